@@ -1,0 +1,319 @@
+import { ManualClock } from '../clock';
+import type { ErrorKind } from '../errors/ErrorKind';
+import type { BreakerPolicy } from '../policy/Policy';
+import { BreakerRegistry, type BreakerChangeEvent, type BreakerRegistryOptions, type BreakerStateSync } from './BreakerRegistry';
+import type { BreakerState } from './BreakerState';
+import { InvalidBreakerStateError } from './InvalidBreakerStateError';
+import { MemoryBreakerSyncHub } from './MemoryBreakerSyncHub';
+
+const policy: BreakerPolicy = {
+  windowMs: 120_000,
+  errorRate: 0.2,
+  minimumCalls: 10,
+  consecutiveFailures: 5,
+  slowCallMs: 30_000,
+  slowCallRate: 0.5,
+  openForMs: 30_000,
+  halfOpenProbes: 3,
+  rampUpMs: 30_000,
+  rateLimitPauseAfter: 3,
+  failOn: new Set<ErrorKind>(['overloaded', 'timeout', 'network', 'unknown', 'quota_exhausted', 'auth']),
+};
+
+function setup(options: Partial<BreakerRegistryOptions> = {}) {
+  const clock = new ManualClock(1_000_000);
+  const errors: Array<[unknown, string]> = [];
+  const registry = new BreakerRegistry({ policy, clock, onError: (e, s) => errors.push([e, s]), ...options });
+  const events: BreakerChangeEvent[] = [];
+  registry.events.on('breaker', (e) => events.push(e));
+  const path = () => events.map((e) => `${e.key}:${e.from}->${e.to}:${e.reason}${e.origin === 'remote' ? ':remote' : ''}`);
+  return { clock, registry, events, path, errors };
+}
+
+/** Admits and records one call on `target` of `provider`; fails the test when refused. */
+function call(r: BreakerRegistry, target: string, provider: string, outcome: 'ok' | ErrorKind, retryAfterMs?: number): void {
+  const admission = r.admit(target, provider);
+  if (!admission.allowed) throw new Error(`expected ${target} to be admitted, got ${admission.key} ${admission.reason}`);
+  if (outcome === 'ok') r.record(target, provider, { latencyMs: 100, admission });
+  else r.record(target, provider, { kind: outcome, latencyMs: 100, admission, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+}
+
+describe('BreakerRegistry', () => {
+  it('creates a breaker per target and per provider lazily, from one policy', () => {
+    const { registry, clock } = setup();
+    expect(registry.get('target:fast-a')).toBeUndefined();
+    expect(registry.admit('fast-a', 'openai')).toEqual({ allowed: true, probe: false, probes: { target: false, provider: false } });
+    expect(registry.get('target:fast-a')?.policy).toBe(policy);
+    expect(registry.get('provider:openai')?.key).toBe('provider:openai');
+    expect(registry.get('bogus')).toBeUndefined();
+    expect(registry.stateOf('fast-a')).toBe('closed');
+    expect(registry.stateOf('never-seen')).toBe('closed');
+    expect(registry.states(clock.now()).map((s) => `${s.scope}/${s.id}=${s.state.state}`)).toEqual([
+      'target/fast-a=closed',
+      'provider/openai=closed',
+    ]);
+  });
+
+  it("a provider breaker aggregates its targets' outcomes and blocks all its targets", () => {
+    const { registry, clock, path } = setup();
+    // 5 failures in a row for the provider, spread so that no target sees 5 in a row.
+    for (const t of ['a1', 'a2', 'a3', 'a1', 'a2']) call(registry, t, 'acme', 'overloaded');
+    expect(registry.stateOf('a1')).toBe('closed');
+    expect(registry.get('provider:acme')?.state).toEqual({ state: 'open', until: clock.now() + 30_000, reason: 'consecutive_failures' });
+    for (const t of ['a1', 'a2', 'a3', 'a-new']) {
+      expect(registry.admit(t, 'acme')).toEqual({ allowed: false, scope: 'provider', key: 'provider:acme', reason: 'open', retryAfterMs: 30_000 });
+    }
+    expect(registry.admit('b1', 'other').allowed).toBe(true);
+    expect(path()).toEqual(['provider:acme:closed->open:consecutive_failures']);
+  });
+
+  it("a target's own breaker refuses first, without asking the provider", () => {
+    const { registry, clock } = setup({ targetOverrides: { flaky: { consecutiveFailures: 2 } } });
+    call(registry, 'flaky', 'acme', 'timeout');
+    call(registry, 'flaky', 'acme', 'timeout');
+    expect(registry.admit('flaky', 'acme')).toEqual({ allowed: false, scope: 'target', key: 'target:flaky', reason: 'open', retryAfterMs: 30_000 });
+    expect(registry.get('provider:acme')?.state.state).toBe('closed');
+    expect(registry.admit('steady', 'acme').allowed).toBe(true);
+    expect(registry.get('target:steady')?.policy.consecutiveFailures).toBe(5);
+    expect(registry.get('target:flaky')?.policy.consecutiveFailures).toBe(2);
+    expect(clock.now()).toBe(1_000_000);
+  });
+
+  it('ignores override keys inherited from Object.prototype', () => {
+    const { registry } = setup({ targetOverrides: {} });
+    expect(registry.admit('constructor', 'acme').allowed).toBe(true);
+    expect(registry.get('target:constructor')?.policy).toBe(policy);
+  });
+
+  it('gives a probe slot back to the target when the provider refuses', () => {
+    const { registry, clock } = setup({ targetOverrides: { t: { consecutiveFailures: 1 } } });
+    call(registry, 't', 'acme', 'overloaded'); // target open
+    clock.set(clock.now() + 30_000);
+    registry.provider('acme').forceOpen(clock.now() + 60_000, 'maintenance', clock.now());
+    expect(registry.admit('t', 'acme')).toMatchObject({ allowed: false, scope: 'provider', reason: 'open' });
+    expect(registry.get('target:t')?.state).toEqual({ state: 'half-open', probesInFlight: 0, probeSuccesses: 0 });
+  });
+
+  it('accounts probes exactly through the admission, and release frees them', () => {
+    const { registry, clock, path } = setup({ targetOverrides: { t: { consecutiveFailures: 1, rampUpMs: 0 } } });
+    call(registry, 't', 'acme', 'overloaded');
+    clock.set(clock.now() + 30_000);
+    const probes = [registry.admit('t', 'acme'), registry.admit('t', 'acme'), registry.admit('t', 'acme')];
+    expect(probes.map((a) => a.allowed && a.probes.target)).toEqual([true, true, true]);
+    expect(registry.admit('t', 'acme')).toMatchObject({ allowed: false, scope: 'target', reason: 'half-open-busy' });
+    registry.release('t', 'acme', probes[2]);
+    registry.record('t', 'acme', { latencyMs: 50, admission: probes[0] });
+    registry.record('t', 'acme', { kind: 'cancelled', admission: probes[1] }); // no verdict
+    expect(registry.get('target:t')?.state).toEqual({ state: 'half-open', probesInFlight: 0, probeSuccesses: 1 });
+    call(registry, 't', 'acme', 'ok');
+    call(registry, 't', 'acme', 'ok');
+    expect(registry.stateOf('t')).toBe('closed');
+    expect(path()).toEqual([
+      'target:t:closed->open:consecutive_failures',
+      'target:t:open->half-open:open_elapsed',
+      'target:t:half-open->closed:probes_succeeded',
+    ]);
+  });
+
+  it('emits a breaker event for every change, in order, with scope, id and time', () => {
+    const { registry, clock, events } = setup({ random: () => 0 });
+    for (let i = 0; i < 5; i++) call(registry, 'fast-a', 'openai', 'network'); // target and provider both open
+    const opened = clock.now();
+    clock.set(opened + 30_000);
+    for (let i = 0; i < 3; i++) call(registry, 'fast-a', 'openai', 'ok');
+    clock.set(clock.now() + 30_000);
+    call(registry, 'fast-a', 'openai', 'ok');
+    expect(events.map((e) => [e.key, e.scope, e.id, e.from, e.to, e.reason, e.at - opened, e.origin])).toEqual([
+      ['target:fast-a', 'target', 'fast-a', 'closed', 'open', 'consecutive_failures', 0, 'local'],
+      ['provider:openai', 'provider', 'openai', 'closed', 'open', 'consecutive_failures', 0, 'local'],
+      ['target:fast-a', 'target', 'fast-a', 'open', 'half-open', 'open_elapsed', 30_000, 'local'],
+      ['provider:openai', 'provider', 'openai', 'open', 'half-open', 'open_elapsed', 30_000, 'local'],
+      ['target:fast-a', 'target', 'fast-a', 'half-open', 'ramping', 'probes_succeeded', 30_000, 'local'],
+      ['provider:openai', 'provider', 'openai', 'half-open', 'ramping', 'probes_succeeded', 30_000, 'local'],
+      ['target:fast-a', 'target', 'fast-a', 'ramping', 'closed', 'ramp_complete', 60_000, 'local'],
+      ['provider:openai', 'provider', 'openai', 'ramping', 'closed', 'ramp_complete', 60_000, 'local'],
+    ]);
+    expect(events[0]?.state).toEqual({ state: 'open', until: opened + 30_000, reason: 'consecutive_failures' });
+  });
+
+  it('reports listener errors to onError and keeps working', () => {
+    const { registry, errors } = setup({ targetOverrides: { t: { consecutiveFailures: 1 } } });
+    registry.events.on('breaker', () => {
+      throw new Error('listener bug');
+    });
+    call(registry, 't', 'acme', 'overloaded');
+    expect(registry.stateOf('t')).toBe('open');
+    expect(errors.map(([e, s]) => `${s}:${(e as Error).message}`)).toEqual(['listener:listener bug']);
+  });
+
+  it('rejects an unusable policy at construction', () => {
+    expect(() => new BreakerRegistry({ policy: { ...policy, minimumCalls: 0 } })).toThrow(/minimumCalls/);
+  });
+
+  describe('sharing state across processes', () => {
+    function pair() {
+      const hub = new MemoryBreakerSyncHub();
+      const clock = new ManualClock(1_000_000);
+      const make = (name: string) => {
+        const errors: unknown[] = [];
+        const published: string[] = [];
+        const connection = hub.connect();
+        const sync: BreakerStateSync = {
+          publish: (key, state) => {
+            published.push(`${key}=${state.state}`);
+            return connection.publish(key, state);
+          },
+          subscribe: (onRemote) => connection.subscribe!(onRemote),
+        };
+        const registry = new BreakerRegistry({ policy, clock, sync, random: () => 0, onError: (e) => errors.push(e) });
+        const events: string[] = [];
+        registry.events.on('breaker', (e) => events.push(`${name} ${e.key} ${e.from}->${e.to} ${e.reason} ${e.origin}`));
+        return { registry, errors, published, events };
+      };
+      return { hub, clock, a: make('A'), b: make('B') };
+    }
+
+    it('an opening in one registry blocks the target in the other, which does not publish it back', () => {
+      const { hub, clock, a, b } = pair();
+      for (let i = 0; i < 5; i++) call(a.registry, 'fast-a', 'openai', 'overloaded');
+      const until = clock.now() + 30_000;
+      expect(b.registry.admit('fast-a', 'openai', clock.now())).toEqual({
+        allowed: false,
+        scope: 'target',
+        key: 'target:fast-a',
+        reason: 'open',
+        retryAfterMs: 30_000,
+      });
+      expect(b.registry.get('provider:openai')?.state).toEqual({ state: 'open', until, reason: 'consecutive_failures' });
+      expect(a.events).toEqual([
+        'A target:fast-a closed->open consecutive_failures local',
+        'A provider:openai closed->open consecutive_failures local',
+      ]);
+      expect(b.events).toEqual([
+        'B target:fast-a closed->open consecutive_failures remote',
+        'B provider:openai closed->open consecutive_failures remote',
+      ]);
+      expect(a.published).toEqual(['target:fast-a=open', 'provider:openai=open']);
+      expect(b.published).toEqual([]);
+      expect(hub.published).toBe(2);
+    });
+
+    it('publishes only on changes, and each process recovers on its own probes', () => {
+      const { clock, a, b } = pair();
+      for (let i = 0; i < 5; i++) call(a.registry, 'fast-a', 'openai', 'overloaded');
+      for (let i = 0; i < 20; i++) expect(a.registry.admit('fast-a', 'openai').allowed).toBe(false);
+      expect(a.published).toHaveLength(2);
+      clock.set(clock.now() + 30_000);
+      for (let i = 0; i < 3; i++) call(a.registry, 'fast-a', 'openai', 'ok');
+      expect(a.published).toEqual([
+        'target:fast-a=open',
+        'provider:openai=open',
+        'target:fast-a=half-open',
+        'provider:openai=half-open',
+        'target:fast-a=ramping',
+        'provider:openai=ramping',
+      ]);
+      // B ignored the recovery states: it is still open until it probes by itself.
+      expect(b.registry.stateOf('fast-a')).toBe('open');
+      expect(b.registry.admit('fast-a', 'openai')).toMatchObject({ allowed: true, probe: true });
+      expect(b.registry.stateOf('fast-a')).toBe('half-open');
+      expect(b.published).toEqual(['target:fast-a=half-open', 'provider:openai=half-open']);
+      // A is already ramping, so B's half-open is not applied there.
+      expect(a.registry.stateOf('fast-a')).toBe('ramping');
+    });
+
+    it('a 429 pause is shared until the provider’s reset', () => {
+      const { clock, a, b } = pair();
+      for (let i = 0; i < 3; i++) call(a.registry, 'fast-a', 'openai', 'rate_limited', 20_000);
+      expect(b.registry.admit('fast-a', 'openai')).toEqual({
+        allowed: false,
+        scope: 'target',
+        key: 'target:fast-a',
+        reason: 'paused',
+        retryAfterMs: 20_000,
+      });
+      clock.set(clock.now() + 20_000);
+      expect(b.registry.admit('fast-a', 'openai').allowed).toBe(true);
+      expect(b.events.at(-2)).toBe('B target:fast-a paused->closed pause_elapsed local');
+    });
+
+    it('publishes a local forceOpen (kill switch) to the other registries', () => {
+      const { clock, a, b } = pair();
+      b.registry.target('fast-a').forceOpen(clock.now() + 100_000, 'maintenance', clock.now());
+      expect(a.registry.admit('fast-a', 'openai')).toMatchObject({ allowed: false, reason: 'open', retryAfterMs: 100_000 });
+      expect(a.events).toEqual(['A target:fast-a closed->open maintenance remote']);
+      expect(b.published).toEqual(['target:fast-a=open']);
+    });
+
+    it('does not let a remote pause replace a local opening, nor apply expired states', () => {
+      const { hub, clock, a } = pair();
+      for (let i = 0; i < 5; i++) call(a.registry, 'fast-a', 'openai', 'overloaded');
+      const before = a.registry.target('fast-a').state;
+      const remote = hub.connect();
+      remote.publish('target:fast-a', { state: 'paused', until: clock.now() + 300_000 });
+      expect(a.registry.target('fast-a').state).toBe(before);
+      remote.publish('target:other', { state: 'open', until: clock.now(), reason: 'error_rate' });
+      expect(a.registry.stateOf('other')).toBe('closed');
+      remote.publish('target:other', { state: 'closed' });
+      remote.publish('target:other', { state: 'ramping', since: clock.now() });
+      expect(a.registry.stateOf('other')).toBe('closed');
+      expect(a.errors).toEqual([]);
+    });
+
+    it('a later remote opening extends a local one without a new event', () => {
+      const { hub, clock, a } = pair();
+      for (let i = 0; i < 5; i++) call(a.registry, 'fast-a', 'openai', 'overloaded');
+      const eventsBefore = a.events.length;
+      hub.connect().publish('target:fast-a', { state: 'open', until: clock.now() + 90_000, reason: 'error_rate' });
+      expect(a.registry.target('fast-a').state).toEqual({ state: 'open', until: clock.now() + 90_000, reason: 'error_rate' });
+      expect(a.events).toHaveLength(eventsBefore);
+    });
+
+    it('reports malformed remote states and keys, and changes nothing', () => {
+      const hub = new MemoryBreakerSyncHub();
+      const clock = new ManualClock(0);
+      const errors: unknown[] = [];
+      const registry = new BreakerRegistry({ policy, clock, sync: hub.connect(), onError: (e) => errors.push(e) });
+      const remote = hub.connect();
+      remote.publish('target:x', { state: 'open', until: 'later' } as unknown as BreakerState);
+      remote.publish('nonsense', { state: 'open', until: 10, reason: 'x' });
+      expect(errors).toHaveLength(2);
+      expect(errors.every((e) => e instanceof InvalidBreakerStateError && e.code === 'ERR_LLMR_INVALID_BREAKER_STATE')).toBe(true);
+      expect(registry.stateOf('x')).toBe('closed');
+    });
+
+    it('a failing publish is reported and never breaks the caller', async () => {
+      const clock = new ManualClock(0);
+      const errors: unknown[] = [];
+      const throwing = new BreakerRegistry({
+        policy: { ...policy, consecutiveFailures: 1 },
+        clock,
+        sync: {
+          publish: () => {
+            throw new Error('redis down');
+          },
+        },
+        onError: (e) => errors.push(e),
+      });
+      const rejecting = new BreakerRegistry({
+        policy: { ...policy, consecutiveFailures: 1 },
+        clock,
+        sync: { publish: () => Promise.reject(new Error('redis timeout')) },
+        onError: (e) => errors.push(e),
+      });
+      call(throwing, 't', 'p', 'overloaded');
+      call(rejecting, 't', 'p', 'overloaded');
+      await Promise.resolve();
+      expect(throwing.stateOf('t')).toBe('open');
+      expect(rejecting.stateOf('t')).toBe('open');
+      expect(errors.map((e) => (e as Error).message)).toEqual(['redis down', 'redis down', 'redis timeout', 'redis timeout']);
+    });
+
+    it('dispose stops applying remote states', () => {
+      const { a, b } = pair();
+      b.registry.dispose();
+      for (let i = 0; i < 5; i++) call(a.registry, 'fast-a', 'openai', 'overloaded');
+      expect(b.registry.stateOf('fast-a')).toBe('closed');
+    });
+  });
+});

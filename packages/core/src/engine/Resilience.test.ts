@@ -1,0 +1,326 @@
+import { z } from 'zod';
+import { ManualClock } from '../clock';
+import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
+import { RateLimitExceededError } from '../limits/RateLimitExceededError';
+import { definePolicy } from '../policy/definePolicy';
+import type { PolicyInput } from '../policy/schema';
+import type { ResolvedTarget } from '../policy/Policy';
+import { createResilience } from './createResilience';
+import type { AttemptContext, RequestRecord } from './types';
+
+const targets = {
+  a: { provider: 'openai', model: 'model-a', contextWindow: 8_000, price: { input: 1, output: 2 }, dataClasses: ['public', 'internal'] },
+  b: { provider: 'anthropic', model: 'model-b', contextWindow: 8_000, price: { input: 1, output: 2 }, dataClasses: ['public'] },
+  long: { provider: 'google', model: 'model-long', contextWindow: 1_000_000, price: { input: 2, output: 4 }, dataClasses: ['public', 'internal'] },
+  premium: { provider: 'openai', model: 'model-premium', contextWindow: 8_000, price: { input: 100, output: 400 }, dataClasses: ['public', 'internal'] },
+};
+
+function setup(extra: Partial<PolicyInput> = {}, routes: PolicyInput['routes'] = { chat: { chain: ['a', 'b'] } }) {
+  const clock = new ManualClock(1_000_000);
+  const policy = definePolicy({ targets, routes, ...extra }, { onWarning: () => {} });
+  const engine = createResilience(policy, { clock, random: () => 0.5 });
+  const records: RequestRecord[] = [];
+  engine.events.on('record', (r) => records.push(r));
+  return { clock, engine, records };
+}
+
+type Script = Record<string, Array<unknown | ((ctx: AttemptContext) => unknown)>>;
+
+/** A model call that plays a script per target: values are returned, errors (objects with status) thrown. */
+function scripted(script: Script) {
+  const calls: string[] = [];
+  const fn = async (t: ResolvedTarget, ctx: AttemptContext) => {
+    calls.push(t.id);
+    const queue = script[t.id] ?? [];
+    const step = queue.length > 1 ? queue.shift() : queue[0];
+    const v = typeof step === 'function' ? (step as (c: AttemptContext) => unknown)(ctx) : step;
+    if (v instanceof Error || (v && typeof v === 'object' && 'status' in v)) throw v;
+    return v ?? { choices: [{ message: { content: `${t.id} says hi` } }], usage: { prompt_tokens: 10, completion_tokens: 5 } };
+  };
+  return { calls, fn };
+}
+
+const ok = (text = 'ok', usage = { prompt_tokens: 10, completion_tokens: 5 }) => ({ choices: [{ message: { content: text } }], usage });
+const http = (status: number, body: unknown = {}, headers: Record<string, string> = {}) => ({ status, error: body, headers });
+
+/** Runs `p` while advancing the manual clock until it settles. */
+async function drive<T>(clock: ManualClock, p: Promise<T>): Promise<T> {
+  let settled = false;
+  const watched = p.finally(() => {
+    settled = true;
+  });
+  watched.catch(() => undefined);
+  for (let i = 0; i < 200 && !settled; i++) {
+    if (!(await clock.next())) await new Promise((r) => setImmediate(r));
+  }
+  return watched;
+}
+
+describe('Resilience.execute', () => {
+  it('returns the value with a record carrying the seed fields', async () => {
+    const { engine, clock } = setup();
+    const { fn } = scripted({ a: [ok('hello', { prompt_tokens: 1800, completion_tokens: 420 })] });
+    const res = await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u1' }, inputTokens: 1800, maxOutputTokens: 500 }, fn));
+    expect(res.value).toEqual(ok('hello', { prompt_tokens: 1800, completion_tokens: 420 }));
+    expect(res.record).toMatchObject({
+      route: 'chat',
+      user_id: 'u1',
+      primary_model: 'model-a',
+      final_model: 'model-a',
+      fallback_used: false,
+      retry_count: 0,
+      outcome: 'success',
+      input_tokens: 1800,
+      output_tokens: 420,
+    });
+    expect(res.record.estimated_cost).toBeCloseTo((1800 * 1 + 500 * 2) / 1e6, 12);
+    expect(res.record.actual_cost).toBeCloseTo((1800 * 1 + 420 * 2) / 1e6, 12);
+    expect(res.record.request_id).toMatch(/^req_/);
+  });
+
+  it('waits for a 429 Retry-After hint and retries the same target (seed: 429 with hint -> retry)', async () => {
+    const { engine, clock } = setup();
+    const { fn, calls } = scripted({ a: [http(429, { error: { type: 'rate_limit_error' } }, { 'retry-after': '2' }), ok()] });
+    const retries: number[] = [];
+    engine.events.on('retry', (e) => retries.push(e.delayMs));
+    const t0 = clock.now();
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'a']);
+    expect(retries).toEqual([2000]);
+    expect(clock.now() - t0).toBe(2000);
+    expect(res.record.retry_count).toBe(1);
+    expect(res.record.fallback_used).toBe(false);
+  });
+
+  it('uses backoff with jitter when there is no hint, then falls back', async () => {
+    const { engine, clock } = setup();
+    const { fn, calls } = scripted({ a: [http(503)], b: [ok()] });
+    const delays: number[] = [];
+    engine.events.on('retry', (e) => delays.push(e.delayMs));
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    // overloaded: one retry (full jitter with random 0.5 -> 0.5 * 500 * 2^1), then fallback
+    expect(delays).toEqual([500]);
+    expect(calls).toEqual(['a', 'a', 'b']);
+    expect(res.record.final_model).toBe('model-b');
+    expect(res.record.fallback_used).toBe(true);
+    expect(res.record.attempts.map((a) => a.errorKind ?? 'ok')).toEqual(['overloaded', 'overloaded', 'ok']);
+  });
+
+  it('falls back instead of waiting when the provider hint is longer than maxHint', async () => {
+    const { engine, clock } = setup();
+    const { fn, calls } = scripted({ a: [http(429, {}, { 'retry-after': '60' })], b: [ok()] });
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'b']);
+    expect(res.record.retry_count).toBe(0);
+  });
+
+  it('does not retry or fall back on a policy rejection', async () => {
+    const { engine, clock } = setup();
+    const { fn, calls } = scripted({ a: [http(400, { error: { code: 'content_policy_violation', message: 'blocked' } })], b: [ok()] });
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn)).catch((e) => e);
+    expect(err).toBeInstanceOf(RequestFailedError);
+    expect(err.kind).toBe('policy_rejected');
+    expect(calls).toEqual(['a']);
+  });
+
+  it('falls back on a policy rejection when the route allows it', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'], fallbackOn: ['policy_rejected'] } });
+    const { fn, calls } = scripted({ a: [http(400, { error: { code: 'content_policy_violation' } })], b: [ok()] });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'b']);
+  });
+
+  it('stops retrying on quota exhaustion, raises an alert, and falls back', async () => {
+    const { engine, clock } = setup();
+    const alerts: string[] = [];
+    engine.events.on('alert', (e) => alerts.push(`${e.kind}:${e.target}`));
+    const { fn, calls } = scripted({ a: [http(429, { error: { code: 'insufficient_quota', type: 'insufficient_quota' } })], b: [ok()] });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'b']);
+    expect(alerts).toEqual(['quota_exhausted:a']);
+  });
+
+  it('routes a context-length error to a target with a larger window, skipping ones that cannot fit', async () => {
+    const { engine, clock } = setup({}, { doc: { chain: ['a', 'b', 'long'] } });
+    const { fn, calls } = scripted({ a: [http(400, { error: { code: 'context_length_exceeded', message: 'maximum context length' } })], long: [ok()] });
+    const res = await drive(clock, engine.execute({ route: 'doc', inputTokens: 100 }, fn));
+    expect(calls).toEqual(['a', 'long']);
+    expect(res.record.skipped).toEqual([expect.objectContaining({ target: 'b', reason: 'context_window' })]);
+  });
+
+  it('skips targets whose window cannot hold the prompt, and fails fast when none can', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'] } });
+    const { fn, calls } = scripted({});
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 20_000 }, fn)).catch((e) => e);
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect(calls).toEqual([]);
+    expect(err.record.skipped.map((s: { reason: string }) => s.reason)).toEqual(['context_window', 'context_window']);
+  });
+
+  it('never sends a data class to an unapproved target, on any fallback step', async () => {
+    const { engine, clock } = setup();
+    const { fn, calls } = scripted({ a: [http(503)] });
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, dataClass: 'internal' }, fn)).catch((e) => e);
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect(calls).toEqual(['a', 'a']);
+    expect(err.record.skipped).toEqual([{ target: 'b', reason: 'data_class', detail: "not approved for data class 'internal'" }]);
+  });
+
+  it('skips targets that would break the route cost ceiling', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'premium'], costCeilingUsd: 0.01 } });
+    const { fn, calls } = scripted({ a: [http(503)] });
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 1000, maxOutputTokens: 100 }, fn)).catch((e) => e);
+    expect(calls).toEqual(['a', 'a']);
+    expect(err.record.skipped[0]).toMatchObject({ target: 'premium', reason: 'cost_ceiling' });
+  });
+
+  it('keeps one attempt budget across the whole chain (no restart per fallback)', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b', 'long'], retry: { maxAttempts: 3 } } });
+    const { fn, calls } = scripted({ a: [http(503)], b: [http(503)], long: [ok()] });
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn)).catch((e) => e);
+    expect(calls).toEqual(['a', 'a', 'b']);
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect(err.userMessage).toBe("This request is taking longer than usual. We're trying another model now.");
+  });
+
+  it('validates structured output and falls back when a reply is not valid JSON', async () => {
+    const Intent = z.object({ intent: z.string(), urgency: z.enum(['low', 'medium', 'high']) });
+    const { engine, clock } = setup({}, { cls: { chain: ['a', 'b'], output: Intent } });
+    const { fn, calls } = scripted({ a: [ok('Sure! intent is refund')], b: [ok('```json\n{"intent":"refund","urgency":"high"}\n```')] });
+    const res = await drive(clock, engine.execute({ route: 'cls', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'b']);
+    expect(res.output).toEqual({ intent: 'refund', urgency: 'high' });
+    expect(res.record.validation_failures).toBe(1);
+    expect(res.record.attempts[0]).toMatchObject({ outcome: 'invalid_output', errorKind: 'validation_failed' });
+  });
+
+  it('retries once with a stricter prompt when the route says so', async () => {
+    const Intent = z.object({ intent: z.string() });
+    const { engine, clock } = setup({}, { cls: { chain: ['a'], output: Intent, onInvalidOutput: 'retry-stricter' } });
+    const repairs: Array<string | undefined> = [];
+    const { fn } = scripted({
+      a: [
+        (ctx: AttemptContext) => {
+          repairs.push(ctx.repair?.reason);
+          return ok(ctx.repair ? '{"intent":"refund"}' : '{"intent": 3}');
+        },
+      ],
+    });
+    const res = await drive(clock, engine.execute({ route: 'cls', inputTokens: 10 }, fn));
+    expect(repairs).toEqual([undefined, expect.stringContaining('does not match the schema')]);
+    expect(res.output).toEqual({ intent: 'refund' });
+  });
+
+  it('times out a slow attempt on the injected clock and falls back', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'], timeout: '5s', retry: { perKind: { timeout: 0 } } } });
+    let aborted = false;
+    const { fn, calls } = scripted({
+      a: [
+        (ctx: AttemptContext) =>
+          new Promise((_, reject) => ctx.signal.addEventListener('abort', () => { aborted = true; reject(ctx.signal.reason); })),
+      ],
+      b: [ok()],
+    });
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(aborted).toBe(true);
+    expect(calls).toEqual(['a', 'b']);
+    expect(res.record.attempts[0]).toMatchObject({ errorKind: 'timeout', latencyMs: 5000 });
+  });
+
+  it('cancels on the caller signal without falling back', async () => {
+    const { engine, clock } = setup();
+    const ac = new AbortController();
+    const { fn, calls } = scripted({ a: [() => new Promise(() => undefined)] });
+    const p = engine.execute({ route: 'chat', inputTokens: 10, signal: ac.signal }, fn);
+    await clock.advance(10);
+    ac.abort();
+    const err = await p.catch((e) => e);
+    expect(err.kind).toBe('cancelled');
+    expect(calls).toEqual(['a']);
+  });
+
+  it('never retries past the deadline', async () => {
+    const { engine, clock } = setup();
+    const { fn, calls } = scripted({ a: [http(429, {}, { 'retry-after': '3' })], b: [http(429, {}, { 'retry-after': '3' })] });
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, deadline: clock.now() + 2000 }, fn)).catch((e) => e);
+    expect(calls).toEqual(['a', 'b']);
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect(clock.now()).toBeLessThan(1_000_000 + 2000);
+  });
+
+  it('falls back when our own target limit denies (a limiter 429 triggers fallback)', async () => {
+    const { engine, clock } = setup({
+      limits: [{ scope: ['model'], metric: 'requests', limit: 1, window: '1m' }],
+    });
+    const { fn, calls } = scripted({});
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'b']);
+    expect(res.record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'limited' })]);
+  });
+
+  it('makes live traffic wait briefly for a request limit, then rejects with the rule and retryAfterMs', async () => {
+    const { engine, clock } = setup({ limits: [{ scope: ['user'], metric: 'requests', limit: 2, window: '1m' }] });
+    const { fn } = scripted({});
+    const req = { route: 'chat', identity: { user: 'u1' }, inputTokens: 10 };
+    await drive(clock, engine.execute(req, fn));
+    await drive(clock, engine.execute(req, fn));
+    const err = await drive(clock, engine.execute(req, fn)).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(err.kind).toBe('rate_limited');
+    expect(err.retryAfterMs).toBeGreaterThan(0);
+  });
+
+  it('rejects a request that can never fit a token limit with a clear reason', async () => {
+    const { engine, clock } = setup({ limits: [{ scope: ['team'], metric: 'inputTokens', limit: 1000, window: '1m' }] });
+    const { fn, calls } = scripted({});
+    const err = await drive(clock, engine.execute({ route: 'chat', identity: { team: 't' }, inputTokens: 5000 }, fn)).catch((e) => e);
+    expect(err).toBeInstanceOf(RateLimitExceededError);
+    expect(err.retryAfterMs).toBe(Infinity);
+    expect(calls).toEqual([]);
+  });
+
+  it('reserves then settles tokens: refunds the unused estimate', async () => {
+    const { engine, clock } = setup({ limits: [{ id: 'tpm', scope: ['team'], metric: 'totalTokens', limit: 1000, window: '1m' }] });
+    const { fn, calls } = scripted({ a: [ok('x', { prompt_tokens: 100, completion_tokens: 50 })] });
+    const req = { route: 'chat', identity: { team: 't' }, inputTokens: 100, maxOutputTokens: 400 };
+    // Each call reserves 500 and settles to 150 (350 refunded): 150 * 3 + 500 <= 1000, so four calls fit
+    // at once where charging the estimate would have admitted two.
+    for (let i = 0; i < 4; i++) await engine.execute(req, fn);
+    expect(calls).toHaveLength(4);
+    // The fifth needs 600 + 500 > 1000: it would wait 6 s for 100 tokens, longer than live traffic may.
+    const err = await engine.execute(req, fn).catch((e) => e);
+    expect(err.kind).toBe('rate_limited');
+    expect(err.retryAfterMs).toBe(6000);
+    expect(calls).toHaveLength(4);
+    expect(clock.now()).toBe(1_000_000);
+  });
+
+  it('settles a stream when the adapter completes it', async () => {
+    const { engine, clock, records } = setup({ limits: [{ scope: ['team'], metric: 'totalTokens', limit: 1000, window: '1m' }] });
+    const { fn } = scripted({ a: [ok()] });
+    const res = await drive(clock, engine.execute({ route: 'chat', identity: { team: 't' }, inputTokens: 100, maxOutputTokens: 800, stream: true }, fn));
+    expect(records).toHaveLength(0);
+    res.complete({ inputTokens: 100, outputTokens: 20 });
+    await clock.advance(0);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ outcome: 'success', output_tokens: 20 });
+  });
+
+  it('stops retrying when the per-provider retry budget is spent', async () => {
+    const { engine, clock } = setup(
+      { breaker: { consecutiveFailures: 100, minimumCalls: 100 } },
+      { chat: { chain: ['a'], retry: { perKind: { overloaded: 5 }, maxAttempts: 20 } } },
+    );
+    const { fn } = scripted({ a: [http(503)] });
+    const counts: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn)).catch((e) => e);
+      counts.push(err.record.attempts.length);
+    }
+    // 10 tokens, each failure takes one, retries only while more than 5 remain: 4 retries, then stop...
+    expect(counts[0]).toBe(5);
+    // ...after that every request gets a single attempt.
+    expect(counts.slice(1)).toEqual([1, 1, 1]);
+  });
+});

@@ -1,0 +1,807 @@
+import { systemClock, type Clock } from '../clock';
+import { BreakerRegistry } from '../breaker/BreakerRegistry';
+import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
+import { classifyError } from '../errors/classifyError';
+import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/ErrorKind';
+import { ResilienceError } from '../errors/ResilienceError';
+import { readRateLimitHeaders } from '../errors/retryHints';
+import { TypedEmitter } from '../events/TypedEmitter';
+import { Limiter, type LimitDecision, type Reservation } from '../limits/Limiter';
+import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
+import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
+import { RateLimitExceededError } from '../limits/RateLimitExceededError';
+import type { LimiterStore } from '../limits/LimiterStore';
+import { noopMetrics, type Metrics } from '../observability/Metrics';
+import { userMessageFor } from '../observability/userMessage';
+import type { Policy, ResolvedTarget, RoutePolicy, TrafficClass } from '../policy/Policy';
+import { costUsd } from '../pricing/cost';
+import { RetryBudget } from '../retry/RetryBudget';
+import { PriorityScheduler } from '../scheduler/PriorityScheduler';
+import { defaultTokenizer } from '../tokens/defaultTokenizer';
+import { estimateInputTokens } from '../tokens/estimateInputTokens';
+import type { Tokenizer } from '../tokens/Tokenizer';
+import { validateOutput } from '../validation/validateOutput';
+import type { ResilienceEvents } from './events';
+import { extractText, extractUsage } from './extract';
+import { AttemptTimeoutError, runAttempt } from './runAttempt';
+import type {
+  AttemptContext,
+  AttemptRecord,
+  ExecuteResult,
+  ModelCall,
+  RequestRecord,
+  ResilienceOptions,
+  ResilienceRequest,
+  SkippedTarget,
+  StreamingResult,
+  TextExtractor,
+  Usage,
+  UsageExtractor,
+} from './types';
+
+const DEFAULT_OUTPUT_TOKENS = 1024;
+/** Below this share of a provider's remaining quota we wait for its reset (proactive pacing). */
+const PACING_MARGIN = 0.02;
+
+let requestCounter = 0;
+const idPrefix = Math.random().toString(36).slice(2, 8);
+function newRequestId(): string {
+  return `req_${idPrefix}${(++requestCounter).toString(36)}`;
+}
+
+/** What one request carries through the pipeline. */
+interface RequestState {
+  readonly request: ResilienceRequest;
+  route: RoutePolicy;
+  readonly trafficClass: TrafficClass;
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly deadline: number | undefined;
+  readonly ctx: LimitContext;
+  readonly inputTokens: number;
+  readonly record: RequestRecord;
+  readonly audience: 'internal' | 'customer';
+}
+
+interface Success<T> {
+  value: T;
+  output?: unknown;
+  target: ResolvedTarget;
+  usage: Usage;
+  targetReservation: Reservation | undefined;
+}
+
+/**
+ * The policy engine. Every adapter (Express, NestJS, LangChain) drives one instance through
+ * {@link Resilience.execute}: admit -> route -> attempt -> classify -> decide -> validate -> settle -> record.
+ *
+ * @example
+ * ```ts
+ * const engine = createResilience(policy);
+ * const { value, record } = await engine.execute(
+ *   { route: 'chat', identity: { user: 'u1' }, input: { messages }, maxOutputTokens: 300 },
+ *   (target, ctx) => openai.chat.completions.create({ model: target.model, messages, max_tokens: ctx.maxOutputTokens }, { signal: ctx.signal }),
+ * );
+ * ```
+ */
+export class Resilience {
+  readonly policy: Policy;
+  readonly events = new TypedEmitter<ResilienceEvents>();
+  readonly clock: Clock;
+  readonly store: LimiterStore;
+  readonly breakers: BreakerRegistry;
+  readonly scheduler: PriorityScheduler;
+  private readonly limiter: Limiter;
+  private readonly budgetLimiter: Limiter;
+  private readonly tokenizer: Tokenizer;
+  private readonly random: () => number;
+  private readonly usageOf: UsageExtractor;
+  private readonly textOf: TextExtractor;
+  private readonly metrics: Metrics;
+  private readonly logger: ResilienceOptions['logger'];
+  private readonly retryBudgetOptions: { maxTokens?: number; tokenRatio?: number } | false;
+  private readonly retryBudgets = new Map<string, RetryBudget>();
+  private readonly pacing = new Map<string, RateLimitSnapshot>();
+  private readonly defaultOutputTokens: number;
+  private closed = false;
+
+  constructor(policy: Policy, options: ResilienceOptions = {}) {
+    this.policy = policy;
+    this.clock = options.clock ?? systemClock;
+    this.store = options.store ?? new MemoryLimiterStore({ clock: this.clock });
+    this.limiter = new Limiter(policy.limits, this.store, { clock: this.clock });
+    this.budgetLimiter = new Limiter(
+      policy.budgets.map((b) => ({
+        id: b.id,
+        scope: [...b.scope],
+        metric: 'cost' as const,
+        limit: b.limitUsd,
+        windowMs: b.windowMs,
+        fixedWindow: true,
+        onFailure: 'release' as const,
+        ...(b.match ? { match: b.match } : {}),
+      })),
+      this.store,
+      { clock: this.clock },
+    );
+    this.tokenizer = options.tokenizer ?? defaultTokenizer;
+    this.random = options.random ?? Math.random;
+    this.usageOf = options.usage ?? extractUsage;
+    this.textOf = options.text ?? extractText;
+    this.metrics = options.metrics ?? noopMetrics;
+    this.logger = options.logger;
+    this.retryBudgetOptions = options.retryBudget ?? {};
+    this.defaultOutputTokens = options.defaultMaxOutputTokens ?? DEFAULT_OUTPUT_TOKENS;
+    this.breakers = new BreakerRegistry({
+      policy: policy.breaker,
+      clock: this.clock,
+      random: this.random,
+      ...(options.breakerSync ? { sync: options.breakerSync } : {}),
+    });
+    this.breakers.events.on('breaker', (e) => {
+      this.events.emit('breaker', e);
+      this.metrics.breaker(e);
+    });
+    this.scheduler = new PriorityScheduler({
+      clock: this.clock,
+      classes: policy.trafficClasses,
+      onEvent: (e) => {
+        const depth = e.type === 'enqueued' ? e.queued : (this.scheduler.stats().classes[e.trafficClass]?.queued ?? 0);
+        const event: ResilienceEvents['queue'] = {
+          trafficClass: e.trafficClass,
+          event: e.type,
+          depth,
+          ...(e.type !== 'enqueued' ? { waitedMs: e.waitedMs } : {}),
+          ...(e.type === 'rejected' ? { reason: e.reason } : {}),
+        };
+        this.events.emit('queue', event);
+        this.metrics.queue(event);
+      },
+    });
+  }
+
+  /**
+   * Runs `call` under the policy of `request.route`: limits and budgets are reserved first (live
+   * traffic waits briefly, batch traffic queues), then the chain is tried in order with retries,
+   * fallbacks, breakers and output validation; usage is settled and one record emitted.
+   *
+   * @example
+   * ```ts
+   * const { value } = await engine.execute({ route: 'classification', identity: { user } }, (t, ctx) =>
+   *   client.chat.completions.create({ model: t.model, messages, max_tokens: ctx.maxOutputTokens }, { signal: ctx.signal }));
+   * ```
+   */
+  execute<T>(request: ResilienceRequest & { stream: true }, call: ModelCall<T>): Promise<StreamingResult<T>>;
+  execute<T>(request: ResilienceRequest, call: ModelCall<T>): Promise<ExecuteResult<T>>;
+  async execute<T>(request: ResilienceRequest, call: ModelCall<T>): Promise<ExecuteResult<T> | StreamingResult<T>> {
+    const s = this.begin(request);
+    const admitted = await this.admit(s);
+    let success: Success<T>;
+    try {
+      success = await this.runChain(s, call);
+    } catch (err) {
+      await admitted.reservation?.fail();
+      await admitted.budget?.fail();
+      this.scheduler.notify();
+      throw this.finishFailure(s, err);
+    }
+    const settle = async (usage: Usage): Promise<RequestRecord> => {
+      const actual = this.amounts(success.target, usage);
+      await success.targetReservation?.settle(actual);
+      await admitted.reservation?.settle(actual);
+      await admitted.budget?.settle(actual);
+      this.scheduler.notify();
+      return this.finishSuccess(s, success.target, usage);
+    };
+    if (request.stream) {
+      let ended = false;
+      const result: StreamingResult<T> = {
+        value: success.value,
+        target: success.target,
+        record: s.record,
+        complete: (usage) => {
+          if (ended) return s.record;
+          ended = true;
+          void settle(usage ?? success.usage);
+          return s.record;
+        },
+        fail: (error) => {
+          if (ended) return s.record;
+          ended = true;
+          void success.targetReservation?.fail();
+          void admitted.reservation?.fail();
+          void admitted.budget?.fail();
+          this.scheduler.notify();
+          const c = this.classify(error);
+          this.breakers.record(success.target.id, success.target.provider, { kind: c.kind, latencyMs: 0 });
+          s.record.outcome = 'failure';
+          s.record.error_kind = c.kind;
+          if (c.status !== undefined || c.code !== undefined) s.record.error_code = c.status ?? c.code;
+          this.emitRecord(s);
+          return s.record;
+        },
+      };
+      return result;
+    }
+    const record = await settle(success.usage);
+    return {
+      value: success.value,
+      ...(success.output !== undefined ? { output: success.output } : {}),
+      target: success.target,
+      record,
+    };
+  }
+
+  /** Rejects queued work with reason 'shutdown' (after draining, if asked) and stops accepting new work. */
+  async shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    this.closed = true;
+    await this.scheduler.shutdown(opts);
+  }
+
+  /** The in-memory retry budget of a provider (fleet-wide sharing comes from limits, not from this). */
+  retryBudget(provider: string): RetryBudget | undefined {
+    if (this.retryBudgetOptions === false) return undefined;
+    let b = this.retryBudgets.get(provider);
+    if (!b) {
+      b = new RetryBudget(this.retryBudgetOptions);
+      this.retryBudgets.set(provider, b);
+    }
+    return b;
+  }
+
+  /** Latest remaining-quota information seen for a target (from provider headers). */
+  pacingOf(targetId: string): RateLimitSnapshot | undefined {
+    return this.pacing.get(targetId);
+  }
+
+  // ---------------------------------------------------------------- admit
+
+  private begin(request: ResilienceRequest): RequestState {
+    if (this.closed) {
+      throw new ResilienceError('The resilience engine is shut down; no new requests are accepted.', {
+        kind: 'cancelled',
+        code: 'ERR_LLMR_SHUT_DOWN',
+      });
+    }
+    const route = this.policy.routes[request.route];
+    if (!route) {
+      throw new ResilienceError(
+        `Unknown route '${request.route}'. Known routes: ${Object.keys(this.policy.routes).join(', ')}.`,
+        { kind: 'invalid_request', code: 'ERR_LLMR_UNKNOWN_ROUTE' },
+      );
+    }
+    const className = request.priority ?? route.priority;
+    const trafficClass = this.policy.trafficClasses[className];
+    if (!trafficClass) {
+      throw new ResilienceError(
+        `Unknown traffic class '${className}'. Known: ${Object.keys(this.policy.trafficClasses).join(', ')}.`,
+        { kind: 'invalid_request', code: 'ERR_LLMR_UNKNOWN_PRIORITY' },
+      );
+    }
+    const startedAt = this.clock.now();
+    let deadline = request.deadline;
+    if (route.deadlineMs !== undefined) deadline = Math.min(deadline ?? Infinity, startedAt + route.deadlineMs);
+    const id = request.identity;
+    const ctx: LimitContext = { route: route.name };
+    if (id?.user !== undefined) ctx.user = id.user;
+    if (id?.team !== undefined) ctx.team = id.team;
+    if (id?.tenant !== undefined) ctx.tenant = id.tenant;
+    if (id?.environment !== undefined) ctx.environment = id.environment;
+    const primary = route.chain[0]!;
+    const inputTokens =
+      request.inputTokens ??
+      (request.input
+        ? estimateInputTokens(request.input, primary.tokenizer === 'openai' ? primary.model : undefined, this.tokenizer)
+        : 0);
+    const requestId = request.requestId ?? newRequestId();
+    const record: RequestRecord = {
+      request_id: requestId,
+      ...(id?.user !== undefined ? { user_id: id.user } : {}),
+      ...(id?.team !== undefined ? { team_id: id.team } : {}),
+      ...(id?.tenant !== undefined ? { tenant_id: id.tenant } : {}),
+      route: route.name,
+      priority: trafficClass.name,
+      ...(request.dataClass !== undefined ? { data_class: request.dataClass } : {}),
+      primary_model: primary.model,
+      fallback_used: false,
+      retry_count: 0,
+      outcome: 'failure',
+      latency_ms: 0,
+      queue_wait_ms: 0,
+      input_tokens: inputTokens,
+      output_tokens: 0,
+      estimated_cost: 0,
+      actual_cost: 0,
+      attempts: [],
+      skipped: [],
+      breakers: {},
+      validation_failures: 0,
+      started_at: startedAt,
+      ...(this.policy.recordContent && request.input ? { content: { input: request.input } } : {}),
+    };
+    return {
+      request,
+      route,
+      trafficClass,
+      requestId,
+      startedAt,
+      deadline,
+      ctx,
+      inputTokens,
+      record,
+      audience: request.audience ?? route.audience,
+    };
+  }
+
+  /** Budget downgrade, then request-scoped limits and spend caps (worst-case cost), through the scheduler. */
+  private async admit(s: RequestState): Promise<{ reservation?: Reservation; budget?: Reservation }> {
+    if (this.policy.budgets.length > 0) await this.applyDowngrade(s);
+    const estimate = this.requestEstimate(s);
+    s.record.estimated_cost = estimate.costUsd;
+    if (!this.limiter.hasRequestRules && !this.budgetLimiter.hasRequestRules) return {};
+    const headroom = s.trafficClass.reserve;
+    const tryAdmit = async (): Promise<
+      { ok: true; value: { reservation?: Reservation; budget?: Reservation } } | { ok: false; retryAfterMs: number; reason: string }
+    > => {
+      const budget = this.budgetLimiter.hasRequestRules ? await this.budgetLimiter.reserve(s.ctx, estimate, 'request') : undefined;
+      if (budget && !budget.ok) {
+        this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: budget.rule.id, event: 'exceeded' });
+        throw RateLimitExceededError.fromDenial(budget);
+      }
+      const d = this.limiter.hasRequestRules ? await this.limiter.reserve(s.ctx, estimate, 'request', { headroom }) : undefined;
+      if (d && !d.ok) {
+        await budget?.fail('release');
+        if (!Number.isFinite(d.retryAfterMs)) throw RateLimitExceededError.fromDenial(d);
+        this.lastDenial.set(s.requestId, d);
+        return { ok: false, retryAfterMs: d.retryAfterMs, reason: `limit ${d.rule.id}` };
+      }
+      return { ok: true, value: { ...(d ? { reservation: d } : {}), ...(budget ? { budget } : {}) } };
+    };
+    try {
+      const deadline = s.deadline;
+      const { value, waitedMs } = await this.scheduler.schedule({
+        trafficClass: s.trafficClass.name,
+        ...(s.ctx.tenant !== undefined ? { tenant: s.ctx.tenant } : {}),
+        ...(deadline !== undefined ? { deadline } : {}),
+        ...(s.request.signal ? { signal: s.request.signal } : {}),
+        tryAdmit,
+        release: (v) => {
+          void v.reservation?.fail('release');
+          void v.budget?.fail('release');
+        },
+      });
+      s.record.queue_wait_ms = waitedMs;
+      this.lastDenial.delete(s.requestId);
+      return value;
+    } catch (err) {
+      const denial = this.lastDenial.get(s.requestId);
+      this.lastDenial.delete(s.requestId);
+      if (denial) {
+        this.events.emit('limited', {
+          requestId: s.requestId,
+          route: s.route.name,
+          rule: denial.rule.id,
+          retryAfterMs: denial.retryAfterMs,
+          phase: 'request',
+          action: 'reject',
+        });
+      }
+      throw this.finishFailure(s, err);
+    }
+  }
+
+  private readonly lastDenial = new Map<string, Extract<LimitDecision, { ok: false }>>();
+
+  private requestEstimate(s: RequestState): UsageAmounts {
+    let worstCost = 0;
+    let worstOutput = 0;
+    for (const t of s.route.chain) {
+      const out = this.outputCap(s, t);
+      worstOutput = Math.max(worstOutput, out);
+      worstCost = Math.max(worstCost, costUsd(t, s.inputTokens, out));
+    }
+    return { inputTokens: s.inputTokens, outputTokens: worstOutput, costUsd: worstCost };
+  }
+
+  private async applyDowngrade(s: RequestState): Promise<void> {
+    for (const b of this.policy.budgets) {
+      if (b.downgradeAt === undefined || b.downgradeTo === undefined || b.downgradeTo === s.route.name) continue;
+      const used = await this.budgetLimiter.usage(b.id, s.ctx);
+      if (used === undefined || used < b.downgradeAt * b.limitUsd) continue;
+      const to = this.policy.routes[b.downgradeTo]!;
+      this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: b.id, event: 'downgrade', to: to.name });
+      s.route = to;
+      s.record.route = to.name;
+      s.record.primary_model = to.chain[0]!.model;
+      return;
+    }
+  }
+
+  private outputCap(s: RequestState, t: ResolvedTarget): number {
+    const asked = s.request.maxOutputTokens ?? t.maxOutputTokens ?? this.defaultOutputTokens;
+    return t.maxOutputTokens !== undefined ? Math.min(asked, t.maxOutputTokens) : asked;
+  }
+
+  private amounts(t: ResolvedTarget, u: Usage): UsageAmounts {
+    return { inputTokens: u.inputTokens, outputTokens: u.outputTokens, costUsd: costUsd(t, u.inputTokens, u.outputTokens) };
+  }
+
+  // ---------------------------------------------------------------- route + attempts
+
+  private skip(s: RequestState, target: ResolvedTarget, reason: SkippedTarget['reason'], detail?: string): void {
+    s.record.skipped.push({ target: target.id, reason, ...(detail !== undefined ? { detail } : {}) });
+    this.events.emit('skip', { requestId: s.requestId, route: s.route.name, target: target.id, reason, ...(detail !== undefined ? { detail } : {}) });
+  }
+
+  /** Why `target` cannot serve this request at all, or undefined. */
+  private ineligible(s: RequestState, t: ResolvedTarget, minContext: number): [SkippedTarget['reason'], string] | undefined {
+    const dc = s.request.dataClass;
+    if (dc !== undefined ? !t.dataClasses?.includes(dc) : false) {
+      return ['data_class', `not approved for data class '${dc}'`];
+    }
+    const out = this.outputCap(s, t);
+    if (t.contextWindow !== undefined && (s.inputTokens + out > t.contextWindow || t.contextWindow < minContext)) {
+      return ['context_window', `needs ${Math.max(s.inputTokens + out, minContext)} tokens, window is ${t.contextWindow}`];
+    }
+    const ceiling = s.route.costCeilingUsd;
+    if (ceiling !== undefined) {
+      const worst = costUsd(t, s.inputTokens, out);
+      if (worst > ceiling) return ['cost_ceiling', `worst case $${worst.toFixed(6)} > ceiling $${ceiling}`];
+    }
+    return undefined;
+  }
+
+  private async runChain<T>(s: RequestState, call: ModelCall<T>): Promise<Success<T>> {
+    const route = s.route;
+    const retry = route.retry;
+    let attempts = 0;
+    let last: ClassifiedError | undefined;
+    let minContext = 0;
+    let tried = 0;
+    chain: for (let i = 0; i < route.chain.length; i++) {
+      const target = route.chain[i]!;
+      const reason = this.ineligible(s, target, minContext);
+      if (reason) {
+        this.skip(s, target, reason[0], reason[1]);
+        continue;
+      }
+      const perKind: Partial<Record<ErrorKind, number>> = {};
+      let targetAttempt = 0;
+      let previousDelay = 0;
+      let waitedMs = 0;
+      let repair: { reason: string } | undefined;
+      let repairUsed = false;
+      const out = this.outputCap(s, target);
+      const estimate: UsageAmounts = { inputTokens: s.inputTokens, outputTokens: out, costUsd: costUsd(target, s.inputTokens, out) };
+      for (;;) {
+        if (attempts >= retry.maxAttempts) break chain;
+        const admission = this.breakers.admit(target.id, target.provider);
+        if (!admission.allowed) {
+          this.skip(s, target, 'breaker_open', admission.reason);
+          continue chain;
+        }
+        // Proactive pacing from provider headers, then our own target-scoped limits.
+        const paceMs = this.pacingWait(target, estimate);
+        if (paceMs > 0) {
+          if (!this.canWait(s, paceMs, retry.maxLimiterWaitMs)) {
+            this.breakers.release(target.id, target.provider, admission);
+            this.skip(s, target, 'paced', `provider quota low for ${paceMs} ms`);
+            continue chain;
+          }
+          await this.clock.sleep(paceMs, s.request.signal);
+          waitedMs += paceMs;
+        }
+        let reservation: Reservation | undefined;
+        if (this.limiter.hasTargetRules) {
+          const tctx: LimitContext = { ...s.ctx, provider: target.provider, model: target.model };
+          let d = await this.limiter.reserve(tctx, estimate, 'target', { headroom: s.trafficClass.reserve });
+          while (!d.ok) {
+            const canWait = Number.isFinite(d.retryAfterMs) && this.canWait(s, d.retryAfterMs, retry.maxLimiterWaitMs);
+            this.events.emit('limited', {
+              requestId: s.requestId,
+              route: route.name,
+              rule: d.rule.id,
+              retryAfterMs: d.retryAfterMs,
+              phase: 'target',
+              action: canWait ? 'wait' : 'fallback',
+            });
+            if (!canWait) {
+              this.breakers.release(target.id, target.provider, admission);
+              this.skip(s, target, 'limited', `${d.rule.id}: retry in ${d.retryAfterMs} ms`);
+              const denied = RateLimitExceededError.fromDenial(d);
+              last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
+              continue chain;
+            }
+            await this.clock.sleep(d.retryAfterMs, s.request.signal);
+            waitedMs += d.retryAfterMs;
+            d = await this.limiter.reserve(tctx, estimate, 'target', { headroom: s.trafficClass.reserve });
+          }
+          reservation = d;
+        }
+
+        attempts++;
+        targetAttempt++;
+        if (tried++ > 0 && targetAttempt === 1) s.record.fallback_used = true;
+        const started = this.clock.now();
+        let reportedUsage: Usage | undefined;
+        let reportedHeaders: unknown;
+        const timeoutMs = Math.min(
+          target.timeoutMs ?? route.timeoutMs ?? this.policy.defaultTimeoutMs,
+          s.deadline !== undefined ? Math.max(0, s.deadline - started) : Infinity,
+        );
+        const attemptRecord: AttemptRecord = {
+          target: target.id,
+          provider: target.provider,
+          model: target.model,
+          attempt: attempts,
+          targetAttempt,
+          startedAt: started,
+          latencyMs: 0,
+          outcome: 'success',
+          waitedMs,
+        };
+        try {
+          const value = await runAttempt(
+            (signal) => {
+              const ctx: AttemptContext = {
+                signal,
+                attempt: attempts,
+                targetAttempt,
+                requestId: s.requestId,
+                route: route.name,
+                ...(s.deadline !== undefined ? { deadline: s.deadline } : {}),
+                maxOutputTokens: out,
+                ...(repair ? { repair } : {}),
+                reportHeaders: (h) => {
+                  reportedHeaders = h;
+                },
+                reportUsage: (u) => {
+                  reportedUsage = u;
+                },
+              };
+              return call(target, ctx);
+            },
+            timeoutMs,
+            s.request.signal,
+            this.clock,
+          );
+          const latency = this.clock.now() - started;
+          attemptRecord.latencyMs = latency;
+          this.breakers.record(target.id, target.provider, { latencyMs: latency, admission });
+          this.retryBudget(target.provider)?.onSuccess();
+          if (reportedHeaders !== undefined) this.updatePacing(target, reportedHeaders);
+          const usage = reportedUsage ?? this.usageOf(value) ?? { inputTokens: s.inputTokens, outputTokens: out };
+
+          if (route.output && !s.request.stream) {
+            const v = await validateOutput(this.textOf(value), route.output);
+            if (!v.ok) {
+              s.record.validation_failures++;
+              attemptRecord.outcome = 'invalid_output';
+              attemptRecord.errorKind = 'validation_failed';
+              this.pushAttempt(s, attemptRecord);
+              // The call happened: charge what it used.
+              await reservation?.settle(this.amounts(target, usage));
+              const action =
+                route.onInvalidOutput === 'retry-stricter' && !repairUsed ? 'retry-stricter' : route.onInvalidOutput === 'fail' ? 'fail' : 'fallback';
+              this.events.emit('validation', { requestId: s.requestId, route: route.name, target: target.id, reason: v.reason, action });
+              last = { kind: 'validation_failed', message: v.reason, cause: undefined };
+              if (action === 'retry-stricter') {
+                repairUsed = true;
+                repair = { reason: v.reason };
+                s.record.retry_count++;
+                waitedMs = 0;
+                continue;
+              }
+              if (action === 'fail') {
+                throw new RequestFailedError(
+                  'ERR_LLMR_INVALID_OUTPUT',
+                  `The reply of '${target.id}' on route '${route.name}' failed validation: ${v.reason}.`,
+                  last,
+                  s.record,
+                  this.messageFor('validation_failed', s),
+                );
+              }
+              this.events.emit('fallback', { requestId: s.requestId, route: route.name, from: target.id, kind: 'validation_failed' });
+              continue chain;
+            }
+            this.pushAttempt(s, attemptRecord);
+            return { value, output: v.value, target, usage, targetReservation: reservation };
+          }
+          this.pushAttempt(s, attemptRecord);
+          return { value, target, usage, targetReservation: reservation };
+        } catch (err) {
+          if (err instanceof RequestFailedError) throw err;
+          const latency = this.clock.now() - started;
+          const c = this.classifyAttemptError(err, s);
+          attemptRecord.latencyMs = latency;
+          attemptRecord.outcome = 'error';
+          attemptRecord.errorKind = c.kind;
+          if (c.status !== undefined) attemptRecord.status = c.status;
+          if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
+          this.pushAttempt(s, attemptRecord);
+          last = c;
+          await reservation?.fail();
+          this.breakers.record(target.id, target.provider, {
+            kind: c.kind,
+            latencyMs: latency,
+            admission,
+            ...(c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {}),
+          });
+          if (c.rateLimit) this.pacing.set(target.id, c.rateLimit);
+          if (c.kind === 'cancelled') {
+            throw new RequestFailedError('ERR_LLMR_CANCELLED', 'The request was cancelled by the caller.', c, s.record, this.messageFor('cancelled', s));
+          }
+          if (s.deadline !== undefined && this.clock.now() >= s.deadline) {
+            throw new RequestFailedError(
+              'ERR_LLMR_DEADLINE',
+              `The request's deadline passed after ${attempts} attempt(s); last error ${c.kind}.`,
+              { ...c, kind: 'timeout' },
+              s.record,
+              this.messageFor('timeout', s),
+            );
+          }
+          if (c.kind === 'quota_exhausted' || c.kind === 'auth') {
+            this.events.emit('alert', {
+              requestId: s.requestId,
+              kind: c.kind,
+              target: target.id,
+              provider: target.provider,
+              message: `${c.kind} on ${target.id}: ${c.message}`,
+            });
+            this.logger?.error?.('provider needs attention', { kind: c.kind, target: target.id, status: c.status, code: c.code });
+          }
+          const budget = isCapacityKind(c.kind) ? this.retryBudget(target.provider) : undefined;
+          budget?.onFailure();
+          // Retry the same target?
+          const used = perKind[c.kind] ?? 0;
+          if (used < retry.perKind[c.kind] && attempts < retry.maxAttempts) {
+            const hint = c.retryAfterMs;
+            const delay = hint ?? retry.backoff.delay(used + 1, previousDelay, this.random);
+            const hintTooLong = hint !== undefined && hint > retry.maxHintMs;
+            const fits = s.deadline === undefined || this.clock.now() + delay < s.deadline;
+            const budgetOk = budget === undefined || budget.canRetry();
+            if (!hintTooLong && fits && budgetOk) {
+              perKind[c.kind] = used + 1;
+              previousDelay = delay;
+              s.record.retry_count++;
+              this.events.emit('retry', {
+                requestId: s.requestId,
+                route: route.name,
+                target: target.id,
+                attempt: attempts,
+                kind: c.kind,
+                delayMs: delay,
+                source: hint !== undefined ? 'hint' : 'backoff',
+              });
+              await this.clock.sleep(delay, s.request.signal);
+              waitedMs = delay;
+              continue;
+            }
+          }
+          if (!route.fallbackOn.has(c.kind)) {
+            throw new RequestFailedError(
+              'ERR_LLMR_NOT_RETRYABLE',
+              `Route '${route.name}' stopped on ${c.kind}${c.status ? ` (${c.status})` : ''} from '${target.id}': ${c.message}. ` +
+                `This kind does not fall back on this route (fallbackOn).`,
+              c,
+              s.record,
+              this.messageFor(c.kind, s),
+            );
+          }
+          if (c.kind === 'context_length') minContext = Math.max(minContext, (target.contextWindow ?? s.inputTokens) + 1);
+          this.events.emit('fallback', { requestId: s.requestId, route: route.name, from: target.id, kind: c.kind });
+          continue chain;
+        }
+      }
+    }
+    throw new ChainExhaustedError(route.name, s.record, last, this.messageFor(last?.kind ?? 'unknown', s));
+  }
+
+  private canWait(s: RequestState, ms: number, max: number): boolean {
+    if (ms > max) return false;
+    return s.deadline === undefined || this.clock.now() + ms < s.deadline;
+  }
+
+  private pushAttempt(s: RequestState, a: AttemptRecord): void {
+    s.record.attempts.push(a);
+    this.events.emit('attempt', { requestId: s.requestId, route: s.route.name, attempt: a });
+    this.metrics.attempt(a, { route: s.route.name, priority: s.trafficClass.name });
+  }
+
+  private classify(err: unknown): ClassifiedError {
+    return classifyError(err, { now: this.clock.now() });
+  }
+
+  private classifyAttemptError(err: unknown, s: RequestState): ClassifiedError {
+    if (err instanceof AttemptTimeoutError) return { kind: 'timeout', code: err.code, message: err.message, cause: err };
+    if (s.request.signal?.aborted) {
+      return { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err };
+    }
+    return this.classify(err);
+  }
+
+  // ---------------------------------------------------------------- pacing
+
+  private updatePacing(target: ResolvedTarget, headers: unknown): void {
+    const snap = readRateLimitHeaders(headers, this.clock.now());
+    if (snap) this.pacing.set(target.id, snap);
+  }
+
+  /** How long to hold a call so it does not run into a provider limit we already know is exhausted. */
+  private pacingWait(target: ResolvedTarget, estimate: UsageAmounts): number {
+    const snap = this.pacing.get(target.id);
+    if (!snap) return 0;
+    const now = this.clock.now();
+    let wait = 0;
+    const check = (remaining: number | undefined, limit: number | undefined, resetAt: number | undefined, need: number) => {
+      if (remaining === undefined || resetAt === undefined || resetAt <= now) return;
+      const margin = limit !== undefined ? limit * PACING_MARGIN : 0;
+      if (remaining - need < margin) wait = Math.max(wait, resetAt - now);
+    };
+    check(snap.remainingRequests, snap.limitRequests, snap.requestsResetAt, 1);
+    check(snap.remainingTokens, snap.limitTokens, snap.tokensResetAt, estimate.inputTokens + estimate.outputTokens);
+    check(snap.remainingInputTokens, snap.limitInputTokens, snap.inputTokensResetAt, estimate.inputTokens);
+    check(snap.remainingOutputTokens, snap.limitOutputTokens, snap.outputTokensResetAt, estimate.outputTokens);
+    if (wait === 0) return 0;
+    // Each call spends what it reserves: count it against the snapshot so concurrent callers see it.
+    if (snap.remainingRequests !== undefined) snap.remainingRequests -= 1;
+    return wait;
+  }
+
+  // ---------------------------------------------------------------- finish
+
+  private messageFor(kind: ErrorKind | 'queued', s: RequestState): string {
+    return userMessageFor(kind, s.audience, s.route.messages);
+  }
+
+  private snapshotBreakers(s: RequestState): void {
+    for (const t of s.route.chain) s.record.breakers[t.id] = this.breakers.stateOf(t.id);
+  }
+
+  private finishSuccess(s: RequestState, target: ResolvedTarget, usage: Usage): RequestRecord {
+    const r = s.record;
+    r.outcome = 'success';
+    r.final_model = target.model;
+    r.final_target = target.id;
+    r.input_tokens = usage.inputTokens;
+    r.output_tokens = usage.outputTokens;
+    r.actual_cost = costUsd(target, usage.inputTokens, usage.outputTokens);
+    r.fallback_used = target.id !== s.route.chain[0]!.id;
+    this.emitRecord(s);
+    return r;
+  }
+
+  private finishFailure(s: RequestState, err: unknown): Error {
+    const r = s.record;
+    r.outcome = 'failure';
+    let error: Error;
+    if (err instanceof ResilienceError) {
+      error = err;
+      if (error instanceof ResilienceError && error.userMessage === undefined) {
+        error.userMessage = this.messageFor(err.kind === 'rate_limited' && s.trafficClass.whenLimited === 'queue' ? 'queued' : err.kind, s);
+      }
+    } else {
+      const c = this.classify(err);
+      error = new RequestFailedError('ERR_LLMR_FAILED', c.message, c, r, this.messageFor(c.kind, s));
+    }
+    const kind = (error as ResilienceError).kind;
+    r.error_kind = kind;
+    const lastAttempt = r.attempts[r.attempts.length - 1];
+    const code = lastAttempt?.status ?? (error as ResilienceError).code;
+    if (code !== undefined) r.error_code = code;
+    this.emitRecord(s);
+    return error;
+  }
+
+  private emitRecord(s: RequestState): void {
+    const r = s.record;
+    r.latency_ms = this.clock.now() - s.startedAt;
+    this.snapshotBreakers(s);
+    this.events.emit('record', r);
+    this.metrics.request(r);
+  }
+}
+
+function isCapacityKind(kind: ErrorKind): boolean {
+  return kind === 'rate_limited' || kind === 'overloaded' || kind === 'timeout' || kind === 'network' || kind === 'unknown';
+}

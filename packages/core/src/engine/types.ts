@@ -1,0 +1,305 @@
+import type { Clock } from '../clock';
+import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/ErrorKind';
+import type { LimiterStore } from '../limits/LimiterStore';
+import type { ResolvedTarget } from '../policy/Policy';
+import type { Tokenizer } from '../tokens/Tokenizer';
+
+/**
+ * Who a request is for. Each value keys the limits and budgets whose scope names it.
+ *
+ * @example
+ * ```ts
+ * const who: Identity = { user: 'u1', team: 'support', tenant: 'acme', environment: 'prod' };
+ * ```
+ */
+export interface Identity {
+  user?: string;
+  team?: string;
+  tenant?: string;
+  environment?: string;
+}
+
+/**
+ * A chat message, as far as the engine needs it for token estimation.
+ *
+ * @example
+ * ```ts
+ * const m: ChatMessage = { role: 'user', content: 'Summarize this contract' };
+ * ```
+ */
+export interface ChatMessage {
+  role: string;
+  content: unknown;
+}
+
+/**
+ * One LLM request as the engine sees it. Only `route` is required.
+ *
+ * @example
+ * ```ts
+ * const req: ResilienceRequest = {
+ *   route: 'support_reply', identity: { user: 'u1', tenant: 'acme' }, dataClass: 'internal',
+ *   input: { messages }, maxOutputTokens: 300,
+ * };
+ * ```
+ */
+export interface ResilienceRequest {
+  route: string;
+  identity?: Identity;
+  /** Data class of the content; only targets approved for it are eligible, on every fallback step. */
+  dataClass?: string;
+  /** The prompt, for token estimation (never recorded unless the policy enables `recordContent`). */
+  input?: { messages?: readonly ChatMessage[]; prompt?: string; system?: string };
+  /** Known input token count; skips estimation. */
+  inputTokens?: number;
+  /** Output cap (`max_tokens`); reserved as the output estimate. Defaults to the target's `maxOutputTokens` or 1024. */
+  maxOutputTokens?: number;
+  /** Traffic class; defaults to the route's. */
+  priority?: string;
+  /** Absolute deadline (epoch ms) for the whole request, queue wait included. */
+  deadline?: number;
+  /** Cancels the request (queue wait, backoff and the provider call). */
+  signal?: AbortSignal;
+  /** Correlates logs and records; generated when absent. */
+  requestId?: string;
+  /** Who reads the failure message; defaults to the route's audience. */
+  audience?: 'internal' | 'customer';
+  /** The call streams: the engine settles when the adapter calls `result.complete()`. */
+  stream?: boolean;
+}
+
+/**
+ * Token usage reported by a provider.
+ *
+ * @example
+ * ```ts
+ * const u: Usage = { inputTokens: 1800, outputTokens: 420 };
+ * ```
+ */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/**
+ * What the engine passes to each attempt of the caller's model call.
+ *
+ * @example
+ * ```ts
+ * engine.execute(req, (target, ctx) =>
+ *   openai.chat.completions.create({ model: target.model, messages }, { signal: ctx.signal }));
+ * ```
+ */
+export interface AttemptContext {
+  /** Aborts on the caller's signal, the attempt timeout or the deadline. Pass it to the SDK. */
+  readonly signal: AbortSignal;
+  /** 1-based attempt number across the whole chain. */
+  readonly attempt: number;
+  /** 1-based attempt number on this target. */
+  readonly targetAttempt: number;
+  readonly requestId: string;
+  readonly route: string;
+  /** Absolute deadline of the request, if any. */
+  readonly deadline?: number;
+  /** Output-token cap to send (`max_tokens`). */
+  readonly maxOutputTokens: number;
+  /** Set when the previous reply failed validation and the route asks for a stricter retry. */
+  readonly repair?: { readonly reason: string };
+  /** Report response headers (for proactive pacing from `x-ratelimit-remaining-*`). */
+  reportHeaders(headers: unknown): void;
+  /** Report real usage when the return value does not carry it in a known shape. */
+  reportUsage(usage: Usage): void;
+}
+
+/**
+ * The caller's model call: called once per attempt with the target to use.
+ *
+ * @example
+ * ```ts
+ * const call: ModelCall<ChatCompletion> = (t, ctx) => client.chat.completions.create({ model: t.model, messages }, { signal: ctx.signal });
+ * ```
+ */
+export type ModelCall<T> = (target: ResolvedTarget, ctx: AttemptContext) => Promise<T>;
+
+/**
+ * Receives engine diagnostics. Never receives prompt text or keys unless `recordContent` is on.
+ *
+ * @example
+ * ```ts
+ * createResilience(policy, { logger: { warn: (msg, f) => pino.warn(f, msg) } });
+ * ```
+ */
+export interface Logger {
+  debug?(message: string, fields?: Record<string, unknown>): void;
+  info?(message: string, fields?: Record<string, unknown>): void;
+  warn?(message: string, fields?: Record<string, unknown>): void;
+  error?(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * One attempt in a request record.
+ *
+ * @example
+ * ```ts
+ * record.attempts.map((a) => `${a.target}:${a.outcome}:${a.errorKind ?? ''}`);
+ * ```
+ */
+export interface AttemptRecord {
+  target: string;
+  provider: string;
+  model: string;
+  attempt: number;
+  targetAttempt: number;
+  startedAt: number;
+  latencyMs: number;
+  outcome: 'success' | 'error' | 'invalid_output';
+  errorKind?: ErrorKind;
+  status?: number;
+  retryAfterMs?: number;
+  /** Wait before this attempt (backoff, provider hint or limiter wait). */
+  waitedMs: number;
+  breaker?: string;
+}
+
+/**
+ * Why a target in the chain was not tried.
+ *
+ * @example
+ * ```ts
+ * record.skipped; // [{ target: 'fast-b', reason: 'data_class' }]
+ * ```
+ */
+export interface SkippedTarget {
+  target: string;
+  reason: 'data_class' | 'context_window' | 'cost_ceiling' | 'breaker_open' | 'limited' | 'paced' | 'budget';
+  detail?: string;
+}
+
+/**
+ * One record per request: the seed's log fields plus attempts, skips, breaker states and queue wait.
+ * Contains no prompt text or keys unless `recordContent` is on.
+ *
+ * @example
+ * ```ts
+ * engine.events.on('record', (r) => log.info(r));
+ * ```
+ */
+export interface RequestRecord {
+  request_id: string;
+  user_id?: string;
+  team_id?: string;
+  tenant_id?: string;
+  route: string;
+  priority: string;
+  data_class?: string;
+  primary_model: string;
+  final_model?: string;
+  final_target?: string;
+  fallback_used: boolean;
+  retry_count: number;
+  /** HTTP status or error code of the last failure, if any. */
+  error_code?: number | string;
+  /** Kind of the error that ended the request (undefined on success). */
+  error_kind?: ErrorKind;
+  outcome: 'success' | 'failure';
+  latency_ms: number;
+  queue_wait_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  /** Estimated before the call (worst case, USD). */
+  estimated_cost: number;
+  /** From the real usage (USD). */
+  actual_cost: number;
+  attempts: AttemptRecord[];
+  skipped: SkippedTarget[];
+  /** Breaker state of each target when the request ended. */
+  breakers: Record<string, string>;
+  validation_failures: number;
+  started_at: number;
+  /** Only with `recordContent: true`. */
+  content?: { input?: unknown };
+}
+
+/**
+ * What `execute` resolves with.
+ *
+ * @example
+ * ```ts
+ * const { value, output, record } = await engine.execute(req, call);
+ * ```
+ */
+export interface ExecuteResult<T, O = unknown> {
+  value: T;
+  /** The validated structured output when the route declares an output schema. */
+  output?: O;
+  target: ResolvedTarget;
+  record: RequestRecord;
+}
+
+/**
+ * A streaming execution: the first chunk arrived (no more fallback); call `complete` or `fail`
+ * when the stream ends so the reservation is settled and the record emitted.
+ *
+ * @example
+ * ```ts
+ * const r = await engine.execute({ ...req, stream: true }, call);
+ * for await (const chunk of r.value) send(chunk);
+ * r.complete({ inputTokens: 10, outputTokens: 200 });
+ * ```
+ */
+export interface StreamingResult<T> extends ExecuteResult<T> {
+  complete(usage?: Usage): RequestRecord;
+  fail(error: unknown): RequestRecord;
+}
+
+/**
+ * Reads usage out of a call's return value (OpenAI, Anthropic and LangChain shapes by default).
+ *
+ * @example
+ * ```ts
+ * const usage: UsageExtractor = (v) => ({ inputTokens: v.meta.in, outputTokens: v.meta.out });
+ * ```
+ */
+export type UsageExtractor = (value: unknown) => Usage | undefined;
+
+/**
+ * Reads the reply text out of a call's return value, for output validation.
+ *
+ * @example
+ * ```ts
+ * const text: TextExtractor = (v) => v.choices[0].message.content;
+ * ```
+ */
+export type TextExtractor = (value: unknown) => string | undefined;
+
+/**
+ * Options of `createResilience`.
+ *
+ * @example
+ * ```ts
+ * createResilience(policy, { clock: new ManualClock(), store: new MemoryLimiterStore(), random: () => 0.5 });
+ * ```
+ */
+export interface ResilienceOptions {
+  clock?: Clock;
+  store?: LimiterStore;
+  tokenizer?: Tokenizer;
+  logger?: Logger;
+  /** Random source for jitter (default `Math.random`). */
+  random?: () => number;
+  usage?: UsageExtractor;
+  text?: TextExtractor;
+  /** gRPC-style retry budget per provider; `false` disables it. */
+  retryBudget?: { maxTokens?: number; tokenRatio?: number } | false;
+  /** Metrics sink (see `OpenTelemetryMetrics`, `PrometheusMetrics`). */
+  metrics?: import('../observability/Metrics').Metrics;
+  /** Output-token estimate when neither the request nor the target give one. Default 1024. */
+  defaultMaxOutputTokens?: number;
+  /** Shares breaker state with other processes (see `@llm-resilience/redis`). */
+  breakerSync?: import('../breaker/BreakerRegistry').BreakerStateSync;
+}
+
+/** Internal: a classified failure inside the engine. */
+export type Failure = ClassifiedError;
+/** Internal: pacing information per target. */
+export type Pacing = RateLimitSnapshot;

@@ -1,0 +1,705 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { addLangChainErrorFields, ContextOverflowError, ModelAbortError, ModelRefusalError } from '@langchain/core/errors';
+import fc from 'fast-check';
+import { createServer, type AddressInfo } from 'node:net';
+import OpenAI from 'openai';
+import { ContentFilterFinishReasonError, LengthFinishReasonError } from 'openai/error';
+import { classifyError } from './classifyError';
+import { ERROR_KINDS, type ErrorKind } from './ErrorKind';
+import { ResilienceError } from './ResilienceError';
+
+const NOW = Date.parse('2026-03-01T12:00:00.000Z');
+const classify = (err: unknown) => classifyError(err, { now: NOW });
+
+function openAIError(status: number, error: Record<string, unknown>, headers: Record<string, string> = {}) {
+  return OpenAI.APIError.generate(status, { error }, undefined, new Headers(headers));
+}
+
+function anthropicError(status: number, type: string, message: string, headers: Record<string, string> = {}, details?: object) {
+  const body = { type: 'error', error: { type, message, ...(details ? { details } : {}) } };
+  return Anthropic.APIError.generate(status, body, undefined, new Headers(headers));
+}
+
+function nodeError(code: string, message = `connect ${code} 127.0.0.1:443`): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+function googleBody(code: number, status: string, message: string, details: unknown[] = []) {
+  return { error: { code, status, message, details } };
+}
+
+const RETRY_INFO = { '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: '19.42s' };
+const QUOTA_FAILURE = {
+  '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+  violations: [{ quotaMetric: 'generativelanguage.googleapis.com/generate_content_free_tier_requests', quotaId: 'GenerateRequestsPerMinutePerProjectPerModel-FreeTier' }],
+};
+
+describe('classifyError: openai SDK errors', () => {
+  it('RateLimitError rate_limit_exceeded -> rate_limited with retry hint and rate-limit snapshot', () => {
+    const err = openAIError(
+      429,
+      { message: 'Rate limit reached for gpt-4o on requests per min (RPM): Limit 500, Used 500, Requested 1.', type: 'requests', code: 'rate_limit_exceeded', param: null },
+      {
+        'retry-after-ms': '850',
+        'retry-after': '1',
+        'x-ratelimit-limit-requests': '500',
+        'x-ratelimit-remaining-requests': '0',
+        'x-ratelimit-reset-requests': '1s',
+        'x-ratelimit-limit-tokens': '30000',
+        'x-ratelimit-remaining-tokens': '29000',
+        'x-ratelimit-reset-tokens': '6m0s',
+      },
+    );
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(classify(err)).toEqual({
+      kind: 'rate_limited',
+      status: 429,
+      code: 'rate_limit_exceeded',
+      message: 'Rate limit reached for gpt-4o on requests per min (RPM): Limit 500, Used 500, Requested 1.',
+      retryAfterMs: 850,
+      rateLimit: {
+        limitRequests: 500,
+        remainingRequests: 0,
+        requestsResetAt: NOW + 1000,
+        limitTokens: 30_000,
+        remainingTokens: 29_000,
+        tokensResetAt: NOW + 360_000,
+      },
+      cause: err,
+    });
+  });
+
+  it('reads retry-after seconds and HTTP dates from the error headers', () => {
+    const seconds = new OpenAI.RateLimitError(429, { message: 'slow down', code: 'rate_limit_exceeded' }, undefined, new Headers({ 'retry-after': '2.5' }));
+    expect(classify(seconds).retryAfterMs).toBe(2500);
+    const date = openAIError(429, { message: 'slow down' }, { 'retry-after': new Date(NOW + 7000).toUTCString() });
+    expect(classify(date)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 7000 });
+  });
+
+  it('reads "Please try again in 6ms / 1.5s" from the message when no header says when', () => {
+    const err = openAIError(429, {
+      message: 'Rate limit reached for gpt-4o-mini in organization org-x on tokens per min (TPM): Limit 200000, Used 199000, Requested 2000. Please try again in 1.5s. Visit https://platform.openai.com/account/rate-limits to learn more.',
+      type: 'tokens',
+      code: 'rate_limit_exceeded',
+    });
+    expect(classify(err)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 1500 });
+    const ms = openAIError(429, { message: 'Please try again in 6ms.', code: 'rate_limit_exceeded' });
+    expect(classify(ms).retryAfterMs).toBe(6);
+  });
+
+  it('insufficient_quota is quota_exhausted even though the status is 429', () => {
+    const err = openAIError(429, {
+      message: 'You exceeded your current quota, please check your plan and billing details.',
+      type: 'insufficient_quota',
+      code: 'insufficient_quota',
+    });
+    expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(classify(err)).toMatchObject({ kind: 'quota_exhausted', status: 429, code: 'insufficient_quota' });
+  });
+
+  it('billing_hard_limit_reached -> quota_exhausted', () => {
+    const err = openAIError(400, { message: 'Billing hard limit has been reached', type: 'invalid_request_error', code: 'billing_hard_limit_reached' });
+    expect(classify(err)).toMatchObject({ kind: 'quota_exhausted', status: 400, code: 'billing_hard_limit_reached' });
+  });
+
+  it('a rate limit message that links to billing stays rate_limited', () => {
+    const err = openAIError(429, {
+      message: 'Rate limit reached on requests per min. Please add a payment method at https://platform.openai.com/account/billing to increase your rate limit.',
+      type: 'requests',
+      code: 'rate_limit_exceeded',
+    });
+    expect(classify(err).kind).toBe('rate_limited');
+  });
+
+  it('context_length_exceeded and "maximum context length" -> context_length', () => {
+    const coded = openAIError(400, {
+      message: "This model's maximum context length is 128000 tokens. However, your messages resulted in 130412 tokens. Please reduce the length of the messages.",
+      type: 'invalid_request_error',
+      param: 'messages',
+      code: 'context_length_exceeded',
+    });
+    expect(coded).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(classify(coded)).toMatchObject({ kind: 'context_length', status: 400, code: 'context_length_exceeded' });
+    const uncoded = openAIError(400, { message: "This model's maximum context length is 8192 tokens.", type: 'invalid_request_error', code: null });
+    expect(classify(uncoded)).toMatchObject({ kind: 'context_length', code: 'invalid_request_error' });
+  });
+
+  it('content_policy_violation and content_filter -> policy_rejected', () => {
+    const dalle = openAIError(400, { message: 'Your request was rejected as a result of our safety system.', type: 'invalid_request_error', code: 'content_policy_violation' });
+    expect(classify(dalle)).toMatchObject({ kind: 'policy_rejected', code: 'content_policy_violation' });
+    const filter = openAIError(400, { message: 'The response was filtered.', code: 'content_filter' });
+    expect(classify(filter)).toMatchObject({ kind: 'policy_rejected', code: 'content_filter' });
+  });
+
+  it('401 and 403 -> auth, and never echoes an API key', () => {
+    const bad = openAIError(401, {
+      message: 'Incorrect API key provided: sk-proj-AbCdEfGhIjKlMnOpQrStUv. You can find your API key at https://platform.openai.com/account/api-keys.',
+      type: 'invalid_request_error',
+      code: 'invalid_api_key',
+    });
+    expect(bad).toBeInstanceOf(OpenAI.AuthenticationError);
+    const c = classify(bad);
+    expect(c).toMatchObject({ kind: 'auth', status: 401, code: 'invalid_api_key' });
+    expect(c.message).not.toContain('AbCdEfGhIjKlMnOpQrStUv');
+    const denied = openAIError(403, { message: 'Project does not have access to model gpt-x', type: 'invalid_request_error', code: 'model_not_found' });
+    expect(denied).toBeInstanceOf(OpenAI.PermissionDeniedError);
+    expect(classify(denied)).toMatchObject({ kind: 'auth', status: 403 });
+  });
+
+  it('404 and 422 -> invalid_request', () => {
+    const notFound = openAIError(404, { message: 'The model `gpt-x` does not exist', type: 'invalid_request_error', code: 'model_not_found' });
+    expect(notFound).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(classify(notFound)).toMatchObject({ kind: 'invalid_request', status: 404 });
+    const unprocessable = openAIError(422, { message: 'Unprocessable' });
+    expect(unprocessable).toBeInstanceOf(OpenAI.UnprocessableEntityError);
+    expect(classify(unprocessable)).toMatchObject({ kind: 'invalid_request', status: 422 });
+  });
+
+  it.each<[number, ErrorKind]>([
+    [500, 'unknown'],
+    [502, 'unknown'],
+    [503, 'overloaded'],
+    [504, 'timeout'],
+  ])('InternalServerError %i -> %s (keeps the status)', (status, kind) => {
+    const err = openAIError(status, { message: 'The server had an error while processing your request.', type: 'server_error' });
+    expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(classify(err)).toMatchObject({ kind, status });
+  });
+
+  it('APIConnectionError -> network, refined by its cause', () => {
+    expect(classify(new OpenAI.APIConnectionError({}))).toMatchObject({ kind: 'network', message: 'Connection error.' });
+    const reset = new OpenAI.APIConnectionError({ cause: new TypeError('fetch failed', { cause: nodeError('ECONNRESET', 'read ECONNRESET') }) });
+    expect(classify(reset)).toMatchObject({ kind: 'network', code: 'ECONNRESET', message: 'read ECONNRESET' });
+    const slow = new OpenAI.APIConnectionError({ cause: new TypeError('fetch failed', { cause: nodeError('UND_ERR_CONNECT_TIMEOUT', 'Connect Timeout Error') }) });
+    expect(classify(slow)).toMatchObject({ kind: 'timeout', code: 'UND_ERR_CONNECT_TIMEOUT' });
+  });
+
+  it('APIConnectionTimeoutError -> timeout', () => {
+    expect(classify(new OpenAI.APIConnectionTimeoutError())).toMatchObject({ kind: 'timeout', message: 'Request timed out.' });
+  });
+
+  it('APIUserAbortError -> cancelled, unless the abort reason is a timeout', () => {
+    expect(classify(new OpenAI.APIUserAbortError())).toMatchObject({ kind: 'cancelled' });
+    // What the client throws when the caller's signal aborts: the signal's reason as `cause`.
+    const timedOut = new OpenAI.APIUserAbortError();
+    Object.defineProperty(timedOut, 'cause', { value: new DOMException('The operation timed out.', 'TimeoutError') });
+    expect(classify(timedOut).kind).toBe('timeout');
+    const aborted = new OpenAI.APIUserAbortError();
+    Object.defineProperty(aborted, 'cause', { value: new DOMException('This operation was aborted', 'AbortError') });
+    expect(classify(aborted).kind).toBe('cancelled');
+  });
+
+  it('ContentFilterFinishReasonError -> policy_rejected, LengthFinishReasonError -> validation_failed', () => {
+    expect(classify(new ContentFilterFinishReasonError()).kind).toBe('policy_rejected');
+    expect(classify(new LengthFinishReasonError()).kind).toBe('validation_failed');
+  });
+});
+
+describe('classifyError: @anthropic-ai/sdk errors', () => {
+  it('529 overloaded_error -> overloaded', () => {
+    const err = anthropicError(529, 'overloaded_error', 'Overloaded');
+    expect(err).toBeInstanceOf(Anthropic.OverloadedError);
+    expect(classify(err)).toMatchObject({ kind: 'overloaded', status: 529, code: 'overloaded_error', message: 'Overloaded' });
+  });
+
+  it('429 rate_limit_error -> rate_limited with retry-after and anthropic-ratelimit-* (RFC 3339)', () => {
+    const err = anthropicError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', {
+      'retry-after': '17',
+      'anthropic-ratelimit-input-tokens-limit': '40000',
+      'anthropic-ratelimit-input-tokens-remaining': '0',
+      'anthropic-ratelimit-input-tokens-reset': '2026-03-01T12:00:17Z',
+    });
+    expect(err).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(classify(err)).toMatchObject({
+      kind: 'rate_limited',
+      status: 429,
+      code: 'rate_limit_error',
+      retryAfterMs: 17_000,
+      rateLimit: { limitInputTokens: 40_000, remainingInputTokens: 0, inputTokensResetAt: NOW + 17_000 },
+    });
+  });
+
+  it('413 request_too_large -> invalid_request', () => {
+    const err = anthropicError(413, 'request_too_large', 'Request exceeds the maximum allowed number of bytes.');
+    expect(err).toBeInstanceOf(Anthropic.ContentTooLargeError);
+    expect(classify(err)).toMatchObject({ kind: 'invalid_request', status: 413, code: 'request_too_large' });
+  });
+
+  it('invalid_request_error "prompt is too long" -> context_length', () => {
+    const err = anthropicError(400, 'invalid_request_error', 'prompt is too long: 212345 tokens > 200000 maximum');
+    expect(classify(err)).toMatchObject({ kind: 'context_length', status: 400, code: 'invalid_request_error' });
+    const limit = anthropicError(400, 'invalid_request_error', 'input length and `max_tokens` exceed context limit: 198000 + 8192 > 200000, decrease input length or `max_tokens` and try again');
+    expect(classify(limit).kind).toBe('context_length');
+  });
+
+  it('billing -> quota_exhausted (credit balance message, billing_error, spend-limit codes)', () => {
+    const credit = anthropicError(400, 'invalid_request_error', 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.');
+    expect(classify(credit)).toMatchObject({ kind: 'quota_exhausted', status: 400 });
+    const billing = anthropicError(402, 'billing_error', 'Payment required');
+    expect(billing).toBeInstanceOf(Anthropic.PaymentRequiredError);
+    expect(classify(billing)).toMatchObject({ kind: 'quota_exhausted', code: 'billing_error' });
+    const spend = anthropicError(429, 'rate_limit_error', 'Spend limit reached', {}, { error_code: 'enforced_spend_limit_reached' });
+    expect(classify(spend)).toMatchObject({ kind: 'quota_exhausted', status: 429, code: 'enforced_spend_limit_reached' });
+  });
+
+  it('401 / 403 -> auth, 404 -> invalid_request, 500 api_error -> unknown, 504 timeout_error -> timeout', () => {
+    expect(classify(anthropicError(401, 'authentication_error', 'invalid x-api-key'))).toMatchObject({ kind: 'auth', status: 401 });
+    expect(classify(anthropicError(403, 'permission_error', 'no access'))).toMatchObject({ kind: 'auth', status: 403 });
+    expect(classify(anthropicError(404, 'not_found_error', 'model: claude-x'))).toMatchObject({ kind: 'invalid_request', status: 404 });
+    expect(classify(anthropicError(500, 'api_error', 'Internal server error'))).toMatchObject({ kind: 'unknown', status: 500, code: 'api_error' });
+    expect(classify(anthropicError(504, 'timeout_error', 'Request timed out'))).toMatchObject({ kind: 'timeout', status: 504 });
+  });
+
+  it('connection, timeout and abort errors', () => {
+    expect(classify(new Anthropic.APIConnectionError({ message: undefined })).kind).toBe('network');
+    expect(classify(new Anthropic.APIConnectionTimeoutError()).kind).toBe('timeout');
+    expect(classify(new Anthropic.APIUserAbortError()).kind).toBe('cancelled');
+  });
+});
+
+describe('classifyError: Azure OpenAI', () => {
+  it('content_filter with innererror ResponsibleAIPolicyViolation -> policy_rejected', () => {
+    const err = OpenAI.APIError.generate(
+      400,
+      {
+        error: {
+          message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+          type: null,
+          param: 'prompt',
+          code: 'content_filter',
+          status: 400,
+          innererror: { code: 'ResponsibleAIPolicyViolation', content_filter_result: { hate: { filtered: true, severity: 'high' } } },
+        },
+      },
+      undefined,
+      new Headers(),
+    );
+    expect(classify(err)).toMatchObject({ kind: 'policy_rejected', status: 400, code: 'content_filter' });
+    const onlyInner = { status: 400, error: { message: 'filtered', innererror: { code: 'ResponsibleAIPolicyViolation' } } };
+    expect(classify(onlyInner)).toMatchObject({ kind: 'policy_rejected', code: 'ResponsibleAIPolicyViolation' });
+  });
+
+  it('429 with x-ms-retry-after-ms -> rate_limited with that hint', () => {
+    const err = openAIError(
+      429,
+      { code: '429', message: 'Requests to the ChatCompletions_Create Operation have exceeded token rate limit of your current pricing tier. Please retry after 6 seconds.' },
+      { 'x-ms-retry-after-ms': '5500', 'retry-after': '6' },
+    );
+    expect(classify(err)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 5500 });
+    const textOnly = { status: 429, body: { error: { code: '429', message: 'Please retry after 6 seconds.' } } };
+    expect(classify(textOnly)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 6000 });
+  });
+
+  it('a 200 response with finish_reason content_filter is not an error', () => {
+    const ok = { status: 200, headers: {}, body: { choices: [{ finish_reason: 'content_filter', message: { content: null } }] } };
+    expect(classify(ok).kind).not.toBe('policy_rejected');
+    expect(classify(ok).kind).toBe('unknown');
+  });
+});
+
+describe('classifyError: Gemini / Vertex bodies', () => {
+  const dailyViolation = {
+    '@type': 'type.googleapis.com/google.rpc.QuotaFailure',
+    violations: [{ quotaId: 'GenerateRequestsPerDayPerProjectPerModel-FreeTier' }],
+  };
+
+  it('RESOURCE_EXHAUSTED with RetryInfo -> rate_limited, retryAfterMs 19420', () => {
+    const body = googleBody(429, 'RESOURCE_EXHAUSTED', 'You exceeded your current quota, please check your plan and billing details.', [QUOTA_FAILURE, RETRY_INFO]);
+    const plain = { status: 429, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    expect(classify(plain)).toMatchObject({ kind: 'rate_limited', status: 429, code: 'RESOURCE_EXHAUSTED', retryAfterMs: 19_420 });
+    expect(classify(body)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 19_420 });
+  });
+
+  it('a per-day quota with no retry is still rate_limited unless it mentions billing', () => {
+    const vertex = googleBody(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded for aiplatform.googleapis.com/generate_content_requests_per_day_per_project.', [dailyViolation]);
+    expect(classify(vertex)).toMatchObject({ kind: 'rate_limited', status: 429 });
+    const billing = googleBody(429, 'RESOURCE_EXHAUSTED', 'You exceeded your current quota, please check your plan and billing details.', [dailyViolation]);
+    expect(classify(billing)).toMatchObject({ kind: 'quota_exhausted', status: 429, code: 'RESOURCE_EXHAUSTED' });
+  });
+
+  it('UNAVAILABLE -> overloaded, DEADLINE_EXCEEDED -> timeout', () => {
+    expect(classify(googleBody(503, 'UNAVAILABLE', 'The model is overloaded. Please try again later.'))).toMatchObject({ kind: 'overloaded', status: 503, code: 'UNAVAILABLE' });
+    expect(classify(googleBody(504, 'DEADLINE_EXCEEDED', 'Deadline expired before operation could complete.'))).toMatchObject({ kind: 'timeout', status: 504 });
+  });
+
+  it('INVALID_ARGUMENT with token count exceeded -> context_length, otherwise invalid_request', () => {
+    const tooLong = googleBody(400, 'INVALID_ARGUMENT', 'The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).');
+    expect(classify(tooLong)).toMatchObject({ kind: 'context_length', status: 400, code: 'INVALID_ARGUMENT' });
+    expect(classify(googleBody(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.'))).toMatchObject({ kind: 'invalid_request' });
+  });
+
+  it('gRPC status without an HTTP status still classifies', () => {
+    expect(classify({ code: 'RESOURCE_EXHAUSTED', message: 'quota' }).kind).toBe('rate_limited');
+    expect(classify({ error: { status: 'UNAVAILABLE', message: 'x' } }).kind).toBe('overloaded');
+    expect(classify({ error: { status: 'DEADLINE_EXCEEDED' } }).kind).toBe('timeout');
+  });
+
+  it('@google/genai-style ApiError (JSON body in the message)', () => {
+    const err = Object.assign(new Error(JSON.stringify(googleBody(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted.', [RETRY_INFO]))), {
+      name: 'ApiError',
+      status: 429,
+    });
+    expect(classify(err)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 19_420, message: 'Resource has been exhausted.' });
+  });
+
+  it('@google/generative-ai-style fetch error (errorDetails)', () => {
+    const err = Object.assign(new Error('[GoogleGenerativeAI Error]: Error fetching from https://x: [429 Too Many Requests] Resource exhausted'), {
+      name: 'GoogleGenerativeAIFetchError',
+      status: 429,
+      statusText: 'Too Many Requests',
+      errorDetails: [RETRY_INFO],
+    });
+    expect(classify(err)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 19_420 });
+  });
+});
+
+describe('classifyError: fetch Response, plain objects, axios-like errors', () => {
+  it('a fetch Response: status and headers, body not read', () => {
+    const res = new Response('{"error":{"message":"never read"}}', {
+      status: 429,
+      statusText: 'Too Many Requests',
+      headers: { 'retry-after': '3', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '3s' },
+    });
+    const c = classify(res);
+    expect(c).toEqual({
+      kind: 'rate_limited',
+      status: 429,
+      message: expect.stringContaining('HTTP 429'),
+      retryAfterMs: 3000,
+      rateLimit: { remainingRequests: 0, requestsResetAt: NOW + 3000 },
+      cause: res,
+    });
+    expect(res.bodyUsed).toBe(false);
+  });
+
+  it.each<[number, ErrorKind]>([
+    [503, 'overloaded'],
+    [529, 'overloaded'],
+    [504, 'timeout'],
+    [408, 'timeout'],
+    [500, 'unknown'],
+    [502, 'unknown'],
+    [401, 'auth'],
+    [403, 'auth'],
+    [400, 'invalid_request'],
+    [404, 'invalid_request'],
+    [413, 'invalid_request'],
+    [422, 'invalid_request'],
+    [429, 'rate_limited'],
+  ])('Response %i -> %s', (status, kind) => {
+    expect(classify(new Response(null, { status }))).toMatchObject({ kind, status });
+  });
+
+  it('{ status, headers, body } and { status, error } plain objects', () => {
+    const withBody = { status: 400, headers: new Map([['X-Request-Id', 'r1']]), body: { error: { message: 'maximum context length is 4096 tokens', code: null } } };
+    expect(classify(withBody)).toMatchObject({ kind: 'context_length', status: 400 });
+    const withError = { status: '503', error: { message: 'upstream overloaded' } };
+    expect(classify(withError)).toMatchObject({ kind: 'overloaded', status: 503, message: 'upstream overloaded' });
+    const textBody = { statusCode: 429, headers: { 'Retry-After': '4' }, body: 'Too Many Requests' };
+    expect(classify(textBody)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 4000, message: 'Too Many Requests' });
+  });
+
+  it('an axios-like error with .response, never reading the request config', () => {
+    const err = Object.assign(new Error('Request failed with status code 429'), {
+      name: 'AxiosError',
+      code: 'ERR_BAD_REQUEST',
+      config: { data: '{"messages":[{"role":"user","content":"SECRET PROMPT TEXT"}]}' },
+      response: {
+        status: 429,
+        headers: { 'retry-after': '2' },
+        data: { error: { message: 'Rate limit reached', code: 'rate_limit_exceeded' } },
+      },
+    });
+    const c = classify(err);
+    expect(c).toMatchObject({ kind: 'rate_limited', status: 429, code: 'rate_limit_exceeded', retryAfterMs: 2000, message: 'Rate limit reached' });
+    expect(JSON.stringify({ ...c, cause: undefined })).not.toContain('SECRET PROMPT');
+  });
+
+  it('axios timeout and cancel', () => {
+    expect(classify(Object.assign(new Error('timeout of 1000ms exceeded'), { code: 'ECONNABORTED' })).kind).toBe('timeout');
+    expect(classify(Object.assign(new Error('canceled'), { name: 'CanceledError', code: 'ERR_CANCELED' })).kind).toBe('cancelled');
+  });
+
+  it('a wrapper Error whose .cause is the provider error', () => {
+    const inner = openAIError(429, { message: 'slow down', code: 'rate_limit_exceeded' }, { 'retry-after': '5' });
+    const outer = new Error('LLM call failed', { cause: inner });
+    expect(classify(outer)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 5000, message: 'slow down' });
+  });
+});
+
+describe('classifyError: LangChain', () => {
+  it('lc_error_code MODEL_RATE_LIMIT on an openai error -> rate_limited, troubleshooting URL stripped', () => {
+    const err = addLangChainErrorFields(openAIError(429, { message: 'Rate limit reached', code: 'rate_limit_exceeded' }), 'MODEL_RATE_LIMIT');
+    const c = classify(err);
+    expect(c).toMatchObject({ kind: 'rate_limited', status: 429 });
+    expect(c.message).not.toContain('Troubleshooting');
+  });
+
+  it('MODEL_RATE_LIMIT added to an insufficient_quota error stays quota_exhausted', () => {
+    const err = addLangChainErrorFields(openAIError(429, { message: 'You exceeded your current quota', code: 'insufficient_quota', type: 'insufficient_quota' }), 'MODEL_RATE_LIMIT');
+    expect(classify(err)).toMatchObject({ kind: 'quota_exhausted', code: 'insufficient_quota' });
+  });
+
+  it('ContextOverflowError.fromError(openai error) -> context_length', () => {
+    const inner = openAIError(400, { message: "This model's maximum context length is 128000 tokens.", code: 'context_length_exceeded' });
+    const err = ContextOverflowError.fromError(inner);
+    expect(classify(err)).toMatchObject({ kind: 'context_length', status: 400, code: 'context_length_exceeded' });
+    expect(classify(new ContextOverflowError('too long')).kind).toBe('context_length');
+  });
+
+  it('ModelAbortError -> cancelled, ModelRefusalError -> policy_rejected', () => {
+    expect(classify(new ModelAbortError('aborted')).kind).toBe('cancelled');
+    expect(classify(new ModelRefusalError('I cannot help with that')).kind).toBe('policy_rejected');
+  });
+
+  it("ChatOpenAI's rewrapped timeout and abort (name TimeoutError / AbortError)", () => {
+    expect(classify(Object.assign(new Error('Request timed out.'), { name: 'TimeoutError' })).kind).toBe('timeout');
+    expect(classify(Object.assign(new Error('Request was aborted.'), { name: 'AbortError' })).kind).toBe('cancelled');
+  });
+
+  it.each<[string, ErrorKind]>([
+    ['MODEL_AUTHENTICATION', 'auth'],
+    ['MODEL_NOT_FOUND', 'invalid_request'],
+    ['MODEL_RATE_LIMIT', 'rate_limited'],
+    ['CONTEXT_OVERFLOW', 'context_length'],
+    ['OUTPUT_PARSING_FAILURE', 'validation_failed'],
+    ['INVALID_TOOL_RESULTS', 'invalid_request'],
+    ['MODEL_ABORTED', 'cancelled'],
+  ])('bare lc_error_code %s -> %s', (code, kind) => {
+    expect(classify(Object.assign(new Error('failed'), { lc_error_code: code })).kind).toBe(kind);
+  });
+});
+
+describe('classifyError: Node and fetch transport errors', () => {
+  it.each(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])('%s -> timeout', (code) => {
+    expect(classify(nodeError(code))).toMatchObject({ kind: 'timeout', code });
+  });
+
+  it.each(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET'])('%s -> network', (code) => {
+    expect(classify(nodeError(code))).toMatchObject({ kind: 'network', code });
+  });
+
+  it.each(['socket hang up', 'terminated', 'premature close', 'Premature close'])('message %j -> network', (message) => {
+    expect(classify(new Error(message)).kind).toBe('network');
+  });
+
+  it('TypeError: fetch failed looks at its cause', () => {
+    expect(classify(new TypeError('fetch failed', { cause: nodeError('UND_ERR_HEADERS_TIMEOUT', 'Headers Timeout Error') }))).toMatchObject({ kind: 'timeout', code: 'UND_ERR_HEADERS_TIMEOUT' });
+    const socket = Object.assign(new Error('other side closed'), { name: 'SocketError', code: 'UND_ERR_SOCKET' });
+    expect(classify(new TypeError('terminated', { cause: socket }))).toMatchObject({ kind: 'network', code: 'UND_ERR_SOCKET' });
+    const refused = Object.assign(new AggregateError([nodeError('ECONNREFUSED'), nodeError('ECONNREFUSED', 'connect ECONNREFUSED ::1:443')], ''), { code: 'ECONNREFUSED' });
+    expect(classify(new TypeError('fetch failed', { cause: refused }))).toMatchObject({ kind: 'network', code: 'ECONNREFUSED' });
+    expect(classify(new TypeError('fetch failed')).kind).toBe('network');
+  });
+
+  it('a real undici fetch to a closed port -> network', async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const err: unknown = await fetch(`http://127.0.0.1:${port}/`).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // undici's error comes from another realm than Jest's globals: check by shape.
+    expect(err).toMatchObject({ name: 'TypeError', message: 'fetch failed' });
+    expect(classify(err)).toMatchObject({ kind: 'network', code: 'ECONNREFUSED' });
+  });
+
+  it('a real fetch aborted by its signal -> cancelled; aborted with a TimeoutError reason -> timeout', async () => {
+    const aborted: unknown = await fetch('http://127.0.0.1:1/', { signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(classify(aborted).kind).toBe('cancelled');
+    const timedOut: unknown = await fetch('http://127.0.0.1:1/', {
+      signal: AbortSignal.abort(new DOMException('The operation timed out.', 'TimeoutError')),
+    }).catch((e: unknown) => e);
+    expect(classify(timedOut).kind).toBe('timeout');
+  });
+
+  it('AbortError (DOMException, plain name, Node ABORT_ERR) -> cancelled; TimeoutError -> timeout', () => {
+    expect(classify(new DOMException('This operation was aborted', 'AbortError'))).toMatchObject({ kind: 'cancelled', code: 'AbortError' });
+    expect(classify(Object.assign(new Error('The user aborted a request.'), { name: 'AbortError' })).kind).toBe('cancelled');
+    expect(classify(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' })).kind).toBe('cancelled');
+    expect(classify(new DOMException('The operation was aborted due to timeout', 'TimeoutError'))).toMatchObject({ kind: 'timeout', code: 'TimeoutError' });
+    const abortFromTimeout = Object.assign(new Error('The operation was aborted'), {
+      name: 'AbortError',
+      cause: new DOMException('The operation was aborted due to timeout', 'TimeoutError'),
+    });
+    expect(classify(abortFromTimeout).kind).toBe('timeout');
+  });
+});
+
+describe('classifyError: our own errors', () => {
+  class LimitError extends Error {
+    readonly kind = 'rate_limited';
+    readonly code = 'ERR_LLMR_LIMIT_EXCEEDED';
+    constructor(readonly retryAfterMs?: number, options?: { cause?: unknown }) {
+      super('Limit "user:20/1m" exceeded; retry after the hinted delay.', options);
+    }
+  }
+
+  it('keeps kind, code and retryAfterMs', () => {
+    expect(classify(new LimitError(1234))).toMatchObject({
+      kind: 'rate_limited',
+      code: 'ERR_LLMR_LIMIT_EXCEEDED',
+      retryAfterMs: 1234,
+      message: 'Limit "user:20/1m" exceeded; retry after the hinted delay.',
+    });
+  });
+
+  it('understands the core ResilienceError class', () => {
+    const err = new ResilienceError('Tenant budget exhausted; wait for the window or raise the cap.', {
+      kind: 'quota_exhausted',
+      code: 'ERR_LLMR_BUDGET_EXHAUSTED',
+      retryAfterMs: 60_000,
+      cause: nodeError('ECONNRESET'),
+    });
+    expect(classify(err)).toMatchObject({ kind: 'quota_exhausted', code: 'ERR_LLMR_BUDGET_EXHAUSTED', retryAfterMs: 60_000 });
+  });
+
+  it('wins over a provider error in its cause', () => {
+    const own = Object.assign(new Error('Reply did not match the schema.'), { kind: 'validation_failed', code: 'ERR_LLMR_VALIDATION_FAILED', cause: openAIError(429, { message: 'x', code: 'insufficient_quota' }) });
+    expect(classify(own)).toMatchObject({ kind: 'validation_failed', code: 'ERR_LLMR_VALIDATION_FAILED', message: 'Reply did not match the schema.' });
+  });
+
+  it('is not recognised without an ERR_LLMR_ code or with an unknown kind', () => {
+    expect(classify(Object.assign(new Error('x'), { kind: 'rate_limited', code: 'SOMETHING' })).kind).toBe('unknown');
+    expect(classify(Object.assign(new Error('x'), { kind: 'slow', code: 'ERR_LLMR_X' })).kind).toBe('unknown');
+  });
+});
+
+describe('classifyError: garbage never throws', () => {
+  it.each<[string, unknown]>([
+    ['null', null],
+    ['undefined', undefined],
+    ['number', 429],
+    ['boolean', false],
+    ['symbol', Symbol('x')],
+    ['bigint', 10n],
+    ['empty object', {}],
+    ['array', [1, 2]],
+    ['function', () => 1],
+  ])('%s -> unknown', (_label, value) => {
+    const c = classify(value);
+    expect(c.kind).toBe('unknown');
+    expect(c.message.length).toBeGreaterThan(0);
+    expect(c.cause).toBe(value);
+  });
+
+  it('strings: best effort on the text, else unknown with the (truncated) text', () => {
+    expect(classify('socket hang up').kind).toBe('network');
+    expect(classify('request timed out').kind).toBe('timeout');
+    expect(classify('something odd')).toMatchObject({ kind: 'unknown', message: 'something odd' });
+    expect(classify('x'.repeat(10_000)).message.length).toBeLessThanOrEqual(300);
+  });
+
+  it('circular objects and cause cycles', () => {
+    const a: Record<string, unknown> = { message: 'a' };
+    const b: Record<string, unknown> = { message: 'b', cause: a };
+    a['cause'] = b;
+    a['self'] = a;
+    expect(classify(a).kind).toBe('unknown');
+    const e = new Error('loop');
+    (e as { cause?: unknown }).cause = e;
+    expect(classify(e).kind).toBe('unknown');
+  });
+
+  it('a very deep cause chain terminates', () => {
+    let err: unknown = nodeError('ECONNRESET');
+    for (let i = 0; i < 10_000; i++) err = new Error(`wrap ${i}`, { cause: err });
+    expect(classify(err).kind).toBe('unknown');
+  });
+
+  it('objects with throwing getters: best effort on the readable parts', () => {
+    const allThrow = {};
+    for (const key of ['status', 'message', 'cause', 'headers', 'code', 'name', 'error', 'constructor']) {
+      Object.defineProperty(allThrow, key, {
+        get() {
+          throw new Error(`getter ${key}`);
+        },
+      });
+    }
+    expect(classify(allThrow).kind).toBe('unknown');
+    const partly = Object.defineProperty({ status: 503 }, 'message', {
+      get() {
+        throw new Error('no');
+      },
+    });
+    expect(classify(partly)).toMatchObject({ kind: 'overloaded', status: 503 });
+  });
+
+  it('Proxies that throw on every trap, revoked Proxies, and partly hostile Proxies', () => {
+    const hostile = new Proxy(
+      {},
+      {
+        get() {
+          throw new Error('get');
+        },
+        has() {
+          throw new Error('has');
+        },
+        ownKeys() {
+          throw new Error('ownKeys');
+        },
+        getPrototypeOf() {
+          throw new Error('getPrototypeOf');
+        },
+        getOwnPropertyDescriptor() {
+          throw new Error('gopd');
+        },
+      },
+    );
+    expect(classify(hostile).kind).toBe('unknown');
+    const { proxy, revoke } = Proxy.revocable({ status: 429 }, {});
+    revoke();
+    expect(classify(proxy).kind).toBe('unknown');
+    const partly = new Proxy({ status: 429, headers: { 'retry-after': '1' } } as Record<string, unknown>, {
+      get(target, key) {
+        if (key === 'message' || key === 'cause') throw new Error('nope');
+        return target[key as string];
+      },
+    });
+    expect(classify(partly)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 1000 });
+  });
+
+  it('messages are whitespace-collapsed, redacted and at most 300 characters', () => {
+    const err = openAIError(400, { message: `bad\n\n request   with key sk-ant-api03-${'a'.repeat(40)} ${'z'.repeat(1000)}` });
+    const c = classify(err);
+    expect(c.message.length).toBeLessThanOrEqual(300);
+    expect(c.message).not.toContain('aaaaaaaaaa');
+    expect(c.message.startsWith('bad request with key')).toBe(true);
+  });
+
+  it('property: never throws and always returns a valid kind and a short message (fc.anything)', () => {
+    fc.assert(
+      fc.property(
+        fc.anything({ withBigInt: true, withBoxedValues: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withObjectString: true, withTypedArray: true, withSparseArray: true }),
+        (value) => {
+          const c = classifyError(value);
+          expect(ERROR_KINDS).toContain(c.kind);
+          expect(typeof c.message).toBe('string');
+          expect(c.message.length).toBeLessThanOrEqual(300);
+          expect(c.cause).toBe(value);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('property: never throws for error-shaped records with arbitrary field values', () => {
+    const field = fc.anything({ withMap: true, withNullPrototype: true });
+    fc.assert(
+      fc.property(
+        fc.record(
+          { status: field, statusCode: field, code: field, type: field, name: field, message: field, headers: field, error: field, body: field, cause: field, response: field, details: field, kind: field },
+          { requiredKeys: [] },
+        ),
+        (value) => {
+          const c = classifyError(value, { now: NOW });
+          expect(ERROR_KINDS).toContain(c.kind);
+          expect(c.message.length).toBeLessThanOrEqual(300);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+});

@@ -1,0 +1,239 @@
+import { ManualClock } from '../clock';
+import { Limiter, type LimitDecision, type LimitDenied, type Reservation } from './Limiter';
+import { limitKey } from './limitKey';
+import type { LimitCharge, LimiterStore } from './LimiterStore';
+import type { LimitContext, LimitRule, UsageAmounts } from './LimitRule';
+import { MemoryLimiterStore } from './MemoryLimiterStore';
+import { RateLimitExceededError } from './RateLimitExceededError';
+
+const userRpm: LimitRule = { id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 3, windowMs: 60_000 };
+const userTpm: LimitRule = { id: 'user-tpm', scope: ['user'], metric: 'totalTokens', limit: 1000, windowMs: 60_000 };
+const modelItpm: LimitRule = { id: 'model-itpm', scope: ['model'], metric: 'inputTokens', limit: 100_000, windowMs: 60_000 };
+const modelOtpm: LimitRule = { id: 'model-otpm', scope: ['provider', 'model'], metric: 'outputTokens', limit: 500, windowMs: 60_000 };
+const teamCost: LimitRule = { id: 'team-cost', scope: ['team'], metric: 'cost', limit: 1, windowMs: 3_600_000 };
+const userConc: LimitRule = { id: 'user-conc', scope: ['user'], metric: 'concurrency', limit: 2, windowMs: 0 };
+
+const ctx: LimitContext = { user: 'u1', team: 't1', provider: 'openai', model: 'gpt-4o' };
+const usage = (inputTokens: number, outputTokens = 0, costUsd = 0): UsageAmounts => ({ inputTokens, outputTokens, costUsd });
+
+function setup(rules: LimitRule[]) {
+  const clock = new ManualClock(0);
+  const store = new MemoryLimiterStore({ clock });
+  const limiter = new Limiter(rules, store);
+  /** Remaining capacity of `rule` for `c`, read from the store without charging. */
+  const remaining = (rule: LimitRule, c: LimitContext = ctx): number => {
+    const charge: LimitCharge = {
+      key: limitKey(rule, c)!,
+      kind: rule.metric === 'concurrency' ? 'concurrency' : 'rate',
+      limit: rule.limit,
+      windowMs: rule.windowMs,
+      burst: rule.burst,
+      amount: 1,
+    };
+    return store.peek([charge])[0]!.remaining;
+  };
+  return { clock, store, limiter, remaining };
+}
+
+function ok(d: LimitDecision | Promise<LimitDecision>): Reservation {
+  if (d instanceof Promise) throw new Error('expected a synchronous decision from the memory store');
+  if (!d.ok) throw new Error(`denied by ${d.rule.id}`);
+  return d;
+}
+
+function denied(d: LimitDecision | Promise<LimitDecision>): LimitDenied {
+  if (d instanceof Promise) throw new Error('expected a synchronous decision from the memory store');
+  if (d.ok) throw new Error('expected a denial');
+  return d;
+}
+
+describe('Limiter — phases, matching and amounts', () => {
+  it('reserves request-scoped rules in the request phase and provider/model rules per target', () => {
+    const { limiter, remaining } = setup([userRpm, modelItpm, modelOtpm]);
+    ok(limiter.reserve(ctx, usage(400, 100), 'request'));
+    expect(remaining(userRpm)).toBe(2);
+    expect(remaining(modelItpm)).toBe(100_000);
+    ok(limiter.reserve(ctx, usage(400, 100), 'target'));
+    expect(remaining(userRpm)).toBe(2);
+    expect(remaining(modelItpm)).toBe(99_600);
+    expect(remaining(modelOtpm)).toBe(400);
+    expect(limiter.hasRequestRules && limiter.hasTargetRules).toBe(true);
+  });
+
+  it('charges each metric its amount', () => {
+    const { limiter, remaining } = setup([userRpm, userTpm, teamCost, userConc]);
+    const r = ok(limiter.reserve(ctx, usage(300, 200, 0.25), 'request'));
+    expect(remaining(userRpm)).toBe(2);
+    expect(remaining(userTpm)).toBe(500);
+    expect(remaining(teamCost)).toBe(0); // floor(0.75) whole dollars left
+    expect(remaining(userConc)).toBe(1);
+    expect(r.limits().map((l) => [l.rule.id, l.amount])).toEqual([
+      ['user-rpm', 1],
+      ['user-tpm', 500],
+      ['team-cost', 0.25],
+      ['user-conc', 1],
+    ]);
+    expect(r.states).toHaveLength(4);
+  });
+
+  it('applies match filters', () => {
+    const staging: LimitRule = { ...userRpm, id: 'staging-rpm', limit: 1, match: { environment: 'staging' } };
+    const { limiter } = setup([staging]);
+    ok(limiter.reserve({ user: 'u1', environment: 'prod' }, usage(1), 'request'));
+    ok(limiter.reserve({ user: 'u1', environment: 'prod' }, usage(1), 'request'));
+    ok(limiter.reserve({ user: 'u1', environment: 'staging' }, usage(1), 'request'));
+    expect(denied(limiter.reserve({ user: 'u1', environment: 'staging' }, usage(1), 'request')).rule.id).toBe('staging-rpm');
+    ok(limiter.reserve({ user: 'u1' }, usage(1), 'request'));
+  });
+
+  it('skips rules whose scope dimension is missing from the context', () => {
+    const { limiter } = setup([{ ...userRpm, limit: 1 }]);
+    for (let i = 0; i < 5; i++) ok(limiter.reserve({ team: 't1' }, usage(1), 'request'));
+  });
+
+  it('keeps users apart, however their ids are spelled', () => {
+    const { limiter } = setup([{ ...userRpm, limit: 1 }]);
+    ok(limiter.reserve({ user: 'a|b' }, usage(1), 'request'));
+    ok(limiter.reserve({ user: 'a' }, usage(1), 'request'));
+    ok(limiter.reserve({ user: 'a%7Cb' }, usage(1), 'request'));
+    denied(limiter.reserve({ user: 'a|b' }, usage(1), 'request'));
+  });
+
+  it('rejects duplicate rule ids and invalid numbers', () => {
+    const store = new MemoryLimiterStore();
+    expect(() => new Limiter([userRpm, { ...userTpm, id: 'user-rpm' }], store)).toThrow(/used twice/);
+    expect(() => new Limiter([{ ...userRpm, limit: 0 }], store)).toThrow(/limit must be a positive number/);
+    expect(() => new Limiter([{ ...userRpm, windowMs: 0 }], store)).toThrow(/windowMs/);
+  });
+});
+
+describe('Limiter — denials', () => {
+  it('denies with the rule, key, scope and wait; nothing is charged', () => {
+    const { limiter, remaining } = setup([userRpm, userTpm]);
+    ok(limiter.reserve(ctx, usage(900), 'request'));
+    const d = denied(limiter.reserve(ctx, usage(200), 'request'));
+    expect(d).toMatchObject({ ok: false, key: 'user-tpm|user=u1', amount: 200, scope: { user: 'u1' } });
+    expect(d.rule).toBe(userTpm);
+    expect(d.retryAfterMs).toBe(6000); // 100 tokens over, at 60 ms per token
+    expect(remaining(userRpm)).toBe(2);
+    const err = RateLimitExceededError.fromDenial(d);
+    expect(err).toMatchObject({ kind: 'rate_limited', code: 'ERR_LLMR_LIMIT_EXCEEDED', ruleId: 'user-tpm', metric: 'totalTokens', retryAfterMs: 6000 });
+    expect(err.message).toBe(
+      'Limit "user-tpm" (totalTokens per user) denied the request; it can pass in 6.0 s. Retry after that, or raise the limit in the policy if this is regular traffic.',
+    );
+    expect(err.message).not.toContain('u1');
+  });
+
+  it('says Infinity, and never, when the request cannot fit the bucket at all', () => {
+    const { limiter } = setup([modelItpm]);
+    const d = denied(limiter.reserve(ctx, usage(200_000), 'target'));
+    expect(d.retryAfterMs).toBe(Infinity);
+    const err = RateLimitExceededError.fromDenial(d);
+    expect(err.message).toContain('it asks for 200000 inputTokens but the bucket holds at most 100000');
+    expect(err.message).toContain('can never pass');
+  });
+});
+
+describe('Limiter — settle', () => {
+  it('refunds over-estimates and charges under-estimates', () => {
+    const { limiter, remaining } = setup([userTpm]);
+    const a = ok(limiter.reserve(ctx, usage(300, 300), 'request'));
+    expect(remaining(userTpm)).toBe(400);
+    a.settle(usage(250, 50)); // used 300 of the 600 reserved
+    expect(remaining(userTpm)).toBe(700);
+    const b = ok(limiter.reserve(ctx, usage(100, 100), 'request'));
+    b.settle(usage(800, 200)); // 800 more than reserved: debt
+    expect(remaining(userTpm)).toBe(0);
+    expect(denied(limiter.reserve(ctx, usage(1), 'request')).retryAfterMs).toBe(18_060);
+  });
+
+  it('charges rules whose estimate was 0 with their actual usage', () => {
+    const { limiter, remaining } = setup([modelOtpm, teamCost]);
+    const t = ok(limiter.reserve(ctx, usage(100, 0, 0), 'target'));
+    expect(t.limits()).toEqual([]);
+    t.settle(usage(100, 120, 0.5));
+    expect(remaining(modelOtpm)).toBe(380);
+    const r = ok(limiter.reserve(ctx, usage(100, 0, 0), 'request'));
+    expect(remaining(teamCost)).toBe(1);
+    r.settle(usage(100, 120, 0.5));
+    expect(remaining(teamCost)).toBe(0);
+  });
+
+  it('releases concurrency and is idempotent', () => {
+    const { limiter, remaining } = setup([userConc, userTpm]);
+    const r = ok(limiter.reserve(ctx, usage(100), 'request'));
+    expect(remaining(userConc)).toBe(1);
+    r.settle(usage(50));
+    r.settle(usage(50));
+    r.fail('release');
+    expect(r.closed).toBe(true);
+    expect(remaining(userConc)).toBe(2);
+    expect(remaining(userTpm)).toBe(950);
+  });
+
+  it('keeps the estimate when the actual amount is not a number', () => {
+    const { limiter, remaining } = setup([userTpm]);
+    ok(limiter.reserve(ctx, usage(100), 'request')).settle(usage(Number.NaN));
+    expect(remaining(userTpm)).toBe(900);
+  });
+});
+
+describe('Limiter — failed calls', () => {
+  const rules = [userRpm, userTpm, teamCost, userConc];
+
+  it("default 'requests': request counts stay, tokens and cost are refunded, concurrency released", () => {
+    const { limiter, remaining } = setup(rules);
+    ok(limiter.reserve(ctx, usage(400, 100, 0.5), 'request')).fail();
+    expect(remaining(userRpm)).toBe(2);
+    expect(remaining(userTpm)).toBe(1000);
+    expect(remaining(teamCost)).toBe(1);
+    expect(remaining(userConc)).toBe(2);
+  });
+
+  it("'keep' keeps everything charged (but releases concurrency)", () => {
+    const { limiter, remaining } = setup(rules);
+    ok(limiter.reserve(ctx, usage(400, 100, 0.5), 'request')).fail('keep');
+    expect([remaining(userRpm), remaining(userTpm), remaining(teamCost), remaining(userConc)]).toEqual([2, 500, 0, 2]);
+  });
+
+  it("'release' refunds everything", () => {
+    const { limiter, remaining } = setup(rules);
+    ok(limiter.reserve(ctx, usage(400, 100, 0.5), 'request')).fail('release');
+    expect([remaining(userRpm), remaining(userTpm), remaining(teamCost), remaining(userConc)]).toEqual([3, 1000, 1, 2]);
+  });
+
+  it("each rule's onFailure applies when fail() gets no kind", () => {
+    const keepTokens: LimitRule = { ...userTpm, onFailure: 'keep' };
+    const releaseRequests: LimitRule = { ...userRpm, onFailure: 'release' };
+    const { limiter, remaining } = setup([keepTokens, releaseRequests]);
+    const r = ok(limiter.reserve(ctx, usage(400, 100), 'request'));
+    r.fail();
+    r.fail('release'); // no-op: already failed
+    expect(remaining(keepTokens)).toBe(500);
+    expect(remaining(releaseRequests)).toBe(3);
+  });
+});
+
+describe('Limiter — asynchronous stores', () => {
+  it('works through promises (as with Redis)', async () => {
+    const clock = new ManualClock(0);
+    const inner = new MemoryLimiterStore({ clock });
+    const adjusted: number[] = [];
+    const store: LimiterStore = {
+      reserve: async (charges) => inner.reserve(charges),
+      adjust: async (adjustments) => {
+        adjusted.push(...adjustments.map((a) => a.delta));
+        inner.adjust(adjustments);
+      },
+    };
+    const limiter = new Limiter([userRpm, userTpm], store);
+    const pending = limiter.reserve(ctx, usage(600), 'request');
+    expect(pending).toBeInstanceOf(Promise);
+    const r = await pending;
+    if (!r.ok) throw new Error('denied');
+    await r.settle(usage(500));
+    expect(adjusted).toEqual([-100]);
+    const d = await limiter.reserve(ctx, usage(901), 'request');
+    expect(d).toMatchObject({ ok: false, retryAfterMs: 24_060 });
+  });
+});

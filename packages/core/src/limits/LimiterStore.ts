@@ -1,0 +1,96 @@
+/**
+ * One counter a reservation touches. The core turns each matching limit rule into a charge on one key;
+ * the store applies all charges of a reservation atomically (all or nothing).
+ *
+ * - `kind: 'rate'` is a GCRA bucket: `limit` units per `windowMs`, at most `burst` (default `limit`)
+ *   units at once, replenished continuously. `amount` may be fractional (cost in USD).
+ * - `kind: 'concurrency'` is a bounded counter, at most `limit`: in-flight units released by an
+ *   adjustment with a negative delta, or (with `windowMs > 0`) a per-window total whose key carries the
+ *   window index; stores keep such keys at least `windowMs` (Redis: TTL ≥ windowMs).
+ *
+ * @example
+ * ```ts
+ * const charge: LimitCharge = { key: 'user=u1|requests|60000', kind: 'rate', limit: 20, windowMs: 60_000, amount: 1 };
+ * ```
+ */
+export interface LimitCharge {
+  key: string;
+  kind: 'rate' | 'concurrency';
+  limit: number;
+  windowMs: number;
+  /** Largest amount admitted at once (bucket capacity). Defaults to `limit`. */
+  burst?: number;
+  amount: number;
+}
+
+/**
+ * The state of one charged key right after a reservation, for headers such as `RateLimit`.
+ *
+ * @example
+ * ```ts
+ * if (result.ok) res.setHeader('RateLimit', `remaining=${result.states[0].remaining}`);
+ * ```
+ */
+export interface LimitState {
+  /** Units that could still be reserved right now. */
+  remaining: number;
+  /** Milliseconds until the key is back at full capacity (0 for concurrency). */
+  resetMs: number;
+}
+
+/**
+ * Outcome of {@link LimiterStore.reserve}. When denied, nothing was charged; `index` names the
+ * charge that failed and `retryAfterMs` when it could pass (`Infinity` when it never can, because the
+ * amount exceeds the bucket's capacity).
+ *
+ * @example
+ * ```ts
+ * const r = await store.reserve(charges);
+ * if (!r.ok) console.log(`charge ${r.index} denied, retry in ${r.retryAfterMs} ms`);
+ * ```
+ */
+export type ReserveResult =
+  | { ok: true; states: LimitState[] }
+  | { ok: false; index: number; retryAfterMs: number; states?: LimitState[] };
+
+/**
+ * A change to a key after the fact: settle (`delta` = actual - reserved, negative refunds) or release
+ * of a concurrency slot (`delta: -1`).
+ *
+ * @example
+ * ```ts
+ * await store.adjust([{ key, kind: 'rate', limit: 90_000, windowMs: 60_000, delta: -250 }]);
+ * ```
+ */
+export interface LimitAdjustment {
+  key: string;
+  kind: 'rate' | 'concurrency';
+  limit: number;
+  windowMs: number;
+  burst?: number;
+  delta: number;
+}
+
+/** A value or a promise of it: the in-memory store answers synchronously, Redis asynchronously. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Where limiter state lives. The in-memory store is the embedded default; `@llm-resilience/redis`
+ * implements the same interface so many processes share one limit. Stores own their time source
+ * (the memory store reads the injected clock, Redis reads `TIME`).
+ *
+ * @example
+ * ```ts
+ * const engine = createResilience(policy, { store: new MemoryLimiterStore({ clock }) });
+ * ```
+ */
+export interface LimiterStore {
+  /** Applies every charge, or none of them. */
+  reserve(charges: readonly LimitCharge[]): MaybePromise<ReserveResult>;
+  /** Applies adjustments (refunds, extra charges, concurrency releases). Never denies. */
+  adjust(adjustments: readonly LimitAdjustment[]): MaybePromise<void>;
+  /** Current state of keys without charging them. */
+  peek?(charges: readonly LimitCharge[]): MaybePromise<LimitState[]>;
+  /** Releases timers/connections owned by the store. */
+  close?(): MaybePromise<void>;
+}

@@ -1,0 +1,282 @@
+import { ManualClock } from '../clock';
+import type { LimitCharge, LimitState, ReserveResult } from './LimiterStore';
+import { CONCURRENCY_RETRY_MS, MemoryLimiterStore } from './MemoryLimiterStore';
+
+/** 10 units per second: T = 100 ms per unit, τ = 1000 ms (burst 10) unless `burst` is given. */
+function rate(key: string, amount: number, extra: Partial<LimitCharge> = {}): LimitCharge {
+  return { key, kind: 'rate', limit: 10, windowMs: 1000, amount, ...extra };
+}
+
+function conc(key: string, amount = 1, limit = 2): LimitCharge {
+  return { key, kind: 'concurrency', limit, windowMs: 0, amount };
+}
+
+function expectOk(r: ReserveResult, states: LimitState[]): void {
+  expect(r.ok).toBe(true);
+  expect(r.states).toEqual(states);
+}
+
+function setup(start = 0) {
+  const clock = new ManualClock(start);
+  const store = new MemoryLimiterStore({ clock });
+  return { clock, store };
+}
+
+describe('MemoryLimiterStore — GCRA arithmetic', () => {
+  it('admits, reports remaining/reset and denies with the exact wait', () => {
+    const { clock, store } = setup();
+    expectOk(store.reserve([rate('k', 1)]), [{ remaining: 9, resetMs: 100 }]);
+    expectOk(store.reserve([rate('k', 9)]), [{ remaining: 0, resetMs: 1000 }]);
+    // tat = 1000; one more unit: newTat = 1100, 100 ms beyond τ.
+    expect(store.reserve([rate('k', 1)])).toMatchObject({ ok: false, index: 0, retryAfterMs: 100 });
+    clock.set(50);
+    expect(store.reserve([rate('k', 1)])).toMatchObject({ ok: false, retryAfterMs: 50 });
+    clock.set(100);
+    expectOk(store.reserve([rate('k', 1)]), [{ remaining: 0, resetMs: 1000 }]);
+    // A 3-unit request at t=100 (tat=1100) must wait until 1100 + 300 − 1000 = 400.
+    expect(store.reserve([rate('k', 3)])).toMatchObject({ ok: false, retryAfterMs: 300 });
+  });
+
+  it('uses burst as the capacity, and a smaller burst spreads the window', () => {
+    const { clock, store } = setup();
+    const c = (a: number) => rate('b', a, { burst: 5 });
+    expectOk(store.reserve([c(5)]), [{ remaining: 0, resetMs: 500 }]);
+    expect(store.reserve([c(1)])).toMatchObject({ ok: false, retryAfterMs: 100 });
+    clock.set(500);
+    expect(store.peek([c(1)])).toEqual([{ remaining: 5, resetMs: 0 }]);
+  });
+
+  it('returns Infinity when the amount exceeds the capacity, even on an empty bucket', () => {
+    const { store } = setup();
+    expect(store.reserve([rate('big', 11)])).toMatchObject({ ok: false, retryAfterMs: Infinity });
+    expect(store.reserve([rate('big', 6, { burst: 5 })])).toMatchObject({ ok: false, retryAfterMs: Infinity });
+    expect(store.reserve([rate('big', 10)]).ok).toBe(true);
+  });
+
+  it('never holds more than the capacity however long it idles', () => {
+    const { clock, store } = setup();
+    store.reserve([rate('k', 10)]);
+    clock.set(1_000_000);
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+    expect(store.reserve([rate('k', 10)]).ok).toBe(true);
+    expect(store.reserve([rate('k', 1)]).ok).toBe(false);
+  });
+
+  it('handles fractional amounts (cost in USD)', () => {
+    const { clock, store } = setup();
+    // $1 per hour: T = 3_600_000 ms per dollar.
+    const usd = (a: number): LimitCharge => ({ key: 'usd', kind: 'rate', limit: 1, windowMs: 3_600_000, amount: a });
+    expect(store.reserve([usd(0.75)]).ok).toBe(true);
+    expect(store.reserve([usd(0.3)])).toMatchObject({ ok: false, retryAfterMs: 180_000 });
+    clock.set(180_000);
+    expect(store.reserve([usd(0.3)]).ok).toBe(true);
+  });
+
+  it('fills a bucket exactly even at epoch-sized times and non-integer T', () => {
+    const { store } = setup(1_700_000_000_123);
+    for (let i = 0; i < 90_000; i++) {
+      const r = store.reserve([{ key: 'tpm', kind: 'rate', limit: 90_000, windowMs: 60_000, amount: 1 }]);
+      if (!r.ok) throw new Error(`token ${i + 1} of 90000 denied`);
+    }
+    expect(store.reserve([{ key: 'tpm', kind: 'rate', limit: 90_000, windowMs: 60_000, amount: 1 }]).ok).toBe(false);
+    for (let i = 0; i < 7; i++) {
+      expect(store.reserve([{ key: 'seven', kind: 'rate', limit: 7, windowMs: 60_000, amount: 1 }]).ok).toBe(true);
+    }
+    expect(store.reserve([{ key: 'seven', kind: 'rate', limit: 7, windowMs: 60_000, amount: 1 }]).ok).toBe(false);
+  });
+});
+
+describe('MemoryLimiterStore — no double burst at window edges', () => {
+  it('admits nothing right after a full burst, however the burst was timed', () => {
+    const { clock, store } = setup();
+    clock.set(999); // the end of a fixed window would reset here; GCRA does not
+    expect(store.reserve([rate('k', 10)]).ok).toBe(true);
+    clock.set(1000);
+    expect(store.reserve([rate('k', 1)])).toMatchObject({ ok: false, retryAfterMs: 99 });
+  });
+
+  it('admits at most burst + rate × W in every window W for a greedy client', () => {
+    const { clock, store } = setup();
+    const admitted: number[] = [];
+    for (let t = 0; t <= 5000; t++) {
+      clock.set(t);
+      while (store.reserve([rate('k', 1)]).ok) admitted.push(t);
+    }
+    const W = 1000;
+    let worst = 0;
+    for (let s = 0; s <= 5000 - W; s++) {
+      const inWindow = admitted.filter((t) => t >= s && t <= s + W).length;
+      worst = Math.max(worst, inWindow);
+      if (s >= 1000) expect(inWindow).toBeLessThanOrEqual(11); // steady state: one per 100 ms
+    }
+    expect(worst).toBe(20); // [0, 1000]: the burst of 10 plus 10 replenished
+    expect(admitted.length).toBe(10 + 50);
+  });
+});
+
+describe('MemoryLimiterStore — adjustments', () => {
+  it('refunds, but never beyond full capacity', () => {
+    const { store } = setup();
+    store.reserve([rate('k', 10)]);
+    store.adjust([{ ...rate('k', 0), delta: -4 }]);
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 4, resetMs: 600 }]);
+    store.adjust([{ ...rate('k', 0), delta: -1000 }]);
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+    expect(store.reserve([rate('k', 10)]).ok).toBe(true);
+    expect(store.reserve([rate('k', 1)]).ok).toBe(false);
+  });
+
+  it('extra charges create debt that later reservations wait for', () => {
+    const { clock, store } = setup();
+    store.reserve([rate('k', 5)]);
+    store.adjust([{ ...rate('k', 0), delta: 20 }]); // tat = 2500
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 0, resetMs: 2500 }]);
+    expect(store.reserve([rate('k', 1)])).toMatchObject({ ok: false, retryAfterMs: 1600 });
+    clock.set(1600);
+    expect(store.reserve([rate('k', 1)]).ok).toBe(true);
+  });
+
+  it('an extra charge on an idle key starts from now', () => {
+    const { clock, store } = setup();
+    store.reserve([rate('k', 10)]);
+    clock.set(5000);
+    store.adjust([{ ...rate('k', 0), delta: 3 }]);
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 7, resetMs: 300 }]);
+  });
+});
+
+describe('MemoryLimiterStore — atomicity', () => {
+  it('a denied second charge leaves the first untouched', () => {
+    const { store } = setup();
+    store.reserve([rate('b', 10)]);
+    const r = store.reserve([rate('a', 3), rate('b', 1)]);
+    expect(r).toMatchObject({ ok: false, index: 1, retryAfterMs: 100 });
+    expect(store.peek([rate('a', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+  });
+
+  it('accumulates several charges on the same key before deciding', () => {
+    const { store } = setup();
+    expect(store.reserve([rate('k', 6), rate('k', 6)])).toMatchObject({ ok: false, retryAfterMs: Infinity });
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+    store.reserve([rate('k', 5)]);
+    expect(store.reserve([rate('k', 3), rate('k', 3)])).toMatchObject({ ok: false, index: 1, retryAfterMs: 100 });
+    expectOk(store.reserve([rate('k', 2), rate('k', 3)]), [
+      { remaining: 3, resetMs: 700 },
+      { remaining: 0, resetMs: 1000 },
+    ]);
+  });
+
+  it('reports the charge with the longest wait', () => {
+    const { store } = setup();
+    store.reserve([rate('a', 10), rate('b', 10)]);
+    store.adjust([{ ...rate('b', 0), delta: 4 }]);
+    const r = store.reserve([rate('a', 1), rate('b', 1), rate('c', 1)]);
+    expect(r).toMatchObject({ ok: false, index: 1, retryAfterMs: 500 });
+    expect(!r.ok && r.states).toEqual([
+      { remaining: 0, resetMs: 1000 },
+      { remaining: 0, resetMs: 1400 },
+      { remaining: 10, resetMs: 0 },
+    ]);
+  });
+
+  it('mixes rate and concurrency charges all-or-nothing', () => {
+    const { store } = setup();
+    store.reserve([conc('c', 2)]);
+    expect(store.reserve([rate('r', 1), conc('c')])).toMatchObject({ ok: false, index: 1, retryAfterMs: CONCURRENCY_RETRY_MS });
+    expect(store.peek([rate('r', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+  });
+});
+
+describe('MemoryLimiterStore — concurrency', () => {
+  it('admits up to the limit and frees slots on release', () => {
+    const { store } = setup();
+    expectOk(store.reserve([conc('c')]), [{ remaining: 1, resetMs: 0 }]);
+    expectOk(store.reserve([conc('c')]), [{ remaining: 0, resetMs: 0 }]);
+    expect(store.reserve([conc('c')])).toMatchObject({ ok: false, retryAfterMs: CONCURRENCY_RETRY_MS });
+    store.adjust([{ ...conc('c'), delta: -1 }]);
+    expect(store.reserve([conc('c')]).ok).toBe(true);
+  });
+
+  it('never goes below zero and says Infinity when the amount exceeds the limit', () => {
+    const { store } = setup();
+    store.adjust([{ ...conc('c'), delta: -5 }]);
+    expect(store.peek([conc('c')])).toEqual([{ remaining: 2, resetMs: 0 }]);
+    expect(store.reserve([conc('c', 3)])).toMatchObject({ ok: false, retryAfterMs: Infinity });
+    expect(store.reserve([conc('c'), conc('c'), conc('c')])).toMatchObject({ ok: false, index: 2, retryAfterMs: Infinity });
+  });
+});
+
+describe('MemoryLimiterStore — garbage collection', () => {
+  it('sweep() deletes idle keys only', () => {
+    const { clock, store } = setup();
+    store.reserve([rate('short', 1)]); // idle after 100 ms
+    store.reserve([rate('long', 10)]); // idle after 1000 ms
+    store.reserve([conc('slot')]);
+    clock.set(500);
+    store.sweep();
+    expect(store.size).toBe(2);
+    store.adjust([{ ...conc('slot'), delta: -1 }]);
+    expect(store.size).toBe(1);
+    clock.set(1000);
+    store.sweep();
+    expect(store.size).toBe(0);
+  });
+
+  it('keeps memory bounded by live keys when many one-off keys pass through', () => {
+    const clock = new ManualClock(0);
+    const store = new MemoryLimiterStore({ clock, sweepEvery: 100, idleGraceMs: 1000 });
+    let largest = 0;
+    for (let i = 0; i < 20_000; i++) {
+      clock.set(i * 10);
+      store.reserve([rate(`user-${i}`, 1)]); // each key is idle 100 ms later, collectable 1000 ms after that
+      largest = Math.max(largest, store.size);
+    }
+    // Live (not yet collectable) keys: those of the last 1100 ms = 110; sweeps run at twice the live size.
+    expect(largest).toBeLessThanOrEqual(2 * 110 + 1);
+  });
+
+  it('automatic sweeps spare keys idle for less than idleGraceMs; sweep() does not', () => {
+    const clock = new ManualClock(0);
+    const store = new MemoryLimiterStore({ clock, sweepEvery: 16, idleGraceMs: 5000 });
+    store.reserve([rate('old', 1)]); // idle from t=100
+    clock.set(6000);
+    store.reserve([rate('recent', 1)]); // idle from t=6100
+    clock.set(8000);
+    // The 15th new key makes 17 > 16 keys: automatic sweep of keys idle since t <= 3000 ('old' only).
+    for (let i = 0; i < 16; i++) store.reserve([rate(`k${i}`, 1)]);
+    expect(store.size).toBe(1 + 16);
+    store.sweep(); // no grace: 'recent' is idle, the k's are still refilling
+    expect(store.size).toBe(16);
+  });
+
+  it('sweeps after sweepIntervalMs so memory drops back after a spike', () => {
+    const clock = new ManualClock(0);
+    const store = new MemoryLimiterStore({ clock, sweepEvery: 1_000_000, sweepIntervalMs: 60_000 });
+    for (let i = 0; i < 500; i++) store.reserve([rate(`u${i}`, 1)]);
+    expect(store.size).toBe(500);
+    clock.set(60_000);
+    store.reserve([rate('late', 1)]);
+    expect(store.size).toBe(1);
+  });
+
+  it('a swept key behaves exactly like a fresh one', () => {
+    const { clock, store } = setup();
+    store.reserve([rate('k', 10)]);
+    clock.set(1000);
+    store.sweep();
+    expect(store.size).toBe(0);
+    expectOk(store.reserve([rate('k', 10)]), [{ remaining: 0, resetMs: 1000 }]);
+  });
+});
+
+describe('MemoryLimiterStore — peek', () => {
+  it('reports state without charging', () => {
+    const { store } = setup();
+    store.reserve([rate('k', 4), conc('c')]);
+    expect(store.peek([rate('k', 100), conc('c', 5)])).toEqual([
+      { remaining: 6, resetMs: 400 },
+      { remaining: 1, resetMs: 0 },
+    ]);
+    expect(store.peek([rate('k', 100)])).toEqual([{ remaining: 6, resetMs: 400 }]);
+  });
+});

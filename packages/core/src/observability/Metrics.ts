@@ -1,0 +1,151 @@
+import type { AttemptRecord, RequestRecord } from '../engine/types';
+
+/**
+ * Where an attempt happened: the request's route and traffic class.
+ *
+ * @example
+ * ```ts
+ * metrics.attempt(record.attempts[0]!, { route: 'support_reply', priority: 'live' });
+ * ```
+ */
+export interface AttemptMetricContext {
+  route: string;
+  priority: string;
+}
+
+/**
+ * A circuit breaker changed state. `key` names the target or provider (never a user); `reason` should
+ * be a short code (`error_rate`, `consecutive_failures`, `slow_calls`, `rate_limited`, `probe_succeeded`).
+ *
+ * @example
+ * ```ts
+ * metrics.breaker({ key: 'fast-a', scope: 'target', from: 'closed', to: 'open', reason: 'error_rate', at: clock.now() });
+ * ```
+ */
+export interface BreakerMetricEvent {
+  key: string;
+  scope: 'target' | 'provider';
+  /** `closed`, `half_open` (or `half-open`), `open`, `paused`, `ramping`. */
+  from: string;
+  to: string;
+  reason: string;
+  /** Epoch milliseconds. */
+  at: number;
+}
+
+/**
+ * Something happened in a traffic class's queue. `depth` is the queue length after the event.
+ *
+ * @example
+ * ```ts
+ * metrics.queue({ trafficClass: 'batch', event: 'admitted', waitedMs: 1200, depth: 3 });
+ * ```
+ */
+export interface QueueMetricEvent {
+  trafficClass: string;
+  event: 'enqueued' | 'admitted' | 'rejected';
+  /** How long the request waited in the queue (on `admitted` and `rejected`). */
+  waitedMs?: number;
+  /** Why it was rejected: a short code (`deadline`, `queue_full`, `shutdown`). */
+  reason?: string;
+  depth: number;
+}
+
+/**
+ * The metrics sink the engine calls. Implementations must be cheap and must not throw; the engine
+ * also guards every call (see {@link guardMetrics}). Ready-made sinks: `OpenTelemetryMetrics`,
+ * `PrometheusMetrics`; combine several with {@link combineMetrics}.
+ *
+ * Sinks receive the full record (user id included) but must never use user ids or prompt text as
+ * metric attributes: keep to route, priority, provider, model, target and kinds.
+ *
+ * @example
+ * ```ts
+ * const counting: Metrics = {
+ *   request: (r) => console.log(r.route, r.outcome),
+ *   attempt: () => {}, breaker: () => {}, queue: () => {},
+ * };
+ * createResilience(policy, { metrics: combineMetrics(counting, new PrometheusMetrics()) });
+ * ```
+ */
+export interface Metrics {
+  /** Once per request, when it ends (success or failure), with its final record. */
+  request(record: RequestRecord): void;
+  /** Once per attempt, when the attempt ends. */
+  attempt(record: AttemptRecord, ctx: AttemptMetricContext): void;
+  /** On every breaker state change. */
+  breaker(e: BreakerMetricEvent): void;
+  /** On every queue event. */
+  queue(e: QueueMetricEvent): void;
+}
+
+/**
+ * A sink that ignores everything (the engine's default).
+ *
+ * @example
+ * ```ts
+ * createResilience(policy, { metrics: noopMetrics });
+ * ```
+ */
+export const noopMetrics: Metrics = Object.freeze({
+  request() {},
+  attempt() {},
+  breaker() {},
+  queue() {},
+});
+
+const METHODS = ['request', 'attempt', 'breaker', 'queue'] as const;
+
+/**
+ * Wraps a sink so that none of its methods can throw into the caller; errors go to `onError`
+ * (default: ignored). Missing methods are treated as no-ops, so a partial sink is accepted.
+ *
+ * @example
+ * ```ts
+ * const safe = guardMetrics(userSink, (err, method) => logger.warn('metrics sink failed', { method }));
+ * safe.request(record); // never throws
+ * ```
+ */
+export function guardMetrics(
+  sink: Partial<Metrics>,
+  onError?: (error: unknown, method: keyof Metrics) => void,
+): Metrics {
+  const call = (method: keyof Metrics, args: unknown[]): void => {
+    try {
+      const fn = sink[method] as ((...a: unknown[]) => unknown) | undefined;
+      fn?.apply(sink, args);
+    } catch (error) {
+      try {
+        onError?.(error, method);
+      } catch {
+        // The error handler itself failed: nothing safe left to do.
+      }
+    }
+  };
+  return {
+    request: (record) => call('request', [record]),
+    attempt: (record, ctx) => call('attempt', [record, ctx]),
+    breaker: (e) => call('breaker', [e]),
+    queue: (e) => call('queue', [e]),
+  };
+}
+
+/**
+ * Sends every call to each sink in turn; one sink throwing does not stop the others nor reach the
+ * engine. `undefined` entries are skipped, so optional sinks can be listed inline.
+ *
+ * @example
+ * ```ts
+ * const metrics = combineMetrics(new OpenTelemetryMetrics(), new PrometheusMetrics(), process.env.DEBUG ? logSink : undefined);
+ * ```
+ */
+export function combineMetrics(...sinks: ReadonlyArray<Partial<Metrics> | undefined>): Metrics {
+  const guarded = sinks.filter((s): s is Partial<Metrics> => s != null).map((s) => guardMetrics(s));
+  const fanOut = {} as Metrics;
+  for (const method of METHODS) {
+    (fanOut as unknown as Record<string, (...args: unknown[]) => void>)[method] = (...args: unknown[]) => {
+      for (const s of guarded) (s[method] as (...a: unknown[]) => void)(...args);
+    };
+  }
+  return fanOut;
+}

@@ -1,0 +1,184 @@
+import * as promClient from 'prom-client';
+import { Counter, Registry } from 'prom-client';
+import { ResilienceError } from '../errors/ResilienceError';
+import { PrometheusMetrics } from './PrometheusMetrics';
+import { attemptRecord, fallbackRecord } from './testRecords';
+
+function playScenario(sink: PrometheusMetrics) {
+  const record = fallbackRecord();
+  for (const a of record.attempts) sink.attempt(a, { route: record.route, priority: record.priority });
+  sink.request(record);
+}
+
+/** The sample lines of one metric family (no HELP/TYPE comments). */
+function lines(text: string, name: string): string[] {
+  return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+}
+
+describe('PrometheusMetrics', () => {
+  it('exposes request, attempt, token, cost, retry, fallback and skip metrics', async () => {
+    const registry = new Registry();
+    playScenario(new PrometheusMetrics({ registry }));
+    const text = await registry.metrics();
+
+    expect(lines(text, 'llm_resilience_requests_total')).toEqual([
+      'llm_resilience_requests_total{route="support_reply",priority="live",outcome="success",fallback_used="true"} 1',
+    ]);
+    expect(lines(text, 'llm_resilience_attempts_total')).toEqual([
+      'llm_resilience_attempts_total{route="support_reply",target="primary",provider="openai",model="model_a",outcome="error",error_kind="rate_limited"} 2',
+      'llm_resilience_attempts_total{route="support_reply",target="backup",provider="anthropic",model="model_b",outcome="success"} 1',
+    ]);
+    expect(lines(text, 'llm_resilience_tokens_total')).toEqual([
+      'llm_resilience_tokens_total{route="support_reply",model="model_b",type="input"} 1800',
+      'llm_resilience_tokens_total{route="support_reply",model="model_b",type="output"} 420',
+    ]);
+    expect(lines(text, 'llm_resilience_cost_usd_total')).toEqual([
+      'llm_resilience_cost_usd_total{route="support_reply",model="model_b",kind="estimated"} 0.02',
+      'llm_resilience_cost_usd_total{route="support_reply",model="model_b",kind="actual"} 0.014',
+    ]);
+    expect(lines(text, 'llm_resilience_retries_total')).toEqual(['llm_resilience_retries_total{route="support_reply"} 2']);
+    expect(lines(text, 'llm_resilience_fallbacks_total')).toEqual([
+      'llm_resilience_fallbacks_total{route="support_reply",target="backup"} 1',
+    ]);
+    expect(lines(text, 'llm_resilience_skipped_targets_total')).toEqual([
+      'llm_resilience_skipped_targets_total{route="support_reply",target="eu-only",reason="data_class"} 1',
+    ]);
+    expect(lines(text, 'llm_resilience_rate_limits_absorbed_total')).toEqual([
+      'llm_resilience_rate_limits_absorbed_total{route="support_reply",target="primary",provider="openai"} 2',
+    ]);
+    expect(text).toContain(
+      'llm_resilience_request_duration_seconds_sum{route="support_reply",priority="live",outcome="success"} 4.2',
+    );
+    expect(text).toContain(
+      'llm_resilience_request_duration_seconds_count{route="support_reply",priority="live",outcome="success"} 1',
+    );
+    expect(text).toContain(
+      'llm_resilience_attempt_duration_seconds_sum{route="support_reply",target="primary",provider="openai",model="model_a",outcome="error"} 0.5',
+    );
+    expect(text).toContain('# TYPE llm_resilience_request_duration_seconds histogram');
+  });
+
+  it('never exposes user, team or tenant ids', async () => {
+    const registry = new Registry();
+    playScenario(new PrometheusMetrics({ registry }));
+    expect(await registry.metrics()).not.toMatch(/user_456|team_secret|tenant_secret|req_123/);
+  });
+
+  it('labels failures with the error kind and counts validation failures', async () => {
+    const registry = new Registry();
+    const sink = new PrometheusMetrics({ registry });
+    sink.attempt(attemptRecord({ outcome: 'invalid_output' }), { route: 'classify', priority: 'batch' });
+    const { final_model: _m, final_target: _t, ...rest } = fallbackRecord();
+    sink.request({ ...rest, route: 'classify', priority: 'batch', outcome: 'failure', error_kind: 'validation_failed' });
+    const text = await registry.metrics();
+    expect(lines(text, 'llm_resilience_validation_failures_total')).toEqual([
+      'llm_resilience_validation_failures_total{route="classify",target="primary",model="model_a"} 1',
+    ]);
+    expect(lines(text, 'llm_resilience_requests_total')).toEqual([
+      'llm_resilience_requests_total{route="classify",priority="batch",outcome="failure",fallback_used="true",error_kind="validation_failed"} 1',
+    ]);
+    expect(lines(text, 'llm_resilience_attempts_total')).toEqual([
+      'llm_resilience_attempts_total{route="classify",target="primary",provider="openai",model="model_a",outcome="invalid_output",error_kind="validation_failed"} 1',
+    ]);
+    expect(lines(text, 'llm_resilience_rate_limits_absorbed_total')).toEqual([]);
+  });
+
+  it('exposes breaker state as a gauge (0 closed .. 4 ramping) and counts transitions', async () => {
+    const registry = new Registry();
+    const sink = new PrometheusMetrics({ registry });
+    sink.breaker({ key: 'primary', scope: 'target', from: 'closed', to: 'open', reason: 'consecutive_failures', at: 1 });
+    sink.breaker({ key: 'primary', scope: 'target', from: 'open', to: 'half_open', reason: 'cooldown', at: 2 });
+    sink.breaker({ key: 'primary', scope: 'target', from: 'half_open', to: 'ramping', reason: 'probes_passed', at: 3 });
+    sink.breaker({ key: 'openai', scope: 'provider', from: 'closed', to: 'paused', reason: 'Retry-After 30s', at: 4 });
+    const text = await registry.metrics();
+    expect(lines(text, 'llm_resilience_breaker_state')).toEqual([
+      'llm_resilience_breaker_state{key="primary",scope="target"} 4',
+      'llm_resilience_breaker_state{key="openai",scope="provider"} 3',
+    ]);
+    expect(text).toContain('# TYPE llm_resilience_breaker_state gauge');
+    expect(lines(text, 'llm_resilience_breaker_transitions_total')).toContain(
+      'llm_resilience_breaker_transitions_total{key="openai",scope="provider",from="closed",to="paused",reason="other"} 1',
+    );
+    expect(lines(text, 'llm_resilience_breaker_transitions_total')).toHaveLength(4);
+  });
+
+  it('records queue waits, rejections by reason and depth', async () => {
+    const registry = new Registry();
+    const sink = new PrometheusMetrics({ registry });
+    sink.queue({ trafficClass: 'batch', event: 'enqueued', depth: 1 });
+    sink.queue({ trafficClass: 'batch', event: 'admitted', waitedMs: 2500, depth: 0 });
+    sink.queue({ trafficClass: 'batch', event: 'rejected', waitedMs: 600_000, reason: 'deadline', depth: 0 });
+    const text = await registry.metrics();
+    expect(text).toContain('llm_resilience_queue_wait_seconds_sum{traffic_class="batch",event="admitted"} 2.5');
+    expect(text).toContain('llm_resilience_queue_wait_seconds_bucket{le="5",traffic_class="batch",event="admitted"} 1');
+    expect(text).toContain('llm_resilience_queue_wait_seconds_sum{traffic_class="batch",event="rejected"} 600');
+    expect(lines(text, 'llm_resilience_queue_rejections_total')).toEqual([
+      'llm_resilience_queue_rejections_total{traffic_class="batch",reason="deadline"} 1',
+    ]);
+    expect(lines(text, 'llm_resilience_queue_depth')).toEqual(['llm_resilience_queue_depth{traffic_class="batch"} 0']);
+  });
+
+  it('shares metrics between two instances on one registry instead of throwing "already registered"', async () => {
+    const registry = new Registry();
+    const a = new PrometheusMetrics({ registry });
+    const b = new PrometheusMetrics({ registry });
+    a.request(fallbackRecord());
+    b.request(fallbackRecord());
+    expect(lines(await registry.metrics(), 'llm_resilience_requests_total')).toEqual([
+      'llm_resilience_requests_total{route="support_reply",priority="live",outcome="success",fallback_used="true"} 2',
+    ]);
+  });
+
+  it('uses the prefix for every name', async () => {
+    const registry = new Registry();
+    new PrometheusMetrics({ registry, prefix: 'gw_' }).request(fallbackRecord());
+    const names = registry.getMetricsAsArray().map((m) => m.name);
+    expect(names).toContain('gw_requests_total');
+    expect(names.every((n) => n.startsWith('gw_'))).toBe(true);
+  });
+
+  it('refuses a registry where a same-named metric has another shape', () => {
+    const registry = new Registry();
+    new Counter({ name: 'llm_resilience_requests_total', help: 'theirs', labelNames: ['path'], registers: [registry] });
+    expect(() => new PrometheusMetrics({ registry })).toThrow(
+      expect.objectContaining({ code: 'ERR_LLMR_METRIC_CONFLICT', message: expect.stringContaining('another `prefix`') }),
+    );
+    expect(() => new PrometheusMetrics({ registry })).toThrow(ResilienceError);
+  });
+
+  it('accepts the prom-client module explicitly and custom buckets', async () => {
+    const registry = new Registry();
+    const sink = new PrometheusMetrics({ registry, client: promClient, buckets: { duration: [1, 10] } });
+    sink.attempt(attemptRecord({ latencyMs: 5000 }), { route: 'r', priority: 'live' });
+    const text = await registry.metrics();
+    expect(text).toContain(
+      'llm_resilience_attempt_duration_seconds_bucket{le="10",route="r",target="primary",provider="openai",model="model_a",outcome="success"} 1',
+    );
+    expect(text).not.toContain('le="0.01",route="r"');
+  });
+
+  it('defaults to the global registry', async () => {
+    try {
+      new PrometheusMetrics().request(fallbackRecord());
+      expect(await promClient.register.getSingleMetricAsString('llm_resilience_requests_total')).toContain('outcome="success"');
+    } finally {
+      promClient.register.clear();
+    }
+  });
+
+  it('never throws when a metric does', () => {
+    class BrokenCounter extends Counter {
+      constructor(config: ConstructorParameters<typeof Counter>[0]) {
+        super(config);
+        this.inc = () => {
+          throw new Error('broken');
+        };
+      }
+    }
+    const sink = new PrometheusMetrics({ registry: new Registry(), client: { ...promClient, Counter: BrokenCounter } });
+    expect(() => sink.request(fallbackRecord())).not.toThrow();
+    expect(() => sink.attempt(attemptRecord(), { route: 'r', priority: 'live' })).not.toThrow();
+    expect(() => sink.breaker({ key: 'k', scope: 'target', from: 'closed', to: 'open', reason: 'x', at: 0 })).not.toThrow();
+    expect(() => sink.queue({ trafficClass: 'x', event: 'rejected', reason: 'shutdown', depth: 0 })).not.toThrow();
+  });
+});

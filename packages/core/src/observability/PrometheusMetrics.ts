@@ -1,0 +1,310 @@
+// Types only: `prom-client` (an optional peer) is loaded lazily in the constructor unless passed in,
+// so importing core never requires it.
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AttemptRecord, RequestRecord } from '../engine/types';
+import { ResilienceError } from '../errors/ResilienceError';
+import { loadOptionalPeer } from './loadOptionalPeer';
+import type { AttemptMetricContext, BreakerMetricEvent, Metrics, QueueMetricEvent } from './Metrics';
+import { attemptErrorKind, breakerStateValue, reasonLabel, recordFacts, toSeconds } from './recordFacts';
+
+type PromClient = typeof import('prom-client');
+
+/** Request and attempt durations, seconds (the GenAI semantic conventions' buckets). */
+const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+/** Queue waits, seconds: from 10 ms (live) to an hour (batch, experiments). */
+const QUEUE_WAIT_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 600, 1800, 3600];
+
+/**
+ * Options of {@link PrometheusMetrics}.
+ *
+ * @example
+ * ```ts
+ * new PrometheusMetrics({ registry: new Registry(), prefix: 'llm_resilience_' });
+ * ```
+ */
+export interface PrometheusMetricsOptions {
+  /** Registry to register on. Default: prom-client's global `register`. */
+  registry?: Registry;
+  /** Prefix of every metric name. Default `'llm_resilience_'`. */
+  prefix?: string;
+  /** The `prom-client` module. Default: loaded with `require('prom-client')`; pass it in for ESM-only bundles. */
+  client?: PromClient;
+  /** Histogram buckets in seconds. Defaults: GenAI-convention buckets (10 ms to 82 s) and 10 ms to 1 h for queue waits. */
+  buckets?: { duration?: number[]; queueWait?: number[] };
+}
+
+/**
+ * A {@link Metrics} sink on `prom-client` (an optional peer dependency). Metric names, with the default prefix:
+ *
+ * | metric | type | labels |
+ * |---|---|---|
+ * | `llm_resilience_requests_total` | counter | route, priority, outcome, fallback_used, error_kind |
+ * | `llm_resilience_request_duration_seconds` | histogram | route, priority, outcome |
+ * | `llm_resilience_attempts_total` | counter | route, target, provider, model, outcome, error_kind |
+ * | `llm_resilience_attempt_duration_seconds` | histogram | route, target, provider, model, outcome |
+ * | `llm_resilience_tokens_total` | counter | route, model, type (input, output) |
+ * | `llm_resilience_cost_usd_total` | counter | route, model, kind (estimated, actual) |
+ * | `llm_resilience_retries_total` | counter | route |
+ * | `llm_resilience_fallbacks_total` | counter | route, target (moved to) |
+ * | `llm_resilience_skipped_targets_total` | counter | route, target, reason |
+ * | `llm_resilience_rate_limits_absorbed_total` | counter | route, target, provider |
+ * | `llm_resilience_validation_failures_total` | counter | route, target, model |
+ * | `llm_resilience_breaker_state` | gauge | key, scope (0 closed, 1 half-open, 2 open, 3 paused, 4 ramping, -1 unknown) |
+ * | `llm_resilience_breaker_transitions_total` | counter | key, scope, from, to, reason |
+ * | `llm_resilience_queue_wait_seconds` | histogram | traffic_class, event |
+ * | `llm_resilience_queue_rejections_total` | counter | traffic_class, reason |
+ * | `llm_resilience_queue_depth` | gauge | traffic_class |
+ *
+ * Labels never carry user ids or prompt text. Several instances on one registry share its metrics
+ * (no "already registered" error). No method throws.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from 'prom-client';
+ * const registry = new Registry();
+ * const engine = createResilience(policy, { metrics: new PrometheusMetrics({ registry }) });
+ * app.get('/metrics', async (_req, res) => res.type(registry.contentType).send(await registry.metrics()));
+ * ```
+ */
+export class PrometheusMetrics implements Metrics {
+  /** The registry the metrics live on. */
+  readonly registry: Registry;
+  private readonly requests: Counter;
+  private readonly requestDuration: Histogram;
+  private readonly attempts: Counter;
+  private readonly attemptDuration: Histogram;
+  private readonly tokens: Counter;
+  private readonly cost: Counter;
+  private readonly retries: Counter;
+  private readonly fallbacks: Counter;
+  private readonly skippedTargets: Counter;
+  private readonly rateLimitsAbsorbed: Counter;
+  private readonly validationFailures: Counter;
+  private readonly breakerState: Gauge;
+  private readonly breakerTransitions: Counter;
+  private readonly queueWait: Histogram;
+  private readonly queueRejections: Counter;
+  private readonly queueDepth: Gauge;
+
+  /**
+   * @throws MissingPeerDependencyError when `prom-client` is not installed and no `client` is given.
+   * @throws ResilienceError (`ERR_LLMR_METRIC_CONFLICT`) when the registry already holds a metric of the
+   * same name with another type or other labels.
+   */
+  constructor(options: PrometheusMetricsOptions = {}) {
+    const client = options.client ?? loadOptionalPeer<PromClient>('prom-client', 'PrometheusMetrics');
+    this.registry = options.registry ?? client.register;
+    const p = options.prefix ?? 'llm_resilience_';
+    const duration = options.buckets?.duration ?? DURATION_BUCKETS;
+    const queueWait = options.buckets?.queueWait ?? QUEUE_WAIT_BUCKETS;
+    const m = new MetricFactory(client, this.registry);
+
+    this.requests = m.counter(`${p}requests_total`, 'Requests that ended, by outcome.', [
+      'route',
+      'priority',
+      'outcome',
+      'fallback_used',
+      'error_kind',
+    ]);
+    this.requestDuration = m.histogram(
+      `${p}request_duration_seconds`,
+      'Duration of whole requests (all attempts, waits and fallbacks), in seconds.',
+      ['route', 'priority', 'outcome'],
+      duration,
+    );
+    this.attempts = m.counter(`${p}attempts_total`, 'Calls to a target, by outcome and error kind.', [
+      'route',
+      'target',
+      'provider',
+      'model',
+      'outcome',
+      'error_kind',
+    ]);
+    this.attemptDuration = m.histogram(
+      `${p}attempt_duration_seconds`,
+      'Duration of single calls to a target, in seconds.',
+      ['route', 'target', 'provider', 'model', 'outcome'],
+      duration,
+    );
+    this.tokens = m.counter(`${p}tokens_total`, 'Tokens used, by type (input, output).', ['route', 'model', 'type']);
+    this.cost = m.counter(`${p}cost_usd_total`, 'Spend in USD, estimated before the call or actual.', [
+      'route',
+      'model',
+      'kind',
+    ]);
+    this.retries = m.counter(`${p}retries_total`, 'Retries (attempts after the first).', ['route']);
+    this.fallbacks = m.counter(`${p}fallbacks_total`, 'Moves to a later target of the chain, by target moved to.', [
+      'route',
+      'target',
+    ]);
+    this.skippedTargets = m.counter(`${p}skipped_targets_total`, 'Targets of a chain not tried, by reason.', [
+      'route',
+      'target',
+      'reason',
+    ]);
+    this.rateLimitsAbsorbed = m.counter(
+      `${p}rate_limits_absorbed_total`,
+      'Provider rate-limit errors (429) on requests that still succeeded.',
+      ['route', 'target', 'provider'],
+    );
+    this.validationFailures = m.counter(
+      `${p}validation_failures_total`,
+      'Replies that did not match the route output schema.',
+      ['route', 'target', 'model'],
+    );
+    this.breakerState = m.gauge(
+      `${p}breaker_state`,
+      'Circuit breaker state: 0 closed, 1 half-open, 2 open, 3 paused, 4 ramping, -1 unknown.',
+      ['key', 'scope'],
+    );
+    this.breakerTransitions = m.counter(`${p}breaker_transitions_total`, 'Circuit breaker state changes.', [
+      'key',
+      'scope',
+      'from',
+      'to',
+      'reason',
+    ]);
+    this.queueWait = m.histogram(
+      `${p}queue_wait_seconds`,
+      'Time spent queued before admission or rejection, in seconds.',
+      ['traffic_class', 'event'],
+      queueWait,
+    );
+    this.queueRejections = m.counter(`${p}queue_rejections_total`, 'Queued requests rejected, by reason.', [
+      'traffic_class',
+      'reason',
+    ]);
+    this.queueDepth = m.gauge(`${p}queue_depth`, 'Requests waiting per traffic class.', ['traffic_class']);
+  }
+
+  /** Records request-level metrics from a finished request. Never throws. */
+  request(record: RequestRecord): void {
+    guard(() => {
+      const facts = recordFacts(record);
+      const route = record.route;
+      const requestLabels: Record<string, string> = {
+        route,
+        priority: record.priority,
+        outcome: record.outcome,
+        fallback_used: String(record.fallback_used),
+      };
+      if (record.error_kind) requestLabels.error_kind = record.error_kind;
+      this.requests.inc(requestLabels);
+      this.requestDuration.observe(
+        { route, priority: record.priority, outcome: record.outcome },
+        toSeconds(record.latency_ms),
+      );
+      if (record.retry_count > 0) this.retries.inc({ route }, record.retry_count);
+      for (const target of facts.fallbacksTo) this.fallbacks.inc({ route, target });
+      for (const s of record.skipped) this.skippedTargets.inc({ route, target: s.target, reason: s.reason });
+      for (const r of facts.rateLimitsAbsorbed) {
+        this.rateLimitsAbsorbed.inc({ route, target: r.target, provider: r.provider });
+      }
+      const model = facts.model;
+      if (record.input_tokens > 0) this.tokens.inc({ route, model, type: 'input' }, record.input_tokens);
+      if (record.output_tokens > 0) this.tokens.inc({ route, model, type: 'output' }, record.output_tokens);
+      if (record.estimated_cost > 0) this.cost.inc({ route, model, kind: 'estimated' }, record.estimated_cost);
+      if (record.actual_cost > 0) this.cost.inc({ route, model, kind: 'actual' }, record.actual_cost);
+    });
+  }
+
+  /** Records the attempt counter, its duration and validation failures. Never throws. */
+  attempt(record: AttemptRecord, ctx: AttemptMetricContext): void {
+    guard(() => {
+      const base = {
+        route: ctx.route,
+        target: record.target,
+        provider: record.provider,
+        model: record.model,
+        outcome: record.outcome,
+      };
+      const errorKind = attemptErrorKind(record);
+      this.attempts.inc(errorKind ? { ...base, error_kind: errorKind } : base);
+      this.attemptDuration.observe(base, toSeconds(record.latencyMs));
+      if (record.outcome === 'invalid_output') {
+        this.validationFailures.inc({ route: ctx.route, target: record.target, model: record.model });
+      }
+    });
+  }
+
+  /** Sets the breaker state gauge and counts the transition. Never throws. */
+  breaker(e: BreakerMetricEvent): void {
+    guard(() => {
+      this.breakerState.set({ key: e.key, scope: e.scope }, breakerStateValue(e.to));
+      const reason = reasonLabel(e.reason);
+      this.breakerTransitions.inc({ key: e.key, scope: e.scope, from: e.from, to: e.to, reason });
+    });
+  }
+
+  /** Records queue waits, rejections and depth. Never throws. */
+  queue(e: QueueMetricEvent): void {
+    guard(() => {
+      const cls = e.trafficClass;
+      if (e.waitedMs !== undefined && e.event !== 'enqueued') {
+        this.queueWait.observe({ traffic_class: cls, event: e.event }, toSeconds(e.waitedMs));
+      }
+      if (e.event === 'rejected') this.queueRejections.inc({ traffic_class: cls, reason: reasonLabel(e.reason) });
+      this.queueDepth.set({ traffic_class: cls }, e.depth);
+    });
+  }
+}
+
+/** Creates metrics on a registry, or reuses the ones already there (same name, type and labels). */
+class MetricFactory {
+  constructor(
+    private readonly client: PromClient,
+    private readonly registry: Registry,
+  ) {}
+
+  counter(name: string, help: string, labelNames: string[]): Counter {
+    return (
+      this.reuse<Counter>(name, this.client.Counter, 'Counter', labelNames) ??
+      new this.client.Counter({ name, help, labelNames, registers: [this.registry] })
+    );
+  }
+
+  gauge(name: string, help: string, labelNames: string[]): Gauge {
+    return (
+      this.reuse<Gauge>(name, this.client.Gauge, 'Gauge', labelNames) ??
+      new this.client.Gauge({ name, help, labelNames, registers: [this.registry] })
+    );
+  }
+
+  histogram(name: string, help: string, labelNames: string[], buckets: number[]): Histogram {
+    return (
+      this.reuse<Histogram>(name, this.client.Histogram, 'Histogram', labelNames) ??
+      new this.client.Histogram({ name, help, labelNames, buckets, registers: [this.registry] })
+    );
+  }
+
+  private reuse<T>(
+    name: string,
+    ctor: abstract new (...args: never[]) => unknown,
+    type: string,
+    labelNames: string[],
+  ): T | undefined {
+    const existing = this.registry.getSingleMetric(name) as
+      | { constructor: { name: string }; labelNames?: readonly string[] }
+      | undefined;
+    if (!existing) return undefined;
+    const existingLabels = [...(existing.labelNames ?? [])].sort().join(',');
+    // `instanceof` first; the class name covers a second copy of prom-client in the tree.
+    const sameType = existing instanceof ctor || existing.constructor.name === type;
+    if (!sameType || existingLabels !== [...labelNames].sort().join(',')) {
+      throw new ResilienceError(
+        `The registry already has a metric '${name}' (${existing.constructor.name} with labels [${existingLabels}]); ` +
+          `PrometheusMetrics needs a ${type} with labels [${labelNames.join(',')}]. Pass another \`prefix\` or \`registry\`.`,
+        { kind: 'invalid_request', code: 'ERR_LLMR_METRIC_CONFLICT' },
+      );
+    }
+    return existing as T;
+  }
+}
+
+function guard(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Metrics must never break a request.
+  }
+}

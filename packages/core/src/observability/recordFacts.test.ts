@@ -1,0 +1,83 @@
+import { attemptErrorKind, breakerStateValue, reasonLabel, recordFacts } from './recordFacts';
+import { attemptRecord, fallbackRecord } from './testRecords';
+
+describe('recordFacts', () => {
+  it('counts a move to the fallback and the 429s absorbed on the way to a success', () => {
+    const facts = recordFacts(fallbackRecord());
+    expect(facts.fallbacksTo).toEqual(['backup']);
+    expect(facts.rateLimitsAbsorbed).toEqual([
+      { target: 'primary', provider: 'openai' },
+      { target: 'primary', provider: 'openai' },
+    ]);
+    expect(facts.finalProvider).toBe('anthropic');
+    expect(facts.model).toBe('model_b');
+  });
+
+  it('does not call 429s absorbed when the request failed', () => {
+    const { final_model: _m, final_target: _t, ...rest } = fallbackRecord();
+    const facts = recordFacts({ ...rest, outcome: 'failure', error_kind: 'overloaded' });
+    expect(facts.rateLimitsAbsorbed).toEqual([]);
+    expect(facts.model).toBe('model_a');
+    expect(facts.finalProvider).toBe('anthropic'); // the last target tried
+  });
+
+  it('counts a skipped primary as a fallback to the first target tried', () => {
+    const r = fallbackRecord({
+      attempts: [attemptRecord({ target: 'backup', provider: 'anthropic', model: 'model_b' })],
+      skipped: [{ target: 'primary', reason: 'breaker_open' }],
+    });
+    expect(recordFacts(r).fallbacksTo).toEqual(['backup']);
+  });
+
+  it('counts a fallback to a target with the same model name on another provider', () => {
+    const r = fallbackRecord({
+      final_model: 'model_a',
+      final_target: 'primary-azure',
+      attempts: [attemptRecord({ target: 'primary-azure', provider: 'azure.ai.openai' })],
+    });
+    expect(recordFacts(r).fallbacksTo).toEqual(['primary-azure']);
+    expect(recordFacts(r).finalProvider).toBe('azure.ai.openai');
+  });
+
+  it('counts every change of target, and none for retries on one target', () => {
+    const r = fallbackRecord({
+      fallback_used: false,
+      final_model: 'model_a',
+      final_target: 'primary',
+      attempts: [attemptRecord({ outcome: 'error', errorKind: 'timeout' }), attemptRecord({ attempt: 2, targetAttempt: 2 })],
+    });
+    expect(recordFacts(r).fallbacksTo).toEqual([]);
+  });
+});
+
+describe('breakerStateValue', () => {
+  it.each([
+    ['closed', 0],
+    ['half_open', 1],
+    ['half-open', 1],
+    ['open', 2],
+    ['paused', 3],
+    ['ramping', 4],
+    ['weird', -1],
+  ])('%s -> %d', (state, value) => {
+    expect(breakerStateValue(state)).toBe(value);
+  });
+});
+
+describe('reasonLabel', () => {
+  it('keeps short codes and folds free text into "other"', () => {
+    expect(reasonLabel('error_rate')).toBe('error_rate');
+    expect(reasonLabel('p95_over_budget')).toBe('p95_over_budget');
+    expect(reasonLabel('error rate 25% over 2m')).toBe('other');
+    expect(reasonLabel(undefined)).toBe('unknown');
+  });
+});
+
+describe('attemptErrorKind', () => {
+  it('names the kind of a failed attempt and nothing for a success', () => {
+    expect(attemptErrorKind({ outcome: 'success' })).toBeUndefined();
+    expect(attemptErrorKind({ outcome: 'error', errorKind: 'timeout' })).toBe('timeout');
+    expect(attemptErrorKind({ outcome: 'invalid_output' })).toBe('validation_failed');
+    expect(attemptErrorKind({ outcome: 'error' })).toBe('unknown');
+  });
+});

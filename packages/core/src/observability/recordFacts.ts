@@ -1,0 +1,107 @@
+import type { AttemptRecord, RequestRecord } from '../engine/types';
+
+/**
+ * Internal: what the metric sinks derive from one request record (shared by the OpenTelemetry and
+ * Prometheus sinks so both count the same way).
+ */
+export interface RecordFacts {
+  /** One entry per move to a later target: the target moved to. */
+  fallbacksTo: string[];
+  /** Provider 429s on the way to a successful answer. */
+  rateLimitsAbsorbed: Array<{ target: string; provider: string }>;
+  /** Provider of the target that answered (or was tried last). */
+  finalProvider?: string;
+  /** The model that answered, else the primary model. */
+  model: string;
+}
+
+/**
+ * Derives fallbacks, absorbed 429s and the final provider from a record.
+ *
+ * @example
+ * ```ts
+ * recordFacts(record).fallbacksTo; // ['fast-b']
+ * ```
+ */
+export function recordFacts(record: RequestRecord): RecordFacts {
+  const attempts = record.attempts;
+  const fallbacksTo: string[] = [];
+  const first = attempts[0];
+  if (first && first.model !== record.primary_model) fallbacksTo.push(first.target); // primary skipped
+  for (let i = 1; i < attempts.length; i++) {
+    const a = attempts[i]!;
+    if (a.target !== attempts[i - 1]!.target) fallbacksTo.push(a.target);
+  }
+  // Primary skipped for a target with the same model name (another provider): still a fallback.
+  if (record.fallback_used && fallbacksTo.length === 0 && first) fallbacksTo.push(first.target);
+
+  const rateLimitsAbsorbed =
+    record.outcome === 'success'
+      ? attempts.filter((a) => a.errorKind === 'rate_limited').map((a) => ({ target: a.target, provider: a.provider }))
+      : [];
+
+  let final = record.final_target ? [...attempts].reverse().find((a) => a.target === record.final_target) : undefined;
+  final ??= record.final_model ? [...attempts].reverse().find((a) => a.model === record.final_model) : undefined;
+  final ??= attempts[attempts.length - 1];
+
+  const facts: RecordFacts = { fallbacksTo, rateLimitsAbsorbed, model: record.final_model ?? record.primary_model };
+  if (final) facts.finalProvider = final.provider;
+  return facts;
+}
+
+/**
+ * Numeric breaker state for gauges: 0 closed, 1 half-open, 2 open, 3 paused, 4 ramping, -1 unknown.
+ *
+ * @example
+ * ```ts
+ * breakerStateValue('half_open'); // 1
+ * ```
+ */
+export function breakerStateValue(state: string): number {
+  switch (state.toLowerCase().replace('-', '_')) {
+    case 'closed':
+      return 0;
+    case 'half_open':
+      return 1;
+    case 'open':
+      return 2;
+    case 'paused':
+      return 3;
+    case 'ramping':
+      return 4;
+    default:
+      return -1;
+  }
+}
+
+/**
+ * Keeps a free-form reason usable as a metric label: a short lower-case code passes, anything else
+ * (sentences, numbers, ids) becomes `other`, so labels stay low-cardinality.
+ *
+ * @example
+ * ```ts
+ * reasonLabel('error_rate'); // 'error_rate'
+ * reasonLabel('error rate 25% over 2m'); // 'other'
+ * ```
+ */
+export function reasonLabel(reason: string | undefined): string {
+  if (!reason) return 'unknown';
+  return /^[a-z][a-z0-9_.-]{0,39}$/.test(reason) ? reason : 'other';
+}
+
+/**
+ * The error kind of an attempt for `error.type` / `error_kind`: undefined on success, `validation_failed`
+ * for a reply that failed the schema, `unknown` when the engine gave no kind.
+ *
+ * @example
+ * ```ts
+ * attemptErrorKind({ outcome: 'error', errorKind: 'timeout' }); // 'timeout'
+ * ```
+ */
+export function attemptErrorKind(a: Pick<AttemptRecord, 'outcome' | 'errorKind'>): string | undefined {
+  if (a.outcome === 'success') return undefined;
+  return a.errorKind ?? (a.outcome === 'invalid_output' ? 'validation_failed' : 'unknown');
+}
+
+/** Milliseconds to seconds for duration instruments. */
+export const toSeconds = (ms: number): number => ms / 1000;

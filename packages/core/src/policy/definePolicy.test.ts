@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { PolicyConfigError } from '../errors/ResilienceError';
+import { definePolicy } from './definePolicy';
+
+const targets = {
+  'fast-a': { provider: 'openai', model: 'gpt-4o-mini', contextWindow: 128_000, price: { input: 0.15, output: 0.6 } },
+  'fast-b': { provider: 'anthropic', model: 'claude-haiku', contextWindow: 200_000, dataClasses: ['public'] },
+};
+
+function problems(input: unknown): string[] {
+  try {
+    definePolicy(input as never, { onWarning: () => {} });
+  } catch (e) {
+    if (e instanceof PolicyConfigError) return e.issues.map((i) => `${i.path}: ${i.message}`);
+    throw e;
+  }
+  throw new Error('expected definePolicy to throw');
+}
+
+describe('definePolicy', () => {
+  it('normalizes targets, routes, limits and defaults', () => {
+    const policy = definePolicy(
+      {
+        targets,
+        routes: { chat: { chain: ['fast-a', 'fast-b'] } },
+        limits: [
+          { scope: ['user'], metric: 'requests', limit: 20, window: '1m' },
+          { scope: ['team'], metric: 'totalTokens', limit: 500_000, window: '1h' },
+          { scope: ['model'], metric: 'concurrency', limit: 4 },
+        ],
+      },
+      { onWarning: () => {} },
+    );
+    const chat = policy.routes.chat!;
+    expect(chat.chain.map((t) => t.id)).toEqual(['fast-a', 'fast-b']);
+    expect(chat.priority).toBe('live');
+    expect(chat.retry.maxAttempts).toBe(4);
+    expect(chat.retry.perKind.rate_limited).toBe(2);
+    expect(chat.retry.perKind.quota_exhausted).toBe(0);
+    expect(chat.fallbackOn.has('overloaded')).toBe(true);
+    expect(chat.fallbackOn.has('policy_rejected')).toBe(false);
+    expect(policy.limits.map((l) => [l.id, l.windowMs])).toEqual([
+      ['user:requests:60000', 60_000],
+      ['team:totalTokens:3600000', 3_600_000],
+      ['model:concurrency:inflight', 0],
+    ]);
+    expect(policy.targets['fast-a']!.tokenizer).toBe('openai');
+    expect(policy.targets['fast-b']!.tokenizer).toBe('heuristic');
+    expect(policy.breaker.errorRate).toBe(0.2);
+    expect(Object.isFrozen(policy.routes.chat)).toBe(true);
+  });
+
+  it('names the path and the expected value of an inline chain target', () => {
+    expect(
+      problems({ routes: { support_reply: { chain: ['x', { provider: 'openai' }] } }, targets: { x: targets['fast-a'] } }),
+    ).toEqual(['routes.support_reply.chain[1].model: expected string, got undefined']);
+  });
+
+  it('lists every problem at once', () => {
+    const found = problems({
+      targets: { a: { provider: 'openai', model: 'm', contextWindw: 1 } },
+      routes: { chat: { chain: ['a', 'missing'], priority: 'urgent' } },
+      limits: [
+        { scope: ['user'], metric: 'requests', limit: 20, window: '1y' },
+        { scope: ['planet'], metric: 'requests', limit: -1, window: '1m' },
+        { scope: ['user'], metric: 'inputTokens', limit: 10 },
+      ],
+    });
+    expect(found).toEqual(
+      expect.arrayContaining([
+        "targets.a: unexpected key(s) 'contextWindw'",
+        expect.stringMatching(/^limits\[0\]\.window: expected a window .* got "1y"$/),
+        expect.stringMatching(/^limits\[1\]\.scope\[0\]: expected one of "user", .* got "planet"$/),
+        'limits[1].limit: expected > 0, got -1',
+        "limits[2].window: expected a window between '1s' and '1d' for metric 'inputTokens', got undefined",
+      ]),
+    );
+    expect(found).toHaveLength(5);
+  });
+
+  it('reports unknown chain targets and traffic classes after the shape is valid', () => {
+    expect(problems({ targets, routes: { chat: { chain: ['fast-a', 'nope'], priority: 'urgent' } } })).toEqual([
+      "routes.chat.chain[1]: expected the name of a target (one of 'fast-a', 'fast-b'), got 'nope'",
+      "routes.chat.priority: expected a traffic class (one of 'live', 'batch', 'experiment'), got 'urgent'",
+    ]);
+  });
+
+  it('rejects duplicate limit ids and unknown downgrade routes', () => {
+    expect(
+      problems({
+        targets,
+        routes: { chat: { chain: ['fast-a'] } },
+        limits: [
+          { id: 'x', scope: ['user'], metric: 'requests', limit: 1, window: '1s' },
+          { id: 'x', scope: ['team'], metric: 'requests', limit: 1, window: '1s' },
+        ],
+        budgets: [{ scope: ['tenant'], limitUsd: 5, window: '1d', downgradeTo: 'cheap' }],
+      }),
+    ).toEqual([
+      "limits[1].id: expected a unique id, got 'x' (also limits[0])",
+      "budgets[0].downgradeTo: expected the name of a route (one of 'chat'), got 'cheap'",
+    ]);
+  });
+
+  it('warns when a chain has more than three fallbacks', () => {
+    const emitted: string[] = [];
+    const policy = definePolicy(
+      { targets, routes: { chat: { chain: ['fast-a', 'fast-b', 'fast-a', 'fast-b', 'fast-a'] } } },
+      { onWarning: (w) => emitted.push(w) },
+    );
+    expect(policy.warnings).toEqual([expect.stringContaining('routes.chat.chain has 4 fallbacks')]);
+    expect(emitted).toEqual(policy.warnings);
+  });
+
+  it('accepts a Standard Schema as route output and requires one for onInvalidOutput', () => {
+    const Intent = z.object({ intent: z.string() });
+    const policy = definePolicy({ targets, routes: { cls: { chain: ['fast-a'], output: Intent, onInvalidOutput: 'fail' } } }, { onWarning: () => {} });
+    expect(policy.routes.cls!.output).toBe(Intent);
+    expect(problems({ targets, routes: { cls: { chain: ['fast-a'], onInvalidOutput: 'fail' } } })).toEqual([
+      'routes.cls.onInvalidOutput: expected an `output` schema on the route, got none',
+    ]);
+    expect(problems({ targets, routes: { cls: { chain: ['fast-a'], output: { parse: () => 1 } } } })).toEqual([
+      'routes.cls.output: expected a Standard Schema (e.g. a zod 4 schema)',
+    ]);
+  });
+
+  it('parses durations and backoff strategies', () => {
+    const policy = definePolicy({
+      targets,
+      routes: {
+        a: { chain: ['fast-a'], timeout: '30s', retry: { backoff: { strategy: 'constant', delay: '2s' } } },
+        b: { chain: ['fast-a'], priority: 'batch', retry: { backoff: { strategy: 'decorrelated' } } },
+      },
+    });
+    expect(policy.routes.a!.timeoutMs).toBe(30_000);
+    expect(policy.routes.a!.retry.backoff.delay(1, 0, Math.random)).toBe(2000);
+    expect(policy.routes.b!.retry.backoff.strategy).toBe('decorrelated');
+    expect(policy.routes.b!.retry.maxHintMs).toBe(60_000);
+  });
+});

@@ -1,0 +1,350 @@
+import type { z } from 'zod';
+import { ERROR_KINDS, type ErrorKind } from '../errors/ErrorKind';
+import { PolicyConfigError, type PolicyIssue } from '../errors/ResilienceError';
+import type { LimitRule } from '../limits/LimitRule';
+import { constantBackoff, decorrelatedBackoff, exponentialBackoff, type Backoff } from '../retry/backoff';
+import type {
+  AudienceMessages,
+  BreakerPolicy,
+  BudgetRule,
+  Policy,
+  ResolvedTarget,
+  RetryPolicy,
+  RoutePolicy,
+  TrafficClass,
+} from './Policy';
+import { policySchema, type ParsedPolicy, type PolicyInput } from './schema';
+
+/** The seed's step 10 messages. */
+export const DEFAULT_MESSAGES: AudienceMessages = {
+  internal: "We hit the current model's rate limit. Retrying in a few seconds.",
+  customer: "This request is taking longer than usual. We're trying another model now.",
+  queued: 'Your request is queued and will run when capacity is available.',
+};
+
+/** Retries on the same target per kind: the seed's retry-vs-fallback table. */
+const DEFAULT_PER_KIND: Record<ErrorKind, number> = {
+  rate_limited: 2, // 429 with Retry-After: wait and retry
+  overloaded: 1, // 503: retry, then fall back
+  timeout: 1, // retry once, then fall back
+  network: 1,
+  unknown: 1,
+  context_length: 0, // same request keeps failing: larger-context model instead
+  quota_exhausted: 0, // stop retrying, fall back, alert
+  policy_rejected: 0,
+  auth: 0,
+  invalid_request: 0,
+  validation_failed: 0, // governed by onInvalidOutput
+  cancelled: 0,
+};
+
+/** Kinds that move to the next target by default: capacity and reliability problems. */
+const DEFAULT_FALLBACK_ON: ErrorKind[] = [
+  'rate_limited',
+  'overloaded',
+  'timeout',
+  'network',
+  'unknown',
+  'context_length',
+  'quota_exhausted',
+  'auth',
+  'validation_failed',
+];
+
+const DEFAULT_TRAFFIC_CLASSES: Record<string, Omit<TrafficClass, 'name'>> = {
+  live: { priority: 100, reserve: 0, whenLimited: 'wait', maxWaitMs: 2_000, maxQueue: 1_000 },
+  batch: { priority: 10, reserve: 0.2, whenLimited: 'queue', maxWaitMs: 600_000, maxQueue: 10_000 },
+  experiment: { priority: 0, reserve: 0.5, whenLimited: 'queue', maxWaitMs: 3_600_000, maxQueue: 1_000 },
+};
+
+/**
+ * Options of {@link definePolicy}.
+ *
+ * @example
+ * ```ts
+ * definePolicy(config, { onWarning: (w) => logger.warn(w) });
+ * ```
+ */
+export interface DefinePolicyOptions {
+  /** Receives advice such as over-long chains. Default: `process.emitWarning` with code `LLMR_LONG_CHAIN`. */
+  onWarning?: (message: string) => void;
+}
+
+/** Advice from the seed: one primary and at most three fallbacks. */
+export const MAX_ADVISED_FALLBACKS = 3;
+
+/**
+ * Validates and normalizes a policy. Invalid configuration throws a {@link PolicyConfigError} listing
+ * every bad path and what was expected; advice (a chain longer than 3 fallbacks) is returned in
+ * `policy.warnings` and emitted as a process warning (`LLMR_LONG_CHAIN`).
+ *
+ * @example
+ * ```ts
+ * const policy = definePolicy({
+ *   targets: { 'fast-a': { provider: 'openai', model: 'gpt-4o-mini', contextWindow: 128_000 } },
+ *   routes: { chat: { chain: ['fast-a'], priority: 'live' } },
+ *   limits: [{ scope: ['user'], metric: 'requests', limit: 20, window: '1m' }],
+ * });
+ * ```
+ */
+export function definePolicy(input: PolicyInput, options: DefinePolicyOptions = {}): Policy {
+  const parsed = policySchema.safeParse(input, { reportInput: true });
+  if (!parsed.success) throw new PolicyConfigError(formatIssues(parsed.error.issues));
+  const issues: PolicyIssue[] = [];
+  const warnings: string[] = [];
+  const policy = resolve(parsed.data, issues, warnings);
+  if (issues.length > 0) throw new PolicyConfigError(issues);
+  const onWarning = options.onWarning ?? ((w: string) => process.emitWarning(w, { code: 'LLMR_LONG_CHAIN' }));
+  for (const w of warnings) onWarning(w);
+  return policy;
+}
+
+function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: string[]): Policy {
+  const targets: Record<string, ResolvedTarget> = {};
+  for (const [id, t] of Object.entries(p.targets)) targets[id] = toTarget(id, t);
+
+  const messages: AudienceMessages = { ...DEFAULT_MESSAGES, ...stripUndefined(p.messages ?? {}) };
+
+  const trafficClasses: Record<string, TrafficClass> = {};
+  for (const [name, c] of Object.entries(DEFAULT_TRAFFIC_CLASSES)) trafficClasses[name] = { name, ...c };
+  for (const [name, c] of Object.entries(p.trafficClasses ?? {})) {
+    const base = trafficClasses[name] ?? { name, ...DEFAULT_TRAFFIC_CLASSES.batch! };
+    trafficClasses[name] = {
+      name,
+      priority: c.priority,
+      reserve: c.reserve ?? base.reserve,
+      whenLimited: c.whenLimited ?? base.whenLimited,
+      maxWaitMs: c.maxWait ?? base.maxWaitMs,
+      maxQueue: c.maxQueue ?? base.maxQueue,
+    };
+  }
+
+  const routes: Record<string, RoutePolicy> = {};
+  for (const [name, r] of Object.entries(p.routes)) {
+    const chain: ResolvedTarget[] = [];
+    r.chain.forEach((entry, i) => {
+      if (typeof entry === 'string') {
+        const t = targets[entry];
+        if (!t) {
+          issues.push({
+            path: `routes.${name}.chain[${i}]`,
+            message: `expected the name of a target (one of ${Object.keys(targets).map((k) => `'${k}'`).join(', ') || 'none defined'}), got '${entry}'`,
+          });
+        } else chain.push(t);
+      } else {
+        chain.push(toTarget(`${entry.provider}/${entry.model}`, entry));
+      }
+    });
+    if (r.chain.length > MAX_ADVISED_FALLBACKS + 1) {
+      warnings.push(
+        `routes.${name}.chain has ${r.chain.length - 1} fallbacks; the advice is at most ${MAX_ADVISED_FALLBACKS} (long chains hide problems, add latency and make output inconsistent)`,
+      );
+    }
+    const priority = r.priority ?? 'live';
+    if (!trafficClasses[priority]) {
+      issues.push({
+        path: `routes.${name}.priority`,
+        message: `expected a traffic class (one of ${Object.keys(trafficClasses).map((k) => `'${k}'`).join(', ')}), got '${priority}'`,
+      });
+    }
+    if (r.output === undefined && r.onInvalidOutput !== undefined) {
+      issues.push({ path: `routes.${name}.onInvalidOutput`, message: 'expected an `output` schema on the route, got none' });
+    }
+    routes[name] = {
+      name,
+      chain,
+      priority,
+      retry: toRetry({ ...p.retry, ...stripUndefined(r.retry ?? {}) }, chain.length, priority),
+      fallbackOn: new Set(r.fallbackOn ?? DEFAULT_FALLBACK_ON),
+      ...(r.timeout !== undefined || p.timeout !== undefined ? { timeoutMs: r.timeout ?? p.timeout } : {}),
+      ...(r.deadline !== undefined ? { deadlineMs: r.deadline } : {}),
+      ...(r.output !== undefined ? { output: r.output } : {}),
+      onInvalidOutput: r.onInvalidOutput ?? 'fallback',
+      ...(r.costCeilingUsd !== undefined ? { costCeilingUsd: r.costCeilingUsd } : {}),
+      onExhausted: r.onExhausted ?? 'fail',
+      audience: r.audience ?? 'customer',
+      messages: { ...messages, ...stripUndefined(r.messages ?? {}) },
+    };
+  }
+
+  const limits: LimitRule[] = p.limits.map((l, i) => {
+    const id = l.id ?? `${l.scope.join('+') || 'global'}:${l.metric}:${l.window ?? 'inflight'}`;
+    const rule: LimitRule = {
+      id,
+      scope: l.scope,
+      metric: l.metric,
+      limit: l.limit,
+      windowMs: l.window ?? 0,
+      ...(l.burst !== undefined ? { burst: l.burst } : {}),
+      ...(l.match !== undefined ? { match: l.match } : {}),
+      ...(l.onFailure !== undefined ? { onFailure: l.onFailure } : {}),
+    };
+    if (l.burst !== undefined && l.burst < 1 && l.metric !== 'cost') {
+      issues.push({ path: `limits[${i}].burst`, message: `expected at least 1, got ${l.burst}` });
+    }
+    return rule;
+  });
+  const seen = new Map<string, number>();
+  limits.forEach((l, i) => {
+    const prev = seen.get(l.id);
+    if (prev !== undefined) {
+      issues.push({ path: `limits[${i}].id`, message: `expected a unique id, got '${l.id}' (also limits[${prev}])` });
+    }
+    seen.set(l.id, i);
+  });
+
+  const budgets: BudgetRule[] = p.budgets.map((b, i) => {
+    if (b.downgradeTo !== undefined && !p.routes[b.downgradeTo]) {
+      issues.push({
+        path: `budgets[${i}].downgradeTo`,
+        message: `expected the name of a route (one of ${Object.keys(p.routes).map((k) => `'${k}'`).join(', ')}), got '${b.downgradeTo}'`,
+      });
+    }
+    return {
+      id: b.id ?? `budget:${b.scope.join('+') || 'global'}:${b.window}`,
+      scope: b.scope,
+      limitUsd: b.limitUsd,
+      windowMs: b.window,
+      ...(b.match !== undefined ? { match: b.match } : {}),
+      ...(b.downgradeAt !== undefined ? { downgradeAt: b.downgradeAt } : {}),
+      ...(b.downgradeTo !== undefined ? { downgradeTo: b.downgradeTo } : {}),
+    };
+  });
+
+  const br = p.breaker ?? {};
+  const breaker: BreakerPolicy = {
+    windowMs: br.window ?? 120_000,
+    errorRate: br.errorRate ?? 0.2,
+    minimumCalls: br.minimumCalls ?? 10,
+    consecutiveFailures: br.consecutiveFailures ?? 5,
+    slowCallMs: br.slowCall ?? 30_000,
+    slowCallRate: br.slowCallRate ?? 0.5,
+    openForMs: br.openFor ?? 30_000,
+    halfOpenProbes: br.halfOpenProbes ?? 3,
+    rampUpMs: br.rampUp ?? 30_000,
+    rateLimitPauseAfter: br.rateLimitPauseAfter ?? 3,
+    failOn: new Set(br.failOn ?? ['overloaded', 'timeout', 'network', 'unknown', 'quota_exhausted', 'auth']),
+  };
+
+  return deepFreeze({
+    targets,
+    routes,
+    limits,
+    budgets,
+    breaker,
+    trafficClasses,
+    defaultTimeoutMs: p.timeout ?? 60_000,
+    messages,
+    recordContent: p.recordContent ?? false,
+    warnings,
+  });
+}
+
+function toTarget(id: string, t: ParsedPolicy['targets'][string]): ResolvedTarget {
+  return {
+    id,
+    provider: t.provider,
+    model: t.model,
+    ...(t.contextWindow !== undefined ? { contextWindow: t.contextWindow } : {}),
+    ...(t.maxOutputTokens !== undefined ? { maxOutputTokens: t.maxOutputTokens } : {}),
+    ...(t.price !== undefined ? { price: t.price } : {}),
+    ...(t.dataClasses !== undefined ? { dataClasses: t.dataClasses } : {}),
+    ...(t.timeout !== undefined ? { timeoutMs: t.timeout } : {}),
+    tokenizer: t.tokenizer ?? (t.provider === 'openai' || t.provider === 'azure' ? 'openai' : 'heuristic'),
+    meta: t.meta ?? {},
+  };
+}
+
+function toRetry(r: NonNullable<ParsedPolicy['retry']>, chainLength: number, priority: string): RetryPolicy {
+  const perKind = { ...DEFAULT_PER_KIND } as Record<ErrorKind, number>;
+  for (const k of ERROR_KINDS) {
+    const v = r.perKind?.[k];
+    if (v !== undefined) perKind[k] = v;
+  }
+  let backoff: Backoff;
+  const b = r.backoff;
+  if (!b || b.strategy === 'exponential') backoff = exponentialBackoff({ base: b?.base ?? 500, max: b?.max ?? 30_000 });
+  else if (b.strategy === 'decorrelated') backoff = decorrelatedBackoff({ base: b.base, max: b.max });
+  else backoff = constantBackoff({ delay: b.delay });
+  const live = priority === 'live';
+  return {
+    maxAttempts: r.maxAttempts ?? chainLength + 2,
+    perKind,
+    backoff,
+    maxHintMs: r.maxHint ?? (live ? 5_000 : 60_000),
+    maxLimiterWaitMs: r.maxLimiterWait ?? (live ? 1_000 : 30_000),
+  };
+}
+
+function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) if (v !== undefined) out[k] = v;
+  return out as { [K in keyof T]: Exclude<T[K], undefined> };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o) && !(o instanceof Set) && !isStandardSchema(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+function isStandardSchema(o: object): boolean {
+  return '~standard' in o;
+}
+
+/** Turns zod issues into `path: expected X, got Y` lines, descending into unions to the branch that fits. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: PropertyKey[] = []): PolicyIssue[] {
+  const out: PolicyIssue[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Prefer the branch whose problems are inside the value (its type matched) over "wrong type" branches.
+      const branches = issue.errors;
+      const inner = branches.find((b) => b.every((i) => i.path.length > 0 || i.code !== 'invalid_type')) ?? branches[0]!;
+      out.push(...formatIssues(inner, path));
+      continue;
+    }
+    out.push({ path: formatPath(path), message: describe(issue) });
+  }
+  return out;
+}
+
+function describe(issue: z.core.$ZodIssue): string {
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${issue.expected}, got ${describeValue(input)}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(input)}`;
+    case 'too_small':
+      return `expected ${issue.origin === 'array' ? 'at least ' + String(issue.minimum) + ' item(s)' : (issue.inclusive ? '>= ' : '> ') + String(issue.minimum)}, got ${describeValue(input)}`;
+    case 'too_big':
+      return `expected ${issue.origin === 'array' ? 'at most ' + String(issue.maximum) + ' item(s)' : (issue.inclusive ? '<= ' : '< ') + String(issue.maximum)}, got ${describeValue(input)}`;
+    case 'unrecognized_keys':
+      return `unexpected key(s) ${issue.keys.map((k) => `'${k}'`).join(', ')}`;
+    case 'invalid_key':
+      return 'expected a non-empty name';
+    default:
+      return issue.message;
+  }
+}
+
+function describeValue(v: unknown): string {
+  if (v === undefined) return 'undefined';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? v.slice(0, 40) + '…' : v);
+  return String(v);
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let s = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') s += `[${seg}]`;
+    else s += (s ? '.' : '') + String(seg);
+  }
+  return s;
+}

@@ -1,0 +1,723 @@
+import { ManualClock } from '../clock';
+import { ResilienceError } from '../errors/ResilienceError';
+import type { TrafficClass } from '../policy/Policy';
+import { PriorityScheduler } from './PriorityScheduler';
+import { QueueRejectedError } from './QueueRejectedError';
+import type { Admission, QueueEvent, Scheduled } from './types';
+
+const CLASSES: Record<string, TrafficClass> = {
+  live: { name: 'live', priority: 100, reserve: 0, whenLimited: 'wait', maxWaitMs: 2_000, maxQueue: 100 },
+  strict: { name: 'strict', priority: 50, reserve: 0, whenLimited: 'reject', maxWaitMs: 0, maxQueue: 100 },
+  batch: { name: 'batch', priority: 10, reserve: 0.2, whenLimited: 'queue', maxWaitMs: 600_000, maxQueue: 1_000 },
+  tiny: { name: 'tiny', priority: 5, reserve: 0, whenLimited: 'queue', maxWaitMs: 60_000, maxQueue: 2 },
+};
+
+/** A pool of `free` admissions; denials say "retry in `retryAfterMs`". Records every try. */
+class Pool {
+  free: number;
+  retryAfterMs: number;
+  readonly calls: string[] = [];
+  constructor(free = 0, retryAfterMs = 1_000) {
+    this.free = free;
+    this.retryAfterMs = retryAfterMs;
+  }
+  admit(id: string): () => Admission<string> {
+    return () => {
+      this.calls.push(id);
+      if (this.free > 0) {
+        this.free--;
+        return { ok: true, value: id };
+      }
+      return { ok: false, retryAfterMs: this.retryAfterMs, reason: 'rule:test' };
+    };
+  }
+}
+
+interface Tracked<T> {
+  status: 'pending' | 'resolved' | 'rejected';
+  value?: Scheduled<T>;
+  error?: unknown;
+}
+
+function track<T>(p: Promise<Scheduled<T>>): Tracked<T> {
+  const t: Tracked<T> = { status: 'pending' };
+  p.then(
+    (v) => {
+      t.status = 'resolved';
+      t.value = v;
+    },
+    (e: unknown) => {
+      t.status = 'rejected';
+      t.error = e;
+    },
+  );
+  return t;
+}
+
+function rejection(t: Tracked<unknown>): QueueRejectedError {
+  expect(t.status).toBe('rejected');
+  expect(t.error).toBeInstanceOf(QueueRejectedError);
+  return t.error as QueueRejectedError;
+}
+
+function setup(opts: { free?: number; retryAfterMs?: number; rejectEarly?: boolean } = {}) {
+  const clock = new ManualClock(0);
+  const pool = new Pool(opts.free ?? 0, opts.retryAfterMs ?? 1_000);
+  const events: QueueEvent[] = [];
+  const scheduler = new PriorityScheduler({
+    clock,
+    classes: CLASSES,
+    onEvent: (e) => events.push(e),
+    ...(opts.rejectEarly !== undefined ? { rejectEarly: opts.rejectEarly } : {}),
+  });
+  return { clock, pool, events, scheduler, flush: () => clock.advance(0) };
+}
+
+describe('PriorityScheduler', () => {
+  describe('fast path', () => {
+    it('admits at once with waitedMs 0, calling tryAdmit synchronously and queueing nothing', async () => {
+      const { clock, pool, scheduler, events } = setup({ free: 1 });
+      const p = scheduler.schedule({ trafficClass: 'live', tenant: 't1', tryAdmit: pool.admit('a') });
+      expect(pool.calls).toEqual(['a']);
+      await expect(p).resolves.toEqual({ value: 'a', waitedMs: 0 });
+      const s = scheduler.stats();
+      expect(s.queued).toBe(0);
+      expect(s.classes.live).toMatchObject({ queued: 0, admitted: 1, admittedAfterWait: 0 });
+      expect(clock.pending).toBe(0);
+      expect(events).toEqual([]);
+    });
+
+    it('admits through an async tryAdmit', async () => {
+      const { scheduler } = setup();
+      const p = scheduler.schedule({ trafficClass: 'batch', tryAdmit: async () => ({ ok: true as const, value: 42 }) });
+      await expect(p).resolves.toEqual({ value: 42, waitedMs: 0 });
+      expect(scheduler.stats().classes.batch!.admitted).toBe(1);
+    });
+
+    it('passes on what tryAdmit throws or rejects with, and counts it as failed', async () => {
+      const { scheduler } = setup();
+      const boom = new Error('store down');
+      await expect(
+        scheduler.schedule({
+          trafficClass: 'live',
+          tryAdmit: () => {
+            throw boom;
+          },
+        }),
+      ).rejects.toBe(boom);
+      await expect(scheduler.schedule({ trafficClass: 'live', tryAdmit: () => Promise.reject(boom) })).rejects.toBe(boom);
+      expect(scheduler.stats().classes.live!.failed).toBe(2);
+    });
+
+    it('rejects an unknown traffic class with a coded error', async () => {
+      const { scheduler, pool } = setup({ free: 1 });
+      const err = await scheduler.schedule({ trafficClass: 'nope', tryAdmit: pool.admit('a') }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ResilienceError);
+      expect(err).toMatchObject({ code: 'ERR_LLMR_UNKNOWN_TRAFFIC_CLASS', kind: 'invalid_request' });
+      expect((err as Error).message).toContain("'live'");
+      expect(pool.calls).toEqual([]);
+    });
+  });
+
+  describe('whenLimited', () => {
+    it("'reject' rejects a denied request at once with reason limited and the limiter's retryAfter", async () => {
+      const { scheduler, pool, events, clock } = setup({ retryAfterMs: 1_500 });
+      const t = track(scheduler.schedule({ trafficClass: 'strict', tryAdmit: pool.admit('a') }));
+      await clock.advance(0);
+      const err = rejection(t);
+      expect(err).toMatchObject({
+        reason: 'limited',
+        kind: 'rate_limited',
+        code: 'ERR_LLMR_QUEUE_REJECTED',
+        retryAfterMs: 1_500,
+        trafficClass: 'strict',
+        waitedMs: 0,
+        limitReason: 'rule:test',
+      });
+      expect(err.message).toContain("whenLimited: 'queue'");
+      expect(scheduler.stats().classes.strict!.rejected.limited).toBe(1);
+      expect(scheduler.stats().queued).toBe(0);
+      expect(events.map((e) => e.type)).toEqual(['rejected']);
+    });
+
+    it('rejects work that can never pass (retryAfterMs Infinity) at once, even in a queueing class', async () => {
+      const { scheduler, pool, flush } = setup({ retryAfterMs: Infinity });
+      const t = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('huge') }));
+      await flush();
+      expect(rejection(t)).toMatchObject({ reason: 'limited', retryAfterMs: Infinity });
+      expect(rejection(t).message).toContain('can never pass');
+      expect(scheduler.stats().queued).toBe(0);
+    });
+
+    it("'queue' admits a denied item when its retryAfter has passed, with one timer", async () => {
+      const { scheduler, pool, clock, events } = setup();
+      const t = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'acme', tryAdmit: pool.admit('a') }));
+      await clock.advance(0);
+      expect(t.status).toBe('pending');
+      expect(scheduler.stats().classes.batch!.queued).toBe(1);
+      expect(clock.pending).toBe(1);
+      await clock.advance(999);
+      expect(pool.calls).toEqual(['a']);
+      pool.free = 1;
+      await clock.advance(1);
+      expect(pool.calls).toEqual(['a', 'a']);
+      expect(t).toMatchObject({ status: 'resolved', value: { value: 'a', waitedMs: 1_000 } });
+      expect(clock.pending).toBe(0);
+      expect(scheduler.stats().classes.batch).toMatchObject({ queued: 0, admitted: 1, admittedAfterWait: 1 });
+      expect(events).toEqual([
+        { type: 'enqueued', trafficClass: 'batch', tenant: 'acme', queued: 1, retryAfterMs: 1_000 },
+        { type: 'admitted', trafficClass: 'batch', tenant: 'acme', waitedMs: 1_000 },
+      ]);
+    });
+
+    it('keeps a single pump timer however many items wait', async () => {
+      const { scheduler, pool, clock, flush } = setup();
+      for (let i = 0; i < 50; i++) {
+        void scheduler.schedule({ trafficClass: 'batch', tenant: `t${i}`, tryAdmit: pool.admit(`i${i}`) }).catch(() => {});
+      }
+      await flush();
+      expect(scheduler.stats().queued).toBe(50);
+      expect(clock.pending).toBe(1);
+      await scheduler.shutdown();
+      expect(clock.pending).toBe(0);
+    });
+
+    it('retries each denied tenant head once per pump while nothing is admitted', async () => {
+      const { scheduler, pool, clock } = setup();
+      for (const id of ['a1', 'a2', 'a3']) void scheduler.schedule({ trafficClass: 'batch', tenant: 'A', tryAdmit: pool.admit(id) }).catch(() => {});
+      await clock.advance(0);
+      expect(pool.calls).toEqual(['a1']); // a2, a3 wait behind a1 (FIFO within a tenant)
+      await clock.advance(1_000);
+      expect(pool.calls).toEqual(['a1', 'a1']);
+      await scheduler.shutdown();
+    });
+  });
+
+  describe('notify()', () => {
+    it('wakes queued work before its retryAfter', async () => {
+      const { scheduler, pool, clock } = setup();
+      const t = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('a') }));
+      await clock.advance(100);
+      expect(t.status).toBe('pending');
+      pool.free = 1;
+      scheduler.notify();
+      await clock.advance(0);
+      expect(t).toMatchObject({ status: 'resolved', value: { value: 'a', waitedMs: 100 } });
+      expect(clock.pending).toBe(0);
+    });
+
+    it('does nothing when the queue is empty', async () => {
+      const { scheduler, pool, clock } = setup();
+      scheduler.notify();
+      await clock.advance(0);
+      expect(pool.calls).toEqual([]);
+      expect(clock.pending).toBe(0);
+    });
+
+    it('coalesces calls within a tick into one pump', async () => {
+      const { scheduler, pool, clock } = setup();
+      void scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('a') }).catch(() => {});
+      await clock.advance(0);
+      for (let i = 0; i < 10; i++) scheduler.notify();
+      await clock.advance(0);
+      expect(pool.calls).toEqual(['a', 'a']);
+      await scheduler.shutdown();
+    });
+  });
+
+  describe('priority', () => {
+    it('serves a higher class first and does not try a lower class after a higher one is denied', async () => {
+      const { scheduler, pool, clock } = setup();
+      const batch = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('batch') }));
+      await clock.advance(10);
+      const live = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') }));
+      await clock.advance(0);
+      expect(pool.calls).toEqual(['batch', 'live']); // live took the fast path: lower work does not hold it back
+
+      pool.calls.length = 0;
+      scheduler.notify(); // no capacity: live is denied, so batch is not tried
+      await clock.advance(0);
+      expect(pool.calls).toEqual(['live']);
+
+      pool.calls.length = 0;
+      pool.free = 1;
+      scheduler.notify();
+      await clock.advance(0);
+      expect(pool.calls).toEqual(['live', 'batch']);
+      expect(live).toMatchObject({ status: 'resolved', value: { waitedMs: 0 + 0 } });
+      expect(batch.status).toBe('pending');
+
+      pool.free = 1;
+      scheduler.notify();
+      await clock.advance(0);
+      expect(batch).toMatchObject({ status: 'resolved', value: { value: 'batch', waitedMs: 10 } });
+    });
+
+    it('reports live wait time from its arrival', async () => {
+      const { scheduler, pool, clock } = setup();
+      void scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('batch') }).catch(() => {});
+      const live = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') }));
+      await clock.advance(300);
+      pool.free = 1;
+      scheduler.notify();
+      await clock.advance(0);
+      expect(live).toMatchObject({ status: 'resolved', value: { value: 'live', waitedMs: 300 } });
+      await scheduler.shutdown();
+    });
+
+    it('queues lower-class work behind waiting higher-class work, and tries it when the higher work is not due', async () => {
+      const { scheduler, pool, clock } = setup();
+      const live = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') })); // denied, wakes at 1000
+      await clock.advance(0);
+      pool.free = 1;
+      const batch = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('batch') }));
+      expect(pool.calls).toEqual(['live']); // not on the fast path: a higher class is waiting
+      await clock.advance(0);
+      expect(pool.calls).toEqual(['live', 'batch']);
+      expect(batch).toMatchObject({ status: 'resolved', value: { waitedMs: 0 } });
+      expect(live.status).toBe('pending');
+      await scheduler.shutdown();
+    });
+
+    it('retries lower work blocked by a denied higher class when the higher class wakes', async () => {
+      const { scheduler, pool, clock } = setup({ retryAfterMs: 500 });
+      const batch = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('batch') })); // wakes 500
+      const live = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') })); // wakes 500
+      await clock.advance(0);
+      pool.calls.length = 0;
+      await clock.advance(500); // both due; live denied -> batch not tried
+      expect(pool.calls).toEqual(['live']);
+      pool.free = 2;
+      await clock.advance(500); // live's wake-up; then batch, which was due and blocked
+      expect(pool.calls).toEqual(['live', 'live', 'batch']);
+      expect(live.status).toBe('resolved');
+      expect(batch.status).toBe('resolved');
+    });
+
+    it('tries blocked lower work at once when the higher work that blocked it is aborted', async () => {
+      const { scheduler, pool, clock } = setup({ retryAfterMs: 500 });
+      const ac = new AbortController();
+      const batch = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('batch') }));
+      const live = track(scheduler.schedule({ trafficClass: 'live', signal: ac.signal, tryAdmit: pool.admit('live') }));
+      await clock.advance(500); // both due; live denied again (wakes at 1000), batch blocked
+      expect(pool.calls).toEqual(['batch', 'live', 'live']);
+      await clock.advance(100);
+      pool.free = 1;
+      ac.abort();
+      await clock.advance(0);
+      expect(rejection(live).reason).toBe('aborted');
+      expect(batch).toMatchObject({ status: 'resolved', value: { value: 'batch', waitedMs: 600 } });
+    });
+
+    it("rejects 'reject'-class work that arrives behind higher work which is denied in the same pump", async () => {
+      const { scheduler, pool, clock } = setup();
+      void scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') }).catch(() => {});
+      await clock.advance(0);
+      const strict = track(scheduler.schedule({ trafficClass: 'strict', tryAdmit: pool.admit('strict') }));
+      scheduler.notify();
+      await clock.advance(0);
+      expect(pool.calls).toEqual(['live', 'live']);
+      expect(rejection(strict)).toMatchObject({ reason: 'limited', limitReason: 'higher-priority work is waiting for capacity' });
+      expect(scheduler.stats().classes.strict!.queued).toBe(0);
+      await scheduler.shutdown();
+    });
+
+    it("admits 'reject'-class work that arrives behind higher work which is not due", async () => {
+      const { scheduler, pool, clock } = setup();
+      void scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') }).catch(() => {});
+      await clock.advance(0);
+      pool.free = 1;
+      const strict = track(scheduler.schedule({ trafficClass: 'strict', tryAdmit: pool.admit('strict') }));
+      await clock.advance(0);
+      expect(strict).toMatchObject({ status: 'resolved', value: { value: 'strict', waitedMs: 0 } });
+      const denied = track(scheduler.schedule({ trafficClass: 'strict', tryAdmit: pool.admit('strict2') }));
+      await clock.advance(0);
+      expect(rejection(denied)).toMatchObject({ reason: 'limited', retryAfterMs: 1_000, limitReason: 'rule:test' });
+      await scheduler.shutdown();
+    });
+  });
+
+  describe('tenant fairness', () => {
+    it("serves a tenant's single item within the first 2 admissions despite another tenant's 100", async () => {
+      const { scheduler, pool, clock } = setup();
+      const results: Tracked<string>[] = [];
+      for (let i = 0; i < 100; i++) {
+        results.push(track(scheduler.schedule({ trafficClass: 'batch', tenant: 'A', tryAdmit: pool.admit(`A${i}`) })));
+      }
+      results.push(track(scheduler.schedule({ trafficClass: 'batch', tenant: 'B', tryAdmit: pool.admit('B0') })));
+      await clock.advance(0);
+      const admitted: string[] = [];
+      for (let round = 0; round < 101; round++) {
+        pool.free = 1;
+        scheduler.notify();
+        await clock.advance(0);
+        for (const r of results) if (r.status === 'resolved' && !admitted.includes(r.value!.value)) admitted.push(r.value!.value);
+        expect(admitted).toHaveLength(round + 1);
+      }
+      expect(admitted.indexOf('B0')).toBeLessThan(2);
+      expect(admitted.filter((id) => id.startsWith('A'))).toEqual(Array.from({ length: 100 }, (_, i) => `A${i}`));
+      expect(scheduler.stats().queued).toBe(0);
+    });
+
+    it('rotates across tenants when there is capacity for several', async () => {
+      const { scheduler, pool, clock } = setup();
+      const order: string[] = [];
+      for (const [tenant, n] of [['A', 3], ['B', 3], ['C', 1]] as const) {
+        for (let i = 0; i < n; i++) {
+          void scheduler.schedule({ trafficClass: 'batch', tenant, tryAdmit: pool.admit(`${tenant}${i}`) }).then((r) => order.push(r.value));
+        }
+      }
+      await clock.advance(0);
+      pool.free = 7;
+      scheduler.notify();
+      await clock.advance(0);
+      expect(order).toEqual(['A0', 'B0', 'C0', 'A1', 'B1', 'A2', 'B2']);
+    });
+  });
+
+  describe('deadlines and max wait', () => {
+    it('rejects at once when the deadline is before the earliest possible admission', async () => {
+      const { scheduler, pool, clock } = setup();
+      const t = track(scheduler.schedule({ trafficClass: 'batch', deadline: 500, tryAdmit: pool.admit('a') }));
+      await clock.advance(0);
+      const err = rejection(t);
+      expect(err).toMatchObject({ reason: 'deadline', waitedMs: 0, retryAfterMs: 1_000, kind: 'rate_limited' });
+      expect(err.message).toContain('earliest possible admission is after its deadline');
+      expect(scheduler.stats().queued).toBe(0);
+    });
+
+    it('rejects at the deadline when admission never came (rejectEarly off)', async () => {
+      const { scheduler, pool, clock } = setup({ rejectEarly: false });
+      const t = track(scheduler.schedule({ trafficClass: 'batch', deadline: 500, tryAdmit: pool.admit('a') }));
+      await clock.advance(499);
+      expect(t.status).toBe('pending');
+      await clock.advance(1);
+      expect(rejection(t)).toMatchObject({ reason: 'deadline', waitedMs: 500, retryAfterMs: 500 });
+      expect(clock.pending).toBe(0);
+      expect(pool.calls).toEqual(['a']);
+    });
+
+    it('rejects at once, without trying, a deadline that already passed', async () => {
+      const { scheduler, pool, clock } = setup({ free: 1 });
+      await clock.advance(1_000);
+      const t = track(scheduler.schedule({ trafficClass: 'live', deadline: 1_000, tryAdmit: pool.admit('a') }));
+      await clock.advance(0);
+      expect(rejection(t).reason).toBe('deadline');
+      expect(pool.calls).toEqual([]);
+    });
+
+    it("rejects with max-wait once the class's maxWaitMs has passed (rejectEarly off)", async () => {
+      const { scheduler, pool, clock } = setup({ rejectEarly: false });
+      const t = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('a') }));
+      await clock.advance(1_999);
+      expect(t.status).toBe('pending');
+      expect(pool.calls).toEqual(['a', 'a']); // at 0 and at 1000
+      await clock.advance(1);
+      const err = rejection(t);
+      expect(err).toMatchObject({ reason: 'max-wait', waitedMs: 2_000 });
+      expect(err.message).toContain('maxWait of 2.0 s');
+    });
+
+    it('rejects with max-wait as soon as the next admission would come after maxWaitMs', async () => {
+      const { scheduler, pool, clock } = setup();
+      const t = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('a') }));
+      await clock.advance(999);
+      expect(t.status).toBe('pending');
+      await clock.advance(1); // denied at 1000, next chance at 2000 = max wait
+      expect(rejection(t)).toMatchObject({ reason: 'max-wait', waitedMs: 1_000, retryAfterMs: 1_000 });
+
+      pool.retryAfterMs = 5_000;
+      const long = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('b') }));
+      await clock.advance(0);
+      expect(rejection(long)).toMatchObject({ reason: 'max-wait', waitedMs: 0, retryAfterMs: 5_000 });
+    });
+  });
+
+  describe('slow (async) limiters', () => {
+    it('re-arms for a tenant whose wake-up passed while another tenant was being tried', async () => {
+      const { scheduler, pool, clock } = setup({ retryAfterMs: 1 });
+      const a = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'A', tryAdmit: pool.admit('a') })); // wakes at 1
+      const b = track(
+        scheduler.schedule({
+          trafficClass: 'batch',
+          tenant: 'B',
+          tryAdmit: () => {
+            clock.set(clock.now() + 10); // this try takes 10 ms
+            return { ok: false, retryAfterMs: 60_000, reason: 'slow' };
+          },
+        }),
+      );
+      // Flush without clock.advance, which would put the time back to its own target.
+      await new Promise<void>((r) => setImmediate(r)); // a not due yet; b tried, denied at 10
+      expect(clock.now()).toBe(10);
+      pool.free = 1;
+      await clock.advance(1);
+      expect(a).toMatchObject({ status: 'resolved', value: { value: 'a', waitedMs: 10 } }); // its timer (due at 1) fires at once
+      expect(b.status).toBe('pending');
+      await scheduler.shutdown();
+    });
+
+    it('rejects, without trying, a head whose deadline passed while another tenant was being tried', async () => {
+      const { scheduler, pool, clock } = setup();
+      let bTries = 0;
+      const a = track(
+        scheduler.schedule({
+          trafficClass: 'batch',
+          tenant: 'A',
+          tryAdmit: () => {
+            clock.set(clock.now() + 600); // a slow limiter
+            return { ok: false, retryAfterMs: 5_000, reason: 'slow' };
+          },
+        }),
+      );
+      await clock.advance(0);
+      pool.free = 1;
+      const b = track(
+        scheduler.schedule({
+          trafficClass: 'batch',
+          tenant: 'B',
+          deadline: clock.now() + 500,
+          tryAdmit: () => {
+            bTries++;
+            return pool.admit('b')();
+          },
+        }),
+      );
+      scheduler.notify(); // tries A (600 ms), then B, whose deadline has passed by then
+      await clock.advance(0);
+      expect(rejection(b)).toMatchObject({ reason: 'deadline', waitedMs: 600 });
+      expect(bTries).toBe(0);
+      expect(a.status).toBe('pending');
+      await scheduler.shutdown();
+    });
+  });
+
+  describe('queue-full', () => {
+    it('rejects when the class already holds maxQueue items', async () => {
+      const { scheduler, pool, clock } = setup();
+      const a = track(scheduler.schedule({ trafficClass: 'tiny', tryAdmit: pool.admit('a') }));
+      const b = track(scheduler.schedule({ trafficClass: 'tiny', tryAdmit: pool.admit('b') }));
+      const c = track(scheduler.schedule({ trafficClass: 'tiny', tryAdmit: pool.admit('c') }));
+      await clock.advance(0);
+      expect([a.status, b.status]).toEqual(['pending', 'pending']);
+      const err = rejection(c);
+      expect(err.reason).toBe('queue-full');
+      expect(err.message).toContain('maxQueue 2');
+      expect(pool.calls).toEqual(['a']);
+      await scheduler.shutdown();
+    });
+  });
+
+  describe('abort', () => {
+    it('rejects queued work when its signal aborts, with kind cancelled', async () => {
+      const { scheduler, pool, clock } = setup();
+      const ac = new AbortController();
+      const t = track(scheduler.schedule({ trafficClass: 'batch', signal: ac.signal, tryAdmit: pool.admit('a') }));
+      await clock.advance(100);
+      const reason = new Error('user left');
+      ac.abort(reason);
+      await clock.advance(0);
+      const err = rejection(t);
+      expect(err).toMatchObject({ reason: 'aborted', kind: 'cancelled', waitedMs: 100 });
+      expect(err.cause).toBe(reason);
+      expect(scheduler.stats()).toMatchObject({ queued: 0, classes: { batch: { rejected: { aborted: 1 } } } });
+      expect(clock.pending).toBe(0);
+    });
+
+    it('rejects an already aborted signal without trying', async () => {
+      const { scheduler, pool } = setup({ free: 1 });
+      const ac = new AbortController();
+      ac.abort();
+      await expect(scheduler.schedule({ trafficClass: 'live', signal: ac.signal, tryAdmit: pool.admit('a') })).rejects.toMatchObject({
+        reason: 'aborted',
+      });
+      expect(pool.calls).toEqual([]);
+    });
+
+    it('releases a value admitted while the work was being aborted', async () => {
+      const { scheduler, pool, clock } = setup();
+      const ac = new AbortController();
+      let answer: (a: Admission<string>) => void = () => {};
+      let tries = 0;
+      const released: string[] = [];
+      const t = track(
+        scheduler.schedule({
+          trafficClass: 'batch',
+          signal: ac.signal,
+          tryAdmit: () => {
+            tries++;
+            if (tries === 1) return pool.admit('a')();
+            return new Promise<Admission<string>>((r) => (answer = r));
+          },
+          release: (v) => released.push(v),
+        }),
+      );
+      await clock.advance(0);
+      scheduler.notify();
+      await clock.advance(0);
+      expect(tries).toBe(2);
+      ac.abort();
+      await clock.advance(0);
+      expect(t.status).toBe('pending'); // tryAdmit is in flight
+      answer({ ok: true, value: 'slot' });
+      await clock.advance(0);
+      expect(rejection(t).reason).toBe('aborted');
+      expect(released).toEqual(['slot']);
+    });
+
+    it('delivers a value admitted while the work was being aborted when there is no release', async () => {
+      const { scheduler, clock } = setup();
+      const ac = new AbortController();
+      let answer: (a: Admission<string>) => void = () => {};
+      const t = track(
+        scheduler.schedule({
+          trafficClass: 'live',
+          signal: ac.signal,
+          tryAdmit: () => new Promise<Admission<string>>((r) => (answer = r)),
+        }),
+      );
+      ac.abort();
+      answer({ ok: true, value: 'slot' });
+      await clock.advance(0);
+      expect(t).toMatchObject({ status: 'resolved', value: { value: 'slot' } });
+    });
+  });
+
+  describe('shutdown', () => {
+    it('without drain rejects all queued work at once and refuses new work', async () => {
+      const { scheduler, pool, clock } = setup();
+      const a = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('a') }));
+      const b = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('b') }));
+      await clock.advance(50);
+      let done = false;
+      void scheduler.shutdown().then(() => (done = true));
+      await clock.advance(0);
+      expect(done).toBe(true);
+      expect(rejection(a)).toMatchObject({ reason: 'shutdown', waitedMs: 50 });
+      expect(rejection(b).reason).toBe('shutdown');
+      expect(rejection(b).message).toContain('shutting down');
+      pool.free = 1;
+      await expect(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('c') })).rejects.toMatchObject({ reason: 'shutdown' });
+      expect(pool.calls).toEqual(['a', 'b']);
+      expect(scheduler.stats()).toMatchObject({ queued: 0, closed: true });
+      expect(clock.pending).toBe(0);
+    });
+
+    it('with drain keeps admitting queued work and resolves when the queue is empty', async () => {
+      const { scheduler, pool, clock } = setup();
+      const a = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'A', tryAdmit: pool.admit('a') }));
+      const b = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'B', tryAdmit: pool.admit('b') }));
+      await clock.advance(0);
+      let done = false;
+      void scheduler.shutdown({ drain: true }).then(() => (done = true));
+      await expect(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('late') })).rejects.toMatchObject({
+        reason: 'shutdown',
+      });
+      pool.free = 1;
+      await clock.advance(1_000);
+      expect(a.status).toBe('resolved');
+      expect(done).toBe(false);
+      pool.free = 1;
+      scheduler.notify();
+      await clock.advance(0);
+      expect(b.status).toBe('resolved');
+      expect(done).toBe(true);
+      expect(clock.pending).toBe(0);
+    });
+
+    it('with drain and timeoutMs rejects what is left when the timeout passes', async () => {
+      const { scheduler, pool, clock } = setup();
+      const a = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('a') }));
+      await clock.advance(0);
+      let done = false;
+      void scheduler.shutdown({ drain: true, timeoutMs: 5_000 }).then(() => (done = true));
+      await clock.advance(4_999);
+      expect(a.status).toBe('pending');
+      await clock.advance(1);
+      expect(rejection(a)).toMatchObject({ reason: 'shutdown', waitedMs: 5_000 });
+      expect(done).toBe(true);
+      expect(clock.pending).toBe(0);
+    });
+
+    it('a later shutdown without drain ends a drain early', async () => {
+      const { scheduler, pool, clock } = setup();
+      const a = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('a') }));
+      await clock.advance(0);
+      const first = scheduler.shutdown({ drain: true });
+      const second = scheduler.shutdown();
+      await clock.advance(0);
+      await expect(first).resolves.toBeUndefined();
+      await expect(second).resolves.toBeUndefined();
+      expect(rejection(a).reason).toBe('shutdown');
+    });
+
+    it('rejects work whose tryAdmit is in flight when it returns, releasing an admitted value', async () => {
+      const { scheduler, pool, clock } = setup();
+      const answers: ((a: Admission<string>) => void)[] = [];
+      const released: string[] = [];
+      const slow = (id: string) => {
+        let tries = 0;
+        return (): Admission<string> | Promise<Admission<string>> => {
+          if (++tries === 1) return pool.admit(id)();
+          return new Promise<Admission<string>>((r) => answers.push(r));
+        };
+      };
+      const a = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'A', tryAdmit: slow('a'), release: (v) => released.push(v) }));
+      const b = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'B', tryAdmit: slow('b') }));
+      await clock.advance(0);
+      scheduler.notify();
+      await clock.advance(0);
+      expect(answers).toHaveLength(1); // a's second try is in flight; b waits for it
+      let done = false;
+      void scheduler.shutdown().then(() => (done = true));
+      await clock.advance(0);
+      expect(rejection(b).reason).toBe('shutdown');
+      expect(a.status).toBe('pending');
+      expect(done).toBe(false);
+      answers[0]!({ ok: true, value: 'slot' });
+      await clock.advance(0);
+      expect(rejection(a).reason).toBe('shutdown');
+      expect(released).toEqual(['slot']);
+      expect(done).toBe(true);
+    });
+
+    it('resolves at once when nothing is queued', async () => {
+      const { scheduler } = setup();
+      await expect(scheduler.shutdown({ drain: true })).resolves.toBeUndefined();
+    });
+  });
+
+  describe('stats', () => {
+    it('reports queued items, tenants and the oldest wait per class', async () => {
+      const { scheduler, pool, clock } = setup();
+      void scheduler.schedule({ trafficClass: 'batch', tenant: 'A', tryAdmit: pool.admit('a') }).catch(() => {});
+      await clock.advance(200);
+      void scheduler.schedule({ trafficClass: 'batch', tenant: 'B', tryAdmit: pool.admit('b') }).catch(() => {});
+      await clock.advance(100);
+      const s = scheduler.stats();
+      expect(s.queued).toBe(2);
+      expect(s.classes.batch).toMatchObject({ queued: 2, tenants: 2, oldestWaitMs: 300 });
+      expect(s.classes.live).toMatchObject({ queued: 0, oldestWaitMs: 0 });
+      await scheduler.shutdown();
+      expect(scheduler.stats().classes.batch!.rejected.shutdown).toBe(2);
+    });
+
+    it('survives a listener that throws', async () => {
+      const clock = new ManualClock(0);
+      const scheduler = new PriorityScheduler({
+        clock,
+        classes: CLASSES,
+        onEvent: () => {
+          throw new Error('bad listener');
+        },
+      });
+      const pool = new Pool(0);
+      const t = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('a') }));
+      await clock.advance(0);
+      pool.free = 1;
+      scheduler.notify();
+      await clock.advance(0);
+      expect(t.status).toBe('resolved');
+    });
+  });
+});

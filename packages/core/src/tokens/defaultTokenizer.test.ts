@@ -1,0 +1,116 @@
+import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
+import { bpeTokenCounter, defaultTokenizer, MAX_EXACT_TOKENIZE_CHARS, tokenEncodingFor } from './defaultTokenizer';
+import { heuristicTokenCount } from './heuristicTokenCount';
+
+describe('tokenEncodingFor', () => {
+  it.each([
+    ['gpt-4o', 'o200k_base'],
+    ['gpt-4o-mini-2024-07-18', 'o200k_base'],
+    ['gpt-4.1-nano', 'o200k_base'],
+    ['gpt-5', 'o200k_base'],
+    ['gpt-5.4-mini', 'o200k_base'],
+    ['gpt-7-preview', 'o200k_base'],
+    ['o1', 'o200k_base'],
+    ['o3-mini', 'o200k_base'],
+    ['o4-mini', 'o200k_base'],
+    ['openai/gpt-4o', 'o200k_base'],
+    ['ft:gpt-4o-mini:acme::abc123', 'o200k_base'],
+    ['GPT-4O', 'o200k_base'],
+    [undefined, 'o200k_base'],
+    ['gpt-4', 'cl100k_base'],
+    ['gpt-4-turbo', 'cl100k_base'],
+    ['gpt-4-0613', 'cl100k_base'],
+    ['gpt-3.5-turbo', 'cl100k_base'],
+    ['gpt-35-turbo', 'cl100k_base'],
+    ['claude-sonnet-4-5', 'heuristic'],
+    ['anthropic.claude-3-haiku-20240307-v1:0', 'heuristic'],
+    ['gemini-2.5-flash', 'heuristic'],
+    ['meta-llama/Llama-3.3-70B-Instruct', 'heuristic'],
+    ['mistral-large-latest', 'heuristic'],
+  ] as const)('%s -> %s', (model, encoding) => {
+    expect(tokenEncodingFor(model)).toBe(encoding);
+  });
+});
+
+describe('defaultTokenizer', () => {
+  it('counts exactly with the model encoding', () => {
+    expect(defaultTokenizer.count('Hello, world!', 'gpt-4o')).toBe(4);
+    expect(defaultTokenizer.count('The quick brown fox jumps over the lazy dog.', 'gpt-4o')).toBe(10);
+    expect(defaultTokenizer.count('The quick brown fox jumps over the lazy dog.', 'gpt-4')).toBe(10);
+    // The encodings differ on non-English text.
+    expect(defaultTokenizer.count('こんにちは、世界', 'gpt-4o')).not.toBe(defaultTokenizer.count('こんにちは、世界', 'gpt-3.5-turbo'));
+    expect(defaultTokenizer.count('', 'gpt-4o')).toBe(0);
+  });
+
+  it('uses the heuristic for models without a public tokenizer', () => {
+    const text = 'The quick brown fox jumps over the lazy dog.'; // 44 chars
+    expect(defaultTokenizer.count(text, 'claude-haiku-4-5')).toBe(13);
+    expect(defaultTokenizer.count('你好世界', 'gemini-2.5-pro')).toBe(4);
+  });
+
+  it('counts special-token strings in user text as plain text instead of throwing', () => {
+    expect(defaultTokenizer.count('x <|endoftext|> y', 'gpt-4o')).toBe(9);
+    expect(defaultTokenizer.count('<|im_start|>', 'gpt-4')).toBeGreaterThan(1);
+  });
+
+  it('counts long texts exactly when they stay within the time budget', () => {
+    const text = 'The quick brown fox jumps over the lazy dog. '.repeat(1000); // 45k chars, many chunks
+    expect(defaultTokenizer.count(text, 'gpt-4o')).toBe(countO200k(text));
+  });
+
+  it('estimates heuristically above MAX_EXACT_TOKENIZE_CHARS', () => {
+    const text = 'abcd '.repeat(MAX_EXACT_TOKENIZE_CHARS / 5 + 1);
+    expect(defaultTokenizer.count(text, 'gpt-4o')).toBe(heuristicTokenCount(text));
+  });
+
+  it('splits long runs without whitespace, so pathological input stays fast and over-counts only slightly', () => {
+    const cjk = '中文字符测试'.repeat(5000); // 30k characters in one BPE piece: seconds when not split
+    const started = performance.now();
+    const n = defaultTokenizer.count(cjk, 'gpt-4o');
+    expect(performance.now() - started).toBeLessThan(1000);
+    const exact = countO200k(cjk.slice(0, 1200)) * 25;
+    expect(n).toBeGreaterThanOrEqual(exact * 0.95);
+    expect(n).toBeLessThanOrEqual(exact * 1.1);
+  });
+
+  it('stops exact counting when the budget is spent and extrapolates the rest at the measured ratio', () => {
+    let calls = 0;
+    let t = 0;
+    const count = bpeTokenCounter(
+      (text) => {
+        calls++;
+        return Math.ceil(text.length / 2); // a fake encoding: 2 chars per token
+      },
+      { budgetMs: 10, chunkChars: 1000, now: () => (t += 6) },
+    );
+    const text = 'ab '.repeat(10_000); // 30k chars
+    // Chunk 1 at t=12 (6 ms: within budget), chunk 2 at t=18 (12 ms: over) -> the rest is extrapolated.
+    const n = count(text);
+    expect(calls).toBe(2);
+    expect(n).toBeGreaterThanOrEqual(14_000);
+    expect(n).toBeLessThanOrEqual(16_000);
+  });
+
+  it('never cuts a surrogate pair', () => {
+    const seen: string[] = [];
+    const count = bpeTokenCounter((text) => {
+      seen.push(text);
+      return 1;
+    });
+    count('😀'.repeat(500));
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    expect(seen.length).toBeGreaterThan(1);
+    for (const piece of seen) expect(lone.test(piece)).toBe(false);
+  });
+});
+
+describe('heuristicTokenCount', () => {
+  it('is ceil(chars / 3.5) for alphabetic text and one per ideograph', () => {
+    expect(heuristicTokenCount('')).toBe(0);
+    expect(heuristicTokenCount('a')).toBe(1);
+    expect(heuristicTokenCount('abcdefg')).toBe(2);
+    expect(heuristicTokenCount('Hello, world!')).toBe(4);
+    expect(heuristicTokenCount('你好')).toBe(2);
+    expect(heuristicTokenCount('abcdefg你好')).toBe(4);
+  });
+});

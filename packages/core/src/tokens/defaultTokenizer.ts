@@ -1,0 +1,208 @@
+import { countTokens as countCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
+import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
+import { heuristicTokenCount } from './heuristicTokenCount';
+import type { Tokenizer } from './Tokenizer';
+
+/**
+ * How {@link defaultTokenizer} counts for a model.
+ *
+ * @example
+ * ```ts
+ * const e: TokenEncoding = tokenEncodingFor('gpt-4o'); // 'o200k_base'
+ * ```
+ */
+export type TokenEncoding = 'o200k_base' | 'cl100k_base' | 'heuristic';
+
+/**
+ * Above this many characters a string is estimated with {@link heuristicTokenCount} outright, even for
+ * OpenAI models, without spending any BPE time on it.
+ */
+export const MAX_EXACT_TOKENIZE_CHARS = 200_000;
+
+/**
+ * Time one {@link defaultTokenizer} call may spend on exact BPE before it estimates the rest. BPE cost
+ * depends on content, not only length: 200k characters of English take ~5 ms, but 200k of random
+ * CJK characters take ~2.6 s and random ASCII letters ~0.4 s (measured on gpt-tokenizer 4), and any
+ * caller can send either. Text is tokenized in chunks of {@link TOKENIZE_CHUNK_CHARS}; once a call has
+ * used this budget, the remainder is extrapolated at the higher of two measured tokens-per-character
+ * ratios, the last chunk's and the whole counted prefix's (measured ratios track the text's language
+ * far better than {@link heuristicTokenCount}). Typical prompts finish well within the budget and stay
+ * exact; the first call in a process may reach it while the tokenizer is still cold.
+ */
+export const TOKENIZE_BUDGET_MS = 20;
+
+/** Chunk size (characters) between budget checks; cut at whitespace when there is some nearby. */
+export const TOKENIZE_CHUNK_CHARS = 1024;
+
+/**
+ * Runs of non-whitespace longer than this are tokenized in pieces of this size. BPE is quadratic in the
+ * length of one pre-tokenized piece (50k Chinese characters without punctuation: ~12 s in one piece);
+ * splitting bounds it, at the price of at most one extra token per cut (an over-estimate, the safe side).
+ */
+const MAX_RUN = 128;
+const LONG_RUN = /\S{129,}/g;
+
+/** Special-token strings in user text are text (as the OpenAI API treats them), never an error. */
+const AS_TEXT = { disallowedSpecial: new Set<string>() };
+
+const O200K_MODELS = /^(?:gpt-4o|gpt-4\.1|gpt-4\.5|gpt-oss|gpt-realtime|gpt-audio|gpt-image|chatgpt-|o\d|codex|computer-use|omni-moderation)/;
+const CL100K_MODELS = /^(?:gpt-4|gpt-3\.5|gpt-35|text-embedding-3|text-embedding-ada)/;
+const GPT_MAJOR = /^gpt-(\d+)/;
+
+/**
+ * The encoding {@link defaultTokenizer} uses for a model name. Provider prefixes (`openai/gpt-4o`) and
+ * fine-tune prefixes (`ft:gpt-4o-mini:org::id`) are ignored; the name is matched case-insensitively.
+ *
+ * - `o200k_base`: gpt-4o, gpt-4.1, gpt-4.5, gpt-5 and later, o-series (o1, o3, o4...), gpt-oss,
+ *   realtime/audio models; also when no model is given (the current OpenAI default).
+ * - `cl100k_base`: gpt-4 (incl. gpt-4-turbo), gpt-3.5, Azure `gpt-35-*`, text-embedding-3/ada.
+ * - `heuristic`: everything else (Claude, Gemini, Llama, Mistral, ...), see {@link heuristicTokenCount}.
+ *
+ * @example
+ * ```ts
+ * tokenEncodingFor('gpt-4-turbo');      // 'cl100k_base'
+ * tokenEncodingFor('claude-sonnet-4');  // 'heuristic'
+ * ```
+ */
+export function tokenEncodingFor(model?: string): TokenEncoding {
+  if (model === undefined || model === '') return 'o200k_base';
+  let name = model.toLowerCase();
+  const slash = name.lastIndexOf('/');
+  if (slash >= 0) name = name.slice(slash + 1);
+  if (name.startsWith('ft:')) name = name.slice(3);
+  if (O200K_MODELS.test(name)) return 'o200k_base';
+  if (CL100K_MODELS.test(name)) return 'cl100k_base';
+  const major = GPT_MAJOR.exec(name);
+  if (major && Number(major[1]) >= 5) return 'o200k_base';
+  return 'heuristic';
+}
+
+type Count = (text: string) => number;
+type BpeCount = (text: string, options: typeof AS_TEXT) => number;
+
+/** Options of {@link bpeTokenCounter} (tests shrink the budget to exercise the fallback). */
+export interface BpeTokenCounterOptions {
+  budgetMs?: number;
+  chunkChars?: number;
+  now?: () => number;
+}
+
+/**
+ * Wraps a BPE `countTokens` with the latency bounds described on {@link defaultTokenizer}.
+ *
+ * @example
+ * ```ts
+ * const count = bpeTokenCounter(countTokens, { budgetMs: 5 });
+ * count('Hello, world!'); // 4
+ * ```
+ */
+export function bpeTokenCounter(count: BpeCount, options: BpeTokenCounterOptions = {}): Count {
+  const budgetMs = options.budgetMs ?? TOKENIZE_BUDGET_MS;
+  const chunk = Math.max(MAX_RUN * 2, options.chunkChars ?? TOKENIZE_CHUNK_CHARS);
+  const now = options.now ?? (() => performance.now());
+  return (text) => {
+    const n = text.length;
+    if (n === 0) return 0;
+    if (n <= chunk) return countPiece(count, text);
+    if (n > MAX_EXACT_TOKENIZE_CHARS) return heuristicTokenCount(text);
+    const start = now();
+    let total = 0;
+    let i = 0;
+    while (i < n) {
+      const j = cutPoint(text, i, Math.min(i + chunk, n));
+      const tokens = countPiece(count, text.slice(i, j));
+      total += tokens;
+      const last = tokens / (j - i);
+      i = j;
+      if (i < n && now() - start >= budgetMs) {
+        return total + Math.ceil(Math.max(last, total / i) * (n - i));
+      }
+    }
+    return total;
+  };
+}
+
+/**
+ * End of a chunk starting at `from`: just before a space that follows a non-space (within 256 chars),
+ * so the next chunk starts with " word" exactly as the pre-tokenizer would split it; otherwise a hard
+ * cut, never inside a surrogate pair.
+ */
+function cutPoint(text: string, from: number, to: number): number {
+  if (to >= text.length) return text.length;
+  for (let k = to; k > to - 256 && k > from + 1; k--) {
+    if (text.charCodeAt(k) === 32 && !isSpace(text.charCodeAt(k - 1))) return k;
+  }
+  return isHighSurrogate(text.charCodeAt(to - 1)) ? to + 1 : to;
+}
+
+function isSpace(c: number): boolean {
+  return c === 32 || c === 10 || c === 9 || c === 13;
+}
+
+/** Counts one chunk, splitting runs of non-whitespace longer than {@link MAX_RUN}. */
+function countPiece(count: BpeCount, text: string): number {
+  LONG_RUN.lastIndex = 0;
+  if (!LONG_RUN.test(text)) return count(text, AS_TEXT);
+  let total = 0;
+  let from = 0;
+  LONG_RUN.lastIndex = 0;
+  for (let m = LONG_RUN.exec(text); m !== null; m = LONG_RUN.exec(text)) {
+    if (m.index > from) total += count(text.slice(from, m.index), AS_TEXT);
+    const end = m.index + m[0].length;
+    let i = m.index;
+    while (i < end) {
+      let j = Math.min(i + MAX_RUN, end);
+      if (j < end && isHighSurrogate(text.charCodeAt(j - 1))) j++;
+      total += count(text.slice(i, j), AS_TEXT);
+      i = j;
+    }
+    from = end;
+  }
+  if (from < text.length) total += count(text.slice(from), AS_TEXT);
+  return total;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+const COUNTERS: Record<TokenEncoding, Count> = {
+  o200k_base: bpeTokenCounter(countO200k),
+  cl100k_base: bpeTokenCounter(countCl100k),
+  heuristic: heuristicTokenCount,
+};
+
+const byModel = new Map<string, Count>();
+const MAX_CACHED_MODELS = 256;
+
+function counterFor(model: string | undefined): Count {
+  if (model === undefined) return COUNTERS.o200k_base;
+  let c = byModel.get(model);
+  if (c === undefined) {
+    c = COUNTERS[tokenEncodingFor(model)];
+    if (byModel.size >= MAX_CACHED_MODELS) byModel.clear();
+    byModel.set(model, c);
+  }
+  return c;
+}
+
+/**
+ * The built-in {@link Tokenizer}: exact BPE counts (via `gpt-tokenizer`, encoders loaded once at
+ * import) for OpenAI models, {@link heuristicTokenCount} for the others, chosen per model by
+ * {@link tokenEncodingFor}. Latency is bounded whatever the content: strings over
+ * {@link MAX_EXACT_TOKENIZE_CHARS} characters are estimated heuristically, a call that has spent
+ * {@link TOKENIZE_BUDGET_MS} on BPE estimates the rest, and long runs without whitespace are split,
+ * so one request can never block the event loop for long (worst case ~40 ms per string). Special-token
+ * strings such as `<|endoftext|>` count as plain text.
+ *
+ * @example
+ * ```ts
+ * defaultTokenizer.count('Hello, world!', 'gpt-4o'); // 4
+ * defaultTokenizer.count('Hello, world!', 'claude-haiku-4'); // 4 (heuristic)
+ * ```
+ */
+export const defaultTokenizer: Tokenizer = {
+  count(text: string, model?: string): number {
+    return counterFor(model)(text);
+  },
+};

@@ -1,0 +1,94 @@
+import { FakeProviderConfigError, modelSettings, validateConfig, validateFaults } from './config';
+
+function issuesOf(input: unknown): string[] {
+  try {
+    validateConfig(input);
+  } catch (e) {
+    if (e instanceof FakeProviderConfigError) return e.issues.map((i) => `${i.path}: ${i.message}`);
+    throw e;
+  }
+  return [];
+}
+
+describe('validateConfig', () => {
+  it('accepts a full scenario and fills defaults', () => {
+    const config = validateConfig({
+      seed: 3,
+      models: {
+        a: { provider: 'anthropic', contextWindow: 1000, maxOutputTokens: 100, limits: { rpm: 1, tpm: 2, itpm: 3, otpm: 4, rpd: 5, concurrency: 6, algorithm: 'window' }, latency: { firstTokenMs: 1, perTokenMs: 0, jitterMs: 2 } },
+        b: { contextWindow: 10, latency: { distribution: { p50: 1, p95: 2 } } },
+      },
+      faults: [{ kind: 'hang', model: 'a', from: 1, to: 2, probability: 0.5, every: 2, count: 1 }],
+    });
+    expect(config.faults).toHaveLength(1);
+    expect(validateConfig({ models: {} }).faults).toEqual([]);
+  });
+
+  it('names the path of every problem', () => {
+    const issues = issuesOf({
+      models: { 'fast-a': { contextWindow: -1, limits: { rpm: 1.5, rmp: 3 }, provider: 'google' } },
+      faults: [{ kind: 'explode', model: 'nope', from: 5, to: 2, probability: 2 }],
+      extra: true,
+    });
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        'config.extra: unknown key; allowed keys: seed, apiKey, models, defaultModel, faults',
+        'config.models["fast-a"].contextWindow: expected a number > 0, got -1',
+        'config.models["fast-a"].limits.rpm: expected an integer, got 1.5',
+        expect.stringMatching(/^config\.models\["fast-a"\]\.limits\.rmp: unknown key/),
+        expect.stringMatching(/^config\.models\["fast-a"\]\.provider: expected one of openai, anthropic, got "google"/),
+        expect.stringMatching(/^config\.faults\[0\]\.kind: expected one of rate_limit, /),
+        'config.faults[0].model: unknown model "nope"; configured: fast-a (or "*")',
+        'config.faults[0].to: expected to > from (5), got 2',
+        'config.faults[0].probability: expected a number <= 1, got 2',
+      ]),
+    );
+  });
+
+  it('requires models and contextWindow, rejects non-objects', () => {
+    expect(issuesOf({})).toEqual(['config.models: required: an object of model name -> settings']);
+    expect(issuesOf({ models: { a: {} } })).toEqual(['config.models["a"].contextWindow: required']);
+    expect(issuesOf([])).toEqual(['config: expected an object, got an array']);
+    expect(issuesOf({ models: { a: { contextWindow: 5, latency: { firstTokenMs: 1, distribution: { p50: 5, p95: 1 } } } } })).toEqual([
+      'config.models["a"].latency.distribution.p95: expected p95 >= p50 (5), got 1',
+      'config.models["a"].latency.firstTokenMs: use either firstTokenMs (+ jitterMs) or distribution, not both',
+    ]);
+  });
+
+  it('allows faults on any model name when defaultModel is set', () => {
+    expect(issuesOf({ models: {}, defaultModel: { contextWindow: 10 }, faults: [{ kind: 'auth', model: 'whatever' }] })).toEqual([]);
+  });
+
+  it('has a stable code and kind, and a message that says what to do', () => {
+    try {
+      validateConfig({ models: 1 });
+      throw new Error('expected a throw');
+    } catch (e) {
+      expect(e).toBeInstanceOf(FakeProviderConfigError);
+      const err = e as FakeProviderConfigError;
+      expect(err.code).toBe('ERR_LLMR_FAKE_PROVIDER_CONFIG');
+      expect(err.kind).toBe('invalid_request');
+      expect(err.message).toMatch(/fix these and start again/);
+    }
+  });
+});
+
+describe('validateFaults', () => {
+  it('checks runtime fault lists against the configured models', () => {
+    const config = validateConfig({ models: { a: { contextWindow: 10 } } });
+    expect(validateFaults([{ kind: 'auth', model: 'a' }], config)).toEqual([{ kind: 'auth', model: 'a' }]);
+    expect(() => validateFaults([{ kind: 'auth', model: 'b' }], config)).toThrow(/faults\[0\]\.model: unknown model "b"/);
+    expect(() => validateFaults({}, config)).toThrow(/faults: expected an array/);
+  });
+});
+
+describe('modelSettings', () => {
+  it('falls back to defaultModel, else undefined', () => {
+    const a = { contextWindow: 1 };
+    const d = { contextWindow: 2 };
+    expect(modelSettings({ models: { a } }, 'a')).toBe(a);
+    expect(modelSettings({ models: { a } }, 'b')).toBeUndefined();
+    expect(modelSettings({ models: { a }, defaultModel: d }, 'b')).toBe(d);
+    expect(modelSettings({ models: { a } }, 'toString')).toBeUndefined();
+  });
+});

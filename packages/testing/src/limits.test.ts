@@ -1,0 +1,107 @@
+import { ModelLimiter } from './limits';
+
+const charge = (inputTokens: number, maxOutputTokens?: number) => ({ inputTokens, maxOutputTokens });
+
+describe('ModelLimiter, window (OpenAI-like)', () => {
+  it('refuses the request over RPM until the minute window ends, and counts refused requests', () => {
+    const l = new ModelLimiter({ rpm: 2 }, 'openai', 0);
+    const a = l.admit(charge(1), 0);
+    const b = l.admit(charge(1), 10_000);
+    expect(a.ok && b.ok).toBe(true);
+    const c = l.admit(charge(1), 20_000);
+    expect(c).toMatchObject({ ok: false, dimension: 'rpm', limit: 2, used: 2, requested: 1, retryAfterMs: 40_000, tooLarge: false });
+    expect(l.snapshot(20_000).rpm).toEqual({ limit: 2, remaining: 0, resetMs: 40_000 });
+    expect(l.admit(charge(1), 60_000).ok).toBe(true);
+    expect(l.snapshot(60_000).rpm?.remaining).toBe(1);
+  });
+
+  it('charges input + max_tokens to TPM up front and never refunds', () => {
+    const l = new ModelLimiter({ tpm: 100 }, 'openai', 0);
+    const t = l.admit(charge(30, 50), 0);
+    if (!t.ok) throw new Error('expected admission');
+    expect(l.snapshot(0).tpm?.remaining).toBe(20);
+    l.settle(t, 5, 1);
+    expect(l.snapshot(1).tpm?.remaining).toBe(20);
+    expect(l.admit(charge(30, 50), 2)).toMatchObject({ ok: false, dimension: 'tpm', requested: 80, used: 80 });
+  });
+
+  it('charges the real output when max_tokens was not given', () => {
+    const l = new ModelLimiter({ tpm: 100 }, 'openai', 0);
+    const t = l.admit(charge(10), 0);
+    if (!t.ok) throw new Error('expected admission');
+    l.settle(t, 25, 0);
+    expect(l.snapshot(0).tpm?.remaining).toBe(65);
+  });
+
+  it('says "too large" without a retry hint when one request exceeds the limit', () => {
+    const l = new ModelLimiter({ tpm: 100 }, 'openai', 0);
+    const r = l.admit(charge(90, 20), 0);
+    expect(r).toMatchObject({ ok: false, dimension: 'tpm', tooLarge: true });
+    expect(r.ok === false && r.retryAfterMs).toBeUndefined();
+  });
+
+  it('RPD is a day window', () => {
+    const l = new ModelLimiter({ rpd: 1 }, 'openai', 0);
+    expect(l.admit(charge(1), 0).ok).toBe(true);
+    expect(l.admit(charge(1), 3_600_000)).toMatchObject({ ok: false, dimension: 'rpd', retryAfterMs: 86_400_000 - 3_600_000 });
+    expect(l.admit(charge(1), 86_400_000).ok).toBe(true);
+  });
+
+  it('aligns windows to the epoch', () => {
+    const l = new ModelLimiter({ rpm: 1 }, 'openai', 5_000);
+    expect(l.admit(charge(1), 6_000).ok).toBe(true);
+    expect(l.admit(charge(1), 64_999)).toMatchObject({ ok: false, retryAfterMs: 1 });
+    expect(l.admit(charge(1), 65_000).ok).toBe(true);
+  });
+});
+
+describe('ModelLimiter, bucket (Anthropic-like)', () => {
+  it('replenishes continuously', () => {
+    const l = new ModelLimiter({ rpm: 60 }, 'anthropic', 0);
+    for (let i = 0; i < 60; i++) expect(l.admit(charge(1), 0).ok).toBe(true);
+    expect(l.admit(charge(1), 0)).toMatchObject({ ok: false, dimension: 'rpm', retryAfterMs: 1000 });
+    expect(l.admit(charge(1), 999).ok).toBe(false);
+    expect(l.admit(charge(1), 1000).ok).toBe(true);
+    expect(l.snapshot(1000).rpm).toEqual({ limit: 60, remaining: 0, resetMs: 60_000 });
+  });
+
+  it('does not count refused requests', () => {
+    const l = new ModelLimiter({ rpm: 60 }, 'anthropic', 0);
+    for (let i = 0; i < 60; i++) l.admit(charge(1), 0);
+    for (let i = 0; i < 5; i++) expect(l.admit(charge(1), 0).ok).toBe(false);
+    expect(l.admit(charge(1), 1000).ok).toBe(true);
+  });
+
+  it('reserves max_tokens in OTPM and refunds what was not used', () => {
+    const l = new ModelLimiter({ itpm: 1000, otpm: 100 }, 'anthropic', 0);
+    const t = l.admit(charge(10, 80), 0);
+    if (!t.ok) throw new Error('expected admission');
+    expect(l.snapshot(0).otpm?.remaining).toBe(20);
+    expect(l.snapshot(0).itpm?.remaining).toBe(990);
+    expect(l.admit(charge(10, 80), 0)).toMatchObject({ ok: false, dimension: 'otpm', requested: 80 });
+    l.settle(t, 30, 0);
+    expect(l.snapshot(0).otpm?.remaining).toBe(70);
+  });
+
+  it('can be chosen for an OpenAI model with algorithm: bucket', () => {
+    const l = new ModelLimiter({ rpm: 60, algorithm: 'bucket' }, 'openai', 0);
+    for (let i = 0; i < 60; i++) l.admit(charge(1), 0);
+    expect(l.admit(charge(1), 1000).ok).toBe(true);
+  });
+});
+
+describe('ModelLimiter, concurrency', () => {
+  it('refuses above the limit until a request settles', () => {
+    const l = new ModelLimiter({ concurrency: 1 }, 'openai', 0);
+    const t = l.admit(charge(1), 0);
+    expect(l.admit(charge(1), 0)).toMatchObject({ ok: false, dimension: 'concurrency', limit: 1 });
+    if (!t.ok) throw new Error('expected admission');
+    l.settle(t, 1, 0);
+    expect(l.admit(charge(1), 0).ok).toBe(true);
+  });
+
+  it('has no headers to send without metered limits', () => {
+    expect(new ModelLimiter({ concurrency: 1 }, 'openai', 0).hasLimits).toBe(false);
+    expect(new ModelLimiter(undefined, 'openai', 0).hasLimits).toBe(false);
+  });
+});

@@ -1,0 +1,233 @@
+import type { FakeModelLimits, FakeProviderKind } from './types';
+
+/**
+ * A metered limit of a model.
+ *
+ * @example
+ * ```ts
+ * const d: LimitDimension = 'otpm';
+ * ```
+ */
+export type LimitDimension = 'rpd' | 'rpm' | 'tpm' | 'itpm' | 'otpm';
+
+const DIMENSIONS: readonly LimitDimension[] = ['rpd', 'rpm', 'tpm', 'itpm', 'otpm'];
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+
+/**
+ * What one request asks for: its input estimate and its `max_tokens` (if any).
+ *
+ * @example
+ * ```ts
+ * const charge: LimitCharge = { inputTokens: 120, maxOutputTokens: 300 };
+ * ```
+ */
+export interface LimitCharge {
+  inputTokens: number;
+  maxOutputTokens: number | undefined;
+}
+
+/**
+ * The state of one dimension, for response headers. `resetMs`: until it is back to its full limit.
+ *
+ * @example
+ * ```ts
+ * const s: DimensionState = { limit: 60, remaining: 59, resetMs: 1000 };
+ * ```
+ */
+export interface DimensionState {
+  limit: number;
+  remaining: number;
+  resetMs: number;
+}
+
+/**
+ * The state of every configured dimension of a model.
+ *
+ * @example
+ * ```ts
+ * const snap: LimitSnapshot = limiter.snapshot(clock.now());
+ * ```
+ */
+export type LimitSnapshot = Partial<Record<LimitDimension, DimensionState>>;
+
+/**
+ * Why a request was refused.
+ *
+ * @example
+ * ```ts
+ * const r = limiter.admit(charge, now);
+ * if (!r.ok) console.log(r.dimension, r.retryAfterMs);
+ * ```
+ */
+export interface LimitRejection {
+  ok: false;
+  /** The first dimension that refused (`concurrency` when too many requests are in flight). */
+  dimension: LimitDimension | 'concurrency';
+  limit: number;
+  used: number;
+  requested: number;
+  /** When the request would pass; undefined when it never can (`tooLarge`). */
+  retryAfterMs?: number;
+  /** The request alone is larger than the limit. */
+  tooLarge: boolean;
+}
+
+/**
+ * An admitted request; give it back to {@link ModelLimiter.settle}.
+ *
+ * @example
+ * ```ts
+ * const t = limiter.admit(charge, now);
+ * if (t.ok) limiter.settle(t, outputTokens, clock.now());
+ * ```
+ */
+export interface LimitTicket {
+  ok: true;
+  reservedOutput: number;
+  maxOutputGiven: boolean;
+}
+
+interface Meter {
+  limit: number;
+  periodMs: number;
+  algorithm: 'window' | 'bucket';
+  /** window: used in the current window; bucket: tokens left (may go below 0 after an adjustment). */
+  value: number;
+  /** window: index of the current window; bucket: time of the last refill. */
+  mark: number;
+}
+
+/**
+ * One model's limits with the providers' semantics:
+ * - `window` (OpenAI-like): fixed windows from the epoch; a refused request still counts toward RPM/RPD
+ *   ("failed requests count"); `max_tokens` is charged up front and not refunded.
+ * - `bucket` (Anthropic-like): capacity `limit`, refilled continuously at `limit` per period; unused
+ *   `max_tokens` is refunded when the request ends (OTPM adjustment).
+ * RPD is always a fixed day window.
+ *
+ * @example
+ * ```ts
+ * const limiter = new ModelLimiter({ rpm: 2 }, 'openai', 0);
+ * const t = limiter.admit({ inputTokens: 10, maxOutputTokens: 5 }, 0);
+ * if (t.ok) limiter.settle(t, 3, 0);
+ * ```
+ */
+export class ModelLimiter {
+  private readonly meters = new Map<LimitDimension, Meter>();
+  private readonly concurrency: number | undefined;
+  private inFlight = 0;
+
+  constructor(
+    limits: FakeModelLimits | undefined,
+    provider: FakeProviderKind,
+    private readonly epochMs: number,
+  ) {
+    const algorithm = limits?.algorithm ?? (provider === 'anthropic' ? 'bucket' : 'window');
+    for (const d of DIMENSIONS) {
+      const limit = limits?.[d];
+      if (limit === undefined) continue;
+      const alg = d === 'rpd' ? 'window' : algorithm;
+      this.meters.set(d, { limit, periodMs: d === 'rpd' ? DAY : MINUTE, algorithm: alg, value: alg === 'bucket' ? limit : 0, mark: alg === 'bucket' ? epochMs : 0 });
+    }
+    this.concurrency = limits?.concurrency;
+  }
+
+  /** True when the model has any limit (so responses carry rate-limit headers). */
+  get hasLimits(): boolean {
+    return this.meters.size > 0;
+  }
+
+  /** Reserves a request, all-or-nothing. Call {@link release} when it ends either way. */
+  admit(charge: LimitCharge, now: number): LimitTicket | LimitRejection {
+    const costs = this.costs(charge);
+    let rejection: LimitRejection | undefined;
+    if (this.concurrency !== undefined && this.inFlight >= this.concurrency) {
+      rejection = { ok: false, dimension: 'concurrency', limit: this.concurrency, used: this.inFlight, requested: 1, retryAfterMs: 1000, tooLarge: false };
+    }
+    for (const [d, m] of this.meters) {
+      this.roll(m, now);
+      const cost = costs[d];
+      const available = m.algorithm === 'bucket' ? m.value : m.limit - m.value;
+      if (cost <= available || cost === 0) continue;
+      const tooLarge = cost > m.limit;
+      const wait = tooLarge ? undefined : this.waitFor(m, cost, now);
+      const used = m.algorithm === 'bucket' ? Math.max(0, Math.ceil(m.limit - m.value)) : m.value;
+      if (!rejection) rejection = { ok: false, dimension: d, limit: m.limit, used, requested: cost, tooLarge, ...(wait === undefined ? {} : { retryAfterMs: wait }) };
+      else if (rejection.retryAfterMs !== undefined) {
+        if (wait === undefined) delete rejection.retryAfterMs;
+        else rejection.retryAfterMs = Math.max(rejection.retryAfterMs, wait);
+      }
+    }
+    if (rejection) {
+      // OpenAI: unsuccessful requests count toward the request limits.
+      for (const d of ['rpm', 'rpd'] as const) {
+        const m = this.meters.get(d);
+        if (m && m.algorithm === 'window') m.value++;
+      }
+      return rejection;
+    }
+    for (const [d, m] of this.meters) m.value += m.algorithm === 'bucket' ? -costs[d] : costs[d];
+    this.inFlight++;
+    return { ok: true, reservedOutput: charge.maxOutputTokens ?? 0, maxOutputGiven: charge.maxOutputTokens !== undefined };
+  }
+
+  /**
+   * Ends an admitted request with its real output. Buckets refund unused `max_tokens`; without
+   * `max_tokens`, the real output is charged now (both algorithms).
+   */
+  settle(ticket: LimitTicket, actualOutput: number, now: number): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+    for (const d of ['tpm', 'otpm'] as const) {
+      const m = this.meters.get(d);
+      if (!m) continue;
+      this.roll(m, now);
+      const delta = ticket.maxOutputGiven ? (m.algorithm === 'bucket' ? actualOutput - ticket.reservedOutput : 0) : actualOutput;
+      if (m.algorithm === 'bucket') m.value = Math.min(m.limit, m.value - delta);
+      else m.value += delta;
+    }
+  }
+
+  /** Remaining capacity of every dimension, for headers. */
+  snapshot(now: number): LimitSnapshot {
+    const out: LimitSnapshot = {};
+    for (const [d, m] of this.meters) {
+      this.roll(m, now);
+      if (m.algorithm === 'bucket') {
+        const missing = m.limit - m.value;
+        out[d] = { limit: m.limit, remaining: Math.max(0, Math.floor(m.value)), resetMs: missing > 0 ? Math.ceil((missing * m.periodMs) / m.limit) : 0 };
+      } else {
+        out[d] = { limit: m.limit, remaining: Math.max(0, m.limit - m.value), resetMs: m.value > 0 ? this.windowEnd(m) - now : 0 };
+      }
+    }
+    return out;
+  }
+
+  private costs(charge: LimitCharge): Record<LimitDimension, number> {
+    const out = charge.maxOutputTokens ?? 0;
+    return { rpd: 1, rpm: 1, tpm: charge.inputTokens + out, itpm: charge.inputTokens, otpm: out };
+  }
+
+  private roll(m: Meter, now: number): void {
+    if (m.algorithm === 'bucket') {
+      const elapsed = Math.max(0, now - m.mark);
+      m.value = Math.min(m.limit, m.value + (elapsed * m.limit) / m.periodMs);
+      m.mark = Math.max(m.mark, now);
+    } else {
+      const index = Math.floor((now - this.epochMs) / m.periodMs);
+      if (index !== m.mark) {
+        m.mark = index;
+        m.value = 0;
+      }
+    }
+  }
+
+  private windowEnd(m: Meter): number {
+    return this.epochMs + (m.mark + 1) * m.periodMs;
+  }
+
+  private waitFor(m: Meter, cost: number, now: number): number {
+    if (m.algorithm === 'window') return this.windowEnd(m) - now;
+    return Math.ceil(((cost - m.value) * m.periodMs) / m.limit);
+  }
+}

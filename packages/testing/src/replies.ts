@@ -1,0 +1,132 @@
+import { valueFromSchema } from './jsonFromSchema';
+import { createRandom, hashText } from './random';
+
+/**
+ * The fake provider's token estimate: `ceil(characters / 4)`. Prompt tokens, reply tokens, `usage`
+ * and every limit use it, so tests can compute expected numbers exactly.
+ *
+ * @example
+ * ```ts
+ * estimateTokens('hello world'); // 3
+ * ```
+ */
+export function estimateTokens(text: string): number {
+  return Math.ceil(text.length / 4);
+}
+
+/**
+ * What the request asked the reply to look like.
+ *
+ * @example
+ * ```ts
+ * const f: ReplyFormat = { type: 'json_schema', schema: { type: 'object', properties: {} } };
+ * ```
+ */
+export type ReplyFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; schema: unknown }
+  | { type: 'tool'; name: string; schema: unknown };
+
+/**
+ * Inputs of {@link buildReply}.
+ *
+ * @example
+ * ```ts
+ * const input: ReplyInput = { model: 'm', promptText: 'hi', format: { type: 'text' }, maxTokens: 100, replyTokens: 16, seed: 1, invalidJson: false };
+ * ```
+ */
+export interface ReplyInput {
+  model: string;
+  /** All prompt text, concatenated; its hash tags the reply. */
+  promptText: string;
+  format: ReplyFormat;
+  maxTokens: number | undefined;
+  replyTokens: number;
+  seed: number;
+  /** The `invalid_json_reply` fault: JSON was asked for, answer with something that is not JSON. */
+  invalidJson: boolean;
+}
+
+/**
+ * A generated reply. `text` is empty for tool calls.
+ *
+ * @example
+ * ```ts
+ * const { text, outputTokens, finish } = buildReply(input);
+ * ```
+ */
+export interface Reply {
+  text: string;
+  toolCall?: { id: string; name: string; arguments: string; input: unknown };
+  outputTokens: number;
+  finish: 'stop' | 'length' | 'tool';
+}
+
+const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'];
+
+/**
+ * The reply prefix that tells a test who answered which prompt: `[model] reply to <8-hex hash>`.
+ *
+ * @example
+ * ```ts
+ * replyTag('fast-a', 'hello'); // '[fast-a] reply to 4f9f2cab'
+ * ```
+ */
+export function replyTag(model: string, promptText: string): string {
+  return `[${model}] reply to ${hashText(promptText)}`;
+}
+
+function prose(input: ReplyInput): string {
+  const tag = replyTag(input.model, input.promptText);
+  const rnd = createRandom((parseInt(hashText(input.promptText), 16) ^ input.seed) >>> 0);
+  let text = `${tag}:`;
+  while (text.length < input.replyTokens * 4) text += ` ${WORDS[Math.floor(rnd() * WORDS.length)]}`;
+  return text + '.';
+}
+
+/**
+ * A deterministic reply: the same model, prompt, format and seed always give the same reply.
+ * Text replies are `[model] reply to <hash>: words...`; JSON replies match the schema (strings carry
+ * the tag); replies longer than `maxTokens` are cut and finish with `length`.
+ *
+ * @example
+ * ```ts
+ * const r = buildReply({ model: 'fast-a', promptText: 'hi', format: { type: 'text' }, maxTokens: undefined, replyTokens: 16, seed: 1, invalidJson: false });
+ * r.text.startsWith('[fast-a] reply to'); // true
+ * ```
+ */
+export function buildReply(input: ReplyInput): Reply {
+  const tag = replyTag(input.model, input.promptText);
+  const { format } = input;
+  if (format.type === 'tool' && !input.invalidJson) {
+    const value = valueFromSchema(format.schema, tag);
+    const args = JSON.stringify(value);
+    const id = `call_${hashText(tag + format.name)}`;
+    return { text: '', toolCall: { id, name: format.name, arguments: args, input: value }, outputTokens: estimateTokens(args), finish: 'tool' };
+  }
+  let text: string;
+  if (format.type === 'text') text = prose(input);
+  else if (input.invalidJson) text = `Sure! Here is the JSON you asked for:\n{"reply": "${tag}"`;
+  else if (format.type === 'json_schema') text = JSON.stringify(valueFromSchema(format.schema, tag));
+  else text = JSON.stringify({ reply: tag });
+  const limit = input.maxTokens;
+  if (limit !== undefined && estimateTokens(text) > limit) {
+    text = text.slice(0, limit * 4);
+    return { text, outputTokens: estimateTokens(text), finish: 'length' };
+  }
+  return { text, outputTokens: estimateTokens(text), finish: 'stop' };
+}
+
+/**
+ * Splits reply text into stream chunks of about one word each.
+ *
+ * @example
+ * ```ts
+ * chunkText('a bc d'); // ['a ', 'bc ', 'd']
+ * ```
+ */
+export function chunkText(text: string): string[] {
+  const parts = text.match(/\S+\s*|\s+/g) ?? [];
+  return parts.length ? parts : [text];
+}

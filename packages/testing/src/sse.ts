@@ -1,0 +1,109 @@
+import type { ServerResponse } from 'node:http';
+import type { SseEvent } from './protocol';
+
+/**
+ * Resolves after `ms` of real time; rejects when `signal` aborts (client gone or server stopping).
+ *
+ * @example
+ * ```ts
+ * await sleep(20, controller.signal);
+ * ```
+ */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  if (ms <= 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Ends a response abruptly: what was written so far is flushed, then the socket is closed without
+ * finishing the HTTP message, so the client sees a premature end of body.
+ *
+ * @example
+ * ```ts
+ * res.write(half);
+ * await cutConnection(res);
+ * ```
+ */
+export function cutConnection(res: ServerResponse): Promise<void> {
+  const socket = res.socket;
+  if (!socket || socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    socket.end(() => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('close', () => resolve());
+  });
+}
+
+/**
+ * One event in SSE framing: `event: name\ndata: ...\n\n`.
+ *
+ * @example
+ * ```ts
+ * res.write(formatSse({ event: 'message_stop', data: '{"type":"message_stop"}', tokens: 0 }));
+ * ```
+ */
+export function formatSse(e: SseEvent): string {
+  return `${e.event ? `event: ${e.event}\n` : ''}data: ${e.data}\n\n`;
+}
+
+/**
+ * Pacing and fault options of {@link writeSse}.
+ *
+ * @example
+ * ```ts
+ * const pacing: SsePacing = { firstTokenMs: 20, perTokenMs: 1, cutAfterChunks: 3 };
+ * ```
+ */
+export interface SsePacing {
+  firstTokenMs: number;
+  perTokenMs: number;
+  /** Destroy the socket after this many content chunks (the `stream_cut` fault). */
+  cutAfterChunks?: number;
+  /** Replace the content chunk at this index by a malformed event, then end (the `malformed_json` fault). */
+  malformed?: { at: number; event: SseEvent };
+}
+
+/**
+ * Writes events to an already started `text/event-stream` response. Events before the first content
+ * chunk go out at once; the first content chunk waits `firstTokenMs`, each next one
+ * `perTokenMs × its tokens`. Returns `cut` when the socket was destroyed on purpose.
+ *
+ * @example
+ * ```ts
+ * const outcome = await writeSse(res, events, { firstTokenMs: 10, perTokenMs: 1 }, signal);
+ * ```
+ */
+export async function writeSse(res: ServerResponse, events: SseEvent[], pacing: SsePacing, signal: AbortSignal): Promise<'done' | 'cut'> {
+  let content = 0;
+  for (const e of events) {
+    if (e.tokens > 0) {
+      await sleep(content === 0 ? pacing.firstTokenMs : pacing.perTokenMs * e.tokens, signal);
+      if (pacing.cutAfterChunks !== undefined && content >= pacing.cutAfterChunks) {
+        await cutConnection(res);
+        return 'cut';
+      }
+      if (pacing.malformed && content === pacing.malformed.at) {
+        res.write(formatSse(pacing.malformed.event));
+        res.end();
+        return 'done';
+      }
+      content++;
+    }
+    res.write(formatSse(e));
+  }
+  res.end();
+  return 'done';
+}

@@ -1,0 +1,74 @@
+import { estimateTokens } from '../src';
+import { post, startFake, userMessage, type Started } from './support';
+
+let s: Started;
+
+beforeAll(async () => {
+  s = await startFake({
+    models: {
+      a: { contextWindow: 1_000, limits: { rpm: 2 }, replyTokens: 8 },
+      b: { contextWindow: 1_000, provider: 'anthropic', replyTokens: 8 },
+    },
+    faults: [{ model: 'b', kind: 'connection_reset', count: 1 }],
+  });
+});
+afterAll(() => s.fake.stop());
+
+describe('counters', () => {
+  it('record what reached the provider: per model, per status, 429s, tokens, resets, cuts, faults', async () => {
+    const ok = await s.openai.chat.completions.create({ model: 'a', messages: userMessage('one') });
+    await s.openai.chat.completions.create({ model: 'a', messages: userMessage('two') });
+    await post(`${s.baseURL}/chat/completions`, { model: 'a', messages: userMessage('three') }); // 429 (rpm 2)
+    await post(`${s.baseURL}/chat/completions`, { model: 'nope', messages: userMessage('x') }); // 404
+    await s.anthropic.messages.create({ model: 'b', max_tokens: 50, messages: userMessage('four') }).catch(() => undefined); // reset
+    const msg = await s.anthropic.messages.create({ model: 'b', max_tokens: 50, messages: userMessage('five') });
+    s.fake.addFault({ model: 'b', kind: 'stream_cut', count: 1 });
+    const stream = await s.anthropic.messages.create({ model: 'b', max_tokens: 50, messages: userMessage('six'), stream: true });
+    await (async () => {
+      for await (const _ of stream) void _;
+    })().catch(() => undefined);
+
+    const outA = ok.usage!.completion_tokens;
+    const outB = msg.usage.output_tokens;
+    expect(s.fake.counters).toEqual({
+      requests: 7,
+      requestsByModel: { a: 3, nope: 1, b: 3 },
+      responsesByStatus: { '200': 4, '429': 1, '404': 1 },
+      rateLimited: 1,
+      tokensIn: estimateTokens('one') + estimateTokens('two') + estimateTokens('five'),
+      tokensOut: 2 * outA + outB,
+      tokensByModel: { a: { input: 2, output: 2 * outA }, b: { input: estimateTokens('five'), output: outB } },
+      connectionResets: 1,
+      streamsCut: 1,
+      faults: { connection_reset: 1, stream_cut: 1 },
+    });
+  });
+});
+
+describe('latency', () => {
+  it('waits firstTokenMs (+ jitter) before answering', async () => {
+    const t = await startFake({ models: { slow: { contextWindow: 1_000, latency: { firstTokenMs: 30, jitterMs: 10, perTokenMs: 0 } } } });
+    try {
+      const started = Date.now();
+      await t.openai.chat.completions.create({ model: 'slow', messages: userMessage('x') });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(28);
+    } finally {
+      await t.fake.stop();
+    }
+  });
+
+  it('streams the first token after the sampled delay and the rest at perTokenMs', async () => {
+    const t = await startFake({ models: { dist: { contextWindow: 1_000, replyTokens: 10, latency: { distribution: { p50: 20, p95: 30 }, perTokenMs: 1 } } } });
+    try {
+      const started = Date.now();
+      let first = 0;
+      for await (const chunk of await t.openai.chat.completions.create({ model: 'dist', messages: userMessage('x'), stream: true })) {
+        if (!first && chunk.choices[0]?.delta.content) first = Date.now() - started;
+      }
+      expect(first).toBeGreaterThanOrEqual(8);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(first);
+    } finally {
+      await t.fake.stop();
+    }
+  });
+});

@@ -1,0 +1,189 @@
+import { post, rejection, startFake, userMessage, type Started } from './support';
+
+/** A clock that moves only when told (the core's ManualClock fits the same slot). */
+class TestClock {
+  constructor(public t = 0) {}
+  now(): number {
+    return this.t;
+  }
+}
+
+const body = (model: string, content = 'hi', extra: Record<string, unknown> = {}) => ({ model, messages: userMessage(content), ...extra });
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
+  if (!cond()) throw new Error('condition not reached');
+}
+
+describe('OpenAI-style limits (fixed windows)', () => {
+  let s: Started;
+  const clock = new TestClock(1_700_000_000_000);
+  beforeAll(async () => {
+    s = await startFake(
+      {
+        models: {
+          'rpm-2': { contextWindow: 10_000, limits: { rpm: 2, tpm: 1_000 } },
+          tpm: { contextWindow: 10_000, limits: { tpm: 100 } },
+          'rpd-1': { contextWindow: 10_000, limits: { rpd: 1 } },
+          'fails': { contextWindow: 10_000, limits: { tpm: 100 } },
+        },
+        faults: [{ model: 'fails', kind: 'server_error_500' }],
+      },
+      { clock },
+    );
+  });
+  afterAll(() => s.fake.stop());
+  beforeEach(() => {
+    clock.t = 1_700_000_000_000;
+    s.fake.reset();
+  });
+
+  it('sends x-ratelimit-* on success, then a 429 with retry-after, retry-after-ms and the reset in OpenAI format', async () => {
+    const url = `${s.baseURL}/chat/completions`;
+    const first = await post(url, body('rpm-2', 'abcd', { max_tokens: 10 }));
+    expect(first.status).toBe(200);
+    expect(first.headers.get('x-ratelimit-limit-requests')).toBe('2');
+    expect(first.headers.get('x-ratelimit-remaining-requests')).toBe('1');
+    expect(first.headers.get('x-ratelimit-reset-requests')).toBe('1m0s');
+    expect(first.headers.get('x-ratelimit-limit-tokens')).toBe('1000');
+    expect(first.headers.get('x-ratelimit-remaining-tokens')).toBe(String(1000 - 1 - 10));
+    clock.t += 15_500;
+    expect((await post(url, body('rpm-2'))).status).toBe(200);
+    const third = await post(url, body('rpm-2'));
+    expect(third.status).toBe(429);
+    expect(third.headers.get('retry-after')).toBe('45');
+    expect(third.headers.get('retry-after-ms')).toBe('44500');
+    expect(third.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    expect(third.headers.get('x-ratelimit-reset-requests')).toBe('44.5s');
+    expect(third.json()).toEqual({
+      error: {
+        message: 'Rate limit reached for rpm-2 in organization org-fake on requests per min (RPM): Limit 2, Used 2, Requested 1. Please try again in 44.5s.',
+        type: 'requests',
+        param: null,
+        code: 'rate_limit_exceeded',
+      },
+    });
+    clock.t += 44_500;
+    expect((await post(url, body('rpm-2'))).status).toBe(200);
+    expect(s.fake.counters).toMatchObject({ rateLimited: 1, responsesByStatus: { '200': 3, '429': 1 }, requestsByModel: { 'rpm-2': 4 } });
+  });
+
+  it('surfaces as the SDK RateLimitError with the headers attached', async () => {
+    await s.openai.chat.completions.create(body('rpm-2') as never);
+    await s.openai.chat.completions.create(body('rpm-2') as never);
+    const err = (await rejection(s.openai.chat.completions.create(body('rpm-2') as never))) as { status: number; constructor: { name: string }; headers: Headers };
+    expect(err.constructor.name).toBe('RateLimitError');
+    expect(err.status).toBe(429);
+    expect(err.headers.get('retry-after-ms')).toBe('60000');
+  });
+
+  it('counts input (chars/4) + max_tokens toward TPM when the request arrives', async () => {
+    const url = `${s.baseURL}/chat/completions`;
+    const r1 = await post(url, body('tpm', 'x'.repeat(80), { max_tokens: 30 }));
+    expect(r1.headers.get('x-ratelimit-remaining-tokens')).toBe('50');
+    const r2 = await post(url, body('tpm', 'x'.repeat(80), { max_tokens: 40 }));
+    expect(r2.status).toBe(429);
+    expect((r2.json() as { error: { type: string; message: string } }).error).toMatchObject({ type: 'tokens', message: expect.stringContaining('tokens per min (TPM): Limit 100, Used 50, Requested 60') });
+    expect((await post(url, body('tpm', 'x'.repeat(80), { max_tokens: 30 }))).status).toBe(200);
+  });
+
+  it('refuses a request larger than TPM with no retry hint', async () => {
+    const r = await post(`${s.baseURL}/chat/completions`, body('tpm', 'x'.repeat(400), { max_tokens: 10 }));
+    expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after')).toBeNull();
+    expect(r.text).toMatch(/Request too large for tpm/);
+  });
+
+  it('counts failed requests', async () => {
+    const url = `${s.baseURL}/chat/completions`;
+    const failed = await post(url, body('fails', 'x'.repeat(200), { max_tokens: 30 }));
+    expect(failed.status).toBe(500);
+    expect(failed.headers.get('x-ratelimit-remaining-tokens')).toBe('20');
+    expect((await post(url, body('fails', 'x'.repeat(200), { max_tokens: 30 }))).status).toBe(429);
+  });
+
+  it('enforces RPD over a day window', async () => {
+    const url = `${s.baseURL}/chat/completions`;
+    expect((await post(url, body('rpd-1'))).status).toBe(200);
+    clock.t += 3_600_000;
+    const r = await post(url, body('rpd-1'));
+    expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after')).toBe(String(23 * 3600));
+    expect(r.text).toMatch(/requests per day \(RPD\)/);
+    clock.t += 23 * 3_600_000;
+    expect((await post(url, body('rpd-1'))).status).toBe(200);
+  });
+});
+
+describe('Anthropic-style limits (continuous replenishment)', () => {
+  let s: Started;
+  const clock = new TestClock(0);
+  beforeAll(async () => {
+    s = await startFake({ models: { claude: { provider: 'anthropic', contextWindow: 10_000, limits: { rpm: 60, itpm: 1_000, otpm: 600 } } } }, { clock });
+  });
+  afterAll(() => s.fake.stop());
+  beforeEach(() => {
+    clock.t = 0;
+    s.fake.reset();
+  });
+
+  const ask = (maxTokens = 10, content = 'hi') => post(`${s.url}/v1/messages`, { model: 'claude', max_tokens: maxTokens, messages: userMessage(content) });
+
+  it('refills one request per second at 60 RPM and says so in RFC 3339 headers', async () => {
+    for (let i = 0; i < 60; i++) expect((await ask(1)).status).toBe(200);
+    const refused = await ask(1);
+    expect(refused.status).toBe(429);
+    expect(refused.json()).toMatchObject({ type: 'error', error: { type: 'rate_limit_error' } });
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.headers.get('retry-after-ms')).toBe('1000');
+    expect(refused.headers.get('anthropic-ratelimit-requests-remaining')).toBe('0');
+    expect(refused.headers.get('anthropic-ratelimit-requests-reset')).toBe('1970-01-01T00:01:00Z');
+    clock.t = 1_000;
+    const ok = await ask(1);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('anthropic-ratelimit-requests-remaining')).toBe('0');
+    clock.t = 31_000;
+    expect((await ask(1)).headers.get('anthropic-ratelimit-requests-remaining')).toBe('29');
+  });
+
+  it('reserves max_tokens against OTPM and refunds what the reply did not use', async () => {
+    const first = await ask(500);
+    expect(first.status).toBe(200);
+    expect(first.headers.get('anthropic-ratelimit-output-tokens-remaining')).toBe('100');
+    const used = (first.json() as { usage: { output_tokens: number } }).usage.output_tokens;
+    const second = await ask(10);
+    expect(second.headers.get('anthropic-ratelimit-output-tokens-remaining')).toBe(String(600 - used - 10));
+    expect(second.headers.get('anthropic-ratelimit-tokens-remaining')).toBe(String(600 - used - 10));
+  });
+
+  it('refuses over ITPM with a retry hint sized to the missing tokens', async () => {
+    expect((await ask(1, 'x'.repeat(3_600))).status).toBe(200);
+    const r = await ask(1, 'x'.repeat(800));
+    expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after-ms')).toBe(String(Math.ceil(((200 - 100) * 60_000) / 1_000)));
+    expect(r.headers.get('anthropic-ratelimit-input-tokens-remaining')).toBe('100');
+  });
+});
+
+describe('concurrency', () => {
+  it('refuses requests above the in-flight limit until one ends', async () => {
+    const s = await startFake({ models: { m: { contextWindow: 1_000, limits: { concurrency: 1 } } }, faults: [{ model: 'm', kind: 'hang', count: 1 }] });
+    try {
+      const url = `${s.baseURL}/chat/completions`;
+      const abort = new AbortController();
+      const hanging = fetch(url, { method: 'POST', body: JSON.stringify(body('m')), signal: abort.signal }).catch((e: unknown) => e);
+      await until(() => s.fake.counters.requests === 1);
+      const refused = await post(url, body('m'));
+      expect(refused.status).toBe(429);
+      expect(refused.text).toMatch(/Too many concurrent requests/);
+      abort.abort();
+      await hanging;
+      await until(() => s.fake.counters.faults.hang === 1);
+      let status = 0;
+      for (let i = 0; i < 50 && status !== 200; i++) status = (await post(url, body('m'))).status;
+      expect(status).toBe(200);
+    } finally {
+      await s.fake.stop();
+    }
+  });
+});
