@@ -1,0 +1,159 @@
+import {
+  Limiter,
+  parseDuration,
+  type Clock,
+  type LimitContext,
+  type LimitDecision,
+  type LimitDenied,
+  type LimiterStore,
+  type LimitRule,
+  type Reservation,
+  type ScopeDimension,
+  type UsageAmounts,
+} from '@llm-resilience/core';
+import { ExpressConfigError } from './ExpressConfigError';
+import type { InboundLimitRule, InboundLimitStatus } from './types';
+
+/** Inbound buckets live beside the policy's: the prefix keeps a rule id used in both apart. */
+const PREFIX = 'inbound:';
+const MIN_WINDOW_MS = 1000;
+const MAX_WINDOW_MS = 86_400_000;
+const INBOUND_DIMENSIONS: ReadonlySet<string> = new Set(['user', 'team', 'tenant', 'environment', 'route']);
+const METRICS: ReadonlySet<string> = new Set(['requests', 'inputTokens', 'outputTokens', 'totalTokens', 'cost', 'concurrency']);
+
+/**
+ * Default reservation of token and cost rules per request: just enough to ask "is there budget
+ * left?"; the real usage is charged when the response ends.
+ *
+ * @example
+ * ```ts
+ * resilience({ engine, limits, estimate: (req) => ({ ...DEFAULT_INBOUND_ESTIMATE, outputTokens: 500 }) });
+ * ```
+ */
+export const DEFAULT_INBOUND_ESTIMATE: Readonly<UsageAmounts> = Object.freeze({ inputTokens: 1, outputTokens: 1, costUsd: 0.000001 });
+
+function invalid(path: string, message: string): ExpressConfigError {
+  return new ExpressConfigError('ERR_LLMR_EXPRESS_INVALID_LIMIT', `limits${path}: ${message}`);
+}
+
+/**
+ * Validates inbound rules (the policy's syntax) into the core's {@link LimitRule}s, ids prefixed so
+ * their buckets never meet the policy's.
+ *
+ * @example
+ * ```ts
+ * toLimitRules([{ scope: ['user'], metric: 'requests', limit: 20, window: '1m' }]);
+ * // [{ id: 'inbound:user:requests:1m', scope: ['user'], metric: 'requests', limit: 20, windowMs: 60000 }]
+ * ```
+ */
+export function toLimitRules(rules: readonly InboundLimitRule[]): LimitRule[] {
+  if (!Array.isArray(rules)) throw invalid('', `expected an array of rules, got ${typeof rules}`);
+  const seen = new Set<string>();
+  return rules.map((r, i) => {
+    const at = `[${i}]`;
+    if (typeof r !== 'object' || r === null) throw invalid(at, 'expected a rule object');
+    if (!Array.isArray(r.scope)) throw invalid(`${at}.scope`, 'expected an array of dimensions (user, team, tenant, environment, route)');
+    for (const d of r.scope as string[]) {
+      if (!INBOUND_DIMENSIONS.has(d)) {
+        throw invalid(
+          `${at}.scope`,
+          `'${d}' is not known before the handler runs; inbound limits can use user, team, tenant, environment, route. ` +
+            `Put provider/model limits in the policy.`,
+        );
+      }
+    }
+    if (!METRICS.has(r.metric)) throw invalid(`${at}.metric`, `expected one of ${[...METRICS].join(', ')}, got ${JSON.stringify(r.metric)}`);
+    if (!(typeof r.limit === 'number' && r.limit > 0 && Number.isFinite(r.limit))) {
+      throw invalid(`${at}.limit`, `expected a positive number, got ${JSON.stringify(r.limit)}`);
+    }
+    if (r.burst !== undefined && !(typeof r.burst === 'number' && r.burst > 0 && Number.isFinite(r.burst))) {
+      throw invalid(`${at}.burst`, `expected a positive number, got ${JSON.stringify(r.burst)}`);
+    }
+    let windowMs = 0;
+    if (r.metric !== 'concurrency') {
+      const w = parseDuration(r.window);
+      if (w === undefined || w < MIN_WINDOW_MS || w > MAX_WINDOW_MS) {
+        throw invalid(`${at}.window`, `expected a window between '1s' and '1d' (ms or '30s', '1m', '1h', '1d'), got ${JSON.stringify(r.window)}`);
+      }
+      windowMs = w;
+    }
+    const id = r.id ?? `${r.scope.join('+') || 'global'}:${r.metric}:${r.window ?? 'inflight'}`;
+    if (seen.has(id)) throw invalid(`${at}.id`, `expected a unique id, got '${id}' twice`);
+    seen.add(id);
+    const rule: LimitRule = { id: PREFIX + id, scope: [...r.scope] as ScopeDimension[], metric: r.metric, limit: r.limit, windowMs };
+    if (r.burst !== undefined) rule.burst = r.burst;
+    if (r.match !== undefined) rule.match = { ...r.match };
+    // A call that failed still used the request; tokens are settled from real usage anyway.
+    rule.onFailure = 'requests';
+    return rule;
+  });
+}
+
+/**
+ * The middleware's inbound limits: the core's {@link Limiter} over the engine's store (so Redis
+ * shares them across processes too), plus what the `RateLimit` headers need.
+ *
+ * @example
+ * ```ts
+ * const limits = new InboundLimits([{ scope: ['user'], metric: 'requests', limit: 20, window: '1m' }], engine.store);
+ * const d = await limits.reserve({ user: 'u1' }, DEFAULT_INBOUND_ESTIMATE);
+ * if (d.ok) limits.statusOf(d); // [{ id: 'user:requests:1m', remaining: 19, ... }]
+ * ```
+ */
+export class InboundLimits {
+  readonly rules: readonly LimitRule[];
+  /** True when some rule must be settled when the response ends (tokens, cost, concurrency). */
+  readonly needsSettle: boolean;
+  /** Every dimension some rule is scoped by. */
+  readonly dimensions: readonly ScopeDimension[];
+  private readonly limiter: Limiter;
+
+  constructor(rules: readonly InboundLimitRule[], store: LimiterStore, clock?: Clock) {
+    this.rules = toLimitRules(rules);
+    this.limiter = new Limiter(this.rules, store, clock ? { clock } : {});
+    this.needsSettle = this.rules.some((r) => r.metric !== 'requests');
+    this.dimensions = [...new Set(this.rules.flatMap((r) => r.scope))];
+  }
+
+  /** Reserves `estimate` on every matching rule (all or nothing); synchronous with the memory store. */
+  reserve(ctx: LimitContext, estimate: UsageAmounts): LimitDecision | Promise<LimitDecision> {
+    return this.limiter.reserve(ctx, estimate, 'request');
+  }
+
+  /** Rule `id` as the user wrote it. */
+  static idOf(rule: LimitRule): string {
+    return rule.id.startsWith(PREFIX) ? rule.id.slice(PREFIX.length) : rule.id;
+  }
+
+  /** The limits a reservation holds, after it. */
+  statusOf(reservation: Reservation): InboundLimitStatus[] {
+    const out: InboundLimitStatus[] = [];
+    for (const l of reservation.limits()) {
+      if (!l.state) continue;
+      out.push({
+        id: InboundLimits.idOf(l.rule),
+        metric: l.rule.metric,
+        limit: l.rule.limit,
+        windowMs: l.rule.windowMs,
+        remaining: l.state.remaining,
+        resetMs: l.state.resetMs,
+        key: l.key,
+      });
+    }
+    return out;
+  }
+
+  /** The denying rule of a denial, with nothing remaining. */
+  statusOfDenial(denied: LimitDenied): InboundLimitStatus {
+    const rule = denied.rule;
+    return {
+      id: InboundLimits.idOf(rule),
+      metric: rule.metric,
+      limit: rule.limit,
+      windowMs: rule.windowMs,
+      remaining: 0,
+      resetMs: Number.isFinite(denied.retryAfterMs) ? denied.retryAfterMs : rule.windowMs,
+      key: denied.key,
+    };
+  }
+}

@@ -1,0 +1,167 @@
+import type { Request, Response } from 'express';
+import type {
+  ExecuteResult,
+  Identity,
+  ModelCall,
+  RequestRecord,
+  Resilience,
+  ResilienceRequest,
+  StreamingResult,
+  UsageAmounts,
+} from '@llm-resilience/core';
+import { disconnectSignal } from './disconnectSignal';
+import type { Audience, InboundLimitStatus } from './types';
+
+/**
+ * What `req.resilience.execute` accepts besides the route and the call: any field of the engine's
+ * request. `identity` and `priority` default to the request's; `signal` is combined with the
+ * disconnect signal.
+ *
+ * @example
+ * ```ts
+ * const o: ExecuteOverrides = { input: { messages }, maxOutputTokens: 300, dataClass: 'internal' };
+ * ```
+ */
+export type ExecuteOverrides = Omit<ResilienceRequest, 'route'>;
+
+/**
+ * How the audience of a request is found (resolved lazily: only errors need it).
+ *
+ * @example
+ * ```ts
+ * const source: AudienceSource = (req) => (req.path.startsWith('/admin') ? 'internal' : 'customer');
+ * ```
+ */
+export type AudienceSource = Audience | ((req: Request) => Audience) | undefined;
+
+/**
+ * `req.resilience`: the engine bound to one HTTP request. Every call made through
+ * {@link RequestResilience.execute} carries the request's identity and priority, and is aborted
+ * when the client disconnects before the response finished.
+ *
+ * @example
+ * ```ts
+ * app.post('/chat', async (req, res) => {
+ *   const { value, record } = await req.resilience.execute('support_reply', (t, ctx) =>
+ *     openai.chat.completions.create({ model: t.model, messages: req.body.messages, max_tokens: ctx.maxOutputTokens }, { signal: ctx.signal }),
+ *     { input: { messages: req.body.messages } });
+ *   res.json({ reply: value.choices[0]?.message.content, model: record.final_model });
+ * });
+ * ```
+ */
+export class RequestResilience {
+  /** Inbound limits after this request was admitted (set by the middleware when it has limits). */
+  limits: InboundLimitStatus[] | undefined;
+  /** @internal Set when an inbound limit counted this request (double-count check). */
+  counted = false;
+  private disconnect: AbortSignal | undefined;
+  private tracked: RequestRecord[] | undefined;
+  private calls = 0;
+
+  /** @internal Created by the `resilience()` middleware. */
+  constructor(
+    /** The shared engine. */
+    readonly engine: Resilience,
+    private readonly req: Request,
+    private readonly res: Response,
+    /** Who the request is for (from `identity(req)`). */
+    readonly identity: Identity | undefined,
+    /** The route of `route`/`routeFor(req)`, if any. */
+    readonly route: string | undefined,
+    /** The traffic class from `priority(req)`, if any. */
+    readonly priority: string | undefined,
+    private readonly audienceSource: AudienceSource,
+    private readonly requestId: string | undefined,
+  ) {}
+
+  /**
+   * Aborts when the client disconnects before the response finished. Created on first use.
+   *
+   * @example
+   * ```ts
+   * await fetch(url, { signal: req.resilience.signal });
+   * ```
+   */
+  get signal(): AbortSignal {
+    return (this.disconnect ??= disconnectSignal(this.req, this.res));
+  }
+
+  /**
+   * Who reads failure messages for this request: the `audience` option, else the route's audience
+   * in the policy, else `'customer'`.
+   */
+  get audience(): Audience {
+    const a = this.audienceSource;
+    if (typeof a === 'function') return a(this.req);
+    if (a !== undefined) return a;
+    const route = this.route !== undefined ? this.engine.policy.routes[this.route] : undefined;
+    return route?.audience ?? 'customer';
+  }
+
+  /** Records of the calls made through {@link execute} so far (streaming ones complete later). */
+  get records(): readonly RequestRecord[] {
+    return this.tracked ?? [];
+  }
+
+  /**
+   * Real usage of the successful calls of this request (what inbound token and cost rules are
+   * settled with).
+   *
+   * @example
+   * ```ts
+   * res.on('finish', () => log.info(req.resilience.usage()));
+   * ```
+   */
+  usage(): UsageAmounts {
+    const u: UsageAmounts = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+    for (const r of this.records) {
+      if (r.outcome !== 'success') continue;
+      u.inputTokens += r.input_tokens;
+      u.outputTokens += r.output_tokens;
+      u.costUsd += r.actual_cost;
+    }
+    return u;
+  }
+
+  /**
+   * Runs `call` through the shared engine under `route` with this request's identity, priority
+   * and disconnect signal. Rejects with the engine's typed errors (send them to
+   * `resilienceErrorHandler()`).
+   *
+   * @example
+   * ```ts
+   * const { value } = await req.resilience.execute('classification', (t, ctx) => classify(t.model, text, ctx.signal), { input: { prompt: text } });
+   * const stream = await req.resilience.execute('chat', streamCall, { stream: true });
+   * ```
+   */
+  execute<T>(route: string, call: ModelCall<T>, overrides: ExecuteOverrides & { stream: true }): Promise<StreamingResult<T>>;
+  execute<T>(route: string, call: ModelCall<T>, overrides?: ExecuteOverrides): Promise<ExecuteResult<T>>;
+  execute<T>(route: string, call: ModelCall<T>, overrides: ExecuteOverrides = {}): Promise<ExecuteResult<T> | StreamingResult<T>> {
+    const own = this.signal;
+    const request: ResilienceRequest = { ...overrides, route, signal: overrides.signal ? AbortSignal.any([own, overrides.signal]) : own };
+    const identity = overrides.identity ?? this.identity;
+    if (identity !== undefined) request.identity = identity;
+    const priority = overrides.priority ?? this.priority;
+    if (priority !== undefined) request.priority = priority;
+    if (overrides.audience === undefined && this.audienceSource !== undefined) request.audience = this.audience;
+    this.calls++;
+    if (overrides.requestId === undefined && this.requestId !== undefined) {
+      request.requestId = this.calls === 1 ? this.requestId : `${this.requestId}.${this.calls}`;
+    }
+    return this.engine.execute<T>(request, call).then(
+      (result) => {
+        this.track(result.record);
+        return result;
+      },
+      (err: unknown) => {
+        const record = typeof err === 'object' && err !== null ? (err as { record?: unknown }).record : undefined;
+        if (typeof record === 'object' && record !== null && 'request_id' in record) this.track(record as RequestRecord);
+        throw err;
+      },
+    );
+  }
+
+  private track(record: RequestRecord): void {
+    (this.tracked ??= []).push(record);
+  }
+}

@@ -1,0 +1,97 @@
+import type { ErrorKind } from '@llm-resilience/core';
+
+/**
+ * An upstream answered with a non-2xx status. Carries the status, the response headers
+ * (`retry-after`, `x-ratelimit-*`) and the parsed error body, the shape `classifyError` reads, so
+ * the engine classifies it like an SDK error (429 with `insufficient_quota` is quota, 529 is
+ * overloaded, ...). Its message names the upstream, never its key; it is not sent to clients.
+ *
+ * @example
+ * ```ts
+ * const err = await UpstreamHttpError.from('openai', response);
+ * classifyError(err).kind; // 'rate_limited' for a 429
+ * ```
+ */
+export class UpstreamHttpError extends Error {
+  readonly status: number;
+  readonly headers: Headers;
+  /** The provider's error object (`body.error`, or the body itself). */
+  readonly error: unknown;
+
+  constructor(upstream: string, status: number, headers: Headers, error: unknown, detail: string) {
+    super(`Upstream '${upstream}' answered HTTP ${status}${detail ? `: ${detail}` : ''}.`);
+    this.name = 'UpstreamHttpError';
+    this.status = status;
+    this.headers = headers;
+    this.error = error;
+  }
+
+  /** Reads the (bounded) error body of `response`. */
+  static async from(upstream: string, response: Response): Promise<UpstreamHttpError> {
+    let text = '';
+    try {
+      text = (await response.text()).slice(0, 64_000);
+    } catch {
+      // body unreadable: the status is enough
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    const inner = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? (parsed as { error: unknown }).error : parsed;
+    const message = typeof inner === 'object' && inner !== null && typeof (inner as { message?: unknown }).message === 'string' ? (inner as { message: string }).message : '';
+    return new UpstreamHttpError(upstream, response.status, response.headers, inner ?? text, message.slice(0, 300));
+  }
+}
+
+/**
+ * A streaming reply broke: the connection ended before the upstream's final event, the data was
+ * not valid JSON, or the upstream sent an error event (then `error` holds its payload, which
+ * decides the kind). Without a payload the kind is `network`.
+ *
+ * @example
+ * ```ts
+ * throw new UpstreamStreamError('openai', 'the stream ended before [DONE]');
+ * ```
+ */
+export class UpstreamStreamError extends Error {
+  /** Set when no provider payload explains the failure. */
+  readonly kind?: ErrorKind;
+  /** `ERR_LLMR_EXPRESS_STREAM_BROKEN` when the kind is ours. */
+  readonly code?: string;
+  readonly error?: unknown;
+
+  constructor(upstream: string, detail: string, opts: { error?: unknown; cause?: unknown } = {}) {
+    super(`The stream of upstream '${upstream}' broke: ${detail}.`, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'UpstreamStreamError';
+    if (opts.error !== undefined) {
+      this.error = opts.error;
+    } else {
+      this.kind = 'network';
+      this.code = 'ERR_LLMR_EXPRESS_STREAM_BROKEN';
+    }
+  }
+}
+
+/**
+ * A stream went silent after its first token for longer than `streamIdleTimeoutMs`; the gateway
+ * stops reading and ends the reply with an error event. Kind `timeout`.
+ *
+ * @example
+ * ```ts
+ * openAIGateway({ engine, upstreams, auth, streamIdleTimeoutMs: 30_000 });
+ * ```
+ */
+export class StreamIdleError extends Error {
+  readonly kind = 'timeout' as const;
+  readonly code = 'ERR_LLMR_EXPRESS_STREAM_IDLE';
+  readonly idleMs: number;
+
+  constructor(idleMs: number) {
+    super(`The upstream stream sent nothing for ${idleMs} ms after its first token; it was abandoned. Raise streamIdleTimeoutMs if the model is this slow.`);
+    this.name = 'StreamIdleError';
+    this.idleMs = idleMs;
+  }
+}

@@ -1,0 +1,149 @@
+import { AnthropicStreamTranslator, finishReason, fromAnthropicMessage, toAnthropicRequest } from './anthropicTranslate';
+import type { ChatChunk } from './chatTypes';
+
+describe('toAnthropicRequest', () => {
+  it('moves system prompts out, merges turns and maps tool calls and results', () => {
+    const out = toAnthropicRequest(
+      {
+        model: 'alias',
+        messages: [
+          { role: 'system', content: 'Be brief.' },
+          { role: 'developer', content: [{ type: 'text', text: 'Use JSON.' }] },
+          { role: 'user', content: 'Weather?' },
+          { role: 'user', content: [{ type: 'text', text: 'In Paris.' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,AAAA' } }] },
+          { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'weather', arguments: '{"city":"Paris"}' } }] },
+          { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
+        ],
+        stop: 'END',
+        temperature: 1.7,
+        top_p: 0.9,
+        tools: [{ type: 'function', function: { name: 'weather', description: 'Weather by city', parameters: { type: 'object' } } }],
+        tool_choice: 'required',
+      },
+      'claude-x',
+      300,
+      true,
+    );
+    expect(out).toEqual({
+      model: 'claude-x',
+      max_tokens: 300,
+      stream: true,
+      system: 'Be brief.\n\nUse JSON.',
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Weather?' },
+            { type: 'text', text: 'In Paris.' },
+            { type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } },
+          ],
+        },
+        { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'weather', input: { city: 'Paris' } }] },
+        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'sunny' }] },
+      ],
+      stop_sequences: ['END'],
+      temperature: 1,
+      top_p: 0.9,
+      tools: [{ name: 'weather', description: 'Weather by city', input_schema: { type: 'object' } }],
+      tool_choice: { type: 'any' },
+    });
+  });
+
+  it('maps URL images, named tool choice and JSON-schema response formats', () => {
+    const out = toAnthropicRequest(
+      {
+        model: 'a',
+        messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://x/img.png' } }] }],
+        tool_choice: { type: 'function', function: { name: 'f' } },
+        response_format: { type: 'json_schema', json_schema: { name: 's', schema: { type: 'object' } } },
+      },
+      'm',
+      10,
+      false,
+    );
+    expect(out.messages).toEqual([{ role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'https://x/img.png' } }] }]);
+    expect(out.tool_choice).toEqual({ type: 'tool', name: 'f' });
+    expect(out.output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object' } } });
+    expect(out.stream).toBeUndefined();
+  });
+});
+
+describe('fromAnthropicMessage', () => {
+  it('builds a chat.completion with usage (cache tokens are prompt tokens) and tool calls', () => {
+    expect(
+      fromAnthropicMessage(
+        {
+          id: 'msg_1',
+          model: 'claude-x',
+          content: [{ type: 'text', text: 'Calling.' }, { type: 'tool_use', id: 'toolu_1', name: 'f', input: { a: 1 } }],
+          stop_reason: 'tool_use',
+          usage: { input_tokens: 10, cache_read_input_tokens: 5, output_tokens: 7 },
+        },
+        42,
+      ),
+    ).toEqual({
+      id: 'msg_1',
+      object: 'chat.completion',
+      created: 42,
+      model: 'claude-x',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: 'Calling.', refusal: null, tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'f', arguments: '{"a":1}' } }] },
+          finish_reason: 'tool_calls',
+          logprobs: null,
+        },
+      ],
+      usage: { prompt_tokens: 15, completion_tokens: 7, total_tokens: 22 },
+    });
+  });
+
+  it('maps stop reasons', () => {
+    expect(finishReason('end_turn')).toBe('stop');
+    expect(finishReason('max_tokens')).toBe('length');
+    expect(finishReason('refusal')).toBe('content_filter');
+    expect(finishReason(undefined)).toBe('stop');
+  });
+});
+
+describe('AnthropicStreamTranslator', () => {
+  it('turns a text stream into OpenAI chunks with a final usage chunk', () => {
+    const t = new AnthropicStreamTranslator(7);
+    const out: ChatChunk[] = [];
+    const push = (data: Record<string, unknown>) => out.push(...t.push(undefined, data));
+    push({ type: 'message_start', message: { id: 'msg_1', model: 'claude-x', usage: { input_tokens: 12, output_tokens: 1 } } });
+    push({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } });
+    push({ type: 'ping' });
+    push({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hel' } });
+    push({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'lo' } });
+    push({ type: 'content_block_stop', index: 0 });
+    expect(t.finished).toBe(false);
+    push({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 2 } });
+    push({ type: 'message_stop' });
+    expect(t.finished).toBe(true);
+    expect(out.map((c) => [c.choices[0]?.delta, c.choices[0]?.finish_reason ?? null, c.usage ?? null])).toEqual([
+      [{ role: 'assistant', content: '' }, null, null],
+      [{ content: 'Hel' }, null, null],
+      [{ content: 'lo' }, null, null],
+      [{}, 'stop', null],
+      [undefined, null, { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 }],
+    ]);
+    expect(out.every((c) => c.id === 'msg_1' && c.model === 'claude-x' && c.created === 7 && c.object === 'chat.completion.chunk')).toBe(true);
+  });
+
+  it('streams tool use as tool_calls deltas indexed per tool', () => {
+    const t = new AnthropicStreamTranslator(0);
+    t.push('message_start', { type: 'message_start', message: { id: 'm', model: 'c', usage: { input_tokens: 1 } } });
+    const start = t.push('content_block_start', { type: 'content_block_start', index: 1, content_block: { type: 'tool_use', id: 'toolu_9', name: 'f', input: {} } });
+    const delta = t.push('content_block_delta', { type: 'content_block_delta', index: 1, delta: { type: 'input_json_delta', partial_json: '{"a":' } });
+    expect(start[0]!.choices[0]!.delta).toEqual({ tool_calls: [{ index: 0, id: 'toolu_9', type: 'function', function: { name: 'f', arguments: '' } }] });
+    expect(delta[0]!.choices[0]!.delta).toEqual({ tool_calls: [{ index: 0, function: { arguments: '{"a":' } }] });
+  });
+
+  it('throws the payload of an error event', () => {
+    const t = new AnthropicStreamTranslator(0);
+    expect(() => t.push('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } })).toThrow(
+      expect.objectContaining({ type: 'overloaded_error' }) as unknown as Error,
+    );
+  });
+});

@@ -1,0 +1,370 @@
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import {
+  classifyError,
+  type ChatMessage,
+  type ExecuteResult,
+  type Identity,
+  type Resilience,
+  type ResilienceRequest,
+  type ResolvedTarget,
+  type StreamingResult,
+  type Usage,
+} from '@llm-resilience/core';
+import { disconnectSignal } from '../disconnectSignal';
+import { ExpressConfigError } from '../ExpressConfigError';
+import { httpErrorOf } from '../httpErrorOf';
+import { messageFor, streamInterruptedMessage } from '../messages';
+import { setRetryAfter } from '../rateLimitHeaders';
+import type { Audience, OpenAIGatewayOptions, UpstreamConfig } from '../types';
+import { Validations } from '../Validations';
+import { isObject, type ChatChunk, type ChatRequestBody, type ChatUsage } from './chatTypes';
+import { clientKeyOf, identityLookup } from './gatewayAuth';
+import { openAIErrorBody, openAITypeOf } from './openAIErrorBody';
+import { formatSse } from './sse';
+import { StreamIdleError, UpstreamStreamError } from './UpstreamError';
+import { completeUpstream, openUpstreamStream, type OpenedStream, type UpstreamCall } from './upstreamCall';
+
+const KNOWN_OPTIONS = ['engine', 'upstreams', 'auth', 'models', 'exposeRoutes', 'prefix', 'priority', 'dataClass', 'audience', 'bodyLimit', 'fetch', 'streamIdleTimeoutMs'];
+const DEFAULT_STREAM_IDLE_MS = 60_000;
+const KINDS: readonly unknown[] = ['openai', 'anthropic'];
+
+/**
+ * Response header naming the target that served a reply (its id in the policy; never keys).
+ *
+ * @example
+ * ```ts
+ * const { response } = await client.chat.completions.create(params).withResponse();
+ * response.headers.get(TARGET_HEADER); // 'fast-b' after a fallback
+ * ```
+ */
+export const TARGET_HEADER = 'x-llm-resilience-target';
+/**
+ * Response header with the number of attempts the engine made (retries and fallbacks included).
+ *
+ * @example
+ * ```ts
+ * Number(response.headers.get(ATTEMPTS_HEADER)); // 2
+ * ```
+ */
+export const ATTEMPTS_HEADER = 'x-llm-resilience-attempts';
+/**
+ * Response header with the engine's request id (the `request_id` of its record).
+ *
+ * @example
+ * ```ts
+ * log.info({ requestId: response.headers.get(REQUEST_ID_HEADER) });
+ * ```
+ */
+export const REQUEST_ID_HEADER = 'x-llm-resilience-request-id';
+
+/**
+ * The upstream name of a target: `target.meta.upstream` when set, else its provider.
+ *
+ * @example
+ * ```ts
+ * upstreamNameOf(policy.targets['fast-a']); // 'openai'
+ * ```
+ */
+export function upstreamNameOf(target: ResolvedTarget): string {
+  const u = target.meta?.upstream;
+  return typeof u === 'string' ? u : target.provider;
+}
+
+function fail(code: string, message: string): never {
+  throw new ExpressConfigError(code, `openAIGateway(): ${message}`);
+}
+
+function checkUpstreams(upstreams: unknown): Record<string, UpstreamConfig> {
+  if (!isObject(upstreams)) fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', 'options.upstreams must map provider names to { kind, baseURL, apiKey }.');
+  for (const [name, u] of Object.entries(upstreams)) {
+    if (!isObject(u) || !KINDS.includes(u.kind)) {
+      fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.kind must be 'openai' or 'anthropic', got ${JSON.stringify(isObject(u) ? u.kind : u)}.`);
+    }
+    let ok = false;
+    try {
+      ok = typeof u.baseURL === 'string' && /^https?:$/.test(new URL(u.baseURL).protocol);
+    } catch {
+      ok = false;
+    }
+    if (!ok) fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.baseURL must be an http(s) URL, got ${JSON.stringify(u.baseURL)}.`);
+  }
+  return upstreams as Record<string, UpstreamConfig>;
+}
+
+function toUsage(u: ChatUsage | undefined): Usage | undefined {
+  if (!u) return undefined;
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
+  return { inputTokens: n(u.prompt_tokens), outputTokens: n(u.completion_tokens) };
+}
+
+/** Writes, waiting for `drain` under backpressure; rejects once the client is gone. */
+function write(res: Response, text: string, clientSignal: AbortSignal): Promise<void> {
+  if (clientSignal.aborted || res.destroyed) return Promise.reject(clientSignal.reason ?? new Error('client gone'));
+  if (res.write(text)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      res.off('drain', done);
+      clientSignal.removeEventListener('abort', gone);
+      resolve();
+    };
+    const gone = () => {
+      res.off('drain', done);
+      reject(clientSignal.reason);
+    };
+    res.on('drain', done);
+    clientSignal.addEventListener('abort', gone, { once: true });
+  });
+}
+
+/** A chunk as the client asked for it: usage only when it set `stream_options.include_usage`. */
+function chunkText(chunk: ChatChunk, includeUsage: boolean): string | undefined {
+  if (includeUsage) return formatSse(JSON.stringify(chunk));
+  if (Array.isArray(chunk.choices) && chunk.choices.length === 0) return undefined;
+  if ('usage' in chunk) {
+    const { usage: _usage, ...rest } = chunk;
+    return formatSse(JSON.stringify(rest));
+  }
+  return formatSse(JSON.stringify(chunk));
+}
+
+function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
+  res.setHeader(TARGET_HEADER, r.target.id);
+  res.setHeader(ATTEMPTS_HEADER, String(r.record.attempts.length));
+  res.setHeader(REQUEST_ID_HEADER, r.record.request_id);
+}
+
+/**
+ * An Express router that speaks the OpenAI chat API and runs every request through the engine:
+ * `POST {prefix}/chat/completions` (streaming and not) and `GET {prefix}/models`.
+ *
+ * - `model` is an alias of `models` (or, with `exposeRoutes`, a route name); the route's chain
+ *   picks targets, each sent to `upstreams[target.meta.upstream ?? target.provider]` with plain
+ *   `fetch` (OpenAI-compatible passthrough, or translated to Anthropic messages and back);
+ * - limits, budgets, retries, fallbacks, breakers, pacing (upstream `x-ratelimit-*` headers are
+ *   reported to the engine) all apply; clients authenticate with their own keys mapped to
+ *   identities (401 otherwise); upstream keys stay on the server;
+ * - streams fall back only before the first token: the attempt resolves once the upstream said 200
+ *   and its first output chunk arrived; a stream that breaks later ends with an SSE error event
+ *   (`data: {"error": {...}}`), never with a clean `[DONE]`; usage is settled from the upstream's
+ *   final usage chunk;
+ * - replies carry `x-llm-resilience-target`, `-attempts` and `-request-id`; errors are OpenAI-style
+ *   bodies with the audience message, `Retry-After` when known, never provider names or keys.
+ *
+ * @example
+ * ```ts
+ * app.use(openAIGateway({
+ *   engine,
+ *   upstreams: { openai: { kind: 'openai', baseURL: 'https://api.openai.com/v1', apiKey: process.env.OPENAI_API_KEY } },
+ *   auth: { 'sk-client-1': { user: 'alice', team: 'support' } },
+ *   models: { support: 'support_reply' },
+ * }));
+ * // client side:
+ * const client = new OpenAI({ apiKey: 'sk-client-1', baseURL: 'http://localhost:3000/v1' });
+ * await client.chat.completions.create({ model: 'support', messages: [{ role: 'user', content: 'hi' }] });
+ * ```
+ */
+export function openAIGateway(options: OpenAIGatewayOptions): Router {
+  if (!isObject(options)) fail('ERR_LLMR_EXPRESS_NO_ENGINE', 'needs an options object with { engine, upstreams, auth }.');
+  const engine: Resilience = options.engine;
+  if (typeof engine?.execute !== 'function' || !isObject(engine.policy)) {
+    fail('ERR_LLMR_EXPRESS_NO_ENGINE', 'options.engine must be the engine from createResilience(policy).');
+  }
+  new Validations(true).unknownOptions(options, KNOWN_OPTIONS, 'openAIGateway()');
+  const upstreams = checkUpstreams(options.upstreams);
+  if (typeof options.auth !== 'function' && !isObject(options.auth)) {
+    fail('ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', 'options.auth must map client API keys to identities, or be a function (key, req) => identity.');
+  }
+  const lookup = identityLookup(options.auth);
+  const policyRoutes = engine.policy.routes;
+  const servable = (route: string) => policyRoutes[route]!.chain.every((t) => upstreams[upstreamNameOf(t)] !== undefined);
+  const aliases = new Map<string, string>();
+  for (const [alias, route] of Object.entries(options.models ?? {})) {
+    if (!policyRoutes[route]) {
+      fail('ERR_LLMR_EXPRESS_GATEWAY_UNKNOWN_ROUTE', `models.${alias} names route '${route}', which is not in the policy. Known routes: ${Object.keys(policyRoutes).join(', ')}.`);
+    }
+    const missing = policyRoutes[route].chain.map(upstreamNameOf).filter((u) => upstreams[u] === undefined);
+    if (missing.length > 0) {
+      fail(
+        'ERR_LLMR_EXPRESS_GATEWAY_NO_UPSTREAM',
+        `route '${route}' (model '${alias}') has targets on ${[...new Set(missing)].map((m) => `'${m}'`).join(', ')} but upstreams has no such entry. ` +
+          `Add it to upstreams, or set target.meta.upstream.`,
+      );
+    }
+    aliases.set(alias, route);
+  }
+  const direct = new Set(options.exposeRoutes === false ? [] : Object.keys(policyRoutes).filter(servable));
+  const routeOf = (model: string): string | undefined => aliases.get(model) ?? (direct.has(model) ? model : undefined);
+  const modelIds = [...new Set([...aliases.keys(), ...direct])];
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const identities = new WeakMap<Request, Identity>();
+  const audienceOf = (route: string): Audience => options.audience ?? policyRoutes[route]?.audience ?? 'customer';
+
+  const unauthorized = (res: Response, message: string) => {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    res.status(401).json(openAIErrorBody(message, 'invalid_request_error', 'invalid_api_key'));
+  };
+
+  const authenticate = (req: Request, res: Response, next: NextFunction): void => {
+    const key = clientKeyOf(req);
+    if (key === undefined) return unauthorized(res, 'Missing API key. Send your gateway key as "Authorization: Bearer <key>".');
+    Promise.resolve()
+      .then(() => lookup(key, req))
+      .then((identity) => {
+        if (!identity) return unauthorized(res, 'Incorrect API key provided.');
+        identities.set(req, identity);
+        next();
+      })
+      .catch(next);
+  };
+
+  const sendError = (res: Response, err: unknown, route: string | undefined, clientSignal: AbortSignal): void => {
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    const http = httpErrorOf(err);
+    if (http === undefined) {
+      res.status(500).json(openAIErrorBody('Something went wrong on our side. Please try again later.', 'server_error', 'ERR_LLMR_EXPRESS_GATEWAY_FAILED'));
+      return;
+    }
+    if (http.kind === 'cancelled' && (clientSignal.aborted || res.destroyed)) return;
+    const audience = route !== undefined ? audienceOf(route) : (options.audience ?? 'customer');
+    setRetryAfter(res, http.retryAfterMs);
+    if (http.requestId !== undefined) res.setHeader(REQUEST_ID_HEADER, http.requestId);
+    const record = isObject(err) && isObject((err as { record?: unknown }).record) ? (err as { record: { attempts?: unknown[] } }).record : undefined;
+    if (Array.isArray(record?.attempts)) res.setHeader(ATTEMPTS_HEADER, String(record.attempts.length));
+    res.status(http.status).json(openAIErrorBody(http.userMessage ?? messageFor(http.kind, audience, engine), openAITypeOf(http.kind), http.code));
+  };
+
+  const idleMs = options.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_MS;
+  /** The next chunk, or a timeout error when the upstream stays silent for `idleMs`. */
+  const nextChunk = (s: OpenedStream): Promise<IteratorResult<ChatChunk>> => {
+    if (!(idleMs > 0)) return s.rest.next();
+    const stop = new AbortController();
+    const idle = engine.clock.sleep(idleMs, stop.signal).then(() => {
+      throw new StreamIdleError(idleMs);
+    });
+    return Promise.race([s.rest.next(), idle]).finally(() => stop.abort());
+  };
+
+  const pipeStream = async (res: Response, r: StreamingResult<OpenedStream>, includeUsage: boolean, clientSignal: AbortSignal, route: string): Promise<void> => {
+    const s = r.value;
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('X-Accel-Buffering', 'no');
+    setResultHeaders(res, r);
+    res.flushHeaders();
+    try {
+      for (const c of s.head) {
+        const text = chunkText(c, includeUsage);
+        if (text !== undefined) await write(res, text, clientSignal);
+      }
+      for (;;) {
+        const n = await nextChunk(s);
+        if (n.done) break;
+        const text = chunkText(n.value, includeUsage);
+        if (text !== undefined) await write(res, text, clientSignal);
+      }
+      if (!s.state.finished) {
+        throw new UpstreamStreamError(upstreamNameOf(r.target), 'the stream ended before its final event');
+      }
+      await write(res, formatSse('[DONE]'), clientSignal);
+      res.end();
+      r.complete(toUsage(s.state.usage));
+    } catch (err) {
+      s.abort(err);
+      if (clientSignal.aborted || res.destroyed) {
+        r.fail(clientSignal.reason ?? err);
+        return;
+      }
+      const kind = classifyError(err).kind;
+      const body = openAIErrorBody(
+        streamInterruptedMessage(audienceOf(route), kind),
+        'stream_error',
+        'ERR_LLMR_EXPRESS_STREAM_INTERRUPTED',
+      );
+      res.end(formatSse(JSON.stringify(body)));
+      r.fail(err);
+    }
+  };
+
+  const chatCompletions = (req: Request, res: Response): void => {
+    const identity = identities.get(req)!;
+    const body: unknown = req.body;
+    if (!isObject(body)) {
+      res.status(400).json(openAIErrorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null));
+      return;
+    }
+    if (typeof body.model !== 'string' || body.model === '') {
+      res.status(400).json(openAIErrorBody('you must provide a model parameter', 'invalid_request_error', null, 'model'));
+      return;
+    }
+    if (!Array.isArray(body.messages) || body.messages.length === 0) {
+      res.status(400).json(openAIErrorBody("Missing required parameter: 'messages'.", 'invalid_request_error', null, 'messages'));
+      return;
+    }
+    const max = body.max_completion_tokens ?? body.max_tokens;
+    if (max !== undefined && max !== null && !(typeof max === 'number' && Number.isInteger(max) && max >= 1)) {
+      res.status(400).json(openAIErrorBody(`Invalid 'max_tokens': expected an integer >= 1, got ${JSON.stringify(max)}.`, 'invalid_request_error', null, 'max_tokens'));
+      return;
+    }
+    const route = routeOf(body.model);
+    if (route === undefined) {
+      res.status(404).json(openAIErrorBody(`The model \`${body.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found', 'model'));
+      return;
+    }
+    const chat = body as ChatRequestBody;
+    const stream = chat.stream === true;
+    const clientSignal = disconnectSignal(req, res);
+    // Only for token estimation: the engine reads role and content.
+    const request: ResilienceRequest = { route, identity, input: { messages: chat.messages as ChatMessage[] }, signal: clientSignal };
+    if (typeof max === 'number') request.maxOutputTokens = max;
+    const priority = options.priority?.(req, identity);
+    if (priority !== undefined) request.priority = priority;
+    const dataClass = options.dataClass?.(req, identity);
+    if (dataClass !== undefined) request.dataClass = dataClass;
+    if (options.audience !== undefined) request.audience = options.audience;
+    const callFor = (target: ResolvedTarget, ctx: UpstreamCall['ctx']): UpstreamCall => {
+      const name = upstreamNameOf(target);
+      return { name, upstream: upstreams[name]!, target, ctx, body: chat, clientSignal, fetch: doFetch };
+    };
+
+    const run = async () => {
+      if (!stream) {
+        const r = await engine.execute(request, (target, ctx) => completeUpstream(callFor(target, ctx)));
+        if (clientSignal.aborted) return;
+        setResultHeaders(res, r);
+        res.status(200).json(r.value);
+        return;
+      }
+      const r = await engine.execute({ ...request, stream: true }, (target, ctx) => openUpstreamStream(callFor(target, ctx)));
+      await pipeStream(res, r, chat.stream_options?.include_usage === true, clientSignal, route);
+    };
+    run().catch((err: unknown) => sendError(res, err, route, clientSignal));
+  };
+
+  const listModels = (_req: Request, res: Response): void => {
+    res.json({ object: 'list', data: modelIds.map((id) => ({ id, object: 'model', created: 0, owned_by: 'llm-resilience' })) });
+  };
+
+  const bodyErrors = (err: unknown, _req: Request, res: Response, next: NextFunction): void => {
+    const type = isObject(err) ? err.type : undefined;
+    if (type === 'entity.parse.failed') {
+      res.status(400).json(openAIErrorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null));
+      return;
+    }
+    if (type === 'entity.too.large') {
+      res.status(413).json(openAIErrorBody('The request body is too large.', 'invalid_request_error', null));
+      return;
+    }
+    next(err);
+  };
+
+  const prefix = (options.prefix ?? '/v1').replace(/\/+$/, '');
+  const router = express.Router();
+  router.get(`${prefix}/models`, authenticate, listModels);
+  router.post(`${prefix}/chat/completions`, authenticate, express.json({ limit: options.bodyLimit ?? '4mb' }), chatCompletions);
+  router.use(bodyErrors);
+  return router;
+}

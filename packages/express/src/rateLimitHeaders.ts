@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import type { Response } from 'express';
+import type { InboundLimitStatus, StandardHeadersDraft } from './types';
+
+const seconds = (ms: number): number => Math.max(0, Math.ceil(ms / 1000));
+const units = (n: number): number => Math.max(0, Math.floor(n));
+
+/** Cost rules count fractions of a dollar: not a quota a client can read as an integer header. */
+function shown(limits: readonly InboundLimitStatus[]): InboundLimitStatus[] {
+  return limits.filter((l) => l.metric !== 'cost');
+}
+
+/**
+ * The limit closest to running out (lowest remaining share; on a tie the one that resets last):
+ * the one drafts 6 and 7, which carry a single quota, report.
+ *
+ * @example
+ * ```ts
+ * tightest([{ id: 'rpm', limit: 20, remaining: 2, ... }, { id: 'tpm', limit: 1000, remaining: 900, ... }])?.id; // 'rpm'
+ * ```
+ */
+export function tightest(limits: readonly InboundLimitStatus[]): InboundLimitStatus | undefined {
+  let best: InboundLimitStatus | undefined;
+  let bestShare = Infinity;
+  for (const l of limits) {
+    const share = l.remaining / l.limit;
+    if (share < bestShare || (share === bestShare && best !== undefined && l.resetMs > best.resetMs)) {
+      best = l;
+      bestShare = share;
+    }
+  }
+  return best;
+}
+
+/** A quota policy item of drafts 6/7: `limit;w=seconds` (no window for concurrency). */
+function policyItem(l: InboundLimitStatus): string {
+  return l.metric === 'concurrency' ? `${l.limit}` : `${l.limit};w=${seconds(l.windowMs)}`;
+}
+
+/** An sf-string: printable ASCII, with `"` and `\` escaped. */
+function sfString(s: string): string {
+  return `"${s.replace(/[^\x20-\x7e]/g, '?').replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * Draft-8 partition key: a short digest of the store key, so clients can tell partitions apart
+ * without seeing user ids.
+ */
+function partitionKey(key: string): string {
+  return createHash('sha256').update(key).digest().subarray(0, 9).toString('base64');
+}
+
+/**
+ * Sets the IETF `RateLimit` headers of the chosen draft (and the legacy `X-RateLimit-*` ones if
+ * asked) for the inbound limits of a request. Does nothing once headers were sent.
+ *
+ * @example
+ * ```ts
+ * setRateLimitHeaders(res, 'draft-7', false, [{ id: 'user-rpm', metric: 'requests', limit: 20, windowMs: 60_000, remaining: 19, resetMs: 3000, key: 'k' }]);
+ * // RateLimit-Policy: 20;w=60
+ * // RateLimit: limit=20, remaining=19, reset=3
+ * ```
+ */
+export function setRateLimitHeaders(
+  res: Response,
+  draft: StandardHeadersDraft | false,
+  legacy: boolean,
+  limits: readonly InboundLimitStatus[],
+): void {
+  if (res.headersSent) return;
+  const list = shown(limits);
+  if (list.length === 0) return;
+  if (draft === 'draft-8') {
+    res.setHeader('RateLimit', list.map((l) => `${sfString(l.id)};r=${units(l.remaining)};t=${seconds(l.resetMs)}`).join(', '));
+    res.setHeader(
+      'RateLimit-Policy',
+      list
+        .map(
+          (l) =>
+            `${sfString(l.id)};q=${l.limit}` +
+            (l.metric === 'concurrency' ? ';qu="concurrent-requests"' : `;w=${seconds(l.windowMs)}`) +
+            `;pk=:${partitionKey(l.key)}:`,
+        )
+        .join(', '),
+    );
+  }
+  const top = draft === 'draft-8' && !legacy ? undefined : tightest(list);
+  if (top && (draft === 'draft-6' || draft === 'draft-7')) {
+    res.setHeader('RateLimit-Policy', list.map(policyItem).join(', '));
+    if (draft === 'draft-6') {
+      res.setHeader('RateLimit-Limit', String(top.limit));
+      res.setHeader('RateLimit-Remaining', String(units(top.remaining)));
+      res.setHeader('RateLimit-Reset', String(seconds(top.resetMs)));
+    } else {
+      res.setHeader('RateLimit', `limit=${top.limit}, remaining=${units(top.remaining)}, reset=${seconds(top.resetMs)}`);
+    }
+  }
+  if (legacy && top) {
+    res.setHeader('X-RateLimit-Limit', String(top.limit));
+    res.setHeader('X-RateLimit-Remaining', String(units(top.remaining)));
+    res.setHeader('X-RateLimit-Reset', String(Math.ceil((Date.now() + top.resetMs) / 1000)));
+  }
+}
+
+/**
+ * Sets `Retry-After` in whole seconds (rounded up; at least 1) when the wait is finite.
+ *
+ * @example
+ * ```ts
+ * setRetryAfter(res, 1200); // Retry-After: 2
+ * ```
+ */
+export function setRetryAfter(res: Response, retryAfterMs: number | undefined): void {
+  if (res.headersSent || retryAfterMs === undefined || !Number.isFinite(retryAfterMs)) return;
+  res.setHeader('Retry-After', String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+}

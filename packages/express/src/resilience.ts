@@ -1,0 +1,219 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { RateLimitExceededError, type Identity, type LimitContext, type LimitDecision, type LimitDenied, type Reservation, type UsageAmounts } from '@llm-resilience/core';
+import { ExpressConfigError } from './ExpressConfigError';
+import { DEFAULT_INBOUND_ESTIMATE, InboundLimits } from './InboundLimits';
+import { inboundLimitMessage } from './messages';
+import { setRateLimitHeaders, setRetryAfter } from './rateLimitHeaders';
+import { RequestResilience, type AudienceSource } from './RequestResilience';
+import type { LimitedInfo, ResilienceMiddlewareOptions, StandardHeadersDraft } from './types';
+import { Validations } from './Validations';
+
+const KNOWN_OPTIONS = [
+  'engine',
+  'identity',
+  'route',
+  'routeFor',
+  'priority',
+  'audience',
+  'limits',
+  'limitMessages',
+  'estimate',
+  'standardHeaders',
+  'legacyHeaders',
+  'validations',
+  'onLimited',
+  'logger',
+  'requestId',
+] as const;
+const DRAFTS: readonly unknown[] = ['draft-6', 'draft-7', 'draft-8', false];
+
+/** The default identity: the client IP as the user (mind `trust proxy`). */
+const ipIdentity = (req: Request): Identity | undefined => (req.ip === undefined ? undefined : { user: req.ip });
+
+/** True when an identity function reads the IP (then the proxy checks matter). */
+function readsIp(fn: (req: Request) => unknown): boolean {
+  return /\.ips?\b|\bip\b/.test(Function.prototype.toString.call(fn));
+}
+
+/**
+ * The default answer when an inbound limit denies: status 429 and
+ * `{ error: { type: 'rate_limited', code, message, retry_after_ms } }`.
+ *
+ * @example
+ * ```ts
+ * resilience({ engine, limits, onLimited: (req, res, next, info) => { metrics.limited.inc(); sendLimited(req, res, next, info); } });
+ * ```
+ */
+export function sendLimited(_req: Request, res: Response, _next: NextFunction, info: LimitedInfo): void {
+  if (res.headersSent) return;
+  res.status(429).json({
+    error: {
+      type: 'rate_limited',
+      code: info.error.code,
+      message: info.message,
+      retry_after_ms: Number.isFinite(info.retryAfterMs) ? Math.ceil(info.retryAfterMs) : null,
+    },
+  });
+}
+
+function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
+/**
+ * Express middleware (Express 5 and 4) that binds the shared engine to each request:
+ *
+ * - `req.resilience.execute(route, call)` runs LLM calls with the request's identity and priority,
+ *   and aborts them when the client disconnects;
+ * - optional inbound limits (requests, concurrency, tokens, cost per user/team/tenant/route) are
+ *   reserved on the engine's store before the handler runs, with `RateLimit` headers in the chosen
+ *   IETF draft, `Retry-After` and a 429 JSON body carrying the audience-appropriate message;
+ * - misconfiguration is reported at start-up (thrown) or on the first request that shows it
+ *   (warned once, code `ERR_LLMR_EXPRESS_*`, link to docs/express.md).
+ *
+ * @example
+ * ```ts
+ * app.use(resilience({
+ *   engine,
+ *   identity: (req) => ({ user: req.get('x-user-id'), team: req.get('x-team-id') }),
+ *   route: 'support_reply',
+ *   limits: [{ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 20, window: '1m' }],
+ * }));
+ * app.post('/chat', async (req, res) => res.json((await req.resilience.execute('support_reply', callModel)).value));
+ * app.use(resilienceErrorHandler());
+ * ```
+ */
+export function resilience(options: ResilienceMiddlewareOptions): RequestHandler {
+  if (typeof options !== 'object' || options === null) {
+    throw new ExpressConfigError('ERR_LLMR_EXPRESS_NO_ENGINE', 'resilience(options) needs an options object with at least { engine }.');
+  }
+  const engine = options.engine;
+  if (typeof engine?.execute !== 'function' || typeof engine.policy !== 'object') {
+    throw new ExpressConfigError(
+      'ERR_LLMR_EXPRESS_NO_ENGINE',
+      `resilience() needs options.engine, the engine from createResilience(policy); got ${engine === undefined ? 'undefined' : typeof engine}.`,
+    );
+  }
+  const validations = new Validations(options.validations, options.logger);
+  validations.unknownOptions(options, KNOWN_OPTIONS, 'resilience()');
+  validations.creationStack('resilience()');
+
+  const routes = engine.policy.routes;
+  if (options.route !== undefined && !routes[options.route]) {
+    throw new ExpressConfigError(
+      'ERR_LLMR_EXPRESS_UNKNOWN_ROUTE',
+      `resilience(): route '${options.route}' is not in the policy. Known routes: ${Object.keys(routes).join(', ')}.`,
+    );
+  }
+  const draft: StandardHeadersDraft | false = options.standardHeaders ?? 'draft-7';
+  if (!DRAFTS.includes(draft)) {
+    throw new ExpressConfigError(
+      'ERR_LLMR_EXPRESS_HEADERS_DRAFT',
+      `resilience(): standardHeaders must be 'draft-6', 'draft-7', 'draft-8' or false; got ${JSON.stringify(draft)}.`,
+    );
+  }
+  const legacy = options.legacyHeaders ?? false;
+  const inbound = options.limits && options.limits.length > 0 ? new InboundLimits(options.limits, engine.store, engine.clock) : undefined;
+  const identityOf = options.identity ?? ipIdentity;
+  const checkProxy = options.identity === undefined || readsIp(options.identity);
+  const routeFor = options.routeFor;
+  const defaultRoute = options.route;
+  const priorityOf = options.priority;
+  const requestIdOf = options.requestId;
+  const estimateOf = options.estimate;
+  const audienceSource: AudienceSource = options.audience;
+  const onLimited = options.onLimited ?? sendLimited;
+  const limitMessages = options.limitMessages;
+
+  const limited = (req: Request, res: Response, next: NextFunction, ctx: RequestResilience, denied: LimitDenied): void => {
+    const status = inbound!.statusOfDenial(denied);
+    const error = RateLimitExceededError.fromDenial(denied);
+    const info: LimitedInfo = {
+      ruleId: status.id,
+      metric: status.metric,
+      limit: status.limit,
+      windowMs: status.windowMs,
+      retryAfterMs: denied.retryAfterMs,
+      scope: denied.scope,
+      message: inboundLimitMessage(ctx.audience, status.id, denied.retryAfterMs, limitMessages),
+      error,
+      status,
+    };
+    setRateLimitHeaders(res, draft, legacy, [status]);
+    setRetryAfter(res, denied.retryAfterMs);
+    onLimited(req, res, next, info);
+  };
+
+  const admitted = (req: Request, res: Response, next: NextFunction, ctx: RequestResilience, d: LimitDecision): void => {
+    if (!d.ok) return limited(req, res, next, ctx, d);
+    if (draft !== false || legacy) {
+      const statuses = inbound!.statusOf(d);
+      ctx.limits = statuses;
+      setRateLimitHeaders(res, draft, legacy, statuses);
+    }
+    if (inbound!.needsSettle) settleOnClose(res, ctx, d);
+    next();
+  };
+
+  return function resilienceMiddleware(req: Request, res: Response, next: NextFunction): void {
+    if (checkProxy) validations.proxy(req);
+    let identity: Identity | undefined;
+    let route: string | undefined;
+    let priority: string | undefined;
+    let requestId: string | undefined;
+    try {
+      identity = identityOf(req);
+      route = routeFor ? (routeFor(req) ?? defaultRoute) : defaultRoute;
+      priority = priorityOf?.(req);
+      requestId = requestIdOf?.(req);
+    } catch (err) {
+      return next(err);
+    }
+    if (validations.on('identity')) validations.identity(identity);
+    const previous = (req as Partial<Request>).resilience;
+    const ctx = new RequestResilience(engine, req, res, identity, route, priority, audienceSource, requestId);
+    req.resilience = ctx;
+    if (inbound === undefined) return next();
+
+    if (previous?.counted === true) validations.doubleCount();
+    ctx.counted = true;
+    const lctx: LimitContext = {};
+    if (identity) {
+      if (identity.user !== undefined && identity.user !== '') lctx.user = identity.user;
+      if (identity.team !== undefined && identity.team !== '') lctx.team = identity.team;
+      if (identity.tenant !== undefined && identity.tenant !== '') lctx.tenant = identity.tenant;
+      if (identity.environment !== undefined && identity.environment !== '') lctx.environment = identity.environment;
+    }
+    if (route !== undefined) lctx.route = route;
+    if (validations.on('limitScope')) {
+      for (const rule of inbound.rules) {
+        const missing = rule.scope.find((dim) => lctx[dim] === undefined);
+        if (missing !== undefined) validations.limitScope(InboundLimits.idOf(rule), missing);
+      }
+    }
+    let decision: LimitDecision | Promise<LimitDecision>;
+    try {
+      const estimate: UsageAmounts = estimateOf ? { ...DEFAULT_INBOUND_ESTIMATE, ...estimateOf(req) } : DEFAULT_INBOUND_ESTIMATE;
+      decision = inbound.reserve(lctx, estimate);
+    } catch (err) {
+      return next(err);
+    }
+    if (isPromise(decision)) {
+      decision.then((d) => admitted(req, res, next, ctx, d)).catch(next);
+    } else {
+      admitted(req, res, next, ctx, decision);
+    }
+  };
+}
+
+/** Token, cost and concurrency rules: charge real usage (and free the slot) when the response ends. */
+function settleOnClose(res: Response, ctx: RequestResilience, reservation: Reservation): void {
+  res.once('close', () => {
+    try {
+      const done = reservation.settle(ctx.usage());
+      if (isPromise(done)) done.catch(() => undefined);
+    } catch {
+      // A store failure must not crash the server after the response; the bucket refills by itself.
+    }
+  });
+}

@@ -1,0 +1,47 @@
+import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
+import { httpErrorOf } from './httpErrorOf';
+import { messageFor } from './messages';
+import { setRetryAfter } from './rateLimitHeaders';
+import type { ErrorHandlerOptions } from './types';
+
+/**
+ * Express error handler for the core's typed errors. Answers
+ * `{ error: { type: <kind>, code, message: <audience message>, retry_after_ms?, request_id? } }`
+ * with the status of {@link httpErrorOf} (429 own limit, 503 chain exhausted or overloaded,
+ * 504 timeout, 502 upstream failure, 400 invalid or too long, 422 policy rejection, 499 cancelled)
+ * and `Retry-After` when a wait is known. The message is the one the engine chose for the
+ * request's audience; internal messages (provider names, limits, keys) never reach the client.
+ * A cancelled request whose socket is gone gets no answer; errors it does not know go to `next`.
+ *
+ * @example
+ * ```ts
+ * app.use(resilience({ engine }));
+ * app.post('/chat', async (req, res) => res.json((await req.resilience.execute('chat', call)).value));
+ * app.use(resilienceErrorHandler());
+ * ```
+ */
+export function resilienceErrorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
+  return function llmResilienceErrorHandler(err: unknown, req: Request, res: Response, next: NextFunction): void {
+    const http = httpErrorOf(err);
+    if (http === undefined) return next(err);
+    options.onError?.(err, req);
+    if (res.headersSent) {
+      // Too late for a status: let Express end the response (it closes the connection).
+      return next(err);
+    }
+    if (http.kind === 'cancelled' && (res.destroyed || req.socket?.destroyed === true)) return;
+    const ctx = (req as Partial<Request>).resilience;
+    const audience = options.audience ?? ctx?.audience ?? 'customer';
+    const message = http.userMessage ?? messageFor(http.kind, audience, options.engine ?? ctx?.engine);
+    setRetryAfter(res, http.retryAfterMs);
+    res.status(http.status).json({
+      error: {
+        type: http.kind,
+        code: http.code,
+        message,
+        ...(http.retryAfterMs !== undefined ? { retry_after_ms: Math.ceil(http.retryAfterMs) } : {}),
+        ...(http.requestId !== undefined ? { request_id: http.requestId } : {}),
+      },
+    });
+  };
+}

@@ -1,0 +1,289 @@
+import express from 'express';
+import OpenAI, { APIError } from 'openai';
+import { replyTag, type FakeProvider } from '@llm-resilience/testing';
+import { ManualClock, type Resilience } from '@llm-resilience/core';
+import { openAIGateway, resilienceErrorHandler, type OpenAIGatewayOptions } from '../src';
+import { listen, nextRecord, rejection, startFake, testEngine } from './support';
+
+let fake: FakeProvider;
+let fakeBaseURL: string;
+
+beforeAll(async () => {
+  ({ fake, baseURL: fakeBaseURL } = await startFake());
+});
+afterAll(() => fake.stop());
+beforeEach(() => {
+  fake.reset();
+  fake.setFaults([]);
+});
+
+const AUTH = { 'sk-client-alice': { user: 'alice', team: 'support', tenant: 'acme' } };
+
+function upstreams(key = 'upstream-secret-key'): OpenAIGatewayOptions['upstreams'] {
+  return {
+    primary: { kind: 'openai', baseURL: fakeBaseURL, apiKey: key },
+    backup: { kind: 'openai', baseURL: fakeBaseURL, apiKey: 'upstream-secret-key' },
+    anthropic: { kind: 'anthropic', baseURL: fakeBaseURL, apiKey: 'upstream-secret-key' },
+  };
+}
+
+interface Gateway {
+  engine: Resilience;
+  client: OpenAI;
+  url: string;
+  close: () => Promise<void>;
+}
+
+async function startGateway(options: Partial<OpenAIGatewayOptions> = {}, engine: Resilience = testEngine()): Promise<Gateway> {
+  const app = express();
+  app.use(openAIGateway({ engine, upstreams: upstreams(), auth: AUTH, models: { support: 'support_reply' }, ...options }));
+  app.use(resilienceErrorHandler());
+  const { url, close } = await listen(app);
+  const client = new OpenAI({ apiKey: 'sk-client-alice', baseURL: `${url}/v1`, maxRetries: 0, timeout: 10_000 });
+  return { engine, client, url, close };
+}
+
+const ask = (content: string) => [{ role: 'user' as const, content }];
+
+describe('openAIGateway with the official openai SDK', () => {
+  let gw: Gateway;
+  beforeAll(async () => {
+    gw = await startGateway();
+  });
+  afterAll(() => gw.close());
+
+  it('answers a non-streaming request through the engine, with target headers and the client identity', async () => {
+    const recorded = nextRecord(gw.engine);
+    const { data, response } = await gw.client.chat.completions.create({ model: 'support', messages: ask('Where is my order?'), max_tokens: 40 }).withResponse();
+    expect(data.choices[0]!.message.content!.startsWith(replyTag('fast-a', 'Where is my order?'))).toBe(true);
+    expect(response.headers.get('x-llm-resilience-target')).toBe('fast-a');
+    expect(response.headers.get('x-llm-resilience-attempts')).toBe('1');
+    expect(response.headers.get('x-llm-resilience-request-id')).toMatch(/\S/);
+    const record = await recorded;
+    expect(record).toMatchObject({ user_id: 'alice', team_id: 'support', tenant_id: 'acme', route: 'support_reply', outcome: 'success', final_target: 'fast-a' });
+    expect(record.input_tokens).toBe(data.usage!.prompt_tokens);
+    expect(record.output_tokens).toBe(data.usage!.completion_tokens);
+    expect(JSON.stringify([...response.headers])).not.toContain('upstream-secret-key');
+    // The upstream's x-ratelimit-* headers reached the engine (proactive pacing).
+    expect(gw.engine.pacingOf('fast-a')?.remainingRequests).toBeGreaterThan(0);
+  });
+
+  it('streams, settling the record with the usage of the upstream final chunk', async () => {
+    const recorded = nextRecord(gw.engine);
+    const stream = await gw.client.chat.completions.create({ model: 'support', messages: ask('Stream please'), stream: true });
+    let text = '';
+    const usageChunks: unknown[] = [];
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usageChunks.push(chunk.usage);
+    }
+    expect(text.startsWith(replyTag('fast-a', 'Stream please'))).toBe(true);
+    expect(usageChunks).toEqual([]); // the client did not ask for usage
+    const record = await recorded;
+    expect(record).toMatchObject({ outcome: 'success', final_target: 'fast-a', output_tokens: fake.counters.tokensOut, input_tokens: fake.counters.tokensIn });
+  });
+
+  it('passes the usage chunk on when the client asks for it', async () => {
+    const stream = await gw.client.chat.completions.create({ model: 'support_reply', messages: ask('Count me'), stream: true, stream_options: { include_usage: true } });
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
+    expect(usage).toMatchObject({ prompt_tokens: fake.counters.tokensIn, completion_tokens: fake.counters.tokensOut });
+  });
+
+  it('falls back to the backup during an outage of the primary', async () => {
+    fake.setFaults([{ model: 'fast-a', kind: 'overloaded_503' }]);
+    const { data, response } = await gw.client.chat.completions.create({ model: 'support', messages: ask('Outage?') }).withResponse();
+    expect(data.choices[0]!.message.content!.startsWith(replyTag('fast-b', 'Outage?'))).toBe(true);
+    expect(response.headers.get('x-llm-resilience-target')).toBe('fast-b');
+    expect(response.headers.get('x-llm-resilience-attempts')).toBe('2');
+  });
+
+  it('falls back while streaming when the primary breaks before its first token', async () => {
+    fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 0 }]);
+    const { data: stream, response } = await gw.client.chat.completions.create({ model: 'support', messages: ask('Cut early'), stream: true }).withResponse();
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text.startsWith(replyTag('fast-b', 'Cut early'))).toBe(true);
+    expect(response.headers.get('x-llm-resilience-target')).toBe('fast-b');
+    expect(fake.counters.streamsCut).toBe(1);
+  });
+
+  it('ends a stream cut after its first token with an error the SDK throws, never a clean end', async () => {
+    fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 2 }]);
+    const recorded = nextRecord(gw.engine);
+    const stream = await gw.client.chat.completions.create({ model: 'support', messages: ask('Cut midway'), stream: true });
+    let text = '';
+    const err = await rejection(
+      (async () => {
+        for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+      })(),
+    );
+    expect(err).toBeInstanceOf(APIError);
+    expect((err as APIError).message).toContain('The reply was interrupted. Please try again.');
+    expect(text.startsWith('[fast-a]')).toBe(true);
+    expect(fake.counters.requestsByModel['fast-b']).toBeUndefined(); // no fallback after the first token
+    const record = await recorded;
+    expect(record).toMatchObject({ outcome: 'failure', error_kind: 'network' });
+    expect(record.final_target).toBeUndefined();
+  });
+
+  it('shows the raw error event and no [DONE] on the wire', async () => {
+    fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 1 }]);
+    const res = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'support', messages: ask('wire'), stream: true }),
+    });
+    const body = await res.text();
+    expect(res.status).toBe(200);
+    expect(body).not.toContain('[DONE]');
+    const last = body.trim().split('\n\n').pop()!;
+    expect(JSON.parse(last.replace(/^data: /, ''))).toEqual({
+      error: { message: expect.any(String), type: 'stream_error', param: null, code: 'ERR_LLMR_EXPRESS_STREAM_INTERRUPTED' },
+    });
+  });
+
+  it('translates to and from an Anthropic upstream, streaming and not', async () => {
+    const r = await gw.client.chat.completions.create({ model: 'claude', messages: [{ role: 'system', content: 'Be brief.' }, ...ask('Hi Claude')], max_tokens: 64 });
+    expect(r.choices[0]!.message.content!.startsWith(replyTag('claude-x', 'Be brief.\nHi Claude'))).toBe(true);
+    expect(r.usage).toMatchObject({ prompt_tokens: fake.counters.tokensIn, completion_tokens: fake.counters.tokensOut });
+    const stream = await gw.client.chat.completions.create({ model: 'claude', messages: ask('Stream, Claude'), stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let finish: string | null | undefined;
+    let usage: OpenAI.CompletionUsage | undefined;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(text.startsWith(replyTag('claude-x', 'Stream, Claude'))).toBe(true);
+    expect(finish).toBe('stop');
+    expect(usage?.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('lists aliases and servable routes', async () => {
+    const ids: string[] = [];
+    for await (const m of gw.client.models.list()) ids.push(m.id);
+    expect(ids.sort()).toEqual(['claude', 'ops', 'solo', 'support', 'support_reply']);
+  });
+
+  it('rejects missing and unknown client keys with 401, unknown models with 404', async () => {
+    const wrong = new OpenAI({ apiKey: 'sk-nope', baseURL: `${gw.url}/v1`, maxRetries: 0 });
+    const err = await rejection(wrong.chat.completions.create({ model: 'support', messages: ask('x') }));
+    expect(err).toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((err as APIError).code).toBe('invalid_api_key');
+    const missing = await fetch(`${gw.url}/v1/models`);
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toBe('Bearer');
+    const unknown = await rejection(gw.client.chat.completions.create({ model: 'gpt-nope', messages: ask('x') }));
+    expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(fake.counters.requests).toBe(0);
+  });
+
+  it('answers bad bodies OpenAI-style', async () => {
+    const post = (body: string) =>
+      fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' }, body });
+    const broken = await post('{"model":');
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toMatchObject({ error: { type: 'invalid_request_error' } });
+    const noMessages = await post(JSON.stringify({ model: 'support' }));
+    expect(await noMessages.json()).toMatchObject({ error: { param: 'messages' } });
+    const badMax = await post(JSON.stringify({ model: 'support', messages: ask('x'), max_tokens: -3 }));
+    expect(badMax.status).toBe(400);
+  });
+});
+
+describe('openAIGateway failures', () => {
+  it('answers an exhausted chain with 503, the customer message and no upstream details', async () => {
+    const gw = await startGateway();
+    try {
+      fake.setFaults([{ kind: 'overloaded_503' }]);
+      const err = await rejection(gw.client.chat.completions.create({ model: 'support', messages: ask('x') }));
+      expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+      const e = err as APIError;
+      expect(e.status).toBe(503);
+      expect(e.message).toContain("This request is taking longer than usual. We're trying another model now.");
+      expect(e.headers?.get('x-llm-resilience-attempts')).toBe('2');
+      const text = JSON.stringify(e.error);
+      for (const secret of ['fast-a', 'fast-b', 'primary', 'backup', 'upstream-secret-key', 'overloaded, please']) expect(text).not.toContain(secret);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('applies the policy limits per client identity: 429 with Retry-After', async () => {
+    const engine = testEngine({ limits: [{ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 1, window: '1m' }] });
+    const gw = await startGateway({}, engine);
+    try {
+      await gw.client.chat.completions.create({ model: 'support', messages: ask('one') });
+      const err = await rejection(gw.client.chat.completions.create({ model: 'support', messages: ask('two') }));
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      const e = err as APIError;
+      expect(Number(e.headers?.get('retry-after'))).toBeGreaterThan(0);
+      expect(e.error).toMatchObject({ type: 'rate_limit_error' });
+      expect(fake.counters.requests).toBe(1);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('ends a stream that goes silent after its first token with an error (idle timeout on the engine clock)', async () => {
+    const clock = new ManualClock(0);
+    const gw = await startGateway({ streamIdleTimeoutMs: 30_000 }, testEngine({}, { clock }));
+    try {
+      fake.setFaults([{ model: 'fast-a', kind: 'slow_tokens', perTokenMs: 600_000 }]);
+      const stream = await gw.client.chat.completions.create({ model: 'solo', messages: ask('stall'), stream: true });
+      const it = stream[Symbol.asyncIterator]();
+      const first = await it.next();
+      expect(first.done).toBe(false);
+      // The gateway now waits for the next chunk with its idle timer on the manual clock.
+      while (clock.pending === 0) await new Promise((r) => setImmediate(r));
+      await clock.advance(30_000);
+      const err = await rejection((async () => {
+        for (let n = await it.next(); !n.done; n = await it.next());
+      })());
+      expect(err).toBeInstanceOf(APIError);
+      expect((err as APIError).message).toContain('The reply was interrupted');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('aborts the upstream stream and records a cancellation when the client leaves mid-stream', async () => {
+    const gw = await startGateway();
+    try {
+      fake.setFaults([{ model: 'fast-a', kind: 'slow_tokens', perTokenMs: 600_000 }]);
+      const recorded = nextRecord(gw.engine);
+      const client = new AbortController();
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'solo', messages: ask('leave me'), stream: true }),
+        signal: client.signal,
+      });
+      const reader = res.body!.getReader();
+      const first = new TextDecoder().decode((await reader.read()).value);
+      expect(first).toContain('chat.completion.chunk');
+      client.abort();
+      const record = await recorded;
+      expect(record).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', user_id: 'alice' });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('keeps upstream keys server-side: a bad upstream key is an upstream failure, not the client’s', async () => {
+    const gw = await startGateway({ upstreams: upstreams('wrong-upstream-key') });
+    try {
+      const { data, response } = await gw.client.chat.completions.create({ model: 'support', messages: ask('keys') }).withResponse();
+      // The primary rejected our key (auth falls back); the backup answered.
+      expect(data.choices[0]!.message.content!.startsWith('[fast-b]')).toBe(true);
+      expect(response.headers.get('x-llm-resilience-target')).toBe('fast-b');
+      const solo = await rejection(gw.client.chat.completions.create({ model: 'solo', messages: ask('keys') }));
+      expect((solo as APIError).status).toBe(503);
+      expect(JSON.stringify((solo as APIError).error)).not.toContain('wrong-upstream-key');
+    } finally {
+      await gw.close();
+    }
+  });
+});

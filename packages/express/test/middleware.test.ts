@@ -1,0 +1,260 @@
+import { request as httpRequest } from 'node:http';
+import express, { type Request } from 'express';
+import request from 'supertest';
+import { ManualClock, MemoryLimiterStore, type AttemptContext, type ResolvedTarget } from '@llm-resilience/core';
+import { replyTag, type FakeProvider } from '@llm-resilience/testing';
+import { ClientDisconnectedError, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
+import { deferred, listen, nextRecord, startFake, testEngine } from './support';
+
+let fake: FakeProvider;
+let baseURL: string;
+
+beforeAll(async () => {
+  ({ fake, baseURL } = await startFake());
+});
+afterAll(() => fake.stop());
+beforeEach(() => {
+  fake.reset();
+  fake.setFaults([]);
+});
+
+/** A model call over plain fetch to the fake provider, as an app would write it. */
+function chatCall(prompt: string) {
+  return async (target: ResolvedTarget, ctx: AttemptContext) => {
+    const res = await fetch(`${baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer upstream-secret-key' },
+      body: JSON.stringify({ model: target.model, messages: [{ role: 'user', content: prompt }], max_tokens: ctx.maxOutputTokens }),
+      signal: ctx.signal,
+    });
+    const body = (await res.json()) as { choices?: Array<{ message: { content: string } }>; error?: unknown };
+    if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}`), { status: res.status, headers: res.headers, error: body.error });
+    return body;
+  };
+}
+
+const byHeader = (req: Request) => ({ user: req.get('x-user') ?? undefined, team: req.get('x-team') ?? undefined });
+
+function app(options: Partial<ResilienceMiddlewareOptions> & Pick<ResilienceMiddlewareOptions, 'engine'>) {
+  const a = express();
+  a.use(express.json());
+  a.use(resilience({ identity: byHeader, validations: false, ...options }));
+  a.get('/ping', (req, res) => {
+    res.json({ ok: true, limits: req.resilience.limits });
+  });
+  a.post('/chat', async (req, res) => {
+    const prompt = String((req.body as { prompt?: unknown }).prompt ?? 'hello');
+    const route = String((req.body as { route?: unknown }).route ?? 'support_reply');
+    const { value, record } = await req.resilience.execute(route, chatCall(prompt), { input: { prompt }, maxOutputTokens: 50 });
+    res.json({ reply: value.choices?.[0]?.message.content, model: record.final_model, usage: req.resilience.usage() });
+  });
+  a.use(resilienceErrorHandler());
+  return a;
+}
+
+describe('inbound limits', () => {
+  const rpm = [{ id: 'user-rpm', scope: ['user' as const], metric: 'requests' as const, limit: 2, window: '1m' as const }];
+
+  it('answers 429 with Retry-After, draft-7 RateLimit headers and the customer message', async () => {
+    const clock = new ManualClock(1_000_000);
+    const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });
+    const a = app({ engine, limits: rpm });
+    const first = await request(a).get('/ping').set('x-user', 'u1').expect(200);
+    expect(first.headers['ratelimit-policy']).toBe('2;w=60');
+    expect(first.headers.ratelimit).toMatch(/^limit=2, remaining=1, reset=\d+$/);
+    expect(first.body.limits).toEqual([expect.objectContaining({ id: 'user-rpm', remaining: 1, limit: 2 })]);
+    await request(a).get('/ping').set('x-user', 'u1').expect(200);
+    const denied = await request(a).get('/ping').set('x-user', 'u1').expect(429);
+    expect(denied.headers['retry-after']).toBe('30');
+    expect(denied.headers.ratelimit).toBe('limit=2, remaining=0, reset=30');
+    expect(denied.body).toEqual({
+      error: {
+        type: 'rate_limited',
+        code: 'ERR_LLMR_LIMIT_EXCEEDED',
+        message: 'You are sending requests too quickly. Please wait a moment and try again.',
+        retry_after_ms: 30_000,
+      },
+    });
+    expect(JSON.stringify(denied.body)).not.toContain('u1');
+    // Other users have their own bucket; the limited one passes again once a slot refilled.
+    await request(a).get('/ping').set('x-user', 'u2').expect(200);
+    await clock.advance(30_000);
+    await request(a).get('/ping').set('x-user', 'u1').expect(200);
+  });
+
+  it('speaks draft-6, draft-8 and the legacy headers when asked', async () => {
+    const engine = testEngine();
+    const six = await request(app({ engine, limits: rpm, standardHeaders: 'draft-6', legacyHeaders: true })).get('/ping').set('x-user', 'd6').expect(200);
+    expect(six.headers).toMatchObject({ 'ratelimit-limit': '2', 'ratelimit-remaining': '1', 'ratelimit-policy': '2;w=60', 'x-ratelimit-limit': '2', 'x-ratelimit-remaining': '1' });
+    expect(six.headers['ratelimit-reset']).toMatch(/^\d+$/);
+    const eight = await request(app({ engine, limits: rpm, standardHeaders: 'draft-8' })).get('/ping').set('x-user', 'd8').expect(200);
+    expect(eight.headers.ratelimit).toMatch(/^"user-rpm";r=1;t=\d+$/);
+    expect(eight.headers['ratelimit-policy']).toMatch(/^"user-rpm";q=2;w=60;pk=:[^:]+:$/);
+    const none = await request(app({ engine, limits: rpm, standardHeaders: false })).get('/ping').set('x-user', 'none').expect(200);
+    expect(none.headers.ratelimit).toBeUndefined();
+    expect(none.headers['ratelimit-policy']).toBeUndefined();
+  });
+
+  it('tells the team which rule and lets onLimited answer instead', async () => {
+    const clock = new ManualClock(0);
+    const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });
+    const limits = [{ id: 'user-rpm', scope: ['user' as const], metric: 'requests' as const, limit: 1, window: '1m' as const }];
+    const internal = app({ engine, limits, audience: 'internal' });
+    await request(internal).get('/ping').set('x-user', 'team-a').expect(200);
+    const denied = await request(internal).get('/ping').set('x-user', 'team-a').expect(429);
+    expect(denied.body.error.message).toBe("Inbound limit 'user-rpm' is exhausted; retry in 60 s (Retry-After).");
+
+    const custom = app({
+      engine,
+      limits: [{ id: 'other', scope: ['user'], metric: 'requests', limit: 1, window: '1m' }],
+      onLimited: (_req, res, _next, info) => void res.status(503).json({ slowDown: info.ruleId, retryIn: info.retryAfterMs }),
+    });
+    await request(custom).get('/ping').set('x-user', 'c').expect(200);
+    const r = await request(custom).get('/ping').set('x-user', 'c').expect(503);
+    expect(r.body).toEqual({ slowDown: 'other', retryIn: 60_000 });
+    expect(r.headers['retry-after']).toBe('60');
+  });
+
+  it('charges token budgets with the real usage of the calls made during the request', async () => {
+    const engine = testEngine();
+    const a = app({ engine, limits: [{ id: 'team-tokens', scope: ['team'], metric: 'totalTokens', limit: 30, window: '1h' }] });
+    const first = await request(a).post('/chat').set('x-user', 'u1').set('x-team', 'budget').send({ prompt: 'hello there' }).expect(200);
+    expect(first.body.reply.startsWith(replyTag('fast-a', 'hello there'))).toBe(true);
+    const used = first.body.usage.inputTokens + first.body.usage.outputTokens;
+    expect(used).toBe(fake.counters.tokensIn + fake.counters.tokensOut);
+    expect(used).toBeGreaterThan(0);
+    // The budget was settled to real usage when the response ended: it shows in the next answer.
+    const second = await request(a).get('/ping').set('x-team', 'budget').expect(200);
+    expect(Math.floor(second.body.limits[0].remaining)).toBe(30 - used - 2);
+    // Spend the rest, then the team is over budget.
+    await request(a).post('/chat').set('x-team', 'budget').send({ prompt: 'hello again' });
+    const denied = await request(a).get('/ping').set('x-team', 'budget').expect(429);
+    expect(denied.body.error.code).toBe('ERR_LLMR_LIMIT_EXCEEDED');
+  });
+
+  it('frees concurrency slots when the response ends', async () => {
+    const engine = testEngine();
+    const started = deferred();
+    const release = deferred();
+    const a = express();
+    a.use(resilience({ engine, identity: byHeader, validations: false, limits: [{ id: 'inflight', scope: ['user'], metric: 'concurrency', limit: 1 }] }));
+    a.get('/slow', async (_req, res) => {
+      started.resolve();
+      await release.promise;
+      res.send('done');
+    });
+    a.get('/fast', (_req, res) => void res.send('ok'));
+    const { url, close } = await listen(a);
+    try {
+      const slow = fetch(`${url}/slow`, { headers: { 'x-user': 'c1' } });
+      await started.promise;
+      const second = await fetch(`${url}/fast`, { headers: { 'x-user': 'c1' } });
+      expect(second.status).toBe(429);
+      expect(second.headers.get('ratelimit-policy')).toBe('1');
+      release.resolve();
+      expect(await (await slow).text()).toBe('done');
+      const third = await fetch(`${url}/fast`, { headers: { 'x-user': 'c1' } });
+      expect(third.status).toBe(200);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('req.resilience.execute', () => {
+  it('runs with the request identity and priority and records the call', async () => {
+    const engine = testEngine();
+    const a = express();
+    a.use(express.json());
+    a.use(resilience({ engine, identity: byHeader, priority: () => 'batch', requestId: (req) => req.get('x-request-id'), validations: false }));
+    a.post('/chat', async (req, res) => {
+      const r = await req.resilience.execute('support_reply', chatCall('who am i'));
+      res.json({ records: req.resilience.records.length, id: r.record.request_id });
+    });
+    const recorded = nextRecord(engine);
+    const r = await request(a).post('/chat').set('x-user', 'alice').set('x-team', 'support').set('x-request-id', 'req-42').send({}).expect(200);
+    const record = await recorded;
+    expect(record).toMatchObject({ user_id: 'alice', team_id: 'support', priority: 'batch', request_id: 'req-42', outcome: 'success', final_target: 'fast-a' });
+    expect(r.body).toEqual({ records: 1, id: 'req-42' });
+  });
+
+  it('aborts the provider call when the client disconnects', async () => {
+    const engine = testEngine();
+    fake.setFaults([{ model: 'fast-a', kind: 'hang' }]);
+    const callStarted = deferred();
+    const aborted = deferred<unknown>();
+    const fetchFailed = deferred<unknown>();
+    const a = express();
+    a.use(resilience({ engine, identity: byHeader, validations: false }));
+    a.get('/chat', async (req, res, next) => {
+      try {
+        await req.resilience.execute('solo', async (target, ctx) => {
+          ctx.signal.addEventListener('abort', () => aborted.resolve(ctx.signal.reason));
+          const pending = chatCall('please hang')(target, ctx);
+          callStarted.resolve();
+          return pending.catch((err: unknown) => {
+            fetchFailed.resolve(err);
+            throw err;
+          });
+        });
+        res.send('unexpected');
+      } catch (err) {
+        next(err);
+      }
+    });
+    a.use(resilienceErrorHandler());
+    const recorded = nextRecord(engine);
+    const { url, close } = await listen(a);
+    try {
+      const client = httpRequest(`${url}/chat`, { headers: { 'x-user': 'leaver' } });
+      client.on('error', () => undefined);
+      client.end();
+      await callStarted.promise;
+      // Wait until the fake provider holds the request (its hang fault fired), then hang up.
+      while ((fake.counters.faults.hang ?? 0) === 0) await new Promise((r) => setImmediate(r));
+      client.destroy();
+      const reason = await aborted.promise;
+      expect(reason).toBeInstanceOf(ClientDisconnectedError);
+      // fetch rejects with the signal's reason: the upstream request was torn down.
+      expect(await fetchFailed.promise).toBe(reason);
+      const record = await recorded;
+      expect(record).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', user_id: 'leaver' });
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('resilienceErrorHandler', () => {
+  it('answers an exhausted chain with 503 and the customer message, never provider details', async () => {
+    const engine = testEngine();
+    fake.setFaults([{ kind: 'overloaded_503' }]);
+    const r = await request(app({ engine })).post('/chat').set('x-user', 'u9').send({ prompt: 'x' }).expect(503);
+    expect(r.body.error).toMatchObject({ type: 'overloaded', code: 'ERR_LLMR_CHAIN_EXHAUSTED', message: "This request is taking longer than usual. We're trying another model now." });
+    expect(r.body.error.request_id).toMatch(/\S/);
+    const text = JSON.stringify(r.body);
+    for (const secret of ['fast-a', 'fast-b', 'primary', 'backup', 'upstream-secret-key', 'HTTP 503']) expect(text).not.toContain(secret);
+  });
+
+  it('uses the route audience: internal routes get the direct wording', async () => {
+    const engine = testEngine();
+    fake.setFaults([{ kind: 'overloaded_503' }]);
+    const r = await request(app({ engine })).post('/chat').send({ prompt: 'x', route: 'ops' }).expect(503);
+    expect(r.body.error.message).toBe('The model provider is overloaded or having an outage. Trying a fallback model; if none can serve, retry in a minute.');
+  });
+
+  it('maps a policy rejection to 422 and passes foreign errors on', async () => {
+    const engine = testEngine();
+    fake.setFaults([{ kind: 'content_filter', model: 'fast-a' }]);
+    const r = await request(app({ engine })).post('/chat').send({ prompt: 'x', route: 'solo' }).expect(422);
+    expect(r.body.error.type).toBe('policy_rejected');
+    const a = express();
+    a.get('/boom', () => {
+      throw new Error('not ours');
+    });
+    a.use(resilienceErrorHandler());
+    a.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => void res.status(500).send(`app handled: ${err.message}`));
+    const boom = await request(a).get('/boom').expect(500);
+    expect(boom.text).toBe('app handled: not ours');
+  });
+});

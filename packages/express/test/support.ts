@@ -1,0 +1,108 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
+import { createResilience, definePolicy, type PolicyInput, type RequestRecord, type Resilience, type ResilienceOptions } from '@llm-resilience/core';
+import { createFakeProvider, type FakeProvider, type FakeProviderConfig } from '@llm-resilience/testing';
+
+/** The fake provider's models: two OpenAI-style ones and one Anthropic-style one. */
+export const FAKE_CONFIG: FakeProviderConfig = {
+  seed: 7,
+  apiKey: 'upstream-secret-key',
+  models: {
+    'fast-a': { contextWindow: 16_000, limits: { rpm: 10_000 } },
+    'fast-b': { contextWindow: 16_000 },
+    'claude-x': { provider: 'anthropic', contextWindow: 16_000 },
+  },
+};
+
+/**
+ * Targets on two provider names (so one provider's breaker never blocks the other) and routes
+ * that fall back at once on capacity errors (no backoff sleeps in tests).
+ */
+export function testPolicy(extra: Partial<PolicyInput> = {}): PolicyInput {
+  const noRetry = { perKind: { overloaded: 0, network: 0, unknown: 0, timeout: 0, rate_limited: 0 } };
+  return {
+    targets: {
+      'fast-a': { provider: 'primary', model: 'fast-a', contextWindow: 16_000 },
+      'fast-b': { provider: 'backup', model: 'fast-b', contextWindow: 16_000 },
+      'claude-x': { provider: 'anthropic', model: 'claude-x', contextWindow: 16_000 },
+    },
+    routes: {
+      support_reply: { chain: ['fast-a', 'fast-b'], retry: noRetry },
+      solo: { chain: ['fast-a'], retry: noRetry },
+      claude: { chain: ['claude-x'], retry: noRetry },
+      ops: { chain: ['fast-a', 'fast-b'], retry: noRetry, audience: 'internal' },
+    },
+    ...extra,
+  };
+}
+
+/** An engine over {@link testPolicy}. */
+export function testEngine(extra: Partial<PolicyInput> = {}, options: ResilienceOptions = {}): Resilience {
+  return createResilience(definePolicy(testPolicy(extra), { onWarning: () => undefined }), options);
+}
+
+/** A started fake provider. */
+export async function startFake(): Promise<{ fake: FakeProvider; url: string; baseURL: string }> {
+  const fake = createFakeProvider(FAKE_CONFIG);
+  const { url, baseURL } = await fake.start();
+  return { fake, url, baseURL };
+}
+
+/** Listens on a free port; `close` also drops keep-alive connections. */
+export async function listen(app: Express): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+/** A promise with its resolve function outside (to wait on events, never on time). */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** Resolves with the next record the engine emits. */
+export function nextRecord(engine: Resilience): Promise<RequestRecord> {
+  return new Promise((resolve) => {
+    const sub = engine.events.on('record', (r) => {
+      sub.dispose();
+      resolve(r);
+    });
+  });
+}
+
+/** Catches what a promise rejects with; fails when it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A warning logger that keeps what it got. */
+export function warningLog(): { codes: () => unknown[]; messages: () => string[]; logger: { warn: (m: string, f?: Record<string, unknown>) => void } } {
+  const got: Array<{ message: string; code: unknown }> = [];
+  return {
+    codes: () => got.map((g) => g.code),
+    messages: () => got.map((g) => g.message),
+    logger: {
+      warn: (message, f) => {
+        got.push({ message, code: f?.code });
+      },
+    },
+  };
+}
