@@ -9,11 +9,12 @@ const swc = {
 };
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/packages', '<rootDir>/examples', '<rootDir>/bench'],
+  roots: ['<rootDir>/packages', '<rootDir>/examples', '<rootDir>/bench', '<rootDir>/docs'],
   testMatch: ['**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   transform: { '^.+\\.(t|j|mj)s$': ['@swc/jest', swc] },
-  transformIgnorePatterns: ['/node_modules/(?!.*\\.mjs$)'],
+  // NestJS 12 ships as ES modules only: let SWC compile @nestjs/* (and .mjs files) to CommonJS.
+  transformIgnorePatterns: ['/node_modules/(?!\\.pnpm/@nestjs\\+|@nestjs/)(?!.*\\.mjs$)'],
   moduleNameMapper: {
     '^@llm-resilience/langchain/augment$': '<rootDir>/packages/langchain/src/augment.ts',
     '^@llm-resilience/([a-z]+)$': '<rootDir>/packages/$1/src/index.ts',

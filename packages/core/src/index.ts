@@ -125,6 +125,9 @@ export { breakerKey, parseBreakerKey, type BreakerScope } from './breaker/breake
 export { MemoryBreakerSyncHub } from './breaker/MemoryBreakerSyncHub';
 export { InvalidBreakerStateError } from './breaker/InvalidBreakerStateError';
 
+// Pacing
+export { MemoryPacingSyncHub, isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from './pacing/PacingStateSync';
+
 // Scheduling
 export { PriorityScheduler } from './scheduler/PriorityScheduler';
 export { QueueRejectedError, QUEUE_REJECT_REASONS, type QueueRejectedDetails, type QueueRejectReason } from './scheduler/QueueRejectedError';

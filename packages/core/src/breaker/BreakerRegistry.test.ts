@@ -316,4 +316,31 @@ describe('BreakerRegistry', () => {
       expect(b.registry.stateOf('fast-a')).toBe('closed');
     });
   });
+
+  describe('providers with several targets', () => {
+    it("one model's outage does not block its sibling models", () => {
+      const { registry } = setup({ providerTargets: { openai: 2 } });
+      for (let i = 0; i < 5; i++) call(registry, 'fast-a', 'openai', 'overloaded');
+      expect(registry.stateOf('fast-a')).toBe('open');
+      expect(registry.provider('openai').state.state).toBe('closed');
+      expect(registry.admit('fast-c', 'openai').allowed).toBe(true);
+    });
+
+    it('opens the provider breaker when two of its models fail within the window', () => {
+      const { registry } = setup({ providerTargets: { openai: 2 } });
+      for (let i = 0; i < 3; i++) {
+        call(registry, 'fast-a', 'openai', 'overloaded');
+        call(registry, 'fast-c', 'openai', 'overloaded');
+      }
+      expect(registry.provider('openai').state.state).toBe('open');
+    });
+
+    it('forgets failures of a model older than the breaker window', () => {
+      const { registry, clock } = setup({ providerTargets: { openai: 2 } });
+      call(registry, 'fast-a', 'openai', 'overloaded');
+      clock.set(clock.now() + policy.windowMs + 1);
+      for (let i = 0; i < 5; i++) call(registry, 'fast-c', 'openai', 'overloaded');
+      expect(registry.provider('openai').state.state).toBe('closed');
+    });
+  });
 });

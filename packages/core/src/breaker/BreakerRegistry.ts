@@ -170,6 +170,13 @@ export interface BreakerRegistryOptions {
   onError?: (error: unknown, source: 'listener' | 'sync') => void;
   /** Options of every breaker (ramp start share, open-period cap, window buckets). */
   breaker?: Pick<CircuitBreakerOptions, 'rampStartShare' | 'maxOpenForMs' | 'buckets'>;
+  /**
+   * How many targets (models) each provider has in the policy. A provider with several targets counts a
+   * failure against its provider breaker only while at least two of its targets are failing (within the
+   * breaker window): one model's outage must leave its siblings usable as fallbacks. Providers not
+   * listed are treated as having one target (every failure counts).
+   */
+  providerTargets?: Readonly<Record<string, number>>;
 }
 
 function allowed(target: boolean, provider: boolean): TargetAdmission {
@@ -226,6 +233,9 @@ export class BreakerRegistry {
   private readonly providerOverrides: Readonly<Record<string, Partial<BreakerPolicy>>> | undefined;
   private readonly breakerOptions: BreakerRegistryOptions['breaker'];
   private readonly subscription: Disposable | undefined;
+  private readonly providerTargets: Readonly<Record<string, number>> | undefined;
+  /** Per provider with several targets: when each of its targets last failed. */
+  private readonly failingTargets = new Map<string, Map<string, number>>();
   /** Key of the breaker a remote state is being applied to (its change is not published again). */
   private applyingRemote: string | undefined;
 
@@ -238,6 +248,7 @@ export class BreakerRegistry {
     this.targetOverrides = options.targetOverrides;
     this.providerOverrides = options.providerOverrides;
     this.breakerOptions = options.breaker;
+    this.providerTargets = options.providerTargets;
     this.events = new TypedEmitter<BreakerRegistryEvents>({ onListenerError: (e) => this.report(e, 'listener') });
     // Fail fast on a bad policy rather than on the first call.
     new CircuitBreaker('validation', this.policy, this.breakerOptions);
@@ -286,8 +297,21 @@ export class BreakerRegistry {
     } else {
       const details = { latencyMs: outcome.latencyMs, retryAfterMs: outcome.retryAfterMs };
       target.onFailure(outcome.kind, now, { ...details, probe: probes?.target });
-      prov.onFailure(outcome.kind, now, { ...details, probe: probes?.provider });
+      if (this.providerWide(targetId, provider, now)) prov.onFailure(outcome.kind, now, { ...details, probe: probes?.provider });
+      else prov.release(probes?.provider);
     }
+  }
+
+  /** True when a failure of `targetId` says something about its whole provider (see `providerTargets`). */
+  private providerWide(targetId: string, provider: string, now: number): boolean {
+    const count = this.providerTargets?.[provider] ?? 1;
+    if (count <= 1) return true;
+    let failing = this.failingTargets.get(provider);
+    if (failing === undefined) this.failingTargets.set(provider, (failing = new Map()));
+    failing.set(targetId, now);
+    const since = now - (this.providerOverrides?.[provider]?.windowMs ?? this.policy.windowMs);
+    for (const [id, at] of failing) if (at < since) failing.delete(id);
+    return failing.size >= 2;
   }
 
   /**

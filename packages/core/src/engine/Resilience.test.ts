@@ -323,4 +323,67 @@ describe('Resilience.execute', () => {
     // ...after that every request gets a single attempt.
     expect(counts.slice(1)).toEqual([1, 1, 1]);
   });
+
+  it('paces proactively from remaining-quota headers: no call is sent into a known-exhausted limit', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'] }, bulk: { chain: ['a'], priority: 'batch' } });
+    const resetIn = (s: number) => new Date(clock.now() + s * 1000).toISOString();
+    const { fn, calls } = scripted({
+      a: [
+        (ctx: AttemptContext) => {
+          ctx.reportHeaders({
+            'anthropic-ratelimit-requests-limit': '50',
+            'anthropic-ratelimit-requests-remaining': '0',
+            'anthropic-ratelimit-requests-reset': resetIn(4),
+          });
+          return ok();
+        },
+      ],
+    });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 0, limitRequests: 50 });
+    // Live traffic does not wait 4 s: it goes straight to the fallback, without a 429 from the provider.
+    const live = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(live.record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'paced' })]);
+    // Batch traffic waits for the reset, then calls the same target.
+    const t0 = clock.now();
+    await drive(clock, engine.execute({ route: 'bulk', inputTokens: 10 }, fn));
+    expect(clock.now() - t0).toBe(4000);
+    expect(calls).toEqual(['a', 'b', 'a']);
+  });
+
+  it('queues an exhausted batch request for later on onExhausted: queue, then runs the chain again', async () => {
+    const { engine, clock } = setup({}, { summary: { chain: ['long'], priority: 'batch', onExhausted: 'queue' } });
+    const { fn, calls } = scripted({ long: [http(503), http(503), ok()] });
+    const queued: string[] = [];
+    engine.events.on('queue', (e) => queued.push(`${e.event}:${e.reason ?? ''}`));
+    const t0 = clock.now();
+    const res = await drive(clock, engine.execute({ route: 'summary', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['long', 'long', 'long']);
+    expect(queued).toEqual(['enqueued:exhausted']);
+    expect(res.record.outcome).toBe('success');
+    // 500 ms backoff inside the first round, then the breaker's open period (30 s default) before the second.
+    expect(res.record.queue_wait_ms).toBe(30_000);
+    expect(clock.now() - t0).toBe(30_500);
+  });
+
+  it('does not queue past the deadline: the exhausted chain fails with its last error', async () => {
+    const { engine, clock } = setup({}, { summary: { chain: ['long'], priority: 'batch', onExhausted: 'queue' } });
+    const { fn, calls } = scripted({ long: [http(503)] });
+    const err = await drive(clock, engine.execute({ route: 'summary', inputTokens: 10, deadline: clock.now() + 10_000 }, fn)).catch((e) => e);
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect(err.kind).toBe('overloaded');
+    expect(calls).toEqual(['long', 'long']);
+  });
+
+  it('charges replies rejected by validation to the spend record and budgets', async () => {
+    const Intent = z.object({ intent: z.string() });
+    const { engine, clock } = setup({}, { cls: { chain: ['a', 'b'], output: Intent } });
+    const { fn } = scripted({
+      a: [ok('not json', { prompt_tokens: 1000, completion_tokens: 100 })],
+      b: [ok('{"intent":"refund"}', { prompt_tokens: 1000, completion_tokens: 100 })],
+    });
+    const res = await drive(clock, engine.execute({ route: 'cls', inputTokens: 1000 }, fn));
+    // Both replies were billed: (1000 * 1 + 100 * 2) / 1e6 each.
+    expect(res.record.actual_cost).toBeCloseTo(2 * 0.0012, 12);
+  });
 });

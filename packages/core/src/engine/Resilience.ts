@@ -16,16 +16,17 @@ import { userMessageFor } from '../observability/userMessage';
 import type { Policy, ResolvedTarget, RoutePolicy, TrafficClass } from '../policy/Policy';
 import { costUsd } from '../pricing/cost';
 import { RetryBudget } from '../retry/RetryBudget';
+import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../pacing/PacingStateSync';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
+import { heuristicTokenCount } from '../tokens/heuristicTokenCount';
 import { estimateInputTokens } from '../tokens/estimateInputTokens';
 import type { Tokenizer } from '../tokens/Tokenizer';
 import { validateOutput } from '../validation/validateOutput';
 import type { ResilienceEvents } from './events';
 import { extractText, extractUsage } from './extract';
-import { AttemptTimeoutError, runAttempt } from './runAttempt';
+import { AttemptContextImpl, AttemptTimeoutError, runAttempt } from './runAttempt';
 import type {
-  AttemptContext,
   AttemptRecord,
   ExecuteResult,
   ModelCall,
@@ -40,6 +41,10 @@ import type {
 } from './types';
 
 const DEFAULT_OUTPUT_TOKENS = 1024;
+/** Bounds of the wait before an exhausted chain on an `onExhausted: 'queue'` route runs again. */
+const MIN_REQUEUE_MS = 1_000;
+const MAX_REQUEUE_MS = 60_000;
+const HEURISTIC_TOKENIZER: Tokenizer = { count: (text) => heuristicTokenCount(text) };
 /** Below this share of a provider's remaining quota we wait for its reset (proactive pacing). */
 const PACING_MARGIN = 0.02;
 
@@ -61,6 +66,8 @@ interface RequestState {
   readonly inputTokens: number;
   readonly record: RequestRecord;
   readonly audience: 'internal' | 'customer';
+  /** Cost of replies that were received but rejected by output validation (billed all the same). */
+  rejectedCostUsd: number;
 }
 
 interface Success<T> {
@@ -94,6 +101,7 @@ export class Resilience {
   private readonly limiter: Limiter;
   private readonly budgetLimiter: Limiter;
   private readonly tokenizer: Tokenizer;
+  private readonly customTokenizer: boolean;
   private readonly random: () => number;
   private readonly usageOf: UsageExtractor;
   private readonly textOf: TextExtractor;
@@ -102,6 +110,8 @@ export class Resilience {
   private readonly retryBudgetOptions: { maxTokens?: number; tokenRatio?: number } | false;
   private readonly retryBudgets = new Map<string, RetryBudget>();
   private readonly pacing = new Map<string, RateLimitSnapshot>();
+  private readonly pacingSync: PacingStateSync | undefined;
+  private readonly pacingPublishedAt = new Map<string, number>();
   private readonly defaultOutputTokens: number;
   private closed = false;
 
@@ -125,6 +135,7 @@ export class Resilience {
       { clock: this.clock },
     );
     this.tokenizer = options.tokenizer ?? defaultTokenizer;
+    this.customTokenizer = options.tokenizer !== undefined;
     this.random = options.random ?? Math.random;
     this.usageOf = options.usage ?? extractUsage;
     this.textOf = options.text ?? extractText;
@@ -134,10 +145,13 @@ export class Resilience {
     this.defaultOutputTokens = options.defaultMaxOutputTokens ?? DEFAULT_OUTPUT_TOKENS;
     this.breakers = new BreakerRegistry({
       policy: policy.breaker,
+      providerTargets: targetsPerProvider(policy),
       clock: this.clock,
       random: this.random,
       ...(options.breakerSync ? { sync: options.breakerSync } : {}),
     });
+    this.pacingSync = options.pacingSync;
+    this.pacingSync?.subscribe?.((targetId, snap) => this.pacing.set(targetId, snap));
     this.breakers.events.on('breaker', (e) => {
       this.events.emit('breaker', e);
       this.metrics.breaker(e);
@@ -178,20 +192,21 @@ export class Resilience {
     const admitted = await this.admit(s);
     let success: Success<T>;
     try {
-      success = await this.runChain(s, call);
+      success = await this.runChainOrRequeue(s, call);
     } catch (err) {
       await admitted.reservation?.fail();
       await admitted.budget?.fail();
       this.scheduler.notify();
       throw this.finishFailure(s, err);
     }
-    const settle = async (usage: Usage): Promise<RequestRecord> => {
+    const settle = async (usage: Usage): Promise<void> => {
       const actual = this.amounts(success.target, usage);
+      // Replies that failed validation were billed too: they count against spend limits.
+      actual.costUsd += s.rejectedCostUsd;
       await success.targetReservation?.settle(actual);
       await admitted.reservation?.settle(actual);
       await admitted.budget?.settle(actual);
       this.scheduler.notify();
-      return this.finishSuccess(s, success.target, usage);
     };
     if (request.stream) {
       let ended = false;
@@ -202,8 +217,11 @@ export class Resilience {
         complete: (usage) => {
           if (ended) return s.record;
           ended = true;
-          void settle(usage ?? success.usage);
-          return s.record;
+          const used = usage ?? success.usage;
+          // The record is final when complete() returns; the store settles in the background.
+          const record = this.finishSuccess(s, success.target, used);
+          settle(used).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
+          return record;
         },
         fail: (error) => {
           if (ended) return s.record;
@@ -223,7 +241,8 @@ export class Resilience {
       };
       return result;
     }
-    const record = await settle(success.usage);
+    await settle(success.usage);
+    const record = this.finishSuccess(s, success.target, success.usage);
     return {
       value: success.value,
       ...(success.output !== undefined ? { output: success.output } : {}),
@@ -288,11 +307,7 @@ export class Resilience {
     if (id?.tenant !== undefined) ctx.tenant = id.tenant;
     if (id?.environment !== undefined) ctx.environment = id.environment;
     const primary = route.chain[0]!;
-    const inputTokens =
-      request.inputTokens ??
-      (request.input
-        ? estimateInputTokens(request.input, primary.tokenizer === 'openai' ? primary.model : undefined, this.tokenizer)
-        : 0);
+    const inputTokens = request.inputTokens ?? (request.input ? this.estimate(request.input, primary) : 0);
     const requestId = request.requestId ?? newRequestId();
     const record: RequestRecord = {
       request_id: requestId,
@@ -330,7 +345,18 @@ export class Resilience {
       inputTokens,
       record,
       audience: request.audience ?? route.audience,
+      rejectedCostUsd: 0,
     };
+  }
+
+  /**
+   * Input tokens of the prompt as the primary target counts them: targets marked `tokenizer: 'heuristic'`
+   * (the default for non-OpenAI providers) use the documented heuristic unless a custom tokenizer was
+   * given; the others the tokenizer for their model name (BPE for known OpenAI models).
+   */
+  private estimate(input: NonNullable<ResilienceRequest['input']>, target: ResolvedTarget): number {
+    if (!this.customTokenizer && target.tokenizer === 'heuristic') return estimateInputTokens(input, undefined, HEURISTIC_TOKENIZER);
+    return estimateInputTokens(input, target.model, this.tokenizer);
   }
 
   /** Budget downgrade, then request-scoped limits and spend caps (worst-case cost), through the scheduler. */
@@ -451,6 +477,27 @@ export class Resilience {
     return undefined;
   }
 
+  /**
+   * Runs the chain; when it is exhausted by capacity or reliability errors on a route with
+   * `onExhausted: 'queue'`, waits (the provider's hint, else the breakers' open period) and runs it
+   * again, until the request's deadline or its traffic class's `maxWait`.
+   */
+  private async runChainOrRequeue<T>(s: RequestState, call: ModelCall<T>): Promise<Success<T>> {
+    for (;;) {
+      try {
+        return await this.runChain(s, call);
+      } catch (err) {
+        if (!(err instanceof ChainExhaustedError) || s.route.onExhausted !== 'queue' || !isCapacityKind(err.kind)) throw err;
+        const until = s.deadline ?? s.startedAt + s.trafficClass.maxWaitMs;
+        const wait = Math.min(Math.max(err.retryAfterMs ?? this.policy.breaker.openForMs, MIN_REQUEUE_MS), MAX_REQUEUE_MS);
+        if (this.clock.now() + wait >= until) throw err;
+        this.events.emit('queue', { trafficClass: s.trafficClass.name, event: 'enqueued', reason: 'exhausted', depth: 1 });
+        s.record.queue_wait_ms += wait;
+        await this.clock.sleep(wait, s.request.signal);
+      }
+    }
+  }
+
   private async runChain<T>(s: RequestState, call: ModelCall<T>): Promise<Success<T>> {
     const route = s.route;
     const retry = route.retry;
@@ -463,6 +510,9 @@ export class Resilience {
       const reason = this.ineligible(s, target, minContext);
       if (reason) {
         this.skip(s, target, reason[0], reason[1]);
+        // A prompt that fits no target must fail as context_length (so the message says "shorten it"),
+        // like a provider's refusal would, unless a real failure came first.
+        if (reason[0] === 'context_window') last ??= { kind: 'context_length', code: 'ERR_LLMR_CONTEXT_WINDOW', message: reason[1], cause: undefined };
         continue;
       }
       const perKind: Partial<Record<ErrorKind, number>> = {};
@@ -475,7 +525,14 @@ export class Resilience {
       const estimate: UsageAmounts = { inputTokens: s.inputTokens, outputTokens: out, costUsd: costUsd(target, s.inputTokens, out) };
       for (;;) {
         if (attempts >= retry.maxAttempts) break chain;
-        const admission = this.breakers.admit(target.id, target.provider);
+        let admission = this.breakers.admit(target.id, target.provider);
+        while (!admission.allowed && admission.reason === 'paused' && this.canWait(s, admission.retryAfterMs, retry.maxLimiterWaitMs)) {
+          // A pause is the provider's announced rate-limit reset (repeated 429s): a short one is waited
+          // for like proactive pacing, instead of throwing away a retry that already waited for its hint.
+          await this.clock.sleep(admission.retryAfterMs, s.request.signal);
+          waitedMs += admission.retryAfterMs;
+          admission = this.breakers.admit(target.id, target.provider);
+        }
         if (!admission.allowed) {
           this.skip(s, target, 'breaker_open', admission.reason);
           continue chain;
@@ -523,8 +580,6 @@ export class Resilience {
         targetAttempt++;
         if (tried++ > 0 && targetAttempt === 1) s.record.fallback_used = true;
         const started = this.clock.now();
-        let reportedUsage: Usage | undefined;
-        let reportedHeaders: unknown;
         const timeoutMs = Math.min(
           target.timeoutMs ?? route.timeoutMs ?? this.policy.defaultTimeoutMs,
           s.deadline !== undefined ? Math.max(0, s.deadline - started) : Infinity,
@@ -541,30 +596,19 @@ export class Resilience {
           waitedMs,
         };
         try {
+          // A class instance, not a literal: its `signal` getter creates the AbortController on first read.
+          const ctx = new AttemptContextImpl(attempts, targetAttempt, s.requestId, route.name, s.deadline, out, repair);
           const value = await runAttempt(
             (signal) => {
-              const ctx: AttemptContext = {
-                signal,
-                attempt: attempts,
-                targetAttempt,
-                requestId: s.requestId,
-                route: route.name,
-                ...(s.deadline !== undefined ? { deadline: s.deadline } : {}),
-                maxOutputTokens: out,
-                ...(repair ? { repair } : {}),
-                reportHeaders: (h) => {
-                  reportedHeaders = h;
-                },
-                reportUsage: (u) => {
-                  reportedUsage = u;
-                },
-              };
+              ctx.signalOf = signal;
               return call(target, ctx);
             },
             timeoutMs,
             s.request.signal,
             this.clock,
           );
+          const reportedHeaders = ctx.reportedHeaders;
+          const reportedUsage = ctx.reportedUsage;
           const latency = this.clock.now() - started;
           attemptRecord.latencyMs = latency;
           this.breakers.record(target.id, target.provider, { latencyMs: latency, admission });
@@ -580,7 +624,9 @@ export class Resilience {
               attemptRecord.errorKind = 'validation_failed';
               this.pushAttempt(s, attemptRecord);
               // The call happened: charge what it used.
-              await reservation?.settle(this.amounts(target, usage));
+              const spent = this.amounts(target, usage);
+              s.rejectedCostUsd += spent.costUsd;
+              await reservation?.settle(spent);
               const action =
                 route.onInvalidOutput === 'retry-stricter' && !repairUsed ? 'retry-stricter' : route.onInvalidOutput === 'fail' ? 'fail' : 'fallback';
               this.events.emit('validation', { requestId: s.requestId, route: route.name, target: target.id, reason: v.reason, action });
@@ -627,7 +673,7 @@ export class Resilience {
             admission,
             ...(c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {}),
           });
-          if (c.rateLimit) this.pacing.set(target.id, c.rateLimit);
+          if (c.rateLimit) this.setPacing(target.id, c.rateLimit);
           if (c.kind === 'cancelled') {
             throw new RequestFailedError('ERR_LLMR_CANCELLED', 'The request was cancelled by the caller.', c, s.record, this.messageFor('cancelled', s));
           }
@@ -724,7 +770,23 @@ export class Resilience {
 
   private updatePacing(target: ResolvedTarget, headers: unknown): void {
     const snap = readRateLimitHeaders(headers, this.clock.now());
-    if (snap) this.pacing.set(target.id, snap);
+    if (snap) this.setPacing(target.id, snap);
+  }
+
+  /** Stores a target's pacing snapshot and shares it (bounded: once a second, or at once when low). */
+  private setPacing(targetId: string, snap: RateLimitSnapshot): void {
+    this.pacing.set(targetId, snap);
+    const sync = this.pacingSync;
+    if (!sync) return;
+    const now = this.clock.now();
+    const last = this.pacingPublishedAt.get(targetId) ?? -Infinity;
+    if (now - last < PACING_PUBLISH_INTERVAL_MS && !isLow(snap)) return;
+    this.pacingPublishedAt.set(targetId, now);
+    try {
+      sync.publish(targetId, snap);
+    } catch (e) {
+      this.logger?.warn?.('publishing pacing state failed', { target: targetId, error: String(e) });
+    }
   }
 
   /** How long to hold a call so it does not run into a provider limit we already know is exhausted. */
@@ -742,9 +804,15 @@ export class Resilience {
     check(snap.remainingTokens, snap.limitTokens, snap.tokensResetAt, estimate.inputTokens + estimate.outputTokens);
     check(snap.remainingInputTokens, snap.limitInputTokens, snap.inputTokensResetAt, estimate.inputTokens);
     check(snap.remainingOutputTokens, snap.limitOutputTokens, snap.outputTokensResetAt, estimate.outputTokens);
-    if (wait === 0) return 0;
-    // Each call spends what it reserves: count it against the snapshot so concurrent callers see it.
-    if (snap.remainingRequests !== undefined) snap.remainingRequests -= 1;
+    if (wait === 0) {
+      // This call spends what it will use: count it against the snapshot so concurrent callers see it
+      // before the next response headers refresh it.
+      if (snap.remainingRequests !== undefined) snap.remainingRequests -= 1;
+      const tokens = estimate.inputTokens + estimate.outputTokens;
+      if (snap.remainingTokens !== undefined) snap.remainingTokens -= tokens;
+      if (snap.remainingInputTokens !== undefined) snap.remainingInputTokens -= estimate.inputTokens;
+      if (snap.remainingOutputTokens !== undefined) snap.remainingOutputTokens -= estimate.outputTokens;
+    }
     return wait;
   }
 
@@ -765,7 +833,7 @@ export class Resilience {
     r.final_target = target.id;
     r.input_tokens = usage.inputTokens;
     r.output_tokens = usage.outputTokens;
-    r.actual_cost = costUsd(target, usage.inputTokens, usage.outputTokens);
+    r.actual_cost = costUsd(target, usage.inputTokens, usage.outputTokens) + s.rejectedCostUsd;
     r.fallback_used = target.id !== s.route.chain[0]!.id;
     this.emitRecord(s);
     return r;
@@ -778,7 +846,7 @@ export class Resilience {
     if (err instanceof ResilienceError) {
       error = err;
       if (error instanceof ResilienceError && error.userMessage === undefined) {
-        error.userMessage = this.messageFor(err.kind === 'rate_limited' && s.trafficClass.whenLimited === 'queue' ? 'queued' : err.kind, s);
+        error.userMessage = this.messageFor(err.kind, s);
       }
     } else {
       const c = this.classify(err);
@@ -804,4 +872,19 @@ export class Resilience {
 
 function isCapacityKind(kind: ErrorKind): boolean {
   return kind === 'rate_limited' || kind === 'overloaded' || kind === 'timeout' || kind === 'network' || kind === 'unknown';
+}
+
+/** How many distinct targets each provider has across the policy (named and inline chain targets). */
+function targetsPerProvider(policy: Policy): Record<string, number> {
+  const ids = new Map<string, Set<string>>();
+  const add = (t: ResolvedTarget) => {
+    let set = ids.get(t.provider);
+    if (!set) ids.set(t.provider, (set = new Set()));
+    set.add(t.id);
+  };
+  for (const t of Object.values(policy.targets)) add(t);
+  for (const r of Object.values(policy.routes)) for (const t of r.chain) add(t);
+  const out: Record<string, number> = {};
+  for (const [p, set] of ids) out[p] = set.size;
+  return out;
 }

@@ -1,5 +1,6 @@
-import type { Clock } from '../clock';
+import { systemClock, type Clock } from '../clock';
 import { ResilienceError } from '../errors/ResilienceError';
+import type { AttemptContext, Usage } from './types';
 
 /**
  * Thrown into an attempt when its timeout fires; classified as `timeout`.
@@ -21,50 +22,83 @@ export class AttemptTimeoutError extends ResilienceError {
 }
 
 /**
- * Runs one attempt with its own AbortController, linked to the caller's signal and cut off after
+ * Reason given to the internal signal that cancels an injected clock's timeout sleep once the attempt
+ * settled. A constant: aborting without a reason would build a `DOMException` (with a stack) per call.
+ */
+const ATTEMPT_SETTLED = Object.freeze({ name: 'AttemptSettled' });
+
+/**
+ * Runs one attempt with its own abort signal, linked to the caller's signal and cut off after
  * `timeoutMs` (measured on the injected clock). Settles as soon as the call settles, the timeout
  * fires or the caller aborts, even when the call ignores its signal.
+ *
+ * This is on every call's path, so it stays cheap:
+ * - `invoke` gets a getter for the attempt's signal; its AbortController is created on first read
+ *   (already aborted, with the same reason, if the attempt was cut off before that), so a call that
+ *   never reads the signal costs no controller;
+ * - with the system clock the timeout is a plain `setTimeout` cleared when the attempt settles; an
+ *   injected clock (tests) gets a `sleep` cancelled through a signal.
  */
 export function runAttempt<T>(
-  invoke: (signal: AbortSignal) => Promise<T>,
+  invoke: (signal: () => AbortSignal) => Promise<T>,
   timeoutMs: number,
   parent: AbortSignal | undefined,
   clock: Clock,
 ): Promise<T> {
-  const ac = new AbortController();
-  const stopTimer = new AbortController();
+  let ac: AbortController | undefined;
+  let aborted = false;
+  let abortReason: unknown;
+  const signal = (): AbortSignal => {
+    if (ac === undefined) {
+      ac = new AbortController();
+      if (aborted) ac.abort(abortReason);
+    }
+    return ac.signal;
+  };
+  const abort = (reason: unknown) => {
+    aborted = true;
+    abortReason = reason;
+    ac?.abort(reason);
+  };
   return new Promise<T>((resolve, reject) => {
     let done = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopTimer: AbortController | undefined;
     const finish = () => {
       done = true;
-      stopTimer.abort();
+      if (timer !== undefined) clearTimeout(timer);
+      stopTimer?.abort(ATTEMPT_SETTLED);
       parent?.removeEventListener('abort', onParentAbort);
     };
     const onParentAbort = () => {
       if (done) return;
       finish();
-      ac.abort(parent!.reason);
+      abort(parent!.reason);
       reject(parent!.reason ?? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
+    };
+    const onTimeout = () => {
+      if (done) return;
+      finish();
+      const err = new AttemptTimeoutError(timeoutMs);
+      abort(err);
+      reject(err);
     };
     if (parent) {
       if (parent.aborted) return onParentAbort();
       parent.addEventListener('abort', onParentAbort, { once: true });
     }
     if (Number.isFinite(timeoutMs)) {
-      clock.sleep(timeoutMs, stopTimer.signal).then(
-        () => {
-          if (done) return;
-          finish();
-          const err = new AttemptTimeoutError(timeoutMs);
-          ac.abort(err);
-          reject(err);
-        },
-        () => undefined,
-      );
+      if (clock === systemClock && timeoutMs > 0) {
+        timer = setTimeout(onTimeout, timeoutMs);
+      } else {
+        // An injected clock, or no time left at all (fires after the current microtasks, like sleep(0)).
+        stopTimer = new AbortController();
+        clock.sleep(timeoutMs, stopTimer.signal).then(onTimeout, () => undefined);
+      }
     }
     let p: Promise<T>;
     try {
-      p = invoke(ac.signal);
+      p = invoke(signal);
     } catch (e) {
       finish();
       return reject(e);
@@ -82,4 +116,54 @@ export function runAttempt<T>(
       },
     );
   });
+}
+
+function noSignal(): AbortSignal {
+  throw new Error('The attempt has not started: its signal is not available yet.');
+}
+
+/**
+ * The {@link AttemptContext} handed to each attempt. A class, not an object literal: the context is
+ * created for every attempt and its `signal` is a getter (the AbortController is created on first
+ * read, see {@link runAttempt}), and V8 builds an object literal with an accessor on a slow path
+ * (about a microsecond per object) while a prototype getter costs nothing per instance.
+ *
+ * `signal` lives on the prototype, so `{ ...ctx }` does not copy it: read `ctx.signal` itself.
+ * `reportHeaders` and `reportUsage` are bound, so they may be passed around detached.
+ *
+ * @internal Created by the engine for each attempt.
+ */
+export class AttemptContextImpl implements AttemptContext {
+  declare readonly deadline?: number;
+  declare readonly repair?: { readonly reason: string };
+  /** Headers the call reported, if any. */
+  reportedHeaders: unknown = undefined;
+  /** Usage the call reported, if any. */
+  reportedUsage: Usage | undefined = undefined;
+  /** The attempt's lazy signal; set by {@link runAttempt}'s `invoke` before the call runs. */
+  signalOf: () => AbortSignal = noSignal;
+  readonly reportHeaders = (headers: unknown): void => {
+    this.reportedHeaders = headers;
+  };
+  readonly reportUsage = (usage: Usage): void => {
+    this.reportedUsage = usage;
+  };
+
+  constructor(
+    readonly attempt: number,
+    readonly targetAttempt: number,
+    readonly requestId: string,
+    readonly route: string,
+    deadline: number | undefined,
+    readonly maxOutputTokens: number,
+    repair: { readonly reason: string } | undefined,
+  ) {
+    // Optional fields are absent, not undefined, when not set (as the engine's object literal had them).
+    if (deadline !== undefined) (this as { deadline?: number }).deadline = deadline;
+    if (repair) (this as { repair?: { readonly reason: string } }).repair = repair;
+  }
+
+  get signal(): AbortSignal {
+    return this.signalOf();
+  }
 }

@@ -171,7 +171,7 @@ export interface AttemptRecord {
  */
 export interface SkippedTarget {
   target: string;
-  reason: 'data_class' | 'context_window' | 'cost_ceiling' | 'breaker_open' | 'limited' | 'paced' | 'budget';
+  reason: 'data_class' | 'context_window' | 'cost_ceiling' | 'breaker_open' | 'limited' | 'paced';
   detail?: string;
 }
 
@@ -297,6 +297,8 @@ export interface ResilienceOptions {
   defaultMaxOutputTokens?: number;
   /** Shares breaker state with other processes (see `@llm-resilience/redis`). */
   breakerSync?: import('../breaker/BreakerRegistry').BreakerStateSync;
+  /** Shares providers' remaining-quota state with other processes for proactive pacing. */
+  pacingSync?: import('../pacing/PacingStateSync').PacingStateSync;
 }
 
 /** Internal: a classified failure inside the engine. */

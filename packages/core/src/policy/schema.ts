@@ -60,116 +60,252 @@ export interface StandardSchemaLike<Output = unknown> {
   };
 }
 
-export const targetSchema = z.strictObject({
-  provider: z.string().min(1),
-  model: z.string().min(1),
-  /** Context window in tokens; prompts that do not fit skip this target. */
-  contextWindow: z.number().int().positive().optional(),
-  /** Largest output the model can produce. */
-  maxOutputTokens: z.number().int().positive().optional(),
-  /** USD per 1M tokens. */
-  price: z.strictObject({ input: z.number().nonnegative(), output: z.number().nonnegative() }).optional(),
-  /** Data classes this target is approved for. Omitted: approved only for requests without a data class. */
-  dataClasses: z.array(z.string().min(1)).optional(),
-  /** Per-attempt timeout. */
-  timeout: duration('a timeout', 1).optional(),
-  /** Which tokenizer estimates prompts for this target. */
-  tokenizer: z.enum(['openai', 'heuristic']).optional(),
-  /** Free-form values handed to the call (base URL alias, deployment name...). */
-  meta: z.record(z.string(), z.unknown()).optional(),
-});
+export const targetSchema = z
+  .strictObject({
+    provider: z
+      .string()
+      .min(1)
+      .describe(
+        "Provider name (`openai`, `anthropic`, `azure`, `google`, ...). Keys the provider-wide circuit breaker, the retry budget and `provider`-scoped limits.",
+      ),
+    model: z.string().min(1).describe('Model name as the provider knows it; handed to your call as `target.model`.'),
+    /** Context window in tokens; prompts that do not fit skip this target. */
+    contextWindow: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe(
+        'Context window in tokens. A request whose estimated input plus output cap does not fit is skipped (`context_window`). Omitted: never skipped for size.',
+      ),
+    /** Largest output the model can produce. */
+    maxOutputTokens: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Largest output the model can produce; caps the request's `maxOutputTokens` on this target."),
+    /** USD per 1M tokens. */
+    price: z
+      .strictObject({
+        input: z.number().nonnegative().describe('USD per 1M input tokens.'),
+        output: z.number().nonnegative().describe('USD per 1M output tokens.'),
+      })
+      .optional()
+      .describe('Price in USD per 1M tokens; used for cost estimates, budgets, cost limits and the cost ceiling. Omitted: the target costs 0.'),
+    /** Data classes this target is approved for. Omitted: approved only for requests without a data class. */
+    dataClasses: z
+      .array(z.string().min(1))
+      .optional()
+      .describe(
+        'Data classes this target is approved for. A request with a `dataClass` only goes to targets listing it. Omitted: approved only for requests without a data class.',
+      ),
+    /** Per-attempt timeout. */
+    timeout: duration('a timeout', 1)
+      .optional()
+      .describe('Per-attempt timeout for this target (ms or `"30s"`); wins over the route and policy timeouts.'),
+    /** Which tokenizer estimates prompts for this target. */
+    tokenizer: z
+      .enum(['openai', 'heuristic'])
+      .optional()
+      .describe(
+        "How the request is counted when this target is the primary: `openai` hands the model name to the tokenizer (exact BPE for OpenAI model names, the heuristic for others); `heuristic` hands it none (see docs/concepts/token-estimation.md).",
+      ),
+    /** Free-form values handed to the call (base URL alias, deployment name...). */
+    meta: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('Free-form values handed to your call as `target.meta` (base URL alias, deployment name, ...). Never read by the engine.'),
+  })
+  .describe('A provider + model the engine can call, with what it can do and what it costs.');
 
-const backoffSchema = z.discriminatedUnion('strategy', [
-  z.strictObject({
-    strategy: z.literal('exponential'),
-    base: duration('a base delay').default(500),
-    max: duration('a maximum delay').default(30_000),
-  }),
-  z.strictObject({
-    strategy: z.literal('decorrelated'),
-    base: duration('a base delay').default(500),
-    max: duration('a maximum delay').default(30_000),
-  }),
-  z.strictObject({ strategy: z.literal('constant'), delay: duration('a delay').default(1000) }),
-]);
+const backoffSchema = z
+  .discriminatedUnion('strategy', [
+    z
+      .strictObject({
+        strategy: z.literal('exponential').describe('Exponential backoff with full jitter: `random(0, min(max, base × 2^retry))`.'),
+        base: duration('a base delay').default(500).describe('Base delay.'),
+        max: duration('a maximum delay').default(30_000).describe('Largest delay.'),
+      })
+      .describe('Exponential backoff with full jitter.'),
+    z
+      .strictObject({
+        strategy: z.literal('decorrelated').describe('Decorrelated jitter: `min(max, random(base, previous × 3))`.'),
+        base: duration('a base delay').default(500).describe('Base (and smallest) delay.'),
+        max: duration('a maximum delay').default(30_000).describe('Largest delay.'),
+      })
+      .describe('Decorrelated jitter.'),
+    z
+      .strictObject({
+        strategy: z.literal('constant').describe('The same delay before every retry.'),
+        delay: duration('a delay').default(1000).describe('The delay.'),
+      })
+      .describe('Constant delay.'),
+  ])
+  .describe('Backoff between retries on the same target when the provider gave no hint.');
 
-export const retrySchema = z.strictObject({
-  /** Attempts per request across the whole chain (first try included). */
-  maxAttempts: z.number().int().min(1).max(20).optional(),
-  /** Retries on the same target, per error kind, before falling back. */
-  perKind: z.partialRecord(errorKind, nonNegInt).optional(),
-  backoff: backoffSchema.optional(),
-  /** Longest provider hint we wait for on the same target; longer hints fall back instead. */
-  maxHint: duration('a maximum hint wait').optional(),
-  /** Wait briefly for a local limit (our own limiter) before falling back. */
-  maxLimiterWait: duration('a maximum limiter wait').optional(),
-});
+export const retrySchema = z
+  .strictObject({
+    /** Attempts per request across the whole chain (first try included). */
+    maxAttempts: z
+      .number()
+      .int()
+      .min(1)
+      .max(20)
+      .optional()
+      .describe('Attempts per request across the whole chain, first try included: one budget, never restarted by a fallback.'),
+    /** Retries on the same target, per error kind, before falling back. */
+    perKind: z
+      .partialRecord(errorKind, nonNegInt)
+      .optional()
+      .describe('Retries on the same target per error kind before falling back. Kinds you omit keep their defaults.'),
+    backoff: backoffSchema.optional(),
+    /** Longest provider hint we wait for on the same target; longer hints fall back instead. */
+    maxHint: duration('a maximum hint wait')
+      .optional()
+      .describe('Longest provider retry hint (`retry-after` & co.) waited for on the same target; a longer hint moves on (fallback) instead.'),
+    /** Wait briefly for a local limit (our own limiter) before falling back. */
+    maxLimiterWait: duration('a maximum limiter wait')
+      .optional()
+      .describe(
+        'Longest wait for our own target-scoped limits or proactive pacing before skipping the target (`limited` / `paced`).',
+      ),
+  })
+  .describe('Retry rules. Route values override policy values field by field.');
 
-const breakerSchema = z.strictObject({
-  /** Sliding window over which the error rate is measured. */
-  window: duration('a window', 1000).optional(),
-  /** Error rate (0..1) that opens the breaker. */
-  errorRate: z.number().min(0).max(1).optional(),
-  /** Calls in the window before the error rate counts. */
-  minimumCalls: z.number().int().positive().optional(),
-  /** Consecutive failures that open the breaker. */
-  consecutiveFailures: z.number().int().positive().optional(),
-  /** A call slower than this counts as slow. */
-  slowCall: duration('a slow-call threshold', 1).optional(),
-  /** Share of slow calls (0..1) that opens the breaker. */
-  slowCallRate: z.number().min(0).max(1).optional(),
-  /** How long the breaker stays open before half-open probes. */
-  openFor: duration('an open duration', 1).optional(),
-  /** Probes admitted while half-open. */
-  halfOpenProbes: z.number().int().positive().optional(),
-  /** Ramp back after recovery: traffic share grows from 0 to 100% over this time. */
-  rampUp: duration('a ramp-up duration').optional(),
-  /** 429s in a row that pause the target until the provider's reset time. */
-  rateLimitPauseAfter: z.number().int().positive().optional(),
-  /** Error kinds that count as failures. */
-  failOn: z.array(errorKind).optional(),
-});
+const breakerSchema = z
+  .strictObject({
+    /** Sliding window over which the error rate is measured. */
+    window: duration('a window', 1000).optional().describe('Sliding window (10 buckets) over which error and slow-call rates are measured.'),
+    /** Error rate (0..1) that opens the breaker. */
+    errorRate: z.number().min(0).max(1).optional().describe('Failure share (0..1) in the window above which the breaker opens.'),
+    /** Calls in the window before the error rate counts. */
+    minimumCalls: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Calls in the window before the error and slow-call rates are judged.'),
+    /** Consecutive failures that open the breaker. */
+    consecutiveFailures: z.number().int().positive().optional().describe('Failures in a row that open the breaker, whatever the window says.'),
+    /** A call slower than this counts as slow. */
+    slowCall: duration('a slow-call threshold', 1).optional().describe('A call at least this slow counts as slow.'),
+    /** Share of slow calls (0..1) that opens the breaker. */
+    slowCallRate: z.number().min(0).max(1).optional().describe('Slow share (0..1) in the window above which the breaker opens.'),
+    /** How long the breaker stays open before half-open probes. */
+    openFor: duration('an open duration', 1)
+      .optional()
+      .describe('How long an opened breaker stays open before half-open probes; doubles after each failed recovery (up to 8×).'),
+    /** Probes admitted while half-open. */
+    halfOpenProbes: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('Concurrent probes admitted while half-open; this many successes end the half-open state.'),
+    /** Ramp back after recovery: traffic share grows from 0 to 100% over this time. */
+    rampUp: duration('a ramp-up duration')
+      .optional()
+      .describe('After successful probes, traffic share grows linearly from 10% to 100% over this time; 0 closes at once.'),
+    /** 429s in a row that pause the target until the provider's reset time. */
+    rateLimitPauseAfter: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("Provider 429s in a row that pause the target until the provider's announced reset."),
+    /** Error kinds that count as failures. */
+    failOn: z.array(errorKind).optional().describe('Error kinds that count as failures; other kinds give no verdict on the target.'),
+  })
+  .describe('Circuit breaker thresholds, shared by every per-target and per-provider breaker.');
 
-const messagesSchema = z.strictObject({
-  internal: z.string().optional(),
-  customer: z.string().optional(),
-  queued: z.string().optional(),
-});
+const messagesSchema = z
+  .strictObject({
+    internal: z.string().optional().describe('Message for your own team when a request hits a rate limit (direct).'),
+    customer: z.string().optional().describe('Message for customers on capacity and reliability failures (calm, no provider names).'),
+    queued: z.string().optional().describe('Message for work that was queued.'),
+  })
+  .describe("User-facing messages per audience (the seed's step 10).");
 
-export const routeSchema = z.strictObject({
-  chain: z.array(z.union([z.string().min(1), targetSchema])).min(1),
-  /** Traffic class (`live`, `batch`, `experiment` or one of `trafficClasses`). */
-  priority: z.string().min(1).optional(),
-  retry: retrySchema.optional(),
-  /** Error kinds that move to the next target. */
-  fallbackOn: z.array(errorKind).optional(),
-  /** Per-attempt timeout for this route (target timeouts win). */
-  timeout: duration('a timeout', 1).optional(),
-  /** Overall deadline for a request on this route, queue wait included. */
-  deadline: duration('a deadline', 1).optional(),
-  /** Output schema for structured output. */
-  output: standardSchema.optional(),
-  /** What to do when the output does not validate. */
-  onInvalidOutput: z.enum(['retry-stricter', 'fallback', 'fail']).optional(),
-  /** Largest worst-case cost (USD) one request may have; dearer targets are skipped. */
-  costCeilingUsd: z.number().nonnegative().optional(),
-  /** What happens when every target failed or was skipped. */
-  onExhausted: z.enum(['fail', 'queue']).optional(),
-  /** Audience: which user-facing message errors on this route carry. */
-  audience: z.enum(['internal', 'customer']).optional(),
-  messages: messagesSchema.optional(),
-});
+export const routeSchema = z
+  .strictObject({
+    chain: z
+      .array(z.union([z.string().min(1), targetSchema]))
+      .min(1)
+      .describe('Targets in the order they are tried: names from `targets`, or target objects written inline. The first is the primary.'),
+    /** Traffic class (`live`, `batch`, `experiment` or one of `trafficClasses`). */
+    priority: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Traffic class of the route (`live`, `batch`, `experiment` or a name from `trafficClasses`).'),
+    retry: retrySchema.optional(),
+    /** Error kinds that move to the next target. */
+    fallbackOn: z
+      .array(errorKind)
+      .optional()
+      .describe('Error kinds that move to the next target once retries on the current one are used up; other kinds stop the request.'),
+    /** Per-attempt timeout for this route (target timeouts win). */
+    timeout: duration('a timeout', 1).optional().describe('Per-attempt timeout for this route (a target timeout wins).'),
+    /** Overall deadline for a request on this route, queue wait included. */
+    deadline: duration('a deadline', 1)
+      .optional()
+      .describe("Overall deadline of a request on this route, queue wait included (the earlier of this and the request's own)."),
+    /** Output schema for structured output. */
+    output: standardSchema
+      .optional()
+      .describe('Output schema (zod 4 or any Standard Schema). The engine parses JSON out of the reply and validates it.'),
+    /** What to do when the output does not validate. */
+    onInvalidOutput: z
+      .enum(['retry-stricter', 'fallback', 'fail'])
+      .optional()
+      .describe(
+        'When the reply does not validate: retry once on the same target with `ctx.repair` set (`retry-stricter`), move to the next target (`fallback`), or stop (`fail`). Needs `output`.',
+      ),
+    /** Largest worst-case cost (USD) one request may have; dearer targets are skipped. */
+    costCeilingUsd: z
+      .number()
+      .nonnegative()
+      .optional()
+      .describe('Largest worst-case cost (USD) of one call; targets whose worst case is dearer are skipped (`cost_ceiling`).'),
+    /** What happens when every target failed or was skipped. */
+    onExhausted: z
+      .enum(['fail', 'queue'])
+      .optional()
+      .describe('What happens when every target failed or was skipped: `fail` rejects with `ChainExhaustedError`; for `queue` see docs/concepts/fallbacks.md.'),
+    /** Audience: which user-facing message errors on this route carry. */
+    audience: z
+      .enum(['internal', 'customer'])
+      .optional()
+      .describe("Who reads this route's failure messages (`error.userMessage`)."),
+    messages: messagesSchema.optional(),
+  })
+  .describe('A route (task type): its fallback chain and how it behaves under pressure.');
 
 export const limitRuleSchema = z
-  .object({
-    id: z.string().min(1).optional(),
-    scope: z.array(scopeDimension),
-    metric: z.enum(['requests', 'inputTokens', 'outputTokens', 'totalTokens', 'cost', 'concurrency']),
-    limit: positive,
-    window: duration('a window', 1000, DAY_MS).optional(),
-    burst: positive.optional(),
-    match: z.partialRecord(scopeDimension, z.string()).optional(),
-    onFailure: z.enum(['keep', 'release', 'requests']).optional(),
+  .strictObject({
+    id: z.string().min(1).optional().describe('Stable id, used in store keys, denial messages and events. Must be unique.'),
+    scope: z
+      .array(scopeDimension)
+      .describe(
+        'Dimensions the limit is counted per (user, team, tenant, environment, route, provider, model); `[]` is one global bucket. With `provider` or `model` the rule is target-scoped (reserved per attempt).',
+      ),
+    metric: z
+      .enum(['requests', 'inputTokens', 'outputTokens', 'totalTokens', 'cost', 'concurrency'])
+      .describe('What is counted: requests, input/output/total tokens, cost in USD, or requests in flight (`concurrency`).'),
+    limit: positive.describe('Units allowed per window (in flight for `concurrency`).'),
+    window: duration('a window', 1000, DAY_MS)
+      .optional()
+      .describe('Window between 1 s and 1 d (`"1m"`, `"1h"`, ...). Required except for `concurrency`.'),
+    burst: positive.optional().describe('Bucket capacity: most units admitted at once.'),
+    match: z
+      .partialRecord(scopeDimension, z.string())
+      .optional()
+      .describe('Apply the rule only when these dimensions have these values (e.g. `{ environment: "staging" }`).'),
+    onFailure: z
+      .enum(['keep', 'release', 'requests'])
+      .optional()
+      .describe('What a failed call keeps charged on this rule: everything (`keep`), nothing (`release`), or request counts only (`requests`).'),
   })
   .superRefine((rule, ctx) => {
     if (rule.metric !== 'concurrency' && rule.window === undefined) {
@@ -179,47 +315,76 @@ export const limitRuleSchema = z
         message: `expected a window between '1s' and '1d' for metric '${rule.metric}', got undefined`,
       });
     }
-  });
+  })
+  .describe('A limit rule: `limit` units of `metric` per `window`, counted per `scope`.');
 
-export const budgetSchema = z.strictObject({
-  id: z.string().min(1).optional(),
-  scope: z.array(scopeDimension),
-  limitUsd: positive,
-  window: duration('a window', 1000, 31 * DAY_MS),
-  match: z.partialRecord(scopeDimension, z.string()).optional(),
-  /** After this share of the budget (0..1), route to `downgradeTo`. */
-  downgradeAt: z.number().min(0).max(1).optional(),
-  /** Route name to use instead once `downgradeAt` is passed. */
-  downgradeTo: z.string().min(1).optional(),
-});
+export const budgetSchema = z
+  .strictObject({
+    id: z.string().min(1).optional().describe('Stable id, used in store keys and `budget` events.'),
+    scope: z.array(scopeDimension).describe('Dimensions the budget is kept per (`["tenant"]`, `["team"]`, `[]` for one global budget).'),
+    limitUsd: positive.describe('Spend cap in USD per window. Each request reserves its worst-case cost before the call.'),
+    window: duration('a window', 1000, 31 * DAY_MS).describe(
+      'Budget period, 1 s to 31 d. Fixed windows aligned to the epoch (a `"1d"` budget resets at 00:00 UTC).',
+    ),
+    match: z
+      .partialRecord(scopeDimension, z.string())
+      .optional()
+      .describe('Apply the budget only when these dimensions have these values.'),
+    /** After this share of the budget (0..1), route to `downgradeTo`. */
+    downgradeAt: z.number().min(0).max(1).optional().describe('Share of the budget (0..1) after which requests move to `downgradeTo`.'),
+    /** Route name to use instead once `downgradeAt` is passed. */
+    downgradeTo: z.string().min(1).optional().describe('Route used instead once `downgradeAt` is passed (a cheaper chain).'),
+  })
+  .describe('A spend cap in USD, enforced before the call.');
 
-export const trafficClassSchema = z.strictObject({
-  /** Higher runs first. */
-  priority: z.number().int(),
-  /** Share (0..1) of each limit this class may not use, kept for higher classes. */
-  reserve: z.number().min(0).max(1).optional(),
-  /** When a limit denies: wait briefly then fall back (`wait`), or queue (`queue`), or reject. */
-  whenLimited: z.enum(['wait', 'queue', 'reject']).optional(),
-  /** Longest time in the queue (or waiting) before rejection. */
-  maxWait: duration('a maximum wait').optional(),
-  /** Queue length per class before new work is rejected. */
-  maxQueue: z.number().int().positive().optional(),
-});
+export const trafficClassSchema = z
+  .strictObject({
+    /** Higher runs first. */
+    priority: z.number().int().describe('Higher is served first.'),
+    /** Share (0..1) of each limit this class may not use, kept for higher classes. */
+    reserve: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe('Share (0..1) of every limit this class may not use: headroom kept for higher classes.'),
+    /** When a limit denies: wait briefly then fall back (`wait`), or queue (`queue`), or reject. */
+    whenLimited: z
+      .enum(['wait', 'queue', 'reject'])
+      .optional()
+      .describe('When a request-scoped limit denies: wait in the queue up to `maxWait` (`wait`, `queue`) or reject at once (`reject`).'),
+    /** Longest time in the queue (or waiting) before rejection. */
+    maxWait: duration('a maximum wait').optional().describe('Longest time in the queue before rejection (`max-wait`).'),
+    /** Queue length per class before new work is rejected. */
+    maxQueue: z.number().int().positive().optional().describe('Queued items per class before new work is rejected (`queue-full`).'),
+  })
+  .describe('A traffic class (live, batch, experiment or your own) and how it is scheduled.');
 
-export const policySchema = z.strictObject({
-  targets: z.record(z.string().min(1), targetSchema).default({}),
-  routes: z.record(z.string().min(1), routeSchema),
-  limits: z.array(limitRuleSchema).default([]),
-  budgets: z.array(budgetSchema).default([]),
-  retry: retrySchema.optional(),
-  breaker: breakerSchema.optional(),
-  trafficClasses: z.record(z.string().min(1), trafficClassSchema).optional(),
-  /** Default per-attempt timeout. */
-  timeout: duration('a timeout', 1).optional(),
-  messages: messagesSchema.optional(),
-  /** Prompts, keys and completions are never recorded unless this is true. */
-  recordContent: z.boolean().optional(),
-});
+export const policySchema = z
+  .strictObject({
+    targets: z
+      .record(z.string().min(1), targetSchema)
+      .default({})
+      .describe('Named targets (provider + model) that routes refer to by name.'),
+    routes: z.record(z.string().min(1), routeSchema).describe('Routes (task types) by name; `execute({ route })` picks one.'),
+    limits: z.array(limitRuleSchema).default([]).describe('Limit rules, all enforced together (reserve-then-settle, all or nothing).'),
+    budgets: z.array(budgetSchema).default([]).describe('Spend caps in USD, enforced by reserving worst-case cost before each call.'),
+    retry: retrySchema.optional(),
+    breaker: breakerSchema.optional(),
+    trafficClasses: z
+      .record(z.string().min(1), trafficClassSchema)
+      .optional()
+      .describe('Traffic classes by name. `live`, `batch` and `experiment` always exist; entries here override them or add new ones.'),
+    /** Default per-attempt timeout. */
+    timeout: duration('a timeout', 1).optional().describe('Default per-attempt timeout (route and target timeouts win).'),
+    messages: messagesSchema.optional(),
+    /** Prompts, keys and completions are never recorded unless this is true. */
+    recordContent: z
+      .boolean()
+      .optional()
+      .describe("Copy the request's `input` (prompt) into the record's `content`. Keys are never recorded."),
+  })
+  .describe('An llm-resilience policy: what `definePolicy` accepts.');
 
 /** What `definePolicy` accepts. */
 export type PolicyInput = z.input<typeof policySchema>;
