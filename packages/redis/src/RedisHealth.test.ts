@@ -1,0 +1,83 @@
+import { ManualClock } from '@llm-resilience/core';
+import { RedisHealth } from './RedisHealth';
+
+function setup(results: boolean[]) {
+  const clock = new ManualClock(1_000);
+  const events: string[] = [];
+  let probes = 0;
+  const health = new RedisHealth({
+    clock,
+    initialBackoffMs: 100,
+    maxBackoffMs: 400,
+    probe: async () => {
+      probes++;
+      if (!results.shift()) throw new Error('still down');
+    },
+    onDown: (e) => events.push(`down:${(e as Error).message}`),
+    onUp: (ms) => events.push(`up:${ms}`),
+  });
+  return { clock, health, events, probes: () => probes };
+}
+
+describe('RedisHealth', () => {
+  it('starts up and never probes while up', async () => {
+    const { health, probes } = setup([]);
+    expect(health.state).toBe('up');
+    expect(health.maybeProbe()).toBeUndefined();
+    expect(probes()).toBe(0);
+    expect(health.retryAfterMs).toBe(0);
+  });
+
+  it('goes down once, probes only after the backoff, doubling up to the maximum', async () => {
+    const { clock, health, events, probes } = setup([false, false, false, true]);
+    health.markDown(new Error('ECONNREFUSED'));
+    health.markDown(new Error('again'));
+    expect(events).toEqual(['down:ECONNREFUSED']);
+    expect(health.retryAfterMs).toBe(100);
+
+    expect(health.maybeProbe()).toBeUndefined();
+    await clock.advance(100);
+    await expect(health.maybeProbe()).resolves.toBe(false); // backoff now 200
+    expect(health.retryAfterMs).toBe(200);
+    await clock.advance(199);
+    expect(health.maybeProbe()).toBeUndefined();
+    await clock.advance(1);
+    await expect(health.maybeProbe()).resolves.toBe(false); // 400
+    await clock.advance(400);
+    await expect(health.maybeProbe()).resolves.toBe(false); // capped at 400
+    expect(health.retryAfterMs).toBe(400);
+    await clock.advance(400);
+    await expect(health.maybeProbe()).resolves.toBe(true);
+    expect(health.state).toBe('up');
+    expect(probes()).toBe(4);
+    expect(events).toEqual(['down:ECONNREFUSED', 'up:1100']);
+    expect((health.cause as Error).message).toBe('still down');
+  });
+
+  it('runs one probe at a time', async () => {
+    const { clock, health, probes } = setup([true]);
+    health.markDown(new Error('x'));
+    await clock.advance(100);
+    const a = health.maybeProbe();
+    const b = health.maybeProbe();
+    expect(b).toBe(a);
+    await expect(a).resolves.toBe(true);
+    expect(probes()).toBe(1);
+  });
+
+  it('treats a probe that throws synchronously as a failed probe', async () => {
+    const clock = new ManualClock(0);
+    const health = new RedisHealth({
+      clock,
+      initialBackoffMs: 10,
+      maxBackoffMs: 10,
+      probe: () => {
+        throw new Error('sync');
+      },
+    });
+    health.markDown(new Error('x'));
+    await clock.advance(10);
+    await expect(health.maybeProbe()).resolves.toBe(false);
+    expect(health.state).toBe('down');
+  });
+});

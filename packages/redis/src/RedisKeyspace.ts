@@ -1,0 +1,94 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Escaped keys longer than this are replaced by `#` + SHA-256 (base64url), bounding key size.
+ *
+ * @example
+ * ```ts
+ * escapeStoreKey('u'.repeat(MAX_STORE_KEY_LENGTH + 1)).startsWith('#'); // true
+ * ```
+ */
+export const MAX_STORE_KEY_LENGTH = 512;
+
+const NEEDS_ESCAPE = /[%{}#]/;
+const ESCAPE_CHARS = /[%{}#]/g;
+
+function percent(ch: string): string {
+  return `%${ch.charCodeAt(0).toString(16).toUpperCase()}`;
+}
+
+/**
+ * Makes a key received from the core safe inside a Redis key: `%`, `{`, `}` and `#` are
+ * percent-encoded, so a key can never open or close a Redis Cluster hash tag, and keys longer than
+ * {@link MAX_STORE_KEY_LENGTH} become `#` + SHA-256. The core already escapes dimension values; this is
+ * defence in depth for keys built elsewhere. Distinct inputs always give distinct outputs.
+ *
+ * @example
+ * ```ts
+ * escapeStoreKey('user=a}{b'); // 'user=a%7D%7Bb'
+ * ```
+ */
+export function escapeStoreKey(key: string): string {
+  let out = NEEDS_ESCAPE.test(key) ? key.replace(ESCAPE_CHARS, percent) : key;
+  if (out.length > MAX_STORE_KEY_LENGTH) out = `#${createHash('sha256').update(out, 'utf8').digest('base64url')}`;
+  return out;
+}
+
+/**
+ * Options of {@link RedisKeyspace}.
+ *
+ * @example
+ * ```ts
+ * const opts: RedisKeyspaceOptions = { prefix: 'llmr', hashTag: true };
+ * ```
+ */
+export interface RedisKeyspaceOptions {
+  /** Namespace of every key. Default `'llmr'`. */
+  prefix?: string;
+  /** Wrap the namespace in a Redis Cluster hash tag (`{llmr}:...`). Default `true`. */
+  hashTag?: boolean;
+}
+
+/**
+ * Builds the Redis keys of the store: `{<prefix>}:<kind>:<escaped key>`, where kind is `r` (rate
+ * bucket), `c` (concurrency leases) or `s` (shared state). With the default hash tag every key of the
+ * namespace lives in one Cluster slot, which is what makes a multi-key reservation atomic on Cluster.
+ *
+ * @example
+ * ```ts
+ * new RedisKeyspace({ prefix: 'llmr' }).key('r', 'user-rpm|user=u1'); // '{llmr}:r:user-rpm|user=u1'
+ * ```
+ */
+export class RedisKeyspace {
+  /** `{prefix}:` or `prefix:`; everything the store writes starts with it. */
+  readonly base: string;
+
+  constructor(options: RedisKeyspaceOptions = {}) {
+    const prefix = escapeStoreKey(options.prefix ?? 'llmr');
+    this.base = options.hashTag === false ? `${prefix}:` : `{${prefix}}:`;
+  }
+
+  /**
+   * The Redis key of a store key of one kind.
+   *
+   * @example
+   * ```ts
+   * keyspace.key('c', 'api-concurrency|team=t1');
+   * ```
+   */
+  key(kind: 'r' | 'c' | 's', key: string): string {
+    return `${this.base}${kind}:${escapeStoreKey(key)}`;
+  }
+
+  /**
+   * A SCAN pattern matching every key of this namespace (for cleanup and inspection).
+   *
+   * @example
+   * ```ts
+   * const keys = await redis.keys(keyspace.pattern());
+   * ```
+   */
+  pattern(): string {
+    return `${this.base.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}*`;
+  }
+}

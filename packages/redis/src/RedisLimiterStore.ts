@@ -1,0 +1,362 @@
+import { CONCURRENCY_RETRY_MS, systemClock } from '@llm-resilience/core';
+import type { Clock, LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
+import { ADJUST_LUA, PEEK_LUA, RESERVE_LUA, UNIT_ARGS } from './limiterScripts';
+import { LocalFallbackLimiter } from './LocalFallbackLimiter';
+import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
+import { RedisHealth, type RedisHealthState } from './RedisHealth';
+import { RedisKeyspace } from './RedisKeyspace';
+import { RedisScript } from './RedisScript';
+import { RedisStoreConfigError } from './RedisStoreConfigError';
+import { RedisUnavailableError } from './RedisUnavailableError';
+import type { RedisFailureMode, RedisLimiterStoreOptions, RedisStoreEvent } from './types';
+import { ScriptBatcher, type BatchEntry } from './ScriptBatcher';
+import { withTimeout } from './withTimeout';
+
+// Scripts are immutable and shared by every store instance.
+const RESERVE = new RedisScript(RESERVE_LUA);
+const ADJUST = new RedisScript(ADJUST_LUA);
+const PEEK = new RedisScript(PEEK_LUA);
+
+type Operation = 'reserve' | 'adjust' | 'peek';
+type Unit = LimitCharge | LimitAdjustment;
+
+/**
+ * A {@link LimiterStore} on Redis (ioredis `Redis` or `Cluster`), so that every process shares one
+ * limit. Each operation is one Lua script, one round trip, atomic: a reservation applies all of its
+ * charges or none. Time comes from Redis `TIME`. Semantics are exactly those of the core's
+ * `MemoryLimiterStore` (GCRA buckets, concurrency counters) — see `limiterScripts.ts`.
+ *
+ * When Redis is down or slower than `timeoutMs`, the store applies `onRedisError`: `fail-open`
+ * (default) decides locally on a fraction of each limit, `fail-closed` refuses with
+ * {@link RedisUnavailableError}. It returns to Redis on its own once a PING probe succeeds. It never
+ * closes the client and never attaches listeners to it (ioredis does not crash on unhandled `error`
+ * events; it logs them — attach your own listener to route them to your logger).
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * const store = new RedisLimiterStore({ redis: new Redis(process.env.REDIS_URL!) });
+ * const engine = createResilience(policy, { store });
+ * ```
+ */
+export class RedisLimiterStore implements LimiterStore {
+  /** What happens while Redis is unavailable. */
+  readonly mode: RedisFailureMode;
+  /** Key builder; `keyspace.pattern()` matches every key this store writes. */
+  readonly keyspace: RedisKeyspace;
+  private readonly client: ScriptClient;
+  private readonly timeoutMs: number;
+  private readonly header: readonly (string | number)[];
+  private readonly local: LocalFallbackLimiter;
+  private readonly healthState: RedisHealth;
+  private readonly onEvent: ((event: RedisStoreEvent) => void) | undefined;
+  private readonly reserveBatcher: ScriptBatcher<ReserveResult>;
+  private readonly adjustBatcher: ScriptBatcher<void>;
+  private loading: Promise<void> | undefined;
+  private loaded = false;
+
+  constructor(options: RedisLimiterStoreOptions) {
+    const client = options.redis as unknown as ScriptClient | undefined;
+    if (!client || typeof client.evalsha !== 'function') {
+      throw new RedisStoreConfigError('`redis` must be an ioredis Redis or Cluster instance.');
+    }
+    if (client.isCluster && options.hashTag === false) {
+      throw new RedisStoreConfigError(
+        '`hashTag: false` cannot be used with a Redis Cluster: the keys of one reservation would land in different slots (CROSSSLOT). Keep the default hash tag, or use several stores with different prefixes.',
+      );
+    }
+    const timeoutMs = options.timeoutMs ?? 100;
+    const localFraction = options.localFraction ?? 0.25;
+    const leaseMs = options.leaseMs ?? 600_000;
+    const marginMs = options.expiryMarginMs ?? 1000;
+    const initial = options.probeBackoffMs?.initial ?? 100;
+    const max = options.probeBackoffMs?.max ?? 2000;
+    const maxBatch = options.maxBatch ?? 16;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RedisStoreConfigError(`maxBatch must be an integer >= 1, got ${maxBatch}.`);
+    positive('timeoutMs', timeoutMs);
+    positive('leaseMs', leaseMs);
+    positive('probeBackoffMs.initial', initial);
+    positive('probeBackoffMs.max', max);
+    if (!(marginMs >= 0) || !Number.isFinite(marginMs)) throw new RedisStoreConfigError(`expiryMarginMs must be >= 0, got ${marginMs}.`);
+    if (!(localFraction > 0 && localFraction <= 1)) {
+      throw new RedisStoreConfigError(`localFraction must be in (0, 1], got ${localFraction}. Use about 1 / number of replicas.`);
+    }
+    const mode = options.onRedisError ?? 'fail-open';
+    if (mode !== 'fail-open' && mode !== 'fail-closed') {
+      throw new RedisStoreConfigError(`onRedisError must be 'fail-open' or 'fail-closed', got '${String(mode)}'.`);
+    }
+    const clock: Clock = options.clock ?? systemClock;
+    this.client = client;
+    this.mode = mode;
+    this.timeoutMs = timeoutMs;
+    this.keyspace = new RedisKeyspace({ prefix: options.prefix, hashTag: options.hashTag });
+    this.header = [Math.ceil(leaseMs), Math.ceil(marginMs), CONCURRENCY_RETRY_MS];
+    const batch = { client, header: this.header, maxBatch, timeoutMs };
+    this.reserveBatcher = new ScriptBatcher<ReserveResult>({ ...batch, script: RESERVE, withCounts: true, settle: settleReserve });
+    this.adjustBatcher = new ScriptBatcher<void>({ ...batch, script: ADJUST, withCounts: false, settle: settleAll });
+    this.local = new LocalFallbackLimiter(localFraction, clock);
+    this.onEvent = options.onEvent;
+    this.healthState = new RedisHealth({
+      clock,
+      initialBackoffMs: initial,
+      maxBackoffMs: max,
+      probe: () => this.probe(),
+      onDown: (error) => this.emit({ type: 'unavailable', error }),
+      onUp: (downMs) => this.emit({ type: 'recovered', downMs }),
+    });
+  }
+
+  /** `up` while decisions are made on Redis, `down` while the fallback mode applies. */
+  get health(): RedisHealthState {
+    return this.healthState.state;
+  }
+
+  /**
+   * Loads the three scripts (SCRIPT LOAD; on Cluster, on every master). Optional: the first operation
+   * does it, and NOSCRIPT is handled anyway. Call it at start-up to fail fast on a bad connection.
+   *
+   * @example
+   * ```ts
+   * await store.load();
+   * ```
+   */
+  async load(): Promise<void> {
+    await Promise.all([RESERVE.load(this.client), ADJUST.load(this.client), PEEK.load(this.client)]);
+    this.loaded = true;
+  }
+
+  /**
+   * Applies every charge or none, in one round trip.
+   *
+   * @example
+   * ```ts
+   * const r = await store.reserve([
+   *   { key: 'rpm|model=m', kind: 'rate', limit: 500, windowMs: 60_000, amount: 1 },
+   *   { key: 'tpm|model=m', kind: 'rate', limit: 90_000, windowMs: 60_000, amount: 1200 },
+   * ]);
+   * ```
+   */
+  reserve(charges: readonly LimitCharge[]): Promise<ReserveResult> {
+    if (charges.length === 0) return Promise.resolve({ ok: true, states: [] });
+    try {
+      validate(charges, 'amount');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const keys = this.keysOf(charges);
+    const units = unitArgs(charges, 'amount');
+    const fallback = () => this.local.reserve(charges);
+    if (this.fastPath()) {
+      // Hot path: one promise from the batcher, failure handling only when it fails.
+      return this.reserveBatcher.add(keys, units, charges.length, (error) => this.onFailure('reserve', error, fallback));
+    }
+    return this.exec('reserve', () => this.reserveBatcher.add(keys, units, charges.length), fallback);
+  }
+
+  /**
+   * Applies refunds, extra charges and concurrency releases, in one round trip. Never denies; never
+   * throws on Redis failures (fail-open: applied locally; fail-closed: dropped and reported).
+   *
+   * @example
+   * ```ts
+   * await store.adjust([{ key: 'tpm|model=m', kind: 'rate', limit: 90_000, windowMs: 60_000, delta: -300 }]);
+   * ```
+   */
+  adjust(adjustments: readonly LimitAdjustment[]): Promise<void> {
+    if (adjustments.length === 0) return Promise.resolve();
+    try {
+      validate(adjustments, 'delta');
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const keys = this.keysOf(adjustments);
+    const units = unitArgs(adjustments, 'delta');
+    const fallback = () => this.local.adjust(adjustments);
+    const drop = (error: unknown) => this.emit({ type: 'adjustDropped', count: adjustments.length, error });
+    if (this.fastPath()) {
+      return this.adjustBatcher.add(keys, units, adjustments.length, (error) => this.onFailure('adjust', error, fallback, drop));
+    }
+    return this.exec('adjust', () => this.adjustBatcher.add(keys, units, adjustments.length), fallback, drop);
+  }
+
+  /**
+   * Current state of each key, without charging.
+   *
+   * @example
+   * ```ts
+   * const [rpm] = await store.peek([rpmCharge]);
+   * ```
+   */
+  async peek(charges: readonly LimitCharge[]): Promise<LimitState[]> {
+    if (charges.length === 0) return [];
+    validate(charges, 'amount');
+    const keys = this.keysOf(charges);
+    const args = [JSON.stringify([...this.header, 0, ...unitArgs(charges, 'amount')])];
+    return this.exec(
+      'peek',
+      async () => parseStates(await withTimeout(PEEK.run(this.client, keys, args), this.timeoutMs), 0, charges.length),
+      () => this.local.peek(charges),
+    );
+  }
+
+  /**
+   * Drops the local fallback state. The Redis client is yours: the store does not close it.
+   *
+   * @example
+   * ```ts
+   * await store.close(); await redis.quit();
+   * ```
+   */
+  close(): void {
+    this.local.close();
+  }
+
+  /** Redis believed healthy, scripts loaded, connection usable: send without further ceremony. */
+  private fastPath(): boolean {
+    return this.loaded && this.healthState.state === 'up' && notReadyReason(this.client) === undefined;
+  }
+
+  private async exec<T>(
+    operation: Operation,
+    onRedis: () => Promise<T>,
+    fallback: () => T,
+    onClosedDrop?: (error: unknown) => void,
+  ): Promise<T> {
+    if (this.healthState.state === 'up') {
+      const notReady = notReadyReason(this.client);
+      if (notReady === undefined) {
+        try {
+          // onRedis bounds its own wait by timeoutMs; the very first call also loads the scripts.
+          return await (this.loaded ? onRedis() : withTimeout(this.loadThen(onRedis), this.timeoutMs));
+        } catch (error) {
+          return this.onFailure(operation, error, fallback, onClosedDrop);
+        }
+      }
+      return this.onFailure(operation, notReady, fallback, onClosedDrop);
+    }
+    void this.healthState.maybeProbe();
+    return this.degrade(operation, this.healthState.cause, fallback, onClosedDrop);
+  }
+
+  /** A Redis call failed: record it (outage or not), then apply the failure mode. */
+  private onFailure<T>(operation: Operation, error: unknown, fallback: () => T, onClosedDrop?: (error: unknown) => void): T {
+    if (isOutageError(error)) this.healthState.markDown(error);
+    else this.emit({ type: 'error', operation, error });
+    return this.degrade(operation, error, fallback, onClosedDrop);
+  }
+
+  private degrade<T>(operation: Operation, cause: unknown, fallback: () => T, onClosedDrop?: (error: unknown) => void): T {
+    if (this.mode === 'fail-open') return fallback();
+    if (onClosedDrop) {
+      onClosedDrop(cause);
+      return undefined as T;
+    }
+    throw new RedisUnavailableError(operation, this.healthState.retryAfterMs, cause);
+  }
+
+  private async loadThen<T>(run: () => Promise<T>): Promise<T> {
+    this.loading ??= this.load().catch((error: unknown) => {
+      this.loading = undefined;
+      // SCRIPT may be disabled (ACL, managed Redis): EVALSHA/EVAL still work, so only outages matter.
+      if (isOutageError(error)) throw error;
+      this.loaded = true;
+    });
+    await this.loading;
+    return run();
+  }
+
+  private async probe(): Promise<void> {
+    const notReady = notReadyReason(this.client);
+    if (notReady !== undefined) throw notReady;
+    await withTimeout(this.client.ping(), this.timeoutMs);
+  }
+
+  private keysOf(units: readonly Unit[]): string[] {
+    const keys: string[] = new Array(units.length);
+    for (let i = 0; i < units.length; i++) {
+      const u = units[i]!;
+      keys[i] = this.keyspace.key(u.kind === 'rate' ? 'r' : 'c', u.key);
+    }
+    return keys;
+  }
+
+  private emit(event: RedisStoreEvent): void {
+    try {
+      this.onEvent?.(event);
+    } catch {
+      // A throwing listener must not break limiting.
+    }
+  }
+}
+
+function positive(name: string, value: number): void {
+  if (!(value > 0) || !Number.isFinite(value)) throw new RedisStoreConfigError(`${name} must be a positive number, got ${value}.`);
+}
+
+function validate(units: readonly Unit[], field: 'amount' | 'delta'): void {
+  for (let i = 0; i < units.length; i++) {
+    const u = units[i]!;
+    const n = (u as unknown as Record<string, number>)[field]!;
+    const burst = u.burst ?? u.limit;
+    if (
+      typeof u.key !== 'string' ||
+      !(u.limit > 0) ||
+      !Number.isFinite(u.limit) ||
+      !Number.isFinite(n) ||
+      (u.kind === 'rate' && (!(u.windowMs > 0) || !Number.isFinite(u.windowMs) || !(burst > 0) || !Number.isFinite(burst))) ||
+      (u.kind !== 'rate' && u.kind !== 'concurrency')
+    ) {
+      throw new RangeError(
+        `Invalid limiter ${field === 'amount' ? 'charge' : 'adjustment'} #${i} (${u.kind}): limit, windowMs and burst must be positive finite numbers and ${field} finite.`,
+      );
+    }
+  }
+}
+
+function unitArgs(units: readonly Unit[], field: 'amount' | 'delta'): (string | number)[] {
+  const args: (string | number)[] = new Array(units.length * UNIT_ARGS);
+  let j = 0;
+  for (let i = 0; i < units.length; i++) {
+    const u = units[i]!;
+    const rate = u.kind === 'rate';
+    args[j++] = rate ? 'r' : 'c';
+    args[j++] = u.limit;
+    args[j++] = rate ? u.windowMs : 0;
+    args[j++] = rate ? (u.burst ?? u.limit) : 0;
+    args[j++] = field === 'amount' ? (u as LimitCharge).amount : (u as LimitAdjustment).delta;
+  }
+  return args;
+}
+
+function parseStates(reply: unknown, offset: number, n: number): LimitState[] {
+  const r = reply as (string | number)[];
+  const states: LimitState[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    states[i] = { remaining: Number(r[offset + 2 * i]), resetMs: Number(r[offset + 2 * i + 1]) };
+  }
+  return states;
+}
+
+function settleReserve(reply: unknown, batch: BatchEntry<ReserveResult>[]): void {
+  const r = reply as (string | number)[];
+  let pos = 0;
+  for (const e of batch) {
+    const [result, next] = parseReserve(r, pos, e.n);
+    pos = next;
+    e.resolve(result);
+  }
+}
+
+function settleAll(_reply: unknown, batch: BatchEntry<void>[]): void {
+  for (const e of batch) e.resolve();
+}
+
+/** Parses one reservation's part of the reserve reply starting at `pos`; returns it and the next position. */
+function parseReserve(r: (string | number)[], pos: number, n: number): [ReserveResult, number] {
+  if (Number(r[pos]) === 1) return [{ ok: true, states: parseStates(r, pos + 1, n) }, pos + 1 + 2 * n];
+  const wait = Number(r[pos + 2]);
+  return [
+    { ok: false, index: Number(r[pos + 1]), retryAfterMs: wait === -1 ? Infinity : wait, states: parseStates(r, pos + 3, n) },
+    pos + 3 + 2 * n,
+  ];
+}

@@ -1,0 +1,90 @@
+import type { ScriptClient } from './redisClient';
+import { RedisScript } from './RedisScript';
+import { ScriptBatcher, type BatchEntry } from './ScriptBatcher';
+import { RedisTimeoutError } from './withTimeout';
+
+/** A stand-in for ioredis that records EVALSHA calls and answers when told to. */
+function fakeClient() {
+  const calls: { keys: string[]; arg: unknown[] }[] = [];
+  const replies: Array<{ resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
+  const client = {
+    status: 'ready',
+    evalsha: (_sha: string, numKeys: number, ...rest: (string | number)[]) => {
+      calls.push({ keys: rest.slice(0, numKeys) as string[], arg: JSON.parse(String(rest[numKeys])) as unknown[] });
+      return new Promise((resolve, reject) => replies.push({ resolve, reject }));
+    },
+  } as unknown as ScriptClient;
+  return { client, calls, replies };
+}
+
+const settle = (reply: unknown, batch: BatchEntry<string>[]) => {
+  const parts = String(reply).split(',');
+  batch.forEach((e, i) => e.resolve(parts[i]!));
+};
+
+describe('ScriptBatcher', () => {
+  afterEach(() => jest.useRealTimers());
+
+  function setup(maxBatch: number, withCounts = true) {
+    const fake = fakeClient();
+    const batcher = new ScriptBatcher<string>({
+      script: new RedisScript('return 1'),
+      client: fake.client,
+      header: [600000, 1000, 250],
+      maxBatch,
+      timeoutMs: 100,
+      withCounts,
+      settle,
+    });
+    return { ...fake, batcher };
+  }
+
+  it('sends calls of one tick as one script run, with counts, in call order', async () => {
+    const { batcher, calls, replies } = setup(16);
+    const a = batcher.add(['k1', 'k2'], ['r', 1, 2], 2);
+    const b = batcher.add(['k3'], ['c', 3], 1);
+    expect(calls).toHaveLength(0);
+    await new Promise((r) => process.nextTick(r));
+    expect(calls).toEqual([{ keys: ['k1', 'k2', 'k3'], arg: [600000, 1000, 250, 2, 2, 1, 'r', 1, 2, 'c', 3] }]);
+    replies[0]!.resolve('x,y');
+    await expect(Promise.all([a, b])).resolves.toEqual(['x', 'y']);
+  });
+
+  it('writes a single 0 instead of counts when asked to, and flushes at maxBatch', async () => {
+    const { batcher, calls, replies } = setup(2, false);
+    const all = [batcher.add(['a'], [1], 1), batcher.add(['b'], [2], 1), batcher.add(['c'], [3], 1)];
+    expect(calls).toEqual([{ keys: ['a', 'b'], arg: [600000, 1000, 250, 0, 1, 2] }]);
+    await new Promise((r) => process.nextTick(r));
+    expect(calls[1]).toEqual({ keys: ['c'], arg: [600000, 1000, 250, 0, 3] });
+    replies[0]!.resolve('1,2');
+    replies[1]!.resolve('3');
+    await expect(Promise.all(all)).resolves.toEqual(['1', '2', '3']);
+  });
+
+  it('rejects every call of a batch on error or timeout, and ignores a late reply', async () => {
+    const { batcher, replies } = setup(16);
+    const failed = [batcher.add(['a'], [1], 1), batcher.add(['b'], [1], 1)];
+    await new Promise((r) => process.nextTick(r));
+    replies[0]!.reject(new Error('ECONNRESET'));
+    for (const p of failed) await expect(p).rejects.toThrow('ECONNRESET');
+
+    jest.useFakeTimers();
+    const slow = batcher.add(['a'], [1], 1);
+    batcher.flush();
+    jest.advanceTimersByTime(100);
+    await expect(slow).rejects.toBeInstanceOf(RedisTimeoutError);
+    replies[1]!.resolve('late');
+  });
+
+  it('lets a call recover from a failed batch instead of rejecting', async () => {
+    const { batcher, replies } = setup(16);
+    const recovered = batcher.add(['a'], [1], 1, (e) => `local after ${(e as Error).message}`);
+    const throwing = batcher.add(['b'], [1], 1, () => {
+      throw new Error('closed');
+    });
+    await new Promise((r) => process.nextTick(r));
+    replies[0]!.reject(new Error('ECONNREFUSED'));
+    await expect(recovered).resolves.toBe('local after ECONNREFUSED');
+    await expect(throwing).rejects.toThrow('closed');
+  });
+});

@@ -1,0 +1,127 @@
+import type { ScriptClient } from './redisClient';
+import type { RedisScript } from './RedisScript';
+import { RedisTimeoutError } from './withTimeout';
+
+/** One call waiting for the next batch. */
+export interface BatchEntry<R> {
+  keys: string[];
+  units: (string | number)[];
+  /** Units (charges or adjustments) in this call. */
+  n: number;
+  resolve: (result: R) => void;
+  reject: (error: unknown) => void;
+  /** Turns a failure of the batch into this call's result (or throws); saves a `.catch` per call. */
+  recover: ((error: unknown) => R) | undefined;
+}
+
+/**
+ * Options of {@link ScriptBatcher}.
+ *
+ * @example
+ * ```ts
+ * const opts: ScriptBatcherOptions<void> = { script, client, header: [600000, 1000, 250], maxBatch: 16, timeoutMs: 100, withCounts: false, settle: (_, batch) => batch.forEach((e) => e.resolve()) };
+ * ```
+ */
+export interface ScriptBatcherOptions<R> {
+  script: RedisScript;
+  client: ScriptClient;
+  /** Leading values of the JSON argument. */
+  header: readonly (string | number)[];
+  /** Most calls per script run. */
+  maxBatch: number;
+  /** Longest a batch waits for its reply. */
+  timeoutMs: number;
+  /** Write the number of calls and each call's unit count after the header (reserve); else a 0. */
+  withCounts: boolean;
+  /** Hands the reply out to the calls of the batch. */
+  settle: (reply: unknown, batch: BatchEntry<R>[]) => void;
+}
+
+/**
+ * Coalesces calls made in the same tick into one script run (up to `maxBatch` calls), like ioredis'
+ * auto-pipelining but one level up: one EVALSHA, one JSON argument, one reply for many calls. Every
+ * call keeps its own meaning (the script processes them in order); Redis and the client pay the
+ * per-command overhead once. An idle caller's call goes out alone on the next tick. One timer per
+ * batch bounds the wait: on timeout every call of the batch rejects with {@link RedisTimeoutError}.
+ *
+ * @example
+ * ```ts
+ * const batcher = new ScriptBatcher<void>({ ...opts });
+ * await batcher.add(['{llmr}:r:k'], ['r', 10, 60000, 10, -1], 1);
+ * ```
+ */
+export class ScriptBatcher<R> {
+  private pending: BatchEntry<R>[] = [];
+  private scheduled = false;
+  private readonly flushBound = () => this.flush();
+
+  constructor(private readonly options: ScriptBatcherOptions<R>) {}
+
+  /**
+   * Queues one call; resolves with its share of the reply. When the batch fails, `recover` (if given)
+   * decides the call's result instead of a rejection.
+   */
+  add(keys: string[], units: (string | number)[], n: number, recover?: (error: unknown) => R): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.pending.push({ keys, units, n, resolve, reject, recover });
+      if (this.pending.length >= this.options.maxBatch) {
+        this.flush();
+      } else if (!this.scheduled) {
+        this.scheduled = true;
+        process.nextTick(this.flushBound);
+      }
+    });
+  }
+
+  /** Sends whatever is queued now. */
+  flush(): void {
+    this.scheduled = false;
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    const { script, client, header, timeoutMs, withCounts, settle } = this.options;
+    const keys: string[] = [];
+    const args: (string | number)[] = [...header];
+    if (withCounts) {
+      args.push(batch.length);
+      for (const e of batch) args.push(e.n);
+    } else {
+      args.push(0);
+    }
+    for (const e of batch) {
+      for (const k of e.keys) keys.push(k);
+      for (const a of e.units) args.push(a);
+    }
+    let done = false;
+    const fail = (error: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      for (const e of batch) failOne(e, error);
+    };
+    const timer = setTimeout(() => fail(new RedisTimeoutError(timeoutMs)), timeoutMs);
+    timer.unref?.();
+    script.run(client, keys, [JSON.stringify(args)]).then((reply) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        settle(reply, batch);
+      } catch (error) {
+        for (const e of batch) failOne(e, error);
+      }
+    }, fail);
+  }
+}
+
+function failOne<R>(e: BatchEntry<R>, error: unknown): void {
+  if (e.recover === undefined) {
+    e.reject(error);
+    return;
+  }
+  try {
+    e.resolve(e.recover(error));
+  } catch (thrown) {
+    e.reject(thrown);
+  }
+}

@@ -1,0 +1,11 @@
+export { RedisLimiterStore } from './RedisLimiterStore';
+export type { RedisLimiterStoreOptions, RedisFailureMode, RedisStoreEvent } from './types';
+export { RedisStateStore } from './RedisStateStore';
+export type { RedisStateStoreOptions } from './RedisStateStore';
+export { RedisUnavailableError } from './RedisUnavailableError';
+export { RedisStoreConfigError } from './RedisStoreConfigError';
+export { RedisTimeoutError } from './withTimeout';
+export { RedisKeyspace, escapeStoreKey, MAX_STORE_KEY_LENGTH } from './RedisKeyspace';
+export type { RedisKeyspaceOptions } from './RedisKeyspace';
+export type { RedisHealthState } from './RedisHealth';
+export type { RedisClient } from './redisClient';

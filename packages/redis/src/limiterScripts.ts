@@ -1,0 +1,374 @@
+/**
+ * Lua scripts of the Redis limiter: one per operation (reserve, adjust, peek), each run atomically
+ * with EVALSHA. They reproduce `MemoryLimiterStore` of `@llm-resilience/core` exactly, with time read
+ * from Redis `TIME` inside the script (never from client clocks), in whole milliseconds like
+ * `Date.now()`.
+ *
+ * Calling convention (all three scripts):
+ * - `KEYS[i]`: the Redis key of unit i (already namespaced and escaped; `r:` keys are strings holding
+ *   `tat`, `c:` keys are sorted sets of concurrency leases). A reserve call may carry several
+ *   reservations (a batch), whose keys are simply concatenated.
+ * - `ARGV[1]`: one JSON array `A` (one argument instead of dozens: argument encoding is a large part of
+ *   a client's cost per call): `A[1]` lease ms (concurrency), `A[2]` expiry margin ms, `A[3]` retry hint
+ *   (ms) for a taken concurrency slot, `A[4]` number of reservations R (reserve only; 0 otherwise),
+ *   then R counts (charges per reservation), then {@link UNIT_ARGS} values per unit: kind (`r` | `c`),
+ *   limit, windowMs (rate) or 0, burst (rate) or 0, and amount (reserve/peek) or delta (adjust).
+ * - Replies are flat arrays of integers (Redis turns Lua numbers into integer replies cheaply; building
+ *   one joined string in Lua cost more Redis CPU). Fractional concurrency counts are strings.
+ *
+ * Numbers travel exactly: `JSON.stringify` writes the shortest round-trip form, `cjson` parses it with
+ * `strtod`, and Redis converts Lua numbers given to `redis.call` with a round-trip format, so `tat` is
+ * stored at full double precision. Reply values are integers by construction (floor/ceil) except
+ * fractional concurrency counts, formatted with `%.17g`.
+ *
+ * Rate state (GCRA): the key holds `tat` in epoch ms as a float string. Internally the scripts work
+ * with `debt = max(tat - now, 0)` (small numbers, full precision); `tat` of ~1.7e12 ms has an ulp of
+ * ~2.4e-4 ms, so comparisons allow `max(1e-6 × T, 1e-3)` ms of tolerance (core allows 1e-6 × T) and
+ * ceilings subtract 1e-3 ms (core 1e-6 ms). Both are below anything observable.
+ *
+ * Concurrency state: a sorted set of leases, member `<id>|<amount>`, score = expiry (epoch ms). The
+ * count is the sum of unexpired leases. A release (negative delta) removes units from the oldest
+ * leases first, so a slot leaked by a crashed process is reclaimed at most `leaseMs` after it was taken,
+ * even under continuous traffic.
+ *
+ * Performance notes: Redis runs the script body on every call, so helpers defined with
+ * `local function` are closures created per call; the hot path (rate charges) is written inline and
+ * helpers are only defined in the scripts and branches that need them. Within one reservation,
+ * repeated keys are found by scanning back over its few charges (no per-reservation tables), and each
+ * rate key is written once, after its last charge.
+ */
+
+/**
+ * Values per unit (charge or adjustment) after the header.
+ *
+ * @example
+ * ```ts
+ * const args = ['r', 500, 60_000, 500, 1]; // args.length === UNIT_ARGS
+ * ```
+ */
+export const UNIT_ARGS = 5;
+
+const HEADER = `
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local A = cjson.decode(ARGV[1])
+local lease = A[1]
+local margin = A[2]
+`;
+
+/** Sum of unexpired lease amounts of a concurrency key (a member is `<id>|<amount>`). */
+const LIVE_COUNT = `
+local function live_count(key)
+  local ms = redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')
+  local c = 0
+  for j = 1, #ms do c = c + (tonumber(string.match(ms[j], '|([^|]+)$')) or 0) end
+  return c
+end
+`;
+
+/** Adds a lease of `amount` expiring at `expiry`, and sets the key's expiry to its newest lease. */
+const LEASES = `
+local function add_lease(key, amount, tag, expiry)
+  local id = t[1] .. '.' .. t[2] .. '.' .. tag
+  local member = id .. '|' .. string.format('%.17g', amount)
+  local k = 0
+  while redis.call('ZSCORE', key, member) do
+    k = k + 1
+    member = id .. '.' .. k .. '|' .. string.format('%.17g', amount)
+  end
+  redis.call('ZADD', key, expiry, member)
+end
+local function expire_leases(key)
+  local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if top[2] then redis.call('PEXPIRE', key, math.ceil(tonumber(top[2]) - now) + margin) end
+end
+`;
+
+/** Current state of units [first, last] into `out` (remaining, resetMs per unit). */
+const STATES_NOW = `
+local function states_now(out, first, last, offset)
+  for i = first, last do
+    local o = offset + (i - 1) * 5
+    local key = KEYS[i]
+    local limit = A[o + 2]
+    if A[o + 1] == 'r' then
+      local T = A[o + 3] / limit
+      local tau = A[o + 4] * T
+      local debt = 0
+      local s = redis.call('GET', key)
+      if s then debt = tonumber(s) - now; if debt < 0 then debt = 0 end end
+      local rem = math.floor((tau - debt) / T + 1e-6)
+      if rem < 0 then rem = 0 end
+      local reset = 0
+      if debt > 0 then reset = math.ceil(debt - 1e-3); if reset < 0 then reset = 0 end end
+      out[#out + 1] = rem
+      out[#out + 1] = reset
+    else
+      local rem = limit - live_count(key)
+      if rem < 0 then rem = 0 end
+      if rem ~= math.floor(rem) then rem = string.format('%.17g', rem) end
+      out[#out + 1] = rem
+      out[#out + 1] = 0
+    end
+  end
+end
+`;
+
+/**
+ * Reserve: R reservations, each all-or-nothing, applied in order (later ones see earlier ones).
+ * Per reservation the reply holds `1, rem1, reset1, ...` (state right after each charge) or
+ * `0, index0, retryAfterMs (-1 = never), rem1, reset1, ...` (current states, nothing charged).
+ *
+ * @example
+ * ```ts
+ * const reserve = new RedisScript(RESERVE_LUA);
+ * ```
+ */
+export const RESERVE_LUA = `${HEADER}
+local retry_c = A[3]
+local R = A[4]
+local offset = 4 + R
+local out = {}
+local no = 0
+local unit = 0
+local nv, cum = {}, {}
+local live_count, add_lease, expire_leases
+-- Rate state of the whole batch: read once (MGET), updated in memory as reservations pass, written
+-- once per key at the end. debt[key] = max(tat - now, 0).
+local debt, dirty, ndirty = {}, {}, 0
+do
+  local rkeys, nr = {}, 0
+  for i = 1, #KEYS do
+    local key = KEYS[i]
+    if A[offset + (i - 1) * 5 + 1] == 'r' and debt[key] == nil then
+      debt[key] = 0
+      nr = nr + 1
+      rkeys[nr] = key
+    end
+  end
+  for c = 1, nr, 500 do
+    local e = c + 499
+    if e > nr then e = nr end
+    local vals = redis.call('MGET', unpack(rkeys, c, e))
+    for j = c, e do
+      local s = vals[j - c + 1]
+      if s then
+        local d = tonumber(s) - now
+        if d > 0 then debt[rkeys[j]] = d end
+      end
+    end
+  end
+end
+for r = 1, R do
+  local first = unit + 1
+  local last = unit + A[4 + r]
+  unit = last
+  local denied, denied_wait = -1, -1
+  local head = no + 1
+  no = head
+  out[no] = 1
+  for i = first, last do
+    local o = offset + (i - 1) * 5
+    local key = KEYS[i]
+    local limit = A[o + 2]
+    local a = A[o + 5]
+    -- an earlier charge of this reservation on the same key (reservations are short: scan back)
+    local prev = 0
+    for j = i - 1, first, -1 do
+      if KEYS[j] == key then prev = j; break end
+    end
+    if A[o + 1] == 'r' then
+      local v
+      if prev > 0 then
+        v = nv[prev]
+        cum[i] = cum[prev] + a
+      else
+        v = debt[key]
+        cum[i] = a
+      end
+      local T = A[o + 3] / limit
+      local burst = A[o + 4]
+      local tau = burst * T
+      local nd = v + a * T
+      local tol = T * 1e-6
+      if tol < 1e-3 then tol = 1e-3 end
+      if nd > tau + tol then
+        local wait
+        if cum[i] > burst * (1 + 1e-6) then wait = -1 else
+          wait = math.ceil(nd - tau - 1e-3)
+          if wait < 1 then wait = 1 end
+        end
+        if denied_wait ~= -1 or denied < 0 then
+          if wait == -1 or wait > denied_wait then denied_wait = wait; denied = i - first end
+        end
+      end
+      nv[i] = nd
+      local rem = math.floor((tau - nd) / T + 1e-6)
+      if rem < 0 then rem = 0 end
+      local reset = 0
+      if nd > 0 then reset = math.ceil(nd - 1e-3); if reset < 0 then reset = 0 end end
+      out[no + 1] = rem
+      out[no + 2] = reset
+      no = no + 2
+    else
+      local v
+      if prev > 0 then
+        v = nv[prev]
+        cum[i] = cum[prev] + a
+      else
+        if not live_count then
+          ${LIVE_COUNT.trim().replace('local function live_count', 'live_count = function')}
+        end
+        v = live_count(key)
+        cum[i] = a
+      end
+      local nc = v + a
+      if nc > limit then
+        local wait
+        if cum[i] > limit then wait = -1 else wait = retry_c end
+        if denied_wait ~= -1 or denied < 0 then
+          if wait == -1 or wait > denied_wait then denied_wait = wait; denied = i - first end
+        end
+      end
+      nv[i] = nc
+      local rem = limit - nc
+      if rem < 0 then rem = 0 end
+      if rem ~= math.floor(rem) then rem = string.format('%.17g', rem) end
+      out[no + 1] = rem
+      out[no + 2] = 0
+      no = no + 2
+    end
+  end
+  if denied >= 0 then
+    -- nothing is charged; report the current state of every key instead
+    for j = no, head, -1 do out[j] = nil end
+    out[head] = 0
+    out[head + 1] = denied
+    out[head + 2] = denied_wait
+    no = head + 2
+    for i = first, last do
+      local o = offset + (i - 1) * 5
+      local limit = A[o + 2]
+      local rem, reset = 0, 0
+      if A[o + 1] == 'r' then
+        local T = A[o + 3] / limit
+        local d = debt[KEYS[i]]
+        rem = math.floor((A[o + 4] * T - d) / T + 1e-6)
+        if d > 0 then reset = math.ceil(d - 1e-3); if reset < 0 then reset = 0 end end
+      else
+        if not live_count then
+          ${LIVE_COUNT.trim().replace('local function live_count', 'live_count = function')}
+        end
+        rem = limit - live_count(KEYS[i])
+      end
+      if rem < 0 then rem = 0 end
+      if rem ~= math.floor(rem) then rem = string.format('%.17g', rem) end
+      out[no + 1] = rem
+      out[no + 2] = reset
+      no = no + 2
+    end
+  else
+    for i = first, last do
+      local o = offset + (i - 1) * 5
+      local key = KEYS[i]
+      if A[o + 1] == 'r' then
+        -- keep the value after the key's last charge in this reservation
+        local later = false
+        for j = i + 1, last do
+          if KEYS[j] == key then later = true; break end
+        end
+        if not later then
+          if not dirty[key] then
+            dirty[key] = true
+            ndirty = ndirty + 1
+            dirty[ndirty] = key
+          end
+          debt[key] = nv[i]
+        end
+      elseif A[o + 5] > 0 then
+        if not add_lease then
+          ${LEASES.trim().replace('local function add_lease', 'add_lease = function').replace('local function expire_leases', 'expire_leases = function')}
+        end
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+        add_lease(key, A[o + 5], r .. '.' .. i, now + lease)
+        expire_leases(key)
+      end
+    end
+  end
+end
+for j = 1, ndirty do
+  local key = dirty[j]
+  local v = debt[key]
+  if v > 0 then redis.call('SET', key, now + v, 'PX', math.ceil(v) + margin) end
+end
+return out
+`;
+
+/**
+ * Adjust: refunds, extra charges, concurrency releases, applied in order. Returns 1.
+ *
+ * @example
+ * ```ts
+ * const adjust = new RedisScript(ADJUST_LUA);
+ * ```
+ */
+export const ADJUST_LUA = `${HEADER}${LEASES}
+local offset = 4
+for i = 1, #KEYS do
+  local o = offset + (i - 1) * 5
+  local key = KEYS[i]
+  local limit = A[o + 2]
+  local d = A[o + 5]
+  if d ~= 0 then
+    if A[o + 1] == 'r' then
+      local T = A[o + 3] / limit
+      local debt = 0
+      local s = redis.call('GET', key)
+      if s then debt = tonumber(s) - now; if debt < 0 then debt = 0 end end
+      debt = debt + d * T
+      if debt > 0 then
+        redis.call('SET', key, now + debt, 'PX', math.ceil(debt) + margin)
+      else
+        redis.call('DEL', key)
+      end
+    else
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+      if d > 0 then
+        add_lease(key, d, i, now + lease)
+      else
+        local left = -d
+        while left > 0 do
+          local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+          if not first[1] then break end
+          local amt = tonumber(string.match(first[1], '|([^|]+)$')) or 0
+          redis.call('ZREM', key, first[1])
+          if amt > left then
+            -- the rest of a partially released lease keeps its original expiry
+            add_lease(key, amt - left, 'p' .. i, first[2])
+            left = 0
+          else
+            left = left - amt
+          end
+        end
+      end
+      expire_leases(key)
+    end
+  end
+end
+return 1
+`;
+
+/**
+ * Peek: current state of each key, nothing written. Returns `{rem1, reset1, ...}`.
+ *
+ * @example
+ * ```ts
+ * const peek = new RedisScript(PEEK_LUA);
+ * ```
+ */
+export const PEEK_LUA = `${HEADER}${LIVE_COUNT}${STATES_NOW}
+local out = {}
+states_now(out, 1, #KEYS, 4)
+return out
+`;

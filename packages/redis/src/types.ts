@@ -1,0 +1,91 @@
+import type { Clock } from '@llm-resilience/core';
+import type { RedisClient } from './redisClient';
+
+/**
+ * What the store does while Redis cannot be reached or answers too slowly.
+ *
+ * - `fail-open` (default): decide locally with an in-memory limiter enforcing `localFraction` of each
+ *   limit; adjustments go to that local limiter too.
+ * - `fail-closed`: `reserve` and `peek` reject with `RedisUnavailableError`; adjustments are dropped
+ *   (reported as an `adjustDropped` event).
+ *
+ * @example
+ * ```ts
+ * const mode: RedisFailureMode = 'fail-closed';
+ * ```
+ */
+export type RedisFailureMode = 'fail-open' | 'fail-closed';
+
+/**
+ * Something the store wants you to know, for logs and metrics. Never carries request content.
+ *
+ * - `unavailable`: Redis failed (error, timeout, connection down); the store now uses its fallback.
+ * - `recovered`: a probe succeeded after `downMs`; the store uses Redis again.
+ * - `error`: Redis answered with an error that is not an outage (a bug or misconfiguration, e.g. a
+ *   `WRONGTYPE` on a key written by something else); that call used the fallback.
+ * - `adjustDropped`: in `fail-closed` mode, adjustments that could not be written.
+ *
+ * @example
+ * ```ts
+ * const onEvent = (e: RedisStoreEvent) => { if (e.type === 'unavailable') logger.warn('limiter on local fallback'); };
+ * ```
+ */
+export type RedisStoreEvent =
+  | { type: 'unavailable'; error: unknown }
+  | { type: 'recovered'; downMs: number }
+  | { type: 'error'; operation: 'reserve' | 'adjust' | 'peek'; error: unknown }
+  | { type: 'adjustDropped'; count: number; error: unknown };
+
+/**
+ * Options of `RedisLimiterStore`.
+ *
+ * @example
+ * ```ts
+ * const store = new RedisLimiterStore({ redis: new Redis(process.env.REDIS_URL!), prefix: 'myapp', timeoutMs: 75, localFraction: 1 / 4 });
+ * ```
+ */
+export interface RedisLimiterStoreOptions {
+  /** An ioredis `Redis` or `Cluster` instance. The store never closes it (you own it). */
+  redis: RedisClient;
+  /** Namespace of every key. Default `'llmr'`. */
+  prefix?: string;
+  /**
+   * Wrap the namespace in a Cluster hash tag (`{llmr}:...`) so every key, and so every reservation,
+   * lives in one slot. Default `true`. Set `false` only on a standalone Redis whose keys you want spread
+   * (e.g. behind a proxy); it is rejected with a `Cluster`, where multi-key reservations would fail with
+   * CROSSSLOT. To spread load over Cluster shards, use several stores with different prefixes.
+   */
+  hashTag?: boolean;
+  /** Longest a request waits for Redis, per operation, before the failure mode applies. Default `100` ms. */
+  timeoutMs?: number;
+  /** What to do when Redis is down or slow. Default `'fail-open'`. */
+  onRedisError?: RedisFailureMode;
+  /**
+   * Fraction (0 < f <= 1) of each limit (and burst) the local fallback enforces in `fail-open` mode.
+   * Default `0.25` (right for about four replicas; use `1 / replicas`).
+   */
+  localFraction?: number;
+  /**
+   * How long a concurrency slot stays held if it is never released (the process crashed). Each reserve
+   * takes a lease with this lifetime; releases remove the oldest leases first. Calls that legitimately
+   * run longer than this lose their slot early. Default `600_000` (10 minutes).
+   */
+  leaseMs?: number;
+  /**
+   * Most calls sent in one EVALSHA. Reservations (and, separately, adjustments) made in the same tick
+   * are batched into one script run: each reservation stays all-or-nothing and they apply in call
+   * order, but Redis and the client pay the per-command overhead once, which is what lets a
+   * two-dimension reservation keep up with a single-counter limiter under load. An idle store sends
+   * each call alone, without added delay. A batch shares one reply, so one failure (timeout, Redis
+   * error) sends every call of that batch to the failure mode. `1` disables batching. Default `16`.
+   */
+  maxBatch?: number;
+  /** Extra lifetime added to every key's expiry beyond the moment it is back at full capacity. Default `1000` ms. */
+  expiryMarginMs?: number;
+  /** Backoff of the recovery probe (PING) after a failure: first wait, doubling up to max. Default `{ initial: 100, max: 2000 }` ms. */
+  probeBackoffMs?: { initial?: number; max?: number };
+  /** Local time source, for the fallback limiter and the probe backoff (decisions on Redis use Redis `TIME`). Default: the system clock. */
+  clock?: Clock;
+  /** Receives {@link RedisStoreEvent}s (outage, recovery, errors). Default: none. */
+  onEvent?: (event: RedisStoreEvent) => void;
+}

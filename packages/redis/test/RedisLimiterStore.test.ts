@@ -1,0 +1,453 @@
+import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
+import type { LimitAdjustment, LimitCharge, LimitState, ReserveResult } from '@llm-resilience/core';
+import IORedis from 'ioredis';
+import type Redis from 'ioredis';
+import { RedisLimiterStore, RedisStoreConfigError, type RedisStoreEvent } from '../src/index';
+import { RESERVE_LUA } from '../src/limiterScripts';
+import { RedisScript } from '../src/RedisScript';
+import { connect, deleteKeys, RedisServerProcess, redisNow, sparePort, uniquePrefix } from './redisTestUtils';
+
+const HOUR = 3_600_000;
+
+/**
+ * The specification, written out as plainly as possible: GCRA per rate key, a counter per
+ * concurrency key, all-or-nothing with cumulative charges, the longest wait reported.
+ */
+class ReferenceModel {
+  private tat = new Map<string, number>();
+  private count = new Map<string, number>();
+
+  reserve(charges: readonly LimitCharge[], now: number): ReserveResult {
+    const next = new Map<string, number>();
+    const cum = new Map<string, number>();
+    const states: LimitState[] = [];
+    let index = -1;
+    let wait = -1;
+    charges.forEach((c, i) => {
+      const id = `${c.kind}:${c.key}`;
+      const total = (cum.get(id) ?? 0) + c.amount;
+      cum.set(id, total);
+      if (c.kind === 'rate') {
+        const T = c.windowMs / c.limit;
+        const burst = c.burst ?? c.limit;
+        const tau = burst * T;
+        const base = next.get(id) ?? Math.max(this.tat.get(id) ?? now, now);
+        const nt = base + c.amount * T;
+        next.set(id, nt);
+        if (nt - now > tau + 1e-6 * T) {
+          const w = total > burst ? Infinity : Math.max(1, Math.ceil(nt - tau - now));
+          if (w > wait) [index, wait] = [i, w];
+        }
+        states.push(this.rateState(c, nt - now));
+      } else {
+        const nc = (next.get(id) ?? this.count.get(id) ?? 0) + c.amount;
+        next.set(id, nc);
+        if (nc > c.limit) {
+          const w = total > c.limit ? Infinity : 250;
+          if (w > wait) [index, wait] = [i, w];
+        }
+        states.push({ remaining: Math.max(0, c.limit - nc), resetMs: 0 });
+      }
+    });
+    if (index >= 0) return { ok: false, index, retryAfterMs: wait, states: this.peek(charges, now) };
+    for (const [id, v] of next) (id.startsWith('rate:') ? this.tat : this.count).set(id, v);
+    return { ok: true, states };
+  }
+
+  adjust(adjustments: readonly LimitAdjustment[], now: number): void {
+    for (const a of adjustments) {
+      const id = `${a.kind}:${a.key}`;
+      if (a.kind === 'rate') {
+        const T = a.windowMs / a.limit;
+        this.tat.set(id, Math.max(Math.max(this.tat.get(id) ?? now, now) + a.delta * T, now));
+      } else {
+        this.count.set(id, Math.max(0, (this.count.get(id) ?? 0) + a.delta));
+      }
+    }
+  }
+
+  peek(charges: readonly LimitCharge[], now: number): LimitState[] {
+    return charges.map((c) => {
+      const id = `${c.kind}:${c.key}`;
+      if (c.kind === 'rate') return this.rateState(c, Math.max(0, (this.tat.get(id) ?? now) - now));
+      return { remaining: Math.max(0, c.limit - (this.count.get(id) ?? 0)), resetMs: 0 };
+    });
+  }
+
+  private rateState(c: LimitCharge, debt: number): LimitState {
+    const T = c.windowMs / c.limit;
+    const tau = (c.burst ?? c.limit) * T;
+    return { remaining: Math.max(0, Math.floor((tau - debt) / T + 1e-6)), resetMs: debt > 0 ? Math.ceil(debt - 1e-6) : 0 };
+  }
+}
+
+/**
+ * Fixed slack for single checks: Redis decides at its own `now`, a few ms after the test read TIME.
+ * Sequences use {@link Drift} instead, which bounds the difference by what was measured.
+ */
+const SLACK_MS = 25;
+
+/**
+ * The model runs at the TIME the test read before each call, Redis at a `now` up to `gap` ms later.
+ * A `tat` set from `now` therefore differs by at most the largest gap so far, and a duration
+ * (`tat - now`) by at most twice that.
+ */
+class Drift {
+  private maxGap = 0;
+  constructor(private readonly redis: Redis) {}
+  /** Runs `call` at the current Redis TIME, then `check`s its result with the slack measured so far (this call included). */
+  async around<T>(call: (now: number) => Promise<T>, check: (result: T, slack: number) => void = () => {}): Promise<void> {
+    const before = await redisNow(this.redis);
+    const result = await call(before);
+    this.maxGap = Math.max(this.maxGap, (await redisNow(this.redis)) - before);
+    check(result, 2 * this.maxGap + 2);
+  }
+}
+
+function expectSameDecision(actual: ReserveResult, expected: ReserveResult, label: string, slack = SLACK_MS): void {
+  const msg = `${label}: ${JSON.stringify(actual)} vs ${JSON.stringify(expected)}`;
+  expect({ label, ok: actual.ok }).toEqual({ label, ok: expected.ok });
+  if (!actual.ok && !expected.ok) {
+    expect({ label, index: actual.index }).toEqual({ label, index: expected.index });
+    if (expected.retryAfterMs === Infinity) expect({ msg, wait: actual.retryAfterMs }).toEqual({ msg, wait: Infinity });
+    else expect({ msg, diff: Math.abs(actual.retryAfterMs - expected.retryAfterMs) <= slack }).toEqual({ msg, diff: true });
+  }
+  expectSameStates(actual.states ?? [], expected.states ?? [], msg, slack);
+}
+
+function expectSameStates(actual: LimitState[], expected: LimitState[], msg: string, slack = SLACK_MS): void {
+  expect({ msg, remaining: actual.map((s) => s.remaining) }).toEqual({ msg, remaining: expected.map((s) => s.remaining) });
+  actual.forEach((s, i) => expect({ msg, i, diff: Math.abs(s.resetMs - expected[i]!.resetMs) <= slack }).toEqual({ msg, i, diff: true }));
+}
+
+/** Tiny deterministic PRNG so a failing sequence can be replayed. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+describe('RedisLimiterStore (real Redis)', () => {
+  let redis: Redis;
+  let prefix: string;
+  let store: RedisLimiterStore;
+  const events: RedisStoreEvent[] = [];
+
+  beforeAll(() => {
+    redis = connect();
+  });
+  beforeEach(() => {
+    prefix = uniquePrefix('store');
+    events.length = 0;
+    store = new RedisLimiterStore({ redis, prefix, timeoutMs: 2000, onEvent: (e) => events.push(e) });
+  });
+  afterEach(async () => {
+    await deleteKeys(redis, store.keyspace.pattern());
+    expect(events).toEqual([]); // no test here should see an outage or a script error
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  const rate = (key: string, amount: number, limit = 10, burst?: number): LimitCharge => ({
+    key,
+    kind: 'rate',
+    limit,
+    windowMs: HOUR,
+    amount,
+    ...(burst === undefined ? {} : { burst }),
+  });
+  const slot = (key: string, amount = 1, limit = 2): LimitCharge => ({ key, kind: 'concurrency', limit, windowMs: 0, amount });
+
+  it('follows the GCRA specification on a scripted sequence', async () => {
+    const model = new ReferenceModel();
+    const steps: LimitCharge[][] = [
+      [rate('a', 3)],
+      [rate('a', 3), rate('b', 1, 20)],
+      [rate('a', 5)], // denied: 11 > 10
+      [rate('a', 11)], // denied forever: more than the burst
+      [rate('a', 4)], // exactly full
+      [rate('b', 0.5, 20, 5), rate('b', 0.25, 20, 5)],
+    ];
+    const drift = new Drift(redis);
+    for (const [i, charges] of steps.entries()) {
+      await drift.around(
+        async (now) => [await store.reserve(charges), model.reserve(charges, now)] as const,
+        ([actual, expected], slack) => expectSameDecision(actual, expected, `step ${i}`, slack),
+      );
+    }
+    const peeked = [rate('a', 1), rate('b', 1, 20)];
+    await drift.around(
+      async (now) => [await store.peek(peeked), model.peek(peeked, now)] as const,
+      ([actual, expected], slack) => expectSameStates(actual, expected, 'peek', slack),
+    );
+  });
+
+  it('matches the reference model and the core MemoryLimiterStore on random sequences', async () => {
+    const random = prng(20240611);
+    const model = new ReferenceModel();
+    const clock = new ManualClock(await redisNow(redis));
+    const memory = new MemoryLimiterStore({ clock });
+    const pool: Array<(a: number) => LimitCharge> = [
+      (a) => rate('u1', a, 10),
+      (a) => rate('u2', a, 20, 5),
+      (a) => rate('team', a, 40, 12),
+      (a) => slot('c1', Math.min(a, 2), 3),
+    ];
+    const amounts = [1, 2, 3, 0.5, 4];
+    const drift = new Drift(redis);
+    for (let step = 0; step < 150; step++) {
+      if (random() < 0.25) {
+        const adjustments = [0, 1].map(() => {
+          const c = pool[Math.floor(random() * pool.length)]!(1);
+          const delta = (random() < 0.6 ? -1 : 1) * amounts[Math.floor(random() * amounts.length)]!;
+          return { key: c.key, kind: c.kind, limit: c.limit, windowMs: c.windowMs, burst: c.burst, delta } as LimitAdjustment;
+        });
+        await drift.around(async (now) => {
+          clock.set(Math.max(clock.now(), now));
+          await store.adjust(adjustments);
+          model.adjust(adjustments, now);
+          memory.adjust(adjustments);
+        });
+        continue;
+      }
+      const n = 1 + Math.floor(random() * 3);
+      const charges = Array.from({ length: n }, () => pool[Math.floor(random() * pool.length)]!(amounts[Math.floor(random() * amounts.length)]!));
+      await drift.around(
+        async (now) => {
+          clock.set(Math.max(clock.now(), now));
+          return [await store.reserve(charges), model.reserve(charges, now), memory.reserve(charges)] as const;
+        },
+        ([actual, expected, fromMemory], slack) => {
+          expectSameDecision(actual, expected, `step ${step}`, slack);
+          expectSameDecision(actual, fromMemory, `step ${step} (memory store)`, slack);
+        },
+      );
+    }
+  });
+
+  it('computes reset and retry times exactly, in whole Redis milliseconds', async () => {
+    const T = HOUR / 10;
+    // 'probe' (1 per hour) is fresh, so its tat is exactly the script's now + 1 h.
+    const first = await store.reserve([rate('exact', 3), rate('probe', 1, 1)]);
+    const now1 = Number(await redis.get(store.keyspace.key('r', 'probe'))) - HOUR;
+    expect(Number.isInteger(now1)).toBe(true);
+    expect(Number(await redis.get(store.keyspace.key('r', 'exact')))).toBe(now1 + 3 * T);
+    expect(first).toEqual({ ok: true, states: [{ remaining: 7, resetMs: 3 * T }, { remaining: 0, resetMs: HOUR }] });
+
+    const denied = await store.reserve([rate('exact', 8)]);
+    expect(denied.ok).toBe(false);
+    if (denied.ok) return;
+    // debt = tat - now (whole ms) = resetMs; 8 more units need debt + 8T <= 10T.
+    const [state] = denied.states!;
+    expect(state!.remaining).toBe(7);
+    expect(denied.retryAfterMs).toBe(state!.resetMs - 2 * T);
+  });
+
+  it('is all or nothing: a denied charge leaves the others untouched', async () => {
+    const r = await store.reserve([rate('ok', 2), slot('slot'), rate('full', 11)]);
+    expect(r).toMatchObject({ ok: false, index: 2, retryAfterMs: Infinity });
+    expect(await redis.keys(store.keyspace.pattern())).toEqual([]);
+    expect(await store.peek([rate('ok', 1), slot('slot')])).toEqual([
+      { remaining: 10, resetMs: 0 },
+      { remaining: 2, resetMs: 0 },
+    ]);
+  });
+
+  it('reports the charge that binds longest', async () => {
+    await store.reserve([rate('x', 9), rate('y', 8)]);
+    const r = await store.reserve([rate('x', 2), rate('y', 4)]);
+    // x needs 1 more unit (1 T), y needs 2 (2 T): y binds longest.
+    expect(r).toMatchObject({ ok: false, index: 1 });
+    if (!r.ok) expect(Math.abs(r.retryAfterMs - 2 * (HOUR / 10))).toBeLessThanOrEqual(SLACK_MS);
+  });
+
+  it('checks several charges on one key cumulatively', async () => {
+    const ok = await store.reserve([rate('same', 4), rate('same', 4)]);
+    expect(ok.ok && ok.states.map((s) => s.remaining)).toEqual([6, 2]);
+    const denied = await store.reserve([rate('same', 1), rate('same', 2)]);
+    expect(denied).toMatchObject({ ok: false, index: 1 });
+    const never = await store.reserve([rate('other', 6), rate('other', 6)]);
+    expect(never).toMatchObject({ ok: false, index: 1, retryAfterMs: Infinity });
+    const slots = await store.reserve([slot('s'), slot('s'), slot('s')]);
+    expect(slots).toMatchObject({ ok: false, index: 2, retryAfterMs: Infinity });
+    expect(await redis.exists(store.keyspace.key('c', 's'))).toBe(0);
+  });
+
+  it('caps refunds at full capacity and lets extra charges run into debt', async () => {
+    await store.reserve([rate('k', 3)]);
+    await store.adjust([{ key: 'k', kind: 'rate', limit: 10, windowMs: HOUR, delta: -100 }]);
+    expect(await store.peek([rate('k', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+    expect(await redis.exists(store.keyspace.key('r', 'k'))).toBe(0); // full again: nothing stored
+
+    await store.adjust([{ key: 'k', kind: 'rate', limit: 10, windowMs: HOUR, delta: 15 }]);
+    const [state] = await store.peek([rate('k', 1)]);
+    expect(state!.remaining).toBe(0);
+    expect(Math.abs(state!.resetMs - 15 * (HOUR / 10))).toBeLessThanOrEqual(SLACK_MS);
+    const r = await store.reserve([rate('k', 1)]);
+    // debt 15 T, one more unit needs 16 T <= 10 T: wait 6 T.
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(Math.abs(r.retryAfterMs - 6 * (HOUR / 10))).toBeLessThanOrEqual(SLACK_MS);
+  });
+
+  it('counts concurrency slots, releases them, and never goes below zero', async () => {
+    expect((await store.reserve([slot('s')])).ok).toBe(true);
+    expect(await store.reserve([slot('s')])).toMatchObject({ ok: true, states: [{ remaining: 0, resetMs: 0 }] });
+    expect(await store.reserve([slot('s')])).toMatchObject({ ok: false, index: 0, retryAfterMs: 250 });
+    await store.adjust([{ key: 's', kind: 'concurrency', limit: 2, windowMs: 0, delta: -1 }]);
+    expect((await store.reserve([slot('s')])).ok).toBe(true);
+    await store.adjust([{ key: 's', kind: 'concurrency', limit: 2, windowMs: 0, delta: -5 }]);
+    expect(await redis.exists(store.keyspace.key('c', 's'))).toBe(0);
+    expect(await store.peek([slot('s')])).toEqual([{ remaining: 2, resetMs: 0 }]);
+  });
+
+  it('takes concurrency leases that expire, and releases the oldest lease first', async () => {
+    const leased = new RedisLimiterStore({ redis, prefix, leaseMs: 40, timeoutMs: 2000 });
+    const key = leased.keyspace.key('c', 'lease');
+    const t0 = await redisNow(redis);
+    expect((await leased.reserve([slot('lease', 1, 1)])).ok).toBe(true);
+    expect((await leased.reserve([slot('lease', 1, 1)])).ok).toBe(false);
+    const [, score] = await redis.zrange(key, '0', '0', 'WITHSCORES');
+    expect(Number(score)).toBeGreaterThanOrEqual(t0 + 40);
+    // The holder "crashed" and never released: after the lease, the slot is free again.
+    while ((await redisNow(redis)) <= Number(score)) await new Promise((r) => setImmediate(r));
+    expect((await leased.reserve([slot('lease', 1, 1)])).ok).toBe(true);
+
+    const long = new RedisLimiterStore({ redis, prefix, leaseMs: HOUR, timeoutMs: 2000 });
+    await long.reserve([slot('order', 1, 5)]);
+    await long.reserve([slot('order', 2, 5)]);
+    const before = await redis.zrange(long.keyspace.key('c', 'order'), '0', '-1', 'WITHSCORES');
+    await long.adjust([{ key: 'order', kind: 'concurrency', limit: 5, windowMs: 0, delta: -1.5 }]);
+    const after = await redis.zrange(long.keyspace.key('c', 'order'), '0', '-1', 'WITHSCORES');
+    // The first lease (1 unit) is gone; the second keeps its expiry with 1.5 units left.
+    expect(after).toHaveLength(2);
+    expect(after[0]!.endsWith('|1.5')).toBe(true);
+    expect(after[1]).toBe(before[3]);
+    expect(await long.peek([slot('order', 1, 5)])).toEqual([{ remaining: 3.5, resetMs: 0 }]);
+  });
+
+  it('sets an expiry on every key it writes', async () => {
+    await store.reserve([rate('r1', 2), rate('r2', 1, 20), slot('c1')]);
+    await store.adjust([
+      { key: 'r3', kind: 'rate', limit: 10, windowMs: HOUR, delta: 1 },
+      { key: 'c2', kind: 'concurrency', limit: 2, windowMs: 0, delta: 1 },
+    ]);
+    const keys = await redis.keys(store.keyspace.pattern());
+    expect(keys.sort()).toEqual(['c:c1', 'c:c2', 'r:r1', 'r:r2', 'r:r3'].map((k) => `{${prefix}}:${k}`).sort());
+    for (const key of keys) {
+      const ttl = await redis.pttl(key);
+      expect({ key, positive: ttl > 0 }).toEqual({ key, positive: true });
+    }
+    // A rate key lives until it is back at full capacity, plus the margin (1 s).
+    const ttl = await redis.pttl(store.keyspace.key('r', 'r1'));
+    expect(ttl).toBeGreaterThan(2 * (HOUR / 10));
+    expect(ttl).toBeLessThanOrEqual(2 * (HOUR / 10) + 1000);
+    // A concurrency key lives as long as its newest lease, plus the margin.
+    expect(await redis.pttl(store.keyspace.key('c', 'c1'))).toBeLessThanOrEqual(600_000 + 1000);
+  });
+
+  it('escapes keys so no id can reach another tenant or leave the hash tag', async () => {
+    const hostile = ['tenant=a}{b', 'tenant=a%7D%7Bb', `}{${prefix}}:r:tenant=victim`, 'tenant=victim', 'x'.repeat(5000)];
+    for (const key of hostile) expect((await store.reserve([rate(key, 10)])).ok).toBe(true);
+    const keys = await redis.keys(store.keyspace.pattern());
+    expect(keys).toHaveLength(hostile.length);
+    for (const key of keys) {
+      expect(key.startsWith(`{${prefix}}:r:`)).toBe(true);
+      expect(key.slice(prefix.length + 2)).not.toMatch(/[{}]/);
+      expect(key.length).toBeLessThan(600);
+    }
+    // Each is its own full bucket: the victim was not charged by the look-alike.
+    expect(await store.peek([rate('tenant=victim', 1)])).toMatchObject([{ remaining: 0 }]);
+    await store.adjust([{ key: 'tenant=victim', kind: 'rate', limit: 10, windowMs: HOUR, delta: -10 }]);
+    expect(await store.peek(hostile.map((k) => rate(k, 1)))).toEqual(
+      hostile.map((k) => (k === 'tenant=victim' ? { remaining: 10, resetMs: 0 } : expect.objectContaining({ remaining: 0 }))),
+    );
+    // A rate key and a concurrency key with the same name do not collide either.
+    expect((await store.reserve([slot('tenant=victim')])).ok).toBe(true);
+  });
+
+  it('loads its scripts once, runs them with EVALSHA and recovers from NOSCRIPT', async () => {
+    // SCRIPT FLUSH is server-wide: use a private server so no other test (or package) sees it.
+    const server = new RedisServerProcess(await sparePort());
+    await server.start();
+    const own = new IORedis(server.port, '127.0.0.1');
+    try {
+      const s = new RedisLimiterStore({ redis: own, prefix, timeoutMs: 2000 });
+      await s.load();
+      expect(await own.script('EXISTS', new RedisScript(RESERVE_LUA).sha)).toEqual([1]);
+      const evalsha = jest.spyOn(own, 'evalsha');
+      const evalScript = jest.spyOn(own, 'eval');
+      expect((await s.reserve([rate('k', 1)])).ok).toBe(true);
+      expect(evalsha).toHaveBeenCalledTimes(1);
+      expect(evalScript).not.toHaveBeenCalled();
+
+      await own.script('FLUSH');
+      expect((await s.reserve([rate('k', 1)])).ok).toBe(true);
+      expect(evalsha).toHaveBeenCalledTimes(2);
+      expect(evalScript).toHaveBeenCalledTimes(1); // NOSCRIPT -> EVAL, which caches the script again
+
+      expect((await s.reserve([rate('k', 1)])).ok).toBe(true);
+      expect(evalsha).toHaveBeenCalledTimes(3);
+      expect(evalScript).toHaveBeenCalledTimes(1);
+      expect(await s.peek([rate('k', 1)])).toMatchObject([{ remaining: 7 }]);
+    } finally {
+      own.disconnect();
+      await server.dispose();
+    }
+  });
+
+  it('batches reservations made in the same tick into one EVALSHA, in call order, each all or nothing', async () => {
+    const spied = connect();
+    try {
+      const s = new RedisLimiterStore({ redis: spied, prefix, timeoutMs: 2000 });
+      await s.load();
+      const evalsha = jest.spyOn(spied, 'evalsha');
+      const results = await Promise.all([
+        s.reserve([rate('b', 3)]),
+        s.reserve([rate('b', 3), slot('bs')]),
+        s.reserve([rate('b', 3)]),
+        s.reserve([rate('b', 3), rate('other', 1)]), // 12 > 10: denied, 'other' untouched
+        s.reserve([rate('b', 1)]), // exactly full
+      ]);
+      expect(evalsha).toHaveBeenCalledTimes(1);
+      expect(results.map((r) => r.ok)).toEqual([true, true, true, false, true]);
+      expect(results[3]).toMatchObject({ ok: false, index: 0 });
+      expect(results[4]).toMatchObject({ ok: true, states: [{ remaining: 0 }] });
+      expect(await redis.exists(s.keyspace.key('r', 'other'))).toBe(0);
+      expect(await s.peek([slot('bs')])).toEqual([{ remaining: 1, resetMs: 0 }]);
+
+      evalsha.mockClear();
+      const unbatched = new RedisLimiterStore({ redis: spied, prefix, timeoutMs: 2000, maxBatch: 1 });
+      await Promise.all([unbatched.reserve([rate('u', 1)]), unbatched.reserve([rate('u', 1)])]);
+      expect(evalsha).toHaveBeenCalledTimes(2);
+    } finally {
+      spied.disconnect();
+    }
+  });
+
+  it('reports a script error as an event and falls back instead of throwing', async () => {
+    await redis.set(store.keyspace.key('c', 'clash'), 'x'); // written by someone else: WRONGTYPE for ZRANGEBYSCORE
+    const r = await store.reserve([slot('clash')]);
+    expect(r.ok).toBe(true); // fail-open: decided locally
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ type: 'error', operation: 'reserve' });
+    expect(store.health).toBe('up'); // a reply error is not an outage
+    events.length = 0;
+  });
+
+  it('validates options and charges at the door', async () => {
+    expect(() => new RedisLimiterStore({ redis, localFraction: 0 })).toThrow(RedisStoreConfigError);
+    expect(() => new RedisLimiterStore({ redis, timeoutMs: -1 })).toThrow(/timeoutMs/);
+    expect(() => new RedisLimiterStore({ redis: {} as never })).toThrow(/ioredis/);
+    expect(() => new RedisLimiterStore({ redis, onRedisError: 'maybe' as never })).toThrow(/onRedisError/);
+    await expect(store.reserve([{ ...rate('k', 1), limit: 0 }])).rejects.toThrow(RangeError);
+  });
+
+  it('answers empty calls without a round trip', async () => {
+    await expect(store.reserve([])).resolves.toEqual({ ok: true, states: [] });
+    await expect(store.peek([])).resolves.toEqual([]);
+    await expect(store.adjust([])).resolves.toBeUndefined();
+  });
+});

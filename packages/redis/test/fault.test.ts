@@ -1,0 +1,152 @@
+import { once } from 'node:events';
+import Redis from 'ioredis';
+import type { LimitCharge, ReserveResult } from '@llm-resilience/core';
+import { RedisLimiterStore, RedisUnavailableError, type RedisStoreEvent } from '../src/index';
+import { RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
+
+/** Generous enough that a loaded CI machine does not time out while Redis is healthy. */
+const TIMEOUT_MS = 200;
+/** Event-loop and scheduling allowance on top of the store's timeout. */
+const LATENCY_BOUND_MS = TIMEOUT_MS + 300;
+
+interface Outcome {
+  result?: ReserveResult;
+  error?: unknown;
+  ms: number;
+  health: 'up' | 'down';
+}
+
+/** Resolves when `store` reports an event of `type` (stores notify through their onEvent option). */
+function eventWaiter(events: RedisStoreEvent[]) {
+  return (type: RedisStoreEvent['type'], from = 0) =>
+    new Promise<void>((resolve) => {
+      const check = () => (events.slice(from).some((e) => e.type === type) ? resolve() : setTimeout(check, 5));
+      check();
+    });
+}
+
+async function timed(store: RedisLimiterStore, charges: LimitCharge[]): Promise<Outcome> {
+  const start = performance.now();
+  try {
+    const result = await store.reserve(charges);
+    return { result, ms: performance.now() - start, health: store.health };
+  } catch (error) {
+    return { error, ms: performance.now() - start, health: store.health };
+  }
+}
+
+describe('fault: Redis stops mid-run and comes back', () => {
+  let server: RedisServerProcess;
+  let redis: Redis;
+  let admin: Redis;
+
+  beforeAll(async () => {
+    server = new RedisServerProcess(await sparePort());
+    await server.start();
+    // The application's own client settings: reconnect quickly, do not queue a request forever.
+    redis = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    redis.on('error', () => {}); // the app's logger would go here; ioredis itself never crashes
+    admin = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    admin.on('error', () => {});
+    await Promise.all([once(redis, 'ready'), once(admin, 'ready')]);
+  });
+
+  afterAll(async () => {
+    redis.disconnect();
+    admin.disconnect();
+    await server.dispose();
+  });
+
+  it('fail-open keeps admitting on a local fraction, fail-closed refuses, both return to Redis', async () => {
+    const openEvents: RedisStoreEvent[] = [];
+    const closedEvents: RedisStoreEvent[] = [];
+    const backoff = { initial: 50, max: 200 };
+    const open = new RedisLimiterStore({ redis, prefix: uniquePrefix('open'), timeoutMs: TIMEOUT_MS, localFraction: 0.25, probeBackoffMs: backoff, onEvent: (e) => openEvents.push(e) });
+    const closed = new RedisLimiterStore({ redis, prefix: uniquePrefix('closed'), timeoutMs: TIMEOUT_MS, onRedisError: 'fail-closed', probeBackoffMs: backoff, onEvent: (e) => closedEvents.push(e) });
+    const waitOpen = eventWaiter(openEvents);
+    const waitClosed = eventWaiter(closedEvents);
+    // 40 per hour: Redis admits 40, the local fallback 25% of it (10); nothing refills during the test.
+    const charge: LimitCharge[] = [{ key: 'tenant=acme', kind: 'rate', limit: 40, windowMs: 3_600_000, amount: 1 }];
+
+    // Up: decisions on Redis.
+    for (let i = 0; i < 3; i++) expect((await open.reserve(charge)).ok).toBe(true);
+    expect((await closed.reserve(charge)).ok).toBe(true);
+    expect(await redis.exists(open.keyspace.key('r', 'tenant=acme'))).toBe(1);
+
+    // Traffic keeps flowing while Redis is killed mid-run.
+    const outcomes: Outcome[] = [];
+    let running = true;
+    const traffic = (async () => {
+      while (running) {
+        outcomes.push(await timed(open, charge));
+        await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 20));
+    await server.stop();
+    await waitOpen('unavailable');
+    const downFrom = outcomes.length;
+    while (outcomes.length < downFrom + 30) await new Promise((r) => setTimeout(r, 5));
+
+    const closedOutcome = await timed(closed, charge);
+    expect(closedOutcome.error).toBeInstanceOf(RedisUnavailableError);
+    expect(closedOutcome.error).toMatchObject({ code: 'ERR_LLMR_REDIS_UNAVAILABLE', kind: 'unknown' });
+    expect(closedOutcome.ms).toBeLessThan(LATENCY_BOUND_MS);
+    expect(closed.health).toBe('down');
+
+    running = false;
+    await traffic;
+    // Nothing hung, nothing threw in fail-open mode.
+    expect(outcomes.filter((o) => o.error !== undefined)).toEqual([]);
+    expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(LATENCY_BOUND_MS);
+    // While down, exactly the local fraction (10 of 40) was admitted, then denied with a wait.
+    const local = outcomes.filter((o) => o.health === 'down');
+    expect(local.length).toBeGreaterThanOrEqual(30);
+    expect(local.filter((o) => o.result!.ok)).toHaveLength(10);
+    for (const o of local.filter((x) => !x.result!.ok)) expect(o.result).toMatchObject({ ok: false, retryAfterMs: expect.any(Number) });
+    expect(open.health).toBe('down');
+
+    // Redis comes back (empty: no persistence). Both stores return to it by themselves.
+    const ready = new Promise((resolve) => redis.once('ready', resolve)); // not events.once: it rejects on 'error'
+    await server.start();
+    await ready;
+    const upFrom = openEvents.length;
+    while (open.health === 'down') {
+      await open.reserve(charge);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await waitOpen('recovered', upFrom);
+    while (closed.health === 'down') {
+      await expect(closed.reserve(charge)).rejects.toBeInstanceOf(RedisUnavailableError);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await waitClosed('recovered');
+    expect(await redis.exists(open.keyspace.key('r', 'tenant=acme'))).toBe(0);
+    expect((await open.reserve(charge)).ok).toBe(true);
+    expect((await closed.reserve(charge)).ok).toBe(true);
+    expect(await redis.exists(open.keyspace.key('r', 'tenant=acme'), closed.keyspace.key('r', 'tenant=acme'))).toBe(2);
+    expect(openEvents.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
+    expect(closedEvents.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
+  }, 15_000);
+
+  it('treats a Redis slower than timeoutMs as unavailable, and returns when it answers again', async () => {
+    const events: RedisStoreEvent[] = [];
+    const store = new RedisLimiterStore({ redis, prefix: uniquePrefix('slow'), timeoutMs: TIMEOUT_MS, probeBackoffMs: { initial: 50, max: 100 }, onEvent: (e) => events.push(e) });
+    const charge: LimitCharge[] = [{ key: 'k', kind: 'rate', limit: 100, windowMs: 60_000, amount: 1 }];
+    expect((await store.reserve(charge)).ok).toBe(true);
+
+    await admin.call('CLIENT', 'PAUSE', '600', 'ALL'); // every other client now waits 600 ms
+    const slow = await timed(store, charge);
+    expect(slow.result?.ok).toBe(true); // decided locally
+    expect(slow.ms).toBeLessThan(LATENCY_BOUND_MS);
+    expect(slow.health).toBe('down');
+    expect(events[0]).toMatchObject({ type: 'unavailable', error: expect.objectContaining({ code: 'ERR_LLMR_REDIS_TIMEOUT' }) });
+
+    while (store.health === 'down') {
+      const o = await timed(store, charge);
+      expect(o.ms).toBeLessThan(LATENCY_BOUND_MS);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
+  }, 10_000);
+});

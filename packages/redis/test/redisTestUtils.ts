@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Redis, { type RedisOptions } from 'ioredis';
+
+/** The Redis the integration tests use (`.ci/run` starts one on 6379 if none is up). */
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** A prefix no other test file or run shares. */
+export function uniquePrefix(label: string): string {
+  return `llmr-test-${label}-${randomBytes(6).toString('hex')}`;
+}
+
+/** A client on REDIS_URL that fails fast instead of queueing forever when Redis is away. */
+export function connect(options: RedisOptions = {}): Redis {
+  return new Redis(REDIS_URL, { maxRetriesPerRequest: 2, ...options });
+}
+
+/** Redis server time in ms (same rounding as the scripts: whole milliseconds). */
+export async function redisNow(redis: Redis): Promise<number> {
+  const [s, us] = await redis.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/** Deletes every key matching `pattern`. */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+/** A port nobody listens on right now. */
+export async function sparePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A redis-server child process owned by one test file (no persistence). */
+export class RedisServerProcess {
+  private child: ChildProcess | undefined;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'llmr-redis-'));
+
+  constructor(
+    readonly port: number,
+    private readonly extraArgs: string[] = [],
+  ) {}
+
+  /** Starts the server and resolves once it accepts connections. */
+  async start(): Promise<void> {
+    const child = spawn(
+      'redis-server',
+      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...this.extraArgs],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child = child;
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const onData = (b: Buffer) => {
+        out += b.toString();
+        if (out.includes('Ready to accept connections')) {
+          child.stdout!.off('data', onData);
+          child.stdout!.resume();
+          resolve();
+        }
+      };
+      child.stdout!.on('data', onData);
+      child.stderr!.resume();
+      child.once('exit', (code) => reject(new Error(`redis-server exited early (${code}): ${out.slice(-500)}`)));
+    });
+  }
+
+  /** Kills the server (SIGKILL: an abrupt outage) and resolves once it is gone. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    this.child = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Stops the server and removes its directory. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
