@@ -1,0 +1,143 @@
+import 'reflect-metadata';
+import { createResilience, definePolicy, ManualClock, MemoryLimiterStore, type Resilience, type ResolvedTarget } from '@llm-resilience/core';
+import { Injectable, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { Test } from '@nestjs/testing';
+import { InjectResilience } from './decorators/InjectResilience';
+import { RateLimited } from './decorators/RateLimited';
+import { Target } from './decorators/Target';
+import { NestConfigError } from './NestConfigError';
+import { engineFromOptions, ResilienceModule } from './ResilienceModule';
+import { ResilienceService } from './ResilienceService';
+import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceOptionsFactory } from './types';
+
+const policy = (rpm = 100) =>
+  definePolicy({
+    targets: { a: { provider: 'openai', model: 'model-a' } },
+    routes: { chat: { chain: ['a'] } },
+    limits: [{ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: rpm, window: '1m' }],
+  });
+
+@Injectable()
+class UsesEngine {
+  constructor(@InjectResilience() readonly engine: Resilience) {}
+
+  @RateLimited({ route: 'chat', key: (u: string) => u })
+  async ask(user: string, @Target() target?: ResolvedTarget): Promise<string> {
+    return `${user}@${target!.model}`;
+  }
+}
+
+describe('ResilienceModule.forRoot', () => {
+  it('provides the engine passed in, to the service and to @InjectResilience()', async () => {
+    const engine = createResilience(policy());
+    const m = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ engine })], providers: [UsesEngine] }).compile();
+    expect(m.get(RESILIENCE_ENGINE)).toBe(engine);
+    expect(m.get(ResilienceService).engine).toBe(engine);
+    expect(m.get(UsesEngine).engine).toBe(engine);
+    await m.close();
+  });
+
+  it('builds an engine from the policy, store and clock, and is global', async () => {
+    const store = new MemoryLimiterStore();
+    const clock = new ManualClock(1_000);
+    @Module({ providers: [UsesEngine], exports: [UsesEngine] })
+    class FeatureModule {}
+    const m = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ policy: policy(), store, clock }), FeatureModule] }).compile();
+    await m.init();
+    const engine = m.get<Resilience>(RESILIENCE_ENGINE);
+    expect(engine.store).toBe(store);
+    expect(engine.clock).toBe(clock);
+    expect(m.get(UsesEngine).engine).toBe(engine);
+    await expect(m.get(UsesEngine).ask('u1')).resolves.toBe('u1@model-a');
+    await m.close();
+  });
+
+  it('drains and stops an engine it built on shutdown, but leaves an engine passed in to its owner', async () => {
+    const built = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ policy: policy() })] }).compile();
+    await built.init();
+    const own = built.get<Resilience>(RESILIENCE_ENGINE);
+    await built.close();
+    await expect(own.execute({ route: 'chat' }, async () => 'x')).rejects.toMatchObject({ code: 'ERR_LLMR_SHUT_DOWN' });
+
+    const shared = createResilience(policy());
+    const m = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ engine: shared })] }).compile();
+    await m.init();
+    await m.close();
+    await expect(shared.execute({ route: 'chat' }, async () => 'still up')).resolves.toMatchObject({ value: 'still up' });
+
+    const forced = createResilience(policy());
+    const m2 = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ engine: forced, shutdownEngine: true })] }).compile();
+    await m2.init();
+    await m2.close();
+    await expect(forced.execute({ route: 'chat' }, async () => 'x')).rejects.toMatchObject({ code: 'ERR_LLMR_SHUT_DOWN' });
+  });
+
+  it('fails at start-up on a route the policy does not have', async () => {
+    @Injectable()
+    class Typo {
+      @RateLimited({ route: 'chta' })
+      async m(@Target() _t?: ResolvedTarget): Promise<void> {}
+    }
+    const m = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ policy: policy() })], providers: [Typo] }).compile();
+    await expect(m.init()).rejects.toThrow("Typo.m runs on route 'chta', which the policy does not define. Known routes: chat.");
+  });
+});
+
+describe('ResilienceModule.forRootAsync', () => {
+  it('builds the options from ConfigService', async () => {
+    const m = await Test.createTestingModule({
+      imports: [
+        ResilienceModule.forRootAsync({
+          imports: [ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => ({ LLM_USER_RPM: 1 })] })],
+          inject: [ConfigService],
+          useFactory: (config: ConfigService) => ({ policy: policy(config.getOrThrow<number>('LLM_USER_RPM')) }),
+        }),
+      ],
+      providers: [UsesEngine],
+    }).compile();
+    await m.init();
+    const svc = m.get(UsesEngine);
+    await svc.ask('u1');
+    await expect(svc.ask('u1')).rejects.toMatchObject({ kind: 'rate_limited' }); // the limit of 1 came from the config
+    await m.close();
+  });
+
+  it('accepts useClass and useExisting factories', async () => {
+    const engine = createResilience(policy());
+    @Injectable()
+    class Factory implements ResilienceOptionsFactory {
+      createResilienceOptions() {
+        return { engine, audience: 'internal' as const };
+      }
+    }
+    const a = await Test.createTestingModule({ imports: [ResilienceModule.forRootAsync({ useClass: Factory })] }).compile();
+    expect(a.get(RESILIENCE_ENGINE)).toBe(engine);
+    expect(a.get(RESILIENCE_MODULE_OPTIONS)).toMatchObject({ audience: 'internal' });
+    await a.close();
+
+    @Module({ providers: [Factory], exports: [Factory] })
+    class FactoryModule {}
+    const b = await Test.createTestingModule({ imports: [ResilienceModule.forRootAsync({ imports: [FactoryModule], useExisting: Factory })] }).compile();
+    expect(b.get(RESILIENCE_ENGINE)).toBe(engine);
+    await b.close();
+  });
+
+  it('needs a factory', () => {
+    expect(() => ResilienceModule.forRootAsync({})).toThrow(NestConfigError);
+  });
+});
+
+describe('engineFromOptions', () => {
+  it('needs exactly one of engine and policy', () => {
+    const engine = createResilience(policy());
+    expect(engineFromOptions({ engine })).toBe(engine);
+    expect(() => engineFromOptions({})).toThrow(expect.objectContaining({ code: 'ERR_LLMR_NEST_INVALID_OPTIONS' }));
+    expect(() => engineFromOptions({ engine, policy: policy() })).toThrow(/not both/);
+    expect(() => engineFromOptions({ engine: {} as Resilience })).toThrow(/must be a Resilience engine/);
+  });
+
+  it('validates a raw policy and reports its problems', () => {
+    expect(() => engineFromOptions({ policy: { routes: { chat: { chain: [] } } } })).toThrow(/Invalid llm-resilience policy/);
+  });
+});

@@ -1,0 +1,130 @@
+import { createResilience, type Resilience } from '@llm-resilience/core';
+import { Module, type DynamicModule, type Provider } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { NestConfigError } from './NestConfigError';
+import { ResilienceService } from './ResilienceService';
+import {
+  RESILIENCE_ENGINE,
+  RESILIENCE_MODULE_OPTIONS,
+  type ResilienceModuleAsyncOptions,
+  type ResilienceModuleOptions,
+  type ResilienceOptionsFactory,
+} from './types';
+
+/**
+ * The engine of the module options: the one passed in, or one built from the policy.
+ *
+ * @example
+ * ```ts
+ * const engine = engineFromOptions({ policy, store });
+ * ```
+ */
+export function engineFromOptions(options: ResilienceModuleOptions): Resilience {
+  if (typeof options !== 'object' || options === null) {
+    throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `ResilienceModule: expected an options object, got ${JSON.stringify(options)}.`);
+  }
+  if (options.engine !== undefined) {
+    if (options.policy !== undefined) {
+      throw new NestConfigError(
+        'ERR_LLMR_NEST_INVALID_OPTIONS',
+        'ResilienceModule: give either `engine` (shared with other adapters) or `policy` (the module builds an engine), not both.',
+      );
+    }
+    if (typeof (options.engine as Partial<Resilience>).execute !== 'function') {
+      throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', 'ResilienceModule: `engine` must be a Resilience engine (from createResilience).');
+    }
+    return options.engine;
+  }
+  if (options.policy === undefined) {
+    throw new NestConfigError(
+      'ERR_LLMR_NEST_INVALID_OPTIONS',
+      'ResilienceModule: no engine. Pass `engine` (an engine from createResilience, to share it with other adapters) or `policy` (from definePolicy).',
+    );
+  }
+  return createResilience(options.policy, {
+    ...options.engineOptions,
+    ...(options.store !== undefined ? { store: options.store } : {}),
+    ...(options.clock !== undefined ? { clock: options.clock } : {}),
+    ...(options.logger !== undefined ? { logger: options.logger } : {}),
+    ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
+  });
+}
+
+const engineProvider: Provider = {
+  provide: RESILIENCE_ENGINE,
+  useFactory: (options: ResilienceModuleOptions) => engineFromOptions(options),
+  inject: [RESILIENCE_MODULE_OPTIONS],
+};
+
+const EXPORTS = [RESILIENCE_MODULE_OPTIONS, RESILIENCE_ENGINE, ResilienceService];
+
+/**
+ * The NestJS module of llm-resilience: global, provides the shared engine (`RESILIENCE_ENGINE`),
+ * `ResilienceService` and the options (`RESILIENCE_MODULE_OPTIONS`), and makes `@RateLimited` /
+ * `@Fallback` methods of the application find that engine. Register it once, in the root module.
+ *
+ * @example
+ * ```ts
+ * const engine = createResilience(policy, { store });     // also used by Express / LangChain code
+ * @Module({ imports: [ResilienceModule.forRoot({ engine })], providers: [SupportService] })
+ * export class AppModule {}
+ * ```
+ */
+@Module({})
+export class ResilienceModule {
+  /**
+   * Registers the module with options known up front.
+   *
+   * @example
+   * ```ts
+   * ResilienceModule.forRoot({ policy: definePolicy(config), store: new MemoryLimiterStore() });
+   * ```
+   */
+  static forRoot(options: ResilienceModuleOptions): DynamicModule {
+    return {
+      module: ResilienceModule,
+      global: true,
+      imports: [DiscoveryModule],
+      providers: [{ provide: RESILIENCE_MODULE_OPTIONS, useValue: options }, engineProvider, ResilienceService],
+      exports: EXPORTS,
+    };
+  }
+
+  /**
+   * Registers the module with options made by a factory (e.g. from `ConfigService`) or a class.
+   *
+   * @example
+   * ```ts
+   * ResilienceModule.forRootAsync({
+   *   imports: [ConfigModule],
+   *   inject: [ConfigService],
+   *   useFactory: (config: ConfigService) => ({ policy: policyFor(config.getOrThrow('LLM_USER_RPM')) }),
+   * });
+   * ```
+   */
+  static forRootAsync(options: ResilienceModuleAsyncOptions): DynamicModule {
+    return {
+      module: ResilienceModule,
+      global: true,
+      imports: [DiscoveryModule, ...(options.imports ?? [])],
+      providers: [...asyncOptionsProviders(options), engineProvider, ResilienceService, ...(options.extraProviders ?? [])],
+      exports: EXPORTS,
+    };
+  }
+}
+
+function asyncOptionsProviders(options: ResilienceModuleAsyncOptions): Provider[] {
+  if (options.useFactory) {
+    return [{ provide: RESILIENCE_MODULE_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] }];
+  }
+  const factoryClass = options.useExisting ?? options.useClass;
+  if (!factoryClass) {
+    throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', 'ResilienceModule.forRootAsync: give one of useFactory, useClass or useExisting.');
+  }
+  const fromFactory: Provider = {
+    provide: RESILIENCE_MODULE_OPTIONS,
+    useFactory: (factory: ResilienceOptionsFactory) => factory.createResilienceOptions(),
+    inject: [factoryClass],
+  };
+  return options.useClass ? [fromFactory, { provide: options.useClass, useClass: options.useClass }] : [fromFactory];
+}

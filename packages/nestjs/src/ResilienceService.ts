@@ -1,0 +1,136 @@
+import type { ExecuteResult, ModelCall, Resilience, ResilienceRequest } from '@llm-resilience/core';
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import type { Observable } from 'rxjs';
+import { checkReturnType, decoratedMethodInfo, describeMethod, effectiveOptions, isReturnAmbiguous, noRoute } from './decorators/decoratedMethod';
+import { fallbacksOf } from './decorators/metadata';
+import { activateService, bindInstance, deactivateService, hasDecoratedMethods } from './engineRegistry';
+import { NestConfigError } from './NestConfigError';
+import { fromResilience, type ObservableModelCall } from './rxjs/fromResilience';
+import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOptions } from './types';
+
+/**
+ * The application's handle on the one shared engine. Injected anywhere (the module is global);
+ * decorated methods reach it through the module-level registry it fills on start-up: every provider
+ * and controller instance with `@RateLimited`/`@Fallback` methods is bound to it, after checking that
+ * each of their routes exists in the policy (`ERR_LLMR_NEST_UNKNOWN_ROUTE` at start-up otherwise).
+ * On application shutdown the engine drains queued work and stops (if the module owns it).
+ *
+ * @example
+ * ```ts
+ * @Injectable()
+ * class Summaries {
+ *   constructor(private readonly resilience: ResilienceService) {}
+ *   summarize(text: string) {
+ *     return this.resilience.execute({ route: 'summary', input: { prompt: text } }, (t, ctx) =>
+ *       this.openai.chat.completions.create({ model: t.model, messages: [{ role: 'user', content: text }] }, { signal: ctx.signal }));
+ *   }
+ * }
+ * ```
+ */
+@Injectable()
+export class ResilienceService implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('ResilienceModule');
+  private readonly warned = new WeakSet<object>();
+
+  constructor(
+    @Inject(RESILIENCE_ENGINE) readonly engine: Resilience,
+    @Inject(RESILIENCE_MODULE_OPTIONS) readonly options: ResilienceModuleOptions,
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+  ) {}
+
+  /**
+   * Runs a model call under the policy (`engine.execute`).
+   *
+   * @example
+   * ```ts
+   * const { value, record } = await service.execute({ route: 'chat', identity: { user: 'u1' } }, (t, ctx) => callModel(t.model, ctx.signal));
+   * ```
+   */
+  execute<T>(request: ResilienceRequest, call: ModelCall<T>): Promise<ExecuteResult<T>> {
+    return this.engine.execute(request, call);
+  }
+
+  /**
+   * The Observable form of {@link execute}: cold, one engine request per subscription, emits the
+   * values of the attempt that succeeded (see `fromResilience`).
+   *
+   * @example
+   * ```ts
+   * return this.resilience.execute$({ route: 'chat' }, (t, ctx) => from(callModel(t.model, ctx.signal)));
+   * ```
+   */
+  execute$<T>(request: ResilienceRequest | (() => ResilienceRequest), call: ObservableModelCall<T>): Observable<T> {
+    return fromResilience(this.engine, request, call);
+  }
+
+  /**
+   * Binds an instance this application did not create (`new`, request-scoped, a test double of a
+   * base class) to this service, after checking its decorated routes. Returns the instance.
+   *
+   * @example
+   * ```ts
+   * const support = app.get(ResilienceService).bind(new SupportService(openai));
+   * ```
+   */
+  bind<T extends object>(instance: T): T {
+    this.checkMethods(instance);
+    bindInstance(instance, this);
+    return instance;
+  }
+
+  /** Registers the service and binds the application's decorated instances. */
+  onModuleInit(): void {
+    const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    const bound: object[] = [];
+    for (const wrapper of wrappers) {
+      const instance: unknown = wrapper.instance;
+      if (!hasDecoratedMethods(instance)) continue;
+      this.checkMethods(instance as object);
+      if (wrapper.isDependencyTreeStatic()) bound.push(instance as object);
+    }
+    for (const instance of bound) bindInstance(instance, this);
+    activateService(this);
+  }
+
+  /** Forgets the service and, if the module owns the engine, drains and stops it. */
+  async onApplicationShutdown(): Promise<void> {
+    deactivateService(this);
+    const owns = this.options.shutdownEngine ?? this.options.engine === undefined;
+    if (!owns) return;
+    await this.engine.shutdown({ drain: true, ...(this.options.drainTimeoutMs !== undefined ? { timeoutMs: this.options.drainTimeoutMs } : {}) });
+  }
+
+  private checkMethods(instance: object): void {
+    const routes = this.engine.policy.routes;
+    const seen = new Set<string>();
+    for (let p = Object.getPrototypeOf(instance) as object | null; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
+      for (const name of Object.getOwnPropertyNames(p)) {
+        if (seen.has(name) || name === 'constructor') continue;
+        seen.add(name);
+        const fn = Object.getOwnPropertyDescriptor(p, name)?.value as unknown;
+        if (!decoratedMethodInfo(fn)) continue;
+        const info = decoratedMethodInfo(fn)!;
+        const options = effectiveOptions(instance, fn as Function);
+        const route = options?.route;
+        if (route !== undefined && !Object.hasOwn(routes, route)) {
+          throw new NestConfigError(
+            'ERR_LLMR_NEST_UNKNOWN_ROUTE',
+            `${describeMethod(p, name)} runs on route '${route}', which the policy does not define. Known routes: ${Object.keys(routes).join(', ') || '(none)'}.`,
+          );
+        }
+        const fallbacks = fallbacksOf(fn as Function);
+        if (route === undefined && fallbacks.some((f) => 'chain' in f)) throw noRoute(info);
+        const runsWrapped = route !== undefined || fallbacks.some((f) => 'method' in f);
+        checkReturnType(info, options, runsWrapped);
+        if (runsWrapped && isReturnAmbiguous(info, options) && !this.warned.has(info)) {
+          this.warned.add(info);
+          this.logger.warn(
+            `${describeMethod(p, name)}: nothing says whether it returns an Observable (no design:returntype, not async), so it returns a Promise. ` +
+              `If it returns an Observable, set @RateLimited({ returns: 'observable' }) or import Observable as a value. See docs/nestjs.md#observable-methods.`,
+          );
+        }
+      }
+    }
+  }
+}

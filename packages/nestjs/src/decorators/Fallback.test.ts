@@ -1,0 +1,157 @@
+import 'reflect-metadata';
+import { createResilience, definePolicy, type ErrorKind, type ResolvedTarget } from '@llm-resilience/core';
+import { Injectable, type Type } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import OpenAI from 'openai';
+import { lastValueFrom, Observable, of, throwError } from 'rxjs';
+import { ResilienceModule } from '../ResilienceModule';
+import { Fallback } from './Fallback';
+import { RateLimited } from './RateLimited';
+import { AttemptCtx, Target } from './Target';
+
+const overloaded = () => OpenAI.APIError.generate(503, { error: { message: 'busy' } }, undefined, new Headers());
+const filtered = () => OpenAI.APIError.generate(400, { error: { message: 'no', code: 'content_filter' } }, undefined, new Headers());
+
+async function boot<T>(cls: Type<T>) {
+  const engine = createResilience(
+    definePolicy({
+      targets: { a: { provider: 'openai', model: 'model-a' }, b: { provider: 'openai', model: 'model-b' } },
+      routes: { chat: { chain: ['a', 'b'], retry: { perKind: { overloaded: 0 } } } },
+    }),
+  );
+  const moduleRef = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ engine })], providers: [cls] }).compile();
+  await moduleRef.init();
+  return { instance: moduleRef.get(cls), close: () => moduleRef.close() };
+}
+
+@Injectable()
+class Replies {
+  calls: string[] = [];
+  fallbackArgs: unknown[][] = [];
+  failWith: () => unknown = overloaded;
+
+  @RateLimited({ route: 'chat' })
+  @Fallback({ chain: true })
+  @Fallback({ method: 'canned' })
+  async reply(_question: string, @Target() target?: ResolvedTarget): Promise<string> {
+    this.calls.push(target!.id);
+    throw this.failWith();
+  }
+
+  canned(...args: unknown[]): string {
+    this.fallbackArgs.push(args);
+    return 'canned';
+  }
+
+  @RateLimited({ route: 'chat' })
+  @Fallback({ method: 'cannedStream', on: ['overloaded'] })
+  reply$(@Target() target?: ResolvedTarget): Observable<string> {
+    this.calls.push(target!.id);
+    return throwError(this.failWith);
+  }
+
+  cannedStream(_target: undefined, error: { kind: ErrorKind }): Observable<string> {
+    return of(`canned after ${error.kind}`);
+  }
+
+  /** No route: the fallback guards the method alone, resilience4j style. */
+  @Fallback({ method: 'canned', on: ['overloaded'] })
+  async local(question: string): Promise<string> {
+    this.calls.push(question);
+    throw this.failWith();
+  }
+}
+
+describe('@Fallback', () => {
+  it('walks the chain, then calls the fallback method with the arguments padded to @Target() and the error', async () => {
+    const { instance, close } = await boot(Replies);
+    await expect(instance.reply('where is my order?')).resolves.toBe('canned');
+    expect(instance.calls).toEqual(['a', 'b']);
+    expect(instance.fallbackArgs).toHaveLength(1);
+    const [question, target, error] = instance.fallbackArgs[0]!;
+    expect([question, target]).toEqual(['where is my order?', undefined]);
+    expect(error).toMatchObject({ code: 'ERR_LLMR_CHAIN_EXHAUSTED', kind: 'overloaded' });
+    await close();
+  });
+
+  it('does not hide kinds outside `on` (policy rejections by default)', async () => {
+    const { instance, close } = await boot(Replies);
+    instance.failWith = filtered;
+    await expect(instance.reply('q')).rejects.toMatchObject({ kind: 'policy_rejected' });
+    expect(instance.calls).toEqual(['a']); // policy rejections do not fall back along the chain either
+    expect(instance.fallbackArgs).toHaveLength(0);
+    await close();
+  });
+
+  it('falls back in Observable methods too', async () => {
+    const { instance, close } = await boot(Replies);
+    await expect(lastValueFrom(instance.reply$())).resolves.toBe('canned after overloaded');
+    await close();
+  });
+
+  it('guards a method without a route, with no engine involved', async () => {
+    class Alone {
+      @Fallback({ method: 'backup' })
+      async work(): Promise<string> {
+        throw overloaded();
+      }
+      backup(error: unknown): string {
+        return `backup: ${(error as Error).constructor.name}`;
+      }
+    }
+    await expect(new Alone().work()).resolves.toBe('backup: InternalServerError');
+    const { instance, close } = await boot(Replies);
+    instance.failWith = filtered;
+    await expect(instance.local('x')).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await close();
+  });
+
+  it('catches mistakes when the class is defined', () => {
+    expect(() => {
+      class NoTarget {
+        @Fallback({ chain: true })
+        async m(): Promise<void> {}
+      }
+      return NoTarget;
+    }).toThrow(expect.objectContaining({ code: 'ERR_LLMR_NEST_NO_TARGET_PARAM' }));
+    expect(() => {
+      class Typo {
+        @Fallback({ method: 'cannedReplyy' })
+        async m(): Promise<void> {}
+        cannedReply(): void {}
+      }
+      return Typo;
+    }).toThrow(expect.objectContaining({ code: 'ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD' }));
+    expect(() => {
+      class BadKind {
+        @Fallback({ method: 'b', on: ['busy' as ErrorKind] })
+        async m(): Promise<void> {}
+        b(): void {}
+      }
+      return BadKind;
+    }).toThrow(/'busy' is not an error kind/);
+    expect(() => {
+      class Both {
+        @Fallback({ method: 'b', chain: true } as never)
+        async m(@Target() _t?: ResolvedTarget): Promise<void> {}
+        b(): void {}
+      }
+      return Both;
+    }).toThrow(/apply @Fallback twice/);
+  });
+
+  it('needs a route for the model chain (found at start-up, or at the first call of an unbound instance)', async () => {
+    @Injectable()
+    class NoRoute {
+      @Fallback({ chain: true })
+      async m(@AttemptCtx() _ctx?: unknown): Promise<void> {}
+      @Fallback({ chain: true })
+      m$(@AttemptCtx() _ctx?: unknown): Observable<void> {
+        return of(undefined);
+      }
+    }
+    await expect(boot(NoRoute)).rejects.toMatchObject({ code: 'ERR_LLMR_NEST_NO_ROUTE' });
+    await expect(new NoRoute().m()).rejects.toMatchObject({ code: 'ERR_LLMR_NEST_NO_ROUTE' });
+    await expect(lastValueFrom(new NoRoute().m$())).rejects.toMatchObject({ code: 'ERR_LLMR_NEST_NO_ROUTE' });
+  });
+});

@@ -1,0 +1,71 @@
+import 'reflect-metadata';
+import { isErrorKind } from '@llm-resilience/core';
+import { NestConfigError } from '../NestConfigError';
+import type { FallbackOptions } from '../types';
+import { decoratedMethodInfo, describeMethod, wrapMethod } from './decoratedMethod';
+import { FALLBACK_METADATA } from './metadata';
+
+/**
+ * What a method does when its model call fails:
+ *
+ * - `@Fallback({ chain: true })`: model chain mode. The engine calls the method once per attempt,
+ *   each time with the route's next target (or the same one, on a retry) injected at the `@Target()`
+ *   parameter (or the whole attempt context at `@AttemptCtx()`): the route's chain is the fallback.
+ *   Needs a route (`@RateLimited({ route })` on the method or class) and one of those parameters.
+ * - `@Fallback({ method: 'cannedReply', on })`: resilience4j style. When the call finally fails with an
+ *   error whose kind is in `on` (default: `rate_limited`, `overloaded`, `timeout`, `network`,
+ *   `quota_exhausted`), `this.cannedReply(...args, error)` answers instead. `args` are the call's
+ *   arguments, padded with `undefined` up to the `@Target()`/`@AttemptCtx()` parameter, so the error
+ *   always comes right after the method's own parameters. Without a route it guards the method
+ *   alone (no engine involved).
+ *
+ * Apply both to get both. Checked when the class is defined: a missing parameter or fallback method
+ * throws `ERR_LLMR_NEST_NO_TARGET_PARAM` / `ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD`.
+ *
+ * @example
+ * ```ts
+ * @RateLimited({ route: 'support_reply' })
+ * @Fallback({ chain: true })
+ * @Fallback({ method: 'cannedReply' })
+ * async reply(question: string, @Target() target?: ResolvedTarget): Promise<string> { ... }
+ * ```
+ */
+export function Fallback(options: FallbackOptions): MethodDecorator {
+  const decorator = (target: object, key: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor => {
+    const where = describeMethod(target, key);
+    const bad = (message: string): NestConfigError => new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `${where}: @Fallback ${message}`);
+    if (typeof options !== 'object' || options === null) throw bad(`expects { method, on? } or { chain: true }, got ${JSON.stringify(options)}.`);
+    const hasMethod = 'method' in options;
+    const hasChain = 'chain' in options;
+    if (hasMethod === hasChain) throw bad(`expects either { method, on? } or { chain: true }; apply @Fallback twice for both.`);
+    const d = wrapMethod(target, key, descriptor);
+    const info = decoratedMethodInfo(d.value)!;
+    if (hasChain) {
+      if (options.chain !== true) throw bad(`chain: expected true, got ${JSON.stringify(options.chain)}.`);
+      if (info.targetIndex === undefined && info.ctxIndex === undefined) {
+        throw new NestConfigError(
+          'ERR_LLMR_NEST_NO_TARGET_PARAM',
+          `${where} uses @Fallback({ chain: true }) but has no @Target() or @AttemptCtx() parameter, so it cannot know which model to call on each attempt. ` +
+            `Add a parameter such as \`@Target() target?: ResolvedTarget\` and call target.model.`,
+        );
+      }
+    } else {
+      if (typeof options.method !== 'string' || options.method === '') throw bad(`method: expected a method name, got ${JSON.stringify(options.method)}.`);
+      if (typeof (target as Record<string, unknown>)[options.method] !== 'function') {
+        throw new NestConfigError(
+          'ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD',
+          `${where}: @Fallback({ method: '${options.method}' }) names no method of the class. Define ${options.method}(...args, error) on the class (a prototype method, not an arrow-function property).`,
+        );
+      }
+      if (options.method === key) throw bad(`method: '${options.method}' is the decorated method itself.`);
+      if (options.on !== undefined) {
+        if (!Array.isArray(options.on)) throw bad(`on: expected an array of error kinds, got ${JSON.stringify(options.on)}.`);
+        for (const k of options.on) if (!isErrorKind(k)) throw bad(`on: '${String(k)}' is not an error kind (rate_limited, overloaded, timeout, ...).`);
+      }
+    }
+    const existing = (Reflect.getOwnMetadata(FALLBACK_METADATA, d.value as object) as FallbackOptions[] | undefined) ?? [];
+    Reflect.defineMetadata(FALLBACK_METADATA, [...existing, options], d.value as object);
+    return d;
+  };
+  return decorator as MethodDecorator;
+}

@@ -1,0 +1,200 @@
+import 'reflect-metadata';
+import { createResilience, definePolicy, type Identity, type Resilience, type RequestRecord, type ResolvedTarget } from '@llm-resilience/core';
+import { Injectable, type Type } from '@nestjs/common';
+import { Test, type TestingModule } from '@nestjs/testing';
+import OpenAI from 'openai';
+import { lastValueFrom, NEVER, Observable, of, throwError, toArray } from 'rxjs';
+import { NestConfigError } from '../NestConfigError';
+import { ResilienceModule } from '../ResilienceModule';
+import { runWithResilienceContext } from '../requestContext';
+import { RESILIENCE_ENGINE } from '../types';
+import { Fallback } from './Fallback';
+import { RATE_LIMITED_METADATA } from './metadata';
+import { RateLimited } from './RateLimited';
+import { Target } from './Target';
+
+const overloaded = () => OpenAI.APIError.generate(503, { error: { message: 'busy' } }, undefined, new Headers());
+
+function newEngine() {
+  return createResilience(
+    definePolicy({
+      targets: { a: { provider: 'openai', model: 'model-a' }, b: { provider: 'openai', model: 'model-b' } },
+      routes: {
+        chat: { chain: ['a', 'b'], retry: { perKind: { overloaded: 0 } } },
+        batch: { chain: ['b'], priority: 'batch' },
+      },
+      limits: [{ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 1, window: '1m' }],
+    }),
+  );
+}
+
+async function boot<T>(cls: Type<T>) {
+  const engine = newEngine();
+  const records: RequestRecord[] = [];
+  engine.events.on('record', (r) => records.push(r));
+  const moduleRef: TestingModule = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ engine })], providers: [cls] }).compile();
+  await moduleRef.init();
+  return { engine, records, instance: moduleRef.get(cls), moduleRef };
+}
+
+@Injectable()
+@RateLimited({ route: 'chat', priority: 'live', maxOutputTokens: 50 })
+class Chat {
+  identities: Array<Identity | undefined> = [];
+
+  @RateLimited({ key: (user: string) => user })
+  async ask(user: string, question: string, @Target() target?: ResolvedTarget): Promise<string> {
+    return `${target?.model}:${user}:${question}`;
+  }
+
+  @RateLimited({ route: 'batch', identity: (tenant: string) => ({ tenant }), priority: 'batch', dataClass: () => undefined })
+  async batchJob(tenant: string, @Target() target?: ResolvedTarget): Promise<string> {
+    return `${target?.id}:${tenant}`;
+  }
+
+  @Fallback({ chain: true })
+  async ambient(@Target() target?: ResolvedTarget): Promise<string> {
+    return target!.id;
+  }
+
+  @Fallback({ chain: true })
+  failing(@Target() target?: ResolvedTarget): Promise<string> {
+    return target!.id === 'a' ? Promise.reject(overloaded()) : Promise.resolve('from b');
+  }
+
+  @Fallback({ chain: true })
+  stream(@Target() target?: ResolvedTarget): Observable<string> {
+    return target!.id === 'a' ? throwError(overloaded) : of('b1', 'b2');
+  }
+
+  @RateLimited({ returns: 'observable' })
+  @Fallback({ chain: true })
+  declaredStream(@Target() target?: ResolvedTarget) {
+    return of(`declared ${target!.id}`);
+  }
+
+  @RateLimited({ priority: 'live' })
+  hang(): Observable<string> {
+    return NEVER;
+  }
+}
+
+describe('@RateLimited', () => {
+  it('runs the method through the engine with class defaults and method overrides', async () => {
+    const { instance, records, moduleRef } = await boot(Chat);
+    await expect(instance.ask('u1', 'hi')).resolves.toBe('model-a:u1:hi');
+    await expect(instance.batchJob('acme')).resolves.toBe('b:acme');
+    expect(records.map((r) => [r.route, r.priority, r.user_id, r.tenant_id])).toEqual([
+      ['chat', 'live', 'u1', undefined],
+      ['batch', 'batch', undefined, 'acme'],
+    ]);
+    await moduleRef.close();
+  });
+
+  it('applies the policy limits to the identity from `key`', async () => {
+    const { instance, moduleRef } = await boot(Chat);
+    await instance.ask('u1', 'one');
+    await expect(instance.ask('u1', 'two')).rejects.toMatchObject({ kind: 'rate_limited' });
+    await expect(instance.ask('u2', 'three')).resolves.toBe('model-a:u2:three');
+    await moduleRef.close();
+  });
+
+  it('takes the identity and signal of the ambient request context when the options give none', async () => {
+    const { instance, records, moduleRef } = await boot(Chat);
+    await runWithResilienceContext({ identity: { user: 'ctx', team: 't' } }, () => instance.ambient());
+    expect(records[0]).toMatchObject({ user_id: 'ctx', team_id: 't' });
+    // `key` replaces only the user of the ambient identity
+    await runWithResilienceContext({ identity: { user: 'ignored', team: 't2' } }, () => instance.ask('u9', 'q'));
+    expect(records[1]).toMatchObject({ user_id: 'u9', team_id: 't2' });
+    // An Observable keeps the context of the call, even when subscribed outside of it.
+    const later = runWithResilienceContext({ identity: { user: 'caller' } }, () => instance.stream());
+    await lastValueFrom(later.pipe(toArray()));
+    expect(records[2]).toMatchObject({ user_id: 'caller' });
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(runWithResilienceContext({ signal: aborted.signal }, () => instance.ambient())).rejects.toMatchObject({ kind: 'cancelled' });
+    await moduleRef.close();
+  });
+
+  it('calls the method once per attempt, each with its target (Promise and Observable methods)', async () => {
+    const { instance, records, moduleRef } = await boot(Chat);
+    await expect(instance.failing()).resolves.toBe('from b');
+    const o = instance.stream();
+    expect(records).toHaveLength(1); // cold: nothing ran yet
+    await expect(lastValueFrom(o.pipe(toArray()))).resolves.toEqual(['b1', 'b2']);
+    await expect(lastValueFrom(o.pipe(toArray()))).resolves.toEqual(['b1', 'b2']);
+    expect(records).toHaveLength(3);
+    expect(records[1]!.attempts.map((a) => a.target)).toEqual(['a', 'b']);
+    await expect(lastValueFrom(instance.declaredStream())).resolves.toBe('declared a');
+    await moduleRef.close();
+  });
+
+  it('cancels the engine request when an Observable method is unsubscribed', async () => {
+    const { instance, records, moduleRef } = await boot(Chat);
+    const ended = new Promise<void>((resolve) => moduleRef.get<Resilience>(RESILIENCE_ENGINE).events.on('record', () => resolve()));
+    const sub = instance.hang().subscribe();
+    await new Promise((r) => setImmediate(r));
+    sub.unsubscribe();
+    await ended;
+    expect(records[0]).toMatchObject({ error_kind: 'cancelled' });
+    await moduleRef.close();
+  });
+
+  it('leaves the method untouched without a route and without a fallback method', () => {
+    class Plain {
+      @RateLimited({ limits: [{ scope: ['user'], limit: 5, window: '1m' }] })
+      sync(): number {
+        return 42;
+      }
+    }
+    expect(new Plain().sync()).toBe(42);
+    expect(Reflect.getMetadata(RATE_LIMITED_METADATA, Plain.prototype.sync)).toMatchObject({ limits: [{ limit: 5 }] });
+  });
+
+  it('rejects bad options when the class is defined', () => {
+    const define = (options: object) => () => {
+      class Bad {
+        @RateLimited(options as never)
+        async m(): Promise<void> {}
+      }
+      return Bad;
+    };
+    expect(define({ route: '' })).toThrow(/route: expected a route name/);
+    expect(define({ route: 'chat', key: 'u1' })).toThrow(/key: expected a function/);
+    expect(define({ route: 'chat', maxOutputTokens: -1 })).toThrow(/maxOutputTokens/);
+    expect(define({ route: 'chat', returns: 'stream' })).toThrow(/returns/);
+    expect(define({ route: 'chat', limits: [{ scope: ['model'], limit: 1, window: '1m' }] })).toThrow(/'model' is not known before the handler runs/);
+    let caught: unknown;
+    try {
+      define({ route: 'chat', audience: 'everyone' })();
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(NestConfigError);
+    expect((caught as NestConfigError).help).toBe('docs/nestjs.md#err_llmr_nest_invalid_options');
+  });
+
+  it('rejects, at start-up, methods run through the engine but declared to return a plain value', async () => {
+    @Injectable()
+    class Sync {
+      @RateLimited({ route: 'chat' })
+      reply(): string {
+        return 'x';
+      }
+    }
+    await expect(boot(Sync)).rejects.toThrow(/Sync.reply is declared to return String/);
+  });
+
+  it('keeps metadata other decorators put on the method', () => {
+    const Mark = (): MethodDecorator => (_t, _k, d) => {
+      Reflect.defineMetadata('mark', 'kept', d.value as object);
+    };
+    class Marked {
+      @RateLimited({ route: 'chat' })
+      @Mark()
+      async m(): Promise<void> {}
+    }
+    expect(Reflect.getMetadata('mark', Marked.prototype.m)).toBe('kept');
+    expect(Marked.prototype.m.name).toBe('m');
+  });
+});

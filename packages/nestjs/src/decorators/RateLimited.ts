@@ -1,0 +1,78 @@
+import 'reflect-metadata';
+import { NestConfigError } from '../NestConfigError';
+import { toInboundLimitRules } from '../http/inboundRules';
+import type { RateLimitedOptions } from '../types';
+import { describeMethod, wrapMethod } from './decoratedMethod';
+import { RATE_LIMITED_METADATA } from './metadata';
+
+const FUNCTION_FIELDS = ['key', 'identity', 'input'] as const;
+
+function validate(options: RateLimitedOptions, where: string): void {
+  const bad = (message: string): NestConfigError => new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `${where}: @RateLimited ${message}`);
+  if (typeof options !== 'object' || options === null) throw bad(`expects an options object, got ${JSON.stringify(options)}.`);
+  if (options.route !== undefined && (typeof options.route !== 'string' || options.route === '')) {
+    throw bad(`route: expected a route name of the policy, got ${JSON.stringify(options.route)}.`);
+  }
+  for (const f of FUNCTION_FIELDS) {
+    if (options[f] !== undefined && typeof options[f] !== 'function') throw bad(`${f}: expected a function of the method's arguments, got ${typeof options[f]}.`);
+  }
+  if (options.dataClass !== undefined && typeof options.dataClass !== 'string' && typeof options.dataClass !== 'function') {
+    throw bad(`dataClass: expected a string or a function of the method's arguments, got ${typeof options.dataClass}.`);
+  }
+  if (options.maxOutputTokens !== undefined && !(Number.isInteger(options.maxOutputTokens) && options.maxOutputTokens > 0)) {
+    throw bad(`maxOutputTokens: expected a positive integer, got ${JSON.stringify(options.maxOutputTokens)}.`);
+  }
+  if (options.returns !== undefined && options.returns !== 'promise' && options.returns !== 'observable') {
+    throw bad(`returns: expected 'promise' or 'observable', got ${JSON.stringify(options.returns)}.`);
+  }
+  if (options.audience !== undefined && options.audience !== 'internal' && options.audience !== 'customer') {
+    throw bad(`audience: expected 'internal' or 'customer', got ${JSON.stringify(options.audience)}.`);
+  }
+  if (options.limits !== undefined) toInboundLimitRules(options.limits, where);
+}
+
+/**
+ * Runs a method through the shared engine under a policy route: the call is admitted against the
+ * policy's limits and budgets for the caller's identity, then retried and walked along the route's
+ * chain (the method is called once per attempt; take the target with `@Target()`), and the engine's
+ * typed error is thrown when it finally fails. Works on service methods and controller handlers,
+ * returning a Promise or an Observable, without any interceptor: the method itself is replaced.
+ *
+ * On a class, the options are defaults for every decorated method of the class (and for the
+ * `ResilienceGuard` on controllers); a method's options override them field by field. A class-level
+ * `@RateLimited` alone does not wrap any method.
+ *
+ * The engine is found through the registry `ResilienceModule` fills when the application starts
+ * (see `engineRegistry`); calling a decorated method with no such application running throws
+ * `ERR_LLMR_NEST_NO_MODULE`.
+ *
+ * @example
+ * ```ts
+ * @Injectable()
+ * export class SupportService {
+ *   @RateLimited({ route: 'support_reply', key: (userId: string) => userId, maxOutputTokens: 300 })
+ *   @Fallback({ method: 'cannedReply', on: ['overloaded', 'rate_limited'] })
+ *   async reply(userId: string, prompt: string, @Target() target?: ResolvedTarget) {
+ *     const r = await this.openai.chat.completions.create({ model: target!.model, messages: [{ role: 'user', content: prompt }] });
+ *     return r.choices[0]?.message.content ?? '';
+ *   }
+ *   cannedReply(userId: string, prompt: string, target: undefined, error: unknown) {
+ *     return 'We are busy right now; a human will answer shortly.';
+ *   }
+ * }
+ * ```
+ */
+export function RateLimited(options: RateLimitedOptions): ClassDecorator & MethodDecorator {
+  const decorator = (target: object, key?: string | symbol, descriptor?: PropertyDescriptor): PropertyDescriptor | void => {
+    if (key === undefined || descriptor === undefined) {
+      validate(options, (target as { name?: string }).name ?? 'class');
+      Reflect.defineMetadata(RATE_LIMITED_METADATA, options, target);
+      return;
+    }
+    validate(options, describeMethod(target, key));
+    const d = wrapMethod(target, key, descriptor);
+    Reflect.defineMetadata(RATE_LIMITED_METADATA, options, d.value as object);
+    return d;
+  };
+  return decorator as ClassDecorator & MethodDecorator;
+}

@@ -1,0 +1,335 @@
+import 'reflect-metadata';
+import { classifyError, type AttemptContext, type ErrorKind, type ResilienceRequest, type ResolvedTarget } from '@llm-resilience/core';
+import { catchError, defer, from, isObservable, of, throwError, type Observable, type ObservableInput } from 'rxjs';
+import { markDecorated, resolveService } from '../engineRegistry';
+import { NestConfigError } from '../NestConfigError';
+import { currentResilienceContext, type ResilienceRequestContext } from '../requestContext';
+import { isObservableType, valuesOf } from '../rxjs/collect';
+import { fromResilience } from '../rxjs/fromResilience';
+import type { FallbackMethodOptions, RateLimitedOptions } from '../types';
+import {
+  ATTEMPT_CTX_PARAM_METADATA,
+  fallbacksOf,
+  mergeRateLimited,
+  RATE_LIMITED_METADATA,
+  TARGET_PARAM_METADATA,
+} from './metadata';
+
+/**
+ * Kinds that call the fallback method by default: capacity and reliability problems. Policy
+ * rejections, invalid requests, context length and bugs (`unknown`) are not hidden behind a canned reply.
+ *
+ * @example
+ * ```ts
+ * @Fallback({ method: 'cannedReply', on: [...DEFAULT_FALLBACK_METHOD_ON, 'validation_failed'] })
+ * ```
+ */
+export const DEFAULT_FALLBACK_METHOD_ON: readonly ErrorKind[] = ['rate_limited', 'overloaded', 'timeout', 'network', 'quota_exhausted'];
+
+/**
+ * What the wrapper knows about the method it replaced.
+ *
+ * @example
+ * ```ts
+ * const info: DecoratedMethodInfo | undefined = decoratedMethodInfo(SupportService.prototype.reply);
+ * info?.original.name; // 'reply'
+ * ```
+ */
+export interface DecoratedMethodInfo {
+  readonly original: Function;
+  readonly name: string;
+  /** The prototype (or constructor, for static methods) the method was decorated on. */
+  readonly owner: object;
+  readonly targetIndex: number | undefined;
+  readonly ctxIndex: number | undefined;
+  /** `design:returntype` when the compiler emitted it. */
+  readonly returnType: unknown;
+}
+
+const infos = new WeakMap<Function, DecoratedMethodInfo>();
+
+/**
+ * The wrapper's record, or undefined for a function that is not a decorated method.
+ *
+ * @example
+ * ```ts
+ * decoratedMethodInfo(SupportService.prototype.reply)?.targetIndex; // 2
+ * ```
+ */
+export function decoratedMethodInfo(fn: unknown): DecoratedMethodInfo | undefined {
+  return typeof fn === 'function' ? infos.get(fn) : undefined;
+}
+
+function ownerName(owner: object): string {
+  const ctor = typeof owner === 'function' ? owner : (owner as { constructor?: { name?: string } }).constructor;
+  return (ctor as { name?: string } | undefined)?.name || 'anonymous class';
+}
+
+/**
+ * `Class.method` for messages.
+ *
+ * @example
+ * ```ts
+ * describeMethod(SupportService.prototype, 'reply'); // 'SupportService.reply'
+ * ```
+ */
+export function describeMethod(owner: object, key: string | symbol): string {
+  return `${ownerName(owner)}.${String(key)}`;
+}
+
+/**
+ * Replaces the method in `descriptor` by a wrapper that runs it through the engine (once; a second
+ * decorator on the same method finds the wrapper and only adds its metadata). Metadata other
+ * decorators already put on the method function is copied to the wrapper, so `@Get()`, `@SetMetadata()`
+ * and the guard's `reflector.get(..., context.getHandler())` keep working.
+ *
+ * @example
+ * ```ts
+ * const d = wrapMethod(SupportService.prototype, 'reply', Object.getOwnPropertyDescriptor(SupportService.prototype, 'reply')!);
+ * ```
+ */
+export function wrapMethod(owner: object, key: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor {
+  const current: unknown = descriptor.value;
+  if (typeof current !== 'function') {
+    throw new NestConfigError(
+      'ERR_LLMR_NEST_INVALID_OPTIONS',
+      `${describeMethod(owner, key)}: @RateLimited and @Fallback decorate methods (or, for @RateLimited, classes); this is not a method.`,
+    );
+  }
+  if (infos.has(current)) return descriptor;
+  const info: DecoratedMethodInfo = {
+    original: current,
+    name: String(key),
+    owner,
+    targetIndex: Reflect.getMetadata(TARGET_PARAM_METADATA, owner, key) as number | undefined,
+    ctxIndex: Reflect.getMetadata(ATTEMPT_CTX_PARAM_METADATA, owner, key) as number | undefined,
+    returnType: Reflect.getMetadata('design:returntype', owner, key) as unknown,
+  };
+  const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+    return invokeDecorated(this, wrapper, info, args);
+  };
+  for (const k of Reflect.getOwnMetadataKeys(current) as unknown[]) {
+    Reflect.defineMetadata(k, Reflect.getOwnMetadata(k, current), wrapper);
+  }
+  Object.defineProperty(wrapper, 'name', { value: (current as { name: string }).name, configurable: true });
+  Object.defineProperty(wrapper, 'length', { value: (current as { length: number }).length, configurable: true });
+  infos.set(wrapper, info);
+  markDecorated(owner);
+  descriptor.value = wrapper;
+  return descriptor;
+}
+
+const AsyncFunction = (async () => undefined).constructor;
+
+/**
+ * Whether a decorated method returns an Observable: `returns` when given, else its
+ * `design:returntype`. Everything else gets a Promise.
+ *
+ * @example
+ * ```ts
+ * returnsObservable(decoratedMethodInfo(SupportService.prototype.reply$)!, undefined); // true
+ * ```
+ */
+export function returnsObservable(info: DecoratedMethodInfo, options: RateLimitedOptions | undefined): boolean {
+  if (options?.returns !== undefined) return options.returns === 'observable';
+  return isObservableType(info.returnType);
+}
+
+/**
+ * True when nothing says what a method returns: no `returns` option, no useful `design:returntype`
+ * (esbuild and tsx emit none; a type-only `import { type Observable }` or a missing annotation emit
+ * `Object`) and the method is not `async`. Such a method is treated as returning a Promise.
+ *
+ * @example
+ * ```ts
+ * if (isReturnAmbiguous(info, options)) logger.warn(`${name}: add returns: 'observable' if it returns an Observable`);
+ * ```
+ */
+export function isReturnAmbiguous(info: DecoratedMethodInfo, options: RateLimitedOptions | undefined): boolean {
+  if (options?.returns !== undefined || info.original instanceof AsyncFunction) return false;
+  return info.returnType === undefined || info.returnType === Object;
+}
+
+const SYNC_TYPES: ReadonlySet<unknown> = new Set([String, Number, Boolean, Array, Symbol, BigInt]);
+
+/**
+ * Throws when a method that runs through the engine (it has a route or a fallback method) is declared
+ * to return a plain value: the wrapper returns a Promise (or an Observable), so the declared type
+ * would lie. Run at application start-up, when class and method options are both known.
+ *
+ * @example
+ * ```ts
+ * checkReturnType(decoratedMethodInfo(fn)!, effectiveOptions(instance, fn)); // throws for `reply(): string`
+ * ```
+ */
+export function checkReturnType(info: DecoratedMethodInfo, options: RateLimitedOptions | undefined, runsWrapped: boolean): void {
+  if (!runsWrapped || options?.returns !== undefined || !SYNC_TYPES.has(info.returnType)) return;
+  throw new NestConfigError(
+    'ERR_LLMR_NEST_INVALID_OPTIONS',
+    `${describeMethod(info.owner, info.name)} is declared to return ${(info.returnType as { name: string }).name}, but a method run through the engine returns a Promise (or an Observable). ` +
+      `Declare it async / Promise<...>.`,
+  );
+}
+
+function classOf(self: unknown): Function | undefined {
+  if (typeof self === 'function') return self;
+  if (typeof self === 'object' && self !== null) return (self as { constructor?: Function }).constructor;
+  return undefined;
+}
+
+/**
+ * The effective options of a decorated method called on `self`: its class's `@RateLimited` merged
+ * with the method's.
+ *
+ * @example
+ * ```ts
+ * effectiveOptions(support, support.reply)?.route; // 'support_reply'
+ * ```
+ */
+export function effectiveOptions(self: unknown, wrapper: Function): RateLimitedOptions | undefined {
+  const cls = classOf(self);
+  const onClass = cls ? (Reflect.getMetadata(RATE_LIMITED_METADATA, cls) as RateLimitedOptions | undefined) : undefined;
+  return mergeRateLimited(onClass, Reflect.getOwnMetadata(RATE_LIMITED_METADATA, wrapper) as RateLimitedOptions | undefined);
+}
+
+function padded(args: readonly unknown[], info: DecoratedMethodInfo): unknown[] {
+  const out = [...args];
+  const highest = Math.max(info.targetIndex ?? -1, info.ctxIndex ?? -1);
+  while (out.length <= highest) out.push(undefined);
+  return out;
+}
+
+function withInjected(args: readonly unknown[], info: DecoratedMethodInfo, target: ResolvedTarget, ctx: AttemptContext): unknown[] {
+  const out = padded(args, info);
+  if (info.targetIndex !== undefined) out[info.targetIndex] = target;
+  if (info.ctxIndex !== undefined) out[info.ctxIndex] = ctx;
+  return out;
+}
+
+/**
+ * The engine request of one call: route and options from the decorators, identity from `identity`,
+ * `key` or the ambient request context, signal from the ambient context.
+ *
+ * @example
+ * ```ts
+ * buildRequest({ route: 'chat', key: (u: string) => u }, ['u1'], undefined); // { route: 'chat', identity: { user: 'u1' } }
+ * ```
+ */
+export function buildRequest(
+  options: RateLimitedOptions & { route: string },
+  args: readonly unknown[],
+  ambient: ResilienceRequestContext | undefined,
+): ResilienceRequest {
+  const request: ResilienceRequest = { route: options.route };
+  let identity = options.identity ? options.identity(...args) : ambient?.identity;
+  if (!options.identity && options.key) {
+    const user = options.key(...args);
+    if (user !== undefined) identity = { ...identity, user };
+  }
+  if (identity) request.identity = identity;
+  if (options.priority !== undefined) request.priority = options.priority;
+  const dataClass = typeof options.dataClass === 'function' ? options.dataClass(...args) : options.dataClass;
+  if (dataClass !== undefined) request.dataClass = dataClass;
+  if (options.maxOutputTokens !== undefined) request.maxOutputTokens = options.maxOutputTokens;
+  const input = options.input?.(...args);
+  if (input !== undefined) request.input = input;
+  if (options.audience !== undefined) request.audience = options.audience;
+  if (ambient?.signal) request.signal = ambient.signal;
+  return request;
+}
+
+function fallbackApplies(err: unknown, fallback: FallbackMethodOptions): boolean {
+  return (fallback.on ?? DEFAULT_FALLBACK_METHOD_ON).includes(classifyError(err).kind);
+}
+
+function callFallback(self: unknown, fallback: FallbackMethodOptions, args: readonly unknown[], info: DecoratedMethodInfo, err: unknown): unknown {
+  const fn = (self as Record<string, unknown> | undefined)?.[fallback.method];
+  if (typeof fn !== 'function') {
+    throw new NestConfigError(
+      'ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD',
+      `${describeMethod(info.owner, info.name)}: @Fallback({ method: '${fallback.method}' }) names no method of ${ownerName(info.owner)}.`,
+    );
+  }
+  return (fn as Function).apply(self, [...padded(args, info), err]);
+}
+
+function asObservable(value: unknown): Observable<unknown> {
+  if (isObservable(value)) return value;
+  if (value !== null && typeof value === 'object' && typeof (value as PromiseLike<unknown>).then === 'function') return from(value as PromiseLike<unknown>);
+  return of(value);
+}
+
+/**
+ * The error of a `@Fallback({ chain: true })` method without a route.
+ *
+ * @example
+ * ```ts
+ * throw noRoute(info);
+ * ```
+ */
+export function noRoute(info: DecoratedMethodInfo): NestConfigError {
+  return new NestConfigError(
+    'ERR_LLMR_NEST_NO_ROUTE',
+    `${describeMethod(info.owner, info.name)} uses @Fallback({ chain: true }) but neither the method nor its class has @RateLimited({ route }). ` +
+      `Name the policy route whose chain the method walks.`,
+  );
+}
+
+/**
+ * What a decorated method does when called:
+ *
+ * - with a route (method or class `@RateLimited`): `engine.execute(request, (target, ctx) => method(...args with target/ctx injected))`,
+ *   so the engine admits, retries and walks the route's chain, calling the method once per attempt;
+ * - then, if the request finally fails with a kind in `@Fallback({ method, on })`, `this[method](...args, error)`;
+ * - without a route and without a fallback method: the method itself, untouched.
+ *
+ * Methods returning an Observable get a cold Observable (one engine request per subscription);
+ * the others get a Promise.
+ */
+function invokeDecorated(self: unknown, wrapper: Function, info: DecoratedMethodInfo, args: unknown[]): unknown {
+  const options = effectiveOptions(self, wrapper);
+  const fallbacks = fallbacksOf(wrapper);
+  const chain = fallbacks.some((f) => 'chain' in f && f.chain === true);
+  const fallback = fallbacks.find((f): f is FallbackMethodOptions => 'method' in f);
+  const route = options?.route;
+  if (route === undefined && !fallback && !chain) return info.original.apply(self, args);
+  const observable = returnsObservable(info, options);
+  if (route === undefined && chain) return observable ? throwError(() => noRoute(info)) : Promise.reject(noRoute(info));
+  const where = describeMethod(info.owner, info.name);
+  // The request context of the call (an Observable may be subscribed later, outside of it).
+  const ambientAtCall = currentResilienceContext();
+  if (observable) {
+    return defer(() => {
+      const ambient = ambientAtCall ?? currentResilienceContext();
+      const source: Observable<unknown> =
+        route === undefined
+          ? asObservable(info.original.apply(self, args))
+          : fromResilience<unknown>(
+              resolveService(self, where, ambient),
+              () => buildRequest({ ...options, route }, args, ambient),
+              (target, ctx) => info.original.apply(self, withInjected(args, info, target, ctx)) as ObservableInput<unknown>,
+            );
+      if (!fallback) return source;
+      return source.pipe(
+        catchError((err: unknown) => (fallbackApplies(err, fallback) ? asObservable(callFallback(self, fallback, args, info, err)) : throwError(() => err))),
+      );
+    });
+  }
+  return (async () => {
+    const service = route === undefined ? undefined : resolveService(self, where, ambientAtCall);
+    try {
+      if (service === undefined || route === undefined) return await info.original.apply(self, args);
+      const result = await service.engine.execute(buildRequest({ ...options, route }, args, ambientAtCall), async (target, ctx) => {
+        const values = await valuesOf<unknown>(info.original.apply(self, withInjected(args, info, target, ctx)), ctx.signal);
+        return values[values.length - 1];
+      });
+      return result.value;
+    } catch (err) {
+      if (fallback && fallbackApplies(err, fallback)) {
+        const value = callFallback(self, fallback, args, info, err);
+        return isObservable(value) ? (await valuesOf<unknown>(value)).at(-1) : await value;
+      }
+      throw err;
+    }
+  })();
+}

@@ -1,0 +1,161 @@
+import { Limiter, type Identity, type LimitContext, type LimitRule } from '@llm-resilience/core';
+import { HttpException, Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
+import { ResilienceService } from '../ResilienceService';
+import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
+import { retryAfterSeconds } from './httpErrorOf';
+import { inboundRuleId, toInboundLimitRules } from './inboundRules';
+import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
+import { defaultIdentity, rememberIdentity } from './requestIdentity';
+
+/** A request-count rule charges 1 per request; tokens are the engine's business. */
+const ONE_REQUEST = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
+
+/**
+ * What {@link ResilienceGuard.throwLimited} gets to build its 429.
+ *
+ * @example
+ * ```ts
+ * const d: InboundLimitedDetails = { ruleId: 'user:requests:1m', retryAfterMs: 3000, route: 'support_reply', audience: 'customer' };
+ * ```
+ */
+export interface InboundLimitedDetails {
+  /** The rule as written (no store prefix). */
+  ruleId: string;
+  /** When the request could pass (`Infinity`: never under this rule). */
+  retryAfterMs: number;
+  route: string | undefined;
+  audience: Audience;
+}
+
+interface Compiled {
+  readonly rules: readonly LimitRule[];
+  readonly limiter: Limiter | undefined;
+}
+
+/**
+ * Guards controllers with inbound request limits: the module's `limits` plus those of `@RateLimited`
+ * on the controller class and handler, keyed by the request's identity and route, counted in the
+ * engine's store (so Redis shares them across processes). A denied request gets a 429 with
+ * `Retry-After` and the audience message; the handler does not run. The identity it finds is left on
+ * the request for `ResilienceInterceptor`.
+ *
+ * Each step is a `protected` method to override: {@link getIdentity}, {@link getRoute},
+ * {@link getLimits}, {@link shouldSkip}, {@link throwLimited}.
+ *
+ * @example
+ * ```ts
+ * @Module({ providers: [{ provide: APP_GUARD, useClass: ResilienceGuard }] })
+ * export class AppModule {}
+ *
+ * @RateLimited({ route: 'support_reply', limits: [{ scope: ['user'], limit: 20, window: '1m' }] })
+ * @Controller('support')
+ * export class SupportController { ... }
+ * ```
+ */
+@Injectable()
+export class ResilienceGuard implements CanActivate {
+  private readonly compiled = new WeakMap<Function, WeakMap<Function, Compiled>>();
+  private moduleRules: readonly LimitRule[] | undefined;
+
+  constructor(
+    @Inject(ResilienceService) protected readonly resilience: ResilienceService,
+    @Inject(Reflector) protected readonly reflector: Reflector,
+    @Inject(RESILIENCE_MODULE_OPTIONS) protected readonly options: ResilienceModuleOptions,
+  ) {}
+
+  /**
+   * Resolves the identity (left on the request), reserves one request on every inbound rule, and lets
+   * the request through or throws the 429 of {@link throwLimited}.
+   *
+   * @example
+   * ```ts
+   * await guard.canActivate(context); // true, or throws HttpException(429)
+   * ```
+   */
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    if (this.shouldSkip(context)) return true;
+    const options = this.getOptions(context);
+    const identity = await this.getIdentity(context);
+    rememberIdentity(context.switchToHttp().getRequest(), identity);
+    const compiled = this.compile(context, options);
+    if (!compiled.limiter) return true;
+    const route = this.getRoute(context, options);
+    const ctx: LimitContext = { ...identity, route: route ?? `${context.getClass().name}.${context.getHandler().name}` };
+    const decision = await compiled.limiter.reserve(ctx, ONE_REQUEST, 'request');
+    if (decision.ok) return true;
+    return this.throwLimited(context, {
+      ruleId: inboundRuleId(decision.rule.id),
+      retryAfterMs: decision.retryAfterMs,
+      route,
+      audience: audienceOf(this.resilience.engine, this.options, route, options?.audience),
+    });
+  }
+
+  /** True when `@SkipResilience()` is on the handler or class (handler wins). */
+  protected shouldSkip(context: ExecutionContext): boolean {
+    return this.reflector.getAllAndOverride<boolean | undefined>(SKIP_RESILIENCE_METADATA, [context.getHandler(), context.getClass()]) === true;
+  }
+
+  /** The `@RateLimited` options of the class, overridden field by field by the handler's. */
+  protected getOptions(context: ExecutionContext): RateLimitedOptions | undefined {
+    const [onClass, onHandler] = this.reflector.getAll<[RateLimitedOptions | undefined, RateLimitedOptions | undefined]>(RATE_LIMITED_METADATA, [
+      context.getClass(),
+      context.getHandler(),
+    ]);
+    return mergeRateLimited(onClass, onHandler);
+  }
+
+  /**
+   * Who the request is for: the module's `identity(context)`, else {@link defaultIdentity}
+   * (`req.user.id`/`team`/`tenant`, else the client IP).
+   */
+  protected async getIdentity(context: ExecutionContext): Promise<Identity | undefined> {
+    if (this.options.identity) return this.options.identity(context);
+    return defaultIdentity(context.switchToHttp().getRequest());
+  }
+
+  /** The route the request is counted under: `@RateLimited({ route })` of the handler or class. */
+  protected getRoute(_context: ExecutionContext, options: RateLimitedOptions | undefined): string | undefined {
+    return options?.route;
+  }
+
+  /** The inbound rules of the request: the module's `limits`, then those of `@RateLimited`. */
+  protected getLimits(context: ExecutionContext, options: RateLimitedOptions | undefined): LimitRule[] {
+    this.moduleRules ??= toInboundLimitRules(this.options.limits ?? [], 'ResilienceModule options');
+    if (!options?.limits?.length) return [...this.moduleRules];
+    const own = toInboundLimitRules(options.limits, `${context.getClass().name}.${context.getHandler().name}`);
+    const ids = new Set(own.map((r) => r.id));
+    return [...this.moduleRules.filter((r) => !ids.has(r.id)), ...own];
+  }
+
+  /** Responds 429 with `Retry-After` and the audience message (never provider names or quotas for customers). */
+  protected throwLimited(context: ExecutionContext, details: InboundLimitedDetails): never {
+    const seconds = retryAfterSeconds(details.retryAfterMs);
+    if (seconds !== undefined) setResponseHeader(context.switchToHttp().getResponse(), 'Retry-After', seconds);
+    const body: ResilienceErrorBody = {
+      statusCode: 429,
+      error: 'rate_limited',
+      code: 'ERR_LLMR_NEST_INBOUND_LIMITED',
+      message: inboundLimitMessage(details.audience, details.ruleId, details.retryAfterMs),
+    };
+    throw new HttpException(body, 429);
+  }
+
+  private compile(context: ExecutionContext, options: RateLimitedOptions | undefined): Compiled {
+    const cls = context.getClass();
+    const handler = context.getHandler();
+    let byHandler = this.compiled.get(cls);
+    if (!byHandler) this.compiled.set(cls, (byHandler = new WeakMap()));
+    let c = byHandler.get(handler);
+    if (!c) {
+      const rules = this.getLimits(context, options);
+      const engine = this.resilience.engine;
+      c = { rules, limiter: rules.length > 0 ? new Limiter(rules, engine.store, { clock: engine.clock }) : undefined };
+      byHandler.set(handler, c);
+    }
+    return c;
+  }
+}

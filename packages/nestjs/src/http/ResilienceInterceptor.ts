@@ -1,0 +1,106 @@
+import type { Identity } from '@llm-resilience/core';
+import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { catchError, Observable, throwError } from 'rxjs';
+import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
+import { runWithResilienceContext, type ResilienceRequestContext } from '../requestContext';
+import { ResilienceService } from '../ResilienceService';
+import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
+import { audienceOf, setResponseHeader } from './messages';
+import { defaultIdentity, rememberedIdentity } from './requestIdentity';
+import { resilienceHttpResponse } from './toHttpException';
+
+/**
+ * Makes a controller's HTTP request the ambient context of every decorated method it calls: the
+ * request's identity (the one the guard found, else {@link getIdentity}), an `AbortSignal` that fires
+ * when the client disconnects (queue waits, backoff and model calls stop), and this application's
+ * engine. Errors of the core that leave the handler become HTTP errors: 429 with `Retry-After` for
+ * exhausted limits, 503/504 for an exhausted chain, 422/400 for policy and invalid requests, always
+ * with the audience message.
+ *
+ * @example
+ * ```ts
+ * @UseGuards(ResilienceGuard)
+ * @UseInterceptors(ResilienceInterceptor)
+ * @Controller('support')
+ * export class SupportController {
+ *   constructor(private readonly support: SupportService) {}
+ *   @Post() reply(@Body() body: { question: string }) { return this.support.reply(body.question); } // identity from the request
+ * }
+ * ```
+ */
+@Injectable()
+export class ResilienceInterceptor implements NestInterceptor {
+  constructor(
+    @Inject(ResilienceService) protected readonly resilience: ResilienceService,
+    @Inject(Reflector) protected readonly reflector: Reflector,
+    @Inject(RESILIENCE_MODULE_OPTIONS) protected readonly options: ResilienceModuleOptions,
+  ) {}
+
+  /**
+   * Runs the handler inside the request's resilience context and maps the core's errors to HTTP.
+   *
+   * @example
+   * ```ts
+   * const out$ = await interceptor.intercept(context, next);
+   * ```
+   */
+  async intercept(context: ExecutionContext, next: CallHandler): Promise<Observable<unknown>> {
+    if (context.getType() !== 'http') return next.handle();
+    if (this.reflector.getAllAndOverride<boolean | undefined>(SKIP_RESILIENCE_METADATA, [context.getHandler(), context.getClass()]) === true) {
+      return next.handle();
+    }
+    const http = context.switchToHttp();
+    const req: unknown = http.getRequest();
+    const res: unknown = http.getResponse();
+    const identity = rememberedIdentity(req) ?? (await this.getIdentity(context));
+    const signal = this.disconnectSignal(res);
+    const ambient: ResilienceRequestContext = { service: this.resilience, ...(identity ? { identity } : {}), ...(signal ? { signal } : {}) };
+    const options = this.getOptions(context);
+    const audience = audienceOf(this.resilience.engine, this.options, options?.route, options?.audience);
+    return new Observable<unknown>((subscriber) =>
+      runWithResilienceContext(ambient, () =>
+        next
+          .handle()
+          .pipe(catchError((err: unknown) => throwError(() => this.mapError(context, err, audience))))
+          .subscribe(subscriber),
+      ),
+    );
+  }
+
+  /** Who the request is for when the guard did not say: the module's `identity(context)`, else {@link defaultIdentity}. */
+  protected async getIdentity(context: ExecutionContext): Promise<Identity | undefined> {
+    if (this.options.identity) return this.options.identity(context);
+    return defaultIdentity(context.switchToHttp().getRequest());
+  }
+
+  /** The `@RateLimited` options of the class, overridden by the handler's. */
+  protected getOptions(context: ExecutionContext): RateLimitedOptions | undefined {
+    const [onClass, onHandler] = this.reflector.getAll<[RateLimitedOptions | undefined, RateLimitedOptions | undefined]>(RATE_LIMITED_METADATA, [
+      context.getClass(),
+      context.getHandler(),
+    ]);
+    return mergeRateLimited(onClass, onHandler);
+  }
+
+  /** Turns a core error into an `HttpException` (setting `Retry-After`); other errors pass unchanged. */
+  protected mapError(context: ExecutionContext, err: unknown, audience: Audience): unknown {
+    const mapped = resilienceHttpResponse(err, audience, this.resilience.engine);
+    if (!mapped) return err;
+    if (mapped.retryAfter !== undefined) setResponseHeader(context.switchToHttp().getResponse(), 'Retry-After', mapped.retryAfter);
+    return mapped.exception;
+  }
+
+  /** A signal that aborts when the client goes away before the response is finished. */
+  protected disconnectSignal(res: unknown): AbortSignal | undefined {
+    const raw = ((res as { raw?: unknown } | undefined)?.raw ?? res) as
+      | { once?: (e: string, l: () => void) => unknown; writableFinished?: boolean }
+      | undefined;
+    if (!raw || typeof raw.once !== 'function') return undefined;
+    const controller = new AbortController();
+    raw.once('close', () => {
+      if (!raw.writableFinished) controller.abort(new DOMException('The client disconnected before the response was sent.', 'AbortError'));
+    });
+    return controller.signal;
+  }
+}

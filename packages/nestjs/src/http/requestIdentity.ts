@@ -1,0 +1,66 @@
+import type { Identity } from '@llm-resilience/core';
+
+/** Where the guard leaves the identity it found on the request, for the interceptor. */
+const IDENTITY = Symbol.for('llm-resilience.nestjs.identity');
+
+function str(v: unknown): string | undefined {
+  if (typeof v === 'string' && v !== '') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return String(v);
+  return undefined;
+}
+
+/**
+ * The default identity of an HTTP request: `req.user.id` (or `sub`, `userId`) with `req.user.team`
+ * (or `teamId`) and `req.user.tenant` (or `tenantId`), as Passport-style auth leaves them; without
+ * an authenticated user, the client IP as user.
+ *
+ * @example
+ * ```ts
+ * defaultIdentity({ user: { id: 'u1', tenant: 'acme' } }); // { user: 'u1', tenant: 'acme' }
+ * defaultIdentity({ ip: '10.0.0.7' });                      // { user: '10.0.0.7' }
+ * ```
+ */
+export function defaultIdentity(req: unknown): Identity | undefined {
+  if (typeof req !== 'object' || req === null) return undefined;
+  const r = req as { user?: Record<string, unknown>; ip?: unknown };
+  const out: Identity = {};
+  const u = r.user;
+  if (typeof u === 'object' && u !== null) {
+    const user = str(u.id) ?? str(u.sub) ?? str(u.userId);
+    const team = str(u.team) ?? str(u.teamId);
+    const tenant = str(u.tenant) ?? str(u.tenantId);
+    if (user !== undefined) out.user = user;
+    if (team !== undefined) out.team = team;
+    if (tenant !== undefined) out.tenant = tenant;
+  }
+  if (out.user === undefined) {
+    const ip = str(r.ip);
+    if (ip !== undefined) out.user = ip;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Leaves the identity found by the guard on the request object.
+ *
+ * @example
+ * ```ts
+ * rememberIdentity(req, { user: 'u1' });
+ * ```
+ */
+export function rememberIdentity(req: unknown, identity: Identity | undefined): void {
+  if (typeof req === 'object' && req !== null && identity !== undefined) (req as Record<symbol, unknown>)[IDENTITY] = identity;
+}
+
+/**
+ * The identity the guard left on the request, if any.
+ *
+ * @example
+ * ```ts
+ * rememberedIdentity(req)?.user;
+ * ```
+ */
+export function rememberedIdentity(req: unknown): Identity | undefined {
+  if (typeof req !== 'object' || req === null) return undefined;
+  return (req as Record<symbol, unknown>)[IDENTITY] as Identity | undefined;
+}

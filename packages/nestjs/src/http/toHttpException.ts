@@ -1,0 +1,52 @@
+import type { Resilience } from '@llm-resilience/core';
+import { HttpException } from '@nestjs/common';
+import type { Audience } from '../types';
+import { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from './httpErrorOf';
+import { messageFor, type ResilienceErrorBody } from './messages';
+
+/**
+ * An HTTP response for a core error: the `HttpException` to throw or render, and the `Retry-After`
+ * header to set (when the error says when to come back).
+ *
+ * @example
+ * ```ts
+ * const r = resilienceHttpResponse(err, 'customer', engine);
+ * if (r?.retryAfter) res.header('Retry-After', r.retryAfter);
+ * ```
+ */
+export interface ResilienceHttpResponse {
+  exception: HttpException;
+  info: HttpErrorInfo;
+  body: ResilienceErrorBody;
+  /** Seconds for `Retry-After`, if known. */
+  retryAfter?: string;
+}
+
+/**
+ * Builds the HTTP response of a core error (see `httpErrorOf` for the status table); undefined for
+ * errors that are not the core's. The message is the one the engine attached for the route's
+ * audience, else the policy's wording for `audience`; never the internal error message.
+ *
+ * @example
+ * ```ts
+ * resilienceHttpResponse(chainExhausted, 'customer', engine)?.exception.getStatus(); // 503
+ * ```
+ */
+export function resilienceHttpResponse(err: unknown, audience: Audience, engine: Resilience | undefined): ResilienceHttpResponse | undefined {
+  const info = httpErrorOf(err);
+  if (!info) return undefined;
+  const body: ResilienceErrorBody = {
+    statusCode: info.status,
+    error: info.kind,
+    code: info.code,
+    message: info.userMessage ?? messageFor(info.kind, audience, engine),
+    ...(info.requestId !== undefined ? { requestId: info.requestId } : {}),
+  };
+  const retryAfter = retryAfterSeconds(info.retryAfterMs);
+  return {
+    exception: new HttpException(body, info.status, { cause: err }),
+    info,
+    body,
+    ...(retryAfter !== undefined ? { retryAfter } : {}),
+  };
+}

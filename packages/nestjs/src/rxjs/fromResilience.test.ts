@@ -1,0 +1,80 @@
+import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
+import OpenAI from 'openai';
+import { defer, firstValueFrom, lastValueFrom, NEVER, of, throwError, toArray } from 'rxjs';
+import { fromResilience } from './fromResilience';
+
+function engine(limit = 100) {
+  return createResilience(
+    definePolicy({
+      targets: { a: { provider: 'openai', model: 'model-a' }, b: { provider: 'openai', model: 'model-b' } },
+      routes: { chat: { chain: ['a', 'b'], retry: { perKind: { overloaded: 0 } } } },
+      limits: [{ scope: ['user'], metric: 'requests', limit, window: '1m' }],
+    }),
+  );
+}
+const overloaded = () => OpenAI.APIError.generate(503, { error: { message: 'busy' } }, undefined, new Headers());
+
+describe('fromResilience', () => {
+  it('is cold: each subscription is one engine request', async () => {
+    const e = engine();
+    const records: RequestRecord[] = [];
+    e.events.on('record', (r) => records.push(r));
+    const o = fromResilience(e, { route: 'chat' }, (t) => of(t.model));
+    expect(records).toHaveLength(0);
+    await expect(lastValueFrom(o)).resolves.toBe('model-a');
+    await expect(lastValueFrom(o)).resolves.toBe('model-a');
+    expect(records).toHaveLength(2);
+  });
+
+  it('emits every value of the attempt that succeeded, none of the failed ones', async () => {
+    const e = engine();
+    const o = fromResilience(e, { route: 'chat' }, (t) =>
+      t.id === 'a' ? defer(() => of('partial-a')).pipe(() => throwError(overloaded)) : of('b1', 'b2'),
+    );
+    await expect(lastValueFrom(o.pipe(toArray()))).resolves.toEqual(['b1', 'b2']);
+  });
+
+  it('errors with the engine typed error and hands the result to onResult', async () => {
+    const e = engine();
+    await expect(lastValueFrom(fromResilience(e, { route: 'chat' }, () => throwError(overloaded)))).rejects.toMatchObject({
+      code: 'ERR_LLMR_CHAIN_EXHAUSTED',
+      kind: 'overloaded',
+    });
+    let target = '';
+    await lastValueFrom(fromResilience(e, { route: 'chat' }, () => of(1), { onResult: (r) => (target = r.target.id) }));
+    expect(target).toBe('a');
+  });
+
+  it('accepts promises and plain values from the call', async () => {
+    const e = engine();
+    await expect(lastValueFrom(fromResilience(e, { route: 'chat' }, async (t) => t.id))).resolves.toBe('a');
+    await expect(lastValueFrom(fromResilience(e, { route: 'chat' }, (t) => t.provider))).resolves.toBe('openai');
+  });
+
+  it('cancels the request when the subscriber unsubscribes early', async () => {
+    const e = engine();
+    const recorded = new Promise<RequestRecord>((resolve) => e.events.on('record', resolve));
+    let signal: AbortSignal | undefined;
+    let markStarted: () => void = () => undefined;
+    const started = new Promise<void>((resolve) => (markStarted = resolve));
+    const sub = fromResilience(e, { route: 'chat' }, (_t, ctx) => {
+      signal = ctx.signal;
+      markStarted();
+      return NEVER;
+    }).subscribe();
+    await started;
+    sub.unsubscribe();
+    const record = await recorded;
+    expect(signal?.aborted).toBe(true);
+    expect(record).toMatchObject({ outcome: 'failure', error_kind: 'cancelled' });
+    expect(record.attempts).toHaveLength(1);
+  });
+
+  it('reads the request lazily from a function', async () => {
+    const e = engine(1);
+    let n = 0;
+    const o = fromResilience(e, () => ({ route: 'chat', identity: { user: `u${++n}` } }), () => of('ok'));
+    await expect(firstValueFrom(o)).resolves.toBe('ok');
+    await expect(firstValueFrom(o)).resolves.toBe('ok'); // another user each time: the limit of 1 is not hit
+  });
+});

@@ -1,0 +1,91 @@
+import type { AttemptContext, ExecuteResult, ResilienceRequest, ResolvedTarget } from '@llm-resilience/core';
+import { Observable, type ObservableInput } from 'rxjs';
+import { valuesOf } from './collect';
+import { engineOf, type EngineSource } from './engineOf';
+
+/**
+ * A model call for {@link fromResilience}: called once per attempt with the target to use; may
+ * return an Observable, a Promise or a plain value.
+ *
+ * @example
+ * ```ts
+ * const call: ObservableModelCall<string> = (target, ctx) => from(client.chat.completions.create({ model: target.model, messages }, { signal: ctx.signal }));
+ * ```
+ */
+export type ObservableModelCall<T> = (target: ResolvedTarget, ctx: AttemptContext) => ObservableInput<T> | T;
+
+/**
+ * Options of {@link fromResilience}.
+ *
+ * @example
+ * ```ts
+ * fromResilience(engine, request, call, { onResult: (r) => log.info(r.record) });
+ * ```
+ */
+export interface FromResilienceOptions<T> {
+  /** Called with the engine's result (target, record) before the values are emitted. */
+  onResult?: (result: ExecuteResult<T | undefined>) => void;
+}
+
+/**
+ * A cold Observable that, per subscription, runs `call` through the engine (`engine.execute`):
+ * limits, retries, the route's fallback chain, breakers, output validation. Each attempt's
+ * Observable is collected; when an attempt succeeds its values are emitted and the Observable
+ * completes; when the request finally fails it errors with the engine's typed error. Unsubscribing
+ * early cancels the request (queue wait, backoff and the model call see the abort).
+ *
+ * The engine reads usage and validates output from the attempt's last value.
+ *
+ * @example
+ * ```ts
+ * fromResilience(engine, { route: 'support_reply', identity: { user: 'u1' } }, (target, ctx) =>
+ *   from(openai.chat.completions.create({ model: target.model, messages }, { signal: ctx.signal })),
+ * ).subscribe((completion) => console.log(completion.choices[0]?.message.content));
+ * ```
+ */
+export function fromResilience<T>(
+  source: EngineSource,
+  request: ResilienceRequest | (() => ResilienceRequest),
+  call: ObservableModelCall<T>,
+  options: FromResilienceOptions<T> = {},
+): Observable<T> {
+  return new Observable<T>((subscriber) => {
+    const engine = engineOf(source);
+    const base = typeof request === 'function' ? request() : request;
+    const controller = new AbortController();
+    const signal = base.signal ? AbortSignal.any([base.signal, controller.signal]) : controller.signal;
+    const { stream: _stream, ...rest } = base;
+    let values: T[] = [];
+    let finished = false;
+    engine
+      .execute<T | undefined>({ ...rest, signal }, async (target, ctx) => {
+        const attemptValues = await valuesOf<T>(call(target, ctx), ctx.signal);
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        values = attemptValues;
+        return attemptValues[attemptValues.length - 1];
+      })
+      .then(
+        (result) => {
+          finished = true;
+          try {
+            options.onResult?.(result);
+          } catch (err) {
+            subscriber.error(err);
+            return;
+          }
+          for (const v of values) {
+            if (subscriber.closed) return;
+            subscriber.next(v);
+          }
+          subscriber.complete();
+        },
+        (err: unknown) => {
+          finished = true;
+          subscriber.error(err);
+        },
+      );
+    return () => {
+      if (!finished) controller.abort(new DOMException('The subscriber unsubscribed before the request finished.', 'AbortError'));
+    };
+  });
+}

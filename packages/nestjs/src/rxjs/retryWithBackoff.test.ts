@@ -1,0 +1,107 @@
+import { constantBackoff, definePolicy, exponentialBackoff, RetryBudget } from '@llm-resilience/core';
+import OpenAI from 'openai';
+import { defer, lastValueFrom, of, throwError, VirtualTimeScheduler } from 'rxjs';
+import { retryWithBackoff, type RetryInfo } from './retryWithBackoff';
+
+function apiError(status: number, headers: Record<string, string> = {}, error: Record<string, unknown> = { message: 'x' }) {
+  return OpenAI.APIError.generate(status, { error }, undefined, new Headers(headers));
+}
+
+/** A source failing with `errors` in turn, then emitting 'ok'; counts subscriptions and their virtual times. */
+function flaky(errors: unknown[], scheduler: VirtualTimeScheduler) {
+  const at: number[] = [];
+  const source = defer(() => {
+    at.push(scheduler.now());
+    const e = errors[at.length - 1];
+    return e === undefined ? of('ok') : throwError(() => e);
+  });
+  return { source, at };
+}
+
+function run<T>(scheduler: VirtualTimeScheduler, o: import('rxjs').Observable<T>) {
+  const out: { value?: T; error?: unknown } = {};
+  o.subscribe({ next: (v) => (out.value = v), error: (e: unknown) => (out.error = e) });
+  scheduler.flush();
+  return out;
+}
+
+describe('retryWithBackoff', () => {
+  it('waits for the provider hint (retry-after-ms) instead of the backoff', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const { source, at } = flaky([apiError(429, { 'retry-after-ms': '850' })], scheduler);
+    const retries: RetryInfo[] = [];
+    const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, onRetry: (r) => retries.push(r) })));
+    expect(out.value).toBe('ok');
+    expect(at).toEqual([0, 850]);
+    expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 850, source: 'hint' }]);
+  });
+
+  it('uses the backoff without a hint, growing per retry of the same kind', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const { source, at } = flaky([apiError(429), apiError(429)], scheduler);
+    const out = run(
+      scheduler,
+      source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0.5, backoff: exponentialBackoff({ base: 100, max: 10_000 }) })),
+    );
+    expect(out.value).toBe('ok');
+    // 0.5 * 100 * 2^1 = 100, then 0.5 * 100 * 2^2 = 200
+    expect(at).toEqual([0, 100, 300]);
+  });
+
+  it('retries each kind only as often as perKind allows, and never kinds not listed', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const overloaded = flaky([apiError(503), apiError(503)], scheduler);
+    const out = run(scheduler, overloaded.source.pipe(retryWithBackoff({ scheduler, budget: false, backoff: constantBackoff({ delay: 10 }) })));
+    expect(out.error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(overloaded.at).toEqual([0, 10]);
+
+    const policy = flaky([apiError(400, {}, { message: 'filtered', code: 'content_filter' })], scheduler);
+    const out2 = run(scheduler, policy.source.pipe(retryWithBackoff({ scheduler, budget: false })));
+    expect(out2.error).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(policy.at).toHaveLength(1);
+  });
+
+  it('does not wait for a hint longer than maxHintMs', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const { source, at } = flaky([apiError(429, { 'retry-after': '120' })], scheduler);
+    const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, maxHintMs: 60_000 })));
+    expect(out.error).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(at).toEqual([0]);
+  });
+
+  it('stops retrying when the shared retry budget runs low', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const budget = new RetryBudget({ maxTokens: 4, tokenRatio: 1 });
+    const op = retryWithBackoff<string>({ scheduler, budget, backoff: constantBackoff({ delay: 1 }) });
+    const first = flaky([apiError(503)], scheduler);
+    expect(run(scheduler, first.source.pipe(op)).value).toBe('ok'); // 4 -> 3 tokens, success gives one back
+    expect(budget.available).toBe(4);
+    const a = flaky([apiError(503), apiError(503)], scheduler);
+    run(scheduler, a.source.pipe(op)); // two failures: 4 -> 2
+    const b = flaky([apiError(503)], scheduler);
+    const out = run(scheduler, b.source.pipe(op)); // 2 -> 1: not more than half left, no retry
+    expect(out.error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(b.at).toHaveLength(1);
+  });
+
+  it('accepts a route RetryPolicy of the engine as is', () => {
+    const policy = definePolicy({
+      targets: { a: { provider: 'openai', model: 'm' } },
+      routes: { r: { chain: ['a'], retry: { maxAttempts: 2, perKind: { overloaded: 5 }, backoff: { strategy: 'constant', delay: 7 } } } },
+    });
+    const scheduler = new VirtualTimeScheduler();
+    const { source, at } = flaky([apiError(503), apiError(503)], scheduler);
+    const out = run(scheduler, source.pipe(retryWithBackoff({ ...policy.routes.r!.retry, scheduler, budget: false })));
+    expect(out.error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(at).toEqual([0, 7]); // maxAttempts 2 caps the 5 allowed retries
+  });
+
+  it('resolves with real timers too', async () => {
+    const { source } = flaky([apiError(429, { 'retry-after-ms': '1' })], new VirtualTimeScheduler());
+    await expect(lastValueFrom(source.pipe(retryWithBackoff({ budget: false })))).resolves.toBe('ok');
+  });
+
+  it('rejects a maxAttempts below 1', () => {
+    expect(() => retryWithBackoff({ maxAttempts: 0 })).toThrow(RangeError);
+  });
+});

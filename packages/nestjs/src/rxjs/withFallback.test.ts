@@ -1,0 +1,53 @@
+import { RateLimitExceededError } from '@llm-resilience/core';
+import OpenAI from 'openai';
+import { defer, lastValueFrom, of, throwError, type Observable } from 'rxjs';
+import { withFallback } from './withFallback';
+
+const overloaded = () => OpenAI.APIError.generate(503, { error: { message: 'busy' } }, undefined, new Headers());
+const filtered = () => OpenAI.APIError.generate(400, { error: { message: 'no', code: 'content_filter' } }, undefined, new Headers());
+const fail = (e: () => unknown): Observable<string> => throwError(e);
+
+describe('withFallback', () => {
+  it('switches to the alternatives in order on fallback kinds, subscribing them lazily', async () => {
+    let subscribed = 0;
+    const third = defer(() => {
+      subscribed++;
+      return of('third');
+    });
+    await expect(lastValueFrom(fail(overloaded).pipe(withFallback(fail(overloaded), of('second'), third)))).resolves.toBe('second');
+    expect(subscribed).toBe(0);
+  });
+
+  it('passes errors whose kind is not in `on`', async () => {
+    await expect(lastValueFrom(fail(filtered).pipe(withFallback(of('backup'))))).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    await expect(lastValueFrom(fail(overloaded).pipe(withFallback(of('backup'), { on: ['rate_limited'] })))).rejects.toBeInstanceOf(
+      OpenAI.InternalServerError,
+    );
+  });
+
+  it('gives function alternatives the error and its kind; understands the engine errors', async () => {
+    const limited = new RateLimitExceededError({ ruleId: 'user-rpm', metric: 'requests', scope: { user: 'u1' }, retryAfterMs: 1000 });
+    const seen: string[] = [];
+    const result = lastValueFrom(
+      fail(() => limited).pipe(
+        withFallback((err, kind) => {
+          seen.push(kind);
+          expect(err).toBe(limited);
+          return of('canned');
+        }, { on: ['rate_limited'], onFallback: (i) => seen.push(`fallback ${i.index}`) }),
+      ),
+    );
+    await expect(result).resolves.toBe('canned');
+    expect(seen).toEqual(['fallback 0', 'rate_limited']);
+  });
+
+  it('errors with the last alternative error when every one fails', async () => {
+    const last = new Error('socket hang up');
+    await expect(lastValueFrom(fail(overloaded).pipe(withFallback(fail(overloaded), fail(() => last))))).rejects.toBe(last);
+  });
+
+  it('takes promises and arrays as alternatives', async () => {
+    await expect(lastValueFrom(fail(overloaded).pipe(withFallback(Promise.resolve('p'))))).resolves.toBe('p');
+    await expect(lastValueFrom(fail(overloaded).pipe(withFallback(['a', 'b'])))).resolves.toBe('b');
+  });
+});

@@ -1,0 +1,247 @@
+/**
+ * Public types of `@llm-resilience/nestjs`: module options, decorator options and the injection
+ * tokens, each token beside the interface it provides (the `@nestjs/throttler` layout).
+ */
+import type {
+  Clock,
+  Duration,
+  ErrorKind,
+  Identity,
+  LimiterStore,
+  Logger,
+  Metrics,
+  Policy,
+  PolicyInput,
+  Resilience,
+  ResilienceOptions,
+  ResilienceRequest,
+} from '@llm-resilience/core';
+import type { ExecutionContext, InjectionToken, ModuleMetadata, OptionalFactoryDependency, Provider, Type } from '@nestjs/common';
+
+/**
+ * Who reads failure messages: your own team (`internal`: direct, names the limit) or customers
+ * (`customer`: calm; never provider names, quota numbers or fallback chains).
+ *
+ * @example
+ * ```ts
+ * const audience: Audience = 'customer';
+ * ```
+ */
+export type Audience = 'internal' | 'customer';
+
+/**
+ * Scope dimensions an inbound limit can use: the ones known before the handler runs.
+ *
+ * @example
+ * ```ts
+ * const scope: InboundScope[] = ['user', 'route'];
+ * ```
+ */
+export type InboundScope = 'user' | 'team' | 'tenant' | 'environment' | 'route';
+
+/**
+ * A request-count limit the {@link ResilienceGuard} enforces before a controller handler runs
+ * (token, cost and provider limits belong in the policy, where the engine enforces them on every
+ * call). Buckets live in the engine's `LimiterStore`, so with Redis they hold across processes.
+ *
+ * @example
+ * ```ts
+ * const rule: InboundLimitRule = { scope: ['user'], limit: 20, window: '1m' };
+ * ```
+ */
+export interface InboundLimitRule {
+  /** Stable id, shown to the team in 429 messages. Default `<scope joined by +>:requests:<window>`. */
+  id?: string;
+  /** Dimensions that key the bucket (`[]`: one bucket for everyone). */
+  scope: InboundScope[];
+  /** Requests per window. */
+  limit: number;
+  /** Window: ms or `'30s'`, `'1m'`, `'1h'`, `'1d'` (1 s to 1 day). */
+  window: Duration;
+  /** Largest burst at once. Default `limit`. */
+  burst?: number;
+  /** Only apply when these dimensions have these values (e.g. `{ environment: 'staging' }`). */
+  match?: Partial<Record<InboundScope, string>>;
+}
+
+/**
+ * Injection token of the options given to `ResilienceModule.forRoot` / `forRootAsync`.
+ *
+ * @example
+ * ```ts
+ * constructor(@Inject(RESILIENCE_MODULE_OPTIONS) private readonly options: ResilienceModuleOptions) {}
+ * ```
+ */
+export const RESILIENCE_MODULE_OPTIONS: unique symbol = Symbol('RESILIENCE_MODULE_OPTIONS');
+
+/**
+ * Options of `ResilienceModule`. Give either `engine` (an engine you created, shared with other
+ * adapters of the process) or `policy` (the module creates the engine).
+ *
+ * @example
+ * ```ts
+ * ResilienceModule.forRoot({ policy, store: new RedisLimiterStore(redis), identity: (ctx) => ({ user: ctx.switchToHttp().getRequest().user.id }) });
+ * ```
+ */
+export interface ResilienceModuleOptions {
+  /** An engine to use as is (so Express, LangChain and NestJS in one process share limits, breakers and budgets). */
+  engine?: Resilience;
+  /** The policy the module builds its engine from (when `engine` is not given). */
+  policy?: Policy | PolicyInput;
+  /** Where limiter state lives when the module builds the engine. Default: a `MemoryLimiterStore`. */
+  store?: LimiterStore;
+  /** Time source of a module-built engine. Default: the system clock. */
+  clock?: Clock;
+  /** Diagnostics of a module-built engine (never receives prompt text or keys). */
+  logger?: Logger;
+  /** Metrics sink of a module-built engine. */
+  metrics?: Metrics;
+  /** Any other `createResilience` option for a module-built engine (tokenizer, retryBudget, ...). */
+  engineOptions?: Omit<ResilienceOptions, 'store' | 'clock' | 'logger' | 'metrics'>;
+  /**
+   * Shut the engine down (draining queued work) when the application shuts down. Default: `true`
+   * when the module built the engine, `false` when `engine` was passed in (its creator owns it).
+   */
+  shutdownEngine?: boolean;
+  /** Longest drain on shutdown, in ms. Default: no limit. */
+  drainTimeoutMs?: number;
+  /**
+   * Who an HTTP request is for, read by {@link ResilienceGuard} and {@link ResilienceInterceptor}.
+   * Default: `req.user.id` (or `sub`) with `req.user.team` / `tenant`, else the client IP as user.
+   */
+  identity?: (context: ExecutionContext) => Identity | undefined | Promise<Identity | undefined>;
+  /** Inbound limits the guard applies to every request it guards, besides those of `@RateLimited`. */
+  limits?: InboundLimitRule[];
+  /** Audience of messages when the route does not say. Default `customer`. */
+  audience?: Audience;
+}
+
+/**
+ * Injection token of the shared engine (`Resilience`), for `@Inject(RESILIENCE_ENGINE)` or
+ * `@InjectResilience()`.
+ *
+ * @example
+ * ```ts
+ * constructor(@InjectResilience() private readonly engine: Resilience) {}
+ * ```
+ */
+export const RESILIENCE_ENGINE: unique symbol = Symbol('RESILIENCE_ENGINE');
+
+/**
+ * A class that creates the module options (for `forRootAsync({ useClass })`).
+ *
+ * @example
+ * ```ts
+ * @Injectable() class ResilienceConfig implements ResilienceOptionsFactory {
+ *   createResilienceOptions() { return { policy }; }
+ * }
+ * ```
+ */
+export interface ResilienceOptionsFactory {
+  createResilienceOptions(): ResilienceModuleOptions | Promise<ResilienceModuleOptions>;
+}
+
+/**
+ * Options of `ResilienceModule.forRootAsync`: one of `useFactory`, `useClass`, `useExisting`.
+ *
+ * @example
+ * ```ts
+ * ResilienceModule.forRootAsync({
+ *   imports: [ConfigModule],
+ *   inject: [ConfigService],
+ *   useFactory: (config: ConfigService) => ({ policy: buildPolicy(config.get('LLM_RPM')) }),
+ * });
+ * ```
+ */
+export interface ResilienceModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
+  useFactory?: (...args: any[]) => ResilienceModuleOptions | Promise<ResilienceModuleOptions>;
+  inject?: Array<InjectionToken | OptionalFactoryDependency>;
+  useClass?: Type<ResilienceOptionsFactory>;
+  useExisting?: Type<ResilienceOptionsFactory>;
+  /** More providers for the module (e.g. what the factory injects). */
+  extraProviders?: Provider[];
+}
+
+/**
+ * Options of `@RateLimited`. On a class they are defaults for every decorated method of the class;
+ * a method's own options override them field by field.
+ *
+ * Functions receive the method's arguments as the caller passed them.
+ *
+ * @example
+ * ```ts
+ * @RateLimited({ route: 'support_reply', key: (userId: string) => userId, maxOutputTokens: 300 })
+ * async reply(userId: string, question: string, @Target() target?: ResolvedTarget) { ... }
+ * ```
+ */
+export interface RateLimitedOptions {
+  /**
+   * The policy route the method runs on. A method runs through the engine only when it (or its class)
+   * has a route; without one, `@RateLimited` only carries inbound `limits` for the guard.
+   */
+  route?: string;
+  /** Shorthand for the `user` of the identity: `key: (userId) => userId`. */
+  key?: (...args: any[]) => string | undefined;
+  /** Who the call is for (wins over `key`). Default: the identity the interceptor found for the HTTP request. */
+  identity?: (...args: any[]) => Identity | undefined;
+  /** Traffic class (`live`, `batch`, ...). Default: the route's. */
+  priority?: string;
+  /** Data class of the content; only targets approved for it are tried. */
+  dataClass?: string | ((...args: any[]) => string | undefined);
+  /** Output cap, reserved as the output estimate. */
+  maxOutputTokens?: number;
+  /** The prompt, for token estimation against token limits (never recorded by default). */
+  input?: (...args: any[]) => ResilienceRequest['input'];
+  /** Who reads failure messages. Default: the route's audience. */
+  audience?: Audience;
+  /** Inbound request limits enforced by {@link ResilienceGuard} on controllers (no effect on services). */
+  limits?: InboundLimitRule[];
+  /**
+   * What the method returns. Default: read from `design:returntype` (tsc or SWC with
+   * `emitDecoratorMetadata`); `promise` when that metadata is absent (esbuild, tsx).
+   */
+  returns?: 'promise' | 'observable';
+}
+
+/**
+ * Fallback to a method of the same class (resilience4j style): when the call finally fails with an
+ * error whose kind is in `on`, `this[method](...args, error)` answers instead.
+ *
+ * @example
+ * ```ts
+ * @Fallback({ method: 'cannedReply', on: ['overloaded', 'rate_limited'] })
+ * ```
+ */
+export interface FallbackMethodOptions {
+  /** Name of a method of the same class. */
+  method: string;
+  /**
+   * Error kinds that use the fallback method. Default: capacity and reliability kinds
+   * (`rate_limited`, `overloaded`, `timeout`, `network`, `quota_exhausted`); never policy
+   * rejections, invalid requests or bugs (`unknown`) unless listed.
+   */
+  on?: readonly ErrorKind[];
+}
+
+/**
+ * Model chain mode: the engine calls the method once per attempt, each time with the target to use,
+ * injected at the `@Target()` (or `@AttemptCtx()`) parameter, so the route's chain is the fallback.
+ *
+ * @example
+ * ```ts
+ * @Fallback({ chain: true })
+ * ```
+ */
+export interface FallbackChainOptions {
+  chain: true;
+}
+
+/**
+ * Options of `@Fallback`: a fallback method, the model chain, or both (apply `@Fallback` twice).
+ *
+ * @example
+ * ```ts
+ * const opts: FallbackOptions = { method: 'cannedReply' };
+ * ```
+ */
+export type FallbackOptions = FallbackMethodOptions | FallbackChainOptions;

@@ -1,0 +1,29 @@
+import 'reflect-metadata';
+import type { INestApplication, ModuleMetadata } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import type OpenAI from 'openai';
+import { ResilienceModule, type ResilienceModuleOptions } from '../src';
+import { SupportController } from './SupportController';
+import { OPENAI, SupportService } from './SupportService';
+
+/** Identity of e2e requests: the `x-user` header. */
+export const headerIdentity: NonNullable<ResilienceModuleOptions['identity']> = (ctx) => {
+  const user = ctx.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>().headers['x-user'];
+  return user ? { user } : undefined;
+};
+
+/** Boots the e2e application on a real socket (port 0). */
+export async function createApp(
+  openai: OpenAI,
+  resilience: { forRoot: ResilienceModuleOptions } | { module: NonNullable<ModuleMetadata['imports']>[number] },
+  extra: ModuleMetadata = {},
+): Promise<INestApplication> {
+  const moduleRef = await Test.createTestingModule({
+    imports: ['forRoot' in resilience ? ResilienceModule.forRoot(resilience.forRoot) : resilience.module, ...(extra.imports ?? [])],
+    controllers: [SupportController, ...(extra.controllers ?? [])],
+    providers: [{ provide: OPENAI, useValue: openai }, SupportService, ...(extra.providers ?? [])],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: false });
+  await app.listen(0, '127.0.0.1');
+  return app;
+}
