@@ -333,7 +333,7 @@ describe('Resilience.execute', () => {
           ctx.reportHeaders({
             'anthropic-ratelimit-requests-limit': '50',
             'anthropic-ratelimit-requests-remaining': '0',
-            'anthropic-ratelimit-requests-reset': resetIn(4),
+            'anthropic-ratelimit-requests-reset': resetIn(60),
           });
           return ok();
         },
@@ -341,13 +341,14 @@ describe('Resilience.execute', () => {
     });
     await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
     expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 0, limitRequests: 50 });
-    // Live traffic does not wait 4 s: it goes straight to the fallback, without a 429 from the provider.
+    // The quota refills continuously: one request (plus a 2% margin) of 50 is back in 60 s * 2/50 = 2.4 s.
+    // Live traffic does not wait that long: it goes straight to the fallback, without a 429 from the provider.
     const live = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
     expect(live.record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'paced' })]);
-    // Batch traffic waits for the reset, then calls the same target.
+    // Batch traffic waits for its share of the refill, then calls the same target.
     const t0 = clock.now();
     await drive(clock, engine.execute({ route: 'bulk', inputTokens: 10 }, fn));
-    expect(clock.now() - t0).toBe(4000);
+    expect(clock.now() - t0).toBe(2400);
     expect(calls).toEqual(['a', 'b', 'a']);
   });
 
@@ -385,5 +386,16 @@ describe('Resilience.execute', () => {
     const res = await drive(clock, engine.execute({ route: 'cls', inputTokens: 1000 }, fn));
     // Both replies were billed: (1000 * 1 + 100 * 2) / 1e6 each.
     expect(res.record.actual_cost).toBeCloseTo(2 * 0.0012, 12);
+  });
+
+  it('ends a chain exhausted only by open breakers as overloaded, so default fallbacks and 503s apply', async () => {
+    const { engine, clock } = setup({ breaker: { consecutiveFailures: 1 } }, { chat: { chain: ['a', 'b'], retry: { perKind: { overloaded: 0 } } } });
+    const { fn, calls } = scripted({ a: [http(503)], b: [http(503)] });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn)).catch(() => undefined);
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn)).catch((e) => e);
+    expect(calls).toEqual(['a', 'b']);
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect(err.kind).toBe('overloaded');
+    expect(err.record.skipped.map((x: { reason: string }) => x.reason)).toEqual(['breaker_open', 'breaker_open']);
   });
 });

@@ -41,6 +41,15 @@ import type {
 } from './types';
 
 const DEFAULT_OUTPUT_TOKENS = 1024;
+/** The failure kind a chain exhausted only by skips ends with, per first skip reason. */
+const SKIP_KINDS: Record<SkippedTarget['reason'], ErrorKind> = {
+  context_window: 'context_length',
+  breaker_open: 'overloaded',
+  limited: 'rate_limited',
+  paced: 'rate_limited',
+  data_class: 'invalid_request',
+  cost_ceiling: 'invalid_request',
+};
 /** Bounds of the wait before an exhausted chain on an `onExhausted: 'queue'` route runs again. */
 const MIN_REQUEUE_MS = 1_000;
 const MAX_REQUEUE_MS = 60_000;
@@ -68,6 +77,8 @@ interface RequestState {
   readonly audience: 'internal' | 'customer';
   /** Cost of replies that were received but rejected by output validation (billed all the same). */
   rejectedCostUsd: number;
+  /** The first skipped target, as a failure (see `skip`). */
+  skipFailure?: ClassifiedError;
 }
 
 interface Success<T> {
@@ -230,7 +241,9 @@ export class Resilience {
           void admitted.reservation?.fail();
           void admitted.budget?.fail();
           this.scheduler.notify();
-          const c = this.classify(error);
+          const c: ClassifiedError = request.signal?.aborted
+            ? { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: error }
+            : this.classify(error);
           this.breakers.record(success.target.id, success.target.provider, { kind: c.kind, latencyMs: 0 });
           s.record.outcome = 'failure';
           s.record.error_kind = c.kind;
@@ -454,7 +467,13 @@ export class Resilience {
 
   // ---------------------------------------------------------------- route + attempts
 
+  /**
+   * Records a skipped target. The first skip also stands as the request's failure when no attempt
+   * fails for real, so a chain exhausted only by skips ends with a meaningful kind (a prompt that fits
+   * no window fails as context_length, open breakers as overloaded, limits and pacing as rate_limited).
+   */
   private skip(s: RequestState, target: ResolvedTarget, reason: SkippedTarget['reason'], detail?: string): void {
+    s.skipFailure ??= { kind: SKIP_KINDS[reason], code: `ERR_LLMR_SKIPPED_${reason.toUpperCase()}`, message: `${target.id} skipped (${reason})${detail ? `: ${detail}` : ''}`, cause: undefined };
     s.record.skipped.push({ target: target.id, reason, ...(detail !== undefined ? { detail } : {}) });
     this.events.emit('skip', { requestId: s.requestId, route: s.route.name, target: target.id, reason, ...(detail !== undefined ? { detail } : {}) });
   }
@@ -510,9 +529,6 @@ export class Resilience {
       const reason = this.ineligible(s, target, minContext);
       if (reason) {
         this.skip(s, target, reason[0], reason[1]);
-        // A prompt that fits no target must fail as context_length (so the message says "shorten it"),
-        // like a provider's refusal would, unless a real failure came first.
-        if (reason[0] === 'context_window') last ??= { kind: 'context_length', code: 'ERR_LLMR_CONTEXT_WINDOW', message: reason[1], cause: undefined };
         continue;
       }
       const perKind: Partial<Record<ErrorKind, number>> = {};
@@ -740,6 +756,7 @@ export class Resilience {
         }
       }
     }
+    last ??= s.skipFailure;
     throw new ChainExhaustedError(route.name, s.record, last, this.messageFor(last?.kind ?? 'unknown', s));
   }
 
@@ -798,7 +815,13 @@ export class Resilience {
     const check = (remaining: number | undefined, limit: number | undefined, resetAt: number | undefined, need: number) => {
       if (remaining === undefined || resetAt === undefined || resetAt <= now) return;
       const margin = limit !== undefined ? limit * PACING_MARGIN : 0;
-      if (remaining - need < margin) wait = Math.max(wait, resetAt - now);
+      if (remaining - need >= margin) return;
+      // Providers replenish continuously (OpenAI's and Anthropic's reset headers say when the limit is
+      // full again): wait for the share we lack, not for the whole reset.
+      const untilFull = resetAt - now;
+      const missing = need + margin - remaining;
+      const share = limit !== undefined && limit > remaining ? Math.min(1, missing / (limit - remaining)) : 1;
+      wait = Math.max(wait, Math.ceil(untilFull * share));
     };
     check(snap.remainingRequests, snap.limitRequests, snap.requestsResetAt, 1);
     check(snap.remainingTokens, snap.limitTokens, snap.tokensResetAt, estimate.inputTokens + estimate.outputTokens);
@@ -823,7 +846,11 @@ export class Resilience {
   }
 
   private snapshotBreakers(s: RequestState): void {
-    for (const t of s.route.chain) s.record.breakers[t.id] = this.breakers.stateOf(t.id);
+    for (const t of s.route.chain) {
+      s.record.breakers[t.id] = this.breakers.stateOf(t.id);
+      const provider = this.breakers.provider(t.provider).state.state;
+      if (provider !== 'closed') s.record.breakers[`provider:${t.provider}`] = provider;
+    }
   }
 
   private finishSuccess(s: RequestState, target: ResolvedTarget, usage: Usage): RequestRecord {

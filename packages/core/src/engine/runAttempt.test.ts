@@ -1,4 +1,5 @@
 import { ManualClock, systemClock } from '../clock';
+import { attemptTimers } from './AttemptTimers';
 import { AttemptContextImpl, AttemptTimeoutError, runAttempt } from './runAttempt';
 
 /** A promise that never settles on its own (the call ignores its signal). */
@@ -105,11 +106,13 @@ describe('runAttempt', () => {
     beforeEach(() => jest.useFakeTimers());
     afterEach(() => jest.useRealTimers());
 
-    it('clears its timer once the call settles', async () => {
+    it('cancels its timeout once the call settles', async () => {
       const p = runAttempt(async () => 'ok', 60_000, undefined, systemClock);
-      expect(jest.getTimerCount()).toBe(1);
+      expect(attemptTimers.pending).toBe(1);
       await expect(p).resolves.toBe('ok');
-      expect(jest.getTimerCount()).toBe(0);
+      expect(attemptTimers.pending).toBe(0);
+      jest.advanceTimersByTime(60_000); // nothing left to fire
+      expect(attemptTimers.pending).toBe(0);
     });
 
     it('times out after timeoutMs and aborts the attempt signal', async () => {

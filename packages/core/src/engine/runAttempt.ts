@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '../clock';
 import { ResilienceError } from '../errors/ResilienceError';
+import { attemptTimers, type AttemptTimer } from './AttemptTimers';
 import type { AttemptContext, Usage } from './types';
 
 /**
@@ -36,8 +37,9 @@ const ATTEMPT_SETTLED = Object.freeze({ name: 'AttemptSettled' });
  * - `invoke` gets a getter for the attempt's signal; its AbortController is created on first read
  *   (already aborted, with the same reason, if the attempt was cut off before that), so a call that
  *   never reads the signal costs no controller;
- * - with the system clock the timeout is a plain `setTimeout` cleared when the attempt settles; an
- *   injected clock (tests) gets a `sleep` cancelled through a signal.
+ * - with the system clock the timeout goes to {@link attemptTimers} (one Node timer shared by all
+ *   attempts with the same timeout) and is unlinked when the attempt settles; an injected clock
+ *   (tests) gets a `sleep` cancelled through a signal.
  */
 export function runAttempt<T>(
   invoke: (signal: () => AbortSignal) => Promise<T>,
@@ -62,11 +64,11 @@ export function runAttempt<T>(
   };
   return new Promise<T>((resolve, reject) => {
     let done = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: AttemptTimer | undefined;
     let stopTimer: AbortController | undefined;
     const finish = () => {
       done = true;
-      if (timer !== undefined) clearTimeout(timer);
+      if (timer !== undefined) attemptTimers.cancel(timer);
       stopTimer?.abort(ATTEMPT_SETTLED);
       parent?.removeEventListener('abort', onParentAbort);
     };
@@ -89,7 +91,7 @@ export function runAttempt<T>(
     }
     if (Number.isFinite(timeoutMs)) {
       if (clock === systemClock && timeoutMs > 0) {
-        timer = setTimeout(onTimeout, timeoutMs);
+        timer = attemptTimers.schedule(timeoutMs, onTimeout);
       } else {
         // An injected clock, or no time left at all (fires after the current microtasks, like sleep(0)).
         stopTimer = new AbortController();

@@ -164,7 +164,7 @@ function compile(rule: LimitRule): CompiledRule {
     kind,
     fixed,
     limit: rule.limit,
-    windowMs: kind === 'rate' || fixed ? rule.windowMs : (rule.windowMs ?? 0),
+    windowMs: kind === 'rate' || fixed ? rule.windowMs : 0, // in-flight concurrency: windowMs > 0 would mean a per-window total to stores
     burst: kind === 'rate' ? rule.burst : undefined,
     match: match && match.length > 0 ? match : undefined,
   };

@@ -21,7 +21,7 @@ describe('pacing state shared between engines', () => {
     const hub = new MemoryPacingSyncHub();
     const one = createResilience(policy, { clock, pacingSync: hub.connect() });
     const two = createResilience(policy, { clock, pacingSync: hub.connect() });
-    const reset = new Date(clock.now() + 5_000).toISOString();
+    const reset = new Date(clock.now() + 60_000).toISOString();
     const seen: string[] = [];
     const call = async (t: { id: string }, ctx: AttemptContext) => {
       seen.push(t.id);

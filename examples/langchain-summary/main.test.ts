@@ -1,0 +1,21 @@
+import { runSummaryExample } from './main';
+
+describe('examples/langchain-summary against the fake provider', () => {
+  it('falls back on an outage, skips the small model for a long document, and batches without 429s', async () => {
+    const report = await runSummaryExample({ env: {}, batchSize: 10 });
+    expect(report.mode).toBe('fake');
+    const [outage, long, short] = report.single;
+
+    expect(outage).toMatchObject({ target: 'long', fallbackUsed: true, why: ['small failed: overloaded', 'small failed: overloaded'] });
+    expect(outage!.summary.startsWith('[summary-long] reply to')).toBe(true);
+
+    expect(long).toMatchObject({ target: 'long', fallbackUsed: true, why: ['small skipped: context_window'] });
+    expect(long!.inputTokens).toBeGreaterThan(4_000);
+
+    expect(short).toMatchObject({ target: 'small', fallbackUsed: false, why: [] });
+    expect(short!.summary.startsWith('[summary-small] reply to')).toBe(true);
+    expect(short!.outputTokens).toBeGreaterThan(0);
+
+    expect(report.batch).toMatchObject({ count: 10, targets: { small: 10 }, priorities: ['batch'], http429: 0 });
+  });
+});

@@ -1,0 +1,533 @@
+import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
+import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
+import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
+import { StringOutputParser } from '@langchain/core/output_parsers';
+import { ChatPromptTemplate } from '@langchain/core/prompts';
+import { RunnableLambda, RunnableRetry, type RunnableConfig } from '@langchain/core/runnables';
+import { FakeListChatModel, FakeTracer } from '@langchain/core/utils/testing';
+import { ChatOpenAI } from '@langchain/openai';
+import { ChainExhaustedError, estimateInputTokens, RequestFailedError, ResilienceError } from '@llm-resilience/core';
+import { deferred, drive, httpError, manualEngine, rejection, runTree, ScriptedChatModel } from '../test/support';
+import { z } from 'zod';
+import { engineInputOf } from './engineInput';
+import { OutputValidationError } from './OutputValidationError';
+import { ResilientRunnable } from './ResilientRunnable';
+import { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
+import { StreamInterruptedError } from './StreamInterruptedError';
+import { withResilience } from './withResilience';
+
+/** Collects the custom events (llmr_retry, llmr_fallback, ...) dispatched on the call's run. */
+class CustomEvents extends BaseCallbackHandler {
+  name = 'custom_events';
+  readonly events: Array<{ name: string; data: unknown }> = [];
+  constructor() {
+    super();
+    this.awaitHandlers = true;
+  }
+  override handleCustomEvent(name: string, data: unknown): void {
+    this.events.push({ name, data });
+  }
+}
+
+const fakeList = (responses: string[]) => new FakeListChatModel({ responses, maxRetries: 0 });
+const flush = async () => {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+};
+
+describe('ResilientRunnable.invoke', () => {
+  it('returns the first target’s output and settles the real usage from usage_metadata', async () => {
+    const { engine, records } = manualEngine();
+    const primary = new ScriptedChatModel([{ text: 'a summary', usage: { input: 42, output: 7 } }]);
+    const safe = withResilience(primary, { engine, route: 'solo' });
+    const out = await safe.invoke([new HumanMessage('Summarize the contract')]);
+    expect(out).toBeInstanceOf(AIMessage);
+    expect(out.content).toBe('a summary');
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({
+      route: 'solo',
+      priority: 'live',
+      outcome: 'success',
+      final_target: 'primary',
+      fallback_used: false,
+      input_tokens: 42,
+      output_tokens: 7,
+    });
+  });
+
+  it('reserves an input estimate read from the messages (kept when the model reports no usage)', async () => {
+    const { engine, records } = manualEngine();
+    const messages = [new SystemMessage('You summarize legal documents.'), new HumanMessage('word '.repeat(300))];
+    const safe = withResilience(fakeList(['ok']), { engine, route: 'solo', maxOutputTokens: 50 });
+    await safe.invoke(messages);
+    await safe.invoke([...messages, new HumanMessage('word '.repeat(300))]);
+    // 300 words plus the system prompt: at least 300 tokens by any tokenizer; twice as many words, about twice the estimate.
+    expect(records[0]!.input_tokens).toBeGreaterThan(300);
+    expect(records[0]!.output_tokens).toBe(50);
+    expect(records[1]!.input_tokens).toBeGreaterThan(records[0]!.input_tokens + 290);
+    expect(estimateInputTokens(engineInputOf(messages)!)).toBeGreaterThan(300);
+
+    const counted = withResilience(fakeList(['ok']), { engine, route: 'solo', estimateInput: () => 1_234 });
+    await counted.invoke('anything');
+    expect(records[2]!.input_tokens).toBe(1_234);
+  });
+
+  it('falls back on 503 after one retry, each attempt a child run, retry and fallback as custom events', async () => {
+    const { engine, clock, records } = manualEngine();
+    const primary = new ScriptedChatModel([{ error: httpError(503) }]);
+    const long = new ScriptedChatModel([{ text: 'from the long-context model', usage: { input: 10, output: 5 } }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const tracer = new FakeTracer();
+    const custom = new CustomEvents();
+    const out = await drive(clock, safe.invoke('hi', { callbacks: [tracer, custom] }));
+    expect(out.content).toBe('from the long-context model');
+    expect(primary.calls).toBe(2);
+    expect(records[0]).toMatchObject({ fallback_used: true, retry_count: 1, final_target: 'long' });
+
+    await awaitAllCallbacks();
+    expect(tracer.runs).toHaveLength(1);
+    const root = runTree(tracer.runs[0]!);
+    expect(root.name).toBe('ResilientRunnable');
+    expect(root.children.map((c) => c.name)).toEqual(['attempt:primary#1', 'attempt:primary#2', 'attempt:long#3']);
+    expect(root.children.map((c) => c.tags)).toEqual([['llmr:attempt'], ['llmr:attempt', 'llmr:retry'], ['llmr:attempt', 'llmr:fallback']]);
+    expect(root.children[0]!.error).toContain('HTTP 503');
+    expect(root.children[2]!.error).toBeUndefined();
+    expect(root.children[2]!.metadata).toMatchObject({
+      llmr_target: 'long',
+      llmr_model: 'long-model',
+      llmr_attempt: 3,
+      llmr_target_attempt: 1,
+      llmr_fallback: true,
+      llmr_route: 'chat',
+      llmr_request_id: tracer.runs[0]!.id,
+    });
+    expect(root.children.map((c) => c.children.map((m) => m.name))).toEqual([['ScriptedChatModel'], ['ScriptedChatModel'], ['ScriptedChatModel']]);
+    expect(custom.events.map((e) => e.name)).toEqual(['llmr_retry', 'llmr_fallback']);
+    expect(custom.events[1]!.data).toMatchObject({ from: 'primary', kind: 'overloaded' });
+    // The record is correlated with the LangChain run.
+    expect(records[0]!.request_id).toBe(tracer.runs[0]!.id);
+  });
+
+  it('honours Retry-After on 429 before retrying the same target', async () => {
+    const { engine, clock, records } = manualEngine();
+    const primary = new ScriptedChatModel([{ error: httpError(429, { 'retry-after-ms': '2000' }, 'Rate limit reached') }, { text: 'ok' }]);
+    const long = new ScriptedChatModel([{ text: 'fallback' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const out = await drive(clock, safe.invoke('hi'));
+    expect(out.content).toBe('ok');
+    expect(long.calls).toBe(0);
+    const [first, second] = records[0]!.attempts;
+    expect(first).toMatchObject({ errorKind: 'rate_limited', status: 429, retryAfterMs: 2000 });
+    expect(second).toMatchObject({ outcome: 'success', waitedMs: 2000 });
+    expect(second!.startedAt - first!.startedAt).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('does not fall back on errors the route must not fall back on', async () => {
+    const { engine } = manualEngine();
+    const primary = new ScriptedChatModel([{ error: httpError(400, {}, 'Invalid value for temperature') }]);
+    const long = new ScriptedChatModel([{ text: 'fallback' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const err = await rejection(safe.invoke('hi'));
+    expect(err).toBeInstanceOf(RequestFailedError);
+    expect(err).toMatchObject({ kind: 'invalid_request', code: 'ERR_LLMR_NOT_RETRYABLE' });
+    expect(long.calls).toBe(0);
+  });
+
+  it('opens the breaker after repeated 503s and sends traffic straight to the fallback', async () => {
+    const { engine, records } = manualEngine({
+      breaker: { consecutiveFailures: 3, minimumCalls: 100 },
+      retry: { perKind: { overloaded: 0 } },
+    });
+    const primary = new ScriptedChatModel([{ error: httpError(503) }]);
+    const long = new ScriptedChatModel([{ text: 'fallback' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const transitions: string[] = [];
+    engine.events.on('breaker', (e) => transitions.push(`${e.key}:${e.to}`));
+    for (let i = 0; i < 5; i++) await safe.invoke(`q${i}`);
+    expect(primary.calls).toBe(3);
+    expect(long.calls).toBe(5);
+    expect(transitions).toContain('target:primary:open');
+    expect(records[4]!.skipped).toEqual([expect.objectContaining({ target: 'primary', reason: 'breaker_open' })]);
+    expect(records[4]!.breakers.primary).toBe('open');
+  });
+
+  it('moves traffic to the fallback when our own limit for the model is used up, without calling it', async () => {
+    const { engine, records } = manualEngine({ limits: [{ scope: ['model'], metric: 'requests', limit: 2, window: '1m', match: { model: 'primary-model' } }] });
+    const primary = new ScriptedChatModel([{ text: 'primary' }]);
+    const long = new ScriptedChatModel([{ text: 'long' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const outs = [await safe.invoke('1'), await safe.invoke('2'), await safe.invoke('3')];
+    expect(outs.map((o) => o.content)).toEqual(['primary', 'primary', 'long']);
+    expect(primary.calls).toBe(2);
+    expect(records[2]!.skipped).toEqual([expect.objectContaining({ target: 'primary', reason: 'limited' })]);
+  });
+
+  it('cancels through the signal: during the backoff wait nothing more is called', async () => {
+    const { engine, clock } = manualEngine();
+    const primary = new ScriptedChatModel([{ error: httpError(503) }]);
+    const long = new ScriptedChatModel([{ text: 'fallback' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const ac = new AbortController();
+    const p = safe.invoke('hi', { signal: ac.signal });
+    p.catch(() => undefined);
+    await flush();
+    expect(primary.calls).toBe(1);
+    expect(clock.pending).toBeGreaterThan(0); // backoff sleeping
+    ac.abort();
+    const err = await rejection(p);
+    expect(err).toBeInstanceOf(Error);
+    await clock.advance(10_000);
+    expect(primary.calls).toBe(1);
+    expect(long.calls).toBe(0);
+  });
+
+  it('cancels through the signal: the model call sees the abort, no fallback runs', async () => {
+    const { engine, records } = manualEngine();
+    const started = deferred();
+    let seen: AbortSignal | undefined;
+    const slow = RunnableLambda.from(async (_: string, config?: RunnableConfig) => {
+      seen = config?.signal;
+      started.resolve();
+      await new Promise((_r, reject) => config?.signal?.addEventListener('abort', () => reject(config.signal!.reason), { once: true }));
+      return 'never';
+    });
+    const long = RunnableLambda.from(async () => 'fallback');
+    const spy = jest.fn();
+    const safe = withResilience(slow, { engine, route: 'chat', fallbacks: [long.withListeners({ onStart: spy })] });
+    const ac = new AbortController();
+    const p = safe.invoke('hi', { signal: ac.signal });
+    await started.promise;
+    ac.abort(new Error('user left'));
+    await rejection(p);
+    expect(seen?.aborted).toBe(true);
+    expect(spy).not.toHaveBeenCalled();
+    await flush();
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled' });
+  });
+
+  it('passes the attempt signal, strips `resilience` from the config, and applies identity and per-call overrides', async () => {
+    const { engine, records } = manualEngine();
+    const configs: RunnableConfig[] = [];
+    const echo = RunnableLambda.from(async (input: { document: string }, config?: RunnableConfig) => {
+      configs.push(config ?? {});
+      return `summary of ${input.document.length} chars`;
+    });
+    const safe = withResilience(echo, {
+      engine,
+      route: 'chat',
+      identity: (_input, config) => ({ user: String(config.configurable?.userId ?? 'anon'), tenant: 'acme' }),
+      dataClass: 'public',
+      fallbacks: [echo],
+    });
+    await safe.invoke({ document: 'abc' }, { configurable: { userId: 'u1' } });
+    await safe.invoke({ document: 'abcd' }, { resilience: { identity: { user: 'u2' }, priority: 'batch', requestId: 'req-42' } });
+    expect(records[0]).toMatchObject({ user_id: 'u1', tenant_id: 'acme', priority: 'live', data_class: 'public' });
+    expect(records[1]).toMatchObject({ user_id: 'u2', priority: 'batch', request_id: 'req-42' });
+    expect(records[1]!.tenant_id).toBeUndefined();
+    for (const c of configs) {
+      expect(c).not.toHaveProperty('resilience');
+      expect(c.signal).toBeInstanceOf(AbortSignal);
+    }
+  });
+
+  it('reconciles usage of a prompt | model | parser chain whose output is a plain string', async () => {
+    const { engine, records } = manualEngine();
+    const prompt = ChatPromptTemplate.fromMessages([
+      ['system', 'Summarize.'],
+      ['human', '{document}'],
+    ]);
+    const chain = prompt.pipe(new ScriptedChatModel([{ text: 'short', usage: { input: 900, output: 12 } }])).pipe(new StringOutputParser());
+    const safe = withResilience(chain, { engine, route: 'solo' });
+    expect(await safe.invoke({ document: 'x'.repeat(3_000) })).toBe('short');
+    expect(records[0]).toMatchObject({ input_tokens: 900, output_tokens: 12 });
+  });
+});
+
+describe('ResilientRunnable: structured output', () => {
+  const Intent = z.object({ intent: z.enum(['refund', 'question']) });
+
+  it('validates the route output schema and falls back when the reply does not match', async () => {
+    const { engine } = manualEngine({ routes: { chat: { chain: ['primary', 'long'], output: Intent } } });
+    const safe = withResilience(fakeList(['Sure! The intent is refund.']), { engine, route: 'chat', fallbacks: [fakeList(['{"intent":"refund"}'])] });
+    const r = await safe.invokeWithResult('I want my money back');
+    expect(r.target.id).toBe('long');
+    expect(r.output).toEqual({ intent: 'refund' });
+    expect(r.value.content).toBe('{"intent":"refund"}');
+    expect(r.record).toMatchObject({ validation_failures: 1, fallback_used: true });
+  });
+
+  it('validates parsed objects (withStructuredOutput results) as JSON', async () => {
+    const { engine } = manualEngine({ routes: { chat: { chain: ['primary', 'long'], output: Intent } } });
+    const structured = RunnableLambda.from(async () => ({ intent: 'question' as const }));
+    const safe = withResilience(structured, { engine, route: 'chat', fallbacks: [structured] });
+    const r = await safe.invokeWithResult('how do refunds work?');
+    expect(r.value).toEqual({ intent: 'question' });
+    expect(r.output).toEqual({ intent: 'question' });
+    expect(r.target.id).toBe('primary');
+  });
+
+  it('checks the adapter `output` schema on every attempt; a failing reply falls back as validation_failed', async () => {
+    const { engine, records } = manualEngine();
+    const bad = RunnableLambda.from(async () => ({ intent: 'complaint' }));
+    const good = RunnableLambda.from(async () => ({ intent: 'refund' }));
+    const safe = withResilience(bad, { engine, route: 'chat', fallbacks: [good], output: Intent });
+    const r = await safe.invokeWithResult('x');
+    expect(r.output).toEqual({ intent: 'refund' });
+    expect(records[0]!.attempts[0]).toMatchObject({ target: 'primary', outcome: 'error', errorKind: 'validation_failed' });
+
+    const never = withResilience(bad, { engine, route: 'chat', fallbacks: [bad], output: Intent });
+    const err = await rejection(never.invoke('x'));
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect(err).toMatchObject({ kind: 'validation_failed' });
+    expect((err as ChainExhaustedError).last?.cause).toBeInstanceOf(OutputValidationError);
+  });
+});
+
+describe('ResilientRunnable.batch', () => {
+  it('runs each input through the engine at batch priority, at most maxConcurrency at once, in order', async () => {
+    const { engine, records } = manualEngine();
+    let inFlight = 0;
+    let peak = 0;
+    const work = RunnableLambda.from(async (n: number) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return n * 10;
+    });
+    const safe = withResilience(work, { engine, route: 'chat', fallbacks: [work], maxConcurrency: 2 });
+    expect(await safe.batch([1, 2, 3, 4, 5])).toEqual([10, 20, 30, 40, 50]);
+    expect(peak).toBe(2);
+    expect(records).toHaveLength(5);
+    expect(new Set(records.map((r) => r.priority))).toEqual(new Set(['batch']));
+
+    peak = 0;
+    await safe.batch([1, 2, 3, 4], { maxConcurrency: 3 });
+    expect(peak).toBe(3);
+    await safe.batch([1, 2], { resilience: { priority: 'live' } });
+    expect(records.slice(-2).map((r) => r.priority)).toEqual(['live', 'live']);
+  });
+
+  it('returns errors in place with returnExceptions, and rejects without it', async () => {
+    const { engine } = manualEngine();
+    const picky = RunnableLambda.from(async (n: number) => {
+      if (n === 2) throw httpError(400, {}, 'bad input');
+      return n;
+    });
+    const safe = withResilience(picky, { engine, route: 'chat', fallbacks: [picky] });
+    const out = await safe.batch([1, 2, 3], {}, { returnExceptions: true });
+    expect(out[0]).toBe(1);
+    expect(out[1]).toBeInstanceOf(RequestFailedError);
+    expect(out[2]).toBe(3);
+    await expect(safe.batch([1, 2, 3])).rejects.toBeInstanceOf(ResilienceError);
+  });
+
+  it('queues batch work behind a concurrency limit instead of bursting (no fallback, never over the limit)', async () => {
+    const { engine, clock, records } = manualEngine({ limits: [{ scope: ['model'], metric: 'concurrency', limit: 1, match: { model: 'primary-model' } }] });
+    let inFlight = 0;
+    let peak = 0;
+    const primary = RunnableLambda.from(async (n: number) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return `primary ${n}`;
+    });
+    const long = RunnableLambda.from(async (n: number) => `long ${n}`);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long], maxConcurrency: 4 });
+    const out = await drive(clock, safe.batch([1, 2, 3, 4]));
+    expect(out).toEqual(['primary 1', 'primary 2', 'primary 3', 'primary 4']);
+    expect(peak).toBe(1);
+    expect(records.every((r) => r.fallback_used === false)).toBe(true);
+  });
+});
+
+describe('ResilientRunnable.stream', () => {
+  const text = async (stream: AsyncIterable<AIMessageChunk | string>) => {
+    let out = '';
+    for await (const c of stream) out += typeof c === 'string' ? c : String(c.content);
+    return out;
+  };
+
+  it('streams chunks and settles the usage carried by the final chunk', async () => {
+    const { engine, records } = manualEngine();
+    const primary = new ScriptedChatModel([{ text: 'one two three four', usage: { input: 31, output: 4 } }]);
+    const safe = withResilience(primary, { engine, route: 'solo' });
+    const chunks: string[] = [];
+    for await (const c of await safe.stream('hi')) chunks.push(String(c.content));
+    expect(chunks.join('')).toBe('one two three four');
+    expect(chunks.length).toBeGreaterThan(3);
+    await flush();
+    expect(records[0]).toMatchObject({ outcome: 'success', input_tokens: 31, output_tokens: 4 });
+  });
+
+  it('falls back before the first chunk', async () => {
+    const { engine, records } = manualEngine({ retry: { perKind: { overloaded: 0 } } });
+    const primary = new ScriptedChatModel([{ error: httpError(503) }]);
+    const long = new ScriptedChatModel([{ text: 'long context answer' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const tracer = new FakeTracer();
+    expect(await text(await safe.stream('hi', { callbacks: [tracer] }))).toBe('long context answer');
+    await awaitAllCallbacks();
+    await flush();
+    expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'long', fallback_used: true });
+    expect(runTree(tracer.runs[0]!).children.map((c) => c.name)).toEqual(['attempt:primary#1', 'attempt:long#2']);
+  });
+
+  it('does not count an empty role chunk as the first chunk: a break right after it still falls back', async () => {
+    const { engine } = manualEngine({ retry: { perKind: { network: 0 } } });
+    const primary = new ScriptedChatModel([{ text: 'never sent', breakAfter: 0, error: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) }]);
+    const long = new ScriptedChatModel([{ text: 'from long' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    expect(await text(await safe.stream('hi'))).toBe('from long');
+  });
+
+  it('a break after the first chunk raises StreamInterruptedError (kind network) and records the failure', async () => {
+    const { engine, records } = manualEngine();
+    const primary = new ScriptedChatModel([{ text: 'one two three four five', breakAfter: 2, error: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }) }]);
+    const long = new ScriptedChatModel([{ text: 'from long' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const tracer = new FakeTracer();
+    const received: string[] = [];
+    const err = await rejection(
+      (async () => {
+        for await (const c of await safe.stream('hi', { callbacks: [tracer] })) received.push(String(c.content));
+      })(),
+    );
+    expect(err).toBeInstanceOf(StreamInterruptedError);
+    expect(err).toMatchObject({ kind: 'network', code: 'ERR_LLMR_STREAM_INTERRUPTED', target: 'primary' });
+    expect((err as StreamInterruptedError).chunksReceived).toBe(received.length);
+    expect(received.join('')).toBe('one two ');
+    expect(long.calls).toBe(0);
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'network' });
+    await awaitAllCallbacks();
+    const attempts = runTree(tracer.runs[0]!).children;
+    expect(attempts.map((a) => a.name)).toEqual(['attempt:primary#1']);
+    expect(attempts[0]!.error).toContain('broke after 3 chunk(s)');
+  });
+
+  it('settles the request when the caller stops reading early', async () => {
+    const { engine, records } = manualEngine();
+    const primary = new ScriptedChatModel([{ text: 'one two three four five' }]);
+    const safe = withResilience(primary, { engine, route: 'solo' });
+    for await (const c of await safe.stream('hi')) {
+      if (String(c.content) !== '') break;
+    }
+    await flush();
+    expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'primary' });
+  });
+
+  it('a cancellation mid-stream ends with the abort, not a StreamInterruptedError', async () => {
+    const { engine, records } = manualEngine();
+    const primary = new ScriptedChatModel([{ text: 'one two three four five six' }]);
+    const safe = withResilience(primary, { engine, route: 'solo' });
+    const ac = new AbortController();
+    const err = await rejection(
+      (async () => {
+        for await (const c of await safe.stream('hi', { signal: ac.signal })) if (String(c.content) !== '') ac.abort();
+      })(),
+    );
+    expect(err).not.toBeInstanceOf(StreamInterruptedError);
+    await flush();
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled' });
+  });
+
+  it('goes through the engine when piped (transform) and in streamEvents, with fallback events', async () => {
+    const { engine, records } = manualEngine({ retry: { perKind: { overloaded: 0 } } });
+    const primary = new ScriptedChatModel([{ error: httpError(503) }]);
+    const long = new ScriptedChatModel([{ text: 'piped answer' }]);
+    const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+    const prompt = ChatPromptTemplate.fromMessages([['human', '{question}']]);
+    const chain = prompt.pipe(safe).pipe(new StringOutputParser());
+    expect(await text(await chain.stream({ question: 'q' }))).toBe('piped answer');
+    await flush();
+    expect(records).toHaveLength(1);
+
+    const names: string[] = [];
+    for await (const e of safe.streamEvents('q2', { version: 'v2' })) {
+      names.push(e.event === 'on_custom_event' ? `${e.event}:${e.name}` : e.event);
+    }
+    expect(names).toContain('on_custom_event:llmr_fallback');
+    expect(names.filter((n) => n === 'on_chat_model_stream').length).toBeGreaterThan(0);
+    await flush();
+    expect(records).toHaveLength(2);
+  });
+});
+
+describe('ResilientRunnable: Runnable contract', () => {
+  it('has its own lc_name and name, and is not serializable (it holds an engine)', () => {
+    const { engine } = manualEngine();
+    const safe = withResilience(fakeList(['x']), { engine, route: 'solo' });
+    expect(ResilientRunnable.lc_name()).toBe('ResilientRunnable');
+    expect(safe.getName()).toBe('ResilientRunnable');
+    expect(withResilience(fakeList(['x']), { engine, route: 'solo', name: 'summary' }).getName('Input')).toBe('summaryInput');
+    expect(safe.toJSON()).toMatchObject({ type: 'not_implemented' });
+    expect(safe).toBeInstanceOf(ResilientRunnable);
+  });
+
+  it('withConfig keeps the policy; withRetry and withListeners wrap the resilient call', async () => {
+    const { engine, records } = manualEngine();
+    const safe = withResilience(fakeList(['x']), { engine, route: 'solo', identity: { user: 'u1' } });
+    const tagged = safe.withConfig({ tags: ['t1'] });
+    expect(tagged).toBeInstanceOf(ResilientRunnable);
+    const tracer = new FakeTracer();
+    await tagged.invoke('hi', { callbacks: [tracer] });
+    await awaitAllCallbacks();
+    expect(records[0]!.user_id).toBe('u1');
+    expect(tracer.runs[0]!.tags).toContain('t1');
+
+    const retried = safe.withRetry({ stopAfterAttempt: 2 });
+    expect(retried).toBeInstanceOf(RunnableRetry);
+    expect((retried as RunnableRetry).bound).toBe(safe);
+
+    const ends: string[] = [];
+    await safe.withListeners({ onEnd: (run) => void ends.push(run.name) }).invoke('hi');
+    expect(ends).toEqual(['ResilientRunnable']);
+    expect(records).toHaveLength(2);
+  });
+
+  it('fails at construction on options that cannot work, listing every problem', () => {
+    const { engine } = manualEngine();
+    const m = fakeList(['x']);
+    const err = (() => {
+      try {
+        withResilience(m, { engine, route: 'nope', maxConcurrency: 0 });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ResilientRunnableConfigError);
+    expect(err).toMatchObject({ code: 'ERR_LLMR_LANGCHAIN_CONFIG', kind: 'invalid_request' });
+    expect((err as ResilientRunnableConfigError).problems).toEqual([
+      expect.stringContaining("route 'nope' is not in the policy"),
+      'maxConcurrency must be at least 1, got 0',
+    ]);
+    expect(() => withResilience(m, { engine, route: 'chat', fallbacks: [m, m] })).toThrow(/only 1 fallback target/);
+    expect(() => withResilience(m, { engine: undefined as never, route: 'chat' })).toThrow(/`engine` is required/);
+  });
+
+  it('warns once per model that retries on its own, or refuses it with innerRetries: "error"', () => {
+    const { engine } = manualEngine();
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const model = new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key' });
+      withResilience(model, { engine, route: 'solo' });
+      withResilience(model, { engine, route: 'solo' });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]![0]).toContain('maxRetries 6');
+      expect(warn.mock.calls[0]![1]).toMatchObject({ code: 'LLMR_INNER_RETRIES' });
+      withResilience(new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key' }), { engine, route: 'solo', innerRetries: 'ignore' });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(() => withResilience(model, { engine, route: 'solo', innerRetries: 'error' })).toThrow(/Build it with `maxRetries: 0`/);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('works on messages typed as BaseMessage[] end to end', async () => {
+    const { engine } = manualEngine();
+    const safe = withResilience(fakeList(['hello']), { engine, route: 'solo' });
+    const input: BaseMessage[] = [new HumanMessage('hi')];
+    expect((await safe.invoke(input)).content).toBe('hello');
+  });
+});

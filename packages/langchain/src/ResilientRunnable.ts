@@ -1,0 +1,545 @@
+import type { CallbackManagerForChainRun } from '@langchain/core/callbacks/manager';
+import { isBaseMessage } from '@langchain/core/messages';
+import {
+  ensureConfig,
+  patchConfig,
+  Runnable,
+  RunnableBinding,
+  type RunnableBatchOptions,
+  type RunnableConfig,
+  type RunnableRetry,
+  type RunnableRetryFailedAttemptHandler,
+} from '@langchain/core/runnables';
+import type { Run } from '@langchain/core/tracers/base';
+import type { StreamEvent } from '@langchain/core/tracers/log_stream';
+import { AsyncGeneratorWithSetup, IterableReadableStream } from '@langchain/core/utils/stream';
+import {
+  ResilienceError,
+  validateOutput,
+  type AttemptContext,
+  type Resilience,
+  type ResilienceRequest,
+  type ResolvedTarget,
+  type Usage,
+} from '@llm-resilience/core';
+import { startAttemptRun, type AttemptRun } from './attemptRun';
+import { engineInputOf } from './engineInput';
+import { findInnerRetries } from './findInnerRetries';
+import { linkSignals } from './linkSignals';
+import { OutputValidationError } from './OutputValidationError';
+import { replyText } from './replyText';
+import { RequestEventRouter } from './RequestEventRouter';
+import { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
+import { runPool } from './runPool';
+import { StreamInterruptedError } from './StreamInterruptedError';
+import { TargetRunnables } from './TargetRunnables';
+import type { ResilienceCallOptions, ResilientCallOptions, ResilientResult, WithResilienceOptions } from './types';
+import { addUsage, usageOfOutput } from './usage';
+import { UsageCollector } from './UsageCollector';
+
+/**
+ * Items of one `batch()` in flight at once unless configured (call config `maxConcurrency`, batch
+ * options, or the `maxConcurrency` option of `withResilience`).
+ *
+ * @example
+ * ```ts
+ * await safe.batch(inputs, { maxConcurrency: DEFAULT_BATCH_CONCURRENCY * 2 });
+ * ```
+ */
+export const DEFAULT_BATCH_CONCURRENCY = 16;
+
+/**
+ * Constructor fields of {@link ResilientRunnable}: the options of `withResilience` plus the runnable
+ * it wraps (and, as for any `RunnableBinding`, bound config).
+ *
+ * @example
+ * ```ts
+ * new ResilientRunnable({ bound: model, engine, route: 'chat' });
+ * ```
+ */
+export interface ResilientRunnableFields<RunInput, RunOutput, CallOptions extends RunnableConfig>
+  extends WithResilienceOptions<RunInput, RunOutput> {
+  bound: Runnable<RunInput, RunOutput, CallOptions>;
+  config?: RunnableConfig;
+  kwargs?: Partial<CallOptions>;
+}
+
+/** What an attempt hands to the engine: the output, its text (for the route's schema) and our own parse. */
+interface AttemptEnvelope<T> {
+  value: T;
+  /** Read by the engine's text extractor for the route's `output` schema. */
+  content?: string;
+  output?: unknown;
+}
+
+/** A stream whose first meaningful chunk arrived: from here on, no fallback. */
+interface OpenedStream<T> {
+  iterator: AsyncIterator<T>;
+  /** Chunks read so far (empty ones, then the first with content). */
+  buffered: T[];
+  run: AttemptRun;
+  usage: UsageCollector;
+}
+
+type Mode = 'invoke' | 'batch' | 'stream';
+type AnyConfig = RunnableConfig & { resilience?: ResilienceCallOptions };
+
+/** Models already warned about (one warning per model instance). */
+const warned = new WeakSet<object>();
+
+/** A chunk worth committing to a target for: text, tool-call pieces, or any non-message value. */
+function hasContent(chunk: unknown): boolean {
+  if (typeof chunk === 'string') return chunk.length > 0;
+  if (isBaseMessage(chunk)) {
+    const c = chunk.content;
+    if (typeof c === 'string' ? c.length > 0 : c.length > 0) return true;
+    const pieces = (chunk as { tool_call_chunks?: unknown[] }).tool_call_chunks;
+    return Array.isArray(pieces) && pieces.length > 0;
+  }
+  return chunk !== undefined && chunk !== null;
+}
+
+/** What the engine records when the caller aborts a stream (its own errors keep their kind). */
+function cancelledError(cause: unknown): ResilienceError {
+  return new ResilienceError('The stream was cancelled by the caller.', { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', cause });
+}
+
+function newRequestId(): string {
+  return `lc_${globalThis.crypto.randomUUID()}`;
+}
+
+/**
+ * A Runnable wrapped in the resilience policy of one route: every call goes through
+ * `engine.execute` (limits and spend caps reserved first, then the route's chain tried in order with
+ * retries on provider hints, fallbacks, breakers and output validation, then usage settled from
+ * `usage_metadata`). A `RunnableBinding` subclass, like LangChain's `RunnableRetry`; each attempt is
+ * a child run named `attempt:<targetId>#<n>` and the engine's retry/fallback/skip events are
+ * dispatched as custom events (`llmr_retry`, `llmr_fallback`, ...) on the call's run.
+ *
+ * - `invoke`: one request; the output is the answering target's runnable output.
+ * - `batch`: one request per input at priority `batch` (queued, never burst past limits), at most
+ *   `maxConcurrency` in flight.
+ * - `stream`: falls back only until the first chunk with content arrives; a break after that ends
+ *   the stream with a {@link StreamInterruptedError}.
+ * - cancellation: `signal` in the call options cancels queue waits, backoff and the model call.
+ *
+ * @example
+ * ```ts
+ * const safe = new ResilientRunnable({ bound: summaryChain, engine, route: 'summary', fallbacks: [longChain] });
+ * const summary = await safe.invoke({ document });
+ * ```
+ */
+export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions extends RunnableConfig = RunnableConfig> extends RunnableBinding<
+  RunInput,
+  RunOutput,
+  CallOptions
+> {
+  static override lc_name(): string {
+    return 'ResilientRunnable';
+  }
+
+  override lc_namespace = ['llm_resilience', 'langchain'];
+  /** Holds an engine: not serializable. */
+  override lc_serializable = false;
+
+  /** The engine every call goes through. */
+  readonly engine: Resilience;
+  /** The route whose policy applies. */
+  readonly route: string;
+  /** The options this runnable was built with. */
+  readonly resilience: Readonly<WithResilienceOptions<RunInput, RunOutput>>;
+  private readonly runnables: TargetRunnables<RunInput, RunOutput>;
+
+  constructor(fields: ResilientRunnableFields<RunInput, RunOutput, CallOptions>) {
+    const { bound, config, kwargs, ...options } = fields;
+    super({ bound, config: config ?? {}, ...(kwargs !== undefined ? { kwargs } : {}) });
+    const problems: string[] = [];
+    if (!options.engine || typeof options.engine.execute !== 'function') {
+      throw new ResilientRunnableConfigError(['`engine` is required: pass the result of createResilience(policy)']);
+    }
+    this.engine = options.engine;
+    this.route = options.route;
+    this.resilience = Object.freeze({ ...options });
+    if (options.name !== undefined) this.name = options.name;
+    this.runnables = new TargetRunnables(options.engine.policy, options.route, bound, options.fallbacks ?? [], options.targets ?? {});
+    problems.push(...this.runnables.problems);
+    if (options.maxConcurrency !== undefined && !(options.maxConcurrency >= 1)) {
+      problems.push(`maxConcurrency must be at least 1, got ${options.maxConcurrency}`);
+    }
+    const check = options.innerRetries ?? 'warn';
+    if (check !== 'ignore') {
+      const found = this.runnables.direct().flatMap((r) => findInnerRetries(r));
+      for (const f of found) {
+        const msg =
+          `${f.name} retries failed calls itself (maxRetries ${f.maxRetries}), below the resilience engine: ` +
+          'Retry-After, limits, breakers and the retry budget cannot see those retries. Build it with `maxRetries: 0`.';
+        if (check === 'error') problems.push(msg);
+        else if (!warned.has(f.model)) {
+          warned.add(f.model);
+          process.emitWarning(msg, { code: 'LLMR_INNER_RETRIES' });
+        }
+      }
+    }
+    if (problems.length > 0) throw new ResilientRunnableConfigError(problems);
+  }
+
+  override getName(suffix?: string): string {
+    const name = this.name ?? ResilientRunnable.lc_name();
+    return suffix ? `${name}${suffix}` : name;
+  }
+
+  /** A copy with more bound config; the resilience options are kept. */
+  override withConfig(config: Partial<CallOptions>): ResilientRunnable<RunInput, RunOutput, CallOptions> {
+    return new ResilientRunnable<RunInput, RunOutput, CallOptions>({
+      ...this.resilience,
+      bound: this.bound,
+      config: { ...this.config, ...config },
+      ...(this.kwargs !== undefined ? { kwargs: this.kwargs } : {}),
+    });
+  }
+
+  /**
+   * Retries the whole resilient call (engine included). Rarely what you want: the route's retry
+   * policy already retries with provider hints; this exists so that `withRetry` never drops the policy.
+   */
+  override withRetry(fields?: {
+    stopAfterAttempt?: number;
+    onFailedAttempt?: RunnableRetryFailedAttemptHandler;
+  }): RunnableRetry<RunInput, RunOutput, CallOptions> {
+    return Runnable.prototype.withRetry.call(this, fields) as RunnableRetry<RunInput, RunOutput, CallOptions>;
+  }
+
+  /** Listeners around the resilient call (the default binding would attach them to the wrapped runnable only). */
+  override withListeners(listeners: {
+    onStart?: (run: Run, config?: RunnableConfig) => void | Promise<void>;
+    onEnd?: (run: Run, config?: RunnableConfig) => void | Promise<void>;
+    onError?: (run: Run, config?: RunnableConfig) => void | Promise<void>;
+  }): Runnable<RunInput, RunOutput, CallOptions> {
+    return Runnable.prototype.withListeners.call(this, listeners) as Runnable<RunInput, RunOutput, CallOptions>;
+  }
+
+  // ------------------------------------------------------------------ invoke / batch
+
+  override async invoke(input: RunInput, options?: ResilientCallOptions<CallOptions>): Promise<RunOutput> {
+    return (await this.runOne(input, options, 'invoke')).value;
+  }
+
+  /**
+   * Like `invoke`, and also returns which target answered, the validated structured output and the
+   * engine's record (attempts, fallback_used, tokens, cost; no prompt text).
+   *
+   * @example
+   * ```ts
+   * const { value, target, record } = await safe.invokeWithResult(messages);
+   * if (record.fallback_used) log.info('answered by', target.id);
+   * ```
+   */
+  async invokeWithResult(input: RunInput, options?: ResilientCallOptions<CallOptions>): Promise<ResilientResult<RunOutput>> {
+    return this.runOne(input, options, 'invoke');
+  }
+
+  override async batch(
+    inputs: RunInput[],
+    options?: ResilientCallOptions<CallOptions> | ResilientCallOptions<CallOptions>[],
+    batchOptions?: RunnableBatchOptions & { returnExceptions?: false },
+  ): Promise<RunOutput[]>;
+  override async batch(
+    inputs: RunInput[],
+    options?: ResilientCallOptions<CallOptions> | ResilientCallOptions<CallOptions>[],
+    batchOptions?: RunnableBatchOptions & { returnExceptions: true },
+  ): Promise<(RunOutput | Error)[]>;
+  override async batch(
+    inputs: RunInput[],
+    options?: ResilientCallOptions<CallOptions> | ResilientCallOptions<CallOptions>[],
+    batchOptions?: RunnableBatchOptions,
+  ): Promise<(RunOutput | Error)[]>;
+  /**
+   * One engine request per input, at the `batch` traffic class unless told otherwise: requests queue
+   * for capacity instead of bursting into provider limits. At most `maxConcurrency` (call config,
+   * batch options, the `withResilience` option, else 16) are in flight.
+   */
+  override async batch(
+    inputs: RunInput[],
+    options?: ResilientCallOptions<CallOptions> | ResilientCallOptions<CallOptions>[],
+    batchOptions?: RunnableBatchOptions,
+  ): Promise<(RunOutput | Error)[]> {
+    const configs = this._getOptionsList((options ?? {}) as Partial<CallOptions>, inputs.length) as ResilientCallOptions<CallOptions>[];
+    const max =
+      configs[0]?.maxConcurrency ?? batchOptions?.maxConcurrency ?? this.resilience.maxConcurrency ?? DEFAULT_BATCH_CONCURRENCY;
+    return runPool<RunOutput | Error>(inputs.length, max, async (i) => {
+      try {
+        return (await this.runOne(inputs[i]!, configs[i], 'batch')).value;
+      } catch (e) {
+        if (batchOptions?.returnExceptions) return e instanceof Error ? e : new Error(String(e));
+        throw e;
+      }
+    });
+  }
+
+  private async runOne(input: RunInput, options: ResilientCallOptions<CallOptions> | undefined, mode: Mode): Promise<ResilientResult<RunOutput>> {
+    const config = await this._mergeConfig(options as Partial<CallOptions> | undefined, this.kwargs);
+    let result: ResilientResult<RunOutput> | undefined;
+    await this._callWithConfig(
+      async (i: RunInput, c?: Partial<CallOptions>, runManager?: CallbackManagerForChainRun) => {
+        result = await this.execute(i, (c ?? {}) as AnyConfig, runManager, mode);
+        return result.value;
+      },
+      input,
+      config,
+    );
+    return result!;
+  }
+
+  private async execute(input: RunInput, config: AnyConfig, runManager: CallbackManagerForChainRun | undefined, mode: Mode): Promise<ResilientResult<RunOutput>> {
+    const { resilience: call, ...rest } = config;
+    const request = this.request(input, rest, call, mode, runManager);
+    const stopTracing = this.traceEvents(request.requestId!, runManager);
+    try {
+      const r = await this.engine.execute(request, (target, ctx) => this.attempt(target, ctx, input, rest, runManager));
+      const output = r.output ?? r.value.output;
+      return { value: r.value.value, ...(output !== undefined ? { output } : {}), target: r.target, record: r.record };
+    } finally {
+      stopTracing();
+    }
+  }
+
+  private async attempt(
+    target: ResolvedTarget,
+    ctx: AttemptContext,
+    input: RunInput,
+    config: RunnableConfig,
+    runManager: CallbackManagerForChainRun | undefined,
+  ): Promise<AttemptEnvelope<RunOutput>> {
+    const runnable = this.runnables.get(target);
+    const usage = new UsageCollector();
+    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage]);
+    try {
+      const value = await runnable.invoke(input, this.childConfig(config, run, ctx.signal));
+      const used = usage.usage() ?? usageOfOutput(value);
+      if (used) ctx.reportUsage(used);
+      const content = replyText(value);
+      let output: unknown;
+      if (this.resilience.output) {
+        const v = await validateOutput(content, this.resilience.output);
+        if (!v.ok) throw new OutputValidationError(target.id, v.reason);
+        output = v.value;
+      }
+      await run.end(value);
+      return { value, ...(content !== undefined ? { content } : {}), ...(output !== undefined ? { output } : {}) };
+    } catch (e) {
+      await run.fail(e);
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------ stream
+
+  override async stream(input: RunInput, options?: ResilientCallOptions<CallOptions>): Promise<IterableReadableStream<RunOutput>> {
+    const config = ensureConfig(options as Partial<CallOptions> | undefined);
+    const generator = new AsyncGeneratorWithSetup({ generator: this._streamIterator(input, config), config });
+    await generator.setup;
+    return IterableReadableStream.fromAsyncGenerator(generator);
+  }
+
+  override async *_streamIterator(input: RunInput, options?: ResilientCallOptions<CallOptions>): AsyncGenerator<Awaited<RunOutput>, void, any> {
+    const config = await this._mergeConfig(ensureConfig(options as Partial<CallOptions> | undefined), this.kwargs);
+    async function* single(): AsyncGenerator<RunInput> {
+      yield input;
+    }
+    yield* this._transformStreamWithConfig(
+      single(),
+      (inputs, runManager, cfg) => this.streamAttempts(inputs, (cfg ?? {}) as AnyConfig, runManager),
+      config,
+    ) as AsyncGenerator<Awaited<RunOutput>>;
+  }
+
+  /** Streams in a sequence (`prompt.pipe(safe)`) come through here: buffer the input, then stream through the engine. */
+  override async *transform(generator: AsyncGenerator<RunInput>, options?: ResilientCallOptions<CallOptions>): AsyncGenerator<RunOutput> {
+    yield* Runnable.prototype.transform.call(this, generator, options as Partial<CallOptions>) as AsyncGenerator<RunOutput>;
+  }
+
+  override streamEvents(
+    input: RunInput,
+    options: Partial<CallOptions> & { version: 'v1' | 'v2' },
+    streamOptions?: Parameters<Runnable['streamEvents']>[2],
+  ): IterableReadableStream<StreamEvent>;
+  override streamEvents(
+    input: RunInput,
+    options: Partial<CallOptions> & { version: 'v1' | 'v2'; encoding: 'text/event-stream' },
+    streamOptions?: Parameters<Runnable['streamEvents']>[2],
+  ): IterableReadableStream<Uint8Array>;
+  /** Events of the resilient call (the default binding would stream the wrapped runnable's, bypassing the engine). */
+  override streamEvents(
+    input: RunInput,
+    options: Partial<CallOptions> & { version: 'v1' | 'v2'; encoding?: 'text/event-stream' },
+    streamOptions?: Parameters<Runnable['streamEvents']>[2],
+  ): IterableReadableStream<StreamEvent | Uint8Array> {
+    return (Runnable.prototype.streamEvents as (...a: unknown[]) => IterableReadableStream<StreamEvent | Uint8Array>).call(
+      this,
+      input,
+      options,
+      streamOptions,
+    );
+  }
+
+  private async *streamAttempts(
+    inputs: AsyncGenerator<RunInput>,
+    config: AnyConfig,
+    runManager: CallbackManagerForChainRun | undefined,
+  ): AsyncGenerator<RunOutput> {
+    let input: RunInput | undefined;
+    let got = false;
+    for await (const i of inputs) {
+      input = got ? this._concatOutputChunks(input as RunInput, i as RunInput) : (i as RunInput);
+      got = true;
+    }
+    const { resilience: call, ...rest } = config;
+    const request = { ...this.request(input as RunInput, rest, call, 'stream', runManager), stream: true as const };
+    const stopTracing = this.traceEvents(request.requestId!, runManager);
+    let result;
+    try {
+      result = await this.engine.execute(request, (target, ctx) => this.openStream(target, ctx, input as RunInput, rest, runManager));
+    } finally {
+      stopTracing();
+    }
+    const opened = result.value;
+    let chunks = 0;
+    let chunkUsage: Usage | undefined;
+    let aggregate: RunOutput | undefined;
+    let state: 'streaming' | 'done' | 'failed' = 'streaming';
+    const seen = (chunk: RunOutput): void => {
+      chunks++;
+      chunkUsage = addUsage(chunkUsage, usageOfOutput(chunk));
+      try {
+        aggregate = aggregate === undefined ? chunk : this._concatOutputChunks(aggregate, chunk);
+      } catch {
+        aggregate = chunk;
+      }
+    };
+    try {
+      for (const chunk of opened.buffered) {
+        seen(chunk);
+        yield chunk;
+      }
+      for (;;) {
+        const next = await opened.iterator.next();
+        if (next.done) break;
+        seen(next.value);
+        yield next.value;
+      }
+      state = 'done';
+    } catch (e) {
+      state = 'failed';
+      if (rest.signal?.aborted === true) {
+        // The caller cancelled: record a cancellation (not a provider failure) and rethrow the abort.
+        const cancelled = cancelledError(e);
+        result.fail(cancelled);
+        await opened.run.fail(cancelled);
+        throw e;
+      }
+      const error = new StreamInterruptedError({ target: result.target.id, chunksReceived: chunks, record: result.record, cause: e });
+      result.fail(error);
+      await opened.run.fail(error);
+      throw error;
+    } finally {
+      if (state === 'streaming') {
+        // The caller stopped reading (or aborted between chunks): close the model's stream, then
+        // settle what was used so far, or record the cancellation.
+        try {
+          await opened.iterator.return?.();
+        } catch {
+          // already closed
+        }
+        if (rest.signal?.aborted === true) {
+          const cancelled = cancelledError(rest.signal.reason);
+          result.fail(cancelled);
+          await opened.run.fail(cancelled);
+        } else {
+          result.complete(opened.usage.usage() ?? chunkUsage);
+          await opened.run.end(aggregate);
+        }
+      }
+    }
+    result.complete(opened.usage.usage() ?? chunkUsage);
+    await opened.run.end(aggregate);
+  }
+
+  private async openStream(
+    target: ResolvedTarget,
+    ctx: AttemptContext,
+    input: RunInput,
+    config: RunnableConfig,
+    runManager: CallbackManagerForChainRun | undefined,
+  ): Promise<OpenedStream<RunOutput>> {
+    const runnable = this.runnables.get(target);
+    const usage = new UsageCollector();
+    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage]);
+    // After the first chunk the engine's attempt is over: keep the caller's signal linked for the rest.
+    const signal = linkSignals(ctx.signal, config.signal);
+    let iterator: AsyncIterator<RunOutput> | undefined;
+    try {
+      const stream = await runnable.stream(input, this.childConfig(config, run, signal));
+      iterator = stream[Symbol.asyncIterator]();
+      const buffered: RunOutput[] = [];
+      for (;;) {
+        const next = await iterator.next();
+        if (next.done) break;
+        buffered.push(next.value);
+        if (hasContent(next.value)) break;
+      }
+      return { iterator, buffered, run, usage };
+    } catch (e) {
+      await run.fail(e);
+      try {
+        await iterator?.return?.();
+      } catch {
+        // already closed
+      }
+      throw e;
+    }
+  }
+
+  // ------------------------------------------------------------------ shared
+
+  private request(
+    input: RunInput,
+    config: RunnableConfig,
+    call: ResilienceCallOptions | undefined,
+    mode: Mode,
+    runManager: CallbackManagerForChainRun | undefined,
+  ): ResilienceRequest {
+    const o = this.resilience;
+    const identity = call?.identity ?? (typeof o.identity === 'function' ? o.identity(input, config) : o.identity);
+    const priority = call?.priority ?? (mode === 'batch' ? (o.batchPriority ?? 'batch') : o.priority);
+    const dataClass = call?.dataClass ?? o.dataClass;
+    const maxOutputTokens = call?.maxOutputTokens ?? o.maxOutputTokens;
+    const audience = call?.audience ?? o.audience;
+    const estimate = o.estimateInput ? o.estimateInput(input) : engineInputOf(input);
+    return {
+      route: this.route,
+      requestId: call?.requestId ?? runManager?.runId ?? newRequestId(),
+      ...(identity !== undefined ? { identity } : {}),
+      ...(priority !== undefined ? { priority } : {}),
+      ...(dataClass !== undefined ? { dataClass } : {}),
+      ...(maxOutputTokens !== undefined ? { maxOutputTokens } : {}),
+      ...(audience !== undefined ? { audience } : {}),
+      ...(call?.deadline !== undefined ? { deadline: call.deadline } : {}),
+      ...(typeof estimate === 'number' ? { inputTokens: estimate } : estimate !== undefined ? { input: estimate } : {}),
+      ...(config.signal !== undefined ? { signal: config.signal } : {}),
+    };
+  }
+
+  private childConfig(config: RunnableConfig, run: AttemptRun, signal: AbortSignal | undefined): Partial<CallOptions> {
+    const patched = patchConfig(config as Partial<CallOptions>, { callbacks: run.callbacks });
+    if (signal !== undefined) patched.signal = signal;
+    return patched;
+  }
+
+  /** Forwards the engine's retry/fallback/skip/limited/validation events of this request to the call's run. */
+  private traceEvents(requestId: string, runManager: CallbackManagerForChainRun | undefined): () => void {
+    if (!runManager) return () => undefined;
+    return RequestEventRouter.of(this.engine).watch(requestId, (name, payload) => {
+      runManager.handleCustomEvent(`llmr_${name}`, payload).catch(() => undefined);
+    });
+  }
+}

@@ -1,0 +1,52 @@
+import { StringOutputParser } from '@langchain/core/output_parsers';
+import { RunnableLambda } from '@langchain/core/runnables';
+import { ScriptedChatModel } from '../test/support';
+import { UsageCollector } from './UsageCollector';
+
+describe('UsageCollector', () => {
+  it('reads usage_metadata of a chat model run, also when the chain outputs a plain string', async () => {
+    const model = new ScriptedChatModel([{ text: 'short summary', usage: { input: 120, output: 8 } }]);
+    const chain = model.pipe(new StringOutputParser());
+    const usage = new UsageCollector();
+    const out = await chain.invoke('a long document', { callbacks: [usage] });
+    expect(out).toBe('short summary');
+    expect(usage.usage()).toEqual({ inputTokens: 120, outputTokens: 8 });
+    expect(usage.llmRuns).toBe(1);
+  });
+
+  it('sums every model run of a chain (map-reduce style)', async () => {
+    const model = new ScriptedChatModel([
+      { text: 'part 1', usage: { input: 100, output: 10 } },
+      { text: 'part 2', usage: { input: 200, output: 20 } },
+      { text: 'final', usage: { input: 30, output: 5 } },
+    ]);
+    const chain = RunnableLambda.from(async (doc: string, config) => {
+      const parts = await model.batch(doc.split('|'), config);
+      return model.invoke(parts.map((p) => String(p.content)).join('\n'), config);
+    });
+    const usage = new UsageCollector();
+    await chain.invoke('a|b', { callbacks: [usage] });
+    expect(usage.usage()).toEqual({ inputTokens: 330, outputTokens: 35 });
+    expect(usage.llmRuns).toBe(3);
+  });
+
+  it('counts streamed usage (the final chunk of the stream carries it)', async () => {
+    const model = new ScriptedChatModel([{ text: 'one two three', usage: { input: 9, output: 3 } }]);
+    const usage = new UsageCollector();
+    for await (const _ of await model.stream('hi', { callbacks: [usage] })) void _;
+    expect(usage.usage()).toEqual({ inputTokens: 9, outputTokens: 3 });
+  });
+
+  it('falls back to llmOutput.tokenUsage, reports nothing without usage, and shares its tally with copies', () => {
+    const usage = new UsageCollector();
+    expect(usage.usage()).toBeUndefined();
+    usage.handleLLMEnd({ generations: [[{ text: 'x' }]], llmOutput: { tokenUsage: { promptTokens: 4, completionTokens: 2 } } });
+    expect(usage.usage()).toEqual({ inputTokens: 4, outputTokens: 2 });
+    const copy = usage.copy();
+    copy.handleLLMEnd({ generations: [[{ text: 'y' }]], llmOutput: { estimatedTokenUsage: { promptTokens: 1, completionTokens: 1 } } });
+    expect(usage.usage()).toEqual({ inputTokens: 5, outputTokens: 3 });
+    usage.handleLLMEnd({ generations: [[{ text: 'z' }]] });
+    expect(usage.usage()).toEqual({ inputTokens: 5, outputTokens: 3 });
+    expect(usage.awaitHandlers).toBe(true);
+  });
+});

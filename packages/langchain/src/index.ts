@@ -1,0 +1,33 @@
+/**
+ * `@llm-resilience/langchain`: `withResilience(runnable, options)` wraps any LangChain.js Runnable in
+ * the policy engine of `@llm-resilience/core` (limits, Retry-After, budgets, breakers, fallbacks,
+ * output validation, usage reconciled from `usage_metadata`). The `.withResilience()` method on
+ * every Runnable is opt-in: `import '@llm-resilience/langchain/augment'`.
+ *
+ * @example
+ * ```ts
+ * import { withResilience } from '@llm-resilience/langchain';
+ * const safe = withResilience(chain, { engine, route: 'summary', fallbacks: [longContextChain] });
+ * ```
+ *
+ * @packageDocumentation
+ */
+export { withResilience } from './withResilience';
+export { ResilientRunnable, DEFAULT_BATCH_CONCURRENCY, type ResilientRunnableFields } from './ResilientRunnable';
+export { StreamInterruptedError } from './StreamInterruptedError';
+export { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
+export { UnmappedTargetError } from './UnmappedTargetError';
+export { OutputValidationError } from './OutputValidationError';
+export { UsageCollector } from './UsageCollector';
+export { engineInputOf, toChatMessage } from './engineInput';
+export { findInnerRetries, type InnerRetries } from './findInnerRetries';
+export { TRACED_EVENTS, type TracedEvent } from './RequestEventRouter';
+export type {
+  InnerRetriesCheck,
+  InputEstimate,
+  ResilienceCallOptions,
+  ResilientCallOptions,
+  ResilientResult,
+  TargetRunnable,
+  WithResilienceOptions,
+} from './types';

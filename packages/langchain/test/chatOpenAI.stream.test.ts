@@ -1,0 +1,99 @@
+/** stream() of withResilience(ChatOpenAI) against the fake provider over real HTTP (SSE). */
+import { FakeTracer } from '@langchain/core/utils/testing';
+import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
+import type { AIMessageChunk } from '@langchain/core/messages';
+import { withResilience, StreamInterruptedError } from '../src';
+import { realEngine, recordsReach, startProvider, type Provider } from './fakeProvider';
+import { rejection, runTree } from './support';
+
+let p: Provider;
+
+beforeAll(async () => {
+  p = await startProvider({
+    models: { 'summary-a': { contextWindow: 2_000, replyTokens: 40 }, 'summary-long': { contextWindow: 100_000, replyTokens: 40 } },
+  });
+});
+afterAll(() => p.fake.stop());
+beforeEach(() => {
+  p.fake.setFaults([]);
+  p.fake.reset();
+});
+
+async function collect(stream: AsyncIterable<AIMessageChunk>): Promise<{ text: string; chunks: number }> {
+  let text = '';
+  let chunks = 0;
+  for await (const c of stream) {
+    text += String(c.content);
+    chunks++;
+  }
+  return { text, chunks };
+}
+
+describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
+  it('streams the reply and settles the usage of the final SSE chunk (stream_options.include_usage)', async () => {
+    const { engine, records } = realEngine();
+    const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+    const { text, chunks } = await collect(await safe.stream('Stream a summary'));
+    expect(text.startsWith('[summary-a] reply to')).toBe(true);
+    expect(chunks).toBeGreaterThan(5);
+    await recordsReach(engine, records, 1);
+    const c = p.fake.counters;
+    expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-a', input_tokens: c.tokensIn, output_tokens: c.tokensOut });
+    expect(c.tokensOut).toBeGreaterThan(30);
+  });
+
+  it('falls back before the first chunk: a 503 on the first model is served by the fallback', async () => {
+    p.fake.setFaults([{ model: 'summary-a', kind: 'overloaded_503', count: 1 }]);
+    const { engine, records } = realEngine({ retry: { perKind: { overloaded: 0 } } });
+    const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+    const tracer = new FakeTracer();
+    const { text } = await collect(await safe.stream('Stream a summary', { callbacks: [tracer] }));
+    expect(text.startsWith('[summary-long] reply to')).toBe(true);
+    await recordsReach(engine, records, 1);
+    expect(records[0]).toMatchObject({ outcome: 'success', fallback_used: true, final_target: 'sum-long' });
+    await awaitAllCallbacks();
+    const attempts = runTree(tracer.runs[0]!).children;
+    expect(attempts.map((a) => a.name)).toEqual(['attempt:sum-a#1', 'attempt:sum-long#2']);
+    expect(attempts[0]!.error).toContain('503');
+    expect(attempts[1]!.children.map((m) => m.name)).toEqual(['ChatOpenAI']);
+  });
+
+  it('a connection cut midway raises StreamInterruptedError; the caller keeps what arrived, nothing falls back', async () => {
+    p.fake.setFaults([{ model: 'summary-a', kind: 'stream_cut', afterChunks: 4 }]);
+    const { engine, records } = realEngine();
+    const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+    let received = '';
+    const err = await rejection(
+      (async () => {
+        for await (const c of await safe.stream('Stream a summary')) received += String(c.content);
+      })(),
+    );
+    expect(err).toBeInstanceOf(StreamInterruptedError);
+    expect(err).toMatchObject({ kind: 'network', code: 'ERR_LLMR_STREAM_INTERRUPTED', target: 'sum-a' });
+    expect(received.startsWith('[summary-a]')).toBe(true);
+    expect((err as StreamInterruptedError).chunksReceived).toBeGreaterThanOrEqual(4);
+    await recordsReach(engine, records, 1);
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'network' });
+    expect(p.fake.counters.streamsCut).toBe(1);
+    expect(p.fake.counters.requestsByModel['summary-long']).toBeUndefined();
+  });
+
+  it('cancellation mid-stream aborts the HTTP stream and is recorded as cancelled', async () => {
+    p.fake.setFaults([{ model: 'summary-a', kind: 'slow_tokens', perTokenMs: 20 }]);
+    const { engine, records } = realEngine();
+    const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+    const ac = new AbortController();
+    let chunks = 0;
+    const err = await rejection(
+      (async () => {
+        for await (const c of await safe.stream('Stream a summary', { signal: ac.signal })) {
+          if (String(c.content) !== '' && ++chunks === 2) ac.abort();
+        }
+      })(),
+    );
+    expect(err).not.toBeInstanceOf(StreamInterruptedError);
+    await recordsReach(engine, records, 1);
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled' });
+    expect(p.fake.counters.requestsByModel['summary-long']).toBeUndefined();
+  });
+});

@@ -1,0 +1,158 @@
+import { BaseChatModel, type BaseChatModelParams } from '@langchain/core/language_models/chat_models';
+import { AIMessage, AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
+import type { CallbackManagerForLLMRun } from '@langchain/core/callbacks/manager';
+import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
+import { createResilience, definePolicy, ManualClock, type PolicyInput, type RequestRecord, type Resilience } from '@llm-resilience/core';
+
+/** One scripted reply of a {@link ScriptedChatModel}. */
+export type Step =
+  | { text: string; usage?: { input: number; output: number }; breakAfter?: number; error?: unknown }
+  | { error: unknown; text?: undefined };
+
+/**
+ * A real LangChain chat model (BaseChatModel: callbacks, streaming, usage_metadata) that plays a
+ * script: each call takes the next step (the last one repeats). `breakAfter` makes a stream throw
+ * `error` after that many content chunks.
+ */
+export class ScriptedChatModel extends BaseChatModel {
+  calls = 0;
+  readonly prompts: BaseMessage[][] = [];
+  private readonly steps: Step[];
+
+  constructor(steps: Step[], fields: BaseChatModelParams = {}) {
+    super({ maxRetries: 0, ...fields });
+    this.steps = steps;
+  }
+
+  override _llmType(): string {
+    return 'scripted';
+  }
+
+  private next(messages: BaseMessage[]): Step {
+    this.calls++;
+    this.prompts.push(messages);
+    const step = this.steps.length > 1 ? this.steps.shift()! : this.steps[0]!;
+    return step;
+  }
+
+  override async _generate(messages: BaseMessage[], options: this['ParsedCallOptions']): Promise<ChatResult> {
+    options.signal?.throwIfAborted();
+    const step = this.next(messages);
+    if (step.text === undefined) throw step.error;
+    const message = new AIMessage({
+      content: step.text,
+      ...(step.usage
+        ? { usage_metadata: { input_tokens: step.usage.input, output_tokens: step.usage.output, total_tokens: step.usage.input + step.usage.output } }
+        : {}),
+    });
+    return { generations: [{ message, text: step.text }] };
+  }
+
+  override async *_streamResponseChunks(
+    messages: BaseMessage[],
+    options: this['ParsedCallOptions'],
+    runManager?: CallbackManagerForLLMRun,
+  ): AsyncGenerator<ChatGenerationChunk> {
+    const step = this.next(messages);
+    if (step.text === undefined) throw step.error;
+    // An empty role chunk first, like OpenAI.
+    yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: '' }), text: '' });
+    const words = step.text.split(/(?<= )/);
+    let sent = 0;
+    for (const w of words) {
+      options.signal?.throwIfAborted();
+      if (step.breakAfter !== undefined && sent >= step.breakAfter) throw step.error ?? new Error('socket hang up');
+      await new Promise((r) => setImmediate(r));
+      yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: w }), text: w });
+      await runManager?.handleLLMNewToken(w);
+      sent++;
+    }
+    if (step.usage) {
+      yield new ChatGenerationChunk({
+        message: new AIMessageChunk({
+          content: '',
+          usage_metadata: { input_tokens: step.usage.input, output_tokens: step.usage.output, total_tokens: step.usage.input + step.usage.output },
+        }),
+        text: '',
+      });
+    }
+  }
+}
+
+/** An error shaped like an HTTP failure from an SDK (status + headers). */
+export function httpError(status: number, headers: Record<string, string> = {}, message = `HTTP ${status}`): Error {
+  return Object.assign(new Error(message), { status, headers, error: { message } });
+}
+
+export const TARGETS = {
+  primary: { provider: 'openai', model: 'primary-model', contextWindow: 16_000, price: { input: 1, output: 2 }, dataClasses: ['public', 'internal'] },
+  long: { provider: 'anthropic', model: 'long-model', contextWindow: 200_000, price: { input: 3, output: 6 }, dataClasses: ['public'] },
+} satisfies PolicyInput['targets'];
+
+/** An engine on a ManualClock, collecting its records. Routes: `chat` (primary, long), `solo` (primary). */
+export function manualEngine(extra: Partial<PolicyInput> = {}): { engine: Resilience; clock: ManualClock; records: RequestRecord[] } {
+  const clock = new ManualClock(1_700_000_000_000);
+  const policy = definePolicy(
+    { targets: TARGETS, routes: { chat: { chain: ['primary', 'long'] }, solo: { chain: ['primary'] } }, ...extra },
+    { onWarning: () => undefined },
+  );
+  const engine = createResilience(policy, { clock, random: () => 0.5 });
+  const records: RequestRecord[] = [];
+  engine.events.on('record', (r) => records.push(r));
+  return { engine, clock, records };
+}
+
+/**
+ * Runs `p` while moving the manual clock forward in small steps (so backoff, Retry-After and limiter
+ * waits pass, but attempt timeouts far ahead never fire) until it settles.
+ */
+export async function drive<T>(clock: ManualClock, p: Promise<T>, stepMs = 10, maxMs = 120_000): Promise<T> {
+  let settled = false;
+  const watched = p.finally(() => {
+    settled = true;
+  });
+  watched.catch(() => undefined);
+  for (let waited = 0; !settled && waited <= maxMs; waited += stepMs) {
+    for (let i = 0; i < 3 && !settled; i++) await new Promise((r) => setImmediate(r));
+    if (!settled) await clock.advance(stepMs);
+  }
+  return watched;
+}
+
+/** Catches what a promise rejects with; fails when it resolves. */
+export async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A promise with its resolve function outside. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}
+
+/** A run tree from FakeTracer, reduced to what the tests look at. */
+export interface RunNode {
+  name: string;
+  tags: string[];
+  error?: string;
+  metadata: Record<string, unknown>;
+  children: RunNode[];
+}
+
+export function runTree(run: { name: string; tags?: string[]; error?: string; extra?: { metadata?: Record<string, unknown> }; child_runs: unknown[] }): RunNode {
+  return {
+    name: run.name,
+    tags: run.tags ?? [],
+    ...(run.error !== undefined ? { error: run.error } : {}),
+    metadata: run.extra?.metadata ?? {},
+    children: (run.child_runs as Array<Parameters<typeof runTree>[0]>).map(runTree),
+  };
+}
