@@ -62,6 +62,7 @@ export { ResilienceError, PolicyConfigError, type PolicyIssue } from './errors/R
 export { ChainExhaustedError, RequestFailedError } from './errors/ChainExhaustedError';
 export { classifyError, type ClassifyErrorOptions } from './errors/classifyError';
 export { isErrorKind } from './errors/isErrorKind';
+export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from './errors/httpErrorOf';
 export {
   headerGetter,
   parseRetryAfterMs,

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
-import { httpErrorOf } from './httpErrorOf';
+import { httpErrorOf } from '@llm-resilience/core';
 import { messageFor } from './messages';
 import { setRetryAfter } from './rateLimitHeaders';
 import type { ErrorHandlerOptions } from './types';

@@ -32,7 +32,7 @@ export {
 export { ResilienceGuard, type InboundLimitedDetails } from './http/ResilienceGuard';
 export { ResilienceInterceptor } from './http/ResilienceInterceptor';
 export { ResilienceExceptionFilter } from './http/ResilienceExceptionFilter';
-export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from './http/httpErrorOf';
+export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from '@llm-resilience/core';
 export { resilienceHttpResponse, type ResilienceHttpResponse } from './http/toHttpException';
 export { INBOUND_LIMIT_CUSTOMER_MESSAGE, inboundLimitMessage, type ResilienceErrorBody } from './http/messages';
 export { defaultIdentity } from './http/requestIdentity';

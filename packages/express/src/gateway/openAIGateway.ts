@@ -12,7 +12,7 @@ import {
 } from '@llm-resilience/core';
 import { disconnectSignal } from '../disconnectSignal';
 import { ExpressConfigError } from '../ExpressConfigError';
-import { httpErrorOf } from '../httpErrorOf';
+import { httpErrorOf } from '@llm-resilience/core';
 import { messageFor, streamInterruptedMessage } from '../messages';
 import { setRetryAfter } from '../rateLimitHeaders';
 import type { Audience, OpenAIGatewayOptions, UpstreamConfig } from '../types';

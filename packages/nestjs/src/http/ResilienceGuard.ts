@@ -1,10 +1,9 @@
-import { Limiter, type Identity, type LimitContext, type LimitRule } from '@llm-resilience/core';
+import { Limiter, retryAfterSeconds, type Identity, type LimitContext, type LimitRule } from '@llm-resilience/core';
 import { HttpException, Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
 import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
-import { retryAfterSeconds } from './httpErrorOf';
 import { inboundRuleId, toInboundLimitRules } from './inboundRules';
 import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
 import { defaultIdentity, rememberIdentity } from './requestIdentity';

@@ -8,7 +8,7 @@ import {
   ResilienceError,
   type RequestRecord,
 } from '@llm-resilience/core';
-import { httpErrorOf, retryAfterSeconds } from './httpErrorOf';
+import { httpErrorOf, retryAfterSeconds } from '@llm-resilience/core';
 import { resilienceHttpResponse } from './toHttpException';
 
 const record = { request_id: 'req_1', attempts: [], skipped: [] } as unknown as RequestRecord;

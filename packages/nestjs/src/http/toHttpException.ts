@@ -1,7 +1,7 @@
 import type { Resilience } from '@llm-resilience/core';
 import { HttpException } from '@nestjs/common';
 import type { Audience } from '../types';
-import { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from './httpErrorOf';
+import { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from '@llm-resilience/core';
 import { messageFor, type ResilienceErrorBody } from './messages';
 
 /**

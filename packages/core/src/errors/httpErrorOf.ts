@@ -1,4 +1,4 @@
-import { ERROR_KINDS, type ErrorKind } from '@llm-resilience/core';
+import { ERROR_KINDS, type ErrorKind } from './ErrorKind';
 
 /**
  * What a failure of the core means over HTTP: status, kind, stable code, retry hint, and the

@@ -1,4 +1,4 @@
-import { ChainExhaustedError, RateLimitExceededError, RequestFailedError, ResilienceError, type RequestRecord } from '@llm-resilience/core';
+import { ChainExhaustedError, RateLimitExceededError, RequestFailedError, ResilienceError, type RequestRecord } from '../index';
 import { httpErrorOf } from './httpErrorOf';
 
 const record = { request_id: 'req_1', attempts: [], skipped: [] } as unknown as RequestRecord;
