@@ -106,7 +106,7 @@ describe('a 429 burst with Retry-After is absorbed', () => {
     world = await startWorld(
       {
         models: { 'fast-a': { contextWindow: 16_000 }, 'fast-b': { provider: 'anthropic', contextWindow: 16_000 } },
-        faults: [{ model: 'fast-a', kind: 'rate_limit', count: 10, retryAfterSeconds: 0.05 }],
+        faults: [{ model: 'fast-a', kind: 'rate_limit', count: 15, retryAfterSeconds: 0.05 }],
       },
       clock,
     );
@@ -114,20 +114,20 @@ describe('a 429 burst with Retry-After is absorbed', () => {
 
     const results = await world.drive(
       Promise.all(
-        Array.from({ length: 10 }, (_, i) =>
+        Array.from({ length: 15 }, (_, i) =>
           engine.execute({ route: 'chat', identity: { user: `u${i}` }, maxOutputTokens: 50 }, world!.call(userMessage(`question ${i}`))),
         ),
       ),
     );
 
-    // Default budget: 10 tokens per provider, retries while more than half remain -> the first 4
+    // Default budget: 20 tokens per provider, retries while more than half remain -> the first 9
     // failures retry; the other 6 requests fall back at once instead of piling retries on the provider.
     expect(results.every((r) => r.record.outcome === 'success')).toBe(true);
-    expect(events.retry).toHaveLength(4);
-    expect(results.filter((r) => r.record.final_model === 'fast-a' && r.record.retry_count === 1)).toHaveLength(4);
+    expect(events.retry).toHaveLength(9);
+    expect(results.filter((r) => r.record.final_model === 'fast-a' && r.record.retry_count === 1)).toHaveLength(9);
     expect(results.filter((r) => r.record.final_model === 'fast-b' && r.record.fallback_used && r.record.retry_count === 0)).toHaveLength(6);
-    expect(world.fake.counters.rateLimited).toBe(10);
-    expect(world.calls('fast-a')).toBe(14);
+    expect(world.fake.counters.rateLimited).toBe(15);
+    expect(world.calls('fast-a')).toBe(24);
     expect(world.calls('fast-b')).toBe(6);
   });
 

@@ -6,7 +6,7 @@ import { definePolicy } from '../policy/definePolicy';
 import type { PolicyInput } from '../policy/schema';
 import type { ResolvedTarget } from '../policy/Policy';
 import { createResilience } from './createResilience';
-import type { AttemptContext, RequestRecord } from './types';
+import type { AttemptContext, RequestRecord, ResilienceOptions } from './types';
 
 const targets = {
   a: { provider: 'openai', model: 'model-a', contextWindow: 8_000, price: { input: 1, output: 2 }, dataClasses: ['public', 'internal'] },
@@ -15,10 +15,14 @@ const targets = {
   premium: { provider: 'openai', model: 'model-premium', contextWindow: 8_000, price: { input: 100, output: 400 }, dataClasses: ['public', 'internal'] },
 };
 
-function setup(extra: Partial<PolicyInput> = {}, routes: PolicyInput['routes'] = { chat: { chain: ['a', 'b'] } }) {
+function setup(
+  extra: Partial<PolicyInput> = {},
+  routes: PolicyInput['routes'] = { chat: { chain: ['a', 'b'] } },
+  options: Omit<ResilienceOptions, 'clock' | 'random'> = {},
+) {
   const clock = new ManualClock(1_000_000);
   const policy = definePolicy({ targets, routes, ...extra }, { onWarning: () => {} });
-  const engine = createResilience(policy, { clock, random: () => 0.5 });
+  const engine = createResilience(policy, { clock, random: () => 0.5, ...options });
   const records: RequestRecord[] = [];
   engine.events.on('record', (r) => records.push(r));
   return { clock, engine, records };
@@ -311,6 +315,7 @@ describe('Resilience.execute', () => {
     const { engine, clock } = setup(
       { breaker: { consecutiveFailures: 100, minimumCalls: 100 } },
       { chat: { chain: ['a'], retry: { perKind: { overloaded: 5 }, maxAttempts: 20 } } },
+      { retryBudget: { maxTokens: 10, tokenRatio: 0.1 } },
     );
     const { fn } = scripted({ a: [http(503)] });
     const counts: number[] = [];

@@ -41,6 +41,12 @@ import type {
 } from './types';
 
 const DEFAULT_OUTPUT_TOKENS = 1024;
+/**
+ * Per-provider retry budget: 20 tokens, 0.2 back per success. Retries continue while fewer than about
+ * one attempt in six fails (a 429 phase of that size is absorbed by honouring Retry-After), and stop
+ * by themselves in an outage (10 failures in a row), so a fleet cannot turn an outage into a retry storm.
+ */
+const DEFAULT_RETRY_BUDGET = { maxTokens: 20, tokenRatio: 0.2 };
 /** The failure kind a chain exhausted only by skips ends with, per first skip reason. */
 const SKIP_KINDS: Record<SkippedTarget['reason'], ErrorKind> = {
   context_window: 'context_length',
@@ -152,7 +158,7 @@ export class Resilience {
     this.textOf = options.text ?? extractText;
     this.metrics = options.metrics ?? noopMetrics;
     this.logger = options.logger;
-    this.retryBudgetOptions = options.retryBudget ?? {};
+    this.retryBudgetOptions = options.retryBudget ?? DEFAULT_RETRY_BUDGET;
     this.defaultOutputTokens = options.defaultMaxOutputTokens ?? DEFAULT_OUTPUT_TOKENS;
     this.breakers = new BreakerRegistry({
       policy: policy.breaker,
@@ -450,6 +456,7 @@ export class Resilience {
       const to = this.policy.routes[b.downgradeTo]!;
       this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: b.id, event: 'downgrade', to: to.name });
       s.route = to;
+      s.ctx.route = to.name;
       s.record.route = to.name;
       s.record.primary_model = to.chain[0]!.model;
       return;

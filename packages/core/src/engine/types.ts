@@ -289,7 +289,7 @@ export interface ResilienceOptions {
   random?: () => number;
   usage?: UsageExtractor;
   text?: TextExtractor;
-  /** gRPC-style retry budget per provider; `false` disables it. */
+  /** gRPC-style retry budget per provider (default `{ maxTokens: 20, tokenRatio: 0.2 }`); `false` disables it. */
   retryBudget?: { maxTokens?: number; tokenRatio?: number } | false;
   /** Metrics sink (see `OpenTelemetryMetrics`, `PrometheusMetrics`). */
   metrics?: import('../observability/Metrics').Metrics;

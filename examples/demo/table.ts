@@ -1,0 +1,42 @@
+import type { RouteRow } from './stats';
+
+/**
+ * The end-of-run table, one line per route plus a total, as plain text.
+ *
+ * @example
+ * ```ts
+ * console.log(formatTable(stats.rows(), stats.totals()));
+ * ```
+ */
+export function formatTable(rows: readonly RouteRow[], total: RouteRow): string {
+  const header = ['route', 'requests', 'success', 'retries', 'fallbacks', '429s absorbed', 'p50', 'p95', 'cost'];
+  const line = (r: RouteRow) => [
+    r.route,
+    String(r.requests),
+    r.requests ? `${((r.success / r.requests) * 100).toFixed(1)}%` : '-',
+    String(r.retries),
+    String(r.fallbacks),
+    String(r.absorbed429),
+    formatMs(r.p50Ms),
+    formatMs(r.p95Ms),
+    `$${r.costUsd.toFixed(4)}`,
+  ];
+  const body = rows.map(line);
+  const foot = line(total);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length), foot[i]!.length));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const rule = widths.map((w) => '-'.repeat(w)).join('  ');
+  return [fmt(header), rule, ...body.map(fmt), rule, fmt(foot)].join('\n');
+}
+
+/**
+ * Milliseconds as `850ms` or `2.4s`.
+ *
+ * @example
+ * ```ts
+ * formatMs(2400); // '2.4s'
+ * ```
+ */
+export function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)}ms` : `${(ms / 1000).toFixed(1)}s`;
+}
