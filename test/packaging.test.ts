@@ -11,7 +11,7 @@ const root = join(__dirname, '..');
 const packages: Record<string, string[]> = {
   core: ['createResilience', 'definePolicy', 'classifyError', 'MemoryLimiterStore', 'Limiter', 'httpErrorOf'],
   testing: ['createFakeProvider', 'FAULT_KINDS'],
-  redis: ['RedisLimiterStore'],
+  redis: ['RedisLimiterStore', 'createRedisResilienceState', 'RedisBreakerSync', 'RedisPacingSync'],
   express: ['resilience', 'openAIGateway', 'resilienceErrorHandler'],
   nestjs: ['ResilienceModule', 'RateLimited', 'Fallback', 'retryWithBackoff'],
   langchain: ['withResilience', 'ResilientRunnable'],

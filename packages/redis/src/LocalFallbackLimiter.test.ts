@@ -33,6 +33,18 @@ describe('LocalFallbackLimiter', () => {
     expect(local.reserve([slot]).ok).toBe(true);
   });
 
+  it('scales per-window totals (budgets) exactly, with extra charges and refunds', () => {
+    const local = new LocalFallbackLimiter(0.25);
+    // $2 a day fleet-wide: $0.50 locally (no "at least one unit" for money).
+    const spend = { key: 'budget|tenant=acme|w=1', kind: 'concurrency' as const, limit: 2, windowMs: 86_400_000, amount: 0.3 };
+    expect(local.reserve([spend]).ok).toBe(true);
+    expect(local.reserve([spend])).toMatchObject({ ok: false, index: 0 });
+    local.adjust([{ ...spend, delta: 0.1 }]); // the call cost more than reserved
+    expect(local.peek([spend])[0]!.remaining).toBeCloseTo(0.1, 12);
+    local.adjust([{ ...spend, delta: -1 }]);
+    expect(local.peek([spend])).toEqual([{ remaining: 0.5, resetMs: 0 }]);
+  });
+
   it('passes limits through unchanged with fraction 1', () => {
     const local = new LocalFallbackLimiter(1);
     for (let i = 0; i < 100; i++) expect(local.reserve([rpm]).ok).toBe(true);

@@ -6,8 +6,9 @@ import type { LimitAdjustment, LimitCharge, LimitState, ReserveResult } from '@l
  * enforcing `fraction` of every limit (and of every burst). With N replicas, a fraction of about 1/N
  * keeps the fleet near the global limit while Redis is away.
  *
- * A scaled capacity (burst, or concurrency limit) below one unit is raised to one unit, so small
- * `requests` limits still admit one request at a time locally, at the scaled rate. Amounts larger than the scaled burst are denied with
+ * A scaled capacity (burst, or in-flight concurrency limit) below one unit is raised to one unit, so
+ * small `requests` limits still admit one request at a time locally, at the scaled rate. Per-window
+ * totals (budgets: `concurrency` with `windowMs > 0`) are scaled exactly. Amounts larger than the scaled burst are denied with
  * `retryAfterMs: Infinity` until Redis returns.
  *
  * @example
@@ -49,7 +50,10 @@ export class LocalFallbackLimiter {
   private scale<T extends LimitCharge | LimitAdjustment>(c: T): T {
     const f = this.fraction;
     if (f === 1) return c;
-    if (c.kind === 'concurrency') return { ...c, limit: atLeastOne(c.limit * f, c.limit) };
+    if (c.kind === 'concurrency') {
+      // A per-window total (a spend budget in USD) scales exactly: "one unit" means nothing for money.
+      return { ...c, limit: c.windowMs > 0 ? c.limit * f : atLeastOne(c.limit * f, c.limit) };
+    }
     const burst = c.burst ?? c.limit;
     return { ...c, limit: c.limit * f, burst: atLeastOne(burst * f, burst) };
   }

@@ -50,8 +50,19 @@ export interface RedisKeyspaceOptions {
 }
 
 /**
- * Builds the Redis keys of the store: `{<prefix>}:<kind>:<escaped key>`, where kind is `r` (rate
- * bucket), `c` (concurrency leases) or `s` (shared state). With the default hash tag every key of the
+ * What a Redis key holds: `r` rate bucket, `c` concurrency leases, `w` per-window counter (budgets),
+ * `s` shared state (`RedisStateStore`), `b` shared breaker states, `p` shared pacing snapshots.
+ *
+ * @example
+ * ```ts
+ * const kind: RedisKeyKind = 'w';
+ * ```
+ */
+export type RedisKeyKind = 'r' | 'c' | 'w' | 's' | 'b' | 'p';
+
+/**
+ * Builds the Redis keys of the store: `{<prefix>}:<kind>:<escaped key>`, where kind is a
+ * {@link RedisKeyKind}. With the default hash tag every key of the
  * namespace lives in one Cluster slot, which is what makes a multi-key reservation atomic on Cluster.
  *
  * @example
@@ -76,7 +87,7 @@ export class RedisKeyspace {
    * keyspace.key('c', 'api-concurrency|team=t1');
    * ```
    */
-  key(kind: 'r' | 'c' | 's', key: string): string {
+  key(kind: RedisKeyKind, key: string): string {
     return `${this.base}${kind}:${escapeStoreKey(key)}`;
   }
 

@@ -24,7 +24,10 @@ type Unit = LimitCharge | LimitAdjustment;
  * A {@link LimiterStore} on Redis (ioredis `Redis` or `Cluster`), so that every process shares one
  * limit. Each operation is one Lua script, one round trip, atomic: a reservation applies all of its
  * charges or none. Time comes from Redis `TIME`. Semantics are exactly those of the core's
- * `MemoryLimiterStore` (GCRA buckets, concurrency counters) — see `limiterScripts.ts`.
+ * `MemoryLimiterStore` (GCRA buckets, concurrency counters, per-window counters for budgets) — see
+ * `limiterScripts.ts`. In-flight concurrency (`windowMs` 0) is kept as leases that expire after
+ * `leaseMs`; per-window counters (`concurrency` with `windowMs > 0`) are plain counts that live
+ * `windowMs` (+ margin) after their last write.
  *
  * When Redis is down or slower than `timeoutMs`, the store applies `onRedisError`: `fail-open`
  * (default) decides locally on a fraction of each limit, `fail-closed` refuses with
@@ -275,7 +278,7 @@ export class RedisLimiterStore implements LimiterStore {
     const keys: string[] = new Array(units.length);
     for (let i = 0; i < units.length; i++) {
       const u = units[i]!;
-      keys[i] = this.keyspace.key(u.kind === 'rate' ? 'r' : 'c', u.key);
+      keys[i] = this.keyspace.key(kindOf(u), u.key);
     }
     return keys;
   }
@@ -293,6 +296,15 @@ function positive(name: string, value: number): void {
   if (!(value > 0) || !Number.isFinite(value)) throw new RedisStoreConfigError(`${name} must be a positive number, got ${value}.`);
 }
 
+/**
+ * Which structure holds a unit: `r` GCRA bucket, `w` per-window counter (a `concurrency` unit with
+ * `windowMs > 0`: budgets, whose key carries the window index), `c` concurrency leases (`windowMs` 0).
+ */
+function kindOf(u: Unit): 'r' | 'w' | 'c' {
+  if (u.kind === 'rate') return 'r';
+  return u.windowMs > 0 ? 'w' : 'c';
+}
+
 function validate(units: readonly Unit[], field: 'amount' | 'delta'): void {
   for (let i = 0; i < units.length; i++) {
     const u = units[i]!;
@@ -304,10 +316,11 @@ function validate(units: readonly Unit[], field: 'amount' | 'delta'): void {
       !Number.isFinite(u.limit) ||
       !Number.isFinite(n) ||
       (u.kind === 'rate' && (!(u.windowMs > 0) || !Number.isFinite(u.windowMs) || !(burst > 0) || !Number.isFinite(burst))) ||
+      (u.kind === 'concurrency' && u.windowMs !== undefined && (!(u.windowMs >= 0) || !Number.isFinite(u.windowMs))) ||
       (u.kind !== 'rate' && u.kind !== 'concurrency')
     ) {
       throw new RangeError(
-        `Invalid limiter ${field === 'amount' ? 'charge' : 'adjustment'} #${i} (${u.kind}): limit, windowMs and burst must be positive finite numbers and ${field} finite.`,
+        `Invalid limiter ${field === 'amount' ? 'charge' : 'adjustment'} #${i} (${u.kind}): limit, windowMs and burst must be positive finite numbers (windowMs 0 for in-flight concurrency) and ${field} finite.`,
       );
     }
   }
@@ -318,11 +331,11 @@ function unitArgs(units: readonly Unit[], field: 'amount' | 'delta'): (string | 
   let j = 0;
   for (let i = 0; i < units.length; i++) {
     const u = units[i]!;
-    const rate = u.kind === 'rate';
-    args[j++] = rate ? 'r' : 'c';
+    const kind = kindOf(u);
+    args[j++] = kind;
     args[j++] = u.limit;
-    args[j++] = rate ? u.windowMs : 0;
-    args[j++] = rate ? (u.burst ?? u.limit) : 0;
+    args[j++] = kind === 'c' ? 0 : u.windowMs;
+    args[j++] = kind === 'r' ? (u.burst ?? u.limit) : 0;
     args[j++] = field === 'amount' ? (u as LimitCharge).amount : (u as LimitAdjustment).delta;
   }
   return args;

@@ -6,13 +6,14 @@
  *
  * Calling convention (all three scripts):
  * - `KEYS[i]`: the Redis key of unit i (already namespaced and escaped; `r:` keys are strings holding
- *   `tat`, `c:` keys are sorted sets of concurrency leases). A reserve call may carry several
- *   reservations (a batch), whose keys are simply concatenated.
+ *   `tat`, `c:` keys are sorted sets of concurrency leases, `w:` keys are strings holding a per-window
+ *   count). A reserve call may carry several reservations (a batch), whose keys are simply concatenated.
  * - `ARGV[1]`: one JSON array `A` (one argument instead of dozens: argument encoding is a large part of
  *   a client's cost per call): `A[1]` lease ms (concurrency), `A[2]` expiry margin ms, `A[3]` retry hint
  *   (ms) for a taken concurrency slot, `A[4]` number of reservations R (reserve only; 0 otherwise),
- *   then R counts (charges per reservation), then {@link UNIT_ARGS} values per unit: kind (`r` | `c`),
- *   limit, windowMs (rate) or 0, burst (rate) or 0, and amount (reserve/peek) or delta (adjust).
+ *   then R counts (charges per reservation), then {@link UNIT_ARGS} values per unit: kind (`r` | `c` |
+ *   `w`), limit, windowMs (rate, windowed counter) or 0, burst (rate) or 0, and amount (reserve/peek)
+ *   or delta (adjust).
  * - Replies are flat arrays of integers (Redis turns Lua numbers into integer replies cheaply; building
  *   one joined string in Lua cost more Redis CPU). Fractional concurrency counts are strings.
  *
@@ -26,7 +27,13 @@
  * ~2.4e-4 ms, so comparisons allow `max(1e-6 × T, 1e-3)` ms of tolerance (core allows 1e-6 × T) and
  * ceilings subtract 1e-3 ms (core 1e-6 ms). Both are below anything observable.
  *
- * Concurrency state: a sorted set of leases, member `<id>|<amount>`, score = expiry (epoch ms). The
+ * Windowed counters (`w`, a `concurrency` unit with `windowMs > 0`, e.g. a daily spend budget whose
+ * key carries the window index): a plain float count, admitted iff `count + amount <= limit`, adjusted
+ * by `max(0, count + delta)` (extra charges allowed), deleted at 0. Written with `%.17g` (exact double
+ * round trip, unlike INCRBYFLOAT's long-double text) and `PX windowMs + margin` on every write, so a
+ * key outlives its window.
+ *
+ * Concurrency state (`c`, `windowMs` 0): a sorted set of leases, member `<id>|<amount>`, score = expiry (epoch ms). The
  * count is the sum of unexpired leases. A release (negative delta) removes units from the oldest
  * leases first, so a slot leaked by a crashed process is reclaimed at most `leaseMs` after it was taken,
  * even under continuous traffic.
@@ -105,7 +112,14 @@ local function states_now(out, first, last, offset)
       out[#out + 1] = rem
       out[#out + 1] = reset
     else
-      local rem = limit - live_count(key)
+      local c
+      if A[o + 1] == 'w' then
+        local s = redis.call('GET', key)
+        c = s and tonumber(s) or 0
+      else
+        c = live_count(key)
+      end
+      local rem = limit - c
       if rem < 0 then rem = 0 end
       if rem ~= math.floor(rem) then rem = string.format('%.17g', rem) end
       out[#out + 1] = rem
@@ -134,15 +148,22 @@ local no = 0
 local unit = 0
 local nv, cum = {}, {}
 local live_count, add_lease, expire_leases
--- Rate state of the whole batch: read once (MGET), updated in memory as reservations pass, written
--- once per key at the end. debt[key] = max(tat - now, 0).
-local debt, dirty, ndirty = {}, {}, 0
+-- Rate and windowed-counter state of the whole batch: read once (MGET), updated in memory as
+-- reservations pass, written once per key at the end. debt[key] = max(tat - now, 0); cnt[key] = count.
+local debt, cnt, wms, dirty, ndirty = {}, {}, {}, {}, 0
 do
   local rkeys, nr = {}, 0
   for i = 1, #KEYS do
     local key = KEYS[i]
-    if A[offset + (i - 1) * 5 + 1] == 'r' and debt[key] == nil then
-      debt[key] = 0
+    local kind = A[offset + (i - 1) * 5 + 1]
+    if kind == 'r' then
+      if debt[key] == nil then
+        debt[key] = 0
+        nr = nr + 1
+        rkeys[nr] = key
+      end
+    elseif kind == 'w' and cnt[key] == nil then
+      cnt[key] = 0
       nr = nr + 1
       rkeys[nr] = key
     end
@@ -154,8 +175,13 @@ do
     for j = c, e do
       local s = vals[j - c + 1]
       if s then
-        local d = tonumber(s) - now
-        if d > 0 then debt[rkeys[j]] = d end
+        local key = rkeys[j]
+        if cnt[key] ~= nil then
+          cnt[key] = tonumber(s)
+        else
+          local d = tonumber(s) - now
+          if d > 0 then debt[key] = d end
+        end
       end
     end
   end
@@ -217,10 +243,14 @@ for r = 1, R do
         v = nv[prev]
         cum[i] = cum[prev] + a
       else
-        if not live_count then
-          ${LIVE_COUNT.trim().replace('local function live_count', 'live_count = function')}
+        if A[o + 1] == 'w' then
+          v = cnt[key]
+        else
+          if not live_count then
+            ${LIVE_COUNT.trim().replace('local function live_count', 'live_count = function')}
+          end
+          v = live_count(key)
         end
-        v = live_count(key)
         cum[i] = a
       end
       local nc = v + a
@@ -256,6 +286,8 @@ for r = 1, R do
         local d = debt[KEYS[i]]
         rem = math.floor((A[o + 4] * T - d) / T + 1e-6)
         if d > 0 then reset = math.ceil(d - 1e-3); if reset < 0 then reset = 0 end end
+      elseif A[o + 1] == 'w' then
+        rem = limit - cnt[KEYS[i]]
       else
         if not live_count then
           ${LIVE_COUNT.trim().replace('local function live_count', 'live_count = function')}
@@ -272,7 +304,8 @@ for r = 1, R do
     for i = first, last do
       local o = offset + (i - 1) * 5
       local key = KEYS[i]
-      if A[o + 1] == 'r' then
+      local kind = A[o + 1]
+      if kind == 'r' or kind == 'w' then
         -- keep the value after the key's last charge in this reservation
         local later = false
         for j = i + 1, last do
@@ -284,8 +317,13 @@ for r = 1, R do
             ndirty = ndirty + 1
             dirty[ndirty] = key
           end
-          debt[key] = nv[i]
+          if kind == 'r' then
+            debt[key] = nv[i]
+          else
+            cnt[key] = nv[i]
+          end
         end
+        if kind == 'w' and (wms[key] == nil or A[o + 3] > wms[key]) then wms[key] = A[o + 3] end
       elseif A[o + 5] > 0 then
         if not add_lease then
           ${LEASES.trim().replace('local function add_lease', 'add_lease = function').replace('local function expire_leases', 'expire_leases = function')}
@@ -299,14 +337,24 @@ for r = 1, R do
 end
 for j = 1, ndirty do
   local key = dirty[j]
-  local v = debt[key]
-  if v > 0 then redis.call('SET', key, now + v, 'PX', math.ceil(v) + margin) end
+  local c = cnt[key]
+  if c ~= nil then
+    if c ~= 0 then
+      redis.call('SET', key, string.format('%.17g', c), 'PX', math.ceil(wms[key]) + margin)
+    else
+      redis.call('DEL', key)
+    end
+  else
+    local v = debt[key]
+    if v > 0 then redis.call('SET', key, now + v, 'PX', math.ceil(v) + margin) end
+  end
 end
 return out
 `;
 
 /**
- * Adjust: refunds, extra charges, concurrency releases, applied in order. Returns 1.
+ * Adjust: refunds, extra charges, concurrency releases, windowed-counter changes, applied in order.
+ * Returns 1.
  *
  * @example
  * ```ts
@@ -329,6 +377,14 @@ for i = 1, #KEYS do
       debt = debt + d * T
       if debt > 0 then
         redis.call('SET', key, now + debt, 'PX', math.ceil(debt) + margin)
+      else
+        redis.call('DEL', key)
+      end
+    elseif A[o + 1] == 'w' then
+      local s = redis.call('GET', key)
+      local c = (s and tonumber(s) or 0) + d
+      if c > 0 then
+        redis.call('SET', key, string.format('%.17g', c), 'PX', math.ceil(A[o + 3]) + margin)
       else
         redis.call('DEL', key)
       end

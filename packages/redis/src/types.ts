@@ -1,4 +1,8 @@
 import type { Clock } from '@llm-resilience/core';
+import type { RedisBreakerSync } from './RedisBreakerSync';
+import type { RedisLimiterStore } from './RedisLimiterStore';
+import type { RedisPacingSync } from './RedisPacingSync';
+import type { RedisSyncError } from './RedisSyncError';
 import type { RedisClient } from './redisClient';
 
 /**
@@ -66,8 +70,10 @@ export interface RedisLimiterStoreOptions {
    */
   localFraction?: number;
   /**
-   * How long a concurrency slot stays held if it is never released (the process crashed). Each reserve
-   * takes a lease with this lifetime; releases remove the oldest leases first. Calls that legitimately
+   * How long an in-flight concurrency slot (`windowMs` 0) stays held if it is never released (the
+   * process crashed). Each reserve takes a lease with this lifetime; releases remove the oldest leases
+   * first. Per-window counters (budgets: `concurrency` charges with `windowMs > 0`) take no lease: they
+   * are plain counts kept `windowMs + expiryMarginMs` after their last write. Calls that legitimately
    * run longer than this lose their slot early. Default `600_000` (10 minutes).
    */
   leaseMs?: number;
@@ -80,7 +86,10 @@ export interface RedisLimiterStoreOptions {
    * error) sends every call of that batch to the failure mode. `1` disables batching. Default `16`.
    */
   maxBatch?: number;
-  /** Extra lifetime added to every key's expiry beyond the moment it is back at full capacity. Default `1000` ms. */
+  /**
+   * Extra lifetime added to every key's expiry: beyond the moment a rate bucket is full again, a lease
+   * expires, or a per-window counter's window (`windowMs` from its last write) has passed. Default `1000` ms.
+   */
   expiryMarginMs?: number;
   /** Backoff of the recovery probe (PING) after a failure: first wait, doubling up to max. Default `{ initial: 100, max: 2000 }` ms. */
   probeBackoffMs?: { initial?: number; max?: number };
@@ -88,4 +97,87 @@ export interface RedisLimiterStoreOptions {
   clock?: Clock;
   /** Receives {@link RedisStoreEvent}s (outage, recovery, errors). Default: none. */
   onEvent?: (event: RedisStoreEvent) => void;
+}
+
+/**
+ * Options of `RedisBreakerSync` and `RedisPacingSync`.
+ *
+ * @example
+ * ```ts
+ * const opts: RedisSyncOptions = { redis, prefix: 'myapp', onError: (e) => logger.warn(e.message) };
+ * ```
+ */
+export interface RedisSyncOptions {
+  /** An ioredis `Redis` or `Cluster` instance for writes and loads. Yours: never closed by the sync. */
+  redis: RedisClient;
+  /**
+   * A connection dedicated to SUBSCRIBE (a connection in subscriber mode cannot run other commands).
+   * Yours when given (never closed; one connection can serve several syncs). Default: `redis.duplicate()`
+   * on the first `subscribe`, owned by the sync and closed when its last subscription is disposed or by
+   * `close()`.
+   */
+  subscriber?: RedisClient;
+  /** Namespace; use the limiter store's prefix to keep one namespace per app. Default `'llmr'`. */
+  prefix?: string;
+  /** Wrap the namespace in a Cluster hash tag. Default `true`. */
+  hashTag?: boolean;
+  /** Longest wait for Redis per publish, subscribe or load; then the failure is reported. Default `1000` ms. */
+  timeoutMs?: number;
+  /** Extra lifetime of the stored states beyond the longest-lived one. Default `1000` ms. */
+  expiryMarginMs?: number;
+  /**
+   * Local time, to turn the relative times on the wire into this process' absolute times. Pass the
+   * clock you give `createResilience`. Default: the system clock.
+   */
+  clock?: Clock;
+  /**
+   * Receives Redis failures (publish, subscribe, load, malformed messages). Nothing is ever thrown into
+   * the engine: it keeps its local state. Default: none — the failures are silent, so wire this to your
+   * logger. When given, it also receives the errors of the subscriber connection the sync creates
+   * (first error of each outage).
+   */
+  onError?: (error: RedisSyncError) => void;
+}
+
+/**
+ * Options of `createRedisResilienceState`: those of the limiter store, plus the syncs' own.
+ *
+ * @example
+ * ```ts
+ * const opts: RedisResilienceStateOptions = { redis, prefix: 'myapp', localFraction: 1 / 4, onSyncError: (e) => logger.warn(e.message) };
+ * ```
+ */
+export interface RedisResilienceStateOptions extends RedisLimiterStoreOptions {
+  /**
+   * The connection both syncs SUBSCRIBE on (yours, never closed). Default: one `redis.duplicate()`,
+   * shared by both syncs and closed by `close()`.
+   */
+  subscriber?: RedisClient;
+  /** `timeoutMs` of the syncs (publish, subscribe, load). Default `1000` ms. */
+  syncTimeoutMs?: number;
+  /** Receives the syncs' Redis failures (see `RedisSyncOptions.onError`). Default: none. */
+  onSyncError?: (error: RedisSyncError) => void;
+}
+
+/**
+ * Everything an engine shares over Redis, from `createRedisResilienceState`. Pass `store`,
+ * `breakerSync` and `pacingSync` to `createResilience`; call `close()` on shutdown.
+ *
+ * @example
+ * ```ts
+ * const shared: RedisResilienceState = createRedisResilienceState({ redis });
+ * const engine = createResilience(policy, { store: shared.store, breakerSync: shared.breakerSync, pacingSync: shared.pacingSync });
+ * ```
+ */
+export interface RedisResilienceState {
+  /** Limits and budgets. */
+  readonly store: RedisLimiterStore;
+  /** Open and paused circuit breakers. */
+  readonly breakerSync: RedisBreakerSync;
+  /** Providers' remaining quota (proactive pacing). */
+  readonly pacingSync: RedisPacingSync;
+  /** Resolves once the syncs' subscriptions have delivered the stored states (call after `createResilience`). */
+  ready(): Promise<void>;
+  /** Unsubscribes, closes the subscriber connection it created, drops the store's local state. Your `redis` stays open. */
+  close(): Promise<void>;
 }

@@ -11,7 +11,8 @@ const HOUR = 3_600_000;
 
 /**
  * The specification, written out as plainly as possible: GCRA per rate key, a counter per
- * concurrency key, all-or-nothing with cumulative charges, the longest wait reported.
+ * concurrency key (in flight, or per window when `windowMs > 0`), all-or-nothing with cumulative
+ * charges, the longest wait reported.
  */
 class ReferenceModel {
   private tat = new Map<string, number>();
@@ -24,7 +25,7 @@ class ReferenceModel {
     let index = -1;
     let wait = -1;
     charges.forEach((c, i) => {
-      const id = `${c.kind}:${c.key}`;
+      const id = idOf(c);
       const total = (cum.get(id) ?? 0) + c.amount;
       cum.set(id, total);
       if (c.kind === 'rate') {
@@ -56,7 +57,7 @@ class ReferenceModel {
 
   adjust(adjustments: readonly LimitAdjustment[], now: number): void {
     for (const a of adjustments) {
-      const id = `${a.kind}:${a.key}`;
+      const id = idOf(a);
       if (a.kind === 'rate') {
         const T = a.windowMs / a.limit;
         this.tat.set(id, Math.max(Math.max(this.tat.get(id) ?? now, now) + a.delta * T, now));
@@ -68,7 +69,7 @@ class ReferenceModel {
 
   peek(charges: readonly LimitCharge[], now: number): LimitState[] {
     return charges.map((c) => {
-      const id = `${c.kind}:${c.key}`;
+      const id = idOf(c);
       if (c.kind === 'rate') return this.rateState(c, Math.max(0, (this.tat.get(id) ?? now) - now));
       return { remaining: Math.max(0, c.limit - (this.count.get(id) ?? 0)), resetMs: 0 };
     });
@@ -79,6 +80,12 @@ class ReferenceModel {
     const tau = (c.burst ?? c.limit) * T;
     return { remaining: Math.max(0, Math.floor((tau - debt) / T + 1e-6)), resetMs: debt > 0 ? Math.ceil(debt - 1e-6) : 0 };
   }
+}
+
+/** In-flight slots and per-window totals live under different Redis keys (`c:` leases, `w:` counters). */
+function idOf(u: LimitCharge | LimitAdjustment): string {
+  if (u.kind === 'rate') return `rate:${u.key}`;
+  return `${u.windowMs > 0 ? 'window' : 'concurrency'}:${u.key}`;
 }
 
 /**
@@ -160,6 +167,10 @@ describe('RedisLimiterStore (real Redis)', () => {
     ...(burst === undefined ? {} : { burst }),
   });
   const slot = (key: string, amount = 1, limit = 2): LimitCharge => ({ key, kind: 'concurrency', limit, windowMs: 0, amount });
+  /** A per-window total, as the core charges a daily spend budget (the key carries the window index). */
+  const DAY = 86_400_000;
+  const spend = (key: string, amount: number, limit = 1, windowMs = DAY): LimitCharge => ({ key, kind: 'concurrency', limit, windowMs, amount });
+  const spendDelta = (key: string, delta: number, limit = 1, windowMs = DAY): LimitAdjustment => ({ key, kind: 'concurrency', limit, windowMs, delta });
 
   it('follows the GCRA specification on a scripted sequence', async () => {
     const model = new ReferenceModel();
@@ -195,14 +206,17 @@ describe('RedisLimiterStore (real Redis)', () => {
       (a) => rate('u2', a, 20, 5),
       (a) => rate('team', a, 40, 12),
       (a) => slot('c1', Math.min(a, 2), 3),
+      (a) => spend('budget|w=1', a / 10, 1.5),
     ];
     const amounts = [1, 2, 3, 0.5, 4];
     const drift = new Drift(redis);
+    const budgetDecisions = { admitted: 0, denied: 0 };
     for (let step = 0; step < 150; step++) {
       if (random() < 0.25) {
         const adjustments = [0, 1].map(() => {
           const c = pool[Math.floor(random() * pool.length)]!(1);
-          const delta = (random() < 0.6 ? -1 : 1) * amounts[Math.floor(random() * amounts.length)]!;
+          const scale = c.kind === 'concurrency' && c.windowMs > 0 ? 0.1 : 1; // budgets: fractional USD
+          const delta = (random() < 0.6 ? -1 : 1) * scale * amounts[Math.floor(random() * amounts.length)]!;
           return { key: c.key, kind: c.kind, limit: c.limit, windowMs: c.windowMs, burst: c.burst, delta } as LimitAdjustment;
         });
         await drift.around(async (now) => {
@@ -223,9 +237,16 @@ describe('RedisLimiterStore (real Redis)', () => {
         ([actual, expected, fromMemory], slack) => {
           expectSameDecision(actual, expected, `step ${step}`, slack);
           expectSameDecision(actual, fromMemory, `step ${step} (memory store)`, slack);
+          if (charges.some((c) => c.windowMs > 0 && c.kind === 'concurrency')) {
+            if (actual.ok) budgetDecisions.admitted++;
+            else budgetDecisions.denied++;
+          }
         },
       );
     }
+    // The sequence exercised the window total both ways.
+    expect(budgetDecisions.admitted).toBeGreaterThan(5);
+    expect(budgetDecisions.denied).toBeGreaterThan(5);
   });
 
   it('computes reset and retry times exactly, in whole Redis milliseconds', async () => {
@@ -326,6 +347,68 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect(after[0]!.endsWith('|1.5')).toBe(true);
     expect(after[1]).toBe(before[3]);
     expect(await long.peek([slot('order', 1, 5)])).toEqual([{ remaining: 3.5, resetMs: 0 }]);
+  });
+
+  it('keeps per-window totals (budgets) as exact float counters: extra charges, refunds, clamp at zero', async () => {
+    const key = 'budget:tenant|tenant=acme|w=20000';
+    // 0.1 + 0.2 is 0.30000000000000004 in JS: Redis must hold the very same double (no INCRBYFLOAT text).
+    expect(await store.reserve([spend(key, 0.1)])).toEqual({ ok: true, states: [{ remaining: 0.9, resetMs: 0 }] });
+    expect(await store.reserve([spend(key, 0.2)])).toEqual({ ok: true, states: [{ remaining: 1 - (0.1 + 0.2), resetMs: 0 }] });
+    expect(await redis.get(store.keyspace.key('w', key))).toBe(String(0.1 + 0.2));
+    // A window total is not a lease: no sorted set, nothing under c:.
+    expect(await redis.exists(store.keyspace.key('c', key))).toBe(0);
+
+    // Admitted iff count + amount <= limit; an amount above the limit can never pass.
+    expect(await store.reserve([spend(key, 0.7)])).toMatchObject({ ok: true, states: [{ remaining: 0 }] });
+    expect(await store.reserve([spend(key, 0.01)])).toMatchObject({ ok: false, index: 0, retryAfterMs: 250, states: [{ remaining: 0 }] });
+    expect(await store.reserve([spend('fresh|w=1', 1.5)])).toMatchObject({ ok: false, index: 0, retryAfterMs: Infinity });
+
+    // Settle: the call cost more than reserved (extra charge, never denied), then a refund.
+    await store.adjust([spendDelta(key, 0.5)]);
+    expect(await store.peek([spend(key, 0)])).toEqual([{ remaining: 0, resetMs: 0 }]);
+    expect(Number(await redis.get(store.keyspace.key('w', key)))).toBeCloseTo(1.5, 12);
+    await store.adjust([spendDelta(key, -0.75)]);
+    expect((await store.peek([spend(key, 0)]))[0]!.remaining).toBeCloseTo(0.25, 12);
+    // Refunds clamp at zero and delete the key.
+    await store.adjust([spendDelta(key, -10)]);
+    expect(await redis.exists(store.keyspace.key('w', key))).toBe(0);
+    expect(await store.peek([spend(key, 0)])).toEqual([{ remaining: 1, resetMs: 0 }]);
+    // An extra charge on a key never reserved (a rule whose estimate was 0) creates it.
+    await store.adjust([spendDelta('late|w=3', 0.4)]);
+    expect(await store.peek([spend('late|w=3', 0)])).toEqual([{ remaining: 0.6, resetMs: 0 }]);
+  });
+
+  it('keeps a window total at least windowMs after each write, and a new window index starts from zero', async () => {
+    const windowMs = DAY;
+    const today = Math.floor((await redisNow(redis)) / windowMs);
+    const keyOf = (w: number) => `budget:tenant|tenant=acme|w=${w}`;
+    expect((await store.reserve([spend(keyOf(today), 0.9)])).ok).toBe(true);
+    const ttl = await redis.pttl(store.keyspace.key('w', keyOf(today)));
+    expect(ttl).toBeGreaterThan(windowMs - 1000);
+    expect(ttl).toBeLessThanOrEqual(windowMs + 1000);
+    expect((await store.reserve([spend(keyOf(today), 0.2)])).ok).toBe(false);
+    // The next window (the core puts its index in the key) is a fresh counter.
+    expect(await store.reserve([spend(keyOf(today + 1), 0.2)])).toEqual({ ok: true, states: [{ remaining: 0.8, resetMs: 0 }] });
+    // Adjustments refresh the expiry too (a 31-day budget: longer than any rate key).
+    await store.adjust([spendDelta('month|w=7', 0.1, 5, 31 * DAY)]);
+    expect(await redis.pttl(store.keyspace.key('w', 'month|w=7'))).toBeGreaterThan(31 * DAY - 1000);
+  });
+
+  it('charges window totals all or nothing together with rate and in-flight charges', async () => {
+    // The budget binds: neither the rate bucket nor the slot is charged.
+    await store.reserve([spend('b|w=1', 0.95)]);
+    const denied = await store.reserve([rate('rpm', 1), slot('inflight'), spend('b|w=1', 0.1)]);
+    expect(denied).toMatchObject({ ok: false, index: 2, states: [{ remaining: 10 }, { remaining: 2 }, { remaining: expect.closeTo(0.05, 12) }] });
+    expect(await redis.exists(store.keyspace.key('r', 'rpm'), store.keyspace.key('c', 'inflight'))).toBe(0);
+    // The rate bucket binds: the budget is not charged.
+    await store.reserve([rate('rpm', 10)]);
+    expect(await store.reserve([spend('b2|w=1', 0.5), rate('rpm', 1)])).toMatchObject({ ok: false, index: 1 });
+    expect(await redis.exists(store.keyspace.key('w', 'b2|w=1'))).toBe(0);
+    // Several charges on one counter add up; reservations batched in one EVALSHA see each other.
+    expect(await store.reserve([spend('b3|w=1', 0.5), spend('b3|w=1', 0.6)])).toMatchObject({ ok: false, index: 1, retryAfterMs: Infinity });
+    const batch = await Promise.all([store.reserve([spend('b3|w=1', 0.4)]), store.reserve([spend('b3|w=1', 0.4)]), store.reserve([spend('b3|w=1', 0.4)])]);
+    expect(batch.map((r) => r.ok)).toEqual([true, true, false]);
+    expect(Number(await redis.get(store.keyspace.key('w', 'b3|w=1')))).toBeCloseTo(0.8, 12);
   });
 
   it('sets an expiry on every key it writes', async () => {

@@ -1,12 +1,13 @@
+import { ManualClock, type BreakerState } from '@llm-resilience/core';
 import Redis, { Cluster } from 'ioredis';
-import { RedisLimiterStore, RedisStoreConfigError } from '../src/index';
-import { RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
+import { RedisBreakerSync, RedisLimiterStore, RedisStoreConfigError, type RedisSyncError } from '../src/index';
+import { Inbox, RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
 
 /**
  * A one-node Redis Cluster (cluster mode on, all 16384 slots on one node): real Cluster routing,
  * real CROSSSLOT checks, started in a few ms by this file.
  */
-describe('RedisLimiterStore on a Redis Cluster', () => {
+describe('the Redis store and syncs on a Redis Cluster', () => {
   let server: RedisServerProcess;
   let cluster: Cluster;
 
@@ -62,5 +63,31 @@ describe('RedisLimiterStore on a Redis Cluster', () => {
     expect(store.health).toBe('up');
 
     expect(() => new RedisLimiterStore({ redis: cluster, hashTag: false })).toThrow(RedisStoreConfigError);
+  });
+
+  it('shares breaker states over Cluster pub/sub, and keeps budgets as window counters', async () => {
+    const prefix = uniquePrefix('cluster-sync');
+    const errors: RedisSyncError[] = [];
+    const clock = new ManualClock(Date.now());
+    const a = new RedisBreakerSync({ redis: cluster, prefix, clock, timeoutMs: 2000, onError: (e) => errors.push(e) });
+    const b = new RedisBreakerSync({ redis: cluster, prefix, clock, timeoutMs: 2000, onError: (e) => errors.push(e) });
+    try {
+      const atB = new Inbox<BreakerState>();
+      b.subscribe(atB.onRemote);
+      await b.ready();
+      await a.publish('target:fast-a', { state: 'open', until: clock.now() + 30_000, reason: 'error_rate' });
+      await atB.count(1);
+      expect(atB.received).toEqual([['target:fast-a', { state: 'open', until: clock.now() + 30_000, reason: 'error_rate' }]]);
+      expect(await b.load()).toEqual([['target:fast-a', expect.objectContaining({ state: 'open' })]]);
+
+      const store = new RedisLimiterStore({ redis: cluster, prefix, timeoutMs: 2000 });
+      const budget = { key: 'budget|tenant=acme|w=1', kind: 'concurrency' as const, limit: 1, windowMs: 86_400_000, amount: 0.6 };
+      expect((await store.reserve([budget, { key: 'rpm', kind: 'rate', limit: 10, windowMs: 60_000, amount: 1 }])).ok).toBe(true);
+      expect(await store.reserve([budget])).toMatchObject({ ok: false, index: 0 });
+      expect(store.health).toBe('up');
+      expect(errors).toEqual([]);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 });

@@ -98,3 +98,33 @@ export class RedisServerProcess {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** Collects what a sync delivers (`onRemote`) and lets a test wait for the n-th delivery. */
+export class Inbox<T> {
+  readonly received: Array<[string, T]> = [];
+  private waiters: Array<{ n: number; resolve: () => void }> = [];
+
+  readonly onRemote = (key: string, value: T): void => {
+    this.received.push([key, value]);
+    this.waiters = this.waiters.filter((w) => {
+      if (this.received.length < w.n) return true;
+      w.resolve();
+      return false;
+    });
+  };
+
+  /** Resolves once `n` deliveries in all have arrived (counting those already there). */
+  count(n: number): Promise<void> {
+    if (this.received.length >= n) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+  }
+
+  keys(): string[] {
+    return this.received.map(([k]) => k);
+  }
+}
+
+/** Waits until Redis `TIME` is past `ms` (epoch ms), yielding to the event loop between reads. */
+export async function untilRedisTime(redis: Redis, ms: number): Promise<void> {
+  while ((await redisNow(redis)) <= ms) await new Promise((r) => setImmediate(r));
+}

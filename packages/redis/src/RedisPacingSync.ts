@@ -1,0 +1,157 @@
+import type { Disposable, PacingStateSync, RateLimitSnapshot } from '@llm-resilience/core';
+import { resolveSyncOptions } from './resolveSyncOptions';
+import { SharedStateChannel, type SharedStateCodec } from './SharedStateChannel';
+import type { RedisSyncOptions } from './types';
+
+const RESET_FIELDS = ['requestsResetAt', 'tokensResetAt', 'inputTokensResetAt', 'outputTokensResetAt'] as const;
+const COUNT_FIELDS = [
+  'limitRequests',
+  'remainingRequests',
+  'limitTokens',
+  'remainingTokens',
+  'limitInputTokens',
+  'remainingInputTokens',
+  'limitOutputTokens',
+  'remainingOutputTokens',
+] as const;
+
+/**
+ * Pacing snapshots on the wire: reset times relative to the moment of publishing; kept for later
+ * processes until the latest reset (after it, the snapshot says nothing). The latest write wins.
+ */
+const pacingCodec: SharedStateCodec<RateLimitSnapshot> = {
+  encode(snapshot, now) {
+    const wire: Record<string, number> = {};
+    let ttlMs = 0;
+    for (const f of COUNT_FIELDS) {
+      const v = snapshot[f];
+      if (typeof v === 'number' && Number.isFinite(v)) wire[f] = v;
+    }
+    for (const f of RESET_FIELDS) {
+      const v = snapshot[f];
+      if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+      wire[f] = v - now;
+      ttlMs = Math.max(ttlMs, v - now);
+    }
+    return { wire, rank: 0, ttlMs };
+  },
+  decode(wire, base) {
+    if (typeof wire !== 'object' || wire === null) return undefined;
+    const w = wire as Record<string, unknown>;
+    const snapshot: RateLimitSnapshot = {};
+    for (const f of COUNT_FIELDS) {
+      const v = w[f];
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+      snapshot[f] = v;
+    }
+    for (const f of RESET_FIELDS) {
+      const v = w[f];
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+      snapshot[f] = base + v;
+    }
+    return snapshot;
+  },
+};
+
+/**
+ * Shares what providers said about their remaining quota (rate-limit headers) across processes through
+ * Redis, so a replica that never saw the header holds calls back before the provider answers 429.
+ * Implements the core's `PacingStateSync`; pass it to `createResilience(policy, { pacingSync })` — one
+ * instance per engine (an instance does not deliver its own snapshots back to itself).
+ *
+ * - **Publish** (the engine calls it at most once per target per second, or at once when a limit runs
+ *   low): the snapshot is stored in the hash `{prefix}:p:states` (field = target id) until its latest
+ *   reset time, and announced on `{prefix}:p:changes` — one script run, one write. A snapshot without a
+ *   future reset replaces the stored one by nothing (it is still announced).
+ * - **Subscribe** delivers, once, the snapshots stored by other processes whose reset is still ahead,
+ *   then every new one; after a reconnect, the stored snapshots are loaded again.
+ * - **Time**: reset times travel relative and stored snapshots are aged with Redis `TIME`; pass the
+ *   engine's clock as `clock`.
+ * - **Failures** never throw into the engine: they go to `onError`; each process paces on what it saw.
+ *
+ * @example
+ * ```ts
+ * const pacingSync = new RedisPacingSync({ redis, prefix: 'myapp', onError: (e) => logger.warn(e.message) });
+ * const engine = createResilience(policy, { store, pacingSync });
+ * ```
+ */
+export class RedisPacingSync implements PacingStateSync {
+  private readonly channel: SharedStateChannel<RateLimitSnapshot>;
+
+  constructor(options: RedisSyncOptions) {
+    this.channel = new SharedStateChannel(resolveSyncOptions(options, 'p', 'pacing', pacingCodec));
+  }
+
+  /** The Redis hash holding the latest snapshot per target. */
+  get hashKey(): string {
+    return this.channel.hashKey;
+  }
+
+  /** The pub/sub channel announcing new snapshots. */
+  get channelName(): string {
+    return this.channel.channel;
+  }
+
+  /**
+   * Stores and announces a target's snapshot. Resolves when written; never rejects.
+   *
+   * @example
+   * ```ts
+   * await sync.publish('fast-a', { limitRequests: 500, remainingRequests: 3, requestsResetAt: Date.now() + 20_000 });
+   * ```
+   */
+  publish(targetId: string, snapshot: RateLimitSnapshot): Promise<void> {
+    return this.channel.publish(targetId, snapshot);
+  }
+
+  /**
+   * Delivers the stored snapshots once, then other processes' new ones, to `onRemote`.
+   *
+   * @example
+   * ```ts
+   * const sub = sync.subscribe((target, snapshot) => console.log(target, snapshot.remainingTokens));
+   * ```
+   */
+  subscribe(onRemote: (targetId: string, snapshot: RateLimitSnapshot) => void): Disposable {
+    return this.channel.subscribe(onRemote);
+  }
+
+  /**
+   * The snapshots currently stored (reset still ahead), reset times in this process' clock.
+   *
+   * @example
+   * ```ts
+   * const stored = new Map(await sync.load());
+   * ```
+   */
+  load(): Promise<Array<[string, RateLimitSnapshot]>> {
+    return this.channel.load();
+  }
+
+  /**
+   * Resolves once the subscriptions made so far have delivered the stored snapshots (or reported why
+   * they could not).
+   *
+   * @example
+   * ```ts
+   * await sync.ready();
+   * ```
+   */
+  ready(): Promise<void> {
+    return this.channel.ready();
+  }
+
+  /**
+   * Unsubscribes and closes the subscriber connection the sync created. Your `redis` stays open.
+   *
+   * @example
+   * ```ts
+   * await sync.close();
+   * ```
+   */
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+}

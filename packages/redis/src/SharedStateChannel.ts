@@ -1,0 +1,440 @@
+import { randomBytes } from 'node:crypto';
+import type { Clock, Disposable } from '@llm-resilience/core';
+import { notReadyReason, type RedisClient, type ScriptClient } from './redisClient';
+import type { RedisKeyspace } from './RedisKeyspace';
+import { RedisScript } from './RedisScript';
+import { RedisSyncError, type RedisSyncOperation } from './RedisSyncError';
+import { LOAD_STATES_LUA, PUBLISH_STATE_LUA } from './sharedStateScripts';
+import { withTimeout } from './withTimeout';
+
+const PUBLISH = new RedisScript(PUBLISH_STATE_LUA);
+const LOAD = new RedisScript(LOAD_STATES_LUA);
+
+/**
+ * How one kind of shared state travels: times become relative on the wire, so processes whose clocks
+ * disagree still agree on "open for another 20 s".
+ *
+ * @example
+ * ```ts
+ * const codec: SharedStateCodec<{ until: number }> = {
+ *   encode: (v, now) => ({ wire: { until: v.until - now }, rank: 1, ttlMs: v.until - now }),
+ *   decode: (w, base) => ({ until: base + (w as { until: number }).until }),
+ * };
+ * ```
+ */
+export interface SharedStateCodec<T> {
+  /**
+   * The wire form of `value` (times relative to `now`), its rank (see `sharedStateScripts.ts`) and how
+   * long it is worth keeping for processes that start later (`<= 0`: not stored, only announced).
+   * `undefined`: nothing worth sharing (no write at all).
+   */
+  encode(value: T, now: number): { wire: unknown; rank: number; ttlMs: number } | undefined;
+  /** The value back from its wire form, relative times counted from `base`; `undefined` when malformed. */
+  decode(wire: unknown, base: number): T | undefined;
+}
+
+/**
+ * Options of {@link SharedStateChannel}.
+ *
+ * @example
+ * ```ts
+ * const opts: SharedStateChannelOptions<BreakerState> = { redis, keyspace, kind: 'b', source: 'breaker', codec, clock, timeoutMs: 1000, marginMs: 1000 };
+ * ```
+ */
+export interface SharedStateChannelOptions<T> {
+  redis: RedisClient;
+  /** A connection for SUBSCRIBE (not closed here); default: `redis.duplicate()`, owned and closed here. */
+  subscriber?: RedisClient | undefined;
+  keyspace: RedisKeyspace;
+  /** Key kind of the hash and the channel: `b` breakers, `p` pacing. */
+  kind: 'b' | 'p';
+  source: 'breaker' | 'pacing';
+  codec: SharedStateCodec<T>;
+  clock: Clock;
+  timeoutMs: number;
+  marginMs: number;
+  onError?: ((error: RedisSyncError) => void) | undefined;
+}
+
+/** The part of ioredis a subscriber connection needs. */
+interface SubscriberClient {
+  status: string;
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  off(event: string, listener: (...args: never[]) => void): unknown;
+  disconnect(): void;
+}
+
+type Handler<T> = (key: string, value: T) => void;
+
+/** Channels held on each subscriber connection the application passed in, by how many instances. */
+const holders = new WeakMap<object, Map<string, number>>();
+
+function hold(sub: object, channel: string, delta: 1 | -1): number {
+  let channels = holders.get(sub);
+  if (channels === undefined) holders.set(sub, (channels = new Map()));
+  const n = (channels.get(channel) ?? 0) + delta;
+  if (n > 0) channels.set(channel, n);
+  else channels.delete(channel);
+  return n;
+}
+
+interface Message {
+  /** Origin: the publishing channel instance (its own messages are not delivered back to it). */
+  o: string;
+  /** Field: breaker key or target id. */
+  k: string;
+  /** Wire form of the value. */
+  v: unknown;
+}
+
+/**
+ * State shared by every process over Redis: each change is stored in a hash (for processes that start
+ * later) and announced on a pub/sub channel, in one script run (one round trip, one write per change).
+ * Subscribing delivers the stored states once, then every change made by other processes; after the
+ * subscriber connection comes back from an outage, the stored states are loaded again (changes missed
+ * while disconnected); a load that failed is retried when `redis` is ready again or after the next
+ * successful publish. Nothing here throws into the caller: Redis failures go to `onError`.
+ *
+ * The shared engine of `RedisBreakerSync` and `RedisPacingSync`.
+ *
+ * @example
+ * ```ts
+ * const channel = new SharedStateChannel({ redis, keyspace, kind: 'p', source: 'pacing', codec, clock, timeoutMs: 1000, marginMs: 1000 });
+ * const sub = channel.subscribe((target, snapshot) => engine.applyPacing(target, snapshot));
+ * void channel.publish('fast-a', snapshot);
+ * ```
+ */
+export class SharedStateChannel<T> {
+  /** The hash holding the current states. */
+  readonly hashKey: string;
+  /** The pub/sub channel announcing changes. */
+  readonly channel: string;
+  private readonly origin = randomBytes(9).toString('base64url');
+  private readonly client: ScriptClient;
+  private readonly handlers = new Set<Handler<T>>();
+  private readonly pending = new Set<Promise<void>>();
+  /** Last message seen per field (live or loaded), so a reload does not deliver the same state twice. */
+  private readonly seen = new Map<string, string>();
+  private sub: SubscriberClient | undefined;
+  private subscribed = false;
+  /** Bumped when the subscriber connection closes: a sync started before that does not count. */
+  private connection = 0;
+  private syncing = false;
+  private syncWanted = false;
+  /** Per running load, fields announced live meanwhile: their stored value may be older, skip it. */
+  private readonly liveDuringLoads = new Set<Set<string>>();
+  private connectionErrorReported = false;
+  /** A failed load waits for `redis` to be ready again (listener on `redis`'s `ready`). */
+  private loadRetryArmed = false;
+
+  constructor(private readonly options: SharedStateChannelOptions<T>) {
+    this.client = options.redis as unknown as ScriptClient;
+    this.hashKey = options.keyspace.key(options.kind, 'states');
+    this.channel = options.keyspace.key(options.kind, 'changes');
+  }
+
+  /**
+   * Stores `value` under `field` and announces it. Resolves when done; never rejects.
+   *
+   * @example
+   * ```ts
+   * await channel.publish('target:fast-a', { state: 'open', until: Date.now() + 30_000, reason: 'error_rate' });
+   * ```
+   */
+  publish(field: string, value: T): Promise<void> {
+    const { codec, clock, timeoutMs, marginMs } = this.options;
+    let encoded: ReturnType<SharedStateCodec<T>['encode']>;
+    try {
+      encoded = codec.encode(value, clock.now());
+    } catch (error) {
+      this.report('message', error);
+      return Promise.resolve();
+    }
+    if (encoded === undefined) return Promise.resolve();
+    const notReady = notReadyReason(this.client);
+    if (notReady !== undefined) {
+      // Not queued in ioredis' offline queue: relative times would be stale when it finally runs.
+      this.report('publish', notReady);
+      return Promise.resolve();
+    }
+    const message = JSON.stringify({ o: this.origin, k: field, v: encoded.wire } satisfies Message);
+    const args = [this.channel, field, encoded.rank, Math.ceil(encoded.ttlMs), message, Math.ceil(marginMs)];
+    return withTimeout(PUBLISH.run(this.client, [this.hashKey], args), timeoutMs).then(
+      () => {
+        // Redis answers again: a subscription whose load failed earlier catches up now.
+        if (!this.subscribed && !this.syncing && this.handlers.size > 0 && this.sub?.status === 'ready') this.requestSync();
+      },
+      (error: unknown) => this.report('publish', error),
+    );
+  }
+
+  /**
+   * The states stored (by any process) that are still valid, times converted to this process' clock.
+   * Rejects when Redis cannot answer.
+   *
+   * @example
+   * ```ts
+   * const stored = new Map(await channel.load());
+   * ```
+   */
+  async load(): Promise<Array<[string, T]>> {
+    return (await this.loadRaw(false)).map(([field, value]) => [field, value]);
+  }
+
+  /**
+   * Delivers the stored states to `handler` once, then every change published by other instances.
+   *
+   * @example
+   * ```ts
+   * const sub = channel.subscribe((key, state) => registry.applyRemote(key, state));
+   * sub.dispose();
+   * ```
+   */
+  subscribe(handler: Handler<T>): Disposable {
+    this.handlers.add(handler);
+    this.ensureSubscriber();
+    if (this.subscribed) this.track(this.deliverStored([handler], false).then(() => undefined));
+    else this.requestSync();
+    let disposed = false;
+    return {
+      dispose: () => {
+        if (disposed) return;
+        disposed = true;
+        this.handlers.delete(handler);
+        if (this.handlers.size === 0) this.teardown();
+      },
+    };
+  }
+
+  /**
+   * Resolves once every subscribe/load started so far has delivered (or reported its failure).
+   *
+   * @example
+   * ```ts
+   * channel.subscribe(onRemote);
+   * await channel.ready();
+   * ```
+   */
+  async ready(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /**
+   * Drops every subscription; closes the subscriber connection if this instance created it.
+   *
+   * @example
+   * ```ts
+   * await channel.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    this.handlers.clear();
+    this.teardown();
+    await this.ready();
+  }
+
+  // ------------------------------------------------------------------ subscriber connection
+
+  private ensureSubscriber(): void {
+    if (this.sub !== undefined) return;
+    const given = this.options.subscriber;
+    const sub = (given ?? (this.options.redis as unknown as { duplicate(): RedisClient }).duplicate()) as unknown as SubscriberClient;
+    this.sub = sub;
+    this.subscribed = false;
+    sub.on('message', this.onMessage);
+    sub.on('ready', this.onReady);
+    sub.on('close', this.onClose);
+    if (given === undefined && this.options.onError !== undefined) sub.on('error', this.onConnectionError);
+    if (given !== undefined) hold(sub, this.channel, 1);
+  }
+
+  private teardown(): void {
+    const sub = this.sub;
+    if (sub === undefined) return;
+    this.sub = undefined;
+    this.subscribed = false;
+    this.connection++;
+    sub.off('message', this.onMessage);
+    sub.off('ready', this.onReady);
+    sub.off('close', this.onClose);
+    if (this.loadRetryArmed) {
+      this.loadRetryArmed = false;
+      (this.client as unknown as SubscriberClient).off('ready', this.onClientReady);
+    }
+    if (this.options.subscriber === undefined) {
+      sub.off('error', this.onConnectionError);
+      sub.disconnect();
+    } else if (hold(sub, this.channel, -1) === 0 && sub.status === 'ready') {
+      // Only when no other instance on this connection listens to the channel.
+      sub.unsubscribe(this.channel).catch(() => undefined);
+    }
+  }
+
+  private readonly onMessage = (channel: string, raw: string): void => {
+    if (channel !== this.channel) return;
+    const message = parseMessage(raw);
+    if (message === undefined) {
+      this.report('message', new Error(`malformed message on ${this.channel}`));
+      return;
+    }
+    if (message.o === this.origin) return;
+    const value = this.options.codec.decode(message.v, this.options.clock.now());
+    if (value === undefined) {
+      this.report('message', new Error(`malformed ${this.options.source} state for '${message.k}' on ${this.channel}`));
+      return;
+    }
+    this.seen.set(message.k, raw);
+    for (const live of this.liveDuringLoads) live.add(message.k);
+    this.deliver([...this.handlers], message.k, value);
+  };
+
+  private readonly onReady = (): void => {
+    this.connectionErrorReported = false;
+    if (this.handlers.size > 0) this.requestSync();
+  };
+
+  private readonly onClientReady = (): void => {
+    this.loadRetryArmed = false;
+    (this.client as unknown as SubscriberClient).off('ready', this.onClientReady);
+    if (this.handlers.size > 0 && !this.subscribed) this.requestSync();
+  };
+
+  private readonly onClose = (): void => {
+    this.subscribed = false;
+    this.connection++;
+  };
+
+  private readonly onConnectionError = (error: unknown): void => {
+    // ioredis emits one per reconnect attempt: report the first of each outage.
+    if (this.connectionErrorReported) return;
+    this.connectionErrorReported = true;
+    this.report('subscribe', error);
+  };
+
+  // ------------------------------------------------------------------ sync
+
+  /** Subscribe, then load and deliver the stored states; once at a time, again if asked meanwhile. */
+  private requestSync(): void {
+    if (this.syncing) {
+      this.syncWanted = true;
+      return;
+    }
+    this.syncing = true;
+    this.syncWanted = false;
+    const connection = this.connection;
+    const run = (async () => {
+      const sub = this.sub;
+      if (sub === undefined) return;
+      try {
+        await withTimeout(sub.subscribe(this.channel), this.options.timeoutMs);
+      } catch (error) {
+        if (this.sub === sub) this.report('subscribe', error); // else: closed meanwhile, nothing failed
+        return;
+      }
+      if (this.sub !== sub) return;
+      // Delivered to the handlers present when the load returns: one added meanwhile is included.
+      if (await this.deliverStored(undefined, true)) this.subscribed = connection === this.connection && this.sub === sub;
+      else if (this.sub === sub && !this.loadRetryArmed) {
+        // Retry when `redis` is ready again (it may have been reconnecting), or on the next publish.
+        this.loadRetryArmed = true;
+        (this.client as unknown as SubscriberClient).on('ready', this.onClientReady);
+      }
+    })().finally(() => {
+      this.syncing = false;
+      if (this.syncWanted && !this.subscribed && this.handlers.size > 0) this.requestSync();
+    });
+    this.track(run);
+  }
+
+  /**
+   * Loads the stored states and hands them to `only` (default: every current handler); `dedupe` skips
+   * states already delivered. Resolves `false` when the load failed (reported).
+   */
+  private async deliverStored(only: Handler<T>[] | undefined, dedupe: boolean): Promise<boolean> {
+    const live = new Set<string>();
+    this.liveDuringLoads.add(live);
+    let entries: Array<[string, T, string]>;
+    try {
+      entries = await this.loadRaw(true);
+    } catch (error) {
+      this.report('load', error);
+      return false;
+    } finally {
+      this.liveDuringLoads.delete(live);
+    }
+    const handlers = only === undefined ? [...this.handlers] : only.filter((h) => this.handlers.has(h));
+    for (const [field, value, raw] of entries) {
+      if (live.has(field)) continue; // a newer change arrived while loading
+      if (dedupe && this.seen.get(field) === raw) continue;
+      this.seen.set(field, raw);
+      this.deliver(handlers, field, value);
+    }
+    return true;
+  }
+
+  private async loadRaw(skipOwn: boolean): Promise<Array<[string, T, string]>> {
+    const notReady = notReadyReason(this.client);
+    if (notReady !== undefined) throw notReady;
+    const reply = (await withTimeout(LOAD.run(this.client, [this.hashKey], []), this.options.timeoutMs)) as (string | number)[];
+    const redisNow = Number(reply[0]);
+    const localNow = this.options.clock.now();
+    const out: Array<[string, T, string]> = [];
+    for (let i = 1; i + 1 < reply.length; i += 2) {
+      const field = String(reply[i]);
+      const stored = /^(\d+) (\d+) (\d+) (.*)$/s.exec(String(reply[i + 1]));
+      const message = stored ? parseMessage(stored[4]!) : undefined;
+      if (!stored || !message) {
+        this.report('message', new Error(`malformed stored ${this.options.source} state for '${field}' in ${this.hashKey}`));
+        continue;
+      }
+      if (skipOwn && message.o === this.origin) continue;
+      // The wire times are relative to when it was written, `redisNow - writtenAt` ago.
+      const value = this.options.codec.decode(message.v, localNow - (redisNow - Number(stored[3])));
+      if (value === undefined) {
+        this.report('message', new Error(`malformed stored ${this.options.source} state for '${field}' in ${this.hashKey}`));
+        continue;
+      }
+      out.push([field, value, stored[4]!]);
+    }
+    return out;
+  }
+
+  private deliver(handlers: Handler<T>[], field: string, value: T): void {
+    for (let i = 0; i < handlers.length; i++) {
+      try {
+        // Each subscriber gets its own object (engines update pacing snapshots in place).
+        handlers[i]!(field, i === 0 ? value : { ...value });
+      } catch (error) {
+        this.report('message', error);
+      }
+    }
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => this.report('load', error));
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
+  }
+
+  private report(operation: RedisSyncOperation, cause: unknown): void {
+    const onError = this.options.onError;
+    if (onError === undefined) return;
+    try {
+      onError(new RedisSyncError(this.options.source, operation, cause));
+    } catch {
+      // A throwing reporter must not break the engine.
+    }
+  }
+}
+
+function parseMessage(raw: string): Message | undefined {
+  try {
+    const m = JSON.parse(raw) as Partial<Message> | null;
+    if (m === null || typeof m !== 'object' || typeof m.o !== 'string' || typeof m.k !== 'string' || !('v' in m)) return undefined;
+    return m as Message;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,82 @@
+import { RedisBreakerSync } from './RedisBreakerSync';
+import type { RedisClient } from './redisClient';
+import { RedisLimiterStore } from './RedisLimiterStore';
+import { RedisPacingSync } from './RedisPacingSync';
+import { RedisStoreConfigError } from './RedisStoreConfigError';
+import { RedisSyncError } from './RedisSyncError';
+import type { RedisResilienceState, RedisResilienceStateOptions } from './types';
+
+/**
+ * Creates the limiter store, the breaker sync and the pacing sync on one Redis namespace, the syncs
+ * sharing one subscriber connection: everything `createResilience` needs to share its state with the
+ * other replicas.
+ *
+ * @example
+ * ```ts
+ * import Redis from 'ioredis';
+ * import { createResilience } from '@llm-resilience/core';
+ * import { createRedisResilienceState } from '@llm-resilience/redis';
+ *
+ * const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
+ * const shared = createRedisResilienceState({ redis, prefix: 'myapp', localFraction: 1 / 4, onSyncError: (e) => logger.warn(e.message) });
+ * const engine = createResilience(policy, { store: shared.store, breakerSync: shared.breakerSync, pacingSync: shared.pacingSync });
+ * await shared.ready(); // optional: stored breaker/pacing states are applied before the first request
+ * // on shutdown
+ * await engine.shutdown(); await shared.close(); await redis.quit();
+ * ```
+ */
+export function createRedisResilienceState(options: RedisResilienceStateOptions): RedisResilienceState {
+  const store = new RedisLimiterStore(options);
+  const { redis, prefix, hashTag, clock, onSyncError, syncTimeoutMs } = options;
+  let subscriber = options.subscriber;
+  let owned: RedisClient | undefined;
+  if (subscriber === undefined) {
+    const duplicate = (redis as unknown as { duplicate?: () => RedisClient }).duplicate;
+    if (typeof duplicate !== 'function') {
+      throw new RedisStoreConfigError('`redis` cannot be duplicated for SUBSCRIBE: pass a dedicated `subscriber` connection.');
+    }
+    subscriber = owned = duplicate.call(redis);
+    if (onSyncError) {
+      // One report per outage (ioredis emits an error per reconnect attempt).
+      let reported = false;
+      owned.on('ready', () => (reported = false));
+      owned.on('error', (error: unknown) => {
+        if (reported) return;
+        reported = true;
+        try {
+          onSyncError(new RedisSyncError('subscriber', 'subscribe', error));
+        } catch {
+          // A throwing reporter must not break anything.
+        }
+      });
+    }
+  }
+  const sync = {
+    redis,
+    subscriber,
+    ...(prefix !== undefined ? { prefix } : {}),
+    ...(hashTag !== undefined ? { hashTag } : {}),
+    ...(clock !== undefined ? { clock } : {}),
+    ...(syncTimeoutMs !== undefined ? { timeoutMs: syncTimeoutMs } : {}),
+    ...(options.expiryMarginMs !== undefined ? { expiryMarginMs: options.expiryMarginMs } : {}),
+    ...(onSyncError !== undefined ? { onError: onSyncError } : {}),
+  };
+  const breakerSync = new RedisBreakerSync(sync);
+  const pacingSync = new RedisPacingSync(sync);
+  let closed = false;
+  return {
+    store,
+    breakerSync,
+    pacingSync,
+    ready: async () => {
+      await Promise.all([breakerSync.ready(), pacingSync.ready()]);
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await Promise.all([breakerSync.close(), pacingSync.close()]);
+      owned?.disconnect();
+      store.close();
+    },
+  };
+}

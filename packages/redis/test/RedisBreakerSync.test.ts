@@ -1,0 +1,241 @@
+import { once } from 'node:events';
+import { ManualClock, type BreakerState } from '@llm-resilience/core';
+import IORedis from 'ioredis';
+import type Redis from 'ioredis';
+import { RedisBreakerSync, RedisStoreConfigError, RedisSyncError } from '../src/index';
+import { connect, deleteKeys, Inbox, redisNow, sparePort, uniquePrefix, untilRedisTime } from './redisTestUtils';
+
+const HOUR = 3_600_000;
+
+describe('RedisBreakerSync (real Redis)', () => {
+  let redis: Redis;
+  let prefix: string;
+  const syncs: RedisBreakerSync[] = [];
+  const errors: RedisSyncError[] = [];
+
+  /** One process' sync: its own connection, its own clock (processes' clocks may disagree). */
+  function processSync(clock: ManualClock, extra: Partial<ConstructorParameters<typeof RedisBreakerSync>[0]> = {}): RedisBreakerSync {
+    const sync = new RedisBreakerSync({ redis, prefix, clock, timeoutMs: 2000, onError: (e) => errors.push(e), ...extra });
+    syncs.push(sync);
+    return sync;
+  }
+
+  beforeAll(() => {
+    redis = connect();
+  });
+  beforeEach(() => {
+    prefix = uniquePrefix('breaker');
+    errors.length = 0;
+  });
+  afterEach(async () => {
+    await Promise.all(syncs.splice(0).map((s) => s.close()));
+    await deleteKeys(redis, `{${prefix}}:*`);
+    expect(errors).toEqual([]);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  it('announces open and paused states to other processes, in their own clock, never back to the sender', async () => {
+    const clockA = new ManualClock(1_700_000_000_000);
+    const clockB = new ManualClock(1_700_000_000_000 + HOUR); // B's clock runs an hour ahead
+    const a = processSync(clockA);
+    const b = processSync(clockB);
+    const atA = new Inbox<BreakerState>();
+    const atB = new Inbox<BreakerState>();
+    a.subscribe(atA.onRemote);
+    b.subscribe(atB.onRemote);
+    await Promise.all([a.ready(), b.ready()]);
+
+    await a.publish('target:fast-a', { state: 'open', until: clockA.now() + 30_000, reason: 'consecutive_failures' });
+    await atB.count(1);
+    // "Open for 30 s" travels as such: B sees it ending 30 s after its own now.
+    expect(atB.received).toEqual([['target:fast-a', { state: 'open', until: clockB.now() + 30_000, reason: 'consecutive_failures' }]]);
+
+    await b.publish('provider:openai', { state: 'paused', until: clockB.now() + 5_000 });
+    await atA.count(1);
+    // A got B's state only: its own message (sent first, on the same channel) was not delivered back.
+    expect(atA.received).toEqual([['provider:openai', { state: 'paused', until: clockA.now() + 5_000 }]]);
+  });
+
+  it('writes only open and paused states that are not over yet', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const a = processSync(clock);
+    const b = processSync(clock);
+    const atB = new Inbox<BreakerState>();
+    b.subscribe(atB.onRemote);
+    await b.ready();
+    const monitor = connect();
+    try {
+      const seen: string[] = [];
+      const opened = new Promise<void>((resolve) =>
+        monitor.on('message', (_channel: string, message: string) => {
+          seen.push(message);
+          if (message.includes('"open"')) resolve();
+        }),
+      );
+      await monitor.subscribe(a.channelName);
+      await a.publish('target:x', { state: 'closed' });
+      await a.publish('target:x', { state: 'half-open', probesInFlight: 0, probeSuccesses: 0 });
+      await a.publish('target:x', { state: 'ramping', since: clock.now() });
+      await a.publish('target:x', { state: 'open', until: clock.now() - 1, reason: 'error_rate' });
+      await a.publish('target:x', { state: 'open', until: clock.now() + 10_000, reason: 'error_rate' });
+      await Promise.all([atB.count(1), opened]);
+      expect(seen).toHaveLength(1); // one message (in order on the channel), for the one state worth sharing
+      expect(atB.keys()).toEqual(['target:x']);
+      expect(await redis.hkeys(a.hashKey)).toEqual(['target:x']);
+    } finally {
+      monitor.disconnect();
+    }
+  });
+
+  it('stores states for processes that start later, aged with Redis time, and lets them expire', async () => {
+    const clockA = new ManualClock(await redisNow(redis));
+    const a = processSync(clockA);
+    const t0 = await redisNow(redis);
+    await a.publish('target:fast-a', { state: 'open', until: clockA.now() + 30_000, reason: 'error_rate' });
+    await a.publish('provider:anthropic', { state: 'paused', until: clockA.now() + 40 });
+    // The hash lives as long as its longest state, plus the margin (1 s).
+    const ttl = await redis.pttl(a.hashKey);
+    expect(ttl).toBeGreaterThan(30_000);
+    expect(ttl).toBeLessThanOrEqual(31_000);
+
+    // A process starting now, with a clock 10 minutes behind.
+    const clockC = new ManualClock(clockA.now() - 600_000);
+    const c = processSync(clockC);
+    const atC = new Inbox<BreakerState>();
+    c.subscribe(atC.onRemote);
+    await c.ready();
+    const elapsed = (await redisNow(redis)) - t0;
+    const byKey = new Map(atC.received);
+    const open = byKey.get('target:fast-a');
+    expect(open).toMatchObject({ state: 'open', reason: 'error_rate' });
+    // Remaining time = 30 s minus the time elapsed in Redis since it was written, in C's clock.
+    expect(open!.state === 'open' && open!.until).toBeLessThanOrEqual(clockC.now() + 30_000);
+    expect(open!.state === 'open' && open!.until).toBeGreaterThanOrEqual(clockC.now() + 30_000 - elapsed - 1);
+
+    // The 40 ms pause expires: not loaded any more, and removed by the next write.
+    await untilRedisTime(redis, t0 + 60);
+    expect((await c.load()).map(([k]) => k)).toEqual(['target:fast-a']);
+    await a.publish('target:other', { state: 'open', until: clockA.now() + 20_000, reason: 'error_rate' });
+    expect((await redis.hkeys(a.hashKey)).sort()).toEqual(['target:fast-a', 'target:other']);
+  });
+
+  it('keeps the stronger stored state: open beats paused, the later end wins', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const a = processSync(clock);
+    const now = clock.now();
+    await a.publish('target:t', { state: 'open', until: now + 20_000, reason: 'error_rate' });
+    await a.publish('target:t', { state: 'paused', until: now + 60_000 }); // weaker: kept out
+    await a.publish('target:t', { state: 'open', until: now + 10_000, reason: 'probe_failed' }); // shorter: kept out
+    const late = processSync(clock);
+    expect(await late.load()).toEqual([['target:t', expect.objectContaining({ state: 'open', reason: 'error_rate' })]]);
+    await a.publish('target:t', { state: 'open', until: now + 90_000, reason: 'probe_failed' }); // longer: wins
+    await a.publish('provider:p', { state: 'paused', until: now + 5_000 });
+    await a.publish('provider:p', { state: 'open', until: now + 1_000, reason: 'error_rate' }); // open beats paused
+    const stored = new Map(await late.load());
+    expect(stored.get('target:t')).toMatchObject({ state: 'open', reason: 'probe_failed' });
+    expect(stored.get('provider:p')).toMatchObject({ state: 'open', reason: 'error_rate' });
+    expect(await redis.pttl(a.hashKey)).toBeGreaterThan(85_000);
+  });
+
+  it('delivers the stored states to every new subscription, and reports malformed messages', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const a = processSync(clock);
+    await a.publish('target:t', { state: 'open', until: clock.now() + 20_000, reason: 'error_rate' });
+    const b = processSync(clock);
+    const first = new Inbox<BreakerState>();
+    const second = new Inbox<BreakerState>();
+    b.subscribe(first.onRemote);
+    await b.ready();
+    const sub = b.subscribe(second.onRemote);
+    await b.ready();
+    expect(first.keys()).toEqual(['target:t']);
+    expect(second.keys()).toEqual(['target:t']);
+
+    await redis.publish(b.channelName, 'not json');
+    await redis.publish(b.channelName, JSON.stringify({ o: 'x', k: 'target:t', v: { state: 'open', until: 'soon' } }));
+    await a.publish('target:u', { state: 'open', until: clock.now() + 20_000, reason: 'error_rate' });
+    await first.count(2);
+    expect(first.keys()).toEqual(['target:t', 'target:u']);
+    expect(errors.map((e) => [e.code, e.source, e.operation])).toEqual([
+      ['ERR_LLMR_REDIS_SYNC', 'breaker', 'message'],
+      ['ERR_LLMR_REDIS_SYNC', 'breaker', 'message'],
+    ]);
+    errors.length = 0;
+    sub.dispose();
+    sub.dispose(); // idempotent
+  });
+
+  it('lets several instances share one subscriber connection, and never closes it', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const subscriber = connect();
+    try {
+      const one = processSync(clock, { subscriber });
+      const two = processSync(clock, { subscriber });
+      const atOne = new Inbox<BreakerState>();
+      const atTwo = new Inbox<BreakerState>();
+      one.subscribe(atOne.onRemote);
+      two.subscribe(atTwo.onRemote);
+      await Promise.all([one.ready(), two.ready()]);
+      await one.close(); // must not unsubscribe the channel `two` still listens to
+      await processSync(clock).publish('target:t', { state: 'open', until: clock.now() + 20_000, reason: 'error_rate' });
+      await atTwo.count(1);
+      expect(atTwo.keys()).toEqual(['target:t']);
+      expect(atOne.received).toEqual([]);
+      expect(subscriber.status).toBe('ready');
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
+  it('retries a failed load once the connection is ready again', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    await processSync(clock).publish('target:t', { state: 'open', until: clock.now() + 20_000, reason: 'error_rate' });
+    const main = connect({ retryStrategy: () => 30 });
+    const subscriber = connect();
+    try {
+      await Promise.all([once(main, 'ready'), once(subscriber, 'ready')]);
+      const late = processSync(clock, { redis: main, subscriber });
+      main.disconnect(true); // the app's connection drops and reconnects
+      await once(main, 'close');
+      const inbox = new Inbox<BreakerState>();
+      late.subscribe(inbox.onRemote); // subscribes fine, but cannot load yet
+      await inbox.count(1);
+      expect(inbox.keys()).toEqual(['target:t']);
+      expect(errors.map((e) => e.operation)).toEqual(['load']);
+      errors.length = 0;
+      await late.close();
+    } finally {
+      main.disconnect();
+      subscriber.disconnect();
+    }
+  });
+
+  it('never throws when Redis is unreachable: publish, subscribe and load failures go to onError', async () => {
+    const port = await sparePort();
+    const dead = new IORedis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+    try {
+      const clock = new ManualClock(Date.now());
+      const sync = processSync(clock, { redis: dead, timeoutMs: 200 });
+      await expect(sync.publish('target:t', { state: 'open', until: clock.now() + 1000, reason: 'error_rate' })).resolves.toBeUndefined();
+      const sub = sync.subscribe(() => undefined);
+      await sync.ready();
+      await expect(sync.load()).rejects.toBeDefined();
+      expect(errors.length).toBeGreaterThanOrEqual(2);
+      expect(errors.every((e) => e instanceof RedisSyncError && e.kind === 'unknown')).toBe(true);
+      expect(new Set(errors.map((e) => e.operation))).toEqual(new Set(['publish', 'subscribe']));
+      expect(errors[0]!.message).toMatch(/keeps working on its own state/);
+      sub.dispose();
+      errors.length = 0;
+    } finally {
+      dead.disconnect();
+    }
+  });
+
+  it('validates its options at construction', () => {
+    expect(() => new RedisBreakerSync({ redis: {} as never })).toThrow(RedisStoreConfigError);
+    expect(() => new RedisBreakerSync({ redis, timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => new RedisBreakerSync({ redis, subscriber: {} as never })).toThrow(/subscriber/);
+  });
+});

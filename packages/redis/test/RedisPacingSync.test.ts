@@ -1,0 +1,97 @@
+import { ManualClock, type RateLimitSnapshot } from '@llm-resilience/core';
+import type Redis from 'ioredis';
+import { RedisPacingSync, type RedisSyncError } from '../src/index';
+import { connect, deleteKeys, Inbox, redisNow, uniquePrefix } from './redisTestUtils';
+
+describe('RedisPacingSync (real Redis)', () => {
+  let redis: Redis;
+  let prefix: string;
+  const syncs: RedisPacingSync[] = [];
+  const errors: RedisSyncError[] = [];
+
+  function processSync(clock: ManualClock): RedisPacingSync {
+    const sync = new RedisPacingSync({ redis, prefix, clock, timeoutMs: 2000, onError: (e) => errors.push(e) });
+    syncs.push(sync);
+    return sync;
+  }
+
+  beforeAll(() => {
+    redis = connect();
+  });
+  beforeEach(() => {
+    prefix = uniquePrefix('pacing');
+    errors.length = 0;
+  });
+  afterEach(async () => {
+    await Promise.all(syncs.splice(0).map((s) => s.close()));
+    await deleteKeys(redis, `{${prefix}}:*`);
+    expect(errors).toEqual([]);
+  });
+  afterAll(async () => {
+    await redis.quit();
+  });
+
+  it('announces snapshots with reset times in the receiver clock, and keeps them until the latest reset', async () => {
+    const clockA = new ManualClock(await redisNow(redis));
+    const clockB = new ManualClock(clockA.now() - 90_000); // B's clock is 90 s behind
+    const a = processSync(clockA);
+    const b = processSync(clockB);
+    const atB = new Inbox<RateLimitSnapshot>();
+    b.subscribe(atB.onRemote);
+    await b.ready();
+
+    const snapshot: RateLimitSnapshot = {
+      limitRequests: 500,
+      remainingRequests: 3,
+      requestsResetAt: clockA.now() + 2_000,
+      limitTokens: 90_000,
+      remainingTokens: 1_200,
+      tokensResetAt: clockA.now() + 20_000,
+    };
+    await a.publish('fast-a', snapshot);
+    await atB.count(1);
+    expect(atB.received).toEqual([
+      [
+        'fast-a',
+        {
+          limitRequests: 500,
+          remainingRequests: 3,
+          requestsResetAt: clockB.now() + 2_000,
+          limitTokens: 90_000,
+          remainingTokens: 1_200,
+          tokensResetAt: clockB.now() + 20_000,
+        },
+      ],
+    ]);
+    // Stored until the latest reset (+ 1 s margin): a process starting later still paces.
+    const ttl = await redis.pttl(a.hashKey);
+    expect(ttl).toBeGreaterThan(19_000);
+    expect(ttl).toBeLessThanOrEqual(21_000);
+    const late = processSync(new ManualClock(clockA.now()));
+    const [[target, loaded]] = (await late.load()) as [[string, RateLimitSnapshot]];
+    expect(target).toBe('fast-a');
+    expect(loaded.remainingTokens).toBe(1_200);
+    expect(loaded.tokensResetAt).toBeGreaterThan(clockA.now() + 19_000);
+    expect(loaded.tokensResetAt).toBeLessThanOrEqual(clockA.now() + 20_000);
+  });
+
+  it('replaces the stored snapshot with the latest one; one without a future reset removes it', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const a = processSync(clock);
+    const b = processSync(clock);
+    await a.publish('fast-a', { remainingRequests: 1, requestsResetAt: clock.now() + 30_000 });
+    await a.publish('fast-b', { remainingRequests: 9, requestsResetAt: clock.now() + 5_000 });
+    await a.publish('fast-a', { remainingRequests: 50, requestsResetAt: clock.now() + 10_000 });
+    expect(new Map(await b.load()).get('fast-a')).toMatchObject({ remainingRequests: 50 });
+
+    const atB = new Inbox<RateLimitSnapshot>();
+    b.subscribe(atB.onRemote);
+    await b.ready();
+    expect(atB.keys().sort()).toEqual(['fast-a', 'fast-b']);
+    await a.publish('fast-a', { remainingRequests: 7 }); // no reset time: nothing to keep, still announced
+    await atB.count(3);
+    expect(atB.received[2]).toEqual(['fast-a', { remainingRequests: 7 }]);
+    expect(await redis.hkeys(a.hashKey)).toEqual(['fast-b']);
+    expect(await redis.pttl(a.hashKey)).toBeLessThanOrEqual(6_000);
+  });
+});
