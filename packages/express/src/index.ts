@@ -26,7 +26,7 @@ export { RequestResilience, type ExecuteOverrides } from './RequestResilience';
 export { ClientDisconnectedError } from './ClientDisconnectedError';
 export { ExpressConfigError } from './ExpressConfigError';
 export { ValidationWarning, VALIDATION_CODES, type ValidationName } from './Validations';
-export { httpErrorOf, type HttpErrorInfo as HttpError } from '@llm-resilience/core';
+export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo as HttpError } from '@llm-resilience/core';
 export { toAnthropicRequest, fromAnthropicMessage, AnthropicStreamTranslator } from './gateway/anthropicTranslate';
 export { UpstreamHttpError, UpstreamStreamError, StreamIdleError } from './gateway/UpstreamError';
 export type {

@@ -297,7 +297,9 @@ export class BreakerRegistry {
     } else {
       const details = { latencyMs: outcome.latencyMs, retryAfterMs: outcome.retryAfterMs };
       target.onFailure(outcome.kind, now, { ...details, probe: probes?.target });
-      if (this.providerWide(targetId, provider, now)) prov.onFailure(outcome.kind, now, { ...details, probe: probes?.provider });
+      // Only health failures (and 429s) say anything about the provider; a bad request does not.
+      const counts = outcome.kind === 'rate_limited' || this.policy.failOn.has(outcome.kind);
+      if (counts && this.providerWide(targetId, provider, now)) prov.onFailure(outcome.kind, now, { ...details, probe: probes?.provider });
       else prov.release(probes?.provider);
     }
   }

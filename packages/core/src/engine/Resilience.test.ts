@@ -403,4 +403,50 @@ describe('Resilience.execute', () => {
     expect(err.kind).toBe('overloaded');
     expect(err.record.skipped.map((x: { reason: string }) => x.reason)).toEqual(['breaker_open', 'breaker_open']);
   });
+
+  it('downgrades only requests a budget applies to (its match), once the share is spent', async () => {
+    const { engine, clock } = setup(
+      {
+        budgets: [{ scope: ['tenant'], match: { route: 'support' }, limitUsd: 1, window: '1d', downgradeAt: 0.5, downgradeTo: 'cheap' }],
+      },
+      { support: { chain: ['premium'] }, legal: { chain: ['premium'] }, cheap: { chain: ['a'] } },
+    );
+    const downgrades: string[] = [];
+    engine.events.on('budget', (e) => e.event === 'downgrade' && downgrades.push(`${e.route}->${e.to}`));
+    const { fn } = scripted({ premium: [ok('x', { prompt_tokens: 1000, completion_tokens: 1000 })] });
+    const who = { tenant: 'acme' };
+    // $0.5 spent on support (1000 * 100 + 1000 * 400) / 1e6.
+    await drive(clock, engine.execute({ route: 'support', identity: who, inputTokens: 1000, maxOutputTokens: 1000 }, fn));
+    const legal = await drive(clock, engine.execute({ route: 'legal', identity: who, inputTokens: 1000, maxOutputTokens: 1000 }, fn));
+    const support = await drive(clock, engine.execute({ route: 'support', identity: who, inputTokens: 1000, maxOutputTokens: 1000 }, fn));
+    expect(legal.record.final_target).toBe('premium');
+    expect(support.record.final_target).toBe('a');
+    expect(downgrades).toEqual(['support->cheap']);
+  });
+
+  it('keeps rejected replies charged to the budget when the request finally fails', async () => {
+    const Intent = z.object({ intent: z.string() });
+    const { engine, clock } = setup(
+      { budgets: [{ scope: ['tenant'], limitUsd: 0.003, window: '1d' }] },
+      { cls: { chain: ['a'], output: Intent } },
+    );
+    const { fn } = scripted({ a: [ok('not json', { prompt_tokens: 1000, completion_tokens: 100 })] });
+    const req = { route: 'cls', identity: { tenant: 't' }, inputTokens: 1000, maxOutputTokens: 100 };
+    const first = await drive(clock, engine.execute(req, fn)).catch((e) => e);
+    expect(first.kind).toBe('validation_failed');
+    expect(first.record.actual_cost).toBeCloseTo(0.0012, 12);
+    await drive(clock, engine.execute(req, fn)).catch((e) => e);
+    // $0.0024 spent, a third worst case of $0.0012 no longer fits under $0.003.
+    const third = await drive(clock, engine.execute(req, fn)).catch((e) => e);
+    expect(third.code).toBe('ERR_LLMR_LIMIT_EXCEEDED');
+  });
+
+  it('ends a chain with a capacity kind when any skip was a capacity problem', async () => {
+    const { engine, clock } = setup({ breaker: { consecutiveFailures: 1 } }, { chat: { chain: ['b', 'a'], retry: { perKind: { overloaded: 0 } } } });
+    const { fn } = scripted({ a: [http(503)] });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, dataClass: 'internal' }, fn)).catch(() => undefined);
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, dataClass: 'internal' }, fn)).catch((e) => e);
+    expect(err.record.skipped.map((x: { reason: string }) => x.reason)).toEqual(['data_class', 'breaker_open']);
+    expect(err.kind).toBe('overloaded');
+  });
 });

@@ -5,7 +5,7 @@ import { classifyError } from '../errors/classifyError';
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/ErrorKind';
 import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
-import { TypedEmitter } from '../events/TypedEmitter';
+import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
 import { Limiter, type LimitDecision, type Reservation } from '../limits/Limiter';
 import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
@@ -129,6 +129,7 @@ export class Resilience {
   private readonly pacing = new Map<string, RateLimitSnapshot>();
   private readonly pacingSync: PacingStateSync | undefined;
   private readonly pacingPublishedAt = new Map<string, number>();
+  private readonly pacingSubscription: Disposable | undefined;
   private readonly defaultOutputTokens: number;
   private closed = false;
 
@@ -168,7 +169,7 @@ export class Resilience {
       ...(options.breakerSync ? { sync: options.breakerSync } : {}),
     });
     this.pacingSync = options.pacingSync;
-    this.pacingSync?.subscribe?.((targetId, snap) => this.pacing.set(targetId, snap));
+    this.pacingSubscription = this.pacingSync?.subscribe?.((targetId, snap) => this.pacing.set(targetId, snap));
     this.breakers.events.on('breaker', (e) => {
       this.events.emit('breaker', e);
       this.metrics.breaker(e);
@@ -211,18 +212,27 @@ export class Resilience {
     try {
       success = await this.runChainOrRequeue(s, call);
     } catch (err) {
-      await admitted.reservation?.fail();
-      await admitted.budget?.fail();
+      if (s.rejectedCostUsd > 0) {
+        // Replies were received (and billed) before the request failed: they stay charged.
+        const spent = { inputTokens: 0, outputTokens: 0, costUsd: s.rejectedCostUsd };
+        await admitted.reservation?.settle(spent);
+        await admitted.budget?.settle(spent);
+        s.record.actual_cost = s.rejectedCostUsd;
+      } else {
+        await admitted.reservation?.fail();
+        await admitted.budget?.fail();
+      }
       this.scheduler.notify();
       throw this.finishFailure(s, err);
     }
     const settle = async (usage: Usage): Promise<void> => {
       const actual = this.amounts(success.target, usage);
-      // Replies that failed validation were billed too: they count against spend limits.
-      actual.costUsd += s.rejectedCostUsd;
       await success.targetReservation?.settle(actual);
-      await admitted.reservation?.settle(actual);
-      await admitted.budget?.settle(actual);
+      // Replies rejected by validation were billed too: request-wide spend limits and budgets count them
+      // (their own targets' reservations were settled when they were rejected).
+      const requestActual = s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual;
+      await admitted.reservation?.settle(requestActual);
+      await admitted.budget?.settle(requestActual);
       this.scheduler.notify();
     };
     if (request.stream) {
@@ -274,6 +284,8 @@ export class Resilience {
   async shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closed = true;
     await this.scheduler.shutdown(opts);
+    this.pacingSubscription?.dispose();
+    this.breakers.dispose();
   }
 
   /** The in-memory retry budget of a provider (fleet-wide sharing comes from limits, not from this). */
@@ -451,6 +463,7 @@ export class Resilience {
   private async applyDowngrade(s: RequestState): Promise<void> {
     for (const b of this.policy.budgets) {
       if (b.downgradeAt === undefined || b.downgradeTo === undefined || b.downgradeTo === s.route.name) continue;
+      if (b.match && !Object.entries(b.match).every(([dim, v]) => s.ctx[dim as keyof LimitContext] === v)) continue;
       const used = await this.budgetLimiter.usage(b.id, s.ctx);
       if (used === undefined || used < b.downgradeAt * b.limitUsd) continue;
       const to = this.policy.routes[b.downgradeTo]!;
@@ -480,7 +493,11 @@ export class Resilience {
    * no window fails as context_length, open breakers as overloaded, limits and pacing as rate_limited).
    */
   private skip(s: RequestState, target: ResolvedTarget, reason: SkippedTarget['reason'], detail?: string): void {
-    s.skipFailure ??= { kind: SKIP_KINDS[reason], code: `ERR_LLMR_SKIPPED_${reason.toUpperCase()}`, message: `${target.id} skipped (${reason})${detail ? `: ${detail}` : ''}`, cause: undefined };
+    // Capacity skips (breakers, limits, pacing) say more than policy skips: a chain that had a capacity
+    // problem anywhere ends as one, so it gets 503 and may be requeued.
+    const prev = s.skipFailure;
+    if (prev === undefined || (!isCapacityKind(prev.kind) && isCapacityKind(SKIP_KINDS[reason])))
+      s.skipFailure = { kind: SKIP_KINDS[reason], code: `ERR_LLMR_SKIPPED_${reason.toUpperCase()}`, message: `${target.id} skipped (${reason})${detail ? `: ${detail}` : ''}`, cause: undefined };
     s.record.skipped.push({ target: target.id, reason, ...(detail !== undefined ? { detail } : {}) });
     this.events.emit('skip', { requestId: s.requestId, route: s.route.name, target: target.id, reason, ...(detail !== undefined ? { detail } : {}) });
   }
@@ -517,7 +534,9 @@ export class Resilience {
         const until = s.deadline ?? s.startedAt + s.trafficClass.maxWaitMs;
         const wait = Math.min(Math.max(err.retryAfterMs ?? this.policy.breaker.openForMs, MIN_REQUEUE_MS), MAX_REQUEUE_MS);
         if (this.clock.now() + wait >= until) throw err;
-        this.events.emit('queue', { trafficClass: s.trafficClass.name, event: 'enqueued', reason: 'exhausted', depth: 1 });
+        const queued: ResilienceEvents['queue'] = { trafficClass: s.trafficClass.name, event: 'enqueued', reason: 'exhausted', depth: 1 };
+        this.events.emit('queue', queued);
+        this.metrics.queue(queued);
         s.record.queue_wait_ms += wait;
         await this.clock.sleep(wait, s.request.signal);
       }

@@ -171,6 +171,15 @@ describe('Limiter — settle', () => {
     expect(remaining(userTpm)).toBe(950);
   });
 
+  it('charges in-flight concurrency with windowMs 0 even when the rule carries a window', async () => {
+    // To stores, concurrency with windowMs > 0 means a per-window total (budgets), not slots in flight.
+    const seen: LimitCharge[] = [];
+    const store: LimiterStore = { reserve: (charges) => (seen.push(...charges), { ok: true, states: [] }), adjust: () => undefined };
+    const limiter = new Limiter([{ ...userConc, windowMs: 60_000 }], store);
+    await limiter.reserve(ctx, usage(1), 'request');
+    expect(seen).toEqual([expect.objectContaining({ kind: 'concurrency', windowMs: 0 })]);
+  });
+
   it('keeps the estimate when the actual amount is not a number', () => {
     const { limiter, remaining } = setup([userTpm]);
     ok(limiter.reserve(ctx, usage(100), 'request')).settle(usage(Number.NaN));

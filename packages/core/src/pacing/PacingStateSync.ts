@@ -57,17 +57,16 @@ export class MemoryPacingSyncHub {
 
   connect(): PacingStateSync {
     const self = {};
-    let listener: ((targetId: string, s: RateLimitSnapshot, from: object) => void) | undefined;
     return {
       publish: (targetId, snapshot) => {
         for (const m of this.members) m(targetId, { ...snapshot }, self);
       },
       subscribe: (onRemote) => {
-        listener = (targetId, s, from) => {
+        const listener = (targetId: string, s: RateLimitSnapshot, from: object) => {
           if (from !== self) onRemote(targetId, s);
         };
         this.members.add(listener);
-        return { dispose: () => void (listener && this.members.delete(listener)) };
+        return { dispose: () => void this.members.delete(listener) };
       },
     };
   }

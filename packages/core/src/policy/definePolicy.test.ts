@@ -137,4 +137,10 @@ describe('definePolicy', () => {
     expect(policy.routes.b!.retry.backoff.strategy).toBe('decorrelated');
     expect(policy.routes.b!.retry.maxHintMs).toBe(60_000);
   });
+
+  it('rejects budgets scoped by provider or model, which would never be charged', () => {
+    expect(problems({ targets, routes: { chat: { chain: ['fast-a'] } }, budgets: [{ scope: ['tenant', 'model'], limitUsd: 5, window: '1d' }] })).toEqual([
+      expect.stringMatching(/^budgets\[0\]\.scope: expected request dimensions .* got 'model'/),
+    ]);
+  });
 });

@@ -194,6 +194,13 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: string[]): Po
   });
 
   const budgets: BudgetRule[] = p.budgets.map((b, i) => {
+    const perTarget = b.scope.filter((d) => d === 'provider' || d === 'model');
+    if (perTarget.length > 0) {
+      issues.push({
+        path: `budgets[${i}].scope`,
+        message: `expected request dimensions (user, team, tenant, environment, route), got ${perTarget.map((d) => `'${d}'`).join(', ')}: budgets are reserved once per request, before a target is chosen; cap a model's spend with a limit rule { metric: 'cost' } instead`,
+      });
+    }
     if (b.downgradeTo !== undefined && !p.routes[b.downgradeTo]) {
       issues.push({
         path: `budgets[${i}].downgradeTo`,

@@ -109,7 +109,7 @@ export const targetSchema = z
       .enum(['openai', 'heuristic'])
       .optional()
       .describe(
-        "How the request is counted when this target is the primary: `openai` hands the model name to the tokenizer (exact BPE for OpenAI model names, the heuristic for others); `heuristic` hands it none (see docs/concepts/token-estimation.md).",
+        "How the request is counted when this target is the primary: `openai` with the tokenizer for its model name (exact BPE for OpenAI model names, the chars/3.5 heuristic for others), `heuristic` with the heuristic. A custom `tokenizer` given to `createResilience` counts for every target, with the model name (see docs/concepts/token-estimation.md).",
       ),
     /** Free-form values handed to the call (base URL alias, deployment name...). */
     meta: z
@@ -153,7 +153,9 @@ export const retrySchema = z
       .min(1)
       .max(20)
       .optional()
-      .describe('Attempts per request across the whole chain, first try included: one budget, never restarted by a fallback.'),
+      .describe(
+        "Attempts per request across the whole chain, first try included: one budget, never restarted by a fallback (each requeued run of an `onExhausted: 'queue'` route gets a new one).",
+      ),
     /** Retries on the same target, per error kind, before falling back. */
     perKind: z
       .partialRecord(errorKind, nonNegInt)
@@ -223,7 +225,10 @@ const messagesSchema = z
   .strictObject({
     internal: z.string().optional().describe('Message for your own team when a request hits a rate limit (direct).'),
     customer: z.string().optional().describe('Message for customers on capacity and reliability failures (calm, no provider names).'),
-    queued: z.string().optional().describe('Message for work that was queued.'),
+    queued: z
+      .string()
+      .optional()
+      .describe("Message for work that waits in a queue. Not attached to errors: read it with `userMessageFor('queued', ...)` where you tell a user their work is waiting."),
   })
   .describe("User-facing messages per audience (the seed's step 10).");
 
@@ -272,7 +277,9 @@ export const routeSchema = z
     onExhausted: z
       .enum(['fail', 'queue'])
       .optional()
-      .describe('What happens when every target failed or was skipped: `fail` rejects with `ChainExhaustedError`; for `queue` see docs/concepts/fallbacks.md.'),
+      .describe(
+        "What happens when every target failed or was skipped: `fail` rejects with `ChainExhaustedError`; `queue` waits (the provider's hint, else the breakers' `openFor`, 1 s to 60 s) and runs the chain again while it ends on a capacity kind (`rate_limited`, `overloaded`, `timeout`, `network`, `unknown`), until the deadline or the traffic class's `maxWait` (see docs/concepts/fallbacks.md).",
+      ),
     /** Audience: which user-facing message errors on this route carry. */
     audience: z
       .enum(['internal', 'customer'])
@@ -321,7 +328,11 @@ export const limitRuleSchema = z
 export const budgetSchema = z
   .strictObject({
     id: z.string().min(1).optional().describe('Stable id, used in store keys and `budget` events.'),
-    scope: z.array(scopeDimension).describe('Dimensions the budget is kept per (`["tenant"]`, `["team"]`, `[]` for one global budget).'),
+    scope: z
+      .array(scopeDimension)
+      .describe(
+        'Dimensions the budget is kept per (`["tenant"]`, `["team"]`, `[]` for one global budget). Budgets are reserved once per request, before a target is chosen: a budget scoped by `provider` or `model` is never charged.',
+      ),
     limitUsd: positive.describe('Spend cap in USD per window. Each request reserves its worst-case cost before the call.'),
     window: duration('a window', 1000, 31 * DAY_MS).describe(
       'Budget period, 1 s to 31 d. Fixed windows aligned to the epoch (a `"1d"` budget resets at 00:00 UTC).',
@@ -333,7 +344,13 @@ export const budgetSchema = z
     /** After this share of the budget (0..1), route to `downgradeTo`. */
     downgradeAt: z.number().min(0).max(1).optional().describe('Share of the budget (0..1) after which requests move to `downgradeTo`.'),
     /** Route name to use instead once `downgradeAt` is passed. */
-    downgradeTo: z.string().min(1).optional().describe('Route used instead once `downgradeAt` is passed (a cheaper chain).'),
+    downgradeTo: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Route used instead once `downgradeAt` is passed (a cheaper chain); limits and budgets then count the request under that route. The check reads this budget's spend for the request's scope values without applying `match`: put `route` in `scope` to downgrade one route only.",
+      ),
   })
   .describe('A spend cap in USD, enforced before the call.');
 
