@@ -331,7 +331,7 @@ export const budgetSchema = z
     scope: z
       .array(scopeDimension)
       .describe(
-        'Dimensions the budget is kept per (`["tenant"]`, `["team"]`, `[]` for one global budget). Budgets are reserved once per request, before a target is chosen: a budget scoped by `provider` or `model` is never charged.',
+        'Dimensions the budget is kept per (`["tenant"]`, `["team"]`, `[]` for one global budget). Budgets are reserved once per request, before a target is chosen, so `provider` and `model` are rejected here (cap the spend of a model with a `cost` limit rule).',
       ),
     limitUsd: positive.describe('Spend cap in USD per window. Each request reserves its worst-case cost before the call.'),
     window: duration('a window', 1000, 31 * DAY_MS).describe(
