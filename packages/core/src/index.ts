@@ -27,7 +27,7 @@ export type {
 } from './engine/types';
 
 // Policy
-export { definePolicy, DEFAULT_MESSAGES, MAX_ADVISED_FALLBACKS, type DefinePolicyOptions } from './policy/definePolicy';
+export { definePolicy, DEFAULT_FALLBACK_ON, DEFAULT_MESSAGES, MAX_ADVISED_FALLBACKS, type DefinePolicyOptions } from './policy/definePolicy';
 export { parseDuration, type Duration } from './policy/duration';
 export { policySchema } from './policy/schema';
 export type {

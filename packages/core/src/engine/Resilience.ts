@@ -6,7 +6,7 @@ import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/Er
 import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
 import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
-import { Limiter, type LimitDecision, type Reservation } from '../limits/Limiter';
+import { Limiter, type LimitDenied, type Reservation } from '../limits/Limiter';
 import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
@@ -397,6 +397,7 @@ export class Resilience {
     s.record.estimated_cost = estimate.costUsd;
     if (!this.limiter.hasRequestRules && !this.budgetLimiter.hasRequestRules) return {};
     const headroom = s.trafficClass.reserve;
+    let lastDenial: LimitDenied | undefined;
     const tryAdmit = async (): Promise<
       { ok: true; value: { reservation?: Reservation; budget?: Reservation } } | { ok: false; retryAfterMs: number; reason: string }
     > => {
@@ -409,7 +410,7 @@ export class Resilience {
       if (d && !d.ok) {
         await budget?.fail('release');
         if (!Number.isFinite(d.retryAfterMs)) throw RateLimitExceededError.fromDenial(d);
-        this.lastDenial.set(s.requestId, d);
+        lastDenial = d;
         return { ok: false, retryAfterMs: d.retryAfterMs, reason: `limit ${d.rule.id}` };
       }
       return { ok: true, value: { ...(d ? { reservation: d } : {}), ...(budget ? { budget } : {}) } };
@@ -428,11 +429,9 @@ export class Resilience {
         },
       });
       s.record.queue_wait_ms = waitedMs;
-      this.lastDenial.delete(s.requestId);
       return value;
     } catch (err) {
-      const denial = this.lastDenial.get(s.requestId);
-      this.lastDenial.delete(s.requestId);
+      const denial = lastDenial;
       if (denial) {
         this.events.emit('limited', {
           requestId: s.requestId,
@@ -447,7 +446,6 @@ export class Resilience {
     }
   }
 
-  private readonly lastDenial = new Map<string, Extract<LimitDecision, { ok: false }>>();
 
   private requestEstimate(s: RequestState): UsageAmounts {
     let worstCost = 0;

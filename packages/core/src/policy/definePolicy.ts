@@ -38,8 +38,16 @@ const DEFAULT_PER_KIND: Record<ErrorKind, number> = {
   cancelled: 0,
 };
 
-/** Kinds that move to the next target by default: capacity and reliability problems. */
-const DEFAULT_FALLBACK_ON: ErrorKind[] = [
+/**
+ * Kinds that move to the next target by default: capacity and reliability problems, context length,
+ * quota, auth and invalid output; never policy rejections, invalid requests or cancellation.
+ *
+ * @example
+ * ```ts
+ * DEFAULT_FALLBACK_ON.includes('policy_rejected'); // false
+ * ```
+ */
+export const DEFAULT_FALLBACK_ON: readonly ErrorKind[] = [
   'rate_limited',
   'overloaded',
   'timeout',

@@ -1,22 +1,8 @@
-import { classifyError, type ErrorKind } from '@llm-resilience/core';
+import { classifyError, DEFAULT_FALLBACK_ON, type ErrorKind } from '@llm-resilience/core';
 import { catchError, from, throwError, type ObservableInput, type Observable, type OperatorFunction } from 'rxjs';
 
-/**
- * Kinds that switch to the next alternative by default: the core's default `fallbackOn` (capacity and
- * reliability problems, context length, quota, auth, invalid output), never policy rejections, invalid
- * requests or cancellation.
- */
-const DEFAULT_ON: readonly ErrorKind[] = [
-  'rate_limited',
-  'overloaded',
-  'timeout',
-  'network',
-  'unknown',
-  'context_length',
-  'quota_exhausted',
-  'auth',
-  'validation_failed',
-];
+/** Kinds that switch to the next alternative by default: the core's default `fallbackOn`. */
+const DEFAULT_ON: readonly ErrorKind[] = DEFAULT_FALLBACK_ON;
 
 /**
  * One alternative of {@link withFallback}: an ObservableInput subscribed to when the previous one
