@@ -280,3 +280,30 @@ describe('MemoryLimiterStore — peek', () => {
     expect(store.peek([rate('k', 100)])).toEqual([{ remaining: 6, resetMs: 400 }]);
   });
 });
+
+describe('MemoryLimiterStore — per-window counters (budgets)', () => {
+  it('drops a window total once its window is over, and not before', async () => {
+    const clock = new ManualClock(0);
+    const store = new MemoryLimiterStore({ clock, idleGraceMs: 0 });
+    const day = 86_400_000;
+    const charge = { key: 'budget|tenant=acme|w=0', kind: 'concurrency' as const, limit: 5, windowMs: day, amount: 2 };
+    expect(store.reserve([charge]).ok).toBe(true);
+    store.adjust([{ key: charge.key, kind: 'concurrency', limit: 5, windowMs: day, delta: 0.5 }]);
+    await clock.advance(day - 1);
+    store.sweep();
+    expect(store.peek([charge])[0]!.remaining).toBe(2.5);
+    await clock.advance(1);
+    store.sweep();
+    expect(store.size).toBe(0);
+  });
+
+  it('keeps in-flight counters (no window) until released', async () => {
+    const clock = new ManualClock(0);
+    const store = new MemoryLimiterStore({ clock, idleGraceMs: 0 });
+    const slot = { key: 'inflight|model=m', kind: 'concurrency' as const, limit: 2, windowMs: 0, amount: 1 };
+    store.reserve([slot]);
+    await clock.advance(10 * 86_400_000);
+    store.sweep();
+    expect(store.peek([slot])[0]!.remaining).toBe(1);
+  });
+});

@@ -84,6 +84,8 @@ export class MemoryLimiterStore implements LimiterStore {
   private readonly origin: number;
   private readonly rates = new Map<string, Cell>();
   private readonly counts = new Map<string, Cell>();
+  /** Per-window counters (`concurrency` with `windowMs > 0`): when each may be dropped (store time). */
+  private readonly windowExpiry = new Map<string, number>();
   private readonly sweepEvery: number;
   private readonly sweepIntervalMs: number;
   private readonly idleGraceMs: number;
@@ -201,6 +203,7 @@ export class MemoryLimiterStore implements LimiterStore {
       cells[i] = undefined;
       if (cell === undefined) map.set(c.key, { v });
       else cell.v = v;
+      if (c.kind === 'concurrency' && c.windowMs > 0) this.windowExpiry.set(c.key, now + c.windowMs);
       after[i] = c.kind === 'rate' ? v - now : v;
     }
     if (this.rates.size > this.sweepAt) this.sweepIdle(now - this.idleGraceMs);
@@ -235,6 +238,10 @@ export class MemoryLimiterStore implements LimiterStore {
       } else {
         const cell = this.counts.get(a.key);
         const v = Math.max(0, (cell?.v ?? 0) + a.delta);
+        if (a.windowMs > 0) {
+          if (v === 0) this.windowExpiry.delete(a.key);
+          else this.windowExpiry.set(a.key, Math.max(this.windowExpiry.get(a.key) ?? 0, now + a.windowMs));
+        }
         if (v === 0) {
           if (cell !== undefined) this.counts.delete(a.key);
         } else if (cell === undefined) {
@@ -283,12 +290,13 @@ export class MemoryLimiterStore implements LimiterStore {
   close(): void {
     this.rates.clear();
     this.counts.clear();
+    this.windowExpiry.clear();
   }
 
   private maybeSweep(now: number): void {
     if (now - this.lastSweep >= this.sweepIntervalMs) {
       this.lastSweep = now;
-      if (this.rates.size > 0) this.sweepIdle(now - this.idleGraceMs);
+      if (this.rates.size > 0 || this.windowExpiry.size > 0) this.sweepIdle(now - this.idleGraceMs);
     }
   }
 
@@ -296,6 +304,13 @@ export class MemoryLimiterStore implements LimiterStore {
   private sweepIdle(before: number): void {
     for (const [key, cell] of this.rates) {
       if (cell.v <= before) this.rates.delete(key);
+    }
+    // Per-window totals (budgets) are dead once their window is over: the next window has its own key.
+    for (const [key, expiry] of this.windowExpiry) {
+      if (expiry <= before) {
+        this.windowExpiry.delete(key);
+        this.counts.delete(key);
+      }
     }
     this.lastSweep = this.clock.now() - this.origin;
     this.sweepAt = Math.max(this.sweepEvery, this.rates.size * 2);
