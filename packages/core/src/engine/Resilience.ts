@@ -6,7 +6,9 @@ import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/Er
 import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
 import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
-import { Limiter, type LimitDenied, type Reservation } from '../limits/Limiter';
+import { Limiter, type LimitDecision, type LimitDenied, type Reservation } from '../limits/Limiter';
+import type { MaybePromise } from '../limits/LimiterStore';
+import type { Admission } from '../scheduler/types';
 import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
@@ -225,14 +227,16 @@ export class Resilience {
       this.scheduler.notify();
       throw this.finishFailure(s, err);
     }
-    const settle = async (usage: Usage): Promise<void> => {
+    // Synchronous when the store is (the in-memory default): no promise per settled request.
+    const settle = (usage: Usage): void | Promise<void> => {
       const actual = this.amounts(success.target, usage);
-      await success.targetReservation?.settle(actual);
+      const t = success.targetReservation?.settle(actual);
       // Replies rejected by validation were billed too: request-wide spend limits and budgets count them
       // (their own targets' reservations were settled when they were rejected).
       const requestActual = s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual;
-      await admitted.reservation?.settle(requestActual);
-      await admitted.budget?.settle(requestActual);
+      const r = admitted.reservation?.settle(requestActual);
+      const b = admitted.budget?.settle(requestActual);
+      if (t || r || b) return Promise.all([t, r, b]).then(() => this.scheduler.notify());
       this.scheduler.notify();
     };
     if (request.stream) {
@@ -247,7 +251,7 @@ export class Resilience {
           const used = usage ?? success.usage;
           // The record is final when complete() returns; the store settles in the background.
           const record = this.finishSuccess(s, success.target, used);
-          settle(used).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
+          Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
           return record;
         },
         fail: (error) => {
@@ -270,7 +274,8 @@ export class Resilience {
       };
       return result;
     }
-    await settle(success.usage);
+    const settled = settle(success.usage);
+    if (settled) await settled;
     const record = this.finishSuccess(s, success.target, success.usage);
     return {
       value: success.value,
@@ -398,22 +403,35 @@ export class Resilience {
     if (!this.limiter.hasRequestRules && !this.budgetLimiter.hasRequestRules) return {};
     const headroom = s.trafficClass.reserve;
     let lastDenial: LimitDenied | undefined;
-    const tryAdmit = async (): Promise<
-      { ok: true; value: { reservation?: Reservation; budget?: Reservation } } | { ok: false; retryAfterMs: number; reason: string }
-    > => {
-      const budget = this.budgetLimiter.hasRequestRules ? await this.budgetLimiter.reserve(s.ctx, estimate, 'request') : undefined;
-      if (budget && !budget.ok) {
+    type Admitted = { reservation?: Reservation; budget?: Reservation };
+    // Synchronous end to end when the store is (the in-memory default): no promise per admission.
+    const withLimits = (budget: Reservation | undefined): MaybePromise<Admission<Admitted>> => {
+      if (!this.limiter.hasRequestRules) return { ok: true, value: budget ? { budget } : {} };
+      const d = this.limiter.reserve(s.ctx, estimate, 'request', { headroom });
+      return isPromise(d) ? d.then((x) => decide(budget, x)) : decide(budget, d);
+    };
+    const decide = (budget: Reservation | undefined, d: LimitDecision): MaybePromise<Admission<Admitted>> => {
+      if (d.ok) return { ok: true, value: budget ? { reservation: d, budget } : { reservation: d } };
+      if (!Number.isFinite(d.retryAfterMs)) {
+        void budget?.fail('release');
+        throw RateLimitExceededError.fromDenial(d);
+      }
+      lastDenial = d;
+      const denied: Admission<Admitted> = { ok: false, retryAfterMs: d.retryAfterMs, reason: `limit ${d.rule.id}` };
+      const released = budget?.fail('release');
+      return isPromise(released) ? released.then(() => denied) : denied;
+    };
+    const withBudget = (budget: LimitDecision): MaybePromise<Admission<Admitted>> => {
+      if (!budget.ok) {
         this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: budget.rule.id, event: 'exceeded' });
         throw RateLimitExceededError.fromDenial(budget);
       }
-      const d = this.limiter.hasRequestRules ? await this.limiter.reserve(s.ctx, estimate, 'request', { headroom }) : undefined;
-      if (d && !d.ok) {
-        await budget?.fail('release');
-        if (!Number.isFinite(d.retryAfterMs)) throw RateLimitExceededError.fromDenial(d);
-        lastDenial = d;
-        return { ok: false, retryAfterMs: d.retryAfterMs, reason: `limit ${d.rule.id}` };
-      }
-      return { ok: true, value: { ...(d ? { reservation: d } : {}), ...(budget ? { budget } : {}) } };
+      return withLimits(budget);
+    };
+    const tryAdmit = (): MaybePromise<Admission<Admitted>> => {
+      if (!this.budgetLimiter.hasRequestRules) return withLimits(undefined);
+      const b = this.budgetLimiter.reserve(s.ctx, estimate, 'request');
+      return isPromise(b) ? b.then(withBudget) : withBudget(b);
     };
     try {
       const deadline = s.deadline;
@@ -938,4 +956,8 @@ function targetsPerProvider(policy: Policy): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [p, set] of ids) out[p] = set.size;
   return out;
+}
+
+function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
 }
