@@ -212,7 +212,7 @@ export class Resilience {
     const admitted = await this.admit(s);
     let success: Success<T>;
     try {
-      success = await this.runChainOrRequeue(s, call);
+      success = await (s.route.onExhausted === 'queue' ? this.runChainOrRequeue(s, call) : this.runChain(s, call));
     } catch (err) {
       if (s.rejectedCostUsd > 0) {
         // Replies were received (and billed) before the request failed: they stay charged.
@@ -434,17 +434,13 @@ export class Resilience {
       return isPromise(b) ? b.then(withBudget) : withBudget(b);
     };
     try {
-      const deadline = s.deadline;
       const { value, waitedMs } = await this.scheduler.schedule({
         trafficClass: s.trafficClass.name,
-        ...(s.ctx.tenant !== undefined ? { tenant: s.ctx.tenant } : {}),
-        ...(deadline !== undefined ? { deadline } : {}),
-        ...(s.request.signal ? { signal: s.request.signal } : {}),
+        tenant: s.ctx.tenant,
+        deadline: s.deadline,
+        signal: s.request.signal,
         tryAdmit,
-        release: (v) => {
-          void v.reservation?.fail('release');
-          void v.budget?.fail('release');
-        },
+        release: releaseAdmission,
       });
       s.record.queue_wait_ms = waitedMs;
       return value;
@@ -960,4 +956,10 @@ function targetsPerProvider(policy: Policy): Record<string, number> {
 
 function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
   return typeof (v as { then?: unknown } | undefined)?.then === 'function';
+}
+
+/** Gives back an admission the scheduler could not hand to its caller (aborted while being admitted). */
+function releaseAdmission(v: { reservation?: Reservation; budget?: Reservation }): void {
+  void v.reservation?.fail('release');
+  void v.budget?.fail('release');
 }
