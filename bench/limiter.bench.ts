@@ -254,12 +254,5 @@ export async function run(options: LimiterBenchOptions = {}): Promise<BenchResul
 if (require.main === module && contenderName() !== undefined) {
   void serveContender(contenderName()!, makeContender);
 } else if (require.main === module) {
-  void import('./lib/report').then(async ({ printResult }) => {
-    try {
-      printResult(await run());
-    } catch (err: unknown) {
-      console.error(err);
-      process.exitCode = 1;
-    }
-  });
+  void import('./lib/report').then(({ runStandalone }) => runStandalone(run));
 }

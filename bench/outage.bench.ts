@@ -344,12 +344,5 @@ export async function run(options: OutageBenchOptions = {}): Promise<BenchResult
 }
 
 if (require.main === module) {
-  void import('./lib/report').then(async ({ printResult }) => {
-    try {
-      printResult(await run());
-    } catch (err: unknown) {
-      console.error(err);
-      process.exitCode = 1;
-    }
-  });
+  void import('./lib/report').then(({ runStandalone }) => runStandalone(run));
 }

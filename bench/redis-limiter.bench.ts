@@ -221,14 +221,7 @@ export async function run(options: RedisLimiterBenchOptions = {}): Promise<Redis
 }
 
 if (require.main === module) {
-  void import('./lib/report').then(async ({ printResult }) => {
-    try {
-      const result = await run();
-      printResult(result);
-      console.log(`per-round throughput ratios: ${result.details.roundRatios.map((x) => x.toFixed(2)).join(' ')}`);
-    } catch (err: unknown) {
-      console.error(err);
-      process.exitCode = 1;
-    }
-  });
+  void import('./lib/report').then(({ runStandalone }) =>
+    runStandalone(run, (result) => console.log(`per-round throughput ratios: ${result.details.roundRatios.map((x) => x.toFixed(2)).join(' ')}`)),
+  );
 }

@@ -181,3 +181,23 @@ export function toMarkdown(runs: readonly BenchRun[], meta: { date: Date; enviro
   }
   return out.join('\n');
 }
+
+/**
+ * Runs a benchmark file on its own (`npx tsx bench/<name>.bench.ts`): prints its result, then lets the
+ * file print extras; a failure sets a non-zero exit code.
+ *
+ * @example
+ * ```ts
+ * if (require.main === module) void import('./lib/report').then(({ runStandalone }) => runStandalone(run));
+ * ```
+ */
+export async function runStandalone<R>(run: () => Promise<R>, after?: (result: R) => void): Promise<void> {
+  try {
+    const result = await run();
+    printResult(result);
+    after?.(result);
+  } catch (err: unknown) {
+    console.error(err);
+    process.exitCode = 1;
+  }
+}

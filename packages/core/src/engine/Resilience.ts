@@ -7,7 +7,7 @@ import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
 import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
 import { Limiter, type LimitDecision, type LimitDenied, type Reservation } from '../limits/Limiter';
-import type { MaybePromise } from '../limits/LimiterStore';
+import { isPromiseLike, type MaybePromise } from '../limits/LimiterStore';
 import type { Admission } from '../scheduler/types';
 import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
@@ -408,7 +408,7 @@ export class Resilience {
     const withLimits = (budget: Reservation | undefined): MaybePromise<Admission<Admitted>> => {
       if (!this.limiter.hasRequestRules) return { ok: true, value: budget ? { budget } : {} };
       const d = this.limiter.reserve(s.ctx, estimate, 'request', { headroom });
-      return isPromise(d) ? d.then((x) => decide(budget, x)) : decide(budget, d);
+      return isPromiseLike(d) ? d.then((x) => decide(budget, x)) : decide(budget, d);
     };
     const decide = (budget: Reservation | undefined, d: LimitDecision): MaybePromise<Admission<Admitted>> => {
       if (d.ok) return { ok: true, value: budget ? { reservation: d, budget } : { reservation: d } };
@@ -419,7 +419,7 @@ export class Resilience {
       lastDenial = d;
       const denied: Admission<Admitted> = { ok: false, retryAfterMs: d.retryAfterMs, reason: `limit ${d.rule.id}` };
       const released = budget?.fail('release');
-      return isPromise(released) ? released.then(() => denied) : denied;
+      return isPromiseLike(released) ? released.then(() => denied) : denied;
     };
     const withBudget = (budget: LimitDecision): MaybePromise<Admission<Admitted>> => {
       if (!budget.ok) {
@@ -431,7 +431,7 @@ export class Resilience {
     const tryAdmit = (): MaybePromise<Admission<Admitted>> => {
       if (!this.budgetLimiter.hasRequestRules) return withLimits(undefined);
       const b = this.budgetLimiter.reserve(s.ctx, estimate, 'request');
-      return isPromise(b) ? b.then(withBudget) : withBudget(b);
+      return isPromiseLike(b) ? b.then(withBudget) : withBudget(b);
     };
     try {
       const { value, waitedMs } = await this.scheduler.schedule({
@@ -952,10 +952,6 @@ function targetsPerProvider(policy: Policy): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [p, set] of ids) out[p] = set.size;
   return out;
-}
-
-function isPromise<T>(v: MaybePromise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
 }
 
 /** Gives back an admission the scheduler could not hand to its caller (aborted while being admitted). */

@@ -1,13 +1,14 @@
 import { systemClock, type Clock } from '../clock';
 import { limitKey } from './limitKey';
 import { ScopeKeyCache } from './ScopeKeyCache';
-import type {
-  LimitAdjustment,
-  LimitCharge,
-  LimiterStore,
-  LimitState,
-  MaybePromise,
-  ReserveResult,
+import {
+  isPromiseLike,
+  type LimitAdjustment,
+  type LimitCharge,
+  type LimiterStore,
+  type LimitState,
+  type MaybePromise,
+  type ReserveResult,
 } from './LimiterStore';
 import type {
   FailedCallCharge,
@@ -134,10 +135,6 @@ function amountOf(metric: number, u: UsageAmounts): number {
     default:
       return 1; // requests, concurrency
   }
-}
-
-function isPromiseLike<T>(v: MaybePromise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown }).then === 'function';
 }
 
 function compile(rule: LimitRule): CompiledRule {

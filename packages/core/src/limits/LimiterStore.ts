@@ -74,6 +74,11 @@ export interface LimitAdjustment {
 /** A value or a promise of it: the in-memory store answers synchronously, Redis asynchronously. */
 export type MaybePromise<T> = T | Promise<T>;
 
+/** @internal True when a {@link MaybePromise} is the promise (the hot paths stay synchronous otherwise). */
+export function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | undefined)?.then === 'function';
+}
+
 /**
  * Where limiter state lives. The in-memory store is the embedded default; `@llm-resilience/redis`
  * implements the same interface so many processes share one limit. Stores own their time source

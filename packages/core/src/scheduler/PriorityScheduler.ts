@@ -1,5 +1,6 @@
 import type { Clock } from '../clock';
 import { ResilienceError } from '../errors/ResilienceError';
+import { isPromiseLike } from '../limits/LimiterStore';
 import type { TrafficClass } from '../policy/Policy';
 import { Fifo } from './Fifo';
 import { MinHeap } from './MinHeap';
@@ -72,10 +73,6 @@ interface ClassState {
 }
 
 const noop = (): void => {};
-
-function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
-  return typeof (v as { then?: unknown }).then === 'function';
-}
 
 /** A denial's wait as a timer delay: at least 1 ms so a denied item is never retried in a busy loop. */
 function waitFor(retryAfterMs: number): number {
