@@ -46,3 +46,29 @@ describe.each(Object.entries(packages))('@llm-resilience/%s as built', (name, ex
     expect(esmKeys.sort()).toEqual(cjsKeys.filter((k) => k !== 'default' && k !== '__esModule').sort());
   });
 });
+
+describe('@llm-resilience/core tokenizer as built', () => {
+  const dir = join(root, 'packages', 'core');
+
+  it('loads a BPE encoding only when a count needs it, from the CommonJS build', () => {
+    const out = node([
+      '-e',
+      `const core = require(${JSON.stringify(dir)});
+       const loaded = () => Object.keys(require.cache).filter((f) => /gpt-tokenizer.cjs.encoding.[^/]+$/.test(f)).map((f) => f.split('/').pop());
+       const before = loaded();
+       const gpt4o = core.defaultTokenizer.count('Hello, world!', 'gpt-4o');
+       console.log(JSON.stringify({ before, gpt4o, after: loaded() }));`,
+    ]);
+    expect(JSON.parse(out)).toEqual({ before: [], gpt4o: 4, after: ['o200k_base.js'] });
+  });
+
+  it('counts exactly from the ESM build, where require comes from createRequire', () => {
+    const out = node([
+      '--input-type=module',
+      '-e',
+      `const core = await import(${JSON.stringify(join(dir, 'dist', 'index.mjs'))});
+       console.log(JSON.stringify([core.defaultTokenizer.count('Hello, world!', 'gpt-4o'), core.defaultTokenizer.count('Hello, world!', 'gpt-3.5-turbo')]));`,
+    ]);
+    expect(JSON.parse(out)).toEqual([4, 4]);
+  });
+});

@@ -1,5 +1,3 @@
-import { countTokens as countCl100k } from 'gpt-tokenizer/encoding/cl100k_base';
-import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
 import { heuristicTokenCount } from './heuristicTokenCount';
 import type { Tokenizer } from './Tokenizer';
 
@@ -166,9 +164,21 @@ function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 
+/**
+ * The BPE encoders are loaded on first use, one per encoding: each holds its whole vocabulary in
+ * memory (about 20 MB of heap for o200k, as much for cl100k), which an application that never
+ * tokenizes (every request carries `inputTokens`, or only non-OpenAI models) should not pay for, in
+ * memory or in garbage-collection time. `require` is synchronous, so the first count is exact too; the
+ * ESM build gets a `require` from `createRequire(import.meta.url)` (see this package's tsup config).
+ */
+function lazyBpe(load: () => BpeCount): Count {
+  let count: Count | undefined;
+  return (text) => (count ??= bpeTokenCounter(load()))(text);
+}
+
 const COUNTERS: Record<TokenEncoding, Count> = {
-  o200k_base: bpeTokenCounter(countO200k),
-  cl100k_base: bpeTokenCounter(countCl100k),
+  o200k_base: lazyBpe(() => (require('gpt-tokenizer/encoding/o200k_base') as { countTokens: BpeCount }).countTokens),
+  cl100k_base: lazyBpe(() => (require('gpt-tokenizer/encoding/cl100k_base') as { countTokens: BpeCount }).countTokens),
   heuristic: heuristicTokenCount,
 };
 
@@ -187,8 +197,8 @@ function counterFor(model: string | undefined): Count {
 }
 
 /**
- * The built-in {@link Tokenizer}: exact BPE counts (via `gpt-tokenizer`, encoders loaded once at
- * import) for OpenAI models, {@link heuristicTokenCount} for the others, chosen per model by
+ * The built-in {@link Tokenizer}: exact BPE counts (via `gpt-tokenizer`, encoders loaded on first
+ * use) for OpenAI models, {@link heuristicTokenCount} for the others, chosen per model by
  * {@link tokenEncodingFor}. Latency is bounded whatever the content: strings over
  * {@link MAX_EXACT_TOKENIZE_CHARS} characters are estimated heuristically, a call that has spent
  * {@link TOKENIZE_BUDGET_MS} on BPE estimates the rest, and long runs without whitespace are split,
