@@ -159,13 +159,15 @@ export class RedisLimiterStore implements LimiterStore {
   /**
    * Applies refunds, extra charges and concurrency releases, in one round trip. Never denies; never
    * throws on Redis failures (fail-open: applied locally; fail-closed: dropped and reported).
+   * Adjustments with a delta of 0 are skipped (the core's reservations pass every charge they hold).
    *
    * @example
    * ```ts
    * await store.adjust([{ key: 'tpm|model=m', kind: 'rate', limit: 90_000, windowMs: 60_000, delta: -300 }]);
    * ```
    */
-  adjust(adjustments: readonly LimitAdjustment[]): Promise<void> {
+  adjust(all: readonly LimitAdjustment[]): Promise<void> {
+    const adjustments = all.some((a) => a.delta === 0) ? all.filter((a) => a.delta !== 0) : all;
     if (adjustments.length === 0) return Promise.resolve();
     try {
       validate(adjustments, 'delta');

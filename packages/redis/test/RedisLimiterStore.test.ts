@@ -533,4 +533,25 @@ describe('RedisLimiterStore (real Redis)', () => {
     await expect(store.peek([])).resolves.toEqual([]);
     await expect(store.adjust([])).resolves.toBeUndefined();
   });
+
+  it('skips adjustments with delta 0 (a settled reservation hands back every charge it holds)', async () => {
+    await store.reserve([rate('r1', 4)]);
+    // Count round trips at the ioredis client (scripts run with EVALSHA).
+    const evalsha = jest.spyOn(redis, 'evalsha');
+    try {
+      await store.adjust([{ key: 'r2', kind: 'rate', limit: 10, windowMs: HOUR, delta: 0 }]);
+      expect(evalsha).not.toHaveBeenCalled();
+      await store.adjust([
+        { key: 'r3', kind: 'rate', limit: 10, windowMs: HOUR, delta: 0 },
+        { key: 'r1', kind: 'rate', limit: 10, windowMs: HOUR, delta: -3 },
+      ]);
+      expect(evalsha).toHaveBeenCalledTimes(1);
+      const sent = evalsha.mock.calls[0]!.map(String).join(' ');
+      expect(sent).toContain('r1');
+      expect(sent).not.toContain('r3');
+    } finally {
+      evalsha.mockRestore();
+    }
+    expect((await store.peek([rate('r1', 1)]))[0]?.remaining).toBe(9); // 4 reserved, 3 refunded
+  });
 });

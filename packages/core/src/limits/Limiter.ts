@@ -1,6 +1,6 @@
 import { systemClock, type Clock } from '../clock';
 import { limitKey } from './limitKey';
-import { ScopeKeyCache } from './ScopeKeyCache';
+import { ScopeKeyCache, type ScopeKeys } from './ScopeKeyCache';
 import {
   isPromiseLike,
   type LimitAdjustment,
@@ -120,6 +120,27 @@ interface DeferredCharge {
   readonly rule: CompiledRule;
 }
 
+/**
+ * A charge as the limiter creates it: a {@link LimitCharge} for `reserve` that is also a
+ * {@link LimitAdjustment} for `settle`/`fail` (the reservation writes `delta` and hands the same
+ * objects back to the store, which skips a delta of 0), and that knows its rule. One object per rule
+ * for the whole life of a call: settle allocates nothing.
+ */
+interface HeldCharge extends LimitCharge, LimitAdjustment {
+  readonly key: string;
+  readonly kind: 'rate' | 'concurrency';
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly burst: number | undefined;
+  readonly amount: number;
+  delta: number;
+  handle: unknown;
+  readonly cr: CompiledRule;
+  /** Where the key came from, to keep the store's handle for it; undefined for per-window keys. */
+  readonly src: ScopeKeys | undefined;
+}
+
+const NO_CHARGES: readonly HeldCharge[] = [];
 const NO_STATES: LimitState[] = [];
 
 function amountOf(metric: number, u: UsageAmounts): number {
@@ -198,7 +219,7 @@ export class Limiter {
   private readonly targetRules: readonly CompiledRule[];
   private readonly groups: readonly ScopeKeyCache[];
   /** Per-call scratch: keys of each group, looked up at most once per call. */
-  private readonly groupKeys: (readonly string[] | undefined | null)[];
+  private readonly groupKeys: (ScopeKeys | undefined | null)[];
 
   private readonly clock: Clock;
   private readonly byId = new Map<string, CompiledRule>();
@@ -261,45 +282,51 @@ export class Limiter {
    */
   reserve(ctx: LimitContext, estimate: UsageAmounts, phase: LimitPhase, options?: ReserveOptions): MaybePromise<LimitDecision> {
     const rules = phase === 'request' ? this.requestRules : this.targetRules;
+    const n = rules.length;
     const keep = options?.headroom !== undefined && options.headroom > 0 ? 1 - Math.min(options.headroom, 1) : 1;
     let now = -1;
-    const charges: LimitCharge[] = [];
-    const used: CompiledRule[] = [];
+    let charges: HeldCharge[] | undefined;
+    let count = 0;
     const groupKeys = this.groupKeys;
     let deferred: DeferredCharge[] | undefined;
-    for (let i = 0; i < rules.length; i++) groupKeys[rules[i]!.group] = null;
-    for (let i = 0; i < rules.length; i++) {
+    for (let i = 0; i < n; i++) groupKeys[rules[i]!.group] = null;
+    for (let i = 0; i < n; i++) {
       const cr = rules[i]!;
       if (cr.match !== undefined && !matches(cr.match, ctx)) continue;
       let keys = groupKeys[cr.group];
-      if (keys === null) keys = groupKeys[cr.group] = this.groups[cr.group]!.keys(ctx);
+      if (keys === null) keys = groupKeys[cr.group] = this.groups[cr.group]!.lookup(ctx);
       if (keys === undefined) continue;
-      let key = keys[cr.slot]!;
+      let key = keys.keys[cr.slot]!;
+      let src: ScopeKeys | undefined = keys;
       if (cr.fixed) {
         if (now < 0) now = this.clock.now();
         key = `${key}|w=${Math.floor(now / cr.windowMs)}`;
+        src = undefined;
       }
       const amount = amountOf(cr.metric, estimate);
       if (!(amount > 0)) {
         if (cr.kind === 'rate' || cr.fixed) (deferred ??= []).push({ key, rule: cr });
         continue;
       }
-      if (keep === 1 || cr.fixed) {
-        charges.push({ key, kind: cr.kind, limit: cr.limit, windowMs: cr.windowMs, burst: cr.burst, amount });
-      } else if (cr.kind === 'rate') {
+      let limit = cr.limit;
+      let burst = cr.burst;
+      if (keep !== 1 && !cr.fixed) {
         // Lower traffic classes see a smaller bucket: the top `headroom` share stays for higher classes.
-        charges.push({ key, kind: 'rate', limit: cr.limit, windowMs: cr.windowMs, burst: (cr.burst ?? cr.limit) * keep, amount });
-      } else {
-        charges.push({ key, kind: 'concurrency', limit: Math.max(1, Math.floor(cr.limit * keep)), windowMs: cr.windowMs, burst: undefined, amount });
+        if (cr.kind === 'rate') burst = (cr.burst ?? cr.limit) * keep;
+        else limit = Math.max(1, Math.floor(cr.limit * keep));
       }
-      used.push(cr);
+      // Sized for every rule of the phase: no growth on the hot path (trimmed below when some did not apply).
+      const handle = src === undefined ? undefined : src.handles[cr.slot];
+      (charges ??= new Array<HeldCharge>(n))[count++] = { key, kind: cr.kind, limit, windowMs: cr.windowMs, burst, amount, delta: 0, handle, cr, src };
     }
-    if (charges.length === 0) return new Reservation(this.store, charges, used, undefined, deferred);
+    if (charges === undefined) return new Reservation(this.store, NO_CHARGES, undefined, deferred);
+    if (count < n) charges.length = count;
     const result = this.store.reserve(charges);
     if (isPromiseLike(result)) {
-      return result.then((r) => decide(this.store, r, ctx, charges, used, deferred, this.clock));
+      const held = charges;
+      return result.then((r) => decide(this.store, r, ctx, held, deferred, this.clock));
     }
-    return decide(this.store, result, ctx, charges, used, deferred, this.clock);
+    return decide(this.store, result, ctx, charges, deferred, this.clock);
   }
 
   /**
@@ -363,14 +390,20 @@ function decide(
   store: LimiterStore,
   r: ReserveResult,
   ctx: LimitContext,
-  charges: LimitCharge[],
-  used: CompiledRule[],
+  charges: readonly HeldCharge[],
   deferred: DeferredCharge[] | undefined,
   clock: Clock,
 ): LimitDecision {
-  if (r.ok) return new Reservation(store, charges, used, r, deferred);
-  const cr = used[r.index]!;
+  if (r.ok) {
+    // Keep the handles the store set, for the next call on the same keys.
+    for (let i = 0; i < charges.length; i++) {
+      const c = charges[i]!;
+      if (c.src !== undefined) c.src.handles[c.cr.slot] = c.handle;
+    }
+    return new Reservation(store, charges, r, deferred);
+  }
   const charge = charges[r.index]!;
+  const cr = charge.cr;
   let retryAfterMs = r.retryAfterMs;
   if (cr.fixed && Number.isFinite(retryAfterMs)) {
     // A per-window total frees up when the next window starts.
@@ -408,8 +441,7 @@ export class Reservation {
   /** @internal Created by {@link Limiter.reserve}. */
   constructor(
     private readonly store: LimiterStore,
-    private readonly charges: readonly LimitCharge[],
-    private readonly rules: readonly CompiledRule[],
+    private readonly charges: readonly HeldCharge[],
     private readonly result: { readonly states: readonly LimitState[] } | undefined,
     private readonly deferred: readonly DeferredCharge[] | undefined,
   ) {}
@@ -433,11 +465,12 @@ export class Reservation {
    * ```
    */
   limits(): ReservedLimit[] {
-    const out: ReservedLimit[] = [];
+    const charges = this.charges;
+    const out: ReservedLimit[] = new Array<ReservedLimit>(charges.length);
     const states = this.states;
-    for (let i = 0; i < this.charges.length; i++) {
-      const c = this.charges[i]!;
-      out.push({ rule: this.rules[i]!.rule, key: c.key, amount: c.amount, state: states[i] });
+    for (let i = 0; i < charges.length; i++) {
+      const c = charges[i]!;
+      out[i] = { rule: c.cr.rule, key: c.key, amount: c.amount, state: states[i] };
     }
     return out;
   }
@@ -457,27 +490,34 @@ export class Reservation {
   settle(actual: UsageAmounts): MaybePromise<void> {
     if (this.done) return;
     this.done = true;
-    const adjustments: LimitAdjustment[] = [];
-    for (let i = 0; i < this.charges.length; i++) {
-      const c = this.charges[i]!;
-      if (c.kind === 'concurrency' && !this.rules[i]!.fixed) {
-        adjustments.push(adjustment(c, -c.amount));
-        continue;
+    const charges = this.charges;
+    let changes = 0;
+    for (let i = 0; i < charges.length; i++) {
+      const c = charges[i]!;
+      if (c.kind === 'concurrency' && !c.cr.fixed) {
+        c.delta = -c.amount;
+      } else {
+        const a = amountOf(c.cr.metric, actual);
+        c.delta = a >= 0 && Number.isFinite(a) ? a - c.amount : 0;
       }
-      const a = amountOf(this.rules[i]!.metric, actual);
-      if (!(a >= 0) || !Number.isFinite(a)) continue;
-      const delta = a - c.amount;
-      if (delta !== 0) adjustments.push(adjustment(c, delta));
+      if (c.delta !== 0) changes++;
     }
+    let adjustments: readonly LimitAdjustment[] = charges;
     if (this.deferred !== undefined) {
+      const extra: LimitAdjustment[] = [];
       for (const d of this.deferred) {
         const a = amountOf(d.rule.metric, actual);
         if (a > 0 && Number.isFinite(a)) {
-          adjustments.push({ key: d.key, kind: d.rule.kind, limit: d.rule.limit, windowMs: d.rule.windowMs, burst: d.rule.burst, delta: a });
+          extra.push({ key: d.key, kind: d.rule.kind, limit: d.rule.limit, windowMs: d.rule.windowMs, burst: d.rule.burst, delta: a });
         }
       }
+      if (extra.length > 0) {
+        adjustments = [...charges, ...extra];
+        changes += extra.length;
+      }
     }
-    if (adjustments.length === 0) return;
+    if (changes === 0) return;
+    // Charges whose delta is 0 stay in the list: stores skip them.
     return this.store.adjust(adjustments);
   }
 
@@ -499,24 +539,16 @@ export class Reservation {
   fail(kind?: FailedCallCharge): MaybePromise<void> {
     if (this.done) return;
     this.done = true;
-    const adjustments: LimitAdjustment[] = [];
-    for (let i = 0; i < this.charges.length; i++) {
-      const c = this.charges[i]!;
-      const cr = this.rules[i]!;
-      if (c.kind === 'concurrency' && !cr.fixed) {
-        adjustments.push(adjustment(c, -c.amount));
-        continue;
-      }
-      const mode = kind ?? cr.rule.onFailure ?? 'requests';
-      if (mode === 'keep') continue;
-      if (mode === 'requests' && cr.metric === M_REQUESTS) continue;
-      adjustments.push(adjustment(c, -c.amount));
+    const charges = this.charges;
+    let changes = 0;
+    for (let i = 0; i < charges.length; i++) {
+      const c = charges[i]!;
+      const cr = c.cr;
+      const mode = c.kind === 'concurrency' && !cr.fixed ? 'release' : (kind ?? cr.rule.onFailure ?? 'requests');
+      c.delta = mode === 'keep' || (mode === 'requests' && cr.metric === M_REQUESTS) ? 0 : -c.amount;
+      if (c.delta !== 0) changes++;
     }
-    if (adjustments.length === 0) return;
-    return this.store.adjust(adjustments);
+    if (changes === 0) return;
+    return this.store.adjust(charges);
   }
-}
-
-function adjustment(c: LimitCharge, delta: number): LimitAdjustment {
-  return { key: c.key, kind: c.kind, limit: c.limit, windowMs: c.windowMs, burst: c.burst, delta };
 }

@@ -21,6 +21,13 @@ export interface LimitCharge {
   /** Largest amount admitted at once (bucket capacity). Defaults to `limit`. */
   burst?: number;
   amount: number;
+  /**
+   * Opaque and store-owned: a store may set it during `reserve` (the memory store puts the key's
+   * counter here), and the limiter then passes it back on later charges and adjustments of the same
+   * key, so the store need not look the key up again. A store must check that a handle is its own and
+   * still current, and otherwise look the key up as if there were none; stores that set none ignore it.
+   */
+  handle?: unknown;
 }
 
 /**
@@ -69,6 +76,8 @@ export interface LimitAdjustment {
   windowMs: number;
   burst?: number;
   delta: number;
+  /** A handle the store set on the reservation's charge for this key (see {@link LimitCharge.handle}). */
+  handle?: unknown;
 }
 
 /** A value or a promise of it: the in-memory store answers synchronously, Redis asynchronously. */
@@ -92,7 +101,10 @@ export function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
 export interface LimiterStore {
   /** Applies every charge, or none of them. */
   reserve(charges: readonly LimitCharge[]): MaybePromise<ReserveResult>;
-  /** Applies adjustments (refunds, extra charges, concurrency releases). Never denies. */
+  /**
+   * Applies adjustments (refunds, extra charges, concurrency releases). Never denies. Adjustments
+   * with `delta: 0` must be skipped: a reservation hands back every charge it holds, changed or not.
+   */
   adjust(adjustments: readonly LimitAdjustment[]): MaybePromise<void>;
   /** Current state of keys without charging them. */
   peek?(charges: readonly LimitCharge[]): MaybePromise<LimitState[]>;

@@ -136,12 +136,64 @@ describe('MemoryLimiterStore — adjustments', () => {
     expect(store.reserve([rate('k', 1)]).ok).toBe(true);
   });
 
+  it('a refund on a key that refilled meanwhile leaves it at full capacity, and skips delta 0', () => {
+    const { clock, store } = setup();
+    store.reserve([rate('k', 10)]); // tat = 1000
+    clock.set(800);
+    store.adjust([{ ...rate('k', 0), delta: 0 }]);
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 8, resetMs: 200 }]);
+    store.adjust([{ ...rate('k', 0), delta: -5 }]); // tat 500, before now: full, and the key is dropped
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+    expect(store.size).toBe(0);
+    expect(store.reserve([rate('k', 10)]).ok).toBe(true);
+    expect(store.reserve([rate('k', 1)]).ok).toBe(false);
+  });
+
   it('an extra charge on an idle key starts from now', () => {
     const { clock, store } = setup();
     store.reserve([rate('k', 10)]);
     clock.set(5000);
     store.adjust([{ ...rate('k', 0), delta: 3 }]);
     expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 7, resetMs: 300 }]);
+  });
+});
+
+describe('MemoryLimiterStore — handles', () => {
+  it('hands out a handle per charged key, and uses it only while the key lives and only in its own store', () => {
+    const { clock, store } = setup();
+    const first = rate('k', 4);
+    store.reserve([first]);
+    const stale = first.handle;
+    expect(stale).toBeDefined();
+    // Refunded back to full: the key is dropped, so the handle stops counting.
+    store.adjust([{ ...rate('k', 0), delta: -4, handle: stale }]);
+    expect(store.size).toBe(0);
+    const second = rate('k', 10, { handle: stale });
+    expect(store.reserve([second]).ok).toBe(true);
+    expect(second.handle).not.toBe(stale);
+    // The key's state is the new cell's, whichever handle a charge carries.
+    expect(store.reserve([rate('k', 1, { handle: stale })])).toMatchObject({ ok: false, retryAfterMs: 100 });
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 0, resetMs: 1000 }]);
+    // Another store ignores this one's handles.
+    const other = new MemoryLimiterStore({ clock });
+    expect(other.reserve([rate('k', 10, { handle: second.handle })]).ok).toBe(true);
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 0, resetMs: 1000 }]);
+    // A charge with a handle still prints.
+    expect(JSON.parse(JSON.stringify(second))).toMatchObject({ key: 'k', amount: 10 });
+  });
+
+  it('a handle from before a sweep or close is not used', () => {
+    const { clock, store } = setup();
+    const c = rate('k', 10);
+    store.reserve([c]);
+    clock.set(5000);
+    store.sweep();
+    expect(store.size).toBe(0);
+    expect(store.reserve([rate('k', 10, { handle: c.handle })]).ok).toBe(true);
+    const again = rate('k', 1);
+    expect(store.reserve([again]).ok).toBe(false);
+    store.close();
+    expect(store.reserve([rate('k', 10, { handle: c.handle })]).ok).toBe(true);
   });
 });
 

@@ -45,9 +45,22 @@ const MS_TOLERANCE = 1e-6;
  */
 export const CONCURRENCY_RETRY_MS = 250;
 
-/** Mutable cell so that an update is one map lookup plus a field write. */
+/**
+ * Mutable cell so that an update is one map lookup plus a field write. It is also the handle the
+ * store hands out on charges ({@link LimitCharge.handle}): `owner` is the store's id while the cell is
+ * in its map and becomes 0 when the key is deleted, so a cached handle is never used after that. An id
+ * rather than the store itself keeps charges and results printable with `JSON.stringify`.
+ */
 interface Cell {
   v: number;
+  owner: number;
+}
+
+let lastStoreId = 0;
+
+/** The cell a charge's handle points to, when it is this store's and still current. */
+function ownCell(handle: unknown, owner: number): Cell | undefined {
+  return handle !== undefined && (handle as Cell).owner === owner ? (handle as Cell) : undefined;
 }
 
 /**
@@ -80,6 +93,8 @@ interface Cell {
  */
 export class MemoryLimiterStore implements LimiterStore {
   private readonly clock: Clock;
+  /** Tags this store's cells (see {@link Cell}). */
+  private readonly id = ++lastStoreId;
   /** Times are stored relative to this, which keeps far more float precision than epoch ms. */
   private readonly origin: number;
   private readonly rates = new Map<string, Cell>();
@@ -91,6 +106,8 @@ export class MemoryLimiterStore implements LimiterStore {
   private readonly idleGraceMs: number;
   private sweepAt: number;
   private lastSweep: number;
+  /** Store time of the latest clock read: any `tat` at or before it is in the past. */
+  private lastNow = 0;
   /** Scratch space reused between calls: per charge, the new value if admitted and the cumulative amount. */
   private nextValue: number[] = [];
   private cumulative: number[] = [];
@@ -120,7 +137,7 @@ export class MemoryLimiterStore implements LimiterStore {
    * ```
    */
   reserve(charges: readonly LimitCharge[]): ReserveResult {
-    const now = this.clock.now() - this.origin;
+    const now = this.now();
     this.maybeSweep(now);
     const n = charges.length;
     const next = this.nextValue;
@@ -150,7 +167,7 @@ export class MemoryLimiterStore implements LimiterStore {
           cum[i] = cum[prev]! + c.amount;
           cells[i] = undefined;
         } else {
-          const cell = this.rates.get(c.key);
+          const cell = ownCell(c.handle, this.id) ?? this.rates.get(c.key);
           base = cell !== undefined && cell.v > now ? cell.v : now;
           cum[i] = c.amount;
           cells[i] = cell;
@@ -171,7 +188,7 @@ export class MemoryLimiterStore implements LimiterStore {
           cum[i] = cum[prev]! + c.amount;
           cells[i] = undefined;
         } else {
-          const cell = this.counts.get(c.key);
+          const cell = ownCell(c.handle, this.id) ?? this.counts.get(c.key);
           base = cell?.v ?? 0;
           cum[i] = c.amount;
           cells[i] = cell;
@@ -199,10 +216,11 @@ export class MemoryLimiterStore implements LimiterStore {
       const c = charges[i]!;
       const v = next[i]!;
       const map = c.kind === 'rate' ? this.rates : this.counts;
-      const cell = cells[i] ?? map.get(c.key);
+      let cell = cells[i] ?? map.get(c.key);
       cells[i] = undefined;
-      if (cell === undefined) map.set(c.key, { v });
+      if (cell === undefined) map.set(c.key, (cell = { v, owner: this.id }));
       else cell.v = v;
+      c.handle = cell;
       if (c.kind === 'concurrency' && c.windowMs > 0) this.windowExpiry.set(c.key, now + c.windowMs);
       after[i] = c.kind === 'rate' ? v - now : v;
     }
@@ -219,33 +237,41 @@ export class MemoryLimiterStore implements LimiterStore {
    * ```
    */
   adjust(adjustments: readonly LimitAdjustment[]): void {
-    const now = this.clock.now() - this.origin;
+    // The clock is read only when needed: a refund never needs it (see below), and most adjustments
+    // are refunds (settle returns unused output tokens).
+    let now = NaN;
     for (let i = 0; i < adjustments.length; i++) {
       const a = adjustments[i]!;
       if (a.delta === 0) continue;
       if (a.kind === 'rate') {
         const T = a.windowMs / a.limit;
-        const cell = this.rates.get(a.key);
-        const base = cell !== undefined && cell.v > now ? cell.v : now;
-        const v = Math.max(base + a.delta * T, now);
-        if (v <= now) {
-          if (cell !== undefined) this.rates.delete(a.key);
-        } else if (cell === undefined) {
-          this.rates.set(a.key, { v });
-        } else {
-          cell.v = v;
+        const cell = ownCell(a.handle, this.id) ?? this.rates.get(a.key);
+        if (a.delta < 0) {
+          // A refund moves `tat` back. A missing key is already at full capacity, and a `tat` at or
+          // before now means full capacity whatever its value, so no clamp to now is needed.
+          if (cell === undefined) continue;
+          cell.v += a.delta * T;
+          if (cell.v <= this.lastNow) this.drop(this.rates, a.key, cell); // surely in the past: full again
+          continue;
         }
+        if (Number.isNaN(now)) now = this.now();
+        const v = (cell !== undefined && cell.v > now ? cell.v : now) + a.delta * T;
+        if (cell === undefined) this.rates.set(a.key, { v, owner: this.id });
+        else cell.v = v;
       } else {
-        const cell = this.counts.get(a.key);
+        const cell = ownCell(a.handle, this.id) ?? this.counts.get(a.key);
         const v = Math.max(0, (cell?.v ?? 0) + a.delta);
         if (a.windowMs > 0) {
           if (v === 0) this.windowExpiry.delete(a.key);
-          else this.windowExpiry.set(a.key, Math.max(this.windowExpiry.get(a.key) ?? 0, now + a.windowMs));
+          else {
+            if (Number.isNaN(now)) now = this.now();
+            this.windowExpiry.set(a.key, Math.max(this.windowExpiry.get(a.key) ?? 0, now + a.windowMs));
+          }
         }
         if (v === 0) {
-          if (cell !== undefined) this.counts.delete(a.key);
+          if (cell !== undefined) this.drop(this.counts, a.key, cell);
         } else if (cell === undefined) {
-          this.counts.set(a.key, { v });
+          this.counts.set(a.key, { v, owner: this.id });
         } else {
           cell.v = v;
         }
@@ -263,7 +289,7 @@ export class MemoryLimiterStore implements LimiterStore {
    * ```
    */
   peek(charges: readonly LimitCharge[]): LimitState[] {
-    return this.statesAt(charges, this.clock.now() - this.origin);
+    return this.statesAt(charges, this.now());
   }
 
   /**
@@ -276,7 +302,7 @@ export class MemoryLimiterStore implements LimiterStore {
    * ```
    */
   sweep(): void {
-    this.sweepIdle(this.clock.now() - this.origin);
+    this.sweepIdle(this.now());
   }
 
   /**
@@ -288,9 +314,24 @@ export class MemoryLimiterStore implements LimiterStore {
    * ```
    */
   close(): void {
+    for (const cell of this.rates.values()) cell.owner = 0;
+    for (const cell of this.counts.values()) cell.owner = 0;
     this.rates.clear();
     this.counts.clear();
     this.windowExpiry.clear();
+  }
+
+  /** Deletes a key; handles to its cell stop working. */
+  private drop(map: Map<string, Cell>, key: string, cell: Cell): void {
+    cell.owner = 0;
+    map.delete(key);
+  }
+
+  /** Store time (ms since the store was created), remembered as {@link lastNow}. */
+  private now(): number {
+    const now = this.clock.now() - this.origin;
+    if (now > this.lastNow) this.lastNow = now;
+    return now;
   }
 
   private maybeSweep(now: number): void {
@@ -303,13 +344,14 @@ export class MemoryLimiterStore implements LimiterStore {
   /** Deletes rate keys whose `tat` is at or before `before` (store-relative time). */
   private sweepIdle(before: number): void {
     for (const [key, cell] of this.rates) {
-      if (cell.v <= before) this.rates.delete(key);
+      if (cell.v <= before) this.drop(this.rates, key, cell);
     }
     // Per-window totals (budgets) are dead once their window is over: the next window has its own key.
     for (const [key, expiry] of this.windowExpiry) {
       if (expiry <= before) {
         this.windowExpiry.delete(key);
-        this.counts.delete(key);
+        const cell = this.counts.get(key);
+        if (cell !== undefined) this.drop(this.counts, key, cell);
       }
     }
     this.lastSweep = this.clock.now() - this.origin;

@@ -11,7 +11,7 @@ describe('ScopeKeyCache', () => {
       { team: 'x'.repeat(300), model: 'm:{1}' },
     ];
     for (const ctx of contexts) {
-      expect(cache.keys(ctx)).toEqual([
+      expect(cache.lookup(ctx)?.keys).toEqual([
         limitKey({ id: 'team-tpm', scope: ['team', 'model'] }, ctx),
         limitKey({ id: 'team|rpm', scope: ['team', 'model'] }, ctx),
       ]);
@@ -20,18 +20,20 @@ describe('ScopeKeyCache', () => {
 
   it('returns the same string objects for the same values, and undefined when a value is missing', () => {
     const cache = new ScopeKeyCache(['user'], ['rpm']);
-    const a = cache.keys({ user: 'u1' });
-    expect(cache.keys({ user: 'u1' })).toBe(a);
-    expect(cache.keys({ team: 't' })).toBeUndefined();
-    expect(cache.keys({ user: '' })).toBeUndefined();
-    expect(new ScopeKeyCache([], ['global']).keys({})).toEqual(['global']);
+    const a = cache.lookup({ user: 'u1' });
+    expect(cache.lookup({ user: 'u1' })).toBe(a);
+    expect(cache.lookup({ user: 'u1' })?.keys[0]).toBe(a?.keys[0]);
+    expect(a?.handles).toEqual([undefined]);
+    expect(cache.lookup({ team: 't' })).toBeUndefined();
+    expect(cache.lookup({ user: '' })).toBeUndefined();
+    expect(new ScopeKeyCache([], ['global']).lookup({})?.keys).toEqual(['global']);
   });
 
   it('starts over when full, and still answers correctly', () => {
     const cache = new ScopeKeyCache(['user'], ['rpm'], 3);
-    const first = cache.keys({ user: 'u0' });
-    for (let i = 1; i <= 3; i++) cache.keys({ user: `u${i}` });
-    const again = cache.keys({ user: 'u0' });
+    const first = cache.lookup({ user: 'u0' });
+    for (let i = 1; i <= 3; i++) cache.lookup({ user: `u${i}` });
+    const again = cache.lookup({ user: 'u0' });
     expect(again).toEqual(first);
     expect(again).not.toBe(first);
   });
