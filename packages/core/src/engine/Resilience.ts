@@ -8,7 +8,7 @@ import { readRateLimitHeaders } from '../errors/retryHints';
 import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
 import { Limiter, type LimitDecision, type LimitDenied, type Reservation } from '../limits/Limiter';
 import { isPromiseLike, type MaybePromise } from '../limits/LimiterStore';
-import type { Admission } from '../scheduler/types';
+import type { Admission, Scheduled } from '../scheduler/types';
 import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
@@ -89,12 +89,22 @@ interface RequestState {
   skipFailure?: ClassifiedError;
 }
 
+/** What request-scoped admission holds for the request (nothing when no request-scoped rule applies). */
+interface RequestAdmission {
+  reservation?: Reservation;
+  budget?: Reservation;
+}
+
+const NOTHING_ADMITTED: RequestAdmission = Object.freeze({});
+
 interface Success<T> {
   value: T;
   output?: unknown;
   target: ResolvedTarget;
   usage: Usage;
   targetReservation: Reservation | undefined;
+  /** Clock reading when the successful attempt ended, reused for the record when nothing ran since. */
+  endedAt?: number;
 }
 
 /**
@@ -209,7 +219,8 @@ export class Resilience {
   execute<T>(request: ResilienceRequest, call: ModelCall<T>): Promise<ExecuteResult<T>>;
   async execute<T>(request: ResilienceRequest, call: ModelCall<T>): Promise<ExecuteResult<T> | StreamingResult<T>> {
     const s = this.begin(request);
-    const admitted = await this.admit(s);
+    const admission = this.admit(s);
+    const admitted = isPromiseLike(admission) ? await admission : admission;
     let success: Success<T>;
     try {
       success = await (s.route.onExhausted === 'queue' ? this.runChainOrRequeue(s, call) : this.runChain(s, call));
@@ -276,7 +287,7 @@ export class Resilience {
     }
     const settled = settle(success.usage);
     if (settled) await settled;
-    const record = this.finishSuccess(s, success.target, success.usage);
+    const record = this.finishSuccess(s, success.target, success.usage, settled ? undefined : success.endedAt);
     return {
       value: success.value,
       ...(success.output !== undefined ? { output: success.output } : {}),
@@ -395,15 +406,22 @@ export class Resilience {
     return estimateInputTokens(input, target.model, this.tokenizer);
   }
 
-  /** Budget downgrade, then request-scoped limits and spend caps (worst-case cost), through the scheduler. */
-  private async admit(s: RequestState): Promise<{ reservation?: Reservation; budget?: Reservation }> {
-    if (this.policy.budgets.length > 0) await this.applyDowngrade(s);
+  /**
+   * Budget downgrade, then request-scoped limits and spend caps (worst-case cost), through the scheduler.
+   * Synchronous when nothing needs to wait (no budgets to look up, a synchronous store, admitted at once).
+   */
+  private admit(s: RequestState): MaybePromise<RequestAdmission> {
+    if (this.policy.budgets.length > 0) return this.applyDowngrade(s).then(() => this.admitLimits(s));
+    return this.admitLimits(s);
+  }
+
+  private admitLimits(s: RequestState): MaybePromise<RequestAdmission> {
     const estimate = this.requestEstimate(s);
     s.record.estimated_cost = estimate.costUsd;
-    if (!this.limiter.hasRequestRules && !this.budgetLimiter.hasRequestRules) return {};
+    if (!this.limiter.hasRequestRules && !this.budgetLimiter.hasRequestRules) return NOTHING_ADMITTED;
     const headroom = s.trafficClass.reserve;
     let lastDenial: LimitDenied | undefined;
-    type Admitted = { reservation?: Reservation; budget?: Reservation };
+    type Admitted = RequestAdmission;
     // Synchronous end to end when the store is (the in-memory default): no promise per admission.
     const withLimits = (budget: Reservation | undefined): MaybePromise<Admission<Admitted>> => {
       if (!this.limiter.hasRequestRules) return { ok: true, value: budget ? { budget } : {} };
@@ -433,18 +451,11 @@ export class Resilience {
       const b = this.budgetLimiter.reserve(s.ctx, estimate, 'request');
       return isPromiseLike(b) ? b.then(withBudget) : withBudget(b);
     };
-    try {
-      const { value, waitedMs } = await this.scheduler.schedule({
-        trafficClass: s.trafficClass.name,
-        tenant: s.ctx.tenant,
-        deadline: s.deadline,
-        signal: s.request.signal,
-        tryAdmit,
-        release: releaseAdmission,
-      });
-      s.record.queue_wait_ms = waitedMs;
-      return value;
-    } catch (err) {
+    const admitted = (r: Scheduled<Admitted>): Admitted => {
+      s.record.queue_wait_ms = r.waitedMs;
+      return r.value;
+    };
+    const rejected = (err: unknown): never => {
       const denial = lastDenial;
       if (denial) {
         this.events.emit('limited', {
@@ -457,7 +468,18 @@ export class Resilience {
         });
       }
       throw this.finishFailure(s, err);
-    }
+    };
+    const r = this.scheduler.scheduleNow({
+      // The request's start time is still current unless a prompt was tokenized or budgets were looked up.
+      now: s.request.inputTokens !== undefined && this.policy.budgets.length === 0 ? s.startedAt : undefined,
+      trafficClass: s.trafficClass.name,
+      tenant: s.ctx.tenant,
+      deadline: s.deadline,
+      signal: s.request.signal,
+      tryAdmit,
+      release: releaseAdmission,
+    });
+    return isPromiseLike(r) ? r.then(admitted, rejected) : admitted(r);
   }
 
 
@@ -579,13 +601,17 @@ export class Resilience {
       const estimate: UsageAmounts = { inputTokens: s.inputTokens, outputTokens: out, costUsd: costUsd(target, s.inputTokens, out) };
       for (;;) {
         if (attempts >= retry.maxAttempts) break chain;
-        let admission = this.breakers.admit(target.id, target.provider);
+        // One clock reading serves the breaker and the attempt's start, unless something waits in between.
+        let admittedAt = this.clock.now();
+        let fresh = true;
+        let admission = this.breakers.admit(target.id, target.provider, admittedAt);
         while (!admission.allowed && admission.reason === 'paused' && this.canWait(s, admission.retryAfterMs, retry.maxLimiterWaitMs)) {
           // A pause is the provider's announced rate-limit reset (repeated 429s): a short one is waited
           // for like proactive pacing, instead of throwing away a retry that already waited for its hint.
           await this.clock.sleep(admission.retryAfterMs, s.request.signal);
           waitedMs += admission.retryAfterMs;
-          admission = this.breakers.admit(target.id, target.provider);
+          admittedAt = this.clock.now();
+          admission = this.breakers.admit(target.id, target.provider, admittedAt);
         }
         if (!admission.allowed) {
           this.skip(s, target, 'breaker_open', admission.reason);
@@ -601,9 +627,11 @@ export class Resilience {
           }
           await this.clock.sleep(paceMs, s.request.signal);
           waitedMs += paceMs;
+          fresh = false;
         }
         let reservation: Reservation | undefined;
         if (this.limiter.hasTargetRules) {
+          fresh = false;
           const tctx: LimitContext = { ...s.ctx, provider: target.provider, model: target.model };
           let d = await this.limiter.reserve(tctx, estimate, 'target', { headroom: s.trafficClass.reserve });
           while (!d.ok) {
@@ -633,7 +661,7 @@ export class Resilience {
         attempts++;
         targetAttempt++;
         if (tried++ > 0 && targetAttempt === 1) s.record.fallback_used = true;
-        const started = this.clock.now();
+        const started = fresh ? admittedAt : this.clock.now();
         const timeoutMs = Math.min(
           target.timeoutMs ?? route.timeoutMs ?? this.policy.defaultTimeoutMs,
           s.deadline !== undefined ? Math.max(0, s.deadline - started) : Infinity,
@@ -663,9 +691,10 @@ export class Resilience {
           );
           const reportedHeaders = ctx.reportedHeaders;
           const reportedUsage = ctx.reportedUsage;
-          const latency = this.clock.now() - started;
+          const endedAt = this.clock.now();
+          const latency = endedAt - started;
           attemptRecord.latencyMs = latency;
-          this.breakers.record(target.id, target.provider, { latencyMs: latency, admission });
+          this.breakers.record(target.id, target.provider, { latencyMs: latency, admission, now: endedAt });
           this.retryBudget(target.provider)?.onSuccess();
           if (reportedHeaders !== undefined) this.updatePacing(target, reportedHeaders);
           const usage = reportedUsage ?? this.usageOf(value) ?? { inputTokens: s.inputTokens, outputTokens: out };
@@ -708,7 +737,7 @@ export class Resilience {
             return { value, output: v.value, target, usage, targetReservation: reservation };
           }
           this.pushAttempt(s, attemptRecord);
-          return { value, target, usage, targetReservation: reservation };
+          return { value, target, usage, targetReservation: reservation, endedAt };
         } catch (err) {
           if (err instanceof RequestFailedError) throw err;
           const latency = this.clock.now() - started;
@@ -891,7 +920,8 @@ export class Resilience {
     }
   }
 
-  private finishSuccess(s: RequestState, target: ResolvedTarget, usage: Usage): RequestRecord {
+  /** `now`: a clock reading taken since the request's last wait, if the caller has one. */
+  private finishSuccess(s: RequestState, target: ResolvedTarget, usage: Usage, now?: number): RequestRecord {
     const r = s.record;
     r.outcome = 'success';
     r.final_model = target.model;
@@ -900,7 +930,7 @@ export class Resilience {
     r.output_tokens = usage.outputTokens;
     r.actual_cost = costUsd(target, usage.inputTokens, usage.outputTokens) + s.rejectedCostUsd;
     r.fallback_used = target.id !== s.route.chain[0]!.id;
-    this.emitRecord(s);
+    this.emitRecord(s, now);
     return r;
   }
 
@@ -926,9 +956,9 @@ export class Resilience {
     return error;
   }
 
-  private emitRecord(s: RequestState): void {
+  private emitRecord(s: RequestState, now: number = this.clock.now()): void {
     const r = s.record;
-    r.latency_ms = this.clock.now() - s.startedAt;
+    r.latency_ms = now - s.startedAt;
     this.snapshotBreakers(s);
     this.events.emit('record', r);
     this.metrics.request(r);

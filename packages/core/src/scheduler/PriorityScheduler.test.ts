@@ -87,6 +87,20 @@ describe('PriorityScheduler', () => {
       expect(events).toEqual([]);
     });
 
+    it('scheduleNow returns a fast-path admission directly, and a promise when the work has to wait', async () => {
+      const { clock, pool, scheduler } = setup({ free: 1 });
+      expect(scheduler.scheduleNow({ trafficClass: 'live', tryAdmit: pool.admit('a') })).toEqual({ value: 'a', waitedMs: 0 });
+      // `now` from the caller is used instead of a clock reading: a deadline at that instant has passed.
+      const late = scheduler.scheduleNow({ trafficClass: 'live', now: 5_000, deadline: 5_000, tryAdmit: pool.admit('late') });
+      await expect(late).rejects.toMatchObject({ reason: 'deadline' });
+      const waiting = scheduler.scheduleNow({ trafficClass: 'live', tryAdmit: pool.admit('b') });
+      expect(waiting).toBeInstanceOf(Promise);
+      pool.free = 1;
+      clock.advance(1_000);
+      await expect(waiting).resolves.toEqual({ value: 'b', waitedMs: 1_000 });
+      expect(pool.calls).toEqual(['a', 'b', 'b']);
+    });
+
     it('admits through an async tryAdmit', async () => {
       const { scheduler } = setup();
       const p = scheduler.schedule({ trafficClass: 'batch', tryAdmit: async () => ({ ok: true as const, value: 42 }) });

@@ -187,9 +187,25 @@ export class PriorityScheduler {
    * ```
    */
   schedule<T>(item: ScheduleItem<T>): Promise<Scheduled<T>> {
+    const r = this.scheduleNow(item);
+    return isPromiseLike(r) ? (r as Promise<Scheduled<T>>) : Promise.resolve(r);
+  }
+
+  /**
+   * {@link schedule}, except that work admitted at once by a synchronous `tryAdmit` is returned
+   * directly, without a promise (the engine's path with the in-memory store). Never throws: failures
+   * are rejected promises, as with `schedule`.
+   *
+   * @example
+   * ```ts
+   * const r = scheduler.scheduleNow(item);
+   * const { value } = r instanceof Promise ? await r : r;
+   * ```
+   */
+  scheduleNow<T>(item: ScheduleItem<T>): Scheduled<T> | Promise<Scheduled<T>> {
     const cls = this.byName.get(item.trafficClass);
     if (cls === undefined) return Promise.reject(this.unknownClass(item.trafficClass));
-    const now = this.clock.now();
+    const now = item.now ?? this.clock.now();
     if (this.closed) return this.rejectNow(cls, item, 'shutdown', now, now);
     if (item.signal !== undefined && item.signal.aborted) return this.rejectNow(cls, item, 'aborted', now, now);
     if (item.deadline !== undefined && now >= item.deadline) return this.rejectNow(cls, item, 'deadline', now, now);
@@ -204,7 +220,7 @@ export class PriorityScheduler {
     if (isPromiseLike(r)) return this.fastAsync(cls, item, r, now);
     if (r.ok) {
       cls.admitted++;
-      return Promise.resolve({ value: r.value, waitedMs: 0 });
+      return { value: r.value, waitedMs: 0 };
     }
     return this.afterFastDenial(cls, item, r, now, now);
   }

@@ -37,6 +37,8 @@ export interface ScheduleItem<T> {
   deadline?: number;
   /** Aborting rejects the work with reason `aborted`. */
   signal?: AbortSignal;
+  /** The current time, when the caller has just read the scheduler's clock (saves a reading). */
+  now?: number | undefined;
   /**
    * Tries to take capacity. Called once right away (fast path), then again each time the work's
    * wake-up comes or `notify()` is called. Never called concurrently for the same item, and never
