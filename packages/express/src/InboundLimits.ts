@@ -12,6 +12,7 @@ import {
   type UsageAmounts,
 } from '@llm-resilience/core';
 import { ExpressConfigError } from './ExpressConfigError';
+import { ruleView, type RuleView } from './rateLimitHeaders';
 import type { InboundLimitRule, InboundLimitStatus } from './types';
 
 /** Inbound buckets live beside the policy's: the prefix keeps a rule id used in both apart. */
@@ -107,6 +108,7 @@ export class InboundLimits {
   /** Every dimension some rule is scoped by. */
   readonly dimensions: readonly ScopeDimension[];
   private readonly limiter: Limiter;
+  private readonly views = new Map<LimitRule, RuleView>();
 
   constructor(rules: readonly InboundLimitRule[], store: LimiterStore, clock?: Clock) {
     this.rules = toLimitRules(rules);
@@ -125,19 +127,48 @@ export class InboundLimits {
     return rule.id.startsWith(PREFIX) ? rule.id.slice(PREFIX.length) : rule.id;
   }
 
-  /** The limits a reservation holds, after it. */
+  /**
+   * What the headers need of a rule, computed once per rule: its public id, its `RateLimit-Policy`
+   * item (drafts 6 and 7) and the constant start of its draft-7 `RateLimit` value.
+   *
+   * @example
+   * ```ts
+   * const view = inbound.viewOf(reservation.ruleAt(0));
+   * ```
+   */
+  viewOf(rule: LimitRule): RuleView {
+    let view = this.views.get(rule);
+    if (view === undefined) {
+      view = ruleView(rule, InboundLimits.idOf(rule));
+      this.views.set(rule, view);
+    }
+    return view;
+  }
+
+  /**
+   * The status of every limit a reservation holds, right after it was made.
+   *
+   * @example
+   * ```ts
+   * const statuses = inbound.statusOf(reservation);
+   * ```
+   */
   statusOf(reservation: Reservation): InboundLimitStatus[] {
+    const states = reservation.states;
     const out: InboundLimitStatus[] = [];
-    for (const l of reservation.limits()) {
-      if (!l.state) continue;
+    const limits = reservation.limits();
+    for (let i = 0; i < limits.length; i++) {
+      const state = states[i];
+      if (!state) continue;
+      const view = this.viewOf(limits[i]!.rule);
       out.push({
-        id: InboundLimits.idOf(l.rule),
-        metric: l.rule.metric,
-        limit: l.rule.limit,
-        windowMs: l.rule.windowMs,
-        remaining: l.state.remaining,
-        resetMs: l.state.resetMs,
-        key: l.key,
+        id: view.id,
+        metric: view.metric,
+        limit: view.limit,
+        windowMs: view.windowMs,
+        remaining: state.remaining,
+        resetMs: state.resetMs,
+        key: limits[i]!.key,
       });
     }
     return out;

@@ -4,12 +4,14 @@ import type {
   Identity,
   ModelCall,
   RequestRecord,
+  Reservation,
   Resilience,
   ResilienceRequest,
   StreamingResult,
   UsageAmounts,
 } from '@llm-resilience/core';
 import { disconnectSignal } from './disconnectSignal';
+import type { InboundLimits } from './InboundLimits';
 import type { Audience, InboundLimitStatus } from './types';
 
 /**
@@ -50,8 +52,25 @@ export type AudienceSource = Audience | ((req: Request) => Audience) | undefined
  * ```
  */
 export class RequestResilience {
-  /** Inbound limits after this request was admitted (set by the middleware when it has limits). */
-  limits: InboundLimitStatus[] | undefined;
+  private inbound: InboundLimits | undefined;
+  private reservation: Reservation | undefined;
+  private statuses: InboundLimitStatus[] | undefined;
+
+  /**
+   * Inbound limits as they stood right after this request was admitted; undefined when the
+   * middleware has no limits. Built on first read.
+   */
+  get limits(): InboundLimitStatus[] | undefined {
+    if (this.statuses === undefined && this.inbound !== undefined) this.statuses = this.inbound.statusOf(this.reservation!);
+    return this.statuses;
+  }
+
+  /** @internal Set by the middleware once the inbound limits admitted the request. */
+  holdLimits(limits: InboundLimits, reservation: Reservation): void {
+    this.inbound = limits;
+    this.reservation = reservation;
+    this.statuses = undefined;
+  }
   /** @internal Set when an inbound limit counted this request (double-count check). */
   counted = false;
   private disconnect: AbortSignal | undefined;

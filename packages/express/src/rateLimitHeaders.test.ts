@@ -1,5 +1,7 @@
 import type { Response } from 'express';
-import { setRateLimitHeaders, setRetryAfter, tightest } from './rateLimitHeaders';
+import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
+import { InboundLimits } from './InboundLimits';
+import { setRateLimitHeaders, setReservationHeaders, setRetryAfter, tightest } from './rateLimitHeaders';
 import type { InboundLimitStatus } from './types';
 
 /** A stand-in for Express's response: only the header methods these helpers touch. */
@@ -80,5 +82,47 @@ describe('setRetryAfter', () => {
     setRetryAfter(c.res, Infinity);
     setRetryAfter(c.res, undefined);
     expect(c.headers).toEqual({});
+  });
+});
+
+describe('setReservationHeaders', () => {
+  it('sets exactly what setRateLimitHeaders sets from the statuses, for every draft, with and without legacy headers', () => {
+    const clock = new ManualClock(1_000_000);
+    const inbound = new InboundLimits(
+      [
+        { id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 20, window: '1m' },
+        { id: 'team-tpm', scope: ['team'], metric: 'totalTokens', limit: 1000, window: '1h' },
+        { id: 'team-spend', scope: ['team'], metric: 'cost', limit: 5, window: '1d' },
+      ],
+      new MemoryLimiterStore({ clock }),
+      clock,
+    );
+    for (const used of [0, 300, 600]) {
+      if (used > 0) {
+        const r = inbound.reserve({ user: 'u1', team: 't1' }, { inputTokens: used, outputTokens: 0, costUsd: 1 });
+        if (!('ok' in r) || !r.ok) throw new Error('the setup reservation was denied');
+      }
+      const d = inbound.reserve({ user: 'u2', team: 't1' }, { inputTokens: 10, outputTokens: 0, costUsd: 0.5 });
+      if (!('ok' in d) || !d.ok) throw new Error('denied');
+      for (const draft of ['draft-6', 'draft-7', 'draft-8', false] as const) {
+        for (const legacy of [false, true]) {
+          const fast = headerSink();
+          const reference = headerSink();
+          setReservationHeaders(fast.res, draft, legacy, d, inbound);
+          setRateLimitHeaders(reference.res, draft, legacy, inbound.statusOf(d));
+          expect({ used, draft, legacy, headers: fast.headers }).toEqual({ used, draft, legacy, headers: reference.headers });
+        }
+      }
+    }
+  });
+
+  it('names a rule by the id the user gave it', () => {
+    const clock = new ManualClock(0);
+    const inbound = new InboundLimits([{ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 20, window: '1m' }], new MemoryLimiterStore({ clock }), clock);
+    const d = inbound.reserve({ user: 'u1' }, { inputTokens: 1, outputTokens: 1, costUsd: 0 });
+    if (!('ok' in d) || !d.ok) throw new Error('denied');
+    expect(inbound.viewOf(d.ruleAt(0))).toMatchObject({ id: 'user-rpm', policy: '20;w=60', rateLimitPrefix: 'limit=20, remaining=', shown: true });
+    expect(inbound.statusOf(d)).toEqual([{ id: 'user-rpm', metric: 'requests', limit: 20, windowMs: 60_000, remaining: 19, resetMs: 3000, key: 'inbound%3Auser-rpm|user=u1' }]);
+    expect(() => d.ruleAt(1)).toThrow(RangeError);
   });
 });

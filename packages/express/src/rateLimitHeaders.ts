@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Response } from 'express';
+import type { LimitMetric, LimitRule, Reservation } from '@llm-resilience/core';
 import type { InboundLimitStatus, StandardHeadersDraft } from './types';
 
 const seconds = (ms: number): number => Math.max(0, Math.ceil(ms / 1000));
@@ -99,6 +100,93 @@ export function setRateLimitHeaders(
     res.setHeader('X-RateLimit-Limit', String(top.limit));
     res.setHeader('X-RateLimit-Remaining', String(units(top.remaining)));
     res.setHeader('X-RateLimit-Reset', String(Math.ceil((Date.now() + top.resetMs) / 1000)));
+  }
+}
+
+/**
+ * What the headers need of one inbound rule, computed once per rule (see `InboundLimits.viewOf`).
+ *
+ * @example
+ * ```ts
+ * const view = ruleView({ id: 'inbound:user-rpm', scope: ['user'], metric: 'requests', limit: 20, windowMs: 60_000 }, 'user-rpm');
+ * view.policy; // '20;w=60'
+ * ```
+ */
+export interface RuleView {
+  /** The id as the user wrote it (without the internal prefix). */
+  readonly id: string;
+  readonly metric: LimitMetric;
+  readonly limit: number;
+  readonly windowMs: number;
+  /** Shown in the headers (cost limits are not: their units are dollars). */
+  readonly shown: boolean;
+  /** Its `RateLimit-Policy` item for drafts 6 and 7. */
+  readonly policy: string;
+  /** The constant start of its draft-7 `RateLimit` value: `limit=<n>, remaining=`. */
+  readonly rateLimitPrefix: string;
+}
+
+/** @internal Builds the {@link RuleView} of an inbound rule whose public id is `id`. */
+export function ruleView(rule: LimitRule, id: string): RuleView {
+  const view = { id, metric: rule.metric, limit: rule.limit, windowMs: rule.windowMs };
+  return {
+    ...view,
+    shown: rule.metric !== 'cost',
+    policy: policyItem({ ...view, remaining: 0, resetMs: 0, key: '' }),
+    rateLimitPrefix: `limit=${rule.limit}, remaining=`,
+  };
+}
+
+/**
+ * The headers of an admitted request, straight from its reservation: for drafts 6 and 7 without
+ * legacy headers it builds only the header strings (the tightest limit is found in place), which is
+ * the middleware's per-request path; other formats go through {@link setRateLimitHeaders}.
+ *
+ * @example
+ * ```ts
+ * setReservationHeaders(res, 'draft-7', false, reservation, inbound);
+ * ```
+ */
+export function setReservationHeaders(
+  res: Response,
+  draft: StandardHeadersDraft | false,
+  legacy: boolean,
+  reservation: Reservation,
+  inbound: { viewOf(rule: LimitRule): RuleView; statusOf(reservation: Reservation): readonly InboundLimitStatus[] },
+): void {
+  if (legacy || (draft !== 'draft-6' && draft !== 'draft-7')) {
+    setRateLimitHeaders(res, draft, legacy, inbound.statusOf(reservation));
+    return;
+  }
+  if (res.headersSent) return;
+  const states = reservation.states;
+  let policy = '';
+  let top: RuleView | undefined;
+  let topRemaining = 0;
+  let topReset = 0;
+  let topShare = Infinity;
+  for (let i = 0; i < reservation.size; i++) {
+    const state = states[i];
+    const view = inbound.viewOf(reservation.ruleAt(i));
+    if (state === undefined || !view.shown) continue;
+    policy = policy === '' ? view.policy : `${policy}, ${view.policy}`;
+    // The same choice as `tightest`: smallest share left, then the longest reset.
+    const share = state.remaining / view.limit;
+    if (share < topShare || (share === topShare && top !== undefined && state.resetMs > topReset)) {
+      top = view;
+      topShare = share;
+      topRemaining = state.remaining;
+      topReset = state.resetMs;
+    }
+  }
+  if (top === undefined) return;
+  res.setHeader('RateLimit-Policy', policy);
+  if (draft === 'draft-7') {
+    res.setHeader('RateLimit', `${top.rateLimitPrefix}${units(topRemaining)}, reset=${seconds(topReset)}`);
+  } else {
+    res.setHeader('RateLimit-Limit', String(top.limit));
+    res.setHeader('RateLimit-Remaining', String(units(topRemaining)));
+    res.setHeader('RateLimit-Reset', String(seconds(topReset)));
   }
 }
 

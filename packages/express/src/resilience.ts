@@ -3,7 +3,7 @@ import { RateLimitExceededError, type Identity, type LimitContext, type LimitDec
 import { ExpressConfigError } from './ExpressConfigError';
 import { DEFAULT_INBOUND_ESTIMATE, InboundLimits } from './InboundLimits';
 import { inboundLimitMessage } from './messages';
-import { setRateLimitHeaders, setRetryAfter } from './rateLimitHeaders';
+import { setRateLimitHeaders, setReservationHeaders, setRetryAfter } from './rateLimitHeaders';
 import { RequestResilience, type AudienceSource } from './RequestResilience';
 import type { LimitedInfo, ResilienceMiddlewareOptions, StandardHeadersDraft } from './types';
 import { Validations } from './Validations';
@@ -146,11 +146,8 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
 
   const admitted = (req: Request, res: Response, next: NextFunction, ctx: RequestResilience, d: LimitDecision): void => {
     if (!d.ok) return limited(req, res, next, ctx, d);
-    if (draft !== false || legacy) {
-      const statuses = inbound!.statusOf(d);
-      ctx.limits = statuses;
-      setRateLimitHeaders(res, draft, legacy, statuses);
-    }
+    ctx.holdLimits(inbound!, d);
+    if (draft !== false || legacy) setReservationHeaders(res, draft, legacy, d, inbound!);
     if (inbound!.needsSettle) settleOnClose(res, ctx, d);
     next();
   };
@@ -187,8 +184,11 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
     if (route !== undefined) lctx.route = route;
     if (validations.on('limitScope')) {
       for (const rule of inbound.rules) {
-        const missing = rule.scope.find((dim) => lctx[dim] === undefined);
-        if (missing !== undefined) validations.limitScope(InboundLimits.idOf(rule), missing);
+        for (const dim of rule.scope) {
+          if (lctx[dim] !== undefined) continue;
+          validations.limitScope(InboundLimits.idOf(rule), dim);
+          break;
+        }
       }
     }
     let decision: LimitDecision | Promise<LimitDecision>;

@@ -55,6 +55,15 @@ function app(options: Partial<ResilienceMiddlewareOptions> & Pick<ResilienceMidd
 describe('inbound limits', () => {
   const rpm = [{ id: 'user-rpm', scope: ['user' as const], metric: 'requests' as const, limit: 2, window: '1m' as const }];
 
+  it('exposes req.resilience.limits also when the RateLimit headers are turned off', async () => {
+    const clock = new ManualClock(1_000_000);
+    const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });
+    const res = await request(app({ engine, limits: rpm, standardHeaders: false })).get('/ping').set('x-user', 'u1').expect(200);
+    expect(res.headers.ratelimit).toBeUndefined();
+    expect(res.headers['ratelimit-policy']).toBeUndefined();
+    expect(res.body.limits).toEqual([expect.objectContaining({ id: 'user-rpm', remaining: 1, limit: 2, resetMs: 30_000 })]);
+  });
+
   it('answers 429 with Retry-After, draft-7 RateLimit headers and the customer message', async () => {
     const clock = new ManualClock(1_000_000);
     const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });

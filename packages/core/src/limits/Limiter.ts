@@ -456,6 +456,26 @@ export class Reservation {
     return this.done;
   }
 
+  /** Number of limits this reservation holds (the length of {@link states}). */
+  get size(): number {
+    return this.charges.length;
+  }
+
+  /**
+   * The rule of the `index`-th limit held (same order as {@link states}); no allocation, unlike
+   * {@link limits}.
+   *
+   * @example
+   * ```ts
+   * for (let i = 0; i < reservation.size; i++) console.log(reservation.ruleAt(i).id, reservation.states[i]?.remaining);
+   * ```
+   */
+  ruleAt(index: number): LimitRule {
+    const c = this.charges[index];
+    if (c === undefined) throw new RangeError(`Reservation.ruleAt(${index}): it holds ${this.charges.length} limit(s).`);
+    return c.cr.rule;
+  }
+
   /**
    * The limits this reservation holds, with the state of each right after reserving.
    *
