@@ -7,15 +7,26 @@
  *   draft-7 headers) and `req.resilience` bound to the request;
  * - `ours (no limits)`: `resilience()` binding `req.resilience` only.
  *
- * Every server runs in its own child process; autocannon drives them from this process, in rounds
- * (the order rotates every round), with 1000 users spread over the requests. The median round of
- * each is reported; ratios are medians of per-round ratios (target: ours / bare >= 0.9).
+ * Every server runs in its own child process, a fresh one per contender and round, started from one
+ * esbuild bundle of this file (plain
+ * JavaScript, as our packages and the peers run from their published builds; under tsx our source would
+ * pay for its CommonJS interop getters). autocannon drives them from this process, in rounds (the order
+ * rotates every round), with 1000 users spread over the requests. On Linux with 2+ CPUs this process is
+ * pinned to CPU 0 and the servers to CPU 1 (`taskset`), so the load generator and the server never take
+ * turns on one core. The median round of each is reported; ratios are medians of per-round ratios
+ * (target: ours / bare >= 0.9). Rounds are short and many because this machine's speed changes
+ * from one ten-second stretch to the next (a bare server's CPU per request moved between 115 and
+ * 250 µs): contenders measured back to back in one round see the same machine, and the median of
+ * many per-round ratios is robust to the stretches that do not. Each round also records the server's own CPU time per request
+ * (`/proc/<pid>/stat`), which does not depend on the load generator.
  *
  * Run: `npx tsx bench/express.bench.ts`.
- * Options via env: BENCH_CONNECTIONS (50), BENCH_DURATION_S (3 per round), BENCH_ROUNDS (5).
+ * Options via env: BENCH_CONNECTIONS (50), BENCH_DURATION_S (2 per round), BENCH_ROUNDS (11).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { bundleForNode } from './lib/isolated';
+import { pinToCpu, processCpuUs } from './lib/pin';
 
 /** The contenders, by the name the child process is started with. */
 const SERVERS = ['bare', 'express-rate-limit', 'ours', 'ours-no-limits'] as const;
@@ -27,6 +38,8 @@ export interface ExpressContenderResult {
   requestsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** Server CPU time per request (µs) in the reported round, when /proc is readable. */
+  serverCpuUsPerRequest: number | undefined;
   /** Non-2xx responses in the reported round (must be 0 for a fair result). */
   non2xx: number;
   errors: number;
@@ -50,6 +63,8 @@ export interface ExpressBenchResult {
   oursToPeer: number;
   /** ours without limits / bare requests/s. */
   bindingToBare: number;
+  /** Whether autocannon and the servers ran on separate CPUs. */
+  pinned: boolean;
   /** ours / bare of every round, to judge the noise. */
   roundRatiosOursToBare: number[];
   /**
@@ -68,7 +83,7 @@ export interface ExpressBenchOptions {
 }
 
 interface AutocannonResult {
-  requests: { average: number };
+  requests: { average: number; total: number };
   latency: { p50: number; p99: number };
   non2xx: number;
   errors: number;
@@ -150,20 +165,35 @@ async function serve(kind: ServerKind): Promise<void> {
   });
 }
 
-function start(kind: ServerKind): Promise<{ child: ChildProcess; url: string }> {
-  const child = fork(__filename, ['--serve', kind], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+interface Server {
+  child: ChildProcess;
+  url: string;
+  pinned: boolean;
+}
+
+function start(bundle: string, kind: ServerKind): Promise<Server> {
+  const child = fork(bundle, ['--serve', kind], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve({ child, url: `http://127.0.0.1:${m.port}` }));
+    child.once('message', (m: { port: number }) => resolve({ child, url: `http://127.0.0.1:${m.port}`, pinned: pinToCpu(child.pid!, 1) }));
     child.once('exit', (code) => reject(new Error(`bench server '${kind}' exited with ${code}`)));
+  });
+}
+
+function stop(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (server.child.exitCode !== null || server.child.signalCode !== null) return resolve();
+    server.child.once('exit', () => resolve());
+    server.child.kill();
   });
 }
 
 // ------------------------------------------------------------------------------------- driver
 
-async function measure(url: string, connections: number, durationS: number): Promise<ExpressContenderResult> {
+async function measure(server: Server, connections: number, durationS: number): Promise<ExpressContenderResult> {
   let i = 0;
+  const cpuBefore = processCpuUs(server.child.pid!);
   const r = await autocannon({
-    url,
+    url: server.url,
     connections,
     duration: durationS,
     requests: [
@@ -174,7 +204,9 @@ async function measure(url: string, connections: number, durationS: number): Pro
       },
     ],
   });
-  return { requestsPerSec: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors };
+  const cpuAfter = processCpuUs(server.child.pid!);
+  const serverCpuUsPerRequest = cpuBefore !== undefined && cpuAfter !== undefined && r.requests.total > 0 ? (cpuAfter - cpuBefore) / r.requests.total : undefined;
+  return { requestsPerSec: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, serverCpuUsPerRequest, non2xx: r.non2xx, errors: r.errors };
 }
 
 function medianOf(values: number[]): number {
@@ -230,18 +262,27 @@ async function inProcessCost(withLimits: boolean): Promise<number> {
  */
 export async function run(options: ExpressBenchOptions = {}): Promise<ExpressBenchResult> {
   const connections = options.connections ?? Number(process.env.BENCH_CONNECTIONS ?? 50);
-  const durationS = options.durationS ?? Number(process.env.BENCH_DURATION_S ?? 3);
-  const rounds = options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 5);
-  const servers = await Promise.all(SERVERS.map(start));
+  const durationS = options.durationS ?? Number(process.env.BENCH_DURATION_S ?? 2);
+  const rounds = options.rounds ?? Number(process.env.BENCH_ROUNDS ?? 11);
+  const bundle = await bundleForNode(__filename);
+  const pinned = pinToCpu(process.pid, 0);
+  let allPinned = pinned;
   try {
-    // Warm-up: JIT, connection pools.
-    for (const s of servers) await measure(s.url, connections, 1);
     const results = new Map<ServerKind, ExpressContenderResult[]>(SERVERS.map((k) => [k, []]));
     for (let r = 0; r < rounds; r++) {
       // Rotate the order every round so that drifting machine load hits every contender alike.
       for (let j = 0; j < SERVERS.length; j++) {
-        const k = (j + r) % SERVERS.length;
-        results.get(SERVERS[k]!)!.push(await measure(servers[k]!.url, connections, durationS));
+        const kind = SERVERS[(j + r) % SERVERS.length]!;
+        // A fresh server process per round: identical servers in separate processes differed by up
+        // to 10% for the whole run (JIT and heap layout luck), more than the effect being measured.
+        const server = await start(bundle.file, kind);
+        try {
+          allPinned &&= server.pinned;
+          await measure(server, connections, 1); // warm-up: JIT, keep-alive connections
+          results.get(kind)!.push(await measure(server, connections, durationS));
+        } finally {
+          await stop(server);
+        }
       }
     }
     const per = (k: ServerKind) => results.get(k)!;
@@ -266,18 +307,22 @@ export async function run(options: ExpressBenchOptions = {}): Promise<ExpressBen
       peerToBare: ratio('express-rate-limit', 'bare'),
       oursToPeer: ratio('ours', 'express-rate-limit'),
       bindingToBare: ratio('ours-no-limits', 'bare'),
+      pinned: allPinned,
       roundRatiosOursToBare: per('ours').map((x, i) => x.requestsPerSec / per('bare')[i]!.requestsPerSec),
       inProcessNsPerRequest: { ours: await inProcessCost(true), oursNoLimits: await inProcessCost(false) },
     };
   } finally {
-    for (const s of servers) s.child.kill();
+    bundle.remove();
   }
 }
 
 function print(r: ExpressBenchResult): void {
   const row = (name: string, c: ExpressContenderResult) =>
-    `${name.padEnd(44)} ${c.requestsPerSec.toFixed(0).padStart(8)} req/s   p50 ${String(c.p50Ms).padStart(4)} ms   p99 ${String(c.p99Ms).padStart(4)} ms   non-2xx ${c.non2xx}   errors ${c.errors}`;
-  console.log(`express middleware bench: ${r.connections} connections, ${r.durationS} s x ${r.rounds} rounds, median round`);
+    `${name.padEnd(44)} ${c.requestsPerSec.toFixed(0).padStart(8)} req/s   p50 ${String(c.p50Ms).padStart(4)} ms   p99 ${String(c.p99Ms).padStart(4)} ms   server CPU ${c.serverCpuUsPerRequest?.toFixed(0) ?? '?'} µs/req   non-2xx ${c.non2xx}   errors ${c.errors}`;
+  console.log(
+    `express middleware bench: ${r.connections} connections, ${r.durationS} s x ${r.rounds} rounds, median round, ` +
+      (r.pinned ? 'autocannon on CPU 0, servers on CPU 1' : 'not pinned to CPUs'),
+  );
   console.log(row('bare Express 5', r.bare));
   console.log(row('express-rate-limit (per-user, draft-7)', r.expressRateLimit));
   console.log(row('ours: resilience() per-user limit, draft-7', r.ours));

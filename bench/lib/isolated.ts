@@ -1,7 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
 const FLAG = '--bench-contender';
@@ -78,9 +77,11 @@ function next<T>(child: ChildProcess, name: string): Promise<FromChild<T>> {
 
 /**
  * Measures each contender in its own Node process, one at a time, so JIT feedback from one contender
- * cannot slow another down: `file` is bundled to plain JavaScript (see `bundleForNode`), one process per
- * contender is started from the bundle and warmed up, one after the other, then every round runs each
- * contender once, rotating the order. Returns each contender's values per round.
+ * cannot slow another down: `file` is bundled to plain JavaScript (see `bundleForNode`), and every
+ * round starts a fresh process per contender (rotating the order), which warms up, runs twice and
+ * reports its second run. A fresh process per round matters: JIT and heap layouts differ from process
+ * to process, and with one process per contender for all rounds the same code came out 1.6x faster
+ * or slower depending on the process it happened to get. Returns each contender's values per round.
  *
  * @example
  * ```ts
@@ -94,44 +95,47 @@ export async function interleaveIsolated<T, K extends string = string>(
   /** Extra environment for the contender processes (e.g. the benchmark's options). */
   env: Record<string, string> = {},
 ): Promise<Record<K, T[]>> {
-  const children = new Map<K, ChildProcess>();
   const bundle = await bundleForNode(file);
   try {
-    for (const name of names) {
-      const child = fork(bundle.file, [FLAG, name], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-        env: { ...process.env, ...env },
-        execArgv: [], // plain node: the bundle needs no TypeScript loader
-      });
-      children.set(name, child);
-      await next<T>(child, name); // ready (built and warmed up)
-    }
     const out = Object.fromEntries(names.map((n) => [n, [] as T[]])) as Record<K, T[]>;
     for (let r = 0; r < rounds; r++) {
       for (let i = 0; i < names.length; i++) {
         const name = names[(r + i) % names.length]!;
-        const child = children.get(name)!;
-        const reply = next<T>(child, name);
-        child.send({ type: 'run' } satisfies ToChild);
-        const m = await reply;
-        if (m.type === 'result') out[name].push(m.value);
+        const child = fork(bundle.file, [FLAG, name], {
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          env: { ...process.env, ...env },
+          execArgv: [], // plain node: the bundle needs no TypeScript loader
+        });
+        try {
+          await next<T>(child, name); // ready (built and warmed up)
+          let m: FromChild<T> | undefined;
+          for (let run = 0; run < RUNS_PER_PROCESS; run++) {
+            const reply = next<T>(child, name);
+            child.send({ type: 'run' } satisfies ToChild);
+            m = await reply;
+          }
+          if (m?.type === 'result') out[name].push(m.value); // the last run: the JIT has settled
+        } finally {
+          await stop(child);
+        }
       }
     }
     return out;
   } finally {
-    await Promise.all(
-      [...children.values()].map(
-        (child) =>
-          new Promise<void>((resolve) => {
-            if (child.exitCode !== null || child.signalCode !== null) return resolve();
-            child.once('exit', () => resolve());
-            if (child.connected) child.send({ type: 'exit' } satisfies ToChild);
-            else child.kill();
-          }),
-      ),
-    );
     bundle.remove();
   }
+}
+
+/** Measured runs per process; only the last is kept (the first after the warm-up still ran slower). */
+const RUNS_PER_PROCESS = 2;
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    if (child.connected) child.send({ type: 'exit' } satisfies ToChild);
+    else child.kill();
+  });
 }
 
 /**
@@ -139,13 +143,23 @@ export async function interleaveIsolated<T, K extends string = string>(
  * peers' packages) into one CommonJS file, with the esbuild that tsx uses. Contenders then run as
  * plain JavaScript, as they would from their published builds: under tsx every import between our
  * source files goes through a getter (CommonJS interop), which made the engine about twice as slow
- * per call as its bundled build; the peers ship built JavaScript already.
+ * per call as its bundled build; the peers ship built JavaScript already. The bundle is written under
+ * `bench/node_modules/.cache/`, so a package the benchmark loads at run time (`createRequire`) resolves
+ * from there as it does from the benchmark file.
+ *
+ * @example
+ * ```ts
+ * const bundle = await bundleForNode(__filename);
+ * const child = fork(bundle.file, ['--serve', 'ours'], { execArgv: [] });
+ * ```
  */
-async function bundleForNode(file: string): Promise<{ file: string; remove(): void }> {
+export async function bundleForNode(file: string): Promise<{ file: string; remove(): void }> {
   const esbuild = createRequire(require.resolve('tsx/package.json'))('esbuild') as {
     build(options: Record<string, unknown>): Promise<unknown>;
   };
-  const dir = mkdtempSync(join(tmpdir(), 'llmr-bench-'));
+  const cache = join(__dirname, '..', 'node_modules', '.cache');
+  mkdirSync(cache, { recursive: true });
+  const dir = mkdtempSync(join(cache, 'llmr-bench-'));
   const out = join(dir, basename(file).replace(/\.ts$/, '.cjs'));
   await esbuild.build({
     entryPoints: [file],
