@@ -6,7 +6,7 @@ import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/Er
 import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
 import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
-import { Limiter, type LimitDecision, type LimitDenied, type Reservation } from '../limits/Limiter';
+import { Limiter, type LimitDecision, type LimitDenied, type Reservation, type ReserveOptions } from '../limits/Limiter';
 import { isPromiseLike, type MaybePromise } from '../limits/LimiterStore';
 import type { Admission, Scheduled } from '../scheduler/types';
 import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
@@ -138,6 +138,7 @@ export class Resilience {
   private readonly logger: ResilienceOptions['logger'];
   private readonly retryBudgetOptions: { maxTokens?: number; tokenRatio?: number } | false;
   private readonly retryBudgets = new Map<string, RetryBudget>();
+  private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
   private readonly pacing = new Map<string, RateLimitSnapshot>();
   private readonly pacingSync: PacingStateSync | undefined;
   private readonly pacingPublishedAt = new Map<string, number>();
@@ -419,13 +420,48 @@ export class Resilience {
     const estimate = this.requestEstimate(s);
     s.record.estimated_cost = estimate.costUsd;
     if (!this.limiter.hasRequestRules && !this.budgetLimiter.hasRequestRules) return NOTHING_ADMITTED;
+    // Fast path, the common case: only limit rules, nothing queued ahead, and they admit at once.
+    // The scheduler is asked whether work of this class may go first and told when it did; anything
+    // else (a denial, budgets) goes through the scheduler below, which tries again and waits or rejects.
+    if (
+      !this.budgetLimiter.hasRequestRules &&
+      s.request.signal?.aborted !== true &&
+      (s.deadline === undefined || s.startedAt < s.deadline) &&
+      this.scheduler.admitsNow(s.trafficClass.name)
+    ) {
+      const d = this.limiter.reserve(s.ctx, estimate, 'request', this.reserveOptions(s.trafficClass));
+      if (!isPromiseLike(d)) {
+        if (d.ok) {
+          this.scheduler.countAdmitted(s.trafficClass.name);
+          return { reservation: d };
+        }
+      } else {
+        return d.then((x) => {
+          if (!x.ok) return this.admitScheduled(s, estimate);
+          this.scheduler.countAdmitted(s.trafficClass.name);
+          return { reservation: x };
+        });
+      }
+    }
+    return this.admitScheduled(s, estimate);
+  }
+
+  /** `{ headroom }` of a traffic class, made once per class. */
+  private reserveOptions(cls: TrafficClass): ReserveOptions {
+    let o = this.reserveOptionsByClass.get(cls);
+    if (o === undefined) this.reserveOptionsByClass.set(cls, (o = { headroom: cls.reserve }));
+    return o;
+  }
+
+  /** Request-scoped admission through the priority scheduler: budgets, then limits; waits, queues or rejects. */
+  private admitScheduled(s: RequestState, estimate: UsageAmounts): MaybePromise<RequestAdmission> {
     const headroom = s.trafficClass.reserve;
     let lastDenial: LimitDenied | undefined;
     type Admitted = RequestAdmission;
     // Synchronous end to end when the store is (the in-memory default): no promise per admission.
     const withLimits = (budget: Reservation | undefined): MaybePromise<Admission<Admitted>> => {
       if (!this.limiter.hasRequestRules) return { ok: true, value: budget ? { budget } : {} };
-      const d = this.limiter.reserve(s.ctx, estimate, 'request', { headroom });
+      const d = this.limiter.reserve(s.ctx, estimate, 'request', this.reserveOptions(s.trafficClass));
       return isPromiseLike(d) ? d.then((x) => decide(budget, x)) : decide(budget, d);
     };
     const decide = (budget: Reservation | undefined, d: LimitDecision): MaybePromise<Admission<Admitted>> => {

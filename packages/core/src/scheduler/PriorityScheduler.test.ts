@@ -101,6 +101,22 @@ describe('PriorityScheduler', () => {
       expect(pool.calls).toEqual(['a', 'b', 'b']);
     });
 
+    it('admitsNow says whether new work of a class would go first; countAdmitted counts a caller-side admission', async () => {
+      const { pool, scheduler } = setup();
+      expect(scheduler.admitsNow('live')).toBe(true);
+      expect(scheduler.admitsNow('nope')).toBe(false);
+      const waiting = scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('b') }); // queued: the pool is empty
+      expect(scheduler.admitsNow('batch')).toBe(false); // it would queue behind the waiting batch work
+      expect(scheduler.admitsNow('tiny')).toBe(false); // lower classes too
+      expect(scheduler.admitsNow('live')).toBe(true); // higher classes go first
+      scheduler.countAdmitted('live');
+      expect(scheduler.stats().classes.live).toMatchObject({ admitted: 1, queued: 0 });
+      const stopped = scheduler.shutdown();
+      expect(scheduler.admitsNow('live')).toBe(false);
+      await expect(waiting).rejects.toMatchObject({ reason: 'shutdown' });
+      await stopped;
+    });
+
     it('admits through an async tryAdmit', async () => {
       const { scheduler } = setup();
       const p = scheduler.schedule({ trafficClass: 'batch', tryAdmit: async () => ({ ok: true as const, value: 42 }) });

@@ -226,6 +226,36 @@ export class PriorityScheduler {
   }
 
   /**
+   * True when work of `trafficClass` scheduled now would try admission at once: the scheduler is open
+   * and nothing of this class or a higher one is queued. A caller with its own synchronous fast path
+   * (the engine) asks this first, takes capacity itself, and reports it with {@link countAdmitted};
+   * whatever it could not take goes through {@link schedule}.
+   *
+   * @example
+   * ```ts
+   * if (scheduler.admitsNow('live') && tryTake()) scheduler.countAdmitted('live');
+   * ```
+   */
+  admitsNow(trafficClass: string): boolean {
+    const cls = this.byName.get(trafficClass);
+    return cls !== undefined && !this.closed && (this.total === 0 || !this.waitingAtOrAbove(cls));
+  }
+
+  /**
+   * Counts work admitted by the caller's own fast path (see {@link admitsNow}) in `stats()`, as a
+   * fast-path admission of {@link schedule} would be.
+   *
+   * @example
+   * ```ts
+   * scheduler.countAdmitted('live');
+   * ```
+   */
+  countAdmitted(trafficClass: string): void {
+    const cls = this.byName.get(trafficClass);
+    if (cls !== undefined) cls.admitted++;
+  }
+
+  /**
    * Capacity was given back (a settle, refund or released concurrency slot): try queued work now,
    * whether or not its wake-up has come. Cheap when nothing is queued; calls are coalesced.
    *
