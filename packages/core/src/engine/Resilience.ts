@@ -87,6 +87,11 @@ interface RequestState {
   rejectedCostUsd: number;
   /** The first skipped target, as a failure (see `skip`). */
   skipFailure?: ClassifiedError;
+  /**
+   * A clock reading that is still current: `startedAt` while nothing slow has happened since (no
+   * tokenizing, no waiting admission), for the first attempt's breaker check. Used once, then cleared.
+   */
+  clockAt: number | undefined;
 }
 
 /** What request-scoped admission holds for the request (nothing when no request-scoped rule applies). */
@@ -221,6 +226,7 @@ export class Resilience {
   async execute<T>(request: ResilienceRequest, call: ModelCall<T>): Promise<ExecuteResult<T> | StreamingResult<T>> {
     const s = this.begin(request);
     const admission = this.admit(s);
+    if (isPromiseLike(admission)) s.clockAt = undefined;
     const admitted = isPromiseLike(admission) ? await admission : admission;
     let success: Success<T>;
     try {
@@ -394,6 +400,7 @@ export class Resilience {
       record,
       audience: request.audience ?? route.audience,
       rejectedCostUsd: 0,
+      clockAt: request.inputTokens !== undefined || request.input === undefined ? startedAt : undefined,
     };
   }
 
@@ -638,7 +645,8 @@ export class Resilience {
       for (;;) {
         if (attempts >= retry.maxAttempts) break chain;
         // One clock reading serves the breaker and the attempt's start, unless something waits in between.
-        let admittedAt = this.clock.now();
+        let admittedAt = s.clockAt ?? this.clock.now();
+        s.clockAt = undefined;
         let fresh = true;
         let admission = this.breakers.admit(target.id, target.provider, admittedAt);
         while (!admission.allowed && admission.reason === 'paused' && this.canWait(s, admission.retryAfterMs, retry.maxLimiterWaitMs)) {
