@@ -27,6 +27,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { bundleForNode } from './lib/isolated';
 import { pinToCpu, processCpuUs } from './lib/pin';
+import { median, medianItem } from './lib/stats';
 
 /** The contenders, by the name the child process is started with. */
 const SERVERS = ['bare', 'express-rate-limit', 'ours', 'ours-no-limits'] as const;
@@ -209,16 +210,6 @@ async function measure(server: Server, connections: number, durationS: number): 
   return { requestsPerSec: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, serverCpuUsPerRequest, non2xx: r.non2xx, errors: r.errors };
 }
 
-function medianOf(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-function median(results: ExpressContenderResult[]): ExpressContenderResult {
-  const sorted = [...results].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
 /** Calls the middleware directly, many times, and returns ns per call. */
 async function inProcessCost(withLimits: boolean): Promise<number> {
   const { createResilience, definePolicy } = await import('@llm-resilience/core');
@@ -286,14 +277,14 @@ export async function run(options: ExpressBenchOptions = {}): Promise<ExpressBen
       }
     }
     const per = (k: ServerKind) => results.get(k)!;
-    const [bare, peer, ours, binding] = SERVERS.map((k) => median(per(k))) as [
+    const [bare, peer, ours, binding] = SERVERS.map((k) => medianItem(per(k), (x) => x.requestsPerSec)!) as [
       ExpressContenderResult,
       ExpressContenderResult,
       ExpressContenderResult,
       ExpressContenderResult,
     ];
     // Ratios are medians of per-round ratios (each round measures every contender back to back).
-    const ratio = (a: ServerKind, b: ServerKind) => medianOf(per(a).map((x, i) => x.requestsPerSec / per(b)[i]!.requestsPerSec));
+    const ratio = (a: ServerKind, b: ServerKind) => median(per(a).map((x, i) => x.requestsPerSec / per(b)[i]!.requestsPerSec));
     return {
       name: 'express-middleware',
       connections,

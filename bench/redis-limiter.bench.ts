@@ -16,7 +16,8 @@ import Redis from 'ioredis';
 import { RedisLimiterStore, type RedisStoreEvent } from '@llm-resilience/redis';
 import type { LimitCharge } from '@llm-resilience/core';
 import { metric, type BenchResult } from './lib/result';
-import { median as medianOf } from './lib/stats';
+import { median as medianOf, medianItem } from './lib/stats';
+import { deleteKeys } from '../packages/redis/test/redisTestUtils';
 
 // rate-limiter-flexible is a devDependency of packages/redis: resolve it from there.
 const requireFromRedisPackage = createRequire(join(__dirname, '..', 'packages', 'redis', 'package.json'));
@@ -112,20 +113,6 @@ async function measure(decide: Decide, concurrency: number, durationMs: number, 
 }
 
 /** The round with the median throughput. */
-function median(results: ContenderResult[]): ContenderResult {
-  const sorted = [...results].sort((a, b) => a.opsPerSec - b.opsPerSec);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
 /**
  * Runs the benchmark and returns the numbers (also used by the bench runner).
  *
@@ -186,8 +173,8 @@ export async function run(options: RedisLimiterBenchOptions = {}): Promise<Redis
         oursRounds.push(await measure(ours, concurrency, durationMs, admin));
       }
     }
-    const o = median(oursRounds);
-    const p = median(peerRounds);
+    const o = medianItem(oursRounds, (x) => x.opsPerSec)!;
+    const p = medianItem(peerRounds, (x) => x.opsPerSec)!;
     const roundRatios = oursRounds.map((x, i) => x.opsPerSec / peerRounds[i]!.opsPerSec);
     const throughputRatio = medianOf(roundRatios);
     const p99Ratio = medianOf(oursRounds.map((x, i) => x.p99Ms / peerRounds[i]!.p99Ms));

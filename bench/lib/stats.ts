@@ -11,6 +11,20 @@ export function median(values: readonly number[]): number {
 }
 
 /**
+ * The median item of `items` by `by` (the upper middle one for an even count): the round to report
+ * whole, with all its numbers from one measurement. Undefined when empty.
+ *
+ * @example
+ * ```ts
+ * const round = medianItem(rounds, (r) => r.requestsPerSec);
+ * ```
+ */
+export function medianItem<T>(items: readonly T[], by: (item: T) => number): T | undefined {
+  const sorted = [...items].sort((a, b) => by(a) - by(b));
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+/**
  * The `p`-th percentile (0..100) of `values`, linear interpolation between closest ranks; NaN when empty.
  *
  * @example

@@ -83,15 +83,7 @@ export function nextRecord(engine: Resilience): Promise<RequestRecord> {
   });
 }
 
-/** Catches what a promise rejects with; fails when it resolves. */
-export async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
+export { rejection } from '../../../test/support/rejection';
 
 /** A warning logger that keeps what it got. */
 export function warningLog(): { codes: () => unknown[]; messages: () => string[]; logger: { warn: (m: string, f?: Record<string, unknown>) => void } } {

@@ -119,15 +119,7 @@ export async function drive<T>(clock: ManualClock, p: Promise<T>, stepMs = 10, m
   return watched;
 }
 
-/** Catches what a promise rejects with; fails when it resolves. */
-export async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
+export { rejection } from '../../../test/support/rejection';
 
 /** A promise with its resolve function outside. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {

@@ -1,6 +1,7 @@
-import { isBreakerState, type BreakerState, type BreakerStateSync, type Disposable } from '@llm-resilience/core';
+import { isBreakerState, type BreakerState, type BreakerStateSync } from '@llm-resilience/core';
 import { resolveSyncOptions } from './resolveSyncOptions';
-import { SharedStateChannel, type SharedStateCodec } from './SharedStateChannel';
+import type { SharedStateCodec } from './SharedStateChannel';
+import { SharedStateSync } from './SharedStateSync';
 import type { RedisSyncOptions } from './types';
 
 /**
@@ -50,85 +51,8 @@ const breakerCodec: SharedStateCodec<BreakerState> = {
  * await breakerSync.close();
  * ```
  */
-export class RedisBreakerSync implements BreakerStateSync {
-  private readonly channel: SharedStateChannel<BreakerState>;
-
+export class RedisBreakerSync extends SharedStateSync<BreakerState> implements BreakerStateSync {
   constructor(options: RedisSyncOptions) {
-    this.channel = new SharedStateChannel(resolveSyncOptions(options, 'b', 'breaker', breakerCodec));
-  }
-
-  /** The Redis hash holding the current open/paused states (field = breaker key). */
-  get hashKey(): string {
-    return this.channel.hashKey;
-  }
-
-  /** The pub/sub channel announcing changes. */
-  get channelName(): string {
-    return this.channel.channel;
-  }
-
-  /**
-   * Stores and announces a local state change. Resolves when written; never rejects (failures go to
-   * `onError`). States other than open/paused, or already over, cost nothing.
-   *
-   * @example
-   * ```ts
-   * await sync.publish('target:fast-a', { state: 'open', until: Date.now() + 30_000, reason: 'consecutive_failures' });
-   * ```
-   */
-  publish(key: string, state: BreakerState): Promise<void> {
-    return this.channel.publish(key, state);
-  }
-
-  /**
-   * Delivers the stored open/paused states once, then other processes' changes, to `onRemote`.
-   *
-   * @example
-   * ```ts
-   * const sub = sync.subscribe((key, state) => console.log(key, state.state));
-   * sub.dispose();
-   * ```
-   */
-  subscribe(onRemote: (key: string, state: BreakerState) => void): Disposable {
-    return this.channel.subscribe(onRemote);
-  }
-
-  /**
-   * The open/paused states currently stored (any process, this one included), `until` in this
-   * process' clock. Rejects when Redis cannot answer.
-   *
-   * @example
-   * ```ts
-   * for (const [key, state] of await sync.load()) console.log(key, state.state);
-   * ```
-   */
-  load(): Promise<Array<[string, BreakerState]>> {
-    return this.channel.load();
-  }
-
-  /**
-   * Resolves once the subscriptions made so far have delivered the stored states (or reported why they
-   * could not). Useful at start-up, before taking traffic.
-   *
-   * @example
-   * ```ts
-   * const engine = createResilience(policy, { breakerSync: sync });
-   * await sync.ready();
-   * ```
-   */
-  ready(): Promise<void> {
-    return this.channel.ready();
-  }
-
-  /**
-   * Unsubscribes and closes the subscriber connection the sync created. Your `redis` stays open.
-   *
-   * @example
-   * ```ts
-   * await sync.close();
-   * ```
-   */
-  close(): Promise<void> {
-    return this.channel.close();
+    super(resolveSyncOptions(options, 'b', 'breaker', breakerCodec));
   }
 }

@@ -1,6 +1,7 @@
-import type { Disposable, PacingStateSync, RateLimitSnapshot } from '@llm-resilience/core';
+import type { PacingStateSync, RateLimitSnapshot } from '@llm-resilience/core';
 import { resolveSyncOptions } from './resolveSyncOptions';
-import { SharedStateChannel, type SharedStateCodec } from './SharedStateChannel';
+import type { SharedStateCodec } from './SharedStateChannel';
+import { SharedStateSync } from './SharedStateSync';
 import type { RedisSyncOptions } from './types';
 
 const RESET_FIELDS = ['requestsResetAt', 'tokensResetAt', 'inputTokensResetAt', 'outputTokensResetAt'] as const;
@@ -77,81 +78,8 @@ const pacingCodec: SharedStateCodec<RateLimitSnapshot> = {
  * const engine = createResilience(policy, { store, pacingSync });
  * ```
  */
-export class RedisPacingSync implements PacingStateSync {
-  private readonly channel: SharedStateChannel<RateLimitSnapshot>;
-
+export class RedisPacingSync extends SharedStateSync<RateLimitSnapshot> implements PacingStateSync {
   constructor(options: RedisSyncOptions) {
-    this.channel = new SharedStateChannel(resolveSyncOptions(options, 'p', 'pacing', pacingCodec));
-  }
-
-  /** The Redis hash holding the latest snapshot per target. */
-  get hashKey(): string {
-    return this.channel.hashKey;
-  }
-
-  /** The pub/sub channel announcing new snapshots. */
-  get channelName(): string {
-    return this.channel.channel;
-  }
-
-  /**
-   * Stores and announces a target's snapshot. Resolves when written; never rejects.
-   *
-   * @example
-   * ```ts
-   * await sync.publish('fast-a', { limitRequests: 500, remainingRequests: 3, requestsResetAt: Date.now() + 20_000 });
-   * ```
-   */
-  publish(targetId: string, snapshot: RateLimitSnapshot): Promise<void> {
-    return this.channel.publish(targetId, snapshot);
-  }
-
-  /**
-   * Delivers the stored snapshots once, then other processes' new ones, to `onRemote`.
-   *
-   * @example
-   * ```ts
-   * const sub = sync.subscribe((target, snapshot) => console.log(target, snapshot.remainingTokens));
-   * ```
-   */
-  subscribe(onRemote: (targetId: string, snapshot: RateLimitSnapshot) => void): Disposable {
-    return this.channel.subscribe(onRemote);
-  }
-
-  /**
-   * The snapshots currently stored (reset still ahead), reset times in this process' clock.
-   *
-   * @example
-   * ```ts
-   * const stored = new Map(await sync.load());
-   * ```
-   */
-  load(): Promise<Array<[string, RateLimitSnapshot]>> {
-    return this.channel.load();
-  }
-
-  /**
-   * Resolves once the subscriptions made so far have delivered the stored snapshots (or reported why
-   * they could not).
-   *
-   * @example
-   * ```ts
-   * await sync.ready();
-   * ```
-   */
-  ready(): Promise<void> {
-    return this.channel.ready();
-  }
-
-  /**
-   * Unsubscribes and closes the subscriber connection the sync created. Your `redis` stays open.
-   *
-   * @example
-   * ```ts
-   * await sync.close();
-   * ```
-   */
-  close(): Promise<void> {
-    return this.channel.close();
+    super(resolveSyncOptions(options, 'p', 'pacing', pacingCodec));
   }
 }

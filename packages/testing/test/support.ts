@@ -30,14 +30,6 @@ export async function post(url: string, body: unknown, headers: Record<string, s
   return { status: res.status, headers: res.headers, text, json: () => JSON.parse(text) };
 }
 
-/** Catches what a promise rejects with; fails when it resolves. */
-export async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected a rejection');
-}
+export { rejection } from '../../../test/support/rejection';
 
 export const userMessage = (content: string) => [{ role: 'user' as const, content }];
