@@ -89,7 +89,8 @@ interface RequestState {
   skipFailure?: ClassifiedError;
   /**
    * A clock reading that is still current: `startedAt` while nothing slow has happened since (no
-   * tokenizing, no waiting admission), for the first attempt's breaker check. Used once, then cleared.
+   * tokenizing, no budget lookup, no waiting admission), for the scheduler and the first attempt's
+   * breaker check. Cleared once something may have taken time, and once the first attempt used it.
    */
   clockAt: number | undefined;
 }
@@ -226,8 +227,13 @@ export class Resilience {
   async execute<T>(request: ResilienceRequest, call: ModelCall<T>): Promise<ExecuteResult<T> | StreamingResult<T>> {
     const s = this.begin(request);
     const admission = this.admit(s);
-    if (isPromiseLike(admission)) s.clockAt = undefined;
-    const admitted = isPromiseLike(admission) ? await admission : admission;
+    let admitted: RequestAdmission;
+    if (isPromiseLike(admission)) {
+      s.clockAt = undefined; // admission waited
+      admitted = await admission;
+    } else {
+      admitted = admission;
+    }
     let success: Success<T>;
     try {
       success = await (s.route.onExhausted === 'queue' ? this.runChainOrRequeue(s, call) : this.runChain(s, call));
@@ -419,8 +425,9 @@ export class Resilience {
    * Synchronous when nothing needs to wait (no budgets to look up, a synchronous store, admitted at once).
    */
   private admit(s: RequestState): MaybePromise<RequestAdmission> {
-    if (this.policy.budgets.length > 0) return this.applyDowngrade(s).then(() => this.admitLimits(s));
-    return this.admitLimits(s);
+    if (this.policy.budgets.length === 0) return this.admitLimits(s);
+    s.clockAt = undefined; // budgets are looked up first, which may take time
+    return this.applyDowngrade(s).then(() => this.admitLimits(s));
   }
 
   private admitLimits(s: RequestState): MaybePromise<RequestAdmission> {
@@ -462,7 +469,6 @@ export class Resilience {
 
   /** Request-scoped admission through the priority scheduler: budgets, then limits; waits, queues or rejects. */
   private admitScheduled(s: RequestState, estimate: UsageAmounts): MaybePromise<RequestAdmission> {
-    const headroom = s.trafficClass.reserve;
     let lastDenial: LimitDenied | undefined;
     type Admitted = RequestAdmission;
     // Synchronous end to end when the store is (the in-memory default): no promise per admission.
@@ -513,8 +519,7 @@ export class Resilience {
       throw this.finishFailure(s, err);
     };
     const r = this.scheduler.scheduleNow({
-      // The request's start time is still current unless a prompt was tokenized or budgets were looked up.
-      now: s.request.inputTokens !== undefined && this.policy.budgets.length === 0 ? s.startedAt : undefined,
+      now: s.clockAt,
       trafficClass: s.trafficClass.name,
       tenant: s.ctx.tenant,
       deadline: s.deadline,
@@ -677,7 +682,7 @@ export class Resilience {
         if (this.limiter.hasTargetRules) {
           fresh = false;
           const tctx: LimitContext = { ...s.ctx, provider: target.provider, model: target.model };
-          let d = await this.limiter.reserve(tctx, estimate, 'target', { headroom: s.trafficClass.reserve });
+          let d = await this.limiter.reserve(tctx, estimate, 'target', this.reserveOptions(s.trafficClass));
           while (!d.ok) {
             const canWait = Number.isFinite(d.retryAfterMs) && this.canWait(s, d.retryAfterMs, retry.maxLimiterWaitMs);
             this.events.emit('limited', {
@@ -697,7 +702,7 @@ export class Resilience {
             }
             await this.clock.sleep(d.retryAfterMs, s.request.signal);
             waitedMs += d.retryAfterMs;
-            d = await this.limiter.reserve(tctx, estimate, 'target', { headroom: s.trafficClass.reserve });
+            d = await this.limiter.reserve(tctx, estimate, 'target', this.reserveOptions(s.trafficClass));
           }
           reservation = d;
         }
