@@ -4,6 +4,7 @@ import { ExpressConfigError } from './ExpressConfigError';
 import { DEFAULT_INBOUND_ESTIMATE, InboundLimits } from './InboundLimits';
 import { inboundLimitMessage } from './messages';
 import { setRateLimitHeaders, setReservationHeaders, setRetryAfter } from './rateLimitHeaders';
+import { bindRequestResilience } from './requestProperty';
 import { RequestResilience, type AudienceSource } from './RequestResilience';
 import type { LimitedInfo, ResilienceMiddlewareOptions, StandardHeadersDraft } from './types';
 import { Validations } from './Validations';
@@ -167,9 +168,8 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
       return next(err);
     }
     if (validations.on('identity')) validations.identity(identity);
-    const previous = (req as Partial<Request>).resilience;
     const ctx = new RequestResilience(engine, req, res, identity, route, priority, audienceSource, requestId);
-    req.resilience = ctx;
+    const previous = bindRequestResilience<RequestResilience>(req, res, ctx);
     if (inbound === undefined) return next();
 
     if (previous?.counted === true) validations.doubleCount();

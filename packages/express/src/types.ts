@@ -22,7 +22,8 @@ declare global {
       /**
        * Set by the `resilience()` middleware: runs LLM calls through the shared engine with this
        * request's identity, priority and a signal that aborts when the client disconnects.
-       * Undefined on requests that did not pass through `resilience()`.
+       * Undefined on requests that did not pass through `resilience()`. An accessor over
+       * `res.locals` (see docs/express.md, "req.resilience"): add to `res.locals`, do not replace it.
        *
        * @example
        * ```ts

@@ -3,7 +3,7 @@ import express, { type Request } from 'express';
 import request from 'supertest';
 import { ManualClock, MemoryLimiterStore, type AttemptContext, type ResolvedTarget } from '@llm-resilience/core';
 import { replyTag, type FakeProvider } from '@llm-resilience/testing';
-import { ClientDisconnectedError, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
+import { ClientDisconnectedError, RequestResilience, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
 import { deferred, listen, nextRecord, startFake, testEngine } from './support';
 
 let fake: FakeProvider;
@@ -167,6 +167,49 @@ describe('inbound limits', () => {
     } finally {
       await close();
     }
+  });
+});
+
+describe('req.resilience on Express requests', () => {
+  it('is bound per request without adding a property to the request object, in sub-apps too', async () => {
+    const engine = testEngine();
+    const a = express();
+    a.get('/before', (req, res) => {
+      res.json({ bound: req.resilience !== undefined });
+    });
+    const sub = express();
+    sub.use(resilience({ engine, identity: byHeader, validations: false }));
+    sub.get('/inside', (req, res) => {
+      res.json({ user: req.resilience.identity?.user, own: Object.prototype.hasOwnProperty.call(req, 'resilience'), listed: Object.keys(req).includes('resilience') });
+    });
+    a.use('/sub', sub);
+    // Handled by the parent app after the sub-app passed the request on (Express restored the parent's prototype).
+    a.get('/sub/after', (req, res) => {
+      res.json({ user: req.resilience?.identity?.user, isContext: req.resilience instanceof RequestResilience });
+    });
+    await request(a).get('/sub/inside').set('x-user', 'ann').expect(200, { user: 'ann', own: false, listed: false });
+    await request(a).get('/sub/inside').set('x-user', 'bob').expect(200, { user: 'bob', own: false, listed: false });
+    await request(a).get('/sub/after').set('x-user', 'cy').expect(200, { user: 'cy', isContext: true });
+    await request(a).get('/before').set('x-user', 'ann').expect(200, { bound: false });
+  });
+
+  it('can be replaced by application code, and survives res.locals being copied', async () => {
+    const engine = testEngine();
+    const a = express();
+    a.use(resilience({ engine, identity: byHeader, validations: false }));
+    a.get('/copied', (req, res) => {
+      res.locals = { ...res.locals, page: 'copied' };
+      res.json({ user: req.resilience.identity?.user });
+    });
+    a.get('/replaced', (req, res) => {
+      const original = req.resilience;
+      req.resilience = undefined as unknown as RequestResilience;
+      const cleared = req.resilience === undefined;
+      req.resilience = original;
+      res.json({ cleared, user: req.resilience.identity?.user });
+    });
+    await request(a).get('/copied').set('x-user', 'dee').expect(200, { user: 'dee' });
+    await request(a).get('/replaced').set('x-user', 'eve').expect(200, { cleared: true, user: 'eve' });
   });
 });
 
