@@ -20,11 +20,20 @@
  * many per-round ratios is robust to the stretches that do not. Each round also records the server's own CPU time per request
  * (`/proc/<pid>/stat`), which does not depend on the load generator.
  *
+ * Requests/s on this shared VM move by 15% from one minute to the next, so when valgrind is installed
+ * the benchmark also counts the instructions each server executes per request under callgrind
+ * (bench/lib/callgrind.ts: a fixed number of requests after a warm-up, every thread counted, the
+ * same within about 2% from run to run): a machine-independent view of how much work the middleware
+ * adds to a request, where the in-process figure below leaves out what Express and Node do with
+ * the request it touches.
+ *
  * Run: `npx tsx bench/express.bench.ts`.
- * Options via env: BENCH_CONNECTIONS (50), BENCH_DURATION_S (2 per round), BENCH_ROUNDS (11).
+ * Options via env: BENCH_CONNECTIONS (50), BENCH_DURATION_S (2 per round), BENCH_ROUNDS (11),
+ * BENCH_CALLGRIND (0 skips the instruction counts), BENCH_CALLGRIND_REQUESTS (3000 per counted window, three windows after 8000 warm-up requests).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { hasCallgrind, startUnderCallgrind } from './lib/callgrind';
 import { bundleForNode } from './lib/isolated';
 import { pinToCpu, processCpuUs } from './lib/pin';
 import { median, medianItem } from './lib/stats';
@@ -74,6 +83,24 @@ export interface ExpressBenchResult {
    * A machine-load-independent view of the cost the autocannon numbers include.
    */
   inProcessNsPerRequest: { ours: number; oursNoLimits: number };
+  /**
+   * Instructions each server executes per request under valgrind's callgrind (every thread: JIT, GC),
+   * over a fixed number of requests after a warm-up: independent of the machine's load and speed,
+   * unlike requests/s. Undefined, with the reason in `instructionsSkipped`, without valgrind or with
+   * BENCH_CALLGRIND=0.
+   */
+  instructions?: InstructionCounts;
+  instructionsSkipped?: string;
+}
+
+/** Instructions per request by contender, and ratios to bare Express (see {@link ExpressBenchResult.instructions}). */
+export interface InstructionCounts {
+  requests: number;
+  warmUpRequests: number;
+  connections: number;
+  perRequest: Record<ServerKind, number>;
+  /** contender / bare: 1.10 means 10% more instructions per request than bare Express. */
+  toBare: Record<ServerKind, number>;
 }
 
 /** Options of {@link run}. */
@@ -81,6 +108,8 @@ export interface ExpressBenchOptions {
   connections?: number;
   durationS?: number;
   rounds?: number;
+  /** Count instructions under callgrind too (default: when valgrind is installed, unless BENCH_CALLGRIND=0). */
+  callgrind?: boolean;
 }
 
 interface AutocannonResult {
@@ -98,7 +127,9 @@ interface AutocannonRequest {
 type Autocannon = (opts: {
   url: string;
   connections: number;
-  duration: number;
+  duration?: number;
+  /** Send exactly this many requests instead of running for `duration`. */
+  amount?: number;
   requests?: AutocannonRequest[];
 }) => Promise<AutocannonResult>;
 
@@ -190,24 +221,51 @@ function stop(server: Server): Promise<void> {
 
 // ------------------------------------------------------------------------------------- driver
 
-async function measure(server: Server, connections: number, durationS: number): Promise<ExpressContenderResult> {
+/** `GET /` with an `x-user` header that cycles over {@link USERS} users. */
+function userRequests(): AutocannonRequest[] {
   let i = 0;
+  return [{ method: 'GET', path: '/', setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-user': `u${i++ % USERS}` } }) }];
+}
+
+async function measure(server: Server, connections: number, durationS: number): Promise<ExpressContenderResult> {
   const cpuBefore = processCpuUs(server.child.pid!);
-  const r = await autocannon({
-    url: server.url,
-    connections,
-    duration: durationS,
-    requests: [
-      {
-        method: 'GET',
-        path: '/',
-        setupRequest: (req) => ({ ...req, headers: { ...req.headers, 'x-user': `u${i++ % USERS}` } }),
-      },
-    ],
-  });
+  const r = await autocannon({ url: server.url, connections, duration: durationS, requests: userRequests() });
   const cpuAfter = processCpuUs(server.child.pid!);
   const serverCpuUsPerRequest = cpuBefore !== undefined && cpuAfter !== undefined && r.requests.total > 0 ? (cpuAfter - cpuBefore) / r.requests.total : undefined;
   return { requestsPerSec: r.requests.average, p50Ms: r.latency.p50, p99Ms: r.latency.p99, serverCpuUsPerRequest, non2xx: r.non2xx, errors: r.errors };
+}
+
+/**
+ * Runs each server under callgrind and counts the instructions it executes per request over three
+ * windows of `requests` requests after `warmUp` requests (the same `GET /` with a rotating `x-user`
+ * as the requests/s rounds); the median window is kept.
+ */
+async function countInstructions(bundle: string, connections: number, requests: number, warmUp: number): Promise<InstructionCounts> {
+  const perRequest = {} as Record<ServerKind, number>;
+  for (const kind of SERVERS) {
+    const server = startUnderCallgrind(bundle, ['--serve', kind]);
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        server.child.once('message', (m: { port: number }) => resolve(m.port));
+        server.child.once('exit', (code) => reject(new Error(`bench server '${kind}' under valgrind exited with ${code}`)));
+      });
+      const send = async (amount: number) => {
+        const r = await autocannon({ url: `http://127.0.0.1:${port}`, connections, amount, requests: userRequests() });
+        if (r.non2xx > 0 || r.errors > 0) throw new Error(`bench server '${kind}': ${r.non2xx} non-2xx answers and ${r.errors} errors`);
+      };
+      await send(warmUp);
+      // Three windows, the median kept: a window in which V8 happened to (re)compile a hot function
+      // counts the compiler's work too.
+      const windows: number[] = [];
+      for (let w = 0; w < 3; w++) windows.push((await server.count(() => send(requests))) / requests);
+      perRequest[kind] = median(windows);
+    } finally {
+      await server.stop();
+    }
+  }
+  const toBare = {} as Record<ServerKind, number>;
+  for (const kind of SERVERS) toBare[kind] = perRequest[kind] / perRequest.bare;
+  return { requests, warmUpRequests: warmUp, connections, perRequest, toBare };
 }
 
 /** Calls the middleware directly, many times, and returns ns per call. */
@@ -276,6 +334,14 @@ export async function run(options: ExpressBenchOptions = {}): Promise<ExpressBen
         }
       }
     }
+    let instructions: InstructionCounts | undefined;
+    let instructionsSkipped: string | undefined;
+    if (!(options.callgrind ?? process.env.BENCH_CALLGRIND !== '0')) instructionsSkipped = 'turned off (BENCH_CALLGRIND=0)';
+    else if (!hasCallgrind()) instructionsSkipped = 'valgrind is not installed';
+    else {
+      const requests = Number(process.env.BENCH_CALLGRIND_REQUESTS ?? 3000);
+      instructions = await countInstructions(bundle.file, 10, requests, 8000);
+    }
     const per = (k: ServerKind) => results.get(k)!;
     const [bare, peer, ours, binding] = SERVERS.map((k) => medianItem(per(k), (x) => x.requestsPerSec)!) as [
       ExpressContenderResult,
@@ -301,6 +367,8 @@ export async function run(options: ExpressBenchOptions = {}): Promise<ExpressBen
       pinned: allPinned,
       roundRatiosOursToBare: per('ours').map((x, i) => x.requestsPerSec / per('bare')[i]!.requestsPerSec),
       inProcessNsPerRequest: { ours: await inProcessCost(true), oursNoLimits: await inProcessCost(false) },
+      ...(instructions ? { instructions } : {}),
+      ...(instructionsSkipped ? { instructionsSkipped } : {}),
     };
   } finally {
     bundle.remove();
@@ -327,6 +395,21 @@ function print(r: ExpressBenchResult): void {
     `middleware CPU in-process (no HTTP): ${r.inProcessNsPerRequest.ours.toFixed(0)} ns/request with the limit, ` +
       `${r.inProcessNsPerRequest.oursNoLimits.toFixed(0)} ns/request binding only`,
   );
+  const ins = r.instructions;
+  if (ins === undefined) {
+    console.log(`instructions per request (callgrind): skipped, ${r.instructionsSkipped ?? 'unknown reason'}`);
+    return;
+  }
+  console.log(`instructions per request under callgrind (median of 3 windows of ${ins.requests} requests after ${ins.warmUpRequests}, ${ins.connections} connections):`);
+  const names: Record<ServerKind, string> = {
+    bare: 'bare Express 5',
+    'express-rate-limit': 'express-rate-limit',
+    ours: 'ours, per-user limit',
+    'ours-no-limits': 'ours, binding only',
+  };
+  for (const kind of SERVERS) {
+    console.log(`  ${names[kind].padEnd(22)} ${Math.round(ins.perRequest[kind]).toLocaleString('en-US').padStart(9)}   x${ins.toBare[kind].toFixed(3)} of bare`);
+  }
 }
 
 if (require.main === module) {
