@@ -1,10 +1,10 @@
 import { request as httpRequest } from 'node:http';
 import express, { type Request } from 'express';
 import request from 'supertest';
-import { ManualClock, MemoryLimiterStore, type AttemptContext, type ResolvedTarget } from '@llm-resilience/core';
+import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
 import { replyTag, type FakeProvider } from '@llm-resilience/testing';
 import { ClientDisconnectedError, RequestResilience, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
-import { deferred, listen, nextRecord, startFake, testEngine } from './support';
+import { deferred, fetchChatCall, listen, nextRecord, startFake, testEngine } from './support';
 
 let fake: FakeProvider;
 let baseURL: string;
@@ -18,20 +18,7 @@ beforeEach(() => {
   fake.setFaults([]);
 });
 
-/** A model call over plain fetch to the fake provider, as an app would write it. */
-function chatCall(prompt: string) {
-  return async (target: ResolvedTarget, ctx: AttemptContext) => {
-    const res = await fetch(`${baseURL}/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: 'Bearer upstream-secret-key' },
-      body: JSON.stringify({ model: target.model, messages: [{ role: 'user', content: prompt }], max_tokens: ctx.maxOutputTokens }),
-      signal: ctx.signal,
-    });
-    const body = (await res.json()) as { choices?: Array<{ message: { content: string } }>; error?: unknown };
-    if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}`), { status: res.status, headers: res.headers, error: body.error });
-    return body;
-  };
-}
+const chatCall = (prompt: string) => fetchChatCall(baseURL, prompt);
 
 const byHeader = (req: Request) => ({ user: req.get('x-user') ?? undefined, team: req.get('x-team') ?? undefined });
 

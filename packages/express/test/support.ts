@@ -1,7 +1,16 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Express } from 'express';
-import { createResilience, definePolicy, type PolicyInput, type RequestRecord, type Resilience, type ResilienceOptions } from '@llm-resilience/core';
+import {
+  createResilience,
+  definePolicy,
+  type AttemptContext,
+  type PolicyInput,
+  type RequestRecord,
+  type ResolvedTarget,
+  type Resilience,
+  type ResilienceOptions,
+} from '@llm-resilience/core';
 import { createFakeProvider, type FakeProvider, type FakeProviderConfig } from '@llm-resilience/testing';
 
 /** The fake provider's models: two OpenAI-style ones and one Anthropic-style one. */
@@ -40,6 +49,21 @@ export function testPolicy(extra: Partial<PolicyInput> = {}): PolicyInput {
 /** An engine over {@link testPolicy}. */
 export function testEngine(extra: Partial<PolicyInput> = {}, options: ResilienceOptions = {}): Resilience {
   return createResilience(definePolicy(testPolicy(extra), { onWarning: () => undefined }), options);
+}
+
+/** A model call over plain fetch to the fake provider at `baseURL`, as an app would write it. */
+export function fetchChatCall(baseURL: string, prompt: string) {
+  return async (target: ResolvedTarget, ctx: AttemptContext) => {
+    const res = await fetch(`${baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer upstream-secret-key' },
+      body: JSON.stringify({ model: target.model, messages: [{ role: 'user', content: prompt }], max_tokens: ctx.maxOutputTokens }),
+      signal: ctx.signal,
+    });
+    const body = (await res.json()) as { choices?: Array<{ message: { content: string } }>; error?: unknown };
+    if (!res.ok) throw Object.assign(new Error(`HTTP ${res.status}`), { status: res.status, headers: res.headers, error: body.error });
+    return body;
+  };
 }
 
 /** A started fake provider. */
