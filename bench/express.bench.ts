@@ -91,6 +91,12 @@ export interface ExpressBenchResult {
    */
   instructions?: InstructionCounts;
   instructionsSkipped?: string;
+  /** Instructions per request, ours / bare (from {@link instructions}; for the summary table). */
+  instructionsOursToBare?: number;
+  /** Instructions per request, express-rate-limit / bare. */
+  instructionsPeerToBare?: number;
+  /** Instructions per request, ours without limits / bare. */
+  instructionsBindingToBare?: number;
 }
 
 /** Instructions per request by contender, and ratios to bare Express (see {@link ExpressBenchResult.instructions}). */
@@ -367,7 +373,14 @@ export async function run(options: ExpressBenchOptions = {}): Promise<ExpressBen
       pinned: allPinned,
       roundRatiosOursToBare: per('ours').map((x, i) => x.requestsPerSec / per('bare')[i]!.requestsPerSec),
       inProcessNsPerRequest: { ours: await inProcessCost(true), oursNoLimits: await inProcessCost(false) },
-      ...(instructions ? { instructions } : {}),
+      ...(instructions
+        ? {
+            instructions,
+            instructionsOursToBare: instructions.toBare.ours,
+            instructionsPeerToBare: instructions.toBare['express-rate-limit'],
+            instructionsBindingToBare: instructions.toBare['ours-no-limits'],
+          }
+        : {}),
       ...(instructionsSkipped ? { instructionsSkipped } : {}),
     };
   } finally {
