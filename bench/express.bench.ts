@@ -23,7 +23,7 @@
  * Requests/s on this shared VM move by 15% from one minute to the next, so when valgrind is installed
  * the benchmark also counts the instructions each server executes per request under callgrind
  * (bench/lib/callgrind.ts: a fixed number of requests after a warm-up, every thread counted, the
- * same within about 2% from run to run): a machine-independent view of how much work the middleware
+ * same within a few percent from run to run): a machine-independent view of how much work the middleware
  * adds to a request, where the in-process figure below leaves out what Express and Node do with
  * the request it touches.
  *

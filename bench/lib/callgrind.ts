@@ -38,7 +38,7 @@ export interface CallgrindProcess {
  * its IPC channel (`process.send` works as with a plain `fork`).
  *
  * Instruction counts do not depend on how busy or how fast the machine is: the same build, inputs and
- * requests give the same count within about 2% (JIT and garbage-collection timing still vary), where
+ * requests give the same count within a few percent (JIT and garbage-collection timing still vary), where
  * wall-clock and CPU-time measurements on a shared VM move by 15% or more from one minute to the next.
  * They are a proxy for CPU time: they do not see cache misses or the kernel's share of a request
  * (syscalls are not counted).

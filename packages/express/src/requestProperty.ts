@@ -36,8 +36,8 @@ let lastViaAccessor = false;
  * prototype with `Object.setPrototypeOf`), so in V8 each property added to `req` builds a new hidden
  * class, and every property read on it misses the inline caches. valgrind counted about 25 000
  * instructions per request for one added property, some 4% of a bare Express 5 request
- * (`express-rate-limit` pays it for `req.rateLimit`); a `WeakMap` keyed by the request costs as much
- * in garbage collection once the value refers back to the request.
+ * (`express-rate-limit` pays it for `req.rateLimit`); a `WeakMap` keyed by the request costs twice
+ * that in garbage collection once the value refers back to the request.
  *
  * So `resilience` is defined once, as a non-enumerable accessor, on Express's request prototype (the
  * object just above `http.IncomingMessage.prototype`, shared by every app and sub-app of that Express
