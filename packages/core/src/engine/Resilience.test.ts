@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ManualClock } from '../clock';
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
+import { Limiter } from '../limits/Limiter';
+import { CONCURRENCY_RETRY_MS } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
 import { definePolicy } from '../policy/definePolicy';
 import type { PolicyInput } from '../policy/schema';
@@ -261,6 +263,48 @@ describe('Resilience.execute', () => {
     const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
     expect(calls).toEqual(['a', 'b']);
     expect(res.record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'limited' })]);
+  });
+
+  it('wakes a request waiting for a target concurrency slot as soon as the slot is freed, not at its next poll', async () => {
+    const { engine, clock } = setup({ limits: [{ id: 'model-slots', scope: ['model'], metric: 'concurrency', limit: 1 }] }, { solo: { chain: ['a'] } });
+    let finishFirst!: () => void;
+    const firstDone = new Promise<void>((r) => (finishFirst = r));
+    const started: Array<{ id: string; at: number }> = [];
+    const call = (id: string) => async () => {
+      started.push({ id, at: clock.now() });
+      if (id === 'first') await firstDone;
+      return ok(id);
+    };
+    const first = engine.execute({ route: 'solo', inputTokens: 10 }, call('first'));
+    await new Promise((r) => setImmediate(r));
+    const waited = engine.execute({ route: 'solo', inputTokens: 10 }, call('second'));
+    await new Promise((r) => setImmediate(r));
+    expect(started.map((x) => x.id)).toEqual(['first']); // the second waits for the slot (its poll would be in 250 ms)
+
+    await clock.advance(40);
+    finishFirst();
+    await first;
+    const second = await waited;
+
+    expect(started).toEqual([
+      { id: 'first', at: 1_000_000 },
+      { id: 'second', at: 1_000_040 }, // when the slot was freed, on the same clock tick
+    ]);
+    expect(second.record.attempts[0]!.waitedMs).toBe(40);
+    expect(second.record.latency_ms).toBe(40);
+  });
+
+  it('still polls a target limit when no call of this engine frees capacity (another process may)', async () => {
+    const { engine, clock } = setup({ limits: [{ id: 'model-slots', scope: ['model'], metric: 'concurrency', limit: 1 }] }, { solo: { chain: ['a'] } });
+    // Take the only slot outside the engine, as another process sharing the store would.
+    const other = new Limiter(engine.policy.limits, engine.store, { clock });
+    const held = await other.reserve({ provider: 'openai', model: 'model-a' }, { inputTokens: 1, outputTokens: 1, costUsd: 0 }, 'target');
+    if (!held.ok) throw new Error('the slot should be free');
+    const waiting = engine.execute({ route: 'solo', inputTokens: 10 }, async () => ok('late'));
+    await clock.advance(CONCURRENCY_RETRY_MS);
+    await held.settle({ inputTokens: 1, outputTokens: 1, costUsd: 0 });
+    const res = await drive(clock, waiting);
+    expect(res.record.attempts[0]!.waitedMs).toBe(2 * CONCURRENCY_RETRY_MS);
   });
 
   it('makes live traffic wait briefly for a request limit, then rejects with the rule and retryAfterMs', async () => {

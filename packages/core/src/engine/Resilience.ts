@@ -28,6 +28,7 @@ import { validateOutput } from '../validation/validateOutput';
 import type { ResilienceEvents } from './events';
 import { extractText, extractUsage } from './extract';
 import { AttemptContextImpl, AttemptTimeoutError, runAttempt } from './runAttempt';
+import { holdsSlot, TargetWaiters } from './TargetWaiters';
 import type {
   AttemptRecord,
   ExecuteResult,
@@ -133,6 +134,8 @@ export class Resilience {
   readonly store: LimiterStore;
   readonly breakers: BreakerRegistry;
   readonly scheduler: PriorityScheduler;
+  /** Attempts waiting for a target-scoped concurrency slot, woken when a call gives one back. */
+  private readonly targetWaiters: TargetWaiters;
   private readonly limiter: Limiter;
   private readonly budgetLimiter: Limiter;
   private readonly tokenizer: Tokenizer;
@@ -193,6 +196,7 @@ export class Resilience {
       this.events.emit('breaker', e);
       this.metrics.breaker(e);
     });
+    this.targetWaiters = new TargetWaiters(this.clock);
     this.scheduler = new PriorityScheduler({
       clock: this.clock,
       classes: policy.trafficClasses,
@@ -254,7 +258,11 @@ export class Resilience {
     // Synchronous when the store is (the in-memory default): no promise per settled request.
     const settle = (usage: Usage): void | Promise<void> => {
       const actual = this.amounts(success.target, usage);
-      const t = success.targetReservation?.settle(actual);
+      let t = success.targetReservation?.settle(actual);
+      if (success.targetReservation && holdsSlot(success.targetReservation)) {
+        if (t) t = t.then(() => this.targetWaiters.released(success.target));
+        else this.targetWaiters.released(success.target);
+      }
       // Replies rejected by validation were billed too: request-wide spend limits and budgets count them
       // (their own targets' reservations were settled when they were rejected).
       const requestActual = s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual;
@@ -281,7 +289,15 @@ export class Resilience {
         fail: (error) => {
           if (ended) return s.record;
           ended = true;
-          void success.targetReservation?.fail();
+          if (success.targetReservation) {
+            const slot = holdsSlot(success.targetReservation);
+            Promise.resolve(success.targetReservation.fail()).then(
+              () => {
+                if (slot) this.targetWaiters.released(success.target);
+              },
+              (e: unknown) => this.logger?.error?.('releasing a failed stream\'s target reservation failed', { requestId: s.requestId, error: String(e) }),
+            );
+          }
           void admitted.reservation?.fail();
           void admitted.budget?.fail();
           this.scheduler.notify();
@@ -700,8 +716,15 @@ export class Resilience {
               last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
               continue chain;
             }
-            await this.clock.sleep(d.retryAfterMs, s.request.signal);
-            waitedMs += d.retryAfterMs;
+            if (d.rule.metric === 'concurrency' && d.rule.fixedWindow !== true) {
+              // No time tells when a slot frees: wait for a call of this engine to give one back, or poll.
+              const sleptFrom = this.clock.now();
+              await this.targetWaiters.wait(target, d.retryAfterMs, s.request.signal);
+              waitedMs += this.clock.now() - sleptFrom;
+            } else {
+              await this.clock.sleep(d.retryAfterMs, s.request.signal);
+              waitedMs += d.retryAfterMs;
+            }
             d = await this.limiter.reserve(tctx, estimate, 'target', this.reserveOptions(s.trafficClass));
           }
           reservation = d;
@@ -758,7 +781,10 @@ export class Resilience {
               // The call happened: charge what it used.
               const spent = this.amounts(target, usage);
               s.rejectedCostUsd += spent.costUsd;
-              await reservation?.settle(spent);
+              if (reservation) {
+                await reservation.settle(spent);
+                if (holdsSlot(reservation)) this.targetWaiters.released(target);
+              }
               const action =
                 route.onInvalidOutput === 'retry-stricter' && !repairUsed ? 'retry-stricter' : route.onInvalidOutput === 'fail' ? 'fail' : 'fallback';
               this.events.emit('validation', { requestId: s.requestId, route: route.name, target: target.id, reason: v.reason, action });
@@ -798,7 +824,10 @@ export class Resilience {
           if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
           this.pushAttempt(s, attemptRecord);
           last = c;
-          await reservation?.fail();
+          if (reservation) {
+            await reservation.fail();
+            if (holdsSlot(reservation)) this.targetWaiters.released(target);
+          }
           this.breakers.record(target.id, target.provider, {
             kind: c.kind,
             latencyMs: latency,
