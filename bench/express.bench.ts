@@ -29,7 +29,8 @@
  *
  * Run: `npx tsx bench/express.bench.ts`.
  * Options via env: BENCH_CONNECTIONS (50), BENCH_DURATION_S (2 per round), BENCH_ROUNDS (11),
- * BENCH_CALLGRIND (0 skips the instruction counts), BENCH_CALLGRIND_REQUESTS (3000 per counted window, three windows after 8000 warm-up requests).
+ * BENCH_CALLGRIND (0 skips the instruction counts), BENCH_CALLGRIND_REQUESTS (3000 per counted
+ * window; three windows after 8000 warm-up requests).
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -253,7 +254,7 @@ async function countInstructions(bundle: string, connections: number, requests: 
     try {
       const port = await new Promise<number>((resolve, reject) => {
         server.child.once('message', (m: { port: number }) => resolve(m.port));
-        server.child.once('exit', (code) => reject(new Error(`bench server '${kind}' under valgrind exited with ${code}`)));
+        server.child.once('exit', (code) => reject(new Error(`bench server '${kind}' under valgrind exited with ${code}: ${server.stderr}`)));
       });
       const send = async (amount: number) => {
         const r = await autocannon({ url: `http://127.0.0.1:${port}`, connections, amount, requests: userRequests() });

@@ -27,6 +27,8 @@ export function hasCallgrind(): boolean {
 /** A Node process running under callgrind with instrumentation off until {@link CallgrindProcess.count}. */
 export interface CallgrindProcess {
   readonly child: ChildProcess;
+  /** The last 4 000 characters valgrind and the process wrote to stderr. */
+  readonly stderr: string;
   /** Instructions the process executes while `work` runs (every thread: JIT, GC, the main thread). */
   count(work: () => Promise<void>): Promise<number>;
   stop(): Promise<void>;
@@ -60,10 +62,19 @@ export function startUnderCallgrind(file: string, args: readonly string[]): Call
     execArgv: ['--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${out}`, process.execPath],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
+  // valgrind writes to stderr: read it (an unread pipe that fills up would stall the server) and keep
+  // the end of it for the error message if the server dies.
+  let stderrTail = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderrTail = (stderrTail + chunk.toString('utf8')).slice(-4_000);
+  });
   let dumps = 0;
   const control = (...a: string[]) => run('callgrind_control', [...a, String(child.pid)]);
   return {
     child,
+    get stderr() {
+      return stderrTail;
+    },
     async count(work) {
       await control('-i', 'on');
       try {
