@@ -294,6 +294,31 @@ describe('Resilience.execute', () => {
     expect(second.record.latency_ms).toBe(40);
   });
 
+  it('also hands the slot of a failed attempt to the waiting request at once', async () => {
+    const { engine, clock } = setup({ limits: [{ id: 'model-slots', scope: ['model'], metric: 'concurrency', limit: 1 }] }, { solo: { chain: ['a'] } });
+    let failFirst!: () => void;
+    const firstFails = new Promise<void>((r) => (failFirst = r));
+    const started: number[] = [];
+    const first = engine.execute({ route: 'solo', inputTokens: 10 }, async () => {
+      started.push(clock.now());
+      await firstFails;
+      throw http(400, { message: 'bad request' }); // invalid_request: no retry, no fallback
+    });
+    first.catch(() => undefined);
+    await new Promise((r) => setImmediate(r));
+    const waited = engine.execute({ route: 'solo', inputTokens: 10 }, async () => {
+      started.push(clock.now());
+      return ok('second');
+    });
+    await new Promise((r) => setImmediate(r));
+    await clock.advance(10);
+    failFirst();
+    await expect(first).rejects.toMatchObject({ kind: 'invalid_request' });
+    const second = await waited;
+    expect(started).toEqual([1_000_000, 1_000_010]);
+    expect(second.record.attempts[0]!.waitedMs).toBe(10);
+  });
+
   it('still polls a target limit when no call of this engine frees capacity (another process may)', async () => {
     const { engine, clock } = setup({ limits: [{ id: 'model-slots', scope: ['model'], metric: 'concurrency', limit: 1 }] }, { solo: { chain: ['a'] } });
     // Take the only slot outside the engine, as another process sharing the store would.
