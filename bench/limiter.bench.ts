@@ -8,7 +8,10 @@
  * - `ours (sync)`: the same without `await` (the memory store answers synchronously);
  * - `RLF x1`: one `RateLimiterMemory`, `await consume(user, 1)` (requests only);
  * - `RLF x2`: two `RateLimiterMemory` (RPM and TPM) consumed in sequence, then `reward()` of the unused
- *   tokens on the TPM one: the same work as ours, but not atomic (a TPM denial leaves the RPM point spent).
+ *   tokens on the TPM one: the same work as ours, but not atomic (a TPM denial leaves the RPM point spent);
+ * - `two awaits, no limiter`: the loop of `ours` (user id, `await` of the decision, `await` of settle's
+ *   `undefined`) around no limiter at all: what the loop and its two awaits cost on their own, so the
+ *   table shows how much of `ours` is the limiter (`RLF x1` awaits once, on the promise `consume` returns).
  *
  * Two scenarios: `admit` (limits never reached: the common path) and `deny` (tight limits: after the
  * warm-up every decision is a denial, which costs more in both libraries). Users are picked by a fixed pseudo-random sequence over 10 000 users; user ids
@@ -81,6 +84,21 @@ function ours(limits: Limits, awaited: boolean): Contender {
   };
 }
 
+/** The awaited loop of {@link ours} without the limiter: a user id, two awaits of values that are not promises. */
+function awaitsOnly(): Contender {
+  const decision = { ok: true };
+  return async (users, ops) => {
+    let denied = 0;
+    for (let i = 0; i < ops; i++) {
+      const user = 'user-' + users[i]!;
+      const d = await (user.length > 0 ? decision : undefined);
+      if (d?.ok) await undefined;
+      else denied++;
+    }
+    return denied;
+  };
+}
+
 function rlfOne(limits: Limits): Contender {
   const rpm = new RateLimiterMemory({ points: limits.rpm, duration: 60 });
   return async (users, ops) => {
@@ -144,7 +162,7 @@ interface ScenarioNumbers {
   ratio: Record<'rlf1' | 'rlf2' | 'syncRlf1', { wall: number; cpu: number }>;
 }
 
-const CONTENDERS = ['ours', 'oursSync', 'rlf1', 'rlf2'] as const;
+const CONTENDERS = ['ours', 'oursSync', 'rlf1', 'rlf2', 'awaits'] as const;
 type ContenderName = (typeof CONTENDERS)[number];
 type ScenarioName = keyof typeof SCENARIOS;
 
@@ -154,7 +172,16 @@ async function makeContender(id: string): Promise<() => Promise<Sample>> {
   const limits = SCENARIOS[scenarioName];
   const ops = Number(process.env.BENCH_OPS ?? 200_000);
   const users = userSequence(Number(process.env.BENCH_USERS ?? 10_000), ops);
-  const contender = name === 'ours' ? ours(limits, true) : name === 'oursSync' ? ours(limits, false) : name === 'rlf1' ? rlfOne(limits) : rlfTwo(limits);
+  const contender =
+    name === 'ours'
+      ? ours(limits, true)
+      : name === 'oursSync'
+        ? ours(limits, false)
+        : name === 'rlf1'
+          ? rlfOne(limits)
+          : name === 'rlf2'
+            ? rlfTwo(limits)
+            : awaitsOnly();
   // Warm-up: let the JIT settle and every user key exist (and, for `deny`, every user run out).
   await contender(users, ops);
   return async () => {
@@ -204,6 +231,7 @@ export async function run(options: LimiterBenchOptions = {}): Promise<BenchResul
     oursSync: 'ours: the same without await',
     rlf1: 'RLF x1: RateLimiterMemory consume(key, 1)',
     rlf2: 'RLF x2: RPM + TPM consume, TPM reward',
+    awaits: 'two awaits, no limiter (the loop alone)',
   };
   for (const name of ['admit', 'deny'] as const) {
     const n = await scenario(name, userCount, ops, rounds);
@@ -230,6 +258,11 @@ export async function run(options: LimiterBenchOptions = {}): Promise<BenchResul
       rows.push([name, names[c], Math.round(n.cpu[c]), Math.round(n.wall[c]), ratioText, `${(n.deniedShare[c] * 100).toFixed(1)}%`]);
     }
     notes.push(`${name}: per user RPM ${formatNumber(SCENARIOS[name].rpm)}, TPM ${formatNumber(SCENARIOS[name].tpm)}.`);
+    const ns = (c: ContenderName) => (1e9 / n.cpu[c]).toFixed(0);
+    notes.push(
+      `${name}, CPU ns per decision: ours awaited ${ns('ours')}, ours without await ${ns('oursSync')}, the loop with its two ` +
+        `awaits and no limiter ${ns('awaits')}, RLF x1 ${ns('rlf1')} (one await).`,
+    );
   }
   notes.push(
     `${formatNumber(userCount)} users, ${formatNumber(ops)} decisions per contender per round, ${rounds} rounds after a warm-up ` +
