@@ -42,6 +42,13 @@ import { median, medianItem } from './lib/stats';
 /** The contenders, by the name the child process is started with. */
 const SERVERS = ['bare', 'express-rate-limit', 'ours', 'ours-no-limits'] as const;
 type ServerKind = (typeof SERVERS)[number];
+/** How the printed tables name each contender. */
+const LABELS: Record<ServerKind, string> = {
+  bare: 'bare Express 5',
+  'express-rate-limit': 'express-rate-limit (per-user, draft-7)',
+  ours: 'ours: resilience() per-user limit, draft-7',
+  'ours-no-limits': 'ours: resilience() without limits',
+};
 const USERS = 1000;
 
 /** Numbers of one contender (median round). */
@@ -396,10 +403,10 @@ function print(r: ExpressBenchResult): void {
     `express middleware bench: ${r.connections} connections, ${r.durationS} s x ${r.rounds} rounds, median round, ` +
       (r.pinned ? 'autocannon on CPU 0, servers on CPU 1' : 'not pinned to CPUs'),
   );
-  console.log(row('bare Express 5', r.bare));
-  console.log(row('express-rate-limit (per-user, draft-7)', r.expressRateLimit));
-  console.log(row('ours: resilience() per-user limit, draft-7', r.ours));
-  console.log(row('ours: resilience() without limits', r.oursNoLimits));
+  console.log(row(LABELS.bare, r.bare));
+  console.log(row(LABELS['express-rate-limit'], r.expressRateLimit));
+  console.log(row(LABELS.ours, r.ours));
+  console.log(row(LABELS['ours-no-limits'], r.oursNoLimits));
   console.log(
     `ratios: ours/bare ${r.oursToBare.toFixed(3)} (target >= 0.9), express-rate-limit/bare ${r.peerToBare.toFixed(3)}, ` +
       `ours/express-rate-limit ${r.oursToPeer.toFixed(3)}, binding only/bare ${r.bindingToBare.toFixed(3)}`,
@@ -415,14 +422,8 @@ function print(r: ExpressBenchResult): void {
     return;
   }
   console.log(`instructions per request under callgrind (median of 3 windows of ${ins.requests} requests after ${ins.warmUpRequests}, ${ins.connections} connections):`);
-  const names: Record<ServerKind, string> = {
-    bare: 'bare Express 5',
-    'express-rate-limit': 'express-rate-limit',
-    ours: 'ours, per-user limit',
-    'ours-no-limits': 'ours, binding only',
-  };
   for (const kind of SERVERS) {
-    console.log(`  ${names[kind].padEnd(22)} ${Math.round(ins.perRequest[kind]).toLocaleString('en-US').padStart(9)}   x${ins.toBare[kind].toFixed(3)} of bare`);
+    console.log(`  ${LABELS[kind].padEnd(44)} ${Math.round(ins.perRequest[kind]).toLocaleString('en-US').padStart(9)}   x${ins.toBare[kind].toFixed(3)} of bare`);
   }
 }
 

@@ -2,25 +2,15 @@ import express4 from 'express4';
 import OpenAI from 'openai';
 import request from 'supertest';
 import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
-import { replyTag, type FakeProvider } from '@llm-resilience/testing';
+import { replyTag } from '@llm-resilience/testing';
 import { RequestResilience, openAIGateway, resilience, resilienceErrorHandler } from '../src';
-import { fetchChatCall, listen, startFake, testEngine } from './support';
+import { fetchChatCall, listen, testEngine, useFakeProvider } from './support';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 // The same package on Express 4 (the peer range allows ^4.18): the middleware, the error handler and
 // the gateway router, over real sockets.
 
-let fake: FakeProvider;
-let baseURL: string;
-
-beforeAll(async () => {
-  ({ fake, baseURL } = await startFake());
-});
-afterAll(() => fake.stop());
-beforeEach(() => {
-  fake.reset();
-  fake.setFaults([]);
-});
+const provider = useFakeProvider();
 
 /** Express 4 does not pass rejected promises of async handlers to `next`: apps wrap them. */
 const asyncHandler =
@@ -29,7 +19,7 @@ const asyncHandler =
     fn(req, res).catch(next);
   };
 
-const chatCall = (prompt: string) => fetchChatCall(baseURL, prompt);
+const chatCall = (prompt: string) => fetchChatCall(provider.baseURL, prompt);
 
 describe('Express 4', () => {
   it('runs the middleware: inbound limits with headers and a 429, req.resilience.execute, the error handler', async () => {
@@ -68,7 +58,7 @@ describe('Express 4', () => {
     expect(ok.headers.ratelimit).toMatch(/^limit=2, remaining=1, reset=\d+$/);
 
     // An outage of the whole chain reaches the error handler through next(err): 503, customer wording.
-    fake.setFaults([{ kind: 'overloaded_503' }]);
+    provider.fake.setFaults([{ kind: 'overloaded_503' }]);
     const down = await request(app).post('/chat').set('x-user', 'u4').send({}).expect(503);
     expect(down.body.error).toMatchObject({ type: 'overloaded', code: 'ERR_LLMR_CHAIN_EXHAUSTED' });
     expect(JSON.stringify(down.body)).not.toContain('upstream-secret-key');
@@ -84,7 +74,7 @@ describe('Express 4', () => {
     app.use(
       openAIGateway({
         engine,
-        upstreams: { primary: { kind: 'openai', baseURL, apiKey: 'upstream-secret-key' }, backup: { kind: 'openai', baseURL, apiKey: 'upstream-secret-key' } },
+        upstreams: { primary: { kind: 'openai', baseURL: provider.baseURL, apiKey: 'upstream-secret-key' }, backup: { kind: 'openai', baseURL: provider.baseURL, apiKey: 'upstream-secret-key' } },
         auth: { 'sk-client-4': { user: 'four' } },
         models: { support: 'support_reply' },
       }),

@@ -1,29 +1,19 @@
 import express from 'express';
 import OpenAI, { APIError } from 'openai';
-import { replyTag, type FakeProvider } from '@llm-resilience/testing';
+import { replyTag } from '@llm-resilience/testing';
 import { ManualClock, type Resilience } from '@llm-resilience/core';
 import { openAIGateway, resilienceErrorHandler, type OpenAIGatewayOptions } from '../src';
-import { listen, nextRecord, rejection, startFake, testEngine } from './support';
+import { listen, nextRecord, rejection, testEngine, useFakeProvider } from './support';
 
-let fake: FakeProvider;
-let fakeBaseURL: string;
-
-beforeAll(async () => {
-  ({ fake, baseURL: fakeBaseURL } = await startFake());
-});
-afterAll(() => fake.stop());
-beforeEach(() => {
-  fake.reset();
-  fake.setFaults([]);
-});
+const provider = useFakeProvider();
 
 const AUTH = { 'sk-client-alice': { user: 'alice', team: 'support', tenant: 'acme' } };
 
 function upstreams(key = 'upstream-secret-key'): OpenAIGatewayOptions['upstreams'] {
   return {
-    primary: { kind: 'openai', baseURL: fakeBaseURL, apiKey: key },
-    backup: { kind: 'openai', baseURL: fakeBaseURL, apiKey: 'upstream-secret-key' },
-    anthropic: { kind: 'anthropic', baseURL: fakeBaseURL, apiKey: 'upstream-secret-key' },
+    primary: { kind: 'openai', baseURL: provider.baseURL, apiKey: key },
+    backup: { kind: 'openai', baseURL: provider.baseURL, apiKey: 'upstream-secret-key' },
+    anthropic: { kind: 'anthropic', baseURL: provider.baseURL, apiKey: 'upstream-secret-key' },
   };
 }
 
@@ -80,18 +70,18 @@ describe('openAIGateway with the official openai SDK', () => {
     expect(text.startsWith(replyTag('fast-a', 'Stream please'))).toBe(true);
     expect(usageChunks).toEqual([]); // the client did not ask for usage
     const record = await recorded;
-    expect(record).toMatchObject({ outcome: 'success', final_target: 'fast-a', output_tokens: fake.counters.tokensOut, input_tokens: fake.counters.tokensIn });
+    expect(record).toMatchObject({ outcome: 'success', final_target: 'fast-a', output_tokens: provider.fake.counters.tokensOut, input_tokens: provider.fake.counters.tokensIn });
   });
 
   it('passes the usage chunk on when the client asks for it', async () => {
     const stream = await gw.client.chat.completions.create({ model: 'support_reply', messages: ask('Count me'), stream: true, stream_options: { include_usage: true } });
     let usage: OpenAI.CompletionUsage | undefined;
     for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
-    expect(usage).toMatchObject({ prompt_tokens: fake.counters.tokensIn, completion_tokens: fake.counters.tokensOut });
+    expect(usage).toMatchObject({ prompt_tokens: provider.fake.counters.tokensIn, completion_tokens: provider.fake.counters.tokensOut });
   });
 
   it('falls back to the backup during an outage of the primary', async () => {
-    fake.setFaults([{ model: 'fast-a', kind: 'overloaded_503' }]);
+    provider.fake.setFaults([{ model: 'fast-a', kind: 'overloaded_503' }]);
     const { data, response } = await gw.client.chat.completions.create({ model: 'support', messages: ask('Outage?') }).withResponse();
     expect(data.choices[0]!.message.content!.startsWith(replyTag('fast-b', 'Outage?'))).toBe(true);
     expect(response.headers.get('x-llm-resilience-target')).toBe('fast-b');
@@ -99,17 +89,17 @@ describe('openAIGateway with the official openai SDK', () => {
   });
 
   it('falls back while streaming when the primary breaks before its first token', async () => {
-    fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 0 }]);
+    provider.fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 0 }]);
     const { data: stream, response } = await gw.client.chat.completions.create({ model: 'support', messages: ask('Cut early'), stream: true }).withResponse();
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text.startsWith(replyTag('fast-b', 'Cut early'))).toBe(true);
     expect(response.headers.get('x-llm-resilience-target')).toBe('fast-b');
-    expect(fake.counters.streamsCut).toBe(1);
+    expect(provider.fake.counters.streamsCut).toBe(1);
   });
 
   it('ends a stream cut after its first token with an error the SDK throws, never a clean end', async () => {
-    fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 2 }]);
+    provider.fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 2 }]);
     const recorded = nextRecord(gw.engine);
     const stream = await gw.client.chat.completions.create({ model: 'support', messages: ask('Cut midway'), stream: true });
     let text = '';
@@ -121,14 +111,14 @@ describe('openAIGateway with the official openai SDK', () => {
     expect(err).toBeInstanceOf(APIError);
     expect((err as APIError).message).toContain('The reply was interrupted. Please try again.');
     expect(text.startsWith('[fast-a]')).toBe(true);
-    expect(fake.counters.requestsByModel['fast-b']).toBeUndefined(); // no fallback after the first token
+    expect(provider.fake.counters.requestsByModel['fast-b']).toBeUndefined(); // no fallback after the first token
     const record = await recorded;
     expect(record).toMatchObject({ outcome: 'failure', error_kind: 'network' });
     expect(record.final_target).toBeUndefined();
   });
 
   it('shows the raw error event and no [DONE] on the wire', async () => {
-    fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 1 }]);
+    provider.fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 1 }]);
     const res = await fetch(`${gw.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' },
@@ -146,7 +136,7 @@ describe('openAIGateway with the official openai SDK', () => {
   it('translates to and from an Anthropic upstream, streaming and not', async () => {
     const r = await gw.client.chat.completions.create({ model: 'claude', messages: [{ role: 'system', content: 'Be brief.' }, ...ask('Hi Claude')], max_tokens: 64 });
     expect(r.choices[0]!.message.content!.startsWith(replyTag('claude-x', 'Be brief.\nHi Claude'))).toBe(true);
-    expect(r.usage).toMatchObject({ prompt_tokens: fake.counters.tokensIn, completion_tokens: fake.counters.tokensOut });
+    expect(r.usage).toMatchObject({ prompt_tokens: provider.fake.counters.tokensIn, completion_tokens: provider.fake.counters.tokensOut });
     const stream = await gw.client.chat.completions.create({ model: 'claude', messages: ask('Stream, Claude'), stream: true, stream_options: { include_usage: true } });
     let text = '';
     let finish: string | null | undefined;
@@ -177,7 +167,7 @@ describe('openAIGateway with the official openai SDK', () => {
     expect(missing.headers.get('www-authenticate')).toBe('Bearer');
     const unknown = await rejection(gw.client.chat.completions.create({ model: 'gpt-nope', messages: ask('x') }));
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
-    expect(fake.counters.requests).toBe(0);
+    expect(provider.fake.counters.requests).toBe(0);
   });
 
   it('answers bad bodies OpenAI-style', async () => {
@@ -197,7 +187,7 @@ describe('openAIGateway failures', () => {
   it('answers an exhausted chain with 503, the customer message and no upstream details', async () => {
     const gw = await startGateway();
     try {
-      fake.setFaults([{ kind: 'overloaded_503' }]);
+      provider.fake.setFaults([{ kind: 'overloaded_503' }]);
       const err = await rejection(gw.client.chat.completions.create({ model: 'support', messages: ask('x') }));
       expect(err).toBeInstanceOf(OpenAI.InternalServerError);
       const e = err as APIError;
@@ -221,7 +211,7 @@ describe('openAIGateway failures', () => {
       const e = err as APIError;
       expect(Number(e.headers?.get('retry-after'))).toBeGreaterThan(0);
       expect(e.error).toMatchObject({ type: 'rate_limit_error' });
-      expect(fake.counters.requests).toBe(1);
+      expect(provider.fake.counters.requests).toBe(1);
     } finally {
       await gw.close();
     }
@@ -231,7 +221,7 @@ describe('openAIGateway failures', () => {
     const clock = new ManualClock(0);
     const gw = await startGateway({ streamIdleTimeoutMs: 30_000 }, testEngine({}, { clock }));
     try {
-      fake.setFaults([{ model: 'fast-a', kind: 'slow_tokens', perTokenMs: 600_000 }]);
+      provider.fake.setFaults([{ model: 'fast-a', kind: 'slow_tokens', perTokenMs: 600_000 }]);
       const stream = await gw.client.chat.completions.create({ model: 'solo', messages: ask('stall'), stream: true });
       const it = stream[Symbol.asyncIterator]();
       const first = await it.next();
@@ -252,7 +242,7 @@ describe('openAIGateway failures', () => {
   it('aborts the upstream stream and records a cancellation when the client leaves mid-stream', async () => {
     const gw = await startGateway();
     try {
-      fake.setFaults([{ model: 'fast-a', kind: 'slow_tokens', perTokenMs: 600_000 }]);
+      provider.fake.setFaults([{ model: 'fast-a', kind: 'slow_tokens', perTokenMs: 600_000 }]);
       const recorded = nextRecord(gw.engine);
       const client = new AbortController();
       const res = await fetch(`${gw.url}/v1/chat/completions`, {

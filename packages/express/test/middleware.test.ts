@@ -2,23 +2,13 @@ import { request as httpRequest } from 'node:http';
 import express, { type Request } from 'express';
 import request from 'supertest';
 import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
-import { replyTag, type FakeProvider } from '@llm-resilience/testing';
+import { replyTag } from '@llm-resilience/testing';
 import { ClientDisconnectedError, RequestResilience, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
-import { deferred, fetchChatCall, listen, nextRecord, startFake, testEngine } from './support';
+import { deferred, fetchChatCall, listen, nextRecord, testEngine, useFakeProvider } from './support';
 
-let fake: FakeProvider;
-let baseURL: string;
+const provider = useFakeProvider();
 
-beforeAll(async () => {
-  ({ fake, baseURL } = await startFake());
-});
-afterAll(() => fake.stop());
-beforeEach(() => {
-  fake.reset();
-  fake.setFaults([]);
-});
-
-const chatCall = (prompt: string) => fetchChatCall(baseURL, prompt);
+const chatCall = (prompt: string) => fetchChatCall(provider.baseURL, prompt);
 
 const byHeader = (req: Request) => ({ user: req.get('x-user') ?? undefined, team: req.get('x-team') ?? undefined });
 
@@ -117,7 +107,7 @@ describe('inbound limits', () => {
     const first = await request(a).post('/chat').set('x-user', 'u1').set('x-team', 'budget').send({ prompt: 'hello there' }).expect(200);
     expect(first.body.reply.startsWith(replyTag('fast-a', 'hello there'))).toBe(true);
     const used = first.body.usage.inputTokens + first.body.usage.outputTokens;
-    expect(used).toBe(fake.counters.tokensIn + fake.counters.tokensOut);
+    expect(used).toBe(provider.fake.counters.tokensIn + provider.fake.counters.tokensOut);
     expect(used).toBeGreaterThan(0);
     // The budget was settled to real usage when the response ended: it shows in the next answer.
     const second = await request(a).get('/ping').set('x-team', 'budget').expect(200);
@@ -219,7 +209,7 @@ describe('req.resilience.execute', () => {
 
   it('aborts the provider call when the client disconnects', async () => {
     const engine = testEngine();
-    fake.setFaults([{ model: 'fast-a', kind: 'hang' }]);
+    provider.fake.setFaults([{ model: 'fast-a', kind: 'hang' }]);
     const callStarted = deferred();
     const aborted = deferred<unknown>();
     const fetchFailed = deferred<unknown>();
@@ -250,7 +240,7 @@ describe('req.resilience.execute', () => {
       client.end();
       await callStarted.promise;
       // Wait until the fake provider holds the request (its hang fault fired), then hang up.
-      while ((fake.counters.faults.hang ?? 0) === 0) await new Promise((r) => setImmediate(r));
+      while ((provider.fake.counters.faults.hang ?? 0) === 0) await new Promise((r) => setImmediate(r));
       client.destroy();
       const reason = await aborted.promise;
       expect(reason).toBeInstanceOf(ClientDisconnectedError);
@@ -267,7 +257,7 @@ describe('req.resilience.execute', () => {
 describe('resilienceErrorHandler', () => {
   it('answers an exhausted chain with 503 and the customer message, never provider details', async () => {
     const engine = testEngine();
-    fake.setFaults([{ kind: 'overloaded_503' }]);
+    provider.fake.setFaults([{ kind: 'overloaded_503' }]);
     const r = await request(app({ engine })).post('/chat').set('x-user', 'u9').send({ prompt: 'x' }).expect(503);
     expect(r.body.error).toMatchObject({ type: 'overloaded', code: 'ERR_LLMR_CHAIN_EXHAUSTED', message: "This request is taking longer than usual. We're trying another model now." });
     expect(r.body.error.request_id).toMatch(/\S/);
@@ -277,14 +267,14 @@ describe('resilienceErrorHandler', () => {
 
   it('uses the route audience: internal routes get the direct wording', async () => {
     const engine = testEngine();
-    fake.setFaults([{ kind: 'overloaded_503' }]);
+    provider.fake.setFaults([{ kind: 'overloaded_503' }]);
     const r = await request(app({ engine })).post('/chat').send({ prompt: 'x', route: 'ops' }).expect(503);
     expect(r.body.error.message).toBe('The model provider is overloaded or having an outage. Trying a fallback model; if none can serve, retry in a minute.');
   });
 
   it('maps a policy rejection to 422 and passes foreign errors on', async () => {
     const engine = testEngine();
-    fake.setFaults([{ kind: 'content_filter', model: 'fast-a' }]);
+    provider.fake.setFaults([{ kind: 'content_filter', model: 'fast-a' }]);
     const r = await request(app({ engine })).post('/chat').send({ prompt: 'x', route: 'solo' }).expect(422);
     expect(r.body.error.type).toBe('policy_rejected');
     const a = express();

@@ -73,6 +73,34 @@ export async function startFake(): Promise<{ fake: FakeProvider; url: string; ba
   return { fake, url, baseURL };
 }
 
+/**
+ * One fake provider for the whole test file: started before all tests, its counters and faults reset
+ * before each, stopped after all. Read `fake` and `baseURL` inside tests, once it has started.
+ */
+export function useFakeProvider(): { readonly fake: FakeProvider; readonly baseURL: string } {
+  let started: { fake: FakeProvider; baseURL: string } | undefined;
+  const get = () => {
+    if (started === undefined) throw new Error('useFakeProvider(): the fake provider starts in beforeAll; read it inside a test.');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startFake();
+  });
+  afterAll(() => started?.fake.stop());
+  beforeEach(() => {
+    get().fake.reset();
+    get().fake.setFaults([]);
+  });
+  return {
+    get fake() {
+      return get().fake;
+    },
+    get baseURL() {
+      return get().baseURL;
+    },
+  };
+}
+
 /** Listens on a free port; `close` also drops keep-alive connections. */
 export async function listen(app: Express): Promise<{ url: string; server: Server; close: () => Promise<void> }> {
   const server = await new Promise<Server>((resolve) => {

@@ -258,11 +258,7 @@ export class Resilience {
     // Synchronous when the store is (the in-memory default): no promise per settled request.
     const settle = (usage: Usage): void | Promise<void> => {
       const actual = this.amounts(success.target, usage);
-      let t = success.targetReservation?.settle(actual);
-      if (success.targetReservation && holdsSlot(success.targetReservation)) {
-        if (t) t = t.then(() => this.targetWaiters.released(success.target));
-        else this.targetWaiters.released(success.target);
-      }
+      const t = success.targetReservation && this.releaseTarget(success.targetReservation, success.target, success.targetReservation.settle(actual));
       // Replies rejected by validation were billed too: request-wide spend limits and budgets count them
       // (their own targets' reservations were settled when they were rejected).
       const requestActual = s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual;
@@ -290,12 +286,8 @@ export class Resilience {
           if (ended) return s.record;
           ended = true;
           if (success.targetReservation) {
-            const slot = holdsSlot(success.targetReservation);
-            Promise.resolve(success.targetReservation.fail()).then(
-              () => {
-                if (slot) this.targetWaiters.released(success.target);
-              },
-              (e: unknown) => this.logger?.error?.('releasing a failed stream\'s target reservation failed', { requestId: s.requestId, error: String(e) }),
+            Promise.resolve(this.releaseTarget(success.targetReservation, success.target, success.targetReservation.fail())).catch((e: unknown) =>
+              this.logger?.error?.("releasing a failed stream's target reservation failed", { requestId: s.requestId, error: String(e) }),
             );
           }
           void admitted.reservation?.fail();
@@ -474,6 +466,16 @@ export class Resilience {
       }
     }
     return this.admitScheduled(s, estimate);
+  }
+
+  /**
+   * `done` is `reservation`'s settle or fail on `target`: once it is applied, a concurrency slot it held
+   * goes to the oldest attempt waiting for one ({@link TargetWaiters}).
+   */
+  private releaseTarget(reservation: Reservation, target: ResolvedTarget, done: MaybePromise<void>): MaybePromise<void> {
+    if (!holdsSlot(reservation)) return done;
+    if (isPromiseLike(done)) return done.then(() => this.targetWaiters.released(target));
+    this.targetWaiters.released(target);
   }
 
   /** `{ headroom }` of a traffic class, made once per class. */
@@ -781,10 +783,7 @@ export class Resilience {
               // The call happened: charge what it used.
               const spent = this.amounts(target, usage);
               s.rejectedCostUsd += spent.costUsd;
-              if (reservation) {
-                await reservation.settle(spent);
-                if (holdsSlot(reservation)) this.targetWaiters.released(target);
-              }
+              if (reservation) await this.releaseTarget(reservation, target, reservation.settle(spent));
               const action =
                 route.onInvalidOutput === 'retry-stricter' && !repairUsed ? 'retry-stricter' : route.onInvalidOutput === 'fail' ? 'fail' : 'fallback';
               this.events.emit('validation', { requestId: s.requestId, route: route.name, target: target.id, reason: v.reason, action });
@@ -824,10 +823,7 @@ export class Resilience {
           if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
           this.pushAttempt(s, attemptRecord);
           last = c;
-          if (reservation) {
-            await reservation.fail();
-            if (holdsSlot(reservation)) this.targetWaiters.released(target);
-          }
+          if (reservation) await this.releaseTarget(reservation, target, reservation.fail());
           this.breakers.record(target.id, target.provider, {
             kind: c.kind,
             latencyMs: latency,
