@@ -13,9 +13,11 @@
  *   `undefined`) around no limiter at all: what the loop and its two awaits cost on their own, so the
  *   table shows how much of `ours` is the limiter (`RLF x1` awaits once, on the promise `consume` returns).
  *
- * Two scenarios: `admit` (limits never reached: the common path) and `deny` (tight limits: after the
- * warm-up every decision is a denial, which costs more in both libraries). Users are picked by a fixed pseudo-random sequence over 10 000 users; user ids
- * are built per decision (`'user-' + n`) for every contender, as a server would get them per request.
+ * Three scenarios: `admit` (limits never reached: the common path), `deny` (tight limits: after the
+ * warm-up every decision is a denial, which costs more in both libraries) and `many` (`admit` with ten
+ * times the users: state that does not fit the CPU caches). Users are picked by a fixed pseudo-random
+ * sequence over 10 000 users (100 000 for `many`); user ids are built per decision (`'user-' + n`) for
+ * every contender, as a server would get them per request.
  * Each contender runs in its own Node process, bundled to plain JavaScript (bench/lib/isolated.ts), one
  * at a time; rounds rotate the order; the ratio is the median of per-round ratios. Throughput is
  * reported per CPU-second (steady on a shared machine) and per wall-second.
@@ -46,10 +48,15 @@ const REFUND_TOKENS = ESTIMATE_TOKENS - (ACTUAL.inputTokens + ACTUAL.outputToken
 interface Limits {
   rpm: number;
   tpm: number;
+  /** Users in this scenario, as a multiple of BENCH_USERS. */
+  usersFactor: number;
 }
-const SCENARIOS: Record<'admit' | 'deny', Limits> = {
-  admit: { rpm: 10_000_000, tpm: 10_000_000_000 },
-  deny: { rpm: 10, tpm: 5_000 },
+const SCENARIOS: Record<'admit' | 'deny' | 'many', Limits> = {
+  admit: { rpm: 10_000_000, tpm: 10_000_000_000, usersFactor: 1 },
+  deny: { rpm: 10, tpm: 5_000, usersFactor: 1 },
+  // `admit` with ten times the users: keys and state no longer fit the CPU caches, and the limiter's
+  // key cache works near its size.
+  many: { rpm: 10_000_000, tpm: 10_000_000_000, usersFactor: 10 },
 };
 
 /** One contender: runs `ops` decisions over `users`, returns how many were denied. */
@@ -194,7 +201,8 @@ async function makeContender(id: string): Promise<() => Promise<Sample>> {
 
 async function scenario(name: ScenarioName, userCount: number, ops: number, rounds: number): Promise<ScenarioNumbers> {
   const ids = CONTENDERS.map((c) => `${name}:${c}`);
-  const raw = await interleaveIsolated<Sample>(__filename, ids, rounds, { BENCH_OPS: String(ops), BENCH_USERS: String(userCount) });
+  const users = userCount * SCENARIOS[name].usersFactor;
+  const raw = await interleaveIsolated<Sample>(__filename, ids, rounds, { BENCH_OPS: String(ops), BENCH_USERS: String(users) });
   const by = Object.fromEntries(CONTENDERS.map((c) => [c, raw[`${name}:${c}`]!])) as Record<ContenderName, Sample[]>;
   const pick = (k: keyof Sample) => Object.fromEntries(CONTENDERS.map((n) => [n, median(by[n].map((x) => x[k]))])) as Record<ContenderName, number>;
   const ratio = (a: ContenderName, b: ContenderName) => ({
@@ -210,7 +218,7 @@ async function scenario(name: ScenarioName, userCount: number, ops: number, roun
 }
 
 /**
- * Runs both scenarios and returns the numbers (also used by `bench/run.ts`).
+ * Runs the scenarios and returns the numbers (also used by `bench/run.ts`).
  *
  * @example
  * ```ts
@@ -233,7 +241,7 @@ export async function run(options: LimiterBenchOptions = {}): Promise<BenchResul
     rlf2: 'RLF x2: RPM + TPM consume, TPM reward',
     awaits: 'two awaits, no limiter (the loop alone)',
   };
-  for (const name of ['admit', 'deny'] as const) {
+  for (const name of Object.keys(SCENARIOS) as ScenarioName[]) {
     const n = await scenario(name, userCount, ops, rounds);
     const headline = (label: string, who: 'ours' | 'oursSync', peer: 'rlf1' | 'rlf2', r: { wall: number; cpu: number }, target: boolean) =>
       metric({
@@ -247,7 +255,7 @@ export async function run(options: LimiterBenchOptions = {}): Promise<BenchResul
         ...(target ? { target: '>= 1x', targetRatio: 1 } : {}),
       });
     metrics.push(
-      headline('ours RPM+TPM vs RLF 1 limiter', 'ours', 'rlf1', n.ratio.rlf1, name === 'admit'),
+      headline('ours RPM+TPM vs RLF 1 limiter', 'ours', 'rlf1', n.ratio.rlf1, name !== 'deny'),
       headline('ours RPM+TPM vs RLF RPM+TPM', 'ours', 'rlf2', n.ratio.rlf2, false),
       headline('ours RPM+TPM, no await, vs RLF 1 limiter', 'oursSync', 'rlf1', n.ratio.syncRlf1, false),
     );
@@ -257,7 +265,8 @@ export async function run(options: LimiterBenchOptions = {}): Promise<BenchResul
       const ratioText = r ? `${r.cpu.toFixed(2)}x / ${r.wall.toFixed(2)}x${c === 'oursSync' ? ' (vs RLF x1)' : ''}` : '';
       rows.push([name, names[c], Math.round(n.cpu[c]), Math.round(n.wall[c]), ratioText, `${(n.deniedShare[c] * 100).toFixed(1)}%`]);
     }
-    notes.push(`${name}: per user RPM ${formatNumber(SCENARIOS[name].rpm)}, TPM ${formatNumber(SCENARIOS[name].tpm)}.`);
+    const sc = SCENARIOS[name];
+    notes.push(`${name}: ${formatNumber(userCount * sc.usersFactor)} users, per user RPM ${formatNumber(sc.rpm)}, TPM ${formatNumber(sc.tpm)}.`);
     const ns = (c: ContenderName) => (1e9 / n.cpu[c]).toFixed(0);
     notes.push(
       `${name}, CPU ns per decision: ours awaited ${ns('ours')}, ours without await ${ns('oursSync')}, the loop with its two ` +
@@ -265,7 +274,7 @@ export async function run(options: LimiterBenchOptions = {}): Promise<BenchResul
     );
   }
   notes.push(
-    `${formatNumber(userCount)} users, ${formatNumber(ops)} decisions per contender per round, ${rounds} rounds after a warm-up ` +
+    `${formatNumber(ops)} decisions per contender per round, ${rounds} rounds after a warm-up ` +
       'round; each contender runs in its own Node process (bundled, no shared JIT state), one at a time; numbers are medians ' +
       'of rounds, ratios medians of per-round ratios.',
     'Headline numbers are decisions per CPU-second of this process (process.cpuUsage): wall time on a shared machine also counts ' +

@@ -104,6 +104,18 @@ describe('Limiter — phases, matching and amounts', () => {
     expect(() => new Limiter([userRpm, { ...userTpm, id: 'user-rpm' }], store)).toThrow(/used twice/);
     expect(() => new Limiter([{ ...userRpm, limit: 0 }], store)).toThrow(/limit must be a positive number/);
     expect(() => new Limiter([{ ...userRpm, windowMs: 0 }], store)).toThrow(/windowMs/);
+    expect(() => new Limiter([userRpm], store, { keyCacheSize: 1 })).toThrow(/keyCacheSize must be a finite number >= 2, got 1/);
+    expect(() => new Limiter([userRpm], store, { keyCacheSize: Number.NaN })).toThrow(/keyCacheSize/);
+  });
+
+  it('keeps limiting every user when there are more users than its key cache holds', () => {
+    const clock = new ManualClock(0);
+    const limiter = new Limiter([userRpm], new MemoryLimiterStore({ clock }), { clock, keyCacheSize: 4 });
+    const ask = (user: string) => limiter.reserve({ user }, usage(1), 'request') as LimitDecision;
+    for (let round = 0; round < 3; round++) {
+      for (let u = 0; u < 10; u++) expect(ask(`u${u}`).ok).toBe(true);
+    }
+    for (let u = 0; u < 10; u++) expect(ask(`u${u}`)).toMatchObject({ ok: false, rule: userRpm, key: `user-rpm|user=u${u}` });
   });
 });
 

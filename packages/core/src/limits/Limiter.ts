@@ -230,6 +230,10 @@ export class Limiter {
     options: LimiterOptions = {},
   ) {
     this.clock = options.clock ?? systemClock;
+    const cacheSize = options.keyCacheSize;
+    if (cacheSize !== undefined && (!(cacheSize >= 2) || !Number.isFinite(cacheSize))) {
+      throw new RangeError(`Limiter option keyCacheSize must be a finite number >= 2, got ${cacheSize}.`);
+    }
     const ids = new Set<string>();
     const request: CompiledRule[] = [];
     const target: CompiledRule[] = [];
@@ -256,7 +260,7 @@ export class Limiter {
     const groups: ScopeKeyCache[] = [];
     for (const members of bySignature.values()) {
       for (const cr of members) cr.group = groups.length;
-      groups.push(new ScopeKeyCache(members[0]!.scope, members.map((cr) => cr.rule.id)));
+      groups.push(new ScopeKeyCache(members[0]!.scope, members.map((cr) => cr.rule.id), options.keyCacheSize));
     }
     this.groups = groups;
     this.groupKeys = new Array<null>(groups.length).fill(null);
@@ -357,12 +361,18 @@ export class Limiter {
  *
  * @example
  * ```ts
- * new Limiter(policy.limits, store, { clock });
+ * new Limiter(policy.limits, store, { clock, keyCacheSize: 500_000 });
  * ```
  */
 export interface LimiterOptions {
   /** Time source for per-window totals (budgets). Default: the system clock. */
   clock?: Clock;
+  /**
+   * How many scope-value combinations (e.g. users, for rules scoped by user) keep their store keys
+   * cached, per scope. A combination seen again within the last `keyCacheSize / 2` new ones is served
+   * from the cache; beyond that its keys are rebuilt (correct, only slower). Default 200 000.
+   */
+  keyCacheSize?: number;
 }
 
 /**

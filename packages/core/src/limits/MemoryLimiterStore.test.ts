@@ -218,6 +218,23 @@ describe('MemoryLimiterStore — atomicity', () => {
     ]);
   });
 
+  it('finds the same key whether a charge carries its handle, a stale one or none', () => {
+    const { store } = setup();
+    const first = rate('k', 4);
+    store.reserve([first]); // first.handle is now the key's cell
+    const stale = rate('k', 1, { handle: { v: 0, owner: 0 } });
+    // 4 used + 3 + 3 + 1 = 11 > 10: all three later charges are on the one key.
+    expect(store.reserve([rate('k', 3, { handle: first.handle }), rate('k', 3), stale])).toMatchObject({ ok: false, index: 2 });
+    expectOk(store.reserve([rate('k', 3, { handle: first.handle }), rate('k', 3)]), [
+      { remaining: 3, resetMs: 700 },
+      { remaining: 0, resetMs: 1000 },
+    ]);
+    // Two charges on one new key (no state yet, no handles) accumulate too; a concurrency key of
+    // the same name is another counter.
+    expect(store.reserve([rate('n', 6), rate('n', 6)])).toMatchObject({ ok: false, retryAfterMs: Infinity });
+    expect(store.reserve([rate('n', 6), conc('n', 1, 1)]).ok).toBe(true);
+  });
+
   it('reports the charge with the longest wait', () => {
     const { store } = setup();
     store.reserve([rate('a', 10), rate('b', 10)]);

@@ -112,6 +112,7 @@ export class MemoryLimiterStore implements LimiterStore {
   private nextValue: number[] = [];
   private cumulative: number[] = [];
   private cells: (Cell | undefined)[] = [];
+  private found: (Cell | undefined)[] = [];
 
   constructor(options: MemoryLimiterStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -143,21 +144,28 @@ export class MemoryLimiterStore implements LimiterStore {
     const next = this.nextValue;
     const cum = this.cumulative;
     const cells = this.cells;
+    const found = this.found;
     let denied = -1;
     let deniedWait = -1;
 
     // Check phase: compute every new value, accumulating over earlier charges on the same key.
     for (let i = 0; i < n; i++) {
       const c = charges[i]!;
+      const rate = c.kind === 'rate';
+      const cell = ownCell(c.handle, this.id) ?? (rate ? this.rates : this.counts).get(c.key);
+      found[i] = cell;
+      // An earlier charge on the same key. Two keys with a cell are the same key iff the cell is the
+      // same (a key and its cell are found in the same map, unchanged during this phase); the key
+      // strings are compared only when neither key has state yet.
       let prev = -1;
       for (let j = i - 1; j >= 0; j--) {
         const o = charges[j]!;
-        if (o.key === c.key && o.kind === c.kind) {
+        if (found[j] === cell && o.kind === c.kind && (cell !== undefined || o.key === c.key)) {
           prev = j;
           break;
         }
       }
-      if (c.kind === 'rate') {
+      if (rate) {
         const T = c.windowMs / c.limit;
         const burst = c.burst ?? c.limit;
         const tau = burst * T;
@@ -167,7 +175,6 @@ export class MemoryLimiterStore implements LimiterStore {
           cum[i] = cum[prev]! + c.amount;
           cells[i] = undefined;
         } else {
-          const cell = ownCell(c.handle, this.id) ?? this.rates.get(c.key);
           base = cell !== undefined && cell.v > now ? cell.v : now;
           cum[i] = c.amount;
           cells[i] = cell;
@@ -188,7 +195,6 @@ export class MemoryLimiterStore implements LimiterStore {
           cum[i] = cum[prev]! + c.amount;
           cells[i] = undefined;
         } else {
-          const cell = ownCell(c.handle, this.id) ?? this.counts.get(c.key);
           base = cell?.v ?? 0;
           cum[i] = c.amount;
           cells[i] = cell;

@@ -29,12 +29,30 @@ describe('ScopeKeyCache', () => {
     expect(new ScopeKeyCache([], ['global']).lookup({})?.keys).toEqual(['global']);
   });
 
-  it('starts over when full, and still answers correctly', () => {
-    const cache = new ScopeKeyCache(['user'], ['rpm'], 3);
-    const first = cache.lookup({ user: 'u0' });
-    for (let i = 1; i <= 3; i++) cache.lookup({ user: `u${i}` });
+  it('keeps at most maxEntries value combinations in two generations, and still answers correctly', () => {
+    const cache = new ScopeKeyCache(['user'], ['rpm'], 4); // generations of 2
+    const u0 = cache.lookup({ user: 'u0' });
+    cache.lookup({ user: 'u1' }); // the first generation is full: u0, u1 are the previous one now
+    expect(cache.lookup({ user: 'u0' })).toBe(u0); // found there and moved to the current one
+    cache.lookup({ user: 'u2' }); // current full again: previous = { u0, u2 }, u1 is gone
+    expect(cache.lookup({ user: 'u0' })).toBe(u0);
+    const u1 = cache.lookup({ user: 'u1' });
+    expect(u1?.keys).toEqual(['rpm|user=u1']);
+    cache.lookup({ user: 'u3' });
+    cache.lookup({ user: 'u4' });
+    cache.lookup({ user: 'u5' }); // u0 was last moved two generations ago
     const again = cache.lookup({ user: 'u0' });
-    expect(again).toEqual(first);
-    expect(again).not.toBe(first);
+    expect(again).toEqual({ keys: ['rpm|user=u0'], handles: [undefined] });
+    expect(again).not.toBe(u0);
+  });
+
+  it('moves an entry between generations with the handles the store gave it, for multi-level scopes too', () => {
+    const cache = new ScopeKeyCache(['team', 'user'], ['a', 'b'], 2); // generations of 1
+    const first = cache.lookup({ team: 't', user: 'u' })!;
+    first.handles[1] = 'cell';
+    expect(cache.lookup({ team: 't', user: 'u' })).toBe(first);
+    expect(cache.lookup({ team: 't', user: 'u' })?.handles).toEqual([undefined, 'cell']);
+    expect(cache.lookup({ team: 't', user: 'v' })?.keys).toEqual(['a|team=t|user=v', 'b|team=t|user=v']);
+    expect(() => new ScopeKeyCache(['user'], ['rpm'], 1)).toThrow(/maxEntries/);
   });
 });

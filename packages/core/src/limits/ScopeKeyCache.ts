@@ -21,13 +21,25 @@ export interface ScopeKeys {
 type Node = Map<string, Node | ScopeKeys>;
 
 /**
+ * Default bound of a {@link ScopeKeyCache}: value combinations (e.g. users) per scope whose keys stay
+ * cached. Measured: about 300 bytes per combination for a scope with two rules, key strings included
+ * (the memory store's map holds the same strings), so at most about 60 MB for 200 000 users.
+ */
+const DEFAULT_KEY_CACHE_SIZE = 200_000;
+
+/**
  * Store keys of every rule sharing one scope, cached by the scope's values. Returns the *same* string
  * objects for the same values, so the store's map finds them by a cached hash and pointer equality
  * instead of flattening and hashing a freshly concatenated key on every request (most of the cost of
  * an in-memory reservation). Next to the keys it keeps the store's handles for them, so a store that
  * hands out handles (the memory store: the key's counter) is not asked to look the key up again. The
- * cache is a trie of maps, one level per dimension, and is dropped whole when it holds more than
- * `maxEntries` value combinations.
+ * cache is a trie of maps, one level per dimension.
+ *
+ * It holds at most `maxEntries` value combinations, in two generations: new entries go into the
+ * current one; when it holds half of `maxEntries` it becomes the previous one and a new one starts. An
+ * entry found in the previous generation moves to the current one with its handles, so every value seen
+ * within the last `maxEntries / 2` new values stays cached, and a population larger than the cache
+ * costs a rebuild per miss instead of losing every entry at once.
  *
  * Keys are exactly those of {@link limitKey}.
  *
@@ -39,15 +51,23 @@ type Node = Map<string, Node | ScopeKeys>;
  */
 export class ScopeKeyCache {
   private root: Node = new Map();
+  /** The previous generation, looked up on a miss in {@link root}; undefined until the first turn. */
+  private previous: Node | undefined;
+  /** Entries in the current generation. */
   private entries = 0;
+  private readonly generationSize: number;
   private readonly escapedIds: readonly string[];
   private readonly constant: ScopeKeys | undefined;
 
   constructor(
     private readonly scope: readonly ScopeDimension[],
     ruleIds: readonly string[],
-    private readonly maxEntries = 50_000,
+    maxEntries = DEFAULT_KEY_CACHE_SIZE,
   ) {
+    if (!(maxEntries >= 2) || !Number.isFinite(maxEntries)) {
+      throw new RangeError(`ScopeKeyCache: maxEntries must be a finite number >= 2, got ${maxEntries}.`);
+    }
+    this.generationSize = Math.ceil(maxEntries / 2);
     this.escapedIds = ruleIds.map(escapeKeyValue);
     this.constant = scope.length === 0 ? entry(this.escapedIds) : undefined;
   }
@@ -72,17 +92,28 @@ export class ScopeKeyCache {
     if (v === undefined || v === '') return undefined;
     let found = node.get(v) as ScopeKeys | undefined;
     if (found === undefined) {
-      const keys = this.build(ctx);
-      if (keys === undefined) return undefined;
-      found = entry(keys);
-      if (++this.entries > this.maxEntries) {
+      found = this.previous === undefined ? undefined : this.inPrevious(ctx);
+      if (found === undefined) {
+        const keys = this.build(ctx);
+        if (keys === undefined) return undefined;
+        found = entry(keys);
+      }
+      node.set(v, found);
+      if (++this.entries >= this.generationSize) {
+        this.previous = this.root;
         this.root = new Map();
         this.entries = 0;
-      } else {
-        node.set(v, found);
       }
     }
     return found;
+  }
+
+  /** The entry for `ctx` in the previous generation (every scope value is present: checked by the caller). */
+  private inPrevious(ctx: LimitContext): ScopeKeys | undefined {
+    const scope = this.scope;
+    let node: Node | ScopeKeys | undefined = this.previous;
+    for (let d = 0; d < scope.length && node !== undefined; d++) node = (node as Node).get(ctx[scope[d]!]!);
+    return node as ScopeKeys | undefined;
   }
 
   private build(ctx: LimitContext): string[] | undefined {
