@@ -369,8 +369,8 @@ export interface LimiterOptions {
   clock?: Clock;
   /**
    * How many scope-value combinations (e.g. users, for rules scoped by user) keep their store keys
-   * cached, per scope. A combination seen again within the last `keyCacheSize / 2` new ones is served
-   * from the cache; beyond that its keys are rebuilt (correct, only slower). Default 200 000.
+   * cached, per scope. A combination that comes back before `keyCacheSize / 2` others were added is
+   * served from the cache; otherwise its keys are rebuilt (correct, only slower). Default 200 000.
    */
   keyCacheSize?: number;
 }

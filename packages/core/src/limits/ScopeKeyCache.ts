@@ -37,9 +37,9 @@ const DEFAULT_KEY_CACHE_SIZE = 200_000;
  *
  * It holds at most `maxEntries` value combinations, in two generations: new entries go into the
  * current one; when it holds half of `maxEntries` it becomes the previous one and a new one starts. An
- * entry found in the previous generation moves to the current one with its handles, so every value seen
- * within the last `maxEntries / 2` new values stays cached, and a population larger than the cache
- * costs a rebuild per miss instead of losing every entry at once.
+ * entry found in the previous generation moves to the current one with its handles, so a value looked
+ * up again before `maxEntries / 2` other entries were added stays cached, and a population larger than
+ * the cache costs a rebuild per miss instead of losing every entry at once.
  *
  * Keys are exactly those of {@link limitKey}.
  *
