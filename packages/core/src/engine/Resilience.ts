@@ -6,7 +6,7 @@ import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/Er
 import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
 import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
-import { Limiter, type LimitDecision, type LimitDenied, type Reservation, type ReserveOptions } from '../limits/Limiter';
+import { holdsInFlightSlot, Limiter, type LimitDecision, type LimitDenied, type Reservation, type ReserveOptions } from '../limits/Limiter';
 import { isPromiseLike, type MaybePromise } from '../limits/LimiterStore';
 import type { Admission, Scheduled } from '../scheduler/types';
 import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
@@ -718,7 +718,7 @@ export class Resilience {
               last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
               continue chain;
             }
-            if (d.rule.metric === 'concurrency' && d.rule.fixedWindow !== true) {
+            if (holdsInFlightSlot(d.rule)) {
               // No time tells when a slot frees: wait for a call of this engine to give one back, or poll.
               const sleptFrom = this.clock.now();
               await this.targetWaiters.wait(target, d.retryAfterMs, s.request.signal);

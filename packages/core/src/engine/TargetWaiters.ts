@@ -1,5 +1,5 @@
 import type { Clock } from '../clock';
-import type { Reservation } from '../limits/Limiter';
+import { holdsInFlightSlot, type Reservation } from '../limits/Limiter';
 
 /** What a waiter waits for, and what a release frees: the target's provider and model. */
 export interface TargetSlot {
@@ -81,8 +81,8 @@ export class TargetWaiters {
 }
 
 /**
- * True when `reservation` holds a concurrency slot (a `concurrency` rule, not a per-window total), so
- * giving it back can let a waiter in.
+ * True when `reservation` holds a concurrency slot (see {@link holdsInFlightSlot}), so giving it back
+ * can let a waiter in.
  *
  * @example
  * ```ts
@@ -91,8 +91,7 @@ export class TargetWaiters {
  */
 export function holdsSlot(reservation: Reservation): boolean {
   for (let i = 0; i < reservation.size; i++) {
-    const rule = reservation.ruleAt(i);
-    if (rule.metric === 'concurrency' && rule.fixedWindow !== true) return true;
+    if (holdsInFlightSlot(reservation.ruleAt(i))) return true;
   }
   return false;
 }

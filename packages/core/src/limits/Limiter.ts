@@ -158,9 +158,24 @@ function amountOf(metric: number, u: UsageAmounts): number {
   }
 }
 
+/**
+ * True when `rule` counts calls in flight: a reservation on it holds a slot until it is settled or
+ * failed, and a denial on it ends only when some call gives a slot back. That is every `concurrency`
+ * rule (`fixedWindow` does not apply to them); per-window totals are bounded counters, not slots.
+ *
+ * @example
+ * ```ts
+ * if (!d.ok && holdsInFlightSlot(d.rule)) await slotFreed(); else await clock.sleep(d.retryAfterMs);
+ * ```
+ */
+export function holdsInFlightSlot(rule: LimitRule): boolean {
+  return rule.metric === 'concurrency';
+}
+
 function compile(rule: LimitRule): CompiledRule {
-  const fixed = rule.fixedWindow === true && rule.metric !== 'concurrency';
-  const kind = rule.metric === 'concurrency' || fixed ? 'concurrency' : 'rate';
+  const inFlight = holdsInFlightSlot(rule);
+  const fixed = rule.fixedWindow === true && !inFlight;
+  const kind = inFlight || fixed ? 'concurrency' : 'rate';
   if (!(rule.limit > 0) || !Number.isFinite(rule.limit)) {
     throw new RangeError(`Limit rule "${rule.id}": limit must be a positive number, got ${rule.limit}. Fix the rule in the policy.`);
   }
