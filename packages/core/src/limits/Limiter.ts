@@ -1,23 +1,15 @@
 import { systemClock, type Clock } from '../clock';
+import type { BucketSpec } from './BucketSpec';
+import { amountOf, compile, holdsInFlightSlot, matches, specFor, type CompiledRule } from './CompiledRule';
+import { KeySlot } from './KeySlot';
 import { limitKey } from './limitKey';
+import { isPromiseLike, type LimitCharge, type LimiterStore, type LimitState, type MaybePromise, type ReserveResult } from './LimiterStore';
+import type { LimitContext, LimitRule, UsageAmounts } from './LimitRule';
+import { MemoryLimiterStore } from './MemoryLimiterStore';
+import { chargesOf, Reservation, type BatchContext, type DeferredCharge, type ReservedLimit } from './Reservation';
 import { ScopeKeyCache, type ScopeKeys } from './ScopeKeyCache';
-import {
-  isPromiseLike,
-  type LimitAdjustment,
-  type LimitCharge,
-  type LimiterStore,
-  type LimitState,
-  type MaybePromise,
-  type ReserveResult,
-} from './LimiterStore';
-import type {
-  FailedCallCharge,
-  LimitContext,
-  LimitMetric,
-  LimitRule,
-  ScopeDimension,
-  UsageAmounts,
-} from './LimitRule';
+
+export { holdsInFlightSlot, Reservation, type ReservedLimit };
 
 /**
  * Which rules a reservation covers: `request` = rules whose scope has neither `provider` nor `model`
@@ -57,21 +49,6 @@ export interface LimitDenied {
 }
 
 /**
- * One limit a {@link Reservation} holds, for `RateLimit` headers and records.
- *
- * @example
- * ```ts
- * for (const l of reservation.limits()) console.log(l.rule.id, l.state.remaining);
- * ```
- */
-export interface ReservedLimit {
-  rule: LimitRule;
-  key: string;
-  amount: number;
-  state: LimitState | undefined;
-}
-
-/**
  * Outcome of {@link Limiter.reserve}: a {@link Reservation} (`ok: true`) or a {@link LimitDenied}.
  *
  * @example
@@ -81,130 +58,35 @@ export interface ReservedLimit {
  */
 export type LimitDecision = Reservation | LimitDenied;
 
-const M_REQUESTS = 0;
-const M_INPUT = 1;
-const M_OUTPUT = 2;
-const M_TOTAL = 3;
-const M_COST = 4;
-const M_CONCURRENCY = 5;
-const METRIC_CODES: Record<LimitMetric, number> = {
-  requests: M_REQUESTS,
-  inputTokens: M_INPUT,
-  outputTokens: M_OUTPUT,
-  totalTokens: M_TOTAL,
-  cost: M_COST,
-  concurrency: M_CONCURRENCY,
-};
-
-/** A rule with everything the hot path needs precomputed. */
-interface CompiledRule {
-  readonly rule: LimitRule;
-  readonly scope: readonly ScopeDimension[];
-  /** Index of the rule's scope group (rules with the same scope share a key cache). */
-  group: number;
-  /** Position of the rule in its group's key list. */
-  slot: number;
-  readonly metric: number;
-  readonly kind: 'rate' | 'concurrency';
-  /** A per-window total (budgets): a bounded counter whose key carries the window index. */
-  readonly fixed: boolean;
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly burst: number | undefined;
-  readonly match: ReadonlyArray<readonly [ScopeDimension, string]> | undefined;
-}
-
-/** A rule whose estimate was 0, so nothing was reserved; settle still charges its actual usage. */
-interface DeferredCharge {
-  readonly key: string;
-  readonly rule: CompiledRule;
-}
-
-/**
- * A charge as the limiter creates it: a {@link LimitCharge} for `reserve` that is also a
- * {@link LimitAdjustment} for `settle`/`fail` (the reservation writes `delta` and hands the same
- * objects back to the store, which skips a delta of 0), and that knows its rule. One object per rule
- * for the whole life of a call: settle allocates nothing.
- */
-interface HeldCharge extends LimitCharge, LimitAdjustment {
-  readonly key: string;
-  readonly kind: 'rate' | 'concurrency';
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly burst: number | undefined;
-  readonly amount: number;
-  delta: number;
-  handle: unknown;
-  readonly cr: CompiledRule;
-  /** Where the key came from, to keep the store's handle for it; undefined for per-window keys. */
-  readonly src: ScopeKeys | undefined;
-}
-
-const NO_CHARGES: readonly HeldCharge[] = [];
-const NO_STATES: LimitState[] = [];
-
-function amountOf(metric: number, u: UsageAmounts): number {
-  switch (metric) {
-    case M_INPUT:
-      return u.inputTokens;
-    case M_OUTPUT:
-      return u.outputTokens;
-    case M_TOTAL:
-      return u.inputTokens + u.outputTokens;
-    case M_COST:
-      return u.costUsd;
-    default:
-      return 1; // requests, concurrency
-  }
-}
-
-/**
- * True when `rule` counts calls in flight: a reservation on it holds a slot until it is settled or
- * failed, and a denial on it ends only when some call gives a slot back. That is every `concurrency`
- * rule (`fixedWindow` does not apply to them); per-window totals are bounded counters, not slots.
- *
- * @example
- * ```ts
- * if (!d.ok && holdsInFlightSlot(d.rule)) await slotFreed(); else await clock.sleep(d.retryAfterMs);
- * ```
- */
-export function holdsInFlightSlot(rule: LimitRule): boolean {
-  return rule.metric === 'concurrency';
-}
-
-function compile(rule: LimitRule): CompiledRule {
-  const inFlight = holdsInFlightSlot(rule);
-  const fixed = rule.fixedWindow === true && !inFlight;
-  const kind = inFlight || fixed ? 'concurrency' : 'rate';
-  if (!(rule.limit > 0) || !Number.isFinite(rule.limit)) {
-    throw new RangeError(`Limit rule "${rule.id}": limit must be a positive number, got ${rule.limit}. Fix the rule in the policy.`);
-  }
-  if ((kind === 'rate' || fixed) && (!(rule.windowMs > 0) || !Number.isFinite(rule.windowMs))) {
-    throw new RangeError(`Limit rule "${rule.id}": windowMs must be a positive number, got ${rule.windowMs}. Fix the rule in the policy.`);
-  }
-  if (rule.burst !== undefined && !(rule.burst > 0)) {
-    throw new RangeError(`Limit rule "${rule.id}": burst must be positive, got ${rule.burst}. Omit it to use the limit.`);
-  }
-  const match = rule.match
-    ? (Object.entries(rule.match).filter(([, v]) => v !== undefined) as Array<[ScopeDimension, string]>)
-    : undefined;
-  return {
-    rule,
-    scope: rule.scope,
-    group: -1,
-    slot: -1,
-    metric: METRIC_CODES[rule.metric],
-    kind,
-    fixed,
-    limit: rule.limit,
-    windowMs: kind === 'rate' || fixed ? rule.windowMs : 0, // in-flight concurrency: windowMs > 0 would mean a per-window total to stores
-    burst: kind === 'rate' ? rule.burst : undefined,
-    match: match && match.length > 0 ? match : undefined,
-  };
-}
-
 function isTargetScoped(rule: LimitRule): boolean {
   return rule.scope.includes('provider') || rule.scope.includes('model');
+}
+
+/** The rules one phase reserves, and how. */
+interface Phase {
+  readonly rules: readonly CompiledRule[];
+  /** `rules[i].spec`: the buckets of a call at full capacity when every rule applies. */
+  readonly specs: readonly BucketSpec[];
+  /** Scope groups the phase's rules belong to. */
+  readonly groups: readonly number[];
+  /**
+   * The group of every rule when they all share one scope and none is a per-window total or has a
+   * `match` filter, else -1: a call whose estimates are all positive then charges exactly the
+   * key-cache entry of that group.
+   */
+  readonly single: number;
+}
+
+/** A copy of an estimate: a reservation works its amounts out again when settling. */
+function copyOf(u: UsageAmounts): UsageAmounts {
+  return { inputTokens: u.inputTokens, outputTokens: u.outputTokens, costUsd: u.costUsd };
+}
+
+/** The phase of `rules` (their groups are already assigned). */
+function phaseOf(rules: readonly CompiledRule[]): Phase {
+  const groups = [...new Set(rules.map((cr) => cr.group))];
+  const single = groups.length === 1 && !rules.some((cr) => cr.fixed || cr.match !== undefined) ? groups[0]! : -1;
+  return { rules, specs: rules.map((cr) => cr.spec), groups, single };
 }
 
 /**
@@ -230,11 +112,15 @@ function isTargetScoped(rule: LimitRule): boolean {
  * ```
  */
 export class Limiter {
-  private readonly requestRules: readonly CompiledRule[];
-  private readonly targetRules: readonly CompiledRule[];
+  private readonly request: Phase;
+  private readonly target: Phase;
   private readonly groups: readonly ScopeKeyCache[];
   /** Per-call scratch: keys of each group, looked up at most once per call. */
   private readonly groupKeys: (ScopeKeys | undefined | null)[];
+  /** Per-call scratch: the amount each rule of the phase charges (0: does not apply, -1: estimate 0). */
+  private readonly amounts: Float64Array;
+  /** Set when the store is the memory store: reservations then use its batch calls. */
+  private readonly batch: BatchContext | undefined;
 
   private readonly clock: Clock;
   private readonly byId = new Map<string, CompiledRule>();
@@ -261,8 +147,6 @@ export class Limiter {
       this.byId.set(rule.id, cr);
       (isTargetScoped(rule) ? target : request).push(cr);
     }
-    this.requestRules = request;
-    this.targetRules = target;
     // Group rules by scope (same dimensions, same order) so one cache lookup yields all their keys.
     const bySignature = new Map<string, CompiledRule[]>();
     for (const cr of [...request, ...target]) {
@@ -279,16 +163,21 @@ export class Limiter {
     }
     this.groups = groups;
     this.groupKeys = new Array<null>(groups.length).fill(null);
+    const most = Math.max(1, request.length, target.length);
+    this.amounts = new Float64Array(most);
+    this.batch = store instanceof MemoryLimiterStore ? { store, deltas: new Float64Array(most) } : undefined;
+    this.request = phaseOf(request);
+    this.target = phaseOf(target);
   }
 
   /** True when some rule applies per attempt (scope has `provider` or `model`). */
   get hasTargetRules(): boolean {
-    return this.targetRules.length > 0;
+    return this.target.rules.length > 0;
   }
 
   /** True when some rule applies once per request. */
   get hasRequestRules(): boolean {
-    return this.requestRules.length > 0;
+    return this.request.rules.length > 0;
   }
 
   /**
@@ -300,52 +189,118 @@ export class Limiter {
    * ```
    */
   reserve(ctx: LimitContext, estimate: UsageAmounts, phase: LimitPhase, options?: ReserveOptions): MaybePromise<LimitDecision> {
-    const rules = phase === 'request' ? this.requestRules : this.targetRules;
+    const ph = phase === 'request' ? this.request : this.target;
+    const rules = ph.rules;
     const n = rules.length;
     const keep = options?.headroom !== undefined && options.headroom > 0 ? 1 - Math.min(options.headroom, 1) : 1;
-    let now = -1;
-    let charges: HeldCharge[] | undefined;
-    let count = 0;
+    const amounts = this.amounts;
+    const batch = this.batch;
+    if (batch !== undefined && ph.single >= 0 && keep === 1) {
+      // One scope, no filters: the common case. When every estimate is positive, the phase's buckets
+      // are charged on the cache entry's keys as they are.
+      const slots = this.groups[ph.single]!.lookup(ctx);
+      let i = 0;
+      if (slots !== undefined) {
+        for (; i < n; i++) {
+          const amount = amountOf(rules[i]!.metric, estimate);
+          if (!(amount > 0)) break;
+          amounts[i] = amount;
+        }
+      }
+      if (i === n) {
+        const denied = batch.store.reserveBatch(n, ph.specs, slots!, amounts);
+        if (denied >= 0) return this.batchDenial(batch, ctx, rules, ph.specs, slots!, n, denied);
+        return new Reservation(batch.store, batch, rules, ph.specs, slots!, copyOf(estimate), undefined, undefined);
+      }
+    }
     const groupKeys = this.groupKeys;
-    let deferred: DeferredCharge[] | undefined;
-    for (let i = 0; i < n; i++) groupKeys[rules[i]!.group] = null;
+    for (let g = 0; g < ph.groups.length; g++) groupKeys[ph.groups[g]!] = null;
+    let charged = 0;
     for (let i = 0; i < n; i++) {
       const cr = rules[i]!;
-      if (cr.match !== undefined && !matches(cr.match, ctx)) continue;
-      let keys = groupKeys[cr.group];
-      if (keys === null) keys = groupKeys[cr.group] = this.groups[cr.group]!.lookup(ctx);
-      if (keys === undefined) continue;
-      let key = keys.keys[cr.slot]!;
-      let src: ScopeKeys | undefined = keys;
+      let amount = 0;
+      if (cr.match === undefined || matches(cr.match, ctx)) {
+        let keys = groupKeys[cr.group];
+        if (keys === null) keys = groupKeys[cr.group] = this.groups[cr.group]!.lookup(ctx);
+        if (keys !== undefined) {
+          amount = amountOf(cr.metric, estimate);
+          if (amount > 0) charged++;
+          else amount = -1;
+        }
+      }
+      amounts[i] = amount;
+    }
+    return this.reserveSome(ph, ctx, estimate, keep, charged);
+  }
+
+  /**
+   * The general case: some rules do not apply, some estimates are 0, a share is kept back, or keys
+   * carry a window. The charges are gathered into arrays for this call.
+   */
+  private reserveSome(ph: Phase, ctx: LimitContext, estimate: UsageAmounts, keep: number, charged: number): MaybePromise<LimitDecision> {
+    const rules = ph.rules;
+    const amounts = this.amounts;
+    const held = new Array<CompiledRule>(charged);
+    const specs = new Array<BucketSpec>(charged);
+    const slots = new Array<KeySlot>(charged);
+    let deferred: DeferredCharge[] | undefined;
+    let now = -1;
+    let c = 0;
+    for (let i = 0; i < rules.length; i++) {
+      const amount = amounts[i]!;
+      if (amount === 0) continue;
+      const cr = rules[i]!;
+      let slot = (this.groupKeys[cr.group] as ScopeKeys)[cr.slot]!;
       if (cr.fixed) {
         if (now < 0) now = this.clock.now();
-        key = `${key}|w=${Math.floor(now / cr.windowMs)}`;
-        src = undefined;
+        slot = new KeySlot(`${slot.key}|w=${Math.floor(now / cr.windowMs)}`);
       }
-      const amount = amountOf(cr.metric, estimate);
-      if (!(amount > 0)) {
-        if (cr.kind === 'rate' || cr.fixed) (deferred ??= []).push({ key, rule: cr });
+      if (amount < 0) {
+        if (cr.kind === 'rate' || cr.fixed) (deferred ??= []).push({ key: slot.key, rule: cr });
         continue;
       }
-      let limit = cr.limit;
-      let burst = cr.burst;
-      if (keep !== 1 && !cr.fixed) {
-        // Lower traffic classes see a smaller bucket: the top `headroom` share stays for higher classes.
-        if (cr.kind === 'rate') burst = (cr.burst ?? cr.limit) * keep;
-        else limit = Math.max(1, Math.floor(cr.limit * keep));
+      held[c] = cr;
+      specs[c] = specFor(cr, keep);
+      slots[c] = slot;
+      amounts[c++] = amount; // c <= i: compacts in place
+    }
+    const batch = this.batch;
+    if (batch !== undefined) {
+      if (c > 0) {
+        const denied = batch.store.reserveBatch(c, specs, slots, amounts);
+        if (denied >= 0) return this.batchDenial(batch, ctx, held, specs, slots, c, denied);
       }
-      // Sized for every rule of the phase: no growth on the hot path (trimmed below when some did not apply).
-      const handle = src === undefined ? undefined : src.handles[cr.slot];
-      (charges ??= new Array<HeldCharge>(n))[count++] = { key, kind: cr.kind, limit, windowMs: cr.windowMs, burst, amount, delta: 0, handle, cr, src };
+      return new Reservation(batch.store, batch, held, specs, slots, copyOf(estimate), deferred, undefined);
     }
-    if (charges === undefined) return new Reservation(this.store, NO_CHARGES, undefined, deferred);
-    if (count < n) charges.length = count;
+    const copy = copyOf(estimate);
+    if (c === 0) return new Reservation(this.store, undefined, held, specs, slots, copy, deferred, undefined);
+    const charges = chargesOf(c, specs, slots, amounts);
+    const decide = (r: ReserveResult): LimitDecision => {
+      if (!r.ok) {
+        const charge = charges[r.index]!;
+        return denial(held[r.index]!, charge.key, charge.amount, r.retryAfterMs, ctx, r.states, this.clock);
+      }
+      // Keep the handles the store set, for the next call on the same keys.
+      for (let i = 0; i < c; i++) slots[i]!.handle = charges[i]!.handle;
+      return new Reservation(this.store, undefined, held, specs, slots, copy, deferred, r);
+    };
     const result = this.store.reserve(charges);
-    if (isPromiseLike(result)) {
-      const held = charges;
-      return result.then((r) => decide(this.store, r, ctx, held, deferred, this.clock));
-    }
-    return decide(this.store, result, ctx, charges, deferred, this.clock);
+    return isPromiseLike(result) ? result.then(decide) : decide(result);
+  }
+
+  /** The denial of charge `index` of a batch reservation, with the state of every key it would have charged. */
+  private batchDenial(
+    batch: BatchContext,
+    ctx: LimitContext,
+    rules: readonly CompiledRule[],
+    specs: readonly BucketSpec[],
+    slots: readonly KeySlot[],
+    n: number,
+    index: number,
+  ): LimitDenied {
+    const amounts = this.amounts;
+    const states = batch.store.peek(chargesOf(n, specs, slots, amounts));
+    return denial(rules[index]!, slots[index]!.key, amounts[index]!, batch.store.deniedWait, ctx, states, this.clock);
   }
 
   /**
@@ -403,33 +358,16 @@ export interface ReserveOptions {
   headroom?: number;
 }
 
-function matches(match: ReadonlyArray<readonly [ScopeDimension, string]>, ctx: LimitContext): boolean {
-  for (let i = 0; i < match.length; i++) {
-    const m = match[i]!;
-    if (ctx[m[0]] !== m[1]) return false;
-  }
-  return true;
-}
-
-function decide(
-  store: LimiterStore,
-  r: ReserveResult,
+/** The denial of `cr` on `key`, with the store's wait (a per-window total waits for the next window). */
+function denial(
+  cr: CompiledRule,
+  key: string,
+  amount: number,
+  retryAfterMs: number,
   ctx: LimitContext,
-  charges: readonly HeldCharge[],
-  deferred: DeferredCharge[] | undefined,
+  states: LimitState[] | undefined,
   clock: Clock,
-): LimitDecision {
-  if (r.ok) {
-    // Keep the handles the store set, for the next call on the same keys.
-    for (let i = 0; i < charges.length; i++) {
-      const c = charges[i]!;
-      if (c.src !== undefined) c.src.handles[c.cr.slot] = c.handle;
-    }
-    return new Reservation(store, charges, r, deferred);
-  }
-  const charge = charges[r.index]!;
-  const cr = charge.cr;
-  let retryAfterMs = r.retryAfterMs;
+): LimitDenied {
   if (cr.fixed && Number.isFinite(retryAfterMs)) {
     // A per-window total frees up when the next window starts.
     const now = clock.now();
@@ -437,163 +375,7 @@ function decide(
   }
   const scope: LimitContext = {};
   for (const dim of cr.scope) scope[dim] = ctx[dim];
-  const denied: LimitDenied = {
-    ok: false,
-    rule: cr.rule,
-    key: charge.key,
-    retryAfterMs,
-    amount: charge.amount,
-    scope,
-  };
-  if (r.states) denied.states = r.states;
+  const denied: LimitDenied = { ok: false, rule: cr.rule, key, retryAfterMs, amount, scope };
+  if (states) denied.states = states;
   return denied;
-}
-
-/**
- * Capacity held for one call. Exactly one of {@link Reservation.settle} or {@link Reservation.fail}
- * should follow; later calls are no-ops, so calling both (e.g. in `finally`) is safe.
- *
- * @example
- * ```ts
- * const r = limiter.reserve(ctx, estimate, 'target');
- * if (r.ok) await r.settle({ inputTokens: 812, outputTokens: 120, costUsd: 0.0004 });
- * ```
- */
-export class Reservation {
-  readonly ok = true as const;
-  private done = false;
-
-  /** @internal Created by {@link Limiter.reserve}. */
-  constructor(
-    private readonly store: LimiterStore,
-    private readonly charges: readonly HeldCharge[],
-    private readonly result: { readonly states: readonly LimitState[] } | undefined,
-    private readonly deferred: readonly DeferredCharge[] | undefined,
-  ) {}
-
-  /** State of each charged key right after the reservation (same order as {@link limits}). */
-  get states(): readonly LimitState[] {
-    return this.result?.states ?? NO_STATES;
-  }
-
-  /** True once settled or failed. */
-  get closed(): boolean {
-    return this.done;
-  }
-
-  /** Number of limits this reservation holds (the length of {@link states}). */
-  get size(): number {
-    return this.charges.length;
-  }
-
-  /**
-   * The rule of the `index`-th limit held (same order as {@link states}); no allocation, unlike
-   * {@link limits}.
-   *
-   * @example
-   * ```ts
-   * for (let i = 0; i < reservation.size; i++) console.log(reservation.ruleAt(i).id, reservation.states[i]?.remaining);
-   * ```
-   */
-  ruleAt(index: number): LimitRule {
-    const c = this.charges[index];
-    if (c === undefined) throw new RangeError(`Reservation.ruleAt(${index}): it holds ${this.charges.length} limit(s).`);
-    return c.cr.rule;
-  }
-
-  /**
-   * The limits this reservation holds, with the state of each right after reserving.
-   *
-   * @example
-   * ```ts
-   * const tightest = reservation.limits().sort((a, b) => (a.state?.remaining ?? 0) - (b.state?.remaining ?? 0))[0];
-   * ```
-   */
-  limits(): ReservedLimit[] {
-    const charges = this.charges;
-    const out: ReservedLimit[] = new Array<ReservedLimit>(charges.length);
-    const states = this.states;
-    for (let i = 0; i < charges.length; i++) {
-      const c = charges[i]!;
-      out[i] = { rule: c.cr.rule, key: c.key, amount: c.amount, state: states[i] };
-    }
-    return out;
-  }
-
-  /**
-   * Replaces the estimate by the real usage: every rate charge is adjusted by `actual − estimated`
-   * for its metric (refund or extra charge; extra charges are never denied, they become debt that
-   * later requests wait for), concurrency slots are released, and rules that reserved nothing because
-   * the estimate was 0 are charged their actual usage. A non-finite or negative actual amount keeps
-   * the estimate.
-   *
-   * @example
-   * ```ts
-   * await reservation.settle({ inputTokens: usage.prompt_tokens, outputTokens: usage.completion_tokens, costUsd });
-   * ```
-   */
-  settle(actual: UsageAmounts): MaybePromise<void> {
-    if (this.done) return;
-    this.done = true;
-    const charges = this.charges;
-    let changes = 0;
-    for (let i = 0; i < charges.length; i++) {
-      const c = charges[i]!;
-      if (c.kind === 'concurrency' && !c.cr.fixed) {
-        c.delta = -c.amount;
-      } else {
-        const a = amountOf(c.cr.metric, actual);
-        c.delta = a >= 0 && Number.isFinite(a) ? a - c.amount : 0;
-      }
-      if (c.delta !== 0) changes++;
-    }
-    let adjustments: readonly LimitAdjustment[] = charges;
-    if (this.deferred !== undefined) {
-      const extra: LimitAdjustment[] = [];
-      for (const d of this.deferred) {
-        const a = amountOf(d.rule.metric, actual);
-        if (a > 0 && Number.isFinite(a)) {
-          extra.push({ key: d.key, kind: d.rule.kind, limit: d.rule.limit, windowMs: d.rule.windowMs, burst: d.rule.burst, delta: a });
-        }
-      }
-      if (extra.length > 0) {
-        adjustments = [...charges, ...extra];
-        changes += extra.length;
-      }
-    }
-    if (changes === 0) return;
-    // Charges whose delta is 0 stay in the list: stores skip them.
-    return this.store.adjust(adjustments);
-  }
-
-  /**
-   * The call failed: applies what a failed call still costs. `kind` overrides every rule's
-   * `onFailure`; without it each rule's own setting applies, default `requests` (request counts stay
-   * charged, tokens and cost are refunded). Concurrency slots are always released.
-   *
-   * - `keep`: everything stays charged as estimated (e.g. the provider billed the failed call).
-   * - `release`: everything is refunded (e.g. the call never left the process).
-   * - `requests`: only `requests` rules stay charged.
-   *
-   * @example
-   * ```ts
-   * await reservation.fail();          // rule defaults
-   * await reservation.fail('release'); // the request was never sent
-   * ```
-   */
-  fail(kind?: FailedCallCharge): MaybePromise<void> {
-    if (this.done) return;
-    this.done = true;
-    const charges = this.charges;
-    let changes = 0;
-    for (let i = 0; i < charges.length; i++) {
-      const c = charges[i]!;
-      const cr = c.cr;
-      const mode = c.kind === 'concurrency' && !cr.fixed ? 'release' : (kind ?? cr.rule.onFailure ?? 'requests');
-      c.delta = mode === 'keep' || (mode === 'requests' && cr.metric === M_REQUESTS) ? 0 : -c.amount;
-      if (c.delta !== 0) changes++;
-    }
-    if (changes === 0) return;
-    return this.store.adjust(charges);
-  }
 }

@@ -1,5 +1,7 @@
 import { ManualClock } from '../clock';
 import type { LimitCharge, LimitState, ReserveResult } from './LimiterStore';
+import { BucketSpec } from './BucketSpec';
+import { KeySlot } from './KeySlot';
 import { CONCURRENCY_RETRY_MS, MemoryLimiterStore } from './MemoryLimiterStore';
 
 /** 10 units per second: T = 100 ms per unit, τ = 1000 ms (burst 10) unless `burst` is given. */
@@ -194,6 +196,50 @@ describe('MemoryLimiterStore — handles', () => {
     expect(store.reserve([again]).ok).toBe(false);
     store.close();
     expect(store.reserve([rate('k', 10, { handle: c.handle })]).ok).toBe(true);
+  });
+});
+
+describe('MemoryLimiterStore — batch calls (the limiter\'s path)', () => {
+  const spec = new BucketSpec('rate', 10, 1000, 10); // as rate(): T = 100 ms, τ = 1000 ms
+  const slotSpec = new BucketSpec('concurrency', 2, 0, 2);
+
+  it('keeps each key\'s cell in its slot across calls, and replaces a stale one', () => {
+    const { clock, store } = setup();
+    const slots = [new KeySlot('a'), new KeySlot('s')];
+    expect(store.reserveBatch(2, [spec, slotSpec], slots, Float64Array.of(4, 1))).toBe(-1);
+    const cell = slots[0]!.handle;
+    expect(cell).toBeDefined();
+    expect(store.reserveBatch(2, [spec, slotSpec], slots, Float64Array.of(5, 1))).toBe(-1);
+    expect(slots[0]!.handle).toBe(cell);
+    // The same keys through the charge-object path see the batch's state.
+    expect(store.peek([rate('a', 0), conc('s')])).toEqual([
+      { remaining: 1, resetMs: 900 },
+      { remaining: 0, resetMs: 0 },
+    ]);
+    // Denied: nothing applied, and the charge that binds longest is reported with its wait.
+    expect(store.reserveBatch(2, [spec, slotSpec], slots, Float64Array.of(3, 1))).toBe(1);
+    expect(store.deniedWait).toBe(CONCURRENCY_RETRY_MS);
+    expect(store.reserveBatch(1, [spec], slots, Float64Array.of(3))).toBe(0);
+    expect(store.deniedWait).toBe(200);
+    // Settling through adjustBatch: a refund, a slot given back; a delta of 0 is skipped.
+    store.adjustBatch(2, [spec, slotSpec], slots, Float64Array.of(-9, -1));
+    store.adjustBatch(2, [spec, slotSpec], slots, Float64Array.of(0, -1));
+    expect(store.size).toBe(0); // both keys back to full: dropped
+    // The slot's cell was dropped with its key: the next call finds no state and starts afresh.
+    clock.set(10);
+    expect(store.reserveBatch(1, [spec], slots, Float64Array.of(10))).toBe(-1);
+    expect(slots[0]!.handle).not.toBe(cell);
+    expect(store.peek([rate('a', 0)])).toEqual([{ remaining: 0, resetMs: 1000 }]);
+  });
+
+  it('accumulates repeated charges on one key when told where each repeat\'s predecessor is', () => {
+    const { store } = setup();
+    const slots = [new KeySlot('k'), new KeySlot('k')];
+    expect(store.reserveBatch(2, [spec, spec], slots, Float64Array.of(6, 5), Int32Array.of(-1, 0))).toBe(1);
+    expect(store.deniedWait).toBe(Infinity); // 11 units can never fit a bucket of 10
+    expect(store.reserveBatch(2, [spec, spec], slots, Float64Array.of(6, 4), Int32Array.of(-1, 0))).toBe(-1);
+    expect(slots[1]!.handle).toBe(slots[0]!.handle);
+    expect(store.peek([rate('k', 0)])).toEqual([{ remaining: 0, resetMs: 1000 }]);
   });
 });
 

@@ -1,4 +1,6 @@
 import { systemClock, type Clock } from '../clock';
+import { BucketSpec } from './BucketSpec';
+import { KeySlot } from './KeySlot';
 import type { LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from './LimiterStore';
 
 /**
@@ -84,6 +86,10 @@ function ownCell(handle: unknown, owner: number): Cell | undefined {
  * `sweepIntervalMs`. Concurrency keys are deleted as soon as they return to 0. Idle keys therefore
  * cost nothing. `states` of an admitted result are computed only when read.
  *
+ * `reserve` and `adjust` take charge objects; the {@link Limiter} calls the same arithmetic through
+ * `reserveBatch` and `adjustBatch` (internal), on the rules' precomputed buckets and its key cache's
+ * slots, so that a reservation builds no charge objects.
+ *
  * @example
  * ```ts
  * const store = new MemoryLimiterStore();
@@ -93,10 +99,10 @@ function ownCell(handle: unknown, owner: number): Cell | undefined {
  */
 export class MemoryLimiterStore implements LimiterStore {
   private readonly clock: Clock;
-  /** Tags this store's cells (see {@link Cell}). */
-  private readonly id = ++lastStoreId;
   /** Times are stored relative to this, which keeps far more float precision than epoch ms. */
   private readonly origin: number;
+  /** Tags this store's cells (see {@link Cell}). */
+  private readonly id = ++lastStoreId;
   private readonly rates = new Map<string, Cell>();
   private readonly counts = new Map<string, Cell>();
   /** Per-window counters (`concurrency` with `windowMs > 0`): when each may be dropped (store time). */
@@ -108,11 +114,17 @@ export class MemoryLimiterStore implements LimiterStore {
   private lastSweep: number;
   /** Store time of the latest clock read: any `tat` at or before it is in the past. */
   private lastNow = 0;
-  /** Scratch space reused between calls: per charge, the new value if admitted and the cumulative amount. */
-  private nextValue: number[] = [];
-  private cumulative: number[] = [];
-  private cells: (Cell | undefined)[] = [];
-  private found: (Cell | undefined)[] = [];
+  /**
+   * Scratch space reused between calls: per charge of the latest {@link reserveBatch}, the key's new
+   * value if admitted (for rate keys its `tat`, in store time; for counters the count).
+   */
+  private nextValue = new Float64Array(8);
+  /** Store time of the latest {@link reserveBatch}. */
+  private batchNow = 0;
+  /** @internal The wait of the latest denial of {@link reserveBatch} (read by the {@link Limiter}). */
+  deniedWait = 0;
+  /** Scratch: per charge the cumulative amount on its key (only when a key is charged twice). */
+  private cumulative = new Float64Array(8);
 
   constructor(options: MemoryLimiterStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -138,71 +150,91 @@ export class MemoryLimiterStore implements LimiterStore {
    * ```
    */
   reserve(charges: readonly LimitCharge[]): ReserveResult {
-    const now = this.now();
-    this.maybeSweep(now);
     const n = charges.length;
+    const specs = new Array<BucketSpec>(n);
+    const slots = new Array<KeySlot>(n);
+    const amounts = new Float64Array(n);
+    let repeats: Int32Array | undefined;
+    for (let i = 0; i < n; i++) {
+      const c = charges[i]!;
+      specs[i] = BucketSpec.of(c);
+      slots[i] = new KeySlot(c.key, c.handle);
+      amounts[i] = c.amount;
+      // Several charges on one key accumulate: each points at the previous one on its key.
+      for (let j = i - 1; j >= 0; j--) {
+        if (charges[j]!.key === c.key && charges[j]!.kind === c.kind) {
+          (repeats ??= new Int32Array(n).fill(-1))[i] = j;
+          break;
+        }
+      }
+    }
+    const denied = this.reserveBatch(n, specs, slots, amounts, repeats);
+    const now = this.batchNow;
+    if (denied >= 0) return { ok: false, index: denied, retryAfterMs: this.deniedWait, states: this.statesAt(charges, now) };
+    const after: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      charges[i]!.handle = slots[i]!.handle;
+      after[i] = specs[i]!.kind === 'rate' ? this.nextValue[i]! - now : this.nextValue[i]!;
+    }
+    return new Admitted(charges, after);
+  }
+
+  /**
+   * @internal The reservation itself, on parallel arrays: charge `i` is `amounts[i]` units on the
+   * bucket `specs[i]` of the key `slots[i]` (see {@link LimitCharge}). Every charge is applied, or none.
+   * Returns -1 when admitted (then each slot's handle is its key's cell), or the index of the charge that binds longest (its wait is then
+   * {@link deniedWait}). When a key is charged more than once, `repeats[i]` is the index of the previous
+   * charge on the key of charge `i` (else -1); without `repeats` every key is charged once, as the
+   * {@link Limiter} does (one key per rule). The limiter passes its key cache's slots and arrays it
+   * keeps, so an admitted reservation allocates nothing here.
+   */
+  reserveBatch(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], amounts: Float64Array, repeats?: Int32Array): number {
+    const now = this.now();
+    this.batchNow = now;
+    this.maybeSweep(now);
+    if (this.nextValue.length < n) this.grow(n);
     const next = this.nextValue;
     const cum = this.cumulative;
-    const cells = this.cells;
-    const found = this.found;
+    const rates = this.rates;
+    const counts = this.counts;
+    const id = this.id;
     let denied = -1;
     let deniedWait = -1;
 
     // Check phase: compute every new value, accumulating over earlier charges on the same key.
     for (let i = 0; i < n; i++) {
-      const c = charges[i]!;
-      const rate = c.kind === 'rate';
-      const cell = ownCell(c.handle, this.id) ?? (rate ? this.rates : this.counts).get(c.key);
-      found[i] = cell;
-      // An earlier charge on the same key. Two keys with a cell are the same key iff the cell is the
-      // same (a key and its cell are found in the same map, unchanged during this phase); the key
-      // strings are compared only when neither key has state yet.
-      let prev = -1;
-      for (let j = i - 1; j >= 0; j--) {
-        const o = charges[j]!;
-        if (found[j] === cell && o.kind === c.kind && (cell !== undefined || o.key === c.key)) {
-          prev = j;
-          break;
-        }
+      const s = specs[i]!;
+      const amount = amounts[i]!;
+      const rate = s.kind === 'rate';
+      const prev = repeats === undefined ? -1 : repeats[i]!;
+      let base: number;
+      let total = amount;
+      if (prev >= 0) {
+        base = next[prev]!;
+        total += cum[prev]!;
+      } else {
+        const slot = slots[i]!;
+        const cell = ownCell(slot.handle, id) ?? (rate ? rates : counts).get(slot.key);
+        const v = cell === undefined ? (rate ? now : 0) : cell.v;
+        base = rate && v <= now ? now : v;
       }
+      if (repeats !== undefined) cum[i] = total;
       if (rate) {
-        const T = c.windowMs / c.limit;
-        const burst = c.burst ?? c.limit;
-        const tau = burst * T;
-        let base: number;
-        if (prev >= 0) {
-          base = next[prev]!;
-          cum[i] = cum[prev]! + c.amount;
-          cells[i] = undefined;
-        } else {
-          base = cell !== undefined && cell.v > now ? cell.v : now;
-          cum[i] = c.amount;
-          cells[i] = cell;
-        }
-        const nt = base + c.amount * T;
+        const T = s.T;
+        const nt = base + amount * T;
         next[i] = nt;
-        if (nt - now > tau + T * UNIT_TOLERANCE) {
-          const wait = cum[i]! > burst * (1 + UNIT_TOLERANCE) ? Infinity : Math.max(1, Math.ceil(nt - tau - now - MS_TOLERANCE));
+        if (nt - now > s.tau + T * UNIT_TOLERANCE) {
+          const wait = total > s.burst * (1 + UNIT_TOLERANCE) ? Infinity : Math.max(1, Math.ceil(nt - s.tau - now - MS_TOLERANCE));
           if (wait > deniedWait) {
             deniedWait = wait;
             denied = i;
           }
         }
       } else {
-        let base: number;
-        if (prev >= 0) {
-          base = next[prev]!;
-          cum[i] = cum[prev]! + c.amount;
-          cells[i] = undefined;
-        } else {
-          base = cell?.v ?? 0;
-          cum[i] = c.amount;
-          cells[i] = cell;
-        }
-        const nc = base + c.amount;
+        const nc = base + amount;
         next[i] = nc;
-        if (nc > c.limit) {
-          const wait = cum[i]! > c.limit ? Infinity : CONCURRENCY_RETRY_MS;
+        if (nc > s.limit) {
+          const wait = total > s.limit ? Infinity : CONCURRENCY_RETRY_MS;
           if (wait > deniedWait) {
             deniedWait = wait;
             denied = i;
@@ -212,26 +244,30 @@ export class MemoryLimiterStore implements LimiterStore {
     }
 
     if (denied >= 0) {
-      return { ok: false, index: denied, retryAfterMs: deniedWait, states: this.statesAt(charges, now) };
+      this.deniedWait = deniedWait;
+      return denied;
     }
 
-    // Apply phase. A key charged twice is written once more by its later charge, which holds the
-    // cumulative value (cells[i] is undefined for repeats, so they look the key up again).
-    const after: number[] = new Array(n);
+    // Apply phase. A slot whose handle was stale or missing gets its key's cell, or a new one; a key
+    // charged twice is written again by its later charge, which holds the cumulative value. A repeat
+    // was not looked up in the check phase (its predecessor was).
     for (let i = 0; i < n; i++) {
-      const c = charges[i]!;
+      const s = specs[i]!;
+      const slot = slots[i]!;
       const v = next[i]!;
-      const map = c.kind === 'rate' ? this.rates : this.counts;
-      let cell = cells[i] ?? map.get(c.key);
-      cells[i] = undefined;
-      if (cell === undefined) map.set(c.key, (cell = { v, owner: this.id }));
-      else cell.v = v;
-      c.handle = cell;
-      if (c.kind === 'concurrency' && c.windowMs > 0) this.windowExpiry.set(c.key, now + c.windowMs);
-      after[i] = c.kind === 'rate' ? v - now : v;
+      let cell = ownCell(slot.handle, id);
+      if (cell === undefined) {
+        // A new key, a stale handle, or a repeat of a key whose first charge created its cell above.
+        const map = s.kind === 'rate' ? rates : counts;
+        cell = map.get(slot.key);
+        if (cell === undefined) map.set(slot.key, (cell = { v, owner: id }));
+        slot.handle = cell;
+      }
+      cell.v = v;
+      if (s.kind === 'concurrency' && s.windowMs > 0) this.windowExpiry.set(slot.key, now + s.windowMs);
     }
-    if (this.rates.size > this.sweepAt) this.sweepIdle(now - this.idleGraceMs);
-    return new Admitted(charges, after);
+    if (rates.size > this.sweepAt) this.sweepIdle(now - this.idleGraceMs);
+    return -1;
   }
 
   /**
@@ -243,41 +279,61 @@ export class MemoryLimiterStore implements LimiterStore {
    * ```
    */
   adjust(adjustments: readonly LimitAdjustment[]): void {
+    const n = adjustments.length;
+    const specs = new Array<BucketSpec>(n);
+    const slots = new Array<KeySlot>(n);
+    const deltas = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      const a = adjustments[i]!;
+      specs[i] = BucketSpec.of(a);
+      slots[i] = new KeySlot(a.key, a.handle);
+      deltas[i] = a.delta;
+    }
+    this.adjustBatch(n, specs, slots, deltas);
+  }
+
+  /**
+   * @internal {@link adjust} on parallel arrays (as {@link reserveBatch}): `deltas[i]` units on the
+   * bucket `specs[i]` of the key `slots[i]`; deltas of 0 are skipped.
+   */
+  adjustBatch(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], deltas: Float64Array): void {
     // The clock is read only when needed: a refund never needs it (see below), and most adjustments
     // are refunds (settle returns unused output tokens).
     let now = NaN;
-    for (let i = 0; i < adjustments.length; i++) {
-      const a = adjustments[i]!;
-      if (a.delta === 0) continue;
-      if (a.kind === 'rate') {
-        const T = a.windowMs / a.limit;
-        const cell = ownCell(a.handle, this.id) ?? this.rates.get(a.key);
-        if (a.delta < 0) {
+    for (let i = 0; i < n; i++) {
+      const delta = deltas[i]!;
+      if (delta === 0) continue;
+      const s = specs[i]!;
+      const slot = slots[i]!;
+      const key = slot.key;
+      if (s.kind === 'rate') {
+        const cell = ownCell(slot.handle, this.id) ?? this.rates.get(key);
+        if (delta < 0) {
           // A refund moves `tat` back. A missing key is already at full capacity, and a `tat` at or
           // before now means full capacity whatever its value, so no clamp to now is needed.
           if (cell === undefined) continue;
-          cell.v += a.delta * T;
-          if (cell.v <= this.lastNow) this.drop(this.rates, a.key, cell); // surely in the past: full again
+          cell.v += delta * s.T;
+          if (cell.v <= this.lastNow) this.drop(this.rates, key, cell); // surely in the past: full again
           continue;
         }
         if (Number.isNaN(now)) now = this.now();
-        const v = (cell !== undefined && cell.v > now ? cell.v : now) + a.delta * T;
-        if (cell === undefined) this.rates.set(a.key, { v, owner: this.id });
+        const v = (cell !== undefined && cell.v > now ? cell.v : now) + delta * s.T;
+        if (cell === undefined) this.rates.set(key, { v, owner: this.id });
         else cell.v = v;
       } else {
-        const cell = ownCell(a.handle, this.id) ?? this.counts.get(a.key);
-        const v = Math.max(0, (cell?.v ?? 0) + a.delta);
-        if (a.windowMs > 0) {
-          if (v === 0) this.windowExpiry.delete(a.key);
+        const cell = ownCell(slot.handle, this.id) ?? this.counts.get(key);
+        const v = Math.max(0, (cell?.v ?? 0) + delta);
+        if (s.windowMs > 0) {
+          if (v === 0) this.windowExpiry.delete(key);
           else {
             if (Number.isNaN(now)) now = this.now();
-            this.windowExpiry.set(a.key, Math.max(this.windowExpiry.get(a.key) ?? 0, now + a.windowMs));
+            this.windowExpiry.set(key, Math.max(this.windowExpiry.get(key) ?? 0, now + s.windowMs));
           }
         }
         if (v === 0) {
-          if (cell !== undefined) this.drop(this.counts, a.key, cell);
+          if (cell !== undefined) this.drop(this.counts, key, cell);
         } else if (cell === undefined) {
-          this.counts.set(a.key, { v, owner: this.id });
+          this.counts.set(key, { v, owner: this.id });
         } else {
           cell.v = v;
         }
@@ -327,6 +383,13 @@ export class MemoryLimiterStore implements LimiterStore {
     this.windowExpiry.clear();
   }
 
+  /** Makes the scratch arrays hold at least `n` charges. */
+  private grow(n: number): void {
+    const size = Math.max(n, this.nextValue.length * 2);
+    this.nextValue = new Float64Array(size);
+    this.cumulative = new Float64Array(size);
+  }
+
   /** Deletes a key; handles to its cell stop working. */
   private drop(map: Map<string, Cell>, key: string, cell: Cell): void {
     cell.owner = 0;
@@ -369,10 +432,11 @@ export class MemoryLimiterStore implements LimiterStore {
     for (let i = 0; i < charges.length; i++) {
       const c = charges[i]!;
       if (c.kind === 'rate') {
-        const cell = this.rates.get(c.key);
+        const cell = ownCell(c.handle, this.id) ?? this.rates.get(c.key);
         out[i] = rateState(c, cell !== undefined && cell.v > now ? cell.v - now : 0);
       } else {
-        out[i] = { remaining: Math.max(0, c.limit - (this.counts.get(c.key)?.v ?? 0)), resetMs: 0 };
+        const cell = ownCell(c.handle, this.id) ?? this.counts.get(c.key);
+        out[i] = { remaining: Math.max(0, c.limit - (cell?.v ?? 0)), resetMs: 0 };
       }
     }
     return out;

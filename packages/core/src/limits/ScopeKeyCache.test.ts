@@ -1,3 +1,4 @@
+import { KeySlot } from './KeySlot';
 import { limitKey } from './limitKey';
 import type { LimitContext } from './LimitRule';
 import { ScopeKeyCache } from './ScopeKeyCache';
@@ -11,7 +12,7 @@ describe('ScopeKeyCache', () => {
       { team: 'x'.repeat(300), model: 'm:{1}' },
     ];
     for (const ctx of contexts) {
-      expect(cache.lookup(ctx)?.keys).toEqual([
+      expect(cache.lookup(ctx)?.map((s) => s.key)).toEqual([
         limitKey({ id: 'team-tpm', scope: ['team', 'model'] }, ctx),
         limitKey({ id: 'team|rpm', scope: ['team', 'model'] }, ctx),
       ]);
@@ -22,11 +23,11 @@ describe('ScopeKeyCache', () => {
     const cache = new ScopeKeyCache(['user'], ['rpm']);
     const a = cache.lookup({ user: 'u1' });
     expect(cache.lookup({ user: 'u1' })).toBe(a);
-    expect(cache.lookup({ user: 'u1' })?.keys[0]).toBe(a?.keys[0]);
-    expect(a?.handles).toEqual([undefined]);
+    expect(cache.lookup({ user: 'u1' })?.[0]?.key).toBe(a?.[0]?.key);
+    expect(a?.map((s) => s.handle)).toEqual([undefined]);
     expect(cache.lookup({ team: 't' })).toBeUndefined();
     expect(cache.lookup({ user: '' })).toBeUndefined();
-    expect(new ScopeKeyCache([], ['global']).lookup({})?.keys).toEqual(['global']);
+    expect(new ScopeKeyCache([], ['global']).lookup({})?.map((s) => s.key)).toEqual(['global']);
   });
 
   it('keeps at most maxEntries value combinations in two generations, and still answers correctly', () => {
@@ -37,22 +38,22 @@ describe('ScopeKeyCache', () => {
     cache.lookup({ user: 'u2' }); // current full again: previous = { u0, u2 }, u1 is gone
     expect(cache.lookup({ user: 'u0' })).toBe(u0);
     const u1 = cache.lookup({ user: 'u1' });
-    expect(u1?.keys).toEqual(['rpm|user=u1']);
+    expect(u1?.map((s) => s.key)).toEqual(['rpm|user=u1']);
     cache.lookup({ user: 'u3' });
     cache.lookup({ user: 'u4' });
     cache.lookup({ user: 'u5' }); // u0 was last moved two generations ago
     const again = cache.lookup({ user: 'u0' });
-    expect(again).toEqual({ keys: ['rpm|user=u0'], handles: [undefined] });
+    expect(again).toEqual([new KeySlot('rpm|user=u0')]);
     expect(again).not.toBe(u0);
   });
 
   it('moves an entry between generations with the handles the store gave it, for multi-level scopes too', () => {
     const cache = new ScopeKeyCache(['team', 'user'], ['a', 'b'], 2); // generations of 1
     const first = cache.lookup({ team: 't', user: 'u' })!;
-    first.handles[1] = 'cell';
+    first[1]!.handle = 'cell';
     expect(cache.lookup({ team: 't', user: 'u' })).toBe(first);
-    expect(cache.lookup({ team: 't', user: 'u' })?.handles).toEqual([undefined, 'cell']);
-    expect(cache.lookup({ team: 't', user: 'v' })?.keys).toEqual(['a|team=t|user=v', 'b|team=t|user=v']);
+    expect(cache.lookup({ team: 't', user: 'u' })?.map((s) => s.handle)).toEqual([undefined, 'cell']);
+    expect(cache.lookup({ team: 't', user: 'v' })?.map((s) => s.key)).toEqual(['a|team=t|user=v', 'b|team=t|user=v']);
     expect(() => new ScopeKeyCache(['user'], ['rpm'], 1)).toThrow(/maxEntries/);
   });
 });

@@ -1,22 +1,18 @@
+import { KeySlot } from './KeySlot';
 import { escapeKeyValue } from './limitKey';
-import type { LimitCharge } from './LimiterStore';
 import type { LimitContext, ScopeDimension } from './LimitRule';
 
 /**
- * The store keys of one scope-value combination, one per rule of the group, with the store handles
- * the store handed out for them (see {@link LimitCharge.handle}).
+ * The store keys of one scope-value combination, one per rule of the group, each with the handle the
+ * store handed out for it (see {@link KeySlot}).
  *
  * @example
  * ```ts
  * const entry = cache.lookup({ user: 'u1' });
- * if (entry) console.log(entry.keys[0], entry.handles[0]);
+ * if (entry) console.log(entry[0].key, entry[0].handle);
  * ```
  */
-export interface ScopeKeys {
-  readonly keys: readonly string[];
-  /** Filled in by the limiter after each reservation; `undefined` until the store has handed one out. */
-  readonly handles: unknown[];
-}
+export type ScopeKeys = readonly KeySlot[];
 
 type Node = Map<string, Node | ScopeKeys>;
 
@@ -31,9 +27,9 @@ const DEFAULT_KEY_CACHE_SIZE = 200_000;
  * Store keys of every rule sharing one scope, cached by the scope's values. Returns the *same* string
  * objects for the same values, so the store's map finds them by a cached hash and pointer equality
  * instead of flattening and hashing a freshly concatenated key on every request (most of the cost of
- * an in-memory reservation). Next to the keys it keeps the store's handles for them, so a store that
- * hands out handles (the memory store: the key's counter) is not asked to look the key up again. The
- * cache is a trie of maps, one level per dimension.
+ * an in-memory reservation). Each key is a {@link KeySlot} that also keeps the store's handle for it,
+ * so a store that hands out handles (the memory store: the key's counter) is not asked to look the
+ * key up again. The cache is a trie of maps, one level per dimension.
  *
  * It holds at most `maxEntries` value combinations, in two generations: new entries go into the
  * current one; when it holds half of `maxEntries` it becomes the previous one and a new one starts. An
@@ -46,7 +42,7 @@ const DEFAULT_KEY_CACHE_SIZE = 200_000;
  * @example
  * ```ts
  * const cache = new ScopeKeyCache(['user'], ['user-rpm', 'user-tpm']);
- * cache.lookup({ user: 'u1' })?.keys; // ['user-rpm|user=u1', 'user-tpm|user=u1']
+ * cache.lookup({ user: 'u1' })?.map((s) => s.key); // ['user-rpm|user=u1', 'user-tpm|user=u1']
  * ```
  */
 export class ScopeKeyCache {
@@ -69,7 +65,7 @@ export class ScopeKeyCache {
     }
     this.generationSize = Math.ceil(maxEntries / 2);
     this.escapedIds = ruleIds.map(escapeKeyValue);
-    this.constant = scope.length === 0 ? entry(this.escapedIds) : undefined;
+    this.constant = scope.length === 0 ? this.escapedIds.map((id) => new KeySlot(id)) : undefined;
   }
 
   /** Keys of the rules (in constructor order), or `undefined` when a scope value is missing or empty. */
@@ -94,9 +90,8 @@ export class ScopeKeyCache {
     if (found === undefined) {
       found = this.previous === undefined ? undefined : this.inPrevious(ctx);
       if (found === undefined) {
-        const keys = this.build(ctx);
-        if (keys === undefined) return undefined;
-        found = entry(keys);
+        found = this.build(ctx);
+        if (found === undefined) return undefined;
       }
       node.set(v, found);
       if (++this.entries >= this.generationSize) {
@@ -116,7 +111,7 @@ export class ScopeKeyCache {
     return node as ScopeKeys | undefined;
   }
 
-  private build(ctx: LimitContext): string[] | undefined {
+  private build(ctx: LimitContext): KeySlot[] | undefined {
     let suffix = '';
     for (const dim of this.scope) {
       const v = ctx[dim];
@@ -124,12 +119,8 @@ export class ScopeKeyCache {
       suffix += `|${dim}=${escapeKeyValue(v)}`;
     }
     // Flatten now: the store hashes each key once and reuses the hash.
-    return this.escapedIds.map((id) => flatten(id + suffix));
+    return this.escapedIds.map((id) => new KeySlot(flatten(id + suffix)));
   }
-}
-
-function entry(keys: readonly string[]): ScopeKeys {
-  return { keys, handles: new Array<unknown>(keys.length).fill(undefined) };
 }
 
 /** Forces a concatenated string into one flat string (V8 otherwise keeps a rope until first use). */

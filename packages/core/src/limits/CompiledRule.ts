@@ -1,0 +1,175 @@
+import { BucketSpec } from './BucketSpec';
+import type { LimitContext, LimitMetric, LimitRule, ScopeDimension, UsageAmounts } from './LimitRule';
+
+export const M_REQUESTS = 0;
+const M_INPUT = 1;
+const M_OUTPUT = 2;
+const M_TOTAL = 3;
+const M_COST = 4;
+const M_CONCURRENCY = 5;
+const METRIC_CODES: Record<LimitMetric, number> = {
+  requests: M_REQUESTS,
+  inputTokens: M_INPUT,
+  outputTokens: M_OUTPUT,
+  totalTokens: M_TOTAL,
+  cost: M_COST,
+  concurrency: M_CONCURRENCY,
+};
+
+/**
+ * @internal A limit rule with everything the limiter's hot path needs worked out once.
+ *
+ * @example
+ * ```ts
+ * const cr = compile({ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 20, windowMs: 60_000 });
+ * cr.spec.T; // 3000 ms per request
+ * ```
+ */
+export interface CompiledRule {
+  readonly rule: LimitRule;
+  readonly scope: readonly ScopeDimension[];
+  /** Index of the rule's scope group (rules with the same scope share a key cache). */
+  group: number;
+  /** Position of the rule in its group's key list. */
+  slot: number;
+  /** `1 << position` of the rule in its phase's rule list (reservations keep sets of rules as bits). */
+  bit: number;
+  readonly metric: number;
+  readonly kind: 'rate' | 'concurrency';
+  /** A per-window total (budgets): a bounded counter whose key carries the window index. */
+  readonly fixed: boolean;
+  readonly limit: number;
+  readonly windowMs: number;
+  readonly burst: number | undefined;
+  readonly match: ReadonlyArray<readonly [ScopeDimension, string]> | undefined;
+  /** The rule's bucket as stores see it, at full capacity. */
+  readonly spec: BucketSpec;
+  /** The rule's bucket with a headroom share kept back, by the share of capacity left (see {@link specFor}). */
+  readonly shares: Map<number, BucketSpec>;
+}
+
+/**
+ * @internal Amount of `metric` in `u`: tokens, USD, or 1 for requests and concurrency.
+ *
+ * @example
+ * ```ts
+ * amountOf(cr.metric, { inputTokens: 500, outputTokens: 200, costUsd: 0 }); // 700 for totalTokens
+ * ```
+ */
+export function amountOf(metric: number, u: UsageAmounts): number {
+  switch (metric) {
+    case M_INPUT:
+      return u.inputTokens;
+    case M_OUTPUT:
+      return u.outputTokens;
+    case M_TOTAL:
+      return u.inputTokens + u.outputTokens;
+    case M_COST:
+      return u.costUsd;
+    default:
+      return 1; // requests, concurrency
+  }
+}
+
+/**
+ * True when `rule` counts calls in flight: a reservation on it holds a slot until it is settled or
+ * failed, and a denial on it ends only when some call gives a slot back. That is every `concurrency`
+ * rule (`fixedWindow` does not apply to them); per-window totals are bounded counters, not slots.
+ *
+ * @example
+ * ```ts
+ * if (!d.ok && holdsInFlightSlot(d.rule)) await slotFreed(); else await clock.sleep(d.retryAfterMs);
+ * ```
+ */
+export function holdsInFlightSlot(rule: LimitRule): boolean {
+  return rule.metric === 'concurrency';
+}
+
+/**
+ * @internal Validates `rule` and works out its constants.
+ *
+ * @example
+ * ```ts
+ * const cr = compile(policy.limits[0]);
+ * ```
+ */
+export function compile(rule: LimitRule): CompiledRule {
+  const inFlight = holdsInFlightSlot(rule);
+  const fixed = rule.fixedWindow === true && !inFlight;
+  const kind = inFlight || fixed ? 'concurrency' : 'rate';
+  if (!(rule.limit > 0) || !Number.isFinite(rule.limit)) {
+    throw new RangeError(`Limit rule "${rule.id}": limit must be a positive number, got ${rule.limit}. Fix the rule in the policy.`);
+  }
+  if ((kind === 'rate' || fixed) && (!(rule.windowMs > 0) || !Number.isFinite(rule.windowMs))) {
+    throw new RangeError(`Limit rule "${rule.id}": windowMs must be a positive number, got ${rule.windowMs}. Fix the rule in the policy.`);
+  }
+  if (rule.burst !== undefined && !(rule.burst > 0)) {
+    throw new RangeError(`Limit rule "${rule.id}": burst must be positive, got ${rule.burst}. Omit it to use the limit.`);
+  }
+  const match = rule.match
+    ? (Object.entries(rule.match).filter(([, v]) => v !== undefined) as Array<[ScopeDimension, string]>)
+    : undefined;
+  // In-flight concurrency: windowMs > 0 would mean a per-window total to stores.
+  const windowMs = kind === 'rate' || fixed ? rule.windowMs : 0;
+  const burst = kind === 'rate' ? rule.burst : undefined;
+  return {
+    rule,
+    scope: rule.scope,
+    group: -1,
+    slot: -1,
+    bit: 0,
+    metric: METRIC_CODES[rule.metric],
+    kind,
+    fixed,
+    limit: rule.limit,
+    windowMs,
+    burst,
+    match: match && match.length > 0 ? match : undefined,
+    spec: new BucketSpec(kind, rule.limit, windowMs, burst ?? rule.limit),
+    shares: new Map(),
+  };
+}
+
+/** Headroom shares whose bucket specs a rule keeps. */
+const MAX_SHARES = 16;
+
+/**
+ * @internal The bucket a call of a lower traffic class sees: the top `1 − keep` share of the rule's
+ * capacity stays for higher classes (rate: a smaller burst; concurrency: fewer slots, at least one).
+ * Per-window totals (budgets) are not shared out. One spec per share is kept on the rule.
+ *
+ * @example
+ * ```ts
+ * specFor(cr, 0.8); // batch traffic with headroom 0.2
+ * ```
+ */
+export function specFor(cr: CompiledRule, keep: number): BucketSpec {
+  if (keep === 1 || cr.fixed) return cr.spec;
+  let spec = cr.shares.get(keep);
+  if (spec === undefined) {
+    const slots = Math.max(1, Math.floor(cr.limit * keep));
+    spec =
+      cr.kind === 'rate'
+        ? new BucketSpec('rate', cr.limit, cr.windowMs, (cr.burst ?? cr.limit) * keep)
+        : new BucketSpec('concurrency', slots, cr.windowMs, slots);
+    // Traffic classes give a handful of shares; any further ones are built per call, not kept.
+    if (cr.shares.size < MAX_SHARES) cr.shares.set(keep, spec);
+  }
+  return spec;
+}
+
+/**
+ * @internal True when every `[dimension, value]` of `match` holds in `ctx`.
+ *
+ * @example
+ * ```ts
+ * matches([['environment', 'staging']], { environment: 'staging' }); // true
+ * ```
+ */
+export function matches(match: ReadonlyArray<readonly [ScopeDimension, string]>, ctx: LimitContext): boolean {
+  for (let i = 0; i < match.length; i++) {
+    const m = match[i]!;
+    if (ctx[m[0]] !== m[1]) return false;
+  }
+  return true;
+}
