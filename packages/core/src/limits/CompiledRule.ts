@@ -32,8 +32,6 @@ export interface CompiledRule {
   group: number;
   /** Position of the rule in its group's key list. */
   slot: number;
-  /** `1 << position` of the rule in its phase's rule list (reservations keep sets of rules as bits). */
-  bit: number;
   readonly metric: number;
   readonly kind: 'rate' | 'concurrency';
   /** A per-window total (budgets): a bounded counter whose key carries the window index. */
@@ -117,7 +115,6 @@ export function compile(rule: LimitRule): CompiledRule {
     scope: rule.scope,
     group: -1,
     slot: -1,
-    bit: 0,
     metric: METRIC_CODES[rule.metric],
     kind,
     fixed,

@@ -182,11 +182,11 @@ export class MemoryLimiterStore implements LimiterStore {
   /**
    * @internal The reservation itself, on parallel arrays: charge `i` is `amounts[i]` units on the
    * bucket `specs[i]` of the key `slots[i]` (see {@link LimitCharge}). Every charge is applied, or none.
-   * Returns -1 when admitted (then each slot's handle is its key's cell), or the index of the charge that binds longest (its wait is then
-   * {@link deniedWait}). When a key is charged more than once, `repeats[i]` is the index of the previous
-   * charge on the key of charge `i` (else -1); without `repeats` every key is charged once, as the
-   * {@link Limiter} does (one key per rule). The limiter passes its key cache's slots and arrays it
-   * keeps, so an admitted reservation allocates nothing here.
+   * Returns -1 when admitted (then each slot's handle is its key's cell), or the index of the charge
+   * that binds longest (its wait is then {@link deniedWait}). When a key is charged more than once,
+   * `repeats[i]` is the index of the previous charge on the key of charge `i` (else -1); without
+   * `repeats` every key is charged once, as the {@link Limiter} does (one key per rule). The limiter
+   * passes its key cache's slots and arrays it keeps, so an admitted reservation allocates nothing here.
    */
   reserveBatch(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], amounts: Float64Array, repeats?: Int32Array): number {
     const now = this.now();
