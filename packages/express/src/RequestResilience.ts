@@ -70,6 +70,9 @@ export class RequestResilience {
     this.inbound = limits;
     this.reservation = reservation;
     this.statuses = undefined;
+    // On the memory store a reservation reads its states when they are first asked for: ask now, so
+    // that `limits` is the state right after admission however late it is read (headers off too).
+    void reservation.states;
   }
   /** @internal Set when an inbound limit counted this request (double-count check). */
   counted = false;

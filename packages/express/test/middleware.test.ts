@@ -41,6 +41,27 @@ describe('inbound limits', () => {
     expect(res.body.limits).toEqual([expect.objectContaining({ id: 'user-rpm', remaining: 1, limit: 2, resetMs: 30_000 })]);
   });
 
+  it('req.resilience.limits is the state right after admission, even when read after later requests', async () => {
+    const clock = new ManualClock(1_000_000);
+    const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });
+    const a = app({ engine, limits: rpm, standardHeaders: false });
+    const admitted = deferred();
+    const gate = deferred();
+    a.get('/wait', async (req, res) => {
+      admitted.resolve();
+      await gate.promise;
+      res.json({ limits: req.resilience.limits });
+    });
+    const waiting = request(a).get('/wait').set('x-user', 'u1').then((r) => r);
+    await admitted.promise;
+    const second = await request(a).get('/ping').set('x-user', 'u1').expect(200);
+    expect(second.body.limits).toEqual([expect.objectContaining({ id: 'user-rpm', remaining: 0 })]);
+    gate.resolve();
+    const first = await waiting;
+    expect(first.status).toBe(200);
+    expect(first.body.limits).toEqual([expect.objectContaining({ id: 'user-rpm', remaining: 1, limit: 2 })]);
+  });
+
   it('answers 429 with Retry-After, draft-7 RateLimit headers and the customer message', async () => {
     const clock = new ManualClock(1_000_000);
     const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });
