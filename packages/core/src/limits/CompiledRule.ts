@@ -33,14 +33,13 @@ export interface CompiledRule {
   /** Position of the rule in its group's key list. */
   slot: number;
   readonly metric: number;
-  readonly kind: 'rate' | 'concurrency';
   /** A per-window total (budgets): a bounded counter whose key carries the window index. */
   readonly fixed: boolean;
-  readonly limit: number;
-  readonly windowMs: number;
-  readonly burst: number | undefined;
   readonly match: ReadonlyArray<readonly [ScopeDimension, string]> | undefined;
-  /** The rule's bucket as stores see it, at full capacity. */
+  /**
+   * The rule's bucket as stores see it, at full capacity: `rate` (a GCRA bucket) or `concurrency` (in
+   * flight, or a per-window total when `fixed`); `burst` is the capacity (the limit when unset).
+   */
   readonly spec: BucketSpec;
   /** The rule's bucket with a headroom share kept back, by the share of capacity left (see {@link specFor}). */
   readonly shares: Map<number, BucketSpec>;
@@ -109,20 +108,16 @@ export function compile(rule: LimitRule): CompiledRule {
     : undefined;
   // In-flight concurrency: windowMs > 0 would mean a per-window total to stores.
   const windowMs = kind === 'rate' || fixed ? rule.windowMs : 0;
-  const burst = kind === 'rate' ? rule.burst : undefined;
+  const capacity = kind === 'rate' ? (rule.burst ?? rule.limit) : rule.limit;
   return {
     rule,
     scope: rule.scope,
     group: -1,
     slot: -1,
     metric: METRIC_CODES[rule.metric],
-    kind,
     fixed,
-    limit: rule.limit,
-    windowMs,
-    burst,
     match: match && match.length > 0 ? match : undefined,
-    spec: new BucketSpec(kind, rule.limit, windowMs, burst ?? rule.limit),
+    spec: new BucketSpec(kind, rule.limit, windowMs, capacity),
     shares: new Map(),
   };
 }
@@ -144,15 +139,41 @@ export function specFor(cr: CompiledRule, keep: number): BucketSpec {
   if (keep === 1 || cr.fixed) return cr.spec;
   let spec = cr.shares.get(keep);
   if (spec === undefined) {
-    const slots = Math.max(1, Math.floor(cr.limit * keep));
+    const full = cr.spec;
+    const slots = Math.max(1, Math.floor(full.limit * keep));
     spec =
-      cr.kind === 'rate'
-        ? new BucketSpec('rate', cr.limit, cr.windowMs, (cr.burst ?? cr.limit) * keep)
-        : new BucketSpec('concurrency', slots, cr.windowMs, slots);
+      full.kind === 'rate'
+        ? new BucketSpec('rate', full.limit, full.windowMs, full.burst * keep)
+        : new BucketSpec('concurrency', slots, full.windowMs, slots);
     // Traffic classes give a handful of shares; any further ones are built per call, not kept.
     if (cr.shares.size < MAX_SHARES) cr.shares.set(keep, spec);
   }
   return spec;
+}
+
+/**
+ * @internal The key of a per-window total (`cr.fixed`) at time `now`: `key` with the window's index.
+ *
+ * @example
+ * ```ts
+ * windowKey(cr, 'budget|tenant=acme', clock.now()); // 'budget|tenant=acme|w=20417'
+ * ```
+ */
+export function windowKey(cr: CompiledRule, key: string, now: number): string {
+  return `${key}|w=${Math.floor(now / cr.spec.windowMs)}`;
+}
+
+/**
+ * @internal When the window of a per-window total that contains `now` ends, in ms from `now` (at least 1).
+ *
+ * @example
+ * ```ts
+ * const retryAfterMs = windowEndsIn(cr, clock.now());
+ * ```
+ */
+export function windowEndsIn(cr: CompiledRule, now: number): number {
+  const w = cr.spec.windowMs;
+  return Math.max(1, (Math.floor(now / w) + 1) * w - now);
 }
 
 /**

@@ -1,9 +1,9 @@
 import { systemClock, type Clock } from '../clock';
 import type { BucketSpec } from './BucketSpec';
-import { amountOf, compile, holdsInFlightSlot, matches, specFor, type CompiledRule } from './CompiledRule';
+import { amountOf, compile, holdsInFlightSlot, matches, specFor, windowEndsIn, windowKey, type CompiledRule } from './CompiledRule';
 import { KeySlot } from './KeySlot';
 import { limitKey } from './limitKey';
-import { isPromiseLike, type LimitCharge, type LimiterStore, type LimitState, type MaybePromise, type ReserveResult } from './LimiterStore';
+import { isPromiseLike, type LimiterStore, type LimitState, type MaybePromise, type ReserveResult } from './LimiterStore';
 import type { LimitContext, LimitRule, UsageAmounts } from './LimitRule';
 import { MemoryLimiterStore } from './MemoryLimiterStore';
 import { chargesOf, Reservation, type BatchContext, type DeferredCharge, type ReservedLimit } from './Reservation';
@@ -253,10 +253,10 @@ export class Limiter {
       let slot = (this.groupKeys[cr.group] as ScopeKeys)[cr.slot]!;
       if (cr.fixed) {
         if (now < 0) now = this.clock.now();
-        slot = new KeySlot(`${slot.key}|w=${Math.floor(now / cr.windowMs)}`);
+        slot = new KeySlot(windowKey(cr, slot.key, now));
       }
       if (amount < 0) {
-        if (cr.kind === 'rate' || cr.fixed) (deferred ??= []).push({ key: slot.key, rule: cr });
+        if (cr.spec.kind === 'rate' || cr.fixed) (deferred ??= []).push({ key: slot.key, rule: cr });
         continue;
       }
       held[c] = cr;
@@ -317,11 +317,9 @@ export class Limiter {
     if (!cr || !this.store.peek) return undefined;
     let key = limitKey(cr.rule, ctx);
     if (key === undefined) return undefined;
-    if (cr.fixed) key = `${key}|w=${Math.floor(this.clock.now() / cr.windowMs)}`;
-    const charge: LimitCharge = { key, kind: cr.kind, limit: cr.limit, windowMs: cr.windowMs, burst: cr.burst, amount: 0 };
-    const capacity = cr.kind === 'rate' ? (cr.burst ?? cr.limit) : cr.limit;
-    const states = this.store.peek([charge]);
-    const used = (st: LimitState[]) => (st[0] ? Math.max(0, capacity - st[0].remaining) : undefined);
+    if (cr.fixed) key = windowKey(cr, key, this.clock.now());
+    const states = this.store.peek(chargesOf(1, [cr.spec], [new KeySlot(key)], [0]));
+    const used = (st: LimitState[]) => (st[0] ? Math.max(0, cr.spec.burst - st[0].remaining) : undefined);
     return isPromiseLike(states) ? states.then(used) : used(states);
   }
 }
@@ -370,8 +368,7 @@ function denial(
 ): LimitDenied {
   if (cr.fixed && Number.isFinite(retryAfterMs)) {
     // A per-window total frees up when the next window starts.
-    const now = clock.now();
-    retryAfterMs = Math.max(1, (Math.floor(now / cr.windowMs) + 1) * cr.windowMs - now);
+    retryAfterMs = windowEndsIn(cr, clock.now());
   }
   const scope: LimitContext = {};
   for (const dim of cr.scope) scope[dim] = ctx[dim];

@@ -253,14 +253,14 @@ export class Reservation {
 
 /** The amount a settled charge changes by: a slot is given back, otherwise `actual − estimated`. */
 function settleDelta(cr: CompiledRule, estimated: number, actual: UsageAmounts): number {
-  if (cr.kind === 'concurrency' && !cr.fixed) return -estimated;
+  if (cr.spec.kind === 'concurrency' && !cr.fixed) return -estimated;
   const a = amountOf(cr.metric, actual);
   return a >= 0 && Number.isFinite(a) ? a - estimated : 0;
 }
 
 /** The amount a failed charge changes by (see {@link Reservation.fail}). */
 function failDelta(cr: CompiledRule, estimated: number, kind: FailedCallCharge | undefined): number {
-  const mode = cr.kind === 'concurrency' && !cr.fixed ? 'release' : (kind ?? cr.rule.onFailure ?? 'requests');
+  const mode = cr.spec.kind === 'concurrency' && !cr.fixed ? 'release' : (kind ?? cr.rule.onFailure ?? 'requests');
   return mode === 'keep' || (mode === 'requests' && cr.metric === M_REQUESTS) ? 0 : -estimated;
 }
 
