@@ -4,12 +4,21 @@
  * and updates them in place ({@link MemoryLimiterStore.reserveBatch}), so a reservation passes existing
  * objects instead of building a charge per rule per call.
  *
+ * The memory store also keeps its state in slots: the slot it was first given for a key becomes that
+ * key's cell (`v`, `owner`), and other slots of the key get that cell as their handle. A cached slot
+ * is then its own key's state, one object per rule and scope value.
+ *
  * @example
  * ```ts
  * const slot = new KeySlot('user-rpm|user=u1'); // slot.handle: undefined until the store sets one
  * ```
  */
 export class KeySlot {
+  /** @internal Memory store: the key's value (rate: `tat` in store time; counter: the count) while {@link owner} is set. */
+  v = 0;
+  /** @internal Memory store: the id of the store whose cell this slot is, 0 when it is none's. */
+  owner = 0;
+
   constructor(
     readonly key: string,
     /** Opaque and store-owned, as {@link LimitCharge.handle}. */

@@ -298,9 +298,8 @@ export class Limiter {
     n: number,
     index: number,
   ): LimitDenied {
-    const amounts = this.amounts;
-    const states = batch.store.peek(chargesOf(n, specs, slots, amounts));
-    return denial(rules[index]!, slots[index]!.key, amounts[index]!, batch.store.deniedWait, ctx, states, this.clock);
+    const states = batch.store.peekBatch(n, specs, slots);
+    return denial(rules[index]!, slots[index]!.key, this.amounts[index]!, batch.store.deniedWait, ctx, states, this.clock);
   }
 
   /**

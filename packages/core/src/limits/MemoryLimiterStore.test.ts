@@ -203,14 +203,19 @@ describe('MemoryLimiterStore — batch calls (the limiter\'s path)', () => {
   const spec = new BucketSpec('rate', 10, 1000, 10); // as rate(): T = 100 ms, τ = 1000 ms
   const slotSpec = new BucketSpec('concurrency', 2, 0, 2);
 
-  it('keeps each key\'s cell in its slot across calls, and replaces a stale one', () => {
+  it('makes a new key\'s slot its state, points other slots of the key at it, and starts afresh once the key is dropped', () => {
     const { clock, store } = setup();
     const slots = [new KeySlot('a'), new KeySlot('s')];
     expect(store.reserveBatch(2, [spec, slotSpec], slots, Float64Array.of(4, 1))).toBe(-1);
-    const cell = slots[0]!.handle;
-    expect(cell).toBeDefined();
+    // The charge-object path hands out the slot itself as the key's handle.
+    const probe = rate('a', 0);
+    expect(store.reserve([probe]).ok).toBe(true);
+    expect(probe.handle).toBe(slots[0]);
+    // Another slot of the same key (a rebuilt key-cache entry) gets that cell as its handle.
+    const again = new KeySlot('a');
+    expect(store.reserveBatch(1, [spec], [again], Float64Array.of(0))).toBe(-1);
+    expect(again.handle).toBe(slots[0]);
     expect(store.reserveBatch(2, [spec, slotSpec], slots, Float64Array.of(5, 1))).toBe(-1);
-    expect(slots[0]!.handle).toBe(cell);
     // The same keys through the charge-object path see the batch's state.
     expect(store.peek([rate('a', 0), conc('s')])).toEqual([
       { remaining: 1, resetMs: 900 },
@@ -225,11 +230,28 @@ describe('MemoryLimiterStore — batch calls (the limiter\'s path)', () => {
     store.adjustBatch(2, [spec, slotSpec], slots, Float64Array.of(-9, -1));
     store.adjustBatch(2, [spec, slotSpec], slots, Float64Array.of(0, -1));
     expect(store.size).toBe(0); // both keys back to full: dropped
-    // The slot's cell was dropped with its key: the next call finds no state and starts afresh.
+    // The slot's key was dropped: the next call finds no state and starts afresh.
     clock.set(10);
     expect(store.reserveBatch(1, [spec], slots, Float64Array.of(10))).toBe(-1);
-    expect(slots[0]!.handle).not.toBe(cell);
     expect(store.peek([rate('a', 0)])).toEqual([{ remaining: 0, resetMs: 1000 }]);
+    expect(store.reserveBatch(1, [spec], [again], Float64Array.of(1))).toBe(0); // the same key, full
+  });
+
+  it('keeps two stores apart when one slot is used with both', () => {
+    const { clock, store } = setup();
+    const slot = new KeySlot('a');
+    expect(store.reserveBatch(1, [spec], [slot], Float64Array.of(10))).toBe(-1); // slot: this store's cell, full
+    const other = new MemoryLimiterStore({ clock });
+    expect(other.reserveBatch(1, [spec], [slot], Float64Array.of(3))).toBe(-1); // the other store: a cell of its own
+    expect(other.peek([rate('a', 0)])).toEqual([{ remaining: 7, resetMs: 300 }]);
+    expect(store.peek([rate('a', 0)])).toEqual([{ remaining: 0, resetMs: 1000 }]);
+    expect(store.reserveBatch(1, [spec], [slot], Float64Array.of(1))).toBe(0);
+    expect(other.reserveBatch(1, [spec], [slot], Float64Array.of(7))).toBe(-1);
+    expect(other.reserveBatch(1, [spec], [slot], Float64Array.of(1))).toBe(0);
+    // Charges that carry handles from either store still print.
+    const probe = rate('a', 0);
+    other.reserve([probe]);
+    expect(JSON.parse(JSON.stringify(probe))).toMatchObject({ key: 'a', amount: 0 });
   });
 
   it('accumulates repeated charges on one key when told where each repeat\'s predecessor is', () => {
@@ -238,7 +260,7 @@ describe('MemoryLimiterStore — batch calls (the limiter\'s path)', () => {
     expect(store.reserveBatch(2, [spec, spec], slots, Float64Array.of(6, 5), Int32Array.of(-1, 0))).toBe(1);
     expect(store.deniedWait).toBe(Infinity); // 11 units can never fit a bucket of 10
     expect(store.reserveBatch(2, [spec, spec], slots, Float64Array.of(6, 4), Int32Array.of(-1, 0))).toBe(-1);
-    expect(slots[1]!.handle).toBe(slots[0]!.handle);
+    expect(slots[1]!.handle).toBe(slots[0]); // the first slot became the key's cell
     expect(store.peek([rate('k', 0)])).toEqual([{ remaining: 0, resetMs: 1000 }]);
   });
 });

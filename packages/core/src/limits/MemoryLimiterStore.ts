@@ -48,21 +48,26 @@ const MS_TOLERANCE = 1e-6;
 export const CONCURRENCY_RETRY_MS = 250;
 
 /**
- * Mutable cell so that an update is one map lookup plus a field write. It is also the handle the
- * store hands out on charges ({@link LimitCharge.handle}): `owner` is the store's id while the cell is
- * in its map and becomes 0 when the key is deleted, so a cached handle is never used after that. An id
- * rather than the store itself keeps charges and results printable with `JSON.stringify`.
+ * A key's state: a mutable cell, so that an update is one map lookup plus a field write. Cells are
+ * {@link KeySlot}s: the first slot the store is given for a new key becomes its cell, so a slot of the
+ * limiter's key cache usually is the state of its key. A cell is also the handle the store hands out
+ * on charges ({@link LimitCharge.handle}) and sets on other slots of its key: `owner` is the store's id
+ * while the cell is in its map and becomes 0 when the key is deleted, so a cached handle is never used
+ * after that. An id rather than the store itself keeps charges and results printable with
+ * `JSON.stringify` (a cell's own handle is cleared when it becomes a cell, so handles never form a cycle).
  */
-interface Cell {
-  v: number;
-  owner: number;
-}
+type Cell = KeySlot;
 
 let lastStoreId = 0;
 
 /** The cell a charge's handle points to, when it is this store's and still current. */
 function ownCell(handle: unknown, owner: number): Cell | undefined {
   return handle !== undefined && (handle as Cell).owner === owner ? (handle as Cell) : undefined;
+}
+
+/** The current cell of `slot`'s key when the slot knows it: the slot itself, or its handle. */
+function liveCell(slot: KeySlot, owner: number): Cell | undefined {
+  return slot.owner === owner ? slot : ownCell(slot.handle, owner);
 }
 
 /**
@@ -170,19 +175,19 @@ export class MemoryLimiterStore implements LimiterStore {
     }
     const denied = this.reserveBatch(n, specs, slots, amounts, repeats);
     const now = this.batchNow;
-    if (denied >= 0) return { ok: false, index: denied, retryAfterMs: this.deniedWait, states: this.statesAt(charges, now) };
+    if (denied >= 0) return { ok: false, index: denied, retryAfterMs: this.deniedWait, states: this.statesAt(n, specs, slots, now) };
     const after: number[] = new Array(n);
     for (let i = 0; i < n; i++) {
-      charges[i]!.handle = slots[i]!.handle;
+      charges[i]!.handle = liveCell(slots[i]!, this.id);
       after[i] = specs[i]!.kind === 'rate' ? this.nextValue[i]! - now : this.nextValue[i]!;
     }
-    return new Admitted(charges, after);
+    return new Admitted(specs, after);
   }
 
   /**
    * @internal The reservation itself, on parallel arrays: charge `i` is `amounts[i]` units on the
    * bucket `specs[i]` of the key `slots[i]` (see {@link LimitCharge}). Every charge is applied, or none.
-   * Returns -1 when admitted (then each slot's handle is its key's cell), or the index of the charge
+   * Returns -1 when admitted (then each slot is its key's cell or has it as handle), or the index of the charge
    * that binds longest (its wait is then {@link deniedWait}). When a key is charged more than once,
    * `repeats[i]` is the index of the previous charge on the key of charge `i` (else -1); without
    * `repeats` every key is charged once, as the {@link Limiter} does (one key per rule). The limiter
@@ -214,7 +219,7 @@ export class MemoryLimiterStore implements LimiterStore {
         total += cum[prev]!;
       } else {
         const slot = slots[i]!;
-        const cell = ownCell(slot.handle, id) ?? (rate ? rates : counts).get(slot.key);
+        const cell = liveCell(slot, id) ?? (rate ? rates : counts).get(slot.key);
         const v = cell === undefined ? (rate ? now : 0) : cell.v;
         base = rate && v <= now ? now : v;
       }
@@ -248,22 +253,21 @@ export class MemoryLimiterStore implements LimiterStore {
       return denied;
     }
 
-    // Apply phase. A slot whose handle was stale or missing gets its key's cell, or a new one; a key
-    // charged twice is written again by its later charge, which holds the cumulative value. A repeat
-    // was not looked up in the check phase (its predecessor was).
+    // Apply phase. A slot that neither is nor knows its key's cell gets it as its handle, or becomes
+    // it (a new key); a key charged twice is written again by its later charge, which holds the
+    // cumulative value. A repeat was not looked up in the check phase (its predecessor was).
     for (let i = 0; i < n; i++) {
       const s = specs[i]!;
       const slot = slots[i]!;
-      const v = next[i]!;
-      let cell = ownCell(slot.handle, id);
+      let cell = liveCell(slot, id);
       if (cell === undefined) {
         // A new key, a stale handle, or a repeat of a key whose first charge created its cell above.
         const map = s.kind === 'rate' ? rates : counts;
         cell = map.get(slot.key);
-        if (cell === undefined) map.set(slot.key, (cell = { v, owner: id }));
-        slot.handle = cell;
+        if (cell === undefined) cell = this.adopt(map, slot);
+        else slot.handle = cell;
       }
-      cell.v = v;
+      cell.v = next[i]!;
       if (s.kind === 'concurrency' && s.windowMs > 0) this.windowExpiry.set(slot.key, now + s.windowMs);
     }
     if (rates.size > this.sweepAt) this.sweepIdle(now - this.idleGraceMs);
@@ -307,7 +311,7 @@ export class MemoryLimiterStore implements LimiterStore {
       const slot = slots[i]!;
       const key = slot.key;
       if (s.kind === 'rate') {
-        const cell = ownCell(slot.handle, this.id) ?? this.rates.get(key);
+        const cell = liveCell(slot, this.id) ?? this.rates.get(key);
         if (delta < 0) {
           // A refund moves `tat` back. A missing key is already at full capacity, and a `tat` at or
           // before now means full capacity whatever its value, so no clamp to now is needed.
@@ -318,10 +322,9 @@ export class MemoryLimiterStore implements LimiterStore {
         }
         if (Number.isNaN(now)) now = this.now();
         const v = (cell !== undefined && cell.v > now ? cell.v : now) + delta * s.T;
-        if (cell === undefined) this.rates.set(key, { v, owner: this.id });
-        else cell.v = v;
+        (cell ?? this.adopt(this.rates, slot)).v = v;
       } else {
-        const cell = ownCell(slot.handle, this.id) ?? this.counts.get(key);
+        const cell = liveCell(slot, this.id) ?? this.counts.get(key);
         const v = Math.max(0, (cell?.v ?? 0) + delta);
         if (s.windowMs > 0) {
           if (v === 0) this.windowExpiry.delete(key);
@@ -332,10 +335,8 @@ export class MemoryLimiterStore implements LimiterStore {
         }
         if (v === 0) {
           if (cell !== undefined) this.drop(this.counts, key, cell);
-        } else if (cell === undefined) {
-          this.counts.set(key, { v, owner: this.id });
         } else {
-          cell.v = v;
+          (cell ?? this.adopt(this.counts, slot)).v = v;
         }
       }
     }
@@ -351,7 +352,19 @@ export class MemoryLimiterStore implements LimiterStore {
    * ```
    */
   peek(charges: readonly LimitCharge[]): LimitState[] {
-    return this.statesAt(charges, this.now());
+    const n = charges.length;
+    const specs = new Array<BucketSpec>(n);
+    const slots = new Array<KeySlot>(n);
+    for (let i = 0; i < n; i++) {
+      specs[i] = BucketSpec.of(charges[i]!);
+      slots[i] = new KeySlot(charges[i]!.key, charges[i]!.handle);
+    }
+    return this.statesAt(n, specs, slots, this.now());
+  }
+
+  /** @internal {@link peek} on parallel arrays (as {@link reserveBatch}): the state of the key `slots[i]`, bucket `specs[i]`. */
+  peekBatch(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[]): LimitState[] {
+    return this.statesAt(n, specs, slots, this.now());
   }
 
   /**
@@ -388,6 +401,19 @@ export class MemoryLimiterStore implements LimiterStore {
     const size = Math.max(n, this.nextValue.length * 2);
     this.nextValue = new Float64Array(size);
     this.cumulative = new Float64Array(size);
+  }
+
+  /**
+   * Makes `slot` the cell of its key (a new key) in `map`; a slot that is another store's cell gets a
+   * new cell as its handle instead.
+   */
+  private adopt(map: Map<string, Cell>, slot: KeySlot): Cell {
+    let cell = slot;
+    if (slot.owner === 0) slot.handle = undefined;
+    else slot.handle = cell = new KeySlot(slot.key);
+    cell.owner = this.id;
+    map.set(slot.key, cell);
+    return cell;
   }
 
   /** Deletes a key; handles to its cell stop working. */
@@ -427,16 +453,17 @@ export class MemoryLimiterStore implements LimiterStore {
     this.sweepAt = Math.max(this.sweepEvery, this.rates.size * 2);
   }
 
-  private statesAt(charges: readonly LimitCharge[], now: number): LimitState[] {
-    const out: LimitState[] = new Array(charges.length);
-    for (let i = 0; i < charges.length; i++) {
-      const c = charges[i]!;
-      if (c.kind === 'rate') {
-        const cell = ownCell(c.handle, this.id) ?? this.rates.get(c.key);
-        out[i] = rateState(c, cell !== undefined && cell.v > now ? cell.v - now : 0);
+  private statesAt(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], now: number): LimitState[] {
+    const out: LimitState[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const s = specs[i]!;
+      const slot = slots[i]!;
+      if (s.kind === 'rate') {
+        const cell = liveCell(slot, this.id) ?? this.rates.get(slot.key);
+        out[i] = rateState(s, cell !== undefined && cell.v > now ? cell.v - now : 0);
       } else {
-        const cell = ownCell(c.handle, this.id) ?? this.counts.get(c.key);
-        out[i] = { remaining: Math.max(0, c.limit - (cell?.v ?? 0)), resetMs: 0 };
+        const cell = liveCell(slot, this.id) ?? this.counts.get(slot.key);
+        out[i] = { remaining: Math.max(0, s.limit - (cell?.v ?? 0)), resetMs: 0 };
       }
     }
     return out;
@@ -453,17 +480,17 @@ class Admitted {
 
   /** `after[i]`: for rate charges the debt (`tat − now`) after admission, for concurrency the count. */
   constructor(
-    private readonly charges: readonly LimitCharge[],
+    private readonly specs: readonly BucketSpec[],
     private readonly after: readonly number[],
   ) {}
 
   get states(): LimitState[] {
     if (this.computed === undefined) {
-      const out: LimitState[] = new Array(this.charges.length);
+      const out: LimitState[] = new Array(this.specs.length);
       for (let i = 0; i < out.length; i++) {
-        const c = this.charges[i]!;
+        const s = this.specs[i]!;
         const v = this.after[i]!;
-        out[i] = c.kind === 'rate' ? rateState(c, v) : { remaining: Math.max(0, c.limit - v), resetMs: 0 };
+        out[i] = s.kind === 'rate' ? rateState(s, v) : { remaining: Math.max(0, s.limit - v), resetMs: 0 };
       }
       this.computed = out;
     }
@@ -472,11 +499,9 @@ class Admitted {
 }
 
 /** State of a rate key whose `tat` is `debt` ms ahead of now. */
-function rateState(c: LimitCharge, debt: number): LimitState {
-  const T = c.windowMs / c.limit;
-  const tau = (c.burst ?? c.limit) * T;
+function rateState(s: BucketSpec, debt: number): LimitState {
   return {
-    remaining: Math.max(0, Math.floor((tau - debt) / T + UNIT_TOLERANCE)),
+    remaining: Math.max(0, Math.floor((s.tau - debt) / s.T + UNIT_TOLERANCE)),
     resetMs: debt > 0 ? Math.max(0, Math.ceil(debt - MS_TOLERANCE)) : 0,
   };
 }

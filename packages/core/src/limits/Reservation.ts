@@ -113,9 +113,7 @@ export class Reservation {
       if (this.batch === undefined || n === 0) {
         this.computed = this.result?.states ?? NO_STATES;
       } else {
-        const amounts = new Array<number>(n);
-        for (let i = 0; i < n; i++) amounts[i] = this.amountAt(i);
-        this.computed = this.batch.store.peek(chargesOf(n, this.specs, this.slots, amounts));
+        this.computed = this.batch.store.peekBatch(n, this.specs, this.slots);
       }
     }
     return this.computed;
