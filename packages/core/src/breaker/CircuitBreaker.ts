@@ -335,12 +335,16 @@ export class CircuitBreaker {
         if (options.probe !== false) this.probeSucceeded(s, latencyMs, now);
         return;
       case 'closed':
-      case 'ramping':
+      case 'ramping': {
         this.clearRateLimitStreak();
         this.failureStreak = 0;
-        this.window.record(now, { failed: false, slow: this.isSlow(latencyMs) });
-        this.checkWindow(now, undefined);
+        const slow = this.isSlow(latencyMs);
+        this.window.record(now, { failed: false, slow });
+        // Only failed or slow calls can put a rate over its threshold: an ordinary success in a window
+        // without any (the common case) cannot open the breaker.
+        if (slow || this.window.mayHaveFailures(now)) this.checkWindow(now, undefined);
         return;
+      }
     }
   }
 

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { OutcomeWindow } from './OutcomeWindow';
 
 describe('OutcomeWindow', () => {
@@ -37,6 +38,36 @@ describe('OutcomeWindow', () => {
     w.record(0, { failed: true, slow: true });
     w.reset();
     expect(w.totals(0)).toEqual({ calls: 0, failures: 0, slow: 0 });
+  });
+
+  it('mayHaveFailures: false only while no failed or slow outcome is inside the window', () => {
+    const w = new OutcomeWindow(10_000, 10); // buckets of 1 s
+    w.record(0, { failed: false, slow: false });
+    expect(w.mayHaveFailures(0)).toBe(false);
+    w.record(500, { failed: true, slow: false });
+    expect(w.mayHaveFailures(500)).toBe(true);
+    expect(w.mayHaveFailures(9_999)).toBe(true);
+    expect(w.mayHaveFailures(10_000)).toBe(false); // the failure's bucket left the window
+    w.record(10_000, { failed: false, slow: true });
+    expect(w.mayHaveFailures(10_000)).toBe(true);
+    w.reset();
+    expect(w.mayHaveFailures(10_000)).toBe(false);
+  });
+
+  it('mayHaveFailures agrees with totals: when it says no, totals count no failed or slow call', () => {
+    const outcome = fc.record({ at: fc.integer({ min: 0, max: 40_000 }), failed: fc.boolean(), slow: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(outcome, { maxLength: 40 }), fc.array(fc.integer({ min: 0, max: 50_000 }), { minLength: 1, maxLength: 10 }), (outcomes, queries) => {
+        const w = new OutcomeWindow(10_000, 10);
+        for (const o of outcomes) w.record(o.at, o);
+        for (const now of queries) {
+          const t = w.totals(now);
+          if (!w.mayHaveFailures(now)) expect(t.failures + t.slow).toBe(0);
+          // And it is not merely always true: with no failed or slow outcome at all it says so.
+          if (outcomes.every((o) => !o.failed && !o.slow)) expect(w.mayHaveFailures(now)).toBe(false);
+        }
+      }),
+    );
   });
 
   it('rejects a non-positive window or bucket count', () => {

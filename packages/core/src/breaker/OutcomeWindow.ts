@@ -36,6 +36,8 @@ export class OutcomeWindow {
   private readonly calls: Uint32Array;
   private readonly failures: Uint32Array;
   private readonly slow: Uint32Array;
+  /** Epoch of the newest bucket that holds a failed or slow outcome (-Infinity: none since the last reset). */
+  private lastBadEpoch = -Infinity;
 
   constructor(windowMs: number, buckets = 10) {
     if (!(windowMs > 0) || !Number.isFinite(windowMs)) {
@@ -74,6 +76,20 @@ export class OutcomeWindow {
     this.calls[i]! += 1;
     if (outcome.failed) this.failures[i]! += 1;
     if (outcome.slow) this.slow[i]! += 1;
+    if ((outcome.failed || outcome.slow) && epoch > this.lastBadEpoch) this.lastBadEpoch = epoch;
+  }
+
+  /**
+   * False when the window ending at `now` surely holds no failed or slow outcome (its failure and slow
+   * counts are 0); a cheap test that spares summing the buckets after an ordinary success.
+   *
+   * @example
+   * ```ts
+   * if (window.mayHaveFailures(now)) checkRates(window.totals(now));
+   * ```
+   */
+  mayHaveFailures(now: number): boolean {
+    return this.lastBadEpoch >= Math.floor(now / this.bucketMs) - this.buckets + 1;
   }
 
   /**
@@ -110,6 +126,7 @@ export class OutcomeWindow {
    * ```
    */
   reset(): void {
+    this.lastBadEpoch = -Infinity;
     this.epochs.fill(-Infinity);
     this.calls.fill(0);
     this.failures.fill(0);

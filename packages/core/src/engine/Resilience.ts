@@ -377,14 +377,11 @@ export class Resilience {
     const primary = route.chain[0]!;
     const inputTokens = request.inputTokens ?? (request.input ? this.estimate(request.input, primary) : 0);
     const requestId = request.requestId ?? newRequestId();
+    // A literal without spreads (each spread copies property by property), then the optional fields.
     const record: RequestRecord = {
       request_id: requestId,
-      ...(id?.user !== undefined ? { user_id: id.user } : {}),
-      ...(id?.team !== undefined ? { team_id: id.team } : {}),
-      ...(id?.tenant !== undefined ? { tenant_id: id.tenant } : {}),
       route: route.name,
       priority: trafficClass.name,
-      ...(request.dataClass !== undefined ? { data_class: request.dataClass } : {}),
       primary_model: primary.model,
       fallback_used: false,
       retry_count: 0,
@@ -400,8 +397,12 @@ export class Resilience {
       breakers: {},
       validation_failures: 0,
       started_at: startedAt,
-      ...(this.policy.recordContent && request.input ? { content: { input: request.input } } : {}),
     };
+    if (id?.user !== undefined) record.user_id = id.user;
+    if (id?.team !== undefined) record.team_id = id.team;
+    if (id?.tenant !== undefined) record.tenant_id = id.tenant;
+    if (request.dataClass !== undefined) record.data_class = request.dataClass;
+    if (this.policy.recordContent && request.input) record.content = { input: request.input };
     return {
       request,
       route,
@@ -552,7 +553,9 @@ export class Resilience {
   private requestEstimate(s: RequestState): UsageAmounts {
     let worstCost = 0;
     let worstOutput = 0;
-    for (const t of s.route.chain) {
+    const chain = s.route.chain;
+    for (let i = 0; i < chain.length; i++) {
+      const t = chain[i]!;
       const out = this.outputCap(s, t);
       worstOutput = Math.max(worstOutput, out);
       worstCost = Math.max(worstCost, costUsd(t, s.inputTokens, out));
@@ -987,7 +990,9 @@ export class Resilience {
   }
 
   private snapshotBreakers(s: RequestState): void {
-    for (const t of s.route.chain) {
+    const chain = s.route.chain;
+    for (let i = 0; i < chain.length; i++) {
+      const t = chain[i]!;
       s.record.breakers[t.id] = this.breakers.stateOf(t.id);
       const provider = this.breakers.provider(t.provider).state.state;
       if (provider !== 'closed') s.record.breakers[`provider:${t.provider}`] = provider;

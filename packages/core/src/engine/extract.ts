@@ -19,23 +19,42 @@ function get(o: unknown, key: string): unknown {
  * ```
  */
 export function extractUsage(value: unknown): Usage | undefined {
+  // Named property reads, not `get(o, key)`: a keyed read with changing keys is a slow (megamorphic)
+  // lookup, and this runs on every successful call.
+  if (value === null || typeof value !== 'object') return undefined;
   try {
-    const u = get(value, 'usage') ?? get(value, 'usage_metadata');
-    if (u) {
-      const input = num(get(u, 'prompt_tokens')) ?? num(get(u, 'input_tokens'));
-      const output = num(get(u, 'completion_tokens')) ?? num(get(u, 'output_tokens'));
+    const v = value as UsageShapes;
+    const u = v.usage ?? v.usage_metadata;
+    if (u !== null && typeof u === 'object') {
+      const input = num(u.prompt_tokens) ?? num(u.input_tokens);
+      const output = num(u.completion_tokens) ?? num(u.output_tokens);
       if (input !== undefined || output !== undefined) return { inputTokens: input ?? 0, outputTokens: output ?? 0 };
     }
-    const tu = get(get(value, 'response_metadata'), 'tokenUsage');
-    if (tu) {
-      const input = num(get(tu, 'promptTokens'));
-      const output = num(get(tu, 'completionTokens'));
+    const rm = v.response_metadata;
+    const tu = rm !== null && typeof rm === 'object' ? rm.tokenUsage : undefined;
+    if (tu !== null && typeof tu === 'object') {
+      const input = num(tu.promptTokens);
+      const output = num(tu.completionTokens);
       if (input !== undefined || output !== undefined) return { inputTokens: input ?? 0, outputTokens: output ?? 0 };
     }
   } catch {
     // getters that throw: no usage
   }
   return undefined;
+}
+
+/** The reply fields {@link extractUsage} reads; any of them may be missing or of another type. */
+interface UsageShapes {
+  usage?: UsageCounts | null;
+  usage_metadata?: UsageCounts | null;
+  response_metadata?: { tokenUsage?: { promptTokens?: unknown; completionTokens?: unknown } | null } | null;
+}
+
+interface UsageCounts {
+  prompt_tokens?: unknown;
+  completion_tokens?: unknown;
+  input_tokens?: unknown;
+  output_tokens?: unknown;
 }
 
 /**
