@@ -309,12 +309,9 @@ export class Resilience {
     const settled = settle(success.usage);
     if (settled) await settled;
     const record = this.finishSuccess(s, success.target, success.usage, settled ? undefined : success.endedAt);
-    return {
-      value: success.value,
-      ...(success.output !== undefined ? { output: success.output } : {}),
-      target: success.target,
-      record,
-    };
+    const result: ExecuteResult<T> = { value: success.value, target: success.target, record };
+    if (success.output !== undefined) result.output = success.output;
+    return result;
   }
 
   /** Rejects queued work with reason 'shutdown' (after draining, if asked) and stops accepting new work. */
