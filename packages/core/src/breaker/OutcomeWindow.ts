@@ -36,7 +36,7 @@ export class OutcomeWindow {
   private readonly calls: Uint32Array;
   private readonly failures: Uint32Array;
   private readonly slow: Uint32Array;
-  /** Epoch of the newest bucket that holds a failed or slow outcome (-Infinity: none since the last reset). */
+  /** Bucket epoch of the newest failed or slow outcome recorded (-Infinity: none since the last reset). */
   private lastBadEpoch = -Infinity;
 
   constructor(windowMs: number, buckets = 10) {
