@@ -64,7 +64,7 @@ export class OutcomeWindow {
    * ```
    */
   record(now: number, outcome: { failed: boolean; slow: boolean }): void {
-    const epoch = Math.floor(now / this.bucketMs);
+    const epoch = this.epochAt(now);
     const i = this.slot(epoch);
     if (this.epochs[i] !== epoch) {
       if (this.epochs[i]! > epoch) return; // older than what this slot now holds: outside the window
@@ -89,7 +89,7 @@ export class OutcomeWindow {
    * ```
    */
   mayHaveFailures(now: number): boolean {
-    return this.lastBadEpoch >= Math.floor(now / this.bucketMs) - this.buckets + 1;
+    return this.lastBadEpoch >= this.epochAt(now) - this.buckets + 1;
   }
 
   /**
@@ -102,7 +102,7 @@ export class OutcomeWindow {
    * ```
    */
   totals(now: number): WindowTotals {
-    const current = Math.floor(now / this.bucketMs);
+    const current = this.epochAt(now);
     const oldest = current - this.buckets + 1;
     let calls = 0;
     let failures = 0;
@@ -131,6 +131,11 @@ export class OutcomeWindow {
     this.calls.fill(0);
     this.failures.fill(0);
     this.slow.fill(0);
+  }
+
+  /** The bucket epoch of time `now`. */
+  private epochAt(now: number): number {
+    return Math.floor(now / this.bucketMs);
   }
 
   private slot(epoch: number): number {

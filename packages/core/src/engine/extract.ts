@@ -4,8 +4,12 @@ function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
 }
 
+function isObject(v: unknown): v is object {
+  return v !== null && typeof v === 'object';
+}
+
 function get(o: unknown, key: string): unknown {
-  return o !== null && typeof o === 'object' ? (o as Record<string, unknown>)[key] : undefined;
+  return isObject(o) ? (o as Record<string, unknown>)[key] : undefined;
 }
 
 /**
@@ -21,18 +25,18 @@ function get(o: unknown, key: string): unknown {
 export function extractUsage(value: unknown): Usage | undefined {
   // Named property reads, not `get(o, key)`: a keyed read with changing keys is a slow (megamorphic)
   // lookup, and this runs on every successful call.
-  if (value === null || typeof value !== 'object') return undefined;
+  if (!isObject(value)) return undefined;
   try {
     const v = value as UsageShapes;
     const u = v.usage ?? v.usage_metadata;
-    if (u !== null && typeof u === 'object') {
+    if (isObject(u)) {
       const input = num(u.prompt_tokens) ?? num(u.input_tokens);
       const output = num(u.completion_tokens) ?? num(u.output_tokens);
       if (input !== undefined || output !== undefined) return { inputTokens: input ?? 0, outputTokens: output ?? 0 };
     }
     const rm = v.response_metadata;
-    const tu = rm !== null && typeof rm === 'object' ? rm.tokenUsage : undefined;
-    if (tu !== null && typeof tu === 'object') {
+    const tu = isObject(rm) ? rm.tokenUsage : undefined;
+    if (isObject(tu)) {
       const input = num(tu.promptTokens);
       const output = num(tu.completionTokens);
       if (input !== undefined || output !== undefined) return { inputTokens: input ?? 0, outputTokens: output ?? 0 };
