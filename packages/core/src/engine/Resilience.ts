@@ -27,6 +27,8 @@ import type { Tokenizer } from '../tokens/Tokenizer';
 import { validateOutput } from '../validation/validateOutput';
 import type { ResilienceEvents } from './events';
 import { extractText, extractUsage } from './extract';
+import { isInstance } from './isInstance';
+import { plausibleUsage } from './plausibleUsage';
 import { AttemptContextImpl, AttemptTimeoutError, runAttempt } from './runAttempt';
 import { holdsSlot, TargetWaiters } from './TargetWaiters';
 import type {
@@ -276,7 +278,7 @@ export class Resilience {
         complete: (usage) => {
           if (ended) return s.record;
           ended = true;
-          const used = usage ?? success.usage;
+          const used = usage === undefined ? success.usage : this.checkedUsage(s, success.target, usage, success.usage);
           // The record is final when complete() returns; the store settles in the background.
           const record = this.finishSuccess(s, success.target, used);
           Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
@@ -581,6 +583,19 @@ export class Resilience {
     return t.maxOutputTokens !== undefined ? Math.min(asked, t.maxOutputTokens) : asked;
   }
 
+  /** `reported` where it is plausible, else `estimated` (see {@link plausibleUsage}), with a warning. */
+  private checkedUsage(s: RequestState, target: ResolvedTarget, reported: Usage, estimated: Usage): Usage {
+    const c = plausibleUsage(reported, estimated, target.contextWindow);
+    if (c.replaced !== undefined) {
+      this.logger?.warn?.('implausible token usage reported; the estimate was charged instead', {
+        requestId: s.requestId,
+        target: target.id,
+        fields: c.replaced,
+      });
+    }
+    return c.usage;
+  }
+
   private amounts(t: ResolvedTarget, u: Usage): UsageAmounts {
     return { inputTokens: u.inputTokens, outputTokens: u.outputTokens, costUsd: costUsd(t, u.inputTokens, u.outputTokens) };
   }
@@ -630,7 +645,7 @@ export class Resilience {
       try {
         return await this.runChain(s, call);
       } catch (err) {
-        if (!(err instanceof ChainExhaustedError) || s.route.onExhausted !== 'queue' || !isCapacityKind(err.kind)) throw err;
+        if (!isInstance(err, ChainExhaustedError) || s.route.onExhausted !== 'queue' || !isCapacityKind(err.kind)) throw err;
         const until = s.deadline ?? s.startedAt + s.trafficClass.maxWaitMs;
         const wait = Math.min(Math.max(err.retryAfterMs ?? this.policy.breaker.openForMs, MIN_REQUEUE_MS), MAX_REQUEUE_MS);
         if (this.clock.now() + wait >= until) throw err;
@@ -671,12 +686,16 @@ export class Resilience {
         let admittedAt = s.clockAt ?? this.clock.now();
         s.clockAt = undefined;
         let fresh = true;
+        // Waits for capacity before this attempt (a paused breaker, pacing, our own limits) add up to at
+        // most `maxLimiterWait`: a live request falls back instead of polling for a busy slot.
+        let capacityWaitMs = 0;
         let admission = this.breakers.admit(target.id, target.provider, admittedAt);
-        while (!admission.allowed && admission.reason === 'paused' && this.canWait(s, admission.retryAfterMs, retry.maxLimiterWaitMs)) {
+        while (!admission.allowed && admission.reason === 'paused' && this.canWait(s, admission.retryAfterMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
           // A pause is the provider's announced rate-limit reset (repeated 429s): a short one is waited
           // for like proactive pacing, instead of throwing away a retry that already waited for its hint.
           await this.clock.sleep(admission.retryAfterMs, s.request.signal);
           waitedMs += admission.retryAfterMs;
+          capacityWaitMs += admission.retryAfterMs;
           admittedAt = this.clock.now();
           admission = this.breakers.admit(target.id, target.provider, admittedAt);
         }
@@ -684,58 +703,85 @@ export class Resilience {
           this.skip(s, target, 'breaker_open', admission.reason);
           continue chain;
         }
-        // Proactive pacing from provider headers, then our own target-scoped limits.
-        const paceMs = this.pacingWait(target, estimate);
-        if (paceMs > 0) {
-          if (!this.canWait(s, paceMs, retry.maxLimiterWaitMs)) {
-            this.breakers.release(target.id, target.provider, admission);
-            this.skip(s, target, 'paced', `provider quota low for ${paceMs} ms`);
-            continue chain;
-          }
-          await this.clock.sleep(paceMs, s.request.signal);
-          waitedMs += paceMs;
-          fresh = false;
-        }
         let reservation: Reservation | undefined;
-        if (this.limiter.hasTargetRules) {
-          fresh = false;
-          const tctx: LimitContext = { ...s.ctx, provider: target.provider, model: target.model };
-          let d = await this.limiter.reserve(tctx, estimate, 'target', this.reserveOptions(s.trafficClass));
-          while (!d.ok) {
-            const canWait = Number.isFinite(d.retryAfterMs) && this.canWait(s, d.retryAfterMs, retry.maxLimiterWaitMs);
-            this.events.emit('limited', {
-              requestId: s.requestId,
-              route: route.name,
-              rule: d.rule.id,
-              retryAfterMs: d.retryAfterMs,
-              phase: 'target',
-              action: canWait ? 'wait' : 'fallback',
-            });
-            if (!canWait) {
+        try {
+          // Proactive pacing from provider headers, then our own target-scoped limits.
+          const paceMs = this.pacingWait(target, estimate);
+          if (paceMs > 0) {
+            if (!this.canWait(s, paceMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
               this.breakers.release(target.id, target.provider, admission);
-              this.skip(s, target, 'limited', `${d.rule.id}: retry in ${d.retryAfterMs} ms`);
-              const denied = RateLimitExceededError.fromDenial(d);
-              last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
+              this.skip(s, target, 'paced', `provider quota low for ${paceMs} ms`);
               continue chain;
             }
-            if (holdsInFlightSlot(d.rule)) {
-              // No time tells when a slot frees: wait for a call of this engine to give one back, or poll.
-              const sleptFrom = this.clock.now();
-              await this.targetWaiters.wait(target, d.retryAfterMs, s.request.signal);
-              waitedMs += this.clock.now() - sleptFrom;
-            } else {
-              await this.clock.sleep(d.retryAfterMs, s.request.signal);
-              waitedMs += d.retryAfterMs;
-            }
-            d = await this.limiter.reserve(tctx, estimate, 'target', this.reserveOptions(s.trafficClass));
+            await this.clock.sleep(paceMs, s.request.signal);
+            waitedMs += paceMs;
+            capacityWaitMs += paceMs;
+            fresh = false;
           }
-          reservation = d;
+          if (this.limiter.hasTargetRules) {
+            fresh = false;
+            const tctx: LimitContext = { ...s.ctx, provider: target.provider, model: target.model };
+            let d = await this.limiter.reserve(tctx, estimate, 'target', this.reserveOptions(s.trafficClass));
+            while (!d.ok) {
+              const canWait = Number.isFinite(d.retryAfterMs) && this.canWait(s, d.retryAfterMs, retry.maxLimiterWaitMs - capacityWaitMs);
+              this.events.emit('limited', {
+                requestId: s.requestId,
+                route: route.name,
+                rule: d.rule.id,
+                retryAfterMs: d.retryAfterMs,
+                phase: 'target',
+                action: canWait ? 'wait' : 'fallback',
+              });
+              if (!canWait) {
+                this.breakers.release(target.id, target.provider, admission);
+                this.skip(s, target, 'limited', `${d.rule.id}: retry in ${d.retryAfterMs} ms`);
+                const denied = RateLimitExceededError.fromDenial(d);
+                last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
+                continue chain;
+              }
+              if (holdsInFlightSlot(d.rule)) {
+                // No time tells when a slot frees: wait for a call of this engine to give one back, or poll.
+                const sleptFrom = this.clock.now();
+                await this.targetWaiters.wait(target, d.retryAfterMs, s.request.signal);
+                const slept = this.clock.now() - sleptFrom;
+                waitedMs += slept;
+                // A slot given back ends the wait early; a poll that found none counts in full.
+                capacityWaitMs += slept;
+              } else {
+                await this.clock.sleep(d.retryAfterMs, s.request.signal);
+                waitedMs += d.retryAfterMs;
+                capacityWaitMs += d.retryAfterMs;
+              }
+              d = await this.limiter.reserve(tctx, estimate, 'target', this.reserveOptions(s.trafficClass));
+            }
+            reservation = d;
+          }
+        } catch (err) {
+          // Aborted or failed while waiting for capacity: the breaker's admission (maybe a half-open
+          // probe slot) must be given back, or the breaker would wait for a verdict that never comes.
+          this.breakers.release(target.id, target.provider, admission);
+          throw err;
+        }
+
+        const started = fresh ? admittedAt : this.clock.now();
+        if (s.deadline !== undefined && started >= s.deadline) {
+          // No time left: calling would only produce a timeout that says nothing about the target's
+          // health (and would count against its breaker).
+          this.breakers.release(target.id, target.provider, admission);
+          if (reservation) await this.releaseTarget(reservation, target, reservation.fail('release'));
+          const message = `The request's deadline passed before attempt ${attempts + 1} could start${last ? `; last error ${last.kind}` : ''}.`;
+          throw new RequestFailedError(
+            'ERR_LLMR_DEADLINE',
+            message,
+            { kind: 'timeout', code: 'ERR_LLMR_DEADLINE', message, cause: last?.cause },
+            s.record,
+            this.messageFor('timeout', s),
+          );
         }
 
         attempts++;
         targetAttempt++;
         if (tried++ > 0 && targetAttempt === 1) s.record.fallback_used = true;
-        const started = fresh ? admittedAt : this.clock.now();
         const timeoutMs = Math.min(
           target.timeoutMs ?? route.timeoutMs ?? this.policy.defaultTimeoutMs,
           s.deadline !== undefined ? Math.max(0, s.deadline - started) : Infinity,
@@ -771,7 +817,9 @@ export class Resilience {
           this.breakers.record(target.id, target.provider, { latencyMs: latency, admission, now: endedAt });
           this.retryBudget(target.provider)?.onSuccess();
           if (reportedHeaders !== undefined) this.updatePacing(target, reportedHeaders);
-          const usage = reportedUsage ?? this.usageOf(value) ?? { inputTokens: s.inputTokens, outputTokens: out };
+          const estimated: Usage = { inputTokens: s.inputTokens, outputTokens: out };
+          const reported = reportedUsage ?? this.usageOf(value);
+          const usage = reported === undefined ? estimated : this.checkedUsage(s, target, reported, estimated);
 
           if (route.output && !s.request.stream) {
             const v = await validateOutput(this.textOf(value), route.output);
@@ -813,7 +861,7 @@ export class Resilience {
           this.pushAttempt(s, attemptRecord);
           return { value, target, usage, targetReservation: reservation, endedAt };
         } catch (err) {
-          if (err instanceof RequestFailedError) throw err;
+          if (isInstance(err, RequestFailedError)) throw err;
           const latency = this.clock.now() - started;
           const c = this.classifyAttemptError(err, s);
           attemptRecord.latencyMs = latency;
@@ -834,15 +882,7 @@ export class Resilience {
           if (c.kind === 'cancelled') {
             throw new RequestFailedError('ERR_LLMR_CANCELLED', 'The request was cancelled by the caller.', c, s.record, this.messageFor('cancelled', s));
           }
-          if (s.deadline !== undefined && this.clock.now() >= s.deadline) {
-            throw new RequestFailedError(
-              'ERR_LLMR_DEADLINE',
-              `The request's deadline passed after ${attempts} attempt(s); last error ${c.kind}.`,
-              { ...c, kind: 'timeout' },
-              s.record,
-              this.messageFor('timeout', s),
-            );
-          }
+          // The team hears of quota and key problems even when the deadline has passed too.
           if (c.kind === 'quota_exhausted' || c.kind === 'auth') {
             this.events.emit('alert', {
               requestId: s.requestId,
@@ -852,6 +892,15 @@ export class Resilience {
               message: `${c.kind} on ${target.id}: ${c.message}`,
             });
             this.logger?.error?.('provider needs attention', { kind: c.kind, target: target.id, status: c.status, code: c.code });
+          }
+          if (s.deadline !== undefined && this.clock.now() >= s.deadline) {
+            throw new RequestFailedError(
+              'ERR_LLMR_DEADLINE',
+              `The request's deadline passed after ${attempts} attempt(s); last error ${c.kind}.`,
+              { ...c, kind: 'timeout' },
+              s.record,
+              this.messageFor('timeout', s),
+            );
           }
           const budget = isCapacityKind(c.kind) ? this.retryBudget(target.provider) : undefined;
           budget?.onFailure();
@@ -917,7 +966,7 @@ export class Resilience {
   }
 
   private classifyAttemptError(err: unknown, s: RequestState): ClassifiedError {
-    if (err instanceof AttemptTimeoutError) return { kind: 'timeout', code: err.code, message: err.message, cause: err };
+    if (isInstance(err, AttemptTimeoutError)) return { kind: 'timeout', code: err.code, message: err.message, cause: err };
     if (s.request.signal?.aborted) {
       return { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err };
     }
@@ -1014,10 +1063,10 @@ export class Resilience {
     const r = s.record;
     r.outcome = 'failure';
     let error: Error;
-    if (err instanceof ResilienceError) {
+    if (isInstance(err, ResilienceError)) {
       error = err;
-      if (error instanceof ResilienceError && error.userMessage === undefined) {
-        error.userMessage = this.messageFor(err.kind, s);
+      if (err.userMessage === undefined) {
+        err.userMessage = this.messageFor(err.kind, s);
       }
     } else {
       const c = this.classify(err);

@@ -1,0 +1,149 @@
+import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
+import { Limiter } from '../limits/Limiter';
+import { drive, http, ok, scripted, setup } from './engineTestKit';
+
+/** Edges of the engine: no time left, capacity waits, aborts while waiting, garbage usage, hostile throws. */
+describe('Resilience.execute at its edges', () => {
+  it('sends nothing when the deadline has already passed, and does not blame the targets for it', async () => {
+    const { engine, clock } = setup();
+    const { calls, fn } = scripted({});
+    for (let i = 0; i < 10; i++) {
+      const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, deadline: clock.now() - 1 }, fn)).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RequestFailedError);
+      expect(err).toMatchObject({ code: 'ERR_LLMR_DEADLINE', kind: 'timeout' });
+    }
+    expect(calls).toEqual([]);
+    expect(engine.breakers.stateOf('a')).toBe('closed');
+    expect(engine.breakers.stateOf('b')).toBe('closed');
+    // A request with time left is served by the primary as usual.
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(res.record.final_target).toBe('a');
+    expect(res.record.skipped).toEqual([]);
+  });
+
+  it('waits for a busy target concurrency slot at most maxLimiterWait in all, then falls back', async () => {
+    const { engine, clock } = setup({ limits: [{ id: 'slots', scope: ['model'], metric: 'concurrency', limit: 1 }] });
+    // Another process holds model-a's only slot for a minute.
+    const other = new Limiter(engine.policy.limits, engine.store, { clock });
+    const held = await other.reserve({ provider: 'openai', model: 'model-a' }, { inputTokens: 1, outputTokens: 1, costUsd: 0 }, 'target');
+    expect(held.ok).toBe(true);
+    const t0 = clock.now();
+    const { calls, fn } = scripted({});
+    const res = await drive(clock, engine.execute({ route: 'chat', priority: 'live', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['b']);
+    expect(res.record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'limited' })]);
+    // live: maxLimiterWait 1 s, polled every 250 ms.
+    expect(clock.now() - t0).toBeLessThanOrEqual(1_000);
+    expect(clock.now() - t0).toBeGreaterThanOrEqual(750);
+  });
+
+  it('gives back a half-open probe slot when the request is aborted while waiting for a limit', async () => {
+    const { engine, clock } = setup({ limits: [{ id: 'slots', scope: ['model'], metric: 'concurrency', limit: 1 }] }, { chat: { chain: ['a', 'b'], priority: 'batch' } });
+    // Open a's breaker with 503s (b answers), then let it go half-open.
+    for (let i = 0; i < 6; i++) {
+      await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({ a: [http(503)] }).fn));
+    }
+    expect(engine.breakers.stateOf('a')).toBe('open');
+    await clock.advance(31_000); // past the open period: the next admissions are half-open probes
+
+    // Another process holds a's only slot: every request is admitted as a probe and waits for the slot.
+    const other = new Limiter(engine.policy.limits, engine.store, { clock });
+    const held = await other.reserve({ provider: 'openai', model: 'model-a' }, { inputTokens: 1, outputTokens: 1, costUsd: 0 }, 'target');
+    const ac = new AbortController();
+    const waiting = [0, 1, 2].map(() => engine.execute({ route: 'chat', inputTokens: 10, signal: ac.signal }, scripted({}).fn));
+    for (const w of waiting) w.catch(() => undefined);
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    ac.abort();
+    for (const w of waiting) await expect(w).rejects.toMatchObject({ kind: 'cancelled' });
+    if (held.ok) held.settle({ inputTokens: 1, outputTokens: 1, costUsd: 0 });
+
+    // The probes were given back: the next request probes a, which has recovered.
+    const { calls, fn } = scripted({});
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a']);
+    expect(res.record.final_target).toBe('a');
+  });
+
+  it.each([
+    ['an overflowing count', { prompt_tokens: 1, completion_tokens: 1e308 }],
+    ['a count past any context window', { prompt_tokens: 1e9, completion_tokens: 0 }],
+  ])('charges the estimate instead of %s, so the user is not locked out', async (_name, usage) => {
+    const warnings: unknown[] = [];
+    const logger = { warn: (message: string, fields?: Record<string, unknown>) => warnings.push({ message, ...fields }) };
+    const { engine, clock } = setup({ limits: [{ id: 'tpm', scope: ['user'], metric: 'totalTokens', limit: 1_000, window: '1m' }] }, { chat: { chain: ['a'] } }, { logger });
+    const ask = (reply: unknown) =>
+      drive(clock, engine.execute({ route: 'chat', identity: { user: 'u' }, inputTokens: 100, maxOutputTokens: 100 }, async () => reply));
+    const first = await ask(ok('x', usage));
+    expect(Number.isFinite(first.record.actual_cost)).toBe(true);
+    expect(first.record.input_tokens).toBeLessThanOrEqual(100);
+    expect(first.record.output_tokens).toBeLessThanOrEqual(100);
+    expect(warnings).toEqual([expect.objectContaining({ message: expect.stringContaining('implausible token usage'), target: 'a' })]);
+    // 200 of 1000 tokens were charged: the next request passes at once.
+    const second = await ask(ok());
+    expect(second.record.outcome).toBe('success');
+  });
+
+  it('keeps NaN, negative and string counts out of the record (ctx.reportUsage)', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a'] } });
+    const res = await drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 50 }, async (_t, ctx) => {
+        ctx.reportUsage({ inputTokens: NaN, outputTokens: -1_000_000 });
+        return ok();
+      }),
+    );
+    expect(res.record).toMatchObject({ input_tokens: 100, output_tokens: 50 });
+    expect(Number.isFinite(res.record.actual_cost)).toBe(true);
+    const res2 = await drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 50 }, async (_t, ctx) => {
+        ctx.reportUsage({ inputTokens: '80' as unknown as number, outputTokens: 20 });
+        return ok();
+      }),
+    );
+    expect(res2.record).toMatchObject({ input_tokens: 100, output_tokens: 20 });
+  });
+
+  it.each([
+    ['quota', http(429, { error: { code: 'insufficient_quota', type: 'insufficient_quota' } }), 'quota_exhausted'],
+    ['auth', http(401, { error: { type: 'authentication_error' } }), 'auth'],
+  ])('still alerts on %s when the error arrives as the deadline passes', async (_name, error, kind) => {
+    const errors: unknown[] = [];
+    const logger = { error: (message: string, fields?: Record<string, unknown>) => errors.push({ message, ...fields }) };
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'] } }, { logger });
+    const alerts: unknown[] = [];
+    engine.events.on('alert', (a) => alerts.push(a));
+    const deadline = clock.now() + 1_000;
+    const err = await drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 10, deadline }, async () => {
+        // The reply comes at the deadline (the attempt's own timeout would fire at the same instant).
+        await clock.sleep(999);
+        clock.set(deadline);
+        throw error;
+      }),
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_LLMR_DEADLINE', kind: 'timeout' });
+    expect(alerts).toEqual([expect.objectContaining({ kind, target: 'a' })]);
+    expect(errors).toEqual([expect.objectContaining({ message: 'provider needs attention', kind, target: 'a' })]);
+  });
+
+  it('releases a concurrency slot when the call throws a revoked Proxy', async () => {
+    const { engine, clock } = setup({ limits: [{ id: 'slots', scope: ['model'], metric: 'concurrency', limit: 1 }] }, { chat: { chain: ['a'], retry: { perKind: { unknown: 0 } } } });
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    const err = await drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 10 }, async () => {
+        throw proxy;
+      }),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect((err as ChainExhaustedError).record.attempts).toEqual([expect.objectContaining({ target: 'a', outcome: 'error', errorKind: 'unknown' })]);
+    // The slot is free again: the next request is served at once.
+    const t0 = clock.now();
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn));
+    expect(res.record.final_target).toBe('a');
+    expect(clock.now()).toBe(t0);
+  });
+});
