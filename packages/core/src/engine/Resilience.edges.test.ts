@@ -21,6 +21,44 @@ describe('Resilience.execute at its edges', () => {
     expect(res.record.skipped).toEqual([]);
   });
 
+  it('does not count an attempt cut short by the caller\'s deadline against the target\'s breaker', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a'] } });
+    // The target answers in 5 s (within its own 60 s timeout); callers give it 100 ms.
+    const slow = async () => {
+      await clock.sleep(5_000);
+      return ok();
+    };
+    for (let i = 0; i < 8; i++) {
+      const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, deadline: clock.now() + 100 }, slow)).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_LLMR_DEADLINE', kind: 'timeout' });
+    }
+    expect(engine.breakers.stateOf('a')).toBe('closed');
+  });
+
+  it('fails with ERR_LLMR_CANCELLED whether the abort comes during a call, a backoff wait or before any attempt', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'] } });
+    // During the backoff after a 503 (a is retried after a backoff wait).
+    const ac = new AbortController();
+    const calls: string[] = [];
+    const p = engine.execute({ route: 'chat', inputTokens: 10, signal: ac.signal }, async (t) => {
+      calls.push(t.id);
+      throw http(503);
+    });
+    p.catch(() => undefined);
+    for (let i = 0; i < 10 && clock.pending === 0; i++) await new Promise((r) => setImmediate(r));
+    expect(clock.pending).toBeGreaterThan(0); // waiting for the retry
+    ac.abort(new Error('user left'));
+    await expect(p).rejects.toMatchObject({ code: 'ERR_LLMR_CANCELLED', kind: 'cancelled' });
+    expect(calls).toEqual(['a']);
+
+    // Already aborted: no call, no attempt in the record.
+    const { calls: none, fn } = scripted({});
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, signal: AbortSignal.abort() }, fn)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_LLMR_CANCELLED', kind: 'cancelled' });
+    expect((err as RequestFailedError).record.attempts).toEqual([]);
+    expect(none).toEqual([]);
+  });
+
   it('waits for a busy target concurrency slot at most maxLimiterWait in all, then falls back', async () => {
     const { engine, clock } = setup({ limits: [{ id: 'slots', scope: ['model'], metric: 'concurrency', limit: 1 }] });
     // Another process holds model-a's only slot for a minute.

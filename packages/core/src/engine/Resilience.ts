@@ -764,6 +764,12 @@ export class Resilience {
         }
 
         const started = fresh ? admittedAt : this.clock.now();
+        if (s.request.signal?.aborted) {
+          // Cancelled before this attempt could start: nothing is sent, nothing is recorded as an attempt.
+          this.breakers.release(target.id, target.provider, admission);
+          if (reservation) await this.releaseTarget(reservation, target, reservation.fail('release'));
+          throw this.cancelled(s, s.request.signal.reason);
+        }
         if (s.deadline !== undefined && started >= s.deadline) {
           // No time left: calling would only produce a timeout that says nothing about the target's
           // health (and would count against its breaker).
@@ -782,10 +788,8 @@ export class Resilience {
         attempts++;
         targetAttempt++;
         if (tried++ > 0 && targetAttempt === 1) s.record.fallback_used = true;
-        const timeoutMs = Math.min(
-          target.timeoutMs ?? route.timeoutMs ?? this.policy.defaultTimeoutMs,
-          s.deadline !== undefined ? Math.max(0, s.deadline - started) : Infinity,
-        );
+        const ownTimeoutMs = target.timeoutMs ?? route.timeoutMs ?? this.policy.defaultTimeoutMs;
+        const timeoutMs = Math.min(ownTimeoutMs, s.deadline !== undefined ? Math.max(0, s.deadline - started) : Infinity);
         const attemptRecord: AttemptRecord = {
           target: target.id,
           provider: target.provider,
@@ -872,16 +876,19 @@ export class Resilience {
           this.pushAttempt(s, attemptRecord);
           last = c;
           if (reservation) await this.releaseTarget(reservation, target, reservation.fail());
-          this.breakers.record(target.id, target.provider, {
-            kind: c.kind,
-            latencyMs: latency,
-            admission,
-            ...(c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {}),
-          });
-          if (c.rateLimit) this.setPacing(target.id, c.rateLimit);
-          if (c.kind === 'cancelled') {
-            throw new RequestFailedError('ERR_LLMR_CANCELLED', 'The request was cancelled by the caller.', c, s.record, this.messageFor('cancelled', s));
+          if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
+            // Cut short by the caller's deadline, not by the target's own timeout: no verdict on its health.
+            this.breakers.release(target.id, target.provider, admission);
+          } else {
+            this.breakers.record(target.id, target.provider, {
+              kind: c.kind,
+              latencyMs: latency,
+              admission,
+              ...(c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {}),
+            });
           }
+          if (c.rateLimit) this.setPacing(target.id, c.rateLimit);
+          if (c.kind === 'cancelled') throw this.cancelled(s, err);
           // The team hears of quota and key problems even when the deadline has passed too.
           if (c.kind === 'quota_exhausted' || c.kind === 'auth') {
             this.events.emit('alert', {
@@ -1059,6 +1066,12 @@ export class Resilience {
     return r;
   }
 
+  /** The error of a request its caller cancelled; `cause` is what the abort threw (the signal's reason). */
+  private cancelled(s: RequestState, cause: unknown): RequestFailedError {
+    const c: ClassifiedError = { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause };
+    return new RequestFailedError('ERR_LLMR_CANCELLED', 'The request was cancelled by the caller.', c, s.record, this.messageFor('cancelled', s));
+  }
+
   private finishFailure(s: RequestState, err: unknown): Error {
     const r = s.record;
     r.outcome = 'failure';
@@ -1068,6 +1081,9 @@ export class Resilience {
       if (err.userMessage === undefined) {
         err.userMessage = this.messageFor(err.kind, s);
       }
+    } else if (s.request.signal?.aborted) {
+      // Aborted while waiting (backoff, limits, pacing, queue): the same error as an abort during a call.
+      error = this.cancelled(s, err);
     } else {
       const c = this.classify(err);
       error = new RequestFailedError('ERR_LLMR_FAILED', c.message, c, r, this.messageFor(c.kind, s));
