@@ -342,6 +342,28 @@ describe('classifyError: Gemini / Vertex bodies', () => {
     expect(classify(err)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 19_420, message: 'Resource has been exhausted.' });
   });
 
+  it('a Gemini body passed on as the message of an OpenAI-compatible error reads as the body itself', () => {
+    const inner = googleBody(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).', [RETRY_INFO]);
+    const wrapped = openAIError(429, { message: JSON.stringify(inner, null, 2), code: 429, status: 'Too Many Requests' });
+    expect(classify(wrapped)).toMatchObject({ kind: 'rate_limited', status: 429, code: 'RESOURCE_EXHAUSTED', retryAfterMs: 19_420, message: 'Resource has been exhausted (e.g. check quota).' });
+    // The inner status decides over the wrapper's.
+    const overloaded = { status: 500, error: { message: JSON.stringify(googleBody(503, 'UNAVAILABLE', 'The model is overloaded.')), code: 500 } };
+    expect(classify(overloaded)).toMatchObject({ kind: 'overloaded', code: 'UNAVAILABLE' });
+    expect(classify({ error: { message: JSON.stringify(inner) } })).toMatchObject({ kind: 'rate_limited', retryAfterMs: 19_420 });
+  });
+
+  it('older Google SDKs: the body after a status line in the message (no status field)', () => {
+    const body = googleBody(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted (e.g. check quota).', [RETRY_INFO]);
+    const client = Object.assign(new Error(`got status: 429 Too Many Requests. ${JSON.stringify(body)}`), { name: 'ClientError' });
+    expect(classify(client)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 19_420 });
+    const server = Object.assign(new Error(`[VertexAI.ServerError]: got status: 503 Service Unavailable. ${JSON.stringify(googleBody(503, 'UNAVAILABLE', 'overloaded'))}`), {
+      name: 'ServerError',
+    });
+    expect(classify(server)).toMatchObject({ kind: 'overloaded', status: 503 });
+    // JSON that is not an error body (a request echoed in a message) is not read as one.
+    expect(classify(new Error('Invalid value for tools: {"type":"function","status":503}'))).toMatchObject({ kind: 'unknown' });
+  });
+
   it('@google/generative-ai-style fetch error (errorDetails)', () => {
     const err = Object.assign(new Error('[GoogleGenerativeAI Error]: Error fetching from https://x: [429 Too Many Requests] Resource exhausted'), {
       name: 'GoogleGenerativeAIFetchError',
@@ -475,7 +497,19 @@ describe('classifyError: Node and fetch transport errors', () => {
     expect(classify(nodeError(code))).toMatchObject({ kind: 'timeout', code });
   });
 
-  it.each(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'UND_ERR_SOCKET'])('%s -> network', (code) => {
+  it.each([
+    'ECONNRESET',
+    'ECONNREFUSED',
+    'EPIPE',
+    'EAI_AGAIN',
+    'ENOTFOUND',
+    'ENETRESET',
+    'UND_ERR_SOCKET',
+    'UND_ERR_DESTROYED',
+    'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+    'ERR_SOCKET_CLOSED',
+    'ERR_HTTP2_STREAM_CANCEL',
+  ])('%s -> network', (code) => {
     expect(classify(nodeError(code))).toMatchObject({ kind: 'network', code });
   });
 
@@ -590,6 +624,22 @@ describe('classifyError: garbage never throws', () => {
     expect(classify('request timed out').kind).toBe('timeout');
     expect(classify('something odd')).toMatchObject({ kind: 'unknown', message: 'something odd' });
     expect(classify('x'.repeat(10_000)).message.length).toBeLessThanOrEqual(300);
+  });
+
+  it('a details array that throws when read does not hide readable headers', () => {
+    const hostile = Object.assign([], {
+      slice() {
+        throw new Error('x');
+      },
+    });
+    expect(classify({ status: 429, headers: { 'retry-after': '3' }, error: { details: hostile } })).toMatchObject({ kind: 'rate_limited', retryAfterMs: 3000 });
+    const trapped = new Proxy([1, 2], {
+      get(t, k) {
+        if (k === 'length' || typeof k === 'symbol') return Reflect.get(t, k);
+        throw new Error('trap');
+      },
+    });
+    expect(classify({ status: 429, headers: { 'retry-after': '3' }, errorDetails: trapped })).toMatchObject({ kind: 'rate_limited', retryAfterMs: 3000 });
   });
 
   it('circular objects and cause cycles', () => {

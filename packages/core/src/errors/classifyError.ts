@@ -97,6 +97,32 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** Longest text before an error body embedded in a message (`got status: 429 Too Many Requests. {...}`). */
+const MAX_BODY_PREFIX = 200;
+
+/**
+ * A provider error body in a message: the whole message (`@google/genai`, a Gemini body passed on
+ * as another SDK's error message), or an `{ "error": ... }` object after a short prefix (the older
+ * Google SDKs: `got status: 429 Too Many Requests. {...}`).
+ */
+function embeddedBody(text: string): unknown {
+  const whole = parseJson(text);
+  if (whole !== undefined) return whole;
+  const at = text.indexOf('{');
+  if (at <= 0 || at > MAX_BODY_PREFIX) return undefined;
+  const body = parseJson(text.slice(at));
+  return isObjectLike(body) && !isArray(body) && prop(body, 'error') !== undefined ? body : undefined;
+}
+
+/** The first `n` items of `list`, or none when reading them throws (a hostile array). */
+function firstItems(list: readonly unknown[], n: number): unknown[] {
+  try {
+    return list.slice(0, n);
+  } catch {
+    return [];
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Facts: what one error object says about itself.
 // ---------------------------------------------------------------------------------------------
@@ -154,6 +180,12 @@ function readPayload(facts: Facts, payload: unknown, depth: number): void {
   const t = tag(payload);
   if (t !== '[object Object]') return; // streams, buffers, Maps: not a JSON body
 
+  // A body passed on as the message of another (e.g. Gemini's behind an OpenAI-compatible endpoint):
+  // read first, since it is more specific than the wrapper's status and code.
+  const message = prop(payload, 'message');
+  const nested = typeof message === 'string' ? embeddedBody(message) : undefined;
+  if (nested !== undefined) readPayload(facts, nested, depth + 1);
+
   const inner = prop(payload, 'error');
   if (isObjectLike(inner)) readPayload(facts, inner, depth + 1);
   else if (typeof inner === 'string') {
@@ -172,9 +204,9 @@ function readPayload(facts: Facts, payload: unknown, depth: number): void {
   else pushToken(facts, status);
   pushToken(facts, prop(prop(payload, 'innererror'), 'code')); // Azure
   pushToken(facts, prop(payload, 'error_code'));
-  pushMessage(facts.providerMessages, prop(payload, 'message'));
+  if (nested === undefined) pushMessage(facts.providerMessages, message);
   pushMessage(facts.providerMessages, prop(payload, 'error_description'));
-  if (isArray(details)) facts.details.push(...details.slice(0, 20));
+  if (isArray(details)) facts.details.push(...firstItems(details, 20));
 }
 
 function extractFacts(node: unknown, now: number): Facts {
@@ -244,10 +276,10 @@ function readNode(facts: Facts, node: object, now: number): void {
     else readPayload(facts, err, 0);
     readPayload(facts, prop(node, 'body'), 0);
     const errorDetails = prop(node, 'errorDetails'); // @google/generative-ai
-    if (isArray(errorDetails)) facts.details.push(...errorDetails.slice(0, 20));
-    // @google/genai puts the JSON body in the message.
+    if (isArray(errorDetails)) facts.details.push(...firstItems(errorDetails, 20));
+    // @google/genai puts the JSON body in the message; older Google SDKs after a status line.
     if (facts.message !== undefined) {
-      const parsed = parseJson(facts.message);
+      const parsed = embeddedBody(facts.message);
       if (parsed !== undefined) {
         readPayload(facts, parsed, 0);
         facts.message = undefined;
@@ -267,7 +299,7 @@ function readNode(facts: Facts, node: object, now: number): void {
   const cause = prop(node, 'cause');
   if (isObjectLike(cause) || typeof cause === 'string') facts.children.push(cause);
   const errors = prop(node, 'errors');
-  if (isArray(errors)) facts.children.push(...errors.slice(0, 5));
+  if (isArray(errors)) facts.children.push(...firstItems(errors, 5));
   const original = prop(node, 'originalError');
   if (isObjectLike(original)) facts.children.push(original);
 }
@@ -406,8 +438,14 @@ const NETWORK_SYS = set(
   'ENETUNREACH',
   'ENETDOWN',
   'EPROTO',
+  'ENETRESET',
   'UND_ERR_SOCKET',
   'UND_ERR_CLOSED',
+  'UND_ERR_DESTROYED',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+  'ERR_SOCKET_CLOSED',
+  'ERR_HTTP2_STREAM_CANCEL',
   'ERR_STREAM_PREMATURE_CLOSE',
   'ERR_NETWORK',
   'ERR_HTTP2_STREAM_ERROR',

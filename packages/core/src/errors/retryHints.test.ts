@@ -86,6 +86,12 @@ describe('parseRetryAfterMs', () => {
     expect(parseRetryAfterMs({ 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }, NOW)).toBe(0);
   });
 
+  it('reads an asctime date as GMT whatever the host time zone', () => {
+    // 2026-03-01T12:00:05Z; Date.parse alone would read it in local time.
+    expect(parseRetryAfterMs({ 'retry-after': 'Sun Mar  1 12:00:05 2026' }, NOW)).toBe(5000);
+    expect(parseRetryAfterMs({ 'retry-after': 'Sun, 01 Mar 2026 12:00:05 GMT' }, NOW)).toBe(5000);
+  });
+
   it('prefers retry-after-ms, then x-ms-retry-after-ms, then retry-after', () => {
     expect(parseRetryAfterMs({ 'retry-after': '9', 'retry-after-ms': '120', 'x-ms-retry-after-ms': '350' }, NOW)).toBe(120);
     expect(parseRetryAfterMs({ 'retry-after': '9', 'x-ms-retry-after-ms': '350' }, NOW)).toBe(350);
@@ -190,6 +196,15 @@ describe('retryInfoDelayMs', () => {
   it('reads the protobuf { seconds, nanos } form', () => {
     expect(retryInfoDelayMs([{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: { seconds: 2, nanos: 500_000_000 } }])).toBe(2500);
     expect(retryInfoDelayMs([{ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: { seconds: '3' } }])).toBe(3000);
+  });
+
+  it('reads int64 seconds as protobuf libraries give them: bigint (protobuf-es) and Long (protobufjs)', () => {
+    const T = 'type.googleapis.com/google.rpc.RetryInfo';
+    expect(retryInfoDelayMs([{ '@type': T, retryDelay: { seconds: 19n, nanos: 420_000_000 } }])).toBe(19_420);
+    const long = { low: 19, high: 0, unsigned: false, toNumber: () => 19 };
+    expect(retryInfoDelayMs([{ '@type': T, retryDelay: { seconds: long, nanos: 420_000_000 } }])).toBe(19_420);
+    // Unreadable seconds: no hint, rather than the nanos alone (a hint far too short).
+    expect(retryInfoDelayMs([{ '@type': T, retryDelay: { seconds: 'abc', nanos: 500_000_000 } }])).toBeUndefined();
   });
 
   it('returns undefined without a usable RetryInfo', () => {

@@ -168,6 +168,8 @@ export function parseDuration(text: string): number | undefined {
   return finiteMs(total);
 }
 
+const ASCTIME = /^[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} \d{4}$/;
+
 function finiteMs(ms: number): number | undefined {
   return Number.isFinite(ms) && ms >= 0 ? Math.round(ms) : undefined;
 }
@@ -177,7 +179,8 @@ function parseRetryAfterValue(value: string, now: number): number | undefined {
   if (PLAIN_NUMBER.test(value)) return finiteMs(Number(value) * 1000);
   // HTTP dates always name a day or month; this also keeps `Date.parse('-1')` (a valid year) out.
   if (!/[a-z]/i.test(value)) return undefined;
-  const at = Date.parse(value);
+  // asctime (`Sun Nov  6 08:49:37 1994`) names no zone but is GMT (RFC 9110); Date.parse would take local time.
+  const at = Date.parse(ASCTIME.test(value) ? `${value} GMT` : value);
   if (!Number.isFinite(at)) return undefined;
   return Math.max(0, Math.round(at - now));
 }
@@ -287,11 +290,28 @@ export function readRateLimitHeaders(headers: unknown, now: number): RateLimitSn
   return found ? snapshot : undefined;
 }
 
+/** A protobuf int64 as JSON or protobuf libraries give it: number, decimal string, `bigint` (protobuf-es), `Long` (protobufjs). */
+function int64(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string') return PLAIN_NUMBER.test(v) ? Number(v) : undefined;
+  if (typeof v === 'bigint') return Number(v);
+  if (v !== null && typeof v === 'object') {
+    const toNumber = (v as { toNumber?: unknown }).toNumber;
+    if (typeof toNumber === 'function') {
+      const n: unknown = toNumber.call(v);
+      return typeof n === 'number' ? n : undefined;
+    }
+  }
+  return undefined;
+}
+
 function protobufDurationMs(value: unknown): number | undefined {
   if (value === null || typeof value !== 'object') return undefined;
   try {
     const { seconds, nanos } = value as { seconds?: unknown; nanos?: unknown };
-    const s = typeof seconds === 'number' ? seconds : typeof seconds === 'string' && PLAIN_NUMBER.test(seconds) ? Number(seconds) : undefined;
+    const s = int64(seconds);
+    // Present but unreadable: no hint rather than a too-short one.
+    if (s === undefined && seconds !== undefined && seconds !== null) return undefined;
     const n = typeof nanos === 'number' ? nanos : 0;
     if (s === undefined && typeof nanos !== 'number') return undefined;
     return finiteMs((s ?? 0) * 1000 + n / 1e6);
