@@ -67,6 +67,7 @@ export {
   headerGetter,
   parseRetryAfterMs,
   readRateLimitHeaders,
+  retryAfterFromRateLimit,
   retryInfoDelayMs,
   type HeaderGetter,
   type HeadersLike,

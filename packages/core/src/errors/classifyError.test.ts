@@ -195,6 +195,27 @@ describe('classifyError: openai SDK errors', () => {
   });
 });
 
+describe('classifyError: a 429 with rate-limit headers and no retry-after', () => {
+  it('waits for the reset of the exhausted quota (OpenAI x-ratelimit-reset-*)', () => {
+    const err = openAIError(429, { code: 'rate_limit_exceeded', message: 'Rate limit reached' }, { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '20s', 'x-ratelimit-remaining-tokens': '9000', 'x-ratelimit-reset-tokens': '6m0s' });
+    expect(classify(err)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 20_000 });
+    // retry-after, when sent, wins.
+    const both = openAIError(429, { code: 'rate_limit_exceeded' }, { 'retry-after': '3', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '20s' });
+    expect(classify(both).retryAfterMs).toBe(3_000);
+    // Nothing exhausted: the headers say nothing about when this 429 passes.
+    const none = openAIError(429, { code: 'rate_limit_exceeded' }, { 'x-ratelimit-remaining-requests': '4', 'x-ratelimit-reset-requests': '20s' });
+    expect(classify(none).retryAfterMs).toBeUndefined();
+  });
+
+  it('waits for the reset of the exhausted quota (Anthropic anthropic-ratelimit-*-reset, RFC 3339)', () => {
+    const err = anthropicError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', {
+      'anthropic-ratelimit-input-tokens-remaining': '0',
+      'anthropic-ratelimit-input-tokens-reset': new Date(NOW + 42_000).toISOString(),
+    });
+    expect(classify(err)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 42_000 });
+  });
+});
+
 describe('classifyError: @anthropic-ai/sdk errors', () => {
   it('529 overloaded_error -> overloaded', () => {
     const err = anthropicError(529, 'overloaded_error', 'Overloaded');

@@ -1,6 +1,6 @@
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from './ErrorKind';
 import { isErrorKind } from './isErrorKind';
-import { parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryInfoDelayMs } from './retryHints';
+import { parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryAfterFromRateLimit, retryInfoDelayMs } from './retryHints';
 
 /**
  * Options of {@link classifyError}.
@@ -653,7 +653,8 @@ function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefi
  * 500/502 unknown), broad codes (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, ...), and last the message text.
  *
  * `retryAfterMs` comes from `retry-after-ms`, `x-ms-retry-after-ms` or `retry-after` headers, else
- * a Google `RetryInfo`, else "try again in 6s" in the provider message. `message` is the provider's
+ * a Google `RetryInfo`, else "try again in 6s" in the provider message, else (for `rate_limited`) the
+ * reset of a quota the rate-limit headers show at 0 remaining. `message` is the provider's
  * message (never the request), whitespace-collapsed, with API-key-looking strings redacted, at most
  * 300 characters.
  *
@@ -705,7 +706,14 @@ export function classifyError(err: unknown, options?: ClassifyErrorOptions): Cla
     const retryAfterMs = firstDefined(ordered, (f) => f.retryAfterMs);
     if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
     const rateLimit = firstDefined(ordered, (f) => f.rateLimit);
-    if (rateLimit !== undefined) result.rateLimit = rateLimit;
+    if (rateLimit !== undefined) {
+      result.rateLimit = rateLimit;
+      // No retry-after: the reset of the exhausted quota (OpenAI x-ratelimit-reset-*, Anthropic *-reset).
+      if (kind === 'rate_limited' && result.retryAfterMs === undefined) {
+        const reset = retryAfterFromRateLimit(rateLimit, now);
+        if (reset !== undefined) result.retryAfterMs = reset;
+      }
+    }
 
     const rawMessage = decider?.own
       ? decider.message

@@ -1,4 +1,4 @@
-import { headerGetter, parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryInfoDelayMs } from './retryHints';
+import { headerGetter, parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryAfterFromRateLimit, retryInfoDelayMs } from './retryHints';
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');
 
@@ -181,6 +181,20 @@ describe('readRateLimitHeaders', () => {
     expect(readRateLimitHeaders({}, NOW)).toBeUndefined();
     expect(readRateLimitHeaders({ 'x-ratelimit-remaining-tokens': 'lots', 'x-ratelimit-reset-tokens': 'soon' }, NOW)).toBeUndefined();
     expect(readRateLimitHeaders(null, NOW)).toBeUndefined();
+  });
+});
+
+describe('retryAfterFromRateLimit', () => {
+  it('is the latest reset among the exhausted quotas', () => {
+    expect(retryAfterFromRateLimit({ remainingRequests: 0, requestsResetAt: NOW + 20_000, remainingTokens: 5_000, tokensResetAt: NOW + 60_000 }, NOW)).toBe(20_000);
+    expect(retryAfterFromRateLimit({ remainingRequests: 0, requestsResetAt: NOW + 20_000, remainingTokens: 0, tokensResetAt: NOW + 6_000 }, NOW)).toBe(20_000);
+    expect(retryAfterFromRateLimit({ remainingOutputTokens: 0, outputTokensResetAt: NOW - 5 }, NOW)).toBe(0);
+  });
+
+  it('is undefined when no quota is at 0 or its reset is unknown', () => {
+    expect(retryAfterFromRateLimit({ remainingRequests: 3, requestsResetAt: NOW + 20_000 }, NOW)).toBeUndefined();
+    expect(retryAfterFromRateLimit({ remainingTokens: 0 }, NOW)).toBeUndefined();
+    expect(retryAfterFromRateLimit({}, NOW)).toBeUndefined();
   });
 });
 

@@ -349,3 +349,26 @@ export function retryInfoDelayMs(details: unknown): number | undefined {
   }
   return undefined;
 }
+
+/**
+ * When a rate-limited call may pass again by its remaining-quota headers: the latest reset among the
+ * dimensions at 0 remaining (requests, tokens, input tokens, output tokens), in ms from `now`.
+ * `undefined` when no dimension is exhausted (the headers then say nothing about this 429).
+ *
+ * @example
+ * ```ts
+ * const snap = readRateLimitHeaders({ 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '20s' }, now);
+ * retryAfterFromRateLimit(snap!, now); // 20000
+ * ```
+ */
+export function retryAfterFromRateLimit(snap: RateLimitSnapshot, now: number): number | undefined {
+  let wait: number | undefined;
+  const consider = (remaining: number | undefined, resetAt: number | undefined): void => {
+    if (remaining !== undefined && remaining <= 0 && resetAt !== undefined) wait = Math.max(wait ?? 0, Math.max(0, Math.round(resetAt - now)));
+  };
+  consider(snap.remainingRequests, snap.requestsResetAt);
+  consider(snap.remainingTokens, snap.tokensResetAt);
+  consider(snap.remainingInputTokens, snap.inputTokensResetAt);
+  consider(snap.remainingOutputTokens, snap.outputTokensResetAt);
+  return wait;
+}
