@@ -351,6 +351,11 @@ describe('classifyError: Gemini / Vertex bodies', () => {
 
   it('gRPC status without an HTTP status still classifies', () => {
     expect(classify({ code: 'RESOURCE_EXHAUSTED', message: 'quota' }).kind).toBe('rate_limited');
+    // @grpc/grpc-js / google-gax: numeric code, status name in the message.
+    const grpc = (code: number, name: string) => Object.assign(new Error(`${code} ${name}: details`), { code, details: 'details', metadata: {} });
+    expect(classify(grpc(8, 'RESOURCE_EXHAUSTED'))).toMatchObject({ kind: 'rate_limited', code: 'RESOURCE_EXHAUSTED' });
+    expect(classify(grpc(14, 'UNAVAILABLE')).kind).toBe('overloaded');
+    expect(classify(grpc(4, 'DEADLINE_EXCEEDED')).kind).toBe('timeout');
     expect(classify({ error: { status: 'UNAVAILABLE', message: 'x' } }).kind).toBe('overloaded');
     expect(classify({ error: { status: 'DEADLINE_EXCEEDED' } }).kind).toBe('timeout');
   });

@@ -146,6 +146,8 @@ interface Facts {
   children: unknown[];
 }
 
+const GRPC_MESSAGE = /^(\d{1,2}) ([A-Z][A-Z_]{2,}): /;
+
 const SYS_CODE = /^(?:E[A-Z0-9_]{2,}|UND_ERR_[A-Z0-9_]+|ERR_[A-Z0-9_]+|ABORT_ERR)$/;
 
 function pushToken(facts: Facts, value: unknown): void {
@@ -277,6 +279,9 @@ function readNode(facts: Facts, node: object, now: number): void {
     readPayload(facts, prop(node, 'body'), 0);
     const errorDetails = prop(node, 'errorDetails'); // @google/generative-ai
     if (isArray(errorDetails)) facts.details.push(...firstItems(errorDetails, 20));
+    // gRPC (@grpc/grpc-js, google-gax): numeric `code`, status name in the message (`8 RESOURCE_EXHAUSTED: ...`).
+    const grpc = facts.message === undefined ? null : GRPC_MESSAGE.exec(facts.message);
+    if (grpc !== null && typeof code === 'number' && code === Number(grpc[1])) pushToken(facts, grpc[2]);
     // @google/genai puts the JSON body in the message; older Google SDKs after a status line.
     if (facts.message !== undefined) {
       const parsed = embeddedBody(facts.message);
