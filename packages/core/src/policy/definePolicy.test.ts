@@ -102,6 +102,45 @@ describe('definePolicy', () => {
     ]);
   });
 
+  it('rejects a bucket of whole units that holds less than one unit, by limit or burst, concurrency included', () => {
+    const base = { targets, routes: { chat: { chain: ['fast-a'] } } };
+    expect(
+      problems({
+        ...base,
+        limits: [
+          { scope: ['user'], metric: 'requests', limit: 0.5, window: '1m' },
+          { scope: ['team'], metric: 'inputTokens', limit: 5, burst: 0.5, window: '1m' },
+          { scope: ['model'], metric: 'concurrency', limit: 0.5 },
+          { scope: ['provider'], metric: 'concurrency', limit: 0.5, burst: 4 }, // a concurrency rule has no burst
+          { scope: ['user'], metric: 'totalTokens', limit: 0.2, window: '1m' },
+        ],
+      }),
+    ).toEqual([
+      'limits[0].limit: expected at least 1, got 0.5',
+      'limits[1].burst: expected at least 1, got 0.5',
+      'limits[2].limit: expected at least 1, got 0.5',
+      'limits[3].limit: expected at least 1, got 0.5',
+      'limits[4].limit: expected at least 1, got 0.2',
+    ]);
+    // Still accepted: a burst of at least one on a slow rate, and fractional dollars.
+    const policy = definePolicy(
+      {
+        ...base,
+        limits: [
+          { scope: ['user'], metric: 'requests', limit: 0.5, burst: 1, window: '1m' },
+          { scope: ['team'], metric: 'cost', limit: 0.5, window: '1h' },
+          { scope: ['tenant'], metric: 'cost', limit: 5, burst: 0.25, window: '1h' },
+        ],
+      },
+      { onWarning: () => {} },
+    );
+    expect(policy.limits.map((l) => [l.limit, l.burst])).toEqual([
+      [0.5, 1],
+      [0.5, undefined],
+      [5, 0.25],
+    ]);
+  });
+
   it('warns when a chain has more than three fallbacks', () => {
     const emitted: string[] = [];
     const policy = definePolicy(

@@ -187,8 +187,13 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: string[]): Po
       ...(l.match !== undefined ? { match: l.match } : {}),
       ...(l.onFailure !== undefined ? { onFailure: l.onFailure } : {}),
     };
-    if (l.burst !== undefined && l.burst < 1 && l.metric !== 'cost') {
-      issues.push({ path: `limits[${i}].burst`, message: `expected at least 1, got ${l.burst}` });
+    // A bucket of whole units (requests, tokens, slots) must hold at least one, or it denies every
+    // request forever. Its capacity is `burst` when given (rate rules), else `limit`; `concurrency`
+    // has no burst. Cost rules (USD) may be fractional.
+    if (l.metric !== 'cost') {
+      const field = l.burst !== undefined && l.metric !== 'concurrency' ? 'burst' : 'limit';
+      const capacity = field === 'burst' ? l.burst! : l.limit;
+      if (capacity < 1) issues.push({ path: `limits[${i}].${field}`, message: `expected at least 1, got ${capacity}` });
     }
     return rule;
   });

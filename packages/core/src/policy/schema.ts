@@ -170,7 +170,7 @@ export const retrySchema = z
     maxLimiterWait: duration('a maximum limiter wait')
       .optional()
       .describe(
-        'Longest wait for our own target-scoped limits or proactive pacing before skipping the target (`limited` / `paced`).',
+        'Longest wait, in all, for our own target-scoped limits, proactive pacing and a paused breaker before an attempt; beyond it the target is skipped (`limited` / `paced` / `breaker_open`).',
       ),
   })
   .describe('Retry rules. Route values override policy values field by field.');
@@ -304,7 +304,9 @@ export const limitRuleSchema = z
     window: duration('a window', 1000, DAY_MS)
       .optional()
       .describe('Window between 1 s and 1 d (`"1m"`, `"1h"`, ...). Required except for `concurrency`.'),
-    burst: positive.optional().describe('Bucket capacity: most units admitted at once.'),
+    burst: positive
+      .optional()
+      .describe('Bucket capacity: most units admitted at once. For whole units (every metric but `cost`) the capacity, `burst` or else `limit`, must be at least 1.'),
     match: z
       .partialRecord(scopeDimension, z.string())
       .optional()
