@@ -30,6 +30,21 @@ describe('ScopeKeyCache', () => {
     expect(new ScopeKeyCache([], ['global']).lookup({})?.map((s) => s.key)).toEqual(['global']);
   });
 
+  it('creates no trie nodes for contexts missing a later dimension, so memory stays bounded', () => {
+    const cache = new ScopeKeyCache(['user', 'team'], ['rpm', 'tpm'], 1000);
+    for (let i = 0; i < 10_000; i++) {
+      expect(cache.lookup({ user: `u${i}` })).toBeUndefined(); // no team: the rule does not apply
+      expect(cache.lookup({ user: `u${i}`, team: '' })).toBeUndefined();
+    }
+    expect(cache.nodeCount).toBe(1); // the root alone
+    expect(cache.lookup({ user: 'u1', team: 't1' })?.map((s) => s.key)).toEqual(['rpm|user=u1|team=t1', 'tpm|user=u1|team=t1']);
+    expect(cache.nodeCount).toBe(2);
+    // A full population stays within its two generations of at most 500 entries each.
+    for (let i = 0; i < 10_000; i++) cache.lookup({ user: `u${i}`, team: 't' });
+    expect(cache.nodeCount).toBeLessThanOrEqual(2 + 2 * 500);
+    expect(new ScopeKeyCache([], ['global']).nodeCount).toBe(0);
+  });
+
   it('keeps at most maxEntries value combinations in two generations, and still answers correctly', () => {
     const cache = new ScopeKeyCache(['user'], ['rpm'], 4); // generations of 2
     const u0 = cache.lookup({ user: 'u0' });

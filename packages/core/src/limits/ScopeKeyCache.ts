@@ -73,10 +73,50 @@ export class ScopeKeyCache {
     if (this.constant !== undefined) return this.constant;
     const scope = this.scope;
     const last = scope.length - 1;
+    // Hot path: walk existing nodes only. Nothing is created before every value is known to be
+    // present (see `insert`): a later dimension missing must not leave nodes behind.
     let node = this.root;
     for (let d = 0; d < last; d++) {
       const v = ctx[scope[d]!];
       if (v === undefined || v === '') return undefined;
+      const child = node.get(v) as Node | undefined;
+      if (child === undefined) return this.insert(ctx);
+      node = child;
+    }
+    const v = ctx[scope[last]!];
+    if (v === undefined || v === '') return undefined;
+    const found = node.get(v) as ScopeKeys | undefined;
+    return found !== undefined ? found : this.insert(ctx);
+  }
+
+  /**
+   * @internal Trie nodes (maps) in both generations, the roots included: what the cache holds besides
+   * its entries. For tests and diagnostics; it walks the whole trie.
+   */
+  get nodeCount(): number {
+    const count = (node: Node, depth: number): number => {
+      let n = 1;
+      if (depth < this.scope.length - 1) for (const child of node.values()) n += count(child as Node, depth + 1);
+      return n;
+    };
+    if (this.constant !== undefined) return 0;
+    return count(this.root, 0) + (this.previous === undefined ? 0 : count(this.previous, 0));
+  }
+
+  /**
+   * A miss of {@link lookup}: checks that every scope value is present before creating any node, then
+   * adds the entry (moved from the previous generation, or built) to the current one.
+   */
+  private insert(ctx: LimitContext): ScopeKeys | undefined {
+    const scope = this.scope;
+    for (let d = 0; d < scope.length; d++) {
+      const v = ctx[scope[d]!];
+      if (v === undefined || v === '') return undefined;
+    }
+    const last = scope.length - 1;
+    let node = this.root;
+    for (let d = 0; d < last; d++) {
+      const v = ctx[scope[d]!]!;
       let child = node.get(v) as Node | undefined;
       if (child === undefined) {
         child = new Map();
@@ -84,21 +124,12 @@ export class ScopeKeyCache {
       }
       node = child;
     }
-    const v = ctx[scope[last]!];
-    if (v === undefined || v === '') return undefined;
-    let found = node.get(v) as ScopeKeys | undefined;
-    if (found === undefined) {
-      found = this.previous === undefined ? undefined : this.inPrevious(ctx);
-      if (found === undefined) {
-        found = this.build(ctx);
-        if (found === undefined) return undefined;
-      }
-      node.set(v, found);
-      if (++this.entries >= this.generationSize) {
-        this.previous = this.root;
-        this.root = new Map();
-        this.entries = 0;
-      }
+    const found = (this.previous === undefined ? undefined : this.inPrevious(ctx)) ?? this.build(ctx);
+    node.set(ctx[scope[last]!]!, found);
+    if (++this.entries >= this.generationSize) {
+      this.previous = this.root;
+      this.root = new Map();
+      this.entries = 0;
     }
     return found;
   }
@@ -111,13 +142,10 @@ export class ScopeKeyCache {
     return node as ScopeKeys | undefined;
   }
 
-  private build(ctx: LimitContext): KeySlot[] | undefined {
+  /** The keys for `ctx` (every scope value is present: checked by the caller). */
+  private build(ctx: LimitContext): KeySlot[] {
     let suffix = '';
-    for (const dim of this.scope) {
-      const v = ctx[dim];
-      if (v === undefined || v === '') return undefined;
-      suffix += `|${dim}=${escapeKeyValue(v)}`;
-    }
+    for (const dim of this.scope) suffix += `|${dim}=${escapeKeyValue(ctx[dim]!)}`;
     // Flatten now: the store hashes each key once and reuses the hash.
     return this.escapedIds.map((id) => new KeySlot(flatten(id + suffix)));
   }
