@@ -1,5 +1,5 @@
 import { ManualClock } from '@llm-resilience/core';
-import { LocalFallbackLimiter } from './LocalFallbackLimiter';
+import { LocalFallbackLimiter, LocalMark } from './LocalFallbackLimiter';
 
 const rpm = { key: 'k', kind: 'rate' as const, limit: 100, windowMs: 60_000, amount: 1 };
 
@@ -43,6 +43,22 @@ describe('LocalFallbackLimiter', () => {
     expect(local.peek([spend])[0]!.remaining).toBeCloseTo(0.1, 12);
     local.adjust([{ ...spend, delta: -1 }]);
     expect(local.peek([spend])).toEqual([{ remaining: 0.5, resetMs: 0 }]);
+  });
+
+  it('caps late refunds of its own reservations, and leaves refunds with a Redis mark uncapped', async () => {
+    const clock = new ManualClock(0);
+    const local = new LocalFallbackLimiter(1, clock);
+    const tpm = { key: 't', kind: 'rate' as const, limit: 10, windowMs: 1000, amount: 10 };
+    const a = local.reserve([tpm]);
+    expect(a.ok && a.marks).toEqual([new LocalMark([1000, 1000])]);
+    await clock.advance(1000);
+    expect(local.reserve([tpm]).ok).toBe(true);
+    local.adjust([{ ...tpm, delta: -10, mark: a.ok ? a.marks?.[0] : undefined }]); // a's interval is over
+    expect(local.peek([tpm])).toEqual([{ remaining: 0, resetMs: 1000 }]);
+    // A number is a Redis mark (a reservation made on Redis): not the local store's, so not a cap.
+    local.adjust([{ ...tpm, delta: -4, mark: 500 }]); // as a local mark it would give nothing back
+    expect(local.peek([tpm])).toEqual([{ remaining: 4, resetMs: 600 }]);
+    expect(local.usage([tpm])).toEqual([6]);
   });
 
   it('passes limits through unchanged with fraction 1', () => {

@@ -2,6 +2,21 @@ import { MemoryLimiterStore, type Clock } from '@llm-resilience/core';
 import type { LimitAdjustment, LimitCharge, LimitState, ReserveResult } from '@llm-resilience/core';
 
 /**
+ * A mark of the local store (see `LimitAdjustment.mark`), wrapped so that it is never taken for a
+ * Redis mark (a number) and a Redis mark never reaches the local store: a reservation made locally may
+ * be settled once Redis is back, and the other way round. Refunds whose mark is the other store's are
+ * not capped.
+ *
+ * @example
+ * ```ts
+ * const mark = new LocalMark([1000, 1000]); // mark.value: what the local MemoryLimiterStore returned
+ * ```
+ */
+export class LocalMark {
+  constructor(readonly value: unknown) {}
+}
+
+/**
  * The in-process limiter the Redis store falls back to in `fail-open` mode: a `MemoryLimiterStore`
  * enforcing `fraction` of every limit (and of every burst). With N replicas, a fraction of about 1/N
  * keeps the fleet near the global limit while Redis is away.
@@ -9,7 +24,8 @@ import type { LimitAdjustment, LimitCharge, LimitState, ReserveResult } from '@l
  * A scaled capacity (burst, or in-flight concurrency limit) below one unit is raised to one unit, so
  * small `requests` limits still admit one request at a time locally, at the scaled rate. Per-window
  * totals (budgets: `concurrency` with `windowMs > 0`) are scaled exactly. Amounts larger than the scaled burst are denied with
- * `retryAfterMs: Infinity` until Redis returns.
+ * `retryAfterMs: Infinity` until Redis returns. Refunds are capped as by the memory store; its marks
+ * travel as {@link LocalMark}s.
  *
  * @example
  * ```ts
@@ -29,12 +45,19 @@ export class LocalFallbackLimiter {
 
   /** Reserves against the scaled limits. */
   reserve(charges: readonly LimitCharge[]): ReserveResult {
-    return this.memory.reserve(charges.map((c) => this.scale(c)));
+    const r = this.memory.reserve(charges.map((c) => this.scale(c)));
+    if (!r.ok || r.marks === undefined) return r;
+    return { ok: true, states: r.states, marks: r.marks.map((m) => new LocalMark(m)) };
   }
 
-  /** Adjusts against the scaled limits. */
+  /** Adjusts against the scaled limits (a mark that is not a {@link LocalMark} is dropped). */
   adjust(adjustments: readonly LimitAdjustment[]): void {
-    this.memory.adjust(adjustments.map((a) => this.scale(a)));
+    this.memory.adjust(adjustments.map((a) => ({ ...this.scale(a), mark: a.mark instanceof LocalMark ? a.mark.value : undefined })));
+  }
+
+  /** Unrounded usage under the scaled limits. */
+  usage(charges: readonly LimitCharge[]): number[] {
+    return this.memory.usage(charges.map((c) => this.scale(c)));
   }
 
   /** States under the scaled limits. */

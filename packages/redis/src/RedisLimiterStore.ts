@@ -1,6 +1,6 @@
 import { CONCURRENCY_RETRY_MS, systemClock } from '@llm-resilience/core';
 import type { Clock, LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
-import { ADJUST_LUA, PEEK_LUA, RESERVE_LUA, UNIT_ARGS } from './limiterScripts';
+import { ADJUST_LUA, ADJUST_UNIT_ARGS, PEEK_LUA, RESERVE_LUA, UNIT_ARGS } from './limiterScripts';
 import { LocalFallbackLimiter } from './LocalFallbackLimiter';
 import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
 import { RedisHealth, type RedisHealthState } from './RedisHealth';
@@ -28,6 +28,12 @@ type Unit = LimitCharge | LimitAdjustment;
  * `limiterScripts.ts`. In-flight concurrency (`windowMs` 0) is kept as leases that expire after
  * `leaseMs`; per-window counters (`concurrency` with `windowMs > 0`) are plain counts that live
  * `windowMs` (+ margin) after their last write.
+ *
+ * Refunds are capped like the memory store's: an admitted reservation's `marks` hold, per rate charge,
+ * the key's `tat` right after it (epoch ms), and a refund passed back with its mark gives back at most
+ * `max(0, mark − now)`, the part of the reservation's interval that has not expired. Redis keeps no
+ * record of other refunds, so when an earlier reservation refunds first, a later one's cap is looser
+ * than the memory store's, by at most what was refunded meanwhile (see `limiterScripts.ts`).
  *
  * When Redis is down or slower than `timeoutMs`, the store applies `onRedisError`: `fail-open`
  * (default) decides locally on a fraction of each limit, `fail-closed` refuses with
@@ -148,6 +154,7 @@ export class RedisLimiterStore implements LimiterStore {
     }
     const keys = this.keysOf(charges);
     const units = unitArgs(charges, 'amount');
+    // Local reservations carry marks of the local store (told apart by LocalFallbackLimiter).
     const fallback = () => this.local.reserve(charges);
     if (this.fastPath()) {
       // Hot path: one promise from the batcher, failure handling only when it fails.
@@ -160,6 +167,8 @@ export class RedisLimiterStore implements LimiterStore {
    * Applies refunds, extra charges and concurrency releases, in one round trip. Never denies; never
    * throws on Redis failures (fail-open: applied locally; fail-closed: dropped and reported).
    * Adjustments with a delta of 0 are skipped (the core's reservations pass every charge they hold).
+   * A refund carrying the `mark` this store returned for the charge gives back at most what the
+   * reservation still holds; one without (or with another store's mark) is not capped.
    *
    * @example
    * ```ts
@@ -194,13 +203,28 @@ export class RedisLimiterStore implements LimiterStore {
    */
   async peek(charges: readonly LimitCharge[]): Promise<LimitState[]> {
     if (charges.length === 0) return [];
-    validate(charges, 'amount');
-    const keys = this.keysOf(charges);
-    const args = [JSON.stringify([...this.header, 0, ...unitArgs(charges, 'amount')])];
     return this.exec(
       'peek',
-      async () => parseStates(await withTimeout(PEEK.run(this.client, keys, args), this.timeoutMs), 0, charges.length),
+      async () => parsePeekStates(await this.runPeek(charges), charges.length),
       () => this.local.peek(charges),
+    );
+  }
+
+  /**
+   * Units each key holds right now, unrounded (rate: `(tat − now) / T`; counters: the count), without
+   * charging; `peek`'s `remaining` is floored to whole units. One round trip (the peek script).
+   *
+   * @example
+   * ```ts
+   * const [spentUsd] = await store.usage([{ key: 'team-cost|team=t1', kind: 'rate', limit: 5, windowMs: 60_000, amount: 0 }]);
+   * ```
+   */
+  async usage(charges: readonly LimitCharge[]): Promise<number[]> {
+    if (charges.length === 0) return [];
+    return this.exec(
+      'peek',
+      async () => parsePeekUsage(await this.runPeek(charges), charges.length),
+      () => this.local.usage(charges),
     );
   }
 
@@ -214,6 +238,14 @@ export class RedisLimiterStore implements LimiterStore {
    */
   close(): void {
     this.local.close();
+  }
+
+  /** Runs the peek script on `charges` (validated here), bounded by `timeoutMs`. */
+  private runPeek(charges: readonly LimitCharge[]): Promise<unknown> {
+    validate(charges, 'amount');
+    const keys = this.keysOf(charges);
+    const args = [JSON.stringify([...this.header, 0, ...unitArgs(charges, 'amount')])];
+    return withTimeout(PEEK.run(this.client, keys, args), this.timeoutMs);
   }
 
   /** Redis believed healthy, scripts loaded, connection usable: send without further ceremony. */
@@ -328,8 +360,13 @@ function validate(units: readonly Unit[], field: 'amount' | 'delta'): void {
   }
 }
 
+/**
+ * The script arguments of `units`: {@link UNIT_ARGS} values per charge (`amount`), or
+ * {@link ADJUST_UNIT_ARGS} per adjustment (`delta`, then the mark: a number this store handed out, else 0).
+ */
 function unitArgs(units: readonly Unit[], field: 'amount' | 'delta'): (string | number)[] {
-  const args: (string | number)[] = new Array(units.length * UNIT_ARGS);
+  const adjusting = field === 'delta';
+  const args: (string | number)[] = new Array(units.length * (adjusting ? ADJUST_UNIT_ARGS : UNIT_ARGS));
   let j = 0;
   for (let i = 0; i < units.length; i++) {
     const u = units[i]!;
@@ -338,18 +375,39 @@ function unitArgs(units: readonly Unit[], field: 'amount' | 'delta'): (string | 
     args[j++] = u.limit;
     args[j++] = kind === 'c' ? 0 : u.windowMs;
     args[j++] = kind === 'r' ? (u.burst ?? u.limit) : 0;
-    args[j++] = field === 'amount' ? (u as LimitCharge).amount : (u as LimitAdjustment).delta;
+    if (adjusting) {
+      const a = u as LimitAdjustment;
+      args[j++] = a.delta;
+      args[j++] = kind === 'r' && typeof a.mark === 'number' && a.mark > 0 && Number.isFinite(a.mark) ? a.mark : 0;
+    } else {
+      args[j++] = (u as LimitCharge).amount;
+    }
   }
   return args;
 }
 
-function parseStates(reply: unknown, offset: number, n: number): LimitState[] {
+/** `n` states from `stride` values per unit starting at `offset`: remaining, then resetMs. */
+function parseStates(reply: unknown, offset: number, n: number, stride = 2): LimitState[] {
   const r = reply as (string | number)[];
   const states: LimitState[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    states[i] = { remaining: Number(r[offset + 2 * i]), resetMs: Number(r[offset + 2 * i + 1]) };
+    const at = offset + stride * i;
+    states[i] = { remaining: Number(r[at]), resetMs: Number(r[at + 1]) };
   }
   return states;
+}
+
+/** The states of a peek reply (remaining, resetMs, used per unit). */
+function parsePeekStates(reply: unknown, n: number): LimitState[] {
+  return parseStates(reply, 0, n, 3);
+}
+
+/** The unrounded usage of a peek reply (remaining, resetMs, used per unit). */
+function parsePeekUsage(reply: unknown, n: number): number[] {
+  const r = reply as (string | number)[];
+  const out: number[] = new Array(n);
+  for (let i = 0; i < n; i++) out[i] = Number(r[3 * i + 2]);
+  return out;
 }
 
 function settleReserve(reply: unknown, batch: BatchEntry<ReserveResult>[]): void {
@@ -366,9 +424,17 @@ function settleAll(_reply: unknown, batch: BatchEntry<void>[]): void {
   for (const e of batch) e.resolve();
 }
 
-/** Parses one reservation's part of the reserve reply starting at `pos`; returns it and the next position. */
+/**
+ * Parses one reservation's part of the reserve reply starting at `pos`; returns it and the next
+ * position. Admitted: remaining, resetMs and the mark per charge (epoch µs in the reply, epoch ms in
+ * `marks`; 0 for counters).
+ */
 function parseReserve(r: (string | number)[], pos: number, n: number): [ReserveResult, number] {
-  if (Number(r[pos]) === 1) return [{ ok: true, states: parseStates(r, pos + 1, n) }, pos + 1 + 2 * n];
+  if (Number(r[pos]) === 1) {
+    const marks: number[] = new Array(n);
+    for (let i = 0; i < n; i++) marks[i] = Number(r[pos + 3 + 3 * i]) / 1000;
+    return [{ ok: true, states: parseStates(r, pos + 1, n, 3), marks }, pos + 1 + 3 * n];
+  }
   const wait = Number(r[pos + 2]);
   return [
     { ok: false, index: Number(r[pos + 1]), retryAfterMs: wait === -1 ? Infinity : wait, states: parseStates(r, pos + 3, n) },

@@ -12,10 +12,12 @@
  *   a client's cost per call): `A[1]` lease ms (concurrency), `A[2]` expiry margin ms, `A[3]` retry hint
  *   (ms) for a taken concurrency slot, `A[4]` number of reservations R (reserve only; 0 otherwise),
  *   then R counts (charges per reservation), then {@link UNIT_ARGS} values per unit: kind (`r` | `c` |
- *   `w`), limit, windowMs (rate, windowed counter) or 0, burst (rate) or 0, and amount (reserve/peek)
- *   or delta (adjust).
+ *   `w`), limit, windowMs (rate, windowed counter) or 0, burst (rate) or 0, and amount (reserve/peek);
+ *   adjust units have {@link ADJUST_UNIT_ARGS} values: the same five with the delta as the fifth, then
+ *   the charge's mark (below; 0 when it has none).
  * - Replies are flat arrays of integers (Redis turns Lua numbers into integer replies cheaply; building
- *   one joined string in Lua cost more Redis CPU). Fractional concurrency counts are strings.
+ *   one joined string in Lua cost more Redis CPU). Fractional concurrency counts and peek's unrounded
+ *   usage are strings.
  *
  * Numbers travel exactly: `JSON.stringify` writes the shortest round-trip form, `cjson` parses it with
  * `strtod`, and Redis converts Lua numbers given to `redis.call` with a round-trip format, so `tat` is
@@ -27,9 +29,22 @@
  * ~2.4e-4 ms, so comparisons allow `max(1e-6 × T, 1e-3)` ms of tolerance (core allows 1e-6 × T) and
  * ceilings subtract 1e-3 ms (core 1e-6 ms). Both are below anything observable.
  *
+ * Refund cap (marks): an admitted rate charge's reply carries its mark, the key's `tat` right after
+ * the charge, in whole epoch microseconds rounded up (an integer reply; the store turns it into epoch
+ * ms). The limiter passes it back on the charge's adjustments, and a refund (negative delta) takes at
+ * most `max(0, mark - now)` (+ 1e-3 ms of tolerance) off `tat`: what the reservation still holds, so a
+ * late refund cannot restore capacity that time already restored (twice the burst). The key holds only
+ * `tat` and expires once full, so unlike the memory store the cap does not subtract the refunds other
+ * reservations made since: when an earlier reservation refunds first, a later one's interval has moved
+ * earlier and its cap is looser than the memory store's, by at most what was refunded meanwhile. A
+ * refund without a mark is not capped. The microsecond rounding and the tolerance loosen the cap by at
+ * most ~2 µs of bucket time per refund.
+ *
  * Windowed counters (`w`, a `concurrency` unit with `windowMs > 0`, e.g. a daily spend budget whose
  * key carries the window index): a plain float count, admitted iff `count + amount <= limit`, adjusted
- * by `max(0, count + delta)` (extra charges allowed), deleted at 0. Written with `%.17g` (exact double
+ * by `max(0, count + delta)` (extra charges allowed), deleted at 0. A denied one waits for the end of its
+ * window (`windowMs - now % windowMs`, windows aligned to the epoch as the core's window keys are), so
+ * the charge that binds longest is reported, as by the memory store. Written with `%.17g` (exact double
  * round trip, unlike INCRBYFLOAT's long-double text) and `PX windowMs + margin` on every write, so a
  * key outlives its window.
  *
@@ -54,6 +69,17 @@
  * ```
  */
 export const UNIT_ARGS = 5;
+
+/**
+ * Values per unit of an adjust call: those of {@link UNIT_ARGS} (the delta in place of the amount),
+ * then the mark the reservation's reply gave for the charge (epoch ms), or 0.
+ *
+ * @example
+ * ```ts
+ * const args = ['r', 500, 60_000, 500, -120, 1718000000123.457]; // args.length === ADJUST_UNIT_ARGS
+ * ```
+ */
+export const ADJUST_UNIT_ARGS = 6;
 
 const HEADER = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
@@ -92,13 +118,17 @@ local function expire_leases(key)
 end
 `;
 
-/** Current state of units [first, last] into `out` (remaining, resetMs per unit). */
+/**
+ * Current state of units [first, last] into `out`: remaining, resetMs and the units held, unrounded
+ * (rate: debt / T; counters: the count), per unit.
+ */
 const STATES_NOW = `
 local function states_now(out, first, last, offset)
   for i = first, last do
     local o = offset + (i - 1) * 5
     local key = KEYS[i]
     local limit = A[o + 2]
+    local used
     if A[o + 1] == 'r' then
       local T = A[o + 3] / limit
       local tau = A[o + 4] * T
@@ -111,6 +141,7 @@ local function states_now(out, first, last, offset)
       if debt > 0 then reset = math.ceil(debt - 1e-3); if reset < 0 then reset = 0 end end
       out[#out + 1] = rem
       out[#out + 1] = reset
+      used = debt / T
     else
       local c
       if A[o + 1] == 'w' then
@@ -124,14 +155,18 @@ local function states_now(out, first, last, offset)
       if rem ~= math.floor(rem) then rem = string.format('%.17g', rem) end
       out[#out + 1] = rem
       out[#out + 1] = 0
+      used = c
     end
+    if used ~= math.floor(used) then used = string.format('%.17g', used) end
+    out[#out + 1] = used
   end
 end
 `;
 
 /**
  * Reserve: R reservations, each all-or-nothing, applied in order (later ones see earlier ones).
- * Per reservation the reply holds `1, rem1, reset1, ...` (state right after each charge) or
+ * Per reservation the reply holds `1, rem1, reset1, mark1, ...` (state right after each charge, and
+ * its mark: for a rate charge the key's `tat` right after it in epoch µs rounded up, else 0) or
  * `0, index0, retryAfterMs (-1 = never), rem1, reset1, ...` (current states, nothing charged).
  *
  * @example
@@ -236,7 +271,8 @@ for r = 1, R do
       if nd > 0 then reset = math.ceil(nd - 1e-3); if reset < 0 then reset = 0 end end
       out[no + 1] = rem
       out[no + 2] = reset
-      no = no + 2
+      out[no + 3] = math.ceil((now + nd) * 1000)
+      no = no + 3
     else
       local v
       if prev > 0 then
@@ -256,7 +292,16 @@ for r = 1, R do
       local nc = v + a
       if nc > limit then
         local wait
-        if cum[i] > limit then wait = -1 else wait = retry_c end
+        if cum[i] > limit then
+          wait = -1
+        elseif A[o + 1] == 'w' then
+          -- a per-window total frees up when its window ends (windows aligned to the epoch)
+          local w = A[o + 3]
+          wait = math.ceil(w - now % w)
+          if wait < 1 then wait = 1 end
+        else
+          wait = retry_c
+        end
         if denied_wait ~= -1 or denied < 0 then
           if wait == -1 or wait > denied_wait then denied_wait = wait; denied = i - first end
         end
@@ -267,7 +312,8 @@ for r = 1, R do
       if rem ~= math.floor(rem) then rem = string.format('%.17g', rem) end
       out[no + 1] = rem
       out[no + 2] = 0
-      no = no + 2
+      out[no + 3] = 0
+      no = no + 3
     end
   end
   if denied >= 0 then
@@ -354,6 +400,7 @@ return out
 
 /**
  * Adjust: refunds, extra charges, concurrency releases, windowed-counter changes, applied in order.
+ * A rate refund with a mark takes at most `max(0, mark - now)` off `tat` (see the file comment).
  * Returns 1.
  *
  * @example
@@ -364,21 +411,31 @@ return out
 export const ADJUST_LUA = `${HEADER}${LEASES}
 local offset = 4
 for i = 1, #KEYS do
-  local o = offset + (i - 1) * 5
+  local o = offset + (i - 1) * ${ADJUST_UNIT_ARGS}
   local key = KEYS[i]
   local limit = A[o + 2]
   local d = A[o + 5]
   if d ~= 0 then
     if A[o + 1] == 'r' then
       local T = A[o + 3] / limit
-      local debt = 0
-      local s = redis.call('GET', key)
-      if s then debt = tonumber(s) - now; if debt < 0 then debt = 0 end end
-      debt = debt + d * T
-      if debt > 0 then
-        redis.call('SET', key, now + debt, 'PX', math.ceil(debt) + margin)
-      else
-        redis.call('DEL', key)
+      local change = d * T
+      local mark = A[o + 6]
+      if d < 0 and mark > 0 then
+        -- give back at most what the reservation still holds: its interval after now
+        local cap = mark - now + 1e-3
+        if cap < 0 then cap = 0 end
+        if change < -cap then change = -cap end
+      end
+      if change ~= 0 then
+        local debt = 0
+        local s = redis.call('GET', key)
+        if s then debt = tonumber(s) - now; if debt < 0 then debt = 0 end end
+        debt = debt + change
+        if debt > 0 then
+          redis.call('SET', key, now + debt, 'PX', math.ceil(debt) + margin)
+        else
+          redis.call('DEL', key)
+        end
       end
     elseif A[o + 1] == 'w' then
       local s = redis.call('GET', key)
@@ -416,7 +473,8 @@ return 1
 `;
 
 /**
- * Peek: current state of each key, nothing written. Returns `{rem1, reset1, ...}`.
+ * Peek: current state of each key, nothing written. Returns `{rem1, reset1, used1, ...}` (`used`:
+ * the units held, unrounded; a string when fractional).
  *
  * @example
  * ```ts

@@ -1,18 +1,19 @@
-import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
+import { Limiter, ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
 import type { LimitAdjustment, LimitCharge, LimitState, ReserveResult } from '@llm-resilience/core';
 import IORedis from 'ioredis';
 import type Redis from 'ioredis';
 import { RedisLimiterStore, RedisStoreConfigError, type RedisStoreEvent } from '../src/index';
 import { RESERVE_LUA } from '../src/limiterScripts';
 import { RedisScript } from '../src/RedisScript';
-import { connect, deleteKeys, RedisServerProcess, redisNow, sparePort, uniquePrefix } from './redisTestUtils';
+import { connect, deleteKeys, RedisServerProcess, redisNow, sparePort, uniquePrefix, untilRedisTime } from './redisTestUtils';
 
 const HOUR = 3_600_000;
 
 /**
  * The specification, written out as plainly as possible: GCRA per rate key, a counter per
  * concurrency key (in flight, or per window when `windowMs > 0`), all-or-nothing with cumulative
- * charges, the longest wait reported.
+ * charges, the longest wait reported (a full per-window total waits for the end of its window, epoch
+ * aligned). Adjustments here carry no marks, so refunds are not capped.
  */
 class ReferenceModel {
   private tat = new Map<string, number>();
@@ -44,7 +45,7 @@ class ReferenceModel {
         const nc = (next.get(id) ?? this.count.get(id) ?? 0) + c.amount;
         next.set(id, nc);
         if (nc > c.limit) {
-          const w = total > c.limit ? Infinity : 250;
+          const w = total > c.limit ? Infinity : c.windowMs > 0 ? Math.max(1, Math.ceil(c.windowMs - (now % c.windowMs))) : 250;
           if (w > wait) [index, wait] = [i, w];
         }
         states.push({ remaining: Math.max(0, c.limit - nc), resetMs: 0 });
@@ -256,7 +257,8 @@ describe('RedisLimiterStore (real Redis)', () => {
     const now1 = Number(await redis.get(store.keyspace.key('r', 'probe'))) - HOUR;
     expect(Number.isInteger(now1)).toBe(true);
     expect(Number(await redis.get(store.keyspace.key('r', 'exact')))).toBe(now1 + 3 * T);
-    expect(first).toEqual({ ok: true, states: [{ remaining: 7, resetMs: 3 * T }, { remaining: 0, resetMs: HOUR }] });
+    // Marks: each key's tat right after the charge (epoch ms), passed back to cap refunds.
+    expect(first).toEqual({ ok: true, states: [{ remaining: 7, resetMs: 3 * T }, { remaining: 0, resetMs: HOUR }], marks: [now1 + 3 * T, now1 + HOUR] });
 
     const denied = await store.reserve([rate('exact', 8)]);
     expect(denied.ok).toBe(false);
@@ -313,6 +315,84 @@ describe('RedisLimiterStore (real Redis)', () => {
     if (!r.ok) expect(Math.abs(r.retryAfterMs - 6 * (HOUR / 10))).toBeLessThanOrEqual(SLACK_MS);
   });
 
+  it('caps a refund at what the reservation still holds: the part of its interval after now', async () => {
+    const T = HOUR / 10;
+    const first = await store.reserve([rate('cap', 10)]);
+    if (!first.ok) throw new Error('denied');
+    const [mark] = first.marks as number[];
+    const adjust = (delta: number, m: unknown) => store.adjust([{ key: 'cap', kind: 'rate', limit: 10, windowMs: HOUR, delta, mark: m }]);
+    // A reservation whose interval expired (a mark in the past) gives nothing back.
+    await adjust(-10, (await redisNow(redis)) - 1);
+    expect(await store.peek([rate('cap', 1)])).toMatchObject([{ remaining: 0 }]);
+    // One that holds two more units' worth gives back at most those.
+    await adjust(-5, (await redisNow(redis)) + 2 * T);
+    const [partial] = await store.peek([rate('cap', 1)]);
+    expect(partial!.remaining).toBe(2);
+    expect(Math.abs(partial!.resetMs - 8 * T)).toBeLessThanOrEqual(SLACK_MS);
+    // The reservation's own mark, refunded at once: all of what is left comes back; the key is deleted.
+    await adjust(-8, mark);
+    expect(await redis.exists(store.keyspace.key('r', 'cap'))).toBe(0);
+    expect(await store.peek([rate('cap', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+  });
+
+  it('does not let a late refund admit twice the burst (the limiter on Redis, real time)', async () => {
+    const windowMs = 300;
+    const limiter = new Limiter([{ id: 'tpm', scope: [], metric: 'inputTokens', limit: 10_000, windowMs }], store);
+    const tokens = (inputTokens: number) => ({ inputTokens, outputTokens: 0, costUsd: 0 });
+    const a = await limiter.reserve({}, tokens(10_000), 'request');
+    expect(a.ok).toBe(true);
+    await untilRedisTime(redis, (await redisNow(redis)) + windowMs); // a's interval is over: the bucket is full again
+    const b = await limiter.reserve({}, tokens(10_000), 'request');
+    expect(b.ok).toBe(true);
+    if (a.ok) await a.settle(tokens(0)); // a refunds late: what it held has already come back
+    const c = await limiter.reserve({}, tokens(10_000), 'request');
+    expect(c.ok).toBe(false);
+    if (!c.ok) expect(c.retryAfterMs).toBeGreaterThan(windowMs - 100);
+    if (b.ok) await b.settle(tokens(0)); // b still holds most of its interval: it comes back
+    expect((await limiter.reserve({}, tokens(9_000), 'request')).ok).toBe(true);
+  });
+
+  it('reports the full window total whose window ends last, ahead of rate keys and slots', async () => {
+    const before = await redisNow(redis);
+    await store.reserve([spend('hourly|w=1', 1, 1, HOUR), spend('daily|w=1', 1, 1, DAY), rate('rps', 10), slot('s', 2)]);
+    const denied = await store.reserve([spend('hourly|w=1', 0.5, 1, HOUR), rate('rps', 1), slot('s'), spend('daily|w=1', 0.5, 1, DAY)]);
+    const after = await redisNow(redis);
+    expect(denied).toMatchObject({ ok: false, index: 3 });
+    const wait = denied.ok ? NaN : denied.retryAfterMs;
+    expect(wait).toBeLessThanOrEqual(DAY - (before % DAY));
+    expect(wait).toBeGreaterThanOrEqual(DAY - (after % DAY));
+    // The same through the limiter: the denial names the daily rule and the time to its window's end.
+    const cost = (costUsd: number) => ({ inputTokens: 0, outputTokens: 0, costUsd });
+    const limiter = new Limiter(
+      [
+        { id: 'team-hourly', scope: ['team'], metric: 'cost', limit: 10, windowMs: HOUR, fixedWindow: true },
+        { id: 'tenant-daily', scope: ['tenant'], metric: 'cost', limit: 10, windowMs: DAY, fixedWindow: true },
+        { id: 'tenant-rps', scope: ['tenant'], metric: 'requests', limit: 1, windowMs: 1000 },
+      ],
+      store,
+    );
+    const c = { team: 't', tenant: 'x' };
+    expect((await limiter.reserve(c, cost(10), 'request')).ok).toBe(true);
+    const d = await limiter.reserve(c, cost(1), 'request');
+    expect(d.ok ? undefined : d.rule.id).toBe('tenant-daily');
+    expect(d.ok ? 0 : d.retryAfterMs).toBeGreaterThan(HOUR);
+  });
+
+  it('reports usage exactly, where peek floors remaining to whole units', async () => {
+    const cost: LimitCharge = { key: 'cost', kind: 'rate', limit: 1, windowMs: HOUR, amount: 0.3 };
+    await store.reserve([cost, spend('b|w=1', 0.1), spend('b|w=1', 0.2), rate('k', 4)]);
+    const [usedCost, usedBudget, usedRate, fresh] = await store.usage([cost, spend('b|w=1', 0), rate('k', 0), rate('none', 0)]);
+    expect(usedCost).toBeCloseTo(0.3, 5); // a few ms of refill at $1 per hour
+    expect(usedCost).toBeLessThanOrEqual(0.3);
+    expect(usedBudget).toBe(0.1 + 0.2);
+    expect(Math.abs(usedRate! - 4)).toBeLessThanOrEqual(SLACK_MS / (HOUR / 10));
+    expect(fresh).toBe(0);
+    expect(await store.peek([cost])).toEqual([{ remaining: 0, resetMs: expect.any(Number) }]);
+    const limiter = new Limiter([{ id: 'team-cost', scope: ['team'], metric: 'cost', limit: 1, windowMs: HOUR }], store);
+    expect((await limiter.reserve({ team: 't' }, { inputTokens: 0, outputTokens: 0, costUsd: 0.3 }, 'request')).ok).toBe(true);
+    expect(await limiter.usage('team-cost', { team: 't' })).toBeCloseTo(0.3, 5);
+  });
+
   it('counts concurrency slots, releases them, and never goes below zero', async () => {
     expect((await store.reserve([slot('s')])).ok).toBe(true);
     expect(await store.reserve([slot('s')])).toMatchObject({ ok: true, states: [{ remaining: 0, resetMs: 0 }] });
@@ -352,15 +432,23 @@ describe('RedisLimiterStore (real Redis)', () => {
   it('keeps per-window totals (budgets) as exact float counters: extra charges, refunds, clamp at zero', async () => {
     const key = 'budget:tenant|tenant=acme|w=20000';
     // 0.1 + 0.2 is 0.30000000000000004 in JS: Redis must hold the very same double (no INCRBYFLOAT text).
-    expect(await store.reserve([spend(key, 0.1)])).toEqual({ ok: true, states: [{ remaining: 0.9, resetMs: 0 }] });
-    expect(await store.reserve([spend(key, 0.2)])).toEqual({ ok: true, states: [{ remaining: 1 - (0.1 + 0.2), resetMs: 0 }] });
+    // Counters have no mark (0): only rate refunds are capped.
+    expect(await store.reserve([spend(key, 0.1)])).toEqual({ ok: true, states: [{ remaining: 0.9, resetMs: 0 }], marks: [0] });
+    expect(await store.reserve([spend(key, 0.2)])).toEqual({ ok: true, states: [{ remaining: 1 - (0.1 + 0.2), resetMs: 0 }], marks: [0] });
     expect(await redis.get(store.keyspace.key('w', key))).toBe(String(0.1 + 0.2));
     // A window total is not a lease: no sorted set, nothing under c:.
     expect(await redis.exists(store.keyspace.key('c', key))).toBe(0);
 
     // Admitted iff count + amount <= limit; an amount above the limit can never pass.
     expect(await store.reserve([spend(key, 0.7)])).toMatchObject({ ok: true, states: [{ remaining: 0 }] });
-    expect(await store.reserve([spend(key, 0.01)])).toMatchObject({ ok: false, index: 0, retryAfterMs: 250, states: [{ remaining: 0 }] });
+    const before = await redisNow(redis);
+    const full = await store.reserve([spend(key, 0.01)]);
+    const after = await redisNow(redis);
+    expect(full).toMatchObject({ ok: false, index: 0, states: [{ remaining: 0 }] });
+    // A full window total waits for the end of its window (epoch-aligned days), not for a slot.
+    const wait = full.ok ? NaN : full.retryAfterMs;
+    expect(wait).toBeLessThanOrEqual(DAY - (before % DAY));
+    expect(wait).toBeGreaterThanOrEqual(DAY - (after % DAY));
     expect(await store.reserve([spend('fresh|w=1', 1.5)])).toMatchObject({ ok: false, index: 0, retryAfterMs: Infinity });
 
     // Settle: the call cost more than reserved (extra charge, never denied), then a refund.
@@ -388,7 +476,7 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect(ttl).toBeLessThanOrEqual(windowMs + 1000);
     expect((await store.reserve([spend(keyOf(today), 0.2)])).ok).toBe(false);
     // The next window (the core puts its index in the key) is a fresh counter.
-    expect(await store.reserve([spend(keyOf(today + 1), 0.2)])).toEqual({ ok: true, states: [{ remaining: 0.8, resetMs: 0 }] });
+    expect(await store.reserve([spend(keyOf(today + 1), 0.2)])).toEqual({ ok: true, states: [{ remaining: 0.8, resetMs: 0 }], marks: [0] });
     // Adjustments refresh the expiry too (a 31-day budget: longer than any rate key).
     await store.adjust([spendDelta('month|w=7', 0.1, 5, 31 * DAY)]);
     expect(await redis.pttl(store.keyspace.key('w', 'month|w=7'))).toBeGreaterThan(31 * DAY - 1000);

@@ -18,6 +18,11 @@ export class KeySlot {
   v = 0;
   /** @internal Memory store: the id of the store whose cell this slot is, 0 when it is none's. */
   owner = 0;
+  /**
+   * @internal Memory store, rate keys: the refunded time (ms) taken off this key's `tat` so far, never
+   * decreasing (a new cell starts from the store's largest), used to cap late refunds.
+   */
+  r = 0;
 
   constructor(
     readonly key: string,

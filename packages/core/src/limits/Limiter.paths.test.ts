@@ -26,6 +26,9 @@ class PlainStore implements LimiterStore {
   peek(charges: readonly LimitCharge[]): LimitState[] {
     return this.inner.peek(charges);
   }
+  usage(charges: readonly LimitCharge[]): number[] {
+    return this.inner.usage(charges);
+  }
 }
 
 const RULES: LimitRule[] = [

@@ -14,6 +14,19 @@ import { MemoryLimiterStore } from './MemoryLimiterStore';
  * `net ≤ burst + s × limit / window`. Refunds and debts are accounted for, so the bound is exact
  * GCRA, not a loose approximation.
  *
+ * Safety over every interval, late refunds included: give each admitted reservation `i` (admitted at
+ * `s_i`) the amount `u_i` it stands for — its estimate while open, `min(actual, estimate)` once
+ * settled, 0 once failed with a refund (`keep`: the estimate). Then after every admission at time
+ * `s`, for every earlier admission time `t`: `Σ u_i over t ≤ s_i ≤ s` ≤ `burst + (s − t) × limit /
+ * window`. (The sum only grows at admissions, and `u_i` only shrinks, so checking right after each
+ * admission, with `t` at each admission time, covers every interval.) Why it holds: from `t` to `s`,
+ * `tat` rises by at least the estimates admitted minus the refunds applied, and stays within `τ` of
+ * `s`; a refund by a reservation admitted before `t` gives back at most the unexpired part of its
+ * interval, so all of them together at most `max(tat(t), t) − t`, which the starting point already
+ * counted. The extra part of a settle (actual above the estimate) is debt that only delays later
+ * admissions, so `u_i` leaves it out. Without the cap, a reservation refunded after its interval
+ * expired hands back capacity that time already restored: twice the burst within one instant.
+ *
  * Liveness: a reservation that fits the bucket is never refused forever: when denied with
  * `retryAfterMs = r`, it is still denied at `r − 1` ms and admitted at exactly `r` ms if nothing
  * else happens; `Infinity` is returned if and only if the amount exceeds the bucket's capacity.
@@ -107,6 +120,54 @@ describe('Limiter properties (GCRA)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('never admits more than burst + L × limit / window over any interval of length L, late refunds included', () => {
+    let checks = 0;
+    fc.assert(
+      fc.property(ruleArb, fc.array(actionArb, { minLength: 20, maxLength: 200, size: 'medium' }), (r, actions) => {
+        const rule = buildRule(r);
+        const capacity = rule.burst ?? rule.limit;
+        const clock = new ManualClock(0);
+        const limiter = new Limiter([rule], new MemoryLimiterStore({ clock }), { clock });
+        /** Admitted reservations in admission order (the clock never goes back): when, and what they stand for. */
+        const admitted: Array<{ at: number; u: number }> = [];
+        const open: Array<{ r: Reservation; est: number; entry: { at: number; u: number } }> = [];
+        for (const a of actions) {
+          if (a.t === 'reserve') {
+            const amount = Math.max(1, Math.round(a.share * capacity));
+            const d = sync(limiter.reserve(ctx, { inputTokens: amount, outputTokens: 0, costUsd: 0 }, 'request'));
+            if (!d.ok) continue;
+            const entry = { at: clock.now(), u: amount };
+            admitted.push(entry);
+            open.push({ r: d, est: amount, entry });
+            let sum = 0;
+            for (let k = admitted.length - 1; k >= 0; k--) {
+              sum += admitted[k]!.u;
+              const bound = capacity + ((entry.at - admitted[k]!.at) * rule.limit) / rule.windowMs;
+              if (sum > bound + EPS * capacity) {
+                expect({ sum, bound, from: admitted[k]!.at, to: entry.at }).toEqual('within the bound');
+              }
+              checks++;
+            }
+          } else if (a.t === 'advance') {
+            clock.set(clock.now() + Math.round(a.share * rule.windowMs));
+          } else if (open.length > 0) {
+            const [p] = open.splice(a.pick % open.length, 1);
+            if (a.t === 'settle') {
+              const actual = Math.round(p!.est * a.factor);
+              p!.r.settle({ inputTokens: actual, outputTokens: 0, costUsd: 0 });
+              p!.entry.u = Math.min(actual, p!.est);
+            } else {
+              p!.r.fail(a.mode);
+              if (a.mode !== 'keep') p!.entry.u = 0; // inputTokens is refunded by 'release' and 'requests'
+            }
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+    expect(checks).toBeGreaterThan(10_000); // the runs admitted plenty to check
   });
 
   it('a request that fits is admitted exactly at retryAfterMs, and not a millisecond earlier', () => {

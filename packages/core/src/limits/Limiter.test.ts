@@ -146,6 +146,77 @@ describe('Limiter — denials', () => {
   });
 });
 
+describe('Limiter — denials naming the longest real wait', () => {
+  const HOUR = 3_600_000;
+  const DAY = 86_400_000;
+  const cost = (costUsd: number): UsageAmounts => ({ inputTokens: 0, outputTokens: 0, costUsd });
+
+  it('names the per-window total whose window ends last, with the time to that end', () => {
+    const clock = new ManualClock(0);
+    const limiter = new Limiter(
+      [
+        { id: 'team-hourly', scope: ['team'], metric: 'cost', limit: 10, windowMs: HOUR, fixedWindow: true },
+        { id: 'tenant-daily', scope: ['tenant'], metric: 'cost', limit: 10, windowMs: DAY, fixedWindow: true },
+      ],
+      new MemoryLimiterStore({ clock }),
+      { clock },
+    );
+    const c = { team: 't', tenant: 'x' };
+    ok(limiter.reserve(c, cost(10), 'request'));
+    clock.set(HOUR / 2);
+    const d = denied(limiter.reserve(c, cost(1), 'request'));
+    expect([d.rule.id, d.retryAfterMs]).toEqual(['tenant-daily', DAY - HOUR / 2]);
+  });
+
+  it('names a full per-window total rather than a rate rule that frees up sooner', () => {
+    const clock = new ManualClock(0);
+    const limiter = new Limiter(
+      [
+        { id: 'tenant-daily', scope: ['tenant'], metric: 'cost', limit: 10, windowMs: DAY, fixedWindow: true },
+        { id: 'tenant-rps', scope: ['tenant'], metric: 'requests', limit: 1, windowMs: 1000 },
+      ],
+      new MemoryLimiterStore({ clock }),
+      { clock },
+    );
+    const c = { tenant: 'x' };
+    ok(limiter.reserve(c, cost(10), 'request'));
+    clock.set(200);
+    const d = denied(limiter.reserve(c, cost(1), 'request')); // the rate rule alone would say 800 ms
+    expect([d.rule.id, d.retryAfterMs]).toEqual(['tenant-daily', DAY - 200]);
+    clock.set(1000);
+    // The rate rule has room again; the budget still waits for its window.
+    expect(denied(limiter.reserve(c, cost(1), 'request')).rule.id).toBe('tenant-daily');
+    clock.set(DAY);
+    ok(limiter.reserve(c, cost(1), 'request'));
+  });
+});
+
+describe('Limiter — usage', () => {
+  it('reports exact usage, not whole units, while the states stay floored', () => {
+    const clock = new ManualClock(0);
+    const limiter = new Limiter([teamCost, userTpm], new MemoryLimiterStore({ clock }), { clock });
+    const r = ok(limiter.reserve(ctx, usage(400, 100, 0.3), 'request'));
+    expect(r.states.map((s) => s.remaining)).toEqual([0, 500]); // $0.70 left: floored to 0 units
+    expect(limiter.usage('team-cost', ctx)).toBe(0.3);
+    expect(limiter.usage('user-tpm', ctx)).toBe(500);
+    clock.set(30); // half a token of user-tpm is back (60 ms per token)
+    expect(limiter.usage('user-tpm', ctx)).toBe(499.5);
+    r.settle(usage(400, 700, 0.05)); // 600 tokens more than reserved: debt beyond the capacity
+    expect(limiter.usage('user-tpm', ctx)).toBe(1099.5);
+    expect(limiter.usage('team-cost', ctx)).toBeCloseTo(0.05 - 30 / 3_600_000, 12);
+    expect(limiter.usage('team-cost', { user: 'u1' })).toBeUndefined(); // the rule does not apply
+  });
+
+  it('falls back to whole units with a store that can peek but not report usage', () => {
+    const inner = new MemoryLimiterStore({ clock: new ManualClock(0) });
+    const store: LimiterStore = { reserve: (c) => inner.reserve(c), adjust: (a) => inner.adjust(a), peek: (c) => inner.peek(c) };
+    const limiter = new Limiter([teamCost], store);
+    ok(limiter.reserve(ctx, usage(0, 0, 0.3), 'request'));
+    expect(limiter.usage('team-cost', ctx)).toBe(1);
+    expect(new Limiter([teamCost], { reserve: store.reserve, adjust: store.adjust }).usage('team-cost', ctx)).toBeUndefined();
+  });
+});
+
 describe('Limiter — settle', () => {
   it('refunds over-estimates and charges under-estimates', () => {
     const { limiter, remaining } = setup([userTpm]);
@@ -190,6 +261,53 @@ describe('Limiter — settle', () => {
     const limiter = new Limiter([{ ...userConc, windowMs: 60_000 }], store);
     await limiter.reserve(ctx, usage(1), 'request');
     expect(seen).toEqual([expect.objectContaining({ kind: 'concurrency', windowMs: 0 })]);
+  });
+
+  it('a late refund gives back only what the reservation still holds: no twice the burst', async () => {
+    const tpm: LimitRule = { id: 'tpm', scope: [], metric: 'inputTokens', limit: 10_000, windowMs: 60_000 };
+    // The memory store through the limiter's batch calls, through plain charges, and asynchronously.
+    const stores: Array<(inner: MemoryLimiterStore) => LimiterStore> = [
+      (inner) => inner,
+      (inner) => ({ reserve: (c) => inner.reserve(c), adjust: (a) => inner.adjust(a) }),
+      (inner) => ({ reserve: async (c) => inner.reserve(c), adjust: async (a) => inner.adjust(a) }),
+    ];
+    for (const storeOf of stores) {
+      const clock = new ManualClock(0);
+      const limiter = new Limiter([tpm], storeOf(new MemoryLimiterStore({ clock })), { clock });
+      const a = await limiter.reserve({}, usage(10_000), 'request');
+      clock.set(60_000); // a's tokens are back by now: the bucket is full again
+      const b = await limiter.reserve({}, usage(10_000), 'request');
+      expect(a.ok && b.ok).toBe(true);
+      if (a.ok) await a.settle(usage(0)); // a refunds late: what it held has already come back
+      const c = await limiter.reserve({}, usage(10_000), 'request');
+      expect(c.ok).toBe(false);
+      if (!c.ok) expect(c.retryAfterMs).toBe(60_000);
+      clock.set(120_000);
+      expect((await limiter.reserve({}, usage(10_000), 'request')).ok).toBe(true);
+    }
+  });
+
+  it('a refund gives back what the reservation still holds, and no more once its key was dropped', () => {
+    const rule: LimitRule = { id: 'k', scope: [], metric: 'inputTokens', limit: 10, windowMs: 1000 }; // 100 ms per token
+    const charge: LimitCharge = { key: 'k', kind: 'rate', limit: 10, windowMs: 1000, amount: 0 };
+    const clock = new ManualClock(0);
+    const store = new MemoryLimiterStore({ clock });
+    const limiter = new Limiter([rule], store, { clock });
+    // Refunded at once: everything comes back (the key is back at full capacity and dropped).
+    ok(limiter.reserve({}, usage(10), 'request')).settle(usage(0));
+    expect(store.size).toBe(0);
+    const a = ok(limiter.reserve({}, usage(10), 'request')); // holds [0, 1000]
+    clock.set(400);
+    a.settle(usage(8)); // 2 refunded: well within the 600 ms a still holds
+    expect(store.peek([charge])).toEqual([{ remaining: 6, resetMs: 400 }]);
+
+    clock.set(800);
+    const b = ok(limiter.reserve({}, usage(10), 'request')); // holds [800, 1800]
+    clock.set(1800);
+    store.sweep(); // b's interval is over: the key is dropped, and re-created by the next reservation
+    ok(limiter.reserve({}, usage(10), 'request'));
+    b.settle(usage(0)); // b's mark predates the new key; the store's largest r keeps it from refunding
+    expect(denied(limiter.reserve({}, usage(10), 'request')).retryAfterMs).toBe(1000);
   });
 
   it('keeps the estimate when the actual amount is not a number', () => {

@@ -210,7 +210,7 @@ export class Limiter {
       if (i === n) {
         const denied = batch.store.reserveBatch(n, ph.specs, slots!, amounts);
         if (denied >= 0) return this.batchDenial(batch, ctx, rules, ph.specs, slots!, n, denied);
-        return new Reservation(batch.store, batch, rules, ph.specs, slots!, copyOf(estimate), undefined, undefined);
+        return new Reservation(batch.store, batch, rules, ph.specs, slots!, copyOf(estimate), undefined, undefined, batch.store.takeMarks(n));
       }
     }
     const groupKeys = this.groupKeys;
@@ -266,14 +266,16 @@ export class Limiter {
     }
     const batch = this.batch;
     if (batch !== undefined) {
+      let marks: number[] | undefined;
       if (c > 0) {
         const denied = batch.store.reserveBatch(c, specs, slots, amounts);
         if (denied >= 0) return this.batchDenial(batch, ctx, held, specs, slots, c, denied);
+        marks = batch.store.takeMarks(c);
       }
-      return new Reservation(batch.store, batch, held, specs, slots, copyOf(estimate), deferred, undefined);
+      return new Reservation(batch.store, batch, held, specs, slots, copyOf(estimate), deferred, undefined, marks);
     }
     const copy = copyOf(estimate);
-    if (c === 0) return new Reservation(this.store, undefined, held, specs, slots, copy, deferred, undefined);
+    if (c === 0) return new Reservation(this.store, undefined, held, specs, slots, copy, deferred, undefined, undefined);
     const charges = chargesOf(c, specs, slots, amounts);
     const decide = (r: ReserveResult): LimitDecision => {
       if (!r.ok) {
@@ -282,7 +284,7 @@ export class Limiter {
       }
       // Keep the handles the store set, for the next call on the same keys.
       for (let i = 0; i < c; i++) slots[i]!.handle = charges[i]!.handle;
-      return new Reservation(this.store, undefined, held, specs, slots, copy, deferred, r);
+      return new Reservation(this.store, undefined, held, specs, slots, copy, deferred, r, undefined);
     };
     const result = this.store.reserve(charges);
     return isPromiseLike(result) ? result.then(decide) : decide(result);
@@ -303,8 +305,11 @@ export class Limiter {
   }
 
   /**
-   * How much of a rule is used right now for `ctx` (tokens, requests, USD...), without charging.
-   * Undefined when the rule does not apply to `ctx` or the store cannot peek.
+   * How much of a rule is used right now for `ctx` (tokens, requests, USD...), without charging:
+   * exact, not rounded to whole units (a `cost` rule with $0.30 used says 0.3), and above the
+   * rule's capacity while settles that charged more than the estimate are still being paid off.
+   * Undefined when the rule does not apply to `ctx` or the store can neither report usage nor peek
+   * (a store with `peek` but no `usage` gives whole units: the capacity minus its floored `remaining`).
    *
    * @example
    * ```ts
@@ -313,11 +318,18 @@ export class Limiter {
    */
   usage(ruleId: string, ctx: LimitContext): MaybePromise<number | undefined> {
     const cr = this.byId.get(ruleId);
-    if (!cr || !this.store.peek) return undefined;
+    const store = this.store;
+    if (!cr || (!store.usage && !store.peek)) return undefined;
     let key = limitKey(cr.rule, ctx);
     if (key === undefined) return undefined;
     if (cr.fixed) key = windowKey(cr, key, this.clock.now());
-    const states = this.store.peek(chargesOf(1, [cr.spec], [new KeySlot(key)], [0]));
+    const charges = chargesOf(1, [cr.spec], [new KeySlot(key)], [0]);
+    if (store.usage) {
+      const amounts = store.usage(charges);
+      const first = (u: number[]) => (u[0] === undefined ? undefined : Math.max(0, u[0]));
+      return isPromiseLike(amounts) ? amounts.then(first) : first(amounts);
+    }
+    const states = store.peek!(charges);
     const used = (st: LimitState[]) => (st[0] ? Math.max(0, cr.spec.burst - st[0].remaining) : undefined);
     return isPromiseLike(states) ? states.then(used) : used(states);
   }

@@ -48,7 +48,12 @@ export interface LimitState {
 /**
  * Outcome of {@link LimiterStore.reserve}. When denied, nothing was charged; `index` names the
  * charge that failed and `retryAfterMs` when it could pass (`Infinity` when it never can, because the
- * amount exceeds the bucket's capacity).
+ * amount exceeds the bucket's capacity; for a per-window total, the time to the end of its window).
+ *
+ * `marks` (optional, opaque, store-owned): one value per charge, which the limiter passes back as
+ * {@link LimitAdjustment.mark} on the adjustments of that charge (settle, fail). A store uses it to
+ * cap a refund at what the reservation still holds (see {@link LimitAdjustment.mark}); a store that
+ * returns none gets none back and refunds as before.
  *
  * @example
  * ```ts
@@ -57,7 +62,7 @@ export interface LimitState {
  * ```
  */
 export type ReserveResult =
-  | { ok: true; states: LimitState[] }
+  | { ok: true; states: LimitState[]; marks?: unknown[] }
   | { ok: false; index: number; retryAfterMs: number; states?: LimitState[] };
 
 /**
@@ -78,6 +83,19 @@ export interface LimitAdjustment {
   delta: number;
   /** A handle the store set on the reservation's charge for this key (see {@link LimitCharge.handle}). */
   handle?: unknown;
+  /**
+   * Opaque and store-owned: the value the store returned for this charge in
+   * {@link ReserveResult}'s `marks` when it was reserved (undefined when it returned none, and on
+   * adjustments of charges that were never reserved). With it a store caps a refund (negative
+   * `delta` on a rate key) at what the reservation still holds — the part of its GCRA interval that
+   * has not expired yet — so a late refund cannot hand back capacity that time has already restored
+   * (which would allow up to twice the burst). The memory store's mark is a pair: the key's `tat` right
+   * after the charge plus the refunds the key had taken until then, and the reservation's time plus
+   * the charge's span; Redis's is that `tat` alone. A store must
+   * ignore a mark that is not its own kind of value; without a mark it refunds as before
+   * (`tat = max(tat + delta·T, now)`).
+   */
+  mark?: unknown;
 }
 
 /** A value or a promise of it: the in-memory store answers synchronously, Redis asynchronously. */
@@ -108,6 +126,12 @@ export interface LimiterStore {
   adjust(adjustments: readonly LimitAdjustment[]): MaybePromise<void>;
   /** Current state of keys without charging them. */
   peek?(charges: readonly LimitCharge[]): MaybePromise<LimitState[]>;
+  /**
+   * Units each key holds right now, unrounded (rate: `(tat − now) / T`, more than the capacity while in
+   * debt; counters: the count), without charging. `peek`'s `remaining` is floored to whole units, so
+   * the limiter's `usage()` prefers this when a store has it.
+   */
+  usage?(charges: readonly LimitCharge[]): MaybePromise<number[]>;
   /** Releases timers/connections owned by the store. */
   close?(): MaybePromise<void>;
 }

@@ -151,6 +151,55 @@ describe('MemoryLimiterStore — adjustments', () => {
     expect(store.reserve([rate('k', 1)]).ok).toBe(false);
   });
 
+  it('caps a marked refund at the unexpired part of the reservation, so a late refund cannot restore capacity twice', () => {
+    const { clock, store } = setup();
+    const refund = (delta: number, mark: unknown) => store.adjust([{ ...rate('k', 0), delta, mark }]);
+    const a = store.reserve([rate('k', 10)]); // tat 1000: a holds [0, 1000]
+    expect(a.ok && a.marks).toEqual([[1000, 1000]]); // [tat after + refunds so far, reserved at + span]
+    clock.set(1000); // a's interval has expired: time gave its capacity back already
+    const b = store.reserve([rate('k', 10)]); // tat 2000
+    expect(b.ok && b.marks).toEqual([[2000, 2000]]);
+    refund(-10, a.ok && a.marks?.[0]);
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 0, resetMs: 1000 }]); // nothing given back
+    expect(store.reserve([rate('k', 10)]).ok).toBe(false);
+    clock.set(1600);
+    refund(-10, b.ok && b.marks?.[0]); // b still holds 400 ms of its interval: 4 units
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+    expect(store.size).toBe(0); // back at full capacity: dropped
+
+    // Without a mark (or with one that is not this store's), a refund is not capped, as before.
+    clock.set(3000);
+    store.reserve([rate('u', 10)]);
+    clock.set(3500);
+    store.adjust([{ ...rate('u', 0), delta: -3 }]);
+    refund(-1, 'not a mark');
+    expect(store.peek([rate('k', 1), rate('u', 1)])).toEqual([
+      { remaining: 10, resetMs: 0 },
+      { remaining: 8, resetMs: 200 },
+    ]);
+  });
+
+  it('gives everything back when reservations refund at once, in any order', () => {
+    const amounts = [3, 3, 4];
+    const play = (order: number[]) => {
+      const { clock, store } = setup();
+      clock.set(50);
+      const marks = amounts.map((a) => {
+        const r = store.reserve([rate('k', a)]);
+        return r.ok ? r.marks?.[0] : undefined;
+      });
+      expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 0, resetMs: 1000 }]);
+      for (const i of order) store.adjust([{ ...rate('k', 0), delta: -amounts[i]!, mark: marks[i] }]);
+      return store.peek([rate('k', 1)])[0];
+    };
+    // Each refund shifts the later reservations' intervals earlier; their caps account for it.
+    expect(play([0, 1, 2])).toEqual({ remaining: 10, resetMs: 0 });
+    // A refund of a later reservation shrinks the first bound of earlier ones although it did not move
+    // them; the second (no interval ends before its reservation time + its span) still holds.
+    expect(play([2, 1, 0])).toEqual({ remaining: 10, resetMs: 0 });
+    expect(play([1, 2, 0])).toEqual({ remaining: 10, resetMs: 0 });
+  });
+
   it('an extra charge on an idle key starts from now', () => {
     const { clock, store } = setup();
     store.reserve([rate('k', 10)]);
@@ -406,6 +455,20 @@ describe('MemoryLimiterStore — garbage collection', () => {
   });
 });
 
+describe('MemoryLimiterStore — usage', () => {
+  it('reports what each key holds exactly, where peek floors remaining to whole units', () => {
+    const { clock, store } = setup();
+    const cost: LimitCharge = { key: 'cost', kind: 'rate', limit: 1, windowMs: 3_600_000, amount: 0.3 };
+    const budget: LimitCharge = { key: 'b|w=0', kind: 'concurrency', limit: 5, windowMs: 86_400_000, amount: 0.25 };
+    store.reserve([cost, rate('k', 4), budget, conc('c')]);
+    clock.set(50); // half a unit of 'k' is back
+    expect(store.usage([cost, rate('k', 0), budget, conc('c'), rate('fresh', 0)])).toEqual([0.3 - 50 / 3_600_000, 3.5, 0.25, 1, 0]);
+    expect(store.peek([cost, rate('k', 0)]).map((s) => s.remaining)).toEqual([0, 6]);
+    store.adjust([{ ...rate('k', 0), delta: 10 }]); // debt: more than the capacity is held
+    expect(store.usage([rate('k', 0)])).toEqual([13.5]);
+  });
+});
+
 describe('MemoryLimiterStore — peek', () => {
   it('reports state without charging', () => {
     const { store } = setup();
@@ -432,6 +495,19 @@ describe('MemoryLimiterStore — per-window counters (budgets)', () => {
     await clock.advance(1);
     store.sweep();
     expect(store.size).toBe(0);
+  });
+
+  it('a full window total waits for the end of its window, and so binds longer than a rate key or a slot', () => {
+    const hour = 3_600_000;
+    const { clock, store } = setup(10 * hour); // windows are aligned to the epoch: this one ends at 11 h
+    const budget = (amount: number): LimitCharge => ({ key: 'budget|w=10', kind: 'concurrency', limit: 1, windowMs: hour, amount });
+    expect(store.reserve([budget(1), rate('r', 10), conc('c', 2)]).ok).toBe(true);
+    clock.set(10 * hour + 1000);
+    expect(store.reserve([rate('r', 10), conc('c'), budget(0.5)])).toMatchObject({ ok: false, index: 2, retryAfterMs: hour - 1000 });
+    expect(store.reserve([budget(0.5), conc('c')])).toMatchObject({ ok: false, index: 0, retryAfterMs: hour - 1000 });
+    expect(store.reserve([budget(2)])).toMatchObject({ ok: false, index: 0, retryAfterMs: Infinity });
+    clock.set(11 * hour - 0.25);
+    expect(store.reserve([budget(0.5)])).toMatchObject({ ok: false, retryAfterMs: 1 }); // at least 1 ms
   });
 
   it('keeps in-flight counters (no window) until released', async () => {

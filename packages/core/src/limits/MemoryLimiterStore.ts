@@ -79,12 +79,29 @@ function liveCell(slot: KeySlot, owner: number): Cell | undefined {
  *   missing = now). Reserving `a`: `newTat = max(tat, now) + a·T`, admitted iff `newTat − now ≤ τ`;
  *   denied → `retryAfterMs = ceil(newTat − τ − now)`, or `Infinity` when `a > burst`.
  *   After: `remaining = floor((τ − (newTat − now)) / T)`, `resetMs = ceil(newTat − now)`.
- * - rate adjust `d`: `tat = max(max(tat, now) + d·T, now)`: refunds never exceed full capacity, extra
- *   charges may push `tat` past `τ` (debt; later reservations wait).
+ * - rate extra charge `d > 0`: `tat = max(tat, now) + d·T`; it may push `tat` past `τ` (debt; later
+ *   reservations wait).
+ * - rate refund `d < 0`: gives back at most what the reservation still holds, the unexpired part of
+ *   its GCRA interval, so a late refund cannot restore capacity that time already restored (that would
+ *   admit up to twice the burst). Each rate key keeps `r`, the refunded time taken off its `tat` so far
+ *   (never decreasing; a new key starts from the largest `r` of the store, so a reservation made on a
+ *   key since dropped never sees a smaller one). An admitted charge's mark
+ *   ({@link ReserveResult} `marks`) is the pair `tatAfter + r` (its key's `tat` right after it plus `r`
+ *   then) and `reservedAt + amount·T`. A refund at `now` applies
+ *   `min(−d·T, max(0, max(mark − r, reservedAt + amount·T) − now))`: `tat −= applied`, `r += applied`.
+ *   Refunds of earlier reservations shift this one's interval earlier; subtracting all refunds since it
+ *   was made accounts for them, conservatively (a later reservation that refunds first shrinks the
+ *   first bound although it did not move this one). The second bound makes up for that: an interval
+ *   never starts before its reservation was made, so it holds at least until `reservedAt + amount·T`.
+ *   Either bound is at most what is still held, so the larger is too. Without a mark
+ *   (adjustments of plain callers): `tat = max(tat + d·T, now)`, and `r` grows by `−d·T`. Refunds
+ *   never exceed full capacity.
  * - concurrency: admitted iff `count + a ≤ limit`; adjust: `count = max(0, count + d)`.
  * - a reservation is all or nothing; several charges on the same key accumulate.
  * - a denial reports the charge that binds longest (largest `retryAfterMs`), so waiting that long is
- *   enough for every charge of the call, unless someone else consumes in between.
+ *   enough for every charge of the call, unless someone else consumes in between. A full per-window
+ *   total waits for the end of its window (windows aligned to multiples of `windowMs` since the
+ *   epoch, as the limiter's window keys are), an in-flight counter {@link CONCURRENCY_RETRY_MS}.
  *
  * A rate key whose `tat` is in the past is indistinguishable from a missing key; once idle for
  * `idleGraceMs` it is deleted by a sweep that runs when the map grows (amortized O(1)) or after
@@ -130,6 +147,13 @@ export class MemoryLimiterStore implements LimiterStore {
   deniedWait = 0;
   /** Scratch: per charge the cumulative amount on its key (only when a key is charged twice). */
   private cumulative = new Float64Array(8);
+  /**
+   * Scratch: per charge of the latest admitted {@link reserveBatch}, its mark (rate: `tatAfter + r`,
+   * counters 0) at `2i` and the earliest its interval can end (`now + amount·T`) at `2i + 1`.
+   */
+  private markValue = new Float64Array(16);
+  /** The largest `r` any rate cell of this store has reached: where a new cell's `r` starts. */
+  private maxR = 0;
 
   constructor(options: MemoryLimiterStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -181,7 +205,11 @@ export class MemoryLimiterStore implements LimiterStore {
       charges[i]!.handle = liveCell(slots[i]!, this.id);
       after[i] = specs[i]!.kind === 'rate' ? this.nextValue[i]! - now : this.nextValue[i]!;
     }
-    return new Admitted(specs, after);
+    // One mark per charge for the generic interface: the pair `reserveBatch` wrote for it.
+    const flat = this.takeMarks(n);
+    const marks: Array<readonly [number, number]> = new Array(n);
+    for (let i = 0; i < n; i++) marks[i] = [flat[2 * i]!, flat[2 * i + 1]!];
+    return new Admitted(specs, after, marks);
   }
 
   /**
@@ -192,6 +220,7 @@ export class MemoryLimiterStore implements LimiterStore {
    * `repeats[i]` is the index of the previous charge on the key of charge `i` (else -1); without
    * `repeats` every key is charged once, as the {@link Limiter} does (one key per rule). The limiter
    * passes its key cache's slots and arrays it keeps, so an admitted reservation allocates nothing here.
+   * The marks of an admitted reservation are then read with {@link takeMarks}.
    */
   reserveBatch(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], amounts: Float64Array, repeats?: Int32Array): number {
     const now = this.now();
@@ -239,7 +268,8 @@ export class MemoryLimiterStore implements LimiterStore {
         const nc = base + amount;
         next[i] = nc;
         if (nc > s.limit) {
-          const wait = total > s.limit ? Infinity : CONCURRENCY_RETRY_MS;
+          // A per-window total frees up when its window ends; an in-flight slot at some unknown time.
+          const wait = total > s.limit ? Infinity : s.windowMs > 0 ? this.windowEndsIn(s.windowMs, now) : CONCURRENCY_RETRY_MS;
           if (wait > deniedWait) {
             deniedWait = wait;
             denied = i;
@@ -256,6 +286,7 @@ export class MemoryLimiterStore implements LimiterStore {
     // Apply phase. A slot that neither is nor knows its key's cell gets it as its handle, or becomes
     // it (a new key); a key charged twice is written again by its later charge, which holds the
     // cumulative value. A repeat was not looked up in the check phase (its predecessor was).
+    const marks = this.markValue;
     for (let i = 0; i < n; i++) {
       const s = specs[i]!;
       const slot = slots[i]!;
@@ -267,8 +298,16 @@ export class MemoryLimiterStore implements LimiterStore {
         if (cell === undefined) cell = this.adopt(map, slot);
         else slot.handle = cell;
       }
-      cell.v = next[i]!;
-      if (s.kind === 'concurrency' && s.windowMs > 0) this.windowExpiry.set(slot.key, now + s.windowMs);
+      const v = next[i]!;
+      cell.v = v;
+      if (s.kind === 'rate') {
+        marks[2 * i] = v + cell.r;
+        marks[2 * i + 1] = now + amounts[i]! * s.T;
+      } else {
+        marks[2 * i] = 0;
+        marks[2 * i + 1] = 0;
+        if (s.windowMs > 0) this.windowExpiry.set(slot.key, now + s.windowMs);
+      }
     }
     if (rates.size > this.sweepAt) this.sweepIdle(now - this.idleGraceMs);
     return -1;
@@ -287,23 +326,33 @@ export class MemoryLimiterStore implements LimiterStore {
     const specs = new Array<BucketSpec>(n);
     const slots = new Array<KeySlot>(n);
     const deltas = new Float64Array(n);
+    let marks: Float64Array | undefined;
     for (let i = 0; i < n; i++) {
       const a = adjustments[i]!;
       specs[i] = BucketSpec.of(a);
       slots[i] = new KeySlot(a.key, a.handle);
       deltas[i] = a.delta;
+      // This store's marks are pairs of numbers (see `reserve`); anything else is not its own.
+      const m = a.mark;
+      if (Array.isArray(m) && m.length === 2 && typeof m[0] === 'number' && typeof m[1] === 'number') {
+        marks ??= new Float64Array(2 * n).fill(NaN);
+        marks[2 * i] = m[0];
+        marks[2 * i + 1] = m[1];
+      }
     }
-    this.adjustBatch(n, specs, slots, deltas);
+    this.adjustBatch(n, specs, slots, deltas, marks);
   }
 
   /**
    * @internal {@link adjust} on parallel arrays (as {@link reserveBatch}): `deltas[i]` units on the
-   * bucket `specs[i]` of the key `slots[i]`; deltas of 0 are skipped.
+   * bucket `specs[i]` of the key `slots[i]`; deltas of 0 are skipped. `marks[2i]` and `marks[2i + 1]`
+   * are the marks of the reserved charge being settled (see {@link takeMarks}); a refund without them
+   * (no `marks`, an index past its end, or NaN) is not capped.
    */
-  adjustBatch(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], deltas: Float64Array): void {
-    // The clock is read only when needed: a refund never needs it (see below), and most adjustments
-    // are refunds (settle returns unused output tokens).
+  adjustBatch(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], deltas: Float64Array, marks?: ArrayLike<number>): void {
+    // The clock is read only when needed: an unmarked refund never needs it (see below).
     let now = NaN;
+    const nMarks = marks === undefined ? 0 : marks.length >> 1;
     for (let i = 0; i < n; i++) {
       const delta = deltas[i]!;
       if (delta === 0) continue;
@@ -316,7 +365,19 @@ export class MemoryLimiterStore implements LimiterStore {
           // A refund moves `tat` back. A missing key is already at full capacity, and a `tat` at or
           // before now means full capacity whatever its value, so no clamp to now is needed.
           if (cell === undefined) continue;
-          cell.v += delta * s.T;
+          let applied = -delta * s.T;
+          const mark = i < nMarks ? marks![2 * i]! : NaN;
+          if (mark === mark) {
+            // Give back at most the unexpired part of the reservation's interval (see the class
+            // comment); this also keeps `tat` at or after now.
+            if (Number.isNaN(now)) now = this.now();
+            const cap = Math.max(mark - cell.r, marks![2 * i + 1]!) - now;
+            if (!(cap > 0)) continue;
+            if (cap < applied) applied = cap;
+          }
+          cell.v -= applied;
+          const r = (cell.r += applied);
+          if (r > this.maxR) this.maxR = r;
           if (cell.v <= this.lastNow) this.drop(this.rates, key, cell); // surely in the past: full again
           continue;
         }
@@ -340,6 +401,45 @@ export class MemoryLimiterStore implements LimiterStore {
         }
       }
     }
+  }
+
+  /**
+   * @internal The marks of the latest admitted {@link reserveBatch}, two per charge (`i < n`): for a
+   * rate charge `tatAfter + r` at `2i` and `now + amount·T` at `2i + 1` (see the class comment), for
+   * counters 0. The {@link Reservation} keeps them and hands them back to {@link adjustBatch} when it
+   * settles.
+   */
+  takeMarks(n: number): number[] {
+    const m = this.markValue;
+    const out: number[] = new Array<number>(2 * n);
+    for (let i = 0; i < 2 * n; i++) out[i] = m[i]!;
+    return out;
+  }
+
+  /**
+   * Units each key holds right now, unrounded, without charging (the `amount` is ignored): for a rate
+   * key `(tat − now) / T` (above the capacity while in debt), for a counter its count. `peek`'s
+   * `remaining` is floored to whole units; this is exact, e.g. for a `cost` rule.
+   *
+   * @example
+   * ```ts
+   * const [spentUsd] = store.usage([{ key: 'team-cost|team=t1', kind: 'rate', limit: 5, windowMs: 60_000, amount: 0 }]);
+   * ```
+   */
+  usage(charges: readonly LimitCharge[]): number[] {
+    const now = this.now();
+    const out: number[] = new Array<number>(charges.length);
+    for (let i = 0; i < charges.length; i++) {
+      const c = charges[i]!;
+      const slot = new KeySlot(c.key, c.handle);
+      if (c.kind === 'rate') {
+        const cell = liveCell(slot, this.id) ?? this.rates.get(c.key);
+        out[i] = cell !== undefined && cell.v > now ? (cell.v - now) / BucketSpec.of(c).T : 0;
+      } else {
+        out[i] = (liveCell(slot, this.id) ?? this.counts.get(c.key))?.v ?? 0;
+      }
+    }
+    return out;
   }
 
   /**
@@ -401,6 +501,16 @@ export class MemoryLimiterStore implements LimiterStore {
     const size = Math.max(n, this.nextValue.length * 2);
     this.nextValue = new Float64Array(size);
     this.cumulative = new Float64Array(size);
+    this.markValue = new Float64Array(2 * size);
+  }
+
+  /**
+   * Ms from store time `now` to the end of the `windowMs` window containing it, at least 1 (windows
+   * aligned to multiples of `windowMs` since the epoch, like the limiter's window keys).
+   */
+  private windowEndsIn(windowMs: number, now: number): number {
+    const t = this.origin + now;
+    return Math.max(1, Math.ceil((Math.floor(t / windowMs) + 1) * windowMs - t - MS_TOLERANCE));
   }
 
   /**
@@ -412,6 +522,8 @@ export class MemoryLimiterStore implements LimiterStore {
     if (slot.owner === 0) slot.handle = undefined;
     else slot.handle = cell = new KeySlot(slot.key);
     cell.owner = this.id;
+    // Never below the `r` of any dropped cell of the key, which marks of open reservations may carry.
+    cell.r = this.maxR;
     map.set(slot.key, cell);
     return cell;
   }
@@ -478,10 +590,14 @@ class Admitted {
   readonly ok = true as const;
   private computed: LimitState[] | undefined;
 
-  /** `after[i]`: for rate charges the debt (`tat − now`) after admission, for concurrency the count. */
+  /**
+   * `after[i]`: for rate charges the debt (`tat − now`) after admission, for concurrency the count.
+   * `marks`: see {@link ReserveResult}.
+   */
   constructor(
     private readonly specs: readonly BucketSpec[],
     private readonly after: readonly number[],
+    readonly marks: Array<readonly [number, number]>,
   ) {}
 
   get states(): LimitState[] {

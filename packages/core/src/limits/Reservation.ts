@@ -41,9 +41,9 @@ export interface BatchContext {
  * A charge of `amount` that is also an adjustment of `delta` on the key `slot`, bucket `spec` (one
  * object shape for both, which keeps the store's property access monomorphic).
  */
-function chargeOf(spec: BucketSpec, slot: KeySlot, amount: number, delta: number): LimitCharge & LimitAdjustment {
+function chargeOf(spec: BucketSpec, slot: KeySlot, amount: number, delta: number, mark: unknown): LimitCharge & LimitAdjustment {
   const burst = spec.kind === 'rate' ? spec.burst : undefined;
-  return { key: slot.key, kind: spec.kind, limit: spec.limit, windowMs: spec.windowMs, burst, amount, delta, handle: slot.handle };
+  return { key: slot.key, kind: spec.kind, limit: spec.limit, windowMs: spec.windowMs, burst, amount, delta, handle: slot.handle, mark };
 }
 
 /**
@@ -56,7 +56,7 @@ function chargeOf(spec: BucketSpec, slot: KeySlot, amount: number, delta: number
  */
 export function chargesOf(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], amounts: ArrayLike<number>): LimitCharge[] {
   const out: LimitCharge[] = new Array<LimitCharge>(n);
-  for (let i = 0; i < n; i++) out[i] = chargeOf(specs[i]!, slots[i]!, amounts[i]!, 0);
+  for (let i = 0; i < n; i++) out[i] = chargeOf(specs[i]!, slots[i]!, amounts[i]!, 0, undefined);
   return out;
 }
 
@@ -67,7 +67,9 @@ export function chargesOf(n: number, specs: readonly BucketSpec[], slots: readon
  * A reservation holds no charge objects: charge `i` is rule `i` on its bucket and its key-cache slot
  * (key and store handle), and its amount follows from a copy of the estimate. When every rule of a
  * phase applies to one scope (the common case), these are the phase's own arrays and the key cache's
- * entry, shared by every reservation of that scope value.
+ * entry, shared by every reservation of that scope value. It also keeps the store's mark of each
+ * charge (see {@link LimitAdjustment.mark}): with the memory store one number per charge, which
+ * caps its refunds at what it still holds.
  *
  * @example
  * ```ts
@@ -85,6 +87,7 @@ export class Reservation {
    * @param batch set when `store` is the memory store: settling then uses its batch calls
    * @param estimate a copy of the estimate reserved (the caller's object may change afterwards)
    * @param result what the store reported when reserving (stores other than the memory store)
+   * @param marks the memory store's marks of the charges (see {@link MemoryLimiterStore.takeMarks})
    */
   constructor(
     private readonly store: LimiterStore,
@@ -94,7 +97,8 @@ export class Reservation {
     private readonly slots: readonly KeySlot[],
     private readonly estimate: UsageAmounts,
     private readonly deferred: readonly DeferredCharge[] | undefined,
-    private readonly result: { readonly states: readonly LimitState[] } | undefined,
+    private readonly result: { readonly states: readonly LimitState[]; readonly marks?: readonly unknown[] } | undefined,
+    private readonly marks: readonly number[] | undefined,
   ) {}
 
   /**
@@ -240,11 +244,13 @@ export class Reservation {
   /** Hands `deltas[i]` on `specs[i]` of `slots[i]` to the store; deltas of 0 are skipped by the store. */
   private adjust(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], deltas: Float64Array): MaybePromise<void> {
     if (this.batch !== undefined) {
-      this.batch.store.adjustBatch(n, specs, slots, deltas);
+      this.batch.store.adjustBatch(n, specs, slots, deltas, this.marks);
       return;
     }
+    // Charges past the reserved ones (rules settled with their actual usage) have no mark.
+    const marks = this.result?.marks;
     const adjustments: LimitAdjustment[] = new Array<LimitAdjustment>(n);
-    for (let i = 0; i < n; i++) adjustments[i] = chargeOf(specs[i]!, slots[i]!, 0, deltas[i]!);
+    for (let i = 0; i < n; i++) adjustments[i] = chargeOf(specs[i]!, slots[i]!, 0, deltas[i]!, marks?.[i]);
     return this.store.adjust(adjustments);
   }
 }
