@@ -151,6 +151,39 @@ describe('definePolicy', () => {
     expect(emitted).toEqual(policy.warnings);
   });
 
+  it('warns when perKind retries a kind that no retry can fix (policy-wide and per route)', () => {
+    const emitted: string[] = [];
+    const policy = definePolicy(
+      {
+        targets,
+        retry: { perKind: { auth: 2, rate_limited: 3 } },
+        routes: {
+          chat: { chain: ['fast-a'], retry: { perKind: { quota_exhausted: 1, context_length: 0 } } },
+          other: { chain: ['fast-b'] },
+        },
+      },
+      { onWarning: (w) => emitted.push(w) },
+    );
+    expect(policy.warnings).toEqual([
+      expect.stringContaining('retry.perKind.auth is 2'),
+      expect.stringContaining('routes.chat.retry.perKind.quota_exhausted is 1'),
+    ]);
+    expect(emitted).toEqual(policy.warnings);
+    // The opt-in still applies: it is advice, not an error. (A route's perKind replaces the policy's.)
+    expect(policy.routes['chat']!.retry.perKind).toMatchObject({ auth: 0, quota_exhausted: 1, context_length: 0 });
+    expect(policy.routes['other']!.retry.perKind).toMatchObject({ auth: 2, rate_limited: 3, quota_exhausted: 0 });
+  });
+
+  it('emits advice as process warnings with its own code when no onWarning is given', () => {
+    const emit = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      definePolicy({ targets, retry: { perKind: { invalid_request: 1 } }, routes: { chat: { chain: ['fast-a', 'fast-b', 'fast-a', 'fast-b', 'fast-a'] } } });
+      expect(emit.mock.calls.map((c) => (c[1] as { code: string }).code).sort()).toEqual(['LLMR_LONG_CHAIN', 'LLMR_RETRY_NEVER_SUCCEEDS']);
+    } finally {
+      emit.mockRestore();
+    }
+  });
+
   it('accepts a Standard Schema as route output and requires one for onInvalidOutput', () => {
     const Intent = z.object({ intent: z.string() });
     const policy = definePolicy({ targets, routes: { cls: { chain: ['fast-a'], output: Intent, onInvalidOutput: 'fail' } } }, { onWarning: () => {} });

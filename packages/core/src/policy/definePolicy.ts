@@ -74,7 +74,10 @@ const DEFAULT_TRAFFIC_CLASSES: Record<string, Omit<TrafficClass, 'name'>> = {
  * ```
  */
 export interface DefinePolicyOptions {
-  /** Receives advice such as over-long chains. Default: `process.emitWarning` with code `LLMR_LONG_CHAIN`. */
+  /**
+   * Receives advice such as over-long chains. Default: `process.emitWarning` with the advice's code
+   * (`LLMR_LONG_CHAIN`, `LLMR_RETRY_NEVER_SUCCEEDS`).
+   */
   onWarning?: (message: string) => void;
 }
 
@@ -83,8 +86,9 @@ export const MAX_ADVISED_FALLBACKS = 3;
 
 /**
  * Validates and normalizes a policy. Invalid configuration throws a {@link PolicyConfigError} listing
- * every bad path and what was expected; advice (a chain longer than 3 fallbacks) is returned in
- * `policy.warnings` and emitted as a process warning (`LLMR_LONG_CHAIN`).
+ * every bad path and what was expected; advice is returned in `policy.warnings` and emitted as a
+ * process warning: a chain longer than 3 fallbacks (`LLMR_LONG_CHAIN`), a `perKind` that retries a
+ * kind no retry can fix, such as `auth` or `quota_exhausted` (`LLMR_RETRY_NEVER_SUCCEEDS`).
  *
  * @example
  * ```ts
@@ -99,17 +103,45 @@ export function definePolicy(input: PolicyInput, options: DefinePolicyOptions = 
   const parsed = policySchema.safeParse(input, { reportInput: true });
   if (!parsed.success) throw new PolicyConfigError(formatIssues(parsed.error.issues));
   const issues: PolicyIssue[] = [];
-  const warnings: string[] = [];
+  const warnings: PolicyWarning[] = [];
   const policy = resolve(parsed.data, issues, warnings);
   if (issues.length > 0) throw new PolicyConfigError(issues);
-  const onWarning = options.onWarning ?? ((w: string) => process.emitWarning(w, { code: 'LLMR_LONG_CHAIN' }));
-  for (const w of warnings) onWarning(w);
+  for (const w of warnings) {
+    if (options.onWarning) options.onWarning(w.message);
+    else process.emitWarning(w.message, { code: w.code });
+  }
   return policy;
 }
 
-function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: string[]): Policy {
+/** Advice about a valid policy: `LLMR_LONG_CHAIN`, `LLMR_RETRY_NEVER_SUCCEEDS`. */
+interface PolicyWarning {
+  code: string;
+  message: string;
+}
+
+/**
+ * Kinds the seed says never to retry on the same target: the same request fails the same way (quota,
+ * context length, auth, policy, invalid request), or the caller is gone.
+ */
+const NEVER_RETRIED: readonly ErrorKind[] = ['quota_exhausted', 'context_length', 'auth', 'policy_rejected', 'invalid_request', 'cancelled'];
+
+/** Warns about `perKind` entries at `path` that retry a kind which a retry cannot fix. */
+function warnNeverRetried(perKind: Partial<Record<ErrorKind, number>> | undefined, path: string, warnings: PolicyWarning[]): void {
+  for (const k of NEVER_RETRIED) {
+    const v = perKind?.[k];
+    if (v !== undefined && v > 0) {
+      warnings.push({
+        code: 'LLMR_RETRY_NEVER_SUCCEEDS',
+        message: `${path}.perKind.${k} is ${v}: a ${k} error fails the same way on every retry (the seed: never retry it; fall back or stop)`,
+      });
+    }
+  }
+}
+
+function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning[]): Policy {
   const targets: Record<string, ResolvedTarget> = {};
   for (const [id, t] of Object.entries(p.targets)) targets[id] = toTarget(id, t);
+  warnNeverRetried(p.retry?.perKind, 'retry', warnings);
 
   const messages: AudienceMessages = { ...DEFAULT_MESSAGES, ...stripUndefined(p.messages ?? {}) };
 
@@ -144,10 +176,12 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: string[]): Po
       }
     });
     if (r.chain.length > MAX_ADVISED_FALLBACKS + 1) {
-      warnings.push(
-        `routes.${name}.chain has ${r.chain.length - 1} fallbacks; the advice is at most ${MAX_ADVISED_FALLBACKS} (long chains hide problems, add latency and make output inconsistent)`,
-      );
+      warnings.push({
+        code: 'LLMR_LONG_CHAIN',
+        message: `routes.${name}.chain has ${r.chain.length - 1} fallbacks; the advice is at most ${MAX_ADVISED_FALLBACKS} (long chains hide problems, add latency and make output inconsistent)`,
+      });
     }
+    warnNeverRetried(r.retry?.perKind, `routes.${name}.retry`, warnings);
     const priority = r.priority ?? 'live';
     if (!trafficClasses[priority]) {
       issues.push({
@@ -256,7 +290,7 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: string[]): Po
     defaultTimeoutMs: p.timeout ?? 60_000,
     messages,
     recordContent: p.recordContent ?? false,
-    warnings,
+    warnings: warnings.map((w) => w.message),
   });
 }
 

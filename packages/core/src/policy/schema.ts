@@ -160,7 +160,9 @@ export const retrySchema = z
     perKind: z
       .partialRecord(errorKind, nonNegInt)
       .optional()
-      .describe('Retries on the same target per error kind before falling back. Kinds you omit keep their defaults.'),
+      .describe(
+        'Retries on the same target per error kind before falling back. Kinds you omit keep their defaults. A retry of `quota_exhausted`, `context_length`, `auth`, `policy_rejected`, `invalid_request` or `cancelled` is applied but warned about at start-up (`LLMR_RETRY_NEVER_SUCCEEDS`): it fails the same way every time.',
+      ),
     backoff: backoffSchema.optional(),
     /** Longest provider hint we wait for on the same target; longer hints fall back instead. */
     maxHint: duration('a maximum hint wait')
