@@ -102,6 +102,19 @@ describe('definePolicy', () => {
     ]);
   });
 
+  it('rejects a scope naming a dimension twice and a concurrency rule with fractional slots', () => {
+    const base = { targets, routes: { chat: { chain: ['fast-a'] } } };
+    expect(
+      problems({
+        ...base,
+        limits: [
+          { scope: ['user', 'team', 'user'], metric: 'requests', limit: 10, window: '1m' },
+          { scope: ['model'], metric: 'concurrency', limit: 2.5 },
+        ],
+      }),
+    ).toEqual(["limits[0].scope: expected distinct dimensions, got 'user' twice", 'limits[1].limit: expected a whole number of slots, got 2.5']);
+  });
+
   it('rejects a bucket of whole units that holds less than one unit, by limit or burst, concurrency included', () => {
     const base = { targets, routes: { chat: { chain: ['fast-a'] } } };
     expect(
@@ -119,7 +132,10 @@ describe('definePolicy', () => {
       'limits[0].limit: expected at least 1, got 0.5',
       'limits[1].burst: expected at least 1, got 0.5',
       'limits[2].limit: expected at least 1, got 0.5',
+      'limits[2].limit: expected a whole number of slots, got 0.5',
       'limits[3].limit: expected at least 1, got 0.5',
+      'limits[3].limit: expected a whole number of slots, got 0.5',
+      'limits[3].burst: expected no burst on a concurrency rule (slots are held, not refilled), got 4',
       'limits[4].limit: expected at least 1, got 0.2',
     ]);
     // Still accepted: a burst of at least one on a slow rate, and fractional dollars.

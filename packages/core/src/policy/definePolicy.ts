@@ -229,6 +229,13 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
       const capacity = field === 'burst' ? l.burst! : l.limit;
       if (capacity < 1) issues.push({ path: `limits[${i}].${field}`, message: `expected at least 1, got ${capacity}` });
     }
+    // In-flight slots are whole; a window or burst would be silently ignored.
+    if (l.metric === 'concurrency') {
+      if (!Number.isInteger(l.limit)) issues.push({ path: `limits[${i}].limit`, message: `expected a whole number of slots, got ${l.limit}` });
+      if (l.burst !== undefined) issues.push({ path: `limits[${i}].burst`, message: `expected no burst on a concurrency rule (slots are held, not refilled), got ${l.burst}` });
+    }
+    const dup = l.scope.find((d, k) => l.scope.indexOf(d) !== k);
+    if (dup !== undefined) issues.push({ path: `limits[${i}].scope`, message: `expected distinct dimensions, got '${dup}' twice` });
     return rule;
   });
   const seen = new Map<string, number>();

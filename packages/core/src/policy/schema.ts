@@ -297,18 +297,18 @@ export const limitRuleSchema = z
     scope: z
       .array(scopeDimension)
       .describe(
-        'Dimensions the limit is counted per (user, team, tenant, environment, route, provider, model); `[]` is one global bucket. With `provider` or `model` the rule is target-scoped (reserved per attempt).',
+        'Dimensions the limit is counted per (user, team, tenant, environment, route, provider, model), each at most once; `[]` is one global bucket. With `provider` or `model` the rule is target-scoped (reserved per attempt).',
       ),
     metric: z
       .enum(['requests', 'inputTokens', 'outputTokens', 'totalTokens', 'cost', 'concurrency'])
       .describe('What is counted: requests, input/output/total tokens, cost in USD, or requests in flight (`concurrency`).'),
-    limit: positive.describe('Units allowed per window (in flight for `concurrency`).'),
+    limit: positive.describe('Units allowed per window (in flight for `concurrency`: a whole number).'),
     window: duration('a window', 1000, DAY_MS)
       .optional()
       .describe('Window between 1 s and 1 d (`"1m"`, `"1h"`, ...). Required except for `concurrency`.'),
     burst: positive
       .optional()
-      .describe('Bucket capacity: most units admitted at once. For whole units (every metric but `cost`) the capacity, `burst` or else `limit`, must be at least 1.'),
+      .describe('Bucket capacity: most units admitted at once. For whole units (every metric but `cost`) the capacity, `burst` or else `limit`, must be at least 1. Not for `concurrency` rules.'),
     match: z
       .partialRecord(scopeDimension, z.string())
       .optional()
