@@ -73,9 +73,12 @@ describe('definePolicy', () => {
         expect.stringMatching(/^limits\[1\]\.scope\[0\]: expected one of "user", .* got "planet"$/),
         'limits[1].limit: expected > 0, got -1',
         "limits[2].window: expected a window between '1s' and '1d' for metric 'inputTokens', got undefined",
+        // References are checked too, although the shape is invalid.
+        "routes.chat.chain[1]: expected the name of a target (one of 'a'), got 'missing'",
+        "routes.chat.priority: expected a traffic class (one of 'live', 'batch', 'experiment'), got 'urgent'",
       ]),
     );
-    expect(found).toHaveLength(5);
+    expect(found).toHaveLength(7);
   });
 
   it('reports unknown chain targets and traffic classes after the shape is valid', () => {

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { ERROR_KINDS, type ErrorKind } from '../errors/ErrorKind';
 import { PolicyConfigError, type PolicyIssue } from '../errors/ResilienceError';
+import { referenceIssuesOfRaw, unknownRoute, unknownTarget, unknownTrafficClass, type PolicyNames } from './references';
 import type { LimitRule } from '../limits/LimitRule';
 import { constantBackoff, decorrelatedBackoff, exponentialBackoff, type Backoff } from '../retry/backoff';
 import type {
@@ -101,7 +102,13 @@ export const MAX_ADVISED_FALLBACKS = 3;
  */
 export function definePolicy(input: PolicyInput, options: DefinePolicyOptions = {}): Policy {
   const parsed = policySchema.safeParse(input, { reportInput: true });
-  if (!parsed.success) throw new PolicyConfigError(formatIssues(parsed.error.issues));
+  if (!parsed.success) {
+    // Shape problems, and the reference problems that can be read anyway (a misspelt target name).
+    const issues = formatIssues(parsed.error.issues);
+    const seen = new Set(issues.map((i) => i.path));
+    for (const r of referenceIssuesOfRaw(input, Object.keys(DEFAULT_TRAFFIC_CLASSES))) if (!seen.has(r.path)) issues.push(r);
+    throw new PolicyConfigError(issues);
+  }
   const issues: PolicyIssue[] = [];
   const warnings: PolicyWarning[] = [];
   const policy = resolve(parsed.data, issues, warnings);
@@ -159,18 +166,15 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
     };
   }
 
+  const names: PolicyNames = { targets: Object.keys(targets), trafficClasses: Object.keys(trafficClasses), routes: Object.keys(p.routes) };
   const routes: Record<string, RoutePolicy> = {};
   for (const [name, r] of Object.entries(p.routes)) {
     const chain: ResolvedTarget[] = [];
     r.chain.forEach((entry, i) => {
       if (typeof entry === 'string') {
         const t = targets[entry];
-        if (!t) {
-          issues.push({
-            path: `routes.${name}.chain[${i}]`,
-            message: `expected the name of a target (one of ${Object.keys(targets).map((k) => `'${k}'`).join(', ') || 'none defined'}), got '${entry}'`,
-          });
-        } else chain.push(t);
+        if (!t) issues.push(unknownTarget(name, i, entry, names)!);
+        else chain.push(t);
       } else {
         chain.push(toTarget(`${entry.provider}/${entry.model}`, entry));
       }
@@ -183,12 +187,8 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
     }
     warnNeverRetried(r.retry?.perKind, `routes.${name}.retry`, warnings);
     const priority = r.priority ?? 'live';
-    if (!trafficClasses[priority]) {
-      issues.push({
-        path: `routes.${name}.priority`,
-        message: `expected a traffic class (one of ${Object.keys(trafficClasses).map((k) => `'${k}'`).join(', ')}), got '${priority}'`,
-      });
-    }
+    const badPriority = unknownTrafficClass(name, priority, names);
+    if (badPriority) issues.push(badPriority);
     if (r.output === undefined && r.onInvalidOutput !== undefined) {
       issues.push({ path: `routes.${name}.onInvalidOutput`, message: 'expected an `output` schema on the route, got none' });
     }
@@ -255,12 +255,8 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
         message: `expected request dimensions (user, team, tenant, environment, route), got ${perTarget.map((d) => `'${d}'`).join(', ')}: budgets are reserved once per request, before a target is chosen; cap a model's spend with a limit rule { metric: 'cost' } instead`,
       });
     }
-    if (b.downgradeTo !== undefined && !p.routes[b.downgradeTo]) {
-      issues.push({
-        path: `budgets[${i}].downgradeTo`,
-        message: `expected the name of a route (one of ${Object.keys(p.routes).map((k) => `'${k}'`).join(', ')}), got '${b.downgradeTo}'`,
-      });
-    }
+    const badRoute = b.downgradeTo === undefined ? undefined : unknownRoute(i, b.downgradeTo, names);
+    if (badRoute) issues.push(badRoute);
     return {
       id: b.id ?? `budget:${b.scope.join('+') || 'global'}:${b.window}`,
       scope: b.scope,

@@ -1,0 +1,102 @@
+import type { PolicyIssue } from '../errors/ResilienceError';
+
+/** What names a policy's references may point at. */
+export interface PolicyNames {
+  targets: readonly string[];
+  trafficClasses: readonly string[];
+  routes: readonly string[];
+}
+
+const quoted = (names: readonly string[]): string => names.map((k) => `'${k}'`).join(', ');
+
+/**
+ * The problem of a chain entry naming no target, or undefined when it names one.
+ *
+ * @example
+ * ```ts
+ * unknownTarget('chat', 1, 'nope', names); // { path: 'routes.chat.chain[1]', message: "expected the name of a target (one of 'a'), got 'nope'" }
+ * ```
+ */
+export function unknownTarget(route: string, index: number, entry: string, names: PolicyNames): PolicyIssue | undefined {
+  if (names.targets.includes(entry)) return undefined;
+  return {
+    path: `routes.${route}.chain[${index}]`,
+    message: `expected the name of a target (one of ${quoted(names.targets) || 'none defined'}), got '${entry}'`,
+  };
+}
+
+/**
+ * The problem of a route priority naming no traffic class, or undefined.
+ *
+ * @example
+ * ```ts
+ * unknownTrafficClass('chat', 'urgent', names); // { path: 'routes.chat.priority', message: "expected a traffic class (one of 'live', ...), got 'urgent'" }
+ * ```
+ */
+export function unknownTrafficClass(route: string, priority: string, names: PolicyNames): PolicyIssue | undefined {
+  if (names.trafficClasses.includes(priority)) return undefined;
+  return { path: `routes.${route}.priority`, message: `expected a traffic class (one of ${quoted(names.trafficClasses)}), got '${priority}'` };
+}
+
+/**
+ * The problem of a budget's `downgradeTo` naming no route, or undefined.
+ *
+ * @example
+ * ```ts
+ * unknownRoute(0, 'cheap', names); // { path: 'budgets[0].downgradeTo', message: "expected the name of a route (one of 'chat'), got 'cheap'" }
+ * ```
+ */
+export function unknownRoute(budget: number, route: string, names: PolicyNames): PolicyIssue | undefined {
+  if (names.routes.includes(route)) return undefined;
+  return { path: `budgets[${budget}].downgradeTo`, message: `expected the name of a route (one of ${quoted(names.routes)}), got '${route}'` };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * The reference problems of a policy whose shape is invalid, read from the raw input as far as it
+ * can be: chain entries naming no target, priorities naming no traffic class, budgets downgrading to
+ * no route. So a config with a shape error and a misspelt target name reports both at once. Never
+ * throws (a hostile input gives what was read before it threw).
+ *
+ * @example
+ * ```ts
+ * referenceIssuesOfRaw({ targets: { a: {} }, routes: { chat: { chain: ['b'] } } }, ['live', 'batch', 'experiment']);
+ * // [{ path: 'routes.chat.chain[0]', message: "expected the name of a target (one of 'a'), got 'b'" }]
+ * ```
+ */
+export function referenceIssuesOfRaw(input: unknown, defaultTrafficClasses: readonly string[]): PolicyIssue[] {
+  const out: PolicyIssue[] = [];
+  const push = (issue: PolicyIssue | undefined): void => {
+    if (issue !== undefined) out.push(issue);
+  };
+  try {
+    if (!isRecord(input)) return out;
+    const routes = isRecord(input['routes']) ? input['routes'] : {};
+    const classes = isRecord(input['trafficClasses']) ? Object.keys(input['trafficClasses']) : [];
+    const names: PolicyNames = {
+      targets: isRecord(input['targets']) ? Object.keys(input['targets']) : [],
+      trafficClasses: [...new Set([...defaultTrafficClasses, ...classes])],
+      routes: Object.keys(routes),
+    };
+    for (const [name, r] of Object.entries(routes)) {
+      if (!isRecord(r)) continue;
+      const chain = r['chain'];
+      if (Array.isArray(chain)) chain.forEach((e: unknown, i) => typeof e === 'string' && push(unknownTarget(name, i, e, names)));
+      const priority = r['priority'];
+      if (typeof priority === 'string') push(unknownTrafficClass(name, priority, names));
+    }
+    const budgets = input['budgets'];
+    if (Array.isArray(budgets)) {
+      budgets.forEach((b: unknown, i) => {
+        const to = isRecord(b) ? b['downgradeTo'] : undefined;
+        if (typeof to === 'string') push(unknownRoute(i, to, names));
+      });
+    }
+  } catch {
+    // A throwing getter or Proxy: keep what was found before it.
+  }
+  return out;
+}
