@@ -59,6 +59,15 @@ describe('Resilience.execute at its edges', () => {
     expect(none).toEqual([]);
   });
 
+  it('treats a cancellation the caller did not ask for (Gemini 499 CANCELLED) as a cut call: retried, then fallen back', async () => {
+    const { engine, clock } = setup();
+    const cancelled = { status: 499, error: { code: 499, status: 'CANCELLED', message: 'The operation was cancelled.' } };
+    const { calls, fn } = scripted({ a: [cancelled] });
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'a', 'b']);
+    expect(res.record.attempts.map((a) => a.errorKind ?? 'ok')).toEqual(['network', 'network', 'ok']);
+  });
+
   it('waits for a busy target concurrency slot at most maxLimiterWait in all, then falls back', async () => {
     const { engine, clock } = setup({ limits: [{ id: 'slots', scope: ['model'], metric: 'concurrency', limit: 1 }] });
     // Another process holds model-a's only slot for a minute.

@@ -977,7 +977,11 @@ export class Resilience {
     if (s.request.signal?.aborted) {
       return { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err };
     }
-    return this.classify(err);
+    const c = this.classify(err);
+    // Cancelled, but not by our caller (their signal is not aborted): the provider or an SDK cut the
+    // call (Gemini's 499 CANCELLED, an abort of the call's own): retried and fallen back like a cut
+    // connection, not ended as the caller's cancellation.
+    return c.kind === 'cancelled' ? { ...c, kind: 'network' } : c;
   }
 
   // ---------------------------------------------------------------- pacing
