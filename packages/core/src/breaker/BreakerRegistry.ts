@@ -187,6 +187,13 @@ const ADMITTED = [
   [allowed(true, false), allowed(true, true)],
 ] as const;
 
+/**
+ * @internal An admission that holds no probe slot: for outcomes reported after the call's own
+ * admission was already accounted for (a stream failing after its first bytes counted as a success),
+ * so that reporting them cannot free another call's half-open probe slot.
+ */
+export const NO_PROBE: TargetAdmission = ADMITTED[0][0];
+
 function defaultOnError(error: unknown, source: 'listener' | 'sync'): void {
   // eslint-disable-next-line no-console
   console.error(`[llm-resilience] breaker registry (${source}):`, error);

@@ -68,6 +68,66 @@ describe('Resilience.execute at its edges', () => {
     expect(res.record.attempts.map((a) => a.errorKind ?? 'ok')).toEqual(['network', 'network', 'ok']);
   });
 
+  it('counts a RequestFailedError thrown by the call (a nested engine) as a failure of the attempt: no stuck probe, no leaked slot', async () => {
+    const { engine, clock } = setup(
+      { breaker: { consecutiveFailures: 1, openFor: '1s', halfOpenProbes: 1, rampUp: 0 }, limits: [{ id: 'slots', scope: ['model'], metric: 'concurrency', limit: 1 }] },
+      { chat: { chain: ['a'], retry: { maxAttempts: 1 } } },
+    );
+    const nested = new RequestFailedError('ERR_LLMR_DEADLINE', 'inner request timed out', { kind: 'timeout', message: 'x', cause: undefined }, { attempts: [], skipped: [] } as never, 'msg');
+    const thrower = async () => {
+      throw nested;
+    };
+    // The slot: a call throwing the nested error gives it back.
+    const first = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, thrower)).catch((e: unknown) => e);
+    expect((first as ChainExhaustedError).record.attempts).toEqual([expect.objectContaining({ target: 'a', outcome: 'error', errorKind: 'timeout' })]);
+    // The breaker opened on that failure; past its open period the next call is its half-open probe,
+    // and the probe throws the nested error too: a failed probe, not one that never ends.
+    expect(engine.breakers.stateOf('a')).toBe('open');
+    await clock.advance(1_500);
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, thrower)).catch((e: unknown) => e);
+    await clock.advance(60_000);
+    const { calls, fn } = scripted({});
+    const t0 = clock.now();
+    const healthy = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a']);
+    expect(healthy.record.outcome).toBe('success');
+    expect(clock.now()).toBe(t0); // the slot was free: no wait
+  });
+
+  it('a stream failing after it started does not free another call\'s half-open probe slot', async () => {
+    const { engine, clock } = setup({ breaker: { consecutiveFailures: 1, openFor: '1s', halfOpenProbes: 2, rampUp: 0 } }, { chat: { chain: ['a'], retry: { maxAttempts: 1 } } });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, async () => Promise.reject(http(503)))).catch(() => undefined);
+    await clock.advance(1_500);
+    // Probe 1: a stream that starts at once (a success), then is cancelled by its caller.
+    const ac = new AbortController();
+    const stream = await engine.execute({ route: 'chat', inputTokens: 10, stream: true, signal: ac.signal }, async () => ({ stream: true }));
+    // Probe 2: a slow call in flight.
+    const slow = engine.execute({ route: 'chat', inputTokens: 10 }, () => new Promise<never>(() => undefined));
+    slow.catch(() => undefined);
+    await clock.advance(1);
+    const inFlight = () => (engine.breakers.target('a').state as { probesInFlight?: number }).probesInFlight;
+    expect(inFlight()).toBe(1);
+    ac.abort();
+    stream.fail(new Error('aborted'));
+    expect(inFlight()).toBe(1); // probe 2 still holds its slot
+  });
+
+  it('downgrades requests that arrive together instead of rejecting those the budget cap denies', async () => {
+    const { engine, clock } = setup({
+      targets: {
+        a: { provider: 'openai', model: 'model-a', price: { input: 1, output: 2 } },
+        free: { provider: 'openai', model: 'model-free', price: { input: 0, output: 0 } },
+      },
+      budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.5, downgradeTo: 'cheap' }],
+    }, { chat: { chain: ['a'] }, cheap: { chain: ['free'] } });
+    // Each request's worst case is $0.003: all six read the spend before any has reserved.
+    const ask = () => engine.execute({ route: 'chat', identity: { tenant: 't' }, inputTokens: 1000, maxOutputTokens: 1000 }, async () => ok('x', { prompt_tokens: 1000, completion_tokens: 1000 }));
+    const results = await drive(clock, Promise.all([0, 1, 2, 3, 4, 5].map(ask)));
+    expect(results.map((r) => r.record.route)).toEqual(['chat', 'chat', 'chat', 'cheap', 'cheap', 'cheap']);
+    // The cap held: three requests of $0.003 on the expensive route.
+    expect(results.reduce((sum, r) => sum + r.record.actual_cost, 0)).toBeCloseTo(0.009, 9);
+  });
+
   it('waits for a busy target concurrency slot at most maxLimiterWait in all, then falls back', async () => {
     const { engine, clock } = setup({ limits: [{ id: 'slots', scope: ['model'], metric: 'concurrency', limit: 1 }] });
     // Another process holds model-a's only slot for a minute.

@@ -1,5 +1,5 @@
 import { systemClock, type Clock } from '../clock';
-import { BreakerRegistry } from '../breaker/BreakerRegistry';
+import { BreakerRegistry, NO_PROBE } from '../breaker/BreakerRegistry';
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
 import { classifyError } from '../errors/classifyError';
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/ErrorKind';
@@ -15,7 +15,7 @@ import { RateLimitExceededError } from '../limits/RateLimitExceededError';
 import type { LimiterStore } from '../limits/LimiterStore';
 import { noopMetrics, type Metrics } from '../observability/Metrics';
 import { userMessageFor } from '../observability/userMessage';
-import type { Policy, ResolvedTarget, RoutePolicy, TrafficClass } from '../policy/Policy';
+import type { BudgetRule, Policy, ResolvedTarget, RoutePolicy, TrafficClass } from '../policy/Policy';
 import { costUsd } from '../pricing/cost';
 import { RetryBudget } from '../retry/RetryBudget';
 import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../pacing/PacingStateSync';
@@ -298,7 +298,9 @@ export class Resilience {
           const c: ClassifiedError = request.signal?.aborted
             ? { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: error }
             : this.classify(error);
-          this.breakers.record(success.target.id, success.target.provider, { kind: c.kind, latencyMs: 0 });
+          // The attempt's admission (maybe a half-open probe) was settled by its success; this must not
+          // free another call's probe slot.
+          this.breakers.record(success.target.id, success.target.provider, { kind: c.kind, latencyMs: 0, admission: NO_PROBE });
           s.record.outcome = 'failure';
           s.record.error_kind = c.kind;
           if (c.status !== undefined || c.code !== undefined) s.record.error_code = c.status ?? c.code;
@@ -508,6 +510,14 @@ export class Resilience {
     };
     const withBudget = (budget: LimitDecision): MaybePromise<Admission<Admitted>> => {
       if (!budget.ok) {
+        // Requests that arrive together all read the spend before any of them has reserved, so the
+        // downgrade check can miss them; when the cap itself denies, the cheaper route still may not.
+        const downgrade = this.policy.budgets.find((b) => b.id === budget.rule.id && this.mayDowngrade(s, b));
+        if (downgrade !== undefined) {
+          this.switchRoute(s, downgrade);
+          estimate = this.requestEstimate(s);
+          return tryAdmit();
+        }
         this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: budget.rule.id, event: 'exceeded' });
         throw RateLimitExceededError.fromDenial(budget);
       }
@@ -564,18 +574,28 @@ export class Resilience {
 
   private async applyDowngrade(s: RequestState): Promise<void> {
     for (const b of this.policy.budgets) {
-      if (b.downgradeAt === undefined || b.downgradeTo === undefined || b.downgradeTo === s.route.name) continue;
-      if (b.match && !Object.entries(b.match).every(([dim, v]) => s.ctx[dim as keyof LimitContext] === v)) continue;
+      if (b.downgradeAt === undefined || !this.mayDowngrade(s, b)) continue;
       const used = await this.budgetLimiter.usage(b.id, s.ctx);
       if (used === undefined || used < b.downgradeAt * b.limitUsd) continue;
-      const to = this.policy.routes[b.downgradeTo]!;
-      this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: b.id, event: 'downgrade', to: to.name });
-      s.route = to;
-      s.ctx.route = to.name;
-      s.record.route = to.name;
-      s.record.primary_model = to.chain[0]!.model;
+      this.switchRoute(s, b);
       return;
     }
+  }
+
+  /** True when budget `b` applies to this request (its `match`) and has a downgrade route it is not on. */
+  private mayDowngrade(s: RequestState, b: BudgetRule): boolean {
+    if (b.downgradeTo === undefined || b.downgradeTo === s.route.name) return false;
+    return !b.match || Object.entries(b.match).every(([dim, v]) => s.ctx[dim as keyof LimitContext] === v);
+  }
+
+  /** Moves the request to budget `b`'s downgrade route. */
+  private switchRoute(s: RequestState, b: BudgetRule): void {
+    const to = this.policy.routes[b.downgradeTo!]!;
+    this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: b.id, event: 'downgrade', to: to.name });
+    s.route = to;
+    s.ctx.route = to.name;
+    s.record.route = to.name;
+    s.record.primary_model = to.chain[0]!.model;
   }
 
   private outputCap(s: RequestState, t: ResolvedTarget): number {
@@ -865,7 +885,9 @@ export class Resilience {
           this.pushAttempt(s, attemptRecord);
           return { value, target, usage, targetReservation: reservation, endedAt };
         } catch (err) {
-          if (isInstance(err, RequestFailedError)) throw err;
+          // The engine's own stop (validation 'fail') passes through; a RequestFailedError thrown by the
+          // call (a nested engine.execute) is a failure of this attempt like any other.
+          if (isInstance(err, RequestFailedError) && err.record === s.record) throw err;
           const latency = this.clock.now() - started;
           const c = this.classifyAttemptError(err, s);
           attemptRecord.latencyMs = latency;

@@ -353,7 +353,7 @@ export const budgetSchema = z
       .min(1)
       .optional()
       .describe(
-        "Route used instead once `downgradeAt` is passed (a cheaper chain); limits and budgets then count the request under that route. The check reads this budget's spend for the request's scope values without applying `match`: put `route` in `scope` to downgrade one route only.",
+        "Route used instead once `downgradeAt` is passed (a cheaper chain); limits and budgets then count the request under that route. Only requests the budget applies to (its `match`) are downgraded, by this budget's spend for their scope values (reservations in flight included).",
       ),
   })
   .describe('A spend cap in USD, enforced before the call.');
