@@ -146,7 +146,7 @@ export type {
 
 // Validation
 export { parseJsonReply } from './validation/parseJsonReply';
-export { validateOutput, type OutputValidation } from './validation/validateOutput';
+export { validateOutput, type OutputValidation, type ValidateOutputOptions } from './validation/validateOutput';
 
 // Observability
 export {

@@ -846,7 +846,9 @@ export class Resilience {
           const usage = reported === undefined ? estimated : this.checkedUsage(s, target, reported, estimated);
 
           if (route.output && !s.request.stream) {
-            const v = await validateOutput(this.textOf(value), route.output);
+            // An asynchronous validator gets the attempt's timeout of its own, never past the deadline.
+            const validationMs = Math.min(ownTimeoutMs, s.deadline !== undefined ? s.deadline - endedAt : Infinity);
+            const v = await validateOutput(this.textOf(value), route.output, { timeoutMs: validationMs, clock: this.clock });
             if (!v.ok) {
               s.record.validation_failures++;
               attemptRecord.outcome = 'invalid_output';

@@ -1,5 +1,6 @@
+import type { Clock } from '../clock';
 import type { StandardSchemaLike } from '../policy/schema';
-import { parseJsonReply } from './parseJsonReply';
+import { jsonCandidates } from './parseJsonReply';
 
 /**
  * Result of {@link validateOutput}.
@@ -13,8 +14,27 @@ import { parseJsonReply } from './parseJsonReply';
 export type OutputValidation<O = unknown> = { ok: true; value: O } | { ok: false; reason: string };
 
 /**
+ * Options of {@link validateOutput}.
+ *
+ * @example
+ * ```ts
+ * await validateOutput(text, schema, { timeoutMs: 5_000, clock });
+ * ```
+ */
+export interface ValidateOutputOptions {
+  /** Longest wait for an asynchronous validator (all candidates together); a slower one fails validation. */
+  timeoutMs?: number;
+  /** Clock for that wait. Default: the system clock. */
+  clock?: Clock;
+}
+
+type Verdict<O> = { value: O; issues?: undefined } | { issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> }> };
+
+/**
  * Parses JSON out of a reply and validates it with a Standard Schema (zod 4, valibot, arktype...).
- * Never throws: a validator that throws counts as a failed validation.
+ * Every JSON value the reply carries is tried in order (see {@link jsonCandidates}); the first that
+ * matches wins, else the first one's issues are the reason. Never throws: a validator that throws
+ * counts as a failed validation, and so does an asynchronous one slower than `timeoutMs`.
  *
  * @example
  * ```ts
@@ -24,22 +44,48 @@ export type OutputValidation<O = unknown> = { ok: true; value: O } | { ok: false
 export async function validateOutput<O>(
   text: string | undefined,
   schema: StandardSchemaLike<O>,
+  options: ValidateOutputOptions = {},
 ): Promise<OutputValidation<O>> {
   if (text === undefined) return { ok: false, reason: 'the reply has no text to validate' };
-  const parsed = parseJsonReply(text);
-  if (!parsed.ok) return parsed;
-  try {
-    const result = await schema['~standard'].validate(parsed.value);
-    if (result.issues) {
-      const first = result.issues
-        .slice(0, 3)
-        .map((i) => `${formatPath(i.path)}${i.message}`)
-        .join('; ');
-      return { ok: false, reason: `the reply does not match the schema: ${first}` };
+  let first: OutputValidation<O> | undefined;
+  const clock = options.clock;
+  const until = options.timeoutMs === undefined || clock === undefined ? undefined : clock.now() + options.timeoutMs;
+  for (const candidate of jsonCandidates(text)) {
+    let verdict: Verdict<O>;
+    try {
+      const result = schema['~standard'].validate(candidate) as Verdict<O> | Promise<Verdict<O>>;
+      if (result instanceof Promise || (result !== null && typeof (result as { then?: unknown }).then === 'function')) {
+        const settled = until === undefined ? await result : await within(result as Promise<Verdict<O>>, until - clock!.now(), clock!);
+        if (settled === undefined) return { ok: false, reason: `the output validator did not answer within ${options.timeoutMs} ms` };
+        verdict = settled;
+      } else {
+        verdict = result as Verdict<O>;
+      }
+    } catch (e) {
+      return { ok: false, reason: `the output validator threw: ${e instanceof Error ? e.message : String(e)}` };
     }
-    return { ok: true, value: result.value };
-  } catch (e) {
-    return { ok: false, reason: `the output validator threw: ${e instanceof Error ? e.message : String(e)}` };
+    if (!verdict.issues) return { ok: true, value: verdict.value };
+    const reasons = verdict.issues
+      .slice(0, 3)
+      .map((i) => `${formatPath(i.path)}${i.message}`)
+      .join('; ');
+    first ??= { ok: false, reason: `the reply does not match the schema: ${reasons}` };
+  }
+  return first ?? { ok: false, reason: text.trim() === '' ? 'empty reply' : 'the reply is not valid JSON' };
+}
+
+/** `p`'s value, or undefined when `ms` pass first (the wait is cancelled when `p` settles). */
+async function within<T>(p: Promise<T>, ms: number, clock: Clock): Promise<T | undefined> {
+  if (!(ms > 0)) return undefined;
+  const stop = new AbortController();
+  const timeout = clock.sleep(ms, stop.signal).then(
+    () => undefined,
+    () => undefined,
+  );
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    stop.abort();
   }
 }
 

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { ManualClock } from '../clock';
+import type { StandardSchemaLike } from '../policy/schema';
+import { validateOutput } from './validateOutput';
+
+const Intent = z.object({ intent: z.enum(['refund', 'question']) });
+
+describe('validateOutput', () => {
+  it('takes the first JSON value in the reply that matches the schema', async () => {
+    await expect(validateOutput('As said in [1], here you go: {"intent":"refund"}', Intent)).resolves.toEqual({ ok: true, value: { intent: 'refund' } });
+  });
+
+  it("reports the first value's issues when none matches, and says so when nothing parses", async () => {
+    const r = await validateOutput('{"intent":"complaint"} or {"x":1}', Intent);
+    expect(r).toEqual({ ok: false, reason: expect.stringMatching(/^the reply does not match the schema: intent: /) });
+    await expect(validateOutput('no json', Intent)).resolves.toEqual({ ok: false, reason: 'the reply is not valid JSON' });
+    await expect(validateOutput(undefined, Intent)).resolves.toEqual({ ok: false, reason: 'the reply has no text to validate' });
+  });
+
+  it('fails an asynchronous validator that does not answer in time, and cancels its wait when it does', async () => {
+    const clock = new ManualClock(0);
+    const never: StandardSchemaLike<unknown> = { '~standard': { version: 1, vendor: 'test', validate: () => new Promise(() => undefined) } };
+    const pending = validateOutput('{"a":1}', never, { timeoutMs: 5_000, clock });
+    await new Promise((r) => setImmediate(r));
+    await clock.advance(5_000);
+    await expect(pending).resolves.toEqual({ ok: false, reason: 'the output validator did not answer within 5000 ms' });
+
+    const slowOk: StandardSchemaLike<unknown> = { '~standard': { version: 1, vendor: 'test', validate: async (v: unknown) => ({ value: v }) } };
+    await expect(validateOutput('{"a":1}', slowOk, { timeoutMs: 5_000, clock })).resolves.toEqual({ ok: true, value: { a: 1 } });
+    expect(clock.pending).toBe(0); // no timer left behind
+  });
+
+  it('counts a validator that throws or rejects as a failed validation', async () => {
+    const throws: StandardSchemaLike<unknown> = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: () => {
+          throw new Error('boom');
+        },
+      },
+    };
+    await expect(validateOutput('{"a":1}', throws)).resolves.toEqual({ ok: false, reason: 'the output validator threw: boom' });
+    const rejects: StandardSchemaLike<unknown> = { '~standard': { version: 1, vendor: 'test', validate: () => Promise.reject(new Error('down')) } };
+    await expect(validateOutput('{"a":1}', rejects, { timeoutMs: 100, clock: new ManualClock(0) })).resolves.toEqual({ ok: false, reason: 'the output validator threw: down' });
+  });
+});
