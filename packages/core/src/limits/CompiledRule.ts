@@ -127,7 +127,8 @@ const MAX_SHARES = 16;
 
 /**
  * @internal The bucket a call of a lower traffic class sees: the top `1 − keep` share of the rule's
- * capacity stays for higher classes (rate: a smaller burst; concurrency: fewer slots, at least one).
+ * capacity stays for higher classes (rate: a smaller burst, at least one unit unless the metric is
+ * `cost`; concurrency: fewer slots, at least one).
  * Per-window totals (budgets) are not shared out. One spec per share is kept on the rule.
  *
  * @example
@@ -141,10 +142,9 @@ export function specFor(cr: CompiledRule, keep: number): BucketSpec {
   if (spec === undefined) {
     const full = cr.spec;
     const slots = Math.max(1, Math.floor(full.limit * keep));
-    spec =
-      full.kind === 'rate'
-        ? new BucketSpec('rate', full.limit, full.windowMs, full.burst * keep)
-        : new BucketSpec('concurrency', slots, full.windowMs, slots);
+    // Whole units keep at least one: a share of a 1-request bucket would otherwise admit nothing, ever.
+    const burst = cr.metric === M_COST ? full.burst * keep : Math.max(full.burst * keep, Math.min(1, full.burst));
+    spec = full.kind === 'rate' ? new BucketSpec('rate', full.limit, full.windowMs, burst) : new BucketSpec('concurrency', slots, full.windowMs, slots);
     // Traffic classes give a handful of shares; any further ones are built per call, not kept.
     if (cr.shares.size < MAX_SHARES) cr.shares.set(keep, spec);
   }

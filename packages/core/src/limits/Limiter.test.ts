@@ -377,3 +377,26 @@ describe('Limiter — asynchronous stores', () => {
     expect(d).toMatchObject({ ok: false, retryAfterMs: 24_060 });
   });
 });
+
+describe('Limiter headroom (traffic classes)', () => {
+  it('leaves a share for higher classes, but never makes a whole-unit bucket hold less than one unit', () => {
+    const clock = new ManualClock(0);
+    const lim = new Limiter(
+      [
+        { id: 'one-per-minute', scope: ['user'], metric: 'requests', limit: 1, windowMs: 60_000 },
+        { id: 'tpm', scope: ['team'], metric: 'totalTokens', limit: 1_000, windowMs: 60_000 },
+      ],
+      new MemoryLimiterStore({ clock }),
+      { clock },
+    );
+    const batch = { headroom: 0.2 };
+    // 80% of one request is no request at all: batch traffic still gets the single unit when it is free.
+    const first = lim.reserve({ user: 'u' }, { inputTokens: 0, outputTokens: 0, costUsd: 0 }, 'request', batch);
+    expect(first).toMatchObject({ ok: true });
+    const second = lim.reserve({ user: 'u' }, { inputTokens: 0, outputTokens: 0, costUsd: 0 }, 'request', batch);
+    expect(second).toMatchObject({ ok: false, retryAfterMs: 60_000 });
+    // Tokens: batch may use 800 of 1000, so 900 never fits batch, 800 does.
+    expect(lim.reserve({ team: 't' }, { inputTokens: 900, outputTokens: 0, costUsd: 0 }, 'request', batch)).toMatchObject({ ok: false, retryAfterMs: Infinity });
+    expect(lim.reserve({ team: 't' }, { inputTokens: 800, outputTokens: 0, costUsd: 0 }, 'request', batch)).toMatchObject({ ok: true });
+  });
+});
