@@ -28,6 +28,8 @@ export { ExpressConfigError } from './ExpressConfigError';
 export { ValidationWarning, VALIDATION_CODES, type ValidationName } from './Validations';
 export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo as HttpError } from '@llm-resilience/core';
 export { toAnthropicRequest, fromAnthropicMessage, AnthropicStreamTranslator } from './gateway/anthropicTranslate';
+export { ANTHROPIC_IGNORED_OPTIONS } from './gateway/anthropicOptions';
+export { ChatRequestError, type ChatRequestErrorCode } from './gateway/ChatRequestError';
 export { UpstreamHttpError, UpstreamStreamError, StreamIdleError } from './gateway/UpstreamError';
 export type {
   Audience,

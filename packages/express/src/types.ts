@@ -348,4 +348,12 @@ export interface OpenAIGatewayOptions {
    * clock); a stalled stream then ends with an error event. `0` disables it. Default `60_000`.
    */
   streamIdleTimeoutMs?: number;
+  /**
+   * Receives the gateway's own failures, the ones clients get as 500
+   * `ERR_LLMR_EXPRESS_GATEWAY_FAILED` (an `auth` function that throws or rejects, a bug): a message
+   * and `{ code, stage, error, errorCode?, stack? }` (the error's class, its `code`, its call sites;
+   * never its message, which may hold connection strings or keys).
+   * Default: `process.emitWarning(message, { code })`.
+   */
+  logger?: Pick<Logger, 'error'>;
 }

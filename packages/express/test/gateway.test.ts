@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import express from 'express';
 import OpenAI, { APIError } from 'openai';
 import { replyTag } from '@llm-resilience/testing';
@@ -274,6 +275,199 @@ describe('openAIGateway failures', () => {
       expect(JSON.stringify((solo as APIError).error)).not.toContain('wrong-upstream-key');
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe('openAIGateway refuses what an Anthropic upstream cannot take, instead of dropping it', () => {
+  const parts = (...p: OpenAI.ChatCompletionContentPart[]): OpenAI.ChatCompletionMessageParam[] => [{ role: 'user', content: p }];
+  const badRequest = async (params: OpenAI.ChatCompletionCreateParamsNonStreaming, gw: Gateway) => {
+    const err = await rejection(gw.client.chat.completions.create(params));
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    const e = err as APIError;
+    return { status: e.status, param: e.param, code: e.code, type: e.type, message: e.message };
+  };
+
+  it('answers 400 naming the param, before any upstream call', async () => {
+    const gw = await startGateway();
+    try {
+      const audio = await badRequest(
+        { model: 'claude', messages: parts({ type: 'text', text: 'Transcribe this.' }, { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }) },
+        gw,
+      );
+      expect(audio).toMatchObject({ status: 400, param: 'messages[0].content[1]', code: 'unsupported_value', type: 'invalid_request_error' });
+      expect(audio.message).toContain('model `claude`');
+      expect(await badRequest({ model: 'claude', messages: ask('Two takes'), n: 2 }, gw)).toMatchObject({ param: 'n', code: 'unsupported_parameter' });
+      expect(await badRequest({ model: 'claude', messages: ask('With odds'), logprobs: true }, gw)).toMatchObject({ param: 'logprobs' });
+      expect(await badRequest({ model: 'claude', messages: ask('JSON please'), response_format: { type: 'json_object' } }, gw)).toMatchObject({ param: 'response_format' });
+      expect(await badRequest({ model: 'claude', messages: [{ role: 'system', content: 'Be brief.' }] }, gw)).toMatchObject({ param: 'messages', code: 'invalid_value' });
+      expect(
+        await badRequest({ model: 'claude', messages: parts({ type: 'file', file: { file_id: 'file-abc123' } }) }, gw),
+      ).toMatchObject({ param: 'messages[0].content[0]', code: 'unsupported_value' });
+      expect(provider.fake.counters.requests).toBe(0);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('sends PDF file parts as document blocks, and ignores the documented harmless options', async () => {
+    const upstreamBodies: Array<Record<string, unknown>> = [];
+    const recordingFetch: typeof fetch = (input, init) => {
+      upstreamBodies.push(JSON.parse(String(init?.body)) as Record<string, unknown>);
+      return fetch(input, init);
+    };
+    const gw = await startGateway({ fetch: recordingFetch });
+    try {
+      const r = await gw.client.chat.completions.create({
+        model: 'claude',
+        messages: parts({ type: 'text', text: 'Summarise the attached contract.' }, { type: 'file', file: { filename: 'contract.pdf', file_data: 'data:application/pdf;base64,JVBERi0xLjQK' } }),
+        seed: 7,
+        presence_penalty: 0.2,
+      });
+      expect(r.choices[0]!.message.content!.startsWith('[claude-x]')).toBe(true);
+      expect(upstreamBodies).toHaveLength(1);
+      expect(upstreamBodies[0]!.messages).toEqual([
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Summarise the attached contract.' },
+            { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBERi0xLjQK' }, title: 'contract.pdf' },
+          ],
+        },
+      ]);
+      expect(upstreamBodies[0]).not.toHaveProperty('seed');
+      expect(upstreamBodies[0]).not.toHaveProperty('presence_penalty');
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('refuses malformed messages on OpenAI-compatible routes too, and passes their other content through', async () => {
+    const gw = await startGateway();
+    try {
+      const post = (body: unknown) =>
+        fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const nullMessage = await post({ model: 'support', messages: [null] });
+      expect(nullMessage.status).toBe(400);
+      expect(await nullMessage.json()).toEqual({
+        error: { message: "Invalid type for 'messages[0]': expected an object, but got null instead.", type: 'invalid_request_error', param: 'messages[0]', code: 'invalid_type' },
+      });
+      const numberContent = await post({ model: 'support', messages: [{ role: 'user', content: 42 }] });
+      expect(await numberContent.json()).toMatchObject({ error: { param: 'messages[0].content', code: 'invalid_type' } });
+      expect(provider.fake.counters.requests).toBe(0);
+      // What only the Anthropic translation cannot take is the OpenAI-compatible upstream's business.
+      const audio = await post({ model: 'support', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] }], n: 2 });
+      expect(audio.status).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('openAIGateway answers every error OpenAI-style, never with an HTML page', () => {
+  const chatBody = JSON.stringify({ model: 'support', messages: ask('x') });
+  const postRaw = (url: string, body: BodyInit, headers: Record<string, string>, path = '/v1/chat/completions') =>
+    fetch(`${url}${path}`, { method: 'POST', headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json', ...headers }, body });
+  const errorOf = async (res: Response) => {
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const text = await res.text();
+    expect(text).not.toMatch(/<html|\bat \S+ \(/i); // no error page, no stack
+    return (JSON.parse(text) as { error: Record<string, unknown> }).error;
+  };
+
+  it('gives every body-parser error its own status: unsupported charset and encoding 415, bad gzip 400', async () => {
+    const gw = await startGateway();
+    try {
+      const latin2 = await postRaw(gw.url, chatBody, { 'content-type': 'application/json; charset=latin2' });
+      expect(latin2.status).toBe(415);
+      expect(await errorOf(latin2)).toEqual({ message: 'The request body uses an unsupported charset. Send JSON encoded as UTF-8.', type: 'invalid_request_error', param: null, code: null });
+      const foo = await postRaw(gw.url, chatBody, { 'content-encoding': 'foo' });
+      expect(foo.status).toBe(415);
+      expect((await errorOf(foo)).message).toContain('Content-Encoding');
+      const badGzip = await postRaw(gw.url, 'not gzip at all', { 'content-encoding': 'gzip' });
+      expect(badGzip.status).toBe(400);
+      expect(await errorOf(badGzip)).toMatchObject({ type: 'invalid_request_error', message: 'The request body could not be decompressed; check its Content-Encoding.' });
+      const goodGzip = await postRaw(gw.url, new Uint8Array(gzipSync(chatBody)), { 'content-encoding': 'gzip' });
+      expect(goodGzip.status).toBe(200);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('answers a throwing or rejecting auth function with 500 ERR_LLMR_EXPRESS_GATEWAY_FAILED, logging it without its message', async () => {
+    const logged: Array<{ message: string; fields?: Record<string, unknown> }> = [];
+    const logger = { error: (message: string, fields?: Record<string, unknown>) => void logged.push({ message, fields }) };
+    const secret = 'postgres://admin:hunter2@db';
+    const auths: Array<OpenAIGatewayOptions['auth']> = [
+      () => {
+        throw new Error(`user db down: ${secret}`);
+      },
+      () => Promise.reject(Object.assign(new Error(`connect ECONNREFUSED ${secret}`), { code: 'ECONNREFUSED' })),
+    ];
+    for (const auth of auths) {
+      const gw = await startGateway({ auth, logger }); // resilienceErrorHandler() is mounted too
+      try {
+        const err = await rejection(gw.client.chat.completions.create({ model: 'support', messages: ask('x') }));
+        expect(err).toBeInstanceOf(OpenAI.InternalServerError);
+        const e = err as APIError;
+        expect(e.status).toBe(500);
+        expect(e.error).toEqual({ message: 'Something went wrong on our side. Please try again later.', type: 'server_error', param: null, code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED' });
+        const models = await fetch(`${gw.url}/v1/models`, { headers: { authorization: 'Bearer sk-client-alice' } });
+        expect(models.status).toBe(500);
+        expect(JSON.stringify(await errorOf(models))).not.toContain('hunter2');
+      } finally {
+        await gw.close();
+      }
+    }
+    expect(logged).toHaveLength(4);
+    expect(logged[0]!.fields).toMatchObject({ code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED', stage: 'the auth lookup', error: 'Error' });
+    expect(logged[2]!.fields).toMatchObject({ errorCode: 'ECONNREFUSED' });
+    expect(JSON.stringify(logged)).not.toContain('hunter2');
+    expect(provider.fake.counters.requests).toBe(0);
+  });
+
+  it('answers a throwing option callback with the same 500', async () => {
+    const logged: string[] = [];
+    const gw = await startGateway({
+      priority: () => {
+        throw new Error('priority table missing at /srv/secret/path');
+      },
+      logger: { error: (m) => void logged.push(m) },
+    });
+    try {
+      const res = await postRaw(gw.url, chatBody, {});
+      expect(res.status).toBe(500);
+      expect(await errorOf(res)).toMatchObject({ code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED' });
+      expect(logged).toEqual(['openAIGateway(): the request failed (Error); the client got 500 ERR_LLMR_EXPRESS_GATEWAY_FAILED.']);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('answers other methods on its own paths with an OpenAI-style 404, and leaves other paths to the app', async () => {
+    const app = express();
+    app.use(openAIGateway({ engine: testEngine(), upstreams: upstreams(), auth: AUTH, models: { support: 'support_reply' } }));
+    app.post('/v1/embeddings', (_req, res) => {
+      res.json({ object: 'list', data: [] });
+    });
+    const { url, close } = await listen(app);
+    try {
+      const get = await fetch(`${url}/v1/chat/completions?x=1`, { headers: { authorization: 'Bearer sk-client-alice' } });
+      expect(get.status).toBe(404);
+      expect(await errorOf(get)).toEqual({
+        message: 'Unknown request URL: GET /v1/chat/completions. Please check the URL for typos.',
+        type: 'invalid_request_error',
+        param: null,
+        code: 'unknown_url',
+      });
+      const postModels = await postRaw(url, '{}', {}, '/v1/models');
+      expect(postModels.status).toBe(404);
+      expect(await errorOf(postModels)).toMatchObject({ code: 'unknown_url' });
+      const embeddings = await postRaw(url, '{}', {}, '/v1/embeddings');
+      expect(embeddings.status).toBe(200);
+      expect(await embeddings.json()).toEqual({ object: 'list', data: [] });
+    } finally {
+      await close();
     }
   });
 });

@@ -1,5 +1,9 @@
 import { AnthropicStreamTranslator, finishReason, fromAnthropicMessage, toAnthropicRequest } from './anthropicTranslate';
-import type { ChatChunk } from './chatTypes';
+import type { ChatChunk, ChatRequestBody } from './chatTypes';
+import type { ChatRequestError } from './ChatRequestError';
+import { refusalOf } from './refusalOf';
+
+const refusal = (body: ChatRequestBody): ChatRequestError => refusalOf(() => toAnthropicRequest(body, 'claude-x', 100, false), 'toAnthropicRequest()');
 
 describe('toAnthropicRequest', () => {
   it('moves system prompts out, merges turns and maps tool calls and results', () => {
@@ -65,6 +69,61 @@ describe('toAnthropicRequest', () => {
     expect(out.tool_choice).toEqual({ type: 'tool', name: 'f' });
     expect(out.output_config).toEqual({ format: { type: 'json_schema', schema: { type: 'object' } } });
     expect(out.stream).toBeUndefined();
+  });
+});
+
+describe('toAnthropicRequest: nothing is dropped silently', () => {
+  it('translates PDF files, the end-user id, top_k and parallel_tool_calls, leaving out ignored hints', () => {
+    const out = toAnthropicRequest(
+      {
+        model: 'support',
+        messages: [{ role: 'user', content: [{ type: 'text', text: 'Summarise.' }, { type: 'file', file: { filename: 'c.pdf', file_data: 'data:application/pdf;base64,JVBE' } }] }],
+        user: 'end-user-7',
+        top_k: 5,
+        seed: 42,
+        presence_penalty: 0.3,
+        tools: [{ type: 'function', function: { name: 'f' } }],
+        parallel_tool_calls: false,
+      },
+      'claude-x',
+      100,
+      false,
+    );
+    expect(out).toEqual({
+      model: 'claude-x',
+      max_tokens: 100,
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'Summarise.' },
+            { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: 'JVBE' }, title: 'c.pdf' },
+          ],
+        },
+      ],
+      top_k: 5,
+      tools: [{ name: 'f', input_schema: { type: 'object', properties: {} } }],
+      tool_choice: { type: 'auto', disable_parallel_tool_use: true },
+      metadata: { user_id: 'end-user-7' },
+    });
+  });
+
+  it('refuses untranslatable messages, roles and options, naming their path and the client model only', () => {
+    const ask = [{ role: 'user', content: 'hi' }];
+    expect(refusal({ model: 'support', messages: [null as never] })).toMatchObject({ param: 'messages[0]' });
+    expect(refusal({ model: 'support', messages: [{ role: 'user', content: 42 }] })).toMatchObject({ param: 'messages[0].content' });
+    expect(refusal({ model: 'support', messages: [{ role: 'critic', content: 'x' }] })).toMatchObject({ param: 'messages[0].role', openAICode: 'unsupported_value' });
+    expect(refusal({ model: 'support', messages: [{ role: 'system', content: 'Be brief.' }] })).toMatchObject({ param: 'messages', openAICode: 'invalid_value' });
+    expect(refusal({ model: 'support', messages: [{ role: 'tool', content: 'sunny' }] })).toMatchObject({ param: 'messages[0].tool_call_id' });
+    expect(refusal({ model: 'support', messages: [{ role: 'system', content: [{ type: 'image_url', image_url: { url: 'https://x/y.png' } }] }, ...ask] })).toMatchObject({
+      param: 'messages[0].content[0]',
+    });
+    expect(refusal({ model: 'support', messages: ask, n: 3 })).toMatchObject({ param: 'n', openAICode: 'unsupported_parameter' });
+    expect(refusal({ model: 'support', messages: ask, logprobs: true })).toMatchObject({ param: 'logprobs' });
+    expect(refusal({ model: 'support', messages: ask, response_format: { type: 'json_object' } })).toMatchObject({ param: 'response_format' });
+    const audio = refusal({ model: 'support', messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'UklG', format: 'wav' } }] }] });
+    expect(audio.message).toContain('model `support`');
+    expect(audio.message).not.toContain('claude-x');
   });
 });
 

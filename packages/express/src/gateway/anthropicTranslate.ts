@@ -1,6 +1,9 @@
+import { assistantBlocks, textContent, userBlocks, type Block } from './anthropicContent';
+import { anthropicOutputConfig, anthropicStopSequences, anthropicToolChoice, anthropicTools, assertAnthropicOptions } from './anthropicOptions';
 import { isObject, type ChatChunk, type ChatCompletion, type ChatRequestBody, type ChatUsage, type JsonObject } from './chatTypes';
+import { ChatRequestError, invalidType } from './ChatRequestError';
+import { assertChatMessages } from './checkChatMessages';
 
-type Block = JsonObject;
 interface AnthropicMessage {
   role: 'user' | 'assistant';
   content: Block[];
@@ -28,73 +31,20 @@ export function finishReason(stopReason: unknown): string {
   return typeof stopReason === 'string' ? (STOP_REASONS[stopReason] ?? 'stop') : 'stop';
 }
 
-function textOf(content: unknown): string {
-  if (typeof content === 'string') return content;
-  if (!Array.isArray(content)) return '';
-  return content.map((p) => (typeof p === 'string' ? p : isObject(p) && typeof p.text === 'string' ? p.text : '')).join('');
-}
-
-function imageBlock(part: JsonObject): Block | undefined {
-  const img = isObject(part.image_url) ? part.image_url : undefined;
-  const url = typeof img?.url === 'string' ? img.url : typeof part.image_url === 'string' ? part.image_url : undefined;
-  if (url === undefined) return undefined;
-  const m = /^data:([^;,]+);base64,(.*)$/s.exec(url);
-  if (m) return { type: 'image', source: { type: 'base64', media_type: m[1], data: m[2] } };
-  return { type: 'image', source: { type: 'url', url } };
-}
-
-function userBlocks(content: unknown): Block[] {
-  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
-  if (!Array.isArray(content)) return [];
-  const out: Block[] = [];
-  for (const p of content) {
-    if (typeof p === 'string') out.push({ type: 'text', text: p });
-    else if (isObject(p) && p.type === 'text' && typeof p.text === 'string') out.push({ type: 'text', text: p.text });
-    else if (isObject(p) && p.type === 'image_url') {
-      const b = imageBlock(p);
-      if (b) out.push(b);
-    }
-  }
-  return out;
-}
-
-function parseArguments(args: unknown): unknown {
-  if (typeof args !== 'string' || args === '') return {};
-  try {
-    const v: unknown = JSON.parse(args);
-    return isObject(v) ? v : { value: v };
-  } catch {
-    return {};
-  }
-}
-
-function assistantBlocks(m: JsonObject): Block[] {
-  const out: Block[] = [];
-  const text = textOf(m.content);
-  if (text !== '') out.push({ type: 'text', text });
-  if (Array.isArray(m.tool_calls)) {
-    for (const c of m.tool_calls) {
-      if (!isObject(c) || !isObject(c.function)) continue;
-      out.push({ type: 'tool_use', id: String(c.id ?? ''), name: String(c.function.name ?? ''), input: parseArguments(c.function.arguments) });
-    }
-  }
-  return out;
-}
-
-function toolChoice(choice: unknown): JsonObject | undefined {
-  if (choice === 'auto') return { type: 'auto' };
-  if (choice === 'required') return { type: 'any' };
-  if (choice === 'none') return { type: 'none' };
-  if (isObject(choice) && isObject(choice.function) && typeof choice.function.name === 'string') return { type: 'tool', name: choice.function.name };
-  return undefined;
-}
-
 /**
  * Translates an OpenAI chat request into an Anthropic messages request: system and developer
  * messages become `system`, tool results become `tool_result` blocks of a user turn, assistant tool
  * calls become `tool_use` blocks, consecutive turns of one role are merged, images become image
- * blocks, `stop` becomes `stop_sequences`, tools and `tool_choice` are mapped, `temperature` is
- * capped at 1 and a JSON-schema `response_format` becomes `output_config.format`.
+ * blocks and base64 PDF files document blocks, `stop` becomes `stop_sequences`, tools,
+ * `tool_choice` and `parallel_tool_calls` are mapped, `temperature` is capped at 1, `user` becomes
+ * `metadata.user_id` and a JSON-schema `response_format` becomes `output_config.format`.
+ *
+ * Nothing is dropped silently: content, roles and options with no faithful Anthropic form (audio
+ * parts, `n` above 1, `logprobs`, JSON mode without a schema, unknown options, a request with no
+ * user or assistant message, ...) throw a {@link ChatRequestError} naming their path
+ * (`messages[0].content[1]`); the options in `ANTHROPIC_IGNORED_OPTIONS` (sampling and caching
+ * hints such as `seed` and `presence_penalty`) are left out. Error messages name the model the
+ * client asked for (`body.model`), never `model`.
  *
  * @example
  * ```ts
@@ -103,6 +53,10 @@ function toolChoice(choice: unknown): JsonObject | undefined {
  * ```
  */
 export function toAnthropicRequest(body: ChatRequestBody, model: string, maxTokens: number, stream: boolean): JsonObject {
+  const alias = body.model;
+  if (!Array.isArray(body.messages)) throw invalidType('messages', 'an array', body.messages);
+  assertChatMessages(body.messages);
+  assertAnthropicOptions(body);
   const system: string[] = [];
   const messages: AnthropicMessage[] = [];
   const push = (role: 'user' | 'assistant', blocks: Block[]) => {
@@ -111,47 +65,55 @@ export function toAnthropicRequest(body: ChatRequestBody, model: string, maxToke
     if (last && last.role === role) last.content.push(...blocks);
     else messages.push({ role, content: blocks });
   };
-  for (const m of body.messages) {
-    if (!isObject(m)) continue;
+  body.messages.forEach((m, i) => {
+    const at = { path: `messages[${i}]`, model: alias };
     switch (m.role) {
       case 'system':
       case 'developer': {
-        const t = textOf(m.content);
+        const t = textContent(m.content, at);
         if (t !== '') system.push(t);
         break;
       }
+      case 'user':
+        push('user', userBlocks(m.content, at));
+        break;
       case 'assistant':
-        push('assistant', assistantBlocks(m));
+        push('assistant', assistantBlocks(m, at));
         break;
       case 'tool':
-      case 'function':
-        push('user', [{ type: 'tool_result', tool_use_id: String(m.tool_call_id ?? m.name ?? ''), content: textOf(m.content) }]);
+      case 'function': {
+        const [idField, id] = m.role === 'tool' ? ['tool_call_id', m.tool_call_id] : ['name', m.name];
+        if (typeof id !== 'string' || id === '') throw invalidType(`${at.path}.${idField}`, 'a string', id);
+        push('user', [{ type: 'tool_result', tool_use_id: id, content: textContent(m.content, at) }]);
         break;
+      }
       default:
-        push('user', userBlocks(m.content));
+        throw new ChatRequestError(
+          `${at.path}.role`,
+          'unsupported_value',
+          `Unsupported value: role ${JSON.stringify(m.role)} in '${at.path}.role' is not supported with model \`${alias}\`. Supported roles: system, developer, user, assistant, tool, function.`,
+        );
     }
+  });
+  if (messages.length === 0) {
+    throw new ChatRequestError('messages', 'invalid_value', `Invalid value for 'messages': model \`${alias}\` needs at least one user or assistant message with content besides system messages.`);
   }
   const out: JsonObject = { model, max_tokens: maxTokens, messages };
   if (system.length > 0) out.system = system.join('\n\n');
   if (stream) out.stream = true;
   if (typeof body.temperature === 'number') out.temperature = Math.min(1, Math.max(0, body.temperature));
   if (typeof body.top_p === 'number') out.top_p = body.top_p;
-  if (typeof body.stop === 'string') out.stop_sequences = [body.stop];
-  else if (Array.isArray(body.stop)) out.stop_sequences = body.stop.filter((s) => typeof s === 'string');
-  if (Array.isArray(body.tools)) {
-    out.tools = body.tools
-      .filter((t): t is JsonObject => isObject(t) && isObject(t.function))
-      .map((t) => {
-        const f = t.function as JsonObject;
-        return { name: f.name, ...(f.description !== undefined ? { description: f.description } : {}), input_schema: f.parameters ?? { type: 'object', properties: {} } };
-      });
-  }
-  const choice = toolChoice(body.tool_choice);
+  if (typeof body.top_k === 'number') out.top_k = body.top_k;
+  const stop = anthropicStopSequences(body.stop);
+  if (stop) out.stop_sequences = stop;
+  const tools = anthropicTools(body.tools, alias);
+  if (tools) out.tools = tools;
+  const choice = anthropicToolChoice(body.tool_choice, body.parallel_tool_calls, (tools?.length ?? 0) > 0, alias);
   if (choice) out.tool_choice = choice;
-  const rf = body.response_format;
-  if (isObject(rf) && rf.type === 'json_schema' && isObject(rf.json_schema)) {
-    out.output_config = { format: { type: 'json_schema', schema: rf.json_schema.schema ?? {} } };
-  }
+  const outputConfig = anthropicOutputConfig(body.response_format, alias);
+  if (outputConfig) out.output_config = outputConfig;
+  const user = typeof body.safety_identifier === 'string' && body.safety_identifier !== '' ? body.safety_identifier : body.user;
+  if (typeof user === 'string' && user !== '') out.metadata = { user_id: user };
   return out;
 }
 

@@ -17,14 +17,19 @@ import { messageFor, streamInterruptedMessage } from '../messages';
 import { setRetryAfter } from '../rateLimitHeaders';
 import type { Audience, OpenAIGatewayOptions, UpstreamConfig } from '../types';
 import { Validations } from '../Validations';
+import { toAnthropicRequest } from './anthropicTranslate';
+import { bodyErrorAnswer, GATEWAY_FAILED, gatewayFailedAnswer, type ErrorAnswer } from './bodyErrorAnswer';
+import { ChatRequestError } from './ChatRequestError';
 import { isObject, type ChatChunk, type ChatRequestBody, type ChatUsage } from './chatTypes';
+import { assertChatMessages } from './checkChatMessages';
+import { defaultGatewayLogger, failureFields } from './failureFields';
 import { clientKeyOf, identityLookup } from './gatewayAuth';
 import { openAIErrorBody, openAITypeOf } from './openAIErrorBody';
 import { formatSse } from './sse';
 import { StreamIdleError, UpstreamStreamError } from './UpstreamError';
 import { completeUpstream, openUpstreamStream, type OpenedStream, type UpstreamCall } from './upstreamCall';
 
-const KNOWN_OPTIONS = ['engine', 'upstreams', 'auth', 'models', 'exposeRoutes', 'prefix', 'priority', 'dataClass', 'audience', 'bodyLimit', 'fetch', 'streamIdleTimeoutMs'];
+const KNOWN_OPTIONS = ['engine', 'upstreams', 'auth', 'models', 'exposeRoutes', 'prefix', 'priority', 'dataClass', 'audience', 'bodyLimit', 'fetch', 'streamIdleTimeoutMs', 'logger'];
 const DEFAULT_STREAM_IDLE_MS = 60_000;
 const KINDS: readonly unknown[] = ['openai', 'anthropic'];
 
@@ -148,7 +153,12 @@ function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
  *   (`data: {"error": {...}}`), never with a clean `[DONE]`; usage is settled from the upstream's
  *   final usage chunk;
  * - replies carry `x-llm-resilience-target`, `-attempts` and `-request-id`; errors are OpenAI-style
- *   bodies with the audience message, `Retry-After` when known, never provider names or keys.
+ *   bodies with the audience message, `Retry-After` when known, never provider names or keys;
+ * - malformed messages, and on routes that reach an Anthropic upstream anything the translation
+ *   cannot carry whole (audio parts, `n` > 1, `logprobs`, ...), get 400 with `param` before any
+ *   model call; body-parser errors keep their status (400, 413, 415) with an OpenAI-style body;
+ *   an `auth` function that throws gets 500 `ERR_LLMR_EXPRESS_GATEWAY_FAILED` (logged to
+ *   `logger` without its message); other methods on the two paths get 404 `unknown_url`.
  *
  * @example
  * ```ts
@@ -204,17 +214,55 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     res.status(401).json(openAIErrorBody(message, 'invalid_request_error', 'invalid_api_key'));
   };
 
+  const logger = options.logger ?? defaultGatewayLogger;
+  const answer = (res: Response, a: ErrorAnswer) => {
+    res.status(a.status).json(a.body);
+  };
+  /** Logs a failure of the gateway's own (never the error's message) and answers 500. */
+  const failed = (res: Response, stage: string, err: unknown): void => {
+    const fields = failureFields(err);
+    const what = fields.errorCode !== undefined ? `${fields.error} ${fields.errorCode}` : fields.error;
+    logger.error?.(`openAIGateway(): ${stage} failed (${what}); the client got 500 ${GATEWAY_FAILED}.`, { code: GATEWAY_FAILED, stage, ...fields });
+    if (res.headersSent) {
+      res.end();
+      return;
+    }
+    answer(res, gatewayFailedAnswer());
+  };
+
   const authenticate = (req: Request, res: Response, next: NextFunction): void => {
     const key = clientKeyOf(req);
     if (key === undefined) return unauthorized(res, 'Missing API key. Send your gateway key as "Authorization: Bearer <key>".');
     Promise.resolve()
       .then(() => lookup(key, req))
-      .then((identity) => {
-        if (!identity) return unauthorized(res, 'Incorrect API key provided.');
-        identities.set(req, identity);
-        next();
-      })
-      .catch(next);
+      .then(
+        (identity) => {
+          if (!identity) return unauthorized(res, 'Incorrect API key provided.');
+          identities.set(req, identity);
+          next();
+        },
+        // The key store is down or the function is buggy: not the client's fault, and its message
+        // (a connection string?) is not for the client.
+        (err: unknown) => failed(res, 'the auth lookup', err),
+      );
+  };
+
+  /** Reads the JSON body; errors of the parser are answered here, OpenAI-style. */
+  const parseJson = express.json({ limit: options.bodyLimit ?? '4mb' });
+  const readBody = (req: Request, res: Response, next: NextFunction): void => {
+    parseJson(req, res, (err?: unknown) => {
+      if (err === undefined || err === null || err === false) return next();
+      const a = bodyErrorAnswer(err);
+      if (a.status >= 500) return failed(res, 'reading the request body', err);
+      answer(res, a);
+    });
+  };
+
+  /** True when a route's chain reaches an Anthropic upstream (its requests must translate). */
+  const anthropicRoutes = new Set(Object.keys(policyRoutes).filter((r) => policyRoutes[r]!.chain.some((t) => upstreams[upstreamNameOf(t)]?.kind === 'anthropic')));
+  const rejected = (res: Response, err: unknown): void => {
+    if (!(err instanceof ChatRequestError)) throw err;
+    res.status(400).json(openAIErrorBody(err.message, 'invalid_request_error', err.openAICode, err.param));
   };
 
   const sendError = (res: Response, err: unknown, route: string | undefined, clientSignal: AbortSignal): void => {
@@ -223,10 +271,7 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
       return;
     }
     const http = httpErrorOf(err);
-    if (http === undefined) {
-      res.status(500).json(openAIErrorBody('Something went wrong on our side. Please try again later.', 'server_error', 'ERR_LLMR_EXPRESS_GATEWAY_FAILED'));
-      return;
-    }
+    if (http === undefined) return failed(res, 'the request', err);
     if (http.kind === 'cancelled' && (clientSignal.aborted || res.destroyed)) return;
     const audience = route !== undefined ? audienceOf(route) : (options.audience ?? 'customer');
     setRetryAfter(res, http.retryAfterMs);
@@ -304,6 +349,11 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
       res.status(400).json(openAIErrorBody("Missing required parameter: 'messages'.", 'invalid_request_error', null, 'messages'));
       return;
     }
+    try {
+      assertChatMessages(body.messages);
+    } catch (err) {
+      return rejected(res, err);
+    }
     const max = body.max_completion_tokens ?? body.max_tokens;
     if (max !== undefined && max !== null && !(typeof max === 'number' && Number.isInteger(max) && max >= 1)) {
       res.status(400).json(openAIErrorBody(`Invalid 'max_tokens': expected an integer >= 1, got ${JSON.stringify(max)}.`, 'invalid_request_error', null, 'max_tokens'));
@@ -316,6 +366,16 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     }
     const chat = body as ChatRequestBody;
     const stream = chat.stream === true;
+    if (anthropicRoutes.has(route)) {
+      // Checked before the engine runs, against the whole chain: a request that an Anthropic
+      // target of it cannot take whole is refused now rather than cut down, or refused only when a
+      // fallback happens to reach that target.
+      try {
+        toAnthropicRequest(chat, '', 1, stream);
+      } catch (err) {
+        return rejected(res, err);
+      }
+    }
     const clientSignal = disconnectSignal(req, res);
     // Only for token estimation: the engine reads role and content.
     const request: ResilienceRequest = { route, identity, input: { messages: chat.messages as ChatMessage[] }, signal: clientSignal };
@@ -348,23 +408,23 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     res.json({ object: 'list', data: modelIds.map((id) => ({ id, object: 'model', created: 0, owned_by: 'llm-resilience' })) });
   };
 
-  const bodyErrors = (err: unknown, _req: Request, res: Response, next: NextFunction): void => {
-    const type = isObject(err) ? err.type : undefined;
-    if (type === 'entity.parse.failed') {
-      res.status(400).json(openAIErrorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null));
-      return;
-    }
-    if (type === 'entity.too.large') {
-      res.status(413).json(openAIErrorBody('The request body is too large.', 'invalid_request_error', null));
-      return;
-    }
-    next(err);
+  /** Errors thrown inside the gateway's routes (a throwing `priority` or `dataClass` option, a bug). */
+  const routeErrors = (err: unknown, _req: Request, res: Response, _next: NextFunction): void => failed(res, 'the request', err);
+
+  /** A method the gateway does not serve on one of its paths: 404 like OpenAI (`unknown_url`). */
+  const unknownURL = (req: Request, res: Response, next: NextFunction): void => {
+    if (req.method === 'OPTIONS') return next(); // CORS preflights and Express's automatic answer
+    res
+      .status(404)
+      .json(openAIErrorBody(`Unknown request URL: ${req.method} ${req.originalUrl.split('?')[0]}. Please check the URL for typos.`, 'invalid_request_error', 'unknown_url'));
   };
 
   const prefix = (options.prefix ?? '/v1').replace(/\/+$/, '');
+  const modelsPath = `${prefix}/models`;
+  const chatPath = `${prefix}/chat/completions`;
   const router = express.Router();
-  router.get(`${prefix}/models`, authenticate, listModels);
-  router.post(`${prefix}/chat/completions`, authenticate, express.json({ limit: options.bodyLimit ?? '4mb' }), chatCompletions);
-  router.use(bodyErrors);
+  router.get(modelsPath, authenticate, listModels, routeErrors);
+  router.post(chatPath, authenticate, readBody, chatCompletions, routeErrors);
+  router.all([modelsPath, chatPath], unknownURL);
   return router;
 }

@@ -1,0 +1,34 @@
+import type { Logger } from '@llm-resilience/core';
+
+/**
+ * What may be logged of an unexpected error: its class name, its `code` when it has a short one
+ * (`ECONNREFUSED`), and the call-site lines of its stack. Never its message, which may hold
+ * connection strings, keys or user data.
+ *
+ * @example
+ * ```ts
+ * failureFields(new Error('db down: postgres://admin:hunter2@db')); // { error: 'Error', stack: '    at ...' }
+ * ```
+ */
+export function failureFields(err: unknown): { error: string; errorCode?: string; stack?: string } {
+  if (!(err instanceof Error)) return { error: err === null ? 'null' : typeof err };
+  const out: { error: string; errorCode?: string; stack?: string } = { error: err.name || 'Error' };
+  const code = (err as { code?: unknown }).code;
+  if ((typeof code === 'string' && /^[A-Za-z0-9_.-]{1,64}$/.test(code)) || typeof code === 'number') out.errorCode = String(code);
+  const frames = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l));
+  if (frames.length > 0) out.stack = frames.join('\n');
+  return out;
+}
+
+/**
+ * The gateway's logger when none is given: `process.emitWarning` with the code, as the package's
+ * other checks do.
+ *
+ * @example
+ * ```ts
+ * const logger = options.logger ?? defaultGatewayLogger;
+ * ```
+ */
+export const defaultGatewayLogger: Pick<Logger, 'error'> = {
+  error: (message, fields) => process.emitWarning(message, { type: 'LlmResilienceWarning', code: String(fields?.code ?? '') }),
+};
