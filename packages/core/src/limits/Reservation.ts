@@ -68,8 +68,8 @@ export function chargesOf(n: number, specs: readonly BucketSpec[], slots: readon
  * (key and store handle), and its amount follows from a copy of the estimate. When every rule of a
  * phase applies to one scope (the common case), these are the phase's own arrays and the key cache's
  * entry, shared by every reservation of that scope value. It also keeps the store's mark of each
- * charge (see {@link LimitAdjustment.mark}): with the memory store one number per charge, which
- * caps its refunds at what it still holds.
+ * charge (see {@link LimitAdjustment.mark}): with the memory store two numbers per charge, which
+ * cap its refunds at what it still holds.
  *
  * @example
  * ```ts
