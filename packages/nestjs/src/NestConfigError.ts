@@ -11,6 +11,25 @@ import { ResilienceError } from '@llm-resilience/core';
 export const DOCS_PATH = 'docs/nestjs.md';
 
 /**
+ * Every code of {@link NestConfigError}, each explained in `docs/nestjs.md`.
+ *
+ * @example
+ * ```ts
+ * NEST_CONFIG_ERROR_CODES.includes('ERR_LLMR_NEST_NO_MODULE'); // true
+ * ```
+ */
+export const NEST_CONFIG_ERROR_CODES = [
+  'ERR_LLMR_NEST_NO_MODULE',
+  'ERR_LLMR_NEST_AMBIGUOUS_ENGINE',
+  'ERR_LLMR_NEST_INVALID_OPTIONS',
+  'ERR_LLMR_NEST_UNKNOWN_ROUTE',
+  'ERR_LLMR_NEST_NO_ROUTE',
+  'ERR_LLMR_NEST_NO_TARGET_PARAM',
+  'ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD',
+  'ERR_LLMR_NEST_INVALID_LIMIT',
+] as const;
+
+/**
  * Stable codes of {@link NestConfigError}, each explained in `docs/nestjs.md`.
  *
  * @example
@@ -18,15 +37,7 @@ export const DOCS_PATH = 'docs/nestjs.md';
  * if (err instanceof NestConfigError && err.code === 'ERR_LLMR_NEST_NO_MODULE') console.error(err.help);
  * ```
  */
-export type NestConfigErrorCode =
-  | 'ERR_LLMR_NEST_NO_MODULE'
-  | 'ERR_LLMR_NEST_AMBIGUOUS_ENGINE'
-  | 'ERR_LLMR_NEST_INVALID_OPTIONS'
-  | 'ERR_LLMR_NEST_UNKNOWN_ROUTE'
-  | 'ERR_LLMR_NEST_NO_ROUTE'
-  | 'ERR_LLMR_NEST_NO_TARGET_PARAM'
-  | 'ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD'
-  | 'ERR_LLMR_NEST_INVALID_LIMIT';
+export type NestConfigErrorCode = (typeof NEST_CONFIG_ERROR_CODES)[number];
 
 /**
  * The help link of a code: `docs/nestjs.md#<code in lower case>`.
@@ -46,6 +57,10 @@ export function helpLink(code: string): string {
  * exist, ... Found at class definition or application start where possible, else at the first call.
  * `code` is stable (`ERR_LLMR_NEST_*`), `help` points at its explanation.
  *
+ * Its `kind` is `invalid_request` (the core's taxonomy), but it is a fault of the server, never of
+ * the client: when one reaches an HTTP response, `ResilienceInterceptor` and
+ * `ResilienceExceptionFilter` leave it to Nest, which logs it and answers a plain 500.
+ *
  * @example
  * ```ts
  * try { await support.reply('u1', 'hi'); }
@@ -60,4 +75,26 @@ export class NestConfigError extends ResilienceError {
     super(`${message} See ${help}.`, { kind: 'invalid_request', code });
     this.help = help;
   }
+}
+
+/**
+ * The {@link NestConfigError} behind `err`: `err` itself, or one of its `cause`s (the engine wraps an
+ * error thrown by the model call, e.g. by a decorated method called inside another one). Matched by
+ * code, so a second copy of this package (CommonJS beside ES modules) is recognised too.
+ *
+ * @example
+ * ```ts
+ * if (nestConfigErrorIn(err)) return res.status(500).end(); // our fault, not the client's
+ * ```
+ */
+export function nestConfigErrorIn(err: unknown): (Error & { code: NestConfigErrorCode }) | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (e instanceof Error && typeof code === 'string' && (NEST_CONFIG_ERROR_CODES as readonly string[]).includes(code)) {
+      return e as Error & { code: NestConfigErrorCode };
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
 }

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createResilience, definePolicy, ManualClock, MemoryLimiterStore, type Resilience, type ResolvedTarget } from '@llm-resilience/core';
-import { Injectable, Module } from '@nestjs/common';
+import { Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import { InjectResilience } from './decorators/InjectResilience';
@@ -9,7 +9,7 @@ import { Target } from './decorators/Target';
 import { NestConfigError } from './NestConfigError';
 import { engineFromOptions, ResilienceModule } from './ResilienceModule';
 import { ResilienceService } from './ResilienceService';
-import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceOptionsFactory } from './types';
+import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOptions, type ResilienceOptionsFactory } from './types';
 
 const policy = (rpm = 100) =>
   definePolicy({
@@ -81,6 +81,52 @@ describe('ResilienceModule.forRoot', () => {
     }
     const m = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ policy: policy() })], providers: [Typo] }).compile();
     await expect(m.init()).rejects.toThrow("Typo.m runs on route 'chta', which the policy does not define. Known routes: chat.");
+  });
+});
+
+describe('ResilienceModule options are checked when the application starts', () => {
+  const compile = (module: DynamicModule) => Test.createTestingModule({ imports: [module] }).compile();
+
+  it('forRoot: an invalid inbound limit stops the boot with ERR_LLMR_NEST_INVALID_LIMIT naming the option', async () => {
+    const engine = createResilience(policy());
+    const boot = compile(ResilienceModule.forRoot({ engine, limits: [{ scope: ['user'], limit: -1, window: '1m' }] }));
+    await expect(boot).rejects.toBeInstanceOf(NestConfigError);
+    await expect(boot).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_LIMIT',
+      message: expect.stringMatching(/^ResilienceModule.forRoot limits\[0\]\.limit: expected a positive number, got -1\. See /),
+    });
+  });
+
+  it('forRoot: an identity that is not a function, or an unknown audience, stops the boot', async () => {
+    const engine = createResilience(policy());
+    await expect(compile(ResilienceModule.forRoot({ engine, identity: 'user' as never }))).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message: expect.stringMatching(/^ResilienceModule.forRoot identity: expected a function/),
+    });
+    await expect(compile(ResilienceModule.forRoot({ engine, audience: 'everyone' as never }))).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message: expect.stringMatching(/^ResilienceModule.forRoot audience: expected 'internal' or 'customer', got 'everyone'/),
+    });
+  });
+
+  it('forRootAsync: the options a factory or a class makes are checked as soon as they are made', async () => {
+    await expect(compile(ResilienceModule.forRootAsync({ useFactory: async () => ({ policy: policy(), audience: 'everyone' as never }) }))).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message: expect.stringMatching(/^ResilienceModule.forRootAsync audience:/),
+    });
+    @Injectable()
+    class BadLimits implements ResilienceOptionsFactory {
+      createResilienceOptions(): ResilienceModuleOptions {
+        return { policy: policy(), limits: [{ scope: ['model' as never], limit: 1, window: '1m' }] };
+      }
+    }
+    await expect(compile(ResilienceModule.forRootAsync({ useClass: BadLimits }))).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_LIMIT',
+      message: expect.stringMatching(/^ResilienceModule.forRootAsync limits\[0\]\.scope: 'model' is not known before the handler runs/),
+    });
+    await expect(compile(ResilienceModule.forRootAsync({ useFactory: () => undefined as never }))).rejects.toMatchObject({
+      message: expect.stringMatching(/^ResilienceModule.forRootAsync: expected an options object, got undefined/),
+    });
   });
 });
 

@@ -1,6 +1,7 @@
 import { createResilience, type Resilience } from '@llm-resilience/core';
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { checkEngineSource, checkModuleOptions } from './moduleOptions';
 import { NestConfigError } from './NestConfigError';
 import { ResilienceService } from './ResilienceService';
 import {
@@ -12,7 +13,8 @@ import {
 } from './types';
 
 /**
- * The engine of the module options: the one passed in, or one built from the policy.
+ * The engine of the module options: the one passed in, or one built from the policy. Throws
+ * `ERR_LLMR_NEST_INVALID_OPTIONS` unless exactly one of `engine` and `policy` is given.
  *
  * @example
  * ```ts
@@ -20,28 +22,9 @@ import {
  * ```
  */
 export function engineFromOptions(options: ResilienceModuleOptions): Resilience {
-  if (typeof options !== 'object' || options === null) {
-    throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `ResilienceModule: expected an options object, got ${JSON.stringify(options)}.`);
-  }
-  if (options.engine !== undefined) {
-    if (options.policy !== undefined) {
-      throw new NestConfigError(
-        'ERR_LLMR_NEST_INVALID_OPTIONS',
-        'ResilienceModule: give either `engine` (shared with other adapters) or `policy` (the module builds an engine), not both.',
-      );
-    }
-    if (typeof (options.engine as Partial<Resilience>).execute !== 'function') {
-      throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', 'ResilienceModule: `engine` must be a Resilience engine (from createResilience).');
-    }
-    return options.engine;
-  }
-  if (options.policy === undefined) {
-    throw new NestConfigError(
-      'ERR_LLMR_NEST_INVALID_OPTIONS',
-      'ResilienceModule: no engine. Pass `engine` (an engine from createResilience, to share it with other adapters) or `policy` (from definePolicy).',
-    );
-  }
-  return createResilience(options.policy, {
+  checkEngineSource(options, 'ResilienceModule');
+  if (options.engine !== undefined) return options.engine;
+  return createResilience(options.policy!, {
     ...options.engineOptions,
     ...(options.store !== undefined ? { store: options.store } : {}),
     ...(options.clock !== undefined ? { clock: options.clock } : {}),
@@ -73,7 +56,9 @@ const EXPORTS = [RESILIENCE_MODULE_OPTIONS, RESILIENCE_ENGINE, ResilienceService
 @Module({})
 export class ResilienceModule {
   /**
-   * Registers the module with options known up front.
+   * Registers the module with options known up front. They are checked when the application starts
+   * (see `checkModuleOptions`): a bad option stops the boot with a `NestConfigError` naming it
+   * (`ResilienceModule.forRoot limits[0].limit: ...`).
    *
    * @example
    * ```ts
@@ -85,13 +70,19 @@ export class ResilienceModule {
       module: ResilienceModule,
       global: true,
       imports: [DiscoveryModule],
-      providers: [{ provide: RESILIENCE_MODULE_OPTIONS, useValue: options }, engineProvider, ResilienceService],
+      providers: [
+        { provide: RESILIENCE_MODULE_OPTIONS, useFactory: () => checkModuleOptions(options, 'ResilienceModule.forRoot') },
+        engineProvider,
+        ResilienceService,
+      ],
       exports: EXPORTS,
     };
   }
 
   /**
-   * Registers the module with options made by a factory (e.g. from `ConfigService`) or a class.
+   * Registers the module with options made by a factory (e.g. from `ConfigService`) or a class. The
+   * options it makes are checked as soon as it made them, during the boot
+   * (`ResilienceModule.forRootAsync audience: ...`).
    *
    * @example
    * ```ts
@@ -113,9 +104,18 @@ export class ResilienceModule {
   }
 }
 
+const ASYNC_WHERE = 'ResilienceModule.forRootAsync';
+
 function asyncOptionsProviders(options: ResilienceModuleAsyncOptions): Provider[] {
-  if (options.useFactory) {
-    return [{ provide: RESILIENCE_MODULE_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] }];
+  const useFactory = options.useFactory;
+  if (useFactory) {
+    return [
+      {
+        provide: RESILIENCE_MODULE_OPTIONS,
+        useFactory: async (...deps: unknown[]) => checkModuleOptions(await useFactory(...deps), ASYNC_WHERE),
+        inject: options.inject ?? [],
+      },
+    ];
   }
   const factoryClass = options.useExisting ?? options.useClass;
   if (!factoryClass) {
@@ -123,7 +123,7 @@ function asyncOptionsProviders(options: ResilienceModuleAsyncOptions): Provider[
   }
   const fromFactory: Provider = {
     provide: RESILIENCE_MODULE_OPTIONS,
-    useFactory: (factory: ResilienceOptionsFactory) => factory.createResilienceOptions(),
+    useFactory: async (factory: ResilienceOptionsFactory) => checkModuleOptions(await factory.createResilienceOptions(), ASYNC_WHERE),
     inject: [factoryClass],
   };
   return options.useClass ? [fromFactory, { provide: options.useClass, useClass: options.useClass }] : [fromFactory];

@@ -76,7 +76,9 @@ export const RESILIENCE_MODULE_OPTIONS: unique symbol = Symbol('RESILIENCE_MODUL
 
 /**
  * Options of `ResilienceModule`. Give either `engine` (an engine you created, shared with other
- * adapters of the process) or `policy` (the module creates the engine).
+ * adapters of the process) or `policy` (the module creates the engine). Checked when the application
+ * starts: a bad option stops the boot with a `NestConfigError` naming it
+ * (`ResilienceModule.forRoot limits[0].limit: ...`).
  *
  * @example
  * ```ts
@@ -164,7 +166,8 @@ export interface ResilienceModuleAsyncOptions extends Pick<ModuleMetadata, 'impo
 
 /**
  * Options of `@RateLimited`. On a class they are defaults for every decorated method of the class;
- * a method's own options override them field by field.
+ * a method's own options override them field by field. `identity` and `key` count as one field
+ * (who the call is for): a method that sets either replaces both of the class's.
  *
  * Functions receive the method's arguments as the caller passed them.
  *
@@ -180,9 +183,16 @@ export interface RateLimitedOptions {
    * has a route; without one, `@RateLimited` only carries inbound `limits` for the guard.
    */
   route?: string;
-  /** Shorthand for the `user` of the identity: `key: (userId) => userId`. */
+  /**
+   * Shorthand for the `user` of the identity: `key: (userId) => userId` (the rest of the identity
+   * comes from the request context). On a method it wins over the class's `identity` and `key`.
+   */
   key?: (...args: any[]) => string | undefined;
-  /** Who the call is for (wins over `key`). Default: the identity the interceptor found for the HTTP request. */
+  /**
+   * Who the call is for. Wins over a `key` set at the same level (class or method); a method's
+   * `key` or `identity` wins over the class's. Default: the identity the interceptor found for the
+   * HTTP request.
+   */
   identity?: (...args: any[]) => Identity | undefined;
   /** Traffic class (`live`, `batch`, ...). Default: the route's. */
   priority?: string;
@@ -205,7 +215,9 @@ export interface RateLimitedOptions {
 
 /**
  * Fallback to a method of the same class (resilience4j style): when the call finally fails with an
- * error whose kind is in `on`, `this[method](...args, error)` answers instead.
+ * error whose kind is in `on`, `this[method](...args, error)` answers instead, `args` padded with
+ * `undefined` to the decorated method's declared parameter count, so the error is the parameter right
+ * after the method's own (and always the last argument).
  *
  * @example
  * ```ts

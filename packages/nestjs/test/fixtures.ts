@@ -1,4 +1,5 @@
 import { definePolicy, type Policy } from '@llm-resilience/core';
+import type { LoggerService } from '@nestjs/common';
 import { createFakeProvider, type FakeProvider } from '@llm-resilience/testing';
 import OpenAI from 'openai';
 
@@ -51,4 +52,41 @@ export async function startFake(): Promise<{ fake: FakeProvider; openai: OpenAI 
 /** The model named in a fake reply (`[support-b] reply to ...`). */
 export function answeredBy(text: string): string | undefined {
   return /^\[([^\]]+)\]/.exec(text)?.[1];
+}
+
+/** What a {@link capturedLogs} logger received, by level (each entry: the arguments of one call). */
+export interface CapturedLogs {
+  /** A Nest `LoggerService` to give `createNestApplication({ logger })` or `moduleRef.useLogger(...)`. */
+  logger: LoggerService;
+  warnings: unknown[][];
+  errors: unknown[][];
+}
+
+/** A logger that keeps what Nest's `Logger` sends it, so tests can read what operators would see. */
+export function capturedLogs(): CapturedLogs {
+  const warnings: unknown[][] = [];
+  const errors: unknown[][] = [];
+  const ignore = (): void => undefined;
+  return {
+    warnings,
+    errors,
+    logger: {
+      log: ignore,
+      debug: ignore,
+      verbose: ignore,
+      warn: (...args: unknown[]) => warnings.push(args),
+      error: (...args: unknown[]) => errors.push(args),
+      fatal: (...args: unknown[]) => errors.push(args),
+    },
+  };
+}
+
+function hasCode(err: unknown, code: string): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) if ((e as { code?: unknown }).code === code) return true;
+  return false;
+}
+
+/** The log entries (argument lists) that mention `code`: in a string, or as the `code` of an error or of its causes. */
+export function entriesWith(entries: readonly unknown[][], code: string): unknown[][] {
+  return entries.filter((args) => args.some((a) => (typeof a === 'string' && a.includes(code)) || hasCode(a, code)));
 }

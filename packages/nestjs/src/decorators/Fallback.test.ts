@@ -62,6 +62,85 @@ class Replies {
   }
 }
 
+@Injectable()
+class Optionals {
+  received: unknown[][] = [];
+
+  @Fallback({ method: 'canned' })
+  async ask(_q: string, _opts?: { lang: string }): Promise<string> {
+    throw overloaded();
+  }
+
+  @Fallback({ method: 'canned' })
+  async askWithDefault(_q: string, _opts: { lang: string } = { lang: 'en' }): Promise<string> {
+    throw overloaded();
+  }
+
+  @RateLimited({ route: 'chat' })
+  @Fallback({ method: 'canned' })
+  async askRouted(_q: string, _opts?: { lang: string }, @Target() _target?: ResolvedTarget): Promise<string> {
+    throw overloaded();
+  }
+
+  @Fallback({ method: 'canned' })
+  ask$(_q: string, _opts?: { lang: string }): Observable<string> {
+    return throwError(overloaded);
+  }
+
+  canned(...args: unknown[]): string {
+    this.received.push(args);
+    return 'canned';
+  }
+}
+
+describe('@Fallback({ method }) arguments: the call\'s, padded to the declared parameters, then the error', () => {
+  const isError = expect.objectContaining({ kind: 'overloaded' });
+
+  it('pads optional parameters the caller left out, so the error comes right after the parameter list', async () => {
+    const { instance, close } = await boot(Optionals);
+    await expect(instance.ask('q')).resolves.toBe('canned');
+    await expect(instance.askWithDefault('q')).resolves.toBe('canned'); // design:paramtypes counts the parameter with a default
+    await expect(instance.askRouted('q')).resolves.toBe('canned'); // through the engine, @Target() last
+    await expect(lastValueFrom(instance.ask$('q'))).resolves.toBe('canned');
+    expect(instance.received).toEqual([
+      ['q', undefined, expect.any(OpenAI.InternalServerError)],
+      ['q', undefined, expect.any(OpenAI.InternalServerError)],
+      ['q', undefined, undefined, isError],
+      ['q', undefined, expect.any(OpenAI.InternalServerError)],
+    ]);
+    await close();
+  });
+
+  it('keeps the arguments the caller passed, extra ones included, and puts the error last', async () => {
+    const { instance, close } = await boot(Optionals);
+    await instance.ask('q', { lang: 'fr' });
+    await (instance.ask as (...args: unknown[]) => Promise<string>)('q', { lang: 'fr' }, 'extra');
+    expect(instance.received).toEqual([
+      ['q', { lang: 'fr' }, expect.any(OpenAI.InternalServerError)],
+      ['q', { lang: 'fr' }, 'extra', expect.any(OpenAI.InternalServerError)],
+    ]);
+    await close();
+  });
+
+  it('without design:paramtypes (esbuild, tsx) counts Function.length, which stops before a parameter with a default', async () => {
+    class NoMetadata {
+      received: unknown[][] = [];
+      async ask(_q: string, _opts: { lang: string } = { lang: 'en' }): Promise<string> {
+        throw overloaded();
+      }
+      canned(...args: unknown[]): string {
+        this.received.push(args);
+        return 'canned';
+      }
+    }
+    const descriptor = Object.getOwnPropertyDescriptor(NoMetadata.prototype, 'ask')!;
+    Object.defineProperty(NoMetadata.prototype, 'ask', Fallback({ method: 'canned' })(NoMetadata.prototype, 'ask', descriptor) as PropertyDescriptor);
+    const alone = new NoMetadata();
+    await expect(alone.ask('q')).resolves.toBe('canned');
+    expect(alone.received).toEqual([['q', expect.any(OpenAI.InternalServerError)]]);
+  });
+});
+
 describe('@Fallback', () => {
   it('walks the chain, then calls the fallback method with the arguments padded to @Target() and the error', async () => {
     const { instance, close } = await boot(Replies);

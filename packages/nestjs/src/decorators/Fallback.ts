@@ -15,8 +15,12 @@ import { FALLBACK_METADATA } from './metadata';
  * - `@Fallback({ method: 'cannedReply', on })`: resilience4j style. When the call finally fails with an
  *   error whose kind is in `on` (default: `rate_limited`, `overloaded`, `timeout`, `network`,
  *   `quota_exhausted`), `this.cannedReply(...args, error)` answers instead. `args` are the call's
- *   arguments, padded with `undefined` up to the `@Target()`/`@AttemptCtx()` parameter, so the error
- *   always comes right after the method's own parameters. Without a route it guards the method
+ *   arguments padded with `undefined` to the method's declared parameter count (optional parameters
+ *   the caller left out, `@Target()`/`@AttemptCtx()` included), so the error comes right after the
+ *   method's own parameter list; arguments beyond it (a rest parameter) are kept and the error
+ *   follows them: it is always the last argument. The count is read from `design:paramtypes`
+ *   (`emitDecoratorMetadata`); without that metadata (esbuild, tsx) it is `Function.length`, which
+ *   stops before the first parameter with a default value. Without a route it guards the method
  *   alone (no engine involved).
  *
  * Apply both to get both. Checked when the class is defined: a missing parameter or fallback method

@@ -79,6 +79,47 @@ class Chat {
   }
 }
 
+@Injectable()
+@RateLimited({ route: 'chat', identity: () => ({ user: 'class-user', tenant: 'class-tenant' }) })
+class WhoOverrides {
+  @RateLimited({ key: (user: string) => user })
+  async byKey(_user: string, @Target() target?: ResolvedTarget): Promise<string> {
+    return target!.id;
+  }
+
+  @RateLimited({ identity: (team: string) => ({ team }) })
+  async byIdentity(_team: string, @Target() target?: ResolvedTarget): Promise<string> {
+    return target!.id;
+  }
+
+  @RateLimited({ priority: 'live' })
+  async byClass(@Target() target?: ResolvedTarget): Promise<string> {
+    return target!.id;
+  }
+}
+
+describe('@RateLimited identity precedence', () => {
+  it('a method key or identity wins over the class identity; a method without either keeps the class one', async () => {
+    const { instance, records, moduleRef } = await boot(WhoOverrides);
+    await instance.byKey('method-user');
+    await instance.byIdentity('method-team');
+    await instance.byClass();
+    expect(records.map((r) => [r.user_id, r.team_id, r.tenant_id])).toEqual([
+      ['method-user', undefined, undefined],
+      [undefined, 'method-team', undefined],
+      ['class-user', undefined, 'class-tenant'],
+    ]);
+    await moduleRef.close();
+  });
+
+  it('a method key replaces only the user of the request identity, as without a class identity', async () => {
+    const { instance, records, moduleRef } = await boot(WhoOverrides);
+    await runWithResilienceContext({ identity: { user: 'request-user', team: 'request-team' } }, () => instance.byKey('method-user'));
+    expect(records[0]).toMatchObject({ user_id: 'method-user', team_id: 'request-team' });
+    await moduleRef.close();
+  });
+});
+
 describe('@RateLimited', () => {
   it('runs the method through the engine with class defaults and method overrides', async () => {
     const { instance, records, moduleRef } = await boot(Chat);

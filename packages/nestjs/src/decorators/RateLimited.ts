@@ -28,7 +28,7 @@ function validate(options: RateLimitedOptions, where: string): void {
   if (options.audience !== undefined && options.audience !== 'internal' && options.audience !== 'customer') {
     throw bad(`audience: expected 'internal' or 'customer', got ${JSON.stringify(options.audience)}.`);
   }
-  if (options.limits !== undefined) toInboundLimitRules(options.limits, where);
+  if (options.limits !== undefined) toInboundLimitRules(options.limits, `${where}: @RateLimited`);
 }
 
 /**

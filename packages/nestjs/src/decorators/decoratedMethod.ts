@@ -6,7 +6,9 @@ import { NestConfigError } from '../NestConfigError';
 import { currentResilienceContext, type ResilienceRequestContext } from '../requestContext';
 import { isObservableType, valuesOf } from '../rxjs/collect';
 import { fromResilience } from '../rxjs/fromResilience';
+import type { ResilienceService } from '../ResilienceService';
 import type { FallbackMethodOptions, RateLimitedOptions } from '../types';
+import { identityScopedRuleIds, isEmptyIdentity, shouldWarnUndefinedIdentity, warnUndefinedIdentity } from '../undefinedIdentity';
 import {
   ATTEMPT_CTX_PARAM_METADATA,
   fallbacksOf,
@@ -42,6 +44,13 @@ export interface DecoratedMethodInfo {
   readonly owner: object;
   readonly targetIndex: number | undefined;
   readonly ctxIndex: number | undefined;
+  /**
+   * How many parameters the method declares: the length of `design:paramtypes` (tsc or SWC with
+   * `emitDecoratorMetadata`; counts optional parameters, parameters with a default and a rest
+   * parameter), else `Function.length` (which stops before the first parameter with a default), and
+   * at least up to the `@Target()` / `@AttemptCtx()` parameter.
+   */
+  readonly paramCount: number;
   /** `design:returntype` when the compiler emitted it. */
   readonly returnType: unknown;
 }
@@ -97,12 +106,16 @@ export function wrapMethod(owner: object, key: string | symbol, descriptor: Prop
     );
   }
   if (infos.has(current)) return descriptor;
+  const targetIndex = Reflect.getMetadata(TARGET_PARAM_METADATA, owner, key) as number | undefined;
+  const ctxIndex = Reflect.getMetadata(ATTEMPT_CTX_PARAM_METADATA, owner, key) as number | undefined;
+  const paramTypes = Reflect.getMetadata('design:paramtypes', owner, key) as unknown;
   const info: DecoratedMethodInfo = {
     original: current,
     name: String(key),
     owner,
-    targetIndex: Reflect.getMetadata(TARGET_PARAM_METADATA, owner, key) as number | undefined,
-    ctxIndex: Reflect.getMetadata(ATTEMPT_CTX_PARAM_METADATA, owner, key) as number | undefined,
+    targetIndex,
+    ctxIndex,
+    paramCount: Math.max(current.length, Array.isArray(paramTypes) ? paramTypes.length : 0, (targetIndex ?? -1) + 1, (ctxIndex ?? -1) + 1),
     returnType: Reflect.getMetadata('design:returntype', owner, key) as unknown,
   };
   const wrapper = function (this: unknown, ...args: unknown[]): unknown {
@@ -192,15 +205,33 @@ export function effectiveOptions(self: unknown, wrapper: Function): RateLimitedO
   return mergeRateLimited(onClass, Reflect.getOwnMetadata(RATE_LIMITED_METADATA, wrapper) as RateLimitedOptions | undefined);
 }
 
-function padded(args: readonly unknown[], info: DecoratedMethodInfo): unknown[] {
+/** `args` with `undefined` appended up to `length` (never shortened). */
+function paddedTo(args: readonly unknown[], length: number): unknown[] {
   const out = [...args];
-  const highest = Math.max(info.targetIndex ?? -1, info.ctxIndex ?? -1);
-  while (out.length <= highest) out.push(undefined);
+  while (out.length < length) out.push(undefined);
   return out;
 }
 
+/**
+ * The arguments a fallback method gets: the call's arguments padded with `undefined` to the
+ * method's declared parameter count (`paramCount`), then the error. So the error comes right after
+ * the method's own parameter list, whatever optional arguments the caller left out; arguments beyond
+ * that list (a rest parameter, an untyped caller) are kept, and the error follows them: it is always
+ * the last argument.
+ *
+ * @example
+ * ```ts
+ * // ask(q: string, opts?: Options), called as ask('q'), or as ask('q', opts, 'extra')
+ * fallbackArgs(['q'], info, err);                 // ['q', undefined, err]
+ * fallbackArgs(['q', opts, 'extra'], info, err);  // ['q', opts, 'extra', err]
+ * ```
+ */
+export function fallbackArgs(args: readonly unknown[], info: DecoratedMethodInfo, error: unknown): unknown[] {
+  return [...paddedTo(args, info.paramCount), error];
+}
+
 function withInjected(args: readonly unknown[], info: DecoratedMethodInfo, target: ResolvedTarget, ctx: AttemptContext): unknown[] {
-  const out = padded(args, info);
+  const out = paddedTo(args, Math.max(info.targetIndex ?? -1, info.ctxIndex ?? -1) + 1);
   if (info.targetIndex !== undefined) out[info.targetIndex] = target;
   if (info.ctxIndex !== undefined) out[info.ctxIndex] = ctx;
   return out;
@@ -238,6 +269,33 @@ export function buildRequest(
   return request;
 }
 
+/**
+ * {@link buildRequest}, plus the warning `ERR_LLMR_NEST_UNDEFINED_IDENTITY` (once per application)
+ * when the request has no identity while the policy has limits keyed by user, team or tenant.
+ */
+function engineRequest(
+  service: ResilienceService,
+  options: RateLimitedOptions & { route: string },
+  args: readonly unknown[],
+  ambient: ResilienceRequestContext | undefined,
+  where: string,
+): ResilienceRequest {
+  const request = buildRequest(options, args, ambient);
+  if (isEmptyIdentity(request.identity) && shouldWarnUndefinedIdentity(service, 'policy')) {
+    const ids = identityScopedRuleIds(service.engine.policy.limits);
+    if (ids.length > 0) {
+      warnUndefinedIdentity(
+        service,
+        'policy',
+        `${where} ran with no identity (its identity/key options gave none, and no request identity came from ResilienceInterceptor or runWithResilienceContext), ` +
+          `so the policy's limits keyed by user, team or tenant (${ids.map((id) => `'${id}'`).join(', ')}) do not apply to it. ` +
+          `Give the method @RateLimited({ key }) or ({ identity }), call it within a request handled by ResilienceInterceptor, or wrap the call in runWithResilienceContext({ identity }, ...).`,
+      );
+    }
+  }
+  return request;
+}
+
 function fallbackApplies(err: unknown, fallback: FallbackMethodOptions): boolean {
   return (fallback.on ?? DEFAULT_FALLBACK_METHOD_ON).includes(classifyError(err).kind);
 }
@@ -250,7 +308,7 @@ function callFallback(self: unknown, fallback: FallbackMethodOptions, args: read
       `${describeMethod(info.owner, info.name)}: @Fallback({ method: '${fallback.method}' }) names no method of ${ownerName(info.owner)}.`,
     );
   }
-  return (fn as Function).apply(self, [...padded(args, info), err]);
+  return (fn as Function).apply(self, fallbackArgs(args, info, err));
 }
 
 function asObservable(value: unknown): Observable<unknown> {
@@ -280,7 +338,7 @@ export function noRoute(info: DecoratedMethodInfo): NestConfigError {
  *
  * - with a route (method or class `@RateLimited`): `engine.execute(request, (target, ctx) => method(...args with target/ctx injected))`,
  *   so the engine admits, retries and walks the route's chain, calling the method once per attempt;
- * - then, if the request finally fails with a kind in `@Fallback({ method, on })`, `this[method](...args, error)`;
+ * - then, if the request finally fails with a kind in `@Fallback({ method, on })`, `this[method](...fallbackArgs(args, info, error))`;
  * - without a route and without a fallback method: the method itself, untouched.
  *
  * Methods returning an Observable get a cold Observable (one engine request per subscription);
@@ -301,12 +359,13 @@ function invokeDecorated(self: unknown, wrapper: Function, info: DecoratedMethod
   if (observable) {
     return defer(() => {
       const ambient = ambientAtCall ?? currentResilienceContext();
+      const service = route === undefined ? undefined : resolveService(self, where, ambient);
       const source: Observable<unknown> =
-        route === undefined
+        service === undefined || route === undefined
           ? asObservable(info.original.apply(self, args))
           : fromResilience<unknown>(
-              resolveService(self, where, ambient),
-              () => buildRequest({ ...options, route }, args, ambient),
+              service,
+              () => engineRequest(service, { ...options, route }, args, ambient, where),
               (target, ctx) => info.original.apply(self, withInjected(args, info, target, ctx)) as ObservableInput<unknown>,
             );
       if (!fallback) return source;
@@ -319,7 +378,7 @@ function invokeDecorated(self: unknown, wrapper: Function, info: DecoratedMethod
     const service = route === undefined ? undefined : resolveService(self, where, ambientAtCall);
     try {
       if (service === undefined || route === undefined) return await info.original.apply(self, args);
-      const result = await service.engine.execute(buildRequest({ ...options, route }, args, ambientAtCall), async (target, ctx) => {
+      const result = await service.engine.execute(engineRequest(service, { ...options, route }, args, ambientAtCall, where), async (target, ctx) => {
         const values = await valuesOf<unknown>(info.original.apply(self, withInjected(args, info, target, ctx)), ctx.signal);
         return values[values.length - 1];
       });

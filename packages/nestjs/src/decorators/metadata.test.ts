@@ -9,6 +9,18 @@ describe('mergeRateLimited', () => {
     expect(mergeRateLimited(undefined, undefined)).toBeUndefined();
   });
 
+  it('treats identity and key as one setting: a method that sets either replaces both of the class\'s', () => {
+    const byTenant = (t: string) => ({ tenant: t });
+    const byUser = (u: string) => u;
+    const classWho = { route: 'chat', identity: byTenant, key: byUser };
+    expect(mergeRateLimited(classWho, { key: byUser })).toEqual({ route: 'chat', key: byUser });
+    expect(mergeRateLimited({ route: 'chat', key: byUser }, { identity: byTenant })).toEqual({ route: 'chat', identity: byTenant });
+    // Same level: both kept, and identity wins when the request is built.
+    expect(mergeRateLimited({ route: 'chat' }, { identity: byTenant, key: byUser })).toEqual({ route: 'chat', identity: byTenant, key: byUser });
+    // A method that says nothing about who keeps the class's setting.
+    expect(mergeRateLimited(classWho, { priority: 'batch' })).toEqual({ ...classWho, priority: 'batch' });
+  });
+
   it('keeps the limits of both, a method rule replacing the class rule with its id', () => {
     const merged = mergeRateLimited(
       { limits: [{ id: 'u', scope: ['user'], limit: 10, window: '1m' }, { scope: ['team'], limit: 100, window: '1m' }] },

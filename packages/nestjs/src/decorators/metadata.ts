@@ -48,11 +48,14 @@ export const ATTEMPT_CTX_PARAM_METADATA = 'llm-resilience:attempt-ctx-param';
 
 /**
  * Class defaults overridden field by field by the method's options; `limits` of both apply (a method
- * rule with the same id as a class rule replaces it).
+ * rule with the same id as a class rule replaces it). `identity` and `key` are one setting, who the
+ * call is for: a method that sets either of them replaces both of the class's (so a method `key`
+ * wins over a class `identity`); `identity` wins over `key` only when they are set at the same level.
  *
  * @example
  * ```ts
  * mergeRateLimited({ route: 'chat', priority: 'live' }, { priority: 'batch' }); // { route: 'chat', priority: 'batch' }
+ * mergeRateLimited({ route: 'chat', identity: byTenant }, { key: byUser });      // { route: 'chat', key: byUser }
  * ```
  */
 export function mergeRateLimited(
@@ -62,6 +65,10 @@ export function mergeRateLimited(
   if (!onClass) return onMethod;
   if (!onMethod) return onClass;
   const merged: RateLimitedOptions = { ...onClass, ...onMethod };
+  if (onMethod.identity !== undefined || onMethod.key !== undefined) {
+    if (onMethod.identity === undefined) delete merged.identity;
+    if (onMethod.key === undefined) delete merged.key;
+  }
   if (onClass.limits && onMethod.limits) merged.limits = mergeLimits(onClass.limits, onMethod.limits);
   else if (onClass.limits) merged.limits = onClass.limits;
   return merged;

@@ -11,7 +11,10 @@ import { resilienceHttpResponse } from './toHttpException';
  * the interceptor, guards, pipes): 429 `rate_limited` with `Retry-After`, 503 for an exhausted chain
  * or overload, 504 for a timeout, 422 for a policy rejection, 400 for an invalid request, each with
  * the audience message (customers never see provider names, quota numbers or fallback chains) and
- * the engine's request id. Other exceptions are left to Nest's default handling.
+ * the engine's request id. Other exceptions are left to Nest's default handling, and so are this
+ * adapter's own setup errors ({@link NestConfigError}: no module, ambiguous engine, an invalid limit,
+ * ...): they are faults of the server, so Nest logs them (`ExceptionsHandler`) and answers a plain
+ * `500 Internal server error`, never their message.
  *
  * Register it with `APP_FILTER` (dependency injection gives it the engine's wording and audience), or
  * `app.useGlobalFilters(new ResilienceExceptionFilter(app.get(HttpAdapterHost).httpAdapter))`.
@@ -28,7 +31,8 @@ export class ResilienceExceptionFilter extends BaseExceptionFilter {
   @Optional() @Inject(RESILIENCE_MODULE_OPTIONS) protected readonly moduleOptions?: ResilienceModuleOptions;
 
   /**
-   * Renders a core error (sets `Retry-After`, then Nest's base filter writes the body).
+   * Renders a core error (sets `Retry-After`, then Nest's base filter writes the body); hands
+   * anything else, setup errors included, to Nest's base filter (logged, 500).
    *
    * @example
    * ```ts

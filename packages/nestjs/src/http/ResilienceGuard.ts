@@ -7,6 +7,7 @@ import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type
 import { inboundRuleId, toInboundLimitRules } from './inboundRules';
 import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
 import { defaultIdentity, rememberIdentity } from './requestIdentity';
+import { identityScopedRuleIds, isEmptyIdentity, shouldWarnUndefinedIdentity, warnUndefinedIdentity } from '../undefinedIdentity';
 
 /** A request-count rule charges 1 per request; tokens are the engine's business. */
 const ONE_REQUEST = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
@@ -31,6 +32,8 @@ export interface InboundLimitedDetails {
 interface Compiled {
   readonly rules: readonly LimitRule[];
   readonly limiter: Limiter | undefined;
+  /** Ids (as written) of the rules keyed by user, team or tenant, which a request without identity escapes. */
+  readonly identityRuleIds: readonly string[];
 }
 
 /**
@@ -38,7 +41,9 @@ interface Compiled {
  * on the controller class and handler, keyed by the request's identity and route, counted in the
  * engine's store (so Redis shares them across processes). A denied request gets a 429 with
  * `Retry-After` and the audience message; the handler does not run. The identity it finds is left on
- * the request for `ResilienceInterceptor`.
+ * the request for `ResilienceInterceptor`. When that identity resolves to nothing while rules keyed
+ * by user, team or tenant apply, those rules cannot count the request: the guard lets it through and
+ * logs `ERR_LLMR_NEST_UNDEFINED_IDENTITY` once per application.
  *
  * Each step is a `protected` method to override: {@link getIdentity}, {@link getRoute},
  * {@link getLimits}, {@link shouldSkip}, {@link throwLimited}.
@@ -56,13 +61,16 @@ interface Compiled {
 @Injectable()
 export class ResilienceGuard implements CanActivate {
   private readonly compiled = new WeakMap<Function, WeakMap<Function, Compiled>>();
-  private moduleRules: readonly LimitRule[] | undefined;
+  /** The module's `limits`, compiled (and so checked) when the guard is created, not per request. */
+  private readonly moduleRules: readonly LimitRule[];
 
   constructor(
     @Inject(ResilienceService) protected readonly resilience: ResilienceService,
     @Inject(Reflector) protected readonly reflector: Reflector,
     @Inject(RESILIENCE_MODULE_OPTIONS) protected readonly options: ResilienceModuleOptions,
-  ) {}
+  ) {
+    this.moduleRules = toInboundLimitRules(options.limits ?? [], 'ResilienceModule');
+  }
 
   /**
    * Resolves the identity (left on the request), reserves one request on every inbound rule, and lets
@@ -81,6 +89,7 @@ export class ResilienceGuard implements CanActivate {
     rememberIdentity(context.switchToHttp().getRequest(), identity);
     const compiled = this.compile(context, options);
     if (!compiled.limiter) return true;
+    if (compiled.identityRuleIds.length > 0 && isEmptyIdentity(identity)) this.reportUndefinedIdentity(context, compiled.identityRuleIds);
     const route = this.getRoute(context, options);
     const ctx: LimitContext = { ...identity, route: route ?? `${context.getClass().name}.${context.getHandler().name}` };
     const decision = await compiled.limiter.reserve(ctx, ONE_REQUEST, 'request');
@@ -123,9 +132,8 @@ export class ResilienceGuard implements CanActivate {
 
   /** The inbound rules of the request: the module's `limits`, then those of `@RateLimited`. */
   protected getLimits(context: ExecutionContext, options: RateLimitedOptions | undefined): LimitRule[] {
-    this.moduleRules ??= toInboundLimitRules(this.options.limits ?? [], 'ResilienceModule options');
     if (!options?.limits?.length) return [...this.moduleRules];
-    const own = toInboundLimitRules(options.limits, `${context.getClass().name}.${context.getHandler().name}`);
+    const own = toInboundLimitRules(options.limits, `${context.getClass().name}.${context.getHandler().name}: @RateLimited`);
     const ids = new Set(own.map((r) => r.id));
     return [...this.moduleRules.filter((r) => !ids.has(r.id)), ...own];
   }
@@ -143,6 +151,17 @@ export class ResilienceGuard implements CanActivate {
     throw new HttpException(body, 429);
   }
 
+  private reportUndefinedIdentity(context: ExecutionContext, ruleIds: readonly string[]): void {
+    if (!shouldWarnUndefinedIdentity(this.resilience, 'inbound')) return;
+    warnUndefinedIdentity(
+      this.resilience,
+      'inbound',
+      `A request to ${context.getClass().name}.${context.getHandler().name} has no identity (getIdentity gave no user, team, tenant or environment), ` +
+        `so the inbound limits keyed by user, team or tenant (${ruleIds.map((id) => `'${id}'`).join(', ')}) do not count it. ` +
+        `Return at least one value from the module's identity(context) (e.g. the client IP for anonymous requests), or guard such routes with a rule without those dimensions.`,
+    );
+  }
+
   private compile(context: ExecutionContext, options: RateLimitedOptions | undefined): Compiled {
     const cls = context.getClass();
     const handler = context.getHandler();
@@ -152,7 +171,11 @@ export class ResilienceGuard implements CanActivate {
     if (!c) {
       const rules = this.getLimits(context, options);
       const engine = this.resilience.engine;
-      c = { rules, limiter: rules.length > 0 ? new Limiter(rules, engine.store, { clock: engine.clock }) : undefined };
+      c = {
+        rules,
+        limiter: rules.length > 0 ? new Limiter(rules, engine.store, { clock: engine.clock }) : undefined,
+        identityRuleIds: identityScopedRuleIds(rules).map(inboundRuleId),
+      };
       byHandler.set(handler, c);
     }
     return c;

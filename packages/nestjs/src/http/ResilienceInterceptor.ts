@@ -16,7 +16,9 @@ import { resilienceHttpResponse } from './toHttpException';
  * when the client disconnects (queue waits, backoff and model calls stop), and this application's
  * engine. Errors of the core that leave the handler become HTTP errors: 429 with `Retry-After` for
  * exhausted limits, 503/504 for an exhausted chain, 422/400 for policy and invalid requests, always
- * with the audience message.
+ * with the audience message. This adapter's own setup errors ({@link NestConfigError}) pass through
+ * unchanged: they are faults of the server, which Nest's exception handling (or
+ * {@link ResilienceExceptionFilter}) logs and answers with a plain 500.
  *
  * @example
  * ```ts
@@ -83,7 +85,10 @@ export class ResilienceInterceptor implements NestInterceptor {
     return mergeRateLimited(onClass, onHandler);
   }
 
-  /** Turns a core error into an `HttpException` (setting `Retry-After`); other errors pass unchanged. */
+  /**
+   * Turns a core error into an `HttpException` (setting `Retry-After`); other errors, and setup
+   * errors of this adapter (`NestConfigError`, a 500 for Nest to log), pass unchanged.
+   */
   protected mapError(context: ExecutionContext, err: unknown, audience: Audience): unknown {
     const mapped = resilienceHttpResponse(err, audience, this.resilience.engine);
     if (!mapped) return err;

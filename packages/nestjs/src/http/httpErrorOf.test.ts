@@ -9,6 +9,7 @@ import {
   type RequestRecord,
 } from '@llm-resilience/core';
 import { httpErrorOf, retryAfterSeconds } from '@llm-resilience/core';
+import { NestConfigError } from '../NestConfigError';
 import { resilienceHttpResponse } from './toHttpException';
 
 const record = { request_id: 'req_1', attempts: [], skipped: [] } as unknown as RequestRecord;
@@ -69,5 +70,15 @@ describe('resilienceHttpResponse', () => {
     expect(r.exception.cause).toBe(limited);
     expect(resilienceHttpResponse(limited, 'customer', undefined)!.body.message).toMatch(/Too many requests/);
     expect(resilienceHttpResponse(new Error('x'), 'customer', engine)).toBeUndefined();
+  });
+
+  it('leaves setup errors of this adapter to Nest (a 500), even as the cause of an engine error', () => {
+    const setup = new NestConfigError('ERR_LLMR_NEST_NO_MODULE', 'no module');
+    expect(httpErrorOf(setup)?.status).toBe(400); // the core only sees kind invalid_request
+    expect(resilienceHttpResponse(setup, 'customer', undefined)).toBeUndefined();
+    const wrapped = new RequestFailedError('ERR_LLMR_NOT_RETRYABLE', 'x', { kind: 'invalid_request', message: 'x', cause: setup }, record, 'm');
+    expect(resilienceHttpResponse(wrapped, 'customer', undefined)).toBeUndefined();
+    const client = new ResilienceError('x', { kind: 'invalid_request', code: 'ERR_LLMR_UNKNOWN_ROUTE' });
+    expect(resilienceHttpResponse(client, 'customer', undefined)?.exception.getStatus()).toBe(400);
   });
 });

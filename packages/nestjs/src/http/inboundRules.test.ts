@@ -37,9 +37,9 @@ describe('toInboundLimitRules', () => {
     [[{ id: 'x', scope: [], limit: 1, window: '1m' }, { id: 'x', scope: [], limit: 1, window: '1m' }], /\[1\]\.id: expected a unique id/],
     ['nope', /expected an array of rules/],
   ])('rejects %j', (rules, message) => {
-    const run = () => toInboundLimitRules(rules as never, 'SupportController');
+    const run = () => toInboundLimitRules(rules as never, 'SupportController: @RateLimited');
     expect(run).toThrow(NestConfigError);
     expect(run).toThrow(message);
-    expect(run).toThrow(/^SupportController: limits/);
+    expect(run).toThrow(/^SupportController: @RateLimited limits/);
   });
 });

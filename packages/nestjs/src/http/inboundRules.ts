@@ -16,16 +16,18 @@ const MIN_WINDOW_MS = 1000;
 const MAX_WINDOW_MS = 86_400_000;
 
 function invalid(where: string, path: string, message: string): NestConfigError {
-  return new NestConfigError('ERR_LLMR_NEST_INVALID_LIMIT', `${where}: limits${path}: ${message}`);
+  return new NestConfigError('ERR_LLMR_NEST_INVALID_LIMIT', `${where} limits${path}: ${message}${message.endsWith('.') ? '' : '.'}`);
 }
 
 /**
  * Validates inbound rules into the core's request-count `LimitRule`s (ids prefixed so their buckets
- * never meet the policy's). Throws `ERR_LLMR_NEST_INVALID_LIMIT` naming the bad field.
+ * never meet the policy's). Throws `ERR_LLMR_NEST_INVALID_LIMIT` naming the bad field after `where`,
+ * the owner of the rules (`ResilienceModule.forRoot limits[0].limit: ...`,
+ * `ChatController.ask: @RateLimited limits[1].window: ...`).
  *
  * @example
  * ```ts
- * toInboundLimitRules([{ scope: ['user'], limit: 20, window: '1m' }], 'ChatController');
+ * toInboundLimitRules([{ scope: ['user'], limit: 20, window: '1m' }], 'ChatController: @RateLimited');
  * // [{ id: 'nest-inbound:user:requests:1m', scope: ['user'], metric: 'requests', limit: 20, windowMs: 60000, onFailure: 'keep' }]
  * ```
  */

@@ -3,6 +3,7 @@ import { HttpException } from '@nestjs/common';
 import type { Audience } from '../types';
 import { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from '@llm-resilience/core';
 import { messageFor, type ResilienceErrorBody } from './messages';
+import { nestConfigErrorIn } from '../NestConfigError';
 
 /**
  * An HTTP response for a core error: the `HttpException` to throw or render, and the `Retry-After`
@@ -24,15 +25,20 @@ export interface ResilienceHttpResponse {
 
 /**
  * Builds the HTTP response of a core error (see `httpErrorOf` for the status table); undefined for
- * errors that are not the core's. The message is the one the engine attached for the route's
- * audience, else the policy's wording for `audience`; never the internal error message.
+ * errors that are not the core's, and for this adapter's own setup errors ({@link NestConfigError},
+ * also when it is the cause of an engine error): those are faults of the server, not 400s of the
+ * client, and are left to Nest, which logs them and answers a plain 500. The message is the one the
+ * engine attached for the route's audience, else the policy's wording for `audience`; never the
+ * internal error message.
  *
  * @example
  * ```ts
  * resilienceHttpResponse(chainExhausted, 'customer', engine)?.exception.getStatus(); // 503
+ * resilienceHttpResponse(new NestConfigError('ERR_LLMR_NEST_NO_MODULE', '...'), 'customer', engine); // undefined
  * ```
  */
 export function resilienceHttpResponse(err: unknown, audience: Audience, engine: Resilience | undefined): ResilienceHttpResponse | undefined {
+  if (nestConfigErrorIn(err)) return undefined;
   const info = httpErrorOf(err);
   if (!info) return undefined;
   const body: ResilienceErrorBody = {
