@@ -11,6 +11,7 @@ import { deferred, drive, httpError, manualEngine, rejection, runTree, ScriptedC
 import { z } from 'zod';
 import { engineInputOf } from './engineInput';
 import { OutputValidationError } from './OutputValidationError';
+import { REPAIR_CONFIG_KEY, repairOf } from './repair';
 import { ResilientRunnable } from './ResilientRunnable';
 import { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
 import { StreamInterruptedError } from './StreamInterruptedError';
@@ -282,6 +283,43 @@ describe('ResilientRunnable: structured output', () => {
   });
 });
 
+describe('ResilientRunnable: retry-stricter tells the wrapped runnable why the reply was rejected', () => {
+  const Intent = z.object({ intent: z.enum(['refund', 'question']) });
+
+  it('sets configurable.llmr_repair = { reason } on the stricter retry only, keeping the caller’s configurable', async () => {
+    const { engine, records } = manualEngine({ routes: { chat: { chain: ['primary', 'long'], output: Intent, onInvalidOutput: 'retry-stricter' } } });
+    const seen: Array<Record<string, unknown> | undefined> = [];
+    const replies = ['Sure! The intent is refund.', '{"intent":"refund"}'];
+    const model = RunnableLambda.from(async (_: string, config?: RunnableConfig) => {
+      seen.push(config?.configurable);
+      return replies.shift()!;
+    });
+    const safe = withResilience(model, { engine, route: 'chat', fallbacks: [model] });
+    const r = await safe.invokeWithResult('I want my money back', { configurable: { userId: 'u1' } });
+    expect(r.output).toEqual({ intent: 'refund' });
+    expect(r.target.id).toBe('primary');
+    expect(records[0]).toMatchObject({ retry_count: 1, validation_failures: 1 });
+    expect(seen).toHaveLength(2);
+    expect(seen[0]).not.toHaveProperty(REPAIR_CONFIG_KEY);
+    expect(seen[0]).toMatchObject({ userId: 'u1' });
+    expect(seen[1]).toMatchObject({ userId: 'u1', [REPAIR_CONFIG_KEY]: { reason: expect.stringMatching(/JSON|schema/) } });
+  });
+
+  it('a chain can read it with repairOf() and ask the chat model more strictly', async () => {
+    const { engine } = manualEngine({ routes: { solo: { chain: ['primary'], output: Intent, onInvalidOutput: 'retry-stricter' } } });
+    const model = new ScriptedChatModel([{ text: 'The intent is refund.' }, { text: '{"intent":"refund"}' }]);
+    const strict = RunnableLambda.from((messages: BaseMessage[], config?: RunnableConfig) => {
+      const repair = repairOf(config);
+      return repair ? [...messages, new SystemMessage(`Your last reply was rejected (${repair.reason}). Answer with one JSON object only.`)] : messages;
+    });
+    const safe = withResilience(strict.pipe(model), { engine, route: 'solo' });
+    const r = await safe.invokeWithResult([new HumanMessage('I want my money back')]);
+    expect(r.output).toEqual({ intent: 'refund' });
+    expect(model.prompts.map((p) => p.length)).toEqual([1, 2]);
+    expect(String(model.prompts[1]![1]!.content)).toMatch(/^Your last reply was rejected \(.+\)\. Answer with one JSON object only\.$/);
+  });
+});
+
 describe('ResilientRunnable.batch', () => {
   it('runs each input through the engine at batch priority, at most maxConcurrency at once, in order', async () => {
     const { engine, records } = manualEngine();
@@ -416,6 +454,23 @@ describe('ResilientRunnable.stream', () => {
     expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'primary' });
   });
 
+  it('a caller that stops reading early settles at least the reserved output, even when usage came in the first chunk', async () => {
+    const { engine, records } = manualEngine();
+    const anthropicLike = () => new ScriptedChatModel([{ text: 'one two three four five six seven eight', usage: { input: 500, output: 8 }, usageAt: 'start' }]);
+    const safe = withResilience(anthropicLike(), { engine, route: 'solo', maxOutputTokens: 400 });
+    let n = 0;
+    for await (const c of await safe.stream('hi')) if (String(c.content) !== '' && ++n === 3) break;
+    await flush();
+    // Usage seen so far says output 1; the provider bills until the connection closes: the reserved 400 stay charged.
+    expect(records[0]).toMatchObject({ outcome: 'success', input_tokens: 500, output_tokens: 400 });
+
+    // Read to the end, the same model's reported usage is settled as is.
+    const full = withResilience(anthropicLike(), { engine, route: 'solo', maxOutputTokens: 400 });
+    expect(await text(await full.stream('hi'))).toBe('one two three four five six seven eight');
+    await flush();
+    expect(records[1]).toMatchObject({ outcome: 'success', input_tokens: 500, output_tokens: 8 });
+  });
+
   it('a cancellation mid-stream ends with the abort, not a StreamInterruptedError', async () => {
     const { engine, records } = manualEngine();
     const primary = new ScriptedChatModel([{ text: 'one two three four five six' }]);
@@ -519,6 +574,38 @@ describe('ResilientRunnable: Runnable contract', () => {
       withResilience(new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key' }), { engine, route: 'solo', innerRetries: 'ignore' });
       expect(warn).toHaveBeenCalledTimes(1);
       expect(() => withResilience(model, { engine, route: 'solo', innerRetries: 'error' })).toThrow(/Build it with `maxRetries: 0`/);
+
+      // LangChain's own withRetry() inside the wrapped runnable retries below the engine too.
+      const retried = new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key', maxRetries: 0 }).withRetry({ stopAfterAttempt: 4 });
+      expect(() => withResilience(retried, { engine, route: 'solo', innerRetries: 'error' })).toThrow(/withRetry\(\) around ChatOpenAI \(stopAfterAttempt 4\).*Remove the withRetry\(\)/);
+      withResilience(retried, { engine, route: 'solo' });
+      expect(warn).toHaveBeenCalledTimes(2);
+      expect(warn.mock.calls[1]![1]).toMatchObject({ code: 'LLMR_INNER_RETRIES' });
+      const once = new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key', maxRetries: 0 }).withRetry({ stopAfterAttempt: 1 });
+      expect(() => withResilience(once, { engine, route: 'solo', innerRetries: 'error' })).not.toThrow();
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('checks runnables built by `targets` factories for inner retries when they are built', async () => {
+    const { engine } = manualEngine();
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const refused = new ScriptedChatModel([{ text: 'never' }]);
+      const strict = withResilience(fakeList(['unused']), { engine, route: 'solo', targets: { primary: () => refused.withRetry({ stopAfterAttempt: 3 }) }, innerRetries: 'error' });
+      const err = await rejection(strict.invoke('hi'));
+      const causes: unknown[] = [];
+      for (let e: unknown = err; e instanceof Error && causes.length < 5; e = e.cause) causes.push(e);
+      expect(causes.some((c) => c instanceof ResilientRunnableConfigError && /withRetry\(\) around ScriptedChatModel \(stopAfterAttempt 3\)/.test(c.message))).toBe(true);
+      expect(refused.calls).toBe(0);
+
+      const warned = new ScriptedChatModel([{ text: 'answered' }]);
+      const lenient = withResilience(fakeList(['unused']), { engine, route: 'solo', targets: { primary: () => warned.withRetry({ stopAfterAttempt: 2 }) } });
+      expect(warn).not.toHaveBeenCalled();
+      expect((await lenient.invoke('hi')).content).toBe('answered');
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]![1]).toMatchObject({ code: 'LLMR_INNER_RETRIES' });
     } finally {
       warn.mockRestore();
     }

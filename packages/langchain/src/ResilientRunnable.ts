@@ -29,12 +29,13 @@ import { linkSignals } from './linkSignals';
 import { OutputValidationError } from './OutputValidationError';
 import { replyText } from './replyText';
 import { RequestEventRouter } from './RequestEventRouter';
+import { REPAIR_CONFIG_KEY } from './repair';
 import { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
 import { runPool } from './runPool';
 import { StreamInterruptedError } from './StreamInterruptedError';
 import { TargetRunnables } from './TargetRunnables';
 import type { ResilienceCallOptions, ResilientCallOptions, ResilientResult, WithResilienceOptions } from './types';
-import { addUsage, usageOfOutput } from './usage';
+import { addUsage, unfinishedUsage, usageOfOutput } from './usage';
 import { UsageCollector } from './UsageCollector';
 
 /**
@@ -79,6 +80,8 @@ interface OpenedStream<T> {
   buffered: T[];
   run: AttemptRun;
   usage: UsageCollector;
+  /** Output tokens the engine reserved for the attempt (`ctx.maxOutputTokens`). */
+  outputEstimate: number;
 }
 
 type Mode = 'invoke' | 'batch' | 'stream';
@@ -161,26 +164,41 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     this.route = options.route;
     this.resilience = Object.freeze({ ...options });
     if (options.name !== undefined) this.name = options.name;
-    this.runnables = new TargetRunnables(options.engine.policy, options.route, bound, options.fallbacks ?? [], options.targets ?? {});
+    // Runnables built by `targets` factories are checked when built (first use).
+    this.runnables = new TargetRunnables(options.engine.policy, options.route, bound, options.fallbacks ?? [], options.targets ?? {}, (built) => {
+      const found = this.innerRetryProblems([built]);
+      if (found.length > 0) throw new ResilientRunnableConfigError(found);
+    });
     problems.push(...this.runnables.problems);
     if (options.maxConcurrency !== undefined && !(options.maxConcurrency >= 1)) {
       problems.push(`maxConcurrency must be at least 1, got ${options.maxConcurrency}`);
     }
-    const check = options.innerRetries ?? 'warn';
-    if (check !== 'ignore') {
-      const found = this.runnables.direct().flatMap((r) => findInnerRetries(r));
-      for (const f of found) {
-        const msg =
-          `${f.name} retries failed calls itself (maxRetries ${f.maxRetries}), below the resilience engine: ` +
-          'Retry-After, limits, breakers and the retry budget cannot see those retries. Build it with `maxRetries: 0`.';
-        if (check === 'error') problems.push(msg);
-        else if (!warned.has(f.model)) {
-          warned.add(f.model);
-          process.emitWarning(msg, { code: 'LLMR_INNER_RETRIES' });
-        }
+    problems.push(...this.innerRetryProblems(this.runnables.direct()));
+    if (problems.length > 0) throw new ResilientRunnableConfigError(problems);
+  }
+
+  /**
+   * Runnables that retry below the engine (`maxRetries > 0`, `withRetry()`): with `innerRetries:
+   * 'error'` their problems are returned; with `'warn'` one process warning per runnable is emitted.
+   */
+  private innerRetryProblems(runnables: ReadonlyArray<Runnable>): string[] {
+    const check = this.resilience.innerRetries ?? 'warn';
+    if (check === 'ignore') return [];
+    const problems: string[] = [];
+    for (const f of runnables.flatMap((r) => findInnerRetries(r))) {
+      const msg =
+        f.source === 'withRetry'
+          ? `withRetry() around ${f.name} (stopAfterAttempt ${f.maxRetries + 1}) retries inside the wrapped runnable, below the resilience engine: ` +
+            "Retry-After, limits, breakers and the retry budget cannot see those retries. Remove the withRetry(): the route's retry policy retries."
+          : `${f.name} retries failed calls itself (maxRetries ${f.maxRetries}), below the resilience engine: ` +
+            'Retry-After, limits, breakers and the retry budget cannot see those retries. Build it with `maxRetries: 0`.';
+      if (check === 'error') problems.push(msg);
+      else if (!warned.has(f.model)) {
+        warned.add(f.model);
+        process.emitWarning(msg, { code: 'LLMR_INNER_RETRIES' });
       }
     }
-    if (problems.length > 0) throw new ResilientRunnableConfigError(problems);
+    return problems;
   }
 
   override getName(suffix?: string): string {
@@ -314,7 +332,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const usage = new UsageCollector();
     const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage]);
     try {
-      const value = await runnable.invoke(input, this.childConfig(config, run, ctx.signal));
+      const value = await runnable.invoke(input, this.childConfig(config, run, ctx.signal, ctx.repair));
       const used = usage.usage() ?? usageOfOutput(value);
       if (used) ctx.reportUsage(used);
       const content = replyText(value);
@@ -403,10 +421,11 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       stopTracing();
     }
     const opened = result.value;
+    const streamResult = result;
     let chunks = 0;
     let chunkUsage: Usage | undefined;
     let aggregate: RunOutput | undefined;
-    let state: 'streaming' | 'done' | 'failed' = 'streaming';
+    let settled = false;
     const seen = (chunk: RunOutput): void => {
       chunks++;
       chunkUsage = addUsage(chunkUsage, usageOfOutput(chunk));
@@ -416,12 +435,42 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         aggregate = chunk;
       }
     };
+    const closeUpstream = async (): Promise<void> => {
+      try {
+        await opened.iterator.return?.();
+      } catch {
+        // already closed
+      }
+    };
+    // LangChain's stream wrapper (AsyncGeneratorWithSetup) and streamEvents() stop on an abort without
+    // resuming or returning this generator, so its catch/finally may never run: settle from the signal.
+    const signal = rest.signal;
+    const onAbort = (): void => {
+      cancel(signal?.reason).catch(() => undefined);
+    };
+    /** Settles once: later calls (abort listener, catch, finally) are no-ops. */
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      return true;
+    };
+    const cancel = async (cause: unknown): Promise<void> => {
+      if (!settle()) return;
+      const cancelled = cancelledError(cause);
+      streamResult.fail(cancelled);
+      await Promise.all([opened.run.fail(cancelled), closeUpstream()]);
+    };
+    if (signal?.aborted === true) await cancel(signal.reason);
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    let state: 'streaming' | 'done' | 'failed' = 'streaming';
     try {
       for (const chunk of opened.buffered) {
         seen(chunk);
         yield chunk;
       }
       for (;;) {
+        if (settled) break;
         const next = await opened.iterator.next();
         if (next.done) break;
         seen(next.value);
@@ -430,13 +479,12 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       state = 'done';
     } catch (e) {
       state = 'failed';
-      if (rest.signal?.aborted === true) {
+      if (signal?.aborted === true) {
         // The caller cancelled: record a cancellation (not a provider failure) and rethrow the abort.
-        const cancelled = cancelledError(e);
-        result.fail(cancelled);
-        await opened.run.fail(cancelled);
+        await cancel(e);
         throw e;
       }
+      if (!settle()) throw e;
       const error = new StreamInterruptedError({ target: result.target.id, chunksReceived: chunks, record: result.record, cause: e });
       result.fail(error);
       await opened.run.fail(error);
@@ -445,23 +493,19 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       if (state === 'streaming') {
         // The caller stopped reading (or aborted between chunks): close the model's stream, then
         // settle what was used so far, or record the cancellation.
-        try {
-          await opened.iterator.return?.();
-        } catch {
-          // already closed
-        }
-        if (rest.signal?.aborted === true) {
-          const cancelled = cancelledError(rest.signal.reason);
-          result.fail(cancelled);
-          await opened.run.fail(cancelled);
-        } else {
-          result.complete(opened.usage.usage() ?? chunkUsage);
+        if (signal?.aborted === true) await cancel(signal.reason);
+        else if (settle()) {
+          await closeUpstream();
+          result.complete(unfinishedUsage(opened.usage.usage() ?? chunkUsage, opened.outputEstimate));
           await opened.run.end(aggregate);
         }
       }
     }
-    result.complete(opened.usage.usage() ?? chunkUsage);
-    await opened.run.end(aggregate);
+    if (signal?.aborted === true && settled) signal.throwIfAborted();
+    if (settle()) {
+      result.complete(opened.usage.usage() ?? chunkUsage);
+      await opened.run.end(aggregate);
+    }
   }
 
   private async openStream(
@@ -478,7 +522,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const signal = linkSignals(ctx.signal, config.signal);
     let iterator: AsyncIterator<RunOutput> | undefined;
     try {
-      const stream = await runnable.stream(input, this.childConfig(config, run, signal));
+      const stream = await runnable.stream(input, this.childConfig(config, run, signal, ctx.repair));
       iterator = stream[Symbol.asyncIterator]();
       const buffered: RunOutput[] = [];
       for (;;) {
@@ -487,7 +531,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         buffered.push(next.value);
         if (hasContent(next.value)) break;
       }
-      return { iterator, buffered, run, usage };
+      return { iterator, buffered, run, usage, outputEstimate: ctx.maxOutputTokens };
     } catch (e) {
       await run.fail(e);
       try {
@@ -529,8 +573,21 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     };
   }
 
-  private childConfig(config: RunnableConfig, run: AttemptRun, signal: AbortSignal | undefined): Partial<CallOptions> {
-    const patched = patchConfig(config as Partial<CallOptions>, { callbacks: run.callbacks });
+  /**
+   * The wrapped runnable's config for one attempt: the attempt's callbacks and signal, and, on the
+   * stricter retry after a rejected reply (`onInvalidOutput: 'retry-stricter'`), the engine's
+   * `ctx.repair` as `configurable.llmr_repair` (see {@link REPAIR_CONFIG_KEY}).
+   */
+  private childConfig(
+    config: RunnableConfig,
+    run: AttemptRun,
+    signal: AbortSignal | undefined,
+    repair: AttemptContext['repair'],
+  ): Partial<CallOptions> {
+    const patched = patchConfig(config as Partial<CallOptions>, {
+      callbacks: run.callbacks,
+      ...(repair !== undefined ? { configurable: { [REPAIR_CONFIG_KEY]: { reason: repair.reason } } } : {}),
+    });
     if (signal !== undefined) patched.signal = signal;
     return patched;
   }

@@ -6,7 +6,7 @@ import { UnmappedTargetError } from './UnmappedTargetError';
 /**
  * Which runnable serves which target of a route. Explicit `targets` entries win; the rest of the
  * route's chain is served positionally: the wrapped runnable serves the first target, `fallbacks[i]`
- * the (i+2)-th. Factories are called once, on first use. {@link TargetRunnables.problems} lists
+ * the (i+2)-th. Factories are called once, on first use (their runnable passed to `checkBuilt` first). {@link TargetRunnables.problems} lists
  * what cannot work (checked at construction by the ResilientRunnable).
  *
  * @example
@@ -29,6 +29,8 @@ export class TargetRunnables<RunInput = any, RunOutput = any> {
     primary: Runnable<RunInput, RunOutput>,
     fallbacks: ReadonlyArray<Runnable<RunInput, RunOutput>>,
     targets: Readonly<Record<string, TargetRunnable<RunInput, RunOutput>>>,
+    /** Checks a runnable a factory built, before it is used (it may throw). */
+    private readonly checkBuilt: (runnable: Runnable<RunInput, RunOutput>) => void = () => undefined,
   ) {
     const problems: string[] = [];
     const r = policy.routes[route];
@@ -68,6 +70,7 @@ export class TargetRunnables<RunInput = any, RunOutput = any> {
     const entry = this.entries.get(target.id);
     if (!entry) throw new UnmappedTargetError(target.id, this.route);
     const runnable = typeof entry === 'function' ? entry(target) : entry;
+    if (typeof entry === 'function') this.checkBuilt(runnable);
     this.built.set(target.id, runnable);
     return runnable;
   }

@@ -33,4 +33,17 @@ describe('findInnerRetries', () => {
     expect(found.find((f) => f.maxRetries === 3)?.model).toBe(c);
     expect(found.find((f) => f.maxRetries === 6)?.name).toBe('ChatOpenAI');
   });
+
+  it("finds LangChain's withRetry() (stopAfterAttempt > 1), alone or inside a chain, besides the model's own retries", () => {
+    const retried = openai(0).withRetry({ stopAfterAttempt: 4 });
+    expect(findInnerRetries(retried)).toEqual([{ name: 'ChatOpenAI', maxRetries: 3, model: retried, source: 'withRetry' }]);
+
+    const prompt = ChatPromptTemplate.fromTemplate('Summarize {document}');
+    const found = findInnerRetries(prompt.pipe(openai(2).withRetry({ stopAfterAttempt: 3 })));
+    expect(found.map((f) => [f.source, f.maxRetries])).toEqual([
+      ['withRetry', 2],
+      ['maxRetries', 2],
+    ]);
+    expect(findInnerRetries(openai(0).withRetry({ stopAfterAttempt: 1 }))).toEqual([]);
+  });
 });

@@ -21,10 +21,12 @@ export { OutputValidationError } from './OutputValidationError';
 export { UsageCollector } from './UsageCollector';
 export { engineInputOf, toChatMessage } from './engineInput';
 export { findInnerRetries, type InnerRetries } from './findInnerRetries';
+export { REPAIR_CONFIG_KEY, repairOf } from './repair';
 export { TRACED_EVENTS, type TracedEvent } from './RequestEventRouter';
 export type {
   InnerRetriesCheck,
   InputEstimate,
+  RepairRequest,
   ResilienceCallOptions,
   ResilientCallOptions,
   ResilientResult,

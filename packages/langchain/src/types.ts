@@ -153,3 +153,18 @@ export interface ResilientResult<RunOutput> {
   /** The engine's request record (no prompt text). */
   record: RequestRecord;
 }
+
+/**
+ * Set as `config.configurable.llmr_repair` on the stricter retry of a route with
+ * `onInvalidOutput: 'retry-stricter'`: the previous reply of this target was rejected by the output
+ * schema, and `reason` says why. Read it with `repairOf(config)` to ask more strictly.
+ *
+ * @example
+ * ```ts
+ * const repair: RepairRequest = { reason: 'the reply does not match the schema: intent: Required' };
+ * ```
+ */
+export interface RepairRequest {
+  /** Why the previous reply was rejected (the validator's first issues). */
+  readonly reason: string;
+}

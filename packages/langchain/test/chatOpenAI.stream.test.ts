@@ -1,7 +1,9 @@
 /** stream() of withResilience(ChatOpenAI) against the fake provider over real HTTP (SSE). */
+import { getEventListeners } from 'node:events';
 import { FakeTracer } from '@langchain/core/utils/testing';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import type { AIMessageChunk } from '@langchain/core/messages';
+import type { RequestRecord } from '@llm-resilience/core';
 import { withResilience, StreamInterruptedError } from '../src';
 import { realEngine, recordsReach, startProvider, type Provider } from './fakeProvider';
 import { rejection, runTree } from './support';
@@ -27,6 +29,18 @@ async function collect(stream: AsyncIterable<AIMessageChunk>): Promise<{ text: s
     chunks++;
   }
   return { text, chunks };
+}
+
+/** Reads `safe.stream(...)` and aborts `ac` after the second non-empty chunk; resolves with what the read threw. */
+function readAndAbortAfterTwoChunks(safe: { stream(input: string, options: { signal: AbortSignal }): Promise<AsyncIterable<AIMessageChunk>> }, ac: AbortController): Promise<unknown> {
+  let chunks = 0;
+  return rejection(
+    (async () => {
+      for await (const c of await safe.stream('Stream a summary', { signal: ac.signal })) {
+        if (String(c.content) !== '' && ++chunks === 2) ac.abort();
+      }
+    })(),
+  );
 }
 
 describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
@@ -83,17 +97,64 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
     const { engine, records } = realEngine();
     const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
     const ac = new AbortController();
-    let chunks = 0;
-    const err = await rejection(
-      (async () => {
-        for await (const c of await safe.stream('Stream a summary', { signal: ac.signal })) {
-          if (String(c.content) !== '' && ++chunks === 2) ac.abort();
-        }
-      })(),
-    );
+    const err = await readAndAbortAfterTwoChunks(safe, ac);
     expect(err).not.toBeInstanceOf(StreamInterruptedError);
     await recordsReach(engine, records, 1);
     expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled' });
     expect(p.fake.counters.requestsByModel['summary-long']).toBeUndefined();
+  });
+
+  describe('a fast provider (the reply already buffered) stopped midway settles and frees its reservation', () => {
+    const limits = [{ scope: ['model'] as ['model'], metric: 'concurrency' as const, limit: 1, match: { model: 'summary-a' } }];
+
+    /** With the only concurrency slot of summary-a still held, this call would be queued or sent to summary-long. */
+    async function slotIsFree(safe: { invokeWithResult(input: string): Promise<{ target: { id: string }; record: RequestRecord }> }): Promise<void> {
+      const again = await safe.invokeWithResult('again');
+      expect(again.target.id).toBe('sum-a');
+      expect(again.record.fallback_used).toBe(false);
+      expect(again.record.skipped).toEqual([]);
+    }
+
+    it('an abort through the RunnableConfig signal records the request as cancelled and releases the concurrency slot', async () => {
+      const { engine, records } = realEngine({ limits });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      const ac = new AbortController();
+      const err = await readAndAbortAfterTwoChunks(safe, ac);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(StreamInterruptedError);
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', fallback_used: false });
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+      await slotIsFree(safe);
+    });
+
+    it('streamEvents v2 stopped early (break) records the request as cancelled and releases the concurrency slot', async () => {
+      const { engine, records } = realEngine({ limits });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      let streamed = 0;
+      for await (const e of safe.streamEvents('Stream a summary', { version: 'v2' })) {
+        if (e.event === 'on_chat_model_stream' && ++streamed === 3) break;
+      }
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', fallback_used: false });
+      await slotIsFree(safe);
+    });
+
+    it('a stream read to the end with a signal leaves no abort listener behind; aborting later changes nothing', async () => {
+      const { engine, records } = realEngine({ limits });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      const ac = new AbortController();
+      const tracer = new FakeTracer();
+      const { text } = await collect(await safe.stream('Stream a summary', { signal: ac.signal, callbacks: [tracer] }));
+      expect(text.startsWith('[summary-a] reply to')).toBe(true);
+      await recordsReach(engine, records, 1);
+      expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+      ac.abort();
+      await awaitAllCallbacks();
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-a' });
+      expect(runTree(tracer.runs[0]!).children.map((a) => a.error)).toEqual([undefined]);
+      await slotIsFree(safe);
+    });
   });
 });

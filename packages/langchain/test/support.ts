@@ -6,7 +6,14 @@ import { createResilience, definePolicy, ManualClock, type PolicyInput, type Req
 
 /** One scripted reply of a {@link ScriptedChatModel}. */
 export type Step =
-  | { text: string; usage?: { input: number; output: number }; breakAfter?: number; error?: unknown }
+  | {
+      text: string;
+      usage?: { input: number; output: number };
+      /** Streams only: `'start'` reports usage Anthropic-style (input and output 1 on the first chunk, the rest at the end). */
+      usageAt?: 'start' | 'end';
+      breakAfter?: number;
+      error?: unknown;
+    }
   | { error: unknown; text?: undefined };
 
 /**
@@ -55,8 +62,13 @@ export class ScriptedChatModel extends BaseChatModel {
   ): AsyncGenerator<ChatGenerationChunk> {
     const step = this.next(messages);
     if (step.text === undefined) throw step.error;
-    // An empty role chunk first, like OpenAI.
-    yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: '' }), text: '' });
+    const meta = (input: number, output: number) => ({ input_tokens: input, output_tokens: output, total_tokens: input + output });
+    const early = step.usage !== undefined && step.usageAt === 'start';
+    // An empty role chunk first, like OpenAI (Anthropic's message_start carries input usage).
+    yield new ChatGenerationChunk({
+      message: new AIMessageChunk({ content: '', ...(early ? { usage_metadata: meta(step.usage!.input, 1) } : {}) }),
+      text: '',
+    });
     const words = step.text.split(/(?<= )/);
     let sent = 0;
     for (const w of words) {
@@ -68,13 +80,8 @@ export class ScriptedChatModel extends BaseChatModel {
       sent++;
     }
     if (step.usage) {
-      yield new ChatGenerationChunk({
-        message: new AIMessageChunk({
-          content: '',
-          usage_metadata: { input_tokens: step.usage.input, output_tokens: step.usage.output, total_tokens: step.usage.input + step.usage.output },
-        }),
-        text: '',
-      });
+      const last = early ? meta(0, step.usage.output - 1) : meta(step.usage.input, step.usage.output);
+      yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: '', usage_metadata: last }), text: '' });
     }
   }
 }
