@@ -458,7 +458,12 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const cancel = async (cause: unknown): Promise<void> => {
       if (!settle()) return;
       const cancelled = cancelledError(cause);
-      streamResult.fail(cancelled);
+      // Part of the reply was generated and billed: charge as for a reader that stopped early.
+      const used = unfinishedUsage(opened.usage.usage() ?? chunkUsage, opened.outputEstimate) ?? {
+        inputTokens: streamResult.record.input_tokens,
+        outputTokens: opened.outputEstimate,
+      };
+      streamResult.fail(cancelled, used);
       await Promise.all([opened.run.fail(cancelled), closeUpstream()]);
     };
     if (signal?.aborted === true) await cancel(signal.reason);

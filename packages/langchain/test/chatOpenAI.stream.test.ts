@@ -124,6 +124,8 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
       expect(err).not.toBeInstanceOf(StreamInterruptedError);
       await recordsReach(engine, records, 1);
       expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', fallback_used: false });
+      // Part of the reply was generated and billed: the reserved output stays charged.
+      expect(records[0]!.output_tokens).toBeGreaterThan(0);
       expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
       await slotIsFree(safe);
     });

@@ -128,6 +128,20 @@ describe('Resilience.execute at its edges', () => {
     expect(results.reduce((sum, r) => sum + r.record.actual_cost, 0)).toBeCloseTo(0.009, 9);
   });
 
+  it('a stream that broke off is charged the usage its adapter gives, or released without one', async () => {
+    const { engine, clock } = setup({ limits: [{ id: 'tpm', scope: ['user'], metric: 'outputTokens', limit: 1_000, window: '1m' }] }, { chat: { chain: ['a'] } });
+    const open = () => drive(clock, engine.execute({ route: 'chat', identity: { user: 'u' }, inputTokens: 10, maxOutputTokens: 400, stream: true }, async () => ({ stream: true })));
+    const charged = await open();
+    const record = charged.fail(new Error('reader stopped'), { inputTokens: 10, outputTokens: 400 });
+    expect(record).toMatchObject({ outcome: 'failure', input_tokens: 10, output_tokens: 400 });
+    expect(record.actual_cost).toBeGreaterThan(0);
+    // 400 of 1000 output tokens stay charged; without usage a failure releases its 400.
+    const released = await open();
+    released.fail(new Error('broken'));
+    const peek = new Limiter(engine.policy.limits, engine.store, { clock });
+    expect(await peek.usage('tpm', { user: 'u' })).toBeCloseTo(400, 6);
+  });
+
   it('waits for a busy target concurrency slot at most maxLimiterWait in all, then falls back', async () => {
     const { engine, clock } = setup({ limits: [{ id: 'slots', scope: ['model'], metric: 'concurrency', limit: 1 }] });
     // Another process holds model-a's only slot for a minute.

@@ -284,17 +284,26 @@ export class Resilience {
           Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
           return record;
         },
-        fail: (error) => {
+        fail: (error, usage) => {
           if (ended) return s.record;
           ended = true;
-          if (success.targetReservation) {
-            Promise.resolve(this.releaseTarget(success.targetReservation, success.target, success.targetReservation.fail())).catch((e: unknown) =>
-              this.logger?.error?.("releasing a failed stream's target reservation failed", { requestId: s.requestId, error: String(e) }),
-            );
+          if (usage !== undefined) {
+            // Part of the reply was delivered and billed: charge what the adapter knows was used.
+            const used = this.checkedUsage(s, success.target, usage, success.usage);
+            s.record.input_tokens = used.inputTokens;
+            s.record.output_tokens = used.outputTokens;
+            s.record.actual_cost = costUsd(success.target, used.inputTokens, used.outputTokens) + s.rejectedCostUsd;
+            Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a failed stream failed', { requestId: s.requestId, error: String(e) }));
+          } else {
+            if (success.targetReservation) {
+              Promise.resolve(this.releaseTarget(success.targetReservation, success.target, success.targetReservation.fail())).catch((e: unknown) =>
+                this.logger?.error?.("releasing a failed stream's target reservation failed", { requestId: s.requestId, error: String(e) }),
+              );
+            }
+            void admitted.reservation?.fail();
+            void admitted.budget?.fail();
+            this.scheduler.notify();
           }
-          void admitted.reservation?.fail();
-          void admitted.budget?.fail();
-          this.scheduler.notify();
           const c: ClassifiedError = request.signal?.aborted
             ? { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: error }
             : this.classify(error);

@@ -240,16 +240,25 @@ export interface ExecuteResult<T, O = unknown> {
  * A streaming execution: the first chunk arrived (no more fallback); call `complete` or `fail`
  * when the stream ends so the reservation is settled and the record emitted.
  *
+ * `fail(error)` records the failure and releases the reservations as for a failed call (request
+ * counts stay charged, token and cost estimates are refunded). `fail(error, usage)` charges `usage`
+ * instead: what the stream is known to have used before it broke off (the provider bills the tokens
+ * it generated), e.g. the reserved output for a stream its reader stopped.
+ *
  * @example
  * ```ts
  * const r = await engine.execute({ ...req, stream: true }, call);
- * for await (const chunk of r.value) send(chunk);
- * r.complete({ inputTokens: 10, outputTokens: 200 });
+ * try {
+ *   for await (const chunk of r.value) send(chunk);
+ *   r.complete({ inputTokens: 10, outputTokens: 200 });
+ * } catch (err) {
+ *   r.fail(err, { inputTokens: 10, outputTokens: 200 }); // it had started: charge what it may have used
+ * }
  * ```
  */
 export interface StreamingResult<T> extends ExecuteResult<T> {
   complete(usage?: Usage): RequestRecord;
-  fail(error: unknown): RequestRecord;
+  fail(error: unknown, usage?: Usage): RequestRecord;
 }
 
 /**
