@@ -1,7 +1,7 @@
 import { CONCURRENCY_RETRY_MS, systemClock } from '@llm-resilience/core';
 import type { Clock, LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
 import { ADJUST_LUA, ADJUST_UNIT_ARGS, PEEK_LUA, RESERVE_LUA, UNIT_ARGS } from './limiterScripts';
-import { LocalFallbackLimiter } from './LocalFallbackLimiter';
+import { LocalFallbackLimiter, LocalMark } from './LocalFallbackLimiter';
 import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
 import { RedisHealth, type RedisHealthState } from './RedisHealth';
 import { RedisKeyspace } from './RedisKeyspace';
@@ -176,17 +176,31 @@ export class RedisLimiterStore implements LimiterStore {
    * ```
    */
   adjust(all: readonly LimitAdjustment[]): Promise<void> {
-    const adjustments = all.some((a) => a.delta === 0) ? all.filter((a) => a.delta !== 0) : all;
-    if (adjustments.length === 0) return Promise.resolve();
+    const nonZero = all.some((a) => a.delta === 0) ? all.filter((a) => a.delta !== 0) : all;
+    if (nonZero.length === 0) return Promise.resolve();
     try {
-      validate(adjustments, 'delta');
+      validate(nonZero, 'delta');
     } catch (error) {
       return Promise.reject(error);
     }
+    // Charges reserved on the local fallback (while Redis was down) are settled there: on Redis a
+    // release of one would free another process's slot.
+    let adjustments = nonZero;
+    if (nonZero.some((a) => a.mark instanceof LocalMark)) {
+      this.local.adjust(nonZero.filter((a) => a.mark instanceof LocalMark));
+      adjustments = nonZero.filter((a) => !(a.mark instanceof LocalMark));
+      if (adjustments.length === 0) return Promise.resolve();
+    }
     const keys = this.keysOf(adjustments);
     const units = unitArgs(adjustments, 'delta');
-    const fallback = () => this.local.adjust(adjustments);
-    const drop = (error: unknown) => this.emit({ type: 'adjustDropped', count: adjustments.length, error });
+    const remote = adjustments;
+    // Fail-open: what was charged on Redis cannot be given back there now. The local fallback does not
+    // hold it; report it (a slot held on Redis stays held until its lease expires).
+    const fallback = () => {
+      this.local.adjust(remote);
+      this.emit({ type: 'adjustDropped', count: remote.length, error: this.healthState.cause });
+    };
+    const drop = (error: unknown) => this.emit({ type: 'adjustDropped', count: remote.length, error });
     if (this.fastPath()) {
       return this.adjustBatcher.add(keys, units, adjustments.length, (error) => this.onFailure('adjust', error, fallback, drop));
     }
@@ -203,6 +217,7 @@ export class RedisLimiterStore implements LimiterStore {
    */
   async peek(charges: readonly LimitCharge[]): Promise<LimitState[]> {
     if (charges.length === 0) return [];
+    validate(charges, 'amount'); // bad input is the caller's error, not a Redis outage
     return this.exec(
       'peek',
       async () => parsePeekStates(await this.runPeek(charges), charges.length),
@@ -221,6 +236,7 @@ export class RedisLimiterStore implements LimiterStore {
    */
   async usage(charges: readonly LimitCharge[]): Promise<number[]> {
     if (charges.length === 0) return [];
+    validate(charges, 'amount');
     return this.exec(
       'peek',
       async () => parsePeekUsage(await this.runPeek(charges), charges.length),
@@ -240,9 +256,8 @@ export class RedisLimiterStore implements LimiterStore {
     this.local.close();
   }
 
-  /** Runs the peek script on `charges` (validated here), bounded by `timeoutMs`. */
+  /** Runs the peek script on `charges` (validated by the caller), bounded by `timeoutMs`. */
   private runPeek(charges: readonly LimitCharge[]): Promise<unknown> {
-    validate(charges, 'amount');
     const keys = this.keysOf(charges);
     const args = [JSON.stringify([...this.header, 0, ...unitArgs(charges, 'amount')])];
     return withTimeout(PEEK.run(this.client, keys, args), this.timeoutMs);

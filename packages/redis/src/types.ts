@@ -9,7 +9,9 @@ import type { RedisClient } from './redisClient';
  * What the store does while Redis cannot be reached or answers too slowly.
  *
  * - `fail-open` (default): decide locally with an in-memory limiter enforcing `localFraction` of each
- *   limit; adjustments go to that local limiter too.
+ *   limit; adjustments go to that local limiter too. Those of charges made on Redis cannot be applied
+ *   there meanwhile and are reported (`adjustDropped`): a concurrency slot held on Redis stays held
+ *   until its lease expires. Charges made locally are settled locally, also once Redis is back.
  * - `fail-closed`: `reserve` and `peek` reject with `RedisUnavailableError`; adjustments are dropped
  *   (reported as an `adjustDropped` event).
  *
@@ -27,7 +29,8 @@ export type RedisFailureMode = 'fail-open' | 'fail-closed';
  * - `recovered`: a probe succeeded after `downMs`; the store uses Redis again.
  * - `error`: Redis answered with an error that is not an outage (a bug or misconfiguration, e.g. a
  *   `WRONGTYPE` on a key written by something else); that call used the fallback.
- * - `adjustDropped`: in `fail-closed` mode, adjustments that could not be written.
+ * - `adjustDropped`: adjustments of charges made on Redis that could not be written there (Redis
+ *   down; in `fail-open` mode they were applied to the local fallback, which does not hold them).
  *
  * @example
  * ```ts

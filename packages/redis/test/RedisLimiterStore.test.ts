@@ -614,6 +614,10 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect(() => new RedisLimiterStore({ redis: {} as never })).toThrow(/ioredis/);
     expect(() => new RedisLimiterStore({ redis, onRedisError: 'maybe' as never })).toThrow(/onRedisError/);
     await expect(store.reserve([{ ...rate('k', 1), limit: 0 }])).rejects.toThrow(RangeError);
+    // Bad input to peek and usage is the caller's error too, not a Redis outage.
+    await expect(store.peek([{ ...rate('k', 1), limit: NaN }])).rejects.toThrow(RangeError);
+    await expect(store.usage([{ ...rate('k', 1), limit: NaN }])).rejects.toThrow(RangeError);
+    expect(store.health).toBe('up');
   });
 
   it('answers empty calls without a round trip', async () => {

@@ -149,4 +149,43 @@ describe('fault: Redis stops mid-run and comes back', () => {
     }
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
   }, 10_000);
+
+  it('settles slots taken locally during an outage locally, and reports releases Redis cannot take', async () => {
+    const events: RedisStoreEvent[] = [];
+    const prefix = uniquePrefix('slots');
+    const a = new RedisLimiterStore({ redis, prefix, timeoutMs: TIMEOUT_MS, localFraction: 0.5, probeBackoffMs: { initial: 50, max: 100 }, onEvent: (e) => events.push(e) });
+    const b = new RedisLimiterStore({ redis: admin, prefix, timeoutMs: TIMEOUT_MS, probeBackoffMs: { initial: 50, max: 100 } });
+    const slot: LimitCharge = { key: 'model=m', kind: 'concurrency', limit: 2, windowMs: 0, amount: 1 };
+    const release = (r: ReserveResult) => ({ ...slot, delta: -1, mark: r.ok ? r.marks?.[0] : undefined });
+
+    // A slot held on Redis, released while Redis is down: reported, not silently lost.
+    const onRedis = await a.reserve([slot]);
+    expect(onRedis.ok).toBe(true);
+    await server.stop();
+    await a.adjust([release(onRedis)]);
+    expect(events.filter((e) => e.type === 'adjustDropped')).toEqual([expect.objectContaining({ count: 1 })]);
+
+    // A slot taken on the local fallback.
+    const local = await a.reserve([slot]);
+    expect(local.ok).toBe(true);
+    expect(a.health).toBe('down');
+
+    // Redis is back (empty); another process takes a slot there.
+    const ready = new Promise((resolve) => redis.once('ready', resolve));
+    await server.start();
+    await ready;
+    while (a.health === 'down') {
+      await a.peek([slot]);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const held = await b.reserve([slot]);
+    expect(held.ok).toBe(true);
+    expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
+
+    // Releasing the local slot must not free the other process's slot on Redis.
+    const dropped = events.filter((e) => e.type === 'adjustDropped').length;
+    await a.adjust([release(local)]);
+    expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
+    expect(events.filter((e) => e.type === 'adjustDropped')).toHaveLength(dropped);
+  }, 10_000);
 });
