@@ -455,15 +455,19 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       signal?.removeEventListener('abort', onAbort);
       return true;
     };
-    const cancel = async (cause: unknown): Promise<void> => {
-      if (!settle()) return;
-      const cancelled = cancelledError(cause);
-      // Part of the reply was generated and billed: charge as for a reader that stopped early.
-      const used = unfinishedUsage(opened.usage.usage() ?? chunkUsage, opened.outputEstimate) ?? {
+    /**
+     * What a stream that did not finish is charged (its reader stopped or cancelled): the provider
+     * billed what it generated until the stream closed (see {@link unfinishedUsage}).
+     */
+    const stoppedUsage = (): Usage =>
+      unfinishedUsage(opened.usage.usage() ?? chunkUsage, opened.outputEstimate) ?? {
         inputTokens: streamResult.record.input_tokens,
         outputTokens: opened.outputEstimate,
       };
-      streamResult.fail(cancelled, used);
+    const cancel = async (cause: unknown): Promise<void> => {
+      if (!settle()) return;
+      const cancelled = cancelledError(cause);
+      streamResult.fail(cancelled, stoppedUsage());
       await Promise.all([opened.run.fail(cancelled), closeUpstream()]);
     };
     if (signal?.aborted === true) await cancel(signal.reason);
@@ -501,7 +505,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         if (signal?.aborted === true) await cancel(signal.reason);
         else if (settle()) {
           await closeUpstream();
-          result.complete(unfinishedUsage(opened.usage.usage() ?? chunkUsage, opened.outputEstimate));
+          result.complete(stoppedUsage());
           await opened.run.end(aggregate);
         }
       }

@@ -278,7 +278,7 @@ export class Resilience {
         complete: (usage) => {
           if (ended) return s.record;
           ended = true;
-          const used = usage === undefined ? success.usage : this.checkedUsage(s, success.target, usage, success.usage);
+          const used = usage === undefined ? success.usage : this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
           // The record is final when complete() returns; the store settles in the background.
           const record = this.finishSuccess(s, success.target, used);
           Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
@@ -289,7 +289,7 @@ export class Resilience {
           ended = true;
           if (usage !== undefined) {
             // Part of the reply was delivered and billed: charge what the adapter knows was used.
-            const used = this.checkedUsage(s, success.target, usage, success.usage);
+            const used = this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
             s.record.input_tokens = used.inputTokens;
             s.record.output_tokens = used.outputTokens;
             s.record.actual_cost = costUsd(success.target, used.inputTokens, used.outputTokens) + s.rejectedCostUsd;
@@ -613,8 +613,8 @@ export class Resilience {
   }
 
   /** `reported` where it is plausible, else `estimated` (see {@link plausibleUsage}), with a warning. */
-  private checkedUsage(s: RequestState, target: ResolvedTarget, reported: Usage, estimated: Usage): Usage {
-    const c = plausibleUsage(reported, estimated, target.contextWindow);
+  private checkedUsage(s: RequestState, target: ResolvedTarget, reported: Usage, estimatedInput: number, estimatedOutput: number): Usage {
+    const c = plausibleUsage(reported, estimatedInput, estimatedOutput, target.contextWindow);
     if (c.replaced !== undefined) {
       this.logger?.warn?.('implausible token usage reported; the estimate was charged instead', {
         requestId: s.requestId,
@@ -850,9 +850,8 @@ export class Resilience {
           this.breakers.record(target.id, target.provider, { latencyMs: latency, admission, now: endedAt });
           this.retryBudget(target.provider)?.onSuccess();
           if (reportedHeaders !== undefined) this.updatePacing(target, reportedHeaders);
-          const estimated: Usage = { inputTokens: s.inputTokens, outputTokens: out };
           const reported = reportedUsage ?? this.usageOf(value);
-          const usage = reported === undefined ? estimated : this.checkedUsage(s, target, reported, estimated);
+          const usage = reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
 
           if (route.output && !s.request.stream) {
             // An asynchronous validator gets the attempt's timeout of its own, never past the deadline.

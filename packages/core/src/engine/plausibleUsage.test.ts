@@ -1,13 +1,15 @@
 import { MAX_PLAUSIBLE_TOKENS, plausibleUsage } from './plausibleUsage';
 
 const ESTIMATE = { inputTokens: 800, outputTokens: 200 };
+const check = (reported: { inputTokens: number; outputTokens: number }, contextWindow: number | undefined) =>
+  plausibleUsage(reported, ESTIMATE.inputTokens, ESTIMATE.outputTokens, contextWindow);
 
 describe('plausibleUsage', () => {
   it('keeps a plausible report as it is (the same object)', () => {
     const reported = { inputTokens: 812, outputTokens: 120 };
-    expect(plausibleUsage(reported, ESTIMATE, 128_000)).toEqual({ usage: reported, replaced: undefined });
-    expect(plausibleUsage(reported, ESTIMATE, 128_000).usage).toBe(reported);
-    expect(plausibleUsage({ inputTokens: 0, outputTokens: 0 }, ESTIMATE, undefined).replaced).toBeUndefined();
+    expect(check(reported, 128_000)).toEqual({ usage: reported, replaced: undefined });
+    expect(check(reported, 128_000).usage).toBe(reported);
+    expect(check({ inputTokens: 0, outputTokens: 0 }, undefined).replaced).toBeUndefined();
   });
 
   it.each([
@@ -18,16 +20,16 @@ describe('plausibleUsage', () => {
     ['undefined', undefined],
     ['an overflowing count', 1e308],
   ])('replaces %s by the estimate, field by field', (_name, bad) => {
-    const r = plausibleUsage({ inputTokens: 812, outputTokens: bad as number }, ESTIMATE, 128_000);
+    const r = check({ inputTokens: 812, outputTokens: bad as number }, 128_000);
     expect(r).toEqual({ usage: { inputTokens: 812, outputTokens: 200 }, replaced: ['outputTokens'] });
-    const both = plausibleUsage({ inputTokens: bad as number, outputTokens: bad as number }, ESTIMATE, 128_000);
+    const both = check({ inputTokens: bad as number, outputTokens: bad as number }, 128_000);
     expect(both).toEqual({ usage: ESTIMATE, replaced: ['inputTokens', 'outputTokens'] });
   });
 
   it('bounds a count by twice the context window, or by MAX_PLAUSIBLE_TOKENS without one', () => {
-    expect(plausibleUsage({ inputTokens: 256_000, outputTokens: 1 }, ESTIMATE, 128_000).replaced).toBeUndefined();
-    expect(plausibleUsage({ inputTokens: 256_001, outputTokens: 1 }, ESTIMATE, 128_000).replaced).toEqual(['inputTokens']);
-    expect(plausibleUsage({ inputTokens: 1e9, outputTokens: 1 }, ESTIMATE, undefined).replaced).toEqual(['inputTokens']);
-    expect(plausibleUsage({ inputTokens: MAX_PLAUSIBLE_TOKENS, outputTokens: 1 }, ESTIMATE, undefined).replaced).toBeUndefined();
+    expect(check({ inputTokens: 256_000, outputTokens: 1 }, 128_000).replaced).toBeUndefined();
+    expect(check({ inputTokens: 256_001, outputTokens: 1 }, 128_000).replaced).toEqual(['inputTokens']);
+    expect(check({ inputTokens: 1e9, outputTokens: 1 }, undefined).replaced).toEqual(['inputTokens']);
+    expect(check({ inputTokens: MAX_PLAUSIBLE_TOKENS, outputTokens: 1 }, undefined).replaced).toBeUndefined();
   });
 });

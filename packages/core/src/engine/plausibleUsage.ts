@@ -24,11 +24,11 @@ export interface CheckedUsage {
  *
  * @example
  * ```ts
- * plausibleUsage({ inputTokens: 812, outputTokens: 1e308 }, { inputTokens: 800, outputTokens: 200 }, 128_000);
+ * plausibleUsage({ inputTokens: 812, outputTokens: 1e308 }, 800, 200, 128_000);
  * // { usage: { inputTokens: 812, outputTokens: 200 }, replaced: ['outputTokens'] }
  * ```
  */
-export function plausibleUsage(reported: Usage, estimate: Usage, contextWindow: number | undefined): CheckedUsage {
+export function plausibleUsage(reported: Usage, estimatedInput: number, estimatedOutput: number, contextWindow: number | undefined): CheckedUsage {
   const max = contextWindow !== undefined ? 2 * contextWindow : MAX_PLAUSIBLE_TOKENS;
   const input = reported.inputTokens;
   const output = reported.outputTokens;
@@ -38,7 +38,7 @@ export function plausibleUsage(reported: Usage, estimate: Usage, contextWindow: 
   const replaced: Array<keyof Usage> = [];
   if (!inputOk) replaced.push('inputTokens');
   if (!outputOk) replaced.push('outputTokens');
-  return { usage: { inputTokens: inputOk ? input : estimate.inputTokens, outputTokens: outputOk ? output : estimate.outputTokens }, replaced };
+  return { usage: { inputTokens: inputOk ? input : estimatedInput, outputTokens: outputOk ? output : estimatedOutput }, replaced };
 }
 
 function isCount(v: unknown, max: number): v is number {
