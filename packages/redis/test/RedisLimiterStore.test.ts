@@ -357,7 +357,10 @@ describe('RedisLimiterStore (real Redis)', () => {
     await store.reserve([spend('hourly|w=1', 1, 1, HOUR), spend('daily|w=1', 1, 1, DAY), rate('rps', 10), slot('s', 2)]);
     const denied = await store.reserve([spend('hourly|w=1', 0.5, 1, HOUR), rate('rps', 1), slot('s'), spend('daily|w=1', 0.5, 1, DAY)]);
     const after = await redisNow(redis);
-    expect(denied).toMatchObject({ ok: false, index: 3 });
+    // In the last hour of a UTC day both windows end at midnight: either may be named, same wait.
+    const lastHour = (t: number) => t % DAY >= DAY - HOUR;
+    if (lastHour(before) || lastHour(after)) expect(denied.ok ? -1 : [0, 3].includes(denied.index)).toBe(true);
+    else expect(denied).toMatchObject({ ok: false, index: 3 });
     const wait = denied.ok ? NaN : denied.retryAfterMs;
     expect(wait).toBeLessThanOrEqual(DAY - (before % DAY));
     expect(wait).toBeGreaterThanOrEqual(DAY - (after % DAY));
@@ -373,9 +376,15 @@ describe('RedisLimiterStore (real Redis)', () => {
     );
     const c = { team: 't', tenant: 'x' };
     expect((await limiter.reserve(c, cost(10), 'request')).ok).toBe(true);
+    const at = Date.now();
     const d = await limiter.reserve(c, cost(1), 'request');
-    expect(d.ok ? undefined : d.rule.id).toBe('tenant-daily');
-    expect(d.ok ? 0 : d.retryAfterMs).toBeGreaterThan(HOUR);
+    if (lastHour(at) || lastHour(Date.now())) {
+      expect(d.ok ? undefined : d.rule.id).toMatch(/^(team-hourly|tenant-daily)$/);
+      expect(d.ok ? 0 : d.retryAfterMs).toBeGreaterThanOrEqual(DAY - (Date.now() % DAY));
+    } else {
+      expect(d.ok ? undefined : d.rule.id).toBe('tenant-daily');
+      expect(d.ok ? 0 : d.retryAfterMs).toBeGreaterThan(HOUR);
+    }
   });
 
   it('reports usage exactly, where peek floors remaining to whole units', async () => {
