@@ -54,15 +54,27 @@ export interface CompiledRule {
  * ```
  */
 export function amountOf(metric: number, u: UsageAmounts): number {
+  return amountOfParts(metric, u.inputTokens, u.outputTokens, u.costUsd);
+}
+
+/**
+ * @internal {@link amountOf} on the three numbers of a usage.
+ *
+ * @example
+ * ```ts
+ * amountOfParts(cr.metric, 500, 200, 0); // 700 for totalTokens
+ * ```
+ */
+export function amountOfParts(metric: number, inputTokens: number, outputTokens: number, costUsd: number): number {
   switch (metric) {
     case M_INPUT:
-      return u.inputTokens;
+      return inputTokens;
     case M_OUTPUT:
-      return u.outputTokens;
+      return outputTokens;
     case M_TOTAL:
-      return u.inputTokens + u.outputTokens;
+      return inputTokens + outputTokens;
     case M_COST:
-      return u.costUsd;
+      return costUsd;
     default:
       return 1; // requests, concurrency
   }

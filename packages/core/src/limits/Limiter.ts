@@ -77,11 +77,6 @@ interface Phase {
   readonly single: number;
 }
 
-/** A copy of an estimate: a reservation works its amounts out again when settling. */
-function copyOf(u: UsageAmounts): UsageAmounts {
-  return { inputTokens: u.inputTokens, outputTokens: u.outputTokens, costUsd: u.costUsd };
-}
-
 /** The phase of `rules` (their groups are already assigned). */
 function phaseOf(rules: readonly CompiledRule[]): Phase {
   const groups = [...new Set(rules.map((cr) => cr.group))];
@@ -210,7 +205,7 @@ export class Limiter {
       if (i === n) {
         const denied = batch.store.reserveBatch(n, ph.specs, slots!, amounts);
         if (denied >= 0) return this.batchDenial(batch, ctx, rules, ph.specs, slots!, n, denied);
-        return new Reservation(batch.store, batch, rules, ph.specs, slots!, copyOf(estimate), undefined, undefined, batch.store.takeMarks(n));
+        return new Reservation(batch.store, batch, rules, ph.specs, slots!, estimate, undefined, undefined, batch.store.takeMarks(n));
       }
     }
     const groupKeys = this.groupKeys;
@@ -272,10 +267,9 @@ export class Limiter {
         if (denied >= 0) return this.batchDenial(batch, ctx, held, specs, slots, c, denied);
         marks = batch.store.takeMarks(c);
       }
-      return new Reservation(batch.store, batch, held, specs, slots, copyOf(estimate), deferred, undefined, marks);
+      return new Reservation(batch.store, batch, held, specs, slots, estimate, deferred, undefined, marks);
     }
-    const copy = copyOf(estimate);
-    if (c === 0) return new Reservation(this.store, undefined, held, specs, slots, copy, deferred, undefined, undefined);
+    if (c === 0) return new Reservation(this.store, undefined, held, specs, slots, estimate, deferred, undefined, undefined);
     const charges = chargesOf(c, specs, slots, amounts);
     const decide = (r: ReserveResult): LimitDecision => {
       if (!r.ok) {
@@ -284,7 +278,7 @@ export class Limiter {
       }
       // Keep the handles the store set, for the next call on the same keys.
       for (let i = 0; i < c; i++) slots[i]!.handle = charges[i]!.handle;
-      return new Reservation(this.store, undefined, held, specs, slots, copy, deferred, r, undefined);
+      return new Reservation(this.store, undefined, held, specs, slots, estimate, deferred, r, undefined);
     };
     const result = this.store.reserve(charges);
     return isPromiseLike(result) ? result.then(decide) : decide(result);

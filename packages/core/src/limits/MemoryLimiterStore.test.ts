@@ -200,6 +200,40 @@ describe('MemoryLimiterStore — adjustments', () => {
     expect(play([1, 2, 0])).toEqual({ remaining: 10, resetMs: 0 });
   });
 
+  it('applies a marked refund at the next clock read, capped by what the reservation holds then', () => {
+    const { clock, store } = setup();
+    const a = store.reserve([rate('k', 5)]); // a holds [0, 500]
+    store.reserve([rate('k', 5)]); // b holds [500, 1000]: tat 1000
+    clock.set(100);
+    store.adjust([{ ...rate('k', 0), delta: -5, mark: a.ok && a.marks?.[0] }]); // no clock read here
+    clock.set(300);
+    // Applied now, at 300: a holds 200 ms more, so 200 ms come back (at 100 it would have been 400).
+    expect(store.peek([rate('k', 1)])).toEqual([{ remaining: 5, resetMs: 500 }]);
+
+    // Several pending refunds apply in the order they came, before an extra charge in the same call.
+    const { clock: c2, store: s2 } = setup();
+    const x = s2.reserve([rate('k', 4)]); // holds [0, 400]
+    const y = s2.reserve([rate('k', 4)]); // holds [400, 800]
+    c2.set(200);
+    s2.adjust([
+      { ...rate('k', 0), delta: -2, mark: x.ok && x.marks?.[0] }, // 200 ms back: tat 600
+      { ...rate('k', 0), delta: -2, mark: y.ok && y.marks?.[0] }, // 200 ms back: tat 400
+      { ...rate('k', 0), delta: 3 }, // reads the clock: the refunds first, then tat 400 + 300
+    ]);
+    expect(s2.peek([rate('k', 1)])).toEqual([{ remaining: 5, resetMs: 500 }]);
+
+    // `size` applies them too (a key given back in full is dropped); `close` forgets them.
+    const { store: s3 } = setup();
+    const z = s3.reserve([rate('k', 3)]);
+    s3.adjust([{ ...rate('k', 0), delta: -3, mark: z.ok && z.marks?.[0] }]);
+    expect(s3.size).toBe(0);
+    const w = s3.reserve([rate('k', 3)]);
+    s3.adjust([{ ...rate('k', 0), delta: -3, mark: w.ok && w.marks?.[0] }]);
+    s3.close();
+    expect(s3.size).toBe(0);
+    expect(s3.peek([rate('k', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+  });
+
   it('an extra charge on an idle key starts from now', () => {
     const { clock, store } = setup();
     store.reserve([rate('k', 10)]);

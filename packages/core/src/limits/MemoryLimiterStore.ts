@@ -93,7 +93,12 @@ function liveCell(slot: KeySlot, owner: number): Cell | undefined {
  *   was made accounts for them, conservatively (a later reservation that refunds first shrinks the
  *   first bound although it did not move this one). The second bound makes up for that: an interval
  *   never starts before its reservation was made, so it holds at least until `reservedAt + amount·T`.
- *   Either bound is at most what is still held, so the larger is too. Without a mark
+ *   Either bound is at most what is still held, so the larger is too. A marked refund does not read
+ *   the clock: it waits for the store's next clock read (the next reservation, peek, usage, extra
+ *   charge or `size`, on any key) and is applied then, before anything else, with `now` of that read.
+ *   Under load that is microseconds later; the only effect of the wait is that the cap may give back
+ *   less. A clock read is a good share of a reservation's cost (`Date.now()` is a call into the
+ *   runtime), and this keeps settling free of them. Without a mark
  *   (adjustments of plain callers): `tat = max(tat + d·T, now)`, and `r` grows by `−d·T`. Refunds
  *   never exceed full capacity.
  * - concurrency: admitted iff `count + a ≤ limit`; adjust: `count = max(0, count + d)`.
@@ -154,6 +159,14 @@ export class MemoryLimiterStore implements LimiterStore {
   private markValue = new Float64Array(16);
   /** The largest `r` any rate cell of this store has reached: where a new cell's `r` starts. */
   private maxR = 0;
+  /**
+   * Marked refunds waiting for the next clock read (see the class comment): their cells, in order,
+   * the first {@link pending} of them (the array is reused; entries past it are stale or `undefined`).
+   */
+  private pendingCells: Array<Cell | undefined> = [];
+  private pending = 0;
+  /** Per pending refund `k`: the time to give back at `3k`, its marks at `3k + 1` and `3k + 2`. */
+  private pendingTimes = new Float64Array(24);
 
   constructor(options: MemoryLimiterStoreOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -167,6 +180,7 @@ export class MemoryLimiterStore implements LimiterStore {
 
   /** Number of keys holding state (rate keys not yet swept, plus non-zero concurrency counters). */
   get size(): number {
+    if (this.pending > 0) this.now(); // pending refunds may drop keys
     return this.rates.size + this.counts.size;
   }
 
@@ -350,7 +364,7 @@ export class MemoryLimiterStore implements LimiterStore {
    * (no `marks`, an index past its end, or NaN) is not capped.
    */
   adjustBatch(n: number, specs: readonly BucketSpec[], slots: readonly KeySlot[], deltas: Float64Array, marks?: ArrayLike<number>): void {
-    // The clock is read only when needed: an unmarked refund never needs it (see below).
+    // The clock is read only when needed: refunds never need it (a marked one waits for the next read).
     let now = NaN;
     const nMarks = marks === undefined ? 0 : marks.length >> 1;
     for (let i = 0; i < n; i++) {
@@ -360,20 +374,20 @@ export class MemoryLimiterStore implements LimiterStore {
       const slot = slots[i]!;
       const key = slot.key;
       if (s.kind === 'rate') {
+        // An extra charge needs the time; read it before looking the cell up, as pending refunds
+        // applied by the read may drop the cell.
+        if (delta > 0 && Number.isNaN(now)) now = this.now();
         const cell = liveCell(slot, this.id) ?? this.rates.get(key);
         if (delta < 0) {
           // A refund moves `tat` back. A missing key is already at full capacity, and a `tat` at or
           // before now means full capacity whatever its value, so no clamp to now is needed.
           if (cell === undefined) continue;
-          let applied = -delta * s.T;
+          const applied = -delta * s.T;
           const mark = i < nMarks ? marks![2 * i]! : NaN;
           if (mark === mark) {
-            // Give back at most the unexpired part of the reservation's interval (see the class
-            // comment); this also keeps `tat` at or after now.
-            if (Number.isNaN(now)) now = this.now();
-            const cap = Math.max(mark - cell.r, marks![2 * i + 1]!) - now;
-            if (!(cap > 0)) continue;
-            if (cap < applied) applied = cap;
+            // Capped by what the reservation still holds, at the next clock read (see the class comment).
+            this.defer(cell, applied, mark, marks![2 * i + 1]!);
+            continue;
           }
           cell.v -= applied;
           const r = (cell.r += applied);
@@ -381,7 +395,6 @@ export class MemoryLimiterStore implements LimiterStore {
           if (cell.v <= this.lastNow) this.drop(this.rates, key, cell); // surely in the past: full again
           continue;
         }
-        if (Number.isNaN(now)) now = this.now();
         const v = (cell !== undefined && cell.v > now ? cell.v : now) + delta * s.T;
         (cell ?? this.adopt(this.rates, slot)).v = v;
       } else {
@@ -411,6 +424,9 @@ export class MemoryLimiterStore implements LimiterStore {
    */
   takeMarks(n: number): number[] {
     const m = this.markValue;
+    // Literals for the usual sizes: built as arrays of doubles at once, not converted from small integers.
+    if (n === 2) return [m[0]!, m[1]!, m[2]!, m[3]!];
+    if (n === 1) return [m[0]!, m[1]!];
     const out: number[] = new Array<number>(2 * n);
     for (let i = 0; i < 2 * n; i++) out[i] = m[i]!;
     return out;
@@ -494,6 +510,8 @@ export class MemoryLimiterStore implements LimiterStore {
     this.rates.clear();
     this.counts.clear();
     this.windowExpiry.clear();
+    this.pendingCells.length = 0;
+    this.pending = 0;
   }
 
   /** Makes the scratch arrays hold at least `n` charges. */
@@ -534,11 +552,55 @@ export class MemoryLimiterStore implements LimiterStore {
     map.delete(key);
   }
 
-  /** Store time (ms since the store was created), remembered as {@link lastNow}. */
+  /**
+   * Store time (ms since the store was created), remembered as {@link lastNow}. Applies the pending
+   * refunds first, so that nothing reads state they have not been applied to.
+   */
   private now(): number {
     const now = this.clock.now() - this.origin;
     if (now > this.lastNow) this.lastNow = now;
+    if (this.pending > 0) this.applyPending(now);
     return now;
+  }
+
+  /** Queues a marked refund of `time` ms on `cell`: it is capped and applied at the next clock read. */
+  private defer(cell: Cell, time: number, mark: number, earliestEnd: number): void {
+    const k = this.pending++;
+    if (3 * k + 3 > this.pendingTimes.length) {
+      const grown = new Float64Array(this.pendingTimes.length * 2);
+      grown.set(this.pendingTimes);
+      this.pendingTimes = grown;
+    }
+    this.pendingCells[k] = cell;
+    const t = this.pendingTimes;
+    t[3 * k] = time;
+    t[3 * k + 1] = mark;
+    t[3 * k + 2] = earliestEnd;
+  }
+
+  /**
+   * Applies the pending refunds at store time `now`, in the order they came: each gives back at most
+   * the unexpired part of its reservation's interval (see the class comment), which also keeps `tat`
+   * at or after now. A cell dropped meanwhile was back at full capacity: nothing to give back.
+   */
+  private applyPending(now: number): void {
+    const cells = this.pendingCells;
+    const t = this.pendingTimes;
+    const id = this.id;
+    const n = this.pending;
+    this.pending = 0;
+    for (let k = 0; k < n; k++) {
+      const cell = cells[k]!;
+      cells[k] = undefined; // no reference kept to a cell the store may drop
+      if (cell.owner !== id) continue;
+      const cap = Math.max(t[3 * k + 1]! - cell.r, t[3 * k + 2]!) - now;
+      if (!(cap > 0)) continue;
+      const applied = Math.min(t[3 * k]!, cap);
+      cell.v -= applied;
+      const r = (cell.r += applied);
+      if (r > this.maxR) this.maxR = r;
+      if (cell.v <= now) this.drop(this.rates, cell.key, cell);
+    }
   }
 
   private maybeSweep(now: number): void {

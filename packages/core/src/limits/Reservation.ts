@@ -1,5 +1,5 @@
 import type { BucketSpec } from './BucketSpec';
-import { amountOf, M_REQUESTS, type CompiledRule } from './CompiledRule';
+import { amountOf, amountOfParts, M_REQUESTS, type CompiledRule } from './CompiledRule';
 import { KeySlot } from './KeySlot';
 import type { LimitAdjustment, LimitCharge, LimiterStore, LimitState, MaybePromise } from './LimiterStore';
 import type { FailedCallCharge, LimitRule, UsageAmounts } from './LimitRule';
@@ -65,9 +65,9 @@ export function chargesOf(n: number, specs: readonly BucketSpec[], slots: readon
  * should follow; later calls are no-ops, so calling both (e.g. in `finally`) is safe.
  *
  * A reservation holds no charge objects: charge `i` is rule `i` on its bucket and its key-cache slot
- * (key and store handle), and its amount follows from a copy of the estimate. When every rule of a
- * phase applies to one scope (the common case), these are the phase's own arrays and the key cache's
- * entry, shared by every reservation of that scope value. It also keeps the store's mark of each
+ * (key and store handle), and its amount follows from the estimate, whose three numbers it copies.
+ * When every rule of a phase applies to one scope (the common case), these are the phase's own arrays
+ * and the key cache's entry, shared by every reservation of that scope value. It also keeps the store's mark of each
  * charge (see {@link LimitAdjustment.mark}): with the memory store two numbers per charge, which
  * cap its refunds at what it still holds.
  *
@@ -81,11 +81,15 @@ export class Reservation {
   readonly ok = true as const;
   private done = false;
   private computed: readonly LimitState[] | undefined = undefined;
+  /** The estimate reserved, copied (the caller's object may change afterwards) as numbers, not an object. */
+  private readonly inputTokens: number;
+  private readonly outputTokens: number;
+  private readonly costUsd: number;
 
   /**
    * @internal Created by {@link Limiter.reserve}.
    * @param batch set when `store` is the memory store: settling then uses its batch calls
-   * @param estimate a copy of the estimate reserved (the caller's object may change afterwards)
+   * @param estimate the estimate reserved (its amounts are copied)
    * @param result what the store reported when reserving (stores other than the memory store)
    * @param marks the memory store's marks of the charges (see {@link MemoryLimiterStore.takeMarks})
    */
@@ -95,11 +99,15 @@ export class Reservation {
     private readonly rules: readonly CompiledRule[],
     private readonly specs: readonly BucketSpec[],
     private readonly slots: readonly KeySlot[],
-    private readonly estimate: UsageAmounts,
+    estimate: UsageAmounts,
     private readonly deferred: readonly DeferredCharge[] | undefined,
     private readonly result: { readonly states: readonly LimitState[]; readonly marks?: readonly unknown[] } | undefined,
     private readonly marks: readonly number[] | undefined,
-  ) {}
+  ) {
+    this.inputTokens = estimate.inputTokens;
+    this.outputTokens = estimate.outputTokens;
+    this.costUsd = estimate.costUsd;
+  }
 
   /**
    * State of each charged key (same order as {@link limits}): with the memory store as of the first
@@ -221,7 +229,7 @@ export class Reservation {
 
   /** What charge `i` reserved. */
   private amountAt(i: number): number {
-    return amountOf(this.rules[i]!.metric, this.estimate);
+    return amountOfParts(this.rules[i]!.metric, this.inputTokens, this.outputTokens, this.costUsd);
   }
 
   /** Settles with the rules that reserved nothing (their estimate was 0) charged their actual usage. */
