@@ -37,6 +37,22 @@ describe('AttemptTimers', () => {
     expect(jest.getTimerCount()).toBe(0);
   });
 
+  it('counts from the time it is given, and never fires before a timeout scheduled earlier', () => {
+    const timers = new AttemptTimers();
+    const fired: string[] = [];
+    timers.schedule(1_000, () => fired.push('a'));
+    jest.advanceTimersByTime(300);
+    timers.schedule(1_000, () => fired.push('b'), Date.now() - 200); // started at t = 100: due at 1100
+    timers.schedule(1_000, () => fired.push('c'), Date.now() - 300); // due at 1000, but after b: 1100
+    jest.advanceTimersByTime(700); // t = 1000
+    expect(fired).toEqual(['a']);
+    jest.advanceTimersByTime(99); // t = 1099
+    expect(fired).toEqual(['a']);
+    jest.advanceTimersByTime(1); // t = 1100
+    expect(fired).toEqual(['a', 'b', 'c']);
+    expect(timers.pending).toBe(0);
+  });
+
   it('never fires a cancelled timeout, wherever it sits in the list', () => {
     const timers = new AttemptTimers();
     const fired: string[] = [];

@@ -55,20 +55,26 @@ export class AttemptTimers {
   }
 
   /**
-   * Calls `fire` once `ms` have passed, unless cancelled first.
+   * Calls `fire` once `ms` have passed since `now` (epoch ms; default `Date.now()`), unless cancelled
+   * first. A caller that has just read `Date.now()` passes it, which saves a clock read (about 50 ns).
+   * A timeout never fires before one scheduled earlier with the same length: given a `now` older than
+   * that one's, it fires with it.
    *
    * @example
    * ```ts
    * const t = attemptTimers.schedule(5_000, onTimeout);
    * ```
    */
-  schedule(ms: number, fire: () => void): AttemptTimer {
+  schedule(ms: number, fire: () => void, now: number = Date.now()): AttemptTimer {
     let list = this.lists.get(ms);
     if (list === undefined) {
       list = { ms, head: undefined, tail: undefined, timer: undefined, armedFor: 0, refed: false };
       this.lists.set(ms, list);
     }
-    const entry: Entry = { deadline: Date.now() + ms, fire, prev: list.tail, next: undefined, list };
+    // FIFO order must stay deadline order: a `now` older than the last entry's never fires before it.
+    const tail = list.tail;
+    const deadline = tail !== undefined && tail.deadline > now + ms ? tail.deadline : now + ms;
+    const entry: Entry = { deadline, fire, prev: tail, next: undefined, list };
     if (list.tail === undefined) list.head = entry;
     else list.tail.next = entry;
     list.tail = entry;

@@ -841,6 +841,7 @@ export class Resilience {
             timeoutMs,
             s.request.signal,
             this.clock,
+            started,
           );
           const reportedHeaders = ctx.reportedHeaders;
           const reportedUsage = ctx.reportedUsage;

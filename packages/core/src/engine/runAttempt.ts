@@ -30,7 +30,8 @@ const ATTEMPT_SETTLED = Object.freeze({ name: 'AttemptSettled' });
 
 /**
  * Runs one attempt with its own abort signal, linked to the caller's signal and cut off after
- * `timeoutMs` (measured on the injected clock). Settles as soon as the call settles, the timeout
+ * `timeoutMs` (measured on the injected clock). With the system clock, `startedAt` (a `Date.now()`
+ * the caller took when the attempt started) is where the timeout counts from, saving a clock read. Settles as soon as the call settles, the timeout
  * fires or the caller aborts, even when the call ignores its signal.
  *
  * This is on every call's path, so it stays cheap:
@@ -46,6 +47,7 @@ export function runAttempt<T>(
   timeoutMs: number,
   parent: AbortSignal | undefined,
   clock: Clock,
+  startedAt?: number,
 ): Promise<T> {
   let ac: AbortController | undefined;
   let aborted = false;
@@ -91,7 +93,7 @@ export function runAttempt<T>(
     }
     if (Number.isFinite(timeoutMs)) {
       if (clock === systemClock && timeoutMs > 0) {
-        timer = attemptTimers.schedule(timeoutMs, onTimeout);
+        timer = attemptTimers.schedule(timeoutMs, onTimeout, startedAt);
       } else {
         // An injected clock, or no time left at all (fires after the current microtasks, like sleep(0)).
         stopTimer = new AbortController();
