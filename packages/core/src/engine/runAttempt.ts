@@ -31,8 +31,9 @@ const ATTEMPT_SETTLED = Object.freeze({ name: 'AttemptSettled' });
 /**
  * Runs one attempt with its own abort signal, linked to the caller's signal and cut off after
  * `timeoutMs` (measured on the injected clock). With the system clock, `startedAt` (a `Date.now()`
- * the caller took when the attempt started) is where the timeout counts from, saving a clock read. Settles as soon as the call settles, the timeout
- * fires or the caller aborts, even when the call ignores its signal.
+ * the caller took when the attempt started) is where the timeout counts from, saving a clock read.
+ * Settles as soon as the call settles, the timeout fires or the caller aborts, even when the call
+ * ignores its signal.
  *
  * This is on every call's path, so it stays cheap:
  * - `invoke` gets a getter for the attempt's signal; its AbortController is created on first read

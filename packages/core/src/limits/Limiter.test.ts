@@ -230,6 +230,16 @@ describe('Limiter — settle', () => {
     expect(denied(limiter.reserve(ctx, usage(1), 'request')).retryAfterMs).toBe(18_060);
   });
 
+  it('settles against the estimate as it was when reserved, whatever the caller does with its object', () => {
+    const { limiter, remaining } = setup([userTpm]);
+    const estimate = usage(300, 300);
+    const a = ok(limiter.reserve(ctx, estimate, 'request'));
+    estimate.inputTokens = 0; // e.g. an object reused for the next request
+    estimate.outputTokens = 0;
+    a.settle(usage(250, 50)); // used 300 of the 600 reserved
+    expect(remaining(userTpm)).toBe(700);
+  });
+
   it('charges rules whose estimate was 0 with their actual usage', () => {
     const { limiter, remaining } = setup([modelOtpm, teamCost]);
     const t = ok(limiter.reserve(ctx, usage(100, 0, 0), 'target'));
