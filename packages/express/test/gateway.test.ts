@@ -102,7 +102,7 @@ describe('openAIGateway with the official openai SDK', () => {
   it('ends a stream cut after its first token with an error the SDK throws, never a clean end', async () => {
     provider.fake.setFaults([{ model: 'fast-a', kind: 'stream_cut', afterChunks: 2 }]);
     const recorded = nextRecord(gw.engine);
-    const stream = await gw.client.chat.completions.create({ model: 'support', messages: ask('Cut midway'), stream: true });
+    const stream = await gw.client.chat.completions.create({ model: 'support', messages: ask('Cut midway'), stream: true, max_tokens: 50 });
     let text = '';
     const err = await rejection(
       (async () => {
@@ -116,6 +116,9 @@ describe('openAIGateway with the official openai SDK', () => {
     const record = await recorded;
     expect(record).toMatchObject({ outcome: 'failure', error_kind: 'network' });
     expect(record.final_target).toBeUndefined();
+    // The provider billed the prompt and what it generated: the reserved output is charged, not refunded.
+    expect(record.output_tokens).toBe(50);
+    expect(record.input_tokens).toBeGreaterThan(0);
   });
 
   it('shows the raw error event and no [DONE] on the wire', async () => {
@@ -249,7 +252,7 @@ describe('openAIGateway failures', () => {
       const res = await fetch(`${gw.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'solo', messages: ask('leave me'), stream: true }),
+        body: JSON.stringify({ model: 'solo', messages: ask('leave me'), stream: true, max_tokens: 64 }),
         signal: client.signal,
       });
       const reader = res.body!.getReader();
@@ -258,6 +261,8 @@ describe('openAIGateway failures', () => {
       client.abort();
       const record = await recorded;
       expect(record).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', user_id: 'alice' });
+      expect(record.output_tokens).toBe(64); // charged as generated until the upstream was aborted
+      expect(record.input_tokens).toBeGreaterThan(0);
     } finally {
       await gw.close();
     }

@@ -102,6 +102,23 @@ function toUsage(u: ChatUsage | undefined): Usage | undefined {
   return { inputTokens: n(u.prompt_tokens), outputTokens: n(u.completion_tokens) };
 }
 
+/**
+ * Usage to charge for a stream that broke off after it started (the client left, or the upstream
+ * failed): the provider billed the prompt and what it generated until the connection closed. Usage
+ * reported so far may be partial (Anthropic's first event says `output_tokens: 1`; OpenAI reports
+ * only at the end), so the output is at least what the attempt reserved, as the LangChain adapter
+ * does; the input is the reported one, else the request's estimate.
+ *
+ * @example
+ * ```ts
+ * r.fail(err, brokenStreamUsage(s, r.record.input_tokens)); // { inputTokens: 812, outputTokens: 1024 }
+ * ```
+ */
+function brokenStreamUsage(s: OpenedStream, estimatedInput: number): Usage {
+  const seen = toUsage(s.state.usage);
+  return { inputTokens: seen?.inputTokens || estimatedInput, outputTokens: Math.max(seen?.outputTokens ?? 0, s.reservedOutput) };
+}
+
 /** Writes, waiting for `drain` under backpressure; rejects once the client is gone. */
 function write(res: Response, text: string, clientSignal: AbortSignal): Promise<void> {
   if (clientSignal.aborted || res.destroyed) return Promise.reject(clientSignal.reason ?? new Error('client gone'));
@@ -151,7 +168,8 @@ function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
  * - streams fall back only before the first token: the attempt resolves once the upstream said 200
  *   and its first output chunk arrived; a stream that breaks later ends with an SSE error event
  *   (`data: {"error": {...}}`), never with a clean `[DONE]`; usage is settled from the upstream's
- *   final usage chunk;
+ *   final usage chunk; a stream that breaks off (or whose client leaves) charges the prompt and at
+ *   least the reserved output, which the provider may have billed;
  * - replies carry `x-llm-resilience-target`, `-attempts` and `-request-id`; errors are OpenAI-style
  *   bodies with the audience message, `Retry-After` when known, never provider names or keys;
  * - malformed messages, and on routes that reach an Anthropic upstream anything the translation
@@ -319,8 +337,9 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
       r.complete(toUsage(s.state.usage));
     } catch (err) {
       s.abort(err);
+      const used = brokenStreamUsage(s, r.record.input_tokens);
       if (clientSignal.aborted || res.destroyed) {
-        r.fail(clientSignal.reason ?? err);
+        r.fail(clientSignal.reason ?? err, used);
         return;
       }
       const kind = classifyError(err).kind;
@@ -330,7 +349,7 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
         'ERR_LLMR_EXPRESS_STREAM_INTERRUPTED',
       );
       res.end(formatSse(JSON.stringify(body)));
-      r.fail(err);
+      r.fail(err, used);
     }
   };
 

@@ -43,6 +43,8 @@ export interface OpenedStream {
   head: ChatChunk[];
   rest: AsyncIterator<ChatChunk>;
   state: StreamState;
+  /** The output tokens the attempt reserved (its `max_tokens`), charged at least if the stream breaks off. */
+  reservedOutput: number;
   /** Stops reading from the upstream. */
   abort(reason?: unknown): void;
 }
@@ -225,5 +227,5 @@ export async function openUpstreamStream(call: UpstreamCall): Promise<OpenedStre
     ac.abort(err);
     throw err;
   }
-  return { head, rest: source, state, abort: (reason?: unknown) => ac.abort(reason) };
+  return { head, rest: source, state, reservedOutput: call.ctx.maxOutputTokens, abort: (reason?: unknown) => ac.abort(reason) };
 }
