@@ -184,6 +184,16 @@ describe('openAIGateway with the official openai SDK', () => {
     expect(await noMessages.json()).toMatchObject({ error: { param: 'messages' } });
     const badMax = await post(JSON.stringify({ model: 'support', messages: ask('x'), max_tokens: -3 }));
     expect(badMax.status).toBe(400);
+    // Each cap is checked, also when the other one is valid.
+    const badOld = await post(JSON.stringify({ model: 'support', messages: ask('x'), max_completion_tokens: 20, max_tokens: 'lots' }));
+    expect(badOld.status).toBe(400);
+    expect(await badOld.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'max_tokens' } });
+    const badNew = await post(JSON.stringify({ model: 'support', messages: ask('x'), max_tokens: 20, max_completion_tokens: 0 }));
+    expect(await badNew.json()).toMatchObject({ error: { param: 'max_completion_tokens' } });
+    const stringStream = await post(JSON.stringify({ model: 'support', messages: ask('x'), stream: 'true' }));
+    expect(stringStream.status).toBe(400);
+    expect(await stringStream.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'stream' } });
+    expect(provider.fake.counters.requests).toBe(0);
   });
 });
 

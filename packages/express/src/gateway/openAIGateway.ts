@@ -373,11 +373,20 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     } catch (err) {
       return rejected(res, err);
     }
-    const max = body.max_completion_tokens ?? body.max_tokens;
-    if (max !== undefined && max !== null && !(typeof max === 'number' && Number.isInteger(max) && max >= 1)) {
-      res.status(400).json(openAIErrorBody(`Invalid 'max_tokens': expected an integer >= 1, got ${JSON.stringify(max)}.`, 'invalid_request_error', null, 'max_tokens'));
+    // Both token caps are checked (an upstream gets whichever the client sent); the newer one wins.
+    for (const param of ['max_tokens', 'max_completion_tokens'] as const) {
+      const v = body[param];
+      if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 1)) {
+        res.status(400).json(openAIErrorBody(`Invalid '${param}': expected an integer >= 1, got ${JSON.stringify(v)}.`, 'invalid_request_error', null, param));
+        return;
+      }
+    }
+    if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') {
+      // OpenAI refuses a string "true"; taking it as false would answer a streaming client with JSON.
+      res.status(400).json(openAIErrorBody(`Invalid 'stream': expected a boolean, got ${JSON.stringify(body.stream)}.`, 'invalid_request_error', null, 'stream'));
       return;
     }
+    const max = body.max_completion_tokens ?? body.max_tokens;
     const route = routeOf(body.model);
     if (route === undefined) {
       res.status(404).json(openAIErrorBody(`The model \`${body.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found', 'model'));
