@@ -456,8 +456,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       return true;
     };
     /**
-     * What a stream that did not finish is charged (its reader stopped or cancelled): the provider
-     * billed what it generated until the stream closed (see {@link unfinishedUsage}).
+     * What a stream that did not finish is charged (its reader stopped or cancelled, or it broke off):
+     * the provider billed what it generated until the stream closed (see {@link unfinishedUsage}).
      */
     const stoppedUsage = (): Usage =>
       unfinishedUsage(opened.usage.usage() ?? chunkUsage, opened.outputEstimate) ?? {
@@ -495,7 +495,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       }
       if (!settle()) throw e;
       const error = new StreamInterruptedError({ target: result.target.id, chunksReceived: chunks, record: result.record, cause: e });
-      result.fail(error);
+      // The provider billed what it generated before the break, like a stream its reader stopped.
+      result.fail(error, stoppedUsage());
       await opened.run.fail(error);
       throw error;
     } finally {

@@ -88,6 +88,9 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
     expect((err as StreamInterruptedError).chunksReceived).toBeGreaterThanOrEqual(4);
     await recordsReach(engine, records, 1);
     expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'network' });
+    // Part of the reply was generated and billed: the prompt and the reserved output stay charged.
+    expect(records[0]!.input_tokens).toBeGreaterThan(0);
+    expect(records[0]!.output_tokens).toBeGreaterThan(0);
     expect(p.fake.counters.streamsCut).toBe(1);
     expect(p.fake.counters.requestsByModel['summary-long']).toBeUndefined();
   });
