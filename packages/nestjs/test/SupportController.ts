@@ -28,6 +28,18 @@ export class SupportController {
     return { answer: await this.support.reply(user, body.question) };
   }
 
+  /** The service's order method: its own HttpExceptions reach the client as thrown. */
+  @Post('order')
+  async order(@Headers('x-user') user: string, @Body() body: { orderId: string }): Promise<{ answer: string }> {
+    return { answer: await this.support.order(user, body.orderId) };
+  }
+
+  /** The service's Observable order method. */
+  @Post('order$')
+  order$(@Headers('x-user') user: string, @Body() body: { orderId: string }): Observable<{ answer: string }> {
+    return this.support.order$(user, body.orderId).pipe(map((answer) => ({ answer })));
+  }
+
   /** The service's strict method: the engine's errors become HTTP errors. */
   @Post('strict')
   async strict(@Body() body: { question: string }): Promise<{ answer: string }> {

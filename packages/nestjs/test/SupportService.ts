@@ -1,7 +1,7 @@
 import type { AttemptContext, ResolvedTarget } from '@llm-resilience/core';
-import { Inject, Injectable } from '@nestjs/common';
+import { ForbiddenException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import OpenAI from 'openai';
-import { from, map, Observable } from 'rxjs';
+import { from, map, Observable, throwError } from 'rxjs';
 import { AttemptCtx, Fallback, RateLimited, Target } from '../src';
 
 /** Injection token of the OpenAI client in the e2e apps. */
@@ -16,6 +16,8 @@ export const CANNED = 'We are a bit busy; a person will answer you shortly.';
 export class SupportService {
   /** Errors each fallback call received, for assertions. */
   readonly fallbackErrors: unknown[] = [];
+  /** Calls of the body of `order` (one per attempt). */
+  orderCalls = 0;
 
   constructor(@Inject(OPENAI) private readonly openai: OpenAI) {}
 
@@ -29,6 +31,31 @@ export class SupportService {
       { signal: ctx!.signal },
     );
     return r.choices[0]?.message.content ?? '';
+  }
+
+  /**
+   * Answers about an order, refusing unknown orders and other users' orders with the application's
+   * own exceptions before any model call (a fallback method is declared, for the kinds they map to).
+   */
+  @RateLimited({ key: (userId: string) => userId })
+  @Fallback({ method: 'cannedReply', on: ['invalid_request', 'auth', 'rate_limited'] })
+  async order(userId: string, orderId: string, @Target() target?: ResolvedTarget): Promise<string> {
+    this.orderCalls++;
+    if (orderId === 'missing') throw new NotFoundException(`No order ${orderId}.`);
+    if (orderId !== `${userId}-1`) throw new ForbiddenException('This order belongs to another customer.');
+    const r = await this.openai.chat.completions.create({ model: target!.model, messages: [{ role: 'user', content: `Status of ${orderId}?` }] });
+    return r.choices[0]?.message.content ?? '';
+  }
+
+  /** `order` as an Observable method. */
+  @RateLimited({ key: (userId: string) => userId })
+  @Fallback({ method: 'cannedReply', on: ['invalid_request'] })
+  order$(userId: string, orderId: string, @Target() target?: ResolvedTarget): Observable<string> {
+    this.orderCalls++;
+    if (orderId === 'missing') return throwError(() => new NotFoundException(`No order ${orderId}.`));
+    return from(this.openai.chat.completions.create({ model: target!.model, messages: [{ role: 'user', content: `Status of ${orderId} for ${userId}?` }] })).pipe(
+      map((r) => r.choices[0]?.message.content ?? ''),
+    );
   }
 
   cannedReply(_userId: string, _question: string, _target: undefined, _ctx: undefined, error: unknown): string {

@@ -55,6 +55,44 @@ describe('decorated service methods over HTTP', () => {
   });
 });
 
+describe("the application's own HttpExceptions in decorated methods", () => {
+  it('reach the client as thrown: no retry, no fallback, no alert, no breaker verdict', async () => {
+    const records: RequestRecord[] = [];
+    const alerts: unknown[] = [];
+    engine.events.on('record', (r) => records.push(r));
+    engine.events.on('alert', (a) => alerts.push(a));
+    const support = app.get(SupportService);
+    const server = app.getHttpServer();
+    const missing = await request(server).post('/support/order').set('x-user', 'u-app').send({ orderId: 'missing' }).expect(404);
+    expect(missing.body).toMatchObject({ statusCode: 404, message: 'No order missing.' });
+    // A 403 of the application is not the provider refusing our API key (that would alert and open
+    // the provider's breaker at once).
+    const forbidden = await request(server).post('/support/order').set('x-user', 'u-app').send({ orderId: 'someone-else-1' }).expect(403);
+    expect(forbidden.body.message).toBe('This order belongs to another customer.');
+    expect(support.orderCalls).toBe(2); // once per request: nothing retried or sent down the chain
+    expect(support.fallbackErrors).toEqual([]); // the fallback method is for the models' failures
+    expect(alerts).toEqual([]);
+    expect(records).toHaveLength(2);
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'invalid_request', error_code: 404, attempts: [{ target: 'a' }] });
+    expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'invalid_request', error_code: 403, attempts: [{ target: 'a' }] });
+    expect(fake.counters.requests).toBe(0);
+    // The models are still healthy: the next request goes to the first one.
+    const ok = await request(server).post('/support/order').set('x-user', 'u-app').send({ orderId: 'u-app-1' }).expect(201);
+    expect(answeredBy(ok.body.answer)).toBe('support-a');
+  });
+
+  it('do the same from an Observable method', async () => {
+    const support = app.get(SupportService);
+    const server = app.getHttpServer();
+    const missing = await request(server).post('/support/order$').set('x-user', 'u-app$').send({ orderId: 'missing' }).expect(404);
+    expect(missing.body).toMatchObject({ statusCode: 404, message: 'No order missing.' });
+    expect(support.orderCalls).toBe(1);
+    expect(support.fallbackErrors).toEqual([]);
+    const ok = await request(server).post('/support/order$').set('x-user', 'u-app$').send({ orderId: 'u-app$-1' }).expect(201);
+    expect(answeredBy(ok.body.answer)).toBe('support-a');
+  });
+});
+
 describe('engine errors over HTTP (interceptor)', () => {
   it('maps an exhausted chain to 503 with the customer message, never provider or model names', async () => {
     fake.setFaults([{ kind: 'overloaded_503' }]);

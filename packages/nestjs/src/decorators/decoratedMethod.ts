@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { classifyError, type AttemptContext, type ErrorKind, type ResilienceRequest, type ResolvedTarget } from '@llm-resilience/core';
 import { catchError, defer, from, isObservable, of, throwError, type Observable, type ObservableInput } from 'rxjs';
 import { markDecorated, resolveService } from '../engineRegistry';
+import { AppExceptions } from './appExceptions';
 import { NestConfigError } from '../NestConfigError';
 import { currentResilienceContext, type ResilienceRequestContext } from '../requestContext';
 import { isObservableType, valuesOf } from '../rxjs/collect';
@@ -360,30 +361,42 @@ function invokeDecorated(self: unknown, wrapper: Function, info: DecoratedMethod
     return defer(() => {
       const ambient = ambientAtCall ?? currentResilienceContext();
       const service = route === undefined ? undefined : resolveService(self, where, ambient);
+      const app = new AppExceptions();
       const source: Observable<unknown> =
         service === undefined || route === undefined
           ? asObservable(info.original.apply(self, args))
           : fromResilience<unknown>(
               service,
               () => engineRequest(service, { ...options, route }, args, ambient, where),
-              (target, ctx) => info.original.apply(self, withInjected(args, info, target, ctx)) as ObservableInput<unknown>,
-            );
+              (target, ctx) =>
+                defer(() => asObservable(info.original.apply(self, withInjected(args, info, target, ctx)))).pipe(
+                  catchError((err: unknown) => throwError(() => app.forEngine(err))),
+                ),
+            ).pipe(catchError((err: unknown) => throwError(() => app.original(err))));
       if (!fallback) return source;
       return source.pipe(
-        catchError((err: unknown) => (fallbackApplies(err, fallback) ? asObservable(callFallback(self, fallback, args, info, err)) : throwError(() => err))),
+        catchError((err: unknown) =>
+          !app.isApplications(err) && fallbackApplies(err, fallback) ? asObservable(callFallback(self, fallback, args, info, err)) : throwError(() => err),
+        ),
       );
     });
   }
   return (async () => {
     const service = route === undefined ? undefined : resolveService(self, where, ambientAtCall);
+    const app = new AppExceptions();
     try {
       if (service === undefined || route === undefined) return await info.original.apply(self, args);
-      const result = await service.engine.execute(engineRequest(service, { ...options, route }, args, ambientAtCall, where), async (target, ctx) => {
-        const values = await valuesOf<unknown>(info.original.apply(self, withInjected(args, info, target, ctx)), ctx.signal);
-        return values[values.length - 1];
-      });
+      const result = await service.engine.execute(engineRequest(service, { ...options, route }, args, ambientAtCall, where), (target, ctx) =>
+        app.attempt(async () => {
+          const values = await valuesOf<unknown>(info.original.apply(self, withInjected(args, info, target, ctx)), ctx.signal);
+          return values[values.length - 1];
+        }),
+      );
       return result.value;
-    } catch (err) {
+    } catch (caught) {
+      // The application's own HttpException goes back as thrown, without a fallback method.
+      const err = app.original(caught);
+      if (app.isApplications(err)) throw err;
       if (fallback && fallbackApplies(err, fallback)) {
         const value = callFallback(self, fallback, args, info, err);
         return isObservable(value) ? (await valuesOf<unknown>(value)).at(-1) : await value;
