@@ -1,8 +1,7 @@
 import 'reflect-metadata';
 import { classifyError, type AttemptContext, type ErrorKind, type ResilienceRequest, type ResolvedTarget } from '@llm-resilience/core';
-import { catchError, defer, from, isObservable, of, throwError, type Observable, type ObservableInput } from 'rxjs';
+import { catchError, defer, from, isObservable, of, throwError, type Observable } from 'rxjs';
 import { markDecorated, resolveService } from '../engineRegistry';
-import { AppExceptions } from './appExceptions';
 import { NestConfigError } from '../NestConfigError';
 import { currentResilienceContext, type ResilienceRequestContext } from '../requestContext';
 import { isObservableType, valuesOf } from '../rxjs/collect';
@@ -17,6 +16,7 @@ import {
   RATE_LIMITED_METADATA,
   TARGET_PARAM_METADATA,
 } from './metadata';
+import { AppExceptions } from './appExceptions';
 
 /**
  * Kinds that call the fallback method by default: capacity and reliability problems. Policy
