@@ -73,10 +73,10 @@ export class AttemptTimers {
     }
     // FIFO order must stay deadline order: a `now` older than the last entry's never fires before it.
     const tail = list.tail;
-    const deadline = tail !== undefined && tail.deadline > now + ms ? tail.deadline : now + ms;
-    const entry: Entry = { deadline, fire, prev: tail, next: undefined, list };
-    if (list.tail === undefined) list.head = entry;
-    else list.tail.next = entry;
+    const due = now + ms;
+    const entry: Entry = { deadline: tail !== undefined && tail.deadline > due ? tail.deadline : due, fire, prev: tail, next: undefined, list };
+    if (tail === undefined) list.head = entry;
+    else tail.next = entry;
     list.tail = entry;
     if (list.timer === undefined) this.arm(list, ms, entry.deadline);
     else if (!list.refed) {

@@ -271,6 +271,7 @@ export class Resilience {
     };
     if (request.stream) {
       let ended = false;
+      const checked = (usage: Usage): Usage => this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
       const result: StreamingResult<T> = {
         value: success.value,
         target: success.target,
@@ -278,7 +279,7 @@ export class Resilience {
         complete: (usage) => {
           if (ended) return s.record;
           ended = true;
-          const used = usage === undefined ? success.usage : this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
+          const used = usage === undefined ? success.usage : checked(usage);
           // The record is final when complete() returns; the store settles in the background.
           const record = this.finishSuccess(s, success.target, used);
           Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
@@ -289,10 +290,8 @@ export class Resilience {
           ended = true;
           if (usage !== undefined) {
             // Part of the reply was delivered and billed: charge what the adapter knows was used.
-            const used = this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
-            s.record.input_tokens = used.inputTokens;
-            s.record.output_tokens = used.outputTokens;
-            s.record.actual_cost = costUsd(success.target, used.inputTokens, used.outputTokens) + s.rejectedCostUsd;
+            const used = checked(usage);
+            this.recordUsage(s, success.target, used);
             Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a failed stream failed', { requestId: s.requestId, error: String(e) }));
           } else {
             if (success.targetReservation) {
@@ -1095,12 +1094,18 @@ export class Resilience {
     r.outcome = 'success';
     r.final_model = target.model;
     r.final_target = target.id;
-    r.input_tokens = usage.inputTokens;
-    r.output_tokens = usage.outputTokens;
-    r.actual_cost = costUsd(target, usage.inputTokens, usage.outputTokens) + s.rejectedCostUsd;
+    this.recordUsage(s, target, usage);
     r.fallback_used = target.id !== s.route.chain[0]!.id;
     this.emitRecord(s, now);
     return r;
+  }
+
+  /** Puts what the request used on `target` on its record: tokens and their cost (plus rejected replies'). */
+  private recordUsage(s: RequestState, target: ResolvedTarget, usage: Usage): void {
+    const r = s.record;
+    r.input_tokens = usage.inputTokens;
+    r.output_tokens = usage.outputTokens;
+    r.actual_cost = costUsd(target, usage.inputTokens, usage.outputTokens) + s.rejectedCostUsd;
   }
 
   /** The error of a request its caller cancelled; `cause` is what the abort threw (the signal's reason). */

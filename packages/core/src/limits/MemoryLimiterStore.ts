@@ -220,9 +220,9 @@ export class MemoryLimiterStore implements LimiterStore {
       after[i] = specs[i]!.kind === 'rate' ? this.nextValue[i]! - now : this.nextValue[i]!;
     }
     // One mark per charge for the generic interface: the pair `reserveBatch` wrote for it.
-    const flat = this.takeMarks(n);
+    const m = this.markValue;
     const marks: Array<readonly [number, number]> = new Array(n);
-    for (let i = 0; i < n; i++) marks[i] = [flat[2 * i]!, flat[2 * i + 1]!];
+    for (let i = 0; i < n; i++) marks[i] = [m[2 * i]!, m[2 * i + 1]!];
     return new Admitted(specs, after, marks);
   }
 
@@ -389,10 +389,7 @@ export class MemoryLimiterStore implements LimiterStore {
             this.defer(cell, applied, mark, marks![2 * i + 1]!);
             continue;
           }
-          cell.v -= applied;
-          const r = (cell.r += applied);
-          if (r > this.maxR) this.maxR = r;
-          if (cell.v <= this.lastNow) this.drop(this.rates, key, cell); // surely in the past: full again
+          this.giveBack(cell, applied, this.lastNow);
           continue;
         }
         const v = (cell !== undefined && cell.v > now ? cell.v : now) + delta * s.T;
@@ -595,12 +592,19 @@ export class MemoryLimiterStore implements LimiterStore {
       if (cell.owner !== id) continue;
       const cap = Math.max(t[3 * k + 1]! - cell.r, t[3 * k + 2]!) - now;
       if (!(cap > 0)) continue;
-      const applied = Math.min(t[3 * k]!, cap);
-      cell.v -= applied;
-      const r = (cell.r += applied);
-      if (r > this.maxR) this.maxR = r;
-      if (cell.v <= now) this.drop(this.rates, cell.key, cell);
+      this.giveBack(cell, Math.min(t[3 * k]!, cap), now);
     }
+  }
+
+  /**
+   * Takes `time` ms off a rate cell's `tat` and adds it to its `r`; a `tat` at or before `past`
+   * (surely in the past) means full capacity again, and the key is dropped.
+   */
+  private giveBack(cell: Cell, time: number, past: number): void {
+    cell.v -= time;
+    const r = (cell.r += time);
+    if (r > this.maxR) this.maxR = r;
+    if (cell.v <= past) this.drop(this.rates, cell.key, cell);
   }
 
   private maybeSweep(now: number): void {

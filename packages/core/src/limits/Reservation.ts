@@ -67,9 +67,9 @@ export function chargesOf(n: number, specs: readonly BucketSpec[], slots: readon
  * A reservation holds no charge objects: charge `i` is rule `i` on its bucket and its key-cache slot
  * (key and store handle), and its amount follows from the estimate, whose three numbers it copies.
  * When every rule of a phase applies to one scope (the common case), these are the phase's own arrays
- * and the key cache's entry, shared by every reservation of that scope value. It also keeps the store's mark of each
- * charge (see {@link LimitAdjustment.mark}): with the memory store two numbers per charge, which
- * cap its refunds at what it still holds.
+ * and the key cache's entry, shared by every reservation of that scope value. It also keeps the
+ * store's mark of each charge (see {@link LimitAdjustment.mark}): with the memory store two numbers per
+ * charge, which cap its refunds at what it still holds.
  *
  * @example
  * ```ts
