@@ -8,6 +8,7 @@ export { Resilience } from './engine/Resilience';
 export type { ResilienceEvents } from './engine/events';
 export { extractText, extractUsage } from './engine/extract';
 export { AttemptTimeoutError } from './engine/runAttempt';
+export { unfinishedUsage } from './engine/unfinishedUsage';
 export type {
   AttemptContext,
   AttemptRecord,

@@ -21,6 +21,7 @@ import {
   type ResilienceRequest,
   type ResolvedTarget,
   type Usage,
+  unfinishedUsage,
 } from '@llm-resilience/core';
 import { startAttemptRun, type AttemptRun } from './attemptRun';
 import { engineInputOf } from './engineInput';
@@ -35,7 +36,7 @@ import { runPool } from './runPool';
 import { StreamInterruptedError } from './StreamInterruptedError';
 import { TargetRunnables } from './TargetRunnables';
 import type { ResilienceCallOptions, ResilientCallOptions, ResilientResult, WithResilienceOptions } from './types';
-import { addUsage, unfinishedUsage, usageOfOutput } from './usage';
+import { addUsage, usageOfOutput } from './usage';
 import { UsageCollector } from './UsageCollector';
 
 /**
@@ -457,13 +458,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     };
     /**
      * What a stream that did not finish is charged (its reader stopped or cancelled, or it broke off):
-     * the provider billed what it generated until the stream closed (see {@link unfinishedUsage}).
+     * the provider billed what it generated until the stream closed (core's {@link unfinishedUsage}).
      */
     const stoppedUsage = (): Usage =>
-      unfinishedUsage(opened.usage.usage() ?? chunkUsage, opened.outputEstimate) ?? {
-        inputTokens: streamResult.record.input_tokens,
-        outputTokens: opened.outputEstimate,
-      };
+      unfinishedUsage(opened.usage.usage() ?? chunkUsage, { inputTokens: streamResult.record.input_tokens, outputTokens: opened.outputEstimate });
     const cancel = async (cause: unknown): Promise<void> => {
       if (!settle()) return;
       const cancelled = cancelledError(cause);

@@ -1,5 +1,5 @@
 import { AIMessage, AIMessageChunk } from '@langchain/core/messages';
-import { addUsage, unfinishedUsage, usageFromMetadata, usageOfOutput } from './usage';
+import { addUsage, usageFromMetadata, usageOfOutput } from './usage';
 
 describe('usage', () => {
   it('usageFromMetadata reads input/output tokens and ignores junk', () => {
@@ -24,11 +24,5 @@ describe('usage', () => {
     expect(addUsage(undefined, { inputTokens: 3, outputTokens: 4 })).toEqual({ inputTokens: 3, outputTokens: 4 });
     expect(addUsage({ inputTokens: 1, outputTokens: 2 }, undefined)).toEqual({ inputTokens: 1, outputTokens: 2 });
     expect(addUsage(undefined, undefined)).toBeUndefined();
-  });
-
-  it('unfinishedUsage never settles less output than reserved, and keeps more when more was seen', () => {
-    expect(unfinishedUsage({ inputTokens: 500, outputTokens: 1 }, 400)).toEqual({ inputTokens: 500, outputTokens: 400 });
-    expect(unfinishedUsage({ inputTokens: 500, outputTokens: 900 }, 400)).toEqual({ inputTokens: 500, outputTokens: 900 });
-    expect(unfinishedUsage(undefined, 400)).toBeUndefined();
   });
 });

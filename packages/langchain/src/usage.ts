@@ -53,21 +53,3 @@ export function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | un
   if (!b) return a;
   return { inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens };
 }
-
-/**
- * Usage to settle for a stream the caller stopped reading before it finished. The provider bills
- * until the connection closes, and usage seen so far may be partial (Anthropic reports
- * `output_tokens: 1` in its first event), so the output never falls below the reserved estimate:
- * `max(observed, estimate)`. Input is taken as observed; with nothing observed, undefined (the
- * engine then settles its own estimate).
- *
- * @example
- * ```ts
- * unfinishedUsage({ inputTokens: 500, outputTokens: 1 }, 400); // { inputTokens: 500, outputTokens: 400 }
- * unfinishedUsage({ inputTokens: 500, outputTokens: 900 }, 400); // { inputTokens: 500, outputTokens: 900 }
- * ```
- */
-export function unfinishedUsage(observed: Usage | undefined, outputEstimate: number): Usage | undefined {
-  if (!observed) return undefined;
-  return { inputTokens: observed.inputTokens, outputTokens: Math.max(observed.outputTokens, outputEstimate) };
-}

@@ -9,6 +9,7 @@ import {
   type ResolvedTarget,
   type StreamingResult,
   type Usage,
+  unfinishedUsage,
 } from '@llm-resilience/core';
 import { disconnectSignal } from '../disconnectSignal';
 import { ExpressConfigError } from '../ExpressConfigError';
@@ -100,23 +101,6 @@ function toUsage(u: ChatUsage | undefined): Usage | undefined {
   if (!u) return undefined;
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
   return { inputTokens: n(u.prompt_tokens), outputTokens: n(u.completion_tokens) };
-}
-
-/**
- * Usage to charge for a stream that broke off after it started (the client left, or the upstream
- * failed): the provider billed the prompt and what it generated until the connection closed. Usage
- * reported so far may be partial (Anthropic's first event says `output_tokens: 1`; OpenAI reports
- * only at the end), so the output is at least what the attempt reserved, as the LangChain adapter
- * does; the input is the reported one, else the request's estimate.
- *
- * @example
- * ```ts
- * r.fail(err, brokenStreamUsage(s, r.record.input_tokens)); // { inputTokens: 812, outputTokens: 1024 }
- * ```
- */
-function brokenStreamUsage(s: OpenedStream, estimatedInput: number): Usage {
-  const seen = toUsage(s.state.usage);
-  return { inputTokens: seen?.inputTokens || estimatedInput, outputTokens: Math.max(seen?.outputTokens ?? 0, s.reservedOutput) };
 }
 
 /** Writes, waiting for `drain` under backpressure; rejects once the client is gone. */
@@ -337,7 +321,8 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
       r.complete(toUsage(s.state.usage));
     } catch (err) {
       s.abort(err);
-      const used = brokenStreamUsage(s, r.record.input_tokens);
+      // The provider billed the prompt and what it generated until the stream closed.
+      const used = unfinishedUsage(toUsage(s.state.usage), { inputTokens: r.record.input_tokens, outputTokens: s.reservedOutput });
       if (clientSignal.aborted || res.destroyed) {
         r.fail(clientSignal.reason ?? err, used);
         return;
