@@ -267,4 +267,24 @@ describe('Resilience.execute at its edges', () => {
     expect(res.record.final_target).toBe('a');
     expect(clock.now()).toBe(t0);
   });
+
+  it('never fails a request because the metrics sink threw: the error goes to the logger', async () => {
+    const logged: Array<[string, Record<string, unknown> | undefined]> = [];
+    const sink = {
+      request: () => {
+        throw new Error('exporter down');
+      },
+      attempt: () => {
+        throw new Error('exporter down');
+      },
+      breaker: () => undefined,
+      queue: () => undefined,
+    };
+    const { clock, engine } = setup({}, undefined, { metrics: sink, logger: { error: (m, f) => logged.push([m, f]) } });
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn));
+    expect(res.record.final_target).toBe('a');
+    expect(logged.map(([, f]) => f?.method)).toEqual(['attempt', 'request']);
+    expect(logged[0]![0]).toBe('a metrics sink threw; the engine ignored it');
+    expect(logged[0]![1]?.error).toBe('Error: exporter down');
+  });
 });

@@ -13,7 +13,7 @@ import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
 import type { LimiterStore } from '../limits/LimiterStore';
-import { noopMetrics, type Metrics } from '../observability/Metrics';
+import { guardMetrics, noopMetrics, type Metrics } from '../observability/Metrics';
 import { userMessageFor } from '../observability/userMessage';
 import type { BudgetRule, Policy, ResolvedTarget, RoutePolicy, TrafficClass } from '../policy/Policy';
 import { costUsd } from '../pricing/cost';
@@ -181,8 +181,9 @@ export class Resilience {
     this.random = options.random ?? Math.random;
     this.usageOf = options.usage ?? extractUsage;
     this.textOf = options.text ?? extractText;
-    this.metrics = options.metrics ?? noopMetrics;
     this.logger = options.logger;
+    // Like a listener of `events`, a sink that throws is reported and never fails the request it reports.
+    this.metrics = options.metrics ? guardMetrics(options.metrics, (error, method) => this.sinkFailed(error, method)) : noopMetrics;
     this.retryBudgetOptions = options.retryBudget ?? DEFAULT_RETRY_BUDGET;
     this.defaultOutputTokens = options.defaultMaxOutputTokens ?? DEFAULT_OUTPUT_TOKENS;
     this.breakers = new BreakerRegistry({
@@ -622,6 +623,13 @@ export class Resilience {
       });
     }
     return c.usage;
+  }
+
+  /** A metrics sink threw: to the logger, else to the console (as a listener error of `events` is). */
+  private sinkFailed(error: unknown, method: keyof Metrics): void {
+    if (this.logger?.error) this.logger.error('a metrics sink threw; the engine ignored it', { method, error: String(error) });
+    // eslint-disable-next-line no-console
+    else console.error(`[llm-resilience] the metrics sink's ${method}() threw; the engine ignored it:`, error);
   }
 
   private amounts(t: ResolvedTarget, u: Usage): UsageAmounts {

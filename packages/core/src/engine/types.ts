@@ -300,7 +300,10 @@ export interface ResilienceOptions {
   text?: TextExtractor;
   /** gRPC-style retry budget per provider (default `{ maxTokens: 20, tokenRatio: 0.2 }`); `false` disables it. */
   retryBudget?: { maxTokens?: number; tokenRatio?: number } | false;
-  /** Metrics sink (see `OpenTelemetryMetrics`, `PrometheusMetrics`). */
+  /**
+   * Metrics sink (see `OpenTelemetryMetrics`, `PrometheusMetrics`). The engine guards it: a method that
+   * throws is reported to `logger.error` (else `console.error`) and never fails the request.
+   */
   metrics?: import('../observability/Metrics').Metrics;
   /** Output-token estimate when neither the request nor the target give one. Default 1024. */
   defaultMaxOutputTokens?: number;

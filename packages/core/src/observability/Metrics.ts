@@ -110,23 +110,43 @@ export function guardMetrics(
   sink: Partial<Metrics>,
   onError?: (error: unknown, method: keyof Metrics) => void,
 ): Metrics {
-  const call = (method: keyof Metrics, args: unknown[]): void => {
+  const failed = (error: unknown, method: keyof Metrics): void => {
     try {
-      const fn = sink[method] as ((...a: unknown[]) => unknown) | undefined;
-      fn?.apply(sink, args);
-    } catch (error) {
-      try {
-        onError?.(error, method);
-      } catch {
-        // The error handler itself failed: nothing safe left to do.
-      }
+      onError?.(error, method);
+    } catch {
+      // The error handler itself failed: nothing safe left to do.
     }
   };
+  // One method each (no argument array per call: the engine calls these on every request).
   return {
-    request: (record) => call('request', [record]),
-    attempt: (record, ctx) => call('attempt', [record, ctx]),
-    breaker: (e) => call('breaker', [e]),
-    queue: (e) => call('queue', [e]),
+    request: (record) => {
+      try {
+        sink.request?.(record);
+      } catch (error) {
+        failed(error, 'request');
+      }
+    },
+    attempt: (record, ctx) => {
+      try {
+        sink.attempt?.(record, ctx);
+      } catch (error) {
+        failed(error, 'attempt');
+      }
+    },
+    breaker: (e) => {
+      try {
+        sink.breaker?.(e);
+      } catch (error) {
+        failed(error, 'breaker');
+      }
+    },
+    queue: (e) => {
+      try {
+        sink.queue?.(e);
+      } catch (error) {
+        failed(error, 'queue');
+      }
+    },
   };
 }
 
