@@ -3,6 +3,7 @@ import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhauste
 import { Limiter } from '../limits/Limiter';
 import { CONCURRENCY_RETRY_MS } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
+import { noopMetrics } from '../observability/Metrics';
 import { drive, http, ok, scripted, setup } from './engineTestKit';
 import type { AttemptContext } from './types';
 
@@ -371,7 +372,9 @@ describe('Resilience.execute', () => {
   });
 
   it('queues an exhausted batch request for later on onExhausted: queue, then runs the chain again', async () => {
-    const { engine, clock } = setup({}, { summary: { chain: ['long'], priority: 'batch', onExhausted: 'queue' } });
+    const sunk: string[] = [];
+    const metrics = { ...noopMetrics, queue: (e: { event: string; reason?: string; depth: number }) => void sunk.push(`${e.event}:${e.reason ?? ''}:${e.depth}`) };
+    const { engine, clock } = setup({}, { summary: { chain: ['long'], priority: 'batch', onExhausted: 'queue' } }, { metrics });
     const { fn, calls } = scripted({ long: [http(503), http(503), ok()] });
     const queued: string[] = [];
     engine.events.on('queue', (e) => queued.push(`${e.event}:${e.reason ?? ''}`));
@@ -379,6 +382,8 @@ describe('Resilience.execute', () => {
     const res = await drive(clock, engine.execute({ route: 'summary', inputTokens: 10 }, fn));
     expect(calls).toEqual(['long', 'long', 'long']);
     expect(queued).toEqual(['enqueued:exhausted']);
+    // The metrics sink gets it too, with the scheduler's depth (the requeued request is not in its queue).
+    expect(sunk).toEqual(['enqueued:exhausted:0']);
     expect(res.record.outcome).toBe('success');
     // 500 ms backoff inside the first round, then the breaker's open period (30 s default) before the second.
     expect(res.record.queue_wait_ms).toBe(30_000);

@@ -685,7 +685,11 @@ export class Resilience {
         const until = s.deadline ?? s.startedAt + s.trafficClass.maxWaitMs;
         const wait = Math.min(Math.max(err.retryAfterMs ?? this.policy.breaker.openForMs, MIN_REQUEUE_MS), MAX_REQUEUE_MS);
         if (this.clock.now() + wait >= until) throw err;
-        const queued: ResilienceEvents['queue'] = { trafficClass: s.trafficClass.name, event: 'enqueued', reason: 'exhausted', depth: 1 };
+        // Not a place in the scheduler's queue: `depth` stays what the scheduler holds for the class, so a
+        // depth gauge fed from these events is not overwritten by requeue waits.
+        const cls = s.trafficClass.name;
+        const depth = this.scheduler.stats().classes[cls]?.queued ?? 0;
+        const queued: ResilienceEvents['queue'] = { trafficClass: cls, event: 'enqueued', reason: 'exhausted', depth };
         this.events.emit('queue', queued);
         this.metrics.queue(queued);
         s.record.queue_wait_ms += wait;
