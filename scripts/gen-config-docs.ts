@@ -341,7 +341,7 @@ const SECTIONS: Section[] = [
     key: 'limits',
     title: '`limits`',
     intro:
-      'Limit rules, enforced together with reserve-then-settle on GCRA buckets. Rules whose scope names `provider` or `model` are reserved per attempt, the others once per request. Unlike the other objects of the policy, a limit rule is not strict: unknown keys are dropped rather than reported. See [limits](concepts/limits.md).',
+      'Limit rules, enforced together with reserve-then-settle on GCRA buckets. Rules whose scope names `provider` or `model` are reserved per attempt, the others once per request. See [limits](concepts/limits.md).',
   },
   {
     key: 'budgets',
@@ -417,7 +417,7 @@ export function renderConfigDocs(): string {
     'Everything `definePolicy` (and `createResilience`, which calls it for raw config) accepts. Invalid',
     'configuration throws a `PolicyConfigError` (`ERR_LLMR_INVALID_POLICY`) at start-up listing every bad',
     "path and what was expected, e.g. `routes.support_reply.chain[1].model: expected string, got undefined`.",
-    'Every object is strict (an unknown key is an error) except limit rules.',
+    "Every object is strict: an unknown key is an error, e.g. `limits[0]: unexpected key(s) 'foo'`.",
     '',
     'How to read the tables:',
     '',

@@ -81,8 +81,9 @@ export type StandardHeadersDraft = 'draft-6' | 'draft-7' | 'draft-8';
  * rejected at start-up.
  *
  * `requests` and `concurrency` rules count the HTTP request. Token and cost rules reserve
- * `estimate(req)` (default: 1 token, $0.000001 — "is there budget left?") and are settled, when the
- * response ends, with the real usage of the LLM calls made through `req.resilience.execute`.
+ * `estimate(req)` (default: 1 input and 1 output token, so 2 for a `totalTokens` rule, and $0.000001 —
+ * "is there budget left?") and are settled, when the response ends, with the real usage of the LLM
+ * calls made through `req.resilience.execute`.
  *
  * @example
  * ```ts

@@ -114,7 +114,11 @@ export interface ResilienceModuleOptions {
   identity?: (context: ExecutionContext) => Identity | undefined | Promise<Identity | undefined>;
   /** Inbound limits the guard applies to every request it guards, besides those of `@RateLimited`. */
   limits?: InboundLimitRule[];
-  /** Audience of messages when the route does not say. Default `customer`. */
+  /**
+   * Audience of messages where no policy route is involved (an inbound limit or error outside any
+   * route). Every policy route has its own audience (`customer` unless set), which wins: set
+   * `audience` on the route. Default `customer`.
+   */
   audience?: Audience;
 }
 

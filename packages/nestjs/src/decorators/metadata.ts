@@ -5,7 +5,9 @@ import type { FallbackOptions, InboundLimitRule, RateLimitedOptions } from '../t
  *
  * @example
  * ```ts
- * reflector.getAllAndOverride<RateLimitedOptions>(RATE_LIMITED_METADATA, [context.getHandler(), context.getClass()]);
+ * // class first, then method: the guard merges them field by field (the method's win)
+ * const [onClass, onHandler] = reflector.getAll<[RateLimitedOptions | undefined, RateLimitedOptions | undefined]>(RATE_LIMITED_METADATA, [context.getClass(), context.getHandler()]);
+ * const options = mergeRateLimited(onClass, onHandler);
  * ```
  */
 export const RATE_LIMITED_METADATA = 'llm-resilience:rate-limited';
