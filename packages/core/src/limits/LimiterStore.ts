@@ -98,7 +98,15 @@ export interface LimitAdjustment {
   mark?: unknown;
 }
 
-/** A value or a promise of it: the in-memory store answers synchronously, Redis asynchronously. */
+/**
+ * A value or a promise of it: the in-memory store answers synchronously, Redis asynchronously.
+ *
+ * @example
+ * ```ts
+ * const r: MaybePromise<LimitDecision> = limiter.reserve(ctx, estimate, 'request');
+ * const d = r instanceof Promise ? await r : r; // no await (and no microtask) with the memory store
+ * ```
+ */
 export type MaybePromise<T> = T | Promise<T>;
 
 /** @internal True when a {@link MaybePromise} is the promise (the hot paths stay synchronous otherwise). */

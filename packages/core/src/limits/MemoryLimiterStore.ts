@@ -44,6 +44,11 @@ const MS_TOLERANCE = 1e-6;
 /**
  * Suggested wait when a concurrency slot is taken. The store cannot know when an in-flight call ends;
  * callers waiting on a slot should poll no faster than this.
+ *
+ * @example
+ * ```ts
+ * if (!d.ok && d.rule.metric === 'concurrency') await sleep(Math.max(d.retryAfterMs, CONCURRENCY_RETRY_MS));
+ * ```
  */
 export const CONCURRENCY_RETRY_MS = 250;
 

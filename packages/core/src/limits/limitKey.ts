@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { LimitContext, LimitRule } from './LimitRule';
 
-/** Escaped values longer than this are replaced by `#` + a SHA-256 digest, bounding key size. */
+/**
+ * Escaped values longer than this are replaced by `#` + a SHA-256 digest, bounding key size.
+ *
+ * @example
+ * ```ts
+ * if (tenantId.length > MAX_KEY_VALUE_LENGTH) console.warn('tenant ids this long are hashed in limit keys');
+ * ```
+ */
 export const MAX_KEY_VALUE_LENGTH = 128;
 
 /**

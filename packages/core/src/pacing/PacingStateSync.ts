@@ -18,7 +18,14 @@ export interface PacingStateSync {
   subscribe?(onRemote: (targetId: string, snapshot: RateLimitSnapshot) => void): Disposable;
 }
 
-/** Shortest interval between two publications of one target's pacing state (unless it runs low). */
+/**
+ * Shortest interval between two publications of one target's pacing state (unless it runs low).
+ *
+ * @example
+ * ```ts
+ * if (now - lastPublished >= PACING_PUBLISH_INTERVAL_MS || isLow(snapshot)) sync.publish(targetId, snapshot);
+ * ```
+ */
 export const PACING_PUBLISH_INTERVAL_MS = 1_000;
 
 /**

@@ -16,7 +16,15 @@ import type {
 } from './Policy';
 import { policySchema, type ParsedPolicy, type PolicyInput } from './schema';
 
-/** The seed's step 10 messages. */
+/**
+ * The seed's step 10 messages: what an internal user and a customer read while the engine works
+ * around a problem, and what queued work reads. A policy's `messages` override them one by one.
+ *
+ * @example
+ * ```ts
+ * res.status(503).json({ error: DEFAULT_MESSAGES.customer });
+ * ```
+ */
 export const DEFAULT_MESSAGES: AudienceMessages = {
   internal: "We hit the current model's rate limit. Retrying in a few seconds.",
   customer: "This request is taking longer than usual. We're trying another model now.",
@@ -82,7 +90,15 @@ export interface DefinePolicyOptions {
   onWarning?: (message: string) => void;
 }
 
-/** Advice from the seed: one primary and at most three fallbacks. */
+/**
+ * Advice from the seed: one primary and at most three fallbacks. `definePolicy` warns
+ * (`LLMR_LONG_CHAIN`) about a longer chain.
+ *
+ * @example
+ * ```ts
+ * if (chain.length - 1 > MAX_ADVISED_FALLBACKS) console.warn(`route ${name}: consider a shorter chain`);
+ * ```
+ */
 export const MAX_ADVISED_FALLBACKS = 3;
 
 /**

@@ -381,6 +381,16 @@ export const trafficClassSchema = z
   })
   .describe('A traffic class (live, batch, experiment or your own) and how it is scheduled.');
 
+/**
+ * The zod 4 schema of a policy: what `definePolicy` validates raw config with. Use it to validate or
+ * describe configuration elsewhere (`definePolicy` adds the cross-field checks and defaults).
+ *
+ * @example
+ * ```ts
+ * const r = policySchema.safeParse(JSON.parse(raw));
+ * if (!r.success) console.error(r.error.issues.map((i) => i.path.join('.')));
+ * ```
+ */
 export const policySchema = z
   .strictObject({
     targets: z
@@ -407,14 +417,78 @@ export const policySchema = z
   })
   .describe('An llm-resilience policy: what `definePolicy` accepts.');
 
-/** What `definePolicy` accepts. */
+/**
+ * What `definePolicy` accepts.
+ *
+ * @example
+ * ```ts
+ * const input: PolicyInput = { targets: { fast: { provider: 'openai', model: 'gpt-4o-mini' } }, routes: { chat: { chain: ['fast'] } } };
+ * const policy = definePolicy(input);
+ * ```
+ */
 export type PolicyInput = z.input<typeof policySchema>;
+/**
+ * One target of `PolicyInput.targets`: provider, model and capabilities.
+ *
+ * @example
+ * ```ts
+ * const fast: TargetInput = { provider: 'openai', model: 'gpt-4o-mini', contextWindow: 128_000, price: { input: 0.15, output: 0.6 } };
+ * ```
+ */
 export type TargetInput = z.input<typeof targetSchema>;
+/**
+ * One route of `PolicyInput.routes`: a task type and its fallback chain.
+ *
+ * @example
+ * ```ts
+ * const supportReply: RouteInput = { chain: ['fast', 'backup'], timeout: '20s', priority: 'live' };
+ * ```
+ */
 export type RouteInput = z.input<typeof routeSchema>;
+/**
+ * One rule of `PolicyInput.limits`.
+ *
+ * @example
+ * ```ts
+ * const userTpm: LimitRuleInput = { id: 'user-tpm', scope: ['user'], metric: 'totalTokens', limit: 40_000, window: '1m' };
+ * ```
+ */
 export type LimitRuleInput = z.input<typeof limitRuleSchema>;
+/**
+ * One budget of `PolicyInput.budgets`: a spend cap in USD.
+ *
+ * @example
+ * ```ts
+ * const tenantDaily: BudgetInput = { id: 'tenant-daily', scope: ['tenant'], limitUsd: 50, window: '1d' };
+ * ```
+ */
 export type BudgetInput = z.input<typeof budgetSchema>;
+/**
+ * The retry policy (`PolicyInput.retry`, or a route's `retry`).
+ *
+ * @example
+ * ```ts
+ * const retry: RetryInput = { maxAttempts: 3, backoff: { strategy: 'exponential', base: '500ms', max: '30s' } };
+ * ```
+ */
 export type RetryInput = z.input<typeof retrySchema>;
+/**
+ * The circuit breakers' settings (`PolicyInput.breaker`).
+ *
+ * @example
+ * ```ts
+ * const breaker: BreakerInput = { consecutiveFailures: 5, openFor: '30s' };
+ * ```
+ */
 export type BreakerInput = z.input<typeof breakerSchema>;
+/**
+ * One entry of `PolicyInput.trafficClasses`.
+ *
+ * @example
+ * ```ts
+ * const nightly: TrafficClassInput = { priority: 5, reserve: 0.3, maxWait: '1h' };
+ * ```
+ */
 export type TrafficClassInput = z.input<typeof trafficClassSchema>;
 /** Parsed (but not yet resolved) policy. */
 export type ParsedPolicy = z.output<typeof policySchema>;

@@ -1,4 +1,11 @@
-/** Characters per token assumed for text in alphabetic scripts. */
+/**
+ * Characters per token assumed for text in alphabetic scripts.
+ *
+ * @example
+ * ```ts
+ * const roughTokens = Math.ceil(text.length / CHARS_PER_TOKEN);
+ * ```
+ */
 export const CHARS_PER_TOKEN = 3.5;
 
 /**
