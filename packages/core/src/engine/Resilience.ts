@@ -26,6 +26,8 @@ import { estimateInputTokens } from '../tokens/estimateInputTokens';
 import type { Tokenizer } from '../tokens/Tokenizer';
 import { validateOutput } from '../validation/validateOutput';
 import type { ResilienceEvents } from './events';
+import { checkRequest } from './checkRequest';
+import { guardLogger } from './guardLogger';
 import { extractText, extractUsage } from './extract';
 import { isInstance } from './isInstance';
 import { plausibleUsage } from './plausibleUsage';
@@ -147,6 +149,10 @@ export class Resilience {
   private readonly textOf: TextExtractor;
   private readonly metrics: Metrics;
   private readonly logger: ResilienceOptions['logger'];
+  /** Set once an invalid tokenizer count has been reported. */
+  private warnedTokenizer = false;
+  /** Set once a failing `usage` / `text` extractor has been reported. */
+  private readonly warnedExtractor = { usage: false, text: false };
   private readonly retryBudgetOptions: { maxTokens?: number; tokenRatio?: number } | false;
   private readonly retryBudgets = new Map<string, RetryBudget>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
@@ -181,7 +187,8 @@ export class Resilience {
     this.random = options.random ?? Math.random;
     this.usageOf = options.usage ?? extractUsage;
     this.textOf = options.text ?? extractText;
-    this.logger = options.logger;
+    // A logger that throws must not fail a request (it is called from inside attempts).
+    this.logger = options.logger && guardLogger(options.logger);
     // Like a listener of `events`, a sink that throws is reported and never fails the request it reports.
     this.metrics = options.metrics ? guardMetrics(options.metrics, (error, method) => this.sinkFailed(error, method)) : noopMetrics;
     this.retryBudgetOptions = options.retryBudget ?? DEFAULT_RETRY_BUDGET;
@@ -367,6 +374,7 @@ export class Resilience {
         { kind: 'invalid_request', code: 'ERR_LLMR_UNKNOWN_ROUTE' },
       );
     }
+    checkRequest(request);
     const className = request.priority ?? route.priority;
     const trafficClass = this.policy.trafficClasses[className];
     if (!trafficClass) {
@@ -436,7 +444,21 @@ export class Resilience {
    */
   private estimate(input: NonNullable<ResilienceRequest['input']>, target: ResolvedTarget): number {
     if (!this.customTokenizer && target.tokenizer === 'heuristic') return estimateInputTokens(input, undefined, HEURISTIC_TOKENIZER);
-    return estimateInputTokens(input, target.model, this.tokenizer);
+    let n: unknown;
+    try {
+      n = estimateInputTokens(input, target.model, this.tokenizer);
+    } catch (err) {
+      n = err;
+    }
+    if (typeof n === 'number' && n >= 0 && n < Infinity) return n;
+    // A tokenizer that throws, or answers NaN, a negative or a string, would fail the request or reserve
+    // nothing (or nonsense): count with the heuristic instead, and say so once.
+    if (!this.warnedTokenizer) {
+      this.warnedTokenizer = true;
+      const got = n instanceof Error ? `${n.name}: ${n.message}` : typeof n === 'number' ? String(n) : typeof n;
+      this.logger?.warn?.('the tokenizer failed or returned an invalid count; the heuristic estimate is used instead', { model: target.model, got });
+    }
+    return estimateInputTokens(input, undefined, HEURISTIC_TOKENIZER);
   }
 
   /**
@@ -623,6 +645,45 @@ export class Resilience {
       });
     }
     return c.usage;
+  }
+
+  /**
+   * The `usage` extractor's reading of a successful call's value. The call succeeded and was billed:
+   * an extractor that throws, or returns something that is not a usage object (a promise, a string),
+   * must not turn it into a failure (which would retry or fall back, calling again). The estimate is
+   * charged instead and the first such case is logged.
+   */
+  private extractedUsage(s: RequestState, target: ResolvedTarget, value: unknown): Usage | undefined {
+    let u: unknown;
+    try {
+      u = this.usageOf(value);
+    } catch (err) {
+      this.extractorFailed('usage', s, target, err);
+      return undefined;
+    }
+    if (u === undefined || u === null) return undefined;
+    if (typeof u === 'object' && !isPromiseLike(u)) return u as Usage;
+    if (isPromiseLike(u)) Promise.resolve(u).catch(() => undefined); // not awaited: must not surface as unhandled
+    this.extractorFailed('usage', s, target, `returned ${isPromiseLike(u) ? 'a promise' : typeof u}`);
+    return undefined;
+  }
+
+  /** The `text` extractor's reading, for validation; one that throws reads as no text (the reply fails validation). */
+  private extractedText(s: RequestState, target: ResolvedTarget, value: unknown): string | undefined {
+    try {
+      return this.textOf(value);
+    } catch (err) {
+      this.extractorFailed('text', s, target, err);
+      return undefined;
+    }
+  }
+
+  private extractorFailed(which: 'usage' | 'text', s: RequestState, target: ResolvedTarget, problem: unknown): void {
+    if (this.warnedExtractor[which]) return;
+    this.warnedExtractor[which] = true;
+    const got = problem instanceof Error ? `${problem.name}: ${problem.message}` : String(problem);
+    const instead = which === 'usage' ? 'the estimate was charged' : 'the reply was treated as having no text';
+    this.logger?.warn?.(`the ${which} extractor failed; ${instead} (reported once)`, { requestId: s.requestId, target: target.id, problem: got });
   }
 
   /** A metrics sink threw: to the logger, else to the console (as a listener error of `events` is). */
@@ -862,13 +923,13 @@ export class Resilience {
           this.breakers.record(target.id, target.provider, { latencyMs: latency, admission, now: endedAt });
           this.retryBudget(target.provider)?.onSuccess();
           if (reportedHeaders !== undefined) this.updatePacing(target, reportedHeaders);
-          const reported = reportedUsage ?? this.usageOf(value);
+          const reported = reportedUsage ?? this.extractedUsage(s, target, value);
           const usage = reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
 
           if (route.output && !s.request.stream) {
             // An asynchronous validator gets the attempt's timeout of its own, never past the deadline.
             const validationMs = Math.min(ownTimeoutMs, s.deadline !== undefined ? s.deadline - endedAt : Infinity);
-            const v = await validateOutput(this.textOf(value), route.output, { timeoutMs: validationMs, clock: this.clock });
+            const v = await validateOutput(this.extractedText(s, target, value), route.output, { timeoutMs: validationMs, clock: this.clock });
             if (!v.ok) {
               s.record.validation_failures++;
               attemptRecord.outcome = 'invalid_output';

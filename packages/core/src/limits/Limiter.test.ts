@@ -108,6 +108,18 @@ describe('Limiter — phases, matching and amounts', () => {
     expect(() => new Limiter([userRpm], store, { keyCacheSize: Number.NaN })).toThrow(/keyCacheSize/);
   });
 
+  it('refuses a NaN, negative or non-number estimate instead of reserving nothing for it', () => {
+    const { limiter } = setup([userRpm, userTpm]);
+    expect(() => limiter.reserve({ user: 'u1' }, usage(Number.NaN), 'request')).toThrow(
+      "Limiter.reserve: the estimate for rule 'user-tpm' (totalTokens) is NaN; token and cost estimates must be numbers >= 0.",
+    );
+    expect(() => limiter.reserve({ user: 'u1' }, usage(-1_000), 'request')).toThrow(/rule 'user-tpm' \(totalTokens\) is -1000/);
+    expect(() => limiter.reserve({ user: 'u1' }, usage('300' as never, '300' as never), 'request')).toThrow(/is string/);
+    // Nothing was charged by the refused calls: the RPM rule still admits its full limit.
+    for (let i = 0; i < 3; i++) ok(limiter.reserve({ user: 'u1' }, usage(10), 'request'));
+    denied(limiter.reserve({ user: 'u1' }, usage(10), 'request'));
+  });
+
   it('keeps limiting every user when there are more users than its key cache holds', () => {
     const clock = new ManualClock(0);
     const limiter = new Limiter([userRpm], new MemoryLimiterStore({ clock }), { clock, keyCacheSize: 4 });

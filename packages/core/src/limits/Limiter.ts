@@ -198,7 +198,7 @@ export class Limiter {
       if (slots !== undefined) {
         for (; i < n; i++) {
           const amount = amountOf(rules[i]!.metric, estimate);
-          if (!(amount > 0)) break;
+          if (!(amount > 0) || typeof amount !== 'number') break;
           amounts[i] = amount;
         }
       }
@@ -219,8 +219,9 @@ export class Limiter {
         if (keys === null) keys = groupKeys[cr.group] = this.groups[cr.group]!.lookup(ctx);
         if (keys !== undefined) {
           amount = amountOf(cr.metric, estimate);
-          if (amount > 0) charged++;
-          else amount = -1;
+          if (amount > 0 && typeof amount === 'number') charged++;
+          else if (amount === 0) amount = -1;
+          else throw invalidEstimate(cr, amount);
         }
       }
       amounts[i] = amount;
@@ -380,4 +381,11 @@ function denial(
   const denied: LimitDenied = { ok: false, rule: cr.rule, key, retryAfterMs, amount, scope };
   if (states) denied.states = states;
   return denied;
+}
+
+/** A negative or NaN estimate would reserve nothing, so the rule would not see the call: refused. */
+function invalidEstimate(cr: CompiledRule, amount: number): RangeError {
+  return new RangeError(
+    `Limiter.reserve: the estimate for rule '${cr.rule.id}' (${cr.rule.metric}) is ${typeof amount === 'number' ? amount : typeof amount}; token and cost estimates must be numbers >= 0.`,
+  );
 }

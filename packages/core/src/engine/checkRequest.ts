@@ -1,0 +1,52 @@
+import { ResilienceError } from '../errors/ResilienceError';
+import type { ResilienceRequest } from './types';
+
+const IDENTITY_FIELDS = ['user', 'team', 'tenant', 'environment'] as const;
+
+/**
+ * Checks the numbers and identity of a request before anything is reserved for it: a token count that
+ * is `NaN` or negative would reserve nothing (token limits and budgets would not see the request), and
+ * an identity value that is not a string (a whole `req.user` object) would put every caller in one
+ * bucket. Throws a {@link ResilienceError} (`invalid_request`, `ERR_LLMR_INVALID_REQUEST`) naming the
+ * field and what was expected; returns nothing when the request is fine.
+ *
+ * @example
+ * ```ts
+ * checkRequest({ route: 'chat', inputTokens: Number.NaN });
+ * // throws: request.inputTokens: expected a finite number >= 0, got NaN
+ * ```
+ */
+export function checkRequest(request: ResilienceRequest): void {
+  const { inputTokens, maxOutputTokens, deadline, identity } = request;
+  if (inputTokens !== undefined && !(typeof inputTokens === 'number' && inputTokens >= 0 && inputTokens < Infinity)) {
+    throw invalid('inputTokens', 'a finite number >= 0', inputTokens);
+  }
+  if (maxOutputTokens !== undefined && !(typeof maxOutputTokens === 'number' && maxOutputTokens >= 0 && maxOutputTokens < Infinity)) {
+    throw invalid('maxOutputTokens', 'a finite number >= 0', maxOutputTokens);
+  }
+  if (deadline !== undefined && !(typeof deadline === 'number' && !Number.isNaN(deadline))) {
+    throw invalid('deadline', 'epoch milliseconds (a number)', deadline);
+  }
+  if (identity !== undefined) {
+    if (identity === null || typeof identity !== 'object') throw invalid('identity', 'an object of strings', identity);
+    for (const field of IDENTITY_FIELDS) {
+      const v = identity[field];
+      if (v !== undefined && typeof v !== 'string') throw invalid(`identity.${field}`, 'a string', v);
+    }
+  }
+}
+
+function invalid(path: string, expected: string, got: unknown): ResilienceError {
+  return new ResilienceError(`request.${path}: expected ${expected}, got ${describe(got)}.`, {
+    kind: 'invalid_request',
+    code: 'ERR_LLMR_INVALID_REQUEST',
+  });
+}
+
+/** The value's type, or the number itself (never the contents of an object: it may be a user record). */
+function describe(v: unknown): string {
+  if (typeof v === 'number') return String(v);
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? 'a string' : typeof v;
+}
