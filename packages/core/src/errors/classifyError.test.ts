@@ -745,6 +745,21 @@ describe('classifyError: garbage never throws', () => {
     expect(c.message.startsWith('bad request with key')).toBe(true);
   });
 
+  it.each([
+    ['Incorrect API key provided: sk-proj-abcdEFGH1234ijkl5678', 'Incorrect API key provided: [redacted-key]'],
+    ['Invalid API Key: gsk_SECRETgroqKEY1234567890abcdef', 'Invalid API Key: [redacted-key]'],
+    ['Invalid API key xai-SECRETxaiKEY1234567890abcdef', 'Invalid API key [redacted-key]'],
+    ['Unauthorized: hf_SECREThfTOKEN1234567890abcdef', 'Unauthorized: [redacted-key]'],
+    ['Request had header x-api-key: SECRETANTHROPICKEY1234 which is invalid', 'Request had header x-api-key: [redacted] which is invalid'],
+    ['Invalid header "api-key: 0123456789abcdef0123456789abcdef"', 'Invalid header "api-key: [redacted]"'],
+    ['GET https://host/v1/x?access_token=SECRETaccessTOKEN123 denied', 'GET https://host/v1/x?access_token=[redacted] denied'],
+    ['auth failed for {"api_key": "SECRETjsonKEY123456"}', 'auth failed for {"api_key": "[redacted]"}'],
+    ['Authorization: Basic dXNlcjpTRUNSRVRwYXNzd29yZA== rejected', 'Authorization: Basic [redacted] rejected'],
+    ["'My SSN is 123-45-6789, please draft my appeal' is not of type 'array'", "'[45 chars]' is not of type 'array'"],
+  ])('keeps credentials and quoted request text out of the message: %s', (raw, shown) => {
+    expect(classify(openAIError(401, { message: raw })).message).toBe(shown);
+  });
+
   it('property: never throws and always returns a valid kind and a short message (fc.anything)', () => {
     fc.assert(
       fc.property(

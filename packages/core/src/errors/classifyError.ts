@@ -1,5 +1,6 @@
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from './ErrorKind';
 import { isErrorKind } from './isErrorKind';
+import { redactQuoted } from './redactQuoted';
 import { parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryAfterFromRateLimit, retryInfoDelayMs } from './retryHints';
 
 /**
@@ -590,10 +591,16 @@ const DEFAULT_MESSAGES: Record<ErrorKind, string> = {
 };
 
 const SECRET_PATTERNS: ReadonlyArray<[RegExp, string]> = [
-  [/\bBearer\s+[A-Za-z0-9._~+/=-]+/gi, 'Bearer [redacted]'],
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
+  // Provider keys by prefix: OpenAI/Anthropic (sk-), Google (AIza), Groq, Hugging Face, xAI, Replicate,
+  // Perplexity, NVIDIA, Fireworks.
   [/\bsk-[A-Za-z0-9_*-]{8,}/g, '[redacted-key]'],
   [/\bAIza[0-9A-Za-z_-]{20,}/g, '[redacted-key]'],
-  [/\b(api[_-]?key|key|token)=([^&\s]{6,})/gi, '$1=[redacted]'],
+  [/\b(?:gsk_|hf_|xai-|r8_|pplx-|nvapi-|fw_)[A-Za-z0-9_-]{12,}/g, '[redacted-key]'],
+  // Credentials as headers (`x-api-key: ...`), query parameters (`?access_token=...`) or JSON fields.
+  [/\b((?:x-)?(?:goog-)?api-key|authorization)(\s*[:=]\s*)(?!Bearer\b|Basic\b)[^\s",;]{6,}/gi, '$1$2[redacted]'],
+  [/\b((?:[a-z]+_)?(?:api[_-]?key|key|token|secret|password))=([^&\s"]{6,})/gi, '$1=[redacted]'],
+  [/("(?:[a-z]+_)?(?:api[_-]?key|key|token|secret|password)"\s*:\s*")[^"]{6,}"/gi, '$1[redacted]"'],
 ];
 
 function sanitizeMessage(text: string): string {
@@ -602,6 +609,7 @@ function sanitizeMessage(text: string): string {
   if (troubleshooting >= 0) t = t.slice(0, troubleshooting);
   t = t.replace(/\s+/g, ' ').trim();
   for (const [pattern, replacement] of SECRET_PATTERNS) t = t.replace(pattern, replacement);
+  t = redactQuoted(t);
   return t.length > MESSAGE_MAX ? `${t.slice(0, MESSAGE_MAX - 1)}…` : t;
 }
 

@@ -44,4 +44,16 @@ describe('validateOutput', () => {
     const rejects: StandardSchemaLike<unknown> = { '~standard': { version: 1, vendor: 'test', validate: () => Promise.reject(new Error('down')) } };
     await expect(validateOutput('{"a":1}', rejects, { timeoutMs: 100, clock: new ManualClock(0) })).resolves.toEqual({ ok: false, reason: 'the output validator threw: down' });
   });
+
+  it('never quotes the reply in its reason: long keys and quoted text are replaced by their length', async () => {
+    const sentence = 'Patient Jane Roe (SSN 123-45-6789) should be told';
+    const byKey = await validateOutput(JSON.stringify({ [sentence]: 'x' }), z.record(z.string(), z.enum(['low', 'high'])));
+    expect(byKey).toEqual({ ok: false, reason: 'the reply does not match the schema: [49 chars]: Invalid option: expected one of "low"|"high"' });
+    const strict = await validateOutput(JSON.stringify({ intent: 'refund', [sentence]: 1 }), z.strictObject({ intent: z.string() }));
+    expect(strict).toEqual({ ok: false, reason: 'the reply does not match the schema: Unrecognized key: "[49 chars]"' });
+    const parsing = z.string().transform((t) => JSON.parse(t) as unknown);
+    const thrown = await validateOutput('"Patient Jane Roe"', parsing);
+    expect(thrown.ok).toBe(false);
+    expect(JSON.stringify(thrown)).not.toContain('Jane');
+  });
 });

@@ -1,3 +1,4 @@
+import { ECHO_MIN_CHARS, redactQuoted } from '../errors/redactQuoted';
 import type { Clock } from '../clock';
 import type { StandardSchemaLike } from '../policy/schema';
 import { jsonCandidates } from './parseJsonReply';
@@ -62,12 +63,13 @@ export async function validateOutput<O>(
         verdict = result as Verdict<O>;
       }
     } catch (e) {
-      return { ok: false, reason: `the output validator threw: ${e instanceof Error ? e.message : String(e)}` };
+      // A validator's own error may quote the reply (`JSON.parse`: `"Patient Ja"... is not valid JSON`).
+      return { ok: false, reason: `the output validator threw: ${redactQuoted(e instanceof Error ? e.message : String(e), 4)}` };
     }
     if (!verdict.issues) return { ok: true, value: verdict.value };
     const reasons = verdict.issues
       .slice(0, 3)
-      .map((i) => `${formatPath(i.path)}${i.message}`)
+      .map((i) => `${formatPath(i.path)}${redactQuoted(i.message)}`)
       .join('; ');
     first ??= { ok: false, reason: `the reply does not match the schema: ${reasons}` };
   }
@@ -91,5 +93,10 @@ async function within<T>(p: Promise<T>, ms: number, clock: Clock): Promise<T | u
 
 function formatPath(path: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined): string {
   if (!path || path.length === 0) return '';
-  return path.map((p) => String(typeof p === 'object' ? p.key : p)).join('.') + ': ';
+  // A segment is a key of the reply (a `z.record`'s keys may be whole sentences): long ones are redacted.
+  return path.map((p) => redactKey(String(typeof p === 'object' ? p.key : p))).join('.') + ': ';
+}
+
+function redactKey(key: string): string {
+  return key.length >= ECHO_MIN_CHARS ? `[${key.length} chars]` : key;
 }
