@@ -134,6 +134,12 @@ describe('openAIGateway() start-up errors', () => {
     expect(configError(() => openAIGateway({ ...base(), upstreams: { primary: { kind: 'openai', baseURL: 'not a url' } } })).code).toBe(
       'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM',
     );
+    // A key put where an upstream or a URL belongs is never quoted in the error.
+    const key = 'sk-proj-SECRETsecretSECRET1234';
+    const misplaced = configError(() => openAIGateway({ ...base(), upstreams: { primary: key as never } }));
+    expect(misplaced.message).toBe("openAIGateway(): upstreams.primary.kind must be 'openai' or 'anthropic', got a string, not an object. See docs/express.md#err_llmr_express_gateway_bad_upstream.");
+    const inUrl = configError(() => openAIGateway({ ...base(), upstreams: { primary: { kind: 'openai', baseURL: `api.example.com/v1?key=${key}` } } }));
+    expect(inUrl.message).toBe('openAIGateway(): upstreams.primary.baseURL must be an http(s) URL, got a string that is not one. See docs/express.md#err_llmr_express_gateway_bad_upstream.');
     expect(configError(() => openAIGateway({ ...base(), auth: undefined as never })).code).toBe('ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH');
     expect(configError(() => openAIGateway({ ...base(), engine: undefined as never })).code).toBe('ERR_LLMR_EXPRESS_NO_ENGINE');
   });

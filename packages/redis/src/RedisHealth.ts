@@ -1,3 +1,4 @@
+import { scrubRedisError } from './scrubRedisError';
 import type { Clock } from '@llm-resilience/core';
 
 /**
@@ -81,7 +82,7 @@ export class RedisHealth {
    * ```
    */
   markDown(error: unknown): void {
-    this.lastError = error;
+    this.lastError = scrubRedisError(error);
     if (this.current === 'down') return;
     this.current = 'down';
     this.downSince = this.options.clock.now();

@@ -1,3 +1,4 @@
+import { scrubRedisError } from './scrubRedisError';
 import { CONCURRENCY_RETRY_MS, systemClock } from '@llm-resilience/core';
 import type { Clock, LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
 import { ADJUST_LUA, ADJUST_UNIT_ARGS, PEEK_LUA, RESERVE_LUA, UNIT_ARGS } from './limiterScripts';
@@ -333,6 +334,7 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   private emit(event: RedisStoreEvent): void {
+    if ('error' in event) scrubRedisError(event.error);
     try {
       this.onEvent?.(event);
     } catch {

@@ -1,3 +1,4 @@
+import { scrubRedisError } from './scrubRedisError';
 import { ResilienceError } from '@llm-resilience/core';
 
 /**
@@ -32,6 +33,7 @@ export class RedisSyncError extends ResilienceError {
     readonly operation: RedisSyncOperation,
     cause: unknown,
   ) {
+    scrubRedisError(cause);
     super(
       `Sharing ${source === 'subscriber' ? 'state' : `${source} state`} over Redis failed (${operation}): ${describe(cause)}. ` +
         `This process keeps working on its own state and picks up shared state again once Redis answers; ` +

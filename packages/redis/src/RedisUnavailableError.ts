@@ -1,3 +1,4 @@
+import { scrubRedisError } from './scrubRedisError';
 import { ResilienceError } from '@llm-resilience/core';
 
 /**
@@ -12,6 +13,7 @@ import { ResilienceError } from '@llm-resilience/core';
  */
 export class RedisUnavailableError extends ResilienceError {
   constructor(operation: string, retryAfterMs: number, cause?: unknown) {
+    scrubRedisError(cause);
     super(
       `The Redis limiter store could not ${operation}: Redis is unavailable (${describe(cause)}). ` +
         `It is configured with onRedisError: 'fail-closed', so requests are refused until Redis answers ` +

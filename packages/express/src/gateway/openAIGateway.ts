@@ -84,7 +84,9 @@ function checkUpstreams(upstreams: unknown): Record<string, UpstreamConfig> {
   if (!isObject(upstreams)) fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', 'options.upstreams must map provider names to { kind, baseURL, apiKey }.');
   for (const [name, u] of Object.entries(upstreams)) {
     if (!isObject(u) || !KINDS.includes(u.kind)) {
-      fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.kind must be 'openai' or 'anthropic', got ${JSON.stringify(isObject(u) ? u.kind : u)}.`);
+      // Never the value itself: a misplaced API key (`upstreams: { openai: process.env.OPENAI_API_KEY }`) would be quoted.
+      const got = isObject(u) ? (typeof u.kind === 'string' ? JSON.stringify(u.kind.slice(0, 20)) : typeof u.kind) : u === null ? 'null' : `a ${typeof u}, not an object`;
+      fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.kind must be 'openai' or 'anthropic', got ${got}.`);
     }
     let ok = false;
     try {
@@ -92,7 +94,8 @@ function checkUpstreams(upstreams: unknown): Record<string, UpstreamConfig> {
     } catch {
       ok = false;
     }
-    if (!ok) fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.baseURL must be an http(s) URL, got ${JSON.stringify(u.baseURL)}.`);
+    // The URL is not quoted: it may carry a key (`?key=...`).
+    if (!ok) fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.baseURL must be an http(s) URL, got ${typeof u.baseURL === 'string' ? 'a string that is not one' : typeof u.baseURL}.`);
   }
   return upstreams as Record<string, UpstreamConfig>;
 }
