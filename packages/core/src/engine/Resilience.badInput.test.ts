@@ -81,4 +81,16 @@ describe('Resilience.execute with bad input', () => {
     expect(res.record.final_target).toBe('b');
     expect(res.record.attempts[0]?.errorKind).toBe('auth');
   });
+
+  it('keeps backoff sane when the injected random source answers out of [0, 1) or throws', async () => {
+    for (const random of [() => Number.NaN, () => 1e9, () => -5, (): number => { throw new Error('entropy'); }]) {
+      const { engine, clock } = setup({}, { chat: { chain: ['a'] } }, { random });
+      const { fn } = scripted({ a: [http(503), ok()] });
+      const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+      const waited = res.record.attempts[1]?.waitedMs;
+      expect(Number.isFinite(waited)).toBe(true);
+      expect(waited).toBeGreaterThanOrEqual(0);
+      expect(waited).toBeLessThanOrEqual(30_000);
+    }
+  });
 });

@@ -26,6 +26,7 @@ import { estimateInputTokens } from '../tokens/estimateInputTokens';
 import type { Tokenizer } from '../tokens/Tokenizer';
 import { validateOutput } from '../validation/validateOutput';
 import type { ResilienceEvents } from './events';
+import { checkResilienceOptions } from './checkOptions';
 import { checkRequest } from './checkRequest';
 import { guardLogger } from './guardLogger';
 import { extractText, extractUsage } from './extract';
@@ -164,6 +165,7 @@ export class Resilience {
   private closed = false;
 
   constructor(policy: Policy, options: ResilienceOptions = {}) {
+    checkResilienceOptions(options);
     this.policy = policy;
     this.clock = options.clock ?? systemClock;
     this.store = options.store ?? new MemoryLimiterStore({ clock: this.clock });
@@ -184,7 +186,7 @@ export class Resilience {
     );
     this.tokenizer = options.tokenizer ?? defaultTokenizer;
     this.customTokenizer = options.tokenizer !== undefined;
-    this.random = options.random ?? Math.random;
+    this.random = options.random === undefined ? Math.random : unitRandom(options.random);
     this.usageOf = options.usage ?? extractUsage;
     this.textOf = options.text ?? extractText;
     // A logger that throws must not fail a request (it is called from inside attempts).
@@ -1244,4 +1246,20 @@ function targetsPerProvider(policy: Policy): Record<string, number> {
 function releaseAdmission(v: { reservation?: Reservation; budget?: Reservation }): void {
   void v.reservation?.fail('release');
   void v.budget?.fail('release');
+}
+
+/**
+ * An injected random source kept to [0, 1): a value outside it (NaN, 1e9, -5) or a throw would put NaN,
+ * huge or negative waits into backoff; `Math.random()` stands in for that draw.
+ */
+function unitRandom(random: () => number): () => number {
+  return () => {
+    let v: number;
+    try {
+      v = random();
+    } catch {
+      return Math.random();
+    }
+    return v >= 0 && v < 1 ? v : Math.random();
+  };
 }
