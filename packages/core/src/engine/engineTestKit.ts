@@ -20,7 +20,7 @@ export const targets = {
 export function setup(
   extra: Partial<PolicyInput> = {},
   routes: PolicyInput['routes'] = { chat: { chain: ['a', 'b'] } },
-  options: Omit<ResilienceOptions, 'clock' | 'random'> = {},
+  options: Omit<ResilienceOptions, 'clock'> = {},
 ) {
   const clock = new ManualClock(1_000_000);
   const policy = definePolicy({ targets, routes, ...extra }, { onWarning: () => {} });
