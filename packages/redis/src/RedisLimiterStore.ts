@@ -1,14 +1,14 @@
 import { scrubRedisError } from './scrubRedisError';
-import { CONCURRENCY_RETRY_MS, systemClock } from '@llm-resilience/core';
-import type { Clock, LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
+import { CONCURRENCY_RETRY_MS } from '@llm-resilience/core';
+import type { LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
 import { ADJUST_LUA, ADJUST_UNIT_ARGS, PEEK_LUA, RESERVE_LUA, UNIT_ARGS } from './limiterScripts';
 import { LocalFallbackLimiter, LocalMark } from './LocalFallbackLimiter';
 import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
 import { RedisHealth, type RedisHealthState } from './RedisHealth';
 import { RedisKeyspace } from './RedisKeyspace';
 import { RedisScript } from './RedisScript';
-import { RedisStoreConfigError } from './RedisStoreConfigError';
 import { RedisUnavailableError } from './RedisUnavailableError';
+import { resolveStoreOptions } from './resolveStoreOptions';
 import type { RedisFailureMode, RedisLimiterStoreOptions, RedisStoreEvent } from './types';
 import { ScriptBatcher, type BatchEntry } from './ScriptBatcher';
 import { withTimeout } from './withTimeout';
@@ -66,50 +66,22 @@ export class RedisLimiterStore implements LimiterStore {
   private loaded = false;
 
   constructor(options: RedisLimiterStoreOptions) {
-    const client = options.redis as unknown as ScriptClient | undefined;
-    if (!client || typeof client.evalsha !== 'function') {
-      throw new RedisStoreConfigError('`redis` must be an ioredis Redis or Cluster instance.');
-    }
-    if (client.isCluster && options.hashTag === false) {
-      throw new RedisStoreConfigError(
-        '`hashTag: false` cannot be used with a Redis Cluster: the keys of one reservation would land in different slots (CROSSSLOT). Keep the default hash tag, or use several stores with different prefixes.',
-      );
-    }
-    const timeoutMs = options.timeoutMs ?? 100;
-    const localFraction = options.localFraction ?? 0.25;
-    const leaseMs = options.leaseMs ?? 600_000;
-    const marginMs = options.expiryMarginMs ?? 1000;
-    const initial = options.probeBackoffMs?.initial ?? 100;
-    const max = options.probeBackoffMs?.max ?? 2000;
-    const maxBatch = options.maxBatch ?? 16;
-    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RedisStoreConfigError(`maxBatch must be an integer >= 1, got ${maxBatch}.`);
-    positive('timeoutMs', timeoutMs);
-    positive('leaseMs', leaseMs);
-    positive('probeBackoffMs.initial', initial);
-    positive('probeBackoffMs.max', max);
-    if (!(marginMs >= 0) || !Number.isFinite(marginMs)) throw new RedisStoreConfigError(`expiryMarginMs must be >= 0, got ${marginMs}.`);
-    if (!(localFraction > 0 && localFraction <= 1)) {
-      throw new RedisStoreConfigError(`localFraction must be in (0, 1], got ${localFraction}. Use about 1 / number of replicas.`);
-    }
-    const mode = options.onRedisError ?? 'fail-open';
-    if (mode !== 'fail-open' && mode !== 'fail-closed') {
-      throw new RedisStoreConfigError(`onRedisError must be 'fail-open' or 'fail-closed', got '${String(mode)}'.`);
-    }
-    const clock: Clock = options.clock ?? systemClock;
+    const o = resolveStoreOptions(options);
+    const client = o.client;
     this.client = client;
-    this.mode = mode;
-    this.timeoutMs = timeoutMs;
-    this.keyspace = new RedisKeyspace({ prefix: options.prefix, hashTag: options.hashTag });
-    this.header = [Math.ceil(leaseMs), Math.ceil(marginMs), CONCURRENCY_RETRY_MS];
-    const batch = { client, header: this.header, maxBatch, timeoutMs };
+    this.mode = o.mode;
+    this.timeoutMs = o.timeoutMs;
+    this.keyspace = new RedisKeyspace({ prefix: o.prefix, hashTag: o.hashTag });
+    this.header = [Math.ceil(o.leaseMs), Math.ceil(o.marginMs), CONCURRENCY_RETRY_MS];
+    const batch = { client, header: this.header, maxBatch: o.maxBatch, timeoutMs: o.timeoutMs };
     this.reserveBatcher = new ScriptBatcher<ReserveResult>({ ...batch, script: RESERVE, withCounts: true, settle: settleReserve });
     this.adjustBatcher = new ScriptBatcher<void>({ ...batch, script: ADJUST, withCounts: false, settle: settleAll });
-    this.local = new LocalFallbackLimiter(localFraction, clock);
-    this.onEvent = options.onEvent;
+    this.local = new LocalFallbackLimiter(o.localFraction, o.clock);
+    this.onEvent = o.onEvent;
     this.healthState = new RedisHealth({
-      clock,
-      initialBackoffMs: initial,
-      maxBackoffMs: max,
+      clock: o.clock,
+      initialBackoffMs: o.initialBackoffMs,
+      maxBackoffMs: o.maxBackoffMs,
       probe: () => this.probe(),
       onDown: (error) => this.emit({ type: 'unavailable', error }),
       onUp: (downMs) => this.emit({ type: 'recovered', downMs }),
@@ -338,13 +310,9 @@ export class RedisLimiterStore implements LimiterStore {
     try {
       this.onEvent?.(event);
     } catch {
-      // A throwing listener must not break limiting.
+      // A throwing listener must not break limiting (`onEvent` is checked to be a function at construction).
     }
   }
-}
-
-function positive(name: string, value: number): void {
-  if (!(value > 0) || !Number.isFinite(value)) throw new RedisStoreConfigError(`${name} must be a positive number, got ${value}.`);
 }
 
 /**

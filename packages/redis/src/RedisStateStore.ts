@@ -1,7 +1,7 @@
 import { RedisKeyspace } from './RedisKeyspace';
 import { notReadyReason, type ScriptClient } from './redisClient';
 import type { RedisClient } from './redisClient';
-import { RedisStoreConfigError } from './RedisStoreConfigError';
+import { booleanOption, clientOption, knownKeys, optionsObject, prefixOption, timeoutOption } from './optionChecks';
 import { RedisUnavailableError } from './RedisUnavailableError';
 import { withTimeout } from './withTimeout';
 
@@ -24,6 +24,10 @@ export interface RedisStateStoreOptions {
   timeoutMs?: number;
 }
 
+/** Every key of {@link RedisStateStoreOptions} (the compiler keeps this list complete). */
+const STATE_STORE_KEYS = { redis: true, prefix: true, hashTag: true, timeoutMs: true } satisfies Record<keyof RedisStateStoreOptions, true>;
+const STATE_STORE_OPTION_NAMES: readonly string[] = Object.keys(STATE_STORE_KEYS);
+
 /**
  * Small JSON state shared by every process, each entry with a TTL: the seam for shared breaker and
  * pacing state (an opened breaker, remaining quota read from provider headers). Values are whole JSON
@@ -43,14 +47,11 @@ export class RedisStateStore {
   private readonly timeoutMs: number;
 
   constructor(options: RedisStateStoreOptions) {
-    const client = options.redis as unknown as (ScriptClient & { get?: unknown }) | undefined;
-    if (!client || typeof client.get !== 'function') {
-      throw new RedisStoreConfigError('`redis` must be an ioredis Redis or Cluster instance.');
-    }
-    this.client = client;
-    this.keyspace = new RedisKeyspace({ prefix: options.prefix, hashTag: options.hashTag });
-    this.timeoutMs = options.timeoutMs ?? 100;
-    if (!(this.timeoutMs > 0)) throw new RedisStoreConfigError(`timeoutMs must be positive, got ${this.timeoutMs}.`);
+    const o = optionsObject(options, 'RedisStateStore');
+    knownKeys(o, STATE_STORE_OPTION_NAMES, 'RedisStateStore');
+    this.client = clientOption<ScriptClient>('redis', o.redis, 'get');
+    this.keyspace = new RedisKeyspace({ prefix: prefixOption('prefix', o.prefix), hashTag: booleanOption('hashTag', o.hashTag) });
+    this.timeoutMs = timeoutOption('timeoutMs', o.timeoutMs, 100);
   }
 
   /**

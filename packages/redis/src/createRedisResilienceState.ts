@@ -4,7 +4,19 @@ import { RedisLimiterStore } from './RedisLimiterStore';
 import { RedisPacingSync } from './RedisPacingSync';
 import { RedisStoreConfigError } from './RedisStoreConfigError';
 import { RedisSyncError } from './RedisSyncError';
-import type { RedisResilienceState, RedisResilienceStateOptions } from './types';
+import { functionOption, knownKeys, optionsObject, timeoutOption } from './optionChecks';
+import { STORE_OPTION_NAMES } from './resolveStoreOptions';
+import { subscriberOption } from './resolveSyncOptions';
+import type { RedisLimiterStoreOptions, RedisResilienceState, RedisResilienceStateOptions } from './types';
+
+/** The syncs' own options (the compiler keeps this list complete). */
+const SYNC_EXTRA_KEYS = { subscriber: true, syncTimeoutMs: true, onSyncError: true } satisfies Record<
+  Exclude<keyof RedisResilienceStateOptions, keyof RedisLimiterStoreOptions>,
+  true
+>;
+
+/** The option names of `createRedisResilienceState`: the store's, plus the syncs' own. */
+const STATE_OPTION_NAMES: readonly string[] = [...STORE_OPTION_NAMES, ...Object.keys(SYNC_EXTRA_KEYS)];
 
 /**
  * Creates the limiter store, the breaker sync and the pacing sync on one Redis namespace, the syncs
@@ -26,14 +38,22 @@ import type { RedisResilienceState, RedisResilienceStateOptions } from './types'
  * ```
  */
 export function createRedisResilienceState(options: RedisResilienceStateOptions): RedisResilienceState {
-  const store = new RedisLimiterStore(options);
-  const { redis, prefix, hashTag, clock, onSyncError, syncTimeoutMs } = options;
-  let subscriber = options.subscriber;
+  const o = optionsObject(options, 'createRedisResilienceState');
+  knownKeys(o, STATE_OPTION_NAMES, 'createRedisResilienceState');
+  const { subscriber: givenSubscriber, syncTimeoutMs, onSyncError, ...storeOptions } = options;
+  const store = new RedisLimiterStore(storeOptions);
+  // The syncs' own options, checked under their names here (the syncs would call them `timeoutMs`,
+  // `onError`) and before a subscriber connection is created.
+  subscriberOption('subscriber', givenSubscriber);
+  timeoutOption('syncTimeoutMs', syncTimeoutMs, 1000);
+  functionOption('onSyncError', onSyncError);
+  const { redis, prefix, hashTag, clock } = options;
+  let subscriber = givenSubscriber;
   let owned: RedisClient | undefined;
   if (subscriber === undefined) {
     const duplicate = (redis as unknown as { duplicate?: () => RedisClient }).duplicate;
     if (typeof duplicate !== 'function') {
-      throw new RedisStoreConfigError('`redis` cannot be duplicated for SUBSCRIBE: pass a dedicated `subscriber` connection.');
+      throw new RedisStoreConfigError('`redis` cannot be duplicated for SUBSCRIBE: pass a dedicated `subscriber` connection.', 'subscriber');
     }
     subscriber = owned = duplicate.call(redis);
     if (onSyncError) {

@@ -44,7 +44,8 @@ export type RedisStoreEvent =
   | { type: 'adjustDropped'; count: number; error: unknown };
 
 /**
- * Options of `RedisLimiterStore`.
+ * Options of `RedisLimiterStore`. Every option is checked at construction: a wrong type or range, an
+ * unknown key or a callback that is not a function throws `RedisStoreConfigError` naming the option.
  *
  * @example
  * ```ts
@@ -54,7 +55,7 @@ export type RedisStoreEvent =
 export interface RedisLimiterStoreOptions {
   /** An ioredis `Redis` or `Cluster` instance. The store never closes it (you own it). */
   redis: RedisClient;
-  /** Namespace of every key. Default `'llmr'`. */
+  /** Namespace of every key, a non-empty string. Default `'llmr'`. */
   prefix?: string;
   /**
    * Wrap the namespace in a Cluster hash tag (`{llmr}:...`) so every key, and so every reservation,
@@ -63,7 +64,10 @@ export interface RedisLimiterStoreOptions {
    * CROSSSLOT. To spread load over Cluster shards, use several stores with different prefixes.
    */
   hashTag?: boolean;
-  /** Longest a request waits for Redis, per operation, before the failure mode applies. Default `100` ms. */
+  /**
+   * Longest a request waits for Redis, per operation, before the failure mode applies (at most
+   * 2147483647, the longest timer Node honours). Default `100` ms.
+   */
   timeoutMs?: number;
   /** What to do when Redis is down or slow. Default `'fail-open'`. */
   onRedisError?: RedisFailureMode;
@@ -94,7 +98,10 @@ export interface RedisLimiterStoreOptions {
    * expires, or a per-window counter's window (`windowMs` from its last write) has passed. Default `1000` ms.
    */
   expiryMarginMs?: number;
-  /** Backoff of the recovery probe (PING) after a failure: first wait, doubling up to max. Default `{ initial: 100, max: 2000 }` ms. */
+  /**
+   * Backoff of the recovery probe (PING) after a failure: first wait, doubling up to max (`initial` must
+   * not exceed `max`). Default `{ initial: 100, max: 2000 }` ms.
+   */
   probeBackoffMs?: { initial?: number; max?: number };
   /** Local time source, for the fallback limiter and the probe backoff (decisions on Redis use Redis `TIME`). Default: the system clock. */
   clock?: Clock;
@@ -103,7 +110,7 @@ export interface RedisLimiterStoreOptions {
 }
 
 /**
- * Options of `RedisBreakerSync` and `RedisPacingSync`.
+ * Options of `RedisBreakerSync` and `RedisPacingSync`, checked at construction like the store's.
  *
  * @example
  * ```ts
@@ -120,11 +127,11 @@ export interface RedisSyncOptions {
    * `close()`.
    */
   subscriber?: RedisClient;
-  /** Namespace; use the limiter store's prefix to keep one namespace per app. Default `'llmr'`. */
+  /** Namespace, a non-empty string; use the limiter store's prefix to keep one namespace per app. Default `'llmr'`. */
   prefix?: string;
   /** Wrap the namespace in a Cluster hash tag. Default `true`. */
   hashTag?: boolean;
-  /** Longest wait for Redis per publish, subscribe or load; then the failure is reported. Default `1000` ms. */
+  /** Longest wait for Redis per publish, subscribe or load (at most 2147483647); then the failure is reported. Default `1000` ms. */
   timeoutMs?: number;
   /** Extra lifetime of the stored states beyond the longest-lived one. Default `1000` ms. */
   expiryMarginMs?: number;
