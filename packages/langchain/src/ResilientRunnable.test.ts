@@ -554,11 +554,73 @@ describe('ResilientRunnable: Runnable contract', () => {
     expect(err).toBeInstanceOf(ResilientRunnableConfigError);
     expect(err).toMatchObject({ code: 'ERR_LLMR_LANGCHAIN_CONFIG', kind: 'invalid_request' });
     expect((err as ResilientRunnableConfigError).problems).toEqual([
+      'maxConcurrency: expected a whole number >= 1 (or Infinity), got 0',
       expect.stringContaining("route 'nope' is not in the policy"),
-      'maxConcurrency must be at least 1, got 0',
     ]);
     expect(() => withResilience(m, { engine, route: 'chat', fallbacks: [m, m] })).toThrow(/only 1 fallback target/);
-    expect(() => withResilience(m, { engine: undefined as never, route: 'chat' })).toThrow(/`engine` is required/);
+    expect(() => withResilience(m, { engine: undefined as never, route: 'chat' })).toThrow(
+      /engine: expected a Resilience engine \(the result of createResilience\(policy\)\), got undefined/,
+    );
+    expect(() => withResilience(m, { engine, route: 'toString' })).toThrow(/route 'toString' is not in the policy/);
+  });
+
+  it('refuses invalid option values and unknown keys at creation, naming each option and what it expects', () => {
+    const { engine } = manualEngine();
+    const m = fakeList(['x']);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const err = (() => {
+        try {
+          withResilience(new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key' }), {
+            engine,
+            route: 'chat',
+            priority: 'vip',
+            audience: 'everyone',
+            maxOutputTokens: -5,
+            identity: 'bob',
+            output: {},
+            maxConcurrency: 2.5,
+            innerRetries: 'fail',
+            fallback: [m],
+          } as never);
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(err).toBeInstanceOf(ResilientRunnableConfigError);
+      expect(err).toMatchObject({ code: 'ERR_LLMR_LANGCHAIN_CONFIG', kind: 'invalid_request' });
+      const problems = (err as ResilientRunnableConfigError).problems;
+      expect(problems.map((p) => p.slice(0, p.indexOf(':')))).toEqual([
+        'fallback',
+        'identity',
+        'priority',
+        'output',
+        'maxOutputTokens',
+        'audience',
+        'maxConcurrency',
+        'innerRetries',
+        'target \'long\' (chain[1] of route \'chat\') has no runnable',
+      ]);
+      expect((err as Error).message).toContain("priority: expected a traffic class of the policy (one of 'live', 'batch', 'experiment'), got 'vip'");
+      expect((err as Error).message).toContain('fallback: unknown option (did you mean `fallbacks`?)');
+      // An invalid `innerRetries` is not taken for 'warn': the model is not even looked at.
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      warn.mockRestore();
+    }
+    expect(() => withResilience(m, { engine, route: 'solo', maxOutputTokens: Number.NaN })).toThrow(/maxOutputTokens: expected a finite number/);
+    expect(() => new ResilientRunnable({ bound: m, engine, route: 'solo', batchPriority: 'bulk' })).toThrow(/batchPriority: expected a traffic class/);
+  });
+
+  it('keeps valid options as they are, on the runnable and on copies with more config', () => {
+    const { engine } = manualEngine({ trafficClasses: { nightly: { priority: 5 } } });
+    const m = fakeList(['x']);
+    const options = { engine, route: 'solo', priority: 'live', batchPriority: 'nightly', maxConcurrency: Infinity, maxOutputTokens: 0, name: 'Summary' };
+    const safe = withResilience(m, options);
+    expect(safe.resilience).toEqual(options);
+    expect(safe.withConfig({ tags: ['x'] }).resilience).toEqual(options);
+    expect(safe.getName()).toBe('Summary');
   });
 
   it('warns once per model that retries on its own, or refuses it with innerRetries: "error"', () => {

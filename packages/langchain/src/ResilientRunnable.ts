@@ -24,6 +24,7 @@ import {
   unfinishedUsage,
 } from '@llm-resilience/core';
 import { startAttemptRun, type AttemptRun } from './attemptRun';
+import { INNER_RETRIES_CHECKS, optionProblems, policyOf } from './checkOptions';
 import { engineInputOf } from './engineInput';
 import { findInnerRetries } from './findInnerRetries';
 import { linkSignals } from './linkSignals';
@@ -157,24 +158,25 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   constructor(fields: ResilientRunnableFields<RunInput, RunOutput, CallOptions>) {
     const { bound, config, kwargs, ...options } = fields;
     super({ bound, config: config ?? {}, ...(kwargs !== undefined ? { kwargs } : {}) });
-    const problems: string[] = [];
-    if (!options.engine || typeof options.engine.execute !== 'function') {
-      throw new ResilientRunnableConfigError(['`engine` is required: pass the result of createResilience(policy)']);
-    }
+    const problems = optionProblems(options as Record<string, unknown>);
+    const policy = policyOf(options.engine);
+    if (!policy) throw new ResilientRunnableConfigError(problems);
     this.engine = options.engine;
     this.route = options.route;
     this.resilience = Object.freeze({ ...options });
     if (options.name !== undefined) this.name = options.name;
+    // Bad shapes are reported above; map what can be mapped so that the route's problems are listed too.
+    const fallbacks = Array.isArray(options.fallbacks) ? options.fallbacks : [];
+    const targets = typeof options.targets === 'object' && options.targets !== null && !Array.isArray(options.targets) ? options.targets : {};
     // Runnables built by `targets` factories are checked when built (first use).
-    this.runnables = new TargetRunnables(options.engine.policy, options.route, bound, options.fallbacks ?? [], options.targets ?? {}, (built) => {
+    this.runnables = new TargetRunnables(policy, options.route, bound, fallbacks, targets, (built) => {
       const found = this.innerRetryProblems([built]);
       if (found.length > 0) throw new ResilientRunnableConfigError(found);
     });
-    problems.push(...this.runnables.problems);
-    if (options.maxConcurrency !== undefined && !(options.maxConcurrency >= 1)) {
-      problems.push(`maxConcurrency must be at least 1, got ${options.maxConcurrency}`);
+    if (typeof options.route === 'string') problems.push(...this.runnables.problems);
+    if (options.innerRetries === undefined || INNER_RETRIES_CHECKS.includes(options.innerRetries)) {
+      problems.push(...this.innerRetryProblems(this.runnables.direct().filter((r) => Runnable.isRunnable(r))));
     }
-    problems.push(...this.innerRetryProblems(this.runnables.direct()));
     if (problems.length > 0) throw new ResilientRunnableConfigError(problems);
   }
 

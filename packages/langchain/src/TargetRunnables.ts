@@ -33,7 +33,7 @@ export class TargetRunnables<RunInput = any, RunOutput = any> {
     private readonly checkBuilt: (runnable: Runnable<RunInput, RunOutput>) => void = () => undefined,
   ) {
     const problems: string[] = [];
-    const r = policy.routes[route];
+    const r = Object.hasOwn(policy.routes, route) ? policy.routes[route] : undefined;
     if (!r) {
       problems.push(`route '${route}' is not in the policy (known routes: ${Object.keys(policy.routes).join(', ') || 'none'})`);
       this.primaryId = '';

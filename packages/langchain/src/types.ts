@@ -74,7 +74,7 @@ export interface WithResilienceOptions<RunInput = any, RunOutput = any> {
   fallbacks?: ReadonlyArray<Runnable<RunInput, RunOutput>>;
   /** Who the request is for (keys user/team/tenant limits and budgets): fixed, or read from each call. */
   identity?: Identity | ((input: RunInput, config: RunnableConfig) => Identity | undefined);
-  /** Traffic class of `invoke` and `stream`. Default: the route's priority. */
+  /** Traffic class of `invoke` and `stream` (a name in the policy's `trafficClasses`). Default: the route's priority. */
   priority?: string;
   /** Traffic class of `batch`. Default `'batch'`. */
   batchPriority?: string;
@@ -86,7 +86,10 @@ export interface WithResilienceOptions<RunInput = any, RunOutput = any> {
    * Default: none.
    */
   output?: StandardSchemaLike;
-  /** Output-token cap reserved per call. Default: the target's `maxOutputTokens`, else the engine's default (1024). */
+  /**
+   * Output-token cap reserved per call (a finite number >= 0). Default: the target's `maxOutputTokens`,
+   * else the engine's default (1024).
+   */
   maxOutputTokens?: number;
   /** Who reads failure messages. Default: the route's audience. */
   audience?: 'internal' | 'customer';
@@ -95,7 +98,7 @@ export interface WithResilienceOptions<RunInput = any, RunOutput = any> {
    * message-likes, a PromptValue, or the string values of a prompt-variables object).
    */
   estimateInput?: (input: RunInput) => InputEstimate | undefined;
-  /** Items of one `batch()` in flight at once (the engine still paces them). Default 16. */
+  /** Items of one `batch()` in flight at once (a whole number >= 1, or `Infinity`; the engine still paces them). Default 16. */
   maxConcurrency?: number;
   /** Check for models that retry on their own. Default `'warn'`. */
   innerRetries?: InnerRetriesCheck;

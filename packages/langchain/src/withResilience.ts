@@ -6,7 +6,9 @@ import type { WithResilienceOptions } from './types';
  * Wraps any Runnable (a chat model, a prompt | model | parser chain, an agent step) in the policy of
  * one route of the engine: limits and budgets, retries on provider hints, fallbacks to other
  * runnables, breakers, output validation and usage settled from `usage_metadata`. Build wrapped
- * models with `maxRetries: 0`: the engine owns retries.
+ * models with `maxRetries: 0`: the engine owns retries. Every option is checked here: unknown keys,
+ * bad values, a `priority` that is not a traffic class of the engine's policy or an unknown `route`
+ * throw a `ResilientRunnableConfigError` that lists each problem.
  *
  * @example
  * ```ts
