@@ -37,6 +37,16 @@ function invalid(path: string, message: string): ExpressConfigError {
   return new ExpressConfigError('ERR_LLMR_EXPRESS_INVALID_LIMIT', `limits${path}: ${message}`);
 }
 
+/** A rule's `match`: known dimensions to strings (a typo would make the rule never apply). */
+function checkMatch(path: string, match: unknown): Record<string, string> {
+  if (typeof match !== 'object' || match === null || Array.isArray(match)) throw invalid(path, `expected an object of dimensions to values, got ${match === null ? 'null' : typeof match}`);
+  for (const [d, v] of Object.entries(match)) {
+    if (!INBOUND_DIMENSIONS.has(d)) throw invalid(path, `'${d}' is not a dimension; match can use user, team, tenant, environment, route`);
+    if (typeof v !== 'string') throw invalid(`${path}.${d}`, `expected a string, got ${v === null ? 'null' : typeof v}`);
+  }
+  return match as Record<string, string>;
+}
+
 /**
  * Validates inbound rules (the policy's syntax) into the core's {@link LimitRule}s, ids prefixed so
  * their buckets never meet the policy's.
@@ -83,7 +93,7 @@ export function toLimitRules(rules: readonly InboundLimitRule[]): LimitRule[] {
     seen.add(id);
     const rule: LimitRule = { id: PREFIX + id, scope: [...r.scope] as ScopeDimension[], metric: r.metric, limit: r.limit, windowMs };
     if (r.burst !== undefined) rule.burst = r.burst;
-    if (r.match !== undefined) rule.match = { ...r.match };
+    if (r.match !== undefined) rule.match = { ...checkMatch(`${at}.match`, r.match) };
     // A call that failed still used the request; tokens are settled from real usage anyway.
     rule.onFailure = 'requests';
     return rule;

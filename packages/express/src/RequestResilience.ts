@@ -110,14 +110,21 @@ export class RequestResilience {
 
   /**
    * Who reads failure messages for this request: the `audience` option, else the route's audience
-   * in the policy, else `'customer'`.
+   * in the policy, else `'customer'`. An `audience(req)` function that returns anything but
+   * `'customer'` or `'internal'` (undefined, a typo) gets the default too, never the internal wording.
    */
   get audience(): Audience {
+    const chosen = this.chosenAudience();
+    if (chosen !== undefined) return chosen;
+    const route = this.route !== undefined && Object.prototype.hasOwnProperty.call(this.engine.policy.routes, this.route) ? this.engine.policy.routes[this.route] : undefined;
+    return route?.audience === 'internal' ? 'internal' : 'customer';
+  }
+
+  /** The `audience` option's answer for this request, when it is a valid one. */
+  private chosenAudience(): Audience | undefined {
     const a = this.audienceSource;
-    if (typeof a === 'function') return a(this.req);
-    if (a !== undefined) return a;
-    const route = this.route !== undefined ? this.engine.policy.routes[this.route] : undefined;
-    return route?.audience ?? 'customer';
+    const chosen: unknown = typeof a === 'function' ? a(this.req) : a;
+    return chosen === 'customer' || chosen === 'internal' ? chosen : undefined;
   }
 
   /** Records of the calls made through {@link execute} so far (streaming ones complete later). */
@@ -165,7 +172,11 @@ export class RequestResilience {
     if (identity !== undefined) request.identity = identity;
     const priority = overrides.priority ?? this.priority;
     if (priority !== undefined) request.priority = priority;
-    if (overrides.audience === undefined && this.audienceSource !== undefined) request.audience = this.audience;
+    if (overrides.audience === undefined && this.audienceSource !== undefined) {
+      // No valid answer: the engine uses the audience of the route called.
+      const audience = this.chosenAudience();
+      if (audience !== undefined) request.audience = audience;
+    }
     this.calls++;
     if (overrides.requestId === undefined && this.requestId !== undefined) {
       request.requestId = this.calls === 1 ? this.requestId : `${this.requestId}.${this.calls}`;

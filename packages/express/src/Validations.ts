@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import type { Identity, Logger } from '@llm-resilience/core';
 import { ExpressConfigError } from './ExpressConfigError';
 import { helpLink } from './helpLink';
+import { invalidOption, shown } from './optionChecks';
 import type { ValidationsConfig } from './types';
 
 /**
@@ -77,19 +78,23 @@ export class Validations {
 
   constructor(config: boolean | ValidationsConfig | undefined, logger?: Pick<Logger, 'warn'>) {
     this.logger = logger ?? defaultLogger;
+    if (config !== undefined && typeof config !== 'boolean' && (typeof config !== 'object' || config === null || Array.isArray(config))) {
+      throw invalidOption('resilience()', 'validations', 'true, false or an object of checks { default?, xForwardedFor?, ... }', shown(config));
+    }
     const all = typeof config === 'boolean' ? config : (config?.default ?? true);
     const enabled = {} as Record<ValidationName, boolean>;
     for (const n of NAMES) enabled[n] = all;
-    if (typeof config === 'object' && config !== null) {
+    if (typeof config === 'object') {
       for (const [key, value] of Object.entries(config)) {
-        if (key === 'default') continue;
-        if (!(NAMES as string[]).includes(key)) {
+        if (key !== 'default' && !(NAMES as string[]).includes(key)) {
           throw new ExpressConfigError(
             'ERR_LLMR_EXPRESS_UNKNOWN_VALIDATION',
             `validations.${key} is not a known check. Known checks: ${NAMES.join(', ')}, default.`,
           );
         }
-        enabled[key as ValidationName] = value !== false;
+        // 'no' or 0 would otherwise switch a check on: only booleans say what is meant.
+        if (value !== undefined && typeof value !== 'boolean') throw invalidOption('resilience()', `validations.${key}`, 'true or false', shown(value));
+        if (key !== 'default') enabled[key as ValidationName] = value !== false;
       }
     }
     this.enabled = enabled;

@@ -30,7 +30,7 @@ export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo as HttpError } from 
 export { toAnthropicRequest, fromAnthropicMessage, AnthropicStreamTranslator } from './gateway/anthropicTranslate';
 export { ANTHROPIC_IGNORED_OPTIONS } from './gateway/anthropicOptions';
 export { ChatRequestError, type ChatRequestErrorCode } from './gateway/ChatRequestError';
-export { UpstreamHttpError, UpstreamStreamError, StreamIdleError } from './gateway/UpstreamError';
+export { UpstreamHttpError, UpstreamReplyError, UpstreamStreamError, StreamIdleError } from './gateway/UpstreamError';
 export type {
   Audience,
   ErrorHandlerOptions,

@@ -11,6 +11,14 @@ describe('inboundLimitMessage', () => {
     expect(inboundLimitMessage('customer', 'x', 1, { customer: 'Slow down.' })).toBe('Slow down.');
     expect(inboundLimitMessage('internal', 'x', 1000, { customer: 'Slow down.' })).toContain("'x'");
   });
+
+  it('gives anything but the internal audience the customer wording (a bad value never names the rule)', () => {
+    for (const bad of [undefined, 'everyone', 'constructor']) {
+      expect(inboundLimitMessage(bad as never, 'user-rpm', 3000)).toBe(INBOUND_LIMIT_CUSTOMER_MESSAGE);
+      expect(streamInterruptedMessage(bad as never, 'network')).toBe('The reply was interrupted. Please try again.');
+    }
+    expect(inboundLimitMessage('constructor' as never, 'x', 1, {})).toBe(INBOUND_LIMIT_CUSTOMER_MESSAGE);
+  });
 });
 
 describe('messageFor', () => {

@@ -26,9 +26,11 @@ export function inboundLimitMessage(
   retryAfterMs: number,
   overrides?: Partial<Record<Audience, string>>,
 ): string {
-  const override = overrides?.[audience];
-  if (override !== undefined) return override;
-  if (audience === 'customer') return INBOUND_LIMIT_CUSTOMER_MESSAGE;
+  // Anything but 'internal' (a bad value from an audience function) gets the customer wording.
+  const a: Audience = audience === 'internal' ? 'internal' : 'customer';
+  const override = overrides?.[a];
+  if (typeof override === 'string') return override;
+  if (a === 'customer') return INBOUND_LIMIT_CUSTOMER_MESSAGE;
   return Number.isFinite(retryAfterMs)
     ? `Inbound limit '${ruleId}' is exhausted; retry in ${Math.max(1, Math.ceil(retryAfterMs / 1000))} s (Retry-After).`
     : `Inbound limit '${ruleId}' denies this request at any time: it asks for more than the rule's capacity. Raise the rule's burst or lower the estimate.`;
@@ -63,7 +65,7 @@ export function messageFor(kind: ErrorKind, audience: Audience, engine: Resilien
  * ```
  */
 export function streamInterruptedMessage(audience: Audience, kind: ErrorKind): string {
-  return audience === 'customer'
+  return audience !== 'internal'
     ? 'The reply was interrupted. Please try again.'
     : `The upstream stream broke after its first token (${kind}); the reply is incomplete and could not be retried or sent to a fallback.`;
 }

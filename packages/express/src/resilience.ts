@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RateLimitExceededError, type Identity, type LimitContext, type LimitDecision, type LimitDenied, type Reservation, type UsageAmounts } from '@llm-resilience/core';
+import { checkResilienceOptions } from './checkResilienceOptions';
 import { ExpressConfigError } from './ExpressConfigError';
 import { DEFAULT_INBOUND_ESTIMATE, InboundLimits } from './InboundLimits';
 import { inboundLimitMessage } from './messages';
@@ -26,7 +27,6 @@ const KNOWN_OPTIONS = [
   'logger',
   'requestId',
 ] as const;
-const DRAFTS: readonly unknown[] = ['draft-6', 'draft-7', 'draft-8', false];
 
 /** The default identity: the client IP as the user (mind `trust proxy`). */
 const ipIdentity = (req: Request): Identity | undefined => (req.ip === undefined ? undefined : { user: req.ip });
@@ -95,24 +95,12 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
       `resilience() needs options.engine, the engine from createResilience(policy); got ${engine === undefined ? 'undefined' : typeof engine}.`,
     );
   }
+  checkResilienceOptions(options, engine);
   const validations = new Validations(options.validations, options.logger);
   validations.unknownOptions(options, KNOWN_OPTIONS, 'resilience()');
   validations.creationStack('resilience()');
 
-  const routes = engine.policy.routes;
-  if (options.route !== undefined && !routes[options.route]) {
-    throw new ExpressConfigError(
-      'ERR_LLMR_EXPRESS_UNKNOWN_ROUTE',
-      `resilience(): route '${options.route}' is not in the policy. Known routes: ${Object.keys(routes).join(', ')}.`,
-    );
-  }
   const draft: StandardHeadersDraft | false = options.standardHeaders ?? 'draft-7';
-  if (!DRAFTS.includes(draft)) {
-    throw new ExpressConfigError(
-      'ERR_LLMR_EXPRESS_HEADERS_DRAFT',
-      `resilience(): standardHeaders must be 'draft-6', 'draft-7', 'draft-8' or false; got ${JSON.stringify(draft)}.`,
-    );
-  }
   const legacy = options.legacyHeaders ?? false;
   const inbound = options.limits && options.limits.length > 0 ? new InboundLimits(options.limits, engine.store, engine.clock) : undefined;
   const identityOf = options.identity ?? ipIdentity;

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
 import { httpErrorOf } from '@llm-resilience/core';
 import { messageFor } from './messages';
+import { checkAudience, checkFunctions, invalidOption, typeOf } from './optionChecks';
 import { setRetryAfter } from './rateLimitHeaders';
 import type { ErrorHandlerOptions } from './types';
 
@@ -21,6 +22,7 @@ import type { ErrorHandlerOptions } from './types';
  * ```
  */
 export function resilienceErrorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
+  checkErrorHandlerOptions(options);
   return function llmResilienceErrorHandler(err: unknown, req: Request, res: Response, next: NextFunction): void {
     const http = httpErrorOf(err);
     if (http === undefined) return next(err);
@@ -44,4 +46,17 @@ export function resilienceErrorHandler(options: ErrorHandlerOptions = {}): Error
       },
     });
   };
+}
+
+const WHAT = 'resilienceErrorHandler()';
+
+/** Start-up checks: a bad option would otherwise fail (or be ignored) only when an error arrives. */
+function checkErrorHandlerOptions(options: ErrorHandlerOptions): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalidOption(WHAT, 'options', 'an object', typeOf(options));
+  const engine: unknown = options.engine;
+  if (engine !== undefined && (typeof engine !== 'object' || engine === null || typeof (engine as { policy?: unknown }).policy !== 'object')) {
+    throw invalidOption(WHAT, 'engine', 'the engine from createResilience(policy)', typeOf(engine));
+  }
+  checkAudience(WHAT, options.audience, false);
+  checkFunctions(WHAT, options, { onError: '(err, req) => void' });
 }

@@ -220,7 +220,8 @@ export interface ResilienceMiddlewareOptions {
   priority?: (req: Request) => string | undefined;
   /**
    * Who reads 429 messages. Default: the audience of `route`/`routeFor(req)` in the policy, else
-   * `'customer'`.
+   * `'customer'`. A function's answer other than `'customer'` or `'internal'` (undefined, a typo)
+   * counts as no answer: the default applies (for `execute`, the audience of the route called).
    */
   audience?: Audience | ((req: Request) => Audience);
   /** Inbound limits, reserved on the engine's store before the handler runs. Default none. */
@@ -299,6 +300,8 @@ export interface UpstreamConfig {
 /**
  * Client authentication of the gateway: a map from client API key to identity, or a function
  * (return undefined to reject). Clients send `Authorization: Bearer <key>` (or `x-api-key`).
+ * Each identity of a map is an object with at least one of `user`, `team`, `tenant`, `environment`
+ * (strings), checked at start-up.
  *
  * @example
  * ```ts
@@ -332,7 +335,7 @@ export interface OpenAIGatewayOptions {
   models?: Record<string, string>;
   /** Serve routes by their own name (and list them in `/v1/models`). Default `true`. */
   exposeRoutes?: boolean;
-  /** Path prefix of the endpoints. Default `'/v1'`. */
+  /** Path prefix of the endpoints: `''` or `/`-separated segments of letters, digits, `.`, `_`, `~`, `-`, `%`. Default `'/v1'`. */
   prefix?: string;
   /** Traffic class per request. Default: the route's. */
   priority?: (req: Request, identity: Identity) => string | undefined;
@@ -340,13 +343,14 @@ export interface OpenAIGatewayOptions {
   dataClass?: (req: Request, identity: Identity) => string | undefined;
   /** Who reads error messages. Default: each route's audience. */
   audience?: Audience;
-  /** Largest JSON body. Default `'4mb'`. */
+  /** Largest JSON body: bytes (> 0) or a size such as `'100kb'`. Default `'4mb'`. */
   bodyLimit?: string | number;
   /** `fetch` used for upstream calls. Default `globalThis.fetch`. */
   fetch?: typeof fetch;
   /**
    * Longest silence between two chunks of a stream after its first token (measured on the engine's
-   * clock); a stalled stream then ends with an error event. `0` disables it. Default `60_000`.
+   * clock); a stalled stream then ends with an error event. `0` disables it; at most
+   * `2_147_483_647` (Node's longest timer). Default `60_000`.
    */
   streamIdleTimeoutMs?: number;
   /**

@@ -294,6 +294,76 @@ describe('openAIGateway failures', () => {
   });
 });
 
+describe('openAIGateway treats a 2xx body that is not a reply as an upstream failure', () => {
+  /** Answers `reply` for calls to the first target (`fast-a`, or the Anthropic `claude-x`); the rest reach the fake provider. */
+  async function gatewayReplying(reply: unknown) {
+    const badFetch: typeof fetch = (input, init) => {
+      const model = (JSON.parse(String(init?.body)) as { model?: string }).model;
+      if (model !== 'fast-a' && model !== 'claude-x') return fetch(input, init);
+      return Promise.resolve(new Response(JSON.stringify(reply), { status: 200, headers: { 'content-type': 'application/json' } }));
+    };
+    return startGateway({ fetch: badFetch });
+  }
+
+  it.each([
+    ['an empty object', {}],
+    ['choices: null', { choices: null, usage: null }],
+    ['an error body with status 200', { error: { message: 'The server had an error processing your request', type: 'server_error' } }],
+  ])('falls back to the next target on %s, never passing the body on as a success', async (_what, reply) => {
+    const gw = await gatewayReplying(reply);
+    try {
+      const recorded = nextRecord(gw.engine);
+      const { data, response } = await gw.client.chat.completions.create({ model: 'support', messages: ask('Bad body?') }).withResponse();
+      expect(data.choices[0]!.message.content!.startsWith(replyTag('fast-b', 'Bad body?'))).toBe(true);
+      expect(response.headers.get('x-llm-resilience-target')).toBe('fast-b');
+      expect(response.headers.get('x-llm-resilience-attempts')).toBe('2');
+      const record = await recorded;
+      expect(record).toMatchObject({ outcome: 'success', final_target: 'fast-b' });
+      expect(record.attempts[0]).toMatchObject({ target: 'fast-a', outcome: 'error' });
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it('answers 503 when no target is left, classifying an error body by its contents', async () => {
+    for (const [reply, kind] of [
+      [{}, 'network'],
+      [{ choices: null }, 'network'],
+      [{ error: { message: 'You exceeded your current quota', type: 'insufficient_quota', code: 'insufficient_quota' } }, 'quota_exhausted'],
+      [{ error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded' } }, 'rate_limited'],
+    ] as const) {
+      const gw = await gatewayReplying(reply);
+      try {
+        const recorded = nextRecord(gw.engine);
+        const err = await rejection(gw.client.chat.completions.create({ model: 'solo', messages: ask('Alone') }));
+        expect(err).toBeInstanceOf(APIError);
+        expect((err as APIError).status).toBe(503);
+        expect(JSON.stringify((err as APIError).error)).not.toMatch(/quota|Rate limit reached/);
+        expect(await recorded).toMatchObject({ outcome: 'failure', error_kind: kind, output_tokens: 0 });
+      } finally {
+        await gw.close();
+      }
+    }
+  });
+
+  it('does the same for Anthropic upstreams: an error body or a body without content', async () => {
+    for (const [reply, kind] of [
+      [{ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }, 'overloaded'],
+      [{ id: 'msg_1', type: 'message' }, 'network'],
+    ] as const) {
+      const gw = await gatewayReplying(reply);
+      try {
+        const recorded = nextRecord(gw.engine);
+        const err = await rejection(gw.client.chat.completions.create({ model: 'claude', messages: ask('Claude?') }));
+        expect((err as APIError).status).toBe(503);
+        expect(await recorded).toMatchObject({ outcome: 'failure', error_kind: kind });
+      } finally {
+        await gw.close();
+      }
+    }
+  });
+});
+
 describe('openAIGateway refuses what an Anthropic upstream cannot take, instead of dropping it', () => {
   const parts = (...p: OpenAI.ChatCompletionContentPart[]): OpenAI.ChatCompletionMessageParam[] => [{ role: 'user', content: p }];
   const badRequest = async (params: OpenAI.ChatCompletionCreateParamsNonStreaming, gw: Gateway) => {

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
 import { replyTag } from '@llm-resilience/testing';
 import { ClientDisconnectedError, RequestResilience, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
+import { INBOUND_LIMIT_CUSTOMER_MESSAGE } from '../src/messages';
 import { deferred, fetchChatCall, listen, nextRecord, testEngine, useFakeProvider } from './support';
 
 const provider = useFakeProvider();
@@ -120,6 +121,25 @@ describe('inbound limits', () => {
     const r = await request(custom).get('/ping').set('x-user', 'c').expect(503);
     expect(r.body).toEqual({ slowDown: 'other', retryIn: 60_000 });
     expect(r.headers['retry-after']).toBe('60');
+  });
+
+  it('gives customers the calm message when an audience function returns undefined or an unknown value', async () => {
+    const clock = new ManualClock(0);
+    const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });
+    const limits = [{ id: 'user-rpm', scope: ['user' as const], metric: 'requests' as const, limit: 1, window: '1m' as const }];
+    const bad = (value: unknown) => app({ engine, limits, audience: () => value as 'customer' });
+    for (const [user, value] of [['u-undefined', undefined], ['u-typo', 'everyone'], ['u-null', null]] as const) {
+      const a = bad(value);
+      await request(a).get('/ping').set('x-user', user).expect(200);
+      const denied = await request(a).get('/ping').set('x-user', user).expect(429);
+      expect(denied.body.error.message).toBe(INBOUND_LIMIT_CUSTOMER_MESSAGE);
+      expect(JSON.stringify(denied.body)).not.toContain('user-rpm');
+    }
+    // The documented default: the route's audience (internal for 'ops'), as if no audience were given.
+    const ops = app({ engine, limits, route: 'ops', audience: () => undefined as unknown as 'customer' });
+    await request(ops).get('/ping').set('x-user', 'u-ops').expect(200);
+    const internal = await request(ops).get('/ping').set('x-user', 'u-ops').expect(429);
+    expect(internal.body.error.message).toContain("Inbound limit 'user-rpm'");
   });
 
   it('charges token budgets with the real usage of the calls made during the request', async () => {
@@ -291,6 +311,16 @@ describe('resilienceErrorHandler', () => {
     provider.fake.setFaults([{ kind: 'overloaded_503' }]);
     const r = await request(app({ engine })).post('/chat').send({ prompt: 'x', route: 'ops' }).expect(503);
     expect(r.body.error.message).toBe('The model provider is overloaded or having an outage. Trying a fallback model; if none can serve, retry in a minute.');
+  });
+
+  it('falls back to the called route’s audience when an audience function gives no valid answer', async () => {
+    const engine = testEngine();
+    provider.fake.setFaults([{ kind: 'overloaded_503' }]);
+    const a = app({ engine, audience: () => 'everyone' as 'customer' });
+    const customer = await request(a).post('/chat').send({ prompt: 'x' }).expect(503);
+    expect(customer.body.error.message).toBe("This request is taking longer than usual. We're trying another model now.");
+    const ops = await request(a).post('/chat').send({ prompt: 'x', route: 'ops' }).expect(503);
+    expect(ops.body.error.message).toContain('The model provider is overloaded');
   });
 
   it('maps a policy rejection to 422 and passes foreign errors on', async () => {

@@ -1,7 +1,7 @@
 import express, { type RequestHandler } from 'express';
 import request from 'supertest';
 import type { Resilience } from '@llm-resilience/core';
-import { ExpressConfigError, openAIGateway, resilience, type OpenAIGatewayOptions, type ResilienceMiddlewareOptions } from '../src';
+import { ExpressConfigError, openAIGateway, resilience, resilienceErrorHandler, type OpenAIGatewayOptions, type ResilienceMiddlewareOptions } from '../src';
 import { testEngine, warningLog } from './support';
 
 const engine = testEngine();
@@ -35,6 +35,61 @@ describe('resilience() start-up errors', () => {
       'ERR_LLMR_EXPRESS_INVALID_LIMIT',
     );
     expect(configError(() => resilience({ engine, validations: { trustproxy: false } as never })).code).toBe('ERR_LLMR_EXPRESS_UNKNOWN_VALIDATION');
+  });
+
+  it('checks the type of every option, naming it and what it must be', () => {
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ identity: 'user' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'resilience(): identity must be a function (req) => identity, got a string.'],
+      [{ estimate: 5 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'resilience(): estimate must be a function (req) => { inputTokens?, outputTokens?, costUsd? }, got a number.'],
+      [{ routeFor: 'chat' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'resilience(): routeFor must be a function (req) => route name, got a string.'],
+      [{ priority: 'batch' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'priority must be a function'],
+      [{ requestId: 'x' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'requestId must be a function'],
+      [{ onLimited: true }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'resilience(): onLimited must be a function (req, res, next, info) => void, got a boolean.'],
+      [{ audience: 'everyone' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "resilience(): audience must be 'customer' or 'internal', or a function (req) => audience, got 'everyone'."],
+      [{ legacyHeaders: 'yes' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "resilience(): legacyHeaders must be true or false, got 'yes'."],
+      [{ limitMessages: 'x' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'limitMessages must be an object'],
+      [{ limitMessages: { customers: 'Slow down' } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "got a key 'customers'"],
+      [{ limitMessages: { customer: 5 } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'limitMessages.customer must be a string'],
+      [{ logger: 'console' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'logger must be an object with a warn(message, fields) function, got a string.'],
+      [{ logger: { warn: 'x' } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'logger.warn must be a function'],
+      [{ validations: 'yes' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "validations must be true, false or an object of checks"],
+      [{ validations: { identity: 'no' } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "validations.identity must be true or false, got 'no'."],
+      [{ route: 42 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'route must be the name of a route of the policy, got a number.'],
+      [{ route: 'toString' }, 'ERR_LLMR_EXPRESS_UNKNOWN_ROUTE', "route 'toString' is not in the policy"],
+      [{ standardHeaders: null }, 'ERR_LLMR_EXPRESS_HEADERS_DRAFT', 'got null'],
+      [{ limits: { id: 'x' } }, 'ERR_LLMR_EXPRESS_INVALID_LIMIT', 'limits must be an array of rules, got an object.'],
+      [{ limits: [{ scope: ['user'], metric: 'requests', limit: 1, window: '1m', match: { usr: 'x' } }] }, 'ERR_LLMR_EXPRESS_INVALID_LIMIT', "limits[0].match: 'usr' is not a dimension"],
+      [{ limits: [{ scope: ['user'], metric: 'requests', limit: 1, window: '1m', match: { team: 5 } }] }, 'ERR_LLMR_EXPRESS_INVALID_LIMIT', 'limits[0].match.team: expected a string, got number'],
+    ];
+    for (const [options, code, message] of cases) {
+      const e = configError(() => resilience({ engine, ...options } as unknown as ResilienceMiddlewareOptions));
+      expect([e.code, e.message]).toEqual([code, expect.stringContaining(message)]);
+      expect(e.help).toBe(`docs/express.md#${code.toLowerCase()}`);
+    }
+  });
+
+  it('accepts every option in its documented form', () => {
+    const fn = () => undefined;
+    expect(() =>
+      resilience({
+        engine,
+        identity: () => ({ user: 'u' }),
+        route: 'support_reply',
+        routeFor: fn,
+        priority: fn,
+        audience: () => 'internal',
+        limits: [{ scope: ['user'], metric: 'requests', limit: 1, window: '1m', match: { team: 'a' } }],
+        limitMessages: { customer: 'Slow down.', internal: 'Rule hit.' },
+        estimate: () => ({ outputTokens: 10 }),
+        standardHeaders: false,
+        legacyHeaders: true,
+        validations: { default: false, identity: true },
+        onLimited: fn,
+        logger: { warn: fn },
+        requestId: fn,
+      }),
+    ).not.toThrow();
+    expect(() => resilience({ engine, audience: 'customer', limits: [], logger: {} })).not.toThrow();
   });
 });
 
@@ -142,5 +197,78 @@ describe('openAIGateway() start-up errors', () => {
     expect(inUrl.message).toBe('openAIGateway(): upstreams.primary.baseURL must be an http(s) URL, got a string that is not one. See docs/express.md#err_llmr_express_gateway_bad_upstream.');
     expect(configError(() => openAIGateway({ ...base(), auth: undefined as never })).code).toBe('ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH');
     expect(configError(() => openAIGateway({ ...base(), engine: undefined as never })).code).toBe('ERR_LLMR_EXPRESS_NO_ENGINE');
+  });
+
+  it('checks the type and range of every option, naming it and what it must be', () => {
+    const up = (extra: Record<string, unknown>) => ({ upstreams: { ...base().upstreams, primary: { kind: 'openai', baseURL: 'http://127.0.0.1:9/v1', ...extra } } });
+    const cases: Array<[Record<string, unknown>, string, string]> = [
+      [{ fetch: 'undici' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'openAIGateway(): fetch must be a function (url, init) => Promise<Response>, like globalThis.fetch, got a string.'],
+      [{ streamIdleTimeoutMs: '30s' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "openAIGateway(): streamIdleTimeoutMs must be a number of milliseconds from 0 (off) to 2147483647, got '30s'."],
+      [{ streamIdleTimeoutMs: -1 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'streamIdleTimeoutMs must be a number of milliseconds from 0 (off) to 2147483647, got -1.'],
+      [{ streamIdleTimeoutMs: Number.NaN }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'got NaN.'],
+      // Node fires a longer timer at once: it would end every slow stream on its first pause.
+      [{ streamIdleTimeoutMs: 3e9 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'got 3000000000.'],
+      [{ priority: 'batch' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'openAIGateway(): priority must be a function (req, identity) => traffic class, got a string.'],
+      [{ dataClass: 1 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'dataClass must be a function'],
+      [{ audience: 'everyone' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "openAIGateway(): audience must be 'customer' or 'internal', got 'everyone'."],
+      [{ prefix: 42 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "openAIGateway(): prefix must be a path such as '/v1'"],
+      [{ prefix: 'v1' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "got 'v1'."],
+      [{ prefix: '/v1/:tenant' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'prefix must be a path'],
+      [{ bodyLimit: 'lots' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "bodyLimit must be a number of bytes > 0 or a size such as '4mb' or '100kb', got 'lots'."],
+      [{ bodyLimit: 0 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'bodyLimit must be'],
+      [{ exposeRoutes: 'no' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "exposeRoutes must be true or false, got 'no'."],
+      [{ models: 'support' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'models must be an object of model aliases to route names, got a string.'],
+      [{ models: { gpt: 5 } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'models.gpt must be the name of a route of the policy, got a number.'],
+      [{ models: { gpt: 'constructor' } }, 'ERR_LLMR_EXPRESS_GATEWAY_UNKNOWN_ROUTE', "models.gpt names route 'constructor', which is not in the policy"],
+      [{ logger: { error: true } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'logger.error must be a function'],
+      [up({ headers: 'x' }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', 'openAIGateway(): upstreams.primary.headers must be an object of header names to string values, got a string.'],
+      [up({ headers: { 'x-team': 5 } }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', "upstreams.primary.headers['x-team'] must be a string, got a number."],
+      [up({ apiKey: 123 }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', 'upstreams.primary.apiKey must be a string, got a number.'],
+      [up({ anthropicVersion: 2023 }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', 'upstreams.primary.anthropicVersion must be a string'],
+      [{ auth: { k: 'alice' } }, 'ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', "openAIGateway(): the identity of client key 1 of 1 in options.auth must be an object such as { user: 'alice', team: 'support' }, got a string."],
+      [{ auth: { k: { user: 'a' }, j: { user: 42 } } }, 'ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', 'the identity of client key 2 of 2 in options.auth: user must be a string, got a number.'],
+      [{ auth: { k: { name: 'alice' } } }, 'ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', 'has no user, team, tenant or environment'],
+      [{ auth: [] }, 'ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', 'options.auth must map client API keys to identities'],
+    ];
+    for (const [options, code, message] of cases) {
+      const e = configError(() => openAIGateway({ ...base(), ...options } as unknown as OpenAIGatewayOptions));
+      expect([e.code, e.message]).toEqual([code, expect.stringContaining(message)]);
+      expect(e.help).toBe(`docs/express.md#${code.toLowerCase()}`);
+    }
+  });
+
+  it('never quotes client keys, upstream keys or header values, only their types', () => {
+    const secret = 'sk-proj-SECRETsecretSECRET1234';
+    const messages = [
+      configError(() => openAIGateway({ ...base(), auth: { [secret]: 'alice' } as never })).message,
+      configError(() => openAIGateway({ ...base(), auth: { [secret]: { user: [secret] } } as never })).message,
+      configError(() => openAIGateway({ ...base(), upstreams: { primary: { kind: 'openai', baseURL: 'http://x/v1', apiKey: [secret] as never } } })).message,
+      configError(() => openAIGateway({ ...base(), upstreams: { primary: { kind: 'openai', baseURL: 'http://x/v1', headers: { authorization: [secret] as never } } } })).message,
+      configError(() => openAIGateway({ ...base(), upstreams: { primary: { kind: 'openai', baseURL: 'http://x/v1', headers: secret as never } } })).message,
+      configError(() => openAIGateway({ ...base(), fetch: secret as never })).message,
+      configError(() => openAIGateway({ ...base(), prefix: `/v1?key=${secret}` })).message,
+    ];
+    for (const m of messages) expect(m).not.toContain('SECRET');
+  });
+
+  it('accepts every option in its documented form', () => {
+    const fn = () => undefined;
+    for (const extra of [
+      { prefix: '', bodyLimit: 1024, streamIdleTimeoutMs: 0, exposeRoutes: false },
+      { prefix: '/', bodyLimit: '100kb', streamIdleTimeoutMs: 30_000, audience: 'internal' as const },
+      { prefix: '/api/openai/v1/', bodyLimit: '4mb', fetch: globalThis.fetch, priority: fn, dataClass: fn, logger: { error: fn }, models: { support: 'support_reply' } },
+      { auth: async () => undefined, upstreams: { ...base().upstreams, primary: { kind: 'openai' as const, baseURL: 'http://x/v1', apiKey: 'k', headers: { 'x-org': 'o' } } } },
+    ]) {
+      expect(() => openAIGateway({ ...base(), ...extra })).not.toThrow();
+    }
+  });
+});
+
+describe('resilienceErrorHandler() start-up errors', () => {
+  it('checks its options', () => {
+    expect(configError(() => resilienceErrorHandler({ audience: 'everyone' as never })).message).toContain("audience must be 'customer' or 'internal', got 'everyone'.");
+    expect(configError(() => resilienceErrorHandler({ onError: 'log' as never })).message).toContain('onError must be a function (err, req) => void, got a string.');
+    expect(configError(() => resilienceErrorHandler({ engine: {} as never })).message).toContain('engine must be the engine from createResilience(policy), got an object.');
+    expect(() => resilienceErrorHandler({ engine, audience: 'internal', onError: () => undefined })).not.toThrow();
   });
 });

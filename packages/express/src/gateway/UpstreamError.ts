@@ -76,6 +76,37 @@ export class UpstreamStreamError extends Error {
 }
 
 /**
+ * An upstream answered 2xx to a non-streaming request with a body that is not a reply: not JSON,
+ * not an object, an OpenAI body without a `choices` array, an Anthropic body without a `content`
+ * array, or an error body (`{ "error": {...} }`) sent with status 200. With an error body, `error`
+ * holds its payload, which decides the kind (`rate_limited`, `overloaded`, ...); without one the kind
+ * is `network`. Either way the engine retries or falls back, and the body never reaches the client.
+ *
+ * @example
+ * ```ts
+ * throw new UpstreamReplyError('openai', 'the body has no choices array');
+ * ```
+ */
+export class UpstreamReplyError extends Error {
+  /** Set when no provider payload explains the failure. */
+  readonly kind?: ErrorKind;
+  /** `ERR_LLMR_EXPRESS_UPSTREAM_BAD_REPLY` when the kind is ours. */
+  readonly code?: string;
+  readonly error?: unknown;
+
+  constructor(upstream: string, detail: string, opts: { error?: unknown; cause?: unknown } = {}) {
+    super(`Upstream '${upstream}' answered 2xx with a body that is not a reply: ${detail}.`, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'UpstreamReplyError';
+    if (opts.error !== undefined) {
+      this.error = opts.error;
+    } else {
+      this.kind = 'network';
+      this.code = 'ERR_LLMR_EXPRESS_UPSTREAM_BAD_REPLY';
+    }
+  }
+}
+
+/**
  * A stream went silent after its first token for longer than `streamIdleTimeoutMs`; the gateway
  * stops reading and ends the reply with an error event. Kind `timeout`.
  *

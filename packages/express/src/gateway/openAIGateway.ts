@@ -12,10 +12,10 @@ import {
   unfinishedUsage,
 } from '@llm-resilience/core';
 import { disconnectSignal } from '../disconnectSignal';
-import { ExpressConfigError } from '../ExpressConfigError';
 import { httpErrorOf } from '@llm-resilience/core';
 import { messageFor, streamInterruptedMessage } from '../messages';
 import { setRetryAfter } from '../rateLimitHeaders';
+import { hasRoute } from '../optionChecks';
 import type { Audience, OpenAIGatewayOptions, UpstreamConfig } from '../types';
 import { Validations } from '../Validations';
 import { toAnthropicRequest } from './anthropicTranslate';
@@ -23,6 +23,7 @@ import { bodyErrorAnswer, GATEWAY_FAILED, gatewayFailedAnswer, type ErrorAnswer 
 import { ChatRequestError } from './ChatRequestError';
 import { isObject, type ChatChunk, type ChatRequestBody, type ChatUsage } from './chatTypes';
 import { assertChatMessages } from './checkChatMessages';
+import { checkGatewayOptions, fail } from './checkGatewayOptions';
 import { defaultGatewayLogger, failureFields } from './failureFields';
 import { clientKeyOf, identityLookup } from './gatewayAuth';
 import { openAIErrorBody, openAITypeOf } from './openAIErrorBody';
@@ -32,7 +33,6 @@ import { completeUpstream, openUpstreamStream, type OpenedStream, type UpstreamC
 
 const KNOWN_OPTIONS = ['engine', 'upstreams', 'auth', 'models', 'exposeRoutes', 'prefix', 'priority', 'dataClass', 'audience', 'bodyLimit', 'fetch', 'streamIdleTimeoutMs', 'logger'];
 const DEFAULT_STREAM_IDLE_MS = 60_000;
-const KINDS: readonly unknown[] = ['openai', 'anthropic'];
 
 /**
  * Response header naming the target that served a reply (its id in the policy; never keys).
@@ -74,30 +74,6 @@ export const REQUEST_ID_HEADER = 'x-llm-resilience-request-id';
 export function upstreamNameOf(target: ResolvedTarget): string {
   const u = target.meta?.upstream;
   return typeof u === 'string' ? u : target.provider;
-}
-
-function fail(code: string, message: string): never {
-  throw new ExpressConfigError(code, `openAIGateway(): ${message}`);
-}
-
-function checkUpstreams(upstreams: unknown): Record<string, UpstreamConfig> {
-  if (!isObject(upstreams)) fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', 'options.upstreams must map provider names to { kind, baseURL, apiKey }.');
-  for (const [name, u] of Object.entries(upstreams)) {
-    if (!isObject(u) || !KINDS.includes(u.kind)) {
-      // Never the value itself: a misplaced API key (`upstreams: { openai: process.env.OPENAI_API_KEY }`) would be quoted.
-      const got = isObject(u) ? (typeof u.kind === 'string' ? JSON.stringify(u.kind.slice(0, 20)) : typeof u.kind) : u === null ? 'null' : `a ${typeof u}, not an object`;
-      fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.kind must be 'openai' or 'anthropic', got ${got}.`);
-    }
-    let ok = false;
-    try {
-      ok = typeof u.baseURL === 'string' && /^https?:$/.test(new URL(u.baseURL).protocol);
-    } catch {
-      ok = false;
-    }
-    // The URL is not quoted: it may carry a key (`?key=...`).
-    if (!ok) fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.baseURL must be an http(s) URL, got ${typeof u.baseURL === 'string' ? 'a string that is not one' : typeof u.baseURL}.`);
-  }
-  return upstreams as Record<string, UpstreamConfig>;
 }
 
 function toUsage(u: ChatUsage | undefined): Usage | undefined {
@@ -159,6 +135,9 @@ function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
  *   least the reserved output, which the provider may have billed;
  * - replies carry `x-llm-resilience-target`, `-attempts` and `-request-id`; errors are OpenAI-style
  *   bodies with the audience message, `Retry-After` when known, never provider names or keys;
+ * - a 2xx upstream body that is not a reply (no `choices`, an `{ error }` body) fails the attempt
+ *   (retried or sent to a fallback), never reaching the client as a success;
+ * - every option is checked at creation (`ExpressConfigError` naming the option and what it must be);
  * - malformed messages, and on routes that reach an Anthropic upstream anything the translation
  *   cannot carry whole (audio parts, `n` > 1, `logprobs`, ...), get 400 with `param` before any
  *   model call; body-parser errors keep their status (400, 413, 415) with an OpenAI-style body;
@@ -185,19 +164,17 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     fail('ERR_LLMR_EXPRESS_NO_ENGINE', 'options.engine must be the engine from createResilience(policy).');
   }
   new Validations(true).unknownOptions(options, KNOWN_OPTIONS, 'openAIGateway()');
-  const upstreams = checkUpstreams(options.upstreams);
-  if (typeof options.auth !== 'function' && !isObject(options.auth)) {
-    fail('ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', 'options.auth must map client API keys to identities, or be a function (key, req) => identity.');
-  }
+  checkGatewayOptions(options);
+  const upstreams: Record<string, UpstreamConfig> = options.upstreams;
   const lookup = identityLookup(options.auth);
   const policyRoutes = engine.policy.routes;
   const servable = (route: string) => policyRoutes[route]!.chain.every((t) => upstreams[upstreamNameOf(t)] !== undefined);
   const aliases = new Map<string, string>();
   for (const [alias, route] of Object.entries(options.models ?? {})) {
-    if (!policyRoutes[route]) {
+    if (!hasRoute(policyRoutes, route)) {
       fail('ERR_LLMR_EXPRESS_GATEWAY_UNKNOWN_ROUTE', `models.${alias} names route '${route}', which is not in the policy. Known routes: ${Object.keys(policyRoutes).join(', ')}.`);
     }
-    const missing = policyRoutes[route].chain.map(upstreamNameOf).filter((u) => upstreams[u] === undefined);
+    const missing = policyRoutes[route]!.chain.map(upstreamNameOf).filter((u) => upstreams[u] === undefined);
     if (missing.length > 0) {
       fail(
         'ERR_LLMR_EXPRESS_GATEWAY_NO_UPSTREAM',

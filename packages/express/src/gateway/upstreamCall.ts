@@ -3,7 +3,7 @@ import type { UpstreamConfig } from '../types';
 import { AnthropicStreamTranslator, fromAnthropicMessage, toAnthropicRequest } from './anthropicTranslate';
 import { carriesOutput, isObject, type ChatChunk, type ChatCompletion, type ChatRequestBody, type ChatUsage, type JsonObject } from './chatTypes';
 import { parseSse } from './sse';
-import { UpstreamHttpError, UpstreamStreamError } from './UpstreamError';
+import { UpstreamHttpError, UpstreamReplyError, UpstreamStreamError } from './UpstreamError';
 
 const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
@@ -110,7 +110,8 @@ async function send(call: UpstreamCall, stream: boolean, signal: AbortSignal): P
 
 /**
  * One non-streaming attempt: the upstream's reply as an OpenAI `chat.completion` (Anthropic
- * replies translated). Rejects with an {@link UpstreamHttpError} on a non-2xx status.
+ * replies translated). Rejects with an {@link UpstreamHttpError} on a non-2xx status, and with an
+ * {@link UpstreamReplyError} on a 2xx body that is not a reply (no `choices`, an error body, ...).
  *
  * @example
  * ```ts
@@ -125,10 +126,27 @@ export async function completeUpstream(call: UpstreamCall): Promise<ChatCompleti
     json = await response.json();
   } catch (err) {
     if (ac.signal.aborted) throw ac.signal.reason;
-    throw new UpstreamStreamError(call.name, 'the reply body was not valid JSON', { cause: err });
+    throw new UpstreamReplyError(call.name, 'the body is not valid JSON', { cause: err });
   }
-  if (!isObject(json)) throw new UpstreamStreamError(call.name, 'the reply body was not a JSON object');
-  if (call.upstream.kind === 'anthropic') return fromAnthropicMessage(json, Math.floor(Date.now() / 1000));
+  return replyOf(call, json);
+}
+
+/**
+ * The completion in a 2xx body, or the failure it is: a body that is not a completion must not reach
+ * the client as a success (nor be recorded as one). An error body is classified by its payload.
+ */
+function replyOf(call: UpstreamCall, json: unknown): ChatCompletion {
+  if (!isObject(json)) throw new UpstreamReplyError(call.name, `the body is ${json === null ? 'null' : 'not a JSON object'}`);
+  const anthropic = call.upstream.kind === 'anthropic';
+  // OpenAI-style `{ "error": {...} }`; Anthropic's `{ "type": "error", "error": {...} }`.
+  if ((json.error !== undefined && json.error !== null) || (anthropic && json.type === 'error')) {
+    throw new UpstreamReplyError(call.name, 'the body is an error', { error: json.error ?? json });
+  }
+  if (anthropic) {
+    if (!Array.isArray(json.content)) throw new UpstreamReplyError(call.name, 'the body has no content array');
+    return fromAnthropicMessage(json, Math.floor(Date.now() / 1000));
+  }
+  if (!Array.isArray(json.choices)) throw new UpstreamReplyError(call.name, 'the body has no choices array');
   return json as ChatCompletion;
 }
 
