@@ -2,6 +2,7 @@ import { systemClock, type Clock } from '../clock';
 import { BreakerRegistry, NO_PROBE } from '../breaker/BreakerRegistry';
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
 import { classifyError } from '../errors/classifyError';
+import { redactQuoted } from '../errors/redactQuoted';
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/ErrorKind';
 import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
@@ -457,7 +458,7 @@ export class Resilience {
     // nothing (or nonsense): count with the heuristic instead, and say so once.
     if (!this.warnedTokenizer) {
       this.warnedTokenizer = true;
-      const got = n instanceof Error ? `${n.name}: ${n.message}` : typeof n === 'number' ? String(n) : typeof n;
+      const got = typeof n === 'number' ? String(n) : describeProblem(n instanceof Error ? n : typeof n);
       this.logger?.warn?.('the tokenizer failed or returned an invalid count; the heuristic estimate is used instead', { model: target.model, got });
     }
     return estimateInputTokens(input, undefined, HEURISTIC_TOKENIZER);
@@ -683,9 +684,8 @@ export class Resilience {
   private extractorFailed(which: 'usage' | 'text', s: RequestState, target: ResolvedTarget, problem: unknown): void {
     if (this.warnedExtractor[which]) return;
     this.warnedExtractor[which] = true;
-    const got = problem instanceof Error ? `${problem.name}: ${problem.message}` : String(problem);
     const instead = which === 'usage' ? 'the estimate was charged' : 'the reply was treated as having no text';
-    this.logger?.warn?.(`the ${which} extractor failed; ${instead} (reported once)`, { requestId: s.requestId, target: target.id, problem: got });
+    this.logger?.warn?.(`the ${which} extractor failed; ${instead} (reported once)`, { requestId: s.requestId, target: target.id, problem: describeProblem(problem) });
   }
 
   /** A metrics sink threw: to the logger, else to the console (as a listener error of `events` is). */
@@ -1262,4 +1262,9 @@ function unitRandom(random: () => number): () => number {
     }
     return v >= 0 && v < 1 ? v : Math.random();
   };
+}
+
+/** What went wrong in a user callback, for a log line: its error's name and message, long quoted text redacted (it may quote the input). */
+function describeProblem(problem: unknown): string {
+  return problem instanceof Error ? redactQuoted(`${problem.name}: ${problem.message}`) : String(problem);
 }
