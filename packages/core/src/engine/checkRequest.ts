@@ -1,8 +1,6 @@
 import { ResilienceError } from '../errors/ResilienceError';
 import type { ResilienceRequest } from './types';
 
-const IDENTITY_FIELDS = ['user', 'team', 'tenant', 'environment'] as const;
-
 /**
  * Checks the numbers and identity of a request before anything is reserved for it: a token count that
  * is `NaN` or negative would reserve nothing (token limits and budgets would not see the request), and
@@ -29,11 +27,16 @@ export function checkRequest(request: ResilienceRequest): void {
   }
   if (identity !== undefined) {
     if (identity === null || typeof identity !== 'object') throw invalid('identity', 'an object of strings', identity);
-    for (const field of IDENTITY_FIELDS) {
-      const v = identity[field];
-      if (v !== undefined && typeof v !== 'string') throw invalid(`identity.${field}`, 'a string', v);
-    }
+    // Field by field, not a loop over their names: this runs on every request.
+    checkIdentityField('user', identity.user);
+    checkIdentityField('team', identity.team);
+    checkIdentityField('tenant', identity.tenant);
+    checkIdentityField('environment', identity.environment);
   }
+}
+
+function checkIdentityField(field: string, v: unknown): void {
+  if (v !== undefined && typeof v !== 'string') throw invalid(`identity.${field}`, 'a string', v);
 }
 
 function invalid(path: string, expected: string, got: unknown): ResilienceError {
