@@ -112,6 +112,7 @@ export {
   type CircuitBreakerEvents,
   type CircuitBreakerOptions,
   type FailureDetails,
+  type ProbeRef,
 } from './breaker/CircuitBreaker';
 export {
   BreakerRegistry,

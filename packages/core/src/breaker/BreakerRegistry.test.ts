@@ -1,7 +1,7 @@
 import { ManualClock } from '../clock';
 import type { ErrorKind } from '../errors/ErrorKind';
 import type { BreakerPolicy } from '../policy/Policy';
-import { BreakerRegistry, type BreakerChangeEvent, type BreakerRegistryOptions, type BreakerStateSync } from './BreakerRegistry';
+import { BreakerRegistry, NO_PROBE, type BreakerChangeEvent, type BreakerRegistryOptions, type BreakerStateSync } from './BreakerRegistry';
 import type { BreakerState } from './BreakerState';
 import { InvalidBreakerStateError } from './InvalidBreakerStateError';
 import { MemoryBreakerSyncHub } from './MemoryBreakerSyncHub';
@@ -115,6 +115,44 @@ describe('BreakerRegistry', () => {
     ]);
   });
 
+  it('hands out one shared admission to calls that are not probes, and the half-open periods of probes', () => {
+    const { registry, clock } = setup({ targetOverrides: { t: { consecutiveFailures: 1 } } });
+    expect(registry.admit('t', 'acme')).toBe(NO_PROBE);
+    expect(registry.admit('u', 'acme')).toBe(NO_PROBE);
+    call(registry, 't', 'acme', 'overloaded');
+    clock.set(clock.now() + 30_000);
+    expect(registry.admit('t', 'acme')).toEqual({
+      allowed: true,
+      probe: true,
+      probes: { target: true, provider: false },
+      periods: { target: 1, provider: 0 },
+    });
+  });
+
+  it('a probe from an earlier half-open period frees no slot and counts toward no later recovery', () => {
+    const { registry, clock } = setup({ targetOverrides: { t: { consecutiveFailures: 1, halfOpenProbes: 2, rampUpMs: 0 } } });
+    call(registry, 't', 'acme', 'overloaded');
+    clock.set(clock.now() + 30_000);
+    const p1 = registry.admit('t', 'acme');
+    const p2 = registry.admit('t', 'acme');
+    const p2b = registry.admit('t2', 'acme'); // not a probe
+    registry.record('t', 'acme', { kind: 'overloaded', latencyMs: 100, admission: p1 });
+    expect(registry.get('target:t')?.state).toMatchObject({ state: 'open', reason: 'probe_failed' });
+    clock.set(clock.now() + 60_000);
+    const p3 = registry.admit('t', 'acme');
+    expect(p3).toMatchObject({ allowed: true, periods: { target: 2, provider: 0 } });
+    // P2 of the first period ends now, in every way it can: none of them touches the new period.
+    registry.record('t', 'acme', { latencyMs: 100, admission: p2 });
+    registry.record('t', 'acme', { kind: 'cancelled', admission: p2 });
+    registry.release('t', 'acme', p2);
+    registry.release('t2', 'acme', p2b);
+    expect(registry.get('target:t')?.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 0 });
+    expect(registry.admit('t', 'acme').allowed).toBe(true);
+    expect(registry.admit('t', 'acme')).toMatchObject({ allowed: false, reason: 'half-open-busy' });
+    registry.record('t', 'acme', { latencyMs: 100, admission: p3 });
+    expect(registry.get('target:t')?.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 1 });
+  });
+
   it('emits a breaker event for every change, in order, with scope, id and time', () => {
     const { registry, clock, events } = setup({ random: () => 0 });
     for (let i = 0; i < 5; i++) call(registry, 'fast-a', 'openai', 'network'); // target and provider both open
@@ -220,6 +258,24 @@ describe('BreakerRegistry', () => {
       expect(b.published).toEqual(['target:fast-a=half-open', 'provider:openai=half-open']);
       // A is already ramping, so B's half-open is not applied there.
       expect(a.registry.stateOf('fast-a')).toBe('ramping');
+    });
+
+    it('a remote opening during a local recovery makes the local probes stale', () => {
+      const { hub, clock, a } = pair();
+      for (let i = 0; i < 5; i++) call(a.registry, 'fast-a', 'openai', 'overloaded');
+      clock.set(clock.now() + 30_000);
+      const probe = a.registry.admit('fast-a', 'openai');
+      expect(probe).toMatchObject({ allowed: true, periods: { target: 1, provider: 1 } });
+      // Another process finds the target failing and shares an opening; A applies it while its probe is in flight.
+      hub.connect().publish('target:fast-a', { state: 'open', until: clock.now() + 10_000, reason: 'error_rate' });
+      expect(a.registry.stateOf('fast-a')).toBe('open');
+      clock.set(clock.now() + 10_000);
+      const next = a.registry.admit('fast-a', 'openai');
+      expect(next).toMatchObject({ allowed: true, periods: { target: 2, provider: 1 } });
+      a.registry.record('fast-a', 'openai', { latencyMs: 100, admission: probe });
+      // The target's slot held by `next` is still held; the provider (never reopened) counted the success.
+      expect(a.registry.get('target:fast-a')?.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 0 });
+      expect(a.registry.get('provider:openai')?.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 1 });
     });
 
     it('a 429 pause is shared until the provider’s reset', () => {

@@ -6,10 +6,12 @@ import { breakerKey, parseBreakerKey, type BreakerScope } from './breakerKey';
 import { isBreakerState, type BreakerReason, type BreakerState, type BreakerStateName } from './BreakerState';
 import {
   CircuitBreaker,
+  type BreakerAdmission,
   type BreakerDenial,
   type BreakerSnapshot,
   type BreakerTransition,
   type CircuitBreakerOptions,
+  type ProbeRef,
 } from './CircuitBreaker';
 import { InvalidBreakerStateError } from './InvalidBreakerStateError';
 
@@ -79,7 +81,8 @@ export interface BreakerRegistryEvents {
 /**
  * The answer of {@link BreakerRegistry.admit}: a target is admitted only when both its own breaker and
  * its provider's admit. Pass an allowed admission back to `record` / `release` so half-open probe slots
- * are accounted exactly.
+ * are accounted exactly: a probe's outcome counts (and frees its slot) only in the half-open period that
+ * admitted it.
  *
  * @example
  * ```ts
@@ -93,6 +96,11 @@ export type TargetAdmission =
       /** True when either breaker admitted the call as a half-open probe. */
       readonly probe: boolean;
       readonly probes: { readonly target: boolean; readonly provider: boolean };
+      /**
+       * Set when `probe` is true: the half-open period of each breaker that admitted the call as a probe
+       * (0 for a breaker that did not). See {@link BreakerAdmission}.
+       */
+      readonly periods?: { readonly target: number; readonly provider: number };
     }
   | {
       readonly allowed: false;
@@ -179,20 +187,47 @@ export interface BreakerRegistryOptions {
   providerTargets?: Readonly<Record<string, number>>;
 }
 
-function allowed(target: boolean, provider: boolean): TargetAdmission {
-  return Object.freeze({ allowed: true, probe: target || provider, probes: Object.freeze({ target, provider }) });
-}
-const ADMITTED = [
-  [allowed(false, false), allowed(false, true)],
-  [allowed(true, false), allowed(true, true)],
+const PROBES = [
+  [Object.freeze({ target: false, provider: false }), Object.freeze({ target: false, provider: true })],
+  [Object.freeze({ target: true, provider: false }), Object.freeze({ target: true, provider: true })],
 ] as const;
+
+/** The shared admission of calls that are not probes (the hot path: no allocation). */
+const ADMITTED_NO_PROBE: TargetAdmission = Object.freeze({ allowed: true, probe: false, probes: PROBES[0][0] });
+
+/** An admission holding a probe slot of the target's and/or the provider's breaker, with their periods. */
+function admittedProbe(t: BreakerAdmission, p: BreakerAdmission): TargetAdmission {
+  const target = t.allowed && t.probe;
+  const provider = p.allowed && p.probe;
+  return Object.freeze({
+    allowed: true,
+    probe: true,
+    probes: PROBES[target ? 1 : 0][provider ? 1 : 0],
+    periods: Object.freeze({
+      target: (target && t.allowed && t.period) || 0,
+      provider: (provider && p.allowed && p.period) || 0,
+    }),
+  });
+}
+
+const NOT_A_PROBE: ProbeRef = Object.freeze({ probe: false });
+const UNKNOWN_PROBE: ProbeRef = Object.freeze({});
+
+/** The `probe` / `period` to report to one of the two breakers for an outcome of `admission`. */
+function probeRef(admission: TargetAdmission | undefined, scope: BreakerScope): ProbeRef {
+  if (!admission?.allowed) return UNKNOWN_PROBE;
+  if (!admission.probes[scope]) return NOT_A_PROBE;
+  const period = admission.periods?.[scope];
+  // Half-open periods start at 1: 0 or no period (an admission built by hand) means "unknown".
+  return period ? { probe: true, period } : { probe: true };
+}
 
 /**
  * @internal An admission that holds no probe slot: for outcomes reported after the call's own
  * admission was already accounted for (a stream failing after its first bytes counted as a success),
  * so that reporting them cannot free another call's half-open probe slot.
  */
-export const NO_PROBE: TargetAdmission = ADMITTED[0][0];
+export const NO_PROBE: TargetAdmission = ADMITTED_NO_PROBE;
 
 function defaultOnError(error: unknown, source: 'listener' | 'sync'): void {
   // eslint-disable-next-line no-console
@@ -279,10 +314,11 @@ export class BreakerRegistry {
     const prov = this.provider(provider);
     const p = prov.admit(now);
     if (!p.allowed) {
-      target.release(t.probe);
+      target.release(t.probe, t.period);
       return { allowed: false, scope: 'provider', key: prov.key, reason: p.reason, retryAfterMs: p.retryAfterMs };
     }
-    return ADMITTED[t.probe ? 1 : 0][p.probe ? 1 : 0];
+    // Calls that are not probes (the hot path) share one frozen admission; a probe carries its periods.
+    return t.probe || p.probe ? admittedProbe(t, p) : ADMITTED_NO_PROBE;
   }
 
   /**
@@ -295,19 +331,21 @@ export class BreakerRegistry {
    */
   record(targetId: string, provider: string, outcome: BreakerOutcome): void {
     const now = outcome.now ?? this.clock.now();
-    const probes = outcome.admission?.allowed ? outcome.admission.probes : undefined;
+    const admission = outcome.admission;
     const target = this.target(targetId);
     const prov = this.provider(provider);
+    const t = probeRef(admission, 'target');
+    const p = probeRef(admission, 'provider');
     if (outcome.kind === undefined) {
-      target.onSuccess(outcome.latencyMs, now, { probe: probes?.target });
-      prov.onSuccess(outcome.latencyMs, now, { probe: probes?.provider });
+      target.onSuccess(outcome.latencyMs, now, t);
+      prov.onSuccess(outcome.latencyMs, now, p);
     } else {
       const details = { latencyMs: outcome.latencyMs, retryAfterMs: outcome.retryAfterMs };
-      target.onFailure(outcome.kind, now, { ...details, probe: probes?.target });
+      target.onFailure(outcome.kind, now, { ...details, ...t });
       // Only health failures (and 429s) say anything about the provider; a bad request does not.
       const counts = outcome.kind === 'rate_limited' || this.policy.failOn.has(outcome.kind);
-      if (counts && this.providerWide(targetId, provider, now)) prov.onFailure(outcome.kind, now, { ...details, probe: probes?.provider });
-      else prov.release(probes?.provider);
+      if (counts && this.providerWide(targetId, provider, now)) prov.onFailure(outcome.kind, now, { ...details, ...p });
+      else prov.release(p.probe, p.period);
     }
   }
 
@@ -325,7 +363,8 @@ export class BreakerRegistry {
 
   /**
    * An admitted call ended without a verdict on the target's health (skipped by a limiter after
-   * admission, cancelled before sending): frees its probe slots.
+   * admission, cancelled before sending): frees its probe slots (only in the half-open periods that
+   * admitted them).
    *
    * @example
    * ```ts
@@ -334,9 +373,10 @@ export class BreakerRegistry {
    * ```
    */
   release(targetId: string, provider: string, admission?: TargetAdmission): void {
-    const probes = admission?.allowed ? admission.probes : undefined;
-    this.targets.get(targetId)?.release(probes?.target);
-    this.providers.get(provider)?.release(probes?.provider);
+    const t = probeRef(admission, 'target');
+    const p = probeRef(admission, 'provider');
+    this.targets.get(targetId)?.release(t.probe, t.period);
+    this.providers.get(provider)?.release(p.probe, p.period);
   }
 
   /**

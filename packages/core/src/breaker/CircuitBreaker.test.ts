@@ -36,9 +36,9 @@ function setup(over: Partial<BreakerPolicy> = {}, options: CircuitBreakerOptions
 function call(b: CircuitBreaker, now: number, outcome: 'ok' | 'slow' | ErrorKind, retryAfterMs?: number): void {
   const a = b.admit(now);
   if (!a.allowed) throw new Error(`expected admission at ${now}, got ${a.reason}`);
-  if (outcome === 'ok') b.onSuccess(100, now, { probe: a.probe });
-  else if (outcome === 'slow') b.onSuccess(30_000, now, { probe: a.probe });
-  else b.onFailure(outcome, now, { latencyMs: 100, probe: a.probe, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+  if (outcome === 'ok') b.onSuccess(100, now, { probe: a.probe, period: a.period });
+  else if (outcome === 'slow') b.onSuccess(30_000, now, { probe: a.probe, period: a.period });
+  else b.onFailure(outcome, now, { latencyMs: 100, probe: a.probe, period: a.period, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
 }
 
 /** Opens the breaker with consecutive failures and returns the time it opened. */
@@ -230,11 +230,12 @@ describe('CircuitBreaker', () => {
       clock.set(opened + 30_000);
       for (let i = 0; i < 3; i++) {
         const a = breaker.admit(clock.now());
-        expect(a).toEqual({ allowed: true, probe: true });
+        expect(a).toEqual({ allowed: true, probe: true, period: 1 });
         breaker.onFailure('rate_limited', clock.now(), { probe: true, retryAfterMs: 10_000 });
       }
       expect(breaker.state).toEqual({ state: 'paused', until: clock.now() + 10_000 });
-      expect(breaker.admit(clock.now() + 10_000)).toEqual({ allowed: true, probe: true });
+      // Resuming the recovery starts a new half-open period.
+      expect(breaker.admit(clock.now() + 10_000)).toEqual({ allowed: true, probe: true, period: 2 });
       expect(path()).toEqual([
         'closed->open:consecutive_failures',
         'open->half-open:open_elapsed',
@@ -251,14 +252,17 @@ describe('CircuitBreaker', () => {
       expect(breaker.admit(opened + 29_999)).toEqual({ allowed: false, reason: 'open', retryAfterMs: 1 });
       clock.set(opened + 30_000);
       const now = clock.now();
-      expect(breaker.admit(now)).toEqual({ allowed: true, probe: true });
-      expect(breaker.admit(now)).toEqual({ allowed: true, probe: true });
-      expect(breaker.admit(now)).toEqual({ allowed: true, probe: true });
+      const probe = breaker.admit(now);
+      expect(probe).toEqual({ allowed: true, probe: true, period: 1 });
+      expect(breaker.admit(now)).toBe(probe); // one shared admission per half-open period
+      expect(breaker.admit(now)).toBe(probe);
       expect(breaker.admit(now)).toEqual({ allowed: false, reason: 'half-open-busy', retryAfterMs: 0 });
       expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 3, probeSuccesses: 0 });
-      breaker.release(true); // e.g. skipped by a limiter after admission
+      breaker.release(true, 1); // e.g. skipped by a limiter after admission
       expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 2, probeSuccesses: 0 });
-      expect(breaker.admit(now)).toEqual({ allowed: true, probe: true });
+      breaker.release(true); // without a period: taken to be a probe of the current period
+      expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 0 });
+      expect(breaker.admit(now)).toEqual({ allowed: true, probe: true, period: 1 });
     });
 
     it('a neutral outcome frees the probe slot without a verdict', () => {
@@ -274,7 +278,7 @@ describe('CircuitBreaker', () => {
       const { breaker, clock, path, transitions } = setup({}, { random: () => r });
       const opened = trip(breaker, clock);
       clock.set(opened + 30_000);
-      for (let i = 0; i < 3; i++) expect(breaker.admit(clock.now())).toEqual({ allowed: true, probe: true });
+      for (let i = 0; i < 3; i++) expect(breaker.admit(clock.now())).toEqual({ allowed: true, probe: true, period: 1 });
       for (let i = 0; i < 3; i++) breaker.onSuccess(200, clock.now(), { probe: true });
       const since = clock.now();
       expect(breaker.state).toEqual({ state: 'ramping', since });
@@ -372,6 +376,117 @@ describe('CircuitBreaker', () => {
       breaker.admit(clock.now());
       breaker.onFailure('overloaded', clock.now(), { probe: false }); // a straggler in half-open
       expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 0 });
+    });
+  });
+
+  describe('half-open periods: a probe belongs to the period that admitted it', () => {
+    /** Admits one call, failing the test when refused; returns the allowed admission. */
+    function admitted(b: CircuitBreaker, now: number) {
+      const a = b.admit(now);
+      if (!a.allowed) throw new Error(`expected admission at ${now}, got ${a.reason}`);
+      return a;
+    }
+
+    /** halfOpenProbes 2: P1 and P2 probe period 1, P1 fails, the breaker half-opens again and admits P3. */
+    function stalePeriod(over: Partial<BreakerPolicy> = {}) {
+      const t = setup({ halfOpenProbes: 2, rampUpMs: 0, ...over });
+      const { breaker, clock } = t;
+      clock.set(trip(breaker, clock) + 30_000);
+      const p1 = admitted(breaker, clock.now());
+      const p2 = admitted(breaker, clock.now());
+      expect([p1.period, p2.period]).toEqual([1, 1]);
+      breaker.onFailure('overloaded', clock.now(), { latencyMs: 100, probe: p1.probe, period: p1.period });
+      expect(breaker.state).toEqual({ state: 'open', until: clock.now() + 60_000, reason: 'probe_failed' });
+      clock.set(clock.now() + 60_000);
+      const p3 = admitted(breaker, clock.now());
+      expect(p3).toEqual({ allowed: true, probe: true, period: 2 });
+      expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 0 });
+      return { ...t, p2, p3 };
+    }
+
+    it("a stale probe's success neither frees a current probe's slot nor counts toward the new recovery", () => {
+      const { breaker, clock, p2, p3, path } = stalePeriod();
+      breaker.onSuccess(100, clock.now(), { probe: p2.probe, period: p2.period });
+      expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 0 });
+      // At most halfOpenProbes (2) probes at once: P3 and one more.
+      const p4 = admitted(breaker, clock.now());
+      expect(p4.period).toBe(2);
+      expect(breaker.admit(clock.now())).toEqual({ allowed: false, reason: 'half-open-busy', retryAfterMs: 0 });
+      // The recovery needs two successes of its own period.
+      breaker.onSuccess(100, clock.now(), { probe: p3.probe, period: p3.period });
+      expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 1 });
+      breaker.onSuccess(100, clock.now(), { probe: p4.probe, period: p4.period });
+      expect(breaker.state).toEqual({ state: 'closed' });
+      expect(path().slice(1)).toEqual([
+        'open->half-open:open_elapsed',
+        'half-open->open:probe_failed',
+        'open->half-open:open_elapsed',
+        'half-open->closed:probes_succeeded',
+      ]);
+    });
+
+    it("a stale probe's release, neutral outcome or failure leaves the current period alone", () => {
+      const { breaker, clock, p2, p3 } = stalePeriod();
+      const current = breaker.state;
+      breaker.release(p2.probe, p2.period);
+      breaker.onFailure('cancelled', clock.now(), { probe: p2.probe, period: p2.period });
+      breaker.onFailure('invalid_request', clock.now(), { probe: p2.probe, period: p2.period });
+      breaker.onFailure('rate_limited', clock.now(), { probe: p2.probe, period: p2.period, retryAfterMs: 5_000 });
+      breaker.onFailure('overloaded', clock.now(), { latencyMs: 100, probe: p2.probe, period: p2.period });
+      breaker.onSuccess(60_000, clock.now(), { probe: p2.probe, period: p2.period }); // not a slow probe either
+      expect(breaker.state).toBe(current);
+      expect(breaker.snapshot().consecutiveRateLimited).toBe(0);
+      // The current probe's own release still frees its slot.
+      breaker.release(p3.probe, p3.period);
+      expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 0, probeSuccesses: 0 });
+    });
+
+    it('a current probe still fails the recovery', () => {
+      const { breaker, clock, p3 } = stalePeriod();
+      breaker.onFailure('overloaded', clock.now(), { latencyMs: 100, probe: p3.probe, period: p3.period });
+      expect(breaker.state).toEqual({ state: 'open', until: clock.now() + 120_000, reason: 'probe_failed' });
+    });
+
+    it('a stale probe ending after the recovery counts as an ordinary call', () => {
+      const { breaker, clock, p2 } = stalePeriod();
+      call(breaker, clock.now(), 'ok'); // P3
+      call(breaker, clock.now(), 'ok'); // P4
+      expect(breaker.state).toEqual({ state: 'closed' });
+      breaker.onFailure('overloaded', clock.now(), { latencyMs: 100, probe: p2.probe, period: p2.period });
+      expect(breaker.snapshot(clock.now())).toMatchObject({ state: { state: 'closed' }, consecutiveFailures: 1, window: { calls: 1, failures: 1 } });
+    });
+
+    it('a pause that interrupts a recovery starts a new period on resuming', () => {
+      const { breaker, clock } = setup({ halfOpenProbes: 2, rateLimitPauseAfter: 1 });
+      clock.set(trip(breaker, clock) + 30_000);
+      const p1 = admitted(breaker, clock.now());
+      const p2 = admitted(breaker, clock.now());
+      breaker.onFailure('rate_limited', clock.now(), { probe: p1.probe, period: p1.period, retryAfterMs: 10_000 });
+      expect(breaker.state.state).toBe('paused');
+      clock.set(clock.now() + 10_000);
+      const p3 = admitted(breaker, clock.now());
+      expect(p3.period).toBe(2);
+      breaker.onSuccess(100, clock.now(), { probe: p2.probe, period: p2.period });
+      breaker.release(p2.probe, p2.period);
+      expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 0 });
+    });
+
+    it('a state forced from elsewhere (open, then half-open again) does not break the accounting', () => {
+      const { breaker, clock } = setup({ halfOpenProbes: 2 });
+      clock.set(trip(breaker, clock) + 30_000);
+      const p1 = admitted(breaker, clock.now());
+      // Another process opened the target (shared state); our probe P1 is still in flight.
+      breaker.forceState({ state: 'open', until: clock.now() + 5_000, reason: 'error_rate' }, clock.now());
+      clock.set(clock.now() + 5_000);
+      const p2 = admitted(breaker, clock.now());
+      expect(p2.period).toBe(2);
+      breaker.onFailure('network', clock.now(), { latencyMs: 100, probe: p1.probe, period: p1.period });
+      breaker.onSuccess(100, clock.now(), { probe: p1.probe, period: p1.period });
+      expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 1, probeSuccesses: 0 });
+      // A forced half-open while half-open continues the same period: P2 still counts.
+      breaker.forceState({ state: 'half-open', probesInFlight: 0, probeSuccesses: 0 }, clock.now());
+      breaker.onSuccess(100, clock.now(), { probe: p2.probe, period: p2.period });
+      expect(breaker.state).toEqual({ state: 'half-open', probesInFlight: 0, probeSuccesses: 1 });
     });
   });
 

@@ -24,20 +24,54 @@ import { OutcomeWindow, type WindowTotals } from './OutcomeWindow';
 export type BreakerDenial = 'open' | 'paused' | 'half-open-busy' | 'ramp';
 
 /**
- * The answer of {@link CircuitBreaker.admit}. When `probe` is true the call is a half-open probe: pass
- * `probe: true` back with its outcome (or to `release`) so the probe slot is accounted exactly.
+ * The answer of {@link CircuitBreaker.admit}. When `probe` is true the call is a half-open probe of the
+ * half-open period `period`: pass `probe` and `period` back with its outcome (or to `release`) so the
+ * probe slot is accounted exactly. A probe belongs to the period that admitted it: once the breaker has
+ * left that half-open state (reopened, paused, recovered), the probe's outcome no longer frees a slot
+ * or counts toward a later recovery.
  *
  * @example
  * ```ts
  * const a = breaker.admit(now);
  * if (!a.allowed) return fallBack(a.reason, a.retryAfterMs);
- * try { const r = await call(); breaker.onSuccess(Date.now() - now, Date.now(), { probe: a.probe }); }
- * catch (e) { breaker.onFailure(classifyError(e).kind, Date.now(), { probe: a.probe }); }
+ * try { const r = await call(); breaker.onSuccess(Date.now() - now, Date.now(), { probe: a.probe, period: a.period }); }
+ * catch (e) { breaker.onFailure(classifyError(e).kind, Date.now(), { probe: a.probe, period: a.period }); }
  * ```
  */
 export type BreakerAdmission =
-  | { readonly allowed: true; readonly probe: boolean }
+  | {
+      readonly allowed: true;
+      readonly probe: boolean;
+      /**
+       * Set on probes only: which half-open period of this breaker admitted the probe (a number that
+       * grows each time the breaker enters half-open; local to this breaker and process).
+       */
+      readonly period?: number;
+    }
   | { readonly allowed: false; readonly reason: BreakerDenial; readonly retryAfterMs: number };
+
+/**
+ * Which admission an outcome belongs to: the `probe` and `period` of the call's {@link BreakerAdmission}.
+ *
+ * - `probe: false`: not a probe.
+ * - `period` set: a probe of that half-open period. It is a probe of the current one only while the
+ *   breaker is still in that same half-open period; otherwise it is *stale* and handled like a call
+ *   that is not a probe (ignored while half-open, an ordinary sample while closed or ramping).
+ * - both omitted: an outcome arriving in half-open is taken to be a probe of the current period (the
+ *   breaker cannot tell a stale probe apart: pass `period` for exact accounting).
+ *
+ * @example
+ * ```ts
+ * const a = breaker.admit(now);
+ * if (a.allowed) breaker.onSuccess(latencyMs, Date.now(), { probe: a.probe, period: a.period });
+ * ```
+ */
+export interface ProbeRef {
+  /** The `probe` flag of the call's admission. */
+  probe?: boolean | undefined;
+  /** The `period` of the call's admission (set on probes). */
+  period?: number | undefined;
+}
 
 /**
  * One state change of a breaker. `forced` is true for changes applied with `forceOpen` / `forceState`
@@ -102,16 +136,14 @@ export interface CircuitBreakerOptions {
  *
  * @example
  * ```ts
- * breaker.onFailure('overloaded', now, { latencyMs: 1200, retryAfterMs: 5000, probe: admission.probe });
+ * breaker.onFailure('overloaded', now, { latencyMs: 1200, retryAfterMs: 5000, probe: admission.probe, period: admission.period });
  * ```
  */
-export interface FailureDetails {
+export interface FailureDetails extends ProbeRef {
   /** How long the call took; counts toward the slow-call rate when at least `slowCallMs`. */
   latencyMs?: number;
   /** The provider's retry hint: a 429 pause lasts until the latest hint; an opening lasts at least this long. */
   retryAfterMs?: number;
-  /** The `probe` flag of the call's admission. When omitted, an outcome arriving in half-open is taken to be a probe's. */
-  probe?: boolean;
 }
 
 /**
@@ -137,7 +169,6 @@ export interface BreakerSnapshot {
 const CLOSED: BreakerState = Object.freeze({ state: 'closed' });
 const HALF_OPEN: BreakerState = Object.freeze({ state: 'half-open', probesInFlight: 0, probeSuccesses: 0 });
 const ADMIT: BreakerAdmission = Object.freeze({ allowed: true, probe: false });
-const ADMIT_PROBE: BreakerAdmission = Object.freeze({ allowed: true, probe: true });
 
 function checkPolicy(key: string, p: BreakerPolicy): void {
   const fail = (field: string, expected: string, got: unknown) => {
@@ -193,7 +224,11 @@ function checkPolicy(key: string, p: BreakerPolicy): void {
  * when it interrupted a recovery.
  *
  * **Stale outcomes.** Outcomes reported while open or paused belong to calls admitted before, and are
- * ignored.
+ * ignored. A probe belongs to the half-open period that admitted it (`period` of its admission): when
+ * its outcome or release arrives after the breaker left that period (it reopened or paused, then
+ * half-opened again), it neither frees a probe slot nor counts as a probe success or failure of the
+ * current period; it is handled like a call that is not a probe (ignored in half-open, an ordinary
+ * sample when closed or ramping).
  *
  * @example
  * ```ts
@@ -204,10 +239,10 @@ function checkPolicy(key: string, p: BreakerPolicy): void {
  *   const started = Date.now();
  *   try {
  *     await callModel();
- *     breaker.onSuccess(Date.now() - started, Date.now(), { probe: a.probe });
+ *     breaker.onSuccess(Date.now() - started, Date.now(), { probe: a.probe, period: a.period });
  *   } catch (e) {
  *     const c = classifyError(e);
- *     breaker.onFailure(c.kind, Date.now(), { latencyMs: Date.now() - started, retryAfterMs: c.retryAfterMs, probe: a.probe });
+ *     breaker.onFailure(c.kind, Date.now(), { latencyMs: Date.now() - started, retryAfterMs: c.retryAfterMs, probe: a.probe, period: a.period });
  *   }
  * }
  * ```
@@ -232,6 +267,10 @@ export class CircuitBreaker {
   private slowProbes = 0;
   private resumeAfterPause: 'closed' | 'half-open' = 'closed';
   private lastNow = 0;
+  /** The current (or latest) half-open period: incremented each time the breaker enters half-open. */
+  private period = 0;
+  /** The admission handed to every probe of the current period (one object per period). */
+  private probeAdmission: BreakerAdmission = ADMIT;
 
   constructor(key: string, policy: BreakerPolicy, options: CircuitBreakerOptions = {}) {
     checkPolicy(key, policy);
@@ -265,8 +304,9 @@ export class CircuitBreaker {
 
   /**
    * Asks whether a call may go to the target now. A half-open breaker admits at most `halfOpenProbes`
-   * concurrent probes (`probe: true`); every admitted probe must end in `onSuccess`, `onFailure` or
-   * `release`. A ramping breaker admits a call when `random()` falls below the current share.
+   * concurrent probes (`probe: true`, with the `period` they belong to); every admitted probe must end
+   * in `onSuccess`, `onFailure` or `release`. A ramping breaker admits a call when `random()` falls
+   * below the current share.
    *
    * @example
    * ```ts
@@ -287,7 +327,7 @@ export class CircuitBreaker {
       case 'half-open':
         if (s.probesInFlight >= this.policy.halfOpenProbes) return { allowed: false, reason: 'half-open-busy', retryAfterMs: 0 };
         this.current = { state: 'half-open', probesInFlight: s.probesInFlight + 1, probeSuccesses: s.probeSuccesses };
-        return ADMIT_PROBE;
+        return this.probeAdmission;
       case 'ramping':
         return this.random() < this.rampShare(s.since, now) ? ADMIT : { allowed: false, reason: 'ramp', retryAfterMs: 0 };
     }
@@ -316,14 +356,14 @@ export class CircuitBreaker {
   }
 
   /**
-   * An admitted call succeeded after `latencyMs`.
+   * An admitted call succeeded after `latencyMs`. `options` names its admission (see {@link ProbeRef}).
    *
    * @example
    * ```ts
-   * breaker.onSuccess(clock.now() - started, clock.now(), { probe: admission.probe });
+   * breaker.onSuccess(clock.now() - started, clock.now(), { probe: admission.probe, period: admission.period });
    * ```
    */
-  onSuccess(latencyMs: number, now: number, options: { probe?: boolean } = {}): void {
+  onSuccess(latencyMs: number, now: number, options: ProbeRef = {}): void {
     this.touch(now);
     if (this.current.state === 'ramping') this.advance(now);
     const s = this.current;
@@ -332,7 +372,7 @@ export class CircuitBreaker {
       case 'paused':
         return;
       case 'half-open':
-        if (options.probe !== false) this.probeSucceeded(s, latencyMs, now);
+        if (this.isCurrentProbe(options.probe, options.period)) this.probeSucceeded(s, latencyMs, now);
         return;
       case 'closed':
       case 'ramping': {
@@ -355,7 +395,7 @@ export class CircuitBreaker {
    * @example
    * ```ts
    * const c = classifyError(err);
-   * breaker.onFailure(c.kind, clock.now(), { latencyMs, retryAfterMs: c.retryAfterMs, probe: admission.probe });
+   * breaker.onFailure(c.kind, clock.now(), { latencyMs, retryAfterMs: c.retryAfterMs, probe: admission.probe, period: admission.period });
    * ```
    */
   onFailure(kind: ErrorKind, now: number, details: FailureDetails = {}): void {
@@ -364,18 +404,19 @@ export class CircuitBreaker {
     const rateLimited = kind === 'rate_limited';
     if (!counts && !rateLimited) {
       // The request's fault: no verdict on the target's health.
-      this.release(details.probe);
+      this.release(details.probe, details.period);
       return;
     }
     if (this.current.state === 'ramping') this.advance(now);
     const s = this.current;
     if (s.state === 'open' || s.state === 'paused') return;
-    if (s.state === 'half-open' && details.probe === false) return;
+    // Not a probe of this half-open period (a straggler, or a probe of an earlier period): no verdict.
+    if (s.state === 'half-open' && !this.isCurrentProbe(details.probe, details.period)) return;
 
     if (rateLimited) {
       if (this.noteRateLimited(now, details.retryAfterMs)) return;
       if (!counts) {
-        this.release(details.probe);
+        this.release(details.probe, details.period);
         return;
       }
     } else {
@@ -393,17 +434,18 @@ export class CircuitBreaker {
 
   /**
    * An admitted call ended without a verdict on the target's health (skipped after admission, cancelled
-   * before it was sent, ...). Frees its probe slot when it was a probe; otherwise does nothing.
+   * before it was sent, ...). Frees its probe slot when it was a probe of the current half-open period
+   * (`period` of its admission; see {@link ProbeRef}); otherwise does nothing.
    *
    * @example
    * ```ts
    * const a = breaker.admit(now);
-   * if (a.allowed && !limiterAllows()) breaker.release(a.probe);
+   * if (a.allowed && !limiterAllows()) breaker.release(a.probe, a.period);
    * ```
    */
-  release(probe?: boolean): void {
+  release(probe?: boolean, period?: number): void {
     const s = this.current;
-    if (s.state !== 'half-open' || probe === false || s.probesInFlight === 0) return;
+    if (s.state !== 'half-open' || s.probesInFlight === 0 || !this.isCurrentProbe(probe, period)) return;
     this.current = { state: 'half-open', probesInFlight: s.probesInFlight - 1, probeSuccesses: s.probeSuccesses };
   }
 
@@ -451,8 +493,9 @@ export class CircuitBreaker {
   /**
    * Applies a state received from elsewhere (as produced by {@link CircuitBreaker.snapshot}). `open`
    * behaves like {@link CircuitBreaker.forceOpen}; a `paused` breaker only moves its `until` later; a
-   * forced `half-open` state keeps this process's probes in flight (in-flight probes belong to the
-   * process that admitted them; the remote count is ignored). Throws {@link InvalidBreakerStateError} on a malformed state.
+   * forced `half-open` state keeps this process's probes in flight and their period when the breaker is
+   * already half-open (in-flight probes belong to the process that admitted them; the remote count is
+   * ignored), and otherwise starts a new half-open period. Throws {@link InvalidBreakerStateError} on a malformed state.
    *
    * @example
    * ```ts
@@ -494,6 +537,14 @@ export class CircuitBreaker {
 
   private touch(now: number): void {
     if (now > this.lastNow) this.lastNow = now;
+  }
+
+  /**
+   * True when an outcome with this `probe` / `period` is a probe of the current half-open period (see
+   * {@link ProbeRef}); false when not half-open.
+   */
+  private isCurrentProbe(probe: boolean | undefined, period: number | undefined): boolean {
+    return this.current.state === 'half-open' && probe !== false && (period === undefined || period === this.period);
   }
 
   private isSlow(latencyMs: number): boolean {
@@ -585,7 +636,10 @@ export class CircuitBreaker {
         this.clearRateLimitStreak();
         break;
       case 'half-open':
+        // A new half-open period: probes admitted in an earlier one no longer hold (or free) its slots.
         this.slowProbes = 0;
+        this.period++;
+        this.probeAdmission = Object.freeze({ allowed: true, probe: true, period: this.period });
         break;
       case 'closed':
         this.reopens = 0;
