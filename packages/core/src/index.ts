@@ -9,6 +9,7 @@ export type { ResilienceEvents } from './engine/events';
 export { extractText, extractUsage } from './engine/extract';
 export { AttemptTimeoutError } from './engine/runAttempt';
 export { unfinishedUsage } from './engine/unfinishedUsage';
+export { shownValue, valueType } from './errors/describeValue';
 export type {
   AttemptContext,
   AttemptRecord,

@@ -1,3 +1,4 @@
+import { shownValue as shown, valueType as typeOf } from '@llm-resilience/core';
 import { ExpressConfigError } from './ExpressConfigError';
 
 /**
@@ -14,39 +15,8 @@ export const INVALID_OPTION = 'ERR_LLMR_EXPRESS_INVALID_OPTION';
 /** The audiences of messages, in the order messages name them. */
 export const AUDIENCES: readonly unknown[] = ['customer', 'internal'];
 
-/**
- * What a value is, without its contents: for options that may hold a key, a URL or a header value.
- *
- * @example
- * ```ts
- * typeOf('sk-secret'); // 'a string'
- * typeOf([1]); // 'an array'
- * ```
- */
-export function typeOf(v: unknown): string {
-  if (v === null) return 'null';
-  if (v === undefined) return 'undefined';
-  if (Array.isArray(v)) return 'an array';
-  const t = typeof v;
-  return t === 'object' ? 'an object' : `a ${t}`;
-}
-
-/**
- * A value of an option that is never secret (a number, a flag, a short enum string) as a message
- * shows it; anything else by its type only.
- *
- * @example
- * ```ts
- * shown(-1); // '-1'
- * shown('everyone'); // "'everyone'"
- * shown({ a: 1 }); // 'an object'
- * ```
- */
-export function shown(v: unknown): string {
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (typeof v === 'string') return v.length <= 20 ? `'${v}'` : `a string of ${v.length} characters`;
-  return typeOf(v);
-}
+// `typeOf` and `shown` are core's `valueType` and `shownValue`: one way to show a value in every adapter's messages.
+export { shown, typeOf };
 
 /**
  * The error of one bad option: `<what>: <path> must be <expected>, got <got>.` with a help link.

@@ -245,6 +245,10 @@ export interface ExecuteResult<T, O = unknown> {
  * instead: what the stream is known to have used before it broke off (the provider bills the tokens
  * it generated), e.g. the reserved output for a stream its reader stopped.
  *
+ * Until one of them is called the request holds everything it reserved (concurrency slots included)
+ * and emits no record: there is no timeout on an open stream. Call one in every path, `finally`
+ * included; the adapters (Express gateway, LangChain) do.
+ *
  * @example
  * ```ts
  * const r = await engine.execute({ ...req, stream: true }, call);
