@@ -135,6 +135,13 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
 
   const admitted = (req: Request, res: Response, next: NextFunction, ctx: RequestResilience, d: LimitDecision): void => {
     if (!d.ok) return limited(req, res, next, ctx, d);
+    if (res.closed || res.destroyed) {
+      // The client left while an asynchronous store (Redis) was deciding: its `close` has fired, so no
+      // listener would ever free the slot. Nothing ran: give everything back, and do not run the handler.
+      const done = d.fail('release');
+      if (isPromise(done)) done.catch(() => undefined);
+      return;
+    }
     ctx.holdLimits(inbound!, d);
     if (draft !== false || legacy) setReservationHeaders(res, draft, legacy, d, inbound!);
     if (inbound!.needsSettle) settleOnClose(res, ctx, d);

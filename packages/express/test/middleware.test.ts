@@ -1,7 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import express, { type Request } from 'express';
 import request from 'supertest';
-import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
+import { ManualClock, MemoryLimiterStore, type LimitAdjustment, type LimitCharge, type LimiterStore, type ReserveResult } from '@llm-resilience/core';
 import { replyTag } from '@llm-resilience/testing';
 import { ClientDisconnectedError, RequestResilience, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
 import { INBOUND_LIMIT_CUSTOMER_MESSAGE } from '../src/messages';
@@ -182,6 +182,60 @@ describe('inbound limits', () => {
       expect(await (await slow).text()).toBe('done');
       const third = await fetch(`${url}/fast`, { headers: { 'x-user': 'c1' } });
       expect(third.status).toBe(200);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('inbound limits on an asynchronous store', () => {
+  /** The memory store answering `reserve` only when `gate` opens, as Redis answers after a round trip. */
+  class GatedStore implements LimiterStore {
+    gate: Promise<void> | undefined;
+    /** Resolved when a reservation waits at the gate. */
+    readonly waiting = deferred();
+    private readonly inner = new MemoryLimiterStore();
+    reserve(charges: readonly LimitCharge[]): Promise<ReserveResult> {
+      if (this.gate !== undefined) this.waiting.resolve();
+      return (this.gate ?? Promise.resolve()).then(() => this.inner.reserve(charges));
+    }
+    adjust(adjustments: readonly LimitAdjustment[]): Promise<void> {
+      return Promise.resolve(this.inner.adjust(adjustments));
+    }
+  }
+
+  it('gives a concurrency slot back when the client left before the store answered, and runs no handler', async () => {
+    const store = new GatedStore();
+    const engine = testEngine({}, { store });
+    const closed = deferred();
+    let handled = 0;
+    const a = express();
+    a.use((_req, res, next) => {
+      res.once('close', () => closed.resolve());
+      next();
+    });
+    a.use(resilience({ engine, identity: byHeader, validations: false, limits: [{ id: 'inflight', scope: ['user'], metric: 'concurrency', limit: 1 }] }));
+    a.get('/x', (_req, res) => {
+      handled++;
+      res.send('ok');
+    });
+    const { url, close } = await listen(a);
+    try {
+      const open = deferred();
+      store.gate = open.promise;
+      const gone = new AbortController();
+      const first = fetch(`${url}/x`, { headers: { 'x-user': 'c1' }, signal: gone.signal }).catch((e: unknown) => e);
+      // The request is waiting for the store; the client gives up, and the server sees the close.
+      await store.waiting.promise;
+      gone.abort();
+      await first;
+      await closed.promise;
+      store.gate = undefined;
+      open.resolve();
+      await new Promise((r) => setImmediate(r));
+      const next = await fetch(`${url}/x`, { headers: { 'x-user': 'c1' } });
+      expect(next.status).toBe(200);
+      expect(handled).toBe(1);
     } finally {
       await close();
     }
