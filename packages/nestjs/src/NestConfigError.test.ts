@@ -1,5 +1,7 @@
 import { ResilienceError } from '@llm-resilience/core';
-import { helpLink, NestConfigError, nestConfigErrorIn } from './NestConfigError';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DOCS_PATH, helpLink, NEST_CONFIG_ERROR_CODES, NestConfigError, nestConfigErrorIn } from './NestConfigError';
 
 describe('NestConfigError', () => {
   it('carries its code, kind and help link', () => {
@@ -33,5 +35,12 @@ describe('nestConfigErrorIn', () => {
     const cyclic = new Error('a');
     (cyclic as { cause?: unknown }).cause = cyclic;
     expect(nestConfigErrorIn(cyclic)).toBeUndefined();
+  });
+});
+
+describe('NEST_CONFIG_ERROR_CODES', () => {
+  it('are each explained under their own heading of docs/nestjs.md, where their help link points', () => {
+    const docs = readFileSync(join(__dirname, '..', '..', '..', DOCS_PATH), 'utf8');
+    for (const code of NEST_CONFIG_ERROR_CODES) expect(docs).toContain(`\n### ${code}\n`);
   });
 });

@@ -23,10 +23,12 @@ export const NEST_CONFIG_ERROR_CODES = [
   'ERR_LLMR_NEST_AMBIGUOUS_ENGINE',
   'ERR_LLMR_NEST_INVALID_OPTIONS',
   'ERR_LLMR_NEST_UNKNOWN_ROUTE',
+  'ERR_LLMR_NEST_UNKNOWN_PRIORITY',
   'ERR_LLMR_NEST_NO_ROUTE',
   'ERR_LLMR_NEST_NO_TARGET_PARAM',
   'ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD',
   'ERR_LLMR_NEST_INVALID_LIMIT',
+  'ERR_LLMR_NEST_INVALID_IDENTITY',
 ] as const;
 
 /**
@@ -54,7 +56,8 @@ export function helpLink(code: string): string {
 /**
  * The NestJS adapter is set up in a way that cannot work: a decorated method ran without
  * `ResilienceModule`, a decorator names a route the policy does not have, a fallback method does not
- * exist, ... Found at class definition or application start where possible, else at the first call.
+ * exist, an `identity` function returned something that is not an identity, ... Found at class
+ * definition or application start where possible, else at the call.
  * `code` is stable (`ERR_LLMR_NEST_*`), `help` points at its explanation.
  *
  * Its `kind` is `invalid_request` (the core's taxonomy), but it is a fault of the server, never of

@@ -73,6 +73,32 @@ describe('ResilienceModule.forRoot', () => {
     await expect(forced.execute({ route: 'chat' }, async () => 'x')).rejects.toMatchObject({ code: 'ERR_LLMR_SHUT_DOWN' });
   });
 
+  it('fails at start-up on a priority that is not a traffic class of the policy', async () => {
+    @Injectable()
+    class WrongPriority {
+      @RateLimited({ route: 'chat', priority: 'nonexistent' })
+      async m(@Target() _t?: ResolvedTarget): Promise<void> {}
+    }
+    const m = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ policy: policy() })], providers: [WrongPriority] }).compile();
+    await expect(m.init()).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_UNKNOWN_PRIORITY',
+      message: expect.stringMatching(/^WrongPriority\.m runs with priority 'nonexistent', which is not a traffic class of the policy\. Known traffic classes: live, batch, experiment\./),
+    });
+
+    @Injectable()
+    @RateLimited({ route: 'chat', priority: 'batch' }) // a class default the method inherits
+    class KnownPriority {
+      @RateLimited({ key: (u: string) => u })
+      async m(_u: string, @Target() t?: ResolvedTarget): Promise<string> {
+        return t!.id;
+      }
+    }
+    const ok = await Test.createTestingModule({ imports: [ResilienceModule.forRoot({ policy: policy() })], providers: [KnownPriority] }).compile();
+    await ok.init();
+    await expect(ok.get(KnownPriority).m('u1')).resolves.toBe('a');
+    await ok.close();
+  });
+
   it('fails at start-up on a route the policy does not have', async () => {
     @Injectable()
     class Typo {
@@ -94,6 +120,24 @@ describe('ResilienceModule options are checked when the application starts', () 
     await expect(boot).rejects.toMatchObject({
       code: 'ERR_LLMR_NEST_INVALID_LIMIT',
       message: expect.stringMatching(/^ResilienceModule.forRoot limits\[0\]\.limit: expected a positive number, got -1\. See /),
+    });
+  });
+
+  it('forRoot: an unknown key, engineOptions that are not a plain object, a fake engine or BigInt values stop the boot', async () => {
+    const engine = createResilience(policy());
+    await expect(compile(ResilienceModule.forRoot({ engine, limts: [] } as never))).rejects.toThrow(
+      /^ResilienceModule.forRoot limts: not an option \(did you mean 'limits'\?\); known: engine, policy,/,
+    );
+    await expect(compile(ResilienceModule.forRoot({ policy: policy(), engineOptions: [] as never }))).rejects.toThrow(
+      /^ResilienceModule.forRoot engineOptions: expected a plain object of createResilience options, got an array\./,
+    );
+    await expect(compile(ResilienceModule.forRoot({ engine: { execute() {} } as never }))).rejects.toThrow(
+      /`engine` must be a Resilience engine \(from createResilience\), got an object without shutdown\(\)\./,
+    );
+    await expect(compile(ResilienceModule.forRoot(5n as never))).rejects.toThrow(/^ResilienceModule.forRoot: expected an options object .*got a bigint\./);
+    await expect(compile(ResilienceModule.forRoot({ engine, limits: [{ scope: ['user'], limit: 10n as never, window: '1m' }] }))).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_LIMIT',
+      message: expect.stringMatching(/limits\[0\]\.limit: expected a positive number, got a bigint\./),
     });
   });
 
@@ -125,7 +169,7 @@ describe('ResilienceModule options are checked when the application starts', () 
       message: expect.stringMatching(/^ResilienceModule.forRootAsync limits\[0\]\.scope: 'model' is not known before the handler runs/),
     });
     await expect(compile(ResilienceModule.forRootAsync({ useFactory: () => undefined as never }))).rejects.toMatchObject({
-      message: expect.stringMatching(/^ResilienceModule.forRootAsync: expected an options object, got undefined/),
+      message: expect.stringMatching(/^ResilienceModule.forRootAsync: expected an options object \(\{ engine \} or \{ policy \}\), got undefined/),
     });
   });
 });
@@ -171,6 +215,31 @@ describe('ResilienceModule.forRootAsync', () => {
 
   it('needs a factory', () => {
     expect(() => ResilienceModule.forRootAsync({})).toThrow(NestConfigError);
+  });
+
+  it('rejects invalid async options with a NestConfigError when called, never a TypeError', () => {
+    const attempts: unknown[] = [undefined, null, { useFactory: 'x' }, { useClass: 'x' }, { useFactroy: () => ({}) }, { useFactory: () => ({}), inject: 'x' }];
+    for (const options of attempts) {
+      expect(() => ResilienceModule.forRootAsync(options as never)).toThrow(expect.objectContaining({ code: 'ERR_LLMR_NEST_INVALID_OPTIONS' }));
+    }
+    expect(() => ResilienceModule.forRootAsync(undefined as never)).toThrow(/^ResilienceModule.forRootAsync: expected \{ useFactory, inject\? \}, \{ useClass \} or \{ useExisting \}, got undefined\./);
+  });
+
+  it('stops the boot when a useClass has no createResilienceOptions method', async () => {
+    @Injectable()
+    class NotAFactory {}
+    const boot = Test.createTestingModule({ imports: [ResilienceModule.forRootAsync({ useClass: NotAFactory as never })] }).compile();
+    await expect(boot).rejects.toBeInstanceOf(NestConfigError);
+    await expect(boot).rejects.toThrow(
+      /^ResilienceModule.forRootAsync useClass: NotAFactory has no createResilienceOptions\(\) method; implement ResilienceOptionsFactory\./,
+    );
+  });
+
+  it('stops the boot on unknown keys in the options a factory makes', async () => {
+    const boot = Test.createTestingModule({
+      imports: [ResilienceModule.forRootAsync({ useFactory: () => ({ policy: policy(), limts: [] }) as ResilienceModuleOptions })],
+    }).compile();
+    await expect(boot).rejects.toThrow(/^ResilienceModule.forRootAsync limts: not an option \(did you mean 'limits'\?\)/);
   });
 });
 

@@ -1,8 +1,7 @@
 import { createResilience, type Resilience } from '@llm-resilience/core';
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { checkEngineSource, checkModuleOptions } from './moduleOptions';
-import { NestConfigError } from './NestConfigError';
+import { checkAsyncOptions, checkEngineSource, checkModuleOptions, optionsFromFactory } from './moduleOptions';
 import { ResilienceService } from './ResilienceService';
 import {
   RESILIENCE_ENGINE,
@@ -81,7 +80,8 @@ export class ResilienceModule {
 
   /**
    * Registers the module with options made by a factory (e.g. from `ConfigService`) or a class. The
-   * options it makes are checked as soon as it made them, during the boot
+   * async options themselves are checked here (one of `useFactory`, `useClass`, `useExisting`; no
+   * unknown key), the options the factory makes as soon as it made them, during the boot
    * (`ResilienceModule.forRootAsync audience: ...`).
    *
    * @example
@@ -94,6 +94,7 @@ export class ResilienceModule {
    * ```
    */
   static forRootAsync(options: ResilienceModuleAsyncOptions): DynamicModule {
+    checkAsyncOptions(options, ASYNC_WHERE);
     return {
       module: ResilienceModule,
       global: true,
@@ -117,13 +118,11 @@ function asyncOptionsProviders(options: ResilienceModuleAsyncOptions): Provider[
       },
     ];
   }
-  const factoryClass = options.useExisting ?? options.useClass;
-  if (!factoryClass) {
-    throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', 'ResilienceModule.forRootAsync: give one of useFactory, useClass or useExisting.');
-  }
+  const option = options.useClass ? 'useClass' : 'useExisting';
+  const factoryClass = (options.useClass ?? options.useExisting)!;
   const fromFactory: Provider = {
     provide: RESILIENCE_MODULE_OPTIONS,
-    useFactory: async (factory: ResilienceOptionsFactory) => checkModuleOptions(await factory.createResilienceOptions(), ASYNC_WHERE),
+    useFactory: async (factory: ResilienceOptionsFactory) => checkModuleOptions(await optionsFromFactory(factory, option, ASYNC_WHERE), ASYNC_WHERE),
     inject: [factoryClass],
   };
   return options.useClass ? [fromFactory, { provide: options.useClass, useClass: options.useClass }] : [fromFactory];

@@ -13,7 +13,8 @@ import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOpti
  * The application's handle on the one shared engine. Injected anywhere (the module is global);
  * decorated methods reach it through the module-level registry it fills on start-up: every provider
  * and controller instance with `@RateLimited`/`@Fallback` methods is bound to it, after checking that
- * each of their routes exists in the policy (`ERR_LLMR_NEST_UNKNOWN_ROUTE` at start-up otherwise).
+ * each of their routes and priorities exists in the policy (`ERR_LLMR_NEST_UNKNOWN_ROUTE`,
+ * `ERR_LLMR_NEST_UNKNOWN_PRIORITY` at start-up otherwise).
  * On application shutdown the engine drains queued work and stops (if the module owns it).
  *
  * @example
@@ -102,7 +103,7 @@ export class ResilienceService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private checkMethods(instance: object): void {
-    const routes = this.engine.policy.routes;
+    const { routes, trafficClasses } = this.engine.policy;
     const seen = new Set<string>();
     for (let p = Object.getPrototypeOf(instance) as object | null; p !== null && p !== Object.prototype; p = Object.getPrototypeOf(p) as object | null) {
       for (const name of Object.getOwnPropertyNames(p)) {
@@ -117,6 +118,13 @@ export class ResilienceService implements OnModuleInit, OnApplicationShutdown {
           throw new NestConfigError(
             'ERR_LLMR_NEST_UNKNOWN_ROUTE',
             `${describeMethod(p, name)} runs on route '${route}', which the policy does not define. Known routes: ${Object.keys(routes).join(', ') || '(none)'}.`,
+          );
+        }
+        const priority = options?.priority;
+        if (route !== undefined && priority !== undefined && !Object.hasOwn(trafficClasses, priority)) {
+          throw new NestConfigError(
+            'ERR_LLMR_NEST_UNKNOWN_PRIORITY',
+            `${describeMethod(p, name)} runs with priority '${priority}', which is not a traffic class of the policy. Known traffic classes: ${Object.keys(trafficClasses).join(', ') || '(none)'}.`,
           );
         }
         const fallbacks = fallbacksOf(fn as Function);

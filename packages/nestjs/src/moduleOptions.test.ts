@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { createResilience, definePolicy, MemoryLimiterStore, type Resilience } from '@llm-resilience/core';
 import { RateLimited } from './decorators/RateLimited';
-import { checkEngineSource, checkModuleOptions } from './moduleOptions';
+import { checkAsyncOptions, checkEngineSource, checkModuleOptions } from './moduleOptions';
 import { NestConfigError } from './NestConfigError';
 import type { InboundLimitRule, ResilienceModuleOptions } from './types';
 
@@ -49,7 +49,7 @@ describe('checkModuleOptions', () => {
 
   it('rejects engineOptions that are not an object', () => {
     expect(() => checkModuleOptions({ policy, engineOptions: 'fast' as never }, WHERE)).toThrow(
-      /^ResilienceModule.forRoot engineOptions: expected an object of createResilience options, got 'fast'\./,
+      /^ResilienceModule.forRoot engineOptions: expected a plain object of createResilience options, got 'fast'\./,
     );
   });
 
@@ -80,6 +80,81 @@ describe('checkEngineSource', () => {
     expect(() => checkEngineSource({ engine, policy }, WHERE)).toThrow(/^ResilienceModule.forRoot: give either `engine`.*not both/);
     expect(() => checkEngineSource({}, WHERE)).toThrow(/^ResilienceModule.forRoot: no engine\./);
     expect(() => checkEngineSource({ engine: {} as Resilience }, WHERE)).toThrow(/`engine` must be a Resilience engine/);
-    expect(() => checkEngineSource(undefined, 'ResilienceModule.forRootAsync')).toThrow(/^ResilienceModule.forRootAsync: expected an options object, got undefined\./);
+    expect(() => checkEngineSource(undefined, 'ResilienceModule.forRootAsync')).toThrow(/^ResilienceModule.forRootAsync: expected an options object \(\{ engine \} or \{ policy \}\), got undefined\./);
+  });
+});
+
+describe('checkModuleOptions: unknown keys, plain engineOptions, values described by type', () => {
+  it.each<[string, object, string]>([
+    ['a misspelt limits', { engine, limts: [] }, "ResilienceModule.forRoot limts: not an option (did you mean 'limits'?); known: engine, policy, store,"],
+    ['a misspelt identity', { engine, identiy: () => undefined }, "ResilienceModule.forRoot identiy: not an option (did you mean 'identity'?)"],
+    ['an unrelated key', { policy, colour: 'red' }, 'ResilienceModule.forRoot colour: not an option; known: engine,'],
+    ['engineOptions that are an array', { policy, engineOptions: [] }, 'ResilienceModule.forRoot engineOptions: expected a plain object of createResilience options, got an array.'],
+    ['a BigInt drainTimeoutMs', { engine, drainTimeoutMs: 10n }, 'ResilienceModule.forRoot drainTimeoutMs: expected a number of ms (0 or more), got a bigint.'],
+    ['a policy that is a string', { policy: 'chat' }, 'ResilienceModule.forRoot policy: expected a policy (from definePolicy) or a policy config object, got a string.'],
+  ])('rejects %s with ERR_LLMR_NEST_INVALID_OPTIONS', (_name, options, message) => {
+    const e = errorOf(() => checkModuleOptions(options, WHERE));
+    expect(e.code).toBe('ERR_LLMR_NEST_INVALID_OPTIONS');
+    expect(e.message.startsWith(message)).toBe(true);
+  });
+
+  it('describes a BigInt inbound limit by its type instead of failing to serialise it', () => {
+    const e = errorOf(() => checkModuleOptions({ engine, limits: [{ scope: ['user'], limit: 10n as never, window: '1m' }] }, WHERE));
+    expect(e.message).toMatch(/^ResilienceModule.forRoot limits\[0\]\.limit: expected a positive number, got a bigint\./);
+  });
+
+  it('rejects options that are not an object by type, BigInt included', () => {
+    expect(() => checkModuleOptions(5n, WHERE)).toThrow(/^ResilienceModule.forRoot: expected an options object \(\{ engine \} or \{ policy \}\), got a bigint\./);
+    expect(() => checkModuleOptions([], WHERE)).toThrow(/got an array\./);
+  });
+});
+
+describe('checkEngineSource: a real engine', () => {
+  it.each<[string, unknown, string]>([
+    ['an object with execute() only', { execute() {} }, 'an object without shutdown()'],
+    ['an object without a store', { execute() {}, shutdown() {}, policy: engine.policy, clock: engine.clock }, 'an object without store'],
+    ['a policy without traffic classes', { execute() {}, shutdown() {}, policy: { routes: {}, limits: [] }, store: {}, clock: {} }, 'an object whose policy has no trafficClasses'],
+    ['a string', 'engine', 'a string'],
+    ['a BigInt', 5n, 'a bigint'],
+  ])('rejects %s', (_name, fake, got) => {
+    expect(() => checkEngineSource({ engine: fake as Resilience }, WHERE)).toThrow(
+      `ResilienceModule.forRoot: \`engine\` must be a Resilience engine (from createResilience), got ${got}.`,
+    );
+  });
+
+  it('accepts an engine of another copy of the core that has every member the module uses', () => {
+    const copy = { execute() {}, shutdown() {}, policy: engine.policy, store: engine.store, clock: engine.clock };
+    expect(() => checkEngineSource({ engine: copy as unknown as Resilience }, WHERE)).not.toThrow();
+  });
+});
+
+describe('checkAsyncOptions', () => {
+  const ASYNC = 'ResilienceModule.forRootAsync';
+  class Factory {
+    createResilienceOptions() {
+      return { policy };
+    }
+  }
+
+  it('accepts one source with its arrays', () => {
+    expect(() => checkAsyncOptions({ useFactory: () => ({ policy }), inject: [], imports: [], extraProviders: [] })).not.toThrow();
+    expect(() => checkAsyncOptions({ useClass: Factory })).not.toThrow();
+    expect(() => checkAsyncOptions({ useExisting: Factory })).not.toThrow();
+  });
+
+  it.each<[string, unknown, string]>([
+    ['undefined', undefined, `${ASYNC}: expected { useFactory, inject? }, { useClass } or { useExisting }, got undefined.`],
+    ['a BigInt', 5n, `${ASYNC}: expected { useFactory, inject? }, { useClass } or { useExisting }, got a bigint.`],
+    ['no source', {}, `${ASYNC}: give one of useFactory, useClass or useExisting.`],
+    ['two sources', { useFactory: () => ({}), useClass: Factory }, `${ASYNC}: give only one of useFactory, useClass or useExisting, got useFactory and useClass.`],
+    ['a useFactory that is a string', { useFactory: 'x' }, `${ASYNC} useFactory: expected a function (...deps) => options, got 'x'.`],
+    ['a useClass that is a string', { useClass: 'x' }, `${ASYNC} useClass: expected a class implementing ResilienceOptionsFactory, got 'x'.`],
+    ['a useExisting that is a number', { useExisting: 5 }, `${ASYNC} useExisting: expected a class (or token) of a provider implementing ResilienceOptionsFactory, got 5.`],
+    ['inject that is not an array', { useFactory: () => ({}), inject: 'ConfigService' }, `${ASYNC} inject: expected an array, got 'ConfigService'.`],
+    ['a misspelt key', { useFactroy: () => ({}) }, `${ASYNC} useFactroy: not an option (did you mean 'useFactory'?)`],
+  ])('rejects %s', (_name, options, message) => {
+    const e = errorOf(() => checkAsyncOptions(options));
+    expect(e.code).toBe('ERR_LLMR_NEST_INVALID_OPTIONS');
+    expect(e.message.startsWith(message)).toBe(true);
   });
 });

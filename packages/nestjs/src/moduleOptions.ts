@@ -1,26 +1,41 @@
-import type { Resilience } from '@llm-resilience/core';
+import { isPlainObject, shown, typeOf } from './describeValue';
+import { engineProblem } from './engineCheck';
 import { toInboundLimitRules } from './http/inboundRules';
+import { unknownKey } from './knownKeys';
 import { NestConfigError } from './NestConfigError';
-import type { ResilienceModuleOptions } from './types';
+import type { ResilienceModuleAsyncOptions, ResilienceModuleOptions } from './types';
 
 /** Options that configure an engine the module builds, so they mean nothing next to `engine`. */
 const ENGINE_BUILD_OPTIONS = ['store', 'clock', 'logger', 'metrics', 'engineOptions'] as const;
 
-function shown(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
-  if (typeof value === 'function') return 'a function';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object' && value !== null) return 'an object';
-  return String(value);
-}
+/** Every option of `ResilienceModule.forRoot` (and of what a `forRootAsync` factory makes). */
+const MODULE_OPTIONS: readonly (keyof ResilienceModuleOptions)[] = [
+  'engine',
+  'policy',
+  'store',
+  'clock',
+  'logger',
+  'metrics',
+  'engineOptions',
+  'shutdownEngine',
+  'drainTimeoutMs',
+  'identity',
+  'limits',
+  'audience',
+];
+
+/** Every option of `ResilienceModule.forRootAsync`. */
+const ASYNC_OPTIONS: readonly (keyof ResilienceModuleAsyncOptions)[] = ['imports', 'useFactory', 'inject', 'useClass', 'useExisting', 'extraProviders'];
+const ASYNC_SOURCES = ['useFactory', 'useClass', 'useExisting'] as const;
 
 function invalid(message: string): NestConfigError {
   return new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', message);
 }
 
 /**
- * Checks that module options name exactly one engine source: an `engine` (from `createResilience`)
- * or a `policy` to build one from. Throws `ERR_LLMR_NEST_INVALID_OPTIONS` prefixed with `where`.
+ * Checks that module options name exactly one engine source: an `engine` (from `createResilience`:
+ * a `Resilience`, checked by what the module uses of it) or a `policy` to build one from. Throws
+ * `ERR_LLMR_NEST_INVALID_OPTIONS` prefixed with `where`.
  *
  * @example
  * ```ts
@@ -29,16 +44,15 @@ function invalid(message: string): NestConfigError {
  */
 export function checkEngineSource(options: unknown, where: string): asserts options is ResilienceModuleOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw invalid(`${where}: expected an options object, got ${JSON.stringify(options) ?? String(options)}.`);
+    throw invalid(`${where}: expected an options object ({ engine } or { policy }), got ${typeOf(options)}.`);
   }
   const o = options as ResilienceModuleOptions;
   if (o.engine !== undefined) {
     if (o.policy !== undefined) {
       throw invalid(`${where}: give either \`engine\` (shared with other adapters) or \`policy\` (the module builds an engine), not both.`);
     }
-    if (typeof o.engine !== 'object' || o.engine === null || typeof (o.engine as Partial<Resilience>).execute !== 'function') {
-      throw invalid(`${where}: \`engine\` must be a Resilience engine (from createResilience).`);
-    }
+    const problem = engineProblem(o.engine);
+    if (problem !== undefined) throw invalid(`${where}: \`engine\` must be a Resilience engine (from createResilience), got ${problem}.`);
     return;
   }
   if (o.policy === undefined) {
@@ -46,16 +60,21 @@ export function checkEngineSource(options: unknown, where: string): asserts opti
       `${where}: no engine. Pass \`engine\` (an engine from createResilience, to share it with other adapters) or \`policy\` (from definePolicy).`,
     );
   }
+  if (typeof o.policy !== 'object' || o.policy === null || Array.isArray(o.policy)) {
+    throw invalid(`${where} policy: expected a policy (from definePolicy) or a policy config object, got ${typeOf(o.policy)}.`);
+  }
 }
 
 /**
  * Checks every option of `ResilienceModule` when the application starts (the providers of
  * `forRoot` / `forRootAsync` call it), so a mistake stops the boot instead of failing each request:
- * one engine source ({@link checkEngineSource}); no engine-building options (`store`, `clock`,
- * `logger`, `metrics`, `engineOptions`) beside an `engine` passed in, which would ignore them;
- * `identity` a function; `audience` `internal` or `customer`; `limits` valid inbound rules (the same
- * `ERR_LLMR_NEST_INVALID_LIMIT` as `@RateLimited({ limits })`); `shutdownEngine` a boolean;
- * `drainTimeoutMs` a non-negative number. Errors name the option after `where`
+ * no unknown option (a misspelt `limts` would be ignored); one engine source
+ * ({@link checkEngineSource}); no engine-building options (`store`, `clock`, `logger`, `metrics`,
+ * `engineOptions`) beside an `engine` passed in, which would ignore them; `engineOptions` a plain
+ * object; `identity` a function; `audience` `internal` or `customer`; `limits` valid inbound rules
+ * (the same `ERR_LLMR_NEST_INVALID_LIMIT` as `@RateLimited({ limits })`); `shutdownEngine` a boolean;
+ * `drainTimeoutMs` a non-negative number. Errors name the option after `where` and show a value
+ * only when it is a number, a boolean or a short string (else its type: `got a bigint`)
  * (`ResilienceModule.forRoot limits[0].limit: expected a positive number, got -1`). Returns the
  * options unchanged.
  *
@@ -67,6 +86,8 @@ export function checkEngineSource(options: unknown, where: string): asserts opti
  */
 export function checkModuleOptions(options: unknown, where: string): ResilienceModuleOptions {
   checkEngineSource(options, where);
+  const unknown = unknownKey(options, MODULE_OPTIONS);
+  if (unknown) throw invalid(`${where} ${unknown.key}: ${unknown.problem}.`);
   if (options.engine !== undefined) {
     for (const name of ENGINE_BUILD_OPTIONS) {
       if (options[name] !== undefined) {
@@ -77,8 +98,8 @@ export function checkModuleOptions(options: unknown, where: string): ResilienceM
       }
     }
   }
-  if (options.engineOptions !== undefined && (typeof options.engineOptions !== 'object' || options.engineOptions === null)) {
-    throw invalid(`${where} engineOptions: expected an object of createResilience options, got ${shown(options.engineOptions)}.`);
+  if (options.engineOptions !== undefined && !isPlainObject(options.engineOptions)) {
+    throw invalid(`${where} engineOptions: expected a plain object of createResilience options, got ${shown(options.engineOptions)}.`);
   }
   if (options.identity !== undefined && typeof options.identity !== 'function') {
     throw invalid(`${where} identity: expected a function (context) => Identity | undefined, got ${shown(options.identity)}.`);
@@ -95,4 +116,58 @@ export function checkModuleOptions(options: unknown, where: string): ResilienceM
     throw invalid(`${where} drainTimeoutMs: expected a number of ms (0 or more), got ${shown(drain)}.`);
   }
   return options;
+}
+
+/**
+ * Checks the options of `ResilienceModule.forRootAsync` when it is called: an object; no unknown
+ * option; exactly one of `useFactory` (a function), `useClass` (a class) and `useExisting` (a class
+ * or token); `imports`, `inject` and `extraProviders` arrays. Throws `ERR_LLMR_NEST_INVALID_OPTIONS`
+ * naming the option (`ResilienceModule.forRootAsync useFactory: expected a function ...`).
+ *
+ * @example
+ * ```ts
+ * checkAsyncOptions({ useFactory: 'x' }); // throws: ResilienceModule.forRootAsync useFactory: expected a function (...deps) => options, got 'x'.
+ * ```
+ */
+export function checkAsyncOptions(options: unknown, where = 'ResilienceModule.forRootAsync'): asserts options is ResilienceModuleAsyncOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalid(`${where}: expected { useFactory, inject? }, { useClass } or { useExisting }, got ${typeOf(options)}.`);
+  }
+  const unknown = unknownKey(options, ASYNC_OPTIONS);
+  if (unknown) throw invalid(`${where} ${unknown.key}: ${unknown.problem}.`);
+  const o = options as Record<string, unknown>;
+  const given = ASYNC_SOURCES.filter((k) => o[k] !== undefined);
+  if (given.length === 0) throw invalid(`${where}: give one of useFactory, useClass or useExisting.`);
+  if (given.length > 1) throw invalid(`${where}: give only one of useFactory, useClass or useExisting, got ${given.join(' and ')}.`);
+  if (o.useFactory !== undefined && typeof o.useFactory !== 'function') {
+    throw invalid(`${where} useFactory: expected a function (...deps) => options, got ${shown(o.useFactory)}.`);
+  }
+  if (o.useClass !== undefined && typeof o.useClass !== 'function') {
+    throw invalid(`${where} useClass: expected a class implementing ResilienceOptionsFactory, got ${shown(o.useClass)}.`);
+  }
+  if (o.useExisting !== undefined && !['function', 'string', 'symbol'].includes(typeof o.useExisting)) {
+    throw invalid(`${where} useExisting: expected a class (or token) of a provider implementing ResilienceOptionsFactory, got ${shown(o.useExisting)}.`);
+  }
+  for (const name of ['imports', 'inject', 'extraProviders'] as const) {
+    if (o[name] !== undefined && !Array.isArray(o[name])) throw invalid(`${where} ${name}: expected an array, got ${shown(o[name])}.`);
+  }
+}
+
+/**
+ * The options an options factory (`forRootAsync({ useClass })` / `({ useExisting })`) makes, after
+ * checking that it has a `createResilienceOptions()` method. Throws `ERR_LLMR_NEST_INVALID_OPTIONS`
+ * naming the factory otherwise (at start-up, when Nest creates the factory).
+ *
+ * @example
+ * ```ts
+ * const options = await optionsFromFactory(factory, 'useClass', 'ResilienceModule.forRootAsync');
+ * ```
+ */
+export function optionsFromFactory(factory: unknown, option: 'useClass' | 'useExisting', where: string): unknown {
+  const create = (factory as { createResilienceOptions?: unknown } | null | undefined)?.createResilienceOptions;
+  if (typeof create !== 'function') {
+    const name = (factory as { constructor?: { name?: string } } | null | undefined)?.constructor?.name || typeOf(factory);
+    throw invalid(`${where} ${option}: ${name} has no createResilienceOptions() method; implement ResilienceOptionsFactory.`);
+  }
+  return (create as () => unknown).call(factory);
 }

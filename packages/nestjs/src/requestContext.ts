@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Identity } from '@llm-resilience/core';
+import { checkIdentity } from './identityCheck';
 import type { ResilienceService } from './ResilienceService';
 
 /**
@@ -25,7 +26,9 @@ const storage = new AsyncLocalStorage<ResilienceRequestContext>();
 
 /**
  * Runs `fn` with `context` as the ambient request context of every decorated method it calls
- * (synchronously or asynchronously).
+ * (synchronously or asynchronously). Its `identity` is checked first: anything but an object whose
+ * `user`, `team`, `tenant`, `environment` are strings throws `ERR_LLMR_NEST_INVALID_IDENTITY`
+ * (`fn` does not run).
  *
  * @example
  * ```ts
@@ -33,6 +36,7 @@ const storage = new AsyncLocalStorage<ResilienceRequestContext>();
  * ```
  */
 export function runWithResilienceContext<R>(context: ResilienceRequestContext, fn: () => R): R {
+  checkIdentity(context?.identity, 'runWithResilienceContext: identity', 'is');
   return storage.run(context, fn);
 }
 

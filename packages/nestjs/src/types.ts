@@ -54,13 +54,21 @@ export interface InboundLimitRule {
   id?: string;
   /** Dimensions that key the bucket (`[]`: one bucket for everyone). */
   scope: InboundScope[];
-  /** Requests per window. */
+  /**
+   * What is counted: `requests`, the only metric of inbound rules (the default). Concurrency, token
+   * and cost limits belong in the policy, where the engine enforces them on every call.
+   */
+  metric?: 'requests';
+  /** Requests per window. At least 1 unless `burst` is given. */
   limit: number;
   /** Window: ms or `'30s'`, `'1m'`, `'1h'`, `'1d'` (1 s to 1 day). */
   window: Duration;
-  /** Largest burst at once. Default `limit`. */
+  /** Largest burst at once, 1 or more. Default `limit`. */
   burst?: number;
-  /** Only apply when these dimensions have these values (e.g. `{ environment: 'staging' }`). */
+  /**
+   * Only apply when these dimensions have these values (e.g. `{ environment: 'staging' }`): an object
+   * of `user`, `team`, `tenant`, `environment`, `route` to strings.
+   */
   match?: Partial<Record<InboundScope, string>>;
 }
 
@@ -77,8 +85,8 @@ export const RESILIENCE_MODULE_OPTIONS: unique symbol = Symbol('RESILIENCE_MODUL
 /**
  * Options of `ResilienceModule`. Give either `engine` (an engine you created, shared with other
  * adapters of the process) or `policy` (the module creates the engine). Checked when the application
- * starts: a bad option stops the boot with a `NestConfigError` naming it
- * (`ResilienceModule.forRoot limits[0].limit: ...`).
+ * starts: a bad option, or a key that is none of these, stops the boot with a `NestConfigError`
+ * naming it (`ResilienceModule.forRoot limits[0].limit: ...`).
  *
  * @example
  * ```ts
@@ -110,6 +118,8 @@ export interface ResilienceModuleOptions {
   /**
    * Who an HTTP request is for, read by {@link ResilienceGuard} and {@link ResilienceInterceptor}.
    * Default: `req.user.id` (or `sub`) with `req.user.team` / `tenant`, else the client IP as user.
+   * Must give `undefined` or an object whose `user`, `team`, `tenant`, `environment` are strings
+   * (`String(req.user.id)`); anything else fails the request with `ERR_LLMR_NEST_INVALID_IDENTITY` (500).
    */
   identity?: (context: ExecutionContext) => Identity | undefined | Promise<Identity | undefined>;
   /** Inbound limits the guard applies to every request it guards, besides those of `@RateLimited`. */
@@ -190,15 +200,17 @@ export interface RateLimitedOptions {
   /**
    * Shorthand for the `user` of the identity: `key: (userId) => userId` (the rest of the identity
    * comes from the request context). On a method it wins over the class's `identity` and `key`.
+   * Must return a string or `undefined`, else the call fails with `ERR_LLMR_NEST_INVALID_IDENTITY`.
    */
   key?: (...args: any[]) => string | undefined;
   /**
    * Who the call is for. Wins over a `key` set at the same level (class or method); a method's
    * `key` or `identity` wins over the class's. Default: the identity the interceptor found for the
-   * HTTP request.
+   * HTTP request. Must return (synchronously) `undefined` or an object whose `user`, `team`,
+   * `tenant`, `environment` are strings, else the call fails with `ERR_LLMR_NEST_INVALID_IDENTITY`.
    */
   identity?: (...args: any[]) => Identity | undefined;
-  /** Traffic class (`live`, `batch`, ...). Default: the route's. */
+  /** Traffic class of the policy (`live`, `batch`, ...), checked at start-up. Default: the route's. */
   priority?: string;
   /** Data class of the content; only targets approved for it are tried. */
   dataClass?: string | ((...args: any[]) => string | undefined);

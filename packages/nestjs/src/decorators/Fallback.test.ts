@@ -185,6 +185,55 @@ describe('@Fallback', () => {
     await close();
   });
 
+  it('rejects unknown keys, and @Fallback on a class or a property', () => {
+    expect(() => {
+      class Typo {
+        @Fallback({ method: 'canned', onn: ['overloaded'] } as never)
+        async m(): Promise<string> {
+          return 'x';
+        }
+        canned(): string {
+          return 'c';
+        }
+      }
+      return Typo;
+    }).toThrow(/^Typo\.m: @Fallback onn: not an option \(did you mean 'on'\?\); known: method, on\./);
+    expect(() => {
+      class ChainTypo {
+        @Fallback({ chain: true, method: 'x' } as never)
+        async m(@Target() _t?: ResolvedTarget): Promise<void> {}
+      }
+      return ChainTypo;
+    }).toThrow(/apply @Fallback twice for both/);
+    expect(() => {
+      class ChainExtra {
+        @Fallback({ chain: true, on: ['overloaded'] } as never)
+        async m(@Target() _t?: ResolvedTarget): Promise<void> {}
+      }
+      return ChainExtra;
+    }).toThrow(/^ChainExtra\.m: @Fallback on: not an option; known: chain \(apply @Fallback\(\{ method, on \}\) separately\)\./);
+    expect(() => (Fallback({ chain: true }) as unknown as ClassDecorator)(class OnClass {})).toThrow(/^@Fallback decorates methods; it was applied to a class\./);
+    expect(() => {
+      class OnProperty {
+        @(Fallback({ method: 'x' }) as PropertyDecorator)
+        reply = async (): Promise<string> => 'x';
+      }
+      return OnProperty;
+    }).toThrow(/^@Fallback decorates methods; it was applied to a property or parameter \(OnProperty\.reply\)\./);
+    expect(() => {
+      class Kinds {
+        @Fallback({ method: 'canned', on: 'overloaded' } as never)
+        async m(): Promise<string> {
+          return 'x';
+        }
+        canned(): string {
+          return 'c';
+        }
+      }
+      return Kinds;
+    }).toThrow(/on: expected an array of error kinds, such as \['overloaded'\], got 'overloaded'\./);
+  });
+
   it('catches mistakes when the class is defined', () => {
     expect(() => {
       class NoTarget {

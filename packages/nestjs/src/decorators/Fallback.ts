@@ -1,9 +1,23 @@
 import 'reflect-metadata';
 import { isErrorKind } from '@llm-resilience/core';
+import { shown, typeOf } from '../describeValue';
+import { unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
 import type { FallbackOptions } from '../types';
 import { decoratedMethodInfo, describeMethod, wrapMethod } from './decoratedMethod';
 import { FALLBACK_METADATA } from './metadata';
+
+const METHOD_OPTIONS = ['method', 'on'];
+const CHAIN_OPTIONS = ['chain'];
+
+/** Throws unless `@Fallback` was applied (as a legacy decorator) to a method. */
+function checkTarget(target: object, key: unknown, descriptor: unknown): void {
+  let what: string | undefined;
+  if (key === undefined) what = 'a class';
+  else if (typeof key === 'object') what = 'a TC39 standard decorator target (enable experimentalDecorators)';
+  else if (typeof descriptor !== 'object' || descriptor === null) what = `a property or parameter (${describeMethod(target, key as string | symbol)})`;
+  if (what !== undefined) throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `@Fallback decorates methods; it was applied to ${what}.`);
+}
 
 /**
  * What a method does when its model call fails:
@@ -24,7 +38,8 @@ import { FALLBACK_METADATA } from './metadata';
  *   alone (no engine involved).
  *
  * Apply both to get both. Checked when the class is defined: a missing parameter or fallback method
- * throws `ERR_LLMR_NEST_NO_TARGET_PARAM` / `ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD`.
+ * throws `ERR_LLMR_NEST_NO_TARGET_PARAM` / `ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD`; an unknown key
+ * (`onn`), a value of the wrong type, or `@Fallback` on a class or property `ERR_LLMR_NEST_INVALID_OPTIONS`.
  *
  * @example
  * ```ts
@@ -36,16 +51,19 @@ import { FALLBACK_METADATA } from './metadata';
  */
 export function Fallback(options: FallbackOptions): MethodDecorator {
   const decorator = (target: object, key: string | symbol, descriptor: PropertyDescriptor): PropertyDescriptor => {
+    checkTarget(target, key, descriptor);
     const where = describeMethod(target, key);
     const bad = (message: string): NestConfigError => new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `${where}: @Fallback ${message}`);
-    if (typeof options !== 'object' || options === null) throw bad(`expects { method, on? } or { chain: true }, got ${JSON.stringify(options)}.`);
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) throw bad(`expects { method, on? } or { chain: true }, got ${typeOf(options)}.`);
     const hasMethod = 'method' in options;
     const hasChain = 'chain' in options;
     if (hasMethod === hasChain) throw bad(`expects either { method, on? } or { chain: true }; apply @Fallback twice for both.`);
+    const unknown = unknownKey(options, hasChain ? CHAIN_OPTIONS : METHOD_OPTIONS);
+    if (unknown) throw bad(`${unknown.key}: ${unknown.problem}${hasChain ? ' (apply @Fallback({ method, on }) separately)' : ''}.`);
     const d = wrapMethod(target, key, descriptor);
     const info = decoratedMethodInfo(d.value)!;
     if (hasChain) {
-      if (options.chain !== true) throw bad(`chain: expected true, got ${JSON.stringify(options.chain)}.`);
+      if (options.chain !== true) throw bad(`chain: expected true, got ${shown(options.chain)}.`);
       if (info.targetIndex === undefined && info.ctxIndex === undefined) {
         throw new NestConfigError(
           'ERR_LLMR_NEST_NO_TARGET_PARAM',
@@ -54,7 +72,7 @@ export function Fallback(options: FallbackOptions): MethodDecorator {
         );
       }
     } else {
-      if (typeof options.method !== 'string' || options.method === '') throw bad(`method: expected a method name, got ${JSON.stringify(options.method)}.`);
+      if (typeof options.method !== 'string' || options.method === '') throw bad(`method: expected a method name, got ${shown(options.method)}.`);
       if (typeof (target as Record<string, unknown>)[options.method] !== 'function') {
         throw new NestConfigError(
           'ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD',
@@ -63,8 +81,8 @@ export function Fallback(options: FallbackOptions): MethodDecorator {
       }
       if (options.method === key) throw bad(`method: '${options.method}' is the decorated method itself.`);
       if (options.on !== undefined) {
-        if (!Array.isArray(options.on)) throw bad(`on: expected an array of error kinds, got ${JSON.stringify(options.on)}.`);
-        for (const k of options.on) if (!isErrorKind(k)) throw bad(`on: '${String(k)}' is not an error kind (rate_limited, overloaded, timeout, ...).`);
+        if (!Array.isArray(options.on)) throw bad(`on: expected an array of error kinds, such as ['overloaded'], got ${shown(options.on)}.`);
+        for (const k of options.on as unknown[]) if (!isErrorKind(k)) throw bad(`on: ${shown(k)} is not an error kind (rate_limited, overloaded, timeout, ...).`);
       }
     }
     const existing = (Reflect.getOwnMetadata(FALLBACK_METADATA, d.value as object) as FallbackOptions[] | undefined) ?? [];

@@ -215,6 +215,71 @@ describe('@RateLimited', () => {
     expect((caught as NestConfigError).help).toBe('docs/nestjs.md#err_llmr_nest_invalid_options');
   });
 
+  it('rejects unknown keys and values of the wrong type when the class is defined, describing values by type', () => {
+    const define = (options: object) => () => {
+      class Bad {
+        @RateLimited(options as never)
+        async m(): Promise<void> {}
+      }
+      return Bad;
+    };
+    expect(define({ rout: 'chat' })).toThrow(/^Bad\.m: @RateLimited rout: not an option \(did you mean 'route'\?\); known: route, key, identity,/);
+    expect(define({ route: 'chat', identiy: () => ({}) })).toThrow(/@RateLimited identiy: not an option \(did you mean 'identity'\?\)/);
+    expect(define({ route: 5n })).toThrow(/@RateLimited route: expected a route name of the policy, got a bigint\./);
+    expect(define({ route: 'chat', maxOutputTokens: 10n })).toThrow(/maxOutputTokens: expected a positive integer, got a bigint\./);
+    expect(define({ route: 'chat', priority: 5 })).toThrow(/priority: expected a traffic class of the policy \(live, batch, \.\.\.\), got 5\./);
+    expect(() => RateLimited(5n as never)(class X {})).toThrow(/^X: @RateLimited expects an options object, got a bigint\./);
+  });
+
+  it('rejects @RateLimited on a property or a parameter instead of treating it as a class decorator', () => {
+    expect(() => {
+      class OnProperty {
+        @(RateLimited({ route: 'chat' }) as PropertyDecorator)
+        reply = async (): Promise<string> => 'x';
+      }
+      return OnProperty;
+    }).toThrow(/^OnProperty\.reply: @RateLimited decorates classes and methods; this is a property\. Write a method/);
+    const asParameter = RateLimited({ route: 'chat' }) as unknown as (t: object, k: string, i: number) => void;
+    expect(() => asParameter(class P {}.prototype, 'm', 0)).toThrow(/@RateLimited decorates classes and methods; this is a parameter\./);
+    expect(() => asParameter(class P {}.prototype, 'm', 0)).toThrow(NestConfigError);
+  });
+
+  it('fails the call with ERR_LLMR_NEST_INVALID_IDENTITY when identity or key returns the wrong shape', async () => {
+    @Injectable()
+    class Wrong {
+      @RateLimited({ route: 'chat', key: () => 42 as unknown as string })
+      async byKey(@Target() t?: ResolvedTarget): Promise<string> {
+        return t!.id;
+      }
+      @RateLimited({ route: 'chat', identity: () => ({ user: { id: 'u1' } }) as unknown as Identity })
+      async byIdentity(@Target() t?: ResolvedTarget): Promise<string> {
+        return t!.id;
+      }
+      @RateLimited({ route: 'chat', identity: (async () => ({ user: 'u1' })) as never })
+      async byAsyncIdentity(@Target() t?: ResolvedTarget): Promise<string> {
+        return t!.id;
+      }
+    }
+    const { instance, records, moduleRef } = await boot(Wrong);
+    await expect(instance.byKey()).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_IDENTITY',
+      message: expect.stringMatching(/^Wrong\.byKey: @RateLimited key\(\.\.\.args\) returned a number; expected a string/),
+    });
+    await expect(instance.byIdentity()).rejects.toThrow(/^Wrong\.byIdentity: @RateLimited identity\(\.\.\.args\) returned an object whose user is an object;/);
+    await expect(instance.byAsyncIdentity()).rejects.toThrow(/returned a Promise \(the function must return the identity itself\)/);
+    expect(records).toHaveLength(0); // nothing reached the engine
+    await moduleRef.close();
+  });
+
+  it('rejects a wrong identity given to runWithResilienceContext before running anything', () => {
+    const fn = jest.fn();
+    expect(() => runWithResilienceContext({ identity: 'u1' as never }, fn)).toThrow(
+      /^runWithResilienceContext: identity is a string; expected undefined or an identity object whose user, team, tenant and environment are strings/,
+    );
+    expect(() => runWithResilienceContext({ identity: { team: 7 } as never }, fn)).toThrow(expect.objectContaining({ code: 'ERR_LLMR_NEST_INVALID_IDENTITY' }));
+    expect(fn).not.toHaveBeenCalled();
+  });
+
   it('rejects, at start-up, methods run through the engine but declared to return a plain value', async () => {
     @Injectable()
     class Sync {

@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { shown, typeOf } from '../describeValue';
+import { unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
 import { toInboundLimitRules } from '../http/inboundRules';
 import type { RateLimitedOptions } from '../types';
@@ -7,28 +9,70 @@ import { RATE_LIMITED_METADATA } from './metadata';
 
 const FUNCTION_FIELDS = ['key', 'identity', 'input'] as const;
 
+/** Every option of `@RateLimited`. */
+const OPTIONS: readonly (keyof RateLimitedOptions)[] = [
+  'route',
+  'key',
+  'identity',
+  'priority',
+  'dataClass',
+  'maxOutputTokens',
+  'input',
+  'audience',
+  'limits',
+  'returns',
+];
+
 function validate(options: RateLimitedOptions, where: string): void {
   const bad = (message: string): NestConfigError => new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `${where}: @RateLimited ${message}`);
-  if (typeof options !== 'object' || options === null) throw bad(`expects an options object, got ${JSON.stringify(options)}.`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw bad(`expects an options object, got ${typeOf(options)}.`);
+  const unknown = unknownKey(options, OPTIONS);
+  if (unknown) throw bad(`${unknown.key}: ${unknown.problem}.`);
   if (options.route !== undefined && (typeof options.route !== 'string' || options.route === '')) {
-    throw bad(`route: expected a route name of the policy, got ${JSON.stringify(options.route)}.`);
+    throw bad(`route: expected a route name of the policy, got ${shown(options.route)}.`);
+  }
+  if (options.priority !== undefined && (typeof options.priority !== 'string' || options.priority === '')) {
+    throw bad(`priority: expected a traffic class of the policy (live, batch, ...), got ${shown(options.priority)}.`);
   }
   for (const f of FUNCTION_FIELDS) {
-    if (options[f] !== undefined && typeof options[f] !== 'function') throw bad(`${f}: expected a function of the method's arguments, got ${typeof options[f]}.`);
+    if (options[f] !== undefined && typeof options[f] !== 'function') throw bad(`${f}: expected a function of the method's arguments, got ${typeOf(options[f])}.`);
   }
   if (options.dataClass !== undefined && typeof options.dataClass !== 'string' && typeof options.dataClass !== 'function') {
-    throw bad(`dataClass: expected a string or a function of the method's arguments, got ${typeof options.dataClass}.`);
+    throw bad(`dataClass: expected a string or a function of the method's arguments, got ${typeOf(options.dataClass)}.`);
   }
   if (options.maxOutputTokens !== undefined && !(Number.isInteger(options.maxOutputTokens) && options.maxOutputTokens > 0)) {
-    throw bad(`maxOutputTokens: expected a positive integer, got ${JSON.stringify(options.maxOutputTokens)}.`);
+    throw bad(`maxOutputTokens: expected a positive integer, got ${shown(options.maxOutputTokens)}.`);
   }
   if (options.returns !== undefined && options.returns !== 'promise' && options.returns !== 'observable') {
-    throw bad(`returns: expected 'promise' or 'observable', got ${JSON.stringify(options.returns)}.`);
+    throw bad(`returns: expected 'promise' or 'observable', got ${shown(options.returns)}.`);
   }
   if (options.audience !== undefined && options.audience !== 'internal' && options.audience !== 'customer') {
-    throw bad(`audience: expected 'internal' or 'customer', got ${JSON.stringify(options.audience)}.`);
+    throw bad(`audience: expected 'internal' or 'customer', got ${shown(options.audience)}.`);
   }
   if (options.limits !== undefined) toInboundLimitRules(options.limits, `${where}: @RateLimited`);
+}
+
+/**
+ * Throws unless the decorator was applied to a class or a method: applied to a property (an
+ * arrow-function property, a field) or a parameter, it would otherwise act as a class decorator and
+ * leave the method running outside the engine.
+ */
+function checkTarget(target: object, key: unknown, descriptor: unknown): void {
+  if (typeof key === 'object' && key !== null) {
+    throw new NestConfigError(
+      'ERR_LLMR_NEST_INVALID_OPTIONS',
+      `@RateLimited was applied as a TC39 standard decorator; it needs TypeScript's experimentalDecorators (SWC: legacyDecorator), as NestJS does.`,
+    );
+  }
+  if (key === undefined) return; // a class
+  if (typeof descriptor !== 'object' || descriptor === null) {
+    const what = typeof descriptor === 'number' ? 'a parameter' : 'a property';
+    throw new NestConfigError(
+      'ERR_LLMR_NEST_INVALID_OPTIONS',
+      `${describeMethod(target, key as string | symbol)}: @RateLimited decorates classes and methods; this is ${what}. ` +
+        `Write a method (\`async reply(...) { ... }\`, not an arrow-function property) and decorate it.`,
+    );
+  }
 }
 
 /**
@@ -44,7 +88,9 @@ function validate(options: RateLimitedOptions, where: string): void {
  *
  * The engine is found through the registry `ResilienceModule` fills when the application starts
  * (see `engineRegistry`); calling a decorated method with no such application running throws
- * `ERR_LLMR_NEST_NO_MODULE`.
+ * `ERR_LLMR_NEST_NO_MODULE`. Options are checked when the class is defined (an unknown key, a value of
+ * the wrong type, a property or parameter decorated: `ERR_LLMR_NEST_INVALID_OPTIONS`), the route and
+ * priority against the policy when the application starts.
  *
  * @example
  * ```ts
@@ -64,6 +110,7 @@ function validate(options: RateLimitedOptions, where: string): void {
  */
 export function RateLimited(options: RateLimitedOptions): ClassDecorator & MethodDecorator {
   const decorator = (target: object, key?: string | symbol, descriptor?: PropertyDescriptor): PropertyDescriptor | void => {
+    checkTarget(target, key, descriptor);
     if (key === undefined || descriptor === undefined) {
       validate(options, (target as { name?: string }).name ?? 'class');
       Reflect.defineMetadata(RATE_LIMITED_METADATA, options, target);

@@ -2,7 +2,8 @@ import 'reflect-metadata';
 import { classifyError, type AttemptContext, type ErrorKind, type ResilienceRequest, type ResolvedTarget } from '@llm-resilience/core';
 import { catchError, defer, from, isObservable, of, throwError, type Observable } from 'rxjs';
 import { markDecorated, resolveService } from '../engineRegistry';
-import { NestConfigError } from '../NestConfigError';
+import { checkIdentity, checkKey } from '../identityCheck';
+import { NestConfigError, nestConfigErrorIn } from '../NestConfigError';
 import { currentResilienceContext, type ResilienceRequestContext } from '../requestContext';
 import { isObservableType, valuesOf } from '../rxjs/collect';
 import { fromResilience } from '../rxjs/fromResilience';
@@ -240,22 +241,27 @@ function withInjected(args: readonly unknown[], info: DecoratedMethodInfo, targe
 
 /**
  * The engine request of one call: route and options from the decorators, identity from `identity`,
- * `key` or the ambient request context, signal from the ambient context.
+ * `key` or the ambient request context, signal from the ambient context. What `identity` and `key`
+ * return is checked (an identity object of strings, a string key): anything else throws
+ * `ERR_LLMR_NEST_INVALID_IDENTITY` naming `where` and the option, a fault of the server's code that
+ * fails the call (HTTP 500) rather than count every caller in one bucket.
  *
  * @example
  * ```ts
  * buildRequest({ route: 'chat', key: (u: string) => u }, ['u1'], undefined); // { route: 'chat', identity: { user: 'u1' } }
+ * buildRequest({ route: 'chat', key: () => 42 }, [], undefined, 'Chat.ask'); // throws: Chat.ask: @RateLimited key(...args) returned a number; ...
  * ```
  */
 export function buildRequest(
   options: RateLimitedOptions & { route: string },
   args: readonly unknown[],
   ambient: ResilienceRequestContext | undefined,
+  where = 'a @RateLimited method',
 ): ResilienceRequest {
   const request: ResilienceRequest = { route: options.route };
-  let identity = options.identity ? options.identity(...args) : ambient?.identity;
+  let identity = options.identity ? checkIdentity(options.identity(...args), `${where}: @RateLimited identity(...args)`) : ambient?.identity;
   if (!options.identity && options.key) {
-    const user = options.key(...args);
+    const user = checkKey(options.key(...args), `${where}: @RateLimited key(...args)`);
     if (user !== undefined) identity = { ...identity, user };
   }
   if (identity) request.identity = identity;
@@ -281,7 +287,7 @@ function engineRequest(
   ambient: ResilienceRequestContext | undefined,
   where: string,
 ): ResilienceRequest {
-  const request = buildRequest(options, args, ambient);
+  const request = buildRequest(options, args, ambient, where);
   if (isEmptyIdentity(request.identity) && shouldWarnUndefinedIdentity(service, 'policy')) {
     const ids = identityScopedRuleIds(service.engine.policy.limits);
     if (ids.length > 0) {
@@ -297,7 +303,9 @@ function engineRequest(
   return request;
 }
 
+/** A setup error of this adapter (an invalid identity, no module, ...) is never answered by a fallback method: it must reach the operators. */
 function fallbackApplies(err: unknown, fallback: FallbackMethodOptions): boolean {
+  if (nestConfigErrorIn(err)) return false;
   return (fallback.on ?? DEFAULT_FALLBACK_METHOD_ON).includes(classifyError(err).kind);
 }
 

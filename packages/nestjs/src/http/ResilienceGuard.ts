@@ -6,7 +6,8 @@ import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
 import { inboundRuleId, toInboundLimitRules } from './inboundRules';
 import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
-import { defaultIdentity, rememberIdentity } from './requestIdentity';
+import { defaultIdentity, identitySource, rememberIdentity } from './requestIdentity';
+import { checkIdentity } from '../identityCheck';
 import { identityScopedRuleIds, isEmptyIdentity, shouldWarnUndefinedIdentity, warnUndefinedIdentity } from '../undefinedIdentity';
 
 /** A request-count rule charges 1 per request; tokens are the engine's business. */
@@ -43,7 +44,9 @@ interface Compiled {
  * `Retry-After` and the audience message; the handler does not run. The identity it finds is left on
  * the request for `ResilienceInterceptor`. When that identity resolves to nothing while rules keyed
  * by user, team or tenant apply, those rules cannot count the request: the guard lets it through and
- * logs `ERR_LLMR_NEST_UNDEFINED_IDENTITY` once per application.
+ * logs `ERR_LLMR_NEST_UNDEFINED_IDENTITY` once per application. An identity of the wrong shape (not an
+ * object, or a `user`, `team`, `tenant` or `environment` that is not a string) would count callers
+ * in one bucket: the request fails with `ERR_LLMR_NEST_INVALID_IDENTITY` (500, logged by Nest).
  *
  * Each step is a `protected` method to override: {@link getIdentity}, {@link getRoute},
  * {@link getLimits}, {@link shouldSkip}, {@link throwLimited}.
@@ -85,7 +88,10 @@ export class ResilienceGuard implements CanActivate {
     if (context.getType() !== 'http') return true;
     if (this.shouldSkip(context)) return true;
     const options = this.getOptions(context);
-    const identity = await this.getIdentity(context);
+    const identity = checkIdentity(
+      await this.getIdentity(context),
+      identitySource(context, this, this.getIdentity !== ResilienceGuard.prototype.getIdentity, this.options),
+    );
     rememberIdentity(context.switchToHttp().getRequest(), identity);
     const compiled = this.compile(context, options);
     if (!compiled.limiter) return true;

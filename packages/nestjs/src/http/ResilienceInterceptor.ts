@@ -7,12 +7,14 @@ import { runWithResilienceContext, type ResilienceRequestContext } from '../requ
 import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
 import { audienceOf, setResponseHeader } from './messages';
-import { defaultIdentity, rememberedIdentity } from './requestIdentity';
+import { defaultIdentity, identitySource, rememberedIdentity } from './requestIdentity';
+import { checkIdentity } from '../identityCheck';
 import { resilienceHttpResponse } from './toHttpException';
 
 /**
  * Makes a controller's HTTP request the ambient context of every decorated method it calls: the
- * request's identity (the one the guard found, else {@link getIdentity}), an `AbortSignal` that fires
+ * request's identity (the one the guard found, else {@link getIdentity}, checked as the guard checks
+ * it: `ERR_LLMR_NEST_INVALID_IDENTITY` for one of the wrong shape), an `AbortSignal` that fires
  * when the client disconnects (queue waits, backoff and model calls stop), and this application's
  * engine. Errors of the core that leave the handler become HTTP errors: 429 with `Retry-After` for
  * exhausted limits, 503/504 for an exhausted chain, 422/400 for policy and invalid requests, always
@@ -55,7 +57,12 @@ export class ResilienceInterceptor implements NestInterceptor {
     const http = context.switchToHttp();
     const req: unknown = http.getRequest();
     const res: unknown = http.getResponse();
-    const identity = rememberedIdentity(req) ?? (await this.getIdentity(context));
+    const identity =
+      rememberedIdentity(req) ??
+      checkIdentity(
+        await this.getIdentity(context),
+        identitySource(context, this, this.getIdentity !== ResilienceInterceptor.prototype.getIdentity, this.options),
+      );
     const signal = this.disconnectSignal(res);
     const ambient: ResilienceRequestContext = { service: this.resilience, ...(identity ? { identity } : {}), ...(signal ? { signal } : {}) };
     const options = this.getOptions(context);

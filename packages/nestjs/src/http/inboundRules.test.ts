@@ -43,3 +43,44 @@ describe('toInboundLimitRules', () => {
     expect(run).toThrow(/^SupportController: @RateLimited limits/);
   });
 });
+
+describe('toInboundLimitRules rejects at start-up what would silently never work', () => {
+  const base = { scope: ['user'], limit: 5, window: '1m' };
+  it.each<[string, object, string]>([
+    ['a concurrency metric (would count requests)', { metric: 'concurrency' }, "[0].metric: expected 'requests' (or no metric), got 'concurrency': ResilienceGuard counts requests only. Inbound concurrency"],
+    ['a token metric', { metric: 'totalTokens' }, "[0].metric: expected 'requests' (or no metric), got 'totalTokens'"],
+    ['a limit below 1 without a burst (every request 429)', { limit: 0.5 }, '[0].limit: expected a number >= 1 without a burst (the bucket holds `limit` requests and must hold at least one), got 0.5. For fewer than one request per window, add burst: 1.'],
+    ['a burst below 1', { burst: 0.1 }, '[0].burst: expected a number >= 1 (the most requests let through at once), got 0.1.'],
+    ['a match that is a string', { match: 'staging' }, "[0].match: expected an object of dimensions to values, such as { environment: 'staging' }, got a string."],
+    ['a match value that is not a string', { match: { environment: 5 } }, '[0].match.environment: expected a string, got a number.'],
+    ['a misspelt match dimension', { match: { enviroment: 'staging' } }, "[0].match.enviroment: not a dimension (did you mean 'environment'?); match can use user, team, tenant, environment, route."],
+    ['an id that is a number', { id: 5 }, '[0].id: expected a non-empty string, got 5.'],
+    ['an empty id', { id: '' }, "[0].id: expected a non-empty string, got ''."],
+    ['an unknown field', { limt: 5 }, "[0].limt: not an option (did you mean 'limit'?); known: id, scope, metric, limit, window, burst, match (the fields of an inbound rule)."],
+    ['a BigInt limit', { limit: 10n }, '[0].limit: expected a positive number, got a bigint.'],
+    ['a BigInt window', { window: 10n }, "[0].window: expected a window between '1s' and '1d' (ms or '30s', '1m', '1h', '1d'), got a bigint."],
+    ['a symbol in the scope', { scope: [Symbol('user')] }, '[0].scope: a symbol is not known before the handler runs'],
+  ])('%s', (_name, change, message) => {
+    const run = () => toInboundLimitRules([{ ...base, ...change } as never], 'ResilienceModule.forRoot');
+    expect(run).toThrow(NestConfigError);
+    expect(run).toThrow(expect.objectContaining({ code: 'ERR_LLMR_NEST_INVALID_LIMIT' }));
+    expect(run).toThrow(`ResilienceModule.forRoot limits${message}`);
+  });
+
+  it('accepts metric requests, a fractional limit with a burst of 1 or more, and a match of known dimensions', () => {
+    expect(
+      toInboundLimitRules([{ scope: ['user'], metric: 'requests', limit: 0.5, burst: 1, window: '1d', match: { environment: 'staging', route: 'chat' } }], 'Test'),
+    ).toEqual([
+      {
+        id: 'nest-inbound:user:requests:1d',
+        scope: ['user'],
+        metric: 'requests',
+        limit: 0.5,
+        burst: 1,
+        windowMs: 86_400_000,
+        match: { environment: 'staging', route: 'chat' },
+        onFailure: 'keep',
+      },
+    ]);
+  });
+});

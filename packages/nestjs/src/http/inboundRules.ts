@@ -1,4 +1,6 @@
 import { parseDuration, type LimitRule, type ScopeDimension } from '@llm-resilience/core';
+import { shown, typeOf } from '../describeValue';
+import { closestKey, unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
 import type { InboundLimitRule } from '../types';
 
@@ -12,6 +14,7 @@ import type { InboundLimitRule } from '../types';
  */
 export const INBOUND_PREFIX = 'nest-inbound:';
 const DIMENSIONS: ReadonlySet<string> = new Set(['user', 'team', 'tenant', 'environment', 'route']);
+const RULE_KEYS = ['id', 'scope', 'metric', 'limit', 'window', 'burst', 'match'];
 const MIN_WINDOW_MS = 1000;
 const MAX_WINDOW_MS = 86_400_000;
 
@@ -19,11 +22,35 @@ function invalid(where: string, path: string, message: string): NestConfigError 
   return new NestConfigError('ERR_LLMR_NEST_INVALID_LIMIT', `${where} limits${path}: ${message}${message.endsWith('.') ? '' : '.'}`);
 }
 
+function isPositive(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0;
+}
+
+/** A rule's `match`: known dimensions to strings (a typo, or a value of another type, would make the rule never apply). */
+function checkMatch(where: string, path: string, match: unknown): Record<string, string> {
+  if (typeof match !== 'object' || match === null || Array.isArray(match)) {
+    throw invalid(where, path, `expected an object of dimensions to values, such as { environment: 'staging' }, got ${typeOf(match)}`);
+  }
+  for (const [d, v] of Object.entries(match)) {
+    if (!DIMENSIONS.has(d)) {
+      const near = closestKey(d, [...DIMENSIONS]);
+      throw invalid(where, `${path}.${d}`, `not a dimension${near ? ` (did you mean '${near}'?)` : ''}; match can use user, team, tenant, environment, route`);
+    }
+    if (typeof v !== 'string') throw invalid(where, `${path}.${d}`, `expected a string, got ${typeOf(v)}`);
+  }
+  return match as Record<string, string>;
+}
+
 /**
  * Validates inbound rules into the core's request-count `LimitRule`s (ids prefixed so their buckets
  * never meet the policy's). Throws `ERR_LLMR_NEST_INVALID_LIMIT` naming the bad field after `where`,
  * the owner of the rules (`ResilienceModule.forRoot limits[0].limit: ...`,
- * `ChatController.ask: @RateLimited limits[1].window: ...`).
+ * `ChatController.ask: @RateLimited limits[1].window: ...`): a key that is not a field of a rule; an
+ * `id` that is not a non-empty string; a scope dimension not known before the handler runs; a
+ * `metric` other than `requests` (the guard counts requests; concurrency, token and cost limits
+ * belong in the policy); a `limit` or `burst` that lets no request through (the bucket must hold at
+ * least one: `burst`, else `limit`, 1 or more); a window outside 1 s .. 1 day; a `match` that is not
+ * an object of known dimensions to strings (it would never apply); a duplicate id.
  *
  * @example
  * ```ts
@@ -32,33 +59,51 @@ function invalid(where: string, path: string, message: string): NestConfigError 
  * ```
  */
 export function toInboundLimitRules(rules: readonly InboundLimitRule[], where: string): LimitRule[] {
-  if (!Array.isArray(rules)) throw invalid(where, '', `expected an array of rules, got ${typeof rules}`);
+  if (!Array.isArray(rules)) throw invalid(where, '', `expected an array of rules, got ${typeOf(rules)}`);
   const seen = new Set<string>();
   return rules.map((r: InboundLimitRule, i) => {
     const at = `[${i}]`;
-    if (typeof r !== 'object' || r === null) throw invalid(where, at, 'expected a rule object');
-    if (!Array.isArray(r.scope)) throw invalid(where, `${at}.scope`, 'expected an array of dimensions (user, team, tenant, environment, route)');
-    for (const d of r.scope as string[]) {
-      if (!DIMENSIONS.has(d)) {
-        throw invalid(where, `${at}.scope`, `'${d}' is not known before the handler runs; use user, team, tenant, environment or route. Put provider/model limits in the policy.`);
+    if (typeof r !== 'object' || r === null || Array.isArray(r)) throw invalid(where, at, `expected a rule object ({ scope, limit, window }), got ${typeOf(r)}`);
+    const unknown = unknownKey(r, RULE_KEYS);
+    if (unknown) throw invalid(where, `${at}.${unknown.key}`, `${unknown.problem} (the fields of an inbound rule)`);
+    if (r.id !== undefined && !(typeof r.id === 'string' && r.id !== '')) throw invalid(where, `${at}.id`, `expected a non-empty string, got ${shown(r.id)}`);
+    if (!Array.isArray(r.scope)) throw invalid(where, `${at}.scope`, `expected an array of dimensions (user, team, tenant, environment, route), got ${typeOf(r.scope)}`);
+    for (const d of r.scope as unknown[]) {
+      if (typeof d !== 'string' || !DIMENSIONS.has(d)) {
+        throw invalid(where, `${at}.scope`, `${shown(d)} is not known before the handler runs; use user, team, tenant, environment or route. Put provider/model limits in the policy.`);
       }
     }
-    if (!(typeof r.limit === 'number' && Number.isFinite(r.limit) && r.limit > 0)) {
-      throw invalid(where, `${at}.limit`, `expected a positive number, got ${JSON.stringify(r.limit)}`);
+    if (r.metric !== undefined && r.metric !== 'requests') {
+      throw invalid(
+        where,
+        `${at}.metric`,
+        `expected 'requests' (or no metric), got ${shown(r.metric)}: ResilienceGuard counts requests only. ` +
+          `Inbound concurrency, token and cost limits are not supported by the NestJS adapter; put them in the policy, where the engine enforces them on every call.`,
+      );
     }
-    if (r.burst !== undefined && !(typeof r.burst === 'number' && Number.isFinite(r.burst) && r.burst > 0)) {
-      throw invalid(where, `${at}.burst`, `expected a positive number, got ${JSON.stringify(r.burst)}`);
+    if (!isPositive(r.limit)) throw invalid(where, `${at}.limit`, `expected a positive number, got ${shown(r.limit)}`);
+    if (r.burst !== undefined && !(isPositive(r.burst) && r.burst >= 1)) {
+      throw invalid(where, `${at}.burst`, `expected a number >= 1 (the most requests let through at once), got ${shown(r.burst)}`);
+    }
+    if (r.burst === undefined && r.limit < 1) {
+      throw invalid(
+        where,
+        `${at}.limit`,
+        `expected a number >= 1 without a burst (the bucket holds \`limit\` requests and must hold at least one), got ${shown(r.limit)}. ` +
+          `For fewer than one request per window, add burst: 1`,
+      );
     }
     const windowMs = parseDuration(r.window);
     if (windowMs === undefined || windowMs < MIN_WINDOW_MS || windowMs > MAX_WINDOW_MS) {
-      throw invalid(where, `${at}.window`, `expected a window between '1s' and '1d' (ms or '30s', '1m', '1h', '1d'), got ${JSON.stringify(r.window)}`);
+      throw invalid(where, `${at}.window`, `expected a window between '1s' and '1d' (ms or '30s', '1m', '1h', '1d'), got ${shown(r.window)}`);
     }
+    const match = r.match === undefined ? undefined : checkMatch(where, `${at}.match`, r.match);
     const id = r.id ?? `${r.scope.join('+') || 'global'}:requests:${String(r.window)}`;
     if (seen.has(id)) throw invalid(where, `${at}.id`, `expected a unique id, got '${id}' twice`);
     seen.add(id);
     const rule: LimitRule = { id: INBOUND_PREFIX + id, scope: [...r.scope] as ScopeDimension[], metric: 'requests', limit: r.limit, windowMs, onFailure: 'keep' };
     if (r.burst !== undefined) rule.burst = r.burst;
-    if (r.match !== undefined) rule.match = { ...r.match };
+    if (match !== undefined) rule.match = { ...match };
     return rule;
   });
 }

@@ -1,4 +1,6 @@
 import type { Identity } from '@llm-resilience/core';
+import type { ExecutionContext } from '@nestjs/common';
+import type { ResilienceModuleOptions } from '../types';
 
 /** Where the guard leaves the identity it found on the request, for the interceptor. */
 const IDENTITY = Symbol.for('llm-resilience.nestjs.identity');
@@ -63,4 +65,24 @@ export function rememberIdentity(req: unknown, identity: Identity | undefined): 
 export function rememberedIdentity(req: unknown): Identity | undefined {
   if (typeof req !== 'object' || req === null) return undefined;
   return (req as Record<symbol, unknown>)[IDENTITY] as Identity | undefined;
+}
+
+/**
+ * Names, for messages, the function that gave a request its identity: a subclass's overridden
+ * `getIdentity` (of a guard or interceptor), else the module's `identity(context)`, else
+ * {@link defaultIdentity}; with the handler the request was for.
+ *
+ * @example
+ * ```ts
+ * identitySource(context, this, this.getIdentity !== ResilienceGuard.prototype.getIdentity, this.options);
+ * // 'ResilienceModule identity(context), for a request to ChatController.ask,'
+ * ```
+ */
+export function identitySource(context: ExecutionContext, owner: object, overridden: boolean, options: ResilienceModuleOptions): string {
+  const fn = overridden
+    ? `${(owner as { constructor: { name: string } }).constructor.name}.getIdentity(context)`
+    : options.identity
+      ? 'ResilienceModule identity(context)'
+      : 'defaultIdentity(req)';
+  return `${fn}, for a request to ${context.getClass().name}.${context.getHandler().name},`;
 }

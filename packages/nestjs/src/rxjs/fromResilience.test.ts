@@ -1,6 +1,7 @@
 import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
 import OpenAI from 'openai';
 import { defer, firstValueFrom, lastValueFrom, NEVER, of, throwError, toArray } from 'rxjs';
+import { NestConfigError } from '../NestConfigError';
 import { fromResilience } from './fromResilience';
 
 function engine(limit = 100) {
@@ -76,5 +77,35 @@ describe('fromResilience', () => {
     const o = fromResilience(e, () => ({ route: 'chat', identity: { user: `u${++n}` } }), () => of('ok'));
     await expect(firstValueFrom(o)).resolves.toBe('ok');
     await expect(firstValueFrom(o)).resolves.toBe('ok'); // another user each time: the limit of 1 is not hit
+  });
+
+  it('checks its arguments when called, not at the first subscription', () => {
+    const e = engine();
+    const call = () => of('x');
+    const cases: Array<[() => unknown, string]> = [
+      [() => fromResilience(null as never, { route: 'chat' }, call), 'fromResilience engine: expected a Resilience engine (from createResilience) or a ResilienceService, got null.'],
+      [() => fromResilience({ execute() {} } as never, { route: 'chat' }, call), 'fromResilience engine: expected a Resilience engine (from createResilience) or a ResilienceService, got an object without shutdown().'],
+      [() => fromResilience(e, 'chat' as never, call), 'fromResilience request: expected a request object ({ route, ... }) or a function returning one, got a string.'],
+      [() => fromResilience(e, { route: 'chta' }, call), "fromResilience request route: 'chta' is not a route of the policy. Known routes: chat."],
+      [() => fromResilience(e, { route: 'chat', identity: { user: 1 } as never }, call), 'fromResilience request identity is an object whose user is a number;'],
+      [() => fromResilience(e, { route: 'chat' }, 'call' as never), 'fromResilience call: expected a function (target, ctx) => ObservableInput, got a string.'],
+      [() => fromResilience(e, { route: 'chat' }, call, { onResult: 1 } as never), 'fromResilience options.onResult: expected a function (result) => void, got a number.'],
+      [() => fromResilience(e, { route: 'chat' }, call, { onResul: () => {} } as never), "fromResilience options.onResul: not an option (did you mean 'onResult'?)"],
+    ];
+    for (const [run, message] of cases) {
+      let caught: unknown;
+      try {
+        run();
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(NestConfigError);
+      expect((caught as Error).message.startsWith(message)).toBe(true);
+    }
+  });
+
+  it('checks the identity of a request made by a function at each subscription', async () => {
+    const o = fromResilience(engine(), () => ({ route: 'chat', identity: 'u1' as never }), () => of('x'));
+    await expect(lastValueFrom(o)).rejects.toMatchObject({ code: 'ERR_LLMR_NEST_INVALID_IDENTITY', message: expect.stringMatching(/^fromResilience request\(\): identity is a string;/) });
   });
 });

@@ -1,7 +1,12 @@
 import type { AttemptContext, ExecuteResult, ResilienceRequest, ResolvedTarget } from '@llm-resilience/core';
 import { Observable, type ObservableInput } from 'rxjs';
 import { valuesOf } from './collect';
+import { typeOf } from '../describeValue';
+import { checkIdentity } from '../identityCheck';
+import { unknownKey } from '../knownKeys';
+import { NestConfigError } from '../NestConfigError';
 import { engineOf, type EngineSource } from './engineOf';
+import { checkRequestParts } from './requestChecks';
 
 /**
  * A model call for {@link fromResilience}: called once per attempt with the target to use; may
@@ -27,6 +32,12 @@ export interface FromResilienceOptions<T> {
   onResult?: (result: ExecuteResult<T | undefined>) => void;
 }
 
+const WHERE = 'fromResilience';
+
+function invalid(message: string): NestConfigError {
+  return new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', message);
+}
+
 /**
  * A cold Observable that, per subscription, runs `call` through the engine (`engine.execute`):
  * limits, retries, the route's fallback chain, breakers, output validation. Each attempt's
@@ -35,6 +46,11 @@ export interface FromResilienceOptions<T> {
  * early cancels the request (queue wait, backoff and the model call see the abort).
  *
  * The engine reads usage and validates output from the attempt's last value.
+ *
+ * Its arguments are checked when it is called, with `NestConfigError`s naming them: `source` an
+ * engine or a `ResilienceService`; `request` an object (its route, priority and identity checked
+ * against the policy) or a function returning one (its identity checked at each subscription);
+ * `call` a function; `options` only `onResult`, a function.
  *
  * @example
  * ```ts
@@ -49,9 +65,24 @@ export function fromResilience<T>(
   call: ObservableModelCall<T>,
   options: FromResilienceOptions<T> = {},
 ): Observable<T> {
+  const engine = engineOf(source, `${WHERE} engine`);
+  if (typeof request !== 'function') {
+    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+      throw invalid(`${WHERE} request: expected a request object ({ route, ... }) or a function returning one, got ${typeOf(request)}.`);
+    }
+    checkRequestParts(engine, request, `${WHERE} request`);
+  }
+  if (typeof call !== 'function') throw invalid(`${WHERE} call: expected a function (target, ctx) => ObservableInput, got ${typeOf(call)}.`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw invalid(`${WHERE} options: expected { onResult? }, got ${typeOf(options)}.`);
+  const unknown = unknownKey(options, ['onResult']);
+  if (unknown) throw invalid(`${WHERE} options.${unknown.key}: ${unknown.problem}.`);
+  if (options.onResult !== undefined && typeof options.onResult !== 'function') {
+    throw invalid(`${WHERE} options.onResult: expected a function (result) => void, got ${typeOf(options.onResult)}.`);
+  }
   return new Observable<T>((subscriber) => {
-    const engine = engineOf(source);
     const base = typeof request === 'function' ? request() : request;
+    if (typeof base !== 'object' || base === null) throw invalid(`${WHERE} request() returned ${typeOf(base)}; expected a request object ({ route, ... }).`);
+    if (typeof request === 'function') checkIdentity(base.identity, `${WHERE} request(): identity`, 'is');
     const controller = new AbortController();
     const signal = base.signal ? AbortSignal.any([base.signal, controller.signal]) : controller.signal;
     const { stream: _stream, ...rest } = base;

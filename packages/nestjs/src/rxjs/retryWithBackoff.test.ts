@@ -1,6 +1,7 @@
 import { constantBackoff, definePolicy, exponentialBackoff, RetryBudget } from '@llm-resilience/core';
 import OpenAI from 'openai';
 import { defer, lastValueFrom, of, throwError, VirtualTimeScheduler } from 'rxjs';
+import { NestConfigError } from '../NestConfigError';
 import { retryWithBackoff, type RetryInfo } from './retryWithBackoff';
 
 function apiError(status: number, headers: Record<string, string> = {}, error: Record<string, unknown> = { message: 'x' }) {
@@ -102,6 +103,53 @@ describe('retryWithBackoff', () => {
   });
 
   it('rejects a maxAttempts below 1', () => {
-    expect(() => retryWithBackoff({ maxAttempts: 0 })).toThrow(RangeError);
+    expect(() => retryWithBackoff({ maxAttempts: 0 })).toThrow(NestConfigError);
+  });
+
+  it.each<[string, object, number[]]>([
+    ['constant', { strategy: 'constant', delay: 1 }, [0, 1, 2]],
+    ['constant, a duration string', { strategy: 'constant', delay: '1s' }, [0, 1000, 2000]],
+    ['exponential', { strategy: 'exponential', base: 100, max: '10s' }, [0, 100, 300]], // 0.5 * 100 * 2^1, then 0.5 * 100 * 2^2
+    ['decorrelated', { strategy: 'decorrelated', base: 100, max: 10_000 }, [0, 200, 550]], // 100 + 0.5 * (300 - 100), then 100 + 0.5 * (600 - 100)
+  ])('accepts the policy config form of backoff (%s), built with the core factories', (_name, backoff, at) => {
+    const scheduler = new VirtualTimeScheduler();
+    const flakySource = flaky([apiError(429), apiError(429)], scheduler);
+    const out = run(scheduler, flakySource.source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0.5, backoff: backoff as never })));
+    expect(out.value).toBe('ok');
+    expect(flakySource.at).toEqual(at);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['null options', null, 'retryWithBackoff: expected an options object (or nothing), got null.'],
+    ['an unknown key', { maxAttemps: 3 }, "retryWithBackoff maxAttemps: not an option (did you mean 'maxAttempts'?); known: maxAttempts, perKind,"],
+    ['a maxAttempts string', { maxAttempts: '3' }, "retryWithBackoff maxAttempts: expected an integer >= 1 (subscriptions in all, the first included), got '3'."],
+    ['a BigInt maxAttempts', { maxAttempts: 3n }, 'retryWithBackoff maxAttempts: expected an integer >= 1 (subscriptions in all, the first included), got a bigint.'],
+    ['a negative perKind', { perKind: { overloaded: -1 } }, 'retryWithBackoff perKind.overloaded: expected an integer >= 0 (retries of that kind), got -1.'],
+    ['a perKind string', { perKind: 'x' }, "retryWithBackoff perKind: expected an object of error kinds to retry counts, such as { rate_limited: 2 }, got 'x'."],
+    ['an unknown kind in perKind', { perKind: { busy: 2 } }, 'retryWithBackoff perKind.busy: not an error kind; known: rate_limited,'],
+    ['a backoff of unknown strategy', { backoff: { strategy: 'linear' } }, "retryWithBackoff backoff.strategy: expected 'exponential', 'decorrelated' or 'constant' (or a Backoff with a delay() method), got 'linear'."],
+    ['a backoff config with a key of another strategy', { backoff: { strategy: 'constant', base: 5 } }, 'retryWithBackoff backoff.base: not an option; known: strategy, delay.'],
+    ['a backoff config with a bad duration', { backoff: { strategy: 'constant', delay: -1 } }, "retryWithBackoff backoff.delay: expected a duration (ms, or '500ms', '1s', '1m', ...), got -1."],
+    ['a backoff that is a number', { backoff: 500 }, 'retryWithBackoff backoff: expected a Backoff (exponentialBackoff(...)) or { strategy, ... }, got 500.'],
+    ['maxHintMs NaN', { maxHintMs: Number.NaN }, 'retryWithBackoff maxHintMs: expected a number of ms (0 or more), got NaN.'],
+    ['budget true', { budget: true }, 'retryWithBackoff budget: expected a RetryBudget (new RetryBudget(), engine.retryBudget(provider)) or false, got true.'],
+    ['random a string', { random: 'x' }, "retryWithBackoff random: expected a function () => number in [0, 1), got 'x'."],
+    ['a scheduler without now()', { scheduler: {} }, 'retryWithBackoff scheduler: expected an rxjs scheduler (with now() and schedule()), got an object.'],
+    ['onRetry a number', { onRetry: 1 }, 'retryWithBackoff onRetry: expected a function (info) => void, got 1.'],
+  ])('rejects %s when the operator is created', (_name, options, message) => {
+    let caught: unknown;
+    try {
+      retryWithBackoff(options as never);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(NestConfigError);
+    expect(caught).toMatchObject({ code: 'ERR_LLMR_NEST_INVALID_OPTIONS' });
+    expect((caught as Error).message.startsWith(message)).toBe(true);
+  });
+
+  it('accepts the engine RetryBudget and a budget of another copy of the core', () => {
+    expect(() => retryWithBackoff({ budget: new RetryBudget() })).not.toThrow();
+    expect(() => retryWithBackoff({ budget: { canRetry: () => true, onSuccess() {}, onFailure() {} } as unknown as RetryBudget })).not.toThrow();
   });
 });

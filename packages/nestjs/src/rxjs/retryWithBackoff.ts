@@ -1,5 +1,20 @@
-import { classifyError, exponentialBackoff, RetryBudget, type Backoff, type ErrorKind } from '@llm-resilience/core';
+import {
+  classifyError,
+  constantBackoff,
+  decorrelatedBackoff,
+  ERROR_KINDS,
+  exponentialBackoff,
+  isErrorKind,
+  parseDuration,
+  RetryBudget,
+  type Backoff,
+  type ErrorKind,
+  type RetryInput,
+} from '@llm-resilience/core';
 import { asyncScheduler, defer, retry, tap, timer, type MonoTypeOperatorFunction, type SchedulerLike } from 'rxjs';
+import { isPlainObject, shown, typeOf } from '../describeValue';
+import { unknownKey } from '../knownKeys';
+import { NestConfigError } from '../NestConfigError';
 
 /**
  * Retries per error kind when none are given: the core's route defaults (429s twice, overload,
@@ -35,11 +50,12 @@ export interface RetryInfo {
 
 /**
  * Options of {@link retryWithBackoff}. A route's `RetryPolicy` from the engine
- * (`engine.policy.routes.chat.retry`) fits as is.
+ * (`engine.policy.routes.chat.retry`) fits as is. `backoff` takes a `Backoff` of the core
+ * (`exponentialBackoff(...)`) or the policy's config form (`{ strategy: 'constant', delay: '1s' }`).
  *
  * @example
  * ```ts
- * const opts: RetryWithBackoffOptions = { maxAttempts: 3, perKind: { rate_limited: 2 }, backoff: exponentialBackoff({ base: 500, max: 8000 }) };
+ * const opts: RetryWithBackoffOptions = { maxAttempts: 3, perKind: { rate_limited: 2 }, backoff: { strategy: 'exponential', base: 500, max: '8s' } };
  * ```
  */
 export interface RetryWithBackoffOptions {
@@ -50,10 +66,18 @@ export interface RetryWithBackoffOptions {
    * `timeout`, `network`, `unknown` 1 each.
    */
   readonly perKind?: Readonly<Partial<Record<ErrorKind, number>>>;
-  /** Delay when the provider gives no hint. Default: exponential with full jitter, base 500 ms, max 30 s. */
-  readonly backoff?: Backoff;
+  /**
+   * Delay when the provider gives no hint: a `Backoff` (`exponentialBackoff`, `decorrelatedBackoff`,
+   * `constantBackoff` of the core), or the policy's config form, built with those:
+   * `{ strategy: 'exponential' | 'decorrelated', base?, max? }` (defaults 500 ms, 30 s) or
+   * `{ strategy: 'constant', delay? }` (default 1 s), durations in ms or `'500ms'`, `'1s'`, ...
+   * Default: exponential with full jitter, base 500 ms, max 30 s.
+   */
+  readonly backoff?: Backoff | NonNullable<RetryInput['backoff']>;
   /** A provider hint longer than this is not waited for: the error goes on (fall back instead). Default 60 s. */
   readonly maxHintMs?: number;
+  /** Ignored (the operator waits for no limiter); accepted so a route's `RetryPolicy` fits as is. */
+  readonly maxLimiterWaitMs?: number;
   /**
    * Retry budget shared by every subscription of this operator (pass `engine.retryBudget(provider)` to
    * share the engine's). Capacity failures take a token; retries stop while fewer than half remain.
@@ -68,11 +92,82 @@ export interface RetryWithBackoffOptions {
   readonly onRetry?: (info: RetryInfo) => void;
 }
 
+const WHERE = 'retryWithBackoff';
+const OPTIONS: readonly (keyof RetryWithBackoffOptions)[] = [
+  'maxAttempts',
+  'perKind',
+  'backoff',
+  'maxHintMs',
+  'maxLimiterWaitMs',
+  'budget',
+  'random',
+  'scheduler',
+  'onRetry',
+];
+
+function invalid(path: string, message: string): NestConfigError {
+  return new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `${WHERE} ${path}: ${message}.`);
+}
+
+function checkPerKind(perKind: unknown): Readonly<Partial<Record<ErrorKind, number>>> {
+  if (!isPlainObject(perKind)) throw invalid('perKind', `expected an object of error kinds to retry counts, such as { rate_limited: 2 }, got ${shown(perKind)}`);
+  for (const [kind, n] of Object.entries(perKind)) {
+    if (!isErrorKind(kind)) throw invalid(`perKind.${kind}`, `not an error kind; known: ${ERROR_KINDS.join(', ')}`);
+    if (!(Number.isInteger(n) && (n as number) >= 0)) throw invalid(`perKind.${kind}`, `expected an integer >= 0 (retries of that kind), got ${shown(n)}`);
+  }
+  return perKind as Partial<Record<ErrorKind, number>>;
+}
+
+function durationOf(value: unknown, path: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const ms = parseDuration(value);
+  if (ms === undefined) throw invalid(path, `expected a duration (ms, or '500ms', '1s', '1m', ...), got ${shown(value)}`);
+  return ms;
+}
+
+/** A `Backoff` as is, or one built from the policy's config form with the core's factories. */
+function toBackoff(backoff: unknown): Backoff {
+  if (typeof backoff !== 'object' || backoff === null || Array.isArray(backoff)) {
+    throw invalid('backoff', `expected a Backoff (exponentialBackoff(...)) or { strategy, ... }, got ${shown(backoff)}`);
+  }
+  const b = backoff as Record<string, unknown>;
+  if (typeof b.delay === 'function') return backoff as Backoff;
+  if (b.strategy === 'exponential' || b.strategy === 'decorrelated') {
+    const unknown = unknownKey(b, ['strategy', 'base', 'max']);
+    if (unknown) throw invalid(`backoff.${unknown.key}`, unknown.problem);
+    const opts = { base: durationOf(b.base, 'backoff.base', 500), max: durationOf(b.max, 'backoff.max', 30_000) };
+    return b.strategy === 'exponential' ? exponentialBackoff(opts) : decorrelatedBackoff(opts);
+  }
+  if (b.strategy === 'constant') {
+    const unknown = unknownKey(b, ['strategy', 'delay']);
+    if (unknown) throw invalid(`backoff.${unknown.key}`, unknown.problem);
+    return constantBackoff({ delay: durationOf(b.delay, 'backoff.delay', 1000) });
+  }
+  throw invalid('backoff.strategy', `expected 'exponential', 'decorrelated' or 'constant' (or a Backoff with a delay() method), got ${shown(b.strategy)}`);
+}
+
+function isRetryBudget(v: unknown): v is RetryBudget {
+  if (v instanceof RetryBudget) return true;
+  const b = v as Partial<Record<'canRetry' | 'onSuccess' | 'onFailure', unknown>> | null;
+  return typeof b === 'object' && b !== null && typeof b.canRetry === 'function' && typeof b.onSuccess === 'function' && typeof b.onFailure === 'function';
+}
+
+function isScheduler(v: unknown): v is SchedulerLike {
+  const s = v as Partial<Record<'now' | 'schedule', unknown>> | null;
+  return typeof s === 'object' && s !== null && typeof s.now === 'function' && typeof s.schedule === 'function';
+}
+
 /**
  * Retries the source on retryable errors, built on rxjs `retry({ count, delay })`: the error is
  * classified with the core's `classifyError`, a provider hint (`Retry-After`, `retry-after-ms`,
  * Google `RetryInfo`, "try again in 1.5s") wins over the backoff, a hint longer than `maxHintMs`
  * stops retrying, each kind has its own retry count, and a retry budget stops retry storms.
+ *
+ * Every option is checked when the operator is created, with a `NestConfigError`
+ * (`ERR_LLMR_NEST_INVALID_OPTIONS`) naming it: unknown keys, `maxAttempts` an integer >= 1,
+ * `perKind` error kinds to integers >= 0, `backoff` a `Backoff` or its config form, `maxHintMs` a
+ * number >= 0, `budget` a `RetryBudget` or `false`, `random` and `onRetry` functions, `scheduler`
+ * an rxjs scheduler.
  *
  * @example
  * ```ts
@@ -82,16 +177,32 @@ export interface RetryWithBackoffOptions {
  * ```
  */
 export function retryWithBackoff<T>(options: RetryWithBackoffOptions = {}): MonoTypeOperatorFunction<T> {
-  const maxAttempts = options.maxAttempts ?? 3;
-  const perKind = options.perKind ?? DEFAULT_PER_KIND;
-  const backoff = options.backoff ?? exponentialBackoff({ base: 500, max: 30_000 });
-  const maxHintMs = options.maxHintMs ?? 60_000;
-  const budget = options.budget === false ? undefined : (options.budget ?? new RetryBudget());
-  const random = options.random ?? Math.random;
-  const scheduler = options.scheduler ?? asyncScheduler;
-  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) {
-    throw new RangeError(`retryWithBackoff: maxAttempts must be an integer >= 1, got ${String(maxAttempts)}.`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `${WHERE}: expected an options object (or nothing), got ${typeOf(options)}.`);
   }
+  const unknown = unknownKey(options, OPTIONS);
+  if (unknown) throw invalid(unknown.key, unknown.problem);
+  const maxAttempts = options.maxAttempts ?? 3;
+  if (!(Number.isInteger(maxAttempts) && maxAttempts >= 1)) {
+    throw invalid('maxAttempts', `expected an integer >= 1 (subscriptions in all, the first included), got ${shown(maxAttempts)}`);
+  }
+  const perKind = options.perKind === undefined ? DEFAULT_PER_KIND : checkPerKind(options.perKind);
+  const backoff = options.backoff === undefined ? exponentialBackoff({ base: 500, max: 30_000 }) : toBackoff(options.backoff);
+  const maxHintMs = options.maxHintMs ?? 60_000;
+  if (!(typeof maxHintMs === 'number' && maxHintMs >= 0)) throw invalid('maxHintMs', `expected a number of ms (0 or more), got ${shown(maxHintMs)}`);
+  const lw = options.maxLimiterWaitMs;
+  if (lw !== undefined && !(typeof lw === 'number' && lw >= 0)) throw invalid('maxLimiterWaitMs', `expected a number of ms (0 or more), got ${shown(lw)}`);
+  if (options.budget !== undefined && options.budget !== false && !isRetryBudget(options.budget)) {
+    throw invalid('budget', `expected a RetryBudget (new RetryBudget(), engine.retryBudget(provider)) or false, got ${shown(options.budget)}`);
+  }
+  const budget = options.budget === false ? undefined : (options.budget ?? new RetryBudget());
+  if (options.random !== undefined && typeof options.random !== 'function') throw invalid('random', `expected a function () => number in [0, 1), got ${shown(options.random)}`);
+  const random = options.random ?? Math.random;
+  if (options.scheduler !== undefined && !isScheduler(options.scheduler)) {
+    throw invalid('scheduler', `expected an rxjs scheduler (with now() and schedule()), got ${typeOf(options.scheduler)}`);
+  }
+  const scheduler = options.scheduler ?? asyncScheduler;
+  if (options.onRetry !== undefined && typeof options.onRetry !== 'function') throw invalid('onRetry', `expected a function (info) => void, got ${shown(options.onRetry)}`);
   return (source) =>
     defer(() => {
       const used: Partial<Record<ErrorKind, number>> = {};

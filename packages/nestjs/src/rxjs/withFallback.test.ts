@@ -1,6 +1,7 @@
 import { RateLimitExceededError } from '@llm-resilience/core';
 import OpenAI from 'openai';
 import { defer, lastValueFrom, of, throwError, type Observable } from 'rxjs';
+import { NestConfigError } from '../NestConfigError';
 import { withFallback } from './withFallback';
 
 const overloaded = () => OpenAI.APIError.generate(503, { error: { message: 'busy' } }, undefined, new Headers());
@@ -49,5 +50,29 @@ describe('withFallback', () => {
   it('takes promises and arrays as alternatives', async () => {
     await expect(lastValueFrom(fail(overloaded).pipe(withFallback(Promise.resolve('p'))))).resolves.toBe('p');
     await expect(lastValueFrom(fail(overloaded).pipe(withFallback(['a', 'b'])))).resolves.toBe('b');
+  });
+
+  it.each<[string, unknown[], string]>([
+    ['`on` given as a string', [of('x'), { on: 'overloaded' }], "withFallback options.on: expected an array of error kinds, such as ['overloaded'], got 'overloaded'."],
+    ['an unknown kind in `on`', [of('x'), { on: ['busy'] }], "withFallback options.on[0]: 'busy' is not an error kind; known: rate_limited,"],
+    ['an unknown option', [of('x'), { onn: ['overloaded'] }], "withFallback options.onn: not an option (did you mean 'on'?); known: on, onFallback."],
+    ['onFallback not a function', [of('x'), { onFallback: 'log' }], 'withFallback options.onFallback: expected a function ({ index, kind, error }) => void, got a string.'],
+    ['no alternative', [{ on: ['overloaded'] }], 'withFallback: expected at least one alternative'],
+    ['an undefined alternative', [undefined], 'withFallback alternatives[0]: expected an ObservableInput (Observable, Promise, array, iterable) or a function (error, kind) => ObservableInput, got undefined.'],
+    ['a number alternative', [of('x'), 5], 'withFallback alternatives[1]: expected an ObservableInput'],
+    ['a string alternative', ['Sorry, we are busy.'], "withFallback alternatives[0]: a string would be emitted character by character; pass of('...') or ['...']."],
+  ])('rejects %s when the operator is created', (_name, args, message) => {
+    let caught: unknown;
+    try {
+      withFallback(...(args as never[]));
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(NestConfigError);
+    expect((caught as Error).message.startsWith(message)).toBe(true);
+  });
+
+  it('takes an array-like object as an alternative, not as options', async () => {
+    await expect(lastValueFrom(fail(overloaded).pipe(withFallback({ length: 1, 0: 'from array-like' } as never)))).resolves.toBe('from array-like');
   });
 });

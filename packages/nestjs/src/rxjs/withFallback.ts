@@ -1,4 +1,7 @@
-import { classifyError, DEFAULT_FALLBACK_ON, type ErrorKind } from '@llm-resilience/core';
+import { classifyError, DEFAULT_FALLBACK_ON, ERROR_KINDS, isErrorKind, type ErrorKind } from '@llm-resilience/core';
+import { isPlainObject, shown, typeOf } from '../describeValue';
+import { unknownKey } from '../knownKeys';
+import { NestConfigError } from '../NestConfigError';
 import { catchError, from, throwError, type ObservableInput, type Observable, type OperatorFunction } from 'rxjs';
 
 /** Kinds that switch to the next alternative by default: the core's default `fallbackOn`. */
@@ -30,10 +33,15 @@ export interface WithFallbackOptions {
   onFallback?: (info: { index: number; kind: ErrorKind; error: unknown }) => void;
 }
 
+const WHERE = 'withFallback';
+
+function invalid(message: string): NestConfigError {
+  return new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', message);
+}
+
+/** A plain object that is no ObservableInput (not thenable, iterable, array-like, ...): the options. */
 function isOptions(value: unknown): value is WithFallbackOptions {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return false;
+  if (!isPlainObject(value)) return false;
   const o = value as Record<PropertyKey, unknown>;
   return (
     typeof o.subscribe !== 'function' &&
@@ -41,14 +49,48 @@ function isOptions(value: unknown): value is WithFallbackOptions {
     typeof o[Symbol.iterator] !== 'function' &&
     typeof o[Symbol.asyncIterator] !== 'function' &&
     typeof o['@@observable'] !== 'function' &&
-    typeof o.getReader !== 'function'
+    typeof o.getReader !== 'function' &&
+    typeof o.length !== 'number'
   );
+}
+
+/** True for what rxjs `from` accepts: Observable, Promise, array or array-like, iterable, async iterable, ReadableStream. */
+function isObservableInput(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const o = value as Record<PropertyKey, unknown>;
+  return (
+    typeof o.subscribe === 'function' ||
+    typeof o.then === 'function' ||
+    typeof o[Symbol.iterator] === 'function' ||
+    typeof o[Symbol.asyncIterator] === 'function' ||
+    typeof o[(Symbol as { observable?: symbol }).observable ?? '@@observable'] === 'function' ||
+    typeof o.getReader === 'function' ||
+    typeof o.length === 'number'
+  );
+}
+
+function checkOptions(options: WithFallbackOptions): Set<ErrorKind> {
+  const unknown = unknownKey(options, ['on', 'onFallback']);
+  if (unknown) throw invalid(`${WHERE} options.${unknown.key}: ${unknown.problem}.`);
+  if (options.onFallback !== undefined && typeof options.onFallback !== 'function') {
+    throw invalid(`${WHERE} options.onFallback: expected a function ({ index, kind, error }) => void, got ${typeOf(options.onFallback)}.`);
+  }
+  if (options.on === undefined) return new Set(DEFAULT_ON);
+  if (!Array.isArray(options.on)) throw invalid(`${WHERE} options.on: expected an array of error kinds, such as ['overloaded'], got ${shown(options.on)}.`);
+  (options.on as unknown[]).forEach((k, i) => {
+    if (!isErrorKind(k)) throw invalid(`${WHERE} options.on[${i}]: ${shown(k)} is not an error kind; known: ${ERROR_KINDS.join(', ')}.`);
+  });
+  return new Set(options.on);
 }
 
 /**
  * Falls back to alternatives in order when the source fails with an error whose kind (the core's
  * `classifyError`, so provider SDK errors and the engine's typed errors both work) is in `on`; any
  * other error, or the last alternative's error, goes on. Alternatives are subscribed lazily.
+ *
+ * Checked when the operator is created (`NestConfigError`, `ERR_LLMR_NEST_INVALID_OPTIONS`): at
+ * least one alternative, each an ObservableInput (not a string, which would emit its characters: use
+ * `of('text')`) or a function; options without unknown keys, `on` an array of error kinds.
  *
  * @example
  * ```ts
@@ -59,9 +101,21 @@ function isOptions(value: unknown): value is WithFallbackOptions {
  */
 export function withFallback<T>(...args: Array<FallbackAlternative<T> | WithFallbackOptions>): OperatorFunction<T, T> {
   const last = args[args.length - 1];
-  const options: WithFallbackOptions = args.length > 0 && isOptions(last) ? last : {};
-  const alternatives = (isOptions(last) ? args.slice(0, -1) : args) as Array<FallbackAlternative<T>>;
-  const on = new Set(options.on ?? DEFAULT_ON);
+  const hasOptions = args.length > 0 && isOptions(last);
+  const options: WithFallbackOptions = hasOptions ? (last as WithFallbackOptions) : {};
+  const alternatives = (hasOptions ? args.slice(0, -1) : args) as Array<FallbackAlternative<T>>;
+  if (alternatives.length === 0) throw invalid(`${WHERE}: expected at least one alternative (an ObservableInput or (error, kind) => ObservableInput) before the options.`);
+  alternatives.forEach((alternative, i) => {
+    if (typeof alternative === 'string') {
+      throw invalid(`${WHERE} alternatives[${i}]: a string would be emitted character by character; pass of('...') or ['...'].`);
+    }
+    if (typeof alternative !== 'function' && !isObservableInput(alternative)) {
+      throw invalid(
+        `${WHERE} alternatives[${i}]: expected an ObservableInput (Observable, Promise, array, iterable) or a function (error, kind) => ObservableInput, got ${typeOf(alternative)}.`,
+      );
+    }
+  });
+  const on = checkOptions(options);
   return (source: Observable<T>) =>
     alternatives.reduce<Observable<T>>(
       (current, alternative, index) =>
