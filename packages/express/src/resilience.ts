@@ -2,6 +2,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { RateLimitExceededError, type Identity, type LimitContext, type LimitDecision, type LimitDenied, type Reservation, type UsageAmounts } from '@llm-resilience/core';
 import { checkResilienceOptions } from './checkResilienceOptions';
 import { ExpressConfigError } from './ExpressConfigError';
+import { INVALID_OPTION, typeOf } from './optionChecks';
 import { DEFAULT_INBOUND_ESTIMATE, InboundLimits } from './InboundLimits';
 import { inboundLimitMessage } from './messages';
 import { setRateLimitHeaders, setReservationHeaders, setRetryAfter } from './rateLimitHeaders';
@@ -162,6 +163,11 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
     } catch (err) {
       return next(err);
     }
+    const wrong = identityFieldProblem(identity);
+    if (wrong !== undefined) {
+      // `{ user: req.user }` would count every caller in one bucket ("[object Object]"): a server fault.
+      return next(new ExpressConfigError(INVALID_OPTION, `resilience(): identity(req) returned ${wrong}; expected undefined or { user?, team?, tenant?, environment? } of strings.`));
+    }
     if (validations.on('identity')) validations.identity(identity);
     const ctx = new RequestResilience(engine, req, res, identity, route, priority, audienceSource, requestId);
     const previous = bindRequestResilience<RequestResilience>(req, res, ctx);
@@ -211,4 +217,16 @@ function settleOnClose(res: Response, ctx: RequestResilience, reservation: Reser
       // A store failure must not crash the server after the response; the bucket refills by itself.
     }
   });
+}
+
+/** What is wrong with an identity's fields, by type only (they are user ids); undefined when each is a string or absent. */
+function identityFieldProblem(identity: Identity | undefined): string | undefined {
+  if (identity === undefined || identity === null) return undefined;
+  if (typeof identity !== 'object') return typeOf(identity);
+  // Field by field, not a loop over their names: this runs on every request.
+  return fieldProblem('user', identity.user) ?? fieldProblem('team', identity.team) ?? fieldProblem('tenant', identity.tenant) ?? fieldProblem('environment', identity.environment);
+}
+
+function fieldProblem(field: string, v: unknown): string | undefined {
+  return v === undefined || typeof v === 'string' ? undefined : `an identity whose ${field} is ${typeOf(v)}`;
 }

@@ -188,6 +188,31 @@ describe('inbound limits', () => {
   });
 });
 
+describe('identity results', () => {
+  it('fails a request whose identity(req) returns a non-string field, instead of counting every caller in one bucket', async () => {
+    const engine = testEngine();
+    const a = express();
+    a.use(resilience({ engine, identity: (req) => ({ user: { id: req.get('x-user') } as never }), validations: false, limits: [{ id: 'rpm', scope: ['user'], metric: 'requests', limit: 1, window: '1m' }] }));
+    a.get('/x', (_req, res) => void res.send('ok'));
+    const errors: unknown[] = [];
+    a.use((err: unknown, _req: Request, res: express.Response, _next: express.NextFunction) => {
+      errors.push(err);
+      res.status(500).send('server error');
+    });
+    const { url, close } = await listen(a);
+    try {
+      const first = await fetch(`${url}/x`, { headers: { 'x-user': 'alice' } });
+      const second = await fetch(`${url}/x`, { headers: { 'x-user': 'bob' } });
+      expect([first.status, second.status]).toEqual([500, 500]);
+      expect((errors[0] as { code: string }).code).toBe('ERR_LLMR_EXPRESS_INVALID_OPTION');
+      expect((errors[0] as Error).message).toContain('identity(req) returned an identity whose user is an object');
+      expect((errors[0] as Error).message).not.toContain('alice');
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('inbound limits on an asynchronous store', () => {
   /** The memory store answering `reserve` only when `gate` opens, as Redis answers after a round trip. */
   class GatedStore implements LimiterStore {

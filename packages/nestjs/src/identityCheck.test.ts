@@ -12,7 +12,7 @@ describe('identityProblem', () => {
   it('describes everything else by type, never by value', () => {
     expect(identityProblem('u1')).toBe('a string');
     expect(identityProblem(42)).toBe('a number');
-    expect(identityProblem(null)).toBe('null');
+    expect(identityProblem(null)).toBeUndefined(); // no identity, like undefined
     expect(identityProblem(['u1'])).toBe('an array');
     expect(identityProblem(10n)).toBe('a bigint');
     expect(identityProblem(Promise.resolve({ user: 'u1' }))).toBe('a Promise (the function must return the identity itself)');

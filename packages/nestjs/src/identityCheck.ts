@@ -28,7 +28,8 @@ function fail(source: string, verb: Verb, problem: string, expected: string): Ne
 
 /**
  * What is wrong with a value given as an identity, by type only; undefined when it is fine
- * (`undefined`, or an object whose `user`, `team`, `tenant`, `environment` are strings or absent).
+ * (`undefined` or `null`, or an object whose `user`, `team`, `tenant`, `environment` are strings or
+ * absent).
  *
  * @example
  * ```ts
@@ -38,7 +39,8 @@ function fail(source: string, verb: Verb, problem: string, expected: string): Ne
  * ```
  */
 export function identityProblem(value: unknown): string | undefined {
-  if (value === undefined) return undefined;
+  // `null` reads as no identity, like undefined (an identity function's "anonymous").
+  if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return typeOf(value);
   if (isThenable(value)) return 'a Promise (the function must return the identity itself)';
   for (const field of FIELDS) {
@@ -62,7 +64,7 @@ export function identityProblem(value: unknown): string | undefined {
 export function checkIdentity(value: unknown, source: string, verb: Verb = 'returned'): Identity | undefined {
   const problem = identityProblem(value);
   if (problem !== undefined) throw fail(source, verb, problem, EXPECTED_IDENTITY);
-  return value as Identity | undefined;
+  return (value ?? undefined) as Identity | undefined;
 }
 
 /**

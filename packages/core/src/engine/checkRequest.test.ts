@@ -15,6 +15,7 @@ describe('checkRequest', () => {
   it('accepts a well-formed request', () => {
     expect(() => checkRequest({ route: 'chat', inputTokens: 0, maxOutputTokens: 300, deadline: Date.now() + 1000, identity: { user: 'u1', tenant: 'acme' } })).not.toThrow();
     expect(() => checkRequest({ route: 'chat' })).not.toThrow();
+    expect(() => checkRequest({ route: 'chat', identity: null as never })).not.toThrow(); // no identity, like undefined
   });
 
   it.each([

@@ -25,8 +25,9 @@ export function checkRequest(request: ResilienceRequest): void {
   if (deadline !== undefined && !(typeof deadline === 'number' && !Number.isNaN(deadline))) {
     throw invalid('deadline', 'epoch milliseconds (a number)', deadline);
   }
-  if (identity !== undefined) {
-    if (identity === null || typeof identity !== 'object') throw invalid('identity', 'an object of strings', identity);
+  // `null` reads as no identity, like undefined (plain JavaScript callers write it for "anonymous").
+  if (identity !== undefined && identity !== null) {
+    if (typeof identity !== 'object') throw invalid('identity', 'an object of strings', identity);
     // Field by field, not a loop over their names: this runs on every request.
     checkIdentityField('user', identity.user);
     checkIdentityField('team', identity.team);
