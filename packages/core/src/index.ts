@@ -9,7 +9,9 @@ export type { ResilienceEvents } from './engine/events';
 export { extractText, extractUsage } from './engine/extract';
 export { AttemptTimeoutError } from './engine/runAttempt';
 export { unfinishedUsage } from './engine/unfinishedUsage';
+export { nonStringIdentityField } from './engine/checkRequest';
 export { shownValue, valueType } from './errors/describeValue';
+export { closestName } from './errors/closestName';
 export type {
   AttemptContext,
   AttemptRecord,

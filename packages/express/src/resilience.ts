@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { RateLimitExceededError, type Identity, type LimitContext, type LimitDecision, type LimitDenied, type Reservation, type UsageAmounts } from '@llm-resilience/core';
+import { nonStringIdentityField, RateLimitExceededError, type Identity, type LimitContext, type LimitDecision, type LimitDenied, type Reservation, type UsageAmounts } from '@llm-resilience/core';
 import { checkResilienceOptions } from './checkResilienceOptions';
 import { ExpressConfigError } from './ExpressConfigError';
 import { INVALID_OPTION, typeOf } from './optionChecks';
@@ -223,10 +223,6 @@ function settleOnClose(res: Response, ctx: RequestResilience, reservation: Reser
 function identityFieldProblem(identity: Identity | undefined): string | undefined {
   if (identity === undefined || identity === null) return undefined;
   if (typeof identity !== 'object') return typeOf(identity);
-  // Field by field, not a loop over their names: this runs on every request.
-  return fieldProblem('user', identity.user) ?? fieldProblem('team', identity.team) ?? fieldProblem('tenant', identity.tenant) ?? fieldProblem('environment', identity.environment);
-}
-
-function fieldProblem(field: string, v: unknown): string | undefined {
-  return v === undefined || typeof v === 'string' ? undefined : `an identity whose ${field} is ${typeOf(v)}`;
+  const field = nonStringIdentityField(identity);
+  return field === undefined ? undefined : `an identity whose ${field} is ${typeOf(identity[field])}`;
 }

@@ -1,4 +1,4 @@
-import type { Identity } from '@llm-resilience/core';
+import { nonStringIdentityField, type Identity } from '@llm-resilience/core';
 import { isThenable, typeOf } from './describeValue';
 import { NestConfigError } from './NestConfigError';
 
@@ -10,8 +10,6 @@ import { NestConfigError } from './NestConfigError';
  * a fault of the server's code, so the request fails with `ERR_LLMR_NEST_INVALID_IDENTITY` (HTTP 500,
  * logged by Nest). Messages describe what was returned by its type only: it may hold user ids.
  */
-
-const FIELDS = ['user', 'team', 'tenant', 'environment'] as const;
 
 const EXPECTED_IDENTITY =
   'expected undefined or an identity object whose user, team, tenant and environment are strings (or absent), such as { user: String(req.user.id) }';
@@ -43,11 +41,8 @@ export function identityProblem(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return typeOf(value);
   if (isThenable(value)) return 'a Promise (the function must return the identity itself)';
-  for (const field of FIELDS) {
-    const v = (value as Record<string, unknown>)[field];
-    if (v !== undefined && typeof v !== 'string') return `an object whose ${field} is ${typeOf(v)}`;
-  }
-  return undefined;
+  const field = nonStringIdentityField(value);
+  return field === undefined ? undefined : `an object whose ${field} is ${typeOf((value as Record<string, unknown>)[field])}`;
 }
 
 /**

@@ -665,9 +665,14 @@ export class Resilience {
       return undefined;
     }
     if (u === undefined || u === null) return undefined;
-    if (typeof u === 'object' && !isPromiseLike(u)) return u as Usage;
-    if (isPromiseLike(u)) Promise.resolve(u).catch(() => undefined); // not awaited: must not surface as unhandled
-    this.extractorFailed('usage', s, target, `returned ${isPromiseLike(u) ? 'a promise' : typeof u}`);
+    if (isPromiseLike(u)) {
+      Promise.resolve(u).catch(() => undefined); // not awaited: must not surface as unhandled
+      this.extractorFailed('usage', s, target, 'returned a promise');
+    } else if (typeof u === 'object') {
+      return u as Usage;
+    } else {
+      this.extractorFailed('usage', s, target, `returned ${typeof u}`);
+    }
     return undefined;
   }
 

@@ -1,5 +1,5 @@
 import { ResilienceError } from '../errors/ResilienceError';
-import type { ResilienceRequest } from './types';
+import type { Identity, ResilienceRequest } from './types';
 
 /**
  * Checks the numbers and identity of a request before anything is reserved for it: a token count that
@@ -28,16 +28,30 @@ export function checkRequest(request: ResilienceRequest): void {
   // `null` reads as no identity, like undefined (plain JavaScript callers write it for "anonymous").
   if (identity !== undefined && identity !== null) {
     if (typeof identity !== 'object') throw invalid('identity', 'an object of strings', identity);
-    // Field by field, not a loop over their names: this runs on every request.
-    checkIdentityField('user', identity.user);
-    checkIdentityField('team', identity.team);
-    checkIdentityField('tenant', identity.tenant);
-    checkIdentityField('environment', identity.environment);
+    const field = nonStringIdentityField(identity);
+    if (field !== undefined) throw invalid(`identity.${field}`, 'a string', identity[field]);
   }
 }
 
-function checkIdentityField(field: string, v: unknown): void {
-  if (v !== undefined && typeof v !== 'string') throw invalid(`identity.${field}`, 'a string', v);
+/**
+ * The first of an identity's `user`, `team`, `tenant`, `environment` that is present but not a string
+ * (a whole `req.user` object, a number), else `undefined`. Such a value would key every caller's
+ * limits alike; adapters check what their `identity` functions return with it.
+ *
+ * @example
+ * ```ts
+ * nonStringIdentityField({ user: 'u1', tenant: 'acme' }); // undefined
+ * nonStringIdentityField({ user: { id: 'u1' } });         // 'user'
+ * ```
+ */
+export function nonStringIdentityField(identity: object): keyof Identity | undefined {
+  const id = identity as Record<keyof Identity, unknown>;
+  // Field by field, not a loop over their names: this runs on every request.
+  if (id.user !== undefined && typeof id.user !== 'string') return 'user';
+  if (id.team !== undefined && typeof id.team !== 'string') return 'team';
+  if (id.tenant !== undefined && typeof id.tenant !== 'string') return 'tenant';
+  if (id.environment !== undefined && typeof id.environment !== 'string') return 'environment';
+  return undefined;
 }
 
 function invalid(path: string, expected: string, got: unknown): ResilienceError {
