@@ -120,6 +120,21 @@ describe('Limiter — phases, matching and amounts', () => {
     denied(limiter.reserve({ user: 'u1' }, usage(10), 'request'));
   });
 
+  it('gives a reservation that awaits as itself and is not taken for a promise', async () => {
+    const { limiter, remaining } = setup([userRpm]);
+    const d = limiter.reserve(ctx, usage(10), 'request');
+    const r = ok(d);
+    // `then` is an own property that is undefined (see Reservation.then): awaiting reads it, finds no
+    // method, and resolves to the reservation itself.
+    expect(Object.prototype.hasOwnProperty.call(r, 'then')).toBe(true);
+    expect(r.then).toBeUndefined();
+    await expect(Promise.resolve(d)).resolves.toBe(r);
+    expect(await d).toBe(r);
+    expect(remaining(userRpm)).toBe(2);
+    await r.settle(usage(10));
+    expect(r.closed).toBe(true);
+  });
+
   it('keeps limiting every user when there are more users than its key cache holds', () => {
     const clock = new ManualClock(0);
     const limiter = new Limiter([userRpm], new MemoryLimiterStore({ clock }), { clock, keyCacheSize: 4 });

@@ -79,6 +79,12 @@ export function chargesOf(n: number, specs: readonly BucketSpec[], slots: readon
  */
 export class Reservation {
   readonly ok = true as const;
+  /**
+   * Always `undefined`: a reservation is not a promise. It is an own property so that
+   * `await limiter.reserve(...)` finds it at once; without it, awaiting a reservation makes V8 search
+   * the class's prototype chain for a `then` method on every call (bench/README.md, "limiter").
+   */
+  readonly then: undefined = undefined;
   private done = false;
   private computed: readonly LimitState[] | undefined = undefined;
   /** The estimate reserved, copied (the caller's object may change afterwards) as numbers, not an object. */
