@@ -31,7 +31,7 @@ const STATE_OPTION_NAMES: readonly string[] = [...STORE_OPTION_NAMES, ...Object.
  *
  * const redis = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
  * const shared = createRedisResilienceState({ redis, prefix: 'myapp', localFraction: 1 / 4, onSyncError: (e) => logger.warn(e.message) });
- * const engine = createResilience(policy, { store: shared.store, breakerSync: shared.breakerSync, pacingSync: shared.pacingSync });
+ * const engine = createResilience(policy, { ...shared }); // or store, breakerSync and pacingSync one by one
  * await shared.ready(); // optional: stored breaker/pacing states are applied before the first request
  * // on shutdown
  * await engine.shutdown(); await shared.close(); await redis.quit();
@@ -84,19 +84,24 @@ export function createRedisResilienceState(options: RedisResilienceStateOptions)
   const breakerSync = new RedisBreakerSync(sync);
   const pacingSync = new RedisPacingSync(sync);
   let closed = false;
-  return {
-    store,
-    breakerSync,
-    pacingSync,
-    ready: async () => {
-      await Promise.all([breakerSync.ready(), pacingSync.ready()]);
+  const state = { store, breakerSync, pacingSync } as RedisResilienceState;
+  // `ready` and `close` are not enumerable, so `createResilience(policy, { ...shared })` passes only
+  // the three parts the engine takes (it refuses options it does not know).
+  Object.defineProperties(state, {
+    ready: {
+      value: async (): Promise<void> => {
+        await Promise.all([breakerSync.ready(), pacingSync.ready()]);
+      },
     },
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      await Promise.all([breakerSync.close(), pacingSync.close()]);
-      owned?.disconnect();
-      store.close();
+    close: {
+      value: async (): Promise<void> => {
+        if (closed) return;
+        closed = true;
+        await Promise.all([breakerSync.close(), pacingSync.close()]);
+        owned?.disconnect();
+        store.close();
+      },
     },
-  };
+  });
+  return state;
 }

@@ -171,7 +171,8 @@ export interface RedisResilienceStateOptions extends RedisLimiterStoreOptions {
 
 /**
  * Everything an engine shares over Redis, from `createRedisResilienceState`. Pass `store`,
- * `breakerSync` and `pacingSync` to `createResilience`; call `close()` on shutdown.
+ * `breakerSync` and `pacingSync` to `createResilience`, one by one or as `{ ...shared }` (`ready` and
+ * `close` are not enumerable, so a spread copies only those three); call `close()` on shutdown.
  *
  * @example
  * ```ts

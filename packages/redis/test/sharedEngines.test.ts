@@ -44,10 +44,12 @@ describe('engines sharing limits, budgets, breakers and pacing over Redis', () =
   let prefix: string;
   const replicas: Replica[] = [];
 
-  function replica(redis: Redis = connect(), extra: { subscriber?: Redis; timeoutMs?: number; localFraction?: number } = {}): Replica {
+  /** `spread`: the engine gets `{ ...shared }` instead of the three parts one by one. */
+  function replica(redis: Redis = connect(), extra: { subscriber?: Redis; timeoutMs?: number; localFraction?: number; spread?: boolean } = {}): Replica {
     const syncErrors: RedisSyncError[] = [];
-    const shared = createRedisResilienceState({ redis, prefix, timeoutMs: extra.timeoutMs ?? 2000, onSyncError: (e) => syncErrors.push(e), ...extra });
-    const engine = createResilience(policy, { store: shared.store, breakerSync: shared.breakerSync, pacingSync: shared.pacingSync });
+    const { spread, ...stateOptions } = extra;
+    const shared = createRedisResilienceState({ redis, prefix, timeoutMs: extra.timeoutMs ?? 2000, onSyncError: (e) => syncErrors.push(e), ...stateOptions });
+    const engine = createResilience(policy, spread ? { ...shared } : { store: shared.store, breakerSync: shared.breakerSync, pacingSync: shared.pacingSync });
     const r = { redis, shared, engine, calls: [], syncErrors };
     replicas.push(r);
     return r;
@@ -101,8 +103,11 @@ describe('engines sharing limits, budgets, breakers and pacing over Redis', () =
     expect(atB.record.skipped).toEqual([expect.objectContaining({ target: 'primary', reason: 'breaker_open' })]);
     expect(b.calls).toEqual(['backup']); // B never called the failing target
 
-    // A replica that starts now loads the stored open state before its first request.
-    const c = replica();
+    // A replica that starts now loads the stored open state before its first request. Its engine gets
+    // the state spread into its options: only the three parts are enumerable.
+    const c = replica(connect(), { spread: true });
+    expect(Object.keys(c.shared)).toEqual(['store', 'breakerSync', 'pacingSync']);
+    expect(c.engine.store).toBe(c.shared.store);
     await c.shared.ready();
     const atC = await c.engine.execute({ route: 'chat', inputTokens: 10 }, call(c));
     expect(atC.record.skipped).toEqual([expect.objectContaining({ target: 'primary', reason: 'breaker_open' })]);
