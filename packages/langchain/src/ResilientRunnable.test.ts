@@ -230,6 +230,46 @@ describe('ResilientRunnable.invoke', () => {
     }
   });
 
+  it('rejects a call whose `resilience` options are wrong before anything is sent, in invoke, stream and batch', async () => {
+    const { engine, records } = manualEngine();
+    let calls = 0;
+    const echo = RunnableLambda.from(async (input: string) => {
+      calls++;
+      return input;
+    });
+    const safe = withResilience(echo, { engine, route: 'chat', fallbacks: [echo] });
+    const bad = { resilience: { priorty: 'batch', deadline: '5s' } } as unknown as Parameters<typeof safe.invoke>[1];
+    const err = await rejection(safe.invoke('hi', bad));
+    expect(err).toBeInstanceOf(ResilientRunnableConfigError);
+    expect((err as ResilientRunnableConfigError).problems).toEqual([
+      expect.stringMatching(/^resilience\.priorty: unknown call option \(did you mean `priority`\?\); known: identity, priority, /),
+      "resilience.deadline: expected an absolute time in epoch ms (a finite number), got '5s'",
+    ]);
+    expect((err as Error).message).toMatch(/^The call's `resilience` options are invalid \(2 problems\)/);
+    const streamed = async () => {
+      for await (const _chunk of await safe.stream('hi', { resilience: { identity: { user: 42 } } } as unknown as Parameters<typeof safe.stream>[1])) void _chunk;
+    };
+    await expect(streamed()).rejects.toThrow('resilience.identity.user: expected a string, got 42');
+    const batch = await safe.batch(['a', 'b'], { resilience: { priority: 'vip' } } as Parameters<typeof safe.batch>[1], { returnExceptions: true });
+    expect(batch).toEqual([expect.any(ResilientRunnableConfigError), expect.any(ResilientRunnableConfigError)]);
+    expect(calls).toBe(0);
+    expect(records).toEqual([]);
+    // The same options, spelt right, go through.
+    await expect(safe.invoke('hi', { resilience: { priority: 'batch', deadline: Date.now() + 60_000 } })).resolves.toBe('hi');
+    expect(calls).toBe(1);
+  });
+
+  it('rejects a call whose estimateInput returns a token count that is not a finite number >= 0', async () => {
+    const { engine, records } = manualEngine();
+    const echo = RunnableLambda.from(async (input: string) => input);
+    const safe = withResilience(echo, { engine, route: 'chat', fallbacks: [echo], estimateInput: (s: string) => (s === 'ok' ? 3 : Number.NaN) });
+    await expect(safe.invoke('ok')).resolves.toBe('ok');
+    const err = await rejection(safe.invoke('broken'));
+    expect(err).toBeInstanceOf(ResilientRunnableConfigError);
+    expect((err as ResilientRunnableConfigError).problems).toEqual(['estimateInput(input): expected a finite number of tokens >= 0, got NaN']);
+    expect(records).toHaveLength(1);
+  });
+
   it('reconciles usage of a prompt | model | parser chain whose output is a plain string', async () => {
     const { engine, records } = manualEngine();
     const prompt = ChatPromptTemplate.fromMessages([

@@ -24,7 +24,7 @@ import {
   unfinishedUsage,
 } from '@llm-resilience/core';
 import { startAttemptRun, type AttemptRun } from './attemptRun';
-import { INNER_RETRIES_CHECKS, optionProblems, policyOf } from './checkOptions';
+import { callOptionProblems, INNER_RETRIES_CHECKS, optionProblems, policyOf } from './checkOptions';
 import { engineInputOf } from './engineInput';
 import { findInnerRetries } from './findInnerRetries';
 import { linkSignals } from './linkSignals';
@@ -562,6 +562,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     mode: Mode,
     runManager: CallbackManagerForChainRun | undefined,
   ): ResilienceRequest {
+    const callProblems = callOptionProblems(call, this.engine.policy);
+    if (callProblems.length > 0) throw new ResilientRunnableConfigError(callProblems, 'call');
     const o = this.resilience;
     const identity = call?.identity ?? (typeof o.identity === 'function' ? o.identity(input, config) : o.identity);
     const priority = call?.priority ?? (mode === 'batch' ? (o.batchPriority ?? 'batch') : o.priority);
@@ -569,6 +571,9 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const maxOutputTokens = call?.maxOutputTokens ?? o.maxOutputTokens;
     const audience = call?.audience ?? o.audience;
     const estimate = o.estimateInput ? o.estimateInput(input) : engineInputOf(input);
+    if (typeof estimate === 'number' && !(estimate >= 0 && estimate < Infinity)) {
+      throw new ResilientRunnableConfigError([`estimateInput(input): expected a finite number of tokens >= 0, got ${estimate}`], 'call');
+    }
     return {
       route: this.route,
       requestId: call?.requestId ?? runManager?.runId ?? newRequestId(),

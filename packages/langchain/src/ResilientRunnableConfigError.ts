@@ -10,6 +10,10 @@ import { ResilienceError } from '@llm-resilience/core';
  * misconfiguration fails at start-up rather than on the first call or outage. Lists every problem,
  * each naming the option (`priority: expected a traffic class of the policy (...), got 'vip'`).
  *
+ * A call whose own `resilience` options are wrong (`invoke(input, { resilience: { priorty: 'live' } })`,
+ * a `deadline` that is not a number, ...) is rejected with it too, before anything is sent, and so is
+ * an `estimateInput` that returns a token count that is not a finite number >= 0.
+ *
  * @example
  * ```ts
  * try { withResilience(model, { engine, route: 'sumary' }); }
@@ -20,9 +24,15 @@ export class ResilientRunnableConfigError extends ResilienceError {
   /** Each problem, one sentence each. */
   readonly problems: readonly string[];
 
-  constructor(problems: readonly string[]) {
+  /**
+   * @param problems one sentence each
+   * @param source `'call'` when the problems are in one call's `resilience` options (the call is
+   *   rejected; nothing is sent), else the options of `withResilience()`
+   */
+  constructor(problems: readonly string[], source: 'options' | 'call' = 'options') {
+    const what = source === 'call' ? "The call's `resilience` options are" : 'withResilience() options are';
     super(
-      `withResilience() options are invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+      `${what} invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
         problems.map((p) => `  - ${p}`).join('\n'),
       { kind: 'invalid_request', code: 'ERR_LLMR_LANGCHAIN_CONFIG' },
     );

@@ -1,7 +1,7 @@
 import { RunnableLambda } from '@langchain/core/runnables';
 import { z } from 'zod';
 import { manualEngine } from '../test/support';
-import { optionProblems, OPTION_NAMES, policyOf } from './checkOptions';
+import { callOptionProblems, CALL_OPTION_NAMES, optionProblems, OPTION_NAMES, policyOf } from './checkOptions';
 
 const { engine } = manualEngine({ trafficClasses: { nightly: { priority: 5 } } });
 const echo = RunnableLambda.from(async (s: string) => s);
@@ -114,5 +114,65 @@ describe('optionProblems', () => {
     expect(problemsOf({ fallbacks: echo })).toEqual(['fallbacks: expected an array of runnables, got a Runnable']);
     expect(problemsOf({ targets: echo })).toEqual(['targets: expected an object of runnables per target id, e.g. { long: longChain }, got a Runnable']);
     expect(problemsOf({ targets: [echo] })).toEqual(['targets: expected an object of runnables per target id, e.g. { long: longChain }, got an array']);
+  });
+});
+
+describe('callOptionProblems', () => {
+  const policy = engine.policy;
+
+  it('accepts every call option with a valid value, undefined for any of them, and no options', () => {
+    const valid = {
+      identity: { user: 'u1', team: 't', tenant: 'acme', environment: 'prod' },
+      priority: 'nightly',
+      dataClass: 'internal',
+      requestId: 'req-1',
+      deadline: 1_700_000_000_000,
+      maxOutputTokens: 0,
+      audience: 'internal',
+    };
+    expect(Object.keys(valid).sort()).toEqual([...CALL_OPTION_NAMES].sort());
+    expect(callOptionProblems(valid, policy)).toEqual([]);
+    expect(callOptionProblems(Object.fromEntries(CALL_OPTION_NAMES.map((k) => [k, undefined])), policy)).toEqual([]);
+    expect(callOptionProblems(undefined, policy)).toEqual([]);
+    expect(callOptionProblems({ identity: null }, policy)).toEqual([]);
+  });
+
+  it('names unknown keys with the closest call option, and options that belong to withResilience()', () => {
+    const [typo, route, other] = callOptionProblems({ priorty: 'live', route: 'chat', retries: 2 }, policy);
+    expect(typo).toMatch(/^resilience\.priorty: unknown call option \(did you mean `priority`\?\); known: identity, priority, dataClass, /);
+    expect(route).toMatch(/^resilience\.route: unknown call option; it is an option of withResilience\(\), not of a call; known: /);
+    expect(other).toMatch(/^resilience\.retries: unknown call option; known: /);
+  });
+
+  it('checks every value, describing identity values by type only', () => {
+    expect(
+      callOptionProblems(
+        {
+          identity: { user: { id: 'secret-user' }, org: 'x' },
+          priority: 'vip',
+          dataClass: 'phi',
+          requestId: '',
+          deadline: Number.NaN,
+          maxOutputTokens: -1,
+          audience: 'everyone',
+        },
+        policy,
+      ),
+    ).toEqual([
+      'resilience.identity.user: expected a string, got an object',
+      'resilience.identity.org: not an identity field (expected user, team, tenant or environment)',
+      "resilience.priority: expected a traffic class of the policy (one of 'live', 'batch', 'experiment', 'nightly'), got 'vip'",
+      "resilience.dataClass: no target of the policy is approved for 'phi' (list it in a target's `dataClasses`), so every call would fail",
+      "resilience.maxOutputTokens: expected a finite number of tokens >= 0, got -1",
+      "resilience.audience: expected 'internal' or 'customer', got 'everyone'",
+      "resilience.requestId: expected a non-empty string, got ''",
+      'resilience.deadline: expected an absolute time in epoch ms (a finite number), got NaN',
+    ]);
+    expect(callOptionProblems({ identity: () => ({ user: 'u' }) }, policy)).toEqual([
+      'resilience.identity: expected an object { user, team, tenant, environment } of strings, got a function',
+    ]);
+    expect(callOptionProblems('live', policy)).toEqual([
+      "resilience: expected an object of call options (identity, priority, dataClass, requestId, deadline, maxOutputTokens, audience), got 'live'",
+    ]);
   });
 });

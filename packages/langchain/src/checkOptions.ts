@@ -1,7 +1,7 @@
 import { Runnable } from '@langchain/core/runnables';
 import type { Policy, Resilience } from '@llm-resilience/core';
 import { closestName } from './closestName';
-import type { InnerRetriesCheck, WithResilienceOptions } from './types';
+import type { InnerRetriesCheck, ResilienceCallOptions, WithResilienceOptions } from './types';
 
 /**
  * Every option `withResilience` knows (the keys of {@link WithResilienceOptions}); any other key is
@@ -91,18 +91,20 @@ function unknownKeyProblem(key: string): string {
   return `${key}: unknown option${hint ? ` (did you mean \`${hint}\`?)` : ''}; known options: ${OPTION_NAMES.join(', ')}`;
 }
 
-function identityProblems(identity: unknown): string[] {
-  if (identity === undefined || typeof identity === 'function') return [];
+/** `path`: `identity`, or `resilience.identity` for a call's (which cannot be a function). */
+function identityProblems(identity: unknown, path = 'identity'): string[] {
+  const perCall = path !== 'identity';
+  if (identity === undefined || identity === null || (!perCall && typeof identity === 'function')) return [];
   if (!isRecord(identity)) {
-    const expected = 'an object { user, team, tenant, environment } of strings, or a function (input, config) => identity';
-    return [`identity: expected ${expected}, got ${typeOf(identity)}`];
+    const expected = `an object { user, team, tenant, environment } of strings${perCall ? '' : ', or a function (input, config) => identity'}`;
+    return [`${path}: expected ${expected}, got ${typeOf(identity)}`];
   }
   const problems: string[] = [];
   for (const [field, value] of Object.entries(identity)) {
     if (!IDENTITY_FIELDS.includes(field)) {
-      problems.push(`identity.${field}: not an identity field (expected user, team, tenant or environment)`);
+      problems.push(`${path}.${field}: not an identity field (expected user, team, tenant or environment)`);
     } else if (value !== undefined && typeof value !== 'string') {
-      problems.push(`identity.${field}: expected a string, got ${typeOf(value)}`);
+      problems.push(`${path}.${field}: expected a string, got ${typeOf(value)}`);
     }
   }
   return problems;
@@ -117,14 +119,24 @@ function priorityProblem(path: string, value: unknown, policy: Policy | undefine
   return undefined;
 }
 
-function dataClassProblem(value: unknown, policy: Policy | undefined): string | undefined {
+function dataClassProblem(value: unknown, policy: Policy | undefined, path = 'dataClass'): string | undefined {
   if (value === undefined) return undefined;
-  if (!isNonEmptyString(value)) return `dataClass: expected the name of a data class (a string), got ${shown(value)}`;
+  if (!isNonEmptyString(value)) return `${path}: expected the name of a data class (a string), got ${shown(value)}`;
   if (!policy) return undefined;
   const targets = [...Object.values(policy.targets), ...Object.values(policy.routes).flatMap((r) => r.chain)];
   if (targets.some((t) => t.dataClasses?.includes(value))) return undefined;
   const hint = "list it in a target's `dataClasses`";
-  return `dataClass: no target of the policy is approved for ${shown(value)} (${hint}), so every call would fail`;
+  return `${path}: no target of the policy is approved for ${shown(value)} (${hint}), so every call would fail`;
+}
+
+function maxOutputTokensProblem(max: unknown, path: string): string | undefined {
+  if (max === undefined || (typeof max === 'number' && max >= 0 && max < Infinity)) return undefined;
+  return `${path}: expected a finite number of tokens >= 0, got ${shown(max)}`;
+}
+
+function audienceProblem(audience: unknown, path: string): string | undefined {
+  if (audience === undefined || audience === 'internal' || audience === 'customer') return undefined;
+  return `${path}: expected 'internal' or 'customer', got ${shown(audience)}`;
 }
 
 function targetsProblems(targets: unknown): string[] {
@@ -177,12 +189,8 @@ export function optionProblems(o: Readonly<Record<string, unknown>>): string[] {
   if (output !== undefined && !(typeof output === 'object' && output !== null && typeof output['~standard']?.validate === 'function')) {
     problems.push(`output: expected a Standard Schema (e.g. a zod 4 schema; an object with \`~standard.validate\`), got ${shown(output)}`);
   }
-  const max = o.maxOutputTokens;
-  if (max !== undefined && !(typeof max === 'number' && max >= 0 && max < Infinity)) {
-    problems.push(`maxOutputTokens: expected a finite number of tokens >= 0, got ${shown(max)}`);
-  }
-  if (o.audience !== undefined && o.audience !== 'internal' && o.audience !== 'customer') {
-    problems.push(`audience: expected 'internal' or 'customer', got ${shown(o.audience)}`);
+  for (const p of [maxOutputTokensProblem(o.maxOutputTokens, 'maxOutputTokens'), audienceProblem(o.audience, 'audience')]) {
+    if (p) problems.push(p);
   }
   if (o.estimateInput !== undefined && typeof o.estimateInput !== 'function') {
     problems.push(`estimateInput: expected a function (input) => { messages } | { prompt } | number, got ${shown(o.estimateInput)}`);
@@ -195,5 +203,64 @@ export function optionProblems(o: Readonly<Record<string, unknown>>): string[] {
     problems.push(`innerRetries: expected 'warn', 'error' or 'ignore', got ${shown(o.innerRetries)}`);
   }
   if (o.name !== undefined && !isNonEmptyString(o.name)) problems.push(`name: expected a non-empty string, got ${shown(o.name)}`);
+  return problems;
+}
+
+/**
+ * Every key of a call's `resilience` options (the keys of `ResilienceCallOptions`).
+ *
+ * @example
+ * ```ts
+ * CALL_OPTION_NAMES.includes('deadline'); // true
+ * ```
+ */
+export const CALL_OPTION_NAMES = [
+  'identity',
+  'priority',
+  'dataClass',
+  'requestId',
+  'deadline',
+  'maxOutputTokens',
+  'audience',
+] as const satisfies ReadonlyArray<keyof ResilienceCallOptions>;
+
+/**
+ * What is wrong with the `resilience` options of one call (`invoke(input, { resilience })`), one
+ * sentence each, named `resilience.<key>`: not an object, unknown keys (with the closest known name),
+ * values of the wrong type, a `priority` that is not a traffic class of `policy`, a `dataClass` no
+ * target is approved for. Identity values are described by type only.
+ *
+ * @example
+ * ```ts
+ * callOptionProblems({ priorty: 'live', deadline: '5s' }, engine.policy);
+ * // ['resilience.priorty: unknown call option (did you mean `priority`?); known: identity, priority, ...',
+ * //  "resilience.deadline: expected an absolute time in epoch ms (a finite number), got '5s'"]
+ * ```
+ */
+export function callOptionProblems(call: unknown, policy: Policy | undefined): string[] {
+  if (call === undefined || call === null) return [];
+  if (!isRecord(call)) return [`resilience: expected an object of call options (${CALL_OPTION_NAMES.join(', ')}), got ${shown(call)}`];
+  const problems: string[] = [];
+  for (const key of Object.keys(call)) {
+    if ((CALL_OPTION_NAMES as readonly string[]).includes(key)) continue;
+    const hint = closestName(key, CALL_OPTION_NAMES);
+    const where = (OPTION_NAMES as readonly string[]).includes(key) ? '; it is an option of withResilience(), not of a call' : '';
+    problems.push(`resilience.${key}: unknown call option${hint ? ` (did you mean \`${hint}\`?)` : ''}${where}; known: ${CALL_OPTION_NAMES.join(', ')}`);
+  }
+  problems.push(...identityProblems(call.identity, 'resilience.identity'));
+  const found = [
+    priorityProblem('resilience.priority', call.priority, policy),
+    dataClassProblem(call.dataClass, policy, 'resilience.dataClass'),
+    maxOutputTokensProblem(call.maxOutputTokens, 'resilience.maxOutputTokens'),
+    audienceProblem(call.audience, 'resilience.audience'),
+  ];
+  if (call.requestId !== undefined && !isNonEmptyString(call.requestId)) {
+    found.push(`resilience.requestId: expected a non-empty string, got ${shown(call.requestId)}`);
+  }
+  const deadline = call.deadline;
+  if (deadline !== undefined && !(typeof deadline === 'number' && Number.isFinite(deadline))) {
+    found.push(`resilience.deadline: expected an absolute time in epoch ms (a finite number), got ${shown(deadline)}`);
+  }
+  for (const p of found) if (p) problems.push(p);
   return problems;
 }
