@@ -212,7 +212,11 @@ export interface RateLimitedOptions {
   identity?: (...args: any[]) => Identity | undefined;
   /** Traffic class of the policy (`live`, `batch`, ...), checked at start-up. Default: the route's. */
   priority?: string;
-  /** Data class of the content; only targets approved for it are tried. */
+  /**
+   * Data class of the content; only targets approved for it are tried. A function of the method's
+   * arguments must return (synchronously) a string or `undefined`, else the call fails with
+   * `ERR_LLMR_NEST_INVALID_OPTIONS`.
+   */
   dataClass?: string | ((...args: any[]) => string | undefined);
   /** Output cap, reserved as the output estimate. */
   maxOutputTokens?: number;

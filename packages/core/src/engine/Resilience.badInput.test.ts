@@ -19,6 +19,20 @@ describe('Resilience.execute with bad input', () => {
     expect(records).toEqual([]);
   });
 
+  it('refuses a data class or request id that is not a string, which would be copied into the record', async () => {
+    const { engine, clock, records } = setup({ limits });
+    const { calls, fn } = scripted({});
+    const doc = { title: 'Board minutes', body: 'confidential' };
+    const dc = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, dataClass: doc as never }, fn)).catch((e: unknown) => e);
+    expect(dc).toBeInstanceOf(ResilienceError);
+    expect((dc as ResilienceError).code).toBe('ERR_LLMR_INVALID_REQUEST');
+    expect((dc as ResilienceError).message).toBe('request.dataClass: expected the name of a data class (a string), got object.');
+    const id = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, requestId: 42 as never }, fn)).catch((e: unknown) => e);
+    expect((id as ResilienceError).message).toBe('request.requestId: expected a string, got 42.');
+    expect(calls).toEqual([]);
+    expect(records).toEqual([]);
+  });
+
   it('counts with the heuristic when the tokenizer answers NaN or throws, and says so once', async () => {
     for (const count of [() => Number.NaN, () => -5, (): number => { throw new Error('vocab missing'); }]) {
       const warnings: string[] = [];

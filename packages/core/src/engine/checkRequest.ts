@@ -5,7 +5,7 @@ import type { Identity, ResilienceRequest } from './types';
  * Checks the numbers and identity of a request before anything is reserved for it: a token count that
  * is `NaN` or negative would reserve nothing (token limits and budgets would not see the request), and
  * an identity value that is not a string (a whole `req.user` object) would put every caller in one
- * bucket. Throws a {@link ResilienceError} (`invalid_request`, `ERR_LLMR_INVALID_REQUEST`) naming the
+ * bucket. A `dataClass` or `requestId` that is not a string would be copied into the record. Throws a {@link ResilienceError} (`invalid_request`, `ERR_LLMR_INVALID_REQUEST`) naming the
  * field and what was expected; returns nothing when the request is fine.
  *
  * @example
@@ -15,7 +15,7 @@ import type { Identity, ResilienceRequest } from './types';
  * ```
  */
 export function checkRequest(request: ResilienceRequest): void {
-  const { inputTokens, maxOutputTokens, deadline, identity } = request;
+  const { inputTokens, maxOutputTokens, deadline, identity, dataClass, requestId } = request;
   if (inputTokens !== undefined && !(typeof inputTokens === 'number' && inputTokens >= 0 && inputTokens < Infinity)) {
     throw invalid('inputTokens', 'a finite number >= 0', inputTokens);
   }
@@ -25,6 +25,10 @@ export function checkRequest(request: ResilienceRequest): void {
   if (deadline !== undefined && !(typeof deadline === 'number' && !Number.isNaN(deadline))) {
     throw invalid('deadline', 'epoch milliseconds (a number)', deadline);
   }
+  // Both end up in the request's record: an object there (a whole document for its data class) would
+  // be logged, and a data class that is not a string is approved on no target.
+  if (dataClass !== undefined && typeof dataClass !== 'string') throw invalid('dataClass', 'the name of a data class (a string)', dataClass);
+  if (requestId !== undefined && typeof requestId !== 'string') throw invalid('requestId', 'a string', requestId);
   // `null` reads as no identity, like undefined (plain JavaScript callers write it for "anonymous").
   if (identity !== undefined && identity !== null) {
     if (typeof identity !== 'object') throw invalid('identity', 'an object of strings', identity);

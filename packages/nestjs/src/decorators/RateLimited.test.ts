@@ -271,6 +271,32 @@ describe('@RateLimited', () => {
     await moduleRef.close();
   });
 
+  it('fails the call with ERR_LLMR_NEST_INVALID_OPTIONS when dataClass(...args) returns something other than a string', async () => {
+    @Injectable()
+    class Classified {
+      @RateLimited({ route: 'chat', dataClass: (doc: { dataClass: string }) => doc as unknown as string })
+      async whole(_doc: { dataClass: string }, @Target() t?: ResolvedTarget): Promise<string> {
+        return t!.id;
+      }
+      @RateLimited({ route: 'chat', dataClass: (doc: { dataClass?: string }) => doc.dataClass })
+      async field(_doc: { dataClass?: string }, @Target() t?: ResolvedTarget): Promise<string> {
+        return t!.id;
+      }
+    }
+    const { instance, records, moduleRef } = await boot(Classified);
+    await expect(instance.whole({ dataClass: 'secret-board-minutes' })).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message:
+        'Classified.whole: @RateLimited dataClass(...args) returned an object; expected the name of a data class (a string) or undefined. ' +
+        'See docs/nestjs.md#err_llmr_nest_invalid_options.',
+    });
+    expect(records).toHaveLength(0); // nothing reached the engine
+    await expect(instance.field({})).resolves.toBe('a'); // undefined: no data class, the first target
+    expect(records).toHaveLength(1);
+    expect(records[0]!.data_class).toBeUndefined();
+    await moduleRef.close();
+  });
+
   it('rejects a wrong identity given to runWithResilienceContext before running anything', () => {
     const fn = jest.fn();
     expect(() => runWithResilienceContext({ identity: 'u1' as never }, fn)).toThrow(

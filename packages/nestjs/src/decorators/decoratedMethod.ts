@@ -3,6 +3,7 @@ import { classifyError, type AttemptContext, type ErrorKind, type ResilienceRequ
 import { catchError, defer, from, isObservable, of, throwError, type Observable } from 'rxjs';
 import { markDecorated, resolveService } from '../engineRegistry';
 import { checkIdentity, checkKey } from '../identityCheck';
+import { isThenable, typeOf } from '../describeValue';
 import { NestConfigError, nestConfigErrorIn } from '../NestConfigError';
 import { currentResilienceContext, type ResilienceRequestContext } from '../requestContext';
 import { isObservableType, valuesOf } from '../rxjs/collect';
@@ -266,7 +267,7 @@ export function buildRequest(
   }
   if (identity) request.identity = identity;
   if (options.priority !== undefined) request.priority = options.priority;
-  const dataClass = typeof options.dataClass === 'function' ? options.dataClass(...args) : options.dataClass;
+  const dataClass = typeof options.dataClass === 'function' ? checkDataClass(options.dataClass(...args), `${where}: @RateLimited dataClass(...args)`) : options.dataClass;
   if (dataClass !== undefined) request.dataClass = dataClass;
   if (options.maxOutputTokens !== undefined) request.maxOutputTokens = options.maxOutputTokens;
   const input = options.input?.(...args);
@@ -274,6 +275,17 @@ export function buildRequest(
   if (options.audience !== undefined) request.audience = options.audience;
   if (ambient?.signal) request.signal = ambient.signal;
   return request;
+}
+
+/**
+ * What a `dataClass(...args)` function returned, when it is a string or undefined; anything else is a
+ * fault of the server's code (the request fails, HTTP 500): `ERR_LLMR_NEST_INVALID_OPTIONS`, the value
+ * described by its type only (it may be the document itself).
+ */
+function checkDataClass(value: unknown, source: string): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  const got = isThenable(value) ? 'a Promise (the function must return the data class itself)' : typeOf(value);
+  throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `${source} returned ${got}; expected the name of a data class (a string) or undefined.`);
 }
 
 /**
