@@ -529,6 +529,33 @@ describe('openAIGateway answers every error OpenAI-style, never with an HTML pag
     }
   });
 
+  it('answers an option callback that returns something other than a string with the same 500, naming the option', async () => {
+    const logged: Array<{ message: string; fields: unknown }> = [];
+    const requestsBefore = provider.fake.counters.requests;
+    for (const options of [
+      { dataClass: (req: express.Request) => req.body as unknown as string },
+      { priority: () => 7 as unknown as string },
+    ]) {
+      const gw = await startGateway({ ...options, logger: { error: (message, fields) => void logged.push({ message, fields }) } });
+      try {
+        const res = await postRaw(gw.url, chatBody, {});
+        expect(res.status).toBe(500);
+        expect(await errorOf(res)).toMatchObject({ code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED' });
+      } finally {
+        await gw.close();
+      }
+    }
+    expect(logged.map((l) => l.message)).toEqual([
+      'openAIGateway(): the request failed (ExpressConfigError ERR_LLMR_EXPRESS_INVALID_OPTION); the client got 500 ERR_LLMR_EXPRESS_GATEWAY_FAILED.',
+      'openAIGateway(): the request failed (ExpressConfigError ERR_LLMR_EXPRESS_INVALID_OPTION); the client got 500 ERR_LLMR_EXPRESS_GATEWAY_FAILED.',
+    ]);
+    expect(logged.map((l) => (l.fields as { detail?: string }).detail)).toEqual([
+      expect.stringMatching(/^openAIGateway\(\) dataClass\(req, identity\) returned an object; expected the name of a data class \(a string\) or undefined\./),
+      expect.stringMatching(/^openAIGateway\(\) priority\(req, identity\) returned a number; expected a traffic class of the policy \(a string\) or undefined\./),
+    ]);
+    expect(provider.fake.counters.requests).toBe(requestsBefore);
+  });
+
   it('answers other methods on its own paths with an OpenAI-style 404, and leaves other paths to the app', async () => {
     const app = express();
     app.use(openAIGateway({ engine: testEngine(), upstreams: upstreams(), auth: AUTH, models: { support: 'support_reply' } }));

@@ -10,8 +10,10 @@ import {
   type StreamingResult,
   type Usage,
   unfinishedUsage,
+  valueType,
 } from '@llm-resilience/core';
 import { disconnectSignal } from '../disconnectSignal';
+import { ExpressConfigError } from '../ExpressConfigError';
 import { httpErrorOf } from '@llm-resilience/core';
 import { messageFor, streamInterruptedMessage } from '../messages';
 import { setRetryAfter } from '../rateLimitHeaders';
@@ -373,9 +375,9 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     // Only for token estimation: the engine reads role and content.
     const request: ResilienceRequest = { route, identity, input: { messages: chat.messages as ChatMessage[] }, signal: clientSignal };
     if (typeof max === 'number') request.maxOutputTokens = max;
-    const priority = options.priority?.(req, identity);
+    const priority = nameFrom(options.priority?.(req, identity), 'priority', 'a traffic class of the policy');
     if (priority !== undefined) request.priority = priority;
-    const dataClass = options.dataClass?.(req, identity);
+    const dataClass = nameFrom(options.dataClass?.(req, identity), 'dataClass', 'the name of a data class');
     if (dataClass !== undefined) request.dataClass = dataClass;
     if (options.audience !== undefined) request.audience = options.audience;
     const callFor = (target: ResolvedTarget, ctx: UpstreamCall['ctx']): UpstreamCall => {
@@ -420,4 +422,18 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
   router.post(chatPath, authenticate, readBody, chatCompletions, routeErrors);
   router.all([modelsPath, chatPath], unknownURL);
   return router;
+}
+
+/**
+ * What a `priority(req, identity)` or `dataClass(req, identity)` option returned, when it is a string
+ * or `undefined`. Anything else (a number, the whole document) is a fault of the server's code: it
+ * throws an `ExpressConfigError` that the gateway answers with a 500 and logs, the value described by
+ * its type only.
+ */
+function nameFrom(value: unknown, option: 'priority' | 'dataClass', expected: string): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  throw new ExpressConfigError(
+    'ERR_LLMR_EXPRESS_INVALID_OPTION',
+    `openAIGateway() ${option}(req, identity) returned ${valueType(value)}; expected ${expected} (a string) or undefined.`,
+  );
 }
