@@ -5,8 +5,9 @@ import type { Identity, ResilienceRequest } from './types';
  * Checks the numbers and identity of a request before anything is reserved for it: a token count that
  * is `NaN` or negative would reserve nothing (token limits and budgets would not see the request), and
  * an identity value that is not a string (a whole `req.user` object) would put every caller in one
- * bucket. A `dataClass` or `requestId` that is not a string would be copied into the record. Throws a {@link ResilienceError} (`invalid_request`, `ERR_LLMR_INVALID_REQUEST`) naming the
- * field and what was expected; returns nothing when the request is fine.
+ * bucket. A `dataClass` or `requestId` that is not a string would be copied into the record. Throws
+ * a {@link ResilienceError} (`invalid_request`, `ERR_LLMR_INVALID_REQUEST`) naming the field and what
+ * was expected; returns nothing when the request is fine.
  *
  * @example
  * ```ts
