@@ -36,3 +36,20 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   const proto = Object.getPrototypeOf(v) as unknown;
   return proto === Object.prototype || proto === null;
 }
+
+/**
+ * What a function returned instead of a string or `undefined`, by type only (a Promise is named as
+ * such: the function must not be async); `undefined` when the result is fine. `what` names the
+ * expected result in the Promise case (`key`, `data class`).
+ *
+ * @example
+ * ```ts
+ * nonStringResult('u1', 'key');          // undefined
+ * nonStringResult(42, 'key');            // 'a number'
+ * nonStringResult(Promise.resolve('u1'), 'key'); // 'a Promise (the function must return the key itself)'
+ * ```
+ */
+export function nonStringResult(value: unknown, what: string): string | undefined {
+  if (value === undefined || typeof value === 'string') return undefined;
+  return isThenable(value) ? `a Promise (the function must return the ${what} itself)` : typeOf(value);
+}

@@ -1,5 +1,5 @@
 import { nonStringIdentityField, type Identity } from '@llm-resilience/core';
-import { isThenable, typeOf } from './describeValue';
+import { isThenable, nonStringResult, typeOf } from './describeValue';
 import { NestConfigError } from './NestConfigError';
 
 /**
@@ -72,7 +72,7 @@ export function checkIdentity(value: unknown, source: string, verb: Verb = 'retu
  * ```
  */
 export function checkKey(value: unknown, source: string): string | undefined {
-  if (value === undefined || typeof value === 'string') return value;
-  const problem = isThenable(value) ? 'a Promise (the function must return the key itself)' : typeOf(value);
+  const problem = nonStringResult(value, 'key');
+  if (problem === undefined) return value as string | undefined;
   throw fail(source, 'returned', problem, 'expected a string (the user the call is counted for) or undefined, such as String(userId)');
 }

@@ -3,7 +3,7 @@ import { classifyError, type AttemptContext, type ErrorKind, type ResilienceRequ
 import { catchError, defer, from, isObservable, of, throwError, type Observable } from 'rxjs';
 import { markDecorated, resolveService } from '../engineRegistry';
 import { checkIdentity, checkKey } from '../identityCheck';
-import { isThenable, typeOf } from '../describeValue';
+import { nonStringResult } from '../describeValue';
 import { NestConfigError, nestConfigErrorIn } from '../NestConfigError';
 import { currentResilienceContext, type ResilienceRequestContext } from '../requestContext';
 import { isObservableType, valuesOf } from '../rxjs/collect';
@@ -283,8 +283,8 @@ export function buildRequest(
  * described by its type only (it may be the document itself).
  */
 function checkDataClass(value: unknown, source: string): string | undefined {
-  if (value === undefined || typeof value === 'string') return value;
-  const got = isThenable(value) ? 'a Promise (the function must return the data class itself)' : typeOf(value);
+  const got = nonStringResult(value, 'data class');
+  if (got === undefined) return value as string | undefined;
   throw new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', `${source} returned ${got}; expected the name of a data class (a string) or undefined.`);
 }
 
