@@ -1,6 +1,7 @@
 import { scrubRedisError } from './scrubRedisError';
 import { CONCURRENCY_RETRY_MS } from '@llm-resilience/core';
-import type { LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
+import type { Clock, LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
+import { LeaseMark } from './LeaseMark';
 import { ADJUST_LUA, ADJUST_UNIT_ARGS, PEEK_LUA, RESERVE_LUA, UNIT_ARGS } from './limiterScripts';
 import { LocalFallbackLimiter, LocalMark } from './LocalFallbackLimiter';
 import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
@@ -8,6 +9,7 @@ import { RedisHealth, type RedisHealthState } from './RedisHealth';
 import { RedisKeyspace } from './RedisKeyspace';
 import { RedisScript } from './RedisScript';
 import { RedisUnavailableError } from './RedisUnavailableError';
+import { isLeaseRelease, ReleaseQueue, type QueuedRelease } from './ReleaseQueue';
 import { resolveStoreOptions } from './resolveStoreOptions';
 import type { RedisFailureMode, RedisLimiterStoreOptions, RedisStoreEvent } from './types';
 import { ScriptBatcher, type BatchEntry } from './ScriptBatcher';
@@ -20,6 +22,11 @@ const PEEK = new RedisScript(PEEK_LUA);
 
 type Operation = 'reserve' | 'adjust' | 'peek';
 type Unit = LimitCharge | LimitAdjustment;
+
+/** Most releases kept for Redis while it is away (see {@link ReleaseQueue}), per store. */
+const MAX_QUEUED_RELEASES = 100_000;
+/** Most kept releases sent in one script run. */
+const REPLAY_CHUNK = 500;
 
 /**
  * A {@link LimiterStore} on Redis (ioredis `Redis` or `Cluster`), so that every process shares one
@@ -38,7 +45,9 @@ type Unit = LimitCharge | LimitAdjustment;
  *
  * When Redis is down or slower than `timeoutMs`, the store applies `onRedisError`: `fail-open`
  * (default) decides locally on a fraction of each limit, `fail-closed` refuses with
- * {@link RedisUnavailableError}. It returns to Redis on its own once a PING probe succeeds. It never
+ * {@link RedisUnavailableError}. It returns to Redis on its own once a PING probe succeeds. Releases
+ * of slots held on Redis that could not be written meanwhile are sent again then (each removes only
+ * its own lease, so a release that did reach Redis frees nothing twice). It never
  * closes the client and never attaches listeners to it (ioredis does not crash on unhandled `error`
  * events; it logs them — attach your own listener to route them to your logger).
  *
@@ -60,6 +69,10 @@ export class RedisLimiterStore implements LimiterStore {
   private readonly local: LocalFallbackLimiter;
   private readonly healthState: RedisHealth;
   private readonly onEvent: ((event: RedisStoreEvent) => void) | undefined;
+  private readonly clock: Clock;
+  /** Releases of slots held on Redis that could not be written there yet. */
+  private readonly releases: ReleaseQueue;
+  private replaying = false;
   private readonly reserveBatcher: ScriptBatcher<ReserveResult>;
   private readonly adjustBatcher: ScriptBatcher<void>;
   private loading: Promise<void> | undefined;
@@ -78,13 +91,18 @@ export class RedisLimiterStore implements LimiterStore {
     this.adjustBatcher = new ScriptBatcher<void>({ ...batch, script: ADJUST, withCounts: false, settle: settleAll });
     this.local = new LocalFallbackLimiter(o.localFraction, o.clock);
     this.onEvent = o.onEvent;
+    this.clock = o.clock;
+    this.releases = new ReleaseQueue(o.leaseMs, MAX_QUEUED_RELEASES);
     this.healthState = new RedisHealth({
       clock: o.clock,
       initialBackoffMs: o.initialBackoffMs,
       maxBackoffMs: o.maxBackoffMs,
       probe: () => this.probe(),
       onDown: (error) => this.emit({ type: 'unavailable', error }),
-      onUp: (downMs) => this.emit({ type: 'recovered', downMs }),
+      onUp: (downMs) => {
+        this.emit({ type: 'recovered', downMs });
+        this.replayReleases();
+      },
     });
   }
 
@@ -138,7 +156,9 @@ export class RedisLimiterStore implements LimiterStore {
 
   /**
    * Applies refunds, extra charges and concurrency releases, in one round trip. Never denies; never
-   * throws on Redis failures (fail-open: applied locally; fail-closed: dropped and reported).
+   * throws on Redis failures. Then a release carrying its lease mark is kept and sent again once Redis
+   * answers (`releasesQueued`, then `releasesReplayed`); anything else is applied locally in fail-open
+   * mode and reported as `adjustDropped` (fail-closed: only reported).
    * Adjustments with a delta of 0 are skipped (the core's reservations pass every charge they hold).
    * A refund carrying the `mark` this store returned for the charge gives back at most what the
    * reservation still holds; one without (or with another store's mark) is not capped.
@@ -167,14 +187,17 @@ export class RedisLimiterStore implements LimiterStore {
     const keys = this.keysOf(adjustments);
     const units = unitArgs(adjustments, 'delta');
     const remote = adjustments;
-    // Fail-open: what was charged on Redis cannot be given back there now. The local fallback does not
-    // hold it; report it (a slot held on Redis stays held until its lease expires).
+    // What was charged on Redis cannot be given back there now. Lease releases wait for Redis; the
+    // rest is reported (fail-open: also applied locally, though the local fallback does not hold it).
     const fallback = () => {
-      this.local.adjust(remote);
-      this.emit({ type: 'adjustDropped', count: remote.length, error: this.healthState.cause });
+      const rest = this.setAside(remote, this.healthState.cause);
+      if (rest.length > 0) this.local.adjust(rest);
     };
-    const drop = (error: unknown) => this.emit({ type: 'adjustDropped', count: remote.length, error });
+    const drop = (error: unknown) => {
+      this.setAside(remote, error);
+    };
     if (this.fastPath()) {
+      if (this.releases.size > 0) this.replayReleases();
       return this.adjustBatcher.add(keys, units, adjustments.length, (error) => this.onFailure('adjust', error, fallback, drop));
     }
     return this.exec('adjust', () => this.adjustBatcher.add(keys, units, adjustments.length), fallback, drop);
@@ -227,6 +250,60 @@ export class RedisLimiterStore implements LimiterStore {
    */
   close(): void {
     this.local.close();
+    const waiting = this.releases.clear();
+    if (waiting > 0) this.emit({ type: 'adjustDropped', count: waiting, error: this.healthState.cause });
+  }
+
+  /**
+   * Adjustments of charges made on Redis that could not be written there: lease releases are kept for
+   * {@link replayReleases} (`releasesQueued`), the others reported as dropped and returned.
+   */
+  private setAside(adjustments: readonly LimitAdjustment[], error: unknown): LimitAdjustment[] {
+    const releases: LimitAdjustment[] = [];
+    const rest: LimitAdjustment[] = [];
+    for (const a of adjustments) (isLeaseRelease(a) ? releases : rest).push(a);
+    let dropped = rest.length;
+    if (releases.length > 0) {
+      dropped += this.releases.add(releases, this.clock.now());
+      this.emit({ type: 'releasesQueued', count: releases.length, error });
+    }
+    if (dropped > 0) this.emit({ type: 'adjustDropped', count: dropped, error });
+    return rest;
+  }
+
+  /**
+   * Sends the releases kept while Redis was away, a chunk at a time, while Redis is up. A chunk that
+   * fails goes back to the queue when Redis is down again (and waits for the next recovery); on an
+   * error that is not an outage it is dropped and reported, so it cannot fail forever.
+   */
+  private replayReleases(): void {
+    if (this.replaying || this.releases.size === 0 || !this.fastPath()) return;
+    const batch = this.releases.take(this.clock.now(), REPLAY_CHUNK);
+    if (batch.length === 0) return;
+    const adjustments = batch.map((e) => e.adjustment);
+    this.replaying = true;
+    this.adjustBatcher.add(this.keysOf(adjustments), unitArgs(adjustments, 'delta'), adjustments.length).then(
+      () => {
+        this.replaying = false;
+        this.emit({ type: 'releasesReplayed', count: batch.length });
+        this.replayReleases();
+      },
+      (error: unknown) => {
+        this.replaying = false;
+        this.replayFailed(batch, error);
+      },
+    );
+  }
+
+  private replayFailed(batch: readonly QueuedRelease[], error: unknown): void {
+    if (isOutageError(error)) {
+      this.healthState.markDown(error);
+      const over = this.releases.putBack(batch);
+      if (over > 0) this.emit({ type: 'adjustDropped', count: over, error });
+      return;
+    }
+    this.emit({ type: 'error', operation: 'adjust', error });
+    this.emit({ type: 'adjustDropped', count: batch.length, error });
   }
 
   /** Runs the peek script on `charges` (validated by the caller), bounded by `timeoutMs`. */
@@ -347,7 +424,8 @@ function validate(units: readonly Unit[], field: 'amount' | 'delta'): void {
 
 /**
  * The script arguments of `units`: {@link UNIT_ARGS} values per charge (`amount`), or
- * {@link ADJUST_UNIT_ARGS} per adjustment (`delta`, then the mark: a number this store handed out, else 0).
+ * {@link ADJUST_UNIT_ARGS} per adjustment (`delta`, then the mark this store handed out: a number for a
+ * rate charge, the lease member for an in-flight slot; else 0).
  */
 function unitArgs(units: readonly Unit[], field: 'amount' | 'delta'): (string | number)[] {
   const adjusting = field === 'delta';
@@ -363,7 +441,12 @@ function unitArgs(units: readonly Unit[], field: 'amount' | 'delta'): (string | 
     if (adjusting) {
       const a = u as LimitAdjustment;
       args[j++] = a.delta;
-      args[j++] = kind === 'r' && typeof a.mark === 'number' && a.mark > 0 && Number.isFinite(a.mark) ? a.mark : 0;
+      args[j++] =
+        kind === 'r' && typeof a.mark === 'number' && a.mark > 0 && Number.isFinite(a.mark)
+          ? a.mark
+          : kind === 'c' && a.mark instanceof LeaseMark
+            ? a.mark.lease
+            : 0;
     } else {
       args[j++] = (u as LimitCharge).amount;
     }
@@ -411,13 +494,16 @@ function settleAll(_reply: unknown, batch: BatchEntry<void>[]): void {
 
 /**
  * Parses one reservation's part of the reserve reply starting at `pos`; returns it and the next
- * position. Admitted: remaining, resetMs and the mark per charge (epoch µs in the reply, epoch ms in
- * `marks`; 0 for counters).
+ * position. Admitted: remaining, resetMs and the mark per charge (rate: epoch µs in the reply, epoch ms
+ * in `marks`; in-flight slot: its lease member, a {@link LeaseMark} in `marks`; 0 for window totals).
  */
 function parseReserve(r: (string | number)[], pos: number, n: number): [ReserveResult, number] {
   if (Number(r[pos]) === 1) {
-    const marks: number[] = new Array(n);
-    for (let i = 0; i < n; i++) marks[i] = Number(r[pos + 3 + 3 * i]) / 1000;
+    const marks: Array<number | LeaseMark> = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const m = r[pos + 3 + 3 * i];
+      marks[i] = typeof m === 'string' ? new LeaseMark(m) : Number(m) / 1000;
+    }
     return [{ ok: true, states: parseStates(r, pos + 1, n, 3), marks }, pos + 1 + 3 * n];
   }
   const wait = Number(r[pos + 2]);

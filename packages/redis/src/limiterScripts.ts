@@ -49,9 +49,12 @@
  * key outlives its window.
  *
  * Concurrency state (`c`, `windowMs` 0): a sorted set of leases, member `<id>|<amount>`, score = expiry (epoch ms). The
- * count is the sum of unexpired leases. A release (negative delta) removes units from the oldest
- * leases first, so a slot leaked by a crashed process is reclaimed at most `leaseMs` after it was taken,
- * even under continuous traffic.
+ * count is the sum of unexpired leases, each with its own expiry, so a slot leaked by a crashed process
+ * is reclaimed at most `leaseMs` after it was taken, even under continuous traffic. An admitted lease's
+ * member is its charge's mark (a string in the reserve reply). A release (negative delta) carrying it
+ * removes that lease only, if it is still there: releasing twice (a release replayed after an outage)
+ * or after the lease expired frees nobody else's slot. A release without it removes units from the
+ * oldest leases first.
  *
  * Performance notes: Redis runs the script body on every call, so helpers defined with
  * `local function` are closures created per call; the hot path (rate charges) is written inline and
@@ -72,7 +75,8 @@ export const UNIT_ARGS = 5;
 
 /**
  * Values per unit of an adjust call: those of {@link UNIT_ARGS} (the delta in place of the amount),
- * then the mark the reservation's reply gave for the charge (epoch ms), or 0.
+ * then the mark the reservation's reply gave for the charge: epoch ms for a rate charge, the lease
+ * member (a string) for an in-flight concurrency charge, else 0.
  *
  * @example
  * ```ts
@@ -111,6 +115,7 @@ local function add_lease(key, amount, tag, expiry)
     member = id .. '.' .. k .. '|' .. string.format('%.17g', amount)
   end
   redis.call('ZADD', key, expiry, member)
+  return member
 end
 local function expire_leases(key)
   local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
@@ -166,7 +171,8 @@ end
 /**
  * Reserve: R reservations, each all-or-nothing, applied in order (later ones see earlier ones).
  * Per reservation the reply holds `1, rem1, reset1, mark1, ...` (state right after each charge, and
- * its mark: for a rate charge the key's `tat` right after it in epoch µs rounded up, else 0) or
+ * its mark: for a rate charge the key's `tat` right after it in epoch µs rounded up, for an in-flight
+ * concurrency charge its lease's member (a string), else 0) or
  * `0, index0, retryAfterMs (-1 = never), rem1, reset1, ...` (current states, nothing charged).
  *
  * @example
@@ -375,7 +381,8 @@ for r = 1, R do
           ${LEASES.trim().replace('local function add_lease', 'add_lease = function').replace('local function expire_leases', 'expire_leases = function')}
         end
         redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-        add_lease(key, A[o + 5], r .. '.' .. i, now + lease)
+        -- the lease is this charge's mark: its release removes exactly this lease
+        out[head + 3 * (i - first) + 3] = add_lease(key, A[o + 5], r .. '.' .. i, now + lease)
         expire_leases(key)
       end
     end
@@ -449,6 +456,16 @@ for i = 1, #KEYS do
       redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
       if d > 0 then
         add_lease(key, d, i, now + lease)
+      elseif type(A[o + 6]) == 'string' then
+        -- the release of one reservation: its own lease, while it is still there (a release sent
+        -- twice, or after its lease expired, frees nobody else's slot)
+        local member = A[o + 6]
+        local score = redis.call('ZSCORE', key, member)
+        if score then
+          redis.call('ZREM', key, member)
+          local amt = tonumber(string.match(member, '|([^|]+)$')) or 0
+          if amt > -d then add_lease(key, amt + d, 'p' .. i, tonumber(score)) end
+        end
       else
         local left = -d
         while left > 0 do

@@ -10,10 +10,12 @@ import type { RedisClient } from './redisClient';
  *
  * - `fail-open` (default): decide locally with an in-memory limiter enforcing `localFraction` of each
  *   limit; adjustments go to that local limiter too. Those of charges made on Redis cannot be applied
- *   there meanwhile and are reported (`adjustDropped`): a concurrency slot held on Redis stays held
- *   until its lease expires. Charges made locally are settled locally, also once Redis is back.
- * - `fail-closed`: `reserve` and `peek` reject with `RedisUnavailableError`; adjustments are dropped
- *   (reported as an `adjustDropped` event).
+ *   there meanwhile: releases of concurrency slots held on Redis are kept and sent once Redis is back
+ *   (`releasesQueued`, `releasesReplayed`), the others are reported (`adjustDropped`). Charges made
+ *   locally are settled locally, also once Redis is back.
+ * - `fail-closed`: `reserve` and `peek` reject with `RedisUnavailableError`; releases of slots held on
+ *   Redis are kept and sent once Redis is back, other adjustments are dropped (reported as an
+ *   `adjustDropped` event).
  *
  * @example
  * ```ts
@@ -29,8 +31,16 @@ export type RedisFailureMode = 'fail-open' | 'fail-closed';
  * - `recovered`: a probe succeeded after `downMs`; the store uses Redis again.
  * - `error`: Redis answered with an error that is not an outage (a bug or misconfiguration, e.g. a
  *   `WRONGTYPE` on a key written by something else); that call used the fallback.
- * - `adjustDropped`: adjustments of charges made on Redis that could not be written there (Redis
- *   down; in `fail-open` mode they were applied to the local fallback, which does not hold them).
+ * - `adjustDropped`: adjustments of charges made on Redis that could not be written there and will
+ *   not be (Redis down; in `fail-open` mode they were applied to the local fallback, which does not
+ *   hold them): refunds, extra charges, budget changes; releases only when the store is closed with
+ *   releases still waiting, when more than 100 000 wait, or when Redis refuses them with an error that
+ *   is not an outage.
+ * - `releasesQueued`: releases of concurrency slots held on Redis that could not be written there.
+ *   The store keeps them (at most the lease lifetime) and sends them once Redis answers again; until
+ *   then those slots stay held on Redis.
+ * - `releasesReplayed`: kept releases written to Redis. Each removes only its own lease, so a release
+ *   whose first attempt did reach Redis (a timeout) frees nobody else's slot.
  *
  * @example
  * ```ts
@@ -41,7 +51,9 @@ export type RedisStoreEvent =
   | { type: 'unavailable'; error: unknown }
   | { type: 'recovered'; downMs: number }
   | { type: 'error'; operation: 'reserve' | 'adjust' | 'peek'; error: unknown }
-  | { type: 'adjustDropped'; count: number; error: unknown };
+  | { type: 'adjustDropped'; count: number; error: unknown }
+  | { type: 'releasesQueued'; count: number; error: unknown }
+  | { type: 'releasesReplayed'; count: number };
 
 /**
  * Options of `RedisLimiterStore`. Every option is checked at construction: a wrong type or range, an
@@ -78,10 +90,12 @@ export interface RedisLimiterStoreOptions {
   localFraction?: number;
   /**
    * How long an in-flight concurrency slot (`windowMs` 0) stays held if it is never released (the
-   * process crashed). Each reserve takes a lease with this lifetime; releases remove the oldest leases
-   * first. Per-window counters (budgets: `concurrency` charges with `windowMs > 0`) take no lease: they
-   * are plain counts kept `windowMs + expiryMarginMs` after their last write. Calls that legitimately
-   * run longer than this lose their slot early. Default `600_000` (10 minutes).
+   * process crashed). Each reserve takes a lease with this lifetime; its release removes that lease
+   * (a release without the reservation's mark removes the oldest leases first). Per-window counters
+   * (budgets: `concurrency` charges with `windowMs > 0`) take no lease: they are plain counts kept
+   * `windowMs + expiryMarginMs` after their last write. Calls that legitimately run longer than this
+   * lose their slot early. Releases that could not be written while Redis was away are kept this long
+   * at most. Default `600_000` (10 minutes).
    */
   leaseMs?: number;
   /**

@@ -438,6 +438,35 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect(await long.peek([slot('order', 1, 5)])).toEqual([{ remaining: 3.5, resetMs: 0 }]);
   });
 
+  it("releases exactly a reservation's own lease when given its mark: released twice or after expiry, it frees no other slot", async () => {
+    const key = store.keyspace.key('c', 'own');
+    const mark = (r: ReserveResult) => (r.ok ? r.marks?.[0] : undefined);
+    const release = (m: unknown, s = store) => s.adjust([{ key: 'own', kind: 'concurrency', limit: 3, windowMs: 0, delta: -1, mark: m }]);
+    const first = await store.reserve([slot('own', 1, 3)]);
+    const second = await store.reserve([slot('own', 1, 3)]);
+    const leases = await redis.zrange(key, '0', '-1');
+    expect(leases).toHaveLength(2);
+    // The mark is the lease's member.
+    expect([mark(first), mark(second)]).toEqual([{ lease: leases[0] }, { lease: leases[1] }]);
+
+    // The newer reservation ends first: its own lease goes, not the oldest.
+    await release(mark(second));
+    expect(await redis.zrange(key, '0', '-1')).toEqual([leases[0]]);
+    // The same release again (an outage replay): nothing else is freed.
+    await release(mark(second));
+    expect(await redis.zrange(key, '0', '-1')).toEqual([leases[0]]);
+    expect(await store.peek([slot('own', 1, 3)])).toEqual([{ remaining: 2, resetMs: 0 }]);
+
+    // A call that outlived its lease: its release must not free the slot someone took since.
+    const short = new RedisLimiterStore({ redis, prefix, leaseMs: 40, timeoutMs: 2000 });
+    const late = await short.reserve([slot('late', 1, 1)]);
+    const [, expiry] = await redis.zrange(short.keyspace.key('c', 'late'), '0', '0', 'WITHSCORES');
+    while ((await redisNow(redis)) <= Number(expiry)) await new Promise((r) => setImmediate(r));
+    expect((await short.reserve([slot('late', 1, 1)])).ok).toBe(true);
+    await short.adjust([{ key: 'late', kind: 'concurrency', limit: 1, windowMs: 0, delta: -1, mark: mark(late) }]);
+    expect(await short.peek([slot('late', 1, 1)])).toEqual([{ remaining: 0, resetMs: 0 }]);
+  });
+
   it('keeps per-window totals (budgets) as exact float counters: extra charges, refunds, clamp at zero', async () => {
     const key = 'budget:tenant|tenant=acme|w=20000';
     // 0.1 + 0.2 is 0.30000000000000004 in JS: Redis must hold the very same double (no INCRBYFLOAT text).

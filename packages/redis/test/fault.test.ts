@@ -150,7 +150,7 @@ describe('fault: Redis stops mid-run and comes back', () => {
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
   }, 10_000);
 
-  it('settles slots taken locally during an outage locally, and reports releases Redis cannot take', async () => {
+  it('settles slots taken locally during an outage locally, and sends releases Redis could not take once it is back', async () => {
     const events: RedisStoreEvent[] = [];
     const prefix = uniquePrefix('slots');
     const a = new RedisLimiterStore({ redis, prefix, timeoutMs: TIMEOUT_MS, localFraction: 0.5, probeBackoffMs: { initial: 50, max: 100 }, onEvent: (e) => events.push(e) });
@@ -158,12 +158,12 @@ describe('fault: Redis stops mid-run and comes back', () => {
     const slot: LimitCharge = { key: 'model=m', kind: 'concurrency', limit: 2, windowMs: 0, amount: 1 };
     const release = (r: ReserveResult) => ({ ...slot, delta: -1, mark: r.ok ? r.marks?.[0] : undefined });
 
-    // A slot held on Redis, released while Redis is down: reported, not silently lost.
+    // A slot held on Redis, released while Redis is down: kept for Redis, reported, not silently lost.
     const onRedis = await a.reserve([slot]);
     expect(onRedis.ok).toBe(true);
     await server.stop();
     await a.adjust([release(onRedis)]);
-    expect(events.filter((e) => e.type === 'adjustDropped')).toEqual([expect.objectContaining({ count: 1 })]);
+    expect(events.filter((e) => e.type === 'releasesQueued')).toEqual([expect.objectContaining({ count: 1 })]);
 
     // A slot taken on the local fallback.
     const local = await a.reserve([slot]);
@@ -178,15 +178,80 @@ describe('fault: Redis stops mid-run and comes back', () => {
       await a.peek([slot]);
       await new Promise((r) => setTimeout(r, 10));
     }
+    // The kept release is sent (the restarted Redis is empty: its lease is not there, nothing happens).
+    await eventWaiter(events)('releasesReplayed');
     const held = await b.reserve([slot]);
     expect(held.ok).toBe(true);
     const onRedisNow = await b.peek([slot]);
     expect(onRedisNow[0]!.remaining).toBeLessThanOrEqual(1);
 
     // Releasing the local slot must not free the other process's slot on Redis.
-    const dropped = events.filter((e) => e.type === 'adjustDropped').length;
     await a.adjust([release(local)]);
     expect(await b.peek([slot])).toEqual(onRedisNow);
-    expect(events.filter((e) => e.type === 'adjustDropped')).toHaveLength(dropped);
+    expect(events.filter((e) => e.type === 'adjustDropped')).toEqual([]);
+    expect(events.filter((e) => e.type === 'releasesReplayed')).toEqual([{ type: 'releasesReplayed', count: 1 }]);
+  }, 10_000);
+
+  it.each(['fail-open', 'fail-closed'] as const)(
+    '%s: a slot released while the connection is down is freed on Redis once it is back, not after its lease',
+    async (onRedisError) => {
+      const conn = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+      conn.on('error', () => {});
+      await once(conn, 'ready');
+      const events: RedisStoreEvent[] = [];
+      const prefix = uniquePrefix(`replay-${onRedisError}`);
+      const opts = { prefix, timeoutMs: TIMEOUT_MS, onRedisError, probeBackoffMs: { initial: 20, max: 50 } };
+      const a = new RedisLimiterStore({ ...opts, redis: conn, onEvent: (e) => events.push(e) });
+      const b = new RedisLimiterStore({ ...opts, redis: admin });
+      const slot: LimitCharge = { key: 'tenant=acme', kind: 'concurrency', limit: 1, windowMs: 0, amount: 1 };
+      const taken = await a.reserve([slot]);
+      expect(taken.ok).toBe(true);
+
+      // Only this process loses its connection; Redis keeps the lease.
+      conn.disconnect();
+      await a.adjust([{ ...slot, delta: -1, mark: taken.ok ? taken.marks?.[0] : undefined }]);
+      expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
+      expect(await b.reserve([slot])).toMatchObject({ ok: false, index: 0 }); // still held on Redis
+
+      await conn.connect();
+      while (a.health === 'down') {
+        await a.peek([slot]).catch(() => undefined); // fail-closed rejects while down
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await eventWaiter(events)('releasesReplayed');
+      expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued', 'recovered', 'releasesReplayed']);
+      expect(await b.reserve([slot])).toMatchObject({ ok: true });
+      conn.disconnect();
+    },
+    10_000,
+  );
+
+  it('a release whose first attempt reached Redis late (timeout) and is sent again frees no other slot', async () => {
+    const events: RedisStoreEvent[] = [];
+    const prefix = uniquePrefix('twice');
+    const opts = { prefix, timeoutMs: TIMEOUT_MS, probeBackoffMs: { initial: 20, max: 50 } };
+    const a = new RedisLimiterStore({ ...opts, redis, onEvent: (e) => events.push(e) });
+    const b = new RedisLimiterStore({ ...opts, redis: admin });
+    const slot: LimitCharge = { key: 'tenant=acme', kind: 'concurrency', limit: 2, windowMs: 0, amount: 1 };
+    const taken = await a.reserve([slot]);
+    expect(taken.ok).toBe(true);
+
+    // Redis holds every client for 600 ms: the release times out here but runs on Redis afterwards.
+    await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
+    await a.adjust([{ ...slot, delta: -1, mark: taken.ok ? taken.marks?.[0] : undefined }]);
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
+    // Once Redis runs it, the slot is free; another process takes it, and holds the only slot in use.
+    while ((await b.peek([slot]))[0]!.remaining < 2) await new Promise((r) => setTimeout(r, 10));
+    const other = await b.reserve([slot]);
+    expect(other.ok).toBe(true);
+    expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
+
+    // This process comes back and sends its release again: it must not free the other process's slot.
+    while (a.health === 'down') {
+      await a.peek([slot]);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await eventWaiter(events)('releasesReplayed');
+    expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
   }, 10_000);
 });

@@ -1,0 +1,82 @@
+import type { LimitAdjustment } from '@llm-resilience/core';
+import { LeaseMark } from './LeaseMark';
+
+/** One release waiting for Redis, with the local time it was set aside. */
+export interface QueuedRelease {
+  adjustment: LimitAdjustment;
+  at: number;
+}
+
+/**
+ * True for the release of an in-flight concurrency slot that carries its {@link LeaseMark}: it removes
+ * exactly its own lease on Redis, so sending it twice is harmless.
+ *
+ * @example
+ * ```ts
+ * isLeaseRelease({ key: 'model=m', kind: 'concurrency', limit: 4, windowMs: 0, delta: -1, mark: new LeaseMark('1.2.1.1|1') }); // true
+ * ```
+ */
+export function isLeaseRelease(a: LimitAdjustment): boolean {
+  return a.kind === 'concurrency' && !(a.windowMs > 0) && a.delta < 0 && a.mark instanceof LeaseMark;
+}
+
+/**
+ * Releases of concurrency slots held on Redis that could not be written there (Redis down or slower
+ * than `timeoutMs`), kept so the store can send them again once Redis answers. Only lease releases
+ * ({@link isLeaseRelease}) are kept. A release is kept for at most the lease lifetime: by then its
+ * lease has expired on Redis and the slot is free anyway. At most `max` are kept; beyond that the
+ * oldest go (counted by {@link add}).
+ *
+ * @example
+ * ```ts
+ * const queue = new ReleaseQueue(600_000, 100_000);
+ * const overflow = queue.add(releases, clock.now());
+ * const batch = queue.take(clock.now(), 1000); // send; on failure: queue.putBack(batch)
+ * ```
+ */
+export class ReleaseQueue {
+  private entries: QueuedRelease[] = [];
+
+  constructor(
+    private readonly leaseMs: number,
+    private readonly max: number,
+  ) {}
+
+  /** Releases waiting (some may be past their lease until the next {@link take}). */
+  get size(): number {
+    return this.entries.length;
+  }
+
+  /** Keeps `releases`, set aside at `now`; returns how many older ones were pushed out (over `max`). */
+  add(releases: readonly LimitAdjustment[], now: number): number {
+    for (const adjustment of releases) this.entries.push({ adjustment, at: now });
+    const over = this.entries.length - this.max;
+    if (over <= 0) return 0;
+    this.entries.splice(0, over);
+    return over;
+  }
+
+  /** Removes and returns up to `limit` releases whose lease may still be held, oldest first; drops the expired ones. */
+  take(now: number, limit: number): QueuedRelease[] {
+    const live = this.entries.filter((e) => now - e.at < this.leaseMs);
+    const batch = live.slice(0, limit);
+    this.entries = live.slice(limit);
+    return batch;
+  }
+
+  /** Puts back a batch {@link take} returned, ahead of what was added since; returns how many were pushed out (over `max`). */
+  putBack(batch: readonly QueuedRelease[]): number {
+    this.entries = [...batch, ...this.entries];
+    const over = this.entries.length - this.max;
+    if (over <= 0) return 0;
+    this.entries.splice(0, over);
+    return over;
+  }
+
+  /** Empties the queue; returns how many releases it held. */
+  clear(): number {
+    const n = this.entries.length;
+    this.entries = [];
+    return n;
+  }
+}
