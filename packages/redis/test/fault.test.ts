@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import Redis from 'ioredis';
-import type { LimitCharge, ReserveResult } from '@llm-resilience/core';
+import { createResilience, definePolicy, type LimitCharge, type ReserveResult } from '@llm-resilience/core';
 import { RedisLimiterStore, RedisUnavailableError, type RedisStoreEvent } from '../src/index';
 import { RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
 
@@ -225,6 +225,46 @@ describe('fault: Redis stops mid-run and comes back', () => {
     },
     10_000,
   );
+
+  it("an engine's call that ends while this process cannot reach Redis gives its slot back there once it can", async () => {
+    const policy = definePolicy({
+      targets: { main: { provider: 'alpha', model: 'alpha-1' } },
+      routes: { chat: { chain: ['main'] } },
+      limits: [{ id: 'tenant-inflight', scope: ['tenant'], metric: 'concurrency', limit: 1 }],
+    });
+    const conn = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    conn.on('error', () => {});
+    await once(conn, 'ready');
+    const events: RedisStoreEvent[] = [];
+    const prefix = uniquePrefix('engine-replay');
+    const opts = { prefix, timeoutMs: TIMEOUT_MS, probeBackoffMs: { initial: 20, max: 50 } };
+    const store = new RedisLimiterStore({ ...opts, redis: conn, onEvent: (e) => events.push(e) });
+    await store.load();
+    const here = createResilience(policy, { store });
+    const elsewhere = createResilience(policy, { store: new RedisLimiterStore({ ...opts, redis: admin }) });
+    const request = { route: 'chat', identity: { tenant: 'acme' }, inputTokens: 10, maxOutputTokens: 10 };
+
+    // The call holds the tenant's only slot on Redis; the connection drops before it ends.
+    const done = await here.execute(request, async () => {
+      conn.disconnect();
+      // Another process waits for the slot up to its deadline, in vain.
+      await expect(elsewhere.execute({ ...request, deadline: Date.now() + 100 }, async () => 'no')).rejects.toMatchObject({ name: 'QueueRejectedError' });
+      return 'yes';
+    });
+    expect(done.value).toBe('yes');
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
+
+    await conn.connect();
+    while (store.health === 'down') {
+      await store.peek([{ key: 'probe', kind: 'rate', limit: 1, windowMs: 1000, amount: 0 }]);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await eventWaiter(events)('releasesReplayed');
+    expect((await elsewhere.execute(request, async () => 'now yes')).value).toBe('now yes');
+    await here.shutdown();
+    await elsewhere.shutdown();
+    conn.disconnect();
+  }, 10_000);
 
   it('a release whose first attempt reached Redis late (timeout) and is sent again frees no other slot', async () => {
     const events: RedisStoreEvent[] = [];
