@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import type { INestApplication, ModuleMetadata } from '@nestjs/common';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type OpenAI from 'openai';
 import { ResilienceModule, type ResilienceModuleOptions } from '../src';
@@ -12,18 +13,22 @@ export const headerIdentity: NonNullable<ResilienceModuleOptions['identity']> = 
   return user ? { user } : undefined;
 };
 
-/** Boots the e2e application on a real socket (port 0). */
+/** The HTTP platforms Nest runs on: `@nestjs/platform-express` (the default) and `@nestjs/platform-fastify`. */
+export type Platform = 'express' | 'fastify';
+
+/** Boots the e2e application on a real socket (port 0), on Express unless `platform` says otherwise. */
 export async function createApp(
   openai: OpenAI,
   resilience: { forRoot: ResilienceModuleOptions } | { module: NonNullable<ModuleMetadata['imports']>[number] },
   extra: ModuleMetadata = {},
+  platform: Platform = 'express',
 ): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: ['forRoot' in resilience ? ResilienceModule.forRoot(resilience.forRoot) : resilience.module, ...(extra.imports ?? [])],
     controllers: [SupportController, ...(extra.controllers ?? [])],
     providers: [{ provide: OPENAI, useValue: openai }, SupportService, ...(extra.providers ?? [])],
   }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
+  const app = platform === 'fastify' ? moduleRef.createNestApplication(new FastifyAdapter(), { logger: false }) : moduleRef.createNestApplication({ logger: false });
   await app.listen(0, '127.0.0.1');
   return app;
 }

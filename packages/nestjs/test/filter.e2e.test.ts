@@ -3,12 +3,14 @@ import { createResilience, type AttemptContext, type Resilience, type ResolvedTa
 import type { FakeProvider } from '@llm-resilience/testing';
 import { Body, Controller, Inject, Post, type INestApplication } from '@nestjs/common';
 import { APP_FILTER, HttpAdapterHost } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import type OpenAI from 'openai';
 import request from 'supertest';
 import { AttemptCtx, RateLimited, ResilienceExceptionFilter, ResilienceModule, Target } from '../src';
 import { startFake, testPolicy } from './fixtures';
 import { OPENAI } from './SupportService';
+import type { Platform } from './createApp';
 
 /** A controller with no guard and no interceptor: only the exception filter maps the engine's errors. */
 @Controller('plain')
@@ -41,26 +43,31 @@ afterAll(async () => {
   await fake.stop();
 });
 
-async function boot(engine: Resilience, how: 'di' | 'global'): Promise<INestApplication> {
+async function boot(engine: Resilience, how: 'di' | 'global', platform: Platform): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [ResilienceModule.forRoot({ engine })],
     controllers: [PlainController],
     providers: [{ provide: OPENAI, useValue: openai }, ...(how === 'di' ? [{ provide: APP_FILTER, useClass: ResilienceExceptionFilter }] : [])],
   }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
+  const app = platform === 'fastify' ? moduleRef.createNestApplication(new FastifyAdapter(), { logger: false }) : moduleRef.createNestApplication({ logger: false });
   if (how === 'global') app.useGlobalFilters(new ResilienceExceptionFilter(app.get(HttpAdapterHost).httpAdapter));
   await app.listen(0, '127.0.0.1');
   return app;
 }
 
-describe.each(['di', 'global'] as const)('ResilienceExceptionFilter (%s)', (how) => {
+describe.each([
+  ['di', 'express'],
+  ['global', 'express'],
+  ['di', 'fastify'],
+  ['global', 'fastify'],
+] as const)('ResilienceExceptionFilter (%s, on %s)', (how, platform) => {
   let app: INestApplication;
   let engine: Resilience;
   beforeEach(async () => {
     fake.reset();
     fake.setFaults([]);
     engine = createResilience(testPolicy({ userRpm: 1 }));
-    app = await boot(engine, how);
+    app = await boot(engine, how, platform);
   });
   afterEach(async () => {
     await app.close();
