@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import Redis from 'ioredis';
 import { createResilience, definePolicy, type LimitCharge, type ReserveResult } from '@llm-resilience/core';
 import { RedisLimiterStore, RedisUnavailableError, type RedisStoreEvent } from '../src/index';
-import { RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
+import { pollUntil, RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
 
 /** Generous enough that a loaded CI machine does not time out while Redis is healthy. */
 const TIMEOUT_MS = 200;
@@ -18,11 +18,16 @@ interface Outcome {
 
 /** Resolves when `store` reports an event of `type` (stores notify through their onEvent option). */
 function eventWaiter(events: RedisStoreEvent[]) {
-  return (type: RedisStoreEvent['type'], from = 0) =>
-    new Promise<void>((resolve) => {
-      const check = () => (events.slice(from).some((e) => e.type === type) ? resolve() : setTimeout(check, 5));
-      check();
-    });
+  return (type: RedisStoreEvent['type'], from = 0) => pollUntil(`a '${type}' event`, () => events.slice(from).some((e) => e.type === type), 5000, 5);
+}
+
+/** Runs `step` on `store` until it is back on Redis (each step may be what triggers the probe). */
+function untilUp(store: RedisLimiterStore, step: () => Promise<unknown>): Promise<void> {
+  return pollUntil('the store to be back on Redis', async () => {
+    if (store.health === 'up') return true;
+    await step();
+    return false;
+  });
 }
 
 async function timed(store: RedisLimiterStore, charges: LimitCharge[]): Promise<Outcome> {
@@ -82,20 +87,22 @@ describe('fault: Redis stops mid-run and comes back', () => {
         await new Promise((r) => setTimeout(r, 2));
       }
     })();
-    await new Promise((r) => setTimeout(r, 20));
-    await server.stop();
-    await waitOpen('unavailable');
-    const downFrom = outcomes.length;
-    while (outcomes.length < downFrom + 30) await new Promise((r) => setTimeout(r, 5));
+    try {
+      await new Promise((r) => setTimeout(r, 20));
+      await server.stop();
+      await waitOpen('unavailable');
+      const downFrom = outcomes.length;
+      await pollUntil('30 decisions while down', () => outcomes.length >= downFrom + 30, 5000, 5);
 
-    const closedOutcome = await timed(closed, charge);
-    expect(closedOutcome.error).toBeInstanceOf(RedisUnavailableError);
-    expect(closedOutcome.error).toMatchObject({ code: 'ERR_LLMR_REDIS_UNAVAILABLE', kind: 'unknown' });
-    expect(closedOutcome.ms).toBeLessThan(LATENCY_BOUND_MS);
-    expect(closed.health).toBe('down');
-
-    running = false;
-    await traffic;
+      const closedOutcome = await timed(closed, charge);
+      expect(closedOutcome.error).toBeInstanceOf(RedisUnavailableError);
+      expect(closedOutcome.error).toMatchObject({ code: 'ERR_LLMR_REDIS_UNAVAILABLE', kind: 'unknown' });
+      expect(closedOutcome.ms).toBeLessThan(LATENCY_BOUND_MS);
+      expect(closed.health).toBe('down');
+    } finally {
+      running = false;
+      await traffic;
+    }
     // Nothing hung, nothing threw in fail-open mode.
     expect(outcomes.filter((o) => o.error !== undefined)).toEqual([]);
     expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(LATENCY_BOUND_MS);
@@ -111,15 +118,9 @@ describe('fault: Redis stops mid-run and comes back', () => {
     await server.start();
     await ready;
     const upFrom = openEvents.length;
-    while (open.health === 'down') {
-      await open.reserve(charge);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await untilUp(open, () => open.reserve(charge));
     await waitOpen('recovered', upFrom);
-    while (closed.health === 'down') {
-      await expect(closed.reserve(charge)).rejects.toBeInstanceOf(RedisUnavailableError);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await untilUp(closed, () => expect(closed.reserve(charge)).rejects.toBeInstanceOf(RedisUnavailableError));
     await waitClosed('recovered');
     expect(await redis.exists(open.keyspace.key('r', 'tenant=acme'))).toBe(0);
     expect((await open.reserve(charge)).ok).toBe(true);
@@ -142,11 +143,10 @@ describe('fault: Redis stops mid-run and comes back', () => {
     expect(slow.health).toBe('down');
     expect(events[0]).toMatchObject({ type: 'unavailable', error: expect.objectContaining({ code: 'ERR_LLMR_REDIS_TIMEOUT' }) });
 
-    while (store.health === 'down') {
+    await untilUp(store, async () => {
       const o = await timed(store, charge);
       expect(o.ms).toBeLessThan(LATENCY_BOUND_MS);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    });
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
   }, 10_000);
 
@@ -174,10 +174,7 @@ describe('fault: Redis stops mid-run and comes back', () => {
     const ready = new Promise((resolve) => redis.once('ready', resolve));
     await server.start();
     await ready;
-    while (a.health === 'down') {
-      await a.peek([slot]);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await untilUp(a, () => a.peek([slot]));
     // The kept release is sent (the restarted Redis is empty: its lease is not there, nothing happens).
     await eventWaiter(events)('releasesReplayed');
     const held = await b.reserve([slot]);
@@ -214,10 +211,7 @@ describe('fault: Redis stops mid-run and comes back', () => {
       expect(await b.reserve([slot])).toMatchObject({ ok: false, index: 0 }); // still held on Redis
 
       await conn.connect();
-      while (a.health === 'down') {
-        await a.peek([slot]).catch(() => undefined); // fail-closed rejects while down
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await untilUp(a, () => a.peek([slot]).catch(() => undefined)); // fail-closed rejects while down
       await eventWaiter(events)('releasesReplayed');
       expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued', 'recovered', 'releasesReplayed']);
       expect(await b.reserve([slot])).toMatchObject({ ok: true });
@@ -255,10 +249,7 @@ describe('fault: Redis stops mid-run and comes back', () => {
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
 
     await conn.connect();
-    while (store.health === 'down') {
-      await store.peek([{ key: 'probe', kind: 'rate', limit: 1, windowMs: 1000, amount: 0 }]);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await untilUp(store, () => store.peek([{ key: 'probe', kind: 'rate', limit: 1, windowMs: 1000, amount: 0 }]));
     await eventWaiter(events)('releasesReplayed');
     expect((await elsewhere.execute(request, async () => 'now yes')).value).toBe('now yes');
     await here.shutdown();
@@ -281,16 +272,13 @@ describe('fault: Redis stops mid-run and comes back', () => {
     await a.adjust([{ ...slot, delta: -1, mark: taken.ok ? taken.marks?.[0] : undefined }]);
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
     // Once Redis runs it, the slot is free; another process takes it, and holds the only slot in use.
-    while ((await b.peek([slot]))[0]!.remaining < 2) await new Promise((r) => setTimeout(r, 10));
+    await pollUntil('the late release to run on Redis', async () => (await b.peek([slot]))[0]!.remaining === 2);
     const other = await b.reserve([slot]);
     expect(other.ok).toBe(true);
     expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
 
     // This process comes back and sends its release again: it must not free the other process's slot.
-    while (a.health === 'down') {
-      await a.peek([slot]);
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await untilUp(a, () => a.peek([slot]));
     await eventWaiter(events)('releasesReplayed');
     expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
   }, 10_000);

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createResilience, definePolicy, RateLimitExceededError, type AttemptContext, type LimitCharge } from '@llm-resilience/core';
 import IORedis5 from 'ioredis5';
 import { createRedisResilienceState, RedisLimiterStore, type RedisClient, type RedisResilienceState, type RedisStoreEvent } from '../src/index';
-import { connect, deleteKeys, REDIS_URL, uniquePrefix } from './redisTestUtils';
+import { connect, deleteKeys, pollUntil, REDIS_URL, uniquePrefix } from './redisTestUtils';
 
 /**
  * The peer range is `ioredis ^5.0.0 || ^6.0.0`; the other tests use ioredis 6. These run the store
@@ -92,11 +92,12 @@ describe('ioredis 5', () => {
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
 
     await c5.connect();
-    while (on5.health === 'down') {
+    await pollUntil('the store to be back on Redis', async () => {
+      if (on5.health === 'up') return true;
       await on5.peek([slot]);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    while (!events.some((e) => e.type === 'releasesReplayed')) await new Promise((r) => setTimeout(r, 5));
+      return false;
+    });
+    await pollUntil("a 'releasesReplayed' event", () => events.some((e) => e.type === 'releasesReplayed'));
     expect(await on6.reserve([slot])).toMatchObject({ ok: true });
   });
 

@@ -128,3 +128,15 @@ export class Inbox<T> {
 export async function untilRedisTime(redis: Redis, ms: number): Promise<void> {
   while ((await redisNow(redis)) <= ms) await new Promise((r) => setImmediate(r));
 }
+
+/**
+ * Runs `step` every `everyMs` until it returns true. Gives up after `timeoutMs` with an error naming
+ * `what`, so a regression fails its test instead of leaving a loop running that keeps Jest from exiting.
+ */
+export async function pollUntil(what: string, step: () => boolean | Promise<boolean>, timeoutMs = 5000, everyMs = 10): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await step())) {
+    if (Date.now() > end) throw new Error(`Gave up after ${timeoutMs} ms waiting for ${what}.`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
