@@ -47,7 +47,8 @@ const REPLAY_CHUNK = 500;
  * (default) decides locally on a fraction of each limit, `fail-closed` refuses with
  * {@link RedisUnavailableError}. It returns to Redis on its own once a PING probe succeeds. Releases
  * of slots held on Redis that could not be written meanwhile are sent again then (each removes only
- * its own lease, so a release that did reach Redis frees nothing twice). It never
+ * its own lease, so a release that did reach Redis frees nothing twice). A reservation that timed out
+ * but ran on Redis later is given back there when its reply arrives. It never
  * closes the client and never attaches listeners to it (ioredis does not crash on unhandled `error`
  * events; it logs them — attach your own listener to route them to your logger).
  *
@@ -87,7 +88,13 @@ export class RedisLimiterStore implements LimiterStore {
     this.keyspace = new RedisKeyspace({ prefix: o.prefix, hashTag: o.hashTag });
     this.header = [Math.ceil(o.leaseMs), Math.ceil(o.marginMs), CONCURRENCY_RETRY_MS];
     const batch = { client, header: this.header, maxBatch: o.maxBatch, timeoutMs: o.timeoutMs };
-    this.reserveBatcher = new ScriptBatcher<ReserveResult>({ ...batch, script: RESERVE, withCounts: true, settle: settleReserve });
+    this.reserveBatcher = new ScriptBatcher<ReserveResult>({
+      ...batch,
+      script: RESERVE,
+      withCounts: true,
+      settle: settleReserve,
+      late: (result, charges) => this.undoLate(result, charges as readonly LimitCharge[]),
+    });
     this.adjustBatcher = new ScriptBatcher<void>({ ...batch, script: ADJUST, withCounts: false, settle: settleAll });
     this.local = new LocalFallbackLimiter(o.localFraction, o.clock);
     this.onEvent = o.onEvent;
@@ -149,9 +156,9 @@ export class RedisLimiterStore implements LimiterStore {
     const fallback = () => this.local.reserve(charges);
     if (this.fastPath()) {
       // Hot path: one promise from the batcher, failure handling only when it fails.
-      return this.reserveBatcher.add(keys, units, charges.length, (error) => this.onFailure('reserve', error, fallback));
+      return this.reserveBatcher.add(keys, units, charges.length, (error) => this.onFailure('reserve', error, fallback), charges);
     }
-    return this.exec('reserve', () => this.reserveBatcher.add(keys, units, charges.length), fallback);
+    return this.exec('reserve', () => this.reserveBatcher.add(keys, units, charges.length, undefined, charges), fallback);
   }
 
   /**
@@ -252,6 +259,33 @@ export class RedisLimiterStore implements LimiterStore {
     this.local.close();
     const waiting = this.releases.clear();
     if (waiting > 0) this.emit({ type: 'adjustDropped', count: waiting, error: this.healthState.cause });
+  }
+
+  /**
+   * A reservation that timed out here but that Redis ran afterwards: its caller was already answered
+   * (decided locally, or refused), so what Redis charged is given back, with the marks Redis returned
+   * (a slot's lease is released, a rate charge refunded within what it still holds).
+   */
+  private undoLate(result: ReserveResult, charges: readonly LimitCharge[]): void {
+    if (!result.ok) return;
+    const undo: LimitAdjustment[] = [];
+    for (let i = 0; i < charges.length; i++) {
+      const c = charges[i]!;
+      if (c.amount > 0) undo.push({ key: c.key, kind: c.kind, limit: c.limit, windowMs: c.windowMs, burst: c.burst, delta: -c.amount, mark: result.marks?.[i] });
+    }
+    if (undo.length === 0) return;
+    this.emit({ type: 'lateReserveUndone', count: undo.length });
+    // Straight to Redis, which just answered, whatever the health state says: the failure mode's local
+    // fallback must not see these (it may hold the caller's own local charge). If Redis fails now,
+    // the slots' releases are kept for later and the rest is reported.
+    const notReady = notReadyReason(this.client);
+    if (notReady !== undefined) {
+      this.setAside(undo, notReady);
+      return;
+    }
+    this.adjustBatcher.add(this.keysOf(undo), unitArgs(undo, 'delta'), undo.length).then(undefined, (error: unknown) => {
+      this.setAside(undo, error);
+    });
   }
 
   /**

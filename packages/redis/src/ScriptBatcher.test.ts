@@ -76,6 +76,42 @@ describe('ScriptBatcher', () => {
     replies[1]!.resolve('late');
   });
 
+  it("hands the results of a batch Redis ran after its timeout to `late`, with each call's context", async () => {
+    const fake = fakeClient();
+    const late: Array<[string, unknown]> = [];
+    const batcher = new ScriptBatcher<string>({
+      script: new RedisScript('return 1'),
+      client: fake.client,
+      header: [600000, 1000, 250],
+      maxBatch: 16,
+      timeoutMs: 100,
+      withCounts: true,
+      settle,
+      late: (result, context) => late.push([result, context]),
+    });
+    jest.useFakeTimers();
+    const calls = [batcher.add(['a'], [1], 1, undefined, { call: 'a' }), batcher.add(['b'], [1], 1, (e) => `local: ${(e as Error).name}`, 'b')];
+    batcher.flush();
+    jest.advanceTimersByTime(100);
+    await expect(calls[0]).rejects.toBeInstanceOf(RedisTimeoutError);
+    await expect(calls[1]).resolves.toBe('local: RedisTimeoutError');
+    expect(late).toEqual([]);
+    jest.useRealTimers();
+    fake.replies[0]!.resolve('x,y');
+    await new Promise((r) => setImmediate(r));
+    expect(late).toEqual([
+      ['x', { call: 'a' }],
+      ['y', 'b'],
+    ]);
+
+    // A batch that failed with an error (not a timeout) has no late reply to hand out.
+    const failed = batcher.add(['c'], [1], 1, undefined, 'c');
+    batcher.flush();
+    fake.replies[1]!.reject(new Error('ECONNRESET'));
+    await expect(failed).rejects.toThrow('ECONNRESET');
+    expect(late).toHaveLength(2);
+  });
+
   it('lets a call recover from a failed batch instead of rejecting', async () => {
     const { batcher, replies } = setup(16);
     const recovered = batcher.add(['a'], [1], 1, (e) => `local after ${(e as Error).message}`);

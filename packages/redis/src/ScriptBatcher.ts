@@ -12,6 +12,8 @@ export interface BatchEntry<R> {
   reject: (error: unknown) => void;
   /** Turns a failure of the batch into this call's result (or throws); saves a `.catch` per call. */
   recover: ((error: unknown) => R) | undefined;
+  /** What the caller attached to the call (see {@link ScriptBatcherOptions.late}). */
+  context: unknown;
 }
 
 /**
@@ -35,6 +37,12 @@ export interface ScriptBatcherOptions<R> {
   withCounts: boolean;
   /** Hands the reply out to the calls of the batch. */
   settle: (reply: unknown, batch: BatchEntry<R>[]) => void;
+  /**
+   * A batch that timed out was still run by Redis (it was slow, or ioredis sent it again after
+   * reconnecting): its calls' results, handed out by `settle`, go to this instead, with each call's
+   * `context`, so that the caller can undo what Redis did for calls that were already answered.
+   */
+  late?: (result: R, context: unknown) => void;
 }
 
 /**
@@ -61,9 +69,9 @@ export class ScriptBatcher<R> {
    * Queues one call; resolves with its share of the reply. When the batch fails, `recover` (if given)
    * decides the call's result instead of a rejection.
    */
-  add(keys: string[], units: (string | number)[], n: number, recover?: (error: unknown) => R): Promise<R> {
+  add(keys: string[], units: (string | number)[], n: number, recover?: (error: unknown) => R, context?: unknown): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.pending.push({ keys, units, n, resolve, reject, recover });
+      this.pending.push({ keys, units, n, resolve, reject, recover, context });
       if (this.pending.length >= this.options.maxBatch) {
         this.flush();
       } else if (!this.scheduled) {
@@ -93,16 +101,23 @@ export class ScriptBatcher<R> {
       for (const a of e.units) args.push(a);
     }
     let done = false;
+    let timedOut = false;
     const fail = (error: unknown) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       for (const e of batch) failOne(e, error);
     };
-    const timer = setTimeout(() => fail(new RedisTimeoutError(timeoutMs)), timeoutMs);
+    const timer = setTimeout(() => {
+      timedOut = true;
+      fail(new RedisTimeoutError(timeoutMs));
+    }, timeoutMs);
     timer.unref?.();
     script.run(client, keys, [JSON.stringify(args)]).then((reply) => {
-      if (done) return;
+      if (done) {
+        if (timedOut) this.lateReply(reply, batch);
+        return;
+      }
       done = true;
       clearTimeout(timer);
       try {
@@ -111,6 +126,21 @@ export class ScriptBatcher<R> {
         for (const e of batch) failOne(e, error);
       }
     }, fail);
+  }
+
+  /** Hands the results of a batch that ran after its timeout to {@link ScriptBatcherOptions.late}. */
+  private lateReply(reply: unknown, batch: BatchEntry<R>[]): void {
+    const late = this.options.late;
+    if (late === undefined) return;
+    const ignore = () => undefined;
+    try {
+      this.options.settle(
+        reply,
+        batch.map((e) => ({ ...e, resolve: (result: R) => late(result, e.context), reject: ignore })),
+      );
+    } catch {
+      // A reply that cannot be read now could not have been read in time either: nothing to undo.
+    }
   }
 }
 

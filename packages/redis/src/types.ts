@@ -41,6 +41,9 @@ export type RedisFailureMode = 'fail-open' | 'fail-closed';
  *   then those slots stay held on Redis.
  * - `releasesReplayed`: kept releases written to Redis. Each removes only its own lease, so a release
  *   whose first attempt did reach Redis (a timeout) frees nobody else's slot.
+ * - `lateReserveUndone`: a reservation that timed out (its caller was decided locally or refused) was
+ *   still run by Redis afterwards; the store gave back its `count` charges there (released the slot's
+ *   lease, refunded the rate charge).
  *
  * @example
  * ```ts
@@ -53,7 +56,8 @@ export type RedisStoreEvent =
   | { type: 'error'; operation: 'reserve' | 'adjust' | 'peek'; error: unknown }
   | { type: 'adjustDropped'; count: number; error: unknown }
   | { type: 'releasesQueued'; count: number; error: unknown }
-  | { type: 'releasesReplayed'; count: number };
+  | { type: 'releasesReplayed'; count: number }
+  | { type: 'lateReserveUndone'; count: number };
 
 /**
  * Options of `RedisLimiterStore`. Every option is checked at construction: a wrong type or range, an

@@ -147,7 +147,9 @@ describe('fault: Redis stops mid-run and comes back', () => {
       const o = await timed(store, charge);
       expect(o.ms).toBeLessThan(LATENCY_BOUND_MS);
     });
-    expect(events.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
+    // The reservation that timed out ran on Redis once the pause ended (before the probe, on the same
+    // connection): the store gave its charge back there.
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'lateReserveUndone', 'recovered']);
   }, 10_000);
 
   it('settles slots taken locally during an outage locally, and sends releases Redis could not take once it is back', async () => {
@@ -256,6 +258,38 @@ describe('fault: Redis stops mid-run and comes back', () => {
     await elsewhere.shutdown();
     conn.disconnect();
   }, 10_000);
+
+  it.each(['fail-open', 'fail-closed'] as const)(
+    '%s: a reservation that timed out but ran on Redis later is given back there (slot and rate charge)',
+    async (onRedisError) => {
+      const events: RedisStoreEvent[] = [];
+      const prefix = uniquePrefix(`late-${onRedisError}`);
+      const opts = { prefix, timeoutMs: TIMEOUT_MS, onRedisError, probeBackoffMs: { initial: 20, max: 50 } };
+      const a = new RedisLimiterStore({ ...opts, redis, localFraction: 1, onEvent: (e) => events.push(e) });
+      const b = new RedisLimiterStore({ ...opts, redis: admin });
+      await a.load();
+      const slot: LimitCharge = { key: 'tenant=acme', kind: 'concurrency', limit: 2, windowMs: 0, amount: 1 };
+      const rpm: LimitCharge = { key: 'tenant=acme', kind: 'rate', limit: 10, windowMs: 3_600_000, amount: 3 };
+
+      // Redis holds every client for 600 ms: the reservation times out here and runs there afterwards.
+      await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
+      const decided = a.reserve([slot, rpm]);
+      if (onRedisError === 'fail-open') await expect(decided).resolves.toMatchObject({ ok: true }); // decided locally
+      else await expect(decided).rejects.toBeInstanceOf(RedisUnavailableError);
+      expect(events.map((e) => e.type)).toEqual(['unavailable']);
+
+      // What Redis charged for it is given back once it has run: no lease is left, the bucket is full.
+      await eventWaiter(events)('lateReserveUndone');
+      expect(events.find((e) => e.type === 'lateReserveUndone')).toEqual({ type: 'lateReserveUndone', count: 2 });
+      await pollUntil('the late charges to be given back', async () => (await b.peek([slot, rpm]))[0]!.remaining === 2);
+      expect(await b.peek([slot, rpm])).toEqual([
+        { remaining: 2, resetMs: 0 },
+        { remaining: 10, resetMs: 0 },
+      ]);
+      expect(events.filter((e) => e.type === 'adjustDropped' || e.type === 'releasesQueued')).toEqual([]);
+    },
+    10_000,
+  );
 
   it('a release whose first attempt reached Redis late (timeout) and is sent again frees no other slot', async () => {
     const events: RedisStoreEvent[] = [];
