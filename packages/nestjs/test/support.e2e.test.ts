@@ -33,8 +33,11 @@ describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
   });
 
   describe('decorated service methods over HTTP', () => {
-    it(`serves this suite on ${platform}`, () => {
+    it(`serves this suite on ${platform}, with one copy of NestJS (11 or 12: the root jest config runs it on both)`, () => {
       expect(app.getHttpAdapter().getType()).toBe(platform);
+      const major = (p: string) => (require(`@nestjs/${p}/package.json`) as { version: string }).version.split('.')[0];
+      expect(['11', '12']).toContain(major('core'));
+      for (const p of ['common', `platform-${platform}`]) expect(major(p)).toBe(major('core'));
     });
 
     it('answers from the first model of the chain', async () => {
