@@ -42,5 +42,14 @@ module.exports = {
         ...Object.fromEntries(['common', 'core', 'testing', 'platform-express', 'platform-fastify'].map((p) => [`^@nestjs/${p}(/.*)?$`, `${nest11}/${p}11$1`])),
       },
     },
+    {
+      // The peer range of @llm-resilience/langchain is @langchain/core ^1.0.0: its tests run again on
+      // @langchain/core 1.0 and @langchain/openai 1.0 (aliased dev dependencies; see the resolver).
+      ...shared,
+      displayName: 'langchain 1.0',
+      roots: ['<rootDir>/packages/langchain'],
+      testMatch: ['**/*.test.ts'],
+      resolver: '<rootDir>/test/langchain10Resolver.cjs',
+    },
   ],
 };

@@ -10,6 +10,11 @@ import { rejection, runTree } from './support';
 
 let p: Provider;
 
+/** The minor version of the `@langchain/core` these tests run on (1.4, or 1.0 in the 'langchain 1.0' project). */
+function lcCoreMinor(): number {
+  return Number((require('@langchain/core/package.json') as { version: string }).version.split('.')[1]);
+}
+
 beforeAll(async () => {
   p = await startProvider({
     models: { 'summary-a': { contextWindow: 2_000, replyTokens: 40 }, 'summary-long': { contextWindow: 100_000, replyTokens: 40 } },
@@ -137,9 +142,18 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
       const { engine, records } = realEngine({ limits });
       const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
       let streamed = 0;
-      for await (const e of safe.streamEvents('Stream a summary', { version: 'v2' })) {
-        if (e.event === 'on_chat_model_stream' && ++streamed === 3) break;
-      }
+      const read = async () => {
+        for await (const e of safe.streamEvents('Stream a summary', { version: 'v2' })) {
+          if (e.event === 'on_chat_model_stream' && ++streamed === 3) break;
+        }
+      };
+      // @langchain/core 1.0 rethrows its own AbortError from the iterator's return() on `break` (so does
+      // a plain ChatOpenAI there, and on 1.4); from 1.4 on, the wrapped runnable's break ends quietly.
+      await read().catch((e: unknown) => {
+        // A DOMException, of another realm than the test's Error: checked by name.
+        if (!((e as { name?: unknown }).name === 'AbortError' && lcCoreMinor() === 0)) throw e;
+      });
+      expect(streamed).toBe(3);
       await recordsReach(engine, records, 1);
       expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', fallback_used: false });
       await slotIsFree(safe);

@@ -30,6 +30,13 @@ beforeEach(() => {
 const withFaults = (faults: FaultRule[]) => p.fake.setFaults(faults);
 
 describe('withResilience(ChatOpenAI) against the fake provider', () => {
+  it("runs on one copy of @langchain/core (1.4; 1.0 in the root jest config's 'langchain 1.0' project), the one ChatOpenAI uses", () => {
+    const { BaseChatModel } = require('@langchain/core/language_models/chat_models') as typeof import('@langchain/core/language_models/chat_models');
+    expect(p.chat('summary-a')).toBeInstanceOf(BaseChatModel);
+    const { version } = require('@langchain/core/package.json') as { version: string };
+    expect(['1.0', '1.4']).toContain(version.split('.').slice(0, 2).join('.'));
+  });
+
   it('invokes the first target and settles the usage the provider reported', async () => {
     const { engine, records } = realEngine();
     const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
