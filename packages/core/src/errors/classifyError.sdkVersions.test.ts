@@ -1,9 +1,12 @@
 /**
- * Many applications still call models through `openai` v4, whose errors differ from v7's in shape:
- * `headers` is a plain object, not a `Headers` instance, and the classes are other copies. The
- * taxonomy must not depend on the SDK version: each case is built with both SDKs (v4 installed beside
- * v7 under the alias `openai4`) and must classify the same.
+ * Many applications still call models through older SDKs: `openai` v4 and `@anthropic-ai/sdk` 0.x,
+ * whose errors differ from the current ones in shape (`headers` is a plain object, not a `Headers`
+ * instance) and are other classes. The taxonomy must not depend on the SDK version: each case is
+ * built with both versions (the old ones installed under the aliases `openai4` and `anthropic0`) and
+ * must classify the same.
  */
+import Anthropic from '@anthropic-ai/sdk';
+import Anthropic0 from 'anthropic0';
 import OpenAI from 'openai';
 import OpenAI4 from 'openai4';
 import { classifyError } from './classifyError';
@@ -66,6 +69,57 @@ describe('classifyError: the same taxonomy for openai v4 and v7 errors', () => {
       const fromV4 = classify(v4);
       expect(fromV4).toEqual(classify(v7));
       expect(fromV4.kind).toBe(kind);
+    }
+  });
+});
+
+interface AnthropicCase {
+  status: number;
+  type: string;
+  message: string;
+  headers?: Record<string, string>;
+  kind: string;
+  retryAfterMs?: number;
+}
+
+const ANTHROPIC_CASES: AnthropicCase[] = [
+  {
+    status: 429,
+    type: 'rate_limit_error',
+    message: 'Number of request tokens has exceeded your per-minute rate limit',
+    headers: { 'retry-after': '7', 'anthropic-ratelimit-requests-limit': '50', 'anthropic-ratelimit-requests-remaining': '0', 'anthropic-ratelimit-requests-reset': '2026-03-01T12:00:07Z' },
+    kind: 'rate_limited',
+    retryAfterMs: 7000,
+  },
+  { status: 529, type: 'overloaded_error', message: 'Overloaded', kind: 'overloaded' },
+  { status: 400, type: 'invalid_request_error', message: 'prompt is too long: 212345 tokens > 200000 maximum', kind: 'context_length' },
+  { status: 400, type: 'invalid_request_error', message: 'Your credit balance is too low to access the Anthropic API.', kind: 'quota_exhausted' },
+  { status: 401, type: 'authentication_error', message: 'invalid x-api-key', kind: 'auth' },
+  { status: 504, type: 'timeout_error', message: 'Request timed out', kind: 'timeout' },
+];
+
+describe('classifyError: the same taxonomy for @anthropic-ai/sdk 0.x and 1.x errors', () => {
+  it.each(ANTHROPIC_CASES)('$status $type -> $kind', ({ status, type, message, headers = {}, kind, retryAfterMs }) => {
+    const body = { type: 'error', error: { type, message } };
+    const current = Anthropic.APIError.generate(status, body, undefined, new Headers(headers));
+    const old = Anthropic0.APIError.generate(status, body, undefined, { ...headers });
+    expect(old.headers).not.toBeInstanceOf(Headers); // 0.x keeps a plain object
+    const fromOld = classify(old);
+    expect(fromOld).toEqual(classify(current));
+    expect(fromOld.kind).toBe(kind);
+    expect(fromOld.retryAfterMs).toBe(retryAfterMs);
+  });
+
+  it('connection errors, timeouts and aborts', () => {
+    const pairs: Array<[unknown, unknown, string]> = [
+      [new Anthropic0.APIConnectionError({ cause: new Error('socket hang up') }), new Anthropic.APIConnectionError({ cause: new Error('socket hang up') }), 'network'],
+      [new Anthropic0.APIConnectionTimeoutError(), new Anthropic.APIConnectionTimeoutError(), 'timeout'],
+      [new Anthropic0.APIUserAbortError(), new Anthropic.APIUserAbortError(), 'cancelled'],
+    ];
+    for (const [old, current, kind] of pairs) {
+      const fromOld = classify(old);
+      expect(fromOld).toEqual(classify(current));
+      expect(fromOld.kind).toBe(kind);
     }
   });
 });
