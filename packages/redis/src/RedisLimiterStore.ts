@@ -158,7 +158,13 @@ export class RedisLimiterStore implements LimiterStore {
       // Hot path: one promise from the batcher, failure handling only when it fails.
       return this.reserveBatcher.add(keys, units, charges.length, (error) => this.onFailure('reserve', error, fallback), charges);
     }
-    return this.exec('reserve', () => this.reserveBatcher.add(keys, units, charges.length, undefined, charges), fallback);
+    return this.exec(
+      'reserve',
+      () => this.reserveBatcher.add(keys, units, charges.length, undefined, charges),
+      fallback,
+      undefined,
+      (result) => this.undoLate(result, charges),
+    );
   }
 
   /**
@@ -357,13 +363,23 @@ export class RedisLimiterStore implements LimiterStore {
     onRedis: () => Promise<T>,
     fallback: () => T,
     onClosedDrop?: (error: unknown) => void,
+    onLate?: (result: T) => void,
   ): Promise<T> {
     if (this.healthState.state === 'up') {
       const notReady = notReadyReason(this.client);
       if (notReady === undefined) {
         try {
-          // onRedis bounds its own wait by timeoutMs; the very first call also loads the scripts.
-          return await (this.loaded ? onRedis() : withTimeout(this.loadThen(onRedis), this.timeoutMs));
+          // onRedis bounds its own wait by timeoutMs (the batcher hands late results to their own
+          // handler). The very first call also loads the scripts, bounded as a whole; a result that
+          // arrives after that bound goes to onLate, the caller having had the failure mode's answer.
+          if (this.loaded) return await onRedis();
+          const running = this.loadThen(onRedis);
+          try {
+            return await withTimeout(running, this.timeoutMs);
+          } catch (error) {
+            if (onLate !== undefined) running.then(onLate, () => undefined);
+            throw error;
+          }
         } catch (error) {
           return this.onFailure(operation, error, fallback, onClosedDrop);
         }

@@ -291,6 +291,21 @@ describe('fault: Redis stops mid-run and comes back', () => {
     10_000,
   );
 
+  it("a store's very first reservation, held up while it loads its scripts, is given back when it runs late", async () => {
+    const events: RedisStoreEvent[] = [];
+    const prefix = uniquePrefix('late-first');
+    const opts = { prefix, timeoutMs: TIMEOUT_MS, probeBackoffMs: { initial: 20, max: 50 } };
+    const fresh = new RedisLimiterStore({ ...opts, redis, localFraction: 1, onEvent: (e) => events.push(e) });
+    const b = new RedisLimiterStore({ ...opts, redis: admin });
+    const slot: LimitCharge = { key: 'tenant=acme', kind: 'concurrency', limit: 2, windowMs: 0, amount: 1 };
+
+    await admin.call('CLIENT', 'PAUSE', '600', 'ALL');
+    expect(await fresh.reserve([slot])).toMatchObject({ ok: true }); // decided locally: loading took too long
+    await eventWaiter(events)('lateReserveUndone');
+    await pollUntil('the late slot to be given back', async () => (await b.peek([slot]))[0]!.remaining === 2);
+    expect(events.filter((e) => e.type === 'adjustDropped' || e.type === 'releasesQueued')).toEqual([]);
+  }, 10_000);
+
   it('a release whose first attempt reached Redis late (timeout) and is sent again frees no other slot', async () => {
     const events: RedisStoreEvent[] = [];
     const prefix = uniquePrefix('twice');
