@@ -254,11 +254,39 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   /**
-   * Drops the local fallback state. The Redis client is yours: the store does not close it.
+   * Sends the releases of slots held on Redis that are still waiting for it (see `releasesQueued`),
+   * now, whatever the store's health says: one attempt per chunk, each bounded by `timeoutMs`. What
+   * Redis does not take stays waiting (and `close()` reports it). For shutdown: call it before
+   * `close()`; `createRedisResilienceState(...).close()` does.
    *
    * @example
    * ```ts
-   * await store.close(); await redis.quit();
+   * await store.flush(); store.close(); await redis.quit();
+   * ```
+   */
+  async flush(): Promise<void> {
+    while (this.releases.size > 0 && notReadyReason(this.client) === undefined) {
+      const batch = this.releases.take(this.clock.now(), REPLAY_CHUNK);
+      if (batch.length === 0) return;
+      const adjustments = batch.map((e) => e.adjustment);
+      try {
+        await this.adjustBatcher.add(this.keysOf(adjustments), unitArgs(adjustments, 'delta'), adjustments.length);
+      } catch (error) {
+        const over = this.releases.putBack(batch);
+        if (over > 0) this.emit({ type: 'adjustDropped', count: over, error });
+        return;
+      }
+      this.emit({ type: 'releasesReplayed', count: batch.length });
+    }
+  }
+
+  /**
+   * Drops the local fallback state. Releases still waiting for Redis are reported as `adjustDropped`
+   * (call {@link flush} first to send them). The Redis client is yours: the store does not close it.
+   *
+   * @example
+   * ```ts
+   * await store.flush(); store.close(); await redis.quit();
    * ```
    */
   close(): void {

@@ -97,7 +97,7 @@ export function createRedisResilienceState(options: RedisResilienceStateOptions)
       value: async (): Promise<void> => {
         if (closed) return;
         closed = true;
-        await Promise.all([breakerSync.close(), pacingSync.close()]);
+        await Promise.all([breakerSync.close(), pacingSync.close(), store.flush()]);
         owned?.disconnect();
         store.close();
       },

@@ -207,6 +207,9 @@ export interface RedisResilienceState {
   readonly pacingSync: RedisPacingSync;
   /** Resolves once the syncs' subscriptions have delivered the stored states (call after `createResilience`). */
   ready(): Promise<void>;
-  /** Unsubscribes, closes the subscriber connection it created, drops the store's local state. Your `redis` stays open. */
+  /**
+   * Unsubscribes, sends the store's releases still waiting for Redis (`store.flush()`), closes the
+   * subscriber connection it created, drops the store's local state. Your `redis` stays open.
+   */
   close(): Promise<void>;
 }

@@ -222,6 +222,34 @@ describe('fault: Redis stops mid-run and comes back', () => {
     10_000,
   );
 
+  it('flush() at shutdown sends the releases still waiting, without waiting for a probe', async () => {
+    const conn = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    conn.on('error', () => {});
+    await once(conn, 'ready');
+    const events: RedisStoreEvent[] = [];
+    const opts = { prefix: uniquePrefix('flush'), timeoutMs: TIMEOUT_MS };
+    const a = new RedisLimiterStore({ ...opts, redis: conn, onEvent: (e) => events.push(e) });
+    const b = new RedisLimiterStore({ ...opts, redis: admin });
+    const slot: LimitCharge = { key: 'tenant=acme', kind: 'concurrency', limit: 1, windowMs: 0, amount: 1 };
+    const taken = await a.reserve([slot]);
+    conn.disconnect();
+    await a.adjust([{ ...slot, delta: -1, mark: taken.ok ? taken.marks?.[0] : undefined }]);
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
+
+    // Shutting down while the connection is still away: nothing can be sent, close() reports it.
+    await a.flush();
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
+
+    // The connection is back, no traffic has probed it yet (the store still says down): flush sends.
+    await conn.connect();
+    expect(a.health).toBe('down');
+    await a.flush();
+    a.close();
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued', 'releasesReplayed']);
+    expect(await b.reserve([slot])).toMatchObject({ ok: true });
+    conn.disconnect();
+  });
+
   it("an engine's call that ends while this process cannot reach Redis gives its slot back there once it can", async () => {
     const policy = definePolicy({
       targets: { main: { provider: 'alpha', model: 'alpha-1' } },
