@@ -27,6 +27,8 @@ type Unit = LimitCharge | LimitAdjustment;
 const MAX_QUEUED_RELEASES = 100_000;
 /** Most kept releases sent in one script run. */
 const REPLAY_CHUNK = 500;
+/** Sends of a kept release that Redis may refuse with an error that is not an outage before it is dropped. */
+const REPLAY_ATTEMPTS = 3;
 
 /**
  * A {@link LimiterStore} on Redis (ioredis `Redis` or `Cluster`), so that every process shares one
@@ -73,7 +75,9 @@ export class RedisLimiterStore implements LimiterStore {
   private readonly clock: Clock;
   /** Releases of slots held on Redis that could not be written there yet. */
   private readonly releases: ReleaseQueue;
-  private replaying = false;
+  /** The replay of kept releases in flight, if any. */
+  private replaying: Promise<void> | undefined;
+  private closed = false;
   private readonly reserveBatcher: ScriptBatcher<ReserveResult>;
   private readonly adjustBatcher: ScriptBatcher<void>;
   private loading: Promise<void> | undefined;
@@ -265,18 +269,11 @@ export class RedisLimiterStore implements LimiterStore {
    * ```
    */
   async flush(): Promise<void> {
+    while (this.replaying !== undefined) await this.replaying;
     while (this.releases.size > 0 && notReadyReason(this.client) === undefined) {
       const batch = this.releases.take(this.clock.now(), REPLAY_CHUNK);
       if (batch.length === 0) return;
-      const adjustments = batch.map((e) => e.adjustment);
-      try {
-        await this.adjustBatcher.add(this.keysOf(adjustments), unitArgs(adjustments, 'delta'), adjustments.length);
-      } catch (error) {
-        const over = this.releases.putBack(batch);
-        if (over > 0) this.emit({ type: 'adjustDropped', count: over, error });
-        return;
-      }
-      this.emit({ type: 'releasesReplayed', count: batch.length });
+      if (!(await this.sendKept(batch))) return;
     }
   }
 
@@ -290,6 +287,7 @@ export class RedisLimiterStore implements LimiterStore {
    * ```
    */
   close(): void {
+    this.closed = true;
     this.local.close();
     const waiting = this.releases.clear();
     if (waiting > 0) this.emit({ type: 'adjustDropped', count: waiting, error: this.healthState.cause });
@@ -318,18 +316,20 @@ export class RedisLimiterStore implements LimiterStore {
       return;
     }
     this.adjustBatcher.add(this.keysOf(undo), unitArgs(undo, 'delta'), undo.length).then(undefined, (error: unknown) => {
+      if (isOutageError(error)) this.healthState.markDown(error);
       this.setAside(undo, error);
     });
   }
 
   /**
    * Adjustments of charges made on Redis that could not be written there: lease releases are kept for
-   * {@link replayReleases} (`releasesQueued`), the others reported as dropped and returned.
+   * {@link replayReleases} (`releasesQueued`), the others reported as dropped and returned. A closed
+   * store keeps nothing: everything is reported.
    */
   private setAside(adjustments: readonly LimitAdjustment[], error: unknown): LimitAdjustment[] {
     const releases: LimitAdjustment[] = [];
     const rest: LimitAdjustment[] = [];
-    for (const a of adjustments) (isLeaseRelease(a) ? releases : rest).push(a);
+    for (const a of adjustments) (isLeaseRelease(a) && !this.closed ? releases : rest).push(a);
     let dropped = rest.length;
     if (releases.length > 0) {
       dropped += this.releases.add(releases, this.clock.now());
@@ -345,33 +345,39 @@ export class RedisLimiterStore implements LimiterStore {
    * error that is not an outage it is dropped and reported, so it cannot fail forever.
    */
   private replayReleases(): void {
-    if (this.replaying || this.releases.size === 0 || !this.fastPath()) return;
+    if (this.replaying !== undefined || this.releases.size === 0 || !this.fastPath()) return;
     const batch = this.releases.take(this.clock.now(), REPLAY_CHUNK);
     if (batch.length === 0) return;
-    const adjustments = batch.map((e) => e.adjustment);
-    this.replaying = true;
-    this.adjustBatcher.add(this.keysOf(adjustments), unitArgs(adjustments, 'delta'), adjustments.length).then(
-      () => {
-        this.replaying = false;
-        this.emit({ type: 'releasesReplayed', count: batch.length });
-        this.replayReleases();
-      },
-      (error: unknown) => {
-        this.replaying = false;
-        this.replayFailed(batch, error);
-      },
-    );
+    this.replaying = this.sendKept(batch).then((sent) => {
+      this.replaying = undefined;
+      if (sent) this.replayReleases();
+    });
   }
 
-  private replayFailed(batch: readonly QueuedRelease[], error: unknown): void {
-    if (isOutageError(error)) {
-      this.healthState.markDown(error);
-      const over = this.releases.putBack(batch);
-      if (over > 0) this.emit({ type: 'adjustDropped', count: over, error });
-      return;
+  /**
+   * Sends kept releases again (marked as a replay: a lease already gone frees nothing). Resolves true
+   * when Redis took them. On an outage they go back to the queue (a closed store reports them); on
+   * another error (it may come from another caller's part of a shared script run) each is sent again
+   * up to {@link REPLAY_ATTEMPTS} times in all, then reported.
+   */
+  private async sendKept(batch: QueuedRelease[]): Promise<boolean> {
+    const adjustments = batch.map((e) => e.adjustment);
+    try {
+      await this.adjustBatcher.add(this.keysOf(adjustments), unitArgs(adjustments, 'delta', true), adjustments.length);
+      this.emit({ type: 'releasesReplayed', count: batch.length });
+      return true;
+    } catch (error) {
+      if (isOutageError(error)) {
+        this.healthState.markDown(error);
+      } else {
+        this.emit({ type: 'error', operation: 'adjust', error });
+        for (const e of batch) e.attempts++;
+      }
+      const retry = this.closed ? [] : batch.filter((e) => e.attempts < REPLAY_ATTEMPTS);
+      const dropped = batch.length - retry.length + this.releases.putBack(retry);
+      if (dropped > 0) this.emit({ type: 'adjustDropped', count: dropped, error });
+      return false;
     }
-    this.emit({ type: 'error', operation: 'adjust', error });
-    this.emit({ type: 'adjustDropped', count: batch.length, error });
   }
 
   /** Runs the peek script on `charges` (validated by the caller), bounded by `timeoutMs`. */
@@ -503,9 +509,10 @@ function validate(units: readonly Unit[], field: 'amount' | 'delta'): void {
 /**
  * The script arguments of `units`: {@link UNIT_ARGS} values per charge (`amount`), or
  * {@link ADJUST_UNIT_ARGS} per adjustment (`delta`, then the mark this store handed out: a number for a
- * rate charge, the lease member for an in-flight slot; else 0).
+ * rate charge, the lease member for an in-flight slot, after a `~` when the release is sent again
+ * (`replay`); else 0).
  */
-function unitArgs(units: readonly Unit[], field: 'amount' | 'delta'): (string | number)[] {
+function unitArgs(units: readonly Unit[], field: 'amount' | 'delta', replay = false): (string | number)[] {
   const adjusting = field === 'delta';
   const args: (string | number)[] = new Array(units.length * (adjusting ? ADJUST_UNIT_ARGS : UNIT_ARGS));
   let j = 0;
@@ -523,7 +530,7 @@ function unitArgs(units: readonly Unit[], field: 'amount' | 'delta'): (string | 
         kind === 'r' && typeof a.mark === 'number' && a.mark > 0 && Number.isFinite(a.mark)
           ? a.mark
           : kind === 'c' && a.mark instanceof LeaseMark
-            ? a.mark.lease
+            ? (replay ? '~' : '') + a.mark.lease
             : 0;
     } else {
       args[j++] = (u as LimitCharge).amount;

@@ -1,10 +1,11 @@
 import type { LimitAdjustment } from '@llm-resilience/core';
 import { LeaseMark } from './LeaseMark';
 
-/** One release waiting for Redis, with the local time it was set aside. */
+/** One release waiting for Redis, with the local time it was set aside and the failed sends so far. */
 export interface QueuedRelease {
   adjustment: LimitAdjustment;
   at: number;
+  attempts: number;
 }
 
 /**
@@ -49,7 +50,7 @@ export class ReleaseQueue {
 
   /** Keeps `releases`, set aside at `now`; returns how many older ones were pushed out (over `max`). */
   add(releases: readonly LimitAdjustment[], now: number): number {
-    for (const adjustment of releases) this.entries.push({ adjustment, at: now });
+    for (const adjustment of releases) this.entries.push({ adjustment, at: now, attempts: 0 });
     const over = this.entries.length - this.max;
     if (over <= 0) return 0;
     this.entries.splice(0, over);
@@ -58,9 +59,11 @@ export class ReleaseQueue {
 
   /** Removes and returns up to `limit` releases whose lease may still be held, oldest first; drops the expired ones. */
   take(now: number, limit: number): QueuedRelease[] {
-    const live = this.entries.filter((e) => now - e.at < this.leaseMs);
-    const batch = live.slice(0, limit);
-    this.entries = live.slice(limit);
+    // Oldest first: the expired ones are at the front.
+    let first = 0;
+    while (first < this.entries.length && now - this.entries[first]!.at >= this.leaseMs) first++;
+    const batch = this.entries.slice(first, first + limit);
+    this.entries = this.entries.slice(first + limit);
     return batch;
   }
 

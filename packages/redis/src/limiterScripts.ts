@@ -52,9 +52,11 @@
  * count is the sum of unexpired leases, each with its own expiry, so a slot leaked by a crashed process
  * is reclaimed at most `leaseMs` after it was taken, even under continuous traffic. An admitted lease's
  * member is its charge's mark (a string in the reserve reply). A release (negative delta) carrying it
- * removes that lease only, if it is still there: releasing twice (a release replayed after an outage)
- * or after the lease expired frees nobody else's slot. A release without it removes units from the
- * oldest leases first.
+ * removes that lease only, if it is still there. When it is not: a replay (the store sends a release
+ * again after an outage, the member after a `~`) or a release after the lease's time frees nothing; a
+ * first release before the lease's time (the member starts with the Redis time it was made) means a
+ * release without a mark took it, and frees the oldest lease instead. A release without a mark
+ * removes units from the oldest leases first.
  *
  * Performance notes: Redis runs the script body on every call, so helpers defined with
  * `local function` are closures created per call; the hot path (rate charges) is written inline and
@@ -416,6 +418,21 @@ return out
  * ```
  */
 export const ADJUST_LUA = `${HEADER}${LEASES}
+-- removes LEFT units from the oldest leases; the rest of a partially released lease keeps its expiry
+local function release_oldest(key, left, i)
+  while left > 0 do
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    if not first[1] then break end
+    local amt = tonumber(string.match(first[1], '|([^|]+)$')) or 0
+    redis.call('ZREM', key, first[1])
+    if amt > left then
+      add_lease(key, amt - left, 'p' .. i, first[2])
+      left = 0
+    else
+      left = left - amt
+    end
+  end
+end
 local offset = 4
 for i = 1, #KEYS do
   local o = offset + (i - 1) * ${ADJUST_UNIT_ARGS}
@@ -457,30 +474,24 @@ for i = 1, #KEYS do
       if d > 0 then
         add_lease(key, d, i, now + lease)
       elseif type(A[o + 6]) == 'string' then
-        -- the release of one reservation: its own lease, while it is still there (a release sent
-        -- twice, or after its lease expired, frees nobody else's slot)
+        -- the release of one reservation: its own lease, while it is still there. A release sent
+        -- again ('~' before the member: a replay) frees nothing when the lease is gone, nor does one
+        -- whose lease expired. A first release whose lease is gone before its time was beaten to it
+        -- by a release without a mark (an older version's, oldest first): it frees the oldest instead.
         local member = A[o + 6]
+        local replay = string.byte(member, 1) == 126
+        if replay then member = string.sub(member, 2) end
         local score = redis.call('ZSCORE', key, member)
         if score then
           redis.call('ZREM', key, member)
           local amt = tonumber(string.match(member, '|([^|]+)$')) or 0
           if amt > -d then add_lease(key, amt + d, 'p' .. i, tonumber(score)) end
+        elseif not replay then
+          local s1, s2 = string.match(member, '^(%d+)%.(%d+)%.')
+          if s1 and tonumber(s1) * 1000 + math.floor(tonumber(s2) / 1000) + lease > now then release_oldest(key, -d, i) end
         end
       else
-        local left = -d
-        while left > 0 do
-          local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-          if not first[1] then break end
-          local amt = tonumber(string.match(first[1], '|([^|]+)$')) or 0
-          redis.call('ZREM', key, first[1])
-          if amt > left then
-            -- the rest of a partially released lease keeps its original expiry
-            add_lease(key, amt - left, 'p' .. i, first[2])
-            left = 0
-          else
-            left = left - amt
-          end
-        end
+        release_oldest(key, -d, i)
       end
       expire_leases(key)
     end

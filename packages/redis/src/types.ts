@@ -34,16 +34,17 @@ export type RedisFailureMode = 'fail-open' | 'fail-closed';
  * - `adjustDropped`: adjustments of charges made on Redis that could not be written there and will
  *   not be (Redis down; in `fail-open` mode they were applied to the local fallback, which does not
  *   hold them): refunds, extra charges, budget changes; releases only when the store is closed with
- *   releases still waiting, when more than 100 000 wait, or when Redis refuses them with an error that
- *   is not an outage.
+ *   releases still waiting (call `flush()` first), when more than 100 000 wait, or when Redis refuses
+ *   one three times with an error that is not an outage.
  * - `releasesQueued`: releases of concurrency slots held on Redis that could not be written there.
  *   The store keeps them (at most the lease lifetime) and sends them once Redis answers again; until
  *   then those slots stay held on Redis.
  * - `releasesReplayed`: kept releases written to Redis. Each removes only its own lease, so a release
  *   whose first attempt did reach Redis (a timeout) frees nobody else's slot.
  * - `lateReserveUndone`: a reservation that timed out (its caller was decided locally or refused) was
- *   still run by Redis afterwards; the store gave back its `count` charges there (released the slot's
- *   lease, refunded the rate charge).
+ *   still run by Redis afterwards; the store sends the give-back of its `count` charges there (releases
+ *   the slot's lease, refunds the rate charge). If that send fails, `releasesQueued` and
+ *   `adjustDropped` follow.
  *
  * @example
  * ```ts

@@ -3,7 +3,8 @@ import type { LimitAdjustment, LimitCharge, LimitState, ReserveResult } from '@l
 import IORedis from 'ioredis';
 import type Redis from 'ioredis';
 import { RedisLimiterStore, RedisStoreConfigError, type RedisStoreEvent } from '../src/index';
-import { RESERVE_LUA } from '../src/limiterScripts';
+import { ADJUST_LUA, RESERVE_LUA } from '../src/limiterScripts';
+import type { ScriptClient } from '../src/redisClient';
 import { RedisScript } from '../src/RedisScript';
 import { connect, deleteKeys, RedisServerProcess, redisNow, sparePort, uniquePrefix, untilRedisTime } from './redisTestUtils';
 
@@ -438,10 +439,13 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect(await long.peek([slot('order', 1, 5)])).toEqual([{ remaining: 3.5, resetMs: 0 }]);
   });
 
-  it("releases exactly a reservation's own lease when given its mark: released twice or after expiry, it frees no other slot", async () => {
+  it("releases exactly a reservation's own lease when given its mark; a replay or a release after expiry frees no other slot", async () => {
     const key = store.keyspace.key('c', 'own');
     const mark = (r: ReserveResult) => (r.ok ? r.marks?.[0] : undefined);
     const release = (m: unknown, s = store) => s.adjust([{ key: 'own', kind: 'concurrency', limit: 3, windowMs: 0, delta: -1, mark: m }]);
+    /** The release as the store sends it again from its queue: the member after a `~`. */
+    const replay = (m: unknown) =>
+      new RedisScript(ADJUST_LUA).run(redis as unknown as ScriptClient, [key], [JSON.stringify([HOUR, 1000, 250, 0, 'c', 3, 0, 0, -1, `~${(m as { lease: string }).lease}`])]);
     const first = await store.reserve([slot('own', 1, 3)]);
     const second = await store.reserve([slot('own', 1, 3)]);
     const leases = await redis.zrange(key, '0', '-1');
@@ -452,8 +456,8 @@ describe('RedisLimiterStore (real Redis)', () => {
     // The newer reservation ends first: its own lease goes, not the oldest.
     await release(mark(second));
     expect(await redis.zrange(key, '0', '-1')).toEqual([leases[0]]);
-    // The same release again (an outage replay): nothing else is freed.
-    await release(mark(second));
+    // The same release sent again from the outage queue: nothing else is freed.
+    await replay(mark(second));
     expect(await redis.zrange(key, '0', '-1')).toEqual([leases[0]]);
     expect(await store.peek([slot('own', 1, 3)])).toEqual([{ remaining: 2, resetMs: 0 }]);
 
@@ -465,6 +469,31 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect((await short.reserve([slot('late', 1, 1)])).ok).toBe(true);
     await short.adjust([{ key: 'late', kind: 'concurrency', limit: 1, windowMs: 0, delta: -1, mark: mark(late) }]);
     expect(await short.peek([slot('late', 1, 1)])).toEqual([{ remaining: 0, resetMs: 0 }]);
+  });
+
+  it('keeps counts right when releases with and without marks mix (a rolling upgrade from a version without marks)', async () => {
+    const key = store.keyspace.key('c', 'mixed');
+    const mark = (r: ReserveResult) => (r.ok ? r.marks?.[0] : undefined);
+    const a = await store.reserve([slot('mixed', 1, 3)]);
+    const b = await store.reserve([slot('mixed', 1, 3)]);
+    expect(await redis.zcard(key)).toBe(2);
+    // B's call ends on a process that sends no mark: the oldest lease goes, which is A's.
+    await store.adjust([{ key: 'mixed', kind: 'concurrency', limit: 3, windowMs: 0, delta: -1 }]);
+    expect(await redis.zrange(key, '0', '-1')).toEqual([(mark(b) as { lease: string }).lease]);
+    // A's release finds its lease gone before its time: it frees the oldest instead (B's), as that
+    // release would have. Both calls ended, nothing is held.
+    await store.adjust([{ key: 'mixed', kind: 'concurrency', limit: 3, windowMs: 0, delta: -1, mark: mark(a) }]);
+    expect(await redis.exists(key)).toBe(0);
+    expect(await store.peek([slot('mixed', 1, 3)])).toEqual([{ remaining: 3, resetMs: 0 }]);
+  });
+
+  it('a lease released in two parts with its mark ends fully released', async () => {
+    const taken = await store.reserve([slot('halves', 2, 4)]);
+    const m = taken.ok ? taken.marks?.[0] : undefined;
+    await store.adjust([{ key: 'halves', kind: 'concurrency', limit: 4, windowMs: 0, delta: -1, mark: m }]);
+    expect(await store.peek([slot('halves', 1, 4)])).toEqual([{ remaining: 3, resetMs: 0 }]);
+    await store.adjust([{ key: 'halves', kind: 'concurrency', limit: 4, windowMs: 0, delta: -1, mark: m }]);
+    expect(await store.peek([slot('halves', 1, 4)])).toEqual([{ remaining: 4, resetMs: 0 }]);
   });
 
   it('keeps per-window totals (budgets) as exact float counters: extra charges, refunds, clamp at zero', async () => {

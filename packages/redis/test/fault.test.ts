@@ -236,7 +236,7 @@ describe('fault: Redis stops mid-run and comes back', () => {
     await a.adjust([{ ...slot, delta: -1, mark: taken.ok ? taken.marks?.[0] : undefined }]);
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
 
-    // Shutting down while the connection is still away: nothing can be sent, close() reports it.
+    // While the connection is still away, nothing can be sent: the release keeps waiting.
     await a.flush();
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued']);
 
@@ -248,6 +248,25 @@ describe('fault: Redis stops mid-run and comes back', () => {
     expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued', 'releasesReplayed']);
     expect(await b.reserve([slot])).toMatchObject({ ok: true });
     conn.disconnect();
+  });
+
+  it('close() reports the releases still waiting, and a closed store keeps none', async () => {
+    const conn = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    conn.on('error', () => {});
+    await once(conn, 'ready');
+    const events: RedisStoreEvent[] = [];
+    const a = new RedisLimiterStore({ prefix: uniquePrefix('close'), timeoutMs: TIMEOUT_MS, redis: conn, onEvent: (e) => events.push(e) });
+    const slot: LimitCharge = { key: 'tenant=acme', kind: 'concurrency', limit: 2, windowMs: 0, amount: 1 };
+    const first = await a.reserve([slot]);
+    const second = await a.reserve([slot]);
+    conn.disconnect();
+    await a.adjust([{ ...slot, delta: -1, mark: first.ok ? first.marks?.[0] : undefined }]);
+    a.close();
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued', 'adjustDropped']);
+    expect(events.at(-1)).toMatchObject({ count: 1 });
+    // A release that fails after close() is reported at once, not kept.
+    await a.adjust([{ ...slot, delta: -1, mark: second.ok ? second.marks?.[0] : undefined }]);
+    expect(events.map((e) => e.type)).toEqual(['unavailable', 'releasesQueued', 'adjustDropped', 'adjustDropped']);
   });
 
   it("an engine's call that ends while this process cannot reach Redis gives its slot back there once it can", async () => {
