@@ -95,7 +95,8 @@ interface Message {
  * Subscribing delivers the stored states once, then every change made by other processes; after the
  * subscriber connection comes back from an outage, the stored states are loaded again (changes missed
  * while disconnected); a load that failed is retried when `redis` is ready again or after the next
- * successful publish. Nothing here throws into the caller: Redis failures go to `onError`.
+ * successful publish, and so is a change that could not be published (the latest per field, if still
+ * in force). Nothing here throws into the caller: Redis failures go to `onError`.
  *
  * The shared engine of `RedisBreakerSync` and `RedisPacingSync`.
  *
@@ -128,6 +129,18 @@ export class SharedStateChannel<T> {
   private connectionErrorReported = false;
   /** A failed load waits for `redis` to be ready again (listener on `redis`'s `ready`). */
   private loadRetryArmed = false;
+  /**
+   * Local changes Redis did not take (down, or slower than `timeoutMs`), the latest per field, with
+   * the number of the publish that made them: sent again once `redis` is ready or a later publish
+   * succeeds, if still in force then. A newer publish of the field replaces or drops its entry.
+   */
+  private readonly unsent = new Map<string, { value: T; seq: number }>();
+  /** Number of the latest publish per field (a failure of an older one keeps nothing). */
+  private readonly lastSeq = new Map<string, number>();
+  private seq = 0;
+  /** Unsent changes wait for `redis` to be ready again (listener on `redis`'s `ready`). */
+  private resendArmed = false;
+  private closed = false;
 
   constructor(private readonly options: SharedStateChannelOptions<T>) {
     this.client = options.redis as unknown as ScriptClient;
@@ -136,7 +149,10 @@ export class SharedStateChannel<T> {
   }
 
   /**
-   * Stores `value` under `field` and announces it. Resolves when done; never rejects.
+   * Stores `value` under `field` and announces it. Resolves when done; never rejects. When Redis does
+   * not take it (down, or slower than `timeoutMs`), the failure goes to `onError` and the change is
+   * kept (the latest per field) and sent again once `redis` is ready or a later publish succeeds, if
+   * it is still in force then (its times are converted then); a newer publish of the field replaces it.
    *
    * @example
    * ```ts
@@ -144,6 +160,17 @@ export class SharedStateChannel<T> {
    * ```
    */
   publish(field: string, value: T): Promise<void> {
+    const seq = ++this.seq;
+    this.lastSeq.set(field, seq);
+    this.unsent.delete(field);
+    return this.send(field, value, seq, false);
+  }
+
+  /**
+   * Encodes and writes one change (see {@link publish}); `resend`: a kept change, written only while
+   * still worth storing (the codec's `ttlMs > 0`).
+   */
+  private send(field: string, value: T, seq: number, resend: boolean): Promise<void> {
     const { codec, clock, timeoutMs, marginMs } = this.options;
     let encoded: ReturnType<SharedStateCodec<T>['encode']>;
     try {
@@ -152,22 +179,57 @@ export class SharedStateChannel<T> {
       this.report('message', error);
       return Promise.resolve();
     }
-    if (encoded === undefined) return Promise.resolve();
+    if (encoded === undefined || (resend && !(encoded.ttlMs > 0))) return Promise.resolve();
+    const ttlMs = encoded.ttlMs;
     const notReady = notReadyReason(this.client);
     if (notReady !== undefined) {
       // Not queued in ioredis' offline queue: relative times would be stale when it finally runs.
       this.report('publish', notReady);
+      this.keepUnsent(field, value, seq, ttlMs);
       return Promise.resolve();
     }
     const message = JSON.stringify({ o: this.origin, k: field, v: encoded.wire } satisfies Message);
-    const args = [this.channel, field, encoded.rank, Math.ceil(encoded.ttlMs), message, Math.ceil(marginMs)];
+    const args = [this.channel, field, encoded.rank, Math.ceil(ttlMs), message, Math.ceil(marginMs)];
     return withTimeout(PUBLISH.run(this.client, [this.hashKey], args), timeoutMs).then(
       () => {
-        // Redis answers again: a subscription whose load failed earlier catches up now.
+        // Redis answers again: a subscription whose load failed earlier catches up now, and changes
+        // that could not be sent earlier go out.
         if (!this.subscribed && !this.syncing && this.handlers.size > 0 && this.sub?.status === 'ready') this.requestSync();
+        if (this.unsent.size > 0) this.resendUnsent();
       },
-      (error: unknown) => this.report('publish', error),
+      (error: unknown) => {
+        this.report('publish', error);
+        this.keepUnsent(field, value, seq, ttlMs);
+      },
     );
+  }
+
+  /** Keeps a change Redis did not take, unless a newer one of its field exists or it is not worth storing. */
+  private keepUnsent(field: string, value: T, seq: number, ttlMs: number): void {
+    if (this.closed || !(ttlMs > 0) || this.lastSeq.get(field) !== seq) return;
+    this.unsent.set(field, { value, seq });
+    if (!this.resendArmed) {
+      this.resendArmed = true;
+      (this.client as unknown as SubscriberClient).on('ready', this.onClientReadyResend);
+    }
+  }
+
+  /** Sends the kept changes again (each is kept again if Redis still does not take it). */
+  private resendUnsent(): void {
+    const kept = [...this.unsent];
+    this.unsent.clear();
+    for (const [field, { value, seq }] of kept) void this.send(field, value, seq, true);
+  }
+
+  private readonly onClientReadyResend = (): void => {
+    this.disarmResend();
+    if (this.unsent.size > 0) this.resendUnsent();
+  };
+
+  private disarmResend(): void {
+    if (!this.resendArmed) return;
+    this.resendArmed = false;
+    (this.client as unknown as SubscriberClient).off('ready', this.onClientReadyResend);
   }
 
   /**
@@ -222,7 +284,8 @@ export class SharedStateChannel<T> {
   }
 
   /**
-   * Drops every subscription; closes the subscriber connection if this instance created it.
+   * Drops every subscription and the changes still waiting to be sent again; closes the subscriber
+   * connection if this instance created it.
    *
    * @example
    * ```ts
@@ -230,6 +293,9 @@ export class SharedStateChannel<T> {
    * ```
    */
   async close(): Promise<void> {
+    this.closed = true;
+    this.unsent.clear();
+    this.disarmResend();
     this.handlers.clear();
     this.teardown();
     await this.ready();

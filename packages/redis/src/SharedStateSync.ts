@@ -34,7 +34,9 @@ export abstract class SharedStateSync<T> {
 
   /**
    * Stores and announces a local change. Resolves when written; never rejects (failures go to
-   * `onError`). A state the codec does not share, or one already over, costs nothing.
+   * `onError`). A state the codec does not share, or one already over, costs nothing. A change Redis
+   * did not take is kept (the latest per key) and sent again once the connection is ready or a later
+   * publish succeeds, if it is still in force then.
    *
    * @example
    * ```ts
@@ -85,7 +87,8 @@ export abstract class SharedStateSync<T> {
   }
 
   /**
-   * Unsubscribes and closes the subscriber connection the sync created. Your `redis` stays open.
+   * Unsubscribes, drops the changes still waiting to be sent again, and closes the subscriber
+   * connection the sync created. Your `redis` stays open.
    *
    * @example
    * ```ts

@@ -3,7 +3,7 @@ import { ManualClock, type BreakerState } from '@llm-resilience/core';
 import IORedis from 'ioredis';
 import type Redis from 'ioredis';
 import { RedisBreakerSync, RedisStoreConfigError, RedisSyncError } from '../src/index';
-import { connect, deleteKeys, Inbox, redisNow, sparePort, uniquePrefix, untilRedisTime } from './redisTestUtils';
+import { connect, deleteKeys, Inbox, pollUntil, redisNow, sparePort, uniquePrefix, untilRedisTime } from './redisTestUtils';
 
 const HOUR = 3_600_000;
 
@@ -209,6 +209,65 @@ describe('RedisBreakerSync (real Redis)', () => {
     } finally {
       main.disconnect();
       subscriber.disconnect();
+    }
+  });
+
+  it('sends a change Redis did not take once the connection is ready again, if it is still in force', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const t0 = clock.now();
+    const other = processSync(clock);
+    const inbox = new Inbox<BreakerState>();
+    other.subscribe(inbox.onRemote);
+    await other.ready();
+    const main = connect();
+    try {
+      await once(main, 'ready');
+      const readyListeners = main.listenerCount('ready');
+      const sync = processSync(clock, { redis: main });
+      main.disconnect(); // this process loses Redis; it is back below
+      await once(main, 'end');
+
+      await sync.publish('target:t', { state: 'open', until: t0 + 30_000, reason: 'error_rate' });
+      await sync.publish('target:short', { state: 'open', until: t0 + 1_000, reason: 'error_rate' }); // over before Redis is back
+      await sync.publish('target:v', { state: 'open', until: t0 + 30_000, reason: 'error_rate' });
+      await sync.publish('target:v', { state: 'closed' }); // a newer local change: the kept open state is dropped
+      await sync.publish('provider:p', { state: 'paused', until: t0 + 20_000 });
+      await sync.publish('provider:p', { state: 'paused', until: t0 + 40_000 }); // the latest is the one sent
+      expect(errors.map((e) => e.operation)).toEqual(['publish', 'publish', 'publish', 'publish', 'publish']);
+      errors.length = 0;
+      clock.advance(2_000);
+
+      await main.connect();
+      await pollUntil('the kept changes to arrive', () => inbox.received.length >= 2);
+      expect(new Map(inbox.received)).toEqual(
+        new Map<string, BreakerState>([
+          ['target:t', { state: 'open', until: t0 + 30_000, reason: 'error_rate' }],
+          ['provider:p', { state: 'paused', until: t0 + 40_000 }],
+        ]),
+      );
+      // Stored too, for processes that start later (aged with Redis time, which has moved on a little).
+      const stored = await other.load();
+      expect(stored.map(([k]) => k).sort()).toEqual(['provider:p', 'target:t']);
+      for (const [key, state] of stored) {
+        const aged = t0 + (key === 'target:t' ? 30_000 : 40_000) - (state as { until: number }).until;
+        expect(aged).toBeGreaterThanOrEqual(0);
+        expect(aged).toBeLessThan(1_000);
+      }
+      expect(main.listenerCount('ready')).toBe(readyListeners);
+
+      // Closing drops what is still waiting, and the listener on the app's connection.
+      main.disconnect();
+      await once(main, 'end');
+      await sync.publish('target:w', { state: 'open', until: clock.now() + 30_000, reason: 'error_rate' });
+      expect(main.listenerCount('ready')).toBe(readyListeners + 1);
+      errors.length = 0;
+      await sync.close();
+      expect(main.listenerCount('ready')).toBe(readyListeners);
+      await main.connect();
+      await sync.publish('target:x', { state: 'open', until: clock.now() + 30_000, reason: 'error_rate' }); // a write after close still goes out
+      expect((await other.load()).map(([k]) => k).sort()).toEqual(['provider:p', 'target:t', 'target:x']);
+    } finally {
+      main.disconnect();
     }
   });
 
