@@ -68,6 +68,10 @@ const SKIP_KINDS: Record<SkippedTarget['reason'], ErrorKind> = {
 /** Bounds of the wait before an exhausted chain on an `onExhausted: 'queue'` route runs again. */
 const MIN_REQUEUE_MS = 1_000;
 const MAX_REQUEUE_MS = 60_000;
+/** Reason given to the signal that cancels a held reservation's time limit once its call ended. */
+const HOLD_ENDED = Object.freeze({ name: 'HoldEnded' });
+/** Longest delay `setTimeout` takes (about 24.8 days); longer ones would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 const HEURISTIC_TOKENIZER: Tokenizer = { count: (text) => heuristicTokenCount(text) };
 /** Below this share of a provider's remaining quota we wait for its reset (proactive pacing). */
 const PACING_MARGIN = 0.02;
@@ -157,6 +161,8 @@ export class Resilience {
   private readonly warnedExtractor = { usage: false, text: false };
   private readonly retryBudgetOptions: { maxTokens?: number; tokenRatio?: number } | false;
   private readonly retryBudgets = new Map<string, RetryBudget>();
+  /** Reservations of cut-off calls that are still running, by the function that closes each (see holdUntilFinished). */
+  private readonly held = new Set<(settle: boolean, value?: unknown) => void>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
   private readonly pacing = new Map<string, RateLimitSnapshot>();
   private readonly pacingSync: PacingStateSync | undefined;
@@ -337,10 +343,15 @@ export class Resilience {
     return result;
   }
 
-  /** Rejects queued work with reason 'shutdown' (after draining, if asked) and stops accepting new work. */
+  /**
+   * Rejects queued work with reason 'shutdown' (after draining, if asked) and stops accepting new work.
+   * Reservations still held for calls that were cut off but kept running are given back.
+   */
   async shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closed = true;
     await this.scheduler.shutdown(opts);
+    // Calls cut off earlier that are still running give their reservations back now.
+    for (const close of [...this.held]) close(false);
     this.pacingSubscription?.dispose();
     this.breakers.dispose();
   }
@@ -508,6 +519,57 @@ export class Resilience {
    * `done` is `reservation`'s settle or fail on `target`: once it is applied, a concurrency slot it held
    * goes to the oldest attempt waiting for one ({@link TargetWaiters}).
    */
+  /**
+   * An attempt was cut off (its timeout, the deadline or the caller's abort) while its call was still
+   * running: a call that ignores its signal keeps using the provider, so its target-scoped reservation
+   * (concurrency slot, tokens) is kept until the call ends, then settled with what it used (it
+   * succeeded: reported or extracted usage, else the estimate) or failed (it failed). A call that does
+   * not end within `holdMs` more (the target's own timeout) is released as failed then, as is every
+   * held one at {@link shutdown}.
+   */
+  private holdUntilFinished(s: RequestState, target: ResolvedTarget, reservation: Reservation, ctx: AttemptContextImpl, unfinished: Promise<unknown>, holdMs: number): void {
+    let endLimit: () => void;
+    const close = (settle: boolean, value?: unknown): void => {
+      if (!this.held.delete(close)) return;
+      endLimit();
+      let done: MaybePromise<void>;
+      try {
+        if (settle) {
+          const reported = ctx.reportedUsage ?? this.extractedUsage(s, target, value);
+          const out = ctx.maxOutputTokens;
+          const usage = reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
+          done = reservation.settle(this.amounts(target, usage));
+        } else {
+          done = reservation.fail();
+        }
+        done = this.releaseTarget(reservation, target, done);
+      } catch (e) {
+        done = Promise.reject(e);
+      }
+      if (isPromiseLike(done)) {
+        Promise.resolve(done).catch((e: unknown) => this.logger?.error?.('releasing a cut-off call failed', { requestId: s.requestId, target: target.id, error: String(e) }));
+      }
+    };
+    if (this.clock === systemClock) {
+      // Unref'd: a call that never ends must not keep the process alive for its time limit.
+      const timer = setTimeout(() => close(false), Math.min(Math.max(0, holdMs), MAX_TIMER_MS));
+      timer.unref();
+      endLimit = () => clearTimeout(timer);
+    } else {
+      const stop = new AbortController();
+      this.clock.sleep(Math.max(0, holdMs), stop.signal).then(
+        () => close(false),
+        () => undefined,
+      );
+      endLimit = () => stop.abort(HOLD_ENDED);
+    }
+    this.held.add(close);
+    unfinished.then(
+      (value) => close(true, value),
+      () => close(false),
+    );
+  }
+
   private releaseTarget(reservation: Reservation, target: ResolvedTarget, done: MaybePromise<void>): MaybePromise<void> {
     if (!holdsSlot(reservation)) return done;
     if (isPromiseLike(done)) return done.then(() => this.targetWaiters.released(target));
@@ -909,9 +971,9 @@ export class Resilience {
           outcome: 'success',
           waitedMs,
         };
+        // A class instance, not a literal: its `signal` getter creates the AbortController on first read.
+        const ctx = new AttemptContextImpl(attempts, targetAttempt, s.requestId, route.name, s.deadline, out, repair);
         try {
-          // A class instance, not a literal: its `signal` getter creates the AbortController on first read.
-          const ctx = new AttemptContextImpl(attempts, targetAttempt, s.requestId, route.name, s.deadline, out, repair);
           const value = await runAttempt(
             (signal) => {
               ctx.signalOf = signal;
@@ -921,6 +983,7 @@ export class Resilience {
             s.request.signal,
             this.clock,
             started,
+            ctx,
           );
           const reportedHeaders = ctx.reportedHeaders;
           const reportedUsage = ctx.reportedUsage;
@@ -987,7 +1050,11 @@ export class Resilience {
           if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
           this.pushAttempt(s, attemptRecord);
           last = c;
-          if (reservation) await this.releaseTarget(reservation, target, reservation.fail());
+          if (reservation) {
+            // Cut off while the call still runs (it ignored its signal): its slot and charges stay until it ends.
+            if (ctx.unfinished !== undefined) this.holdUntilFinished(s, target, reservation, ctx, ctx.unfinished, ownTimeoutMs);
+            else await this.releaseTarget(reservation, target, reservation.fail());
+          }
           if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
             // Cut short by the caller's deadline, not by the target's own timeout: no verdict on its health.
             this.breakers.release(target.id, target.provider, admission);

@@ -51,6 +51,30 @@ describe('runAttempt', () => {
       expect((read?.reason as AttemptTimeoutError).timeoutMs).toBe(500);
     });
 
+    it('leaves the call that was still running when cut off in holder.unfinished, and nothing when the call settled first', async () => {
+      const clock = new ManualClock(0);
+      const call = never<number>();
+      const timedOut = { unfinished: undefined as Promise<unknown> | undefined };
+      const p = runAttempt(() => call, 100, undefined, clock, undefined, timedOut);
+      const settled = expect(p).rejects.toBeInstanceOf(AttemptTimeoutError);
+      await clock.advance(100);
+      await settled;
+      expect(timedOut.unfinished).toBe(call);
+
+      const parent = new AbortController();
+      const aborted = { unfinished: undefined as Promise<unknown> | undefined };
+      const q = runAttempt(() => call, 100, parent.signal, clock, undefined, aborted);
+      parent.abort(new Error('caller left'));
+      await expect(q).rejects.toThrow('caller left');
+      expect(aborted.unfinished).toBe(call);
+
+      const answered = { unfinished: undefined as Promise<unknown> | undefined };
+      await expect(runAttempt(async () => 1, 100, undefined, clock, undefined, answered)).resolves.toBe(1);
+      const failed = { unfinished: undefined as Promise<unknown> | undefined };
+      await expect(runAttempt(async () => Promise.reject(new Error('no')), 100, undefined, clock, undefined, failed)).rejects.toThrow('no');
+      expect([answered.unfinished, failed.unfinished]).toEqual([undefined, undefined]);
+    });
+
     it('hands out an already aborted signal when it is first read after the timeout', async () => {
       const clock = new ManualClock(0);
       let getSignal: (() => AbortSignal) | undefined;

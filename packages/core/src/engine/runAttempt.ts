@@ -33,7 +33,9 @@ const ATTEMPT_SETTLED = Object.freeze({ name: 'AttemptSettled' });
  * `timeoutMs` (measured on the injected clock). With the system clock, `startedAt` (a `Date.now()`
  * the caller took when the attempt started) is where the timeout counts from, saving a clock read.
  * Settles as soon as the call settles, the timeout fires or the caller aborts, even when the call
- * ignores its signal.
+ * ignores its signal. When the attempt is cut off (timeout or abort) while the call's promise is
+ * still pending, that promise is left in `holder.unfinished`: the call may still be running (it
+ * ignored its signal, or has not noticed yet), and the engine keeps its reservation until it ends.
  *
  * This is on every call's path, so it stays cheap:
  * - `invoke` gets a getter for the attempt's signal; its AbortController is created on first read
@@ -49,6 +51,7 @@ export function runAttempt<T>(
   parent: AbortSignal | undefined,
   clock: Clock,
   startedAt?: number,
+  holder?: { unfinished: Promise<unknown> | undefined },
 ): Promise<T> {
   let ac: AbortController | undefined;
   let aborted = false;
@@ -69,6 +72,10 @@ export function runAttempt<T>(
     let done = false;
     let timer: AttemptTimer | undefined;
     let stopTimer: AbortController | undefined;
+    let call: Promise<T> | undefined;
+    const cutOff = () => {
+      if (holder !== undefined && call !== undefined) holder.unfinished = call;
+    };
     const finish = () => {
       done = true;
       if (timer !== undefined) attemptTimers.cancel(timer);
@@ -78,12 +85,14 @@ export function runAttempt<T>(
     const onParentAbort = () => {
       if (done) return;
       finish();
+      cutOff();
       abort(parent!.reason);
       reject(parent!.reason ?? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
     };
     const onTimeout = () => {
       if (done) return;
       finish();
+      cutOff();
       const err = new AttemptTimeoutError(timeoutMs);
       abort(err);
       reject(err);
@@ -108,7 +117,8 @@ export function runAttempt<T>(
       finish();
       return reject(e);
     }
-    Promise.resolve(p).then(
+    call = Promise.resolve(p);
+    call.then(
       (v) => {
         if (done) return;
         finish();
@@ -145,6 +155,8 @@ export class AttemptContextImpl implements AttemptContext {
   reportedHeaders: unknown = undefined;
   /** Usage the call reported, if any. */
   reportedUsage: Usage | undefined = undefined;
+  /** The call's promise when the attempt was cut off before it settled (see {@link runAttempt}). */
+  unfinished: Promise<unknown> | undefined = undefined;
   /** The attempt's lazy signal; set by {@link runAttempt}'s `invoke` before the call runs. */
   signalOf: () => AbortSignal = noSignal;
   readonly reportHeaders = (headers: unknown): void => {

@@ -1,0 +1,144 @@
+import { systemClock } from '../clock';
+import { definePolicy } from '../policy/definePolicy';
+import type { PolicyInput } from '../policy/schema';
+import { createResilience } from './createResilience';
+import { limitKey } from '../limits/limitKey';
+import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
+import { ChainExhaustedError } from '../errors/ChainExhaustedError';
+import type { AttemptContext } from './types';
+import { drive, ok, scripted, setup } from './engineTestKit';
+
+/*
+ * A call cut off by its timeout or the caller's abort that keeps running (it ignores its signal) still
+ * uses the provider: its target-scoped reservation stays until it ends.
+ */
+
+/** A model call that ignores its signal and ends when the test says so. */
+function stubborn() {
+  let finish!: (value: unknown) => void;
+  let failWith!: (error: unknown) => void;
+  let reportUsage: AttemptContext['reportUsage'] | undefined;
+  const ended = new Promise<unknown>((resolve, reject) => {
+    finish = resolve;
+    failWith = reject;
+  });
+  const fn = (_t: unknown, ctx: AttemptContext) => {
+    reportUsage = ctx.reportUsage;
+    return ended;
+  };
+  return { fn, finish, failWith, report: (u: { inputTokens: number; outputTokens: number }) => reportUsage!(u) };
+}
+
+const SLOTS = { id: 'slots', scope: ['model'] as Array<'model'>, metric: 'concurrency' as const, limit: 1 };
+// A day's window: what it replenishes while a test runs (on the store's own clock) is far below a token.
+const TPM = { id: 'tpm', scope: ['model'] as Array<'model'>, metric: 'totalTokens' as const, limit: 100_000, window: '1d' as const };
+const ONE_TRY: PolicyInput['routes'] = { chat: { chain: ['a'], timeout: '1s', retry: { maxAttempts: 1, maxLimiterWait: 0 } } };
+
+/** Slots the `slots` rule holds for model-a right now. */
+function slotsHeld(store: MemoryLimiterStore): number {
+  const key = limitKey(SLOTS, { model: 'model-a' })!;
+  return store.usage([{ key, kind: 'concurrency', limit: SLOTS.limit, windowMs: 0, amount: 0 }])[0]!;
+}
+
+/** Tokens the `tpm` rule holds for model-a right now. */
+function tpmHeld(store: MemoryLimiterStore): number {
+  const key = limitKey(TPM, { model: 'model-a' })!;
+  return store.usage([{ key, kind: 'rate', limit: TPM.limit, windowMs: 86_400_000, amount: 0 }])[0]!;
+}
+
+describe('Resilience: a call cut off while it still runs', () => {
+  it('keeps its concurrency slot after its timeout until it ends, then frees it', async () => {
+    const { engine, clock } = setup({ limits: [SLOTS] }, ONE_TRY);
+    const call = stubborn();
+    const first = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, call.fn)).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(ChainExhaustedError);
+    expect((first as ChainExhaustedError).record.attempts).toEqual([expect.objectContaining({ target: 'a', errorKind: 'timeout' })]);
+
+    // Still running: the provider has a call in flight, so the one slot is taken.
+    const second = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn)).catch((e: unknown) => e);
+    expect(second).toBeInstanceOf(ChainExhaustedError);
+    expect((second as ChainExhaustedError).record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'limited' })]);
+
+    call.finish(ok());
+    await new Promise((r) => setImmediate(r));
+    const third = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn));
+    expect(third.record.final_target).toBe('a');
+  });
+
+  it('settles the tokens with what the call used once it ends (it was billed), or as a failure when it fails', async () => {
+    const store = new MemoryLimiterStore();
+    const { engine, clock } = setup({ limits: [TPM] }, ONE_TRY, { store });
+    const billed = stubborn();
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 200 }, billed.fn)).catch(() => undefined);
+    // Cut off, still running: the estimate stays reserved (100 in + 200 out).
+    expect(tpmHeld(store)).toBeCloseTo(300, 0);
+    billed.report({ inputTokens: 100, outputTokens: 5_000 }); // a long answer, reported after the cut-off
+    billed.finish(ok('late'));
+    await new Promise((r) => setImmediate(r));
+    expect(tpmHeld(store)).toBeCloseTo(5_100, 0);
+
+    const failed = stubborn();
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 200 }, failed.fn)).catch(() => undefined);
+    expect(tpmHeld(store)).toBeCloseTo(5_400, 0);
+    failed.failWith(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }));
+    await new Promise((r) => setImmediate(r));
+    // A failed call keeps only its request count (the rule's onFailure default): the tokens came back.
+    expect(tpmHeld(store)).toBeCloseTo(5_100, 0);
+  });
+
+  it('holds the reservation for at most one more timeout when the call never ends, and gives held ones back at shutdown', async () => {
+    const store = new MemoryLimiterStore();
+    const { engine, clock } = setup({ limits: [SLOTS] }, ONE_TRY, { store });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, stubborn().fn)).catch(() => undefined);
+    const busy = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn)).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(ChainExhaustedError);
+    await clock.advance(1_000); // the target's timeout again: the hold ends
+    const served = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn));
+    expect(served.record.final_target).toBe('a');
+
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, stubborn().fn)).catch(() => undefined);
+    expect(slotsHeld(store)).toBe(1);
+    await engine.shutdown();
+    // Shut down: the held slot is given back (the store may be shared), and its time limit is cancelled.
+    expect(slotsHeld(store)).toBe(0);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('keeps the slot of a call the caller aborted that goes on running', async () => {
+    const { engine, clock } = setup({ limits: [SLOTS] }, ONE_TRY);
+    const call = stubborn();
+    const ac = new AbortController();
+    const first = engine.execute({ route: 'chat', inputTokens: 10, signal: ac.signal }, call.fn);
+    await new Promise((r) => setImmediate(r));
+    ac.abort();
+    await expect(first).rejects.toMatchObject({ kind: 'cancelled' });
+    const busy = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn)).catch((e: unknown) => e);
+    expect(busy).toBeInstanceOf(ChainExhaustedError);
+    call.finish(ok());
+    await new Promise((r) => setImmediate(r));
+    const served = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn));
+    expect(served.record.final_target).toBe('a');
+  });
+
+  it('frees the slot at once when the call honours its signal', async () => {
+    const { engine, clock } = setup({ limits: [SLOTS] }, ONE_TRY);
+    const honest = (_t: unknown, ctx: AttemptContext) =>
+      new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, honest)).catch(() => undefined);
+    const t0 = clock.now();
+    const served = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn));
+    expect(served.record.final_target).toBe('a');
+    expect(clock.now()).toBe(t0);
+  });
+
+  it('on the system clock, ends the hold after one more timeout', async () => {
+    const store = new MemoryLimiterStore();
+    const policy = definePolicy({ targets: { a: { provider: 'openai', model: 'model-a' } }, routes: { chat: { chain: ['a'], timeout: 20, retry: { maxAttempts: 1 } } }, limits: [SLOTS] });
+    const engine = createResilience(policy, { clock: systemClock, store });
+    await expect(engine.execute({ route: 'chat', inputTokens: 10 }, stubborn().fn)).rejects.toBeInstanceOf(ChainExhaustedError);
+    expect(slotsHeld(store)).toBe(1);
+    const until = Date.now() + 2_000;
+    while (slotsHeld(store) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(slotsHeld(store)).toBe(0);
+  });
+});
