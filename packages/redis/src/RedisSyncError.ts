@@ -4,7 +4,8 @@ import { ResilienceError } from '@llm-resilience/core';
 /**
  * What a shared-state sync was doing when Redis failed.
  *
- * - `publish`: storing and announcing a local change (the change stays local).
+ * - `publish`: storing and announcing a local change (it stays local; a breaker state still in force
+ *   is sent again once Redis is ready).
  * - `subscribe`: subscribing to the channel, or the subscriber connection failed.
  * - `load`: reading the stored states (at subscribe time or after a reconnect).
  * - `message`: a message or stored value could not be read (malformed, or a listener threw).

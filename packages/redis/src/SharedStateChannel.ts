@@ -95,8 +95,8 @@ interface Message {
  * Subscribing delivers the stored states once, then every change made by other processes; after the
  * subscriber connection comes back from an outage, the stored states are loaded again (changes missed
  * while disconnected); a load that failed is retried when `redis` is ready again or after the next
- * successful publish, and so is a change that could not be published (the latest per field, if still
- * in force). Nothing here throws into the caller: Redis failures go to `onError`.
+ * successful publish, and so is a ranked change (breakers) that could not be published (the latest per
+ * field, if still in force). Nothing here throws into the caller: Redis failures go to `onError`.
  *
  * The shared engine of `RedisBreakerSync` and `RedisPacingSync`.
  *
@@ -150,9 +150,10 @@ export class SharedStateChannel<T> {
 
   /**
    * Stores `value` under `field` and announces it. Resolves when done; never rejects. When Redis does
-   * not take it (down, or slower than `timeoutMs`), the failure goes to `onError` and the change is
-   * kept (the latest per field) and sent again once `redis` is ready or a later publish succeeds, if
-   * it is still in force then (its times are converted then); a newer publish of the field replaces it.
+   * not take it (down, or slower than `timeoutMs`), the failure goes to `onError`; a ranked state
+   * (rank > 0: breakers) is then kept (the latest per field) and sent again once `redis` is ready or a
+   * later publish succeeds, if it is still in force then (its times are converted then); a newer
+   * publish of the field replaces it.
    *
    * @example
    * ```ts
@@ -180,12 +181,12 @@ export class SharedStateChannel<T> {
       return Promise.resolve();
     }
     if (encoded === undefined || (resend && !(encoded.ttlMs > 0))) return Promise.resolve();
-    const ttlMs = encoded.ttlMs;
+    const { ttlMs, rank } = encoded;
     const notReady = notReadyReason(this.client);
     if (notReady !== undefined) {
       // Not queued in ioredis' offline queue: relative times would be stale when it finally runs.
       this.report('publish', notReady);
-      this.keepUnsent(field, value, seq, ttlMs);
+      this.keepUnsent(field, value, seq, ttlMs, rank);
       return Promise.resolve();
     }
     const message = JSON.stringify({ o: this.origin, k: field, v: encoded.wire } satisfies Message);
@@ -199,15 +200,21 @@ export class SharedStateChannel<T> {
       },
       (error: unknown) => {
         this.report('publish', error);
-        this.keepUnsent(field, value, seq, ttlMs);
+        this.keepUnsent(field, value, seq, ttlMs, rank);
       },
     );
   }
 
-  /** Keeps a change Redis did not take, unless a newer one of its field exists or it is not worth storing. */
-  private keepUnsent(field: string, value: T, seq: number, ttlMs: number): void {
-    if (this.closed || !(ttlMs > 0) || this.lastSeq.get(field) !== seq) return;
-    this.unsent.set(field, { value, seq });
+  /**
+   * Keeps a change Redis did not take, unless a newer one of its field exists, it is not worth storing,
+   * or its rank is 0. Ranked states (breakers) are merged by strength in Redis and by every registry,
+   * so sending one late cannot undo a stronger or longer state; at rank 0 (pacing) the latest write
+   * wins, and a late one would replace a fresher snapshot another process wrote meanwhile. A copy is
+   * kept: the caller may change its object afterwards (engines update pacing snapshots in place).
+   */
+  private keepUnsent(field: string, value: T, seq: number, ttlMs: number, rank: number): void {
+    if (this.closed || !(ttlMs > 0) || !(rank > 0) || this.lastSeq.get(field) !== seq) return;
+    this.unsent.set(field, { value: { ...value }, seq });
     if (!this.resendArmed) {
       this.resendArmed = true;
       (this.client as unknown as SubscriberClient).on('ready', this.onClientReadyResend);

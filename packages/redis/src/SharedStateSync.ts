@@ -34,9 +34,10 @@ export abstract class SharedStateSync<T> {
 
   /**
    * Stores and announces a local change. Resolves when written; never rejects (failures go to
-   * `onError`). A state the codec does not share, or one already over, costs nothing. A change Redis
-   * did not take is kept (the latest per key) and sent again once the connection is ready or a later
-   * publish succeeds, if it is still in force then.
+   * `onError`). A state the codec does not share, or one already over, costs nothing. A breaker state
+   * Redis did not take is kept (the latest per key) and sent again once the connection is ready or a
+   * later publish succeeds, if it is still in force then; a pacing snapshot is not (a late one could
+   * replace a fresher one from another process).
    *
    * @example
    * ```ts

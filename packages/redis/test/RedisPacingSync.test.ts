@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { ManualClock, type RateLimitSnapshot } from '@llm-resilience/core';
 import type Redis from 'ioredis';
 import { RedisPacingSync, type RedisSyncError } from '../src/index';
@@ -9,8 +10,8 @@ describe('RedisPacingSync (real Redis)', () => {
   const syncs: RedisPacingSync[] = [];
   const errors: RedisSyncError[] = [];
 
-  function processSync(clock: ManualClock): RedisPacingSync {
-    const sync = new RedisPacingSync({ redis, prefix, clock, timeoutMs: 2000, onError: (e) => errors.push(e) });
+  function processSync(clock: ManualClock, client: Redis = redis): RedisPacingSync {
+    const sync = new RedisPacingSync({ redis: client, prefix, clock, timeoutMs: 2000, onError: (e) => errors.push(e) });
     syncs.push(sync);
     return sync;
   }
@@ -93,5 +94,28 @@ describe('RedisPacingSync (real Redis)', () => {
     expect(atB.received[2]).toEqual(['fast-a', { remainingRequests: 7 }]);
     expect(await redis.hkeys(a.hashKey)).toEqual(['fast-b']);
     expect(await redis.pttl(a.hashKey)).toBeLessThanOrEqual(6_000);
+  });
+
+  it('does not send a snapshot again that Redis did not take: another process may have written a fresher one meanwhile', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const main = connect();
+    try {
+      await once(main, 'ready');
+      const readyListeners = main.listenerCount('ready');
+      const a = processSync(clock, main);
+      const b = processSync(clock);
+      main.disconnect();
+      await once(main, 'end');
+      await a.publish('fast-a', { remainingTokens: 5, tokensResetAt: clock.now() + 60_000 }); // A's stale reading
+      expect(errors.map((e) => e.operation)).toEqual(['publish']);
+      errors.length = 0;
+      expect(main.listenerCount('ready')).toBe(readyListeners); // nothing kept, nothing waits for Redis
+      await b.publish('fast-a', { remainingTokens: 9_000, tokensResetAt: clock.now() + 60_000 });
+      await main.connect();
+      await a.publish('fast-b', { remainingTokens: 1, tokensResetAt: clock.now() + 60_000 }); // A writes again
+      expect(new Map(await b.load()).get('fast-a')).toMatchObject({ remainingTokens: 9_000 });
+    } finally {
+      main.disconnect();
+    }
   });
 });
