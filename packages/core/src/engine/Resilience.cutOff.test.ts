@@ -141,4 +141,49 @@ describe('Resilience: a call cut off while it still runs', () => {
     while (slotsHeld(store) > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     expect(slotsHeld(store)).toBe(0);
   });
+
+  it('releases the slot before a retry when the call honours its signal a little late (rejects a turn after the abort)', async () => {
+    const { engine, clock } = setup({ limits: [SLOTS] }, { chat: { chain: ['a'], timeout: '1s', retry: { maxAttempts: 2, maxLimiterWait: 0, backoff: { strategy: 'constant', delay: 1 } } } });
+    let calls = 0;
+    const lateButHonest = (_t: unknown, ctx: AttemptContext) => {
+      if (++calls > 1) return Promise.resolve(ok());
+      return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => setImmediate(() => reject(ctx.signal.reason)), { once: true }));
+    };
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, lateButHonest));
+    expect(res.record.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['timeout', 'success']);
+    expect(res.record.skipped).toEqual([]);
+  });
+
+  it('keeps the timeout as the request\'s error when its own still-running call holds the slot a retry needs', async () => {
+    const { engine, clock } = setup({ limits: [SLOTS] }, { chat: { chain: ['a'], timeout: '1s', retry: { maxAttempts: 2, maxLimiterWait: 0, backoff: { strategy: 'constant', delay: 1 } } } });
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, stubborn().fn)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    const record = (err as ChainExhaustedError).record;
+    expect(record.attempts.map((a) => a.errorKind)).toEqual(['timeout']);
+    expect(record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'limited' })]);
+    expect(err).toMatchObject({ kind: 'timeout' });
+  });
+
+  it('waits at shutdown until held reservations are given back to a store that answers asynchronously', async () => {
+    const memory = new MemoryLimiterStore();
+    const applied: string[] = [];
+    // A store that applies adjustments a little later, as a networked store does.
+    const slow = {
+      reserve: (charges: Parameters<MemoryLimiterStore['reserve']>[0]) => Promise.resolve(memory.reserve(charges)),
+      adjust: (adjustments: Parameters<MemoryLimiterStore['adjust']>[0]) =>
+        new Promise<void>((resolve) =>
+          setImmediate(() => {
+            memory.adjust(adjustments);
+            applied.push('adjust');
+            resolve();
+          }),
+        ),
+    };
+    const { engine, clock } = setup({ limits: [SLOTS] }, ONE_TRY, { store: slow });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, stubborn().fn)).catch(() => undefined);
+    expect(slotsHeld(memory)).toBe(1);
+    await engine.shutdown();
+    expect(applied).toEqual(['adjust']);
+    expect(slotsHeld(memory)).toBe(0);
+  });
 });

@@ -98,6 +98,8 @@ interface RequestState {
   rejectedCostUsd: number;
   /** The first skipped target, as a failure (see `skip`). */
   skipFailure?: ClassifiedError;
+  /** Targets on which a call of this request was cut off and may still hold capacity (see holdUntilFinished). */
+  holding?: Set<string>;
   /**
    * A clock reading that is still current: `startedAt` while nothing slow has happened since (no
    * tokenizing, no budget lookup, no waiting admission), for the scheduler and the first attempt's
@@ -162,7 +164,7 @@ export class Resilience {
   private readonly retryBudgetOptions: { maxTokens?: number; tokenRatio?: number } | false;
   private readonly retryBudgets = new Map<string, RetryBudget>();
   /** Reservations of cut-off calls that are still running, by the function that closes each (see holdUntilFinished). */
-  private readonly held = new Set<(settle: boolean, value?: unknown) => void>();
+  private readonly held = new Set<(settle: boolean, value?: unknown) => Promise<void>>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
   private readonly pacing = new Map<string, RateLimitSnapshot>();
   private readonly pacingSync: PacingStateSync | undefined;
@@ -351,7 +353,7 @@ export class Resilience {
     this.closed = true;
     await this.scheduler.shutdown(opts);
     // Calls cut off earlier that are still running give their reservations back now.
-    for (const close of [...this.held]) close(false);
+    await Promise.all([...this.held].map((close) => close(false)));
     this.pacingSubscription?.dispose();
     this.breakers.dispose();
   }
@@ -516,60 +518,72 @@ export class Resilience {
   }
 
   /**
-   * `done` is `reservation`'s settle or fail on `target`: once it is applied, a concurrency slot it held
-   * goes to the oldest attempt waiting for one ({@link TargetWaiters}).
-   */
-  /**
    * An attempt was cut off (its timeout, the deadline or the caller's abort) while its call was still
-   * running: a call that ignores its signal keeps using the provider, so its target-scoped reservation
-   * (concurrency slot, tokens) is kept until the call ends, then settled with what it used (it
-   * succeeded: reported or extracted usage, else the estimate) or failed (it failed). A call that does
-   * not end within `holdMs` more (the target's own timeout) is released as failed then, as is every
-   * held one at {@link shutdown}.
+   * running. A call that honours its signal ends within a turn of the event loop (an SDK rejects with
+   * its abort error): its reservation is then released as usual, before the engine goes on. A call
+   * that ignores its signal keeps using the provider, so its target-scoped reservation (concurrency
+   * slot, tokens) is kept until the call ends, then settled with what it used (it succeeded: reported
+   * or extracted usage, else the estimate) or failed (it failed). One that does not end within
+   * `holdMs` more (the target's own timeout) is released as failed then, as is every held one at
+   * {@link shutdown} (after it, a cut-off call is released at once). Resolves once the reservation is
+   * released (`false`), or once it is held (`true`).
    */
-  private holdUntilFinished(s: RequestState, target: ResolvedTarget, reservation: Reservation, ctx: AttemptContextImpl, unfinished: Promise<unknown>, holdMs: number): void {
-    let endLimit: () => void;
-    const close = (settle: boolean, value?: unknown): void => {
-      if (!this.held.delete(close)) return;
-      endLimit();
+  private holdUntilFinished(s: RequestState, target: ResolvedTarget, reservation: Reservation, ctx: AttemptContextImpl, unfinished: Promise<unknown>, holdMs: number): Promise<boolean> {
+    if (this.closed) return Promise.resolve(this.releaseTarget(reservation, target, reservation.fail())).then(() => false);
+    let endLimit: (() => void) | undefined;
+    let closed: Promise<void> | undefined;
+    const close = (settle: boolean, value?: unknown): Promise<void> => {
+      if (closed !== undefined) return closed;
+      this.held.delete(close);
+      endLimit?.();
       let done: MaybePromise<void>;
       try {
         if (settle) {
           const reported = ctx.reportedUsage ?? this.extractedUsage(s, target, value);
           const out = ctx.maxOutputTokens;
           const usage = reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
-          done = reservation.settle(this.amounts(target, usage));
+          done = this.releaseTarget(reservation, target, reservation.settle(this.amounts(target, usage)));
         } else {
-          done = reservation.fail();
+          done = this.releaseTarget(reservation, target, reservation.fail());
         }
-        done = this.releaseTarget(reservation, target, done);
       } catch (e) {
         done = Promise.reject(e);
       }
-      if (isPromiseLike(done)) {
-        Promise.resolve(done).catch((e: unknown) => this.logger?.error?.('releasing a cut-off call failed', { requestId: s.requestId, target: target.id, error: String(e) }));
-      }
-    };
-    if (this.clock === systemClock) {
-      // Unref'd: a call that never ends must not keep the process alive for its time limit.
-      const timer = setTimeout(() => close(false), Math.min(Math.max(0, holdMs), MAX_TIMER_MS));
-      timer.unref();
-      endLimit = () => clearTimeout(timer);
-    } else {
-      const stop = new AbortController();
-      this.clock.sleep(Math.max(0, holdMs), stop.signal).then(
-        () => close(false),
-        () => undefined,
+      closed = Promise.resolve(done).catch((e: unknown) =>
+        this.logger?.error?.('releasing a cut-off call failed', { requestId: s.requestId, target: target.id, error: String(e) }),
       );
-      endLimit = () => stop.abort(HOLD_ENDED);
-    }
+      return closed;
+    };
     this.held.add(close);
-    unfinished.then(
+    const ended = unfinished.then(
       (value) => close(true, value),
       () => close(false),
     );
+    const turn = new Promise<void>((resolve) => setImmediate(resolve));
+    return Promise.race([ended, turn]).then(() => {
+      if (closed !== undefined) return closed.then(() => false); // it ended (or shutdown closed it): released
+      // Still running a turn later: it ignores its signal. Held, for at most `holdMs`.
+      if (this.clock === systemClock) {
+        // Unref'd: a call that never ends must not keep the process alive for its time limit.
+        const timer = setTimeout(() => void close(false), Math.min(Math.max(0, holdMs), MAX_TIMER_MS));
+        timer.unref();
+        endLimit = () => clearTimeout(timer);
+      } else {
+        const stop = new AbortController();
+        this.clock.sleep(Math.max(0, holdMs), stop.signal).then(
+          () => close(false),
+          () => undefined,
+        );
+        endLimit = () => stop.abort(HOLD_ENDED);
+      }
+      return true;
+    });
   }
 
+  /**
+   * `done` is `reservation`'s settle or fail on `target`: once it is applied, a concurrency slot it held
+   * goes to the oldest attempt waiting for one ({@link TargetWaiters}).
+   */
   private releaseTarget(reservation: Reservation, target: ResolvedTarget, done: MaybePromise<void>): MaybePromise<void> {
     if (!holdsSlot(reservation)) return done;
     if (isPromiseLike(done)) return done.then(() => this.targetWaiters.released(target));
@@ -905,8 +919,12 @@ export class Resilience {
               if (!canWait) {
                 this.breakers.release(target.id, target.provider, admission);
                 this.skip(s, target, 'limited', `${d.rule.id}: retry in ${d.retryAfterMs} ms`);
-                const denied = RateLimitExceededError.fromDenial(d);
-                last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
+                // Denied while a call of this request that was cut off still holds capacity here: that
+                // call's failure (a timeout) stays the request's error.
+                if (last === undefined || !s.holding?.has(target.id)) {
+                  const denied = RateLimitExceededError.fromDenial(d);
+                  last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
+                }
                 continue chain;
               }
               if (holdsInFlightSlot(d.rule)) {
@@ -1051,9 +1069,12 @@ export class Resilience {
           this.pushAttempt(s, attemptRecord);
           last = c;
           if (reservation) {
-            // Cut off while the call still runs (it ignored its signal): its slot and charges stay until it ends.
-            if (ctx.unfinished !== undefined) this.holdUntilFinished(s, target, reservation, ctx, ctx.unfinished, ownTimeoutMs);
-            else await this.releaseTarget(reservation, target, reservation.fail());
+            if (ctx.unfinished !== undefined) {
+              // Cut off while the call still runs: if it ignores its signal, its slot and charges stay until it ends.
+              if (await this.holdUntilFinished(s, target, reservation, ctx, ctx.unfinished, ownTimeoutMs)) (s.holding ??= new Set()).add(target.id);
+            } else {
+              await this.releaseTarget(reservation, target, reservation.fail());
+            }
           }
           if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
             // Cut short by the caller's deadline, not by the target's own timeout: no verdict on its health.
