@@ -130,8 +130,8 @@ export class SharedStateChannel<T> {
   /** A failed load waits for `redis` to be ready again (listener on `redis`'s `ready`). */
   private loadRetryArmed = false;
   /**
-   * Local changes Redis did not take (down, or slower than `timeoutMs`), the latest per field, with
-   * the number of the publish that made them: sent again once `redis` is ready or a later publish
+   * Ranked local changes Redis did not take (down, or slower than `timeoutMs`), the latest per field,
+   * with the number of the publish that made them: sent again once `redis` is ready or a later publish
    * succeeds, if still in force then. A newer publish of the field replaces or drops its entry.
    */
   private readonly unsent = new Map<string, { value: T; seq: number }>();
