@@ -30,8 +30,8 @@ function stubborn() {
 }
 
 const SLOTS = { id: 'slots', scope: ['model'] as Array<'model'>, metric: 'concurrency' as const, limit: 1 };
-// A day's window: what it replenishes while a test runs (on the store's own clock) is far below a token.
-const TPM = { id: 'tpm', scope: ['model'] as Array<'model'>, metric: 'totalTokens' as const, limit: 100_000, window: '1d' as const };
+// A day's window: it replenishes one token per 8.6 s of the store's own (system) clock, far slower than a test runs.
+const TPM = { id: 'tpm', scope: ['model'] as Array<'model'>, metric: 'totalTokens' as const, limit: 10_000, window: '1d' as const };
 const ONE_TRY: PolicyInput['routes'] = { chat: { chain: ['a'], timeout: '1s', retry: { maxAttempts: 1, maxLimiterWait: 0 } } };
 
 /** Slots the `slots` rule holds for model-a right now. */
