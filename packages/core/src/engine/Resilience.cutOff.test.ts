@@ -186,4 +186,39 @@ describe('Resilience: a call cut off while it still runs', () => {
     expect(applied).toEqual(['adjust']);
     expect(slotsHeld(memory)).toBe(0);
   });
+
+  it("keeps the user's request-scoped concurrency slot too while the user's cut-off call runs, also when a fallback answered", async () => {
+    const userSlots = { id: 'user-slots', scope: ['user'] as Array<'user'>, metric: 'concurrency' as const, limit: 2 };
+    const store = new MemoryLimiterStore();
+    const held = (user: string) => store.usage([{ key: limitKey(userSlots, { user })!, kind: 'concurrency', limit: 2, windowMs: 0, amount: 0 }])[0]!;
+    const { engine, clock } = setup(
+      { limits: [userSlots] },
+      { chat: { chain: ['a', 'long'], timeout: '1s', retry: { maxAttempts: 2, perKind: { timeout: 0 }, maxLimiterWait: 0 } } },
+      { store },
+    );
+    const call = stubborn();
+    // a ignores its signal and is cut off; long answers.
+    // The clock moves only to a's timeout (drive() would go on to the end of the hold).
+    const first = engine.execute({ route: 'chat', inputTokens: 10, identity: { user: 'u1' } }, (t, ctx) => (t.id === 'a' ? call.fn(t, ctx) : Promise.resolve(ok())));
+    await clock.advance(1_000);
+    const answered = await first;
+    expect(answered.record.final_target).toBe('long');
+    expect(held('u1')).toBe(1); // u1's call on a still runs
+
+    const failed = stubborn();
+    const second = engine.execute({ route: 'chat', inputTokens: 10, identity: { user: 'u2' } }, (t, ctx) =>
+      t.id === 'a' ? failed.fn(t, ctx) : Promise.reject(Object.assign(new Error('invalid'), { status: 400 })),
+    );
+    await clock.advance(1_000);
+    await expect(second).rejects.toBeDefined();
+    expect(held('u2')).toBe(1); // the request failed, its call on a still runs
+
+    call.finish(ok());
+    failed.failWith(new Error('late'));
+    await new Promise((r) => setImmediate(r));
+    expect([held('u1'), held('u2')]).toEqual([0, 0]);
+    // A request with nothing held gives its slot back when it ends, as before.
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, identity: { user: 'u3' } }, scripted({}).fn));
+    expect(held('u3')).toBe(0);
+  });
 });

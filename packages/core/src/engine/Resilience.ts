@@ -100,6 +100,8 @@ interface RequestState {
   skipFailure?: ClassifiedError;
   /** Targets on which a call of this request was cut off and may still hold capacity (see holdUntilFinished). */
   holding?: Set<string>;
+  /** One promise per held call of this request, resolved once its reservation was given back. */
+  heldEnds?: Promise<void>[];
   /**
    * A clock reading that is still current: `startedAt` while nothing slow has happened since (no
    * tokenizing, no budget lookup, no waiting admission), for the scheduler and the first attempt's
@@ -266,11 +268,11 @@ export class Resilience {
       if (s.rejectedCostUsd > 0) {
         // Replies were received (and billed) before the request failed: they stay charged.
         const spent = { inputTokens: 0, outputTokens: 0, costUsd: s.rejectedCostUsd };
-        await admitted.reservation?.settle(spent);
+        await this.afterHeldCalls(s, () => admitted.reservation?.settle(spent));
         await admitted.budget?.settle(spent);
         s.record.actual_cost = s.rejectedCostUsd;
       } else {
-        await admitted.reservation?.fail();
+        await this.afterHeldCalls(s, () => admitted.reservation?.fail());
         await admitted.budget?.fail();
       }
       this.scheduler.notify();
@@ -283,7 +285,8 @@ export class Resilience {
       // Replies rejected by validation were billed too: request-wide spend limits and budgets count them
       // (their own targets' reservations were settled when they were rejected).
       const requestActual = s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual;
-      const r = admitted.reservation?.settle(requestActual);
+      // (No closure on the common path: nothing of this request is held.)
+      const r = s.heldEnds === undefined ? admitted.reservation?.settle(requestActual) : this.afterHeldCalls(s, () => admitted.reservation?.settle(requestActual));
       const b = admitted.budget?.settle(requestActual);
       if (t || r || b) return Promise.all([t, r, b]).then(() => this.scheduler.notify());
       this.scheduler.notify();
@@ -318,7 +321,7 @@ export class Resilience {
                 this.logger?.error?.("releasing a failed stream's target reservation failed", { requestId: s.requestId, error: String(e) }),
               );
             }
-            void admitted.reservation?.fail();
+            void this.afterHeldCalls(s, () => admitted.reservation?.fail());
             void admitted.budget?.fail();
             this.scheduler.notify();
           }
@@ -522,14 +525,22 @@ export class Resilience {
    * running. A call that honours its signal ends within a turn of the event loop (an SDK rejects with
    * its abort error): its reservation is then released as usual, before the engine goes on. A call
    * that ignores its signal keeps using the provider, so its target-scoped reservation (concurrency
-   * slot, tokens) is kept until the call ends, then settled with what it used (it succeeded: reported
-   * or extracted usage, else the estimate) or failed (it failed). One that does not end within
+   * slot, tokens), if any, is kept until the call ends, then settled with what it used (it succeeded:
+   * reported or extracted usage, else the estimate) or failed (it failed); the request's own
+   * request-scoped reservation waits for it too ({@link afterHeldCalls}). One that does not end within
    * `holdMs` more (the target's own timeout) is released as failed then, as is every held one at
    * {@link shutdown} (after it, a cut-off call is released at once). Resolves once the reservation is
    * released (`false`), or once it is held (`true`).
    */
-  private holdUntilFinished(s: RequestState, target: ResolvedTarget, reservation: Reservation, ctx: AttemptContextImpl, unfinished: Promise<unknown>, holdMs: number): Promise<boolean> {
-    if (this.closed) return Promise.resolve(this.releaseTarget(reservation, target, reservation.fail())).then(() => false);
+  private holdUntilFinished(
+    s: RequestState,
+    target: ResolvedTarget,
+    reservation: Reservation | undefined,
+    ctx: AttemptContextImpl,
+    unfinished: Promise<unknown>,
+    holdMs: number,
+  ): Promise<boolean> {
+    if (this.closed) return Promise.resolve(reservation && this.releaseTarget(reservation, target, reservation.fail())).then(() => false);
     let endLimit: (() => void) | undefined;
     let closed: Promise<void> | undefined;
     const close = (settle: boolean, value?: unknown): Promise<void> => {
@@ -538,7 +549,9 @@ export class Resilience {
       endLimit?.();
       let done: MaybePromise<void>;
       try {
-        if (settle) {
+        if (reservation === undefined) {
+          done = undefined; // only the request-scoped reservation waited for this call (see afterHeldCalls)
+        } else if (settle) {
           const reported = ctx.reportedUsage ?? this.extractedUsage(s, target, value);
           const out = ctx.maxOutputTokens;
           const usage = reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
@@ -549,12 +562,13 @@ export class Resilience {
       } catch (e) {
         done = Promise.reject(e);
       }
-      closed = Promise.resolve(done).catch((e: unknown) =>
-        this.logger?.error?.('releasing a cut-off call failed', { requestId: s.requestId, target: target.id, error: String(e) }),
-      );
+      closed = Promise.resolve(done)
+        .catch((e: unknown) => this.logger?.error?.('releasing a cut-off call failed', { requestId: s.requestId, target: target.id, error: String(e) }))
+        .then(() => heldEnd?.());
       return closed;
     };
     this.held.add(close);
+    let heldEnd: (() => void) | undefined;
     const ended = unfinished.then(
       (value) => close(true, value),
       () => close(false),
@@ -562,7 +576,9 @@ export class Resilience {
     const turn = new Promise<void>((resolve) => setImmediate(resolve));
     return Promise.race([ended, turn]).then(() => {
       if (closed !== undefined) return closed.then(() => false); // it ended (or shutdown closed it): released
-      // Still running a turn later: it ignores its signal. Held, for at most `holdMs`.
+      // Still running a turn later: it ignores its signal. Held, for at most `holdMs`; the request's
+      // own request-scoped reservation waits for it too (see afterHeldCalls).
+      (s.heldEnds ??= []).push(new Promise<void>((resolve) => (heldEnd = resolve)));
       if (this.clock === systemClock) {
         // Unref'd: a call that never ends must not keep the process alive for its time limit.
         const timer = setTimeout(() => void close(false), Math.min(Math.max(0, holdMs), MAX_TIMER_MS));
@@ -578,6 +594,24 @@ export class Resilience {
       }
       return true;
     });
+  }
+
+  /**
+   * Runs `close` (the settle or fail of the request's request-scoped reservation) now, or, when calls
+   * of this request were cut off and still run (see holdUntilFinished), once each has ended: a
+   * per-user concurrency slot stays taken while the user's call still runs. Deferred, it is not
+   * awaited (the request ends for its caller now); a failure is logged, and queued work is told.
+   */
+  private afterHeldCalls(s: RequestState, close: () => MaybePromise<void> | undefined): MaybePromise<void> | undefined {
+    const ends = s.heldEnds;
+    if (ends === undefined) return close();
+    void Promise.all(ends)
+      .then(close)
+      .then(
+        () => this.scheduler.notify(),
+        (e: unknown) => this.logger?.error?.('settling a request after its cut-off calls ended failed', { requestId: s.requestId, error: String(e) }),
+      );
+    return undefined;
   }
 
   /**
@@ -1068,13 +1102,11 @@ export class Resilience {
           if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
           this.pushAttempt(s, attemptRecord);
           last = c;
-          if (reservation) {
-            if (ctx.unfinished !== undefined) {
-              // Cut off while the call still runs: if it ignores its signal, its slot and charges stay until it ends.
-              if (await this.holdUntilFinished(s, target, reservation, ctx, ctx.unfinished, ownTimeoutMs)) (s.holding ??= new Set()).add(target.id);
-            } else {
-              await this.releaseTarget(reservation, target, reservation.fail());
-            }
+          if (ctx.unfinished !== undefined && (reservation !== undefined || this.limiter.hasRequestRules)) {
+            // Cut off while the call still runs: if it ignores its signal, its slots and charges stay until it ends.
+            if (await this.holdUntilFinished(s, target, reservation, ctx, ctx.unfinished, ownTimeoutMs)) (s.holding ??= new Set()).add(target.id);
+          } else if (reservation) {
+            await this.releaseTarget(reservation, target, reservation.fail());
           }
           if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
             // Cut short by the caller's deadline, not by the target's own timeout: no verdict on its health.
