@@ -210,7 +210,7 @@ describe('Resilience: a call cut off while it still runs', () => {
       t.id === 'a' ? failed.fn(t, ctx) : Promise.reject(Object.assign(new Error('invalid'), { status: 400 })),
     );
     await clock.advance(1_000);
-    await expect(second).rejects.toBeDefined();
+    await expect(second).rejects.toMatchObject({ kind: 'invalid_request' });
     expect(held('u2')).toBe(1); // the request failed, its call on a still runs
 
     call.finish(ok());
@@ -220,5 +220,46 @@ describe('Resilience: a call cut off while it still runs', () => {
     // A request with nothing held gives its slot back when it ends, as before.
     await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, identity: { user: 'u3' } }, scripted({}).fn));
     expect(held('u3')).toBe(0);
+  });
+
+  it('reports a later denial by other traffic as rate_limited once its own held call has ended', async () => {
+    const { engine, clock } = setup({ limits: [SLOTS] }, { chat: { chain: ['a'], timeout: '1s', retry: { maxAttempts: 2, maxLimiterWait: 0, backoff: { strategy: 'constant', delay: 1_500 } } } });
+    const turn = () => new Promise((r) => setImmediate(r));
+    const own = stubborn();
+    const first = engine.execute({ route: 'chat', inputTokens: 10 }, own.fn);
+    const settled = first.catch((e: unknown) => e);
+    await clock.advance(1_000); // first attempt cut off: held
+    await turn();
+    own.finish(ok()); // ... and over: the slot is free again
+    await turn();
+    const other = stubborn();
+    const second = engine.execute({ route: 'chat', inputTokens: 10 }, other.fn).catch(() => undefined);
+    await turn();
+    await clock.advance(1_000); // the other request's call is cut off and held in turn
+    await turn();
+    await clock.advance(500); // the first request's retry: the slot is the other request's
+    const err = await settled;
+    expect((err as ChainExhaustedError).record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'limited' })]);
+    expect(err).toMatchObject({ kind: 'rate_limited' });
+    other.finish(ok());
+    await drive(clock, second);
+  });
+
+  it('waits at shutdown for request-scoped slots deferred behind held calls, on a store that answers asynchronously', async () => {
+    const userSlots = { id: 'user-slots', scope: ['user'] as Array<'user'>, metric: 'concurrency' as const, limit: 1 };
+    const memory = new MemoryLimiterStore();
+    const slow = {
+      reserve: (charges: Parameters<MemoryLimiterStore['reserve']>[0]) => Promise.resolve(memory.reserve(charges)),
+      adjust: (adjustments: Parameters<MemoryLimiterStore['adjust']>[0]) => new Promise<void>((resolve) => setImmediate(() => resolve(memory.adjust(adjustments)))),
+    };
+    const held = () => memory.usage([{ key: limitKey(userSlots, { user: 'u1' })!, kind: 'concurrency', limit: 1, windowMs: 0, amount: 0 }])[0]!;
+    const { engine, clock } = setup({ limits: [userSlots] }, ONE_TRY, { store: slow });
+    const first = engine.execute({ route: 'chat', inputTokens: 10, identity: { user: 'u1' } }, stubborn().fn).catch(() => undefined);
+    await new Promise((r) => setImmediate(r));
+    await clock.advance(1_000);
+    await first;
+    expect(held()).toBe(1);
+    await engine.shutdown();
+    expect(held()).toBe(0);
   });
 });

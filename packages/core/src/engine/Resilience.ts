@@ -98,8 +98,8 @@ interface RequestState {
   rejectedCostUsd: number;
   /** The first skipped target, as a failure (see `skip`). */
   skipFailure?: ClassifiedError;
-  /** Targets on which a call of this request was cut off and may still hold capacity (see holdUntilFinished). */
-  holding?: Set<string>;
+  /** Per target, calls of this request that were cut off and still hold its capacity (see holdUntilFinished). */
+  holding?: Map<string, number>;
   /** One promise per held call of this request, resolved once its reservation was given back. */
   heldEnds?: Promise<void>[];
   /**
@@ -167,6 +167,8 @@ export class Resilience {
   private readonly retryBudgets = new Map<string, RetryBudget>();
   /** Reservations of cut-off calls that are still running, by the function that closes each (see holdUntilFinished). */
   private readonly held = new Set<(settle: boolean, value?: unknown) => Promise<void>>();
+  /** Request-scoped settles and fails waiting for held calls (see afterHeldCalls), until they are applied. */
+  private readonly deferredCloses = new Set<Promise<void>>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
   private readonly pacing = new Map<string, RateLimitSnapshot>();
   private readonly pacingSync: PacingStateSync | undefined;
@@ -354,11 +356,20 @@ export class Resilience {
    */
   async shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closed = true;
+    // Calls cut off earlier that are still running give their reservations back now (before a drain,
+    // which may wait for their slots), and so do the requests that waited for them; a call cut off
+    // from now on is released at once.
+    await this.releaseHeld();
     await this.scheduler.shutdown(opts);
-    // Calls cut off earlier that are still running give their reservations back now.
-    await Promise.all([...this.held].map((close) => close(false)));
+    await this.releaseHeld();
     this.pacingSubscription?.dispose();
     this.breakers.dispose();
+  }
+
+  /** Releases every held reservation of a cut-off call, then waits for the request-scoped ones deferred behind them. */
+  private async releaseHeld(): Promise<void> {
+    await Promise.all([...this.held].map((close) => close(false)));
+    await Promise.all([...this.deferredCloses]);
   }
 
   /** The in-memory retry budget of a provider (fleet-wide sharing comes from limits, not from this). */
@@ -530,7 +541,7 @@ export class Resilience {
    * request-scoped reservation waits for it too ({@link afterHeldCalls}). One that does not end within
    * `holdMs` more (the target's own timeout) is released as failed then, as is every held one at
    * {@link shutdown} (after it, a cut-off call is released at once). Resolves once the reservation is
-   * released (`false`), or once it is held (`true`).
+   * released, or once it is held (then counted in `s.holding` until released).
    */
   private holdUntilFinished(
     s: RequestState,
@@ -539,14 +550,20 @@ export class Resilience {
     ctx: AttemptContextImpl,
     unfinished: Promise<unknown>,
     holdMs: number,
-  ): Promise<boolean> {
-    if (this.closed) return Promise.resolve(reservation && this.releaseTarget(reservation, target, reservation.fail())).then(() => false);
+  ): Promise<void> {
+    if (this.closed) return Promise.resolve(reservation && this.releaseTarget(reservation, target, reservation.fail()));
     let endLimit: (() => void) | undefined;
     let closed: Promise<void> | undefined;
+    let counted = false;
     const close = (settle: boolean, value?: unknown): Promise<void> => {
       if (closed !== undefined) return closed;
       this.held.delete(close);
       endLimit?.();
+      if (counted) {
+        const n = s.holding!.get(target.id)! - 1;
+        if (n > 0) s.holding!.set(target.id, n);
+        else s.holding!.delete(target.id);
+      }
       let done: MaybePromise<void>;
       try {
         if (reservation === undefined) {
@@ -575,10 +592,13 @@ export class Resilience {
     );
     const turn = new Promise<void>((resolve) => setImmediate(resolve));
     return Promise.race([ended, turn]).then(() => {
-      if (closed !== undefined) return closed.then(() => false); // it ended (or shutdown closed it): released
+      if (closed !== undefined) return closed; // it ended (or shutdown closed it): released
       // Still running a turn later: it ignores its signal. Held, for at most `holdMs`; the request's
       // own request-scoped reservation waits for it too (see afterHeldCalls).
       (s.heldEnds ??= []).push(new Promise<void>((resolve) => (heldEnd = resolve)));
+      const holding = (s.holding ??= new Map());
+      holding.set(target.id, (holding.get(target.id) ?? 0) + 1);
+      counted = true;
       if (this.clock === systemClock) {
         // Unref'd: a call that never ends must not keep the process alive for its time limit.
         const timer = setTimeout(() => void close(false), Math.min(Math.max(0, holdMs), MAX_TIMER_MS));
@@ -592,7 +612,7 @@ export class Resilience {
         );
         endLimit = () => stop.abort(HOLD_ENDED);
       }
-      return true;
+      return undefined;
     });
   }
 
@@ -605,12 +625,14 @@ export class Resilience {
   private afterHeldCalls(s: RequestState, close: () => MaybePromise<void> | undefined): MaybePromise<void> | undefined {
     const ends = s.heldEnds;
     if (ends === undefined) return close();
-    void Promise.all(ends)
+    const deferred = Promise.all(ends)
       .then(close)
       .then(
         () => this.scheduler.notify(),
         (e: unknown) => this.logger?.error?.('settling a request after its cut-off calls ended failed', { requestId: s.requestId, error: String(e) }),
       );
+    this.deferredCloses.add(deferred);
+    void deferred.then(() => this.deferredCloses.delete(deferred));
     return undefined;
   }
 
@@ -1104,7 +1126,7 @@ export class Resilience {
           last = c;
           if (ctx.unfinished !== undefined && (reservation !== undefined || this.limiter.hasRequestRules)) {
             // Cut off while the call still runs: if it ignores its signal, its slots and charges stay until it ends.
-            if (await this.holdUntilFinished(s, target, reservation, ctx, ctx.unfinished, ownTimeoutMs)) (s.holding ??= new Set()).add(target.id);
+            await this.holdUntilFinished(s, target, reservation, ctx, ctx.unfinished, ownTimeoutMs);
           } else if (reservation) {
             await this.releaseTarget(reservation, target, reservation.fail());
           }

@@ -73,9 +73,6 @@ export function runAttempt<T>(
     let timer: AttemptTimer | undefined;
     let stopTimer: AbortController | undefined;
     let call: Promise<T> | undefined;
-    const cutOff = () => {
-      if (holder !== undefined && call !== undefined) holder.unfinished = call;
-    };
     const finish = () => {
       done = true;
       if (timer !== undefined) attemptTimers.cancel(timer);
@@ -85,14 +82,14 @@ export function runAttempt<T>(
     const onParentAbort = () => {
       if (done) return;
       finish();
-      cutOff();
+      if (holder !== undefined && call !== undefined) holder.unfinished = call;
       abort(parent!.reason);
       reject(parent!.reason ?? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
     };
     const onTimeout = () => {
       if (done) return;
       finish();
-      cutOff();
+      if (holder !== undefined && call !== undefined) holder.unfinished = call;
       const err = new AttemptTimeoutError(timeoutMs);
       abort(err);
       reject(err);
