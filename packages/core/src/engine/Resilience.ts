@@ -555,6 +555,8 @@ export class Resilience {
     let endLimit: (() => void) | undefined;
     let closed: Promise<void> | undefined;
     let counted = false;
+    /** Resolves this call's entry of `s.heldEnds` (set once it is held). */
+    let heldEnd: (() => void) | undefined;
     const close = (settle: boolean, value?: unknown): Promise<void> => {
       if (closed !== undefined) return closed;
       this.held.delete(close);
@@ -585,7 +587,6 @@ export class Resilience {
       return closed;
     };
     this.held.add(close);
-    let heldEnd: (() => void) | undefined;
     const ended = unfinished.then(
       (value) => close(true, value),
       () => close(false),
