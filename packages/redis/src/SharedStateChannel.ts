@@ -190,7 +190,7 @@ export class SharedStateChannel<T> {
       return Promise.resolve();
     }
     const message = JSON.stringify({ o: this.origin, k: field, v: encoded.wire } satisfies Message);
-    const args = [this.channel, field, encoded.rank, Math.ceil(ttlMs), message, Math.ceil(marginMs)];
+    const args = [this.channel, field, rank, Math.ceil(ttlMs), message, Math.ceil(marginMs)];
     return withTimeout(PUBLISH.run(this.client, [this.hashKey], args), timeoutMs).then(
       () => {
         // Redis answers again: a subscription whose load failed earlier catches up now, and changes

@@ -34,16 +34,28 @@ const SLOTS = { id: 'slots', scope: ['model'] as Array<'model'>, metric: 'concur
 const TPM = { id: 'tpm', scope: ['model'] as Array<'model'>, metric: 'totalTokens' as const, limit: 10_000, window: '1d' as const };
 const ONE_TRY: PolicyInput['routes'] = { chat: { chain: ['a'], timeout: '1s', retry: { maxAttempts: 1, maxLimiterWait: 0 } } };
 
-/** Slots the `slots` rule holds for model-a right now. */
-function slotsHeld(store: MemoryLimiterStore): number {
-  const key = limitKey(SLOTS, { model: 'model-a' })!;
-  return store.usage([{ key, kind: 'concurrency', limit: SLOTS.limit, windowMs: 0, amount: 0 }])[0]!;
+/** Units `rule` holds right now for the scope values `ctx` (slots of a concurrency rule, tokens of a rate rule: one-day windows here). */
+function heldOn(store: MemoryLimiterStore, rule: { id: string; scope: Array<'model' | 'user'>; metric: string; limit: number }, ctx: { model?: string; user?: string }): number {
+  const key = limitKey(rule, ctx)!;
+  const rate = rule.metric !== 'concurrency';
+  return store.usage([{ key, kind: rate ? 'rate' : 'concurrency', limit: rule.limit, windowMs: rate ? 86_400_000 : 0, amount: 0 }])[0]!;
 }
+const slotsHeld = (store: MemoryLimiterStore) => heldOn(store, SLOTS, { model: 'model-a' });
+const tpmHeld = (store: MemoryLimiterStore) => heldOn(store, TPM, { model: 'model-a' });
 
-/** Tokens the `tpm` rule holds for model-a right now. */
-function tpmHeld(store: MemoryLimiterStore): number {
-  const key = limitKey(TPM, { model: 'model-a' })!;
-  return store.usage([{ key, kind: 'rate', limit: TPM.limit, windowMs: 86_400_000, amount: 0 }])[0]!;
+/** `memory` behind a store that answers a turn later, as a networked store does. */
+function asyncStore(memory: MemoryLimiterStore, onAdjust: () => void = () => undefined) {
+  return {
+    reserve: (charges: Parameters<MemoryLimiterStore['reserve']>[0]) => Promise.resolve(memory.reserve(charges)),
+    adjust: (adjustments: Parameters<MemoryLimiterStore['adjust']>[0]) =>
+      new Promise<void>((resolve) =>
+        setImmediate(() => {
+          memory.adjust(adjustments);
+          onAdjust();
+          resolve();
+        }),
+      ),
+  };
 }
 
 describe('Resilience: a call cut off while it still runs', () => {
@@ -167,18 +179,7 @@ describe('Resilience: a call cut off while it still runs', () => {
   it('waits at shutdown until held reservations are given back to a store that answers asynchronously', async () => {
     const memory = new MemoryLimiterStore();
     const applied: string[] = [];
-    // A store that applies adjustments a little later, as a networked store does.
-    const slow = {
-      reserve: (charges: Parameters<MemoryLimiterStore['reserve']>[0]) => Promise.resolve(memory.reserve(charges)),
-      adjust: (adjustments: Parameters<MemoryLimiterStore['adjust']>[0]) =>
-        new Promise<void>((resolve) =>
-          setImmediate(() => {
-            memory.adjust(adjustments);
-            applied.push('adjust');
-            resolve();
-          }),
-        ),
-    };
+    const slow = asyncStore(memory, () => applied.push('adjust'));
     const { engine, clock } = setup({ limits: [SLOTS] }, ONE_TRY, { store: slow });
     await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, stubborn().fn)).catch(() => undefined);
     expect(slotsHeld(memory)).toBe(1);
@@ -190,7 +191,7 @@ describe('Resilience: a call cut off while it still runs', () => {
   it("keeps the user's request-scoped concurrency slot too while the user's cut-off call runs, also when a fallback answered", async () => {
     const userSlots = { id: 'user-slots', scope: ['user'] as Array<'user'>, metric: 'concurrency' as const, limit: 2 };
     const store = new MemoryLimiterStore();
-    const held = (user: string) => store.usage([{ key: limitKey(userSlots, { user })!, kind: 'concurrency', limit: 2, windowMs: 0, amount: 0 }])[0]!;
+    const held = (user: string) => heldOn(store, userSlots, { user });
     const { engine, clock } = setup(
       { limits: [userSlots] },
       { chat: { chain: ['a', 'long'], timeout: '1s', retry: { maxAttempts: 2, perKind: { timeout: 0 }, maxLimiterWait: 0 } } },
@@ -248,12 +249,8 @@ describe('Resilience: a call cut off while it still runs', () => {
   it('waits at shutdown for request-scoped slots deferred behind held calls, on a store that answers asynchronously', async () => {
     const userSlots = { id: 'user-slots', scope: ['user'] as Array<'user'>, metric: 'concurrency' as const, limit: 1 };
     const memory = new MemoryLimiterStore();
-    const slow = {
-      reserve: (charges: Parameters<MemoryLimiterStore['reserve']>[0]) => Promise.resolve(memory.reserve(charges)),
-      adjust: (adjustments: Parameters<MemoryLimiterStore['adjust']>[0]) => new Promise<void>((resolve) => setImmediate(() => resolve(memory.adjust(adjustments)))),
-    };
-    const held = () => memory.usage([{ key: limitKey(userSlots, { user: 'u1' })!, kind: 'concurrency', limit: 1, windowMs: 0, amount: 0 }])[0]!;
-    const { engine, clock } = setup({ limits: [userSlots] }, ONE_TRY, { store: slow });
+    const held = () => heldOn(memory, userSlots, { user: 'u1' });
+    const { engine, clock } = setup({ limits: [userSlots] }, ONE_TRY, { store: asyncStore(memory) });
     const first = engine.execute({ route: 'chat', inputTokens: 10, identity: { user: 'u1' } }, stubborn().fn).catch(() => undefined);
     await new Promise((r) => setImmediate(r));
     await clock.advance(1_000);

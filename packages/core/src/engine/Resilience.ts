@@ -533,7 +533,7 @@ export class Resilience {
 
   /**
    * An attempt was cut off (its timeout, the deadline or the caller's abort) while its call was still
-   * running. A call that honours its signal ends within a turn of the event loop (an SDK rejects with
+   * running (`ctx.unfinished`). A call that honours its signal ends within a turn of the event loop (an SDK rejects with
    * its abort error): its reservation is then released as usual, before the engine goes on. A call
    * that ignores its signal keeps using the provider, so its target-scoped reservation (concurrency
    * slot, tokens), if any, is kept until the call ends, then settled with what it used (it succeeded:
@@ -548,7 +548,6 @@ export class Resilience {
     target: ResolvedTarget,
     reservation: Reservation | undefined,
     ctx: AttemptContextImpl,
-    unfinished: Promise<unknown>,
     holdMs: number,
   ): Promise<void> {
     if (this.closed) return Promise.resolve(reservation && this.releaseTarget(reservation, target, reservation.fail()));
@@ -571,9 +570,7 @@ export class Resilience {
         if (reservation === undefined) {
           done = undefined; // only the request-scoped reservation waited for this call (see afterHeldCalls)
         } else if (settle) {
-          const reported = ctx.reportedUsage ?? this.extractedUsage(s, target, value);
-          const out = ctx.maxOutputTokens;
-          const usage = reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
+          const usage = this.callUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens);
           done = this.releaseTarget(reservation, target, reservation.settle(this.amounts(target, usage)));
         } else {
           done = this.releaseTarget(reservation, target, reservation.fail());
@@ -587,7 +584,7 @@ export class Resilience {
       return closed;
     };
     this.held.add(close);
-    const ended = unfinished.then(
+    const ended = ctx.unfinished!.then(
       (value) => close(true, value),
       () => close(false),
     );
@@ -768,6 +765,15 @@ export class Resilience {
   private outputCap(s: RequestState, t: ResolvedTarget): number {
     const asked = s.request.maxOutputTokens ?? t.maxOutputTokens ?? this.defaultOutputTokens;
     return t.maxOutputTokens !== undefined ? Math.min(asked, t.maxOutputTokens) : asked;
+  }
+
+  /**
+   * What a call that answered used: what it reported (`ctx.reportUsage`), else what the `usage`
+   * extractor reads from its value, checked for plausibility; else the estimate (`out` output tokens).
+   */
+  private callUsage(s: RequestState, target: ResolvedTarget, reportedUsage: Usage | undefined, value: unknown, out: number): Usage {
+    const reported = reportedUsage ?? this.extractedUsage(s, target, value);
+    return reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
   }
 
   /** `reported` where it is plausible, else `estimated` (see {@link plausibleUsage}), with a warning. */
@@ -1068,8 +1074,7 @@ export class Resilience {
           this.breakers.record(target.id, target.provider, { latencyMs: latency, admission, now: endedAt });
           this.retryBudget(target.provider)?.onSuccess();
           if (reportedHeaders !== undefined) this.updatePacing(target, reportedHeaders);
-          const reported = reportedUsage ?? this.extractedUsage(s, target, value);
-          const usage = reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
+          const usage = this.callUsage(s, target, reportedUsage, value, out);
 
           if (route.output && !s.request.stream) {
             // An asynchronous validator gets the attempt's timeout of its own, never past the deadline.
@@ -1127,7 +1132,7 @@ export class Resilience {
           last = c;
           if (ctx.unfinished !== undefined && (reservation !== undefined || this.limiter.hasRequestRules)) {
             // Cut off while the call still runs: if it ignores its signal, its slots and charges stay until it ends.
-            await this.holdUntilFinished(s, target, reservation, ctx, ctx.unfinished, ownTimeoutMs);
+            await this.holdUntilFinished(s, target, reservation, ctx, ownTimeoutMs);
           } else if (reservation) {
             await this.releaseTarget(reservation, target, reservation.fail());
           }
