@@ -120,4 +120,36 @@ describe('streaming through the engine', () => {
     expect(record).toMatchObject({ outcome: 'success', final_model: 'fast-b', fallback_used: true, output_tokens: usage.outputTokens });
     expect(world.calls('fast-a')).toBe(1);
   });
+
+  it('closes a stream that a call cut off by its timeout opens after all (the call ignored its signal)', async () => {
+    // fast-a would take 30 s of real time to its first token: the stream is open, the provider still generating.
+    world.fake.setFaults([{ model: 'fast-a', kind: 'slow_first_token', delayMs: 30_000, count: 1 }]);
+    try {
+      const { engine } = engineFor(world, { ...policy, routes: { chat: { chain: ['fast-a', 'fast-b'], timeout: '1s', retry: { perKind: { timeout: 0 } } } } });
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      let late: { controller: AbortController } | undefined;
+      const call: ModelCall<Chunks> = async (t, ctx) => {
+        if (t.id !== 'fast-a') return streamCall(world, 'story')(t, ctx);
+        await gate; // something slow first, e.g. a lookup; the signal is never handed on
+        const opened = await world.openai.chat.completions.create({ model: t.model, messages: userMessage('story'), stream: true });
+        late = opened;
+        return opened as Chunks;
+      };
+
+      const r = await world.drive(engine.execute({ route: 'chat', identity: { team: 't1' }, maxOutputTokens: 100, stream: true }, call));
+      expect(r.target.id).toBe('fast-b');
+      r.complete((await consume(r.value)).usage);
+
+      release();
+      for (let i = 0; i < 200 && !late?.controller.signal.aborted; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      // Opened after the cut-off, nobody reads it: the engine closed it, and the provider never finished it.
+      expect(late?.controller.signal.aborted).toBe(true);
+      expect(world.calls('fast-a')).toBe(1);
+      expect(world.fake.counters.tokensByModel['fast-a']).toBeUndefined();
+    } finally {
+      world.fake.setFaults([]);
+    }
+  });
 });
+

@@ -3,6 +3,8 @@ import { definePolicy } from '../policy/definePolicy';
 import type { PolicyInput } from '../policy/schema';
 import { createResilience } from './createResilience';
 import { limitKey } from '../limits/limitKey';
+import { compile, windowKey } from '../limits/CompiledRule';
+import type { LimitRule } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
 import { ChainExhaustedError } from '../errors/ChainExhaustedError';
 import type { AttemptContext } from './types';
@@ -35,10 +37,17 @@ const TPM = { id: 'tpm', scope: ['model'] as Array<'model'>, metric: 'totalToken
 const ONE_TRY: PolicyInput['routes'] = { chat: { chain: ['a'], timeout: '1s', retry: { maxAttempts: 1, maxLimiterWait: 0 } } };
 
 /** Units `rule` holds right now for the scope values `ctx` (slots of a concurrency rule, tokens of a rate rule: one-day windows here). */
-function heldOn(store: MemoryLimiterStore, rule: { id: string; scope: Array<'model' | 'user'>; metric: string; limit: number }, ctx: { model?: string; user?: string }): number {
-  const key = limitKey(rule, ctx)!;
-  const rate = rule.metric !== 'concurrency';
-  return store.usage([{ key, kind: rate ? 'rate' : 'concurrency', limit: rule.limit, windowMs: rate ? 86_400_000 : 0, amount: 0 }])[0]!;
+function heldOn(
+  store: MemoryLimiterStore,
+  rule: { id: string; scope: Array<'model' | 'user' | 'tenant'>; metric: string; limit: number; fixedWindow?: boolean },
+  ctx: { model?: string; user?: string; tenant?: string },
+  now = 0,
+): number {
+  const windowMs = rule.metric !== 'concurrency' ? 86_400_000 : 0;
+  const compiled = compile({ ...rule, metric: rule.metric as LimitRule['metric'], windowMs });
+  // A fixed window (budgets) is a bounded counter per window to the store, its key naming the window.
+  const key = compiled.fixed ? windowKey(compiled, limitKey(rule, ctx)!, now) : limitKey(rule, ctx)!;
+  return store.usage([{ key, kind: compiled.spec.kind, limit: rule.limit, windowMs, amount: 0 }])[0]!;
 }
 const slotsHeld = (store: MemoryLimiterStore) => heldOn(store, SLOTS, { model: 'model-a' });
 const tpmHeld = (store: MemoryLimiterStore) => heldOn(store, TPM, { model: 'model-a' });
@@ -258,5 +267,66 @@ describe('Resilience: a call cut off while it still runs', () => {
     expect(held()).toBe(1);
     await engine.shutdown();
     expect(held()).toBe(0);
+  });
+
+  it("charges a late answer's tokens and cost to the request's own limits and budgets, after an answer by a fallback and after a failure", async () => {
+    const userTpm = { id: 'user-tpm', scope: ['user'] as Array<'user'>, metric: 'totalTokens' as const, limit: 10_000, window: '1d' as const };
+    const budget = { id: 'daily', scope: ['tenant'] as Array<'tenant'>, limitUsd: 1, window: '1d' as const };
+    const budgetRule = { id: 'daily', scope: ['tenant'] as Array<'tenant'>, metric: 'cost', limit: 1, fixedWindow: true };
+    const store = new MemoryLimiterStore();
+    const tokens = (user: string) => heldOn(store, userTpm, { user });
+    const spent = (tenant: string) => heldOn(store, budgetRule, { tenant }, clock.now());
+    const { engine, clock } = setup(
+      { limits: [userTpm], budgets: [budget] },
+      {
+        chat: { chain: ['a', 'long'], timeout: '1s', retry: { maxAttempts: 2, perKind: { timeout: 0 }, maxLimiterWait: 0 } },
+        single: { chain: ['a'], timeout: '1s', retry: { maxAttempts: 1, maxLimiterWait: 0 } },
+      },
+      { store },
+    );
+    // a ($1/$2 per 1M tokens) is cut off and answers later with 100 + 5 000 tokens: $0.0101.
+    const late = { inputTokens: 100, outputTokens: 5_000 };
+    const lateCost = 100e-6 + 5_000 * 2e-6;
+
+    const answered = stubborn();
+    const first = engine.execute({ route: 'chat', inputTokens: 10, maxOutputTokens: 50, identity: { user: 'u1', tenant: 't1' } }, (t, ctx) =>
+      t.id === 'a' ? answered.fn(t, ctx) : Promise.resolve(ok('from long', { prompt_tokens: 10, completion_tokens: 5 })),
+    );
+    await clock.advance(1_000);
+    expect((await first).record.final_target).toBe('long');
+    // Still held: the request's estimate (10 in + 50 out, the worst target's price) stays reserved.
+    expect(tokens('u1')).toBeCloseTo(60, 0);
+    expect(spent('t1')).toBeCloseTo(10 * 2e-6 + 50 * 4e-6, 12);
+    answered.report(late);
+    answered.finish(ok('late'));
+    await new Promise((r) => setImmediate(r));
+    // long's answer (10 + 5 tokens, $0.00004) and a's late one.
+    expect(tokens('u1')).toBeCloseTo(15 + 5_100, 0);
+    expect(spent('t1')).toBeCloseTo(10 * 2e-6 + 5 * 4e-6 + lateCost, 12);
+
+    const failed = stubborn();
+    const second = engine.execute({ route: 'single', inputTokens: 10, maxOutputTokens: 50, identity: { user: 'u2', tenant: 't2' } }, failed.fn);
+    await clock.advance(1_000);
+    await expect(second).rejects.toMatchObject({ kind: 'timeout' });
+    failed.report(late);
+    failed.finish(ok('late'));
+    await new Promise((r) => setImmediate(r));
+    // The request failed for its caller, but its call was answered and billed.
+    expect(tokens('u2')).toBeCloseTo(5_100, 0);
+    expect(spent('t2')).toBeCloseTo(lateCost, 12);
+  });
+
+  it('closes a stream that a cut-off call opens after all, also with no limits to hold', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'], timeout: '1s', retry: { maxAttempts: 2, perKind: { timeout: 0 } } } });
+    const call = stubborn();
+    const p = engine.execute({ route: 'chat', inputTokens: 10, stream: true }, (t, ctx) => (t.id === 'a' ? call.fn(t, ctx) : Promise.resolve(ok('b streams'))));
+    await clock.advance(1_000);
+    const served = await p;
+    expect(served.target.id).toBe('b');
+    served.complete();
+    const controller = new AbortController();
+    call.finish({ controller, async *[Symbol.asyncIterator]() {} }); // an SDK stream, opened late
+    await new Promise((r) => setImmediate(r));
+    expect(controller.signal.aborted).toBe(true);
   });
 });

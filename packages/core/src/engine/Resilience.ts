@@ -29,6 +29,7 @@ import { validateOutput } from '../validation/validateOutput';
 import type { ResilienceEvents } from './events';
 import { checkResilienceOptions } from './checkOptions';
 import { checkRequest } from './checkRequest';
+import { closeUnread } from './closeUnread';
 import { guardLogger } from './guardLogger';
 import { extractText, extractUsage } from './extract';
 import { isInstance } from './isInstance';
@@ -102,6 +103,13 @@ interface RequestState {
   holding?: Map<string, number>;
   /** One promise per held call of this request, resolved once its reservation was given back. */
   heldEnds?: Promise<void>[];
+  /** What the request-scoped admission holds (its limits' reservation, its budgets'), once admitted. */
+  admitted: RequestAdmission;
+  /**
+   * What calls of this request that were cut off and answered all the same used (the provider billed
+   * them): charged to the request-scoped reservation and budgets on top of the request's own usage.
+   */
+  lateUsage?: UsageAmounts;
   /**
    * A clock reading that is still current: `startedAt` while nothing slow has happened since (no
    * tokenizing, no budget lookup, no waiting admission), for the scheduler and the first attempt's
@@ -167,7 +175,7 @@ export class Resilience {
   private readonly retryBudgets = new Map<string, RetryBudget>();
   /** Reservations of cut-off calls that are still running, by the function that closes each (see holdUntilFinished). */
   private readonly held = new Set<(settle: boolean, value?: unknown) => Promise<void>>();
-  /** Request-scoped settles and fails waiting for held calls (see afterHeldCalls), until they are applied. */
+  /** Request-scoped settles and fails waiting for held calls (see closeRequest), until they are applied. */
   private readonly deferredCloses = new Set<Promise<void>>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
   private readonly pacing = new Map<string, RateLimitSnapshot>();
@@ -256,27 +264,19 @@ export class Resilience {
   async execute<T>(request: ResilienceRequest, call: ModelCall<T>): Promise<ExecuteResult<T> | StreamingResult<T>> {
     const s = this.begin(request);
     const admission = this.admit(s);
-    let admitted: RequestAdmission;
     if (isPromiseLike(admission)) {
       s.clockAt = undefined; // admission waited
-      admitted = await admission;
+      s.admitted = await admission;
     } else {
-      admitted = admission;
+      s.admitted = admission;
     }
     let success: Success<T>;
     try {
       success = await (s.route.onExhausted === 'queue' ? this.runChainOrRequeue(s, call) : this.runChain(s, call));
     } catch (err) {
-      if (s.rejectedCostUsd > 0) {
-        // Replies were received (and billed) before the request failed: they stay charged.
-        const spent = { inputTokens: 0, outputTokens: 0, costUsd: s.rejectedCostUsd };
-        await this.afterHeldCalls(s, () => admitted.reservation?.settle(spent));
-        await admitted.budget?.settle(spent);
-        s.record.actual_cost = s.rejectedCostUsd;
-      } else {
-        await this.afterHeldCalls(s, () => admitted.reservation?.fail());
-        await admitted.budget?.fail();
-      }
+      // Replies received (and billed) before the request failed stay charged; otherwise it is a failure.
+      await this.closeRequest(s, s.rejectedCostUsd > 0 ? { inputTokens: 0, outputTokens: 0, costUsd: s.rejectedCostUsd } : undefined);
+      if (s.rejectedCostUsd > 0) s.record.actual_cost = s.rejectedCostUsd;
       this.scheduler.notify();
       throw this.finishFailure(s, err);
     }
@@ -286,11 +286,8 @@ export class Resilience {
       const t = success.targetReservation && this.releaseTarget(success.targetReservation, success.target, success.targetReservation.settle(actual));
       // Replies rejected by validation were billed too: request-wide spend limits and budgets count them
       // (their own targets' reservations were settled when they were rejected).
-      const requestActual = s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual;
-      // (No closure on the common path: nothing of this request is held.)
-      const r = s.heldEnds === undefined ? admitted.reservation?.settle(requestActual) : this.afterHeldCalls(s, () => admitted.reservation?.settle(requestActual));
-      const b = admitted.budget?.settle(requestActual);
-      if (t || r || b) return Promise.all([t, r, b]).then(() => this.scheduler.notify());
+      const r = this.closeRequest(s, s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual);
+      if (t || r) return Promise.all([t, r]).then(() => this.scheduler.notify());
       this.scheduler.notify();
     };
     if (request.stream) {
@@ -323,8 +320,9 @@ export class Resilience {
                 this.logger?.error?.("releasing a failed stream's target reservation failed", { requestId: s.requestId, error: String(e) }),
               );
             }
-            void this.afterHeldCalls(s, () => admitted.reservation?.fail());
-            void admitted.budget?.fail();
+            Promise.resolve(this.closeRequest(s, undefined)).catch((e: unknown) =>
+              this.logger?.error?.("releasing a failed stream's request-scoped reservation failed", { requestId: s.requestId, error: String(e) }),
+            );
             this.scheduler.notify();
           }
           const c: ClassifiedError = request.signal?.aborted
@@ -463,6 +461,7 @@ export class Resilience {
       record,
       audience: request.audience ?? route.audience,
       rejectedCostUsd: 0,
+      admitted: NOTHING_ADMITTED,
       clockAt: request.inputTokens !== undefined || request.input === undefined ? startedAt : undefined,
     };
   }
@@ -538,7 +537,7 @@ export class Resilience {
    * that ignores its signal keeps using the provider, so its target-scoped reservation (concurrency
    * slot, tokens), if any, is kept until the call ends, then settled with what it used (it succeeded:
    * reported or extracted usage, else the estimate) or failed (it failed); the request's own
-   * request-scoped reservation waits for it too ({@link afterHeldCalls}). One that does not end within
+   * request-scoped reservation waits for it too ({@link closeRequest}). One that does not end within
    * `holdMs` more (the target's own timeout) is released as failed then, as is every held one at
    * {@link shutdown} (after it, a cut-off call is released at once). Resolves once the reservation is
    * released, or once it is held (then counted in `s.holding` until released).
@@ -567,13 +566,14 @@ export class Resilience {
       }
       let done: MaybePromise<void>;
       try {
-        if (reservation === undefined) {
-          done = undefined; // only the request-scoped reservation waited for this call (see afterHeldCalls)
-        } else if (settle) {
-          const usage = this.callUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens);
-          done = this.releaseTarget(reservation, target, reservation.settle(this.amounts(target, usage)));
+        if (settle) {
+          // It answered all the same and was billed: its target-scoped reservation is settled with what
+          // it used, and the request's request-scoped admission is charged for it too (see closeRequest).
+          const used = this.amounts(target, this.callUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens));
+          s.lateUsage = addUsage(s.lateUsage, used);
+          done = reservation && this.releaseTarget(reservation, target, reservation.settle(used));
         } else {
-          done = this.releaseTarget(reservation, target, reservation.fail());
+          done = reservation && this.releaseTarget(reservation, target, reservation.fail());
         }
       } catch (e) {
         done = Promise.reject(e);
@@ -592,7 +592,7 @@ export class Resilience {
     return Promise.race([ended, turn]).then(() => {
       if (closed !== undefined) return closed; // it ended (or shutdown closed it): released
       // Still running a turn later: it ignores its signal. Held, for at most `holdMs`; the request's
-      // own request-scoped reservation waits for it too (see afterHeldCalls).
+      // own request-scoped reservation waits for it too (see closeRequest).
       (s.heldEnds ??= []).push(new Promise<void>((resolve) => (heldEnd = resolve)));
       const holding = (s.holding ??= new Map());
       holding.set(target.id, (holding.get(target.id) ?? 0) + 1);
@@ -615,23 +615,27 @@ export class Resilience {
   }
 
   /**
-   * Runs `close` (the settle or fail of the request's request-scoped reservation) now, or, when calls
-   * of this request were cut off and still run (see holdUntilFinished), once each has ended: a
-   * per-user concurrency slot stays taken while the user's call still runs. Deferred, it is not
-   * awaited (the request ends for its caller now); a failure is logged, and queued work is told.
+   * Settles the request's request-scoped admission (its limits' reservation and its budgets) with
+   * `actual`, or fails it (`actual` undefined). Cut-off calls of the request that answered all the same
+   * were billed: their usage (`s.lateUsage`) is charged on top, and turns a failure into a settle. When
+   * calls of the request were cut off and still run (see holdUntilFinished), this waits until each has
+   * ended: a per-user concurrency slot stays taken while the user's call still runs, and a late answer's
+   * tokens and cost reach the user's limits and budgets. Deferred, it is not awaited (the request ends
+   * for its caller now); a failure is logged, and queued work is told.
    */
-  private afterHeldCalls(s: RequestState, close: () => MaybePromise<void> | undefined): MaybePromise<void> | undefined {
+  private closeRequest(s: RequestState, actual: UsageAmounts | undefined): MaybePromise<void> {
+    const a = s.admitted;
+    if (a.reservation === undefined && a.budget === undefined) return;
     const ends = s.heldEnds;
-    if (ends === undefined) return close();
+    if (ends === undefined) return closeAdmission(a, addUsage(actual, s.lateUsage));
     const deferred = Promise.all(ends)
-      .then(close)
+      .then(() => closeAdmission(a, addUsage(actual, s.lateUsage)))
       .then(
         () => this.scheduler.notify(),
         (e: unknown) => this.logger?.error?.('settling a request after its cut-off calls ended failed', { requestId: s.requestId, error: String(e) }),
       );
     this.deferredCloses.add(deferred);
     void deferred.then(() => this.deferredCloses.delete(deferred));
-    return undefined;
   }
 
   /**
@@ -1130,7 +1134,10 @@ export class Resilience {
           if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
           this.pushAttempt(s, attemptRecord);
           last = c;
-          if (ctx.unfinished !== undefined && (reservation !== undefined || this.limiter.hasRequestRules)) {
+          // Whatever a cut-off call answers later is never read: a stream it opens is closed, so the
+          // provider stops generating (and billing) it.
+          if (ctx.unfinished !== undefined) ctx.unfinished.then(closeUnread, () => undefined);
+          if (ctx.unfinished !== undefined && (reservation !== undefined || s.admitted.reservation !== undefined || s.admitted.budget !== undefined)) {
             // Cut off while the call still runs: if it ignores its signal, its slots and charges stay until it ends.
             await this.holdUntilFinished(s, target, reservation, ctx, ownTimeoutMs);
           } else if (reservation) {
@@ -1399,6 +1406,20 @@ function targetsPerProvider(policy: Policy): Record<string, number> {
 function releaseAdmission(v: { reservation?: Reservation; budget?: Reservation }): void {
   void v.reservation?.fail('release');
   void v.budget?.fail('release');
+}
+
+/** Settles (with `actual`) or fails (`undefined`) a request-scoped admission: both its reservations at once. */
+function closeAdmission(a: RequestAdmission, actual: UsageAmounts | undefined): MaybePromise<void> {
+  const r = actual === undefined ? a.reservation?.fail() : a.reservation?.settle(actual);
+  const b = actual === undefined ? a.budget?.fail() : a.budget?.settle(actual);
+  if (!isPromiseLike(r)) return b;
+  return isPromiseLike(b) ? Promise.all([r, b]).then(() => undefined) : r;
+}
+
+/** `a + b` field by field; one of them when the other is undefined (undefined: nothing used). */
+function addUsage(a: UsageAmounts | undefined, b: UsageAmounts | undefined): UsageAmounts | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return { inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens, costUsd: a.costUsd + b.costUsd };
 }
 
 /**
