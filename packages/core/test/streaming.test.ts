@@ -122,8 +122,8 @@ describe('streaming through the engine', () => {
   });
 
   it('closes a stream that a call cut off by its timeout opens after all (the call ignored its signal)', async () => {
-    // fast-a would take 30 s of real time to its first token: the stream is open, the provider still generating.
-    world.fake.setFaults([{ model: 'fast-a', kind: 'slow_first_token', delayMs: 30_000, count: 1 }]);
+    // fast-a takes 300 ms of real time to its first token: the stream is open, the provider still generating.
+    world.fake.setFaults([{ model: 'fast-a', kind: 'slow_first_token', delayMs: 300, count: 1 }]);
     try {
       const { engine } = engineFor(world, { ...policy, routes: { chat: { chain: ['fast-a', 'fast-b'], timeout: '1s', retry: { perKind: { timeout: 0 } } } } });
       let release!: () => void;
@@ -145,6 +145,7 @@ describe('streaming through the engine', () => {
       for (let i = 0; i < 200 && !late?.controller.signal.aborted; i++) await new Promise((resolve) => setTimeout(resolve, 10));
       // Opened after the cut-off, nobody reads it: the engine closed it, and the provider never finished it.
       expect(late?.controller.signal.aborted).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 600)); // well past the time the reply would have taken
       expect(world.calls('fast-a')).toBe(1);
       expect(world.fake.counters.tokensByModel['fast-a']).toBeUndefined();
     } finally {

@@ -316,6 +316,19 @@ describe('Resilience: a call cut off while it still runs', () => {
     expect(spent('t2')).toBeCloseTo(lateCost, 12);
   });
 
+  it('charges nothing for a call that honours its signal by resolving with nothing (a wrapper that swallows the abort)', async () => {
+    const budgetRule = { id: 'daily', scope: ['tenant'] as Array<'tenant'>, metric: 'cost', limit: 1, fixedWindow: true };
+    const store = new MemoryLimiterStore();
+    const { engine, clock } = setup({ limits: [TPM], budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 1, window: '1d' }] }, ONE_TRY, { store });
+    const swallows = (_t: unknown, ctx: AttemptContext) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+    const err = await drive(clock, engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 200, identity: { tenant: 't1' } }, swallows)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'timeout' });
+    await new Promise((r) => setImmediate(r));
+    // As a failed call: the request count stays, the token estimate is refunded, and the budget released.
+    expect(tpmHeld(store)).toBeCloseTo(0, 0);
+    expect(heldOn(store, budgetRule, { tenant: 't1' }, clock.now())).toBe(0);
+  });
+
   it('closes a stream that a cut-off call opens after all, also with no limits to hold', async () => {
     const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'], timeout: '1s', retry: { maxAttempts: 2, perKind: { timeout: 0 } } } });
     const call = stubborn();

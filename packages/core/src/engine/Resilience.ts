@@ -585,7 +585,9 @@ export class Resilience {
     };
     this.held.add(close);
     const ended = ctx.unfinished!.then(
-      (value) => close(true, value),
+      // Nothing answered (`undefined`, `null`) and no usage reported: a call that honoured its signal by
+      // resolving instead of rejecting (a wrapper that swallows the abort). Nothing was billed for it.
+      (value) => close((value !== undefined && value !== null) || ctx.reportedUsage !== undefined, value),
       () => close(false),
     );
     const turn = new Promise<void>((resolve) => setImmediate(resolve));

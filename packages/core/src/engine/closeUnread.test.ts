@@ -46,28 +46,48 @@ describe('closeUnread', () => {
     expect(seen.cancelled).toBe(false);
   });
 
-  it('destroys a Node Readable', () => {
+  it('destroys a Node Readable, unless something reads it already (flowing)', () => {
     const readable = new Readable({ read() {} });
     closeUnread(readable);
-    expect(readable.destroyed).toBe(true);
+    const read = new Readable({ read() {} });
+    read.on('data', () => undefined);
+    closeUnread(read);
+    expect([readable.destroyed, read.destroyed]).toEqual([true, false]);
   });
 
-  it("returns an async generator's iterator, running its finally block", async () => {
+  it('closes the SDK stream an async generator wraps, though the generator never started', async () => {
+    const controller = new AbortController();
+    const sdkStream = {
+      controller,
+      async *[Symbol.asyncIterator]() {
+        try {
+          yield 'first chunk';
+          yield 'second chunk';
+        } finally {
+          controller.abort(); // what the openai SDK's stream iterator does when it is returned
+        }
+      },
+    };
     const seen: string[] = [];
-    async function* tokens() {
+    async function* texts(stream: AsyncIterable<string>) {
       try {
-        yield 'a';
-        yield 'b';
+        for await (const chunk of stream) yield chunk.toUpperCase();
       } finally {
         seen.push('finally');
       }
     }
-    const gen = tokens();
-    await gen.next(); // started: return() runs the finally block
-    closeUnread(gen);
-    await turn();
+    closeUnread(texts(sdkStream)); // returned by a call as it is: nobody has called next()
+    for (let i = 0; i < 5; i++) await turn();
     expect(seen).toEqual(['finally']);
-    expect(await gen.next()).toEqual({ value: undefined, done: true });
+    expect(controller.signal.aborted).toBe(true);
+  });
+
+  it("ends an async iterator that has a return() and no next(), and one whose first next() fails", async () => {
+    const calls: string[] = [];
+    closeUnread({ [Symbol.asyncIterator]: () => ({ return: () => calls.push('return') }) });
+    closeUnread({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('broken')), return: () => calls.push('not called') }) });
+    await turn();
+    expect(calls).toEqual(['return']);
   });
 
   it('leaves values that are not streams alone, even with methods of those names', () => {

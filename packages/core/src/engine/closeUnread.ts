@@ -7,8 +7,11 @@
  * - an SDK stream (`openai`, `@anthropic-ai/sdk`: async iterable with a `controller`): `controller.abort()`;
  * - an Anthropic `MessageStream` (async iterable with `abort()`): `abort()`;
  * - a web `ReadableStream` (LangChain's streams too): `cancel()`; a fetch `Response`: its body's `cancel()`;
- * - a Node `Readable` (async iterable with `destroy()`): `destroy()`;
- * - any other async iterable (an async generator): its iterator's `return()`.
+ * - a Node `Readable` (async iterable with `destroy()`) that is not flowing (piped or read): `destroy()`;
+ * - any other async iterable (an async generator, e.g. a wrapper around an SDK stream): its iterator is
+ *   started with one `next()`, then `return()`ed, so the generator's own cleanup (a `finally`, or the
+ *   `for await` over the stream it wraps) runs: `return()` on a generator that has not started ends it
+ *   without running any of its code. That one chunk is read and dropped.
  *
  * @example
  * ```ts
@@ -40,10 +43,13 @@ export function closeUnread(value: unknown): void {
     } else if (typeof v.abort === 'function') {
       quiet((v.abort as () => unknown).call(v));
     } else if (typeof v.destroy === 'function') {
-      (v.destroy as () => void).call(v);
+      if ((v as { readableFlowing?: unknown }).readableFlowing !== true) (v.destroy as () => void).call(v);
     } else {
-      const iterator = (iterate as () => { return?: () => unknown }).call(v);
-      if (iterator !== null && typeof iterator === 'object' && typeof iterator.return === 'function') quiet(iterator.return());
+      const iterator = (iterate as () => { next?: () => unknown; return?: () => unknown }).call(v);
+      if (iterator === null || typeof iterator !== 'object' || typeof iterator.return !== 'function') return;
+      const end = (): void => quiet(iterator.return!());
+      if (typeof iterator.next !== 'function') end();
+      else Promise.resolve(iterator.next()).then(end, () => undefined);
     }
   } catch {
     // A value that cannot be closed is left to the garbage collector, as before.

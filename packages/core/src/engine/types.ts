@@ -94,8 +94,8 @@ export interface AttemptContext {
   /**
    * Aborts on the caller's signal, the attempt timeout or the deadline. Pass it to the SDK: a call that
    * ignores it keeps running after the attempt was cut off, and keeps its concurrency slots and its
-   * token and cost charges until it ends, at most one more timeout; what it answers then is charged,
-   * and a stream it opens is closed unread.
+   * token and cost charges until it ends, at most one more timeout; what it answers within that time is
+   * charged, and a stream it opens is closed unread.
    */
   readonly signal: AbortSignal;
   /** 1-based attempt number across the whole chain. */
