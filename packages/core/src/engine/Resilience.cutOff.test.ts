@@ -125,6 +125,19 @@ describe('Resilience: a call cut off while it still runs', () => {
     expect(clock.pending).toBe(0);
   });
 
+  it('tells the logger once per target that its calls ignore ctx.signal', async () => {
+    const warnings: Array<Record<string, unknown>> = [];
+    const logger = { warn: (message: string, fields?: Record<string, unknown>) => warnings.push({ message, ...fields }) };
+    const { engine, clock } = setup({ limits: [TPM] }, ONE_TRY, { logger });
+    const calls = [stubborn(), stubborn()];
+    for (const call of calls) await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, call.fn)).catch(() => undefined);
+    // An honest call (it rejects on abort) is no news.
+    const honest = (_t: unknown, ctx: AttemptContext) => new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason), { once: true }));
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, honest)).catch(() => undefined);
+    expect(warnings).toEqual([expect.objectContaining({ message: expect.stringContaining('ignores ctx.signal'), target: 'a' })]);
+    for (const call of calls) call.finish(ok());
+  });
+
   it('keeps the slot of a call the caller aborted that goes on running', async () => {
     const { engine, clock } = setup({ limits: [SLOTS] }, ONE_TRY);
     const call = stubborn();

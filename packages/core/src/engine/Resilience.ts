@@ -171,6 +171,8 @@ export class Resilience {
   private warnedTokenizer = false;
   /** Set once a failing `usage` / `text` extractor has been reported. */
   private readonly warnedExtractor = { usage: false, text: false };
+  /** Targets on which a cut-off call was found still running (see holdUntilFinished): warned once each. */
+  private readonly warnedIgnoresSignal = new Set<string>();
   private readonly retryBudgetOptions: { maxTokens?: number; tokenRatio?: number } | false;
   private readonly retryBudgets = new Map<string, RetryBudget>();
   /** Reservations of cut-off calls that are still running, by the function that closes each (see holdUntilFinished). */
@@ -599,6 +601,14 @@ export class Resilience {
       const holding = (s.holding ??= new Map());
       holding.set(target.id, (holding.get(target.id) ?? 0) + 1);
       counted = true;
+      if (!this.warnedIgnoresSignal.has(target.id)) {
+        this.warnedIgnoresSignal.add(target.id);
+        this.logger?.warn?.(
+          'a call cut off by its timeout, the deadline or the caller still runs: it ignores ctx.signal (pass it to the SDK call). ' +
+            'Its capacity stays reserved until it ends, at most one more timeout (reported once per target)',
+          { requestId: s.requestId, target: target.id },
+        );
+      }
       if (this.clock === systemClock) {
         // Unref'd: a call that never ends must not keep the process alive for its time limit.
         const timer = setTimeout(() => void close(false), Math.min(Math.max(0, holdMs), MAX_TIMER_MS));
