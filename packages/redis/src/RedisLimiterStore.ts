@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { scrubRedisError } from './scrubRedisError';
 import { CONCURRENCY_RETRY_MS } from '@llm-resilience/core';
 import type { Clock, LimitAdjustment, LimitCharge, LimiterStore, LimitState, ReserveResult } from '@llm-resilience/core';
@@ -82,6 +83,9 @@ export class RedisLimiterStore implements LimiterStore {
   private readonly adjustBatcher: ScriptBatcher<void>;
   private loading: Promise<void> | undefined;
   private loaded = false;
+  /** Reserve runs get ids `<this store's random prefix><sequence, base 36>`, unique across processes. */
+  private readonly runPrefix = randomBytes(5).toString('hex');
+  private runs = 0;
 
   constructor(options: RedisLimiterStoreOptions) {
     const o = resolveStoreOptions(options);
@@ -98,6 +102,8 @@ export class RedisLimiterStore implements LimiterStore {
       withCounts: true,
       settle: settleReserve,
       late: (result, charges) => this.undoLate(result, charges as readonly LimitCharge[]),
+      runId: () => this.runPrefix + (this.runs++).toString(36),
+      unanswered: (runId, contexts, error) => this.clearUnanswered(runId, contexts as ReadonlyArray<readonly LimitCharge[]>, error),
     });
     this.adjustBatcher = new ScriptBatcher<void>({ ...batch, script: ADJUST, withCounts: false, settle: settleAll });
     this.local = new LocalFallbackLimiter(o.localFraction, o.clock);
@@ -315,10 +321,35 @@ export class RedisLimiterStore implements LimiterStore {
       this.setAside(undo, notReady);
       return;
     }
-    this.adjustBatcher.add(this.keysOf(undo), unitArgs(undo, 'delta'), undo.length).then(undefined, (error: unknown) => {
+    // Slot releases as replays: a lease that clearUnanswered removed already frees nobody else's slot.
+    this.adjustBatcher.add(this.keysOf(undo), unitArgs(undo, 'delta', true), undo.length).then(undefined, (error: unknown) => {
       if (isOutageError(error)) this.healthState.markDown(error);
       this.setAside(undo, error);
     });
+  }
+
+  /**
+   * A reserve run that failed here (timed out, connection lost) may have run on Redis all
+   * the same, and its reply, with the members of the leases it added, may never arrive: a reply lost
+   * with the connection, or a run that ioredis sent again after reconnecting (then the first run's
+   * reply is lost). Its callers were answered without Redis (local fallback, or refused), so every
+   * lease tagged with the run's id is removed from each of its concurrency keys: kept with the slot
+   * releases (`releasesQueued`) and sent with them, as replays, once Redis answers. Without this, such
+   * a lease would hold its slot until it expires (`leaseMs`, 10 minutes by default).
+   */
+  private clearUnanswered(runId: string, contexts: ReadonlyArray<readonly LimitCharge[]>, error: unknown): void {
+    if (!isOutageError(error)) return; // an error reply (WRONGTYPE, ...): Redis answered, the run failed there
+    const mark = new LeaseMark('#' + runId);
+    const clears: LimitAdjustment[] = [];
+    const seen = new Set<string>();
+    for (const charges of contexts) {
+      for (const c of charges) {
+        if (c.kind !== 'concurrency' || c.windowMs > 0 || !(c.amount > 0) || seen.has(c.key)) continue;
+        seen.add(c.key);
+        clears.push({ key: c.key, kind: 'concurrency', limit: c.limit, windowMs: 0, delta: -c.amount, mark });
+      }
+    }
+    if (clears.length > 0) this.setAside(clears, error);
   }
 
   /**

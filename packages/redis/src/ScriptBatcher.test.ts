@@ -1,16 +1,17 @@
 import type { ScriptClient } from './redisClient';
 import { RedisScript } from './RedisScript';
-import { ScriptBatcher, type BatchEntry } from './ScriptBatcher';
+import { ScriptBatcher, type BatchEntry, type ScriptBatcherOptions } from './ScriptBatcher';
+import { RedisReplyLostError } from './RedisReplyLostError';
 import { RedisTimeoutError } from './withTimeout';
 
 /** A stand-in for ioredis that records EVALSHA calls and answers when told to. */
 function fakeClient() {
-  const calls: { keys: string[]; arg: unknown[] }[] = [];
+  const calls: { keys: string[]; arg: unknown[]; runId?: unknown }[] = [];
   const replies: Array<{ resolve: (v: unknown) => void; reject: (e: unknown) => void }> = [];
   const client = {
     status: 'ready',
     evalsha: (_sha: string, numKeys: number, ...rest: (string | number)[]) => {
-      calls.push({ keys: rest.slice(0, numKeys) as string[], arg: JSON.parse(String(rest[numKeys])) as unknown[] });
+      calls.push({ keys: rest.slice(0, numKeys) as string[], arg: JSON.parse(String(rest[numKeys])) as unknown[], ...(rest.length > numKeys + 1 ? { runId: rest[numKeys + 1] } : {}) });
       return new Promise((resolve, reject) => replies.push({ resolve, reject }));
     },
   } as unknown as ScriptClient;
@@ -25,7 +26,7 @@ const settle = (reply: unknown, batch: BatchEntry<string>[]) => {
 describe('ScriptBatcher', () => {
   afterEach(() => jest.useRealTimers());
 
-  function setup(maxBatch: number, withCounts = true) {
+  function setup(maxBatch: number, withCounts = true, extra: Partial<ScriptBatcherOptions<string>> = {}) {
     const fake = fakeClient();
     const batcher = new ScriptBatcher<string>({
       script: new RedisScript('return 1'),
@@ -35,6 +36,7 @@ describe('ScriptBatcher', () => {
       timeoutMs: 100,
       withCounts,
       settle,
+      ...extra,
     });
     return { ...fake, batcher };
   }
@@ -123,4 +125,69 @@ describe('ScriptBatcher', () => {
     await expect(recovered).resolves.toBe('local after ECONNREFUSED');
     await expect(throwing).rejects.toThrow('closed');
   });
+
+  describe('with run ids', () => {
+    function withRunIds() {
+      const stream = { current: {} as unknown };
+      const unanswered: Array<{ runId: string; contexts: unknown[]; error: unknown }> = [];
+      const late: Array<{ result: string; context: unknown }> = [];
+      const order: string[] = [];
+      let n = 0;
+      const s = setup(16, true, {
+        runId: () => `run${n++}`,
+        unanswered: (runId, contexts, error) => {
+          order.push('unanswered');
+          unanswered.push({ runId, contexts, error });
+        },
+        late: (result, context) => late.push({ result, context }),
+      });
+      // The client's connection, as ioredis' `stream`: replaced on a reconnect.
+      Object.defineProperty(s.client, 'stream', { get: () => stream.current });
+      return { ...s, stream, unanswered, late, order };
+    }
+
+    it('sends the run id as the second argument, and reports a run that failed (timeout) with its calls\' contexts, after the calls got the failure', async () => {
+      jest.useFakeTimers();
+      const { batcher, calls, replies, unanswered, late, order } = withRunIds();
+      // a recovers (as the store's fast path does: the failure mode answers it), b rejects.
+      const a = batcher.add(['k'], ['c', 1], 1, () => (order.push('a recovered'), 'local'), 'ctx-a');
+      const b = batcher.add(['k'], ['c', 1], 1, undefined, 'ctx-b').catch((e: unknown) => e);
+      jest.advanceTimersByTime(0);
+      await Promise.resolve();
+      expect(calls.map((c) => c.runId)).toEqual(['run0']);
+      jest.advanceTimersByTime(100);
+      await expect(a).resolves.toBe('local');
+      await expect(b).resolves.toBeInstanceOf(RedisTimeoutError);
+      expect(unanswered).toEqual([{ runId: 'run0', contexts: ['ctx-a', 'ctx-b'], error: expect.any(RedisTimeoutError) }]);
+      expect(order).toEqual(['a recovered', 'unanswered']);
+      replies[0]!.resolve('x,y'); // it ran after all: its results go to late
+      await Promise.resolve();
+      await Promise.resolve();
+      expect(late).toEqual([
+        { result: 'x', context: 'ctx-a' },
+        { result: 'y', context: 'ctx-b' },
+      ]);
+    });
+
+    it('treats a reply that came back on a new connection (ioredis sent the run again) as lost: the calls fail, the reply is late', async () => {
+      const { batcher, replies, stream, unanswered, late } = withRunIds();
+      const a = batcher.add(['k'], ['c', 1], 1, undefined, 'ctx-a');
+      await new Promise((r) => process.nextTick(r));
+      stream.current = {}; // reconnected
+      replies[0]!.resolve('x');
+      await expect(a).rejects.toBeInstanceOf(RedisReplyLostError);
+      expect(unanswered).toEqual([{ runId: 'run0', contexts: ['ctx-a'], error: expect.any(RedisReplyLostError) }]);
+      expect(late).toEqual([{ result: 'x', context: 'ctx-a' }]);
+    });
+
+    it('reports nothing for a run answered on the connection it went out on', async () => {
+      const { batcher, replies, unanswered, late } = withRunIds();
+      const a = batcher.add(['k'], ['c', 1], 1, undefined, 'ctx-a');
+      await new Promise((r) => process.nextTick(r));
+      replies[0]!.resolve('x');
+      await expect(a).resolves.toBe('x');
+      expect([unanswered, late]).toEqual([[], []]);
+    });
+  });
 });
+

@@ -1,5 +1,6 @@
 import type { ScriptClient } from './redisClient';
 import type { RedisScript } from './RedisScript';
+import { RedisReplyLostError } from './RedisReplyLostError';
 import { RedisTimeoutError } from './withTimeout';
 
 /** One call waiting for the next batch. */
@@ -43,6 +44,18 @@ export interface ScriptBatcherOptions<R> {
    * `context`, so that the caller can undo what Redis did for calls that were already answered.
    */
   late?: (result: R, context: unknown) => void;
+  /**
+   * Names each script run: the id goes to the script as its second argument (the reserve script tags
+   * the leases it adds with it), and to {@link ScriptBatcherOptions.unanswered}.
+   */
+  runId?: () => string;
+  /**
+   * A run that failed (timeout, connection lost, error reply) may still have been applied by Redis,
+   * its reply lost: called with the run's id, each call's `context` and the failure, after the calls
+   * got it, so that the caller can undo what such a run did without its reply (the leases tagged with
+   * the id).
+   */
+  unanswered?: (runId: string, contexts: unknown[], error: unknown) => void;
 }
 
 /**
@@ -51,6 +64,8 @@ export interface ScriptBatcherOptions<R> {
  * call keeps its own meaning (the script processes them in order); Redis and the client pay the
  * per-command overhead once. An idle caller's call goes out alone on the next tick. One timer per
  * batch bounds the wait: on timeout every call of the batch rejects with {@link RedisTimeoutError}.
+ * With `runId`, a reply that comes back on another connection than the run went out on (ioredis sent
+ * it again after a reconnect) fails the calls with {@link RedisReplyLostError} and is handed to `late`.
  *
  * @example
  * ```ts
@@ -100,22 +115,32 @@ export class ScriptBatcher<R> {
       for (const k of e.keys) keys.push(k);
       for (const a of e.units) args.push(a);
     }
+    const runId = this.options.runId?.();
     let done = false;
-    let timedOut = false;
+    /** The reply, if it comes, is a late one (the calls were failed): what the run charged is undone. */
+    let late = false;
     const fail = (error: unknown) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       for (const e of batch) failOne(e, error);
+      if (runId !== undefined) this.options.unanswered?.(runId, batch.map((e) => e.context), error);
     };
     const timer = setTimeout(() => {
-      timedOut = true;
+      late = true;
       fail(new RedisTimeoutError(timeoutMs));
     }, timeoutMs);
     timer.unref?.();
-    script.run(client, keys, [JSON.stringify(args)]).then((reply) => {
+    // The connection the run goes out on (a single-node client's). A reply that comes back on another one
+    // was sent again by ioredis after a reconnect: Redis may have run it twice, the first reply is lost.
+    const sentOn = runId === undefined ? undefined : client.stream;
+    script.run(client, keys, runId === undefined ? [JSON.stringify(args)] : [JSON.stringify(args), runId]).then((reply) => {
+      if (!done && sentOn !== undefined && client.stream !== sentOn) {
+        late = true;
+        fail(new RedisReplyLostError());
+      }
       if (done) {
-        if (timedOut) this.lateReply(reply, batch);
+        if (late) this.lateReply(reply, batch);
         return;
       }
       done = true;

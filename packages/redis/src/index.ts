@@ -29,6 +29,7 @@ export { RedisStoreConfigError } from './RedisStoreConfigError';
 export { RedisSyncError } from './RedisSyncError';
 export type { RedisSyncOperation } from './RedisSyncError';
 export { RedisTimeoutError } from './withTimeout';
+export { RedisReplyLostError } from './RedisReplyLostError';
 export { RedisKeyspace, escapeStoreKey, MAX_STORE_KEY_LENGTH } from './RedisKeyspace';
 export type { RedisKeyspaceOptions, RedisKeyKind } from './RedisKeyspace';
 export type { RedisHealthState } from './RedisHealth';

@@ -49,6 +49,11 @@
  * key outlives its window.
  *
  * Concurrency state (`c`, `windowMs` 0): a sorted set of leases, member `<id>|<amount>`, score = expiry (epoch ms). The
+ * id is `<redis time s>.<µs>.<reservation>.<charge>#<run id>` (the run id is the reserve call's
+ * `ARGV[2]`, when given). A release whose mark is `#<run id>` removes every lease that run added: the
+ * store sends it for a run that failed on its side (timed out, connection lost), whose reply, and with
+ * it the leases' members, may never arrive, though Redis ran it (maybe twice: ioredis re-sends
+ * commands that were in flight when the connection dropped). The
  * count is the sum of unexpired leases, each with its own expiry, so a slot leaked by a crashed process
  * is reclaimed at most `leaseMs` after it was taken, even under continuous traffic. An admitted lease's
  * member is its charge's mark (a string in the reserve reply). A release (negative delta) carrying it
@@ -184,6 +189,8 @@ end
  */
 export const RESERVE_LUA = `${HEADER}
 local retry_c = A[3]
+-- the run's id (ARGV[2]), in every lease this run adds: a run whose reply was lost is cleared by it
+local run_tag = ARGV[2] and ('#' .. ARGV[2]) or ''
 local R = A[4]
 local offset = 4 + R
 local out = {}
@@ -384,7 +391,7 @@ for r = 1, R do
         end
         redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
         -- the lease is this charge's mark: its release removes exactly this lease
-        out[head + 3 * (i - first) + 3] = add_lease(key, A[o + 5], r .. '.' .. i, now + lease)
+        out[head + 3 * (i - first) + 3] = add_lease(key, A[o + 5], r .. '.' .. i .. run_tag, now + lease)
         expire_leases(key)
       end
     end
@@ -481,14 +488,27 @@ for i = 1, #KEYS do
         local member = A[o + 6]
         local replay = string.byte(member, 1) == 126
         if replay then member = string.sub(member, 2) end
-        local score = redis.call('ZSCORE', key, member)
-        if score then
-          redis.call('ZREM', key, member)
-          local amt = tonumber(string.match(member, '|([^|]+)$')) or 0
-          if amt > -d then add_lease(key, amt + d, 'p' .. i, tonumber(score)) end
-        elseif not replay then
-          local s1, s2 = string.match(member, '^(%d+)%.(%d+)%.')
-          if s1 and tonumber(s1) * 1000 + math.floor(tonumber(s2) / 1000) + lease > now then release_oldest(key, -d, i) end
+        if string.byte(member, 1) == 35 then
+          -- '#<run id>': the reserve run with that id failed on the store's side (timeout, connection
+          -- lost), so its reply may be lost: every lease it added (also a re-sent copy's) is removed
+          local ms = redis.call('ZRANGE', key, 0, -1)
+          for j = 1, #ms do
+            local at = string.find(ms[j], member, 1, true)
+            if at then
+              local after = string.byte(ms[j], at + #member)
+              if after == 124 or after == 46 then redis.call('ZREM', key, ms[j]) end
+            end
+          end
+        else
+          local score = redis.call('ZSCORE', key, member)
+          if score then
+            redis.call('ZREM', key, member)
+            local amt = tonumber(string.match(member, '|([^|]+)$')) or 0
+            if amt > -d then add_lease(key, amt + d, 'p' .. i, tonumber(score)) end
+          elseif not replay then
+            local s1, s2 = string.match(member, '^(%d+)%.(%d+)%.')
+            if s1 and tonumber(s1) * 1000 + math.floor(tonumber(s2) / 1000) + lease > now then release_oldest(key, -d, i) end
+          end
         end
       else
         release_oldest(key, -d, i)

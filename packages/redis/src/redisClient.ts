@@ -22,6 +22,8 @@ export type RedisClient = Redis | Cluster;
 export interface ScriptClient {
   status: string;
   isCluster?: boolean;
+  /** A single-node client's current connection (ioredis replaces it on every reconnect). */
+  stream?: unknown;
   evalsha(...args: (string | number)[]): Promise<unknown>;
   eval(...args: (string | number)[]): Promise<unknown>;
   script(subcommand: 'LOAD', lua: string): Promise<unknown>;

@@ -1,3 +1,4 @@
+import type { RedisReplyLostError } from './RedisReplyLostError';
 import type { Clock } from '@llm-resilience/core';
 import type { RedisBreakerSync } from './RedisBreakerSync';
 import type { RedisLimiterStore } from './RedisLimiterStore';
@@ -38,7 +39,9 @@ export type RedisFailureMode = 'fail-open' | 'fail-closed';
  *   one three times with an error that is not an outage.
  * - `releasesQueued`: releases of concurrency slots held on Redis that could not be written there.
  *   The store keeps them (at most the lease lifetime) and sends them once Redis answers again; until
- *   then those slots stay held on Redis.
+ *   then those slots stay held on Redis. A reservation whose run timed out or lost its connection
+ *   queues one too per concurrency key it charged: the removal of the leases that run may have added
+ *   on Redis, its reply lost (see {@link RedisReplyLostError}).
  * - `releasesReplayed`: kept releases written to Redis. Each removes only its own lease, so a release
  *   whose first attempt did reach Redis (a timeout) frees nobody else's slot.
  * - `lateReserveUndone`: a reservation that timed out (its caller was decided locally or refused) was

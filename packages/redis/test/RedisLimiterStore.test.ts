@@ -471,6 +471,30 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect(await short.peek([slot('late', 1, 1)])).toEqual([{ remaining: 0, resetMs: 0 }]);
   });
 
+  it("tags each lease with its reserve run's id; a '#<run id>' release removes exactly that run's leases (lost replies)", async () => {
+    const key = store.keyspace.key('c', 'runs');
+    const taken = await Promise.all([store.reserve([slot('runs', 1, 5)]), store.reserve([slot('runs', 1, 5)])]); // one run
+    const alone = await store.reserve([slot('runs', 1, 5)]); // another run
+    const leases = await redis.zrange(key, '0', '-1');
+    expect(leases).toHaveLength(3);
+    const leaseOf = (r: ReserveResult) => (r.ok ? (r.marks?.[0] as { lease: string }).lease : '');
+    const runOf = (r: ReserveResult) => /#([0-9a-z]+)[.|]/.exec(leaseOf(r))![1]!;
+    expect(runOf(taken[0])).toBe(runOf(taken[1]));
+    expect(runOf(alone)).not.toBe(runOf(taken[0]));
+    // What the store sends for a run whose reply was lost (as a replay from its queue: '~#<run id>').
+    const clear = (run: string) =>
+      new RedisScript(ADJUST_LUA).run(redis as unknown as ScriptClient, [key], [JSON.stringify([HOUR, 1000, 250, 0, 'c', 5, 0, 0, -1, `~#${run}`])]);
+    await clear(runOf(taken[0]));
+    expect(await redis.zrange(key, '0', '-1')).toEqual([leaseOf(alone)]);
+
+    // Only whole run ids match: a run id that another one starts with is not taken for it, and a lease
+    // renamed for a clashing member (`.<k>` after the id) is.
+    const expiry = (await redisNow(redis)) + HOUR;
+    await redis.zadd(key, expiry, '1.2.1.1#abc1|1', expiry, '1.2.1.1#abc10|1', expiry, '1.2.1.1#abc1.1|1');
+    await clear('abc1');
+    expect((await redis.zrange(key, '0', '-1')).sort()).toEqual(['1.2.1.1#abc10|1', leaseOf(alone)].sort());
+  });
+
   it('keeps counts right when releases with and without marks mix (a rolling upgrade from a version without marks)', async () => {
     const key = store.keyspace.key('c', 'mixed');
     const mark = (r: ReserveResult) => (r.ok ? r.marks?.[0] : undefined);

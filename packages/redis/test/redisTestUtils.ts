@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect as connectTcp, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis, { type RedisOptions } from 'ioredis';
@@ -138,5 +138,69 @@ export async function pollUntil(what: string, step: () => boolean | Promise<bool
   while (!(await step())) {
     if (Date.now() > end) throw new Error(`Gave up after ${timeoutMs} ms waiting for ${what}.`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
+ * A TCP proxy in front of Redis that can lose a reply: armed with {@link dropNextReply}, it forwards
+ * what the client sends, and when Redis answers it closes both connections instead of passing the
+ * answer on. Redis has run the command; the client never hears of it, and reconnects (through the
+ * proxy again).
+ */
+export class ReplyDroppingProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private armed = false;
+  /** Replies dropped so far. */
+  dropped = 0;
+
+  private constructor(private readonly target: { host: string; port: number }) {}
+
+  /** Starts a proxy to REDIS_URL on a free local port. */
+  static async start(): Promise<ReplyDroppingProxy & { port: number }> {
+    const url = new URL(REDIS_URL);
+    const proxy = new ReplyDroppingProxy({ host: url.hostname, port: Number(url.port || 6379) });
+    const server = createServer((client) => proxy.pipe(client));
+    proxy.server = server;
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    return Object.assign(proxy, { port: typeof address === 'object' && address ? address.port : 0 });
+  }
+
+  /** The next bytes Redis sends back (on any connection) are dropped, and that connection is cut. */
+  dropNextReply(): void {
+    this.armed = true;
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private pipe(client: Socket): void {
+    const upstream = connectTcp(this.target.port, this.target.host);
+    for (const s of [client, upstream]) {
+      this.sockets.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        this.sockets.delete(s);
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.on('data', (b: Buffer) => upstream.write(b));
+    upstream.on('data', (b: Buffer) => {
+      if (this.armed) {
+        this.armed = false;
+        this.dropped++;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      client.write(b);
+    });
   }
 }
