@@ -180,6 +180,18 @@ describe('ScriptBatcher', () => {
       expect(late).toEqual([{ result: 'x', context: 'ctx-a' }]);
     });
 
+    it('does not take a reply for a re-sent one when the run was queued while ioredis was connecting', async () => {
+      const { batcher, client, replies, stream, unanswered, late } = withRunIds();
+      (client as { status: string }).status = 'connecting'; // ioredis writes it on the connection it opens
+      const a = batcher.add(['k'], ['c', 1], 1, undefined, 'ctx-a');
+      await new Promise((r) => process.nextTick(r));
+      stream.current = {};
+      (client as { status: string }).status = 'ready';
+      replies[0]!.resolve('x');
+      await expect(a).resolves.toBe('x');
+      expect([unanswered, late]).toEqual([[], []]);
+    });
+
     it('reports nothing for a run answered on the connection it went out on', async () => {
       const { batcher, replies, unanswered, late } = withRunIds();
       const a = batcher.add(['k'], ['c', 1], 1, undefined, 'ctx-a');

@@ -131,9 +131,10 @@ export class ScriptBatcher<R> {
       fail(new RedisTimeoutError(timeoutMs));
     }, timeoutMs);
     timer.unref?.();
-    // The connection the run goes out on (a single-node client's). A reply that comes back on another one
-    // was sent again by ioredis after a reconnect: Redis may have run it twice, the first reply is lost.
-    const sentOn = runId === undefined ? undefined : client.stream;
+    // The connection the run goes out on (a single-node client's, once ready: while connecting, ioredis
+    // queues the command for the connection it is opening). A reply that comes back on another one was
+    // sent again by ioredis after a reconnect: Redis may have run it twice, the first reply is lost.
+    const sentOn = runId !== undefined && client.status === 'ready' ? client.stream : undefined;
     script.run(client, keys, runId === undefined ? [JSON.stringify(args)] : [JSON.stringify(args), runId]).then((reply) => {
       if (!done && sentOn !== undefined && client.stream !== sentOn) {
         late = true;

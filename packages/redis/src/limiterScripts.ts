@@ -53,7 +53,8 @@
  * `ARGV[2]`, when given). A release whose mark is `#<run id>` removes every lease that run added: the
  * store sends it for a run that failed on its side (timed out, connection lost), whose reply, and with
  * it the leases' members, may never arrive, though Redis ran it (maybe twice: ioredis re-sends
- * commands that were in flight when the connection dropped). The
+ * commands that were in flight when the connection dropped). One call reads a key's leases once for
+ * all the runs it clears there. The
  * count is the sum of unexpired leases, each with its own expiry, so a slot leaked by a crashed process
  * is reclaimed at most `leaseMs` after it was taken, even under continuous traffic. An admitted lease's
  * member is its charge's mark (a string in the reserve reply). A release (negative delta) carrying it
@@ -441,6 +442,21 @@ local function release_oldest(key, left, i)
   end
 end
 local offset = 4
+-- '#<run id>' releases (see below), gathered per key: each key's leases are then read once, however
+-- many runs are cleared on it (a replay chunk may carry hundreds)
+local clears
+for i = 1, #KEYS do
+  local mark = A[offset + (i - 1) * ${ADJUST_UNIT_ARGS} + 6]
+  if type(mark) == 'string' then
+    local id = string.match(mark, '^~?#(.+)$')
+    if id then
+      clears = clears or {}
+      local ids = clears[KEYS[i]]
+      if not ids then ids = {}; clears[KEYS[i]] = ids end
+      ids[id] = true
+    end
+  end
+end
 for i = 1, #KEYS do
   local o = offset + (i - 1) * ${ADJUST_UNIT_ARGS}
   local key = KEYS[i]
@@ -490,13 +506,15 @@ for i = 1, #KEYS do
         if replay then member = string.sub(member, 2) end
         if string.byte(member, 1) == 35 then
           -- '#<run id>': the reserve run with that id failed on the store's side (timeout, connection
-          -- lost), so its reply may be lost: every lease it added (also a re-sent copy's) is removed
-          local ms = redis.call('ZRANGE', key, 0, -1)
-          for j = 1, #ms do
-            local at = string.find(ms[j], member, 1, true)
-            if at then
-              local after = string.byte(ms[j], at + #member)
-              if after == 124 or after == 46 then redis.call('ZREM', key, ms[j]) end
+          -- lost), so its reply may be lost: every lease it added (also a re-sent copy's) is removed,
+          -- for all the runs this call clears on the key at once
+          local ids = clears[key]
+          if ids then
+            clears[key] = nil
+            local ms = redis.call('ZRANGE', key, 0, -1)
+            for j = 1, #ms do
+              local id = string.match(ms[j], '#([^.|]+)')
+              if id and ids[id] then redis.call('ZREM', key, ms[j]) end
             end
           end
         else

@@ -493,6 +493,14 @@ describe('RedisLimiterStore (real Redis)', () => {
     await redis.zadd(key, expiry, '1.2.1.1#abc1|1', expiry, '1.2.1.1#abc10|1', expiry, '1.2.1.1#abc1.1|1');
     await clear('abc1');
     expect((await redis.zrange(key, '0', '-1')).sort()).toEqual(['1.2.1.1#abc10|1', leaseOf(alone)].sort());
+
+    // Several runs cleared in one call (a replay chunk), a first release and a replay among them.
+    await redis.zadd(key, expiry, '1.2.1.1#def|1', expiry, '1.2.2.1#ghi|1');
+    const unit = (mark: string) => ['c', 5, 0, 0, -1, mark];
+    await new RedisScript(ADJUST_LUA).run(redis as unknown as ScriptClient, [key, key, key], [
+      JSON.stringify([HOUR, 1000, 250, 0, ...unit('~#def'), ...unit('#ghi'), ...unit('~#abc10')]),
+    ]);
+    expect(await redis.zrange(key, '0', '-1')).toEqual([leaseOf(alone)]);
   });
 
   it('keeps counts right when releases with and without marks mix (a rolling upgrade from a version without marks)', async () => {
