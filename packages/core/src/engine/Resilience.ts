@@ -538,8 +538,10 @@ export class Resilience {
    * its abort error): its reservation is then released as usual, before the engine goes on. A call
    * that ignores its signal keeps using the provider, so its target-scoped reservation (concurrency
    * slot, tokens), if any, is kept until the call ends, then settled with what it used (it succeeded:
-   * reported or extracted usage, else the estimate) or failed (it failed); the request's own
-   * request-scoped reservation waits for it too ({@link closeRequest}). One that does not end within
+   * reported or extracted usage, else the estimate, also added to `s.lateUsage`) or failed (it failed,
+   * or resolved with nothing); the request's own request-scoped admission waits for it too
+   * ({@link closeRequest}). Whatever it answers is closed if it is a stream (see closeUnread, attached
+   * by the caller). A warning goes to the logger the first time a target holds one. One that does not end within
    * `holdMs` more (the target's own timeout) is released as failed then, as is every held one at
    * {@link shutdown} (after it, a cut-off call is released at once). Resolves once the reservation is
    * released, or once it is held (then counted in `s.holding` until released).
