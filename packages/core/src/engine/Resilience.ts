@@ -177,6 +177,12 @@ export class Resilience {
   private readonly retryBudgets = new Map<string, RetryBudget>();
   /** Reservations of cut-off calls that are still running, by the function that closes each (see holdUntilFinished). */
   private readonly held = new Set<(settle: boolean, value?: unknown) => Promise<void>>();
+  /**
+   * Streamed requests whose `StreamingResult` nobody completes or fails hold their reservations (a
+   * concurrency slot) for good: one that is garbage-collected unfinished is completed with its
+   * estimate then, and an error logged. A safety net for a forgotten path, not a way to end streams.
+   */
+  private readonly abandonedStreams = new FinalizationRegistry<() => void>((finish) => finish());
   /** Request-scoped settles and fails waiting for held calls (see closeRequest), until they are applied. */
   private readonly deferredCloses = new Set<Promise<void>>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
@@ -294,53 +300,60 @@ export class Resilience {
     };
     if (request.stream) {
       let ended = false;
+      // Its reservations are held until complete() or fail(); one dropped without either is finished
+      // when it is garbage-collected (see abandonedStreams and streamingResult).
       const checked = (usage: Usage): Usage => this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
-      const result: StreamingResult<T> = {
-        value: success.value,
-        target: success.target,
-        record: s.record,
-        complete: (usage) => {
-          if (ended) return s.record;
-          ended = true;
-          const used = usage === undefined ? success.usage : checked(usage);
-          // The record is final when complete() returns; the store settles in the background.
-          const record = this.finishSuccess(s, success.target, used);
-          Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
-          return record;
-        },
-        fail: (error, usage) => {
-          if (ended) return s.record;
-          ended = true;
-          if (usage !== undefined) {
-            // Part of the reply was delivered and billed: charge what the adapter knows was used.
-            const used = checked(usage);
-            this.recordUsage(s, success.target, used);
-            Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a failed stream failed', { requestId: s.requestId, error: String(e) }));
-          } else {
-            if (success.targetReservation) {
-              Promise.resolve(this.releaseTarget(success.targetReservation, success.target, success.targetReservation.fail())).catch((e: unknown) =>
-                this.logger?.error?.("releasing a failed stream's target reservation failed", { requestId: s.requestId, error: String(e) }),
-              );
-            }
-            Promise.resolve(this.closeRequest(s, undefined)).catch((e: unknown) =>
-              this.logger?.error?.("releasing a failed stream's request-scoped reservation failed", { requestId: s.requestId, error: String(e) }),
-            );
-            this.scheduler.notify();
-          }
-          const c: ClassifiedError = request.signal?.aborted
-            ? { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: error }
-            : this.classify(error);
-          // The attempt's admission (maybe a half-open probe) was settled by its success; this must not
-          // free another call's probe slot.
-          this.breakers.record(success.target.id, success.target.provider, { kind: c.kind, latencyMs: 0, admission: NO_PROBE });
-          s.record.outcome = 'failure';
-          s.record.error_kind = c.kind;
-          if (c.status !== undefined || c.code !== undefined) s.record.error_code = c.status ?? c.code;
-          this.emitRecord(s);
-          return s.record;
-        },
+      const complete = (usage?: Usage): RequestRecord => {
+        if (ended) return s.record;
+        ended = true;
+        this.abandonedStreams.unregister(dropped);
+        const used = usage === undefined ? success.usage : checked(usage);
+        // The record is final when complete() returns; the store settles in the background.
+        const record = this.finishSuccess(s, success.target, used);
+        Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
+        return record;
       };
-      return result;
+      const fail = (error: unknown, usage?: Usage): RequestRecord => {
+        if (ended) return s.record;
+        ended = true;
+        this.abandonedStreams.unregister(dropped);
+        if (usage !== undefined) {
+          // Part of the reply was delivered and billed: charge what the adapter knows was used.
+          const used = checked(usage);
+          this.recordUsage(s, success.target, used);
+          Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a failed stream failed', { requestId: s.requestId, error: String(e) }));
+        } else {
+          if (success.targetReservation) {
+            Promise.resolve(this.releaseTarget(success.targetReservation, success.target, success.targetReservation.fail())).catch((e: unknown) =>
+              this.logger?.error?.("releasing a failed stream's target reservation failed", { requestId: s.requestId, error: String(e) }),
+            );
+          }
+          Promise.resolve(this.closeRequest(s, undefined)).catch((e: unknown) =>
+            this.logger?.error?.("releasing a failed stream's request-scoped reservation failed", { requestId: s.requestId, error: String(e) }),
+          );
+          this.scheduler.notify();
+        }
+        const c: ClassifiedError = request.signal?.aborted
+          ? { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: error }
+          : this.classify(error);
+        // The attempt's admission (maybe a half-open probe) was settled by its success; this must not
+        // free another call's probe slot.
+        this.breakers.record(success.target.id, success.target.provider, { kind: c.kind, latencyMs: 0, admission: NO_PROBE });
+        s.record.outcome = 'failure';
+        s.record.error_kind = c.kind;
+        if (c.status !== undefined || c.code !== undefined) s.record.error_code = c.status ?? c.code;
+        this.emitRecord(s);
+        return s.record;
+      };
+      const dropped = (): void => {
+        if (ended) return;
+        this.logger?.error?.(
+          'a streamed request was dropped without complete() or fail(): it was settled with its estimate when its result was garbage-collected. Call complete() or fail() on every path',
+          { requestId: s.requestId, target: success.target.id },
+        );
+        complete();
+      };
+      return streamingResult({ value: success.value, target: success.target, record: s.record }, complete, fail, this.abandonedStreams, dropped);
     }
     const settled = settle(success.usage);
     if (settled) await settled;
@@ -1420,6 +1433,29 @@ function targetsPerProvider(policy: Policy): Record<string, number> {
 function releaseAdmission(v: { reservation?: Reservation; budget?: Reservation }): void {
   void v.reservation?.fail('release');
   void v.budget?.fail('release');
+}
+
+/**
+ * The `StreamingResult` of `base`, whose `complete` and `fail` are the engine's. `dropped` runs once
+ * nothing can call them any more: `handle` is reachable from the result and from its `complete` and
+ * `fail` (also when they are destructured off it), and from nothing the engine keeps, so the registry
+ * reports it collected only then. Made here, outside `execute`, so that no closure the engine keeps
+ * shares a scope with `handle`.
+ */
+function streamingResult<T>(
+  base: ExecuteResult<T>,
+  complete: (usage?: Usage) => RequestRecord,
+  fail: (error: unknown, usage?: Usage) => RequestRecord,
+  registry: FinalizationRegistry<() => void>,
+  dropped: () => void,
+): StreamingResult<T> {
+  const handle = {};
+  registry.register(handle, dropped, dropped);
+  return {
+    ...base,
+    complete: (usage) => (void handle, complete(usage)),
+    fail: (error, usage) => (void handle, fail(error, usage)),
+  };
 }
 
 /** Settles (with `actual`) or fails (`undefined`) a request-scoped admission: both its reservations at once. */

@@ -252,7 +252,9 @@ export interface ExecuteResult<T, O = unknown> {
  *
  * Until one of them is called the request holds everything it reserved (concurrency slots included)
  * and emits no record: there is no timeout on an open stream. Call one in every path, `finally`
- * included; the adapters (Express gateway, LangChain) do.
+ * included; the adapters (Express gateway, LangChain) do. As a safety net only, a result dropped
+ * unfinished is completed with the estimate when it is garbage-collected (whenever that is, if ever),
+ * and an error is logged.
  *
  * @example
  * ```ts
