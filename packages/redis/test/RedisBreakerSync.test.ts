@@ -95,6 +95,8 @@ describe('RedisBreakerSync (real Redis)', () => {
     const t0 = await redisNow(redis);
     await a.publish('target:fast-a', { state: 'open', until: clockA.now() + 30_000, reason: 'error_rate' });
     await a.publish('provider:anthropic', { state: 'paused', until: clockA.now() + 40 });
+    // Written by now: it expires at the latest 40 ms after this Redis time.
+    const pausedBy = await redisNow(redis);
     // The hash lives as long as its longest state, plus the margin (1 s).
     const ttl = await redis.pttl(a.hashKey);
     expect(ttl).toBeGreaterThan(30_000);
@@ -115,7 +117,7 @@ describe('RedisBreakerSync (real Redis)', () => {
     expect(open!.state === 'open' && open!.until).toBeGreaterThanOrEqual(clockC.now() + 30_000 - elapsed - 1);
 
     // The 40 ms pause expires: not loaded any more, and removed by the next write.
-    await untilRedisTime(redis, t0 + 60);
+    await untilRedisTime(redis, pausedBy + 45);
     expect((await c.load()).map(([k]) => k)).toEqual(['target:fast-a']);
     await a.publish('target:other', { state: 'open', until: clockA.now() + 20_000, reason: 'error_rate' });
     expect((await redis.hkeys(a.hashKey)).sort()).toEqual(['target:fast-a', 'target:other']);
