@@ -46,6 +46,32 @@ describe('Resilience: a streamed request whose result is dropped unfinished', ()
     expect(served.record.final_target).toBe('a');
   });
 
+  it('is completed too when the dropped stream or the request signal refers back to its complete() or fail()', async () => {
+    const errors: unknown[] = [];
+    const { engine, clock } = setup({ limits: [SLOT] }, ROUTE, { logger: { error: (m: string) => errors.push(m) } });
+    await (async () => {
+      // A signal only the request refers to once this returns (a caller's own, still held, could abort
+      // later and call fail(): then the result is not dropped).
+      const controller = new AbortController();
+      const r = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, stream: true, signal: controller.signal }, async () => ({ onEnd: undefined as unknown })));
+      controller.signal.addEventListener('abort', () => r.fail(new Error('aborted')));
+      (r.value as { onEnd: unknown }).onEnd = () => r.complete();
+    })();
+    await collectUntil(() => errors.length > 0);
+    expect(errors).toEqual([expect.stringContaining('without complete() or fail()')]);
+    const served = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn));
+    expect(served.record.final_target).toBe('a');
+  });
+
+  it('keeps waiting while its fail() alone is still held', async () => {
+    const errors: unknown[] = [];
+    const { engine, clock, records } = setup({ limits: [SLOT] }, ROUTE, { logger: { error: (m: string) => errors.push(m) } });
+    const { fail } = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, stream: true }, async () => ({ chunks: [] })));
+    await collectUntil(() => false, 10);
+    expect([errors, records]).toEqual([[], []]);
+    expect(fail(new Error('reader gave up'), { inputTokens: 10, outputTokens: 2 })).toMatchObject({ outcome: 'failure', output_tokens: 2 });
+  });
+
   it('keeps waiting while its complete() is still held, also destructured off a dropped result', async () => {
     const errors: unknown[] = [];
     const { engine, clock, records } = setup({ limits: [SLOT] }, ROUTE, { logger: { error: (m: string) => errors.push(m) } });

@@ -85,7 +85,8 @@ function newRequestId(): string {
 
 /** What one request carries through the pipeline. */
 interface RequestState {
-  readonly request: ResilienceRequest;
+  /** Replaced by a copy without its signal once the request is a stream handed out (see droppedStream). */
+  request: ResilienceRequest;
   route: RoutePolicy;
   readonly trafficClass: TrafficClass;
   readonly requestId: string;
@@ -182,7 +183,13 @@ export class Resilience {
    * concurrency slot) for good: one that is garbage-collected unfinished is completed with its
    * estimate then, and an error logged. A safety net for a forgotten path, not a way to end streams.
    */
-  private readonly abandonedStreams = new FinalizationRegistry<() => void>((finish) => finish());
+  private readonly abandonedStreams = new FinalizationRegistry<() => void>((finish) => {
+    try {
+      finish();
+    } catch {
+      // A throw here would be an uncaught exception (the process would exit); the request is lost anyway.
+    }
+  });
   /** Request-scoped settles and fails waiting for held calls (see closeRequest), until they are applied. */
   private readonly deferredCloses = new Set<Promise<void>>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
@@ -288,25 +295,16 @@ export class Resilience {
       this.scheduler.notify();
       throw this.finishFailure(s, err);
     }
-    // Synchronous when the store is (the in-memory default): no promise per settled request.
-    const settle = (usage: Usage): void | Promise<void> => {
-      const actual = this.amounts(success.target, usage);
-      const t = success.targetReservation && this.releaseTarget(success.targetReservation, success.target, success.targetReservation.settle(actual));
-      // Replies rejected by validation were billed too: request-wide spend limits and budgets count them
-      // (their own targets' reservations were settled when they were rejected).
-      const r = this.closeRequest(s, s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual);
-      if (t || r) return Promise.all([t, r]).then(() => this.scheduler.notify());
-      this.scheduler.notify();
-    };
     if (request.stream) {
-      let ended = false;
+      const settle = (usage: Usage): void | Promise<void> => this.settleAnswered(s, success.target, success.targetReservation, usage);
       // Its reservations are held until complete() or fail(); one dropped without either is finished
-      // when it is garbage-collected (see abandonedStreams and streamingResult).
+      // when it is garbage-collected (see abandonedStreams, droppedStream and streamingResult).
+      const end = { ended: false };
       const checked = (usage: Usage): Usage => this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
       const complete = (usage?: Usage): RequestRecord => {
-        if (ended) return s.record;
-        ended = true;
-        this.abandonedStreams.unregister(dropped);
+        if (end.ended) return s.record;
+        end.ended = true;
+        this.abandonedStreams.unregister(end);
         const used = usage === undefined ? success.usage : checked(usage);
         // The record is final when complete() returns; the store settles in the background.
         const record = this.finishSuccess(s, success.target, used);
@@ -314,9 +312,9 @@ export class Resilience {
         return record;
       };
       const fail = (error: unknown, usage?: Usage): RequestRecord => {
-        if (ended) return s.record;
-        ended = true;
-        this.abandonedStreams.unregister(dropped);
+        if (end.ended) return s.record;
+        end.ended = true;
+        this.abandonedStreams.unregister(end);
         if (usage !== undefined) {
           // Part of the reply was delivered and billed: charge what the adapter knows was used.
           const used = checked(usage);
@@ -345,17 +343,11 @@ export class Resilience {
         this.emitRecord(s);
         return s.record;
       };
-      const dropped = (): void => {
-        if (ended) return;
-        this.logger?.error?.(
-          'a streamed request was dropped without complete() or fail(): it was settled with its estimate when its result was garbage-collected. Call complete() or fail() on every path',
-          { requestId: s.requestId, target: success.target.id },
-        );
-        complete();
-      };
-      return streamingResult({ value: success.value, target: success.target, record: s.record }, complete, fail, this.abandonedStreams, dropped);
+      const result = streamingResult({ value: success.value, target: success.target, record: s.record }, complete, fail);
+      this.abandonedStreams.register(result.finisher, this.droppedStream(s, success.target, success.targetReservation, success.usage, end), end);
+      return result.value;
     }
-    const settled = settle(success.usage);
+    const settled = this.settleAnswered(s, success.target, success.targetReservation, success.usage);
     if (settled) await settled;
     const record = this.finishSuccess(s, success.target, success.usage, settled ? undefined : success.endedAt);
     const result: ExecuteResult<T> = { value: success.value, target: success.target, record };
@@ -639,6 +631,44 @@ export class Resilience {
       }
       return undefined;
     });
+  }
+
+  /**
+   * Settles an answered request with `usage`: the answering target's reservation, then the request's
+   * own admission (see closeRequest). Synchronous when the store is (the in-memory default): no promise
+   * per settled request.
+   */
+  private settleAnswered(s: RequestState, target: ResolvedTarget, targetReservation: Reservation | undefined, usage: Usage): void | Promise<void> {
+    const actual = this.amounts(target, usage);
+    const t = targetReservation && this.releaseTarget(targetReservation, target, targetReservation.settle(actual));
+    // Replies rejected by validation were billed too: request-wide spend limits and budgets count them
+    // (their own targets' reservations were settled when they were rejected).
+    const r = this.closeRequest(s, s.rejectedCostUsd > 0 ? { ...actual, costUsd: actual.costUsd + s.rejectedCostUsd } : actual);
+    if (t || r) return Promise.all([t, r]).then(() => this.scheduler.notify());
+    this.scheduler.notify();
+  }
+
+  /**
+   * What finishes a streamed request whose result was garbage-collected unfinished (see
+   * abandonedStreams): completed with the estimate, and an error logged. Made here, from these values
+   * only, so that the registry, which keeps it, keeps nothing that could lead back to the result: not
+   * the stream (`value`) nor the request and its signal (their listeners may hold the result's
+   * `complete` or `fail`); `s.request` is replaced by a copy without its signal.
+   */
+  private droppedStream(s: RequestState, target: ResolvedTarget, targetReservation: Reservation | undefined, estimate: Usage, end: { ended: boolean }): () => void {
+    if (s.request.signal !== undefined) s.request = { ...s.request, signal: undefined };
+    return () => {
+      if (end.ended) return;
+      end.ended = true;
+      const record = this.finishSuccess(s, target, estimate);
+      Promise.resolve(this.settleAnswered(s, target, targetReservation, estimate)).catch((e: unknown) =>
+        this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }),
+      );
+      this.logger?.error?.(
+        'a streamed request was dropped without complete() or fail(): it was settled with its estimate when its result was garbage-collected. Call complete() or fail() on every path',
+        { requestId: record.request_id, target: target.id },
+      );
+    };
   }
 
   /**
@@ -1436,26 +1466,38 @@ function releaseAdmission(v: { reservation?: Reservation; budget?: Reservation }
 }
 
 /**
- * The `StreamingResult` of `base`, whose `complete` and `fail` are the engine's. `dropped` runs once
- * nothing can call them any more: `handle` is reachable from the result and from its `complete` and
- * `fail` (also when they are destructured off it), and from nothing the engine keeps, so the registry
- * reports it collected only then. Made here, outside `execute`, so that no closure the engine keeps
- * shares a scope with `handle`.
+ * What {@link streamingResult} hands out for one stream: its result's `complete` and `fail` call the
+ * engine's through this object (they are its methods, bound to it).
+ */
+class StreamFinisher {
+  constructor(
+    private readonly completeFn: (usage?: Usage) => RequestRecord,
+    private readonly failFn: (error: unknown, usage?: Usage) => RequestRecord,
+  ) {}
+
+  complete(usage?: Usage): RequestRecord {
+    return this.completeFn(usage);
+  }
+
+  fail(error: unknown, usage?: Usage): RequestRecord {
+    return this.failFn(error, usage);
+  }
+}
+
+/**
+ * The `StreamingResult` of `base`, whose `complete` and `fail` are the engine's, and the object that
+ * stays reachable exactly as long as one of them can still be called: `finisher`, which both are
+ * bound to (also when they are destructured off the result) and which nothing the engine keeps refers
+ * to. The engine registers it with its FinalizationRegistry (bound functions keep their receiver, and
+ * no minifier drops that).
  */
 function streamingResult<T>(
   base: ExecuteResult<T>,
   complete: (usage?: Usage) => RequestRecord,
   fail: (error: unknown, usage?: Usage) => RequestRecord,
-  registry: FinalizationRegistry<() => void>,
-  dropped: () => void,
-): StreamingResult<T> {
-  const handle = {};
-  registry.register(handle, dropped, dropped);
-  return {
-    ...base,
-    complete: (usage) => (void handle, complete(usage)),
-    fail: (error, usage) => (void handle, fail(error, usage)),
-  };
+): { value: StreamingResult<T>; finisher: StreamFinisher } {
+  const finisher = new StreamFinisher(complete, fail);
+  return { value: { ...base, complete: finisher.complete.bind(finisher), fail: finisher.fail.bind(finisher) }, finisher };
 }
 
 /** Settles (with `actual`) or fails (`undefined`) a request-scoped admission: both its reservations at once. */
