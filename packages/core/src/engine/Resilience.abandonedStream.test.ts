@@ -63,6 +63,29 @@ describe('Resilience: a streamed request whose result is dropped unfinished', ()
     expect(served.record.final_target).toBe('a');
   });
 
+  it('is completed too while a cut-off call of the same request is still held (it ignored its signal)', async () => {
+    const errors: unknown[] = [];
+    const { engine, clock } = setup(
+      { limits: [SLOT] },
+      { chat: { chain: ['a', 'b'], timeout: '1s', retry: { maxAttempts: 2, perKind: { timeout: 0 }, maxLimiterWait: 0 } } },
+      { logger: { error: (m: string) => errors.push(m), warn: () => undefined } },
+    );
+    const never = new Promise<never>(() => undefined); // a's call: never ends, ignores its signal
+    await (async () => {
+      const controller = new AbortController();
+      const p = engine.execute({ route: 'chat', inputTokens: 10, stream: true, signal: controller.signal }, async (t, ctx) => {
+        void ctx.signal; // an SDK reads it
+        return t.id === 'a' ? never : { chunks: [] };
+      });
+      await clock.advance(1_000); // a is cut off and held; b streams
+      const r = await p;
+      expect(r.target.id).toBe('b');
+      controller.signal.addEventListener('abort', () => r.fail(new Error('aborted')));
+    })();
+    await collectUntil(() => errors.length > 0);
+    expect(errors).toEqual([expect.stringContaining('without complete() or fail()')]);
+  });
+
   it('keeps waiting while its fail() alone is still held', async () => {
     const errors: unknown[] = [];
     const { engine, clock, records } = setup({ limits: [SLOT] }, ROUTE, { logger: { error: (m: string) => errors.push(m) } });

@@ -186,8 +186,9 @@ export class Resilience {
   private readonly abandonedStreams = new FinalizationRegistry<() => void>((finish) => {
     try {
       finish();
-    } catch {
-      // A throw here would be an uncaught exception (the process would exit); the request is lost anyway.
+    } catch (e) {
+      // Not rethrown: here it would be an uncaught exception, and the process would exit.
+      this.logger?.error?.('finishing a dropped streamed request failed', { error: String(e) });
     }
   });
   /** Request-scoped settles and fails waiting for held calls (see closeRequest), until they are applied. */
@@ -660,13 +661,13 @@ export class Resilience {
     return () => {
       if (end.ended) return;
       end.ended = true;
-      const record = this.finishSuccess(s, target, estimate);
-      Promise.resolve(this.settleAnswered(s, target, targetReservation, estimate)).catch((e: unknown) =>
-        this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }),
-      );
       this.logger?.error?.(
         'a streamed request was dropped without complete() or fail(): it was settled with its estimate when its result was garbage-collected. Call complete() or fail() on every path',
-        { requestId: record.request_id, target: target.id },
+        { requestId: s.requestId, target: target.id },
+      );
+      this.finishSuccess(s, target, estimate);
+      Promise.resolve(this.settleAnswered(s, target, targetReservation, estimate)).catch((e: unknown) =>
+        this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }),
       );
     };
   }
@@ -1193,7 +1194,9 @@ export class Resilience {
           last = c;
           // Whatever a cut-off call answers later is never read: a stream it opens is closed, so the
           // provider stops generating (and billing) it.
-          if (ctx.unfinished !== undefined) ctx.unfinished.then(closeUnread, () => undefined);
+          // (Module-level handlers: a closure made here would keep this chain's scope, and with it the
+          // caller's `call` and what it reaches, for as long as the call runs.)
+          if (ctx.unfinished !== undefined) ctx.unfinished.then(closeUnread, ignore);
           if (ctx.unfinished !== undefined && (reservation !== undefined || s.admitted.reservation !== undefined || s.admitted.budget !== undefined)) {
             // Cut off while the call still runs: if it ignores its signal, its slots and charges stay until it ends.
             await this.holdUntilFinished(s, target, reservation, ctx, ownTimeoutMs);
@@ -1499,6 +1502,9 @@ function streamingResult<T>(
   const finisher = new StreamFinisher(complete, fail);
   return { value: { ...base, complete: finisher.complete.bind(finisher), fail: finisher.fail.bind(finisher) }, finisher };
 }
+
+/** A rejection handler that ignores the rejection. */
+function ignore(): void {}
 
 /** Settles (with `actual`) or fails (`undefined`) a request-scoped admission: both its reservations at once. */
 function closeAdmission(a: RequestAdmission, actual: UsageAmounts | undefined): MaybePromise<void> {

@@ -27,6 +27,10 @@ export class AttemptTimeoutError extends ResilienceError {
  * settled. A constant: aborting without a reason would build a `DOMException` (with a stack) per call.
  */
 const ATTEMPT_SETTLED = Object.freeze({ name: 'AttemptSettled' });
+/** Stands in for an attempt's call function once it has been called (see runAttempt). */
+const CALLED = (): never => {
+  throw new Error('The attempt has already called its model call.');
+};
 
 /**
  * Runs one attempt with its own abort signal, linked to the caller's signal and cut off after
@@ -78,13 +82,17 @@ export function runAttempt<T>(
       if (timer !== undefined) attemptTimers.cancel(timer);
       stopTimer?.abort(ATTEMPT_SETTLED);
       parent?.removeEventListener('abort', onParentAbort);
+      // The attempt's `signal` closure (ctx.signal) outlives it in a held call's context: it must not
+      // keep the caller's signal (and what its listeners reach) alive.
+      parent = undefined;
     };
     const onParentAbort = () => {
       if (done) return;
+      const reason: unknown = parent!.reason;
       finish();
       if (holder !== undefined && call !== undefined) holder.unfinished = call;
-      abort(parent!.reason);
-      reject(parent!.reason ?? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
+      abort(reason);
+      reject(reason ?? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' }));
     };
     const onTimeout = () => {
       if (done) return;
@@ -109,7 +117,9 @@ export function runAttempt<T>(
     }
     let p: Promise<T>;
     try {
-      p = invoke(signal);
+      const run = invoke;
+      invoke = CALLED; // nor the call function (and what its scope reaches), once called
+      p = run(signal);
     } catch (e) {
       finish();
       return reject(e);
