@@ -297,7 +297,6 @@ export class Resilience {
       throw this.finishFailure(s, err);
     }
     if (request.stream) {
-      const settle = (usage: Usage): void | Promise<void> => this.settleAnswered(s, success.target, success.targetReservation, usage);
       // Its reservations are held until complete() or fail(); one dropped without either is finished
       // when it is garbage-collected (see abandonedStreams, droppedStream and streamingResult).
       const end = { ended: false };
@@ -306,11 +305,7 @@ export class Resilience {
         if (end.ended) return s.record;
         end.ended = true;
         this.abandonedStreams.unregister(end);
-        const used = usage === undefined ? success.usage : checked(usage);
-        // The record is final when complete() returns; the store settles in the background.
-        const record = this.finishSuccess(s, success.target, used);
-        Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }));
-        return record;
+        return this.completeStream(s, success.target, success.targetReservation, usage === undefined ? success.usage : checked(usage));
       };
       const fail = (error: unknown, usage?: Usage): RequestRecord => {
         if (end.ended) return s.record;
@@ -320,7 +315,9 @@ export class Resilience {
           // Part of the reply was delivered and billed: charge what the adapter knows was used.
           const used = checked(usage);
           this.recordUsage(s, success.target, used);
-          Promise.resolve(settle(used)).catch((e: unknown) => this.logger?.error?.('settling a failed stream failed', { requestId: s.requestId, error: String(e) }));
+          Promise.resolve(this.settleAnswered(s, success.target, success.targetReservation, used)).catch((e: unknown) =>
+            this.logger?.error?.('settling a failed stream failed', { requestId: s.requestId, error: String(e) }),
+          );
         } else {
           if (success.targetReservation) {
             Promise.resolve(this.releaseTarget(success.targetReservation, success.target, success.targetReservation.fail())).catch((e: unknown) =>
@@ -665,11 +662,20 @@ export class Resilience {
         'a streamed request was dropped without complete() or fail(): it was settled with its estimate when its result was garbage-collected. Call complete() or fail() on every path',
         { requestId: s.requestId, target: target.id },
       );
-      this.finishSuccess(s, target, estimate);
-      Promise.resolve(this.settleAnswered(s, target, targetReservation, estimate)).catch((e: unknown) =>
-        this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }),
-      );
+      this.completeStream(s, target, targetReservation, estimate);
     };
+  }
+
+  /**
+   * Completes a streamed request with `used`: its record is final when this returns; the store settles
+   * in the background (a failure is logged).
+   */
+  private completeStream(s: RequestState, target: ResolvedTarget, targetReservation: Reservation | undefined, used: Usage): RequestRecord {
+    const record = this.finishSuccess(s, target, used);
+    Promise.resolve(this.settleAnswered(s, target, targetReservation, used)).catch((e: unknown) =>
+      this.logger?.error?.('settling a streamed request failed', { requestId: s.requestId, error: String(e) }),
+    );
+    return record;
   }
 
   /**
