@@ -162,6 +162,7 @@ export {
   type BreakerMetricEvent,
   type Metrics,
   type QueueMetricEvent,
+  type LateUsageMetricEvent,
 } from './observability/Metrics';
 export {
   OpenTelemetryMetrics,

@@ -6,6 +6,7 @@ import { limitKey } from '../limits/limitKey';
 import { compile, windowKey } from '../limits/CompiledRule';
 import type { LimitRule } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
+import { noopMetrics } from '../observability/Metrics';
 import { ChainExhaustedError } from '../errors/ChainExhaustedError';
 import type { AttemptContext } from './types';
 import { drive, ok, scripted, setup } from './engineTestKit';
@@ -327,6 +328,44 @@ describe('Resilience: a call cut off while it still runs', () => {
     // The request failed for its caller, but its call was answered and billed.
     expect(tokens('u2')).toBeCloseTo(5_100, 0);
     expect(spent('t2')).toBeCloseTo(lateCost, 12);
+  });
+
+  it('tells listeners and metrics what a late answer used (reported, else the estimate), and nothing of a late failure', async () => {
+    const events: unknown[] = [];
+    const sunk: unknown[] = [];
+    const { engine, clock, records } = setup({ limits: [TPM] }, ONE_TRY, { metrics: { ...noopMetrics, lateUsage: (e) => sunk.push(e) } });
+    engine.events.on('lateUsage', (e) => events.push(e));
+    const cutOff = async (call: ReturnType<typeof stubborn>, user: string) => {
+      const run = engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 200, identity: { user } }, call.fn);
+      await clock.advance(1_000);
+      await expect(run).rejects.toMatchObject({ kind: 'timeout' });
+    };
+
+    const reported = stubborn();
+    await cutOff(reported, 'u1');
+    reported.report({ inputTokens: 120, outputTokens: 3_000 });
+    reported.finish(ok('late'));
+    await new Promise((r) => setImmediate(r));
+    const where = { route: 'chat', target: 'a', provider: 'openai', model: 'model-a' };
+    // a costs $1 / $2 per 1M input / output tokens.
+    const first = { ...where, inputTokens: 120, outputTokens: 3_000, costUsd: expect.closeTo(120e-6 + 3_000 * 2e-6, 12), estimated: false };
+    expect(events).toEqual([{ requestId: records[0]!.request_id, ...first }]);
+    expect(sunk).toEqual([{ ...first, priority: records[0]!.priority }]);
+    // The request's record, emitted when it timed out, counts none of it.
+    expect(records[0]).toMatchObject({ outcome: 'failure', input_tokens: 100, output_tokens: 0, actual_cost: 0 });
+
+    const silent = stubborn();
+    await cutOff(silent, 'u2');
+    silent.finish({ choices: [{ message: { content: 'no usage' } }] });
+    await new Promise((r) => setImmediate(r));
+    expect(events[1]).toEqual({ requestId: records[1]!.request_id, ...where, inputTokens: 100, outputTokens: 200, costUsd: expect.closeTo(100e-6 + 200 * 2e-6, 12), estimated: true });
+
+    const failing = stubborn();
+    await cutOff(failing, 'u3');
+    failing.failWith(new Error('late failure'));
+    await new Promise((r) => setImmediate(r));
+    expect(events).toHaveLength(2);
+    expect(sunk).toHaveLength(2);
   });
 
   it('charges nothing for a call that honours its signal by resolving with nothing (a wrapper that swallows the abort)', async () => {

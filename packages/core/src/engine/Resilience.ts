@@ -166,7 +166,7 @@ export class Resilience {
   private readonly random: () => number;
   private readonly usageOf: UsageExtractor;
   private readonly textOf: TextExtractor;
-  private readonly metrics: Metrics;
+  private readonly metrics: Required<Metrics>;
   private readonly logger: ResilienceOptions['logger'];
   /** Set once an invalid tokenizer count has been reported. */
   private warnedTokenizer = false;
@@ -576,9 +576,11 @@ export class Resilience {
         if (settle) {
           // It answered all the same and was billed: its target-scoped reservation is settled with what
           // it used, and the request's request-scoped admission is charged for it too (see closeRequest).
-          const used = this.amounts(target, this.callUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens));
+          const known = this.knownUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens);
+          const used = this.amounts(target, known ?? { inputTokens: s.inputTokens, outputTokens: ctx.maxOutputTokens });
           s.lateUsage = addUsage(s.lateUsage, used);
           done = reservation && this.releaseTarget(reservation, target, reservation.settle(used));
+          this.reportLateUsage(s, target, used, known === undefined);
         } else {
           done = reservation && this.releaseTarget(reservation, target, reservation.fail());
         }
@@ -840,8 +842,21 @@ export class Resilience {
    * extractor reads from its value, checked for plausibility; else the estimate (`out` output tokens).
    */
   private callUsage(s: RequestState, target: ResolvedTarget, reportedUsage: Usage | undefined, value: unknown, out: number): Usage {
+    return this.knownUsage(s, target, reportedUsage, value, out) ?? { inputTokens: s.inputTokens, outputTokens: out };
+  }
+
+  /** {@link callUsage} when the call reported usage or the extractor found some, else undefined. */
+  private knownUsage(s: RequestState, target: ResolvedTarget, reportedUsage: Usage | undefined, value: unknown, out: number): Usage | undefined {
     const reported = reportedUsage ?? this.extractedUsage(s, target, value);
-    return reported === undefined ? { inputTokens: s.inputTokens, outputTokens: out } : this.checkedUsage(s, target, reported, s.inputTokens, out);
+    return reported === undefined ? undefined : this.checkedUsage(s, target, reported, s.inputTokens, out);
+  }
+
+  /** Tells listeners and metrics what a cut-off call that answered later used (no record counts it). */
+  private reportLateUsage(s: RequestState, target: ResolvedTarget, used: UsageAmounts, estimated: boolean): void {
+    const { inputTokens, outputTokens, costUsd } = used;
+    const where = { route: s.route.name, target: target.id, provider: target.provider, model: target.model };
+    this.events.emit('lateUsage', { requestId: s.requestId, ...where, inputTokens, outputTokens, costUsd, estimated });
+    this.metrics.lateUsage({ ...where, priority: s.trafficClass.name, inputTokens, outputTokens, costUsd, estimated });
   }
 
   /** `reported` where it is plausible, else `estimated` (see {@link plausibleUsage}), with a warning. */

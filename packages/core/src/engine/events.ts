@@ -1,4 +1,5 @@
 import type { ErrorKind } from '../errors/ErrorKind';
+import type { LateUsageMetricEvent } from '../observability/Metrics';
 import type { AttemptRecord, RequestRecord, SkippedTarget } from './types';
 
 /**
@@ -23,6 +24,14 @@ export interface ResilienceEvents extends Record<string, unknown> {
   budget: { requestId: string; route: string; budget: string; event: 'downgrade' | 'exceeded'; to?: string };
   breaker: { key: string; scope: 'target' | 'provider'; from: string; to: string; reason: string; at: number };
   queue: { trafficClass: string; event: 'enqueued' | 'admitted' | 'rejected'; waitedMs?: number; reason?: string; depth: number };
+  /**
+   * A call cut off by its timeout, the deadline or the caller's abort kept running (it ignored
+   * `ctx.signal`) and answered later. The provider billed it, so its usage was charged to the target's
+   * and the request's limits and budgets; it is on no record (a record counts the answer the request
+   * used). `estimated` is true when the call reported no usage and the estimate (prompt tokens plus
+   * `maxOutputTokens`) was charged instead.
+   */
+  lateUsage: { requestId: string } & Omit<LateUsageMetricEvent, 'priority'>;
   /** Something a human must look at: quota or billing exhausted, bad credentials. */
   alert: { requestId: string; kind: ErrorKind; target: string; provider: string; message: string };
 }

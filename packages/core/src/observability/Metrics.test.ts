@@ -1,4 +1,4 @@
-import { combineMetrics, guardMetrics, noopMetrics, type Metrics } from './Metrics';
+import { combineMetrics, guardMetrics, noopMetrics, type LateUsageMetricEvent, type Metrics } from './Metrics';
 import { attemptRecord, fallbackRecord } from './testRecords';
 
 function recordingSink(log: string[], name: string): Metrics {
@@ -7,8 +7,21 @@ function recordingSink(log: string[], name: string): Metrics {
     attempt: (a, ctx) => log.push(`${name}:attempt:${a.target}:${ctx.route}`),
     breaker: (e) => log.push(`${name}:breaker:${e.key}:${e.to}`),
     queue: (e) => log.push(`${name}:queue:${e.trafficClass}:${e.event}`),
+    lateUsage: (e) => log.push(`${name}:lateUsage:${e.target}:${e.outputTokens}`),
   };
 }
+
+const LATE: LateUsageMetricEvent = {
+  route: 'support_reply',
+  priority: 'live',
+  target: 'primary',
+  provider: 'openai',
+  model: 'model_a',
+  inputTokens: 800,
+  outputTokens: 300,
+  costUsd: 0.002,
+  estimated: false,
+};
 
 const throwing: Metrics = {
   request: () => {
@@ -23,6 +36,9 @@ const throwing: Metrics = {
   queue: () => {
     throw new Error('boom');
   },
+  lateUsage: () => {
+    throw new Error('boom');
+  },
 };
 
 describe('noopMetrics', () => {
@@ -31,6 +47,7 @@ describe('noopMetrics', () => {
     expect(noopMetrics.attempt(attemptRecord(), { route: 'r', priority: 'live' })).toBeUndefined();
     expect(noopMetrics.breaker({ key: 'a', scope: 'target', from: 'closed', to: 'open', reason: 'x', at: 0 })).toBeUndefined();
     expect(noopMetrics.queue({ trafficClass: 'batch', event: 'enqueued', depth: 1 })).toBeUndefined();
+    expect(noopMetrics.lateUsage(LATE)).toBeUndefined();
     expect(Object.isFrozen(noopMetrics)).toBe(true);
   });
 });
@@ -43,6 +60,7 @@ describe('combineMetrics', () => {
     m.attempt(attemptRecord(), { route: 'support_reply', priority: 'live' });
     m.breaker({ key: 'primary', scope: 'target', from: 'closed', to: 'open', reason: 'error_rate', at: 1 });
     m.queue({ trafficClass: 'batch', event: 'admitted', waitedMs: 5, depth: 0 });
+    m.lateUsage!(LATE);
     expect(log).toEqual([
       'a:request:req_123',
       'b:request:req_123',
@@ -52,6 +70,8 @@ describe('combineMetrics', () => {
       'b:breaker:primary:open',
       'a:queue:batch:admitted',
       'b:queue:batch:admitted',
+      'a:lateUsage:primary:300',
+      'b:lateUsage:primary:300',
     ]);
   });
 
@@ -62,13 +82,22 @@ describe('combineMetrics', () => {
     expect(() => m.attempt(attemptRecord(), { route: 'r', priority: 'live' })).not.toThrow();
     expect(() => m.breaker({ key: 'k', scope: 'provider', from: 'open', to: 'half_open', reason: 'timer', at: 2 })).not.toThrow();
     expect(() => m.queue({ trafficClass: 'live', event: 'rejected', reason: 'deadline', depth: 0 })).not.toThrow();
-    expect(log).toEqual(['after:request:req_123', 'after:attempt:primary:r', 'after:breaker:k:half_open', 'after:queue:live:rejected']);
+    expect(() => m.lateUsage!(LATE)).not.toThrow();
+    expect(log).toEqual([
+      'after:request:req_123',
+      'after:attempt:primary:r',
+      'after:breaker:k:half_open',
+      'after:queue:live:rejected',
+      'after:lateUsage:primary:300',
+    ]);
   });
 
   it('accepts partial sinks', () => {
     const seen: string[] = [];
     const m = combineMetrics({ request: (r) => seen.push(r.route) });
     m.queue({ trafficClass: 'batch', event: 'enqueued', depth: 1 });
+    m.lateUsage!(LATE); // a sink written before lateUsage existed
+    guardMetrics({}).lateUsage(LATE);
     m.request(fallbackRecord());
     expect(seen).toEqual(['support_reply']);
   });
@@ -80,9 +109,11 @@ describe('guardMetrics', () => {
     const m = guardMetrics(throwing, (e, method) => errors.push([method, (e as Error).message]));
     m.request(fallbackRecord());
     m.queue({ trafficClass: 'batch', event: 'enqueued', depth: 1 });
+    m.lateUsage(LATE);
     expect(errors).toEqual([
       ['request', 'boom'],
       ['queue', 'boom'],
+      ['lateUsage', 'boom'],
     ]);
   });
 

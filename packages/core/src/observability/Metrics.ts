@@ -52,6 +52,30 @@ export interface QueueMetricEvent {
 }
 
 /**
+ * A call cut off by its timeout, the deadline or the caller's abort answered later all the same (it
+ * ignored `ctx.signal`), so the provider billed it: what it used, which no request record counts (see
+ * the engine's `lateUsage` event). `estimated` is true when the call reported no usage and the
+ * estimate (prompt tokens plus `maxOutputTokens`) stands in for it.
+ *
+ * @example
+ * ```ts
+ * metrics.lateUsage?.({ route: 'chat', priority: 'live', target: 'fast-a', provider: 'openai', model: 'gpt-4o-mini',
+ *   inputTokens: 812, outputTokens: 300, costUsd: 0.0003, estimated: false });
+ * ```
+ */
+export interface LateUsageMetricEvent {
+  route: string;
+  priority: string;
+  target: string;
+  provider: string;
+  model: string;
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  estimated: boolean;
+}
+
+/**
  * The metrics sink the engine calls. Implementations must be cheap and must not throw; the engine
  * also guards every call (see {@link guardMetrics}). Ready-made sinks: `OpenTelemetryMetrics`,
  * `PrometheusMetrics`; combine several with {@link combineMetrics}.
@@ -77,6 +101,11 @@ export interface Metrics {
   breaker(e: BreakerMetricEvent): void;
   /** On every queue event. */
   queue(e: QueueMetricEvent): void;
+  /**
+   * When a cut-off call answers later (see {@link LateUsageMetricEvent}). Optional, so sinks written
+   * before it still fit; the ready-made sinks add its tokens and cost to their totals.
+   */
+  lateUsage?(e: LateUsageMetricEvent): void;
 }
 
 /**
@@ -87,14 +116,15 @@ export interface Metrics {
  * createResilience(policy, { metrics: noopMetrics });
  * ```
  */
-export const noopMetrics: Metrics = Object.freeze({
+export const noopMetrics: Required<Metrics> = Object.freeze({
   request() {},
   attempt() {},
   breaker() {},
   queue() {},
+  lateUsage() {},
 });
 
-const METHODS = ['request', 'attempt', 'breaker', 'queue'] as const;
+const METHODS = ['request', 'attempt', 'breaker', 'queue', 'lateUsage'] as const;
 
 /**
  * Wraps a sink so that none of its methods can throw into the caller; errors go to `onError`
@@ -109,7 +139,7 @@ const METHODS = ['request', 'attempt', 'breaker', 'queue'] as const;
 export function guardMetrics(
   sink: Partial<Metrics>,
   onError?: (error: unknown, method: keyof Metrics) => void,
-): Metrics {
+): Required<Metrics> {
   const failed = (error: unknown, method: keyof Metrics): void => {
     try {
       onError?.(error, method);
@@ -145,6 +175,13 @@ export function guardMetrics(
         sink.queue?.(e);
       } catch (error) {
         failed(error, 'queue');
+      }
+    },
+    lateUsage: (e) => {
+      try {
+        sink.lateUsage?.(e);
+      } catch (error) {
+        failed(error, 'lateUsage');
       }
     },
   };

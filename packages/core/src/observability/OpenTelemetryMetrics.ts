@@ -3,7 +3,7 @@
 import type { Attributes, Counter, Gauge, Histogram, Meter } from '@opentelemetry/api';
 import type { AttemptRecord, RequestRecord } from '../engine/types';
 import { loadOptionalPeer } from './loadOptionalPeer';
-import type { AttemptMetricContext, BreakerMetricEvent, Metrics, QueueMetricEvent } from './Metrics';
+import type { AttemptMetricContext, BreakerMetricEvent, LateUsageMetricEvent, Metrics, QueueMetricEvent } from './Metrics';
 import { attemptErrorKind, breakerStateValue, reasonLabel, recordFacts, toSeconds } from './recordFacts';
 
 type OtelApi = typeof import('@opentelemetry/api');
@@ -108,6 +108,9 @@ export interface OpenTelemetryMetricsOptions {
  * Per request: `gen_ai.client.token.usage` (`gen_ai.token.type` = input | output), `llm_resilience.requests`
  * (route, priority, outcome, fallback_used), `.request.duration`, `.retries`, `.fallbacks`, `.skipped_targets`
  * (by reason), `.rate_limits_absorbed` (provider 429s on the way to a success), `.cost_usd` (estimated | actual).
+ * A call cut off by its timeout that answered later all the same (it ignored `ctx.signal`) adds one
+ * `gen_ai.client.token.usage` point per token type and its cost as `.cost_usd` with cost kind `late`:
+ * `actual` plus `late` is what providers billed.
  * Breakers: `.breaker.transitions` and the `.breaker.state` gauge (0 closed, 1 half-open, 2 open, 3 paused,
  * 4 ramping). Queues: `.queue.wait` (seconds), `.queue.events`, `.queue.depth`.
  *
@@ -183,7 +186,7 @@ export class OpenTelemetryMetrics implements Metrics {
       unit: '{error}',
     });
     this.cost = meter.createCounter(N.cost, {
-      description: 'Spend in USD, estimated before the call or actual.',
+      description: 'Spend in USD: estimated before the call, actual, or late (calls cut off that answered later).',
       unit: '{USD}',
     });
     this.validationFailures = meter.createCounter(N.validationFailures, {
@@ -275,6 +278,24 @@ export class OpenTelemetryMetrics implements Metrics {
           [A.requestModel]: record.model,
         });
       }
+    });
+  }
+
+  /** Records a cut-off call's late usage: its tokens and its cost (cost kind `late`). Never throws. */
+  lateUsage(e: LateUsageMetricEvent): void {
+    guard(() => {
+      const A = OTEL_ATTRIBUTES;
+      const route = { [A.route]: e.route };
+      if (e.costUsd > 0) this.cost.add(e.costUsd, { ...route, [A.requestModel]: e.model, [A.costKind]: 'late' });
+      const tokens: Attributes = {
+        [A.operationName]: this.operationName,
+        [A.requestModel]: e.model,
+        ...route,
+        ...this.provider(e.provider),
+        [A.responseModel]: e.model,
+      };
+      this.tokenUsage.record(e.inputTokens, { ...tokens, [A.tokenType]: 'input' });
+      this.tokenUsage.record(e.outputTokens, { ...tokens, [A.tokenType]: 'output' });
     });
   }
 

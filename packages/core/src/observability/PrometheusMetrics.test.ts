@@ -58,6 +58,29 @@ describe('PrometheusMetrics', () => {
     expect(text).toContain('# TYPE llm_resilience_request_duration_seconds histogram');
   });
 
+  it("adds a cut-off call's late usage to the token totals and its cost as kind late", async () => {
+    const registry = new Registry();
+    const sink = new PrometheusMetrics({ registry });
+    playScenario(sink);
+    const late = { route: 'support_reply', priority: 'live', target: 'primary', provider: 'openai', model: 'model_a' };
+    sink.lateUsage({ ...late, inputTokens: 1_000, outputTokens: 250, costUsd: 0.005, estimated: false });
+    sink.lateUsage({ ...late, inputTokens: 500, outputTokens: 0, costUsd: 0.001, estimated: true });
+    const text = await registry.metrics();
+    expect(lines(text, 'llm_resilience_tokens_total')).toEqual([
+      'llm_resilience_tokens_total{route="support_reply",model="model_b",type="input"} 1800',
+      'llm_resilience_tokens_total{route="support_reply",model="model_b",type="output"} 420',
+      'llm_resilience_tokens_total{route="support_reply",model="model_a",type="input"} 1500',
+      'llm_resilience_tokens_total{route="support_reply",model="model_a",type="output"} 250',
+    ]);
+    expect(lines(text, 'llm_resilience_cost_usd_total')).toEqual([
+      'llm_resilience_cost_usd_total{route="support_reply",model="model_b",kind="estimated"} 0.02',
+      'llm_resilience_cost_usd_total{route="support_reply",model="model_b",kind="actual"} 0.014',
+      'llm_resilience_cost_usd_total{route="support_reply",model="model_a",kind="late"} 0.006',
+    ]);
+    // No request or attempt is counted for it: those ended with their own records.
+    expect(lines(text, 'llm_resilience_requests_total')).toHaveLength(1);
+  });
+
   it('never exposes user, team or tenant ids', async () => {
     const registry = new Registry();
     playScenario(new PrometheusMetrics({ registry }));

@@ -4,7 +4,7 @@ import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AttemptRecord, RequestRecord } from '../engine/types';
 import { ResilienceError } from '../errors/ResilienceError';
 import { loadOptionalPeer } from './loadOptionalPeer';
-import type { AttemptMetricContext, BreakerMetricEvent, Metrics, QueueMetricEvent } from './Metrics';
+import type { AttemptMetricContext, BreakerMetricEvent, LateUsageMetricEvent, Metrics, QueueMetricEvent } from './Metrics';
 import { attemptErrorKind, breakerStateValue, reasonLabel, recordFacts, toSeconds } from './recordFacts';
 
 type PromClient = typeof import('prom-client');
@@ -43,7 +43,7 @@ export interface PrometheusMetricsOptions {
  * | `llm_resilience_attempts_total` | counter | route, target, provider, model, outcome, error_kind |
  * | `llm_resilience_attempt_duration_seconds` | histogram | route, target, provider, model, outcome |
  * | `llm_resilience_tokens_total` | counter | route, model, type (input, output) |
- * | `llm_resilience_cost_usd_total` | counter | route, model, kind (estimated, actual) |
+ * | `llm_resilience_cost_usd_total` | counter | route, model, kind (estimated, actual, late) |
  * | `llm_resilience_retries_total` | counter | route |
  * | `llm_resilience_fallbacks_total` | counter | route, target (moved to) |
  * | `llm_resilience_skipped_targets_total` | counter | route, target, reason |
@@ -54,6 +54,10 @@ export interface PrometheusMetricsOptions {
  * | `llm_resilience_queue_wait_seconds` | histogram | traffic_class, event |
  * | `llm_resilience_queue_rejections_total` | counter | traffic_class, reason |
  * | `llm_resilience_queue_depth` | gauge | traffic_class |
+ *
+ * Tokens and `actual` cost are those of the answers requests used; a call cut off by its timeout that
+ * answered later all the same (it ignored `ctx.signal`) adds its tokens to `tokens_total` and its
+ * cost as `kind="late"`, so `actual` plus `late` is what providers billed.
  *
  * Labels never carry user ids or prompt text. Several instances on one registry share its metrics
  * (no "already registered" error). No method throws.
@@ -127,7 +131,7 @@ export class PrometheusMetrics implements Metrics {
       duration,
     );
     this.tokens = m.counter(`${p}tokens_total`, 'Tokens used, by type (input, output).', ['route', 'model', 'type']);
-    this.cost = m.counter(`${p}cost_usd_total`, 'Spend in USD, estimated before the call or actual.', [
+    this.cost = m.counter(`${p}cost_usd_total`, 'Spend in USD: estimated before the call, actual, or late (calls cut off that answered later).', [
       'route',
       'model',
       'kind',
@@ -205,6 +209,16 @@ export class PrometheusMetrics implements Metrics {
       if (record.output_tokens > 0) this.tokens.inc({ route, model, type: 'output' }, record.output_tokens);
       if (record.estimated_cost > 0) this.cost.inc({ route, model, kind: 'estimated' }, record.estimated_cost);
       if (record.actual_cost > 0) this.cost.inc({ route, model, kind: 'actual' }, record.actual_cost);
+    });
+  }
+
+  /** Adds a cut-off call's late usage to the token and cost totals (cost as `kind="late"`). Never throws. */
+  lateUsage(e: LateUsageMetricEvent): void {
+    guard(() => {
+      const labels = { route: e.route, model: e.model };
+      if (e.inputTokens > 0) this.tokens.inc({ ...labels, type: 'input' }, e.inputTokens);
+      if (e.outputTokens > 0) this.tokens.inc({ ...labels, type: 'output' }, e.outputTokens);
+      if (e.costUsd > 0) this.cost.inc({ ...labels, kind: 'late' }, e.costUsd);
     });
   }
 
