@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
 import { Limiter } from '../limits/Limiter';
-import { CONCURRENCY_RETRY_MS } from '../limits/MemoryLimiterStore';
+import { CONCURRENCY_RETRY_MS, MemoryLimiterStore } from '../limits/MemoryLimiterStore';
+import { limitKey } from '../limits/limitKey';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
 import { noopMetrics } from '../observability/Metrics';
 import { drive, http, ok, scripted, setup } from './engineTestKit';
@@ -409,6 +410,29 @@ describe('Resilience.execute', () => {
     const res = await drive(clock, engine.execute({ route: 'cls', inputTokens: 1000 }, fn));
     // Both replies were billed: (1000 * 1 + 100 * 2) / 1e6 each.
     expect(res.record.actual_cost).toBeCloseTo(2 * 0.0012, 12);
+  });
+
+  it('charges a failed call that reported its usage (a reply its own parser rejected) instead of refunding it', async () => {
+    const tpm = { id: 'a-tpm', scope: ['model'] as Array<'model'>, metric: 'totalTokens' as const, limit: 100_000, window: '1d' as const };
+    const store = new MemoryLimiterStore();
+    const { engine, clock } = setup({ limits: [tpm], budgets: [{ scope: ['tenant'], limitUsd: 1, window: '1d' }] }, { chat: { chain: ['a', 'b'] } }, { store });
+    const held = () => store.usage([{ key: limitKey(tpm, { model: 'model-a' })!, kind: 'rate', limit: 100_000, windowMs: 86_400_000, amount: 0 }])[0]!;
+    const rejecting = (t: { id: string }, ctx: AttemptContext) => {
+      if (t.id === 'b') return Promise.resolve(ok('{"fine":true}', { prompt_tokens: 1000, completion_tokens: 100 }));
+      ctx.reportUsage({ inputTokens: 1000, outputTokens: 300 });
+      // As LangChain's parsers fail: validation_failed, which falls back.
+      return Promise.reject(Object.assign(new Error('Failed to parse. Text: "not json"'), { lc_error_code: 'OUTPUT_PARSING_FAILURE' }));
+    };
+    const res = await drive(clock, engine.execute({ route: 'chat', identity: { tenant: 't' }, inputTokens: 1000, maxOutputTokens: 500 }, rejecting));
+    expect(res.record.final_target).toBe('b');
+    // a's 1 300 tokens stay charged to its limit (the estimate of 1 500 was settled, not refunded).
+    expect(held()).toBeCloseTo(1_300, 0);
+    // Both replies were billed: a's (1000 * 1 + 300 * 2) / 1e6 and b's (1000 * 1 + 100 * 2) / 1e6.
+    expect(res.record.actual_cost).toBeCloseTo(0.0016 + 0.0012, 12);
+
+    const refunded = (_t: unknown, _ctx: AttemptContext) => Promise.reject(Object.assign(new Error('nothing reported'), { status: 503 }));
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 1000, maxOutputTokens: 500 }, refunded)).catch(() => undefined);
+    expect(held()).toBeCloseTo(1_300, 0);
   });
 
   it('ends a chain exhausted only by open breakers as overloaded, so default fallbacks and 503s apply', async () => {

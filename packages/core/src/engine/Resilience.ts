@@ -1221,6 +1221,12 @@ export class Resilience {
           if (ctx.unfinished !== undefined && (reservation !== undefined || s.admitted.reservation !== undefined || s.admitted.budget !== undefined)) {
             // Cut off while the call still runs: if it ignores its signal, its slots and charges stay until it ends.
             await this.holdUntilFinished(s, target, reservation, ctx, ownTimeoutMs);
+          } else if (ctx.reportedUsage !== undefined) {
+            // It reported what it used before it failed (an adapter whose parser or schema rejected the
+            // reply): the provider answered and billed it, so it is charged as a rejected reply is.
+            const spent = this.amounts(target, this.checkedUsage(s, target, ctx.reportedUsage, s.inputTokens, out));
+            s.rejectedCostUsd += spent.costUsd;
+            if (reservation) await this.releaseTarget(reservation, target, reservation.settle(spent));
           } else if (reservation) {
             await this.releaseTarget(reservation, target, reservation.fail());
           }

@@ -112,7 +112,11 @@ export interface AttemptContext {
   readonly repair?: { readonly reason: string };
   /** Report response headers (for proactive pacing from `x-ratelimit-remaining-*`). */
   reportHeaders(headers: unknown): void;
-  /** Report real usage when the return value does not carry it in a known shape. */
+  /**
+   * Report real usage when the return value does not carry it in a known shape. A call that reports
+   * usage and then throws (its reply was answered, then rejected by its own parser or schema) is
+   * charged that usage, as a reply the route's output schema rejects is, instead of being refunded.
+   */
   reportUsage(usage: Usage): void;
 }
 
