@@ -1,3 +1,4 @@
+import { BYTES_PER_AUDIO_TOKEN, BYTES_PER_DOCUMENT_TOKEN, TOKENS_PER_DOCUMENT } from './binaryPartTokens';
 import { estimateInputTokens, TOKENS_PER_IMAGE } from './estimateInputTokens';
 import type { Tokenizer } from './Tokenizer';
 
@@ -42,6 +43,38 @@ describe('estimateInputTokens', () => {
       },
     ];
     expect(estimateInputTokens({ messages }, 'gpt-4o')).toBe(3 + 1 + 4 + 2 * TOKENS_PER_IMAGE + 4 + 3);
+  });
+
+  it('charges base64 files and audio by decoded size, not as their base64 text', () => {
+    // A 600 KB PDF: its base64 text alone would count ~234 000 tokens, more than a 200k context window.
+    const bytes = 600 * 1024;
+    const pdf = 'A'.repeat((bytes / 3) * 4);
+    const messages = [
+      {
+        role: 'user',
+        content: [
+          { type: 'text', text: 'Hello, world!' },
+          { type: 'file', file: { filename: 'contract.pdf', file_data: `data:application/pdf;base64,${pdf}` } },
+        ],
+      },
+    ];
+    for (const model of ['gpt-4o', 'claude-sonnet-4-5']) {
+      // 3 + 'user' + 'Hello, world!' + the PDF + 3
+      const text = estimateInputTokens({ messages: [{ role: 'user', content: 'Hello, world!' }] }, model);
+      expect(estimateInputTokens({ messages }, model)).toBe(text + bytes / BYTES_PER_DOCUMENT_TOKEN);
+    }
+    const anthropic = [{ role: 'user', content: [{ type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: pdf } }] }];
+    expect(estimateInputTokens({ messages: anthropic }, 'claude-sonnet-4-5')).toBe(3 + 2 + bytes / BYTES_PER_DOCUMENT_TOKEN + 3);
+    const audio = [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'A'.repeat(4_000), format: 'wav' } }] }];
+    expect(estimateInputTokens({ messages: audio }, 'gpt-4o')).toBe(3 + 1 + Math.ceil(3_000 / BYTES_PER_AUDIO_TOKEN) + 3);
+    const byId = [{ role: 'user', content: [{ type: 'file', file: { file_id: 'file-abc' } }] }];
+    expect(estimateInputTokens({ messages: byId }, 'gpt-4o')).toBe(3 + 1 + TOKENS_PER_DOCUMENT + 3);
+  });
+
+  it('still counts text documents as their text (JSON)', () => {
+    const counting: Tokenizer = { count: (text) => text.length };
+    const doc = { type: 'document', source: { type: 'text', media_type: 'text/plain', data: 'The grass is green.' } };
+    expect(estimateInputTokens({ messages: [{ role: 'user', content: [doc] }] }, undefined, counting)).toBe(3 + 4 + JSON.stringify(doc).length + 3);
   });
 
   it('counts nested tool results and unknown parts as their JSON; ignores null content', () => {

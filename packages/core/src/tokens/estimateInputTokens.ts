@@ -1,3 +1,4 @@
+import { binaryPartTokens } from './binaryPartTokens';
 import { defaultTokenizer } from './defaultTokenizer';
 import type { Tokenizer } from './Tokenizer';
 
@@ -41,11 +42,14 @@ function contentTokens(content: unknown, model: string | undefined, tokenizer: T
 function partTokens(part: unknown, model: string | undefined, tokenizer: Tokenizer): number {
   if (typeof part === 'string') return tokenizer.count(part, model);
   if (part === null || typeof part !== 'object') return 0;
-  const p = part as { type?: unknown; text?: unknown; content?: unknown };
+  const p = part as { type?: unknown; text?: unknown; content?: unknown } & Record<string, unknown>;
   if (typeof p.text === 'string') return tokenizer.count(p.text, model);
   if (isImagePart(p.type)) return TOKENS_PER_IMAGE;
-  // Tool results and the like nest their content; anything else (tool calls, documents) is counted
-  // as its JSON, which over-estimates a little: the safe side for a reservation.
+  // Files and audio are base64: their text would count some ten times what providers bill.
+  const binary = binaryPartTokens(p);
+  if (binary !== undefined) return binary;
+  // Tool results and the like nest their content; anything else (tool calls, text documents) is
+  // counted as its JSON, which over-estimates a little: the safe side for a reservation.
   if (p.content !== undefined) return contentTokens(p.content, model, tokenizer);
   let json: string | undefined;
   try {
@@ -61,7 +65,10 @@ function partTokens(part: unknown, model: string | undefined, tokenizer: Tokeniz
  * tokens: per message {@link TOKENS_PER_MESSAGE} + role + content (+ name + 1 when named), plus
  * {@link REPLY_PRIMING_TOKENS} once. `system` and `prompt` count as one message each. Content may be a
  * string or an array of parts: text parts (`{ type: 'text', text }`, also `input_text` etc.) are
- * tokenized, image parts cost a flat {@link TOKENS_PER_IMAGE}, other parts count as their JSON.
+ * tokenized, image parts cost a flat {@link TOKENS_PER_IMAGE}, files (PDFs) and audio sent as base64
+ * are charged by their decoded size, not their base64 text (see {@link binaryPartTokens}: a PDF one
+ * token per 32 bytes and at least 1,500, about a page; audio one token per 125 bytes), other parts
+ * count as their JSON.
  *
  * The same overhead is applied for every provider: Anthropic and Gemini wrap turns in similar markers,
  * and a few tokens per message is noise next to the content. The result is an estimate to reserve
