@@ -3,8 +3,14 @@ import { helpLink } from './helpLink';
 
 /**
  * A configuration of `resilience()`, `openAIGateway()` or `resilienceErrorHandler()` that cannot
- * work, found when it is created (before any request). `code` is stable (`ERR_LLMR_EXPRESS_*`),
- * `help` points at the explanation in `docs/express.md`.
+ * work, found when it is created (before any request), or met on a request when an option's
+ * function returns the wrong kind of value (`identity(req)` giving `{ user: req.user }`). `code` is
+ * stable (`ERR_LLMR_EXPRESS_*`), `help` points at the explanation in `docs/express.md`.
+ *
+ * Its `kind` is `invalid_request` (it is a `ResilienceError`), but on a request it is the server's
+ * fault: `resilienceErrorHandler()` passes it to `next(err)` (a 500) instead of answering 400, and
+ * the gateway answers it with 500 `ERR_LLMR_EXPRESS_GATEWAY_FAILED`. A handler of your own that
+ * calls `httpErrorOf(err)` should check `err instanceof ExpressConfigError` first.
  *
  * @example
  * ```ts

@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
 import { httpErrorOf } from '@llm-resilience/core';
+import { ExpressConfigError } from './ExpressConfigError';
 import { messageFor } from './messages';
 import { checkAudience, checkFunctions, invalidOption, typeOf } from './optionChecks';
 import { setRetryAfter } from './rateLimitHeaders';
@@ -12,7 +13,10 @@ import type { ErrorHandlerOptions } from './types';
  * 504 timeout, 502 upstream failure, 400 invalid or too long, 422 policy rejection, 499 cancelled)
  * and `Retry-After` when a wait is known. The message is the one the engine chose for the
  * request's audience; internal messages (provider names, limits, keys) never reach the client.
- * A cancelled request whose socket is gone gets no answer; errors it does not know go to `next`.
+ * A cancelled request whose socket is gone gets no answer; errors it does not know go to `next`,
+ * and so does the package's own {@link ExpressConfigError} (a misconfiguration met on a request, such
+ * as an `identity(req)` result with a non-string field): a fault of the server, which the app's next
+ * error handler (or Express's) answers with 500, never the client's 400.
  *
  * @example
  * ```ts
@@ -24,6 +28,8 @@ import type { ErrorHandlerOptions } from './types';
 export function resilienceErrorHandler(options: ErrorHandlerOptions = {}): ErrorRequestHandler {
   checkErrorHandlerOptions(options);
   return function llmResilienceErrorHandler(err: unknown, req: Request, res: Response, next: NextFunction): void {
+    // Its kind is `invalid_request` (a ResilienceError), but the mistake is the server's, not the client's.
+    if (err instanceof ExpressConfigError) return next(err);
     const http = httpErrorOf(err);
     if (http === undefined) return next(err);
     options.onError?.(err, req);

@@ -556,6 +556,35 @@ describe('openAIGateway answers every error OpenAI-style, never with an HTML pag
     expect(provider.fake.counters.requests).toBe(requestsBefore);
   });
 
+  it('answers an auth function whose identity is not an object of strings with the same 500, logging the field, never a 400', async () => {
+    const logged: Array<{ message: string; fields: unknown }> = [];
+    const requestsBefore = provider.fake.counters.requests;
+    // Key stores returning a numeric user id (a database primary key), or a bare user name.
+    for (const found of [{ user: 42 as unknown as string }, 'alice' as never]) {
+      const gw = await startGateway({
+        auth: async (key) => (key === 'sk-client-alice' ? found : undefined),
+        logger: { error: (message, fields) => void logged.push({ message, fields }) },
+      });
+      try {
+        const res = await postRaw(gw.url, chatBody, {});
+        expect(res.status).toBe(500);
+        expect(await errorOf(res)).toEqual({ message: 'Something went wrong on our side. Please try again later.', type: 'server_error', param: null, code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED' });
+      } finally {
+        await gw.close();
+      }
+    }
+    expect(logged.map((l) => l.message)).toEqual([
+      'openAIGateway(): the auth lookup failed (ExpressConfigError ERR_LLMR_EXPRESS_INVALID_OPTION); the client got 500 ERR_LLMR_EXPRESS_GATEWAY_FAILED.',
+      'openAIGateway(): the auth lookup failed (ExpressConfigError ERR_LLMR_EXPRESS_INVALID_OPTION); the client got 500 ERR_LLMR_EXPRESS_GATEWAY_FAILED.',
+    ]);
+    expect(logged.map((l) => (l.fields as { detail?: string }).detail)).toEqual([
+      expect.stringMatching(/^openAIGateway\(\) auth\(key, req\) returned an identity whose user is a number; expected undefined or/),
+      expect.stringMatching(/^openAIGateway\(\) auth\(key, req\) returned a string; expected undefined or/),
+    ]);
+    expect(JSON.stringify(logged)).not.toContain('alice');
+    expect(provider.fake.counters.requests).toBe(requestsBefore);
+  });
+
   it('answers other methods on its own paths with an OpenAI-style 404, and leaves other paths to the app', async () => {
     const app = express();
     app.use(openAIGateway({ engine: testEngine(), upstreams: upstreams(), auth: AUTH, models: { support: 'support_reply' } }));

@@ -3,7 +3,7 @@ import express, { type Request } from 'express';
 import request from 'supertest';
 import { ManualClock, MemoryLimiterStore, type LimitAdjustment, type LimitCharge, type LimiterStore, type ReserveResult } from '@llm-resilience/core';
 import { replyTag } from '@llm-resilience/testing';
-import { ClientDisconnectedError, RequestResilience, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
+import { ClientDisconnectedError, ExpressConfigError, RequestResilience, resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
 import { INBOUND_LIMIT_CUSTOMER_MESSAGE } from '../src/messages';
 import { deferred, fetchChatCall, listen, nextRecord, testEngine, useFakeProvider } from './support';
 
@@ -400,6 +400,45 @@ describe('resilienceErrorHandler', () => {
     expect(customer.body.error.message).toBe("This request is taking longer than usual. We're trying another model now.");
     const ops = await request(a).post('/chat').send({ prompt: 'x', route: 'ops' }).expect(503);
     expect(ops.body.error.message).toContain('The model provider is overloaded');
+  });
+
+  it('passes a misconfiguration met on a request (ExpressConfigError) on to the app: a 500, never a 400 blaming the client', async () => {
+    const engine = testEngine();
+    const a = express();
+    // A common slip: the whole user object instead of its id.
+    a.use(resilience({ engine, identity: (req) => ({ user: { id: req.get('x-user') } as never }), validations: false }));
+    a.get('/chat', (_req, res) => void res.send('ok'));
+    const handled: unknown[] = [];
+    a.use(resilienceErrorHandler({ onError: (err) => void handled.push(err) }));
+    const passedOn: unknown[] = [];
+    a.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      passedOn.push(err);
+      res.status(500).send('server error');
+    });
+    const { url, close } = await listen(a);
+    try {
+      const res = await fetch(`${url}/chat`, { headers: { 'x-user': 'alice' } });
+      expect({ status: res.status, body: await res.text() }).toEqual({ status: 500, body: 'server error' });
+      expect(handled).toEqual([]);
+      expect(passedOn).toHaveLength(1);
+      expect(passedOn[0]).toBeInstanceOf(ExpressConfigError);
+      expect(passedOn[0]).toMatchObject({ code: 'ERR_LLMR_EXPRESS_INVALID_OPTION' });
+    } finally {
+      await close();
+    }
+  });
+
+  it('leaves such an error to Express when nothing follows it: 500', async () => {
+    const a = express();
+    a.use(resilience({ engine: testEngine(), identity: () => ({ team: 7 as never }), validations: false }));
+    a.get('/chat', (_req, res) => void res.send('ok'));
+    a.use(resilienceErrorHandler());
+    const { url, close } = await listen(a);
+    try {
+      expect((await fetch(`${url}/chat`)).status).toBe(500);
+    } finally {
+      await close();
+    }
   });
 
   it('maps a policy rejection to 422 and passes foreign errors on', async () => {

@@ -1,5 +1,6 @@
 import type { Request } from 'express';
-import { clientKeyOf, identityLookup } from './gatewayAuth';
+import { ExpressConfigError } from '../ExpressConfigError';
+import { checkedAuthResult, clientKeyOf, identityLookup } from './gatewayAuth';
 
 const req = (headers: Record<string, string>) => ({ headers }) as unknown as Request;
 
@@ -25,5 +26,35 @@ describe('identityLookup', () => {
     const lookup = identityLookup(async (key) => (key === 'ok' ? { team: 't' } : undefined));
     expect(await lookup('ok', req({}))).toEqual({ team: 't' });
     expect(await lookup('no', req({}))).toBeUndefined();
+  });
+});
+
+describe('checkedAuthResult', () => {
+  it('passes identities of strings through, and falsy results as unknown keys', () => {
+    const identity = { user: 'alice', team: 'support' };
+    expect(checkedAuthResult(identity)).toBe(identity);
+    expect(checkedAuthResult({})).toEqual({});
+    for (const none of [undefined, null, false, '']) expect(checkedAuthResult(none)).toBeUndefined();
+  });
+
+  it('throws ExpressConfigError ERR_LLMR_EXPRESS_INVALID_OPTION for anything else, showing types only', () => {
+    const cases: Array<[unknown, string]> = [
+      [{ user: 42 }, 'returned an identity whose user is a number;'],
+      [{ user: 'alice', tenant: { id: 'acme' } }, 'returned an identity whose tenant is an object;'],
+      ['alice', 'returned a string;'],
+      [[{ user: 'alice' }], 'returned an array;'],
+    ];
+    for (const [value, says] of cases) {
+      let caught: unknown;
+      try {
+        checkedAuthResult(value);
+      } catch (e) {
+        caught = e;
+      }
+      expect(caught).toBeInstanceOf(ExpressConfigError);
+      expect(caught).toMatchObject({ code: 'ERR_LLMR_EXPRESS_INVALID_OPTION' });
+      expect((caught as Error).message).toContain(`openAIGateway() auth(key, req) ${says}`);
+      expect((caught as Error).message).not.toMatch(/alice|acme|42/);
+    }
   });
 });

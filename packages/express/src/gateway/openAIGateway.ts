@@ -27,7 +27,7 @@ import { isObject, type ChatChunk, type ChatRequestBody, type ChatUsage } from '
 import { assertChatMessages } from './checkChatMessages';
 import { checkGatewayOptions, fail } from './checkGatewayOptions';
 import { defaultGatewayLogger, failureFields } from './failureFields';
-import { clientKeyOf, identityLookup } from './gatewayAuth';
+import { checkedAuthResult, clientKeyOf, identityLookup } from './gatewayAuth';
 import { openAIErrorBody, openAITypeOf } from './openAIErrorBody';
 import { formatSse } from './sse';
 import { StreamIdleError, UpstreamStreamError } from './UpstreamError';
@@ -143,8 +143,9 @@ function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
  * - malformed messages, and on routes that reach an Anthropic upstream anything the translation
  *   cannot carry whole (audio parts, `n` > 1, `logprobs`, ...), get 400 with `param` before any
  *   model call; body-parser errors keep their status (400, 413, 415) with an OpenAI-style body;
- *   an `auth` function that throws gets 500 `ERR_LLMR_EXPRESS_GATEWAY_FAILED` (logged to
- *   `logger` without its message); other methods on the two paths get 404 `unknown_url`.
+ *   an `auth` function that throws, or returns an identity that is not an object of strings
+ *   (`{ user: 42 }`), gets 500 `ERR_LLMR_EXPRESS_GATEWAY_FAILED` (logged to `logger` without its
+ *   message); other methods on the two paths get 404 `unknown_url`.
  *
  * @example
  * ```ts
@@ -219,6 +220,8 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     if (key === undefined) return unauthorized(res, 'Missing API key. Send your gateway key as "Authorization: Bearer <key>".');
     Promise.resolve()
       .then(() => lookup(key, req))
+      // A result of the wrong kind (`{ user: 42 }`) is the server's mistake: it fails like a throw.
+      .then(checkedAuthResult)
       .then(
         (identity) => {
           if (!identity) return unauthorized(res, 'Incorrect API key provided.');
