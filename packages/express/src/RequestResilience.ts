@@ -79,6 +79,13 @@ export class RequestResilience {
   private disconnect: AbortSignal | undefined;
   private tracked: RequestRecord[] | undefined;
   private calls = 0;
+  /** Calls of {@link execute} not ended yet: running, or streams not completed or failed. */
+  private running = 0;
+  /** Resolves {@link callsEnded}'s promise when {@link running} drops to 0. */
+  private allEnded: (() => void) | undefined;
+  private ended: Promise<void> | undefined;
+  /** Records of failed streams that were charged what they used (`fail(error, usage)`). */
+  private chargedFailures: Set<RequestRecord> | undefined;
 
   /** @internal Created by the `resilience()` middleware. */
   constructor(
@@ -133,8 +140,11 @@ export class RequestResilience {
   }
 
   /**
-   * Real usage of the successful calls of this request (what inbound token and cost rules are
-   * settled with).
+   * What the calls of this request used, as the engine charged its own limits (what inbound token
+   * and cost rules are settled with): the usage of successful calls and of streams that broke off
+   * after they started and were failed with their usage (`fail(error, usage)`), plus the cost of
+   * replies rejected on the way (`actual_cost` of failed requests). Calls still running are not in
+   * it yet (see {@link callsEnded}).
    *
    * @example
    * ```ts
@@ -144,12 +154,29 @@ export class RequestResilience {
   usage(): UsageAmounts {
     const u: UsageAmounts = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
     for (const r of this.records) {
-      if (r.outcome !== 'success') continue;
+      u.costUsd += r.actual_cost;
+      if (r.outcome !== 'success' && this.chargedFailures?.has(r) !== true) continue;
       u.inputTokens += r.input_tokens;
       u.outputTokens += r.output_tokens;
-      u.costUsd += r.actual_cost;
     }
     return u;
+  }
+
+  /**
+   * Undefined when every call made through {@link execute} has ended, else a promise that resolves
+   * once they have: a call ends when it resolves or rejects, a stream when it is completed or failed
+   * (or, dropped without either, when it is garbage-collected, as the engine then finishes it). The
+   * middleware settles the inbound limits after this, so what a call still running when the response
+   * closed (a stream its client left) uses is charged too.
+   *
+   * @example
+   * ```ts
+   * res.once('close', () => void (req.resilience.callsEnded() ?? Promise.resolve()).then(() => log.info(req.resilience.usage())));
+   * ```
+   */
+  callsEnded(): Promise<void> | undefined {
+    if (this.running === 0) return undefined;
+    return (this.ended ??= new Promise<void>((resolve) => (this.allEnded = resolve)));
   }
 
   /**
@@ -181,14 +208,18 @@ export class RequestResilience {
     if (overrides.requestId === undefined && this.requestId !== undefined) {
       request.requestId = this.calls === 1 ? this.requestId : `${this.requestId}.${this.calls}`;
     }
+    this.running++;
     return this.engine.execute<T>(request, call).then(
       (result) => {
         this.track(result.record);
+        if (request.stream === true && isStreaming(result)) return this.watchStream(result);
+        this.callEnded();
         return result;
       },
       (err: unknown) => {
         const record = typeof err === 'object' && err !== null ? (err as { record?: unknown }).record : undefined;
         if (typeof record === 'object' && record !== null && 'request_id' in record) this.track(record as RequestRecord);
+        this.callEnded();
         throw err;
       },
     );
@@ -197,4 +228,68 @@ export class RequestResilience {
   private track(record: RequestRecord): void {
     (this.tracked ??= []).push(record);
   }
+
+  private callEnded(): void {
+    if (--this.running > 0) return;
+    const resolve = this.allEnded;
+    this.allEnded = undefined;
+    this.ended = undefined;
+    resolve?.();
+  }
+
+  /**
+   * `result` with `complete` and `fail` that also end the call here. Nothing this object keeps refers
+   * to the returned result, so a stream dropped unfinished is still garbage-collected (and finished by
+   * the engine); {@link droppedStreams} then ends the call here too.
+   */
+  private watchStream<T>(result: StreamingResult<T>): StreamingResult<T> {
+    const state: StreamState = { open: true, owner: this, record: result.record };
+    const watched: StreamingResult<T> = {
+      ...result,
+      complete: (usage) => {
+        const record = result.complete(usage);
+        endStream(state, false);
+        return record;
+      },
+      fail: (error, usage) => {
+        const record = result.fail(error, usage);
+        endStream(state, usage !== undefined);
+        return record;
+      },
+    };
+    droppedStreams.register(watched, state, state);
+    return watched;
+  }
+
+  /** @internal A stream of {@link execute} ended; `charged`: failed with its usage. */
+  streamEnded(record: RequestRecord, charged: boolean): void {
+    if (charged) (this.chargedFailures ??= new Set()).add(record);
+    this.callEnded();
+  }
+}
+
+/** A stream of {@link RequestResilience.execute} not ended yet, as its watchers see it. */
+interface StreamState {
+  open: boolean;
+  readonly owner: RequestResilience;
+  readonly record: RequestRecord;
+}
+
+function endStream(state: StreamState, charged: boolean): void {
+  if (!state.open) return;
+  state.open = false;
+  droppedStreams.unregister(state);
+  state.owner.streamEnded(state.record, charged);
+}
+
+/**
+ * Streams dropped without `complete` or `fail`: the engine completes them with their estimate when it
+ * finds them garbage-collected; this ends them for the request, a turn later (after the engine's).
+ */
+const droppedStreams = new FinalizationRegistry<StreamState>((state) => {
+  setImmediate(() => endStream(state, false));
+});
+
+function isStreaming<T>(result: ExecuteResult<T> | StreamingResult<T>): result is StreamingResult<T> {
+  return typeof (result as Partial<StreamingResult<T>>).complete === 'function';
 }

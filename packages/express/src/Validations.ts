@@ -2,7 +2,7 @@ import type { Request } from 'express';
 import type { Identity, Logger } from '@llm-resilience/core';
 import { ExpressConfigError } from './ExpressConfigError';
 import { helpLink } from './helpLink';
-import { invalidOption, shown } from './optionChecks';
+import { invalidOption, shown, typeOf } from './optionChecks';
 import type { ValidationsConfig } from './types';
 
 /**
@@ -30,6 +30,7 @@ export const VALIDATION_CODES: Readonly<Record<ValidationName, string>> = {
   identity: 'ERR_LLMR_EXPRESS_UNDEFINED_IDENTITY',
   limitScope: 'ERR_LLMR_EXPRESS_LIMIT_SCOPE_UNDEFINED',
   doubleCount: 'ERR_LLMR_EXPRESS_DOUBLE_COUNT',
+  estimate: 'ERR_LLMR_EXPRESS_INVALID_ESTIMATE',
   creationStack: 'ERR_LLMR_EXPRESS_CREATED_IN_REQUEST_HANDLER',
   unknownOptions: 'ERR_LLMR_EXPRESS_UNKNOWN_OPTION',
 };
@@ -174,6 +175,17 @@ export class Validations {
       'limitScope',
       `Limit '${ruleId}' is scoped by '${dimension}' but a request had no ${dimension}, so the limit did not apply to it. ` +
         `Return '${dimension}' from identity(req)${dimension === 'route' ? ' (or set route/routeFor)' : ''}, or add a rule without that dimension for such requests.`,
+    );
+  }
+
+  /** `estimate`: `estimate(req)` gave a field that is not a finite number >= 0; the default was used for it. */
+  estimate(field: string, value: unknown, used: number): void {
+    if (!this.enabled.estimate) return;
+    const got = typeof value === 'number' ? String(value) : typeOf(value);
+    this.fire(
+      'estimate',
+      `estimate(req) returned ${field}: ${got}; expected a finite number >= 0, or the field left out. The default (${used}) was reserved instead. ` +
+        `Check the value before returning it (a client's max_tokens may be missing or not a number).`,
     );
   }
 

@@ -194,7 +194,7 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
     }
     let decision: LimitDecision | Promise<LimitDecision>;
     try {
-      const estimate: UsageAmounts = estimateOf ? { ...DEFAULT_INBOUND_ESTIMATE, ...estimateOf(req) } : DEFAULT_INBOUND_ESTIMATE;
+      const estimate: UsageAmounts = estimateOf ? inboundEstimate(estimateOf(req), validations) : DEFAULT_INBOUND_ESTIMATE;
       decision = inbound.reserve(lctx, estimate);
     } catch (err) {
       return next(err);
@@ -207,16 +207,41 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
   };
 }
 
-/** Token, cost and concurrency rules: charge real usage (and free the slot) when the response ends. */
+/**
+ * Token, cost and concurrency rules: charge real usage (and free the slot) when the response has
+ * ended and so have the calls made through `req.resilience.execute` (a stream whose client left is
+ * failed with what it used after the response closed).
+ */
 function settleOnClose(res: Response, ctx: RequestResilience, reservation: Reservation): void {
-  res.once('close', () => {
+  const settle = (): void => {
     try {
       const done = reservation.settle(ctx.usage());
       if (isPromise(done)) done.catch(() => undefined);
     } catch {
       // A store failure must not crash the server after the response; the bucket refills by itself.
     }
+  };
+  res.once('close', () => {
+    const calls = ctx.callsEnded();
+    if (calls === undefined) settle();
+    else void calls.then(settle);
   });
+}
+
+/**
+ * The estimate `estimate(req)` gives, each field it leaves out (or gives as `undefined`: the
+ * `req.body.max_tokens` of a request without one) taken from the default. A field that is not a finite
+ * number >= 0 gets the default too, with the `estimate` check's warning: it is most likely a client's
+ * value passed on unchecked, and must not fail the request.
+ */
+function inboundEstimate(given: Partial<UsageAmounts> | undefined, validations: Validations): UsageAmounts {
+  const field = (name: keyof UsageAmounts): number => {
+    const v: unknown = given?.[name];
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
+    if (v !== undefined) validations.estimate(name, v, DEFAULT_INBOUND_ESTIMATE[name]);
+    return DEFAULT_INBOUND_ESTIMATE[name];
+  };
+  return { inputTokens: field('inputTokens'), outputTokens: field('outputTokens'), costUsd: field('costUsd') };
 }
 
 /** What is wrong with an identity's fields, by type only (they are user ids); undefined when each is a string or absent. */

@@ -169,6 +169,7 @@ export interface LimitedInfo {
  * | `identity` | `ERR_LLMR_EXPRESS_UNDEFINED_IDENTITY` | `identity(req)` returned undefined or an identity without values |
  * | `limitScope` | `ERR_LLMR_EXPRESS_LIMIT_SCOPE_UNDEFINED` | a limit's scope dimension has no value for a request, so the limit did not apply |
  * | `doubleCount` | `ERR_LLMR_EXPRESS_DOUBLE_COUNT` | two `resilience()` middlewares with limits ran on one request |
+ * | `estimate` | `ERR_LLMR_EXPRESS_INVALID_ESTIMATE` | `estimate(req)` gave a field that is not a finite number >= 0 (the default was reserved for it) |
  * | `creationStack` | `ERR_LLMR_EXPRESS_CREATED_IN_REQUEST_HANDLER` | `resilience()` was called inside a request handler |
  * | `unknownOptions` | `ERR_LLMR_EXPRESS_UNKNOWN_OPTION` | an option name is not known (a typo) |
  *
@@ -186,6 +187,7 @@ export interface ValidationsConfig {
   identity?: boolean;
   limitScope?: boolean;
   doubleCount?: boolean;
+  estimate?: boolean;
   creationStack?: boolean;
   unknownOptions?: boolean;
 }
@@ -301,7 +303,9 @@ export interface UpstreamConfig {
  * Client authentication of the gateway: a map from client API key to identity, or a function
  * (return undefined to reject). Clients send `Authorization: Bearer <key>` (or `x-api-key`).
  * Each identity of a map is an object with at least one of `user`, `team`, `tenant`, `environment`
- * (strings), checked at start-up.
+ * (strings), checked at start-up. A function's result is checked on each request: an identity that
+ * is not an object, or has a field that is not a string (`{ user: 42 }`), is a server fault answered
+ * with 500 `ERR_LLMR_EXPRESS_GATEWAY_FAILED` and logged, like a function that throws.
  *
  * @example
  * ```ts

@@ -1,0 +1,209 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import express, { type Request } from 'express';
+import { unfinishedUsage, type StreamingResult } from '@llm-resilience/core';
+import { resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
+import { deferred, listen, nextRecord, testEngine, warningLog } from './support';
+
+/*
+ * Inbound token, cost and concurrency rules of `resilience()` are settled when the response has ended
+ * and so have the calls made through `req.resilience.execute`, with what the engine charged for them.
+ */
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+const byHeader = (req: Request) => ({ user: req.get('x-user') ?? undefined, team: req.get('x-team') ?? undefined });
+
+/** A streamed "model call": its first chunk at once (the engine only needs the call to resolve). */
+const streamCall = async () => ({ first: 'Hello' });
+
+const TEAM_TOKENS = { id: 'team-tokens', scope: ['team'] as Array<'team'>, metric: 'totalTokens' as const, limit: 100, window: '1h' as const };
+const ONE_IN_FLIGHT = { id: 'inflight', scope: ['user'] as Array<'user'>, metric: 'concurrency' as const, limit: 1 };
+
+function appWith(options: Partial<ResilienceMiddlewareOptions>) {
+  const engine = testEngine();
+  const a = express();
+  a.use(express.json());
+  a.use(resilience({ engine, identity: byHeader, validations: false, ...options }));
+  a.get('/ping', (_req, res) => void res.json({ ok: true }));
+  return { engine, a };
+}
+
+/** Opens a stream on the 'solo' route and writes its first chunk. */
+async function openStream(req: Request, res: express.Response): Promise<StreamingResult<{ first: string }>> {
+  const r = await req.resilience.execute('solo', streamCall, { stream: true, input: { prompt: 'tell me a long story' }, maxOutputTokens: 500 });
+  res.status(200).setHeader('content-type', 'text/event-stream');
+  res.write(`data: ${JSON.stringify(r.value)}\n\n`);
+  return r;
+}
+
+describe('inbound limits settled with what the calls of the request used', () => {
+  it('charges a stream that broke off after it started with the usage it was failed with', async () => {
+    const { engine, a } = appWith({ limits: [TEAM_TOKENS] });
+    a.get('/stream', async (req, res, next) => {
+      try {
+        const r = await openStream(req, res);
+        // The upstream breaks off: the adapter fails the stream with what it used, as the gateway does.
+        r.fail(new Error('stream cut'), unfinishedUsage(undefined, { inputTokens: r.record.input_tokens, outputTokens: 500 }));
+        res.end('data: {"error":{}}\n\n');
+      } catch (err) {
+        next(err);
+      }
+    });
+    a.use(resilienceErrorHandler());
+    const { url, close } = await listen(a);
+    try {
+      const recorded = nextRecord(engine);
+      await (await fetch(`${url}/stream`, { headers: { 'x-team': 't-broken' } })).text();
+      expect(await recorded).toMatchObject({ outcome: 'failure', output_tokens: 500 });
+      await new Promise((r) => setImmediate(r));
+      // 500+ tokens against the team's 100: over budget.
+      expect((await fetch(`${url}/ping`, { headers: { 'x-team': 't-broken' } })).status).toBe(429);
+    } finally {
+      await close();
+    }
+  });
+
+  it('charges a stream whose client left, failed with its usage after the response closed', async () => {
+    const { engine, a } = appWith({ limits: [TEAM_TOKENS] });
+    const firstWritten = deferred();
+    a.get('/stream', async (req, res, next) => {
+      try {
+        const r = await openStream(req, res);
+        firstWritten.resolve();
+        // Streams until the client goes away (the disconnect signal aborts after the response's 'close').
+        req.resilience.signal.addEventListener('abort', () => {
+          r.fail(req.resilience.signal.reason, unfinishedUsage(undefined, { inputTokens: r.record.input_tokens, outputTokens: 500 }));
+        });
+      } catch (err) {
+        next(err);
+      }
+    });
+    const { url, close } = await listen(a);
+    try {
+      const recorded = nextRecord(engine);
+      const ac = new AbortController();
+      const res = await fetch(`${url}/stream`, { headers: { 'x-team': 't-leaver' }, signal: ac.signal });
+      await res.body!.getReader().read();
+      await firstWritten.promise;
+      ac.abort();
+      expect(await recorded).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', output_tokens: 500 });
+      await new Promise((r) => setImmediate(r));
+      expect((await fetch(`${url}/ping`, { headers: { 'x-team': 't-leaver' } })).status).toBe(429);
+    } finally {
+      await close();
+    }
+  });
+
+  it('charges nothing for a stream failed without usage, and a completed one its usage', async () => {
+    const { a } = appWith({ limits: [TEAM_TOKENS] });
+    a.get('/stream', async (req, res) => {
+      const r = await openStream(req, res);
+      if (req.query.end === 'complete') r.complete({ inputTokens: r.record.input_tokens, outputTokens: 500 });
+      else r.fail(new Error('refused before anything was generated'));
+      res.end('data: [DONE]\n\n');
+    });
+    const { url, close } = await listen(a);
+    try {
+      await (await fetch(`${url}/stream?end=fail`, { headers: { 'x-team': 't-failed' } })).text();
+      await new Promise((r) => setImmediate(r));
+      expect((await fetch(`${url}/ping`, { headers: { 'x-team': 't-failed' } })).status).toBe(200);
+      await (await fetch(`${url}/stream?end=complete`, { headers: { 'x-team': 't-done' } })).text();
+      await new Promise((r) => setImmediate(r));
+      expect((await fetch(`${url}/ping`, { headers: { 'x-team': 't-done' } })).status).toBe(429);
+    } finally {
+      await close();
+    }
+  });
+
+  it('holds a concurrency slot until a call the handler left running after answering has ended', async () => {
+    const { a } = appWith({ limits: [ONE_IN_FLIGHT] });
+    const finish = deferred<{ choices: Array<{ message: { content: string } }> }>();
+    const callEnded = deferred();
+    a.post('/jobs', (req, res) => {
+      // Answers at once and lets the call run on (a background job tied to the request).
+      void req.resilience
+        .execute('solo', () => finish.promise, { input: { prompt: 'summarise' }, maxOutputTokens: 50 })
+        .finally(() => setImmediate(callEnded.resolve));
+      res.status(202).json({ accepted: true });
+    });
+    const { url, close } = await listen(a);
+    try {
+      expect((await fetch(`${url}/jobs`, { method: 'POST', headers: { 'x-user': 'u-job' } })).status).toBe(202);
+      expect((await fetch(`${url}/ping`, { headers: { 'x-user': 'u-job' } })).status).toBe(429);
+      finish.resolve({ choices: [{ message: { content: 'done' } }] });
+      await callEnded.promise;
+      expect((await fetch(`${url}/ping`, { headers: { 'x-user': 'u-job' } })).status).toBe(200);
+    } finally {
+      await close();
+    }
+  });
+
+  it('frees the slot of a stream dropped without complete() or fail() once it is garbage-collected', async () => {
+    const { a } = appWith({ limits: [ONE_IN_FLIGHT] });
+    a.get('/forgetful', async (req, res) => {
+      await openStream(req, res); // and forgets it: no complete(), no fail()
+      res.end();
+    });
+    const { url, close } = await listen(a);
+    try {
+      await (await fetch(`${url}/forgetful`, { headers: { 'x-user': 'u-forgets' } })).text();
+      expect((await fetch(`${url}/ping`, { headers: { 'x-user': 'u-forgets' } })).status).toBe(429);
+      let status = 429;
+      for (let i = 0; i < 50 && status === 429; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 5));
+        status = (await fetch(`${url}/ping`, { headers: { 'x-user': 'u-forgets' } })).status;
+      }
+      expect(status).toBe(200);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('resilience() estimate(req)', () => {
+  function estimating(warnings = warningLog()) {
+    const { a } = appWith({
+      validations: { default: false, estimate: true },
+      logger: warnings.logger,
+      // Reserves what the client asks for: nothing, or not a number, when it sends no valid max_tokens.
+      estimate: (req) => ({ outputTokens: (req.body as { max_tokens?: number }).max_tokens }),
+      limits: [{ id: 'user-tokens', scope: ['user'], metric: 'totalTokens', limit: 10_000, window: '1h' }],
+    });
+    a.post('/chat', (_req, res) => void res.json({ ok: true }));
+    return { a, warnings };
+  }
+  const post = (url: string, body: object) =>
+    fetch(`${url}/chat`, { method: 'POST', headers: { 'x-user': 'u1', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('keeps the default for a field given as undefined, silently', async () => {
+    const { a, warnings } = estimating();
+    const { url, close } = await listen(a);
+    try {
+      expect((await post(url, { max_tokens: 300 })).status).toBe(200);
+      const without = await post(url, {});
+      expect(without.status).toBe(200);
+      // The default (1 input and 1 output token) reserved: the first request's 301 were given back.
+      expect(without.headers.get('ratelimit')).toContain('remaining=9998,');
+      expect(warnings.codes()).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('reserves the default for a field that is not a finite number >= 0, with one warning, instead of failing the request', async () => {
+    const { a, warnings } = estimating();
+    const { url, close } = await listen(a);
+    try {
+      expect((await post(url, { max_tokens: 'lots' })).status).toBe(200);
+      expect((await post(url, { max_tokens: -5 })).status).toBe(200);
+      expect(warnings.codes()).toEqual(['ERR_LLMR_EXPRESS_INVALID_ESTIMATE']);
+      expect(warnings.messages()[0]).toContain('estimate(req) returned outputTokens: a string');
+      expect(warnings.messages()[0]).not.toContain('lots');
+    } finally {
+      await close();
+    }
+  });
+});
