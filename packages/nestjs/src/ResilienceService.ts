@@ -1,5 +1,5 @@
 import type { ExecuteResult, ModelCall, Resilience, ResilienceRequest } from '@llm-resilience/core';
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { Observable } from 'rxjs';
 import { checkReturnType, decoratedMethodInfo, describeMethod, effectiveOptions, isReturnAmbiguous, noRoute } from './decorators/decoratedMethod';
@@ -15,7 +15,9 @@ import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOpti
  * and controller instance with `@RateLimited`/`@Fallback` methods is bound to it, after checking that
  * each of their routes and priorities exists in the policy (`ERR_LLMR_NEST_UNKNOWN_ROUTE`,
  * `ERR_LLMR_NEST_UNKNOWN_PRIORITY` at start-up otherwise).
- * On application shutdown the engine drains queued work and stops (if the module owns it).
+ * On `app.close()` the engine (if the module owns it) drains queued work and stops in
+ * `beforeApplicationShutdown`, before Nest closes the HTTP server, which waits for the requests the
+ * drain answers; the service leaves the registry in `onApplicationShutdown`, once they are done.
  *
  * @example
  * ```ts
@@ -30,7 +32,7 @@ import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOpti
  * ```
  */
 @Injectable()
-export class ResilienceService implements OnModuleInit, OnApplicationShutdown {
+export class ResilienceService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('ResilienceModule');
   private readonly warned = new WeakSet<object>();
 
@@ -94,12 +96,35 @@ export class ResilienceService implements OnModuleInit, OnApplicationShutdown {
     activateService(this);
   }
 
-  /** Forgets the service and, if the module owns the engine, drains and stops it. */
-  async onApplicationShutdown(): Promise<void> {
-    deactivateService(this);
+  /**
+   * If the module owns the engine, drains and stops it (`engine.shutdown({ drain: true, timeoutMs:
+   * drainTimeoutMs })`): queued work is admitted or rejected (`shutdown`), and new work is rejected.
+   * Nest calls this after every `onModuleDestroy` and before it closes the HTTP server, which waits
+   * for in-flight requests: a request waiting in the engine's queue would otherwise hold the server
+   * open until admitted.
+   *
+   * @example
+   * ```ts
+   * await app.close(); // onModuleDestroy hooks, then this drain, then the HTTP server closes
+   * ```
+   */
+  async beforeApplicationShutdown(): Promise<void> {
     const owns = this.options.shutdownEngine ?? this.options.engine === undefined;
     if (!owns) return;
     await this.engine.shutdown({ drain: true, ...(this.options.drainTimeoutMs !== undefined ? { timeoutMs: this.options.drainTimeoutMs } : {}) });
+  }
+
+  /**
+   * Takes the service off the registry's running applications (unbound instances stop falling back
+   * to it), after the HTTP server has closed, so requests in flight during the close keep it.
+   *
+   * @example
+   * ```ts
+   * await app.close(); // ... then this: `new SupportService().reply()` no longer finds this engine
+   * ```
+   */
+  onApplicationShutdown(): void {
+    deactivateService(this);
   }
 
   private checkMethods(instance: object): void {

@@ -1,5 +1,22 @@
 import { HttpException } from '@nestjs/common';
-import { ResilienceError } from '@llm-resilience/core';
+import { httpErrorOf, ResilienceError } from '@llm-resilience/core';
+
+/**
+ * True for an `HttpException` of the application (a `ForbiddenException` of a handler, a
+ * `ThrottlerException`): not a provider's failure, so the RxJS operators neither retry nor fall back
+ * on it. An `HttpException` that renders an engine error (`ResilienceInterceptor` and the filter put
+ * the core error in its `cause`) is not the application's: operators outside the interceptor still
+ * act on it as before.
+ *
+ * @example
+ * ```ts
+ * isApplicationException(new ForbiddenException('No access.')); // true
+ * isApplicationException(new Error('ECONNRESET'));               // false
+ * ```
+ */
+export function isApplicationException(err: unknown): err is HttpException {
+  return err instanceof HttpException && httpErrorOf(err.cause) === undefined;
+}
 
 /**
  * Keeps the application's own `HttpException`s out of the engine's decisions. A decorated method's

@@ -1,4 +1,5 @@
 import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
+import { ForbiddenException } from '@nestjs/common';
 import OpenAI from 'openai';
 import { defer, firstValueFrom, lastValueFrom, NEVER, of, throwError, toArray } from 'rxjs';
 import { NestConfigError } from '../NestConfigError';
@@ -44,6 +45,33 @@ describe('fromResilience', () => {
     let target = '';
     await lastValueFrom(fromResilience(e, { route: 'chat' }, () => of(1), { onResult: (r) => (target = r.target.id) }));
     expect(target).toBe('a');
+  });
+
+  it("errors with the call's own HttpException as thrown, once: the engine sees an invalid_request", async () => {
+    // A breaker that opens on the first failure it is told of.
+    const e = createResilience(
+      definePolicy({
+        targets: { a: { provider: 'openai', model: 'model-a' }, b: { provider: 'openai', model: 'model-b' } },
+        routes: { chat: { chain: ['a', 'b'] } },
+        breaker: { consecutiveFailures: 1, minimumCalls: 1 },
+      }),
+    );
+    const records: RequestRecord[] = [];
+    const alerts: unknown[] = [];
+    e.events.on('record', (r) => records.push(r));
+    e.events.on('alert', (a) => alerts.push(a));
+    const forbidden = new ForbiddenException('You cannot read this document.');
+    let calls = 0;
+    const o = fromResilience(e, { route: 'chat', identity: { user: 'u1' } }, () => {
+      calls++;
+      throw forbidden;
+    });
+    await expect(lastValueFrom(o)).rejects.toBe(forbidden);
+    expect(calls).toBe(1); // no retry, not the next target of the chain
+    expect(alerts).toEqual([]); // a 403 of the application is not an auth failure of the provider
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'invalid_request', fallback_used: false });
+    expect(records[0]?.attempts).toHaveLength(1);
+    expect(e.breakers.stateOf('a')).toBe('closed');
   });
 
   it('accepts promises and plain values from the call', async () => {

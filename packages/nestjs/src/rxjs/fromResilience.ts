@@ -1,5 +1,6 @@
 import type { AttemptContext, ExecuteResult, ResilienceRequest, ResolvedTarget } from '@llm-resilience/core';
 import { Observable, type ObservableInput } from 'rxjs';
+import { AppExceptions } from '../decorators/appExceptions';
 import { valuesOf } from './collect';
 import { typeOf } from '../describeValue';
 import { checkIdentity } from '../identityCheck';
@@ -47,6 +48,11 @@ function invalid(message: string): NestConfigError {
  *
  * The engine reads usage and validates output from the attempt's last value.
  *
+ * An `HttpException` of the attempt (the handler of `next.handle()` throwing a `ForbiddenException`)
+ * is the application's answer, not the provider's: the engine gets an `invalid_request` in its place
+ * (`ERR_LLMR_NEST_APP_EXCEPTION`: no retry, no next target, no breaker verdict, no alert), and the
+ * Observable errors with the exception as it was thrown.
+ *
  * Its arguments are checked when it is called, with `NestConfigError`s naming them: `source` an
  * engine or a `ResilienceService`; `request` an object (its route, priority and identity checked
  * against the policy) or a function returning one (its identity checked at each subscription);
@@ -88,13 +94,16 @@ export function fromResilience<T>(
     const { stream: _stream, ...rest } = base;
     let values: T[] = [];
     let finished = false;
+    const app = new AppExceptions();
     engine
-      .execute<T | undefined>({ ...rest, signal }, async (target, ctx) => {
-        const attemptValues = await valuesOf<T>(call(target, ctx), ctx.signal);
-        if (ctx.signal.aborted) throw ctx.signal.reason;
-        values = attemptValues;
-        return attemptValues[attemptValues.length - 1];
-      })
+      .execute<T | undefined>({ ...rest, signal }, (target, ctx) =>
+        app.attempt(async () => {
+          const attemptValues = await valuesOf<T>(call(target, ctx), ctx.signal);
+          if (ctx.signal.aborted) throw ctx.signal.reason;
+          values = attemptValues;
+          return attemptValues[attemptValues.length - 1];
+        }),
+      )
       .then(
         (result) => {
           finished = true;
@@ -112,7 +121,7 @@ export function fromResilience<T>(
         },
         (err: unknown) => {
           finished = true;
-          subscriber.error(err);
+          subscriber.error(app.original(err));
         },
       );
     return () => {

@@ -1,4 +1,5 @@
 import { constantBackoff, definePolicy, exponentialBackoff, RetryBudget } from '@llm-resilience/core';
+import { ForbiddenException, HttpException, ServiceUnavailableException } from '@nestjs/common';
 import OpenAI from 'openai';
 import { defer, lastValueFrom, of, throwError, VirtualTimeScheduler } from 'rxjs';
 import { NestConfigError } from '../NestConfigError';
@@ -83,6 +84,21 @@ describe('retryWithBackoff', () => {
     const out = run(scheduler, b.source.pipe(op)); // 2 -> 1: not more than half left, no retry
     expect(out.error).toBeInstanceOf(OpenAI.InternalServerError);
     expect(b.at).toHaveLength(1);
+  });
+
+  it("never retries the application's own HttpExceptions, whatever their status, and leaves the budget alone", () => {
+    const budget = new RetryBudget({ maxTokens: 4, tokenRatio: 1 });
+    const perKind = { rate_limited: 2, overloaded: 2, auth: 2 };
+    for (const exception of [new ServiceUnavailableException('Maintenance.'), new HttpException('Slow down.', 429), new ForbiddenException('No access.')]) {
+      const scheduler = new VirtualTimeScheduler();
+      const { source, at } = flaky([exception], scheduler);
+      const retries: RetryInfo[] = [];
+      const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget, perKind, onRetry: (r) => retries.push(r) })));
+      expect(out.error).toBe(exception);
+      expect(at).toEqual([0]);
+      expect(retries).toEqual([]);
+    }
+    expect(budget.available).toBe(4);
   });
 
   it('accepts a route RetryPolicy of the engine as is', () => {

@@ -12,6 +12,7 @@ import {
   type RetryInput,
 } from '@llm-resilience/core';
 import { asyncScheduler, defer, retry, tap, timer, type MonoTypeOperatorFunction, type SchedulerLike } from 'rxjs';
+import { isApplicationException } from '../decorators/appExceptions';
 import { isPlainObject, shown, typeOf } from '../describeValue';
 import { unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
@@ -161,7 +162,9 @@ function isScheduler(v: unknown): v is SchedulerLike {
  * Retries the source on retryable errors, built on rxjs `retry({ count, delay })`: the error is
  * classified with the core's `classifyError`, a provider hint (`Retry-After`, `retry-after-ms`,
  * Google `RetryInfo`, "try again in 1.5s") wins over the backoff, a hint longer than `maxHintMs`
- * stops retrying, each kind has its own retry count, and a retry budget stops retry storms.
+ * stops retrying, each kind has its own retry count, and a retry budget stops retry storms. The
+ * application's own `HttpException`s (a handler's `ForbiddenException` under `next.handle()`) are
+ * not retried: they go on at once, as thrown, and leave the budget alone.
  *
  * Every option is checked when the operator is created, with a `NestConfigError`
  * (`ERR_LLMR_NEST_INVALID_OPTIONS`) naming it: unknown keys, `maxAttempts` an integer >= 1,
@@ -212,6 +215,8 @@ export function retryWithBackoff<T>(options: RetryWithBackoffOptions = {}): Mono
         retry({
           count: maxAttempts - 1,
           delay: (error: unknown, retryCount: number) => {
+            // The application's own answer (a handler's ForbiddenException): never retried.
+            if (isApplicationException(error)) throw error;
             const c = classifyError(error, { now: scheduler.now() });
             if (CAPACITY.has(c.kind)) budget?.onFailure();
             const n = used[c.kind] ?? 0;

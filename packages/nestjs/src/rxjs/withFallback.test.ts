@@ -1,5 +1,7 @@
 import { RateLimitExceededError } from '@llm-resilience/core';
+import { ForbiddenException, ServiceUnavailableException } from '@nestjs/common';
 import OpenAI from 'openai';
+import { resilienceHttpResponse } from '../http/toHttpException';
 import { defer, lastValueFrom, of, throwError, type Observable } from 'rxjs';
 import { NestConfigError } from '../NestConfigError';
 import { withFallback } from './withFallback';
@@ -40,6 +42,23 @@ describe('withFallback', () => {
     );
     await expect(result).resolves.toBe('canned');
     expect(seen).toEqual(['fallback 0', 'rate_limited']);
+  });
+
+  it("passes the application's own HttpExceptions on as thrown, whatever `on` says", async () => {
+    const forbidden = new ForbiddenException('You cannot read this document.');
+    const maintenance = new ServiceUnavailableException('Down for maintenance.');
+    const fallbacks: unknown[] = [];
+    const op = withFallback<string>(of('canned'), { on: ['auth', 'overloaded', 'invalid_request'], onFallback: (i) => fallbacks.push(i) });
+    await expect(lastValueFrom(fail(() => forbidden).pipe(op))).rejects.toBe(forbidden);
+    await expect(lastValueFrom(fail(() => maintenance).pipe(op))).rejects.toBe(maintenance);
+    expect(fallbacks).toEqual([]);
+  });
+
+  it('still falls back on an engine error that ResilienceInterceptor rendered as an HttpException', async () => {
+    const limited = new RateLimitExceededError({ ruleId: 'user-rpm', metric: 'requests', scope: { user: 'u1' }, retryAfterMs: 1000 });
+    const rendered = resilienceHttpResponse(limited, 'customer', undefined)!.exception;
+    expect(rendered.getStatus()).toBe(429);
+    await expect(lastValueFrom(fail(() => rendered).pipe(withFallback(of('canned'), { on: ['rate_limited'] })))).resolves.toBe('canned');
   });
 
   it('errors with the last alternative error when every one fails', async () => {

@@ -1,4 +1,5 @@
 import { classifyError, DEFAULT_FALLBACK_ON, ERROR_KINDS, isErrorKind, type ErrorKind } from '@llm-resilience/core';
+import { isApplicationException } from '../decorators/appExceptions';
 import { isPlainObject, shown, typeOf } from '../describeValue';
 import { unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
@@ -86,7 +87,9 @@ function checkOptions(options: WithFallbackOptions): Set<ErrorKind> {
 /**
  * Falls back to alternatives in order when the source fails with an error whose kind (the core's
  * `classifyError`, so provider SDK errors and the engine's typed errors both work) is in `on`; any
- * other error, or the last alternative's error, goes on. Alternatives are subscribed lazily.
+ * other error, or the last alternative's error, goes on. Alternatives are subscribed lazily. The
+ * application's own `HttpException`s (a handler's `ForbiddenException` under `next.handle()`) always
+ * go on as thrown, whatever `on` says: they are answers to the client, not failures of a model.
  *
  * Checked when the operator is created (`NestConfigError`, `ERR_LLMR_NEST_INVALID_OPTIONS`): at
  * least one alternative, each an ObservableInput (not a string, which would emit its characters: use
@@ -121,6 +124,7 @@ export function withFallback<T>(...args: Array<FallbackAlternative<T> | WithFall
       (current, alternative, index) =>
         current.pipe(
           catchError((error: unknown) => {
+            if (isApplicationException(error)) return throwError(() => error);
             const kind = classifyError(error).kind;
             if (!on.has(kind)) return throwError(() => error);
             options.onFallback?.({ index, kind, error });
