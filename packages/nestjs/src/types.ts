@@ -50,7 +50,13 @@ export type InboundScope = 'user' | 'team' | 'tenant' | 'environment' | 'route';
  * ```
  */
 export interface InboundLimitRule {
-  /** Stable id, shown to the team in 429 messages. Default `<scope joined by +>:requests:<window>`. */
+  /**
+   * Stable id, shown to the team in 429 messages; it keys the rule's buckets in the store, so rules
+   * with the same id (on different controllers, say) share one bucket: give them the same limit,
+   * window and burst. Default: `<owner>:<scope joined by +>:requests:<window>`, the owner being where
+   * the rule is declared (`ChatController` for a class's `@RateLimited`, `ChatController.ask` for a
+   * method's), so each declaration has its own bucket; `<scope>:requests:<window>` for the module's `limits`.
+   */
   id?: string;
   /** Dimensions that key the bucket (`[]`: one bucket for everyone). */
   scope: InboundScope[];

@@ -2,8 +2,8 @@ import 'reflect-metadata';
 import { shown, typeOf } from '../describeValue';
 import { unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
-import { toInboundLimitRules } from '../http/inboundRules';
-import type { RateLimitedOptions } from '../types';
+import { defaultInboundRuleId, toInboundLimitRules } from '../http/inboundRules';
+import type { InboundLimitRule, RateLimitedOptions } from '../types';
 import { describeMethod, wrapMethod } from './decoratedMethod';
 import { RATE_LIMITED_METADATA } from './metadata';
 
@@ -53,6 +53,17 @@ function validate(options: RateLimitedOptions, where: string): void {
 }
 
 /**
+ * The options as stored in the metadata: each inbound rule written without an `id` gets the default
+ * id of where it was declared (`ChatController`, `ChatController.ask`), so every declaration counts
+ * requests in its own bucket; a rule's explicit `id` is kept (rules sharing an id share a bucket).
+ */
+function withOwnedRuleIds(options: RateLimitedOptions, owner: string): RateLimitedOptions {
+  if (!options.limits?.some((r) => r.id === undefined)) return options;
+  const limits = options.limits.map((r): InboundLimitRule => (r.id === undefined ? { ...r, id: defaultInboundRuleId(r, owner) } : r));
+  return { ...options, limits };
+}
+
+/**
  * Throws unless the decorator was applied to a class or a method: applied to a property (an
  * arrow-function property, a field) or a parameter, it would otherwise act as a class decorator and
  * leave the method running outside the engine.
@@ -84,7 +95,9 @@ function checkTarget(target: object, key: unknown, descriptor: unknown): void {
  *
  * On a class, the options are defaults for every decorated method of the class (and for the
  * `ResilienceGuard` on controllers); a method's options override them field by field. A class-level
- * `@RateLimited` alone does not wrap any method.
+ * `@RateLimited` alone does not wrap any method. Inbound `limits` written without an `id` count
+ * requests in a bucket of their own declaration (one per class for class rules, one per method for
+ * method rules); give rules the same `id` to share a bucket on purpose.
  *
  * The engine is found through the registry `ResilienceModule` fills when the application starts
  * (see `engineRegistry`); calling a decorated method with no such application running throws
@@ -112,13 +125,15 @@ export function RateLimited(options: RateLimitedOptions): ClassDecorator & Metho
   const decorator = (target: object, key?: string | symbol, descriptor?: PropertyDescriptor): PropertyDescriptor | void => {
     checkTarget(target, key, descriptor);
     if (key === undefined || descriptor === undefined) {
-      validate(options, (target as { name?: string }).name ?? 'class');
-      Reflect.defineMetadata(RATE_LIMITED_METADATA, options, target);
+      const owner = (target as { name?: string }).name || 'class';
+      validate(options, owner);
+      Reflect.defineMetadata(RATE_LIMITED_METADATA, withOwnedRuleIds(options, owner), target);
       return;
     }
-    validate(options, describeMethod(target, key));
+    const owner = describeMethod(target, key);
+    validate(options, owner);
     const d = wrapMethod(target, key, descriptor);
-    Reflect.defineMetadata(RATE_LIMITED_METADATA, options, d.value as object);
+    Reflect.defineMetadata(RATE_LIMITED_METADATA, withOwnedRuleIds(options, owner), d.value as object);
     return d;
   };
   return decorator as ClassDecorator & MethodDecorator;

@@ -6,7 +6,7 @@ import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
 import { inboundRuleId, toInboundLimitRules } from './inboundRules';
 import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
-import { defaultIdentity, identitySource, rememberIdentity } from './requestIdentity';
+import { defaultIdentity, identitySource } from './requestIdentity';
 import { checkIdentity } from '../identityCheck';
 import { identityScopedRuleIds, isEmptyIdentity, shouldWarnUndefinedIdentity, warnUndefinedIdentity } from '../undefinedIdentity';
 
@@ -41,8 +41,11 @@ interface Compiled {
  * Guards controllers with inbound request limits: the module's `limits` plus those of `@RateLimited`
  * on the controller class and handler, keyed by the request's identity and route, counted in the
  * engine's store (so Redis shares them across processes). A denied request gets a 429 with
- * `Retry-After` and the audience message; the handler does not run. The identity it finds is left on
- * the request for `ResilienceInterceptor`. When that identity resolves to nothing while rules keyed
+ * `Retry-After` and the audience message; the handler does not run. The identity is the request's as
+ * it is when the guard runs: an auth guard that sets `req.user` must run before it (a global guard
+ * registered earlier, for a global `ResilienceGuard`), or the default identity falls back to the client
+ * IP. `ResilienceInterceptor`, which runs after every guard, finds the identity again for the
+ * decorated methods. When the guard's identity resolves to nothing while rules keyed
  * by user, team or tenant apply, those rules cannot count the request: the guard lets it through and
  * logs `ERR_LLMR_NEST_UNDEFINED_IDENTITY` once per application. An identity of the wrong shape (not an
  * object, or a `user`, `team`, `tenant` or `environment` that is not a string) would count callers
@@ -76,7 +79,7 @@ export class ResilienceGuard implements CanActivate {
   }
 
   /**
-   * Resolves the identity (left on the request), reserves one request on every inbound rule, and lets
+   * Resolves the identity, reserves one request on every inbound rule, and lets
    * the request through or throws the 429 of {@link throwLimited}.
    *
    * @example
@@ -92,7 +95,6 @@ export class ResilienceGuard implements CanActivate {
       await this.getIdentity(context),
       identitySource(context, this, this.getIdentity !== ResilienceGuard.prototype.getIdentity, this.options),
     );
-    rememberIdentity(context.switchToHttp().getRequest(), identity);
     const compiled = this.compile(context, options);
     if (!compiled.limiter) return true;
     if (compiled.identityRuleIds.length > 0 && isEmptyIdentity(identity)) this.reportUndefinedIdentity(context, compiled.identityRuleIds);
@@ -136,10 +138,16 @@ export class ResilienceGuard implements CanActivate {
     return options?.route;
   }
 
-  /** The inbound rules of the request: the module's `limits`, then those of `@RateLimited`. */
+  /**
+   * The inbound rules of the request: the module's `limits`, then those of `@RateLimited` (a rule
+   * with the id of a module rule replaces it). `@RateLimited` gives its rules without `id` the
+   * default id of the class or method that declared them; a rule still without one here (from an
+   * overridden {@link getOptions}) is owned by the handler.
+   */
   protected getLimits(context: ExecutionContext, options: RateLimitedOptions | undefined): LimitRule[] {
     if (!options?.limits?.length) return [...this.moduleRules];
-    const own = toInboundLimitRules(options.limits, `${context.getClass().name}.${context.getHandler().name}: @RateLimited`);
+    const handler = `${context.getClass().name}.${context.getHandler().name}`;
+    const own = toInboundLimitRules(options.limits, `${handler}: @RateLimited`, handler);
     const ids = new Set(own.map((r) => r.id));
     return [...this.moduleRules.filter((r) => !ids.has(r.id)), ...own];
   }

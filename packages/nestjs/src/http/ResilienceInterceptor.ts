@@ -6,16 +6,19 @@ import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } fro
 import { runWithResilienceContext, type ResilienceRequestContext } from '../requestContext';
 import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
+import { clientDisconnectSignal } from './disconnectSignal';
 import { audienceOf, setResponseHeader } from './messages';
-import { defaultIdentity, identitySource, rememberedIdentity } from './requestIdentity';
+import { defaultIdentity, identitySource } from './requestIdentity';
 import { checkIdentity } from '../identityCheck';
 import { resilienceHttpResponse } from './toHttpException';
 
 /**
  * Makes a controller's HTTP request the ambient context of every decorated method it calls: the
- * request's identity (the one the guard found, else {@link getIdentity}, checked as the guard checks
- * it: `ERR_LLMR_NEST_INVALID_IDENTITY` for one of the wrong shape), an `AbortSignal` that fires
- * when the client disconnects (queue waits, backoff and model calls stop), and this application's
+ * request's identity ({@link getIdentity}, found when the interceptor runs, so after every guard:
+ * what an auth guard left on `req.user` counts, whatever the order of the guards; checked as the
+ * guard checks it: `ERR_LLMR_NEST_INVALID_IDENTITY` for one of the wrong shape), an `AbortSignal`
+ * that fires when the client disconnects (queue waits, backoff and model calls stop; already aborted
+ * when the client left before the interceptor ran, during a slow guard or pipe), and this application's
  * engine. Errors of the core that leave the handler become HTTP errors: 429 with `Retry-After` for
  * exhausted limits, 503/504 for an exhausted chain, 422/400 for policy and invalid requests, always
  * with the audience message. This adapter's own setup errors ({@link NestConfigError}) pass through
@@ -57,13 +60,13 @@ export class ResilienceInterceptor implements NestInterceptor {
     const http = context.switchToHttp();
     const req: unknown = http.getRequest();
     const res: unknown = http.getResponse();
-    const identity =
-      rememberedIdentity(req) ??
-      checkIdentity(
-        await this.getIdentity(context),
-        identitySource(context, this, this.getIdentity !== ResilienceInterceptor.prototype.getIdentity, this.options),
-      );
-    const signal = this.disconnectSignal(res);
+    // Found here, after every guard (auth included) has run, never reused from ResilienceGuard, which
+    // may run before the auth guard sets req.user.
+    const identity = checkIdentity(
+      await this.getIdentity(context),
+      identitySource(context, this, this.getIdentity !== ResilienceInterceptor.prototype.getIdentity, this.options),
+    );
+    const signal = this.disconnectSignal(res, req);
     const ambient: ResilienceRequestContext = { service: this.resilience, ...(identity ? { identity } : {}), ...(signal ? { signal } : {}) };
     const options = this.getOptions(context);
     const audience = audienceOf(this.resilience.engine, this.options, options?.route, options?.audience);
@@ -77,7 +80,7 @@ export class ResilienceInterceptor implements NestInterceptor {
     );
   }
 
-  /** Who the request is for when the guard did not say: the module's `identity(context)`, else {@link defaultIdentity}. */
+  /** Who the request is for: the module's `identity(context)`, else {@link defaultIdentity}. */
   protected async getIdentity(context: ExecutionContext): Promise<Identity | undefined> {
     if (this.options.identity) return this.options.identity(context);
     return defaultIdentity(context.switchToHttp().getRequest());
@@ -103,16 +106,11 @@ export class ResilienceInterceptor implements NestInterceptor {
     return mapped.exception;
   }
 
-  /** A signal that aborts when the client goes away before the response is finished. */
-  protected disconnectSignal(res: unknown): AbortSignal | undefined {
-    const raw = ((res as { raw?: unknown } | undefined)?.raw ?? res) as
-      | { once?: (e: string, l: () => void) => unknown; writableFinished?: boolean }
-      | undefined;
-    if (!raw || typeof raw.once !== 'function') return undefined;
-    const controller = new AbortController();
-    raw.once('close', () => {
-      if (!raw.writableFinished) controller.abort(new DOMException('The client disconnected before the response was sent.', 'AbortError'));
-    });
-    return controller.signal;
+  /**
+   * A signal that aborts when the client goes away before the response is finished; already aborted
+   * when it went away before this point (see {@link clientDisconnectSignal}).
+   */
+  protected disconnectSignal(res: unknown, req?: unknown): AbortSignal | undefined {
+    return clientDisconnectSignal(req, res);
   }
 }

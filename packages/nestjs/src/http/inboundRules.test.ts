@@ -1,5 +1,6 @@
 import { NestConfigError } from '../NestConfigError';
-import { inboundRuleId, toInboundLimitRules } from './inboundRules';
+import { defaultInboundRuleId, inboundRuleId, toInboundLimitRules } from './inboundRules';
+import type { InboundLimitRule } from '../types';
 
 describe('toInboundLimitRules', () => {
   it('turns inbound rules into prefixed request-count rules', () => {
@@ -26,6 +27,16 @@ describe('toInboundLimitRules', () => {
     ]);
     expect(inboundRuleId('nest-inbound:tenant-burst')).toBe('tenant-burst');
     expect(inboundRuleId('user-rpm')).toBe('user-rpm');
+  });
+
+  it('names the default id after the owner that declared the rule, so each declaration has its own bucket', () => {
+    const rule: InboundLimitRule = { scope: ['user'], limit: 2, window: '1m' };
+    expect(toInboundLimitRules([rule], 'ExpensiveController: @RateLimited', 'ExpensiveController')[0]?.id).toBe('nest-inbound:ExpensiveController:user:requests:1m');
+    expect(toInboundLimitRules([rule], 'CheapController.get: @RateLimited', 'CheapController.get')[0]?.id).toBe('nest-inbound:CheapController.get:user:requests:1m');
+    // An explicit id is kept as written, whatever the owner: rules that share it share a bucket.
+    expect(toInboundLimitRules([{ ...rule, id: 'per-user' }], 'CheapController: @RateLimited', 'CheapController')[0]?.id).toBe('nest-inbound:per-user');
+    expect(defaultInboundRuleId({ scope: [], window: 1000 })).toBe('global:requests:1000');
+    expect(defaultInboundRuleId({ scope: ['tenant', 'route'], window: '1h' }, 'ReportController')).toBe('ReportController:tenant+route:requests:1h');
   });
 
   it.each([

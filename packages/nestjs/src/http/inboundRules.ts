@@ -9,7 +9,7 @@ import type { InboundLimitRule } from '../types';
  *
  * @example
  * ```ts
- * `${INBOUND_PREFIX}user:requests:1m`; // the rule id in the store
+ * `${INBOUND_PREFIX}ChatController:user:requests:1m`; // the rule id in the store
  * ```
  */
 export const INBOUND_PREFIX = 'nest-inbound:';
@@ -42,8 +42,27 @@ function checkMatch(where: string, path: string, match: unknown): Record<string,
 }
 
 /**
+ * The id of a rule written without one: `<owner>:<scope joined by +>:requests:<window>`, the owner
+ * being where the rule was declared (`ChatController`, `ChatController.ask`); without an owner (the
+ * module's `limits`), `<scope>:requests:<window>`. The id keys the rule's buckets in the store, so
+ * rules declared in different places never share a bucket unless they are given the same `id`.
+ *
+ * @example
+ * ```ts
+ * defaultInboundRuleId({ scope: ['user'], limit: 20, window: '1m' }, 'ChatController.ask'); // 'ChatController.ask:user:requests:1m'
+ * defaultInboundRuleId({ scope: [], limit: 500, window: '1m' });                           // 'global:requests:1m'
+ * ```
+ */
+export function defaultInboundRuleId(rule: Pick<InboundLimitRule, 'scope' | 'window'>, owner?: string): string {
+  const base = `${rule.scope.join('+') || 'global'}:requests:${String(rule.window)}`;
+  return owner ? `${owner}:${base}` : base;
+}
+
+/**
  * Validates inbound rules into the core's request-count `LimitRule`s (ids prefixed so their buckets
- * never meet the policy's). Throws `ERR_LLMR_NEST_INVALID_LIMIT` naming the bad field after `where`,
+ * never meet the policy's). A rule without `id` gets {@link defaultInboundRuleId} of `owner` (the
+ * class or `Class.method` that declared it; none for the module's `limits`): its own bucket.
+ * Throws `ERR_LLMR_NEST_INVALID_LIMIT` naming the bad field after `where`,
  * the owner of the rules (`ResilienceModule.forRoot limits[0].limit: ...`,
  * `ChatController.ask: @RateLimited limits[1].window: ...`): a key that is not a field of a rule; an
  * `id` that is not a non-empty string; a scope dimension not known before the handler runs; a
@@ -54,11 +73,13 @@ function checkMatch(where: string, path: string, match: unknown): Record<string,
  *
  * @example
  * ```ts
- * toInboundLimitRules([{ scope: ['user'], limit: 20, window: '1m' }], 'ChatController: @RateLimited');
- * // [{ id: 'nest-inbound:user:requests:1m', scope: ['user'], metric: 'requests', limit: 20, windowMs: 60000, onFailure: 'keep' }]
+ * toInboundLimitRules([{ scope: ['user'], limit: 20, window: '1m' }], 'ChatController: @RateLimited', 'ChatController');
+ * // [{ id: 'nest-inbound:ChatController:user:requests:1m', scope: ['user'], metric: 'requests', limit: 20, windowMs: 60000, onFailure: 'keep' }]
+ * toInboundLimitRules([{ scope: ['user'], limit: 100, window: '1m' }], 'ResilienceModule');
+ * // [{ id: 'nest-inbound:user:requests:1m', ... }]
  * ```
  */
-export function toInboundLimitRules(rules: readonly InboundLimitRule[], where: string): LimitRule[] {
+export function toInboundLimitRules(rules: readonly InboundLimitRule[], where: string, owner?: string): LimitRule[] {
   if (!Array.isArray(rules)) throw invalid(where, '', `expected an array of rules, got ${typeOf(rules)}`);
   const seen = new Set<string>();
   return rules.map((r: InboundLimitRule, i) => {
@@ -98,7 +119,7 @@ export function toInboundLimitRules(rules: readonly InboundLimitRule[], where: s
       throw invalid(where, `${at}.window`, `expected a window between '1s' and '1d' (ms or '30s', '1m', '1h', '1d'), got ${shown(r.window)}`);
     }
     const match = r.match === undefined ? undefined : checkMatch(where, `${at}.match`, r.match);
-    const id = r.id ?? `${r.scope.join('+') || 'global'}:requests:${String(r.window)}`;
+    const id = r.id ?? defaultInboundRuleId(r, owner);
     if (seen.has(id)) throw invalid(where, `${at}.id`, `expected a unique id, got '${id}' twice`);
     seen.add(id);
     const rule: LimitRule = { id: INBOUND_PREFIX + id, scope: [...r.scope] as ScopeDimension[], metric: 'requests', limit: r.limit, windowMs, onFailure: 'keep' };

@@ -1,4 +1,4 @@
-import { defaultIdentity, rememberedIdentity, rememberIdentity } from './requestIdentity';
+import { defaultIdentity } from './requestIdentity';
 
 describe('defaultIdentity', () => {
   it('reads Passport-style users, else the client IP', () => {
@@ -8,12 +8,5 @@ describe('defaultIdentity', () => {
     expect(defaultIdentity({ ip: '10.0.0.7' })).toEqual({ user: '10.0.0.7' });
     expect(defaultIdentity({})).toBeUndefined();
     expect(defaultIdentity(undefined)).toBeUndefined();
-  });
-
-  it('remembers the guard identity on the request', () => {
-    const req = {};
-    expect(rememberedIdentity(req)).toBeUndefined();
-    rememberIdentity(req, { user: 'u1' });
-    expect(rememberedIdentity(req)).toEqual({ user: 'u1' });
   });
 });

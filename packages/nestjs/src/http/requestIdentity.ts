@@ -2,9 +2,6 @@ import type { Identity } from '@llm-resilience/core';
 import type { ExecutionContext } from '@nestjs/common';
 import type { ResilienceModuleOptions } from '../types';
 
-/** Where the guard leaves the identity it found on the request, for the interceptor. */
-const IDENTITY = Symbol.for('llm-resilience.nestjs.identity');
-
 function str(v: unknown): string | undefined {
   if (typeof v === 'string' && v !== '') return v;
   if (typeof v === 'number' && Number.isFinite(v)) return String(v);
@@ -40,31 +37,6 @@ export function defaultIdentity(req: unknown): Identity | undefined {
     if (ip !== undefined) out.user = ip;
   }
   return Object.keys(out).length > 0 ? out : undefined;
-}
-
-/**
- * Leaves the identity found by the guard on the request object.
- *
- * @example
- * ```ts
- * rememberIdentity(req, { user: 'u1' });
- * ```
- */
-export function rememberIdentity(req: unknown, identity: Identity | undefined): void {
-  if (typeof req === 'object' && req !== null && identity !== undefined) (req as Record<symbol, unknown>)[IDENTITY] = identity;
-}
-
-/**
- * The identity the guard left on the request, if any.
- *
- * @example
- * ```ts
- * rememberedIdentity(req)?.user;
- * ```
- */
-export function rememberedIdentity(req: unknown): Identity | undefined {
-  if (typeof req !== 'object' || req === null) return undefined;
-  return (req as Record<symbol, unknown>)[IDENTITY] as Identity | undefined;
 }
 
 /**
