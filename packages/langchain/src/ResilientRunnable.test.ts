@@ -1,7 +1,7 @@
 import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
-import { StringOutputParser } from '@langchain/core/output_parsers';
+import { JsonOutputParser, StringOutputParser, StructuredOutputParser } from '@langchain/core/output_parsers';
 import { ChatPromptTemplate } from '@langchain/core/prompts';
 import { RunnableLambda, RunnableRetry, type RunnableConfig } from '@langchain/core/runnables';
 import { FakeListChatModel, FakeTracer } from '@langchain/core/utils/testing';
@@ -321,6 +321,85 @@ describe('ResilientRunnable: structured output', () => {
     expect(err).toMatchObject({ kind: 'validation_failed' });
     expect((err as ChainExhaustedError).last?.cause).toBeInstanceOf(OutputValidationError);
   });
+
+  it("a reply the chain's output parser cannot parse follows the route's onInvalidOutput ('fail'), counted as a validation failure", async () => {
+    const { engine, records } = manualEngine({ routes: { chat: { chain: ['primary', 'long'], output: Intent, onInvalidOutput: 'fail' } } });
+    const model = new ScriptedChatModel([{ text: 'Sure! The intent is refund.', usage: { input: 12, output: 7 } }]);
+    const long = new ScriptedChatModel([{ text: '{"intent":"refund"}' }]);
+    const parser = StructuredOutputParser.fromZodSchema(Intent);
+    const safe = withResilience(model.pipe(parser), { engine, route: 'chat', fallbacks: [long.pipe(parser)] });
+    const err = await rejection(safe.invoke('I want my money back'));
+    expect(err).toBeInstanceOf(RequestFailedError);
+    expect(err).toMatchObject({ code: 'ERR_LLMR_INVALID_OUTPUT', message: expect.stringContaining('not valid JSON') });
+    expect(records[0]!.attempts).toEqual([expect.objectContaining({ target: 'primary', outcome: 'invalid_output', errorKind: 'validation_failed' })]);
+    expect(records[0]!.validation_failures).toBe(1);
+    expect([model.calls, long.calls]).toEqual([1, 0]);
+  });
+
+  it("a SyntaxError of JsonOutputParser is an invalid reply too: retry-stricter asks again with the reason", async () => {
+    const { engine, records } = manualEngine({ routes: { solo: { chain: ['primary'], output: Intent, onInvalidOutput: 'retry-stricter' } } });
+    const model = new ScriptedChatModel([{ text: 'The intent is refund.' }, { text: '{"intent":"refund"}' }]);
+    const seen: Array<string | undefined> = [];
+    const strict = RunnableLambda.from((input: string, config?: RunnableConfig) => {
+      seen.push(repairOf(config)?.reason);
+      return input;
+    });
+    const safe = withResilience(strict.pipe(model).pipe(new JsonOutputParser()), { engine, route: 'solo' });
+    const r = await safe.invokeWithResult('I want my money back');
+    expect(r.value).toEqual({ intent: 'refund' });
+    expect(r.output).toEqual({ intent: 'refund' });
+    expect(seen).toEqual([undefined, 'the reply is not valid JSON']);
+    expect(records[0]).toMatchObject({ retry_count: 1, validation_failures: 1 });
+  });
+
+  it("the route's schema judges the text of a reply the parser rejected: its reason is the schema's", async () => {
+    const { engine, records } = manualEngine({ routes: { solo: { chain: ['primary'], output: Intent, onInvalidOutput: 'fail' } } });
+    const validation: string[] = [];
+    engine.events.on('validation', (e) => validation.push(e.reason));
+    const model = new ScriptedChatModel([{ text: '{"intent":"complaint"}' }]);
+    const safe = withResilience(model.pipe(StructuredOutputParser.fromZodSchema(Intent)), { engine, route: 'solo' });
+    await expect(safe.invoke('x')).rejects.toMatchObject({ code: 'ERR_LLMR_INVALID_OUTPUT' });
+    expect(validation).toEqual([expect.stringMatching(/^the reply does not match the schema: intent: /)]);
+    expect(records[0]!.validation_failures).toBe(1);
+
+    // A route schema that would accept what the chain's parser rejected still sees an invalid reply.
+    const loose = manualEngine({ routes: { solo: { chain: ['primary'], output: z.object({ intent: z.string() }), onInvalidOutput: 'fail' } } });
+    const strictParser = withResilience(new ScriptedChatModel([{ text: '{"intent":"complaint"}' }]).pipe(StructuredOutputParser.fromZodSchema(Intent)), {
+      engine: loose.engine,
+      route: 'solo',
+    });
+    await expect(strictParser.invoke('x')).rejects.toMatchObject({ code: 'ERR_LLMR_INVALID_OUTPUT', message: expect.stringContaining('not valid JSON') });
+  });
+
+  it('without a route schema, a reply the parser cannot parse is an OutputValidationError: falls back at once, never retried', async () => {
+    const { engine, records } = manualEngine();
+    const model = new ScriptedChatModel([{ text: 'The intent is refund.' }]);
+    const long = new ScriptedChatModel([{ text: '{"intent":"refund"}' }]);
+    const safe = withResilience(model.pipe(new JsonOutputParser()), { engine, route: 'chat', fallbacks: [long.pipe(new JsonOutputParser())] });
+    const r = await safe.invokeWithResult('x');
+    expect(r.value).toEqual({ intent: 'refund' });
+    expect(r.target.id).toBe('long');
+    expect(records[0]!.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['validation_failed', 'success']);
+    expect(model.calls).toBe(1);
+
+    const never = withResilience(model.pipe(new JsonOutputParser()), { engine, route: 'solo' });
+    const err = await rejection(never.invoke('x'));
+    const cause = (err as ChainExhaustedError).last?.cause;
+    expect(cause).toBeInstanceOf(OutputValidationError);
+    expect(cause).toMatchObject({ reason: 'the reply is not valid JSON', cause: expect.any(SyntaxError) });
+  });
+
+  it("a SyntaxError thrown by the chain's own code is a failure of the call (retried as unknown), not an invalid reply", async () => {
+    const { engine, clock, records } = manualEngine({ routes: { solo: { chain: ['primary'], output: Intent } } });
+    const model = new ScriptedChatModel([{ text: 'The intent is refund.' }]);
+    const ownParse = RunnableLambda.from((m: AIMessage) => JSON.parse(String(m.content)) as unknown);
+    const safe = withResilience(model.pipe(ownParse), { engine, route: 'solo' });
+    const err = await rejection(drive(clock, safe.invoke('x')));
+    expect((err as ChainExhaustedError).last?.cause).toBeInstanceOf(SyntaxError);
+    expect(records[0]!.attempts.length).toBeGreaterThan(1);
+    expect(records[0]!.attempts.every((a) => a.errorKind === 'unknown')).toBe(true);
+    expect(records[0]!.validation_failures).toBe(0);
+  });
 });
 
 describe('ResilientRunnable: retry-stricter tells the wrapped runnable why the reply was rejected', () => {
@@ -383,6 +462,25 @@ describe('ResilientRunnable.batch', () => {
     expect(peak).toBe(3);
     await safe.batch([1, 2], { resilience: { priority: 'live' } });
     expect(records.slice(-2).map((r) => r.priority)).toEqual(['live', 'live']);
+  });
+
+  it('honours maxConcurrency bound with withConfig, as any RunnableBinding does (the call config still wins)', async () => {
+    const { engine } = manualEngine();
+    let inFlight = 0;
+    let peak = 0;
+    const work = RunnableLambda.from(async (n: number) => {
+      inFlight++;
+      peak = Math.max(peak, inFlight);
+      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+      inFlight--;
+      return n;
+    });
+    const bound = withResilience(work, { engine, route: 'solo' }).withConfig({ maxConcurrency: 2 });
+    expect(await bound.batch([1, 2, 3, 4, 5, 6])).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(peak).toBe(2);
+    peak = 0;
+    await bound.batch([1, 2, 3, 4, 5, 6], { maxConcurrency: 3 });
+    expect(peak).toBe(3);
   });
 
   it('returns errors in place with returnExceptions, and rejects without it', async () => {

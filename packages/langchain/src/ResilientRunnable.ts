@@ -29,6 +29,8 @@ import { engineInputOf } from './engineInput';
 import { findInnerRetries } from './findInnerRetries';
 import { linkSignals } from './linkSignals';
 import { OutputValidationError } from './OutputValidationError';
+import { ParseErrorWatcher } from './ParseErrorWatcher';
+import { parseFailureOf, type ParseFailure } from './parseFailureOf';
 import { replyText } from './replyText';
 import { RequestEventRouter } from './RequestEventRouter';
 import { REPAIR_CONFIG_KEY } from './repair';
@@ -41,8 +43,8 @@ import { addUsage, usageOfOutput } from './usage';
 import { UsageCollector } from './UsageCollector';
 
 /**
- * Items of one `batch()` in flight at once unless configured (call config `maxConcurrency`, batch
- * options, or the `maxConcurrency` option of `withResilience`).
+ * Items of one `batch()` in flight at once unless configured (call or bound config `maxConcurrency`,
+ * batch options, or the `maxConcurrency` option of `withResilience`).
  *
  * @example
  * ```ts
@@ -73,7 +75,16 @@ interface AttemptEnvelope<T> {
   /** Read by the engine's text extractor for the route's `output` schema. */
   content?: string;
   output?: unknown;
+  /** Set when the runnable could not parse the reply (`value` is then not an output): the engine must reject `content`. */
+  rejected?: OutputValidationError;
 }
+
+/**
+ * Text handed to the engine for a reply the wrapped runnable could not parse when the reply's own text
+ * is unknown (or the route's schema would accept it): not JSON, so the route's validation rejects it
+ * ("the reply is not valid JSON").
+ */
+const UNPARSED_REPLY = '(the reply could not be parsed)';
 
 /** A stream whose first meaningful chunk arrived: from here on, no fallback. */
 interface OpenedStream<T> {
@@ -277,7 +288,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   /**
    * One engine request per input, at the `batch` traffic class unless told otherwise: requests queue
    * for capacity instead of bursting into provider limits. At most `maxConcurrency` (call config,
-   * batch options, the `withResilience` option, else 16) are in flight.
+   * bound config included, then batch options, the `withResilience` option, else 16) are in flight.
    */
   override async batch(
     inputs: RunInput[],
@@ -285,8 +296,9 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     batchOptions?: RunnableBatchOptions,
   ): Promise<(RunOutput | Error)[]> {
     const configs = this._getOptionsList((options ?? {}) as Partial<CallOptions>, inputs.length) as ResilientCallOptions<CallOptions>[];
-    const max =
-      configs[0]?.maxConcurrency ?? batchOptions?.maxConcurrency ?? this.resilience.maxConcurrency ?? DEFAULT_BATCH_CONCURRENCY;
+    // Config bound with withConfig()/bind() counts, as in any RunnableBinding's batch (merged as each call merges it).
+    const first = await this._mergeConfig(ensureConfig(configs[0] as Partial<CallOptions> | undefined), this.kwargs);
+    const max = first.maxConcurrency ?? batchOptions?.maxConcurrency ?? this.resilience.maxConcurrency ?? DEFAULT_BATCH_CONCURRENCY;
     return runPool<RunOutput | Error>(inputs.length, max, async (i) => {
       try {
         return (await this.runOne(inputs[i]!, configs[i], 'batch')).value;
@@ -317,6 +329,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const stopTracing = this.traceEvents(request.requestId!, runManager);
     try {
       const r = await this.engine.execute(request, (target, ctx) => this.attempt(target, ctx, input, rest, runManager));
+      // An engine with a custom `text` extractor may not read `content`: a reply that was never parsed is no output.
+      if (r.value.rejected) throw r.value.rejected;
       const output = r.output ?? r.value.output;
       return { value: r.value.value, ...(output !== undefined ? { output } : {}), target: r.target, record: r.record };
     } finally {
@@ -333,9 +347,18 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   ): Promise<AttemptEnvelope<RunOutput>> {
     const runnable = this.runnables.get(target);
     const usage = new UsageCollector();
-    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage]);
+    const parsing = new ParseErrorWatcher();
+    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage, parsing]);
+    let value: RunOutput;
     try {
-      const value = await runnable.invoke(input, this.childConfig(config, run, ctx.signal, ctx.repair));
+      value = await runnable.invoke(input, this.childConfig(config, run, ctx.signal, ctx.repair));
+    } catch (e) {
+      await run.fail(e);
+      const failure = parseFailureOf(e, (err) => parsing.raised(err));
+      if (failure === undefined) throw e;
+      return this.unparsedReply(target, ctx, usage.usage(), failure, e);
+    }
+    try {
       const used = usage.usage() ?? usageOfOutput(value);
       if (used) ctx.reportUsage(used);
       const content = replyText(value);
@@ -351,6 +374,28 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       await run.fail(e);
       throw e;
     }
+  }
+
+  /**
+   * An attempt whose reply the wrapped runnable could not parse (see {@link parseFailureOf}). The
+   * provider answered and billed it: its usage is reported first. On a route with an `output` schema
+   * the engine gets text its validation rejects (the reply itself when the schema rejects it too, else
+   * {@link UNPARSED_REPLY}), so the route's `onInvalidOutput` applies as to any invalid reply; on other
+   * routes an {@link OutputValidationError} (a `validation_failed` attempt error) is thrown.
+   */
+  private async unparsedReply(
+    target: ResolvedTarget,
+    ctx: AttemptContext,
+    used: Usage | undefined,
+    failure: ParseFailure,
+    cause: unknown,
+  ): Promise<AttemptEnvelope<RunOutput>> {
+    if (used) ctx.reportUsage(used);
+    const rejected = new OutputValidationError(target.id, failure.reason, cause);
+    const schema = this.engine.policy.routes[this.route]?.output;
+    if (!schema) throw rejected;
+    const own = failure.text !== undefined && !(await validateOutput(failure.text, schema)).ok;
+    return { value: undefined as RunOutput, content: own ? failure.text! : UNPARSED_REPLY, rejected };
   }
 
   // ------------------------------------------------------------------ stream

@@ -3,7 +3,7 @@
  * real HTTP: the provider's limits, Retry-After headers and faults are real; nothing of ours is mocked.
  */
 import { ChatPromptTemplate } from '@langchain/core/prompts';
-import { ChainExhaustedError } from '@llm-resilience/core';
+import { ChainExhaustedError, RequestFailedError } from '@llm-resilience/core';
 import { estimateTokens, replyTag, type FaultRule } from '@llm-resilience/testing';
 import { withResilience } from '../src';
 import { rejection } from './support';
@@ -147,6 +147,59 @@ describe('withResilience(ChatOpenAI) against the fake provider', () => {
     expect(r.target.id).toBe('sum-a');
     expect(Summary.parse(r.value)).toEqual(r.value);
     expect(r.output).toEqual(r.value);
+  });
+
+  describe('withStructuredOutput and a reply that is not valid JSON (the parse fails inside the wrapped runnable)', () => {
+    const Summary = z.object({ title: z.string(), bullets: z.array(z.string()).min(1) });
+    const structured = (model: string) => p.chat(model).withStructuredOutput(Summary, { name: 'summary', method: 'jsonSchema' });
+
+    it("follows the route's onInvalidOutput: 'fail' (RequestFailedError ERR_LLMR_INVALID_OUTPUT), one call, nothing retried", async () => {
+      withFaults([{ model: 'summary-a', kind: 'invalid_json_reply' }]);
+      const { engine, records } = realEngine({ routes: { summary: { chain: ['sum-a', 'sum-long'], output: Summary, onInvalidOutput: 'fail' } } });
+      const safe = withResilience(structured('summary-a'), { engine, route: 'summary', fallbacks: [structured('summary-long')] });
+      const err = await rejection(safe.invoke('Summarize: the cat sat on the mat.'));
+      await recordsReach(engine, records, 1);
+      expect(err).toBeInstanceOf(RequestFailedError);
+      expect(err).toMatchObject({ code: 'ERR_LLMR_INVALID_OUTPUT' });
+      expect(records[0]!.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['validation_failed']);
+      expect(records[0]).toMatchObject({ validation_failures: 1, fallback_used: false });
+      expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1 });
+    });
+
+    it('default onInvalidOutput: falls back at once as a validation failure, not retried as a transient error', async () => {
+      withFaults([{ model: 'summary-a', kind: 'invalid_json_reply' }]);
+      const { engine } = realEngine({ routes: { summary: { chain: ['sum-a', 'sum-long'], output: Summary } } });
+      const safe = withResilience(structured('summary-a'), { engine, route: 'summary', fallbacks: [structured('summary-long')] });
+      const r = await safe.invokeWithResult('Summarize: the cat sat on the mat.');
+      expect(r.target.id).toBe('sum-long');
+      expect(Summary.parse(r.value)).toEqual(r.value);
+      expect(r.record.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['validation_failed', 'success']);
+      expect(r.record.validation_failures).toBe(1);
+    });
+
+    it("method jsonMode (LangChain's OutputParserException) likewise", async () => {
+      withFaults([{ model: 'summary-a', kind: 'invalid_json_reply' }]);
+      // In JSON mode the fake provider answers { reply }: the schema every target can meet.
+      const Reply = z.object({ reply: z.string() });
+      const { engine } = realEngine({ routes: { summary: { chain: ['sum-a', 'sum-long'], output: Reply } } });
+      const json = (model: string) => p.chat(model).withStructuredOutput(Reply, { method: 'jsonMode' });
+      const safe = withResilience(json('summary-a'), { engine, route: 'summary', fallbacks: [json('summary-long')] });
+      const r = await safe.invokeWithResult('Classify: I want a refund. Answer in JSON.');
+      expect(r.target.id).toBe('sum-long');
+      expect(r.value).toEqual({ reply: expect.stringContaining('[summary-long]') });
+      expect(r.record.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['validation_failed', 'success']);
+      expect(r.record.validation_failures).toBe(1);
+    });
+
+    it('on a route without an output schema: a validation_failed attempt error, falls back without a retry', async () => {
+      withFaults([{ model: 'summary-a', kind: 'invalid_json_reply' }]);
+      const { engine } = realEngine();
+      const safe = withResilience(structured('summary-a'), { engine, route: 'summary', fallbacks: [structured('summary-long')] });
+      const r = await safe.invokeWithResult('Summarize: the cat sat on the mat.');
+      expect(r.target.id).toBe('sum-long');
+      expect(r.record.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['validation_failed', 'success']);
+      expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1, 'summary-long': 1 });
+    });
   });
 
   it('cancels through the signal: the hanging HTTP call is aborted and nothing falls back', async () => {

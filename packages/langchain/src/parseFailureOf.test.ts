@@ -1,0 +1,27 @@
+import { OutputParserException } from '@langchain/core/output_parsers';
+import { parseFailureOf } from './parseFailureOf';
+
+describe('parseFailureOf', () => {
+  it("reads LangChain's OutputParserException, with the reply's text; JSON it still rejected failed the parser's schema", () => {
+    expect(parseFailureOf(new OutputParserException('Failed to parse. Text: "Sure!"', 'Sure!'), () => false)).toEqual({
+      reason: 'the reply is not valid JSON',
+      text: 'Sure!',
+    });
+    expect(parseFailureOf(new OutputParserException('Failed to parse', '{"intent":"complaint"}'), () => false)).toEqual({
+      reason: "the reply does not match the output parser's schema",
+      text: '{"intent":"complaint"}',
+    });
+    expect(parseFailureOf(new OutputParserException('Failed to parse'), () => false)).toEqual({ reason: 'the reply is not valid JSON' });
+  });
+
+  it('counts a SyntaxError only when a parsing run raised it', () => {
+    const e = new SyntaxError('Unexpected token');
+    expect(parseFailureOf(e, (x) => x === e)).toEqual({ reason: 'the reply is not valid JSON' });
+    expect(parseFailureOf(e, () => false)).toBeUndefined();
+  });
+
+  it('leaves every other error alone', () => {
+    expect(parseFailureOf(new Error('HTTP 503'), () => true)).toBeUndefined();
+    expect(parseFailureOf('boom', () => true)).toBeUndefined();
+  });
+});
