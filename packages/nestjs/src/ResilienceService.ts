@@ -15,9 +15,9 @@ import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOpti
  * and controller instance with `@RateLimited`/`@Fallback` methods is bound to it, after checking that
  * each of their routes and priorities exists in the policy (`ERR_LLMR_NEST_UNKNOWN_ROUTE`,
  * `ERR_LLMR_NEST_UNKNOWN_PRIORITY` at start-up otherwise).
- * On `app.close()` the engine (if the module owns it) drains queued work and stops in
- * `beforeApplicationShutdown`, before Nest closes the HTTP server, which waits for the requests the
- * drain answers; the service leaves the registry in `onApplicationShutdown`, once they are done.
+ * On `app.close()` the engine (if the module owns it) keeps serving the requests in flight while Nest
+ * closes the HTTP server, for at most `drainTimeoutMs` (then queued work is rejected and it stops),
+ * and drains and stops in `onApplicationShutdown`, once the server has closed.
  *
  * @example
  * ```ts
@@ -35,6 +35,9 @@ import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOpti
 export class ResilienceService implements OnModuleInit, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger('ResilienceModule');
   private readonly warned = new WeakSet<object>();
+  /** Stops the engine `drainTimeoutMs` after `app.close()` began (see {@link beforeApplicationShutdown}). */
+  private drainDeadline: ReturnType<typeof setTimeout> | undefined;
+  private stopping: Promise<void> | undefined;
 
   constructor(
     @Inject(RESILIENCE_ENGINE) readonly engine: Resilience,
@@ -97,34 +100,50 @@ export class ResilienceService implements OnModuleInit, BeforeApplicationShutdow
   }
 
   /**
-   * If the module owns the engine, drains and stops it (`engine.shutdown({ drain: true, timeoutMs:
-   * drainTimeoutMs })`): queued work is admitted or rejected (`shutdown`), and new work is rejected.
-   * Nest calls this after every `onModuleDestroy` and before it closes the HTTP server, which waits
-   * for in-flight requests: a request waiting in the engine's queue would otherwise hold the server
-   * open until admitted.
+   * With `drainTimeoutMs`, for an engine the module owns: arms the drain's deadline. Nest calls this
+   * after every `onModuleDestroy` and before it closes the HTTP server, which waits for the requests
+   * in flight. They keep making model calls meanwhile (a handler's second call, an agent loop); once
+   * `drainTimeoutMs` has passed, the engine stops (`engine.shutdown()`): work still queued is rejected
+   * (`shutdown`, a 503), new calls too, so no request waiting in the engine's queue holds
+   * `app.close()` open longer.
    *
    * @example
    * ```ts
-   * await app.close(); // onModuleDestroy hooks, then this drain, then the HTTP server closes
+   * await app.close(); // onModuleDestroy hooks, this, the HTTP server's close, onApplicationShutdown
    * ```
    */
-  async beforeApplicationShutdown(): Promise<void> {
-    const owns = this.options.shutdownEngine ?? this.options.engine === undefined;
-    if (!owns) return;
-    await this.engine.shutdown({ drain: true, ...(this.options.drainTimeoutMs !== undefined ? { timeoutMs: this.options.drainTimeoutMs } : {}) });
+  beforeApplicationShutdown(): void {
+    const ms = this.options.drainTimeoutMs;
+    if (!this.ownsEngine() || ms === undefined) return;
+    this.drainDeadline = setTimeout(() => void this.stopEngine(false).catch((e: unknown) => this.logger.error(`engine shutdown failed: ${String(e)}`)), ms);
+    this.drainDeadline.unref?.();
   }
 
   /**
    * Takes the service off the registry's running applications (unbound instances stop falling back
-   * to it), after the HTTP server has closed, so requests in flight during the close keep it.
+   * to it) and, for an engine the module owns, drains and stops it (`engine.shutdown({ drain: true,
+   * timeoutMs: drainTimeoutMs })`): queued work is admitted or rejected, never dropped, and held
+   * reservations are given back to the store. Nest calls this once the HTTP server has closed.
    *
    * @example
    * ```ts
    * await app.close(); // ... then this: `new SupportService().reply()` no longer finds this engine
    * ```
    */
-  onApplicationShutdown(): void {
+  async onApplicationShutdown(): Promise<void> {
     deactivateService(this);
+    clearTimeout(this.drainDeadline);
+    if (this.ownsEngine()) await this.stopEngine(true);
+  }
+
+  private ownsEngine(): boolean {
+    return this.options.shutdownEngine ?? this.options.engine === undefined;
+  }
+
+  /** Shuts the engine down once (the drain deadline and the last hook may both ask). */
+  private stopEngine(drain: boolean): Promise<void> {
+    const ms = this.options.drainTimeoutMs;
+    return (this.stopping ??= this.engine.shutdown(drain ? { drain: true, ...(ms !== undefined ? { timeoutMs: ms } : {}) } : {}));
   }
 
   private checkMethods(instance: object): void {

@@ -119,7 +119,11 @@ export interface ResilienceModuleOptions {
    * when the module built the engine, `false` when `engine` was passed in (its creator owns it).
    */
   shutdownEngine?: boolean;
-  /** Longest drain on shutdown, in ms. Default: no limit. */
+  /**
+   * How long `app.close()` lets requests in flight and queued work run before the engine stops, in ms
+   * (see `ResilienceService.beforeApplicationShutdown`); also the longest drain of the engine once the
+   * HTTP server has closed. Default: no limit.
+   */
   drainTimeoutMs?: number;
   /**
    * Who an HTTP request is for, read by {@link ResilienceGuard} and {@link ResilienceInterceptor}.
