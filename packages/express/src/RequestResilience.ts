@@ -10,6 +10,7 @@ import type {
   StreamingResult,
   UsageAmounts,
 } from '@llm-resilience/core';
+import { CallTracker } from './CallTracker';
 import { disconnectSignal } from './disconnectSignal';
 import type { InboundLimits } from './InboundLimits';
 import type { Audience, InboundLimitStatus } from './types';
@@ -77,15 +78,9 @@ export class RequestResilience {
   /** @internal Set when an inbound limit counted this request (double-count check). */
   counted = false;
   private disconnect: AbortSignal | undefined;
-  private tracked: RequestRecord[] | undefined;
   private calls = 0;
-  /** Calls of {@link execute} not ended yet: running, or streams not completed or failed. */
-  private running = 0;
-  /** Resolves {@link callsEnded}'s promise when {@link running} drops to 0. */
-  private allEnded: (() => void) | undefined;
-  private ended: Promise<void> | undefined;
-  /** Records of failed streams that were charged what they used (`fail(error, usage)`). */
-  private chargedFailures: Set<RequestRecord> | undefined;
+  /** @internal The calls made through {@link execute} (what the middleware settles inbound limits with). */
+  readonly tracker = new CallTracker();
 
   /** @internal Created by the `resilience()` middleware. */
   constructor(
@@ -136,7 +131,7 @@ export class RequestResilience {
 
   /** Records of the calls made through {@link execute} so far (streaming ones complete later). */
   get records(): readonly RequestRecord[] {
-    return this.tracked ?? [];
+    return this.tracker.records;
   }
 
   /**
@@ -152,14 +147,7 @@ export class RequestResilience {
    * ```
    */
   usage(): UsageAmounts {
-    const u: UsageAmounts = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
-    for (const r of this.records) {
-      u.costUsd += r.actual_cost;
-      if (r.outcome !== 'success' && this.chargedFailures?.has(r) !== true) continue;
-      u.inputTokens += r.input_tokens;
-      u.outputTokens += r.output_tokens;
-    }
-    return u;
+    return this.tracker.usage();
   }
 
   /**
@@ -175,8 +163,7 @@ export class RequestResilience {
    * ```
    */
   callsEnded(): Promise<void> | undefined {
-    if (this.running === 0) return undefined;
-    return (this.ended ??= new Promise<void>((resolve) => (this.allEnded = resolve)));
+    return this.tracker.allEnded();
   }
 
   /**
@@ -208,87 +195,67 @@ export class RequestResilience {
     if (overrides.requestId === undefined && this.requestId !== undefined) {
       request.requestId = this.calls === 1 ? this.requestId : `${this.requestId}.${this.calls}`;
     }
-    this.running++;
+    const tracker = this.tracker;
+    tracker.started();
     return this.engine.execute<T>(request, call).then(
       (result) => {
-        this.track(result.record);
-        if (request.stream === true && isStreaming(result)) return this.watchStream(result);
-        this.callEnded();
+        tracker.records.push(result.record);
+        if (request.stream === true && isStreaming(result)) return watchStream(this.engine, tracker, result);
+        tracker.ended();
         return result;
       },
       (err: unknown) => {
         const record = typeof err === 'object' && err !== null ? (err as { record?: unknown }).record : undefined;
-        if (typeof record === 'object' && record !== null && 'request_id' in record) this.track(record as RequestRecord);
-        this.callEnded();
+        if (typeof record === 'object' && record !== null && 'request_id' in record) tracker.records.push(record as RequestRecord);
+        tracker.ended();
         throw err;
       },
     );
   }
-
-  private track(record: RequestRecord): void {
-    (this.tracked ??= []).push(record);
-  }
-
-  private callEnded(): void {
-    if (--this.running > 0) return;
-    const resolve = this.allEnded;
-    this.allEnded = undefined;
-    this.ended = undefined;
-    resolve?.();
-  }
-
-  /**
-   * `result` with `complete` and `fail` that also end the call here. Nothing this object keeps refers
-   * to the returned result, so a stream dropped unfinished is still garbage-collected (and finished by
-   * the engine); {@link droppedStreams} then ends the call here too.
-   */
-  private watchStream<T>(result: StreamingResult<T>): StreamingResult<T> {
-    const state: StreamState = { open: true, owner: this, record: result.record };
-    const watched: StreamingResult<T> = {
-      ...result,
-      complete: (usage) => {
-        const record = result.complete(usage);
-        endStream(state, false);
-        return record;
-      },
-      fail: (error, usage) => {
-        const record = result.fail(error, usage);
-        endStream(state, usage !== undefined);
-        return record;
-      },
-    };
-    droppedStreams.register(watched, state, state);
-    return watched;
-  }
-
-  /** @internal A stream of {@link execute} ended; `charged`: failed with its usage. */
-  streamEnded(record: RequestRecord, charged: boolean): void {
-    if (charged) (this.chargedFailures ??= new Set()).add(record);
-    this.callEnded();
-  }
 }
 
-/** A stream of {@link RequestResilience.execute} not ended yet, as its watchers see it. */
+/** A stream of {@link RequestResilience.execute} not ended yet. */
 interface StreamState {
-  open: boolean;
-  readonly owner: RequestResilience;
-  readonly record: RequestRecord;
-}
-
-function endStream(state: StreamState, charged: boolean): void {
-  if (!state.open) return;
-  state.open = false;
-  droppedStreams.unregister(state);
-  state.owner.streamEnded(state.record, charged);
+  readonly tracker: CallTracker;
+  /** Set by `fail(error, usage)`: the engine charged what the stream used. */
+  charged: boolean;
 }
 
 /**
- * Streams dropped without `complete` or `fail`: the engine completes them with their estimate when it
- * finds them garbage-collected; this ends them for the request, a turn later (after the engine's).
+ * Per engine, the streams of `execute` not ended yet, by record. The engine emits a stream's record
+ * when it ends, however it ends: `complete`, `fail`, or its own safety net for a result dropped
+ * unfinished (completed with the estimate when garbage-collected). One `record` listener per engine
+ * ends them here. Nothing in this map reaches a stream's result, so a dropped one stays collectable.
  */
-const droppedStreams = new FinalizationRegistry<StreamState>((state) => {
-  setImmediate(() => endStream(state, false));
-});
+const openStreams = new WeakMap<Resilience, Map<RequestRecord, StreamState>>();
+
+function streamsOf(engine: Resilience): Map<RequestRecord, StreamState> {
+  let streams = openStreams.get(engine);
+  if (streams === undefined) {
+    const map = (streams = new Map<RequestRecord, StreamState>());
+    openStreams.set(engine, map);
+    engine.events.on('record', (record) => {
+      const state = map.get(record);
+      if (state === undefined) return;
+      map.delete(record);
+      state.tracker.ended(record, state.charged);
+    });
+  }
+  return streams;
+}
+
+/** `result` with a `fail` that notes whether the stream was charged (its usage given) before the engine ends it. */
+function watchStream<T>(engine: Resilience, tracker: CallTracker, result: StreamingResult<T>): StreamingResult<T> {
+  const state: StreamState = { tracker, charged: false };
+  streamsOf(engine).set(result.record, state);
+  return {
+    ...result,
+    fail: (error, usage) => {
+      if (usage !== undefined) state.charged = true;
+      return result.fail(error, usage);
+    },
+  };
+}
 
 function isStreaming<T>(result: ExecuteResult<T> | StreamingResult<T>): result is StreamingResult<T> {
   return typeof (result as Partial<StreamingResult<T>>).complete === 'function';

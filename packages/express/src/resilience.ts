@@ -213,18 +213,21 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
  * failed with what it used after the response closed).
  */
 function settleOnClose(res: Response, ctx: RequestResilience, reservation: Reservation): void {
+  // The tracker, not ctx: what waits for the calls must not keep the request (its signal's listeners
+  // may hold a stream's result, which must stay collectable; see RequestResilience.execute).
+  const calls = ctx.tracker;
   const settle = (): void => {
     try {
-      const done = reservation.settle(ctx.usage());
+      const done = reservation.settle(calls.usage());
       if (isPromise(done)) done.catch(() => undefined);
     } catch {
       // A store failure must not crash the server after the response; the bucket refills by itself.
     }
   };
   res.once('close', () => {
-    const calls = ctx.callsEnded();
-    if (calls === undefined) settle();
-    else void calls.then(settle);
+    const ended = calls.allEnded();
+    if (ended === undefined) settle();
+    else void ended.then(settle);
   });
 }
 

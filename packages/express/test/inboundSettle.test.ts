@@ -161,6 +161,34 @@ describe('inbound limits settled with what the calls of the request used', () =>
       await close();
     }
   });
+
+  it('frees it too when a listener on req.resilience.signal holds the dropped result (the request must not keep it alive)', async () => {
+    const errors: string[] = [];
+    const engine = testEngine({}, { logger: { error: (m: string) => void errors.push(m) } });
+    const a = express();
+    a.use(resilience({ engine, identity: byHeader, validations: false, limits: [ONE_IN_FLIGHT] }));
+    a.get('/ping', (_req, res) => void res.json({ ok: true }));
+    a.get('/forgetful', async (req, res) => {
+      const r = await req.resilience.execute('solo', streamCall, { stream: true, input: { prompt: 'story' }, maxOutputTokens: 500 });
+      // Fails the stream if the client leaves; this path ends the response and forgets complete().
+      req.resilience.signal.addEventListener('abort', () => r.fail(req.resilience.signal.reason));
+      res.end(JSON.stringify(r.value));
+    });
+    const { url, close } = await listen(a);
+    try {
+      await (await fetch(`${url}/forgetful`, { headers: { 'x-user': 'u-listener' } })).text();
+      let status = 429;
+      for (let i = 0; i < 50 && status === 429; i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 5));
+        status = (await fetch(`${url}/ping`, { headers: { 'x-user': 'u-listener' } })).status;
+      }
+      expect(status).toBe(200);
+      expect(errors.some((m) => m.includes('dropped without complete() or fail()'))).toBe(true);
+    } finally {
+      await close();
+    }
+  });
 });
 
 describe('resilience() estimate(req)', () => {
