@@ -368,6 +368,29 @@ describe('Resilience: a call cut off while it still runs', () => {
     expect(sunk).toHaveLength(2);
   });
 
+  it('reports a late answer also when no limit or budget holds anything for it (metrics only)', async () => {
+    const events: unknown[] = [];
+    const sunk: unknown[] = [];
+    const { engine, clock } = setup({}, ONE_TRY, { metrics: { ...noopMetrics, lateUsage: (e) => sunk.push(e) } });
+    engine.events.on('lateUsage', (e) => events.push(e));
+    const call = stubborn();
+    const run = engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 200 }, call.fn);
+    await clock.advance(1_000);
+    await expect(run).rejects.toMatchObject({ kind: 'timeout' });
+    call.report({ inputTokens: 120, outputTokens: 3_000 });
+    call.finish(ok('late'));
+    await new Promise((r) => setImmediate(r));
+    expect(events).toEqual([expect.objectContaining({ target: 'a', inputTokens: 120, outputTokens: 3_000, estimated: false })]);
+    expect(sunk).toHaveLength(1);
+
+    // One that honours its abort by rejecting answers nothing.
+    const honours = engine.execute({ route: 'chat', inputTokens: 100 }, (_t, ctx) => new Promise((_r, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason))));
+    await clock.advance(1_000);
+    await expect(honours).rejects.toMatchObject({ kind: 'timeout' });
+    await new Promise((r) => setImmediate(r));
+    expect(events).toHaveLength(1);
+  });
+
   it('charges nothing for a call that honours its signal by resolving with nothing (a wrapper that swallows the abort)', async () => {
     const budgetRule = { id: 'daily', scope: ['tenant'] as Array<'tenant'>, metric: 'cost', limit: 1, fixedWindow: true };
     const store = new MemoryLimiterStore();

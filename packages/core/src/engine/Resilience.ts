@@ -851,6 +851,20 @@ export class Resilience {
     return reported === undefined ? undefined : this.checkedUsage(s, target, reported, s.inputTokens, out);
   }
 
+  /**
+   * A cut-off call whose request holds nothing for it (no limits, no budgets): what it answers later
+   * is reported as {@link holdUntilFinished} reports it, with nothing to settle. (Its own method, so the
+   * handler keeps only these arguments, not the chain's scope.)
+   */
+  private watchLateAnswer(s: RequestState, target: ResolvedTarget, ctx: AttemptContextImpl, unfinished: Promise<unknown>): void {
+    unfinished.then((value) => {
+      if ((value === undefined || value === null) && ctx.reportedUsage === undefined) return; // swallowed its abort
+      const known = this.knownUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens);
+      const used = this.amounts(target, known ?? { inputTokens: s.inputTokens, outputTokens: ctx.maxOutputTokens });
+      this.reportLateUsage(s, target, used, known === undefined);
+    }, ignore);
+  }
+
   /** Tells listeners and metrics what a cut-off call that answered later used (no record counts it). */
   private reportLateUsage(s: RequestState, target: ResolvedTarget, used: UsageAmounts, estimated: boolean): void {
     const { inputTokens, outputTokens, costUsd } = used;
@@ -1221,6 +1235,9 @@ export class Resilience {
           if (ctx.unfinished !== undefined && (reservation !== undefined || s.admitted.reservation !== undefined || s.admitted.budget !== undefined)) {
             // Cut off while the call still runs: if it ignores its signal, its slots and charges stay until it ends.
             await this.holdUntilFinished(s, target, reservation, ctx, ownTimeoutMs);
+          } else if (ctx.unfinished !== undefined) {
+            // Nothing to hold, but an answer it gives later was billed all the same: reported.
+            this.watchLateAnswer(s, target, ctx, ctx.unfinished);
           } else if (ctx.reportedUsage !== undefined) {
             // It reported what it used before it failed (an adapter whose parser or schema rejected the
             // reply): the provider answered and billed it, so it is charged as a rejected reply is.

@@ -95,7 +95,10 @@ describe('OpenTelemetryMetrics', () => {
   it("records a cut-off call's late usage as token usage and its cost as kind late", async () => {
     const { reader, sink } = setup();
     playScenario(sink);
-    sink.lateUsage({ route: 'support_reply', priority: 'live', target: 'primary', provider: 'openai', model: 'model_a', inputTokens: 1_000, outputTokens: 250, costUsd: 0.005, estimated: false });
+    const where = { route: 'support_reply', priority: 'live', target: 'primary', provider: 'openai', model: 'model_a' };
+    sink.lateUsage({ ...where, inputTokens: 1_000, outputTokens: 250, costUsd: 0.005, estimated: false });
+    // No usage reported: only the estimated cost, no token points.
+    sink.lateUsage({ ...where, inputTokens: 700, outputTokens: 300, costUsd: 0.003, estimated: true });
     const data = await collect(reader);
     const late = (points(data, N.tokenUsage) as Array<DataPoint<Histogram>>).filter((p) => p.attributes['gen_ai.request.model'] === 'model_a');
     expect(late.map((p) => [p.attributes['gen_ai.token.type'], p.value.sum, p.value.count])).toEqual([
@@ -111,7 +114,7 @@ describe('OpenTelemetryMetrics', () => {
       'llm_resilience.route': 'support_reply',
     });
     const cost = Object.fromEntries(points(data, N.cost).map((p) => [p.attributes['llm_resilience.cost_kind'], p.value]));
-    expect(cost).toEqual({ estimated: 0.02, actual: 0.014, late: 0.005 });
+    expect(cost).toEqual({ estimated: 0.02, actual: 0.014, late: 0.005, late_estimated: 0.003 });
   });
 
   it('counts requests, retries, fallbacks, skips, absorbed 429s and cost', async () => {

@@ -110,7 +110,8 @@ export interface OpenTelemetryMetricsOptions {
  * (by reason), `.rate_limits_absorbed` (provider 429s on the way to a success), `.cost_usd` (estimated | actual).
  * A call cut off by its timeout that answered later all the same (it ignored `ctx.signal`) adds one
  * `gen_ai.client.token.usage` point per token type and its cost as `.cost_usd` with cost kind `late`:
- * `actual` plus `late` is what providers billed.
+ * `actual` plus `late` is what providers billed (one that reported no usage: only its estimated cost,
+ * cost kind `late_estimated`).
  * Breakers: `.breaker.transitions` and the `.breaker.state` gauge (0 closed, 1 half-open, 2 open, 3 paused,
  * 4 ramping). Queues: `.queue.wait` (seconds), `.queue.events`, `.queue.depth`.
  *
@@ -281,12 +282,16 @@ export class OpenTelemetryMetrics implements Metrics {
     });
   }
 
-  /** Records a cut-off call's late usage: its tokens and its cost (cost kind `late`). Never throws. */
+  /**
+   * Records a cut-off call's late usage: its tokens and its cost (cost kind `late`); one that reported
+   * no usage only its estimated cost (cost kind `late_estimated`). Never throws.
+   */
   lateUsage(e: LateUsageMetricEvent): void {
     guard(() => {
       const A = OTEL_ATTRIBUTES;
       const route = { [A.route]: e.route };
-      if (e.costUsd > 0) this.cost.add(e.costUsd, { ...route, [A.requestModel]: e.model, [A.costKind]: 'late' });
+      if (e.costUsd > 0) this.cost.add(e.costUsd, { ...route, [A.requestModel]: e.model, [A.costKind]: e.estimated ? 'late_estimated' : 'late' });
+      if (e.estimated) return;
       const tokens: Attributes = {
         [A.operationName]: this.operationName,
         [A.requestModel]: e.model,

@@ -58,13 +58,15 @@ describe('PrometheusMetrics', () => {
     expect(text).toContain('# TYPE llm_resilience_request_duration_seconds histogram');
   });
 
-  it("adds a cut-off call's late usage to the token totals and its cost as kind late", async () => {
+  it("adds a cut-off call's late usage to the token totals and its cost as kind late (late_estimated when it reported none)", async () => {
     const registry = new Registry();
     const sink = new PrometheusMetrics({ registry });
     playScenario(sink);
     const late = { route: 'support_reply', priority: 'live', target: 'primary', provider: 'openai', model: 'model_a' };
     sink.lateUsage({ ...late, inputTokens: 1_000, outputTokens: 250, costUsd: 0.005, estimated: false });
-    sink.lateUsage({ ...late, inputTokens: 500, outputTokens: 0, costUsd: 0.001, estimated: true });
+    sink.lateUsage({ ...late, inputTokens: 500, outputTokens: 0, costUsd: 0.0004, estimated: false });
+    // No usage reported: the estimate is no count of tokens, only an upper bound of the cost.
+    sink.lateUsage({ ...late, inputTokens: 700, outputTokens: 300, costUsd: 0.003, estimated: true });
     const text = await registry.metrics();
     expect(lines(text, 'llm_resilience_tokens_total')).toEqual([
       'llm_resilience_tokens_total{route="support_reply",model="model_b",type="input"} 1800',
@@ -75,7 +77,8 @@ describe('PrometheusMetrics', () => {
     expect(lines(text, 'llm_resilience_cost_usd_total')).toEqual([
       'llm_resilience_cost_usd_total{route="support_reply",model="model_b",kind="estimated"} 0.02',
       'llm_resilience_cost_usd_total{route="support_reply",model="model_b",kind="actual"} 0.014',
-      'llm_resilience_cost_usd_total{route="support_reply",model="model_a",kind="late"} 0.006',
+      'llm_resilience_cost_usd_total{route="support_reply",model="model_a",kind="late"} 0.0054',
+      'llm_resilience_cost_usd_total{route="support_reply",model="model_a",kind="late_estimated"} 0.003',
     ]);
     // No request or attempt is counted for it: those ended with their own records.
     expect(lines(text, 'llm_resilience_requests_total')).toHaveLength(1);

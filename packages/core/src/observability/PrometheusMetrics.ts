@@ -43,7 +43,7 @@ export interface PrometheusMetricsOptions {
  * | `llm_resilience_attempts_total` | counter | route, target, provider, model, outcome, error_kind |
  * | `llm_resilience_attempt_duration_seconds` | histogram | route, target, provider, model, outcome |
  * | `llm_resilience_tokens_total` | counter | route, model, type (input, output) |
- * | `llm_resilience_cost_usd_total` | counter | route, model, kind (estimated, actual, late) |
+ * | `llm_resilience_cost_usd_total` | counter | route, model, kind (estimated, actual, late, late_estimated) |
  * | `llm_resilience_retries_total` | counter | route |
  * | `llm_resilience_fallbacks_total` | counter | route, target (moved to) |
  * | `llm_resilience_skipped_targets_total` | counter | route, target, reason |
@@ -57,7 +57,8 @@ export interface PrometheusMetricsOptions {
  *
  * Tokens and `actual` cost are those of the answers requests used; a call cut off by its timeout that
  * answered later all the same (it ignored `ctx.signal`) adds its tokens to `tokens_total` and its
- * cost as `kind="late"`, so `actual` plus `late` is what providers billed.
+ * cost as `kind="late"`, so `actual` plus `late` is what providers billed; one that reported no usage
+ * adds only its estimated cost, as `kind="late_estimated"` (an upper bound).
  *
  * Labels never carry user ids or prompt text. Several instances on one registry share its metrics
  * (no "already registered" error). No method throws.
@@ -212,13 +213,17 @@ export class PrometheusMetrics implements Metrics {
     });
   }
 
-  /** Adds a cut-off call's late usage to the token and cost totals (cost as `kind="late"`). Never throws. */
+  /**
+   * Adds a cut-off call's late usage to the token and cost totals (cost as `kind="late"`); one that
+   * reported no usage adds only its estimated cost, as `kind="late_estimated"`. Never throws.
+   */
   lateUsage(e: LateUsageMetricEvent): void {
     guard(() => {
       const labels = { route: e.route, model: e.model };
+      if (e.costUsd > 0) this.cost.inc({ ...labels, kind: e.estimated ? 'late_estimated' : 'late' }, e.costUsd);
+      if (e.estimated) return;
       if (e.inputTokens > 0) this.tokens.inc({ ...labels, type: 'input' }, e.inputTokens);
       if (e.outputTokens > 0) this.tokens.inc({ ...labels, type: 'output' }, e.outputTokens);
-      if (e.costUsd > 0) this.cost.inc({ ...labels, kind: 'late' }, e.costUsd);
     });
   }
 
