@@ -69,3 +69,22 @@ describe('engineInputOf', () => {
     expect(engineInputOf([])).toBeUndefined();
   });
 });
+
+/** A 600 KB PDF as LangChain's own (provider-neutral) file content block carries it. */
+const pdf = 'A'.repeat(Math.ceil((600 * 1024) / 3) * 4);
+
+describe('engineInputOf and the token estimate of files', () => {
+  it("charges a PDF in a LangChain file block by its decoded size, as the providers' file parts are", () => {
+    const message = new HumanMessage({
+      content: [
+        { type: 'text', text: 'Summarise this.' },
+        { type: 'file', source_type: 'base64', mime_type: 'application/pdf', data: pdf } as never,
+      ],
+    });
+    const tokens = estimateInputTokens(engineInputOf([message])!);
+    // As OpenAI's { type: 'file', file: { file_data } } of the same PDF (~19 200 tokens), not its base64
+    // text (~230 000, which no 200k window would take).
+    expect(tokens).toBeGreaterThan(19_000);
+    expect(tokens).toBeLessThan(20_000);
+  });
+});

@@ -37,6 +37,25 @@ describe('binaryPartTokens', () => {
     expect(binaryPartTokens({ type: 'input_audio', input_audio: { data: base64Of(1_000_002), format: 'mp3' } })).toBe(8_001);
   });
 
+  it("charges LangChain's own file and audio blocks (v0.3 source_type and v1 standard) as the providers' parts", () => {
+    const pdf = 'A'.repeat(Math.ceil((600 * 1024) / 3) * 4); // 600 KB as base64
+    const bytes = Math.floor((pdf.length * 3) / 4);
+    const asPdf = Math.ceil(bytes / BYTES_PER_DOCUMENT_TOKEN);
+    expect(binaryPartTokens({ type: 'file', source_type: 'base64', mime_type: 'application/pdf', data: pdf })).toBe(asPdf);
+    expect(binaryPartTokens({ type: 'file', data: pdf, mimeType: 'application/pdf' })).toBe(asPdf);
+    expect(binaryPartTokens({ type: 'file', data: new Uint8Array(bytes), mimeType: 'application/pdf' })).toBe(asPdf);
+    expect(binaryPartTokens({ type: 'file', source_type: 'url', url: 'https://example.com/a.pdf' })).toBe(TOKENS_PER_DOCUMENT);
+    expect(binaryPartTokens({ type: 'file', source_type: 'id', id: 'file-abc' })).toBe(TOKENS_PER_DOCUMENT);
+    expect(binaryPartTokens({ type: 'file', fileId: 'file-abc' })).toBe(TOKENS_PER_DOCUMENT);
+    // A text file is text: 3.5 characters (here bytes) a token.
+    expect(binaryPartTokens({ type: 'file', data: Buffer.from('x'.repeat(699)).toString('base64'), mimeType: 'text/csv' })).toBe(200);
+    expect(binaryPartTokens({ type: 'audio', source_type: 'base64', mime_type: 'audio/mp3', data: 'A'.repeat(1_000) })).toBe(Math.ceil(750 / BYTES_PER_AUDIO_TOKEN));
+    expect(binaryPartTokens({ type: 'audio', data: new Uint8Array(125_000), mimeType: 'audio/wav' })).toBe(1_000);
+    // Audio by reference has no size: left to the caller, as a text block is.
+    expect(binaryPartTokens({ type: 'audio', source_type: 'url', url: 'https://example.com/a.mp3' })).toBeUndefined();
+    expect(binaryPartTokens({ type: 'file', source_type: 'text', text: 'hello' })).toBeUndefined();
+  });
+
   it('leaves other parts, text documents and malformed binary parts to the caller', () => {
     expect(binaryPartTokens({ type: 'text', text: 'hi' })).toBeUndefined();
     expect(binaryPartTokens({ type: 'tool_use', id: 't1', name: 'f', input: {} })).toBeUndefined();

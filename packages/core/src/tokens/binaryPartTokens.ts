@@ -58,10 +58,39 @@ function payloadOf(data: string): { bytes: number; text: boolean } {
   return { bytes: base64 ? base64Bytes(body) : body.length, text };
 }
 
-function documentTokens(data: string): number {
+function documentTokens(data: string, mimeType?: unknown): number {
   const { bytes, text } = payloadOf(data);
-  if (text) return Math.ceil(bytes / CHARS_PER_TOKEN);
+  if (text || (typeof mimeType === 'string' && /^text\//i.test(mimeType))) return Math.ceil(bytes / CHARS_PER_TOKEN);
   return Math.max(TOKENS_PER_DOCUMENT, Math.ceil(bytes / BYTES_PER_DOCUMENT_TOKEN));
+}
+
+/** Bytes of a LangChain block's `data`: base64 text (or a `data:` URL), or raw bytes (`Uint8Array`). */
+function dataBytes(data: unknown): number | undefined {
+  if (typeof data === 'string') return payloadOf(data).bytes;
+  return data instanceof Uint8Array ? data.byteLength : undefined;
+}
+
+/**
+ * LangChain's provider-neutral blocks (`@langchain/core` messages): `{ type: 'file' | 'audio',
+ * source_type: 'base64', data, mime_type }` (and `source_type` `url` or `id`), or the v1 standard
+ * `{ type, data, mimeType }` (data base64 or a `Uint8Array`; `url` or `fileId` by reference).
+ * Undefined when `part` is neither.
+ */
+function langChainBlockTokens(part: Record<string, unknown>, kind: 'file' | 'audio'): number | undefined {
+  const source = part.source_type;
+  const mimeType = part.mime_type ?? part.mimeType;
+  const byReference = source === 'url' || source === 'id' || (source === undefined && (typeof part.url === 'string' || typeof part.fileId === 'string'));
+  if (source === 'base64' || (source === undefined && part.data !== undefined)) {
+    if (kind === 'file' && typeof part.data === 'string') return documentTokens(part.data, mimeType);
+    const bytes = dataBytes(part.data);
+    if (bytes === undefined) return undefined;
+    if (kind === 'audio') return Math.ceil(bytes / BYTES_PER_AUDIO_TOKEN);
+    return typeof mimeType === 'string' && /^text\//i.test(mimeType)
+      ? Math.ceil(bytes / CHARS_PER_TOKEN)
+      : Math.max(TOKENS_PER_DOCUMENT, Math.ceil(bytes / BYTES_PER_DOCUMENT_TOKEN));
+  }
+  // A file by reference: one page. Audio by reference has no size to go by: left to the caller.
+  return byReference && kind === 'file' ? TOKENS_PER_DOCUMENT : undefined;
 }
 
 function record(v: unknown): Record<string, unknown> | undefined {
@@ -80,6 +109,8 @@ function record(v: unknown): Record<string, unknown> | undefined {
  * | the same with a `data:text/...` URL (a text file) | decoded bytes / 3.5, as text |
  * | a document by reference (`file_id`, Anthropic `url` or `file` source) | {@link TOKENS_PER_DOCUMENT} |
  * | OpenAI `{ type: 'input_audio', input_audio: { data } }` | decoded bytes / {@link BYTES_PER_AUDIO_TOKEN} |
+ * | LangChain `{ type: 'file', source_type: 'base64', data, mime_type }` or v1 `{ type: 'file', data, mimeType }` | as a file above (a `text/*` type as text); by `url`/`id`/`fileId`: {@link TOKENS_PER_DOCUMENT} |
+ * | LangChain `{ type: 'audio', source_type: 'base64', data }` or v1 `{ type: 'audio', data, mimeType }` | as audio above (`data` base64 or a `Uint8Array`) |
  *
  * Sizes come from the base64 length (nothing is decoded). Anthropic documents with a `text` or
  * `content` source are not binary: `undefined`, counted as their text by the caller.
@@ -95,7 +126,7 @@ export function binaryPartTokens(part: { type?: unknown } & Record<string, unkno
   switch (part.type) {
     case 'file': {
       const file = record(part.file);
-      if (file === undefined) return undefined;
+      if (file === undefined) return langChainBlockTokens(part, 'file');
       if (typeof file.file_data === 'string') return documentTokens(file.file_data);
       return typeof file.file_id === 'string' ? TOKENS_PER_DOCUMENT : undefined;
     }
@@ -109,6 +140,8 @@ export function binaryPartTokens(part: { type?: unknown } & Record<string, unkno
       if (source.type === 'base64' && typeof source.data === 'string') return documentTokens(source.data);
       return source.type === 'url' || source.type === 'file' ? TOKENS_PER_DOCUMENT : undefined;
     }
+    case 'audio':
+      return langChainBlockTokens(part, 'audio');
     case 'input_audio': {
       const audio = record(part.input_audio);
       if (audio === undefined || typeof audio.data !== 'string') return undefined;
