@@ -391,6 +391,40 @@ describe('Resilience: a call cut off while it still runs', () => {
     expect(events).toHaveLength(1);
   });
 
+  it('counts a cut-off call that reported its usage and then failed as answered: settled with it, and reported late', async () => {
+    const reportsThenFails = () => {
+      let failWith!: (e: unknown) => void;
+      const fn = (_t: unknown, ctx: AttemptContext) => {
+        ctx.reportUsage({ inputTokens: 120, outputTokens: 150 }); // the reply arrived and was billed...
+        return new Promise((_resolve, reject) => (failWith = reject)); // ...then its post-processing runs on
+      };
+      return { fn, fail: (e: unknown) => failWith(e) };
+    };
+    // Nothing held (no limits): reported all the same.
+    const bare = setup({}, ONE_TRY);
+    const late: Array<{ inputTokens: number; outputTokens: number; estimated: boolean }> = [];
+    bare.engine.events.on('lateUsage', (e) => late.push(e));
+    const first = reportsThenFails();
+    const run = bare.engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 200 }, first.fn);
+    await bare.clock.advance(1_000);
+    await expect(run).rejects.toMatchObject({ kind: 'timeout' });
+    first.fail(new Error('its parser rejected the reply'));
+    await new Promise((r) => setImmediate(r));
+    expect(late).toEqual([expect.objectContaining({ inputTokens: 120, outputTokens: 150, estimated: false })]);
+
+    // Held (a token limit): settled with the reported usage, not refunded.
+    const store = new MemoryLimiterStore();
+    const held = setup({ limits: [TPM] }, ONE_TRY, { store });
+    const second = reportsThenFails();
+    const heldRun = held.engine.execute({ route: 'chat', inputTokens: 100, maxOutputTokens: 200 }, second.fn);
+    await held.clock.advance(1_000);
+    await expect(heldRun).rejects.toMatchObject({ kind: 'timeout' });
+    expect(tpmHeld(store)).toBeCloseTo(300, 0); // the estimate, while it runs
+    second.fail(new Error('its parser rejected the reply'));
+    await new Promise((r) => setImmediate(r));
+    expect(tpmHeld(store)).toBeCloseTo(270, 0);
+  });
+
   it('charges nothing for a call that honours its signal by resolving with nothing (a wrapper that swallows the abort)', async () => {
     const budgetRule = { id: 'daily', scope: ['tenant'] as Array<'tenant'>, metric: 'cost', limit: 1, fixedWindow: true };
     const store = new MemoryLimiterStore();

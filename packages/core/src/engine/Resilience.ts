@@ -540,9 +540,9 @@ export class Resilience {
    * running (`ctx.unfinished`). A call that honours its signal ends within a turn of the event loop (an SDK rejects with
    * its abort error): its reservation is then released as usual, before the engine goes on. A call
    * that ignores its signal keeps using the provider, so its target-scoped reservation (concurrency
-   * slot, tokens), if any, is kept until the call ends, then settled with what it used (it succeeded:
-   * reported or extracted usage, else the estimate, also added to `s.lateUsage`) or failed (it failed,
-   * or resolved with nothing); the request's own request-scoped admission waits for it too
+   * slot, tokens), if any, is kept until the call ends, then settled with what it used (it succeeded,
+   * or failed after reporting its usage: reported or extracted usage, else the estimate, also added to
+   * `s.lateUsage`) or failed (it failed, or resolved with nothing); the request's own request-scoped admission waits for it too
    * ({@link closeRequest}). Whatever it answers is closed if it is a stream (see closeUnread, attached
    * by the caller). A warning goes to the logger the first time a target holds one. One that does not end within
    * `holdMs` more (the target's own timeout) is released as failed then, as is every held one at
@@ -597,7 +597,8 @@ export class Resilience {
       // Nothing answered (`undefined`, `null`) and no usage reported: a call that honoured its signal by
       // resolving instead of rejecting (a wrapper that swallows the abort). Nothing was billed for it.
       (value) => close((value !== undefined && value !== null) || ctx.reportedUsage !== undefined, value),
-      () => close(false),
+      // A call that reported its usage and then failed was answered and billed all the same.
+      () => close(ctx.reportedUsage !== undefined),
     );
     const turn = new Promise<void>((resolve) => setImmediate(resolve));
     return Promise.race([ended, turn]).then(() => {
@@ -857,12 +858,14 @@ export class Resilience {
    * handler keeps only these arguments, not the chain's scope.)
    */
   private watchLateAnswer(s: RequestState, target: ResolvedTarget, ctx: AttemptContextImpl, unfinished: Promise<unknown>): void {
-    unfinished.then((value) => {
+    const answered = (value: unknown): void => {
       if ((value === undefined || value === null) && ctx.reportedUsage === undefined) return; // swallowed its abort
       const known = this.knownUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens);
       const used = this.amounts(target, known ?? { inputTokens: s.inputTokens, outputTokens: ctx.maxOutputTokens });
       this.reportLateUsage(s, target, used, known === undefined);
-    }, ignore);
+    };
+    // A call that reported its usage and then failed was answered and billed all the same.
+    unfinished.then(answered, () => answered(undefined));
   }
 
   /** Tells listeners and metrics what a cut-off call that answered later used (no record counts it). */
