@@ -101,8 +101,8 @@ export class ResilienceService implements OnModuleInit, BeforeApplicationShutdow
 
   /**
    * With `drainTimeoutMs`, for an engine the module owns: arms the drain's deadline. Nest calls this
-   * after every `onModuleDestroy` and before it closes the HTTP server, which waits for the requests
-   * in flight. They keep making model calls meanwhile (a handler's second call, an agent loop); once
+   * after every `onModuleDestroy` and your modules' `beforeApplicationShutdown` hooks, and before it
+   * closes the HTTP server, which waits for the requests in flight. They keep making model calls meanwhile (a handler's second call, an agent loop); once
    * `drainTimeoutMs` has passed, the engine stops (`engine.shutdown()`): work still queued is rejected
    * (`shutdown`, a 503), new calls too, so no request waiting in the engine's queue holds
    * `app.close()` open longer.
@@ -114,7 +114,8 @@ export class ResilienceService implements OnModuleInit, BeforeApplicationShutdow
    */
   beforeApplicationShutdown(): void {
     const ms = this.options.drainTimeoutMs;
-    if (!this.ownsEngine() || ms === undefined) return;
+    // Armed once: Nest 11 runs the hooks again for a second close() (or a signal during one).
+    if (!this.ownsEngine() || ms === undefined || this.drainDeadline !== undefined || this.stopping !== undefined) return;
     this.drainDeadline = setTimeout(() => void this.stopEngine(false).catch((e: unknown) => this.logger.error(`engine shutdown failed: ${String(e)}`)), ms);
     this.drainDeadline.unref?.();
   }

@@ -120,9 +120,9 @@ export interface ResilienceModuleOptions {
    */
   shutdownEngine?: boolean;
   /**
-   * How long `app.close()` lets requests in flight and queued work run before the engine stops, in ms
-   * (see `ResilienceService.beforeApplicationShutdown`); also the longest drain of the engine once the
-   * HTTP server has closed. Default: no limit.
+   * How long requests in flight and queued work may run during `app.close()` before the engine stops,
+   * in ms, counted from `ResilienceService.beforeApplicationShutdown`; also the longest drain of the
+   * engine once the HTTP server has closed. Default: no limit.
    */
   drainTimeoutMs?: number;
   /**
