@@ -574,7 +574,8 @@ export class CircuitBreaker {
   /** Counts a 429; pauses and returns true when the streak reaches `rateLimitPauseAfter`. */
   private noteRateLimited(now: number, retryAfterMs: number | undefined): boolean {
     this.rateLimitStreak++;
-    if (retryAfterMs !== undefined && retryAfterMs >= 0 && Number.isFinite(retryAfterMs)) {
+    // A hint of 0 (`Retry-After: 0`, a date already past) says nothing of the reset: no hint.
+    if (retryAfterMs !== undefined && retryAfterMs > 0 && Number.isFinite(retryAfterMs)) {
       this.lastHintMs = retryAfterMs;
       this.rateLimitResetAt = Math.max(this.rateLimitResetAt, now + retryAfterMs);
     }

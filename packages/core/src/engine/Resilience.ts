@@ -63,6 +63,8 @@ const SKIP_KINDS: Record<SkippedTarget['reason'], ErrorKind> = {
   breaker_open: 'overloaded',
   limited: 'rate_limited',
   paced: 'rate_limited',
+  // Given per skip: the kind the target failed with.
+  failed_earlier: 'unknown',
   data_class: 'invalid_request',
   cost_ceiling: 'invalid_request',
 };
@@ -111,6 +113,15 @@ interface RequestState {
    * them): charged to the request-scoped reservation and budgets on top of the request's own usage.
    */
   lateUsage?: UsageAmounts;
+  /**
+   * What earlier runs of the chain learned (a route with `onExhausted: 'queue'` runs it again): the
+   * smallest context window that can take the prompt (a `context_length` failure), the targets that
+   * failed with an error no wait fixes (`quota_exhausted`, `auth`), and when targets that answered with
+   * a retry hint may be called again.
+   */
+  minContext: number;
+  failedTargets?: Map<string, ErrorKind>;
+  notBefore?: Map<string, number>;
   /**
    * A clock reading that is still current: `startedAt` while nothing slow has happened since (no
    * tokenizing, no budget lookup, no waiting admission), for the scheduler and the first attempt's
@@ -466,6 +477,7 @@ export class Resilience {
       record,
       audience: request.audience ?? route.audience,
       rejectedCostUsd: 0,
+      minContext: 0,
       admitted: NOTHING_ADMITTED,
       clockAt: request.inputTokens !== undefined || request.input === undefined ? startedAt : undefined,
     };
@@ -800,6 +812,8 @@ export class Resilience {
     const chain = s.route.chain;
     for (let i = 0; i < chain.length; i++) {
       const t = chain[i]!;
+      // A target the request can never be sent to (data class, window, cost ceiling) costs it nothing.
+      if (this.ineligible(s, t, 0) !== undefined) continue;
       const out = this.outputCap(s, t);
       worstOutput = Math.max(worstOutput, out);
       worstCost = Math.max(worstCost, costUsd(t, s.inputTokens, out));
@@ -950,12 +964,12 @@ export class Resilience {
    * fails for real, so a chain exhausted only by skips ends with a meaningful kind (a prompt that fits
    * no window fails as context_length, open breakers as overloaded, limits and pacing as rate_limited).
    */
-  private skip(s: RequestState, target: ResolvedTarget, reason: SkippedTarget['reason'], detail?: string): void {
+  private skip(s: RequestState, target: ResolvedTarget, reason: SkippedTarget['reason'], detail?: string, kind: ErrorKind = SKIP_KINDS[reason]): void {
     // Capacity skips (breakers, limits, pacing) say more than policy skips: a chain that had a capacity
     // problem anywhere ends as one, so it gets 503 and may be requeued.
     const prev = s.skipFailure;
-    if (prev === undefined || (!isCapacityKind(prev.kind) && isCapacityKind(SKIP_KINDS[reason])))
-      s.skipFailure = { kind: SKIP_KINDS[reason], code: `ERR_LLMR_SKIPPED_${reason.toUpperCase()}`, message: `${target.id} skipped (${reason})${detail ? `: ${detail}` : ''}`, cause: undefined };
+    if (prev === undefined || (!isCapacityKind(prev.kind) && isCapacityKind(kind)))
+      s.skipFailure = { kind, code: `ERR_LLMR_SKIPPED_${reason.toUpperCase()}`, message: `${target.id} skipped (${reason})${detail ? `: ${detail}` : ''}`, cause: undefined };
     s.record.skipped.push({ target: target.id, reason, ...(detail !== undefined ? { detail } : {}) });
     this.events.emit('skip', { requestId: s.requestId, route: s.route.name, target: target.id, reason, ...(detail !== undefined ? { detail } : {}) });
   }
@@ -1010,13 +1024,23 @@ export class Resilience {
     const retry = route.retry;
     let attempts = 0;
     let last: ClassifiedError | undefined;
-    let minContext = 0;
     let tried = 0;
     chain: for (let i = 0; i < route.chain.length; i++) {
       const target = route.chain[i]!;
-      const reason = this.ineligible(s, target, minContext);
+      const reason = this.ineligible(s, target, s.minContext);
       if (reason) {
         this.skip(s, target, reason[0], reason[1]);
+        continue;
+      }
+      // An earlier run of a requeued chain: no wait fixes a target's quota or key, and a retry hint is kept.
+      const failed = s.failedTargets?.get(target.id);
+      if (failed !== undefined) {
+        this.skip(s, target, 'failed_earlier', `${failed} on an earlier run of the chain`, failed);
+        continue;
+      }
+      const notBefore = s.notBefore?.get(target.id);
+      if (notBefore !== undefined && notBefore > this.clock.now()) {
+        this.skip(s, target, 'paced', `the provider asked to wait ${Math.ceil(notBefore - this.clock.now())} ms more`);
         continue;
       }
       const perKind: Partial<Record<ErrorKind, number>> = {};
@@ -1288,7 +1312,9 @@ export class Resilience {
           // Retry the same target?
           const used = perKind[c.kind] ?? 0;
           if (used < retry.perKind[c.kind] && attempts < retry.maxAttempts) {
-            const hint = c.retryAfterMs;
+            // A hint of 0 (`Retry-After: 0`, a date already past) says nothing of when: the jittered
+            // backoff spreads the retries of every client that got it.
+            const hint = c.retryAfterMs !== undefined && c.retryAfterMs > 0 ? c.retryAfterMs : undefined;
             const delay = hint ?? retry.backoff.delay(used + 1, previousDelay, this.random);
             const hintTooLong = hint !== undefined && hint > retry.maxHintMs;
             const fits = s.deadline === undefined || this.clock.now() + delay < s.deadline;
@@ -1321,7 +1347,9 @@ export class Resilience {
               this.messageFor(c.kind, s),
             );
           }
-          if (c.kind === 'context_length') minContext = Math.max(minContext, (target.contextWindow ?? s.inputTokens) + 1);
+          if (c.kind === 'context_length') s.minContext = Math.max(s.minContext, (target.contextWindow ?? s.inputTokens) + 1);
+          if (c.kind === 'quota_exhausted' || c.kind === 'auth') (s.failedTargets ??= new Map()).set(target.id, c.kind);
+          if (c.retryAfterMs !== undefined && c.retryAfterMs > 0) (s.notBefore ??= new Map()).set(target.id, this.clock.now() + c.retryAfterMs);
           this.events.emit('fallback', { requestId: s.requestId, route: route.name, from: target.id, kind: c.kind });
           continue chain;
         }

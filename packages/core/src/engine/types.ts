@@ -180,7 +180,7 @@ export interface AttemptRecord {
  */
 export interface SkippedTarget {
   target: string;
-  reason: 'data_class' | 'context_window' | 'cost_ceiling' | 'breaker_open' | 'limited' | 'paced';
+  reason: 'data_class' | 'context_window' | 'cost_ceiling' | 'breaker_open' | 'limited' | 'paced' | 'failed_earlier';
   detail?: string;
 }
 
