@@ -49,7 +49,8 @@ async function billedOnPrimaryAfter(n: number, by: RejectedBy): Promise<number> 
     maxOutputTokens: 30,
     ...(by === 'adapter schema' ? { output: Json } : {}),
   });
-  for (let i = 0; i < n; i++) await safe.invoke(`Question number ${i}`);
+  // JSON mode needs the word "json" in the messages (the real API answers 400 without it).
+  for (let i = 0; i < n; i++) await safe.invoke(`JSON question ${i}`);
   const t = p.fake.counters.tokensByModel['summary-a'] ?? { input: 0, output: 0 };
   return t.input + t.output;
 }

@@ -4,6 +4,7 @@ import { chunkText, estimateTokens, type Reply, type ReplyFormat } from './repli
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+type InvalidRequest = Extract<ProviderError, { type: 'invalid_request' }>;
 
 function blockText(block: unknown): string {
   if (typeof block === 'string') return block;
@@ -31,11 +32,16 @@ function promptText(system: unknown, messages: unknown[]): string {
  * Anthropic replies with JSON when a tool is forced (`tool_choice` `tool`/`any`), when
  * `output_config.format` is a JSON schema, or when the system prompt mentions JSON.
  */
-function replyFormat(body: Obj): ReplyFormat {
+function replyFormat(body: Obj): ReplyFormat | InvalidRequest {
   const tools = Array.isArray(body.tools) ? body.tools.filter(isObj) : [];
   const choice = isObj(body.tool_choice) ? body.tool_choice : undefined;
-  if (tools.length > 0 && choice && (choice.type === 'tool' || choice.type === 'any')) {
-    const tool = tools.find((t) => choice.type === 'any' || t.name === choice.name) ?? tools[0]!;
+  if (choice?.type === 'tool') {
+    const tool = tools.find((t) => t.name === choice.name);
+    if (!tool) return { type: 'invalid_request', message: `tool_choice.name: Tool '${String(choice.name)}' not found in provided tools` };
+    return { type: 'tool', name: String(tool.name ?? 'tool'), schema: tool.input_schema ?? {} };
+  }
+  if (tools.length > 0 && choice?.type === 'any') {
+    const tool = tools[0]!;
     return { type: 'tool', name: String(tool.name ?? 'tool'), schema: tool.input_schema ?? {} };
   }
   const format = isObj(body.output_config) && isObj(body.output_config.format) ? body.output_config.format : undefined;
@@ -88,9 +94,19 @@ export const anthropicProtocol: Protocol = {
     if (!isObj(body)) return { type: 'invalid_request', message: 'Invalid JSON in request body' };
     if (typeof body.model !== 'string' || !body.model) return { type: 'invalid_request', message: 'model: Field required' };
     if (!Array.isArray(body.messages)) return { type: 'invalid_request', message: 'messages: Field required' };
+    if (body.messages.length === 0) return { type: 'invalid_request', message: 'messages: at least one message is required' };
+    const systemAt = body.messages.findIndex((m) => isObj(m) && m.role === 'system');
+    if (systemAt >= 0) {
+      return {
+        type: 'invalid_request',
+        message: `messages.${systemAt}.role: Unexpected role "system". The Messages API accepts a top-level \`system\` parameter, not "system" as an input message role.`,
+      };
+    }
     const max = body.max_tokens;
     if (max === undefined) return { type: 'invalid_request', message: 'max_tokens: Field required' };
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) return { type: 'invalid_request', message: `max_tokens: Input should be a valid integer >= 1, got ${JSON.stringify(max)}` };
+    const format = replyFormat(body);
+    if (format.type === 'invalid_request') return format;
     const text = promptText(body.system, body.messages);
     return {
       model: body.model,
@@ -99,7 +115,7 @@ export const anthropicProtocol: Protocol = {
       maxTokens: max,
       stream: body.stream === true,
       includeUsage: true,
-      format: replyFormat(body),
+      format,
     };
   },
 

@@ -33,6 +33,15 @@ describe('ModelLimiter, window (OpenAI-like)', () => {
     expect(l.snapshot(0).tpm?.remaining).toBe(65);
   });
 
+  it('refuses a request without max_tokens while OTPM is used up, until the window ends', () => {
+    const l = new ModelLimiter({ otpm: 20 }, 'openai', 0);
+    const t = l.admit(charge(10), 0);
+    if (!t.ok) throw new Error('expected admission');
+    l.settle(t, 25, 1_000);
+    expect(l.admit(charge(10), 2_000)).toMatchObject({ ok: false, dimension: 'otpm', limit: 20, used: 25, requested: 0, retryAfterMs: 58_000, tooLarge: false });
+    expect(l.admit(charge(10), 60_000).ok).toBe(true);
+  });
+
   it('says "too large" without a retry hint when one request exceeds the limit', () => {
     const l = new ModelLimiter({ tpm: 100 }, 'openai', 0);
     const r = l.admit(charge(90, 20), 0);
@@ -81,6 +90,27 @@ describe('ModelLimiter, bucket (Anthropic-like)', () => {
     expect(l.admit(charge(10, 80), 0)).toMatchObject({ ok: false, dimension: 'otpm', requested: 80 });
     l.settle(t, 30, 0);
     expect(l.snapshot(0).otpm?.remaining).toBe(70);
+  });
+
+  it('keeps the whole max_tokens reservation of a failed request', () => {
+    const l = new ModelLimiter({ tpm: 1000, otpm: 100 }, 'anthropic', 0);
+    const t = l.admit(charge(10, 80), 0);
+    if (!t.ok) throw new Error('expected admission');
+    l.settle(t, 0, 0, 'failed');
+    expect(l.snapshot(0).otpm?.remaining).toBe(20);
+    expect(l.snapshot(0).tpm?.remaining).toBe(910);
+    expect(l.admit(charge(10, 80), 0)).toMatchObject({ ok: false, dimension: 'otpm' });
+  });
+
+  it('refuses a request without max_tokens while the OTPM bucket is empty, until it refills', () => {
+    const l = new ModelLimiter({ otpm: 60 }, 'anthropic', 0);
+    const t = l.admit(charge(1), 0);
+    if (!t.ok) throw new Error('expected admission');
+    l.settle(t, 70, 0);
+    expect(l.snapshot(0).otpm?.remaining).toBe(0);
+    expect(l.admit(charge(1), 0)).toMatchObject({ ok: false, dimension: 'otpm', requested: 0, retryAfterMs: 11_000 });
+    expect(l.admit(charge(1), 10_000).ok).toBe(false);
+    expect(l.admit(charge(1), 11_000).ok).toBe(true);
   });
 
   it('can be chosen for an OpenAI model with algorithm: bucket', () => {

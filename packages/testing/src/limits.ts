@@ -88,6 +88,17 @@ export interface LimitTicket {
   maxOutputGiven: boolean;
 }
 
+/**
+ * How an admitted request ended: `completed` (a reply served to the end) or `failed` (anything else:
+ * an error response, an injected fault, a cut or malformed reply, a client that went away).
+ *
+ * @example
+ * ```ts
+ * limiter.settle(ticket, 0, clock.now(), 'failed'); // keeps the whole reservation
+ * ```
+ */
+export type SettleOutcome = 'completed' | 'failed';
+
 interface Meter {
   limit: number;
   periodMs: number;
@@ -103,7 +114,7 @@ interface Meter {
  * - `window` (OpenAI-like): fixed windows from the epoch; a refused request still counts toward RPM/RPD
  *   ("failed requests count"); `max_tokens` is charged up front and not refunded.
  * - `bucket` (Anthropic-like): capacity `limit`, refilled continuously at `limit` per period; unused
- *   `max_tokens` is refunded when the request ends (OTPM adjustment).
+ *   `max_tokens` is refunded when a request completes (OTPM adjustment); failed requests keep their charge.
  * RPD is always a fixed day window.
  *
  * @example
@@ -138,7 +149,10 @@ export class ModelLimiter {
     return this.meters.size > 0;
   }
 
-  /** Reserves a request, all-or-nothing. Call {@link release} when it ends either way. */
+  /**
+   * Reserves a request, all-or-nothing. A dimension the request costs nothing in (OTPM without
+   * `max_tokens`) still refuses it while exhausted. Call {@link settle} when it ends either way.
+   */
   admit(charge: LimitCharge, now: number): LimitTicket | LimitRejection {
     const costs = this.costs(charge);
     let rejection: LimitRejection | undefined;
@@ -149,9 +163,11 @@ export class ModelLimiter {
       this.roll(m, now);
       const cost = costs[d];
       const available = m.algorithm === 'bucket' ? m.value : m.limit - m.value;
-      if (cost <= available || cost === 0) continue;
+      // A request that reserves nothing here (no `max_tokens` for OTPM) still needs the meter not to
+      // be exhausted: its real output is charged at the end and would push it further below zero.
+      if (cost === 0 ? available > 0 : cost <= available) continue;
       const tooLarge = cost > m.limit;
-      const wait = tooLarge ? undefined : this.waitFor(m, cost, now);
+      const wait = tooLarge ? undefined : this.waitFor(m, Math.max(cost, 1), now);
       const used = m.algorithm === 'bucket' ? Math.max(0, Math.ceil(m.limit - m.value)) : m.value;
       if (!rejection) rejection = { ok: false, dimension: d, limit: m.limit, used, requested: cost, tooLarge, ...(wait === undefined ? {} : { retryAfterMs: wait }) };
       else if (rejection.retryAfterMs !== undefined) {
@@ -173,16 +189,18 @@ export class ModelLimiter {
   }
 
   /**
-   * Ends an admitted request with its real output. Buckets refund unused `max_tokens`; without
-   * `max_tokens`, the real output is charged now (both algorithms).
+   * Ends an admitted request with the output it produced. Without `max_tokens`, that output is charged
+   * now (both algorithms). Buckets refund unused `max_tokens` only for a `completed` request: a failed
+   * one (error response, fault, cut reply, client gone) keeps everything it was charged.
    */
-  settle(ticket: LimitTicket, actualOutput: number, now: number): void {
+  settle(ticket: LimitTicket, actualOutput: number, now: number, outcome: SettleOutcome = 'completed'): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
     for (const d of ['tpm', 'otpm'] as const) {
       const m = this.meters.get(d);
       if (!m) continue;
       this.roll(m, now);
-      const delta = ticket.maxOutputGiven ? (m.algorithm === 'bucket' ? actualOutput - ticket.reservedOutput : 0) : actualOutput;
+      const refund = ticket.maxOutputGiven && m.algorithm === 'bucket' && outcome === 'completed';
+      const delta = ticket.maxOutputGiven ? (refund ? actualOutput - ticket.reservedOutput : 0) : actualOutput;
       if (m.algorithm === 'bucket') m.value = Math.min(m.limit, m.value - delta);
       else m.value += delta;
     }

@@ -4,6 +4,7 @@ import { chunkText, estimateTokens, type Reply, type ReplyFormat } from './repli
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+type InvalidRequest = Extract<ProviderError, { type: 'invalid_request' }>;
 
 function partText(part: unknown): string {
   if (typeof part === 'string') return part;
@@ -25,18 +26,35 @@ function promptText(messages: unknown[]): string {
   return out.join('\n');
 }
 
-function replyFormat(body: Obj): ReplyFormat {
+/**
+ * What the reply must look like, or the 400 the real API answers for an inconsistent request: a
+ * `tool_choice` without `tools`, a named `tool_choice` that matches no tool, `json_object` without
+ * the word "json" in the messages.
+ */
+function replyFormat(body: Obj, text: string): ReplyFormat | InvalidRequest {
   const tools = Array.isArray(body.tools) ? body.tools.filter(isObj) : [];
   const fn = (t: Obj) => (isObj(t.function) ? t.function : {});
   const choice = body.tool_choice;
-  if (tools.length > 0 && (choice === 'required' || isObj(choice))) {
+  if (choice === 'required' || isObj(choice)) {
+    if (tools.length === 0) {
+      return { type: 'invalid_request', message: "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified.", param: 'tool_choice' };
+    }
     const wanted = isObj(choice) && isObj(choice.function) ? choice.function.name : undefined;
-    const tool = tools.find((t) => wanted === undefined || fn(t).name === wanted) ?? tools[0]!;
+    const tool = wanted === undefined ? tools[0] : tools.find((t) => fn(t).name === wanted);
+    if (!tool) {
+      const names = tools.map((t) => `'${String(fn(t).name)}'`).join(', ');
+      return { type: 'invalid_request', message: `Invalid value for 'tool_choice': function '${String(wanted)}' is not one of the functions in 'tools' (${names}).`, param: 'tool_choice' };
+    }
     return { type: 'tool', name: String(fn(tool).name ?? 'tool'), schema: fn(tool).parameters ?? {} };
   }
   const rf = body.response_format;
   if (isObj(rf) && rf.type === 'json_schema') return { type: 'json_schema', schema: isObj(rf.json_schema) ? rf.json_schema.schema : {} };
-  if (isObj(rf) && rf.type === 'json_object') return { type: 'json_object' };
+  if (isObj(rf) && rf.type === 'json_object') {
+    if (!/json/i.test(text)) {
+      return { type: 'invalid_request', message: "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", param: 'messages' };
+    }
+    return { type: 'json_object' };
+  }
   return { type: 'text' };
 }
 
@@ -90,11 +108,19 @@ export const openAIProtocol: Protocol = {
     if (!isObj(body)) return { type: 'invalid_request', message: 'We could not parse the JSON body of your request.' };
     if (typeof body.model !== 'string' || !body.model) return { type: 'invalid_request', message: 'you must provide a model parameter', param: 'model' };
     if (!Array.isArray(body.messages)) return { type: 'invalid_request', message: "Missing required parameter: 'messages'.", param: 'messages' };
+    if (body.messages.length === 0) {
+      return { type: 'invalid_request', message: "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", param: 'messages' };
+    }
     const max = body.max_completion_tokens ?? body.max_tokens;
     if (max !== undefined && max !== null && (typeof max !== 'number' || !Number.isInteger(max) || max < 1)) {
       return { type: 'invalid_request', message: `Invalid 'max_tokens': expected an integer >= 1, got ${JSON.stringify(max)}.`, param: 'max_tokens' };
     }
+    if (body.stream_options !== undefined && body.stream_options !== null && body.stream !== true) {
+      return { type: 'invalid_request', message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.", param: 'stream_options' };
+    }
     const text = promptText(body.messages);
+    const format = replyFormat(body, text);
+    if (format.type === 'invalid_request') return format;
     return {
       model: body.model,
       promptText: text,
@@ -102,7 +128,7 @@ export const openAIProtocol: Protocol = {
       maxTokens: typeof max === 'number' ? max : undefined,
       stream: body.stream === true,
       includeUsage: isObj(body.stream_options) && body.stream_options.include_usage === true,
-      format: replyFormat(body),
+      format,
     };
   },
 

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { modelSettings } from './config';
-import { countStatus, countTokens } from './counters';
+import { countRequest, countStatus, countTokens } from './counters';
 import { ERROR_RESPONSE_FAULTS, type FaultSchedule } from './faults';
 import { retryAfterHeaders } from './headers';
-import type { ModelLimiter } from './limits';
+import type { ModelLimiter, SettleOutcome } from './limits';
 import { isProviderError, type ChatRequest, type Protocol, type ProviderError } from './protocol';
 import { sampleLogNormal, type Random } from './random';
 import { buildReply } from './replies';
@@ -70,6 +70,19 @@ function apiKeyOf(req: IncomingMessage): string | undefined {
   return typeof key === 'string' ? key : undefined;
 }
 
+/**
+ * True when the scenario sets no `apiKey`, or the request sends it (`Authorization: Bearer …` or
+ * `x-api-key`). Every endpoint checks it, `GET /v1/models` included.
+ *
+ * @example
+ * ```ts
+ * if (!isAuthorized(config, req)) return sendError(ctx, res, protocol, { type: 'auth' }, base);
+ * ```
+ */
+export function isAuthorized(config: FakeProviderConfig, req: IncomingMessage): boolean {
+  return config.apiKey === undefined || apiKeyOf(req) === config.apiKey;
+}
+
 function firstTokenMs(ctx: PipelineContext, s: FakeModelConfig): number {
   const lat = s.latency;
   if (!lat) return 0;
@@ -90,11 +103,11 @@ export async function handleChat(ctx: PipelineContext, req: IncomingMessage, res
   const seq = ctx.nextId();
   const base: Headers = { [protocol.requestIdHeader]: `req_fake${seq.toString(16).padStart(8, '0')}` };
   counters.requests++;
-  if (ctx.config.apiKey !== undefined && apiKeyOf(req) !== ctx.config.apiKey) return sendError(ctx, res, protocol, { type: 'auth' }, base);
+  if (!isAuthorized(ctx.config, req)) return sendError(ctx, res, protocol, { type: 'auth' }, base);
   const parsed = protocol.parse(body);
   if (isProviderError(parsed)) return sendError(ctx, res, protocol, parsed, base);
   const { model } = parsed;
-  counters.requestsByModel[model] = (counters.requestsByModel[model] ?? 0) + 1;
+  countRequest(counters, model);
   const settings = modelSettings(ctx.config, model);
   if (!settings) return sendError(ctx, res, protocol, { type: 'model_not_found', model }, base);
   if (settings.maxOutputTokens !== undefined && parsed.maxTokens !== undefined && parsed.maxTokens > settings.maxOutputTokens) {
@@ -113,15 +126,27 @@ export async function handleChat(ctx: PipelineContext, req: IncomingMessage, res
     const hint = ticket.retryAfterMs === undefined ? {} : retryAfterHeaders(ticket.retryAfterMs);
     return sendError(ctx, res, protocol, { type: 'rate_limit', model, rejection: ticket }, { ...base, ...limitHeaders(), ...hint });
   }
-  let output = 0;
+  // Anything that throws (the client went away, stop()) is a failed request: it keeps its charge.
+  let served: Served = FAILED;
   try {
-    output = await respond(ctx, req, res, protocol, parsed, settings, base, limitHeaders, signal);
+    served = await respond(ctx, req, res, protocol, parsed, settings, base, limitHeaders, signal);
   } finally {
-    limiter.settle(ticket, output, clock.now());
+    limiter.settle(ticket, served.outputTokens, clock.now(), served.outcome);
   }
 }
 
-/** After admission: applies the fault (if any) and sends the reply. Returns the output tokens produced. */
+/** What an admitted request produced, for {@link ModelLimiter.settle}. */
+interface Served {
+  outputTokens: number;
+  outcome: SettleOutcome;
+}
+
+const FAILED: Served = { outputTokens: 0, outcome: 'failed' };
+
+/**
+ * After admission: applies the fault (if any) and sends the reply. Only a reply served to the end
+ * is `completed`; error responses, resets, cut or malformed replies and vanished clients are `failed`.
+ */
 async function respond(
   ctx: PipelineContext,
   req: IncomingMessage,
@@ -132,7 +157,7 @@ async function respond(
   base: Headers,
   limitHeaders: () => Headers,
   signal: AbortSignal,
-): Promise<number> {
+): Promise<Served> {
   const { counters, clock } = ctx;
   const now = clock.now();
   const fault = ctx.faults.pick(parsed.model, (now - ctx.epochMs) / 1000);
@@ -144,20 +169,20 @@ async function respond(
     const ms = (fault.retryAfterSeconds ?? 1) * 1000;
     const headers = { ...base, ...limitHeaders(), ...protocol.exhaustedHeaders(settings.limits?.rpm ?? 60, ms, now), ...retryAfterHeaders(ms) };
     sendError(ctx, res, protocol, { type: 'rate_limit', model: parsed.model }, headers);
-    return 0;
+    return FAILED;
   }
   if (fault && kind === 'rate_limit_no_hint') {
     sendError(ctx, res, protocol, { type: 'rate_limit', model: parsed.model }, base);
-    return 0;
+    return FAILED;
   }
   if (fault && kind && ERROR_RESPONSE_FAULTS.has(kind)) {
     sendError(ctx, res, protocol, ERROR_FOR[kind]!(parsed, settings, fault), { ...base, ...limitHeaders(), ...hint });
-    return 0;
+    return FAILED;
   }
   if (kind === 'connection_reset') {
     counters.connectionResets++;
     req.socket.resetAndDestroy();
-    return 0;
+    return FAILED;
   }
   if (kind === 'hang') {
     await new Promise<never>((_, reject) => {
@@ -189,23 +214,27 @@ async function respond(
     const chunks = events.filter((e) => e.tokens > 0).length;
     if (kind === 'stream_cut') pacing.cutAfterChunks = Math.min(fault?.afterChunks ?? Math.floor(chunks / 2), Math.max(0, chunks - 1));
     if (kind === 'malformed_json') pacing.malformed = { at: 0, event: protocol.malformedEvent() };
-    if (res.destroyed) return 0;
+    if (res.destroyed) return FAILED;
     countStatus(counters, 200);
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
     res.flushHeaders();
     const outcome = await writeSse(res, events, pacing, signal);
-    if (outcome === 'cut') counters.streamsCut++;
-    else if (kind !== 'malformed_json') countTokens(counters, parsed.model, parsed.inputTokens, reply.outputTokens);
-    return reply.outputTokens;
+    if (outcome === 'cut') {
+      counters.streamsCut++;
+      return { outputTokens: reply.outputTokens, outcome: 'failed' };
+    }
+    if (kind === 'malformed_json') return { outputTokens: reply.outputTokens, outcome: 'failed' };
+    countTokens(counters, parsed.model, parsed.inputTokens, reply.outputTokens);
+    return { outputTokens: reply.outputTokens, outcome: 'completed' };
   }
 
   await sleep(pacing.firstTokenMs + pacing.perTokenMs * reply.outputTokens, signal);
-  if (res.destroyed) return reply.outputTokens;
+  if (res.destroyed) return { outputTokens: reply.outputTokens, outcome: 'failed' };
   if (kind === 'malformed_json') {
     countStatus(counters, 200);
     res.writeHead(200, { ...headers, 'content-type': 'application/json' });
     res.end(protocol.malformedBody(parsed, reply, meta));
-    return reply.outputTokens;
+    return { outputTokens: reply.outputTokens, outcome: 'failed' };
   }
   if (kind === 'stream_cut') {
     const json = JSON.stringify(protocol.body(parsed, reply, meta));
@@ -214,9 +243,9 @@ async function respond(
     res.write(json.slice(0, Math.floor(json.length / 2)));
     await cutConnection(res);
     counters.streamsCut++;
-    return reply.outputTokens;
+    return { outputTokens: reply.outputTokens, outcome: 'failed' };
   }
   sendJson(res, counters, 200, headers, protocol.body(parsed, reply, meta));
   countTokens(counters, parsed.model, parsed.inputTokens, reply.outputTokens);
-  return reply.outputTokens;
+  return { outputTokens: reply.outputTokens, outcome: 'completed' };
 }

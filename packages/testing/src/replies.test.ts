@@ -51,6 +51,17 @@ describe('buildReply', () => {
     expect(() => JSON.parse(t.text)).toThrow(SyntaxError);
   });
 
+  it('cuts forced tool-call arguments at max_tokens like text, finishing with length', () => {
+    const schema = { type: 'object', properties: { label: { type: 'string' }, reason: { type: 'string' } }, required: ['label', 'reason'] };
+    const full = buildReply(input({ format: { type: 'tool', name: 'classify', schema } }));
+    const r = buildReply(input({ format: { type: 'tool', name: 'classify', schema }, maxTokens: 3 }));
+    expect(r.finish).toBe('length');
+    expect(r.outputTokens).toBe(3);
+    expect(r.toolCall).toMatchObject({ id: full.toolCall!.id, name: 'classify', arguments: full.toolCall!.arguments.slice(0, 12), input: {} });
+    expect(() => JSON.parse(r.toolCall!.arguments)).toThrow(SyntaxError);
+    expect(buildReply(input({ format: { type: 'tool', name: 'classify', schema }, maxTokens: full.outputTokens }))).toEqual(full);
+  });
+
   it('builds a tool call from the tool schema', () => {
     const r = buildReply(input({ format: { type: 'tool', name: 'classify', schema: { type: 'object', properties: { n: { type: 'integer' } } } } }));
     expect(r.finish).toBe('tool');

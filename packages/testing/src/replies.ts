@@ -88,7 +88,8 @@ function prose(input: ReplyInput): string {
 /**
  * A deterministic reply: the same model, prompt, format and seed always give the same reply.
  * Text replies are `[model] reply to <hash>: words...`; JSON replies match the schema (strings carry
- * the tag); replies longer than `maxTokens` are cut and finish with `length`.
+ * the tag); replies longer than `maxTokens` (text, JSON and forced tool-call arguments alike) are cut
+ * and finish with `length`.
  *
  * @example
  * ```ts
@@ -103,6 +104,9 @@ export function buildReply(input: ReplyInput): Reply {
     const value = valueFromSchema(format.schema, tag);
     const args = JSON.stringify(value);
     const id = `call_${hashText(tag + format.name)}`;
+    const cut = cutAt(args, input.maxTokens);
+    // Cut arguments are not valid JSON; the parsed input is then empty, as the real APIs leave it.
+    if (cut !== undefined) return { text: '', toolCall: { id, name: format.name, arguments: cut, input: {} }, outputTokens: estimateTokens(cut), finish: 'length' };
     return { text: '', toolCall: { id, name: format.name, arguments: args, input: value }, outputTokens: estimateTokens(args), finish: 'tool' };
   }
   let text: string;
@@ -110,12 +114,15 @@ export function buildReply(input: ReplyInput): Reply {
   else if (input.invalidJson) text = `Sure! Here is the JSON you asked for:\n{"reply": "${tag}"`;
   else if (format.type === 'json_schema') text = JSON.stringify(valueFromSchema(format.schema, tag));
   else text = JSON.stringify({ reply: tag });
-  const limit = input.maxTokens;
-  if (limit !== undefined && estimateTokens(text) > limit) {
-    text = text.slice(0, limit * 4);
-    return { text, outputTokens: estimateTokens(text), finish: 'length' };
-  }
+  const cut = cutAt(text, input.maxTokens);
+  if (cut !== undefined) return { text: cut, outputTokens: estimateTokens(cut), finish: 'length' };
   return { text, outputTokens: estimateTokens(text), finish: 'stop' };
+}
+
+/** The first `maxTokens` tokens of `text`, or undefined when it fits. */
+function cutAt(text: string, maxTokens: number | undefined): string | undefined {
+  if (maxTokens === undefined || estimateTokens(text) <= maxTokens) return undefined;
+  return text.slice(0, maxTokens * 4);
 }
 
 /**

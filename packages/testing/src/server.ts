@@ -2,11 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { anthropicProtocol } from './anthropicHandler';
 import { validateConfig, validateFaults } from './config';
-import { emptyCounters } from './counters';
+import { emptyCounters, snapshotCounters } from './counters';
 import { FaultSchedule } from './faults';
 import { ModelLimiter } from './limits';
 import { openAIProtocol } from './openaiHandler';
-import { handleChat, sendJson, type PipelineContext } from './pipeline';
+import { handleChat, isAuthorized, sendJson, type PipelineContext } from './pipeline';
 import type { Protocol } from './protocol';
 import { createRandom } from './random';
 import type { FakeClock, FakeModelConfig, FakeProvider, FakeProviderAddress, FakeProviderConfig, FakeProviderOptions, FaultRule } from './types';
@@ -46,6 +46,8 @@ class FakeProviderServer implements FakeProvider {
   private limiters = new Map<string, ModelLimiter>();
   private seq = 0;
   private server: Server | undefined;
+  /** The `start()` in progress: a second call while it runs is refused instead of listening twice. */
+  private starting: Promise<FakeProviderAddress> | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly inFlight = new Set<AbortController>();
 
@@ -62,15 +64,23 @@ class FakeProviderServer implements FakeProvider {
   }
 
   get counters() {
-    return structuredClone(this.state);
+    return snapshotCounters(this.state);
   }
 
   elapsedSeconds(): number {
     return (this.clock.now() - this.epochMs) / 1000;
   }
 
-  async start(opts: { port?: number; host?: string } = {}): Promise<FakeProviderAddress> {
-    if (this.server) throw new Error('The fake provider is already started; call stop() first.');
+  start(opts: { port?: number; host?: string } = {}): Promise<FakeProviderAddress> {
+    if (this.server || this.starting) return Promise.reject(new Error('The fake provider is already started; call stop() first.'));
+    const starting = this.listen(opts).finally(() => {
+      this.starting = undefined;
+    });
+    this.starting = starting;
+    return starting;
+  }
+
+  private async listen(opts: { port?: number; host?: string }): Promise<FakeProviderAddress> {
     if (this.options.epochMs === undefined) this.epochMs = this.clock.now();
     this.limiters.clear();
     const server = createServer((req, res) => void this.onRequest(req, res));
@@ -86,6 +96,9 @@ class FakeProviderServer implements FakeProvider {
         resolve();
       });
     });
+    // Once listening, an 'error' (e.g. EMFILE on accept) must not crash the process: report it as a
+    // warning; the server keeps serving the connections it has.
+    server.on('error', (err) => process.emitWarning(`llm-resilience fake provider: server error: ${err.message}`, { code: 'LLMR_FAKE_PROVIDER_SERVER_ERROR' }));
     this.server = server;
     const { port } = server.address() as AddressInfo;
     const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -93,6 +106,7 @@ class FakeProviderServer implements FakeProvider {
   }
 
   async stop(): Promise<void> {
+    if (this.starting) await this.starting.catch(() => undefined);
     const server = this.server;
     if (!server) return;
     this.server = undefined;
@@ -104,6 +118,7 @@ class FakeProviderServer implements FakeProvider {
 
   reset(): void {
     this.state = emptyCounters();
+    this.seq = 0;
     this.limiters.clear();
     this.epochMs = this.clock.now();
     this.schedule = new FaultSchedule(this.schedule.rules, createRandom(this.seed));
@@ -151,6 +166,10 @@ class FakeProviderServer implements FakeProvider {
       const path = (req.url ?? '/').split('?')[0]!;
       const protocol = ROUTES[path];
       if (req.method === 'GET' && (path === '/v1/models' || path === '/models')) {
+        if (!isAuthorized(this.config, req)) {
+          const { status, body } = openAIProtocol.error({ type: 'auth' });
+          return sendJson(res, this.state, status, {}, body);
+        }
         const names = Object.keys(this.config.models);
         return sendJson(res, this.state, 200, {}, { object: 'list', data: names.map((id) => ({ id, object: 'model', created: 0, owned_by: 'llm-resilience-fake' })) });
       }

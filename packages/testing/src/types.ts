@@ -57,7 +57,10 @@ export interface FakeModelLimits {
   tpm?: number;
   /** Input tokens per minute (Anthropic's ITPM). */
   itpm?: number;
-  /** Output tokens per minute (Anthropic's OTPM): `max_tokens` reserved, adjusted at the end with buckets. */
+  /**
+   * Output tokens per minute (Anthropic's OTPM): `max_tokens` reserved, adjusted at the end with buckets.
+   * Without `max_tokens` the real output is charged at the end, and the request is refused while OTPM is used up.
+   */
   otpm?: number;
   /** Requests per day. Always a fixed day window. */
   rpd?: number;
@@ -66,7 +69,8 @@ export interface FakeModelLimits {
   /**
    * `window`: fixed windows from the scenario epoch (OpenAI-like; rejected requests count toward RPM/RPD,
    * `max_tokens` is never refunded). `bucket`: token buckets refilled continuously (Anthropic-like; unused
-   * `max_tokens` is refunded at the end). Default: `bucket` for `provider: 'anthropic'`, else `window`.
+   * `max_tokens` is refunded when a reply completes, failed requests keep their charge). Default: `bucket`
+   * for `provider: 'anthropic'`, else `window`.
    */
   algorithm?: 'window' | 'bucket';
 }
@@ -213,6 +217,7 @@ export interface FakeProviderOptions {
 export interface FakeProviderCounters {
   /** Requests received on the chat endpoints (including rejected ones). */
   requests: number;
+  /** Any model name is a safe key (`__proto__` and `constructor` included). */
   requestsByModel: Record<string, number>;
   /** Responses by HTTP status (`'200'`, `'429'`, ...). Destroyed sockets have no status. */
   responsesByStatus: Record<string, number>;
@@ -261,13 +266,16 @@ export interface FakeProviderAddress {
  * ```
  */
 export interface FakeProvider {
-  /** Listens on `127.0.0.1` (port 0 = any free port, the default) and sets the scenario epoch. */
+  /**
+   * Listens on `127.0.0.1` (port 0 = any free port, the default) and sets the scenario epoch. Rejects
+   * while already started or starting.
+   */
   start(opts?: { port?: number; host?: string }): Promise<FakeProviderAddress>;
   /** Closes the server and destroys every socket, including hanging requests and keep-alive ones. */
   stop(): Promise<void>;
   /** A snapshot of what reached the provider. */
   readonly counters: FakeProviderCounters;
-  /** Clears counters, limit state and fault state, re-seeds the random source and moves the epoch to now. */
+  /** Clears counters, limit state and fault state, re-seeds the random source, restarts the id sequence and moves the epoch to now. */
   reset(): void;
   /** Replaces the fault timeline (validated). Fault state starts afresh. */
   setFaults(faults: FaultRule[]): void;

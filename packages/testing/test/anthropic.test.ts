@@ -77,6 +77,24 @@ describe('Anthropic messages with the official @anthropic-ai/sdk', () => {
     expect(final.content[0]).toMatchObject({ type: 'tool_use', name: 'classify', input: { label: 'spam' } });
   });
 
+  it('cuts a forced tool_use at max_tokens with stop_reason max_tokens', async () => {
+    const tools = [{ name: 'classify', input_schema: { type: 'object' as const, properties: { label: { type: 'string' }, reason: { type: 'string' } }, required: ['label', 'reason'] } }];
+    const r = await s.anthropic.messages.create({ model: 'claude-x', max_tokens: 3, messages: userMessage('hi'), tools, tool_choice: { type: 'tool', name: 'classify' } });
+    expect(r.stop_reason).toBe('max_tokens');
+    expect(r.usage.output_tokens).toBe(3);
+    expect(r.content[0]).toMatchObject({ type: 'tool_use', name: 'classify' });
+    const events = await s.anthropic.messages.create({ model: 'claude-x', max_tokens: 3, messages: userMessage('hi'), tools, tool_choice: { type: 'any' }, stream: true });
+    let json = '';
+    let stop: string | null = null;
+    for await (const e of events) {
+      if (e.type === 'content_block_delta' && e.delta.type === 'input_json_delta') json += e.delta.partial_json;
+      if (e.type === 'message_delta') stop = e.delta.stop_reason;
+    }
+    expect(json).toHaveLength(12);
+    expect(() => JSON.parse(json)).toThrow(SyntaxError);
+    expect(stop).toBe('max_tokens');
+  });
+
   it('cuts at max_tokens with stop_reason max_tokens', async () => {
     const r = await s.anthropic.messages.create({ model: 'claude-x', max_tokens: 3, messages: userMessage('long') });
     expect(r.stop_reason).toBe('max_tokens');
@@ -89,6 +107,22 @@ describe('Anthropic messages with the official @anthropic-ai/sdk', () => {
     expect(tooLong.message).toMatch(/prompt is too long: 2025 tokens > 2000 maximum/);
     const tipped = (await rejection(s.anthropic.messages.create({ model: 'claude-x', max_tokens: 1_000, messages: userMessage('x'.repeat(4_004)) }))) as { message: string };
     expect(tipped.message).toMatch(/input length and `max_tokens` exceed context limit: 1001 \+ 1000 > 2000/);
+  });
+
+  it('rejects what the real API rejects: empty messages, a "system" message, a tool_choice naming no tool', async () => {
+    const url = `${s.url}/v1/messages`;
+    const error = (message: string) => ({ type: 'error', error: { type: 'invalid_request_error', message } });
+    const empty = await post(url, { model: 'claude-x', max_tokens: 10, messages: [] });
+    expect(empty.status).toBe(400);
+    expect(empty.json()).toEqual(error('messages: at least one message is required'));
+    const system = await post(url, { model: 'claude-x', max_tokens: 10, messages: [{ role: 'system', content: 'be terse' }, ...userMessage('hi')] });
+    expect(system.status).toBe(400);
+    expect(system.json()).toEqual(error('messages.0.role: Unexpected role "system". The Messages API accepts a top-level `system` parameter, not "system" as an input message role.'));
+    const tools = [{ name: 'classify', input_schema: { type: 'object', properties: {} } }];
+    const misnamed = await post(url, { model: 'claude-x', max_tokens: 10, messages: userMessage('hi'), tools, tool_choice: { type: 'tool', name: 'clasify' } });
+    expect(misnamed.status).toBe(400);
+    expect(misnamed.json()).toEqual(error("tool_choice.name: Tool 'clasify' not found in provided tools"));
+    expect(s.fake.counters.responsesByStatus).toEqual({ '400': 3 });
   });
 
   it('requires max_tokens and rejects unknown models in Anthropic shapes', async () => {

@@ -60,7 +60,10 @@ beforeEach(() => s.fake.reset());
 async function viaOpenAI(c: Case): Promise<{ error?: unknown; text?: string }> {
   const client = s.openai.withOptions({ timeout: c.timeout ?? 5_000 });
   try {
-    const base = { model: 'gpt-fake', messages: userMessage('classify me'), ...(c.json ? { response_format: { type: 'json_object' as const } } : {}) };
+    // json_object needs the word "json" in the messages, as on the real API.
+    const base = c.json
+      ? { model: 'gpt-fake', messages: userMessage('classify me, answer in JSON'), response_format: { type: 'json_object' as const } }
+      : { model: 'gpt-fake', messages: userMessage('classify me') };
     if (c.stream) {
       let text = '';
       for await (const chunk of await client.chat.completions.create({ ...base, stream: true })) text += chunk.choices[0]?.delta.content ?? '';

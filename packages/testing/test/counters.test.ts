@@ -45,6 +45,42 @@ describe('counters', () => {
   });
 });
 
+describe('model names that are Object.prototype members', () => {
+  it('count "__proto__" and "constructor" like any name, without touching Object.prototype', async () => {
+    const t = await startFake({ models: {}, defaultModel: { contextWindow: 1_000, replyTokens: 8 } });
+    try {
+      for (const model of ['__proto__', 'constructor', 'toString']) {
+        const r = await post(`${t.baseURL}/chat/completions`, { model, messages: userMessage('hi') });
+        expect(r.status).toBe(200);
+      }
+      const c = t.fake.counters;
+      expect(Object.entries(c.requestsByModel)).toEqual([['__proto__', 1], ['constructor', 1], ['toString', 1]]);
+      expect(Object.getPrototypeOf(c.requestsByModel)).toBe(Object.prototype);
+      const tokens = Object.entries(c.tokensByModel);
+      expect(tokens.map(([model]) => model)).toEqual(['__proto__', 'constructor', 'toString']);
+      for (const [, t2] of tokens) expect(t2).toEqual({ input: estimateTokens('hi'), output: expect.any(Number) });
+      expect(c.tokensIn).toBe(3 * estimateTokens('hi'));
+      expect(Object.prototype).not.toHaveProperty('input');
+      expect(Object.prototype).not.toHaveProperty('output');
+      expect(typeof Object.prototype.constructor).toBe('function');
+    } finally {
+      await t.fake.stop();
+      delete (Object.prototype as Record<string, unknown>).input;
+      delete (Object.prototype as Record<string, unknown>).output;
+    }
+  });
+
+  it('are refused with a 404 when no defaultModel is set, not served from Object.prototype', async () => {
+    const t = await startFake({ models: { a: { contextWindow: 1_000 } } });
+    try {
+      for (const model of ['__proto__', 'constructor']) expect((await post(`${t.baseURL}/chat/completions`, { model, messages: userMessage('hi') })).status).toBe(404);
+      expect(t.fake.counters.requestsByModel).toEqual({ constructor: 1, ...Object.fromEntries([['__proto__', 1]]) });
+    } finally {
+      await t.fake.stop();
+    }
+  });
+});
+
 describe('latency', () => {
   it('waits firstTokenMs (+ jitter) before answering', async () => {
     const t = await startFake({ models: { slow: { contextWindow: 1_000, latency: { firstTokenMs: 30, jitterMs: 10, perTokenMs: 0 } } } });

@@ -183,7 +183,7 @@ const OPENAI_CHECKS: Record<FaultKind, { rule?: Partial<FaultRule>; check: () =>
   },
   invalid_json_reply: {
     check: async () => {
-      const r = (await (await chat({ response_format: { type: 'json_object' } })).json()) as { choices: Array<{ message: { content: string } }> };
+      const r = (await (await chat({ messages: userMessage('hello fault, answer in json'), response_format: { type: 'json_object' } })).json()) as { choices: Array<{ message: { content: string } }> };
       expect(() => JSON.parse(r.choices[0]!.message.content)).toThrow(SyntaxError);
       const text = (await (await chat()).json()) as { choices: Array<{ message: { content: string } }> };
       expect(text.choices[0]!.message.content.startsWith('[a] reply to')).toBe(true);

@@ -71,6 +71,67 @@ describe('start / stop', () => {
     }
   });
 
+  it('a start() while another is still starting is refused, and stop() leaves nothing listening', async () => {
+    const fake = createFakeProvider(config);
+    const [first, second] = await Promise.allSettled([fake.start(), fake.start()]);
+    expect(second).toMatchObject({ status: 'rejected', reason: expect.objectContaining({ message: expect.stringMatching(/already started/) }) });
+    if (first.status !== 'fulfilled') throw new Error('the first start() should succeed');
+    await fake.stop();
+    await expect(fetch(`${first.value.url}/v1/models`)).rejects.toThrow();
+    const again = await fake.start();
+    await fake.stop();
+    await expect(fetch(`${again.url}/v1/models`)).rejects.toThrow();
+  });
+
+  it('stop() during start() waits for it, then closes the server', async () => {
+    const fake = createFakeProvider(config);
+    const starting = fake.start();
+    await fake.stop();
+    const { url } = await starting;
+    await expect(fetch(`${url}/v1/models`)).rejects.toThrow();
+  });
+
+  it('survives an error emitted by the listening server', async () => {
+    const created: http.Server[] = [];
+    const real = http.createServer;
+    const spy = jest.spyOn(http, 'createServer').mockImplementation(((...args: Parameters<typeof http.createServer>) => {
+      const server = real(...args);
+      created.push(server);
+      return server;
+    }) as typeof http.createServer);
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    const fake = createFakeProvider(config);
+    try {
+      const { port } = await fake.start();
+      expect(created).toHaveLength(1);
+      // without an 'error' listener, emit('error') throws (and would crash the process)
+      expect(() => created[0]!.emit('error', Object.assign(new Error('accept EMFILE'), { code: 'EMFILE' }))).not.toThrow();
+      expect(warn).toHaveBeenCalledWith('llm-resilience fake provider: server error: accept EMFILE', { code: 'LLMR_FAKE_PROVIDER_SERVER_ERROR' });
+      expect(await rawRequest(port, new http.Agent())).toBe(200);
+    } finally {
+      warn.mockRestore();
+      spy.mockRestore();
+      await fake.stop();
+    }
+  });
+
+  it('reset() restarts the id sequence: the same requests get the same ids again', async () => {
+    const fake = createFakeProvider(config);
+    const { baseURL } = await fake.start();
+    const ask = async () => {
+      const res = await fetch(`${baseURL}/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'm', messages: userMessage('x') }) });
+      return { requestId: res.headers.get('x-request-id'), id: ((await res.json()) as { id: string }).id };
+    };
+    try {
+      const first = [await ask(), await ask()];
+      expect(first[0]).toEqual({ requestId: 'req_fake00000001', id: 'chatcmpl-fake00000002' });
+      fake.reset();
+      expect([await ask(), await ask()]).toEqual(first);
+    } finally {
+      await fake.stop();
+    }
+  });
+
   it('counters are snapshots', async () => {
     const fake = createFakeProvider(config);
     const snap = fake.counters;

@@ -26,6 +26,7 @@ describe('OpenAI-style limits (fixed windows)', () => {
           tpm: { contextWindow: 10_000, limits: { tpm: 100 } },
           'rpd-1': { contextWindow: 10_000, limits: { rpd: 1 } },
           'fails': { contextWindow: 10_000, limits: { tpm: 100 } },
+          otpm: { contextWindow: 10_000, replyTokens: 16, limits: { otpm: 30 } },
         },
         faults: [{ model: 'fails', kind: 'server_error_500' }],
       },
@@ -102,6 +103,22 @@ describe('OpenAI-style limits (fixed windows)', () => {
     expect((await post(url, body('fails', 'x'.repeat(200), { max_tokens: 30 }))).status).toBe(429);
   });
 
+  it('enforces OTPM on requests without max_tokens: their real output is charged, and a used-up window refuses', async () => {
+    const url = `${s.baseURL}/chat/completions`;
+    const first = await post(url, body('otpm', 'one'));
+    const second = await post(url, body('otpm', 'two'));
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const used = [first, second].reduce((n, r) => n + (r.json() as { usage: { completion_tokens: number } }).usage.completion_tokens, 0);
+    expect(used).toBeGreaterThanOrEqual(30);
+    clock.t += 20_000;
+    const refused = await post(url, body('otpm', 'three'));
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after-ms')).toBe('40000');
+    expect(refused.text).toContain(`output tokens per min (OTPM): Limit 30, Used ${used}, Requested 0.`);
+    clock.t += 40_000;
+    expect((await post(url, body('otpm', 'three'))).status).toBe(200);
+  });
+
   it('enforces RPD over a day window', async () => {
     const url = `${s.baseURL}/chat/completions`;
     expect((await post(url, body('rpd-1'))).status).toBe(200);
@@ -119,7 +136,21 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
   let s: Started;
   const clock = new TestClock(0);
   beforeAll(async () => {
-    s = await startFake({ models: { claude: { provider: 'anthropic', contextWindow: 10_000, limits: { rpm: 60, itpm: 1_000, otpm: 600 } } } }, { clock });
+    s = await startFake(
+      {
+        models: {
+          claude: { provider: 'anthropic', contextWindow: 10_000, limits: { rpm: 60, itpm: 1_000, otpm: 600 } },
+          'claude-500': { provider: 'anthropic', contextWindow: 10_000, limits: { otpm: 1_000 } },
+          'claude-hang': { provider: 'anthropic', contextWindow: 10_000, limits: { otpm: 1_000, concurrency: 1 } },
+          'claude-otpm': { provider: 'anthropic', contextWindow: 10_000, replyTokens: 16, limits: { otpm: 30 } },
+        },
+        faults: [
+          { model: 'claude-500', kind: 'server_error_500', count: 1 },
+          { model: 'claude-hang', kind: 'hang', count: 1 },
+        ],
+      },
+      { clock },
+    );
   });
   afterAll(() => s.fake.stop());
   beforeEach(() => {
@@ -156,6 +187,46 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
     expect(second.headers.get('anthropic-ratelimit-tokens-remaining')).toBe(String(600 - used - 10));
   });
 
+  it('keeps the max_tokens reservation of a request that failed with a 500', async () => {
+    const failed = await post(`${s.url}/v1/messages`, { model: 'claude-500', max_tokens: 500, messages: userMessage('x') });
+    expect(failed.status).toBe(500);
+    const next = await post(`${s.url}/v1/messages`, { model: 'claude-500', max_tokens: 1, messages: userMessage('x') });
+    expect(next.status).toBe(200);
+    expect(next.headers.get('anthropic-ratelimit-output-tokens-remaining')).toBe(String(1_000 - 500 - 1));
+  });
+
+  it('keeps the max_tokens reservation of a request whose client went away', async () => {
+    const url = `${s.url}/v1/messages`;
+    const abort = new AbortController();
+    const hanging = fetch(url, { method: 'POST', body: JSON.stringify({ model: 'claude-hang', max_tokens: 400, messages: userMessage('x') }), signal: abort.signal }).catch((e: unknown) => e);
+    await until(() => s.fake.counters.faults.hang === 1);
+    abort.abort();
+    await hanging;
+    // concurrency 1: the next request passes once the abandoned one has been settled
+    let next = await post(url, { model: 'claude-hang', max_tokens: 1, messages: userMessage('x') });
+    for (let i = 0; i < 500 && next.status === 429; i++) {
+      await new Promise((r) => setTimeout(r, 2));
+      next = await post(url, { model: 'claude-hang', max_tokens: 1, messages: userMessage('x') });
+    }
+    expect(next.status).toBe(200);
+    expect(next.headers.get('anthropic-ratelimit-output-tokens-remaining')).toBe(String(1_000 - 400 - 1));
+  });
+
+  it('enforces OTPM on requests without max_tokens (OpenAI endpoint) until the bucket refills', async () => {
+    const url = `${s.baseURL}/chat/completions`;
+    const first = await post(url, body('claude-otpm', 'one'));
+    const second = await post(url, body('claude-otpm', 'two'));
+    expect([first.status, second.status]).toEqual([200, 200]);
+    const used = [first, second].reduce((n, r) => n + (r.json() as { usage: { completion_tokens: number } }).usage.completion_tokens, 0);
+    const refused = await post(url, body('claude-otpm', 'three'));
+    expect(refused.status).toBe(429);
+    // 30 per minute = one token every 2 s; the bucket is at 30 - used and needs one token
+    const waitMs = (used - 30 + 1) * 2_000;
+    expect(refused.headers.get('retry-after-ms')).toBe(String(waitMs));
+    clock.t += waitMs;
+    expect((await post(url, body('claude-otpm', 'three'))).status).toBe(200);
+  });
+
   it('refuses over ITPM with a retry hint sized to the missing tokens', async () => {
     expect((await ask(1, 'x'.repeat(3_600))).status).toBe(200);
     const r = await ask(1, 'x'.repeat(800));
@@ -181,6 +252,27 @@ describe('concurrency', () => {
       await until(() => s.fake.counters.faults.hang === 1);
       let status = 0;
       for (let i = 0; i < 50 && status !== 200; i++) status = (await post(url, body('m'))).status;
+      expect(status).toBe(200);
+    } finally {
+      await s.fake.stop();
+    }
+  });
+
+  it('frees the slot when a streaming client goes away midway', async () => {
+    // 400 tokens at 10 ms each: the stream would last 4 s if the client stayed
+    const s = await startFake({ models: { m: { contextWindow: 10_000, replyTokens: 400, limits: { concurrency: 1 }, latency: { perTokenMs: 10 } } } });
+    try {
+      const abort = new AbortController();
+      const stream = await s.openai.chat.completions.create({ model: 'm', messages: userMessage('long'), stream: true }, { signal: abort.signal });
+      await stream[Symbol.asyncIterator]().next();
+      const short = body('m', 'next', { max_tokens: 1 });
+      expect((await post(`${s.baseURL}/chat/completions`, short)).status).toBe(429);
+      abort.abort();
+      let status = 429;
+      for (let i = 0; i < 500 && status === 429; i++) {
+        await new Promise((r) => setTimeout(r, 2));
+        status = (await post(`${s.baseURL}/chat/completions`, short)).status;
+      }
       expect(status).toBe(200);
     } finally {
       await s.fake.stop();

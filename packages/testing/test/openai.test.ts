@@ -111,6 +111,25 @@ describe('OpenAI chat completions with the official openai SDK', () => {
     expect(JSON.parse(args)).toEqual({ queue: 'billing' });
   });
 
+  it('cuts a forced tool call at max_tokens: truncated arguments, finish_reason length (non-streaming and streaming)', async () => {
+    const tools = [{ type: 'function' as const, function: { name: 'classify', parameters: { type: 'object', properties: { label: { type: 'string' }, reason: { type: 'string' } }, required: ['label', 'reason'] } } }];
+    const r = await s.openai.chat.completions.create({ model: 'fast-a', max_tokens: 3, messages: userMessage('hi'), tools, tool_choice: 'required' });
+    expect(r.choices[0]!.finish_reason).toBe('length');
+    expect(r.usage!.completion_tokens).toBe(3);
+    const call = r.choices[0]!.message.tool_calls![0]!;
+    const args = call.type === 'function' ? call.function.arguments : '';
+    expect(args).toHaveLength(12);
+    expect(() => JSON.parse(args)).toThrow(SyntaxError);
+    const stream = await s.openai.chat.completions.create({ model: 'fast-a', max_tokens: 3, messages: userMessage('hi'), tools, tool_choice: { type: 'function', function: { name: 'classify' } }, stream: true });
+    let streamed = '';
+    let finish: string | null | undefined;
+    for await (const chunk of stream) {
+      streamed += chunk.choices[0]?.delta.tool_calls?.[0]?.function?.arguments ?? '';
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    expect({ streamed, finish }).toEqual({ streamed: args, finish: 'length' });
+  });
+
   it('cuts the reply at max_tokens with finish_reason length', async () => {
     const r = await s.openai.chat.completions.create({ model: 'fast-a', messages: userMessage('long'), max_tokens: 2 });
     expect(r.choices[0]!.finish_reason).toBe('length');
@@ -147,6 +166,32 @@ describe('OpenAI chat completions with the official openai SDK', () => {
     expect(unknown.status).toBe(404);
   });
 
+  it('rejects json_object when no message mentions "json", as the real API does', async () => {
+    const err = (await rejection(s.openai.chat.completions.create({ model: 'fast-a', messages: userMessage('Classify this ticket'), response_format: { type: 'json_object' } }))) as { status: number; param: string; message: string };
+    expect(err.status).toBe(400);
+    expect(err.param).toBe('messages');
+    expect(err.message).toMatch(/'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'/);
+    const ok = await s.openai.chat.completions.create({ model: 'fast-a', messages: [{ role: 'system', content: 'Answer in JSON.' }, { role: 'user', content: 'Classify this ticket' }], response_format: { type: 'json_object' } });
+    expect(JSON.parse(ok.choices[0]!.message.content!)).toHaveProperty('reply');
+  });
+
+  it('rejects what the real API rejects: stream_options without stream, empty messages, a tool_choice naming no tool', async () => {
+    const url = `${s.baseURL}/chat/completions`;
+    const streamOptions = await post(url, { model: 'fast-a', messages: userMessage('hi'), stream_options: { include_usage: true } });
+    expect(streamOptions.status).toBe(400);
+    expect(streamOptions.json()).toEqual({ error: { message: "The 'stream_options' parameter is only allowed when 'stream' is enabled.", type: 'invalid_request_error', param: 'stream_options', code: null } });
+    const empty = await post(url, { model: 'fast-a', messages: [] });
+    expect(empty.status).toBe(400);
+    expect(empty.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'messages', message: expect.stringContaining("Invalid 'messages': empty array") } });
+    const tools = [{ type: 'function', function: { name: 'classify', parameters: { type: 'object', properties: {} } } }];
+    const misnamed = await post(url, { model: 'fast-a', messages: userMessage('hi'), tools, tool_choice: { type: 'function', function: { name: 'clasify' } } });
+    expect(misnamed.status).toBe(400);
+    expect(misnamed.json()).toMatchObject({ error: { type: 'invalid_request_error', param: 'tool_choice', message: expect.stringContaining("function 'clasify' is not one of the functions in 'tools'") } });
+    const noTools = await post(url, { model: 'fast-a', messages: userMessage('hi'), tool_choice: 'required' });
+    expect(noTools.json()).toMatchObject({ error: { param: 'tool_choice', message: "Invalid value for 'tool_choice': 'tool_choice' is only allowed when 'tools' are specified." } });
+    expect(s.fake.counters.responsesByStatus).toEqual({ '400': 4 });
+  });
+
   it('lists the configured models', async () => {
     const list = await s.openai.models.list();
     expect(list.data.map((m) => m.id)).toEqual(['fast-a', 'fast-b']);
@@ -164,6 +209,21 @@ describe('apiKey and defaultModel', () => {
       const ok = new OpenAI({ apiKey: 'secret', baseURL: t.baseURL, maxRetries: 0 });
       const r = await ok.chat.completions.create({ model: 'whatever-1', messages: userMessage('x') });
       expect(r.choices[0]!.message.content!.startsWith('[whatever-1] reply to')).toBe(true);
+    } finally {
+      await t.fake.stop();
+    }
+  });
+
+  it('requires the key on GET /v1/models too', async () => {
+    const t = await startFake({ apiKey: 'secret', models: { m: { contextWindow: 1000 } } });
+    try {
+      const anonymous = await fetch(`${t.baseURL}/models`);
+      expect(anonymous.status).toBe(401);
+      expect(await anonymous.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+      expect((await fetch(`${t.baseURL}/models`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+      const bearer = await fetch(`${t.baseURL}/models`, { headers: { authorization: 'Bearer secret' } });
+      expect(await bearer.json()).toMatchObject({ object: 'list', data: [{ id: 'm' }] });
+      expect((await fetch(`${t.baseURL}/models`, { headers: { 'x-api-key': 'secret' } })).status).toBe(200);
     } finally {
       await t.fake.stop();
     }
