@@ -54,6 +54,35 @@ describe('RedisHealth', () => {
     expect((health.cause as Error).message).toBe('still down');
   });
 
+  it('keeps doubling the backoff when Redis fails again within one backoff of a successful probe', async () => {
+    // Probes pass, real work fails right after (a Redis that answers but cannot serve): no flapping at
+    // the initial pace.
+    const { clock, health, events } = setup([true, true, true, true]);
+    health.markDown(new Error('READONLY'));
+    expect(health.retryAfterMs).toBe(100);
+    await clock.advance(100);
+    await expect(health.maybeProbe()).resolves.toBe(true);
+    await clock.advance(10);
+    health.markDown(new Error('READONLY')); // up 10 ms < 100: relapse
+    expect(health.retryAfterMs).toBe(200);
+    await clock.advance(200);
+    await expect(health.maybeProbe()).resolves.toBe(true);
+    await clock.advance(199);
+    health.markDown(new Error('READONLY')); // up 199 ms < 200
+    expect(health.retryAfterMs).toBe(400);
+    await clock.advance(400);
+    await expect(health.maybeProbe()).resolves.toBe(true);
+    health.markDown(new Error('READONLY'));
+    expect(health.retryAfterMs).toBe(400); // capped at the maximum
+    await clock.advance(400);
+    await expect(health.maybeProbe()).resolves.toBe(true);
+    // Up for at least one backoff: a new outage starts over.
+    await clock.advance(400);
+    health.markDown(new Error('ECONNRESET'));
+    expect(health.retryAfterMs).toBe(100);
+    expect(events.filter((e) => e.startsWith('down'))).toHaveLength(5);
+  });
+
   it('runs one probe at a time', async () => {
     const { clock, health, probes } = setup([true]);
     health.markDown(new Error('x'));

@@ -21,11 +21,14 @@ export type RedisHealthState = 'up' | 'down';
  */
 export interface RedisHealthOptions {
   clock: Clock;
-  /** Resolves when Redis answers (e.g. a PING with a timeout); rejects otherwise. */
+  /** Resolves when Redis can serve (e.g. a write with a timeout); rejects otherwise. */
   probe: () => Promise<void>;
-  /** First wait before probing a Redis that just failed. */
+  /**
+   * First wait before probing a Redis that just failed (after a stable up period; one that failed
+   * again within about one backoff of a successful probe keeps doubling instead).
+   */
   initialBackoffMs: number;
-  /** The wait doubles after each failed probe, up to this. */
+  /** The wait doubles after each failed probe (and each relapse), up to this. */
   maxBackoffMs: number;
   onDown?: (error: unknown) => void;
   onUp?: (downMs: number) => void;
@@ -47,6 +50,9 @@ export interface RedisHealthOptions {
 export class RedisHealth {
   private current: RedisHealthState = 'up';
   private downSince = 0;
+  /** When the last successful probe brought Redis back (undefined: never down). */
+  private upSince: number | undefined;
+  /** The current wait between probes: after a successful probe, the one that preceded it. */
   private backoffMs: number;
   private nextProbeAt = 0;
   private probing: Promise<boolean> | undefined;
@@ -74,7 +80,9 @@ export class RedisHealth {
 
   /**
    * Records a failure. The first one switches to `down`; later ones (in-flight calls failing after the
-   * switch) change nothing.
+   * switch) change nothing. The backoff starts over at `initialBackoffMs`, unless Redis was back for
+   * less than the last backoff: then it doubles (up to `maxBackoffMs`), so a Redis that passes probes
+   * but fails real work is not probed at the initial pace forever.
    *
    * @example
    * ```ts
@@ -85,9 +93,13 @@ export class RedisHealth {
     this.lastError = scrubRedisError(error);
     if (this.current === 'down') return;
     this.current = 'down';
-    this.downSince = this.options.clock.now();
-    this.backoffMs = this.options.initialBackoffMs;
-    this.nextProbeAt = this.downSince + this.backoffMs;
+    const now = this.options.clock.now();
+    // Back within less than one backoff of a successful probe: the probe passed but Redis cannot serve
+    // (or keeps dropping). Starting over at the initial backoff would flap at that pace; keep doubling.
+    const relapse = this.upSince !== undefined && now - this.upSince < this.backoffMs;
+    this.backoffMs = relapse ? Math.min(this.backoffMs * 2, this.options.maxBackoffMs) : this.options.initialBackoffMs;
+    this.downSince = now;
+    this.nextProbeAt = now + this.backoffMs;
     this.options.onDown?.(error);
   }
 
@@ -113,8 +125,8 @@ export class RedisHealth {
       () => {
         this.probing = undefined;
         this.current = 'up';
-        this.backoffMs = this.options.initialBackoffMs;
-        this.options.onUp?.(this.options.clock.now() - this.downSince);
+        this.upSince = this.options.clock.now();
+        this.options.onUp?.(this.upSince - this.downSince);
         return true;
       },
       (e: unknown) => {

@@ -51,14 +51,15 @@ export interface RedisKeyspaceOptions {
 
 /**
  * What a Redis key holds: `r` rate bucket, `c` concurrency leases, `w` per-window counter (budgets),
- * `s` shared state (`RedisStateStore`), `b` shared breaker states, `p` shared pacing snapshots.
+ * `s` shared state (`RedisStateStore`), `b` shared breaker states, `p` shared pacing snapshots, `h` the
+ * key the store's recovery probe writes.
  *
  * @example
  * ```ts
  * const kind: RedisKeyKind = 'w';
  * ```
  */
-export type RedisKeyKind = 'r' | 'c' | 'w' | 's' | 'b' | 'p';
+export type RedisKeyKind = 'r' | 'c' | 'w' | 's' | 'b' | 'p' | 'h';
 
 /**
  * Builds the Redis keys of the store: `{<prefix>}:<kind>:<escaped key>`, where kind is a

@@ -30,6 +30,8 @@ const MAX_QUEUED_RELEASES = 100_000;
 const REPLAY_CHUNK = 500;
 /** Sends of a kept release that Redis may refuse with an error that is not an outage before it is dropped. */
 const REPLAY_ATTEMPTS = 3;
+/** Lifetime of the key the recovery probe writes (`{prefix}:h:probe`). */
+const PROBE_KEY_TTL_MS = 1000;
 
 /**
  * A {@link LimiterStore} on Redis (ioredis `Redis` or `Cluster`), so that every process shares one
@@ -48,7 +50,8 @@ const REPLAY_ATTEMPTS = 3;
  *
  * When Redis is down or slower than `timeoutMs`, the store applies `onRedisError`: `fail-open`
  * (default) decides locally on a fraction of each limit, `fail-closed` refuses with
- * {@link RedisUnavailableError}. It returns to Redis on its own once a PING probe succeeds. Releases
+ * {@link RedisUnavailableError}. It returns to Redis on its own once a probe (a write of a short-lived
+ * key: a Redis that answers but refuses writes stays down) succeeds. Releases
  * of slots held on Redis that could not be written meanwhile are sent again then (each removes only
  * its own lease, so a release that did reach Redis frees nothing twice). A reservation that timed out
  * but ran on Redis later is given back there when its reply arrives. It never
@@ -69,6 +72,8 @@ export class RedisLimiterStore implements LimiterStore {
   readonly keyspace: RedisKeyspace;
   private readonly client: ScriptClient;
   private readonly timeoutMs: number;
+  /** The key the recovery probe writes. */
+  private readonly probeKey: string;
   private readonly header: readonly (string | number)[];
   private readonly local: LocalFallbackLimiter;
   private readonly healthState: RedisHealth;
@@ -94,6 +99,7 @@ export class RedisLimiterStore implements LimiterStore {
     this.mode = o.mode;
     this.timeoutMs = o.timeoutMs;
     this.keyspace = new RedisKeyspace({ prefix: o.prefix, hashTag: o.hashTag });
+    this.probeKey = this.keyspace.key('h', 'probe');
     this.header = [Math.ceil(o.leaseMs), Math.ceil(o.marginMs), CONCURRENCY_RETRY_MS];
     const batch = { client, header: this.header, maxBatch: o.maxBatch, timeoutMs: o.timeoutMs };
     this.reserveBatcher = new ScriptBatcher<ReserveResult>({
@@ -482,10 +488,21 @@ export class RedisLimiterStore implements LimiterStore {
     return run();
   }
 
+  /**
+   * The recovery probe: a write, not a PING. A Redis that answers PING but refuses writes (a master
+   * demoted to a read-only replica: `READONLY`; `MISCONF`; `NOREPLICAS`) cannot serve the scripts, so
+   * it stays down instead of flapping up and down on every probe. The write is a short-lived key in
+   * the store's namespace (its hash tag: on Cluster, the master that runs the scripts). A reply that is
+   * not an outage (an ACL refusing that key, ...) means Redis answers: up.
+   */
   private async probe(): Promise<void> {
     const notReady = notReadyReason(this.client);
     if (notReady !== undefined) throw notReady;
-    await withTimeout(this.client.ping(), this.timeoutMs);
+    try {
+      await withTimeout(this.client.set(this.probeKey, '1', 'PX', PROBE_KEY_TTL_MS), this.timeoutMs);
+    } catch (error) {
+      if (isOutageError(error)) throw error;
+    }
   }
 
   private keysOf(units: readonly Unit[]): string[] {

@@ -182,9 +182,11 @@ export class SharedStateChannel<T> {
     }
     if (encoded === undefined || (resend && !(encoded.ttlMs > 0))) return Promise.resolve();
     const { ttlMs, rank } = encoded;
-    const notReady = notReadyReason(this.client);
+    // Only on a ready connection, also before the first one: in ioredis' offline queue (reconnecting,
+    // connecting, handshake) relative times would be stale when it finally runs. A kept change goes
+    // out once `redis` is ready.
+    const notReady = notReadyReason(this.client, 'refuse');
     if (notReady !== undefined) {
-      // Not queued in ioredis' offline queue: relative times would be stale when it finally runs.
       this.report('publish', notReady);
       this.keepUnsent(field, value, seq, ttlMs, rank);
       return Promise.resolve();

@@ -58,11 +58,17 @@
  * count is the sum of unexpired leases, each with its own expiry, so a slot leaked by a crashed process
  * is reclaimed at most `leaseMs` after it was taken, even under continuous traffic. An admitted lease's
  * member is its charge's mark (a string in the reserve reply). A release (negative delta) carrying it
- * removes that lease only, if it is still there. When it is not: a replay (the store sends a release
- * again after an outage, the member after a `~`) or a release after the lease's time frees nothing; a
- * first release before the lease's time (the member starts with the Redis time it was made) means a
- * release without a mark took it, and frees the oldest lease instead. A release without a mark
- * removes units from the oldest leases first.
+ * removes that lease only, if it is still there; what a partial release leaves keeps the lease's id
+ * and expiry, so the lease's next release finds it. A release without a mark removes units from the
+ * oldest leases first and leaves a *record* per lease it took units from: a member
+ * `!<lease id>|<units>` scored minus the lease's expiry (negative scores: never counted, pruned with
+ * the leases once `-score <= now`, at most `limit` of them per key, those expiring last). When its
+ * lease is gone, a marked release frees as many units of the oldest leases as its record holds, at
+ * most what it releases (the release without a mark freed the lease of a call still running and left
+ * its own caller's lease held). Nothing else frees a missing lease's units: a lease Redis lost (restart without
+ * persistence, failover, eviction) took its record with it, a replay (the store sends a release
+ * again after an outage, the member after a `~`) may have run already, a lease past its time expired.
+ * Erring towards counting more: those units stay held until their leases expire.
  *
  * Performance notes: Redis runs the script body on every call, so helpers defined with
  * `local function` are closures created per call; the hot path (rate charges) is written inline and
@@ -126,8 +132,13 @@ local function add_lease(key, amount, tag, expiry)
   return member
 end
 local function expire_leases(key)
+  -- the newest lease (highest score) and the longest-lived record (lowest score, negative)
+  local last = 0
   local top = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if top[2] then redis.call('PEXPIRE', key, math.ceil(tonumber(top[2]) - now) + margin) end
+  if top[2] then last = tonumber(top[2]) end
+  local low = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if low[2] and -tonumber(low[2]) > last then last = -tonumber(low[2]) end
+  if last > 0 then redis.call('PEXPIRE', key, math.ceil(last - now) + margin) end
 end
 `;
 
@@ -390,7 +401,8 @@ for r = 1, R do
         if not add_lease then
           ${LEASES.trim().replace('local function add_lease', 'add_lease = function').replace('local function expire_leases', 'expire_leases = function')}
         end
-        redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+        -- expired leases (scores up to now) and expired records (negative scores down to -now)
+        redis.call('ZREMRANGEBYSCORE', key, -now, now)
         -- the lease is this charge's mark: its release removes exactly this lease
         out[head + 3 * (i - first) + 3] = add_lease(key, A[o + 5], r .. '.' .. i .. run_tag, now + lease)
         expire_leases(key)
@@ -426,19 +438,54 @@ return out
  * ```
  */
 export const ADJUST_LUA = `${HEADER}${LEASES}
--- removes LEFT units from the oldest leases; the rest of a partially released lease keeps its expiry
-local function release_oldest(key, left, i)
+local function amount_of(member) return tonumber(string.match(member, '|([^|]+)$')) or 0 end
+local function id_of(member) return string.match(member, '^(.*)|') or member end
+local function fmt(n) return string.format('%.17g', n) end
+-- the member at SCORE whose id is ID (what is left of a lease, or a record), if any
+local function find(key, score, id)
+  local ms = redis.call('ZRANGEBYSCORE', key, score, score)
+  local p = id .. '|'
+  for j = 1, #ms do
+    if string.sub(ms[j], 1, #p) == p then return ms[j] end
+  end
+end
+-- takes up to LEFT units from lease MEMBER (expiring at SCORE); the rest keeps its id and expiry, so
+-- the lease's own release still finds it. Returns the units taken.
+local function take(key, member, score, left)
+  local amt = amount_of(member)
+  redis.call('ZREM', key, member)
+  if amt > left then
+    redis.call('ZADD', key, score, id_of(member) .. '|' .. fmt(amt - left))
+    return left
+  end
+  return amt
+end
+-- removes LEFT units from the oldest leases. Each lease it takes units from gets a record (at minus
+-- its expiry, id '!<lease id>'): its own release, which will not find them, frees as many then.
+-- Keeps at most CAP records (those that expire last).
+local function release_oldest(key, left, cap)
+  local recorded = false
   while left > 0 do
-    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local first = redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
     if not first[1] then break end
-    local amt = tonumber(string.match(first[1], '|([^|]+)$')) or 0
-    redis.call('ZREM', key, first[1])
-    if amt > left then
-      add_lease(key, amt - left, 'p' .. i, first[2])
-      left = 0
-    else
-      left = left - amt
+    local score = tonumber(first[2])
+    local got = take(key, first[1], score, left)
+    if got > 0 then
+      local rid = '!' .. id_of(first[1])
+      local old = find(key, -score, rid)
+      local n = got
+      if old then
+        redis.call('ZREM', key, old)
+        n = n + amount_of(old)
+      end
+      redis.call('ZADD', key, -score, rid .. '|' .. fmt(n))
+      recorded = true
     end
+    left = left - got
+  end
+  if recorded then
+    local n = redis.call('ZCOUNT', key, '-inf', '(0')
+    if n > cap then redis.call('ZREMRANGEBYRANK', key, cap, n - 1) end
   end
 end
 local offset = 4
@@ -493,43 +540,67 @@ for i = 1, #KEYS do
         redis.call('DEL', key)
       end
     else
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+      -- expired leases (scores up to now) and expired records (negative scores down to -now)
+      redis.call('ZREMRANGEBYSCORE', key, -now, now)
+      local cap = math.ceil(limit)
       if d > 0 then
         add_lease(key, d, i, now + lease)
       elseif type(A[o + 6]) == 'string' then
-        -- the release of one reservation: its own lease, while it is still there. A release sent
-        -- again ('~' before the member: a replay) frees nothing when the lease is gone, nor does one
-        -- whose lease expired. A first release whose lease is gone before its time was beaten to it
-        -- by a release without a mark (an older version's, oldest first): it frees the oldest instead.
+        -- the release of one reservation: its own lease, while it is still there (see the file
+        -- comment). Missing, it frees another lease only for units a release without a mark is
+        -- recorded to have taken from it; a lease Redis lost (restart, failover, eviction) frees nothing.
         local member = A[o + 6]
         local replay = string.byte(member, 1) == 126
         if replay then member = string.sub(member, 2) end
         if string.byte(member, 1) == 35 then
           -- '#<run id>': the reserve run with that id failed on the store's side (timeout, connection
           -- lost), so its reply may be lost: every lease it added (also a re-sent copy's) is removed,
-          -- for all the runs this call clears on the key at once
+          -- for all the runs this call clears on the key at once. Units a release without a mark took
+          -- from them (records) are freed from the oldest leases instead.
           local ids = clears[key]
           if ids then
             clears[key] = nil
-            local ms = redis.call('ZRANGE', key, 0, -1)
-            for j = 1, #ms do
+            local free = 0
+            local ms = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+            for j = 1, #ms, 2 do
               local id = string.match(ms[j], '#([^.|]+)')
-              if id and ids[id] then redis.call('ZREM', key, ms[j]) end
+              if id and ids[id] then
+                redis.call('ZREM', key, ms[j])
+                if tonumber(ms[j + 1]) < 0 then free = free + amount_of(ms[j]) end
+              end
             end
+            if free > 0 then release_oldest(key, free, cap) end
           end
         else
+          local left = -d
           local score = redis.call('ZSCORE', key, member)
           if score then
-            redis.call('ZREM', key, member)
-            local amt = tonumber(string.match(member, '|([^|]+)$')) or 0
-            if amt > -d then add_lease(key, amt + d, 'p' .. i, tonumber(score)) end
+            take(key, member, tonumber(score), left)
           elseif not replay then
+            -- a first release (a replay may have run already): what is left of the lease after
+            -- earlier partial releases has the lease's id and expiry (its Redis time + this store's
+            -- lease length); units taken by releases without a mark are in the lease's record
             local s1, s2 = string.match(member, '^(%d+)%.(%d+)%.')
-            if s1 and tonumber(s1) * 1000 + math.floor(tonumber(s2) / 1000) + lease > now then release_oldest(key, -d, i) end
+            if s1 then
+              local expiry = tonumber(s1) * 1000 + math.floor(tonumber(s2) / 1000) + lease
+              if expiry > now then
+                local id = id_of(member)
+                local rest = find(key, expiry, id)
+                if rest then left = left - take(key, rest, expiry, left) end
+                local rec = left > 0 and find(key, -expiry, '!' .. id)
+                if rec then
+                  local u = amount_of(rec)
+                  local f = left < u and left or u
+                  redis.call('ZREM', key, rec)
+                  if u > f then redis.call('ZADD', key, -expiry, '!' .. id .. '|' .. fmt(u - f)) end
+                  release_oldest(key, f, cap)
+                end
+              end
+            end
           end
         end
       else
-        release_oldest(key, -d, i)
+        release_oldest(key, -d, cap)
       end
       expire_leases(key)
     end

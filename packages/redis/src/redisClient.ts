@@ -27,25 +27,41 @@ export interface ScriptClient {
   evalsha(...args: (string | number)[]): Promise<unknown>;
   eval(...args: (string | number)[]): Promise<unknown>;
   script(subcommand: 'LOAD', lua: string): Promise<unknown>;
-  ping(): Promise<unknown>;
+  set(key: string, value: string, px: 'PX', ms: number): Promise<unknown>;
   nodes?(role?: 'all' | 'master' | 'slave'): ScriptClient[];
 }
 
-/** Client statuses in which a command would sit in ioredis' offline queue and run late (stale). */
-const OFFLINE = new Set(['reconnecting', 'close', 'end', 'disconnecting']);
+/** Statuses of a client's first connection, before it was ever ready. */
+const FIRST_CONNECTION = new Set(['wait', 'connecting', 'connect']);
+
+/** Clients seen `ready` at least once: from then on, any other status is a reconnect. */
+const seenReady = new WeakSet<object>();
 
 /**
- * Why `client` cannot take a command right now, or `undefined` when it can. `wait` (lazyConnect) and
- * `connecting` at start-up are accepted: the command triggers/awaits the first connection.
+ * Why `client` cannot take a command right now, or `undefined` when it can. Anything but `ready`
+ * means ioredis would put the command in its offline queue and run it whenever the connection is
+ * back (through `connecting` and `connect`, the handshake and ready check, on every reconnect): late,
+ * with stale relative times or charges nobody waits for any more. Only the client's very first
+ * connection is waited for (`startup: 'wait'`, the default): `wait` (lazyConnect), `connecting` and
+ * `connect` before the client was ever ready and before ioredis retried, so a process that uses its
+ * new client at once is not sent to a failure mode for it (each caller bounds the wait by its own
+ * timeout). `startup: 'refuse'` refuses those too (writes that must never run late).
  *
  * @example
  * ```ts
  * if (notReadyReason(client)) return fallback();
  * ```
  */
-export function notReadyReason(client: ScriptClient): Error | undefined {
-  if (!OFFLINE.has(client.status)) return undefined;
-  return new Error(`Redis connection is ${client.status}`);
+export function notReadyReason(client: ScriptClient, startup: 'wait' | 'refuse' = 'wait'): Error | undefined {
+  const status = client.status;
+  if (status === 'ready') {
+    seenReady.add(client);
+    return undefined;
+  }
+  // ioredis counts the attempts of a reconnect (reset when ready): > 0 is never a first connection.
+  const retries = (client as { retryAttempts?: unknown }).retryAttempts;
+  if (startup === 'wait' && FIRST_CONNECTION.has(status) && !seenReady.has(client) && !(typeof retries === 'number' && retries > 0)) return undefined;
+  return new Error(`Redis connection is ${status}`);
 }
 
 /**

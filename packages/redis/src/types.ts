@@ -121,8 +121,10 @@ export interface RedisLimiterStoreOptions {
    */
   expiryMarginMs?: number;
   /**
-   * Backoff of the recovery probe (PING) after a failure: first wait, doubling up to max (`initial` must
-   * not exceed `max`). Default `{ initial: 100, max: 2000 }` ms.
+   * Backoff of the recovery probe (a write of the short-lived key `{prefix}:h:probe`) after a failure:
+   * first wait, doubling up to max (`initial` must not exceed `max`). A Redis that fails again within
+   * one backoff of a successful probe keeps the backoff doubling instead of starting over at `initial`.
+   * Default `{ initial: 100, max: 2000 }` ms.
    */
   probeBackoffMs?: { initial?: number; max?: number };
   /** Local time source, for the fallback limiter and the probe backoff (decisions on Redis use Redis `TIME`). Default: the system clock. */

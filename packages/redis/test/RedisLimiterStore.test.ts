@@ -10,6 +10,11 @@ import { connect, deleteKeys, RedisServerProcess, redisNow, sparePort, uniquePre
 
 const HOUR = 3_600_000;
 
+/** The live leases of a concurrency key (positive scores: their expiry). */
+const leasesOf = (redis: Redis, key: string) => redis.zrangebyscore(key, '0', '+inf');
+/** The records a concurrency key keeps of units taken from leases by releases without a mark (negative scores). */
+const recordsOf = (redis: Redis, key: string) => redis.zrangebyscore(key, '-inf', '(0', 'WITHSCORES');
+
 /**
  * The specification, written out as plainly as possible: GCRA per rate key, a counter per
  * concurrency key (in flight, or per window when `windowMs > 0`), all-or-nothing with cumulative
@@ -410,7 +415,8 @@ describe('RedisLimiterStore (real Redis)', () => {
     await store.adjust([{ key: 's', kind: 'concurrency', limit: 2, windowMs: 0, delta: -1 }]);
     expect((await store.reserve([slot('s')])).ok).toBe(true);
     await store.adjust([{ key: 's', kind: 'concurrency', limit: 2, windowMs: 0, delta: -5 }]);
-    expect(await redis.exists(store.keyspace.key('c', 's'))).toBe(0);
+    // No lease is left; the key keeps only the records of what these releases without a mark took.
+    expect(await leasesOf(redis, store.keyspace.key('c', 's'))).toEqual([]);
     expect(await store.peek([slot('s')])).toEqual([{ remaining: 2, resetMs: 0 }]);
   });
 
@@ -429,13 +435,17 @@ describe('RedisLimiterStore (real Redis)', () => {
     const long = new RedisLimiterStore({ redis, prefix, leaseMs: HOUR, timeoutMs: 2000 });
     await long.reserve([slot('order', 1, 5)]);
     await long.reserve([slot('order', 2, 5)]);
-    const before = await redis.zrange(long.keyspace.key('c', 'order'), '0', '-1', 'WITHSCORES');
+    const orderKey = long.keyspace.key('c', 'order');
+    const before = await redis.zrange(orderKey, '0', '-1', 'WITHSCORES');
     await long.adjust([{ key: 'order', kind: 'concurrency', limit: 5, windowMs: 0, delta: -1.5 }]);
-    const after = await redis.zrange(long.keyspace.key('c', 'order'), '0', '-1', 'WITHSCORES');
-    // The first lease (1 unit) is gone; the second keeps its expiry with 1.5 units left.
-    expect(after).toHaveLength(2);
-    expect(after[0]!.endsWith('|1.5')).toBe(true);
-    expect(after[1]).toBe(before[3]);
+    const after = await redis.zrangebyscore(orderKey, '0', '+inf', 'WITHSCORES');
+    // The first lease (1 unit) is gone; the second keeps its id and expiry with 1.5 units left.
+    const id = (member: string) => member.slice(0, member.lastIndexOf('|'));
+    expect(after).toEqual([`${id(before[2]!)}|1.5`, before[3]]);
+    // What was taken from each is recorded for its own release, at minus its expiry.
+    const records = await recordsOf(redis, orderKey);
+    const pairs = records.filter((_, i) => i % 2 === 0).map((member, i) => [member, records[2 * i + 1]]);
+    expect(pairs.sort()).toEqual([[`!${id(before[0]!)}|1`, `-${before[1]}`], [`!${id(before[2]!)}|0.5`, `-${before[3]}`]].sort());
     expect(await long.peek([slot('order', 1, 5)])).toEqual([{ remaining: 3.5, resetMs: 0 }]);
   });
 
@@ -505,26 +515,77 @@ describe('RedisLimiterStore (real Redis)', () => {
 
   it('keeps counts right when releases with and without marks mix (a rolling upgrade from a version without marks)', async () => {
     const key = store.keyspace.key('c', 'mixed');
-    const mark = (r: ReserveResult) => (r.ok ? r.marks?.[0] : undefined);
+    const lease = (r: ReserveResult) => (r.ok ? (r.marks?.[0] as { lease: string }).lease : '');
     const a = await store.reserve([slot('mixed', 1, 3)]);
     const b = await store.reserve([slot('mixed', 1, 3)]);
     expect(await redis.zcard(key)).toBe(2);
-    // B's call ends on a process that sends no mark: the oldest lease goes, which is A's.
+    // B's call ends on a process that sends no mark: the oldest lease goes, which is A's, and what it
+    // took is recorded for A.
     await store.adjust([{ key: 'mixed', kind: 'concurrency', limit: 3, windowMs: 0, delta: -1 }]);
-    expect(await redis.zrange(key, '0', '-1')).toEqual([(mark(b) as { lease: string }).lease]);
-    // A's release finds its lease gone before its time: it frees the oldest instead (B's), as that
-    // release would have. Both calls ended, nothing is held.
-    await store.adjust([{ key: 'mixed', kind: 'concurrency', limit: 3, windowMs: 0, delta: -1, mark: mark(a) }]);
-    expect(await redis.exists(key)).toBe(0);
+    expect(await leasesOf(redis, key)).toEqual([lease(b)]);
+    expect((await recordsOf(redis, key))[0]).toBe(`!${lease(a).replace(/\|1$/, '')}|1`);
+    // A's release finds its lease gone and its record: it frees the oldest instead (B's, which stood
+    // for A's call since). Both calls ended, nothing is held.
+    await store.adjust([{ key: 'mixed', kind: 'concurrency', limit: 3, windowMs: 0, delta: -1, mark: a.ok ? a.marks?.[0] : undefined }]);
+    expect(await leasesOf(redis, key)).toEqual([]);
     expect(await store.peek([slot('mixed', 1, 3)])).toEqual([{ remaining: 3, resetMs: 0 }]);
+    // Each record is used once: A's release sent again (not as a replay) frees nothing more.
+    const c = await store.reserve([slot('mixed', 1, 3)]);
+    await store.adjust([{ key: 'mixed', kind: 'concurrency', limit: 3, windowMs: 0, delta: -1, mark: a.ok ? a.marks?.[0] : undefined }]);
+    expect(await leasesOf(redis, key)).toEqual([lease(c)]);
+  });
+
+  it("a marked release whose lease Redis lost (restart, failover, eviction) frees no other process's slot", async () => {
+    const key = store.keyspace.key('c', 'lost');
+    const [a, b, c] = ['a', 'b', 'c'].map(() => new RedisLimiterStore({ redis, prefix, timeoutMs: 2000 }));
+    const first = await a!.reserve([slot('lost', 1, 1)]);
+    expect(first.ok).toBe(true);
+    // Redis loses the key (what a restart without persistence, a failover to a replica that had not
+    // received it, or an eviction does): A's lease is gone, its call still runs.
+    await redis.del(key);
+    // B takes the slot that now looks free: A and B are both in flight, which nothing can prevent.
+    const second = await b!.reserve([slot('lost', 1, 1)]);
+    expect(second.ok).toBe(true);
+    // A's call ends. Its lease is not there and nothing recorded taking it: it frees nothing, so B
+    // still holds the only slot and C is refused (an outage errs towards counting more, never less).
+    await a!.adjust([{ key: 'lost', kind: 'concurrency', limit: 1, windowMs: 0, delta: -1, mark: first.ok ? first.marks?.[0] : undefined }]);
+    expect(await leasesOf(redis, key)).toEqual([(second.ok ? (second.marks?.[0] as { lease: string }) : { lease: '' }).lease]);
+    expect(await c!.peek([slot('lost', 1, 1)])).toEqual([{ remaining: 0, resetMs: 0 }]);
+    expect((await c!.reserve([slot('lost', 1, 1)])).ok).toBe(false);
+  });
+
+  it('keeps at most limit records per key, dropping those that expire first', async () => {
+    const key = store.keyspace.key('c', 'capped');
+    const held = [];
+    // Leases a second apart in expiry (stores with different lease lengths), the first expiring first.
+    for (let i = 0; i < 3; i++) held.push(await new RedisLimiterStore({ redis, prefix, leaseMs: HOUR + i * 1000 }).reserve([slot('capped', 1, 3)]));
+    // Released without marks at a limit of 2 (the limit was lowered meanwhile): all three are taken.
+    await store.adjust([{ key: 'capped', kind: 'concurrency', limit: 2, windowMs: 0, delta: -3 }]);
+    const records = await recordsOf(redis, key);
+    const lease = (r: ReserveResult) => (r.ok ? (r.marks?.[0] as { lease: string }).lease : '');
+    expect(records.filter((_, i) => i % 2 === 0)).toEqual([`!${lease(held[2]!)}`, `!${lease(held[1]!)}`]);
   });
 
   it('a lease released in two parts with its mark ends fully released', async () => {
+    const key = store.keyspace.key('c', 'halves');
     const taken = await store.reserve([slot('halves', 2, 4)]);
     const m = taken.ok ? taken.marks?.[0] : undefined;
     await store.adjust([{ key: 'halves', kind: 'concurrency', limit: 4, windowMs: 0, delta: -1, mark: m }]);
     expect(await store.peek([slot('halves', 1, 4)])).toEqual([{ remaining: 3, resetMs: 0 }]);
+    // What is left keeps the lease's id and expiry: the second part finds it by the same mark.
+    expect(await leasesOf(redis, key)).toEqual([(m as { lease: string }).lease.replace(/\|2$/, '|1')]);
     await store.adjust([{ key: 'halves', kind: 'concurrency', limit: 4, windowMs: 0, delta: -1, mark: m }]);
+    expect(await store.peek([slot('halves', 1, 4)])).toEqual([{ remaining: 4, resetMs: 0 }]);
+    expect(await redis.exists(key)).toBe(0);
+
+    // Part of a lease taken by a release without a mark (z's call, which ended), the rest released
+    // with the mark: x's release frees its remainder and, for the recorded part, the oldest lease.
+    const x = await store.reserve([slot('halves', 2, 4)]);
+    await store.reserve([slot('halves', 1, 4)]); // z
+    await store.adjust([{ key: 'halves', kind: 'concurrency', limit: 4, windowMs: 0, delta: -1 }]); // z ends: 1 of x's 2
+    expect(await store.peek([slot('halves', 1, 4)])).toEqual([{ remaining: 2, resetMs: 0 }]);
+    await store.adjust([{ key: 'halves', kind: 'concurrency', limit: 4, windowMs: 0, delta: -2, mark: x.ok ? x.marks?.[0] : undefined }]);
+    expect(await leasesOf(redis, key)).toEqual([]);
     expect(await store.peek([slot('halves', 1, 4)])).toEqual([{ remaining: 4, resetMs: 0 }]);
   });
 

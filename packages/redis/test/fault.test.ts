@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import Redis from 'ioredis';
-import { createResilience, definePolicy, type LimitCharge, type ReserveResult } from '@llm-resilience/core';
+import { createResilience, definePolicy, ManualClock, type LimitCharge, type ReserveResult } from '@llm-resilience/core';
 import { RedisLimiterStore, RedisUnavailableError, type RedisStoreEvent } from '../src/index';
 import { pollUntil, RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
 
@@ -387,4 +387,92 @@ describe('fault: Redis stops mid-run and comes back', () => {
     await eventWaiter(events)('releasesReplayed');
     expect(await b.peek([slot])).toEqual([{ remaining: 1, resetMs: 0 }]);
   }, 10_000);
+
+  it('a release whose lease Redis lost in a restart (no persistence) frees no slot taken since', async () => {
+    const prefix = uniquePrefix('lost-lease');
+    const opts = { prefix, timeoutMs: TIMEOUT_MS, probeBackoffMs: { initial: 20, max: 50 } };
+    // Three processes share a limit of 1 (two of them on the admin connection).
+    const a = new RedisLimiterStore({ ...opts, redis });
+    const b = new RedisLimiterStore({ ...opts, redis: admin });
+    const c = new RedisLimiterStore({ ...opts, redis: admin });
+    const slot: LimitCharge = { key: 'provider-concurrency|model=m', kind: 'concurrency', limit: 1, windowMs: 0, amount: 1 };
+    const first = await a.reserve([slot]);
+    expect(first.ok && first.marks?.[0]).toBeTruthy();
+
+    // Redis restarts empty: A's lease is gone while its call still runs.
+    const ready = Promise.all([redis, admin].map((client) => new Promise((resolve) => client.once('ready', resolve))));
+    await server.stop();
+    await server.start();
+    await ready;
+    for (const store of [a, b, c]) await untilUp(store, () => store.peek([slot]));
+
+    // B takes the slot that now looks free (A and B both in flight: nothing can prevent that).
+    expect((await b.reserve([slot])).ok).toBe(true);
+    // A's call ends: its release finds no lease and no record of one taken, so it frees nothing, and
+    // C is refused while B runs.
+    await a.adjust([{ ...slot, delta: -1, mark: first.ok ? first.marks?.[0] : undefined }]);
+    expect(await c.peek([slot])).toEqual([{ remaining: 0, resetMs: 0 }]);
+    expect((await c.reserve([slot])).ok).toBe(false);
+  }, 10_000);
+});
+
+describe('fault: Redis answers PING but refuses writes (a master demoted to a replica)', () => {
+  let server: RedisServerProcess;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    server = new RedisServerProcess(await sparePort());
+    await server.start();
+    redis = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    redis.on('error', () => {});
+    await once(redis, 'ready');
+  });
+
+  afterAll(async () => {
+    redis.disconnect();
+    await server.dispose();
+  });
+
+  it('stays down, its probe backing off up to the maximum, instead of flapping up and down', async () => {
+    const clock = new ManualClock(Date.now());
+    const events: RedisStoreEvent[] = [];
+    const store = new RedisLimiterStore({ redis, prefix: uniquePrefix('readonly'), timeoutMs: 500, onRedisError: 'fail-closed', clock, onEvent: (e) => events.push(e) });
+    const charge: LimitCharge[] = [{ key: 'rpm|user=u1', kind: 'rate', limit: 1_000_000, windowMs: 60_000, amount: 1 }];
+    /** The wait a refused reservation announces: the time to the next probe. */
+    const refusedFor = async () => {
+      const error = await store.reserve(charge).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RedisUnavailableError);
+      return (error as RedisUnavailableError).retryAfterMs ?? NaN;
+    };
+    try {
+      expect((await store.reserve(charge)).ok).toBe(true);
+      // What Sentinel does to an old master that comes back: PING answers, every write is READONLY.
+      await redis.call('REPLICAOF', '127.0.0.1', String(await sparePort()));
+      expect(await redis.ping()).toBe('PONG');
+
+      expect(await refusedFor()).toBe(100);
+      const waits: number[] = [];
+      for (let wait = 100; waits.length < 6; ) {
+        await clock.advance(wait);
+        expect(await refusedFor()).toBe(0); // this one started the probe
+        await pollUntil('the probe to fail', async () => (wait = await refusedFor()) > 0);
+        waits.push(wait);
+      }
+      // Each probe wrote and was refused: the backoff doubles to its maximum; Redis never came back.
+      expect(waits).toEqual([200, 400, 800, 1600, 2000, 2000]);
+      expect(events.map((e) => e.type)).toEqual(['unavailable']);
+
+      // Promoted again: the next probe succeeds.
+      await redis.call('REPLICAOF', 'NO', 'ONE');
+      await clock.advance(2000);
+      await pollUntil('the store to be back on Redis', async () => (await store.reserve(charge).then(() => store.health === 'up', () => false)));
+      expect(events.map((e) => e.type)).toEqual(['unavailable', 'recovered']);
+    } finally {
+      store.close();
+      await redis.call('REPLICAOF', 'NO', 'ONE').catch(() => undefined);
+    }
+  });
 });

@@ -204,3 +204,78 @@ export class ReplyDroppingProxy {
     });
   }
 }
+
+/**
+ * A TCP proxy in front of Redis that can hold new connections: accepted (so ioredis sees the TCP
+ * connect and moves to status `connect`, its handshake and ready check pending) but nothing is
+ * forwarded until {@link release}. This is what a client sees while Redis is slow to answer after a
+ * restart, a failover or a network blip, on every reconnect.
+ */
+export class ConnectionHoldingProxy {
+  private server: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private held: Array<() => void> = [];
+  private holding = false;
+
+  private constructor(private readonly target: { host: string; port: number }) {}
+
+  /** Starts a proxy to REDIS_URL on a free local port. */
+  static async start(): Promise<ConnectionHoldingProxy & { port: number }> {
+    const url = new URL(REDIS_URL);
+    const proxy = new ConnectionHoldingProxy({ host: url.hostname, port: Number(url.port || 6379) });
+    const server = createServer((client) => proxy.accept(client));
+    proxy.server = server;
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    return Object.assign(proxy, { port: typeof address === 'object' && address ? address.port : 0 });
+  }
+
+  /** Cuts every open connection; new ones are held until {@link release}. */
+  cutAndHold(): void {
+    this.holding = true;
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** Connects the held connections to Redis, and the next ones at once. */
+  release(): void {
+    this.holding = false;
+    const held = this.held;
+    this.held = [];
+    for (const pipe of held) pipe();
+  }
+
+  async stop(): Promise<void> {
+    this.held = [];
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private accept(client: Socket): void {
+    this.sockets.add(client);
+    client.on('error', () => undefined);
+    client.on('close', () => this.sockets.delete(client));
+    const buffered: Buffer[] = [];
+    const buffer = (b: Buffer) => buffered.push(b);
+    client.on('data', buffer);
+    const pipe = () => {
+      if (client.destroyed) return;
+      const upstream = connectTcp(this.target.port, this.target.host);
+      this.sockets.add(upstream);
+      upstream.on('error', () => undefined);
+      upstream.on('close', () => {
+        this.sockets.delete(upstream);
+        client.destroy();
+      });
+      client.on('close', () => upstream.destroy());
+      client.off('data', buffer);
+      for (const b of buffered) upstream.write(b);
+      client.on('data', (b: Buffer) => upstream.write(b));
+      upstream.on('data', (b: Buffer) => client.write(b));
+    };
+    if (this.holding) this.held.push(pipe);
+    else pipe();
+  }
+}

@@ -1,0 +1,40 @@
+import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
+
+/** A stand-in with just what notReadyReason reads: ioredis' status and its reconnect attempt count. */
+const client = (status: string, retryAttempts = 0) => ({ status, retryAttempts }) as unknown as ScriptClient;
+
+describe('notReadyReason', () => {
+  it("accepts only 'ready' once a client has been ready: every other status would queue the command", () => {
+    const c = client('ready');
+    expect(notReadyReason(c)).toBeUndefined();
+    for (const status of ['close', 'reconnecting', 'connecting', 'connect', 'ready']) {
+      (c as { status: string }).status = status;
+      (c as unknown as { retryAttempts: number }).retryAttempts = status === 'ready' ? 0 : 1;
+      expect(notReadyReason(c)?.message).toBe(status === 'ready' ? undefined : `Redis connection is ${status}`);
+    }
+    // Even where ioredis' attempt count says nothing (a client connected again by hand after disconnect()).
+    (c as { status: string }).status = 'connecting';
+    (c as unknown as { retryAttempts: number }).retryAttempts = 0;
+    expect(notReadyReason(c)?.message).toBe('Redis connection is connecting');
+  });
+
+  it('waits for the first connection (wait, connecting, connect) unless told to refuse, and not once ioredis retries it', () => {
+    for (const status of ['wait', 'connecting', 'connect']) {
+      expect(notReadyReason(client(status))).toBeUndefined();
+      expect(notReadyReason(client(status), 'refuse')?.message).toBe(`Redis connection is ${status}`);
+      expect(notReadyReason(client(status, 1))?.message).toBe(`Redis connection is ${status}`);
+    }
+    for (const status of ['reconnecting', 'close', 'end', 'disconnecting']) expect(notReadyReason(client(status))?.message).toBe(`Redis connection is ${status}`);
+  });
+});
+
+describe('isOutageError', () => {
+  it('counts replies of a Redis that cannot serve writes as outages, not other error replies', () => {
+    const reply = (message: string) => Object.assign(new Error(message), { name: 'ReplyError' });
+    expect(isOutageError(reply("READONLY You can't write against a read only replica."))).toBe(true);
+    expect(isOutageError(reply('MISCONF Redis is configured to save RDB snapshots'))).toBe(true);
+    expect(isOutageError(reply('NOREPLICAS Not enough good replicas to write.'))).toBe(true);
+    expect(isOutageError(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+    expect(isOutageError(new Error('Connection is closed.'))).toBe(true);
+  });
+});
