@@ -460,9 +460,19 @@ local function take(key, member, score, left)
   end
   return amt
 end
+-- units of records dropped past the cap: one member '!evicted|<units>', at minus the latest expiry of
+-- the leases they were for (it expires with them)
+local EVICTED = '!evicted|'
+local function evicted(key)
+  local ms = redis.call('ZRANGEBYSCORE', key, '-inf', '(0', 'WITHSCORES')
+  for j = 1, #ms, 2 do
+    if string.sub(ms[j], 1, #EVICTED) == EVICTED then return ms[j], tonumber(ms[j + 1]) end
+  end
+end
 -- removes LEFT units from the oldest leases. Each lease it takes units from gets a record (at minus
 -- its expiry, id '!<lease id>'): its own release, which will not find them, frees as many then.
--- Keeps at most CAP records (those that expire last).
+-- Keeps at most CAP records (those that expire last); the units of the others are not lost but added
+-- to the evicted count, which a marked release finding neither its lease nor its record draws on.
 local function release_oldest(key, left, cap)
   local recorded = false
   while left > 0 do
@@ -484,8 +494,30 @@ local function release_oldest(key, left, cap)
     left = left - got
   end
   if recorded then
-    local n = redis.call('ZCOUNT', key, '-inf', '(0')
-    if n > cap then redis.call('ZREMRANGEBYRANK', key, cap, n - 1) end
+    -- records in order of expiry, latest first (lowest score); past CAP they are dropped
+    local ms = redis.call('ZRANGEBYSCORE', key, '-inf', '(0', 'WITHSCORES')
+    local kept, units, low, ev, evs = 0, 0, 0, nil, nil
+    for j = 1, #ms, 2 do
+      if string.sub(ms[j], 1, #EVICTED) == EVICTED then
+        ev, evs = ms[j], tonumber(ms[j + 1])
+      else
+        kept = kept + 1
+        if kept > cap then
+          redis.call('ZREM', key, ms[j])
+          units = units + amount_of(ms[j])
+          local sc = tonumber(ms[j + 1])
+          if sc < low then low = sc end
+        end
+      end
+    end
+    if units > 0 then
+      if ev then
+        redis.call('ZREM', key, ev)
+        units = units + amount_of(ev)
+        if evs < low then low = evs end
+      end
+      redis.call('ZADD', key, low, EVICTED .. fmt(units))
+    end
   end
 end
 local offset = 4
@@ -593,7 +625,19 @@ for i = 1, #KEYS do
                   local f = left < u and left or u
                   redis.call('ZREM', key, rec)
                   if u > f then redis.call('ZADD', key, -expiry, '!' .. id .. '|' .. fmt(u - f)) end
+                  left = left - f
                   release_oldest(key, f, cap)
+                end
+                if left > 0 then
+                  -- its record may have been dropped past the cap: its units are in the evicted count
+                  local ev, evs = evicted(key)
+                  if ev then
+                    local u = amount_of(ev)
+                    local f = left < u and left or u
+                    redis.call('ZREM', key, ev)
+                    if u > f then redis.call('ZADD', key, evs, EVICTED .. fmt(u - f)) end
+                    release_oldest(key, f, cap)
+                  end
                 end
               end
             end

@@ -554,7 +554,7 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect((await c!.reserve([slot('lost', 1, 1)])).ok).toBe(false);
   });
 
-  it('keeps at most limit records per key, dropping those that expire first', async () => {
+  it('keeps at most limit records per key, those that expire last, and counts the units of the others', async () => {
     const key = store.keyspace.key('c', 'capped');
     const held = [];
     // Leases a second apart in expiry (stores with different lease lengths), the first expiring first.
@@ -563,7 +563,24 @@ describe('RedisLimiterStore (real Redis)', () => {
     await store.adjust([{ key: 'capped', kind: 'concurrency', limit: 2, windowMs: 0, delta: -3 }]);
     const records = await recordsOf(redis, key);
     const lease = (r: ReserveResult) => (r.ok ? (r.marks?.[0] as { lease: string }).lease : '');
-    expect(records.filter((_, i) => i % 2 === 0)).toEqual([`!${lease(held[2]!)}`, `!${lease(held[1]!)}`]);
+    // The first lease's record is dropped; its unit goes to the evicted count (which expires with it).
+    expect(records.filter((_, i) => i % 2 === 0)).toEqual([`!${lease(held[2]!)}`, `!${lease(held[1]!)}`, '!evicted|1']);
+  });
+
+  it("frees, for a marked release whose record was dropped past the cap, a slot of the evicted count: no slot stays counted", async () => {
+    const storeAt = (i: number) => new RedisLimiterStore({ redis, prefix, leaseMs: HOUR + i * 1000 });
+    const two = (amount = 1): LimitCharge => ({ key: 'evicted', kind: 'concurrency', limit: 2, windowMs: 0, amount });
+    const unmarked = { key: 'evicted', kind: 'concurrency' as const, limit: 2, windowMs: 0, delta: -1 };
+    // E (marked) holds a slot; U's calls release without marks (an older version of the store).
+    const e = await storeAt(0).reserve([two()]);
+    expect(e.ok).toBe(true);
+    for (let i = 1; i <= 3; i++) {
+      expect((await storeAt(i).reserve([two()])).ok).toBe(true); // U's call i
+      await store.adjust([unmarked]); // U's call i ends: the oldest lease goes (E's, then U's own)
+    }
+    // Three records at a limit of 2: E's (expiring first) is dropped, its unit counted as evicted.
+    await store.adjust([{ ...unmarked, mark: e.ok ? e.marks?.[0] : undefined }]); // E's call ends
+    expect(await store.peek([two()])).toEqual([{ remaining: 2, resetMs: 0 }]);
   });
 
   it('a lease released in two parts with its mark ends fully released', async () => {
