@@ -97,4 +97,23 @@ describe('Resilience: a requeued chain remembers its earlier runs', () => {
     expect(callTimes[1]).toBeGreaterThanOrEqual(120_000);
     expect(res.record.skipped.map((s) => s.reason)).toContain('paced');
   });
+
+  it('waits the breaker open period before running again when the last failure said Retry-After: 0 (no hint)', async () => {
+    const { engine, clock } = setup({}, { bulk: { chain: ['a'], priority: 'batch', onExhausted: 'queue' } });
+    let n = 0;
+    const { fn } = scripted({ a: [() => (++n <= 3 ? http(503, {}, { 'retry-after': '0' }) : ok())] });
+    const res = await drive(clock, engine.execute({ route: 'bulk', inputTokens: 10 }, fn));
+    expect(res.record.final_target).toBe('a');
+    expect(res.record.queue_wait_ms).toBe(30_000);
+  });
+
+  it("applies only what earlier runs learned: a chain listing a target twice calls it twice in one run", async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b', 'a'] } });
+    let a = 0;
+    // a's first answer: a 429 whose hint is above the live maxHint (5 s), so the engine falls back.
+    const { fn, calls } = scripted({ a: [() => (++a === 1 ? http(429, {}, { 'retry-after': '10' }) : ok())], b: [http(503)] });
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(res.record.skipped).toEqual([]);
+    expect(calls.filter((c) => c === 'a')).toHaveLength(2);
+  });
 });

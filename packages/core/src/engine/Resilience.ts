@@ -1004,7 +1004,9 @@ export class Resilience {
       } catch (err) {
         if (!isInstance(err, ChainExhaustedError) || s.route.onExhausted !== 'queue' || !isCapacityKind(err.kind)) throw err;
         const until = s.deadline ?? s.startedAt + s.trafficClass.maxWaitMs;
-        const wait = Math.min(Math.max(err.retryAfterMs ?? this.policy.breaker.openForMs, MIN_REQUEUE_MS), MAX_REQUEUE_MS);
+        // A hint of 0 (`Retry-After: 0`, a date already past) is no hint.
+        const hint = err.retryAfterMs !== undefined && err.retryAfterMs > 0 ? err.retryAfterMs : undefined;
+        const wait = Math.min(Math.max(hint ?? this.policy.breaker.openForMs, MIN_REQUEUE_MS), MAX_REQUEUE_MS);
         if (this.clock.now() + wait >= until) throw err;
         // Not a place in the scheduler's queue: `depth` stays what the scheduler holds for the class, so a
         // depth gauge fed from these events is not overwritten by requeue waits.
@@ -1025,6 +1027,10 @@ export class Resilience {
     let attempts = 0;
     let last: ClassifiedError | undefined;
     let tried = 0;
+    // What earlier runs learned (this run's own failures apply to the next run only: a chain may list
+    // a target twice, and a plain route must call it twice as before).
+    const failedEarlier = s.failedTargets && new Map(s.failedTargets);
+    const hintsEarlier = s.notBefore && new Map(s.notBefore);
     chain: for (let i = 0; i < route.chain.length; i++) {
       const target = route.chain[i]!;
       const reason = this.ineligible(s, target, s.minContext);
@@ -1033,12 +1039,12 @@ export class Resilience {
         continue;
       }
       // An earlier run of a requeued chain: no wait fixes a target's quota or key, and a retry hint is kept.
-      const failed = s.failedTargets?.get(target.id);
+      const failed = failedEarlier?.get(target.id);
       if (failed !== undefined) {
         this.skip(s, target, 'failed_earlier', `${failed} on an earlier run of the chain`, failed);
         continue;
       }
-      const notBefore = s.notBefore?.get(target.id);
+      const notBefore = hintsEarlier?.get(target.id);
       if (notBefore !== undefined && notBefore > this.clock.now()) {
         this.skip(s, target, 'paced', `the provider asked to wait ${Math.ceil(notBefore - this.clock.now())} ms more`);
         continue;
