@@ -71,6 +71,8 @@ const SKIP_KINDS: Record<SkippedTarget['reason'], ErrorKind> = {
 /** Bounds of the wait before an exhausted chain on an `onExhausted: 'queue'` route runs again. */
 const MIN_REQUEUE_MS = 1_000;
 const MAX_REQUEUE_MS = 60_000;
+/** Reason of the engine's own signal, aborted by `shutdown()`. */
+const SHUT_DOWN = Object.freeze({ name: 'ShutDown' });
 /** Reason given to the signal that cancels a held reservation's time limit once its call ended. */
 const HOLD_ENDED = Object.freeze({ name: 'HoldEnded' });
 /** Longest delay `setTimeout` takes (about 24.8 days); longer ones would fire at once. */
@@ -211,6 +213,8 @@ export class Resilience {
   private readonly pacingSubscription: Disposable | undefined;
   private readonly defaultOutputTokens: number;
   private closed = false;
+  /** Aborted by {@link shutdown}: ends the waits of requeued chains (see runChainOrRequeue). */
+  private readonly stopping = new AbortController();
 
   constructor(policy: Policy, options: ResilienceOptions = {}) {
     checkResilienceOptions(options);
@@ -370,6 +374,7 @@ export class Resilience {
    */
   async shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closed = true;
+    this.stopping.abort(SHUT_DOWN);
     // Calls cut off earlier that are still running give their reservations back now (before a drain,
     // which may wait for their slots), and so do the requests that waited for them; a call cut off
     // from now on is released at once.
@@ -538,6 +543,12 @@ export class Resilience {
         }
       } else {
         return d.then((x) => {
+          if (x.ok && this.closed) {
+            // Shut down while the store answered: not admitted after all (the scheduler, closed now,
+            // rejects it as it rejects queued work), and what was reserved goes back.
+            void Promise.resolve(x.fail('release')).catch((e: unknown) => this.logger?.error?.('releasing a reservation refused at shutdown failed', { requestId: s.requestId, error: String(e) }));
+            return this.admitScheduled(s, estimate);
+          }
           if (!x.ok) return this.admitScheduled(s, estimate);
           this.scheduler.countAdmitted(s.trafficClass.name);
           return { reservation: x };
@@ -1016,7 +1027,17 @@ export class Resilience {
         this.events.emit('queue', queued);
         this.metrics.queue(queued);
         s.record.queue_wait_ms += wait;
-        await this.clock.sleep(wait, s.request.signal);
+        const signal = s.request.signal ? AbortSignal.any([s.request.signal, this.stopping.signal]) : this.stopping.signal;
+        try {
+          await this.clock.sleep(wait, signal);
+        } catch (e) {
+          if (!this.stopping.signal.aborted || s.request.signal?.aborted === true) throw e;
+          // Shut down during the wait: rejected as queued work is (reason `shutdown`), with the chain's error.
+          const rejected: ResilienceEvents['queue'] = { trafficClass: cls, event: 'rejected', reason: 'shutdown', depth };
+          this.events.emit('queue', rejected);
+          this.metrics.queue(rejected);
+          throw err;
+        }
       }
     }
   }

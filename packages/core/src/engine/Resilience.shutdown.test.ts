@@ -1,0 +1,71 @@
+import type { ManualClock } from '../clock';
+import { ChainExhaustedError } from '../errors/ChainExhaustedError';
+import { limitKey } from '../limits/limitKey';
+import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
+import type { LimitAdjustment, LimitCharge, LimiterStore } from '../limits/LimiterStore';
+import { QueueRejectedError } from '../scheduler/QueueRejectedError';
+import { http, scripted, setup } from './engineTestKit';
+
+/*
+ * `engine.shutdown()` leaves no request behind: one being admitted when it is called, and one waiting
+ * to run its chain again (`onExhausted: 'queue'`), are rejected as queued work is.
+ */
+
+/** A store that answers like a remote one (Redis): every call takes `latencyMs` on the clock. */
+function slowStore(clock: () => ManualClock, latencyMs: number): LimiterStore & { memory: () => MemoryLimiterStore } {
+  let inner: MemoryLimiterStore | undefined;
+  const memory = () => (inner ??= new MemoryLimiterStore({ clock: clock() }));
+  return {
+    memory,
+    reserve: async (charges: readonly LimitCharge[]) => {
+      await clock().sleep(latencyMs);
+      return memory().reserve(charges);
+    },
+    adjust: async (adjustments: readonly LimitAdjustment[]) => {
+      await clock().sleep(latencyMs);
+      return memory().adjust(adjustments);
+    },
+  };
+}
+
+describe('Resilience.shutdown', () => {
+  it('rejects a request whose admission the store was still answering, and gives back what it reserved', async () => {
+    let clock!: ManualClock;
+    const store = slowStore(() => clock, 50);
+    const rule = { id: 'user-rpm', scope: ['user'] as Array<'user'>, metric: 'requests' as const, limit: 100, window: '1m' as const };
+    const env = setup({ limits: [rule] }, { chat: { chain: ['a'] } }, { store });
+    const held = () => store.memory().usage([{ key: limitKey(rule, { user: 'u1' })!, kind: 'rate', limit: 100, windowMs: 60_000, amount: 0 }])[0];
+    clock = env.clock;
+    const { fn, calls } = scripted({});
+    const outcome = env.engine.execute({ route: 'chat', identity: { user: 'u1' }, inputTokens: 10 }, fn).catch((e: unknown) => e);
+    await clock.advance(10); // the reservation is in flight (answers at 50)
+    expect(held()).toBe(0);
+    const shutdown = env.engine.shutdown();
+    await clock.advance(100);
+    await shutdown;
+    const err = await outcome;
+    expect(err).toBeInstanceOf(QueueRejectedError);
+    expect(err).toMatchObject({ reason: 'shutdown' });
+    expect(calls).toEqual([]);
+    // The request count it reserved (charged at t=50) went back to the store.
+    expect(held()).toBe(0);
+  });
+
+  it("ends the wait of a requeued chain (onExhausted: 'queue'): rejected with the chain's error, and a queue event says shutdown", async () => {
+    const { engine, clock } = setup({}, { summary: { chain: ['long'], priority: 'batch', onExhausted: 'queue' } });
+    const { fn, calls } = scripted({ long: [http(503), http(503), http(503)] });
+    const events: string[] = [];
+    engine.events.on('queue', (e) => events.push(`${e.event}:${e.reason ?? ''}`));
+    const outcome = engine.execute({ route: 'summary', inputTokens: 10 }, fn).catch((e: unknown) => e);
+    await clock.advance(1_000); // 503, backoff, 503: the chain is exhausted and waits to run again
+    expect(events).toEqual(['enqueued:exhausted']);
+    const before = calls.length;
+    await engine.shutdown();
+    const err = await outcome;
+    expect(err).toBeInstanceOf(ChainExhaustedError);
+    expect(err).toMatchObject({ kind: 'overloaded' });
+    expect(events).toEqual(['enqueued:exhausted', 'rejected:shutdown']);
+    await clock.advance(60_000);
+    expect(calls.length).toBe(before);
+  });
+});
