@@ -68,4 +68,30 @@ describe('Resilience.shutdown', () => {
     await clock.advance(60_000);
     expect(calls.length).toBe(before);
   });
+
+  it('rejects a queue of many tenants in linear time: the depth of each queue event is a counter, not a walk of every queue', async () => {
+    const { engine, clock } = setup({ limits: [{ scope: ['route'], metric: 'requests', limit: 10, window: '10m' }] }, { bulk: { chain: ['a'], priority: 'batch' } });
+    const { fn } = scripted({});
+    const n = 2_000;
+    const pending: Array<Promise<unknown>> = [];
+    for (let i = 0; i < n; i++) pending.push(engine.execute({ route: 'bulk', identity: { tenant: `t${i}` }, inputTokens: 10 }, fn).catch((e: unknown) => e));
+    await clock.advance(0);
+    // Batch may use 8 of the 10 (a 20% headroom is kept for live traffic): the rest queue.
+    const queued = engine.scheduler.queuedOf('batch');
+    expect(queued).toBe(n - 8);
+    expect(queued).toBe(engine.scheduler.stats().classes.batch!.queued);
+    const depths: number[] = [];
+    engine.events.on('queue', (e) => e.event === 'rejected' && depths.push(e.depth));
+    let walks = 0;
+    const stats = engine.scheduler.stats.bind(engine.scheduler);
+    engine.scheduler.stats = () => {
+      walks++;
+      return stats();
+    };
+    await engine.shutdown();
+    const rejected = (await Promise.all(pending)).filter((r) => r instanceof QueueRejectedError);
+    expect(rejected).toHaveLength(queued);
+    expect(walks).toBe(0);
+    expect(depths[depths.length - 1]).toBe(0);
+  });
 });

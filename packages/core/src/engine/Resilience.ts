@@ -265,7 +265,7 @@ export class Resilience {
       clock: this.clock,
       classes: policy.trafficClasses,
       onEvent: (e) => {
-        const depth = e.type === 'enqueued' ? e.queued : (this.scheduler.stats().classes[e.trafficClass]?.queued ?? 0);
+        const depth = e.type === 'enqueued' ? e.queued : this.scheduler.queuedOf(e.trafficClass);
         const event: ResilienceEvents['queue'] = {
           trafficClass: e.trafficClass,
           event: e.type,
@@ -1022,7 +1022,7 @@ export class Resilience {
         // Not a place in the scheduler's queue: `depth` stays what the scheduler holds for the class, so a
         // depth gauge fed from these events is not overwritten by requeue waits.
         const cls = s.trafficClass.name;
-        const depth = this.scheduler.stats().classes[cls]?.queued ?? 0;
+        const depth = this.scheduler.queuedOf(cls);
         const queued: ResilienceEvents['queue'] = { trafficClass: cls, event: 'enqueued', reason: 'exhausted', depth };
         this.events.emit('queue', queued);
         this.metrics.queue(queued);

@@ -26,4 +26,18 @@ describe('Fifo', () => {
     while (q.size > 0) out.push(q.shift()!);
     expect(out).toEqual(Array.from({ length: 5_000 }, (_, i) => i));
   });
+
+  it('retain keeps the matching elements in order, after a shifted prefix too', () => {
+    const q = new Fifo<number>();
+    for (let i = 0; i < 10; i++) q.push(i);
+    q.shift();
+    q.retain((n) => n % 2 === 0);
+    expect(q.toArray()).toEqual([2, 4, 6, 8]);
+    expect(q.size).toBe(4);
+    q.push(10);
+    expect(q.shift()).toBe(2);
+    q.retain(() => false);
+    expect(q.size).toBe(0);
+    expect(q.peek()).toBeUndefined();
+  });
 });

@@ -66,6 +66,24 @@ export class Fifo<T> {
   }
 
   /**
+   * Keeps only the elements for which `keep` returns true, in order (O(n)).
+   *
+   * @example
+   * ```ts
+   * q.retain((tq) => !tq.dead);
+   * ```
+   */
+  retain(keep: (value: T) => boolean): void {
+    const kept: T[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const v = this.items[i] as T;
+      if (keep(v)) kept.push(v);
+    }
+    this.items = kept;
+    this.head = 0;
+  }
+
+  /**
    * The elements from head to tail, as a new array.
    *
    * @example

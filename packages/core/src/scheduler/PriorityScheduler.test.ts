@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ManualClock } from '../clock';
 import { ResilienceError } from '../errors/ResilienceError';
 import type { TrafficClass } from '../policy/Policy';
@@ -58,6 +60,26 @@ function rejection(t: Tracked<unknown>): QueueRejectedError {
   expect(t.status).toBe('rejected');
   expect(t.error).toBeInstanceOf(QueueRejectedError);
   return t.error as QueueRejectedError;
+}
+
+/** Node's garbage collector, for the tests that check what the scheduler lets go of. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
+/** A `tryAdmit` that is denied on its first call (retry in `retryAfterMs`) and then hangs until `answer` is called. */
+function hangsAfterDenial(retryAfterMs: number): { tryAdmit: () => Admission<string> | Promise<Admission<string>>; answer: (a: Admission<string>) => void; calls: () => number } {
+  let calls = 0;
+  let answer: (a: Admission<string>) => void = () => {};
+  return {
+    tryAdmit: () => {
+      if (++calls === 1) return { ok: false, retryAfterMs, reason: 'rule:test' };
+      return new Promise<Admission<string>>((r) => (answer = r));
+    },
+    answer: (a) => answer(a),
+    calls: () => calls,
+  };
 }
 
 function setup(opts: { free?: number; retryAfterMs?: number; rejectEarly?: boolean } = {}) {
@@ -256,18 +278,13 @@ describe('PriorityScheduler', () => {
   });
 
   describe('priority', () => {
-    it('serves a higher class first and does not try a lower class after a higher one is denied', async () => {
+    it('serves a higher class first', async () => {
       const { scheduler, pool, clock } = setup();
       const batch = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('batch') }));
       await clock.advance(10);
       const live = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') }));
       await clock.advance(0);
       expect(pool.calls).toEqual(['batch', 'live']); // live took the fast path: lower work does not hold it back
-
-      pool.calls.length = 0;
-      scheduler.notify(); // no capacity: live is denied, so batch is not tried
-      await clock.advance(0);
-      expect(pool.calls).toEqual(['live']);
 
       pool.calls.length = 0;
       pool.free = 1;
@@ -309,6 +326,56 @@ describe('PriorityScheduler', () => {
       await scheduler.shutdown();
     });
 
+    it('does not try a lower class in a pump, notify() included, in which due higher work was denied', async () => {
+      const { scheduler, pool, clock } = setup({ retryAfterMs: 500 });
+      const live = track(scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') })); // wakes at 500
+      const batch = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('batch') })); // behind live
+      await clock.advance(0); // live is not due: batch is tried (denied, wakes at 500)
+      expect(pool.calls).toEqual(['live', 'batch']);
+      clock.set(500); // both due; no timer fired yet
+      scheduler.notify();
+      await new Promise<void>((r) => setImmediate(r));
+      expect(pool.calls).toEqual(['live', 'batch', 'live']);
+      expect(live.status).toBe('pending');
+      expect(batch.status).toBe('pending');
+      await scheduler.shutdown();
+    });
+
+    it("a notify() that tries higher work before its wake-up does not hold lower classes back when it is denied again (e.g. by its tenant's own limit)", async () => {
+      const { scheduler, clock } = setup();
+      // Tenant A's own limit: one admission per 1 000 ms.
+      let aNext = 0;
+      const aLimit = (): Admission<string> => {
+        if (clock.now() >= aNext) {
+          aNext = clock.now() + 1_000;
+          return { ok: true, value: 'A' };
+        }
+        return { ok: false, retryAfterMs: aNext - clock.now(), reason: 'rule:tenant-rpm' };
+      };
+      const a1 = track(scheduler.schedule({ trafficClass: 'live', tenant: 'A', tryAdmit: aLimit }));
+      const a2 = track(scheduler.schedule({ trafficClass: 'live', tenant: 'A', tryAdmit: aLimit })); // queued, wakes at 1000
+      await clock.advance(0);
+      let bTries = 0;
+      const b = track(
+        scheduler.schedule({
+          trafficClass: 'batch',
+          tenant: 'B',
+          tryAdmit: () => {
+            bTries++;
+            return { ok: true, value: 'B' };
+          },
+        }),
+      );
+      scheduler.notify(); // another request ended in the same tick
+      await clock.advance(0);
+      expect(a1.status).toBe('resolved');
+      expect(bTries).toBe(1);
+      expect(b).toMatchObject({ status: 'resolved', value: { value: 'B', waitedMs: 0 } });
+      expect(a2.status).toBe('pending');
+      await clock.advance(1_000);
+      expect(a2).toMatchObject({ status: 'resolved', value: { value: 'A', waitedMs: 1_000 } });
+    });
+
     it('retries lower work blocked by a denied higher class when the higher class wakes', async () => {
       const { scheduler, pool, clock } = setup({ retryAfterMs: 500 });
       const batch = track(scheduler.schedule({ trafficClass: 'batch', tryAdmit: pool.admit('batch') })); // wakes 500
@@ -340,12 +407,12 @@ describe('PriorityScheduler', () => {
     });
 
     it("rejects 'reject'-class work that arrives behind higher work which is denied in the same pump", async () => {
-      const { scheduler, pool, clock } = setup();
-      void scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') }).catch(() => {});
+      const { scheduler, pool, clock } = setup({ retryAfterMs: 500 });
+      void scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('live') }).catch(() => {}); // wakes at 500
       await clock.advance(0);
+      clock.set(500); // live is due; no timer fired yet
       const strict = track(scheduler.schedule({ trafficClass: 'strict', tryAdmit: pool.admit('strict') }));
-      scheduler.notify();
-      await clock.advance(0);
+      await new Promise<void>((r) => setImmediate(r));
       expect(pool.calls).toEqual(['live', 'live']);
       expect(rejection(strict)).toMatchObject({ reason: 'limited', limitReason: 'higher-priority work is waiting for capacity' });
       expect(scheduler.stats().classes.strict!.queued).toBe(0);
@@ -522,6 +589,74 @@ describe('PriorityScheduler', () => {
     });
   });
 
+  describe('a limiter call that hangs', () => {
+    it('rejects the rest of the queue at its deadlines and max waits while the call hangs', async () => {
+      const { scheduler, clock } = setup({ rejectEarly: false });
+      const hung = hangsAfterDenial(100);
+      const a = track(scheduler.schedule({ trafficClass: 'live', tenant: 'A', tryAdmit: hung.tryAdmit })); // wakes at 100, then hangs
+      const deny = (): Admission<string> => ({ ok: false, retryAfterMs: 100, reason: 'rule:test' });
+      const b = track(scheduler.schedule({ trafficClass: 'live', tenant: 'B', deadline: 500, tryAdmit: deny }));
+      const c = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'C', deadline: 700, tryAdmit: deny }));
+      await clock.advance(100);
+      expect(hung.calls()).toBe(2); // A's second call is in flight
+      await clock.advance(400);
+      expect(rejection(b)).toMatchObject({ reason: 'deadline', waitedMs: 500 });
+      expect(c.status).toBe('pending');
+      await clock.advance(200);
+      expect(rejection(c)).toMatchObject({ reason: 'deadline', waitedMs: 700 });
+      await clock.advance(5_000); // past A's max wait (2 s): A is settled when its call returns
+      expect(a.status).toBe('pending');
+      expect(scheduler.stats().queued).toBe(1);
+      hung.answer({ ok: false, retryAfterMs: 100, reason: 'rule:test' });
+      await clock.advance(0);
+      expect(rejection(a)).toMatchObject({ reason: 'max-wait', waitedMs: 5_700 });
+      expect(scheduler.stats().queued).toBe(0);
+      expect(clock.pending).toBe(0);
+    });
+
+    it('rejects work queued while the call hangs at its deadline', async () => {
+      const { scheduler, clock } = setup();
+      const hung = hangsAfterDenial(100);
+      const a = track(scheduler.schedule({ trafficClass: 'live', tenant: 'A', tryAdmit: hung.tryAdmit }));
+      await clock.advance(150); // A's second call is in flight
+      const deny = (): Admission<string> => ({ ok: false, retryAfterMs: 10, reason: 'rule:test' });
+      const denied = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'B', deadline: 300, tryAdmit: deny }));
+      // Behind waiting live work: queued without a try.
+      const behind = track(scheduler.schedule({ trafficClass: 'live', tenant: 'C', deadline: 400, tryAdmit: deny }));
+      await clock.advance(150);
+      expect(rejection(denied)).toMatchObject({ reason: 'deadline', waitedMs: 150 });
+      expect(behind.status).toBe('pending');
+      await clock.advance(100);
+      expect(rejection(behind)).toMatchObject({ reason: 'deadline', waitedMs: 250 });
+      hung.answer({ ok: true, value: 'slot' });
+      await clock.advance(0);
+      expect(a).toMatchObject({ status: 'resolved', value: { value: 'slot', waitedMs: 400 } });
+      expect(clock.pending).toBe(0);
+    });
+
+    it('a drain rejects what is left at its timeout, and shutdown resolves when the call returns (its work cancelled)', async () => {
+      const { scheduler, clock } = setup();
+      const hung = hangsAfterDenial(100);
+      const released: string[] = [];
+      const a = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'A', tryAdmit: hung.tryAdmit, release: (v) => released.push(v) }));
+      const b = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'B', tryAdmit: () => ({ ok: false, retryAfterMs: 100, reason: 'rule:test' }) }));
+      await clock.advance(100);
+      expect(hung.calls()).toBe(2);
+      let done = false;
+      void scheduler.shutdown({ drain: true, timeoutMs: 1_000 }).then(() => (done = true));
+      await clock.advance(1_000);
+      expect(rejection(b)).toMatchObject({ reason: 'shutdown', waitedMs: 1_100 });
+      expect(a.status).toBe('pending');
+      expect(done).toBe(false); // A's limiter call is still running
+      hung.answer({ ok: true, value: 'slot' });
+      await clock.advance(0);
+      expect(rejection(a).reason).toBe('shutdown');
+      expect(released).toEqual(['slot']);
+      expect(done).toBe(true);
+      expect(clock.pending).toBe(0);
+    });
+  });
+
   describe('queue-full', () => {
     it('rejects when the class already holds maxQueue items', async () => {
       const { scheduler, pool, clock } = setup();
@@ -552,6 +687,48 @@ describe('PriorityScheduler', () => {
       expect(err.cause).toBe(reason);
       expect(scheduler.stats()).toMatchObject({ queued: 0, classes: { batch: { rejected: { aborted: 1 } } } });
       expect(clock.pending).toBe(0);
+    });
+
+    it("lets go of work aborted before its wake-up, even when nothing pumps the class again (no growth per aborted request)", async () => {
+      // No event listener here: a kept rejection's unformatted stack trace would hold the work itself.
+      const clock = new ManualClock(0);
+      const scheduler = new PriorityScheduler({ clock, classes: CLASSES });
+      const pool = new Pool(0);
+      const refs: WeakRef<object>[] = [];
+      const scheduleAborted = async (i: number): Promise<void> => {
+        const ac = new AbortController();
+        const prompt = { text: `prompt ${i}` }; // what the engine's closure holds (its RequestState)
+        refs.push(new WeakRef(prompt));
+        const t = track(
+          scheduler.schedule({
+            trafficClass: 'live',
+            tenant: `t${i % 10}`,
+            signal: ac.signal,
+            tryAdmit: () => (prompt.text.length > 0 ? pool.admit('x')() : { ok: true, value: 'never' }),
+          }),
+        );
+        await clock.advance(0); // denied, wakes in 1 s
+        ac.abort(); // the client went away while waiting
+        await clock.advance(0);
+        expect(rejection(t).reason).toBe('aborted');
+      };
+      for (let i = 0; i < 200; i++) await scheduleAborted(i);
+      expect(scheduler.stats()).toMatchObject({ queued: 0, classes: { live: { queued: 0, tenants: 0 } } });
+      await new Promise<void>((r) => setImmediate(r));
+      collectGarbage();
+      expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+
+      // Same while other work keeps the class queued (no pump of the class in between).
+      refs.length = 0;
+      const stays = track(scheduler.schedule({ trafficClass: 'live', tenant: 'stays', tryAdmit: pool.admit('stays') }));
+      for (let i = 0; i < 1_000; i++) await scheduleAborted(i);
+      expect(scheduler.stats()).toMatchObject({ queued: 1, classes: { live: { queued: 1, tenants: 1 } } });
+      await new Promise<void>((r) => setImmediate(r));
+      collectGarbage();
+      // The expiry heap drops settled entries in batches (at most 64 wait for the next batch): bounded, not per request.
+      expect(refs.filter((r) => r.deref() !== undefined).length).toBeLessThanOrEqual(64);
+      expect(stays.status).toBe('pending');
+      await scheduler.shutdown();
     });
 
     it('rejects an already aborted signal without trying', async () => {
@@ -730,6 +907,36 @@ describe('PriorityScheduler', () => {
       expect(s.classes.live).toMatchObject({ queued: 0, oldestWaitMs: 0 });
       await scheduler.shutdown();
       expect(scheduler.stats().classes.batch!.rejected.shutdown).toBe(2);
+    });
+
+    it('queuedOf counts the waiting items of one class, as stats() does, at every queue event', async () => {
+      const clock = new ManualClock(0);
+      const seen: [number, number][] = [];
+      const scheduler: PriorityScheduler = new PriorityScheduler({
+        clock,
+        classes: CLASSES,
+        onEvent: (e) => seen.push([scheduler.queuedOf(e.trafficClass), scheduler.stats().classes[e.trafficClass]!.queued]),
+      });
+      const pool = new Pool(0);
+      const ac = new AbortController();
+      void scheduler.schedule({ trafficClass: 'batch', tenant: 'A', tryAdmit: pool.admit('a') }).catch(() => {});
+      void scheduler.schedule({ trafficClass: 'batch', tenant: 'B', signal: ac.signal, tryAdmit: pool.admit('b') }).catch(() => {});
+      void scheduler.schedule({ trafficClass: 'live', tryAdmit: pool.admit('c') }).catch(() => {});
+      await clock.advance(0);
+      expect(scheduler.queuedOf('batch')).toBe(2);
+      expect(scheduler.queuedOf('live')).toBe(1);
+      expect(scheduler.queuedOf('strict')).toBe(0);
+      expect(scheduler.queuedOf('no-such-class')).toBe(0);
+      ac.abort();
+      pool.free = 1;
+      scheduler.notify();
+      await clock.advance(0);
+      expect(scheduler.queuedOf('batch')).toBe(1);
+      expect(scheduler.queuedOf('live')).toBe(0);
+      await scheduler.shutdown();
+      expect(scheduler.queuedOf('batch')).toBe(0);
+      expect(seen.length).toBeGreaterThanOrEqual(6); // 3 enqueued, aborted, admitted, shutdown
+      for (const [fast, snapshot] of seen) expect(fast).toBe(snapshot);
     });
 
     it('survives a listener that throws', async () => {

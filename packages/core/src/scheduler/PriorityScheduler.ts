@@ -45,24 +45,31 @@ interface Entry {
   reject: (error: unknown) => void;
 }
 
-/** The FIFO of one tenant inside one class. Never revived once dead (a new one is made). */
+/**
+ * The FIFO of one tenant inside one class. Never revived once dead (a new one is made); a dead queue
+ * lets go of its entries at once and leaves its class's rotation by the next compaction.
+ */
 interface TenantQueue {
   readonly key: string;
   readonly tenant: string | undefined;
-  readonly items: Fifo<Entry>;
+  items: Fifo<Entry>;
   /** Unsettled entries in `items`. */
   live: number;
   /** When the head may be tried again (without `notify()`). */
   wakeAt: number;
   dead: boolean;
+  /** In its class's `rotation` (false while a pump has taken it out). */
+  inRotation: boolean;
 }
 
 interface ClassState {
   readonly name: string;
   readonly def: TrafficClass;
   readonly tenants: Map<string, TenantQueue>;
-  /** Round-robin order of tenants with waiting work (may hold dead queues, dropped lazily). */
+  /** Round-robin order of tenants with waiting work (may hold dead queues, see `deadInRotation`). */
   readonly rotation: Fifo<TenantQueue>;
+  /** Dead queues still in `rotation`; compacted away when they are half of it, so it stays O(live queues). */
+  deadInRotation: number;
   /** Classes with priority >= this one's, itself included. */
   atOrAbove: ClassState[];
   count: number;
@@ -73,6 +80,19 @@ interface ClassState {
 }
 
 const noop = (): void => {};
+
+/** `retain` predicate of a class rotation: keeps live tenant queues, marks the dead ones as out. */
+function keepLive(tq: TenantQueue): boolean {
+  if (!tq.dead) return true;
+  tq.inRotation = false;
+  return false;
+}
+
+/** `retain` predicate that empties the expiry heap (when nothing is queued, all of it is settled). */
+function dropFromHeap(e: Entry): boolean {
+  e.inHeap = false;
+  return false;
+}
 
 /** A denial's wait as a timer delay: at least 1 ms so a denied item is never retried in a busy loop. */
 function waitFor(retryAfterMs: number): number {
@@ -94,6 +114,10 @@ function waitFor(retryAfterMs: number): number {
  *   serves classes by priority (highest first); within a class, round-robin across tenants, FIFO
  *   within a tenant. A lower class is not tried in a pump in which a higher class had due work that
  *   was denied and is still waiting, so batch work cannot take capacity live work is waiting for.
+ *   Work tried before its wake-up (by `notify()`) and denied again does not hold lower classes back:
+ *   its limiter already said "not before the wake-up", and the rule may be its own (a tenant's limit).
+ * - **Expiry**: deadlines and max waits are enforced by the timer, also while a pump is waiting on a
+ *   slow `tryAdmit` (work whose own `tryAdmit` is in flight is settled when that call returns).
  * - **Never lost**: work is admitted, or rejected with a {@link QueueRejectedError} whose reason is
  *   `limited`, `deadline`, `max-wait`, `queue-full`, `aborted` or `shutdown`. An admitted value is
  *   always delivered (or handed to the item's `release`).
@@ -163,6 +187,7 @@ export class PriorityScheduler {
         def,
         tenants: new Map(),
         rotation: new Fifo(),
+        deadInRotation: 0,
         atOrAbove: [],
         count: 0,
         admitted: 0,
@@ -253,6 +278,20 @@ export class PriorityScheduler {
   countAdmitted(trafficClass: string): void {
     const cls = this.byName.get(trafficClass);
     if (cls !== undefined) cls.admitted++;
+  }
+
+  /**
+   * The number of items of `trafficClass` waiting now (0 for an unknown class): `stats().classes[c].queued`
+   * in O(1), without the snapshot of every class and tenant that {@link stats} builds. For the `depth`
+   * of queue events and gauges read on every event.
+   *
+   * @example
+   * ```ts
+   * const depth = scheduler.queuedOf('batch'); // === scheduler.stats().classes.batch.queued
+   * ```
+   */
+  queuedOf(trafficClass: string): number {
+    return this.byName.get(trafficClass)?.count ?? 0;
   }
 
   /**
@@ -425,9 +464,9 @@ export class PriorityScheduler {
     const key = item.tenant ?? '';
     let tq = cls.tenants.get(key);
     if (tq === undefined) {
-      tq = { key, tenant: item.tenant, items: new Fifo(), live: 0, wakeAt: retryAt ?? now, dead: false };
+      tq = { key, tenant: item.tenant, items: new Fifo(), live: 0, wakeAt: retryAt ?? now, dead: false, inRotation: false };
       cls.tenants.set(key, tq);
-      cls.rotation.push(tq);
+      this.rotate(cls, tq);
     }
     const queue = tq;
     let entry!: Entry;
@@ -477,6 +516,8 @@ export class PriorityScheduler {
     }
     if (denial === undefined) this.requestPump(false);
     else this.armAt(Math.min(queue.wakeAt, expireAt));
+    // A running pump may be waiting on a slow tryAdmit: the timer must still expire this entry.
+    if (this.pumping) this.armAt(expireAt);
     return promise;
   }
 
@@ -556,7 +597,8 @@ export class PriorityScheduler {
    * Serves one class: round-robin over tenants whose head is due (all of them when `force`), one item
    * per turn, until every tenant was denied, is not due, or is empty. Tenants that were not served
    * keep their place at the front for the next pump. Returns the earliest retry time of denied work
-   * still waiting (Infinity when none).
+   * that was due and is still waiting (Infinity when none): work tried early by a forced pump and
+   * denied again does not block lower classes.
    */
   private async pumpClass(cls: ClassState, force: boolean): Promise<number> {
     let deniedUntil = Infinity;
@@ -564,9 +606,14 @@ export class PriorityScheduler {
     for (;;) {
       const tq = cls.rotation.shift();
       if (tq === undefined) break;
-      if (tq.dead) continue;
+      tq.inRotation = false;
+      if (tq.dead) {
+        cls.deadInRotation--;
+        continue;
+      }
       let now = this.clock.now();
-      if (!force && tq.wakeAt > now) {
+      const due = tq.wakeAt <= now;
+      if (!force && !due) {
         stopped.push(tq);
         continue;
       }
@@ -574,7 +621,7 @@ export class PriorityScheduler {
       if (e === undefined) continue;
       if (now >= e.expireAt) {
         this.rejectEntry(e, e.expireReason, now);
-        if (!tq.dead) cls.rotation.push(tq);
+        this.rotate(cls, tq);
         continue;
       }
 
@@ -582,11 +629,17 @@ export class PriorityScheduler {
       let r: Admission<unknown>;
       try {
         const pending = e.item.tryAdmit();
-        r = isPromiseLike(pending) ? await pending : pending;
+        if (isPromiseLike(pending)) {
+          // While this call runs, the timer keeps expiring the rest of the queue.
+          this.armExpiry();
+          r = await pending;
+        } else {
+          r = pending;
+        }
       } catch (err) {
         e.inFlight = false;
         this.failEntry(e, err);
-        if (!tq.dead) cls.rotation.push(tq);
+        this.rotate(cls, tq);
         continue;
       }
       e.inFlight = false;
@@ -600,7 +653,7 @@ export class PriorityScheduler {
         } else {
           this.admitEntry(e, r.value, now);
         }
-        if (!tq.dead) cls.rotation.push(tq);
+        this.rotate(cls, tq);
         continue;
       }
 
@@ -608,7 +661,7 @@ export class PriorityScheduler {
       if (r.retryAfterMs === Infinity) {
         // This item can never pass; the ones behind it may.
         this.rejectEntry(e, e.cancel ?? 'limited', now, { retryAfterMs: Infinity });
-        if (!tq.dead) cls.rotation.push(tq);
+        this.rotate(cls, tq);
         continue;
       }
       const retryAt = now + waitFor(r.retryAfterMs);
@@ -617,11 +670,20 @@ export class PriorityScheduler {
       stopped.push(tq);
       if (e.cancel !== undefined) this.rejectEntry(e, e.cancel, now);
       else if (e.oneShot) this.rejectEntry(e, 'limited', now);
+      // Its expiry came during the call (the timer skipped it while it was in flight).
+      else if (now >= e.expireAt) this.rejectEntry(e, e.expireReason, now);
       else if (this.rejectEarly && retryAt >= e.expireAt) this.rejectEntry(e, e.expireReason, now, { early: true });
-      else if (retryAt < deniedUntil) deniedUntil = retryAt;
+      else if (due && retryAt < deniedUntil) deniedUntil = retryAt;
     }
-    for (const tq of stopped) if (!tq.dead) cls.rotation.push(tq);
+    for (const tq of stopped) this.rotate(cls, tq);
     return deniedUntil;
+  }
+
+  /** Puts a live tenant queue at the back of its class's rotation (a dead one is dropped). */
+  private rotate(cls: ClassState, tq: TenantQueue): void {
+    if (tq.dead || tq.inRotation) return;
+    tq.inRotation = true;
+    cls.rotation.push(tq);
   }
 
   private headOf(tq: TenantQueue): Entry | undefined {
@@ -632,6 +694,11 @@ export class PriorityScheduler {
     }
   }
 
+  /**
+   * Rejects every entry whose expiry has come. Runs at the start of each pump pass and from the timer,
+   * also while a pump waits on a `tryAdmit`. An entry whose own `tryAdmit` is in flight is skipped
+   * (dropped from the heap): the pump settles it when the call returns.
+   */
   private expire(now: number): void {
     const heap = this.expiries;
     for (;;) {
@@ -643,6 +710,7 @@ export class PriorityScheduler {
         this.staleExpiries--;
         continue;
       }
+      if (e.inFlight) continue;
       this.rejectEntry(e, e.expireReason, now);
     }
   }
@@ -677,10 +745,39 @@ export class PriorityScheduler {
     this.setTimer(at, now);
   }
 
-  /** Moves the pump timer earlier if `at` is before it (outside a pump; a pump re-arms when it ends). */
+  /** Moves the pump timer earlier if `at` is before it (a pump about to run re-arms when it ends). */
   private armAt(at: number): void {
-    if (this.pumping || this.pumpScheduled) return;
+    if (this.pumpScheduled) return;
     if (this.timer === undefined || at < this.timerAt) this.setTimer(at, this.clock.now());
+  }
+
+  /**
+   * During a pump that waits on a `tryAdmit`: makes sure the timer fires by the earliest expiry, so
+   * deadlines and max waits do not wait for that call. (Wake-ups can wait: the pump passes again.)
+   */
+  private armExpiry(): void {
+    const heap = this.expiries;
+    let top = heap.peek();
+    while (top !== undefined && top.settled) {
+      heap.pop();
+      top.inHeap = false;
+      this.staleExpiries--;
+      top = heap.peek();
+    }
+    if (top !== undefined && (this.timer === undefined || top.expireAt < this.timerAt)) {
+      this.setTimer(top.expireAt, this.clock.now());
+    }
+  }
+
+  /** The pump timer fired: pump, or, when a pump is running (maybe stuck on a slow limiter), expire now. */
+  private onTimer(): void {
+    if (!this.pumping) {
+      this.requestPump(false);
+      return;
+    }
+    this.repump = true;
+    this.expire(this.clock.now());
+    if (this.pumping && this.total !== 0) this.armExpiry();
   }
 
   private setTimer(at: number, now: number): void {
@@ -698,7 +795,7 @@ export class PriorityScheduler {
       if (this.timer !== ac) return;
       this.timer = undefined;
       this.timerAt = Infinity;
-      this.requestPump(false);
+      this.onTimer();
     }, noop);
   }
 
@@ -753,12 +850,26 @@ export class PriorityScheduler {
       }
     }
     const tq = e.tq;
+    const cls = e.cls;
     if (--tq.live === 0) {
       tq.dead = true;
-      e.cls.tenants.delete(tq.key);
+      cls.tenants.delete(tq.key);
+      // Let go of the settled entries (and through them the items' closures) now, and of the queue
+      // itself soon: nothing may pump this class again for a long time.
+      tq.items = new Fifo();
+      if (tq.inRotation && ++cls.deadInRotation * 2 > cls.rotation.size) {
+        cls.rotation.retain(keepLive);
+        cls.deadInRotation = 0;
+      }
     }
-    e.cls.count--;
+    cls.count--;
     if (--this.total === 0) {
+      // Everything left in these is settled.
+      if (this.expiries.size !== 0) {
+        this.expiries.retain(dropFromHeap);
+        this.staleExpiries = 0;
+      }
+      this.oneShots = [];
       this.cancelTimer();
       this.checkIdle();
     }
