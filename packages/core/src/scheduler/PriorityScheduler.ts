@@ -717,13 +717,8 @@ export class PriorityScheduler {
 
   // ---------------------------------------------------------------- timers
 
-  /** Sets the pump timer to the earliest wake-up or expiry of the queue. */
-  private rearm(): void {
-    if (this.total === 0) {
-      this.cancelTimer();
-      return;
-    }
-    const now = this.clock.now();
+  /** The queued entry that expires first, dropping settled ones off the top of the expiry heap. */
+  private earliestExpiry() {
     const heap = this.expiries;
     let top = heap.peek();
     while (top !== undefined && top.settled) {
@@ -732,6 +727,17 @@ export class PriorityScheduler {
       this.staleExpiries--;
       top = heap.peek();
     }
+    return top;
+  }
+
+  /** Sets the pump timer to the earliest wake-up or expiry of the queue. */
+  private rearm(): void {
+    if (this.total === 0) {
+      this.cancelTimer();
+      return;
+    }
+    const now = this.clock.now();
+    const top = this.earliestExpiry();
     let at = top === undefined ? Infinity : top.expireAt;
     for (const cls of this.order) {
       if (cls.count === 0) continue;
@@ -756,14 +762,7 @@ export class PriorityScheduler {
    * deadlines and max waits do not wait for that call. (Wake-ups can wait: the pump passes again.)
    */
   private armExpiry(): void {
-    const heap = this.expiries;
-    let top = heap.peek();
-    while (top !== undefined && top.settled) {
-      heap.pop();
-      top.inHeap = false;
-      this.staleExpiries--;
-      top = heap.peek();
-    }
+    const top = this.earliestExpiry();
     if (top !== undefined && (this.timer === undefined || top.expireAt < this.timerAt)) {
       this.setTimer(top.expireAt, this.clock.now());
     }
