@@ -94,4 +94,48 @@ describe('Resilience.shutdown', () => {
     expect(walks).toBe(0);
     expect(depths[depths.length - 1]).toBe(0);
   });
+
+  const rule = { id: 'user-rpm', scope: ['user'] as Array<'user'>, metric: 'requests' as const, limit: 100, window: '1m' as const };
+
+  it("refuses, with budgets too (the scheduler's own fast path), a request whose reservation is in flight at shutdown()", async () => {
+    let clock!: ManualClock;
+    const store = slowStore(() => clock, 50);
+    const env = setup({ limits: [rule], budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 10, window: '1d' }] }, { chat: { chain: ['a'] } }, { store });
+    clock = env.clock;
+    const { fn, calls } = scripted({});
+    const outcome = env.engine.execute({ route: 'chat', identity: { user: 'u1', tenant: 't1' }, inputTokens: 10 }, fn).catch((e: unknown) => e);
+    // Move until the scheduler's fast-path tryAdmit (budget + limit reservation) is in flight.
+    const sched = env.engine.scheduler as unknown as { fastInFlight: number };
+    for (let i = 0; i < 50 && sched.fastInFlight === 0; i++) await clock.advance(10);
+    expect(sched.fastInFlight).toBe(1);
+    const shutdown = env.engine.shutdown();
+    await clock.advance(1_000);
+    await shutdown;
+    const err = await outcome;
+    expect(calls).toEqual([]);
+    expect(err).toBeInstanceOf(QueueRejectedError);
+  });
+
+  it('resolves only once an admission in flight is settled and its reservation given back', async () => {
+    let clock!: ManualClock;
+    const store = slowStore(() => clock, 50);
+    const env = setup({ limits: [rule] }, { chat: { chain: ['a'] } }, { store });
+    clock = env.clock;
+    const held = () => store.memory().usage([{ key: limitKey(rule, { user: 'u1' })!, kind: 'rate', limit: 100, windowMs: 60_000, amount: 0 }])[0];
+    const { fn } = scripted({});
+    let settled = false;
+    const outcome = env.engine.execute({ route: 'chat', identity: { user: 'u1' }, inputTokens: 10 }, fn).catch((e: unknown) => e).finally(() => (settled = true));
+    await clock.advance(10); // the engine's own fast-path reservation is in flight (answers at 50)
+    let heldAtResolve: number | undefined;
+    let settledAtResolve: boolean | undefined;
+    const shutdown = env.engine.shutdown().then(() => {
+      heldAtResolve = held();
+      settledAtResolve = settled;
+    });
+    await clock.advance(1_000);
+    await shutdown;
+    await outcome;
+    expect(settledAtResolve).toBe(true);
+    expect(heldAtResolve).toBe(0);
+  });
 });

@@ -215,6 +215,10 @@ export class Resilience {
   private closed = false;
   /** Aborted by {@link shutdown}: ends the waits of requeued chains (see runChainOrRequeue). */
   private readonly stopping = new AbortController();
+  /** Set by a {@link shutdown} with `drain`: admissions still being answered are admitted, not refused. */
+  private draining = false;
+  /** Request-scoped reservations the store is still answering on the fast path (see admitLimits). */
+  private readonly admitting = new Set<Promise<void>>();
 
   constructor(policy: Policy, options: ResilienceOptions = {}) {
     checkResilienceOptions(options);
@@ -374,12 +378,17 @@ export class Resilience {
    */
   async shutdown(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.closed = true;
+    this.draining = opts.drain === true;
     this.stopping.abort(SHUT_DOWN);
-    // Calls cut off earlier that are still running give their reservations back now (before a drain,
-    // which may wait for their slots), and so do the requests that waited for them; a call cut off
-    // from now on is released at once.
+    // The scheduler closes at once too (an admission answered from now on is refused there as here).
+    const drained = this.scheduler.shutdown(opts);
+    // Calls cut off earlier that are still running give their reservations back now (a drain may
+    // wait for their slots), and so do the requests that waited for them; a call cut off from now on
+    // is released at once.
     await this.releaseHeld();
-    await this.scheduler.shutdown(opts);
+    await drained;
+    // Admissions the store was still answering: admitted (a drain) or refused and given back.
+    await Promise.all([...this.admitting]);
     await this.releaseHeld();
     this.pacingSubscription?.dispose();
     this.breakers.dispose();
@@ -542,17 +551,25 @@ export class Resilience {
           return { reservation: d };
         }
       } else {
-        return d.then((x) => {
-          if (x.ok && this.closed) {
-            // Shut down while the store answered: not admitted after all (the scheduler, closed now,
-            // rejects it as it rejects queued work), and what was reserved goes back.
-            void Promise.resolve(x.fail('release')).catch((e: unknown) => this.logger?.error?.('releasing a reservation refused at shutdown failed', { requestId: s.requestId, error: String(e) }));
+        let given: MaybePromise<void>;
+        const admitted = d.then((x) => {
+          if (x.ok && this.closed && !this.draining) {
+            // Shut down (without drain) while the store answered: not admitted after all (the closed
+            // scheduler rejects it as it rejects queued work), and what was reserved goes back.
+            given = x.fail('release');
             return this.admitScheduled(s, estimate);
           }
           if (!x.ok) return this.admitScheduled(s, estimate);
           this.scheduler.countAdmitted(s.trafficClass.name);
           return { reservation: x };
         });
+        // shutdown() waits for this answer, and for the release of a refused one.
+        const answered: Promise<void> = d
+          .then(() => given, ignore)
+          .then(undefined, (e: unknown) => this.logger?.error?.('releasing a reservation refused at shutdown failed', { requestId: s.requestId, error: String(e) }))
+          .finally(() => this.admitting.delete(answered));
+        this.admitting.add(answered);
+        return admitted;
       }
     }
     return this.admitScheduled(s, estimate);

@@ -393,6 +393,10 @@ export class PriorityScheduler {
         } else if (item.release !== undefined && item.signal !== undefined && item.signal.aborted) {
           this.release(item, r.value);
           out = this.rejectNow(cls, item, 'aborted', arrivedAt, now);
+        } else if (item.release !== undefined && this.closed && !this.draining) {
+          // shutdown() (without drain) was called while the limiter answered: not admitted after all.
+          this.release(item, r.value);
+          out = this.rejectNow(cls, item, 'shutdown', arrivedAt, now);
         } else {
           cls.admitted++;
           out = Promise.resolve({ value: r.value, waitedMs: now - arrivedAt });
@@ -499,9 +503,9 @@ export class PriorityScheduler {
       e.onAbort = () => this.onAbort(e);
       item.signal.addEventListener('abort', e.onAbort, { once: true });
     }
-    if (oneShot) {
-      this.oneShots.push(entry);
-    } else if (expireAt !== Infinity) {
+    if (oneShot) this.oneShots.push(entry);
+    // One-shot work too: queued behind a pump that waits on a slow call, it must still expire on time.
+    if (expireAt !== Infinity) {
       this.expiries.push(entry);
       entry.inHeap = true;
     }
@@ -650,6 +654,10 @@ export class PriorityScheduler {
         if (e.cancel !== undefined && e.item.release !== undefined) {
           this.release(e.item, r.value);
           this.rejectEntry(e, e.cancel, now);
+        } else if (now >= e.expireAt && e.item.release !== undefined) {
+          // Its time ran out while its own call ran (the timer skipped it meanwhile): not admitted late.
+          this.release(e.item, r.value);
+          this.rejectEntry(e, e.expireReason, now);
         } else {
           this.admitEntry(e, r.value, now);
         }
