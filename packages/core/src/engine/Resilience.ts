@@ -104,6 +104,8 @@ interface RequestState {
   rejectedCostUsd: number;
   /** The first skipped target, as a failure (see `skip`). */
   skipFailure?: ClassifiedError;
+  /** Routes a budget downgrade moved this request away from (it is never moved back to one). */
+  leftRoutes?: string[];
   /** Per target, calls of this request that were cut off and still hold its capacity (see holdUntilFinished). */
   holding?: Map<string, number>;
   /** One promise per held call of this request, resolved once its reservation was given back. */
@@ -859,16 +861,23 @@ export class Resilience {
     }
   }
 
-  /** True when budget `b` applies to this request (its `match`) and has a downgrade route it is not on. */
+  /**
+   * True when budget `b` applies to this request (its `match`) and has a downgrade route it is not on,
+   * has not left already (budgets that downgrade to each other would move it back and forth), and
+   * that has a target the request may be sent to (data class, context window, cost ceiling).
+   */
   private mayDowngrade(s: RequestState, b: BudgetRule): boolean {
-    if (b.downgradeTo === undefined || b.downgradeTo === s.route.name) return false;
-    return !b.match || Object.entries(b.match).every(([dim, v]) => s.ctx[dim as keyof LimitContext] === v);
+    if (b.downgradeTo === undefined || b.downgradeTo === s.route.name || s.leftRoutes?.includes(b.downgradeTo)) return false;
+    if (b.match && !Object.entries(b.match).every(([dim, v]) => s.ctx[dim as keyof LimitContext] === v)) return false;
+    const to = this.policy.routes[b.downgradeTo]!;
+    return to.chain.some((t) => this.ineligible(s, t, 0, to) === undefined);
   }
 
   /** Moves the request to budget `b`'s downgrade route. */
   private switchRoute(s: RequestState, b: BudgetRule): void {
     const to = this.policy.routes[b.downgradeTo!]!;
     this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: b.id, event: 'downgrade', to: to.name });
+    (s.leftRoutes ??= []).push(s.route.name);
     s.route = to;
     s.ctx.route = to.name;
     s.record.route = to.name;
@@ -1003,7 +1012,7 @@ export class Resilience {
   }
 
   /** Why `target` cannot serve this request at all, or undefined. */
-  private ineligible(s: RequestState, t: ResolvedTarget, minContext: number): [SkippedTarget['reason'], string] | undefined {
+  private ineligible(s: RequestState, t: ResolvedTarget, minContext: number, route: RoutePolicy = s.route): [SkippedTarget['reason'], string] | undefined {
     const dc = s.request.dataClass;
     if (dc !== undefined ? !t.dataClasses?.includes(dc) : false) {
       return ['data_class', `not approved for data class '${dc}'`];
@@ -1012,7 +1021,7 @@ export class Resilience {
     if (t.contextWindow !== undefined && (s.inputTokens + out > t.contextWindow || t.contextWindow < minContext)) {
       return ['context_window', `needs ${Math.max(s.inputTokens + out, minContext)} tokens, window is ${t.contextWindow}`];
     }
-    const ceiling = s.route.costCeilingUsd;
+    const ceiling = route.costCeilingUsd;
     if (ceiling !== undefined) {
       const worst = costUsd(t, s.inputTokens, out);
       if (worst > ceiling) return ['cost_ceiling', `worst case $${worst.toFixed(6)} > ceiling $${ceiling}`];
@@ -1128,6 +1137,8 @@ export class Resilience {
               this.skip(s, target, 'paced', `provider quota low for ${paceMs} ms`);
               continue chain;
             }
+            // Counted before the wait: callers arriving meanwhile wait for this call's share too.
+            this.spendPacing(target, estimate);
             await this.clock.sleep(paceMs, s.request.signal);
             waitedMs += paceMs;
             capacityWaitMs += paceMs;
@@ -1474,16 +1485,22 @@ export class Resilience {
     check(snap.remainingTokens, snap.limitTokens, snap.tokensResetAt, estimate.inputTokens + estimate.outputTokens);
     check(snap.remainingInputTokens, snap.limitInputTokens, snap.inputTokensResetAt, estimate.inputTokens);
     check(snap.remainingOutputTokens, snap.limitOutputTokens, snap.outputTokensResetAt, estimate.outputTokens);
-    if (wait === 0) {
-      // This call spends what it will use: count it against the snapshot so concurrent callers see it
-      // before the next response headers refresh it.
-      if (snap.remainingRequests !== undefined) snap.remainingRequests -= 1;
-      const tokens = estimate.inputTokens + estimate.outputTokens;
-      if (snap.remainingTokens !== undefined) snap.remainingTokens -= tokens;
-      if (snap.remainingInputTokens !== undefined) snap.remainingInputTokens -= estimate.inputTokens;
-      if (snap.remainingOutputTokens !== undefined) snap.remainingOutputTokens -= estimate.outputTokens;
-    }
+    if (wait === 0) this.spendPacing(target, estimate);
     return wait;
+  }
+
+  /**
+   * A call that goes out (at once or after its pacing wait) spends what it will use: count it against
+   * the snapshot so concurrent callers see it before the next response headers refresh it.
+   */
+  private spendPacing(target: ResolvedTarget, estimate: UsageAmounts): void {
+    const snap = this.pacing.get(target.id);
+    if (!snap) return;
+    if (snap.remainingRequests !== undefined) snap.remainingRequests -= 1;
+    const tokens = estimate.inputTokens + estimate.outputTokens;
+    if (snap.remainingTokens !== undefined) snap.remainingTokens -= tokens;
+    if (snap.remainingInputTokens !== undefined) snap.remainingInputTokens -= estimate.inputTokens;
+    if (snap.remainingOutputTokens !== undefined) snap.remainingOutputTokens -= estimate.outputTokens;
   }
 
   // ---------------------------------------------------------------- finish

@@ -10,6 +10,18 @@ describe('validateOutput', () => {
     await expect(validateOutput('As said in [1], here you go: {"intent":"refund"}', Intent)).resolves.toEqual({ ok: true, value: { intent: 'refund' } });
   });
 
+  it('tries the next value when the validator throws on one, and reports the throw when none matches', async () => {
+    const tagged: StandardSchemaLike<unknown> = {
+      '~standard': {
+        version: 1,
+        vendor: 'test',
+        validate: (v: unknown) => ((v as { tags: string[] }).tags.length > 0 ? { value: v } : { issues: [{ message: 'no tags' }] }),
+      },
+    };
+    await expect(validateOutput('See [1]: {"tags":["a"]}', tagged)).resolves.toEqual({ ok: true, value: { tags: ['a'] } });
+    await expect(validateOutput('See [1] and [2]', tagged)).resolves.toEqual({ ok: false, reason: expect.stringMatching(/^the output validator threw: /) });
+  });
+
   it("reports the first value's issues when none matches, and says so when nothing parses", async () => {
     const r = await validateOutput('{"intent":"complaint"} or {"x":1}', Intent);
     expect(r).toEqual({ ok: false, reason: expect.stringMatching(/^the reply does not match the schema: intent: /) });

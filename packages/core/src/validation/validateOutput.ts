@@ -35,7 +35,8 @@ type Verdict<O> = { value: O; issues?: undefined } | { issues: ReadonlyArray<{ m
  * Parses JSON out of a reply and validates it with a Standard Schema (zod 4, valibot, arktype...).
  * Every JSON value the reply carries is tried in order (see {@link jsonCandidates}); the first that
  * matches wins, else the first one's issues are the reason. Never throws: a validator that throws
- * counts as a failed validation, and so does an asynchronous one slower than `timeoutMs`.
+ * fails the value it was given (the next value is tried), and an asynchronous one slower than
+ * `timeoutMs` fails the validation.
  *
  * @example
  * ```ts
@@ -64,7 +65,9 @@ export async function validateOutput<O>(
       }
     } catch (e) {
       // A validator's own error may quote the reply (`JSON.parse`: `"Patient Ja"... is not valid JSON`).
-      return { ok: false, reason: `the output validator threw: ${redactQuoted(e instanceof Error ? e.message : String(e), 4)}` };
+      // It fails this candidate only: a hand-written validator may throw on `[1]` and accept the object after it.
+      first ??= { ok: false, reason: `the output validator threw: ${redactQuoted(e instanceof Error ? e.message : String(e), 4)}` };
+      continue;
     }
     if (!verdict.issues) return { ok: true, value: verdict.value };
     const reasons = verdict.issues
