@@ -612,3 +612,30 @@ describe('openAIGateway answers every error OpenAI-style, never with an HTML pag
     }
   });
 });
+
+describe('openAIGateway keeps upstream credentials an error body echoes out of events and errors', () => {
+  it.each([
+    ['an auth error', 401, { message: 'Incorrect API key provided: upstream-secret-key. You can find your API key at x.', type: 'invalid_request_error', code: 'invalid_api_key' }],
+    ['an exhausted quota', 429, { message: 'You exceeded your current quota for key upstream-secret-key', type: 'insufficient_quota', code: 'insufficient_quota' }],
+  ])('redacts the key from %s before the engine reads it', async (_what, status, error) => {
+    const echoing: typeof fetch = () => Promise.resolve(new Response(JSON.stringify({ error }), { status, headers: { 'content-type': 'application/json' } }));
+    const gw = await startGateway({ fetch: echoing });
+    try {
+      const alerts: string[] = [];
+      gw.engine.events.on('alert', (a) => alerts.push(a.message));
+      const recorded = nextRecord(gw.engine);
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'solo', messages: ask('Hello') }),
+      });
+      const body = await res.text();
+      await recorded;
+      expect(alerts).toHaveLength(1);
+      expect(alerts[0]).toContain('[redacted]');
+      for (const text of [body, ...alerts]) expect(text).not.toContain('upstream-secret-key');
+    } finally {
+      await gw.close();
+    }
+  });
+});

@@ -1,14 +1,20 @@
 import type { ErrorKind } from '@llm-resilience/core';
 
+/** Shorter header values (`2023-06-01`, `true`) are not secrets worth cutting out of a body. */
+const MIN_SECRET_LENGTH = 8;
+
 /**
  * An upstream answered with a non-2xx status. Carries the status, the response headers
  * (`retry-after`, `x-ratelimit-*`) and the parsed error body, the shape `classifyError` reads, so
  * the engine classifies it like an SDK error (429 with `insufficient_quota` is quota, 529 is
- * overloaded, ...). Its message names the upstream, never its key; it is not sent to clients.
+ * overloaded, ...). Its message names the upstream, never its key; it is not sent to clients. The
+ * credentials the call sent (`secrets`: the upstream's key, its credential-like headers) are cut out
+ * of the body before anything reads it, so an upstream that echoes its key (`Incorrect API key
+ * provided: <key>`) does not put it in the `alert` event or an error message.
  *
  * @example
  * ```ts
- * const err = await UpstreamHttpError.from('openai', response);
+ * const err = await UpstreamHttpError.from('openai', response, [apiKey]);
  * classifyError(err).kind; // 'rate_limited' for a 429
  * ```
  */
@@ -27,13 +33,14 @@ export class UpstreamHttpError extends Error {
   }
 
   /** Reads the (bounded) error body of `response`. */
-  static async from(upstream: string, response: Response): Promise<UpstreamHttpError> {
+  static async from(upstream: string, response: Response, secrets: readonly string[] = []): Promise<UpstreamHttpError> {
     let text = '';
     try {
       text = (await response.text()).slice(0, 64_000);
     } catch {
       // body unreadable: the status is enough
     }
+    for (const secret of secrets) if (secret.length >= MIN_SECRET_LENGTH) text = text.split(secret).join('[redacted]');
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -104,8 +104,15 @@ async function send(call: UpstreamCall, stream: boolean, signal: AbortSignal): P
   const { url, init } = requestFor(call, stream);
   const response = await call.fetch(url, { ...init, signal });
   call.ctx.reportHeaders(response.headers);
-  if (response.status < 200 || response.status >= 300) throw await UpstreamHttpError.from(call.name, response);
+  if (response.status < 200 || response.status >= 300) throw await UpstreamHttpError.from(call.name, response, credentialsOf(call.upstream));
   return response;
+}
+
+/** What an upstream's error body must not echo on: its key and the values of its credential-like headers. */
+function credentialsOf(upstream: UpstreamCall['upstream']): string[] {
+  const out = upstream.apiKey !== undefined ? [upstream.apiKey] : [];
+  for (const [name, value] of Object.entries(upstream.headers ?? {})) if (/key|auth|token|secret|password|cookie/i.test(name)) out.push(value);
+  return out;
 }
 
 /**
