@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { ManualClock } from '../clock';
 import type { TrafficClass } from '../policy/Policy';
 import { PriorityScheduler } from './PriorityScheduler';
+import { hangsAfterDenial, track } from './schedulerTestKit';
 import { QueueRejectedError } from './QueueRejectedError';
-import type { Admission, Scheduled } from './types';
+import type { Admission } from './types';
 
 /* Limiter calls that take time (a Redis round trip) or hang: queued work still settles on time, exactly once. */
 
@@ -13,40 +14,8 @@ const CLASSES: Record<string, TrafficClass> = {
   batch: { name: 'batch', priority: 10, reserve: 0.2, whenLimited: 'queue', maxWaitMs: 600_000, maxQueue: 1_000 },
 };
 
-interface Tracked<T> {
-  status: 'pending' | 'resolved' | 'rejected';
-  value?: Scheduled<T>;
-  error?: unknown;
-}
 
-function track<T>(p: Promise<Scheduled<T>>): Tracked<T> {
-  const t: Tracked<T> = { status: 'pending' };
-  p.then(
-    (v) => {
-      t.status = 'resolved';
-      t.value = v;
-    },
-    (e: unknown) => {
-      t.status = 'rejected';
-      t.error = e;
-    },
-  );
-  return t;
-}
 
-/** Denied on its first call (retry in `retryAfterMs`), then hangs until `answer` is called. */
-function hangsAfterDenial(retryAfterMs: number) {
-  let calls = 0;
-  let answer: (a: Admission<string>) => void = () => {};
-  return {
-    tryAdmit: (): Admission<string> | Promise<Admission<string>> => {
-      if (++calls === 1) return { ok: false, retryAfterMs, reason: 'rule:test' };
-      return new Promise<Admission<string>>((r) => (answer = r));
-    },
-    answer: (a: Admission<string>) => answer(a),
-    calls: () => calls,
-  };
-}
 
 describe('PriorityScheduler: slow limiter calls, expiry and shutdown', () => {
   it('one-shot (whenLimited: reject) work queued behind others is settled on time while a limiter call hangs', async () => {

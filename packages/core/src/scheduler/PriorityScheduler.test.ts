@@ -4,8 +4,9 @@ import { ManualClock } from '../clock';
 import { ResilienceError } from '../errors/ResilienceError';
 import type { TrafficClass } from '../policy/Policy';
 import { PriorityScheduler } from './PriorityScheduler';
+import { hangsAfterDenial, track, type Tracked } from './schedulerTestKit';
 import { QueueRejectedError } from './QueueRejectedError';
-import type { Admission, QueueEvent, Scheduled } from './types';
+import type { Admission, QueueEvent } from './types';
 
 const CLASSES: Record<string, TrafficClass> = {
   live: { name: 'live', priority: 100, reserve: 0, whenLimited: 'wait', maxWaitMs: 2_000, maxQueue: 100 },
@@ -35,26 +36,7 @@ class Pool {
   }
 }
 
-interface Tracked<T> {
-  status: 'pending' | 'resolved' | 'rejected';
-  value?: Scheduled<T>;
-  error?: unknown;
-}
 
-function track<T>(p: Promise<Scheduled<T>>): Tracked<T> {
-  const t: Tracked<T> = { status: 'pending' };
-  p.then(
-    (v) => {
-      t.status = 'resolved';
-      t.value = v;
-    },
-    (e: unknown) => {
-      t.status = 'rejected';
-      t.error = e;
-    },
-  );
-  return t;
-}
 
 function rejection(t: Tracked<unknown>): QueueRejectedError {
   expect(t.status).toBe('rejected');
@@ -68,19 +50,6 @@ function collectGarbage(): void {
   (runInNewContext('gc') as () => void)();
 }
 
-/** A `tryAdmit` that is denied on its first call (retry in `retryAfterMs`) and then hangs until `answer` is called. */
-function hangsAfterDenial(retryAfterMs: number): { tryAdmit: () => Admission<string> | Promise<Admission<string>>; answer: (a: Admission<string>) => void; calls: () => number } {
-  let calls = 0;
-  let answer: (a: Admission<string>) => void = () => {};
-  return {
-    tryAdmit: () => {
-      if (++calls === 1) return { ok: false, retryAfterMs, reason: 'rule:test' };
-      return new Promise<Admission<string>>((r) => (answer = r));
-    },
-    answer: (a) => answer(a),
-    calls: () => calls,
-  };
-}
 
 function setup(opts: { free?: number; retryAfterMs?: number; rejectEarly?: boolean } = {}) {
   const clock = new ManualClock(0);
