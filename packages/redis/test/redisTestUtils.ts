@@ -142,35 +142,27 @@ export async function pollUntil(what: string, step: () => boolean | Promise<bool
 }
 
 /**
- * A TCP proxy in front of Redis that can lose a reply: armed with {@link dropNextReply}, it forwards
- * what the client sends, and when Redis answers it closes both connections instead of passing the
- * answer on. Redis has run the command; the client never hears of it, and reconnects (through the
- * proxy again).
+ * A TCP proxy in front of the Redis at REDIS_URL, on a free local port: what the proxies below share
+ * (listening, keeping track of the sockets, stopping). Each decides what it does with a connection.
  */
-export class ReplyDroppingProxy {
+abstract class RedisTcpProxy {
   private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  private armed = false;
-  /** Replies dropped so far. */
-  dropped = 0;
+  protected readonly sockets = new Set<Socket>();
+  protected readonly target: { host: string; port: number };
 
-  private constructor(private readonly target: { host: string; port: number }) {}
-
-  /** Starts a proxy to REDIS_URL on a free local port. */
-  static async start(): Promise<ReplyDroppingProxy & { port: number }> {
+  protected constructor() {
     const url = new URL(REDIS_URL);
-    const proxy = new ReplyDroppingProxy({ host: url.hostname, port: Number(url.port || 6379) });
-    const server = createServer((client) => proxy.pipe(client));
-    proxy.server = server;
+    this.target = { host: url.hostname, port: Number(url.port || 6379) };
+  }
+
+  /** Listens on a free local port, and returns it. */
+  protected async listen(): Promise<number> {
+    const server = createServer((client) => this.accept(client));
+    this.server = server;
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const address = server.address();
-    return Object.assign(proxy, { port: typeof address === 'object' && address ? address.port : 0 });
-  }
-
-  /** The next bytes Redis sends back (on any connection) are dropped, and that connection is cut. */
-  dropNextReply(): void {
-    this.armed = true;
+    return typeof address === 'object' && address ? address.port : 0;
   }
 
   async stop(): Promise<void> {
@@ -180,17 +172,50 @@ export class ReplyDroppingProxy {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  private pipe(client: Socket): void {
+  /** Keeps `s` until it closes (errors are the test's doing: ignored). */
+  protected track(s: Socket): void {
+    this.sockets.add(s);
+    s.on('error', () => undefined);
+    s.on('close', () => this.sockets.delete(s));
+  }
+
+  /** A new connection to Redis, tracked; closing either side closes the other. */
+  protected upstreamFor(client: Socket): Socket {
     const upstream = connectTcp(this.target.port, this.target.host);
-    for (const s of [client, upstream]) {
-      this.sockets.add(s);
-      s.on('error', () => undefined);
-      s.on('close', () => {
-        this.sockets.delete(s);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
+    this.track(upstream);
+    upstream.on('close', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    return upstream;
+  }
+
+  protected abstract accept(client: Socket): void;
+}
+
+/**
+ * A TCP proxy in front of Redis that can lose a reply: armed with {@link dropNextReply}, it forwards
+ * what the client sends, and when Redis answers it closes both connections instead of passing the
+ * answer on. Redis has run the command; the client never hears of it, and reconnects (through the
+ * proxy again).
+ */
+export class ReplyDroppingProxy extends RedisTcpProxy {
+  private armed = false;
+  /** Replies dropped so far. */
+  dropped = 0;
+
+  /** Starts a proxy to REDIS_URL on a free local port. */
+  static async start(): Promise<ReplyDroppingProxy & { port: number }> {
+    const proxy = new ReplyDroppingProxy();
+    return Object.assign(proxy, { port: await proxy.listen() });
+  }
+
+  /** The next bytes Redis sends back (on any connection) are dropped, and that connection is cut. */
+  dropNextReply(): void {
+    this.armed = true;
+  }
+
+  protected accept(client: Socket): void {
+    this.track(client);
+    const upstream = this.upstreamFor(client);
     client.on('data', (b: Buffer) => upstream.write(b));
     upstream.on('data', (b: Buffer) => {
       if (this.armed) {
@@ -211,24 +236,14 @@ export class ReplyDroppingProxy {
  * forwarded until {@link release}. This is what a client sees while Redis is slow to answer after a
  * restart, a failover or a network blip, on every reconnect.
  */
-export class ConnectionHoldingProxy {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
+export class ConnectionHoldingProxy extends RedisTcpProxy {
   private held: Array<() => void> = [];
   private holding = false;
 
-  private constructor(private readonly target: { host: string; port: number }) {}
-
   /** Starts a proxy to REDIS_URL on a free local port. */
   static async start(): Promise<ConnectionHoldingProxy & { port: number }> {
-    const url = new URL(REDIS_URL);
-    const proxy = new ConnectionHoldingProxy({ host: url.hostname, port: Number(url.port || 6379) });
-    const server = createServer((client) => proxy.accept(client));
-    proxy.server = server;
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const address = server.address();
-    return Object.assign(proxy, { port: typeof address === 'object' && address ? address.port : 0 });
+    const proxy = new ConnectionHoldingProxy();
+    return Object.assign(proxy, { port: await proxy.listen() });
   }
 
   /** Cuts every open connection; new ones are held until {@link release}. */
@@ -245,31 +260,19 @@ export class ConnectionHoldingProxy {
     for (const pipe of held) pipe();
   }
 
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     this.held = [];
-    for (const s of this.sockets) s.destroy();
-    const server = this.server;
-    this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await super.stop();
   }
 
-  private accept(client: Socket): void {
-    this.sockets.add(client);
-    client.on('error', () => undefined);
-    client.on('close', () => this.sockets.delete(client));
+  protected accept(client: Socket): void {
+    this.track(client);
     const buffered: Buffer[] = [];
     const buffer = (b: Buffer) => buffered.push(b);
     client.on('data', buffer);
     const pipe = () => {
       if (client.destroyed) return;
-      const upstream = connectTcp(this.target.port, this.target.host);
-      this.sockets.add(upstream);
-      upstream.on('error', () => undefined);
-      upstream.on('close', () => {
-        this.sockets.delete(upstream);
-        client.destroy();
-      });
-      client.on('close', () => upstream.destroy());
+      const upstream = this.upstreamFor(client);
       client.off('data', buffer);
       for (const b of buffered) upstream.write(b);
       client.on('data', (b: Buffer) => upstream.write(b));
