@@ -618,11 +618,10 @@ export class Resilience {
         if (settle) {
           // It answered all the same and was billed: its target-scoped reservation is settled with what
           // it used, and the request's request-scoped admission is charged for it too (see closeRequest).
-          const known = this.knownUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens);
-          const used = this.amounts(target, known ?? { inputTokens: s.inputTokens, outputTokens: ctx.maxOutputTokens });
+          const { used, estimated } = this.lateUsed(s, target, ctx, value);
           s.lateUsage = addUsage(s.lateUsage, used);
           done = reservation && this.releaseTarget(reservation, target, reservation.settle(used));
-          this.reportLateUsage(s, target, used, known === undefined);
+          this.reportLateUsage(s, target, used, estimated);
         } else {
           done = reservation && this.releaseTarget(reservation, target, reservation.fail());
         }
@@ -636,11 +635,8 @@ export class Resilience {
     };
     this.held.add(close);
     const ended = ctx.unfinished!.then(
-      // Nothing answered (`undefined`, `null`) and no usage reported: a call that honoured its signal by
-      // resolving instead of rejecting (a wrapper that swallows the abort). Nothing was billed for it.
-      (value) => close((value !== undefined && value !== null) || ctx.reportedUsage !== undefined, value),
-      // A call that reported its usage and then failed was answered and billed all the same.
-      () => close(ctx.reportedUsage !== undefined),
+      (value) => close(billedLate(ctx, value), value),
+      () => close(billedLate(ctx, undefined)),
     );
     const turn = new Promise<void>((resolve) => setImmediate(resolve));
     return Promise.race([ended, turn]).then(() => {
@@ -910,13 +906,20 @@ export class Resilience {
    */
   private watchLateAnswer(s: RequestState, target: ResolvedTarget, ctx: AttemptContextImpl, unfinished: Promise<unknown>): void {
     const answered = (value: unknown): void => {
-      if ((value === undefined || value === null) && ctx.reportedUsage === undefined) return; // swallowed its abort
-      const known = this.knownUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens);
-      const used = this.amounts(target, known ?? { inputTokens: s.inputTokens, outputTokens: ctx.maxOutputTokens });
-      this.reportLateUsage(s, target, used, known === undefined);
+      if (!billedLate(ctx, value)) return;
+      const { used, estimated } = this.lateUsed(s, target, ctx, value);
+      this.reportLateUsage(s, target, used, estimated);
     };
-    // A call that reported its usage and then failed was answered and billed all the same.
     unfinished.then(answered, () => answered(undefined));
+  }
+
+  /**
+   * What a cut-off call that answered later used (see {@link billedLate}): reported or extracted usage,
+   * else the estimate (`estimated`), at its target's price.
+   */
+  private lateUsed(s: RequestState, target: ResolvedTarget, ctx: AttemptContextImpl, value: unknown): { used: UsageAmounts; estimated: boolean } {
+    const known = this.knownUsage(s, target, ctx.reportedUsage, value, ctx.maxOutputTokens);
+    return { used: this.amounts(target, known ?? { inputTokens: s.inputTokens, outputTokens: ctx.maxOutputTokens }), estimated: known === undefined };
   }
 
   /** Tells listeners and metrics what a cut-off call that answered later used (no record counts it). */
@@ -1637,6 +1640,15 @@ function streamingResult<T>(
 ): { value: StreamingResult<T>; finisher: StreamFinisher } {
   const finisher = new StreamFinisher(complete, fail);
   return { value: { ...base, complete: finisher.complete.bind(finisher), fail: finisher.fail.bind(finisher) }, finisher };
+}
+
+/**
+ * Whether a cut-off call that ended with `value` (`undefined` when it failed) was answered, and so
+ * billed: it gave something, or reported its usage (also when it failed afterwards). One that resolved
+ * with nothing (`undefined`, `null`) and reported nothing honoured its signal by swallowing the abort.
+ */
+function billedLate(ctx: AttemptContextImpl, value: unknown): boolean {
+  return (value !== undefined && value !== null) || ctx.reportedUsage !== undefined;
 }
 
 /** A rejection handler that ignores the rejection. */
