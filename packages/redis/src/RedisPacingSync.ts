@@ -5,6 +5,8 @@ import { SharedStateSync } from './SharedStateSync';
 import type { RedisSyncOptions } from './types';
 
 const RESET_FIELDS = ['requestsResetAt', 'tokensResetAt', 'inputTokensResetAt', 'outputTokensResetAt'] as const;
+/** Times that travel relative like the resets, but say nothing about how long the snapshot is worth keeping. */
+const TIME_FIELDS = ['observedAt'] as const;
 const COUNT_FIELDS = [
   'limitRequests',
   'remainingRequests',
@@ -17,8 +19,8 @@ const COUNT_FIELDS = [
 ] as const;
 
 /**
- * Pacing snapshots on the wire: reset times relative to the moment of publishing; kept for later
- * processes until the latest reset (after it, the snapshot says nothing). The latest write wins.
+ * Pacing snapshots on the wire: reset times and `observedAt` relative to the moment of publishing; kept
+ * for later processes until the latest reset (after it, the snapshot says nothing). The latest write wins.
  */
 const pacingCodec: SharedStateCodec<RateLimitSnapshot> = {
   encode(snapshot, now) {
@@ -34,6 +36,10 @@ const pacingCodec: SharedStateCodec<RateLimitSnapshot> = {
       wire[f] = v - now;
       ttlMs = Math.max(ttlMs, v - now);
     }
+    for (const f of TIME_FIELDS) {
+      const v = snapshot[f];
+      if (typeof v === 'number' && Number.isFinite(v)) wire[f] = v - now;
+    }
     return { wire, rank: 0, ttlMs };
   },
   decode(wire, base) {
@@ -46,7 +52,7 @@ const pacingCodec: SharedStateCodec<RateLimitSnapshot> = {
       if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
       snapshot[f] = v;
     }
-    for (const f of RESET_FIELDS) {
+    for (const f of [...RESET_FIELDS, ...TIME_FIELDS]) {
       const v = w[f];
       if (v === undefined) continue;
       if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
@@ -68,7 +74,8 @@ const pacingCodec: SharedStateCodec<RateLimitSnapshot> = {
  *   future reset replaces the stored one by nothing (it is still announced).
  * - **Subscribe** delivers, once, the snapshots stored by other processes whose reset is still ahead,
  *   then every new one; after a reconnect, the stored snapshots are loaded again.
- * - **Time**: reset times travel relative and stored snapshots are aged with Redis `TIME`; pass the
+ * - **Time**: reset times and `observedAt` (when the provider reported the counts, so receivers count
+ *   the refill since) travel relative, and stored snapshots are aged with Redis `TIME`; pass the
  *   engine's clock as `clock`.
  * - **Failures** never throw into the engine: they go to `onError`; each process paces on what it saw.
  *

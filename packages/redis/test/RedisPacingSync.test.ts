@@ -76,6 +76,29 @@ describe('RedisPacingSync (real Redis)', () => {
     expect(loaded.tokensResetAt).toBeLessThanOrEqual(clockA.now() + 20_000);
   });
 
+  it('carries when a snapshot was observed like its reset times, so receivers count the refill since', async () => {
+    const clockA = new ManualClock(await redisNow(redis));
+    const clockB = new ManualClock(clockA.now() - 90_000); // B's clock is 90 s behind
+    const a = processSync(clockA);
+    const b = processSync(clockB);
+    const atB = new Inbox<RateLimitSnapshot>();
+    b.subscribe(atB.onRemote);
+    await b.ready();
+
+    // Observed 40 s before A publishes it.
+    await a.publish('fast-a', { limitTokens: 60_000, remainingTokens: 0, tokensResetAt: clockA.now() + 20_000, observedAt: clockA.now() - 40_000 });
+    await atB.count(1);
+    expect(atB.received).toEqual([
+      ['fast-a', { limitTokens: 60_000, remainingTokens: 0, tokensResetAt: clockB.now() + 20_000, observedAt: clockB.now() - 40_000 }],
+    ]);
+    // The stored copy too, aged by the time it spent in Redis.
+    const late = processSync(new ManualClock(clockA.now()));
+    const [[, loaded]] = (await late.load()) as [[string, RateLimitSnapshot]];
+    expect(loaded.tokensResetAt! - loaded.observedAt!).toBe(60_000);
+    expect(loaded.observedAt).toBeLessThanOrEqual(clockA.now() - 40_000);
+    expect(loaded.observedAt).toBeGreaterThan(clockA.now() - 41_000);
+  });
+
   it('replaces the stored snapshot with the latest one; one without a future reset removes it', async () => {
     const clock = new ManualClock(await redisNow(redis));
     const a = processSync(clock);

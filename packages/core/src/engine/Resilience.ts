@@ -20,6 +20,7 @@ import type { BudgetRule, Policy, ResolvedTarget, RoutePolicy, TrafficClass } fr
 import { costUsd } from '../pricing/cost';
 import { RetryBudget } from '../retry/RetryBudget';
 import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../pacing/PacingStateSync';
+import { ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
 import { heuristicTokenCount } from '../tokens/heuristicTokenCount';
@@ -78,8 +79,18 @@ const HOLD_ENDED = Object.freeze({ name: 'HoldEnded' });
 /** Longest delay `setTimeout` takes (about 24.8 days); longer ones would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 const HEURISTIC_TOKENIZER: Tokenizer = { count: (text) => heuristicTokenCount(text) };
-/** Below this share of a provider's remaining quota we wait for its reset (proactive pacing). */
+/** Proactive pacing holds a call until it leaves this share of the provider's reported limit over. */
 const PACING_MARGIN = 0.02;
+
+/** What a call takes from a provider's quotas: one request and its estimated tokens. */
+function pacingNeed(estimate: UsageAmounts): QuotaNeed {
+  return {
+    requests: 1,
+    tokens: estimate.inputTokens + estimate.outputTokens,
+    inputTokens: estimate.inputTokens,
+    outputTokens: estimate.outputTokens,
+  };
+}
 
 let requestCounter = 0;
 const idPrefix = Math.random().toString(36).slice(2, 8);
@@ -209,7 +220,7 @@ export class Resilience {
   /** Request-scoped settles and fails waiting for held calls (see closeRequest), until they are applied. */
   private readonly deferredCloses = new Set<Promise<void>>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
-  private readonly pacing = new Map<string, RateLimitSnapshot>();
+  private readonly pacing = new Map<string, ProviderQuota>();
   private readonly pacingSync: PacingStateSync | undefined;
   private readonly pacingPublishedAt = new Map<string, number>();
   private readonly pacingSubscription: Disposable | undefined;
@@ -261,7 +272,7 @@ export class Resilience {
       ...(options.breakerSync ? { sync: options.breakerSync } : {}),
     });
     this.pacingSync = options.pacingSync;
-    this.pacingSubscription = this.pacingSync?.subscribe?.((targetId, snap) => this.pacing.set(targetId, snap));
+    this.pacingSubscription = this.pacingSync?.subscribe?.((targetId, snap) => this.receivePacing(targetId, snap));
     this.breakers.events.on('breaker', (e) => {
       this.events.emit('breaker', e);
       this.metrics.breaker(e);
@@ -413,9 +424,13 @@ export class Resilience {
     return b;
   }
 
-  /** Latest remaining-quota information seen for a target (from provider headers). */
+  /**
+   * Latest remaining-quota information seen for a target (from provider headers, or another process'
+   * through `pacingSync`), less the estimates of the calls sent since: counts as of its `observedAt`.
+   * Pacing adds what the provider has refilled since then. A copy: changing it changes nothing.
+   */
   pacingOf(targetId: string): RateLimitSnapshot | undefined {
-    return this.pacing.get(targetId);
+    return this.pacing.get(targetId)?.snapshot();
   }
 
   // ---------------------------------------------------------------- admit
@@ -1451,44 +1466,41 @@ export class Resilience {
     if (snap) this.setPacing(target.id, snap);
   }
 
-  /** Stores a target's pacing snapshot and shares it (bounded: once a second, or at once when low). */
+  /** Stores a target's pacing snapshot, stamped with when it was observed, and shares it (bounded: once a second, or at once when low). */
   private setPacing(targetId: string, snap: RateLimitSnapshot): void {
-    this.pacing.set(targetId, snap);
+    const now = this.clock.now();
+    const observed: RateLimitSnapshot = { ...snap, observedAt: snap.observedAt ?? now };
+    this.pacing.set(targetId, ProviderQuota.from(observed, now));
     const sync = this.pacingSync;
     if (!sync) return;
-    const now = this.clock.now();
     const last = this.pacingPublishedAt.get(targetId) ?? -Infinity;
-    if (now - last < PACING_PUBLISH_INTERVAL_MS && !isLow(snap)) return;
+    if (now - last < PACING_PUBLISH_INTERVAL_MS && !isLow(observed)) return;
     this.pacingPublishedAt.set(targetId, now);
     try {
-      sync.publish(targetId, snap);
+      sync.publish(targetId, observed);
     } catch (e) {
       this.logger?.warn?.('publishing pacing state failed', { target: targetId, error: String(e) });
     }
   }
 
+  /** A snapshot from another process replaces the target's, unless the provider reported ours later. */
+  private receivePacing(targetId: string, snap: RateLimitSnapshot): void {
+    const quota = ProviderQuota.from(snap, this.clock.now());
+    const current = this.pacing.get(targetId);
+    if (current && quota.reportedAt < current.reportedAt) return;
+    this.pacing.set(targetId, quota);
+  }
+
   /** How long to hold a call so it does not run into a provider limit we already know is exhausted. */
   private pacingWait(target: ResolvedTarget, estimate: UsageAmounts): number {
-    const snap = this.pacing.get(target.id);
-    if (!snap) return 0;
+    const quota = this.pacing.get(target.id);
+    if (!quota) return 0;
     const now = this.clock.now();
-    let wait = 0;
-    const check = (remaining: number | undefined, limit: number | undefined, resetAt: number | undefined, need: number) => {
-      if (remaining === undefined || resetAt === undefined || resetAt <= now) return;
-      const margin = limit !== undefined ? limit * PACING_MARGIN : 0;
-      if (remaining - need >= margin) return;
-      // Providers replenish continuously (OpenAI's and Anthropic's reset headers say when the limit is
-      // full again): wait for the share we lack, not for the whole reset.
-      const untilFull = resetAt - now;
-      const missing = need + margin - remaining;
-      const share = limit !== undefined && limit > remaining ? Math.min(1, missing / (limit - remaining)) : 1;
-      wait = Math.max(wait, Math.ceil(untilFull * share));
-    };
-    check(snap.remainingRequests, snap.limitRequests, snap.requestsResetAt, 1);
-    check(snap.remainingTokens, snap.limitTokens, snap.tokensResetAt, estimate.inputTokens + estimate.outputTokens);
-    check(snap.remainingInputTokens, snap.limitInputTokens, snap.inputTokensResetAt, estimate.inputTokens);
-    check(snap.remainingOutputTokens, snap.limitOutputTokens, snap.outputTokensResetAt, estimate.outputTokens);
-    if (wait === 0) this.spendPacing(target, estimate);
+    // Counts from the provider's report (maybe one from long ago, or another process'), carried forward:
+    // what it has refilled since counts, a passed reset means a full quota (see ProviderQuota).
+    const need = pacingNeed(estimate);
+    const wait = quota.waitMs(need, PACING_MARGIN, now);
+    if (wait === 0) quota.spend(need, now);
     return wait;
   }
 
@@ -1497,13 +1509,7 @@ export class Resilience {
    * the snapshot so concurrent callers see it before the next response headers refresh it.
    */
   private spendPacing(target: ResolvedTarget, estimate: UsageAmounts): void {
-    const snap = this.pacing.get(target.id);
-    if (!snap) return;
-    if (snap.remainingRequests !== undefined) snap.remainingRequests -= 1;
-    const tokens = estimate.inputTokens + estimate.outputTokens;
-    if (snap.remainingTokens !== undefined) snap.remainingTokens -= tokens;
-    if (snap.remainingInputTokens !== undefined) snap.remainingInputTokens -= estimate.inputTokens;
-    if (snap.remainingOutputTokens !== undefined) snap.remainingOutputTokens -= estimate.outputTokens;
+    this.pacing.get(target.id)?.spend(pacingNeed(estimate), this.clock.now());
   }
 
   // ---------------------------------------------------------------- finish

@@ -81,6 +81,14 @@ export interface RateLimitSnapshot {
   limitOutputTokens?: number;
   remainingOutputTokens?: number;
   outputTokensResetAt?: number;
+  /**
+   * When the `remaining*` counts were true (epoch ms): the moment the response carrying them arrived.
+   * Providers refill continuously, so pacing counts the quota refilled since then. Optional: the engine
+   * sets it on the snapshots it stores and shares (`pacingOf`, `PacingStateSync`); a snapshot without it
+   * (from `readRateLimitHeaders`, `classifyError`, or an older process) is taken as observed when
+   * it is received.
+   */
+  observedAt?: number;
 }
 
 /**

@@ -7,6 +7,9 @@ import type { Disposable } from '../events/TypedEmitter';
  * back before the provider answers 429. The engine publishes at most once per target per
  * {@link PACING_PUBLISH_INTERVAL_MS}, and at once when a limit runs low.
  * `@llm-resilience/redis` ships one on Redis pub/sub; {@link MemoryPacingSyncHub} wires engines of one process.
+ * Published snapshots carry `observedAt` (when the provider reported the counts): deliver it with the
+ * snapshot, in the receiver's clock, so the receiver counts the quota refilled since then. A received
+ * snapshot observed before the receiver's own latest report is ignored.
  *
  * @example
  * ```ts
