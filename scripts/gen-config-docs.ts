@@ -13,6 +13,8 @@
  * the schema and from what `definePolicy` really fills in (a probe policy is resolved and read back),
  * so the page cannot drift from the code: `packages/core/src/policy/configDocs.test.ts` regenerates
  * it in memory and fails when the file differs. The output is deterministic (no dates, no paths).
+ * The engine options of `createResilience` (objects and functions, not policy) are the hand-written
+ * `ENGINE_OPTIONS`; the same test fails when the engine knows an option they do not list.
  *
  * @example
  * ```ts
@@ -372,6 +374,41 @@ const SECTIONS: Section[] = [
   },
 ];
 
+/**
+ * The options of `createResilience(policy, options)`: not part of the policy (they are objects and
+ * functions, checked by `checkResilienceOptions`, not by the schema), so written here by hand.
+ * `configDocs.test.ts` fails when an option the engine knows is missing from this list.
+ */
+export const ENGINE_OPTIONS: readonly ConfigRow[] = [
+  { path: 'clock', type: '`Clock` (`now()`, `sleep()`)', default: '`systemClock`', description: 'Time for everything time-based: windows, backoff, timeouts, breakers, records. Tests pass a `ManualClock`.' },
+  { path: 'store', type: '`LimiterStore`', default: 'a `MemoryLimiterStore` on `clock`', description: 'Where limit and budget buckets live; `RedisLimiterStore` (`@llm-resilience/redis`) shares them across processes.' },
+  { path: 'tokenizer', type: '`Tokenizer` (`count(text, model)`)', default: 'per target (`targets.<name>.tokenizer`)', description: 'Counts every prompt, for every target, instead of the built-in tokenizers. A throw or an invalid count falls back to the heuristic (logged once).' },
+  { path: 'logger', type: '`Logger` (`debug`, `info`, `warn`, `error`, each optional)', default: '', description: 'Engine diagnostics, never prompt text (see [observability](concepts/observability.md#privacy)). Guarded: a level that throws is ignored. Its string fields are redacted like provider text (the built-in key formats, and `redact`).' },
+  { path: 'random', type: '`() => number`', default: '`Math.random`', description: 'Random source for jitter; a draw outside [0, 1) or a throw is replaced by `Math.random()`.' },
+  { path: 'usage', type: '`UsageExtractor`', default: '`extractUsage`', description: "Reads token usage from what your call returns (OpenAI, Anthropic, LangChain shapes built in)." },
+  { path: 'text', type: '`TextExtractor`', default: '`extractText`', description: "Reads the reply's text out of what your call returns, for output validation." },
+  { path: 'retryBudget', type: '`{ maxTokens?, tokenRatio? }` \\| `false`', default: '`{ maxTokens: 20, tokenRatio: 0.2 }`', description: 'Retry budget per provider (see [retries](concepts/retries.md)); `false` disables it.' },
+  { path: 'metrics', type: '`Metrics`', default: '`noopMetrics`', description: 'Metrics sink: `PrometheusMetrics`, `OpenTelemetryMetrics`, `combineMetrics(...)`. Guarded: a method that throws never fails a request.' },
+  { path: 'defaultMaxOutputTokens', type: 'number > 0', default: '1024', description: 'Output-token estimate when neither the request nor the target gives one.' },
+  { path: 'breakerSync', type: '`BreakerStateSync` (`publish()`)', default: '', description: 'Shares breaker state with other processes (`@llm-resilience/redis`).' },
+  { path: 'pacingSync', type: '`PacingStateSync` (`publish()`)', default: '', description: "Shares providers' remaining-quota state with other processes, for proactive pacing." },
+  {
+    path: 'redact',
+    type: 'object',
+    default: '',
+    description:
+      "Your own credentials and patterns, cut out of provider and error text before it reaches `alert` events, error messages, records and log fields, besides the key formats always cut (`sk-...`, `Bearer ...`, ...; see [errors](concepts/errors.md)). For keys the engine cannot recognise: an Azure key, a gateway token. See [your own keys](concepts/observability.md#your-own-keys-redact).",
+  },
+  {
+    path: 'redact.secrets',
+    type: 'string[] (each at least 8 characters) \\| `() => Iterable<string>`',
+    default: '',
+    description:
+      'Strings replaced by `[redacted]` wherever they occur, exactly (case-sensitive). An array is checked at start-up (a shorter string, or `undefined` from an unset variable, fails `createResilience`) and read once; a function is called each time text is redacted (rotating or per-tenant keys), what it yields under 8 characters is skipped, and if it throws the whole text becomes `[redacted: redact.secrets() threw]`.',
+  },
+  { path: 'redact.patterns', type: 'RegExp[]', default: '', description: 'Regular expressions whose matches are replaced by `[redacted]` (every match: `g` is implied), after the secrets and the built-in key formats.' },
+];
+
 function table(rows: readonly ConfigRow[]): string {
   const out = ['| Path | Type | Default | Description |', '|---|---|---|---|'];
   for (const r of rows) out.push(`| \`${r.path}\` | ${r.type} | ${r.default} | ${r.description} |`);
@@ -452,6 +489,27 @@ export function renderConfigDocs(): string {
       );
     }
   }
+  parts.push(
+    '## Engine options',
+    '',
+    'The second argument of `createResilience(policy, options)`, for what is not policy: clock, stores, sinks,',
+    'extractors, redaction. A wrong one fails at start-up with a `ResilienceError` (`ERR_LLMR_INVALID_OPTIONS`)',
+    'listing every bad path and what was expected (never the value), e.g.',
+    '`options.redact.secrets[1]: expected a string of at least 8 characters (shorter ones would shred ordinary text), got a string of 5 characters`;',
+    'an unknown option is an error too.',
+    '',
+    '```ts',
+    'const engine = createResilience(policy, {',
+    '  store: new RedisLimiterStore({ redis }),',
+    '  logger,',
+    '  metrics: new PrometheusMetrics(),',
+    '  redact: { secrets: [process.env.AZURE_OPENAI_KEY!, process.env.GATEWAY_TOKEN!] },',
+    '});',
+    '```',
+    '',
+    table(ENGINE_OPTIONS),
+    '',
+  );
   return parts.join('\n');
 }
 

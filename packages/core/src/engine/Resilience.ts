@@ -3,6 +3,7 @@ import { BreakerRegistry, NO_PROBE } from '../breaker/BreakerRegistry';
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
 import { classifyError } from '../errors/classifyError';
 import { redactQuoted } from '../errors/redactQuoted';
+import { Redactor } from '../errors/Redactor';
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/ErrorKind';
 import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
@@ -194,6 +195,8 @@ export class Resilience {
   private readonly textOf: TextExtractor;
   private readonly metrics: Required<Metrics>;
   private readonly logger: ResilienceOptions['logger'];
+  /** Cuts the app's secrets (option `redact`) and known key formats out of provider and error text. */
+  private readonly redactor: Redactor;
   /** Set once an invalid tokenizer count has been reported. */
   private warnedTokenizer = false;
   /** Set once a failing `usage` / `text` extractor has been reported. */
@@ -258,8 +261,10 @@ export class Resilience {
     this.random = options.random === undefined ? Math.random : unitRandom(options.random);
     this.usageOf = options.usage ?? extractUsage;
     this.textOf = options.text ?? extractText;
-    // A logger that throws must not fail a request (it is called from inside attempts).
-    this.logger = options.logger && guardLogger(options.logger);
+    this.redactor = new Redactor(options.redact);
+    // A logger that throws must not fail a request (it is called from inside attempts); the error text
+    // in its fields is redacted like every other provider or error text.
+    this.logger = options.logger && guardLogger(options.logger, (text) => this.redactor.redact(text));
     // Like a listener of `events`, a sink that throws is reported and never fails the request it reports.
     this.metrics = options.metrics ? guardMetrics(options.metrics, (error, method) => this.sinkFailed(error, method)) : noopMetrics;
     this.retryBudgetOptions = options.retryBudget ?? DEFAULT_RETRY_BUDGET;
@@ -1278,6 +1283,8 @@ export class Resilience {
             const validationMs = Math.min(ownTimeoutMs, s.deadline !== undefined ? s.deadline - endedAt : Infinity);
             const v = await validateOutput(this.extractedText(s, target, value), route.output, { timeoutMs: validationMs, clock: this.clock });
             if (!v.ok) {
+              // The reason may quote the reply (a provider's text): redacted like an error message.
+              const reason = this.redactor.redact(v.reason);
               s.record.validation_failures++;
               attemptRecord.outcome = 'invalid_output';
               attemptRecord.errorKind = 'validation_failed';
@@ -1288,11 +1295,11 @@ export class Resilience {
               if (reservation) await this.releaseTarget(reservation, target, reservation.settle(spent));
               const action =
                 route.onInvalidOutput === 'retry-stricter' && !repairUsed ? 'retry-stricter' : route.onInvalidOutput === 'fail' ? 'fail' : 'fallback';
-              this.events.emit('validation', { requestId: s.requestId, route: route.name, target: target.id, reason: v.reason, action });
-              last = { kind: 'validation_failed', message: v.reason, cause: undefined };
+              this.events.emit('validation', { requestId: s.requestId, route: route.name, target: target.id, reason, action });
+              last = { kind: 'validation_failed', message: reason, cause: undefined };
               if (action === 'retry-stricter') {
                 repairUsed = true;
-                repair = { reason: v.reason };
+                repair = { reason };
                 s.record.retry_count++;
                 waitedMs = 0;
                 continue;
@@ -1300,7 +1307,7 @@ export class Resilience {
               if (action === 'fail') {
                 throw new RequestFailedError(
                   'ERR_LLMR_INVALID_OUTPUT',
-                  `The reply of '${target.id}' on route '${route.name}' failed validation: ${v.reason}.`,
+                  `The reply of '${target.id}' on route '${route.name}' failed validation: ${reason}.`,
                   last,
                   s.record,
                   this.messageFor('validation_failed', s),
@@ -1444,7 +1451,7 @@ export class Resilience {
   }
 
   private classify(err: unknown): ClassifiedError {
-    return classifyError(err, { now: this.clock.now() });
+    return classifyError(err, { now: this.clock.now(), redact: this.redactor });
   }
 
   private classifyAttemptError(err: unknown, s: RequestState): ClassifiedError {

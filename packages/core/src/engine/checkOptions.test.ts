@@ -30,9 +30,11 @@ describe('createResilience options', () => {
       retryBudget: { maxTokens: 5 },
       defaultMaxOutputTokens: 256,
       metrics: { request: () => undefined, attempt: () => undefined, breaker: () => undefined, queue: () => undefined },
+      redact: { secrets: ['0123456789abcdef0123456789abcdef'], patterns: [/\bgw_[A-Za-z0-9]{24,}/] },
     });
     expect(engine).toBeDefined();
     expect(createResilience(policy, { retryBudget: false })).toBeDefined();
+    expect(createResilience(policy, { redact: { secrets: () => [] } })).toBeDefined();
   });
 
   it('fails at start-up listing every bad option with what was expected, never quoting a value', () => {
@@ -53,5 +55,26 @@ describe('createResilience options', () => {
 
   it('checks a logger level by level', () => {
     expect(errorOf({ logger: { warn: 'stderr' } }).message).toContain('options.logger: expected an object whose warn is a function, got object');
+  });
+});
+
+describe('createResilience options: redact', () => {
+  it('refuses secrets too short to cut and patterns that are not RegExps at start-up, naming each path, never quoting a secret', () => {
+    const e = errorOf({ redact: { secrets: ['0123456789abcdef0123456789abcdef', 'abc123', process.env.LLMR_UNSET_KEY], patterns: ['gw_.*'], secret: [] } });
+    expect(e.code).toBe('ERR_LLMR_INVALID_OPTIONS');
+    expect(e.message.split('\n')).toEqual([
+      'Invalid createResilience options:',
+      '  - options.redact.secrets[1]: expected a string of at least 8 characters (shorter ones would shred ordinary text), got a string of 6 characters',
+      '  - options.redact.secrets[2]: expected a string of at least 8 characters (shorter ones would shred ordinary text), got undefined',
+      '  - options.redact.patterns[0]: expected a RegExp, got string',
+      '  - options.redact.secret: unknown option (known: secrets, patterns)',
+    ]);
+    expect(e.message).not.toContain('abc123');
+  });
+
+  it('refuses a redact that is not an object, and secrets that are neither an array nor a function', () => {
+    expect(errorOf({ redact: 'sk-my-key-0001' }).message).toContain('options.redact: expected an object { secrets?, patterns? }, got string');
+    expect(errorOf({ redact: { secrets: 'sk-my-key-0001' } }).message).toContain('options.redact.secrets: expected an array of strings or a function returning them, got string');
+    expect(errorOf({ redact: { secrets: 'sk-my-key-0001' } }).message).not.toContain('sk-my-key-0001');
   });
 });

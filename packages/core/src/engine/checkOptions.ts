@@ -1,7 +1,12 @@
+import { redactOptionProblems } from '../errors/Redactor';
 import { ResilienceError } from '../errors/ResilienceError';
 import type { ResilienceOptions } from './types';
 
-type Check = (v: unknown) => string | undefined;
+/**
+ * What the option's value should have been (`undefined`: it is fine), or, for an option with parts
+ * (`redact`), every problem with its own path.
+ */
+type Check = (v: unknown) => string | { problems: string[] } | undefined;
 
 const fn: Check = (v) => (typeof v === 'function' ? undefined : 'a function');
 const object: Check = (v) => (v !== null && typeof v === 'object' ? undefined : 'an object');
@@ -43,7 +48,21 @@ const CHECKS: Record<keyof ResilienceOptions, Check> = {
   defaultMaxOutputTokens: positive,
   breakerSync: withMethods('publish'),
   pacingSync: withMethods('publish'),
+  redact: (v) => {
+    const problems = redactOptionProblems(v, 'options.redact');
+    return problems.length > 0 ? { problems } : undefined;
+  },
 };
+
+/**
+ * @internal The names of the options `createResilience` knows, in the order it lists them.
+ *
+ * @example
+ * ```ts
+ * RESILIENCE_OPTION_NAMES.includes('redact'); // true
+ * ```
+ */
+export const RESILIENCE_OPTION_NAMES: readonly string[] = Object.keys(CHECKS);
 
 /**
  * Checks the options of `createResilience` when the engine is created, so a wrong one fails at
@@ -64,11 +83,12 @@ export function checkResilienceOptions(options: ResilienceOptions): void {
     if (value === undefined) continue;
     const check = (CHECKS as Record<string, Check | undefined>)[key];
     if (check === undefined) {
-      problems.push(`options.${key}: unknown option (known: ${Object.keys(CHECKS).join(', ')})`);
+      problems.push(`options.${key}: unknown option (known: ${RESILIENCE_OPTION_NAMES.join(', ')})`);
       continue;
     }
     const expected = check(value);
-    if (expected !== undefined) problems.push(`options.${key}: expected ${expected}, got ${typeOf(value)}`);
+    if (typeof expected === 'string') problems.push(`options.${key}: expected ${expected}, got ${typeOf(value)}`);
+    else if (expected !== undefined) problems.push(...expected.problems);
   }
   if (problems.length > 0) throw invalid(problems);
 }

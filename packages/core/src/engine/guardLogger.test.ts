@@ -24,4 +24,17 @@ describe('guardLogger', () => {
     expect(g.debug).toBeUndefined();
     expect(g.error).toBeUndefined();
   });
+
+  it('passes the string fields through `redact`, never the message, and leaves the caller\'s fields object as it was', () => {
+    const seen: Array<[string, Record<string, unknown> | undefined]> = [];
+    const g = guardLogger({ error: (m: string, f?: Record<string, unknown>) => seen.push([m, f]) }, (t) => t.replace('k-0123456789', '[redacted]'));
+    const fields = { requestId: 'req_1', status: 401, error: 'Error: bad key k-0123456789', nested: { text: 'k-0123456789' } };
+    g.error?.('provider k-0123456789 needs attention', fields);
+    g.error?.('no fields');
+    expect(seen).toEqual([
+      ['provider k-0123456789 needs attention', { requestId: 'req_1', status: 401, error: 'Error: bad key [redacted]', nested: { text: 'k-0123456789' } }],
+      ['no fields', undefined],
+    ]);
+    expect(fields.error).toBe('Error: bad key k-0123456789');
+  });
 });

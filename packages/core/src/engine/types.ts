@@ -326,6 +326,15 @@ export interface ResilienceOptions {
   breakerSync?: import('../breaker/BreakerRegistry').BreakerStateSync;
   /** Shares providers' remaining-quota state with other processes for proactive pacing. */
   pacingSync?: import('../pacing/PacingStateSync').PacingStateSync;
+  /**
+   * The app's own credentials (and patterns) to cut out of provider and error text, besides the key
+   * formats the core always cuts: the engine cannot see the keys your `call` uses, so a key of another
+   * format that a provider echoes in a 401 or quota body (an Azure key, a gateway token) would otherwise
+   * reach `alert` events, error messages, records and log fields. Checked at start-up: a secret shorter
+   * than 8 characters or a pattern that is not a RegExp fails `createResilience`. Default: none.
+   * See `RedactOptions`.
+   */
+  redact?: import('../errors/Redactor').RedactOptions;
 }
 
 /** Internal: a classified failure inside the engine. */

@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import { ContentFilterFinishReasonError, LengthFinishReasonError } from 'openai/error';
 import { classifyError } from './classifyError';
 import { ERROR_KINDS, type ErrorKind } from './ErrorKind';
+import { Redactor } from './Redactor';
 import { ResilienceError } from './ResilienceError';
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z');
@@ -792,5 +793,39 @@ describe('classifyError: garbage never throws', () => {
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('classifyError: the app\'s own secrets (redact)', () => {
+  const AZURE_KEY = '0123456789abcdef0123456789abcdef';
+  const redact = new Redactor({ secrets: [AZURE_KEY, 'gw-secret-token-01'], patterns: [/\btenant-key-[a-z0-9]{6,}/] });
+
+  it('leaves a key of an unknown format in the message without it: the gap `redact` closes', () => {
+    expect(classify(openAIError(401, { message: `Invalid key ${AZURE_KEY}` })).message).toBe(`Invalid key ${AZURE_KEY}`);
+  });
+
+  it.each([
+    ['an Azure key in a 401', openAIError(401, { message: `Access denied due to invalid subscription key ${AZURE_KEY}.`, code: '401' }), 'auth'],
+    ['a gateway token in a quota body', openAIError(429, { message: 'Quota of token gw-secret-token-01 exceeded', type: 'insufficient_quota', code: 'insufficient_quota' }), 'quota_exhausted'],
+    ['a pattern in a plain error', Object.assign(new Error('tenant tenant-key-abc123xyz was refused: 401 Unauthorized'), { status: 401 }), 'auth'],
+    ['a key in an Anthropic body', anthropicError(401, 'authentication_error', `invalid x-api-key ${AZURE_KEY}`), 'auth'],
+  ])('cuts them out of the message of %s, and still classifies it', (_what, err, kind) => {
+    const c = classifyError(err, { now: NOW, redact });
+    expect(c.kind).toBe(kind);
+    expect(c.message).toContain('[redacted]');
+    for (const secret of [AZURE_KEY, 'gw-secret-token-01', 'tenant-key-abc123xyz']) expect(c.message).not.toContain(secret);
+  });
+
+  it('cuts them out of a provider code too', () => {
+    const c = classifyError({ status: 401, error: { code: `bad_key:${AZURE_KEY}`, message: 'no' } }, { now: NOW, redact });
+    expect(c.code).toBe('bad_key:[redacted]');
+  });
+
+  it('cuts a secret that lies across the cut of a long message whole, not half', () => {
+    // The key starts 7 characters before the 4,000th, where the message is cut before it is collapsed.
+    const err = new Error(`${' '.repeat(3_980)}Unauthorized ${AZURE_KEY}`);
+    const c = classifyError(err, { now: NOW, redact });
+    expect(c.message).toMatch(/^Unauthorized \[redac/);
+    expect(c.message).not.toContain(AZURE_KEY.slice(0, 6));
   });
 });

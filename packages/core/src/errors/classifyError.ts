@@ -1,6 +1,7 @@
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from './ErrorKind';
 import { isErrorKind } from './isErrorKind';
 import { redactQuoted } from './redactQuoted';
+import { Redactor } from './Redactor';
 import { parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryAfterFromRateLimit, retryInfoDelayMs } from './retryHints';
 
 /**
@@ -14,6 +15,11 @@ import { parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryAfterFromR
 export interface ClassifyErrorOptions {
   /** Epoch milliseconds used to turn HTTP dates and reset durations into delays/times. Default `Date.now()`. */
   now?: number;
+  /**
+   * Cuts the app's own secrets and patterns out of `message` and `code`, besides the key formats the core
+   * knows (the engine passes the one its `redact` option builds). Default: the built-in key formats only.
+   */
+  redact?: Redactor;
 }
 
 /** How far the `.cause` / `.errors` / `.originalError` graph is followed. */
@@ -590,25 +596,15 @@ const DEFAULT_MESSAGES: Record<ErrorKind, string> = {
   unknown: 'The call failed with an unrecognised error.',
 };
 
-const SECRET_PATTERNS: ReadonlyArray<[RegExp, string]> = [
-  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, '$1 [redacted]'],
-  // Provider keys by prefix: OpenAI/Anthropic (sk-), Google (AIza), Groq, Hugging Face, xAI, Replicate,
-  // Perplexity, NVIDIA, Fireworks.
-  [/\bsk-[A-Za-z0-9_*-]{8,}/g, '[redacted-key]'],
-  [/\bAIza[0-9A-Za-z_-]{20,}/g, '[redacted-key]'],
-  [/\b(?:gsk_|hf_|xai-|r8_|pplx-|nvapi-|fw_)[A-Za-z0-9_-]{12,}/g, '[redacted-key]'],
-  // Credentials as headers (`x-api-key: ...`), query parameters (`?access_token=...`) or JSON fields.
-  [/\b((?:x-)?(?:goog-)?api-key|authorization)(\s*[:=]\s*)(?!Bearer\b|Basic\b)[^\s",;]{6,}/gi, '$1$2[redacted]'],
-  [/\b((?:[a-z]+_)?(?:api[_-]?key|key|token|secret|password))=([^&\s"]{6,})/gi, '$1=[redacted]'],
-  [/("(?:[a-z]+_)?(?:api[_-]?key|key|token|secret|password)"\s*:\s*")[^"]{6,}"/gi, '$1[redacted]"'],
-];
+/** Built-in key formats only: what `classifyError` cuts when it is given no `redact`. */
+const KEY_FORMATS_ONLY = new Redactor();
 
-function sanitizeMessage(text: string): string {
-  let t = text.slice(0, MAX_TEXT);
+function sanitizeMessage(text: string, redactor: Redactor): string {
+  // Redacted before it is cut to length, so that a secret across the cut is not half kept.
+  let t = redactor.redact(text.slice(0, 2 * MAX_TEXT)).slice(0, MAX_TEXT);
   const troubleshooting = t.indexOf('Troubleshooting URL:');
   if (troubleshooting >= 0) t = t.slice(0, troubleshooting);
   t = t.replace(/\s+/g, ' ').trim();
-  for (const [pattern, replacement] of SECRET_PATTERNS) t = t.replace(pattern, replacement);
   t = redactQuoted(t);
   return t.length > MESSAGE_MAX ? `${t.slice(0, MESSAGE_MAX - 1)}…` : t;
 }
@@ -668,8 +664,8 @@ function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefi
  * `retryAfterMs` comes from `retry-after-ms`, `x-ms-retry-after-ms` or `retry-after` headers, else
  * a Google `RetryInfo`, else "try again in 6s" in the provider message, else (for `rate_limited`) the
  * reset of a quota the rate-limit headers show at 0 remaining. `message` is the provider's
- * message (never the request), whitespace-collapsed, with API-key-looking strings redacted, at most
- * 300 characters.
+ * message (never the request), whitespace-collapsed, with API-key-looking strings redacted (and the
+ * app's own secrets and patterns, given `redact`), at most 300 characters.
  *
  * @example
  * ```ts
@@ -685,6 +681,7 @@ function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefi
 export function classifyError(err: unknown, options?: ClassifyErrorOptions): ClassifiedError {
   try {
     const requestedNow = options?.now;
+    const redactor = options?.redact instanceof Redactor ? options.redact : KEY_FORMATS_ONLY;
     const now = typeof requestedNow === 'number' && Number.isFinite(requestedNow) ? requestedNow : Date.now();
     const chain = collectFacts(err, now);
 
@@ -715,7 +712,7 @@ export function classifyError(err: unknown, options?: ClassifyErrorOptions): Cla
     const code =
       verdict?.code ??
       (decider?.own ? undefined : firstDefined(ordered, (f) => f.tokens[0] ?? f.sysCode));
-    if (code !== undefined) result.code = code;
+    if (code !== undefined) result.code = redactor.redact(code);
     const retryAfterMs = firstDefined(ordered, (f) => f.retryAfterMs);
     if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
     const rateLimit = firstDefined(ordered, (f) => f.rateLimit);
@@ -734,7 +731,7 @@ export function classifyError(err: unknown, options?: ClassifyErrorOptions): Cla
         decider?.message ??
         firstDefined(chain, (f) => f.providerMessages[0]) ??
         chain[0]?.message);
-    const message = rawMessage === undefined ? '' : sanitizeMessage(rawMessage);
+    const message = rawMessage === undefined ? '' : sanitizeMessage(rawMessage, redactor);
     result.message = message === '' ? defaultMessage(kind, status) : message;
     return result;
   } catch {

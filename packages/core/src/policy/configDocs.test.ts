@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_DOCS_PATH, renderConfigDocs } from '../../../../scripts/gen-config-docs';
+import { CONFIG_DOCS_PATH, ENGINE_OPTIONS, renderConfigDocs } from '../../../../scripts/gen-config-docs';
+import { RESILIENCE_OPTION_NAMES } from '../engine/checkOptions';
 import { policySchema } from './schema';
 
 /** Keeps docs/configuration.md generated from the schema and the defaults of definePolicy. */
@@ -67,5 +68,11 @@ describe('docs/configuration.md', () => {
     const undocumented = paths.filter((p) => !page.includes(`| \`${p}\` |`));
     expect(undocumented).toEqual([]);
     expect(paths.length).toBeGreaterThan(60);
+  });
+
+  it('documents every option of createResilience, and no option it does not know', () => {
+    const documented = ENGINE_OPTIONS.map((r) => r.path).filter((p) => !p.includes('.'));
+    expect([...documented].sort()).toEqual([...RESILIENCE_OPTION_NAMES].sort());
+    expect(renderConfigDocs()).toContain('| `redact.secrets` |');
   });
 });

@@ -1,5 +1,5 @@
 import { classifyError } from '@llm-resilience/core';
-import { UpstreamReplyError } from './UpstreamError';
+import { UpstreamHttpError, UpstreamReplyError } from './UpstreamError';
 
 describe('UpstreamReplyError', () => {
   it('is a network failure of our own when the body explains nothing', () => {
@@ -13,5 +13,16 @@ describe('UpstreamReplyError', () => {
     expect(quota.code).toBeUndefined();
     expect(classifyError(quota).kind).toBe('quota_exhausted');
     expect(classifyError(new UpstreamReplyError('anthropic', 'the body is an error', { error: { type: 'overloaded_error', message: 'Overloaded' } })).kind).toBe('overloaded');
+  });
+});
+
+describe('UpstreamHttpError.from', () => {
+  it('cuts the credentials the call sent out of the body before anything reads it, skipping values too short to be secrets', async () => {
+    const key = '0123456789abcdef0123456789abcdef';
+    const body = { error: { message: `Incorrect API key provided: ${key} (version true)`, type: 'invalid_request_error', code: 'invalid_api_key' } };
+    const e = await UpstreamHttpError.from('azure', new Response(JSON.stringify(body), { status: 401 }), [key, 'true']);
+    expect(e.message).toBe("Upstream 'azure' answered HTTP 401: Incorrect API key provided: [redacted] (version true).");
+    expect(JSON.stringify(e.error)).not.toContain(key);
+    expect(classifyError(e).kind).toBe('auth');
   });
 });

@@ -1,7 +1,4 @@
-import type { ErrorKind } from '@llm-resilience/core';
-
-/** Shorter header values (`2023-06-01`, `true`) are not secrets worth cutting out of a body. */
-const MIN_SECRET_LENGTH = 8;
+import { redactSecrets, type ErrorKind } from '@llm-resilience/core';
 
 /**
  * An upstream answered with a non-2xx status. Carries the status, the response headers
@@ -9,8 +6,9 @@ const MIN_SECRET_LENGTH = 8;
  * the engine classifies it like an SDK error (429 with `insufficient_quota` is quota, 529 is
  * overloaded, ...). Its message names the upstream, never its key; it is not sent to clients. The
  * credentials the call sent (`secrets`: the upstream's key, its credential-like headers) are cut out
- * of the body before anything reads it, so an upstream that echoes its key (`Incorrect API key
- * provided: <key>`) does not put it in the `alert` event or an error message.
+ * of the body before anything reads it (core's `redactSecrets`, which skips values shorter than 8
+ * characters such as `2023-06-01`), so an upstream that echoes its key (`Incorrect API key provided:
+ * <key>`) does not put it in the `alert` event, an error message, or this error itself.
  *
  * @example
  * ```ts
@@ -40,7 +38,7 @@ export class UpstreamHttpError extends Error {
     } catch {
       // body unreadable: the status is enough
     }
-    for (const secret of secrets) if (secret.length >= MIN_SECRET_LENGTH) text = text.split(secret).join('[redacted]');
+    text = redactSecrets(text, secrets);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);

@@ -1,0 +1,173 @@
+import OpenAI from 'openai';
+import { Registry } from 'prom-client';
+import { ResilienceError } from '../errors/ResilienceError';
+import { combineMetrics, type Metrics } from '../observability/Metrics';
+import { PrometheusMetrics } from '../observability/PrometheusMetrics';
+import { toLogRecord } from '../observability/recordToLog';
+import type { StandardSchemaLike } from '../policy/schema';
+import { drive, ok, setup } from './engineTestKit';
+import type { ResilienceEvents } from './events';
+import type { Logger, ModelCall, ResilienceOptions } from './types';
+
+/*
+ * The app's own credentials (option `redact`) never reach what the engine produces: events, records,
+ * logs, metrics, and the errors it throws. The keys below have formats the built-in key formats do not
+ * know (an Azure key is 32 hex characters; a gateway token is whatever the gateway says), so without the
+ * option a provider that echoes them puts them everywhere (the control test shows it).
+ */
+const AZURE_KEY = '9f8e7d6c5b4a39281706f5e4d3c2b1a0';
+const GATEWAY_TOKEN = 'gwt.7Hq2Lr9Xv4Nc8Zp1';
+const SECRETS = [AZURE_KEY, GATEWAY_TOKEN];
+
+const EVENTS: Array<keyof ResilienceEvents & string> = ['record', 'attempt', 'retry', 'fallback', 'skip', 'limited', 'validation', 'budget', 'breaker', 'queue', 'alert', 'lateUsage'];
+
+/** A validator whose message quotes what it got, unquoted (the quoted-text redaction would not see it). */
+const ECHOING: StandardSchemaLike = {
+  '~standard': { version: 1, vendor: 'test', validate: (v) => ({ issues: [{ message: `not a label: ${String(v)}` }] }) },
+};
+
+/** A 401 as the `openai` SDK throws it, its body echoing the key the call sent (as some gateways do). */
+function echoed401(key: string): Error {
+  return OpenAI.APIError.generate(401, { error: { message: `Incorrect API key provided: ${key}. You can find your API key in the portal.`, type: 'invalid_request_error', code: 'invalid_api_key' } }, undefined, new Headers());
+}
+
+/** A quota 429 whose body names the token of the account that ran out. */
+function echoedQuota(token: string): Error {
+  return OpenAI.APIError.generate(
+    429,
+    { error: { message: `You exceeded your current quota for token ${token}; check your plan and billing details.`, type: 'insufficient_quota', code: 'insufficient_quota' } },
+    undefined,
+    new Headers(),
+  );
+}
+
+/** Everything a test can see of what the engine produced: every event, log call and metrics call, as text. */
+function observe(redact: ResilienceOptions['redact'], routes?: Parameters<typeof setup>[1], extra: Omit<ResilienceOptions, 'clock' | 'redact'> = {}) {
+  const seen: string[] = [];
+  const logger: Logger = {
+    debug: (...args) => seen.push(`log.debug ${JSON.stringify(args)}`),
+    info: (...args) => seen.push(`log.info ${JSON.stringify(args)}`),
+    warn: (...args) => seen.push(`log.warn ${JSON.stringify(args)}`),
+    error: (...args) => seen.push(`log.error ${JSON.stringify(args)}`),
+  };
+  const recording: Metrics = {
+    request: (...args) => seen.push(`metrics.request ${JSON.stringify(args)}`),
+    attempt: (...args) => seen.push(`metrics.attempt ${JSON.stringify(args)}`),
+    breaker: (...args) => seen.push(`metrics.breaker ${JSON.stringify(args)}`),
+    queue: (...args) => seen.push(`metrics.queue ${JSON.stringify(args)}`),
+    lateUsage: (...args) => seen.push(`metrics.lateUsage ${JSON.stringify(args)}`),
+  };
+  const registry = new Registry();
+  const options: Omit<ResilienceOptions, 'clock'> = { logger, metrics: combineMetrics(new PrometheusMetrics({ registry }), recording), ...extra };
+  if (redact !== undefined) options.redact = redact;
+  const { engine, clock } = setup({}, routes, options);
+  const kinds = new Set<string>();
+  for (const name of EVENTS) {
+    engine.events.on(name, (payload) => {
+      kinds.add(name);
+      seen.push(`event.${name} ${JSON.stringify(payload)}`);
+      if (name === 'record') seen.push(`toLogRecord ${JSON.stringify(toLogRecord(payload as ResilienceEvents['record'], { includeContent: true }))}`);
+    });
+  }
+  return { engine, clock, seen, kinds, prometheus: () => registry.metrics() };
+}
+
+/** The messages (and stacks, userMessages, classified failures) of the errors of ours in `err`'s cause chain. */
+function ourErrorsText(err: unknown): string[] {
+  const out: string[] = [];
+  for (let e: unknown = err; e instanceof ResilienceError; e = e.cause) {
+    const { cause: _last, ...last } = (e as { last?: { cause?: unknown } }).last ?? {};
+    const { cause: _classified, ...classified } = (e as { classified?: { cause?: unknown } }).classified ?? {};
+    out.push(String(e), e.message, e.stack ?? '', e.userMessage ?? '', JSON.stringify(last), JSON.stringify(classified), JSON.stringify((e as { record?: unknown }).record ?? null));
+  }
+  return out;
+}
+
+async function failure(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('the request succeeded');
+}
+
+function expectNoSecret(texts: readonly string[]): void {
+  const leaks = texts.filter((t) => SECRETS.some((s) => t.includes(s)));
+  expect(leaks).toEqual([]);
+}
+
+describe('Resilience with redact: the app\'s own keys never reach what the engine produces', () => {
+  it('without redact, a key of an unknown format that a 401 body echoes reaches the alert event and the error message (the gap)', async () => {
+    const { engine, clock, seen } = observe(undefined);
+    const call: ModelCall<unknown> = (t) => Promise.reject(t.id === 'a' ? echoed401(AZURE_KEY) : echoedQuota(GATEWAY_TOKEN));
+    const err = await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, call)));
+    expect(seen.filter((t) => t.startsWith('event.alert') && t.includes(AZURE_KEY))).toHaveLength(1);
+    expect(ourErrorsText(err).some((t) => t.includes(GATEWAY_TOKEN))).toBe(true);
+  });
+
+  it('with redact.secrets, a 401 and a quota 429 echoing them leave no trace in events, records, logs, metrics or our errors', async () => {
+    const { engine, clock, seen, kinds, prometheus } = observe({ secrets: SECRETS });
+    const call: ModelCall<unknown> = (t) => Promise.reject(t.id === 'a' ? echoed401(AZURE_KEY) : echoedQuota(GATEWAY_TOKEN));
+    const err = await failure(drive(clock, engine.execute({ route: 'chat', identity: { user: 'u1' }, inputTokens: 10 }, call)));
+
+    // What happened is still all there: two alerts (auth, quota), a fallback, a failed record, a chain error.
+    expect(err).toMatchObject({ code: 'ERR_LLMR_CHAIN_EXHAUSTED', kind: 'quota_exhausted' });
+    expect([...kinds]).toEqual(expect.arrayContaining(['attempt', 'alert', 'fallback', 'record']));
+    const alerts = seen.filter((t) => t.startsWith('event.alert'));
+    expect(alerts).toHaveLength(2);
+    expect(alerts[0]).toContain('auth on a: Incorrect API key provided: [redacted].');
+    expect(alerts[1]).toContain('quota_exhausted on b: You exceeded your current quota for token [redacted];');
+    expect((err as Error).message).toContain('last error quota_exhausted (429): You exceeded your current quota for token [redacted];');
+    expect(seen.filter((t) => t.startsWith('log.error'))).toHaveLength(2);
+
+    expectNoSecret(seen);
+    expectNoSecret(ourErrorsText(err));
+    expectNoSecret([await prometheus()]);
+    // Our errors' cause is the error the call threw, untouched: the app's own object, not ours to change.
+    expect((err as Error).cause).toBeInstanceOf(OpenAI.APIError);
+  });
+
+  it('cuts them out of the message of an error that does not fall back (ERR_LLMR_NOT_RETRYABLE)', async () => {
+    const { engine, clock, seen } = observe({ secrets: SECRETS }, { chat: { chain: ['a', 'b'], fallbackOn: ['rate_limited'] } });
+    const err = await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.reject(echoed401(AZURE_KEY)))));
+    expect(err).toMatchObject({ code: 'ERR_LLMR_NOT_RETRYABLE', kind: 'auth' });
+    expect((err as Error).message).toContain("Route 'chat' stopped on auth (401) from 'a': Incorrect API key provided: [redacted].");
+    expectNoSecret(seen);
+    expectNoSecret(ourErrorsText(err));
+  });
+
+  it('cuts what matches redact.patterns, and keys from a function of secrets read when the error arrives', async () => {
+    let current = 'rotated-key-000000000001';
+    const { engine, clock, seen } = observe({ secrets: () => [current], patterns: [/\bgwt\.[A-Za-z0-9]{16}\b/] });
+    const call: ModelCall<unknown> = (t) => Promise.reject(t.id === 'a' ? echoed401(current) : echoedQuota(GATEWAY_TOKEN));
+    const first = await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, call)));
+    current = 'rotated-key-000000000002';
+    const second = await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, call)));
+    const texts = [...seen, ...ourErrorsText(first), ...ourErrorsText(second)];
+    expect(texts.filter((t) => t.includes('rotated-key-'))).toEqual([]);
+    expectNoSecret(texts);
+    expect(seen.filter((t) => t.startsWith('event.alert') && t.includes('[redacted]'))).toHaveLength(4);
+  });
+
+  it('cuts them out of a validation reason that quotes the reply, in the event and the error', async () => {
+    const { engine, clock, seen } = observe({ secrets: SECRETS }, { chat: { chain: ['a'], output: ECHOING, onInvalidOutput: 'fail' } });
+    const reply = ok(JSON.stringify(`my key is ${AZURE_KEY}`));
+    const err = await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.resolve(reply))));
+    expect(err).toMatchObject({ code: 'ERR_LLMR_INVALID_OUTPUT' });
+    expect(seen.filter((t) => t.startsWith('event.validation') && t.includes('[redacted]'))).toHaveLength(1);
+    expectNoSecret(seen);
+    expectNoSecret(ourErrorsText(err));
+  });
+
+  it('cuts them out of the fields of the engine\'s log lines', async () => {
+    const text = () => {
+      throw new Error(`cannot read the reply of gateway session ${GATEWAY_TOKEN}`);
+    };
+    const { engine, clock, seen } = observe({ secrets: SECRETS }, { chat: { chain: ['a'], output: ECHOING } }, { text });
+    // No text to validate: the request fails; what matters here is what was logged on the way.
+    await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.resolve(ok('"fine"')))));
+    expect(seen.filter((t) => t.startsWith('log.warn') && t.includes('the text extractor failed') && t.includes('gateway session [redacted]'))).toHaveLength(1);
+    expectNoSecret(seen);
+  });
+});
