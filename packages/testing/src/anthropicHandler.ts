@@ -198,4 +198,7 @@ export const anthropicProtocol: Protocol = {
   },
 
   malformedEvent: () => ({ event: 'content_block_delta', data: '{"type":"content_block_delta","index":0,"delta":{"type":"text_del', tokens: 1 }),
+
+  // The body of the matching HTTP error (529 overloaded_error, 429 rate_limit_error, 500 api_error).
+  streamError: (e) => [{ event: 'error', data: JSON.stringify(anthropicProtocol.error(e).body), tokens: 0 }],
 };

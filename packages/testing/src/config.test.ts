@@ -55,6 +55,13 @@ describe('validateConfig', () => {
     ]);
   });
 
+  it('checks the errorType of a stream_error fault', () => {
+    expect(issuesOf({ models: {}, faults: [{ kind: 'stream_error', errorType: 'rate_limit', afterChunks: 2 }] })).toEqual([]);
+    expect(issuesOf({ models: {}, faults: [{ kind: 'stream_error', errorType: 'overload' }] })).toEqual([
+      'config.faults[0].errorType: expected one of overloaded, rate_limit, server_error, got "overload"',
+    ]);
+  });
+
   it('allows faults on any model name when defaultModel is set', () => {
     expect(issuesOf({ models: {}, defaultModel: { contextWindow: 10 }, faults: [{ kind: 'auth', model: 'whatever' }] })).toEqual([]);
   });

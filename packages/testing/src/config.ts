@@ -1,4 +1,4 @@
-import { FAULT_KINDS } from './faults';
+import { FAULT_KINDS, STREAM_ERROR_TYPES } from './faults';
 import type { FakeModelConfig, FakeProviderConfig, FaultRule } from './types';
 
 /**
@@ -94,7 +94,7 @@ function describe(v: unknown): string {
 const MODEL_KEYS = ['provider', 'contextWindow', 'maxOutputTokens', 'replyTokens', 'limits', 'latency'] as const;
 const LIMIT_KEYS = ['rpm', 'tpm', 'itpm', 'otpm', 'rpd', 'concurrency', 'algorithm'] as const;
 const LATENCY_KEYS = ['firstTokenMs', 'perTokenMs', 'jitterMs', 'distribution'] as const;
-const FAULT_KEYS = ['kind', 'model', 'from', 'to', 'probability', 'every', 'count', 'retryAfterSeconds', 'delayMs', 'perTokenMs', 'afterChunks', 'variant'] as const;
+const FAULT_KEYS = ['kind', 'model', 'from', 'to', 'probability', 'every', 'count', 'retryAfterSeconds', 'delayMs', 'perTokenMs', 'afterChunks', 'variant', 'errorType'] as const;
 const ROOT_KEYS = ['seed', 'apiKey', 'models', 'defaultModel', 'faults'] as const;
 
 function checkModel(c: Checker, v: unknown, path: string): void {
@@ -152,6 +152,7 @@ function checkFault(c: Checker, v: unknown, path: string, models: Set<string> | 
   c.number(f, 'perTokenMs', path, { min: 0 });
   c.number(f, 'afterChunks', path, { int: true, min: 0 });
   c.oneOf(f, 'variant', path, ['openai', 'azure']);
+  c.oneOf(f, 'errorType', path, STREAM_ERROR_TYPES);
 }
 
 /**

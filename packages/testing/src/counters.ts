@@ -28,6 +28,7 @@ export function emptyCounters(): FakeProviderCounters {
     tokensByModel: dictionary(),
     connectionResets: 0,
     streamsCut: 0,
+    streamErrors: 0,
     faults: dictionary(),
   };
 }

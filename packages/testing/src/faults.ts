@@ -1,5 +1,5 @@
 import type { Random } from './random';
-import type { FaultKind, FaultRule } from './types';
+import type { FaultKind, FaultRule, StreamErrorType } from './types';
 
 /**
  * Every fault kind, in a stable order, so tests can loop over them.
@@ -19,6 +19,7 @@ export const FAULT_KINDS = [
   'hang',
   'connection_reset',
   'stream_cut',
+  'stream_error',
   'malformed_json',
   'context_length',
   'insufficient_quota',
@@ -48,6 +49,16 @@ export const ERROR_RESPONSE_FAULTS: ReadonlySet<FaultKind> = new Set<FaultKind>(
   'content_filter',
   'auth',
 ]);
+
+/**
+ * Every `errorType` of the `stream_error` fault; the first is the default.
+ *
+ * @example
+ * ```ts
+ * STREAM_ERROR_TYPES.includes('rate_limit'); // true
+ * ```
+ */
+export const STREAM_ERROR_TYPES = ['overloaded', 'rate_limit', 'server_error'] as const satisfies readonly StreamErrorType[];
 
 interface RuleState {
   rule: FaultRule;

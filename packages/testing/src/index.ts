@@ -31,4 +31,5 @@ export type {
   FakeProviderOptions,
   FaultKind,
   FaultRule,
+  StreamErrorType,
 } from './types';

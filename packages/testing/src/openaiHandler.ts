@@ -214,4 +214,14 @@ export const openAIProtocol: Protocol = {
   },
 
   malformedEvent: () => ({ data: '{"id":"chatcmpl-broken","object":"chat.completion.chunk","choices":[{"delta":{"content":"bro', tokens: 1 }),
+
+  // After a 200 there is no status to tell an overload apart: OpenAI sends the structured
+  // `server_is_overloaded` code (the 503 body's `server_error` type alone would say nothing).
+  streamError(e) {
+    const body = e.type === 'overloaded' ? { error: { message: 'Our servers are currently overloaded. Please try again later.', type: 'service_unavailable_error', param: null, code: 'server_is_overloaded' } } : this.error(e).body;
+    return [
+      { data: JSON.stringify(body), tokens: 0 },
+      { data: '[DONE]', tokens: 0 },
+    ];
+  },
 };

@@ -63,6 +63,21 @@ const ERROR_FOR: Partial<Record<FaultKind, (req: ChatRequest, s: FakeModelConfig
   rate_limit_no_hint: (r) => ({ type: 'rate_limit', model: r.model }),
 };
 
+/**
+ * The error of a `stream_error` fault: sent inside the stream after its 200, or as the HTTP response
+ * to a request that does not stream (an overload is then Anthropic's 529 and OpenAI's 503).
+ */
+function streamErrorOf(fault: FaultRule, req: ChatRequest, protocol: Protocol): ProviderError {
+  switch (fault.errorType ?? 'overloaded') {
+    case 'rate_limit':
+      return { type: 'rate_limit', model: req.model };
+    case 'server_error':
+      return { type: 'server_error' };
+    case 'overloaded':
+      return { type: 'overloaded', status: protocol.api === 'anthropic' ? 529 : 503 };
+  }
+}
+
 function apiKeyOf(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice(7);
@@ -179,6 +194,10 @@ async function respond(
     sendError(ctx, res, protocol, ERROR_FOR[kind]!(parsed, settings, fault), { ...base, ...limitHeaders(), ...hint });
     return FAILED;
   }
+  if (fault?.kind === 'stream_error' && !parsed.stream) {
+    sendError(ctx, res, protocol, streamErrorOf(fault, parsed, protocol), { ...base, ...limitHeaders(), ...hint });
+    return FAILED;
+  }
   if (kind === 'connection_reset') {
     counters.connectionResets++;
     req.socket.resetAndDestroy();
@@ -212,8 +231,11 @@ async function respond(
   if (parsed.stream) {
     const events = protocol.stream(parsed, reply, meta);
     const chunks = events.filter((e) => e.tokens > 0).length;
-    if (kind === 'stream_cut') pacing.cutAfterChunks = Math.min(fault?.afterChunks ?? Math.floor(chunks / 2), Math.max(0, chunks - 1));
-    if (kind === 'malformed_json') pacing.malformed = { at: 0, event: protocol.malformedEvent() };
+    // stream_cut and stream_error keep at least the last content chunk back, so the reply is never whole.
+    const sentChunks = (f: FaultRule) => Math.min(f.afterChunks ?? Math.floor(chunks / 2), Math.max(0, chunks - 1));
+    if (fault?.kind === 'stream_cut') pacing.cutAfterChunks = sentChunks(fault);
+    if (fault?.kind === 'stream_error') pacing.endWith = { at: sentChunks(fault), events: protocol.streamError(streamErrorOf(fault, parsed, protocol)) };
+    if (kind === 'malformed_json') pacing.endWith = { at: 0, events: [protocol.malformedEvent()] };
     if (res.destroyed) return FAILED;
     countStatus(counters, 200);
     res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' });
@@ -223,7 +245,10 @@ async function respond(
       counters.streamsCut++;
       return { outputTokens: reply.outputTokens, outcome: 'failed' };
     }
-    if (kind === 'malformed_json') return { outputTokens: reply.outputTokens, outcome: 'failed' };
+    if (outcome === 'ended') {
+      if (kind === 'stream_error') counters.streamErrors++;
+      return { outputTokens: reply.outputTokens, outcome: 'failed' };
+    }
     countTokens(counters, parsed.model, parsed.inputTokens, reply.outputTokens);
     return { outputTokens: reply.outputTokens, outcome: 'completed' };
   }

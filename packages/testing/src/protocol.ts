@@ -104,6 +104,11 @@ export interface Protocol {
   malformedBody(req: ChatRequest, reply: Reply, meta: ReplyMeta): string;
   /** An event whose data is not valid JSON. */
   malformedEvent(): SseEvent;
+  /**
+   * The events that end a stream with `err` after its 200, as the real API sends them: Anthropic's
+   * `event: error` with the error body; OpenAI's `data: {"error": {...}}` chunk, then `data: [DONE]`.
+   */
+  streamError(err: ProviderError): SseEvent[];
 }
 
 /**

@@ -72,21 +72,35 @@ export interface SsePacing {
   perTokenMs: number;
   /** Destroy the socket after this many content chunks (the `stream_cut` fault). */
   cutAfterChunks?: number;
-  /** Replace the content chunk at this index by a malformed event, then end (the `malformed_json` fault). */
-  malformed?: { at: number; event: SseEvent };
+  /**
+   * Send `events` instead of the content chunk at index `at` and of everything after it, then end the
+   * response properly (the `malformed_json` fault: a broken event; `stream_error`: an in-stream error).
+   */
+  endWith?: { at: number; events: SseEvent[] };
 }
+
+/**
+ * How {@link writeSse} finished: `done` (every event sent), `cut` (the socket was destroyed on
+ * purpose), `ended` (the stream was ended early with {@link SsePacing.endWith}'s events).
+ *
+ * @example
+ * ```ts
+ * const outcome: SseOutcome = await writeSse(res, events, pacing, signal);
+ * ```
+ */
+export type SseOutcome = 'done' | 'cut' | 'ended';
 
 /**
  * Writes events to an already started `text/event-stream` response. Events before the first content
  * chunk go out at once; the first content chunk waits `firstTokenMs`, each next one
- * `perTokenMs × its tokens`. Returns `cut` when the socket was destroyed on purpose.
+ * `perTokenMs × its tokens`.
  *
  * @example
  * ```ts
  * const outcome = await writeSse(res, events, { firstTokenMs: 10, perTokenMs: 1 }, signal);
  * ```
  */
-export async function writeSse(res: ServerResponse, events: SseEvent[], pacing: SsePacing, signal: AbortSignal): Promise<'done' | 'cut'> {
+export async function writeSse(res: ServerResponse, events: SseEvent[], pacing: SsePacing, signal: AbortSignal): Promise<SseOutcome> {
   let content = 0;
   for (const e of events) {
     if (e.tokens > 0) {
@@ -95,10 +109,9 @@ export async function writeSse(res: ServerResponse, events: SseEvent[], pacing: 
         await cutConnection(res);
         return 'cut';
       }
-      if (pacing.malformed && content === pacing.malformed.at) {
-        res.write(formatSse(pacing.malformed.event));
-        res.end();
-        return 'done';
+      if (pacing.endWith && content === pacing.endWith.at) {
+        res.end(pacing.endWith.events.map(formatSse).join(''));
+        return 'ended';
       }
       content++;
     }

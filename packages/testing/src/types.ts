@@ -21,6 +21,7 @@ export type FaultKind =
   | 'hang'
   | 'connection_reset'
   | 'stream_cut'
+  | 'stream_error'
   | 'malformed_json'
   | 'context_length'
   | 'insufficient_quota'
@@ -29,6 +30,21 @@ export type FaultKind =
   | 'slow_tokens'
   | 'invalid_json_reply'
   | 'auth';
+
+/**
+ * The error a `stream_error` fault sends inside a stream, after the 200 (written in the endpoint's own
+ * format): `overloaded` is Anthropic's `overloaded_error` / OpenAI's `server_is_overloaded`,
+ * `rate_limit` is `rate_limit_error` / `rate_limit_exceeded`, `server_error` is `api_error` /
+ * `server_error`. A request that does not stream gets the same error as an HTTP response instead
+ * (529 or 503, 429, 500).
+ *
+ * @example
+ * ```ts
+ * const rule: FaultRule = { kind: 'stream_error', errorType: 'rate_limit', afterChunks: 3 };
+ * const type: StreamErrorType = 'overloaded';
+ * ```
+ */
+export type StreamErrorType = 'overloaded' | 'rate_limit' | 'server_error';
 
 /**
  * Which provider's semantics a model follows. It picks the default limit algorithm: `openai` uses
@@ -140,14 +156,22 @@ export interface FaultRule {
   every?: number;
   /** Stop after hitting this many requests. */
   count?: number;
-  /** Sends `retry-after` / `retry-after-ms` with this value (any error fault). Default 1 for `rate_limit`. */
+  /**
+   * Sends `retry-after` / `retry-after-ms` with this value (any error fault; for `stream_error` only on
+   * a request that does not stream, since a stream's headers went out with its 200). Default 1 for `rate_limit`.
+   */
   retryAfterSeconds?: number;
   /** `timeout`: how long before answering (default 60 000). `slow_first_token`: extra delay (default 2 000). */
   delayMs?: number;
   /** `slow_tokens`: delay per output token (default 50). */
   perTokenMs?: number;
-  /** `stream_cut`: content chunks sent before the socket is destroyed (default: half of them). */
+  /**
+   * `stream_cut`: content chunks sent before the socket is destroyed. `stream_error`: content chunks
+   * sent before the error event. Default: half of them; at most all but the last.
+   */
   afterChunks?: number;
+  /** `stream_error`: which error the stream ends with (default `overloaded`). */
+  errorType?: StreamErrorType;
   /** `content_filter`: `openai` (`content_policy_violation`, default) or `azure` (`content_filter`). */
   variant?: 'openai' | 'azure';
 }
@@ -232,6 +256,8 @@ export interface FakeProviderCounters {
   connectionResets: number;
   /** Replies cut off midway by the `stream_cut` fault. */
   streamsCut: number;
+  /** Streams ended by an in-stream error event (the `stream_error` fault; its non-streaming requests get an HTTP error and are not counted here). */
+  streamErrors: number;
   /** How often each fault was applied. */
   faults: Partial<Record<FaultKind, number>>;
 }

@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import Anthropic from '@anthropic-ai/sdk';
 import { classifyError } from '@llm-resilience/core';
-import { FAULT_KINDS, type FaultKind, type FaultRule } from '../src';
+import OpenAI from 'openai';
+import { FAULT_KINDS, type FaultKind, type FaultRule, type StreamErrorType } from '../src';
 import { startFake, userMessage, type Started } from './support';
 
 /**
@@ -32,6 +34,8 @@ const CASES: Record<FaultKind, Case> = {
   hang: { kind: 'timeout', timeout: 100, realNode: true },
   connection_reset: { kind: 'network' },
   stream_cut: { kind: 'network', stream: true },
+  // Default errorType: an overload, inside the stream (see the in-stream describe below for the others).
+  stream_error: { kind: 'overloaded', stream: true },
   // A 200 whose body is not JSON: the SDK throws a SyntaxError; nothing says more than "unknown".
   malformed_json: { kind: 'unknown' },
   context_length: { kind: 'context_length' },
@@ -157,5 +161,81 @@ describe('classifyError on every fault, through the @anthropic-ai/sdk', () => {
   it('the automatic "input length and max_tokens exceed context limit" is context_length', async () => {
     const err = await s.anthropic.messages.create({ model: 'claude-fake', max_tokens: 4_000, messages: userMessage('x'.repeat(16_400)) }).catch((e: unknown) => e);
     expect(classifyError(err).kind).toBe('context_length');
+  });
+});
+
+/**
+ * In-stream errors: the official SDKs read them from a 200 stream and throw an `APIError` without a
+ * status (openai on `data: {"error": ...}`, @anthropic-ai/sdk on `event: error`); the text before it
+ * has been delivered. Only the error body tells what happened, and classifyError must read it.
+ */
+describe('stream_error through the official SDKs', () => {
+  const EXPECTED: Record<StreamErrorType, { kind: string; openai: string; anthropic: string; http: { openai: number; anthropic: number } }> = {
+    overloaded: { kind: 'overloaded', openai: 'server_is_overloaded', anthropic: 'overloaded_error', http: { openai: 503, anthropic: 529 } },
+    rate_limit: { kind: 'rate_limited', openai: 'rate_limit_exceeded', anthropic: 'rate_limit_error', http: { openai: 429, anthropic: 429 } },
+    server_error: { kind: 'unknown', openai: 'server_error', anthropic: 'api_error', http: { openai: 500, anthropic: 500 } },
+  };
+  const TYPES = Object.keys(EXPECTED) as StreamErrorType[];
+  const prompt = userMessage('stream until it fails');
+
+  /** The words received before the stream failed, and what it failed with. */
+  async function collect<T>(stream: AsyncIterable<T>, text: (item: T) => string): Promise<{ words: string[]; error: unknown }> {
+    let received = '';
+    try {
+      for await (const item of stream) received += text(item);
+    } catch (error) {
+      return { words: received.split(' ').filter(Boolean), error };
+    }
+    throw new Error(`the stream ended without an error after "${received}"`);
+  }
+
+  it.each(TYPES)('openai SDK, %s: the first chunks arrive, then an APIError the core classifies', async (errorType) => {
+    s.fake.setFaults([{ kind: 'stream_error', errorType, afterChunks: 3 }]);
+    const stream = await s.openai.chat.completions.create({ model: 'gpt-fake', messages: prompt, stream: true });
+    const { words, error } = await collect(stream, (c) => c.choices[0]?.delta.content ?? '');
+    expect(words).toHaveLength(3);
+    expect(words[0]).toBe('[gpt-fake]');
+    expect(error).toBeInstanceOf(OpenAI.APIError);
+    const e = error as InstanceType<typeof OpenAI.APIError>;
+    expect(e.status).toBeUndefined(); // after a 200 there is no error status
+    expect(e.headers?.get('x-request-id')).toMatch(/^req_fake/);
+    const c = classifyError(error);
+    expect({ kind: c.kind, code: c.code }).toEqual({ kind: EXPECTED[errorType].kind, code: EXPECTED[errorType].openai });
+    expect(c.status).toBeUndefined();
+    expect(s.fake.counters.streamErrors).toBe(1);
+  });
+
+  it.each(TYPES)('@anthropic-ai/sdk, %s: the first deltas arrive, then an APIError the core classifies', async (errorType) => {
+    s.fake.setFaults([{ kind: 'stream_error', errorType, afterChunks: 3 }]);
+    const stream = await s.anthropic.messages.create({ model: 'claude-fake', max_tokens: 200, messages: prompt, stream: true });
+    const { words, error } = await collect(stream, (e) => (e.type === 'content_block_delta' && e.delta.type === 'text_delta' ? e.delta.text : ''));
+    expect(words).toHaveLength(3);
+    expect(words[0]).toBe('[claude-fake]');
+    expect(error).toBeInstanceOf(Anthropic.APIError);
+    const e = error as InstanceType<typeof Anthropic.APIError>;
+    expect(e.status).toBeUndefined();
+    expect(e.type).toBe(EXPECTED[errorType].anthropic);
+    expect(e.error).toMatchObject({ type: 'error', error: { type: EXPECTED[errorType].anthropic } });
+    const c = classifyError(error);
+    expect({ kind: c.kind, code: c.code }).toEqual({ kind: EXPECTED[errorType].kind, code: EXPECTED[errorType].anthropic });
+  });
+
+  it.each(TYPES)('the SDKs\' stream helpers reject with the same error (%s)', async (errorType) => {
+    s.fake.setFaults([{ kind: 'stream_error', errorType }]);
+    const fromOpenAI = await s.openai.chat.completions.stream({ model: 'gpt-fake', messages: prompt }).finalChatCompletion().catch((e: unknown) => e);
+    expect(classifyError(fromOpenAI).kind).toBe(EXPECTED[errorType].kind);
+    const fromAnthropic = await s.anthropic.messages.stream({ model: 'claude-fake', max_tokens: 200, messages: prompt }).finalMessage().catch((e: unknown) => e);
+    expect(classifyError(fromAnthropic).kind).toBe(EXPECTED[errorType].kind);
+  });
+
+  it.each(TYPES)('a request that does not stream gets the HTTP error instead, classified the same (%s)', async (errorType) => {
+    s.fake.setFaults([{ kind: 'stream_error', errorType }]);
+    const fromOpenAI = await s.openai.chat.completions.create({ model: 'gpt-fake', messages: prompt }).catch((e: unknown) => e);
+    const fromAnthropic = await s.anthropic.messages.create({ model: 'claude-fake', max_tokens: 200, messages: prompt }).catch((e: unknown) => e);
+    expect([classifyError(fromOpenAI), classifyError(fromAnthropic)].map((c) => [c.kind, c.status])).toEqual([
+      [EXPECTED[errorType].kind, EXPECTED[errorType].http.openai],
+      [EXPECTED[errorType].kind, EXPECTED[errorType].http.anthropic],
+    ]);
+    expect(s.fake.counters.streamErrors).toBe(0);
   });
 });

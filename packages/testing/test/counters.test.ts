@@ -15,7 +15,7 @@ beforeAll(async () => {
 afterAll(() => s.fake.stop());
 
 describe('counters', () => {
-  it('record what reached the provider: per model, per status, 429s, tokens, resets, cuts, faults', async () => {
+  it('record what reached the provider: per model, per status, 429s, tokens, resets, cuts, stream errors, faults', async () => {
     const ok = await s.openai.chat.completions.create({ model: 'a', messages: userMessage('one') });
     await s.openai.chat.completions.create({ model: 'a', messages: userMessage('two') });
     await post(`${s.baseURL}/chat/completions`, { model: 'a', messages: userMessage('three') }); // 429 (rpm 2)
@@ -27,20 +27,26 @@ describe('counters', () => {
     await (async () => {
       for await (const _ of stream) void _;
     })().catch(() => undefined);
+    s.fake.addFault({ model: 'b', kind: 'stream_error', count: 1 });
+    const failing = await s.anthropic.messages.create({ model: 'b', max_tokens: 50, messages: userMessage('seven'), stream: true });
+    await (async () => {
+      for await (const _ of failing) void _;
+    })().catch(() => undefined);
 
     const outA = ok.usage!.completion_tokens;
     const outB = msg.usage.output_tokens;
     expect(s.fake.counters).toEqual({
-      requests: 7,
-      requestsByModel: { a: 3, nope: 1, b: 3 },
-      responsesByStatus: { '200': 4, '429': 1, '404': 1 },
+      requests: 8,
+      requestsByModel: { a: 3, nope: 1, b: 4 },
+      responsesByStatus: { '200': 5, '429': 1, '404': 1 },
       rateLimited: 1,
       tokensIn: estimateTokens('one') + estimateTokens('two') + estimateTokens('five'),
       tokensOut: 2 * outA + outB,
       tokensByModel: { a: { input: 2, output: 2 * outA }, b: { input: estimateTokens('five'), output: outB } },
       connectionResets: 1,
       streamsCut: 1,
-      faults: { connection_reset: 1, stream_cut: 1 },
+      streamErrors: 1,
+      faults: { connection_reset: 1, stream_cut: 1, stream_error: 1 },
     });
   });
 });

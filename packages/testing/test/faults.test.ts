@@ -31,6 +31,19 @@ async function readAll(res: Response): Promise<string> {
   return await res.text();
 }
 
+/** The events of an SSE body, in order: `{ event?, data }`. */
+function sseEvents(text: string): Array<{ event?: string; data: string }> {
+  expect(text.endsWith('\n\n')).toBe(true);
+  return text
+    .slice(0, -2)
+    .split('\n\n')
+    .map((block) => {
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)![1]!;
+      return event === undefined ? { data } : { event, data };
+    });
+}
+
 /** What each fault does on the OpenAI endpoint, as seen by a plain fetch. */
 const OPENAI_CHECKS: Record<FaultKind, { rule?: Partial<FaultRule>; check: () => Promise<void> }> = {
   rate_limit: {
@@ -121,6 +134,26 @@ const OPENAI_CHECKS: Record<FaultKind, { rule?: Partial<FaultRule>; check: () =>
       const plain = await chat();
       await expect(readAll(plain)).rejects.toThrow('terminated');
       expect(s.fake.counters.streamsCut).toBe(2);
+    },
+  },
+  stream_error: {
+    rule: { afterChunks: 3 },
+    check: async () => {
+      const r = await chat({ stream: true });
+      expect(r.status).toBe(200);
+      const events = sseEvents(await r.text());
+      expect(events.filter((e) => /"content":"[^"]+"/.test(e.data))).toHaveLength(3);
+      expect(events.some((e) => e.data.includes('"finish_reason":"stop"'))).toBe(false);
+      expect(events.slice(-2)).toEqual([
+        { data: '{"error":{"message":"Our servers are currently overloaded. Please try again later.","type":"service_unavailable_error","param":null,"code":"server_is_overloaded"}}' },
+        { data: '[DONE]' },
+      ]);
+      expect(s.fake.counters.streamErrors).toBe(1);
+      // Without a stream, the same failure is an HTTP error: OpenAI's 503.
+      const plain = await chat();
+      expect(plain.status).toBe(503);
+      expect(await plain.json()).toMatchObject({ error: { type: 'server_error' } });
+      expect(s.fake.counters.streamErrors).toBe(1);
     },
   },
   malformed_json: {
@@ -239,6 +272,86 @@ describe('fault bodies on the Anthropic endpoint', () => {
     expect(r.text).toContain('event: message_start');
     expect(r.text).toContain('"type":"text_del\n\n');
     expect(r.text).not.toContain('message_stop');
+  });
+});
+
+describe('stream_error: the in-stream error of each API, after a 200', () => {
+  const ANTHROPIC_ERRORS = {
+    overloaded: { type: 'overloaded_error', message: 'Overloaded', status: 529 },
+    rate_limit: { type: 'rate_limit_error', message: 'This request would exceed the rate limit for your organization on requests per minute for b. Please try again later.', status: 429 },
+    server_error: { type: 'api_error', message: 'Internal server error', status: 500 },
+  } as const;
+
+  it.each(Object.entries(ANTHROPIC_ERRORS))('Anthropic %s: content deltas, then `event: error` and the end of the stream', async (errorType, { type, message, status }) => {
+    s.fake.setFaults([{ kind: 'stream_error', model: 'b', errorType: errorType as keyof typeof ANTHROPIC_ERRORS, afterChunks: 2 }]);
+    const r = await messages({ stream: true });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    const events = sseEvents(r.text);
+    expect(events.map((e) => e.event)).toEqual(['message_start', 'content_block_start', 'ping', 'content_block_delta', 'content_block_delta', 'error']);
+    // Exactly what the Messages API sends: `data: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}`.
+    expect(events.at(-1)!.data).toBe(JSON.stringify({ type: 'error', error: { type, message } }));
+    expect(s.fake.counters.streamErrors).toBe(1);
+    expect(s.fake.counters.faults).toEqual({ stream_error: 1 });
+
+    // Without a stream: the HTTP error with the same body.
+    const plain = await messages();
+    expect(plain.status).toBe(status);
+    expect(plain.json()).toEqual({ type: 'error', error: { type, message } });
+    expect(s.fake.counters.streamErrors).toBe(1);
+  });
+
+  it.each([
+    ['rate_limit', { message: 'Rate limit reached for a in organization org-fake on requests per min (RPM). Please try again later.', type: 'requests', param: null, code: 'rate_limit_exceeded' }, 429],
+    ['server_error', { message: 'The server had an error while processing your request. Sorry about that!', type: 'server_error', param: null, code: null }, 500],
+  ] as const)('OpenAI %s: content chunks, then `data: {"error": ...}` and `data: [DONE]`', async (errorType, error, status) => {
+    s.fake.setFaults([{ kind: 'stream_error', model: 'a', errorType, afterChunks: 0 }]);
+    const events = sseEvents(await (await chat({ stream: true, stream_options: { include_usage: true } })).text());
+    expect(events).toHaveLength(3); // the role chunk, the error, [DONE]: no content, no finish, no usage chunk
+    expect(JSON.parse(events[0]!.data)).toMatchObject({ object: 'chat.completion.chunk', choices: [{ delta: { role: 'assistant' } }] });
+    expect(events.slice(1)).toEqual([{ data: JSON.stringify({ error }) }, { data: '[DONE]' }]);
+    const plain = await chat();
+    expect(plain.status).toBe(status);
+    expect(await plain.json()).toEqual({ error });
+  });
+
+  it('sends half of the content chunks by default, never all of them, and keeps the tokens out of the counters', async () => {
+    const contentOf = (events: Array<{ data: string }>) => events.filter((e) => /"content":"[^"]+"/.test(e.data)).length;
+    const whole = contentOf(sseEvents(await (await chat({ stream: true })).text())); // the same reply, no fault
+    expect(whole).toBeGreaterThan(4);
+
+    s.fake.reset();
+    s.fake.setFaults([{ kind: 'stream_error', model: 'a' }]);
+    expect(contentOf(sseEvents(await (await chat({ stream: true })).text()))).toBe(Math.floor(whole / 2));
+    s.fake.setFaults([{ kind: 'stream_error', model: 'a', afterChunks: 1_000 }]);
+    const clamped = sseEvents(await (await chat({ stream: true })).text());
+    expect(contentOf(clamped)).toBe(whole - 1);
+    expect(clamped.at(-2)!.data).toContain('server_is_overloaded');
+    expect(s.fake.counters).toMatchObject({ tokensIn: 0, tokensOut: 0, streamErrors: 2, responsesByStatus: { '200': 2 } });
+  });
+
+  it('retryAfterSeconds goes on the HTTP error of a request that does not stream, never on a 200', async () => {
+    s.fake.setFaults([{ kind: 'stream_error', errorType: 'rate_limit', retryAfterSeconds: 4 }]);
+    const streamed = await chat({ stream: true });
+    expect(streamed.status).toBe(200);
+    expect(streamed.headers.get('retry-after')).toBeNull();
+    await streamed.text();
+    const plain = await chat();
+    expect(plain.status).toBe(429);
+    expect(plain.headers.get('retry-after')).toBe('4');
+    expect(s.fake.counters.rateLimited).toBe(1);
+  });
+
+  it('scripts like any fault: a window on the timeline, for one model', async () => {
+    s.fake.setFaults([{ kind: 'stream_error', model: 'b', from: 10, to: 20, afterChunks: 1 }]);
+    const lastEventAt = async (seconds: number) => {
+      clock.t = seconds * 1000;
+      return sseEvents((await messages({ stream: true })).text).at(-1)!.event;
+    };
+    expect(await lastEventAt(5)).toBe('message_stop');
+    expect(await lastEventAt(10)).toBe('error');
+    expect(await lastEventAt(20)).toBe('message_stop');
+    expect(s.fake.counters.streamErrors).toBe(1);
   });
 });
 

@@ -369,7 +369,7 @@ const QUOTA_TOKENS = set(
 const CONTEXT_TOKENS = set('context_length_exceeded', 'context_overflow', 'prompt_too_long');
 const POLICY_TOKENS = set('content_filter', 'content_policy_violation', 'responsibleaipolicyviolation', 'invalid_prompt', 'moderation_blocked');
 const RATE_TOKENS = set('rate_limit_exceeded', 'rate_limit_error', 'ramp_limit_exceeded', 'too_many_requests', 'rate_limited');
-const OVERLOADED_TOKENS = set('overloaded_error', 'engine_overloaded', 'server_overloaded', 'overloaded');
+const OVERLOADED_TOKENS = set('overloaded_error', 'engine_overloaded', 'server_overloaded', 'server_is_overloaded', 'overloaded');
 const TIMEOUT_TOKENS = set('timeout_error', 'request-timeout', 'body-timeout', 'request_timeout');
 const AUTH_TOKENS = set('authentication_error', 'permission_error', 'invalid_api_key', 'invalid_organization', 'account_deactivated');
 const VALIDATION_TOKENS = set('output_parsing_failure');
@@ -380,6 +380,7 @@ const GENERIC_TOKENS: ReadonlyMap<string, ErrorKind> = new Map<string, ErrorKind
   ['model_rate_limit', 'rate_limited'],
   ['unavailable', 'overloaded'],
   ['service_unavailable', 'overloaded'],
+  ['service_unavailable_error', 'overloaded'],
   ['deadline_exceeded', 'timeout'],
   ['unauthenticated', 'auth'],
   ['permission_denied', 'auth'],
@@ -569,7 +570,9 @@ function decide(facts: Facts): Verdict | undefined {
   // Only a message to go on.
   const own = (facts.message ?? '').slice(0, MAX_TEXT).trim();
   if (CANCEL_TEXT.test(own)) return { ...hit('cancelled', RANK.text), deferrable: true };
-  if (NETWORK_WRAPPER_TEXT.test(own) || names.some((n) => n.toLowerCase() === 'apiconnectionerror')) {
+  // An APIConnectionError that carries a provider error body is no connection failure: @anthropic-ai/sdk
+  // 0.x throws one for an in-stream `event: error` (its message is the event's data).
+  if (NETWORK_WRAPPER_TEXT.test(own) || (tokens.length === 0 && names.some((n) => n.toLowerCase() === 'apiconnectionerror'))) {
     return hit('network', RANK.wrapper, sysCode);
   }
   if (TIMEOUT_TEXT.test(own)) return hit('timeout', RANK.text, sysCode);
