@@ -42,4 +42,22 @@ describe('ParseErrorWatcher', () => {
     expect(parsing.raised(new SyntaxError('another'))).toBe(false);
     expect(parsing.raised('a string')).toBe(false);
   });
+
+  it('keeps the text of the last model reply of a chain with an output parser: a stream the parser turned into nothing', async () => {
+    const parsing = new ParseErrorWatcher();
+    const chain = new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]).pipe(new JsonOutputParser());
+    const chunks: unknown[] = [];
+    for await (const c of await chain.stream('x', { callbacks: [parsing] })) chunks.push(c);
+    // Streaming, JsonOutputParser skips what it cannot parse instead of throwing.
+    expect(chunks).toEqual([]);
+    expect(parsing.parsedReplyText()).toBe('Sure! The intent is refund.');
+  });
+
+  it('keeps no reply text without an output parser', async () => {
+    const parsing = new ParseErrorWatcher();
+    const model = new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]);
+    for await (const _ of await model.stream('x', { callbacks: [parsing] }));
+    expect(parsing.parsedReplyText()).toBeUndefined();
+    expect(parsing.copy().parsedReplyText()).toBeUndefined();
+  });
 });

@@ -1,6 +1,7 @@
 import { BaseCallbackHandler, type BaseCallbackHandlerInput } from '@langchain/core/callbacks/base';
 import type { Serialized } from '@langchain/core/load/serializable';
 import type { BaseMessage } from '@langchain/core/messages';
+import type { LLMResult } from '@langchain/core/outputs';
 
 /** Shared between copies of one watcher (LangChain may copy handlers). */
 interface Seen {
@@ -8,6 +9,10 @@ interface Seen {
   parsingRuns: Set<string>;
   /** Errors those runs ended with. */
   errors: WeakSet<object>;
+  /** An output-parser run started below the handler. */
+  parser: boolean;
+  /** The text of the last model reply (of the last model run that ended). */
+  replyText: string | undefined;
 }
 
 /**
@@ -15,7 +20,10 @@ interface Seen {
  * output-parser run (`JsonOutputParser`'s `JSON.parse`, any parser of a chain), or by a chat-model
  * run asked for structured output (`withStructuredOutput`: the provider SDK parses the reply itself,
  * e.g. OpenAI's `chat.completions.parse` throws a `SyntaxError`). The same error thrown by other code
- * (a `RunnableLambda` of the chain, a plain model call) is not remembered.
+ * (a `RunnableLambda` of the chain, a plain model call) is not remembered. It also keeps the text of
+ * the last model reply of a chain with an output parser ({@link ParseErrorWatcher.parsedReplyText}):
+ * streamed, `JsonOutputParser` and the tool-call parsers skip what they cannot parse instead of
+ * throwing, so a reply they could not parse shows only as a stream that yielded nothing.
  *
  * @example
  * ```ts
@@ -32,7 +40,7 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     super(input);
     // The error must be remembered before the attempt's catch reads it: never run in the background queue.
     this.awaitHandlers = true;
-    this.seen = input?.seen ?? { parsingRuns: new Set(), errors: new WeakSet() };
+    this.seen = input?.seen ?? { parsingRuns: new Set(), errors: new WeakSet(), parser: false, replyText: undefined };
   }
 
   /** LangChain may copy handlers: the copy shares what this one saw. */
@@ -46,7 +54,10 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    * declared order: read it there, and at the declared 4th position too.
    */
   override handleChainStart(_chain: Serialized, _inputs: unknown, runId: string, ...rest: unknown[]): void {
-    if (rest[3] === 'parser' || rest[0] === 'parser') this.seen.parsingRuns.add(runId);
+    if (rest[3] === 'parser' || rest[0] === 'parser') {
+      this.seen.parsingRuns.add(runId);
+      this.seen.parser = true;
+    }
   }
 
   override handleChainError(err: unknown, runId: string): void {
@@ -60,6 +71,27 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
 
   override handleLLMError(err: unknown, runId: string): void {
     this.remember(err, runId);
+  }
+
+  override handleLLMEnd(output: LLMResult, runId: string): void {
+    this.seen.parsingRuns.delete(runId);
+    const text = output.generations[0]?.[0]?.text;
+    this.seen.replyText = typeof text === 'string' ? text : undefined;
+  }
+
+  /**
+   * The text of the last model reply when an output-parser run started below this handler (what the
+   * parser was given), else undefined.
+   *
+   * @example
+   * ```ts
+   * const parsing = new ParseErrorWatcher();
+   * for await (const _ of await model.pipe(new JsonOutputParser()).stream(input, { callbacks: [parsing] }));
+   * parsing.parsedReplyText(); // 'Sure! Here is the JSON:' (the stream yielded nothing)
+   * ```
+   */
+  parsedReplyText(): string | undefined {
+    return this.seen.parser ? this.seen.replyText : undefined;
   }
 
   /** Whether `error` was raised by an output-parser run or a structured-output model run below this handler. */

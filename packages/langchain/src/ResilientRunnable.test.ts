@@ -1,7 +1,7 @@
 import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
-import { JsonOutputParser, StringOutputParser, StructuredOutputParser } from '@langchain/core/output_parsers';
+import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser, StructuredOutputParser } from '@langchain/core/output_parsers';
 import { ChatPromptTemplate } from '@langchain/core/prompts';
 import { RunnableLambda, RunnableRetry, type RunnableConfig } from '@langchain/core/runnables';
 import { FakeListChatModel, FakeTracer } from '@langchain/core/utils/testing';
@@ -10,6 +10,7 @@ import { ChainExhaustedError, estimateInputTokens, RequestFailedError, Resilienc
 import { deferred, drive, httpError, manualEngine, rejection, runTree, ScriptedChatModel } from '../test/support';
 import { z } from 'zod';
 import { engineInputOf } from './engineInput';
+import { InvalidStreamOutputError } from './InvalidStreamOutputError';
 import { OutputValidationError } from './OutputValidationError';
 import { REPAIR_CONFIG_KEY, repairOf } from './repair';
 import { ResilientRunnable } from './ResilientRunnable';
@@ -579,6 +580,88 @@ describe('ResilientRunnable.stream', () => {
     const attempts = runTree(tracer.runs[0]!).children;
     expect(attempts.map((a) => a.name)).toEqual(['attempt:primary#1']);
     expect(attempts[0]!.error).toContain('broke after 3 chunk(s)');
+  });
+
+  it('a stream that yields no content ends cleanly, a success, not a broken stream', async () => {
+    const { engine, records } = manualEngine();
+    const safe = withResilience(new ScriptedChatModel([{ text: '', usage: { input: 5, output: 0 } }]).pipe(new StringOutputParser()), { engine, route: 'solo' });
+    expect(await text(await safe.stream('hi'))).toBe('');
+    await flush();
+    expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'primary', fallback_used: false });
+  });
+
+  it("before the first chunk, a reply the chain's parser cannot parse falls back as a validation failure, whatever the route's onInvalidOutput", async () => {
+    // The engine does not validate streams, so the route's onInvalidOutput ('fail' here) does not apply:
+    // nothing reached the caller yet, and the next target is tried as on a route without a schema.
+    const Intent = z.object({ intent: z.enum(['refund', 'question']) });
+    const { engine, clock, records } = manualEngine({ routes: { chat: { chain: ['primary', 'long'], output: Intent, onInvalidOutput: 'fail' } } });
+    const model = new ScriptedChatModel([{ text: 'Sure! The intent is refund.', usage: { input: 12, output: 7 } }]);
+    const long = new ScriptedChatModel([{ text: '{"intent":"refund"}' }]);
+    const parser = StructuredOutputParser.fromZodSchema(Intent);
+    const safe = withResilience(model.pipe(parser), { engine, route: 'chat', fallbacks: [long.pipe(parser)] });
+    const chunks: unknown[] = [];
+    await drive(
+      clock,
+      (async () => {
+        for await (const c of await safe.stream('I want my money back')) chunks.push(c);
+      })(),
+    );
+    expect(chunks).toEqual([{ intent: 'refund' }]);
+    await flush();
+    expect(records[0]!.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['validation_failed', 'success']);
+    expect([model.calls, long.calls]).toEqual([1, 1]);
+  });
+
+  /** Parses each chunk of the reply as one JSON value (empty chunks stay empty strings). */
+  class JsonPerChunkParser extends BaseTransformOutputParser<unknown> {
+    lc_namespace = ['llm_resilience', 'test'];
+    async parse(chunk: string): Promise<unknown> {
+      return chunk.trim() === '' ? '' : (JSON.parse(chunk) as unknown);
+    }
+    getFormatInstructions(): string {
+      return '';
+    }
+  }
+
+  it("after the first chunk, an output parser's SyntaxError ends the stream with InvalidStreamOutputError (validation_failed); the chain's own one stays a broken stream", async () => {
+    const { engine, records } = manualEngine({ breaker: { consecutiveFailures: 1, minimumCalls: 100 } });
+    const transitions: string[] = [];
+    engine.events.on('breaker', (t) => transitions.push(`${t.key}:${t.to}`));
+    const long = new ScriptedChatModel([{ text: '7' }]);
+    const safe = withResilience(new ScriptedChatModel([{ text: '1 2 x 4', usage: { input: 9, output: 4 } }]).pipe(new JsonPerChunkParser()), {
+      engine,
+      route: 'chat',
+      fallbacks: [long.pipe(new JsonPerChunkParser())],
+    });
+    const received: unknown[] = [];
+    const err = await rejection(
+      (async () => {
+        for await (const c of await safe.stream('numbers')) received.push(c);
+      })(),
+    );
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({ kind: 'validation_failed', code: 'ERR_LLMR_STREAM_INVALID_OUTPUT', target: 'primary', reason: 'the reply is not valid JSON' });
+    expect((err as InvalidStreamOutputError).chunksReceived).toBe(received.length);
+    expect((err as Error).cause).toBeInstanceOf(SyntaxError);
+    expect(received.filter((c) => c !== '')).toEqual([1, 2]);
+    await flush();
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed' });
+    expect(transitions).toEqual([]);
+    expect(long.calls).toBe(0);
+
+    // The same SyntaxError from the chain's own code (not a parser run) is a broken stream, as before.
+    const ownParse = RunnableLambda.from(async function* (m: AIMessageChunk) {
+      for (const word of String(m.content).split(' ')) yield JSON.parse(word) as unknown;
+    });
+    const own = withResilience(new ScriptedChatModel([{ text: '1 2 x 4' }]).pipe(ownParse), { engine, route: 'chat', fallbacks: [long.pipe(ownParse)] });
+    const ownErr = await rejection(
+      (async () => {
+        for await (const _ of await own.stream('numbers'));
+      })(),
+    );
+    expect(ownErr).toBeInstanceOf(StreamInterruptedError);
+    expect(ownErr).not.toBeInstanceOf(InvalidStreamOutputError);
+    expect(ownErr).toMatchObject({ kind: 'network' });
   });
 
   it('settles the request when the caller stops reading early', async () => {

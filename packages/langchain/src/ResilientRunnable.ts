@@ -11,7 +11,7 @@ import {
   type RunnableRetryFailedAttemptHandler,
 } from '@langchain/core/runnables';
 import type { Run } from '@langchain/core/tracers/base';
-import type { StreamEvent } from '@langchain/core/tracers/log_stream';
+import type { LogStreamCallbackHandler, RunLogPatch, StreamEvent } from '@langchain/core/tracers/log_stream';
 import { AsyncGeneratorWithSetup, IterableReadableStream } from '@langchain/core/utils/stream';
 import {
   ResilienceError,
@@ -27,10 +27,11 @@ import { startAttemptRun, type AttemptRun } from './attemptRun';
 import { callOptionProblems, INNER_RETRIES_CHECKS, optionProblems, policyOf } from './checkOptions';
 import { engineInputOf } from './engineInput';
 import { findInnerRetries } from './findInnerRetries';
+import { InvalidStreamOutputError } from './InvalidStreamOutputError';
 import { linkSignals } from './linkSignals';
 import { OutputValidationError } from './OutputValidationError';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
-import { parseFailureOf, type ParseFailure } from './parseFailureOf';
+import { parseFailureOf, parseFailureOfEmptyStream, type ParseFailure } from './parseFailureOf';
 import { replyText } from './replyText';
 import { RequestEventRouter } from './RequestEventRouter';
 import { REPAIR_CONFIG_KEY } from './repair';
@@ -86,13 +87,17 @@ interface AttemptEnvelope<T> {
  */
 const UNPARSED_REPLY = '(the reply could not be parsed)';
 
-/** A stream whose first meaningful chunk arrived: from here on, no fallback. */
+/** A stream whose first meaningful chunk arrived (or that ended without one): from here on, no fallback. */
 interface OpenedStream<T> {
   iterator: AsyncIterator<T>;
+  /** The stream ended while the first chunk with content was awaited: `iterator` has nothing more. */
+  done: boolean;
   /** Chunks read so far (empty ones, then the first with content). */
   buffered: T[];
   run: AttemptRun;
   usage: UsageCollector;
+  /** Tells a parser's error (the reply was invalid) from a broken stream. */
+  parsing: ParseErrorWatcher;
   /** Output tokens the engine reserved for the attempt (`ctx.maxOutputTokens`). */
   outputEstimate: number;
 }
@@ -102,6 +107,14 @@ type AnyConfig = RunnableConfig & { resilience?: ResilienceCallOptions };
 
 /** Models already warned about (one warning per model instance). */
 const warned = new WeakSet<object>();
+
+/**
+ * The stop signal of each `streamLog()` / `streamEvents` v1 call of a ResilientRunnable, by its log
+ * handler: aborted when the caller leaves early, read by the stream (which finds the handler among its
+ * run's handlers) so that it ends through its own generator, its runs' callbacks written while the
+ * log is still read (see `_streamLog`).
+ */
+const logStops = new WeakMap<object, AbortSignal>();
 
 /** A chunk worth committing to a target for: text, tool-call pieces, or any non-message value. */
 function hasContent(chunk: unknown): boolean {
@@ -136,7 +149,9 @@ function newRequestId(): string {
  * - `batch`: one request per input at priority `batch` (queued, never burst past limits), at most
  *   `maxConcurrency` in flight.
  * - `stream`: falls back only until the first chunk with content arrives; a break after that ends
- *   the stream with a {@link StreamInterruptedError}.
+ *   the stream with a {@link StreamInterruptedError}. A reply the chain's output parser cannot parse
+ *   is an invalid reply before that chunk (falls back) and an {@link InvalidStreamOutputError} after it.
+ *   `streamEvents` v1 and `streamLog()` left early stop the stream (recorded as cancelled).
  * - cancellation: `signal` in the call options cancels queue waits, backoff and the model call.
  *
  * @example
@@ -459,7 +474,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       input = got ? this._concatOutputChunks(input as RunInput, i as RunInput) : (i as RunInput);
       got = true;
     }
-    const { resilience: call, ...rest } = config;
+    const { resilience: call, ...given } = config;
+    // Under streamLog() / streamEvents v1 of this runnable, leaving the log early stops the stream too.
+    const logStop = runManager?.handlers.map((h) => logStops.get(h)).find((s) => s !== undefined);
+    const rest: RunnableConfig = logStop ? { ...given, signal: linkSignals(given.signal, logStop)! } : given;
     const request = { ...this.request(input as RunInput, rest, call, 'stream', runManager), stream: true as const };
     const stopTracing = this.traceEvents(request.requestId!, runManager);
     let result;
@@ -509,11 +527,15 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
      */
     const stoppedUsage = (): Usage =>
       unfinishedUsage(opened.usage.usage() ?? chunkUsage, { inputTokens: streamResult.record.input_tokens, outputTokens: opened.outputEstimate });
-    const cancel = async (cause: unknown): Promise<void> => {
-      if (!settle()) return;
+    /** The cancellation's end (its run failed, the model's stream closed), awaited wherever the abort is seen. */
+    let cancelling: Promise<void> | undefined;
+    const cancel = (cause: unknown): Promise<void> => {
+      if (cancelling !== undefined) return cancelling;
+      if (!settle()) return Promise.resolve();
       const cancelled = cancelledError(cause);
       streamResult.fail(cancelled, stoppedUsage());
-      await Promise.all([opened.run.fail(cancelled), closeUpstream()]);
+      cancelling = Promise.all([opened.run.fail(cancelled), closeUpstream()]).then(() => undefined);
+      return cancelling;
     };
     if (signal?.aborted === true) await cancel(signal.reason);
     else signal?.addEventListener('abort', onAbort, { once: true });
@@ -524,7 +546,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         yield chunk;
       }
       for (;;) {
-        if (settled) break;
+        if (settled || opened.done) break;
         const next = await opened.iterator.next();
         if (next.done) break;
         seen(next.value);
@@ -539,7 +561,11 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         throw e;
       }
       if (!settle()) throw e;
-      const error = new StreamInterruptedError({ target: result.target.id, chunksReceived: chunks, record: result.record, cause: e });
+      const fields = { target: result.target.id, chunksReceived: chunks, record: result.record, cause: e };
+      // A parser that rejected the reply is the reply's fault, not the target's: kind validation_failed,
+      // so the engine gives its breaker no verdict. Anything else is a broken stream (network).
+      const failure = parseFailureOf(e, (err) => opened.parsing.raised(err));
+      const error = failure ? new InvalidStreamOutputError({ ...fields, reason: failure.reason }) : new StreamInterruptedError(fields);
       // The provider billed what it generated before the break, like a stream its reader stopped.
       result.fail(error, stoppedUsage());
       await opened.run.fail(error);
@@ -556,13 +582,23 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         }
       }
     }
-    if (signal?.aborted === true && settled) signal.throwIfAborted();
+    if (signal?.aborted === true && settled) {
+      await cancelling;
+      signal.throwIfAborted();
+    }
     if (settle()) {
       result.complete(opened.usage.usage() ?? chunkUsage);
       await opened.run.end(aggregate);
     }
   }
 
+  /**
+   * One streamed attempt, read up to its first chunk with content. A reply the wrapped runnable could
+   * not parse before that chunk (a parser's error, see {@link parseFailureOf}, or a parser that skipped
+   * the whole reply, see {@link parseFailureOfEmptyStream}) fails the attempt with an
+   * {@link OutputValidationError} (`validation_failed`): nothing reached the caller, so the engine falls
+   * back as on any invalid reply, without a retry or a breaker verdict, and charges the usage reported.
+   */
   private async openStream(
     target: ResolvedTarget,
     ctx: AttemptContext,
@@ -572,29 +608,86 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   ): Promise<OpenedStream<RunOutput>> {
     const runnable = this.runnables.get(target);
     const usage = new UsageCollector();
-    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage]);
+    const parsing = new ParseErrorWatcher();
+    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage, parsing]);
     // After the first chunk the engine's attempt is over: keep the caller's signal linked for the rest.
     const signal = linkSignals(ctx.signal, config.signal);
     let iterator: AsyncIterator<RunOutput> | undefined;
+    let failure: ParseFailure | undefined;
+    let cause: unknown;
     try {
       const stream = await runnable.stream(input, this.childConfig(config, run, signal, ctx.repair));
       iterator = stream[Symbol.asyncIterator]();
       const buffered: RunOutput[] = [];
+      let done = false;
       for (;;) {
         const next = await iterator.next();
-        if (next.done) break;
+        if (next.done) {
+          done = true;
+          break;
+        }
         buffered.push(next.value);
         if (hasContent(next.value)) break;
       }
-      return { iterator, buffered, run, usage, outputEstimate: ctx.maxOutputTokens };
+      // Ended without content: a parser that skips what it cannot parse may have been given a reply.
+      failure = done ? parseFailureOfEmptyStream(parsing.parsedReplyText()) : undefined;
+      if (failure === undefined) return { iterator, done, buffered, run, usage, parsing, outputEstimate: ctx.maxOutputTokens };
     } catch (e) {
-      await run.fail(e);
-      try {
-        await iterator?.return?.();
-      } catch {
-        // already closed
+      cause = e;
+      failure = parseFailureOf(e, (err) => parsing.raised(err));
+    }
+    const rejected = failure && new OutputValidationError(target.id, failure.reason, cause);
+    // The provider answered (and billed) the reply that was rejected: the engine charges what is reported.
+    const used = usage.usage();
+    if (rejected && used) ctx.reportUsage(used);
+    await run.fail(cause ?? rejected);
+    try {
+      await iterator?.return?.();
+    } catch {
+      // already closed
+    }
+    throw rejected ?? cause;
+  }
+
+  /**
+   * `streamLog()` and `streamEvents({ version: 'v1' })` read the stream through LangChain's log
+   * handler, whose writes wait until they are read. Left early (`break`), LangChain's own version waits
+   * for the rest of the stream while nobody reads the log: the writes, the stream and the caller's
+   * `break` never finished, and the request kept its reservations (a concurrency slot) for good. Here
+   * leaving early stops the stream (the request is recorded as cancelled and its reservations
+   * released, as when `streamEvents` v2 is left early) and the rest of the log is read and dropped
+   * until LangChain's own cleanup has ended.
+   */
+  protected override async *_streamLog(
+    input: RunInput,
+    logStreamCallbackHandler: LogStreamCallbackHandler,
+    config: Partial<CallOptions>,
+  ): AsyncGenerator<RunLogPatch> {
+    const stop = new AbortController();
+    logStops.set(logStreamCallbackHandler, stop.signal);
+    const log = super._streamLog(input, logStreamCallbackHandler, config);
+    let ended = false;
+    try {
+      for (;;) {
+        const next = await log.next();
+        if (next.done === true) {
+          ended = true;
+          return;
+        }
+        yield next.value;
       }
+    } catch (e) {
+      ended = true;
       throw e;
+    } finally {
+      if (!ended) {
+        stop.abort();
+        try {
+          while ((await log.next()).done !== true);
+        } catch {
+          // The stop ends the stream with an abort; nobody reads what comes after a break.
+        }
+      }
     }
   }
 

@@ -14,7 +14,8 @@
  */
 export { withResilience } from './withResilience';
 export { ResilientRunnable, DEFAULT_BATCH_CONCURRENCY, type ResilientRunnableFields } from './ResilientRunnable';
-export { StreamInterruptedError } from './StreamInterruptedError';
+export { StreamInterruptedError, type StreamInterruptedFields } from './StreamInterruptedError';
+export { InvalidStreamOutputError } from './InvalidStreamOutputError';
 export { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
 export { UnmappedTargetError } from './UnmappedTargetError';
 export { OutputValidationError } from './OutputValidationError';

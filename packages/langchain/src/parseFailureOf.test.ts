@@ -1,5 +1,5 @@
 import { OutputParserException } from '@langchain/core/output_parsers';
-import { parseFailureOf } from './parseFailureOf';
+import { parseFailureOf, parseFailureOfEmptyStream } from './parseFailureOf';
 
 describe('parseFailureOf', () => {
   it("reads LangChain's OutputParserException, with the reply's text; JSON it still rejected failed the parser's schema", () => {
@@ -23,5 +23,12 @@ describe('parseFailureOf', () => {
   it('leaves every other error alone', () => {
     expect(parseFailureOf(new Error('HTTP 503'), () => true)).toBeUndefined();
     expect(parseFailureOf('boom', () => true)).toBeUndefined();
+  });
+
+  it('reads a stream its parser turned into nothing from the reply the parser was given; an empty reply is no failure', () => {
+    expect(parseFailureOfEmptyStream('Sure! Here is')).toEqual({ reason: 'the reply is not valid JSON', text: 'Sure! Here is' });
+    expect(parseFailureOfEmptyStream('null')).toEqual({ reason: 'the output parser produced no output from the reply', text: 'null' });
+    expect(parseFailureOfEmptyStream('  ')).toBeUndefined();
+    expect(parseFailureOfEmptyStream(undefined)).toBeUndefined();
   });
 });

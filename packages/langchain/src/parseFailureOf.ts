@@ -46,3 +46,23 @@ export function parseFailureOf(error: unknown, raisedByParsing: (error: unknown)
   if (error instanceof Error && error.name === 'SyntaxError' && raisedByParsing(error)) return { reason: NOT_JSON };
   return undefined;
 }
+
+/**
+ * A streamed reply that the chain's output parser turned into nothing. While streaming,
+ * `JsonOutputParser` and the tool-call parsers (`withStructuredOutput`'s `functionCalling`) skip what
+ * they cannot parse instead of throwing, so a reply that is not JSON gives a stream without a single
+ * chunk, where `invoke()` would have thrown. `replyText` is the model's reply the parser was given
+ * (`ParseErrorWatcher.parsedReplyText()`): undefined or blank means there was nothing to parse, not
+ * a failure.
+ *
+ * @example
+ * ```ts
+ * parseFailureOfEmptyStream('Sure! Here is'); // { reason: 'the reply is not valid JSON', text: 'Sure! Here is' }
+ * parseFailureOfEmptyStream('');              // undefined
+ * ```
+ */
+export function parseFailureOfEmptyStream(replyText: string | undefined): ParseFailure | undefined {
+  if (replyText === undefined || replyText.trim() === '') return undefined;
+  const reason = parseJsonReply(replyText).ok ? 'the output parser produced no output from the reply' : NOT_JSON;
+  return { reason, text: replyText };
+}

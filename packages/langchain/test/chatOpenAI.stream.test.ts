@@ -159,6 +159,77 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
       await slotIsFree(safe);
     });
 
+    it('stream() stopped early (break) records a success and releases the concurrency slot', async () => {
+      const { engine, records } = realEngine({ limits });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      let streamed = 0;
+      for await (const c of await safe.stream('Stream a summary')) {
+        if (String(c.content) !== '' && ++streamed === 3) break;
+      }
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-a', fallback_used: false });
+      await slotIsFree(safe);
+    });
+
+    // LangChain's v1 event stream (and streamLog) reads the stream through a log whose writes wait for a
+    // reader: left early, LangChain waits for the rest of the stream, which never comes. The loop's
+    // `break` used to hang, and the request kept its concurrency slot for good.
+    it('streamEvents v1 stopped early (break) ends the loop, records the request as cancelled and releases the concurrency slot', async () => {
+      const { engine, records } = realEngine({ limits });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      let streamed = 0;
+      for await (const e of safe.streamEvents('Stream a summary', { version: 'v1' })) {
+        if (e.event === 'on_llm_stream' && ++streamed === 3) break;
+      }
+      expect(streamed).toBe(3);
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', fallback_used: false });
+      // Part of the reply was generated and billed: the reserved output stays charged.
+      expect(records[0]!.output_tokens).toBeGreaterThan(0);
+      await slotIsFree(safe);
+    });
+
+    it('streamEvents v1 left at its first event, while the model call is under way, likewise', async () => {
+      p.fake.setFaults([{ model: 'summary-a', kind: 'slow_first_token', delayMs: 300 }]);
+      const { engine, records } = realEngine({ limits });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      const seen: string[] = [];
+      for await (const e of safe.streamEvents('Stream a summary', { version: 'v1' })) {
+        seen.push(e.event);
+        if (e.event === 'on_llm_start') break;
+      }
+      expect(seen).toContain('on_llm_start');
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', fallback_used: false });
+      p.fake.setFaults([]);
+      await slotIsFree(safe);
+    });
+
+    it('streamLog() stopped early (break) likewise', async () => {
+      const { engine, records } = realEngine({ limits });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      let patches = 0;
+      for await (const _patch of safe.streamLog('Stream a summary')) {
+        if (++patches === 5) break;
+      }
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', fallback_used: false });
+      await slotIsFree(safe);
+    });
+
+    it('streamEvents v1 read to the end records a success', async () => {
+      const { engine, records } = realEngine({ limits });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      let text = '';
+      for await (const e of safe.streamEvents('Stream a summary', { version: 'v1' })) {
+        if (e.event === 'on_chain_stream' && e.name === 'ResilientRunnable') text += String((e.data.chunk as AIMessageChunk).content);
+      }
+      expect(text.startsWith('[summary-a] reply to')).toBe(true);
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-a' });
+      await slotIsFree(safe);
+    });
+
     it('a stream read to the end with a signal leaves no abort listener behind; aborting later changes nothing', async () => {
       const { engine, records } = realEngine({ limits });
       const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });

@@ -1,0 +1,24 @@
+import { ResilienceError, type RequestRecord } from '@llm-resilience/core';
+import { InvalidStreamOutputError } from './InvalidStreamOutputError';
+import { StreamInterruptedError } from './StreamInterruptedError';
+
+describe('InvalidStreamOutputError', () => {
+  const record = { outcome: 'failure' } as RequestRecord;
+
+  it('is a validation failure with its own code, caught where broken streams are caught', () => {
+    const cause = new SyntaxError('Unexpected token');
+    const e = new InvalidStreamOutputError({ target: 'sum-a', chunksReceived: 3, record, cause, reason: 'the reply is not valid JSON' });
+    expect(e).toBeInstanceOf(StreamInterruptedError);
+    expect(e).toBeInstanceOf(ResilienceError);
+    expect(e).toMatchObject({ name: 'InvalidStreamOutputError', kind: 'validation_failed', code: 'ERR_LLMR_STREAM_INVALID_OUTPUT', target: 'sum-a', chunksReceived: 3, record, cause });
+    expect(e.message).toBe(
+      "The output parser rejected the stream from 'sum-a' after 3 chunk(s): the reply is not valid JSON. No fallback is possible once output has reached the caller: " +
+        'retry the whole request, or use invoke() where an invalid reply can still fall back.',
+    );
+  });
+
+  it('leaves a plain broken stream a network failure', () => {
+    const e = new StreamInterruptedError({ target: 'sum-a', chunksReceived: 2, record, cause: new Error('socket hang up') });
+    expect(e).toMatchObject({ name: 'StreamInterruptedError', kind: 'network', code: 'ERR_LLMR_STREAM_INTERRUPTED' });
+  });
+});

@@ -1,0 +1,156 @@
+/**
+ * stream() and streamEvents() of a chain that ends in an output parser (JsonOutputParser,
+ * withStructuredOutput, a parser of your own), against the fake provider over real HTTP, when the
+ * reply cannot be parsed. Before anything reached the caller it is an invalid reply, as with invoke():
+ * not retried, the next target tried, no breaker verdict, its tokens charged. After chunks reached
+ * the caller it ends the stream with an InvalidStreamOutputError (kind validation_failed): not a
+ * network break, so neither retried nor counted against the target's breaker.
+ */
+import { OutputParserException, BaseTransformOutputParser, JsonOutputParser } from '@langchain/core/output_parsers';
+import type { Runnable } from '@langchain/core/runnables';
+import type { RequestRecord } from '@llm-resilience/core';
+import { z } from 'zod';
+import { InvalidStreamOutputError, StreamInterruptedError, withResilience } from '../src';
+import { realEngine, recordsReach, startProvider, type Provider } from './fakeProvider';
+import { rejection } from './support';
+
+let p: Provider;
+beforeAll(async () => {
+  p = await startProvider({
+    models: { 'summary-a': { contextWindow: 2_000, replyTokens: 40 }, 'summary-long': { contextWindow: 100_000, replyTokens: 40 } },
+  });
+});
+afterAll(() => p.fake.stop());
+beforeEach(() => {
+  p.fake.setFaults([]);
+  p.fake.reset();
+});
+
+const Reply = z.object({ reply: z.string() });
+const Summary = z.object({ title: z.string(), bullets: z.array(z.string()).min(1) });
+/** One failure opens a breaker: a parse failure counted as the target's failure would show at once. */
+const breaker = { consecutiveFailures: 1, minimumCalls: 100 };
+
+/** A chat model of the fake provider in JSON mode (the fake answers `{ reply }`, or, with `invalid_json_reply`, prose). */
+const jsonModel = (model: string) => p.chat(model, { modelKwargs: { response_format: { type: 'json_object' } } });
+
+/** An engine whose breaker transitions are collected. */
+function watchedEngine(extra: Parameters<typeof realEngine>[0] = {}) {
+  const r = realEngine({ breaker, ...extra });
+  const transitions: string[] = [];
+  r.engine.events.on('breaker', (t) => transitions.push(`${t.key}: ${t.from} -> ${t.to}`));
+  return { ...r, transitions };
+}
+
+async function readAll<T>(stream: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const c of stream) out.push(c);
+  return out;
+}
+
+const attemptsOf = (r: RequestRecord) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`);
+
+describe('a streamed reply the chain cannot parse, before any chunk reached the caller: an invalid reply, as with invoke()', () => {
+  const chains: Array<[string, (model: string) => Runnable<string, unknown>]> = [
+    ['JsonOutputParser (it yields nothing from a reply that is not JSON)', (m) => jsonModel(m).pipe(new JsonOutputParser())],
+    ["withStructuredOutput jsonMode (the parser's OutputParserException)", (m) => p.chat(m).withStructuredOutput(Reply, { method: 'jsonMode' })],
+    [
+      'withStructuredOutput functionCalling (the model answered text, not the tool call: the parser yields nothing)',
+      (m) => p.chat(m).withStructuredOutput(Summary, { name: 'summary', method: 'functionCalling' }),
+    ],
+  ];
+
+  it.each(chains)('%s: falls back at once, without a retry or a breaker failure', async (_, chain) => {
+    p.fake.setFaults([{ model: 'summary-a', kind: 'invalid_json_reply' }]);
+    const { engine, records, transitions } = watchedEngine();
+    const safe = withResilience(chain('summary-a'), { engine, route: 'summary', fallbacks: [chain('summary-long')] });
+    const chunks = await readAll(await safe.stream('JSON question: summarize the meeting'));
+    expect(chunks.length).toBeGreaterThan(0);
+    expect(JSON.stringify(chunks[chunks.length - 1])).toContain('[summary-long]');
+    await recordsReach(engine, records, 1);
+    expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-long', fallback_used: true });
+    expect(attemptsOf(records[0]!)).toEqual(['sum-a:validation_failed', 'sum-long:success']);
+    expect(transitions).toEqual([]);
+    expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1, 'summary-long': 1 });
+  });
+
+  it('streamEvents() of the resilient chain falls back the same way', async () => {
+    p.fake.setFaults([{ model: 'summary-a', kind: 'invalid_json_reply' }]);
+    const { engine, records, transitions } = watchedEngine();
+    const chain = (m: string) => jsonModel(m).pipe(new JsonOutputParser());
+    const safe = withResilience(chain('summary-a'), { engine, route: 'summary', fallbacks: [chain('summary-long')] });
+    const streamed: unknown[] = [];
+    for await (const e of safe.streamEvents('JSON question: summarize the meeting', { version: 'v2' })) {
+      if (e.event === 'on_chain_stream' && e.name === 'ResilientRunnable') streamed.push(e.data.chunk);
+    }
+    expect(streamed.length).toBeGreaterThan(0);
+    expect(streamed[streamed.length - 1]).toEqual({ reply: expect.stringContaining('[summary-long]') });
+    await recordsReach(engine, records, 1);
+    expect(attemptsOf(records[0]!)).toEqual(['sum-a:validation_failed', 'sum-long:success']);
+    expect(transitions).toEqual([]);
+  });
+
+  it('on a route without a fallback, the call fails with the validation failure (ChainExhaustedError, kind validation_failed)', async () => {
+    p.fake.setFaults([{ model: 'summary-a', kind: 'invalid_json_reply' }]);
+    const { engine, records, transitions } = watchedEngine({ routes: { summary: { chain: ['sum-a'] } } });
+    const safe = withResilience(jsonModel('summary-a').pipe(new JsonOutputParser()), { engine, route: 'summary' });
+    const err = await rejection(safe.stream('JSON question: summarize the meeting').then(readAll));
+    expect(err).not.toBeInstanceOf(StreamInterruptedError);
+    expect(err).toMatchObject({ kind: 'validation_failed', code: 'ERR_LLMR_CHAIN_EXHAUSTED' });
+    await recordsReach(engine, records, 1);
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed' });
+    expect(transitions).toEqual([]);
+    expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1 });
+  });
+});
+
+/**
+ * A parser that reads the reply chunk by chunk and rejects it at its 4th non-empty chunk, as a
+ * JSON-lines parser rejects a bad line after good ones.
+ */
+class RejectsFourthChunk extends BaseTransformOutputParser<string> {
+  lc_namespace = ['llm_resilience', 'test'];
+  private seen = 0;
+
+  async parse(text: string): Promise<string> {
+    if (text !== '' && ++this.seen === 4) throw new OutputParserException('The 4th line is not a record.', text);
+    return text;
+  }
+
+  getFormatInstructions(): string {
+    return '';
+  }
+}
+
+describe('a streamed reply the chain cannot parse after chunks reached the caller', () => {
+  it('ends with InvalidStreamOutputError (kind validation_failed): nothing retried or fallen back to, no breaker failure', async () => {
+    const { engine, records, transitions } = watchedEngine();
+    const safe = withResilience(p.chat('summary-a').pipe(new RejectsFourthChunk()), {
+      engine,
+      route: 'summary',
+      fallbacks: [p.chat('summary-long').pipe(new RejectsFourthChunk())],
+    });
+    const received: string[] = [];
+    const err = await rejection(
+      (async () => {
+        for await (const c of await safe.stream('Stream a summary')) received.push(c);
+      })(),
+    );
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    // Caught where a broken stream is caught: the caller holds part of an answer it cannot use.
+    expect(err).toBeInstanceOf(StreamInterruptedError);
+    expect(err).toMatchObject({ kind: 'validation_failed', code: 'ERR_LLMR_STREAM_INVALID_OUTPUT', target: 'sum-a' });
+    expect((err as InvalidStreamOutputError).chunksReceived).toBe(received.length);
+    expect(received.filter((c) => c !== '')).toHaveLength(3);
+    expect((err as Error).cause).toBeInstanceOf(OutputParserException);
+    await recordsReach(engine, records, 1);
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed', fallback_used: false });
+    expect(transitions).toEqual([]);
+    expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1 });
+
+    // The breaker did not count it: the next call is served by the same model.
+    const next = await withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] }).invokeWithResult('again');
+    expect(next.target.id).toBe('sum-a');
+    expect(next.record.skipped).toEqual([]);
+  });
+});
