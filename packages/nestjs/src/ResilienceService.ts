@@ -5,6 +5,7 @@ import type { Observable } from 'rxjs';
 import { checkReturnType, decoratedMethodInfo, describeMethod, effectiveOptions, isReturnAmbiguous, noRoute } from './decorators/decoratedMethod';
 import { fallbacksOf } from './decorators/metadata';
 import { activateService, bindInstance, deactivateService, hasDecoratedMethods } from './engineRegistry';
+import { inboundRuleIdsOf, recordDeclaredInboundRules } from './http/inboundRuleIds';
 import { NestConfigError } from './NestConfigError';
 import { fromResilience, type ObservableModelCall } from './rxjs/fromResilience';
 import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOptions } from './types';
@@ -14,7 +15,10 @@ import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOpti
  * decorated methods reach it through the module-level registry it fills on start-up: every provider
  * and controller instance with `@RateLimited`/`@Fallback` methods is bound to it, after checking that
  * each of their routes and priorities exists in the policy (`ERR_LLMR_NEST_UNKNOWN_ROUTE`,
- * `ERR_LLMR_NEST_UNKNOWN_PRIORITY` at start-up otherwise).
+ * `ERR_LLMR_NEST_UNKNOWN_PRIORITY` at start-up otherwise). When it is created, it also checks that no
+ * two peer rules of the module's `limits` and the controllers' `@RateLimited` give one inbound limit
+ * id two definitions (`ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`): it computes the rules of every route
+ * handler as `ResilienceGuard` does, so a rule overriding another of its id is no conflict.
  * On `app.close()` the engine (if the module owns it) keeps serving the requests in flight while Nest
  * closes the HTTP server, for at most `drainTimeoutMs` (then queued work is rejected and it stops),
  * and drains and stops in `onApplicationShutdown`, once the server has closed.
@@ -43,7 +47,16 @@ export class ResilienceService implements OnModuleInit, BeforeApplicationShutdow
     @Inject(RESILIENCE_ENGINE) readonly engine: Resilience,
     @Inject(RESILIENCE_MODULE_OPTIONS) readonly options: ResilienceModuleOptions,
     @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
-  ) {}
+  ) {
+    // Every module and controller is known once Nest has scanned the application, before it creates
+    // any instance: an inbound limit id given two definitions by peer rules stops the boot here
+    // (`compile()`, `NestFactory.create`), before any guard exists.
+    recordDeclaredInboundRules(
+      inboundRuleIdsOf(this),
+      options.limits,
+      discovery.getControllers().map((wrapper) => wrapper.metatype),
+    );
+  }
 
   /**
    * Runs a model call under the policy (`engine.execute`).

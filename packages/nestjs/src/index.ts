@@ -30,6 +30,7 @@ export {
   mergeRateLimited,
 } from './decorators/metadata';
 export { ResilienceGuard, type InboundLimitedDetails } from './http/ResilienceGuard';
+export { inboundRuleId } from './http/inboundRules';
 export { ResilienceInterceptor } from './http/ResilienceInterceptor';
 export { ResilienceExceptionFilter } from './http/ResilienceExceptionFilter';
 export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from '@llm-resilience/core';

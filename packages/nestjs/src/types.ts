@@ -52,8 +52,13 @@ export type InboundScope = 'user' | 'team' | 'tenant' | 'environment' | 'route';
 export interface InboundLimitRule {
   /**
    * Stable id, shown to the team in 429 messages; it keys the rule's buckets in the store, so rules
-   * with the same id (on different controllers, say) share one bucket: give them the same limit,
-   * window and burst. Default: `<owner>:<scope joined by +>:requests:<window>`, the owner being where
+   * with the same id (on different controllers, say) share one bucket: they must have the same
+   * definition (scope, metric, limit, window, burst, match), else the application does not start
+   * (`ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`). A rule with the id of a rule above it (a method's over
+   * its class's, a class's or method's over the module's) replaces that rule for its handlers
+   * instead: with the same definition it is that rule (its bucket); with another, it counts in a bucket
+   * of its own declaration (store id `nest-inbound@ExportController.bulk:<id>`; 429s still say `<id>`).
+   * Default: `<owner>:<scope joined by +>:requests:<window>`, the owner being where
    * the rule is declared (`ChatController` for a class's `@RateLimited`, `ChatController.ask` for a
    * method's), so each declaration has its own bucket; `<scope>:requests:<window>` for the module's `limits`.
    */
@@ -126,8 +131,9 @@ export interface ResilienceModuleOptions {
    */
   drainTimeoutMs?: number;
   /**
-   * Who an HTTP request is for, read by {@link ResilienceGuard} and {@link ResilienceInterceptor}.
-   * Default: `req.user.id` (or `sub`) with `req.user.team` / `tenant`, else the client IP as user.
+   * Who an HTTP request is for, read by {@link ResilienceGuard} (for handlers with inbound rules) and,
+   * after every guard, by {@link ResilienceInterceptor}; a `ResilienceGuard` subclass that overrides
+   * `getIdentity` replaces it for both (its result, found once per request). Default: `req.user.id` (or `sub`) with `req.user.team` / `tenant`, else the client IP as user.
    * Must give `undefined` or an object whose `user`, `team`, `tenant`, `environment` are strings
    * (`String(req.user.id)`); anything else fails the request with `ERR_LLMR_NEST_INVALID_IDENTITY` (500).
    */
@@ -234,7 +240,11 @@ export interface RateLimitedOptions {
   input?: (...args: any[]) => ResilienceRequest['input'];
   /** Who reads failure messages. Default: the route's audience. */
   audience?: Audience;
-  /** Inbound request limits enforced by {@link ResilienceGuard} on controllers (no effect on services). */
+  /**
+   * Inbound request limits enforced by {@link ResilienceGuard} on controllers (no effect on services),
+   * besides the module's; a rule with the id of a module rule (or, on a method, of its class's rule)
+   * replaces it, counted in a bucket of its own when its definition differs.
+   */
   limits?: InboundLimitRule[];
   /**
    * What the method returns. Default: read from `design:returntype` (tsc or SWC with

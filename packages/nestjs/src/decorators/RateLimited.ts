@@ -5,7 +5,7 @@ import { NestConfigError } from '../NestConfigError';
 import { defaultInboundRuleId, toInboundLimitRules } from '../http/inboundRules';
 import type { InboundLimitRule, RateLimitedOptions } from '../types';
 import { describeMethod, wrapMethod } from './decoratedMethod';
-import { RATE_LIMITED_METADATA } from './metadata';
+import { declareInboundRules, RATE_LIMITED_METADATA } from './metadata';
 
 const FUNCTION_FIELDS = ['key', 'identity', 'input'] as const;
 
@@ -56,10 +56,13 @@ function validate(options: RateLimitedOptions, where: string): void {
  * The options as stored in the metadata: each inbound rule written without an `id` gets the default
  * id of where it was declared (`ChatController`, `ChatController.ask`), so every declaration counts
  * requests in its own bucket; a rule's explicit `id` is kept (rules sharing an id share a bucket).
+ * The `limits` array is a copy of the one written (which may be shared by several decorators), noted
+ * as declared by `owner`, so a rule that replaces another by id can count in its declaration's bucket.
  */
 function withOwnedRuleIds(options: RateLimitedOptions, owner: string): RateLimitedOptions {
-  if (!options.limits?.some((r) => r.id === undefined)) return options;
+  if (options.limits === undefined) return options;
   const limits = options.limits.map((r): InboundLimitRule => (r.id === undefined ? { ...r, id: defaultInboundRuleId(r, owner) } : r));
+  declareInboundRules(limits, owner);
   return { ...options, limits };
 }
 
@@ -97,7 +100,11 @@ function checkTarget(target: object, key: unknown, descriptor: unknown): void {
  * `ResilienceGuard` on controllers); a method's options override them field by field. A class-level
  * `@RateLimited` alone does not wrap any method. Inbound `limits` written without an `id` count
  * requests in a bucket of their own declaration (one per class for class rules, one per method for
- * method rules); give rules the same `id` to share a bucket on purpose.
+ * method rules); give rules the same `id` (and the same definition: peer rules of one id that differ,
+ * on two controllers say, stop the application at start-up, `ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`) to
+ * share a bucket on purpose. A rule with the id of the module's rule, or on a method with the id of
+ * its class's rule, overrides it for the handlers it applies to: with a different definition (a looser
+ * limit for one handler, say) it counts in a bucket of its own declaration.
  *
  * The engine is found through the registry `ResilienceModule` fills when the application starts
  * (see `engineRegistry`); calling a decorated method with no such application running throws

@@ -1,4 +1,7 @@
-import { mergeRateLimited } from './metadata';
+import 'reflect-metadata';
+import type { InboundLimitRule, RateLimitedOptions } from '../types';
+import { inboundRuleDeclarationsOf, mergeRateLimited, RATE_LIMITED_METADATA } from './metadata';
+import { RateLimited } from './RateLimited';
 
 describe('mergeRateLimited', () => {
   it('lets the method override the class field by field', () => {
@@ -31,5 +34,41 @@ describe('mergeRateLimited', () => {
       { id: 'u', scope: ['user'], limit: 2, window: '1m' },
     ]);
     expect(mergeRateLimited({ limits: [{ scope: [], limit: 1, window: '1s' }] }, { route: 'r' })?.limits).toHaveLength(1);
+  });
+});
+
+describe('inboundRuleDeclarationsOf', () => {
+  // One array written once and used by two decorators: each declaration has its own.
+  const shared: InboundLimitRule[] = [{ id: 'per-user', scope: ['user'], limit: 20, window: '1m' }];
+
+  @RateLimited({ limits: shared })
+  class ExportController {
+    @RateLimited({ limits: [{ id: 'per-user', scope: ['user'], limit: 200, window: '1m' }] })
+    bulk(): void {}
+  }
+  @RateLimited({ limits: shared })
+  class ImportController {}
+
+  const onClass = Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController) as RateLimitedOptions;
+  const onMethod = Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController.prototype.bulk) as RateLimitedOptions;
+
+  it('names the class or method whose @RateLimited declared a limits array', () => {
+    expect(inboundRuleDeclarationsOf(onClass.limits!)).toEqual([{ owner: 'ExportController', rules: onClass.limits }]);
+    expect(inboundRuleDeclarationsOf(onMethod.limits!)).toEqual([{ owner: 'ExportController.bulk', rules: onMethod.limits }]);
+    const onOther = Reflect.getMetadata(RATE_LIMITED_METADATA, ImportController) as RateLimitedOptions;
+    expect(inboundRuleDeclarationsOf(onOther.limits!)).toEqual([{ owner: 'ImportController', rules: onOther.limits }]);
+  });
+
+  it('keeps both declarations, class then method, for the limits mergeRateLimited builds', () => {
+    const merged = mergeRateLimited(onClass, onMethod)!;
+    expect(merged.limits).toEqual(onMethod.limits);
+    expect(inboundRuleDeclarationsOf(merged.limits!)?.map((d) => d.owner)).toEqual(['ExportController', 'ExportController.bulk']);
+    // The options of one level alone are that level's.
+    expect(inboundRuleDeclarationsOf(mergeRateLimited(onClass, { route: 'r' })!.limits!)?.map((d) => d.owner)).toEqual(['ExportController']);
+  });
+
+  it('knows nothing of limits built elsewhere', () => {
+    expect(inboundRuleDeclarationsOf(shared)).toBeUndefined();
+    expect(inboundRuleDeclarationsOf(mergeRateLimited({ limits: shared }, onMethod)!.limits!)).toBeUndefined();
   });
 });

@@ -49,8 +49,60 @@ export const TARGET_PARAM_METADATA = 'llm-resilience:target-param';
 export const ATTEMPT_CTX_PARAM_METADATA = 'llm-resilience:attempt-ctx-param';
 
 /**
+ * Where inbound rules were declared: the `limits` of one `@RateLimited`, on a class or a method.
+ *
+ * @example
+ * ```ts
+ * const d: InboundRuleDeclaration = { owner: 'ExportController.bulk', rules: [{ id: 'per-user', scope: ['user'], limit: 600, window: '1m' }] };
+ * ```
+ */
+export interface InboundRuleDeclaration {
+  /** The class (`ExportController`) or method (`ExportController.bulk`) whose `@RateLimited` declared the rules. */
+  readonly owner: string;
+  /** The rules as stored in the metadata (each with its id, a default one filled in). */
+  readonly rules: readonly InboundLimitRule[];
+}
+
+/**
+ * The declarations a `limits` array is made of, keyed by the array itself (kept by whatever copies
+ * the options around it): one for the array `@RateLimited` stores, the class's then the method's for
+ * the array {@link mergeRateLimited} builds. Arrays made elsewhere (an overridden `getOptions`) have none.
+ */
+const declarationsOfLimits = new WeakMap<readonly InboundLimitRule[], readonly InboundRuleDeclaration[]>();
+
+/**
+ * Notes that `rules` (the array stored in the metadata) were declared by `owner`'s `@RateLimited`.
+ *
+ * @example
+ * ```ts
+ * declareInboundRules(limits, 'ExportController.bulk');
+ * inboundRuleDeclarationsOf(limits); // [{ owner: 'ExportController.bulk', rules: limits }]
+ * ```
+ */
+export function declareInboundRules(rules: readonly InboundLimitRule[], owner: string): void {
+  declarationsOfLimits.set(rules, [{ owner, rules }]);
+}
+
+/**
+ * The declarations, from the most general (the class) to the most specific (the method), that the
+ * `limits` array of some `@RateLimited` options comes from: one for a class's or method's own, two for
+ * a class's and a method's merged by {@link mergeRateLimited}; `undefined` for an array built
+ * elsewhere. It says which rule replaced which, which the merged array alone no longer tells.
+ *
+ * @example
+ * ```ts
+ * const merged = mergeRateLimited(onClass, onHandler);
+ * inboundRuleDeclarationsOf(merged!.limits!); // [{ owner: 'ExportController', rules }, { owner: 'ExportController.bulk', rules }]
+ * ```
+ */
+export function inboundRuleDeclarationsOf(limits: readonly InboundLimitRule[]): readonly InboundRuleDeclaration[] | undefined {
+  return declarationsOfLimits.get(limits);
+}
+
+/**
  * Class defaults overridden field by field by the method's options; `limits` of both apply (a method
- * rule with the same id as a class rule replaces it). `identity` and `key` are one setting, who the
+ * rule with the same id as a class rule replaces it; the merged array remembers both declarations,
+ * see {@link inboundRuleDeclarationsOf}, for the bucket the replacing rule counts in). `identity` and `key` are one setting, who the
  * call is for: a method that sets either of them replaces both of the class's (so a method `key`
  * wins over a class `identity`); `identity` wins over `key` only when they are set at the same level.
  *
@@ -78,7 +130,11 @@ export function mergeRateLimited(
 
 function mergeLimits(base: readonly InboundLimitRule[], over: readonly InboundLimitRule[]): InboundLimitRule[] {
   const overIds = new Set(over.map((r) => r.id).filter((id): id is string => id !== undefined));
-  return [...base.filter((r) => r.id === undefined || !overIds.has(r.id)), ...over];
+  const merged = [...base.filter((r) => r.id === undefined || !overIds.has(r.id)), ...over];
+  const fromBase = inboundRuleDeclarationsOf(base);
+  const fromOver = inboundRuleDeclarationsOf(over);
+  if (fromBase && fromOver) declarationsOfLimits.set(merged, [...fromBase, ...fromOver]);
+  return merged;
 }
 
 /**

@@ -1,10 +1,12 @@
-import { Limiter, retryAfterSeconds, type Identity, type LimitContext, type LimitRule } from '@llm-resilience/core';
+import { Limiter, limitKey, retryAfterSeconds, type Identity, type LimitContext, type LimitRule } from '@llm-resilience/core';
 import { HttpException, Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
 import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
+import { handlerInboundRules, inboundRuleIdsOf } from './inboundRuleIds';
 import { inboundRuleId, toInboundLimitRules } from './inboundRules';
+import { countedKeysOf, shareRequestIdentity } from './requestState';
 import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
 import { defaultIdentity, identitySource } from './requestIdentity';
 import { checkIdentity } from '../identityCheck';
@@ -45,7 +47,15 @@ interface Compiled {
  * it is when the guard runs: an auth guard that sets `req.user` must run before it (a global guard
  * registered earlier, for a global `ResilienceGuard`), or the default identity falls back to the client
  * IP. `ResilienceInterceptor`, which runs after every guard, finds the identity again for the
- * decorated methods. When the guard's identity resolves to nothing while rules keyed
+ * decorated methods, unless a subclass overrides {@link getIdentity}: that override is the request's
+ * identity for everything (the interceptor takes its result), resolved once per request. A request
+ * counts once per bucket, even when the guard runs twice for it (`APP_GUARD` and `@UseGuards`).
+ * A `@RateLimited` rule with the id of a module rule, or a method's with the id of its class's rule,
+ * replaces it for the handler; with a different definition it counts in a bucket of its own
+ * declaration (see {@link getLimits}).
+ * Rules a subclass's {@link getLimits} makes up are checked against the application's declared
+ * rules of the same store id when first built (`ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`, a 500).
+ * When the guard's identity resolves to nothing while rules keyed
  * by user, team or tenant apply, those rules cannot count the request: the guard lets it through and
  * logs `ERR_LLMR_NEST_UNDEFINED_IDENTITY` once per application. An identity of the wrong shape (not an
  * object, or a `user`, `team`, `tenant` or `environment` that is not a string) would count callers
@@ -90,18 +100,30 @@ export class ResilienceGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     if (this.shouldSkip(context)) return true;
+    const req: unknown = context.switchToHttp().getRequest();
+    const identityOf = this.identityResolver(context);
+    // An overridden getIdentity says who the request is for: ResilienceInterceptor (the policy's
+    // limits of decorated methods) uses it too, and it runs once per request.
+    if (this.getIdentity !== ResilienceGuard.prototype.getIdentity) shareRequestIdentity(req, identityOf);
     const options = this.getOptions(context);
-    const identity = checkIdentity(
-      await this.getIdentity(context),
-      identitySource(context, this, this.getIdentity !== ResilienceGuard.prototype.getIdentity, this.options),
-    );
     const compiled = this.compile(context, options);
     if (!compiled.limiter) return true;
+    const identity = await identityOf();
     if (compiled.identityRuleIds.length > 0 && isEmptyIdentity(identity)) this.reportUndefinedIdentity(context, compiled.identityRuleIds);
     const route = this.getRoute(context, options);
     const ctx: LimitContext = { ...identity, route: route ?? `${context.getClass().name}.${context.getHandler().name}` };
-    const decision = await compiled.limiter.reserve(ctx, ONE_REQUEST, 'request');
-    if (decision.ok) return true;
+    // A ResilienceGuard that already ran for this request (an APP_GUARD, then @UseGuards(ResilienceGuard)
+    // on the controller) charged its buckets: each bucket counts a request once.
+    const counted = countedKeysOf(req);
+    const keys = compiled.rules.map((rule) => limitKey(rule, ctx));
+    const fresh = compiled.rules.filter((_, i) => keys[i] !== undefined && !counted?.has(keys[i]!));
+    if (fresh.length === 0) return true;
+    const limiter = fresh.length === compiled.rules.length ? compiled.limiter : this.limiterOf(fresh);
+    const decision = await limiter.reserve(ctx, ONE_REQUEST, 'request');
+    if (decision.ok) {
+      for (const key of keys) if (key !== undefined) counted?.add(key);
+      return true;
+    }
     return this.throwLimited(context, {
       ruleId: inboundRuleId(decision.rule.id),
       retryAfterMs: decision.retryAfterMs,
@@ -126,7 +148,11 @@ export class ResilienceGuard implements CanActivate {
 
   /**
    * Who the request is for: the module's `identity(context)`, else {@link defaultIdentity}
-   * (`req.user.id`/`team`/`tenant`, else the client IP).
+   * (`req.user.id`/`team`/`tenant`, else the client IP). Called only for handlers with inbound
+   * rules. Override it in a subclass to say who requests are for: the override is then the
+   * identity of the request for everything, the guard's limits and (through
+   * `ResilienceInterceptor`) the policy's limits of the decorated methods the handler calls; it
+   * runs at most once per request.
    */
   protected async getIdentity(context: ExecutionContext): Promise<Identity | undefined> {
     if (this.options.identity) return this.options.identity(context);
@@ -139,17 +165,25 @@ export class ResilienceGuard implements CanActivate {
   }
 
   /**
-   * The inbound rules of the request: the module's `limits`, then those of `@RateLimited` (a rule
-   * with the id of a module rule replaces it). `@RateLimited` gives its rules without `id` the
-   * default id of the class or method that declared them; a rule still without one here (from an
-   * overridden {@link getOptions}) is owned by the handler.
+   * The inbound rules of the request: the module's `limits`, then those of `@RateLimited` on the
+   * class, then on the handler. A rule with the id of a rule above it (a class's or method's over the
+   * module's, a method's over its class's) replaces it: with the same definition it is that rule (its
+   * bucket); with a different one (a looser limit for one handler, say) it counts in a bucket of its
+   * own declaration, store id `nest-inbound@<Class or Class.method>:<id>` instead of
+   * `nest-inbound:<id>` (429s and logs still show the id as written). `@RateLimited` gives its rules
+   * without `id` the default id of the class or method that declared them; `limits` built by an
+   * overridden {@link getOptions} count as declared by the handler (`Class.method`). The result's ids
+   * are store ids: compare them with `inboundRuleId` applied, not with the written id.
+   *
+   * @example
+   * ```ts
+   * // module: [{ id: 'per-user', scope: ['user'], limit: 60, window: '1m' }]; ExportController.bulk: the same id, limit 600
+   * guard.getLimits(context, options); // [{ id: 'nest-inbound@ExportController.bulk:per-user', limit: 600, ... }]
+   * ```
    */
   protected getLimits(context: ExecutionContext, options: RateLimitedOptions | undefined): LimitRule[] {
-    if (!options?.limits?.length) return [...this.moduleRules];
     const handler = `${context.getClass().name}.${context.getHandler().name}`;
-    const own = toInboundLimitRules(options.limits, `${handler}: @RateLimited`, handler);
-    const ids = new Set(own.map((r) => r.id));
-    return [...this.moduleRules.filter((r) => !ids.has(r.id)), ...own];
+    return handlerInboundRules(this.moduleRules, options?.limits, handler).map((r) => r.rule);
   }
 
   /** Responds 429 with `Retry-After` and the audience message (never provider names or quotas for customers). */
@@ -176,6 +210,28 @@ export class ResilienceGuard implements CanActivate {
     );
   }
 
+  /** The request's identity from {@link getIdentity}, checked, resolved at most once (when first awaited). */
+  private identityResolver(context: ExecutionContext): () => Promise<Identity | undefined> {
+    let resolved: Promise<Identity | undefined> | undefined;
+    return () =>
+      (resolved ??= (async () =>
+        checkIdentity(
+          await this.getIdentity(context),
+          identitySource(context, this, this.getIdentity !== ResilienceGuard.prototype.getIdentity, this.options),
+        ))());
+  }
+
+  private limiterOf(rules: readonly LimitRule[]): Limiter {
+    const engine = this.resilience.engine;
+    return new Limiter(rules, engine.store, { clock: engine.clock });
+  }
+
+  /**
+   * The rules of a handler, built once (the first request to it) by {@link getLimits}. Each rule's
+   * store id is checked against the application's other rules of it
+   * (`ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`): the declared ones were at start-up (the same rules, for
+   * the default `getLimits`), this catches rules an overridden `getLimits` (or `getOptions`) makes up.
+   */
   private compile(context: ExecutionContext, options: RateLimitedOptions | undefined): Compiled {
     const cls = context.getClass();
     const handler = context.getHandler();
@@ -184,10 +240,12 @@ export class ResilienceGuard implements CanActivate {
     let c = byHandler.get(handler);
     if (!c) {
       const rules = this.getLimits(context, options);
-      const engine = this.resilience.engine;
+      const ids = inboundRuleIdsOf(this.resilience);
+      const where = `${this.constructor.name}.getLimits(context, options) for ${cls.name}.${handler.name}`;
+      for (const rule of rules) ids.add(rule, where);
       c = {
         rules,
-        limiter: rules.length > 0 ? new Limiter(rules, engine.store, { clock: engine.clock }) : undefined,
+        limiter: rules.length > 0 ? this.limiterOf(rules) : undefined,
         identityRuleIds: identityScopedRuleIds(rules).map(inboundRuleId),
       };
       byHandler.set(handler, c);

@@ -9,12 +9,14 @@ import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type
 import { clientDisconnectSignal } from './disconnectSignal';
 import { audienceOf, setResponseHeader } from './messages';
 import { defaultIdentity, identitySource } from './requestIdentity';
+import { requestIdentityOf } from './requestState';
 import { checkIdentity } from '../identityCheck';
 import { resilienceHttpResponse } from './toHttpException';
 
 /**
  * Makes a controller's HTTP request the ambient context of every decorated method it calls: the
- * request's identity ({@link getIdentity}, found when the interceptor runs, so after every guard:
+ * request's identity (the one a `ResilienceGuard` subclass with an overridden `getIdentity` found for
+ * the request, else {@link getIdentity}, found when the interceptor runs, so after every guard:
  * what an auth guard left on `req.user` counts, whatever the order of the guards; checked as the
  * guard checks it: `ERR_LLMR_NEST_INVALID_IDENTITY` for one of the wrong shape), an `AbortSignal`
  * that fires when the client disconnects (queue waits, backoff and model calls stop; already aborted
@@ -60,12 +62,7 @@ export class ResilienceInterceptor implements NestInterceptor {
     const http = context.switchToHttp();
     const req: unknown = http.getRequest();
     const res: unknown = http.getResponse();
-    // Found here, after every guard (auth included) has run, never reused from ResilienceGuard, which
-    // may run before the auth guard sets req.user.
-    const identity = checkIdentity(
-      await this.getIdentity(context),
-      identitySource(context, this, this.getIdentity !== ResilienceInterceptor.prototype.getIdentity, this.options),
-    );
+    const identity = await this.requestIdentity(context, req);
     const signal = this.disconnectSignal(res, req);
     const ambient: ResilienceRequestContext = { service: this.resilience, ...(identity ? { identity } : {}), ...(signal ? { signal } : {}) };
     const options = this.getOptions(context);
@@ -80,7 +77,25 @@ export class ResilienceInterceptor implements NestInterceptor {
     );
   }
 
-  /** Who the request is for: the module's `identity(context)`, else {@link defaultIdentity}. */
+  /**
+   * Who the request is for, in order: this interceptor's own overridden {@link getIdentity}; the
+   * overridden `getIdentity` of a `ResilienceGuard` subclass that ran for the request (its result,
+   * not a second call); else the module's `identity(context)` or {@link defaultIdentity}, found here,
+   * after every guard (auth included) has run, since a global `ResilienceGuard` may run before the
+   * auth guard sets `req.user`. Checked: `ERR_LLMR_NEST_INVALID_IDENTITY` for the wrong shape.
+   */
+  private async requestIdentity(context: ExecutionContext, req: unknown): Promise<Identity | undefined> {
+    const overridden = this.getIdentity !== ResilienceInterceptor.prototype.getIdentity;
+    const fromGuard = overridden ? undefined : requestIdentityOf(req);
+    if (fromGuard) return fromGuard();
+    return checkIdentity(await this.getIdentity(context), identitySource(context, this, overridden, this.options));
+  }
+
+  /**
+   * Who the request is for when no `ResilienceGuard` subclass with its own `getIdentity` ran for it:
+   * the module's `identity(context)`, else {@link defaultIdentity}. Override it to give the decorated
+   * methods an identity of their own (it then wins over a guard's).
+   */
   protected async getIdentity(context: ExecutionContext): Promise<Identity | undefined> {
     if (this.options.identity) return this.options.identity(context);
     return defaultIdentity(context.switchToHttp().getRequest());

@@ -1,5 +1,5 @@
 import { NestConfigError } from '../NestConfigError';
-import { defaultInboundRuleId, inboundRuleId, toInboundLimitRules } from './inboundRules';
+import { defaultInboundRuleId, inboundRuleId, overridingDeclarationOf, overridingRuleId, toInboundLimitRules } from './inboundRules';
 import type { InboundLimitRule } from '../types';
 
 describe('toInboundLimitRules', () => {
@@ -93,5 +93,30 @@ describe('toInboundLimitRules rejects at start-up what would silently never work
         onFailure: 'keep',
       },
     ]);
+  });
+});
+
+describe('store ids of overriding rules', () => {
+  it('name the declaration before the id, and read back the id as written', () => {
+    expect(overridingRuleId('per-user', 'ExportController.bulk')).toBe('nest-inbound@ExportController.bulk:per-user');
+    expect(inboundRuleId('nest-inbound@ExportController.bulk:per-user')).toBe('per-user');
+    expect(overridingDeclarationOf('nest-inbound@ExportController.bulk:per-user')).toBe('ExportController.bulk');
+    expect(overridingDeclarationOf('nest-inbound:per-user')).toBeUndefined();
+  });
+
+  it('keep any written id exactly (a colon or an @ in it), and never meet a written id', () => {
+    for (const id of ['a:b', 'team@acme', 'ExportController.bulk:per-user', '%3A', '']) {
+      const storeId = overridingRuleId(id, 'ExportController.bulk');
+      expect(inboundRuleId(storeId)).toBe(id);
+      // Written ids are stored as nest-inbound:<id>.
+      expect(storeId.startsWith('nest-inbound:')).toBe(false);
+    }
+  });
+
+  it('escape a colon (and %) in the declaration, so the id after it reads back', () => {
+    const storeId = overridingRuleId('per-user', 'Odd:Controller%.get');
+    expect(storeId).toBe('nest-inbound@Odd%3AController%25.get:per-user');
+    expect(inboundRuleId(storeId)).toBe('per-user');
+    expect(overridingDeclarationOf(storeId)).toBe('Odd:Controller%.get');
   });
 });

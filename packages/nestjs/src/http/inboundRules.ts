@@ -130,13 +130,72 @@ export function toInboundLimitRules(rules: readonly InboundLimitRule[], where: s
 }
 
 /**
- * A rule id as the user wrote it (without the store prefix).
+ * Store ids of overriding rules start with this instead of {@link INBOUND_PREFIX}: a rule that replaces
+ * another of its id (a method's over its class's, a class's or method's over the module's) with a
+ * different definition counts in a bucket of its own declaration, `nest-inbound@<declaration>:<id>`.
+ * No id the user writes can give such a store id (theirs all start with `nest-inbound:`).
  *
  * @example
  * ```ts
- * inboundRuleId('nest-inbound:user:requests:1m'); // 'user:requests:1m'
+ * `${OVERRIDE_PREFIX}ExportController.bulk:per-user`; // the bucket of 'per-user' as ExportController.bulk overrides it
+ * ```
+ */
+export const OVERRIDE_PREFIX = 'nest-inbound@';
+
+/** `:` ends the declaration in an override's store id: escaped in it (with `%`, escaped too), so the id after it reads back exactly. */
+function escapeDeclaration(owner: string): string {
+  return owner.replace(/%/g, '%25').replace(/:/g, '%3A');
+}
+
+function unescapeDeclaration(text: string): string {
+  return text.replace(/%(3A|25)/g, (escaped) => (escaped === '%3A' ? ':' : '%'));
+}
+
+/**
+ * The store id of a rule with id `id` (as written) declared by `owner` (`ExportController.bulk`, a
+ * method; `ExportController`, a class) that replaces a rule of the same id with a different definition
+ * (see {@link OVERRIDE_PREFIX}). {@link inboundRuleId} reads the written id back.
+ *
+ * @example
+ * ```ts
+ * overridingRuleId('per-user', 'ExportController.bulk'); // 'nest-inbound@ExportController.bulk:per-user'
+ * ```
+ */
+export function overridingRuleId(id: string, owner: string): string {
+  return `${OVERRIDE_PREFIX}${escapeDeclaration(owner)}:${id}`;
+}
+
+/**
+ * The declaration an overriding rule's store id names (`ExportController.bulk`); `undefined` for a
+ * store id that is not an override's.
+ *
+ * @example
+ * ```ts
+ * overridingDeclarationOf('nest-inbound@ExportController.bulk:per-user'); // 'ExportController.bulk'
+ * overridingDeclarationOf('nest-inbound:per-user');                      // undefined
+ * ```
+ */
+export function overridingDeclarationOf(id: string): string | undefined {
+  if (!id.startsWith(OVERRIDE_PREFIX)) return undefined;
+  const end = id.indexOf(':', OVERRIDE_PREFIX.length);
+  return end < 0 ? undefined : unescapeDeclaration(id.slice(OVERRIDE_PREFIX.length, end));
+}
+
+/**
+ * A rule id as the user wrote it: without the store prefix, and without the declaration an
+ * overriding rule's store id adds. This is the id 429 messages and logs show.
+ *
+ * @example
+ * ```ts
+ * inboundRuleId('nest-inbound:user:requests:1m');              // 'user:requests:1m'
+ * inboundRuleId('nest-inbound@ExportController.bulk:per-user'); // 'per-user'
  * ```
  */
 export function inboundRuleId(id: string): string {
-  return id.startsWith(INBOUND_PREFIX) ? id.slice(INBOUND_PREFIX.length) : id;
+  if (id.startsWith(INBOUND_PREFIX)) return id.slice(INBOUND_PREFIX.length);
+  if (id.startsWith(OVERRIDE_PREFIX)) {
+    const end = id.indexOf(':', OVERRIDE_PREFIX.length);
+    if (end >= 0) return id.slice(end + 1);
+  }
+  return id;
 }
