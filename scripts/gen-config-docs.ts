@@ -397,14 +397,14 @@ export const ENGINE_OPTIONS: readonly ConfigRow[] = [
     type: 'object',
     default: '',
     description:
-      "Your own credentials and patterns, cut out of provider and error text before it reaches `alert` events, error messages, records and log fields, besides the key formats always cut (`sk-...`, `Bearer ...`, ...; see [errors](concepts/errors.md)). For keys the engine cannot recognise: an Azure key, a gateway token. See [your own keys](concepts/observability.md#your-own-keys-redact).",
+      "Your own credentials and patterns, cut out of provider and error text before it reaches `alert` events, error messages, records and log fields, besides the key formats always cut (`sk-...`, `Bearer ...`, ...; see [errors](concepts/errors.md)). For keys the engine cannot recognise: an Azure key, a gateway token. Once set, the `cause` of the errors the engine throws (and `last.cause` / `classified.cause`) is a redacted stand-in for the error your call threw (same `name`, redacted message and stack, `status` / `code` / `type` / request id; no headers, bodies or request options). See [your own keys](concepts/observability.md#your-own-keys-redact).",
   },
   {
     path: 'redact.secrets',
-    type: 'string[] (each at least 8 characters) \\| `() => Iterable<string>`',
+    type: 'string[] (each at least 8 characters) \\| `() => string \\| Iterable<string>`',
     default: '',
     description:
-      'Strings replaced by `[redacted]` wherever they occur, exactly (case-sensitive). An array is checked at start-up (a shorter string, or `undefined` from an unset variable, fails `createResilience`) and read once; a function is called each time text is redacted (rotating or per-tenant keys), what it yields under 8 characters is skipped, and if it throws the whole text becomes `[redacted: redact.secrets() threw]`.',
+      'Strings replaced by `[redacted]` wherever they occur, exactly (case-sensitive). An array is checked at start-up (a shorter string, or `undefined` from an unset variable, fails `createResilience`) and read once; a function is called each time text is redacted (rotating or per-tenant keys) and returns one key (a string, cut whole) or an iterable of them; what it returns under 8 characters is skipped, and if it throws the whole text becomes `[redacted: redact.secrets() threw]`.',
   },
   { path: 'redact.patterns', type: 'RegExp[]', default: '', description: 'Regular expressions whose matches are replaced by `[redacted]` (every match: `g` is implied), after the secrets and the built-in key formats.' },
 ];

@@ -65,7 +65,8 @@ export { ERROR_KINDS, type ClassifiedError, type ErrorKind, type RateLimitSnapsh
 export { ResilienceError, PolicyConfigError, type PolicyIssue } from './errors/ResilienceError';
 export { ChainExhaustedError, RequestFailedError } from './errors/ChainExhaustedError';
 export { classifyError, type ClassifyErrorOptions } from './errors/classifyError';
-export { Redactor, redactSecrets, type RedactOptions } from './errors/Redactor';
+export { Redactor, redactSecrets, type RedactOptions, type TextRedactor } from './errors/Redactor';
+export { redactedCause } from './errors/redactedCause';
 export { isErrorKind } from './errors/isErrorKind';
 export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from './errors/httpErrorOf';
 export {

@@ -1,5 +1,9 @@
+import { Console } from 'node:console';
+import { Writable } from 'node:stream';
+import { inspect } from 'node:util';
 import OpenAI from 'openai';
 import { Registry } from 'prom-client';
+import type { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
 import { ResilienceError } from '../errors/ResilienceError';
 import { combineMetrics, type Metrics } from '../observability/Metrics';
 import { PrometheusMetrics } from '../observability/PrometheusMetrics';
@@ -26,9 +30,30 @@ const ECHOING: StandardSchemaLike = {
   '~standard': { version: 1, vendor: 'test', validate: (v) => ({ issues: [{ message: `not a label: ${String(v)}` }] }) },
 };
 
-/** A 401 as the `openai` SDK throws it, its body echoing the key the call sent (as some gateways do). */
+/**
+ * A 401 as the `openai` SDK throws it, its body echoing the key the call sent (as some gateways do), and
+ * a header quoting it too (the SDK keeps the response headers on the error).
+ */
 function echoed401(key: string): Error {
-  return OpenAI.APIError.generate(401, { error: { message: `Incorrect API key provided: ${key}. You can find your API key in the portal.`, type: 'invalid_request_error', code: 'invalid_api_key' } }, undefined, new Headers());
+  return OpenAI.APIError.generate(
+    401,
+    { error: { message: `Incorrect API key provided: ${key}. You can find your API key in the portal.`, type: 'invalid_request_error', code: 'invalid_api_key' } },
+    undefined,
+    new Headers({ 'x-request-id': 'req_401', 'x-echo-key': key }),
+  );
+}
+
+/** What `console.error(err)` prints: Node's own console, writing to a string. */
+function consoleErrorOf(err: unknown): string {
+  let out = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      out += chunk.toString();
+      done();
+    },
+  });
+  new Console({ stdout: sink, stderr: sink }).error(err);
+  return out;
 }
 
 /** A quota 429 whose body names the token of the account that ran out. */
@@ -124,8 +149,75 @@ describe('Resilience with redact: the app\'s own keys never reach what the engin
     expectNoSecret(seen);
     expectNoSecret(ourErrorsText(err));
     expectNoSecret([await prometheus()]);
-    // Our errors' cause is the error the call threw, untouched: the app's own object, not ours to change.
-    expect((err as Error).cause).toBeInstanceOf(OpenAI.APIError);
+    // What a logger prints of the error, cause chain included, carries neither key either.
+    expectNoSecret([inspect(err, { depth: Infinity }), consoleErrorOf(err)]);
+  });
+
+  it('hands out a redacted stand-in as the cause of a chain error: name, message, status, code, request id; no headers or body', async () => {
+    const { engine, clock } = observe({ secrets: SECRETS }, { chat: { chain: ['a'] } });
+    const thrown: unknown[] = [];
+    const err = (await failure(
+      drive(
+        clock,
+        engine.execute({ route: 'chat', inputTokens: 10 }, () => {
+          const e = echoed401(AZURE_KEY);
+          thrown.push(e);
+          return Promise.reject(e);
+        }),
+      ),
+    )) as ChainExhaustedError;
+    expect(err).toMatchObject({ code: 'ERR_LLMR_CHAIN_EXHAUSTED', kind: 'auth' });
+    const original = thrown[0] as InstanceType<typeof OpenAI.APIError>;
+    const cause = err.cause as Error & Record<string, unknown>;
+    expect(cause).not.toBe(original);
+    expect(cause).not.toBeInstanceOf(OpenAI.APIError);
+    expect(cause.name).toBe(original.name);
+    expect(cause.message).toBe('401 Incorrect API key provided: [redacted]. You can find your API key in the portal.');
+    expect({ ...cause }).toEqual({ status: 401, code: 'invalid_api_key', type: 'invalid_request_error', requestID: 'req_401' });
+    expect(err.last?.cause).toBe(cause);
+    expectNoSecret([inspect(err, { depth: Infinity }), consoleErrorOf(err), inspect(err.last, { depth: Infinity })]);
+    // The engine changed nothing of the error the call threw.
+    expect(original.message).toContain(AZURE_KEY);
+    expect(original.headers?.get('x-echo-key')).toBe(AZURE_KEY);
+  });
+
+  it('does the same for an error that does not fall back, and for the caller\'s abort reason', async () => {
+    const { engine, clock } = observe({ secrets: SECRETS }, { chat: { chain: ['a', 'b'], fallbackOn: ['rate_limited'] } });
+    const stopped = (await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.reject(echoed401(AZURE_KEY)))))) as RequestFailedError;
+    expect(stopped).toMatchObject({ code: 'ERR_LLMR_NOT_RETRYABLE', cause: { status: 401, code: 'invalid_api_key' } });
+    expect(stopped.classified.cause).toBe(stopped.cause);
+    expectNoSecret([inspect(stopped, { depth: Infinity }), consoleErrorOf(stopped)]);
+
+    const reason = new Error(`session of ${GATEWAY_TOKEN} closed`);
+    const cancelled = (await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10, signal: AbortSignal.abort(reason) }, () => Promise.resolve(ok()))))) as RequestFailedError;
+    expect(cancelled).toMatchObject({ code: 'ERR_LLMR_CANCELLED', cause: { message: 'session of [redacted] closed' } });
+    expectNoSecret([inspect(cancelled, { depth: Infinity })]);
+  });
+
+  it('without redact, the cause is the error the call threw, untouched (as before the option existed)', async () => {
+    const { engine, clock } = observe(undefined, { chat: { chain: ['a'] } });
+    const thrown: unknown[] = [];
+    const err = (await failure(
+      drive(
+        clock,
+        engine.execute({ route: 'chat', inputTokens: 10 }, () => {
+          const e = echoed401(AZURE_KEY);
+          thrown.push(e);
+          return Promise.reject(e);
+        }),
+      ),
+    )) as ChainExhaustedError;
+    expect(err.cause).toBe(thrown[0]);
+    expect(err.last?.cause).toBe(thrown[0]);
+    // ...which is what a logger prints: the gap the stand-in closes.
+    expect(consoleErrorOf(err)).toContain(AZURE_KEY);
+  });
+
+  it('cuts a key that a secrets function returns as one string (not its characters)', async () => {
+    const { engine, clock, seen } = observe({ secrets: () => AZURE_KEY }, { chat: { chain: ['a'] } });
+    const err = await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.reject(echoed401(AZURE_KEY)))));
+    expect(seen.filter((t) => t.startsWith('event.alert') && t.includes('Incorrect API key provided: [redacted].'))).toHaveLength(1);
+    expectNoSecret([...seen, ...ourErrorsText(err), inspect(err, { depth: Infinity })]);
   });
 
   it('cuts them out of the message of an error that does not fall back (ERR_LLMR_NOT_RETRYABLE)', async () => {

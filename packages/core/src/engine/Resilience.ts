@@ -3,7 +3,8 @@ import { BreakerRegistry, NO_PROBE } from '../breaker/BreakerRegistry';
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
 import { classifyError } from '../errors/classifyError';
 import { redactQuoted } from '../errors/redactQuoted';
-import { Redactor } from '../errors/Redactor';
+import { redactedCause } from '../errors/redactedCause';
+import { namesOwnRules, Redactor } from '../errors/Redactor';
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from '../errors/ErrorKind';
 import { ResilienceError } from '../errors/ResilienceError';
 import { readRateLimitHeaders } from '../errors/retryHints';
@@ -83,15 +84,31 @@ const HEURISTIC_TOKENIZER: Tokenizer = { count: (text) => heuristicTokenCount(te
 /** Proactive pacing holds a call until it leaves this share of the provider's reported limit over. */
 const PACING_MARGIN = 0.02;
 
-/** What a call takes from a provider's quotas: one request and its estimated tokens. */
-function pacingNeed(estimate: UsageAmounts): QuotaNeed {
+/** What a call takes from a provider's quotas: one request and its tokens (estimated, or used). */
+function pacingNeed(usage: Usage): QuotaNeed {
   return {
     requests: 1,
-    tokens: estimate.inputTokens + estimate.outputTokens,
-    inputTokens: estimate.inputTokens,
-    outputTokens: estimate.outputTokens,
+    tokens: usage.inputTokens + usage.outputTokens,
+    inputTokens: usage.inputTokens,
+    outputTokens: usage.outputTokens,
   };
 }
+
+/**
+ * What an attempt counted against its target's pacing quota before its call (see spendPacing): the
+ * quota object itself, so that what is given back once the attempt has ended goes to that quota and
+ * not to one a newer provider report put in its place (see settlePacing).
+ */
+interface PacingSpend {
+  readonly quota: ProviderQuota;
+  readonly need: QuotaNeed;
+}
+
+/**
+ * How an attempt that pacing counted ended, for settlePacing: never sent (`unsent`), refused by the
+ * provider or failed without a reply (`refused`), or answered with what it used.
+ */
+type PacingOutcome = 'unsent' | 'refused' | Usage;
 
 let requestCounter = 0;
 const idPrefix = Math.random().toString(36).slice(2, 8);
@@ -162,6 +179,8 @@ interface Success<T> {
   targetReservation: Reservation | undefined;
   /** Clock reading when the successful attempt ended, reused for the record when nothing ran since. */
   endedAt?: number;
+  /** A stream's pacing spend, settled with what it used when it completes (see settlePacing). */
+  streamPacing?: PacingSpend | undefined;
 }
 
 /**
@@ -197,6 +216,8 @@ export class Resilience {
   private readonly logger: ResilienceOptions['logger'];
   /** Cuts the app's secrets (option `redact`) and known key formats out of provider and error text. */
   private readonly redactor: Redactor;
+  /** Option `redact` set: the causes of the errors the engine throws are redacted stand-ins. */
+  private readonly redactsCauses: boolean;
   /** Set once an invalid tokenizer count has been reported. */
   private warnedTokenizer = false;
   /** Set once a failing `usage` / `text` extractor has been reported. */
@@ -262,6 +283,7 @@ export class Resilience {
     this.usageOf = options.usage ?? extractUsage;
     this.textOf = options.text ?? extractText;
     this.redactor = new Redactor(options.redact);
+    this.redactsCauses = namesOwnRules(options.redact);
     // A logger that throws must not fail a request (it is called from inside attempts); the error text
     // in its fields is redacted like every other provider or error text.
     this.logger = options.logger && guardLogger(options.logger, (text) => this.redactor.redact(text));
@@ -342,7 +364,9 @@ export class Resilience {
         if (end.ended) return s.record;
         end.ended = true;
         this.abandonedStreams.unregister(end);
-        return this.completeStream(s, success.target, success.targetReservation, usage === undefined ? success.usage : checked(usage));
+        const used = usage === undefined ? success.usage : checked(usage);
+        this.settlePacing(success.target, success.streamPacing, used);
+        return this.completeStream(s, success.target, success.targetReservation, used);
       };
       const fail = (error: unknown, usage?: Usage): RequestRecord => {
         if (end.ended) return s.record;
@@ -352,6 +376,7 @@ export class Resilience {
           // Part of the reply was delivered and billed: charge what the adapter knows was used.
           const used = checked(usage);
           this.recordUsage(s, success.target, used);
+          this.settlePacing(success.target, success.streamPacing, used);
           Promise.resolve(this.settleAnswered(s, success.target, success.targetReservation, used)).catch((e: unknown) =>
             this.logger?.error?.('settling a failed stream failed', { requestId: s.requestId, error: String(e) }),
           );
@@ -431,11 +456,19 @@ export class Resilience {
 
   /**
    * Latest remaining-quota information seen for a target (from provider headers, or another process'
-   * through `pacingSync`), less the estimates of the calls sent since: counts as of its `observedAt`.
-   * Pacing adds what the provider has refilled since then. A copy: changing it changes nothing.
+   * through `pacingSync`), less what the calls sent since took (their estimates, corrected by what they
+   * used once they ended): counts as of its `observedAt`. Pacing adds what the provider has refilled since
+   * then. Quotas that say nothing any more (no refill rate, reset passed) are left out once a call is
+   * counted after their reset; `undefined` when none is left. A copy: changing it changes nothing.
+   *
+   * @example
+   * ```ts
+   * const left = engine.pacingOf('gpt-4o')?.remainingTokens;
+   * ```
    */
   pacingOf(targetId: string): RateLimitSnapshot | undefined {
-    return this.pacing.get(targetId)?.snapshot();
+    const quota = this.pacing.get(targetId);
+    return quota === undefined || quota.isEmpty ? undefined : quota.snapshot();
   }
 
   // ---------------------------------------------------------------- admit
@@ -1151,17 +1184,19 @@ export class Resilience {
           continue chain;
         }
         let reservation: Reservation | undefined;
+        // What pacing counted for this attempt's call: given back if it is never sent, corrected once it ends.
+        let paced: PacingSpend | undefined;
         try {
           // Proactive pacing from provider headers, then our own target-scoped limits.
           const paceMs = this.pacingWait(target, estimate);
+          if (paceMs > 0 && !this.canWait(s, paceMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
+            this.breakers.release(target.id, target.provider, admission);
+            this.skip(s, target, 'paced', `provider quota low for ${paceMs} ms`);
+            continue chain;
+          }
+          // Counted before any wait: callers arriving meanwhile wait for this call's share too.
+          paced = this.spendPacing(target, estimate);
           if (paceMs > 0) {
-            if (!this.canWait(s, paceMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
-              this.breakers.release(target.id, target.provider, admission);
-              this.skip(s, target, 'paced', `provider quota low for ${paceMs} ms`);
-              continue chain;
-            }
-            // Counted before the wait: callers arriving meanwhile wait for this call's share too.
-            this.spendPacing(target, estimate);
             await this.clock.sleep(paceMs, s.request.signal);
             waitedMs += paceMs;
             capacityWaitMs += paceMs;
@@ -1183,12 +1218,13 @@ export class Resilience {
               });
               if (!canWait) {
                 this.breakers.release(target.id, target.provider, admission);
+                this.settlePacing(target, paced, 'unsent');
                 this.skip(s, target, 'limited', `${d.rule.id}: retry in ${d.retryAfterMs} ms`);
                 // Denied while a call of this request that was cut off still holds capacity here: that
                 // call's failure (a timeout) stays the request's error.
                 if (last === undefined || !s.holding?.has(target.id)) {
                   const denied = RateLimitExceededError.fromDenial(d);
-                  last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
+                  last = this.exposed({ kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied });
                 }
                 continue chain;
               }
@@ -1213,6 +1249,7 @@ export class Resilience {
           // Aborted or failed while waiting for capacity: the breaker's admission (maybe a half-open
           // probe slot) must be given back, or the breaker would wait for a verdict that never comes.
           this.breakers.release(target.id, target.provider, admission);
+          this.settlePacing(target, paced, 'unsent');
           throw err;
         }
 
@@ -1220,6 +1257,7 @@ export class Resilience {
         if (s.request.signal?.aborted) {
           // Cancelled before this attempt could start: nothing is sent, nothing is recorded as an attempt.
           this.breakers.release(target.id, target.provider, admission);
+          this.settlePacing(target, paced, 'unsent');
           if (reservation) await this.releaseTarget(reservation, target, reservation.fail('release'));
           throw this.cancelled(s, s.request.signal.reason);
         }
@@ -1227,6 +1265,7 @@ export class Resilience {
           // No time left: calling would only produce a timeout that says nothing about the target's
           // health (and would count against its breaker).
           this.breakers.release(target.id, target.provider, admission);
+          this.settlePacing(target, paced, 'unsent');
           if (reservation) await this.releaseTarget(reservation, target, reservation.fail('release'));
           const message = `The request's deadline passed before attempt ${attempts + 1} could start${last ? `; last error ${last.kind}` : ''}.`;
           throw new RequestFailedError(
@@ -1277,6 +1316,12 @@ export class Resilience {
           this.retryBudget(target.provider)?.onSuccess();
           if (reportedHeaders !== undefined) this.updatePacing(target, reportedHeaders);
           const usage = this.callUsage(s, target, reportedUsage, value, out);
+          // What it used corrects what pacing counted for it (the estimate when it reported nothing); a
+          // stream's usage is known once it completes.
+          if (!s.request.stream) {
+            this.settlePacing(target, paced, usage);
+            paced = undefined; // settled: a failure after this point (validation) corrects nothing more
+          }
 
           if (route.output && !s.request.stream) {
             // An asynchronous validator gets the attempt's timeout of its own, never past the deadline.
@@ -1320,7 +1365,7 @@ export class Resilience {
             return { value, output: v.value, target, usage, targetReservation: reservation };
           }
           this.pushAttempt(s, attemptRecord);
-          return { value, target, usage, targetReservation: reservation, endedAt };
+          return { value, target, usage, targetReservation: reservation, endedAt, streamPacing: s.request.stream ? paced : undefined };
         } catch (err) {
           // The engine's own stop (validation 'fail') passes through; a RequestFailedError thrown by the
           // call (a nested engine.execute) is a failure of this attempt like any other.
@@ -1350,9 +1395,12 @@ export class Resilience {
             // reply): the provider answered and billed it, so it is charged as a rejected reply is.
             const spent = this.amounts(target, this.checkedUsage(s, target, ctx.reportedUsage, s.inputTokens, out));
             s.rejectedCostUsd += spent.costUsd;
+            this.settlePacing(target, paced, spent);
             if (reservation) await this.releaseTarget(reservation, target, reservation.settle(spent));
-          } else if (reservation) {
-            await this.releaseTarget(reservation, target, reservation.fail());
+          } else {
+            // Refused (a 429, a 5xx, a 400) or failed without a reply: no tokens used, the request counted.
+            this.settlePacing(target, paced, 'refused');
+            if (reservation) await this.releaseTarget(reservation, target, reservation.fail());
           }
           if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
             // Cut short by the caller's deadline, not by the target's own timeout: no verdict on its health.
@@ -1451,13 +1499,22 @@ export class Resilience {
   }
 
   private classify(err: unknown): ClassifiedError {
-    return classifyError(err, { now: this.clock.now(), redact: this.redactor });
+    return this.exposed(classifyError(err, { now: this.clock.now(), redact: this.redactor }));
+  }
+
+  /**
+   * `c` as the errors the engine throws may carry it: with option `redact` set, its cause is a redacted
+   * stand-in (name, redacted message and stack, status/code/type/request id; no headers, bodies or
+   * request options), so a logger printing cause chains prints no key the app named.
+   */
+  private exposed(c: ClassifiedError): ClassifiedError {
+    return this.redactsCauses && c.cause !== undefined ? { ...c, cause: redactedCause(c.cause, this.redactor) } : c;
   }
 
   private classifyAttemptError(err: unknown, s: RequestState): ClassifiedError {
-    if (isInstance(err, AttemptTimeoutError)) return { kind: 'timeout', code: err.code, message: err.message, cause: err };
+    if (isInstance(err, AttemptTimeoutError)) return this.exposed({ kind: 'timeout', code: err.code, message: err.message, cause: err });
     if (s.request.signal?.aborted) {
-      return { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err };
+      return this.exposed({ kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err });
     }
     const c = this.classify(err);
     // Cancelled, but not by our caller (their signal is not aborted): the provider or an SDK cut the
@@ -1500,23 +1557,49 @@ export class Resilience {
 
   /** How long to hold a call so it does not run into a provider limit we already know is exhausted. */
   private pacingWait(target: ResolvedTarget, estimate: UsageAmounts): number {
-    const quota = this.pacing.get(target.id);
-    if (!quota) return 0;
-    const now = this.clock.now();
     // Counts from the provider's report (maybe one from long ago, or another process'), carried forward:
     // what it has refilled since counts, a passed reset means a full quota (see ProviderQuota).
-    const need = pacingNeed(estimate);
-    const wait = quota.waitMs(need, PACING_MARGIN, now);
-    if (wait === 0) quota.spend(need, now);
-    return wait;
+    return this.pacing.get(target.id)?.waitMs(pacingNeed(estimate), PACING_MARGIN, this.clock.now()) ?? 0;
   }
 
   /**
-   * A call that goes out (at once or after its pacing wait) spends what it will use: count it against
-   * the snapshot so concurrent callers see it before the next response headers refresh it.
+   * A call that goes out (at once or after its pacing wait) spends what it may use: its estimate is
+   * counted against the target's quota so concurrent callers see it before the next response headers
+   * refresh it. Returns what was counted, for {@link settlePacing} once the attempt has ended.
    */
-  private spendPacing(target: ResolvedTarget, estimate: UsageAmounts): void {
-    this.pacing.get(target.id)?.spend(pacingNeed(estimate), this.clock.now());
+  private spendPacing(target: ResolvedTarget, estimate: UsageAmounts): PacingSpend | undefined {
+    const quota = this.pacing.get(target.id);
+    if (quota === undefined) return undefined;
+    const need = pacingNeed(estimate);
+    quota.spend(need, this.clock.now());
+    return { quota, need };
+  }
+
+  /**
+   * Corrects what pacing counted for an attempt's call once the attempt has ended, on the quota it was
+   * counted against: when a newer report (headers, a 429's, another process') has replaced that quota,
+   * nothing, as the provider's numbers already count the call as it did.
+   * - `unsent` (a limit denied it after pacing counted it, the caller aborted or the deadline passed
+   *   while it waited): its request and estimate are given back.
+   * - `refused` (an error response, or a failure without a reply, and no usage reported): its tokens
+   *   are given back, its request stays counted (providers count the requests they refuse).
+   * - what it used (answered, or failed after reporting usage): its estimate less what it used is given
+   *   back (more is taken when it used more), its request stays counted. A call that reported no usage
+   *   is charged its estimate, as limits and budgets charge it.
+   * A call cut off while it still ran (timeout, deadline, abort) is not corrected: it reached the
+   * provider, which may bill it in full.
+   */
+  private settlePacing(target: ResolvedTarget, spent: PacingSpend | undefined, outcome: PacingOutcome): void {
+    if (spent === undefined || this.pacing.get(target.id) !== spent.quota) return;
+    const { need } = spent;
+    let back: QuotaNeed;
+    if (outcome === 'unsent') back = need;
+    else if (outcome === 'refused') back = { ...need, requests: 0 };
+    else {
+      const used = pacingNeed(outcome);
+      back = { requests: 0, tokens: need.tokens - used.tokens, inputTokens: need.inputTokens - used.inputTokens, outputTokens: need.outputTokens - used.outputTokens };
+    }
+    spent.quota.giveBack(back, this.clock.now());
   }
 
   // ---------------------------------------------------------------- finish
@@ -1557,7 +1640,7 @@ export class Resilience {
 
   /** The error of a request its caller cancelled; `cause` is what the abort threw (the signal's reason). */
   private cancelled(s: RequestState, cause: unknown): RequestFailedError {
-    const c: ClassifiedError = { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause };
+    const c = this.exposed({ kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause });
     return new RequestFailedError('ERR_LLMR_CANCELLED', 'The request was cancelled by the caller.', c, s.record, this.messageFor('cancelled', s));
   }
 

@@ -330,9 +330,11 @@ export interface ResilienceOptions {
    * The app's own credentials (and patterns) to cut out of provider and error text, besides the key
    * formats the core always cuts: the engine cannot see the keys your `call` uses, so a key of another
    * format that a provider echoes in a 401 or quota body (an Azure key, a gateway token) would otherwise
-   * reach `alert` events, error messages, records and log fields. Checked at start-up: a secret shorter
-   * than 8 characters or a pattern that is not a RegExp fails `createResilience`. Default: none.
-   * See `RedactOptions`.
+   * reach `alert` events, error messages, records and log fields. Once set, the `cause` of the
+   * `ChainExhaustedError` / `RequestFailedError` the engine throws (and of their `last` / `classified`)
+   * is a redacted stand-in for what the call threw (see `redactedCause`), not the SDK's error object
+   * with its headers and body. Checked at start-up: a secret shorter than 8 characters or a pattern
+   * that is not a RegExp fails `createResilience`. Default: none. See `RedactOptions`.
    */
   redact?: import('../errors/Redactor').RedactOptions;
 }

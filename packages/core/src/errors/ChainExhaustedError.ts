@@ -4,7 +4,10 @@ import { ResilienceError } from './ResilienceError';
 
 /**
  * Every target of the route failed or was skipped. Carries the last classified failure, the
- * request record and the audience-appropriate `userMessage`.
+ * request record and the audience-appropriate `userMessage`. `cause` (and `last.cause`) is the error
+ * of the last failure as the call threw it; when the engine's `redact` option is set, a redacted
+ * stand-in for it instead (same `name`, redacted message and stack, `status`, `code`, `type`, request
+ * id; no headers, bodies or request options), safe for loggers that print cause chains.
  *
  * @example
  * ```ts
@@ -38,7 +41,9 @@ export class ChainExhaustedError extends ResilienceError {
 
 /**
  * The request failed with an error that must not be retried or fall back (policy rejection, invalid
- * request, ...), or was cancelled, or ran out of time. `kind` says which.
+ * request, ...), or was cancelled, or ran out of time. `kind` says which. `cause` (and
+ * `classified.cause`) is what the call threw (for a cancellation, the signal's reason); with the
+ * engine's `redact` option set, a redacted stand-in for it, as for {@link ChainExhaustedError}.
  *
  * @example
  * ```ts

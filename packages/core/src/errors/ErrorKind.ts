@@ -112,6 +112,10 @@ export interface ClassifiedError {
   retryAfterMs?: number;
   /** Remaining-quota headers carried by the error response, if any. */
   rateLimit?: RateLimitSnapshot;
-  /** The original value. */
+  /**
+   * The original value. In the errors the engine throws (`last` of a `ChainExhaustedError`,
+   * `classified` of a `RequestFailedError`) when the engine's `redact` option is set: a redacted
+   * stand-in for it (see `redactedCause`).
+   */
   cause: unknown;
 }

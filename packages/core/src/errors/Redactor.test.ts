@@ -1,5 +1,5 @@
 import { ResilienceError } from './ResilienceError';
-import { MIN_SECRET_CHARS, redactOptionProblems, Redactor, redactSecrets } from './Redactor';
+import { MIN_SECRET_CHARS, namesOwnRules, redactOptionProblems, Redactor, redactSecrets, toTextRedactor, type RedactOptions } from './Redactor';
 
 const AZURE_KEY = '0123456789abcdef0123456789abcdef';
 
@@ -17,6 +17,11 @@ describe('redactSecrets', () => {
 
   it('cuts the longest first, so a key and a prefix of it are both cut whole', () => {
     expect(redactSecrets('a: gw-token-0001-rest, b: gw-token-0001', ['gw-token-0001', 'gw-token-0001-rest'])).toBe('a: [redacted], b: [redacted]');
+  });
+
+  it('takes one secret as a string, cut whole (a string is also an iterable of its characters)', () => {
+    expect(redactSecrets(`key ${AZURE_KEY} rejected`, AZURE_KEY)).toBe('key [redacted] rejected');
+    expect(redactSecrets('a 1234567 b', '1234567')).toBe('a 1234567 b');
   });
 
   it('touches nothing but the secrets (no key formats)', () => {
@@ -62,6 +67,14 @@ describe('Redactor', () => {
     current = ['second-key-0002'];
     expect(r.redact('first-key-0001 / second-key-0002')).toBe('first-key-0001 / [redacted]');
     expect(new Redactor({ secrets: () => new Set(['in-a-set-0001']) }).redact('x in-a-set-0001')).toBe('x [redacted]');
+  });
+
+  it('takes one secret from a function returning a string, cut whole, not character by character', () => {
+    // The natural way to write "the current key"; it type-checks without a cast.
+    const options: RedactOptions = { secrets: () => AZURE_KEY };
+    expect(new Redactor(options).redact(`Incorrect API key provided: ${AZURE_KEY}.`)).toBe('Incorrect API key provided: [redacted].');
+    // A string that cannot be a secret is skipped like one from an array, not split up.
+    expect(new Redactor({ secrets: () => 'short' }).redact('a short text')).toBe('a short text');
   });
 
   it('replaces the whole text when the function of secrets throws or returns no iterable: nothing is known to be safe', () => {
@@ -110,5 +123,68 @@ describe('redactOptionProblems', () => {
     expect(redactOptionProblems({ secrets: [AZURE_KEY], patterns: [/x/] }, 'at')).toEqual([]);
     expect(redactOptionProblems({ secrets: () => [], patterns: undefined }, 'at')).toEqual([]);
     expect(redactOptionProblems({}, 'at')).toEqual([]);
+  });
+});
+
+describe('toTextRedactor (the redact option of classifyError)', () => {
+  const text = `invalid key ${AZURE_KEY}; sk-abcdefghijkl`;
+
+  it('takes a Redactor of this module as it is', () => {
+    const r = new Redactor({ secrets: [AZURE_KEY] });
+    expect(toTextRedactor(r, 'at')).toBe(r);
+  });
+
+  it('builds a Redactor from RedactOptions, once per options object', () => {
+    const options: RedactOptions = { secrets: [AZURE_KEY] };
+    const r = toTextRedactor(options, 'at');
+    expect(r.redact(text)).toBe('invalid key [redacted]; [redacted-key]');
+    expect(toTextRedactor(options, 'at')).toBe(r);
+    expect(toTextRedactor({}, 'at').redact(text)).toBe(`invalid key ${AZURE_KEY}; [redacted-key]`);
+  });
+
+  it('uses any object with a redact(text) method, then still cuts the built-in key formats', () => {
+    const mine = { marker: '[mine]', redact(t: string) { return t.split(AZURE_KEY).join(this.marker); } };
+    expect(toTextRedactor(mine, 'at').redact(text)).toBe('invalid key [mine]; [redacted-key]');
+  });
+
+  it('never throws for a redact(text) of the app that throws or returns no string: the text is replaced', () => {
+    const throwing = { redact: () => { throw new Error(`vault down, key ${AZURE_KEY}`); } };
+    const notText = { redact: () => 42 };
+    expect(toTextRedactor(throwing, 'at').redact(text)).toBe('[redacted: redact() threw]');
+    expect(toTextRedactor(notText, 'at').redact(text)).toBe('[redacted: redact() threw]');
+  });
+
+  it.each([
+    ['a string', AZURE_KEY, 'at: expected a Redactor, RedactOptions ({ secrets?, patterns? }) or an object with a redact(text) method, got string.'],
+    ['null', null, 'at: expected a Redactor, RedactOptions ({ secrets?, patterns? }) or an object with a redact(text) method, got null.'],
+    ['a function', () => AZURE_KEY, 'at: expected a Redactor, RedactOptions ({ secrets?, patterns? }) or an object with a redact(text) method; as RedactOptions it has these problems:\n  - at: expected an object { secrets?, patterns? }, got function'],
+    [
+      'options with a short secret and an unknown key',
+      { secrets: ['s3cr3t'], secret: [AZURE_KEY] },
+      'at: expected a Redactor, RedactOptions ({ secrets?, patterns? }) or an object with a redact(text) method; as RedactOptions it has these problems:\n' +
+        '  - at.secrets[0]: expected a string of at least 8 characters (shorter ones would shred ordinary text), got a string of 6 characters\n' +
+        '  - at.secret: unknown option (known: secrets, patterns)',
+    ],
+  ])('throws a TypeError for %s, never quoting a value', (_what, value, message) => {
+    let error: unknown;
+    try {
+      toTextRedactor(value, 'at');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe(message);
+    expect((error as Error).message).not.toContain(AZURE_KEY);
+    expect((error as Error).message).not.toContain('s3cr3t');
+  });
+});
+
+describe('namesOwnRules', () => {
+  it('is true once secrets or patterns are given, even empty', () => {
+    expect(namesOwnRules({ secrets: [AZURE_KEY] })).toBe(true);
+    expect(namesOwnRules({ secrets: () => AZURE_KEY })).toBe(true);
+    expect(namesOwnRules({ patterns: [] })).toBe(true);
+    expect(namesOwnRules({})).toBe(false);
+    expect(namesOwnRules(undefined)).toBe(false);
   });
 });

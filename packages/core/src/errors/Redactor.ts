@@ -33,11 +33,12 @@ export interface RedactOptions {
    * Strings cut out wherever they occur, exactly (case-sensitive) as written: API keys of any format,
    * tokens, the value of a `Bearer` header. Either an array, checked at start-up (each a string of at
    * least 8 characters, else the engine refuses to start) and read once; or a function, called each time
-   * text is scrubbed, for keys that rotate or differ per tenant (what it yields that is not a string of
-   * at least 8 characters is skipped; if it throws, the whole text is replaced by
-   * `[redacted: redact.secrets() threw]`). Default: none.
+   * text is scrubbed, for keys that rotate or differ per tenant, returning one secret (a string, cut
+   * whole: `() => process.env.AZURE_OPENAI_KEY!`) or several (an array, a `Set`, any iterable of
+   * strings). What it returns that is not a string of at least 8 characters is skipped; if it throws,
+   * the whole text is replaced by `[redacted: redact.secrets() threw]`. Default: none.
    */
-  secrets?: readonly string[] | (() => Iterable<string>);
+  secrets?: readonly string[] | (() => string | Iterable<string>);
   /**
    * Regular expressions whose matches are replaced by `[redacted]`, after the secrets and the built-in key
    * formats; every match is replaced (a `g` flag is implied, a `y` flag ignored). Default: none.
@@ -63,7 +64,8 @@ const KEY_FORMATS: ReadonlyArray<[RegExp, string]> = [
 ];
 
 /**
- * `text` with every occurrence of each of `secrets` replaced by `[redacted]`. Secrets shorter than 8
+ * `text` with every occurrence of each of `secrets` replaced by `[redacted]`. `secrets` is one secret
+ * (a string, cut whole, never character by character) or an iterable of them. Secrets shorter than 8
  * characters (and anything not a string) are skipped, since cutting them would shred ordinary text; the
  * longest are cut first, so a key and a prefix of it are both cut whole. Nothing else is touched: no key
  * formats, no patterns (see {@link Redactor} for those).
@@ -72,14 +74,19 @@ const KEY_FORMATS: ReadonlyArray<[RegExp, string]> = [
  * ```ts
  * redactSecrets('Incorrect API key provided: 0123456789abcdef0123456789abcdef.', [azureKey, 'v1']);
  * // 'Incorrect API key provided: [redacted].' ('v1' is too short to be cut)
+ * redactSecrets(`bad key ${azureKey}`, azureKey); // 'bad key [redacted]'
  * ```
  */
-export function redactSecrets(text: string, secrets: Iterable<unknown>): string {
+export function redactSecrets(text: string, secrets: string | Iterable<unknown>): string {
   return cut(text, usable(secrets));
 }
 
-/** The secrets worth cutting, longest first. */
-function usable(secrets: Iterable<unknown>): string[] {
+/**
+ * The secrets worth cutting, longest first. A string is one secret: it is also an iterable (of its
+ * characters), which would otherwise be read as one-character secrets, all skipped.
+ */
+function usable(secrets: string | Iterable<unknown>): string[] {
+  if (typeof secrets === 'string') return secrets.length >= MIN_SECRET_CHARS ? [secrets] : [];
   const out: string[] = [];
   for (const s of secrets) if (typeof s === 'string' && s.length >= MIN_SECRET_CHARS) out.push(s);
   return out.sort((a, b) => b.length - a.length);
@@ -108,9 +115,9 @@ const replaceMatch = (match: string): string => (match === '' ? match : REDACTED
  * classifyError(err, { redact: redactor }).message; // the provider's message without the key
  * ```
  */
-export class Redactor {
+export class Redactor implements TextRedactor {
   /** Longest first; when `secrets` is a function, read (and sorted) on every call of `redact`. */
-  private readonly secrets: readonly string[] | (() => Iterable<string>);
+  private readonly secrets: readonly string[] | (() => string | Iterable<string>);
   private readonly patterns: readonly RegExp[];
 
   /**
@@ -155,6 +162,93 @@ export class Redactor {
     for (const pattern of this.patterns) t = t.replace(pattern, replaceMatch);
     return t;
   }
+}
+
+/**
+ * Anything that scrubs text: a {@link Redactor} (of this copy of `@llm-resilience/core` or of another:
+ * its ES module and CommonJS builds are two copies, with two `Redactor` classes), or an object of your
+ * own with a `redact(text)` method. `classifyError(err, { redact })` takes one (or {@link RedactOptions}).
+ *
+ * @example
+ * ```ts
+ * const vault: TextRedactor = { redact: (text) => text.split(vaultToken()).join('[vault token]') };
+ * classifyError(err, { redact: vault }).message;
+ * ```
+ */
+export interface TextRedactor {
+  /** `text` with what must not be shown cut out. Should not throw (if it does, the text is replaced). */
+  redact(text: string): string;
+}
+
+/** What a text becomes when a `redact(text)` of the app threw or returned no string. */
+const REDACT_FAILED = '[redacted: redact() threw]';
+
+/** Built-in key formats only, run after a scrubber of the app's (which may not know them). */
+const KEY_FORMATS_ONLY = new Redactor();
+
+/** The scrubbers built for objects handed to {@link toTextRedactor}, one per object. */
+const BUILT = new WeakMap<object, TextRedactor>();
+
+/**
+ * @internal The scrubber `value` stands for, for `classifyError`'s `redact` option: a {@link Redactor}
+ * of this module as it is; an object with a `redact(text)` method (a `Redactor` of another copy of the
+ * package, a scrubber of the app's), wrapped so that it never throws and the built-in key formats are
+ * still cut after it; {@link RedactOptions}, built into a `Redactor` once per options object (changes
+ * to the object afterwards are not seen: use a `secrets` function for keys that change). Anything else
+ * throws a `TypeError` naming `at`, what was expected and every problem found, never a value.
+ *
+ * @example
+ * ```ts
+ * toTextRedactor({ secrets: [azureKey] }, 'options.redact').redact(`bad key ${azureKey}`); // 'bad key [redacted]'
+ * toTextRedactor('key', 'options.redact'); // throws TypeError
+ * ```
+ */
+export function toTextRedactor(value: unknown, at: string): TextRedactor {
+  if (value instanceof Redactor) return value;
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) throw notARedactor(at, [], value);
+  const known = BUILT.get(value);
+  if (known !== undefined) return known;
+  let built: TextRedactor;
+  const redact = (value as { redact?: unknown }).redact;
+  if (typeof redact === 'function') {
+    built = {
+      redact: (text) => {
+        let t: unknown;
+        try {
+          t = (redact as (text: string) => unknown).call(value, text);
+        } catch {
+          return REDACT_FAILED;
+        }
+        return typeof t === 'string' ? KEY_FORMATS_ONLY.redact(t) : REDACT_FAILED;
+      },
+    };
+  } else {
+    const problems = redactOptionProblems(value, at);
+    if (problems.length > 0) throw notARedactor(at, problems, value);
+    built = new Redactor(value as RedactOptions);
+  }
+  BUILT.set(value, built);
+  return built;
+}
+
+function notARedactor(at: string, problems: readonly string[], value: unknown): TypeError {
+  const expected = `${at}: expected a Redactor, RedactOptions ({ secrets?, patterns? }) or an object with a redact(text) method`;
+  if (problems.length === 0) return new TypeError(`${expected}, got ${kindOf(value)}.`);
+  return new TypeError(`${expected}; as RedactOptions it has these problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+}
+
+/**
+ * @internal True when `options` names secrets or patterns of the app's own (the `redact` option was
+ * set to something): the engine then hands out redacted stand-ins as its errors' causes.
+ *
+ * @example
+ * ```ts
+ * namesOwnRules({ secrets: [azureKey] }); // true
+ * namesOwnRules(undefined);               // false
+ * ```
+ */
+export function namesOwnRules(options: RedactOptions | undefined): boolean {
+  return options !== undefined && (options.secrets !== undefined || options.patterns !== undefined);
 }
 
 /**

@@ -821,6 +821,44 @@ describe('classifyError: the app\'s own secrets (redact)', () => {
     expect(c.code).toBe('bad_key:[redacted]');
   });
 
+  it('takes the RedactOptions themselves, not only a Redactor', () => {
+    const c = classifyError(openAIError(401, { message: `Incorrect API key provided: ${AZURE_KEY}.`, code: 'invalid_api_key' }), { now: NOW, redact: { secrets: [AZURE_KEY] } });
+    expect(c).toMatchObject({ kind: 'auth', message: 'Incorrect API key provided: [redacted].' });
+  });
+
+  it('takes a Redactor of another copy of the module (the ES module and CommonJS builds are two copies)', () => {
+    let Other: typeof Redactor | undefined;
+    jest.isolateModules(() => {
+      Other = (require('./Redactor') as typeof import('./Redactor')).Redactor;
+    });
+    expect(Other).not.toBe(Redactor);
+    const foreign = new Other!({ secrets: [AZURE_KEY] });
+    expect(foreign).not.toBeInstanceOf(Redactor);
+    const c = classifyError(openAIError(401, { message: `Incorrect API key provided: ${AZURE_KEY}.`, code: 'invalid_api_key' }), { now: NOW, redact: foreign });
+    expect(c.message).toBe('Incorrect API key provided: [redacted].');
+  });
+
+  it("takes any object with a redact(text) method, and still cuts the built-in key formats after it", () => {
+    const mine = { redact: (text: string) => text.replace(/tenant-[0-9]+/g, '[tenant]') };
+    const c = classifyError(new Error('tenant-42 sent sk-proj-abcdefghijkl, refused'), { now: NOW, redact: mine });
+    expect(c.message).toBe('[tenant] sent [redacted-key], refused');
+  });
+
+  it.each([
+    ['a string', AZURE_KEY],
+    ['an array of secrets', [AZURE_KEY]],
+    ['options with a short secret', { secrets: ['short'] }],
+  ])('throws a TypeError for %s instead of cutting nothing', (_what, redact) => {
+    const err = openAIError(401, { message: `Invalid key ${AZURE_KEY}` });
+    expect(() => classifyError(err, { now: NOW, redact: redact as never })).toThrow(TypeError);
+    expect(() => classifyError(err, { now: NOW, redact: redact as never })).toThrow(/^classifyError options\.redact: expected a Redactor, RedactOptions/);
+  });
+
+  it('keeps the error itself as cause: only the engine hands out stand-ins', () => {
+    const err = openAIError(401, { message: `Invalid key ${AZURE_KEY}` });
+    expect(classifyError(err, { now: NOW, redact }).cause).toBe(err);
+  });
+
   it('cuts a secret that lies across the cut of a long message whole, not half', () => {
     // The key starts 7 characters before the 4,000th, where the message is cut before it is collapsed.
     const err = new Error(`${' '.repeat(3_980)}Unauthorized ${AZURE_KEY}`);

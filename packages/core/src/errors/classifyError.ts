@@ -1,7 +1,7 @@
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from './ErrorKind';
 import { isErrorKind } from './isErrorKind';
 import { redactQuoted } from './redactQuoted';
-import { Redactor } from './Redactor';
+import { Redactor, toTextRedactor, type RedactOptions, type TextRedactor } from './Redactor';
 import { parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryAfterFromRateLimit, retryInfoDelayMs } from './retryHints';
 
 /**
@@ -17,9 +17,14 @@ export interface ClassifyErrorOptions {
   now?: number;
   /**
    * Cuts the app's own secrets and patterns out of `message` and `code`, besides the key formats the core
-   * knows (the engine passes the one its `redact` option builds). Default: the built-in key formats only.
+   * knows (the engine passes the one its `redact` option builds). A {@link Redactor}; or
+   * {@link RedactOptions} (`{ secrets, patterns }`, built into a `Redactor` once per options object); or
+   * any object with a `redact(text)` method, such as a `Redactor` of the package's other build (ES module
+   * or CommonJS), whose output still has the built-in key formats cut. Anything else makes
+   * `classifyError` throw a `TypeError`, rather than classify with nothing of the app's cut. Default:
+   * the built-in key formats only.
    */
-  redact?: Redactor;
+  redact?: TextRedactor | RedactOptions;
 }
 
 /** How far the `.cause` / `.errors` / `.originalError` graph is followed. */
@@ -602,7 +607,7 @@ const DEFAULT_MESSAGES: Record<ErrorKind, string> = {
 /** Built-in key formats only: what `classifyError` cuts when it is given no `redact`. */
 const KEY_FORMATS_ONLY = new Redactor();
 
-function sanitizeMessage(text: string, redactor: Redactor): string {
+function sanitizeMessage(text: string, redactor: TextRedactor): string {
   // Redacted before it is cut to length, so that a secret across the cut is not half kept.
   let t = redactor.redact(text.slice(0, 2 * MAX_TEXT)).slice(0, MAX_TEXT);
   const troubleshooting = t.indexOf('Troubleshooting URL:');
@@ -668,7 +673,10 @@ function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefi
  * a Google `RetryInfo`, else "try again in 6s" in the provider message, else (for `rate_limited`) the
  * reset of a quota the rate-limit headers show at 0 remaining. `message` is the provider's
  * message (never the request), whitespace-collapsed, with API-key-looking strings redacted (and the
- * app's own secrets and patterns, given `redact`), at most 300 characters.
+ * app's own secrets and patterns, given `redact`), at most 300 characters. `cause` is `err` itself.
+ *
+ * Never throws for any `err`; throws a `TypeError` only when `options.redact` is none of a
+ * `Redactor`, `RedactOptions` or an object with a `redact(text)` method.
  *
  * @example
  * ```ts
@@ -682,9 +690,10 @@ function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefi
  * ```
  */
 export function classifyError(err: unknown, options?: ClassifyErrorOptions): ClassifiedError {
+  // A misconfigured `redact` is the caller's bug, not the error's: reported, never ignored.
+  const redactor = options?.redact === undefined ? KEY_FORMATS_ONLY : toTextRedactor(options.redact, 'classifyError options.redact');
   try {
     const requestedNow = options?.now;
-    const redactor = options?.redact instanceof Redactor ? options.redact : KEY_FORMATS_ONLY;
     const now = typeof requestedNow === 'number' && Number.isFinite(requestedNow) ? requestedNow : Date.now();
     const chain = collectFacts(err, now);
 

@@ -2,6 +2,8 @@ import { ProviderQuota, type QuotaNeed } from './ProviderQuota';
 
 const tokens = (n: number): QuotaNeed => ({ requests: 1, tokens: n, inputTokens: 0, outputTokens: 0 });
 const oneRequest: QuotaNeed = { requests: 1, tokens: 0, inputTokens: 0, outputTokens: 0 };
+/** A snapshot with its times and counts rounded to 1e-6 (resets computed from a rate carry floating-point dust). */
+const rounded = (snapshot: object) => Object.fromEntries(Object.entries(snapshot).map(([k, v]) => [k, Math.round((v as number) * 1e6) / 1e6]));
 
 describe('ProviderQuota', () => {
   // 60 000 tokens a minute, none left at t = 0, full again at t = 60 s: 1 token back per ms.
@@ -63,16 +65,19 @@ describe('ProviderQuota', () => {
       expect(quota.waitMs(oneRequest, 0.02, 20_000)).toBe(0);
     });
 
-    it('with a limit but no rate to go by (reported full), counts calls against it until the reset, then holds nothing back', () => {
+    it('with a limit but no rate to go by (reported full), counts calls against it until the reset, then drops it', () => {
       const quota = ProviderQuota.from({ limitRequests: 2, remainingRequests: 2, requestsResetAt: 10_000, observedAt: 0 }, 0);
       quota.spend(oneRequest, 0);
       quota.spend(oneRequest, 0);
       expect(quota.waitMs(oneRequest, 0.02, 1_000)).toBe(9_000);
       // Full again at the reset; when the quota comes back after the calls sent then is unknown.
       expect(quota.remainingAt(10_000).remainingRequests).toBe(2);
+      expect(quota.waitMs(oneRequest, 0.02, 10_000)).toBe(0);
+      // So the first call counted after it drops the quota: it holds nothing back, and nothing would
+      // restore what calls take from it.
       quota.spend(oneRequest, 10_000);
-      quota.spend(oneRequest, 10_000);
-      expect(quota.snapshot()).toEqual({ limitRequests: 2, remainingRequests: 0, observedAt: 10_000 });
+      expect(quota.isEmpty).toBe(true);
+      expect(quota.snapshot()).toEqual({ observedAt: 10_000 });
       expect(quota.waitMs(oneRequest, 0.02, 10_000)).toBe(0);
     });
 
@@ -110,6 +115,128 @@ describe('ProviderQuota', () => {
       );
       // Output tokens: 100 per second back; 500 + 20 needed.
       expect(quota.waitMs({ requests: 1, tokens: 0, inputTokens: 0, outputTokens: 500 }, 0.02, 0)).toBe(5_200);
+    });
+  });
+
+  describe('giving back', () => {
+    const need: QuotaNeed = { requests: 1, tokens: 5_000, inputTokens: 1_000, outputTokens: 4_000 };
+    // 100 requests and 60 000 tokens a minute (60 000 input, 20 000 output), half of each left at t = 0.
+    const half = {
+      limitRequests: 100,
+      remainingRequests: 50,
+      requestsResetAt: 30_000,
+      limitTokens: 60_000,
+      remainingTokens: 30_000,
+      tokensResetAt: 30_000,
+      limitInputTokens: 60_000,
+      remainingInputTokens: 30_000,
+      inputTokensResetAt: 30_000,
+      limitOutputTokens: 20_000,
+      remainingOutputTokens: 10_000,
+      outputTokensResetAt: 30_000,
+      observedAt: 0,
+    };
+
+    it('gives back all a call never sent took, at once: the quota is as it was', () => {
+      const quota = ProviderQuota.from(half, 0);
+      quota.spend(need, 10_000);
+      const before = ProviderQuota.from(half, 0).remainingAt(10_000);
+      expect(quota.snapshot()).not.toEqual(before);
+      quota.giveBack(need, 10_000);
+      expect(rounded(quota.snapshot())).toEqual(rounded(before));
+    });
+
+    it('gives back later as if the call had never been counted: refill since included, reset moved earlier consistently', () => {
+      const quota = ProviderQuota.from(half, 0);
+      quota.spend(tokens(10_000), 0);
+      expect(quota.snapshot()).toMatchObject({ remainingTokens: 20_000, tokensResetAt: 40_000 });
+      quota.giveBack(tokens(10_000), 5_000);
+      // Never counted, it would have 30 000 + 5 000 refilled at 5 s, and be full at 30 s.
+      expect(quota.snapshot()).toMatchObject({ remainingTokens: 35_000, tokensResetAt: 30_000, observedAt: 5_000 });
+      expect(quota.remainingAt(30_000).remainingTokens).toBe(60_000);
+      // 59 000 back by 29 s: 57 000 and the 1 200-token margin fit.
+      expect(quota.waitMs(tokens(57_000), 0.02, 29_000)).toBe(0);
+    });
+
+    it('never gives back above the limit: a call given back after the quota refilled leaves it full, reset now', () => {
+      const quota = ProviderQuota.from(exhausted, 0);
+      quota.spend(tokens(3_000), 120_000);
+      expect(quota.snapshot()).toMatchObject({ remainingTokens: 57_000, tokensResetAt: 123_000 });
+      quota.giveBack(tokens(3_000), 125_000);
+      expect(quota.snapshot()).toEqual({ limitTokens: 60_000, remainingTokens: 60_000, tokensResetAt: 125_000, observedAt: 125_000 });
+    });
+
+    it('gives back per quota what the estimate was above the use, and takes more where the use was above it', () => {
+      const quota = ProviderQuota.from(half, 0);
+      quota.spend(need, 0);
+      // It used 1 200 input tokens (200 more than estimated) and 100 output tokens (3 900 fewer).
+      quota.giveBack({ requests: 0, tokens: 3_700, inputTokens: -200, outputTokens: 3_900 }, 0);
+      expect(quota.snapshot()).toMatchObject({
+        remainingRequests: 49,
+        remainingTokens: 30_000 - 1_300,
+        remainingInputTokens: 30_000 - 1_200,
+        remainingOutputTokens: 10_000 - 100,
+        inputTokensResetAt: 31_200,
+        outputTokensResetAt: 30_000 + 300,
+      });
+    });
+
+    it('without a refill rate, caps what it gives back at the limit and leaves the reset alone', () => {
+      const quota = ProviderQuota.from({ limitRequests: 2, remainingRequests: 2, requestsResetAt: 10_000, observedAt: 0 }, 0);
+      quota.spend(oneRequest, 0);
+      quota.spend(oneRequest, 1_000);
+      quota.giveBack(oneRequest, 2_000);
+      expect(quota.snapshot()).toEqual({ limitRequests: 2, remainingRequests: 1, requestsResetAt: 10_000, observedAt: 2_000 });
+      quota.giveBack({ ...oneRequest, requests: 5 }, 2_000);
+      expect(quota.snapshot()).toMatchObject({ remainingRequests: 2 });
+      // Without a limit: what was taken comes back, uncapped.
+      const unlimited = ProviderQuota.from({ remainingRequests: 3, requestsResetAt: 10_000, observedAt: 0 }, 0);
+      unlimited.spend(oneRequest, 0);
+      unlimited.giveBack(oneRequest, 1_000);
+      expect(unlimited.snapshot()).toEqual({ remainingRequests: 3, requestsResetAt: 10_000, observedAt: 1_000 });
+    });
+
+    it('gives nothing back to a quota dropped since (no rate, reset passed)', () => {
+      const quota = ProviderQuota.from({ remainingRequests: 1, requestsResetAt: 10_000, ...exhausted }, 0);
+      quota.spend(oneRequest, 5_000);
+      quota.giveBack(oneRequest, 12_000);
+      expect(quota.snapshot()).toEqual({ limitTokens: 60_000, remainingTokens: 12_000, tokensResetAt: 60_000, observedAt: 12_000 });
+    });
+  });
+
+  describe('quotas nobody refreshes', () => {
+    it('drops a quota without a limit once a call is counted after its reset', () => {
+      const quota = ProviderQuota.from({ remainingRequests: 0, requestsResetAt: 20_000, observedAt: 0 }, 0);
+      quota.spend(oneRequest, 19_000);
+      expect(quota.snapshot()).toMatchObject({ remainingRequests: -1 });
+      quota.spend(oneRequest, 20_000);
+      expect(quota.isEmpty).toBe(true);
+    });
+
+    it('drops a quota without a reset time at the first call counted: it never held anything back', () => {
+      const quota = ProviderQuota.from({ limitTokens: 1_000, remainingTokens: 0, observedAt: 0 }, 0);
+      expect(quota.isEmpty).toBe(false);
+      expect(quota.snapshot()).toEqual({ limitTokens: 1_000, remainingTokens: 0, observedAt: 0 });
+      quota.spend(tokens(500), 0);
+      expect(quota.isEmpty).toBe(true);
+    });
+
+    it('does not drift: a limit reported full (no rate) is dropped, a refilling one stays within a call of full', () => {
+      const full = ProviderQuota.from({ limitRequests: 100, remainingRequests: 100, requestsResetAt: 0, observedAt: 0 }, 0);
+      const refilling = ProviderQuota.from({ limitRequests: 100, remainingRequests: 99, requestsResetAt: 600, observedAt: 0 }, 0);
+      for (let minute = 1; minute <= 300; minute++) {
+        full.spend(oneRequest, minute * 60_000);
+        refilling.spend(oneRequest, minute * 60_000);
+      }
+      expect(full.isEmpty).toBe(true);
+      expect(refilling.snapshot()).toEqual({ limitRequests: 100, remainingRequests: 99, requestsResetAt: 300 * 60_000 + 600, observedAt: 300 * 60_000 });
+    });
+
+    it('keeps only the quotas that still say something', () => {
+      const quota = ProviderQuota.from({ ...exhausted, limitRequests: 10, remainingRequests: 10, requestsResetAt: 5_000 }, 0);
+      quota.spend(oneRequest, 6_000);
+      expect(quota.isEmpty).toBe(false);
+      expect(quota.snapshot()).toEqual({ limitTokens: 60_000, remainingTokens: 6_000, tokensResetAt: 60_000, observedAt: 6_000 });
     });
   });
 

@@ -56,8 +56,12 @@ const ceilMs = (ms: number): number => Math.max(0, Math.ceil(ms - 1e-6));
  * 60 000 tokens left, full in 60 s" means about 30 000 tokens now, not 0.
  *
  * Calls sent are counted against it ({@link ProviderQuota.spend}), which moves its reset later by the
- * time their share takes to come back. Without a limit (or when the snapshot gives no refill rate) the
- * quota stays as reported until its reset, and says nothing after it.
+ * time their share takes to come back; once a call has ended, what it did not take after all is given
+ * back ({@link ProviderQuota.giveBack}). Without a limit (or when the snapshot gives no refill rate) the
+ * quota stays as reported until its reset, and says nothing after it: such a quota is dropped when a
+ * call is counted after its reset (at the first one when it has no reset time), instead of drifting
+ * down for ever (see {@link ProviderQuota.isEmpty}). A quota with a refill rate is kept: full after its
+ * reset, it goes on refilling at the provider's rate.
  *
  * @example
  * ```ts
@@ -65,6 +69,8 @@ const ceilMs = (ms: number): number => Math.max(0, Math.ceil(ms - 1e-6));
  * quota.remainingAt(30_000).remainingTokens; // 30000
  * const need = { requests: 1, tokens: 3_000, inputTokens: 2_000, outputTokens: 1_000 };
  * quota.waitMs(need, 0.02, 1_000); // 3200: 4 200 tokens (need + 2% margin) minus the 1 000 back by then
+ * quota.spend(need, 1_000); // sent: 3 000 tokens counted
+ * quota.giveBack({ requests: 0, tokens: 2_900, inputTokens: 1_910, outputTokens: 990 }, 2_000); // it used 90 + 10
  * ```
  */
 export class ProviderQuota {
@@ -74,7 +80,7 @@ export class ProviderQuota {
    */
   readonly reportedAt: number;
   private at: number;
-  private readonly lines: Line[];
+  private lines: Line[];
 
   private constructor(lines: Line[], at: number) {
     this.lines = lines;
@@ -177,9 +183,26 @@ export class ProviderQuota {
   }
 
   /**
+   * True once the quota holds nothing: every one of its quotas was dropped (see {@link ProviderQuota.spend}),
+   * or the snapshot had none. The engine then reports no pacing state for the target.
+   *
+   * @example
+   * ```ts
+   * const snapshot = quota.isEmpty ? undefined : quota.snapshot();
+   * ```
+   */
+  get isEmpty(): boolean {
+    return this.lines.length === 0;
+  }
+
+  /**
    * Counts a call that goes out against the quota at `now`, so that callers after it see it before the
    * provider's next report: its share is deducted, and a refilling quota's reset moves later by the time
    * that share takes to come back.
+   *
+   * A quota with no refill rate whose reset has passed (or that has no reset time) is dropped instead:
+   * it holds nothing back any more, and nothing would ever restore what calls take from it, so its
+   * count would only drift down without bound.
    *
    * @example
    * ```ts
@@ -187,14 +210,49 @@ export class ProviderQuota {
    * ```
    */
   spend(need: QuotaNeed, now: number): void {
+    this.count(need, -1, now);
+  }
+
+  /**
+   * Gives back at `now` what calls counted with {@link ProviderQuota.spend} did not take after all: the
+   * whole need of a call that was never sent, or, once a call has ended, what its estimate was above what
+   * it used. A negative amount takes that much more (a call that used more than its estimate). Each quota
+   * stays at most its limit, and a refilling quota's reset moves earlier by the time the amount given
+   * back would have taken to refill (so `reset = observedAt + (limit − remaining) / rate` still holds).
+   * Quotas dropped since the spend (see {@link ProviderQuota.spend}) get nothing back.
+   *
+   * Only give back to the quota the call was counted against: a newer report from the provider already
+   * counts the call as the provider did.
+   *
+   * @example
+   * ```ts
+   * quota.spend(need, sentAt);
+   * // The call was never sent (a limit denied it, the caller aborted): all of it back.
+   * quota.giveBack(need, clock.now());
+   * ```
+   */
+  giveBack(amounts: QuotaNeed, now: number): void {
+    this.count(amounts, 1, now);
+  }
+
+  /**
+   * Carries every quota to `now` (not before the quota's own time), adds `sign × amounts`, keeps each
+   * below its limit and its reset consistent with its rate, and drops the quotas that say nothing any more.
+   */
+  private count(amounts: QuotaNeed, sign: 1 | -1, now: number): void {
     const at = Math.max(now, this.at);
+    const kept: Line[] = [];
     for (const line of this.lines) {
-      line.remaining = this.remainingOf(line, at) - need[line.dimension.need];
-      if (line.perMs !== undefined) line.resetAt = at + Math.max(0, line.limit! - line.remaining) / line.perMs;
-      // Without a rate, a reset that has passed is used up (the quota was full then); when it comes back
-      // after this call is unknown.
-      else if (line.resetAt !== undefined && line.resetAt <= at) line.resetAt = undefined;
+      // Without a rate, a quota is known only until its reset (full then; when it comes back after the
+      // calls sent since is unknown): past it, or without one, it holds nothing back. Dropped.
+      if (line.perMs === undefined && (line.resetAt === undefined || line.resetAt <= at)) continue;
+      let remaining = this.remainingOf(line, at) + sign * amounts[line.dimension.need];
+      if (line.limit !== undefined) remaining = Math.min(line.limit, remaining);
+      line.remaining = remaining;
+      if (line.perMs !== undefined) line.resetAt = at + Math.max(0, line.limit! - remaining) / line.perMs;
+      kept.push(line);
     }
+    this.lines = kept;
     this.at = at;
   }
 

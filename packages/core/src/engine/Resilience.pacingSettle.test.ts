@@ -1,0 +1,250 @@
+import { drive, http, ok, setup } from './engineTestKit';
+import type { AttemptContext } from './types';
+
+/*
+ * What pacing counts for a call is its estimate; once the attempt has ended, the quota it was counted
+ * against is corrected: what an answered call did not use comes back, a call never sent gives all of it
+ * back, a refused one its tokens. Apps that report no headers on success (LangChain, NestJS, plain
+ * execute) learn a quota only from a 429, so without this their worst-case estimates would pace a target
+ * for ever.
+ */
+
+/** OpenAI's headers for 100 requests and 60 000 tokens a minute, none left, both full again in 60 s. */
+const exhaustedHeaders = {
+  'x-ratelimit-limit-requests': '100',
+  'x-ratelimit-remaining-requests': '0',
+  'x-ratelimit-reset-requests': '60s',
+  'x-ratelimit-limit-tokens': '60000',
+  'x-ratelimit-remaining-tokens': '0',
+  'x-ratelimit-reset-tokens': '60s',
+};
+
+/** An engine whose target `a` has seen `exhaustedHeaders` two minutes ago: both quotas are full now. */
+async function fullQuota(routes?: Parameters<typeof setup>[1], extra?: Parameters<typeof setup>[0]) {
+  const env = setup(extra, routes);
+  await drive(
+    env.clock,
+    env.engine.execute({ route: Object.keys(routes ?? { chat: 0 })[0]!, inputTokens: 10 }, async (_t, ctx: AttemptContext) => {
+      ctx.reportHeaders(exhaustedHeaders);
+      return ok();
+    }),
+  );
+  await env.clock.advance(120_000);
+  return env;
+}
+
+/** 1 000 input and 4 000 output tokens estimated: 5 000 counted when the call goes out. */
+const bigRequest = (route = 'chat') => ({ route, inputTokens: 1_000, maxOutputTokens: 4_000 });
+
+describe('pacing: correcting what a call was counted for once it has ended', () => {
+  it('does not pace a target for ever on one 429: the usage calls report is given back to the quota learnt from it', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'], retry: { maxLimiterWait: '1s' } } });
+    let first = true;
+    // The app never calls ctx.reportHeaders on success: the quota is learnt from a 429's headers only.
+    const call = async (t: { id: string }) => {
+      if (t.id === 'a' && first) {
+        first = false;
+        throw http(429, { error: { message: 'Rate limit reached for tokens per min (TPM).', type: 'tokens', code: 'rate_limit_exceeded' } }, {
+          'x-ratelimit-limit-tokens': '60000',
+          'x-ratelimit-remaining-tokens': '0',
+          'x-ratelimit-reset-tokens': '60s',
+        });
+      }
+      return ok('hi', { prompt_tokens: 90, completion_tokens: 10 }); // what the provider billed: 100 tokens
+    };
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, call));
+    expect(engine.pacingOf('a')).toMatchObject({ limitTokens: 60_000, remainingTokens: 0 });
+
+    await clock.advance(10 * 60_000);
+    const skippedAsPaced: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      // One request a second, each estimated at 5 000 tokens and using 100: 6 000 a minute of 60 000.
+      const res = await drive(clock, engine.execute(bigRequest(), call));
+      if (res.record.skipped.some((s) => s.target === 'a' && s.reason === 'paced')) skippedAsPaced.push(i);
+      await clock.advance(1_000);
+    }
+    // Counting the 5 000-token estimates instead (300 000 a minute) skipped 35 of these 60 as paced.
+    expect(skippedAsPaced).toEqual([]);
+    expect(engine.pacingOf('a')!.remainingTokens).toBeGreaterThan(59_000);
+  });
+
+  it('gives back what an answered call did not use, reported in its reply or through ctx.reportUsage; its request stays counted', async () => {
+    const { engine, clock } = await fullQuota();
+    const now = clock.now();
+    await drive(clock, engine.execute(bigRequest(), async () => ok('hi', { prompt_tokens: 900, completion_tokens: 100 })));
+    // 5 000 counted when it went out, 4 000 back when it answered having used 1 000; the reset moves
+    // earlier with it (1 000 tokens are back in 1 s, a request in 0.6 s).
+    expect(engine.pacingOf('a')).toEqual({
+      limitRequests: 100,
+      remainingRequests: 99,
+      requestsResetAt: now + 600,
+      limitTokens: 60_000,
+      remainingTokens: 59_000,
+      tokensResetAt: now + 1_000,
+      observedAt: now,
+    });
+    await drive(
+      clock,
+      engine.execute(bigRequest(), async (_t, ctx: AttemptContext) => {
+        ctx.reportUsage({ inputTokens: 900, outputTokens: 100 });
+        return 'hi';
+      }),
+    );
+    expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 98, remainingTokens: 58_000, tokensResetAt: now + 2_000 });
+  });
+
+  it('takes what a call used beyond its estimate', async () => {
+    const { engine, clock } = await fullQuota();
+    await drive(clock, engine.execute(bigRequest(), async () => ok('hi', { prompt_tokens: 1_500, completion_tokens: 4_000 })));
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 60_000 - 5_500 });
+  });
+
+  it('keeps the estimate of a call that reported no usage: the provider billed something, the engine cannot tell what', async () => {
+    const { engine, clock } = await fullQuota();
+    await drive(clock, engine.execute(bigRequest(), async () => 'plain text, no usage'));
+    expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 99, remainingTokens: 55_000 });
+  });
+
+  it('gives back the tokens of a call the provider refused, not its request', async () => {
+    const { engine, clock } = await fullQuota({ solo: { chain: ['a'], retry: { maxAttempts: 1 } } });
+    const now = clock.now();
+    const err = await drive(clock, engine.execute(bigRequest('solo'), async () => Promise.reject(http(503)))).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'overloaded' });
+    expect(engine.pacingOf('a')).toEqual({
+      limitRequests: 100,
+      remainingRequests: 99,
+      requestsResetAt: now + 600,
+      limitTokens: 60_000,
+      remainingTokens: 60_000,
+      tokensResetAt: now,
+      observedAt: now,
+    });
+  });
+
+  it('gives back the whole estimate of a call that a target-scoped limit denied after pacing counted it', async () => {
+    const { engine, clock } = await fullQuota(undefined, { limits: [{ id: 'a-rpm', scope: ['model'], metric: 'requests', limit: 1, window: '1m' }] });
+    const now = clock.now();
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, async () => ok()));
+    const before = engine.pacingOf('a');
+    // Pacing lets it through and counts it, then the limit (one call a minute on a's model) denies it: it
+    // goes to b, and nothing was sent to a.
+    const res = await drive(clock, engine.execute(bigRequest(), async () => ok()));
+    expect(res.record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'limited' })]);
+    expect(res.record.attempts.map((a) => a.target)).toEqual(['b']);
+    expect(clock.now()).toBe(now);
+    expect(engine.pacingOf('a')).toEqual(before);
+  });
+
+  it('gives back the whole estimate of a call aborted while it waited for its share of the quota', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a'], retry: { maxLimiterWait: '30s' } } });
+    const headers = { 'x-ratelimit-limit-tokens': '60000', 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '60s' };
+    await drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 10 }, async (_t, ctx: AttemptContext) => {
+        ctx.reportHeaders(headers);
+        return ok();
+      }),
+    );
+    const t0 = clock.now();
+    const ac = new AbortController();
+    const calls: number[] = [];
+    // 3 000 tokens and the 1 200-token margin: it waits 4.2 s, counted from the start.
+    const p = engine.execute({ route: 'chat', inputTokens: 2_000, maxOutputTokens: 1_000, signal: ac.signal }, async () => {
+      calls.push(clock.now());
+      return ok();
+    });
+    await clock.advance(1_000);
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: -3_000, tokensResetAt: t0 + 63_000 });
+    ac.abort();
+    const err = await p.catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'cancelled' });
+    expect(calls).toEqual([]);
+    // As if it had never been counted: 1 000 tokens back after 1 s, full at the reported reset.
+    expect(engine.pacingOf('a')).toEqual({ limitTokens: 60_000, remainingTokens: 1_000, tokensResetAt: t0 + 60_000, observedAt: t0 + 1_000 });
+  });
+
+  it('keeps the estimate of a call cut off while it ran: it reached the provider, which may bill it in full', async () => {
+    // 60 000 tokens in 10 minutes: 100 back a second.
+    const { engine, clock } = setup({}, { chat: { chain: ['a'], timeout: '5s', retry: { perKind: { timeout: 0 } } } });
+    await drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 10 }, async (_t, ctx: AttemptContext) => {
+        ctx.reportHeaders({ 'x-ratelimit-limit-tokens': '60000', 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '600s' });
+        return ok();
+      }),
+    );
+    await clock.advance(1_200_000);
+    const sentAt = clock.now();
+    const err = await drive(
+      clock,
+      engine.execute(bigRequest(), (_t, ctx) => new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)))),
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ kind: 'timeout' });
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 55_000, observedAt: sentAt });
+  });
+
+  it('corrects nothing once a newer report replaced the quota: the provider counted the call itself', async () => {
+    const { engine, clock } = await fullQuota();
+    const now = clock.now();
+    await drive(
+      clock,
+      engine.execute(bigRequest(), async (_t, ctx: AttemptContext) => {
+        // Someone else on the key used 10 000 tokens: the provider's numbers, this call included.
+        ctx.reportHeaders({ 'x-ratelimit-limit-tokens': '60000', 'x-ratelimit-remaining-tokens': '49000', 'x-ratelimit-reset-tokens': '11s' });
+        return ok('hi', { prompt_tokens: 900, completion_tokens: 100 });
+      }),
+    );
+    expect(engine.pacingOf('a')).toEqual({ limitTokens: 60_000, remainingTokens: 49_000, tokensResetAt: now + 11_000, observedAt: now });
+  });
+
+  it('corrects a stream with the usage it completes with; one that fails without usage keeps its estimate', async () => {
+    const { engine, clock } = await fullQuota();
+    const streamed = await drive(clock, engine.execute({ ...bigRequest(), stream: true }, async () => ({ chunks: [] })));
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 55_000 });
+    streamed.complete({ inputTokens: 900, outputTokens: 100 });
+    expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 99, remainingTokens: 59_000 });
+
+    const failed = await drive(clock, engine.execute({ ...bigRequest(), stream: true }, async () => ({ chunks: [] })));
+    failed.fail(new Error('connection reset mid-stream'));
+    expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 98, remainingTokens: 54_000 });
+  });
+});
+
+describe('pacing: quotas nobody refreshes', () => {
+  it('drops a quota with no refill rate once its reset has passed, instead of counting calls against it for ever', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a'] } });
+    await drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 10 }, async (_t, ctx: AttemptContext) => {
+        // Reported full: no refill rate can be derived, and the reset is now.
+        ctx.reportHeaders({ 'x-ratelimit-limit-requests': '100', 'x-ratelimit-remaining-requests': '100', 'x-ratelimit-reset-requests': '0s' });
+        return ok();
+      }),
+    );
+    expect(engine.pacingOf('a')).toMatchObject({ limitRequests: 100, remainingRequests: 100 });
+    for (let i = 0; i < 300; i++) {
+      const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, async () => ok()));
+      expect(res.record.skipped).toEqual([]);
+      await clock.advance(60_000);
+    }
+    // It said nothing after its reset: it is gone, not at -200 requests after 300 calls in 300 minutes.
+    expect(engine.pacingOf('a')).toBeUndefined();
+  });
+
+  it('keeps a quota with a refill rate, which refills between calls: it never drifts below what the calls since took', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a'] } });
+    await drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 10 }, async (_t, ctx: AttemptContext) => {
+        // 100 requests a minute, 99 left, full in 0.6 s.
+        ctx.reportHeaders({ 'x-ratelimit-limit-requests': '100', 'x-ratelimit-remaining-requests': '99', 'x-ratelimit-reset-requests': '600ms' });
+        return ok();
+      }),
+    );
+    for (let i = 0; i < 300; i++) {
+      await clock.advance(60_000);
+      await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, async () => ok()));
+    }
+    expect(engine.pacingOf('a')).toEqual({ limitRequests: 100, remainingRequests: 99, requestsResetAt: clock.now() + 600, observedAt: clock.now() });
+  });
+});
