@@ -638,4 +638,28 @@ describe('openAIGateway keeps upstream credentials an error body echoes out of e
       await gw.close();
     }
   });
+
+  const echoed = { message: 'Invalid proxy token passed. Received API Key = upstream-secret-key', type: 'auth_error', code: 'invalid_api_key' };
+  it.each([
+    ['an error body sent with status 200', false, () => new Response(JSON.stringify({ error: echoed }), { status: 200, headers: { 'content-type': 'application/json' } })],
+    ['an in-stream error event', true, () => new Response(`data: ${JSON.stringify({ error: echoed })}\n\n`, { status: 200, headers: { 'content-type': 'text/event-stream' } })],
+  ])('redacts the key from %s before the engine reads it', async (_what, stream, reply) => {
+    const gw = await startGateway({ fetch: () => Promise.resolve(reply()) });
+    try {
+      const alerts: string[] = [];
+      gw.engine.events.on('alert', (a) => alerts.push(a.message));
+      const recorded = nextRecord(gw.engine);
+      const res = await fetch(`${gw.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'solo', messages: ask('Hello'), stream }),
+      });
+      const body = await res.text();
+      expect(await recorded).toMatchObject({ outcome: 'failure', error_kind: 'auth' });
+      expect(alerts).toEqual(['auth on fast-a: Invalid proxy token passed. Received API Key = [redacted]']);
+      for (const text of [body, ...alerts]) expect(text).not.toContain('upstream-secret-key');
+    } finally {
+      await gw.close();
+    }
+  });
 });

@@ -53,8 +53,8 @@ export class UpstreamHttpError extends Error {
 
 /**
  * A streaming reply broke: the connection ended before the upstream's final event, the data was
- * not valid JSON, or the upstream sent an error event (then `error` holds its payload, which
- * decides the kind). Without a payload the kind is `network`.
+ * not valid JSON, or the upstream sent an error event (then `error` holds its payload, with the
+ * credentials the call sent cut out, which decides the kind). Without a payload the kind is `network`.
  *
  * @example
  * ```ts
@@ -84,8 +84,8 @@ export class UpstreamStreamError extends Error {
  * An upstream answered 2xx to a non-streaming request with a body that is not a reply: not JSON,
  * not an object, an OpenAI body without a `choices` array, an Anthropic body without a `content`
  * array, or an error body (`{ "error": {...} }`) sent with status 200. With an error body, `error`
- * holds its payload, which decides the kind (`rate_limited`, `overloaded`, ...); without one the kind
- * is `network`. Either way the engine retries or falls back, and the body never reaches the client.
+ * holds its payload, with the credentials the call sent cut out, which decides the kind
+ * (`rate_limited`, `overloaded`, ...); without one the kind is `network`. Either way the engine retries or falls back, and the body never reaches the client.
  *
  * @example
  * ```ts

@@ -4,6 +4,7 @@ import { AnthropicStreamTranslator, fromAnthropicMessage, toAnthropicRequest } f
 import { carriesOutput, isObject, type ChatChunk, type ChatCompletion, type ChatRequestBody, type ChatUsage, type JsonObject } from './chatTypes';
 import { parseSse } from './sse';
 import { UpstreamHttpError, UpstreamReplyError, UpstreamStreamError } from './UpstreamError';
+import { withoutSecrets } from './withoutSecrets';
 
 const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
@@ -108,7 +109,10 @@ async function send(call: UpstreamCall, stream: boolean, signal: AbortSignal): P
   return response;
 }
 
-/** What an upstream's error body must not echo on: its key and the values of its credential-like headers. */
+/**
+ * What an upstream's error (a non-2xx body, a 2xx error body, an in-stream error event) must not echo
+ * on: its key and the values of its credential-like headers. Cut out before anything reads the error.
+ */
 function credentialsOf(upstream: UpstreamCall['upstream']): string[] {
   const out = upstream.apiKey !== undefined ? [upstream.apiKey] : [];
   for (const [name, value] of Object.entries(upstream.headers ?? {})) if (/key|auth|token|secret|password|cookie/i.test(name)) out.push(value);
@@ -140,14 +144,15 @@ export async function completeUpstream(call: UpstreamCall): Promise<ChatCompleti
 
 /**
  * The completion in a 2xx body, or the failure it is: a body that is not a completion must not reach
- * the client as a success (nor be recorded as one). An error body is classified by its payload.
+ * the client as a success (nor be recorded as one). An error body is classified by its payload, with
+ * the credentials the call sent cut out of it (like a non-2xx body's).
  */
 function replyOf(call: UpstreamCall, json: unknown): ChatCompletion {
   if (!isObject(json)) throw new UpstreamReplyError(call.name, `the body is ${json === null ? 'null' : 'not a JSON object'}`);
   const anthropic = call.upstream.kind === 'anthropic';
   // OpenAI-style `{ "error": {...} }`; Anthropic's `{ "type": "error", "error": {...} }`.
   if ((json.error !== undefined && json.error !== null) || (anthropic && json.type === 'error')) {
-    throw new UpstreamReplyError(call.name, 'the body is an error', { error: json.error ?? json });
+    throw new UpstreamReplyError(call.name, 'the body is an error', { error: withoutSecrets(json.error ?? json, credentialsOf(call.upstream)) });
   }
   if (anthropic) {
     if (!Array.isArray(json.content)) throw new UpstreamReplyError(call.name, 'the body has no content array');
@@ -157,7 +162,12 @@ function replyOf(call: UpstreamCall, json: unknown): ChatCompletion {
   return json as ChatCompletion;
 }
 
-async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal): AsyncGenerator<ChatChunk> {
+/**
+ * The chunks of an OpenAI-style stream. An error event (`event: error`, or data with an `error`) ends
+ * it with an {@link UpstreamStreamError} carrying the event's payload, `secrets` (the credentials the
+ * call sent) cut out of it.
+ */
+async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal, secrets: readonly string[]): AsyncGenerator<ChatChunk> {
   try {
     for await (const m of parseSse(body)) {
       if (m.data === '[DONE]') {
@@ -171,7 +181,7 @@ async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, sta
         throw new UpstreamStreamError(name, 'an event was not valid JSON');
       }
       if (m.event === 'error' || (isObject(obj) && obj.error !== undefined && obj.error !== null)) {
-        throw new UpstreamStreamError(name, 'the upstream sent an error event', { error: isObject(obj) && obj.error ? obj.error : obj });
+        throw new UpstreamStreamError(name, 'the upstream sent an error event', { error: withoutSecrets(isObject(obj) && obj.error ? obj.error : obj, secrets) });
       }
       if (!isObject(obj)) continue;
       if (isObject(obj.usage)) state.usage = obj.usage as ChatUsage;
@@ -182,7 +192,11 @@ async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, sta
   }
 }
 
-async function* anthropicChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal): AsyncGenerator<ChatChunk> {
+/**
+ * The chunks of an Anthropic stream, translated. An `error` event ends it with an
+ * {@link UpstreamStreamError} carrying the event's payload, `secrets` cut out of it.
+ */
+async function* anthropicChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal, secrets: readonly string[]): AsyncGenerator<ChatChunk> {
   const t = new AnthropicStreamTranslator(Math.floor(Date.now() / 1000));
   try {
     for await (const m of parseSse(body)) {
@@ -197,7 +211,7 @@ async function* anthropicChunks(name: string, body: ReadableStream<Uint8Array>, 
       try {
         chunks = t.push(m.event, obj);
       } catch (payload) {
-        throw new UpstreamStreamError(name, 'the upstream sent an error event', { error: payload });
+        throw new UpstreamStreamError(name, 'the upstream sent an error event', { error: withoutSecrets(payload, secrets) });
       }
       state.usage = t.usage;
       for (const c of chunks) yield c;
@@ -235,8 +249,8 @@ export async function openUpstreamStream(call: UpstreamCall): Promise<OpenedStre
   const state: StreamState = { finished: false, usage: undefined };
   const source =
     call.upstream.kind === 'anthropic'
-      ? anthropicChunks(call.name, response.body, state, ac.signal)
-      : openAIChunks(call.name, response.body, state, ac.signal);
+      ? anthropicChunks(call.name, response.body, state, ac.signal, credentialsOf(call.upstream))
+      : openAIChunks(call.name, response.body, state, ac.signal, credentialsOf(call.upstream));
   const head: ChatChunk[] = [];
   try {
     for (;;) {

@@ -1,0 +1,101 @@
+import { inspect } from 'node:util';
+import { classifyError } from '@llm-resilience/core';
+import type { UpstreamConfig } from '../types';
+import { completeUpstream, openUpstreamStream, type UpstreamCall } from './upstreamCall';
+import { UpstreamReplyError, UpstreamStreamError } from './UpstreamError';
+
+/*
+ * The credentials a call sends upstream (its key, its credential-like headers) never come back through
+ * the errors it raises: a non-2xx body, an error body sent with a 2xx status, an in-stream error event.
+ * The keys have no format the core's built-in redaction knows, so only the gateway can cut them.
+ */
+const KEY = 'gwt.7Hq2Lr9Xv4Nc8Zp1Qa';
+const HEADER_TOKEN = 'tenant-token-0042-xyz';
+const echo = `Invalid proxy token passed. Received API Key = ${KEY}, tenant token ${HEADER_TOKEN}`;
+
+function callWith(kind: UpstreamConfig['kind'], fetchImpl: typeof fetch): UpstreamCall {
+  return {
+    name: 'proxy',
+    upstream: { kind, baseURL: 'http://upstream.test/v1', apiKey: KEY, headers: { 'x-tenant-token': HEADER_TOKEN } },
+    target: { id: 'a', provider: kind, model: 'm' } as never,
+    ctx: { signal: new AbortController().signal, maxOutputTokens: 10, reportHeaders: () => undefined } as never,
+    body: { model: 'm', messages: [{ role: 'user', content: 'hi' }] } as never,
+    clientSignal: new AbortController().signal,
+    fetch: fetchImpl,
+  };
+}
+
+const json = (body: unknown, status: number) => async () => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+const sse = (text: string) => async () => new Response(text, { status: 200, headers: { 'content-type': 'text/event-stream' } });
+const event = (data: unknown, name?: string) => `${name ? `event: ${name}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
+
+async function thrown(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('no error');
+}
+
+/** Neither credential anywhere: what the engine reads (classifyError) nor what a logger prints. */
+function expectClean(err: unknown, kind: string): void {
+  const c = classifyError(err);
+  expect(c.kind).toBe(kind);
+  expect(c.message).toContain('[redacted]');
+  for (const text of [c.message, inspect(err, { depth: Infinity }), JSON.stringify((err as { error?: unknown }).error)]) {
+    expect(text).not.toContain(KEY);
+    expect(text).not.toContain(HEADER_TOKEN);
+  }
+}
+
+const authError = { message: echo, type: 'auth_error', code: 'invalid_api_key' };
+
+describe('upstream calls cut the credentials they sent out of every upstream error', () => {
+  it('a non-2xx body', async () => {
+    expectClean(await thrown(completeUpstream(callWith('openai', json({ error: authError }, 401)))), 'auth');
+  });
+
+  it('an OpenAI error body sent with status 200', async () => {
+    const err = await thrown(completeUpstream(callWith('openai', json({ error: authError }, 200))));
+    expect(err).toBeInstanceOf(UpstreamReplyError);
+    expectClean(err, 'auth');
+  });
+
+  it('an Anthropic error body sent with status 200', async () => {
+    const err = await thrown(completeUpstream(callWith('anthropic', json({ type: 'error', error: { type: 'authentication_error', message: echo } }, 200))));
+    expect(err).toBeInstanceOf(UpstreamReplyError);
+    expectClean(err, 'auth');
+  });
+
+  it('an OpenAI in-stream error event before the first token (data with an error, or event: error)', async () => {
+    for (const text of [event({ error: authError }), event(authError, 'error')]) {
+      const err = await thrown(openUpstreamStream(callWith('openai', sse(text))));
+      expect(err).toBeInstanceOf(UpstreamStreamError);
+      expectClean(err, 'auth');
+    }
+  });
+
+  it('an OpenAI in-stream error event after the first token', async () => {
+    const chunk = { id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [{ index: 0, delta: { content: 'Hi' }, finish_reason: null }] };
+    const quota = { message: `You exceeded your current quota for ${KEY}`, type: 'insufficient_quota', code: 'insufficient_quota' };
+    const opened = await openUpstreamStream(callWith('openai', sse(event(chunk) + event({ error: quota }))));
+    expect(opened.head).toHaveLength(1);
+    const err = await thrown(opened.rest.next());
+    expect(err).toBeInstanceOf(UpstreamStreamError);
+    expectClean(err, 'quota_exhausted');
+  });
+
+  it('an Anthropic error event', async () => {
+    const text = event({ type: 'error', error: { type: 'authentication_error', message: echo } }, 'error');
+    const err = await thrown(openUpstreamStream(callWith('anthropic', sse(text))));
+    expect(err).toBeInstanceOf(UpstreamStreamError);
+    expectClean(err, 'auth');
+  });
+
+  it('leaves a successful reply alone', async () => {
+    const reply = { id: 'r1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: `the key is ${KEY}` }, finish_reason: 'stop' }] };
+    const got = await completeUpstream(callWith('openai', json(reply, 200)));
+    expect(got.choices[0]!.message.content).toBe(`the key is ${KEY}`);
+  });
+});
