@@ -61,6 +61,8 @@ export interface InboundLimitRule {
    * Default: `<owner>:<scope joined by +>:requests:<window>`, the owner being where
    * the rule is declared (`ChatController` for a class's `@RateLimited`, `ChatController.ask` for a
    * method's), so each declaration has its own bucket; `<scope>:requests:<window>` for the module's `limits`.
+   * When two classes of the application have one name (two `ExportController`s of two modules), the
+   * owner and an override's bucket also name the controller's route: `ExportController(/v2/export)`.
    */
   id?: string;
   /** Dimensions that key the bucket (`[]`: one bucket for everyone). */

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createResilience, type LimitRule } from '@llm-resilience/core';
-import { Controller, Get, Injectable, UseGuards, type ExecutionContext, type INestApplication, type Type } from '@nestjs/common';
+import { All, Controller, Get, Injectable, UseGuards, Version, type CanActivate, type ExecutionContext, type INestApplication, type Type } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
@@ -192,6 +192,128 @@ describe('rules an overridden getLimits builds', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+/** Sets `req.user` from headers, as an auth guard would: `x-env` is the environment of the user's account. */
+@Injectable()
+class EnvAuthGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; user?: { env: string } }>();
+    req.user = { env: req.headers['x-env']! };
+    return true;
+  }
+}
+
+@UseGuards(EnvAuthGuard, ResilienceGuard)
+@Controller('staging')
+class StagingController {
+  @Get() get(): { ok: true } {
+    return { ok: true };
+  }
+}
+
+describe('a rule the first run did not apply (its match did not hold for the identity it found)', () => {
+  it('is counted by the second run, whose identity it matches', async () => {
+    const logs = capturedLogs();
+    // The global guard runs before the controller's auth guard: its identity has no environment yet.
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ResilienceModule.forRoot({
+          engine: createResilience(testPolicy()),
+          identity: (ctx) => {
+            const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; user?: { env: string } }>();
+            return { user: req.headers['x-user']!, ...(req.user ? { environment: req.user.env } : {}) };
+          },
+          limits: [{ id: 'staging-per-user', scope: ['user'], limit: 1, window: '1m', match: { environment: 'staging' } }],
+        }),
+      ],
+      controllers: [StagingController],
+      providers: [EnvAuthGuard, { provide: APP_GUARD, useClass: ResilienceGuard }],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: logs.logger });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const server = app.getHttpServer();
+      await request(server).get('/staging').set('x-user', 'u1').set('x-env', 'staging').expect(200);
+      await request(server).get('/staging').set('x-user', 'u1').set('x-env', 'staging').expect(429);
+      // Another environment: the rule does not apply.
+      await request(server).get('/staging').set('x-user', 'u1').set('x-env', 'prod').expect(200);
+      // Charged once, by the run it applied to: not a request counted twice.
+      expect(entriesWith(logs.warnings, 'ERR_LLMR_NEST_INBOUND_COUNTED_TWICE')).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+/** A user rule and a tenant rule: a request without a tenant is counted by the user rule only. */
+@RateLimited({
+  limits: [
+    { id: 'partial-per-user', scope: ['user'], limit: 2, window: '1m' },
+    { id: 'partial-per-tenant', scope: ['tenant'], limit: 3, window: '1m' },
+  ],
+})
+@Controller('partial')
+class PartialController {
+  @Get() get(): { ok: true } {
+    return { ok: true };
+  }
+}
+
+describe('rules without a key for the request (a tenant rule, a user without tenant)', () => {
+  it('the rules that have one count it, once', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ResilienceModule.forRoot({
+          engine: createResilience(testPolicy()),
+          identity: (ctx) => {
+            const headers = ctx.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>().headers;
+            return { user: headers['x-user']!, ...(headers['x-tenant'] ? { tenant: headers['x-tenant'] } : {}) };
+          },
+        }),
+      ],
+      controllers: [PartialController],
+      providers: [{ provide: APP_GUARD, useClass: ResilienceGuard }],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+    try {
+      const server = app.getHttpServer();
+      await request(server).get('/partial').set('x-user', 'u1').expect(200);
+      await request(server).get('/partial').set('x-user', 'u1').expect(200);
+      await request(server).get('/partial').set('x-user', 'u1').expect(429);
+      // With a tenant, both count: the tenant's 3 a minute across its users.
+      for (const user of ['u2', 'u3', 'u4']) await request(server).get('/partial').set('x-user', user).set('x-tenant', 'acme').expect(200);
+      await request(server).get('/partial').set('x-user', 'u5').set('x-tenant', 'acme').expect(429);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('the start-up check reads every kind of route handler', () => {
+  const shared = (limit: number): InboundLimitRule[] => [{ id: 'shared', scope: ['user'], limit, window: '1m' }];
+
+  it('@All and @Version routes', async () => {
+    @Controller('all')
+    class AllController {
+      @RateLimited({ limits: shared(5) })
+      @All()
+      any(): string {
+        return 'a';
+      }
+    }
+    @Controller('ver')
+    class VersionedController {
+      @RateLimited({ limits: shared(6) })
+      @Version('2')
+      @Get()
+      v2(): string {
+        return 'v';
+      }
+    }
+    await expect(bootError([AllController, VersionedController])).resolves.toMatchObject({ code: CODE });
   });
 });
 

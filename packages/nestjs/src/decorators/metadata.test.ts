@@ -52,11 +52,27 @@ describe('inboundRuleDeclarationsOf', () => {
   const onClass = Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController) as RateLimitedOptions;
   const onMethod = Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController.prototype.bulk) as RateLimitedOptions;
 
-  it('names the class or method whose @RateLimited declared a limits array', () => {
-    expect(inboundRuleDeclarationsOf(onClass.limits!)).toEqual([{ owner: 'ExportController', rules: onClass.limits }]);
-    expect(inboundRuleDeclarationsOf(onMethod.limits!)).toEqual([{ owner: 'ExportController.bulk', rules: onMethod.limits }]);
+  it('names the class or method whose @RateLimited declared a limits array, with the class itself', () => {
+    expect(inboundRuleDeclarationsOf(onClass.limits!)).toEqual([
+      { owner: 'ExportController', rules: onClass.limits, declaredOn: ExportController, className: 'ExportController', defaultIds: [false] },
+    ]);
+    expect(inboundRuleDeclarationsOf(onMethod.limits!)).toEqual([
+      { owner: 'ExportController.bulk', rules: onMethod.limits, declaredOn: ExportController, className: 'ExportController', method: 'bulk', defaultIds: [false] },
+    ]);
     const onOther = Reflect.getMetadata(RATE_LIMITED_METADATA, ImportController) as RateLimitedOptions;
-    expect(inboundRuleDeclarationsOf(onOther.limits!)).toEqual([{ owner: 'ImportController', rules: onOther.limits }]);
+    expect(inboundRuleDeclarationsOf(onOther.limits!)).toEqual([
+      { owner: 'ImportController', rules: onOther.limits, declaredOn: ImportController, className: 'ImportController', defaultIds: [false] },
+    ]);
+  });
+
+  it('notes which rules got the default id of their declaration', () => {
+    class ReportsController {
+      @RateLimited({ limits: [{ scope: ['user'], limit: 5, window: '1m' }, { id: 'per-team', scope: ['team'], limit: 50, window: '1m' }] })
+      get(): void {}
+    }
+    const limits = (Reflect.getMetadata(RATE_LIMITED_METADATA, ReportsController.prototype.get) as RateLimitedOptions).limits!;
+    expect(limits.map((r) => r.id)).toEqual(['ReportsController.get:user:requests:1m', 'per-team']);
+    expect(inboundRuleDeclarationsOf(limits)?.[0]?.defaultIds).toEqual([true, false]);
   });
 
   it('keeps both declarations, class then method, for the limits mergeRateLimited builds', () => {

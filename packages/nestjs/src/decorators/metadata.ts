@@ -53,7 +53,14 @@ export const ATTEMPT_CTX_PARAM_METADATA = 'llm-resilience:attempt-ctx-param';
  *
  * @example
  * ```ts
- * const d: InboundRuleDeclaration = { owner: 'ExportController.bulk', rules: [{ id: 'per-user', scope: ['user'], limit: 600, window: '1m' }] };
+ * const d: InboundRuleDeclaration = {
+ *   owner: 'ExportController.bulk',
+ *   rules: [{ id: 'per-user', scope: ['user'], limit: 600, window: '1m' }],
+ *   declaredOn: ExportController,
+ *   className: 'ExportController',
+ *   method: 'bulk',
+ *   defaultIds: [false],
+ * };
  * ```
  */
 export interface InboundRuleDeclaration {
@@ -61,6 +68,14 @@ export interface InboundRuleDeclaration {
   readonly owner: string;
   /** The rules as stored in the metadata (each with its id, a default one filled in). */
   readonly rules: readonly InboundLimitRule[];
+  /** The class whose `@RateLimited` (on it, or on one of its methods) declared the rules. */
+  readonly declaredOn?: Function;
+  /** The class's name as `owner` spells it (`ExportController`; `class` or `anonymous class` for a class without one). */
+  readonly className?: string;
+  /** The method, for a method's declaration. */
+  readonly method?: string;
+  /** For each rule, whether its id is the default one of `owner` (it was written without an `id`). */
+  readonly defaultIds?: readonly boolean[];
 }
 
 /**
@@ -71,16 +86,21 @@ export interface InboundRuleDeclaration {
 const declarationsOfLimits = new WeakMap<readonly InboundLimitRule[], readonly InboundRuleDeclaration[]>();
 
 /**
- * Notes that `rules` (the array stored in the metadata) were declared by `owner`'s `@RateLimited`.
+ * Notes that `rules` (the array stored in the metadata) were declared by `owner`'s `@RateLimited`;
+ * `declaration` says on which class (and method), and which rules got the default id of `owner`.
  *
  * @example
  * ```ts
- * declareInboundRules(limits, 'ExportController.bulk');
- * inboundRuleDeclarationsOf(limits); // [{ owner: 'ExportController.bulk', rules: limits }]
+ * declareInboundRules(limits, 'ExportController.bulk', { declaredOn: ExportController, className: 'ExportController', method: 'bulk', defaultIds: [false] });
+ * inboundRuleDeclarationsOf(limits); // [{ owner: 'ExportController.bulk', rules: limits, declaredOn: ExportController, ... }]
  * ```
  */
-export function declareInboundRules(rules: readonly InboundLimitRule[], owner: string): void {
-  declarationsOfLimits.set(rules, [{ owner, rules }]);
+export function declareInboundRules(
+  rules: readonly InboundLimitRule[],
+  owner: string,
+  declaration: Omit<InboundRuleDeclaration, 'owner' | 'rules'> = {},
+): void {
+  declarationsOfLimits.set(rules, [{ owner, rules, ...declaration }]);
 }
 
 /**

@@ -1,15 +1,16 @@
-import { Limiter, limitKey, retryAfterSeconds, type Identity, type LimitContext, type LimitRule } from '@llm-resilience/core';
-import { HttpException, Inject, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { Limiter, limitKey, retryAfterSeconds, type Identity, type LimitContext, type LimitRule, type ScopeDimension } from '@llm-resilience/core';
+import { HttpException, Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
 import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
 import { handlerInboundRules, inboundRuleIdsOf } from './inboundRuleIds';
 import { inboundRuleId, toInboundLimitRules } from './inboundRules';
-import { countedKeysOf, shareRequestIdentity } from './requestState';
+import { chargedBucketsOf, requestIdentityOf, shareRequestIdentity, sharedRequestIdentity } from './requestState';
 import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
 import { defaultIdentity, identitySource } from './requestIdentity';
 import { checkIdentity } from '../identityCheck';
+import { helpLink } from '../NestConfigError';
 import { identityScopedRuleIds, isEmptyIdentity, shouldWarnUndefinedIdentity, warnUndefinedIdentity } from '../undefinedIdentity';
 
 /** A request-count rule charges 1 per request; tokens are the engine's business. */
@@ -32,11 +33,30 @@ export interface InboundLimitedDetails {
   audience: Audience;
 }
 
+/**
+ * The code of the warning logged (once per application) when `ResilienceGuard` counted one request
+ * twice in one rule, under two identities.
+ *
+ * @example
+ * ```ts
+ * entriesWith(logs.warnings, INBOUND_COUNTED_TWICE_CODE); // the warning, if it was logged
+ * ```
+ */
+export const INBOUND_COUNTED_TWICE_CODE = 'ERR_LLMR_NEST_INBOUND_COUNTED_TWICE';
+
+const logger = new Logger('ResilienceModule');
+/** The applications (their `ResilienceService`) that logged {@link INBOUND_COUNTED_TWICE_CODE}. */
+const warnedCountedTwice = new WeakSet<object>();
+
 interface Compiled {
   readonly rules: readonly LimitRule[];
+  /** Each rule's `match` as `[dimension, value]` pairs (`undefined`: the rule applies to every request). */
+  readonly matches: readonly (readonly (readonly [ScopeDimension, string])[] | undefined)[];
   readonly limiter: Limiter | undefined;
   /** Ids (as written) of the rules keyed by user, team or tenant, which a request without identity escapes. */
   readonly identityRuleIds: readonly string[];
+  /** The route the handler is counted under without a route name: see {@link ResilienceGuard.handlerRoute}. */
+  readonly handlerRoute: string;
 }
 
 /**
@@ -48,8 +68,13 @@ interface Compiled {
  * registered earlier, for a global `ResilienceGuard`), or the default identity falls back to the client
  * IP. `ResilienceInterceptor`, which runs after every guard, finds the identity again for the
  * decorated methods, unless a subclass overrides {@link getIdentity}: that override is the request's
- * identity for everything (the interceptor takes its result), resolved once per request. A request
- * counts once per bucket, even when the guard runs twice for it (`APP_GUARD` and `@UseGuards`).
+ * identity for everything (the interceptor takes its result, also for requests {@link shouldSkip}
+ * skips), resolved once per request. When the guard runs twice for a request (`APP_GUARD` and
+ * `@UseGuards`), the second run charges only the buckets the first did not charge for it (a guard
+ * without its own `getIdentity` takes the identity of an earlier subclass that has one), so a
+ * request counts once per bucket as long as its identity is the same in both runs: a second run that
+ * finds another identity (an auth guard ran between them; a subclass with its own `getIdentity`
+ * after a plain guard) counts it again, and logs `ERR_LLMR_NEST_INBOUND_COUNTED_TWICE` once.
  * A `@RateLimited` rule with the id of a module rule, or a method's with the id of its class's rule,
  * replaces it for the handler; with a different definition it counts in a bucket of its own
  * declaration (see {@link getLimits}).
@@ -99,29 +124,44 @@ export class ResilienceGuard implements CanActivate {
    */
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    if (this.shouldSkip(context)) return true;
     const req: unknown = context.switchToHttp().getRequest();
-    const identityOf = this.identityResolver(context);
-    // An overridden getIdentity says who the request is for: ResilienceInterceptor (the policy's
-    // limits of decorated methods) uses it too, and it runs once per request.
-    if (this.getIdentity !== ResilienceGuard.prototype.getIdentity) shareRequestIdentity(req, identityOf);
+    // Before shouldSkip: an overridden getIdentity is the identity ResilienceInterceptor gives the
+    // decorated methods of the request, also when the guard skips its own limits.
+    const identityOf = this.requestIdentity(context, req);
+    if (this.shouldSkip(context)) return true;
     const options = this.getOptions(context);
     const compiled = this.compile(context, options);
     if (!compiled.limiter) return true;
     const identity = await identityOf();
     if (compiled.identityRuleIds.length > 0 && isEmptyIdentity(identity)) this.reportUndefinedIdentity(context, compiled.identityRuleIds);
     const route = this.getRoute(context, options);
-    const ctx: LimitContext = { ...identity, route: route ?? `${context.getClass().name}.${context.getHandler().name}` };
-    // A ResilienceGuard that already ran for this request (an APP_GUARD, then @UseGuards(ResilienceGuard)
-    // on the controller) charged its buckets: each bucket counts a request once.
-    const counted = countedKeysOf(req);
-    const keys = compiled.rules.map((rule) => limitKey(rule, ctx));
-    const fresh = compiled.rules.filter((_, i) => keys[i] !== undefined && !counted?.has(keys[i]!));
+    const ctx: LimitContext = { ...identity, route: route ?? compiled.handlerRoute };
+    // The rules that apply to the request (a key for its identity, their match holds), less the buckets
+    // a ResilienceGuard that already ran for it (an APP_GUARD, then @UseGuards(ResilienceGuard) on the
+    // controller) charged: each bucket counts a request once.
+    const charged = chargedBucketsOf(req);
+    const fresh: { rule: LimitRule; key: string }[] = [];
+    let applicable = 0;
+    let countedTwice: string | undefined;
+    for (let i = 0; i < compiled.rules.length; i++) {
+      const rule = compiled.rules[i]!;
+      const match = compiled.matches[i];
+      if (match !== undefined && !match.every(([d, v]) => ctx[d] === v)) continue;
+      const key = limitKey(rule, ctx);
+      if (key === undefined) continue;
+      applicable++;
+      const before = charged?.get(rule.id);
+      if (before === key) continue;
+      if (before !== undefined) countedTwice ??= rule.id;
+      fresh.push({ rule, key });
+    }
     if (fresh.length === 0) return true;
-    const limiter = fresh.length === compiled.rules.length ? compiled.limiter : this.limiterOf(fresh);
+    // The handler's limiter (and its key cache) unless a bucket is already paid for; it skips the rules that do not apply.
+    const limiter = fresh.length === applicable ? compiled.limiter : this.limiterOf(fresh.map((f) => f.rule));
     const decision = await limiter.reserve(ctx, ONE_REQUEST, 'request');
+    if (countedTwice !== undefined) this.reportCountedTwice(context, countedTwice);
     if (decision.ok) {
-      for (const key of keys) if (key !== undefined) counted?.add(key);
+      for (const { rule, key } of fresh) charged?.set(rule.id, key);
       return true;
     }
     return this.throwLimited(context, {
@@ -148,11 +188,25 @@ export class ResilienceGuard implements CanActivate {
 
   /**
    * Who the request is for: the module's `identity(context)`, else {@link defaultIdentity}
-   * (`req.user.id`/`team`/`tenant`, else the client IP). Called only for handlers with inbound
-   * rules. Override it in a subclass to say who requests are for: the override is then the
-   * identity of the request for everything, the guard's limits and (through
-   * `ResilienceInterceptor`) the policy's limits of the decorated methods the handler calls; it
-   * runs at most once per request.
+   * (`req.user.id`/`team`/`tenant`, else the client IP). Not overridden, the guard calls it only for
+   * handlers with inbound rules, and not for requests {@link shouldSkip} skips; when a subclass with
+   * its own `getIdentity` ran before for the request, the guard takes that identity instead.
+   *
+   * Override it in a subclass to say who requests are for: the override is then the identity of the
+   * request for everything, the guard's limits and (through `ResilienceInterceptor`) the policy's
+   * limits of the decorated methods the handler calls. It runs at most once per request, when first
+   * needed: by the guard, for a handler with inbound rules, else by `ResilienceInterceptor`, which asks
+   * for it on every request it handles (also one to a handler without inbound rules, or that a
+   * subclass's `shouldSkip` skipped; not one to a `@SkipResilience()` handler). The same subclass
+   * applied twice to a request (`APP_GUARD` and `@UseGuards`) calls it once.
+   *
+   * @example
+   * ```ts
+   * protected override async getIdentity(context: ExecutionContext) {
+   *   const req = context.switchToHttp().getRequest();
+   *   return { user: req.user.id, tenant: req.headers['x-tenant'] };
+   * }
+   * ```
    */
   protected async getIdentity(context: ExecutionContext): Promise<Identity | undefined> {
     if (this.options.identity) return this.options.identity(context);
@@ -170,7 +224,9 @@ export class ResilienceGuard implements CanActivate {
    * module's, a method's over its class's) replaces it: with the same definition it is that rule (its
    * bucket); with a different one (a looser limit for one handler, say) it counts in a bucket of its
    * own declaration, store id `nest-inbound@<Class or Class.method>:<id>` instead of
-   * `nest-inbound:<id>` (429s and logs still show the id as written). `@RateLimited` gives its rules
+   * `nest-inbound:<id>` (429s and logs still show the id as written). A class whose name another
+   * class of the application has is named with its route there (`ExportController(/v2/export)`: see
+   * `DeclarationNames`), in default ids too. `@RateLimited` gives its rules
    * without `id` the default id of the class or method that declared them; `limits` built by an
    * overridden {@link getOptions} count as declared by the handler (`Class.method`). The result's ids
    * are store ids: compare them with `inboundRuleId` applied, not with the written id.
@@ -182,8 +238,10 @@ export class ResilienceGuard implements CanActivate {
    * ```
    */
   protected getLimits(context: ExecutionContext, options: RateLimitedOptions | undefined): LimitRule[] {
-    const handler = `${context.getClass().name}.${context.getHandler().name}`;
-    return handlerInboundRules(this.moduleRules, options?.limits, handler).map((r) => r.rule);
+    const names = inboundRuleIdsOf(this.resilience).names;
+    const cls = context.getClass();
+    const handler = `${names.of(cls, cls.name)}.${context.getHandler().name}`;
+    return handlerInboundRules(this.moduleRules, options?.limits, handler, names).map((r) => r.rule);
   }
 
   /** Responds 429 with `Retry-After` and the audience message (never provider names or quotas for customers). */
@@ -207,6 +265,42 @@ export class ResilienceGuard implements CanActivate {
       `A request to ${context.getClass().name}.${context.getHandler().name} has no identity (getIdentity gave no user, team, tenant or environment), ` +
         `so the inbound limits keyed by user, team or tenant (${ruleIds.map((id) => `'${id}'`).join(', ')}) do not count it. ` +
         `Return at least one value from the module's identity(context) (e.g. the client IP for anonymous requests), or guard such routes with a rule without those dimensions.`,
+    );
+  }
+
+  /**
+   * The identity this guard counts the request under, as a resolver (nothing runs until awaited):
+   * with an overridden {@link getIdentity}, its resolver, shared with the steps after the guard (or the
+   * one an earlier guard with the same `getIdentity` shared); without, the identity an earlier guard
+   * with its own `getIdentity` shared for the request, else this guard's {@link getIdentity}.
+   */
+  private requestIdentity(context: ExecutionContext, req: unknown): () => Promise<Identity | undefined> {
+    if (this.getIdentity === ResilienceGuard.prototype.getIdentity) return requestIdentityOf(req) ?? this.identityResolver(context);
+    const shared = sharedRequestIdentity(req);
+    if (shared?.from === this.getIdentity) return shared.resolve;
+    const resolve = this.identityResolver(context);
+    shareRequestIdentity(req, resolve, this.getIdentity);
+    return resolve;
+  }
+
+  /**
+   * The route a handler without a route name is counted under: `Class.method`, the class named as the
+   * application names it (`ExportController(/v2/export).get` when another class is `ExportController` too).
+   */
+  private handlerRoute(context: ExecutionContext): string {
+    const cls = context.getClass();
+    return `${inboundRuleIdsOf(this.resilience).names.of(cls, cls.name)}.${context.getHandler().name}`;
+  }
+
+  private reportCountedTwice(context: ExecutionContext, ruleId: string): void {
+    if (warnedCountedTwice.has(this.resilience)) return;
+    warnedCountedTwice.add(this.resilience);
+    logger.warn(
+      `${INBOUND_COUNTED_TWICE_CODE}: ResilienceGuard ran twice for a request to ${context.getClass().name}.${context.getHandler().name} ` +
+        `(a global APP_GUARD and @UseGuards, say), and the second run (${this.constructor.name}) found another identity than the first, ` +
+        `so inbound limit '${inboundRuleId(ruleId)}' counted the request twice, under both. ` +
+        `An auth guard that ran between the two, or a ResilienceGuard subclass with its own getIdentity running after a plain ResilienceGuard, does this. ` +
+        `Apply one ResilienceGuard per request (the subclass, if any, as the APP_GUARD), registered after auth. See ${helpLink(INBOUND_COUNTED_TWICE_CODE)}.`,
     );
   }
 
@@ -245,8 +339,13 @@ export class ResilienceGuard implements CanActivate {
       for (const rule of rules) ids.add(rule, where);
       c = {
         rules,
+        matches: rules.map((r) => {
+          const pairs = Object.entries(r.match ?? {}).filter(([, v]) => v !== undefined) as [ScopeDimension, string][];
+          return pairs.length > 0 ? pairs : undefined;
+        }),
         limiter: rules.length > 0 ? this.limiterOf(rules) : undefined,
         identityRuleIds: identityScopedRuleIds(rules).map(inboundRuleId),
+        handlerRoute: this.handlerRoute(context),
       };
       byHandler.set(handler, c);
     }

@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import type { LimitRule } from '@llm-resilience/core';
-import { Get } from '@nestjs/common';
+import { Controller, Get, type ControllerOptions, type Type } from '@nestjs/common';
 import { mergeRateLimited, RATE_LIMITED_METADATA } from '../decorators/metadata';
 import { RateLimited } from '../decorators/RateLimited';
 import { NestConfigError } from '../NestConfigError';
-import type { RateLimitedOptions } from '../types';
-import { handlerInboundRules, InboundRuleIds, inboundRuleIdsOf, recordDeclaredInboundRules } from './inboundRuleIds';
+import type { InboundLimitRule, RateLimitedOptions } from '../types';
+import { DeclarationNames, handlerInboundRules, InboundRuleIds, inboundRuleIdsOf, recordDeclaredInboundRules } from './inboundRuleIds';
 import { toInboundLimitRules } from './inboundRules';
 
 const rule: LimitRule = { id: 'nest-inbound:search', scope: ['user'], metric: 'requests', limit: 2, windowMs: 60_000, onFailure: 'keep' };
@@ -105,6 +105,20 @@ describe('handlerInboundRules', () => {
     expect(sameAsModule.map((r) => r.rule.id)).toEqual(['nest-inbound:global:requests:1m', 'nest-inbound:per-user']);
   });
 
+  it('names the declaring class as the application does: default ids and override buckets', () => {
+    const names = new DeclarationNames();
+    names.qualify(ReportsController, '/v2/reports');
+    const options = mergeRateLimited(
+      Reflect.getMetadata(RATE_LIMITED_METADATA, ReportsController) as RateLimitedOptions,
+      Reflect.getMetadata(RATE_LIMITED_METADATA, ReportsController.prototype.bulk) as RateLimitedOptions,
+    );
+    expect(handlerInboundRules(module, options?.limits, 'ReportsController(/v2/reports).bulk', names).map(({ rule, where, namedAfter }) => [rule.id, where, namedAfter])).toEqual([
+      ['nest-inbound:global:requests:1m', 'ResilienceModule limits[1]', undefined],
+      ['nest-inbound:ReportsController(/v2/reports):team:requests:1h', 'ReportsController(/v2/reports): @RateLimited limits[1]', ReportsController],
+      ['nest-inbound@ReportsController(/v2/reports).bulk:per-user', 'ReportsController(/v2/reports).bulk: @RateLimited limits[0]', ReportsController],
+    ]);
+  });
+
   it('limits without declarations (an overridden getOptions) are declared by the handler, default ids included', () => {
     const rules = handlerInboundRules(module, [{ id: 'per-user', scope: ['user'], limit: 5, window: '1m' }, { scope: ['user'], limit: 1, window: '1s' }], 'SearchController.get');
     expect(rules.map((r) => [r.rule.id, r.where])).toEqual([
@@ -176,5 +190,141 @@ describe('recordDeclaredInboundRules', () => {
     expect(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [BaseController, ToolsController])).toThrow(
       "ToolsController.helper: @RateLimited limits[0] declares inbound limit id 'export' with limit 7, but BaseController.export: @RateLimited limits[0] declares it with limit 1.",
     );
+  });
+});
+
+describe('DeclarationNames', () => {
+  it('names a class by its name, and by its name and route once qualified', () => {
+    class ExportController {}
+    const names = new DeclarationNames();
+    expect(names.of(ExportController, 'ExportController')).toBe('ExportController');
+    expect(names.of(undefined, 'C')).toBe('C');
+    names.qualify(ExportController, '/v1/export');
+    expect(names.of(ExportController, 'ExportController')).toBe('ExportController(/v1/export)');
+  });
+});
+
+describe('recordDeclaredInboundRules: classes of one name', () => {
+  /** A controller factory: every call makes another class named ExportController. */
+  function exportController(path: string | ControllerOptions, limits: InboundLimitRule[]): Type {
+    const controller = typeof path === 'string' ? Controller(path) : Controller(path);
+    @RateLimited({ limits })
+    @controller
+    class ExportController {
+      @Get() get(): void {}
+    }
+    return ExportController;
+  }
+  const perUser: InboundLimitRule[] = [{ scope: ['user'], limit: 2, window: '1m' }];
+
+  function storeIds(ids: InboundRuleIds, cls: Type, moduleRules: LimitRule[] = []): string[] {
+    const options = Reflect.getMetadata(RATE_LIMITED_METADATA, cls) as RateLimitedOptions;
+    return handlerInboundRules(moduleRules, options.limits, `${ids.names.of(cls, cls.name)}.get`, ids.names).map((r) => r.rule.id);
+  }
+
+  it('names each by its route, so their default ids count apart', () => {
+    const v1 = exportController('v1/export', perUser);
+    const v2 = exportController('/v2/export/', [{ scope: ['user'], limit: 5, window: '1m' }]);
+    const ids = new InboundRuleIds();
+    // Different limits under what would be one default id: no conflict once named apart.
+    expect(() => recordDeclaredInboundRules(ids, undefined, [v1, v2])).not.toThrow();
+    expect(storeIds(ids, v1)).toEqual(['nest-inbound:ExportController(/v1/export):user:requests:1m']);
+    expect(storeIds(ids, v2)).toEqual(['nest-inbound:ExportController(/v2/export):user:requests:1m']);
+  });
+
+  it('names the override buckets of each apart', () => {
+    const override: InboundLimitRule[] = [{ id: 'per-user', scope: ['user'], limit: 20, window: '1m' }];
+    const a = exportController('a', override);
+    const b = exportController('b', override);
+    const ids = new InboundRuleIds();
+    const moduleLimits: InboundLimitRule[] = [{ id: 'per-user', scope: ['user'], limit: 2, window: '1m' }];
+    recordDeclaredInboundRules(ids, moduleLimits, [a, b]);
+    const moduleRules = toInboundLimitRules(moduleLimits, 'ResilienceModule');
+    expect(storeIds(ids, a, moduleRules)).toEqual(['nest-inbound@ExportController(/a):per-user']);
+    expect(storeIds(ids, b, moduleRules)).toEqual(['nest-inbound@ExportController(/b):per-user']);
+  });
+
+  it('adds the host and the version a controller declares, and the module of controllers at one route', () => {
+    const hosted = exportController({ path: 'export', host: 'admin.example.com' }, perUser);
+    const v2 = exportController({ path: 'export', version: ['2', '3'] }, perUser);
+    const inA = exportController('export', perUser);
+    const inB = exportController('export', perUser);
+    const modules = new Map<Function, string>([
+      [inA, 'AModule'],
+      [inB, 'BModule'],
+    ]);
+    const ids = new InboundRuleIds();
+    recordDeclaredInboundRules(ids, undefined, [hosted, v2, inA, inB], (cls) => modules.get(cls));
+    expect([hosted, v2, inA, inB].map((cls) => ids.names.of(cls, 'ExportController'))).toEqual([
+      'ExportController(admin.example.com/export)',
+      'ExportController(/export v2,3)',
+      'ExportController(/export in AModule)',
+      'ExportController(/export in BModule)',
+    ]);
+  });
+
+  it('leaves a class alone when no other class has its name, and one class serving two controllers (an inherited route) is one declaration', () => {
+    class ExportBase {
+      @RateLimited({ limits: perUser })
+      @Get('x')
+      x(): void {}
+    }
+    @Controller('a')
+    class A extends ExportBase {}
+    @Controller('b')
+    class B extends ExportBase {}
+    const single = exportController('export', perUser);
+    const ids = new InboundRuleIds();
+    recordDeclaredInboundRules(ids, undefined, [A, B, single]);
+    expect(ids.names.of(single, 'ExportController')).toBe('ExportController');
+    expect(ids.names.of(ExportBase, 'ExportBase')).toBe('ExportBase');
+  });
+
+  it('names controllers apart whose handlers count under their route without a route name', () => {
+    const plain = (path: string): Type => {
+      @Controller(path)
+      class ExportController {
+        @Get() get(): void {}
+      }
+      return ExportController;
+    };
+    const [a, b] = [plain('a'), plain('b')];
+    const ids = new InboundRuleIds();
+    recordDeclaredInboundRules(ids, [{ scope: ['route'], limit: 10, window: '1m' }], [a, b]);
+    expect(ids.names.of(a, a.name)).toBe('ExportController(/a)');
+    // Without rules keyed by route, their names are in no store key: left alone.
+    const other = new InboundRuleIds();
+    recordDeclaredInboundRules(other, [{ scope: ['user'], limit: 10, window: '1m' }], [plain('a'), plain('b')]);
+    expect(other.names.of(a, a.name)).toBe('ExportController');
+  });
+
+  it('stops with ERR_LLMR_NEST_AMBIGUOUS_CLASS_NAME when neither route nor module tells them apart', () => {
+    const a = exportController('export', perUser);
+    const b = exportController('export', perUser);
+    const err = conflict(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [a, b], () => 'ApiModule'));
+    expect(err).toBeInstanceOf(NestConfigError);
+    expect(err.code).toBe('ERR_LLMR_NEST_AMBIGUOUS_CLASS_NAME');
+    expect(err.message).toMatch(
+      /^Several classes named ExportController \(a controller at \/export in ApiModule; a controller at \/export in ApiModule\) declare inbound limits whose buckets are named after their class .* Rename one of the classes \(e\.g\. V2ExportController\), or declare the controllers at different paths\./,
+    );
+  });
+
+  it('stops when one of them is not a controller (a base class made by a factory)', () => {
+    const base = (): Type => {
+      class ExportBase {
+        @RateLimited({ limits: perUser })
+        @Get('x')
+        x(): void {}
+      }
+      return ExportBase;
+    };
+    const [baseA, baseB] = [base(), base()];
+    @Controller('a')
+    class A extends (baseA as new () => object) {}
+    @Controller('b')
+    class B extends (baseB as new () => object) {}
+    const err = conflict(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [A, B]));
+    expect(err.code).toBe('ERR_LLMR_NEST_AMBIGUOUS_CLASS_NAME');
+    expect(err.message).toContain('Several classes named ExportBase (a class that is not a controller; a class that is not a controller)');
   });
 });

@@ -1,4 +1,4 @@
-import { countedKeysOf, requestIdentityOf, shareRequestIdentity } from './requestState';
+import { chargedBucketsOf, requestIdentityOf, shareRequestIdentity, sharedRequestIdentity } from './requestState';
 
 describe('requestState', () => {
   it('shares the identity resolver of a request, the last one shared winning', async () => {
@@ -10,16 +10,26 @@ describe('requestState', () => {
     expect(requestIdentityOf({})).toBeUndefined();
   });
 
-  it('keeps the counted keys of each request apart', () => {
+  it('remembers the getIdentity function behind the shared resolver', () => {
+    const req = {};
+    const getIdentity = async () => ({ user: 'u1' });
+    const resolve = async () => ({ user: 'u1' });
+    shareRequestIdentity(req, resolve, getIdentity);
+    expect(sharedRequestIdentity(req)).toEqual({ resolve, from: getIdentity });
+    expect(sharedRequestIdentity({})).toBeUndefined();
+  });
+
+  it('keeps the charged buckets of each request apart', () => {
     const a = {};
-    countedKeysOf(a)!.add('k');
-    expect(countedKeysOf(a)!.has('k')).toBe(true);
-    expect(countedKeysOf({})!.has('k')).toBe(false);
+    chargedBucketsOf(a)!.set('nest-inbound:per-user', 'nest-inbound:per-user|user=u1');
+    expect(chargedBucketsOf(a)!.get('nest-inbound:per-user')).toBe('nest-inbound:per-user|user=u1');
+    expect(chargedBucketsOf({})!.size).toBe(0);
   });
 
   it('has no state for a request that is not an object', () => {
     shareRequestIdentity(undefined, async () => undefined);
     expect(requestIdentityOf(undefined)).toBeUndefined();
-    expect(countedKeysOf('req')).toBeUndefined();
+    expect(sharedRequestIdentity(null)).toBeUndefined();
+    expect(chargedBucketsOf('req')).toBeUndefined();
   });
 });

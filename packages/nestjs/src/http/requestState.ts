@@ -7,9 +7,25 @@ import type { Identity } from '@llm-resilience/core';
  */
 interface RequestState {
   /** The identity of a guard whose `getIdentity` is overridden: resolved at most once. */
-  identity?: () => Promise<Identity | undefined>;
-  /** Store keys of the inbound buckets a guard already charged for this request. */
-  counted?: Set<string>;
+  identity?: SharedIdentity;
+  /** The inbound buckets a guard already charged for this request: store id of the rule to the bucket's key. */
+  charged?: Map<string, string>;
+}
+
+/**
+ * The identity a guard with an overridden `getIdentity` shared for a request: its memoised resolver,
+ * and the `getIdentity` function it calls (so another guard with that same function reuses it).
+ *
+ * @example
+ * ```ts
+ * const shared: SharedIdentity = { resolve: once(() => this.getIdentity(context)), from: this.getIdentity };
+ * ```
+ */
+export interface SharedIdentity {
+  /** Resolves the identity (checked), running `getIdentity` at most once, when first awaited. */
+  readonly resolve: () => Promise<Identity | undefined>;
+  /** The `getIdentity` function behind `resolve`. */
+  readonly from: Function;
 }
 
 const states = new WeakMap<object, RequestState>();
@@ -24,16 +40,32 @@ function stateOf(req: unknown): RequestState | undefined {
 /**
  * Makes `resolve` (a guard's overridden `getIdentity`, memoised: it runs at most once, when first
  * awaited) the identity of the request for the steps after the guard: {@link requestIdentityOf}.
- * A later guard of the same request with its own override replaces it (the most specific guard runs last).
+ * `from` is the `getIdentity` function it calls. A later guard of the same request with another
+ * override replaces it (the most specific guard runs last); one with the same function reuses it
+ * ({@link sharedRequestIdentity}).
  *
  * @example
  * ```ts
- * shareRequestIdentity(req, once(() => this.getIdentity(context)));
+ * shareRequestIdentity(req, once(() => this.getIdentity(context)), this.getIdentity);
  * ```
  */
-export function shareRequestIdentity(req: unknown, resolve: () => Promise<Identity | undefined>): void {
+export function shareRequestIdentity(req: unknown, resolve: () => Promise<Identity | undefined>, from: Function = resolve): void {
   const state = stateOf(req);
-  if (state) state.identity = resolve;
+  if (state) state.identity = { resolve, from };
+}
+
+/**
+ * The identity a guard with an overridden `getIdentity` shared for this request, with the function
+ * behind it; `undefined` when no such guard ran for it.
+ *
+ * @example
+ * ```ts
+ * const shared = sharedRequestIdentity(req);
+ * if (shared?.from === this.getIdentity) return shared.resolve; // the same override already runs for this request
+ * ```
+ */
+export function sharedRequestIdentity(req: unknown): SharedIdentity | undefined {
+  return typeof req === 'object' && req !== null ? states.get(req)?.identity : undefined;
 }
 
 /**
@@ -47,22 +79,24 @@ export function shareRequestIdentity(req: unknown, resolve: () => Promise<Identi
  * ```
  */
 export function requestIdentityOf(req: unknown): (() => Promise<Identity | undefined>) | undefined {
-  return typeof req === 'object' && req !== null ? states.get(req)?.identity : undefined;
+  return sharedRequestIdentity(req)?.resolve;
 }
 
 /**
- * The store keys of the inbound buckets already charged for this request (by a `ResilienceGuard`
- * that ran before for it: a global `APP_GUARD` and a `@UseGuards(ResilienceGuard)` on the
- * controller), to add to once charged; `undefined` when the request is not an object.
+ * The inbound buckets already charged for this request (by a `ResilienceGuard` that ran before for
+ * it: a global `APP_GUARD` and a `@UseGuards(ResilienceGuard)` on the controller), as the store id of
+ * each rule charged to the key of the bucket it charged, to add to once charged; `undefined` when the
+ * request is not an object. Only rules that applied to the request (a key for its identity, and its
+ * `match` held) are charged, so only they are in it.
  *
  * @example
  * ```ts
- * const counted = countedKeysOf(req);
- * if (counted?.has(key)) return true; // this request already paid for that bucket
+ * const charged = chargedBucketsOf(req);
+ * if (charged?.get(rule.id) === key) return true; // this request already paid for that bucket
  * ```
  */
-export function countedKeysOf(req: unknown): Set<string> | undefined {
+export function chargedBucketsOf(req: unknown): Map<string, string> | undefined {
   const state = stateOf(req);
   if (!state) return undefined;
-  return (state.counted ??= new Set());
+  return (state.charged ??= new Map());
 }
