@@ -16,9 +16,4 @@ describe('InvalidStreamOutputError', () => {
         'retry the whole request, or use invoke() where an invalid reply can still fall back.',
     );
   });
-
-  it('leaves a plain broken stream a network failure', () => {
-    const e = new StreamInterruptedError({ target: 'sum-a', chunksReceived: 2, record, cause: new Error('socket hang up') });
-    expect(e).toMatchObject({ name: 'StreamInterruptedError', kind: 'network', code: 'ERR_LLMR_STREAM_INTERRUPTED' });
-  });
 });

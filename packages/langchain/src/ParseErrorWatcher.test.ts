@@ -1,6 +1,8 @@
-import { JsonOutputParser } from '@langchain/core/output_parsers';
+import type { BaseMessageChunk } from '@langchain/core/messages';
+import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
+import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { RunnableLambda } from '@langchain/core/runnables';
-import { ScriptedChatModel } from '../test/support';
+import { dropsEverything, ScriptedChatModel } from '../test/support';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
 
 async function thrown(p: Promise<unknown>): Promise<unknown> {
@@ -8,6 +10,12 @@ async function thrown(p: Promise<unknown>): Promise<unknown> {
     () => undefined,
     (e: unknown) => e,
   );
+}
+
+async function readAll(stream: Promise<AsyncIterable<unknown>>): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for await (const c of await stream) out.push(c);
+  return out;
 }
 
 describe('ParseErrorWatcher', () => {
@@ -43,21 +51,84 @@ describe('ParseErrorWatcher', () => {
     expect(parsing.raised('a string')).toBe(false);
   });
 
-  it('keeps the text of the last model reply of a chain with an output parser: a stream the parser turned into nothing', async () => {
+  it("does not take a model's own error for the parser's when it passes through a parser run (a malformed event of the provider's stream)", async () => {
     const parsing = new ParseErrorWatcher();
-    const chain = new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]).pipe(new JsonOutputParser());
-    const chunks: unknown[] = [];
-    for await (const c of await chain.stream('x', { callbacks: [parsing] })) chunks.push(c);
-    // Streaming, JsonOutputParser skips what it cannot parse instead of throwing.
-    expect(chunks).toEqual([]);
-    expect(parsing.parsedReplyText()).toBe('Sure! The intent is refund.');
+    const sdkError = new SyntaxError('Unexpected token } in JSON at position 12 (a broken SSE event)');
+    const chain = new ScriptedChatModel([{ text: '{"a": 1, "b": 2}', breakAfter: 1, error: sdkError }]).pipe(new JsonOutputParser());
+    const err = await thrown(readAll(chain.stream('x', { callbacks: [parsing] })));
+    expect(err).toBe(sdkError);
+    expect(parsing.raised(err)).toBe(false);
   });
 
-  it('keeps no reply text without an output parser', async () => {
-    const parsing = new ParseErrorWatcher();
-    const model = new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]);
-    for await (const _ of await model.stream('x', { callbacks: [parsing] }));
-    expect(parsing.parsedReplyText()).toBeUndefined();
-    expect(parsing.copy().parsedReplyText()).toBeUndefined();
+  describe('skippedReply: a reply a JSON or tool-call parser turned into nothing while streaming', () => {
+    it('is the reply JsonOutputParser skipped because it is not JSON (invoke() would have thrown)', async () => {
+      const parsing = new ParseErrorWatcher();
+      const chain = new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]).pipe(new JsonOutputParser());
+      // Streaming, JsonOutputParser skips what it cannot parse instead of throwing.
+      expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([]);
+      expect(parsing.skippedReply()).toEqual({ reason: 'the reply is not valid JSON', text: 'Sure! The intent is refund.' });
+      expect(parsing.copy().skippedReply()).toEqual(parsing.skippedReply());
+    });
+
+    it('is the text reply a tool-call parser found no tool call in (withStructuredOutput functionCalling)', async () => {
+      const parsing = new ParseErrorWatcher();
+      const chain = new ScriptedChatModel([{ text: 'I cannot call tools today.' }]).pipe(new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true }));
+      expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([]);
+      expect(parsing.skippedReply()).toEqual({ reason: 'the reply is not valid JSON', text: 'I cannot call tools today.' });
+    });
+
+    it('also for a subclass of JsonOutputParser (it runs under its parent\'s name)', async () => {
+      class LenientJsonParser extends JsonOutputParser {}
+      const parsing = new ParseErrorWatcher();
+      const chain = new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]).pipe(new LenientJsonParser());
+      await readAll(chain.stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedReply()).toMatchObject({ reason: 'the reply is not valid JSON' });
+    });
+
+    it.each(['null', '""', '```json\nnull\n```', '   '])('is nothing for a reply invoke() accepts or that is blank: %j', async (reply) => {
+      const parsing = new ParseErrorWatcher();
+      const chain = new ScriptedChatModel([{ text: reply }]).pipe(new JsonOutputParser());
+      await readAll(chain.stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedReply()).toBeUndefined();
+    });
+
+    it('is nothing when the parser yielded something, even if a later step yields nothing', async () => {
+      const parsing = new ParseErrorWatcher();
+      const chain = new ScriptedChatModel([{ text: '{"intent": "refund"}' }])
+        .pipe(new JsonOutputParser())
+        .pipe(RunnableLambda.from(() => null));
+      await readAll(chain.stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedReply()).toBeUndefined();
+    });
+
+    it('is nothing when an earlier step gave the parser nothing to parse', async () => {
+      const parsing = new ParseErrorWatcher();
+      const chain = new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }])
+        .pipe(dropsEverything<BaseMessageChunk, string>())
+        .pipe(new JsonOutputParser());
+      expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([]);
+      expect(parsing.skippedReply()).toBeUndefined();
+    });
+
+    it('is nothing for parsers that do not skip (StringOutputParser, a parser of your own) and without a parser', async () => {
+      class FirstLineParser extends BaseTransformOutputParser<string> {
+        lc_namespace = ['llm_resilience', 'test'];
+        async parse(): Promise<string> {
+          return '';
+        }
+        getFormatInstructions(): string {
+          return '';
+        }
+      }
+      for (const chain of [
+        new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]).pipe(new StringOutputParser()).pipe(RunnableLambda.from(() => null)),
+        new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]).pipe(new FirstLineParser()),
+        new ScriptedChatModel([{ text: 'Sure! The intent is refund.' }]),
+      ]) {
+        const parsing = new ParseErrorWatcher();
+        await readAll(chain.stream('x', { callbacks: [parsing] }));
+        expect(parsing.skippedReply()).toBeUndefined();
+      }
+    });
   });
 });

@@ -7,7 +7,7 @@ import { RunnableLambda, RunnableRetry, type RunnableConfig } from '@langchain/c
 import { FakeListChatModel, FakeTracer } from '@langchain/core/utils/testing';
 import { ChatOpenAI } from '@langchain/openai';
 import { ChainExhaustedError, estimateInputTokens, RequestFailedError, ResilienceError } from '@llm-resilience/core';
-import { deferred, drive, httpError, manualEngine, rejection, runTree, ScriptedChatModel } from '../test/support';
+import { deferred, drive, dropsEverything, httpError, manualEngine, rejection, runTree, ScriptedChatModel } from '../test/support';
 import { z } from 'zod';
 import { engineInputOf } from './engineInput';
 import { InvalidStreamOutputError } from './InvalidStreamOutputError';
@@ -588,6 +588,86 @@ describe('ResilientRunnable.stream', () => {
     expect(await text(await safe.stream('hi'))).toBe('');
     await flush();
     expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'primary', fallback_used: false });
+  });
+
+  describe('a chain whose stream legitimately ends without content after an output parser: a success, as with invoke()', () => {
+    /** Reads a stream to its end; what it threw, if anything. */
+    const readAll = async (stream: Promise<AsyncIterable<unknown>>): Promise<{ chunks: unknown[]; error?: unknown }> => {
+      const chunks: unknown[] = [];
+      try {
+        for await (const c of await stream) chunks.push(c);
+        return { chunks };
+      } catch (error) {
+        return { chunks, error };
+      }
+    };
+
+    it('a last step that returns nothing (a side effect only) after StringOutputParser', async () => {
+      const saved: string[] = [];
+      const save = RunnableLambda.from(async (summary: string) => {
+        saved.push(summary);
+        return null;
+      });
+      const { engine, records } = manualEngine();
+      const model = new ScriptedChatModel([{ text: 'A perfectly good summary.', usage: { input: 5, output: 5 } }]);
+      const long = new ScriptedChatModel([{ text: 'from long' }]);
+      const safe = withResilience(model.pipe(new StringOutputParser()).pipe(save), { engine, route: 'chat', fallbacks: [long.pipe(new StringOutputParser()).pipe(save)] });
+      expect(await safe.invoke('hi')).toBeNull();
+      expect(await readAll(safe.stream('hi'))).toEqual({ chunks: [null] });
+      await flush();
+      expect(saved).toEqual(['A perfectly good summary.', 'A perfectly good summary.']);
+      expect(records.map((r) => [r.outcome, r.final_target, r.fallback_used])).toEqual([
+        ['success', 'primary', false],
+        ['success', 'primary', false],
+      ]);
+      // The streamed reply was billed once, and settled with its usage.
+      expect(records[1]).toMatchObject({ input_tokens: 5, output_tokens: 5 });
+      expect([model.calls, long.calls]).toEqual([2, 0]);
+    });
+
+    it('a filter step (a generator) after StringOutputParser that drops every chunk', async () => {
+      const { engine, records } = manualEngine();
+      const model = new ScriptedChatModel([{ text: 'blocked words here', usage: { input: 5, output: 3 } }]);
+      const long = new ScriptedChatModel([{ text: 'other model' }]);
+      const safe = withResilience(model.pipe(new StringOutputParser()).pipe(dropsEverything<string, string>()), {
+        engine,
+        route: 'chat',
+        fallbacks: [long.pipe(new StringOutputParser()).pipe(dropsEverything<string, string>())],
+      });
+      expect(await readAll(safe.stream('hi'))).toEqual({ chunks: [] });
+      await flush();
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'primary', fallback_used: false });
+      expect([model.calls, long.calls]).toEqual([1, 0]);
+    });
+
+    it.each(['null', '""', '{}', '[]', 'false', '0', '"refund"', '```json\nnull\n```'])('JsonOutputParser on the valid JSON reply %j', async (reply) => {
+      const { engine, records } = manualEngine();
+      const model = new ScriptedChatModel([{ text: reply, usage: { input: 5, output: 1 } }]);
+      const long = new ScriptedChatModel([{ text: '{"from":"long"}' }]);
+      const safe = withResilience(model.pipe(new JsonOutputParser()), { engine, route: 'chat', fallbacks: [long.pipe(new JsonOutputParser())] });
+      const invoked = await safe.invoke('hi');
+      const streamed = await readAll(safe.stream('hi'));
+      expect(streamed.error).toBeUndefined();
+      // What the stream yields adds up to what invoke() returns (nothing at all for null).
+      if (invoked !== null) expect(streamed.chunks.at(-1)).toEqual(invoked);
+      await flush();
+      expect(records.map((r) => [r.outcome, r.final_target])).toEqual([
+        ['success', 'primary'],
+        ['success', 'primary'],
+      ]);
+      expect([model.calls, long.calls]).toEqual([2, 0]);
+    });
+
+    it('a reply that is not JSON, given to a JsonOutputParser through a step that passes it on, still falls back', async () => {
+      const { engine, records } = manualEngine();
+      const model = new ScriptedChatModel([{ text: 'Sure! The intent is refund.', usage: { input: 5, output: 6 } }]);
+      const long = new ScriptedChatModel([{ text: '{"intent":"refund"}' }]);
+      const passOn = RunnableLambda.from((m: AIMessageChunk) => m);
+      const safe = withResilience(model.pipe(passOn).pipe(new JsonOutputParser()), { engine, route: 'chat', fallbacks: [long.pipe(new JsonOutputParser())] });
+      expect(await readAll(safe.stream('hi'))).toEqual({ chunks: [{ intent: 'refund' }] });
+      await flush();
+      expect(records[0]!.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['validation_failed', 'success']);
+    });
   });
 
   it("before the first chunk, a reply the chain's parser cannot parse falls back as a validation failure, whatever the route's onInvalidOutput", async () => {

@@ -31,12 +31,14 @@ import { InvalidStreamOutputError } from './InvalidStreamOutputError';
 import { linkSignals } from './linkSignals';
 import { OutputValidationError } from './OutputValidationError';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
-import { parseFailureOf, parseFailureOfEmptyStream, type ParseFailure } from './parseFailureOf';
+import { parseFailureOf, type ParseFailure } from './parseFailureOf';
+import { providerStreamErrorOf } from './providerStreamError';
 import { replyText } from './replyText';
 import { RequestEventRouter } from './RequestEventRouter';
 import { REPAIR_CONFIG_KEY } from './repair';
 import { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
 import { runPool } from './runPool';
+import { stopOnCancel } from './stopOnCancel';
 import { StreamInterruptedError } from './StreamInterruptedError';
 import { TargetRunnables } from './TargetRunnables';
 import type { ResilienceCallOptions, ResilientCallOptions, ResilientResult, WithResilienceOptions } from './types';
@@ -115,6 +117,12 @@ const warned = new WeakSet<object>();
  * log is still read (see `_streamLog`).
  */
 const logStops = new WeakMap<object, AbortSignal>();
+
+/**
+ * The config key under which `streamEvents` v1 hands its stop controller to `_streamLog` (LangChain
+ * copies the config's keys into the one it passes there); removed before the stream starts.
+ */
+const LOG_STOP_KEY = '__llmr_log_stop';
 
 /** A chunk worth committing to a target for: text, tool-call pieces, or any non-message value. */
 function hasContent(chunk: unknown): boolean {
@@ -449,18 +457,22 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     options: Partial<CallOptions> & { version: 'v1' | 'v2'; encoding: 'text/event-stream' },
     streamOptions?: Parameters<Runnable['streamEvents']>[2],
   ): IterableReadableStream<Uint8Array>;
-  /** Events of the resilient call (the default binding would stream the wrapped runnable's, bypassing the engine). */
+  /**
+   * Events of the resilient call (the default binding would stream the wrapped runnable's, bypassing the
+   * engine). Version `v1` reads them from the log (see `_streamLog`): leaving its events early stops the
+   * stream at once, also while the request still waits for admission (LangChain's event stream reads one
+   * event ahead, so its own `return()` would wait for the next log entry).
+   */
   override streamEvents(
     input: RunInput,
     options: Partial<CallOptions> & { version: 'v1' | 'v2'; encoding?: 'text/event-stream' },
     streamOptions?: Parameters<Runnable['streamEvents']>[2],
   ): IterableReadableStream<StreamEvent | Uint8Array> {
-    return (Runnable.prototype.streamEvents as (...a: unknown[]) => IterableReadableStream<StreamEvent | Uint8Array>).call(
-      this,
-      input,
-      options,
-      streamOptions,
-    );
+    const events = Runnable.prototype.streamEvents as (...a: unknown[]) => IterableReadableStream<StreamEvent | Uint8Array>;
+    if (options.version !== 'v1') return events.call(this, input, options, streamOptions);
+    // The log's stop signal, handed to `_streamLog` through the config LangChain passes it.
+    const stop = new AbortController();
+    return stopOnCancel(events.call(this, input, { ...options, [LOG_STOP_KEY]: stop }, streamOptions), stop);
   }
 
   private async *streamAttempts(
@@ -563,11 +575,16 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       if (!settle()) throw e;
       const fields = { target: result.target.id, chunksReceived: chunks, record: result.record, cause: e };
       // A parser that rejected the reply is the reply's fault, not the target's: kind validation_failed,
-      // so the engine gives its breaker no verdict. Anything else is a broken stream (network).
+      // so the engine gives its breaker no verdict. An error event the provider sent in the stream keeps
+      // its kind (a rate limit is no health failure, an overload is); anything else is a broken stream (network).
       const failure = parseFailureOf(e, (err) => opened.parsing.raised(err));
-      const error = failure ? new InvalidStreamOutputError({ ...fields, reason: failure.reason }) : new StreamInterruptedError(fields);
-      // The provider billed what it generated before the break, like a stream its reader stopped.
-      result.fail(error, stoppedUsage());
+      const provider = failure ? undefined : providerStreamErrorOf(e);
+      const error = failure
+        ? new InvalidStreamOutputError({ ...fields, reason: failure.reason })
+        : new StreamInterruptedError({ ...fields, ...(provider ? { provider } : {}) });
+      // The provider billed what it generated before the break, like a stream its reader stopped. The
+      // engine records the provider's own error as it records a failed attempt: its kind and its code.
+      result.fail(provider ? e : error, stoppedUsage());
       await opened.run.fail(error);
       throw error;
     } finally {
@@ -594,8 +611,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
 
   /**
    * One streamed attempt, read up to its first chunk with content. A reply the wrapped runnable could
-   * not parse before that chunk (a parser's error, see {@link parseFailureOf}, or a parser that skipped
-   * the whole reply, see {@link parseFailureOfEmptyStream}) fails the attempt with an
+   * not parse before that chunk (a parser's error, see {@link parseFailureOf}, or a JSON or tool-call
+   * parser that skipped the whole reply, see {@link ParseErrorWatcher.skippedReply}) fails the attempt with an
    * {@link OutputValidationError} (`validation_failed`): nothing reached the caller, so the engine falls
    * back as on any invalid reply, without a retry or a breaker verdict, and charges the usage reported.
    */
@@ -629,8 +646,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         buffered.push(next.value);
         if (hasContent(next.value)) break;
       }
-      // Ended without content: a parser that skips what it cannot parse may have been given a reply.
-      failure = done ? parseFailureOfEmptyStream(parsing.parsedReplyText()) : undefined;
+      // Ended without content: a JSON or tool-call parser may have skipped a reply it could not parse.
+      failure = done ? parsing.skippedReply() : undefined;
       if (failure === undefined) return { iterator, done, buffered, run, usage, parsing, outputEstimate: ctx.maxOutputTokens };
     } catch (e) {
       cause = e;
@@ -663,7 +680,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     logStreamCallbackHandler: LogStreamCallbackHandler,
     config: Partial<CallOptions>,
   ): AsyncGenerator<RunLogPatch> {
-    const stop = new AbortController();
+    // streamEvents v1 brings its own stop (aborted as soon as its events are left); streamLog() does not.
+    const given = (config as Record<string, unknown>)[LOG_STOP_KEY];
+    delete (config as Record<string, unknown>)[LOG_STOP_KEY];
+    const stop = given instanceof AbortController ? given : new AbortController();
     logStops.set(logStreamCallbackHandler, stop.signal);
     const log = super._streamLog(input, logStreamCallbackHandler, config);
     let ended = false;

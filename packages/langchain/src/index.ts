@@ -15,6 +15,7 @@
 export { withResilience } from './withResilience';
 export { ResilientRunnable, DEFAULT_BATCH_CONCURRENCY, type ResilientRunnableFields } from './ResilientRunnable';
 export { StreamInterruptedError, type StreamInterruptedFields } from './StreamInterruptedError';
+export type { ProviderStreamError } from './providerStreamError';
 export { InvalidStreamOutputError } from './InvalidStreamOutputError';
 export { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
 export { UnmappedTargetError } from './UnmappedTargetError';

@@ -1,5 +1,5 @@
 import { OutputParserException } from '@langchain/core/output_parsers';
-import { parseFailureOf, parseFailureOfEmptyStream } from './parseFailureOf';
+import { parseFailureOf, parseFailureOfSkippedReply } from './parseFailureOf';
 
 describe('parseFailureOf', () => {
   it("reads LangChain's OutputParserException, with the reply's text; JSON it still rejected failed the parser's schema", () => {
@@ -25,10 +25,12 @@ describe('parseFailureOf', () => {
     expect(parseFailureOf('boom', () => true)).toBeUndefined();
   });
 
-  it('reads a stream its parser turned into nothing from the reply the parser was given; an empty reply is no failure', () => {
-    expect(parseFailureOfEmptyStream('Sure! Here is')).toEqual({ reason: 'the reply is not valid JSON', text: 'Sure! Here is' });
-    expect(parseFailureOfEmptyStream('null')).toEqual({ reason: 'the output parser produced no output from the reply', text: 'null' });
-    expect(parseFailureOfEmptyStream('  ')).toBeUndefined();
-    expect(parseFailureOfEmptyStream(undefined)).toBeUndefined();
+  it('reads a reply a skipping parser turned into nothing as unparsable only when invoke() would have rejected it', () => {
+    expect(parseFailureOfSkippedReply('Sure! Here is')).toEqual({ reason: 'the reply is not valid JSON', text: 'Sure! Here is' });
+    expect(parseFailureOfSkippedReply('{"reply": "cut of')).toEqual({ reason: 'the reply is not valid JSON', text: '{"reply": "cut of' });
+    // Valid JSON (the parser's output is null or empty) and JSON in a Markdown fence, as LangChain reads it.
+    for (const json of ['null', '""', '0', '{}', '```json\n{"a": 1}\n```']) expect(parseFailureOfSkippedReply(json)).toBeUndefined();
+    expect(parseFailureOfSkippedReply('  ')).toBeUndefined();
+    expect(parseFailureOfSkippedReply(undefined)).toBeUndefined();
   });
 });

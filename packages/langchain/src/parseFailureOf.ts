@@ -1,3 +1,4 @@
+import { parseJsonMarkdown } from '@langchain/core/output_parsers';
 import { parseJsonReply } from '@llm-resilience/core';
 
 /**
@@ -48,21 +49,31 @@ export function parseFailureOf(error: unknown, raisedByParsing: (error: unknown)
 }
 
 /**
- * A streamed reply that the chain's output parser turned into nothing. While streaming,
- * `JsonOutputParser` and the tool-call parsers (`withStructuredOutput`'s `functionCalling`) skip what
- * they cannot parse instead of throwing, so a reply that is not JSON gives a stream without a single
- * chunk, where `invoke()` would have thrown. `replyText` is the model's reply the parser was given
- * (`ParseErrorWatcher.parsedReplyText()`): undefined or blank means there was nothing to parse, not
- * a failure.
+ * A reply that one of LangChain's JSON or tool-call parsers turned into nothing while streaming.
+ * Streaming, those parsers (`JsonOutputParser`, and `withStructuredOutput`'s `functionCalling` parsers)
+ * skip what they cannot parse instead of throwing, so a reply that is not JSON gives a stream without
+ * a single chunk where `JsonOutputParser.invoke()` would have thrown. `text` is the model's reply the parser was given.
+ * Only a reply that could not be read is a failure: text that is blank (nothing to parse) or valid JSON
+ * (`null`, `""`, also in a Markdown fence, as `JsonOutputParser.invoke()` reads it) is not.
  *
  * @example
  * ```ts
- * parseFailureOfEmptyStream('Sure! Here is'); // { reason: 'the reply is not valid JSON', text: 'Sure! Here is' }
- * parseFailureOfEmptyStream('');              // undefined
+ * parseFailureOfSkippedReply('Sure! Here is'); // { reason: 'the reply is not valid JSON', text: 'Sure! Here is' }
+ * parseFailureOfSkippedReply('null');          // undefined: valid JSON, the parser's output is null
+ * parseFailureOfSkippedReply('');              // undefined
  * ```
  */
-export function parseFailureOfEmptyStream(replyText: string | undefined): ParseFailure | undefined {
-  if (replyText === undefined || replyText.trim() === '') return undefined;
-  const reason = parseJsonReply(replyText).ok ? 'the output parser produced no output from the reply' : NOT_JSON;
-  return { reason, text: replyText };
+export function parseFailureOfSkippedReply(text: string | undefined): ParseFailure | undefined {
+  if (text === undefined || text.trim() === '') return undefined;
+  return isJsonText(text) ? undefined : { reason: NOT_JSON, text };
+}
+
+/** Whether `JsonOutputParser.invoke()` accepts `text`: JSON, possibly in a Markdown fence (LangChain's own reading). */
+function isJsonText(text: string): boolean {
+  try {
+    parseJsonMarkdown(text, (s: string) => JSON.parse(s) as unknown);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -100,6 +100,74 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
     expect(p.fake.counters.requestsByModel['summary-long']).toBeUndefined();
   });
 
+  describe("an error event the provider sends in its stream after its 200 (the fake's stream_error)", () => {
+    /** An engine whose breakers open at the first failure, its breaker transitions collected. */
+    function watchedEngine(extra: Parameters<typeof realEngine>[0] = {}) {
+      const r = realEngine({ breaker: { consecutiveFailures: 1, minimumCalls: 100 }, ...extra });
+      const transitions: string[] = [];
+      r.engine.events.on('breaker', (t) => transitions.push(`${t.key}:${t.to}`));
+      return { ...r, transitions };
+    }
+
+    /** Reads the stream to its end: the non-empty chunks received and what it threw. */
+    async function readStream(safe: { stream(input: string): Promise<AsyncIterable<AIMessageChunk>> }): Promise<{ chunks: number; err: unknown }> {
+      let chunks = 0;
+      const err = await rejection(
+        (async () => {
+          for await (const c of await safe.stream('Stream a summary')) if (String(c.content) !== '') chunks++;
+        })(),
+      );
+      return { chunks, err };
+    }
+
+    it('before the first chunk (afterChunks: 0): the attempt fails with its kind and the stream falls back', async () => {
+      p.fake.setFaults([{ model: 'summary-a', kind: 'stream_error', afterChunks: 0 }]);
+      const { engine, records } = watchedEngine({ retry: { perKind: { overloaded: 0 } } });
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      const { text } = await collect(await safe.stream('Stream a summary'));
+      expect(text.startsWith('[summary-long]')).toBe(true);
+      await recordsReach(engine, records, 1);
+      expect(records[0]!.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`)).toEqual(['sum-a:overloaded', 'sum-long:success']);
+    });
+
+    it.each([
+      // An overload is a health failure: it counts against the target's breaker (here it opens at once).
+      { errorType: 'overloaded' as const, kind: 'overloaded', code: 'server_is_overloaded', opens: ['target:sum-a:open'] },
+      // A rate limit says nothing about the target's health: no breaker opens.
+      { errorType: 'rate_limit' as const, kind: 'rate_limited', code: 'rate_limit_exceeded', opens: [] },
+    ])(
+      'after chunks, $errorType: StreamInterruptedError of kind $kind (the provider said so, not a network break), and so does the record',
+      async ({ errorType, kind, code, opens }) => {
+        p.fake.setFaults([{ model: 'summary-a', kind: 'stream_error', errorType, afterChunks: 3 }]);
+        const { engine, records, transitions } = watchedEngine();
+        const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+        const { chunks, err } = await readStream(safe);
+        expect(chunks).toBe(3);
+        expect(err).toBeInstanceOf(StreamInterruptedError);
+        expect(err).toMatchObject({ kind, code: 'ERR_LLMR_STREAM_INTERRUPTED', providerCode: code, target: 'sum-a' });
+        expect((err as Error).message).toContain(`the provider ended it with an error (${kind}, ${code})`);
+        await recordsReach(engine, records, 1);
+        expect(records[0]).toMatchObject({ outcome: 'failure', fallback_used: false, error_kind: kind, error_code: code });
+        // Part of the reply was generated and billed: the prompt and the reserved output stay charged.
+        expect(records[0]!.output_tokens).toBeGreaterThan(0);
+        expect(transitions.filter((t) => t.endsWith(':open'))).toEqual(opens);
+        expect(p.fake.counters.streamErrors).toBe(1);
+        expect(p.fake.counters.requestsByModel['summary-long']).toBeUndefined();
+      },
+    );
+
+    it('after chunks, an error the provider does not name a kind for (server_error) is a broken stream: network', async () => {
+      p.fake.setFaults([{ model: 'summary-a', kind: 'stream_error', errorType: 'server_error', afterChunks: 3 }]);
+      const { engine, records } = watchedEngine();
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      const { err } = await readStream(safe);
+      expect(err).toMatchObject({ kind: 'network', code: 'ERR_LLMR_STREAM_INTERRUPTED' });
+      expect((err as StreamInterruptedError).providerCode).toBeUndefined();
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'network', error_code: 'ERR_LLMR_STREAM_INTERRUPTED' });
+    });
+  });
+
   it('cancellation mid-stream aborts the HTTP stream and is recorded as cancelled', async () => {
     p.fake.setFaults([{ model: 'summary-a', kind: 'slow_tokens', perTokenMs: 20 }]);
     const { engine, records } = realEngine();
@@ -110,6 +178,41 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
     await recordsReach(engine, records, 1);
     expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled' });
     expect(p.fake.counters.requestsByModel['summary-long']).toBeUndefined();
+  });
+
+  describe('streamEvents v1 of concurrent calls', () => {
+    it('two v1 streams of one runnable at once: leaving one early stops that one only', async () => {
+      p.fake.setFaults([{ model: 'summary-a', kind: 'slow_tokens', perTokenMs: 2 }]);
+      const { engine, records } = realEngine();
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      const early = (async () => {
+        let n = 0;
+        for await (const e of safe.streamEvents('Stream a summary', { version: 'v1' })) if (e.event === 'on_llm_stream' && ++n === 2) break;
+      })();
+      const full = (async () => {
+        let text = '';
+        for await (const e of safe.streamEvents('Stream a summary', { version: 'v1' })) {
+          if (e.event === 'on_chain_stream' && e.name === 'ResilientRunnable') text += String((e.data.chunk as AIMessageChunk).content);
+        }
+        return text;
+      })();
+      const [, text] = await Promise.all([early, full]);
+      expect(text.startsWith('[summary-a] reply to')).toBe(true);
+      await recordsReach(engine, records, 2);
+      expect(records.map((r) => r.error_kind ?? r.outcome).sort()).toEqual(['cancelled', 'success']);
+    });
+
+    it('v1 streams read to the end or left early with one long-lived signal leave no abort listener on it', async () => {
+      const { engine } = realEngine();
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      const app = new AbortController();
+      for (let i = 0; i < 3; i++) {
+        for await (const _ of safe.streamEvents('Stream a summary', { version: 'v1', signal: app.signal }));
+        let n = 0;
+        for await (const e of safe.streamEvents('Stream a summary', { version: 'v1', signal: app.signal })) if (e.event === 'on_llm_stream' && ++n === 2) break;
+      }
+      expect(getEventListeners(app.signal, 'abort')).toHaveLength(0);
+    });
   });
 
   describe('a fast provider (the reply already buffered) stopped midway settles and frees its reservation', () => {
@@ -227,6 +330,47 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
       expect(text.startsWith('[summary-a] reply to')).toBe(true);
       await recordsReach(engine, records, 1);
       expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-a' });
+      await slotIsFree(safe);
+    });
+
+    /** Resolves when a request of `engine` starts waiting for admission (a limit held it back). */
+    function heldBack(engine: ReturnType<typeof realEngine>['engine']): Promise<void> {
+      return new Promise((resolve) => {
+        const subs = [
+          engine.events.on('limited', () => done()),
+          engine.events.on('queue', (e) => {
+            if (e.event === 'enqueued') done();
+          }),
+        ];
+        const done = () => {
+          for (const s of subs) s.dispose();
+          resolve();
+        };
+      });
+    }
+
+    // LangChain's v1 event stream reads one event ahead: its own return() waits for that read, i.e. for the
+    // next log entry, which a request waiting for admission does not write. The break used to return only
+    // once the slot was freed, and the request was then admitted and its model called for nothing.
+    it.each(['streamEvents v1', 'streamLog()'])('%s left while the request waits for admission returns at once; the request is cancelled before any attempt', async (how) => {
+      const { engine, records } = realEngine({ limits, routes: { summary: { chain: ['sum-a'] } } });
+      // No fallback: B waits for summary-a.
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary' });
+      // A holds the only concurrency slot of summary-a.
+      const a = (await safe.stream('Stream a summary'))[Symbol.asyncIterator]();
+      await a.next();
+      const waiting = heldBack(engine);
+      const events: AsyncIterable<unknown> = how === 'streamLog()' ? safe.streamLog('Stream a summary') : safe.streamEvents('Stream a summary', { version: 'v1' });
+      for await (const _ of events) {
+        await waiting; // B waits in the engine for A's slot
+        break;
+      }
+      // The loop was left while A still holds the slot: B is cancelled in the queue, no model called.
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', attempts: [] });
+      expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1 });
+      await a.return!();
+      await recordsReach(engine, records, 2);
       await slotIsFree(safe);
     });
 

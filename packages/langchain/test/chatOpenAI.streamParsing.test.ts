@@ -6,13 +6,13 @@
  * the caller it ends the stream with an InvalidStreamOutputError (kind validation_failed): not a
  * network break, so neither retried nor counted against the target's breaker.
  */
-import { OutputParserException, BaseTransformOutputParser, JsonOutputParser } from '@langchain/core/output_parsers';
-import type { Runnable } from '@langchain/core/runnables';
+import { OutputParserException, BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
+import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
 import type { RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
 import { InvalidStreamOutputError, StreamInterruptedError, withResilience } from '../src';
 import { realEngine, recordsReach, startProvider, type Provider } from './fakeProvider';
-import { rejection } from './support';
+import { dropsEverything, rejection } from './support';
 
 let p: Provider;
 beforeAll(async () => {
@@ -101,6 +101,44 @@ describe('a streamed reply the chain cannot parse, before any chunk reached the 
     expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed' });
     expect(transitions).toEqual([]);
     expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1 });
+  });
+});
+
+describe('a streamed reply that is no parse failure, in a chain with an output parser', () => {
+  it.each([
+    ['a last step that returns nothing after StringOutputParser', (m: string) => jsonModel(m).pipe(new StringOutputParser()).pipe(RunnableLambda.from(() => null))],
+    ['a filter step that drops every chunk after JsonOutputParser', (m: string) => jsonModel(m).pipe(new JsonOutputParser()).pipe(dropsEverything())],
+  ])('%s: a success of the first target, billed once, as with invoke()', async (_, chain) => {
+    const { engine, records, transitions } = watchedEngine();
+    const safe = withResilience(chain('summary-a') as Runnable<string, unknown>, { engine, route: 'summary', fallbacks: [chain('summary-long') as Runnable<string, unknown>] });
+    await readAll(await safe.stream('JSON question: summarize the meeting'));
+    await recordsReach(engine, records, 1);
+    expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-a', fallback_used: false });
+    expect(records[0]!.output_tokens).toBe(p.fake.counters.tokensOut);
+    expect(transitions).toEqual([]);
+    expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1 });
+  });
+
+  // The openai SDK throws a SyntaxError of its own on a malformed SSE event; on its way out it passes
+  // through the parser's run, which must not make it the parser's failure (validation_failed: no retry,
+  // no breaker verdict). It fails the attempt as it does without a parser.
+  it.each([
+    ['the model alone', (model: Runnable<string, unknown>) => model],
+    ['model.pipe(JsonOutputParser)', (model: Runnable<string, unknown>) => model.pipe(new JsonOutputParser())],
+  ])("a malformed event of the provider's stream (malformed_json), %s: the provider's failure (unknown), not an invalid reply", async (_, chain) => {
+    p.fake.setFaults([{ model: 'summary-a', kind: 'malformed_json' }]);
+    // The SDK logs the event it could not parse before it throws: to its logger, kept out of the test output.
+    const logged: string[] = [];
+    const logger = { error: (...a: unknown[]) => void logged.push(a.map(String).join(' ')), warn: () => undefined, info: () => undefined, debug: () => undefined };
+    const model = (m: string) =>
+      p.chat(m, { modelKwargs: { response_format: { type: 'json_object' } }, configuration: { baseURL: p.baseURL, logger } }) as Runnable<string, unknown>;
+    const { engine, records } = realEngine({ retry: { perKind: { unknown: 0 } } });
+    const safe = withResilience(chain(model('summary-a')), { engine, route: 'summary', fallbacks: [chain(model('summary-long'))] });
+    const chunks = await readAll(await safe.stream('JSON question: summarize'));
+    expect(logged.join('\n')).toContain('Could not parse message into JSON');
+    expect(JSON.stringify(chunks)).toContain('[summary-long]');
+    await recordsReach(engine, records, 1);
+    expect(attemptsOf(records[0]!)).toEqual(['sum-a:unknown', 'sum-long:success']);
   });
 });
 

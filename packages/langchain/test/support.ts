@@ -2,6 +2,7 @@ import { BaseChatModel, type BaseChatModelParams } from '@langchain/core/languag
 import { AIMessage, AIMessageChunk, type BaseMessage } from '@langchain/core/messages';
 import type { CallbackManagerForLLMRun } from '@langchain/core/callbacks/manager';
 import { ChatGenerationChunk, type ChatResult } from '@langchain/core/outputs';
+import { RunnableLambda } from '@langchain/core/runnables';
 import { createResilience, definePolicy, ManualClock, type PolicyInput, type RequestRecord, type Resilience } from '@llm-resilience/core';
 
 /** One scripted reply of a {@link ScriptedChatModel}. */
@@ -154,4 +155,12 @@ export function runTree(run: { name: string; tags?: string[]; error?: string; ex
     metadata: run.extra?.metadata ?? {},
     children: (run.child_runs as Array<Parameters<typeof runTree>[0]>).map(runTree),
   };
+}
+
+/**
+ * A chain step that yields nothing for its input: a generator function (a filter that drops the whole
+ * reply) as LangChain runs it. Its types do not describe generator functions, hence the cast.
+ */
+export function dropsEverything<I, O>(): RunnableLambda<I, O> {
+  return RunnableLambda.from((async function* () {}) as unknown as (input: I) => Promise<O>);
 }

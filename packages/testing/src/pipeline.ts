@@ -64,6 +64,16 @@ const ERROR_FOR: Partial<Record<FaultKind, (req: ChatRequest, s: FakeModelConfig
 };
 
 /**
+ * The headers of an injected 429 (the `rate_limit` fault, and a `stream_error` fault of `errorType`
+ * `rate_limit` on a request that does not stream): `retry-after` / `retry-after-ms` of the rule's
+ * `retryAfterSeconds` (default 1), and the request limit (the model's `rpm`, else 60) exhausted until then.
+ */
+function rateLimitFaultHeaders(fault: FaultRule, settings: FakeModelConfig, protocol: Protocol, now: number): Headers {
+  const ms = (fault.retryAfterSeconds ?? 1) * 1000;
+  return { ...protocol.exhaustedHeaders(settings.limits?.rpm ?? 60, ms, now), ...retryAfterHeaders(ms) };
+}
+
+/**
  * The error of a `stream_error` fault: sent inside the stream after its 200, or as the HTTP response
  * to a request that does not stream (an overload is then Anthropic's 529 and OpenAI's 503).
  */
@@ -181,9 +191,7 @@ async function respond(
   const hint = fault?.retryAfterSeconds === undefined ? {} : retryAfterHeaders(fault.retryAfterSeconds * 1000);
 
   if (fault && kind === 'rate_limit') {
-    const ms = (fault.retryAfterSeconds ?? 1) * 1000;
-    const headers = { ...base, ...limitHeaders(), ...protocol.exhaustedHeaders(settings.limits?.rpm ?? 60, ms, now), ...retryAfterHeaders(ms) };
-    sendError(ctx, res, protocol, { type: 'rate_limit', model: parsed.model }, headers);
+    sendError(ctx, res, protocol, { type: 'rate_limit', model: parsed.model }, { ...base, ...limitHeaders(), ...rateLimitFaultHeaders(fault, settings, protocol, now) });
     return FAILED;
   }
   if (fault && kind === 'rate_limit_no_hint') {
@@ -195,7 +203,9 @@ async function respond(
     return FAILED;
   }
   if (fault?.kind === 'stream_error' && !parsed.stream) {
-    sendError(ctx, res, protocol, streamErrorOf(fault, parsed, protocol), { ...base, ...limitHeaders(), ...hint });
+    // A 429 carries what the rate_limit fault's 429 carries: retry-after and the exhausted request limit.
+    const headers = (fault.errorType ?? 'overloaded') === 'rate_limit' ? rateLimitFaultHeaders(fault, settings, protocol, now) : hint;
+    sendError(ctx, res, protocol, streamErrorOf(fault, parsed, protocol), { ...base, ...limitHeaders(), ...headers });
     return FAILED;
   }
   if (kind === 'connection_reset') {

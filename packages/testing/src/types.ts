@@ -36,7 +36,8 @@ export type FaultKind =
  * format): `overloaded` is Anthropic's `overloaded_error` / OpenAI's `server_is_overloaded`,
  * `rate_limit` is `rate_limit_error` / `rate_limit_exceeded`, `server_error` is `api_error` /
  * `server_error`. A request that does not stream gets the same error as an HTTP response instead
- * (529 or 503, 429, 500).
+ * (529 or 503, 429, 500); its 429 carries the `rate_limit` fault's headers (`retry-after`, default 1 s,
+ * and the request limit exhausted until then).
  *
  * @example
  * ```ts
@@ -158,7 +159,9 @@ export interface FaultRule {
   count?: number;
   /**
    * Sends `retry-after` / `retry-after-ms` with this value (any error fault; for `stream_error` only on
-   * a request that does not stream, since a stream's headers went out with its 200). Default 1 for `rate_limit`.
+   * a request that does not stream, since a stream's headers went out with its 200). Default 1 for a
+   * 429: the `rate_limit` fault, and a `stream_error` of `errorType` `rate_limit` that does not stream
+   * (both also send the request limit exhausted until then).
    */
   retryAfterSeconds?: number;
   /** `timeout`: how long before answering (default 60 000). `slow_first_token`: extra delay (default 2 000). */

@@ -339,7 +339,39 @@ describe('stream_error: the in-stream error of each API, after a 200', () => {
     const plain = await chat();
     expect(plain.status).toBe(429);
     expect(plain.headers.get('retry-after')).toBe('4');
+    expect(plain.headers.get('retry-after-ms')).toBe('4000');
+    expect(plain.headers.get('x-ratelimit-remaining-requests')).toBe('0');
+    expect(plain.headers.get('x-ratelimit-reset-requests')).toBe('4s');
     expect(s.fake.counters.rateLimited).toBe(1);
+  });
+
+  /** The retry headers of a response: retry-after and the request limit (`x-ratelimit-*-requests`, `anthropic-ratelimit-requests-*`). */
+  const rateLimitHeaders = (headers: { forEach(cb: (value: string, key: string) => void): void }) => {
+    const out: Record<string, string> = {};
+    headers.forEach((value, key) => {
+      if (key.startsWith('retry-after') || (key.includes('ratelimit') && key.includes('requests'))) out[key] = value;
+    });
+    return out;
+  };
+
+  it("a stream_error rate_limit that does not stream answers the rate_limit fault's 429: retry-after 1 s by default and the request limit exhausted until then", async () => {
+    s.fake.setFaults([{ kind: 'rate_limit' }]);
+    const openAIFault = await chat();
+    const anthropicFault = await messages();
+    s.fake.setFaults([{ kind: 'stream_error', errorType: 'rate_limit' }]);
+    const openAI = await chat();
+    const anthropic = await messages();
+    expect([openAI.status, anthropic.status]).toEqual([429, 429]);
+    expect(rateLimitHeaders(openAI.headers)).toEqual(rateLimitHeaders(openAIFault.headers));
+    expect(rateLimitHeaders(openAI.headers)).toMatchObject({ 'retry-after': '1', 'retry-after-ms': '1000', 'x-ratelimit-limit-requests': '100', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1s' });
+    expect(rateLimitHeaders(anthropic.headers)).toEqual(rateLimitHeaders(anthropicFault.headers));
+    expect(rateLimitHeaders(anthropic.headers)).toMatchObject({ 'retry-after': '1', 'anthropic-ratelimit-requests-remaining': '0', 'anthropic-ratelimit-requests-reset': '1970-01-01T00:00:01Z' });
+    // The other error types keep their own headers: retry-after only when the rule sets it.
+    s.fake.setFaults([{ kind: 'stream_error', errorType: 'overloaded' }]);
+    const overloaded = await chat();
+    expect(overloaded.status).toBe(503);
+    expect(overloaded.headers.get('retry-after')).toBeNull();
+    expect(overloaded.headers.get('x-ratelimit-remaining-requests')).not.toBe('0');
   });
 
   it('scripts like any fault: a window on the timeline, for one model', async () => {
