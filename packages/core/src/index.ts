@@ -66,7 +66,7 @@ export { ResilienceError, PolicyConfigError, type PolicyIssue } from './errors/R
 export { ChainExhaustedError, RequestFailedError } from './errors/ChainExhaustedError';
 export { classifyError, type ClassifyErrorOptions } from './errors/classifyError';
 export { Redactor, redactSecrets, type RedactOptions, type TextRedactor } from './errors/Redactor';
-export { redactedCause } from './errors/redactedCause';
+export { originalCauseOf, redactedCause } from './errors/redactedCause';
 export { isErrorKind } from './errors/isErrorKind';
 export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from './errors/httpErrorOf';
 export {

@@ -1,3 +1,5 @@
+import { MemoryPacingSyncHub } from '../pacing/PacingStateSync';
+import type { StandardSchemaLike } from '../policy/schema';
 import { drive, http, ok, setup } from './engineTestKit';
 import type { AttemptContext } from './types';
 
@@ -207,6 +209,141 @@ describe('pacing: correcting what a call was counted for once it has ended', () 
     const failed = await drive(clock, engine.execute({ ...bigRequest(), stream: true }, async () => ({ chunks: [] })));
     failed.fail(new Error('connection reset mid-stream'));
     expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 98, remainingTokens: 54_000 });
+  });
+});
+
+/** Accepts any JSON object; a reply that is not one fails validation. */
+const onlyObjects: StandardSchemaLike = {
+  '~standard': { version: 1, vendor: 'test', validate: (v) => (typeof v === 'object' && v !== null ? { value: v } : { issues: [{ message: 'not an object' }] }) },
+};
+
+describe('pacing: each attempt counted once, corrected once', () => {
+  it('a retried 503 then an answer: two requests stay counted, the tokens are what the answer used', async () => {
+    const { engine, clock } = await fullQuota({ solo: { chain: ['a'] } });
+    let n = 0;
+    await drive(clock, engine.execute(bigRequest('solo'), async () => (n++ === 0 ? Promise.reject(http(503)) : ok('hi', { prompt_tokens: 90, completion_tokens: 10 }))));
+    expect(n).toBe(2);
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 59_900 });
+    // Two requests taken; the 500 ms backoff between them refilled 500 ms' worth (100 a minute).
+    expect(engine.pacingOf('a')!.remainingRequests).toBeCloseTo(98 + (0.5 * 100) / 60, 6);
+  });
+
+  it('retry-stricter: the rejected reply and the repair are each corrected once with what they used', async () => {
+    const { engine, clock } = await fullQuota({ chat: { chain: ['a'] }, cls: { chain: ['a'], output: onlyObjects, onInvalidOutput: 'retry-stricter' } });
+    let n = 0;
+    const res = await drive(clock, engine.execute(bigRequest('cls'), async () => ok(n++ === 0 ? '42' : '{}', { prompt_tokens: 90, completion_tokens: 10 })));
+    expect(res.record.validation_failures).toBe(1);
+    expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 98, remainingTokens: 59_800 });
+  });
+
+  it('a reply that fails validation and fails the request is corrected once', async () => {
+    const { engine, clock } = await fullQuota({ chat: { chain: ['a'] }, cls: { chain: ['a'], output: onlyObjects, onInvalidOutput: 'fail' } });
+    const err = await drive(clock, engine.execute(bigRequest('cls'), async () => ok('42', { prompt_tokens: 90, completion_tokens: 10 }))).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_LLMR_INVALID_OUTPUT' });
+    expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 99, remainingTokens: 59_900 });
+  });
+
+  it('a stream is corrected by the first of fail(usage) / complete(); later calls change nothing', async () => {
+    const { engine, clock } = await fullQuota();
+    const streamed = await drive(clock, engine.execute({ ...bigRequest(), stream: true }, async () => ({ chunks: [] })));
+    streamed.fail(new Error('connection reset mid-stream'), { inputTokens: 900, outputTokens: 100 });
+    streamed.complete({ inputTokens: 1, outputTokens: 1 });
+    streamed.fail(new Error('again'), { inputTokens: 1, outputTokens: 1 });
+    expect(engine.pacingOf('a')).toMatchObject({ remainingRequests: 99, remainingTokens: 59_000 });
+  });
+});
+
+describe('pacing: a quota replaced while a call waits for its share', () => {
+  /** 60 000 tokens a minute (1 back per ms), none left, full in 60 s. */
+  const noTokensLeft = { 'x-ratelimit-limit-tokens': '60000', 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '60s' };
+  /** A call of 3 000 tokens: with the 1 200-token margin it needs 4 200 back, 4.2 s on `noTokensLeft`. */
+  const waitingRequest = { route: 'chat', inputTokens: 2_000, maxOutputTokens: 1_000 };
+
+  /**
+   * An engine that has seen `noTokensLeft` on target a, and another replica's pacing sync: `publishAt(ms,
+   * snapshot)` moves the clock `ms` on and shares what that replica observed then, as its engine would.
+   */
+  async function withReplica(routes: Parameters<typeof setup>[1], extra: Parameters<typeof setup>[0] = {}) {
+    const hub = new MemoryPacingSyncHub();
+    const env = setup(extra, routes, { pacingSync: hub.connect() });
+    const replica = hub.connect();
+    await drive(
+      env.clock,
+      env.engine.execute({ route: 'chat', inputTokens: 10 }, async (_t, ctx: AttemptContext) => {
+        ctx.reportHeaders(noTokensLeft);
+        return ok();
+      }),
+    );
+    const publishAt = async (ms: number, snapshot: { remainingTokens: number; fullInMs: number }) => {
+      await env.clock.advance(ms);
+      const now = env.clock.now();
+      replica.publish('a', { limitTokens: 60_000, remainingTokens: snapshot.remainingTokens, tokensResetAt: now + snapshot.fullInMs, observedAt: now });
+    };
+    return { ...env, publishAt };
+  }
+
+  it('checks the call again against the newer report once its wait ends, waits for what it lacks there, and is counted against it', async () => {
+    const { engine, clock, publishAt } = await withReplica({ chat: { chain: ['a'], retry: { maxLimiterWait: '30s', maxAttempts: 1 } } });
+    const t0 = clock.now();
+    const sent: number[] = [];
+    const waiting = engine.execute(waitingRequest, async () => {
+      sent.push(clock.now() - t0);
+      return ok('hi', { prompt_tokens: 10, completion_tokens: 5 });
+    });
+    // 1 s into its 4.2 s wait, another replica sees 0 left again, full in 60 s (others use the key too).
+    await publishAt(1_000, { remainingTokens: 0, fullInMs: 60_000 });
+    expect(engine.pacingOf('a')).toEqual({ limitTokens: 60_000, remainingTokens: 0, tokensResetAt: t0 + 61_000, observedAt: t0 + 1_000 });
+    const res = await drive(clock, waiting);
+    // At 4.2 s only 3 200 tokens are back on the new report: it waits 1 s more for the 4 200 it needs,
+    // instead of going out with the old report's wait.
+    expect(sent).toEqual([5_200]);
+    expect(res.record.attempts[0]!.waitedMs).toBe(5_200);
+    // Counted against the new report (3 000 at 4.2 s), then corrected by what it used (15): 4 200
+    // refilled by 5.2 s, less 15.
+    expect(engine.pacingOf('a')).toEqual({ limitTokens: 60_000, remainingTokens: 4_185, tokensResetAt: t0 + 5_200 + 55_815, observedAt: t0 + 5_200 });
+  });
+
+  it('skips the target as paced when the newer report would make it wait longer than maxLimiterWait allows', async () => {
+    const { engine, clock, publishAt } = await withReplica({ chat: { chain: ['a', 'b'], retry: { maxLimiterWait: '5s' } } });
+    const t0 = clock.now();
+    const sent: Array<[string, number]> = [];
+    const waiting = engine.execute(waitingRequest, async (t) => {
+      sent.push([t.id, clock.now() - t0]);
+      return ok();
+    });
+    // 0 left, full in 10 minutes (100 tokens back a second): 4 200 tokens are 38.8 s away at 4.2 s.
+    await publishAt(1_000, { remainingTokens: 0, fullInMs: 600_000 });
+    const res = await drive(clock, waiting);
+    expect(res.record.skipped).toEqual([expect.objectContaining({ target: 'a', reason: 'paced' })]);
+    expect(sent).toEqual([['b', 4_200]]);
+    // Nothing was sent to a: the newer report is as it came.
+    expect(engine.pacingOf('a')).toEqual({ limitTokens: 60_000, remainingTokens: 0, tokensResetAt: t0 + 601_000, observedAt: t0 + 1_000 });
+  });
+
+  it('counts a call against a report that replaced the quota while a target-scoped limit held it back', async () => {
+    const { engine, clock, publishAt } = await withReplica(
+      { chat: { chain: ['a'], retry: { maxLimiterWait: '30s', maxAttempts: 1 } } },
+      { limits: [{ id: 'a-rate', scope: ['model'], metric: 'requests', limit: 1, window: '10s' }] },
+    );
+    // 30 s later, half the quota is back; a small call takes the limit's one call per 10 s on a's model.
+    await clock.advance(30_000);
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, maxOutputTokens: 10 }, async () => ok()));
+    const t0 = clock.now();
+    const sent: number[] = [];
+    const waiting = engine.execute(waitingRequest, async () => {
+      sent.push(clock.now() - t0);
+      return ok('hi', { prompt_tokens: 10, completion_tokens: 5 });
+    });
+    // Pacing let it through (counted against the old report); while the limit holds it back, another
+    // replica sees 10 000 left, full in 50 s.
+    await publishAt(1_000, { remainingTokens: 10_000, fullInMs: 50_000 });
+    await drive(clock, waiting);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toBeGreaterThan(1_000);
+    const sentAt = t0 + sent[0]!;
+    // Counted against the newer report when it went out (10 000 and the refill since, less 3 000), then
+    // corrected by what it used (15).
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 10_000 + (sentAt - (t0 + 1_000)) - 15, observedAt: sentAt });
   });
 });
 

@@ -4,6 +4,7 @@ import { inspect } from 'node:util';
 import OpenAI from 'openai';
 import { Registry } from 'prom-client';
 import type { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
+import { originalCauseOf } from '../errors/redactedCause';
 import { ResilienceError } from '../errors/ResilienceError';
 import { combineMetrics, type Metrics } from '../observability/Metrics';
 import { PrometheusMetrics } from '../observability/PrometheusMetrics';
@@ -176,9 +177,66 @@ describe('Resilience with redact: the app\'s own keys never reach what the engin
     expect({ ...cause }).toEqual({ status: 401, code: 'invalid_api_key', type: 'invalid_request_error', requestID: 'req_401' });
     expect(err.last?.cause).toBe(cause);
     expectNoSecret([inspect(err, { depth: Infinity }), consoleErrorOf(err), inspect(err.last, { depth: Infinity })]);
-    // The engine changed nothing of the error the call threw.
+    // The engine changed nothing of the error the call threw, which originalCauseOf gives back for debugging.
     expect(original.message).toContain(AZURE_KEY);
     expect(original.headers?.get('x-echo-key')).toBe(AZURE_KEY);
+    expect(originalCauseOf(err)).toBe(original);
+    expect(originalCauseOf(err.last)).toBe(original);
+  });
+
+  it('keeps prompt text a provider quoted back (a 400 on the content) out of the stand-in cause, as out of the message', async () => {
+    const prompt = 'my SSN is 123-45-6789 and my card is 4111 1111 1111 1111, please summarise';
+    const err400 = OpenAI.APIError.generate(
+      400,
+      { error: { message: `Invalid value for 'content': '${prompt}' is flagged.`, type: 'invalid_request_error', code: null } },
+      undefined,
+      new Headers(),
+    );
+    const { engine, clock } = observe({ secrets: SECRETS }, { chat: { chain: ['a'] } });
+    const err = (await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.reject(err400))))) as RequestFailedError;
+    expect(err).toMatchObject({ kind: 'invalid_request', cause: { message: "400 Invalid value for 'content': '[74 chars]' is flagged.", status: 400 } });
+    for (const text of [err.message, inspect(err, { depth: Infinity }), consoleErrorOf(err)]) {
+      expect(text).not.toContain('4111 1111');
+      expect(text).not.toContain('123-45-6789');
+    }
+  });
+
+  it('builds a stand-in only for the failure it throws: the failed attempts before it keep their raw errors until then', async () => {
+    const { engine, clock } = observe({ secrets: SECRETS }, { chat: { chain: ['a', 'b'] } });
+    // A stand-in reads the stack of what it stands for (V8 formats it then, the costly part): counted.
+    const stackReads = new Map<Error, number>();
+    const failing = (message: string, status: number): Error => {
+      const e = Object.assign(new Error(message), { status });
+      const stack = e.stack;
+      stackReads.set(e, 0);
+      Object.defineProperty(e, 'stack', { get: () => (stackReads.set(e, stackReads.get(e)! + 1), stack), configurable: true });
+      return e;
+    };
+    // a overloaded, retried, then b answers: nothing is thrown, no stand-in is built.
+    let n = 0;
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, (t) => (t.id === 'a' ? Promise.reject(failing(`overloaded ${n++}`, 503)) : Promise.resolve(ok()))));
+    expect(stackReads.size).toBeGreaterThan(1);
+    expect([...stackReads.values()].every((reads) => reads === 0)).toBe(true);
+
+    // Every attempt fails: only the last one's error, which the thrown error carries, gets a stand-in.
+    stackReads.clear();
+    const err = (await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, (t) => Promise.reject(failing(`overloaded on ${t.id}`, 503)))))) as ChainExhaustedError;
+    const errors = [...stackReads.keys()];
+    expect(errors.length).toBeGreaterThan(2);
+    expect(errors.map((e) => stackReads.get(e)! > 0)).toEqual(errors.map((_, i) => i === errors.length - 1));
+    expect(originalCauseOf(err)).toBe(errors[errors.length - 1]);
+    expect(err.cause).toMatchObject({ message: 'overloaded on b', status: 503 });
+  });
+
+  it("keeps the connection errors behind undici's fetch failed (an AggregateError's errors) in the stand-in", async () => {
+    const { engine, clock } = observe({ secrets: SECRETS }, { chat: { chain: ['a'], retry: { maxAttempts: 1 } } });
+    const refused = (host: string) => Object.assign(new Error(`connect ECONNREFUSED ${host}:443`), { code: 'ECONNREFUSED', syscall: 'connect' });
+    const fetchFailed = () => new TypeError('fetch failed', { cause: new AggregateError([refused('10.0.0.1'), refused('::1')], '') });
+    const err = (await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.reject(fetchFailed()))))) as ChainExhaustedError;
+    expect(err).toMatchObject({ kind: 'network' });
+    const errors = ((err.cause as Error).cause as { errors?: unknown[] }).errors;
+    expect(errors).toEqual([expect.objectContaining({ message: 'connect ECONNREFUSED 10.0.0.1:443', code: 'ECONNREFUSED' }), expect.objectContaining({ message: 'connect ECONNREFUSED ::1:443', code: 'ECONNREFUSED' })]);
+    expect(inspect(err, { depth: Infinity })).toContain('ECONNREFUSED ::1:443');
   });
 
   it('does the same for an error that does not fall back, and for the caller\'s abort reason', async () => {

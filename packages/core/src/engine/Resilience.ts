@@ -1188,19 +1188,31 @@ export class Resilience {
         let paced: PacingSpend | undefined;
         try {
           // Proactive pacing from provider headers, then our own target-scoped limits.
-          const paceMs = this.pacingWait(target, estimate);
-          if (paceMs > 0 && !this.canWait(s, paceMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
-            this.breakers.release(target.id, target.provider, admission);
-            this.skip(s, target, 'paced', `provider quota low for ${paceMs} ms`);
-            continue chain;
-          }
-          // Counted before any wait: callers arriving meanwhile wait for this call's share too.
-          paced = this.spendPacing(target, estimate);
-          if (paceMs > 0) {
+          let tooLongMs: number | undefined;
+          for (;;) {
+            const paceMs = this.pacingWait(target, estimate);
+            if (paceMs > 0 && !this.canWait(s, paceMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
+              tooLongMs = paceMs;
+              break;
+            }
+            // Counted before any wait: callers arriving meanwhile wait for this call's share too.
+            paced = this.spendPacing(target, estimate);
+            if (paceMs === 0) break;
             await this.clock.sleep(paceMs, s.request.signal);
             waitedMs += paceMs;
             capacityWaitMs += paceMs;
             fresh = false;
+            if (this.pacing.get(target.id) === paced?.quota) break;
+            // Replaced while it waited (another call's headers, a 429's, another process' snapshot): the
+            // newer report cannot count this call, which has not gone out, and may leave less than the
+            // quota it waited on. Checked again and counted against it, within what is left of the
+            // wait allowed; the replaced quota is not corrected (see settlePacing).
+            paced = undefined;
+          }
+          if (tooLongMs !== undefined) {
+            this.breakers.release(target.id, target.provider, admission);
+            this.skip(s, target, 'paced', `provider quota low for ${tooLongMs} ms`);
+            continue chain;
           }
           if (this.limiter.hasTargetRules) {
             fresh = false;
@@ -1224,7 +1236,7 @@ export class Resilience {
                 // call's failure (a timeout) stays the request's error.
                 if (last === undefined || !s.holding?.has(target.id)) {
                   const denied = RateLimitExceededError.fromDenial(d);
-                  last = this.exposed({ kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied });
+                  last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
                 }
                 continue chain;
               }
@@ -1244,6 +1256,10 @@ export class Resilience {
               d = await this.limiter.reserve(tctx, estimate, 'target', this.reserveOptions(s.trafficClass));
             }
             reservation = d;
+            // A report that replaced the quota while the limits were reserved (or waited for) does not
+            // count this call either: counted against it, without a second pacing wait (the call holds
+            // its limits' capacity now).
+            if (this.pacing.get(target.id) !== paced?.quota) paced = this.spendPacing(target, estimate);
           }
         } catch (err) {
           // Aborted or failed while waiting for capacity: the breaker's admission (maybe a half-open
@@ -1271,7 +1287,7 @@ export class Resilience {
           throw new RequestFailedError(
             'ERR_LLMR_DEADLINE',
             message,
-            { kind: 'timeout', code: 'ERR_LLMR_DEADLINE', message, cause: last?.cause },
+            this.exposed({ kind: 'timeout', code: 'ERR_LLMR_DEADLINE', message, cause: last?.cause }),
             s.record,
             this.messageFor('timeout', s),
           );
@@ -1353,7 +1369,7 @@ export class Resilience {
                 throw new RequestFailedError(
                   'ERR_LLMR_INVALID_OUTPUT',
                   `The reply of '${target.id}' on route '${route.name}' failed validation: ${reason}.`,
-                  last,
+                  this.exposed(last),
                   s.record,
                   this.messageFor('validation_failed', s),
                 );
@@ -1430,7 +1446,7 @@ export class Resilience {
             throw new RequestFailedError(
               'ERR_LLMR_DEADLINE',
               `The request's deadline passed after ${attempts} attempt(s); last error ${c.kind}.`,
-              { ...c, kind: 'timeout' },
+              this.exposed({ ...c, kind: 'timeout' }),
               s.record,
               this.messageFor('timeout', s),
             );
@@ -1470,7 +1486,7 @@ export class Resilience {
               'ERR_LLMR_NOT_RETRYABLE',
               `Route '${route.name}' stopped on ${c.kind}${c.status ? ` (${c.status})` : ''} from '${target.id}': ${c.message}. ` +
                 `This kind does not fall back on this route (fallbackOn).`,
-              c,
+              this.exposed(c),
               s.record,
               this.messageFor(c.kind, s),
             );
@@ -1484,7 +1500,7 @@ export class Resilience {
       }
     }
     last ??= s.skipFailure;
-    throw new ChainExhaustedError(route.name, s.record, last, this.messageFor(last?.kind ?? 'unknown', s));
+    throw new ChainExhaustedError(route.name, s.record, last && this.exposed(last), this.messageFor(last?.kind ?? 'unknown', s));
   }
 
   private canWait(s: RequestState, ms: number, max: number): boolean {
@@ -1498,23 +1514,27 @@ export class Resilience {
     this.metrics.attempt(a, { route: s.route.name, priority: s.trafficClass.name });
   }
 
+  /** `err` classified, its cause the raw error: an attempt's failure, kept so until the engine throws. */
   private classify(err: unknown): ClassifiedError {
-    return this.exposed(classifyError(err, { now: this.clock.now(), redact: this.redactor }));
+    return classifyError(err, { now: this.clock.now(), redact: this.redactor });
   }
 
   /**
-   * `c` as the errors the engine throws may carry it: with option `redact` set, its cause is a redacted
+   * `c` as the errors the engine throws carry it: with option `redact` set, its cause is a redacted
    * stand-in (name, redacted message and stack, status/code/type/request id; no headers, bodies or
-   * request options), so a logger printing cause chains prints no key the app named.
+   * request options), so a logger printing cause chains prints no key the app named. Applied only where
+   * a `ChainExhaustedError` or `RequestFailedError` is made: the failures of a request's attempts keep
+   * their raw causes until then (a stand-in costs tens of microseconds: the original's stack is
+   * formatted), and only the one thrown gets a stand-in.
    */
   private exposed(c: ClassifiedError): ClassifiedError {
     return this.redactsCauses && c.cause !== undefined ? { ...c, cause: redactedCause(c.cause, this.redactor) } : c;
   }
 
   private classifyAttemptError(err: unknown, s: RequestState): ClassifiedError {
-    if (isInstance(err, AttemptTimeoutError)) return this.exposed({ kind: 'timeout', code: err.code, message: err.message, cause: err });
+    if (isInstance(err, AttemptTimeoutError)) return { kind: 'timeout', code: err.code, message: err.message, cause: err };
     if (s.request.signal?.aborted) {
-      return this.exposed({ kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err });
+      return { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err };
     }
     const c = this.classify(err);
     // Cancelled, but not by our caller (their signal is not aborted): the provider or an SDK cut the
@@ -1577,8 +1597,10 @@ export class Resilience {
 
   /**
    * Corrects what pacing counted for an attempt's call once the attempt has ended, on the quota it was
-   * counted against: when a newer report (headers, a 429's, another process') has replaced that quota,
-   * nothing, as the provider's numbers already count the call as it did.
+   * counted against (the one current when it went out: a call whose quota was replaced while it waited
+   * is counted again against the new one, see runChain). When a newer report (headers, a 429's, another
+   * process') has replaced that quota since the call went out, nothing: that report came from the
+   * provider after the call reached it and counts it as the provider does (and the next one will).
    * - `unsent` (a limit denied it after pacing counted it, the caller aborted or the deadline passed
    *   while it waited): its request and estimate are given back.
    * - `refused` (an error response, or a failure without a reply, and no usage reported): its tokens
@@ -1657,7 +1679,7 @@ export class Resilience {
       // Aborted while waiting (backoff, limits, pacing, queue): the same error as an abort during a call.
       error = this.cancelled(s, err);
     } else {
-      const c = this.classify(err);
+      const c = this.exposed(this.classify(err));
       error = new RequestFailedError('ERR_LLMR_FAILED', c.message, c, r, this.messageFor(c.kind, s));
     }
     const kind = (error as ResilienceError).kind;

@@ -333,7 +333,7 @@ export interface ResilienceOptions {
    * reach `alert` events, error messages, records and log fields. Once set, the `cause` of the
    * `ChainExhaustedError` / `RequestFailedError` the engine throws (and of their `last` / `classified`)
    * is a redacted stand-in for what the call threw (see `redactedCause`), not the SDK's error object
-   * with its headers and body. Checked at start-up: a secret shorter than 8 characters or a pattern
+   * with its headers and body (`originalCauseOf(err)` gives that back, for debugging). Checked at start-up: a secret shorter than 8 characters or a pattern
    * that is not a RegExp fails `createResilience`. Default: none. See `RedactOptions`.
    */
   redact?: import('../errors/Redactor').RedactOptions;

@@ -134,17 +134,32 @@ describe('toTextRedactor (the redact option of classifyError)', () => {
     expect(toTextRedactor(r, 'at')).toBe(r);
   });
 
-  it('builds a Redactor from RedactOptions, once per options object', () => {
+  it('builds a Redactor from RedactOptions', () => {
     const options: RedactOptions = { secrets: [AZURE_KEY] };
-    const r = toTextRedactor(options, 'at');
-    expect(r.redact(text)).toBe('invalid key [redacted]; [redacted-key]');
-    expect(toTextRedactor(options, 'at')).toBe(r);
+    expect(toTextRedactor(options, 'at').redact(text)).toBe('invalid key [redacted]; [redacted-key]');
     expect(toTextRedactor({}, 'at').redact(text)).toBe(`invalid key ${AZURE_KEY}; [redacted-key]`);
+  });
+
+  it('reads the options object as it is at each call: a secret pushed into its array later is cut (keys loaded from a vault after start-up)', () => {
+    const options = { secrets: [] as string[] };
+    expect(toTextRedactor(options, 'at').redact(text)).toBe(`invalid key ${AZURE_KEY}; [redacted-key]`);
+    options.secrets.push(AZURE_KEY);
+    expect(toTextRedactor(options, 'at').redact(text)).toBe('invalid key [redacted]; [redacted-key]');
+    // ...and checked at each call too: a short one added since is reported, not silently skipped.
+    options.secrets.push('short');
+    expect(() => toTextRedactor(options, 'at')).toThrow(TypeError);
   });
 
   it('uses any object with a redact(text) method, then still cuts the built-in key formats', () => {
     const mine = { marker: '[mine]', redact(t: string) { return t.split(AZURE_KEY).join(this.marker); } };
     expect(toTextRedactor(mine, 'at').redact(text)).toBe('invalid key [mine]; [redacted-key]');
+  });
+
+  it('uses the redact method the object has at each call, not the first one it had', () => {
+    const mine: { redact(t: string): string } = { redact: (t) => t };
+    expect(toTextRedactor(mine, 'at').redact(text)).toBe(`invalid key ${AZURE_KEY}; [redacted-key]`);
+    mine.redact = (t) => t.split(AZURE_KEY).join('[vault]');
+    expect(toTextRedactor(mine, 'at').redact(text)).toBe('invalid key [vault]; [redacted-key]');
   });
 
   it('never throws for a redact(text) of the app that throws or returns no string: the text is replaced', () => {

@@ -186,16 +186,15 @@ const REDACT_FAILED = '[redacted: redact() threw]';
 /** Built-in key formats only, run after a scrubber of the app's (which may not know them). */
 const KEY_FORMATS_ONLY = new Redactor();
 
-/** The scrubbers built for objects handed to {@link toTextRedactor}, one per object. */
-const BUILT = new WeakMap<object, TextRedactor>();
-
 /**
  * @internal The scrubber `value` stands for, for `classifyError`'s `redact` option: a {@link Redactor}
  * of this module as it is; an object with a `redact(text)` method (a `Redactor` of another copy of the
  * package, a scrubber of the app's), wrapped so that it never throws and the built-in key formats are
- * still cut after it; {@link RedactOptions}, built into a `Redactor` once per options object (changes
- * to the object afterwards are not seen: use a `secrets` function for keys that change). Anything else
- * throws a `TypeError` naming `at`, what was expected and every problem found, never a value.
+ * still cut after it; {@link RedactOptions}, built into a `Redactor`. Built anew on every call (it is
+ * cheap: the options are checked, the secrets sorted, the patterns compiled), never cached per object,
+ * so what the object holds now is what is cut: secrets pushed into its array after an earlier call, a
+ * `redact` method replaced since. Anything else throws a `TypeError` naming `at`, what was expected and
+ * every problem found, never a value.
  *
  * @example
  * ```ts
@@ -206,12 +205,9 @@ const BUILT = new WeakMap<object, TextRedactor>();
 export function toTextRedactor(value: unknown, at: string): TextRedactor {
   if (value instanceof Redactor) return value;
   if (value === null || (typeof value !== 'object' && typeof value !== 'function')) throw notARedactor(at, [], value);
-  const known = BUILT.get(value);
-  if (known !== undefined) return known;
-  let built: TextRedactor;
   const redact = (value as { redact?: unknown }).redact;
   if (typeof redact === 'function') {
-    built = {
+    return {
       redact: (text) => {
         let t: unknown;
         try {
@@ -222,13 +218,10 @@ export function toTextRedactor(value: unknown, at: string): TextRedactor {
         return typeof t === 'string' ? KEY_FORMATS_ONLY.redact(t) : REDACT_FAILED;
       },
     };
-  } else {
-    const problems = redactOptionProblems(value, at);
-    if (problems.length > 0) throw notARedactor(at, problems, value);
-    built = new Redactor(value as RedactOptions);
   }
-  BUILT.set(value, built);
-  return built;
+  const problems = redactOptionProblems(value, at);
+  if (problems.length > 0) throw notARedactor(at, problems, value);
+  return new Redactor(value as RedactOptions);
 }
 
 function notARedactor(at: string, problems: readonly string[], value: unknown): TypeError {

@@ -826,6 +826,21 @@ describe('classifyError: the app\'s own secrets (redact)', () => {
     expect(c).toMatchObject({ kind: 'auth', message: 'Incorrect API key provided: [redacted].' });
   });
 
+  it('reads RedactOptions as they are at each call: a secrets array filled after an earlier call (from a vault) is not frozen empty', () => {
+    const options = { secrets: [] as string[] };
+    classifyError(new Error('boot failure'), { now: NOW, redact: options }); // used once before the key was loaded
+    options.secrets.push(AZURE_KEY);
+    const c = classifyError(openAIError(401, { message: `Incorrect API key provided: ${AZURE_KEY}.` }), { now: NOW, redact: options });
+    expect(c.message).toBe('Incorrect API key provided: [redacted].');
+  });
+
+  it('calls the redact method an object has at each call, not the first one it had', () => {
+    const mine: { redact(text: string): string } = { redact: (text) => text };
+    classifyError(new Error('boot failure'), { now: NOW, redact: mine });
+    mine.redact = (text) => text.split(AZURE_KEY).join('[vault]');
+    expect(classifyError(new Error(`bad key ${AZURE_KEY}`), { now: NOW, redact: mine }).message).toBe('bad key [vault]');
+  });
+
   it('takes a Redactor of another copy of the module (the ES module and CommonJS builds are two copies)', () => {
     let Other: typeof Redactor | undefined;
     jest.isolateModules(() => {

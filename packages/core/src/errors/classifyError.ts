@@ -1,8 +1,8 @@
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from './ErrorKind';
 import { isErrorKind } from './isErrorKind';
-import { redactQuoted } from './redactQuoted';
 import { Redactor, toTextRedactor, type RedactOptions, type TextRedactor } from './Redactor';
 import { parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryAfterFromRateLimit, retryInfoDelayMs } from './retryHints';
+import { MAX_TEXT, sanitizeMessage } from './sanitizeMessage';
 
 /**
  * Options of {@link classifyError}.
@@ -18,7 +18,8 @@ export interface ClassifyErrorOptions {
   /**
    * Cuts the app's own secrets and patterns out of `message` and `code`, besides the key formats the core
    * knows (the engine passes the one its `redact` option builds). A {@link Redactor}; or
-   * {@link RedactOptions} (`{ secrets, patterns }`, built into a `Redactor` once per options object); or
+   * {@link RedactOptions} (`{ secrets, patterns }`, built into a `Redactor` on each call, so secrets added
+   * to the object later are seen); or
    * any object with a `redact(text)` method, such as a `Redactor` of the package's other build (ES module
    * or CommonJS), whose output still has the built-in key formats cut. Anything else makes
    * `classifyError` throw a `TypeError`, rather than classify with nothing of the app's cut. Default:
@@ -31,9 +32,7 @@ export interface ClassifyErrorOptions {
 const MAX_NODES = 12;
 const MAX_DEPTH = 8;
 const MAX_PAYLOAD_DEPTH = 4;
-const MAX_TEXT = 4000;
 const MAX_JSON = 100_000;
-const MESSAGE_MAX = 300;
 
 // ---------------------------------------------------------------------------------------------
 // Safe access: every read of a foreign value may throw (getters, Proxies, revoked Proxies).
@@ -606,16 +605,6 @@ const DEFAULT_MESSAGES: Record<ErrorKind, string> = {
 
 /** Built-in key formats only: what `classifyError` cuts when it is given no `redact`. */
 const KEY_FORMATS_ONLY = new Redactor();
-
-function sanitizeMessage(text: string, redactor: TextRedactor): string {
-  // Redacted before it is cut to length, so that a secret across the cut is not half kept.
-  let t = redactor.redact(text.slice(0, 2 * MAX_TEXT)).slice(0, MAX_TEXT);
-  const troubleshooting = t.indexOf('Troubleshooting URL:');
-  if (troubleshooting >= 0) t = t.slice(0, troubleshooting);
-  t = t.replace(/\s+/g, ' ').trim();
-  t = redactQuoted(t);
-  return t.length > MESSAGE_MAX ? `${t.slice(0, MESSAGE_MAX - 1)}…` : t;
-}
 
 function defaultMessage(kind: ErrorKind, status: number | undefined): string {
   return status === undefined ? DEFAULT_MESSAGES[kind] : `HTTP ${status}: ${DEFAULT_MESSAGES[kind]}`;

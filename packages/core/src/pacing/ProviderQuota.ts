@@ -221,8 +221,9 @@ export class ProviderQuota {
    * back would have taken to refill (so `reset = observedAt + (limit − remaining) / rate` still holds).
    * Quotas dropped since the spend (see {@link ProviderQuota.spend}) get nothing back.
    *
-   * Only give back to the quota the call was counted against: a newer report from the provider already
-   * counts the call as the provider did.
+   * Only give back to the quota the call was counted against: a report the provider made after the call
+   * went out counts it as the provider does. (A report made before, one that arrived while the call still
+   * waited to go out, does not count it: count the call against that one before it goes out.)
    *
    * @example
    * ```ts
