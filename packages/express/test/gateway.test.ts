@@ -643,6 +643,11 @@ describe('openAIGateway keeps upstream credentials an error body echoes out of e
   it.each([
     ['an error body sent with status 200', false, () => new Response(JSON.stringify({ error: echoed }), { status: 200, headers: { 'content-type': 'application/json' } })],
     ['an in-stream error event', true, () => new Response(`data: ${JSON.stringify({ error: echoed })}\n\n`, { status: 200, headers: { 'content-type': 'text/event-stream' } })],
+    [
+      'a non-2xx body that writes the key with JSON escapes',
+      false,
+      () => new Response(JSON.stringify({ error: echoed }).replace('upstream-secret-key', 'upstream\\u002Dsecret\\u002dkey'), { status: 401, headers: { 'content-type': 'application/json' } }),
+    ],
   ])('redacts the key from %s before the engine reads it', async (_what, stream, reply) => {
     const gw = await startGateway({ fetch: () => Promise.resolve(reply()) });
     try {

@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { classifyError } from '@llm-resilience/core';
 import { UpstreamHttpError, UpstreamReplyError } from './UpstreamError';
 
@@ -24,5 +25,44 @@ describe('UpstreamHttpError.from', () => {
     expect(e.message).toBe("Upstream 'azure' answered HTTP 401: Incorrect API key provided: [redacted] (version true).");
     expect(JSON.stringify(e.error)).not.toContain(key);
     expect(classifyError(e).kind).toBe('auth');
+  });
+
+  // A key with '/' and '+' (a base64-style gateway token), echoed by serializers that escape them (PHP's
+  // json_encode writes '\/', .NET's System.Text.Json '\u002B').
+  const slashKey = 'gwt/7Hq2Lr9+Xv4Nc8Zp1Qa';
+  const escapedKey = slashKey.replace('/', '\\/').replace('+', '\\u002B');
+
+  it('cuts a key the JSON body writes with escapes: the body is parsed before it is scrubbed', async () => {
+    const body = `{"error":{"message":"Incorrect API key provided: ${escapedKey}","type":"auth_error","code":"invalid_api_key"}}`;
+    expect(body).not.toContain(slashKey);
+    const e = await UpstreamHttpError.from('proxy', new Response(body, { status: 401 }), [slashKey]);
+    expect(e.error).toEqual({ message: 'Incorrect API key provided: [redacted]', type: 'auth_error', code: 'invalid_api_key' });
+    expect(e.message).toBe("Upstream 'proxy' answered HTTP 401: Incorrect API key provided: [redacted].");
+    expect(inspect(e, { depth: Infinity })).not.toContain(slashKey);
+  });
+
+  it('cuts an escaped key out of a body that looks like JSON but does not parse', async () => {
+    const body = `{"error":{"message":"Incorrect API key provided: ${escapedKey}","type":"auth_err`;
+    const e = await UpstreamHttpError.from('proxy', new Response(body, { status: 401 }), [slashKey]);
+    expect(typeof e.error).toBe('string');
+    expect(e.error).toContain('Incorrect API key provided: [redacted]');
+    expect(inspect(e, { depth: Infinity })).not.toContain(slashKey);
+  });
+
+  it('scrubs a text body whole before cutting it to 64 000 characters: a key across the cut is not half kept', async () => {
+    const key = '0123456789abcdef0123456789abcdef';
+    const body = `${'x'.repeat(63_990)}${key} and more`;
+    const e = await UpstreamHttpError.from('proxy', new Response(body, { status: 502 }), [key]);
+    expect(e.error).toBe(`${'x'.repeat(63_990)}[redacted]`);
+    expect(String(e.error)).not.toContain(key.slice(0, 8));
+  });
+
+  it('treats a JSON body over 1 000 000 characters as text, scrubbed whole, escapes decoded, then cut', async () => {
+    const body = JSON.stringify({ error: { message: `Incorrect API key provided: ${slashKey}`, padding: 'p'.repeat(1_000_000) } }).replace(slashKey, escapedKey);
+    const e = await UpstreamHttpError.from('proxy', new Response(body, { status: 401 }), [slashKey]);
+    expect(typeof e.error).toBe('string');
+    expect((e.error as string).length).toBe(64_000);
+    expect(e.error).toContain('Incorrect API key provided: [redacted]');
+    expect(inspect(e, { depth: Infinity })).not.toContain(slashKey);
   });
 });

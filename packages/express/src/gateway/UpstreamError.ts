@@ -1,4 +1,26 @@
 import { redactSecrets, type ErrorKind } from '@llm-resilience/core';
+import { withoutSecrets } from './withoutSecrets';
+
+/** Longer error bodies are not parsed (no provider's error is near this): kept, scrubbed, as text. */
+const MAX_PARSED_CHARS = 1_000_000;
+
+/** How much of an error body that is not JSON is kept (after the credentials are cut out of all of it). */
+const MAX_TEXT_CHARS = 64_000;
+
+const JSON_ESCAPE = /\\(?:u([0-9a-fA-F]{4})|(["\\/bfnrt]))/g;
+const SIMPLE_ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+
+/**
+ * `text` with its JSON string escapes (`\/`, `\u002B`, `\n`, ...) decoded: a body that looks like JSON
+ * but does not parse (cut short, malformed) may still carry a key written with escapes, which the
+ * credentials it is scrubbed of would not match as written.
+ */
+function decodeJsonEscapes(text: string): string {
+  if (!text.includes('\\')) return text;
+  return text.replace(JSON_ESCAPE, (_match, hex: string | undefined, simple: string | undefined) =>
+    hex !== undefined ? String.fromCharCode(parseInt(hex, 16)) : SIMPLE_ESCAPES[simple!]!,
+  );
+}
 
 /**
  * An upstream answered with a non-2xx status. Carries the status, the response headers
@@ -6,9 +28,13 @@ import { redactSecrets, type ErrorKind } from '@llm-resilience/core';
  * the engine classifies it like an SDK error (429 with `insufficient_quota` is quota, 529 is
  * overloaded, ...). Its message names the upstream, never its key; it is not sent to clients. The
  * credentials the call sent (`secrets`: the upstream's key, its credential-like headers) are cut out
- * of the body before anything reads it (core's `redactSecrets`, which skips values shorter than 8
- * characters such as `2023-06-01`), so an upstream that echoes its key (`Incorrect API key provided:
- * <key>`) does not put it in the `alert` event, an error message, or this error itself.
+ * of the body before anything reads it, so an upstream that echoes its key (`Incorrect API key
+ * provided: <key>`) does not put it in the `alert` event, an error message, or this error itself: a
+ * JSON body is parsed first and the credentials cut out of the parsed value ({@link withoutSecrets}:
+ * a key the JSON escapes, `\/` or `\u002B`, is cut too; bounded to 10 000 values); a body that is not
+ * JSON (or over 1 000 000 characters) is scrubbed whole as text, JSON escapes decoded, and only then
+ * cut to 64 000 characters, so a key across the cut is not half kept. Values shorter than 8 characters
+ * (`2023-06-01`) are never cut (core's `redactSecrets`).
  *
  * @example
  * ```ts
@@ -19,7 +45,7 @@ import { redactSecrets, type ErrorKind } from '@llm-resilience/core';
 export class UpstreamHttpError extends Error {
   readonly status: number;
   readonly headers: Headers;
-  /** The provider's error object (`body.error`, or the body itself). */
+  /** The provider's error object (`body.error`, or the body itself), credentials cut out. */
   readonly error: unknown;
 
   constructor(upstream: string, status: number, headers: Headers, error: unknown, detail: string) {
@@ -30,24 +56,38 @@ export class UpstreamHttpError extends Error {
     this.error = error;
   }
 
-  /** Reads the (bounded) error body of `response`. */
+  /**
+   * Reads the error body of `response`, `secrets` cut out of it.
+   *
+   * @example
+   * ```ts
+   * if (!response.ok) throw await UpstreamHttpError.from('azure', response, [apiKey]);
+   * ```
+   */
   static async from(upstream: string, response: Response, secrets: readonly string[] = []): Promise<UpstreamHttpError> {
     let text = '';
     try {
-      text = (await response.text()).slice(0, 64_000);
+      text = await response.text();
     } catch {
       // body unreadable: the status is enough
     }
-    text = redactSecrets(text, secrets);
     let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = undefined;
+    if (text.length <= MAX_PARSED_CHARS) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
     }
     const inner = typeof parsed === 'object' && parsed !== null && 'error' in parsed ? (parsed as { error: unknown }).error : parsed;
-    const message = typeof inner === 'object' && inner !== null && typeof (inner as { message?: unknown }).message === 'string' ? (inner as { message: string }).message : '';
-    return new UpstreamHttpError(upstream, response.status, response.headers, inner ?? text, message.slice(0, 300));
+    // Parsed: scrubbed as a value, escapes and all. Otherwise the whole text, before it is cut to length;
+    // as written, then with JSON escapes decoded (a JSON body cut short or too long to parse).
+    const error =
+      inner !== undefined && inner !== null
+        ? withoutSecrets(inner, secrets)
+        : redactSecrets(decodeJsonEscapes(redactSecrets(text, secrets)), secrets).slice(0, MAX_TEXT_CHARS);
+    const message = typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string' ? (error as { message: string }).message : '';
+    return new UpstreamHttpError(upstream, response.status, response.headers, error, message.slice(0, 300));
   }
 }
 

@@ -93,6 +93,21 @@ describe('upstream calls cut the credentials they sent out of every upstream err
     expectClean(err, 'auth');
   });
 
+  it('a key the upstream echoes with JSON escapes (\\/, \\u002B), in a non-2xx body and in a 200 error body', async () => {
+    const slashKey = 'gwt/7Hq2Lr9+Xv4Nc8Zp1Qa';
+    const escaped = slashKey.replace('/', '\\/').replace('+', '\\u002B');
+    const body = `{"error":{"message":"Incorrect API key provided: ${escaped}","type":"auth_error","code":"invalid_api_key"}}`;
+    for (const status of [401, 200]) {
+      const call: UpstreamCall = {
+        ...callWith('openai', async () => new Response(body, { status, headers: { 'content-type': 'application/json' } })),
+        upstream: { kind: 'openai', baseURL: 'http://upstream.test/v1', apiKey: slashKey },
+      };
+      const err = await thrown(completeUpstream(call));
+      expect(classifyError(err)).toMatchObject({ kind: 'auth', message: 'Incorrect API key provided: [redacted]' });
+      expect(inspect(err, { depth: Infinity })).not.toContain(slashKey);
+    }
+  });
+
   it('leaves a successful reply alone', async () => {
     const reply = { id: 'r1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: `the key is ${KEY}` }, finish_reason: 'stop' }] };
     const got = await completeUpstream(callWith('openai', json(reply, 200)));
