@@ -18,9 +18,8 @@ import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOpti
  * `ERR_LLMR_NEST_UNKNOWN_PRIORITY` at start-up otherwise). When it is created, it also checks that no
  * two peer rules of the module's `limits` and the controllers' `@RateLimited` give one inbound limit
  * id two definitions (`ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`): it computes the rules of every route
- * handler as `ResilienceGuard` does, so a rule overriding another of its id is no conflict; two
- * controller classes of one name with buckets named after them are named by their routes, or stop
- * the boot (`ERR_LLMR_NEST_AMBIGUOUS_CLASS_NAME`) when nothing tells them apart.
+ * handler as `ResilienceGuard` does, so a rule overriding another of its id is no conflict (rules
+ * without `id` of two classes of one name share their default ids: they conflict when they differ).
  * On `app.close()` the engine (if the module owns it) keeps serving the requests in flight while Nest
  * closes the HTTP server, for at most `drainTimeoutMs` (then queued work is rejected and it stops),
  * and drains and stops in `onApplicationShutdown`, once the server has closed.
@@ -53,15 +52,10 @@ export class ResilienceService implements OnModuleInit, BeforeApplicationShutdow
     // Every module and controller is known once Nest has scanned the application, before it creates
     // any instance: an inbound limit id given two definitions by peer rules stops the boot here
     // (`compile()`, `NestFactory.create`), before any guard exists.
-    // Two controller classes of one name are told apart by their routes (and modules) here too.
-    const controllers = discovery.getControllers();
-    const moduleOf = new Map<unknown, string>();
-    for (const wrapper of controllers) if (wrapper.host && !moduleOf.has(wrapper.metatype)) moduleOf.set(wrapper.metatype, wrapper.host.name);
     recordDeclaredInboundRules(
       inboundRuleIdsOf(this),
       options.limits,
-      controllers.map((wrapper) => wrapper.metatype),
-      (cls) => moduleOf.get(cls),
+      discovery.getControllers().map((wrapper) => wrapper.metatype),
     );
   }
 

@@ -57,12 +57,14 @@ export interface InboundLimitRule {
    * (`ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`). A rule with the id of a rule above it (a method's over
    * its class's, a class's or method's over the module's) replaces that rule for its handlers
    * instead: with the same definition it is that rule (its bucket); with another, it counts in a bucket
-   * of its own declaration (store id `nest-inbound@ExportController.bulk:<id>`; 429s still say `<id>`).
+   * of its own declaration and definition (store id `nest-inbound@ExportController.bulk~user,600/60000ms:<id>`;
+   * 429s still say `<id>`).
    * Default: `<owner>:<scope joined by +>:requests:<window>`, the owner being where
    * the rule is declared (`ChatController` for a class's `@RateLimited`, `ChatController.ask` for a
    * method's), so each declaration has its own bucket; `<scope>:requests:<window>` for the module's `limits`.
-   * When two classes of the application have one name (two `ExportController`s of two modules), the
-   * owner and an override's bucket also name the controller's route: `ExportController(/v2/export)`.
+   * Default ids name the class by its name only: two classes of one name (two `ExportController`s of
+   * two modules) share their default-id buckets, and stop the application at start-up if those rules
+   * differ (`ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`); explicit ids count them apart.
    */
   id?: string;
   /** Dimensions that key the bucket (`[]`: one bucket for everyone). */

@@ -299,7 +299,7 @@ describe('a plain global ResilienceGuard, then a subclass with its own getIdenti
       const warnings = entriesWith(logs.warnings, 'ERR_LLMR_NEST_INBOUND_COUNTED_TWICE');
       expect(warnings).toHaveLength(1);
       expect(String(warnings[0]![0])).toContain(
-        "ResilienceGuard ran twice for a request to AgainController.get (a global APP_GUARD and @UseGuards, say), and the second run (HeaderUserGuard) found another identity than the first, so inbound limit 'per-user' counted the request twice",
+        "ResilienceGuard ran twice for a request to AgainController.get (a global APP_GUARD and @UseGuards, say), and the second run (HeaderUserGuard) counted it under another identity or route than the first, so inbound limit 'per-user' counted the request twice, in both buckets",
       );
     } finally {
       await app.close();

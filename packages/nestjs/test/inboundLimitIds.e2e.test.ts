@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { createResilience, type LimitRule } from '@llm-resilience/core';
-import { All, Controller, Get, Injectable, UseGuards, Version, type CanActivate, type ExecutionContext, type INestApplication, type Type } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
-import { Test } from '@nestjs/testing';
+import { All, Controller, Get, Injectable, Module, UseGuards, Version, type CanActivate, type ExecutionContext, type INestApplication, type Type } from '@nestjs/common';
+import { APP_GUARD, RouterModule } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { Test, type TestingModule } from '@nestjs/testing';
 import request from 'supertest';
 import { NestConfigError, RateLimited, ResilienceGuard, ResilienceModule, type InboundLimitRule, type RateLimitedOptions } from '../src';
-import { headerIdentity } from './createApp';
+import { headerIdentity, type Platform } from './createApp';
 import { capturedLogs, entriesWith, testPolicy } from './fixtures';
 
 const CODE = 'ERR_LLMR_NEST_CONFLICTING_LIMIT_ID';
@@ -317,7 +318,14 @@ describe('the start-up check reads every kind of route handler', () => {
   });
 });
 
-describe('ResilienceGuard applied twice to one request (APP_GUARD and @UseGuards)', () => {
+/** Starts `moduleRef`'s application on `platform`, on a real socket. */
+async function listen(moduleRef: TestingModule, platform: Platform): Promise<INestApplication> {
+  const app = platform === 'fastify' ? moduleRef.createNestApplication(new FastifyAdapter(), { logger: false }) : moduleRef.createNestApplication({ logger: false });
+  await app.listen(0, '127.0.0.1');
+  return app;
+}
+
+describe.each<Platform>(['express', 'fastify'])('ResilienceGuard applied twice to one request (APP_GUARD and @UseGuards) (%s)', (platform) => {
   it('counts the request once in each bucket', async () => {
     const twice = controller('TwiceController', 'twice', [{ id: 'twice-per-user', scope: ['user'], limit: 2, window: '1m' }]);
     const moduleRef = await Test.createTestingModule({
@@ -325,8 +333,7 @@ describe('ResilienceGuard applied twice to one request (APP_GUARD and @UseGuards
       controllers: [twice],
       providers: [{ provide: APP_GUARD, useClass: ResilienceGuard }],
     }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    await app.listen(0, '127.0.0.1');
+    const app = await listen(moduleRef, platform);
     try {
       const server = app.getHttpServer();
       await request(server).get('/twice').set('x-user', 'u1').expect(200);
@@ -336,8 +343,36 @@ describe('ResilienceGuard applied twice to one request (APP_GUARD and @UseGuards
       await app.close();
     }
   });
-});
 
+  it('one controller class in two modules (mounted at two paths) is one declaration: one bucket', async () => {
+    const shared = controller('SharedController', 'shared', [{ scope: ['user'], limit: 1, window: '1m' }]);
+    @Module({ controllers: [shared] })
+    class AModule {}
+    @Module({ controllers: [shared] })
+    class BModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ResilienceModule.forRoot({ engine: createResilience(testPolicy()), identity: headerIdentity, limits: [{ scope: ['user', 'route'], limit: 100, window: '1m' }] }),
+        AModule,
+        BModule,
+        RouterModule.register([
+          { path: 'a', module: AModule },
+          { path: 'b', module: BModule },
+        ]),
+      ],
+      providers: [{ provide: APP_GUARD, useClass: ResilienceGuard }],
+    }).compile();
+    const app = await listen(moduleRef, platform);
+    try {
+      const server = app.getHttpServer();
+      await request(server).get('/a/shared').set('x-user', 'u1').expect(200);
+      // SharedController:user:requests:1m holds both paths' requests.
+      await request(server).get('/b/shared').set('x-user', 'u1').expect(429);
+    } finally {
+      await app.close();
+    }
+  });
+});
 /** A guard adding a rule of its own (`extra`: 2 requests a minute per user) to the declared ones. */
 @Injectable()
 class ExtraGuard extends ResilienceGuard {
@@ -356,15 +391,14 @@ class ExtraController {
   }
 }
 
-describe('a global ResilienceGuard and a subclass with more rules on one request', () => {
+describe.each<Platform>(['express', 'fastify'])('a global ResilienceGuard and a subclass with more rules on one request (%s)', (platform) => {
   it('the subclass charges only the buckets the first guard did not', async () => {
     const moduleRef = await Test.createTestingModule({
       imports: [ResilienceModule.forRoot({ engine: createResilience(testPolicy()), identity: headerIdentity })],
       controllers: [ExtraController],
       providers: [ExtraGuard, { provide: APP_GUARD, useClass: ResilienceGuard }],
     }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    await app.listen(0, '127.0.0.1');
+    const app = await listen(moduleRef, platform);
     try {
       const server = app.getHttpServer();
       // 'declared' (3/min) is counted once per request, by the global guard; 'extra' (2/min) by ExtraGuard.

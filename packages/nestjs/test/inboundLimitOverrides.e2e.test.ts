@@ -202,7 +202,7 @@ describe('overrides the guard builds', () => {
     const app = await boot([ExportController], SeeingGuard);
     try {
       await send(app, '/export/bulk', 'u1', 1, 200);
-      expect(seen).toEqual([expect.objectContaining({ id: 'nest-inbound@ExportController.bulk:per-user', limit: 5, windowMs: 60_000 })]);
+      expect(seen).toEqual([expect.objectContaining({ id: 'nest-inbound@ExportController.bulk~user,5/60000ms:per-user', limit: 5, windowMs: 60_000 })]);
       expect(inboundRuleId(seen[0]!.id)).toBe('per-user');
     } finally {
       await app.close();

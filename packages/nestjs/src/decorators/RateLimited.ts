@@ -57,19 +57,13 @@ function validate(options: RateLimitedOptions, where: string): void {
  * id of where it was declared (`ChatController`, `ChatController.ask`), so every declaration counts
  * requests in its own bucket; a rule's explicit `id` is kept (rules sharing an id share a bucket).
  * The `limits` array is a copy of the one written (which may be shared by several decorators), noted
- * as declared by `owner` (on the class `declaredOn`, and its method `method` for a method's), so a
- * rule that replaces another by id can count in its declaration's bucket, and the application can
- * tell two classes of one name apart when it starts.
+ * as declared by `owner` (of the class `className`), so a rule that replaces another by id can count
+ * in its declaration's bucket, and a conflict between default ids can say where they come from.
  */
-function withOwnedRuleIds(options: RateLimitedOptions, owner: string, declaredOn: Function, className: string, method?: string): RateLimitedOptions {
+function withOwnedRuleIds(options: RateLimitedOptions, owner: string, className: string): RateLimitedOptions {
   if (options.limits === undefined) return options;
   const limits = options.limits.map((r): InboundLimitRule => (r.id === undefined ? { ...r, id: defaultInboundRuleId(r, owner) } : r));
-  declareInboundRules(limits, owner, {
-    declaredOn,
-    className,
-    ...(method === undefined ? {} : { method }),
-    defaultIds: options.limits.map((r) => r.id === undefined),
-  });
+  declareInboundRules(limits, owner, { className, defaultIds: options.limits.map((r) => r.id === undefined) });
   return { ...options, limits };
 }
 
@@ -141,16 +135,14 @@ export function RateLimited(options: RateLimitedOptions): ClassDecorator & Metho
     if (key === undefined || descriptor === undefined) {
       const owner = (target as { name?: string }).name || 'class';
       validate(options, owner);
-      Reflect.defineMetadata(RATE_LIMITED_METADATA, withOwnedRuleIds(options, owner, target as Function, owner), target);
+      Reflect.defineMetadata(RATE_LIMITED_METADATA, withOwnedRuleIds(options, owner, owner), target);
       return;
     }
     const owner = describeMethod(target, key);
     validate(options, owner);
     const d = wrapMethod(target, key, descriptor);
-    const cls = (typeof target === 'function' ? target : target.constructor) as Function;
-    const method = String(key);
-    const className = owner.slice(0, owner.length - method.length - 1);
-    Reflect.defineMetadata(RATE_LIMITED_METADATA, withOwnedRuleIds(options, owner, cls, className, method), d.value as object);
+    const className = owner.slice(0, owner.length - String(key).length - 1);
+    Reflect.defineMetadata(RATE_LIMITED_METADATA, withOwnedRuleIds(options, owner, className), d.value as object);
     return d;
   };
   return decorator as ClassDecorator & MethodDecorator;

@@ -52,16 +52,16 @@ describe('inboundRuleDeclarationsOf', () => {
   const onClass = Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController) as RateLimitedOptions;
   const onMethod = Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController.prototype.bulk) as RateLimitedOptions;
 
-  it('names the class or method whose @RateLimited declared a limits array, with the class itself', () => {
+  it('names the class or method whose @RateLimited declared a limits array, and its class', () => {
     expect(inboundRuleDeclarationsOf(onClass.limits!)).toEqual([
-      { owner: 'ExportController', rules: onClass.limits, declaredOn: ExportController, className: 'ExportController', defaultIds: [false] },
+      { owner: 'ExportController', rules: onClass.limits, className: 'ExportController', defaultIds: [false] },
     ]);
     expect(inboundRuleDeclarationsOf(onMethod.limits!)).toEqual([
-      { owner: 'ExportController.bulk', rules: onMethod.limits, declaredOn: ExportController, className: 'ExportController', method: 'bulk', defaultIds: [false] },
+      { owner: 'ExportController.bulk', rules: onMethod.limits, className: 'ExportController', defaultIds: [false] },
     ]);
     const onOther = Reflect.getMetadata(RATE_LIMITED_METADATA, ImportController) as RateLimitedOptions;
     expect(inboundRuleDeclarationsOf(onOther.limits!)).toEqual([
-      { owner: 'ImportController', rules: onOther.limits, declaredOn: ImportController, className: 'ImportController', defaultIds: [false] },
+      { owner: 'ImportController', rules: onOther.limits, className: 'ImportController', defaultIds: [false] },
     ]);
   });
 

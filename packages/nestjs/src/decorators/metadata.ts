@@ -56,9 +56,7 @@ export const ATTEMPT_CTX_PARAM_METADATA = 'llm-resilience:attempt-ctx-param';
  * const d: InboundRuleDeclaration = {
  *   owner: 'ExportController.bulk',
  *   rules: [{ id: 'per-user', scope: ['user'], limit: 600, window: '1m' }],
- *   declaredOn: ExportController,
  *   className: 'ExportController',
- *   method: 'bulk',
  *   defaultIds: [false],
  * };
  * ```
@@ -68,13 +66,12 @@ export interface InboundRuleDeclaration {
   readonly owner: string;
   /** The rules as stored in the metadata (each with its id, a default one filled in). */
   readonly rules: readonly InboundLimitRule[];
-  /** The class whose `@RateLimited` (on it, or on one of its methods) declared the rules. */
-  readonly declaredOn?: Function;
-  /** The class's name as `owner` spells it (`ExportController`; `class` or `anonymous class` for a class without one). */
+  /** The name of the class declaring them as `owner` spells it (`ExportController`; `class` or `anonymous class` for a class without one). */
   readonly className?: string;
-  /** The method, for a method's declaration. */
-  readonly method?: string;
-  /** For each rule, whether its id is the default one of `owner` (it was written without an `id`). */
+  /**
+   * For each rule, whether its id is the default one of `owner` (it was written without an `id`): two
+   * classes of one name give their rules without `id` the same default ids, which a conflict names.
+   */
   readonly defaultIds?: readonly boolean[];
 }
 
@@ -87,12 +84,12 @@ const declarationsOfLimits = new WeakMap<readonly InboundLimitRule[], readonly I
 
 /**
  * Notes that `rules` (the array stored in the metadata) were declared by `owner`'s `@RateLimited`;
- * `declaration` says on which class (and method), and which rules got the default id of `owner`.
+ * `declaration` names its class, and says which rules got the default id of `owner`.
  *
  * @example
  * ```ts
- * declareInboundRules(limits, 'ExportController.bulk', { declaredOn: ExportController, className: 'ExportController', method: 'bulk', defaultIds: [false] });
- * inboundRuleDeclarationsOf(limits); // [{ owner: 'ExportController.bulk', rules: limits, declaredOn: ExportController, ... }]
+ * declareInboundRules(limits, 'ExportController.bulk', { className: 'ExportController', defaultIds: [false] });
+ * inboundRuleDeclarationsOf(limits); // [{ owner: 'ExportController.bulk', rules: limits, className: 'ExportController', defaultIds: [false] }]
  * ```
  */
 export function declareInboundRules(

@@ -6,7 +6,17 @@ import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
 import { handlerInboundRules, inboundRuleIdsOf } from './inboundRuleIds';
 import { inboundRuleId, toInboundLimitRules } from './inboundRules';
-import { chargedBucketsOf, requestIdentityOf, shareRequestIdentity, sharedRequestIdentity } from './requestState';
+import {
+  chargedBucketsOf,
+  chargedRunOf,
+  matchHolds,
+  recordChargedRun,
+  requestIdentityOf,
+  shareRequestIdentity,
+  sharedRequestIdentity,
+  type InboundRuleSet,
+} from './requestState';
+import { SubsetCache } from './SubsetCache';
 import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
 import { defaultIdentity, identitySource } from './requestIdentity';
 import { checkIdentity } from '../identityCheck';
@@ -48,14 +58,13 @@ const logger = new Logger('ResilienceModule');
 /** The applications (their `ResilienceService`) that logged {@link INBOUND_COUNTED_TWICE_CODE}. */
 const warnedCountedTwice = new WeakSet<object>();
 
-interface Compiled {
-  readonly rules: readonly LimitRule[];
-  /** Each rule's `match` as `[dimension, value]` pairs (`undefined`: the rule applies to every request). */
-  readonly matches: readonly (readonly (readonly [ScopeDimension, string])[] | undefined)[];
+interface Compiled extends InboundRuleSet {
   readonly limiter: Limiter | undefined;
+  /** Limiters of the rules less those an earlier guard run of the request charged, built when first needed. */
+  readonly subsets: SubsetCache<LimitRule, Limiter>;
   /** Ids (as written) of the rules keyed by user, team or tenant, which a request without identity escapes. */
   readonly identityRuleIds: readonly string[];
-  /** The route the handler is counted under without a route name: see {@link ResilienceGuard.handlerRoute}. */
+  /** The route the handler is counted under without a route name: `Class.method`. */
   readonly handlerRoute: string;
 }
 
@@ -73,11 +82,12 @@ interface Compiled {
  * `@UseGuards`), the second run charges only the buckets the first did not charge for it (a guard
  * without its own `getIdentity` takes the identity of an earlier subclass that has one), so a
  * request counts once per bucket as long as its identity is the same in both runs: a second run that
- * finds another identity (an auth guard ran between them; a subclass with its own `getIdentity`
- * after a plain guard) counts it again, and logs `ERR_LLMR_NEST_INBOUND_COUNTED_TWICE` once.
+ * counts it under another identity or route (an auth guard ran between them; a subclass with its own
+ * `getIdentity` after a plain guard) counts it again, and logs `ERR_LLMR_NEST_INBOUND_COUNTED_TWICE`
+ * once. What the first run charged is only worked out when a second run comes.
  * A `@RateLimited` rule with the id of a module rule, or a method's with the id of its class's rule,
  * replaces it for the handler; with a different definition it counts in a bucket of its own
- * declaration (see {@link getLimits}).
+ * declaration and definition (see {@link getLimits}).
  * Rules a subclass's {@link getLimits} makes up are checked against the application's declared
  * rules of the same store id when first built (`ERR_LLMR_NEST_CONFLICTING_LIMIT_ID`, a 500).
  * When the guard's identity resolves to nothing while rules keyed
@@ -127,41 +137,47 @@ export class ResilienceGuard implements CanActivate {
     const req: unknown = context.switchToHttp().getRequest();
     // Before shouldSkip: an overridden getIdentity is the identity ResilienceInterceptor gives the
     // decorated methods of the request, also when the guard skips its own limits.
-    const identityOf = this.requestIdentity(context, req);
+    const overridden = this.getIdentity !== ResilienceGuard.prototype.getIdentity ? this.sharedIdentity(context, req) : undefined;
     if (this.shouldSkip(context)) return true;
     const options = this.getOptions(context);
     const compiled = this.compile(context, options);
     if (!compiled.limiter) return true;
-    const identity = await identityOf();
+    // Without an override: the identity an earlier subclass with its own getIdentity shared, else this guard's.
+    const shared = overridden ?? requestIdentityOf(req);
+    const identity = shared ? await shared() : await this.checkedIdentity(context);
     if (compiled.identityRuleIds.length > 0 && isEmptyIdentity(identity)) this.reportUndefinedIdentity(context, compiled.identityRuleIds);
     const route = this.getRoute(context, options);
     const ctx: LimitContext = { ...identity, route: route ?? compiled.handlerRoute };
-    // The rules that apply to the request (a key for its identity, their match holds), less the buckets
-    // a ResilienceGuard that already ran for it (an APP_GUARD, then @UseGuards(ResilienceGuard) on the
-    // controller) charged: each bucket counts a request once.
-    const charged = chargedBucketsOf(req);
-    const fresh: { rule: LimitRule; key: string }[] = [];
-    let applicable = 0;
+    let limiter = compiled.limiter;
     let countedTwice: string | undefined;
-    for (let i = 0; i < compiled.rules.length; i++) {
-      const rule = compiled.rules[i]!;
-      const match = compiled.matches[i];
-      if (match !== undefined && !match.every(([d, v]) => ctx[d] === v)) continue;
-      const key = limitKey(rule, ctx);
-      if (key === undefined) continue;
-      applicable++;
-      const before = charged?.get(rule.id);
-      if (before === key) continue;
-      if (before !== undefined) countedTwice ??= rule.id;
-      fresh.push({ rule, key });
+    // A ResilienceGuard that already ran for the request (an APP_GUARD, then @UseGuards(ResilienceGuard)
+    // on the controller) charged some buckets: each bucket counts a request once. Worked out only then.
+    const earlier = chargedRunOf(req);
+    if (earlier !== undefined) {
+      const charged = chargedBucketsOf(earlier);
+      let leftOut: number[] | undefined;
+      let fresh = 0;
+      for (let i = 0; i < compiled.rules.length; i++) {
+        const rule = compiled.rules[i]!;
+        if (!matchHolds(compiled.matches[i], ctx)) continue;
+        const key = limitKey(rule, ctx);
+        if (key === undefined) continue;
+        const before = charged.get(rule.id);
+        if (before === key) {
+          (leftOut ??= []).push(i);
+          continue;
+        }
+        if (before !== undefined) countedTwice ??= rule.id;
+        fresh++;
+      }
+      if (fresh === 0) return true;
+      // The rules that do not apply stay in: the limiter skips them, as the handler's own does.
+      if (leftOut !== undefined) limiter = compiled.subsets.without(leftOut);
     }
-    if (fresh.length === 0) return true;
-    // The handler's limiter (and its key cache) unless a bucket is already paid for; it skips the rules that do not apply.
-    const limiter = fresh.length === applicable ? compiled.limiter : this.limiterOf(fresh.map((f) => f.rule));
     const decision = await limiter.reserve(ctx, ONE_REQUEST, 'request');
     if (countedTwice !== undefined) this.reportCountedTwice(context, countedTwice);
     if (decision.ok) {
-      for (const { rule, key } of fresh) charged?.set(rule.id, key);
+      recordChargedRun(req, ctx, compiled);
       return true;
     }
     return this.throwLimited(context, {
@@ -223,10 +239,10 @@ export class ResilienceGuard implements CanActivate {
    * class, then on the handler. A rule with the id of a rule above it (a class's or method's over the
    * module's, a method's over its class's) replaces it: with the same definition it is that rule (its
    * bucket); with a different one (a looser limit for one handler, say) it counts in a bucket of its
-   * own declaration, store id `nest-inbound@<Class or Class.method>:<id>` instead of
-   * `nest-inbound:<id>` (429s and logs still show the id as written). A class whose name another
-   * class of the application has is named with its route there (`ExportController(/v2/export)`: see
-   * `DeclarationNames`), in default ids too. `@RateLimited` gives its rules
+   * own declaration and definition, store id `nest-inbound@<Class or Class.method>~<definition>:<id>`
+   * instead of `nest-inbound:<id>` (429s and logs still show the id as written). Classes are named by
+   * their names only (two classes of one name share default ids, and override buckets of one
+   * definition). `@RateLimited` gives its rules
    * without `id` the default id of the class or method that declared them; `limits` built by an
    * overridden {@link getOptions} count as declared by the handler (`Class.method`). The result's ids
    * are store ids: compare them with `inboundRuleId` applied, not with the written id.
@@ -234,14 +250,12 @@ export class ResilienceGuard implements CanActivate {
    * @example
    * ```ts
    * // module: [{ id: 'per-user', scope: ['user'], limit: 60, window: '1m' }]; ExportController.bulk: the same id, limit 600
-   * guard.getLimits(context, options); // [{ id: 'nest-inbound@ExportController.bulk:per-user', limit: 600, ... }]
+   * guard.getLimits(context, options); // [{ id: 'nest-inbound@ExportController.bulk~user,600/60000ms:per-user', limit: 600, ... }]
    * ```
    */
   protected getLimits(context: ExecutionContext, options: RateLimitedOptions | undefined): LimitRule[] {
-    const names = inboundRuleIdsOf(this.resilience).names;
-    const cls = context.getClass();
-    const handler = `${names.of(cls, cls.name)}.${context.getHandler().name}`;
-    return handlerInboundRules(this.moduleRules, options?.limits, handler, names).map((r) => r.rule);
+    const handler = `${context.getClass().name}.${context.getHandler().name}`;
+    return handlerInboundRules(this.moduleRules, options?.limits, handler).map((r) => r.rule);
   }
 
   /** Responds 429 with `Retry-After` and the audience message (never provider names or quotas for customers). */
@@ -269,27 +283,21 @@ export class ResilienceGuard implements CanActivate {
   }
 
   /**
-   * The identity this guard counts the request under, as a resolver (nothing runs until awaited):
-   * with an overridden {@link getIdentity}, its resolver, shared with the steps after the guard (or the
-   * one an earlier guard with the same `getIdentity` shared); without, the identity an earlier guard
-   * with its own `getIdentity` shared for the request, else this guard's {@link getIdentity}.
+   * The identity resolver of a guard with an overridden {@link getIdentity}, shared with the steps after
+   * the guard (or the one an earlier guard with the same `getIdentity` shared): nothing runs until awaited.
    */
-  private requestIdentity(context: ExecutionContext, req: unknown): () => Promise<Identity | undefined> {
-    if (this.getIdentity === ResilienceGuard.prototype.getIdentity) return requestIdentityOf(req) ?? this.identityResolver(context);
+  private sharedIdentity(context: ExecutionContext, req: unknown): () => Promise<Identity | undefined> {
     const shared = sharedRequestIdentity(req);
     if (shared?.from === this.getIdentity) return shared.resolve;
-    const resolve = this.identityResolver(context);
+    let resolved: Promise<Identity | undefined> | undefined;
+    const resolve = (): Promise<Identity | undefined> => (resolved ??= this.checkedIdentity(context));
     shareRequestIdentity(req, resolve, this.getIdentity);
     return resolve;
   }
 
-  /**
-   * The route a handler without a route name is counted under: `Class.method`, the class named as the
-   * application names it (`ExportController(/v2/export).get` when another class is `ExportController` too).
-   */
-  private handlerRoute(context: ExecutionContext): string {
-    const cls = context.getClass();
-    return `${inboundRuleIdsOf(this.resilience).names.of(cls, cls.name)}.${context.getHandler().name}`;
+  /** The request's identity from {@link getIdentity}, checked. */
+  private async checkedIdentity(context: ExecutionContext): Promise<Identity | undefined> {
+    return checkIdentity(await this.getIdentity(context), identitySource(context, this, this.getIdentity !== ResilienceGuard.prototype.getIdentity, this.options));
   }
 
   private reportCountedTwice(context: ExecutionContext, ruleId: string): void {
@@ -297,22 +305,11 @@ export class ResilienceGuard implements CanActivate {
     warnedCountedTwice.add(this.resilience);
     logger.warn(
       `${INBOUND_COUNTED_TWICE_CODE}: ResilienceGuard ran twice for a request to ${context.getClass().name}.${context.getHandler().name} ` +
-        `(a global APP_GUARD and @UseGuards, say), and the second run (${this.constructor.name}) found another identity than the first, ` +
-        `so inbound limit '${inboundRuleId(ruleId)}' counted the request twice, under both. ` +
+        `(a global APP_GUARD and @UseGuards, say), and the second run (${this.constructor.name}) counted it under another identity or route than the first, ` +
+        `so inbound limit '${inboundRuleId(ruleId)}' counted the request twice, in both buckets. ` +
         `An auth guard that ran between the two, or a ResilienceGuard subclass with its own getIdentity running after a plain ResilienceGuard, does this. ` +
         `Apply one ResilienceGuard per request (the subclass, if any, as the APP_GUARD), registered after auth. See ${helpLink(INBOUND_COUNTED_TWICE_CODE)}.`,
     );
-  }
-
-  /** The request's identity from {@link getIdentity}, checked, resolved at most once (when first awaited). */
-  private identityResolver(context: ExecutionContext): () => Promise<Identity | undefined> {
-    let resolved: Promise<Identity | undefined> | undefined;
-    return () =>
-      (resolved ??= (async () =>
-        checkIdentity(
-          await this.getIdentity(context),
-          identitySource(context, this, this.getIdentity !== ResilienceGuard.prototype.getIdentity, this.options),
-        ))());
   }
 
   private limiterOf(rules: readonly LimitRule[]): Limiter {
@@ -344,8 +341,10 @@ export class ResilienceGuard implements CanActivate {
           return pairs.length > 0 ? pairs : undefined;
         }),
         limiter: rules.length > 0 ? this.limiterOf(rules) : undefined,
+        subsets: new SubsetCache(rules, (subset) => this.limiterOf(subset)),
         identityRuleIds: identityScopedRuleIds(rules).map(inboundRuleId),
-        handlerRoute: this.handlerRoute(context),
+        // Without a route name, the handler is counted under `Class.method` (its class's name only).
+        handlerRoute: `${cls.name}.${handler.name}`,
       };
       byHandler.set(handler, c);
     }

@@ -5,8 +5,8 @@ import { mergeRateLimited, RATE_LIMITED_METADATA } from '../decorators/metadata'
 import { RateLimited } from '../decorators/RateLimited';
 import { NestConfigError } from '../NestConfigError';
 import type { InboundLimitRule, RateLimitedOptions } from '../types';
-import { DeclarationNames, handlerInboundRules, InboundRuleIds, inboundRuleIdsOf, recordDeclaredInboundRules } from './inboundRuleIds';
-import { toInboundLimitRules } from './inboundRules';
+import { handlerInboundRules, InboundRuleIds, inboundRuleIdsOf, recordDeclaredInboundRules } from './inboundRuleIds';
+import { overridingRuleId, toInboundLimitRules } from './inboundRules';
 
 const rule: LimitRule = { id: 'nest-inbound:search', scope: ['user'], metric: 'requests', limit: 2, windowMs: 60_000, onFailure: 'keep' };
 
@@ -86,7 +86,7 @@ describe('handlerInboundRules', () => {
   it('a class rule with a different definition replaces the module rule of its id, in a bucket of the class', () => {
     expect(rulesOf('plain')).toEqual([
       { id: 'nest-inbound:global:requests:1m', limit: 100, where: 'ResilienceModule limits[1]' },
-      { id: 'nest-inbound@ReportsController:per-user', limit: 20, where: 'ReportsController: @RateLimited limits[0]' },
+      { id: 'nest-inbound@ReportsController~user,20/60000ms:per-user', limit: 20, where: 'ReportsController: @RateLimited limits[0]' },
       { id: 'nest-inbound:ReportsController:team:requests:1h', limit: 50, where: 'ReportsController: @RateLimited limits[1]' },
     ]);
   });
@@ -95,27 +95,25 @@ describe('handlerInboundRules', () => {
     expect(rulesOf('bulk')).toEqual([
       { id: 'nest-inbound:global:requests:1m', limit: 100, where: 'ResilienceModule limits[1]' },
       { id: 'nest-inbound:ReportsController:team:requests:1h', limit: 50, where: 'ReportsController: @RateLimited limits[1]' },
-      { id: 'nest-inbound@ReportsController.bulk:per-user', limit: 200, where: 'ReportsController.bulk: @RateLimited limits[0]' },
+      { id: 'nest-inbound@ReportsController.bulk~user,200/60000ms:per-user', limit: 200, where: 'ReportsController.bulk: @RateLimited limits[0]' },
     ]);
   });
 
   it('a rule with the definition of the one it replaces is that rule: its bucket', () => {
-    expect(rulesOf('same').find((r) => r.limit === 20)?.id).toBe('nest-inbound@ReportsController:per-user');
+    expect(rulesOf('same').find((r) => r.limit === 20)?.id).toBe('nest-inbound@ReportsController~user,20/60000ms:per-user');
     const sameAsModule = handlerInboundRules(module, [{ id: 'per-user', scope: ['user'], limit: 2, window: 60_000, burst: 2 }], 'C.get');
     expect(sameAsModule.map((r) => r.rule.id)).toEqual(['nest-inbound:global:requests:1m', 'nest-inbound:per-user']);
   });
 
-  it('names the declaring class as the application does: default ids and override buckets', () => {
-    const names = new DeclarationNames();
-    names.qualify(ReportsController, '/v2/reports');
+  it('notes the class whose default id a rule without id counts under', () => {
     const options = mergeRateLimited(
       Reflect.getMetadata(RATE_LIMITED_METADATA, ReportsController) as RateLimitedOptions,
       Reflect.getMetadata(RATE_LIMITED_METADATA, ReportsController.prototype.bulk) as RateLimitedOptions,
     );
-    expect(handlerInboundRules(module, options?.limits, 'ReportsController(/v2/reports).bulk', names).map(({ rule, where, namedAfter }) => [rule.id, where, namedAfter])).toEqual([
-      ['nest-inbound:global:requests:1m', 'ResilienceModule limits[1]', undefined],
-      ['nest-inbound:ReportsController(/v2/reports):team:requests:1h', 'ReportsController(/v2/reports): @RateLimited limits[1]', ReportsController],
-      ['nest-inbound@ReportsController(/v2/reports).bulk:per-user', 'ReportsController(/v2/reports).bulk: @RateLimited limits[0]', ReportsController],
+    expect(handlerInboundRules(module, options?.limits, 'ReportsController.bulk').map(({ rule, defaultIdOf }) => [rule.id, defaultIdOf])).toEqual([
+      ['nest-inbound:global:requests:1m', undefined],
+      ['nest-inbound:ReportsController:team:requests:1h', 'ReportsController'],
+      ['nest-inbound@ReportsController.bulk~user,200/60000ms:per-user', undefined],
     ]);
   });
 
@@ -123,7 +121,7 @@ describe('handlerInboundRules', () => {
     const rules = handlerInboundRules(module, [{ id: 'per-user', scope: ['user'], limit: 5, window: '1m' }, { scope: ['user'], limit: 1, window: '1s' }], 'SearchController.get');
     expect(rules.map((r) => [r.rule.id, r.where])).toEqual([
       ['nest-inbound:global:requests:1m', 'ResilienceModule limits[1]'],
-      ['nest-inbound@SearchController.get:per-user', 'SearchController.get: @RateLimited limits[0]'],
+      ['nest-inbound@SearchController.get~user,5/60000ms:per-user', 'SearchController.get: @RateLimited limits[0]'],
       ['nest-inbound:SearchController.get:user:requests:1s', 'SearchController.get: @RateLimited limits[1]'],
     ]);
   });
@@ -172,7 +170,7 @@ describe('recordDeclaredInboundRules', () => {
     }
     const ids = new InboundRuleIds();
     expect(() => recordDeclaredInboundRules(ids, [{ id: 'search', scope: ['user'], limit: 2, window: '1m' }], [BaseController, LooseController, OtherController])).not.toThrow();
-    expect(conflict(() => ids.add({ ...rule, id: 'nest-inbound@LooseController.bulk:search' }, 'X')).message).toContain(
+    expect(conflict(() => ids.add({ ...rule, id: overridingRuleId('search', 'LooseController.bulk', { ...rule, limit: 200 }) }, 'X')).message).toContain(
       "X declares inbound limit id 'search' (the bucket of its override on LooseController.bulk) with limit 2, but LooseController.bulk: @RateLimited limits[0] declares it with limit 200.",
     );
   });
@@ -193,17 +191,6 @@ describe('recordDeclaredInboundRules', () => {
   });
 });
 
-describe('DeclarationNames', () => {
-  it('names a class by its name, and by its name and route once qualified', () => {
-    class ExportController {}
-    const names = new DeclarationNames();
-    expect(names.of(ExportController, 'ExportController')).toBe('ExportController');
-    expect(names.of(undefined, 'C')).toBe('C');
-    names.qualify(ExportController, '/v1/export');
-    expect(names.of(ExportController, 'ExportController')).toBe('ExportController(/v1/export)');
-  });
-});
-
 describe('recordDeclaredInboundRules: classes of one name', () => {
   /** A controller factory: every call makes another class named ExportController. */
   function exportController(path: string | ControllerOptions, limits: InboundLimitRule[]): Type {
@@ -215,116 +202,90 @@ describe('recordDeclaredInboundRules: classes of one name', () => {
     }
     return ExportController;
   }
-  const perUser: InboundLimitRule[] = [{ scope: ['user'], limit: 2, window: '1m' }];
+  const perUser = (limit: number): InboundLimitRule[] => [{ scope: ['user'], limit, window: '1m' }];
 
-  function storeIds(ids: InboundRuleIds, cls: Type, moduleRules: LimitRule[] = []): string[] {
+  function storeIds(cls: Type, moduleRules: LimitRule[] = []): string[] {
     const options = Reflect.getMetadata(RATE_LIMITED_METADATA, cls) as RateLimitedOptions;
-    return handlerInboundRules(moduleRules, options.limits, `${ids.names.of(cls, cls.name)}.get`, ids.names).map((r) => r.rule.id);
+    return handlerInboundRules(moduleRules, options.limits, `${cls.name}.get`).map((r) => r.rule.id);
   }
 
-  it('names each by its route, so their default ids count apart', () => {
-    const v1 = exportController('v1/export', perUser);
-    const v2 = exportController('/v2/export/', [{ scope: ['user'], limit: 5, window: '1m' }]);
-    const ids = new InboundRuleIds();
-    // Different limits under what would be one default id: no conflict once named apart.
-    expect(() => recordDeclaredInboundRules(ids, undefined, [v1, v2])).not.toThrow();
-    expect(storeIds(ids, v1)).toEqual(['nest-inbound:ExportController(/v1/export):user:requests:1m']);
-    expect(storeIds(ids, v2)).toEqual(['nest-inbound:ExportController(/v2/export):user:requests:1m']);
+  it('share their default ids (the class name only), and start when those rules agree', () => {
+    const v1 = exportController('v1/export', perUser(2));
+    const v2 = exportController({ path: 'export', version: '2' }, perUser(2));
+    expect(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [v1, v2])).not.toThrow();
+    expect(storeIds(v1)).toEqual(['nest-inbound:ExportController:user:requests:1m']);
+    expect(storeIds(v2)).toEqual(storeIds(v1));
   });
 
-  it('names the override buckets of each apart', () => {
-    const override: InboundLimitRule[] = [{ id: 'per-user', scope: ['user'], limit: 20, window: '1m' }];
-    const a = exportController('a', override);
-    const b = exportController('b', override);
-    const ids = new InboundRuleIds();
+  it('stop when rules without id under one default id differ, saying the classes share a name and explicit ids fix it', () => {
+    const v1 = exportController('v1/export', perUser(2));
+    const v2 = exportController('v2/export', perUser(5));
+    const err = conflict(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [v1, v2]));
+    expect(err.code).toBe('ERR_LLMR_NEST_CONFLICTING_LIMIT_ID');
+    expect(err.message).toBe(
+      "ExportController: @RateLimited limits[0] declares inbound limit id 'ExportController:user:requests:1m' with limit 5, " +
+        'but ExportController: @RateLimited limits[0] declares it with limit 2. ' +
+        "Both are rules written without an id, in two different classes named ExportController: a rule without id gets the default id of its class's name, " +
+        'so both count in one bucket of the store, which cannot have two sizes. ' +
+        'Give these rules explicit ids (different ones to count the classes apart, or one id with one definition to share a bucket), or rename one of the classes. ' +
+        'See docs/nestjs.md#err_llmr_nest_conflicting_limit_id.',
+    );
+    // Explicit ids count them apart.
+    const a = exportController('v1/export', [{ id: 'export-v1', ...perUser(2)[0]! }]);
+    const b = exportController('v2/export', [{ id: 'export-v2', ...perUser(5)[0]! }]);
+    expect(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [a, b])).not.toThrow();
+  });
+
+  it('say "different ids" when one of the two rules has its id written out', () => {
+    const v1 = exportController('v1/export', perUser(2));
+    const written = exportController('other', [{ id: 'ExportController:user:requests:1m', ...perUser(5)[0]! }]);
+    const err = conflict(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [v1, written]));
+    expect(err.message).toContain('give them the same definition to share the bucket, or different ids to count them apart');
+    expect(err.message).not.toContain('two different classes');
+  });
+
+  it('override one module rule in one bucket per definition: the same definition shares it, another counts apart', () => {
     const moduleLimits: InboundLimitRule[] = [{ id: 'per-user', scope: ['user'], limit: 2, window: '1m' }];
-    recordDeclaredInboundRules(ids, moduleLimits, [a, b]);
     const moduleRules = toInboundLimitRules(moduleLimits, 'ResilienceModule');
-    expect(storeIds(ids, a, moduleRules)).toEqual(['nest-inbound@ExportController(/a):per-user']);
-    expect(storeIds(ids, b, moduleRules)).toEqual(['nest-inbound@ExportController(/b):per-user']);
+    const a = exportController('a', [{ id: 'per-user', scope: ['user'], limit: 20, window: '1m' }]);
+    const b = exportController('b', [{ id: 'per-user', scope: ['user'], limit: 20, window: 60_000 }]);
+    const c = exportController('c', [{ id: 'per-user', scope: ['user'], limit: 30, window: '1m' }]);
+    expect(() => recordDeclaredInboundRules(new InboundRuleIds(), moduleLimits, [a, b, c])).not.toThrow();
+    expect(storeIds(a, moduleRules)).toEqual(['nest-inbound@ExportController~user,20/60000ms:per-user']);
+    expect(storeIds(b, moduleRules)).toEqual(storeIds(a, moduleRules));
+    expect(storeIds(c, moduleRules)).toEqual(['nest-inbound@ExportController~user,30/60000ms:per-user']);
   });
 
-  it('adds the host and the version a controller declares, and the module of controllers at one route', () => {
-    const hosted = exportController({ path: 'export', host: 'admin.example.com' }, perUser);
-    const v2 = exportController({ path: 'export', version: ['2', '3'] }, perUser);
-    const inA = exportController('export', perUser);
-    const inB = exportController('export', perUser);
-    const modules = new Map<Function, string>([
-      [inA, 'AModule'],
-      [inB, 'BModule'],
-    ]);
-    const ids = new InboundRuleIds();
-    recordDeclaredInboundRules(ids, undefined, [hosted, v2, inA, inB], (cls) => modules.get(cls));
-    expect([hosted, v2, inA, inB].map((cls) => ids.names.of(cls, 'ExportController'))).toEqual([
-      'ExportController(admin.example.com/export)',
-      'ExportController(/export v2,3)',
-      'ExportController(/export in AModule)',
-      'ExportController(/export in BModule)',
-    ]);
-  });
-
-  it('leaves a class alone when no other class has its name, and one class serving two controllers (an inherited route) is one declaration', () => {
-    class ExportBase {
-      @RateLimited({ limits: perUser })
-      @Get('x')
-      x(): void {}
-    }
-    @Controller('a')
-    class A extends ExportBase {}
-    @Controller('b')
-    class B extends ExportBase {}
-    const single = exportController('export', perUser);
-    const ids = new InboundRuleIds();
-    recordDeclaredInboundRules(ids, undefined, [A, B, single]);
-    expect(ids.names.of(single, 'ExportController')).toBe('ExportController');
-    expect(ids.names.of(ExportBase, 'ExportBase')).toBe('ExportBase');
-  });
-
-  it('names controllers apart whose handlers count under their route without a route name', () => {
-    const plain = (path: string): Type => {
-      @Controller(path)
+  it('start when a controller extends a base class of its own name whose rules have other store ids', () => {
+    const lib = (() => {
       class ExportController {
-        @Get() get(): void {}
+        @RateLimited({ limits: perUser(1) })
+        @Get('list')
+        list(): void {}
       }
       return ExportController;
-    };
-    const [a, b] = [plain('a'), plain('b')];
-    const ids = new InboundRuleIds();
-    recordDeclaredInboundRules(ids, [{ scope: ['route'], limit: 10, window: '1m' }], [a, b]);
-    expect(ids.names.of(a, a.name)).toBe('ExportController(/a)');
-    // Without rules keyed by route, their names are in no store key: left alone.
-    const other = new InboundRuleIds();
-    recordDeclaredInboundRules(other, [{ scope: ['user'], limit: 10, window: '1m' }], [plain('a'), plain('b')]);
-    expect(other.names.of(a, a.name)).toBe('ExportController');
-  });
-
-  it('stops with ERR_LLMR_NEST_AMBIGUOUS_CLASS_NAME when neither route nor module tells them apart', () => {
-    const a = exportController('export', perUser);
-    const b = exportController('export', perUser);
-    const err = conflict(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [a, b], () => 'ApiModule'));
-    expect(err).toBeInstanceOf(NestConfigError);
-    expect(err.code).toBe('ERR_LLMR_NEST_AMBIGUOUS_CLASS_NAME');
-    expect(err.message).toMatch(
-      /^Several classes named ExportController \(a controller at \/export in ApiModule; a controller at \/export in ApiModule\) declare inbound limits whose buckets are named after their class .* Rename one of the classes \(e\.g\. V2ExportController\), or declare the controllers at different paths\./,
+    })();
+    @RateLimited({ limits: perUser(10) })
+    @Controller('export')
+    class ExportController extends lib {}
+    expect(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [ExportController])).not.toThrow();
+    const options = mergeRateLimited(
+      Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController) as RateLimitedOptions,
+      Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController.prototype.list) as RateLimitedOptions,
     );
+    expect(handlerInboundRules([], options?.limits, 'ExportController.list').map((r) => [r.rule.id, r.rule.limit])).toEqual([
+      ['nest-inbound:ExportController:user:requests:1m', 10],
+      ['nest-inbound:ExportController.list:user:requests:1m', 1],
+    ]);
   });
 
-  it('stops when one of them is not a controller (a base class made by a factory)', () => {
-    const base = (): Type => {
-      class ExportBase {
-        @RateLimited({ limits: perUser })
-        @Get('x')
-        x(): void {}
-      }
-      return ExportBase;
-    };
-    const [baseA, baseB] = [base(), base()];
-    @Controller('a')
-    class A extends (baseA as new () => object) {}
-    @Controller('b')
-    class B extends (baseB as new () => object) {}
-    const err = conflict(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [A, B]));
-    expect(err.code).toBe('ERR_LLMR_NEST_AMBIGUOUS_CLASS_NAME');
-    expect(err.message).toContain('Several classes named ExportBase (a class that is not a controller; a class that is not a controller)');
+  it('keep the store ids of a class when rules are added elsewhere (a module rule keyed by route)', () => {
+    const v1 = exportController('v1/export', perUser(5));
+    const v2 = exportController('v2/export', []);
+    const before = new InboundRuleIds();
+    recordDeclaredInboundRules(before, [], [v1, v2]);
+    const routeRule: InboundLimitRule[] = [{ scope: ['route'], limit: 1000, window: '1m' }];
+    recordDeclaredInboundRules(new InboundRuleIds(), routeRule, [v1, v2]);
+    expect(storeIds(v1, toInboundLimitRules(routeRule, 'ResilienceModule'))).toEqual(['nest-inbound:route:requests:1m', ...storeIds(v1)]);
   });
 });

@@ -1,5 +1,6 @@
+import type { LimitRule } from '@llm-resilience/core';
 import { NestConfigError } from '../NestConfigError';
-import { defaultInboundRuleId, inboundRuleId, overridingDeclarationOf, overridingRuleId, toInboundLimitRules } from './inboundRules';
+import { defaultInboundRuleId, definitionSignature, inboundRuleId, overridingDeclarationOf, overridingRuleId, toInboundLimitRules } from './inboundRules';
 import type { InboundLimitRule } from '../types';
 
 describe('toInboundLimitRules', () => {
@@ -97,26 +98,64 @@ describe('toInboundLimitRules rejects at start-up what would silently never work
 });
 
 describe('store ids of overriding rules', () => {
-  it('name the declaration before the id, and read back the id as written', () => {
-    expect(overridingRuleId('per-user', 'ExportController.bulk')).toBe('nest-inbound@ExportController.bulk:per-user');
-    expect(inboundRuleId('nest-inbound@ExportController.bulk:per-user')).toBe('per-user');
-    expect(overridingDeclarationOf('nest-inbound@ExportController.bulk:per-user')).toBe('ExportController.bulk');
+  const perUser = { scope: ['user'], limit: 600, windowMs: 60_000 } satisfies Partial<LimitRule>;
+
+  it('name the declaration and the definition before the id, and read back the id as written', () => {
+    const storeId = overridingRuleId('per-user', 'ExportController.bulk', perUser);
+    expect(storeId).toBe('nest-inbound@ExportController.bulk~user,600/60000ms:per-user');
+    expect(inboundRuleId(storeId)).toBe('per-user');
+    expect(overridingDeclarationOf(storeId)).toBe('ExportController.bulk');
     expect(overridingDeclarationOf('nest-inbound:per-user')).toBeUndefined();
+    expect(overridingDeclarationOf('nest-inbound@no-colon')).toBeUndefined();
   });
 
   it('keep any written id exactly (a colon or an @ in it), and never meet a written id', () => {
-    for (const id of ['a:b', 'team@acme', 'ExportController.bulk:per-user', '%3A', '']) {
-      const storeId = overridingRuleId(id, 'ExportController.bulk');
+    for (const id of ['a:b', 'team@acme', 'ExportController.bulk:per-user', '%3A', 'x~y', '']) {
+      const storeId = overridingRuleId(id, 'ExportController.bulk', perUser);
       expect(inboundRuleId(storeId)).toBe(id);
       // Written ids are stored as nest-inbound:<id>.
       expect(storeId.startsWith('nest-inbound:')).toBe(false);
     }
   });
 
-  it('escape a colon (and %) in the declaration, so the id after it reads back', () => {
-    const storeId = overridingRuleId('per-user', 'Odd:Controller%.get');
-    expect(storeId).toBe('nest-inbound@Odd%3AController%25.get:per-user');
+  it('escape a colon, a tilde (and %) in the declaration, so the declaration and the id after it read back', () => {
+    const storeId = overridingRuleId('per-user', 'Odd:Con~troller%.get', perUser);
+    expect(storeId).toBe('nest-inbound@Odd%3ACon%7Etroller%25.get~user,600/60000ms:per-user');
     expect(inboundRuleId(storeId)).toBe('per-user');
-    expect(overridingDeclarationOf(storeId)).toBe('Odd:Controller%.get');
+    expect(overridingDeclarationOf(storeId)).toBe('Odd:Con~troller%.get');
+  });
+
+  it('are the same for one definition however it was written, and differ for two', () => {
+    const [written] = toInboundLimitRules([{ id: 'per-user', scope: ['user'], limit: 600, window: '1m', burst: 600, match: {} }], 'A');
+    expect(overridingRuleId('per-user', 'A', written!)).toBe(overridingRuleId('per-user', 'A', perUser));
+    const ids = [
+      perUser,
+      { ...perUser, scope: ['team'] },
+      { ...perUser, scope: ['user', 'route'] },
+      { ...perUser, scope: ['route', 'user'] },
+      { ...perUser, scope: [] },
+      { ...perUser, limit: 60 },
+      { ...perUser, windowMs: 3_600_000 },
+      { ...perUser, burst: 10 },
+      { ...perUser, match: { environment: 'staging' } },
+      { ...perUser, match: { environment: 'staging,user=u1' } },
+      { ...perUser, match: { environment: 'staging', user: 'u1' } },
+    ].map((definition) => overridingRuleId('per-user', 'A', definition as LimitRule));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
+describe('definitionSignature', () => {
+  it('is a compact text of scope, limit per window, burst and match', () => {
+    expect(definitionSignature({ scope: [], limit: 100, windowMs: 1000 })).toBe('global,100/1000ms');
+    expect(definitionSignature({ scope: ['user', 'route'], limit: 5, windowMs: 60_000, burst: 2, match: { tenant: 'acme', environment: 'staging' } })).toBe(
+      'user+route,5/60000ms,burst2,environment=staging,tenant=acme',
+    );
+  });
+
+  it('encodes match values, so the text has no colon and reads one way', () => {
+    const text = definitionSignature({ scope: ['user'], limit: 1, windowMs: 1000, match: { environment: 'a:b,c=d %' } });
+    expect(text).toBe('user,1/1000ms,environment=a%3Ab%2Cc%3Dd%20%25');
+    expect(text).not.toContain(':');
   });
 });

@@ -132,37 +132,71 @@ export function toInboundLimitRules(rules: readonly InboundLimitRule[], where: s
 /**
  * Store ids of overriding rules start with this instead of {@link INBOUND_PREFIX}: a rule that replaces
  * another of its id (a method's over its class's, a class's or method's over the module's) with a
- * different definition counts in a bucket of its own declaration, `nest-inbound@<declaration>:<id>`.
+ * different definition counts in a bucket of its own declaration and definition,
+ * `nest-inbound@<declaration>~<definition>:<id>` ({@link overridingRuleId}).
  * No id the user writes can give such a store id (theirs all start with `nest-inbound:`).
  *
  * @example
  * ```ts
- * `${OVERRIDE_PREFIX}ExportController.bulk:per-user`; // the bucket of 'per-user' as ExportController.bulk overrides it
+ * `${OVERRIDE_PREFIX}ExportController.bulk~user,600/60000ms:per-user`; // the bucket of 'per-user' as ExportController.bulk overrides it
  * ```
  */
 export const OVERRIDE_PREFIX = 'nest-inbound@';
 
-/** `:` ends the declaration in an override's store id: escaped in it (with `%`, escaped too), so the id after it reads back exactly. */
+/**
+ * `~` ends the declaration in an override's store id, `:` the declaration and definition: both are
+ * escaped in the declaration (with `%`, escaped too), so the declaration and the id read back exactly.
+ */
 function escapeDeclaration(owner: string): string {
-  return owner.replace(/%/g, '%25').replace(/:/g, '%3A');
+  return owner.replace(/%/g, '%25').replace(/:/g, '%3A').replace(/~/g, '%7E');
 }
 
 function unescapeDeclaration(text: string): string {
-  return text.replace(/%(3A|25)/g, (escaped) => (escaped === '%3A' ? ':' : '%'));
+  return text.replace(/%(3A|7E|25)/g, (escaped) => (escaped === '%3A' ? ':' : escaped === '%7E' ? '~' : '%'));
 }
 
 /**
- * The store id of a rule with id `id` (as written) declared by `owner` (`ExportController.bulk`, a
- * method; `ExportController`, a class) that replaces a rule of the same id with a different definition
- * (see {@link OVERRIDE_PREFIX}). {@link inboundRuleId} reads the written id back.
+ * A compact text of what makes a rule's bucket: scope (`global` for none), limit per window in ms,
+ * the burst when it is not the limit, and the match, dimensions sorted, values URI-encoded (so the
+ * text has no `:` and two definitions never give one text). Two rules have the same text exactly
+ * when they agree on scope, limit, window, burst and match (the metric is always `requests`). It
+ * depends on the definition only, so it is the same in every process and after a restart.
  *
  * @example
  * ```ts
- * overridingRuleId('per-user', 'ExportController.bulk'); // 'nest-inbound@ExportController.bulk:per-user'
+ * definitionSignature({ id: 'x', scope: ['user'], metric: 'requests', limit: 600, windowMs: 60_000 });
+ * // 'user,600/60000ms'
+ * definitionSignature({ id: 'x', scope: ['user', 'route'], metric: 'requests', limit: 5, windowMs: 1000, burst: 2, match: { environment: 'staging' } });
+ * // 'user+route,5/1000ms,burst2,environment=staging'
  * ```
  */
-export function overridingRuleId(id: string, owner: string): string {
-  return `${OVERRIDE_PREFIX}${escapeDeclaration(owner)}:${id}`;
+export function definitionSignature(rule: Pick<LimitRule, 'scope' | 'limit' | 'windowMs' | 'burst' | 'match'>): string {
+  let text = `${rule.scope.join('+') || 'global'},${rule.limit}/${rule.windowMs}ms`;
+  if (rule.burst !== undefined && rule.burst !== rule.limit) text += `,burst${rule.burst}`;
+  if (rule.match !== undefined) {
+    const entries = Object.entries(rule.match).filter(([, v]) => v !== undefined);
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const [d, v] of entries) text += `,${d}=${encodeURIComponent(String(v))}`;
+  }
+  return text;
+}
+
+/**
+ * The store id of `rule`, with id `id` (as written), declared by `owner` (`ExportController.bulk`, a
+ * method; `ExportController`, a class), when it replaces a rule of the same id with a different
+ * definition (see {@link OVERRIDE_PREFIX}): the declaration, then {@link definitionSignature}, then the
+ * id. Two declarations of one name (two classes named `ExportController`) that override one id with
+ * one definition share the bucket; with different definitions they count apart.
+ * {@link inboundRuleId} reads the written id back, {@link overridingDeclarationOf} the declaration.
+ *
+ * @example
+ * ```ts
+ * overridingRuleId('per-user', 'ExportController.bulk', { scope: ['user'], limit: 600, windowMs: 60_000 });
+ * // 'nest-inbound@ExportController.bulk~user,600/60000ms:per-user'
+ * ```
+ */
+export function overridingRuleId(id: string, owner: string, rule: Pick<LimitRule, 'scope' | 'limit' | 'windowMs' | 'burst' | 'match'>): string {
+  return `${OVERRIDE_PREFIX}${escapeDeclaration(owner)}~${definitionSignature(rule)}:${id}`;
 }
 
 /**
@@ -171,24 +205,27 @@ export function overridingRuleId(id: string, owner: string): string {
  *
  * @example
  * ```ts
- * overridingDeclarationOf('nest-inbound@ExportController.bulk:per-user'); // 'ExportController.bulk'
- * overridingDeclarationOf('nest-inbound:per-user');                      // undefined
+ * overridingDeclarationOf('nest-inbound@ExportController.bulk~user,600/60000ms:per-user'); // 'ExportController.bulk'
+ * overridingDeclarationOf('nest-inbound:per-user');                                       // undefined
  * ```
  */
 export function overridingDeclarationOf(id: string): string | undefined {
   if (!id.startsWith(OVERRIDE_PREFIX)) return undefined;
   const end = id.indexOf(':', OVERRIDE_PREFIX.length);
-  return end < 0 ? undefined : unescapeDeclaration(id.slice(OVERRIDE_PREFIX.length, end));
+  if (end < 0) return undefined;
+  const head = id.slice(OVERRIDE_PREFIX.length, end);
+  const tilde = head.indexOf('~');
+  return unescapeDeclaration(tilde < 0 ? head : head.slice(0, tilde));
 }
 
 /**
- * A rule id as the user wrote it: without the store prefix, and without the declaration an
- * overriding rule's store id adds. This is the id 429 messages and logs show.
+ * A rule id as the user wrote it: without the store prefix, and without the declaration and
+ * definition an overriding rule's store id adds. This is the id 429 messages and logs show.
  *
  * @example
  * ```ts
- * inboundRuleId('nest-inbound:user:requests:1m');              // 'user:requests:1m'
- * inboundRuleId('nest-inbound@ExportController.bulk:per-user'); // 'per-user'
+ * inboundRuleId('nest-inbound:user:requests:1m');                                // 'user:requests:1m'
+ * inboundRuleId('nest-inbound@ExportController.bulk~user,600/60000ms:per-user'); // 'per-user'
  * ```
  */
 export function inboundRuleId(id: string): string {

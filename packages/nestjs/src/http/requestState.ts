@@ -1,4 +1,4 @@
-import type { Identity } from '@llm-resilience/core';
+import { limitKey, type Identity, type LimitContext, type LimitRule, type ScopeDimension } from '@llm-resilience/core';
 
 /**
  * What `ResilienceGuard` leaves on one HTTP request for the steps after it (another `ResilienceGuard`,
@@ -8,8 +8,8 @@ import type { Identity } from '@llm-resilience/core';
 interface RequestState {
   /** The identity of a guard whose `getIdentity` is overridden: resolved at most once. */
   identity?: SharedIdentity;
-  /** The inbound buckets a guard already charged for this request: store id of the rule to the bucket's key. */
-  charged?: Map<string, string>;
+  /** The last guard run that charged inbound buckets for this request (earlier ones behind it). */
+  charged?: ChargedRun;
 }
 
 /**
@@ -26,6 +26,37 @@ export interface SharedIdentity {
   readonly resolve: () => Promise<Identity | undefined>;
   /** The `getIdentity` function behind `resolve`. */
   readonly from: Function;
+}
+
+/**
+ * The inbound rules of one handler as a guard counts them: the rules, and each one's `match` as
+ * `[dimension, value]` pairs (`undefined`: the rule applies to every request).
+ *
+ * @example
+ * ```ts
+ * const set: InboundRuleSet = { rules: [perUser, staging], matches: [undefined, [['environment', 'staging']]] };
+ * ```
+ */
+export interface InboundRuleSet {
+  readonly rules: readonly LimitRule[];
+  readonly matches: readonly (readonly (readonly [ScopeDimension, string])[] | undefined)[];
+}
+
+/**
+ * One guard run that charged the request: the context it counted under and its rules. Which buckets
+ * it charged (the rules that applied to the context, with their keys) is only worked out when another
+ * run of the request needs it ({@link chargedBucketsOf}), so a request guarded once pays for nothing more.
+ *
+ * @example
+ * ```ts
+ * const run: ChargedRun = { ctx: { user: 'u1', route: 'ExportController.get' }, rules: compiled, previous: undefined };
+ * ```
+ */
+export interface ChargedRun {
+  readonly ctx: LimitContext;
+  readonly rules: InboundRuleSet;
+  /** The run that charged the request before this one, if any. */
+  readonly previous: ChargedRun | undefined;
 }
 
 const states = new WeakMap<object, RequestState>();
@@ -83,20 +114,69 @@ export function requestIdentityOf(req: unknown): (() => Promise<Identity | undef
 }
 
 /**
- * The inbound buckets already charged for this request (by a `ResilienceGuard` that ran before for
- * it: a global `APP_GUARD` and a `@UseGuards(ResilienceGuard)` on the controller), as the store id of
- * each rule charged to the key of the bucket it charged, to add to once charged; `undefined` when the
- * request is not an object. Only rules that applied to the request (a key for its identity, and its
- * `match` held) are charged, so only they are in it.
+ * Notes that a guard run charged the request under `ctx` with the rules of `rules` (those that
+ * applied to it), for a later `ResilienceGuard` run of the same request (a global `APP_GUARD`, then a
+ * `@UseGuards(ResilienceGuard)` on the controller): see {@link chargedRunOf}. Keeps references only.
  *
  * @example
  * ```ts
- * const charged = chargedBucketsOf(req);
- * if (charged?.get(rule.id) === key) return true; // this request already paid for that bucket
+ * if (decision.ok) recordChargedRun(req, ctx, compiled);
  * ```
  */
-export function chargedBucketsOf(req: unknown): Map<string, string> | undefined {
+export function recordChargedRun(req: unknown, ctx: LimitContext, rules: InboundRuleSet): void {
   const state = stateOf(req);
-  if (!state) return undefined;
-  return (state.charged ??= new Map());
+  if (state) state.charged = { ctx, rules, previous: state.charged };
+}
+
+/**
+ * The last guard run that charged this request ({@link recordChargedRun}); `undefined` when none did,
+ * as for every request guarded once.
+ *
+ * @example
+ * ```ts
+ * const earlier = chargedRunOf(req);
+ * if (earlier) skipAlreadyCharged(chargedBucketsOf(earlier));
+ * ```
+ */
+export function chargedRunOf(req: unknown): ChargedRun | undefined {
+  return typeof req === 'object' && req !== null ? states.get(req)?.charged : undefined;
+}
+
+/**
+ * True when the rule whose `match` pairs are `match` applies to `ctx`.
+ *
+ * @example
+ * ```ts
+ * matchHolds([['environment', 'staging']], { user: 'u1', environment: 'staging' }); // true
+ * matchHolds(undefined, { user: 'u1' });                                           // true
+ * ```
+ */
+export function matchHolds(match: InboundRuleSet['matches'][number], ctx: LimitContext): boolean {
+  if (match === undefined) return true;
+  for (const [d, v] of match) if (ctx[d] !== v) return false;
+  return true;
+}
+
+/**
+ * The inbound buckets `run` and the runs before it charged: the store id of each rule that applied
+ * to its context (its `match` held, a key for its scope) to the key of the bucket charged, the latest
+ * run winning for a rule two runs charged.
+ *
+ * @example
+ * ```ts
+ * chargedBucketsOf(chargedRunOf(req)!).get('nest-inbound:per-user'); // limitKey(perUser, { user: 'u1' }): that run charged u1's bucket
+ * ```
+ */
+export function chargedBucketsOf(run: ChargedRun): Map<string, string> {
+  const charged = new Map<string, string>();
+  for (let r: ChargedRun | undefined = run; r !== undefined; r = r.previous) {
+    const { rules, matches } = r.rules;
+    for (let i = 0; i < rules.length; i++) {
+      const rule = rules[i]!;
+      if (charged.has(rule.id) || !matchHolds(matches[i], r.ctx)) continue;
+      const key = limitKey(rule, r.ctx);
+      if (key !== undefined) charged.set(rule.id, key);
+    }
+  }
+  return charged;
 }
