@@ -1,6 +1,6 @@
 import type { BaseMessageChunk } from '@langchain/core/messages';
 import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
-import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
+import { JsonOutputKeyToolsParser, JsonOutputToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { RunnableLambda } from '@langchain/core/runnables';
 import { dropsEverything, ScriptedChatModel } from '../test/support';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
@@ -40,15 +40,37 @@ describe('ParseErrorWatcher', () => {
     expect(parsing.raised(modelErr)).toBe(false);
   });
 
-  it('remembers an error of a model run asked for structured output (the provider SDK parses the reply itself)', async () => {
+  /** A model run asked for structured output the way `withStructuredOutput` asks (`ls_structured_output_format`). */
+  const structured = (model: ScriptedChatModel, method: string) => model.withConfig({ ls_structured_output_format: { kwargs: { method }, schema: {} } } as never);
+
+  it('remembers an error of a model run asked for json_schema output that did not stream (the provider SDK parses the reply itself)', async () => {
     const parsing = new ParseErrorWatcher();
     const sdkParse = new SyntaxError('Error reading response: invalid structured output JSON.');
-    const model = new ScriptedChatModel([{ error: sdkParse }]).withConfig({ ls_structured_output_format: { kwargs: { method: 'json_schema' } } } as never);
-    const err = await thrown(model.invoke('x', { callbacks: [parsing] }));
+    const err = await thrown(structured(new ScriptedChatModel([{ error: sdkParse }]), 'json_schema').invoke('x', { callbacks: [parsing] }));
     expect(err).toBe(sdkParse);
     expect(parsing.raised(err)).toBe(true);
     expect(parsing.raised(new SyntaxError('another'))).toBe(false);
     expect(parsing.raised('a string')).toBe(false);
+  });
+
+  it.each(['json_mode', 'function_calling'])(
+    "does not remember an error of a model run asked for %s output: an output parser of the chain parses there, the run's error (a truncated HTTP body) is the model's",
+    async (method) => {
+      const parsing = new ParseErrorWatcher();
+      const truncated = new SyntaxError('Unexpected end of JSON input');
+      const err = await thrown(structured(new ScriptedChatModel([{ error: truncated }]), method).invoke('x', { callbacks: [parsing] }));
+      expect(err).toBe(truncated);
+      expect(parsing.raised(err)).toBe(false);
+    },
+  );
+
+  it('does not remember an error of a json_schema model run once it streamed a token (the SDK parses whole replies only)', async () => {
+    const parsing = new ParseErrorWatcher();
+    const brokenEvent = new SyntaxError('Error reading response: malformed server-sent event JSON.');
+    const model = structured(new ScriptedChatModel([{ text: '{"reply": "a b c"}', breakAfter: 1, error: brokenEvent }]), 'json_schema');
+    const err = await thrown(readAll(model.stream('x', { callbacks: [parsing] })));
+    expect(err).toBe(brokenEvent);
+    expect(parsing.raised(err)).toBe(false);
   });
 
   it("does not take a model's own error for the parser's when it passes through a parser run (a malformed event of the provider's stream)", async () => {
@@ -70,11 +92,32 @@ describe('ParseErrorWatcher', () => {
       expect(parsing.copy().skippedReply()).toEqual(parsing.skippedReply());
     });
 
-    it('is the text reply a tool-call parser found no tool call in (withStructuredOutput functionCalling)', async () => {
+    it.each([
+      ['JsonOutputKeyToolsParser (withStructuredOutput functionCalling)', () => new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true }), undefined],
+      ['JsonOutputToolsParser', () => new JsonOutputToolsParser(), []],
+    ] as const)('is nothing for a reply without tool calls given to %s: its invoke() returns an empty result, no error', async (_, parser, empty) => {
+      const model = () => new ScriptedChatModel([{ text: 'No lookup is needed: the answer is 4.' }]);
+      expect(await model().pipe(parser()).invoke('x')).toEqual(empty);
       const parsing = new ParseErrorWatcher();
-      const chain = new ScriptedChatModel([{ text: 'I cannot call tools today.' }]).pipe(new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true }));
-      expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([]);
-      expect(parsing.skippedReply()).toEqual({ reason: 'the reply is not valid JSON', text: 'I cannot call tools today.' });
+      await readAll(model().pipe(parser()).stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedReply()).toBeUndefined();
+    });
+
+    it('is the tool call a tool-call parser could not read because its arguments are not JSON (cut off): its invoke() throws', async () => {
+      const cut = { toolCall: { name: 'summary', arguments: '{"ti' } };
+      const parser = () => new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true });
+      await expect(new ScriptedChatModel([cut]).pipe(parser()).invoke('x')).rejects.toThrow('are not valid JSON');
+      const parsing = new ParseErrorWatcher();
+      // Streaming, the parser yields `{}` on the header and nothing more: it skips what it cannot parse.
+      expect(await readAll(new ScriptedChatModel([cut]).pipe(parser()).stream('x', { callbacks: [parsing] }))).toEqual([{}]);
+      expect(parsing.skippedReply()).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"ti' });
+    });
+
+    it('is nothing for a whole tool call, also one whose arguments are an empty object', async () => {
+      const parsing = new ParseErrorWatcher();
+      const chain = new ScriptedChatModel([{ toolCall: { name: 'summary', arguments: '{}' } }]).pipe(new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true }));
+      expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([{}]);
+      expect(parsing.skippedReply()).toBeUndefined();
     });
 
     it('also for a subclass of JsonOutputParser (it runs under its parent\'s name)', async () => {

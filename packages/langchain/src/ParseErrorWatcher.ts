@@ -3,30 +3,58 @@ import type { Serialized } from '@langchain/core/load/serializable';
 import type { BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { ChainValues } from '@langchain/core/utils/types';
-import { parseFailureOfSkippedReply, type ParseFailure } from './parseFailureOf';
+import { isEmptyOutput } from './isEmptyOutput';
+import { parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, type ParseFailure } from './parseFailureOf';
 
 /**
- * LangChain's parsers that, streaming, skip what they cannot parse instead of throwing (cumulative
- * JSON and tool-call parsers: `withStructuredOutput`'s `functionCalling` uses the key-tools one). Known
- * by their serialized class name or run name (a subclass without its own `lc_name` runs under its
+ * LangChain's parsers that, streaming, skip what they cannot parse instead of throwing, by what their
+ * `invoke()` does with a reply they could not parse:
+ *
+ * - `text`: it throws on text that is not JSON (`JsonOutputParser`; `JsonOutputFunctionsParser`, which
+ *   finds no function call in it);
+ * - `toolCalls`: it returns an empty result for a reply without tool calls, prose included (`[]`,
+ *   `undefined`), and throws only on tool calls whose arguments are not JSON (`JsonOutputToolsParser`,
+ *   `JsonOutputKeyToolsParser`: `withStructuredOutput`'s `functionCalling`).
+ *
+ * Known by their serialized class name or run name (a subclass without its own `lc_name` runs under its
  * parent's name).
  */
-const SKIPPING_PARSERS: ReadonlySet<string> = new Set(['JsonOutputParser', 'JsonOutputToolsParser', 'JsonOutputKeyToolsParser', 'JsonOutputFunctionsParser']);
+const SKIPPING_PARSERS: ReadonlyMap<string, SkippingParser> = new Map<string, SkippingParser>([
+  ['JsonOutputParser', 'text'],
+  ['JsonOutputFunctionsParser', 'text'],
+  ['JsonOutputToolsParser', 'toolCalls'],
+  ['JsonOutputKeyToolsParser', 'toolCalls'],
+]);
+
+type SkippingParser = 'text' | 'toolCalls';
+
+/**
+ * The structured-output method (`ls_structured_output_format.kwargs.method`, set by `withStructuredOutput`
+ * in @langchain/core 1.0 and 1.4 alike) whose model run parses the reply itself: OpenAI's SDK parses a
+ * `json_schema` reply (`chat.completions.parse`) when it does not stream. In `json_mode` and
+ * `function_calling` the reply is parsed by an output parser of the chain, not by the model run.
+ */
+const SDK_PARSED_METHOD = 'json_schema';
 
 /** Shared between copies of one watcher (LangChain may copy handlers). */
 interface Seen {
-  /** Output-parser runs (run type `parser`) and chat-model runs asked for structured output, until they end. */
+  /**
+   * Output-parser runs (run type `parser`) and chat-model runs whose SDK parses the reply
+   * ({@link SDK_PARSED_METHOD}, not streaming), until they end.
+   */
   parsingRuns: Set<string>;
-  /** Runs of a {@link SKIPPING_PARSERS} parser, until they end. */
-  skippingRuns: Set<string>;
+  /** Runs of a {@link SKIPPING_PARSERS} parser, until they end, with how their `invoke()` fails. */
+  skippingRuns: Map<string, SkippingParser>;
   /** Errors those runs raised: the reply could not be parsed. */
   errors: WeakSet<object>;
   /** Errors first seen failing a model run that does not parse (the provider's, its SDK's): never a parse error. */
   modelErrors: WeakSet<object>;
-  /** The first reply a skipping parser run turned into nothing because it could not read it (not blank, not JSON). */
+  /** The first reply a skipping parser run turned into nothing where its `invoke()` would have thrown. */
   skipped: ParseFailure | undefined;
   /** The text of the last model reply (of the last model run that ended). */
   replyText: string | undefined;
+  /** The raw tool calls of the last model reply (`additional_kwargs.tool_calls`), if any. */
+  replyToolCalls: unknown;
 }
 
 /** Whether a run's reported inputs hold anything: LangChain reports `{ input: undefined }` for a run given nothing. */
@@ -35,10 +63,10 @@ function receivedInput(inputs: Record<string, unknown>): boolean {
   return !(keys.length === 0 || (keys.length === 1 && keys[0] === 'input' && inputs.input === undefined));
 }
 
-/** What a parser run ended with when it yielded nothing: LangChain reports `{}` (or nothing) then. */
-function isNothing(outputs: unknown): boolean {
-  if (outputs === undefined || outputs === null) return true;
-  return typeof outputs === 'object' && Object.getPrototypeOf(outputs) === Object.prototype && Object.keys(outputs).length === 0;
+/** The structured-output method a chat-model run was started with (`extra.options.ls_structured_output_format`). */
+function structuredOutputMethod(extra: Record<string, unknown> | undefined): unknown {
+  const options = extra?.options as { ls_structured_output_format?: { kwargs?: { method?: unknown } } } | undefined;
+  return options?.ls_structured_output_format?.kwargs?.method;
 }
 
 /**
@@ -47,15 +75,16 @@ function isNothing(outputs: unknown): boolean {
  *
  * - {@link ParseErrorWatcher.raised}: the error was raised while the reply was being parsed, by an
  *   output-parser run (`JsonOutputParser`'s `JSON.parse`, any parser of a chain) or by a chat-model run
- *   asked for structured output (`withStructuredOutput`: the provider SDK parses the reply itself, e.g.
- *   OpenAI's `chat.completions.parse` throws a `SyntaxError`). The same error thrown by other code (a
- *   `RunnableLambda` of the chain) is not remembered, and neither is a model's own error (a malformed
- *   event of the provider's stream is the SDK's `SyntaxError`) that merely passes through a parser run
- *   after failing the model run.
+ *   whose SDK parses the reply itself (`withStructuredOutput(schema, { method: 'jsonSchema' })` without
+ *   streaming: OpenAI's `chat.completions.parse` throws a `SyntaxError`). The same error thrown by other
+ *   code (a `RunnableLambda` of the chain) is not remembered, and neither is a model's own error (a
+ *   malformed event of the provider's stream, a truncated HTTP body: the SDK's `SyntaxError`) that merely
+ *   passes through a parser run after failing the model run.
  * - {@link ParseErrorWatcher.skippedReply}: streaming, LangChain's JSON and tool-call parsers skip what
  *   they cannot parse instead of throwing, so a reply they could not parse shows only as a stream that
- *   yielded nothing. A run of such a parser that yielded nothing from text `invoke()` would have
- *   rejected (not blank, not JSON) is remembered here.
+ *   yielded nothing. A run of such a parser that yielded nothing from a reply its `invoke()` would have
+ *   rejected (text that is neither blank nor JSON for the JSON parsers, tool calls without complete
+ *   arguments for the tool-call parsers) is remembered here.
  *
  * @example
  * ```ts
@@ -74,11 +103,12 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     this.awaitHandlers = true;
     this.seen = input?.seen ?? {
       parsingRuns: new Set(),
-      skippingRuns: new Set(),
+      skippingRuns: new Map(),
       errors: new WeakSet(),
       modelErrors: new WeakSet(),
       skipped: undefined,
       replyText: undefined,
+      replyToolCalls: undefined,
     };
   }
 
@@ -98,22 +128,25 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     const runName = rest[3] === 'parser' ? rest[4] : rest[3];
     this.seen.parsingRuns.add(runId);
     const className = Array.isArray(chain?.id) ? chain.id[chain.id.length - 1] : undefined;
-    if ((typeof className === 'string' && SKIPPING_PARSERS.has(className)) || (typeof runName === 'string' && SKIPPING_PARSERS.has(runName))) {
-      this.seen.skippingRuns.add(runId);
-    }
+    const skipping =
+      (typeof className === 'string' ? SKIPPING_PARSERS.get(className) : undefined) ?? (typeof runName === 'string' ? SKIPPING_PARSERS.get(runName) : undefined);
+    if (skipping !== undefined) this.seen.skippingRuns.set(runId, skipping);
   }
 
   /**
-   * A skipping parser's run that yielded nothing (LangChain then reports `{}`) from a reply that is
-   * neither blank nor JSON: the reply could not be parsed. The reply is the model's (the last model run's
-   * text): the run's own input is no help, since `JsonOutputParser` keeps only the last chunk of it. A
-   * parser run that was given nothing at all (an earlier step yielded nothing) had nothing to parse.
+   * A skipping parser's run that yielded nothing, or only empty values (LangChain then reports `{}`, or
+   * the `{}` / `[]` it yielded), from a reply its `invoke()` would have rejected: the reply could not be
+   * parsed. The reply is the model's (the last model run's): the run's own input is no help, since
+   * `JsonOutputParser` keeps only the last chunk of it. A parser run that was given nothing at all (an
+   * earlier step yielded nothing) had nothing to parse.
    */
   override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: { inputs?: Record<string, unknown> }): void {
     this.seen.parsingRuns.delete(runId);
-    if (!this.seen.skippingRuns.delete(runId) || !isNothing(outputs) || this.seen.skipped !== undefined) return;
+    const skipping = this.seen.skippingRuns.get(runId);
+    this.seen.skippingRuns.delete(runId);
+    if (skipping === undefined || !isEmptyOutput(outputs) || this.seen.skipped !== undefined) return;
     if (kwargs?.inputs !== undefined && !receivedInput(kwargs.inputs)) return;
-    this.seen.skipped = parseFailureOfSkippedReply(this.seen.replyText);
+    this.seen.skipped = skipping === 'text' ? parseFailureOfSkippedReply(this.seen.replyText) : parseFailureOfSkippedToolCalls(this.seen.replyToolCalls);
   }
 
   override handleChainError(err: unknown, runId: string): void {
@@ -123,9 +156,19 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     if (typeof err === 'object' && err !== null && !this.seen.modelErrors.has(err)) this.seen.errors.add(err);
   }
 
+  /**
+   * A model run asked for `json_schema` structured output may parse the reply in the provider's SDK
+   * (OpenAI's `chat.completions.parse`, used when the request does not stream): a parsing run until it
+   * streams a token. Runs asked for `json_mode` or `function_calling` do not parse (an output parser of
+   * the chain does): their errors, a truncated HTTP body's `SyntaxError` included, are the model's.
+   */
   override handleChatModelStart(_llm: Serialized, _messages: BaseMessage[][], runId: string, _parentRunId?: string, extra?: Record<string, unknown>): void {
-    const options = extra?.options as { ls_structured_output_format?: unknown } | undefined;
-    if (options?.ls_structured_output_format !== undefined) this.seen.parsingRuns.add(runId);
+    if (structuredOutputMethod(extra) === SDK_PARSED_METHOD) this.seen.parsingRuns.add(runId);
+  }
+
+  /** A run that streams is not parsed by the SDK (`parse` is for whole replies): its errors are the model's. */
+  override handleLLMNewToken(_token: string, _idx: unknown, runId: string): void {
+    this.seen.parsingRuns.delete(runId);
   }
 
   override handleLLMError(err: unknown, runId: string): void {
@@ -133,22 +176,27 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
       this.seen.parsingRuns.delete(runId);
       return;
     }
-    // A run asked for structured output parses the reply itself (OpenAI's `parse`): its error is a parse
-    // error. Any other model run's error is the model's, wherever it is seen next.
+    // A run whose SDK parses the reply (OpenAI's `parse`): its error is a parse error. Any other model
+    // run's error is the model's, wherever it is seen next.
     if (this.seen.parsingRuns.delete(runId)) this.seen.errors.add(err);
     else if (!this.seen.errors.has(err)) this.seen.modelErrors.add(err);
   }
 
   override handleLLMEnd(output: LLMResult, runId: string): void {
     this.seen.parsingRuns.delete(runId);
-    const text = output.generations[0]?.[0]?.text;
-    this.seen.replyText = typeof text === 'string' ? text : undefined;
+    const generation = output.generations[0]?.[0] as { text?: unknown; message?: { additional_kwargs?: { tool_calls?: unknown } } } | undefined;
+    this.seen.replyText = typeof generation?.text === 'string' ? generation.text : undefined;
+    this.seen.replyToolCalls = generation?.message?.additional_kwargs?.tool_calls;
   }
 
   /**
    * The reply a skipping parser (LangChain's JSON and tool-call parsers) turned into nothing while
-   * streaming because it could not read it (text that is neither blank nor JSON), else undefined. A parser that yielded anything, valid JSON such as `null`, and chains without such a
-   * parser (`StringOutputParser`, a later step that drops what it is given) never count.
+   * streaming where its `invoke()` would have thrown, else undefined: for `JsonOutputParser` and
+   * `JsonOutputFunctionsParser` text that is neither blank nor JSON; for the tool-call parsers
+   * (`withStructuredOutput`'s `functionCalling`) tool calls none of which has complete JSON arguments.
+   * A parser that yielded anything, valid JSON such as `null`, a reply without tool calls given to a
+   * tool-call parser (its `invoke()` returns nothing then, also when the tool call was forced), and chains
+   * without such a parser (`StringOutputParser`, a later step that drops what it is given) never count.
    *
    * @example
    * ```ts
@@ -161,7 +209,7 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     return this.seen.skipped;
   }
 
-  /** Whether `error` was raised by an output-parser run or a structured-output model run below this handler. */
+  /** Whether `error` was raised by an output-parser run or a model run whose SDK parses the reply, below this handler. */
   raised(error: unknown): boolean {
     return typeof error === 'object' && error !== null && this.seen.errors.has(error);
   }

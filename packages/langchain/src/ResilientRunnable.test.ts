@@ -2,12 +2,13 @@ import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
 import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser, StructuredOutputParser } from '@langchain/core/output_parsers';
+import { JsonOutputKeyToolsParser, JsonOutputToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { ChatPromptTemplate } from '@langchain/core/prompts';
 import { RunnableLambda, RunnableRetry, type RunnableConfig } from '@langchain/core/runnables';
 import { FakeListChatModel, FakeTracer } from '@langchain/core/utils/testing';
 import { ChatOpenAI } from '@langchain/openai';
-import { ChainExhaustedError, estimateInputTokens, RequestFailedError, ResilienceError } from '@llm-resilience/core';
-import { deferred, drive, dropsEverything, httpError, manualEngine, rejection, runTree, ScriptedChatModel } from '../test/support';
+import { ChainExhaustedError, createResilience, definePolicy, estimateInputTokens, RequestFailedError, ResilienceError, type RequestRecord } from '@llm-resilience/core';
+import { deferred, drive, dropsEverything, httpError, manualEngine, rejection, runTree, ScriptedChatModel, TARGETS } from '../test/support';
 import { z } from 'zod';
 import { engineInputOf } from './engineInput';
 import { InvalidStreamOutputError } from './InvalidStreamOutputError';
@@ -582,6 +583,28 @@ describe('ResilientRunnable.stream', () => {
     expect(attempts[0]!.error).toContain('broke after 3 chunk(s)');
   });
 
+  it("the provider's code in a broken stream's error is the one the engine recorded: cut by the engine's redact option", async () => {
+    const secret = 'acme-tenant-7731';
+    // A provider error event that quotes a tenant id the app told the engine to redact.
+    const providerError = Object.assign(new Error('You exceeded your current quota, please check your plan and billing details.'), { code: `${secret}_quota` });
+    const model = new ScriptedChatModel([{ text: 'one two three four five six', breakAfter: 3, error: providerError }]);
+    const policy = definePolicy({ targets: TARGETS, routes: { solo: { chain: ['primary'] } } }, { onWarning: () => undefined });
+    const engine = createResilience(policy, { redact: { secrets: [secret] } });
+    const records: RequestRecord[] = [];
+    engine.events.on('record', (r) => records.push(r));
+    const err = (await rejection(
+      (async () => {
+        for await (const _ of await withResilience(model, { engine, route: 'solo' }).stream('hi')); // eslint-disable-line
+      })(),
+    )) as StreamInterruptedError;
+    expect(err).toBeInstanceOf(StreamInterruptedError);
+    expect(err.kind).toBe('quota_exhausted');
+    expect(records[0]!.error_code).toBe('[redacted]_quota');
+    expect(err.providerCode).toBe('[redacted]_quota');
+    expect(err.message).toContain('(quota_exhausted, [redacted]_quota)');
+    expect(err.message).not.toContain(secret);
+  });
+
   it('a stream that yields no content ends cleanly, a success, not a broken stream', async () => {
     const { engine, records } = manualEngine();
     const safe = withResilience(new ScriptedChatModel([{ text: '', usage: { input: 5, output: 0 } }]).pipe(new StringOutputParser()), { engine, route: 'solo' });
@@ -656,6 +679,60 @@ describe('ResilientRunnable.stream', () => {
         ['success', 'primary'],
       ]);
       expect([model.calls, long.calls]).toEqual([2, 0]);
+    });
+
+    // The tool-call parsers' invoke() returns an empty result ([] / undefined) for a reply without tool
+    // calls, also a reply in prose: no failure, so neither is the stream that yields nothing from it.
+    it.each([
+      ['JsonOutputKeyToolsParser (returnSingle)', () => new JsonOutputKeyToolsParser({ keyName: 'lookup', returnSingle: true }), undefined],
+      ['JsonOutputToolsParser', () => new JsonOutputToolsParser(), []],
+    ] as const)('%s given a reply in prose (the model chose not to call a tool)', async (_, parser, empty) => {
+      const { engine, records } = manualEngine();
+      const model = new ScriptedChatModel([{ text: 'No lookup is needed: the answer is 4.', usage: { input: 5, output: 9 } }]);
+      const long = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: '{"q":"2+2"}' } }]);
+      const safe = withResilience(model.pipe(parser()), { engine, route: 'chat', fallbacks: [long.pipe(parser())] });
+      expect(await safe.invoke('what is 2+2?')).toEqual(empty);
+      const streamed = await readAll(safe.stream('what is 2+2?'));
+      expect(streamed.error).toBeUndefined();
+      await flush();
+      expect(records.map((r) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`))).toEqual([['primary:success'], ['primary:success']]);
+      // Billed once per call, with the reply's usage.
+      expect(records[1]).toMatchObject({ input_tokens: 5, output_tokens: 9 });
+      expect([model.calls, long.calls]).toEqual([2, 0]);
+    });
+
+    it('a tool call whose arguments are a whole empty object: `{}` is the answer, a success', async () => {
+      const { engine, records } = manualEngine();
+      const model = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: '{}' } }]);
+      const long = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: '{"q":"long"}' } }]);
+      const parser = () => new JsonOutputKeyToolsParser({ keyName: 'lookup', returnSingle: true });
+      const safe = withResilience(model.pipe(parser()), { engine, route: 'chat', fallbacks: [long.pipe(parser())] });
+      expect(await safe.invoke('hi')).toEqual({});
+      expect(await readAll(safe.stream('hi'))).toEqual({ chunks: [{}] });
+      await flush();
+      expect(records.map((r) => [r.outcome, r.final_target])).toEqual([
+        ['success', 'primary'],
+        ['success', 'primary'],
+      ]);
+    });
+
+    it('a tool call cut off before its arguments are JSON is an invalid reply, in stream() as in invoke()', async () => {
+      const { engine, records } = manualEngine();
+      const model = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: '{"q' } }]);
+      const long = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: '{"q":"long"}' } }]);
+      const parser = () => new JsonOutputKeyToolsParser({ keyName: 'lookup', returnSingle: true });
+      const safe = withResilience(model.pipe(parser()), { engine, route: 'chat', fallbacks: [long.pipe(parser())] });
+      expect(await safe.invoke('hi')).toEqual({ q: 'long' });
+      // Streaming, the parser yields `{}` on the call's header and skips the rest: nothing of an answer,
+      // so the caller gets the fallback's reply only.
+      const streamed = await readAll(safe.stream('hi'));
+      expect(streamed.error).toBeUndefined();
+      expect(streamed.chunks.at(-1)).toEqual({ q: 'long' });
+      await flush();
+      expect(records.map((r) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`))).toEqual([
+        ['primary:validation_failed', 'long:success'],
+        ['primary:validation_failed', 'long:success'],
+      ]);
     });
 
     it('a reply that is not JSON, given to a JsonOutputParser through a step that passes it on, still falls back', async () => {

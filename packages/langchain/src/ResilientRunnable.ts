@@ -26,9 +26,12 @@ import {
 import { startAttemptRun, type AttemptRun } from './attemptRun';
 import { callOptionProblems, INNER_RETRIES_CHECKS, optionProblems, policyOf } from './checkOptions';
 import { engineInputOf } from './engineInput';
+import { eventStreamBytes } from './eventStreamBytes';
 import { findInnerRetries } from './findInnerRetries';
 import { InvalidStreamOutputError } from './InvalidStreamOutputError';
+import { isEmptyOutput } from './isEmptyOutput';
 import { linkSignals } from './linkSignals';
+import { LogWriter } from './LogWriter';
 import { OutputValidationError } from './OutputValidationError';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
 import { parseFailureOf, type ParseFailure } from './parseFailureOf';
@@ -124,16 +127,19 @@ const logStops = new WeakMap<object, AbortSignal>();
  */
 const LOG_STOP_KEY = '__llmr_log_stop';
 
-/** A chunk worth committing to a target for: text, tool-call pieces, or any non-message value. */
+/**
+ * A chunk worth committing to a target for: text, tool-call pieces, or any other value with something of
+ * the answer in it. Empty values (see {@link isEmptyOutput}: the `{}` a tool-call parser yields on the
+ * call's header, before any argument) are not: a break right after them can still fall back.
+ */
 function hasContent(chunk: unknown): boolean {
-  if (typeof chunk === 'string') return chunk.length > 0;
   if (isBaseMessage(chunk)) {
     const c = chunk.content;
-    if (typeof c === 'string' ? c.length > 0 : c.length > 0) return true;
+    if (c.length > 0) return true;
     const pieces = (chunk as { tool_call_chunks?: unknown[] }).tool_call_chunks;
     return Array.isArray(pieces) && pieces.length > 0;
   }
-  return chunk !== undefined && chunk !== null;
+  return !isEmptyOutput(chunk);
 }
 
 /** What the engine records when the caller aborts a stream (its own errors keep their kind). */
@@ -159,7 +165,8 @@ function newRequestId(): string {
  * - `stream`: falls back only until the first chunk with content arrives; a break after that ends
  *   the stream with a {@link StreamInterruptedError}. A reply the chain's output parser cannot parse
  *   is an invalid reply before that chunk (falls back) and an {@link InvalidStreamOutputError} after it.
- *   `streamEvents` v1 and `streamLog()` left early stop the stream (recorded as cancelled).
+ *   `streamEvents` (v1, v2, also encoded as `text/event-stream`) and `streamLog()` left early stop the
+ *   stream (recorded as cancelled); leaving them never throws.
  * - cancellation: `signal` in the call options cancels queue waits, backoff and the model call.
  *
  * @example
@@ -459,20 +466,30 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   ): IterableReadableStream<Uint8Array>;
   /**
    * Events of the resilient call (the default binding would stream the wrapped runnable's, bypassing the
-   * engine). Version `v1` reads them from the log (see `_streamLog`): leaving its events early stops the
-   * stream at once, also while the request still waits for admission (LangChain's event stream reads one
-   * event ahead, so its own `return()` would wait for the next log entry).
+   * engine). Leaving them early (`break`, `return()`, `cancel()`) stops the stream first, then closes
+   * LangChain's event stream, and never throws:
+   *
+   * - `v1` reads the events from the log (see `_streamLog`): the stop ends the stream at once, also while
+   *   the request still waits for admission (LangChain's event stream reads one event ahead, so its own
+   *   `return()` would wait for the next log entry);
+   * - `v2` gets the stop as its signal: the request is cancelled at once, and the error its end leaves in
+   *   LangChain's cleanup (which rethrows it from the caller's `break`) is dropped.
+   *
+   * With `encoding: 'text/event-stream'` the events are encoded as LangChain encodes them (see
+   * {@link eventStreamBytes}), after the stop was put around them.
    */
   override streamEvents(
     input: RunInput,
     options: Partial<CallOptions> & { version: 'v1' | 'v2'; encoding?: 'text/event-stream' },
     streamOptions?: Parameters<Runnable['streamEvents']>[2],
   ): IterableReadableStream<StreamEvent | Uint8Array> {
-    const events = Runnable.prototype.streamEvents as (...a: unknown[]) => IterableReadableStream<StreamEvent | Uint8Array>;
-    if (options.version !== 'v1') return events.call(this, input, options, streamOptions);
-    // The log's stop signal, handed to `_streamLog` through the config LangChain passes it.
+    const events = Runnable.prototype.streamEvents as (...a: unknown[]) => IterableReadableStream<StreamEvent>;
+    const { encoding, ...rest } = options;
     const stop = new AbortController();
-    return stopOnCancel(events.call(this, input, { ...options, [LOG_STOP_KEY]: stop }, streamOptions), stop);
+    // v1: the log's stop signal, handed to `_streamLog` through the config LangChain passes it. v2: the signal.
+    const config = rest.version === 'v1' ? { ...rest, [LOG_STOP_KEY]: stop } : { ...rest, signal: linkSignals(rest.signal, stop.signal) };
+    const stream = stopOnCancel(events.call(this, input, config, streamOptions), stop);
+    return encoding === 'text/event-stream' ? eventStreamBytes(stream) : stream;
   }
 
   private async *streamAttempts(
@@ -579,12 +596,22 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       // its kind (a rate limit is no health failure, an overload is); anything else is a broken stream (network).
       const failure = parseFailureOf(e, (err) => opened.parsing.raised(err));
       const provider = failure ? undefined : providerStreamErrorOf(e);
-      const error = failure
-        ? new InvalidStreamOutputError({ ...fields, reason: failure.reason })
-        : new StreamInterruptedError({ ...fields, ...(provider ? { provider } : {}) });
-      // The provider billed what it generated before the break, like a stream its reader stopped. The
-      // engine records the provider's own error as it records a failed attempt: its kind and its code.
-      result.fail(provider ? e : error, stoppedUsage());
+      let error: StreamInterruptedError;
+      if (provider) {
+        // The provider billed what it generated before the break, like a stream its reader stopped. The
+        // engine records the provider's own error as it records a failed attempt: its kind and its code,
+        // the code cut by the engine's `redact` option. The error takes that code, never the raw one.
+        const recorded = result.fail(e, stoppedUsage()).error_code;
+        const said = {
+          kind: provider.kind,
+          ...(typeof recorded === 'string' ? { code: recorded } : {}),
+          ...(provider.retryAfterMs !== undefined ? { retryAfterMs: provider.retryAfterMs } : {}),
+        };
+        error = new StreamInterruptedError({ ...fields, provider: said });
+      } else {
+        error = failure ? new InvalidStreamOutputError({ ...fields, reason: failure.reason }) : new StreamInterruptedError(fields);
+        result.fail(error, stoppedUsage());
+      }
       await opened.run.fail(error);
       throw error;
     } finally {
@@ -685,6 +712,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     delete (config as Record<string, unknown>)[LOG_STOP_KEY];
     const stop = given instanceof AbortController ? given : new AbortController();
     logStops.set(logStreamCallbackHandler, stop.signal);
+    // Left early, the log is closed before the stream's runs have ended: their writes are dropped.
+    logStreamCallbackHandler.writer = new LogWriter(logStreamCallbackHandler.writer);
     const log = super._streamLog(input, logStreamCallbackHandler, config);
     let ended = false;
     try {

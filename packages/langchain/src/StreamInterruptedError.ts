@@ -60,7 +60,11 @@ export class StreamInterruptedError extends ResilienceError {
   readonly chunksReceived: number;
   /** The engine's record of the request (outcome `failure`). */
   readonly record: RequestRecord;
-  /** The provider's error code or type when it ended the stream itself (`server_is_overloaded`, `rate_limit_error`, ...). */
+  /**
+   * The provider's error code or type when it ended the stream itself (`server_is_overloaded`,
+   * `rate_limit_error`, ...), as the engine recorded it (`record.error_code`): secrets and patterns of the
+   * engine's `redact` option are cut out of it, and out of the message.
+   */
   readonly providerCode?: string;
 
   /**

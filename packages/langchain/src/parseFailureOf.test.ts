@@ -1,5 +1,5 @@
 import { OutputParserException } from '@langchain/core/output_parsers';
-import { parseFailureOf, parseFailureOfSkippedReply } from './parseFailureOf';
+import { parseFailureOf, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls } from './parseFailureOf';
 
 describe('parseFailureOf', () => {
   it("reads LangChain's OutputParserException, with the reply's text; JSON it still rejected failed the parser's schema", () => {
@@ -32,5 +32,16 @@ describe('parseFailureOf', () => {
     for (const json of ['null', '""', '0', '{}', '```json\n{"a": 1}\n```']) expect(parseFailureOfSkippedReply(json)).toBeUndefined();
     expect(parseFailureOfSkippedReply('  ')).toBeUndefined();
     expect(parseFailureOfSkippedReply(undefined)).toBeUndefined();
+  });
+
+  it('reads tool calls a tool-call parser turned into nothing as unparsable only when invoke() would have thrown: none has complete JSON arguments', () => {
+    const call = (args: unknown, name = 'summary') => ({ id: 'call_1', type: 'function', function: { name, arguments: args } });
+    expect(parseFailureOfSkippedToolCalls([call('{"ti')])).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"ti' });
+    expect(parseFailureOfSkippedToolCalls([call(undefined)])).toEqual({ reason: "the reply's tool call arguments are not valid JSON" });
+    // One complete call is a parsed tool call: invoke() reads it and does not throw.
+    expect(parseFailureOfSkippedToolCalls([call('{"ti'), call('{}', 'other')])).toBeUndefined();
+    expect(parseFailureOfSkippedToolCalls([call('{}')])).toBeUndefined();
+    // No tool call at all (a reply in prose): invoke() returns an empty result.
+    for (const none of [undefined, [], [{ id: 'call_1' }], 'garbage']) expect(parseFailureOfSkippedToolCalls(none)).toBeUndefined();
   });
 });

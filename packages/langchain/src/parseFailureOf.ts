@@ -17,6 +17,7 @@ export interface ParseFailure {
 }
 
 const NOT_JSON = 'the reply is not valid JSON';
+const TOOL_ARGS_NOT_JSON = "the reply's tool call arguments are not valid JSON";
 
 /** LangChain's `OutputParserException` of any @langchain/core copy (its `lc_error_code`, else its name). */
 function isOutputParserException(error: unknown): error is Error & { llmOutput?: unknown } {
@@ -66,6 +67,49 @@ export function parseFailureOf(error: unknown, raisedByParsing: (error: unknown)
 export function parseFailureOfSkippedReply(text: string | undefined): ParseFailure | undefined {
   if (text === undefined || text.trim() === '') return undefined;
   return isJsonText(text) ? undefined : { reason: NOT_JSON, text };
+}
+
+/**
+ * A reply whose tool calls LangChain's tool-call parsers (`JsonOutputToolsParser`,
+ * `JsonOutputKeyToolsParser`: `withStructuredOutput`'s `functionCalling`) turned into nothing while
+ * streaming where their `invoke()` would have thrown. `invoke()` of those parsers returns an empty result
+ * (`[]`, `undefined`) for a reply without tool calls, prose included, also when the model was told to call
+ * the tool (`tool_choice`): that is no failure. It throws an `OutputParserException` only when the reply
+ * has tool calls (`additional_kwargs.tool_calls`, as OpenAI-style models report them) and none of them
+ * has arguments that are complete JSON (a call cut off by `max_tokens`): then the parser reads the raw
+ * calls and fails on the first one with a function. `rawToolCalls` is the model reply's
+ * `additional_kwargs.tool_calls`.
+ *
+ * @example
+ * ```ts
+ * parseFailureOfSkippedToolCalls([{ id: 'call_1', type: 'function', function: { name: 'summary', arguments: '{"ti' } }]);
+ * // { reason: "the reply's tool call arguments are not valid JSON", text: '{"ti' }
+ * parseFailureOfSkippedToolCalls(undefined); // undefined: no tool call (a reply in prose), invoke() returns nothing
+ * ```
+ */
+export function parseFailureOfSkippedToolCalls(rawToolCalls: unknown): ParseFailure | undefined {
+  if (!Array.isArray(rawToolCalls)) return undefined;
+  const fns = rawToolCalls.map((call) => (isRecord(call) && isRecord(call.function) ? call.function : undefined));
+  // One call with complete arguments is a parsed tool call: invoke() reads those and does not throw.
+  if (fns.some((f) => f !== undefined && isJson(f.arguments))) return undefined;
+  const bad = fns.find((f) => f !== undefined);
+  if (bad === undefined) return undefined;
+  return { reason: TOOL_ARGS_NOT_JSON, ...(typeof bad.arguments === 'string' ? { text: bad.arguments } : {}) };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/** Whether `value` is a string `JSON.parse` accepts, as the tool-call parsers read arguments. */
+function isJson(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    JSON.parse(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Whether `JsonOutputParser.invoke()` accepts `text`: JSON, possibly in a Markdown fence (LangChain's own reading). */

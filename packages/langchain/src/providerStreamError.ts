@@ -28,7 +28,11 @@ const PROVIDER_KINDS: ReadonlySet<ErrorKind> = new Set<ErrorKind>([
 export interface ProviderStreamError {
   /** The provider's kind (`overloaded`, `rate_limited`, ...), never `network`, `timeout` or `unknown`. */
   kind: ErrorKind;
-  /** The provider's error code or type (`server_is_overloaded`, `rate_limit_error`, ...), if any. */
+  /**
+   * The provider's error code or type (`server_is_overloaded`, `rate_limit_error`, ...), if any. As
+   * {@link providerStreamErrorOf} reads it, not redacted: a stream's error takes the code the engine
+   * recorded instead (cut by its `redact` option).
+   */
   code?: string;
   /** The provider's hint to wait this long before retrying, if it gave one. */
   retryAfterMs?: number;

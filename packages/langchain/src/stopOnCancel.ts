@@ -7,7 +7,7 @@ import { IterableReadableStream } from '@langchain/core/utils/stream';
  * the next item comes, which may take as long as the work takes to make progress (a request waiting for
  * admission). Aborting `stop` first lets that work end now, and the pending read with it. Errors of
  * `stream` reach the reader unchanged; an error from closing it after the abort is dropped (nobody reads
- * what comes after a `break`).
+ * what comes after a `break`; LangChain's `streamEvents` v2 rethrows its run's abort from there).
  *
  * @example
  * ```ts

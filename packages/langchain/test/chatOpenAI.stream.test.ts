@@ -1,18 +1,86 @@
 /** stream() of withResilience(ChatOpenAI) against the fake provider over real HTTP (SSE). */
 import { getEventListeners } from 'node:events';
+import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import { FakeTracer } from '@langchain/core/utils/testing';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import type { AIMessageChunk } from '@langchain/core/messages';
+import { RunnableLambda, type Runnable, type RunnableConfig } from '@langchain/core/runnables';
 import type { RequestRecord } from '@llm-resilience/core';
+import { z } from 'zod';
 import { withResilience, StreamInterruptedError } from '../src';
 import { realEngine, recordsReach, startProvider, type Provider } from './fakeProvider';
 import { rejection, runTree } from './support';
 
 let p: Provider;
 
-/** The minor version of the `@langchain/core` these tests run on (1.4, or 1.0 in the 'langchain 1.0' project). */
-function lcCoreMinor(): number {
-  return Number((require('@langchain/core/package.json') as { version: string }).version.split('.')[1]);
+const Summary = z.object({ title: z.string(), bullets: z.array(z.string()).min(1) });
+const attemptsOf = (r: RequestRecord) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`);
+
+/** A callback handler that tells when every run it saw start has ended (the call's, its attempts', the model's). */
+class RunsEnded extends BaseCallbackHandler {
+  name = 'runs_ended';
+  private readonly open = new Set<string>();
+  private waiters: Array<() => void> = [];
+
+  constructor() {
+    super();
+    this.awaitHandlers = true;
+  }
+
+  /** Resolves once no run it saw start is still running. */
+  all(): Promise<void> {
+    return this.open.size === 0 ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private start(runId: string): void {
+    this.open.add(runId);
+  }
+
+  private end(runId: string): void {
+    this.open.delete(runId);
+    if (this.open.size > 0) return;
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  override handleChainStart(_c: unknown, _i: unknown, runId: string): void {
+    this.start(runId);
+  }
+  override handleChainEnd(_o: unknown, runId: string): void {
+    this.end(runId);
+  }
+  override handleChainError(_e: unknown, runId: string): void {
+    this.end(runId);
+  }
+  override handleChatModelStart(_l: unknown, _m: unknown, runId: string): void {
+    this.start(runId);
+  }
+  override handleLLMEnd(_o: unknown, runId: string): void {
+    this.end(runId);
+  }
+  override handleLLMError(_e: unknown, runId: string): void {
+    this.end(runId);
+  }
+}
+
+/**
+ * What LangChain's callback manager wrote to the console (`Error in handler LogStreamCallbackHandler, ...`,
+ * the way a failing handler is reported) while `run` ran.
+ */
+async function consoleWarnings(run: () => Promise<void>): Promise<string[]> {
+  const said: string[] = [];
+  const warn = jest.spyOn(console, 'warn').mockImplementation((...a: unknown[]) => void said.push(a.map(String).join(' ')));
+  const error = jest.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void said.push(a.map(String).join(' ')));
+  try {
+    await run();
+    // Callbacks that run in the background (LangChain's queue) have ended too.
+    await awaitAllCallbacks();
+  } finally {
+    warn.mockRestore();
+    error.mockRestore();
+  }
+  return said;
 }
 
 beforeAll(async () => {
@@ -166,6 +234,41 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
       await recordsReach(engine, records, 1);
       expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'network', error_code: 'ERR_LLMR_STREAM_INTERRUPTED' });
     });
+
+    describe('withStructuredOutput(functionCalling): the parser yields partial objects of the tool call', () => {
+      const structured = (m: string) => p.chat(m).withStructuredOutput(Summary, { name: 'summary', method: 'functionCalling' }) as Runnable<string, unknown>;
+
+      it.each([
+        { errorType: 'overloaded' as const, kind: 'overloaded', code: 'server_is_overloaded' },
+        { errorType: 'rate_limit' as const, kind: 'rate_limited', code: 'rate_limit_exceeded' },
+      ])('after arguments reached the caller, $errorType: StreamInterruptedError of kind $kind, and so does the record', async ({ errorType, kind, code }) => {
+        p.fake.setFaults([{ model: 'summary-a', kind: 'stream_error', errorType, afterChunks: 3 }]);
+        const { engine, records } = watchedEngine();
+        const safe = withResilience(structured('summary-a'), { engine, route: 'summary', fallbacks: [structured('summary-long')] });
+        const got: unknown[] = [];
+        const err = await rejection(
+          (async () => {
+            for await (const c of await safe.stream('JSON question: summarize')) got.push(c);
+          })(),
+        );
+        expect(got.length).toBeGreaterThan(1);
+        expect(err).toMatchObject({ kind, providerCode: code });
+        await recordsReach(engine, records, 1);
+        expect(records[0]).toMatchObject({ error_kind: kind, error_code: code });
+      });
+
+      // The parser yields `{}` on the tool call's header, before any argument: nothing of the answer.
+      it('an overload right after the tool call header (`{}` yielded, no argument yet) still falls back', async () => {
+        p.fake.setFaults([{ model: 'summary-a', kind: 'stream_error', errorType: 'overloaded', afterChunks: 0 }]);
+        const { engine, records } = watchedEngine({ retry: { perKind: { overloaded: 0 } } });
+        const safe = withResilience(structured('summary-a'), { engine, route: 'summary', fallbacks: [structured('summary-long')] });
+        const got: unknown[] = [];
+        for await (const c of await safe.stream('JSON question: summarize')) got.push(c);
+        expect(JSON.stringify(got.at(-1))).toContain('[summary-long]');
+        await recordsReach(engine, records, 1);
+        expect(attemptsOf(records[0]!)).toEqual(['sum-a:overloaded', 'sum-long:success']);
+      });
+    });
   });
 
   it('cancellation mid-stream aborts the HTTP stream and is recorded as cancelled', async () => {
@@ -250,12 +353,9 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
           if (e.event === 'on_chat_model_stream' && ++streamed === 3) break;
         }
       };
-      // @langchain/core 1.0 rethrows its own AbortError from the iterator's return() on `break` (so does
-      // a plain ChatOpenAI there, and on 1.4); from 1.4 on, the wrapped runnable's break ends quietly.
-      await read().catch((e: unknown) => {
-        // A DOMException, of another realm than the test's Error: checked by name.
-        if (!((e as { name?: unknown }).name === 'AbortError' && lcCoreMinor() === 0)) throw e;
-      });
+      // LangChain's v2 rethrows the end of the run it aborted from the iterator's return() (1.0 always,
+      // 1.4 when the error is not its signal's reason): the resilient runnable's break never throws.
+      await read();
       expect(streamed).toBe(3);
       await recordsReach(engine, records, 1);
       expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', fallback_used: false });
@@ -374,6 +474,70 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
       await slotIsFree(safe);
     });
 
+    // The model call hangs before its first token: a break that waited for the next event would never return.
+    it.each(['streamEvents v1', 'streamEvents v2', 'streamLog()', 'streamEvents v1 text/event-stream', 'streamEvents v2 text/event-stream'])(
+      '%s left while the model call waits for its first token: the break returns without throwing; the request is cancelled and its slot freed',
+      async (how) => {
+        p.fake.setFaults([{ model: 'summary-a', kind: 'hang' }]);
+        const { engine, records } = realEngine({ limits, routes: { summary: { chain: ['sum-a'] } } });
+        const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary' });
+        const version = how.includes('v2') ? ('v2' as const) : ('v1' as const);
+        const events: AsyncIterable<unknown> =
+          how === 'streamLog()'
+            ? safe.streamLog('Stream a summary')
+            : how.endsWith('text/event-stream')
+              ? safe.streamEvents('Stream a summary', { version, encoding: 'text/event-stream' })
+              : safe.streamEvents('Stream a summary', { version });
+        /** Whether what was read says that the model call has started (its run did). */
+        const modelStarted = (item: unknown): boolean =>
+          item instanceof Uint8Array ? /on_(llm|chat_model)_start/.test(new TextDecoder().decode(item)) : /on_(llm|chat_model)_start|"\/logs\/ChatOpenAI"/.test(JSON.stringify(item));
+        let seen = '';
+        for await (const item of events) {
+          seen += item instanceof Uint8Array ? new TextDecoder().decode(item) : JSON.stringify(item);
+          if (modelStarted(item)) break;
+        }
+        expect(seen).toMatch(/ChatOpenAI/);
+        await recordsReach(engine, records, 1);
+        // The attempt was under way (the model called), not the request still waiting for admission.
+        expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled', attempts: [expect.objectContaining({ target: 'sum-a' })] });
+        p.fake.setFaults([]);
+        await slotIsFree(safe);
+      },
+    );
+
+    // Left early, LangChain closes the log before the stream's runs have ended (an attempt failed as
+    // cancelled, the call's own run): their callbacks used to write to the closed log, which Node answers
+    // with an ERR_INTERNAL_ASSERTION that LangChain's callback manager logs as a warning.
+    it.each(['streamEvents v1', 'streamEvents v1 text/event-stream', 'streamLog()'])(
+      "%s left at its third item, while the model call is under way: no warning of LangChain's log handler",
+      async (how) => {
+        p.fake.setFaults([{ model: 'summary-a', kind: 'slow_tokens', perTokenMs: 5 }]);
+        const { engine, records } = realEngine();
+        const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+        let bytes = 0;
+        const runs = new RunsEnded();
+        const warnings = await consoleWarnings(async () => {
+          const items: AsyncIterable<unknown> =
+            how === 'streamLog()'
+              ? safe.streamLog('Stream a summary', { callbacks: [runs] })
+              : how.endsWith('text/event-stream')
+                ? safe.streamEvents('Stream a summary', { version: 'v1', encoding: 'text/event-stream', callbacks: [runs] })
+                : safe.streamEvents('Stream a summary', { version: 'v1', callbacks: [runs] });
+          let n = 0;
+          for await (const item of items) {
+            if (item instanceof Uint8Array) bytes += item.length;
+            if (++n === 3) break;
+          }
+          await recordsReach(engine, records, 1);
+          // The runs end after the loop was left: their callbacks are what wrote to the closed log.
+          await runs.all();
+        });
+        expect(warnings).toEqual([]);
+        if (how.endsWith('text/event-stream')) expect(bytes).toBeGreaterThan(0);
+        expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled' });
+      },
+    );
+
     it('a stream read to the end with a signal leaves no abort listener behind; aborting later changes nothing', async () => {
       const { engine, records } = realEngine({ limits });
       const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
@@ -390,5 +554,26 @@ describe('withResilience(ChatOpenAI).stream against the fake provider', () => {
       expect(runTree(tracer.runs[0]!).children.map((a) => a.error)).toEqual([undefined]);
       await slotIsFree(safe);
     });
+  });
+});
+
+describe('streamEvents v1 / streamLog(): the stop handed to the log stays private', () => {
+  it('no `__llmr_log_stop` key in the config the wrapped runnable gets, nor in any traced run', async () => {
+    const seen: RunnableConfig[] = [];
+    const spy = RunnableLambda.from((x: unknown, config?: RunnableConfig) => {
+      if (config) seen.push(config);
+      return x;
+    });
+    const chain = (m: string) => spy.pipe(p.chat(m)) as Runnable<string, unknown>;
+    const { engine, records } = realEngine();
+    const safe = withResilience(chain('summary-a'), { engine, route: 'summary', fallbacks: [chain('summary-long')] });
+    const tracer = new FakeTracer();
+    for await (const _ of safe.streamEvents('Stream a summary', { version: 'v1', callbacks: [tracer] })); // eslint-disable-line
+    for await (const _ of safe.streamLog('Stream a summary', { callbacks: [tracer] })); // eslint-disable-line
+    await awaitAllCallbacks();
+    await recordsReach(engine, records, 2);
+    expect(seen.length).toBeGreaterThan(1);
+    for (const c of seen) expect(Object.keys(c)).not.toContain('__llmr_log_stop');
+    expect(JSON.stringify(tracer.runs.map((r) => ({ extra: r.extra, inputs: r.inputs })))).not.toContain('__llmr_log_stop');
   });
 });

@@ -7,6 +7,7 @@
  * network break, so neither retried nor counted against the target's breaker.
  */
 import { OutputParserException, BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
+import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
 import type { RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
@@ -54,10 +55,6 @@ describe('a streamed reply the chain cannot parse, before any chunk reached the 
   const chains: Array<[string, (model: string) => Runnable<string, unknown>]> = [
     ['JsonOutputParser (it yields nothing from a reply that is not JSON)', (m) => jsonModel(m).pipe(new JsonOutputParser())],
     ["withStructuredOutput jsonMode (the parser's OutputParserException)", (m) => p.chat(m).withStructuredOutput(Reply, { method: 'jsonMode' })],
-    [
-      'withStructuredOutput functionCalling (the model answered text, not the tool call: the parser yields nothing)',
-      (m) => p.chat(m).withStructuredOutput(Summary, { name: 'summary', method: 'functionCalling' }),
-    ],
   ];
 
   it.each(chains)('%s: falls back at once, without a retry or a breaker failure', async (_, chain) => {
@@ -72,6 +69,28 @@ describe('a streamed reply the chain cannot parse, before any chunk reached the 
     expect(attemptsOf(records[0]!)).toEqual(['sum-a:validation_failed', 'sum-long:success']);
     expect(transitions).toEqual([]);
     expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 1, 'summary-long': 1 });
+  });
+
+  it('withStructuredOutput functionCalling, a tool call cut off by max_tokens before its arguments are JSON (the parser yields only `{}`): falls back, as invoke() does', async () => {
+    // The first model may write 2 tokens: `{"title"`, which invoke()'s parser rejects (OutputParserException).
+    const chain = (m: string) => p.chat(m, m === 'summary-a' ? { maxTokens: 2 } : {}).withStructuredOutput(Summary, { name: 'summary', method: 'functionCalling' });
+    const { engine, records, transitions } = watchedEngine();
+    const safe = withResilience(chain('summary-a') as Runnable<string, unknown>, { engine, route: 'summary', fallbacks: [chain('summary-long') as Runnable<string, unknown>] });
+    // LangChain warns about a message with raw tool calls and no parsed one (the cut one): kept out of the output.
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      expect(JSON.stringify(await safe.invoke('JSON question: summarize the meeting'))).toContain('[summary-long]');
+    } finally {
+      warn.mockRestore();
+    }
+    const chunks = await readAll(await safe.stream('JSON question: summarize the meeting'));
+    expect(JSON.stringify(chunks[chunks.length - 1])).toContain('[summary-long]');
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([
+      ['sum-a:validation_failed', 'sum-long:success'],
+      ['sum-a:validation_failed', 'sum-long:success'],
+    ]);
+    expect(transitions).toEqual([]);
   });
 
   it('streamEvents() of the resilient chain falls back the same way', async () => {
@@ -105,6 +124,46 @@ describe('a streamed reply the chain cannot parse, before any chunk reached the 
 });
 
 describe('a streamed reply that is no parse failure, in a chain with an output parser', () => {
+  // A tool-call parser's invoke() returns nothing for a reply without tool calls (prose), whether the
+  // model was free to answer in prose (bindTools, tool_choice auto) or told to call the tool
+  // (withStructuredOutput's functionCalling forces it): no failure, so neither is the stream.
+  it.each([
+    {
+      what: 'bindTools (tool_choice auto) piped to JsonOutputKeyToolsParser, the model answered in prose',
+      chain: (m: string) =>
+        p
+          .chat(m)
+          .bindTools([{ type: 'function', function: { name: 'lookup', description: 'Looks a fact up.', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }])
+          .pipe(new JsonOutputKeyToolsParser({ keyName: 'lookup', returnSingle: true })),
+      faults: [],
+    },
+    {
+      what: 'withStructuredOutput functionCalling, the model answered in prose instead of the forced tool call',
+      chain: (m: string) => p.chat(m).withStructuredOutput(Summary, { name: 'summary', method: 'functionCalling' }),
+      faults: [{ model: 'summary-a', kind: 'invalid_json_reply' as const }],
+    },
+  ])('$what: undefined, a success of the first target billed once, in stream() as in invoke()', async ({ chain, faults }) => {
+    p.fake.setFaults(faults);
+    const { engine, records, transitions } = watchedEngine();
+    const safe = withResilience(chain('summary-a') as Runnable<string, unknown>, { engine, route: 'summary', fallbacks: [chain('summary-long') as Runnable<string, unknown>] });
+    expect(await safe.invoke('What is 2+2? Answer in JSON.')).toBeUndefined();
+    expect(await readAll(await safe.stream('What is 2+2? Answer in JSON.'))).toEqual([]);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['sum-a:success'], ['sum-a:success']]);
+    expect(records[1]!.output_tokens).toBeGreaterThan(0);
+    expect(transitions).toEqual([]);
+    expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 2 });
+  });
+
+  it('withStructuredOutput functionCalling whose whole answer is `{}` (an empty schema): a success that yields `{}`', async () => {
+    const chain = (m: string) => p.chat(m).withStructuredOutput(z.object({}), { name: 'ack', method: 'functionCalling' }) as Runnable<string, unknown>;
+    const { engine, records } = watchedEngine();
+    const safe = withResilience(chain('summary-a'), { engine, route: 'summary', fallbacks: [chain('summary-long')] });
+    expect(await readAll(await safe.stream('Acknowledge in JSON.'))).toEqual([{}]);
+    await recordsReach(engine, records, 1);
+    expect(attemptsOf(records[0]!)).toEqual(['sum-a:success']);
+  });
+
   it.each([
     ['a last step that returns nothing after StringOutputParser', (m: string) => jsonModel(m).pipe(new StringOutputParser()).pipe(RunnableLambda.from(() => null))],
     ['a filter step that drops every chunk after JsonOutputParser', (m: string) => jsonModel(m).pipe(new JsonOutputParser()).pipe(dropsEverything())],
@@ -139,6 +198,22 @@ describe('a streamed reply that is no parse failure, in a chain with an output p
     expect(JSON.stringify(chunks)).toContain('[summary-long]');
     await recordsReach(engine, records, 1);
     expect(attemptsOf(records[0]!)).toEqual(['sum-a:unknown', 'sum-long:success']);
+  });
+});
+
+describe("a malformed event of the provider's stream in a structured-output model run", () => {
+  // OpenAI's SDK parses a jsonSchema reply itself only when it does not stream: in a stream its SyntaxError
+  // is the malformed event's, the provider's failure (unknown: retried), not an invalid reply.
+  it.each(['jsonMode', 'jsonSchema'] as const)('withStructuredOutput(%s).stream(): the provider failure (unknown, retried), not validation_failed', async (method) => {
+    p.fake.setFaults([{ model: 'summary-a', kind: 'malformed_json', count: 1 }]);
+    const logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+    const model = (m: string) => p.chat(m, { configuration: { baseURL: p.baseURL, logger } }).withStructuredOutput(Reply, { name: 'reply', method }) as Runnable<string, unknown>;
+    const { engine, records } = realEngine({ retry: { perKind: { unknown: 1 } } });
+    const safe = withResilience(model('summary-a'), { engine, route: 'summary', fallbacks: [model('summary-long')] });
+    const chunks = await readAll(await safe.stream('JSON question: summarize'));
+    expect(JSON.stringify(chunks.at(-1))).toContain('[summary-a]');
+    await recordsReach(engine, records, 1);
+    expect(attemptsOf(records[0]!)).toEqual(['sum-a:unknown', 'sum-a:success']);
   });
 });
 

@@ -3,6 +3,7 @@
  * real HTTP: the provider's limits, Retry-After headers and faults are real; nothing of ours is mocked.
  */
 import { ChatPromptTemplate } from '@langchain/core/prompts';
+import type { Runnable } from '@langchain/core/runnables';
 import { ChainExhaustedError, RequestFailedError } from '@llm-resilience/core';
 import { estimateTokens, replyTag, type FaultRule } from '@llm-resilience/testing';
 import { withResilience } from '../src';
@@ -189,6 +190,24 @@ describe('withResilience(ChatOpenAI) against the fake provider', () => {
       expect(r.value).toEqual({ reply: expect.stringContaining('[summary-long]') });
       expect(r.record.attempts.map((a) => a.errorKind ?? a.outcome)).toEqual(['validation_failed', 'success']);
       expect(r.record.validation_failures).toBe(1);
+    });
+
+    // A body cut off in transit (the fake's malformed_json) makes the SDK throw a SyntaxError inside the
+    // model run. With jsonMode and functionCalling an output parser of the chain parses the reply, not the
+    // model run: the error is the provider's (unknown, retried on the same target), not an invalid reply.
+    it.each(['functionCalling', 'jsonMode'] as const)('%s: a truncated HTTP body is the provider failure (unknown, retried), not validation_failed', async (method) => {
+      withFaults([{ model: 'summary-a', kind: 'malformed_json', count: 1 }]);
+      const Reply = z.object({ reply: z.string() });
+      const logger = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
+      const model = (m: string): Runnable<string, unknown> =>
+        method === 'functionCalling'
+          ? p.chat(m, { configuration: { baseURL: p.baseURL, logger } }).withStructuredOutput(Summary, { name: 'summary', method })
+          : p.chat(m, { configuration: { baseURL: p.baseURL, logger } }).withStructuredOutput(Reply, { method });
+      const { engine } = realEngine({ retry: { perKind: { unknown: 1 } } });
+      const safe = withResilience(model('summary-a'), { engine, route: 'summary', fallbacks: [model('summary-long')] });
+      const r = await safe.invokeWithResult('JSON question: summarize the meeting');
+      expect(r.record.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`)).toEqual(['sum-a:unknown', 'sum-a:success']);
+      expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 2 });
     });
 
     it('on a route without an output schema: a validation_failed attempt error, falls back without a retry', async () => {

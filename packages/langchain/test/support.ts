@@ -15,7 +15,13 @@ export type Step =
       breakAfter?: number;
       error?: unknown;
     }
-  | { error: unknown; text?: undefined };
+  | { error: unknown; text?: undefined }
+  /**
+   * A tool call as OpenAI-style models report it: the raw call in `additional_kwargs.tool_calls`, the
+   * parsed one in `tool_calls` (or `invalid_tool_calls` when `arguments` is not JSON); streamed as a
+   * header chunk (name and id), then the arguments in pieces of `pieceChars` characters (default 8).
+   */
+  | { toolCall: { name: string; arguments: string }; pieceChars?: number; text?: undefined; error?: undefined };
 
 /**
  * A real LangChain chat model (BaseChatModel: callbacks, streaming, usage_metadata) that plays a
@@ -46,6 +52,7 @@ export class ScriptedChatModel extends BaseChatModel {
   override async _generate(messages: BaseMessage[], options: this['ParsedCallOptions']): Promise<ChatResult> {
     options.signal?.throwIfAborted();
     const step = this.next(messages);
+    if ('toolCall' in step) return { generations: [{ message: toolCallMessage(step.toolCall), text: '' }] };
     if (step.text === undefined) throw step.error;
     const message = new AIMessage({
       content: step.text,
@@ -62,6 +69,10 @@ export class ScriptedChatModel extends BaseChatModel {
     runManager?: CallbackManagerForLLMRun,
   ): AsyncGenerator<ChatGenerationChunk> {
     const step = this.next(messages);
+    if ('toolCall' in step) {
+      yield* toolCallChunks(step.toolCall, step.pieceChars ?? 8);
+      return;
+    }
     if (step.text === undefined) throw step.error;
     const meta = (input: number, output: number) => ({ input_tokens: input, output_tokens: output, total_tokens: input + output });
     const early = step.usage !== undefined && step.usageAt === 'start';
@@ -84,6 +95,46 @@ export class ScriptedChatModel extends BaseChatModel {
       const last = early ? meta(0, step.usage.output - 1) : meta(step.usage.input, step.usage.output);
       yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: '', usage_metadata: last }), text: '' });
     }
+  }
+}
+
+const TOOL_CALL_ID = 'call_scripted';
+
+/** A whole tool-call reply, as ChatOpenAI builds it from a completion. */
+function toolCallMessage(call: { name: string; arguments: string }): AIMessage {
+  const raw = { id: TOOL_CALL_ID, type: 'function' as const, function: call };
+  let args: Record<string, unknown> | undefined;
+  try {
+    args = JSON.parse(call.arguments) as Record<string, unknown>;
+  } catch {
+    args = undefined;
+  }
+  const message = new AIMessage({
+    content: '',
+    ...(args !== undefined
+      ? { tool_calls: [{ id: TOOL_CALL_ID, name: call.name, args, type: 'tool_call' as const }] }
+      : { invalid_tool_calls: [{ id: TOOL_CALL_ID, name: call.name, args: call.arguments, error: 'Malformed args.', type: 'invalid_tool_call' as const }] }),
+  });
+  // Set after construction: AIMessage warns about raw tool calls without parsed ones (ChatOpenAI's do too).
+  message.additional_kwargs.tool_calls = [raw];
+  return message;
+}
+
+/** A streamed tool-call reply, as ChatOpenAI streams it: the header (name, id), then the arguments in pieces. */
+async function* toolCallChunks(call: { name: string; arguments: string }, pieceChars: number): AsyncGenerator<ChatGenerationChunk> {
+  const chunk = (name: string | undefined, args: string) =>
+    new ChatGenerationChunk({
+      message: new AIMessageChunk({
+        content: '',
+        additional_kwargs: { tool_calls: [{ index: 0, ...(name !== undefined ? { id: TOOL_CALL_ID, type: 'function' } : {}), function: { ...(name !== undefined ? { name } : {}), arguments: args } }] } as never,
+        tool_call_chunks: [{ index: 0, ...(name !== undefined ? { id: TOOL_CALL_ID, name } : {}), args, type: 'tool_call_chunk' }],
+      }),
+      text: '',
+    });
+  yield chunk(call.name, '');
+  for (let i = 0; i < call.arguments.length; i += pieceChars) {
+    await new Promise((r) => setImmediate(r));
+    yield chunk(undefined, call.arguments.slice(i, i + pieceChars));
   }
 }
 
