@@ -118,6 +118,25 @@ async function failure(p: Promise<unknown>): Promise<unknown> {
   throw new Error('the request succeeded');
 }
 
+/** One request whose only attempt fails with a 401 echoing AZURE_KEY: the engine's error and what the call threw. */
+async function failedOn401(
+  engine: ReturnType<typeof observe>['engine'],
+  clock: ReturnType<typeof observe>['clock'],
+): Promise<{ err: ChainExhaustedError; thrown: unknown[] }> {
+  const thrown: unknown[] = [];
+  const err = (await failure(
+    drive(
+      clock,
+      engine.execute({ route: 'chat', inputTokens: 10 }, () => {
+        const e = echoed401(AZURE_KEY);
+        thrown.push(e);
+        return Promise.reject(e);
+      }),
+    ),
+  )) as ChainExhaustedError;
+  return { err, thrown };
+}
+
 function expectNoSecret(texts: readonly string[]): void {
   const leaks = texts.filter((t) => SECRETS.some((s) => t.includes(s)));
   expect(leaks).toEqual([]);
@@ -156,17 +175,7 @@ describe('Resilience with redact: the app\'s own keys never reach what the engin
 
   it('hands out a redacted stand-in as the cause of a chain error: name, message, status, code, request id; no headers or body', async () => {
     const { engine, clock } = observe({ secrets: SECRETS }, { chat: { chain: ['a'] } });
-    const thrown: unknown[] = [];
-    const err = (await failure(
-      drive(
-        clock,
-        engine.execute({ route: 'chat', inputTokens: 10 }, () => {
-          const e = echoed401(AZURE_KEY);
-          thrown.push(e);
-          return Promise.reject(e);
-        }),
-      ),
-    )) as ChainExhaustedError;
+    const { err, thrown } = await failedOn401(engine, clock);
     expect(err).toMatchObject({ code: 'ERR_LLMR_CHAIN_EXHAUSTED', kind: 'auth' });
     const original = thrown[0] as InstanceType<typeof OpenAI.APIError>;
     const cause = err.cause as Error & Record<string, unknown>;
@@ -254,17 +263,7 @@ describe('Resilience with redact: the app\'s own keys never reach what the engin
 
   it('without redact, the cause is the error the call threw, untouched (as before the option existed)', async () => {
     const { engine, clock } = observe(undefined, { chat: { chain: ['a'] } });
-    const thrown: unknown[] = [];
-    const err = (await failure(
-      drive(
-        clock,
-        engine.execute({ route: 'chat', inputTokens: 10 }, () => {
-          const e = echoed401(AZURE_KEY);
-          thrown.push(e);
-          return Promise.reject(e);
-        }),
-      ),
-    )) as ChainExhaustedError;
+    const { err, thrown } = await failedOn401(engine, clock);
     expect(err.cause).toBe(thrown[0]);
     expect(err.last?.cause).toBe(thrown[0]);
     // ...which is what a logger prints: the gap the stand-in closes.
