@@ -459,6 +459,16 @@ describe('openAIGateway answers every error OpenAI-style, never with an HTML pag
     expect(text).not.toMatch(/<html|\bat \S+ \(/i); // no error page, no stack
     return (JSON.parse(text) as { error: Record<string, unknown> }).error;
   };
+  /** Posts `chatBody` to a gateway started with `options`, its error logs going to `logged`: the status and the error body. */
+  const postToGateway = async (options: Partial<OpenAIGatewayOptions>, logged: Array<{ message: string; fields: unknown }>) => {
+    const gw = await startGateway({ ...options, logger: { error: (message, fields) => void logged.push({ message, fields }) } });
+    try {
+      const res = await postRaw(gw.url, chatBody, {});
+      return { status: res.status, error: await errorOf(res) };
+    } finally {
+      await gw.close();
+    }
+  };
 
   it('gives every body-parser error its own status: unsupported charset and encoding 415, bad gzip 400', async () => {
     const gw = await startGateway();
@@ -536,14 +546,9 @@ describe('openAIGateway answers every error OpenAI-style, never with an HTML pag
       { dataClass: (req: express.Request) => req.body as unknown as string },
       { priority: () => 7 as unknown as string },
     ]) {
-      const gw = await startGateway({ ...options, logger: { error: (message, fields) => void logged.push({ message, fields }) } });
-      try {
-        const res = await postRaw(gw.url, chatBody, {});
-        expect(res.status).toBe(500);
-        expect(await errorOf(res)).toMatchObject({ code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED' });
-      } finally {
-        await gw.close();
-      }
+      const { status, error } = await postToGateway(options, logged);
+      expect(status).toBe(500);
+      expect(error).toMatchObject({ code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED' });
     }
     expect(logged.map((l) => l.message)).toEqual([
       'openAIGateway(): the request failed (ExpressConfigError ERR_LLMR_EXPRESS_INVALID_OPTION); the client got 500 ERR_LLMR_EXPRESS_GATEWAY_FAILED.',
@@ -561,17 +566,9 @@ describe('openAIGateway answers every error OpenAI-style, never with an HTML pag
     const requestsBefore = provider.fake.counters.requests;
     // Key stores returning a numeric user id (a database primary key), or a bare user name.
     for (const found of [{ user: 42 as unknown as string }, 'alice' as never]) {
-      const gw = await startGateway({
-        auth: async (key) => (key === 'sk-client-alice' ? found : undefined),
-        logger: { error: (message, fields) => void logged.push({ message, fields }) },
-      });
-      try {
-        const res = await postRaw(gw.url, chatBody, {});
-        expect(res.status).toBe(500);
-        expect(await errorOf(res)).toEqual({ message: 'Something went wrong on our side. Please try again later.', type: 'server_error', param: null, code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED' });
-      } finally {
-        await gw.close();
-      }
+      const { status, error } = await postToGateway({ auth: async (key) => (key === 'sk-client-alice' ? found : undefined) }, logged);
+      expect(status).toBe(500);
+      expect(error).toEqual({ message: 'Something went wrong on our side. Please try again later.', type: 'server_error', param: null, code: 'ERR_LLMR_EXPRESS_GATEWAY_FAILED' });
     }
     expect(logged.map((l) => l.message)).toEqual([
       'openAIGateway(): the auth lookup failed (ExpressConfigError ERR_LLMR_EXPRESS_INVALID_OPTION); the client got 500 ERR_LLMR_EXPRESS_GATEWAY_FAILED.',

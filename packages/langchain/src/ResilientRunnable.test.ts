@@ -441,48 +441,54 @@ describe('ResilientRunnable: retry-stricter tells the wrapped runnable why the r
   });
 });
 
+/**
+ * A runnable that takes a few turns of the event loop per input and records the most inputs it ran at
+ * once (`peak.max`, cleared by `peak.reset()`).
+ */
+function concurrencyProbe<T>(result: (n: number) => T) {
+  let inFlight = 0;
+  const peak = {
+    max: 0,
+    reset() {
+      peak.max = 0;
+    },
+  };
+  const runnable = RunnableLambda.from(async (n: number) => {
+    inFlight++;
+    peak.max = Math.max(peak.max, inFlight);
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+    inFlight--;
+    return result(n);
+  });
+  return { runnable, peak };
+}
+
 describe('ResilientRunnable.batch', () => {
   it('runs each input through the engine at batch priority, at most maxConcurrency at once, in order', async () => {
     const { engine, records } = manualEngine();
-    let inFlight = 0;
-    let peak = 0;
-    const work = RunnableLambda.from(async (n: number) => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-      inFlight--;
-      return n * 10;
-    });
+    const { runnable: work, peak } = concurrencyProbe((n) => n * 10);
     const safe = withResilience(work, { engine, route: 'chat', fallbacks: [work], maxConcurrency: 2 });
     expect(await safe.batch([1, 2, 3, 4, 5])).toEqual([10, 20, 30, 40, 50]);
-    expect(peak).toBe(2);
+    expect(peak.max).toBe(2);
     expect(records).toHaveLength(5);
     expect(new Set(records.map((r) => r.priority))).toEqual(new Set(['batch']));
 
-    peak = 0;
+    peak.reset();
     await safe.batch([1, 2, 3, 4], { maxConcurrency: 3 });
-    expect(peak).toBe(3);
+    expect(peak.max).toBe(3);
     await safe.batch([1, 2], { resilience: { priority: 'live' } });
     expect(records.slice(-2).map((r) => r.priority)).toEqual(['live', 'live']);
   });
 
   it('honours maxConcurrency bound with withConfig, as any RunnableBinding does (the call config still wins)', async () => {
     const { engine } = manualEngine();
-    let inFlight = 0;
-    let peak = 0;
-    const work = RunnableLambda.from(async (n: number) => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-      inFlight--;
-      return n;
-    });
+    const { runnable: work, peak } = concurrencyProbe((n) => n);
     const bound = withResilience(work, { engine, route: 'solo' }).withConfig({ maxConcurrency: 2 });
     expect(await bound.batch([1, 2, 3, 4, 5, 6])).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(peak).toBe(2);
-    peak = 0;
+    expect(peak.max).toBe(2);
+    peak.reset();
     await bound.batch([1, 2, 3, 4, 5, 6], { maxConcurrency: 3 });
-    expect(peak).toBe(3);
+    expect(peak.max).toBe(3);
   });
 
   it('returns errors in place with returnExceptions, and rejects without it', async () => {
@@ -501,20 +507,12 @@ describe('ResilientRunnable.batch', () => {
 
   it('queues batch work behind a concurrency limit instead of bursting (no fallback, never over the limit)', async () => {
     const { engine, clock, records } = manualEngine({ limits: [{ scope: ['model'], metric: 'concurrency', limit: 1, match: { model: 'primary-model' } }] });
-    let inFlight = 0;
-    let peak = 0;
-    const primary = RunnableLambda.from(async (n: number) => {
-      inFlight++;
-      peak = Math.max(peak, inFlight);
-      for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
-      inFlight--;
-      return `primary ${n}`;
-    });
+    const { runnable: primary, peak } = concurrencyProbe((n) => `primary ${n}`);
     const long = RunnableLambda.from(async (n: number) => `long ${n}`);
     const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long], maxConcurrency: 4 });
     const out = await drive(clock, safe.batch([1, 2, 3, 4]));
     expect(out).toEqual(['primary 1', 'primary 2', 'primary 3', 'primary 4']);
-    expect(peak).toBe(1);
+    expect(peak.max).toBe(1);
     expect(records.every((r) => r.fallback_used === false)).toBe(true);
   });
 });
