@@ -611,12 +611,9 @@ describe('openAIGateway answers every error OpenAI-style, never with an HTML pag
 });
 
 describe('openAIGateway keeps upstream credentials an error body echoes out of events and errors', () => {
-  it.each([
-    ['an auth error', 401, { message: 'Incorrect API key provided: upstream-secret-key. You can find your API key at x.', type: 'invalid_request_error', code: 'invalid_api_key' }],
-    ['an exhausted quota', 429, { message: 'You exceeded your current quota for key upstream-secret-key', type: 'insufficient_quota', code: 'insufficient_quota' }],
-  ])('redacts the key from %s before the engine reads it', async (_what, status, error) => {
-    const echoing: typeof fetch = () => Promise.resolve(new Response(JSON.stringify({ error }), { status, headers: { 'content-type': 'application/json' } }));
-    const gw = await startGateway({ fetch: echoing });
+  /** One request through a gateway whose upstream answers `reply()`: the client's body, the alerts and the record. */
+  async function askEchoingUpstream(reply: () => Response, stream: boolean) {
+    const gw = await startGateway({ fetch: () => Promise.resolve(reply()) });
     try {
       const alerts: string[] = [];
       gw.engine.events.on('alert', (a) => alerts.push(a.message));
@@ -624,16 +621,26 @@ describe('openAIGateway keeps upstream credentials an error body echoes out of e
       const res = await fetch(`${gw.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'solo', messages: ask('Hello') }),
+        body: JSON.stringify({ model: 'solo', messages: ask('Hello'), stream }),
       });
       const body = await res.text();
-      await recorded;
-      expect(alerts).toHaveLength(1);
-      expect(alerts[0]).toContain('[redacted]');
-      for (const text of [body, ...alerts]) expect(text).not.toContain('upstream-secret-key');
+      return { body, alerts, record: await recorded };
     } finally {
       await gw.close();
     }
+  }
+
+  it.each([
+    ['an auth error', 401, { message: 'Incorrect API key provided: upstream-secret-key. You can find your API key at x.', type: 'invalid_request_error', code: 'invalid_api_key' }],
+    ['an exhausted quota', 429, { message: 'You exceeded your current quota for key upstream-secret-key', type: 'insufficient_quota', code: 'insufficient_quota' }],
+  ])('redacts the key from %s before the engine reads it', async (_what, status, error) => {
+    const { body, alerts } = await askEchoingUpstream(
+      () => new Response(JSON.stringify({ error }), { status, headers: { 'content-type': 'application/json' } }),
+      false,
+    );
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toContain('[redacted]');
+    for (const text of [body, ...alerts]) expect(text).not.toContain('upstream-secret-key');
   });
 
   const echoed = { message: 'Invalid proxy token passed. Received API Key = upstream-secret-key', type: 'auth_error', code: 'invalid_api_key' };
@@ -646,22 +653,10 @@ describe('openAIGateway keeps upstream credentials an error body echoes out of e
       () => new Response(JSON.stringify({ error: echoed }).replace('upstream-secret-key', 'upstream\\u002Dsecret\\u002dkey'), { status: 401, headers: { 'content-type': 'application/json' } }),
     ],
   ])('redacts the key from %s before the engine reads it', async (_what, stream, reply) => {
-    const gw = await startGateway({ fetch: () => Promise.resolve(reply()) });
-    try {
-      const alerts: string[] = [];
-      gw.engine.events.on('alert', (a) => alerts.push(a.message));
-      const recorded = nextRecord(gw.engine);
-      const res = await fetch(`${gw.url}/v1/chat/completions`, {
-        method: 'POST',
-        headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' },
-        body: JSON.stringify({ model: 'solo', messages: ask('Hello'), stream }),
-      });
-      const body = await res.text();
-      expect(await recorded).toMatchObject({ outcome: 'failure', error_kind: 'auth' });
-      expect(alerts).toEqual(['auth on fast-a: Invalid proxy token passed. Received API Key = [redacted]']);
-      for (const text of [body, ...alerts]) expect(text).not.toContain('upstream-secret-key');
-    } finally {
-      await gw.close();
-    }
+    const { body, alerts, record } = await askEchoingUpstream(reply, stream);
+    expect(record).toMatchObject({ outcome: 'failure', error_kind: 'auth' });
+    expect(alerts).toEqual(['auth on fast-a: Invalid proxy token passed. Received API Key = [redacted]']);
+    for (const text of [body, ...alerts]) expect(text).not.toContain('upstream-secret-key');
   });
 });
+
