@@ -183,8 +183,11 @@ export interface TextRedactor {
 /** What a text becomes when a `redact(text)` of the app threw or returned no string. */
 const REDACT_FAILED = '[redacted: redact() threw]';
 
-/** Built-in key formats only, run after a scrubber of the app's (which may not know them). */
-const KEY_FORMATS_ONLY = new Redactor();
+/**
+ * @internal Built-in key formats only: what `classifyError` cuts without a `redact` option, and what runs
+ * after a scrubber of the app's (which may not know them).
+ */
+export const KEY_FORMATS_ONLY = new Redactor();
 
 /**
  * @internal The scrubber `value` stands for, for `classifyError`'s `redact` option: a {@link Redactor}

@@ -1,6 +1,6 @@
 import type { ClassifiedError, ErrorKind, RateLimitSnapshot } from './ErrorKind';
 import { isErrorKind } from './isErrorKind';
-import { Redactor, toTextRedactor, type RedactOptions, type TextRedactor } from './Redactor';
+import { KEY_FORMATS_ONLY, toTextRedactor, type Redactor, type RedactOptions, type TextRedactor } from './Redactor';
 import { parseDuration, parseRetryAfterMs, readRateLimitHeaders, retryAfterFromRateLimit, retryInfoDelayMs } from './retryHints';
 import { MAX_TEXT, sanitizeMessage } from './sanitizeMessage';
 
@@ -602,9 +602,6 @@ const DEFAULT_MESSAGES: Record<ErrorKind, string> = {
   cancelled: 'The request was cancelled.',
   unknown: 'The call failed with an unrecognised error.',
 };
-
-/** Built-in key formats only: what `classifyError` cuts when it is given no `redact`. */
-const KEY_FORMATS_ONLY = new Redactor();
 
 function defaultMessage(kind: ErrorKind, status: number | undefined): string {
   return status === undefined ? DEFAULT_MESSAGES[kind] : `HTTP ${status}: ${DEFAULT_MESSAGES[kind]}`;
