@@ -270,6 +270,20 @@ describe('Resilience with redact: the app\'s own keys never reach what the engin
     expect(consoleErrorOf(err)).toContain(AZURE_KEY);
   });
 
+  it('exposedCause gives adapters the same stand-in for errors of their own, and the cause itself without redact', () => {
+    const original = echoed401(AZURE_KEY);
+    const redacting = observe({ secrets: SECRETS }, { chat: { chain: ['a'] } }).engine;
+    const standIn = redacting.exposedCause(original) as Error & Record<string, unknown>;
+    expect(standIn).not.toBe(original);
+    expect(standIn.name).toBe(original.name);
+    expect({ ...standIn }).toEqual({ status: 401, code: 'invalid_api_key', type: 'invalid_request_error', requestID: 'req_401' });
+    expectNoSecret([inspect(standIn, { depth: Infinity })]);
+    expect(originalCauseOf({ cause: standIn })).toBe(original);
+    expect(redacting.exposedCause(undefined)).toBeUndefined();
+    const plain = observe(undefined, { chat: { chain: ['a'] } }).engine;
+    expect(plain.exposedCause(original)).toBe(original);
+  });
+
   it('cuts a key that a secrets function returns as one string (not its characters)', async () => {
     const { engine, clock, seen } = observe({ secrets: () => AZURE_KEY }, { chat: { chain: ['a'] } });
     const err = await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.reject(echoed401(AZURE_KEY)))));

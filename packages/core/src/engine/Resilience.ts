@@ -471,6 +471,21 @@ export class Resilience {
     return quota === undefined || quota.isEmpty ? undefined : quota.snapshot();
   }
 
+  /**
+   * `cause` as the errors the engine throws carry it, for adapters that throw their own errors about a
+   * request (a stream that broke after its first chunk): with option `redact` set, a redacted stand-in
+   * (see {@link redactedCause}; {@link originalCauseOf} gives the original back), otherwise `cause`
+   * itself. `undefined` stays `undefined`.
+   *
+   * @example
+   * ```ts
+   * throw new StreamBrokeError('the stream broke', { cause: engine.exposedCause(err) });
+   * ```
+   */
+  exposedCause(cause: unknown): unknown {
+    return this.redactsCauses && cause !== undefined ? redactedCause(cause, this.redactor) : cause;
+  }
+
   // ---------------------------------------------------------------- admit
 
   private begin(request: ResilienceRequest): RequestState {
