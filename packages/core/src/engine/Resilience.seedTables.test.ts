@@ -117,3 +117,19 @@ describe('Resilience: a requeued chain remembers its earlier runs', () => {
     expect(calls.filter((c) => c === 'a')).toHaveLength(2);
   });
 });
+
+describe('Resilience: a target whose model is gone (retired, misspelt, not enabled for the key)', () => {
+  it('falls back at once without retrying, alerts the team, and a second request is not stopped either', async () => {
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'] } });
+    const gone = http(404, { message: 'The model `gpt-4-0314` does not exist or you do not have access to it.', type: 'invalid_request_error', code: 'model_not_found' });
+    const { fn, calls } = scripted({ a: [gone, gone], b: [ok(), ok()] });
+    const alerts: Array<{ kind: string; target: string }> = [];
+    engine.events.on('alert', (e) => alerts.push({ kind: e.kind, target: e.target }));
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(res.record.final_target).toBe('b');
+    expect(res.record.attempts.map((a) => [a.target, a.errorKind])).toEqual([['a', 'auth'], ['b', undefined]]);
+    expect(alerts).toEqual([{ kind: 'auth', target: 'a' }]);
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'b', 'a', 'b']);
+  });
+});

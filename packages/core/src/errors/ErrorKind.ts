@@ -10,7 +10,7 @@
  * | context_length    | prompt exceeds the model's context window               |
  * | quota_exhausted   | insufficient_quota, billing, spend limit                |
  * | policy_rejected   | safety / content filter                                 |
- * | auth              | 401 / 403, bad key                                      |
+ * | auth              | 401 / 403, bad key; a model the key cannot reach (404)  |
  * | invalid_request   | other 400/404/422                                       |
  * | validation_failed | the reply did not match the route's output schema       |
  * | cancelled         | the caller aborted (AbortSignal); deadlines are timeouts |

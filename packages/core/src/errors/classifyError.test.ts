@@ -147,8 +147,32 @@ describe('classifyError: openai SDK errors', () => {
     expect(classify(denied)).toMatchObject({ kind: 'auth', status: 403 });
   });
 
+  it('a model or deployment the key cannot reach -> auth: no retry, another target may serve the request, the team is alerted', () => {
+    const retired = openAIError(404, { message: 'The model `gpt-4-0314` does not exist or you do not have access to it.', type: 'invalid_request_error', code: 'model_not_found' });
+    expect(retired).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(classify(retired)).toMatchObject({ kind: 'auth', status: 404, code: 'model_not_found' });
+    // Azure OpenAI: a deployment name the resource does not have.
+    const azure = openAIError(404, { code: 'DeploymentNotFound', message: 'The API deployment for this resource does not exist.' });
+    expect(classify(azure)).toMatchObject({ kind: 'auth', status: 404, code: 'DeploymentNotFound' });
+    // Anthropic names only the model; Gemini, Ollama and vLLM say it in words.
+    expect(classify(anthropicError(404, 'not_found_error', 'model: claude-3-opus-20240229'))).toMatchObject({ kind: 'auth', status: 404, code: 'not_found_error' });
+    expect(classify(googleBody(404, 'NOT_FOUND', 'models/gemini-1.0-pro is not found for API version v1beta, or is not supported for generateContent.'))).toMatchObject({ kind: 'auth', status: 404 });
+    expect(classify({ status: 404, body: '{"error":"model \\"llama3\\" not found, try pulling it first"}' })).toMatchObject({ kind: 'auth', status: 404 });
+    expect(classify({ status: 404, body: JSON.stringify({ object: 'error', message: 'The model `mistral-7b` does not exist.', type: 'NotFoundError', code: 404 }) })).toMatchObject({ kind: 'auth', status: 404 });
+    // A gRPC NOT_FOUND without an HTTP status, about the model.
+    expect(classify(Object.assign(new Error('5 NOT_FOUND: models/gemini-x is not found'), { code: 5 }))).toMatchObject({ kind: 'auth' });
+  });
+
+  it('a 404 that is not about the model, or a 400 that names the model, stays invalid_request', () => {
+    expect(classify(anthropicError(404, 'not_found_error', 'Not Found: /v1/messages/batches/msgbatch_01'))).toMatchObject({ kind: 'invalid_request', status: 404 });
+    const unsupported = openAIError(400, { message: "Unsupported parameter: 'temperature' is not supported with this model.", type: 'invalid_request_error', code: 'unsupported_parameter' });
+    expect(classify(unsupported)).toMatchObject({ kind: 'invalid_request', status: 400 });
+    const notFoundParam = openAIError(400, { message: 'The model `gpt-x` does not exist', type: 'invalid_request_error', code: null });
+    expect(classify(notFoundParam)).toMatchObject({ kind: 'invalid_request', status: 400 });
+  });
+
   it('404 and 422 -> invalid_request', () => {
-    const notFound = openAIError(404, { message: 'The model `gpt-x` does not exist', type: 'invalid_request_error', code: 'model_not_found' });
+    const notFound = openAIError(404, { message: 'No file found with id file-abc123.', type: 'invalid_request_error', code: null });
     expect(notFound).toBeInstanceOf(OpenAI.NotFoundError);
     expect(classify(notFound)).toMatchObject({ kind: 'invalid_request', status: 404 });
     const unprocessable = openAIError(422, { message: 'Unprocessable' });
@@ -264,10 +288,11 @@ describe('classifyError: @anthropic-ai/sdk errors', () => {
     expect(classify(spend)).toMatchObject({ kind: 'quota_exhausted', status: 429, code: 'enforced_spend_limit_reached' });
   });
 
-  it('401 / 403 -> auth, 404 -> invalid_request, 500 api_error -> unknown, 504 timeout_error -> timeout', () => {
+  it('401 / 403 -> auth, 404 of a model -> auth, other 404 -> invalid_request, 500 api_error -> unknown, 504 timeout_error -> timeout', () => {
     expect(classify(anthropicError(401, 'authentication_error', 'invalid x-api-key'))).toMatchObject({ kind: 'auth', status: 401 });
     expect(classify(anthropicError(403, 'permission_error', 'no access'))).toMatchObject({ kind: 'auth', status: 403 });
-    expect(classify(anthropicError(404, 'not_found_error', 'model: claude-x'))).toMatchObject({ kind: 'invalid_request', status: 404 });
+    expect(classify(anthropicError(404, 'not_found_error', 'model: claude-x'))).toMatchObject({ kind: 'auth', status: 404 });
+    expect(classify(anthropicError(404, 'not_found_error', 'Not Found'))).toMatchObject({ kind: 'invalid_request', status: 404 });
     expect(classify(anthropicError(500, 'api_error', 'Internal server error'))).toMatchObject({ kind: 'unknown', status: 500, code: 'api_error' });
     expect(classify(anthropicError(504, 'timeout_error', 'Request timed out'))).toMatchObject({ kind: 'timeout', status: 504 });
   });
@@ -508,7 +533,7 @@ describe('classifyError: LangChain', () => {
 
   it.each<[string, ErrorKind]>([
     ['MODEL_AUTHENTICATION', 'auth'],
-    ['MODEL_NOT_FOUND', 'invalid_request'],
+    ['MODEL_NOT_FOUND', 'auth'],
     ['MODEL_RATE_LIMIT', 'rate_limited'],
     ['CONTEXT_OVERFLOW', 'context_length'],
     ['OUTPUT_PARSING_FAILURE', 'validation_failed'],

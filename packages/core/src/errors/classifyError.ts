@@ -376,6 +376,21 @@ const RATE_TOKENS = set('rate_limit_exceeded', 'rate_limit_error', 'ramp_limit_e
 const OVERLOADED_TOKENS = set('overloaded_error', 'engine_overloaded', 'server_overloaded', 'server_is_overloaded', 'overloaded');
 const TIMEOUT_TOKENS = set('timeout_error', 'request-timeout', 'body-timeout', 'request_timeout');
 const AUTH_TOKENS = set('authentication_error', 'permission_error', 'invalid_api_key', 'invalid_organization', 'account_deactivated');
+/**
+ * The target's model or deployment does not exist for this key (retired, misspelt in the policy, not
+ * enabled for the project): no request can succeed there, any other target may serve it, and someone
+ * must fix the configuration. So `auth`, not `invalid_request` (which stops the route: "the same request
+ * fails everywhere").
+ */
+const MODEL_MISSING_TOKENS = set('model_not_found', 'deploymentnotfound');
+/** Broad "not found" codes: with {@link MODEL_MISSING_TEXT} they say the model is missing. */
+const NOT_FOUND_TOKENS = set('not_found', 'not_found_error', 'notfounderror');
+/**
+ * A 404 or "not found" error about the model: Anthropic `model: claude-x`, Gemini `models/gemini-x is
+ * not found for API version v1beta`, Ollama `model "x" not found, try pulling it first`, vLLM and
+ * OpenAI-compatible servers `The model \`x\` does not exist`.
+ */
+const MODEL_MISSING_TEXT = /^model: \S+\s*$|\bmodels?\b[^\n]{0,160}?\b(?:not found|does not exist|do(?:es)? not have access)\b/im;
 const VALIDATION_TOKENS = set('output_parsing_failure');
 
 /** Broad codes (gRPC statuses, generic types, LangChain codes): used after the HTTP status. */
@@ -398,7 +413,6 @@ const GENERIC_TOKENS: ReadonlyMap<string, ErrorKind> = new Map<string, ErrorKind
   ['not_found_error', 'invalid_request'],
   ['conflict_error', 'invalid_request'],
   ['request_too_large', 'invalid_request'],
-  ['model_not_found', 'invalid_request'],
   ['invalid_prompt_input', 'invalid_request'],
   ['invalid_tool_results', 'invalid_request'],
   ['message_coercion_failure', 'invalid_request'],
@@ -513,6 +527,7 @@ function decide(facts: Facts): Verdict | undefined {
     [OVERLOADED_TOKENS, 'overloaded'],
     [TIMEOUT_TOKENS, 'timeout'],
     [AUTH_TOKENS, 'auth'],
+    [MODEL_MISSING_TOKENS, 'auth'],
     [VALIDATION_TOKENS, 'validation_failed'],
   ];
   for (const [tokenSet, kind] of specific) {
@@ -538,6 +553,9 @@ function decide(facts: Facts): Verdict | undefined {
   }
   if (clientError && CONTEXT_TEXT.test(texts)) return hit('context_length', textRank, tokens[0]);
   if (clientError && POLICY_TEXT.test(texts)) return hit('policy_rejected', textRank, tokens[0]);
+  if ((status === 404 || (status === undefined && firstIn(tokens, NOT_FOUND_TOKENS) !== undefined)) && MODEL_MISSING_TEXT.test(texts)) {
+    return hit('auth', textRank, tokens[0]);
+  }
 
   // Transport codes.
   if (sysCode !== undefined) {
