@@ -352,6 +352,27 @@ export interface OpenAIGatewayOptions {
   /** `fetch` used for upstream calls. Default `globalThis.fetch`. */
   fetch?: typeof fetch;
   /**
+   * Largest upstream reply the gateway reads: bytes (a whole number >= 1) or a size such as `'16mb'`
+   * (units of 1024, as for `bodyLimit`). Checked at start-up; there is no "off" (pass a larger size).
+   *
+   * - A 2xx non-streaming body longer than this (counted after decompression) is not read further:
+   *   the upstream body is cancelled, which closes its connection, and the attempt fails as a reply
+   *   that is not one (`UpstreamReplyError`, `ERR_LLMR_EXPRESS_UPSTREAM_BAD_REPLY`, kind `network`),
+   *   so the engine retries or falls back, and the client gets the usual error when no target is left.
+   * - In a stream it bounds each single event (one line, or one event's lines, without their end),
+   *   in characters, not the stream: an event that grows past it breaks the stream like a cut
+   *   (`ERR_LLMR_EXPRESS_STREAM_BROKEN`).
+   * - A non-2xx error body is read up to it, and never more than 1 MiB.
+   *
+   * Default `'64mb'`. A long text reply is well under 1 MB; the largest legitimate ones stay below
+   * the default: a 32 768-token reply with `top_logprobs: 20` on every token is about 45 MB, base64
+   * audio or images a few MB each. What goes past it is a misbehaving proxy or a `baseURL` pointing
+   * at something that is not a model, which would otherwise be buffered whole in memory. Lower it to
+   * bound the memory of each reply in flight more tightly (a reply is held as bytes, then text, then
+   * parsed: a few times its size).
+   */
+  upstreamBodyLimit?: string | number;
+  /**
    * Longest silence between two chunks of a stream after its first token (measured on the engine's
    * clock); a stalled stream then ends with an error event. `0` disables it; at most
    * `2_147_483_647` (Node's longest timer). Default `60_000`.

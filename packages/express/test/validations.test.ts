@@ -216,6 +216,15 @@ describe('openAIGateway() start-up errors', () => {
       [{ prefix: '/v1/:tenant' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'prefix must be a path'],
       [{ bodyLimit: 'lots' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "bodyLimit must be a number of bytes > 0 or a size such as '4mb' or '100kb', got 'lots'."],
       [{ bodyLimit: 0 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'bodyLimit must be'],
+      [{ upstreamBodyLimit: '32 MiB' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "openAIGateway(): upstreamBodyLimit must be a whole number of bytes >= 1 or a size such as '64mb' or '512kb', got '32 MiB'."],
+      // 0 (or a fraction of a byte) would fail every reply; NaN would compare as no bound at all.
+      [{ upstreamBodyLimit: 0 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'upstreamBodyLimit must be a whole number of bytes >= 1'],
+      [{ upstreamBodyLimit: '0.5b' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "got '0.5b'."],
+      [{ upstreamBodyLimit: 1.5 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'got 1.5.'],
+      [{ upstreamBodyLimit: -1 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'got -1.'],
+      [{ upstreamBodyLimit: Number.NaN }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'got NaN.'],
+      [{ upstreamBodyLimit: Infinity }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'got Infinity.'],
+      [{ upstreamBodyLimit: true }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'got true.'],
       [{ exposeRoutes: 'no' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "exposeRoutes must be true or false, got 'no'."],
       [{ models: 'support' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'models must be an object of model aliases to route names, got a string.'],
       [{ models: { gpt: 5 } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'models.gpt must be the name of a route of the policy, got a number.'],
@@ -254,8 +263,10 @@ describe('openAIGateway() start-up errors', () => {
   it('accepts every option in its documented form', () => {
     const fn = () => undefined;
     for (const extra of [
-      { prefix: '', bodyLimit: 1024, streamIdleTimeoutMs: 0, exposeRoutes: false },
-      { prefix: '/', bodyLimit: '100kb', streamIdleTimeoutMs: 30_000, audience: 'internal' as const },
+      { prefix: '', bodyLimit: 1024, streamIdleTimeoutMs: 0, exposeRoutes: false, upstreamBodyLimit: 1 },
+      { prefix: '/', bodyLimit: '100kb', streamIdleTimeoutMs: 30_000, audience: 'internal' as const, upstreamBodyLimit: '64mb' },
+      { upstreamBodyLimit: '512KB' },
+      { upstreamBodyLimit: 1.5 * 1024 ** 3 },
       { prefix: '/api/openai/v1/', bodyLimit: '4mb', fetch: globalThis.fetch, priority: fn, dataClass: fn, logger: { error: fn }, models: { support: 'support_reply' } },
       { auth: async () => undefined, upstreams: { ...base().upstreams, primary: { kind: 'openai' as const, baseURL: 'http://x/v1', apiKey: 'k', headers: { 'x-org': 'o' } } } },
     ]) {

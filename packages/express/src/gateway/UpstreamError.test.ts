@@ -66,3 +66,44 @@ describe('UpstreamHttpError.from', () => {
     expect(inspect(e, { depth: Infinity })).not.toContain(slashKey);
   });
 });
+
+describe('UpstreamHttpError.from reads a bounded part of the body', () => {
+  function endlessBody(piece: string) {
+    const bytes = new TextEncoder().encode(piece);
+    const seen = { bytes: 0, cancelled: false };
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        pull(controller) {
+          seen.bytes += bytes.byteLength;
+          controller.enqueue(bytes);
+        },
+        cancel() {
+          seen.cancelled = true;
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    return { stream, seen };
+  }
+
+  it('stops at 1 MiB of an endless error body, cancels it, and keeps 64 000 characters of it as text, scrubbed', async () => {
+    const key = '0123456789abcdef0123456789abcdef';
+    const { stream, seen } = endlessBody(`upstream error ${key} `.repeat(1_000));
+    const e = await UpstreamHttpError.from('proxy', new Response(stream, { status: 503 }), [key]);
+    expect(seen.cancelled).toBe(true);
+    expect(seen.bytes).toBeLessThan(1024 * 1024 + 64 * 1024);
+    expect(typeof e.error).toBe('string');
+    expect((e.error as string).length).toBeLessThanOrEqual(64_000);
+    expect(e.error).not.toContain(key);
+    expect(classifyError(e).kind).toBe('overloaded');
+  });
+
+  it('reads less when told, and does not parse a JSON body it did not read whole', async () => {
+    const body = JSON.stringify({ error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded', padding: 'p'.repeat(500) } });
+    const whole = await UpstreamHttpError.from('proxy', new Response(body, { status: 429 }), [], 10_000);
+    expect(whole.error).toMatchObject({ code: 'rate_limit_exceeded' });
+    const cut = await UpstreamHttpError.from('proxy', new Response(body, { status: 429 }), [], 100);
+    expect(cut.error).toBe(body.slice(0, 100));
+    expect(classifyError(cut).kind).toBe('rate_limited');
+  });
+});

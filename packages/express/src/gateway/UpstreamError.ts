@@ -1,8 +1,16 @@
 import { redactSecrets, type ErrorKind } from '@llm-resilience/core';
+import { readBounded } from './readBounded';
 import { withoutSecrets } from './withoutSecrets';
 
 /** Longer error bodies are not parsed (no provider's error is near this): kept, scrubbed, as text. */
 const MAX_PARSED_CHARS = 1_000_000;
+
+/**
+ * The most of an error body that is read (1 MiB); the rest is not read and the body is cancelled.
+ * Its text is at least 262 144 characters, far past the 64 000 kept: a key cut by this bound is never
+ * in what is kept.
+ */
+const MAX_READ_BYTES = 1024 * 1024;
 
 /** How much of an error body that is not JSON is kept (after the credentials are cut out of all of it). */
 const MAX_TEXT_CHARS = 64_000;
@@ -34,7 +42,9 @@ function decodeJsonEscapes(text: string): string {
  * a key the JSON escapes, `\/` or `\u002B`, is cut too; bounded to 10 000 values); a body that is not
  * JSON (or over 1 000 000 characters) is scrubbed whole as text, JSON escapes decoded, and only then
  * cut to 64 000 characters, so a key across the cut is not half kept. Values shorter than 8 characters
- * (`2023-06-01`) are never cut (core's `redactSecrets`).
+ * (`2023-06-01`) are never cut (core's `redactSecrets`). At most 1 MiB of the body is read (less when
+ * `maxBytes` says so); a longer one is cancelled there, its connection closed, and kept as text (it
+ * is not whole, so not parsed).
  *
  * @example
  * ```ts
@@ -57,22 +67,26 @@ export class UpstreamHttpError extends Error {
   }
 
   /**
-   * Reads the error body of `response`, `secrets` cut out of it.
+   * Reads the error body of `response`, at most `maxBytes` bytes of it and never more than 1 MiB,
+   * `secrets` cut out of it.
    *
    * @example
    * ```ts
    * if (!response.ok) throw await UpstreamHttpError.from('azure', response, [apiKey]);
    * ```
    */
-  static async from(upstream: string, response: Response, secrets: readonly string[] = []): Promise<UpstreamHttpError> {
+  static async from(upstream: string, response: Response, secrets: readonly string[] = [], maxBytes: number = MAX_READ_BYTES): Promise<UpstreamHttpError> {
     let text = '';
+    let whole = true;
     try {
-      text = await response.text();
+      const body = await readBounded(response, Math.min(maxBytes, MAX_READ_BYTES));
+      text = new TextDecoder().decode(body.bytes);
+      whole = !body.truncated;
     } catch {
       // body unreadable: the status is enough
     }
     let parsed: unknown;
-    if (text.length <= MAX_PARSED_CHARS) {
+    if (whole && text.length <= MAX_PARSED_CHARS) {
       try {
         parsed = JSON.parse(text);
       } catch {
@@ -121,9 +135,10 @@ export class UpstreamStreamError extends Error {
 }
 
 /**
- * An upstream answered 2xx to a non-streaming request with a body that is not a reply: not JSON,
- * not an object, an OpenAI body without a `choices` array, an Anthropic body without a `content`
- * array, or an error body (`{ "error": {...} }`) sent with status 200. With an error body, `error`
+ * An upstream answered 2xx to a non-streaming request with a body that is not a reply: not JSON
+ * (the message names its size and media type, never its text), not an object, an OpenAI body without
+ * a `choices` array, an Anthropic body without a `content` array, a body longer than the gateway's
+ * `upstreamBodyLimit` (not read past it), or an error body (`{ "error": {...} }`) sent with status 200. With an error body, `error`
  * holds its payload, with the credentials the call sent cut out, which decides the kind
  * (`rate_limited`, `overloaded`, ...); without one the kind is `network`. Either way the engine retries or falls back, and the body never reaches the client.
  *

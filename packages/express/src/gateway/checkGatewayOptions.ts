@@ -1,6 +1,7 @@
 import { ExpressConfigError } from '../ExpressConfigError';
 import { checkAudience, checkBooleans, checkFunctions, checkLogger, invalidOption, shown, typeOf } from '../optionChecks';
 import type { OpenAIGatewayOptions } from '../types';
+import { BYTE_SIZE, parseByteSize } from './byteSize';
 import { isObject } from './chatTypes';
 
 const WHAT = 'openAIGateway()';
@@ -8,8 +9,6 @@ const KINDS: readonly unknown[] = ['openai', 'anthropic'];
 const IDENTITY_FIELDS = ['user', 'team', 'tenant', 'environment'] as const;
 /** The longest timer Node keeps (a longer one fires at once). */
 const MAX_TIMER_MS = 2_147_483_647;
-/** What `express.json({ limit })` reads: bytes, or a number with a unit (`'4mb'`, `'100kb'`). */
-const BYTES = /^\d+(\.\d+)?\s*(b|kb|mb|gb|tb|pb)?$/i;
 /** A path prefix: `/`-separated segments of plain URL characters (no Express route syntax). */
 const PREFIX = /^(\/[A-Za-z0-9._~%-]*)*$/;
 
@@ -87,9 +86,18 @@ function checkBodyLimit(limit: unknown): void {
   if (limit === undefined) return;
   const ok =
     (typeof limit === 'number' && Number.isFinite(limit) && limit > 0) ||
-    (typeof limit === 'string' && BYTES.test(limit.trim()) && Number.parseFloat(limit) > 0);
+    (typeof limit === 'string' && BYTE_SIZE.test(limit.trim()) && Number.parseFloat(limit) > 0);
   // express.json() reads a limit it cannot parse as no limit at all.
   if (!ok) throw invalidOption(WHAT, 'bodyLimit', "a number of bytes > 0 or a size such as '4mb' or '100kb'", shown(limit));
+}
+
+/** An `upstreamBodyLimit` must come to at least one whole byte: `0` or `'0.5b'` would fail every reply. */
+function checkUpstreamBodyLimit(limit: unknown): void {
+  if (limit === undefined) return;
+  const bytes = parseByteSize(limit);
+  if (bytes === undefined || bytes < 1) {
+    throw invalidOption(WHAT, 'upstreamBodyLimit', "a whole number of bytes >= 1 or a size such as '64mb' or '512kb'", shown(limit));
+  }
 }
 
 /**
@@ -119,6 +127,7 @@ export function checkGatewayOptions(options: OpenAIGatewayOptions): void {
   });
   checkAudience(WHAT, options.audience, false);
   checkBodyLimit(options.bodyLimit);
+  checkUpstreamBodyLimit(options.upstreamBodyLimit);
   const idle = options.streamIdleTimeoutMs;
   if (idle !== undefined && !(typeof idle === 'number' && idle >= 0 && idle <= MAX_TIMER_MS)) {
     throw invalidOption(WHAT, 'streamIdleTimeoutMs', `a number of milliseconds from 0 (off) to ${MAX_TIMER_MS}`, shown(idle));

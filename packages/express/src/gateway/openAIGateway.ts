@@ -22,6 +22,7 @@ import type { Audience, OpenAIGatewayOptions, UpstreamConfig } from '../types';
 import { Validations } from '../Validations';
 import { toAnthropicRequest } from './anthropicTranslate';
 import { bodyErrorAnswer, GATEWAY_FAILED, gatewayFailedAnswer, type ErrorAnswer } from './bodyErrorAnswer';
+import { parseByteSize } from './byteSize';
 import { ChatRequestError } from './ChatRequestError';
 import { isObject, type ChatChunk, type ChatRequestBody, type ChatUsage } from './chatTypes';
 import { assertChatMessages } from './checkChatMessages';
@@ -33,8 +34,10 @@ import { formatSse } from './sse';
 import { StreamIdleError, UpstreamStreamError } from './UpstreamError';
 import { completeUpstream, openUpstreamStream, type OpenedStream, type UpstreamCall } from './upstreamCall';
 
-const KNOWN_OPTIONS = ['engine', 'upstreams', 'auth', 'models', 'exposeRoutes', 'prefix', 'priority', 'dataClass', 'audience', 'bodyLimit', 'fetch', 'streamIdleTimeoutMs', 'logger'];
+const KNOWN_OPTIONS = ['engine', 'upstreams', 'auth', 'models', 'exposeRoutes', 'prefix', 'priority', 'dataClass', 'audience', 'bodyLimit', 'upstreamBodyLimit', 'fetch', 'streamIdleTimeoutMs', 'logger'];
 const DEFAULT_STREAM_IDLE_MS = 60_000;
+/** See `upstreamBodyLimit` in `types.ts` for why 64 MiB. */
+const DEFAULT_UPSTREAM_BODY_LIMIT = '64mb';
 
 /**
  * Response header naming the target that served a reply (its id in the policy; never keys).
@@ -137,8 +140,9 @@ function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
  *   least the reserved output, which the provider may have billed;
  * - replies carry `x-llm-resilience-target`, `-attempts` and `-request-id`; errors are OpenAI-style
  *   bodies with the audience message, `Retry-After` when known, never provider names or keys;
- * - a 2xx upstream body that is not a reply (no `choices`, an `{ error }` body) fails the attempt
- *   (retried or sent to a fallback), never reaching the client as a success;
+ * - a 2xx upstream body that is not a reply (no `choices`, an `{ error }` body, not JSON, longer
+ *   than `upstreamBodyLimit`) fails the attempt (retried or sent to a fallback), never reaching the
+ *   client as a success; a longer body is not read past the bound, its connection closed;
  * - every option is checked at creation (`ExpressConfigError` naming the option and what it must be);
  * - malformed messages, and on routes that reach an Anthropic upstream anything the translation
  *   cannot carry whole (audio parts, `n` > 1, `logprobs`, ...), get 400 with `param` before any
@@ -191,6 +195,8 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
   const routeOf = (model: string): string | undefined => aliases.get(model) ?? (direct.has(model) ? model : undefined);
   const modelIds = [...new Set([...aliases.keys(), ...direct])];
   const doFetch = options.fetch ?? globalThis.fetch;
+  // Checked above: a size of at least one byte.
+  const maxBodyBytes = parseByteSize(options.upstreamBodyLimit ?? DEFAULT_UPSTREAM_BODY_LIMIT)!;
   const identities = new WeakMap<Request, Identity>();
   const audienceOf = (route: string): Audience => options.audience ?? policyRoutes[route]?.audience ?? 'customer';
 
@@ -385,7 +391,7 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     if (options.audience !== undefined) request.audience = options.audience;
     const callFor = (target: ResolvedTarget, ctx: UpstreamCall['ctx']): UpstreamCall => {
       const name = upstreamNameOf(target);
-      return { name, upstream: upstreams[name]!, target, ctx, body: chat, clientSignal, fetch: doFetch };
+      return { name, upstream: upstreams[name]!, target, ctx, body: chat, clientSignal, fetch: doFetch, maxBodyBytes };
     };
 
     const run = async () => {

@@ -22,6 +22,7 @@ function callWith(kind: UpstreamConfig['kind'], fetchImpl: typeof fetch): Upstre
     body: { model: 'm', messages: [{ role: 'user', content: 'hi' }] } as never,
     clientSignal: new AbortController().signal,
     fetch: fetchImpl,
+    maxBodyBytes: 64 * 1024 * 1024,
   };
 }
 
@@ -112,5 +113,64 @@ describe('upstream calls cut the credentials they sent out of every upstream err
     const reply = { id: 'r1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: `the key is ${KEY}` }, finish_reason: 'stop' }] };
     const got = await completeUpstream(callWith('openai', json(reply, 200)));
     expect(got.choices[0]!.message.content).toBe(`the key is ${KEY}`);
+  });
+});
+
+describe('upstream calls bound what they read of a reply', () => {
+  const limited = (kind: UpstreamConfig['kind'], maxBodyBytes: number, fetchImpl: typeof fetch): UpstreamCall => ({ ...callWith(kind, fetchImpl), maxBodyBytes });
+  const reply = { id: 'r1', object: 'chat.completion', created: 1, model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] };
+
+  it('fails a 2xx body longer than the bound as a reply that is not one, classified network', async () => {
+    const big = JSON.stringify({ ...reply, padding: 'p'.repeat(5_000) });
+    const plain: Record<string, string> = { 'content-type': 'application/json' };
+    for (const headers of [plain, { ...plain, 'content-length': String(big.length) }]) {
+      const err = await thrown(completeUpstream(limited('openai', 1_000, async () => new Response(big, { status: 200, headers }))));
+      expect(err).toBeInstanceOf(UpstreamReplyError);
+      expect((err as Error).message).toBe("Upstream 'proxy' answered 2xx with a body that is not a reply: the body is longer than upstreamBodyLimit (1000 bytes); reading stopped there.");
+      expect(classifyError(err)).toMatchObject({ kind: 'network', code: 'ERR_LLMR_EXPRESS_UPSTREAM_BAD_REPLY' });
+    }
+    const exact = JSON.stringify(reply);
+    const got = await completeUpstream(limited('openai', Buffer.byteLength(exact), json(reply, 200)));
+    expect(got.choices[0]!.message.content).toBe('ok');
+  });
+
+  it('names the size and media type of a 2xx body that is not JSON, never its text, not even in a cause', async () => {
+    const prompt = 'my card number is 4111 1111 1111 1111';
+    const html = `<html><body>echo: ${prompt}</body></html>`;
+    for (const [contentType, shownType] of [
+      ['text/html; charset=utf-8', 'text/html'],
+      [`text/${prompt}`, 'unusual'],
+      [undefined, 'none'],
+    ] as const) {
+      const headers: Record<string, string> = contentType === undefined ? {} : { 'content-type': contentType };
+      const body = contentType === undefined ? new TextEncoder().encode(html) : html;
+      const err = await thrown(completeUpstream(callWith('openai', async () => new Response(body, { status: 200, headers }))));
+      expect(err).toBeInstanceOf(UpstreamReplyError);
+      expect((err as Error).message).toBe(
+        `Upstream 'proxy' answered 2xx with a body that is not a reply: the body is ${Buffer.byteLength(html)} bytes that are not JSON (content-type ${shownType}).`,
+      );
+      expect((err as Error).cause).toBeUndefined();
+      const shown = inspect(err, { depth: Infinity });
+      for (const part of ['<html', 'echo', '4111']) expect(shown).not.toContain(part);
+      expect(classifyError(err).kind).toBe('network');
+    }
+  });
+
+  it('breaks a stream whose single event grows past the bound, before or after the first token', async () => {
+    const endless = `data: {"id":"c2","choices":[{"delta":{"content":"${'z'.repeat(3_000)}`;
+    const early = await thrown(openUpstreamStream(limited('openai', 1_000, sse(endless))));
+    expect(early).toBeInstanceOf(UpstreamStreamError);
+    expect((early as Error).message).toBe("The stream of upstream 'proxy' broke: an event grew past upstreamBodyLimit (1000 characters) without ending; reading stopped there.");
+    expect(classifyError(early)).toMatchObject({ kind: 'network', code: 'ERR_LLMR_EXPRESS_STREAM_BROKEN' });
+
+    const opened = await openUpstreamStream(limited('anthropic', 1_000, sse(event({ type: 'message_start', message: { id: 'm1', model: 'm', usage: { input_tokens: 1, output_tokens: 0 } } }, 'message_start') +
+      event({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }, 'content_block_start') +
+      event({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hi' } }, 'content_block_delta') +
+      `event: content_block_delta\ndata: ${'q'.repeat(2_000)}`)));
+    expect(opened.head.length).toBeGreaterThan(0);
+    const late = await thrown(opened.rest.next());
+    expect(late).toBeInstanceOf(UpstreamStreamError);
+    expect(classifyError(late)).toMatchObject({ kind: 'network', code: 'ERR_LLMR_EXPRESS_STREAM_BROKEN' });
+    expect(inspect(late, { depth: Infinity })).not.toContain('qqq');
   });
 });

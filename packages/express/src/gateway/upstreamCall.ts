@@ -2,7 +2,8 @@ import type { AttemptContext, ResolvedTarget } from '@llm-resilience/core';
 import type { UpstreamConfig } from '../types';
 import { AnthropicStreamTranslator, fromAnthropicMessage, toAnthropicRequest } from './anthropicTranslate';
 import { carriesOutput, isObject, type ChatChunk, type ChatCompletion, type ChatRequestBody, type ChatUsage, type JsonObject } from './chatTypes';
-import { parseSse } from './sse';
+import { readBounded, type BoundedBody } from './readBounded';
+import { parseSse, SseEventTooLargeError } from './sse';
 import { UpstreamHttpError, UpstreamReplyError, UpstreamStreamError } from './UpstreamError';
 import { withoutSecrets } from './withoutSecrets';
 
@@ -13,7 +14,7 @@ const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
  *
  * @example
  * ```ts
- * const call: UpstreamCall = { name: 'openai', upstream, target, ctx, body, clientSignal, fetch };
+ * const call: UpstreamCall = { name: 'openai', upstream, target, ctx, body, clientSignal, fetch, maxBodyBytes: 64 * 1024 * 1024 };
  * ```
  */
 export interface UpstreamCall {
@@ -26,6 +27,11 @@ export interface UpstreamCall {
   /** Aborts when the gateway's client goes away; outlives the attempt (streams). */
   clientSignal: AbortSignal;
   fetch: typeof fetch;
+  /**
+   * The gateway's `upstreamBodyLimit` in bytes: the largest 2xx body read, and the largest single
+   * event of a stream (in characters); an error body is read up to it too, and at most 1 MiB.
+   */
+  maxBodyBytes: number;
 }
 
 /**
@@ -105,7 +111,7 @@ async function send(call: UpstreamCall, stream: boolean, signal: AbortSignal): P
   const { url, init } = requestFor(call, stream);
   const response = await call.fetch(url, { ...init, signal });
   call.ctx.reportHeaders(response.headers);
-  if (response.status < 200 || response.status >= 300) throw await UpstreamHttpError.from(call.name, response, credentialsOf(call.upstream));
+  if (response.status < 200 || response.status >= 300) throw await UpstreamHttpError.from(call.name, response, credentialsOf(call.upstream), call.maxBodyBytes);
   return response;
 }
 
@@ -120,9 +126,25 @@ function credentialsOf(upstream: UpstreamCall['upstream']): string[] {
 }
 
 /**
+ * What a `Content-Type` header may be shown as in a message: its media type when it is a plain
+ * `type/subtype` of at most 100 characters, else `'none'` or `'unusual'` (the header is the
+ * upstream's text, not ours to repeat).
+ */
+function mediaTypeOf(headers: Headers): string {
+  const value = headers.get('content-type');
+  if (value === null) return 'none';
+  const type = value.split(';')[0]!.trim().toLowerCase();
+  return type.length <= 100 && /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(type) ? type : 'unusual';
+}
+
+/**
  * One non-streaming attempt: the upstream's reply as an OpenAI `chat.completion` (Anthropic
  * replies translated). Rejects with an {@link UpstreamHttpError} on a non-2xx status, and with an
- * {@link UpstreamReplyError} on a 2xx body that is not a reply (no `choices`, an error body, ...).
+ * {@link UpstreamReplyError} on a 2xx body that is not a reply (no `choices`, an error body, ...),
+ * including one longer than `call.maxBodyBytes`: reading stops at the bound and the upstream's body
+ * is cancelled (its connection closed), so a runaway reply costs neither memory nor the socket. The
+ * error of a body that is not JSON names its size and media type, never its text (not even as its
+ * `cause`: a parser's message quotes the body, which may echo a prompt).
  *
  * @example
  * ```ts
@@ -132,12 +154,25 @@ function credentialsOf(upstream: UpstreamCall['upstream']): string[] {
 export async function completeUpstream(call: UpstreamCall): Promise<ChatCompletion> {
   const ac = linkedController(call);
   const response = await send(call, false, ac.signal);
-  let json: unknown;
+  let body: BoundedBody;
   try {
-    json = await response.json();
+    body = await readBounded(response, call.maxBodyBytes, true);
   } catch (err) {
     if (ac.signal.aborted) throw ac.signal.reason;
-    throw new UpstreamReplyError(call.name, 'the body is not valid JSON', { cause: err });
+    // The stream's own error (a reset connection): no body text in it.
+    throw new UpstreamReplyError(call.name, 'reading the body failed', { cause: err });
+  }
+  if (body.truncated) {
+    // The body is cancelled already; aborting the request makes sure its connection is not kept.
+    ac.abort();
+    throw new UpstreamReplyError(call.name, `the body is longer than upstreamBodyLimit (${call.maxBodyBytes} bytes); reading stopped there`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(body.bytes));
+  } catch {
+    // Not the parser's error as cause: its message quotes the start of the body.
+    throw new UpstreamReplyError(call.name, `the body is ${body.bytes.byteLength} bytes that are not JSON (content-type ${mediaTypeOf(response.headers)})`);
   }
   return replyOf(call, json);
 }
@@ -167,9 +202,9 @@ function replyOf(call: UpstreamCall, json: unknown): ChatCompletion {
  * it with an {@link UpstreamStreamError} carrying the event's payload, `secrets` (the credentials the
  * call sent) cut out of it.
  */
-async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal, secrets: readonly string[]): AsyncGenerator<ChatChunk> {
+async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal, secrets: readonly string[], maxEventLength: number): AsyncGenerator<ChatChunk> {
   try {
-    for await (const m of parseSse(body)) {
+    for await (const m of parseSse(body, maxEventLength)) {
       if (m.data === '[DONE]') {
         state.finished = true;
         return;
@@ -196,10 +231,10 @@ async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, sta
  * The chunks of an Anthropic stream, translated. An `error` event ends it with an
  * {@link UpstreamStreamError} carrying the event's payload, `secrets` cut out of it.
  */
-async function* anthropicChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal, secrets: readonly string[]): AsyncGenerator<ChatChunk> {
+async function* anthropicChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal, secrets: readonly string[], maxEventLength: number): AsyncGenerator<ChatChunk> {
   const t = new AnthropicStreamTranslator(Math.floor(Date.now() / 1000));
   try {
-    for await (const m of parseSse(body)) {
+    for await (const m of parseSse(body, maxEventLength)) {
       let obj: unknown;
       try {
         obj = JSON.parse(m.data);
@@ -227,6 +262,9 @@ async function* anthropicChunks(name: string, body: ReadableStream<Uint8Array>, 
 
 function wrapReadError(name: string, err: unknown, signal: AbortSignal): unknown {
   if (err instanceof UpstreamStreamError) return err;
+  if (err instanceof SseEventTooLargeError) {
+    return new UpstreamStreamError(name, `an event grew past upstreamBodyLimit (${err.maxEventLength} characters) without ending; reading stopped there`);
+  }
   if (signal.aborted) return signal.reason;
   return new UpstreamStreamError(name, 'reading the reply failed', { cause: err });
 }
@@ -235,7 +273,8 @@ function wrapReadError(name: string, err: unknown, signal: AbortSignal): unknown
  * One streaming attempt. Resolves only once the upstream answered 2xx and its first output chunk
  * arrived (so the engine may still retry or fall back before that); rejects on a non-2xx status, an
  * error event or a stream that breaks before its first token. The returned stream keeps reading
- * after the attempt, until it ends or the client goes away.
+ * after the attempt, until it ends or the client goes away. A single event (or line) that grows past
+ * `call.maxBodyBytes` characters without ending breaks the stream like a cut: its body is cancelled.
  *
  * @example
  * ```ts
@@ -249,8 +288,8 @@ export async function openUpstreamStream(call: UpstreamCall): Promise<OpenedStre
   const state: StreamState = { finished: false, usage: undefined };
   const source =
     call.upstream.kind === 'anthropic'
-      ? anthropicChunks(call.name, response.body, state, ac.signal, credentialsOf(call.upstream))
-      : openAIChunks(call.name, response.body, state, ac.signal, credentialsOf(call.upstream));
+      ? anthropicChunks(call.name, response.body, state, ac.signal, credentialsOf(call.upstream), call.maxBodyBytes)
+      : openAIChunks(call.name, response.body, state, ac.signal, credentialsOf(call.upstream), call.maxBodyBytes);
   const head: ChatChunk[] = [];
   try {
     for (;;) {
