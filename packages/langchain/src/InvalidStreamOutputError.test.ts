@@ -12,8 +12,14 @@ describe('InvalidStreamOutputError', () => {
     expect(e).toBeInstanceOf(ResilienceError);
     expect(e).toMatchObject({ name: 'InvalidStreamOutputError', kind: 'validation_failed', code: 'ERR_LLMR_STREAM_INVALID_OUTPUT', target: 'sum-a', chunksReceived: 3, record, cause });
     expect(e.message).toBe(
-      "The output parser rejected the stream from 'sum-a' after 3 chunk(s): the reply is not valid JSON. No fallback is possible once output has reached the caller: " +
+      "The reply streamed from 'sum-a' was rejected after 3 chunk(s): the reply is not valid JSON. No fallback is possible once output has reached the caller: " +
         'retry the whole request, or use invoke() where an invalid reply can still fall back.',
     );
+  });
+
+  it('may have no cause (a reply whose tool calls were cut off ended whole)', () => {
+    const e = new InvalidStreamOutputError({ target: 'sum-a', chunksReceived: 5, record, reason: "the reply's tool call arguments are not valid JSON" });
+    expect(e).toMatchObject({ kind: 'validation_failed', code: 'ERR_LLMR_STREAM_INVALID_OUTPUT', reason: "the reply's tool call arguments are not valid JSON" });
+    expect('cause' in e).toBe(false);
   });
 });

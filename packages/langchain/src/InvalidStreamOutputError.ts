@@ -1,14 +1,22 @@
 import { StreamInterruptedError, type StreamInterruptedFields } from './StreamInterruptedError';
 
 /**
- * The wrapped runnable's output parser rejected a streamed reply after chunks had reached the caller
- * (an `OutputParserException`, or a `SyntaxError` of an output-parser run, part-way through the
- * stream). The caller holds part of an answer that cannot be used, and no fallback is possible any
- * more, so the stream ends with this error. Kind `validation_failed`, code
- * `ERR_LLMR_STREAM_INVALID_OUTPUT`, the parser's error as `cause`: the reply was wrong, the target
- * answered, so the engine records the request as failed without a breaker verdict, and nothing is
- * retried. A subclass of {@link StreamInterruptedError}: code that handles broken streams handles
- * this one too. (Before the first chunk, an unparsable reply falls back like any invalid reply.)
+ * A streamed reply was found unusable after chunks had reached the caller, where `invoke()` rejects the
+ * same reply as invalid:
+ *
+ * - the wrapped runnable's output parser rejected it part-way through the stream (an
+ *   `OutputParserException`, or a `SyntaxError` of an output-parser run): the parser's error is `cause`;
+ * - it ended with tool calls cut off, their arguments not complete JSON (`max_tokens` reached:
+ *   `finish_reason: 'length'`), which arrived as partial arguments: a tool-call parser
+ *   (`withStructuredOutput`'s `functionCalling`) yielded partial objects, or a chat model's own chunks
+ *   (`bindTools()`) add up to a message that lists the cut call among its `tool_calls`. No `cause`.
+ *
+ * The caller holds part of an answer that cannot be used, and no fallback is possible any more, so the
+ * stream ends with this error. Kind `validation_failed`, code `ERR_LLMR_STREAM_INVALID_OUTPUT`: the reply
+ * was wrong, the target answered, so the engine records the request as failed without a breaker
+ * verdict, and nothing is retried. A subclass of {@link StreamInterruptedError}: code that handles
+ * broken streams handles this one too. (Before the first chunk, an unusable reply falls back like any
+ * invalid reply.)
  *
  * @example
  * ```ts
@@ -21,13 +29,13 @@ import { StreamInterruptedError, type StreamInterruptedFields } from './StreamIn
  * ```
  */
 export class InvalidStreamOutputError extends StreamInterruptedError {
-  /** Why the parser rejected the reply, in words that do not quote it. */
+  /** Why the reply was rejected, in words that do not quote it. */
   readonly reason: string;
 
   constructor(fields: StreamInterruptedFields & { reason: string }) {
     super(fields, {
       message:
-        `The output parser rejected the stream from '${fields.target}' after ${fields.chunksReceived} chunk(s): ${fields.reason}. ` +
+        `The reply streamed from '${fields.target}' was rejected after ${fields.chunksReceived} chunk(s): ${fields.reason}. ` +
         'No fallback is possible once output has reached the caller: retry the whole request, or use invoke() where an invalid reply can still fall back.',
       kind: 'validation_failed',
       code: 'ERR_LLMR_STREAM_INVALID_OUTPUT',

@@ -113,6 +113,25 @@ describe('ParseErrorWatcher', () => {
       expect(parsing.skippedReply()).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"ti' });
     });
 
+    it('is the tool call a tool-call parser let through part-way, yielding its partial arguments: cut off later, where its invoke() throws', async () => {
+      const cut = { toolCall: { name: 'summary', arguments: '{"title":"Quarterly res' } };
+      const parser = () => new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true });
+      await expect(new ScriptedChatModel([cut]).pipe(parser()).invoke('x')).rejects.toThrow('are not valid JSON');
+      const parsing = new ParseErrorWatcher();
+      const yielded = await readAll(new ScriptedChatModel([cut]).pipe(parser()).stream('x', { callbacks: [parsing] }));
+      expect(yielded.at(-1)).toEqual({ title: 'Quarterly res' });
+      expect(parsing.skippedReply()).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' });
+    });
+
+    it('is nothing for a whole tool call whose arguments arrived in many pieces', async () => {
+      const parsing = new ParseErrorWatcher();
+      const chain = new ScriptedChatModel([{ toolCall: { name: 'summary', arguments: '{"title":"Quarterly results","bullets":["up"]}' }, pieceChars: 3 }]).pipe(
+        new JsonOutputToolsParser(),
+      );
+      expect((await readAll(chain.stream('x', { callbacks: [parsing] }))).at(-1)).toEqual([{ type: 'summary', args: { title: 'Quarterly results', bullets: ['up'] } }]);
+      expect(parsing.skippedReply()).toBeUndefined();
+    });
+
     it('is nothing for a whole tool call, also one whose arguments are an empty object', async () => {
       const parsing = new ParseErrorWatcher();
       const chain = new ScriptedChatModel([{ toolCall: { name: 'summary', arguments: '{}' } }]).pipe(new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true }));

@@ -1,6 +1,6 @@
 import { BaseCallbackHandler, type BaseCallbackHandlerInput } from '@langchain/core/callbacks/base';
 import type { Serialized } from '@langchain/core/load/serializable';
-import type { BaseMessage } from '@langchain/core/messages';
+import { isBaseMessage, type BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { ChainValues } from '@langchain/core/utils/types';
 import { isEmptyOutput } from './isEmptyOutput';
@@ -49,7 +49,7 @@ interface Seen {
   errors: WeakSet<object>;
   /** Errors first seen failing a model run that does not parse (the provider's, its SDK's): never a parse error. */
   modelErrors: WeakSet<object>;
-  /** The first reply a skipping parser run turned into nothing where its `invoke()` would have thrown. */
+  /** The first reply a skipping parser run let through (turned into nothing, or partial tool-call arguments) where its `invoke()` would have thrown. */
   skipped: ParseFailure | undefined;
   /** The text of the last model reply (of the last model run that ended). */
   replyText: string | undefined;
@@ -82,9 +82,10 @@ function structuredOutputMethod(extra: Record<string, unknown> | undefined): unk
  *   passes through a parser run after failing the model run.
  * - {@link ParseErrorWatcher.skippedReply}: streaming, LangChain's JSON and tool-call parsers skip what
  *   they cannot parse instead of throwing, so a reply they could not parse shows only as a stream that
- *   yielded nothing. A run of such a parser that yielded nothing from a reply its `invoke()` would have
- *   rejected (text that is neither blank nor JSON for the JSON parsers, tool calls without complete
- *   arguments for the tool-call parsers) is remembered here.
+ *   yielded nothing, or, for a tool call cut off part-way, the partial arguments it had. A run of such a
+ *   parser that ended on a reply its `invoke()` would have rejected is remembered here: text that is
+ *   neither blank nor JSON given to a JSON parser that yielded nothing, tool calls none of which has
+ *   complete arguments given to a tool-call parser (whatever it yielded).
  *
  * @example
  * ```ts
@@ -134,19 +135,33 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
   }
 
   /**
-   * A skipping parser's run that yielded nothing, or only empty values (LangChain then reports `{}`, or
-   * the `{}` / `[]` it yielded), from a reply its `invoke()` would have rejected: the reply could not be
-   * parsed. The reply is the model's (the last model run's): the run's own input is no help, since
-   * `JsonOutputParser` keeps only the last chunk of it. A parser run that was given nothing at all (an
-   * earlier step yielded nothing) had nothing to parse.
+   * A skipping parser's run that ended on a reply its `invoke()` would have rejected: the reply could
+   * not be parsed.
+   *
+   * - A JSON parser (`text`) counts only when it yielded nothing, or only empty values (LangChain then
+   *   reports `{}`, or the `{}` / `[]` it yielded). The reply is the model's (the last model run's): the
+   *   run's own input is no help, since `JsonOutputParser` keeps only the last chunk of it.
+   * - A tool-call parser (`toolCalls`) counts whatever it yielded: streaming, it yields the partial
+   *   arguments of a tool call cut off by `max_tokens` (`{ title: '[summary-a] re' }`), where its
+   *   `invoke()` throws. Only the end counts: arguments arrive as partial JSON by design. The tool calls
+   *   are those of the run's own input (the message the model's chunks add up to; LangChain reports it
+   *   whole for these parsers), else those of the last model reply.
+   *
+   * A parser run that was given nothing at all (an earlier step yielded nothing) had nothing to parse.
    */
   override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: { inputs?: Record<string, unknown> }): void {
     this.seen.parsingRuns.delete(runId);
     const skipping = this.seen.skippingRuns.get(runId);
     this.seen.skippingRuns.delete(runId);
-    if (skipping === undefined || !isEmptyOutput(outputs) || this.seen.skipped !== undefined) return;
-    if (kwargs?.inputs !== undefined && !receivedInput(kwargs.inputs)) return;
-    this.seen.skipped = skipping === 'text' ? parseFailureOfSkippedReply(this.seen.replyText) : parseFailureOfSkippedToolCalls(this.seen.replyToolCalls);
+    if (skipping === undefined || this.seen.skipped !== undefined) return;
+    const inputs = kwargs?.inputs;
+    if (inputs !== undefined && !receivedInput(inputs)) return;
+    if (skipping === 'text') {
+      if (isEmptyOutput(outputs)) this.seen.skipped = parseFailureOfSkippedReply(this.seen.replyText);
+      return;
+    }
+    const toolCalls = isBaseMessage(inputs) ? inputs.additional_kwargs?.tool_calls : this.seen.replyToolCalls;
+    this.seen.skipped = parseFailureOfSkippedToolCalls(toolCalls);
   }
 
   override handleChainError(err: unknown, runId: string): void {
@@ -190,13 +205,15 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
   }
 
   /**
-   * The reply a skipping parser (LangChain's JSON and tool-call parsers) turned into nothing while
-   * streaming where its `invoke()` would have thrown, else undefined: for `JsonOutputParser` and
-   * `JsonOutputFunctionsParser` text that is neither blank nor JSON; for the tool-call parsers
-   * (`withStructuredOutput`'s `functionCalling`) tool calls none of which has complete JSON arguments.
-   * A parser that yielded anything, valid JSON such as `null`, a reply without tool calls given to a
-   * tool-call parser (its `invoke()` returns nothing then, also when the tool call was forced), and chains
-   * without such a parser (`StringOutputParser`, a later step that drops what it is given) never count.
+   * The reply a skipping parser (LangChain's JSON and tool-call parsers) let through while streaming
+   * where its `invoke()` would have thrown, else undefined: for `JsonOutputParser` and
+   * `JsonOutputFunctionsParser` text that is neither blank nor JSON, turned into nothing; for the
+   * tool-call parsers (`withStructuredOutput`'s `functionCalling`) tool calls none of which has complete
+   * JSON arguments, whether the parser yielded nothing (a call cut off before its first argument) or the
+   * partial arguments of the call (cut off part-way). A JSON parser that yielded anything, valid JSON such
+   * as `null`, whole tool calls, a reply without tool calls given to a tool-call parser (its `invoke()`
+   * returns nothing then, also when the tool call was forced), and chains without such a parser
+   * (`StringOutputParser`, a later step that drops what it is given) never count.
    *
    * @example
    * ```ts

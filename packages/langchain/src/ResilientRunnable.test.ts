@@ -1,13 +1,23 @@
 import { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessage } from '@langchain/core/messages';
-import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser, StructuredOutputParser } from '@langchain/core/output_parsers';
+import { BaseTransformOutputParser, JsonOutputParser, OutputParserException, StringOutputParser, StructuredOutputParser } from '@langchain/core/output_parsers';
 import { JsonOutputKeyToolsParser, JsonOutputToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { ChatPromptTemplate } from '@langchain/core/prompts';
-import { RunnableLambda, RunnableRetry, type RunnableConfig } from '@langchain/core/runnables';
+import { RunnableLambda, RunnableRetry, type Runnable, type RunnableConfig } from '@langchain/core/runnables';
 import { FakeListChatModel, FakeTracer } from '@langchain/core/utils/testing';
 import { ChatOpenAI } from '@langchain/openai';
-import { ChainExhaustedError, createResilience, definePolicy, estimateInputTokens, RequestFailedError, ResilienceError, type RequestRecord } from '@llm-resilience/core';
+import {
+  ChainExhaustedError,
+  createResilience,
+  definePolicy,
+  estimateInputTokens,
+  originalCauseOf,
+  RequestFailedError,
+  ResilienceError,
+  type RequestRecord,
+} from '@llm-resilience/core';
+import { inspect } from 'node:util';
 import { deferred, drive, dropsEverything, httpError, manualEngine, rejection, runTree, ScriptedChatModel, TARGETS } from '../test/support';
 import { z } from 'zod';
 import { engineInputOf } from './engineInput';
@@ -373,6 +383,22 @@ describe('ResilientRunnable: structured output', () => {
     await expect(strictParser.invoke('x')).rejects.toMatchObject({ code: 'ERR_LLMR_INVALID_OUTPUT', message: expect.stringContaining('not valid JSON') });
   });
 
+  it("an unparsed reply that an engine with its own `text` extractor accepted is thrown as OutputValidationError, its cause as the engine exposes causes (redact)", async () => {
+    const secret = 'gwt.7Hq2Lr9Xv4Nc8Zp1';
+    const policy = definePolicy({ targets: TARGETS, routes: { solo: { chain: ['primary'], output: Intent } } }, { onWarning: () => undefined });
+    // An extractor that does not read the adapter's envelope: the engine sees a valid reply.
+    const text = () => '{"intent":"refund"}';
+    // The parser's error quotes the reply, and the reply quotes the key.
+    const chain = () => new ScriptedChatModel([{ text: `Your key is ${secret}` }]).pipe(StructuredOutputParser.fromZodSchema(Intent));
+    const err = await rejection(withResilience(chain(), { engine: createResilience(policy, { text, redact: { secrets: [secret] } }), route: 'solo' }).invoke('x'));
+    expect(err).toBeInstanceOf(OutputValidationError);
+    expect(originalCauseOf(err)).toBeInstanceOf(OutputParserException);
+    expect(inspect(originalCauseOf(err), { depth: Infinity })).toContain(secret);
+    expect(inspect(err, { depth: Infinity })).not.toContain(secret);
+    const plain = await rejection(withResilience(chain(), { engine: createResilience(policy, { text }), route: 'solo' }).invoke('x'));
+    expect((plain as Error).cause).toBeInstanceOf(OutputParserException);
+  });
+
   it('without a route schema, a reply the parser cannot parse is an OutputValidationError: falls back at once, never retried', async () => {
     const { engine, records } = manualEngine();
     const model = new ScriptedChatModel([{ text: 'The intent is refund.' }]);
@@ -523,6 +549,16 @@ describe('ResilientRunnable.stream', () => {
     for await (const c of stream) out += typeof c === 'string' ? c : String(c.content);
     return out;
   };
+  /** Reads a stream to its end; what it threw, if anything. */
+  const readAll = async (stream: Promise<AsyncIterable<unknown>>): Promise<{ chunks: unknown[]; error?: unknown }> => {
+    const chunks: unknown[] = [];
+    try {
+      for await (const c of await stream) chunks.push(c);
+      return { chunks };
+    } catch (error) {
+      return { chunks, error };
+    }
+  };
 
   it('streams chunks and settles the usage carried by the final chunk', async () => {
     const { engine, records } = manualEngine();
@@ -603,6 +639,68 @@ describe('ResilientRunnable.stream', () => {
     expect(err.message).not.toContain(secret);
   });
 
+  describe("with the engine's redact option, the cause of a stream's own error is the engine's redacted stand-in; originalCauseOf gives the raw error back", () => {
+    const secret = 'gwt.7Hq2Lr9Xv4Nc8Zp1';
+    const soloPolicy = () => definePolicy({ targets: TARGETS, routes: { solo: { chain: ['primary'] } } }, { onWarning: () => undefined });
+    /** Streams `chain` to its end through an engine whose `redact` names the secret (or one without `redact`); what it threw. */
+    async function streamError(chain: ScriptedChatModel | Runnable<string, unknown>, redact: boolean): Promise<StreamInterruptedError> {
+      const engine = createResilience(soloPolicy(), redact ? { redact: { secrets: [secret] } } : {});
+      return (await readAll(withResilience(chain as Runnable<string, unknown>, { engine, route: 'solo' }).stream('hi'))).error as StreamInterruptedError;
+    }
+
+    it.each([
+      // The provider's own error event, its body and headers echoing the key (an echoing gateway): kind auth.
+      ['an error the provider sent in the stream', () => httpError(401, { 'x-echo-key': secret }, `Incorrect API key provided: ${secret}.`), 'auth'],
+      // A transport error that quotes the proxy URL it went through, token included: kind network.
+      ['a broken connection', () => Object.assign(new Error(`socket hang up (https://proxy.internal/?token=${secret})`), { code: 'ECONNRESET' }), 'network'],
+    ])('%s: StreamInterruptedError', async (_, upstream, kind) => {
+      const raw = upstream();
+      const model = () => new ScriptedChatModel([{ text: 'one two three four five', breakAfter: 2, error: raw }]);
+      const err = await streamError(model(), true);
+      expect(err).toBeInstanceOf(StreamInterruptedError);
+      expect(err.kind).toBe(kind);
+      expect(inspect(raw, { depth: Infinity })).toContain(secret);
+      expect(inspect(err, { depth: Infinity })).not.toContain(secret);
+      expect(err.cause).not.toBe(raw);
+      expect((err.cause as Error).name).toBe(raw.name);
+      expect(originalCauseOf(err)).toBe(raw);
+      // Without `redact`, the raw error, as before.
+      expect((await streamError(model(), false)).cause).toBe(raw);
+    });
+
+    it("an output parser's error: InvalidStreamOutputError", async () => {
+      const chain = () => new ScriptedChatModel([{ text: '1 2 x 4' }]).pipe(new JsonPerChunkParser());
+      const err = await streamError(chain(), true);
+      expect(err).toBeInstanceOf(InvalidStreamOutputError);
+      expect(err.cause).not.toBeInstanceOf(SyntaxError);
+      expect((err.cause as Error).name).toBe('SyntaxError');
+      expect(originalCauseOf(err)).toBeInstanceOf(SyntaxError);
+      expect((await streamError(chain(), false)).cause).toBeInstanceOf(SyntaxError);
+    });
+
+    it("a cancelled stream: its attempt's run (the callbacks: tracers, handlers that log) gets the abort reason as the engine exposes causes", async () => {
+      const engine = createResilience(soloPolicy(), { redact: { secrets: [secret] } });
+      const attemptErrors: unknown[] = [];
+      const handler = BaseCallbackHandler.fromMethods({
+        handleChainError(err: unknown, _runId: string, _parentRunId?: string, tags?: string[]) {
+          if (tags?.includes('llmr:attempt')) attemptErrors.push(err);
+        },
+      });
+      const safe = withResilience(new ScriptedChatModel([{ text: 'one two three four five six' }]), { engine, route: 'solo' });
+      const ac = new AbortController();
+      const reason = new Error(`stopped by the operator (${secret})`);
+      await rejection(
+        (async () => {
+          for await (const c of await safe.stream('hi', { signal: ac.signal, callbacks: [handler] })) if (String(c.content) !== '') ac.abort(reason);
+        })(),
+      );
+      await awaitAllCallbacks();
+      expect(attemptErrors).toMatchObject([{ code: 'ERR_LLMR_CANCELLED' }]);
+      expect(originalCauseOf(attemptErrors[0])).toBe(reason);
+      expect(inspect(attemptErrors, { depth: Infinity })).not.toContain(secret);
+    });
+  });
+
   it('a stream that yields no content ends cleanly, a success, not a broken stream', async () => {
     const { engine, records } = manualEngine();
     const safe = withResilience(new ScriptedChatModel([{ text: '', usage: { input: 5, output: 0 } }]).pipe(new StringOutputParser()), { engine, route: 'solo' });
@@ -612,16 +710,6 @@ describe('ResilientRunnable.stream', () => {
   });
 
   describe('a chain whose stream legitimately ends without content after an output parser: a success, as with invoke()', () => {
-    /** Reads a stream to its end; what it threw, if anything. */
-    const readAll = async (stream: Promise<AsyncIterable<unknown>>): Promise<{ chunks: unknown[]; error?: unknown }> => {
-      const chunks: unknown[] = [];
-      try {
-        for await (const c of await stream) chunks.push(c);
-        return { chunks };
-      } catch (error) {
-        return { chunks, error };
-      }
-    };
 
     it('a last step that returns nothing (a side effect only) after StringOutputParser', async () => {
       const saved: string[] = [];
@@ -817,6 +905,90 @@ describe('ResilientRunnable.stream', () => {
     expect(ownErr).toBeInstanceOf(StreamInterruptedError);
     expect(ownErr).not.toBeInstanceOf(InvalidStreamOutputError);
     expect(ownErr).toMatchObject({ kind: 'network' });
+  });
+
+  describe('a streamed tool call cut off (max_tokens) after its arguments reached the caller: only the end counts', () => {
+    /** The arguments of a `lookup` call cut off part-way: not JSON, though LangChain reads them as partial JSON. */
+    const CUT = '{"q":"the weather in Paris tomor';
+    const lookup = () => new JsonOutputKeyToolsParser({ keyName: 'lookup', returnSingle: true });
+    const attemptsOf = (records: RequestRecord[]) => records.map((r) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`));
+
+    /** An engine whose breakers open at the first failure, its breaker transitions collected. */
+    function watchedEngine() {
+      const r = manualEngine({ breaker: { consecutiveFailures: 1, minimumCalls: 100 } });
+      const transitions: string[] = [];
+      r.engine.events.on('breaker', (t) => transitions.push(`${t.key}:${t.to}`));
+      return { ...r, transitions };
+    }
+
+    it("through a tool-call parser: the partial objects reach the caller, then InvalidStreamOutputError, where invoke() falls back (the parser's invoke() throws)", async () => {
+      const { engine, records, transitions } = watchedEngine();
+      const model = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: CUT } }]);
+      const long = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: '{"q":"long"}' } }]);
+      const safe = withResilience(model.pipe(lookup()), { engine, route: 'chat', fallbacks: [long.pipe(lookup())] });
+      expect(await safe.invoke('weather?')).toEqual({ q: 'long' });
+      const { chunks, error } = await readAll(safe.stream('weather?'));
+      // Arguments arrive as partial JSON by design: the partial objects went out before the end was known.
+      expect(chunks.at(-1)).toEqual({ q: 'the weather in Paris tomor' });
+      expect(error).toBeInstanceOf(InvalidStreamOutputError);
+      expect(error).toMatchObject({
+        kind: 'validation_failed',
+        code: 'ERR_LLMR_STREAM_INVALID_OUTPUT',
+        target: 'primary',
+        reason: "the reply's tool call arguments are not valid JSON",
+        chunksReceived: chunks.length,
+      });
+      expect((error as Error).message).not.toContain('Paris');
+      await flush();
+      // invoke(): an invalid reply, fallen back on. stream(): the same verdict, without a fallback (chunks were out).
+      expect(attemptsOf(records)).toEqual([['primary:validation_failed', 'long:success'], ['primary:success']]);
+      expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed', fallback_used: false });
+      expect(transitions).toEqual([]);
+      expect([model.calls, long.calls]).toEqual([2, 1]);
+    });
+
+    it("a chat model's own stream (bindTools): InvalidStreamOutputError, since its chunks add up to a message that lists the cut call among its tool_calls", async () => {
+      const { engine, records, transitions } = watchedEngine();
+      const model = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: CUT } }]);
+      const safe = withResilience(model, { engine, route: 'solo' });
+      // invoke() hands the cut call back under invalid_tool_calls, never as a tool call to run.
+      const whole = (await safe.invoke('weather?')) as AIMessage;
+      expect(whole.tool_calls).toEqual([]);
+      expect(whole.invalid_tool_calls).toMatchObject([{ name: 'lookup', args: CUT }]);
+      const { chunks, error } = await readAll(safe.stream('weather?'));
+      // What the caller would otherwise have run: the cut call, its partial arguments read as a whole tool call.
+      const added = (chunks as AIMessageChunk[]).reduce((a, c) => a.concat(c));
+      expect(added.tool_calls).toMatchObject([{ name: 'lookup', args: { q: 'the weather in Paris tomor' } }]);
+      expect(error).toBeInstanceOf(InvalidStreamOutputError);
+      expect(error).toMatchObject({ kind: 'validation_failed', reason: "the reply's tool call arguments are not valid JSON", chunksReceived: chunks.length });
+      await flush();
+      expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed' });
+      expect(transitions).toEqual([]);
+    });
+
+    it.each([
+      ['a chat model\'s own stream', (m: ScriptedChatModel) => m],
+      ['through a tool-call parser', (m: ScriptedChatModel) => m.pipe(lookup())],
+    ])('whole tool calls, their arguments in many pieces, stream as before: a success (%s)', async (_, chain) => {
+      const { engine, records } = manualEngine();
+      const args = '{"q":"the weather in Paris tomorrow","units":["metric"]}';
+      const safe = withResilience(chain(new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: args }, pieceChars: 3 }])), { engine, route: 'solo' });
+      const { chunks, error } = await readAll(safe.stream('weather?'));
+      expect(error).toBeUndefined();
+      const last = chunks.at(-1);
+      const answer = last instanceof AIMessageChunk ? (chunks as AIMessageChunk[]).reduce((a, c) => a.concat(c)).tool_calls?.[0]?.args : last;
+      expect(answer).toEqual(JSON.parse(args));
+      await flush();
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'primary' });
+    });
+
+    it('a tool call without arguments (a tool with no parameters) is whole', async () => {
+      const { engine, records } = manualEngine();
+      const safe = withResilience(new ScriptedChatModel([{ toolCall: { name: 'now', arguments: '' } }]), { engine, route: 'solo' });
+      expect((await readAll(safe.stream('time?'))).error).toBeUndefined();
+      await flush();
+      expect(records[0]).toMatchObject({ outcome: 'success' });
+    });
   });
 
   it('settles the request when the caller stops reading early', async () => {

@@ -34,7 +34,7 @@ import { linkSignals } from './linkSignals';
 import { LogWriter } from './LogWriter';
 import { OutputValidationError } from './OutputValidationError';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
-import { parseFailureOf, type ParseFailure } from './parseFailureOf';
+import { parseFailureOf, parseFailureOfStreamedToolCalls, type ParseFailure } from './parseFailureOf';
 import { providerStreamErrorOf } from './providerStreamError';
 import { replyText } from './replyText';
 import { RequestEventRouter } from './RequestEventRouter';
@@ -164,7 +164,10 @@ function newRequestId(): string {
  *   `maxConcurrency` in flight.
  * - `stream`: falls back only until the first chunk with content arrives; a break after that ends
  *   the stream with a {@link StreamInterruptedError}. A reply the chain's output parser cannot parse
- *   is an invalid reply before that chunk (falls back) and an {@link InvalidStreamOutputError} after it.
+ *   is an invalid reply before that chunk (falls back) and an {@link InvalidStreamOutputError} after it;
+ *   so is a reply whose tool calls were cut off (arguments that are not complete JSON when the stream
+ *   ends: `max_tokens`), with or without a tool-call parser. Those errors carry the provider's, SDK's
+ *   or parser's error as the engine exposes causes (with its `redact` option, a redacted stand-in).
  *   `streamEvents` (v1, v2, also encoded as `text/event-stream`) and `streamLog()` left early stop the
  *   stream (recorded as cancelled); leaving them never throws.
  * - cancellation: `signal` in the call options cancels queue waits, backoff and the model call.
@@ -411,7 +414,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
    * provider answered and billed it: its usage is reported first. On a route with an `output` schema
    * the engine gets text its validation rejects (the reply itself when the schema rejects it too, else
    * {@link UNPARSED_REPLY}), so the route's `onInvalidOutput` applies as to any invalid reply; on other
-   * routes an {@link OutputValidationError} (a `validation_failed` attempt error) is thrown.
+   * routes an {@link OutputValidationError} (a `validation_failed` attempt error) is thrown. The error the
+   * engine gets carries the parser's error as `cause`; the one the envelope carries (thrown to the caller
+   * by `execute` when the engine accepted the envelope) carries it as the engine exposes causes (see
+   * `Resilience.exposedCause`).
    */
   private async unparsedReply(
     target: ResolvedTarget,
@@ -421,10 +427,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     cause: unknown,
   ): Promise<AttemptEnvelope<RunOutput>> {
     if (used) ctx.reportUsage(used);
-    const rejected = new OutputValidationError(target.id, failure.reason, cause);
     const schema = this.engine.policy.routes[this.route]?.output;
-    if (!schema) throw rejected;
+    if (!schema) throw new OutputValidationError(target.id, failure.reason, cause);
     const own = failure.text !== undefined && !(await validateOutput(failure.text, schema)).ok;
+    const rejected = new OutputValidationError(target.id, failure.reason, this.engine.exposedCause(cause));
     return { value: undefined as RunOutput, content: own ? failure.text! : UNPARSED_REPLY, rejected };
   }
 
@@ -520,6 +526,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     let chunks = 0;
     let chunkUsage: Usage | undefined;
     let aggregate: RunOutput | undefined;
+    /** Whether `aggregate` adds up every chunk (chunks that do not concatenate leave only the last). */
+    let whole = true;
     let settled = false;
     const seen = (chunk: RunOutput): void => {
       chunks++;
@@ -528,6 +536,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         aggregate = aggregate === undefined ? chunk : this._concatOutputChunks(aggregate, chunk);
       } catch {
         aggregate = chunk;
+        whole = false;
       }
     };
     const closeUpstream = async (): Promise<void> => {
@@ -561,9 +570,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const cancel = (cause: unknown): Promise<void> => {
       if (cancelling !== undefined) return cancelling;
       if (!settle()) return Promise.resolve();
-      const cancelled = cancelledError(cause);
-      streamResult.fail(cancelled, stoppedUsage());
-      cancelling = Promise.all([opened.run.fail(cancelled), closeUpstream()]).then(() => undefined);
+      // The engine records the raw cause (the abort reason, the SDK's abort error); the attempt's run (its
+      // callbacks: tracers, handlers that log) gets it as the engine exposes causes.
+      streamResult.fail(cancelledError(cause), stoppedUsage());
+      cancelling = Promise.all([opened.run.fail(cancelledError(this.engine.exposedCause(cause))), closeUpstream()]).then(() => undefined);
       return cancelling;
     };
     if (signal?.aborted === true) await cancel(signal.reason);
@@ -590,13 +600,13 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         throw e;
       }
       if (!settle()) throw e;
-      const fields = { target: result.target.id, chunksReceived: chunks, record: result.record, cause: e };
+      const fields = { target: result.target.id, chunksReceived: chunks, record: result.record };
       // A parser that rejected the reply is the reply's fault, not the target's: kind validation_failed,
       // so the engine gives its breaker no verdict. An error event the provider sent in the stream keeps
       // its kind (a rate limit is no health failure, an overload is); anything else is a broken stream (network).
       const failure = parseFailureOf(e, (err) => opened.parsing.raised(err));
       const provider = failure ? undefined : providerStreamErrorOf(e);
-      let error: StreamInterruptedError;
+      let errorWith: (cause: unknown) => StreamInterruptedError;
       if (provider) {
         // The provider billed what it generated before the break, like a stream its reader stopped. The
         // engine records the provider's own error as it records a failed attempt: its kind and its code,
@@ -607,11 +617,15 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
           ...(typeof recorded === 'string' ? { code: recorded } : {}),
           ...(provider.retryAfterMs !== undefined ? { retryAfterMs: provider.retryAfterMs } : {}),
         };
-        error = new StreamInterruptedError({ ...fields, provider: said });
+        errorWith = (cause) => new StreamInterruptedError({ ...fields, cause, provider: said });
       } else {
-        error = failure ? new InvalidStreamOutputError({ ...fields, reason: failure.reason }) : new StreamInterruptedError(fields);
-        result.fail(error, stoppedUsage());
+        errorWith = (cause) => (failure ? new InvalidStreamOutputError({ ...fields, cause, reason: failure.reason }) : new StreamInterruptedError({ ...fields, cause }));
+        result.fail(errorWith(e), stoppedUsage());
       }
+      // The engine got the raw error (above). The caller, and the run's callbacks, get the provider's or
+      // SDK's error as the errors the engine throws carry it: with its `redact` option, a redacted
+      // stand-in (it may quote the app's key: an echoing 401 body, headers), `originalCauseOf` gives it back.
+      const error = errorWith(this.engine.exposedCause(e));
       await opened.run.fail(error);
       throw error;
     } finally {
@@ -629,6 +643,16 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     if (signal?.aborted === true && settled) {
       await cancelling;
       signal.throwIfAborted();
+    }
+    // Only the end counts (tool-call arguments arrive as partial JSON by design): a reply whose tool calls
+    // were cut off (`max_tokens`) is an invalid reply, as for invoke(), though its chunks are out.
+    const unparsed = opened.parsing.skippedReply() ?? (whole ? parseFailureOfStreamedToolCalls(aggregate) : undefined);
+    if (unparsed !== undefined && settle()) {
+      const error = new InvalidStreamOutputError({ target: result.target.id, chunksReceived: chunks, record: result.record, reason: unparsed.reason });
+      // The reply was generated to its end and billed: the usage the provider reported, else as a broken stream.
+      result.fail(error, opened.usage.usage() ?? chunkUsage ?? stoppedUsage());
+      await opened.run.fail(error);
+      throw error;
     }
     if (settle()) {
       result.complete(opened.usage.usage() ?? chunkUsage);

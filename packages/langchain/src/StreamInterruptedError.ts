@@ -16,7 +16,12 @@ export interface StreamInterruptedFields {
   chunksReceived: number;
   /** The engine's record of the request (outcome `failure`). */
   record: RequestRecord;
-  cause: unknown;
+  /**
+   * What ended the stream (the provider's or SDK's error, a parser's error), as the engine exposes
+   * causes (`engine.exposedCause`: with its `redact` option a redacted stand-in); none for a reply that
+   * ended whole but could not be used (tool calls cut off).
+   */
+  cause?: unknown;
   /** The provider's own error event that ended the stream (its kind, code, retry hint), if it sent one. */
   provider?: ProviderStreamError;
 }
@@ -42,7 +47,11 @@ function describeBreak(target: string, chunks: number, provider: ProviderStreamE
  * - anything else (the connection broke, a malformed event): kind `network`.
  *
  * Its code is `ERR_LLMR_STREAM_INTERRUPTED` either way. Its subclass {@link InvalidStreamOutputError}
- * (kind `validation_failed`, no breaker verdict) is a stream whose output parser rejected the reply.
+ * (kind `validation_failed`, no breaker verdict) is a stream whose reply was rejected as invalid (its
+ * output parser rejected it, or its tool calls were cut off).
+ *
+ * Its `cause` (the provider's or SDK's error) is what the errors the engine throws carry: with the
+ * engine's `redact` option a redacted stand-in, the original given back by core's `originalCauseOf`.
  *
  * @example
  * ```ts
@@ -77,7 +86,7 @@ export class StreamInterruptedError extends ResilienceError {
     super(as?.message ?? describeBreak(fields.target, fields.chunksReceived, provider), {
       kind: as?.kind ?? provider?.kind ?? 'network',
       code: as?.code ?? 'ERR_LLMR_STREAM_INTERRUPTED',
-      cause: fields.cause,
+      ...(fields.cause !== undefined ? { cause: fields.cause } : {}),
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     });
     this.target = fields.target;

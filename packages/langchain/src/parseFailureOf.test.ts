@@ -1,5 +1,6 @@
+import { AIMessageChunk, type ToolCallChunk } from '@langchain/core/messages';
 import { OutputParserException } from '@langchain/core/output_parsers';
-import { parseFailureOf, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls } from './parseFailureOf';
+import { parseFailureOf, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, parseFailureOfStreamedToolCalls } from './parseFailureOf';
 
 describe('parseFailureOf', () => {
   it("reads LangChain's OutputParserException, with the reply's text; JSON it still rejected failed the parser's schema", () => {
@@ -43,5 +44,37 @@ describe('parseFailureOf', () => {
     expect(parseFailureOfSkippedToolCalls([call('{}')])).toBeUndefined();
     // No tool call at all (a reply in prose): invoke() returns an empty result.
     for (const none of [undefined, [], [{ id: 'call_1' }], 'garbage']) expect(parseFailureOfSkippedToolCalls(none)).toBeUndefined();
+  });
+
+  describe('parseFailureOfStreamedToolCalls: the tool calls of a chat model\'s streamed reply, the chunks added up', () => {
+    /** The chunks of a streamed reply (each one tool-call piece), added up as LangChain adds them. */
+    const streamed = (...pieces: Array<Omit<ToolCallChunk, 'type'>>) =>
+      pieces.map((p) => new AIMessageChunk({ content: '', tool_call_chunks: [{ ...p, type: 'tool_call_chunk' }] })).reduce((a, c) => a.concat(c));
+
+    it('is the call whose arguments the stream left incomplete (cut off by max_tokens), which LangChain lists among tool_calls', () => {
+      const cut = streamed({ index: 0, id: 'call_1', name: 'lookup', args: '' }, { index: 0, args: '{"q":"the wea' }, { index: 0, args: 'ther in Par' });
+      expect(cut.tool_calls).toMatchObject([{ name: 'lookup', args: { q: 'the weather in Par' } }]);
+      expect(parseFailureOfStreamedToolCalls(cut)).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"q":"the weather in Par' });
+    });
+
+    it('is any cut call among parallel ones: the caller would run it with the arguments it had', () => {
+      const calls = streamed({ index: 0, id: 'call_1', name: 'a', args: '{"x":1}' }, { index: 1, id: 'call_2', name: 'b', args: '{"y":' });
+      expect(parseFailureOfStreamedToolCalls(calls)).toMatchObject({ text: '{"y":' });
+    });
+
+    it('groups pieces as LangChain does, also pieces the chunks did not merge (by id, by index)', () => {
+      const byId = { tool_call_chunks: [{ id: 'call_1', name: 'a', args: '{"x":' }, { id: 'call_1', args: '1}' }] };
+      expect(parseFailureOfStreamedToolCalls(byId)).toBeUndefined();
+      const byIndex = { tool_call_chunks: [{ index: 3, id: 'call_1', name: 'a', args: '{"x":' }, { index: 3, args: '1}' }] };
+      expect(parseFailureOfStreamedToolCalls(byIndex)).toBeUndefined();
+    });
+
+    it('is nothing for whole calls, calls without arguments (`{}`), a custom tool\'s raw input, a reply without tool calls, and values that are not messages', () => {
+      expect(parseFailureOfStreamedToolCalls(streamed({ index: 0, id: 'call_1', name: 'a', args: '{"x":' }, { index: 0, args: ' 1}' }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(streamed({ index: 0, id: 'call_1', name: 'now', args: '' }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls({ tool_call_chunks: [{ index: 0, id: 'call_1', name: 'sql', args: 'SELECT 1', isCustomTool: true }] })).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(new AIMessageChunk('{"x": 1'))).toBeUndefined();
+      for (const none of [undefined, null, 'text', { parsed: { x: 1 } }, { tool_call_chunks: 'garbage' }]) expect(parseFailureOfStreamedToolCalls(none)).toBeUndefined();
+    });
   });
 });

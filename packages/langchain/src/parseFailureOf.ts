@@ -97,6 +97,53 @@ export function parseFailureOfSkippedToolCalls(rawToolCalls: unknown): ParseFail
   return { reason: TOOL_ARGS_NOT_JSON, ...(typeof bad.arguments === 'string' ? { text: bad.arguments } : {}) };
 }
 
+/** One tool call of a streamed message: its `tool_call_chunks` pieces, grouped as LangChain groups them. */
+interface StreamedToolCall {
+  /** The `id` and `index` of the call's first piece, which later pieces are matched against. */
+  id?: unknown;
+  index?: unknown;
+  args: string;
+  /** A custom tool (OpenAI's Responses API): its input is raw text, not JSON. */
+  custom: boolean;
+}
+
+/**
+ * A chat model's streamed reply (the chunks added up: an `AIMessageChunk`) with a tool call whose
+ * arguments are not complete JSON: a call cut off by `max_tokens` (`finish_reason: 'length'`), or a
+ * stream that ended early. Streaming, LangChain reads the arguments of `tool_call_chunks` as partial JSON,
+ * so the message the chunks add up to lists such a call among its `tool_calls`, with the arguments it had
+ * (`{ title: '[summary-a] re' }`), where `invoke()` of the same reply lists it under `invalid_tool_calls`.
+ * The pieces are grouped as LangChain groups them (by `id` and `index`); arguments that are blank count as
+ * `{}` (as LangChain reads them), and a custom tool's raw input (`isCustomTool`) is not JSON by design.
+ *
+ * @example
+ * ```ts
+ * parseFailureOfStreamedToolCalls(aggregatedChunk); // { reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"[summary-a] re' }
+ * parseFailureOfStreamedToolCalls(new AIMessageChunk('text only')); // undefined
+ * ```
+ */
+export function parseFailureOfStreamedToolCalls(message: unknown): ParseFailure | undefined {
+  const pieces = isRecord(message) ? message.tool_call_chunks : undefined;
+  if (!Array.isArray(pieces)) return undefined;
+  const calls: StreamedToolCall[] = [];
+  for (const piece of pieces) {
+    if (!isRecord(piece)) continue;
+    const { id, index } = piece;
+    const hasId = typeof id === 'string' && id !== '';
+    const hasIndex = index !== undefined && index !== null;
+    // LangChain's `collapseToolCallChunks`: by id and index, else by id, else by index; neither is a call of its own.
+    const same = calls.find((c) => (hasId && hasIndex ? c.id === id && c.index === index : hasId ? c.id === id : hasIndex ? c.index === index : false));
+    const args = typeof piece.args === 'string' ? piece.args : '';
+    const custom = piece.isCustomTool === true;
+    if (same) {
+      same.args += args;
+      same.custom ||= custom;
+    } else calls.push({ ...(hasId ? { id } : {}), ...(hasIndex ? { index } : {}), args, custom });
+  }
+  const cut = calls.find((c) => !c.custom && c.args.trim() !== '' && !isJson(c.args));
+  return cut && { reason: TOOL_ARGS_NOT_JSON, text: cut.args };
+}
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }

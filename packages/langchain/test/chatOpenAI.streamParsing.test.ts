@@ -8,6 +8,7 @@
  */
 import { OutputParserException, BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
 import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
+import { AIMessage, AIMessageChunk } from '@langchain/core/messages';
 import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
 import type { RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
@@ -198,6 +199,100 @@ describe('a streamed reply that is no parse failure, in a chain with an output p
     expect(JSON.stringify(chunks)).toContain('[summary-long]');
     await recordsReach(engine, records, 1);
     expect(attemptsOf(records[0]!)).toEqual(['sum-a:unknown', 'sum-long:success']);
+  });
+});
+
+describe('a streamed tool call cut off by max_tokens after its arguments reached the caller: InvalidStreamOutputError, the verdict invoke() gives', () => {
+  /** `summary-a` may write 6 tokens: `{"title":"[summary-a] re`, streamed as `{"title":"[summary-a] ` then `re` (finish_reason `length`). */
+  const CUT_AT = 6;
+  const summaryTool = {
+    type: 'function' as const,
+    function: {
+      name: 'summary',
+      description: 'A summary of the meeting.',
+      parameters: { type: 'object', properties: { title: { type: 'string' }, bullets: { type: 'array', items: { type: 'string' } } }, required: ['title', 'bullets'] },
+    },
+  };
+  const tokens = (m: string) => (m === 'summary-a' ? { maxTokens: CUT_AT } : {});
+  /** LangChain warns about a reply whose raw tool call has no parsed one (the cut one): kept out of the output. */
+  async function quietly<T>(run: () => Promise<T>): Promise<T> {
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      return await run();
+    } finally {
+      warn.mockRestore();
+    }
+  }
+  /** Reads a stream to its end: its chunks, and what it threw, if anything. */
+  async function readStream<T>(stream: Promise<AsyncIterable<T>>): Promise<{ chunks: T[]; err?: unknown }> {
+    const chunks: T[] = [];
+    try {
+      for await (const c of await stream) chunks.push(c);
+      return { chunks };
+    } catch (err) {
+      return { chunks, err };
+    }
+  }
+
+  it('withStructuredOutput functionCalling: the partial object went out, then the stream ends with InvalidStreamOutputError; invoke() falls back', async () => {
+    const chain = (m: string) => p.chat(m, tokens(m)).withStructuredOutput(Summary, { name: 'summary', method: 'functionCalling' }) as Runnable<string, unknown>;
+    const { engine, records, transitions } = watchedEngine();
+    const safe = withResilience(chain('summary-a'), { engine, route: 'summary', fallbacks: [chain('summary-long')] });
+    expect(JSON.stringify(await quietly(() => safe.invoke('JSON question: summarize the meeting')))).toContain('[summary-long]');
+    const { chunks, err } = await readStream(safe.stream('JSON question: summarize the meeting'));
+    expect(chunks.at(-1)).toEqual({ title: '[summary-a] re' });
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({
+      kind: 'validation_failed',
+      code: 'ERR_LLMR_STREAM_INVALID_OUTPUT',
+      target: 'sum-a',
+      reason: "the reply's tool call arguments are not valid JSON",
+      chunksReceived: chunks.length,
+    });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['sum-a:validation_failed', 'sum-long:success'], ['sum-a:success']]);
+    // The reply was generated to its end and billed: the usage the provider reported.
+    expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed', fallback_used: false, output_tokens: CUT_AT });
+    expect(transitions).toEqual([]);
+    expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 2, 'summary-long': 1 });
+  });
+
+  it("bindTools() without a parser: the model's chunks add up to the cut call listed as a tool call, so the stream ends with InvalidStreamOutputError", async () => {
+    const model = (m: string) => p.chat(m, tokens(m)).bindTools([summaryTool], { tool_choice: 'summary' });
+    const { engine, records, transitions } = watchedEngine();
+    const safe = withResilience(model('summary-a'), { engine, route: 'summary', fallbacks: [model('summary-long')] });
+    // invoke() hands the cut call back under invalid_tool_calls (a success: no route schema judges it).
+    const whole = (await quietly(() => safe.invoke('JSON question: summarize the meeting'))) as AIMessage;
+    expect(whole.tool_calls).toEqual([]);
+    expect(whole.invalid_tool_calls).toMatchObject([{ name: 'summary', args: '{"title":"[summary-a] re' }]);
+    expect(whole.response_metadata.finish_reason).toBe('length');
+    const { chunks, err } = await readStream(safe.stream('JSON question: summarize the meeting'));
+    const added = chunks.reduce((a, c) => a.concat(c));
+    expect(added.tool_calls).toMatchObject([{ name: 'summary', args: { title: '[summary-a] re' } }]);
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({ kind: 'validation_failed', target: 'sum-a', chunksReceived: chunks.length });
+    await recordsReach(engine, records, 2);
+    expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed', output_tokens: CUT_AT });
+    expect(transitions).toEqual([]);
+    expect(p.fake.counters.requestsByModel).toEqual({ 'summary-a': 2 });
+  });
+
+  it.each([
+    ['bindTools() without a parser', (m: string) => p.chat(m).bindTools([summaryTool], { tool_choice: 'summary' }) as Runnable<string, unknown>],
+    ['withStructuredOutput functionCalling', (m: string) => p.chat(m).withStructuredOutput(Summary, { name: 'summary', method: 'functionCalling' }) as Runnable<string, unknown>],
+  ])('a whole tool call, its arguments in many pieces, streams as before (%s): a success with the arguments invoke() gives', async (_, chain) => {
+    const { engine, records } = watchedEngine();
+    const safe = withResilience(chain('summary-a'), { engine, route: 'summary', fallbacks: [chain('summary-long')] });
+    const args = (v: unknown) => (v instanceof AIMessageChunk || v instanceof AIMessage ? v.tool_calls?.[0]?.args : v);
+    const invoked = args(await safe.invoke('JSON question: summarize the meeting'));
+    const { chunks, err } = await readStream(safe.stream('JSON question: summarize the meeting'));
+    expect(err).toBeUndefined();
+    expect(chunks.length).toBeGreaterThan(2);
+    const last = chunks.at(-1);
+    expect(args(last instanceof AIMessageChunk ? (chunks as AIMessageChunk[]).reduce((a, c) => a.concat(c)) : last)).toEqual(invoked);
+    expect(invoked).toMatchObject({ title: expect.stringContaining('[summary-a]') });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['sum-a:success'], ['sum-a:success']]);
   });
 });
 
