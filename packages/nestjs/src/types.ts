@@ -136,11 +136,8 @@ export interface ResilienceModuleOptions {
   drainTimeoutMs?: number;
   /**
    * Who an HTTP request is for, read by {@link ResilienceGuard} (for handlers with inbound rules) and,
-   * after every guard, by {@link ResilienceInterceptor}: called at most once per request, the
-   * interceptor (and a second guard run) reusing the guard's answer, unless `req.user` changed since
-   * (an auth guard ran after `ResilienceGuard`) or that answer was no identity, when it is called once
-   * more. A `ResilienceGuard` subclass that overrides `getIdentity` replaces it for both (its result,
-   * found once per request). Default: `req.user.id` (or `sub`) with `req.user.team` / `tenant`, else the client IP as user.
+   * after every guard, by {@link ResilienceInterceptor}; a `ResilienceGuard` subclass that overrides
+   * `getIdentity` replaces it for both (its result, found once per request). Default: `req.user.id` (or `sub`) with `req.user.team` / `tenant`, else the client IP as user.
    * Must give `undefined` or an object whose `user`, `team`, `tenant`, `environment` are strings
    * (`String(req.user.id)`); anything else fails the request with `ERR_LLMR_NEST_INVALID_IDENTITY` (500).
    */

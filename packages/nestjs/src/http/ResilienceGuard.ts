@@ -19,7 +19,6 @@ import {
 import { SubsetCache } from './SubsetCache';
 import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
 import { defaultIdentity, identitySource } from './requestIdentity';
-import { moduleIdentity } from './moduleIdentity';
 import { checkIdentity } from '../identityCheck';
 import { helpLink } from '../NestConfigError';
 import { identityScopedRuleIds, isEmptyIdentity, shouldWarnUndefinedIdentity, warnUndefinedIdentity } from '../undefinedIdentity';
@@ -76,10 +75,8 @@ interface Compiled extends InboundRuleSet {
  * `Retry-After` and the audience message; the handler does not run. The identity is the request's as
  * it is when the guard runs: an auth guard that sets `req.user` must run before it (a global guard
  * registered earlier, for a global `ResilienceGuard`), or the default identity falls back to the client
- * IP. The module's `identity(context)` is called at most once per request: `ResilienceInterceptor`
- * (which runs after every guard) and a second run of the guard reuse the guard's reading, and call it
- * again only when `req.user` changed since (an auth guard that ran after this guard) or the reading
- * gave no identity. When a subclass overrides {@link getIdentity}, that override is the request's
+ * IP. `ResilienceInterceptor`, which runs after every guard, finds the identity again for the
+ * decorated methods, unless a subclass overrides {@link getIdentity}: that override is the request's
  * identity for everything (the interceptor takes its result, also for requests {@link shouldSkip}
  * skips), resolved once per request. When the guard runs twice for a request (`APP_GUARD` and
  * `@UseGuards`), the second run charges only the buckets the first did not charge for it (a guard
@@ -209,10 +206,7 @@ export class ResilienceGuard implements CanActivate {
    * Who the request is for: the module's `identity(context)`, else {@link defaultIdentity}
    * (`req.user.id`/`team`/`tenant`, else the client IP). Not overridden, the guard calls it only for
    * handlers with inbound rules, and not for requests {@link shouldSkip} skips; when a subclass with
-   * its own `getIdentity` ran before for the request, the guard takes that identity instead. The
-   * module's `identity(context)` runs at most once per request, whoever asks (this guard run, a second
-   * one, `ResilienceInterceptor`, a subclass calling `super.getIdentity`): a later ask gets the first
-   * answer, unless `req.user` changed since or that answer was no identity (then it is called again).
+   * its own `getIdentity` ran before for the request, the guard takes that identity instead.
    *
    * Override it in a subclass to say who requests are for: the override is then the identity of the
    * request for everything, the guard's limits and (through `ResilienceInterceptor`) the policy's
@@ -231,7 +225,7 @@ export class ResilienceGuard implements CanActivate {
    * ```
    */
   protected async getIdentity(context: ExecutionContext): Promise<Identity | undefined> {
-    if (this.options.identity) return moduleIdentity(context, this.options.identity);
+    if (this.options.identity) return this.options.identity(context);
     return defaultIdentity(context.switchToHttp().getRequest());
   }
 

@@ -9,7 +9,6 @@ import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type
 import { clientDisconnectSignal } from './disconnectSignal';
 import { audienceOf, setResponseHeader } from './messages';
 import { defaultIdentity, identitySource } from './requestIdentity';
-import { moduleIdentity } from './moduleIdentity';
 import { requestIdentityOf } from './requestState';
 import { checkIdentity } from '../identityCheck';
 import { resilienceHttpResponse } from './toHttpException';
@@ -17,10 +16,8 @@ import { resilienceHttpResponse } from './toHttpException';
 /**
  * Makes a controller's HTTP request the ambient context of every decorated method it calls: the
  * request's identity (the one a `ResilienceGuard` subclass with an overridden `getIdentity` found for
- * the request, else {@link getIdentity}, asked when the interceptor runs, so after every guard: what
- * an auth guard left on `req.user` counts, whatever the order of the guards; the module's
- * `identity(context)` is not called a second time for a request the guard read it for, unless
- * `req.user` changed since or the guard's reading gave no identity; checked as the
+ * the request, else {@link getIdentity}, found when the interceptor runs, so after every guard:
+ * what an auth guard left on `req.user` counts, whatever the order of the guards; checked as the
  * guard checks it: `ERR_LLMR_NEST_INVALID_IDENTITY` for one of the wrong shape), an `AbortSignal`
  * that fires when the client disconnects (queue waits, backoff and model calls stop; already aborted
  * when the client left before the interceptor ran, during a slow guard or pipe), and this application's
@@ -83,11 +80,9 @@ export class ResilienceInterceptor implements NestInterceptor {
   /**
    * Who the request is for, in order: this interceptor's own overridden {@link getIdentity}; the
    * overridden `getIdentity` of a `ResilienceGuard` subclass that ran for the request (its result,
-   * not a second call); else the module's `identity(context)` or {@link defaultIdentity}, asked here,
+   * not a second call); else the module's `identity(context)` or {@link defaultIdentity}, found here,
    * after every guard (auth included) has run, since a global `ResilienceGuard` may run before the
-   * auth guard sets `req.user`: the module's function answers with the guard's reading of the request
-   * when `req.user` is what it was then and the reading gave an identity, else it is called again
-   * (see `moduleIdentity`). Checked: `ERR_LLMR_NEST_INVALID_IDENTITY` for the wrong shape.
+   * auth guard sets `req.user`. Checked: `ERR_LLMR_NEST_INVALID_IDENTITY` for the wrong shape.
    */
   private async requestIdentity(context: ExecutionContext, req: unknown): Promise<Identity | undefined> {
     const overridden = this.getIdentity !== ResilienceInterceptor.prototype.getIdentity;
@@ -98,12 +93,11 @@ export class ResilienceInterceptor implements NestInterceptor {
 
   /**
    * Who the request is for when no `ResilienceGuard` subclass with its own `getIdentity` ran for it:
-   * the module's `identity(context)` (the guard's reading of it when still valid: called at most once
-   * per request unless `req.user` changed or it gave no identity), else {@link defaultIdentity}.
-   * Override it to give the decorated methods an identity of their own (it then wins over a guard's).
+   * the module's `identity(context)`, else {@link defaultIdentity}. Override it to give the decorated
+   * methods an identity of their own (it then wins over a guard's).
    */
   protected async getIdentity(context: ExecutionContext): Promise<Identity | undefined> {
-    if (this.options.identity) return moduleIdentity(context, this.options.identity);
+    if (this.options.identity) return this.options.identity(context);
     return defaultIdentity(context.switchToHttp().getRequest());
   }
 

@@ -1,16 +1,5 @@
 import { limitKey, type LimitRule } from '@llm-resilience/core';
-import {
-  chargedBucketsOf,
-  chargedRunOf,
-  identityReadingOf,
-  matchHolds,
-  recordChargedRun,
-  recordIdentityReading,
-  requestIdentityOf,
-  shareRequestIdentity,
-  sharedRequestIdentity,
-  type InboundRuleSet,
-} from './requestState';
+import { chargedBucketsOf, chargedRunOf, matchHolds, recordChargedRun, requestIdentityOf, shareRequestIdentity, sharedRequestIdentity, type InboundRuleSet } from './requestState';
 
 const rule = (id: string, scope: LimitRule['scope']): LimitRule => ({ id, scope, metric: 'requests', limit: 1, windowMs: 60_000, onFailure: 'keep' });
 
@@ -31,19 +20,6 @@ describe('requestState', () => {
     shareRequestIdentity(req, resolve, getIdentity);
     expect(sharedRequestIdentity(req)).toEqual({ resolve, from: getIdentity });
     expect(sharedRequestIdentity({})).toBeUndefined();
-  });
-
-  it("keeps the latest reading of the module's identity of a request", () => {
-    const req = {};
-    const from = async () => ({ user: 'u1' });
-    expect(identityReadingOf(req)).toBeUndefined();
-    const first = { from, user: undefined, value: Promise.resolve({ user: '10.0.0.7' }) };
-    const second = { from, user: { id: 'u1' }, value: Promise.resolve({ user: 'u1' }) };
-    recordIdentityReading(req, first);
-    expect(identityReadingOf(req)).toBe(first);
-    recordIdentityReading(req, second);
-    expect(identityReadingOf(req)).toBe(second);
-    expect(identityReadingOf({})).toBeUndefined();
   });
 
   it('records the runs that charged a request, and works out their buckets only when asked', () => {
@@ -78,7 +54,5 @@ describe('requestState', () => {
     expect(sharedRequestIdentity(null)).toBeUndefined();
     recordChargedRun('req', {}, { rules: [], matches: [] });
     expect(chargedRunOf('req')).toBeUndefined();
-    recordIdentityReading(null, { from: () => undefined, user: undefined, value: Promise.resolve(undefined) });
-    expect(identityReadingOf(null)).toBeUndefined();
   });
 });

@@ -8,8 +8,6 @@ import { limitKey, type Identity, type LimitContext, type LimitRule, type ScopeD
 interface RequestState {
   /** The identity of a guard whose `getIdentity` is overridden: resolved at most once. */
   identity?: SharedIdentity;
-  /** The last reading of the module's `identity(context)` for this request. */
-  reading?: IdentityReading;
   /** The last guard run that charged inbound buckets for this request (earlier ones behind it). */
   charged?: ChargedRun;
 }
@@ -28,24 +26,6 @@ export interface SharedIdentity {
   readonly resolve: () => Promise<Identity | undefined>;
   /** The `getIdentity` function behind `resolve`. */
   readonly from: Function;
-}
-
-/**
- * One reading of the module's `identity(context)` for a request: the function read, what `req.user`
- * was when it was read (so a later step can tell that an auth guard set it since), and what it gave.
- *
- * @example
- * ```ts
- * const reading: IdentityReading = { from: options.identity, user: req.user, value: Promise.resolve({ user: 'u1' }) };
- * ```
- */
-export interface IdentityReading {
-  /** The identity function that was called. */
-  readonly from: Function;
-  /** `req.user` when it was called (`undefined` without one). */
-  readonly user: unknown;
-  /** What it returned (a sync throw as a rejection), not yet checked: the type is the function's promise. */
-  readonly value: Promise<Identity | undefined>;
 }
 
 /**
@@ -131,34 +111,6 @@ export function sharedRequestIdentity(req: unknown): SharedIdentity | undefined 
  */
 export function requestIdentityOf(req: unknown): (() => Promise<Identity | undefined>) | undefined {
   return sharedRequestIdentity(req)?.resolve;
-}
-
-/**
- * Keeps `reading` as the request's latest reading of the module's `identity(context)`, for the steps
- * after it (another `ResilienceGuard`, `ResilienceInterceptor`): see {@link identityReadingOf}.
- *
- * @example
- * ```ts
- * recordIdentityReading(req, { from: options.identity, user: req.user, value });
- * ```
- */
-export function recordIdentityReading(req: unknown, reading: IdentityReading): void {
-  const state = stateOf(req);
-  if (state) state.reading = reading;
-}
-
-/**
- * The latest reading of the module's `identity(context)` for this request
- * ({@link recordIdentityReading}); `undefined` before the first.
- *
- * @example
- * ```ts
- * const earlier = identityReadingOf(req);
- * if (earlier?.from === options.identity && earlier.user === req.user) return earlier.value;
- * ```
- */
-export function identityReadingOf(req: unknown): IdentityReading | undefined {
-  return typeof req === 'object' && req !== null ? states.get(req)?.reading : undefined;
 }
 
 /**
