@@ -133,7 +133,7 @@ describe('classifyError on every fault, through the openai SDK', () => {
     expect(classifyError((await viaOpenAI({ kind: 'x' })).error).kind).toBe('policy_rejected');
   });
 
-  it('limit 429s are rate_limited with the hint; unknown models are invalid requests', async () => {
+  it('limit 429s are rate_limited with the hint; unknown models are auth (the target, not the request, is wrong)', async () => {
     const t = await startFake({ models: { one: { contextWindow: 100, limits: { rpm: 1 } } } });
     try {
       await t.openai.chat.completions.create({ model: 'one', messages: userMessage('x') });
@@ -142,7 +142,7 @@ describe('classifyError on every fault, through the openai SDK', () => {
       expect(c.kind).toBe('rate_limited');
       expect(c.retryAfterMs).toBeGreaterThan(59_000);
       const missing = await t.openai.chat.completions.create({ model: 'two', messages: userMessage('x') }).catch((e: unknown) => e);
-      expect(classifyError(missing).kind).toBe('invalid_request');
+      expect(classifyError(missing)).toMatchObject({ kind: 'auth', status: 404, code: 'model_not_found' });
       const tooLong = await t.openai.chat.completions.create({ model: 'one', messages: userMessage('x'.repeat(500)) }).catch((e: unknown) => e);
       expect(classifyError(tooLong).kind).toBe('context_length');
     } finally {
