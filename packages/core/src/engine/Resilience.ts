@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '../clock';
 import { BreakerRegistry, NO_PROBE } from '../breaker/BreakerRegistry';
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
-import { classifyError } from '../errors/classifyError';
+import { classifyError, classifyWithHintSource } from '../errors/classifyError';
 import { redactQuoted } from '../errors/redactQuoted';
 import { redactedCause } from '../errors/redactedCause';
 import { namesOwnRules, Redactor } from '../errors/Redactor';
@@ -23,6 +23,7 @@ import { costUsd } from '../pricing/cost';
 import { RetryBudget } from '../retry/RetryBudget';
 import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../pacing/PacingStateSync';
 import { ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
+import { quotaShareWaitMs } from '../pacing/quotaShareWaitMs';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
 import { heuristicTokenCount } from '../tokens/heuristicTokenCount';
@@ -1402,7 +1403,7 @@ export class Resilience {
           // call (a nested engine.execute) is a failure of this attempt like any other.
           if (isInstance(err, RequestFailedError) && err.record === s.record) throw err;
           const latency = this.clock.now() - started;
-          const c = this.classifyAttemptError(err, s);
+          const c = this.classifyAttemptError(err, s, estimate);
           attemptRecord.latencyMs = latency;
           attemptRecord.outcome = 'error';
           attemptRecord.errorKind = c.kind;
@@ -1546,16 +1547,30 @@ export class Resilience {
     return this.redactsCauses && c.cause !== undefined ? { ...c, cause: redactedCause(c.cause, this.redactor) } : c;
   }
 
-  private classifyAttemptError(err: unknown, s: RequestState): ClassifiedError {
+  /**
+   * An attempt's failure, classified. A 429 whose only hint is the reset of the exhausted quota (the
+   * time it is full again: OpenAI's `x-ratelimit-reset-tokens: 6m0s`) gets, as `retryAfterMs`, the time
+   * until this call's share (`estimate`, one request, the pacing margin) has refilled by the pacing model,
+   * never longer: that hint is the retry's delay, the breaker's pause, a requeued chain's `notBefore`,
+   * the attempt's and the thrown error's `retryAfterMs`. A hint the provider gave (`retry-after` & co.)
+   * is kept as it came.
+   */
+  private classifyAttemptError(err: unknown, s: RequestState, estimate: UsageAmounts): ClassifiedError {
     if (isInstance(err, AttemptTimeoutError)) return { kind: 'timeout', code: err.code, message: err.message, cause: err };
     if (s.request.signal?.aborted) {
       return { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err };
     }
-    const c = this.classify(err);
+    const now = this.clock.now();
+    const { classified: c, hintSource } = classifyWithHintSource(err, { now, redact: this.redactor });
     // Cancelled, but not by our caller (their signal is not aborted): the provider or an SDK cut the
     // call (Gemini's 499 CANCELLED, an abort of the call's own): retried and fallen back like a cut
     // connection, not ended as the caller's cancellation.
-    return c.kind === 'cancelled' ? { ...c, kind: 'network' } : c;
+    if (c.kind === 'cancelled') return { ...c, kind: 'network' };
+    if (hintSource === 'quota_reset' && c.rateLimit !== undefined && c.retryAfterMs !== undefined) {
+      const shareMs = quotaShareWaitMs(c.rateLimit, pacingNeed(estimate), PACING_MARGIN, now, c.retryAfterMs);
+      if (shareMs < c.retryAfterMs) return { ...c, retryAfterMs: shareMs };
+    }
+    return c;
   }
 
   // ---------------------------------------------------------------- pacing

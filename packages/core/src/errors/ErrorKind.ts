@@ -108,7 +108,12 @@ export interface ClassifiedError {
   code?: string;
   /** A short description, safe to log (no prompt text, no keys). */
   message: string;
-  /** Provider hint: wait this long before retrying (from `retry-after`, `retry-after-ms`, RetryInfo, ...). */
+  /**
+   * Provider hint: wait this long before retrying (from `retry-after`, `retry-after-ms`, RetryInfo, ...;
+   * for a 429 with none of these, the reset of a quota its rate-limit headers show at 0, i.e. when that
+   * quota is full again). In the errors and records of the engine, such a reset-only hint is the time
+   * until the failed call's own share of the quota has refilled instead, never longer.
+   */
   retryAfterMs?: number;
   /** Remaining-quota headers carried by the error response, if any. */
   rateLimit?: RateLimitSnapshot;

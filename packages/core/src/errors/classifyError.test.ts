@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { createServer, type AddressInfo } from 'node:net';
 import OpenAI from 'openai';
 import { ContentFilterFinishReasonError, LengthFinishReasonError } from 'openai/error';
-import { classifyError } from './classifyError';
+import { classifyError, classifyWithHintSource } from './classifyError';
 import { ERROR_KINDS, type ErrorKind } from './ErrorKind';
 import { Redactor } from './Redactor';
 import { ResilienceError } from './ResilienceError';
@@ -238,6 +238,46 @@ describe('classifyError: a 429 with rate-limit headers and no retry-after', () =
       'anthropic-ratelimit-input-tokens-reset': new Date(NOW + 42_000).toISOString(),
     });
     expect(classify(err)).toMatchObject({ kind: 'rate_limited', retryAfterMs: 42_000 });
+  });
+});
+
+describe('classifyWithHintSource: where retryAfterMs came from', () => {
+  const spent = { 'x-ratelimit-limit-tokens': '10000', 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '6m0s' };
+  const sourceOf = (err: unknown) => {
+    const { classified, hintSource } = classifyWithHintSource(err, { now: NOW });
+    return { retryAfterMs: classified.retryAfterMs, hintSource };
+  };
+
+  it("says 'quota_reset' when the hint is only the reset of the exhausted quota", () => {
+    expect(sourceOf(openAIError(429, { code: 'rate_limit_exceeded' }, spent))).toEqual({ retryAfterMs: 360_000, hintSource: 'quota_reset' });
+    const anthropic = anthropicError(429, 'rate_limit_error', 'Number of request tokens has exceeded your per-minute rate limit', {
+      'anthropic-ratelimit-input-tokens-limit': '40000',
+      'anthropic-ratelimit-input-tokens-remaining': '0',
+      'anthropic-ratelimit-input-tokens-reset': new Date(NOW + 42_000).toISOString(),
+    });
+    expect(sourceOf(anthropic)).toEqual({ retryAfterMs: 42_000, hintSource: 'quota_reset' });
+  });
+
+  it("says 'provider' for every hint the provider gave, even beside an exhausted quota", () => {
+    expect(sourceOf(openAIError(429, { code: 'rate_limit_exceeded' }, { ...spent, 'retry-after': '30' }))).toEqual({ retryAfterMs: 30_000, hintSource: 'provider' });
+    expect(sourceOf(openAIError(429, { code: 'rate_limit_exceeded' }, { ...spent, 'retry-after-ms': '1500' }))).toEqual({ retryAfterMs: 1_500, hintSource: 'provider' });
+    expect(sourceOf({ status: 429, headers: { ...spent, 'x-ms-retry-after-ms': '350' } })).toEqual({ retryAfterMs: 350, hintSource: 'provider' });
+    const gemini = { status: 429, headers: spent, body: googleBody(429, 'RESOURCE_EXHAUSTED', 'Resource has been exhausted.', [RETRY_INFO]) };
+    expect(sourceOf(gemini)).toEqual({ retryAfterMs: 19_420, hintSource: 'provider' });
+    const text = openAIError(429, { code: 'rate_limit_exceeded', message: 'Rate limit reached for tokens per min (TPM). Please try again in 2.5s.' }, spent);
+    expect(sourceOf(text)).toEqual({ retryAfterMs: 2_500, hintSource: 'provider' });
+    // A past retry-after date is still the provider's word (0: no wait, not the reset).
+    expect(sourceOf({ status: 429, headers: { ...spent, 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' } })).toEqual({ retryAfterMs: 0, hintSource: 'provider' });
+  });
+
+  it('says nothing when there is no hint, and classifies as classifyError does', () => {
+    expect(sourceOf(openAIError(503, { message: 'overloaded' }))).toEqual({ retryAfterMs: undefined, hintSource: undefined });
+    // Not rate_limited: the reset is no hint at all.
+    const quota = openAIError(429, { code: 'insufficient_quota', type: 'insufficient_quota' }, spent);
+    expect(sourceOf(quota)).toEqual({ retryAfterMs: undefined, hintSource: undefined });
+    for (const err of [openAIError(429, { code: 'rate_limit_exceeded' }, spent), null, 'boom', new Error('x')]) {
+      expect(classifyWithHintSource(err, { now: NOW }).classified).toEqual(classify(err));
+    }
   });
 });
 

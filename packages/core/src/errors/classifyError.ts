@@ -675,7 +675,9 @@ function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefi
  *
  * `retryAfterMs` comes from `retry-after-ms`, `x-ms-retry-after-ms` or `retry-after` headers, else
  * a Google `RetryInfo`, else "try again in 6s" in the provider message, else (for `rate_limited`) the
- * reset of a quota the rate-limit headers show at 0 remaining. `message` is the provider's
+ * reset of a quota the rate-limit headers show at 0 remaining: the time that quota is full again, an
+ * upper bound (the engine retries a call once its own share has refilled, which is usually sooner; see
+ * its pacing). `message` is the provider's
  * message (never the request), whitespace-collapsed, with API-key-looking strings redacted (and the
  * app's own secrets and patterns, given `redact`), at most 300 characters. `cause` is `err` itself.
  *
@@ -694,6 +696,43 @@ function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefi
  * ```
  */
 export function classifyError(err: unknown, options?: ClassifyErrorOptions): ClassifiedError {
+  return classifyWithHintSource(err, options).classified;
+}
+
+/**
+ * Where the `retryAfterMs` of a {@link ClassifiedError} came from: `'provider'` when the provider (or
+ * one of our own errors) said how long to wait (`retry-after-ms`, `x-ms-retry-after-ms`, `retry-after`,
+ * a Google `RetryInfo`, "try again in 6s" in its message, an `ERR_LLMR_*` error's own hint);
+ * `'quota_reset'` when it is only the reset of a quota the rate-limit headers show at 0 remaining
+ * (OpenAI `x-ratelimit-reset-*`, Anthropic `anthropic-ratelimit-*-reset`): the time that quota is
+ * **full** again, not the time a call fits in it again. Internal to the package (not exported from its
+ * index): the engine shortens a `'quota_reset'` hint to the time the failed call's share is back.
+ *
+ * @example
+ * ```ts
+ * const { classified, hintSource } = classifyWithHintSource(err, { now: clock.now() });
+ * if (hintSource === 'quota_reset') shorten(classified);
+ * ```
+ */
+export type RetryHintSource = 'provider' | 'quota_reset';
+
+/**
+ * {@link classifyError}, and where the result's `retryAfterMs` came from (`hintSource`, undefined when
+ * it has none). The engine's classification of a failed attempt; apps use {@link classifyError}.
+ *
+ * @example
+ * ```ts
+ * const { classified, hintSource } = classifyWithHintSource(
+ *   { status: 429, headers: { 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '6m0s' } },
+ *   { now: 0 },
+ * );
+ * // classified.retryAfterMs: 360000, hintSource: 'quota_reset'
+ * ```
+ */
+export function classifyWithHintSource(
+  err: unknown,
+  options?: ClassifyErrorOptions,
+): { classified: ClassifiedError; hintSource: RetryHintSource | undefined } {
   // A misconfigured `redact` is the caller's bug, not the error's: reported, never ignored.
   const redactor = options?.redact === undefined ? KEY_FORMATS_ONLY : toTextRedactor(options.redact, 'classifyError options.redact');
   try {
@@ -723,6 +762,7 @@ export function classifyError(err: unknown, options?: ClassifyErrorOptions): Cla
     const kind: ErrorKind = verdict?.kind ?? 'unknown';
 
     const result: ClassifiedError = { kind, message: '', cause: err };
+    let hintSource: RetryHintSource | undefined;
     const status = firstDefined(ordered, (f) => f.status);
     if (status !== undefined) result.status = status;
     const code =
@@ -730,14 +770,20 @@ export function classifyError(err: unknown, options?: ClassifyErrorOptions): Cla
       (decider?.own ? undefined : firstDefined(ordered, (f) => f.tokens[0] ?? f.sysCode));
     if (code !== undefined) result.code = redactor.redact(code);
     const retryAfterMs = firstDefined(ordered, (f) => f.retryAfterMs);
-    if (retryAfterMs !== undefined) result.retryAfterMs = retryAfterMs;
+    if (retryAfterMs !== undefined) {
+      result.retryAfterMs = retryAfterMs;
+      hintSource = 'provider';
+    }
     const rateLimit = firstDefined(ordered, (f) => f.rateLimit);
     if (rateLimit !== undefined) {
       result.rateLimit = rateLimit;
       // No retry-after: the reset of the exhausted quota (OpenAI x-ratelimit-reset-*, Anthropic *-reset).
       if (kind === 'rate_limited' && result.retryAfterMs === undefined) {
         const reset = retryAfterFromRateLimit(rateLimit, now);
-        if (reset !== undefined) result.retryAfterMs = reset;
+        if (reset !== undefined) {
+          result.retryAfterMs = reset;
+          hintSource = 'quota_reset';
+        }
       }
     }
 
@@ -749,8 +795,8 @@ export function classifyError(err: unknown, options?: ClassifyErrorOptions): Cla
         chain[0]?.message);
     const message = rawMessage === undefined ? '' : sanitizeMessage(rawMessage, redactor);
     result.message = message === '' ? defaultMessage(kind, status) : message;
-    return result;
+    return { classified: result, hintSource };
   } catch {
-    return { kind: 'unknown', message: DEFAULT_MESSAGES.unknown, cause: err };
+    return { classified: { kind: 'unknown', message: DEFAULT_MESSAGES.unknown, cause: err }, hintSource: undefined };
   }
 }

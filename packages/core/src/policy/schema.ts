@@ -167,7 +167,9 @@ export const retrySchema = z
     /** Longest provider hint we wait for on the same target; longer hints fall back instead. */
     maxHint: duration('a maximum hint wait')
       .optional()
-      .describe('Longest provider retry hint (`retry-after` & co.) waited for on the same target; a longer hint moves on (fallback) instead.'),
+      .describe(
+        "Longest provider retry hint (`retry-after` & co.; for a 429 that gives only the reset of the exhausted quota, the time until the call's share has refilled) waited for on the same target; a longer hint moves on (fallback) instead.",
+      ),
     /** Wait briefly for a local limit (our own limiter) before falling back. */
     maxLimiterWait: duration('a maximum limiter wait')
       .optional()
@@ -211,13 +213,15 @@ const breakerSchema = z
     rampUp: duration('a ramp-up duration')
       .optional()
       .describe('After successful probes, traffic share grows linearly from 10% to 100% over this time; 0 closes at once.'),
-    /** 429s in a row that pause the target until the provider's reset time. */
+    /** 429s in a row that pause the target until the latest of their retry hints. */
     rateLimitPauseAfter: z
       .number()
       .int()
       .positive()
       .optional()
-      .describe("Provider 429s in a row that pause the target until the provider's announced reset."),
+      .describe(
+        "Provider 429s in a row that pause the target until the latest of their hints: the provider's `retry-after` & co., or, for a 429 that gives only the reset of the exhausted quota, the time the call's share has refilled.",
+      ),
     /** Error kinds that count as failures. */
     failOn: z.array(errorKind).optional().describe('Error kinds that count as failures; other kinds give no verdict on the target.'),
   })
