@@ -573,7 +573,7 @@ describe('classifyError: LangChain', () => {
 
   it.each<[string, ErrorKind]>([
     ['MODEL_AUTHENTICATION', 'auth'],
-    ['MODEL_NOT_FOUND', 'auth'],
+    ['MODEL_NOT_FOUND', 'invalid_request'],
     ['MODEL_RATE_LIMIT', 'rate_limited'],
     ['CONTEXT_OVERFLOW', 'context_length'],
     ['OUTPUT_PARSING_FAILURE', 'validation_failed'],

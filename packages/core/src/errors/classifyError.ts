@@ -377,14 +377,22 @@ const OVERLOADED_TOKENS = set('overloaded_error', 'engine_overloaded', 'server_o
 const TIMEOUT_TOKENS = set('timeout_error', 'request-timeout', 'body-timeout', 'request_timeout');
 const AUTH_TOKENS = set('authentication_error', 'permission_error', 'invalid_api_key', 'invalid_organization', 'account_deactivated');
 /**
- * The target's model or deployment does not exist for this key (retired, misspelt in the policy, not
- * enabled for the project): no request can succeed there, any other target may serve it, and someone
- * must fix the configuration. So `auth`, not `invalid_request` (which stops the route: "the same request
- * fails everywhere").
+ * Broad "not found" codes: with {@link MODEL_MISSING_TEXT} they say the model is missing. LangChain's
+ * `MODEL_NOT_FOUND` is one: `@langchain/openai` stamps it on every 404 (a stale `previous_response_id`
+ * too), so only the provider's own lower-case `model_not_found` is decisive (see {@link modelMissingCode}).
  */
-const MODEL_MISSING_TOKENS = set('model_not_found', 'deploymentnotfound');
-/** Broad "not found" codes: with {@link MODEL_MISSING_TEXT} they say the model is missing. */
-const NOT_FOUND_TOKENS = set('not_found', 'not_found_error', 'notfounderror');
+const NOT_FOUND_TOKENS = set('not_found', 'not_found_error', 'notfounderror', 'model_not_found');
+
+/**
+ * The provider's own code saying the model or deployment does not exist for this key (retired, misspelt
+ * in the policy, not enabled for the project): OpenAI's `model_not_found` (as it sends it, lower case:
+ * LangChain's upper-case `MODEL_NOT_FOUND` is put on any 404) or Azure's `DeploymentNotFound`. No
+ * request can succeed there, any other target may serve it, and someone must fix the configuration: so
+ * `auth`, not `invalid_request` (which stops the route: "the same request fails everywhere").
+ */
+function modelMissingCode(tokens: readonly string[]): string | undefined {
+  return tokens.find((t) => t === 'model_not_found' || t.toLowerCase() === 'deploymentnotfound');
+}
 /**
  * A 404 or "not found" error about the model: Anthropic `model: claude-x`, Gemini `models/gemini-x is
  * not found for API version v1beta`, Ollama `model "x" not found, try pulling it first`, vLLM and
@@ -413,6 +421,7 @@ const GENERIC_TOKENS: ReadonlyMap<string, ErrorKind> = new Map<string, ErrorKind
   ['not_found_error', 'invalid_request'],
   ['conflict_error', 'invalid_request'],
   ['request_too_large', 'invalid_request'],
+  ['model_not_found', 'invalid_request'],
   ['invalid_prompt_input', 'invalid_request'],
   ['invalid_tool_results', 'invalid_request'],
   ['message_coercion_failure', 'invalid_request'],
@@ -527,13 +536,14 @@ function decide(facts: Facts): Verdict | undefined {
     [OVERLOADED_TOKENS, 'overloaded'],
     [TIMEOUT_TOKENS, 'timeout'],
     [AUTH_TOKENS, 'auth'],
-    [MODEL_MISSING_TOKENS, 'auth'],
     [VALIDATION_TOKENS, 'validation_failed'],
   ];
   for (const [tokenSet, kind] of specific) {
     const code = firstIn(tokens, tokenSet);
     if (code !== undefined) return hit(kind, RANK.specific, code);
   }
+  const missingModel = modelMissingCode(tokens);
+  if (missingModel !== undefined) return hit('auth', RANK.specific, missingModel);
   const namedKind = firstIn(names, CONTEXT_NAMES)
     ? 'context_length'
     : firstIn(names, POLICY_NAMES)
