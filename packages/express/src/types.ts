@@ -360,8 +360,9 @@ export interface OpenAIGatewayOptions {
    *   that is not one (`UpstreamReplyError`, `ERR_LLMR_EXPRESS_UPSTREAM_BAD_REPLY`, kind `network`),
    *   so the engine retries or falls back, and the client gets the usual error when no target is left.
    * - In a stream it bounds each single event (one line, or one event's lines, without their end),
-   *   in characters, not the stream: an event that grows past it breaks the stream like a cut
-   *   (`ERR_LLMR_EXPRESS_STREAM_BROKEN`).
+   *   in characters, each line counting 33 more than its length (its line end and what keeping it
+   *   costs, so that endless short lines hold no more memory than the bound says), not the stream:
+   *   an event that grows past it breaks the stream like a cut (`ERR_LLMR_EXPRESS_STREAM_BROKEN`).
    * - A non-2xx error body is read up to it, and never more than 1 MiB.
    *
    * Default `'64mb'`. A long text reply is well under 1 MB; the largest legitimate ones stay below

@@ -68,6 +68,44 @@ describe('readBounded', () => {
     expect(pulled).toBeLessThan(10);
   });
 
+  it('with skipDeclaredLonger, destroys a Node stream body whose Content-Length is over the bound, reading none of it', async () => {
+    let pulled = 0;
+    const node = new Readable({
+      highWaterMark: 0,
+      read() {
+        pulled += 1;
+        this.push(Buffer.alloc(10, 97));
+      },
+    });
+    const like = { body: node, headers: new Headers({ 'content-length': '1000' }) } as unknown as Response;
+    const got = await readBounded(like, 25, true);
+    expect(got).toEqual({ bytes: new Uint8Array(0), truncated: true });
+    // Not left open with its socket: ending an iteration that never started would not destroy it.
+    expect(node.destroyed).toBe(true);
+    expect(pulled).toBe(0);
+  });
+
+  it('with skipDeclaredLonger, ends a body that is only async-iterable (neither kind of stream) without reading it', async () => {
+    let pulled = 0;
+    let ended = false;
+    const body = {
+      [Symbol.asyncIterator]: () => ({
+        next: async () => {
+          pulled += 1;
+          return { done: false, value: new Uint8Array(10) };
+        },
+        return: async () => {
+          ended = true;
+          return { done: true, value: undefined };
+        },
+      }),
+    };
+    const like = { body, headers: new Headers({ 'content-length': '1000' }) } as unknown as Response;
+    expect(await readBounded(like, 25, true)).toEqual({ bytes: new Uint8Array(0), truncated: true });
+    expect(ended).toBe(true);
+    expect(pulled).toBe(0);
+  });
+
   it('reads an empty body', async () => {
     expect(await readBounded(new Response(null, { status: 204 }), 10)).toEqual({ bytes: new Uint8Array(0), truncated: false });
   });

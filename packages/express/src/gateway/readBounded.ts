@@ -22,6 +22,19 @@ function declaredLonger(response: Response, maxBytes: number): boolean {
 }
 
 /**
+ * Gives up on a body none of which was read: a web stream is cancelled, a Node stream destroyed
+ * (which closes the connection either way). Not by ending an iteration: `return()` on a Node
+ * stream's iterator that never started is a no-op (an async generator runs no `finally` before its
+ * first step), which would leave the stream, and its socket, open.
+ */
+async function discard(body: unknown): Promise<void> {
+  const stream = body as Partial<ReadableStream<Uint8Array>> & { destroy?: () => void };
+  if (typeof stream.cancel === 'function') await stream.cancel().catch(() => undefined);
+  else if (typeof stream.destroy === 'function') stream.destroy();
+  else await (body as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]().return?.().catch(() => undefined);
+}
+
+/**
  * Reads `response`'s body, at most `maxBytes` bytes of it (counted after `fetch` undid any
  * `Content-Encoding`, so a compressed bomb counts at its real size). A longer body is cancelled as
  * soon as it passes the bound, which makes `fetch` close its connection instead of reading on; so is
@@ -38,17 +51,18 @@ function declaredLonger(response: Response, maxBytes: number): boolean {
 export async function readBounded(response: Response, maxBytes: number, skipDeclaredLonger = false): Promise<BoundedBody> {
   const body = response.body;
   if (body === null || body === undefined) return { bytes: new Uint8Array(0), truncated: false };
+  if (skipDeclaredLonger && declaredLonger(response, maxBytes)) {
+    await discard(body);
+    return { bytes: new Uint8Array(0), truncated: true };
+  }
   // Iterated rather than read with getReader(): a `fetch` option of another make may give a Node
-  // stream. Ending the iteration early (`return()`) cancels a web stream and destroys a Node one.
+  // stream. Ending the iteration early (`return()`, once it has started) cancels a web stream and
+  // destroys a Node one.
   const chunks = (body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
   const stop = async () => {
     // A failed cancel changes nothing: the reply is given up either way.
     await chunks.return?.().catch(() => undefined);
   };
-  if (skipDeclaredLonger && declaredLonger(response, maxBytes)) {
-    await stop();
-    return { bytes: new Uint8Array(0), truncated: true };
-  }
   const kept: Uint8Array[] = [];
   let size = 0;
   let truncated = false;

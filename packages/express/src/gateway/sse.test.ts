@@ -80,20 +80,92 @@ describe('parseSse with maxEventLength', () => {
   it('throws on an event whose data lines never reach the blank line that ends it', async () => {
     const { stream, seen } = endless(`data: ${'y'.repeat(98)}\n`);
     expect(await rejection(drain(stream, 1_000))).toBeInstanceOf(SseEventTooLargeError);
-    expect(seen.pulled).toBe(11); // 10 lines hold 989 characters (98 each, joined by '\n'), 11 hold 1088
+    // Each line counts its 104 characters, 1 for its line end and 32 for keeping it: 7 lines hold
+    // 959, the 8th would make 1096.
+    expect(seen.pulled).toBe(8);
     expect(seen.cancelled).toBe(true);
   });
 
+  it('counts every line an event keeps in full, so endless empty data lines trip the bound as their number says', async () => {
+    // 'data:' costs 5 + 1 + 32 = 38: 263 lines hold 9 994 of 10 000, the 264th breaks the event.
+    const { stream, seen } = endless('data:\n');
+    expect(await rejection(drain(stream, 10_000))).toBeInstanceOf(SseEventTooLargeError);
+    expect(seen.pulled).toBe(264);
+    expect(seen.cancelled).toBe(true);
+    // However the lines are cut into chunks: 263 are an event, 264 are too many.
+    expect(await parse(['data:\n'.repeat(263), '\n'], 10_000)).toEqual([{ data: '\n'.repeat(262) }]);
+    expect(await rejection(parse(['data:\n'.repeat(264), '\n'], 10_000))).toBeInstanceOf(SseEventTooLargeError);
+    expect(await rejection(parse(['data:\n'.repeat(264).split('')].flat(), 10_000))).toBeInstanceOf(SseEventTooLargeError);
+  });
+
   it('keeps events up to the bound, however many arrive in one chunk', async () => {
-    const event = `data: ${'z'.repeat(94)}\n\n`; // 94 characters of data
-    expect(await parse([event.repeat(50)], 94)).toHaveLength(50);
-    expect(await parse([`event: delta\n${event}`], 94 + 5)).toHaveLength(1);
-    expect(await rejection(parse([`event: delta\n${event}`], 94 + 4))).toBeInstanceOf(SseEventTooLargeError);
+    const event = `data: ${'z'.repeat(94)}\n\n`; // a line of 100 characters: 133 with its line end and overhead
+    expect(await parse([event.repeat(50)], 133)).toHaveLength(50);
+    expect(await rejection(parse([event], 132))).toBeInstanceOf(SseEventTooLargeError);
+    // 'event: delta' adds 12 + 33.
+    expect(await parse([`event: delta\n${event}`], 133 + 45)).toHaveLength(1);
+    expect(await rejection(parse([`event: delta\n${event}`], 133 + 44))).toBeInstanceOf(SseEventTooLargeError);
+    // A second event line replaces the first: counted once it is read, not twice.
+    expect(await parse([`event: delta\nevent: delta\n${event}`], 133 + 45)).toEqual([{ event: 'delta', data: 'z'.repeat(94) }]);
   });
 
   it('counts an unfinished line with the event it belongs to', async () => {
-    expect(await rejection(parse(['data: ', 'a'.repeat(60), '\ndata: ', 'b'.repeat(60)], 100))).toBeInstanceOf(SseEventTooLargeError);
-    expect(await parse(['data: ', 'a'.repeat(60), '\n\ndata: ', 'b'.repeat(60), '\n\n'], 100)).toHaveLength(2);
+    // 'data: ' + 60 characters held (66 + 33 = 99), then a line of 66 not ended yet: 165.
+    expect(await rejection(parse(['data: ', 'a'.repeat(60), '\ndata: ', 'b'.repeat(60)], 150))).toBeInstanceOf(SseEventTooLargeError);
+    expect(await parse(['data: ', 'a'.repeat(60), '\n\ndata: ', 'b'.repeat(60), '\n\n'], 150)).toHaveLength(2);
+  });
+
+  it('breaks the event on a line past the bound even when the line arrives whole and would not be kept', async () => {
+    expect(await rejection(parse([`: ${'c'.repeat(200)}\ndata: x\n\n`], 150))).toBeInstanceOf(SseEventTooLargeError);
+    expect(await rejection(parse([': ', 'c'.repeat(200), '\ndata: x\n\n'], 150))).toBeInstanceOf(SseEventTooLargeError);
+    expect(await parse([`: ${'c'.repeat(100)}\ndata: x\n\n`], 150)).toEqual([{ data: 'x' }]);
+  });
+});
+
+describe('parseSse with a long line', () => {
+  it('reads a line of 2.6 MB that arrives in chunks of many sizes, characters split between them', async () => {
+    const text = 'aé🌍中'.repeat(1024 * 1024 / 4) + '\u2028'.repeat(1000);
+    const bytes = new TextEncoder().encode(`event: big\ndata: ${text}\n\ndata: after\n\n`);
+    const sizes = [1, 2, 3, 5, 7, 4096, 65_536, 1, 1, 100_003];
+    async function* body() {
+      for (let at = 0, i = 0; at < bytes.length; i += 1) {
+        const size = sizes[i % sizes.length]!;
+        yield bytes.subarray(at, at + size);
+        at += size;
+      }
+    }
+    const out: SseMessage[] = [];
+    for await (const m of parseSse(body(), 64 * 1024 * 1024)) out.push(m);
+    expect(out).toHaveLength(2);
+    expect(out[0]!.event).toBe('big');
+    expect(out[0]!.data === text).toBe(true); // not toEqual: a failure would print 4 MiB
+    expect(out[1]).toEqual({ data: 'after' });
+  });
+
+  it('reads a long line that arrives a byte at a time', async () => {
+    const text = 'x'.repeat(20_000) + 'é'.repeat(5_000);
+    const bytes = new TextEncoder().encode(`data: ${text}\r\n\r\n`);
+    async function* body() {
+      for (let at = 0; at < bytes.length; at += 1) yield bytes.subarray(at, at + 1);
+    }
+    const out: SseMessage[] = [];
+    for await (const m of parseSse(body(), 100_000)) out.push(m);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.data === text).toBe(true);
+  });
+
+  it('hands an event ended by \r at the end of a chunk over before the next chunk is read', async () => {
+    let pulled = 0;
+    async function* body() {
+      pulled += 1;
+      yield new TextEncoder().encode('data: a\r\r');
+      pulled += 1;
+      yield new TextEncoder().encode('\ndata: b\n\n');
+    }
+    const it = parseSse(body());
+    expect((await it.next()).value).toEqual({ data: 'a' });
+    expect(pulled).toBe(1);
+    expect((await it.next()).value).toEqual({ data: 'b' });
   });
 });
 

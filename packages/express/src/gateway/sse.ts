@@ -1,3 +1,5 @@
+import { LineSplitter } from './LineSplitter';
+
 /**
  * One server-sent event: its `event` name (if any) and its `data` lines joined by `\n`.
  *
@@ -12,6 +14,14 @@ export interface SseMessage {
 }
 
 /**
+ * What keeping one line of an event costs besides its characters (a string header, an array slot),
+ * counted in characters. With the line end (one more), every line counts 33 more than its length:
+ * an event of endless short lines (`data:` alone) then holds a small factor of the bound in memory,
+ * not ten times it as if each line counted its value only.
+ */
+const LINE_OVERHEAD = 32;
+
+/**
  * A server-sent event grew past the largest size {@link parseSse} was told to keep: one line without
  * a line end, or one event's lines without the blank line that ends it. Carries the bound only,
  * never the event's text.
@@ -24,7 +34,7 @@ export interface SseMessage {
  */
 export class SseEventTooLargeError extends Error {
   readonly code = 'ERR_LLMR_EXPRESS_SSE_EVENT_TOO_LARGE';
-  /** The bound, in characters. */
+  /** The bound, in characters (each line of the event counting 33 more than its length: see {@link parseSse}). */
   readonly maxEventLength: number;
 
   constructor(maxEventLength: number) {
@@ -39,10 +49,17 @@ export class SseEventTooLargeError extends Error {
  * line ends, comments and `id:`/`retry:` ignored). Messages without data are skipped; an event cut off
  * by the end of the body is discarded. Errors of the underlying stream propagate.
  *
- * What an event keeps while it is read (the line not ended yet, its `data` and `event` values so far)
- * is bounded by `maxEventLength` characters: past it, the parser throws an
- * {@link SseEventTooLargeError} (and stops reading `body`, which cancels a web stream) rather than
- * buffering an endless line. Lines are scanned once each, so a long line costs linear time.
+ * What an event holds while it is read is bounded by `maxEventLength`: its `data:` lines and its
+ * `event:` line so far, each counted as its whole length (field name included) plus 33 (its line
+ * end, and what keeping a line costs besides its characters), and the line not ended yet, counted by
+ * its characters so far. A line that does not fit what is left of the bound breaks the event even
+ * when it would not be kept (a comment, an `id:`), so whether the bound trips does not depend on how
+ * the body was cut into chunks. Past it, the parser throws an {@link SseEventTooLargeError} (and
+ * stops reading `body`, which cancels a web stream) rather than buffering an endless line or event;
+ * what it held is then at most a small factor of the bound, however short the lines. Each chunk is
+ * searched once for line ends and a line not ended yet is joined once, when it ends
+ * ({@link LineSplitter}), so a long line costs time linear in its length, however many chunks it
+ * arrives in.
  *
  * @example
  * ```ts
@@ -51,15 +68,14 @@ export class SseEventTooLargeError extends Error {
  */
 export async function* parseSse(body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, maxEventLength = Infinity): AsyncGenerator<SseMessage> {
   const decoder = new TextDecoder();
-  const lineEnd = /\r\n|\r|\n/g;
-  let buffer = '';
-  /** Where the search for the next line end resumes: the text before it has none. */
-  let scanned = 0;
+  const lines = new LineSplitter();
   let event: string | undefined;
   let data: string[] = [];
-  /** Characters held by the event being read: its data values (with the `\n` joining them) and its name. */
+  /** What the event being read holds: the cost of its data lines and of its `event:` line. */
   let held = 0;
-  const flushLine = function* (line: string): Generator<SseMessage> {
+  /** The cost of the event's `event:` line (part of `held`), replaced by the next one. */
+  let eventCost = 0;
+  const take = function* (line: string): Generator<SseMessage> {
     if (line === '') {
       if (data.length > 0) {
         const m: SseMessage = { data: data.join('\n') };
@@ -69,52 +85,33 @@ export async function* parseSse(body: AsyncIterable<Uint8Array> | ReadableStream
       event = undefined;
       data = [];
       held = 0;
+      eventCost = 0;
       return;
     }
+    // The line is held with the event while it is read, whether it is kept or not.
+    const cost = line.length + 1 + LINE_OVERHEAD;
+    if (held + cost > maxEventLength) throw new SseEventTooLargeError(maxEventLength);
     if (line.startsWith(':')) return;
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);
     if (value.startsWith(' ')) value = value.slice(1);
     if (field === 'data') {
-      held += value.length + (data.length > 0 ? 1 : 0);
+      held += cost;
       data.push(value);
     } else if (field === 'event') {
-      held += value.length - (event?.length ?? 0);
+      held += cost - eventCost;
+      eventCost = cost;
       event = value;
     }
   };
-  /** `pending`: the characters of the line not ended yet (none while complete lines are taken). */
-  const checkHeld = (pending: number) => {
-    if (held + pending > maxEventLength) throw new SseEventTooLargeError(maxEventLength);
-  };
   for await (const chunk of body as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true });
-    for (;;) {
-      lineEnd.lastIndex = scanned;
-      const m = lineEnd.exec(buffer);
-      if (!m) {
-        scanned = buffer.length;
-        break;
-      }
-      // A lone '\r' at the end may be the first half of '\r\n': wait for more.
-      if (m[0] === '\r' && m.index === buffer.length - 1) {
-        scanned = m.index;
-        break;
-      }
-      const line = buffer.slice(0, m.index);
-      buffer = buffer.slice(m.index + m[0].length);
-      scanned = 0;
-      yield* flushLine(line);
-      checkHeld(0);
-    }
-    // What is left has no line end: the current event's unfinished line.
-    checkHeld(buffer.length);
+    for (const line of lines.push(decoder.decode(chunk, { stream: true }))) yield* take(line);
+    // What is left has no line end yet: the event's unfinished line, counted with it.
+    if (held + lines.pendingLength > maxEventLength) throw new SseEventTooLargeError(maxEventLength);
   }
-  buffer += decoder.decode();
-  // A final '\r' is a line end after all.
-  if (buffer.endsWith('\r')) yield* flushLine(buffer.slice(0, -1));
-  // An event not ended by a blank line when the body ends is incomplete: discarded (as the spec says).
+  // A line without its line end when the body ends (and the bytes of a character cut off with it) is
+  // dropped, and so is an event not ended by a blank line: it is incomplete (as the spec says).
 }
 
 /**

@@ -29,7 +29,8 @@ export interface UpstreamCall {
   fetch: typeof fetch;
   /**
    * The gateway's `upstreamBodyLimit` in bytes: the largest 2xx body read, and the largest single
-   * event of a stream (in characters); an error body is read up to it too, and at most 1 MiB.
+   * event of a stream (in characters, each line counting 33 more: see `parseSse`); an error body is
+   * read up to it too, and at most 1 MiB.
    */
   maxBodyBytes: number;
 }
