@@ -8,7 +8,7 @@
  * | `open`      | none until `until`                                       | `until` passes -> `half-open`                 |
  * | `half-open` | at most `halfOpenProbes` concurrent probes               | enough probe successes -> `ramping` (or `closed`); a failed probe -> `open` |
  * | `ramping`   | a share growing linearly (10% -> 100%) over `rampUpMs`    | ramp done -> `closed`; any failure -> `open`  |
- * | `paused`    | none until `until` (the provider's rate-limit reset)      | `until` passes -> `closed` (or `half-open` when paused while recovering) |
+ * | `paused`    | none until `until` (the latest retry hint of the 429s)   | `until` passes -> `closed` (or `half-open` when paused while recovering) |
  *
  * @example
  * ```ts

@@ -11,7 +11,7 @@ import { OutcomeWindow, type WindowTotals } from './OutcomeWindow';
  * | reason           | meaning                                                        | `retryAfterMs`              |
  * |------------------|----------------------------------------------------------------|-----------------------------|
  * | `open`           | the target is unhealthy                                         | until half-open             |
- * | `paused`         | repeated 429s: waiting for the provider's rate-limit reset      | until the reset             |
+ * | `paused`         | repeated 429s: waiting out the latest retry hint of the streak  | until the pause ends        |
  * | `half-open-busy` | recovering: the allowed probes are already in flight            | `0` (unknown: when a probe ends) |
  * | `ramp`           | recovering: this call fell outside the current traffic share    | `0` (the next call may pass) |
  *
@@ -219,8 +219,9 @@ function checkPolicy(key: string, p: BreakerPolicy): void {
  * at `maxOpenForMs`); a full recovery resets the period to `openForMs`.
  *
  * **Pause.** `rateLimitPauseAfter` consecutive 429s (a success or a failure of another kind breaks the
- * streak) pause the breaker until the latest reset the provider announced (`now + retryAfterMs`, the
- * maximum over the streak), or for `openForMs` without hints. A pause ends in closed, or in half-open
+ * streak) pause the breaker until the latest retry hint (`now + retryAfterMs`, the maximum over the streak:
+ * the provider's `retry-after`, or, for a 429 with only a quota's reset, the time the engine computed
+ * for the call's share to refill), or for `openForMs` without hints. A pause ends in closed, or in half-open
  * when it interrupted a recovery.
  *
  * **Stale outcomes.** Outcomes reported while open or paused belong to calls admitted before, and are
@@ -259,7 +260,7 @@ export class CircuitBreaker {
   private readonly maxOpenForMs: number;
   private failureStreak = 0;
   private rateLimitStreak = 0;
-  /** Latest reset announced during the 429 streak (absolute ms). */
+  /** Latest end of a retry hint during the 429 streak (absolute ms). */
   private rateLimitResetAt = -Infinity;
   private lastHintMs: number | undefined;
   /** Failed recoveries in a row: the open period is `openForMs * 2^reopens`. */

@@ -23,6 +23,7 @@ import { costUsd } from '../pricing/cost';
 import { RetryBudget } from '../retry/RetryBudget';
 import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../pacing/PacingStateSync';
 import { ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
+import { quotaShareSpreadMs } from '../pacing/quotaShareSpreadMs';
 import { quotaShareWaitMs } from '../pacing/quotaShareWaitMs';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
@@ -98,10 +99,12 @@ function pacingNeed(usage: Usage): QuotaNeed {
 /**
  * What an attempt counted against its target's pacing quota before its call (see spendPacing): the
  * quota object itself, so that what is given back once the attempt has ended goes to that quota and
- * not to one a newer provider report put in its place (see settlePacing).
+ * not to one a newer provider report put in its place (see settlePacing). A share counted for a retry
+ * that waits out a 429 (see spendRetryShare) moves to each quota that replaces it until its call goes
+ * out (see replacePacing), so `quota` changes then.
  */
 interface PacingSpend {
-  readonly quota: ProviderQuota;
+  quota: ProviderQuota;
   readonly need: QuotaNeed;
 }
 
@@ -246,6 +249,12 @@ export class Resilience {
   private readonly deferredCloses = new Set<Promise<void>>();
   private readonly reserveOptionsByClass = new Map<TrafficClass, ReserveOptions>();
   private readonly pacing = new Map<string, ProviderQuota>();
+  /**
+   * Per target, the shares counted for retries that wait out a 429 (the time their share refills, see
+   * retryShareHint) and have not gone out yet: a newer report (a 429's, a reply's headers, another
+   * process') cannot count them, so each is counted again against the quota that replaces theirs.
+   */
+  private readonly pendingRetryShares = new Map<string, Set<PacingSpend>>();
   private readonly pacingSync: PacingStateSync | undefined;
   private readonly pacingPublishedAt = new Map<string, number>();
   private readonly pacingSubscription: Disposable | undefined;
@@ -1176,8 +1185,14 @@ export class Resilience {
       let repairUsed = false;
       const out = this.outputCap(s, target);
       const estimate: UsageAmounts = { inputTokens: s.inputTokens, outputTokens: out, costUsd: costUsd(target, s.inputTokens, out) };
+      // The share a retry waiting for it counted against the target's pacing quota (see retryShareHint):
+      // its attempt is counted with it, and gives it back if it never goes out.
+      let retryShare: PacingSpend | undefined;
       for (;;) {
-        if (attempts >= retry.maxAttempts) break chain;
+        if (attempts >= retry.maxAttempts) {
+          this.settlePacing(target, retryShare, 'unsent');
+          break chain;
+        }
         // One clock reading serves the breaker and the attempt's start, unless something waits in between.
         let admittedAt = s.clockAt ?? this.clock.now();
         s.clockAt = undefined;
@@ -1187,43 +1202,59 @@ export class Resilience {
         let capacityWaitMs = 0;
         let admission = this.breakers.admit(target.id, target.provider, admittedAt);
         while (!admission.allowed && admission.reason === 'paused' && this.canWait(s, admission.retryAfterMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
-          // A pause is the provider's announced rate-limit reset (repeated 429s): a short one is waited
-          // for like proactive pacing, instead of throwing away a retry that already waited for its hint.
-          await this.clock.sleep(admission.retryAfterMs, s.request.signal);
+          // A pause is the latest retry hint of repeated 429s: a short one is waited for like proactive
+          // pacing, instead of throwing away a retry that already waited for its hint.
+          try {
+            await this.clock.sleep(admission.retryAfterMs, s.request.signal);
+          } catch (err) {
+            this.settlePacing(target, retryShare, 'unsent');
+            throw err;
+          }
           waitedMs += admission.retryAfterMs;
           capacityWaitMs += admission.retryAfterMs;
           admittedAt = this.clock.now();
           admission = this.breakers.admit(target.id, target.provider, admittedAt);
         }
         if (!admission.allowed) {
+          this.settlePacing(target, retryShare, 'unsent');
           this.skip(s, target, 'breaker_open', admission.reason);
           continue chain;
         }
         let reservation: Reservation | undefined;
         // What pacing counted for this attempt's call: given back if it is never sent, corrected once it ends.
         let paced: PacingSpend | undefined;
+        if (retryShare !== undefined && this.pacing.get(target.id) === retryShare.quota) {
+          // A retry that waited for its share, counted since its 429 (and carried to every report
+          // since): it goes out now, counted once. Not checked again: the shares counted after it are
+          // those of callers that wait longer.
+          paced = retryShare;
+        } else this.settlePacing(target, retryShare, 'unsent');
+        retryShare = undefined;
         try {
           // Proactive pacing from provider headers, then our own target-scoped limits.
           let tooLongMs: number | undefined;
-          for (;;) {
-            const paceMs = this.pacingWait(target, estimate);
-            if (paceMs > 0 && !this.canWait(s, paceMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
-              tooLongMs = paceMs;
-              break;
+          // (Skipped for a retry that counted its share while it waited: see above.)
+          if (paced === undefined) {
+            for (;;) {
+              const paceMs = this.pacingWait(target, estimate);
+              if (paceMs > 0 && !this.canWait(s, paceMs, retry.maxLimiterWaitMs - capacityWaitMs)) {
+                tooLongMs = paceMs;
+                break;
+              }
+              // Counted before any wait: callers arriving meanwhile wait for this call's share too.
+              paced = this.spendPacing(target, estimate);
+              if (paceMs === 0) break;
+              await this.clock.sleep(paceMs, s.request.signal);
+              waitedMs += paceMs;
+              capacityWaitMs += paceMs;
+              fresh = false;
+              if (this.pacing.get(target.id) === paced?.quota) break;
+              // Replaced while it waited (another call's headers, a 429's, another process' snapshot): the
+              // newer report cannot count this call, which has not gone out, and may leave less than the
+              // quota it waited on. Checked again and counted against it, within what is left of the
+              // wait allowed; the replaced quota is not corrected (see settlePacing).
+              paced = undefined;
             }
-            // Counted before any wait: callers arriving meanwhile wait for this call's share too.
-            paced = this.spendPacing(target, estimate);
-            if (paceMs === 0) break;
-            await this.clock.sleep(paceMs, s.request.signal);
-            waitedMs += paceMs;
-            capacityWaitMs += paceMs;
-            fresh = false;
-            if (this.pacing.get(target.id) === paced?.quota) break;
-            // Replaced while it waited (another call's headers, a 429's, another process' snapshot): the
-            // newer report cannot count this call, which has not gone out, and may leave less than the
-            // quota it waited on. Checked again and counted against it, within what is left of the
-            // wait allowed; the replaced quota is not corrected (see settlePacing).
-            paced = undefined;
           }
           if (tooLongMs !== undefined) {
             this.breakers.release(target.id, target.provider, admission);
@@ -1309,6 +1340,8 @@ export class Resilience {
           );
         }
 
+        // Going out: a retry's share is no longer pending, a newer report counts this call as the provider does.
+        if (paced !== undefined) this.unpendRetryShare(target, paced);
         attempts++;
         targetAttempt++;
         if (tried++ > 0 && targetAttempt === 1) s.record.fallback_used = true;
@@ -1403,7 +1436,11 @@ export class Resilience {
           // call (a nested engine.execute) is a failure of this attempt like any other.
           if (isInstance(err, RequestFailedError) && err.record === s.record) throw err;
           const latency = this.clock.now() - started;
-          const c = this.classifyAttemptError(err, s, estimate);
+          const classified = this.classifyAttemptError(err, s);
+          let c = classified.c;
+          // The 429's snapshot replaces the target's quota first: a reset-only hint is shortened on it.
+          if (c.rateLimit) this.setPacing(target.id, c.rateLimit);
+          if (classified.quotaReset) c = { ...c, retryAfterMs: this.retryShareHint(target, estimate, c.retryAfterMs!) };
           attemptRecord.latencyMs = latency;
           attemptRecord.outcome = 'error';
           attemptRecord.errorKind = c.kind;
@@ -1445,7 +1482,6 @@ export class Resilience {
               ...(c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {}),
             });
           }
-          if (c.rateLimit) this.setPacing(target.id, c.rateLimit);
           if (c.kind === 'cancelled') throw this.cancelled(s, err);
           // The team hears of quota and key problems even when the deadline has passed too.
           if (c.kind === 'quota_exhausted' || c.kind === 'auth') {
@@ -1483,6 +1519,9 @@ export class Resilience {
               perKind[c.kind] = used + 1;
               previousDelay = delay;
               s.record.retry_count++;
+              // A wait for this call's share (see retryShareHint): the share is counted now, as proactive
+              // pacing counts a call that waits for it, so the callers refused after it wait longer.
+              if (classified.quotaReset && hint !== undefined) retryShare = this.spendRetryShare(target, estimate);
               this.events.emit('retry', {
                 requestId: s.requestId,
                 route: route.name,
@@ -1492,7 +1531,12 @@ export class Resilience {
                 delayMs: delay,
                 source: hint !== undefined ? 'hint' : 'backoff',
               });
-              await this.clock.sleep(delay, s.request.signal);
+              try {
+                await this.clock.sleep(delay, s.request.signal);
+              } catch (e) {
+                this.settlePacing(target, retryShare, 'unsent');
+                throw e;
+              }
               waitedMs = delay;
               continue;
             }
@@ -1548,29 +1592,64 @@ export class Resilience {
   }
 
   /**
-   * An attempt's failure, classified. A 429 whose only hint is the reset of the exhausted quota (the
-   * time it is full again: OpenAI's `x-ratelimit-reset-tokens: 6m0s`) gets, as `retryAfterMs`, the time
-   * until this call's share (`estimate`, one request, the pacing margin) has refilled by the pacing model,
-   * never longer: that hint is the retry's delay, the breaker's pause, a requeued chain's `notBefore`,
-   * the attempt's and the thrown error's `retryAfterMs`. A hint the provider gave (`retry-after` & co.)
-   * is kept as it came.
+   * An attempt's failure, classified, and whether its `retryAfterMs` is only the reset of the exhausted
+   * quota (`quotaReset`: the time it is full again, OpenAI's `x-ratelimit-reset-tokens: 6m0s`, on a 429
+   * with a rate-limit snapshot), which the engine shortens to the time this call's share is back (see
+   * retryShareHint). A hint the provider gave (`retry-after` & co.) is kept as it came.
    */
-  private classifyAttemptError(err: unknown, s: RequestState, estimate: UsageAmounts): ClassifiedError {
-    if (isInstance(err, AttemptTimeoutError)) return { kind: 'timeout', code: err.code, message: err.message, cause: err };
+  private classifyAttemptError(err: unknown, s: RequestState): { c: ClassifiedError; quotaReset: boolean } {
+    if (isInstance(err, AttemptTimeoutError)) return { c: { kind: 'timeout', code: err.code, message: err.message, cause: err }, quotaReset: false };
     if (s.request.signal?.aborted) {
-      return { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err };
+      return { c: { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', message: 'cancelled by the caller', cause: err }, quotaReset: false };
     }
-    const now = this.clock.now();
-    const { classified: c, hintSource } = classifyWithHintSource(err, { now, redact: this.redactor });
+    const { classified: c, hintSource } = classifyWithHintSource(err, { now: this.clock.now(), redact: this.redactor });
     // Cancelled, but not by our caller (their signal is not aborted): the provider or an SDK cut the
     // call (Gemini's 499 CANCELLED, an abort of the call's own): retried and fallen back like a cut
     // connection, not ended as the caller's cancellation.
-    if (c.kind === 'cancelled') return { ...c, kind: 'network' };
-    if (hintSource === 'quota_reset' && c.rateLimit !== undefined && c.retryAfterMs !== undefined) {
-      const shareMs = quotaShareWaitMs(c.rateLimit, pacingNeed(estimate), PACING_MARGIN, now, c.retryAfterMs);
-      if (shareMs < c.retryAfterMs) return { ...c, retryAfterMs: shareMs };
-    }
-    return c;
+    if (c.kind === 'cancelled') return { c: { ...c, kind: 'network' }, quotaReset: false };
+    return { c, quotaReset: hintSource === 'quota_reset' && c.rateLimit !== undefined && c.retryAfterMs !== undefined };
+  }
+
+  /**
+   * The retry hint of a 429 whose only hint is `resetMs`, the reset of the exhausted quota (the time it
+   * is full again): the time until this call's share (`estimate`, one request, the pacing margin) has
+   * refilled on the target's live pacing quota — the 429's snapshot (just stored by setPacing) less the
+   * shares still counted on it: calls sent since and, above all, the retries of the callers refused
+   * before this one that still wait for their own share ({@link Resilience.pendingRetryShares}). So the
+   * callers refused by one quota get growing waits, and those whose wait is over `maxHint` fall back at
+   * once. A random spread of up to 10% of that wait, at most 1 s ({@link quotaShareSpreadMs}, drawn from
+   * the engine's `random`), is added, so processes that share pacing state but not their pending
+   * retries do not all retry at the same millisecond; the whole is never longer than `resetMs`. That
+   * hint is the retry's delay (its share is counted then, see spendRetryShare), the breaker's pause, a
+   * requeued chain's `notBefore`, the attempt's and the thrown error's `retryAfterMs`.
+   */
+  private retryShareHint(target: ResolvedTarget, estimate: UsageAmounts, resetMs: number): number {
+    const quota = this.pacing.get(target.id);
+    if (quota === undefined) return resetMs;
+    const shareMs = quotaShareWaitMs(quota, pacingNeed(estimate), PACING_MARGIN, this.clock.now(), resetMs);
+    if (shareMs >= resetMs) return resetMs;
+    return Math.min(resetMs, shareMs + quotaShareSpreadMs(shareMs, this.random));
+  }
+
+  /**
+   * Counts the share of a retry that waits for it (see retryShareHint) against the target's quota, as
+   * pending until its call goes out: quotas that replace this one meanwhile count it again (see
+   * replacePacing), and it is given back (settlePacing `unsent`) if the retry never goes out.
+   */
+  private spendRetryShare(target: ResolvedTarget, estimate: UsageAmounts): PacingSpend | undefined {
+    const share = this.spendPacing(target, estimate);
+    if (share === undefined) return undefined;
+    let pending = this.pendingRetryShares.get(target.id);
+    if (pending === undefined) this.pendingRetryShares.set(target.id, (pending = new Set()));
+    pending.add(share);
+    return share;
+  }
+
+  /** A retry's share whose call goes out or is settled: no longer carried to newer quotas. */
+  private unpendRetryShare(target: ResolvedTarget, share: PacingSpend): void {
+    const pending = this.pendingRetryShares.get(target.id);
+    if (pending === undefined || !pending.delete(share)) return;
+    if (pending.size === 0) this.pendingRetryShares.delete(target.id);
   }
 
   // ---------------------------------------------------------------- pacing
@@ -1584,7 +1663,7 @@ export class Resilience {
   private setPacing(targetId: string, snap: RateLimitSnapshot): void {
     const now = this.clock.now();
     const observed: RateLimitSnapshot = { ...snap, observedAt: snap.observedAt ?? now };
-    this.pacing.set(targetId, ProviderQuota.from(observed, now));
+    this.replacePacing(targetId, ProviderQuota.from(observed, now), now);
     const sync = this.pacingSync;
     if (!sync) return;
     const last = this.pacingPublishedAt.get(targetId) ?? -Infinity;
@@ -1599,9 +1678,26 @@ export class Resilience {
 
   /** A snapshot from another process replaces the target's, unless the provider reported ours later. */
   private receivePacing(targetId: string, snap: RateLimitSnapshot): void {
-    const quota = ProviderQuota.from(snap, this.clock.now());
+    const now = this.clock.now();
+    const quota = ProviderQuota.from(snap, now);
     const current = this.pacing.get(targetId);
     if (current && quota.reportedAt < current.reportedAt) return;
+    this.replacePacing(targetId, quota, now);
+  }
+
+  /**
+   * Makes `quota` (a newer report) the target's, with the shares of the retries still waiting to go
+   * out counted against it: the report cannot count calls not sent yet, and the callers refused after
+   * them must keep waiting behind them. Each such share moves to the new quota, where it is settled.
+   */
+  private replacePacing(targetId: string, quota: ProviderQuota, now: number): void {
+    const pending = this.pendingRetryShares.get(targetId);
+    if (pending !== undefined) {
+      for (const share of pending) {
+        quota.spend(share.need, now);
+        share.quota = quota;
+      }
+    }
     this.pacing.set(targetId, quota);
   }
 
@@ -1642,7 +1738,9 @@ export class Resilience {
    * provider, which may bill it in full.
    */
   private settlePacing(target: ResolvedTarget, spent: PacingSpend | undefined, outcome: PacingOutcome): void {
-    if (spent === undefined || this.pacing.get(target.id) !== spent.quota) return;
+    if (spent === undefined) return;
+    this.unpendRetryShare(target, spent);
+    if (this.pacing.get(target.id) !== spent.quota) return;
     const { need } = spent;
     let back: QuotaNeed;
     if (outcome === 'unsent') back = need;

@@ -1,8 +1,11 @@
 import { readRateLimitHeaders, retryAfterFromRateLimit } from '../errors/retryHints';
-import type { QuotaNeed } from './ProviderQuota';
+import type { RateLimitSnapshot } from '../errors/ErrorKind';
+import { ProviderQuota, type QuotaNeed } from './ProviderQuota';
 import { quotaShareWaitMs } from './quotaShareWaitMs';
 
 const now = 1_000_000;
+/** The live quota a snapshot received at `now` gives. */
+const live = (snap: RateLimitSnapshot) => ProviderQuota.from(snap, now);
 /** One request of 500 input and 200 output tokens. */
 const call700: QuotaNeed = { requests: 1, tokens: 700, inputTokens: 500, outputTokens: 200 };
 
@@ -10,7 +13,7 @@ const call700: QuotaNeed = { requests: 1, tokens: 700, inputTokens: 500, outputT
 function waitOn(headers: Record<string, string>, need: QuotaNeed, margin = 0.02): { wait: number; reset: number } {
   const snap = readRateLimitHeaders(headers, now)!;
   const reset = retryAfterFromRateLimit(snap, now)!;
-  return { wait: quotaShareWaitMs(snap, need, margin, now, reset), reset };
+  return { wait: quotaShareWaitMs(ProviderQuota.from(snap, now), need, margin, now, reset), reset };
 }
 
 describe('quotaShareWaitMs', () => {
@@ -46,10 +49,10 @@ describe('quotaShareWaitMs', () => {
 
   it('waits nothing on a snapshot whose reset has already passed', () => {
     const past = { limitTokens: 10_000, remainingTokens: 0, tokensResetAt: now - 1_000 };
-    expect(quotaShareWaitMs(past, call700, 0.02, now, 0)).toBe(0);
+    expect(quotaShareWaitMs(live(past), call700, 0.02, now, 0)).toBe(0);
     // Even given a longer cap: the quota is full again.
-    expect(quotaShareWaitMs(past, call700, 0.02, now, 5_000)).toBe(0);
-    expect(quotaShareWaitMs({ remainingTokens: 0, tokensResetAt: now - 1_000 }, call700, 0.02, now, 5_000)).toBe(0);
+    expect(quotaShareWaitMs(live(past), call700, 0.02, now, 5_000)).toBe(0);
+    expect(quotaShareWaitMs(live({ remainingTokens: 0, tokensResetAt: now - 1_000 }), call700, 0.02, now, 5_000)).toBe(0);
   });
 
   it('is never longer than the reset-derived hint it replaces', () => {
@@ -64,12 +67,22 @@ describe('quotaShareWaitMs', () => {
       remainingRequests: 1,
       requestsResetAt: now + 600_000,
     };
-    expect(quotaShareWaitMs(snap, call700, 0.02, now, 10_000)).toBe(10_000);
+    expect(quotaShareWaitMs(live(snap), call700, 0.02, now, 10_000)).toBe(10_000);
   });
 
   it('counts what came back since a snapshot observed earlier', () => {
     // Observed 10 s ago as "0 left, full in 6 min": 277.8 tokens back already.
     const snap = { limitTokens: 10_000, remainingTokens: 0, tokensResetAt: now + 350_000, observedAt: now - 10_000 };
-    expect(quotaShareWaitMs(snap, call700, 0, now, 350_000)).toBe(15_200);
+    expect(quotaShareWaitMs(live(snap), call700, 0, now, 350_000)).toBe(15_200);
+  });
+
+  it('counts the shares already counted on the quota first: a second caller waits behind the first', () => {
+    const quota = live(readRateLimitHeaders(tokensSpent, now)!);
+    expect(quotaShareWaitMs(quota, call700, 0.02, now, 360_000)).toBe(32_400);
+    quota.spend(call700, now);
+    // 2 × 700 tokens and the margin: 1 600 tokens at 36 ms each.
+    expect(quotaShareWaitMs(quota, call700, 0.02, now, 360_000)).toBe(57_600);
+    quota.giveBack(call700, now);
+    expect(quotaShareWaitMs(quota, call700, 0.02, now, 360_000)).toBe(32_400);
   });
 });
