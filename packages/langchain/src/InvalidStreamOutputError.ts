@@ -6,10 +6,12 @@ import { StreamInterruptedError, type StreamInterruptedFields } from './StreamIn
  *
  * - the wrapped runnable's output parser rejected it part-way through the stream (an
  *   `OutputParserException`, or a `SyntaxError` of an output-parser run): the parser's error is `cause`;
- * - it ended with tool calls cut off, their arguments not complete JSON (`max_tokens` reached:
- *   `finish_reason: 'length'`), which arrived as partial arguments: a tool-call parser
- *   (`withStructuredOutput`'s `functionCalling`) yielded partial objects, or a chat model's own chunks
- *   (`bindTools()`) add up to a message that lists the cut call among its `tool_calls`. No `cause`.
+ * - it ended with tool calls cut off, which arrived as partial arguments: a tool-call parser
+ *   (`withStructuredOutput`'s `functionCalling`) yielded partial objects of calls its `invoke()` rejects
+ *   (none with arguments that are complete JSON), or a chat model's own chunks (`bindTools()`) add up to
+ *   a reply the provider says was cut off by its output-token limit (`finish_reason: 'length'`,
+ *   `stop_reason: 'max_tokens'`, `status: 'incomplete'`, ...) that lists a call with incomplete
+ *   arguments among its `tool_calls`. No `cause`.
  *
  * The caller holds part of an answer that cannot be used, and no fallback is possible any more, so the
  * stream ends with this error. Kind `validation_failed`, code `ERR_LLMR_STREAM_INVALID_OUTPUT`: the reply

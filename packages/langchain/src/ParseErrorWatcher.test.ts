@@ -193,4 +193,41 @@ describe('ParseErrorWatcher', () => {
       }
     });
   });
+
+  describe("skippedToolCalls: the tool-call parsers' part of skippedReply, the only part a stream with content can have", () => {
+    const cut = { toolCall: { name: 'summary', arguments: '{"title":"Quarterly res' } };
+    const keyParser = () => new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true });
+
+    it('is the tool call a tool-call parser let through part-way (its partial arguments yielded), as skippedReply is', async () => {
+      const parsing = new ParseErrorWatcher();
+      await readAll(new ScriptedChatModel([cut]).pipe(keyParser()).stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedToolCalls()).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' });
+      expect(parsing.copy().skippedToolCalls()).toEqual(parsing.skippedToolCalls());
+    });
+
+    it("is never the JSON parsers' rule, which judges the last model reply rather than what the parser was given", async () => {
+      const parsing = new ParseErrorWatcher();
+      // The parser gets the tag the chain extracted (`[]`, valid JSON) but the rule reads the whole reply (prose).
+      const chain = new ScriptedChatModel([{ text: 'No open tickets. <data>[]</data>' }])
+        .pipe(RunnableLambda.from((m: BaseMessageChunk) => /<data>(.*)<\/data>/s.exec(String(m.content))?.[1] ?? ''))
+        .pipe(new JsonOutputParser());
+      expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([[]]);
+      expect(parsing.skippedReply()).toMatchObject({ reason: 'the reply is not valid JSON' });
+      expect(parsing.skippedToolCalls()).toBeUndefined();
+    });
+
+    it('is remembered also after a JSON parser of the same attempt skipped a reply first', async () => {
+      const parsing = new ParseErrorWatcher();
+      await readAll(new ScriptedChatModel([{ text: 'Sure!' }]).pipe(new JsonOutputParser()).stream('x', { callbacks: [parsing] }));
+      await readAll(new ScriptedChatModel([cut]).pipe(keyParser()).stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedReply()).toMatchObject({ reason: 'the reply is not valid JSON', text: 'Sure!' });
+      expect(parsing.skippedToolCalls()).toMatchObject({ text: '{"title":"Quarterly res' });
+    });
+
+    it('is nothing for whole tool calls', async () => {
+      const parsing = new ParseErrorWatcher();
+      await readAll(new ScriptedChatModel([{ toolCall: { name: 'summary', arguments: '{"title":"Q3"}' } }]).pipe(keyParser()).stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedToolCalls()).toBeUndefined();
+    });
+  });
 });

@@ -51,6 +51,8 @@ interface Seen {
   modelErrors: WeakSet<object>;
   /** The first reply a skipping parser run let through (turned into nothing, or partial tool-call arguments) where its `invoke()` would have thrown. */
   skipped: ParseFailure | undefined;
+  /** The first such reply of a tool-call parser run (`toolCalls`), whatever it yielded. */
+  skippedToolCalls: ParseFailure | undefined;
   /** The text of the last model reply (of the last model run that ended). */
   replyText: string | undefined;
   /** The raw tool calls of the last model reply (`additional_kwargs.tool_calls`), if any. */
@@ -85,7 +87,8 @@ function structuredOutputMethod(extra: Record<string, unknown> | undefined): unk
  *   yielded nothing, or, for a tool call cut off part-way, the partial arguments it had. A run of such a
  *   parser that ended on a reply its `invoke()` would have rejected is remembered here: text that is
  *   neither blank nor JSON given to a JSON parser that yielded nothing, tool calls none of which has
- *   complete arguments given to a tool-call parser (whatever it yielded).
+ *   complete arguments given to a tool-call parser (whatever it yielded). {@link ParseErrorWatcher.skippedToolCalls}
+ *   is the tool-call parsers' part of it alone.
  *
  * @example
  * ```ts
@@ -108,6 +111,7 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
       errors: new WeakSet(),
       modelErrors: new WeakSet(),
       skipped: undefined,
+      skippedToolCalls: undefined,
       replyText: undefined,
       replyToolCalls: undefined,
     };
@@ -153,15 +157,17 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     this.seen.parsingRuns.delete(runId);
     const skipping = this.seen.skippingRuns.get(runId);
     this.seen.skippingRuns.delete(runId);
-    if (skipping === undefined || this.seen.skipped !== undefined) return;
+    if (skipping === undefined) return;
     const inputs = kwargs?.inputs;
     if (inputs !== undefined && !receivedInput(inputs)) return;
     if (skipping === 'text') {
-      if (isEmptyOutput(outputs)) this.seen.skipped = parseFailureOfSkippedReply(this.seen.replyText);
+      if (isEmptyOutput(outputs)) this.seen.skipped ??= parseFailureOfSkippedReply(this.seen.replyText);
       return;
     }
+    if (this.seen.skippedToolCalls !== undefined) return;
     const toolCalls = isBaseMessage(inputs) ? inputs.additional_kwargs?.tool_calls : this.seen.replyToolCalls;
-    this.seen.skipped = parseFailureOfSkippedToolCalls(toolCalls);
+    this.seen.skippedToolCalls = parseFailureOfSkippedToolCalls(toolCalls);
+    this.seen.skipped ??= this.seen.skippedToolCalls;
   }
 
   override handleChainError(err: unknown, runId: string): void {
@@ -224,6 +230,26 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    */
   skippedReply(): ParseFailure | undefined {
     return this.seen.skipped;
+  }
+
+  /**
+   * The tool calls a tool-call parser (`JsonOutputToolsParser`, `JsonOutputKeyToolsParser`:
+   * `withStructuredOutput`'s `functionCalling`) let through while streaming where its `invoke()` would
+   * have thrown: the part of {@link ParseErrorWatcher.skippedReply} that a stream with content can have
+   * (the parser yielded the partial arguments of a call cut off part-way), judged on the message the
+   * parser run was given, as its `invoke()` judges it (tool calls none of which has arguments that are
+   * complete JSON). Never the JSON parsers' rule, which judges the last model reply's text rather than
+   * what the parser was given, and so holds only for a stream that yielded nothing.
+   *
+   * @example
+   * ```ts
+   * const parsing = new ParseErrorWatcher();
+   * for await (const _ of await model.pipe(new JsonOutputKeyToolsParser({ keyName: 'summary' })).stream(input, { callbacks: [parsing] }));
+   * parsing.skippedToolCalls(); // { reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' }
+   * ```
+   */
+  skippedToolCalls(): ParseFailure | undefined {
+    return this.seen.skippedToolCalls;
   }
 
   /** Whether `error` was raised by an output-parser run or a model run whose SDK parses the reply, below this handler. */

@@ -4,7 +4,7 @@ import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, type BaseMessag
 import { BaseTransformOutputParser, JsonOutputParser, OutputParserException, StringOutputParser, StructuredOutputParser } from '@langchain/core/output_parsers';
 import { JsonOutputKeyToolsParser, JsonOutputToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { ChatPromptTemplate } from '@langchain/core/prompts';
-import { RunnableLambda, RunnableRetry, type Runnable, type RunnableConfig } from '@langchain/core/runnables';
+import { RunnableLambda, RunnableMap, RunnablePassthrough, RunnableRetry, type Runnable, type RunnableConfig } from '@langchain/core/runnables';
 import { FakeListChatModel, FakeTracer } from '@langchain/core/utils/testing';
 import { ChatOpenAI } from '@langchain/openai';
 import {
@@ -910,6 +910,8 @@ describe('ResilientRunnable.stream', () => {
   describe('a streamed tool call cut off (max_tokens) after its arguments reached the caller: only the end counts', () => {
     /** The arguments of a `lookup` call cut off part-way: not JSON, though LangChain reads them as partial JSON. */
     const CUT = '{"q":"the weather in Paris tomor';
+    /** The reply cut off there by `max_tokens`, as ChatOpenAI reports it (`finish_reason: 'length'`). */
+    const cutReply = { toolCall: { name: 'lookup', arguments: CUT }, finishReason: 'length' };
     const lookup = () => new JsonOutputKeyToolsParser({ keyName: 'lookup', returnSingle: true });
     const attemptsOf = (records: RequestRecord[]) => records.map((r) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`));
 
@@ -923,7 +925,7 @@ describe('ResilientRunnable.stream', () => {
 
     it("through a tool-call parser: the partial objects reach the caller, then InvalidStreamOutputError, where invoke() falls back (the parser's invoke() throws)", async () => {
       const { engine, records, transitions } = watchedEngine();
-      const model = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: CUT } }]);
+      const model = new ScriptedChatModel([cutReply]);
       const long = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: '{"q":"long"}' } }]);
       const safe = withResilience(model.pipe(lookup()), { engine, route: 'chat', fallbacks: [long.pipe(lookup())] });
       expect(await safe.invoke('weather?')).toEqual({ q: 'long' });
@@ -949,16 +951,18 @@ describe('ResilientRunnable.stream', () => {
 
     it("a chat model's own stream (bindTools): InvalidStreamOutputError, since its chunks add up to a message that lists the cut call among its tool_calls", async () => {
       const { engine, records, transitions } = watchedEngine();
-      const model = new ScriptedChatModel([{ toolCall: { name: 'lookup', arguments: CUT } }]);
+      const model = new ScriptedChatModel([cutReply]);
       const safe = withResilience(model, { engine, route: 'solo' });
       // invoke() hands the cut call back under invalid_tool_calls, never as a tool call to run.
       const whole = (await safe.invoke('weather?')) as AIMessage;
       expect(whole.tool_calls).toEqual([]);
       expect(whole.invalid_tool_calls).toMatchObject([{ name: 'lookup', args: CUT }]);
+      expect(whole.response_metadata.finish_reason).toBe('length');
       const { chunks, error } = await readAll(safe.stream('weather?'));
       // What the caller would otherwise have run: the cut call, its partial arguments read as a whole tool call.
       const added = (chunks as AIMessageChunk[]).reduce((a, c) => a.concat(c));
       expect(added.tool_calls).toMatchObject([{ name: 'lookup', args: { q: 'the weather in Paris tomor' } }]);
+      expect(added.response_metadata.finish_reason).toBe('length');
       expect(error).toBeInstanceOf(InvalidStreamOutputError);
       expect(error).toMatchObject({ kind: 'validation_failed', reason: "the reply's tool call arguments are not valid JSON", chunksReceived: chunks.length });
       await flush();
@@ -984,11 +988,74 @@ describe('ResilientRunnable.stream', () => {
 
     it('a tool call without arguments (a tool with no parameters) is whole', async () => {
       const { engine, records } = manualEngine();
-      const safe = withResilience(new ScriptedChatModel([{ toolCall: { name: 'now', arguments: '' } }]), { engine, route: 'solo' });
+      const safe = withResilience(new ScriptedChatModel([{ toolCall: { name: 'now', arguments: '' }, finishReason: 'length' }]), { engine, route: 'solo' });
       expect((await readAll(safe.stream('time?'))).error).toBeUndefined();
       await flush();
       expect(records[0]).toMatchObject({ outcome: 'success' });
     });
+
+    it("incomplete arguments the provider does not say were cut off: a chat model's own stream is a success, as LangChain judges it; a tool-call parser's stream fails as its invoke() does", async () => {
+      const { engine, records } = manualEngine();
+      const unsaid = { toolCall: { name: 'lookup', arguments: CUT } };
+      // No finish_reason, stop_reason, status...: nothing says the reply was cut off, so nothing is judged.
+      const own = await readAll(withResilience(new ScriptedChatModel([unsaid]), { engine, route: 'solo' }).stream('weather?'));
+      expect(own.error).toBeUndefined();
+      expect((own.chunks as AIMessageChunk[]).reduce((a, c) => a.concat(c)).tool_calls).toMatchObject([{ name: 'lookup', args: { q: 'the weather in Paris tomor' } }]);
+      // A tool-call parser's invoke() throws for it whatever the provider said: its stream ends the same way.
+      const parsed = await readAll(withResilience(new ScriptedChatModel([unsaid]).pipe(lookup()), { engine, route: 'solo' }).stream('weather?'));
+      expect(parsed.error).toBeInstanceOf(InvalidStreamOutputError);
+      await flush();
+      expect(records.map((r) => r.outcome)).toEqual(['success', 'failure']);
+    });
+
+    // Models without strict JSON decoding write a raw newline inside a string (a `code` argument); LangChain
+    // reads such arguments as a whole tool call, streamed or not. Nothing was cut.
+    const LENIENT = '{"language":"python","code":"print(1)\nprint(2)"}';
+
+    it.each([
+      ['the provider says nothing of a cut', undefined],
+      ["the provider said the reply was cut off, right after the call's last brace", 'length'],
+    ])("whole arguments with a raw newline inside a string, in a chat model's own stream, are a success (%s)", async (_, finishReason) => {
+      const step = { toolCall: { name: 'run_code', arguments: LENIENT }, pieceChars: 5, ...(finishReason !== undefined ? { finishReason } : {}) };
+      const bare: AIMessageChunk[] = [];
+      for await (const c of await new ScriptedChatModel([step]).stream('run it')) bare.push(c);
+      const added = bare.reduce((a, c) => a.concat(c));
+      expect(added.tool_calls).toMatchObject([{ name: 'run_code', args: { language: 'python', code: 'print(1)\nprint(2)' } }]);
+      expect(added.invalid_tool_calls).toEqual([]);
+      const { engine, records } = manualEngine();
+      const { chunks, error } = await readAll(withResilience(new ScriptedChatModel([step]), { engine, route: 'solo' }).stream('run it'));
+      expect(error).toBeUndefined();
+      expect(chunks).toHaveLength(bare.length);
+      await flush();
+      expect(records[0]).toMatchObject({ outcome: 'success' });
+    });
+  });
+
+  it('a JsonOutputParser that yields only `[]` from a tag the chain extracts from the reply, beside a branch that streams the reply: a success, in stream() as in invoke()', async () => {
+    // The JSON parsers' rule judges the last model reply's text (here prose with a tag in it), not what the
+    // parser was given: it holds only for a stream that yielded nothing, never at the end of one with content.
+    const reply = 'No open tickets match your query. <data>[]</data>';
+    const chain = (model: ScriptedChatModel) =>
+      model.pipe(
+        RunnableMap.from({
+          message: new RunnablePassthrough<AIMessageChunk>(),
+          data: RunnableLambda.from((m: AIMessageChunk) => /<data>(.*)<\/data>/s.exec(String(m.content))?.[1] ?? '').pipe(new JsonOutputParser()),
+        }),
+      );
+    const { engine, records } = manualEngine();
+    const long = new ScriptedChatModel([{ text: 'from long <data>[1]</data>' }]);
+    const safe = withResilience(chain(new ScriptedChatModel([{ text: reply }])), { engine, route: 'chat', fallbacks: [chain(long)] });
+    expect(await safe.invoke('open tickets?')).toMatchObject({ data: [] });
+    const { chunks, error } = await readAll(safe.stream('open tickets?'));
+    expect(error).toBeUndefined();
+    expect(chunks).toContainEqual({ data: [] });
+    expect(chunks.filter((c) => (c as { message?: unknown }).message !== undefined).length).toBeGreaterThan(1);
+    await flush();
+    expect(records.map((r) => [r.outcome, r.final_target])).toEqual([
+      ['success', 'primary'],
+      ['success', 'primary'],
+    ]);
+    expect(long.calls).toBe(0);
   });
 
   it('settles the request when the caller stops reading early', async () => {

@@ -165,8 +165,10 @@ function newRequestId(): string {
  * - `stream`: falls back only until the first chunk with content arrives; a break after that ends
  *   the stream with a {@link StreamInterruptedError}. A reply the chain's output parser cannot parse
  *   is an invalid reply before that chunk (falls back) and an {@link InvalidStreamOutputError} after it;
- *   so is a reply whose tool calls were cut off (arguments that are not complete JSON when the stream
- *   ends: `max_tokens`), with or without a tool-call parser. Those errors carry the provider's, SDK's
+ *   so is a reply whose tool calls were cut off, once the stream has ended: through a tool-call parser
+ *   whose `invoke()` rejects them, or, without one, a reply the provider says was cut off by its
+ *   output-token limit (`finish_reason: 'length'`, `stop_reason: 'max_tokens'`, ...) with a call whose
+ *   arguments are incomplete. Those errors carry the provider's, SDK's
  *   or parser's error as the engine exposes causes (with its `redact` option, a redacted stand-in).
  *   `streamEvents` (v1, v2, also encoded as `text/event-stream`) and `streamLog()` left early stop the
  *   stream (recorded as cancelled); leaving them never throws.
@@ -645,8 +647,12 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       signal.throwIfAborted();
     }
     // Only the end counts (tool-call arguments arrive as partial JSON by design): a reply whose tool calls
-    // were cut off (`max_tokens`) is an invalid reply, as for invoke(), though its chunks are out.
-    const unparsed = opened.parsing.skippedReply() ?? (whole ? parseFailureOfStreamedToolCalls(aggregate) : undefined);
+    // were cut off is an invalid reply, as for invoke(), though its chunks are out. Two rules, tool calls
+    // only: a tool-call parser let through calls its invoke() rejects; or the model's own chunks add up to
+    // a reply the provider says was cut off (`finish_reason: 'length'`, ...) with a call left incomplete.
+    // The JSON parsers' rule (`skippedReply`) judges the last model reply, not what the parser was given:
+    // it holds only for a stream that yielded nothing (`openStream`).
+    const unparsed = opened.parsing.skippedToolCalls() ?? (whole ? parseFailureOfStreamedToolCalls(aggregate) : undefined);
     if (unparsed !== undefined && settle()) {
       const error = new InvalidStreamOutputError({ target: result.target.id, chunksReceived: chunks, record: result.record, reason: unparsed.reason });
       // The reply was generated to its end and billed: the usage the provider reported, else as a broken stream.

@@ -46,34 +46,69 @@ describe('parseFailureOf', () => {
     for (const none of [undefined, [], [{ id: 'call_1' }], 'garbage']) expect(parseFailureOfSkippedToolCalls(none)).toBeUndefined();
   });
 
-  describe('parseFailureOfStreamedToolCalls: the tool calls of a chat model\'s streamed reply, the chunks added up', () => {
-    /** The chunks of a streamed reply (each one tool-call piece), added up as LangChain adds them. */
-    const streamed = (...pieces: Array<Omit<ToolCallChunk, 'type'>>) =>
-      pieces.map((p) => new AIMessageChunk({ content: '', tool_call_chunks: [{ ...p, type: 'tool_call_chunk' }] })).reduce((a, c) => a.concat(c));
+  describe("parseFailureOfStreamedToolCalls: the tool calls of a chat model's streamed reply, the chunks added up", () => {
+    /** The last chunk of a reply cut off by `max_tokens`, as @langchain/openai streams it for Chat Completions. */
+    const LENGTH = new AIMessageChunk({ content: '', response_metadata: { finish_reason: 'length' } });
+    /** The chunks of a streamed reply (each one tool-call piece), added up as LangChain adds them, then `end`. */
+    const streamedUntil = (end: AIMessageChunk | undefined, ...pieces: Array<Omit<ToolCallChunk, 'type'>>) =>
+      [...pieces.map((p) => new AIMessageChunk({ content: '', tool_call_chunks: [{ ...p, type: 'tool_call_chunk' }] })), ...(end ? [end] : [])].reduce((a, c) => a.concat(c));
+    /** A reply the provider says was cut off by `max_tokens`. */
+    const cutOff = (...pieces: Array<Omit<ToolCallChunk, 'type'>>) => streamedUntil(LENGTH, ...pieces);
+    /** Pieces not merged by chunks, in a message the provider says was cut off. */
+    const unmerged = (...pieces: object[]) => ({ tool_call_chunks: pieces, response_metadata: { finish_reason: 'length' } });
 
-    it('is the call whose arguments the stream left incomplete (cut off by max_tokens), which LangChain lists among tool_calls', () => {
-      const cut = streamed({ index: 0, id: 'call_1', name: 'lookup', args: '' }, { index: 0, args: '{"q":"the wea' }, { index: 0, args: 'ther in Par' });
+    it('is the call whose arguments a reply cut off by max_tokens left incomplete, which LangChain lists among tool_calls', () => {
+      const cut = cutOff({ index: 0, id: 'call_1', name: 'lookup', args: '' }, { index: 0, args: '{"q":"the wea' }, { index: 0, args: 'ther in Par' });
       expect(cut.tool_calls).toMatchObject([{ name: 'lookup', args: { q: 'the weather in Par' } }]);
       expect(parseFailureOfStreamedToolCalls(cut)).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"q":"the weather in Par' });
     });
 
+    it.each([
+      ['Anthropic (stop_reason in additional_kwargs, from message_delta)', { additional_kwargs: { stop_reason: 'max_tokens', stop_sequence: null } }],
+      ['the Responses API (status, incomplete_details)', { response_metadata: { status: 'incomplete', incomplete_details: { reason: 'max_output_tokens' } } }],
+      ['Bedrock Converse (messageStop)', { response_metadata: { messageStop: { stopReason: 'max_tokens' } } }],
+      ['Gemini (finishReason)', { response_metadata: { finishReason: 'MAX_TOKENS' } }],
+    ])('counts the cut whoever says it: %s', (_, said) => {
+      const cut = streamedUntil(new AIMessageChunk({ content: '', ...said }), { index: 0, id: 'call_1', name: 'lookup', args: '{"q":"the wea' });
+      expect(parseFailureOfStreamedToolCalls(cut)).toMatchObject({ text: '{"q":"the wea' });
+    });
+
+    it('is nothing when the provider does not say the reply was cut off (as LangChain judges nothing): another reason, or none', () => {
+      const pieces = [{ index: 0, id: 'call_1', name: 'lookup', args: '{"q":"the wea' }];
+      expect(parseFailureOfStreamedToolCalls(streamedUntil(undefined, ...pieces))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(streamedUntil(new AIMessageChunk({ content: '', response_metadata: { finish_reason: 'tool_calls' } }), ...pieces))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(streamedUntil(new AIMessageChunk({ content: '', response_metadata: { status: 'completed' } }), ...pieces))).toBeUndefined();
+    });
+
     it('is any cut call among parallel ones: the caller would run it with the arguments it had', () => {
-      const calls = streamed({ index: 0, id: 'call_1', name: 'a', args: '{"x":1}' }, { index: 1, id: 'call_2', name: 'b', args: '{"y":' });
+      const calls = cutOff({ index: 0, id: 'call_1', name: 'a', args: '{"x":1}' }, { index: 1, id: 'call_2', name: 'b', args: '{"y":' });
       expect(parseFailureOfStreamedToolCalls(calls)).toMatchObject({ text: '{"y":' });
     });
 
-    it('groups pieces as LangChain does, also pieces the chunks did not merge (by id, by index)', () => {
-      const byId = { tool_call_chunks: [{ id: 'call_1', name: 'a', args: '{"x":' }, { id: 'call_1', args: '1}' }] };
-      expect(parseFailureOfStreamedToolCalls(byId)).toBeUndefined();
-      const byIndex = { tool_call_chunks: [{ index: 3, id: 'call_1', name: 'a', args: '{"x":' }, { index: 3, args: '1}' }] };
-      expect(parseFailureOfStreamedToolCalls(byIndex)).toBeUndefined();
+    it('judges completeness as LangChain reads arguments: a raw newline inside a string is whole, beside a call that is cut', () => {
+      const lenient = '{"code":"print(1)\nprint(2)"}';
+      expect(parseFailureOfStreamedToolCalls(cutOff({ index: 0, id: 'call_1', name: 'run_code', args: lenient }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(cutOff({ index: 0, id: 'call_1', name: 'run_code', args: lenient }, { index: 1, id: 'call_2', name: 'run_code', args: '{"code":"print(3)\npri' }))).toMatchObject({
+        text: '{"code":"print(3)\npri',
+      });
     });
 
-    it('is nothing for whole calls, calls without arguments (`{}`), a custom tool\'s raw input, a reply without tool calls, and values that are not messages', () => {
-      expect(parseFailureOfStreamedToolCalls(streamed({ index: 0, id: 'call_1', name: 'a', args: '{"x":' }, { index: 0, args: ' 1}' }))).toBeUndefined();
-      expect(parseFailureOfStreamedToolCalls(streamed({ index: 0, id: 'call_1', name: 'now', args: '' }))).toBeUndefined();
-      expect(parseFailureOfStreamedToolCalls({ tool_call_chunks: [{ index: 0, id: 'call_1', name: 'sql', args: 'SELECT 1', isCustomTool: true }] })).toBeUndefined();
-      expect(parseFailureOfStreamedToolCalls(new AIMessageChunk('{"x": 1'))).toBeUndefined();
+    it('groups pieces as LangChain does, also pieces the chunks did not merge (by id, by index)', () => {
+      expect(parseFailureOfStreamedToolCalls(unmerged({ id: 'call_1', name: 'a', args: '{"x":' }, { id: 'call_1', args: '1}' }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(unmerged({ index: 3, id: 'call_1', name: 'a', args: '{"x":' }, { index: 3, args: '1}' }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(unmerged({ index: 3, id: 'call_1', name: 'a', args: '{"x":' }, { index: 3, args: '1' }))).toMatchObject({ text: '{"x":1' });
+    });
+
+    it('counts only calls opened by a piece that names the tool: pieces without one are no call to run (a custom tool streamed by @langchain/openai before 1.4.7)', () => {
+      expect(parseFailureOfStreamedToolCalls(unmerged({ index: 0, args: 'SELECT name ' }, { index: 0, args: 'FROM users WHERE' }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(unmerged({ index: 0, id: 'call_1', name: '', args: '{"x":' }))).toBeUndefined();
+    });
+
+    it("is nothing for whole calls, calls without arguments (`{}`), a custom tool's raw input, a reply without tool calls, and values that are not messages", () => {
+      expect(parseFailureOfStreamedToolCalls(cutOff({ index: 0, id: 'call_1', name: 'a', args: '{"x":' }, { index: 0, args: ' 1}' }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(cutOff({ index: 0, id: 'call_1', name: 'now', args: '' }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(unmerged({ index: 0, id: 'call_1', name: 'sql', args: 'SELECT 1', isCustomTool: true }))).toBeUndefined();
+      expect(parseFailureOfStreamedToolCalls(new AIMessageChunk({ content: '{"x": 1', response_metadata: { finish_reason: 'length' } }))).toBeUndefined();
       for (const none of [undefined, null, 'text', { parsed: { x: 1 } }, { tool_call_chunks: 'garbage' }]) expect(parseFailureOfStreamedToolCalls(none)).toBeUndefined();
     });
   });

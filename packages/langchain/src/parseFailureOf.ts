@@ -1,5 +1,7 @@
 import { parseJsonMarkdown } from '@langchain/core/output_parsers';
 import { parseJsonReply } from '@llm-resilience/core';
+import { isCompleteJson } from './isCompleteJson';
+import { truncationOf } from './truncationOf';
 
 /**
  * A reply the wrapped runnable could not parse: why (in words that do not quote the reply), and the
@@ -102,19 +104,30 @@ interface StreamedToolCall {
   /** The `id` and `index` of the call's first piece, which later pieces are matched against. */
   id?: unknown;
   index?: unknown;
+  /** Whether the call's first piece names the tool (the piece that opens a call). */
+  named: boolean;
   args: string;
   /** A custom tool (OpenAI's Responses API): its input is raw text, not JSON. */
   custom: boolean;
 }
 
 /**
- * A chat model's streamed reply (the chunks added up: an `AIMessageChunk`) with a tool call whose
- * arguments are not complete JSON: a call cut off by `max_tokens` (`finish_reason: 'length'`), or a
- * stream that ended early. Streaming, LangChain reads the arguments of `tool_call_chunks` as partial JSON,
- * so the message the chunks add up to lists such a call among its `tool_calls`, with the arguments it had
- * (`{ title: '[summary-a] re' }`), where `invoke()` of the same reply lists it under `invalid_tool_calls`.
- * The pieces are grouped as LangChain groups them (by `id` and `index`); arguments that are blank count as
- * `{}` (as LangChain reads them), and a custom tool's raw input (`isCustomTool`) is not JSON by design.
+ * A chat model's streamed reply (the chunks added up: an `AIMessageChunk`) that the provider says was cut
+ * off by its output-token limit (see {@link truncationOf}: `finish_reason: 'length'`, `stop_reason:
+ * 'max_tokens'`, `status: 'incomplete'`, ...) with a tool call whose arguments are incomplete. Streaming,
+ * LangChain reads the arguments of `tool_call_chunks` as partial JSON, so the message the chunks add up to
+ * lists such a call among its `tool_calls`, with the arguments it had (`{ title: '[summary-a] re' }`),
+ * where `invoke()` of the same reply lists it under `invalid_tool_calls`.
+ *
+ * - Without the provider's word that the reply was cut off, nothing counts, as LangChain judges nothing
+ *   either: arguments that end incomplete then are a provider's or SDK's matter (a custom tool's raw input
+ *   streamed without its `isCustomTool` mark by `@langchain/openai` before 1.4.7, say), not a cut reply.
+ * - The pieces are grouped as LangChain groups them (by `id` and `index`); only a call whose first piece
+ *   names the tool counts (pieces without an opening one are no call LangChain can run); arguments that
+ *   are blank count as `{}` (as LangChain reads them), and a custom tool's raw input (`isCustomTool`) is
+ *   not JSON by design.
+ * - Arguments are incomplete when they are no complete JSON value read leniently ({@link isCompleteJson}:
+ *   a raw newline inside a string is complete, as LangChain reads it).
  *
  * @example
  * ```ts
@@ -124,7 +137,7 @@ interface StreamedToolCall {
  */
 export function parseFailureOfStreamedToolCalls(message: unknown): ParseFailure | undefined {
   const pieces = isRecord(message) ? message.tool_call_chunks : undefined;
-  if (!Array.isArray(pieces)) return undefined;
+  if (!Array.isArray(pieces) || truncationOf(message) === undefined) return undefined;
   const calls: StreamedToolCall[] = [];
   for (const piece of pieces) {
     if (!isRecord(piece)) continue;
@@ -138,9 +151,12 @@ export function parseFailureOfStreamedToolCalls(message: unknown): ParseFailure 
     if (same) {
       same.args += args;
       same.custom ||= custom;
-    } else calls.push({ ...(hasId ? { id } : {}), ...(hasIndex ? { index } : {}), args, custom });
+    } else {
+      const named = typeof piece.name === 'string' && piece.name !== '';
+      calls.push({ ...(hasId ? { id } : {}), ...(hasIndex ? { index } : {}), named, args, custom });
+    }
   }
-  const cut = calls.find((c) => !c.custom && c.args.trim() !== '' && !isJson(c.args));
+  const cut = calls.find((c) => c.named && !c.custom && c.args.trim() !== '' && !isCompleteJson(c.args));
   return cut && { reason: TOOL_ARGS_NOT_JSON, text: cut.args };
 }
 

@@ -20,8 +20,10 @@ export type Step =
    * A tool call as OpenAI-style models report it: the raw call in `additional_kwargs.tool_calls`, the
    * parsed one in `tool_calls` (or `invalid_tool_calls` when `arguments` is not JSON); streamed as a
    * header chunk (name and id), then the arguments in pieces of `pieceChars` characters (default 8).
+   * `finishReason` is how the reply ended, as ChatOpenAI reports it (`length`: cut off by `max_tokens`):
+   * in `response_metadata`, streamed in a last empty chunk's generation info.
    */
-  | { toolCall: { name: string; arguments: string }; pieceChars?: number; text?: undefined; error?: undefined };
+  | { toolCall: { name: string; arguments: string }; pieceChars?: number; finishReason?: string; text?: undefined; error?: undefined };
 
 /**
  * A real LangChain chat model (BaseChatModel: callbacks, streaming, usage_metadata) that plays a
@@ -52,7 +54,7 @@ export class ScriptedChatModel extends BaseChatModel {
   override async _generate(messages: BaseMessage[], options: this['ParsedCallOptions']): Promise<ChatResult> {
     options.signal?.throwIfAborted();
     const step = this.next(messages);
-    if ('toolCall' in step) return { generations: [{ message: toolCallMessage(step.toolCall), text: '' }] };
+    if ('toolCall' in step) return { generations: [{ message: toolCallMessage(step.toolCall, step.finishReason), text: '' }] };
     if (step.text === undefined) throw step.error;
     const message = new AIMessage({
       content: step.text,
@@ -71,6 +73,9 @@ export class ScriptedChatModel extends BaseChatModel {
     const step = this.next(messages);
     if ('toolCall' in step) {
       yield* toolCallChunks(step.toolCall, step.pieceChars ?? 8);
+      if (step.finishReason !== undefined) {
+        yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: '' }), text: '', generationInfo: { finish_reason: step.finishReason } });
+      }
       return;
     }
     if (step.text === undefined) throw step.error;
@@ -101,7 +106,7 @@ export class ScriptedChatModel extends BaseChatModel {
 const TOOL_CALL_ID = 'call_scripted';
 
 /** A whole tool-call reply, as ChatOpenAI builds it from a completion. */
-function toolCallMessage(call: { name: string; arguments: string }): AIMessage {
+function toolCallMessage(call: { name: string; arguments: string }, finishReason: string | undefined): AIMessage {
   const raw = { id: TOOL_CALL_ID, type: 'function' as const, function: call };
   let args: Record<string, unknown> | undefined;
   try {
@@ -114,6 +119,7 @@ function toolCallMessage(call: { name: string; arguments: string }): AIMessage {
     ...(args !== undefined
       ? { tool_calls: [{ id: TOOL_CALL_ID, name: call.name, args, type: 'tool_call' as const }] }
       : { invalid_tool_calls: [{ id: TOOL_CALL_ID, name: call.name, args: call.arguments, error: 'Malformed args.', type: 'invalid_tool_call' as const }] }),
+    ...(finishReason !== undefined ? { response_metadata: { finish_reason: finishReason } } : {}),
   });
   // Set after construction: AIMessage warns about raw tool calls without parsed ones (ChatOpenAI's do too).
   message.additional_kwargs.tool_calls = [raw];
