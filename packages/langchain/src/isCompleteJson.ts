@@ -15,7 +15,16 @@ export function isCompleteJson(text: string): boolean {
   return parses(text) || parses(escapeControlCharactersInStrings(text));
 }
 
-function parses(text: string): boolean {
+/**
+ * Whether strict `JSON.parse` accepts `text`.
+ *
+ * @example
+ * ```ts
+ * parses('{"a":1}'); // true
+ * parses('{"a":'); // false
+ * ```
+ */
+export function parses(text: string): boolean {
   try {
     JSON.parse(text);
     return true;

@@ -1,6 +1,6 @@
 import { parseJsonMarkdown } from '@langchain/core/output_parsers';
 import { parseJsonReply } from '@llm-resilience/core';
-import { isCompleteJson } from './isCompleteJson';
+import { isCompleteJson, parses } from './isCompleteJson';
 import { truncationOf } from './truncationOf';
 
 /**
@@ -166,13 +166,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 /** Whether `value` is a string `JSON.parse` accepts, as the tool-call parsers read arguments. */
 function isJson(value: unknown): boolean {
-  if (typeof value !== 'string') return false;
-  try {
-    JSON.parse(value);
-    return true;
-  } catch {
-    return false;
-  }
+  return typeof value === 'string' && parses(value);
 }
 
 /** Whether `JsonOutputParser.invoke()` accepts `text`: JSON, possibly in a Markdown fence (LangChain's own reading). */
