@@ -309,7 +309,7 @@ export interface ResilienceOptions {
   store?: LimiterStore;
   tokenizer?: Tokenizer;
   logger?: Logger;
-  /** Random source for jitter (default `Math.random`). */
+  /** Random source for backoff jitter, the spread of a retry after a quota reset and breaker ramp-up admission (default `Math.random`). */
   random?: () => number;
   usage?: UsageExtractor;
   text?: TextExtractor;
