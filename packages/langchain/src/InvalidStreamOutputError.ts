@@ -11,7 +11,10 @@ import { StreamInterruptedError, type StreamInterruptedFields } from './StreamIn
  *   (none with arguments that are complete JSON), or a chat model's own chunks (`bindTools()`) add up to
  *   a reply the provider says was cut off by its output-token limit (`finish_reason: 'length'`,
  *   `stop_reason: 'max_tokens'`, `status: 'incomplete'`, ...) that lists a call with incomplete
- *   arguments among its `tool_calls`. No `cause`.
+ *   arguments among its `tool_calls`. No `cause`;
+ * - it was JSON cut off by the output-token limit: `JsonOutputParser` yielded the partial object of a
+ *   reply the provider says hit its limit and whose text is not JSON, which its `invoke()` rejects. No
+ *   `cause`.
  *
  * The caller holds part of an answer that cannot be used, and no fallback is possible any more, so the
  * stream ends with this error. Kind `validation_failed`, code `ERR_LLMR_STREAM_INVALID_OUTPUT`: the reply

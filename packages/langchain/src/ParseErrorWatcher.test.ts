@@ -1,5 +1,6 @@
 import type { BaseMessageChunk } from '@langchain/core/messages';
 import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
+import { JsonOutputFunctionsParser } from '@langchain/core/output_parsers/openai_functions';
 import { JsonOutputKeyToolsParser, JsonOutputToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { RunnableLambda } from '@langchain/core/runnables';
 import { dropsEverything, ScriptedChatModel } from '../test/support';
@@ -194,15 +195,15 @@ describe('ParseErrorWatcher', () => {
     });
   });
 
-  describe("skippedToolCalls: the tool-call parsers' part of skippedReply, the only part a stream with content can have", () => {
+  describe("skippedPartialReply: the part of skippedReply judged whatever the parser yielded, the only part a stream with content can have", () => {
     const cut = { toolCall: { name: 'summary', arguments: '{"title":"Quarterly res' } };
     const keyParser = () => new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true });
 
     it('is the tool call a tool-call parser let through part-way (its partial arguments yielded), as skippedReply is', async () => {
       const parsing = new ParseErrorWatcher();
       await readAll(new ScriptedChatModel([cut]).pipe(keyParser()).stream('x', { callbacks: [parsing] }));
-      expect(parsing.skippedToolCalls()).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' });
-      expect(parsing.copy().skippedToolCalls()).toEqual(parsing.skippedToolCalls());
+      expect(parsing.skippedPartialReply()).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' });
+      expect(parsing.copy().skippedPartialReply()).toEqual(parsing.skippedPartialReply());
     });
 
     it("is never the JSON parsers' rule, which judges the last model reply rather than what the parser was given", async () => {
@@ -213,7 +214,7 @@ describe('ParseErrorWatcher', () => {
         .pipe(new JsonOutputParser());
       expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([[]]);
       expect(parsing.skippedReply()).toMatchObject({ reason: 'the reply is not valid JSON' });
-      expect(parsing.skippedToolCalls()).toBeUndefined();
+      expect(parsing.skippedPartialReply()).toBeUndefined();
     });
 
     it('is remembered also after a JSON parser of the same attempt skipped a reply first', async () => {
@@ -221,13 +222,61 @@ describe('ParseErrorWatcher', () => {
       await readAll(new ScriptedChatModel([{ text: 'Sure!' }]).pipe(new JsonOutputParser()).stream('x', { callbacks: [parsing] }));
       await readAll(new ScriptedChatModel([cut]).pipe(keyParser()).stream('x', { callbacks: [parsing] }));
       expect(parsing.skippedReply()).toMatchObject({ reason: 'the reply is not valid JSON', text: 'Sure!' });
-      expect(parsing.skippedToolCalls()).toMatchObject({ text: '{"title":"Quarterly res' });
+      expect(parsing.skippedPartialReply()).toMatchObject({ text: '{"title":"Quarterly res' });
+    });
+
+    describe("a reply the provider cut off (finish_reason 'length') given to JsonOutputParser as the model's message", () => {
+      const CUT = '{"title": "Quarterly res';
+
+      it('is the reply whose partial object the parser yielded, where its invoke() throws', async () => {
+        const chain = () => new ScriptedChatModel([{ text: CUT, finishReason: 'length' }]).pipe(new JsonOutputParser());
+        await expect(chain().invoke('x')).rejects.toThrow(SyntaxError);
+        const parsing = new ParseErrorWatcher();
+        expect((await readAll(chain().stream('x', { callbacks: [parsing] }))).at(-1)).toEqual({ title: 'Quarterly res' });
+        expect(parsing.skippedPartialReply()).toEqual({ reason: 'the reply is not valid JSON', text: CUT });
+        expect(parsing.skippedReply()).toEqual(parsing.skippedPartialReply());
+        expect(parsing.copy().skippedPartialReply()).toEqual(parsing.skippedPartialReply());
+      });
+
+      it('is a cut reply without any text (the output budget spent before the answer), which the stream turned into nothing', async () => {
+        const parsing = new ParseErrorWatcher();
+        const chain = new ScriptedChatModel([{ text: '', finishReason: 'length' }]).pipe(new JsonOutputParser());
+        expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([]);
+        expect(parsing.skippedPartialReply()).toEqual({ reason: 'the reply is not valid JSON', text: '' });
+      });
+
+      it.each([
+        ['a whole object that the provider still said was cut', [{ text: '{"title": "Q3"}', finishReason: 'length' }]],
+        ['an incomplete object nobody said was cut (finish_reason stop)', [{ text: CUT, finishReason: 'stop' }]],
+        ['an incomplete object without any finish reason', [{ text: CUT }]],
+      ])('is nothing for %s', async (_, steps) => {
+        const parsing = new ParseErrorWatcher();
+        await readAll(new ScriptedChatModel(steps).pipe(new JsonOutputParser()).stream('x', { callbacks: [parsing] }));
+        expect(parsing.skippedPartialReply()).toBeUndefined();
+        expect(parsing.skippedReply()).toBeUndefined();
+      });
+
+      it("is not JsonOutputFunctionsParser's rule: it parses the reply's function call, not its text", async () => {
+        const parsing = new ParseErrorWatcher();
+        await readAll(new ScriptedChatModel([{ text: '', finishReason: 'length' }]).pipe(new JsonOutputFunctionsParser()).stream('x', { callbacks: [parsing] }));
+        expect(parsing.skippedPartialReply()).toBeUndefined();
+      });
+
+      it('is nothing when the parser was given text a step made of the reply (a tag cut out of it), not the model message', async () => {
+        const parsing = new ParseErrorWatcher();
+        // The JSON in the tag is whole; the reply was cut after it.
+        const chain = new ScriptedChatModel([{ text: '<data>{"open": 0}</data> No open tick', finishReason: 'length' }])
+          .pipe(RunnableLambda.from((m: BaseMessageChunk) => /<data>(.*)<\/data>/s.exec(String(m.content))?.[1] ?? ''))
+          .pipe(new JsonOutputParser());
+        expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([{ open: 0 }]);
+        expect(parsing.skippedPartialReply()).toBeUndefined();
+      });
     });
 
     it('is nothing for whole tool calls', async () => {
       const parsing = new ParseErrorWatcher();
       await readAll(new ScriptedChatModel([{ toolCall: { name: 'summary', arguments: '{"title":"Q3"}' } }]).pipe(keyParser()).stream('x', { callbacks: [parsing] }));
-      expect(parsing.skippedToolCalls()).toBeUndefined();
+      expect(parsing.skippedPartialReply()).toBeUndefined();
     });
   });
 });

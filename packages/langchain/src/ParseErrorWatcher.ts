@@ -4,14 +4,18 @@ import { isBaseMessage, type BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { ChainValues } from '@langchain/core/utils/types';
 import { isEmptyOutput } from './isEmptyOutput';
-import { parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, type ParseFailure } from './parseFailureOf';
+import { parseFailureOfCutJsonReply, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, type ParseFailure } from './parseFailureOf';
+import { truncationOf, type Truncation } from './truncationOf';
 
 /**
  * LangChain's parsers that, streaming, skip what they cannot parse instead of throwing, by what their
  * `invoke()` does with a reply they could not parse:
  *
- * - `text`: it throws on text that is not JSON (`JsonOutputParser`; `JsonOutputFunctionsParser`, which
- *   finds no function call in it);
+ * - `json`: it throws on text that is not JSON (`JsonOutputParser`), a reply cut off by the output-token
+ *   limit part-way through its JSON included (streaming, it yields the partial object);
+ * - `functionCall`: it throws on a reply without a function call, text that is not JSON included
+ *   (`JsonOutputFunctionsParser`, OpenAI's legacy `functions`: it parses the call's arguments, not the
+ *   reply's text);
  * - `toolCalls`: it returns an empty result for a reply without tool calls, prose included (`[]`,
  *   `undefined`), and throws only on tool calls whose arguments are not JSON (`JsonOutputToolsParser`,
  *   `JsonOutputKeyToolsParser`: `withStructuredOutput`'s `functionCalling`).
@@ -20,13 +24,13 @@ import { parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, type ParseF
  * parent's name).
  */
 const SKIPPING_PARSERS: ReadonlyMap<string, SkippingParser> = new Map<string, SkippingParser>([
-  ['JsonOutputParser', 'text'],
-  ['JsonOutputFunctionsParser', 'text'],
+  ['JsonOutputParser', 'json'],
+  ['JsonOutputFunctionsParser', 'functionCall'],
   ['JsonOutputToolsParser', 'toolCalls'],
   ['JsonOutputKeyToolsParser', 'toolCalls'],
 ]);
 
-type SkippingParser = 'text' | 'toolCalls';
+type SkippingParser = 'json' | 'functionCall' | 'toolCalls';
 
 /**
  * The structured-output method (`ls_structured_output_format.kwargs.method`, set by `withStructuredOutput`
@@ -51,10 +55,15 @@ interface Seen {
   modelErrors: WeakSet<object>;
   /** The first reply a skipping parser run let through (turned into nothing, or partial tool-call arguments) where its `invoke()` would have thrown. */
   skipped: ParseFailure | undefined;
-  /** The first such reply of a tool-call parser run (`toolCalls`), whatever it yielded. */
-  skippedToolCalls: ParseFailure | undefined;
+  /**
+   * The first such reply judged whatever the parser yielded: of a tool-call parser run (`toolCalls`), or
+   * a cut-off reply given to a JSON parser run (`json`) as the model's message.
+   */
+  skippedPartial: ParseFailure | undefined;
   /** The text of the last model reply (of the last model run that ended). */
   replyText: string | undefined;
+  /** How the provider said the last model reply was cut off by its output-token limit, if it did. */
+  replyCut: Truncation | undefined;
   /** The raw tool calls of the last model reply (`additional_kwargs.tool_calls`), if any. */
   replyToolCalls: unknown;
 }
@@ -86,9 +95,11 @@ function structuredOutputMethod(extra: Record<string, unknown> | undefined): unk
  *   they cannot parse instead of throwing, so a reply they could not parse shows only as a stream that
  *   yielded nothing, or, for a tool call cut off part-way, the partial arguments it had. A run of such a
  *   parser that ended on a reply its `invoke()` would have rejected is remembered here: text that is
- *   neither blank nor JSON given to a JSON parser that yielded nothing, tool calls none of which has
- *   complete arguments given to a tool-call parser (whatever it yielded). {@link ParseErrorWatcher.skippedToolCalls}
- *   is the tool-call parsers' part of it alone.
+ *   neither blank nor JSON given to a JSON parser that yielded nothing, a reply the provider says was
+ *   cut off by its output-token limit, not JSON, given to a JSON parser as the model's message (whatever
+ *   it yielded: the partial object), tool calls none of which has complete arguments given to a tool-call
+ *   parser (whatever it yielded). {@link ParseErrorWatcher.skippedPartialReply} is the part of it judged
+ *   whatever the parser yielded.
  *
  * @example
  * ```ts
@@ -111,8 +122,9 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
       errors: new WeakSet(),
       modelErrors: new WeakSet(),
       skipped: undefined,
-      skippedToolCalls: undefined,
+      skippedPartial: undefined,
       replyText: undefined,
+      replyCut: undefined,
       replyToolCalls: undefined,
     };
   }
@@ -142,9 +154,15 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    * A skipping parser's run that ended on a reply its `invoke()` would have rejected: the reply could
    * not be parsed.
    *
-   * - A JSON parser (`text`) counts only when it yielded nothing, or only empty values (LangChain then
-   *   reports `{}`, or the `{}` / `[]` it yielded). The reply is the model's (the last model run's): the
-   *   run's own input is no help, since `JsonOutputParser` keeps only the last chunk of it.
+   * - `JsonOutputParser` (`json`) counts when the reply it was given as the model's message (the run's
+   *   input is a message) is one the provider says was cut off by its output-token limit and is not JSON
+   *   (see `parseFailureOfCutJsonReply`), whatever it yielded: the partial object of the cut reply.
+   *   Otherwise it, and `JsonOutputFunctionsParser` (`functionCall`, whose text is not what it parses),
+   *   count only when they yielded nothing, or only empty values (LangChain then reports `{}`, or the
+   *   `{}` / `[]` it yielded). The reply is the model's (the last model run's): the run's own input is no
+   *   help for its text, since `JsonOutputParser` keeps only the last chunk of it, but it tells a parser
+   *   fed the model's message from one fed text a step of the chain made of it (a tag cut out of the
+   *   reply), which the cut-off rule leaves alone.
    * - A tool-call parser (`toolCalls`) counts whatever it yielded: streaming, it yields the partial
    *   arguments of a tool call cut off by `max_tokens` (`{ title: '[summary-a] re' }`), where its
    *   `invoke()` throws. Only the end counts: arguments arrive as partial JSON by design. The tool calls
@@ -160,14 +178,21 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     if (skipping === undefined) return;
     const inputs = kwargs?.inputs;
     if (inputs !== undefined && !receivedInput(inputs)) return;
-    if (skipping === 'text') {
-      if (isEmptyOutput(outputs)) this.seen.skipped ??= parseFailureOfSkippedReply(this.seen.replyText);
+    if (skipping !== 'toolCalls') {
+      const cut = skipping === 'json' && isBaseMessage(inputs) ? parseFailureOfCutJsonReply(this.seen.replyText, this.seen.replyCut) : undefined;
+      if (cut !== undefined) this.skip(cut, true);
+      else if (isEmptyOutput(outputs)) this.skip(parseFailureOfSkippedReply(this.seen.replyText), false);
       return;
     }
-    if (this.seen.skippedToolCalls !== undefined) return;
     const toolCalls = isBaseMessage(inputs) ? inputs.additional_kwargs?.tool_calls : this.seen.replyToolCalls;
-    this.seen.skippedToolCalls = parseFailureOfSkippedToolCalls(toolCalls);
-    this.seen.skipped ??= this.seen.skippedToolCalls;
+    this.skip(parseFailureOfSkippedToolCalls(toolCalls), true);
+  }
+
+  /** Remembers the first skipped reply, and, when it is judged whatever the parser yielded (`partial`), the first such one. */
+  private skip(failure: ParseFailure | undefined, partial: boolean): void {
+    if (failure === undefined) return;
+    this.seen.skipped ??= failure;
+    if (partial) this.seen.skippedPartial ??= failure;
   }
 
   override handleChainError(err: unknown, runId: string): void {
@@ -208,17 +233,21 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     const generation = output.generations[0]?.[0] as { text?: unknown; message?: { additional_kwargs?: { tool_calls?: unknown } } } | undefined;
     this.seen.replyText = typeof generation?.text === 'string' ? generation.text : undefined;
     this.seen.replyToolCalls = generation?.message?.additional_kwargs?.tool_calls;
+    this.seen.replyCut = truncationOf(generation?.message);
   }
 
   /**
    * The reply a skipping parser (LangChain's JSON and tool-call parsers) let through while streaming
    * where its `invoke()` would have thrown, else undefined: for `JsonOutputParser` and
-   * `JsonOutputFunctionsParser` text that is neither blank nor JSON, turned into nothing; for the
+   * `JsonOutputFunctionsParser` text that is neither blank nor JSON, turned into nothing, or a reply the
+   * provider says was cut off by its output-token limit (`finish_reason: 'length'`, ...) that is not JSON,
+   * given to the parser as the model's message, whatever the parser yielded (the partial object); for the
    * tool-call parsers (`withStructuredOutput`'s `functionCalling`) tool calls none of which has complete
    * JSON arguments, whether the parser yielded nothing (a call cut off before its first argument) or the
-   * partial arguments of the call (cut off part-way). A JSON parser that yielded anything, valid JSON such
-   * as `null`, whole tool calls, a reply without tool calls given to a tool-call parser (its `invoke()`
-   * returns nothing then, also when the tool call was forced), and chains without such a parser
+   * partial arguments of the call (cut off part-way). A JSON parser that yielded anything from a reply
+   * the provider did not say was cut off, valid JSON such as `null`, whole tool calls, a reply without
+   * tool calls given to a tool-call parser (its `invoke()` returns nothing then, also when the tool call
+   * was forced), and chains without such a parser
    * (`StringOutputParser`, a later step that drops what it is given) never count.
    *
    * @example
@@ -233,23 +262,29 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
   }
 
   /**
-   * The tool calls a tool-call parser (`JsonOutputToolsParser`, `JsonOutputKeyToolsParser`:
-   * `withStructuredOutput`'s `functionCalling`) let through while streaming where its `invoke()` would
-   * have thrown: the part of {@link ParseErrorWatcher.skippedReply} that a stream with content can have
-   * (the parser yielded the partial arguments of a call cut off part-way), judged on the message the
-   * parser run was given, as its `invoke()` judges it (tool calls none of which has arguments that are
-   * complete JSON). Never the JSON parsers' rule, which judges the last model reply's text rather than
-   * what the parser was given, and so holds only for a stream that yielded nothing.
+   * The part of {@link ParseErrorWatcher.skippedReply} judged whatever the parser yielded, so that a
+   * stream with content can have it (the parser yielded partial values of a reply its `invoke()` rejects):
+   *
+   * - tool calls a tool-call parser (`JsonOutputToolsParser`, `JsonOutputKeyToolsParser`:
+   *   `withStructuredOutput`'s `functionCalling`) was given, none of which has arguments that are complete
+   *   JSON (a call cut off part-way), judged on the message the parser run was given, as its `invoke()`
+   *   judges it;
+   * - a reply the provider says was cut off by its output-token limit (`finish_reason: 'length'`, ...)
+   *   whose text is not JSON, given to a JSON parser (`JsonOutputParser`) as the model's message: the
+   *   parser yielded the partial object of it.
+   *
+   * Never the JSON parsers' rule for replies nobody said were cut off, which judges the last model reply's
+   * text rather than what the parser was given, and so holds only for a stream that yielded nothing.
    *
    * @example
    * ```ts
    * const parsing = new ParseErrorWatcher();
    * for await (const _ of await model.pipe(new JsonOutputKeyToolsParser({ keyName: 'summary' })).stream(input, { callbacks: [parsing] }));
-   * parsing.skippedToolCalls(); // { reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' }
+   * parsing.skippedPartialReply(); // { reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' }
    * ```
    */
-  skippedToolCalls(): ParseFailure | undefined {
-    return this.seen.skippedToolCalls;
+  skippedPartialReply(): ParseFailure | undefined {
+    return this.seen.skippedPartial;
   }
 
   /** Whether `error` was raised by an output-parser run or a model run whose SDK parses the reply, below this handler. */

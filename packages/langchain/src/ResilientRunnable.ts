@@ -165,11 +165,12 @@ function newRequestId(): string {
  * - `stream`: falls back only until the first chunk with content arrives; a break after that ends
  *   the stream with a {@link StreamInterruptedError}. A reply the chain's output parser cannot parse
  *   is an invalid reply before that chunk (falls back) and an {@link InvalidStreamOutputError} after it;
- *   so is a reply whose tool calls were cut off, once the stream has ended: through a tool-call parser
- *   whose `invoke()` rejects them, or, without one, a reply the provider says was cut off by its
- *   output-token limit (`finish_reason: 'length'`, `stop_reason: 'max_tokens'`, ...) with a call whose
- *   arguments are incomplete. Those errors carry the provider's, SDK's
- *   or parser's error as the engine exposes causes (with its `redact` option, a redacted stand-in).
+ *   so is a reply that was cut off, once the stream has ended: tool calls through a tool-call parser
+ *   whose `invoke()` rejects them, JSON through a JSON parser (`JsonOutputParser`) when the provider says
+ *   the reply was cut off by its output-token limit (`finish_reason: 'length'`, `stop_reason:
+ *   'max_tokens'`, ...), or, without a parser, such a reply with a call whose arguments are incomplete.
+ *   Those errors carry the provider's, SDK's or parser's error as the engine exposes causes (with its
+ *   `redact` option, a redacted stand-in).
  *   `streamEvents` (v1, v2, also encoded as `text/event-stream`) and `streamLog()` left early stop the
  *   stream (recorded as cancelled); leaving them never throws.
  * - cancellation: `signal` in the call options cancels queue waits, backoff and the model call.
@@ -646,13 +647,14 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       await cancelling;
       signal.throwIfAborted();
     }
-    // Only the end counts (tool-call arguments arrive as partial JSON by design): a reply whose tool calls
-    // were cut off is an invalid reply, as for invoke(), though its chunks are out. Two rules, tool calls
-    // only: a tool-call parser let through calls its invoke() rejects; or the model's own chunks add up to
-    // a reply the provider says was cut off (`finish_reason: 'length'`, ...) with a call left incomplete.
-    // The JSON parsers' rule (`skippedReply`) judges the last model reply, not what the parser was given:
-    // it holds only for a stream that yielded nothing (`openStream`).
-    const unparsed = opened.parsing.skippedToolCalls() ?? (whole ? parseFailureOfStreamedToolCalls(aggregate) : undefined);
+    // Only the end counts (tool-call arguments and JSON arrive partial by design): a reply that was cut off
+    // is an invalid reply, as for invoke(), though its chunks are out. A JSON or tool-call parser let
+    // through a reply its invoke() rejects, judged whatever it yielded (`skippedPartialReply`: tool calls
+    // none of which is complete, or JSON the provider cut off); or the model's own chunks add up to a reply
+    // the provider says was cut off (`finish_reason: 'length'`, ...) with a call left incomplete. The JSON
+    // parsers' rule for replies nobody said were cut off judges the last model reply, not what the parser
+    // was given: it holds only for a stream that yielded nothing (`openStream`).
+    const unparsed = opened.parsing.skippedPartialReply() ?? (whole ? parseFailureOfStreamedToolCalls(aggregate) : undefined);
     if (unparsed !== undefined && settle()) {
       const error = new InvalidStreamOutputError({ target: result.target.id, chunksReceived: chunks, record: result.record, reason: unparsed.reason });
       // The reply was generated to its end and billed: the usage the provider reported, else as a broken stream.
@@ -668,10 +670,12 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
 
   /**
    * One streamed attempt, read up to its first chunk with content. A reply the wrapped runnable could
-   * not parse before that chunk (a parser's error, see {@link parseFailureOf}, or a JSON or tool-call
-   * parser that skipped the whole reply, see {@link ParseErrorWatcher.skippedReply}) fails the attempt with an
-   * {@link OutputValidationError} (`validation_failed`): nothing reached the caller, so the engine falls
-   * back as on any invalid reply, without a retry or a breaker verdict, and charges the usage reported.
+   * not parse before that chunk (a parser's error, see {@link parseFailureOf}, a JSON or tool-call
+   * parser that skipped the whole reply, see {@link ParseErrorWatcher.skippedReply}, or one whose run
+   * ended on a reply its `invoke()` rejects, see {@link ParseErrorWatcher.skippedPartialReply}) fails the
+   * attempt with an {@link OutputValidationError} (`validation_failed`): nothing reached the caller, so
+   * the engine falls back as on any invalid reply, without a retry or a breaker verdict, and charges the
+   * usage reported.
    */
   private async openStream(
     target: ResolvedTarget,
@@ -703,8 +707,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         buffered.push(next.value);
         if (hasContent(next.value)) break;
       }
-      // Ended without content: a JSON or tool-call parser may have skipped a reply it could not parse.
-      failure = done ? parsing.skippedReply() : undefined;
+      // Ended without content: a JSON or tool-call parser may have skipped a reply it could not parse. With
+      // content not yet passed on: a parser run that already ended may have let through a reply its
+      // invoke() rejects (a later step held its partial values back until the end).
+      failure = done ? parsing.skippedReply() : parsing.skippedPartialReply();
       if (failure === undefined) return { iterator, done, buffered, run, usage, parsing, outputEstimate: ctx.maxOutputTokens };
     } catch (e) {
       cause = e;

@@ -1,6 +1,6 @@
 import { AIMessageChunk, type ToolCallChunk } from '@langchain/core/messages';
 import { OutputParserException } from '@langchain/core/output_parsers';
-import { parseFailureOf, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, parseFailureOfStreamedToolCalls } from './parseFailureOf';
+import { parseFailureOf, parseFailureOfCutJsonReply, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, parseFailureOfStreamedToolCalls } from './parseFailureOf';
 
 describe('parseFailureOf', () => {
   it("reads LangChain's OutputParserException, with the reply's text; JSON it still rejected failed the parser's schema", () => {
@@ -33,6 +33,17 @@ describe('parseFailureOf', () => {
     for (const json of ['null', '""', '0', '{}', '```json\n{"a": 1}\n```']) expect(parseFailureOfSkippedReply(json)).toBeUndefined();
     expect(parseFailureOfSkippedReply('  ')).toBeUndefined();
     expect(parseFailureOfSkippedReply(undefined)).toBeUndefined();
+  });
+
+  it("reads a reply the provider cut off as unparsable when JsonOutputParser.invoke() would reject it, blank included; without the signal, never", () => {
+    const length = { field: 'response_metadata.finish_reason', value: 'length' };
+    expect(parseFailureOfCutJsonReply('{"title":"Quarterly res', length)).toEqual({ reason: 'the reply is not valid JSON', text: '{"title":"Quarterly res' });
+    expect(parseFailureOfCutJsonReply('  ', length)).toEqual({ reason: 'the reply is not valid JSON', text: '  ' });
+    // invoke() reads JSON strictly: a raw newline inside a string is not JSON to it.
+    expect(parseFailureOfCutJsonReply('{"code":"a\nb"}', length)).toMatchObject({ reason: 'the reply is not valid JSON' });
+    for (const whole of ['{"title":"Q3"}', 'null', '```json\n{"a": 1}\n```']) expect(parseFailureOfCutJsonReply(whole, length)).toBeUndefined();
+    expect(parseFailureOfCutJsonReply('{"title":"Quarterly res', undefined)).toBeUndefined();
+    expect(parseFailureOfCutJsonReply(undefined, length)).toBeUndefined();
   });
 
   it('reads tool calls a tool-call parser turned into nothing as unparsable only when invoke() would have thrown: none has complete JSON arguments', () => {

@@ -1,7 +1,7 @@
 import { parseJsonMarkdown } from '@langchain/core/output_parsers';
 import { parseJsonReply } from '@llm-resilience/core';
 import { isCompleteJson, parses } from './isCompleteJson';
-import { truncationOf } from './truncationOf';
+import { truncationOf, type Truncation } from './truncationOf';
 
 /**
  * A reply the wrapped runnable could not parse: why (in words that do not quote the reply), and the
@@ -69,6 +69,28 @@ export function parseFailureOf(error: unknown, raisedByParsing: (error: unknown)
 export function parseFailureOfSkippedReply(text: string | undefined): ParseFailure | undefined {
   if (text === undefined || text.trim() === '') return undefined;
   return isJsonText(text) ? undefined : { reason: NOT_JSON, text };
+}
+
+/**
+ * A model's reply that the provider says was cut off by its output-token limit (`truncation`, see
+ * {@link truncationOf}: `finish_reason: 'length'`, `stop_reason: 'max_tokens'`, ...) and whose text is not
+ * JSON as `JsonOutputParser.invoke()` reads it (JSON, possibly in a Markdown fence): its `invoke()` throws
+ * for such a reply, where, streaming, it yields the partial object (`{ title: 'Quarterly res' }`) and ends
+ * as if it were whole. Blank text counts too when the reply was cut (the output budget was spent before the
+ * answer began): `invoke()` throws for it as well. Without the provider's word nothing counts here (the
+ * other rules, {@link parseFailureOfSkippedReply}, still apply): only the truncation signal decides.
+ *
+ * @example
+ * ```ts
+ * parseFailureOfCutJsonReply('{"title":"Quarterly res', { field: 'response_metadata.finish_reason', value: 'length' });
+ * // { reason: 'the reply is not valid JSON', text: '{"title":"Quarterly res' }
+ * parseFailureOfCutJsonReply('{"title":"Quarterly results"}', { field: 'response_metadata.finish_reason', value: 'length' }); // undefined: whole
+ * parseFailureOfCutJsonReply('{"title":"Quarterly res', undefined); // undefined: nobody said it was cut
+ * ```
+ */
+export function parseFailureOfCutJsonReply(text: string | undefined, truncation: Truncation | undefined): ParseFailure | undefined {
+  if (truncation === undefined || text === undefined) return undefined;
+  return text.trim() !== '' && isJsonText(text) ? undefined : { reason: NOT_JSON, text };
 }
 
 /**

@@ -14,6 +14,11 @@ export type Step =
       usageAt?: 'start' | 'end';
       breakAfter?: number;
       error?: unknown;
+      /**
+       * How the reply ended, as ChatOpenAI reports it (`length`: cut off by `max_tokens`): in
+       * `response_metadata`, streamed in a last empty chunk's generation info.
+       */
+      finishReason?: string;
     }
   | { error: unknown; text?: undefined }
   /**
@@ -58,6 +63,7 @@ export class ScriptedChatModel extends BaseChatModel {
     if (step.text === undefined) throw step.error;
     const message = new AIMessage({
       content: step.text,
+      ...(step.finishReason !== undefined ? { response_metadata: { finish_reason: step.finishReason } } : {}),
       ...(step.usage
         ? { usage_metadata: { input_tokens: step.usage.input, output_tokens: step.usage.output, total_tokens: step.usage.input + step.usage.output } }
         : {}),
@@ -95,6 +101,9 @@ export class ScriptedChatModel extends BaseChatModel {
       yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: w }), text: w });
       await runManager?.handleLLMNewToken(w);
       sent++;
+    }
+    if (step.finishReason !== undefined) {
+      yield new ChatGenerationChunk({ message: new AIMessageChunk({ content: '' }), text: '', generationInfo: { finish_reason: step.finishReason } });
     }
     if (step.usage) {
       const last = early ? meta(0, step.usage.output - 1) : meta(step.usage.input, step.usage.output);

@@ -1,0 +1,267 @@
+/**
+ * A JSON-mode reply cut off by the output-token limit (`finish_reason: 'length'`), read through
+ * LangChain's JSON parsers (`JsonOutputParser`, `withStructuredOutput` in `jsonMode`), with the real
+ * ChatOpenAI (1.6, or 1.0 in the 'langchain 1.0' jest project) against a small Chat Completions server
+ * over a real socket (it scripts what the fake provider cannot: a reply cut before any text, an
+ * incomplete object that ends with `stop`). `invoke()` rejects such a reply (the parser's `JSON.parse`
+ * throws), so the call falls back; streamed, the parser yields partial objects and, without the adapter,
+ * ends as if the object were complete. Through the adapter the stream gets invoke()'s verdict: before any
+ * chunk reached the caller an invalid reply that falls back, after it an InvalidStreamOutputError.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { JsonOutputParser } from '@langchain/core/output_parsers';
+import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
+import { ChatOpenAI } from '@langchain/openai';
+import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
+import { z } from 'zod';
+import { InvalidStreamOutputError, StreamInterruptedError, withResilience } from '../src';
+import { recordsReach } from './fakeProvider';
+import { dropsEverything } from './support';
+
+/** What a model of the server answers in JSON mode, and how its reply ends. */
+interface Reply {
+  text: string;
+  finish: 'stop' | 'length';
+}
+
+const WHOLE = { title: 'Quarterly results', bullets: ['Revenue up 4%'] };
+const CUT = '{"title":"Quarterly res';
+const REPLIES: Record<string, Reply> = {
+  // Cut off by max_tokens part-way through the object.
+  'gpt-cut': { text: CUT, finish: 'length' },
+  // Every output token spent before the answer began (a reasoning model's budget used up): no text at all.
+  'gpt-spent': { text: '', finish: 'length' },
+  // The same incomplete object, but the provider says nothing about a cut.
+  'gpt-unsignalled': { text: CUT, finish: 'stop' },
+  'gpt-whole': { text: JSON.stringify(WHOLE), finish: 'stop' },
+};
+const USAGE = { prompt_tokens: 20, completion_tokens: 8, total_tokens: 28 };
+
+/** The reply as a Chat Completions SSE stream: a role chunk, the text in pieces, the finish chunk, usage, [DONE]. */
+function streamed(model: string, reply: Reply, includeUsage: boolean): string[] {
+  const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1_700_000_000, model };
+  const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+  const pieces = reply.text.match(/.{1,8}/gs) ?? [];
+  return [
+    chunk({ role: 'assistant', content: '' }, null),
+    ...pieces.map((p) => chunk({ content: p }, null)),
+    chunk({}, reply.finish),
+    ...(includeUsage ? [{ ...base, choices: [], usage: USAGE }] : []),
+  ]
+    .map((c) => `data: ${JSON.stringify(c)}\n\n`)
+    .concat('data: [DONE]\n\n');
+}
+
+let server: Server;
+let baseURL: string;
+const requests: string[] = [];
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d: Buffer) => (raw += d.toString()));
+    req.on('end', () => {
+      const body = JSON.parse(raw) as { model: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
+      requests.push(body.model);
+      const reply = REPLIES[body.model]!;
+      if (body.stream === true) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (const event of streamed(body.model, reply, body.stream_options?.include_usage === true)) res.write(event);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          id: 'chatcmpl-1',
+          object: 'chat.completion',
+          created: 1_700_000_000,
+          model: body.model,
+          choices: [{ index: 0, message: { role: 'assistant', content: reply.text, refusal: null }, logprobs: null, finish_reason: reply.finish }],
+          usage: USAGE,
+        }),
+      );
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+beforeEach(() => {
+  requests.length = 0;
+});
+
+/** Targets named after their model (`cut` is `gpt-cut`); each route falls back to `whole`. One failure opens a breaker. */
+function engineOf() {
+  const policy = definePolicy(
+    {
+      targets: Object.fromEntries(Object.keys(REPLIES).map((m) => [m.slice(4), { provider: 'openai', model: m }])),
+      routes: { cut: { chain: ['cut', 'whole'] }, spent: { chain: ['spent', 'whole'] }, unsignalled: { chain: ['unsignalled', 'whole'] }, whole: { chain: ['whole'] } },
+      breaker: { consecutiveFailures: 1, minimumCalls: 100 },
+    },
+    { onWarning: () => undefined },
+  );
+  const engine = createResilience(policy);
+  const records: RequestRecord[] = [];
+  const transitions: string[] = [];
+  engine.events.on('record', (r) => records.push(r));
+  engine.events.on('breaker', (t) => transitions.push(`${t.key}: ${t.from} -> ${t.to}`));
+  return { engine, records, transitions };
+}
+
+const chat = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL } });
+const jsonModel = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL }, modelKwargs: { response_format: { type: 'json_object' } } });
+/** A plain JSON schema: `withStructuredOutput` parses jsonMode replies to it with `JsonOutputParser` (no validation). */
+const summarySchema = { title: 'summary', type: 'object', properties: { title: { type: 'string' }, bullets: { type: 'array', items: { type: 'string' } } }, required: ['title', 'bullets'] };
+const Summary = z.object({ title: z.string(), bullets: z.array(z.string()) });
+
+type Chain = (model: string) => Runnable<string, unknown>;
+const jsonParserChains: Array<[string, Chain]> = [
+  ['model (response_format json_object).pipe(JsonOutputParser)', (m) => jsonModel(m).pipe(new JsonOutputParser())],
+  ["withStructuredOutput(JSON schema, { method: 'jsonMode' }) (a JsonOutputParser)", (m) => chat(m).withStructuredOutput(summarySchema, { method: 'jsonMode' }) as Runnable<string, unknown>],
+];
+
+const attemptsOf = (r: RequestRecord) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`);
+const PROMPT = 'Summarize the meeting as JSON.';
+
+/** Reads a stream to its end: its chunks, and what it threw, if anything. */
+async function readStream<T>(stream: Promise<AsyncIterable<T>>): Promise<{ chunks: T[]; err?: unknown }> {
+  const chunks: T[] = [];
+  try {
+    for await (const c of await stream) chunks.push(c);
+    return { chunks };
+  } catch (err) {
+    return { chunks, err };
+  }
+}
+
+/** The chain wrapped on route `route`, its fallback the same chain over `gpt-whole`. */
+function resilient(chain: Chain, route: string) {
+  const r = engineOf();
+  const first = route === 'whole' ? 'gpt-whole' : `gpt-${route}`;
+  return { ...r, safe: withResilience(chain(first), { engine: r.engine, route, ...(route === 'whole' ? {} : { fallbacks: [chain('gpt-whole')] }) }) };
+}
+
+describe("a JSON-mode reply cut off by max_tokens (finish_reason 'length') after the parser yielded part of it", () => {
+  it.each(jsonParserChains)('%s: without the adapter the stream ends as a success with the partial object, where invoke() throws', async (_, chain) => {
+    const { chunks, err } = await readStream(chain('gpt-cut').stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
+    await expect(chain('gpt-cut').invoke(PROMPT)).rejects.toThrow();
+  });
+
+  it.each(jsonParserChains)('%s: invoke() falls back; stream() ends with InvalidStreamOutputError after the partial object', async (_, chain) => {
+    const { safe, engine, records, transitions } = resilient(chain, 'cut');
+    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({ kind: 'validation_failed', code: 'ERR_LLMR_STREAM_INVALID_OUTPUT', target: 'cut', reason: 'the reply is not valid JSON', chunksReceived: chunks.length });
+    // The error's message says what happened, never what the reply said.
+    expect((err as Error).message).not.toContain('Quarterly');
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['cut:validation_failed', 'whole:success'], ['cut:success']]);
+    // The reply was generated to its end and billed: the usage the provider reported; no breaker verdict.
+    expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed', fallback_used: false, output_tokens: 8 });
+    expect(transitions).toEqual([]);
+    expect(requests).toEqual(['gpt-cut', 'gpt-whole', 'gpt-cut']);
+  });
+
+  it('streamEvents() of the resilient chain ends the same way', async () => {
+    const { safe } = resilient((m) => jsonModel(m).pipe(new JsonOutputParser()), 'cut');
+    const streamed: unknown[] = [];
+    const err = await (async () => {
+      try {
+        for await (const e of safe.streamEvents(PROMPT, { version: 'v2' })) if (e.event === 'on_chain_stream' && e.name === 'ResilientRunnable') streamed.push(e.data.chunk);
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(streamed.at(-1)).toEqual({ title: 'Quarterly res' });
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+  });
+});
+
+describe("a JSON-mode reply cut off by max_tokens before anything reached the caller: an invalid reply that falls back, as in invoke()", () => {
+  it.each(jsonParserChains)('%s, no text at all (the output budget spent before the answer): falls back in stream() as in invoke()', async (_, chain) => {
+    // Without the adapter the stream is an empty success, where invoke() throws.
+    expect((await readStream(chain('gpt-spent').stream(PROMPT))).chunks).toEqual([]);
+    await expect(chain('gpt-spent').invoke(PROMPT)).rejects.toThrow();
+    const { safe, engine, records, transitions } = resilient(chain, 'spent');
+    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual(WHOLE);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([
+      ['spent:validation_failed', 'whole:success'],
+      ['spent:validation_failed', 'whole:success'],
+    ]);
+    expect(transitions).toEqual([]);
+  });
+
+  it('the partial object yielded by the parser but dropped by a later step: falls back', async () => {
+    const { safe, engine, records } = resilient((m) => jsonModel(m).pipe(new JsonOutputParser()).pipe(dropsEverything()), 'cut');
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks).toEqual([]);
+    await recordsReach(engine, records, 1);
+    expect(records.map(attemptsOf)).toEqual([['cut:validation_failed', 'whole:success']]);
+  });
+
+  it('the partial objects held back by a later step until the parser ended: falls back, as in invoke()', async () => {
+    // A step that is not a generator reads its whole input before it yields: the parser's run has ended.
+    const chain: Chain = (m) => jsonModel(m).pipe(new JsonOutputParser()).pipe(RunnableLambda.from(() => 'summary ready'));
+    const { safe, engine, records } = resilient(chain, 'cut');
+    expect(await safe.invoke(PROMPT)).toBe('summary ready');
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks).toEqual(['summary ready']);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([
+      ['cut:validation_failed', 'whole:success'],
+      ['cut:validation_failed', 'whole:success'],
+    ]);
+  });
+
+  it("withStructuredOutput(zod schema, { method: 'jsonMode' }) (StructuredOutputParser, which parses the whole reply): falls back, as before", async () => {
+    const chain: Chain = (m) => chat(m).withStructuredOutput(Summary, { method: 'jsonMode' }) as Runnable<string, unknown>;
+    const { safe, engine, records } = resilient(chain, 'cut');
+    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks).toEqual([WHOLE]);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([
+      ['cut:validation_failed', 'whole:success'],
+      ['cut:validation_failed', 'whole:success'],
+    ]);
+  });
+});
+
+describe('only the provider says a reply was cut', () => {
+  it.each(jsonParserChains)("%s, a whole object that ends with finish_reason 'stop': a success in stream() and invoke()", async (_, chain) => {
+    const { safe, engine, records } = resilient(chain, 'whole');
+    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual(WHOLE);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['whole:success'], ['whole:success']]);
+  });
+
+  it.each(jsonParserChains)(
+    "%s, an incomplete object that ends with finish_reason 'stop': the stream is a success with the partial object, as without the adapter (invoke() falls back)",
+    async (_, chain) => {
+      const { safe, engine, records } = resilient(chain, 'unsignalled');
+      expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+      const { chunks, err } = await readStream(safe.stream(PROMPT));
+      expect(err).toBeUndefined();
+      expect(err).not.toBeInstanceOf(StreamInterruptedError);
+      expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
+      await recordsReach(engine, records, 2);
+      expect(records.map(attemptsOf)).toEqual([['unsignalled:validation_failed', 'whole:success'], ['unsignalled:success']]);
+    },
+  );
+});
