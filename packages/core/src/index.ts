@@ -64,7 +64,7 @@ export { ManualClock, systemClock, type Clock } from './clock';
 export { ERROR_KINDS, type ClassifiedError, type ErrorKind, type RateLimitSnapshot } from './errors/ErrorKind';
 export { ResilienceError, PolicyConfigError, type PolicyIssue } from './errors/ResilienceError';
 export { ChainExhaustedError, RequestFailedError } from './errors/ChainExhaustedError';
-export { classifyError, type ClassifyErrorOptions } from './errors/classifyError';
+export { classifyError, classifyWithHintSource, type ClassifyErrorOptions, type RetryHintSource } from './errors/classifyError';
 export { Redactor, redactSecrets, type RedactOptions, type TextRedactor } from './errors/Redactor';
 export { originalCauseOf, redactedCause } from './errors/redactedCause';
 export { isErrorKind } from './errors/isErrorKind';
@@ -136,6 +136,7 @@ export { InvalidBreakerStateError } from './breaker/InvalidBreakerStateError';
 
 // Pacing
 export { MemoryPacingSyncHub, isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from './pacing/PacingStateSync';
+export { shareRetryAfterMs } from './pacing/shareRetryAfterMs';
 
 // Scheduling
 export { PriorityScheduler } from './scheduler/PriorityScheduler';

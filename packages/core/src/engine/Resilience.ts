@@ -22,9 +22,8 @@ import type { BudgetRule, Policy, ResolvedTarget, RoutePolicy, TrafficClass } fr
 import { costUsd } from '../pricing/cost';
 import { RetryBudget } from '../retry/RetryBudget';
 import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../pacing/PacingStateSync';
-import { ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
-import { quotaShareSpreadMs } from '../pacing/quotaShareSpreadMs';
-import { quotaShareWaitMs } from '../pacing/quotaShareWaitMs';
+import { PACING_MARGIN, ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
+import { quotaShareRetryAfterMs } from '../pacing/shareRetryAfterMs';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
 import { heuristicTokenCount } from '../tokens/heuristicTokenCount';
@@ -83,8 +82,6 @@ const HOLD_ENDED = Object.freeze({ name: 'HoldEnded' });
 /** Longest delay `setTimeout` takes (about 24.8 days); longer ones would fire at once. */
 const MAX_TIMER_MS = 2_147_483_647;
 const HEURISTIC_TOKENIZER: Tokenizer = { count: (text) => heuristicTokenCount(text) };
-/** Proactive pacing holds a call until it leaves this share of the provider's reported limit over. */
-const PACING_MARGIN = 0.02;
 
 /** What a call takes from a provider's quotas: one request and its tokens (estimated, or used). */
 function pacingNeed(usage: Usage): QuotaNeed {
@@ -1626,9 +1623,7 @@ export class Resilience {
   private retryShareHint(target: ResolvedTarget, estimate: UsageAmounts, resetMs: number): number {
     const quota = this.pacing.get(target.id);
     if (quota === undefined) return resetMs;
-    const shareMs = quotaShareWaitMs(quota, pacingNeed(estimate), PACING_MARGIN, this.clock.now(), resetMs);
-    if (shareMs >= resetMs) return resetMs;
-    return Math.min(resetMs, shareMs + quotaShareSpreadMs(shareMs, this.random));
+    return quotaShareRetryAfterMs(quota, pacingNeed(estimate), this.clock.now(), resetMs, this.random) ?? resetMs;
   }
 
   /**

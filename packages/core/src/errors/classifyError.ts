@@ -715,8 +715,9 @@ export function classifyError(err: unknown, options?: ClassifyErrorOptions): Cla
  * a Google `RetryInfo`, "try again in 6s" in its message, an `ERR_LLMR_*` error's own hint);
  * `'quota_reset'` when it is only the reset of a quota the rate-limit headers show at 0 remaining
  * (OpenAI `x-ratelimit-reset-*`, Anthropic `anthropic-ratelimit-*-reset`): the time that quota is
- * **full** again, not the time a call fits in it again. Internal to the package (not exported from its
- * index): the engine shortens a `'quota_reset'` hint to the time the failed call's share is back.
+ * **full** again, not the time a call fits in it again. The engine shortens a `'quota_reset'` hint to
+ * the time the failed call's share is back; code that retries outside the engine does the same with
+ * `shareRetryAfterMs` (see {@link classifyWithHintSource}).
  *
  * @example
  * ```ts
@@ -728,15 +729,22 @@ export type RetryHintSource = 'provider' | 'quota_reset';
 
 /**
  * {@link classifyError}, and where the result's `retryAfterMs` came from (`hintSource`, undefined when
- * it has none). The engine's classification of a failed attempt; apps use {@link classifyError}.
+ * it has none): the engine's classification of a failed attempt. Use it instead of `classifyError`
+ * when your own retry loop (an rxjs operator, a queue worker) waits on `retryAfterMs`: a hint the
+ * provider gave (`'provider'`) is waited for as it is, while a `'quota_reset'` one is the time the
+ * exhausted quota is full again, minutes where the call's share is back in seconds; shorten it with
+ * `shareRetryAfterMs(classified.rateLimit, …)`. Code that only needs the kind uses `classifyError`.
  *
  * @example
  * ```ts
- * const { classified, hintSource } = classifyWithHintSource(
- *   { status: 429, headers: { 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '6m0s' } },
- *   { now: 0 },
- * );
- * // classified.retryAfterMs: 360000, hintSource: 'quota_reset'
+ * const now = Date.now();
+ * const { classified, hintSource } = classifyWithHintSource(err, { now });
+ * // a 429 with x-ratelimit-limit-tokens: 10000, x-ratelimit-remaining-tokens: 0, x-ratelimit-reset-tokens: 6m0s:
+ * // classified.retryAfterMs 360000, hintSource 'quota_reset'
+ * const waitMs =
+ *   hintSource === 'quota_reset' && classified.rateLimit !== undefined
+ *     ? (shareRetryAfterMs(classified.rateLimit, { inputTokens: 0, outputTokens: 0 }, now, classified.retryAfterMs!, Math.random) ?? 1_000)
+ *     : (classified.retryAfterMs ?? 1_000); // 7.2 s to 7.9 s here, not 6 min
  * ```
  */
 export function classifyWithHintSource(

@@ -1,6 +1,19 @@
 import type { RateLimitSnapshot } from '../errors/ErrorKind';
 
 /**
+ * The share of each limit a provider reports that proactive pacing leaves over (2%, rounded down to
+ * whole requests or tokens per quota: a limit under 50 keeps none): a call waits until it fits with
+ * that much to spare ({@link ProviderQuota.waitMs}), and the wait for a call's share after a 429 whose
+ * only hint is a quota's reset counts it too (`shareRetryAfterMs`). Fixed, not an option.
+ *
+ * @example
+ * ```ts
+ * const ms = quota.waitMs(need, PACING_MARGIN, clock.now()); // 10 000-token limit: 200 tokens kept free
+ * ```
+ */
+export const PACING_MARGIN = 0.02;
+
+/**
  * What one call takes from each of a provider's quotas: one request, and its estimated tokens.
  *
  * @example

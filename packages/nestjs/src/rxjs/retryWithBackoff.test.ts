@@ -168,4 +168,123 @@ describe('retryWithBackoff', () => {
     expect(() => retryWithBackoff({ budget: new RetryBudget() })).not.toThrow();
     expect(() => retryWithBackoff({ budget: { canRetry: () => true, onSuccess() {}, onFailure() {} } as unknown as RetryBudget })).not.toThrow();
   });
+  describe('after a 429 whose only hint is the reset of an exhausted quota', () => {
+    /** OpenAI's headers on a 429 for tokens per minute: requests to spare, no tokens left, full again in `reset`. */
+    const tokensSpent = (reset = '6m0s') => ({
+      'x-ratelimit-limit-requests': '500',
+      'x-ratelimit-remaining-requests': '499',
+      'x-ratelimit-reset-requests': '120ms',
+      'x-ratelimit-limit-tokens': '10000',
+      'x-ratelimit-remaining-tokens': '0',
+      'x-ratelimit-reset-tokens': reset,
+    });
+    const rateLimitError = (headers: Record<string, string>) =>
+      new OpenAI.RateLimitError(429, { message: 'Rate limit reached for gpt-4o on tokens per min (TPM).', type: 'tokens', code: 'rate_limit_exceeded' }, undefined, new Headers(headers));
+
+    it("retries once a request's share has refilled (seconds), not after the 6 min reset nor giving up over maxHintMs", () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { source, at } = flaky([rateLimitError(tokensSpent())], scheduler);
+      const retries: RetryInfo[] = [];
+      const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0.5, onRetry: (r) => retries.push(r) })));
+      expect(out.value).toBe('ok');
+      // 10 000 tokens in 6 min: the 200-token margin is back after 7.2 s; 360 ms of spread (0.5 × 10%).
+      expect(at).toEqual([0, 7_560]);
+      expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 7_560, source: 'quota_share' }]);
+    });
+
+    it("computes each retry's wait from that 429's own headers", () => {
+      const scheduler = new VirtualTimeScheduler();
+      // The second 429 comes 7.2 s later: full in 5m52.8s, 200 tokens back after 7.056 s.
+      const { source, at } = flaky([rateLimitError(tokensSpent()), rateLimitError(tokensSpent('5m52.8s'))], scheduler);
+      const retries: RetryInfo[] = [];
+      const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0, onRetry: (r) => retries.push(r) })));
+      expect(out.value).toBe('ok');
+      expect(at).toEqual([0, 7_200, 14_256]);
+      expect(retries.map((r) => r.source)).toEqual(['quota_share', 'quota_share']);
+    });
+
+    it("does not retry when one request's share takes longer than maxHintMs", () => {
+      const scheduler = new VirtualTimeScheduler();
+      // 10 requests an hour: one back every 6 min.
+      const hourly = rateLimitError({ 'x-ratelimit-limit-requests': '10', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1h' });
+      const { source, at } = flaky([hourly], scheduler);
+      const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false })));
+      expect(out.error).toBe(hourly);
+      expect(at).toEqual([0]);
+    });
+
+    it('takes the backoff, capped by the reset, when no limit gives a refill rate, and does not give up on a long reset', () => {
+      const scheduler = new VirtualTimeScheduler();
+      const noLimit = (reset: string) => rateLimitError({ 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': reset });
+      const { source, at } = flaky([noLimit('6m0s'), noLimit('2s')], scheduler);
+      const retries: RetryInfo[] = [];
+      const op = retryWithBackoff<string>({ scheduler, budget: false, random: () => 0.5, backoff: exponentialBackoff({ base: 1_000, max: 30_000 }), onRetry: (r) => retries.push(r) });
+      const out = run(scheduler, source.pipe(op));
+      expect(out.value).toBe('ok');
+      // 0.5 × 1 000 × 2^1 = 1 000, then 0.5 × 1 000 × 2^2 = 2 000, capped by the 2 s reset: 2 000.
+      expect(at).toEqual([0, 1_000, 3_000]);
+      expect(retries.map((r) => [r.delayMs, r.source])).toEqual([
+        [1_000, 'backoff'],
+        [2_000, 'backoff'],
+      ]);
+      const capped = flaky([noLimit('1.5s')], scheduler);
+      const start = scheduler.now();
+      run(scheduler, capped.source.pipe(retryWithBackoff({ scheduler, budget: false, backoff: constantBackoff({ delay: 10_000 }) })));
+      expect(capped.at).toEqual([start, start + 1_500]);
+    });
+
+    it('keeps a retry-after the provider sent beside the rate-limit headers, as before', () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { source, at } = flaky([rateLimitError({ ...tokensSpent(), 'retry-after': '2' })], scheduler);
+      const retries: RetryInfo[] = [];
+      run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, onRetry: (r) => retries.push(r) })));
+      expect(at).toEqual([0, 2_000]);
+      expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 2_000, source: 'hint' }]);
+
+      // Exactly as long as the reset, and over maxHintMs: the provider's word, not waited for.
+      const long = rateLimitError({ ...tokensSpent(), 'retry-after': '360' });
+      const second = flaky([long], scheduler);
+      const out = run(scheduler, second.source.pipe(retryWithBackoff({ scheduler, budget: false })));
+      expect(out.error).toBe(long);
+      expect(second.at).toHaveLength(1);
+    });
+
+    it("keeps the provider's own hint even when it is exactly as long as the reset", () => {
+      const scheduler = new VirtualTimeScheduler();
+      // "try again in 6m0s" and the 6 min token reset: the provider's word (over maxHintMs: not retried), not a quota reset.
+      const text = new OpenAI.RateLimitError(
+        429,
+        { message: 'Rate limit reached for gpt-4o on tokens per min (TPM). Please try again in 6m0s.', type: 'tokens', code: 'rate_limit_exceeded' },
+        undefined,
+        new Headers(tokensSpent()),
+      );
+      const first = flaky([text], scheduler);
+      expect(run(scheduler, first.source.pipe(retryWithBackoff({ scheduler, budget: false }))).error).toBe(text);
+      expect(first.at).toHaveLength(1);
+      // A retry-after on a wrapped 429: the provider's hint too.
+      const wrapped = new Error('model call failed', { cause: rateLimitError({ ...tokensSpent(), 'retry-after': '360' }) });
+      const second = flaky([wrapped], scheduler);
+      expect(run(scheduler, second.source.pipe(retryWithBackoff({ scheduler, budget: false }))).error).toBe(wrapped);
+      expect(second.at).toHaveLength(1);
+    });
+
+    it('waits for the share of a 429 wrapped in another error', () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { source, at } = flaky([new Error('model call failed', { cause: rateLimitError(tokensSpent()) })], scheduler);
+      const retries: RetryInfo[] = [];
+      run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0, onRetry: (r) => retries.push(r) })));
+      expect(at).toEqual([0, 7_200]);
+      expect(retries.map((r) => r.source)).toEqual(['quota_share']);
+    });
+
+    it('uses the backoff for a 429 without any headers, as before', () => {
+      const scheduler = new VirtualTimeScheduler();
+      const { source, at } = flaky([rateLimitError({})], scheduler);
+      const retries: RetryInfo[] = [];
+      const op = retryWithBackoff<string>({ scheduler, budget: false, random: () => 0.5, backoff: exponentialBackoff({ base: 100, max: 10_000 }), onRetry: (r) => retries.push(r) });
+      expect(run(scheduler, source.pipe(op)).value).toBe('ok');
+      expect(at).toEqual([0, 100]);
+      expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 100, source: 'backoff' }]);
+    });
+  });
 });

@@ -1,5 +1,5 @@
 import {
-  classifyError,
+  classifyWithHintSource,
   constantBackoff,
   decorrelatedBackoff,
   ERROR_KINDS,
@@ -16,6 +16,7 @@ import { isApplicationException } from '../decorators/appExceptions';
 import { isPlainObject, shown, typeOf } from '../describeValue';
 import { unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
+import { quotaResetDelay } from './quotaResetDelay';
 
 /**
  * Retries per error kind when none are given: the core's route defaults (429s twice, overload,
@@ -45,8 +46,16 @@ export interface RetryInfo {
   retry: number;
   kind: ErrorKind;
   delayMs: number;
-  /** `hint`: the provider said when (Retry-After, retry-after-ms, RetryInfo); `backoff`: our own delay. */
-  source: 'hint' | 'backoff';
+  /**
+   * Where `delayMs` came from. `hint`: the provider said when (`Retry-After`, `retry-after-ms`,
+   * `x-ms-retry-after-ms`, Google `RetryInfo`, "try again in 1.5s"), waited for exactly. `quota_share`: a
+   * 429 whose only hint was the reset of an exhausted quota (`x-ratelimit-reset-tokens: 6m0s`, the time
+   * it is full again): the time one request's share of it refills at the rate its rate-limit headers
+   * give, plus a spread of up to 10% (at most 1 s), never longer than the reset. `backoff`: our own
+   * delay (no hint; a reset-only hint without a refill rate, or whose share is the whole quota, capped by
+   * the reset; a reset already past).
+   */
+  source: 'hint' | 'quota_share' | 'backoff';
 }
 
 /**
@@ -75,7 +84,11 @@ export interface RetryWithBackoffOptions {
    * Default: exponential with full jitter, base 500 ms, max 30 s.
    */
   readonly backoff?: Backoff | NonNullable<RetryInput['backoff']>;
-  /** A provider hint longer than this is not waited for: the error goes on (fall back instead). Default 60 s. */
+  /**
+   * A provider hint longer than this is not waited for: the error goes on (fall back instead). After a
+   * 429 whose only hint is a quota's reset, the bound applies to the wait for one request's share, not
+   * to the reset. Default 60 s.
+   */
   readonly maxHintMs?: number;
   /** Ignored (the operator waits for no limiter); accepted so a route's `RetryPolicy` fits as is. */
   readonly maxLimiterWaitMs?: number;
@@ -160,10 +173,14 @@ function isScheduler(v: unknown): v is SchedulerLike {
 
 /**
  * Retries the source on retryable errors, built on rxjs `retry({ count, delay })`: the error is
- * classified with the core's `classifyError`, a provider hint (`Retry-After`, `retry-after-ms`,
- * Google `RetryInfo`, "try again in 1.5s") wins over the backoff, a hint longer than `maxHintMs`
- * stops retrying, each kind has its own retry count, and a retry budget stops retry storms. The
- * application's own `HttpException`s (a handler's `ForbiddenException` under `next.handle()`) are
+ * classified with the core's `classifyWithHintSource` (`classifyError`, and where its hint came from),
+ * a provider hint (`Retry-After`, `retry-after-ms`, Google `RetryInfo`, "try again in 1.5s") wins over
+ * the backoff, a hint longer than `maxHintMs` stops retrying, each kind has its own retry count, and a
+ * retry budget stops retry storms. A 429 whose only hint is the reset of an exhausted quota
+ * (`hintSource: 'quota_reset'`, `x-ratelimit-reset-tokens: 6m0s`, when it is full again) waits until
+ * one request's share of it has refilled, at the rate its headers give (the core's
+ * `shareRetryAfterMs`; see `RetryInfo.source` `quota_share`), or the backoff capped by the reset
+ * without a rate; the reset itself never stops retrying. The application's own `HttpException`s (a handler's `ForbiddenException` under `next.handle()`) are
  * not retried: they go on at once, as thrown, and leave the budget alone.
  *
  * Every option is checked when the operator is created, with a `NestConfigError`
@@ -217,17 +234,28 @@ export function retryWithBackoff<T>(options: RetryWithBackoffOptions = {}): Mono
           delay: (error: unknown, retryCount: number) => {
             // The application's own answer (a handler's ForbiddenException): never retried.
             if (isApplicationException(error)) throw error;
-            const c = classifyError(error, { now: scheduler.now() });
+            const now = scheduler.now();
+            const { classified: c, hintSource } = classifyWithHintSource(error, { now });
             if (CAPACITY.has(c.kind)) budget?.onFailure();
             const n = used[c.kind] ?? 0;
             if (n >= (perKind[c.kind] ?? 0)) throw error;
             if (budget && CAPACITY.has(c.kind) && !budget.canRetry()) throw error;
-            const hint = c.retryAfterMs;
+            // A 429 whose only hint is a quota's reset (when it is full again): a request's share is waited for.
+            const resetMs = hintSource === 'quota_reset' && c.rateLimit !== undefined ? c.retryAfterMs : undefined;
+            const hint = resetMs === undefined ? c.retryAfterMs : undefined;
             if (hint !== undefined && hint > maxHintMs) throw error;
-            const delayMs = hint ?? backoff.delay(n + 1, previous, random);
+            const backoffMs = () => backoff.delay(n + 1, previous, random);
+            const choice: Pick<RetryInfo, 'delayMs' | 'source'> | undefined =
+              resetMs !== undefined
+                ? quotaResetDelay(c.rateLimit!, { resetMs, now, maxHintMs, random, backoffMs })
+                : hint !== undefined
+                  ? { delayMs: hint, source: 'hint' }
+                  : { delayMs: backoffMs(), source: 'backoff' };
+            if (choice === undefined) throw error;
+            const { delayMs, source } = choice;
             used[c.kind] = n + 1;
             previous = delayMs;
-            options.onRetry?.({ retry: retryCount, kind: c.kind, delayMs, source: hint !== undefined ? 'hint' : 'backoff' });
+            options.onRetry?.({ retry: retryCount, kind: c.kind, delayMs, source });
             return timer(delayMs, scheduler);
           },
         }),
