@@ -51,15 +51,16 @@ export interface RedisKeyspaceOptions {
 
 /**
  * What a Redis key holds: `r` rate bucket, `c` concurrency leases, `w` per-window counter (budgets),
- * `s` shared state (`RedisStateStore`), `b` shared breaker states, `p` shared pacing snapshots, `h` the
- * key the store's recovery probe writes.
+ * `a` the record of an adjust run (its id, kept a minute so that a copy ioredis sends again changes
+ * nothing), `s` shared state (`RedisStateStore`), `b` shared breaker states, `p` shared pacing
+ * snapshots, `h` the key the store's recovery probe writes.
  *
  * @example
  * ```ts
  * const kind: RedisKeyKind = 'w';
  * ```
  */
-export type RedisKeyKind = 'r' | 'c' | 'w' | 's' | 'b' | 'p' | 'h';
+export type RedisKeyKind = 'r' | 'c' | 'w' | 'a' | 's' | 'b' | 'p' | 'h';
 
 /**
  * Builds the Redis keys of the store: `{<prefix>}:<kind>:<escaped key>`, where kind is a

@@ -7,13 +7,14 @@ import { ADJUST_LUA, ADJUST_UNIT_ARGS, PEEK_LUA, RESERVE_LUA, UNIT_ARGS } from '
 import { LocalFallbackLimiter, LocalMark } from './LocalFallbackLimiter';
 import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
 import { RedisHealth, type RedisHealthState } from './RedisHealth';
+import { RedisKeyError } from './RedisKeyError';
 import { RedisKeyspace } from './RedisKeyspace';
 import { RedisScript } from './RedisScript';
 import { RedisUnavailableError } from './RedisUnavailableError';
 import { isLeaseRelease, ReleaseQueue, type QueuedRelease } from './ReleaseQueue';
 import { resolveStoreOptions } from './resolveStoreOptions';
 import type { RedisFailureMode, RedisLimiterStoreOptions, RedisStoreEvent } from './types';
-import { ScriptBatcher, type BatchEntry } from './ScriptBatcher';
+import { failEntry, ScriptBatcher, type BatchEntry } from './ScriptBatcher';
 import { withTimeout } from './withTimeout';
 
 // Scripts are immutable and shared by every store instance.
@@ -88,7 +89,7 @@ export class RedisLimiterStore implements LimiterStore {
   private readonly adjustBatcher: ScriptBatcher<void>;
   private loading: Promise<void> | undefined;
   private loaded = false;
-  /** Reserve runs get ids `<this store's random prefix><sequence, base 36>`, unique across processes. */
+  /** Reserve and adjust runs get ids `<this store's random prefix><sequence, base 36>`, unique across processes. */
   private readonly runPrefix = randomBytes(5).toString('hex');
   private runs = 0;
 
@@ -111,7 +112,16 @@ export class RedisLimiterStore implements LimiterStore {
       runId: () => this.runPrefix + (this.runs++).toString(36),
       unanswered: (runId, contexts, error) => this.clearUnanswered(runId, contexts as ReadonlyArray<readonly LimitCharge[]>, error),
     });
-    this.adjustBatcher = new ScriptBatcher<void>({ ...batch, script: ADJUST, withCounts: false, settle: settleAll });
+    // Adjust runs are idempotent: a copy ioredis sends again after reconnecting (its first reply lost)
+    // finds the run's record and changes nothing, so no refund or extra charge is applied twice.
+    this.adjustBatcher = new ScriptBatcher<void>({
+      ...batch,
+      script: ADJUST,
+      withCounts: false,
+      settle: settleAll,
+      runId: () => this.runPrefix + (this.runs++).toString(36),
+      runKey: (runId) => this.keyspace.key('a', runId),
+    });
     this.local = new LocalFallbackLimiter(o.localFraction, o.clock);
     this.onEvent = o.onEvent;
     this.clock = o.clock;
@@ -186,8 +196,9 @@ export class RedisLimiterStore implements LimiterStore {
   /**
    * Applies refunds, extra charges and concurrency releases, in one round trip. Never denies; never
    * throws on Redis failures. Then a release carrying its lease mark is kept and sent again once Redis
-   * answers (`releasesQueued`, then `releasesReplayed`); anything else is applied locally in fail-open
-   * mode and reported as `adjustDropped` (fail-closed: only reported).
+   * answers (`releasesQueued`, then `releasesReplayed`); anything else is reported as `adjustDropped`,
+   * and in fail-open mode an extra charge is also counted locally (a give-back with this store's mark
+   * is not: the local fallback never held what it gives back).
    * Adjustments with a delta of 0 are skipped (the core's reservations pass every charge they hold).
    * A refund carrying the `mark` this store returned for the charge gives back at most what the
    * reservation still holds; one without (or with another store's mark) is not capped.
@@ -217,7 +228,8 @@ export class RedisLimiterStore implements LimiterStore {
     const units = unitArgs(adjustments, 'delta');
     const remote = adjustments;
     // What was charged on Redis cannot be given back there now. Lease releases wait for Redis; the
-    // rest is reported (fail-open: also applied locally, though the local fallback does not hold it).
+    // rest is reported (fail-open: extra charges also count locally; the local fallback skips give-backs
+    // with a Redis mark, it never held them).
     const fallback = () => {
       const rest = this.setAside(remote, this.healthState.cause);
       if (rest.length > 0) this.local.adjust(rest);
@@ -617,7 +629,8 @@ function settleReserve(reply: unknown, batch: BatchEntry<ReserveResult>[]): void
   for (const e of batch) {
     const [result, next] = parseReserve(r, pos, e.n);
     pos = next;
-    e.resolve(result);
+    if (result instanceof RedisKeyError) failEntry(e, result);
+    else e.resolve(result);
   }
 }
 
@@ -629,8 +642,11 @@ function settleAll(_reply: unknown, batch: BatchEntry<void>[]): void {
  * Parses one reservation's part of the reserve reply starting at `pos`; returns it and the next
  * position. Admitted: remaining, resetMs and the mark per charge (rate: epoch µs in the reply, epoch ms
  * in `marks`; in-flight slot: its lease member, a {@link LeaseMark} in `marks`; 0 for window totals).
+ * A reservation Redis could not charge (a key holding what the store does not write) is a
+ * {@link RedisKeyError}.
  */
-function parseReserve(r: (string | number)[], pos: number, n: number): [ReserveResult, number] {
+function parseReserve(r: (string | number)[], pos: number, n: number): [ReserveResult | RedisKeyError, number] {
+  if (Number(r[pos]) === -1) return [new RedisKeyError(Number(r[pos + 1]), String(r[pos + 2])), pos + 3];
   if (Number(r[pos]) === 1) {
     const marks: Array<number | LeaseMark> = new Array(n);
     for (let i = 0; i < n; i++) {

@@ -1,8 +1,17 @@
 import type { ScriptClient } from './redisClient';
 import { RedisScript } from './RedisScript';
-import { ScriptBatcher, type BatchEntry, type ScriptBatcherOptions } from './ScriptBatcher';
+import { failEntry, ScriptBatcher, type BatchEntry, type ScriptBatcherOptions } from './ScriptBatcher';
 import { RedisReplyLostError } from './RedisReplyLostError';
 import { RedisTimeoutError } from './withTimeout';
+
+/**
+ * Fake time past a deadline of `ms`, then the event loop's check phase, where the deadline's verdict
+ * comes (after the I/O that was ready when it expired: see `startIoDeadline`).
+ */
+function passDeadline(ms: number): void {
+  jest.advanceTimersByTime(ms);
+  jest.runOnlyPendingTimers();
+}
 
 /** A stand-in for ioredis that records EVALSHA calls and answers when told to. */
 function fakeClient() {
@@ -73,7 +82,7 @@ describe('ScriptBatcher', () => {
     jest.useFakeTimers();
     const slow = batcher.add(['a'], [1], 1);
     batcher.flush();
-    jest.advanceTimersByTime(100);
+    passDeadline(100);
     await expect(slow).rejects.toBeInstanceOf(RedisTimeoutError);
     replies[1]!.resolve('late');
   });
@@ -94,7 +103,7 @@ describe('ScriptBatcher', () => {
     jest.useFakeTimers();
     const calls = [batcher.add(['a'], [1], 1, undefined, { call: 'a' }), batcher.add(['b'], [1], 1, (e) => `local: ${(e as Error).name}`, 'b')];
     batcher.flush();
-    jest.advanceTimersByTime(100);
+    passDeadline(100);
     await expect(calls[0]).rejects.toBeInstanceOf(RedisTimeoutError);
     await expect(calls[1]).resolves.toBe('local: RedisTimeoutError');
     expect(late).toEqual([]);
@@ -114,6 +123,33 @@ describe('ScriptBatcher', () => {
     expect(late).toHaveLength(2);
   });
 
+  it('takes a reply read after its timer fired but before the verdict (the event loop was blocked past timeoutMs)', async () => {
+    jest.useFakeTimers();
+    const { batcher, replies } = setup(16);
+    const a = batcher.add(['a'], [1], 1);
+    batcher.flush();
+    jest.advanceTimersByTime(100); // Node runs the expired timer before it reads the socket ...
+    replies[0]!.resolve('x'); // ... then reads the reply that arrived in time
+    await Promise.resolve();
+    await Promise.resolve();
+    jest.runOnlyPendingTimers(); // the check phase, where the verdict would come
+    await expect(a).resolves.toBe('x');
+  });
+
+  it('lets settle answer one call of a batch with an error (failEntry) and the others with their results', async () => {
+    const { batcher, replies } = setup(16, true, {
+      settle: (reply, batch) => batch.forEach((e, i) => (i === 1 ? failEntry(e, new Error(`refused ${String(reply)}`)) : e.resolve(`ok ${i}`))),
+    });
+    const calls = [
+      batcher.add(['a'], [1], 1),
+      batcher.add(['b'], [1], 1, (e) => `recovered: ${(e as Error).message}`),
+      batcher.add(['c'], [1], 1),
+    ];
+    await new Promise((r) => process.nextTick(r));
+    replies[0]!.resolve('b');
+    await expect(Promise.all(calls)).resolves.toEqual(['ok 0', 'recovered: refused b', 'ok 2']);
+  });
+
   it('lets a call recover from a failed batch instead of rejecting', async () => {
     const { batcher, replies } = setup(16);
     const recovered = batcher.add(['a'], [1], 1, (e) => `local after ${(e as Error).message}`);
@@ -127,7 +163,7 @@ describe('ScriptBatcher', () => {
   });
 
   describe('with run ids', () => {
-    function withRunIds() {
+    function withRunIds(extra: Partial<ScriptBatcherOptions<string>> = {}) {
       const stream = { current: {} as unknown };
       const unanswered: Array<{ runId: string; contexts: unknown[]; error: unknown }> = [];
       const late: Array<{ result: string; context: unknown }> = [];
@@ -140,6 +176,7 @@ describe('ScriptBatcher', () => {
           unanswered.push({ runId, contexts, error });
         },
         late: (result, context) => late.push({ result, context }),
+        ...extra,
       });
       // The client's connection, as ioredis' `stream`: replaced on a reconnect.
       Object.defineProperty(s.client, 'stream', { get: () => stream.current });
@@ -155,7 +192,7 @@ describe('ScriptBatcher', () => {
       jest.advanceTimersByTime(0);
       await Promise.resolve();
       expect(calls.map((c) => c.runId)).toEqual(['run0']);
-      jest.advanceTimersByTime(100);
+      passDeadline(100);
       await expect(a).resolves.toBe('local');
       await expect(b).resolves.toBeInstanceOf(RedisTimeoutError);
       expect(unanswered).toEqual([{ runId: 'run0', contexts: ['ctx-a', 'ctx-b'], error: expect.any(RedisTimeoutError) }]);
@@ -189,6 +226,18 @@ describe('ScriptBatcher', () => {
       (client as { status: string }).status = 'ready';
       replies[0]!.resolve('x');
       await expect(a).resolves.toBe('x');
+      expect([unanswered, late]).toEqual([[], []]);
+    });
+
+    it("sends an idempotent run's record key (runKey) last, and takes its reply on a new connection as an answer", async () => {
+      const { batcher, calls, replies, stream, unanswered, late } = withRunIds({ runKey: (runId) => `rec:${runId}` });
+      const a = batcher.add(['k1'], ['c', 1], 1, undefined, 'ctx-a');
+      const b = batcher.add(['k2'], ['c', 1], 1, undefined, 'ctx-b');
+      await new Promise((r) => process.nextTick(r));
+      expect(calls).toEqual([expect.objectContaining({ keys: ['k1', 'k2', 'rec:run0'], runId: 'run0' })]);
+      stream.current = {}; // reconnected: ioredis sent the run again, and Redis applied it once
+      replies[0]!.resolve('x,y');
+      await expect(Promise.all([a, b])).resolves.toEqual(['x', 'y']);
       expect([unanswered, late]).toEqual([[], []]);
     });
 

@@ -1,3 +1,4 @@
+import { startIoDeadline } from './ioDeadline';
 import type { ScriptClient } from './redisClient';
 import type { RedisScript } from './RedisScript';
 import { RedisReplyLostError } from './RedisReplyLostError';
@@ -46,9 +47,19 @@ export interface ScriptBatcherOptions<R> {
   late?: (result: R, context: unknown) => void;
   /**
    * Names each script run: the id goes to the script as its second argument (the reserve script tags
-   * the leases it adds with it), and to {@link ScriptBatcherOptions.unanswered}.
+   * the leases it adds with it), and to {@link ScriptBatcherOptions.unanswered}. Without `runKey`, a
+   * reply that comes back on another connection than the run went out on (ioredis sent the run again
+   * after a reconnect: Redis may have run it twice) fails the calls with {@link RedisReplyLostError}
+   * and goes to `late`.
    */
   runId?: () => string;
+  /**
+   * Makes the runs idempotent (with `runId`): the key, last in `KEYS`, under which the script records
+   * the run's id for a short time, so that a copy of the run ioredis sends again after reconnecting
+   * changes nothing. A reply that comes back on another connection is then an answer like any other:
+   * Redis applied the run once.
+   */
+  runKey?: (runId: string) => string;
   /**
    * A run that failed (timeout, connection lost, error reply) may still have been applied by Redis,
    * its reply lost: called with the run's id, each call's `context` and the failure, after the calls
@@ -65,7 +76,9 @@ export interface ScriptBatcherOptions<R> {
  * per-command overhead once. An idle caller's call goes out alone on the next tick. One timer per
  * batch bounds the wait: on timeout every call of the batch rejects with {@link RedisTimeoutError}.
  * With `runId`, a reply that comes back on another connection than the run went out on (ioredis sent
- * it again after a reconnect) fails the calls with {@link RedisReplyLostError} and is handed to `late`.
+ * it again after a reconnect) fails the calls with {@link RedisReplyLostError} and is handed to `late`,
+ * unless the runs are idempotent (`runKey`). A batch that times out while the event loop was blocked
+ * still takes a reply that arrived in time (see {@link startIoDeadline}).
  *
  * @example
  * ```ts
@@ -116,25 +129,27 @@ export class ScriptBatcher<R> {
       for (const a of e.units) args.push(a);
     }
     const runId = this.options.runId?.();
+    const runKey = runId === undefined ? undefined : this.options.runKey;
+    if (runKey !== undefined) keys.push(runKey(runId!));
     let done = false;
     /** The reply, if it comes, is a late one (the calls were failed): what the run charged is undone. */
     let late = false;
     const fail = (error: unknown) => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
-      for (const e of batch) failOne(e, error);
+      cancel();
+      for (const e of batch) failEntry(e, error);
       if (runId !== undefined) this.options.unanswered?.(runId, batch.map((e) => e.context), error);
     };
-    const timer = setTimeout(() => {
+    const cancel = startIoDeadline(timeoutMs, () => {
       late = true;
       fail(new RedisTimeoutError(timeoutMs));
-    }, timeoutMs);
-    timer.unref?.();
+    });
     // The connection the run goes out on (a single-node client's, once ready: while connecting, ioredis
     // queues the command for the connection it is opening). A reply that comes back on another one was
-    // sent again by ioredis after a reconnect: Redis may have run it twice, the first reply is lost.
-    const sentOn = runId !== undefined && client.status === 'ready' ? client.stream : undefined;
+    // sent again by ioredis after a reconnect: Redis may have run it twice, the first reply is lost
+    // (unless the run is idempotent: then Redis applied it once, and the reply says so).
+    const sentOn = runId !== undefined && runKey === undefined && client.status === 'ready' ? client.stream : undefined;
     script.run(client, keys, runId === undefined ? [JSON.stringify(args)] : [JSON.stringify(args), runId]).then((reply) => {
       if (!done && sentOn !== undefined && client.stream !== sentOn) {
         late = true;
@@ -145,11 +160,11 @@ export class ScriptBatcher<R> {
         return;
       }
       done = true;
-      clearTimeout(timer);
+      cancel();
       try {
         settle(reply, batch);
       } catch (error) {
-        for (const e of batch) failOne(e, error);
+        for (const e of batch) failEntry(e, error);
       }
     }, fail);
   }
@@ -162,7 +177,7 @@ export class ScriptBatcher<R> {
     try {
       this.options.settle(
         reply,
-        batch.map((e) => ({ ...e, resolve: (result: R) => late(result, e.context), reject: ignore })),
+        batch.map((e) => ({ ...e, resolve: (result: R) => late(result, e.context), reject: ignore, recover: undefined })),
       );
     } catch {
       // A reply that cannot be read now could not have been read in time either: nothing to undo.
@@ -170,7 +185,16 @@ export class ScriptBatcher<R> {
   }
 }
 
-function failOne<R>(e: BatchEntry<R>, error: unknown): void {
+/**
+ * Fails one call of a batch: its `recover` decides its result, else it rejects with `error`. For
+ * `settle`, when the reply answers one call with an error (the others of the batch are answered).
+ *
+ * @example
+ * ```ts
+ * const settle = (reply: unknown, batch: BatchEntry<number>[]) => batch.forEach((e, i) => (i === 0 ? failEntry(e, new Error('refused')) : e.resolve(1)));
+ * ```
+ */
+export function failEntry<R>(e: BatchEntry<R>, error: unknown): void {
   if (e.recover === undefined) {
     e.reject(error);
     return;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, Disposable } from '@llm-resilience/core';
+import { BackoffTimer } from './BackoffTimer';
 import { notReadyReason, type RedisClient, type ScriptClient } from './redisClient';
 import type { RedisKeyspace } from './RedisKeyspace';
 import { RedisScript } from './RedisScript';
@@ -9,6 +10,11 @@ import { withTimeout } from './withTimeout';
 
 const PUBLISH = new RedisScript(PUBLISH_STATE_LUA);
 const LOAD = new RedisScript(LOAD_STATES_LUA);
+
+/** First wait before a failed subscribe or load is tried again on connections that stayed up. */
+const SYNC_RETRY_INITIAL_MS = 100;
+/** The wait doubles after each failed retry, up to this. */
+const SYNC_RETRY_MAX_MS = 5000;
 
 /**
  * How one kind of shared state travels: times become relative on the wire, so processes whose clocks
@@ -94,8 +100,11 @@ interface Message {
  * later) and announced on a pub/sub channel, in one script run (one round trip, one write per change).
  * Subscribing delivers the stored states once, then every change made by other processes; after the
  * subscriber connection comes back from an outage, the stored states are loaded again (changes missed
- * while disconnected); a load that failed is retried when `redis` is ready again or after the next
- * successful publish, and so is a ranked change (breakers) that could not be published (the latest per
+ * while disconnected); a subscribe or load that failed is retried when either connection is ready
+ * again, after the next successful publish, and after a backoff (100 ms doubling up to 5 s, on the
+ * injected clock) until it succeeds or the channel is closed: a timeout on connections that stayed up
+ * (a failover's `CLIENT PAUSE`) brings no `ready` event. A ranked change (breakers) that could not be
+ * published is sent again when `redis` is ready or after a later successful publish (the latest per
  * field, if still in force). Nothing here throws into the caller: Redis failures go to `onError`.
  *
  * The shared engine of `RedisBreakerSync` and `RedisPacingSync`.
@@ -127,8 +136,10 @@ export class SharedStateChannel<T> {
   /** Per running load, fields announced live meanwhile: their stored value may be older, skip it. */
   private readonly liveDuringLoads = new Set<Set<string>>();
   private connectionErrorReported = false;
-  /** A failed load waits for `redis` to be ready again (listener on `redis`'s `ready`). */
-  private loadRetryArmed = false;
+  /** A failed sync (subscribe or load) waits for `redis` to be ready again (listener on `redis`'s `ready`). */
+  private syncRetryArmed = false;
+  /** A failed sync is also retried after a backoff: connections that stayed up send no `ready`. */
+  private readonly syncRetry: BackoffTimer;
   /**
    * Ranked local changes Redis did not take (down, or slower than `timeoutMs`), the latest per field,
    * with the number of the publish that made them: sent again once `redis` is ready or a later publish
@@ -146,6 +157,12 @@ export class SharedStateChannel<T> {
     this.client = options.redis as unknown as ScriptClient;
     this.hashKey = options.keyspace.key(options.kind, 'states');
     this.channel = options.keyspace.key(options.kind, 'changes');
+    this.syncRetry = new BackoffTimer({
+      clock: options.clock,
+      initialMs: SYNC_RETRY_INITIAL_MS,
+      maxMs: SYNC_RETRY_MAX_MS,
+      run: () => this.retrySync(),
+    });
   }
 
   /**
@@ -334,10 +351,7 @@ export class SharedStateChannel<T> {
     sub.off('message', this.onMessage);
     sub.off('ready', this.onReady);
     sub.off('close', this.onClose);
-    if (this.loadRetryArmed) {
-      this.loadRetryArmed = false;
-      (this.client as unknown as SubscriberClient).off('ready', this.onClientReady);
-    }
+    this.stopSyncRetry();
     if (this.options.subscriber === undefined) {
       sub.off('error', this.onConnectionError);
       sub.disconnect();
@@ -371,7 +385,7 @@ export class SharedStateChannel<T> {
   };
 
   private readonly onClientReady = (): void => {
-    this.loadRetryArmed = false;
+    this.syncRetryArmed = false;
     (this.client as unknown as SubscriberClient).off('ready', this.onClientReady);
     if (this.handlers.size > 0 && !this.subscribed) this.requestSync();
   };
@@ -405,22 +419,55 @@ export class SharedStateChannel<T> {
       try {
         await withTimeout(sub.subscribe(this.channel), this.options.timeoutMs);
       } catch (error) {
-        if (this.sub === sub) this.report('subscribe', error); // else: closed meanwhile, nothing failed
+        // Else: closed meanwhile, nothing failed.
+        if (this.sub === sub) {
+          this.report('subscribe', error);
+          this.retrySyncLater();
+        }
         return;
       }
       if (this.sub !== sub) return;
       // Delivered to the handlers present when the load returns: one added meanwhile is included.
-      if (await this.deliverStored(undefined, true)) this.subscribed = connection === this.connection && this.sub === sub;
-      else if (this.sub === sub && !this.loadRetryArmed) {
-        // Retry when `redis` is ready again (it may have been reconnecting), or on the next publish.
-        this.loadRetryArmed = true;
-        (this.client as unknown as SubscriberClient).on('ready', this.onClientReady);
-      }
+      if (await this.deliverStored(undefined, true)) {
+        this.subscribed = connection === this.connection && this.sub === sub;
+        if (this.subscribed) this.stopSyncRetry();
+      } else if (this.sub === sub) this.retrySyncLater();
     })().finally(() => {
       this.syncing = false;
       if (this.syncWanted && !this.subscribed && this.handlers.size > 0) this.requestSync();
     });
     this.track(run);
+  }
+
+  /**
+   * A sync failed. It runs again when `redis` is ready again (it may have been reconnecting), when the
+   * subscriber connection is ready again ({@link onReady}), after the next successful publish, and after
+   * a backoff: a command that timed out on connections that stayed up (a failover's `CLIENT PAUSE`, a
+   * slow fork) brings no `ready` event, and nothing else would retry it.
+   */
+  private retrySyncLater(): void {
+    if (!this.syncRetryArmed) {
+      this.syncRetryArmed = true;
+      (this.client as unknown as SubscriberClient).on('ready', this.onClientReady);
+    }
+    this.syncRetry.schedule();
+  }
+
+  /** Nothing to retry any more (synced, or no subscriber): no pending backoff, no listener on `redis`. */
+  private stopSyncRetry(): void {
+    this.syncRetry.reset();
+    if (!this.syncRetryArmed) return;
+    this.syncRetryArmed = false;
+    (this.client as unknown as SubscriberClient).off('ready', this.onClientReady);
+  }
+
+  /**
+   * The backoff's retry of a failed sync, on connections that are up; a connection that is not will
+   * retry on its `ready` event instead (without a failure reported per backoff step meanwhile).
+   */
+  private retrySync(): void {
+    if (this.handlers.size === 0 || this.subscribed || this.sub?.status !== 'ready' || notReadyReason(this.client) !== undefined) return;
+    this.requestSync();
   }
 
   /**

@@ -30,6 +30,7 @@ export { RedisSyncError } from './RedisSyncError';
 export type { RedisSyncOperation } from './RedisSyncError';
 export { RedisTimeoutError } from './withTimeout';
 export { RedisReplyLostError } from './RedisReplyLostError';
+export { RedisKeyError } from './RedisKeyError';
 export { RedisKeyspace, escapeStoreKey, MAX_STORE_KEY_LENGTH } from './RedisKeyspace';
 export type { RedisKeyspaceOptions, RedisKeyKind } from './RedisKeyspace';
 export type { RedisHealthState } from './RedisHealth';

@@ -15,6 +15,9 @@
  *   `w`), limit, windowMs (rate, windowed counter) or 0, burst (rate) or 0, and amount (reserve/peek);
  *   adjust units have {@link ADJUST_UNIT_ARGS} values: the same five with the delta as the fifth, then
  *   the charge's mark (below; 0 when it has none).
+ * - `ARGV[2]` (reserve and adjust, optional): the run's id. The reserve script tags the leases it adds
+ *   with it; the adjust script records it under one more key, last in `KEYS` (`{prefix}:a:<run id>`),
+ *   and skips a run it has seen (see {@link ADJUST_LUA}).
  * - Replies are flat arrays of integers (Redis turns Lua numbers into integer replies cheaply; building
  *   one joined string in Lua cost more Redis CPU). Fractional concurrency counts and peek's unrounded
  *   usage are strings.
@@ -99,6 +102,18 @@ export const UNIT_ARGS = 5;
  */
 export const ADJUST_UNIT_ARGS = 6;
 
+/**
+ * How long the adjust script keeps the id of a run it applied (`{prefix}:a:<run id>`, ms): a copy of
+ * the run that ioredis sends again after reconnecting within this time (its first reply was lost with
+ * the connection) changes nothing. ioredis sends such copies as soon as it has reconnected.
+ *
+ * @example
+ * ```ts
+ * await redis.pttl(keyspace.key('a', runId)); // <= ADJUST_RUN_TTL_MS
+ * ```
+ */
+export const ADJUST_RUN_TTL_MS = 60_000;
+
 const HEADER = `
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
@@ -108,10 +123,14 @@ local lease = A[1]
 local margin = A[2]
 `;
 
-/** Sum of unexpired lease amounts of a concurrency key (a member is `<id>|<amount>`). */
+/**
+ * Sum of unexpired lease amounts of a concurrency key (a member is `<id>|<amount>`); `nil` and Redis's
+ * error when the key holds another type (`WRONGTYPE`: something else wrote it).
+ */
 const LIVE_COUNT = `
 local function live_count(key)
-  local ms = redis.call('ZRANGEBYSCORE', key, '(' .. now, '+inf')
+  local ms = redis.pcall('ZRANGEBYSCORE', key, '(' .. now, '+inf')
+  if ms.err then return nil, ms.err end
   local c = 0
   for j = 1, #ms do c = c + (tonumber(string.match(ms[j], '|([^|]+)$')) or 0) end
   return c
@@ -144,7 +163,8 @@ end
 
 /**
  * Current state of units [first, last] into `out`: remaining, resetMs and the units held, unrounded
- * (rate: debt / T; counters: the count), per unit.
+ * (rate: debt / T; counters: the count), per unit. Returns Redis's error for a concurrency key that
+ * holds another type (the caller replies with it), else nothing.
  */
 const STATES_NOW = `
 local function states_now(out, first, last, offset)
@@ -172,7 +192,9 @@ local function states_now(out, first, last, offset)
         local s = redis.call('GET', key)
         c = s and tonumber(s) or 0
       else
-        c = live_count(key)
+        local e
+        c, e = live_count(key)
+        if not c then return e end
       end
       local rem = limit - c
       if rem < 0 then rem = 0 end
@@ -191,8 +213,12 @@ end
  * Reserve: R reservations, each all-or-nothing, applied in order (later ones see earlier ones).
  * Per reservation the reply holds `1, rem1, reset1, mark1, ...` (state right after each charge, and
  * its mark: for a rate charge the key's `tat` right after it in epoch µs rounded up, for an in-flight
- * concurrency charge its lease's member (a string), else 0) or
- * `0, index0, retryAfterMs (-1 = never), rem1, reset1, ...` (current states, nothing charged).
+ * concurrency charge its lease's member (a string), else 0),
+ * `0, index0, retryAfterMs (-1 = never), rem1, reset1, ...` (current states, nothing charged), or
+ * `-1, index0, error` when the key of charge index0 holds what the store does not write (a concurrency
+ * key of another type: Redis's `WRONGTYPE` error; a rate or window key that is not a number): nothing
+ * charged. Such a key never aborts the script, so one caller's broken key leaves the other
+ * reservations of its batch decided, and applied or not, as they would be alone.
  *
  * @example
  * ```ts
@@ -213,6 +239,10 @@ local live_count, add_lease, expire_leases
 -- Rate and windowed-counter state of the whole batch: read once (MGET), updated in memory as
 -- reservations pass, written once per key at the end. debt[key] = max(tat - now, 0); cnt[key] = count.
 local debt, cnt, wms, dirty, ndirty = {}, {}, {}, {}, 0
+-- Keys holding what the store does not write (a concurrency key of another type, a rate or window key
+-- that is not a number), with the error: a reservation charging one is answered with it and charges
+-- nothing, before anything is written for it; the other reservations of the batch go on.
+local bad = {}
 do
   local rkeys, nr = {}, 0
   for i = 1, #KEYS do
@@ -238,10 +268,13 @@ do
       local s = vals[j - c + 1]
       if s then
         local key = rkeys[j]
-        if cnt[key] ~= nil then
-          cnt[key] = tonumber(s)
+        local n = tonumber(s)
+        if n == nil then
+          bad[key] = 'ERR value is not a number'
+        elseif cnt[key] ~= nil then
+          cnt[key] = n
         else
-          local d = tonumber(s) - now
+          local d = n - now
           if d > 0 then debt[key] = d end
         end
       end
@@ -253,6 +286,7 @@ for r = 1, R do
   local last = unit + A[4 + r]
   unit = last
   local denied, denied_wait = -1, -1
+  local failed = -1
   local head = no + 1
   no = head
   out[no] = 1
@@ -312,7 +346,9 @@ for r = 1, R do
           if not live_count then
             ${LIVE_COUNT.trim().replace('local function live_count', 'live_count = function')}
           end
-          v = live_count(key)
+          local e
+          v, e = live_count(key)
+          if not v then bad[key] = e; v = 0 end
         end
         cum[i] = a
       end
@@ -342,8 +378,18 @@ for r = 1, R do
       out[no + 3] = 0
       no = no + 3
     end
+    if failed < 0 and bad[key] then failed = i - first end
   end
-  if denied >= 0 then
+  if failed >= 0 then
+    -- a key of this reservation holds what the store does not write: nothing is charged, and the
+    -- reservation is answered with the error (a script error would abort the whole batch, keeping the
+    -- leases earlier reservations of it added, though their callers would be told it failed)
+    for j = no, head, -1 do out[j] = nil end
+    out[head] = -1
+    out[head + 1] = failed
+    out[head + 2] = bad[KEYS[first + failed]]
+    no = head + 2
+  elseif denied >= 0 then
     -- nothing is charged; report the current state of every key instead
     for j = no, head, -1 do out[j] = nil end
     out[head] = 0
@@ -430,7 +476,9 @@ return out
 /**
  * Adjust: refunds, extra charges, concurrency releases, windowed-counter changes, applied in order.
  * A rate refund with a mark takes at most `max(0, mark - now)` off `tat` (see the file comment).
- * Returns 1.
+ * Returns 1. With a run id (`ARGV[2]`), the last key is the run's record: the script writes it (for
+ * {@link ADJUST_RUN_TTL_MS}) before anything else, and a run whose record is already there (a copy
+ * ioredis sent again after reconnecting) changes nothing and returns 0.
  *
  * @example
  * ```ts
@@ -521,10 +569,16 @@ local function release_oldest(key, left, cap)
   end
 end
 local offset = 4
+-- the run's record (the last key, with a run id): a copy of this run finds it and changes nothing
+local nkeys = #KEYS
+if ARGV[2] then
+  nkeys = nkeys - 1
+  if not redis.call('SET', KEYS[#KEYS], 1, 'NX', 'PX', ${ADJUST_RUN_TTL_MS}) then return 0 end
+end
 -- '#<run id>' releases (see below), gathered per key: each key's leases are then read once, however
 -- many runs are cleared on it (a replay chunk may carry hundreds)
 local clears
-for i = 1, #KEYS do
+for i = 1, nkeys do
   local mark = A[offset + (i - 1) * ${ADJUST_UNIT_ARGS} + 6]
   if type(mark) == 'string' then
     local id = string.match(mark, '^~?#(.+)$')
@@ -536,7 +590,7 @@ for i = 1, #KEYS do
     end
   end
 end
-for i = 1, #KEYS do
+for i = 1, nkeys do
   local o = offset + (i - 1) * ${ADJUST_UNIT_ARGS}
   local key = KEYS[i]
   local limit = A[o + 2]
@@ -664,6 +718,7 @@ return 1
  */
 export const PEEK_LUA = `${HEADER}${LIVE_COUNT}${STATES_NOW}
 local out = {}
-states_now(out, 1, #KEYS, 4)
+local e = states_now(out, 1, #KEYS, 4)
+if e then return redis.error_reply(e) end
 return out
 `;

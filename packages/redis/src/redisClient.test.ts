@@ -1,4 +1,5 @@
 import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
+import { RedisKeyError } from './RedisKeyError';
 
 /** A stand-in with just what notReadyReason reads: ioredis' status and its reconnect attempt count. */
 const client = (status: string, retryAttempts = 0) => ({ status, retryAttempts }) as unknown as ScriptClient;
@@ -36,5 +37,7 @@ describe('isOutageError', () => {
     expect(isOutageError(reply('NOREPLICAS Not enough good replicas to write.'))).toBe(true);
     expect(isOutageError(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
     expect(isOutageError(new Error('Connection is closed.'))).toBe(true);
+    // Redis's answer to one reservation of a batch (a key holding what the store does not write).
+    expect(isOutageError(new RedisKeyError(1, 'WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { RedisKeyError } from './RedisKeyError';
 
 /**
  * The client the stores accept: an `ioredis` `Redis` (standalone or Sentinel) or `Cluster` instance,
@@ -74,6 +75,7 @@ export function notReadyReason(client: ScriptClient, startup: 'wait' | 'refuse' 
  * ```
  */
 export function isOutageError(error: unknown): boolean {
+  if (error instanceof RedisKeyError) return false; // Redis's answer for one reservation of a batch
   if (!(error instanceof Error)) return true;
   if (error.name !== 'ReplyError') return true;
   return /^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|NOREPLICAS|MISCONF)\b/.test(error.message);

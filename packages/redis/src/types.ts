@@ -10,10 +10,13 @@ import type { RedisClient } from './redisClient';
  * What the store does while Redis cannot be reached or answers too slowly.
  *
  * - `fail-open` (default): decide locally with an in-memory limiter enforcing `localFraction` of each
- *   limit; adjustments go to that local limiter too. Those of charges made on Redis cannot be applied
- *   there meanwhile: releases of concurrency slots held on Redis are kept and sent once Redis is back
- *   (`releasesQueued`, `releasesReplayed`), the others are reported (`adjustDropped`). Charges made
- *   locally are settled locally, also once Redis is back.
+ *   limit (an amount above that share but within the real limit passes when the local share holds
+ *   nothing, leaving it in debt; only one above the real limit is denied with `Infinity`). Adjustments
+ *   of charges made locally are settled locally, also once Redis is back. Those of charges made on
+ *   Redis cannot be applied there meanwhile: releases of concurrency slots held on Redis are kept and
+ *   sent once Redis is back (`releasesQueued`, `releasesReplayed`); refunds are dropped and never
+ *   given to the local limiter (it never held them); extra charges are counted locally; both are
+ *   reported (`adjustDropped`).
  * - `fail-closed`: `reserve` and `peek` reject with `RedisUnavailableError`; releases of slots held on
  *   Redis are kept and sent once Redis is back, other adjustments are dropped (reported as an
  *   `adjustDropped` event).
@@ -31,10 +34,12 @@ export type RedisFailureMode = 'fail-open' | 'fail-closed';
  * - `unavailable`: Redis failed (error, timeout, connection down); the store now uses its fallback.
  * - `recovered`: a probe succeeded after `downMs`; the store uses Redis again.
  * - `error`: Redis answered with an error that is not an outage (a bug or misconfiguration, e.g. a
- *   `WRONGTYPE` on a key written by something else); that call used the fallback.
+ *   `WRONGTYPE` on a key written by something else); that call used the fallback. For a reservation
+ *   whose key holds what the store does not write, a `RedisKeyError`: only that reservation was
+ *   refused (nothing of it charged), the others of its script run were decided on Redis.
  * - `adjustDropped`: adjustments of charges made on Redis that could not be written there and will
- *   not be (Redis down; in `fail-open` mode they were applied to the local fallback, which does not
- *   hold them): refunds, extra charges, budget changes; releases only when the store is closed with
+ *   not be (Redis down; in `fail-open` mode extra charges are counted by the local fallback, refunds
+ *   are not: it never held them): refunds, extra charges, budget changes; releases only when the store is closed with
  *   releases still waiting (call `flush()` first), when more than 100 000 wait, or when Redis refuses
  *   one three times with an error that is not an outage.
  * - `releasesQueued`: releases of concurrency slots held on Redis that could not be written there.
@@ -93,7 +98,8 @@ export interface RedisLimiterStoreOptions {
   onRedisError?: RedisFailureMode;
   /**
    * Fraction (0 < f <= 1) of each limit (and burst) the local fallback enforces in `fail-open` mode.
-   * Default `0.25` (right for about four replicas; use `1 / replicas`).
+   * Default `0.25` (right for about four replicas; use `1 / replicas`). A request above that share but
+   * within the real limit passes when the local share holds nothing, and leaves it in debt.
    */
   localFraction?: number;
   /**

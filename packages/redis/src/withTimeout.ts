@@ -1,3 +1,5 @@
+import { startIoDeadline } from './ioDeadline';
+
 /**
  * The error a Redis operation fails with when it takes longer than the store's `timeoutMs`.
  *
@@ -16,7 +18,9 @@ export class RedisTimeoutError extends Error {
 
 /**
  * Resolves like `promise`, or rejects with {@link RedisTimeoutError} after `ms` (real time: this bounds
- * I/O, not policy). A late rejection of `promise` is swallowed so it never becomes unhandled.
+ * I/O, not policy). A late rejection of `promise` is swallowed so it never becomes unhandled. The
+ * deadline is a {@link startIoDeadline}: a reply that arrived in time while the event loop was blocked
+ * past `ms` is read, and used, before the timeout is declared.
  *
  * @example
  * ```ts
@@ -26,23 +30,22 @@ export class RedisTimeoutError extends Error {
 export function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let done = false;
-    const timer = setTimeout(() => {
+    const cancel = startIoDeadline(ms, () => {
       if (done) return;
       done = true;
       reject(new RedisTimeoutError(ms));
-    }, ms);
-    timer.unref?.();
+    });
     promise.then(
       (v) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        cancel();
         resolve(v);
       },
       (e: unknown) => {
         if (done) return;
         done = true;
-        clearTimeout(timer);
+        cancel();
         reject(e);
       },
     );

@@ -2,8 +2,8 @@ import { Limiter, ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
 import type { LimitAdjustment, LimitCharge, LimitState, ReserveResult } from '@llm-resilience/core';
 import IORedis from 'ioredis';
 import type Redis from 'ioredis';
-import { RedisLimiterStore, RedisStoreConfigError, type RedisStoreEvent } from '../src/index';
-import { ADJUST_LUA, RESERVE_LUA } from '../src/limiterScripts';
+import { RedisKeyError, RedisLimiterStore, RedisStoreConfigError, RedisUnavailableError, type RedisStoreEvent } from '../src/index';
+import { ADJUST_LUA, ADJUST_RUN_TTL_MS, RESERVE_LUA } from '../src/limiterScripts';
 import type { ScriptClient } from '../src/redisClient';
 import { RedisScript } from '../src/RedisScript';
 import { connect, deleteKeys, RedisServerProcess, redisNow, sparePort, uniquePrefix, untilRedisTime } from './redisTestUtils';
@@ -132,6 +132,14 @@ function expectSameDecision(actual: ReserveResult, expected: ReserveResult, labe
 function expectSameStates(actual: LimitState[], expected: LimitState[], msg: string, slack = SLACK_MS): void {
   expect({ msg, remaining: actual.map((s) => s.remaining) }).toEqual({ msg, remaining: expected.map((s) => s.remaining) });
   actual.forEach((s, i) => expect({ msg, i, diff: Math.abs(s.resetMs - expected[i]!.resetMs) <= slack }).toEqual({ msg, i, diff: true }));
+}
+
+/** Keeps the process busy for `ms` (a synchronous step of the application: the event loop is blocked). */
+function blockEventLoop(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // CPU-bound work
+  }
 }
 
 /** Tiny deterministic PRNG so a failing sequence can be replayed. */
@@ -513,6 +521,30 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect(await redis.zrange(key, '0', '-1')).toEqual([leaseOf(alone)]);
   });
 
+  it('applies an adjust run once: a copy with the same run id (ioredis sent it again) changes nothing', async () => {
+    await store.reserve([rate('once', 6), spend('once|w=1', 0.5)]);
+    const record = store.keyspace.key('a', 'run-once');
+    const run = () =>
+      new RedisScript(ADJUST_LUA).run(
+        redis as unknown as ScriptClient,
+        [store.keyspace.key('r', 'once'), store.keyspace.key('w', 'once|w=1'), record],
+        [JSON.stringify([HOUR, 1000, 250, 0, 'r', 10, HOUR, 10, -4, 0, 'w', 1, DAY, 0, 0.25, 0]), 'run-once'],
+      );
+    expect(await run()).toBe(1);
+    expect(await run()).toBe(0); // the copy: skipped
+    // Refund and extra charge, once each: 6 - 4 tokens held (twice: none), $0.5 + 0.25 spent (twice: $1).
+    expect((await store.peek([rate('once', 1)]))[0]!.remaining).toBe(8);
+    expect(await store.usage([spend('once|w=1', 0)])).toEqual([0.75]);
+    // The record lives a short while: long enough for ioredis to reconnect and send the copy.
+    const ttl = await redis.pttl(record);
+    expect(ttl).toBeGreaterThan(ADJUST_RUN_TTL_MS - 5000);
+    expect(ttl).toBeLessThanOrEqual(ADJUST_RUN_TTL_MS);
+    // The store names each run (one record per script run, a batch included).
+    await Promise.all([store.adjust([{ ...rate('once', 0), delta: -1 }]), store.adjust([{ ...rate('once', 0), delta: -1 }])]);
+    expect(await store.peek([rate('once', 1)])).toEqual([{ remaining: 10, resetMs: 0 }]);
+    expect(await redis.keys(`{${prefix}}:a:*`)).toHaveLength(2); // 'run-once' and the store's batch
+  });
+
   it('keeps counts right when releases with and without marks mix (a rolling upgrade from a version without marks)', async () => {
     const key = store.keyspace.key('c', 'mixed');
     const lease = (r: ReserveResult) => (r.ok ? (r.marks?.[0] as { lease: string }).lease : '');
@@ -683,7 +715,9 @@ describe('RedisLimiterStore (real Redis)', () => {
       { key: 'c2', kind: 'concurrency', limit: 2, windowMs: 0, delta: 1 },
     ]);
     const keys = await redis.keys(store.keyspace.pattern());
-    expect(keys.sort()).toEqual(['c:c1', 'c:c2', 'r:r1', 'r:r2', 'r:r3'].map((k) => `{${prefix}}:${k}`).sort());
+    const adjustRun = keys.filter((k) => k.startsWith(`{${prefix}}:a:`)); // the adjust run's record
+    expect(adjustRun).toHaveLength(1);
+    expect(keys.sort()).toEqual([...adjustRun, ...['c:c1', 'c:c2', 'r:r1', 'r:r2', 'r:r3'].map((k) => `{${prefix}}:${k}`)].sort());
     for (const key of keys) {
       const ttl = await redis.pttl(key);
       expect({ key, positive: ttl > 0 }).toEqual({ key, positive: true });
@@ -775,14 +809,81 @@ describe('RedisLimiterStore (real Redis)', () => {
     }
   });
 
-  it('reports a script error as an event and falls back instead of throwing', async () => {
+  it('reports a key written by someone else as an event and falls back instead of throwing', async () => {
     await redis.set(store.keyspace.key('c', 'clash'), 'x'); // written by someone else: WRONGTYPE for ZRANGEBYSCORE
-    const r = await store.reserve([slot('clash')]);
+    const r = await store.reserve([rate('fine', 1), slot('clash')]);
     expect(r.ok).toBe(true); // fail-open: decided locally
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ type: 'error', operation: 'reserve' });
+    expect(events[0]).toMatchObject({ type: 'error', operation: 'reserve', error: { code: 'ERR_LLMR_REDIS_KEY', kind: 'unknown', index: 1 } });
+    expect((events[0] as { error: RedisKeyError }).error).toBeInstanceOf(RedisKeyError);
+    expect((events[0] as { error: RedisKeyError }).error.reply).toMatch(/^WRONGTYPE/);
+    expect(await redis.exists(store.keyspace.key('r', 'fine'))).toBe(0); // nothing of it charged on Redis
     expect(store.health).toBe('up'); // a reply error is not an outage
+    // A peek on it is refused as a whole (one caller per run), with Redis's error.
+    await store.peek([slot('clash')]);
+    expect(events[1]).toMatchObject({ type: 'error', operation: 'peek', error: { message: expect.stringMatching(/^WRONGTYPE/) } });
     events.length = 0;
+
+    // Rate and window keys that hold something other than a number are refused the same way.
+    await redis.set(store.keyspace.key('r', 'garbled'), 'x');
+    await redis.set(store.keyspace.key('w', 'garbled|w=1'), 'x');
+    const closed = new RedisLimiterStore({ redis, prefix, timeoutMs: 2000, onRedisError: 'fail-closed', onEvent: (e) => events.push(e) });
+    const refused = await Promise.all([closed.reserve([rate('garbled', 1)]), closed.reserve([spend('garbled|w=1', 0.1)])].map((p) => p.catch((e: unknown) => e)));
+    for (const e of refused) {
+      expect(e).toBeInstanceOf(RedisUnavailableError); // fail-closed: refused, the cause classified
+      expect((e as RedisUnavailableError).cause).toBeInstanceOf(RedisKeyError);
+    }
+    expect(events.map((e) => (e as { error: RedisKeyError }).error.reply)).toEqual(['ERR value is not a number', 'ERR value is not a number']);
+    expect(await redis.mget(store.keyspace.key('r', 'garbled'), store.keyspace.key('w', 'garbled|w=1'))).toEqual(['x', 'x']); // left as they were
+    events.length = 0;
+  });
+
+  it("decides the other reservations of a batch on Redis when one caller's key was written by someone else", async () => {
+    await redis.set(store.keyspace.key('c', 'tenant=b'), 'garbage'); // tenant b's key is broken
+    const spied = connect();
+    try {
+      const s = new RedisLimiterStore({ redis: spied, prefix, timeoutMs: 2000, onEvent: (e) => events.push(e) });
+      await s.load();
+      const evalsha = jest.spyOn(spied, 'evalsha');
+      const [a, b, c] = await Promise.all([
+        s.reserve([slot('tenant=a', 1, 1)]),
+        s.reserve([rate('tenant=b', 1), slot('tenant=b', 1, 1)]),
+        s.reserve([slot('tenant=c', 1, 1), rate('tenant=c', 1)]),
+      ]);
+      expect(evalsha).toHaveBeenCalledTimes(1); // one batch
+      expect(events).toEqual([{ type: 'error', operation: 'reserve', error: expect.any(RedisKeyError) }]);
+      expect((events[0] as { error: RedisKeyError }).error.index).toBe(1);
+      events.length = 0;
+      // Tenants a and c were admitted on Redis (their leases are their marks); b locally, nothing of it on Redis.
+      expect([a.ok, b.ok, c.ok]).toEqual([true, true, true]);
+      expect(await leasesOf(redis, s.keyspace.key('c', 'tenant=a'))).toHaveLength(1);
+      expect(await leasesOf(redis, s.keyspace.key('c', 'tenant=c'))).toHaveLength(1);
+      expect(await redis.exists(s.keyspace.key('r', 'tenant=b'))).toBe(0);
+      expect((await s.peek([rate('tenant=c', 1)]))[0]!.remaining).toBe(9);
+      // Their calls end: their slots are free on Redis at once, not when the leases expire.
+      if (a.ok && c.ok) await s.adjust([{ ...slot('tenant=a', 1, 1), delta: -1, mark: a.marks?.[0] }, { ...slot('tenant=c', 1, 1), delta: -1, mark: c.marks?.[0] }]);
+      expect(await redis.zcard(s.keyspace.key('c', 'tenant=a'))).toBe(0);
+      expect((await s.reserve([slot('tenant=a', 1, 1)])).ok).toBe(true);
+    } finally {
+      spied.disconnect();
+    }
+  });
+
+  it('takes a reply Redis sent in time although the event loop was blocked past timeoutMs', async () => {
+    const s = new RedisLimiterStore({ redis, prefix, timeoutMs: 50, onEvent: (e) => events.push(e) });
+    await s.load();
+    expect((await s.reserve([rate('stall', 1)])).ok).toBe(true);
+    const started = Date.now();
+    const reserved = s.reserve([rate('stall', 1)]);
+    await new Promise((r) => setImmediate(r)); // the batcher has sent it; Redis answers in microseconds
+    blockEventLoop(150); // ... while the process is busy (a tokenizer, a big JSON, a GC pause)
+    const peeked = s.peek([rate('stall', 1)]); // sent now: its reply arrives while the loop is blocked again
+    blockEventLoop(150);
+    expect(await reserved).toMatchObject({ ok: true, states: [{ remaining: 8 }] });
+    expect(await peeked).toMatchObject([{ remaining: 8 }]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(s.health).toBe('up'); // no outage, no fallback, nothing undone (afterEach: no events)
+    expect((await s.peek([rate('stall', 1)]))[0]!.remaining).toBe(8); // charged twice, never undone
   });
 
   it('validates options and charges at the door', async () => {

@@ -1,8 +1,8 @@
 import { once } from 'node:events';
 import Redis from 'ioredis';
-import { createResilience, definePolicy, ManualClock, type LimitCharge, type ReserveResult } from '@llm-resilience/core';
-import { RedisLimiterStore, RedisUnavailableError, type RedisStoreEvent } from '../src/index';
-import { pollUntil, RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
+import { createResilience, definePolicy, ManualClock, type BreakerState, type LimitCharge, type ReserveResult } from '@llm-resilience/core';
+import { RedisBreakerSync, RedisLimiterStore, RedisUnavailableError, type RedisStoreEvent, type RedisSyncError } from '../src/index';
+import { Inbox, pollUntil, RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
 
 /** Generous enough that a loaded CI machine does not time out while Redis is healthy. */
 const TIMEOUT_MS = 200;
@@ -413,6 +413,47 @@ describe('fault: Redis stops mid-run and comes back', () => {
     await a.adjust([{ ...slot, delta: -1, mark: first.ok ? first.marks?.[0] : undefined }]);
     expect(await c.peek([slot])).toEqual([{ remaining: 0, resetMs: 0 }]);
     expect((await c.reserve([slot])).ok).toBe(false);
+  }, 10_000);
+
+  it('a breaker sync whose SUBSCRIBE times out on connections that stay up retries it after a backoff, and loads the stored states', async () => {
+    const prefix = uniquePrefix('sub-timeout');
+    const clock = new ManualClock(Date.now());
+    const writer = new RedisBreakerSync({ redis: admin, prefix, clock });
+    await writer.publish('target:fast-a', { state: 'open', until: clock.now() + 60_000, reason: 'consecutive_failures' });
+    const subscriber = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+    subscriber.on('error', () => {});
+    await once(subscriber, 'ready');
+    const errors: RedisSyncError[] = [];
+    const late = new RedisBreakerSync({ redis, subscriber, prefix, clock, timeoutMs: 150, onError: (e) => errors.push(e) });
+    const inbox = new Inbox<BreakerState>();
+    const readyListeners = redis.listenerCount('ready');
+    try {
+      // A replica starts during a failover's CLIENT PAUSE: Redis holds every client, no connection drops.
+      await admin.call('CLIENT', 'PAUSE', '800', 'ALL');
+      late.subscribe(inbox.onRemote);
+      await late.ready();
+      expect(errors.map((e) => e.operation)).toEqual(['subscribe']); // timed out: reported
+
+      // The first retry comes 100 ms later, still during the pause: it times out too, and is reported.
+      await clock.advance(100);
+      await pollUntil('the first retry to time out', () => errors.length === 2, 5000, 5);
+      expect(errors.map((e) => e.operation)).toEqual(['subscribe', 'subscribe']);
+
+      // Redis answers again. No `ready` event comes (nothing reconnected): the next retry, twice as late, loads.
+      await redis.ping();
+      await clock.advance(199);
+      expect(inbox.received).toEqual([]);
+      await clock.advance(1);
+      await pollUntil('the stored breaker state to be loaded', () => inbox.received.length > 0, 5000, 5);
+      await late.ready();
+      expect(inbox.keys()).toEqual(['target:fast-a']);
+      expect(errors).toHaveLength(2);
+      expect(redis.listenerCount('ready')).toBe(readyListeners); // nothing left waiting to retry
+    } finally {
+      await late.close();
+      await writer.close();
+      subscriber.disconnect();
+    }
   }, 10_000);
 });
 

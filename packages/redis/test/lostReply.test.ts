@@ -64,4 +64,55 @@ describe('RedisLimiterStore: a reply lost with the connection (real Redis behind
       await deleteKeys(admin, other.keyspace.pattern());
     }
   }, 10_000);
+
+  /*
+   * A settle (adjust) whose reply is lost the same way: Redis ran it, and ioredis runs it again on the
+   * new connection. Applying it twice would bill an extra charge twice or give a refund back twice.
+   */
+  describe('an adjustment whose reply is lost is applied once', () => {
+    async function withStore(label: string, body: (store: RedisLimiterStore, other: RedisLimiterStore, events: RedisStoreEvent[]) => Promise<void>) {
+      const prefix = uniquePrefix(label);
+      const events: RedisStoreEvent[] = [];
+      const viaProxy = new Redis(proxy.port, '127.0.0.1', { retryStrategy: () => 20, maxRetriesPerRequest: 3 });
+      viaProxy.on('error', () => undefined);
+      const store = new RedisLimiterStore({ redis: viaProxy, prefix, timeoutMs: 500, onEvent: (e) => events.push(e) });
+      const other = new RedisLimiterStore({ redis: admin, prefix });
+      try {
+        await store.load();
+        await body(store, other, events);
+      } finally {
+        store.close();
+        viaProxy.disconnect();
+        await deleteKeys(admin, other.keyspace.pattern());
+      }
+    }
+
+    it('bills a budget extra charge once when ioredis sends the adjustment again after reconnecting', async () => {
+      await withStore('lost-adjust-w', async (store, other, events) => {
+        const budget: LimitCharge = { key: 'budget|tenant=acme|w=1', kind: 'concurrency', limit: 50, windowMs: 86_400_000, amount: 1 };
+        expect((await store.reserve([budget])).ok).toBe(true); // a $1 estimate
+        const droppedBefore = proxy.dropped;
+        proxy.dropNextReply();
+        await store.adjust([{ ...budget, delta: 3 }]); // settle: the call cost $3 more than estimated
+        expect(proxy.dropped).toBe(droppedBefore + 1);
+        expect((await other.usage([budget]))[0]).toBe(4); // not 7
+        expect(events).toEqual([]); // answered by Redis (the copy's reply), not dropped
+      });
+    }, 10_000);
+
+    it('gives a rate refund back once when ioredis sends the adjustment again after reconnecting', async () => {
+      await withStore('lost-adjust-r', async (store, other, events) => {
+        const tpm: LimitCharge = { key: 'tpm|team=t1', kind: 'rate', limit: 100, windowMs: 3_600_000, amount: 50 };
+        const a = await store.reserve([tpm]);
+        expect((await store.reserve([tpm])).ok).toBe(true); // the bucket is full: 100 of 100
+        if (!a.ok) throw new Error('the first reservation was refused');
+        const droppedBefore = proxy.dropped;
+        proxy.dropNextReply();
+        await store.adjust([{ ...tpm, delta: -40, mark: a.marks?.[0] }]); // A used 10 of its 50
+        expect(proxy.dropped).toBe(droppedBefore + 1);
+        expect((await other.peek([tpm]))[0]!.remaining).toBe(40); // not 80
+        expect(events).toEqual([]);
+      });
+    }, 10_000);
+  });
 });
