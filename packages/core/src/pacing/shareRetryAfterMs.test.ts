@@ -92,7 +92,7 @@ describe('shareRetryAfterMs', () => {
     const s = snap(TOKENS_SPENT);
     expect(() => shareRetryAfterMs(s, NO_TOKENS, Number.NaN, 360_000, Math.random)).toThrow(RangeError);
     expect(() => shareRetryAfterMs(s, NO_TOKENS, NOW, Number.NaN, Math.random)).toThrow(/resetMs/);
-    expect(() => shareRetryAfterMs(s, { inputTokens: -1, outputTokens: 0 }, NOW, 360_000, Math.random)).toThrow(/Pass 0 for an unknown count/);
+    expect(() => shareRetryAfterMs(s, { inputTokens: -1, outputTokens: 0 }, NOW, 360_000, Math.random)).toThrow(/Pass 1 input token for an unknown count/);
     expect(() => shareRetryAfterMs(s, { inputTokens: 0, outputTokens: Number.POSITIVE_INFINITY }, NOW, 360_000, Math.random)).toThrow(RangeError);
   });
 });

@@ -33,8 +33,8 @@ export function quotaShareRetryAfterMs(quota: ProviderQuota, need: QuotaNeed, no
  * there, computed from the 429's snapshot alone, for code that retries outside the engine.
  *
  * - `snapshot`: the 429's `rateLimit` (as `classifyError` or `readRateLimitHeaders` read it at `now`).
- * - `estimate`: the call's tokens; `{ inputTokens: 0, outputTokens: 0 }` when unknown, so the share is
- *   one request and the margin.
+ * - `estimate`: the call's tokens; `{ inputTokens: 1, outputTokens: 0 }` when unknown (every call sends
+ *   a token: with 0, a token quota at 0 without a limit or margin would look like no obstacle).
  * - `resetMs`: the 429's `retryAfterMs` (the reset, in ms from `now`).
  * - `random`: a draw in [0, 1) (`Math.random`, or a seeded source in tests).
  *
@@ -43,12 +43,13 @@ export function quotaShareRetryAfterMs(quota: ProviderQuota, need: QuotaNeed, no
  * short of them, each refilling at `(limit − remaining) / (reset − observedAt)`; plus a random spread of
  * up to 10% of that wait, at most 1 s, so that callers refused together do not retry together; never
  * longer than `resetMs`. `0` when no quota the snapshot shows is short of the share (what is left
- * covers it, or its reset has passed).
+ * covers it, or that quota's own reset has passed) and `resetMs` is ahead.
  *
  * `undefined` when the snapshot shows the share back no sooner than `resetMs`: a quota short of it
  * gives no refill rate (no limit reported, or none of it used) and its reset is not before `resetMs`,
- * or the share is the whole quota; and always for a `resetMs` of 0 (a reset already past). The caller then knows no better than the reset: the engine waits
- * for it; an operator with its own backoff may take that, capped by the reset. (A quota without a
+ * or the share is the whole quota; and always for a `resetMs` of 0 or less (a reset already past:
+ * nothing to shorten). The caller then knows no better than the reset: the engine waits for it, and
+ * so does NestJS's `retryWithBackoff` (a retry before it would be refused again). (A quota without a
  * refill rate whose reset comes before `resetMs` is waited for until that reset, as pacing does.)
  *
  * It counts nothing: callers refused by one quota each get the same wait (apart from the spread). The
@@ -63,8 +64,8 @@ export function quotaShareRetryAfterMs(quota: ProviderQuota, need: QuotaNeed, no
  * // A 429 with x-ratelimit-limit-tokens: 10000, x-ratelimit-remaining-tokens: 0, x-ratelimit-reset-tokens: 6m0s
  * const { classified, hintSource } = classifyWithHintSource(err, { now });
  * if (hintSource === 'quota_reset' && classified.rateLimit !== undefined) {
- *   shareRetryAfterMs(classified.rateLimit, { inputTokens: 0, outputTokens: 0 }, now, classified.retryAfterMs!, Math.random);
- *   // 7200 to 7919: the 200-token margin at one token per 36 ms, plus up to 720 ms of spread (not 360000)
+ *   shareRetryAfterMs(classified.rateLimit, { inputTokens: 1, outputTokens: 0 }, now, classified.retryAfterMs!, Math.random);
+ *   // 7236 to 7959: one token and the 200-token margin at one token per 36 ms, plus up to 723 ms of spread (not 360000)
  * }
  * ```
  */
@@ -73,7 +74,7 @@ export function shareRetryAfterMs(snapshot: RateLimitSnapshot, estimate: Usage, 
   if (typeof resetMs !== 'number' || Number.isNaN(resetMs)) throw new RangeError(`shareRetryAfterMs: resetMs must be a number of ms, got ${resetMs}.`);
   const { inputTokens, outputTokens } = estimate;
   if (!isCount(inputTokens) || !isCount(outputTokens)) {
-    throw new RangeError(`shareRetryAfterMs: estimate's token counts must be finite and not negative, got ${inputTokens} input, ${outputTokens} output. Pass 0 for an unknown count.`);
+    throw new RangeError(`shareRetryAfterMs: estimate's token counts must be finite and not negative, got ${inputTokens} input, ${outputTokens} output. Pass 1 input token for an unknown count.`);
   }
   const need: QuotaNeed = { requests: 1, tokens: inputTokens + outputTokens, inputTokens, outputTokens };
   return quotaShareRetryAfterMs(ProviderQuota.from(snapshot, now), need, now, resetMs, random);

@@ -187,19 +187,19 @@ describe('retryWithBackoff', () => {
       const retries: RetryInfo[] = [];
       const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0.5, onRetry: (r) => retries.push(r) })));
       expect(out.value).toBe('ok');
-      // 10 000 tokens in 6 min: the 200-token margin is back after 7.2 s; 360 ms of spread (0.5 × 10%).
-      expect(at).toEqual([0, 7_560]);
-      expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 7_560, source: 'quota_share' }]);
+      // 10 000 tokens in 6 min: one token and the 200-token margin are back after 7.236 s; 361 ms of spread (0.5 × 10%).
+      expect(at).toEqual([0, 7_597]);
+      expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 7_597, source: 'quota_share' }]);
     });
 
     it("computes each retry's wait from that 429's own headers", () => {
       const scheduler = new VirtualTimeScheduler();
-      // The second 429 comes 7.2 s later: full in 5m52.8s, 200 tokens back after 7.056 s.
+      // The second 429 comes 7.236 s later: full in 5m52.8s, 201 tokens back after 7.092 s.
       const { source, at } = flaky([rateLimitError(tokensSpent()), rateLimitError(tokensSpent('5m52.8s'))], scheduler);
       const retries: RetryInfo[] = [];
       const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0, onRetry: (r) => retries.push(r) })));
       expect(out.value).toBe('ok');
-      expect(at).toEqual([0, 7_200, 14_256]);
+      expect(at).toEqual([0, 7_236, 14_328]);
       expect(retries.map((r) => r.source)).toEqual(['quota_share', 'quota_share']);
     });
 
@@ -213,24 +213,31 @@ describe('retryWithBackoff', () => {
       expect(at).toEqual([0]);
     });
 
-    it('takes the backoff, capped by the reset, when no limit gives a refill rate, and does not give up on a long reset', () => {
+    it('waits for the reset itself when the headers show nothing back sooner (no limit, or a one-request quota)', () => {
       const scheduler = new VirtualTimeScheduler();
-      const noLimit = (reset: string) => rateLimitError({ 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': reset });
-      const { source, at } = flaky([noLimit('6m0s'), noLimit('2s')], scheduler);
+      const noLimit = rateLimitError({ 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '2s' });
+      const { source, at } = flaky([noLimit], scheduler);
       const retries: RetryInfo[] = [];
-      const op = retryWithBackoff<string>({ scheduler, budget: false, random: () => 0.5, backoff: exponentialBackoff({ base: 1_000, max: 30_000 }), onRetry: (r) => retries.push(r) });
-      const out = run(scheduler, source.pipe(op));
+      const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, backoff: constantBackoff({ delay: 100 }), onRetry: (r) => retries.push(r) })));
+      // A retry on the 100 ms backoff would only be refused again: the 2 s reset is the hint.
       expect(out.value).toBe('ok');
-      // 0.5 × 1 000 × 2^1 = 1 000, then 0.5 × 1 000 × 2^2 = 2 000, capped by the 2 s reset: 2 000.
-      expect(at).toEqual([0, 1_000, 3_000]);
-      expect(retries.map((r) => [r.delayMs, r.source])).toEqual([
-        [1_000, 'backoff'],
-        [2_000, 'backoff'],
-      ]);
-      const capped = flaky([noLimit('1.5s')], scheduler);
-      const start = scheduler.now();
-      run(scheduler, capped.source.pipe(retryWithBackoff({ scheduler, budget: false, backoff: constantBackoff({ delay: 10_000 }) })));
-      expect(capped.at).toEqual([start, start + 1_500]);
+      expect(at).toEqual([0, 2_000]);
+      expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 2_000, source: 'hint' }]);
+    });
+
+    it.each([
+      ['one request an hour, used (the share is the whole quota)', { 'x-ratelimit-limit-requests': '1', 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1h' }],
+      ['no requests left for 20 min, no limit reported (no refill rate)', { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '20m0s' }],
+      ['no tokens left for 6 min, no limit reported (no refill rate)', { 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '6m0s' }],
+    ])('%s: is not retried when the reset is over maxHintMs, as the engine decides', (_, headers) => {
+      const scheduler = new VirtualTimeScheduler();
+      const e = rateLimitError(headers);
+      const { source, at } = flaky([e, e, e], scheduler);
+      const retries: RetryInfo[] = [];
+      const out = run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0.5, onRetry: (r) => retries.push(r) })));
+      expect(retries).toEqual([]);
+      expect(at).toEqual([0]);
+      expect(out.error).toBe(e);
     });
 
     it('keeps a retry-after the provider sent beside the rate-limit headers, as before', () => {
@@ -273,7 +280,7 @@ describe('retryWithBackoff', () => {
       const { source, at } = flaky([new Error('model call failed', { cause: rateLimitError(tokensSpent()) })], scheduler);
       const retries: RetryInfo[] = [];
       run(scheduler, source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0, onRetry: (r) => retries.push(r) })));
-      expect(at).toEqual([0, 7_200]);
+      expect(at).toEqual([0, 7_236]);
       expect(retries.map((r) => r.source)).toEqual(['quota_share']);
     });
 

@@ -51,9 +51,10 @@ export interface RetryInfo {
    * `x-ms-retry-after-ms`, Google `RetryInfo`, "try again in 1.5s"), waited for exactly. `quota_share`: a
    * 429 whose only hint was the reset of an exhausted quota (`x-ratelimit-reset-tokens: 6m0s`, the time
    * it is full again): the time one request's share of it refills at the rate its rate-limit headers
-   * give, plus a spread of up to 10% (at most 1 s), never longer than the reset. `backoff`: our own
-   * delay (no hint; a reset-only hint without a refill rate, or whose share is the whole quota, capped by
-   * the reset; a reset already past).
+   * give, plus a spread of up to 10% (at most 1 s), never longer than the reset; when the headers show
+   * nothing back sooner (no refill rate, or a share that is the whole quota), the reset itself, reported
+   * as `hint`. `backoff`: our own delay (no hint; a reset-only hint whose headers show nothing short, or a
+   * reset already past).
    */
   source: 'hint' | 'quota_share' | 'backoff';
 }
@@ -179,8 +180,9 @@ function isScheduler(v: unknown): v is SchedulerLike {
  * retry budget stops retry storms. A 429 whose only hint is the reset of an exhausted quota
  * (`hintSource: 'quota_reset'`, `x-ratelimit-reset-tokens: 6m0s`, when it is full again) waits until
  * one request's share of it has refilled, at the rate its headers give (the core's
- * `shareRetryAfterMs`; see `RetryInfo.source` `quota_share`), or the backoff capped by the reset
- * without a rate; the reset itself never stops retrying. The application's own `HttpException`s (a handler's `ForbiddenException` under `next.handle()`) are
+ * `shareRetryAfterMs`; see `RetryInfo.source` `quota_share`), or the reset itself when the headers show
+ * nothing back sooner; a reset longer than `maxHintMs` stops retrying only then. The application's own
+ * `HttpException`s (a handler's `ForbiddenException` under `next.handle()`) are
  * not retried: they go on at once, as thrown, and leave the budget alone.
  *
  * Every option is checked when the operator is created, with a `NestConfigError`
