@@ -2,7 +2,8 @@ import type { BaseMessageChunk } from '@langchain/core/messages';
 import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
 import { JsonOutputFunctionsParser } from '@langchain/core/output_parsers/openai_functions';
 import { JsonOutputKeyToolsParser, JsonOutputToolsParser } from '@langchain/core/output_parsers/openai_tools';
-import { RunnableLambda } from '@langchain/core/runnables';
+import { RunnableLambda, RunnableMap } from '@langchain/core/runnables';
+import { z } from 'zod';
 import { dropsEverything, ScriptedChatModel } from '../test/support';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
 
@@ -277,6 +278,73 @@ describe('ParseErrorWatcher', () => {
       const parsing = new ParseErrorWatcher();
       await readAll(new ScriptedChatModel([{ toolCall: { name: 'summary', arguments: '{"title":"Q3"}' } }]).pipe(keyParser()).stream('x', { callbacks: [parsing] }));
       expect(parsing.skippedPartialReply()).toBeUndefined();
+    });
+  });
+
+  describe("skippedPartialReply: complete tool-call arguments the parser's schema rejects, given the runnable the parser is in", () => {
+    const Summary = z.object({ title: z.string() });
+    const keyParser = (schema: z.ZodType<Record<string, unknown>, Record<string, unknown>> = Summary) => new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true, zodSchema: schema });
+    const model = (args: string) => new ScriptedChatModel([{ toolCall: { name: 'summary', arguments: args }, pieceChars: 4 }]);
+    const WRONG = { reason: "the reply does not match the output parser's schema: title: expected string, got a number", text: '{"title":5}' };
+
+    it.each([
+      ['{"title":5}', WRONG],
+      ['{}', { reason: "the reply does not match the output parser's schema: title: expected string, got undefined", text: '{}' }],
+      ['{"title":"Q3"}', undefined],
+    ])("is invoke()'s verdict on %s, whatever the parser yielded (it yields the arguments unchecked)", async (args, expected) => {
+      const chain = model(args).pipe(keyParser());
+      const rejects = await chain.invoke('x').then(
+        () => false,
+        () => true,
+      );
+      expect(rejects).toBe(expected !== undefined);
+      const parsing = new ParseErrorWatcher({ runnable: chain });
+      const yielded = await readAll(chain.stream('x', { callbacks: [parsing] }));
+      expect(yielded.at(-1)).toEqual(JSON.parse(args));
+      expect(parsing.skippedPartialReply()).toEqual(expected);
+      expect(parsing.skippedReply()).toEqual(expected);
+    });
+
+    it('is nothing without the runnable (the parser, and so its schema, is unknown), and for a parser without a schema', async () => {
+      const chain = model('{"title":5}').pipe(keyParser());
+      const blind = new ParseErrorWatcher();
+      await readAll(chain.stream('x', { callbacks: [blind] }));
+      expect(blind.skippedPartialReply()).toBeUndefined();
+      const unchecked = model('{"title":5}').pipe(new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true }));
+      const parsing = new ParseErrorWatcher({ runnable: unchecked });
+      await readAll(unchecked.stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedPartialReply()).toBeUndefined();
+    });
+
+    it("checks each parser run with that parser's own schema", async () => {
+      const lenient = keyParser(z.object({ title: z.union([z.string(), z.number()]) }));
+      const strict = keyParser();
+      const chain = model('{"title":5}').pipe(RunnableMap.from({ lenient, strict }));
+      const parsing = new ParseErrorWatcher({ runnable: chain });
+      expect((await readAll(chain.stream('x', { callbacks: [parsing] }))).length).toBeGreaterThan(0);
+      expect(parsing.skippedPartialReply()).toEqual(WRONG);
+      const onlyLenient = model('{"title":5}').pipe(RunnableMap.from({ lenient }));
+      const lenientParsing = new ParseErrorWatcher({ runnable: onlyLenient });
+      await readAll(onlyLenient.stream('x', { callbacks: [lenientParsing] }));
+      expect(lenientParsing.skippedPartialReply()).toBeUndefined();
+    });
+
+    it('leaves arguments that are not JSON to the JSON rule (a call cut off part-way)', async () => {
+      const chain = model('{"title":"Quarterly res').pipe(keyParser());
+      const parsing = new ParseErrorWatcher({ runnable: chain });
+      await readAll(chain.stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedPartialReply()).toEqual({ reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' });
+    });
+
+    it('is nothing for a reply without a call of the tool (invoke() returns undefined) or in prose', async () => {
+      const other = new ScriptedChatModel([{ toolCall: { name: 'other', arguments: '{"title":5}' } }]).pipe(keyParser());
+      const parsing = new ParseErrorWatcher({ runnable: other });
+      await readAll(other.stream('x', { callbacks: [parsing] }));
+      expect(parsing.skippedReply()).toBeUndefined();
+      const prose = new ScriptedChatModel([{ text: 'No tool needed.' }]).pipe(keyParser());
+      const proseParsing = new ParseErrorWatcher({ runnable: prose });
+      await readAll(prose.stream('x', { callbacks: [proseParsing] }));
+      expect(proseParsing.skippedReply()).toBeUndefined();
     });
   });
 });

@@ -2,9 +2,11 @@ import { BaseCallbackHandler, type BaseCallbackHandlerInput } from '@langchain/c
 import type { Serialized } from '@langchain/core/load/serializable';
 import { isBaseMessage, type BaseMessage } from '@langchain/core/messages';
 import type { LLMResult } from '@langchain/core/outputs';
+import type { Runnable } from '@langchain/core/runnables';
 import type { ChainValues } from '@langchain/core/utils/types';
 import { isEmptyOutput } from './isEmptyOutput';
-import { parseFailureOfCutJsonReply, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, type ParseFailure } from './parseFailureOf';
+import { parseFailureOfCutJsonReply, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, parseFailureOfToolCallSchema, type ParseFailure } from './parseFailureOf';
+import { toolCallSchemaParsersOf, toolCallSchemaParsersWithin, type ToolCallSchemaParser } from './toolCallSchemaParsers';
 import { truncationOf, type Truncation } from './truncationOf';
 
 /**
@@ -49,6 +51,10 @@ interface Seen {
   parsingRuns: Set<string>;
   /** Runs of a {@link SKIPPING_PARSERS} parser, until they end, with how their `invoke()` fails. */
   skippingRuns: Map<string, SkippingParser>;
+  /** The tool-call parsers with a schema inside the watched runnable (empty when no runnable was given). */
+  schemaParsers: ReadonlyArray<ToolCallSchemaParser>;
+  /** Runs of those parsers (`toolCalls` runs told apart by their serialized form), until they end, with the parsers each may be. */
+  schemaRuns: Map<string, ToolCallSchemaParser[]>;
   /** Errors those runs raised: the reply could not be parsed. */
   errors: WeakSet<object>;
   /** Errors first seen failing a model run that does not parse (the provider's, its SDK's): never a parse error. */
@@ -98,8 +104,9 @@ function structuredOutputMethod(extra: Record<string, unknown> | undefined): unk
  *   neither blank nor JSON given to a JSON parser that yielded nothing, a reply the provider says was
  *   cut off by its output-token limit, not JSON, given to a JSON parser as the model's message (whatever
  *   it yielded: the partial object), tool calls none of which has complete arguments given to a tool-call
- *   parser (whatever it yielded). {@link ParseErrorWatcher.skippedPartialReply} is the part of it judged
- *   whatever the parser yielded.
+ *   parser (whatever it yielded), and, with the attempt's runnable given, complete arguments the schema of
+ *   its tool-call parser rejects (whatever it yielded: streaming, the parser never checks them).
+ *   {@link ParseErrorWatcher.skippedPartialReply} is the part of it judged whatever the parser yielded.
  *
  * @example
  * ```ts
@@ -112,13 +119,20 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
   name = 'llm_resilience_parse_errors';
   private readonly seen: Seen;
 
-  constructor(input?: BaseCallbackHandlerInput & { seen?: Seen }) {
+  /**
+   * `runnable`: the runnable the attempt runs. Given, the arguments a tool-call parser with a schema inside
+   * it (`withStructuredOutput(zodSchema)`'s `JsonOutputKeyToolsParser`) ends its run with are checked
+   * against that schema, as the parser's `invoke()` checks them (see {@link ParseErrorWatcher.skippedPartialReply}).
+   */
+  constructor(input?: BaseCallbackHandlerInput & { seen?: Seen; runnable?: Runnable }) {
     super(input);
     // The error must be remembered before the attempt's catch reads it: never run in the background queue.
     this.awaitHandlers = true;
     this.seen = input?.seen ?? {
       parsingRuns: new Set(),
       skippingRuns: new Map(),
+      schemaParsers: input?.runnable !== undefined ? toolCallSchemaParsersWithin(input.runnable) : [],
+      schemaRuns: new Map(),
       errors: new WeakSet(),
       modelErrors: new WeakSet(),
       skipped: undefined,
@@ -148,6 +162,10 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     const skipping =
       (typeof className === 'string' ? SKIPPING_PARSERS.get(className) : undefined) ?? (typeof runName === 'string' ? SKIPPING_PARSERS.get(runName) : undefined);
     if (skipping !== undefined) this.seen.skippingRuns.set(runId, skipping);
+    if (skipping !== 'toolCalls' || this.seen.schemaParsers.length === 0) return;
+    // Callbacks get the parser's serialized form, not the parser: its schema is the instance's.
+    const candidates = toolCallSchemaParsersOf(this.seen.schemaParsers, chain);
+    if (candidates.length > 0) this.seen.schemaRuns.set(runId, candidates);
   }
 
   /**
@@ -167,14 +185,18 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    *   arguments of a tool call cut off by `max_tokens` (`{ title: '[summary-a] re' }`), where its
    *   `invoke()` throws. Only the end counts: arguments arrive as partial JSON by design. The tool calls
    *   are those of the run's own input (the message the model's chunks add up to; LangChain reports it
-   *   whole for these parsers), else those of the last model reply.
+   *   whole for these parsers), else those of the last model reply. Complete arguments that the parser's
+   *   schema rejects count too (a parser found in the watched runnable, see `parseFailureOfToolCallSchema`):
+   *   streaming, it yields them unchecked (`{ title: 5 }`), where its `invoke()` throws.
    *
    * A parser run that was given nothing at all (an earlier step yielded nothing) had nothing to parse.
    */
-  override handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: { inputs?: Record<string, unknown> }): void {
+  override async handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: { inputs?: Record<string, unknown> }): Promise<void> {
     this.seen.parsingRuns.delete(runId);
     const skipping = this.seen.skippingRuns.get(runId);
     this.seen.skippingRuns.delete(runId);
+    const schemaParsers = this.seen.schemaRuns.get(runId) ?? [];
+    this.seen.schemaRuns.delete(runId);
     if (skipping === undefined) return;
     const inputs = kwargs?.inputs;
     if (inputs !== undefined && !receivedInput(inputs)) return;
@@ -184,8 +206,11 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
       else if (isEmptyOutput(outputs)) this.skip(parseFailureOfSkippedReply(this.seen.replyText), false);
       return;
     }
-    const toolCalls = isBaseMessage(inputs) ? inputs.additional_kwargs?.tool_calls : this.seen.replyToolCalls;
-    this.skip(parseFailureOfSkippedToolCalls(toolCalls), true);
+    const message = isBaseMessage(inputs) ? inputs : { additional_kwargs: { tool_calls: this.seen.replyToolCalls } };
+    const failure =
+      parseFailureOfSkippedToolCalls(message.additional_kwargs?.tool_calls) ??
+      (await parseFailureOfToolCallSchema(message, schemaParsers));
+    this.skip(failure, true);
   }
 
   /** Remembers the first skipped reply, and, when it is judged whatever the parser yielded (`partial`), the first such one. */
@@ -197,6 +222,7 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
 
   override handleChainError(err: unknown, runId: string): void {
     this.seen.skippingRuns.delete(runId);
+    this.seen.schemaRuns.delete(runId);
     if (!this.seen.parsingRuns.delete(runId)) return;
     // A model's error passing through the parser run (its input stream failed) is not the parser's.
     if (typeof err === 'object' && err !== null && !this.seen.modelErrors.has(err)) this.seen.errors.add(err);
@@ -269,6 +295,10 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    *   `withStructuredOutput`'s `functionCalling`) was given, none of which has arguments that are complete
    *   JSON (a call cut off part-way), judged on the message the parser run was given, as its `invoke()`
    *   judges it;
+   * - complete arguments of such a call that the parser's own schema rejects, when the watcher was given
+   *   the runnable the parser is in (`new ParseErrorWatcher({ runnable })`): `JsonOutputKeyToolsParser` with
+   *   a `zodSchema` or Standard Schema (`withStructuredOutput(zodSchema)`), checked at the end of its run as
+   *   its `invoke()` checks them (streaming, it yields them unchecked: `{ title: 5 }`);
    * - a reply the provider says was cut off by its output-token limit (`finish_reason: 'length'`, ...)
    *   whose text is not JSON, given to a JSON parser (`JsonOutputParser`) as the model's message: the
    *   parser yielded the partial object of it.
@@ -281,6 +311,11 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    * const parsing = new ParseErrorWatcher();
    * for await (const _ of await model.pipe(new JsonOutputKeyToolsParser({ keyName: 'summary' })).stream(input, { callbacks: [parsing] }));
    * parsing.skippedPartialReply(); // { reason: "the reply's tool call arguments are not valid JSON", text: '{"title":"Quarterly res' }
+   *
+   * const chain = model.withStructuredOutput(z.object({ title: z.string() }));
+   * const checked = new ParseErrorWatcher({ runnable: chain });
+   * for await (const _ of await chain.stream(input, { callbacks: [checked] }));
+   * checked.skippedPartialReply(); // { reason: "the reply does not match the output parser's schema: title: expected string, got a number", text: '{"title":5}' }
    * ```
    */
   skippedPartialReply(): ParseFailure | undefined {

@@ -166,7 +166,8 @@ function newRequestId(): string {
  *   the stream with a {@link StreamInterruptedError}. A reply the chain's output parser cannot parse
  *   is an invalid reply before that chunk (falls back) and an {@link InvalidStreamOutputError} after it;
  *   so is a reply that was cut off, once the stream has ended: tool calls through a tool-call parser
- *   whose `invoke()` rejects them, JSON through a JSON parser (`JsonOutputParser`) when the provider says
+ *   whose `invoke()` rejects them (arguments cut off, or, for `withStructuredOutput(zodSchema)`'s parser,
+ *   arguments its schema rejects), JSON through a JSON parser (`JsonOutputParser`) when the provider says
  *   the reply was cut off by its output-token limit (`finish_reason: 'length'`, `stop_reason:
  *   'max_tokens'`, ...), or, without a parser, such a reply with a call whose arguments are incomplete.
  *   Those errors carry the provider's, SDK's or parser's error as the engine exposes causes (with its
@@ -650,7 +651,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     // Only the end counts (tool-call arguments and JSON arrive partial by design): a reply that was cut off
     // is an invalid reply, as for invoke(), though its chunks are out. A JSON or tool-call parser let
     // through a reply its invoke() rejects, judged whatever it yielded (`skippedPartialReply`: tool calls
-    // none of which is complete, or JSON the provider cut off); or the model's own chunks add up to a reply
+    // none of which is complete or whose arguments the parser's schema rejects, or JSON the provider cut
+    // off); or the model's own chunks add up to a reply
     // the provider says was cut off (`finish_reason: 'length'`, ...) with a call left incomplete. The JSON
     // parsers' rule for replies nobody said were cut off judges the last model reply, not what the parser
     // was given: it holds only for a stream that yielded nothing (`openStream`).
@@ -686,7 +688,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   ): Promise<OpenedStream<RunOutput>> {
     const runnable = this.runnables.get(target);
     const usage = new UsageCollector();
-    const parsing = new ParseErrorWatcher();
+    // Streaming, a tool-call parser never checks its schema: the watcher checks the arguments its run ends with.
+    const parsing = new ParseErrorWatcher({ runnable });
     const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage, parsing]);
     // After the first chunk the engine's attempt is over: keep the caller's signal linked for the rest.
     const signal = linkSignals(ctx.signal, config.signal);

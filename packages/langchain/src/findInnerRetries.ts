@@ -1,4 +1,5 @@
-import { Runnable, RunnableRetry } from '@langchain/core/runnables';
+import { type Runnable, RunnableRetry } from '@langchain/core/runnables';
+import { runnablesWithin } from './runnablesWithin';
 
 /**
  * A runnable inside a wrapped runnable that retries on its own: a model whose `AsyncCaller` retries
@@ -18,12 +19,6 @@ export interface InnerRetries {
   model: Runnable;
   /** Where the retries come from: the model's `maxRetries`, or a `withRetry()` around part of the chain. */
   source: 'maxRetries' | 'withRetry';
-}
-
-const MAX_DEPTH = 8;
-
-function isRunnable(v: unknown): v is Runnable {
-  return typeof v === 'object' && v !== null && Runnable.isRunnable(v);
 }
 
 /** `stopAfterAttempt` of a `withRetry()` wrapper (also from another copy of @langchain/core), else 0. */
@@ -49,34 +44,14 @@ function retryAttempts(node: Runnable): number {
  */
 export function findInnerRetries(runnable: Runnable): InnerRetries[] {
   const found: InnerRetries[] = [];
-  const seen = new Set<object>();
-  const visit = (node: Runnable, depth: number): void => {
-    if (seen.has(node) || depth > MAX_DEPTH) return;
-    seen.add(node);
+  for (const node of runnablesWithin(runnable)) {
     const attempts = retryAttempts(node);
     if (attempts > 1) found.push({ name: node.getName(), maxRetries: attempts - 1, model: node, source: 'withRetry' });
     const caller = (node as { caller?: { maxRetries?: unknown } }).caller;
     const isModel = typeof (node as { _llmType?: unknown })._llmType === 'function';
-    if (isModel) {
-      if (typeof caller?.maxRetries === 'number' && caller.maxRetries > 0) {
-        found.push({ name: node.getName(), maxRetries: caller.maxRetries, model: node, source: 'maxRetries' });
-      }
-      // A model's own delegates (ChatOpenAI's Completions/Responses clients) are its internals.
-      return;
+    if (isModel && typeof caller?.maxRetries === 'number' && caller.maxRetries > 0) {
+      found.push({ name: node.getName(), maxRetries: caller.maxRetries, model: node, source: 'maxRetries' });
     }
-    for (const [key, value] of Object.entries(node)) {
-      if (key === 'lc_kwargs' || key === 'caller' || key === 'client') continue;
-      if (isRunnable(value)) visit(value, depth + 1);
-      else if (Array.isArray(value)) {
-        for (const v of value) {
-          if (isRunnable(v)) visit(v, depth + 1);
-          else if (Array.isArray(v)) for (const w of v) if (isRunnable(w)) visit(w, depth + 1); // RunnableBranch: [cond, runnable]
-        }
-      } else if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-        for (const v of Object.values(value)) if (isRunnable(v)) visit(v, depth + 1); // RunnableMap steps
-      }
-    }
-  };
-  visit(runnable, 0);
+  }
   return found;
 }

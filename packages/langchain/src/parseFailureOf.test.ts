@@ -1,6 +1,12 @@
-import { AIMessageChunk, type ToolCallChunk } from '@langchain/core/messages';
+import { AIMessage, AIMessageChunk, type ToolCallChunk } from '@langchain/core/messages';
+import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
+import { z } from 'zod';
 import { OutputParserException } from '@langchain/core/output_parsers';
-import { parseFailureOf, parseFailureOfCutJsonReply, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, parseFailureOfStreamedToolCalls } from './parseFailureOf';
+import {
+  parseFailureOf,
+  parseFailureOfCutJsonReply, parseFailureOfSkippedReply, parseFailureOfSkippedToolCalls, parseFailureOfStreamedToolCalls,
+  parseFailureOfToolCallSchema,
+} from './parseFailureOf';
 
 describe('parseFailureOf', () => {
   it("reads LangChain's OutputParserException, with the reply's text; JSON it still rejected failed the parser's schema", () => {
@@ -121,6 +127,70 @@ describe('parseFailureOf', () => {
       expect(parseFailureOfStreamedToolCalls(unmerged({ index: 0, id: 'call_1', name: 'sql', args: 'SELECT 1', isCustomTool: true }))).toBeUndefined();
       expect(parseFailureOfStreamedToolCalls(new AIMessageChunk({ content: '{"x": 1', response_metadata: { finish_reason: 'length' } }))).toBeUndefined();
       for (const none of [undefined, null, 'text', { parsed: { x: 1 } }, { tool_call_chunks: 'garbage' }]) expect(parseFailureOfStreamedToolCalls(none)).toBeUndefined();
+    });
+  });
+
+  describe("parseFailureOfToolCallSchema: tool-call arguments checked with the parser's schema, as its invoke() checks them", () => {
+    const Summary = z.object({ title: z.string() });
+    const parser = (fields: { returnSingle?: boolean; returnId?: boolean; schema?: z.ZodType<Record<string, unknown>, Record<string, unknown>> } = {}) =>
+      new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: fields.returnSingle ?? true, returnId: fields.returnId ?? false, zodSchema: fields.schema ?? Summary });
+    const raw = (args: string, name = 'summary', id = 'c1') => ({ id, type: 'function' as const, function: { name, arguments: args } });
+    /** A whole reply as ChatOpenAI builds it: the raw calls, and LangChain's reading of them. */
+    const reply = (...calls: Array<ReturnType<typeof raw>>) => {
+      const read = (c: ReturnType<typeof raw>) => {
+        try {
+          return { name: c.function.name, args: JSON.parse(c.function.arguments) as Record<string, unknown>, id: c.id };
+        } catch {
+          return undefined;
+        }
+      };
+      return new AIMessage({ content: '', additional_kwargs: { tool_calls: calls }, tool_calls: calls.flatMap((c) => read(c) ?? []) });
+    };
+    const WRONG = "the reply does not match the output parser's schema: title: expected string, got a number";
+
+    it('is the first call of the tool its schema rejects; nothing when it passes or the tool was not called', async () => {
+      expect(await parseFailureOfToolCallSchema(reply(raw('{"title":5}')), [parser()])).toEqual({ reason: WRONG, text: '{"title":5}' });
+      expect(await parseFailureOfToolCallSchema(reply(raw('{"title":"Q3"}')), [parser()])).toBeUndefined();
+      expect(await parseFailureOfToolCallSchema(reply(raw('{"title":5}', 'other')), [parser()])).toBeUndefined();
+      expect(await parseFailureOfToolCallSchema(new AIMessage('prose'), [parser()])).toBeUndefined();
+      expect(await parseFailureOfToolCallSchema(reply(raw('{"title":5}')), [])).toBeUndefined();
+    });
+
+    it('checks the first call only with returnSingle, else each, as invoke() does', async () => {
+      const two = reply(raw('{"title":"Q3"}'), raw('{"title":5}', 'summary', 'c2'));
+      expect(await parseFailureOfToolCallSchema(two, [parser()])).toBeUndefined();
+      await expect(parser().invoke(two)).resolves.toEqual({ title: 'Q3' });
+      expect(await parseFailureOfToolCallSchema(two, [parser({ returnSingle: false })])).toEqual({ reason: WRONG, text: '{"title":5}' });
+      await expect(parser({ returnSingle: false }).invoke(two)).rejects.toThrow('Failed to parse');
+    });
+
+    it("reads `returnId` as the parser has it (JsonOutputKeyToolsParser's own field resets it: it returns, and checks, the arguments)", async () => {
+      const withId = z.object({ type: z.literal('summary'), args: Summary, id: z.string() });
+      const p = parser({ returnId: true, schema: withId });
+      const one = reply(raw('{"title":"Q3"}'));
+      const rejects = await p.invoke(one).then(
+        () => false,
+        () => true,
+      );
+      expect((await parseFailureOfToolCallSchema(one, [p])) !== undefined).toBe(rejects);
+    });
+
+    it("reads the raw calls whose arguments are JSON (a whole reply's tool_calls), not a streamed message's partial tool_calls", async () => {
+      const streamed = new AIMessageChunk({
+        content: '',
+        additional_kwargs: { tool_calls: [raw('{"title":"Quarterly res') as never] },
+        tool_call_chunks: [{ name: 'summary', args: '{"title":"Quarterly res', id: 'c1', index: 0, type: 'tool_call_chunk' }],
+      });
+      expect(streamed.tool_calls).toMatchObject([{ args: { title: 'Quarterly res' } }]);
+      expect(await parseFailureOfToolCallSchema(streamed, [parser({ schema: z.object({ title: z.string(), bullets: z.array(z.string()) }) })])).toBeUndefined();
+      // Without raw calls (another provider's message), its tool_calls.
+      expect(await parseFailureOfToolCallSchema(new AIMessage({ content: '', tool_calls: [{ name: 'summary', args: { title: 5 }, id: 'c1' }] }), [parser()])).toMatchObject({ reason: WRONG });
+    });
+
+    it('fails only when every parser the run may be rejects the arguments', async () => {
+      const lenient = parser({ schema: z.object({ title: z.union([z.string(), z.number()]) }) });
+      expect(await parseFailureOfToolCallSchema(reply(raw('{"title":5}')), [parser(), lenient])).toBeUndefined();
+      expect(await parseFailureOfToolCallSchema(reply(raw('{"title":5}')), [parser(), parser()])).toEqual({ reason: WRONG, text: '{"title":5}' });
     });
   });
 });

@@ -1,6 +1,8 @@
 import { parseJsonMarkdown } from '@langchain/core/output_parsers';
 import { parseJsonReply } from '@llm-resilience/core';
 import { isCompleteJson, parses } from './isCompleteJson';
+import { describeSchemaIssues, parserSchemaIssues } from './parserSchemaIssues';
+import type { ToolCallSchemaParser } from './toolCallSchemaParsers';
 import { truncationOf, type Truncation } from './truncationOf';
 
 /**
@@ -20,6 +22,7 @@ export interface ParseFailure {
 
 const NOT_JSON = 'the reply is not valid JSON';
 const TOOL_ARGS_NOT_JSON = "the reply's tool call arguments are not valid JSON";
+const NOT_PARSER_SCHEMA = "the reply does not match the output parser's schema";
 
 /** LangChain's `OutputParserException` of any @langchain/core copy (its `lc_error_code`, else its name). */
 function isOutputParserException(error: unknown): error is Error & { llmOutput?: unknown } {
@@ -44,7 +47,7 @@ export function parseFailureOf(error: unknown, raisedByParsing: (error: unknown)
   if (isOutputParserException(error)) {
     const text = typeof error.llmOutput === 'string' ? error.llmOutput : undefined;
     // JSON that the parser still rejected failed the parser's own schema.
-    const reason = text !== undefined && parseJsonReply(text).ok ? "the reply does not match the output parser's schema" : NOT_JSON;
+    const reason = text !== undefined && parseJsonReply(text).ok ? NOT_PARSER_SCHEMA : NOT_JSON;
     return { reason, ...(text !== undefined ? { text } : {}) };
   }
   if (error instanceof Error && error.name === 'SyntaxError' && raisedByParsing(error)) return { reason: NOT_JSON };
@@ -119,6 +122,71 @@ export function parseFailureOfSkippedToolCalls(rawToolCalls: unknown): ParseFail
   const bad = fns.find((f) => f !== undefined);
   if (bad === undefined) return undefined;
   return { reason: TOOL_ARGS_NOT_JSON, ...(typeof bad.arguments === 'string' ? { text: bad.arguments } : {}) };
+}
+
+/** A tool call as a tool-call parser reads it: the tool's name, the parsed arguments, the call's id. */
+interface ParsedToolCall {
+  name: unknown;
+  args: unknown;
+  id: unknown;
+}
+
+/**
+ * The tool calls of `message` whose arguments are JSON, as `invoke()` of a tool-call parser reads them:
+ * from the raw calls (`additional_kwargs.tool_calls`, as OpenAI-style models report them) those whose
+ * arguments `JSON.parse` accepts — the calls LangChain lists in `tool_calls` of a whole reply; the rest are
+ * its `invalid_tool_calls` — else the message's `tool_calls`. A streamed message's `tool_calls` are read
+ * from its chunks as partial JSON, so the raw calls come first.
+ */
+function parsedToolCalls(message: unknown): ParsedToolCall[] {
+  if (!isRecord(message)) return [];
+  const raw = isRecord(message.additional_kwargs) ? message.additional_kwargs.tool_calls : undefined;
+  if (Array.isArray(raw)) {
+    return raw.flatMap((call) => {
+      const fn = isRecord(call) && isRecord(call.function) ? call.function : undefined;
+      return fn !== undefined && isJson(fn.arguments) ? [{ name: fn.name, args: JSON.parse(fn.arguments as string) as unknown, id: call.id }] : [];
+    });
+  }
+  const calls = message.tool_calls;
+  return Array.isArray(calls) ? calls.filter(isRecord).map((c) => ({ name: c.name, args: c.args, id: c.id })) : [];
+}
+
+/**
+ * A reply whose tool-call arguments the schema of a tool-call parser (`JsonOutputKeyToolsParser` with a
+ * `zodSchema` or a Standard Schema: `withStructuredOutput(schema)` in its default `functionCalling`
+ * mode) rejects, checked as the parser's `invoke()` checks them (`parseResult`): the calls of the parser's
+ * tool (`keyName`) among those whose arguments are JSON (see `parsedToolCalls`), the first one
+ * (`returnSingle`) or each, their arguments (or `{ type, args, id }` with `returnId`) validated with the
+ * parser's own schema object (see {@link parserSchemaIssues}). Streaming, the parser never checks them:
+ * it yields the arguments as they come (`{ title: 5 }`) where its `invoke()` throws an
+ * `OutputParserException`. No call of the tool, or arguments that are not JSON (the JSON rule's matter,
+ * {@link parseFailureOfSkippedToolCalls}), is no failure here. `parsers` are the parsers the run may have
+ * been (see `toolCallSchemaParsersOf`): the reply fails only when each of them rejects it. The reason
+ * names where and what the schema expected, never the reply's values.
+ *
+ * @example
+ * ```ts
+ * const parser = new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true, zodSchema: z.object({ title: z.string() }) });
+ * await parseFailureOfToolCallSchema(new AIMessage({ content: '', tool_calls: [{ name: 'summary', args: { title: 5 }, id: 'c1' }] }), [parser]);
+ * // { reason: "the reply does not match the output parser's schema: title: expected string, got a number", text: '{"title":5}' }
+ * ```
+ */
+export async function parseFailureOfToolCallSchema(message: unknown, parsers: ReadonlyArray<ToolCallSchemaParser>): Promise<ParseFailure | undefined> {
+  if (parsers.length === 0) return undefined;
+  const calls = parsedToolCalls(message);
+  const failures = await Promise.all(parsers.map((parser) => schemaFailureOf(calls, parser)));
+  return failures.every((f) => f !== undefined) ? failures[0] : undefined;
+}
+
+/** The first value `parser`'s `invoke()` would return from `calls` that its schema rejects, as a failure. */
+async function schemaFailureOf(calls: ReadonlyArray<ParsedToolCall>, parser: ToolCallSchemaParser): Promise<ParseFailure | undefined> {
+  const mine = calls.filter((c) => c.name === parser.keyName);
+  const values = mine.map((c) => (parser.returnId === true ? { type: c.name, args: c.args, id: c.id } : c.args));
+  for (const value of parser.returnSingle === true ? values.slice(0, 1) : values) {
+    const issues = await parserSchemaIssues(parser, value);
+    if (issues !== undefined) return { reason: `${NOT_PARSER_SCHEMA}: ${describeSchemaIssues(issues, value)}`, text: JSON.stringify(value) };
+  }
+  return undefined;
 }
 
 /** One tool call of a streamed message: its `tool_call_chunks` pieces, grouped as LangChain groups them. */

@@ -1,0 +1,239 @@
+/**
+ * Tool-call arguments that are whole JSON but fail the output parser's schema, read through
+ * `withStructuredOutput(zodSchema)` in its tool-calling mode (a `JsonOutputKeyToolsParser` with the
+ * schema), with the real ChatOpenAI (1.6, or 1.0 in the 'langchain 1.0' jest project) against a small Chat
+ * Completions server over a real socket. `invoke()` rejects such a reply (the parser's `parseResult`
+ * validates the arguments: an `OutputParserException`), so the call falls back; streamed, LangChain's
+ * parser yields the arguments unchecked and, without the adapter, ends as a success. Through the adapter
+ * the stream gets invoke()'s verdict when the parser's run ends: before any chunk with content reached the
+ * caller an invalid reply that falls back, after it an InvalidStreamOutputError.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
+import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
+import { ChatOpenAI } from '@langchain/openai';
+import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
+import { z } from 'zod';
+import { InvalidStreamOutputError, withResilience } from '../src';
+import { recordsReach } from './fakeProvider';
+
+const VALID = { title: 'Quarterly results', bullets: ['Revenue up 4%'] };
+/** The tool-call arguments each model answers with (models named `gpt-4-*`: withStructuredOutput's default method for them is functionCalling). */
+const ARGUMENTS: Record<string, string> = {
+  // Whole JSON, a wrong type: the schema wants a string title.
+  'gpt-4-wrong-type': '{"title": 5, "bullets": ["Revenue up 4%"]}',
+  // Whole JSON, nothing in it: the parser yields only `{}` (no content), the schema wants both fields.
+  'gpt-4-empty': '{}',
+  'gpt-4-valid': JSON.stringify(VALID),
+};
+const USAGE = { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 };
+
+/** The reply as a Chat Completions SSE stream: the call's header, its arguments in pieces, the finish chunk, usage, [DONE]. */
+function streamed(model: string, args: string, includeUsage: boolean): string[] {
+  const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1_700_000_000, model };
+  const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
+  const pieces = args.match(/.{1,6}/gs) ?? [];
+  return [
+    chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'summary', arguments: '' } }] }, null),
+    ...pieces.map((p) => chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }, null)),
+    chunk({}, 'tool_calls'),
+    ...(includeUsage ? [{ ...base, choices: [], usage: USAGE }] : []),
+  ]
+    .map((c) => `data: ${JSON.stringify(c)}\n\n`)
+    .concat('data: [DONE]\n\n');
+}
+
+let server: Server;
+let baseURL: string;
+const requests: string[] = [];
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (d: Buffer) => (raw += d.toString()));
+    req.on('end', () => {
+      const body = JSON.parse(raw) as { model: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
+      requests.push(body.model);
+      const args = ARGUMENTS[body.model]!;
+      if (body.stream === true) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (const event of streamed(body.model, args, body.stream_options?.include_usage === true)) res.write(event);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const message = { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'summary', arguments: args } }] };
+      res.end(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', created: 1_700_000_000, model: body.model, choices: [{ index: 0, message, logprobs: null, finish_reason: 'tool_calls' }], usage: USAGE }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+beforeEach(() => {
+  requests.length = 0;
+});
+
+/** Targets named after their model (`wrong-type` is `gpt-4-wrong-type`); each route falls back to `valid`. One failure opens a breaker. */
+function engineOf() {
+  const policy = definePolicy(
+    {
+      targets: Object.fromEntries(Object.keys(ARGUMENTS).map((m) => [m.slice('gpt-4-'.length), { provider: 'openai', model: m }])),
+      routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] } },
+      breaker: { consecutiveFailures: 1, minimumCalls: 100 },
+    },
+    { onWarning: () => undefined },
+  );
+  const engine = createResilience(policy);
+  const records: RequestRecord[] = [];
+  const transitions: string[] = [];
+  engine.events.on('record', (r) => records.push(r));
+  engine.events.on('breaker', (t) => transitions.push(`${t.key}: ${t.from} -> ${t.to}`));
+  return { engine, records, transitions };
+}
+
+const chat = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL } });
+const Summary = z.object({ title: z.string(), bullets: z.array(z.string()).min(1) });
+
+type Chain = (model: string) => Runnable<string, unknown>;
+const schemaChains: Array<[string, Chain]> = [
+  ['withStructuredOutput(zodSchema) (its default tool-calling mode for gpt-4-*)', (m) => chat(m).withStructuredOutput(Summary, { name: 'summary' }) as Runnable<string, unknown>],
+  [
+    'bindTools().pipe(new JsonOutputKeyToolsParser({ zodSchema }))',
+    (m) =>
+      chat(m)
+        .bindTools([{ type: 'function', function: { name: 'summary', description: 'A summary.', parameters: z.toJSONSchema(Summary) } }], { tool_choice: 'summary' })
+        .pipe(new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true, zodSchema: Summary })) as Runnable<string, unknown>,
+  ],
+];
+
+const attemptsOf = (r: RequestRecord) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`);
+const PROMPT = 'Summarize the meeting.';
+
+/** Reads a stream to its end: its chunks, and what it threw, if anything. */
+async function readStream<T>(stream: Promise<AsyncIterable<T>>): Promise<{ chunks: T[]; err?: unknown }> {
+  const chunks: T[] = [];
+  try {
+    for await (const c of await stream) chunks.push(c);
+    return { chunks };
+  } catch (err) {
+    return { chunks, err };
+  }
+}
+
+/** The chain wrapped on route `route`, its fallback the same chain over `gpt-4-valid`. */
+function resilient(chain: Chain, route: string) {
+  const r = engineOf();
+  const first = `gpt-4-${route}`;
+  return { ...r, safe: withResilience(chain(first), { engine: r.engine, route, ...(route === 'valid' ? {} : { fallbacks: [chain('gpt-4-valid')] }) }) };
+}
+
+describe('tool-call arguments of the wrong type (whole JSON) after the parser yielded them', () => {
+  it.each(schemaChains)('%s: without the adapter the stream ends as a success with the unchecked arguments, where invoke() throws', async (_, chain) => {
+    const { chunks, err } = await readStream(chain('gpt-4-wrong-type').stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual({ title: 5, bullets: ['Revenue up 4%'] });
+    await expect(chain('gpt-4-wrong-type').invoke(PROMPT)).rejects.toThrow('Failed to parse');
+  });
+
+  it.each(schemaChains)('%s: invoke() falls back; stream() ends with InvalidStreamOutputError after the arguments went out', async (_, chain) => {
+    const { safe, engine, records, transitions } = resilient(chain, 'wrong-type');
+    expect(await safe.invoke(PROMPT)).toEqual(VALID);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    // The chunks are LangChain's, unchanged: the raw arguments as they came.
+    expect(chunks.at(-1)).toEqual({ title: 5, bullets: ['Revenue up 4%'] });
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({
+      kind: 'validation_failed',
+      code: 'ERR_LLMR_STREAM_INVALID_OUTPUT',
+      target: 'wrong-type',
+      reason: "the reply does not match the output parser's schema: title: expected string, got a number",
+      chunksReceived: chunks.length,
+    });
+    // The error says where and what the schema expected, never what the reply said.
+    expect((err as Error).message).not.toContain('Revenue');
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['wrong-type:validation_failed', 'valid:success'], ['wrong-type:success']]);
+    // The reply was generated to its end and billed: the usage the provider reported; no breaker verdict.
+    expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed', fallback_used: false, output_tokens: USAGE.completion_tokens });
+    expect(transitions).toEqual([]);
+    expect(requests).toEqual(['gpt-4-wrong-type', 'gpt-4-valid', 'gpt-4-wrong-type']);
+  });
+});
+
+describe('tool-call arguments the schema rejects before anything reached the caller: an invalid reply that falls back, as in invoke()', () => {
+  it.each(schemaChains)('%s, arguments `{}` (the parser yields only the empty object): falls back in stream() as in invoke()', async (_, chain) => {
+    // Without the adapter the stream yields nothing with content and is a success, where invoke() throws.
+    expect((await readStream(chain('gpt-4-empty').stream(PROMPT))).chunks).toEqual([{}]);
+    await expect(chain('gpt-4-empty').invoke(PROMPT)).rejects.toThrow('Failed to parse');
+    const { safe, engine, records, transitions } = resilient(chain, 'empty');
+    expect(await safe.invoke(PROMPT)).toEqual(VALID);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual(VALID);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([
+      ['empty:validation_failed', 'valid:success'],
+      ['empty:validation_failed', 'valid:success'],
+    ]);
+    expect(transitions).toEqual([]);
+  });
+
+  it.each(schemaChains)('%s, the wrong-type arguments held back by a later step until the parser ended: falls back, as in invoke()', async (_, chain) => {
+    // A step that is not a generator reads its whole input before it yields: the parser's run has ended.
+    const held: Chain = (m) => chain(m).pipe(RunnableLambda.from(() => 'summary ready'));
+    const { safe, engine, records } = resilient(held, 'wrong-type');
+    expect(await safe.invoke(PROMPT)).toBe('summary ready');
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks).toEqual(['summary ready']);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([
+      ['wrong-type:validation_failed', 'valid:success'],
+      ['wrong-type:validation_failed', 'valid:success'],
+    ]);
+  });
+});
+
+describe('arguments the schema accepts', () => {
+  it.each(schemaChains)('%s: a success in stream() and invoke(), the chunks unchanged', async (_, chain) => {
+    const plain = await readStream(chain('gpt-4-valid').stream(PROMPT));
+    const { safe, engine, records } = resilient(chain, 'valid');
+    expect(await safe.invoke(PROMPT)).toEqual(VALID);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks).toEqual(plain.chunks);
+    expect(chunks.at(-1)).toEqual(VALID);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['valid:success'], ['valid:success']]);
+  });
+});
+
+describe("withStructuredOutput(zodSchema, { includeRaw: true }): the parser's invoke() runs inside the chain, streamed or not", () => {
+  const chain: Chain = (m) => chat(m).withStructuredOutput(Summary, { name: 'summary', includeRaw: true }) as Runnable<string, unknown>;
+
+  it("arguments of the wrong type: invoke() gives `parsed: null`; LangChain's own stream yields `{ raw }`, then throws the parser's error (its fallback to `parsed: null` comes too late), which ends the stream with InvalidStreamOutputError", async () => {
+    const plain = await readStream(chain('gpt-4-wrong-type').stream(PROMPT));
+    expect(plain.chunks.map((c) => Object.keys(c as object))).toEqual([['raw']]);
+    expect(plain.err).toMatchObject({ message: expect.stringContaining('Failed to parse') });
+    const { safe, engine, records } = resilient(chain, 'wrong-type');
+    expect(await safe.invoke(PROMPT)).toMatchObject({ parsed: null });
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(chunks.map((c) => Object.keys(c as object))).toEqual([['raw']]);
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({ target: 'wrong-type', reason: "the reply does not match the output parser's schema", chunksReceived: 1 });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['wrong-type:success'], ['wrong-type:success']]);
+    expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed' });
+  });
+
+  it('valid arguments: a success in stream() and invoke(), `parsed` the checked object', async () => {
+    const { safe, engine, records } = resilient(chain, 'valid');
+    expect(await safe.invoke(PROMPT)).toMatchObject({ parsed: VALID });
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual({ parsed: VALID });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['valid:success'], ['valid:success']]);
+  });
+});
