@@ -118,7 +118,7 @@ export class RedisLimiterStore implements LimiterStore {
       ...batch,
       script: ADJUST,
       withCounts: false,
-      settle: settleAll,
+      settle: (reply, batch) => this.settleAdjust(reply, batch),
       runId: () => this.runPrefix + (this.runs++).toString(36),
       runKey: (runId) => this.keyspace.key('a', runId),
     });
@@ -429,11 +429,38 @@ export class RedisLimiterStore implements LimiterStore {
     }
   }
 
-  /** Runs the peek script on `charges` (validated by the caller), bounded by `timeoutMs`. */
-  private runPeek(charges: readonly LimitCharge[]): Promise<unknown> {
+  /**
+   * Runs the peek script on `charges` (validated by the caller), bounded by `timeoutMs`. A key holding
+   * what the store does not write fails the call with {@link RedisKeyError}, as a reservation would be.
+   */
+  private async runPeek(charges: readonly LimitCharge[]): Promise<unknown> {
     const keys = this.keysOf(charges);
     const args = [JSON.stringify([...this.header, 0, ...unitArgs(charges, 'amount')])];
-    return withTimeout(PEEK.run(this.client, keys, args), this.timeoutMs);
+    const reply = (await withTimeout(PEEK.run(this.client, keys, args), this.timeoutMs)) as (string | number)[];
+    if (Number(reply[0]) === -1) throw new RedisKeyError(Number(reply[1]), String(reply[2]), 'peek');
+    return reply;
+  }
+
+  /**
+   * Answers the calls of an adjust run. Adjustments the script skipped because their key holds what the
+   * store does not write (`[1, index0, error, ...]`, indexes over the whole run) are reported to their
+   * own caller's `onEvent` as {@link RedisKeyError}s; the others were applied. Nothing is kept or sent
+   * again for them: their key holds no lease or count of this store.
+   */
+  private settleAdjust(reply: unknown, batch: BatchEntry<void>[]): void {
+    if (Array.isArray(reply) && reply.length > 1) {
+      let k = 1;
+      let first = 0;
+      for (const e of batch) {
+        const end = first + e.n;
+        while (k + 1 < reply.length && Number(reply[k]) < end) {
+          this.emit({ type: 'error', operation: 'adjust', error: new RedisKeyError(Number(reply[k]) - first, String(reply[k + 1]), 'adjust') });
+          k += 2;
+        }
+        first = end;
+      }
+    }
+    for (const e of batch) e.resolve();
   }
 
   /** Redis believed healthy, scripts loaded, connection usable: send without further ceremony. */
@@ -634,9 +661,6 @@ function settleReserve(reply: unknown, batch: BatchEntry<ReserveResult>[]): void
   }
 }
 
-function settleAll(_reply: unknown, batch: BatchEntry<void>[]): void {
-  for (const e of batch) e.resolve();
-}
 
 /**
  * Parses one reservation's part of the reserve reply starting at `pos`; returns it and the next
@@ -646,7 +670,7 @@ function settleAll(_reply: unknown, batch: BatchEntry<void>[]): void {
  * {@link RedisKeyError}.
  */
 function parseReserve(r: (string | number)[], pos: number, n: number): [ReserveResult | RedisKeyError, number] {
-  if (Number(r[pos]) === -1) return [new RedisKeyError(Number(r[pos + 1]), String(r[pos + 2])), pos + 3];
+  if (Number(r[pos]) === -1) return [new RedisKeyError(Number(r[pos + 1]), String(r[pos + 2]), 'reserve'), pos + 3];
   if (Number(r[pos]) === 1) {
     const marks: Array<number | LeaseMark> = new Array(n);
     for (let i = 0; i < n; i++) {

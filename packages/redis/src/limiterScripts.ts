@@ -105,7 +105,9 @@ export const ADJUST_UNIT_ARGS = 6;
 /**
  * How long the adjust script keeps the id of a run it applied (`{prefix}:a:<run id>`, ms): a copy of
  * the run that ioredis sends again after reconnecting within this time (its first reply was lost with
- * the connection) changes nothing. ioredis sends such copies as soon as it has reconnected.
+ * the connection) changes nothing. ioredis keeps unanswered commands across its reconnect attempts
+ * until `maxRetriesPerRequest` failed attempts clear them, so a copy may come later than this (any time
+ * with `maxRetriesPerRequest: null`), and then applies again (see docs/redis.md).
  *
  * @example
  * ```ts
@@ -121,6 +123,24 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local A = cjson.decode(ARGV[1])
 local lease = A[1]
 local margin = A[2]
+`;
+
+/**
+ * The number a rate or window key holds (0 when missing), or `nil` and the error when it holds what the
+ * store does not write (adjust and peek; reserve reads its keys with one MGET and checks them alike).
+ */
+const READ_NUM = `
+-- the number a rate or window key holds (0 when missing), or nil and the error when it holds what the
+-- store does not write: another type (WRONGTYPE), or a value that is not a finite number (tonumber()
+-- also takes 'nan', 'inf', '-inf', which no count or tat of the store ever is)
+local function read_num(key)
+  local s = redis.pcall('GET', key)
+  if type(s) == 'table' then return nil, s.err end
+  if not s then return 0 end
+  local n = tonumber(s)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then return nil, 'ERR value is not a number' end
+  return n
+end
 `;
 
 /**
@@ -163,8 +183,9 @@ end
 
 /**
  * Current state of units [first, last] into `out`: remaining, resetMs and the units held, unrounded
- * (rate: debt / T; counters: the count), per unit. Returns Redis's error for a concurrency key that
- * holds another type (the caller replies with it), else nothing.
+ * (rate: debt / T; counters: the count), per unit. For a key that holds what the store does not write
+ * (a concurrency key of another type, a rate or window key that is not a finite number) returns the
+ * unit's index and the error (the caller replies with them, as reserve does), else nothing.
  */
 const STATES_NOW = `
 local function states_now(out, first, last, offset)
@@ -176,9 +197,10 @@ local function states_now(out, first, last, offset)
     if A[o + 1] == 'r' then
       local T = A[o + 3] / limit
       local tau = A[o + 4] * T
-      local debt = 0
-      local s = redis.call('GET', key)
-      if s then debt = tonumber(s) - now; if debt < 0 then debt = 0 end end
+      local v, e = read_num(key)
+      if not v then return i, e end
+      local debt = v - now
+      if debt < 0 then debt = 0 end
       local rem = math.floor((tau - debt) / T + 1e-6)
       if rem < 0 then rem = 0 end
       local reset = 0
@@ -188,14 +210,13 @@ local function states_now(out, first, last, offset)
       used = debt / T
     else
       local c
+      local e
       if A[o + 1] == 'w' then
-        local s = redis.call('GET', key)
-        c = s and tonumber(s) or 0
+        c, e = read_num(key)
       else
-        local e
         c, e = live_count(key)
-        if not c then return e end
       end
+      if not c then return i, e end
       local rem = limit - c
       if rem < 0 then rem = 0 end
       if rem ~= math.floor(rem) then rem = string.format('%.17g', rem) end
@@ -269,7 +290,8 @@ do
       if s then
         local key = rkeys[j]
         local n = tonumber(s)
-        if n == nil then
+        -- tonumber() also takes 'nan', 'inf', '-inf': never a count or tat the store writes
+        if n == nil or n ~= n or n == math.huge or n == -math.huge then
           bad[key] = 'ERR value is not a number'
         elseif cnt[key] ~= nil then
           cnt[key] = n
@@ -476,16 +498,22 @@ return out
 /**
  * Adjust: refunds, extra charges, concurrency releases, windowed-counter changes, applied in order.
  * A rate refund with a mark takes at most `max(0, mark - now)` off `tat` (see the file comment).
- * Returns 1. With a run id (`ARGV[2]`), the last key is the run's record: the script writes it (for
- * {@link ADJUST_RUN_TTL_MS}) before anything else, and a run whose record is already there (a copy
- * ioredis sent again after reconnecting) changes nothing and returns 0.
+ * Returns 1, or `{1, index0, error, ...}` when adjustments were skipped because their key holds what
+ * the store does not write (a concurrency key of another type, a rate or window key that is not a
+ * finite number): those change nothing, the others of the run are applied (a script error would abort
+ * the run after its earlier writes, and fail every caller of the batch). With a run id (`ARGV[2]`),
+ * the last key is the run's record: a run whose record is already there (a copy ioredis sent again
+ * after reconnecting) changes nothing and returns 0; else the script writes it (for
+ * {@link ADJUST_RUN_TTL_MS}) last. Checked with EXISTS and written last, not SET NX first: on a Redis
+ * at maxmemory with `noeviction`, a script whose first write may grow memory is refused (OOM), and a
+ * release, which starts with commands that only free memory, must still go through there.
  *
  * @example
  * ```ts
  * const adjust = new RedisScript(ADJUST_LUA);
  * ```
  */
-export const ADJUST_LUA = `${HEADER}${LEASES}
+export const ADJUST_LUA = `${HEADER}${LEASES}${READ_NUM}
 local function amount_of(member) return tonumber(string.match(member, '|([^|]+)$')) or 0 end
 local function id_of(member) return string.match(member, '^(.*)|') or member end
 local function fmt(n) return string.format('%.17g', n) end
@@ -569,11 +597,20 @@ local function release_oldest(key, left, cap)
   end
 end
 local offset = 4
--- the run's record (the last key, with a run id): a copy of this run finds it and changes nothing
+-- the run's record (the last key, with a run id): a copy of this run finds it and changes nothing.
+-- Read here, written at the end: on a Redis at maxmemory (noeviction) a script's first write of a
+-- command that may grow memory is refused (OOM), and a release starts with commands that only free
+-- memory (ZREMRANGEBYSCORE, ZREM); once the script has written, Redis lets it finish.
 local nkeys = #KEYS
 if ARGV[2] then
   nkeys = nkeys - 1
-  if not redis.call('SET', KEYS[#KEYS], 1, 'NX', 'PX', ${ADJUST_RUN_TTL_MS}) then return 0 end
+  if redis.call('EXISTS', KEYS[#KEYS]) == 1 then return 0 end
+end
+-- adjustments skipped because their key holds what the store does not write: index (0-based), error
+local skipped = {1}
+local function foreign(i, e)
+  skipped[#skipped + 1] = i - 1
+  skipped[#skipped + 1] = e
 end
 -- '#<run id>' releases (see below), gathered per key: each key's leases are then read once, however
 -- many runs are cleared on it (a replay chunk may carry hundreds)
@@ -607,118 +644,138 @@ for i = 1, nkeys do
         if change < -cap then change = -cap end
       end
       if change ~= 0 then
-        local debt = 0
-        local s = redis.call('GET', key)
-        if s then debt = tonumber(s) - now; if debt < 0 then debt = 0 end end
-        debt = debt + change
-        if debt > 0 then
-          redis.call('SET', key, now + debt, 'PX', math.ceil(debt) + margin)
+        local v, e = read_num(key)
+        if not v then
+          foreign(i, e)
+        else
+          local debt = v - now
+          if debt < 0 then debt = 0 end
+          debt = debt + change
+          if debt > 0 then
+            redis.call('SET', key, now + debt, 'PX', math.ceil(debt) + margin)
+          else
+            redis.call('DEL', key)
+          end
+        end
+      end
+    elseif A[o + 1] == 'w' then
+      local v, e = read_num(key)
+      if not v then
+        foreign(i, e)
+      else
+        local c = v + d
+        if c > 0 then
+          redis.call('SET', key, string.format('%.17g', c), 'PX', math.ceil(A[o + 3]) + margin)
         else
           redis.call('DEL', key)
         end
       end
-    elseif A[o + 1] == 'w' then
-      local s = redis.call('GET', key)
-      local c = (s and tonumber(s) or 0) + d
-      if c > 0 then
-        redis.call('SET', key, string.format('%.17g', c), 'PX', math.ceil(A[o + 3]) + margin)
-      else
-        redis.call('DEL', key)
-      end
     else
-      -- expired leases (scores up to now) and expired records (negative scores down to -now)
-      redis.call('ZREMRANGEBYSCORE', key, -now, now)
-      local cap = math.ceil(limit)
-      if d > 0 then
-        add_lease(key, d, i, now + lease)
-      elseif type(A[o + 6]) == 'string' then
-        -- the release of one reservation: its own lease, while it is still there (see the file
-        -- comment). Missing, it frees another lease only for units a release without a mark is
-        -- recorded to have taken from it; a lease Redis lost (restart, failover, eviction) frees nothing.
-        local member = A[o + 6]
-        local replay = string.byte(member, 1) == 126
-        if replay then member = string.sub(member, 2) end
-        if string.byte(member, 1) == 35 then
-          -- '#<run id>': the reserve run with that id failed on the store's side (timeout, connection
-          -- lost), so its reply may be lost: every lease it added (also a re-sent copy's) is removed,
-          -- for all the runs this call clears on the key at once. Units a release without a mark took
-          -- from them (records) are freed from the oldest leases instead.
-          local ids = clears[key]
-          if ids then
-            clears[key] = nil
-            local free = 0
-            local ms = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
-            for j = 1, #ms, 2 do
-              local id = string.match(ms[j], '#([^.|]+)')
-              if id and ids[id] then
-                redis.call('ZREM', key, ms[j])
-                if tonumber(ms[j + 1]) < 0 then free = free + amount_of(ms[j]) end
-              end
-            end
-            if free > 0 then release_oldest(key, free, cap) end
-          end
-        else
-          local left = -d
-          local score = redis.call('ZSCORE', key, member)
-          if score then
-            take(key, member, tonumber(score), left)
-          elseif not replay then
-            -- a first release (a replay may have run already): what is left of the lease after
-            -- earlier partial releases has the lease's id and expiry (its Redis time + this store's
-            -- lease length); units taken by releases without a mark are in the lease's record
-            local s1, s2 = string.match(member, '^(%d+)%.(%d+)%.')
-            if s1 then
-              local expiry = tonumber(s1) * 1000 + math.floor(tonumber(s2) / 1000) + lease
-              if expiry > now then
-                local id = id_of(member)
-                local rest = find(key, expiry, id)
-                if rest then left = left - take(key, rest, expiry, left) end
-                local rec = left > 0 and find(key, -expiry, '!' .. id)
-                if rec then
-                  local u = amount_of(rec)
-                  local f = left < u and left or u
-                  redis.call('ZREM', key, rec)
-                  if u > f then redis.call('ZADD', key, -expiry, '!' .. id .. '|' .. fmt(u - f)) end
-                  left = left - f
-                  release_oldest(key, f, cap)
+      -- expired leases (scores up to now) and expired records (negative scores down to -now); a key of
+      -- another type (WRONGTYPE) is skipped, the other adjustments of the run still apply
+      local z = redis.pcall('ZREMRANGEBYSCORE', key, -now, now)
+      if type(z) == 'table' then
+        foreign(i, z.err)
+      else
+        local cap = math.ceil(limit)
+        if d > 0 then
+          add_lease(key, d, i, now + lease)
+        elseif type(A[o + 6]) == 'string' then
+          -- the release of one reservation: its own lease, while it is still there (see the file
+          -- comment). Missing, it frees another lease only for units a release without a mark is
+          -- recorded to have taken from it; a lease Redis lost (restart, failover, eviction) frees nothing.
+          local member = A[o + 6]
+          local replay = string.byte(member, 1) == 126
+          if replay then member = string.sub(member, 2) end
+          if string.byte(member, 1) == 35 then
+            -- '#<run id>': the reserve run with that id failed on the store's side (timeout, connection
+            -- lost), so its reply may be lost: every lease it added (also a re-sent copy's) is removed,
+            -- for all the runs this call clears on the key at once. Units a release without a mark took
+            -- from them (records) are freed from the oldest leases instead.
+            local ids = clears[key]
+            if ids then
+              clears[key] = nil
+              local free = 0
+              local ms = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+              for j = 1, #ms, 2 do
+                local id = string.match(ms[j], '#([^.|]+)')
+                if id and ids[id] then
+                  redis.call('ZREM', key, ms[j])
+                  if tonumber(ms[j + 1]) < 0 then free = free + amount_of(ms[j]) end
                 end
-                if left > 0 then
-                  -- its record may have been dropped past the cap: its units are in the evicted count
-                  local ev, evs = evicted(key)
-                  if ev then
-                    local u = amount_of(ev)
+              end
+              if free > 0 then release_oldest(key, free, cap) end
+            end
+          else
+            local left = -d
+            local score = redis.call('ZSCORE', key, member)
+            if score then
+              take(key, member, tonumber(score), left)
+            elseif not replay then
+              -- a first release (a replay may have run already): what is left of the lease after
+              -- earlier partial releases has the lease's id and expiry (its Redis time + this store's
+              -- lease length); units taken by releases without a mark are in the lease's record
+              local s1, s2 = string.match(member, '^(%d+)%.(%d+)%.')
+              if s1 then
+                local expiry = tonumber(s1) * 1000 + math.floor(tonumber(s2) / 1000) + lease
+                if expiry > now then
+                  local id = id_of(member)
+                  local rest = find(key, expiry, id)
+                  if rest then left = left - take(key, rest, expiry, left) end
+                  local rec = left > 0 and find(key, -expiry, '!' .. id)
+                  if rec then
+                    local u = amount_of(rec)
                     local f = left < u and left or u
-                    redis.call('ZREM', key, ev)
-                    if u > f then redis.call('ZADD', key, evs, EVICTED .. fmt(u - f)) end
+                    redis.call('ZREM', key, rec)
+                    if u > f then redis.call('ZADD', key, -expiry, '!' .. id .. '|' .. fmt(u - f)) end
+                    left = left - f
                     release_oldest(key, f, cap)
+                  end
+                  if left > 0 then
+                    -- its record may have been dropped past the cap: its units are in the evicted count
+                    local ev, evs = evicted(key)
+                    if ev then
+                      local u = amount_of(ev)
+                      local f = left < u and left or u
+                      redis.call('ZREM', key, ev)
+                      if u > f then redis.call('ZADD', key, evs, EVICTED .. fmt(u - f)) end
+                      release_oldest(key, f, cap)
+                    end
                   end
                 end
               end
             end
           end
+        else
+          release_oldest(key, -d, cap)
         end
-      else
-        release_oldest(key, -d, cap)
+        expire_leases(key)
       end
-      expire_leases(key)
     end
   end
 end
+if ARGV[2] then
+  -- refused (OOM) only when the run wrote nothing, so that a copy has nothing to apply either
+  redis.pcall('SET', KEYS[#KEYS], 1, 'PX', ${ADJUST_RUN_TTL_MS})
+end
+if #skipped > 1 then return skipped end
 return 1
 `;
 
 /**
  * Peek: current state of each key, nothing written. Returns `{rem1, reset1, used1, ...}` (`used`:
- * the units held, unrounded; a string when fractional).
+ * the units held, unrounded; a string when fractional), or `{-1, index0, error}` when the key of unit
+ * index0 holds what the store does not write (as reserve answers it; a remaining count is never
+ * negative).
  *
  * @example
  * ```ts
  * const peek = new RedisScript(PEEK_LUA);
  * ```
  */
-export const PEEK_LUA = `${HEADER}${LIVE_COUNT}${STATES_NOW}
+export const PEEK_LUA = `${HEADER}${READ_NUM}${LIVE_COUNT}${STATES_NOW}
 local out = {}
-local e = states_now(out, 1, #KEYS, 4)
-if e then return redis.error_reply(e) end
+local bad, e = states_now(out, 1, #KEYS, 4)
+if bad then return {-1, bad - 1, e} end
 return out
 `;

@@ -819,9 +819,10 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect((events[0] as { error: RedisKeyError }).error.reply).toMatch(/^WRONGTYPE/);
     expect(await redis.exists(store.keyspace.key('r', 'fine'))).toBe(0); // nothing of it charged on Redis
     expect(store.health).toBe('up'); // a reply error is not an outage
-    // A peek on it is refused as a whole (one caller per run), with Redis's error.
+    // A peek on it is refused as a whole (one caller per run), as a reservation is, with Redis's error.
     await store.peek([slot('clash')]);
-    expect(events[1]).toMatchObject({ type: 'error', operation: 'peek', error: { message: expect.stringMatching(/^WRONGTYPE/) } });
+    expect(events[1]).toMatchObject({ type: 'error', operation: 'peek', error: { code: 'ERR_LLMR_REDIS_KEY', index: 0, operation: 'peek' } });
+    expect((events[1] as { error: RedisKeyError }).error.reply).toMatch(/^WRONGTYPE/);
     events.length = 0;
 
     // Rate and window keys that hold something other than a number are refused the same way.

@@ -517,3 +517,49 @@ describe('fault: Redis answers PING but refuses writes (a master demoted to a re
     }
   });
 });
+
+/**
+ * A limiter's Redis usually runs with `maxmemory-policy noeviction` (evicting leases or buckets would
+ * hand out capacity). At its `maxmemory`, Redis refuses a script whose first write may grow memory
+ * (OOM); a release starts with commands that only free memory, so it must still go through. A private
+ * redis-server: CONFIG SET on it changes nothing shared.
+ */
+describe('fault: Redis at maxmemory (noeviction)', () => {
+  let server: RedisServerProcess;
+  let redis: Redis;
+
+  beforeAll(async () => {
+    server = new RedisServerProcess(await sparePort(), ['--maxmemory-policy', 'noeviction']);
+    await server.start();
+    redis = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 2 });
+    redis.on('error', () => undefined);
+  });
+  afterAll(async () => {
+    redis.disconnect();
+    await server.dispose();
+  });
+
+  it('frees a slot on Redis when Redis is out of memory (a release only frees memory), recording its run after it', async () => {
+    const events: RedisStoreEvent[] = [];
+    const store = new RedisLimiterStore({ redis, prefix: uniquePrefix('oom'), timeoutMs: 2000, onEvent: (e) => events.push(e) });
+    await store.load();
+    const slot: LimitCharge = { key: 'inflight|team=t1', kind: 'concurrency', limit: 2, windowMs: 0, amount: 1 };
+    const r = await store.reserve([slot]);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const key = store.keyspace.key('c', slot.key);
+    expect(await redis.zcard(key)).toBe(1);
+
+    await redis.config('SET', 'maxmemory', '1'); // Redis is full (private server)
+    try {
+      await store.adjust([{ ...slot, delta: -1, mark: r.marks?.[0] }]);
+      expect(events).toEqual([]); // Redis took the release
+      expect(await redis.zcard(key)).toBe(0); // the slot is free on Redis, not held for leaseMs (10 min)
+      // The run's record was written last (allowed once the script has written): a copy changes nothing.
+      expect(await redis.keys(store.keyspace.key('a', '*'))).toHaveLength(1);
+    } finally {
+      await redis.config('SET', 'maxmemory', '0');
+      store.close();
+    }
+  });
+});
