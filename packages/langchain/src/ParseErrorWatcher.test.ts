@@ -2,7 +2,7 @@ import type { BaseMessageChunk } from '@langchain/core/messages';
 import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
 import { JsonOutputFunctionsParser } from '@langchain/core/output_parsers/openai_functions';
 import { JsonOutputKeyToolsParser, JsonOutputToolsParser } from '@langchain/core/output_parsers/openai_tools';
-import { RunnableLambda, RunnableMap } from '@langchain/core/runnables';
+import { RunnableLambda, RunnableMap, RunnableSequence, type RunnableConfig } from '@langchain/core/runnables';
 import { z } from 'zod';
 import { dropsEverything, ScriptedChatModel } from '../test/support';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
@@ -270,6 +270,39 @@ describe('ParseErrorWatcher', () => {
           .pipe(RunnableLambda.from((m: BaseMessageChunk) => /<data>(.*)<\/data>/s.exec(String(m.content))?.[1] ?? ''))
           .pipe(new JsonOutputParser());
         expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([{ open: 0 }]);
+        expect(parsing.skippedPartialReply()).toBeUndefined();
+      });
+
+      /** A step that asks another model about the message (a guard), then hands the message on unchanged. */
+      const guardedBy = (guard: ScriptedChatModel) =>
+        RunnableLambda.from(async (m: BaseMessageChunk, config?: RunnableConfig) => {
+          await guard.invoke('safe?', config);
+          return m;
+        });
+
+      it("is nothing for a whole reply when a model run after it (a guard) was cut: the parser's own message is judged", async () => {
+        const parsing = new ParseErrorWatcher();
+        const chain = new ScriptedChatModel([{ text: '{"title": "Q3"}', finishReason: 'stop' }])
+          .pipe(guardedBy(new ScriptedChatModel([{ text: 'safe', finishReason: 'length' }])))
+          .pipe(new JsonOutputParser());
+        expect(await readAll(chain.stream('x', { callbacks: [parsing] }))).toEqual([{ title: 'Q3' }]);
+        expect(parsing.skippedPartialReply()).toBeUndefined();
+      });
+
+      it('is the cut reply the parser was given, also when a model run after it (a guard) ended with stop', async () => {
+        const parsing = new ParseErrorWatcher();
+        const chain = new ScriptedChatModel([{ text: CUT, finishReason: 'length' }])
+          .pipe(guardedBy(new ScriptedChatModel([{ text: 'safe', finishReason: 'stop' }])))
+          .pipe(new JsonOutputParser());
+        expect((await readAll(chain.stream('x', { callbacks: [parsing] }))).at(-1)).toEqual({ title: 'Quarterly res' });
+        expect(parsing.skippedPartialReply()).toEqual({ reason: 'the reply is not valid JSON', text: CUT });
+      });
+
+      it('is nothing for a parser that is not a step after another in a sequence (its own input is only the last chunk): not judged', async () => {
+        const parsing = new ParseErrorWatcher();
+        // omitSequenceTags: the steps carry no `seq:step:N` tag, so what fed the parser is unknown.
+        const chain = new RunnableSequence({ first: new ScriptedChatModel([{ text: CUT, finishReason: 'length' }]), last: new JsonOutputParser(), omitSequenceTags: true });
+        expect((await readAll(chain.stream('x', { callbacks: [parsing] }))).at(-1)).toEqual({ title: 'Quarterly res' });
         expect(parsing.skippedPartialReply()).toBeUndefined();
       });
     });

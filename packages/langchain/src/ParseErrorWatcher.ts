@@ -63,15 +63,54 @@ interface Seen {
   skipped: ParseFailure | undefined;
   /**
    * The first such reply judged whatever the parser yielded: of a tool-call parser run (`toolCalls`), or
-   * a cut-off reply given to a JSON parser run (`json`) as the model's message.
+   * a cut-off message given to a JSON parser run (`json`).
    */
   skippedPartial: ParseFailure | undefined;
   /** The text of the last model reply (of the last model run that ended). */
   replyText: string | undefined;
-  /** How the provider said the last model reply was cut off by its output-token limit, if it did. */
-  replyCut: Truncation | undefined;
+  /**
+   * What each step of a running `RunnableSequence` handed on, by the sequence's run and the step's number
+   * (its `seq:step:N` tag), once the step's run has ended: what the next step was given in all. Dropped
+   * when the sequence's run ends.
+   */
+  stepOutputs: Map<string, Map<number, StepOutput>>;
   /** The raw tool calls of the last model reply (`additional_kwargs.tool_calls`), if any. */
   replyToolCalls: unknown;
+}
+
+/**
+ * What a step of a `RunnableSequence` handed on to the next step, all of it: a message (the model's reply
+ * its chunks add up to, a message a step made), with its text and how the provider said it was cut off
+ * by its output-token limit, or text.
+ */
+interface StepOutput {
+  /** Whether it was a message (`text` and `cut` are then the message's). */
+  message: boolean;
+  text: string | undefined;
+  cut: Truncation | undefined;
+}
+
+/** What a run's output (a chain run's outputs, a model run's generation) hands on to the next step. */
+function stepOutputOf(output: unknown, text?: unknown): StepOutput {
+  if (typeof output === 'string') return { message: false, text: output, cut: undefined };
+  if (!isBaseMessage(output)) return { message: false, text: undefined, cut: undefined };
+  const own = typeof text === 'string' ? text : output.text;
+  return { message: true, text: typeof own === 'string' ? own : undefined, cut: truncationOf(output) };
+}
+
+const SEQUENCE_STEP = /^seq:step:(\d+)$/;
+
+/**
+ * The number of the `RunnableSequence` step a run is (the `seq:step:N` tag a sequence gives each step's
+ * run, and only it: the tag is not inherited), else undefined (not a step, or a sequence built with
+ * `omitSequenceTags`).
+ */
+function sequenceStepOf(tags: readonly string[] | undefined): number | undefined {
+  for (let i = (tags?.length ?? 0) - 1; i >= 0; i--) {
+    const match = SEQUENCE_STEP.exec(tags![i]!);
+    if (match !== null) return Number(match[1]);
+  }
+  return undefined;
 }
 
 /** Whether a run's reported inputs hold anything: LangChain reports `{ input: undefined }` for a run given nothing. */
@@ -102,10 +141,11 @@ function structuredOutputMethod(extra: Record<string, unknown> | undefined): unk
  *   yielded nothing, or, for a tool call cut off part-way, the partial arguments it had. A run of such a
  *   parser that ended on a reply its `invoke()` would have rejected is remembered here: text that is
  *   neither blank nor JSON given to a JSON parser that yielded nothing, a reply the provider says was
- *   cut off by its output-token limit, not JSON, given to a JSON parser as the model's message (whatever
- *   it yielded: the partial object), tool calls none of which has complete arguments given to a tool-call
- *   parser (whatever it yielded), and, with the attempt's runnable given, complete arguments the schema of
- *   its tool-call parser rejects (whatever it yielded: streaming, the parser never checks them).
+ *   cut off by its output-token limit, not JSON, given to a JSON parser (the message that parser run was
+ *   given, not another run's reply; whatever it yielded: the partial object), tool calls none of which
+ *   has complete arguments given to a tool-call parser (whatever it yielded), and, with the attempt's
+ *   runnable given, complete arguments the schema of its tool-call parser rejects (whatever it yielded:
+ *   streaming, the parser never checks them).
  *   {@link ParseErrorWatcher.skippedPartialReply} is the part of it judged whatever the parser yielded.
  *
  * @example
@@ -138,7 +178,7 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
       skipped: undefined,
       skippedPartial: undefined,
       replyText: undefined,
-      replyCut: undefined,
+      stepOutputs: new Map(),
       replyToolCalls: undefined,
     };
   }
@@ -172,15 +212,18 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    * A skipping parser's run that ended on a reply its `invoke()` would have rejected: the reply could
    * not be parsed.
    *
-   * - `JsonOutputParser` (`json`) counts when the reply it was given as the model's message (the run's
-   *   input is a message) is one the provider says was cut off by its output-token limit and is not JSON
-   *   (see `parseFailureOfCutJsonReply`), whatever it yielded: the partial object of the cut reply.
+   * - `JsonOutputParser` (`json`) counts when the message it was given is one the provider says was cut
+   *   off by its output-token limit and whose text is not JSON (see `parseFailureOfCutJsonReply`),
+   *   whatever it yielded: the partial object of the cut reply. The message judged is the one this parser
+   *   run was given, never another run's reply (a guard model run after the JSON model): what the step
+   *   before it in its `RunnableSequence` handed on in all (`seq:step:N`; the model's reply its chunks add
+   *   up to, or a message a step made, such as a JSON repair's). The run's own reported input is no help:
+   *   `JsonOutputParser` keeps only the last chunk of it (`_concatOutputChunks` keeps the second, in
+   *   @langchain/core 1.0 and 1.4 alike). A parser run that is no sequence's step, or its first, is not
+   *   judged by this rule; neither is one given text a step made of the reply (a tag cut out of it).
    *   Otherwise it, and `JsonOutputFunctionsParser` (`functionCall`, whose text is not what it parses),
    *   count only when they yielded nothing, or only empty values (LangChain then reports `{}`, or the
-   *   `{}` / `[]` it yielded). The reply is the model's (the last model run's): the run's own input is no
-   *   help for its text, since `JsonOutputParser` keeps only the last chunk of it, but it tells a parser
-   *   fed the model's message from one fed text a step of the chain made of it (a tag cut out of the
-   *   reply), which the cut-off rule leaves alone.
+   *   `{}` / `[]` it yielded), judged on the last model reply's text.
    * - A tool-call parser (`toolCalls`) counts whatever it yielded: streaming, it yields the partial
    *   arguments of a tool call cut off by `max_tokens` (`{ title: '[summary-a] re' }`), where its
    *   `invoke()` throws. Only the end counts: arguments arrive as partial JSON by design. The tool calls
@@ -191,7 +234,11 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    *
    * A parser run that was given nothing at all (an earlier step yielded nothing) had nothing to parse.
    */
-  override async handleChainEnd(outputs: ChainValues, runId: string, _parentRunId?: string, _tags?: string[], kwargs?: { inputs?: Record<string, unknown> }): Promise<void> {
+  override async handleChainEnd(outputs: ChainValues, runId: string, parentRunId?: string, tags?: string[], kwargs?: { inputs?: Record<string, unknown> }): Promise<void> {
+    // A sequence that ended: its steps' outputs are of no more use.
+    this.seen.stepOutputs.delete(runId);
+    const step = sequenceStepOf(tags);
+    this.recordStepOutput(parentRunId, step, stepOutputOf(outputs));
     this.seen.parsingRuns.delete(runId);
     const skipping = this.seen.skippingRuns.get(runId);
     this.seen.skippingRuns.delete(runId);
@@ -201,7 +248,8 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     const inputs = kwargs?.inputs;
     if (inputs !== undefined && !receivedInput(inputs)) return;
     if (skipping !== 'toolCalls') {
-      const cut = skipping === 'json' && isBaseMessage(inputs) ? parseFailureOfCutJsonReply(this.seen.replyText, this.seen.replyCut) : undefined;
+      const given = skipping === 'json' ? this.givenTo(parentRunId, step) : undefined;
+      const cut = given?.message === true ? parseFailureOfCutJsonReply(given.text, given.cut) : undefined;
       if (cut !== undefined) this.skip(cut, true);
       else if (isEmptyOutput(outputs)) this.skip(parseFailureOfSkippedReply(this.seen.replyText), false);
       return;
@@ -213,6 +261,25 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     this.skip(failure, true);
   }
 
+  /** Remembers what a step of a sequence handed on (`parentRunId`: the sequence's run). */
+  private recordStepOutput(parentRunId: string | undefined, step: number | undefined, output: StepOutput): void {
+    if (parentRunId === undefined || step === undefined) return;
+    let steps = this.seen.stepOutputs.get(parentRunId);
+    if (steps === undefined) this.seen.stepOutputs.set(parentRunId, (steps = new Map()));
+    steps.set(step, output);
+  }
+
+  /**
+   * What a parser run that is step `step` of a sequence (`parentRunId`) was given in all: what the step
+   * before it handed on (its run has ended before the parser's ends). Undefined for a parser run that is
+   * no sequence's step, or its first (given the sequence's own input): `JsonOutputParser` reports only the
+   * last chunk of its input, so its own input says nothing of the whole reply.
+   */
+  private givenTo(parentRunId: string | undefined, step: number | undefined): StepOutput | undefined {
+    if (parentRunId === undefined || step === undefined) return undefined;
+    return this.seen.stepOutputs.get(parentRunId)?.get(step - 1);
+  }
+
   /** Remembers the first skipped reply, and, when it is judged whatever the parser yielded (`partial`), the first such one. */
   private skip(failure: ParseFailure | undefined, partial: boolean): void {
     if (failure === undefined) return;
@@ -221,6 +288,7 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
   }
 
   override handleChainError(err: unknown, runId: string): void {
+    this.seen.stepOutputs.delete(runId);
     this.seen.skippingRuns.delete(runId);
     this.seen.schemaRuns.delete(runId);
     if (!this.seen.parsingRuns.delete(runId)) return;
@@ -254,12 +322,13 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     else if (!this.seen.errors.has(err)) this.seen.modelErrors.add(err);
   }
 
-  override handleLLMEnd(output: LLMResult, runId: string): void {
+  override handleLLMEnd(output: LLMResult, runId: string, parentRunId?: string, tags?: string[]): void {
     this.seen.parsingRuns.delete(runId);
     const generation = output.generations[0]?.[0] as { text?: unknown; message?: { additional_kwargs?: { tool_calls?: unknown } } } | undefined;
     this.seen.replyText = typeof generation?.text === 'string' ? generation.text : undefined;
     this.seen.replyToolCalls = generation?.message?.additional_kwargs?.tool_calls;
-    this.seen.replyCut = truncationOf(generation?.message);
+    // A chat model that is a step of a sequence hands on its reply, the message its chunks add up to.
+    this.recordStepOutput(parentRunId, sequenceStepOf(tags), stepOutputOf(generation?.message ?? generation?.text, generation?.text));
   }
 
   /**
@@ -267,7 +336,8 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    * where its `invoke()` would have thrown, else undefined: for `JsonOutputParser` and
    * `JsonOutputFunctionsParser` text that is neither blank nor JSON, turned into nothing, or a reply the
    * provider says was cut off by its output-token limit (`finish_reason: 'length'`, ...) that is not JSON,
-   * given to the parser as the model's message, whatever the parser yielded (the partial object); for the
+   * the message the parser run was given (not another model run's reply), whatever the parser yielded (the
+   * partial object); for the
    * tool-call parsers (`withStructuredOutput`'s `functionCalling`) tool calls none of which has complete
    * JSON arguments, whether the parser yielded nothing (a call cut off before its first argument) or the
    * partial arguments of the call (cut off part-way). A JSON parser that yielded anything from a reply
@@ -300,8 +370,9 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    *   a `zodSchema` or Standard Schema (`withStructuredOutput(zodSchema)`), checked at the end of its run as
    *   its `invoke()` checks them (streaming, it yields them unchecked: `{ title: 5 }`);
    * - a reply the provider says was cut off by its output-token limit (`finish_reason: 'length'`, ...)
-   *   whose text is not JSON, given to a JSON parser (`JsonOutputParser`) as the model's message: the
-   *   parser yielded the partial object of it.
+   *   whose text is not JSON, given to a JSON parser (`JsonOutputParser`): the parser yielded the partial
+   *   object of it. The message judged is the one that parser run was given (what the step before it in
+   *   its sequence handed on), not the reply of the last model run to end (a guard model's after it).
    *
    * Never the JSON parsers' rule for replies nobody said were cut off, which judges the last model reply's
    * text rather than what the parser was given, and so holds only for a stream that yielded nothing.

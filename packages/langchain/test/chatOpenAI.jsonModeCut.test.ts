@@ -11,7 +11,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { JsonOutputParser } from '@langchain/core/output_parsers';
-import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
+import { AIMessage, type BaseMessage } from '@langchain/core/messages';
+import { RunnableLambda, type Runnable, type RunnableConfig } from '@langchain/core/runnables';
 import { ChatOpenAI } from '@langchain/openai';
 import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
@@ -35,6 +36,9 @@ const REPLIES: Record<string, Reply> = {
   // The same incomplete object, but the provider says nothing about a cut.
   'gpt-unsignalled': { text: CUT, finish: 'stop' },
   'gpt-whole': { text: JSON.stringify(WHOLE), finish: 'stop' },
+  // A guard / classifier model called with max_tokens: 1: its one-word verdict ends with finish_reason 'length'.
+  'gpt-guard-cut': { text: 'safe', finish: 'length' },
+  'gpt-guard-stop': { text: 'safe', finish: 'stop' },
 };
 const USAGE = { prompt_tokens: 20, completion_tokens: 8, total_tokens: 28 };
 
@@ -264,4 +268,64 @@ describe('only the provider says a reply was cut', () => {
       expect(records.map(attemptsOf)).toEqual([['unsignalled:validation_failed', 'whole:success'], ['unsignalled:success']]);
     },
   );
+});
+
+/** A step that asks a guard model about the reply, then hands the model's message on unchanged. */
+const guarded = (guardModel: string) =>
+  RunnableLambda.from(async (m: BaseMessage, config?: RunnableConfig) => {
+    await chat(guardModel).invoke(`Is this safe? ${m.text}`, config);
+    return m;
+  });
+
+describe('the reply judged is the message the parser was given, not the last model run to end', () => {
+  it("a whole JSON reply, then a guard model whose 1-token verdict ends with finish_reason 'length': a success in stream() as in invoke()", async () => {
+    const chain: Chain = (m) => jsonModel(m).pipe(guarded('gpt-guard-cut')).pipe(new JsonOutputParser());
+    expect(await chain('gpt-whole').invoke(PROMPT)).toEqual(WHOLE);
+    const { safe, engine, records } = resilient(chain, 'whole');
+    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual(WHOLE);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['whole:success'], ['whole:success']]);
+  });
+
+  it('the same, with the parsed object held back by a later step: no fallback before content', async () => {
+    const chain: Chain = (m) => jsonModel(m).pipe(guarded('gpt-guard-cut')).pipe(new JsonOutputParser()).pipe(RunnableLambda.from(() => 'summary ready'));
+    expect(await chain('gpt-whole').invoke(PROMPT)).toBe('summary ready');
+    const { safe, engine, records } = resilient(chain, 'whole');
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks).toEqual(['summary ready']);
+    await recordsReach(engine, records, 1);
+    expect(records.map(attemptsOf)).toEqual([['whole:success']]);
+  });
+
+  it("a cut JSON reply, then a guard model that ends with 'stop': the stream ends with InvalidStreamOutputError after the partial object, as invoke() falls back", async () => {
+    const chain: Chain = (m) => jsonModel(m).pipe(guarded('gpt-guard-stop')).pipe(new JsonOutputParser());
+    await expect(chain('gpt-cut').invoke(PROMPT)).rejects.toThrow();
+    const { safe, engine, records } = resilient(chain, 'cut');
+    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    // The guard step reads its whole input before it hands it on: the parser yields the partial object at once.
+    expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({ target: 'cut', reason: 'the reply is not valid JSON' });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['cut:validation_failed', 'whole:success'], ['cut:success']]);
+  });
+
+  it('a JSON repair step that hands the parser a whole message of its own, made of a cut reply: a success in stream() as in invoke()', async () => {
+    // A common mitigation for cut JSON (jsonrepair; here: close the string and the object).
+    const repair = RunnableLambda.from((m: BaseMessage) => new AIMessage(`${m.text}"}`));
+    const chain: Chain = (m) => jsonModel(m).pipe(repair).pipe(new JsonOutputParser());
+    expect(await chain('gpt-cut').invoke(PROMPT)).toEqual({ title: 'Quarterly res' });
+    const { safe, engine, records } = resilient(chain, 'cut');
+    expect(await safe.invoke(PROMPT)).toEqual({ title: 'Quarterly res' });
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['cut:success'], ['cut:success']]);
+  });
 });
