@@ -2,7 +2,7 @@ import type { BaseMessageChunk } from '@langchain/core/messages';
 import { BaseTransformOutputParser, JsonOutputParser, StringOutputParser } from '@langchain/core/output_parsers';
 import { JsonOutputFunctionsParser } from '@langchain/core/output_parsers/openai_functions';
 import { JsonOutputKeyToolsParser, JsonOutputToolsParser } from '@langchain/core/output_parsers/openai_tools';
-import { RunnableLambda, RunnableMap, RunnableSequence, type RunnableConfig } from '@langchain/core/runnables';
+import { RunnableLambda, RunnableMap, RunnableSequence, type Runnable, type RunnableConfig } from '@langchain/core/runnables';
 import { z } from 'zod';
 import { dropsEverything, ScriptedChatModel } from '../test/support';
 import { ParseErrorWatcher } from './ParseErrorWatcher';
@@ -298,6 +298,30 @@ describe('ParseErrorWatcher', () => {
         expect(parsing.skippedPartialReply()).toEqual({ reason: 'the reply is not valid JSON', text: CUT });
       });
 
+      it("is the cut reply of the model run within the step before the parser when that step reports no message (model.withFallbacks([...]): streamed, its run ends with `{ output: undefined }`)", async () => {
+        const parsing = new ParseErrorWatcher();
+        const chain = new ScriptedChatModel([{ text: CUT, finishReason: 'length' }])
+          .withFallbacks([new ScriptedChatModel([{ text: '{"title": "Q3"}', finishReason: 'stop' }])])
+          .pipe(new JsonOutputParser());
+        expect((await readAll(chain.stream('x', { callbacks: [parsing] }))).at(-1)).toEqual({ title: 'Quarterly res' });
+        expect(parsing.skippedPartialReply()).toEqual({ reason: 'the reply is not valid JSON', text: CUT });
+      });
+
+      it('is nothing for a whole reply of the model run within such a step, when a model run outside it (a later guard step) was cut', async () => {
+        const parsing = new ParseErrorWatcher();
+        const chain = new ScriptedChatModel([{ text: '{"title": "Q3"}', finishReason: 'stop' }])
+          .withFallbacks([new ScriptedChatModel([{ text: '{"title": "Q3"}', finishReason: 'stop' }])])
+          .pipe(new JsonOutputParser())
+          .pipe(
+            RunnableLambda.from(async (o: unknown, config?: RunnableConfig) => {
+              await new ScriptedChatModel([{ text: 'safe', finishReason: 'length' }]).invoke('safe?', config);
+              return o;
+            }),
+          );
+        expect((await readAll(chain.stream('x', { callbacks: [parsing] }))).at(-1)).toEqual({ title: 'Q3' });
+        expect(parsing.skippedPartialReply()).toBeUndefined();
+      });
+
       it('is nothing for a parser that is not a step after another in a sequence (its own input is only the last chunk): not judged', async () => {
         const parsing = new ParseErrorWatcher();
         // omitSequenceTags: the steps carry no `seq:step:N` tag, so what fed the parser is unknown.
@@ -378,6 +402,42 @@ describe('ParseErrorWatcher', () => {
       const proseParsing = new ParseErrorWatcher({ runnable: prose });
       await readAll(prose.stream('x', { callbacks: [proseParsing] }));
       expect(proseParsing.skippedReply()).toBeUndefined();
+    });
+  });
+
+  describe("runs of a nested attempt (a ResilientRunnable inside the watched runnable): that attempt's own watcher judges them", () => {
+    /** Streams `inner` as a nested ResilientRunnable's attempt does: below a run tagged `llmr:attempt` (startAttemptRun's tag). */
+    const asNestedAttempt = (inner: Runnable<string, unknown>, tags = ['llmr:attempt']) =>
+      RunnableLambda.from(async (input: string, config?: RunnableConfig) => {
+        let last: unknown;
+        for await (const c of await inner.stream(input, { callbacks: config?.callbacks, tags })) last = c;
+        return last;
+      });
+    const CUT = '{"title": "Quarterly res';
+
+    it('ignores a cut JSON reply and a reply a JSON parser skipped inside it; the same runs outside one count', async () => {
+      for (const reply of [{ text: CUT, finishReason: 'length' as const }, { text: 'Sure!' }]) {
+        const nested = new ParseErrorWatcher();
+        await asNestedAttempt(new ScriptedChatModel([reply]).pipe(new JsonOutputParser())).invoke('x', { callbacks: [nested] });
+        expect(nested.skippedReply()).toBeUndefined();
+        expect(nested.skippedPartialReply()).toBeUndefined();
+        const own = new ParseErrorWatcher();
+        await asNestedAttempt(new ScriptedChatModel([reply]).pipe(new JsonOutputParser()), ['a-tag-of-yours']).invoke('x', { callbacks: [own] });
+        expect(own.skippedReply()).toBeDefined();
+      }
+    });
+
+    it("ignores tool calls cut off part-way inside it, and does not take a parser's error inside it for one of its own", async () => {
+      const nested = new ParseErrorWatcher();
+      await asNestedAttempt(new ScriptedChatModel([{ toolCall: { name: 'summary', arguments: '{"title":"Q' } }]).pipe(new JsonOutputToolsParser())).invoke('x', { callbacks: [nested] });
+      expect(nested.skippedPartialReply()).toBeUndefined();
+      const err = await thrown(
+        RunnableLambda.from((input: string, config?: RunnableConfig) =>
+          new ScriptedChatModel([{ text: 'Sure!' }]).pipe(new JsonOutputParser()).invoke(input, { callbacks: config?.callbacks, tags: ['llmr:attempt'] }),
+        ).invoke('x', { callbacks: [nested] }),
+      );
+      expect(err).toBeInstanceOf(SyntaxError);
+      expect(nested.raised(err)).toBe(false);
     });
   });
 });

@@ -76,7 +76,28 @@ interface Seen {
   stepOutputs: Map<string, Map<number, StepOutput>>;
   /** The raw tool calls of the last model reply (`additional_kwargs.tool_calls`), if any. */
   replyToolCalls: unknown;
+  /** The parent of each chain run below the watcher, until it ends (runs the watcher did not see start have none). */
+  parents: Map<string, string | undefined>;
+  /**
+   * What the last model run that ended within a chain run (its descendant, at any depth) replied, by the
+   * chain run, until it ends: what a step that reports no message of its own (LangChain's
+   * `RunnableWithFallbacks` streamed: `{ output: undefined }`) handed on.
+   */
+  modelWithin: Map<string, StepOutput>;
+  /**
+   * Runs inside a nested attempt (an attempt run of a `ResilientRunnable` inside the watched runnable,
+   * tagged {@link ATTEMPT_TAG}, and every run below it), until they end: that attempt's own watcher judges
+   * them.
+   */
+  nested: Set<string>;
 }
+
+/**
+ * The tag of an attempt's run (`startAttemptRun`; not inherited by the runs below it). Seen by a watcher, it
+ * is a nested `ResilientRunnable`'s attempt: the watcher's own attempt run starts before the watcher is
+ * attached.
+ */
+const ATTEMPT_TAG = 'llmr:attempt';
 
 /**
  * What a step of a `RunnableSequence` handed on to the next step, all of it: a message (the model's reply
@@ -145,7 +166,8 @@ function structuredOutputMethod(extra: Record<string, unknown> | undefined): unk
  *   given, not another run's reply; whatever it yielded: the partial object), tool calls none of which
  *   has complete arguments given to a tool-call parser (whatever it yielded), and, with the attempt's
  *   runnable given, complete arguments the schema of its tool-call parser rejects (whatever it yielded:
- *   streaming, the parser never checks them).
+ *   streaming, the parser never checks them). Runs inside a nested `ResilientRunnable`'s attempts (below a
+ *   run tagged `llmr:attempt`) are left to that attempt's own watcher, for every rule.
  *   {@link ParseErrorWatcher.skippedPartialReply} is the part of it judged whatever the parser yielded.
  *
  * @example
@@ -180,6 +202,9 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
       replyText: undefined,
       stepOutputs: new Map(),
       replyToolCalls: undefined,
+      parents: new Map(),
+      modelWithin: new Map(),
+      nested: new Set(),
     };
   }
 
@@ -195,6 +220,13 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    * name after it, at both positions.
    */
   override handleChainStart(chain: Serialized, _inputs: unknown, runId: string, ...rest: unknown[]): void {
+    // `parentRunId` and `tags` follow `runId` at run time in every @langchain/core 1.x.
+    const parentRunId = typeof rest[0] === 'string' ? rest[0] : undefined;
+    this.seen.parents.set(runId, parentRunId);
+    if (this.isNested(parentRunId, Array.isArray(rest[1]) ? (rest[1] as unknown[]) : undefined)) {
+      this.seen.nested.add(runId);
+      return;
+    }
     if (rest[3] !== 'parser' && rest[0] !== 'parser') return;
     const runName = rest[3] === 'parser' ? rest[4] : rest[3];
     this.seen.parsingRuns.add(runId);
@@ -217,7 +249,9 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    *   whatever it yielded: the partial object of the cut reply. The message judged is the one this parser
    *   run was given, never another run's reply (a guard model run after the JSON model): what the step
    *   before it in its `RunnableSequence` handed on in all (`seq:step:N`; the model's reply its chunks add
-   *   up to, or a message a step made, such as a JSON repair's). The run's own reported input is no help:
+   *   up to, or a message a step made, such as a JSON repair's; for a step that reports no output of its
+   *   own, a streamed `RunnableWithFallbacks`, the reply of the last model run that ended inside it). The
+   *   run's own reported input is no help:
    *   `JsonOutputParser` keeps only the last chunk of it (`_concatOutputChunks` keeps the second, in
    *   @langchain/core 1.0 and 1.4 alike). A parser run that is no sequence's step, or its first, is not
    *   judged by this rule; neither is one given text a step made of the reply (a tag cut out of it).
@@ -232,13 +266,22 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    *   schema rejects count too (a parser found in the watched runnable, see `parseFailureOfToolCallSchema`):
    *   streaming, it yields them unchecked (`{ title: 5 }`), where its `invoke()` throws.
    *
+   * Runs of a nested attempt (a `ResilientRunnable` inside the watched runnable: below a run tagged
+   * {@link ATTEMPT_TAG}) are not judged by any rule: that attempt's own watcher judges them.
+   *
    * A parser run that was given nothing at all (an earlier step yielded nothing) had nothing to parse.
    */
   override async handleChainEnd(outputs: ChainValues, runId: string, parentRunId?: string, tags?: string[], kwargs?: { inputs?: Record<string, unknown> }): Promise<void> {
+    // A run of a nested attempt: its own watcher judges it.
+    if (this.seen.nested.delete(runId)) return this.forget(runId);
     // A sequence that ended: its steps' outputs are of no more use.
     this.seen.stepOutputs.delete(runId);
     const step = sequenceStepOf(tags);
-    this.recordStepOutput(parentRunId, step, stepOutputOf(outputs));
+    const own = stepOutputOf(outputs);
+    // A step that reports no output of its own (a streamed `RunnableWithFallbacks`) handed on what the last
+    // model run within it replied.
+    this.recordStepOutput(parentRunId, step, !own.message && own.text === undefined ? (this.seen.modelWithin.get(runId) ?? own) : own);
+    this.forget(runId);
     this.seen.parsingRuns.delete(runId);
     const skipping = this.seen.skippingRuns.get(runId);
     this.seen.skippingRuns.delete(runId);
@@ -259,6 +302,20 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
       parseFailureOfSkippedToolCalls(message.additional_kwargs?.tool_calls) ??
       (await parseFailureOfToolCallSchema(message, schemaParsers));
     this.skip(failure, true);
+  }
+
+  /**
+   * Whether a run starting below `parentRunId` with `tags` is a nested attempt's (see {@link Seen.nested}):
+   * the attempt run of a `ResilientRunnable` inside the watched runnable, or a run below one.
+   */
+  private isNested(parentRunId: string | undefined, tags: readonly unknown[] | undefined): boolean {
+    return (parentRunId !== undefined && this.seen.nested.has(parentRunId)) || (tags?.includes(ATTEMPT_TAG) ?? false);
+  }
+
+  /** Drops what was kept of a chain run that ended. */
+  private forget(runId: string): void {
+    this.seen.parents.delete(runId);
+    this.seen.modelWithin.delete(runId);
   }
 
   /** Remembers what a step of a sequence handed on (`parentRunId`: the sequence's run). */
@@ -288,6 +345,8 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
   }
 
   override handleChainError(err: unknown, runId: string): void {
+    this.forget(runId);
+    if (this.seen.nested.delete(runId)) return;
     this.seen.stepOutputs.delete(runId);
     this.seen.skippingRuns.delete(runId);
     this.seen.schemaRuns.delete(runId);
@@ -302,7 +361,12 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    * streams a token. Runs asked for `json_mode` or `function_calling` do not parse (an output parser of
    * the chain does): their errors, a truncated HTTP body's `SyntaxError` included, are the model's.
    */
-  override handleChatModelStart(_llm: Serialized, _messages: BaseMessage[][], runId: string, _parentRunId?: string, extra?: Record<string, unknown>): void {
+  override handleChatModelStart(_llm: Serialized, _messages: BaseMessage[][], runId: string, parentRunId?: string, extra?: Record<string, unknown>, tags?: string[]): void {
+    // A nested attempt's model run: its own watcher judges it.
+    if (this.isNested(parentRunId, tags)) {
+      this.seen.nested.add(runId);
+      return;
+    }
     if (structuredOutputMethod(extra) === SDK_PARSED_METHOD) this.seen.parsingRuns.add(runId);
   }
 
@@ -312,6 +376,8 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
   }
 
   override handleLLMError(err: unknown, runId: string): void {
+    // A nested attempt's model error is still the model's (below), never a parse error of this attempt.
+    this.seen.nested.delete(runId);
     if (typeof err !== 'object' || err === null) {
       this.seen.parsingRuns.delete(runId);
       return;
@@ -327,8 +393,14 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     const generation = output.generations[0]?.[0] as { text?: unknown; message?: { additional_kwargs?: { tool_calls?: unknown } } } | undefined;
     this.seen.replyText = typeof generation?.text === 'string' ? generation.text : undefined;
     this.seen.replyToolCalls = generation?.message?.additional_kwargs?.tool_calls;
+    const reply = stepOutputOf(generation?.message ?? generation?.text, generation?.text);
+    // The last model run to end within each chain run above it (a nested attempt's included: its reply is
+    // what the nested runnable hands on).
+    for (let id = parentRunId; id !== undefined && this.seen.parents.has(id); id = this.seen.parents.get(id)) this.seen.modelWithin.set(id, reply);
+    // A run of a nested attempt: its sequences' steps are its own watcher's.
+    if (this.seen.nested.delete(runId)) return;
     // A chat model that is a step of a sequence hands on its reply, the message its chunks add up to.
-    this.recordStepOutput(parentRunId, sequenceStepOf(tags), stepOutputOf(generation?.message ?? generation?.text, generation?.text));
+    this.recordStepOutput(parentRunId, sequenceStepOf(tags), reply);
   }
 
   /**

@@ -36,31 +36,54 @@ describe('parserSchemaIssues', () => {
     const p = new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true, serializableSchema: standard } as never);
     const checks = 'serializableSchema' in p;
     expect(await invokeRejects(p, { title: 5 })).toBe(checks);
-    expect(await parserSchemaIssues(p, { title: 5 })).toEqual(checks ? [{ message: 'title must be text', path: ['title'] }] : undefined);
+    expect(await parserSchemaIssues(p, { title: 5 })).toEqual(checks ? [{ message: 'title must be text', path: ['title'], shownPath: ['<key>'] }] : undefined);
     expect(await parserSchemaIssues(p, { title: 'ok' })).toBeUndefined();
   });
 
   it('gives no verdict when the schema throws instead of answering (then invoke() fails with that error, not a rejected reply)', async () => {
     const throwing = { '~standard': { version: 1, vendor: 'test', validate: () => { throw new Error('boom'); } } };
-    expect(await parserSchemaIssues({ keyName: 'summary', serializableSchema: throwing, toJSON: () => ({}) as never }, { title: 5 })).toBeUndefined();
+    expect(await parserSchemaIssues({ keyName: 'summary', serializableSchema: throwing }, { title: 5 })).toBeUndefined();
+  });
+});
+
+describe('parserSchemaIssues: the path as it may be shown', () => {
+  it('keeps the keys the schema names and array indexes; any other key (a record\'s, made up by the reply) is <key>', async () => {
+    const Scores = z.object({ team: z.record(z.string(), z.object({ score: z.number() })), tags: z.array(z.string()).optional() });
+    const issues = await parserSchemaIssues(parser(Scores as never), { team: { 'alice.smith@example.com': { score: 'forty' } }, tags: ['a', 7] });
+    expect(issues?.map((i) => i.shownPath)).toEqual([['team', '<key>', 'score'], ['tags', 1]]);
+    expect(describeSchemaIssues(issues!, {})).not.toContain('alice');
+  });
+
+  it('reads the shape through wrappers and unions (zod 4), and a Standard Schema\'s JSON Schema', async () => {
+    const Inner = z.object({ title: z.string() });
+    const Outer = z.object({ meta: z.lazy(() => Inner).optional().default({ title: 'x' }), list: z.array(z.union([Inner, z.string()]).nullable()) });
+    const found = await parserSchemaIssues(parser(Outer as never), { meta: { title: 5 }, list: [{ title: 5 }] });
+    expect(found?.map((i) => i.shownPath)).toEqual([['meta', 'title'], ['list', 0]]);
+    const validate = () => ({ issues: [{ message: 'no', path: ['title'] }, { message: 'no', path: ['secret@example.com'] }] });
+    const jsonSchema = { type: 'object', properties: { title: { type: 'string' } } };
+    const standard = Object.assign(() => undefined, { '~standard': { version: 1, vendor: 'test', validate, jsonSchema: { input: () => jsonSchema, output: () => jsonSchema } } });
+    const issues = await parserSchemaIssues({ keyName: 'summary', serializableSchema: standard }, {});
+    expect(issues?.map((i) => i.shownPath)).toEqual([['title'], ['<key>']]);
   });
 });
 
 describe('describeSchemaIssues', () => {
   it('says where and what was expected, with the type the reply had there, never its value', () => {
-    expect(describeSchemaIssues([{ path: ['title'], code: 'invalid_type', expected: 'string', message: 'Invalid input' }], { title: 5 })).toBe('title: expected string, got a number');
-    expect(describeSchemaIssues([{ path: ['author', 'name'], code: 'invalid_type', expected: 'string' }], { author: {} })).toBe('author.name: expected string, got undefined');
-    expect(describeSchemaIssues([{ path: ['bullets'], code: 'too_small', message: 'Too small: expected array to have >=1 items' }], { bullets: [] })).toBe('bullets: too_small');
+    expect(describeSchemaIssues([{ path: ['title'], shownPath: ['title'], code: 'invalid_type', expected: 'string', message: 'Invalid input' }], { title: 5 })).toBe('title: expected string, got a number');
+    expect(describeSchemaIssues([{ path: ['author', 'name'], shownPath: ['author', 'name'], code: 'invalid_type', expected: 'string' }], { author: {} })).toBe('author.name: expected string, got undefined');
+    expect(describeSchemaIssues([{ path: ['bullets'], shownPath: ['bullets'], code: 'too_small', message: 'Too small: expected array to have >=1 items' }], { bullets: [] })).toBe('bullets: too_small');
   });
 
-  it("leaves out messages, which may quote the value (valibot's `received \"Secret plan\"`), and long keys", () => {
-    const text = describeSchemaIssues([{ path: [{ key: 'k'.repeat(40) }], message: 'Invalid type: expected number but received "Secret plan"' }], {});
-    expect(text).toBe('[40 chars]: invalid');
+  it("leaves out messages, which may quote the value (valibot's `received \"Secret plan\"`), and keys the schema does not name", () => {
+    const text = describeSchemaIssues([{ path: [{ key: 'Secret plan' }], message: 'Invalid type: expected number but received "Secret plan"' }], {});
+    expect(text).toBe('<key>: invalid');
     expect(text).not.toContain('Secret');
+    // Without the path as it may be shown, only array indexes are.
+    expect(describeSchemaIssues([{ path: ['alice@example.com', 0], code: 'invalid_type', expected: 'number' }], {})).toBe('<key>.0: expected number, got undefined');
   });
 
   it('lists three issues at most, and says "rejected" when the schema gave none', () => {
-    const issues = ['a', 'b', 'c', 'd'].map((k) => ({ path: [k], code: 'invalid_type', expected: 'string' }));
+    const issues = ['a', 'b', 'c', 'd'].map((k) => ({ path: [k], shownPath: [k], code: 'invalid_type', expected: 'string' }));
     expect(describeSchemaIssues(issues, {})).toBe('a: expected string, got undefined; b: expected string, got undefined; c: expected string, got undefined');
     expect(describeSchemaIssues([], {})).toBe('rejected');
   });

@@ -22,18 +22,25 @@ export interface ToolCallSchemaParser {
   returnId?: boolean;
   zodSchema?: unknown;
   serializableSchema?: unknown;
-  toJSON(): Serialized;
+  /** Its class, as its `toJSON()` names it (`['langchain', 'output_parsers', 'openai_tools', 'JsonOutputKeyToolsParser']`). */
+  lc_id?: string[];
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
 
+/** A Standard Schema's `~standard` part, if `schema` is one: an object or a function (ArkType's `type()` is callable), as LangChain's `isStandardSchema` accepts. */
+export function standardOf(schema: unknown): { validate: (value: unknown) => unknown } | undefined {
+  if (!isRecord(schema) && typeof schema !== 'function') return undefined;
+  const standard = (schema as { '~standard'?: unknown })['~standard'];
+  return isRecord(standard) && typeof standard.validate === 'function' ? (standard as { validate: (value: unknown) => unknown }) : undefined;
+}
+
 /** Whether a runnable is a parser of {@link ToolCallSchemaParser}'s kind (of any @langchain/core copy). */
 function isToolCallSchemaParser(node: Runnable): node is Runnable & ToolCallSchemaParser {
   const n = node as Partial<ToolCallSchemaParser>;
-  const standard = isRecord(n.serializableSchema) ? n.serializableSchema['~standard'] : undefined;
-  return typeof n.keyName === 'string' && (isRecord(n.zodSchema) || (isRecord(standard) && typeof standard.validate === 'function'));
+  return typeof n.keyName === 'string' && (isRecord(n.zodSchema) || standardOf(n.serializableSchema) !== undefined);
 }
 
 const within = new WeakMap<object, ReadonlyArray<ToolCallSchemaParser>>();
@@ -59,41 +66,99 @@ export function toolCallSchemaParsersWithin(runnable: Runnable): ReadonlyArray<T
   return found;
 }
 
-/** Comparisons {@link sameSerialized} makes at most: a schema is a few hundred values, never this many. */
-const MAX_COMPARISONS = 20_000;
+/** A parser's identity: its class (`lc_id`, as its `toJSON()` names it), and that with the fields that say which calls it returns. */
+interface Identity {
+  kind: string;
+  full: string;
+}
+
+function identityOf(id: unknown, keyName: unknown, returnSingle: unknown, returnId: unknown): Identity {
+  const kind = JSON.stringify(Array.isArray(id) ? id.map(String) : null);
+  return { kind, full: JSON.stringify([kind, typeof keyName === 'string' ? keyName : null, returnSingle === true, returnId === true]) };
+}
+
+const identities = new WeakMap<ToolCallSchemaParser, Identity>();
+
+/** A parser's identity, read once from its fields (never its `toJSON()`, which on @langchain/core 1.4 evaluates its schema's default factories). */
+function identityOfParser(parser: ToolCallSchemaParser): Identity {
+  let identity = identities.get(parser);
+  if (identity === undefined) {
+    let id: unknown;
+    try {
+      id = parser.lc_id;
+    } catch {
+      id = undefined;
+    }
+    identity = identityOf(id, parser.keyName, parser.returnSingle, parser.returnId);
+    identities.set(parser, identity);
+  }
+  return identity;
+}
+
+/** The fields of a zod 4 schema's `def` that hold the schemas inside it (never `defaultValue`, a getter that may call a factory). */
+const INNER_SCHEMAS = ['shape', 'element', 'innerType', 'options', 'left', 'right', 'in', 'out', 'items', 'rest', 'keyType', 'valueType', 'catchall'];
+
+/** Nodes {@link outlineOf} reads at most (a schema built with getters may refer to itself). */
+const MAX_OUTLINE = 2_000;
 
 /**
- * Whether two serialized forms are the same: the same structure of plain values, anything else (a class
- * instance, a function) the same object. Gives up (false) on structures larger than anything a parser's
- * `toJSON()` holds.
+ * The outline of a zod 4 schema, live or as @langchain/core 1.4's `toJSON()` copies it (`{ def, type }`
+ * all the way down): the kind of each schema in it (`def.type`) and the names of object fields, nothing
+ * the schema computes (defaults) and no values. Undefined for anything else (zod 3, other Standard
+ * Schemas), or a schema too large to outline.
  */
-function sameSerialized(a: unknown, b: unknown): boolean {
-  let budget = MAX_COMPARISONS;
-  const compared = new Map<object, Set<object>>();
-  const same = (x: unknown, y: unknown): boolean => {
-    if (x === y) return true;
-    if (--budget < 0 || !isRecord(x) || !isRecord(y)) return false;
-    const plain = (v: object) => Array.isArray(v) || Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null;
-    if (!plain(x) || !plain(y) || Array.isArray(x) !== Array.isArray(y)) return false;
-    // A pair met again (a structure shared twice) is as equal as it was the first time: only unequal pairs stop the walk.
-    const pairs = compared.get(x) ?? new Set<object>();
-    if (pairs.has(y)) return true;
-    pairs.add(y);
-    compared.set(x, pairs);
-    const keys = Object.keys(x);
-    return keys.length === Object.keys(y).length && keys.every((k) => Object.hasOwn(y, k) && same(x[k], y[k]));
+function outlineOf(schema: unknown): string | undefined {
+  let budget = MAX_OUTLINE;
+  const outline = (node: unknown, depth: number): unknown => {
+    if (--budget < 0 || depth > 64) throw new RangeError('too large');
+    if (Array.isArray(node)) return node.map((n) => outline(n, depth + 1));
+    if (!isRecord(node) && typeof node !== 'function') return null;
+    const def = (node as { def?: unknown }).def;
+    if (isRecord(def) && typeof def.type === 'string') {
+      const inner = INNER_SCHEMAS.filter((k) => Object.hasOwn(def, k)).map((k) => [k, outline(def[k], depth + 1)]);
+      return [def.type, inner];
+    }
+    // An object's shape: its field names, each with its schema's outline.
+    if (isRecord(node) && Object.getPrototypeOf(node) === Object.prototype) {
+      return Object.keys(node)
+        .sort()
+        .map((k) => [k, outline(node[k], depth + 1)]);
+    }
+    return null;
   };
-  return same(a, b);
+  try {
+    const def = isRecord(schema) || typeof schema === 'function' ? (schema as { def?: unknown }).def : undefined;
+    return isRecord(def) && typeof def.type === 'string' ? JSON.stringify(outline(schema, 0)) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const outlines = new WeakMap<ToolCallSchemaParser, string | null>();
+
+/** The outline of a parser's own schema (see {@link outlineOf}), read once. */
+function outlineOfParser(parser: ToolCallSchemaParser): string | undefined {
+  let outline = outlines.get(parser);
+  if (outline === undefined) {
+    outline = outlineOf(parser.zodSchema ?? parser.serializableSchema) ?? null;
+    outlines.set(parser, outline);
+  }
+  return outline ?? undefined;
 }
 
 /**
  * The parsers among `parsers` that a parser run may have been started for, told by the run's
  * `serialized` (what `handleChainStart` receives: the instance's `toJSON()`). Callbacks never get the
- * instance itself, and what `toJSON()` keeps of the schema differs between versions: @langchain/core 1.0
- * keeps the schema object (`kwargs.zod_schema`), 1.4 a copy of its enumerable fields (a zod 4 schema's
- * `def`, without `safeParse` or `~standard`), so the schema is taken from the instances found in the
- * wrapped runnable whose `toJSON()` is the same as the run's. Usually one; several when parsers of the
- * runnable serialize alike (on 1.4, two schemas built alike), empty when none matches.
+ * instance itself, and what `toJSON()` keeps of the schema differs between versions and from one call to
+ * the next (@langchain/core 1.4 copies a zod 4 schema's `def`, evaluating a `.default(() => randomUUID())`
+ * factory each time), so only the fields that identify the parser are compared: its class (`id`, the
+ * instance's `lc_id`) and `kwargs.key_name`, `return_single` and `return_id` (the same shape in 1.0 and
+ * 1.4), against each instance's own fields, read once per instance. Several alike are told apart by their
+ * schema where the form allows: on 1.0 `kwargs.zod_schema` is the schema object itself, on 1.4 a copy
+ * of a zod 4 schema's `def`, whose outline (kinds and field names, see `outlineOf`) is compared with
+ * the instances' own (read once, no default computed). The schema is then taken from the instances found in
+ * the wrapped runnable. Usually one; several when parsers of the runnable return the same tool's calls
+ * alike (on 1.4, two schemas for one tool name), empty when none matches.
  *
  * @example
  * ```ts
@@ -103,5 +168,18 @@ function sameSerialized(a: unknown, b: unknown): boolean {
  * ```
  */
 export function toolCallSchemaParsersOf(parsers: ReadonlyArray<ToolCallSchemaParser>, serialized: Serialized): ToolCallSchemaParser[] {
-  return parsers.filter((p) => sameSerialized(p.toJSON(), serialized));
+  const run = (serialized ?? {}) as { id?: unknown; kwargs?: Record<string, unknown> };
+  const kwargs = isRecord(run.kwargs) ? run.kwargs : undefined;
+  const identity = identityOf(run.id, kwargs?.key_name ?? kwargs?.keyName, kwargs?.return_single ?? kwargs?.returnSingle, kwargs?.return_id ?? kwargs?.returnId);
+  // A form without kwargs (`not_implemented`) tells only the class: every parser of it may have run.
+  const alike = parsers.filter((p) => (kwargs === undefined ? identityOfParser(p).kind === identity.kind : identityOfParser(p).full === identity.full));
+  if (alike.length < 2) return alike;
+  // @langchain/core 1.0 keeps the schema object itself (`kwargs.zod_schema`): when it is one of theirs, it tells them apart.
+  const schema = kwargs?.zod_schema ?? kwargs?.zodSchema ?? kwargs?.serializable_schema ?? kwargs?.serializableSchema;
+  const same = isRecord(schema) ? alike.filter((p) => (p.zodSchema ?? p.serializableSchema) === schema) : [];
+  if (same.length > 0) return same;
+  // 1.4 keeps a copy of a zod 4 schema's `def`: its outline (kinds and field names) tells apart schemas built differently.
+  const outline = outlineOf(schema);
+  const sameOutline = outline === undefined ? [] : alike.filter((p) => outlineOfParser(p) === outline);
+  return sameOutline.length > 0 ? sameOutline : alike;
 }

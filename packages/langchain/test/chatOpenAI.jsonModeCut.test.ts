@@ -187,6 +187,22 @@ describe("a JSON-mode reply cut off by max_tokens (finish_reason 'length') after
   });
 });
 
+/**
+ * `chain` on the cut reply: invoke() of the bare chain throws; through the adapter invoke() falls back to
+ * the whole reply, and stream() yields the partial object, then ends with InvalidStreamOutputError.
+ */
+async function expectCutToFailAfterPartialObject(chain: Chain): Promise<void> {
+  await expect(chain('gpt-cut').invoke(PROMPT)).rejects.toThrow();
+  const { safe, engine, records } = resilient(chain, 'cut');
+  expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+  const { chunks, err } = await readStream(safe.stream(PROMPT));
+  expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
+  expect(err).toBeInstanceOf(InvalidStreamOutputError);
+  expect(err).toMatchObject({ target: 'cut', reason: 'the reply is not valid JSON' });
+  await recordsReach(engine, records, 2);
+  expect(records.map(attemptsOf)).toEqual([['cut:validation_failed', 'whole:success'], ['cut:success']]);
+}
+
 describe("a JSON-mode reply cut off by max_tokens before anything reached the caller: an invalid reply that falls back, as in invoke()", () => {
   it.each(jsonParserChains)('%s, no text at all (the output budget spent before the answer): falls back in stream() as in invoke()', async (_, chain) => {
     // Without the adapter the stream is an empty success, where invoke() throws.
@@ -303,16 +319,8 @@ describe('the reply judged is the message the parser was given, not the last mod
 
   it("a cut JSON reply, then a guard model that ends with 'stop': the stream ends with InvalidStreamOutputError after the partial object, as invoke() falls back", async () => {
     const chain: Chain = (m) => jsonModel(m).pipe(guarded('gpt-guard-stop')).pipe(new JsonOutputParser());
-    await expect(chain('gpt-cut').invoke(PROMPT)).rejects.toThrow();
-    const { safe, engine, records } = resilient(chain, 'cut');
-    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
-    const { chunks, err } = await readStream(safe.stream(PROMPT));
     // The guard step reads its whole input before it hands it on: the parser yields the partial object at once.
-    expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
-    expect(err).toBeInstanceOf(InvalidStreamOutputError);
-    expect(err).toMatchObject({ target: 'cut', reason: 'the reply is not valid JSON' });
-    await recordsReach(engine, records, 2);
-    expect(records.map(attemptsOf)).toEqual([['cut:validation_failed', 'whole:success'], ['cut:success']]);
+    await expectCutToFailAfterPartialObject(chain);
   });
 
   it('a JSON repair step that hands the parser a whole message of its own, made of a cut reply: a success in stream() as in invoke()', async () => {
@@ -327,5 +335,38 @@ describe('the reply judged is the message the parser was given, not the last mod
     expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
     await recordsReach(engine, records, 2);
     expect(records.map(attemptsOf)).toEqual([['cut:success'], ['cut:success']]);
+  });
+
+  describe("the step before the parser is model.withFallbacks([...]) (a RunnableWithFallbacks: streamed, its run ends with `{ output: undefined }`)", () => {
+    // LangChain's RunnableWithFallbacks never adds up what it streamed (core 1.0 and 1.4): the reply judged
+    // is that of the last model run that ended within the step's run.
+    const chain: Chain = (m) => jsonModel(m).withFallbacks([jsonModel('gpt-whole')]).pipe(new JsonOutputParser());
+
+    it("a cut reply (finish_reason 'length'): invoke() falls back; stream() ends with InvalidStreamOutputError after the partial object", async () => {
+      await expectCutToFailAfterPartialObject(chain);
+    });
+
+    it('a whole reply: a success in stream() as in invoke()', async () => {
+      const { safe, engine, records } = resilient(chain, 'whole');
+      expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+      const { chunks, err } = await readStream(safe.stream(PROMPT));
+      expect(err).toBeUndefined();
+      expect(chunks.at(-1)).toEqual(WHOLE);
+      await recordsReach(engine, records, 2);
+      expect(records.map(attemptsOf)).toEqual([['whole:success'], ['whole:success']]);
+    });
+  });
+
+  it("the step before the parser is a ResilientRunnable of its own (no parser inside: it passes the cut reply on): the outer stream ends with InvalidStreamOutputError, as the outer invoke() falls back", async () => {
+    const inner = engineOf();
+    // The inner route has one target; the runnable given is the model called (gpt-cut, then gpt-whole for the outer fallback).
+    const nested: Chain = (m) => withResilience(jsonModel(m), { engine: inner.engine, route: 'whole' }).pipe(new JsonOutputParser());
+    const { safe, engine, records } = resilient(nested, 'cut');
+    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['cut:validation_failed', 'whole:success'], ['cut:success']]);
   });
 });

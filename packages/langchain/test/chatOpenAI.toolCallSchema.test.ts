@@ -8,6 +8,7 @@
  * the stream gets invoke()'s verdict when the parser's run ends: before any chunk with content reached the
  * caller an invalid reply that falls back, after it an InvalidStreamOutputError.
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
@@ -15,7 +16,7 @@ import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
 import { ChatOpenAI } from '@langchain/openai';
 import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
-import { InvalidStreamOutputError, withResilience } from '../src';
+import { InvalidStreamOutputError, StreamInterruptedError, withResilience } from '../src';
 import { recordsReach } from './fakeProvider';
 
 const VALID = { title: 'Quarterly results', bullets: ['Revenue up 4%'] };
@@ -26,6 +27,8 @@ const ARGUMENTS: Record<string, string> = {
   // Whole JSON, nothing in it: the parser yields only `{}` (no content), the schema wants both fields.
   'gpt-4-empty': '{}',
   'gpt-4-valid': JSON.stringify(VALID),
+  // Whole JSON for a z.record(z.string(), z.number()), a wrong value type: its key is the reply's own text (a customer's e-mail address).
+  'gpt-4-record': '{"alice.smith@example.com": "forty"}',
 };
 const USAGE = { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 };
 
@@ -79,7 +82,8 @@ function engineOf() {
   const policy = definePolicy(
     {
       targets: Object.fromEntries(Object.keys(ARGUMENTS).map((m) => [m.slice('gpt-4-'.length), { provider: 'openai', model: m }])),
-      routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] } },
+      // `outer`: the route of a ResilientRunnable wrapping another (one target, whatever the inner one calls).
+      routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] }, outer: { chain: ['valid'] }, record: { chain: ['record'] } },
       breaker: { consecutiveFailures: 1, minimumCalls: 100 },
     },
     { onWarning: () => undefined },
@@ -235,5 +239,132 @@ describe("withStructuredOutput(zodSchema, { includeRaw: true }): the parser's in
     expect(chunks.at(-1)).toEqual({ parsed: VALID });
     await recordsReach(engine, records, 2);
     expect(records.map(attemptsOf)).toEqual([['valid:success'], ['valid:success']]);
+  });
+});
+
+describe('a ResilientRunnable inside a ResilientRunnable: each attempt judges only its own parser runs', () => {
+  // Callbacks are inherited: the outer attempt's watcher sees the inner attempts' runs (and the inner
+  // primary's parser is inside the runnable it watches), but the inner attempts' own watchers judge them.
+  it("the inner stream rejects `{}` and falls back to valid arguments: the outer stream is a success with the inner fallback's object, as the outer invoke() is", async () => {
+    const chain = schemaChains[0]![1];
+    const inner = engineOf();
+    const outer = engineOf();
+    const innerSafe = withResilience(chain('gpt-4-empty'), { engine: inner.engine, route: 'empty', fallbacks: [chain('gpt-4-valid')] });
+    const outerSafe = withResilience(innerSafe as Runnable<string, unknown>, { engine: outer.engine, route: 'outer' });
+    expect(await outerSafe.invoke(PROMPT)).toEqual(VALID);
+    const alone = await readStream(innerSafe.stream(PROMPT));
+    expect(alone.err).toBeUndefined();
+    expect(alone.chunks.at(-1)).toEqual(VALID);
+    const { chunks, err } = await readStream(outerSafe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual(VALID);
+    await recordsReach(outer.engine, outer.records, 2);
+    expect(outer.records.map(attemptsOf)).toEqual([['valid:success'], ['valid:success']]);
+    // The inner runnable judged its own attempts: `{}` rejected each time, then the fallback.
+    await recordsReach(inner.engine, inner.records, 3);
+    expect(inner.records.map(attemptsOf)).toEqual([
+      ['empty:validation_failed', 'valid:success'],
+      ['empty:validation_failed', 'valid:success'],
+      ['empty:validation_failed', 'valid:success'],
+    ]);
+  });
+
+  it("the inner stream rejects arguments after they went out and has no fallback: the outer stream breaks on the inner InvalidStreamOutputError (not a rejection of the outer attempt's own)", async () => {
+    const chain = schemaChains[0]![1];
+    const inner = engineOf();
+    const outer = engineOf();
+    const innerSafe = withResilience(chain('gpt-4-wrong-type'), { engine: inner.engine, route: 'valid' });
+    const outerSafe = withResilience(innerSafe as Runnable<string, unknown>, { engine: outer.engine, route: 'outer' });
+    const invoked = await outerSafe.invoke(PROMPT).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(invoked).toBeInstanceOf(Error);
+    const { err } = await readStream(outerSafe.stream(PROMPT));
+    // A mid-stream error of the wrapped runnable, as any: the outer attempt had handed content on.
+    expect(err).toBeInstanceOf(StreamInterruptedError);
+    expect((err as Error).cause).toBeInstanceOf(InvalidStreamOutputError);
+  });
+});
+
+/** Whether this @langchain/core's JsonOutputKeyToolsParser takes a Standard Schema (`serializableSchema`, 1.4). */
+const takesStandardSchema = 'serializableSchema' in new JsonOutputKeyToolsParser({ keyName: 'x' } as never);
+
+describe('a zod 4 schema with a default factory (`.default(() => randomUUID())`), whose serialized form differs each time on @langchain/core 1.4', () => {
+  const factory = jest.fn(() => randomUUID());
+  const WithId = z.object({ id: z.string().default(factory), title: z.string(), bullets: z.array(z.string()).min(1) });
+  const chain: Chain = (m) => chat(m).withStructuredOutput(WithId, { name: 'summary' }) as Runnable<string, unknown>;
+
+  it('wrong-type arguments: invoke() falls back; stream() ends with InvalidStreamOutputError after the arguments went out', async () => {
+    await expect(chain('gpt-4-wrong-type').invoke(PROMPT)).rejects.toThrow('Failed to parse');
+    const { safe, engine, records } = resilient(chain, 'wrong-type');
+    expect(await safe.invoke(PROMPT)).toMatchObject(VALID);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(chunks.at(-1)).toEqual({ title: 5, bullets: ['Revenue up 4%'] });
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({ reason: "the reply does not match the output parser's schema: title: expected string, got a number" });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['wrong-type:validation_failed', 'valid:success'], ['wrong-type:success']]);
+  });
+
+  it("valid arguments: a success; the adapter never serializes the parser to find it (one default made: the schema check invoke() makes too)", async () => {
+    // What LangChain makes itself when callbacks watch the stream (1.4 serializes each run's runnable for handleChainStart).
+    const plain = chain('gpt-4-valid');
+    factory.mockClear();
+    await readStream(plain.stream(PROMPT, { callbacks: [{ handleChainStart: () => undefined }] }));
+    const byLangChain = factory.mock.calls.length;
+    const { safe } = resilient(chain, 'valid');
+    factory.mockClear();
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toMatchObject(VALID);
+    expect(factory.mock.calls.length).toBe(byLangChain + 1);
+  });
+});
+
+if (!takesStandardSchema) {
+  it("@langchain/core 1.0: the tool-call parser takes no Standard Schema (no `serializableSchema`), so a function schema has nothing to check there", () => {
+    expect(new JsonOutputKeyToolsParser({ keyName: 'x' } as never)).not.toHaveProperty('serializableSchema');
+  });
+}
+
+(takesStandardSchema ? describe : () => undefined)('a Standard Schema that is a function (ArkType `type()` objects are callable), @langchain/core 1.4', () => {
+  const jsonSchema = { type: 'object', properties: { title: { type: 'string' }, bullets: { type: 'array', items: { type: 'string' } } }, required: ['title', 'bullets'] };
+  const validate = (v: unknown) => {
+    const o = v as { title?: unknown; bullets?: unknown };
+    return typeof o?.title === 'string' && Array.isArray(o.bullets) && o.bullets.length > 0 ? { value: v } : { issues: [{ message: 'invalid', path: ['title'] }] };
+  };
+  const callable = Object.assign((v: unknown) => validate(v), {
+    '~standard': { version: 1, vendor: 'arktype-like', validate, jsonSchema: { input: () => jsonSchema, output: () => jsonSchema } },
+  });
+  const chain: Chain = (m) =>
+    chat(m)
+      .bindTools([{ type: 'function', function: { name: 'summary', description: 'A summary.', parameters: jsonSchema } }], { tool_choice: 'summary' })
+      .pipe(new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true, serializableSchema: callable } as never)) as Runnable<string, unknown>;
+
+  it('wrong-type arguments: invoke() falls back; stream() ends with InvalidStreamOutputError, naming the field its JSON Schema names', async () => {
+    await expect(chain('gpt-4-wrong-type').invoke(PROMPT)).rejects.toThrow('Failed to parse');
+    const { safe, engine, records } = resilient(chain, 'wrong-type');
+    expect(await safe.invoke(PROMPT)).toEqual(VALID);
+    const { err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({ reason: "the reply does not match the output parser's schema: title: invalid" });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['wrong-type:validation_failed', 'valid:success'], ['wrong-type:success']]);
+  });
+});
+
+describe("the InvalidStreamOutputError's reason never quotes the reply: keys the schema does not name (a z.record's) are `<key>`", () => {
+  const chain: Chain = (m) => chat(m).withStructuredOutput(z.record(z.string(), z.number()), { name: 'summary' }) as Runnable<string, unknown>;
+
+  it("a z.record whose value has the wrong type: the reason, message and record hold no key the reply made up", async () => {
+    const { engine, records } = engineOf();
+    const safe = withResilience(chain('gpt-4-record'), { engine, route: 'record' });
+    const { err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    expect(err).toMatchObject({ reason: "the reply does not match the output parser's schema: <key>: expected number, got a string" });
+    expect((err as Error).message).not.toContain('alice.smith@example.com');
+    await recordsReach(engine, records, 1);
+    expect(JSON.stringify(records)).not.toContain('alice.smith@example.com');
   });
 });
