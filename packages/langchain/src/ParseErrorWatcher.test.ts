@@ -307,6 +307,27 @@ describe('ParseErrorWatcher', () => {
         expect(parsing.skippedPartialReply()).toEqual({ reason: 'the reply is not valid JSON', text: CUT });
       });
 
+      it('is the cut reply of a model run directly below such a step through withConfig (a RunnableBinding adds no run)', async () => {
+        const parsing = new ParseErrorWatcher();
+        const chain = new ScriptedChatModel([{ text: CUT, finishReason: 'length' }])
+          .withConfig({ runName: 'primary', tags: ['json'] })
+          .withFallbacks([new ScriptedChatModel([{ text: '{"title": "Q3"}', finishReason: 'stop' }])])
+          .pipe(new JsonOutputParser());
+        expect((await readAll(chain.stream('x', { callbacks: [parsing] }))).at(-1)).toEqual({ title: 'Quarterly res' });
+        expect(parsing.skippedPartialReply()).toEqual({ reason: 'the reply is not valid JSON', text: CUT });
+      });
+
+      it('is nothing when such a step wraps more than a bare model (the cut model ran below a sequence inside it): what the step handed on is unknown, not judged', async () => {
+        const parsing = new ParseErrorWatcher();
+        // The step hands on the identity lambda's output, the cut reply, but nothing reports it: not judged.
+        const chain = new ScriptedChatModel([{ text: CUT, finishReason: 'length' }])
+          .pipe(RunnableLambda.from((m: BaseMessageChunk) => m))
+          .withFallbacks([new ScriptedChatModel([{ text: '{"title": "Q3"}', finishReason: 'stop' }])])
+          .pipe(new JsonOutputParser());
+        expect((await readAll(chain.stream('x', { callbacks: [parsing] }))).at(-1)).toEqual({ title: 'Quarterly res' });
+        expect(parsing.skippedPartialReply()).toBeUndefined();
+      });
+
       it('is nothing for a whole reply of the model run within such a step, when a model run outside it (a later guard step) was cut', async () => {
         const parsing = new ParseErrorWatcher();
         const chain = new ScriptedChatModel([{ text: '{"title": "Q3"}', finishReason: 'stop' }])

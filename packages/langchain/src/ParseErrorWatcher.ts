@@ -79,11 +79,13 @@ interface Seen {
   /** The parent of each chain run below the watcher, until it ends (runs the watcher did not see start have none). */
   parents: Map<string, string | undefined>;
   /**
-   * What the last model run that ended within a chain run (its descendant, at any depth) replied, by the
-   * chain run, until it ends: what a step that reports no message of its own (LangChain's
-   * `RunnableWithFallbacks` streamed: `{ output: undefined }`) handed on.
+   * By chain run, until it ends, what the last run to end within it (its descendant, at any depth) handed
+   * on, when that run is a model run directly below it (no run between: `.withConfig` and bound runnables
+   * add none), else undefined (a chain run ended within it last, or the model ran below another run of
+   * it: a sequence, a lambda): what a step that reports no output of its own (LangChain's
+   * `RunnableWithFallbacks` of bare models, streamed: `{ output: undefined }`) handed on, when known.
    */
-  modelWithin: Map<string, StepOutput>;
+  directModelReply: Map<string, StepOutput | undefined>;
   /**
    * Runs inside a nested attempt (an attempt run of a `ResilientRunnable` inside the watched runnable,
    * tagged {@link ATTEMPT_TAG}, and every run below it), until they end: that attempt's own watcher judges
@@ -138,6 +140,12 @@ function sequenceStepOf(tags: readonly string[] | undefined): number | undefined
 function receivedInput(inputs: Record<string, unknown>): boolean {
   const keys = Object.keys(inputs);
   return !(keys.length === 0 || (keys.length === 1 && keys[0] === 'input' && inputs.input === undefined));
+}
+
+/** Whether a chain run's reported outputs hold anything: a streamed `RunnableWithFallbacks` reports `{ output: undefined }`. */
+function reportedOutput(outputs: Record<string, unknown>): boolean {
+  const keys = Object.keys(outputs);
+  return !(keys.length === 0 || (keys.length === 1 && keys[0] === 'output' && outputs.output === undefined));
 }
 
 /** The structured-output method a chat-model run was started with (`extra.options.ls_structured_output_format`). */
@@ -203,7 +211,7 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
       stepOutputs: new Map(),
       replyToolCalls: undefined,
       parents: new Map(),
-      modelWithin: new Map(),
+      directModelReply: new Map(),
       nested: new Set(),
     };
   }
@@ -250,11 +258,15 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    *   run was given, never another run's reply (a guard model run after the JSON model): what the step
    *   before it in its `RunnableSequence` handed on in all (`seq:step:N`; the model's reply its chunks add
    *   up to, or a message a step made, such as a JSON repair's; for a step that reports no output of its
-   *   own, a streamed `RunnableWithFallbacks`, the reply of the last model run that ended inside it). The
-   *   run's own reported input is no help:
+   *   own, a streamed `RunnableWithFallbacks`, the reply of the last model run that ended inside it, only
+   *   when that model run is directly below the step's run: `model.withFallbacks([model2])`). The run's
+   *   own reported input is no help:
    *   `JsonOutputParser` keeps only the last chunk of it (`_concatOutputChunks` keeps the second, in
    *   @langchain/core 1.0 and 1.4 alike). A parser run that is no sequence's step, or its first, is not
-   *   judged by this rule; neither is one given text a step made of the reply (a tag cut out of it).
+   *   judged by this rule; neither is one given text a step made of the reply (a tag cut out of it), nor
+   *   one after a step that reports no output of its own and wraps more than a bare model
+   *   (`model.pipe(repair).withFallbacks([...])`: what it handed on is unknown, and the model's reply
+   *   inside it may not be it).
    *   Otherwise it, and `JsonOutputFunctionsParser` (`functionCall`, whose text is not what it parses),
    *   count only when they yielded nothing, or only empty values (LangChain then reports `{}`, or the
    *   `{}` / `[]` it yielded), judged on the last model reply's text.
@@ -273,15 +285,21 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
    */
   override async handleChainEnd(outputs: ChainValues, runId: string, parentRunId?: string, tags?: string[], kwargs?: { inputs?: Record<string, unknown> }): Promise<void> {
     // A run of a nested attempt: its own watcher judges it.
-    if (this.seen.nested.delete(runId)) return this.forget(runId);
+    if (this.seen.nested.delete(runId)) {
+      this.forget(runId);
+      this.endedWithin(parentRunId, undefined, undefined);
+      return;
+    }
     // A sequence that ended: its steps' outputs are of no more use.
     this.seen.stepOutputs.delete(runId);
     const step = sequenceStepOf(tags);
-    const own = stepOutputOf(outputs);
-    // A step that reports no output of its own (a streamed `RunnableWithFallbacks`) handed on what the last
-    // model run within it replied.
-    this.recordStepOutput(parentRunId, step, !own.message && own.text === undefined ? (this.seen.modelWithin.get(runId) ?? own) : own);
+    // A step that reports no output of its own (`{ output: undefined }`: a streamed `RunnableWithFallbacks`)
+    // handed on what the last model run within it replied, when that run was directly below it (the
+    // fallbacks are bare models); else what it handed on is unknown (see `stepOutputOf`: not judged).
+    this.recordStepOutput(parentRunId, step, reportedOutput(outputs) ? stepOutputOf(outputs) : (this.seen.directModelReply.get(runId) ?? stepOutputOf(undefined)));
     this.forget(runId);
+    // A chain run that ended after a model run: the chain runs above it were not last handed on a model's reply.
+    this.endedWithin(parentRunId, undefined, undefined);
     this.seen.parsingRuns.delete(runId);
     const skipping = this.seen.skippingRuns.get(runId);
     this.seen.skippingRuns.delete(runId);
@@ -315,7 +333,17 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
   /** Drops what was kept of a chain run that ended. */
   private forget(runId: string): void {
     this.seen.parents.delete(runId);
-    this.seen.modelWithin.delete(runId);
+    this.seen.directModelReply.delete(runId);
+  }
+
+  /**
+   * A run ended below `parentRunId`: for each chain run above it, the model reply (`reply`, of a model run
+   * `modelRunParent` is the parent of) it is last to have been handed directly, else undefined.
+   */
+  private endedWithin(parentRunId: string | undefined, reply: StepOutput | undefined, modelRunParent: string | undefined): void {
+    for (let id = parentRunId; id !== undefined && this.seen.parents.has(id); id = this.seen.parents.get(id)) {
+      this.seen.directModelReply.set(id, id === modelRunParent ? reply : undefined);
+    }
   }
 
   /** Remembers what a step of a sequence handed on (`parentRunId`: the sequence's run). */
@@ -394,9 +422,8 @@ export class ParseErrorWatcher extends BaseCallbackHandler {
     this.seen.replyText = typeof generation?.text === 'string' ? generation.text : undefined;
     this.seen.replyToolCalls = generation?.message?.additional_kwargs?.tool_calls;
     const reply = stepOutputOf(generation?.message ?? generation?.text, generation?.text);
-    // The last model run to end within each chain run above it (a nested attempt's included: its reply is
-    // what the nested runnable hands on).
-    for (let id = parentRunId; id !== undefined && this.seen.parents.has(id); id = this.seen.parents.get(id)) this.seen.modelWithin.set(id, reply);
+    // The last run to end within each chain run above it: a model's reply directly below its parent only.
+    this.endedWithin(parentRunId, reply, parentRunId);
     // A run of a nested attempt: its sequences' steps are its own watcher's.
     if (this.seen.nested.delete(runId)) return;
     // A chat model that is a step of a sequence hands on its reply, the message its chunks add up to.

@@ -1,7 +1,7 @@
 import { AIMessage } from '@langchain/core/messages';
 import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { z } from 'zod';
-import { describeSchemaIssues, parserSchemaIssues } from './parserSchemaIssues';
+import { describeSchemaIssues, parserSchemaIssues, shownPathOf } from './parserSchemaIssues';
 
 const Summary = z.object({ title: z.string(), bullets: z.array(z.string()).min(1) });
 const parser = (zodSchema: z.ZodType<Record<string, unknown>, Record<string, unknown>>) => new JsonOutputKeyToolsParser({ keyName: 'summary', returnSingle: true, zodSchema });
@@ -64,6 +64,54 @@ describe('parserSchemaIssues: the path as it may be shown', () => {
     const standard = Object.assign(() => undefined, { '~standard': { version: 1, vendor: 'test', validate, jsonSchema: { input: () => jsonSchema, output: () => jsonSchema } } });
     const issues = await parserSchemaIssues({ keyName: 'summary', serializableSchema: standard }, {});
     expect(issues?.map((i) => i.shownPath)).toEqual([['title'], ['<key>']]);
+  });
+});
+
+describe('shownPathOf: recursive schemas and numeric keys', () => {
+  /** `{ type, children: [ ... ] }` nested `depth` levels, the deepest node's `children` a number (the schema wants an array). */
+  function deepTree(depth: number): unknown {
+    let node: unknown = { type: 'a', children: 5 };
+    for (let i = 0; i < depth; i++) node = { type: 'b', children: [node] };
+    return node;
+  }
+  const treePath = (depth: number) => [...Array.from({ length: depth }, () => ['children', 0]).flat(), 'children'];
+
+  it('a recursive tree (z.lazy of a discriminated union of 3 node kinds) and a failure 30 levels deep: the path is walked promptly, every key named', async () => {
+    type Node = { type: 'a' | 'b' | 'c'; children: Node[] };
+    const Tree: z.ZodType<Node> = z.lazy(() =>
+      z.discriminatedUnion('type', [
+        z.object({ type: z.literal('a'), children: z.array(Tree) }),
+        z.object({ type: z.literal('b'), children: z.array(Tree) }),
+        z.object({ type: z.literal('c'), children: z.array(Tree) }),
+      ]),
+    );
+    const t0 = Date.now();
+    const issues = await parserSchemaIssues(parser(Tree as never), deepTree(30));
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(issues?.map((i) => i.shownPath)).toEqual([treePath(30)]);
+  });
+
+  it('a recursive schema that makes new alternatives at each level (nothing to deduplicate): the walk stops within its budget and shows the rest of the path as <key> and indexes', () => {
+    const kind = (): z.ZodType => z.object({ type: z.string(), children: z.array(z.lazy(node)) });
+    const node = (): z.ZodType => z.union([kind(), kind(), kind()]);
+    const t0 = Date.now();
+    const shown = shownPathOf(treePath(30), node(), deepTree(30));
+    expect(Date.now() - t0).toBeLessThan(1000);
+    expect(shown).toHaveLength(61);
+    expect(shown.slice(0, 4)).toEqual(['children', 0, 'children', 0]);
+    expect(shown.slice(-3)).toEqual(['<key>', 0, '<key>']);
+    expect(shown.filter((s) => typeof s === 'number')).toEqual(Array(30).fill(0));
+  });
+
+  it('a string of digits is an index only where the value has an array; a record key of digits is <key>, whatever the schema', () => {
+    const Either = z.union([z.array(z.object({ n: z.number() })), z.record(z.string(), z.object({ n: z.number() }))]);
+    expect(shownPathOf(['123456789', 'n'], Either, { 123456789: { n: 'x' } })).toEqual(['<key>', 'n']);
+    expect(shownPathOf(['1', 'n'], Either, [{ n: 1 }, { n: 'x' }])).toEqual([1, 'n']);
+    expect(shownPathOf([1, 'n'], Either, [{ n: 1 }, { n: 'x' }])).toEqual([1, 'n']);
+    // Without the value, a string of digits is a key like any other.
+    expect(shownPathOf(['1', 'n'], Either)).toEqual(['<key>', 'n']);
+    // A field whose name is digits is still named.
+    expect(shownPathOf(['2024', 'n'], z.object({ 2024: z.object({ n: z.number() }) }), { 2024: { n: 'x' } })).toEqual(['2024', 'n']);
   });
 });
 

@@ -48,19 +48,26 @@ export async function parserSchemaIssues(parser: ToolCallSchemaParser, value: un
     const standard = standardOf(parser.serializableSchema);
     if (standard !== undefined) {
       const verdict = (await standard.validate(value)) as { issues?: unknown } | undefined;
-      return verdict?.issues ? issuesOf(verdict.issues, parser.serializableSchema) : undefined;
+      return verdict?.issues ? issuesOf(verdict.issues, parser.serializableSchema, value) : undefined;
     }
     if (parser.zodSchema === undefined) return undefined;
     const parsed = await interopSafeParseAsync(parser.zodSchema as InteropZodType, value);
-    return parsed.success ? undefined : issuesOf((parsed.error as { issues?: unknown } | undefined)?.issues, parser.zodSchema);
+    return parsed.success ? undefined : issuesOf((parsed.error as { issues?: unknown } | undefined)?.issues, parser.zodSchema, value);
   } catch {
     return undefined;
   }
 }
 
-function issuesOf(issues: unknown, schema: unknown): SchemaIssue[] {
+function issuesOf(issues: unknown, schema: unknown, value: unknown): SchemaIssue[] {
   if (!Array.isArray(issues)) return [];
-  return issues.filter(isRecord).map((issue: SchemaIssue) => ({ ...issue, shownPath: shownPathOf(Array.isArray(issue.path) ? issue.path : [], schema) }));
+  // One work budget for all the issues of the reply (each path within its own too).
+  let left = MAX_REPLY_WORK;
+  return issues.filter(isRecord).map((issue: SchemaIssue) => {
+    const budget: Budget = { left: Math.min(MAX_PATH_WORK, left) };
+    const shownPath = walkPath(Array.isArray(issue.path) ? issue.path : [], schema, value, budget);
+    left -= Math.min(MAX_PATH_WORK, left) - Math.max(budget.left, 0);
+    return { ...issue, shownPath };
+  });
 }
 
 /** Placeholder for a key of the reply that the schema does not name. */
@@ -68,6 +75,20 @@ const UNNAMED_KEY = '<key>';
 
 /** Unwrappings of one schema {@link shapesOf} makes at most (a lazy schema may refer to itself). */
 const MAX_UNWRAPS = 200;
+
+/**
+ * Unwrappings {@link shownPathOf} makes at most for one path, all its segments together: past it, the rest
+ * of the path is shown as if the schema named no key (`<key>`; indexes as numbers).
+ */
+const MAX_PATH_WORK = 1_000;
+
+/** Unwrappings made at most for all the issue paths of one reply together (see {@link MAX_PATH_WORK}). */
+const MAX_REPLY_WORK = 5_000;
+
+/** What is left of a walk's work budget. */
+interface Budget {
+  left: number;
+}
 
 /** What a schema says of a value's structure: an object's fields, an array's items, a record's values. */
 interface Shape {
@@ -92,12 +113,12 @@ function isSchema(value: unknown): value is Record<string, unknown> {
  * The structures `schema` (zod 4, zod 3, or a Standard Schema's JSON Schema) allows, through its
  * wrappers (optional, default, pipe, lazy, ...) and alternatives (unions, intersections).
  */
-function shapesOf(schema: unknown): Shape[] {
+function shapesOf(schema: unknown, total: Budget): Shape[] {
   const shapes: Shape[] = [];
   const seen = new Set<unknown>();
   let budget = MAX_UNWRAPS;
   const visit = (s: unknown): void => {
-    if (!isSchema(s) || seen.has(s) || --budget < 0) return;
+    if (!isSchema(s) || seen.has(s) || --budget < 0 || --total.left < 0) return;
     seen.add(s);
     const s4 = s as { _zod?: { def?: Record<string, unknown> }; _def?: Record<string, unknown> };
     const def4 = s4._zod?.def;
@@ -179,42 +200,51 @@ function shapesOf(schema: unknown): Shape[] {
 /**
  * `path` as it may be shown: array indexes, and keys that `schema` itself names (an object's fields);
  * every other key, a record's (which the reply made up: an e-mail address, a sentence), as `<key>`.
+ * A number in the path is an array index; a string of digits is one only where `value` (the checked
+ * value, when given) has an array, else it is a key like any other. The walk does at most
+ * {@link MAX_PATH_WORK} unwrappings in all (a recursive schema may offer many alternatives at each
+ * level; each schema is expanded once per segment): past that, the rest of the path shows every key
+ * as `<key>`.
  *
  * @example
  * ```ts
  * shownPathOf(['alice@example.com', 'score'], z.record(z.string(), z.object({ score: z.number() }))); // ['<key>', 'score']
  * ```
  */
-export function shownPathOf(path: ReadonlyArray<PropertyKey | { key: PropertyKey }>, schema: unknown): Array<string | number> {
-  let schemas: unknown[] = [schema];
+export function shownPathOf(path: ReadonlyArray<PropertyKey | { key: PropertyKey }>, schema: unknown, value?: unknown): Array<string | number> {
+  return walkPath(path, schema, value, { left: MAX_PATH_WORK });
+}
+
+function walkPath(path: ReadonlyArray<PropertyKey | { key: PropertyKey }>, schema: unknown, value: unknown, budget: Budget): Array<string | number> {
+  // The schemas the value at this point of the path may have to match, each once.
+  let schemas = new Set<unknown>([schema]);
+  let at = value;
   return path.map((segment) => {
     const key = keyOf(segment);
-    const shapes = schemas.flatMap(shapesOf);
-    const next: unknown[] = [];
+    const parent = at;
+    at = isRecord(parent) ? (parent as Record<PropertyKey, unknown>)[key] : undefined;
+    const index = typeof key === 'number' ? key : typeof key === 'string' && Array.isArray(parent) && /^(0|[1-9][0-9]*)$/.test(key) ? Number(key) : undefined;
+    if (budget.left <= 0) {
+      schemas.clear();
+      return index ?? UNNAMED_KEY;
+    }
+    const shapes: Shape[] = [];
+    for (const s of schemas) shapes.push(...shapesOf(s, budget));
+    const next = new Set<unknown>();
     let named = false;
-    if (typeof key === 'number') {
-      for (const shape of shapes) {
-        const item = shape.items?.[key] ?? shape.rest;
-        if (item !== undefined) next.push(item);
-      }
-    } else if (typeof key === 'string') {
-      for (const shape of shapes) {
+    for (const shape of shapes) {
+      if (index !== undefined) {
+        const item = shape.items?.[index] ?? shape.rest;
+        if (item !== undefined) next.add(item);
+      } else if (typeof key === 'string') {
         if (shape.fields !== undefined && Object.hasOwn(shape.fields, key)) {
           named = true;
-          next.push(shape.fields[key]);
-        } else if (shape.otherKeys !== undefined) next.push(shape.otherKeys);
-        // A string index into an array (some schemas give indexes as strings).
-        if (/^(0|[1-9][0-9]{0,8})$/.test(key)) {
-          const item = shape.items?.[Number(key)] ?? shape.rest;
-          if (item !== undefined) {
-            named = true;
-            next.push(item);
-          }
-        }
+          next.add(shape.fields[key]);
+        } else if (shape.otherKeys !== undefined) next.add(shape.otherKeys);
       }
     }
     schemas = next;
-    return typeof key === 'number' ? key : named && typeof key === 'string' ? key : UNNAMED_KEY;
+    return index ?? (named && typeof key === 'string' ? key : UNNAMED_KEY);
   });
 }
 

@@ -339,7 +339,7 @@ describe('the reply judged is the message the parser was given, not the last mod
 
   describe("the step before the parser is model.withFallbacks([...]) (a RunnableWithFallbacks: streamed, its run ends with `{ output: undefined }`)", () => {
     // LangChain's RunnableWithFallbacks never adds up what it streamed (core 1.0 and 1.4): the reply judged
-    // is that of the last model run that ended within the step's run.
+    // is that of the last model run that ended within the step's run, a model run directly below it.
     const chain: Chain = (m) => jsonModel(m).withFallbacks([jsonModel('gpt-whole')]).pipe(new JsonOutputParser());
 
     it("a cut reply (finish_reason 'length'): invoke() falls back; stream() ends with InvalidStreamOutputError after the partial object", async () => {
@@ -347,6 +347,33 @@ describe('the reply judged is the message the parser was given, not the last mod
     });
 
     it('a whole reply: a success in stream() as in invoke()', async () => {
+      const { safe, engine, records } = resilient(chain, 'whole');
+      expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
+      const { chunks, err } = await readStream(safe.stream(PROMPT));
+      expect(err).toBeUndefined();
+      expect(chunks.at(-1)).toEqual(WHOLE);
+      await recordsReach(engine, records, 2);
+      expect(records.map(attemptsOf)).toEqual([['whole:success'], ['whole:success']]);
+    });
+  });
+
+  describe('the step before the parser is a withFallbacks([...]) of more than a bare model: what it handed on is unknown, so the cut rule does not judge it', () => {
+    // The model's reply inside such a step is not what the step handed on (a repair or guard step ran after it).
+    it('a JSON repair inside the step hands on a whole message made of a cut reply: a success in stream() as in invoke() (no false InvalidStreamOutputError)', async () => {
+      const repair = RunnableLambda.from((m: BaseMessage) => new AIMessage(`${m.text}"}`));
+      const chain: Chain = (m) => jsonModel(m).pipe(repair).withFallbacks([jsonModel('gpt-whole')]).pipe(new JsonOutputParser());
+      expect(await chain('gpt-cut').invoke(PROMPT)).toEqual({ title: 'Quarterly res' });
+      const { safe, engine, records } = resilient(chain, 'cut');
+      expect(await safe.invoke(PROMPT)).toEqual({ title: 'Quarterly res' });
+      const { chunks, err } = await readStream(safe.stream(PROMPT));
+      expect(err).toBeUndefined();
+      expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
+      await recordsReach(engine, records, 2);
+      expect(records.map(attemptsOf)).toEqual([['cut:success'], ['cut:success']]);
+    });
+
+    it("a whole JSON reply, then a guard model inside the step whose 1-token verdict ends with finish_reason 'length': a success in stream() as in invoke()", async () => {
+      const chain: Chain = (m) => jsonModel(m).pipe(guarded('gpt-guard-cut')).withFallbacks([jsonModel('gpt-whole')]).pipe(new JsonOutputParser());
       const { safe, engine, records } = resilient(chain, 'whole');
       expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
       const { chunks, err } = await readStream(safe.stream(PROMPT));

@@ -20,6 +20,12 @@ import { InvalidStreamOutputError, StreamInterruptedError, withResilience } from
 import { recordsReach } from './fakeProvider';
 
 const VALID = { title: 'Quarterly results', bullets: ['Revenue up 4%'] };
+/** A tree `depth` levels deep whose deepest node has `children: 5` (the schema wants an array). */
+function deepTree(depth: number): unknown {
+  let node: unknown = { type: 'a', children: 5 };
+  for (let i = 0; i < depth; i++) node = { type: 'b', children: [node] };
+  return node;
+}
 /** The tool-call arguments each model answers with (models named `gpt-4-*`: withStructuredOutput's default method for them is functionCalling). */
 const ARGUMENTS: Record<string, string> = {
   // Whole JSON, a wrong type: the schema wants a string title.
@@ -29,6 +35,9 @@ const ARGUMENTS: Record<string, string> = {
   'gpt-4-valid': JSON.stringify(VALID),
   // Whole JSON for a z.record(z.string(), z.number()), a wrong value type: its key is the reply's own text (a customer's e-mail address).
   'gpt-4-record': '{"alice.smith@example.com": "forty"}',
+  // Whole JSON for a recursive tree schema, wrong only at its deepest node (10 levels down).
+  'gpt-4-tree': JSON.stringify(deepTree(10)),
+  'gpt-4-tree-valid': JSON.stringify({ type: 'a', children: [] }),
 };
 const USAGE = { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 };
 
@@ -83,7 +92,7 @@ function engineOf() {
     {
       targets: Object.fromEntries(Object.keys(ARGUMENTS).map((m) => [m.slice('gpt-4-'.length), { provider: 'openai', model: m }])),
       // `outer`: the route of a ResilientRunnable wrapping another (one target, whatever the inner one calls).
-      routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] }, outer: { chain: ['valid'] }, record: { chain: ['record'] } },
+      routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] }, outer: { chain: ['valid'] }, record: { chain: ['record'] }, tree: { chain: ['tree', 'tree-valid'] } },
       breaker: { consecutiveFailures: 1, minimumCalls: 100 },
     },
     { onWarning: () => undefined },
@@ -367,4 +376,31 @@ describe("the InvalidStreamOutputError's reason never quotes the reply: keys the
     await recordsReach(engine, records, 1);
     expect(JSON.stringify(records)).not.toContain('alice.smith@example.com');
   });
+});
+
+describe('a recursive tree schema (z.lazy of a discriminated union of 3 node kinds, each with `children: z.array(Tree)`) and a reply wrong 10 levels down', () => {
+  type Node = { type: 'a' | 'b' | 'c'; children: Node[] };
+  const Tree: z.ZodType<Node> = z.lazy(() =>
+    z.discriminatedUnion('type', [
+      z.object({ type: z.literal('a'), children: z.array(Tree) }),
+      z.object({ type: z.literal('b'), children: z.array(Tree) }),
+      z.object({ type: z.literal('c'), children: z.array(Tree) }),
+    ]),
+  );
+  const chain: Chain = (m) => chat(m).withStructuredOutput(Tree, { name: 'summary' }) as Runnable<string, unknown>;
+
+  it('stream() ends promptly with InvalidStreamOutputError naming the path (the schema is not expanded anew for each alternative at each level), and invoke() falls back', async () => {
+    await expect(chain('gpt-4-tree').invoke(PROMPT)).rejects.toThrow();
+    const { engine, records } = engineOf();
+    const safe = withResilience(chain('gpt-4-tree'), { engine, route: 'tree', fallbacks: [chain('gpt-4-tree-valid')] });
+    expect(await safe.invoke(PROMPT)).toEqual({ type: 'a', children: [] });
+    const t0 = Date.now();
+    const { err } = await readStream(safe.stream(PROMPT));
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(err).toBeInstanceOf(InvalidStreamOutputError);
+    const path = [...Array<string>(10).fill('children.0'), 'children'].join('.');
+    expect(err).toMatchObject({ reason: `the reply does not match the output parser's schema: ${path}: expected array, got a number` });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)[0]).toEqual(['tree:validation_failed', 'tree-valid:success']);
+  }, 60_000);
 });
