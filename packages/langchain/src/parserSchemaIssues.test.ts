@@ -136,3 +136,26 @@ describe('describeSchemaIssues', () => {
     expect(describeSchemaIssues([], {})).toBe('rejected');
   });
 });
+
+describe('shownPathOf on odd values', () => {
+  it('a getter that throws on the value: the path is still shown, no throw', () => {
+    const value = {
+      get a(): unknown {
+        throw new Error('boom');
+      },
+    };
+    expect(shownPathOf(['a', 'b'], z.object({ a: z.object({ b: z.number() }) }), value)).toEqual(['a', 'b']);
+  });
+
+  it('a path longer than the value and a cyclic value: keys the schema does not name are <key>', () => {
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    expect(shownPathOf(['self', 'self', 'x', 'y', '0'], z.any(), cyc)).toEqual(['<key>', '<key>', '<key>', '<key>', '<key>']);
+  });
+
+  it('a record key of digits, of a record a preprocess step made of an array, is <key>, never an index', async () => {
+    const Schema = z.preprocess((v) => (Array.isArray(v) ? Object.fromEntries(v as never) : v), z.record(z.string(), z.number()));
+    const issues = await parserSchemaIssues(parser(Schema as never), [['5551234567', 'x']]);
+    expect(issues?.[0]?.shownPath).toEqual(['<key>']);
+  });
+});

@@ -201,7 +201,7 @@ function shapesOf(schema: unknown, total: Budget): Shape[] {
  * `path` as it may be shown: array indexes, and keys that `schema` itself names (an object's fields);
  * every other key, a record's (which the reply made up: an e-mail address, a sentence), as `<key>`.
  * A number in the path is an array index; a string of digits is one only where `value` (the checked
- * value, when given) has an array, else it is a key like any other. The walk does at most
+ * value, when given) has an array and the schema an array's items, else it is a key like any other. The walk does at most
  * {@link MAX_PATH_WORK} unwrappings in all (a recursive schema may offer many alternatives at each
  * level; each schema is expanded once per segment): past that, the rest of the path shows every key
  * as `<key>`.
@@ -222,14 +222,21 @@ function walkPath(path: ReadonlyArray<PropertyKey | { key: PropertyKey }>, schem
   return path.map((segment) => {
     const key = keyOf(segment);
     const parent = at;
-    at = isRecord(parent) ? (parent as Record<PropertyKey, unknown>)[key] : undefined;
-    const index = typeof key === 'number' ? key : typeof key === 'string' && Array.isArray(parent) && /^(0|[1-9][0-9]*)$/.test(key) ? Number(key) : undefined;
+    at = propertyOf(parent, key);
     if (budget.left <= 0) {
       schemas.clear();
-      return index ?? UNNAMED_KEY;
+      return typeof key === 'number' ? key : UNNAMED_KEY;
     }
     const shapes: Shape[] = [];
     for (const s of schemas) shapes.push(...shapesOf(s, budget));
+    // A string of digits is an index only where both the value and the schema have an array: a key
+    // of a record (a phone number) stays a key, even when a preprocess step made the record of an array.
+    const index =
+      typeof key === 'number'
+        ? key
+        : typeof key === 'string' && Array.isArray(parent) && /^(0|[1-9][0-9]*)$/.test(key) && shapes.some((sh) => sh.items !== undefined || sh.rest !== undefined)
+          ? Number(key)
+          : undefined;
     const next = new Set<unknown>();
     let named = false;
     for (const shape of shapes) {
@@ -246,6 +253,16 @@ function walkPath(path: ReadonlyArray<PropertyKey | { key: PropertyKey }>, schem
     schemas = next;
     return index ?? (named && typeof key === 'string' ? key : UNNAMED_KEY);
   });
+}
+
+/** `parent[key]`, or undefined when `parent` is not an object or reading it throws (a getter). */
+function propertyOf(parent: unknown, key: PropertyKey): unknown {
+  if (!isRecord(parent)) return undefined;
+  try {
+    return (parent as Record<PropertyKey, unknown>)[key];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Expectations this long are not a type's name: left out. */

@@ -187,6 +187,17 @@ describe("a JSON-mode reply cut off by max_tokens (finish_reason 'length') after
   });
 });
 
+/** `chain` through the adapter with `target` first: `expected` from invoke(), and from stream() with no error, one success each. */
+async function expectSuccessAsInvoke(chain: Chain, target: string, expected: unknown): Promise<void> {
+  const { safe, engine, records } = resilient(chain, target);
+  expect(await safe.invoke(PROMPT)).toEqual(expected);
+  const { chunks, err } = await readStream(safe.stream(PROMPT));
+  expect(err).toBeUndefined();
+  expect(chunks.at(-1)).toEqual(expected);
+  await recordsReach(engine, records, 2);
+  expect(records.map(attemptsOf)).toEqual([[`${target}:success`], [`${target}:success`]]);
+}
+
 /**
  * `chain` on the cut reply: invoke() of the bare chain throws; through the adapter invoke() falls back to
  * the whole reply, and stream() yields the partial object, then ends with InvalidStreamOutputError.
@@ -262,13 +273,7 @@ describe("a JSON-mode reply cut off by max_tokens before anything reached the ca
 
 describe('only the provider says a reply was cut', () => {
   it.each(jsonParserChains)("%s, a whole object that ends with finish_reason 'stop': a success in stream() and invoke()", async (_, chain) => {
-    const { safe, engine, records } = resilient(chain, 'whole');
-    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
-    const { chunks, err } = await readStream(safe.stream(PROMPT));
-    expect(err).toBeUndefined();
-    expect(chunks.at(-1)).toEqual(WHOLE);
-    await recordsReach(engine, records, 2);
-    expect(records.map(attemptsOf)).toEqual([['whole:success'], ['whole:success']]);
+    await expectSuccessAsInvoke(chain, 'whole', WHOLE);
   });
 
   it.each(jsonParserChains)(
@@ -297,13 +302,7 @@ describe('the reply judged is the message the parser was given, not the last mod
   it("a whole JSON reply, then a guard model whose 1-token verdict ends with finish_reason 'length': a success in stream() as in invoke()", async () => {
     const chain: Chain = (m) => jsonModel(m).pipe(guarded('gpt-guard-cut')).pipe(new JsonOutputParser());
     expect(await chain('gpt-whole').invoke(PROMPT)).toEqual(WHOLE);
-    const { safe, engine, records } = resilient(chain, 'whole');
-    expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
-    const { chunks, err } = await readStream(safe.stream(PROMPT));
-    expect(err).toBeUndefined();
-    expect(chunks.at(-1)).toEqual(WHOLE);
-    await recordsReach(engine, records, 2);
-    expect(records.map(attemptsOf)).toEqual([['whole:success'], ['whole:success']]);
+    await expectSuccessAsInvoke(chain, 'whole', WHOLE);
   });
 
   it('the same, with the parsed object held back by a later step: no fallback before content', async () => {
@@ -328,13 +327,7 @@ describe('the reply judged is the message the parser was given, not the last mod
     const repair = RunnableLambda.from((m: BaseMessage) => new AIMessage(`${m.text}"}`));
     const chain: Chain = (m) => jsonModel(m).pipe(repair).pipe(new JsonOutputParser());
     expect(await chain('gpt-cut').invoke(PROMPT)).toEqual({ title: 'Quarterly res' });
-    const { safe, engine, records } = resilient(chain, 'cut');
-    expect(await safe.invoke(PROMPT)).toEqual({ title: 'Quarterly res' });
-    const { chunks, err } = await readStream(safe.stream(PROMPT));
-    expect(err).toBeUndefined();
-    expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
-    await recordsReach(engine, records, 2);
-    expect(records.map(attemptsOf)).toEqual([['cut:success'], ['cut:success']]);
+    await expectSuccessAsInvoke(chain, 'cut', { title: 'Quarterly res' });
   });
 
   describe("the step before the parser is model.withFallbacks([...]) (a RunnableWithFallbacks: streamed, its run ends with `{ output: undefined }`)", () => {
@@ -347,13 +340,7 @@ describe('the reply judged is the message the parser was given, not the last mod
     });
 
     it('a whole reply: a success in stream() as in invoke()', async () => {
-      const { safe, engine, records } = resilient(chain, 'whole');
-      expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
-      const { chunks, err } = await readStream(safe.stream(PROMPT));
-      expect(err).toBeUndefined();
-      expect(chunks.at(-1)).toEqual(WHOLE);
-      await recordsReach(engine, records, 2);
-      expect(records.map(attemptsOf)).toEqual([['whole:success'], ['whole:success']]);
+      await expectSuccessAsInvoke(chain, 'whole', WHOLE);
     });
   });
 
@@ -363,24 +350,12 @@ describe('the reply judged is the message the parser was given, not the last mod
       const repair = RunnableLambda.from((m: BaseMessage) => new AIMessage(`${m.text}"}`));
       const chain: Chain = (m) => jsonModel(m).pipe(repair).withFallbacks([jsonModel('gpt-whole')]).pipe(new JsonOutputParser());
       expect(await chain('gpt-cut').invoke(PROMPT)).toEqual({ title: 'Quarterly res' });
-      const { safe, engine, records } = resilient(chain, 'cut');
-      expect(await safe.invoke(PROMPT)).toEqual({ title: 'Quarterly res' });
-      const { chunks, err } = await readStream(safe.stream(PROMPT));
-      expect(err).toBeUndefined();
-      expect(chunks.at(-1)).toEqual({ title: 'Quarterly res' });
-      await recordsReach(engine, records, 2);
-      expect(records.map(attemptsOf)).toEqual([['cut:success'], ['cut:success']]);
+      await expectSuccessAsInvoke(chain, 'cut', { title: 'Quarterly res' });
     });
 
     it("a whole JSON reply, then a guard model inside the step whose 1-token verdict ends with finish_reason 'length': a success in stream() as in invoke()", async () => {
       const chain: Chain = (m) => jsonModel(m).pipe(guarded('gpt-guard-cut')).withFallbacks([jsonModel('gpt-whole')]).pipe(new JsonOutputParser());
-      const { safe, engine, records } = resilient(chain, 'whole');
-      expect(await safe.invoke(PROMPT)).toEqual(WHOLE);
-      const { chunks, err } = await readStream(safe.stream(PROMPT));
-      expect(err).toBeUndefined();
-      expect(chunks.at(-1)).toEqual(WHOLE);
-      await recordsReach(engine, records, 2);
-      expect(records.map(attemptsOf)).toEqual([['whole:success'], ['whole:success']]);
+      await expectSuccessAsInvoke(chain, 'whole', WHOLE);
     });
   });
 
