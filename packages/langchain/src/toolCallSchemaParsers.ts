@@ -102,10 +102,22 @@ const INNER_SCHEMAS = ['shape', 'element', 'innerType', 'options', 'left', 'righ
 const MAX_OUTLINE = 2_000;
 
 /**
+ * The constants a zod 4 schema's `def` names, as plain data both in the live schema and in @langchain/core
+ * 1.4's serialized copy: an enum's members (`def.entries`, `z.enum(['spam', 'ham'])`) and a literal's
+ * values (`def.values`, `z.literal('spam')`), each as its type and text, sorted. Undefined for other kinds.
+ * Checks (`.min(1)`) are not among them: the serialized copy keeps each check as `{}`.
+ */
+function constantsOf(def: Record<string, unknown>): string[] | undefined {
+  const held = def.type === 'enum' && isRecord(def.entries) ? Object.values(def.entries) : def.type === 'literal' && Array.isArray(def.values) ? def.values : undefined;
+  return held?.map((v: unknown) => `${typeof v}:${String(v)}`).sort();
+}
+
+/**
  * The outline of a zod 4 schema, live or as @langchain/core 1.4's `toJSON()` copies it (`{ def, type }`
- * all the way down): the kind of each schema in it (`def.type`) and the names of object fields, nothing
- * the schema computes (defaults) and no values. Undefined for anything else (zod 3, other Standard
- * Schemas), or a schema too large to outline.
+ * all the way down): the kind of each schema in it (`def.type`), the names of object fields and the
+ * constants of enums and literals (see {@link constantsOf}: the schema's own, never a reply's), nothing
+ * the schema computes (defaults, never read) and no checks. Undefined for anything else (zod 3, other
+ * Standard Schemas), or a schema too large to outline.
  */
 function outlineOf(schema: unknown): string | undefined {
   let budget = MAX_OUTLINE;
@@ -116,7 +128,8 @@ function outlineOf(schema: unknown): string | undefined {
     const def = (node as { def?: unknown }).def;
     if (isRecord(def) && typeof def.type === 'string') {
       const inner = INNER_SCHEMAS.filter((k) => Object.hasOwn(def, k)).map((k) => [k, outline(def[k], depth + 1)]);
-      return [def.type, inner];
+      const constants = constantsOf(def);
+      return constants === undefined ? [def.type, inner] : [def.type, inner, constants];
     }
     // An object's shape: its field names, each with its schema's outline.
     if (isRecord(node) && Object.getPrototypeOf(node) === Object.prototype) {
@@ -155,10 +168,11 @@ function outlineOfParser(parser: ToolCallSchemaParser): string | undefined {
  * instance's `lc_id`) and `kwargs.key_name`, `return_single` and `return_id` (the same shape in 1.0 and
  * 1.4), against each instance's own fields, read once per instance. Several alike are told apart by their
  * schema where the form allows: on 1.0 `kwargs.zod_schema` is the schema object itself, on 1.4 a copy
- * of a zod 4 schema's `def`, whose outline (kinds and field names, see `outlineOf`) is compared with
- * the instances' own (read once, no default computed). The schema is then taken from the instances found in
- * the wrapped runnable. Usually one; several when parsers of the runnable return the same tool's calls
- * alike (on 1.4, two schemas for one tool name), empty when none matches.
+ * of a zod 4 schema's `def`, whose outline (kinds, field names, enum members and literal values, see
+ * `outlineOf`) is compared with the instances' own (read once, no default computed). The schema is then
+ * taken from the instances found in the wrapped runnable. Usually one; several when parsers of the
+ * runnable return the same tool's calls alike (on 1.4, two schemas for one tool name that differ only in
+ * checks, `.min(1)`, or are not zod 4), empty when none matches.
  *
  * @example
  * ```ts
@@ -178,7 +192,7 @@ export function toolCallSchemaParsersOf(parsers: ReadonlyArray<ToolCallSchemaPar
   const schema = kwargs?.zod_schema ?? kwargs?.zodSchema ?? kwargs?.serializable_schema ?? kwargs?.serializableSchema;
   const same = isRecord(schema) ? alike.filter((p) => (p.zodSchema ?? p.serializableSchema) === schema) : [];
   if (same.length > 0) return same;
-  // 1.4 keeps a copy of a zod 4 schema's `def`: its outline (kinds and field names) tells apart schemas built differently.
+  // 1.4 keeps a copy of a zod 4 schema's `def`: its outline (kinds, field names, enum members, literal values) tells apart schemas built differently.
   const outline = outlineOf(schema);
   const sameOutline = outline === undefined ? [] : alike.filter((p) => outlineOfParser(p) === outline);
   return sameOutline.length > 0 ? sameOutline : alike;

@@ -38,16 +38,25 @@ const ARGUMENTS: Record<string, string> = {
   // Whole JSON for a recursive tree schema, wrong only at its deepest node (10 levels down).
   'gpt-4-tree': JSON.stringify(deepTree(10)),
   'gpt-4-tree-valid': JSON.stringify({ type: 'a', children: [] }),
+  // Models named `gpt-4-x-*` call the tool `extract` (withStructuredOutput's name for a schema given without one).
+  'gpt-4-x-urgent': '{"spam": "urgent"}',
+  'gpt-4-x-ham': '{"spam": "ham"}',
+  'gpt-4-x-kind-ham': '{"kind": "ham"}',
+  'gpt-4-x-kind-spam': '{"kind": "spam"}',
+  'gpt-4-x-priority': '{"priority": "high"}',
 };
+/** The tool a model calls: `extract` for `gpt-4-x-*`, else `summary`. */
+const toolOf = (model: string) => (model.startsWith('gpt-4-x-') ? 'extract' : 'summary');
 const USAGE = { prompt_tokens: 20, completion_tokens: 9, total_tokens: 29 };
 
 /** The reply as a Chat Completions SSE stream: the call's header, its arguments in pieces, the finish chunk, usage, [DONE]. */
 function streamed(model: string, args: string, includeUsage: boolean): string[] {
+  const name = toolOf(model);
   const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1_700_000_000, model };
   const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
   const pieces = args.match(/.{1,6}/gs) ?? [];
   return [
-    chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name: 'summary', arguments: '' } }] }, null),
+    chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name, arguments: '' } }] }, null),
     ...pieces.map((p) => chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }, null)),
     chunk({}, 'tool_calls'),
     ...(includeUsage ? [{ ...base, choices: [], usage: USAGE }] : []),
@@ -74,7 +83,7 @@ beforeAll(async () => {
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      const message = { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'summary', arguments: args } }] };
+      const message = { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: toolOf(body.model), arguments: args } }] };
       res.end(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', created: 1_700_000_000, model: body.model, choices: [{ index: 0, message, logprobs: null, finish_reason: 'tool_calls' }], usage: USAGE }));
     });
   });
@@ -92,7 +101,7 @@ function engineOf() {
     {
       targets: Object.fromEntries(Object.keys(ARGUMENTS).map((m) => [m.slice('gpt-4-'.length), { provider: 'openai', model: m }])),
       // `outer`: the route of a ResilientRunnable wrapping another (one target, whatever the inner one calls).
-      routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] }, outer: { chain: ['valid'] }, record: { chain: ['record'] }, tree: { chain: ['tree', 'tree-valid'] } },
+      routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] }, outer: { chain: ['valid'] }, record: { chain: ['record'] }, tree: { chain: ['tree', 'tree-valid'] }, 'x-urgent': { chain: ['x-urgent', 'x-ham'] }, 'x-kind-ham': { chain: ['x-kind-ham', 'x-kind-spam'] } },
       breaker: { consecutiveFailures: 1, minimumCalls: 100 },
     },
     { onWarning: () => undefined },
@@ -403,4 +412,76 @@ describe('a recursive tree schema (z.lazy of a discriminated union of 3 node kin
     await recordsReach(engine, records, 2);
     expect(records.map(attemptsOf)[0]).toEqual(['tree:validation_failed', 'tree-valid:success']);
   }, 60_000);
+});
+
+describe('two tool-call parsers of one tool (`withStructuredOutput` without `name`: both `extract`) whose schemas differ only in values, in one sequence', () => {
+  const Spam = z.object({ spam: z.enum(['spam', 'ham']) });
+  const Urgency = z.object({ spam: z.enum(['urgent', 'normal']) });
+  const IsSpam = z.object({ kind: z.literal('spam') });
+  const IsHam = z.object({ kind: z.literal('ham') });
+  /** `first` over model `m`, a lambda (it reads its whole input: the first parser's run ends before anything goes out), then `second` over `secondModel`. */
+  const both =
+    (first: z.ZodType, second: z.ZodType, secondModel: string): Chain =>
+    (m) =>
+      chat(m)
+        .withStructuredOutput(first)
+        .pipe(RunnableLambda.from((r: unknown) => `Label this: ${JSON.stringify(r)}`))
+        .pipe(chat(secondModel).withStructuredOutput(second)) as unknown as Runnable<string, unknown>;
+
+  it.each([
+    ['z.enum members', both(Spam, Urgency, 'gpt-4-x-urgent'), 'x-urgent', 'x-ham', { spam: 'urgent' }],
+    ['z.literal values', both(IsSpam, IsHam, 'gpt-4-x-kind-ham'), 'x-kind-ham', 'x-kind-spam', { kind: 'ham' }],
+  ])("%s: the first reply fails the first parser's schema (the second's would accept it): stream() falls back, as invoke() does", async (_, chain, route, fallback, result) => {
+    await expect(chain(`gpt-4-${route}`).invoke(PROMPT)).rejects.toThrow('Failed to parse');
+    const { engine, records } = engineOf();
+    const safe = withResilience(chain(`gpt-4-${route}`), { engine, route, fallbacks: [chain(`gpt-4-${fallback}`)] });
+    expect(await safe.invoke(PROMPT)).toEqual(result);
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual(result);
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([
+      [`${route}:validation_failed`, `${fallback}:success`],
+      [`${route}:validation_failed`, `${fallback}:success`],
+    ]);
+  });
+
+  it('z.enum members: replies each parser accepts are a success', async () => {
+    const chain = both(Urgency, Spam, 'gpt-4-x-ham');
+    const { engine, records } = engineOf();
+    const safe = withResilience(chain('gpt-4-x-urgent'), { engine, route: 'x-urgent', fallbacks: [chain('gpt-4-x-ham')] });
+    expect(await safe.invoke(PROMPT)).toEqual({ spam: 'ham' });
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual({ spam: 'ham' });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([['x-urgent:success'], ['x-urgent:success']]);
+  });
+});
+
+describe('a tool-call parser in the middle of a sequence (a lambda, then another model with structured output after it)', () => {
+  const Spam = z.object({ spam: z.enum(['spam', 'ham']) });
+  const Priority = z.object({ priority: z.enum(['high', 'low']) });
+  const chain: Chain = (m) =>
+    chat(m)
+      .withStructuredOutput(Spam)
+      .pipe(RunnableLambda.from((r: { spam: string }) => `A message labelled ${r.spam}: how urgent is it?`))
+      .pipe(chat('gpt-4-x-priority').withStructuredOutput(Priority)) as unknown as Runnable<string, unknown>;
+
+  it("the first reply fails its parser's schema: invoke() falls back, and so does stream() (judged at the stream's first content, after the second model answered)", async () => {
+    await expect(chain('gpt-4-x-urgent').invoke(PROMPT)).rejects.toThrow('Failed to parse');
+    const { engine, records } = engineOf();
+    const safe = withResilience(chain('gpt-4-x-urgent'), { engine, route: 'x-urgent', fallbacks: [chain('gpt-4-x-ham')] });
+    expect(await safe.invoke(PROMPT)).toEqual({ priority: 'high' });
+    const { chunks, err } = await readStream(safe.stream(PROMPT));
+    expect(err).toBeUndefined();
+    expect(chunks.at(-1)).toEqual({ priority: 'high' });
+    await recordsReach(engine, records, 2);
+    expect(records.map(attemptsOf)).toEqual([
+      ['x-urgent:validation_failed', 'x-ham:success'],
+      ['x-urgent:validation_failed', 'x-ham:success'],
+    ]);
+    // invoke() stops at the first parser; stream() judges that parser's run when the first content comes, from the last step.
+    expect(requests).toEqual(['gpt-4-x-urgent', 'gpt-4-x-urgent', 'gpt-4-x-ham', 'gpt-4-x-priority', 'gpt-4-x-urgent', 'gpt-4-x-priority', 'gpt-4-x-ham', 'gpt-4-x-priority']);
+  });
 });
