@@ -4,6 +4,7 @@ import { isCompleteJson, parses } from './isCompleteJson';
 import { describeSchemaIssues, parserSchemaIssues } from './parserSchemaIssues';
 import type { ToolCallSchemaParser } from './toolCallSchemaParsers';
 import { truncationOf, type Truncation } from './truncationOf';
+import { isRecord } from './isRecord';
 
 /**
  * A reply the wrapped runnable could not parse: why (in words that do not quote the reply), and the
@@ -248,10 +249,6 @@ export function parseFailureOfStreamedToolCalls(message: unknown): ParseFailure 
   }
   const cut = calls.find((c) => c.named && !c.custom && c.args.trim() !== '' && !isCompleteJson(c.args));
   return cut && { reason: TOOL_ARGS_NOT_JSON, text: cut.args };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }
 
 /** Whether `value` is a string `JSON.parse` accepts, as the tool-call parsers read arguments. */

@@ -1,6 +1,7 @@
 import { interopSafeParseAsync, type InteropZodType } from '@langchain/core/utils/types';
 import { valueType } from '@llm-resilience/core';
 import { standardOf, type ToolCallSchemaParser } from './toolCallSchemaParsers';
+import { isRecord } from './isRecord';
 
 /**
  * One problem a schema found in a value: where (`path`), and, when the schema says, what it expected
@@ -22,10 +23,6 @@ export interface SchemaIssue {
    * `<key>`.
    */
   shownPath?: ReadonlyArray<string | number>;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Serialized } from '@langchain/core/load/serializable';
 import type { Runnable } from '@langchain/core/runnables';
 import { runnablesWithin } from './runnablesWithin';
+import { isRecord } from './isRecord';
 
 /**
  * A tool-call parser that checks the arguments it returns against a schema in its `invoke()`:
@@ -24,10 +25,6 @@ export interface ToolCallSchemaParser {
   serializableSchema?: unknown;
   /** Its class, as its `toJSON()` names it (`['langchain', 'output_parsers', 'openai_tools', 'JsonOutputKeyToolsParser']`). */
   lc_id?: string[];
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }
 
 /** A Standard Schema's `~standard` part, if `schema` is one: an object or a function (ArkType's `type()` is callable), as LangChain's `isStandardSchema` accepts. */

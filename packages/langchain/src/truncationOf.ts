@@ -1,3 +1,5 @@
+import { isRecord } from './isRecord';
+
 /**
  * Where a provider says, in a streamed reply, that it stopped because the reply reached its output-token
  * limit: how the reply ended, as it ends up in the message the chunks add up to.
@@ -69,8 +71,4 @@ export function truncationOf(message: unknown): Truncation | undefined {
     }
   }
   return undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }

@@ -8,16 +8,14 @@
  * ends as if the object were complete. Through the adapter the stream gets invoke()'s verdict: before any
  * chunk reached the caller an invalid reply that falls back, after it an InvalidStreamOutputError.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { JsonOutputParser } from '@langchain/core/output_parsers';
 import { AIMessage, type BaseMessage } from '@langchain/core/messages';
 import { RunnableLambda, type Runnable, type RunnableConfig } from '@langchain/core/runnables';
 import { ChatOpenAI } from '@langchain/openai';
-import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
 import { InvalidStreamOutputError, StreamInterruptedError, withResilience } from '../src';
 import { recordsReach } from './fakeProvider';
+import { attemptsOf, readStream, scriptedChatServer, sseEvents, watchedEngine } from './scriptedChatServer';
 import { dropsEverything } from './support';
 
 /** What a model of the server answers in JSON mode, and how its reply ends. */
@@ -47,74 +45,40 @@ function streamed(model: string, reply: Reply, includeUsage: boolean): string[] 
   const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1_700_000_000, model };
   const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
   const pieces = reply.text.match(/.{1,8}/gs) ?? [];
-  return [
+  return sseEvents([
     chunk({ role: 'assistant', content: '' }, null),
     ...pieces.map((p) => chunk({ content: p }, null)),
     chunk({}, reply.finish),
     ...(includeUsage ? [{ ...base, choices: [], usage: USAGE }] : []),
-  ]
-    .map((c) => `data: ${JSON.stringify(c)}\n\n`)
-    .concat('data: [DONE]\n\n');
+  ]);
 }
 
-let server: Server;
-let baseURL: string;
-const requests: string[] = [];
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (d: Buffer) => (raw += d.toString()));
-    req.on('end', () => {
-      const body = JSON.parse(raw) as { model: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
-      requests.push(body.model);
-      const reply = REPLIES[body.model]!;
-      if (body.stream === true) {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        for (const event of streamed(body.model, reply, body.stream_options?.include_usage === true)) res.write(event);
-        res.end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          id: 'chatcmpl-1',
-          object: 'chat.completion',
-          created: 1_700_000_000,
-          model: body.model,
-          choices: [{ index: 0, message: { role: 'assistant', content: reply.text, refusal: null }, logprobs: null, finish_reason: reply.finish }],
-          usage: USAGE,
-        }),
-      );
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-});
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
-beforeEach(() => {
-  requests.length = 0;
+const server = scriptedChatServer((body) => {
+  const reply = REPLIES[body.model]!;
+  if (body.stream === true) return { events: streamed(body.model, reply, body.stream_options?.include_usage === true) };
+  return {
+    body: {
+      id: 'chatcmpl-1',
+      object: 'chat.completion',
+      created: 1_700_000_000,
+      model: body.model,
+      choices: [{ index: 0, message: { role: 'assistant', content: reply.text, refusal: null }, logprobs: null, finish_reason: reply.finish }],
+      usage: USAGE,
+    },
+  };
 });
 
 /** Targets named after their model (`cut` is `gpt-cut`); each route falls back to `whole`. One failure opens a breaker. */
 function engineOf() {
-  const policy = definePolicy(
-    {
-      targets: Object.fromEntries(Object.keys(REPLIES).map((m) => [m.slice(4), { provider: 'openai', model: m }])),
-      routes: { cut: { chain: ['cut', 'whole'] }, spent: { chain: ['spent', 'whole'] }, unsignalled: { chain: ['unsignalled', 'whole'] }, whole: { chain: ['whole'] } },
-      breaker: { consecutiveFailures: 1, minimumCalls: 100 },
-    },
-    { onWarning: () => undefined },
-  );
-  const engine = createResilience(policy);
-  const records: RequestRecord[] = [];
-  const transitions: string[] = [];
-  engine.events.on('record', (r) => records.push(r));
-  engine.events.on('breaker', (t) => transitions.push(`${t.key}: ${t.from} -> ${t.to}`));
-  return { engine, records, transitions };
+  return watchedEngine({
+    targets: Object.fromEntries(Object.keys(REPLIES).map((m) => [m.slice(4), { provider: 'openai', model: m }])),
+    routes: { cut: { chain: ['cut', 'whole'] }, spent: { chain: ['spent', 'whole'] }, unsignalled: { chain: ['unsignalled', 'whole'] }, whole: { chain: ['whole'] } },
+    breaker: { consecutiveFailures: 1, minimumCalls: 100 },
+  });
 }
 
-const chat = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL } });
-const jsonModel = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL }, modelKwargs: { response_format: { type: 'json_object' } } });
+const chat = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL: server.baseURL } });
+const jsonModel = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL: server.baseURL }, modelKwargs: { response_format: { type: 'json_object' } } });
 /** A plain JSON schema: `withStructuredOutput` parses jsonMode replies to it with `JsonOutputParser` (no validation). */
 const summarySchema = { title: 'summary', type: 'object', properties: { title: { type: 'string' }, bullets: { type: 'array', items: { type: 'string' } } }, required: ['title', 'bullets'] };
 const Summary = z.object({ title: z.string(), bullets: z.array(z.string()) });
@@ -125,19 +89,7 @@ const jsonParserChains: Array<[string, Chain]> = [
   ["withStructuredOutput(JSON schema, { method: 'jsonMode' }) (a JsonOutputParser)", (m) => chat(m).withStructuredOutput(summarySchema, { method: 'jsonMode' }) as Runnable<string, unknown>],
 ];
 
-const attemptsOf = (r: RequestRecord) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`);
 const PROMPT = 'Summarize the meeting as JSON.';
-
-/** Reads a stream to its end: its chunks, and what it threw, if anything. */
-async function readStream<T>(stream: Promise<AsyncIterable<T>>): Promise<{ chunks: T[]; err?: unknown }> {
-  const chunks: T[] = [];
-  try {
-    for await (const c of await stream) chunks.push(c);
-    return { chunks };
-  } catch (err) {
-    return { chunks, err };
-  }
-}
 
 /** The chain wrapped on route `route`, its fallback the same chain over `gpt-whole`. */
 function resilient(chain: Chain, route: string) {
@@ -168,7 +120,7 @@ describe("a JSON-mode reply cut off by max_tokens (finish_reason 'length') after
     // The reply was generated to its end and billed: the usage the provider reported; no breaker verdict.
     expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed', fallback_used: false, output_tokens: 8 });
     expect(transitions).toEqual([]);
-    expect(requests).toEqual(['gpt-cut', 'gpt-whole', 'gpt-cut']);
+    expect(server.requests).toEqual(['gpt-cut', 'gpt-whole', 'gpt-cut']);
   });
 
   it('streamEvents() of the resilient chain ends the same way', async () => {

@@ -9,12 +9,12 @@ import type { RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
 import { withResilience, StreamInterruptedError } from '../src';
 import { realEngine, recordsReach, startProvider, type Provider } from './fakeProvider';
+import { attemptsOf } from './scriptedChatServer';
 import { rejection, runTree } from './support';
 
 let p: Provider;
 
 const Summary = z.object({ title: z.string(), bullets: z.array(z.string()).min(1) });
-const attemptsOf = (r: RequestRecord) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`);
 
 /** A callback handler that tells when every run it saw start has ended (the call's, its attempts', the model's). */
 class RunsEnded extends BaseCallbackHandler {

@@ -14,6 +14,7 @@ import type { RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
 import { InvalidStreamOutputError, StreamInterruptedError, withResilience } from '../src';
 import { realEngine, recordsReach, startProvider, type Provider } from './fakeProvider';
+import { attemptsOf, readStream } from './scriptedChatServer';
 import { dropsEverything, rejection } from './support';
 
 let p: Provider;
@@ -50,7 +51,6 @@ async function readAll<T>(stream: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
-const attemptsOf = (r: RequestRecord) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`);
 
 describe('a streamed reply the chain cannot parse, before any chunk reached the caller: an invalid reply, as with invoke()', () => {
   const chains: Array<[string, (model: string) => Runnable<string, unknown>]> = [
@@ -221,16 +221,6 @@ describe('a streamed tool call cut off by max_tokens after its arguments reached
       return await run();
     } finally {
       warn.mockRestore();
-    }
-  }
-  /** Reads a stream to its end: its chunks, and what it threw, if anything. */
-  async function readStream<T>(stream: Promise<AsyncIterable<T>>): Promise<{ chunks: T[]; err?: unknown }> {
-    const chunks: T[] = [];
-    try {
-      for await (const c of await stream) chunks.push(c);
-      return { chunks };
-    } catch (err) {
-      return { chunks, err };
     }
   }
 

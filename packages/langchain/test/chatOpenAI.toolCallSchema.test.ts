@@ -9,15 +9,13 @@
  * caller an invalid reply that falls back, after it an InvalidStreamOutputError.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { JsonOutputKeyToolsParser } from '@langchain/core/output_parsers/openai_tools';
 import { RunnableLambda, type Runnable } from '@langchain/core/runnables';
 import { ChatOpenAI } from '@langchain/openai';
-import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
 import { z } from 'zod';
 import { InvalidStreamOutputError, StreamInterruptedError, withResilience } from '../src';
 import { recordsReach } from './fakeProvider';
+import { attemptsOf, readStream, scriptedChatServer, sseEvents, watchedEngine } from './scriptedChatServer';
 
 const VALID = { title: 'Quarterly results', bullets: ['Revenue up 4%'] };
 /** A tree `depth` levels deep whose deepest node has `children: 5` (the schema wants an array). */
@@ -55,66 +53,32 @@ function streamed(model: string, args: string, includeUsage: boolean): string[] 
   const base = { id: 'chatcmpl-1', object: 'chat.completion.chunk', created: 1_700_000_000, model };
   const chunk = (delta: object, finish: string | null) => ({ ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] });
   const pieces = args.match(/.{1,6}/gs) ?? [];
-  return [
+  return sseEvents([
     chunk({ role: 'assistant', content: null, tool_calls: [{ index: 0, id: 'call_1', type: 'function', function: { name, arguments: '' } }] }, null),
     ...pieces.map((p) => chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }, null)),
     chunk({}, 'tool_calls'),
     ...(includeUsage ? [{ ...base, choices: [], usage: USAGE }] : []),
-  ]
-    .map((c) => `data: ${JSON.stringify(c)}\n\n`)
-    .concat('data: [DONE]\n\n');
+  ]);
 }
 
-let server: Server;
-let baseURL: string;
-const requests: string[] = [];
-beforeAll(async () => {
-  server = createServer((req, res) => {
-    let raw = '';
-    req.on('data', (d: Buffer) => (raw += d.toString()));
-    req.on('end', () => {
-      const body = JSON.parse(raw) as { model: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
-      requests.push(body.model);
-      const args = ARGUMENTS[body.model]!;
-      if (body.stream === true) {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
-        for (const event of streamed(body.model, args, body.stream_options?.include_usage === true)) res.write(event);
-        res.end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      const message = { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: toolOf(body.model), arguments: args } }] };
-      res.end(JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', created: 1_700_000_000, model: body.model, choices: [{ index: 0, message, logprobs: null, finish_reason: 'tool_calls' }], usage: USAGE }));
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
-});
-afterAll(() => new Promise<void>((r) => server.close(() => r())));
-beforeEach(() => {
-  requests.length = 0;
+const server = scriptedChatServer((body) => {
+  const args = ARGUMENTS[body.model]!;
+  if (body.stream === true) return { events: streamed(body.model, args, body.stream_options?.include_usage === true) };
+  const message = { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: toolOf(body.model), arguments: args } }] };
+  return { body: { id: 'chatcmpl-1', object: 'chat.completion', created: 1_700_000_000, model: body.model, choices: [{ index: 0, message, logprobs: null, finish_reason: 'tool_calls' }], usage: USAGE } };
 });
 
 /** Targets named after their model (`wrong-type` is `gpt-4-wrong-type`); each route falls back to `valid`. One failure opens a breaker. */
 function engineOf() {
-  const policy = definePolicy(
-    {
-      targets: Object.fromEntries(Object.keys(ARGUMENTS).map((m) => [m.slice('gpt-4-'.length), { provider: 'openai', model: m }])),
-      // `outer`: the route of a ResilientRunnable wrapping another (one target, whatever the inner one calls).
-      routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] }, outer: { chain: ['valid'] }, record: { chain: ['record'] }, tree: { chain: ['tree', 'tree-valid'] }, 'x-urgent': { chain: ['x-urgent', 'x-ham'] }, 'x-kind-ham': { chain: ['x-kind-ham', 'x-kind-spam'] } },
-      breaker: { consecutiveFailures: 1, minimumCalls: 100 },
-    },
-    { onWarning: () => undefined },
-  );
-  const engine = createResilience(policy);
-  const records: RequestRecord[] = [];
-  const transitions: string[] = [];
-  engine.events.on('record', (r) => records.push(r));
-  engine.events.on('breaker', (t) => transitions.push(`${t.key}: ${t.from} -> ${t.to}`));
-  return { engine, records, transitions };
+  return watchedEngine({
+    targets: Object.fromEntries(Object.keys(ARGUMENTS).map((m) => [m.slice('gpt-4-'.length), { provider: 'openai', model: m }])),
+    // `outer`: the route of a ResilientRunnable wrapping another (one target, whatever the inner one calls).
+    routes: { 'wrong-type': { chain: ['wrong-type', 'valid'] }, empty: { chain: ['empty', 'valid'] }, valid: { chain: ['valid'] }, outer: { chain: ['valid'] }, record: { chain: ['record'] }, tree: { chain: ['tree', 'tree-valid'] }, 'x-urgent': { chain: ['x-urgent', 'x-ham'] }, 'x-kind-ham': { chain: ['x-kind-ham', 'x-kind-spam'] } },
+    breaker: { consecutiveFailures: 1, minimumCalls: 100 },
+  });
 }
 
-const chat = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL } });
+const chat = (model: string) => new ChatOpenAI({ model, apiKey: 'test-key', maxRetries: 0, configuration: { baseURL: server.baseURL } });
 const Summary = z.object({ title: z.string(), bullets: z.array(z.string()).min(1) });
 
 type Chain = (model: string) => Runnable<string, unknown>;
@@ -129,19 +93,8 @@ const schemaChains: Array<[string, Chain]> = [
   ],
 ];
 
-const attemptsOf = (r: RequestRecord) => r.attempts.map((a) => `${a.target}:${a.errorKind ?? a.outcome}`);
 const PROMPT = 'Summarize the meeting.';
 
-/** Reads a stream to its end: its chunks, and what it threw, if anything. */
-async function readStream<T>(stream: Promise<AsyncIterable<T>>): Promise<{ chunks: T[]; err?: unknown }> {
-  const chunks: T[] = [];
-  try {
-    for await (const c of await stream) chunks.push(c);
-    return { chunks };
-  } catch (err) {
-    return { chunks, err };
-  }
-}
 
 /** The chain wrapped on route `route`, its fallback the same chain over `gpt-4-valid`. */
 function resilient(chain: Chain, route: string) {
@@ -179,7 +132,7 @@ describe('tool-call arguments of the wrong type (whole JSON) after the parser yi
     // The reply was generated to its end and billed: the usage the provider reported; no breaker verdict.
     expect(records[1]).toMatchObject({ outcome: 'failure', error_kind: 'validation_failed', fallback_used: false, output_tokens: USAGE.completion_tokens });
     expect(transitions).toEqual([]);
-    expect(requests).toEqual(['gpt-4-wrong-type', 'gpt-4-valid', 'gpt-4-wrong-type']);
+    expect(server.requests).toEqual(['gpt-4-wrong-type', 'gpt-4-valid', 'gpt-4-wrong-type']);
   });
 });
 
@@ -482,6 +435,6 @@ describe('a tool-call parser in the middle of a sequence (a lambda, then another
       ['x-urgent:validation_failed', 'x-ham:success'],
     ]);
     // invoke() stops at the first parser; stream() judges that parser's run when the first content comes, from the last step.
-    expect(requests).toEqual(['gpt-4-x-urgent', 'gpt-4-x-urgent', 'gpt-4-x-ham', 'gpt-4-x-priority', 'gpt-4-x-urgent', 'gpt-4-x-priority', 'gpt-4-x-ham', 'gpt-4-x-priority']);
+    expect(server.requests).toEqual(['gpt-4-x-urgent', 'gpt-4-x-urgent', 'gpt-4-x-ham', 'gpt-4-x-priority', 'gpt-4-x-urgent', 'gpt-4-x-priority', 'gpt-4-x-ham', 'gpt-4-x-priority']);
   });
 });
