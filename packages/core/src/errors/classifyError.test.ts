@@ -513,6 +513,16 @@ describe('classifyError: fetch Response, plain objects, axios-like errors', () =
     expect(classify(textBody)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 4000, message: 'Too Many Requests' });
   });
 
+  it('a body that is only a code, bare or as a JSON string, is read as that code', () => {
+    // An upstream that answers 500 with the JSON body `"overloaded_error"` (parsed to a string) or the text.
+    expect(classify({ status: 500, error: 'overloaded_error' })).toMatchObject({ kind: 'overloaded', status: 500, code: 'overloaded_error' });
+    expect(classify({ status: 500, body: ' "overloaded_error"\n' })).toMatchObject({ kind: 'overloaded', code: 'overloaded_error' });
+    expect(classify({ status: 400, body: 'context_length_exceeded' })).toMatchObject({ kind: 'context_length', code: 'context_length_exceeded' });
+    // A sentence, or a code in capitals, is still a message.
+    expect(classify({ status: 500, body: 'overloaded, try later' })).toMatchObject({ kind: 'unknown', message: 'overloaded, try later' });
+    expect(classify({ status: 500, body: 'OVERLOADED_ERROR' })).toMatchObject({ kind: 'unknown', message: 'OVERLOADED_ERROR' });
+  });
+
   it('an axios-like error with .response, never reading the request config', () => {
     const err = Object.assign(new Error('Request failed with status code 429'), {
       name: 'AxiosError',

@@ -176,12 +176,23 @@ function pushMessage(list: string[], value: unknown): void {
   if (s !== undefined && !list.includes(s)) list.push(s);
 }
 
+/** A provider's error code written as a bare string (`rate_limit_exceeded`, `overloaded_error`), not a sentence. */
+const CODE_LIKE = /^[a-z][a-z0-9_]*$/;
+/** A whole body that is one code, bare or as a JSON string (`"overloaded_error"`), blanks around it allowed. */
+const BARE_CODE = /^\s*(?:([a-z][a-z0-9_]*)|"([a-z][a-z0-9_]*)")\s*$/;
+
 /** Reads a provider error body: OpenAI/Azure `{ error: {...} }`, Anthropic `{ type, error: {...} }`, Google `{ error: { code, status, details } }`. */
 function readPayload(facts: Facts, payload: unknown, depth: number): void {
   if (depth > MAX_PAYLOAD_DEPTH) return;
   if (typeof payload === 'string') {
     const parsed = parseJson(payload);
-    if (parsed !== undefined) readPayload(facts, parsed, depth + 1);
+    if (parsed !== undefined) {
+      readPayload(facts, parsed, depth + 1);
+      return;
+    }
+    // A body that is only a code (`"overloaded_error"`, JSON or plain text) is read as `error: "code"` is.
+    const code = payload.length <= 200 ? BARE_CODE.exec(payload) : null;
+    if (code !== null) pushToken(facts, code[1] ?? code[2]);
     else if (payload.length <= 1000 && !payload.trimStart().startsWith('<')) pushMessage(facts.providerMessages, payload);
     return;
   }
@@ -202,7 +213,7 @@ function readPayload(facts: Facts, payload: unknown, depth: number): void {
   const inner = prop(payload, 'error');
   if (isObjectLike(inner)) readPayload(facts, inner, depth + 1);
   else if (typeof inner === 'string') {
-    if (/^[a-z][a-z0-9_]*$/.test(inner)) pushToken(facts, inner);
+    if (CODE_LIKE.test(inner)) pushToken(facts, inner);
     else pushMessage(facts.providerMessages, inner);
   }
 

@@ -18,6 +18,12 @@ describe('UpstreamReplyError', () => {
 });
 
 describe('UpstreamHttpError.from', () => {
+  it('classifies a body that is only a JSON string code by that code', async () => {
+    const e = await UpstreamHttpError.from('proxy', new Response('"overloaded_error"', { status: 500 }));
+    expect(e.error).toBe('overloaded_error');
+    expect(classifyError(e)).toMatchObject({ kind: 'overloaded', status: 500, code: 'overloaded_error' });
+  });
+
   it('cuts the credentials the call sent out of the body before anything reads it, skipping values too short to be secrets', async () => {
     const key = '0123456789abcdef0123456789abcdef';
     const body = { error: { message: `Incorrect API key provided: ${key} (version true)`, type: 'invalid_request_error', code: 'invalid_api_key' } };
