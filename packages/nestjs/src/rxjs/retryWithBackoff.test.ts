@@ -38,6 +38,21 @@ describe('retryWithBackoff', () => {
     expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 850, source: 'hint' }]);
   });
 
+  it('backs off after Retry-After: 0 instead of retrying at once, as the engine does', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const { source, at } = flaky([apiError(503, { 'retry-after': '0' }), apiError(503, { 'retry-after-ms': '0' })], scheduler);
+    const retries: RetryInfo[] = [];
+    const out = run(
+      scheduler,
+      source.pipe(
+        retryWithBackoff({ scheduler, budget: false, random: () => 0.5, perKind: { overloaded: 2 }, backoff: exponentialBackoff({ base: 100, max: 10_000 }), onRetry: (r) => retries.push(r) }),
+      ),
+    );
+    expect(out.value).toBe('ok');
+    expect(at).toEqual([0, 100, 300]);
+    expect(retries.map((r) => r.source)).toEqual(['backoff', 'backoff']);
+  });
+
   it('uses the backoff without a hint, growing per retry of the same kind', () => {
     const scheduler = new VirtualTimeScheduler();
     const { source, at } = flaky([apiError(429), apiError(429)], scheduler);

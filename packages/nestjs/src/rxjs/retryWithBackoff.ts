@@ -53,8 +53,8 @@ export interface RetryInfo {
    * it is full again): the time one request's share of it refills at the rate its rate-limit headers
    * give, plus a spread of up to 10% (at most 1 s), never longer than the reset; when the headers show
    * nothing back sooner (no refill rate, or a share that is the whole quota), the reset itself, reported
-   * as `hint`. `backoff`: our own delay (no hint; a reset-only hint whose headers show nothing short, or a
-   * reset already past).
+   * as `hint`. `backoff`: our own delay (no hint, or `Retry-After: 0`; a reset-only hint whose headers
+   * show nothing short, or a reset already past).
    */
   source: 'hint' | 'quota_share' | 'backoff';
 }
@@ -244,7 +244,8 @@ export function retryWithBackoff<T>(options: RetryWithBackoffOptions = {}): Mono
             if (budget && CAPACITY.has(c.kind) && !budget.canRetry()) throw error;
             // A 429 whose only hint is a quota's reset (when it is full again): a request's share is waited for.
             const resetMs = hintSource === 'quota_reset' && c.rateLimit !== undefined ? c.retryAfterMs : undefined;
-            const hint = resetMs === undefined ? c.retryAfterMs : undefined;
+            // `Retry-After: 0` says nothing about when: backed off, as the engine does.
+            const hint = resetMs === undefined && c.retryAfterMs !== undefined && c.retryAfterMs > 0 ? c.retryAfterMs : undefined;
             if (hint !== undefined && hint > maxHintMs) throw error;
             const backoffMs = () => backoff.delay(n + 1, previous, random);
             const choice: Pick<RetryInfo, 'delayMs' | 'source'> | undefined =
