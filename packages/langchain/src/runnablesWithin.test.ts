@@ -1,6 +1,6 @@
 import { JsonOutputParser } from '@langchain/core/output_parsers';
 import { ChatPromptTemplate } from '@langchain/core/prompts';
-import { RunnableBranch, RunnableLambda, RunnableMap } from '@langchain/core/runnables';
+import { RunnableBranch, RunnableLambda, RunnableMap, type Runnable } from '@langchain/core/runnables';
 import { ChatOpenAI } from '@langchain/openai';
 import { runnablesWithin } from './runnablesWithin';
 
@@ -30,5 +30,18 @@ describe('runnablesWithin', () => {
     expect(found).not.toContain(hidden);
     // ChatOpenAI's Completions and Responses delegates are the model's internals.
     expect(found.filter((r) => r.getName().startsWith('ChatOpenAI'))).toHaveLength(2);
+  });
+
+  it('finds a parser nested far deeper than chains usually go (subgraphs in subgraphs), and ends on cycles', () => {
+    const parser = new JsonOutputParser();
+    let chain: Runnable = RunnableLambda.from((x: string) => x).pipe(parser);
+    for (let i = 0; i < 40; i++) chain = RunnableLambda.from((x: string) => x).pipe(chain.withConfig({ tags: [`level-${i}`] }));
+    const found = runnablesWithin(chain);
+    expect(found[0]).toBe(chain);
+    expect(found).toContain(parser);
+    // A runnable that refers back to its container is listed once.
+    const seq = RunnableLambda.from((x: string) => x).pipe(parser);
+    (parser as unknown as { owner: Runnable }).owner = seq;
+    expect(runnablesWithin(seq).filter((r) => r === seq)).toHaveLength(1);
   });
 });

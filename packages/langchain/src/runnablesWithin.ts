@@ -1,7 +1,10 @@
 import { Runnable } from '@langchain/core/runnables';
 
-/** How deep the walk goes: chains nest a few levels (a binding around a sequence in a branch), never this many. */
-const MAX_DEPTH = 8;
+/**
+ * How many runnables the walk lists at most: far past any real chain (a LangGraph app with nested
+ * subgraphs has hundreds), a bound on the work for a generated or pathological graph.
+ */
+const MAX_NODES = 10_000;
 
 function isRunnable(v: unknown): v is Runnable {
   return typeof v === 'object' && v !== null && Runnable.isRunnable(v);
@@ -15,7 +18,7 @@ function isLanguageModel(node: Runnable): boolean {
 /**
  * `runnable` and the runnables inside it, each once: the steps of sequences, the bound runnable of
  * bindings (`withConfig`, `bind`, `withRetry`), runnables and fallbacks of `withFallbacks`, the steps of
- * maps, the branches of `RunnableBranch`, 8 levels deep at most. A language model is listed but not
+ * maps, the branches of `RunnableBranch`, at any depth (10 000 runnables at most). A language model is listed but not
  * entered (ChatOpenAI's Completions and Responses delegates are its internals), and neither is what a
  * `RunnableLambda` calls (a closure). Runnables of any @langchain/core copy are found.
  *
@@ -28,24 +31,28 @@ function isLanguageModel(node: Runnable): boolean {
 export function runnablesWithin(runnable: Runnable): Runnable[] {
   const found: Runnable[] = [];
   const seen = new Set<object>();
-  const visit = (node: Runnable, depth: number): void => {
-    if (seen.has(node) || depth > MAX_DEPTH) return;
+  // Depth first, in the order of the fields, without recursion (no depth limit: the `seen` set ends cycles).
+  const stack: Runnable[] = [runnable];
+  while (stack.length > 0 && found.length < MAX_NODES) {
+    const node = stack.pop()!;
+    if (seen.has(node)) continue;
     seen.add(node);
     found.push(node);
-    if (isLanguageModel(node)) return;
+    if (isLanguageModel(node)) continue;
+    const children: Runnable[] = [];
     for (const [key, value] of Object.entries(node)) {
       if (key === 'lc_kwargs' || key === 'caller' || key === 'client') continue;
-      if (isRunnable(value)) visit(value, depth + 1);
+      if (isRunnable(value)) children.push(value);
       else if (Array.isArray(value)) {
         for (const v of value) {
-          if (isRunnable(v)) visit(v, depth + 1);
-          else if (Array.isArray(v)) for (const w of v) if (isRunnable(w)) visit(w, depth + 1); // RunnableBranch: [cond, runnable]
+          if (isRunnable(v)) children.push(v);
+          else if (Array.isArray(v)) for (const w of v) if (isRunnable(w)) children.push(w); // RunnableBranch: [cond, runnable]
         }
       } else if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) {
-        for (const v of Object.values(value)) if (isRunnable(v)) visit(v, depth + 1); // RunnableMap steps
+        for (const v of Object.values(value)) if (isRunnable(v)) children.push(v); // RunnableMap steps
       }
     }
-  };
-  visit(runnable, 0);
+    for (let i = children.length - 1; i >= 0; i--) if (!seen.has(children[i]!)) stack.push(children[i]!);
+  }
   return found;
 }
