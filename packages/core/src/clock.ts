@@ -18,8 +18,12 @@ function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
 }
 
+/** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days): Node fires a longer one after 1 ms. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
 /**
- * The real clock: `Date.now()` and `setTimeout`.
+ * The real clock: `Date.now()` and `setTimeout`. A sleep longer than `setTimeout` takes (about 24.8
+ * days, `Infinity` included) is several timers in turn, never one that Node would fire after 1 ms.
  *
  * @example
  * ```ts
@@ -30,16 +34,24 @@ export const systemClock: Clock = {
   now: () => Date.now(),
   sleep(ms, signal) {
     if (signal?.aborted) return Promise.reject(abortReason(signal));
-    if (ms <= 0) return Promise.resolve();
+    if (!(ms > 0)) return Promise.resolve();
     return new Promise((resolve, reject) => {
+      let left = ms;
+      let timer: ReturnType<typeof setTimeout>;
       const onAbort = () => {
         clearTimeout(timer);
         reject(abortReason(signal!));
       };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
+      const arm = () => {
+        const step = Math.min(left, MAX_TIMEOUT_MS);
+        left -= step;
+        timer = setTimeout(() => {
+          if (left > 0) return arm();
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, step);
+      };
+      arm();
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   },
