@@ -38,7 +38,9 @@ describe('checkModuleOptions', () => {
     ['identity', { identity: 'user' }, /^ResilienceModule.forRoot identity: expected a function \(context\) => Identity \| undefined, got 'user'\./],
     ['audience', { audience: 'everyone' }, /^ResilienceModule.forRoot audience: expected 'internal' or 'customer', got 'everyone'\./],
     ['shutdownEngine', { shutdownEngine: 'yes' }, /^ResilienceModule.forRoot shutdownEngine: expected true or false, got 'yes'\./],
-    ['drainTimeoutMs', { drainTimeoutMs: -5 }, /^ResilienceModule.forRoot drainTimeoutMs: expected a number of ms \(0 or more\), got -5\./],
+    ['drainTimeoutMs', { drainTimeoutMs: -5 }, /^ResilienceModule.forRoot drainTimeoutMs: expected a number of ms from 0 to 2147483647 \(about 24.8 days, the longest timer Node keeps\), got -5\./],
+    // Node fires a longer timer after 1 ms: app.close() would stop the engine at once instead of draining.
+    ['drainTimeoutMs past the longest timer', { drainTimeoutMs: 2 ** 31 }, /^ResilienceModule.forRoot drainTimeoutMs: expected a number of ms from 0 to 2147483647 .*, got 2147483648\./],
     ['store beside engine', { store: new MemoryLimiterStore() }, /^ResilienceModule.forRoot store: configures the engine the module builds from `policy`; next to `engine` it would be ignored\./],
     ['engineOptions beside engine', { engineOptions: {} }, /^ResilienceModule.forRoot engineOptions: configures the engine/],
   ])('rejects a bad %s with ERR_LLMR_NEST_INVALID_OPTIONS naming the option', (_name, bad, message) => {
@@ -90,7 +92,7 @@ describe('checkModuleOptions: unknown keys, plain engineOptions, values describe
     ['a misspelt identity', { engine, identiy: () => undefined }, "ResilienceModule.forRoot identiy: not an option (did you mean 'identity'?)"],
     ['an unrelated key', { policy, colour: 'red' }, 'ResilienceModule.forRoot colour: not an option; known: engine,'],
     ['engineOptions that are an array', { policy, engineOptions: [] }, 'ResilienceModule.forRoot engineOptions: expected a plain object of createResilience options, got an array.'],
-    ['a BigInt drainTimeoutMs', { engine, drainTimeoutMs: 10n }, 'ResilienceModule.forRoot drainTimeoutMs: expected a number of ms (0 or more), got a bigint.'],
+    ['a BigInt drainTimeoutMs', { engine, drainTimeoutMs: 10n }, 'ResilienceModule.forRoot drainTimeoutMs: expected a number of ms from 0 to 2147483647 (about 24.8 days, the longest timer Node keeps), got a bigint.'],
     ['a policy that is a string', { policy: 'chat' }, 'ResilienceModule.forRoot policy: expected a policy (from definePolicy) or a policy config object, got a string.'],
   ])('rejects %s with ERR_LLMR_NEST_INVALID_OPTIONS', (_name, options, message) => {
     const e = errorOf(() => checkModuleOptions(options, WHERE));

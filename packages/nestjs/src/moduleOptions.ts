@@ -5,6 +5,9 @@ import { unknownKey } from './knownKeys';
 import { NestConfigError } from './NestConfigError';
 import type { ResilienceModuleAsyncOptions, ResilienceModuleOptions } from './types';
 
+/** The longest delay `setTimeout` honours (2^31 - 1 ms); a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 /** Options that configure an engine the module builds, so they mean nothing next to `engine`. */
 const ENGINE_BUILD_OPTIONS = ['store', 'clock', 'logger', 'metrics', 'engineOptions'] as const;
 
@@ -73,7 +76,7 @@ export function checkEngineSource(options: unknown, where: string): asserts opti
  * `engineOptions`) beside an `engine` passed in, which would ignore them; `engineOptions` a plain
  * object; `identity` a function; `audience` `internal` or `customer`; `limits` valid inbound rules
  * (the same `ERR_LLMR_NEST_INVALID_LIMIT` as `@RateLimited({ limits })`); `shutdownEngine` a boolean;
- * `drainTimeoutMs` a non-negative number. Errors name the option after `where` and show a value
+ * `drainTimeoutMs` a number of ms from 0 to 2^31 - 1. Errors name the option after `where` and show a value
  * only when it is a number, a boolean or a short string (else its type: `got a bigint`)
  * (`ResilienceModule.forRoot limits[0].limit: expected a positive number, got -1`). Returns the
  * options unchanged.
@@ -112,8 +115,9 @@ export function checkModuleOptions(options: unknown, where: string): ResilienceM
     throw invalid(`${where} shutdownEngine: expected true or false, got ${shown(options.shutdownEngine)}.`);
   }
   const drain = options.drainTimeoutMs;
-  if (drain !== undefined && !(typeof drain === 'number' && Number.isFinite(drain) && drain >= 0)) {
-    throw invalid(`${where} drainTimeoutMs: expected a number of ms (0 or more), got ${shown(drain)}.`);
+  if (drain !== undefined && !(typeof drain === 'number' && Number.isFinite(drain) && drain >= 0 && drain <= MAX_TIMER_MS)) {
+    // Node fires a longer timer after 1 ms: the engine would stop at once instead of draining.
+    throw invalid(`${where} drainTimeoutMs: expected a number of ms from 0 to ${MAX_TIMER_MS} (about 24.8 days, the longest timer Node keeps), got ${shown(drain)}.`);
   }
   return options;
 }

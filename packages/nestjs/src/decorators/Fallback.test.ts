@@ -185,6 +185,24 @@ describe('@Fallback', () => {
     await close();
   });
 
+  it('guards an Observable method without a route that throws before returning its Observable, as its Promise form', async () => {
+    class AloneStream {
+      @Fallback({ method: 'canned' })
+      stream$(): Observable<string> {
+        throw overloaded(); // the client call failed synchronously, before any Observable was made
+      }
+      @Fallback({ method: 'canned' })
+      async ask(): Promise<string> {
+        throw overloaded();
+      }
+      canned(): Observable<string> {
+        return of('canned');
+      }
+    }
+    await expect(new AloneStream().ask()).resolves.toBe('canned');
+    await expect(lastValueFrom(new AloneStream().stream$())).resolves.toBe('canned');
+  });
+
   it('rejects unknown keys, and @Fallback on a class or a property', () => {
     expect(() => {
       class Typo {

@@ -384,7 +384,8 @@ function invokeDecorated(self: unknown, wrapper: Function, info: DecoratedMethod
       const app = new AppExceptions();
       const source: Observable<unknown> =
         service === undefined || route === undefined
-          ? asObservable(info.original.apply(self, args))
+          ? // Deferred: a method that throws before returning its Observable falls back like one that fails later.
+            defer(() => asObservable(info.original.apply(self, args)))
           : fromResilience<unknown>(
               service,
               () => engineRequest(service, { ...options, route }, args, ambient, where),

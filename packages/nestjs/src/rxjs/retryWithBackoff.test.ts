@@ -1,7 +1,7 @@
 import { constantBackoff, definePolicy, exponentialBackoff, RetryBudget } from '@llm-resilience/core';
 import { ForbiddenException, HttpException, ServiceUnavailableException } from '@nestjs/common';
 import OpenAI from 'openai';
-import { defer, lastValueFrom, of, throwError, VirtualTimeScheduler } from 'rxjs';
+import { concat, defer, from, lastValueFrom, of, throwError, VirtualTimeScheduler } from 'rxjs';
 import { NestConfigError } from '../NestConfigError';
 import { retryWithBackoff, type RetryInfo } from './retryWithBackoff';
 
@@ -308,5 +308,47 @@ describe('retryWithBackoff', () => {
       expect(at).toEqual([0, 100]);
       expect(retries).toEqual([{ retry: 1, kind: 'rate_limited', delayMs: 100, source: 'backoff' }]);
     });
+  });
+
+  it('does not re-run a source that already emitted (a stream would send its chunks twice): the error goes on', () => {
+    const scheduler = new VirtualTimeScheduler();
+    let subscriptions = 0;
+    const stream = defer(() => {
+      subscriptions++;
+      return subscriptions === 1 ? concat(of('Hel', 'lo'), throwError(() => apiError(503))) : of('Hel', 'lo', ' world');
+    });
+    const seen: string[] = [];
+    let error: unknown;
+    stream.pipe(retryWithBackoff<string>({ scheduler, budget: false, backoff: constantBackoff({ delay: 1 }) })).subscribe({ next: (v) => seen.push(v), error: (e: unknown) => (error = e) });
+    scheduler.flush();
+    expect(seen).toEqual(['Hel', 'lo']);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(subscriptions).toBe(1);
+  });
+
+  it('gives the budget back once per source that completes, not once per value', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const budget = new RetryBudget(); // 10 tokens, 0.1 back per success, retries while above 5
+    for (let i = 0; i < 6; i++) budget.onFailure();
+    const seen: string[] = [];
+    from(Array.from({ length: 20 }, (_, i) => `chunk${i}`))
+      .pipe(retryWithBackoff<string>({ scheduler, budget }))
+      .subscribe((v) => seen.push(v));
+    scheduler.flush();
+    expect(seen).toHaveLength(20);
+    expect(budget.available).toBeCloseTo(4.1, 5);
+    expect(budget.canRetry()).toBe(false);
+  });
+
+  it('counts a stream that breaks after its first chunks against the budget, so a storm of them stops retries', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const budget = new RetryBudget({ maxTokens: 10, tokenRatio: 0.1 });
+    const breaking = defer(() => concat(from([1, 2, 3]), throwError(() => apiError(503))));
+    for (let i = 0; i < 6; i++) {
+      breaking.pipe(retryWithBackoff<number>({ scheduler, budget, backoff: constantBackoff({ delay: 1 }) })).subscribe({ error: () => undefined });
+      scheduler.flush();
+    }
+    expect(budget.available).toBe(4);
+    expect(budget.canRetry()).toBe(false);
   });
 });

@@ -183,7 +183,10 @@ function isScheduler(v: unknown): v is SchedulerLike {
  * `shareRetryAfterMs`; see `RetryInfo.source` `quota_share`), or the reset itself when the headers show
  * nothing back sooner; a reset longer than `maxHintMs` stops retrying only then. The application's own
  * `HttpException`s (a handler's `ForbiddenException` under `next.handle()`) are
- * not retried: they go on at once, as thrown, and leave the budget alone.
+ * not retried: they go on at once, as thrown, and leave the budget alone. A source that has emitted
+ * is not retried either (a stream that breaks after its first chunks would send them twice): its
+ * error goes on, and counts against the budget. The budget gets back its share once per source that
+ * completes, however many values it emitted.
  *
  * Every option is checked when the operator is created, with a `NestConfigError`
  * (`ERR_LLMR_NEST_INVALID_OPTIONS`) naming it: unknown keys, `maxAttempts` an integer >= 1,
@@ -229,8 +232,11 @@ export function retryWithBackoff<T>(options: RetryWithBackoffOptions = {}): Mono
     defer(() => {
       const used: Partial<Record<ErrorKind, number>> = {};
       let previous = 0;
+      // Once a value went out, a retry would send it again (a stream's chunks twice): the error goes on.
+      let emitted = false;
       return source.pipe(
-        tap({ next: () => budget?.onSuccess() }),
+        // One success per call that completes, not one per value (a streamed reply is one call).
+        tap({ next: () => (emitted = true), complete: () => budget?.onSuccess() }),
         retry({
           count: maxAttempts - 1,
           delay: (error: unknown, retryCount: number) => {
@@ -239,6 +245,7 @@ export function retryWithBackoff<T>(options: RetryWithBackoffOptions = {}): Mono
             const now = scheduler.now();
             const { classified: c, hintSource } = classifyWithHintSource(error, { now });
             if (CAPACITY.has(c.kind)) budget?.onFailure();
+            if (emitted) throw error;
             const n = used[c.kind] ?? 0;
             if (n >= (perKind[c.kind] ?? 0)) throw error;
             if (budget && CAPACITY.has(c.kind) && !budget.canRetry()) throw error;

@@ -2,7 +2,7 @@ import { RateLimitExceededError } from '@llm-resilience/core';
 import { ForbiddenException, ServiceUnavailableException } from '@nestjs/common';
 import OpenAI from 'openai';
 import { resilienceHttpResponse } from '../http/toHttpException';
-import { defer, lastValueFrom, of, throwError, type Observable } from 'rxjs';
+import { concat, defer, lastValueFrom, of, throwError, type Observable } from 'rxjs';
 import { NestConfigError } from '../NestConfigError';
 import { withFallback } from './withFallback';
 
@@ -93,5 +93,21 @@ describe('withFallback', () => {
 
   it('takes an array-like object as an alternative, not as options', async () => {
     await expect(lastValueFrom(fail(overloaded).pipe(withFallback({ length: 1, 0: 'from array-like' } as never)))).resolves.toBe('from array-like');
+  });
+
+  it('does not splice an alternative after values the source already emitted: the error goes on', async () => {
+    const seen: string[] = [];
+    let error: unknown;
+    let fellBack = 0;
+    const stream = concat(of('The primary ', 'answer is'), throwError(overloaded));
+    stream.pipe(withFallback(of('Sorry, we are busy.'), { onFallback: () => fellBack++ })).subscribe({ next: (v) => seen.push(v), error: (e: unknown) => (error = e) });
+    await Promise.resolve();
+    expect(seen).toEqual(['The primary ', 'answer is']);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(fellBack).toBe(0);
+    // An alternative that fails before emitting still hands over to the next one, once per subscription.
+    const chained = fail(overloaded).pipe(withFallback(fail(overloaded), of('second')));
+    await expect(lastValueFrom(chained)).resolves.toBe('second');
+    await expect(lastValueFrom(chained)).resolves.toBe('second');
   });
 });

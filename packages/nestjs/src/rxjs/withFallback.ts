@@ -3,7 +3,7 @@ import { isApplicationException } from '../decorators/appExceptions';
 import { isPlainObject, shown, typeOf } from '../describeValue';
 import { unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
-import { catchError, from, throwError, type ObservableInput, type Observable, type OperatorFunction } from 'rxjs';
+import { catchError, defer, from, tap, throwError, type ObservableInput, type Observable, type OperatorFunction } from 'rxjs';
 
 /** Kinds that switch to the next alternative by default: the core's default `fallbackOn`. */
 const DEFAULT_ON: readonly ErrorKind[] = DEFAULT_FALLBACK_ON;
@@ -89,7 +89,9 @@ function checkOptions(options: WithFallbackOptions): Set<ErrorKind> {
  * `classifyError`, so provider SDK errors and the engine's typed errors both work) is in `on`; any
  * other error, or the last alternative's error, goes on. Alternatives are subscribed lazily. The
  * application's own `HttpException`s (a handler's `ForbiddenException` under `next.handle()`) always
- * go on as thrown, whatever `on` says: they are answers to the client, not failures of a model.
+ * go on as thrown, whatever `on` says: they are answers to the client, not failures of a model. A
+ * source that has emitted does not fall back either (a stream broken after its first chunks would get
+ * an alternative's answer spliced after them): its error goes on.
  *
  * Checked when the operator is created (`NestConfigError`, `ERR_LLMR_NEST_INVALID_OPTIONS`): at
  * least one alternative, each an ObservableInput (not a string, which would emit its characters: use
@@ -122,15 +124,20 @@ export function withFallback<T>(...args: Array<FallbackAlternative<T> | WithFall
   return (source: Observable<T>) =>
     alternatives.reduce<Observable<T>>(
       (current, alternative, index) =>
-        current.pipe(
-          catchError((error: unknown) => {
-            if (isApplicationException(error)) return throwError(() => error);
-            const kind = classifyError(error).kind;
-            if (!on.has(kind)) return throwError(() => error);
-            options.onFallback?.({ index, kind, error });
-            return from(typeof alternative === 'function' ? alternative(error, kind) : alternative);
-          }),
-        ),
+        defer(() => {
+          // Once a value went out, an alternative's answer would be spliced after it: the error goes on.
+          let emitted = false;
+          return current.pipe(
+            tap(() => (emitted = true)),
+            catchError((error: unknown) => {
+              if (emitted || isApplicationException(error)) return throwError(() => error);
+              const kind = classifyError(error).kind;
+              if (!on.has(kind)) return throwError(() => error);
+              options.onFallback?.({ index, kind, error });
+              return from(typeof alternative === 'function' ? alternative(error, kind) : alternative);
+            }),
+          );
+        }),
       source,
     );
 }
