@@ -1,6 +1,7 @@
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
 import { Limiter } from '../limits/Limiter';
 import { drive, http, ok, scripted, setup } from './engineTestKit';
+import type { AttemptContext } from './types';
 
 /** Edges of the engine: no time left, capacity waits, aborts while waiting, garbage usage, hostile throws. */
 describe('Resilience.execute at its edges', () => {
@@ -140,6 +141,25 @@ describe('Resilience.execute at its edges', () => {
     released.fail(new Error('broken'));
     const peek = new Limiter(engine.policy.limits, engine.store, { clock });
     expect(await peek.usage('tpm', { user: 'u' })).toBeCloseTo(400, 6);
+  });
+
+  it('a stream failed without usage still keeps the cost of replies billed before it, as a request that fails before streaming does', async () => {
+    const spend = { id: 'spend', scope: ['user'] as Array<'user'>, metric: 'cost' as const, limit: 100, window: '1h' as const };
+    const { engine, clock } = setup({ limits: [spend] }, { chat: { chain: ['a', 'b'], retry: { perKind: { overloaded: 0 } } } });
+    const call = async (t: { id: string }, ctx: AttemptContext) => {
+      if (t.id === 'a') {
+        ctx.reportUsage({ inputTokens: 1000, outputTokens: 1000 }); // billed by the provider, then failed
+        throw http(503);
+      }
+      return { stream: true };
+    };
+    const res = await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u' }, inputTokens: 1000, maxOutputTokens: 1000, stream: true }, call));
+    const record = res.fail(new Error('reader stopped'));
+    await new Promise((r) => setImmediate(r));
+    // a's reply: (1000 * 1 + 1000 * 2) / 1e6.
+    expect(record).toMatchObject({ outcome: 'failure', actual_cost: expect.closeTo(0.003, 9) });
+    const peek = new Limiter(engine.policy.limits, engine.store, { clock });
+    expect(await peek.usage('spend', { user: 'u' })).toBeCloseTo(0.003, 9);
   });
 
   it('waits for a busy target concurrency slot at most maxLimiterWait in all, then falls back', async () => {

@@ -6,7 +6,7 @@ import { limitKey } from '../limits/limitKey';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
 import { noopMetrics } from '../observability/Metrics';
 import { drive, http, ok, scripted, setup } from './engineTestKit';
-import type { AttemptContext } from './types';
+import type { AttemptContext, RequestRecord } from './types';
 
 describe('Resilience.execute', () => {
   it('returns the value with a record carrying the seed fields', async () => {
@@ -56,6 +56,17 @@ describe('Resilience.execute', () => {
     expect(res.record.final_model).toBe('model-b');
     expect(res.record.fallback_used).toBe(true);
     expect(res.record.attempts.map((a) => a.errorKind ?? 'ok')).toEqual(['overloaded', 'overloaded', 'ok']);
+  });
+
+  it('grows the backoff with the retries on a target, whatever their kinds (a 503, then a 429 without hint)', async () => {
+    const { engine, clock } = setup();
+    const { fn, calls } = scripted({ a: [http(503), http(429), ok()] });
+    const delays: number[] = [];
+    engine.events.on('retry', (e) => delays.push(e.delayMs));
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(calls).toEqual(['a', 'a', 'a']);
+    // random 0.5: retry 1 -> 0.5 * 500 * 2^1, retry 2 -> 0.5 * 500 * 2^2 (not 2^1 again for a new kind).
+    expect(delays).toEqual([500, 1000]);
   });
 
   it('falls back instead of waiting when the provider hint is longer than maxHint', async () => {
@@ -410,6 +421,39 @@ describe('Resilience.execute', () => {
     const res = await drive(clock, engine.execute({ route: 'cls', inputTokens: 1000 }, fn));
     // Both replies were billed: (1000 * 1 + 100 * 2) / 1e6 each.
     expect(res.record.actual_cost).toBeCloseTo(2 * 0.0012, 12);
+  });
+
+  it('is cancelled when the caller aborts while an asynchronous validator runs, charging the call it made', async () => {
+    let validating = false;
+    const Slow = z.object({ intent: z.string() }).refine(async () => {
+      validating = true;
+      await clock.sleep(10_000);
+      return true;
+    });
+    const store = new MemoryLimiterStore();
+    const { engine, clock } = setup({ budgets: [{ scope: ['tenant'], limitUsd: 1, window: '1d' }] }, { cls: { chain: ['a', 'b'], output: Slow } }, { store });
+    const b = engine.policy.budgets[0]!;
+    const budget = new Limiter([{ id: b.id, scope: ['tenant'], metric: 'cost', limit: 1, windowMs: b.windowMs, fixedWindow: true }], store, { clock });
+    const records: RequestRecord[] = [];
+    engine.events.on('record', (r) => records.push(r));
+    const ac = new AbortController();
+    const { fn, calls } = scripted({ a: [ok('{"intent":"refund"}', { prompt_tokens: 1000, completion_tokens: 100 })] });
+    const p = engine.execute({ route: 'cls', identity: { tenant: 't' }, inputTokens: 1000, signal: ac.signal }, fn);
+    p.catch(() => undefined);
+    for (let i = 0; i < 20 && !validating; i++) await new Promise((r) => setImmediate(r));
+    expect(validating).toBe(true);
+    ac.abort(new Error('user left'));
+    const err = await drive(clock, p).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(RequestFailedError);
+    expect(err).toMatchObject({ code: 'ERR_LLMR_CANCELLED', kind: 'cancelled' });
+    expect(calls).toEqual(['a']);
+    // The reply was billed: (1000 * 1 + 100 * 2) / 1e6, kept on the record and the tenant's budget.
+    expect(records[0]).toMatchObject({ outcome: 'failure', error_kind: 'cancelled' });
+    expect(records[0]!.actual_cost).toBeCloseTo(0.0012, 12);
+    expect(budget.usage(b.id, { tenant: 't' })).toBeCloseTo(0.0012, 12);
   });
 
   it('charges a failed call that reported its usage (a reply its own parser rejected) instead of refunding it', async () => {

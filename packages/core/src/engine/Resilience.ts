@@ -393,7 +393,10 @@ export class Resilience {
               this.logger?.error?.("releasing a failed stream's target reservation failed", { requestId: s.requestId, error: String(e) }),
             );
           }
-          Promise.resolve(this.closeRequest(s, undefined)).catch((e: unknown) =>
+          // Replies received (and billed) before this one stay charged, as when a request fails before streaming.
+          const rejected = s.rejectedCostUsd > 0 ? { inputTokens: 0, outputTokens: 0, costUsd: s.rejectedCostUsd } : undefined;
+          if (rejected !== undefined) s.record.actual_cost = s.rejectedCostUsd;
+          Promise.resolve(this.closeRequest(s, rejected)).catch((e: unknown) =>
             this.logger?.error?.("releasing a failed stream's request-scoped reservation failed", { requestId: s.requestId, error: String(e) }),
           );
           this.scheduler.notify();
@@ -1388,7 +1391,16 @@ export class Resilience {
           if (route.output && !s.request.stream) {
             // An asynchronous validator gets the attempt's timeout of its own, never past the deadline.
             const validationMs = Math.min(ownTimeoutMs, s.deadline !== undefined ? s.deadline - endedAt : Infinity);
-            const v = await validateOutput(this.extractedText(s, target, value), route.output, { timeoutMs: validationMs, clock: this.clock });
+            const v = await validateOutput(this.extractedText(s, target, value), route.output, { timeoutMs: validationMs, clock: this.clock, signal: s.request.signal });
+            if (s.request.signal?.aborted) {
+              // The caller left while an asynchronous validator ran: cancelled, and the call, which
+              // happened, is charged what it used.
+              this.pushAttempt(s, attemptRecord);
+              const spent = this.amounts(target, usage);
+              s.rejectedCostUsd += spent.costUsd;
+              if (reservation) await this.releaseTarget(reservation, target, reservation.settle(spent));
+              throw this.cancelled(s, s.request.signal.reason);
+            }
             if (!v.ok) {
               // The reason may quote the reply (a provider's text): redacted like an error message.
               const reason = this.redactor.redact(v.reason);
@@ -1508,7 +1520,8 @@ export class Resilience {
             // A hint of 0 (`Retry-After: 0`, a date already past) says nothing of when: the jittered
             // backoff spreads the retries of every client that got it.
             const hint = c.retryAfterMs !== undefined && c.retryAfterMs > 0 ? c.retryAfterMs : undefined;
-            const delay = hint ?? retry.backoff.delay(used + 1, previousDelay, this.random);
+            // The backoff grows with the retries on this target, whatever their kinds (a 503, then a 429).
+            const delay = hint ?? retry.backoff.delay(targetAttempt, previousDelay, this.random);
             const hintTooLong = hint !== undefined && hint > retry.maxHintMs;
             const fits = s.deadline === undefined || this.clock.now() + delay < s.deadline;
             const budgetOk = budget === undefined || budget.canRetry();

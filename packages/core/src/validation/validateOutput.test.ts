@@ -42,6 +42,38 @@ describe('validateOutput', () => {
     expect(clock.pending).toBe(0); // no timer left behind
   });
 
+  it('stops waiting for an asynchronous validator when its signal aborts, and leaves no timer behind', async () => {
+    const clock = new ManualClock(0);
+    const never: StandardSchemaLike<unknown> = { '~standard': { version: 1, vendor: 'test', validate: () => new Promise(() => undefined) } };
+    const ac = new AbortController();
+    const pending = validateOutput('{"a":1}', never, { timeoutMs: 5_000, clock, signal: ac.signal });
+    await new Promise((r) => setImmediate(r));
+    ac.abort();
+    await expect(pending).resolves.toEqual({ ok: false, reason: 'the validation was cancelled (the signal aborted)' });
+    expect(clock.pending).toBe(0);
+    // Without a timeout too; and an aborted signal stops it before any validator runs.
+    const ac2 = new AbortController();
+    const untimed = validateOutput('{"a":1}', never, { signal: ac2.signal });
+    ac2.abort();
+    await expect(untimed).resolves.toMatchObject({ ok: false });
+    let ran = false;
+    const sync: StandardSchemaLike<unknown> = { '~standard': { version: 1, vendor: 'test', validate: (v: unknown) => ((ran = true), { value: v }) } };
+    await expect(validateOutput('{"a":1}', sync, { signal: AbortSignal.abort() })).resolves.toMatchObject({ ok: false });
+    expect(ran).toBe(false);
+  });
+
+  it('applies timeoutMs on the system clock when no clock is given', async () => {
+    jest.useFakeTimers();
+    try {
+      const never: StandardSchemaLike<unknown> = { '~standard': { version: 1, vendor: 'test', validate: () => new Promise(() => undefined) } };
+      const pending = validateOutput('{"a":1}', never, { timeoutMs: 1_000 });
+      await jest.advanceTimersByTimeAsync(1_000);
+      await expect(pending).resolves.toEqual({ ok: false, reason: 'the output validator did not answer within 1000 ms' });
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+
   it('counts a validator that throws or rejects as a failed validation', async () => {
     const throws: StandardSchemaLike<unknown> = {
       '~standard': {

@@ -1,5 +1,5 @@
 import { ECHO_MIN_CHARS, redactQuoted } from '../errors/redactQuoted';
-import type { Clock } from '../clock';
+import { systemClock, type Clock } from '../clock';
 import type { StandardSchemaLike } from '../policy/schema';
 import { jsonCandidates } from './parseJsonReply';
 
@@ -27,7 +27,11 @@ export interface ValidateOutputOptions {
   timeoutMs?: number;
   /** Clock for that wait. Default: the system clock. */
   clock?: Clock;
+  /** Stops the wait for an asynchronous validator when it aborts: the validation then fails (the caller left). */
+  signal?: AbortSignal;
 }
+
+const cancelled = { ok: false, reason: 'the validation was cancelled (the signal aborted)' } as const;
 
 type Verdict<O> = { value: O; issues?: undefined } | { issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> }> };
 
@@ -36,7 +40,7 @@ type Verdict<O> = { value: O; issues?: undefined } | { issues: ReadonlyArray<{ m
  * Every JSON value the reply carries is tried in order (see {@link jsonCandidates}); the first that
  * matches wins, else the first one's issues are the reason. Never throws: a validator that throws
  * fails the value it was given (the next value is tried), and an asynchronous one slower than
- * `timeoutMs` fails the validation.
+ * `timeoutMs`, or still running when `signal` aborts, fails the validation.
  *
  * @example
  * ```ts
@@ -50,14 +54,17 @@ export async function validateOutput<O>(
 ): Promise<OutputValidation<O>> {
   if (text === undefined) return { ok: false, reason: 'the reply has no text to validate' };
   let first: OutputValidation<O> | undefined;
-  const clock = options.clock;
-  const until = options.timeoutMs === undefined || clock === undefined ? undefined : clock.now() + options.timeoutMs;
+  const clock = options.clock ?? systemClock;
+  const until = options.timeoutMs === undefined ? undefined : clock.now() + options.timeoutMs;
+  const signal = options.signal;
+  if (signal?.aborted) return cancelled;
   for (const candidate of jsonCandidates(text)) {
     let verdict: Verdict<O>;
     try {
       const result = schema['~standard'].validate(candidate) as Verdict<O> | Promise<Verdict<O>>;
       if (result instanceof Promise || (result !== null && typeof (result as { then?: unknown }).then === 'function')) {
-        const settled = until === undefined ? await result : await within(result as Promise<Verdict<O>>, until - clock!.now(), clock!);
+        const settled = await within(result as Promise<Verdict<O>>, until === undefined ? Infinity : until - clock.now(), clock, signal);
+        if (signal?.aborted) return cancelled;
         if (settled === undefined) return { ok: false, reason: `the output validator did not answer within ${options.timeoutMs} ms` };
         verdict = settled;
       } else {
@@ -79,11 +86,12 @@ export async function validateOutput<O>(
   return first ?? { ok: false, reason: text.trim() === '' ? 'empty reply' : 'the reply is not valid JSON' };
 }
 
-/** `p`'s value, or undefined when `ms` pass first (the wait is cancelled when `p` settles). */
-async function within<T>(p: Promise<T>, ms: number, clock: Clock): Promise<T | undefined> {
+/** `p`'s value, or `undefined` once `ms` have passed or `signal` aborted, whichever comes first (the wait ends when `p` settles). */
+async function within<T>(p: Promise<T>, ms: number, clock: Clock, signal: AbortSignal | undefined): Promise<T | undefined> {
   if (!(ms > 0)) return undefined;
+  if (ms === Infinity && signal === undefined) return p;
   const stop = new AbortController();
-  const timeout = clock.sleep(ms, stop.signal).then(
+  const timeout = clock.sleep(ms, signal === undefined ? stop.signal : AbortSignal.any([stop.signal, signal])).then(
     () => undefined,
     () => undefined,
   );
