@@ -105,6 +105,7 @@ export { estimateInputTokens, type TokenEstimateInput } from './tokens/estimateI
 // Retry
 export { constantBackoff, decorrelatedBackoff, exponentialBackoff, type Backoff } from './retry/backoff';
 export { RetryBudget } from './retry/RetryBudget';
+export { unitRandom } from './retry/unitRandom';
 
 // Breakers
 export { TypedEmitter, type Disposable, type Listener, type TypedEmitterOptions } from './events/TypedEmitter';

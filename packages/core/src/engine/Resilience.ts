@@ -20,6 +20,7 @@ import { guardMetrics, noopMetrics, type Metrics } from '../observability/Metric
 import { userMessageFor } from '../observability/userMessage';
 import type { BudgetRule, Policy, ResolvedTarget, RoutePolicy, TrafficClass } from '../policy/Policy';
 import { costUsd } from '../pricing/cost';
+import { unitRandom } from '../retry/unitRandom';
 import { RetryBudget } from '../retry/RetryBudget';
 import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../pacing/PacingStateSync';
 import { PACING_MARGIN, ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
@@ -125,7 +126,8 @@ interface RequestState {
   readonly trafficClass: TrafficClass;
   readonly requestId: string;
   readonly startedAt: number;
-  readonly deadline: number | undefined;
+  /** The earliest of the caller's, its route's and (after a budget downgrade) the new route's deadline. */
+  deadline: number | undefined;
   readonly ctx: LimitContext;
   readonly inputTokens: number;
   readonly record: RequestRecord;
@@ -867,6 +869,7 @@ export class Resilience {
         if (downgrade !== undefined) {
           this.switchRoute(s, downgrade);
           estimate = this.requestEstimate(s);
+          s.record.estimated_cost = estimate.costUsd;
           return tryAdmit();
         }
         this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: budget.rule.id, event: 'exceeded' });
@@ -956,6 +959,8 @@ export class Resilience {
     s.ctx.route = to.name;
     s.record.route = to.name;
     s.record.primary_model = to.chain[0]!.model;
+    // The new route's deadline binds too (a latency-critical downgrade route); an earlier one stays.
+    if (to.deadlineMs !== undefined) s.deadline = Math.min(s.deadline ?? Infinity, s.startedAt + to.deadlineMs);
   }
 
   private outputCap(s: RequestState, t: ResolvedTarget): number {
@@ -1133,8 +1138,8 @@ export class Resilience {
         const queued: ResilienceEvents['queue'] = { trafficClass: cls, event: 'enqueued', reason: 'exhausted', depth };
         this.events.emit('queue', queued);
         this.metrics.queue(queued);
-        s.record.queue_wait_ms += wait;
         const signal = s.request.signal ? AbortSignal.any([s.request.signal, this.stopping.signal]) : this.stopping.signal;
+        const waitFrom = this.clock.now();
         try {
           await this.clock.sleep(wait, signal);
         } catch (e) {
@@ -1144,6 +1149,9 @@ export class Resilience {
           this.events.emit('queue', rejected);
           this.metrics.queue(rejected);
           throw err;
+        } finally {
+          // What it waited, which a shutdown or the caller's abort may have cut short.
+          s.record.queue_wait_ms += Math.max(0, this.clock.now() - waitFrom);
         }
       }
     }
@@ -1920,22 +1928,6 @@ function closeAdmission(a: RequestAdmission, actual: UsageAmounts | undefined): 
 function addUsage(a: UsageAmounts | undefined, b: UsageAmounts | undefined): UsageAmounts | undefined {
   if (a === undefined || b === undefined) return a ?? b;
   return { inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens, costUsd: a.costUsd + b.costUsd };
-}
-
-/**
- * An injected random source kept to [0, 1): a value outside it (NaN, 1e9, -5) or a throw would put NaN,
- * huge or negative waits into backoff; `Math.random()` stands in for that draw.
- */
-function unitRandom(random: () => number): () => number {
-  return () => {
-    let v: number;
-    try {
-      v = random();
-    } catch {
-      return Math.random();
-    }
-    return v >= 0 && v < 1 ? v : Math.random();
-  };
 }
 
 /** What went wrong in a user callback, for a log line: its error's name and message, long quoted text redacted (it may quote the input). */
