@@ -83,6 +83,28 @@ describe('RedisHealth', () => {
     expect(events.filter((e) => e.startsWith('down'))).toHaveLength(5);
   });
 
+  it('never says 0 ms while down: a probe that is due, or running, answers no sooner than 1 ms', async () => {
+    let answer!: (ok: boolean) => void;
+    const clock = new ManualClock(1_000);
+    const health = new RedisHealth({
+      clock,
+      initialBackoffMs: 100,
+      maxBackoffMs: 400,
+      probe: () => new Promise<void>((resolve, reject) => (answer = (ok) => (ok ? resolve() : reject(new Error('still down'))))),
+    });
+    health.markDown(new Error('ECONNREFUSED'));
+    await clock.advance(100);
+    expect(health.retryAfterMs).toBe(1); // due (was 0: callers honouring it retried in a hot loop)
+    const probing = health.maybeProbe()!;
+    await clock.advance(50);
+    expect(health.retryAfterMs).toBe(1); // running, past its due time
+    answer(false);
+    await expect(probing).resolves.toBe(false);
+    expect(health.retryAfterMs).toBe(200); // the next probe's time
+    await clock.advance(250);
+    expect(health.retryAfterMs).toBe(1); // overdue: still 1
+  });
+
   it('runs one probe at a time', async () => {
     const { clock, health, probes } = setup([true]);
     health.markDown(new Error('x'));

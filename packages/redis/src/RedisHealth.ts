@@ -72,10 +72,14 @@ export class RedisHealth {
     return this.lastError;
   }
 
-  /** Ms until the next probe may run (0 when up or due). */
+  /**
+   * Ms until the next probe may run: 0 when up; while down, at least 1. A probe that is due or running
+   * brings Redis back no sooner than its answer, and a wait of 0 would make a caller that honours it
+   * retry at once, in a loop, while the probe is still out.
+   */
   get retryAfterMs(): number {
     if (this.current === 'up') return 0;
-    return Math.max(0, Math.ceil(this.nextProbeAt - this.options.clock.now()));
+    return Math.max(1, Math.ceil(this.nextProbeAt - this.options.clock.now()));
   }
 
   /**

@@ -1,9 +1,9 @@
 import { ResilienceError } from '@llm-resilience/core';
 
 /**
- * A key of the store's namespace holds a value the limiter store does not write: a concurrency key of
- * another type (`WRONGTYPE`), a rate or window key that is not a finite number (`nan` and `inf`
- * included). Something else writes into the store's namespace. Only the call (or adjustment) using that
+ * A key of the store's namespace holds a value the limiter store does not write: a key of another
+ * type (`WRONGTYPE`; a rate or window key holding a sorted set, a concurrency key holding a string,
+ * ...), a rate or window key that is not a finite number (`nan` and `inf` included). Something else writes into the store's namespace. Only the call (or adjustment) using that
  * key is affected; others sent in the same script run (batched) are decided and applied on Redis as if
  * alone. The store reports it as an `error` event (`operation` says which; health stays `up`):
  * - `reserve`: nothing of that reservation was charged; the call is answered by the failure mode

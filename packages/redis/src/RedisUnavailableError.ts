@@ -3,7 +3,9 @@ import { ResilienceError } from '@llm-resilience/core';
 
 /**
  * Thrown in `fail-closed` mode while Redis cannot be reached (down, too slow, or reconnecting): the
- * limiter cannot decide, so it refuses. `retryAfterMs` is when the store will next try Redis.
+ * limiter cannot decide, so it refuses. `retryAfterMs` is when the store will next try Redis (the time
+ * to its next probe), never below 1 ms: when a probe is due or running, a wait of 0 would have callers
+ * that honour it retry at once, in a hot loop.
  *
  * @example
  * ```ts
@@ -14,6 +16,8 @@ import { ResilienceError } from '@llm-resilience/core';
 export class RedisUnavailableError extends ResilienceError {
   constructor(operation: string, retryAfterMs: number, cause?: unknown) {
     scrubRedisError(cause);
+    // At least 1 ms (NaN too): a hint of 0 is a hot loop for a caller that retries when told.
+    retryAfterMs = retryAfterMs >= 1 ? retryAfterMs : 1;
     super(
       `The Redis limiter store could not ${operation}: Redis is unavailable (${describe(cause)}). ` +
         `It is configured with onRedisError: 'fail-closed', so requests are refused until Redis answers ` +

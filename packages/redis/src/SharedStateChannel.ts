@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Clock, Disposable } from '@llm-resilience/core';
 import { BackoffTimer } from './BackoffTimer';
-import { notReadyReason, type RedisClient, type ScriptClient } from './redisClient';
+import { duplicateForSubscribe, notReadyReason, type RedisClient, type ScriptClient } from './redisClient';
 import type { RedisKeyspace } from './RedisKeyspace';
 import { RedisScript } from './RedisScript';
 import { RedisSyncError, type RedisSyncOperation } from './RedisSyncError';
@@ -11,9 +11,12 @@ import { withTimeout } from './withTimeout';
 const PUBLISH = new RedisScript(PUBLISH_STATE_LUA);
 const LOAD = new RedisScript(LOAD_STATES_LUA);
 
-/** First wait before a failed subscribe or load is tried again on connections that stayed up. */
+/**
+ * First backoff step before a failed subscribe or load is tried again on connections that stayed up
+ * (the wait is drawn between half and all of the step: jitter, see {@link BackoffTimer}).
+ */
 const SYNC_RETRY_INITIAL_MS = 100;
-/** The wait doubles after each failed retry, up to this. */
+/** The step doubles after each failed retry, up to this. */
 const SYNC_RETRY_MAX_MS = 5000;
 
 /**
@@ -57,6 +60,8 @@ export interface SharedStateChannelOptions<T> {
   source: 'breaker' | 'pacing';
   codec: SharedStateCodec<T>;
   clock: Clock;
+  /** Draws in [0, 1) for the jitter of the sync retries' backoff; default `Math.random`. */
+  random?: (() => number) | undefined;
   timeoutMs: number;
   marginMs: number;
   onError?: ((error: RedisSyncError) => void) | undefined;
@@ -162,6 +167,7 @@ export class SharedStateChannel<T> {
       initialMs: SYNC_RETRY_INITIAL_MS,
       maxMs: SYNC_RETRY_MAX_MS,
       run: () => this.retrySync(),
+      ...(options.random !== undefined ? { random: options.random } : {}),
     });
   }
 
@@ -332,7 +338,7 @@ export class SharedStateChannel<T> {
   private ensureSubscriber(): void {
     if (this.sub !== undefined) return;
     const given = this.options.subscriber;
-    const sub = (given ?? (this.options.redis as unknown as { duplicate(): RedisClient }).duplicate()) as unknown as SubscriberClient;
+    const sub = (given ?? duplicateForSubscribe(this.options.redis)) as unknown as SubscriberClient;
     this.sub = sub;
     this.subscribed = false;
     sub.on('message', this.onMessage);

@@ -1,5 +1,5 @@
 import { RedisBreakerSync } from './RedisBreakerSync';
-import type { RedisClient } from './redisClient';
+import { duplicateForSubscribe, type RedisClient } from './redisClient';
 import { RedisLimiterStore } from './RedisLimiterStore';
 import { RedisPacingSync } from './RedisPacingSync';
 import { RedisStoreConfigError } from './RedisStoreConfigError';
@@ -10,7 +10,7 @@ import { subscriberOption } from './resolveSyncOptions';
 import type { RedisLimiterStoreOptions, RedisResilienceState, RedisResilienceStateOptions } from './types';
 
 /** The syncs' own options (the compiler keeps this list complete). */
-const SYNC_EXTRA_KEYS = { subscriber: true, syncTimeoutMs: true, onSyncError: true } satisfies Record<
+const SYNC_EXTRA_KEYS = { subscriber: true, syncTimeoutMs: true, onSyncError: true, random: true } satisfies Record<
   Exclude<keyof RedisResilienceStateOptions, keyof RedisLimiterStoreOptions>,
   true
 >;
@@ -40,13 +40,14 @@ const STATE_OPTION_NAMES: readonly string[] = [...STORE_OPTION_NAMES, ...Object.
 export function createRedisResilienceState(options: RedisResilienceStateOptions): RedisResilienceState {
   const o = optionsObject(options, 'createRedisResilienceState');
   knownKeys(o, STATE_OPTION_NAMES, 'createRedisResilienceState');
-  const { subscriber: givenSubscriber, syncTimeoutMs, onSyncError, ...storeOptions } = options;
+  const { subscriber: givenSubscriber, syncTimeoutMs, onSyncError, random, ...storeOptions } = options;
   const store = new RedisLimiterStore(storeOptions);
   // The syncs' own options, checked under their names here (the syncs would call them `timeoutMs`,
   // `onError`) and before a subscriber connection is created.
   subscriberOption('subscriber', givenSubscriber);
   timeoutOption('syncTimeoutMs', syncTimeoutMs, 1000);
   functionOption('onSyncError', onSyncError);
+  functionOption('random', random);
   const { redis, prefix, hashTag, clock } = options;
   let subscriber = givenSubscriber;
   let owned: RedisClient | undefined;
@@ -55,7 +56,7 @@ export function createRedisResilienceState(options: RedisResilienceStateOptions)
     if (typeof duplicate !== 'function') {
       throw new RedisStoreConfigError('`redis` cannot be duplicated for SUBSCRIBE: pass a dedicated `subscriber` connection.', 'subscriber');
     }
-    subscriber = owned = duplicate.call(redis);
+    subscriber = owned = duplicateForSubscribe(redis);
     if (onSyncError) {
       // One report per outage (ioredis emits an error per reconnect attempt).
       let reported = false;
@@ -80,6 +81,7 @@ export function createRedisResilienceState(options: RedisResilienceStateOptions)
     ...(syncTimeoutMs !== undefined ? { timeoutMs: syncTimeoutMs } : {}),
     ...(options.expiryMarginMs !== undefined ? { expiryMarginMs: options.expiryMarginMs } : {}),
     ...(onSyncError !== undefined ? { onError: onSyncError } : {}),
+    ...(random !== undefined ? { random } : {}),
   };
   const breakerSync = new RedisBreakerSync(sync);
   const pacingSync = new RedisPacingSync(sync);

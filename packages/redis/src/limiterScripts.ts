@@ -127,7 +127,8 @@ local margin = A[2]
 
 /**
  * The number a rate or window key holds (0 when missing), or `nil` and the error when it holds what the
- * store does not write (adjust and peek; reserve reads its keys with one MGET and checks them alike).
+ * store does not write (adjust and peek; reserve reads its keys with one MGET, which answers nil for a
+ * key of another type, and tells those from missing ones with one EXISTS: checked alike).
  */
 const READ_NUM = `
 -- the number a rate or window key holds (0 when missing), or nil and the error when it holds what the
@@ -236,9 +237,9 @@ end
  * its mark: for a rate charge the key's `tat` right after it in epoch µs rounded up, for an in-flight
  * concurrency charge its lease's member (a string), else 0),
  * `0, index0, retryAfterMs (-1 = never), rem1, reset1, ...` (current states, nothing charged), or
- * `-1, index0, error` when the key of charge index0 holds what the store does not write (a concurrency
- * key of another type: Redis's `WRONGTYPE` error; a rate or window key that is not a number): nothing
- * charged. Such a key never aborts the script, so one caller's broken key leaves the other
+ * `-1, index0, error` when the key of charge index0 holds what the store does not write (a key of
+ * another type, whatever its kind: Redis's `WRONGTYPE` error; a rate or window key that is not a
+ * number): nothing charged. Such a key never aborts the script, so one caller's broken key leaves the other
  * reservations of its batch decided, and applied or not, as they would be alone.
  *
  * @example
@@ -260,8 +261,8 @@ local live_count, add_lease, expire_leases
 -- Rate and windowed-counter state of the whole batch: read once (MGET), updated in memory as
 -- reservations pass, written once per key at the end. debt[key] = max(tat - now, 0); cnt[key] = count.
 local debt, cnt, wms, dirty, ndirty = {}, {}, {}, {}, 0
--- Keys holding what the store does not write (a concurrency key of another type, a rate or window key
--- that is not a number), with the error: a reservation charging one is answered with it and charges
+-- Keys holding what the store does not write (a key of another type, a rate or window key that is not
+-- a number), with the error: a reservation charging one is answered with it and charges
 -- nothing, before anything is written for it; the other reservations of the batch go on.
 local bad = {}
 do
@@ -285,6 +286,23 @@ do
     local e = c + 499
     if e > nr then e = nr end
     local vals = redis.call('MGET', unpack(rkeys, c, e))
+    -- MGET answers nil for a missing key and for one of another type (a sorted set, a hash, ...) alike:
+    -- one EXISTS over the nil ones tells them apart (0, the usual answer: all missing), so a key of
+    -- another type is refused as adjust and peek refuse it (WRONGTYPE), not taken for a full bucket or
+    -- an empty total and overwritten
+    local nils, nn = {}, 0
+    for j = c, e do
+      if not vals[j - c + 1] then
+        nn = nn + 1
+        nils[nn] = rkeys[j]
+      end
+    end
+    if nn > 0 and redis.call('EXISTS', unpack(nils, 1, nn)) > 0 then
+      for j = 1, nn do
+        local g = redis.pcall('GET', nils[j])
+        if type(g) == 'table' and g.err then bad[nils[j]] = g.err end
+      end
+    end
     for j = c, e do
       local s = vals[j - c + 1]
       if s then

@@ -1,4 +1,5 @@
-import { isOutageError, notReadyReason, type ScriptClient } from './redisClient';
+import Redis from 'ioredis';
+import { duplicateForSubscribe, isOutageError, notReadyReason, type RedisClient, type ScriptClient } from './redisClient';
 import { RedisKeyError } from './RedisKeyError';
 
 /** A stand-in with just what notReadyReason reads: ioredis' status and its reconnect attempt count. */
@@ -39,5 +40,29 @@ describe('isOutageError', () => {
     expect(isOutageError(new Error('Connection is closed.'))).toBe(true);
     // Redis's answer to one reservation of a batch (a key holding what the store does not write).
     expect(isOutageError(new RedisKeyError(1, 'WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
+  });
+});
+
+describe('duplicateForSubscribe', () => {
+  it('turns ioredis’ own resubscription off on a single-node duplicate (the syncs resubscribe, handling failures)', () => {
+    const redis = new Redis({ lazyConnect: true, port: 1 });
+    const sub = duplicateForSubscribe(redis) as Redis;
+    try {
+      expect(sub).not.toBe(redis);
+      expect(sub.options.autoResubscribe).toBe(false);
+      expect(sub.options.port).toBe(1); // the rest of the options kept
+      expect(redis.options.autoResubscribe).toBe(true); // the application's client untouched
+    } finally {
+      sub.disconnect();
+      redis.disconnect();
+    }
+  });
+
+  it('duplicates a Cluster as it is', () => {
+    const calls: unknown[][] = [];
+    const twin = {} as RedisClient;
+    const cluster = { isCluster: true, duplicate: (...args: unknown[]) => (calls.push(args), twin) } as unknown as RedisClient;
+    expect(duplicateForSubscribe(cluster)).toBe(twin);
+    expect(calls).toEqual([[]]);
   });
 });

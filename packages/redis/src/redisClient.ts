@@ -32,6 +32,23 @@ export interface ScriptClient {
   nodes?(role?: 'all' | 'master' | 'slave'): ScriptClient[];
 }
 
+/**
+ * A new connection like `redis` for SUBSCRIBE, owned by the caller: `redis.duplicate()`, for a
+ * single-node (or Sentinel) client with `autoResubscribe: false`. The syncs resubscribe themselves on
+ * every `ready` (bounded by their timeout, failures reported); ioredis' own resubscription is a
+ * command whose promise nobody handles, so a connection closed (`disconnect()`) before its reply
+ * came would reject it unhandled (`Connection is closed.`). A `Cluster` is duplicated as it is.
+ *
+ * @example
+ * ```ts
+ * const subscriber = duplicateForSubscribe(redis);
+ * ```
+ */
+export function duplicateForSubscribe(redis: RedisClient): RedisClient {
+  const d = redis as unknown as { isCluster?: boolean; duplicate(override?: object): RedisClient };
+  return d.isCluster === true ? d.duplicate() : d.duplicate({ autoResubscribe: false });
+}
+
 /** Statuses of a client's first connection, before it was ever ready. */
 const FIRST_CONNECTION = new Set(['wait', 'connecting', 'connect']);
 

@@ -26,6 +26,7 @@ const SYNC_KEYS = {
   timeoutMs: true,
   expiryMarginMs: true,
   clock: true,
+  random: true,
   onError: true,
 } satisfies Record<keyof RedisSyncOptions, true>;
 
@@ -76,6 +77,7 @@ export function resolveSyncOptions<T>(
     timeoutMs: timeoutOption('timeoutMs', o.timeoutMs, 1000),
     marginMs: nonNegativeMsOption('expiryMarginMs', o.expiryMarginMs, 1000),
     clock: clockOption('clock', o.clock) ?? systemClock,
+    random: functionOption<() => number>('random', o.random),
     onError: functionOption<(error: RedisSyncError) => void>('onError', o.onError),
   };
 }

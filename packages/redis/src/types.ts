@@ -17,7 +17,8 @@ import type { RedisClient } from './redisClient';
  *   sent once Redis is back (`releasesQueued`, `releasesReplayed`); refunds are dropped and never
  *   given to the local limiter (it never held them); extra charges are counted locally; both are
  *   reported (`adjustDropped`).
- * - `fail-closed`: `reserve` and `peek` reject with `RedisUnavailableError`; releases of slots held on
+ * - `fail-closed`: `reserve` and `peek` reject with `RedisUnavailableError` (its `retryAfterMs`: the
+ *   time to the next Redis probe, at least 1 ms); releases of slots held on
  *   Redis are kept and sent once Redis is back, other adjustments are dropped (reported as an
  *   `adjustDropped` event).
  *
@@ -171,6 +172,13 @@ export interface RedisSyncOptions {
    */
   clock?: Clock;
   /**
+   * Random source (draws in [0, 1)) for the jitter of the retries of a failed subscribe or load: each
+   * waits between half and all of its backoff step (100 ms doubling up to 5 s), so replicas that lost
+   * Redis together do not retry in lockstep. A draw outside [0, 1) or a throw counts as `Math.random()`.
+   * Pass the `random` you give `createResilience` (tests: a fixed one). Default `Math.random`.
+   */
+  random?: () => number;
+  /**
    * Receives Redis failures (publish, subscribe, load, malformed messages). Nothing is ever thrown into
    * the engine: it keeps its local state. Default: none — the failures are silent, so wire this to your
    * logger. When given, it also receives the errors of the subscriber connection the sync creates
@@ -197,6 +205,8 @@ export interface RedisResilienceStateOptions extends RedisLimiterStoreOptions {
   syncTimeoutMs?: number;
   /** Receives the syncs' Redis failures (see `RedisSyncOptions.onError`). Default: none. */
   onSyncError?: (error: RedisSyncError) => void;
+  /** The syncs' random source for their retry jitter (see `RedisSyncOptions.random`). Default `Math.random`. */
+  random?: () => number;
 }
 
 /**

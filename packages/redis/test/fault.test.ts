@@ -424,7 +424,9 @@ describe('fault: Redis stops mid-run and comes back', () => {
     subscriber.on('error', () => {});
     await once(subscriber, 'ready');
     const errors: RedisSyncError[] = [];
-    const late = new RedisBreakerSync({ redis, subscriber, prefix, clock, timeoutMs: 150, onError: (e) => errors.push(e) });
+    // A fixed random source: each retry waits 3/4 of its backoff step (steps 100, 200, ... ms; jitter
+    // draws between half and all of a step).
+    const late = new RedisBreakerSync({ redis, subscriber, prefix, clock, random: () => 0.5, timeoutMs: 150, onError: (e) => errors.push(e) });
     const inbox = new Inbox<BreakerState>();
     const readyListeners = redis.listenerCount('ready');
     try {
@@ -434,14 +436,14 @@ describe('fault: Redis stops mid-run and comes back', () => {
       await late.ready();
       expect(errors.map((e) => e.operation)).toEqual(['subscribe']); // timed out: reported
 
-      // The first retry comes 100 ms later, still during the pause: it times out too, and is reported.
-      await clock.advance(100);
+      // The first retry comes 75 ms later (step 100), still during the pause: it times out too, and is reported.
+      await clock.advance(75);
       await pollUntil('the first retry to time out', () => errors.length === 2, 5000, 5);
       expect(errors.map((e) => e.operation)).toEqual(['subscribe', 'subscribe']);
 
-      // Redis answers again. No `ready` event comes (nothing reconnected): the next retry, twice as late, loads.
+      // Redis answers again. No `ready` event comes (nothing reconnected): the next retry (step 200: 150 ms) loads.
       await redis.ping();
-      await clock.advance(199);
+      await clock.advance(149);
       expect(inbox.received).toEqual([]);
       await clock.advance(1);
       await pollUntil('the stored breaker state to be loaded', () => inbox.received.length > 0, 5000, 5);
@@ -498,8 +500,9 @@ describe('fault: Redis answers PING but refuses writes (a master demoted to a re
       const waits: number[] = [];
       for (let wait = 100; waits.length < 6; ) {
         await clock.advance(wait);
-        expect(await refusedFor()).toBe(0); // this one started the probe
-        await pollUntil('the probe to fail', async () => (wait = await refusedFor()) > 0);
+        // This one started the probe: Redis may be back once it answers, so 1 ms, never 0 (a hot loop).
+        expect(await refusedFor()).toBe(1);
+        await pollUntil('the probe to fail', async () => (wait = await refusedFor()) > 1);
         waits.push(wait);
       }
       // Each probe wrote and was refused: the backoff doubles to its maximum; Redis never came back.

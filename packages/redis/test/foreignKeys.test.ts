@@ -59,6 +59,49 @@ describe('keys the store does not write', () => {
     expect(await redis.get(key)).toBe('inf');
   });
 
+  it.each([
+    ['rate', 'a sorted set (the layout of a concurrency key)', 'r', (k: string) => redis.zadd(k, 1, 'm')],
+    ['rate', 'a hash', 'r', (k: string) => redis.hset(k, 'f', 'v')],
+    ['budget', 'a sorted set (the layout of a concurrency key)', 'w', (k: string) => redis.zadd(k, 1, 'm')],
+    ['budget', 'a list', 'w', (k: string) => redis.rpush(k, 'x')],
+  ] as const)('refuses a reservation whose %s key holds %s (WRONGTYPE), instead of taking it for a missing key and overwriting it', async (label, _what, kind, write) => {
+    const charge = label === 'rate' ? rate('other-type', 1) : spend('other-type|w=1', 0.1);
+    const key = store.keyspace.key(kind, charge.key);
+    await write(key);
+    const type = await redis.type(key);
+    const r = await store.reserve([charge]);
+    expect(r.ok).toBe(true); // fail-open: decided by the local fallback, not on Redis
+    expect(keyErrors()).toHaveLength(1);
+    expect(errorOf(keyErrors()[0]!)).toMatchObject({ operation: 'reserve', index: 0, code: 'ERR_LLMR_REDIS_KEY' });
+    expect(errorOf(keyErrors()[0]!).reply).toMatch(/^WRONGTYPE/);
+    expect(await redis.type(key)).toBe(type); // left as it was, not overwritten with a number
+    expect(store.health).toBe('up');
+  });
+
+  it('refuses only the reservation whose rate key is of another type; the others of its script run are charged', async () => {
+    await redis.zadd(store.keyspace.key('r', 'tenant=b'), 1, 'm');
+    // Three reservations in the same tick: one script run. B's charges a fine key before the foreign one.
+    const [a, b, c] = await Promise.all([
+      store.reserve([rate('tenant=a', 2)]),
+      store.reserve([rate('b-fine', 3), rate('tenant=b', 1)]),
+      store.reserve([spend('tenant=c|w=1', 0.25)]),
+    ]);
+    expect(a.ok && c.ok).toBe(true);
+    expect(b.ok).toBe(true); // decided locally (fail-open)
+    expect(keyErrors().map((e) => errorOf(e).index)).toEqual([1]);
+    // A and C were charged on Redis; nothing of B was (not even its fine key).
+    expect((await store.peek([rate('tenant=a', 1), rate('b-fine', 1)])).map((st) => st.remaining)).toEqual([8, 10]);
+    expect(Number(await redis.get(store.keyspace.key('w', 'tenant=c|w=1')))).toBe(0.25);
+    expect(await redis.type(store.keyspace.key('r', 'tenant=b'))).toBe('zset');
+  });
+
+  it('still takes a missing rate or budget key for an empty one (the EXISTS check finds nothing)', async () => {
+    const r = await store.reserve([rate('new', 4), spend('new|w=1', 0.5)]);
+    expect(r.ok).toBe(true);
+    expect(events).toEqual([]);
+    expect(await redis.exists(store.keyspace.key('r', 'new'), store.keyspace.key('w', 'new|w=1'))).toBe(2);
+  });
+
   it('does not report a budget or rate key holding something else as nothing spent (peek/usage agree with reserve)', async () => {
     const key = store.keyspace.key('w', 'budget|w=2');
     await redis.set(key, 'x');

@@ -88,6 +88,7 @@ describe('constructor options (checked at construction)', () => {
       expect(configError(() => createRedisResilienceState({ redis, onSyncError: 'x' as never }), 'onSyncError').message).toMatch(
         /`onSyncError` must be a function, got a string/,
       );
+      expect(configError(() => createRedisResilienceState({ redis, random: 0.5 as never }), 'random').message).toMatch(/`random` must be a function, got 0.5/);
       expect(configError(() => createRedisResilienceState({ redis, subscriber: {} as never }), 'subscriber').message).toMatch(
         /`subscriber` must be an ioredis Redis or Cluster instance, got an object/,
       );
@@ -109,6 +110,7 @@ describe('constructor options (checked at construction)', () => {
     ['timeoutMs', { timeoutMs: '100' }, /`timeoutMs` must be a positive number of milliseconds, at most 2147483647, got a string/],
     ['expiryMarginMs', { expiryMarginMs: NaN }, /got NaN/],
     ['clock', { clock: {} }, /`clock` must be a clock/],
+    ['random', { random: 0.5 }, /`random` must be a function, got 0.5/],
     ['onError', { onError: true }, /`onError` must be a function, got true/],
     ['onEvent', { onEvent: () => {} }, /unknown option `onEvent` of RedisBreakerSync; known options: redis, subscriber/],
   ];
@@ -164,11 +166,12 @@ describe('constructor options (checked at construction)', () => {
       timeoutMs: 1,
       expiryMarginMs: 0,
       clock: systemClock,
+      random: Math.random,
       onError: () => {},
     };
     await new RedisBreakerSync(sync).close();
     await new RedisPacingSync(sync).close();
-    const shared = createRedisResilienceState({ ...store, subscriber: redis, syncTimeoutMs: 1, onSyncError: () => {} });
+    const shared = createRedisResilienceState({ ...store, subscriber: redis, syncTimeoutMs: 1, onSyncError: () => {}, random: () => 0.5 });
     await shared.close();
     expect(new RedisStateStore({ redis, prefix: 'opts-test', hashTag: true, timeoutMs: 1 })).toBeInstanceOf(RedisStateStore);
     expect(onEvent).not.toHaveBeenCalled();

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { createResilience, definePolicy, RateLimitExceededError, type AttemptContext, type RateLimitSnapshot, type Resilience } from '@llm-resilience/core';
 import IORedis from 'ioredis';
 import type Redis from 'ioredis';
@@ -20,9 +19,13 @@ const policy = definePolicy(
   { onWarning: () => undefined },
 );
 
-/** Resolves when `client` is connected and ready. */
+/**
+ * Resolves when `client` is connected and ready. Not `once(client, 'ready')`: that rejects on the
+ * client's next 'error' event, and a reconnecting client emits one per failed attempt (one racing the
+ * server's start included).
+ */
 function ready(client: Redis): Promise<unknown> {
-  return client.status === 'ready' ? Promise.resolve() : once(client, 'ready');
+  return client.status === 'ready' ? Promise.resolve() : new Promise((resolve) => client.once('ready', resolve));
 }
 
 /** A provider answering 503. */
@@ -168,13 +171,16 @@ describe('engines sharing limits, budgets, breakers and pacing over Redis', () =
     });
 
     it('engines keep working locally, the syncs report errors, and sharing resumes when Redis is back', async () => {
-      const client = () => {
-        const c = new IORedis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1 });
+      const client = (options: { autoResubscribe?: boolean } = {}) => {
+        const c = new IORedis(server.port, '127.0.0.1', { retryStrategy: () => 50, maxRetriesPerRequest: 1, ...options });
         c.on('error', () => undefined); // the app's logger
         return c;
       };
-      const subscriberA = client();
-      const subscriberB = client();
+      // The syncs resubscribe by themselves on every `ready`. ioredis' own resubscription is a command
+      // whose promise nobody handles: closed before its reply (disconnect() at the end of this test),
+      // it rejects unhandled with `Connection is closed.` (what the connections the syncs create avoid).
+      const subscriberA = client({ autoResubscribe: false });
+      const subscriberB = client({ autoResubscribe: false });
       // A third replica with the default subscriber (created and owned by the shared state).
       let subscriberDown!: () => void;
       const cErrors = new Promise<void>((resolve) => (subscriberDown = resolve));
@@ -228,6 +234,9 @@ describe('engines sharing limits, budgets, breakers and pacing over Redis', () =
         expect(atBPacing.keys()).toEqual(['backup']);
         expect(b.engine.pacingOf('backup')).toMatchObject({ remainingRequests: 0 });
         expect(cSubscriberErrors).toHaveLength(1); // one report for the outage, not one per reconnect attempt
+        // Every replica resubscribed, nothing left in flight on the connections closed below.
+        await Promise.all([ready(subscriberA), ready(cRedis)]);
+        await Promise.all([a.shared.ready(), b.shared.ready(), c.ready()]);
       } finally {
         await c.close();
         cRedis.disconnect();
