@@ -1,4 +1,4 @@
-import OpenAI from 'openai';
+import OpenAI, { APIError } from 'openai';
 import { DEMO_CLIENT_KEY, startExpressChat, type ExpressChat } from './main';
 
 let chat: ExpressChat;
@@ -49,5 +49,30 @@ describe('examples/express-chat against the fake provider', () => {
     let text = '';
     for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
     expect(text.startsWith('[fast-a] reply to')).toBe(true);
+  });
+
+  it("leaves the gateway's bodies to the gateway: a 150 KB conversation fits its 4mb bodyLimit", async () => {
+    // An app-level express.json() (100 KB default) in front of the gateway would refuse it with 413.
+    const client = new OpenAI({ apiKey: DEMO_CLIENT_KEY, baseURL: `${chat.url}/v1`, maxRetries: 0 });
+    const long = 'lorem ipsum dolor sit amet '.repeat(5600);
+    expect(long.length).toBeGreaterThan(150_000);
+    const reply = await client.chat.completions.create({ model: 'support', messages: [{ role: 'user', content: long }], max_tokens: 20 });
+    expect(reply.choices[0]!.message.content!.startsWith('[fast-a] reply to')).toBe(true);
+  });
+
+  it('answers malformed and oversized gateway bodies OpenAI-style (400, 413), never with an HTML page', async () => {
+    const res = await fetch(`${chat.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DEMO_CLIENT_KEY}`, 'content-type': 'application/json' },
+      body: '{"model": "support", "messages": [',
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toEqual({ error: { message: 'We could not parse the JSON body of your request.', type: 'invalid_request_error', param: null, code: null } });
+    // The same limit through the SDK: a body over 4mb is the gateway's 413, an APIError with its type.
+    const client = new OpenAI({ apiKey: DEMO_CLIENT_KEY, baseURL: `${chat.url}/v1`, maxRetries: 0 });
+    const err = await client.chat.completions.create({ model: 'support', messages: [{ role: 'user', content: 'x'.repeat(4 * 1024 * 1024 + 1) }] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(APIError);
+    expect({ status: (err as APIError).status, type: (err as APIError).type }).toEqual({ status: 413, type: 'invalid_request_error' });
   });
 });

@@ -88,7 +88,8 @@ export async function startExpressChat(options: ExpressChatOptions = {}): Promis
   );
 
   const app = express();
-  app.use(express.json());
+  // No app-level express.json(): the gateway parses its own bodies (bodyLimit '4mb', OpenAI-style
+  // errors); a parser in front of it would replace both. Each route of the app mounts its own.
 
   // The in-app endpoint: identity from a header (use your auth here), a per-user request limit.
   const protect = resilience({
@@ -98,7 +99,7 @@ export async function startExpressChat(options: ExpressChatOptions = {}): Promis
     limits: [{ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 10, window: '1m' }],
     standardHeaders: 'draft-7',
   });
-  app.post('/chat', protect, async (req, res) => {
+  app.post('/chat', express.json(), protect, async (req, res) => {
     const message = String((req.body as { message?: unknown } | undefined)?.message ?? '');
     if (message === '') {
       res.status(400).json({ error: { type: 'invalid_request', message: 'Send { "message": "..." }.' } });

@@ -384,7 +384,9 @@ export interface OpenAIGatewayOptions {
    * `ERR_LLMR_EXPRESS_GATEWAY_FAILED` (an `auth` function that throws or rejects, a bug): a message
    * and `{ code, stage, error, errorCode?, stack? }` (the error's class, its `code`, its call sites;
    * never its message, which may hold connection strings or keys).
-   * Default: `process.emitWarning(message, { code })`.
+   * Its `warn` receives, once per gateway, `ERR_LLMR_EXPRESS_GATEWAY_BODY_ALREADY_PARSED`: a body
+   * parser mounted before the gateway read a request first, so its limit replaced `bodyLimit`.
+   * Default (and `warn` when the logger has none): `process.emitWarning(message, { code })`.
    */
-  logger?: Pick<Logger, 'error'>;
+  logger?: Pick<Logger, 'error' | 'warn'>;
 }

@@ -610,6 +610,34 @@ describe('openAIGateway answers every error OpenAI-style, never with an HTML pag
   });
 });
 
+describe('openAIGateway warns when a body parser in front of it read the body first', () => {
+  it('warns once per gateway with its code, while still serving the request; a gateway that parses its own bodies stays quiet', async () => {
+    const warned: Array<{ message: string; code: unknown }> = [];
+    const logger = { warn: (message: string, fields?: Record<string, unknown>) => void warned.push({ message, code: fields?.code }) };
+    const app = express();
+    app.use(express.json({ limit: '1mb' }));
+    app.use(openAIGateway({ engine: testEngine(), upstreams: upstreams(), auth: AUTH, models: { support: 'support_reply' }, logger }));
+    const quiet = express();
+    quiet.post('/chat', express.json(), (_req, res) => void res.json({}));
+    quiet.use(openAIGateway({ engine: testEngine(), upstreams: upstreams(), auth: AUTH, models: { support: 'support_reply' }, logger }));
+    const parsedFirst = await listen(app);
+    const ownBodies = await listen(quiet);
+    try {
+      for (const url of [parsedFirst.url, parsedFirst.url, ownBodies.url]) {
+        const client = new OpenAI({ apiKey: 'sk-client-alice', baseURL: `${url}/v1`, maxRetries: 0, timeout: 10_000 });
+        const r = await client.chat.completions.create({ model: 'support', messages: ask('hi') });
+        expect(r.choices[0]!.message.content!.startsWith('[fast-a]')).toBe(true);
+      }
+      expect(warned.map((w) => w.code)).toEqual(['ERR_LLMR_EXPRESS_GATEWAY_BODY_ALREADY_PARSED']);
+      expect(warned[0]!.message).toContain('replaces bodyLimit');
+      expect(warned[0]!.message).toContain('docs/express.md#err_llmr_express_gateway_body_already_parsed');
+    } finally {
+      await parsedFirst.close();
+      await ownBodies.close();
+    }
+  });
+});
+
 describe('openAIGateway keeps upstream credentials an error body echoes out of events and errors', () => {
   /** One request through a gateway whose upstream answers `reply()`: the client's body, the alerts and the record. */
   async function askEchoingUpstream(reply: () => Response, stream: boolean) {

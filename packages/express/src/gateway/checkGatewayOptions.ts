@@ -133,4 +133,5 @@ export function checkGatewayOptions(options: OpenAIGatewayOptions): void {
     throw invalidOption(WHAT, 'streamIdleTimeoutMs', `a number of milliseconds from 0 (off) to ${MAX_TIMER_MS}`, shown(idle));
   }
   checkLogger(WHAT, options.logger, 'error');
+  checkLogger(WHAT, options.logger, 'warn');
 }

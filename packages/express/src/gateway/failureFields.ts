@@ -25,14 +25,15 @@ export function failureFields(err: unknown): { error: string; errorCode?: string
 }
 
 /**
- * The gateway's logger when none is given: `process.emitWarning` with the code, as the package's
- * other checks do.
+ * The gateway's logger when none is given (and its `warn` when the given one has none):
+ * `process.emitWarning` with the code, as the package's other checks do.
  *
  * @example
  * ```ts
  * const logger = options.logger ?? defaultGatewayLogger;
  * ```
  */
-export const defaultGatewayLogger: Pick<Logger, 'error'> = {
+export const defaultGatewayLogger: Pick<Logger, 'error' | 'warn'> = {
   error: (message, fields) => process.emitWarning(message, { type: 'LlmResilienceWarning', code: String(fields?.code ?? '') }),
+  warn: (message, fields) => process.emitWarning(message, { type: 'LlmResilienceWarning', code: String(fields?.code ?? '') }),
 };

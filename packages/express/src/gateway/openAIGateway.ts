@@ -17,6 +17,7 @@ import { ExpressConfigError } from '../ExpressConfigError';
 import { httpErrorOf } from '@llm-resilience/core';
 import { messageFor, streamInterruptedMessage } from '../messages';
 import { setRetryAfter } from '../rateLimitHeaders';
+import { helpLink } from '../helpLink';
 import { hasRoute } from '../optionChecks';
 import type { Audience, OpenAIGatewayOptions, UpstreamConfig } from '../types';
 import { Validations } from '../Validations';
@@ -30,12 +31,15 @@ import { checkGatewayOptions, fail } from './checkGatewayOptions';
 import { defaultGatewayLogger, failureFields } from './failureFields';
 import { checkedAuthResult, clientKeyOf, identityLookup } from './gatewayAuth';
 import { openAIErrorBody, openAITypeOf } from './openAIErrorBody';
+import { assertJsonDepth } from './jsonDepth';
 import { formatSse } from './sse';
 import { StreamIdleError, UpstreamStreamError } from './UpstreamError';
 import { completeUpstream, openUpstreamStream, type OpenedStream, type UpstreamCall } from './upstreamCall';
 
 const KNOWN_OPTIONS = ['engine', 'upstreams', 'auth', 'models', 'exposeRoutes', 'prefix', 'priority', 'dataClass', 'audience', 'bodyLimit', 'upstreamBodyLimit', 'fetch', 'streamIdleTimeoutMs', 'logger'];
 const DEFAULT_STREAM_IDLE_MS = 60_000;
+/** Code of the warning logged (once per gateway) when another body parser read a request before it. */
+const BODY_ALREADY_PARSED = 'ERR_LLMR_EXPRESS_GATEWAY_BODY_ALREADY_PARSED';
 /** See `upstreamBodyLimit` in `types.ts` for why 64 MiB. */
 const DEFAULT_UPSTREAM_BODY_LIMIT = '64mb';
 
@@ -144,9 +148,12 @@ function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
  *   than `upstreamBodyLimit`) fails the attempt (retried or sent to a fallback), never reaching the
  *   client as a success; a longer body is not read past the bound, its connection closed;
  * - every option is checked at creation (`ExpressConfigError` naming the option and what it must be);
- * - malformed messages, and on routes that reach an Anthropic upstream anything the translation
- *   cannot carry whole (audio parts, `n` > 1, `logprobs`, ...), get 400 with `param` before any
- *   model call; body-parser errors keep their status (400, 413, 415) with an OpenAI-style body;
+ * - malformed messages, a body nested more than `MAX_JSON_DEPTH` (128) levels deep, and on routes
+ *   that reach an Anthropic upstream anything the translation cannot carry whole (audio parts,
+ *   `n` > 1, `logprobs`, ...), get 400 with `param` before any model call (no upstream or breaker
+ *   is charged); body-parser errors keep their status (400, 413, 415) with an OpenAI-style body;
+ *   a body already read by a parser mounted in front of the gateway (its limit replaces
+ *   `bodyLimit`) is used as it is, with one `logger.warn` (`ERR_LLMR_EXPRESS_GATEWAY_BODY_ALREADY_PARSED`);
  *   an `auth` function that throws, or returns an identity that is not an object of strings
  *   (`{ user: 42 }`), gets 500 `ERR_LLMR_EXPRESS_GATEWAY_FAILED` (logged to `logger` without its
  *   message); other methods on the two paths get 404 `unknown_url`.
@@ -242,7 +249,19 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
 
   /** Reads the JSON body; errors of the parser are answered here, OpenAI-style. */
   const parseJson = express.json({ limit: options.bodyLimit ?? '4mb' });
+  let foreignParserSeen = false;
   const readBody = (req: Request, res: Response, next: NextFunction): void => {
+    if (!foreignParserSeen && req.body !== undefined && (req.readableEnded || (req as { _body?: unknown })._body === true)) {
+      // Another parser read the body first (an app-level `express.json()`): `parseJson` skips it, so
+      // that parser's limit applies instead of `bodyLimit`, and its errors never reach the gateway.
+      foreignParserSeen = true;
+      (logger.warn ?? defaultGatewayLogger.warn)?.(
+        `openAIGateway(): the request body was already read by a body parser mounted before the gateway (an app-level express.json()?). ` +
+          `That parser's size limit replaces bodyLimit, and its errors reach your app's error handlers instead of getting OpenAI-style answers. ` +
+          `Mount the parser on your own routes only (app.post('/chat', express.json(), handler)). See ${helpLink(BODY_ALREADY_PARSED)}.`,
+        { code: BODY_ALREADY_PARSED, help: helpLink(BODY_ALREADY_PARSED) },
+      );
+    }
     parseJson(req, res, (err?: unknown) => {
       if (err === undefined || err === null || err === false) return next();
       const a = bodyErrorAnswer(err);
@@ -255,7 +274,7 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
   const anthropicRoutes = new Set(Object.keys(policyRoutes).filter((r) => policyRoutes[r]!.chain.some((t) => upstreams[upstreamNameOf(t)]?.kind === 'anthropic')));
   const rejected = (res: Response, err: unknown): void => {
     if (!(err instanceof ChatRequestError)) throw err;
-    res.status(400).json(openAIErrorBody(err.message, 'invalid_request_error', err.openAICode, err.param));
+    res.status(400).json(openAIErrorBody(err.message, 'invalid_request_error', err.openAICode, err.param === '' ? null : err.param));
   };
 
   const sendError = (res: Response, err: unknown, route: string | undefined, clientSignal: AbortSignal): void => {
@@ -335,6 +354,14 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     if (!isObject(body)) {
       res.status(400).json(openAIErrorBody('We could not parse the JSON body of your request.', 'invalid_request_error', null));
       return;
+    }
+    try {
+      // First: a body nested thousands of levels deep parses, but overflows the stack of every
+      // recursive walk after it (JSON.stringify in each attempt, the Anthropic translation). Refused
+      // here, it is the client's 400, never an upstream failure that trips the breakers for everyone.
+      assertJsonDepth(body);
+    } catch (err) {
+      return rejected(res, err);
     }
     if (typeof body.model !== 'string' || body.model === '') {
       res.status(400).json(openAIErrorBody('you must provide a model parameter', 'invalid_request_error', null, 'model'));

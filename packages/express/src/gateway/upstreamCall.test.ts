@@ -2,6 +2,7 @@ import { inspect } from 'node:util';
 import { classifyError } from '@llm-resilience/core';
 import type { UpstreamConfig } from '../types';
 import { completeUpstream, openUpstreamStream, type UpstreamCall } from './upstreamCall';
+import { ChatRequestError } from './ChatRequestError';
 import { UpstreamReplyError, UpstreamStreamError } from './UpstreamError';
 
 /*
@@ -172,5 +173,25 @@ describe('upstream calls bound what they read of a reply', () => {
     expect(late).toBeInstanceOf(UpstreamStreamError);
     expect(classifyError(late)).toMatchObject({ kind: 'network', code: 'ERR_LLMR_EXPRESS_STREAM_BROKEN' });
     expect(inspect(late, { depth: Infinity })).not.toContain('qqq');
+  });
+});
+
+describe('upstream calls never charge an upstream with a body they cannot serialize', () => {
+  // The gateway refuses such bodies before the engine runs (assertJsonDepth); this is the guard behind it.
+  const deep = JSON.parse(`${'['.repeat(20_000)}${']'.repeat(20_000)}`) as unknown;
+
+  it.each(['openai', 'anthropic'] as const)('a %s attempt fails as the client’s invalid_request before any fetch', async (kind) => {
+    let fetched = 0;
+    const call = callWith(kind, async () => {
+      fetched++;
+      return new Response('{}');
+    });
+    // In a tool schema: the Anthropic translation copies it too.
+    call.body = { ...call.body, tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', default: deep } } }] } as never;
+    const err = await thrown(completeUpstream(call));
+    expect(err).toBeInstanceOf(ChatRequestError);
+    expect(classifyError(err).kind).toBe('invalid_request');
+    expect((err as Error).message).toBe('Invalid request body: it cannot be forwarded as JSON (nested too deeply or too large).');
+    expect(fetched).toBe(0);
   });
 });

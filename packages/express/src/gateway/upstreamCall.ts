@@ -1,6 +1,7 @@
 import type { AttemptContext, ResolvedTarget } from '@llm-resilience/core';
 import type { UpstreamConfig } from '../types';
 import { AnthropicStreamTranslator, fromAnthropicMessage, toAnthropicRequest } from './anthropicTranslate';
+import { ChatRequestError } from './ChatRequestError';
 import { carriesOutput, isObject, type ChatChunk, type ChatCompletion, type ChatRequestBody, type ChatUsage, type JsonObject } from './chatTypes';
 import { readBounded, type BoundedBody } from './readBounded';
 import { parseSse, SseEventTooLargeError } from './sse';
@@ -105,7 +106,18 @@ function requestFor(call: UpstreamCall, stream: boolean): { url: string; init: R
     else delete payload.stream_options;
     payload.stream = stream;
   }
-  return { url, init: { method: 'POST', headers: { ...headers, ...upstream.headers }, body: JSON.stringify(payload) } };
+  let text: string;
+  try {
+    text = JSON.stringify(payload);
+  } catch (err) {
+    // Only a body nested too deeply (or a string too long) makes JSON.stringify of parsed JSON throw.
+    if (!(err instanceof RangeError)) throw err;
+    // The client's body, not the upstream: kind `invalid_request` gives the breakers no verdict and
+    // does not fall back. The gateway refuses such bodies before the engine runs (assertJsonDepth);
+    // this is the guard behind it. Not the error as cause: it says nothing the client may read.
+    throw new ChatRequestError('', 'invalid_value', 'Invalid request body: it cannot be forwarded as JSON (nested too deeply or too large).');
+  }
+  return { url, init: { method: 'POST', headers: { ...headers, ...upstream.headers }, body: text } };
 }
 
 async function send(call: UpstreamCall, stream: boolean, signal: AbortSignal): Promise<Response> {
