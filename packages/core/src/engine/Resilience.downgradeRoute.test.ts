@@ -44,4 +44,38 @@ describe('Resilience: a request downgraded by a budget', () => {
     expect(outcome.at - started).toBeLessThanOrEqual(1_000);
     expect((outcome as { error: { kind?: string; record?: { route?: string } } }).error).toMatchObject({ kind: 'timeout', record: { route: 'cheap' } });
   });
+
+  it("leaves the admission queue by the downgrade route's deadline (1 s), not the original route's (none)", async () => {
+    const { engine, clock } = setup(
+      {
+        targets: {
+          a: { provider: 'openai', model: 'model-a', price: { input: 1, output: 2 } },
+          free: { provider: 'openai', model: 'model-free', price: { input: 0, output: 0 } },
+        },
+        budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.5, downgradeTo: 'cheap' }],
+        // 3 per 5 s: a denied request could pass in ~1.7 s, within the 'live' class's 2 s maxWait.
+        limits: [{ id: 'rp5s', scope: ['tenant'], metric: 'requests', limit: 3, window: '5s' }],
+      },
+      { chat: { chain: ['a'] }, cheap: { chain: ['free'], deadline: '1s' } },
+    );
+    const downgraded: unknown[] = [];
+    engine.events.on('budget', (e) => {
+      if (e.event === 'downgrade') downgraded.push(e);
+    });
+    const started = clock.now();
+    const ask = () =>
+      engine
+        .execute({ route: 'chat', identity: { tenant: 't' }, inputTokens: 1000, maxOutputTokens: 1000 }, async () => ok('x', { prompt_tokens: 1000, completion_tokens: 1000 }))
+        .then(
+          (r) => ({ ok: true as const, route: r.record.route, at: clock.now() - started }),
+          (e: unknown) => ({ ok: false as const, err: String(e).slice(0, 120), at: clock.now() - started }),
+        );
+    // Six together: three pass the cap on 'chat' (and take the 3 requests); the cap moves the other three
+    // to 'cheap' (deadline 1 s), where the request limit queues them (~1.7 s to wait).
+    const results = await drive(clock, Promise.all([0, 1, 2, 3, 4, 5].map(ask)));
+    expect(downgraded).toHaveLength(3);
+    // Bound by 'cheap''s deadline: refused (or failed) by 1 s after the start, never still queued after it.
+    for (const r of results) expect(r.at).toBeLessThanOrEqual(1_000);
+    expect(results.filter((r) => !r.ok)).toHaveLength(3);
+  });
 });

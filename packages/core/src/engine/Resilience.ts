@@ -11,7 +11,7 @@ import { readRateLimitHeaders } from '../errors/retryHints';
 import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
 import { holdsInFlightSlot, Limiter, type LimitDecision, type LimitDenied, type Reservation, type ReserveOptions } from '../limits/Limiter';
 import { isPromiseLike, type MaybePromise } from '../limits/LimiterStore';
-import type { Admission, Scheduled } from '../scheduler/types';
+import type { Admission, Scheduled, ScheduleItem } from '../scheduler/types';
 import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
@@ -844,6 +844,16 @@ export class Resilience {
   private admitScheduled(s: RequestState, estimate: UsageAmounts): MaybePromise<RequestAdmission> {
     let lastDenial: LimitDenied | undefined;
     type Admitted = RequestAdmission;
+    /** The scheduler's item, whose deadline a downgrade below may move earlier (it reads it after each try). */
+    const item: ScheduleItem<Admitted> = {
+      now: s.clockAt,
+      trafficClass: s.trafficClass.name,
+      tenant: s.ctx.tenant,
+      deadline: s.deadline,
+      signal: s.request.signal,
+      tryAdmit: () => tryAdmit(),
+      release: releaseAdmission,
+    };
     // Synchronous end to end when the store is (the in-memory default): no promise per admission.
     const withLimits = (budget: Reservation | undefined): MaybePromise<Admission<Admitted>> => {
       if (!this.limiter.hasRequestRules) return { ok: true, value: budget ? { budget } : {} };
@@ -870,6 +880,7 @@ export class Resilience {
           this.switchRoute(s, downgrade);
           estimate = this.requestEstimate(s);
           s.record.estimated_cost = estimate.costUsd;
+          item.deadline = s.deadline; // the cheaper route's deadline bounds the wait in the queue too
           return tryAdmit();
         }
         this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: budget.rule.id, event: 'exceeded' });
@@ -900,15 +911,7 @@ export class Resilience {
       }
       throw this.finishFailure(s, err);
     };
-    const r = this.scheduler.scheduleNow({
-      now: s.clockAt,
-      trafficClass: s.trafficClass.name,
-      tenant: s.ctx.tenant,
-      deadline: s.deadline,
-      signal: s.request.signal,
-      tryAdmit,
-      release: releaseAdmission,
-    });
+    const r = this.scheduler.scheduleNow(item);
     return isPromiseLike(r) ? r.then(admitted, rejected) : admitted(r);
   }
 

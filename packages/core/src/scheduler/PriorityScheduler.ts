@@ -648,16 +648,20 @@ export class PriorityScheduler {
       }
       e.inFlight = false;
       now = this.clock.now();
+      // The item's deadline may have moved earlier during its try (the engine moved it to a route with
+      // a deadline of its own): it bounds the entry from now on (the timer still wakes at the old expiry,
+      // or at the entry's next try, whichever comes first).
+      const { expireAt, expireReason } = currentExpiry(e);
 
       if (r.ok) {
         tq.wakeAt = now;
         if (e.cancel !== undefined && e.item.release !== undefined) {
           this.release(e.item, r.value);
           this.rejectEntry(e, e.cancel, now);
-        } else if (now >= e.expireAt && e.item.release !== undefined) {
+        } else if (now >= expireAt && e.item.release !== undefined) {
           // Its time ran out while its own call ran (the timer skipped it meanwhile): not admitted late.
           this.release(e.item, r.value);
-          this.rejectEntry(e, e.expireReason, now);
+          this.rejectEntry(e, expireReason, now);
         } else {
           this.admitEntry(e, r.value, now);
         }
@@ -679,8 +683,8 @@ export class PriorityScheduler {
       if (e.cancel !== undefined) this.rejectEntry(e, e.cancel, now);
       else if (e.oneShot) this.rejectEntry(e, 'limited', now);
       // Its expiry came during the call (the timer skipped it while it was in flight).
-      else if (now >= e.expireAt) this.rejectEntry(e, e.expireReason, now);
-      else if (this.rejectEarly && retryAt >= e.expireAt) this.rejectEntry(e, e.expireReason, now, { early: true });
+      else if (now >= expireAt) this.rejectEntry(e, expireReason, now);
+      else if (this.rejectEarly && retryAt >= expireAt) this.rejectEntry(e, expireReason, now, { early: true });
       else if (due && retryAt < deniedUntil) deniedUntil = retryAt;
     }
     for (const tq of stopped) this.rotate(cls, tq);
@@ -983,4 +987,10 @@ export class PriorityScheduler {
       { kind: 'invalid_request', code: 'ERR_LLMR_UNKNOWN_TRAFFIC_CLASS' },
     );
   }
+}
+
+/** An entry's expiry, or its item's deadline when that moved earlier since it was queued. */
+function currentExpiry(e: Entry): { expireAt: number; expireReason: Expiry } {
+  const deadline = e.item.deadline;
+  return deadline !== undefined && deadline < e.expireAt ? { expireAt: deadline, expireReason: 'deadline' } : { expireAt: e.expireAt, expireReason: e.expireReason };
 }

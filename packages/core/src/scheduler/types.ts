@@ -33,7 +33,11 @@ export interface ScheduleItem<T> {
   trafficClass: string;
   /** Fairness key: queued work of one class is served round-robin across tenants. Default: one shared tenant. */
   tenant?: string;
-  /** Absolute deadline (epoch ms, same clock as the scheduler's). */
+  /**
+   * Absolute deadline (epoch ms, same clock as the scheduler's). `tryAdmit` may move it earlier (the
+   * engine does when a budget moves a request to a route with a deadline of its own): it is read again
+   * after each try.
+   */
   deadline?: number;
   /** Aborting rejects the work with reason `aborted`. */
   signal?: AbortSignal;
