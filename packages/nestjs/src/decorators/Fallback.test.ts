@@ -3,7 +3,7 @@ import { createResilience, definePolicy, type ErrorKind, type ResolvedTarget } f
 import { Injectable, type Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import OpenAI from 'openai';
-import { lastValueFrom, Observable, of, throwError } from 'rxjs';
+import { concat, lastValueFrom, Observable, of, throwError } from 'rxjs';
 import { ResilienceModule } from '../ResilienceModule';
 import { Fallback } from './Fallback';
 import { RateLimited } from './RateLimited';
@@ -201,6 +201,22 @@ describe('@Fallback', () => {
     }
     await expect(new AloneStream().ask()).resolves.toBe('canned');
     await expect(lastValueFrom(new AloneStream().stream$())).resolves.toBe('canned');
+  });
+
+  it('does not splice the fallback method’s answer after values an Observable method already emitted', async () => {
+    class Streamer {
+      @Fallback({ method: 'canned' })
+      stream$(): Observable<string> {
+        return concat(of('Hel', 'lo'), throwError(() => overloaded()));
+      }
+      canned(): Observable<string> {
+        return of('canned answer');
+      }
+    }
+    const seen: string[] = [];
+    const error = await new Promise<unknown>((resolve) => new Streamer().stream$().subscribe({ next: (v) => seen.push(v), error: resolve, complete: () => resolve(undefined) }));
+    expect(seen).toEqual(['Hel', 'lo']);
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
   });
 
   it('rejects unknown keys, and @Fallback on a class or a property', () => {

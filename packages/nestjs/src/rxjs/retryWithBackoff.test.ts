@@ -53,6 +53,18 @@ describe('retryWithBackoff', () => {
     expect(retries.map((r) => r.source)).toEqual(['backoff', 'backoff']);
   });
 
+  it('grows the backoff with every retry, whatever their kinds (a 503, then a 429), as the engine does', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const { source, at } = flaky([apiError(503), apiError(429)], scheduler);
+    const out = run(
+      scheduler,
+      source.pipe(retryWithBackoff({ scheduler, budget: false, random: () => 0.5, backoff: exponentialBackoff({ base: 100, max: 10_000 }) })),
+    );
+    expect(out.value).toBe('ok');
+    // 0.5 * 100 * 2^1 = 100, then 0.5 * 100 * 2^2 = 200 (not 2^1 again for the new kind)
+    expect(at).toEqual([0, 100, 300]);
+  });
+
   it('uses the backoff without a hint, growing per retry of the same kind', () => {
     const scheduler = new VirtualTimeScheduler();
     const { source, at } = flaky([apiError(429), apiError(429)], scheduler);

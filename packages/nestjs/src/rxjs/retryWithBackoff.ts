@@ -254,7 +254,8 @@ export function retryWithBackoff<T>(options: RetryWithBackoffOptions = {}): Mono
             // `Retry-After: 0` says nothing about when: backed off, as the engine does.
             const hint = resetMs === undefined && c.retryAfterMs !== undefined && c.retryAfterMs > 0 ? c.retryAfterMs : undefined;
             if (hint !== undefined && hint > maxHintMs) throw error;
-            const backoffMs = () => backoff.delay(n + 1, previous, random);
+            // The backoff grows with every retry, whatever their kinds (a 503, then a 429), as in the engine.
+            const backoffMs = () => backoff.delay(retryCount, previous, random);
             const choice: Pick<RetryInfo, 'delayMs' | 'source'> | undefined =
               resetMs !== undefined
                 ? quotaResetDelay(c.rateLimit!, { resetMs, now, maxHintMs, random, backoffMs })
