@@ -638,6 +638,42 @@ describe('openAIGateway warns when a body parser in front of it read the body fi
   });
 });
 
+describe('openAIGateway warns through a class-based logger', () => {
+  /** A logger whose methods use `this` (pino, winston, a NestJS Logger, any class instance). */
+  class ClassLogger {
+    readonly codes: unknown[] = [];
+    warn(_message: string, fields?: Record<string, unknown>): void {
+      this.codes.push(fields?.code);
+    }
+  }
+
+  it('calls logger.warn as a method, and serves the request even when the logger throws', async () => {
+    const logger = new ClassLogger();
+    const throwing = {
+      warn: () => {
+        throw new Error('log sink down');
+      },
+    };
+    for (const [log, expected] of [
+      [logger, ['ERR_LLMR_EXPRESS_GATEWAY_BODY_ALREADY_PARSED']],
+      [throwing, undefined],
+    ] as const) {
+      const app = express();
+      app.use(express.json());
+      app.use(openAIGateway({ engine: testEngine(), upstreams: upstreams(), auth: AUTH, models: { support: 'support_reply' }, logger: log }));
+      const { url, close } = await listen(app);
+      try {
+        const client = new OpenAI({ apiKey: 'sk-client-alice', baseURL: `${url}/v1`, maxRetries: 0, timeout: 10_000 });
+        const r = await client.chat.completions.create({ model: 'support', messages: ask('hi') });
+        expect(r.choices[0]!.message.content!.startsWith('[fast-a]')).toBe(true);
+        if (expected !== undefined) expect(logger.codes).toEqual(expected);
+      } finally {
+        await close();
+      }
+    }
+  });
+});
+
 describe('openAIGateway keeps upstream credentials an error body echoes out of events and errors', () => {
   /** One request through a gateway whose upstream answers `reply()`: the client's body, the alerts and the record. */
   async function askEchoingUpstream(reply: () => Response, stream: boolean) {

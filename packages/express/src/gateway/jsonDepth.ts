@@ -36,9 +36,18 @@ export function assertJsonDepth(body: unknown, maxDepth: number = MAX_JSON_DEPTH
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const { value, depth, top } = next;
     if (depth > maxDepth) throw tooDeep(top, maxDepth);
-    const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [String(i), v]) : Object.entries(value);
-    for (const [key, child] of entries) {
-      if (typeof child === 'object' && child !== null) pending.push({ value: child, depth: depth + 1, top: top ?? key });
+    // Only nested arrays and objects are queued: strings, numbers and the like cost a type check each.
+    if (Array.isArray(value)) {
+      for (let i = 0; i < value.length; i++) {
+        const child: unknown = value[i];
+        if (typeof child === 'object' && child !== null) pending.push({ value: child, depth: depth + 1, top: top ?? String(i) });
+      }
+    } else {
+      for (const key in value) {
+        if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+        const child = (value as Record<string, unknown>)[key];
+        if (typeof child === 'object' && child !== null) pending.push({ value: child, depth: depth + 1, top: top ?? key });
+      }
     }
   }
 }

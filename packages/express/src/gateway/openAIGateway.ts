@@ -255,12 +255,18 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
       // Another parser read the body first (an app-level `express.json()`): `parseJson` skips it, so
       // that parser's limit applies instead of `bodyLimit`, and its errors never reach the gateway.
       foreignParserSeen = true;
-      (logger.warn ?? defaultGatewayLogger.warn)?.(
+      const message =
         `openAIGateway(): the request body was already read by a body parser mounted before the gateway (an app-level express.json()?). ` +
-          `That parser's size limit replaces bodyLimit, and its errors reach your app's error handlers instead of getting OpenAI-style answers. ` +
-          `Mount the parser on your own routes only (app.post('/chat', express.json(), handler)). See ${helpLink(BODY_ALREADY_PARSED)}.`,
-        { code: BODY_ALREADY_PARSED, help: helpLink(BODY_ALREADY_PARSED) },
-      );
+        `That parser's size limit replaces bodyLimit, and its errors reach your app's error handlers instead of getting OpenAI-style answers. ` +
+        `Mount the parser on your own routes only (app.post('/chat', express.json(), handler)). See ${helpLink(BODY_ALREADY_PARSED)}.`;
+      const fields = { code: BODY_ALREADY_PARSED, help: helpLink(BODY_ALREADY_PARSED) };
+      try {
+        // Called as a method: a logger class (pino, Nest's Logger) needs its `this`.
+        if (logger.warn !== undefined) logger.warn(message, fields);
+        else defaultGatewayLogger.warn?.(message, fields);
+      } catch {
+        // A logger that throws must not fail the request it was warning about.
+      }
     }
     parseJson(req, res, (err?: unknown) => {
       if (err === undefined || err === null || err === false) return next();
