@@ -295,6 +295,124 @@ describe('ResilientRunnable.invoke', () => {
   });
 });
 
+describe('ResilientRunnable: usage of model runs in an attempt that fails after them', () => {
+  /** A chain step after the model that fails once with a 503 (a reduce step's model call, a tool call...). */
+  const failsOnce = (): RunnableLambda<AIMessage, string> => {
+    let calls = 0;
+    return RunnableLambda.from((m: AIMessage) => {
+      calls++;
+      if (calls === 1) throw httpError(503);
+      return String(m.content);
+    });
+  };
+  /** The cost of one clean attempt whose model reports 1000 tokens in and 500 out. */
+  const costOfOneCall = async (): Promise<number> => {
+    const { engine, clock, records } = manualEngine();
+    const model = new ScriptedChatModel([{ text: 'a summary', usage: { input: 1_000, output: 500 } }]);
+    const safe = withResilience(model.pipe(RunnableLambda.from((m: AIMessage) => String(m.content))), { engine, route: 'solo' });
+    await drive(clock, safe.invoke('Summarize the contract'));
+    return records[0]!.actual_cost!;
+  };
+
+  it('is charged (the provider billed it), not refunded: a retried invoke() costs the tokens of both model calls', async () => {
+    const oneCall = await costOfOneCall();
+    expect(oneCall).toBeGreaterThan(0);
+    const { engine, clock, records } = manualEngine();
+    const model = new ScriptedChatModel([{ text: 'a summary', usage: { input: 1_000, output: 500 } }]);
+    const safe = withResilience(model.pipe(failsOnce()), { engine, route: 'solo' });
+    expect(await drive(clock, safe.invoke('Summarize the contract'))).toBe('a summary');
+    expect(model.calls).toBe(2);
+    expect(records[0]).toMatchObject({ outcome: 'success', retry_count: 1 });
+    expect(records[0]!.actual_cost).toBeCloseTo(2 * oneCall, 12);
+  });
+
+  it('is charged in stream() too, when the step after the model fails before the first chunk', async () => {
+    const oneCall = await costOfOneCall();
+    const { engine, clock, records } = manualEngine();
+    const model = new ScriptedChatModel([{ text: 'a summary', usage: { input: 1_000, output: 500 } }]);
+    const safe = withResilience(model.pipe(failsOnce()), { engine, route: 'solo' });
+    const chunks: string[] = [];
+    await drive(
+      clock,
+      (async () => {
+        for await (const c of await safe.stream('Summarize the contract')) chunks.push(c);
+      })(),
+    );
+    expect(chunks.join('')).toBe('a summary');
+    expect(model.calls).toBe(2);
+    await flush();
+    expect(records[0]).toMatchObject({ outcome: 'success', retry_count: 1 });
+    expect(records[0]!.actual_cost).toBeCloseTo(2 * oneCall, 12);
+  });
+
+  it('a failure before any model run ended reports nothing: the reservation is released as for a refused call', async () => {
+    const { engine, clock, records } = manualEngine({ retry: { perKind: { overloaded: 0 } } });
+    const model = new ScriptedChatModel([{ error: httpError(503) }]);
+    const safe = withResilience(model, { engine, route: 'solo' });
+    await rejection(drive(clock, safe.invoke('Summarize the contract')));
+    expect(records[0]).toMatchObject({ outcome: 'failure', output_tokens: 0 });
+    expect(records[0]!.actual_cost ?? 0).toBe(0);
+  });
+});
+
+describe("ResilientRunnable: the caller's RunnableConfig `timeout` is the request's deadline too", () => {
+  /** A 429 asking to wait 2 s (on the engine's clock), then an answer; the fallback answers at once. */
+  const models = () => ({
+    primary: new ScriptedChatModel([{ error: httpError(429, { 'retry-after-ms': '2000' }, 'Rate limit reached') }, { text: 'waited' }]),
+    long: new ScriptedChatModel([{ text: 'fallback' }, { text: 'fallback' }]),
+  });
+
+  it('a Retry-After longer than the timeout falls back at once (deadline read on the engine clock), in invoke, batch, stream, streamEvents and streamLog, given per call or bound', async () => {
+    for (const mode of ['invoke', 'batch', 'stream', 'bound', 'streamEvents', 'streamLog'] as const) {
+      // The manual clock never moves: the engine can only fall back at once, or wait until the 1 s timeout aborts the call.
+      const { engine, records } = manualEngine();
+      const { primary, long } = models();
+      const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+      let out: string;
+      if (mode === 'invoke') out = String((await safe.invoke('hi', { timeout: 1_000 })).content);
+      else if (mode === 'bound') out = String((await safe.withConfig({ timeout: 1_000 }).invoke('hi')).content);
+      else if (mode === 'batch') out = String((await safe.batch(['hi'], { timeout: 1_000 }))[0]!.content);
+      else if (mode === 'streamEvents') {
+        out = '';
+        for await (const e of safe.streamEvents('hi', { version: 'v2', timeout: 1_000 })) {
+          if (e.event === 'on_chain_stream' && e.name === 'ResilientRunnable') out += String((e.data.chunk as AIMessageChunk).content);
+        }
+      } else if (mode === 'streamLog') {
+        out = '';
+        for await (const patch of safe.streamLog('hi', { timeout: 1_000 })) {
+          for (const op of patch.ops) if (op.op === 'add' && op.path === '/streamed_output/-') out += String((op.value as AIMessageChunk).content);
+        }
+      } else {
+        out = '';
+        for await (const c of await safe.stream('hi', { timeout: 1_000 })) out += String(c.content);
+      }
+      expect([mode, out]).toEqual([mode, 'fallback']);
+      await flush();
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'long', fallback_used: true });
+      expect(primary.calls).toBe(1);
+    }
+  });
+
+  it('an earlier `resilience.deadline` still applies; a timeout longer than the hint lets the engine wait and retry', async () => {
+    {
+      const { engine, records } = manualEngine();
+      const { primary, long } = models();
+      const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+      const out = await safe.invoke('hi', { timeout: 60_000, resilience: { deadline: engine.clock.now() + 1_000 } });
+      expect(out.content).toBe('fallback');
+      expect(records[0]).toMatchObject({ fallback_used: true });
+    }
+    {
+      const { engine, clock, records } = manualEngine();
+      const { primary, long } = models();
+      const safe = withResilience(primary, { engine, route: 'chat', fallbacks: [long] });
+      const out = await drive(clock, safe.invoke('hi', { timeout: 60_000 }));
+      expect(out.content).toBe('waited');
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'primary', fallback_used: false, retry_count: 1 });
+    }
+  });
+});
+
 describe('ResilientRunnable: structured output', () => {
   const Intent = z.object({ intent: z.enum(['refund', 'question']) });
 
@@ -1238,7 +1356,7 @@ describe('ResilientRunnable: Runnable contract', () => {
     expect(safe.getName()).toBe('Summary');
   });
 
-  it('warns once per model that retries on its own, or refuses it with innerRetries: "error"', () => {
+  it('warns once per model (and source of retries) that retries on its own, or refuses it with innerRetries: "error"', () => {
     const { engine } = manualEngine();
     const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
@@ -1260,6 +1378,16 @@ describe('ResilientRunnable: Runnable contract', () => {
       expect(warn.mock.calls[1]![1]).toMatchObject({ code: 'LLMR_INNER_RETRIES' });
       const once = new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key', maxRetries: 0 }).withRetry({ stopAfterAttempt: 1 });
       expect(() => withResilience(once, { engine, route: 'solo', innerRetries: 'error' })).not.toThrow();
+
+      // The openai SDK's own retries (ChatOpenAI `configuration: { maxRetries }`): warned about once, besides the model's own.
+      const sdk = new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key', maxRetries: 1, configuration: { maxRetries: 2 } });
+      withResilience(sdk, { engine, route: 'solo' });
+      withResilience(sdk, { engine, route: 'solo' });
+      expect(warn).toHaveBeenCalledTimes(4);
+      expect(warn.mock.calls.slice(2).map((c) => c[0])).toEqual([expect.stringContaining('(maxRetries 1)'), expect.stringContaining('SDK client retries each request itself (maxRetries 2')]);
+      expect(warn.mock.calls[3]![1]).toMatchObject({ code: 'LLMR_INNER_RETRIES' });
+      const sdkOnly = new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key', maxRetries: 0, configuration: { maxRetries: 2 } });
+      expect(() => withResilience(sdkOnly, { engine, route: 'solo', innerRetries: 'error' })).toThrow(/Build it with `configuration: \{ maxRetries: 0 \}`/);
     } finally {
       warn.mockRestore();
     }

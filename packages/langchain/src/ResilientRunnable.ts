@@ -27,9 +27,10 @@ import { startAttemptRun, type AttemptRun } from './attemptRun';
 import { callOptionProblems, INNER_RETRIES_CHECKS, optionProblems, policyOf } from './checkOptions';
 import { engineInputOf } from './engineInput';
 import { eventStreamBytes } from './eventStreamBytes';
-import { findInnerRetries } from './findInnerRetries';
+import { findInnerRetries, type InnerRetries } from './findInnerRetries';
 import { InvalidStreamOutputError } from './InvalidStreamOutputError';
 import { isEmptyOutput } from './isEmptyOutput';
+import { isRecord } from './isRecord';
 import { linkSignals } from './linkSignals';
 import { LogWriter } from './LogWriter';
 import { OutputValidationError } from './OutputValidationError';
@@ -110,8 +111,8 @@ interface OpenedStream<T> {
 type Mode = 'invoke' | 'batch' | 'stream';
 type AnyConfig = RunnableConfig & { resilience?: ResilienceCallOptions };
 
-/** Models already warned about (one warning per model instance). */
-const warned = new WeakSet<object>();
+/** Models already warned about, by the source of their retries (one warning per model instance and source). */
+const warned = new WeakMap<object, Set<InnerRetries['source']>>();
 
 /**
  * The stop signal of each `streamLog()` / `streamEvents` v1 call of a ResilientRunnable, by its log
@@ -174,7 +175,11 @@ function newRequestId(): string {
  *   `redact` option, a redacted stand-in).
  *   `streamEvents` (v1, v2, also encoded as `text/event-stream`) and `streamLog()` left early stop the
  *   stream (recorded as cancelled); leaving them never throws.
- * - cancellation: `signal` in the call options cancels queue waits, backoff and the model call.
+ * - cancellation: `signal` in the call options cancels queue waits, backoff and the model call. A
+ *   RunnableConfig `timeout` (call options or bound config) is also the request's deadline for the
+ *   engine (the earlier of it and `resilience.deadline`), so a Retry-After past it falls back at once.
+ * - usage: the usage of every model run of an attempt that ended is reported to the engine, also when
+ *   the attempt fails afterwards (the provider billed it): charged, not refunded.
  *
  * @example
  * ```ts
@@ -229,7 +234,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   }
 
   /**
-   * Runnables that retry below the engine (`maxRetries > 0`, `withRetry()`): with `innerRetries:
+   * Runnables that retry below the engine (`maxRetries > 0`, an SDK client's `maxRetries > 0`,
+   * `withRetry()`): with `innerRetries:
    * 'error'` their problems are returned; with `'warn'` one process warning per runnable is emitted.
    */
   private innerRetryProblems(runnables: ReadonlyArray<Runnable>): string[] {
@@ -241,12 +247,19 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         f.source === 'withRetry'
           ? `withRetry() around ${f.name} (stopAfterAttempt ${f.maxRetries + 1}) retries inside the wrapped runnable, below the resilience engine: ` +
             "Retry-After, limits, breakers and the retry budget cannot see those retries. Remove the withRetry(): the route's retry policy retries."
-          : `${f.name} retries failed calls itself (maxRetries ${f.maxRetries}), below the resilience engine: ` +
-            'Retry-After, limits, breakers and the retry budget cannot see those retries. Build it with `maxRetries: 0`.';
+          : f.source === 'clientMaxRetries'
+            ? `${f.name}'s SDK client retries each request itself (maxRetries ${f.maxRetries} in its client configuration), below the resilience engine: ` +
+              'Retry-After, limits, breakers and the retry budget cannot see those retries. Build it with `configuration: { maxRetries: 0 }` (or leave maxRetries out there).'
+            : `${f.name} retries failed calls itself (maxRetries ${f.maxRetries}), below the resilience engine: ` +
+              'Retry-After, limits, breakers and the retry budget cannot see those retries. Build it with `maxRetries: 0`.';
       if (check === 'error') problems.push(msg);
-      else if (!warned.has(f.model)) {
-        warned.add(f.model);
-        process.emitWarning(msg, { code: 'LLMR_INNER_RETRIES' });
+      else {
+        const sources = warned.get(f.model) ?? new Set<InnerRetries['source']>();
+        if (!sources.has(f.source)) {
+          sources.add(f.source);
+          warned.set(f.model, sources);
+          process.emitWarning(msg, { code: 'LLMR_INNER_RETRIES' });
+        }
       }
     }
     return problems;
@@ -326,13 +339,17 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
    * One engine request per input, at the `batch` traffic class unless told otherwise: requests queue
    * for capacity instead of bursting into provider limits. At most `maxConcurrency` (call config,
    * bound config included, then batch options, the `withResilience` option, else 16) are in flight.
+   * A `timeout` in the call options is every item's deadline from the start of the batch (LangChain's
+   * abort signal for it starts there too); one in bound config, from the start of each item.
    */
   override async batch(
     inputs: RunInput[],
     options?: ResilientCallOptions<CallOptions> | ResilientCallOptions<CallOptions>[],
     batchOptions?: RunnableBatchOptions,
   ): Promise<(RunOutput | Error)[]> {
-    const configs = this._getOptionsList((options ?? {}) as Partial<CallOptions>, inputs.length) as ResilientCallOptions<CallOptions>[];
+    // LangChain turns each call `timeout` into a signal here, at the batch's start: its deadline starts there too.
+    const timed = Array.isArray(options) ? options.map((o) => this.timeoutAsDeadline(o)) : this.timeoutAsDeadline(options);
+    const configs = this._getOptionsList((timed ?? {}) as Partial<CallOptions>, inputs.length) as ResilientCallOptions<CallOptions>[];
     // Config bound with withConfig()/bind() counts, as in any RunnableBinding's batch (merged as each call merges it).
     const first = await this._mergeConfig(ensureConfig(configs[0] as Partial<CallOptions> | undefined), this.kwargs);
     const max = first.maxConcurrency ?? batchOptions?.maxConcurrency ?? this.resilience.maxConcurrency ?? DEFAULT_BATCH_CONCURRENCY;
@@ -347,7 +364,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   }
 
   private async runOne(input: RunInput, options: ResilientCallOptions<CallOptions> | undefined, mode: Mode): Promise<ResilientResult<RunOutput>> {
-    const config = await this._mergeConfig(options as Partial<CallOptions> | undefined, this.kwargs);
+    // Bound config merged first: its `timeout` counts too (LangChain keeps the smaller one).
+    const config = this.timeoutAsDeadline(await this._mergeConfig(options as Partial<CallOptions> | undefined, this.kwargs));
     let result: ResilientResult<RunOutput> | undefined;
     await this._callWithConfig(
       async (i: RunInput, c?: Partial<CallOptions>, runManager?: CallbackManagerForChainRun) => {
@@ -392,7 +410,13 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     } catch (e) {
       await run.fail(e);
       const failure = parseFailureOf(e, (err) => parsing.raised(err));
-      if (failure === undefined) throw e;
+      if (failure === undefined) {
+        // Model calls that ended before the failure (a map step, a model before a failing step) were
+        // billed: the engine charges usage reported before the attempt throws, instead of refunding it.
+        const used = usage.usage();
+        if (used) ctx.reportUsage(used);
+        throw e;
+      }
       return this.unparsedReply(target, ctx, usage.usage(), failure, e);
     }
     try {
@@ -441,14 +465,15 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   // ------------------------------------------------------------------ stream
 
   override async stream(input: RunInput, options?: ResilientCallOptions<CallOptions>): Promise<IterableReadableStream<RunOutput>> {
-    const config = ensureConfig(options as Partial<CallOptions> | undefined);
+    const config = ensureConfig(this.timeoutAsDeadline(options));
     const generator = new AsyncGeneratorWithSetup({ generator: this._streamIterator(input, config), config });
     await generator.setup;
     return IterableReadableStream.fromAsyncGenerator(generator);
   }
 
   override async *_streamIterator(input: RunInput, options?: ResilientCallOptions<CallOptions>): AsyncGenerator<Awaited<RunOutput>, void, any> {
-    const config = await this._mergeConfig(ensureConfig(options as Partial<CallOptions> | undefined), this.kwargs);
+    // The call's `timeout` (when not called through `stream()`), then the bound config's, become deadlines.
+    const config = this.timeoutAsDeadline(await this._mergeConfig(ensureConfig(this.timeoutAsDeadline(options)), this.kwargs));
     async function* single(): AsyncGenerator<RunInput> {
       yield input;
     }
@@ -494,7 +519,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     streamOptions?: Parameters<Runnable['streamEvents']>[2],
   ): IterableReadableStream<StreamEvent | Uint8Array> {
     const events = Runnable.prototype.streamEvents as (...a: unknown[]) => IterableReadableStream<StreamEvent>;
-    const { encoding, ...rest } = options;
+    const { encoding, ...rest } = this.timeoutAsDeadline(options);
     const stop = new AbortController();
     // v1: the log's stop signal, handed to `_streamLog` through the config LangChain passes it. v2: the signal.
     const config = rest.version === 'v1' ? { ...rest, [LOG_STOP_KEY]: stop } : { ...rest, signal: linkSignals(rest.signal, stop.signal) };
@@ -720,9 +745,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       failure = parseFailureOf(e, (err) => parsing.raised(err));
     }
     const rejected = failure && new OutputValidationError(target.id, failure.reason, cause);
-    // The provider answered (and billed) the reply that was rejected: the engine charges what is reported.
+    // The provider answered (and billed) the reply that was rejected, and any model run of the attempt
+    // that ended before another step failed: the engine charges what is reported before the throw.
     const used = usage.usage();
-    if (rejected && used) ctx.reportUsage(used);
+    if (used) ctx.reportUsage(used);
     await run.fail(cause ?? rejected);
     try {
       await iterator?.return?.();
@@ -730,6 +756,15 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       // already closed
     }
     throw rejected ?? cause;
+  }
+
+  /** The log of the resilient call's stream; the call's `timeout` bounds the request as a deadline too (see `stream`). */
+  override streamLog(
+    input: RunInput,
+    options?: Partial<CallOptions>,
+    streamOptions?: Parameters<Runnable['streamLog']>[2],
+  ): AsyncGenerator<RunLogPatch> {
+    return super.streamLog(input, this.timeoutAsDeadline(options as AnyConfig | undefined) as Partial<CallOptions> | undefined, streamOptions);
   }
 
   /**
@@ -780,6 +815,25 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   }
 
   // ------------------------------------------------------------------ shared
+
+  /**
+   * `config` with its RunnableConfig `timeout` also given to the engine as the request's deadline
+   * (`resilience.deadline`, the earlier of the two when both are set): LangChain turns `timeout` into
+   * an abort signal only (`ensureConfig`, which removes it), so the engine would otherwise wait out a
+   * Retry-After longer than the time left, or queue past it, and end cancelled where it would have
+   * fallen back. `timeout` stays for LangChain's signal. A `deadline` that is not a number is left for
+   * the call option check to report.
+   */
+  private timeoutAsDeadline<C extends AnyConfig | undefined>(config: C): C {
+    const timeout = config?.timeout;
+    if (config === undefined || typeof timeout !== 'number' || !(timeout > 0)) return config;
+    const call = config.resilience;
+    if (call !== undefined && (!isRecord(call) || Array.isArray(call))) return config; // reported by the call option check
+    const byTimeout = this.engine.clock.now() + timeout;
+    const given = call?.deadline;
+    const deadline = given === undefined ? byTimeout : typeof given === 'number' ? Math.min(given, byTimeout) : given;
+    return { ...config, resilience: { ...call, deadline } };
+  }
 
   private request(
     input: RunInput,

@@ -1,4 +1,6 @@
 import { StringOutputParser } from '@langchain/core/output_parsers';
+import { AIMessage } from '@langchain/core/messages';
+import type { ChatGeneration } from '@langchain/core/outputs';
 import { RunnableLambda } from '@langchain/core/runnables';
 import { ScriptedChatModel } from '../test/support';
 import { UsageCollector } from './UsageCollector';
@@ -35,6 +37,41 @@ describe('UsageCollector', () => {
     const usage = new UsageCollector();
     for await (const _ of await model.stream('hi', { callbacks: [usage] })) void _;
     expect(usage.usage()).toEqual({ inputTokens: 9, outputTokens: 3 });
+  });
+
+  describe('counts each LLM run once, however many choices it generated', () => {
+    const message = (input: number, output: number) => new AIMessage({ content: 'x', usage_metadata: { input_tokens: input, output_tokens: output, total_tokens: input + output } });
+
+    it("a reply with n: 2 choices, the response's usage on each choice's message (@langchain/openai): that usage, once", () => {
+      const usage = new UsageCollector();
+      usage.handleLLMEnd({
+        generations: [[{ text: 'a', message: message(100, 20) } as ChatGeneration, { text: 'b', message: message(100, 20) } as ChatGeneration]],
+        llmOutput: { tokenUsage: { promptTokens: 100, completionTokens: 20, totalTokens: 120 } },
+      });
+      expect(usage.usage()).toEqual({ inputTokens: 100, outputTokens: 20 });
+      usage.handleLLMEnd({ generations: [[{ text: 'a', message: message(100, 20) } as ChatGeneration, { text: 'b', message: message(100, 20) } as ChatGeneration]] });
+      expect(usage.usage()).toEqual({ inputTokens: 200, outputTokens: 40 });
+      // A streamed reply with several choices: the usage came on one of them.
+      usage.handleLLMEnd({ generations: [[{ text: 'a', message: new AIMessage('a') } as ChatGeneration, { text: 'b', message: message(7, 3) } as ChatGeneration]] });
+      expect(usage.usage()).toEqual({ inputTokens: 207, outputTokens: 43 });
+      expect(usage.llmRuns).toBe(3);
+    });
+
+    it("the message's usage wins over llmOutput: a stream whose usage came in pieces (Anthropic), LangChain's estimate (ChatOpenAI, streaming: true)", () => {
+      const usage = new UsageCollector();
+      // @langchain/core 1.4 reads tokenUsage from the last piece (output 7), the message adds the pieces up.
+      usage.handleLLMEnd({ generations: [[{ text: 'a', message: message(500, 8) } as ChatGeneration]], llmOutput: { tokenUsage: { promptTokens: 0, completionTokens: 7 } } });
+      expect(usage.usage()).toEqual({ inputTokens: 500, outputTokens: 8 });
+      usage.handleLLMEnd({ generations: [[{ text: 'a', message: message(50, 5) } as ChatGeneration]], llmOutput: { estimatedTokenUsage: { promptTokens: 48, completionTokens: 6 } } });
+      expect(usage.usage()).toEqual({ inputTokens: 550, outputTokens: 13 });
+    });
+
+    it('an Anthropic-style stream (input usage in the first chunk, output in the last) is counted whole, on @langchain/core 1.4 as on 1.0', async () => {
+      const model = new ScriptedChatModel([{ text: 'one two three', usage: { input: 500, output: 8 }, usageAt: 'start' }]);
+      const usage = new UsageCollector();
+      for await (const _ of await model.stream('hi', { callbacks: [usage] })) void _;
+      expect(usage.usage()).toEqual({ inputTokens: 500, outputTokens: 8 });
+    });
   });
 
   it('falls back to llmOutput.tokenUsage, reports nothing without usage, and shares its tally with copies', () => {

@@ -34,6 +34,19 @@ describe('findInnerRetries', () => {
     expect(found.find((f) => f.maxRetries === 6)?.name).toBe('ChatOpenAI');
   });
 
+  it("finds the retries of a model's SDK client: ChatOpenAI's `configuration: { maxRetries }` (sent with every request), or a client built with maxRetries > 0", () => {
+    const sdk = new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key', maxRetries: 0, configuration: { maxRetries: 2 } });
+    expect(findInnerRetries(sdk)).toEqual([{ name: 'ChatOpenAI', maxRetries: 2, model: sdk, source: 'clientMaxRetries' }]);
+    const both = new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key', maxRetries: 3, configuration: { maxRetries: 1 } });
+    expect(findInnerRetries(both).map((f) => [f.source, f.maxRetries])).toEqual([
+      ['maxRetries', 3],
+      ['clientMaxRetries', 1],
+    ]);
+    expect(findInnerRetries(new ChatOpenAI({ model: 'gpt-4o-mini', apiKey: 'test-key', maxRetries: 0, configuration: { maxRetries: 0 } }))).toEqual([]);
+    const withClient = Object.assign(openai(0), { client: { maxRetries: 4 } });
+    expect(findInnerRetries(withClient)).toMatchObject([{ maxRetries: 4, source: 'clientMaxRetries' }]);
+  });
+
   it("finds LangChain's withRetry() (stopAfterAttempt > 1), alone or inside a chain, besides the model's own retries", () => {
     const retried = openai(0).withRetry({ stopAfterAttempt: 4 });
     expect(findInnerRetries(retried)).toEqual([{ name: 'ChatOpenAI', maxRetries: 3, model: retried, source: 'withRetry' }]);

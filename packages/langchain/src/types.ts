@@ -33,9 +33,11 @@ export type TargetRunnable<RunInput = any, RunOutput = any> =
 export type InputEstimate = { messages?: readonly ChatMessage[]; prompt?: string; system?: string } | number;
 
 /**
- * What to do when a wrapped model retries on its own (`maxRetries > 0`, e.g. `ChatOpenAI`'s default 6).
- * Inner retries hide 429s and 503s from the engine, so limits, breakers and the retry budget cannot
- * see them. `warn` (default) emits one process warning (`LLMR_INNER_RETRIES`) per model, `error`
+ * What to do when a wrapped model retries on its own (`maxRetries > 0`, e.g. `ChatOpenAI`'s default 6;
+ * or its SDK client does, e.g. `ChatOpenAI`'s `configuration: { maxRetries: 2 }`), or a `withRetry()`
+ * sits inside the wrapped runnable. Inner retries hide 429s and 503s from the engine, so limits,
+ * breakers and the retry budget cannot see them. `warn` (default) emits one process warning
+ * (`LLMR_INNER_RETRIES`) per model and source of retries, `error`
  * throws a {@link ResilientRunnableConfigError}, `ignore` does nothing.
  *
  * @example
@@ -120,7 +122,11 @@ export interface ResilienceCallOptions {
   dataClass?: string;
   /** Correlates the engine's record; default: the LangChain run id of this call. */
   requestId?: string;
-  /** Absolute deadline (epoch ms by the engine's clock), queue wait included. */
+  /**
+   * Absolute deadline (epoch ms by the engine's clock), queue wait included. A RunnableConfig
+   * `timeout` of the call (or bound with `withConfig`) sets one too, `timeout` ms after the call
+   * starts; the earlier of the two applies.
+   */
   deadline?: number;
   maxOutputTokens?: number;
   audience?: 'internal' | 'customer';

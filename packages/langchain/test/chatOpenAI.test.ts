@@ -244,6 +244,60 @@ describe('withResilience(ChatOpenAI) against the fake provider', () => {
     expect(records[0]!.attempts[0]).toMatchObject({ target: 'sum-a', errorKind: 'timeout' });
   });
 
+  describe("the caller's RunnableConfig `timeout` bounds the request like `resilience.deadline`", () => {
+    const rateLimitedFor2s = () => withFaults([{ model: 'summary-a', kind: 'rate_limit', retryAfterSeconds: 2, count: 1 }]);
+
+    it('a 429 whose Retry-After (2 s) exceeds the 1 s timeout falls back at once instead of waiting until aborted, as the same deadline does', async () => {
+      rateLimitedFor2s();
+      const control = realEngine();
+      const viaDeadline = withResilience(p.chat('summary-a'), { engine: control.engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      expect(String((await viaDeadline.invoke('hello', { resilience: { deadline: Date.now() + 1_000 } })).content)).toContain('[summary-long]');
+      p.fake.reset();
+      rateLimitedFor2s();
+
+      const { engine, records } = realEngine();
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      const started = Date.now();
+      expect(String((await safe.invoke('hello', { timeout: 1_000 })).content)).toContain('[summary-long]');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-long', fallback_used: true });
+      expect(records[0]!.attempts[0]).toMatchObject({ target: 'sum-a', errorKind: 'rate_limited', retryAfterMs: 2_000 });
+    });
+
+    it('in stream() too', async () => {
+      rateLimitedFor2s();
+      const { engine, records } = realEngine();
+      const safe = withResilience(p.chat('summary-a'), { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      let text = '';
+      for await (const c of await safe.stream('hello', { timeout: 1_000 })) text += String(c.content);
+      expect(text).toContain('[summary-long]');
+      await recordsReach(engine, records, 1);
+      expect(records[0]).toMatchObject({ outcome: 'success', final_target: 'sum-long', fallback_used: true });
+    });
+  });
+
+  it("finds the OpenAI SDK's own retries (ChatOpenAI `configuration: { maxRetries }`), which retry a 429 below the engine: warns (LLMR_INNER_RETRIES), or refuses with innerRetries: 'error'", async () => {
+    withFaults([{ model: 'summary-a', kind: 'rate_limit', retryAfterSeconds: 0.01, count: 1 }]);
+    const { engine, records } = realEngine();
+    const warn = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const model = p.chat('summary-a', { maxRetries: 0, configuration: { baseURL: p.baseURL, maxRetries: 2 } });
+      const safe = withResilience(model, { engine, route: 'summary', fallbacks: [p.chat('summary-long')] });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]![0]).toContain('maxRetries 2 in its client configuration');
+      expect(warn.mock.calls[0]![1]).toMatchObject({ code: 'LLMR_INNER_RETRIES' });
+      await safe.invoke('hello');
+      // What the warning is about: the provider answered a 429 and then a 200; the engine saw one clean attempt.
+      expect(p.fake.counters.responsesByStatus).toEqual({ '429': 1, '200': 1 });
+      expect(records[0]!.attempts).toHaveLength(1);
+      expect(() => withResilience(model, { engine, route: 'summary', fallbacks: [p.chat('summary-long')], innerRetries: 'error' })).toThrow(
+        /SDK client retries each request itself \(maxRetries 2 in its client configuration\)/,
+      );
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   it('reports exhaustion with a typed error when every target fails', async () => {
     withFaults([{ kind: 'overloaded_503' }]);
     const { engine } = realEngine({ retry: { perKind: { overloaded: 0 } } });
