@@ -35,7 +35,9 @@ function checkTarget(target: object, key: unknown, descriptor: unknown): void {
  *   follows them: it is always the last argument. The count is read from `design:paramtypes`
  *   (`emitDecoratorMetadata`); without that metadata (esbuild, tsx) it is `Function.length`, which
  *   stops before the first parameter with a default value. Without a route it guards the method
- *   alone (no engine involved).
+ *   alone (no engine involved), a synchronous throw of an Observable method included. On an
+ *   Observable method, an error after a value was emitted goes on: the fallback's answer is never
+ *   spliced after values already sent.
  *
  * Apply both to get both. Checked when the class is defined: a missing parameter or fallback method
  * throws `ERR_LLMR_NEST_NO_TARGET_PARAM` / `ERR_LLMR_NEST_UNKNOWN_FALLBACK_METHOD`; an unknown key

@@ -82,7 +82,8 @@ export interface RetryWithBackoffOptions {
    * `constantBackoff` of the core), or the policy's config form, built with those:
    * `{ strategy: 'exponential' | 'decorrelated', base?, max? }` (defaults 500 ms, 30 s) or
    * `{ strategy: 'constant', delay? }` (default 1 s), durations in ms or `'500ms'`, `'1s'`, ...
-   * Default: exponential with full jitter, base 500 ms, max 30 s.
+   * Default: exponential with full jitter, base 500 ms, max 30 s. Its retry number counts every retry
+   * of the source, whatever the error's kind (a 503, then a 429: the second wait is retry 2's).
    */
   readonly backoff?: Backoff | NonNullable<RetryInput['backoff']>;
   /**
