@@ -148,6 +148,22 @@ function cancelledError(cause: unknown): ResilienceError {
   return new ResilienceError('The stream was cancelled by the caller.', { kind: 'cancelled', code: 'ERR_LLMR_CANCELLED', cause });
 }
 
+/**
+ * The `resilience` call options of `configs`, merged field by field in order (later ones win), when
+ * more than one has them; undefined otherwise (LangChain's own merge is then right). A value that is
+ * not an object is left to the call option check.
+ */
+function mergedResilience(configs: ReadonlyArray<unknown>): ResilienceCallOptions | undefined {
+  const parts: ResilienceCallOptions[] = [];
+  for (const c of configs) {
+    const r = isRecord(c) ? c.resilience : undefined;
+    if (r === undefined) continue;
+    if (!isRecord(r) || Array.isArray(r)) return undefined;
+    parts.push(r as ResilienceCallOptions);
+  }
+  return parts.length > 1 ? Object.assign({}, ...parts) : undefined;
+}
+
 function newRequestId(): string {
   return `lc_${globalThis.crypto.randomUUID()}`;
 }
@@ -270,14 +286,32 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     return suffix ? `${name}${suffix}` : name;
   }
 
-  /** A copy with more bound config; the resilience options are kept. */
+  /**
+   * A copy with more bound config; the resilience options are kept, and bound `resilience` call
+   * options are merged field by field (`withConfig({ resilience: { priority } })` then
+   * `withConfig({ resilience: { identity } })` keeps both).
+   */
   override withConfig(config: Partial<CallOptions>): ResilientRunnable<RunInput, RunOutput, CallOptions> {
+    const merged = { ...this.config, ...config };
+    const resilience = mergedResilience([this.config, config]);
+    if (resilience !== undefined) (merged as AnyConfig).resilience = resilience;
     return new ResilientRunnable<RunInput, RunOutput, CallOptions>({
       ...this.resilience,
       bound: this.bound,
-      config: { ...this.config, ...config },
+      config: merged,
       ...(this.kwargs !== undefined ? { kwargs: this.kwargs } : {}),
     });
+  }
+
+  /**
+   * LangChain's merge, except for `resilience`, which it replaces whole: here a call's `{ deadline }`
+   * (or the deadline of its `timeout`) keeps a bound `{ priority, identity }`; later fields win.
+   */
+  override async _mergeConfig(...options: (Partial<CallOptions> | RunnableConfig | undefined)[]): Promise<Partial<CallOptions>> {
+    const merged = await super._mergeConfig(...options);
+    const resilience = mergedResilience([this.config, ...options]);
+    if (resilience !== undefined) (merged as AnyConfig).resilience = resilience;
+    return merged;
   }
 
   /**
