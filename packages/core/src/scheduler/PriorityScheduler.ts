@@ -27,9 +27,9 @@ interface Entry {
   readonly tq: TenantQueue;
   /** When `schedule` was called (waits are measured from here). */
   readonly arrivedAt: number;
-  /** The earlier of the deadline and `arrivedAt + maxWaitMs`. */
-  readonly expireAt: number;
-  readonly expireReason: Expiry;
+  /** The earlier of the deadline and `arrivedAt + maxWaitMs` (moved earlier when the item's deadline is). */
+  expireAt: number;
+  expireReason: Expiry;
   /** Work of a `whenLimited: 'reject'` class that queued behind other work: tried once, never waits. */
   readonly oneShot: boolean;
   settled: boolean;
@@ -89,6 +89,11 @@ function keepLive(tq: TenantQueue): boolean {
 }
 
 /** `retain` predicate that empties the expiry heap (when nothing is queued, all of it is settled). */
+/** For a heap rebuilt with all its entries (after one's expiry moved). */
+function keepAll(): boolean {
+  return true;
+}
+
 function dropFromHeap(e: Entry): boolean {
   e.inHeap = false;
   return false;
@@ -649,9 +654,10 @@ export class PriorityScheduler {
       e.inFlight = false;
       now = this.clock.now();
       // The item's deadline may have moved earlier during its try (the engine moved it to a route with
-      // a deadline of its own): it bounds the entry from now on (the timer still wakes at the old expiry,
-      // or at the entry's next try, whichever comes first).
-      const { expireAt, expireReason } = currentExpiry(e);
+      // a deadline of its own): it bounds the entry from now on, the expiry timer included.
+      const moved = e.item.deadline;
+      if (moved !== undefined && moved < e.expireAt) this.moveExpiry(e, moved);
+      const { expireAt, expireReason } = e;
 
       if (r.ok) {
         tq.wakeAt = now;
@@ -696,6 +702,19 @@ export class PriorityScheduler {
     if (tq.dead || tq.inRotation) return;
     tq.inRotation = true;
     cls.rotation.push(tq);
+  }
+
+  /** Moves `e`'s expiry earlier, to its item's new deadline: its place in the expiry heap and the timer follow. */
+  private moveExpiry(e: Entry, deadline: number): void {
+    e.expireAt = deadline;
+    e.expireReason = 'deadline';
+    // Rare (a budget downgrade): the heap is rebuilt rather than given a decrease-key of its own.
+    if (e.inHeap) this.expiries.retain(keepAll);
+    else {
+      this.expiries.push(e);
+      e.inHeap = true;
+    }
+    this.armExpiry();
   }
 
   private headOf(tq: TenantQueue): Entry | undefined {
@@ -987,10 +1006,4 @@ export class PriorityScheduler {
       { kind: 'invalid_request', code: 'ERR_LLMR_UNKNOWN_TRAFFIC_CLASS' },
     );
   }
-}
-
-/** An entry's expiry, or its item's deadline when that moved earlier since it was queued. */
-function currentExpiry(e: Entry): { expireAt: number; expireReason: Expiry } {
-  const deadline = e.item.deadline;
-  return deadline !== undefined && deadline < e.expireAt ? { expireAt: deadline, expireReason: 'deadline' } : { expireAt: e.expireAt, expireReason: e.expireReason };
 }
