@@ -10,9 +10,11 @@ import { combineMetrics, type Metrics } from '../observability/Metrics';
 import { PrometheusMetrics } from '../observability/PrometheusMetrics';
 import { toLogRecord } from '../observability/recordToLog';
 import type { StandardSchemaLike } from '../policy/schema';
-import { drive, ok, setup } from './engineTestKit';
+import { drive, ok, scripted, setup } from './engineTestKit';
 import type { ResilienceEvents } from './events';
 import type { Logger, ModelCall, ResilienceOptions } from './types';
+
+const PASS_ALL: StandardSchemaLike = { '~standard': { version: 1, vendor: 'x', validate: (v) => ({ value: v }) } };
 
 /*
  * The app's own credentials (option `redact`) never reach what the engine produces: events, records,
@@ -332,5 +334,19 @@ describe('Resilience with redact: the app\'s own keys never reach what the engin
     await failure(drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, () => Promise.resolve(ok('"fine"')))));
     expect(seen.filter((t) => t.startsWith('log.warn') && t.includes('the text extractor failed') && t.includes('gateway session [redacted]'))).toHaveLength(1);
     expectNoSecret(seen);
+  });
+
+  // JSON.parse quotes the first ten characters of what it was given: a user extractor's error says so.
+  it('a text extractor whose JSON.parse fails on the reply does not put the start of the reply in the log', async () => {
+    const logged: string[] = [];
+    const text = (v: unknown) => JSON.parse((v as { raw: string }).raw) as string;
+    const { engine, clock } = setup({}, { chat: { chain: ['a'], output: PASS_ALL } }, {
+      text,
+      logger: { warn: (m, f) => logged.push(m + ' ' + JSON.stringify(f)), error: (m, f) => logged.push(m + ' ' + JSON.stringify(f)) },
+    });
+    const { fn } = scripted({ a: [{ raw: 'Patient Jane Roe, SSN 123-45-6789', usage: { prompt_tokens: 1, completion_tokens: 1 } }] });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn)).catch(() => undefined);
+    expect(logged.join('\n')).toMatch(/text extractor failed/);
+    expect(logged.join('\n')).not.toContain('Patient Ja');
   });
 });

@@ -157,6 +157,8 @@ interface RequestState {
    */
   minContext: number;
   failedTargets?: Map<string, ErrorKind>;
+  /** The chain starts over after a requeue wait: its next attempt record says so (`requeued`). */
+  requeuedRun?: boolean;
   notBefore?: Map<string, number>;
   /**
    * A clock reading that is still current: `startedAt` while nothing slow has happened since (no
@@ -1156,6 +1158,7 @@ export class Resilience {
           // What it waited, which a shutdown or the caller's abort may have cut short.
           s.record.queue_wait_ms += Math.max(0, this.clock.now() - waitFrom);
         }
+        s.requeuedRun = true;
       }
     }
   }
@@ -1369,6 +1372,10 @@ export class Resilience {
           outcome: 'success',
           waitedMs,
         };
+        if (s.requeuedRun === true) {
+          attemptRecord.requeued = true;
+          s.requeuedRun = false;
+        }
         // A class instance, not a literal: its `signal` getter creates the AbortController on first read.
         const ctx = new AttemptContextImpl(attempts, targetAttempt, s.requestId, route.name, s.deadline, out, repair);
         try {
@@ -1933,7 +1940,11 @@ function addUsage(a: UsageAmounts | undefined, b: UsageAmounts | undefined): Usa
   return { inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens, costUsd: a.costUsd + b.costUsd };
 }
 
-/** What went wrong in a user callback, for a log line: its error's name and message, long quoted text redacted (it may quote the input). */
+/**
+ * What went wrong in a user callback, for a log line: its error's name and message, quoted text of 4
+ * characters or more redacted (it may quote its input: `JSON.parse` quotes the reply's first ten
+ * characters), as `validateOutput` does with a validator's own error.
+ */
 function describeProblem(problem: unknown): string {
-  return problem instanceof Error ? redactQuoted(`${problem.name}: ${problem.message}`) : String(problem);
+  return problem instanceof Error ? redactQuoted(`${problem.name}: ${problem.message}`, 4) : String(problem);
 }

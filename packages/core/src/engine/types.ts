@@ -168,6 +168,11 @@ export interface AttemptRecord {
   /** Wait before this attempt (backoff, provider hint or limiter wait). */
   waitedMs: number;
   breaker?: string;
+  /**
+   * Set on the first attempt of a chain that started over after an `onExhausted: 'queue'` wait: going
+   * back to an earlier target there is a new run of the chain, not a fallback.
+   */
+  requeued?: true;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { combineMetrics, guardMetrics, noopMetrics, type LateUsageMetricEvent, type Metrics } from './Metrics';
+import { drive, scripted, setup } from '../engine/engineTestKit';
 import { attemptRecord, fallbackRecord } from './testRecords';
 
 function recordingSink(log: string[], name: string): Metrics {
@@ -134,5 +135,42 @@ describe('guardMetrics', () => {
     const sink = new Sink();
     guardMetrics(sink).request(fallbackRecord());
     expect(sink.count).toBe(1);
+  });
+});
+
+/** A sink written as `async request(r) { await pushgateway.push(...) }` rejects after the call returned. */
+describe('guardMetrics: an asynchronous sink that rejects', () => {
+  it('guardMetrics hands the rejection to onError instead of leaving it unhandled', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const errors: string[] = [];
+      const sink = guardMetrics({ request: (async () => { throw new Error('pushgateway down'); }) as unknown as Metrics['request'] }, (_e, m) => errors.push(m));
+      sink.request({} as never);
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+      expect(errors).toEqual(['request']);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('the engine reports a rejecting sink to logger.error and leaves no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const logged: string[] = [];
+      const metrics = { request: async () => { throw new Error('pushgateway down'); }, attempt() {}, breaker() {}, queue() {} } as unknown as Metrics;
+      const { engine, clock } = setup({}, undefined, { metrics, logger: { error: (m) => logged.push(m) } });
+      const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, scripted({}).fn));
+      expect(res.record.outcome).toBe('success');
+      await new Promise((r) => setImmediate(r));
+      expect(unhandled).toEqual([]);
+      expect(logged).toContain('a metrics sink threw; the engine ignored it');
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });

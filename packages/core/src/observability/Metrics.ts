@@ -128,7 +128,9 @@ const METHODS = ['request', 'attempt', 'breaker', 'queue', 'lateUsage'] as const
 
 /**
  * Wraps a sink so that none of its methods can throw into the caller; errors go to `onError`
- * (default: ignored). Missing methods are treated as no-ops, so a partial sink is accepted.
+ * (default: ignored), and so does the rejection of a method that returns a promise (an `async`
+ * sink), which is never left unhandled. Missing methods are treated as no-ops, so a partial sink is
+ * accepted.
  *
  * @example
  * ```ts
@@ -147,39 +149,45 @@ export function guardMetrics(
       // The error handler itself failed: nothing safe left to do.
     }
   };
+  /** A sink method written as `async` (a push to a gateway) rejects later: that goes to `onError` too. */
+  const settled = (result: unknown, method: keyof Metrics): void => {
+    if (result !== undefined && typeof (result as { then?: unknown }).then === 'function') {
+      (result as PromiseLike<unknown>).then(undefined, (error: unknown) => failed(error, method));
+    }
+  };
   // One method each (no argument array per call: the engine calls these on every request).
   return {
     request: (record) => {
       try {
-        sink.request?.(record);
+        settled(sink.request?.(record), 'request');
       } catch (error) {
         failed(error, 'request');
       }
     },
     attempt: (record, ctx) => {
       try {
-        sink.attempt?.(record, ctx);
+        settled(sink.attempt?.(record, ctx), 'attempt');
       } catch (error) {
         failed(error, 'attempt');
       }
     },
     breaker: (e) => {
       try {
-        sink.breaker?.(e);
+        settled(sink.breaker?.(e), 'breaker');
       } catch (error) {
         failed(error, 'breaker');
       }
     },
     queue: (e) => {
       try {
-        sink.queue?.(e);
+        settled(sink.queue?.(e), 'queue');
       } catch (error) {
         failed(error, 'queue');
       }
     },
     lateUsage: (e) => {
       try {
-        sink.lateUsage?.(e);
+        settled(sink.lateUsage?.(e), 'lateUsage');
       } catch (error) {
         failed(error, 'lateUsage');
       }

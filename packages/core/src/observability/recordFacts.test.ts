@@ -1,3 +1,6 @@
+import { Registry } from 'prom-client';
+import { drive, http, ok, scripted, setup } from '../engine/engineTestKit';
+import { PrometheusMetrics } from './PrometheusMetrics';
 import { attemptErrorKind, breakerStateValue, reasonLabel, recordFacts } from './recordFacts';
 import { attemptRecord, fallbackRecord } from './testRecords';
 
@@ -79,5 +82,30 @@ describe('attemptErrorKind', () => {
     expect(attemptErrorKind({ outcome: 'error', errorKind: 'timeout' })).toBe('timeout');
     expect(attemptErrorKind({ outcome: 'invalid_output' })).toBe('validation_failed');
     expect(attemptErrorKind({ outcome: 'error' })).toBe('unknown');
+  });
+});
+
+/** A requeued chain (`onExhausted: 'queue'`) starting over at its first target is a new run, not a fallback. */
+describe('fallbacks counted across a requeued chain', () => {
+  it('never counts a "fallback" back to the primary', async () => {
+    const registry = new Registry();
+    const metrics = new PrometheusMetrics({ registry });
+    const { engine, clock } = setup({}, { summary: { chain: ['a', 'b'], priority: 'batch', onExhausted: 'queue' } }, { metrics });
+    const { fn, calls } = scripted({ a: [http(503), http(503), http(503), http(503), ok()], b: [http(503), http(503), http(503), http(503)] });
+    const res = await drive(clock, engine.execute({ route: 'summary', inputTokens: 10 }, fn));
+    expect(res.record.outcome).toBe('success');
+    expect(res.record.final_target).toBe('a');
+    expect(res.record.fallback_used).toBe(false);
+    expect(calls.filter((c) => c === 'b').length).toBeGreaterThan(0); // the chain did move to b in its first run
+
+    // Each run after a requeue wait starts with an attempt marked `requeued`.
+    const restarts = res.record.attempts.filter((a) => a.requeued === true);
+    expect(restarts.length).toBeGreaterThan(0);
+    for (const a of restarts) expect(a.target).toBe('a');
+    const counted = recordFacts(res.record).fallbacksTo;
+    expect(counted.length).toBeGreaterThan(0); // the moves to b in each run are fallbacks
+    expect(counted).not.toContain('a');
+    const metric = (await registry.getSingleMetricAsString('llm_resilience_fallbacks_total'));
+    expect(metric).not.toMatch(/target="a"/);
   });
 });

@@ -30,7 +30,8 @@ export function recordFacts(record: RequestRecord): RecordFacts {
   if (first && first.model !== record.primary_model) fallbacksTo.push(first.target); // primary skipped
   for (let i = 1; i < attempts.length; i++) {
     const a = attempts[i]!;
-    if (a.target !== attempts[i - 1]!.target) fallbacksTo.push(a.target);
+    // A chain that started over after a requeue wait is a new run, not a move to a later target.
+    if (a.target !== attempts[i - 1]!.target && a.requeued !== true) fallbacksTo.push(a.target);
   }
   // Primary skipped for a target with the same model name (another provider): still a fallback.
   if (record.fallback_used && fallbacksTo.length === 0 && first) fallbacksTo.push(first.target);
