@@ -1,7 +1,7 @@
-import { runSummaryExample } from './main';
+import { runSummaryExample, SMALL_QUOTA } from './main';
 
 describe('examples/langchain-summary against the fake provider', () => {
-  it('falls back on an outage, skips the small model for a long document, and batches without 429s', async () => {
+  it('falls back on an outage, skips the small model for a long document, and queues a batch larger than the quota without 429s', async () => {
     const report = await runSummaryExample({ env: {}, batchSize: 10 });
     expect(report.mode).toBe('fake');
     const [outage, long, short] = report.single;
@@ -16,6 +16,15 @@ describe('examples/langchain-summary against the fake provider', () => {
     expect(short!.summary.startsWith('[summary-small] reply to')).toBe(true);
     expect(short!.outputTokens).toBeGreaterThan(0);
 
-    expect(report.batch).toMatchObject({ count: 10, targets: { small: 10 }, priorities: ['batch'], http429: 0 });
+    const { batch } = report;
+    expect(batch).toMatchObject({ count: 10, targets: { small: 10 }, priorities: ['batch'], http429: 0 });
+    // The batch is larger than a minute of the small model's quota...
+    expect(batch.tokens).toBeGreaterThan(SMALL_QUOTA.tpm);
+    // ...so the engine held part of it back until the provider's bucket had refilled...
+    expect(batch.waited).toBeGreaterThan(0);
+    expect(batch.longestWaitMs).toBeGreaterThan(0);
+    // ...where the same batch sent straight to the provider collects 429s.
+    expect(batch.withoutEngine?.http429).toBeGreaterThan(0);
+    expect(batch.withoutEngine?.failed).toBeGreaterThan(0);
   });
 });

@@ -6,11 +6,14 @@
  * - documents too long for its context window go straight to a long-context model (the policy knows
  *   both windows, so the small model is skipped without a call);
  * - when the small model has an outage, the request falls back to the long-context one;
- * - a batch of summaries runs at `batch` priority, queued behind the small model's token budget
- *   (limits that mirror the provider's) instead of bursting into 429s.
+ * - a batch of summaries larger than the small model's token quota runs at `batch` priority, queued
+ *   behind its token budget (limits that mirror the provider's) instead of bursting into 429s; the
+ *   same batch sent straight to the provider, without the engine, collects 429s.
  *
- * Runs against the fake provider by default; set OPENAI_API_KEY to use OpenAI instead
- * (gpt-4o-mini, long context gpt-4.1; OPENAI_BASE_URL for another compatible endpoint).
+ * Runs against the fake provider by default, on a clock that runs {@link FAKE_TIME_SPEED} times faster
+ * than real time (engine and provider alike), so a minute of quota refill takes two real seconds;
+ * set OPENAI_API_KEY to use OpenAI instead (gpt-4o-mini, long context gpt-4.1; OPENAI_BASE_URL for
+ * another compatible endpoint), in real time.
  *
  *   npx tsx examples/langchain-summary/main.ts
  */
@@ -18,8 +21,9 @@ import '@llm-resilience/langchain/augment';
 import { StringOutputParser } from '@langchain/core/output_parsers';
 import { ChatPromptTemplate } from '@langchain/core/prompts';
 import { ChatOpenAI } from '@langchain/openai';
-import { createResilience, definePolicy, type RequestRecord } from '@llm-resilience/core';
-import { createFakeProvider, type FakeProvider } from '@llm-resilience/testing';
+import { performance } from 'node:perf_hooks';
+import { createResilience, definePolicy, systemClock, type Clock, type RequestRecord } from '@llm-resilience/core';
+import { createFakeProvider, type FakeProvider, type FakeProviderConfig } from '@llm-resilience/testing';
 
 /** Options of {@link runSummaryExample}. */
 export interface SummaryExampleOptions {
@@ -43,15 +47,55 @@ export interface SummaryLine {
   summary: string;
 }
 
+/** The batch step, as the example reports it. */
+export interface SummaryBatch {
+  count: number;
+  /** Requests per policy target that answered. */
+  targets: Record<string, number>;
+  priorities: string[];
+  /** Real time the batch took. */
+  wallMs: number;
+  /** Tokens (input + output) the batch's summaries used, as the provider reported them. */
+  tokens: number;
+  /** Time the batch took by the engine's clock (with the fake provider: scenario time, {@link FAKE_TIME_SPEED}x real). */
+  clockMs: number;
+  /** Requests that waited for the small model's budget (our limiter) before their call. */
+  waited: number;
+  /** Longest such wait, by the engine's clock. */
+  longestWaitMs: number;
+  /** Provider answers 429 during the batch (fake provider only). */
+  http429?: number;
+  /**
+   * The same batch, chain and concurrency without the engine, against a fresh fake provider with the
+   * same limits (fake provider only): how many inputs failed, and how many calls it answered 429.
+   */
+  withoutEngine?: { failed: number; http429: number };
+}
+
 /** What the example did. */
 export interface SummaryReport {
   mode: 'fake' | 'openai';
   single: SummaryLine[];
-  batch: { count: number; targets: Record<string, number>; priorities: string[]; wallMs: number; http429?: number };
+  batch: SummaryBatch;
 }
 
 const SMALL_WINDOW = 4_000;
 const MAX_OUTPUT = 300;
+/** Batch items in flight at once. */
+const BATCH_CONCURRENCY = 6;
+/**
+ * The small model's provider quota: the fake provider's, mirrored a little under it by the policy.
+ * The default batch (12 documents, ~270 tokens each once served, ~520 reserved while in flight) needs
+ * well over one minute's TPM. With OpenAI, copy your tier's RPM/TPM here.
+ */
+export const SMALL_QUOTA = { rpm: 120, tpm: 2_000 } as const;
+
+/**
+ * With the fake provider, the engine and the provider read one clock that runs this many times faster
+ * than real time: per-minute quotas refill every 2 real seconds, and the batch's minute and a half of
+ * waiting for the small model's budget takes about 3 real seconds.
+ */
+export const FAKE_TIME_SPEED = 30;
 
 const prompt = ChatPromptTemplate.fromMessages([
   ['system', 'You summarize documents for busy readers. Answer with three short bullet points.'],
@@ -66,6 +110,59 @@ function contract(paragraphs: number): string {
     'Neither party limits its liability for death or personal injury caused by its negligence.',
   ];
   return Array.from({ length: paragraphs }, (_, i) => `${i + 1}. ${clauses[i % clauses.length]}`).join('\n');
+}
+
+/**
+ * A clock `speed` times faster than real time, from now on: what the engine and the fake provider
+ * share, so the provider's quotas refill and the engine's mirror of them drains at the same pace.
+ */
+function timeLapseClock(speed: number): Clock {
+  const startedAt = Date.now();
+  const realStart = performance.now();
+  const now = () => Math.floor(startedAt + (performance.now() - realStart) * speed);
+  return {
+    now,
+    async sleep(ms, signal) {
+      const until = now() + ms;
+      do await systemClock.sleep(Math.max(1, (until - now()) / speed), signal);
+      while (now() < until);
+    },
+  };
+}
+
+/** The fake provider's models (and the small model's outage, unless `withFaults` is false). */
+function fakeScenario(withFaults: boolean): FakeProviderConfig {
+  return {
+    seed: 3,
+    models: {
+      'summary-small': {
+        contextWindow: SMALL_WINDOW,
+        replyTokens: 60,
+        limits: { ...SMALL_QUOTA, algorithm: 'bucket' },
+        latency: { firstTokenMs: 20, perTokenMs: 1 },
+      },
+      'summary-long': { contextWindow: 128_000, replyTokens: 80, limits: { rpm: 60, tpm: 200_000 }, latency: { firstTokenMs: 60, perTokenMs: 1 } },
+    },
+    // The small model's first two calls hit an outage (503): watch the first summary fall back.
+    faults: withFaults ? [{ model: 'summary-small', kind: 'overloaded_503', count: 2 }] : [],
+  };
+}
+
+/**
+ * The batch step without the engine: the plain chain's own `batch()` (same documents, same
+ * concurrency, no retries) against a fresh fake provider with the same limits.
+ */
+async function batchWithoutEngine(batchDocs: Array<{ document: string }>): Promise<{ failed: number; http429: number }> {
+  const fake = createFakeProvider(fakeScenario(false), { clock: timeLapseClock(FAKE_TIME_SPEED) });
+  const { baseURL } = await fake.start();
+  try {
+    const model = new ChatOpenAI({ model: 'summary-small', apiKey: 'fake-key', maxRetries: 0, maxTokens: MAX_OUTPUT, configuration: { baseURL } });
+    const plain = prompt.pipe(model).pipe(new StringOutputParser());
+    const out = await plain.batch(batchDocs, { maxConcurrency: BATCH_CONCURRENCY }, { returnExceptions: true });
+    return { failed: out.filter((o) => o instanceof Error).length, http429: fake.counters.rateLimited };
+  } finally {
+    await fake.stop();
+  }
 }
 
 function line(name: string, document: string, summary: string, r: RequestRecord): SummaryLine {
@@ -101,23 +198,11 @@ export async function runSummaryExample(options: SummaryExampleOptions = {}): Pr
   let fake: FakeProvider | undefined;
   let baseURL: string | undefined;
   const models = realKey ? { small: 'gpt-4o-mini', long: 'gpt-4.1' } : { small: 'summary-small', long: 'summary-long' };
+  const clock = realKey ? systemClock : timeLapseClock(FAKE_TIME_SPEED);
   if (realKey) {
     baseURL = env.OPENAI_BASE_URL;
   } else {
-    fake = createFakeProvider({
-      seed: 3,
-      models: {
-        'summary-small': {
-          contextWindow: SMALL_WINDOW,
-          replyTokens: 60,
-          limits: { rpm: 120, tpm: 20_000, algorithm: 'bucket' },
-          latency: { firstTokenMs: 20, perTokenMs: 1 },
-        },
-        'summary-long': { contextWindow: 128_000, replyTokens: 80, limits: { rpm: 60, tpm: 200_000 }, latency: { firstTokenMs: 60, perTokenMs: 1 } },
-      },
-      // The small model's first two calls hit an outage (503): watch the first summary fall back.
-      faults: [{ model: 'summary-small', kind: 'overloaded_503', count: 2 }],
-    });
+    fake = createFakeProvider(fakeScenario(true), { clock });
     baseURL = (await fake.start()).baseURL;
   }
 
@@ -128,16 +213,18 @@ export async function runSummaryExample(options: SummaryExampleOptions = {}): Pr
         long: { provider: 'openai', model: models.long, contextWindow: realKey ? 1_000_000 : 128_000, price: { input: 2, output: 8 } },
       },
       routes: {
-        summary: { chain: ['small', 'long'], priority: 'live', timeout: '60s', audience: 'internal' },
+        // maxLimiterWait: a summary waits up to 2 minutes for the small model's budget rather than
+        // going to the dearer long model (a `live` route's default is 1 s).
+        summary: { chain: ['small', 'long'], priority: 'live', timeout: '60s', audience: 'internal', retry: { maxLimiterWait: '2m' } },
       },
       // Mirror the small model's provider limits (a little under them), so batches queue instead of
-      // collecting 429s. With real OpenAI, copy your tier's RPM/TPM here.
+      // collecting 429s. `onFailure: 'keep'`: a failed call keeps its tokens charged, as the provider does.
       limits: [
-        { id: 'small-rpm', scope: ['model'], metric: 'requests', limit: 119, window: '1m', match: { model: models.small } },
-        { id: 'small-tpm', scope: ['model'], metric: 'totalTokens', limit: 19_900, window: '1m', match: { model: models.small } },
+        { id: 'small-rpm', scope: ['model'], metric: 'requests', limit: SMALL_QUOTA.rpm - 1, window: '1m', match: { model: models.small } },
+        { id: 'small-tpm', scope: ['model'], metric: 'totalTokens', limit: Math.floor(SMALL_QUOTA.tpm * 0.99), window: '1m', match: { model: models.small }, onFailure: 'keep' },
       ],
     });
-    const engine = createResilience(policy);
+    const engine = createResilience(policy, { clock });
 
     // The engine owns retries: the models must not retry on their own.
     const chat = (model: string) =>
@@ -167,12 +254,17 @@ export async function runSummaryExample(options: SummaryExampleOptions = {}): Pr
     const sub = engine.events.on('record', (r) => records.push(r));
     const before = fake?.counters.rateLimited ?? 0;
     const started = Date.now();
+    const clockStarted = clock.now();
     const batchDocs = Array.from({ length: options.batchSize ?? 12 }, (_, i) => ({ document: `${contract(6 + (i % 5))}\nRef ${i}.` }));
-    await safe.batch(batchDocs, { maxConcurrency: 6 });
+    await safe.batch(batchDocs, { maxConcurrency: BATCH_CONCURRENCY });
     const wallMs = Date.now() - started;
+    const clockMs = clock.now() - clockStarted;
     sub.dispose();
+    const http429 = fake ? fake.counters.rateLimited - before : undefined;
     const targets: Record<string, number> = {};
     for (const r of records) targets[r.final_target ?? 'none'] = (targets[r.final_target ?? 'none'] ?? 0) + 1;
+    // No attempt of the batch failed, so what an attempt waited was our limiter holding it back.
+    const waits = records.map((r) => r.queue_wait_ms + r.attempts.reduce((sum, a) => sum + a.waitedMs, 0));
     return {
       mode: realKey ? 'openai' : 'fake',
       single,
@@ -181,7 +273,11 @@ export async function runSummaryExample(options: SummaryExampleOptions = {}): Pr
         targets,
         priorities: [...new Set(records.map((r) => r.priority))],
         wallMs,
-        ...(fake ? { http429: fake.counters.rateLimited - before } : {}),
+        tokens: records.reduce((sum, r) => sum + r.input_tokens + r.output_tokens, 0),
+        clockMs,
+        waited: waits.filter((w) => w > 0).length,
+        longestWaitMs: Math.max(0, ...waits),
+        ...(http429 !== undefined ? { http429, withoutEngine: await batchWithoutEngine(batchDocs) } : {}),
       },
     };
   } finally {
@@ -197,10 +293,13 @@ function print(report: SummaryReport): void {
     console.log(`    ${s.summary.slice(0, 100)}${s.summary.length > 100 ? '…' : ''}\n`);
   }
   const b = report.batch;
-  console.log(
-    `batch: ${b.count} summaries at priority ${b.priorities.join(', ')} in ${b.wallMs} ms, served by ${JSON.stringify(b.targets)}` +
-      (b.http429 !== undefined ? `, ${b.http429} answered 429` : ''),
-  );
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  const took = report.mode === 'fake' ? `${seconds(b.clockMs)} of scenario time (${seconds(b.wallMs)} real)` : seconds(b.wallMs);
+  console.log(`batch: ${b.count} summaries at priority ${b.priorities.join(', ')} in ${took}, served by ${JSON.stringify(b.targets)}, ${b.tokens} tokens`);
+  console.log(`    ${b.waited} waited for the small model's budget (longest ${seconds(b.longestWaitMs)})${b.http429 !== undefined ? `, ${b.http429} answered 429` : ''}`);
+  if (b.withoutEngine) {
+    console.log(`    the same batch without the engine: ${b.withoutEngine.http429} answered 429, ${b.withoutEngine.failed} of ${b.count} summaries failed`);
+  }
 }
 
 if (require.main === module) {

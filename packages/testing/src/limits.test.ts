@@ -56,6 +56,15 @@ describe('ModelLimiter, window (OpenAI-like)', () => {
     expect(l.admit(charge(1), 86_400_000).ok).toBe(true);
   });
 
+  it('counts a request refused on another limit toward RPD', () => {
+    const l = new ModelLimiter({ tpm: 100, rpd: 3 }, 'openai', 0);
+    expect(l.admit(charge(90), 0).ok).toBe(true);
+    expect(l.admit(charge(90), 1_000)).toMatchObject({ ok: false, dimension: 'tpm' });
+    expect(l.snapshot(1_000).rpd?.remaining).toBe(1);
+    expect(l.admit(charge(90), 60_000).ok).toBe(true);
+    expect(l.admit(charge(90), 120_000)).toMatchObject({ ok: false, dimension: 'rpd' });
+  });
+
   it('aligns windows to the epoch', () => {
     const l = new ModelLimiter({ rpm: 1 }, 'openai', 5_000);
     expect(l.admit(charge(1), 6_000).ok).toBe(true);
@@ -79,6 +88,15 @@ describe('ModelLimiter, bucket (Anthropic-like)', () => {
     for (let i = 0; i < 60; i++) l.admit(charge(1), 0);
     for (let i = 0; i < 5; i++) expect(l.admit(charge(1), 0).ok).toBe(false);
     expect(l.admit(charge(1), 1000).ok).toBe(true);
+  });
+
+  it('does not count refused requests toward RPD, although RPD is a day window', () => {
+    const l = new ModelLimiter({ otpm: 100, rpd: 2 }, 'anthropic', 0);
+    expect(l.admit(charge(1, 100), 0).ok).toBe(true);
+    for (let i = 0; i < 5; i++) expect(l.admit(charge(1, 100), 0)).toMatchObject({ ok: false, dimension: 'otpm' });
+    expect(l.snapshot(0).rpd?.remaining).toBe(1);
+    expect(l.admit(charge(1, 100), 60_000).ok).toBe(true);
+    expect(l.admit(charge(1, 1), 120_000)).toMatchObject({ ok: false, dimension: 'rpd' });
   });
 
   it('reserves max_tokens in OTPM and refunds what was not used', () => {

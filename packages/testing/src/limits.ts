@@ -114,8 +114,9 @@ interface Meter {
  * - `window` (OpenAI-like): fixed windows from the epoch; a refused request still counts toward RPM/RPD
  *   ("failed requests count"); `max_tokens` is charged up front and not refunded.
  * - `bucket` (Anthropic-like): capacity `limit`, refilled continuously at `limit` per period; unused
- *   `max_tokens` is refunded when a request completes (OTPM adjustment); failed requests keep their charge.
- * RPD is always a fixed day window.
+ *   `max_tokens` is refunded when a request completes (OTPM adjustment); failed requests keep their charge;
+ *   refused requests count toward nothing, RPD included.
+ * RPD is always a fixed day window; whether a refusal counts toward it follows the model's algorithm.
  *
  * @example
  * ```ts
@@ -127,6 +128,8 @@ interface Meter {
 export class ModelLimiter {
   private readonly meters = new Map<LimitDimension, Meter>();
   private readonly concurrency: number | undefined;
+  /** The model's algorithm (RPD's meter is a window either way): decides whether refusals count. */
+  private readonly algorithm: 'window' | 'bucket';
   private inFlight = 0;
 
   constructor(
@@ -135,6 +138,7 @@ export class ModelLimiter {
     private readonly epochMs: number,
   ) {
     const algorithm = limits?.algorithm ?? (provider === 'anthropic' ? 'bucket' : 'window');
+    this.algorithm = algorithm;
     for (const d of DIMENSIONS) {
       const limit = limits?.[d];
       if (limit === undefined) continue;
@@ -176,10 +180,13 @@ export class ModelLimiter {
       }
     }
     if (rejection) {
-      // OpenAI: unsuccessful requests count toward the request limits.
-      for (const d of ['rpm', 'rpd'] as const) {
-        const m = this.meters.get(d);
-        if (m && m.algorithm === 'window') m.value++;
+      // OpenAI: unsuccessful requests count toward the request limits. Anthropic-like (bucket) models
+      // charge a refused request nothing, RPD included, although RPD's meter is a day window.
+      if (this.algorithm === 'window') {
+        for (const d of ['rpm', 'rpd'] as const) {
+          const m = this.meters.get(d);
+          if (m) m.value++;
+        }
       }
       return rejection;
     }

@@ -143,6 +143,7 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
           'claude-500': { provider: 'anthropic', contextWindow: 10_000, limits: { otpm: 1_000 } },
           'claude-hang': { provider: 'anthropic', contextWindow: 10_000, limits: { otpm: 1_000, concurrency: 1 } },
           'claude-otpm': { provider: 'anthropic', contextWindow: 10_000, replyTokens: 16, limits: { otpm: 30 } },
+          'claude-rpd': { provider: 'anthropic', contextWindow: 10_000, replyTokens: 4, limits: { otpm: 100, rpd: 3 } },
         },
         faults: [
           { model: 'claude-500', kind: 'server_error_500', count: 1 },
@@ -225,6 +226,24 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
     expect(refused.headers.get('retry-after-ms')).toBe(String(waitMs));
     clock.t += waitMs;
     expect((await post(url, body('claude-otpm', 'three'))).status).toBe(200);
+  });
+
+  it('does not charge requests refused on OTPM to the daily quota (RPD)', async () => {
+    const askRpd = async () => (await post(`${s.url}/v1/messages`, { model: 'claude-rpd', max_tokens: 100, messages: userMessage('hi') })).status;
+    // The first reserves 100 OTPM and gets back what its 4-token reply did not use: 96 left, so at the
+    // same instant the next two (100 each) are refused on OTPM.
+    expect(await askRpd()).toBe(200);
+    expect(await askRpd()).toBe(429);
+    expect(await askRpd()).toBe(429);
+    // Same day, OTPM bucket full again: only one request of the day was admitted, so two more pass.
+    clock.t += 60_000;
+    expect(await askRpd()).toBe(200);
+    clock.t += 60_000;
+    expect(await askRpd()).toBe(200);
+    clock.t += 60_000;
+    const refused = await post(`${s.url}/v1/messages`, { model: 'claude-rpd', max_tokens: 100, messages: userMessage('hi') });
+    expect(refused.status).toBe(429);
+    expect(refused.text).toMatch(/3 requests per day for claude-rpd/);
   });
 
   it('refuses over ITPM with a retry hint sized to the missing tokens', async () => {
