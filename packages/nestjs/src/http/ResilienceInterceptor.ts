@@ -67,11 +67,13 @@ export class ResilienceInterceptor implements NestInterceptor {
     const ambient: ResilienceRequestContext = { service: this.resilience, ...(identity ? { identity } : {}), ...(signal ? { signal } : {}) };
     const options = this.getOptions(context);
     const audience = audienceOf(this.resilience.engine, this.options, options?.route, options?.audience);
+    // The controller's own audience words the answer, whatever the audience of the route the engine ran.
+    const explicit = options?.audience !== undefined;
     return new Observable<unknown>((subscriber) =>
       runWithResilienceContext(ambient, () =>
         next
           .handle()
-          .pipe(catchError((err: unknown) => throwError(() => this.mapError(context, err, audience))))
+          .pipe(catchError((err: unknown) => throwError(() => this.mapError(context, err, audience, explicit))))
           .subscribe(subscriber),
       ),
     );
@@ -114,8 +116,8 @@ export class ResilienceInterceptor implements NestInterceptor {
    * Turns a core error into an `HttpException` (setting `Retry-After`); other errors, and setup
    * errors of this adapter (`NestConfigError`, a 500 for Nest to log), pass unchanged.
    */
-  protected mapError(context: ExecutionContext, err: unknown, audience: Audience): unknown {
-    const mapped = resilienceHttpResponse(err, audience, this.resilience.engine);
+  protected mapError(context: ExecutionContext, err: unknown, audience: Audience, explicitAudience = false): unknown {
+    const mapped = resilienceHttpResponse(err, audience, this.resilience.engine, explicitAudience);
     if (!mapped) return err;
     if (mapped.retryAfter !== undefined) setResponseHeader(context.switchToHttp().getResponse(), 'Retry-After', mapped.retryAfter);
     return mapped.exception;

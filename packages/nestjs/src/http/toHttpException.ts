@@ -28,8 +28,9 @@ export interface ResilienceHttpResponse {
  * errors that are not the core's, and for this adapter's own setup errors ({@link NestConfigError},
  * also when it is the cause of an engine error): those are faults of the server, not 400s of the
  * client, and are left to Nest, which logs them and answers a plain 500. The message is the one the
- * engine attached for the route's audience, else the policy's wording for `audience`; never the
- * internal error message.
+ * engine attached for the route's audience, else the policy's wording for `audience`; with
+ * `explicitAudience` (a controller's `@RateLimited({ audience })`, which may differ from the route's),
+ * always the policy's wording for `audience`. Never the internal error message.
  *
  * @example
  * ```ts
@@ -37,7 +38,7 @@ export interface ResilienceHttpResponse {
  * resilienceHttpResponse(new NestConfigError('ERR_LLMR_NEST_NO_MODULE', '...'), 'customer', engine); // undefined
  * ```
  */
-export function resilienceHttpResponse(err: unknown, audience: Audience, engine: Resilience | undefined): ResilienceHttpResponse | undefined {
+export function resilienceHttpResponse(err: unknown, audience: Audience, engine: Resilience | undefined, explicitAudience = false): ResilienceHttpResponse | undefined {
   if (nestConfigErrorIn(err)) return undefined;
   const info = httpErrorOf(err);
   if (!info) return undefined;
@@ -45,7 +46,7 @@ export function resilienceHttpResponse(err: unknown, audience: Audience, engine:
     statusCode: info.status,
     error: info.kind,
     code: info.code,
-    message: info.userMessage ?? messageFor(info.kind, audience, engine),
+    message: (explicitAudience ? undefined : info.userMessage) ?? messageFor(info.kind, audience, engine),
     ...(info.requestId !== undefined ? { requestId: info.requestId } : {}),
   };
   const retryAfter = retryAfterSeconds(info.retryAfterMs);
