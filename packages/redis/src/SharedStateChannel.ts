@@ -18,6 +18,13 @@ const LOAD = new RedisScript(LOAD_STATES_LUA);
 const SYNC_RETRY_INITIAL_MS = 100;
 /** The step doubles after each failed retry, up to this. */
 const SYNC_RETRY_MAX_MS = 5000;
+/**
+ * First backoff step before kept breaker changes are sent again on a connection that stayed up (an
+ * error reply such as `OOM`, `BUSY`, `MISCONF`, `NOREPLICAS`, or a timeout, brings no `ready` event).
+ */
+const RESEND_RETRY_INITIAL_MS = 100;
+/** The resend step doubles after each failed resend, up to this. */
+const RESEND_RETRY_MAX_MS = 5000;
 
 /**
  * How one kind of shared state travels: times become relative on the wire, so processes whose clocks
@@ -98,19 +105,34 @@ interface Message {
   k: string;
   /** Wire form of the value. */
   v: unknown;
+  /**
+   * Number of the publication within its origin (each write, a resend included, gets a new one), so
+   * two publications whose text would otherwise be equal (times are relative: a breaker that opens
+   * again for the same reason) are told apart. Absent in messages of older versions.
+   */
+  i?: number;
+}
+
+/** What identifies one publication: origin and number, or the whole text for a message without a number. */
+function publicationId(message: Message, raw: string): string {
+  return typeof message.i === 'number' ? `${message.o}#${message.i}` : raw;
 }
 
 /**
  * State shared by every process over Redis: each change is stored in a hash (for processes that start
  * later) and announced on a pub/sub channel, in one script run (one round trip, one write per change).
  * Subscribing delivers the stored states once, then every change made by other processes; after the
- * subscriber connection comes back from an outage, the stored states are loaded again (changes missed
- * while disconnected); a subscribe or load that failed is retried when either connection is ready
- * again, after the next successful publish, and after a backoff (100 ms doubling up to 5 s, on the
- * injected clock) until it succeeds or the channel is closed: a timeout on connections that stayed up
+ * subscriber connection comes back from an outage, the stored states are loaded again, delivering the
+ * publications not seen yet (each carries its own number, so a state whose text repeats an earlier
+ * one is still delivered); a change announced while loading hides the stored copy of its field unless
+ * that copy is ranked and stronger (breakers: Redis keeps it and still announces the weaker one); a
+ * subscribe or load that failed is retried when either connection is ready again, after the next
+ * successful publish, and after a backoff (100 ms doubling up to 5 s, on the injected clock) until it succeeds or the channel is closed: a timeout on connections that stayed up
  * (a failover's `CLIENT PAUSE`) brings no `ready` event. A ranked change (breakers) that could not be
- * published is sent again when `redis` is ready or after a later successful publish (the latest per
- * field, if still in force). Nothing here throws into the caller: Redis failures go to `onError`.
+ * published (down, slower than `timeoutMs`, or refused with an error reply) is sent again when `redis`
+ * is ready, after a later successful publish, and after a backoff (100 ms doubling up to 5 s) while
+ * `redis` stays up (the latest per field, if still in force). Nothing here throws into the caller:
+ * Redis failures go to `onError`.
  *
  * The shared engine of `RedisBreakerSync` and `RedisPacingSync`.
  *
@@ -130,25 +152,35 @@ export class SharedStateChannel<T> {
   private readonly client: ScriptClient;
   private readonly handlers = new Set<Handler<T>>();
   private readonly pending = new Set<Promise<void>>();
-  /** Last message seen per field (live or loaded), so a reload does not deliver the same state twice. */
+  /**
+   * Publication last seen per field (live or loaded; see {@link publicationId}), so a reload does not
+   * deliver the same publication twice, yet delivers a later one whose text repeats an earlier one.
+   */
   private readonly seen = new Map<string, string>();
+  /** Number of the latest publication of this instance (the message's `i`). */
+  private publications = 0;
   private sub: SubscriberClient | undefined;
   private subscribed = false;
   /** Bumped when the subscriber connection closes: a sync started before that does not count. */
   private connection = 0;
   private syncing = false;
   private syncWanted = false;
-  /** Per running load, fields announced live meanwhile: their stored value may be older, skip it. */
-  private readonly liveDuringLoads = new Set<Set<string>>();
+  /**
+   * Per running load, the last change announced live meanwhile per field: its stored value may be
+   * older, and is delivered only when it is ranked and outranks or outlasts the live one (see
+   * {@link deliverStored}).
+   */
+  private readonly liveDuringLoads = new Set<Map<string, { value: T; id: string }>>();
   private connectionErrorReported = false;
   /** A failed sync (subscribe or load) waits for `redis` to be ready again (listener on `redis`'s `ready`). */
   private syncRetryArmed = false;
   /** A failed sync is also retried after a backoff: connections that stayed up send no `ready`. */
   private readonly syncRetry: BackoffTimer;
   /**
-   * Ranked local changes Redis did not take (down, or slower than `timeoutMs`), the latest per field,
-   * with the number of the publish that made them: sent again once `redis` is ready or a later publish
-   * succeeds, if still in force then. A newer publish of the field replaces or drops its entry.
+   * Ranked local changes Redis did not take (down, slower than `timeoutMs`, or an error reply), the
+   * latest per field, with the number of the publish that made them: sent again once `redis` is ready,
+   * a later publish succeeds, or the resend backoff ends, if still in force then. A newer publish of
+   * the field replaces or drops its entry.
    */
   private readonly unsent = new Map<string, { value: T; seq: number }>();
   /** Number of the latest publish per field (a failure of an older one keeps nothing). */
@@ -156,6 +188,11 @@ export class SharedStateChannel<T> {
   private seq = 0;
   /** Unsent changes wait for `redis` to be ready again (listener on `redis`'s `ready`). */
   private resendArmed = false;
+  /**
+   * Unsent changes are also sent again after a backoff: a refusal on a connection that stays up (an
+   * error reply, a timeout) brings no `ready` event.
+   */
+  private readonly resendRetry: BackoffTimer;
   private closed = false;
 
   constructor(private readonly options: SharedStateChannelOptions<T>) {
@@ -169,14 +206,22 @@ export class SharedStateChannel<T> {
       run: () => this.retrySync(),
       ...(options.random !== undefined ? { random: options.random } : {}),
     });
+    this.resendRetry = new BackoffTimer({
+      clock: options.clock,
+      initialMs: RESEND_RETRY_INITIAL_MS,
+      maxMs: RESEND_RETRY_MAX_MS,
+      run: () => this.retryResend(),
+      ...(options.random !== undefined ? { random: options.random } : {}),
+    });
   }
 
   /**
    * Stores `value` under `field` and announces it. Resolves when done; never rejects. When Redis does
-   * not take it (down, or slower than `timeoutMs`), the failure goes to `onError`; a ranked state
-   * (rank > 0: breakers) is then kept (the latest per field) and sent again once `redis` is ready or a
-   * later publish succeeds, if it is still in force then (its times are converted then); a newer
-   * publish of the field replaces it.
+   * not take it (down, slower than `timeoutMs`, or an error reply such as `OOM`), the failure goes to
+   * `onError`; a ranked state (rank > 0: breakers) is then kept (the latest per field) and sent again
+   * once `redis` is ready, a later publish succeeds, or a backoff ends (100 ms doubling up to 5 s, on
+   * the injected clock; for a connection that stays up), if it is still in force then (its times are
+   * converted then); a newer publish of the field replaces it, and `close()` drops it.
    *
    * @example
    * ```ts
@@ -186,7 +231,8 @@ export class SharedStateChannel<T> {
   publish(field: string, value: T): Promise<void> {
     const seq = ++this.seq;
     this.lastSeq.set(field, seq);
-    this.unsent.delete(field);
+    // A newer state of the field replaces a kept one; nothing left to send: no resend pending.
+    if (this.unsent.delete(field) && this.unsent.size === 0) this.resendRetry.cancel();
     return this.send(field, value, seq, false);
   }
 
@@ -214,7 +260,7 @@ export class SharedStateChannel<T> {
       this.keepUnsent(field, value, seq, ttlMs, rank);
       return Promise.resolve();
     }
-    const message = JSON.stringify({ o: this.origin, k: field, v: encoded.wire } satisfies Message);
+    const message = JSON.stringify({ o: this.origin, k: field, v: encoded.wire, i: ++this.publications } satisfies Message);
     const args = [this.channel, field, rank, Math.ceil(ttlMs), message, Math.ceil(marginMs)];
     return withTimeout(PUBLISH.run(this.client, [this.hashKey], args), timeoutMs).then(
       () => {
@@ -222,6 +268,7 @@ export class SharedStateChannel<T> {
         // that could not be sent earlier go out.
         if (!this.subscribed && !this.syncing && this.handlers.size > 0 && this.sub?.status === 'ready') this.requestSync();
         if (this.unsent.size > 0) this.resendUnsent();
+        else if (!this.resendRetry.scheduled) this.resendRetry.reset(); // the next failure waits the first step again
       },
       (error: unknown) => {
         this.report('publish', error);
@@ -236,6 +283,10 @@ export class SharedStateChannel<T> {
    * so sending one late cannot undo a stronger or longer state; at rank 0 (pacing) the latest write
    * wins, and a late one would replace a fresher snapshot another process wrote meanwhile. A copy is
    * kept: the caller may change its object afterwards (engines update pacing snapshots in place).
+   * It is sent again on `redis`'s `ready` event, after a later successful publish, and after a backoff
+   * (100 ms doubling up to 5 s, on the injected clock): Redis may refuse it with an error reply on a
+   * connection that stays up (`OOM` under `noeviction`, `BUSY`, `MISCONF`, `NOREPLICAS`), and no
+   * `ready` event would come then.
    */
   private keepUnsent(field: string, value: T, seq: number, ttlMs: number, rank: number): void {
     if (this.closed || !(ttlMs > 0) || !(rank > 0) || this.lastSeq.get(field) !== seq) return;
@@ -244,13 +295,25 @@ export class SharedStateChannel<T> {
       this.resendArmed = true;
       (this.client as unknown as SubscriberClient).on('ready', this.onClientReadyResend);
     }
+    this.resendRetry.schedule();
   }
 
-  /** Sends the kept changes again (each is kept again if Redis still does not take it). */
+  /** Sends the kept changes again (each is kept again, and the backoff scheduled, if Redis still does not take it). */
   private resendUnsent(): void {
+    this.resendRetry.cancel();
     const kept = [...this.unsent];
     this.unsent.clear();
     for (const [field, { value, seq }] of kept) void this.send(field, value, seq, true);
+  }
+
+  /**
+   * The backoff's resend, on a ready connection; a connection that is not ready is left to its `ready`
+   * event (without a failure reported per backoff step meanwhile).
+   */
+  private retryResend(): void {
+    if (this.closed || this.unsent.size === 0) return;
+    if (notReadyReason(this.client, 'refuse') !== undefined) return;
+    this.resendUnsent();
   }
 
   private readonly onClientReadyResend = (): void => {
@@ -327,6 +390,7 @@ export class SharedStateChannel<T> {
   async close(): Promise<void> {
     this.closed = true;
     this.unsent.clear();
+    this.resendRetry.reset();
     this.disarmResend();
     this.handlers.clear();
     this.teardown();
@@ -380,8 +444,10 @@ export class SharedStateChannel<T> {
       this.report('message', new Error(`malformed ${this.options.source} state for '${message.k}' on ${this.channel}`));
       return;
     }
-    this.seen.set(message.k, raw);
-    for (const live of this.liveDuringLoads) live.add(message.k);
+    const id = publicationId(message, raw);
+    this.seen.set(message.k, id);
+    // A copy: the handlers may change theirs (engines update pacing snapshots in place).
+    for (const live of this.liveDuringLoads) live.set(message.k, { value: { ...value }, id });
     this.deliver([...this.handlers], message.k, value);
   };
 
@@ -478,10 +544,14 @@ export class SharedStateChannel<T> {
 
   /**
    * Loads the stored states and hands them to `only` (default: every current handler); `dedupe` skips
-   * states already delivered. Resolves `false` when the load failed (reported).
+   * publications already delivered (the same publication, not merely the same text). A change of a
+   * field announced live while loading hides its stored copy, which may be older, except for a ranked
+   * state (breakers) that outranks or outlasts it: Redis keeps the stronger state and still announces
+   * the weaker one, so the stored copy is the one in force (registries merge by strength too).
+   * Resolves `false` when the load failed (reported).
    */
   private async deliverStored(only: Handler<T>[] | undefined, dedupe: boolean): Promise<boolean> {
-    const live = new Set<string>();
+    const live = new Map<string, { value: T; id: string }>();
     this.liveDuringLoads.add(live);
     let entries: Array<[string, T, string]>;
     try {
@@ -493,13 +563,34 @@ export class SharedStateChannel<T> {
       this.liveDuringLoads.delete(live);
     }
     const handlers = only === undefined ? [...this.handlers] : only.filter((h) => this.handlers.has(h));
-    for (const [field, value, raw] of entries) {
-      if (live.has(field)) continue; // a newer change arrived while loading
-      if (dedupe && this.seen.get(field) === raw) continue;
-      this.seen.set(field, raw);
+    for (const [field, value, id] of entries) {
+      const heard = live.get(field);
+      // A newer change arrived while loading: it wins, unless the stored one is stronger (ranked only).
+      if (heard !== undefined && (heard.id === id || !this.outranks(value, heard.value))) continue;
+      if (dedupe && this.seen.get(field) === id) continue;
+      this.seen.set(field, id);
       this.deliver(handlers, field, value);
     }
     return true;
+  }
+
+  /**
+   * Whether `stored` is a ranked state (rank > 0) still in force that beats `heard` as Redis decides:
+   * a higher rank, or the same rank and a later end. Never for rank 0 (pacing: the latest write wins).
+   */
+  private outranks(stored: T, heard: T): boolean {
+    const { codec, clock } = this.options;
+    const now = clock.now();
+    try {
+      const s = codec.encode(stored, now);
+      if (s === undefined || !(s.rank > 0) || !(s.ttlMs > 0)) return false;
+      const h = codec.encode(heard, now);
+      if (h === undefined || !(h.ttlMs > 0)) return true;
+      return s.rank > h.rank || (s.rank === h.rank && s.ttlMs > h.ttlMs);
+    } catch (error) {
+      this.report('message', error);
+      return false;
+    }
   }
 
   private async loadRaw(skipOwn: boolean): Promise<Array<[string, T, string]>> {
@@ -524,7 +615,7 @@ export class SharedStateChannel<T> {
         this.report('message', new Error(`malformed stored ${this.options.source} state for '${field}' in ${this.hashKey}`));
         continue;
       }
-      out.push([field, value, stored[4]!]);
+      out.push([field, value, publicationId(message, stored[4]!)]);
     }
     return out;
   }
@@ -561,6 +652,7 @@ function parseMessage(raw: string): Message | undefined {
   try {
     const m = JSON.parse(raw) as Partial<Message> | null;
     if (m === null || typeof m !== 'object' || typeof m.o !== 'string' || typeof m.k !== 'string' || !('v' in m)) return undefined;
+    if (m.i !== undefined && typeof m.i !== 'number') return undefined;
     return m as Message;
   } catch {
     return undefined;

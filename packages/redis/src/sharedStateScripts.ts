@@ -5,7 +5,9 @@
  * key or target id, and one pub/sub channel (`{prefix}:b:changes`, `{prefix}:p:changes`). A field's
  * value is `"<rank> <expiresAt> <writtenAt> <message>"`: times in Redis ms (`TIME`), `message` the JSON
  * published on the channel, whose times are relative to the moment of publishing (so client clocks
- * never need to agree: a reader adds its own `now`, minus the time elapsed since `writtenAt`).
+ * never need to agree: a reader adds its own `now`, minus the time elapsed since `writtenAt`). The
+ * message carries its origin and a per-origin publication number, so a reader tells a new publication
+ * from one it has seen even when their texts would otherwise be equal.
  *
  * `rank` decides which of two unexpired states wins (breakers: open 2 > paused 1; the longer one wins
  * within a rank); rank 0 (pacing) means the latest write always wins.

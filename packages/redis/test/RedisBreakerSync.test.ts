@@ -3,9 +3,53 @@ import { ManualClock, type BreakerState } from '@llm-resilience/core';
 import IORedis from 'ioredis';
 import type Redis from 'ioredis';
 import { RedisBreakerSync, RedisStoreConfigError, RedisSyncError } from '../src/index';
+import { RedisScript } from '../src/RedisScript';
+import { LOAD_STATES_LUA } from '../src/sharedStateScripts';
 import { connect, deleteKeys, Inbox, pollUntil, redisNow, sparePort, uniquePrefix, untilRedisTime } from './redisTestUtils';
 
 const HOUR = 3_600_000;
+const LOAD_SHA = new RedisScript(LOAD_STATES_LUA).sha;
+
+/** `real`, except that its first load of the stored states runs `before()` first (a live change lands meanwhile). */
+function withHookBeforeFirstLoad(real: Redis, before: () => Promise<void>): Redis {
+  let hooked = false;
+  return new Proxy(real, {
+    get(target, prop) {
+      if (prop === 'evalsha') {
+        return async (...args: unknown[]) => {
+          if (!hooked && args[0] === LOAD_SHA) {
+            hooked = true;
+            await before();
+          }
+          return (target.evalsha as (...a: unknown[]) => Promise<unknown>)(...args);
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/** Resolves once `subscriber` hears a message on any channel whose text contains `text`. */
+function heard(subscriber: Redis, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (_channel: string, raw: string): void => {
+      if (!raw.includes(text)) return;
+      subscriber.off('message', onMessage);
+      resolve();
+    };
+    subscriber.on('message', onMessage);
+  });
+}
+
+/** Resolves once the sync's channel has a subscriber again (asked through `redis`) and its reload has finished. */
+async function resynced(redis: Redis, sync: RedisBreakerSync): Promise<void> {
+  await pollUntil('the resubscribe', async () => {
+    const reply = (await redis.pubsub('NUMSUB', sync.channelName)) as [string, number];
+    return Number(reply[1]) > 0;
+  });
+  await sync.ready();
+}
 
 describe('RedisBreakerSync (real Redis)', () => {
   let redis: Redis;
@@ -167,6 +211,110 @@ describe('RedisBreakerSync (real Redis)', () => {
     errors.length = 0;
     sub.dispose();
     sub.dispose(); // idempotent
+  });
+
+  it('reloads a state missed while its subscriber was down even when its text repeats an earlier one, and never one it has seen', async () => {
+    const clockA = new ManualClock(await redisNow(redis));
+    const clockB = new ManualClock(clockA.now());
+    const a = processSync(clockA);
+    const subscriber = connect({ autoResubscribe: false });
+    try {
+      await once(subscriber, 'ready');
+      const b = processSync(clockB, { subscriber });
+      const inbox = new Inbox<BreakerState>();
+      b.subscribe(inbox.onRemote);
+      await b.ready();
+
+      // A's breaker opens for 30 s (consecutive failures); B hears it.
+      await a.publish('target:t', { state: 'open', until: clockA.now() + 30_000, reason: 'consecutive_failures' });
+      await inbox.count(1);
+
+      // Ten minutes later B's subscriber drops, while A's breaker opens again, for the same reason and
+      // the same 30 s: on the wire ("open for 30 s") the same text as before, but a new publication.
+      await clockA.advance(600_000);
+      await clockB.advance(600_000);
+      subscriber.disconnect();
+      await once(subscriber, 'end');
+      await a.publish('target:t', { state: 'open', until: clockA.now() + 30_000, reason: 'consecutive_failures' });
+
+      await subscriber.connect();
+      await inbox.count(2);
+      await resynced(redis, b);
+      expect(inbox.received[1]).toEqual(['target:t', { state: 'open', until: expect.any(Number) as number, reason: 'consecutive_failures' }]);
+      // The new 30 s (aged with the Redis time since it was stored), not the one that ended long ago.
+      const aged = clockB.now() + 30_000 - (inbox.received[1]![1] as { until: number }).until;
+      expect(aged).toBeGreaterThanOrEqual(0);
+      expect(aged).toBeLessThan(1_000);
+
+      // Another reconnect with nothing new: the stored state was delivered already, not delivered twice.
+      subscriber.disconnect();
+      await once(subscriber, 'end');
+      await subscriber.connect();
+      await resynced(redis, b);
+      expect(inbox.received).toHaveLength(2);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
+  it('a weaker change announced while a replica loads does not hide the stronger state Redis holds', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const t0 = clock.now();
+    // Process A opened the target for 60 s: stored in Redis.
+    await processSync(clock).publish('target:t', { state: 'open', until: t0 + 60_000, reason: 'error_rate' });
+    const c = processSync(clock);
+    const subscriber = connect();
+    try {
+      await once(subscriber, 'ready');
+      // Process B starts; process C pauses the same target for 5 s (429s) while B loads the stored
+      // states. Redis keeps A's open state (open beats paused) but announces C's pause.
+      const hooked = withHookBeforeFirstLoad(redis, async () => {
+        const arrived = heard(subscriber, '"paused"');
+        await c.publish('target:t', { state: 'paused', until: t0 + 5_000 });
+        await arrived;
+      });
+      const b = processSync(clock, { redis: hooked, subscriber });
+      const inbox = new Inbox<BreakerState>();
+      b.subscribe(inbox.onRemote);
+      await b.ready();
+
+      // B hears the pause, then gets the 60 s open state Redis holds (the registry merges by strength).
+      expect(inbox.received).toEqual([
+        ['target:t', { state: 'paused', until: t0 + 5_000 }],
+        ['target:t', { state: 'open', until: expect.any(Number) as number, reason: 'error_rate' }],
+      ]);
+      const open = inbox.received[1]![1] as { until: number };
+      expect(t0 + 60_000 - open.until).toBeGreaterThanOrEqual(0);
+      expect(t0 + 60_000 - open.until).toBeLessThan(1_000);
+    } finally {
+      subscriber.disconnect();
+    }
+  });
+
+  it('a stronger change announced while a replica loads is delivered once, not again from the stored copy', async () => {
+    const clock = new ManualClock(await redisNow(redis));
+    const t0 = clock.now();
+    await processSync(clock).publish('target:t', { state: 'paused', until: t0 + 5_000 });
+    const c = processSync(clock);
+    const subscriber = connect();
+    try {
+      await once(subscriber, 'ready');
+      // C opens the target while B loads: Redis stores it (open beats paused) and announces it.
+      const hooked = withHookBeforeFirstLoad(redis, async () => {
+        const arrived = heard(subscriber, '"open"');
+        await c.publish('target:t', { state: 'open', until: t0 + 60_000, reason: 'error_rate' });
+        await arrived;
+      });
+      const b = processSync(clock, { redis: hooked, subscriber });
+      const inbox = new Inbox<BreakerState>();
+      b.subscribe(inbox.onRemote);
+      await b.ready();
+
+      // The stored copy is the publication B heard live: not delivered a second time.
+      expect(inbox.received).toEqual([['target:t', { state: 'open', until: t0 + 60_000, reason: 'error_rate' }]]);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it('lets several instances share one subscriber connection, and never closes it', async () => {

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { ManualClock, type RateLimitSnapshot } from '@llm-resilience/core';
 import type Redis from 'ioredis';
 import { RedisPacingSync, type RedisSyncError } from '../src/index';
-import { connect, deleteKeys, Inbox, redisNow, uniquePrefix } from './redisTestUtils';
+import { connect, deleteKeys, Inbox, pollUntil, redisNow, uniquePrefix } from './redisTestUtils';
 
 describe('RedisPacingSync (real Redis)', () => {
   let redis: Redis;
@@ -117,6 +117,48 @@ describe('RedisPacingSync (real Redis)', () => {
     expect(atB.received[2]).toEqual(['fast-a', { remainingRequests: 7 }]);
     expect(await redis.hkeys(a.hashKey)).toEqual(['fast-b']);
     expect(await redis.pttl(a.hashKey)).toBeLessThanOrEqual(6_000);
+  });
+
+  it('reloads a snapshot missed while its subscriber was down even when it reads like an earlier one', async () => {
+    const clockA = new ManualClock(await redisNow(redis));
+    const clockB = new ManualClock(clockA.now());
+    const a = processSync(clockA);
+    const subscriber = connect({ autoResubscribe: false });
+    try {
+      await once(subscriber, 'ready');
+      const b = new RedisPacingSync({ redis, subscriber, prefix, clock: clockB, timeoutMs: 2000, onError: (e) => errors.push(e) });
+      syncs.push(b);
+      const inbox = new Inbox<RateLimitSnapshot>();
+      b.subscribe(inbox.onRemote);
+      await b.ready();
+      // "0 requests left, full again in 60 s" (a 429's headers), as the engine publishes it.
+      const exhausted = (now: number): RateLimitSnapshot => ({ limitRequests: 500, remainingRequests: 0, requestsResetAt: now + 60_000, observedAt: now });
+      await a.publish('fast-a', exhausted(clockA.now()));
+      await inbox.count(1);
+
+      // Five minutes later B's subscriber drops, and meanwhile A hits the same exhausted quota again:
+      // the same text on the wire (times are relative), a new publication.
+      await clockA.advance(300_000);
+      await clockB.advance(300_000);
+      subscriber.disconnect();
+      await once(subscriber, 'end');
+      await a.publish('fast-a', exhausted(clockA.now()));
+
+      await subscriber.connect();
+      await inbox.count(2);
+      // B learns the quota is exhausted now (the first snapshot's reset passed minutes ago).
+      expect(inbox.received[1]![1].requestsResetAt).toBeGreaterThan(clockB.now());
+
+      // A reconnect with nothing new delivers nothing again.
+      subscriber.disconnect();
+      await once(subscriber, 'end');
+      await subscriber.connect();
+      await pollUntil('the resubscribe', async () => Number(((await redis.pubsub('NUMSUB', b.channelName)) as [string, number])[1]) > 0);
+      await b.ready();
+      expect(inbox.received).toHaveLength(2);
+    } finally {
+      subscriber.disconnect();
+    }
   });
 
   it('does not send a snapshot again that Redis did not take: another process may have written a fresher one meanwhile', async () => {

@@ -565,4 +565,50 @@ describe('fault: Redis at maxmemory (noeviction)', () => {
       store.close();
     }
   });
+
+  it('sends a breaker state Redis refused (OOM) on a connection that stays up again after a backoff, until close()', async () => {
+    const prefix = uniquePrefix('oom-breaker');
+    const clock = new ManualClock(Date.now());
+    const errors: RedisSyncError[] = [];
+    const main = new Redis(server.port, '127.0.0.1', { maxRetriesPerRequest: 1 });
+    main.on('error', () => undefined);
+    const sender = new RedisBreakerSync({ redis: main, prefix, clock, random: () => 0, timeoutMs: 2000, onError: (e) => errors.push(e) });
+    const receiver = new RedisBreakerSync({ redis, prefix, clock, timeoutMs: 2000 });
+    const inbox = new Inbox<BreakerState>();
+    try {
+      await once(main, 'ready');
+      receiver.subscribe(inbox.onRemote);
+      await receiver.ready();
+
+      await redis.config('SET', 'maxmemory', '1'); // full: writes refused, connections stay up
+      await sender.publish('target:t', { state: 'open', until: clock.now() + 60_000, reason: 'error_rate' });
+      expect(errors.map((e) => e.operation)).toEqual(['publish']);
+      expect(main.status).toBe('ready');
+      // While Redis stays full, each backoff step tries again (and reports): first after 50 ms.
+      await clock.advance(50);
+      await pollUntil('the first resend to be refused', () => errors.length === 2);
+
+      // Memory is freed; no reconnect (no `ready` event), no later publish: the backoff sends it.
+      await redis.config('SET', 'maxmemory', '0');
+      await clock.advance(100);
+      await inbox.count(1);
+      expect(inbox.received).toEqual([['target:t', { state: 'open', until: clock.now() + 60_000 - 150, reason: 'error_rate' }]]);
+      expect((await receiver.load()).map(([k]) => k)).toEqual(['target:t']);
+      expect(errors.map((e) => e.operation)).toEqual(['publish', 'publish']);
+
+      // A state refused, then closed: nothing is sent any more, and no timer is left on the clock.
+      await redis.config('SET', 'maxmemory', '1');
+      await sender.publish('target:u', { state: 'paused', until: clock.now() + 60_000 });
+      expect(clock.pending).toBeGreaterThan(0);
+      await sender.close();
+      await redis.config('SET', 'maxmemory', '0');
+      await clock.advance(10_000);
+      expect(clock.pending).toBe(0);
+      expect((await receiver.load()).map(([k]) => k)).toEqual(['target:t']);
+    } finally {
+      await redis.config('SET', 'maxmemory', '0');
+      await Promise.all([sender.close(), receiver.close()]);
+      main.disconnect();
+    }
+  });
 });
