@@ -170,7 +170,8 @@ export interface AttemptRecord {
   breaker?: string;
   /**
    * Set on the first attempt of a chain that started over after an `onExhausted: 'queue'` wait: going
-   * back to an earlier target there is a new run of the chain, not a fallback.
+   * back to the primary there is a new run of the chain, not a fallback (starting on another target,
+   * the primary skipped, is one).
    */
   requeued?: true;
 }

@@ -28,4 +28,37 @@ describe('redactQuoted', () => {
   it('redacts a run cut off before its closing quote to the end of the text', () => {
     expect(redactQuoted(`Invalid value for 'content': 'My SSN is 123-45-6789, please draft my appe`)).toBe(`Invalid value for 'content': '[43 chars]`);
   });
+
+  describe("an apostrophe after closing punctuation (`]'s`) opens nothing", () => {
+    const plain = [
+      "Invalid parameter: messages[0]'s 'content' must be a string or an array of content parts.",
+      'This `max_tokens`\'s value is greater than the maximum allowed for this model, which is 4096 tokens.',
+      "Invalid 'model''s value: can't use 'gpt-4o' here",
+    ];
+    it.each(plain)('leaves a message that quotes nothing long unchanged: %s', (msg) => {
+      expect(redactQuoted(msg)).toBe(msg);
+    });
+
+    // A string prefix (Python's bytes and unicode reprs) before the quote still opens a run.
+    it.each([
+      "b'My SSN is 123-45-6789, please draft my appeal' is not of type 'array'",
+      "u'My SSN is 123-45-6789, please draft my appeal' is not of type 'array'",
+    ])('still redacts a long quoted run right after a letter: %s', (msg) => {
+      expect(redactQuoted(msg)).not.toContain('123-45-6789');
+    });
+
+    it('stays linear on 100 KB inputs', () => {
+      const inputs = ['a'.repeat(100_000), '" '.repeat(50_000), '"a'.repeat(50_000), " '".repeat(50_000), '{"k":"v",'.repeat(11_000)];
+      for (const s of inputs) {
+        const t = Date.now();
+        redactQuoted(s);
+        redactQuoted(s, 4);
+        expect(Date.now() - t).toBeLessThan(1000);
+      }
+    });
+  });
+
+  it('redacts a long run quoted with escaped quotes (JSON text inside a message)', () => {
+    expect(redactQuoted('{"error":"Invalid value \\"My SSN is 123-45-6789, please draft my appeal\\" for content"}')).not.toContain('123-45-6789');
+  });
 });

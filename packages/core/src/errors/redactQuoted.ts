@@ -16,11 +16,18 @@ const CLOSE = new Map(PAIRS);
 const PATTERNS = new Map<number, RegExp>();
 
 /**
- * Quoted runs, per kind of quote: it opens at a quote that does not follow a letter or digit (the
- * apostrophe of "can't" opens nothing) and closes at the first quote of its kind that no letter or
- * digit follows (the apostrophes of "can't" and "patient's" do not close it). A short run without a
- * quote of its kind inside is matched first, to be kept; a run that never closes (a message cut short)
- * goes to the end of the text.
+ * What a quote that opens a run follows: the start of the text, a blank, opening punctuation
+ * (`( [ { : = , ; < > |`), a backslash (`\"...\"` in JSON text), or a string prefix (`b'...'`, `u'...'`, `f"..."`) that starts a word. Not a
+ * letter (the apostrophe of "can't"), a digit or closing punctuation (`messages[0]'s`, `` `max_tokens`'s ``).
+ */
+const OPENS_AFTER = '(?<=^|[\\s(\\[{:=,;<>|\\\\]|(?:^|[^\\p{L}\\p{N}])[bBuUrRfF])';
+
+/**
+ * Quoted runs, per kind of quote: it opens at a quote placed as an opening quote is (see
+ * {@link OPENS_AFTER}) and closes at the first quote of its kind that no letter or digit follows (the
+ * apostrophes of "can't" and "patient's" do not close it). A short run without a quote of its kind
+ * inside is matched first, to be kept; a run that never closes (a message cut short) goes to the end
+ * of the text.
  */
 function quotedRuns(minChars: number): RegExp {
   let re = PATTERNS.get(minChars);
@@ -29,7 +36,7 @@ function quotedRuns(minChars: number): RegExp {
     const alternatives = PAIRS.map(([open, close]) => {
       const o = escapeRe(open);
       const c = escapeRe(close);
-      return `(?<!${word})${o}(?:[^${c}]{0,${minChars - 1}}${c}(?!${word})|[\\s\\S]{${minChars},}?${c}(?!${word})|[\\s\\S]{${minChars},}$)`;
+      return `${OPENS_AFTER}${o}(?:[^${c}]{0,${minChars - 1}}${c}(?!${word})|[\\s\\S]{${minChars},}?${c}(?!${word})|[\\s\\S]{${minChars},}$)`;
     });
     PATTERNS.set(minChars, (re = new RegExp(alternatives.join('|'), 'gu')));
   }

@@ -109,3 +109,39 @@ describe('fallbacks counted across a requeued chain', () => {
     expect(metric).not.toMatch(/target="a"/);
   });
 });
+
+/** A requeued run whose primary is skipped starts on a fallback: counted, as a request's first attempt is. */
+describe('recordFacts: a requeued run starting on a non-primary target', () => {
+  it('counts the requeued run\'s move to a fallback target when the primary was skipped', () => {
+    const attempts = [
+      attemptRecord({ attempt: 1, targetAttempt: 1, outcome: 'error', errorKind: 'rate_limited', status: 429 }),
+      attemptRecord({ target: 'backup', model: 'model_b', attempt: 2, targetAttempt: 1, outcome: 'error', errorKind: 'rate_limited', status: 429 }),
+      attemptRecord({ target: 'third', model: 'model_c', attempt: 3, targetAttempt: 1, outcome: 'error', errorKind: 'rate_limited', status: 429 }),
+      // requeue wait; the primary is skipped (its Retry-After is longer), the new run starts on backup
+      attemptRecord({ target: 'backup', model: 'model_b', attempt: 1, targetAttempt: 1, requeued: true }),
+    ];
+    const record = fallbackRecord({
+      attempts,
+      final_target: 'backup',
+      final_model: 'model_b',
+      skipped: [{ target: 'primary', reason: 'limited' }],
+    });
+    expect(recordFacts(record).fallbacksTo).toEqual(['backup', 'third', 'backup']);
+  });
+
+  it('counts it like the first attempt of a request whose primary is skipped', () => {
+    const single = fallbackRecord({ attempts: [attemptRecord({ target: 'backup', model: 'model_b' })], final_target: 'backup', final_model: 'model_b' });
+    expect(recordFacts(single).fallbacksTo).toEqual(['backup']);
+    const requeued = fallbackRecord({
+      attempts: [
+        attemptRecord({ target: 'backup', model: 'model_b', outcome: 'error', errorKind: 'rate_limited', status: 429 }),
+        attemptRecord({ target: 'third', model: 'model_c', attempt: 2, outcome: 'error', errorKind: 'rate_limited', status: 429 }),
+        attemptRecord({ target: 'backup', model: 'model_b', attempt: 1, requeued: true }),
+      ],
+      final_target: 'backup',
+      final_model: 'model_b',
+    });
+    // Run 1: primary skipped -> backup, then third; run 2: primary skipped -> backup again.
+    expect(recordFacts(requeued).fallbacksTo).toEqual(['backup', 'third', 'backup']);
+  });
+});

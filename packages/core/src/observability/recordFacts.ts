@@ -30,8 +30,10 @@ export function recordFacts(record: RequestRecord): RecordFacts {
   if (first && first.model !== record.primary_model) fallbacksTo.push(first.target); // primary skipped
   for (let i = 1; i < attempts.length; i++) {
     const a = attempts[i]!;
-    // A chain that started over after a requeue wait is a new run, not a move to a later target.
-    if (a.target !== attempts[i - 1]!.target && a.requeued !== true) fallbacksTo.push(a.target);
+    // A chain that started over after a requeue wait is a new run: going back to the primary is no
+    // fallback, starting on another target (the primary skipped) is one, as for a request's first attempt.
+    const moved = a.requeued === true ? a.model !== record.primary_model : a.target !== attempts[i - 1]!.target;
+    if (moved) fallbacksTo.push(a.target);
   }
   // Primary skipped for a target with the same model name (another provider): still a fallback.
   if (record.fallback_used && fallbacksTo.length === 0 && first) fallbacksTo.push(first.target);
