@@ -53,16 +53,21 @@ const GENERIC = {
 };
 
 /**
- * The audience message of a kind when the error carries none: the policy's wording when an engine is
- * known, else a generic calm one.
+ * The audience message of a kind when the error carries none (or carries one for another audience):
+ * the wording of `route` when the policy has it (its own `messages` merged over the policy's, as the
+ * engine words its errors), else the policy's, when an engine is known; else a generic calm one.
  *
  * @example
  * ```ts
  * messageFor('overloaded', 'customer', engine); // "This request is taking longer than usual. We're trying another model now."
+ * messageFor('overloaded', 'customer', engine, 'support_reply'); // the route's customer wording, if it has one
  * ```
  */
-export function messageFor(kind: ErrorKind, audience: Audience, engine: Resilience | undefined): string {
-  if (engine) return userMessageFor(kind, audience, engine.policy.messages);
+export function messageFor(kind: ErrorKind, audience: Audience, engine: Resilience | undefined, route?: string): string {
+  if (engine) {
+    const routePolicy = route === undefined ? undefined : engine.policy.routes[route];
+    return userMessageFor(kind, audience, routePolicy?.messages ?? engine.policy.messages);
+  }
   return kind === 'rate_limited' ? GENERIC.rate_limited : GENERIC.other;
 }
 

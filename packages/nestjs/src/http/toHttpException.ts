@@ -23,6 +23,12 @@ export interface ResilienceHttpResponse {
   retryAfter?: string;
 }
 
+/** The policy route an engine error's record names, if any. */
+function routeOf(err: unknown): string | undefined {
+  const route = (err as { record?: { route?: unknown } } | null)?.record?.route;
+  return typeof route === 'string' ? route : undefined;
+}
+
 /**
  * Builds the HTTP response of a core error (see `httpErrorOf` for the status table); undefined for
  * errors that are not the core's, and for this adapter's own setup errors ({@link NestConfigError},
@@ -30,7 +36,8 @@ export interface ResilienceHttpResponse {
  * client, and are left to Nest, which logs them and answers a plain 500. The message is the one the
  * engine attached for the route's audience, else the policy's wording for `audience`; with
  * `explicitAudience` (a controller's `@RateLimited({ audience })`, which may differ from the route's),
- * always the policy's wording for `audience`. Never the internal error message.
+ * always the wording for `audience` of the route the error's record names (its own `messages`
+ * included), else the policy's. Never the internal error message.
  *
  * @example
  * ```ts
@@ -46,7 +53,7 @@ export function resilienceHttpResponse(err: unknown, audience: Audience, engine:
     statusCode: info.status,
     error: info.kind,
     code: info.code,
-    message: (explicitAudience ? undefined : info.userMessage) ?? messageFor(info.kind, audience, engine),
+    message: (explicitAudience ? undefined : info.userMessage) ?? messageFor(info.kind, audience, engine, routeOf(err)),
     ...(info.requestId !== undefined ? { requestId: info.requestId } : {}),
   };
   const retryAfter = retryAfterSeconds(info.retryAfterMs);
