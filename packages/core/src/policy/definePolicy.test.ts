@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PolicyConfigError } from '../errors/ResilienceError';
+import { createResilience } from '../index';
 import { definePolicy } from './definePolicy';
 
 const targets = {
@@ -233,5 +234,190 @@ describe('definePolicy', () => {
     expect(problems({ targets, routes: { chat: { chain: ['fast-a'] } }, budgets: [{ scope: ['tenant', 'model'], limitUsd: 5, window: '1d' }] })).toEqual([
       expect.stringMatching(/^budgets\[0\]\.scope: expected request dimensions .* got 'model'/),
     ]);
+  });
+
+  describe('budget ids', () => {
+    const routes = { chat: { chain: ['fast-a'] }, cheap: { chain: ['fast-a'] } };
+
+    it('keeps the generated id of a budget without match, and appends match pairs (in dimension order) otherwise', () => {
+      const policy = definePolicy({
+        targets,
+        routes,
+        budgets: [
+          { scope: [], limitUsd: 50, window: '1d' },
+          { scope: ['tenant'], limitUsd: 5, window: '1d', match: {} },
+          { scope: [], match: { route: 'chat' }, limitUsd: 5, window: '1d' },
+          { scope: ['team'], match: { route: 'cheap', environment: 'prod' }, limitUsd: 1, window: '1h' },
+        ],
+      });
+      expect(policy.budgets.map((b) => b.id)).toEqual([
+        'budget:global:86400000',
+        'budget:tenant:86400000',
+        'budget:global:86400000:route=chat',
+        'budget:team:3600000:environment=prod,route=cheap',
+      ]);
+    });
+
+    it('gives per-route caps with the same scope and window distinct ids, so the engine accepts them', () => {
+      const policy = definePolicy({
+        targets,
+        routes,
+        budgets: [
+          { scope: [], match: { route: 'chat' }, limitUsd: 5, window: '1d' },
+          { scope: [], match: { route: 'cheap' }, limitUsd: 1, window: '1d' },
+        ],
+      });
+      expect(policy.budgets.map((b) => b.id)).toEqual(['budget:global:86400000:route=chat', 'budget:global:86400000:route=cheap']);
+      expect(() => createResilience(policy)).not.toThrow();
+    });
+
+    it('rejects budgets whose generated ids collide at definePolicy, naming the path, not as a RangeError in the engine', () => {
+      expect(
+        problems({
+          targets,
+          routes,
+          budgets: [
+            { scope: ['tenant'], match: { route: 'chat' }, limitUsd: 5, window: '1d' },
+            { scope: ['tenant'], match: { route: 'chat' }, limitUsd: 1, window: '1d' },
+          ],
+        }),
+      ).toEqual([
+        "budgets[1].id: expected a unique id, got 'budget:tenant:86400000:route=chat' (also budgets[0]) (generated from scope, window and match: give one of them an explicit id, or merge them)",
+      ]);
+    });
+
+    it('rejects explicit duplicate budget ids', () => {
+      expect(
+        problems({
+          targets,
+          routes,
+          budgets: [
+            { id: 'cap', scope: ['tenant'], limitUsd: 5, window: '1d' },
+            { id: 'cap', scope: ['team'], limitUsd: 1, window: '1h' },
+          ],
+        }),
+      ).toEqual(["budgets[1].id: expected a unique id, got 'cap' (also budgets[0])"]);
+    });
+  });
+
+  it('rejects downgradeAt without downgradeTo, which would never downgrade', () => {
+    expect(
+      problems({ targets, routes: { chat: { chain: ['fast-a'] } }, budgets: [{ scope: ['tenant'], limitUsd: 5, window: '1d', downgradeAt: 0.8 }] }),
+    ).toEqual(["budgets[0].downgradeTo: expected the name of a route to downgrade to with downgradeAt 0.8 (one of 'chat'), got undefined"]);
+    // downgradeTo alone is meaningful: requests move when the cap itself denies.
+    expect(() =>
+      definePolicy({ targets, routes: { chat: { chain: ['fast-a'] }, cheap: { chain: ['fast-a'] } }, budgets: [{ scope: ['tenant'], limitUsd: 5, window: '1d', downgradeTo: 'cheap' }] }),
+    ).not.toThrow();
+  });
+
+  it('rejects a window on a concurrency rule, which counts requests in flight and would ignore it', () => {
+    expect(problems({ targets, routes: { chat: { chain: ['fast-a'] } }, limits: [{ scope: ['user'], metric: 'concurrency', limit: 5, window: '1m' }] })).toEqual([
+      "limits[0].window: expected no window on a concurrency rule (it counts requests in flight, not per window; use metric 'requests' for a count per window), got 60000 ms",
+    ]);
+  });
+
+  describe('match', () => {
+    const routes = { chat: { chain: ['fast-a', { provider: 'mistral', model: 'mistral-small' }] } };
+
+    it('rejects a match.route naming no route, on limits and budgets, which would never apply', () => {
+      expect(
+        problems({
+          targets,
+          routes,
+          limits: [{ scope: ['user'], match: { route: 'chta' }, metric: 'requests', limit: 5, window: '1m' }],
+          budgets: [{ scope: ['tenant'], match: { route: 'chta' }, limitUsd: 5, window: '1d' }],
+        }),
+      ).toEqual([
+        "limits[0].match.route: expected the name of a route (one of 'chat'), got 'chta'",
+        "budgets[0].match.route: expected the name of a route (one of 'chat'), got 'chta'",
+      ]);
+    });
+
+    it('reports a match.route naming no route alongside shape errors', () => {
+      expect(
+        problems({
+          targets,
+          routes,
+          limits: [{ scope: ['user'], match: { route: 'chta' }, metric: 'requests', limit: -1, window: '1m' }],
+        }),
+      ).toEqual(['limits[0].limit: expected > 0, got -1', "limits[0].match.route: expected the name of a route (one of 'chat'), got 'chta'"]);
+    });
+
+    it("rejects a match.provider or match.model that none of the targets has (inline chain targets count)", () => {
+      expect(
+        problems({
+          targets,
+          routes,
+          limits: [
+            { scope: ['model'], match: { model: 'gpt-4o-mni' }, metric: 'totalTokens', limit: 5, window: '1m' },
+            { scope: ['provider'], match: { provider: 'opneai' }, metric: 'concurrency', limit: 5 },
+          ],
+        }),
+      ).toEqual([
+        "limits[0].match.model: expected the model of a target (one of 'gpt-4o-mini', 'claude-haiku', 'mistral-small'), got 'gpt-4o-mni'",
+        "limits[1].match.provider: expected the provider of a target (one of 'openai', 'anthropic', 'mistral'), got 'opneai'",
+      ]);
+      const policy = definePolicy({
+        targets,
+        routes,
+        limits: [
+          { scope: ['model'], match: { model: 'mistral-small' }, metric: 'totalTokens', limit: 5, window: '1m' },
+          { scope: ['provider'], match: { provider: 'anthropic' }, metric: 'concurrency', limit: 5 },
+        ],
+      });
+      expect(policy.limits).toHaveLength(2);
+    });
+
+    it('rejects a provider or model match where no target is chosen yet (a request-scoped limit, a budget)', () => {
+      expect(
+        problems({
+          targets,
+          routes,
+          limits: [{ scope: ['user'], match: { model: 'gpt-4o-mini' }, metric: 'requests', limit: 5, window: '1m' }],
+          budgets: [{ scope: ['tenant'], match: { provider: 'openai' }, limitUsd: 5, window: '1d' }],
+        }),
+      ).toEqual([
+        expect.stringMatching(/^limits\[0\]\.match\.model: expected no 'model' match here \(a rule whose scope has neither .* got 'gpt-4o-mini'; add 'model' to the scope$/),
+        expect.stringMatching(/^budgets\[0\]\.match\.provider: expected no 'provider' match here \(a budget is reserved once per request, before a target is chosen, so it would never apply\), got 'openai'/),
+      ]);
+    });
+  });
+
+  describe('error messages name the expected value', () => {
+    const routes = { chat: { chain: ['fast-a'] } };
+
+    it('an empty string asks for a non-empty string', () => {
+      expect(problems({ targets: { a: { provider: 'openai', model: '' } }, routes: { chat: { chain: ['a'] } } })).toEqual([
+        'targets.a.model: expected a non-empty string, got ""',
+      ]);
+      expect(problems({ targets, routes: { chat: { chain: ['fast-a', ''] } } })).toEqual(['routes.chat.chain[1]: expected a non-empty string, got ""']);
+    });
+
+    it('Infinity and NaN ask for a finite number', () => {
+      expect(
+        problems({
+          targets,
+          routes,
+          limits: [
+            { scope: [], metric: 'requests', limit: Infinity, window: '1m' },
+            { scope: [], metric: 'requests', limit: Number.NaN, window: '1m' },
+          ],
+        }),
+      ).toEqual(['limits[0].limit: expected a finite number, got Infinity', 'limits[1].limit: expected a finite number, got NaN']);
+    });
+
+    it('a duration of the wrong type names both of its forms', () => {
+      expect(problems({ targets, routes, limits: [{ scope: [], metric: 'requests', limit: 5, window: true }] })).toEqual([
+        "limits[0].window: expected a window (a number of ms or a duration string like '500ms', '1s', '1m', '1h', '1d' between 1000 ms and 86400000 ms), got true",
+      ]);
+      expect(problems({ targets, routes, budgets: [{ scope: [], limitUsd: 5 }] })).toEqual([
+        expect.stringMatching(/^budgets\[0\]\.window: expected a window \(a number of ms or a duration string like .*\), got undefined$/),
+      ]);
+      expect(problems({ targets, routes, timeout: Infinity })).toEqual([expect.stringMatching(/^timeout: expected a timeout .*, got Infinity$/)]);
+    });
+
+    it('a value of no type a union accepts names every type it accepts', () => {
+      expect(problems({ targets, routes: { chat: { chain: ['fast-a', 5] } } })).toEqual(['routes.chat.chain[1]: expected string or object, got 5']);
+    });
   });
 });

@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { ERROR_KINDS, type ErrorKind } from '../errors/ErrorKind';
 import { PolicyConfigError, type PolicyIssue } from '../errors/ResilienceError';
-import { referenceIssuesOfRaw, unknownRoute, unknownTarget, unknownTrafficClass, type PolicyNames } from './references';
+import { matchIssues, referenceIssuesOfRaw, unknownRoute, unknownTarget, unknownTrafficClass, type PolicyNames, type TargetNames } from './references';
 import type { LimitRule } from '../limits/LimitRule';
 import { constantBackoff, decorrelatedBackoff, exponentialBackoff, type Backoff } from '../retry/backoff';
 import type {
@@ -225,6 +225,12 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
     };
   }
 
+  const chainTargets = Object.values(routes).flatMap((r) => r.chain);
+  const targetNames: TargetNames = {
+    providers: [...new Set([...Object.values(targets), ...chainTargets].map((t) => t.provider))],
+    models: [...new Set([...Object.values(targets), ...chainTargets].map((t) => t.model))],
+  };
+
   const limits: LimitRule[] = p.limits.map((l, i) => {
     const id = l.id ?? `${l.scope.join('+') || 'global'}:${l.metric}:${l.window ?? 'inflight'}`;
     const rule: LimitRule = {
@@ -245,11 +251,18 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
       const capacity = field === 'burst' ? l.burst! : l.limit;
       if (capacity < 1) issues.push({ path: `limits[${i}].${field}`, message: `expected at least 1, got ${capacity}` });
     }
-    // In-flight slots are whole; a window or burst would be silently ignored.
+    // In-flight slots are whole, held and given back: a window or burst would be ignored, so both are refused.
     if (l.metric === 'concurrency') {
       if (!Number.isInteger(l.limit)) issues.push({ path: `limits[${i}].limit`, message: `expected a whole number of slots, got ${l.limit}` });
       if (l.burst !== undefined) issues.push({ path: `limits[${i}].burst`, message: `expected no burst on a concurrency rule (slots are held, not refilled), got ${l.burst}` });
+      if (l.window !== undefined) {
+        issues.push({
+          path: `limits[${i}].window`,
+          message: `expected no window on a concurrency rule (it counts requests in flight, not per window; use metric 'requests' for a count per window), got ${l.window} ms`,
+        });
+      }
     }
+    issues.push(...matchIssues({ kind: 'limits', index: i, scope: l.scope }, l.match, names, targetNames));
     const dup = l.scope.find((d, k) => l.scope.indexOf(d) !== k);
     if (dup !== undefined) issues.push({ path: `limits[${i}].scope`, message: `expected distinct dimensions, got '${dup}' twice` });
     return rule;
@@ -273,8 +286,15 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
     }
     const badRoute = b.downgradeTo === undefined ? undefined : unknownRoute(i, b.downgradeTo, names);
     if (badRoute) issues.push(badRoute);
+    if (b.downgradeAt !== undefined && b.downgradeTo === undefined) {
+      issues.push({
+        path: `budgets[${i}].downgradeTo`,
+        message: `expected the name of a route to downgrade to with downgradeAt ${b.downgradeAt} (one of ${names.routes.map((r) => `'${r}'`).join(', ')}), got undefined`,
+      });
+    }
+    issues.push(...matchIssues({ kind: 'budgets', index: i, scope: b.scope }, b.match, names, targetNames));
     return {
-      id: b.id ?? `budget:${b.scope.join('+') || 'global'}:${b.window}`,
+      id: b.id ?? generatedBudgetId(b.scope, b.window, b.match),
       scope: b.scope,
       limitUsd: b.limitUsd,
       windowMs: b.window,
@@ -282,6 +302,16 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
       ...(b.downgradeAt !== undefined ? { downgradeAt: b.downgradeAt } : {}),
       ...(b.downgradeTo !== undefined ? { downgradeTo: b.downgradeTo } : {}),
     };
+  });
+
+  const budgetIds = new Map<string, number>();
+  budgets.forEach((b, i) => {
+    const prev = budgetIds.get(b.id);
+    if (prev !== undefined) {
+      const how = p.budgets[i]!.id === undefined ? ' (generated from scope, window and match: give one of them an explicit id, or merge them)' : '';
+      issues.push({ path: `budgets[${i}].id`, message: `expected a unique id, got '${b.id}' (also budgets[${prev}])${how}` });
+    }
+    budgetIds.set(b.id, i);
   });
 
   const br = p.breaker ?? {};
@@ -311,6 +341,20 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
     recordContent: p.recordContent ?? false,
     warnings: warnings.map((w) => w.message),
   });
+}
+
+const SCOPE_ORDER = ['user', 'team', 'tenant', 'environment', 'route', 'provider', 'model'] as const;
+
+/**
+ * The id of a budget without an explicit one: `budget:<scope>:<window ms>`, e.g.
+ * `budget:tenant:86400000` (unchanged from earlier versions, so stored spend keeps its keys), and for
+ * a budget with a `match`, `:<dim>=<value>` pairs joined by `,` in scope-dimension order after it, e.g.
+ * `budget:global:86400000:route=chat`: budgets that differ only in what they match get distinct ids.
+ */
+function generatedBudgetId(scope: readonly string[], windowMs: number, match: Readonly<Record<string, string | undefined>> | undefined): string {
+  const base = `budget:${scope.join('+') || 'global'}:${windowMs}`;
+  const pairs = SCOPE_ORDER.filter((d) => match?.[d] !== undefined).map((d) => `${d}=${match![d]}`);
+  return pairs.length === 0 ? base : `${base}:${pairs.join(',')}`;
 }
 
 function toTarget(id: string, t: ParsedPolicy['targets'][string]): ResolvedTarget {
@@ -375,8 +419,16 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix: Proper
     if (issue.code === 'invalid_union' && issue.errors.length > 0) {
       // Prefer the branch whose problems are inside the value (its type matched) over "wrong type" branches.
       const branches = issue.errors;
-      const inner = branches.find((b) => b.every((i) => i.path.length > 0 || i.code !== 'invalid_type')) ?? branches[0]!;
-      out.push(...formatIssues(inner, path));
+      const inner = branches.find((b) => b.every((i) => i.path.length > 0 || i.code !== 'invalid_type'));
+      if (inner !== undefined) {
+        out.push(...formatIssues(inner, path));
+        continue;
+      }
+      // No branch takes a value of this type: the union's own message when it has one (a duration
+      // names both of its forms), else every type it accepts, never only the first branch's.
+      const own = issue.message.startsWith('Invalid input') ? undefined : issue.message;
+      const types = [...new Set(branches.flatMap((b) => b.filter((i) => i.code === 'invalid_type' && i.path.length === 0).map((i) => (i as { expected: string }).expected)))];
+      out.push({ path: formatPath(path), message: own ?? `expected ${types.join(' or ')}, got ${describeValue((issue as { input?: unknown }).input)}` });
       continue;
     }
     out.push({ path: formatPath(path), message: describe(issue) });
@@ -388,10 +440,16 @@ function describe(issue: z.core.$ZodIssue): string {
   const input = (issue as { input?: unknown }).input;
   switch (issue.code) {
     case 'invalid_type':
+      // zod's number type refuses Infinity and NaN: the value is a number, only not a finite one.
+      if (issue.expected === 'number' && typeof input === 'number') return `expected a finite number, got ${describeValue(input)}`;
       return `expected ${issue.expected}, got ${describeValue(input)}`;
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(input)}`;
     case 'too_small':
+      if (issue.origin === 'string') {
+        const min = Number(issue.minimum);
+        return `expected a non-empty string${min > 1 ? ` of at least ${min} characters` : ''}, got ${describeValue(input)}`;
+      }
       return `expected ${issue.origin === 'array' ? 'at least ' + String(issue.minimum) + ' item(s)' : (issue.inclusive ? '>= ' : '> ') + String(issue.minimum)}, got ${describeValue(input)}`;
     case 'too_big':
       return `expected ${issue.origin === 'array' ? 'at most ' + String(issue.maximum) + ' item(s)' : (issue.inclusive ? '<= ' : '< ') + String(issue.maximum)}, got ${describeValue(input)}`;

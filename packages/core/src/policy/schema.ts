@@ -4,22 +4,37 @@ import { parseDuration } from './duration';
 
 const DAY_MS = 86_400_000;
 
-const duration = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .union([z.number(), z.string()])
-    .transform((value, ctx) => {
-      const ms = parseDuration(value);
-      if (ms === undefined || ms < min || ms > max) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected ${what} (a number of ms or a string like '500ms', '1s', '1m', '1h', '1d'${
-            min > 0 || max < Number.MAX_SAFE_INTEGER ? ` between ${min} ms and ${max} ms` : ''
-          }), got ${JSON.stringify(value)}`,
-        });
-        return z.NEVER;
-      }
-      return ms;
-    });
+const duration = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) => {
+  const expected = `expected ${what} (a number of ms or a duration string like '500ms', '1s', '1m', '1h', '1d'${
+    min > 0 || max < Number.MAX_SAFE_INTEGER ? ` between ${min} ms and ${max} ms` : ''
+  })`;
+  return (
+    z
+      // A value of neither type gets this message too (not the first branch's "expected number").
+      .union([z.number(), z.string()], {
+        error: (issue) => (issue.code === 'invalid_union' ? `${expected}, got ${describeRaw(issue.input)}` : undefined),
+      })
+      .transform((value, ctx) => {
+        const ms = parseDuration(value);
+        if (ms === undefined || ms < min || ms > max) {
+          ctx.addIssue({ code: 'custom', message: `${expected}, got ${describeRaw(value)}` });
+          return z.NEVER;
+        }
+        return ms;
+      })
+  );
+};
+
+/** A raw config value as error messages show it: JSON for strings, `Infinity` and `NaN` as such. */
+function describeRaw(v: unknown): string {
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
+  if (v === undefined) return 'undefined';
+  try {
+    return JSON.stringify(v) ?? typeof v;
+  } catch {
+    return typeof v;
+  }
+}
 
 const positive = z.number().positive();
 const nonNegInt = z.number().int().nonnegative();
@@ -309,14 +324,16 @@ export const limitRuleSchema = z
     limit: positive.describe('Units allowed per window (in flight for `concurrency`: a whole number).'),
     window: duration('a window', 1000, DAY_MS)
       .optional()
-      .describe('Window between 1 s and 1 d (`"1m"`, `"1h"`, ...). Required except for `concurrency`.'),
+      .describe('Window between 1 s and 1 d (`"1m"`, `"1h"`, ...). Required, except for `concurrency`, which counts requests in flight and refuses a window.'),
     burst: positive
       .optional()
       .describe('Bucket capacity: most units admitted at once. For whole units (every metric but `cost`) the capacity, `burst` or else `limit`, must be at least 1. Not for `concurrency` rules.'),
     match: z
       .partialRecord(scopeDimension, z.string())
       .optional()
-      .describe('Apply the rule only when these dimensions have these values (e.g. `{ environment: "staging" }`).'),
+      .describe(
+        'Apply the rule only when these dimensions have these values (e.g. `{ environment: "staging" }`). A `route` must name a route; a `provider` or `model` must be one of the targets\' and needs `provider` or `model` in `scope` (else the rule is reserved before a target is chosen and would never apply).',
+      ),
     onFailure: z
       .enum(['keep', 'release', 'requests'])
       .optional()
@@ -335,7 +352,13 @@ export const limitRuleSchema = z
 
 export const budgetSchema = z
   .strictObject({
-    id: z.string().min(1).optional().describe('Stable id, used in store keys and `budget` events.'),
+    id: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Stable id, used in store keys and `budget` events. Must be unique. A budget with a `match` gets its pairs appended to the generated id, in scope-dimension order, joined by `,` (e.g. `budget:global:86400000:route=chat`), so budgets that differ only in `match` get distinct ids.',
+      ),
     scope: z
       .array(scopeDimension)
       .describe(
@@ -348,9 +371,14 @@ export const budgetSchema = z
     match: z
       .partialRecord(scopeDimension, z.string())
       .optional()
-      .describe('Apply the budget only when these dimensions have these values.'),
+      .describe('Apply the budget only when these dimensions have these values. A `route` must name a route; `provider` and `model` are refused (a budget is reserved before a target is chosen).'),
     /** After this share of the budget (0..1), route to `downgradeTo`. */
-    downgradeAt: z.number().min(0).max(1).optional().describe('Share of the budget (0..1) after which requests move to `downgradeTo`.'),
+    downgradeAt: z
+      .number()
+      .min(0)
+      .max(1)
+      .optional()
+      .describe('Share of the budget (0..1) after which requests move to `downgradeTo`; needs `downgradeTo`.'),
     /** Route name to use instead once `downgradeAt` is passed. */
     downgradeTo: z
       .string()

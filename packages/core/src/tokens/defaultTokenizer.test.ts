@@ -1,5 +1,5 @@
 import { countTokens as countO200k } from 'gpt-tokenizer/encoding/o200k_base';
-import { bpeTokenCounter, defaultTokenizer, MAX_EXACT_TOKENIZE_CHARS, tokenEncodingFor } from './defaultTokenizer';
+import { bpeTokenCounter, defaultTokenizer, MAX_EXACT_TOKENIZE_CHARS, tokenEncodingFor, tokenizerForRequest, type TokenizeBudget } from './defaultTokenizer';
 import { heuristicTokenCount } from './heuristicTokenCount';
 
 describe('tokenEncodingFor', () => {
@@ -92,6 +92,55 @@ describe('defaultTokenizer', () => {
     expect(calls).toBe(2);
     expect(n).toBeGreaterThanOrEqual(14_000);
     expect(n).toBeLessThanOrEqual(16_000);
+  });
+
+  it('shares one time budget across the strings of a request, then estimates the rest with the heuristic', () => {
+    let calls = 0;
+    let t = 0;
+    const count = bpeTokenCounter(
+      (text) => {
+        calls++;
+        t += 8; // each short string takes 8 ms of BPE
+        return Math.ceil(text.length / 2);
+      },
+      { budgetMs: 20, now: () => t },
+    );
+    const text = 'abcdefg '.repeat(50); // 400 chars: one chunk, one piece
+    const budget: TokenizeBudget = { chars: MAX_EXACT_TOKENIZE_CHARS };
+    const counts = Array.from({ length: 10 }, () => count(text, budget));
+    // Strings 1-3 start at 0, 8 and 16 ms (within 20 ms); from the 4th (24 ms) the budget is spent.
+    expect(calls).toBe(3);
+    expect(counts).toEqual([200, 200, 200, ...Array<number>(7).fill(heuristicTokenCount(text))]);
+    // Without a shared budget every string gets its own.
+    calls = 0;
+    for (let i = 0; i < 10; i++) count(text);
+    expect(calls).toBe(10);
+  });
+
+  it('shares one character budget across the strings of a request', () => {
+    let counted = 0;
+    const count = bpeTokenCounter(
+      (text) => {
+        counted += text.length;
+        return 1;
+      },
+      { now: () => 0 },
+    );
+    const budget: TokenizeBudget = { chars: MAX_EXACT_TOKENIZE_CHARS };
+    const text = 'ab '.repeat(30_000); // 90k chars
+    for (let i = 0; i < 4; i++) count(text, budget);
+    // Two strings fit in 200k characters; the third and fourth are estimated with the heuristic.
+    expect(counted).toBe(2 * text.length);
+    expect(budget.chars).toBe(MAX_EXACT_TOKENIZE_CHARS - 2 * text.length);
+  });
+
+  it('gives the default tokenizer a per-request budget and leaves other tokenizers as they are', () => {
+    const custom = { count: (text: string) => text.length };
+    expect(tokenizerForRequest(custom)).toBe(custom);
+    const perRequest = tokenizerForRequest(defaultTokenizer);
+    expect(perRequest).not.toBe(defaultTokenizer);
+    expect(perRequest.count('Hello, world!', 'gpt-4o')).toBe(4);
+    expect(perRequest.count('Hello, world!', 'claude-haiku-4')).toBe(heuristicTokenCount('Hello, world!'));
   });
 
   it('never cuts a surrogate pair', () => {

@@ -13,12 +13,15 @@ export type TokenEncoding = 'o200k_base' | 'cl100k_base' | 'heuristic';
 
 /**
  * Above this many characters a string is estimated with {@link heuristicTokenCount} outright, even for
- * OpenAI models, without spending any BPE time on it.
+ * OpenAI models, without spending any BPE time on it. Within one request (see
+ * {@link tokenizerForRequest}) it bounds the characters of all its strings together: a string longer
+ * than what is left of it is estimated with the heuristic.
  */
 export const MAX_EXACT_TOKENIZE_CHARS = 200_000;
 
 /**
- * Time one {@link defaultTokenizer} call may spend on exact BPE before it estimates the rest. BPE cost
+ * Time one {@link defaultTokenizer} call, or one request's calls together (see
+ * {@link tokenizerForRequest}), may spend on exact BPE before it estimates the rest. BPE cost
  * depends on content, not only length: 200k characters of English take ~5 ms, but 200k of random
  * CJK characters take ~2.6 s and random ASCII letters ~0.4 s (measured on gpt-tokenizer 4), and any
  * caller can send either. Text is tokenized in chunks of {@link TOKENIZE_CHUNK_CHARS}; once a call has
@@ -75,7 +78,18 @@ export function tokenEncodingFor(model?: string): TokenEncoding {
   return 'heuristic';
 }
 
-type Count = (text: string) => number;
+/**
+ * What exact BPE one request has left: set on its first count, shared by all its strings (see
+ * {@link tokenizerForRequest}). Without one, each string gets a fresh budget.
+ */
+export interface TokenizeBudget {
+  /** When the first string was counted (the counter's clock); undefined before. */
+  startedAt?: number;
+  /** Characters still allowed exact counting; starts at {@link MAX_EXACT_TOKENIZE_CHARS}. */
+  chars: number;
+}
+
+type Count = (text: string, budget?: TokenizeBudget) => number;
 type BpeCount = (text: string, options: typeof AS_TEXT) => number;
 
 /** Options of {@link bpeTokenCounter} (tests shrink the budget to exercise the fallback). */
@@ -86,29 +100,40 @@ export interface BpeTokenCounterOptions {
 }
 
 /**
- * Wraps a BPE `countTokens` with the latency bounds described on {@link defaultTokenizer}.
+ * Wraps a BPE `countTokens` with the latency bounds described on {@link defaultTokenizer}. Given a
+ * {@link TokenizeBudget}, the bounds apply to all strings counted with it together: once it is spent,
+ * later strings are estimated with {@link heuristicTokenCount}.
  *
  * @example
  * ```ts
  * const count = bpeTokenCounter(countTokens, { budgetMs: 5 });
  * count('Hello, world!'); // 4
+ * const budget: TokenizeBudget = { chars: MAX_EXACT_TOKENIZE_CHARS };
+ * for (const m of messages) total += count(m.content, budget); // 5 ms for all of them
  * ```
  */
 export function bpeTokenCounter(count: BpeCount, options: BpeTokenCounterOptions = {}): Count {
   const budgetMs = options.budgetMs ?? TOKENIZE_BUDGET_MS;
   const chunk = Math.max(MAX_RUN * 2, options.chunkChars ?? TOKENIZE_CHUNK_CHARS);
   const now = options.now ?? (() => performance.now());
-  return (text) => {
+  return (text, shared) => {
     const n = text.length;
     if (n === 0) return 0;
-    if (n <= chunk) return countPiece(count, text);
-    if (n > MAX_EXACT_TOKENIZE_CHARS) return heuristicTokenCount(text);
-    const start = now();
+    const budget = shared ?? { chars: MAX_EXACT_TOKENIZE_CHARS };
+    if (n > budget.chars) return heuristicTokenCount(text);
+    if (budget.startedAt !== undefined && now() - budget.startedAt >= budgetMs) return heuristicTokenCount(text);
+    if (n <= chunk) {
+      if (shared !== undefined) shared.startedAt ??= now();
+      budget.chars -= n;
+      return countPiece(count, text);
+    }
+    const start = (budget.startedAt ??= now());
     let total = 0;
     let i = 0;
     while (i < n) {
       const j = cutPoint(text, i, Math.min(i + chunk, n));
       const tokens = countPiece(count, text.slice(i, j));
+      budget.chars -= j - i;
       total += tokens;
       const last = tokens / (j - i);
       i = j;
@@ -173,7 +198,7 @@ function isHighSurrogate(code: number): boolean {
  */
 function lazyBpe(load: () => BpeCount): Count {
   let count: Count | undefined;
-  return (text) => (count ??= bpeTokenCounter(load()))(text);
+  return (text, budget) => (count ??= bpeTokenCounter(load()))(text, budget);
 }
 
 const COUNTERS: Record<TokenEncoding, Count> = {
@@ -201,9 +226,10 @@ function counterFor(model: string | undefined): Count {
  * use) for OpenAI models, {@link heuristicTokenCount} for the others, chosen per model by
  * {@link tokenEncodingFor}. Latency is bounded whatever the content: strings over
  * {@link MAX_EXACT_TOKENIZE_CHARS} characters are estimated heuristically, a call that has spent
- * {@link TOKENIZE_BUDGET_MS} on BPE estimates the rest, and long runs without whitespace are split,
- * so one request can never block the event loop for long (worst case ~40 ms per string). Special-token
- * strings such as `<|endoftext|>` count as plain text.
+ * {@link TOKENIZE_BUDGET_MS} on BPE estimates the rest, and long runs without whitespace are split
+ * (worst case ~40 ms per call). `estimateInputTokens` counts a request's strings through
+ * {@link tokenizerForRequest}, so these bounds hold for the whole request, however many messages it
+ * has. Special-token strings such as `<|endoftext|>` count as plain text.
  *
  * @example
  * ```ts
@@ -216,3 +242,24 @@ export const defaultTokenizer: Tokenizer = {
     return counterFor(model)(text);
   },
 };
+
+/**
+ * The tokenizer to count one request's strings with. For {@link defaultTokenizer}, a tokenizer whose
+ * calls share one {@link TokenizeBudget} ({@link TOKENIZE_BUDGET_MS} of BPE time, from the first
+ * count, and {@link MAX_EXACT_TOKENIZE_CHARS} characters): a request of 1,000 messages is bounded like
+ * one long string, not 1,000 times over; once the budget is spent the remaining strings are estimated
+ * with {@link heuristicTokenCount}. Any other tokenizer (a custom one, the engine's heuristic) is
+ * returned as it is: it keeps the plain `count(text, model)` interface.
+ *
+ * @example
+ * ```ts
+ * const t = tokenizerForRequest(defaultTokenizer);
+ * let total = 0;
+ * for (const m of messages) total += t.count(m.content, 'gpt-4o'); // ~20 ms of BPE at most, in all
+ * ```
+ */
+export function tokenizerForRequest(tokenizer: Tokenizer): Tokenizer {
+  if (tokenizer !== defaultTokenizer) return tokenizer;
+  const budget: TokenizeBudget = { chars: MAX_EXACT_TOKENIZE_CHARS };
+  return { count: (text, model) => counterFor(model)(text, budget) };
+}

@@ -1,5 +1,7 @@
 import { BYTES_PER_AUDIO_TOKEN, BYTES_PER_DOCUMENT_TOKEN, TOKENS_PER_DOCUMENT } from './binaryPartTokens';
-import { estimateInputTokens, TOKENS_PER_IMAGE } from './estimateInputTokens';
+import { defaultTokenizer } from './defaultTokenizer';
+import { estimateInputTokens, TOKENS_PER_IMAGE, TOKENS_PER_LOW_DETAIL_IMAGE, TOKENS_PER_OPENAI_IMAGE } from './estimateInputTokens';
+import { heuristicTokenCount } from './heuristicTokenCount';
 import type { Tokenizer } from './Tokenizer';
 
 /** The example of OpenAI's cookbook "How to count tokens with tiktoken", with its published counts. */
@@ -30,7 +32,7 @@ describe('estimateInputTokens', () => {
     expect(estimateInputTokens({ system: 'Hello, world!', prompt: 'Hello, world!' }, 'gpt-4o')).toBe(3 + 1 + 4 + 3 + 1 + 4 + 3);
   });
 
-  it('reads content parts: text is tokenized, images cost a flat amount', () => {
+  it('reads content parts: text is tokenized, images cost a flat amount by provider and detail', () => {
     const messages = [
       {
         role: 'user',
@@ -42,7 +44,95 @@ describe('estimateInputTokens', () => {
         ],
       },
     ];
-    expect(estimateInputTokens({ messages }, 'gpt-4o')).toBe(3 + 1 + 4 + 2 * TOKENS_PER_IMAGE + 4 + 3);
+    // For an OpenAI model both images cost OpenAI's typical high/auto-detail image.
+    expect(estimateInputTokens({ messages }, 'gpt-4o')).toBe(3 + 1 + 4 + 2 * TOKENS_PER_OPENAI_IMAGE + 4 + 3);
+  });
+
+  it("charges images by OpenAI's detail and Anthropic's size, never only the low-detail 85", () => {
+    const image = (part: Record<string, unknown>, model?: string): number =>
+      estimateInputTokens({ messages: [{ role: 'user', content: [part] }] }, model, { count: () => 0 }) - 3 - 3;
+    const url = 'https://example.com/x.png';
+    expect(TOKENS_PER_LOW_DETAIL_IMAGE).toBe(85);
+    expect(TOKENS_PER_OPENAI_IMAGE).toBe(85 + 4 * 170);
+    expect(TOKENS_PER_IMAGE).toBe(1_600);
+    // OpenAI shapes: detail 'low' is 85; 'high', 'auto' or none (auto) the typical 1024×1024 high-detail cost.
+    expect(image({ type: 'image_url', image_url: { url, detail: 'low' } }, 'gpt-4o')).toBe(85);
+    expect(image({ type: 'image_url', image_url: { url, detail: 'high' } }, 'gpt-4o')).toBe(765);
+    expect(image({ type: 'image_url', image_url: { url, detail: 'auto' } }, 'gpt-4o')).toBe(765);
+    expect(image({ type: 'image_url', image_url: { url } })).toBe(765);
+    expect(image({ type: 'input_image', image_url: url, detail: 'low' })).toBe(85);
+    expect(image({ type: 'input_image', image_url: url })).toBe(765);
+    // Anthropic's shape, LangChain blocks, unknown models: Anthropic's largest recommended image.
+    expect(image({ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } }, 'claude-sonnet-4')).toBe(1_600);
+    expect(image({ type: 'image', source: { type: 'url', url } })).toBe(1_600);
+    expect(image({ type: 'image', url }, 'gemini-2.5-pro')).toBe(1_600);
+    // A provider-neutral block for an OpenAI model is priced as OpenAI prices it.
+    expect(image({ type: 'image', url }, 'gpt-4o')).toBe(765);
+  });
+
+  it("counts an OpenAI assistant message's tool_calls and legacy function_call: name and arguments", () => {
+    const counting: Tokenizer = { count: (text) => text.length };
+    const args = JSON.stringify({ query: 'weather in Paris' });
+    const messages = [
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'search', arguments: args } }] },
+      { role: 'assistant', content: null, function_call: { name: 'lookup', arguments: '{"id":7}' } },
+      // Arguments given as an object (some SDK wrappers) count as their JSON.
+      { role: 'assistant', content: '', tool_calls: [{ id: 'call_2', type: 'function', function: { name: 'f', arguments: { a: 1 } } }, null, 'junk'] },
+    ];
+    const roles = 3 * 'assistant'.length;
+    const calls = 'search'.length + args.length + 'lookup'.length + '{"id":7}'.length + 'f'.length + '{"a":1}'.length;
+    expect(estimateInputTokens({ messages }, undefined, counting)).toBe(3 * 3 + roles + calls + 3);
+  });
+
+  it('counts the ~1,000 tokens of a large tool call, which are billed input on the next turn', () => {
+    const args = JSON.stringify({ body: 'lorem ipsum dolor sit amet '.repeat(200) });
+    const messages = [
+      { role: 'user', content: 'Find it' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'search', arguments: args } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'ok' },
+    ];
+    const argTokens = defaultTokenizer.count(args, 'gpt-4o');
+    expect(argTokens).toBeGreaterThan(900);
+    const withoutCall = estimateInputTokens({ messages: [messages[0]!, { role: 'assistant', content: null }, messages[2]!] }, 'gpt-4o');
+    expect(estimateInputTokens({ messages }, 'gpt-4o')).toBe(withoutCall + argTokens + defaultTokenizer.count('search', 'gpt-4o'));
+  });
+
+  it('never throws on content that contains itself, and counts a part shared by two messages twice', () => {
+    const counting: Tokenizer = { count: (text) => text.length };
+    const part: Record<string, unknown> = { type: 'tool_result', tool_use_id: 't1' };
+    part.content = [part, { type: 'text', text: 'abc' }];
+    expect(estimateInputTokens({ messages: [{ role: 'user', content: [part] }] }, undefined, counting)).toBe(3 + 4 + 3 + 3);
+    const list: unknown[] = [{ type: 'text', text: 'xy' }];
+    list.push(list);
+    expect(estimateInputTokens({ messages: [{ role: 'user', content: list }] }, 'claude-sonnet-4')).toBeGreaterThan(0);
+    // Deep (not cyclic) nesting: read to a fixed depth, no stack overflow.
+    let deep: Record<string, unknown> = { type: 'text', text: 'leaf' };
+    for (let i = 0; i < 100_000; i++) deep = { type: 'tool_result', content: [deep] };
+    expect(() => estimateInputTokens({ messages: [{ role: 'user', content: [deep] }] }, 'gpt-4o')).not.toThrow();
+    // The same (acyclic) part in two messages is text sent twice.
+    const shared = { type: 'text', text: 'abcd' };
+    expect(estimateInputTokens({ messages: [{ role: 'user', content: [shared] }, { role: 'user', content: [shared] }] }, undefined, counting)).toBe(
+      2 * (3 + 4 + 4) + 3,
+    );
+  });
+
+  it('bounds the BPE time of a whole request, however many messages it is split into', () => {
+    let seed = 1;
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const cjk = (n: number): string => {
+      let s = '';
+      for (let i = 0; i < n; i++) s += String.fromCharCode(0x4e00 + Math.floor(rnd() * 20000));
+      return s;
+    };
+    estimateInputTokens({ prompt: 'warm up' }, 'gpt-4o');
+    const messages = Array.from({ length: 1000 }, () => ({ role: 'user', content: cjk(1000) }));
+    const t0 = performance.now();
+    const n = estimateInputTokens({ messages }, 'gpt-4o');
+    // Per string, each message had its own 20 ms budget: ~13 s here. Shared: ~20 ms plus the heuristic.
+    expect(performance.now() - t0).toBeLessThan(1000);
+    // Messages past the budget are estimated with the heuristic (one token per ideograph): never low.
+    expect(n).toBeGreaterThanOrEqual(messages.slice(10).reduce((a, m) => a + heuristicTokenCount(m.content), 0));
+    expect(n).toBeLessThan(2 * 1000 * 1000);
   });
 
   it('charges base64 files and audio by decoded size, not as their base64 text', () => {

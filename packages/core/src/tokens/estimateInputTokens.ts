@@ -1,17 +1,57 @@
 import { binaryPartTokens } from './binaryPartTokens';
-import { defaultTokenizer } from './defaultTokenizer';
+import { defaultTokenizer, tokenEncodingFor, tokenizerForRequest } from './defaultTokenizer';
 import type { Tokenizer } from './Tokenizer';
 
 /** Tokens added around each message by the chat format (OpenAI cookbook: `<|start|>role<|message|>…<|end|>`). */
 export const TOKENS_PER_MESSAGE = 3;
 /** Tokens that prime the reply (`<|start|>assistant<|message|>`), added once per request. */
 export const REPLY_PRIMING_TOKENS = 3;
-/** Flat charge per image part: the low-detail image cost on OpenAI, a floor for other providers. */
-export const TOKENS_PER_IMAGE = 85;
+
+/**
+ * Charge of an OpenAI image part sent with `detail: 'low'`: OpenAI bills a low-detail image a flat 85
+ * tokens whatever its size.
+ *
+ * @example
+ * ```ts
+ * estimateInputTokens({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url, detail: 'low' } }] }] }, 'gpt-4o'); // 3 + 1 + 85 + 3
+ * ```
+ */
+export const TOKENS_PER_LOW_DETAIL_IMAGE = 85;
+
+/**
+ * Charge of an OpenAI image part (`image_url`, Responses `input_image`, or any image part for an
+ * OpenAI model) with `detail: 'high'`, `'auto'` or none (OpenAI's default is `auto`, which picks high
+ * for all but small images): 765, OpenAI's cost of a typical 1024×1024 image in high detail (85 base
+ * + 170 for each of 4 tiles of 512 px). The size is unknown here (nothing is decoded): a smaller image
+ * costs less (at least 85 + 170 = 255), a wide one up to 85 + 8 × 170 = 1,445.
+ *
+ * @example
+ * ```ts
+ * estimateInputTokens({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url } }] }] }, 'gpt-4o'); // 3 + 1 + 765 + 3
+ * ```
+ */
+export const TOKENS_PER_OPENAI_IMAGE = 765;
+
+/**
+ * Charge of any other image part (Anthropic `{ type: 'image', source }`, LangChain's image blocks,
+ * images for a non-OpenAI or unknown model): 1,600, Anthropic's cost of an image at its recommended
+ * largest size (about 1.15 megapixels, `width × height / 750`), which also covers OpenAI's typical
+ * high-detail image.
+ *
+ * @example
+ * ```ts
+ * estimateInputTokens({ messages: [{ role: 'user', content: [{ type: 'image', source: { type: 'base64', data } }] }] }); // 3 + 1 + 1600 + 3
+ * ```
+ */
+export const TOKENS_PER_IMAGE = 1_600;
+
+/** Nesting depth of content parts (tool results in tool results...) read before the rest counts 0. */
+const MAX_CONTENT_DEPTH = 32;
 
 /**
  * The part of a request {@link estimateInputTokens} reads. `messages` is an OpenAI/Anthropic-style
- * chat; `system` is a top-level system prompt (Anthropic); `prompt` a plain completion prompt.
+ * chat; `system` is a top-level system prompt (Anthropic); `prompt` a plain completion prompt. An
+ * assistant message's OpenAI `tool_calls` (and the legacy `function_call`) are read too.
  *
  * @example
  * ```ts
@@ -19,60 +59,133 @@ export const TOKENS_PER_IMAGE = 85;
  * ```
  */
 export interface TokenEstimateInput {
-  messages?: ReadonlyArray<{ role: string; content: unknown; name?: unknown }>;
+  messages?: ReadonlyArray<{ role: string; content: unknown; name?: unknown; tool_calls?: unknown; function_call?: unknown }>;
   prompt?: string;
   system?: string;
+}
+
+/** What one estimate counts with: the model, the request's tokenizer, and the parts already read. */
+interface Counting {
+  model: string | undefined;
+  tokenizer: Tokenizer;
+  /** Parts being read, the current one and its ancestors: a part that contains itself is read once. */
+  reading: WeakSet<object>;
 }
 
 function isImagePart(type: unknown): boolean {
   return typeof type === 'string' && type.includes('image');
 }
 
-function contentTokens(content: unknown, model: string | undefined, tokenizer: Tokenizer): number {
-  if (typeof content === 'string') return tokenizer.count(content, model);
-  if (content === null || content === undefined) return 0;
-  if (Array.isArray(content)) {
-    let n = 0;
-    for (const part of content) n += partTokens(part, model, tokenizer);
-    return n;
-  }
-  return partTokens(content, model, tokenizer);
+function record(v: unknown): Record<string, unknown> | undefined {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
 }
 
-function partTokens(part: unknown, model: string | undefined, tokenizer: Tokenizer): number {
-  if (typeof part === 'string') return tokenizer.count(part, model);
+/** See {@link TOKENS_PER_LOW_DETAIL_IMAGE}, {@link TOKENS_PER_OPENAI_IMAGE}, {@link TOKENS_PER_IMAGE}. */
+function imageTokens(p: Record<string, unknown>, model: string | undefined): number {
+  const detail = p.detail ?? record(p.image_url)?.detail;
+  const openaiShape = p.type === 'image_url' || p.type === 'input_image';
+  const openaiModel = model !== undefined && tokenEncodingFor(model) !== 'heuristic';
+  if (!openaiShape && !openaiModel) return TOKENS_PER_IMAGE;
+  return detail === 'low' ? TOKENS_PER_LOW_DETAIL_IMAGE : TOKENS_PER_OPENAI_IMAGE;
+}
+
+function contentTokens(content: unknown, c: Counting, depth: number): number {
+  if (typeof content === 'string') return c.tokenizer.count(content, c.model);
+  if (content === null || typeof content !== 'object') return 0;
+  if (depth > MAX_CONTENT_DEPTH || c.reading.has(content)) return 0;
+  if (Array.isArray(content)) {
+    c.reading.add(content);
+    let n = 0;
+    for (const part of content) n += partTokens(part, c, depth + 1);
+    c.reading.delete(content);
+    return n;
+  }
+  return partTokens(content, c, depth + 1);
+}
+
+function partTokens(part: unknown, c: Counting, depth: number): number {
+  if (typeof part === 'string') return c.tokenizer.count(part, c.model);
   if (part === null || typeof part !== 'object') return 0;
+  if (depth > MAX_CONTENT_DEPTH || c.reading.has(part)) return 0;
+  c.reading.add(part);
+  const n = objectPartTokens(part, c, depth);
+  c.reading.delete(part);
+  return n;
+}
+
+function objectPartTokens(part: object, c: Counting, depth: number): number {
   const p = part as { type?: unknown; text?: unknown; content?: unknown } & Record<string, unknown>;
-  if (typeof p.text === 'string') return tokenizer.count(p.text, model);
-  if (isImagePart(p.type)) return TOKENS_PER_IMAGE;
+  if (typeof p.text === 'string') return c.tokenizer.count(p.text, c.model);
+  if (isImagePart(p.type)) return imageTokens(p, c.model);
   // Files and audio are base64: their text would count some ten times what providers bill.
   const binary = binaryPartTokens(p);
   if (binary !== undefined) return binary;
-  // Tool results and the like nest their content; anything else (tool calls, text documents) is
-  // counted as its JSON, which over-estimates a little: the safe side for a reservation.
-  if (p.content !== undefined) return contentTokens(p.content, model, tokenizer);
+  // Tool results and the like nest their content; anything else (Anthropic `tool_use` blocks with
+  // their `input`, text documents) is counted as its JSON, which over-estimates a little: the safe
+  // side for a reservation.
+  if (p.content !== undefined) return contentTokens(p.content, c, depth);
+  return jsonTokens(part, c);
+}
+
+/** Tokens of `value` as JSON text; 0 when it has none (a cycle, a BigInt, a throwing `toJSON`). */
+function jsonTokens(value: unknown, c: Counting): number {
   let json: string | undefined;
   try {
-    json = JSON.stringify(part);
+    json = typeof value === 'string' ? value : JSON.stringify(value);
   } catch {
     json = undefined;
   }
-  return json === undefined ? 0 : tokenizer.count(json, model);
+  return json === undefined ? 0 : c.tokenizer.count(json, c.model);
+}
+
+/**
+ * An OpenAI function call (`tool_calls[].function` or the legacy `function_call`): its name and its
+ * `arguments` (a JSON string, or an object counted as its JSON). Billed as input when the assistant
+ * turn is sent back with the tool results.
+ */
+function functionCallTokens(call: unknown, c: Counting): number {
+  const f = record(call);
+  if (f === undefined) return 0;
+  let n = typeof f.name === 'string' ? c.tokenizer.count(f.name, c.model) : 0;
+  if (f.arguments !== undefined) n += jsonTokens(f.arguments, c);
+  return n;
+}
+
+/** An assistant message's `tool_calls` and `function_call`. */
+function toolCallTokens(m: { tool_calls?: unknown; function_call?: unknown }, c: Counting): number {
+  let n = 0;
+  if (Array.isArray(m.tool_calls)) {
+    for (const call of m.tool_calls) {
+      const tc = record(call);
+      if (tc === undefined) continue;
+      // `{ id, type: 'function', function: { name, arguments } }`; a custom tool's `custom.input` likewise.
+      n += functionCallTokens(tc.function ?? tc.custom, c);
+      const custom = record(tc.custom);
+      if (custom !== undefined && custom.input !== undefined) n += jsonTokens(custom.input, c);
+    }
+  }
+  if (m.function_call !== undefined) n += functionCallTokens(m.function_call, c);
+  return n;
 }
 
 /**
  * Estimates the input tokens of a request before sending it, the way OpenAI's cookbook counts chat
- * tokens: per message {@link TOKENS_PER_MESSAGE} + role + content (+ name + 1 when named), plus
- * {@link REPLY_PRIMING_TOKENS} once. `system` and `prompt` count as one message each. Content may be a
- * string or an array of parts: text parts (`{ type: 'text', text }`, also `input_text` etc.) are
- * tokenized, image parts cost a flat {@link TOKENS_PER_IMAGE}, files (PDFs) and audio sent as base64
- * are charged by their decoded size, not their base64 text (see {@link binaryPartTokens}: a PDF one
- * token per 32 bytes and at least 1,500, about a page; audio one token per 125 bytes), other parts
- * count as their JSON.
+ * tokens: per message {@link TOKENS_PER_MESSAGE} + role + content (+ name + 1 when named) + its tool
+ * calls (an assistant message's `tool_calls[].function` and legacy `function_call`: name and
+ * `arguments`), plus {@link REPLY_PRIMING_TOKENS} once. `system` and `prompt` count as one message
+ * each. Content may be a string or an array of parts: text parts (`{ type: 'text', text }`, also
+ * `input_text` etc.) are tokenized; image parts cost {@link TOKENS_PER_LOW_DETAIL_IMAGE} (OpenAI,
+ * `detail: 'low'`), {@link TOKENS_PER_OPENAI_IMAGE} (OpenAI, other detail) or {@link TOKENS_PER_IMAGE}
+ * (Anthropic, others); files (PDFs) and audio sent as base64 are charged by their decoded size, not
+ * their base64 text (see {@link binaryPartTokens}: a PDF one token per 32 bytes and at least 1,500,
+ * about a page; audio one token per 125 bytes); other parts (Anthropic `tool_use`) count as their
+ * JSON. A part that contains itself is counted once, and nesting deeper than 32 levels is not read:
+ * estimating never throws for the content's sake.
  *
  * The same overhead is applied for every provider: Anthropic and Gemini wrap turns in similar markers,
- * and a few tokens per message is noise next to the content. The result is an estimate to reserve
- * against limits; settle replaces it with the provider's reported usage.
+ * and a few tokens per message is noise next to the content. With {@link defaultTokenizer}, the time
+ * spent on exact BPE is bounded for the whole request (see {@link tokenizerForRequest}). The result
+ * is an estimate to reserve against limits; settle replaces it with the provider's reported usage.
  *
  * @example
  * ```ts
@@ -84,10 +197,12 @@ export function estimateInputTokens(
   model?: string,
   tokenizer: Tokenizer = defaultTokenizer,
 ): number {
+  const c: Counting = { model, tokenizer: tokenizerForRequest(tokenizer), reading: new WeakSet() };
+  const count = (text: string): number => c.tokenizer.count(text, model);
   let total = 0;
   let messages = 0;
   if (typeof input.system === 'string') {
-    total += TOKENS_PER_MESSAGE + tokenizer.count('system', model) + tokenizer.count(input.system, model);
+    total += TOKENS_PER_MESSAGE + count('system') + count(input.system);
     messages++;
   }
   const list = input.messages;
@@ -96,14 +211,15 @@ export function estimateInputTokens(
       const m = list[i];
       if (m === null || typeof m !== 'object') continue;
       total += TOKENS_PER_MESSAGE;
-      if (typeof m.role === 'string') total += tokenizer.count(m.role, model);
-      total += contentTokens(m.content, model, tokenizer);
-      if (typeof m.name === 'string') total += tokenizer.count(m.name, model) + 1;
+      if (typeof m.role === 'string') total += count(m.role);
+      total += contentTokens(m.content, c, 0);
+      if (typeof m.name === 'string') total += count(m.name) + 1;
+      total += toolCallTokens(m, c);
       messages++;
     }
   }
   if (typeof input.prompt === 'string') {
-    total += TOKENS_PER_MESSAGE + tokenizer.count('user', model) + tokenizer.count(input.prompt, model);
+    total += TOKENS_PER_MESSAGE + count('user') + count(input.prompt);
     messages++;
   }
   if (messages > 0) total += REPLY_PRIMING_TOKENS;
