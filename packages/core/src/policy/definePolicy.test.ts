@@ -421,3 +421,23 @@ describe('definePolicy', () => {
     });
   });
 });
+
+describe('definePolicy: generated budget ids are unambiguous', () => {
+  const base = {
+    targets: { fast: { provider: 'openai', model: 'gpt-4o-mini' } },
+    routes: { chat: { chain: ['fast'] }, 'b,x': { chain: ['fast'] } },
+  };
+
+  it('two budgets with different matches get different generated ids (values containing "," and "=")', () => {
+    // Unescaped, { tenant: 'a,route=chat' } and { tenant: 'a', route: 'chat' } would both give
+    // 'budget:global:86400000:tenant=a,route=chat'.
+    const policy = definePolicy({
+      ...base,
+      budgets: [
+        { scope: [], match: { tenant: 'a,route=chat' }, limitUsd: 1, window: '1d' },
+        { scope: [], match: { tenant: 'a', route: 'chat' }, limitUsd: 2, window: '1d' },
+      ],
+    });
+    expect(policy.budgets[0]!.id).not.toBe(policy.budgets[1]!.id);
+  });
+});

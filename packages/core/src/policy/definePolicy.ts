@@ -3,6 +3,7 @@ import { ERROR_KINDS, type ErrorKind } from '../errors/ErrorKind';
 import { PolicyConfigError, type PolicyIssue } from '../errors/ResilienceError';
 import { matchIssues, referenceIssuesOfRaw, unknownRoute, unknownTarget, unknownTrafficClass, type PolicyNames, type TargetNames } from './references';
 import type { LimitRule } from '../limits/LimitRule';
+import { escapeKeyValue } from '../limits/limitKey';
 import { constantBackoff, decorrelatedBackoff, exponentialBackoff, type Backoff } from '../retry/backoff';
 import type {
   AudienceMessages,
@@ -353,7 +354,8 @@ const SCOPE_ORDER = ['user', 'team', 'tenant', 'environment', 'route', 'provider
  */
 function generatedBudgetId(scope: readonly string[], windowMs: number, match: Readonly<Record<string, string | undefined>> | undefined): string {
   const base = `budget:${scope.join('+') || 'global'}:${windowMs}`;
-  const pairs = SCOPE_ORDER.filter((d) => match?.[d] !== undefined).map((d) => `${d}=${match![d]}`);
+  // Values escaped as in store keys: `{ tenant: 'a,route=chat' }` and `{ tenant: 'a', route: 'chat' }` stay apart.
+  const pairs = SCOPE_ORDER.filter((d) => match?.[d] !== undefined).map((d) => `${d}=${escapeKeyValue(match![d]!)}`);
   return pairs.length === 0 ? base : `${base}:${pairs.join(',')}`;
 }
 

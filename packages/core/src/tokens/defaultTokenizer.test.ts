@@ -94,7 +94,7 @@ describe('defaultTokenizer', () => {
     expect(n).toBeLessThanOrEqual(16_000);
   });
 
-  it('shares one time budget across the strings of a request, then estimates the rest with the heuristic', () => {
+  it('shares one time budget across the strings of a request, then estimates the rest at the ratio measured (denser than the heuristic here)', () => {
     let calls = 0;
     let t = 0;
     const count = bpeTokenCounter(
@@ -110,7 +110,9 @@ describe('defaultTokenizer', () => {
     const counts = Array.from({ length: 10 }, () => count(text, budget));
     // Strings 1-3 start at 0, 8 and 16 ms (within 20 ms); from the 4th (24 ms) the budget is spent.
     expect(calls).toBe(3);
-    expect(counts).toEqual([200, 200, 200, ...Array<number>(7).fill(heuristicTokenCount(text))]);
+    // 2 characters per token measured, denser than the heuristic's 3.5: the rest is estimated at 2.
+    expect(heuristicTokenCount(text)).toBeLessThan(200);
+    expect(counts).toEqual(Array<number>(10).fill(200));
     // Without a shared budget every string gets its own.
     calls = 0;
     for (let i = 0; i < 10; i++) count(text);

@@ -87,6 +87,28 @@ export interface TokenizeBudget {
   startedAt?: number;
   /** Characters still allowed exact counting; starts at {@link MAX_EXACT_TOKENIZE_CHARS}. */
   chars: number;
+  /**
+   * Characters and tokens counted exactly so far: once the budget is spent, later strings are
+   * estimated at this ratio when it is denser than the heuristic's (hex, base64, numbers run at
+   * 1.5 to 2 characters per token, the heuristic assumes 3.5).
+   */
+  measuredChars?: number;
+  measuredTokens?: number;
+}
+
+/** The estimate of a string past the budget: the heuristic, or the request's measured ratio when denser. */
+function pastBudget(text: string, budget: TokenizeBudget): number {
+  const h = heuristicTokenCount(text);
+  const chars = budget.measuredChars ?? 0;
+  if (!(chars > 0)) return h;
+  return Math.max(h, Math.ceil((text.length * (budget.measuredTokens ?? 0)) / chars));
+}
+
+/** Adds an exact count of `chars` characters to `budget`'s measured ratio. */
+function measured(budget: TokenizeBudget, chars: number, tokens: number): number {
+  budget.measuredChars = (budget.measuredChars ?? 0) + chars;
+  budget.measuredTokens = (budget.measuredTokens ?? 0) + tokens;
+  return tokens;
 }
 
 type Count = (text: string, budget?: TokenizeBudget) => number;
@@ -102,7 +124,8 @@ export interface BpeTokenCounterOptions {
 /**
  * Wraps a BPE `countTokens` with the latency bounds described on {@link defaultTokenizer}. Given a
  * {@link TokenizeBudget}, the bounds apply to all strings counted with it together: once it is spent,
- * later strings are estimated with {@link heuristicTokenCount}.
+ * later strings are estimated with {@link heuristicTokenCount}, or at the ratio measured on the
+ * request's strings so far when that is denser (data-heavy tool output).
  *
  * @example
  * ```ts
@@ -120,19 +143,19 @@ export function bpeTokenCounter(count: BpeCount, options: BpeTokenCounterOptions
     const n = text.length;
     if (n === 0) return 0;
     const budget = shared ?? { chars: MAX_EXACT_TOKENIZE_CHARS };
-    if (n > budget.chars) return heuristicTokenCount(text);
-    if (budget.startedAt !== undefined && now() - budget.startedAt >= budgetMs) return heuristicTokenCount(text);
+    if (n > budget.chars) return pastBudget(text, budget);
+    if (budget.startedAt !== undefined && now() - budget.startedAt >= budgetMs) return pastBudget(text, budget);
     if (n <= chunk) {
       if (shared !== undefined) shared.startedAt ??= now();
       budget.chars -= n;
-      return countPiece(count, text);
+      return measured(budget, n, countPiece(count, text));
     }
     const start = (budget.startedAt ??= now());
     let total = 0;
     let i = 0;
     while (i < n) {
       const j = cutPoint(text, i, Math.min(i + chunk, n));
-      const tokens = countPiece(count, text.slice(i, j));
+      const tokens = measured(budget, j - i, countPiece(count, text.slice(i, j)));
       budget.chars -= j - i;
       total += tokens;
       const last = tokens / (j - i);

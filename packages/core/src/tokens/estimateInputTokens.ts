@@ -33,8 +33,8 @@ export const TOKENS_PER_LOW_DETAIL_IMAGE = 85;
 export const TOKENS_PER_OPENAI_IMAGE = 765;
 
 /**
- * Charge of any other image part (Anthropic `{ type: 'image', source }`, LangChain's image blocks,
- * images for a non-OpenAI or unknown model): 1,600, Anthropic's cost of an image at its recommended
+ * Charge of any other image part (Anthropic `{ type: 'image', source }`, LangChain's image blocks and
+ * other shapes that are not OpenAI's, for a non-OpenAI or unknown model): 1,600, Anthropic's cost of an image at its recommended
  * largest size (about 1.15 megapixels, `width × height / 750`), which also covers OpenAI's typical
  * high-detail image.
  *
