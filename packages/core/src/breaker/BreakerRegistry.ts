@@ -338,7 +338,10 @@ export class BreakerRegistry {
     const p = probeRef(admission, 'provider');
     if (outcome.kind === undefined) {
       target.onSuccess(outcome.latencyMs, now, t);
-      prov.onSuccess(outcome.latencyMs, now, p);
+      // A slow answer says something about the provider only as a failure does: when it is the only
+      // model, or a second of its models misbehaves too. Otherwise the provider gets a plain success.
+      const slow = outcome.latencyMs >= prov.policy.slowCallMs;
+      prov.onSuccess(slow && !this.providerWide(targetId, provider, now) ? 0 : outcome.latencyMs, now, p);
     } else {
       const details = { latencyMs: outcome.latencyMs, retryAfterMs: outcome.retryAfterMs };
       target.onFailure(outcome.kind, now, { ...details, ...t });

@@ -422,7 +422,11 @@ export class Resilience {
       return result.value;
     }
     const settled = this.settleAnswered(s, success.target, success.targetReservation, success.usage);
-    if (settled) await settled;
+    if (settled) {
+      // The call answered (and was billed): a store that fails to settle is logged, as for a stream,
+      // not turned into a failure of a request that succeeded.
+      await settled.catch((e: unknown) => this.logger?.error?.('settling a request failed', { requestId: s.requestId, error: String(e) }));
+    }
     const record = this.finishSuccess(s, success.target, success.usage, settled ? undefined : success.endedAt);
     const result: ExecuteResult<T> = { value: success.value, target: success.target, record };
     if (success.output !== undefined) result.output = success.output;
@@ -829,6 +833,18 @@ export class Resilience {
    * `done` is `reservation`'s settle or fail on `target`: once it is applied, a concurrency slot it held
    * goes to the oldest attempt waiting for one ({@link TargetWaiters}).
    */
+  /**
+   * Gives back what a failed attempt held (`release`); a store that fails to take it back is logged, not
+   * thrown: the attempt's own failure decides what happens next (retry, fallback), not the store's.
+   */
+  private async afterFailure(s: RequestState, target: ResolvedTarget, release: () => MaybePromise<void>): Promise<void> {
+    try {
+      await release();
+    } catch (e) {
+      this.logger?.error?.("giving back a failed attempt's reservation failed", { requestId: s.requestId, target: target.id, error: String(e) });
+    }
+  }
+
   private releaseTarget(reservation: Reservation, target: ResolvedTarget, done: MaybePromise<void>): MaybePromise<void> {
     if (!holdsSlot(reservation)) return done;
     if (isPromiseLike(done)) return done.then(() => this.targetWaiters.released(target));
@@ -1475,6 +1491,19 @@ export class Resilience {
           if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
           this.pushAttempt(s, attemptRecord);
           last = c;
+          // The breaker's verdict first: giving back the attempt's reservation below may wait (a call
+          // that ignores its signal) or fail (the store), and a half-open probe must not stay taken.
+          if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
+            // Cut short by the caller's deadline, not by the target's own timeout: no verdict on its health.
+            this.breakers.release(target.id, target.provider, admission);
+          } else {
+            this.breakers.record(target.id, target.provider, {
+              kind: c.kind,
+              latencyMs: latency,
+              admission,
+              ...(c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {}),
+            });
+          }
           // Whatever a cut-off call answers later is never read: a stream it opens is closed, so the
           // provider stops generating (and billing) it.
           // (Module-level handlers: a closure made here would keep this chain's scope, and with it the
@@ -1492,22 +1521,11 @@ export class Resilience {
             const spent = this.amounts(target, this.checkedUsage(s, target, ctx.reportedUsage, s.inputTokens, out));
             s.rejectedCostUsd += spent.costUsd;
             this.settlePacing(target, paced, spent);
-            if (reservation) await this.releaseTarget(reservation, target, reservation.settle(spent));
+            if (reservation) await this.afterFailure(s, target, () => this.releaseTarget(reservation, target, reservation.settle(spent)));
           } else {
             // Refused (a 429, a 5xx, a 400) or failed without a reply: no tokens used, the request counted.
             this.settlePacing(target, paced, 'refused');
-            if (reservation) await this.releaseTarget(reservation, target, reservation.fail());
-          }
-          if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
-            // Cut short by the caller's deadline, not by the target's own timeout: no verdict on its health.
-            this.breakers.release(target.id, target.provider, admission);
-          } else {
-            this.breakers.record(target.id, target.provider, {
-              kind: c.kind,
-              latencyMs: latency,
-              admission,
-              ...(c.retryAfterMs !== undefined ? { retryAfterMs: c.retryAfterMs } : {}),
-            });
+            if (reservation) await this.afterFailure(s, target, () => this.releaseTarget(reservation, target, reservation.fail()));
           }
           if (c.kind === 'cancelled') throw this.cancelled(s, err);
           // The team hears of quota and key problems even when the deadline has passed too.
