@@ -830,10 +830,6 @@ export class Resilience {
   }
 
   /**
-   * `done` is `reservation`'s settle or fail on `target`: once it is applied, a concurrency slot it held
-   * goes to the oldest attempt waiting for one ({@link TargetWaiters}).
-   */
-  /**
    * Gives back what a failed attempt held (`release`); a store that fails to take it back is logged, not
    * thrown: the attempt's own failure decides what happens next (retry, fallback), not the store's.
    */
@@ -845,6 +841,10 @@ export class Resilience {
     }
   }
 
+  /**
+   * `done` is `reservation`'s settle or fail on `target`: once it is applied, a concurrency slot it held
+   * goes to the oldest attempt waiting for one ({@link TargetWaiters}).
+   */
   private releaseTarget(reservation: Reservation, target: ResolvedTarget, done: MaybePromise<void>): MaybePromise<void> {
     if (!holdsSlot(reservation)) return done;
     if (isPromiseLike(done)) return done.then(() => this.targetWaiters.released(target));

@@ -15,7 +15,8 @@ export type TokenEncoding = 'o200k_base' | 'cl100k_base' | 'heuristic';
  * Above this many characters a string is estimated with {@link heuristicTokenCount} outright, even for
  * OpenAI models, without spending any BPE time on it. Within one request (see
  * {@link tokenizerForRequest}) it bounds the characters of all its strings together: a string longer
- * than what is left of it is estimated with the heuristic.
+ * than what is left of it is estimated with the heuristic, or at the ratio measured on the request
+ * when that is denser (see `pastBudget`).
  */
 export const MAX_EXACT_TOKENIZE_CHARS = 200_000;
 
@@ -96,12 +97,28 @@ export interface TokenizeBudget {
   measuredTokens?: number;
 }
 
-/** The estimate of a string past the budget: the heuristic, or the request's measured ratio when denser. */
+/**
+ * Characters the request must have counted exactly before its measured ratio is trusted for the rest:
+ * a few characters (`'Q:'`, one token for two characters) say nothing about a long document after them.
+ */
+const MIN_MEASURED_CHARS = 2_000;
+
+/**
+ * Densest ratio taken from a measurement (tokens per character): BPE rarely goes past one token per
+ * 1.5 characters on real text (hex and base64 run at 1.5 to 2); a measurement denser than that is capped.
+ */
+const MAX_MEASURED_RATIO = 0.7;
+
+/**
+ * The estimate of a string past the budget: the heuristic, or the request's measured ratio when that
+ * is denser and measured on at least {@link MIN_MEASURED_CHARS} characters (capped at {@link MAX_MEASURED_RATIO}).
+ */
 function pastBudget(text: string, budget: TokenizeBudget): number {
   const h = heuristicTokenCount(text);
   const chars = budget.measuredChars ?? 0;
-  if (!(chars > 0)) return h;
-  return Math.max(h, Math.ceil((text.length * (budget.measuredTokens ?? 0)) / chars));
+  if (!(chars >= MIN_MEASURED_CHARS)) return h;
+  const ratio = Math.min(MAX_MEASURED_RATIO, (budget.measuredTokens ?? 0) / chars);
+  return Math.max(h, Math.ceil(text.length * ratio));
 }
 
 /** Adds an exact count of `chars` characters to `budget`'s measured ratio. */
