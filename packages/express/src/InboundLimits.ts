@@ -176,7 +176,9 @@ export class InboundLimits {
         metric: view.metric,
         limit: view.limit,
         windowMs: view.windowMs,
-        remaining: state.remaining,
+        // A bucket with a burst above its limit holds more than the quota the headers name (`limit`
+        // per window): show at most that quota (see `setReservationHeaders`).
+        remaining: Math.min(state.remaining, view.limit),
         resetMs: state.resetMs,
         key: limits[i]!.key,
       });

@@ -79,8 +79,31 @@ export class RequestResilience {
   counted = false;
   private disconnect: AbortSignal | undefined;
   private calls = 0;
-  /** @internal The calls made through {@link execute} (what the middleware settles inbound limits with). */
-  readonly tracker = new CallTracker();
+  private callList = new CallTracker();
+  /**
+   * @internal The calls made through {@link execute} (what the middleware settles inbound limits
+   * with); shared with the `RequestResilience` of an earlier `resilience()` on the same request.
+   */
+  get tracker(): CallTracker {
+    return this.callList;
+  }
+
+  /**
+   * @internal Called by the middleware when an earlier `resilience()` already bound `previous` to
+   * this request (one on the app, one on a router): the calls made through this one are put on
+   * the same list, so the earlier middleware settles its limits (tokens, cost, concurrency) with
+   * them and waits for them; `limits` and the double-count mark carry over unless this middleware
+   * has limits of its own.
+   */
+  continueFrom(previous: RequestResilience): void {
+    this.callList = previous.callList;
+    this.counted = previous.counted;
+    if (previous.inbound !== undefined) {
+      this.inbound = previous.inbound;
+      this.reservation = previous.reservation;
+      this.statuses = previous.statuses;
+    }
+  }
 
   /** @internal Created by the `resilience()` middleware. */
   constructor(

@@ -49,7 +49,7 @@ export function checkResilienceOptions(options: ResilienceMiddlewareOptions, eng
   checkBooleans(WHAT, options, ['legacyHeaders']);
   checkAudience(WHAT, options.audience, true);
   checkLimitMessages(options.limitMessages);
-  checkLogger(WHAT, options.logger, 'warn');
+  checkLogger(WHAT, options.logger, 'warn', true);
 }
 
 function checkLimitMessages(messages: unknown): void {

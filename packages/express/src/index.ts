@@ -20,6 +20,7 @@
  * @packageDocumentation
  */
 export { resilience, sendLimited } from './resilience';
+export { ipKey } from './ipKey';
 export { resilienceErrorHandler } from './resilienceErrorHandler';
 export { openAIGateway, upstreamNameOf, TARGET_HEADER, ATTEMPTS_HEADER, REQUEST_ID_HEADER } from './gateway/openAIGateway';
 export { RequestResilience, type ExecuteOverrides } from './RequestResilience';

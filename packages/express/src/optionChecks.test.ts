@@ -43,9 +43,10 @@ describe('option checks', () => {
     expect(() => checkAudience('x()', 'internal', false)).not.toThrow();
     expect(() => checkAudience('x()', () => 'customer', true)).not.toThrow();
     expect(messageOf(() => checkAudience('x()', () => 'customer', false))).toContain("audience must be 'customer' or 'internal', got a function.");
-    expect(() => checkLogger('x()', { warn: () => undefined }, 'warn')).not.toThrow();
-    expect(() => checkLogger('x()', {}, 'warn')).not.toThrow();
-    expect(messageOf(() => checkLogger('x()', console.warn, 'warn'))).toContain('logger must be an object with a warn(message, fields) function, got a function.');
+    expect(() => checkLogger('x()', { warn: () => undefined }, 'warn', true)).not.toThrow();
+    expect(() => checkLogger('x()', {}, 'warn', false)).not.toThrow();
+    expect(messageOf(() => checkLogger('x()', {}, 'warn', true))).toContain('x(): logger must be an object with a warn(message, fields) function, got an object without warn.');
+    expect(messageOf(() => checkLogger('x()', console.warn, 'warn', false))).toContain('logger must be an object with a warn(message, fields) function, got a function.');
   });
 
   it('finds only a policy’s own routes', () => {

@@ -75,18 +75,21 @@ export function checkAudience(what: string, audience: unknown, allowFunction: bo
 }
 
 /**
- * Checks a `logger` option: an object whose `method` (`warn`, `error`) is a function when present.
+ * Checks a `logger` option: an object whose `method` (`warn`, `error`) is a function; with
+ * `required` false it may also lack it (the caller then falls back for that method).
  *
  * @example
  * ```ts
- * checkLogger('resilience()', options.logger, 'warn');
+ * checkLogger('resilience()', options.logger, 'warn', true); // resilience() has no fallback for warn
+ * checkLogger('openAIGateway()', options.logger, 'error', false);
  * ```
  */
-export function checkLogger(what: string, logger: unknown, method: 'warn' | 'error'): void {
+export function checkLogger(what: string, logger: unknown, method: 'warn' | 'error', required: boolean): void {
   if (logger === undefined) return;
   const expected = `an object with a ${method}(message, fields) function`;
   if (typeof logger !== 'object' || logger === null || Array.isArray(logger)) throw invalidOption(what, 'logger', expected, typeOf(logger));
   const fn = (logger as Record<string, unknown>)[method];
+  if (fn === undefined && required) throw invalidOption(what, 'logger', expected, `an object without ${method}`);
   if (fn !== undefined && typeof fn !== 'function') throw invalidOption(what, `logger.${method}`, 'a function (message, fields) => void', typeOf(fn));
 }
 

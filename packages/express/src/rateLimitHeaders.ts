@@ -170,12 +170,15 @@ export function setReservationHeaders(
     const view = inbound.viewOf(reservation.ruleAt(i));
     if (state === undefined || !view.shown) continue;
     policy = policy === '' ? view.policy : `${policy}, ${view.policy}`;
+    // At most the quota: a `burst` above `limit` is headroom the policy (`limit` per window) does not
+    // promise, so the headers never read `limit=2, remaining=9` (as `InboundLimits.statusOf`).
+    const remaining = Math.min(state.remaining, view.limit);
     // The same choice as `tightest`: smallest share left, then the longest reset.
-    const share = state.remaining / view.limit;
+    const share = remaining / view.limit;
     if (share < topShare || (share === topShare && top !== undefined && state.resetMs > topReset)) {
       top = view;
       topShare = share;
-      topRemaining = state.remaining;
+      topRemaining = remaining;
       topReset = state.resetMs;
     }
   }

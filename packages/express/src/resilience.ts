@@ -4,6 +4,7 @@ import { checkResilienceOptions } from './checkResilienceOptions';
 import { ExpressConfigError } from './ExpressConfigError';
 import { INVALID_OPTION, typeOf } from './optionChecks';
 import { DEFAULT_INBOUND_ESTIMATE, InboundLimits } from './InboundLimits';
+import { ipKey } from './ipKey';
 import { inboundLimitMessage } from './messages';
 import { setRateLimitHeaders, setReservationHeaders, setRetryAfter } from './rateLimitHeaders';
 import { bindRequestResilience } from './requestProperty';
@@ -29,8 +30,11 @@ const KNOWN_OPTIONS = [
   'requestId',
 ] as const;
 
-/** The default identity: the client IP as the user (mind `trust proxy`). */
-const ipIdentity = (req: Request): Identity | undefined => (req.ip === undefined ? undefined : { user: req.ip });
+/**
+ * The default identity: the client IP as the user (mind `trust proxy`), an IPv6 address by its /64
+ * prefix (see {@link ipKey}).
+ */
+const ipIdentity = (req: Request): Identity | undefined => (req.ip === undefined ? undefined : { user: ipKey(req.ip) });
 
 /** True when an identity function reads the IP (then the proxy checks matter). */
 function readsIp(fn: (req: Request) => unknown): boolean {
@@ -171,6 +175,9 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
     if (validations.on('identity')) validations.identity(identity);
     const ctx = new RequestResilience(engine, req, res, identity, route, priority, audienceSource, requestId);
     const previous = bindRequestResilience<RequestResilience>(req, res, ctx);
+    // A resilience() before this one on the request (the app's, this one on a router): the calls made
+    // through this ctx are the ones it settles its limits with, so they go on its call list too.
+    if (previous instanceof RequestResilience) ctx.continueFrom(previous);
     if (inbound === undefined) return next();
 
     if (previous?.counted === true) validations.doubleCount();
@@ -236,13 +243,18 @@ function settleOnClose(res: Response, ctx: RequestResilience, reservation: Reser
  * `req.body.max_tokens` of a request without one) taken from the default. A field that is not a finite
  * number >= 0 gets the default too, with the `estimate` check's warning: it is most likely a client's
  * value passed on unchecked, and must not fail the request.
+ *
+ * A field below the default (0 from a client's `max_tokens: 0`) is raised to it: 1 token, $0.000001.
+ * The limiter does not check a rule whose estimate is 0 (it only charges it at settle), so an
+ * over-budget team would be let in for as long as its clients sent 0.
  */
 function inboundEstimate(given: Partial<UsageAmounts> | undefined, validations: Validations): UsageAmounts {
   const field = (name: keyof UsageAmounts): number => {
     const v: unknown = given?.[name];
-    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
-    if (v !== undefined) validations.estimate(name, v, DEFAULT_INBOUND_ESTIMATE[name]);
-    return DEFAULT_INBOUND_ESTIMATE[name];
+    const least = DEFAULT_INBOUND_ESTIMATE[name];
+    if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v < least ? least : v;
+    if (v !== undefined) validations.estimate(name, v, least);
+    return least;
   };
   return { inputTokens: field('inputTokens'), outputTokens: field('outputTokens'), costUsd: field('costUsd') };
 }

@@ -191,6 +191,63 @@ describe('inbound limits settled with what the calls of the request used', () =>
   });
 });
 
+describe('resilience() on the app with limits and again on a router without', () => {
+  // docs/express.md (ERR_LLMR_EXPRESS_DOUBLE_COUNT): "Keep limits in one of them". The handler's
+  // calls go through the router's req.resilience; the app's middleware must still settle on them.
+  function stacked(limits: NonNullable<ResilienceMiddlewareOptions['limits']>) {
+    const { engine, a } = appWith({ limits });
+    const router = express.Router();
+    router.use(resilience({ engine, identity: byHeader, validations: false, route: 'solo' }));
+    a.use('/api', router);
+    return { a, router };
+  }
+
+  it("charges the app's token budget with the real usage of the calls made through the router's req.resilience", async () => {
+    const { a, router } = stacked([TEAM_TOKENS]);
+    router.post('/chat', async (req, res) => {
+      const r = await req.resilience.execute('solo', streamCall, { stream: true, input: { prompt: 'hello' }, maxOutputTokens: 50 });
+      r.complete({ inputTokens: 20, outputTokens: 30 });
+      res.json({ usage: req.resilience.usage(), limits: req.resilience.limits });
+    });
+    const { url, close } = await listen(a);
+    try {
+      const chat = await fetch(`${url}/api/chat`, { method: 'POST', headers: { 'x-team': 'stacked' } });
+      const body = (await chat.json()) as { usage: { inputTokens: number; outputTokens: number }; limits: Array<{ id: string; remaining: number }> };
+      expect(body.usage).toMatchObject({ inputTokens: 20, outputTokens: 30 });
+      // The router's req.resilience shows the app's limits as they stood at admission.
+      expect(body.limits.map((l) => [l.id, l.remaining])).toEqual([['team-tokens', 98]]);
+      // 100 - 50 used - the ping's own 2.
+      expect((await fetch(`${url}/ping`, { headers: { 'x-team': 'stacked' } })).headers.get('ratelimit')).toMatch(/^limit=100, remaining=48, /);
+      await fetch(`${url}/api/chat`, { method: 'POST', headers: { 'x-team': 'stacked' } });
+      expect((await fetch(`${url}/ping`, { headers: { 'x-team': 'stacked' } })).status).toBe(429);
+    } finally {
+      await close();
+    }
+  });
+
+  it("holds the app's concurrency slot until a call started through the router's req.resilience has ended", async () => {
+    const { a, router } = stacked([ONE_IN_FLIGHT]);
+    const finish = deferred<{ choices: Array<{ message: { content: string } }> }>();
+    const callEnded = deferred();
+    router.post('/jobs', (req, res) => {
+      void req.resilience
+        .execute('solo', () => finish.promise, { input: { prompt: 'summarise' }, maxOutputTokens: 50 })
+        .finally(() => setImmediate(callEnded.resolve));
+      res.status(202).json({ accepted: true });
+    });
+    const { url, close } = await listen(a);
+    try {
+      expect((await fetch(`${url}/api/jobs`, { method: 'POST', headers: { 'x-user': 'u-stacked' } })).status).toBe(202);
+      expect((await fetch(`${url}/ping`, { headers: { 'x-user': 'u-stacked' } })).status).toBe(429);
+      finish.resolve({ choices: [{ message: { content: 'done' } }] });
+      await callEnded.promise;
+      expect((await fetch(`${url}/ping`, { headers: { 'x-user': 'u-stacked' } })).status).toBe(200);
+    } finally {
+      await close();
+    }
+  });
+});
+
 describe('resilience() estimate(req)', () => {
   function estimating(warnings = warningLog()) {
     const { a } = appWith({
@@ -216,6 +273,39 @@ describe('resilience() estimate(req)', () => {
       // The default (1 input and 1 output token) reserved: the first request's 301 were given back.
       expect(without.headers.get('ratelimit')).toContain('remaining=9998,');
       expect(warnings.codes()).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('still checks a token budget when estimate(req) gives 0 tokens: an over-budget team is denied however little its clients ask for', async () => {
+    const { a } = appWith({
+      estimate: () => ({ inputTokens: 0, outputTokens: 0, costUsd: 0 }),
+      limits: [
+        { id: 'team-tokens', scope: ['team'], metric: 'totalTokens', limit: 30, window: '1h' },
+        { id: 'team-out', scope: ['team'], metric: 'outputTokens', limit: 1000, window: '1h' },
+      ],
+    });
+    a.post('/chat', async (req, res) => {
+      const r = await req.resilience.execute('solo', streamCall, { stream: true, input: { prompt: 'hello' }, maxOutputTokens: 0 });
+      r.complete({ inputTokens: 10, outputTokens: 15 });
+      res.json({ limits: req.resilience.limits });
+    });
+    const { url, close } = await listen(a);
+    try {
+      const first = await fetch(`${url}/chat`, { method: 'POST', headers: { 'x-team': 'zero' } });
+      // Each rule was reserved the least unit (1 token per field) instead of being skipped.
+      const reserved = ((await first.json()) as { limits: Array<{ id: string; remaining: number }> }).limits.map((l) => [l.id, Math.floor(l.remaining)]);
+      expect(reserved).toEqual([
+        ['team-tokens', 28],
+        ['team-out', 999],
+      ]);
+      // Settled with the 25 used: 5 left, enough for one more request that uses 25.
+      expect((await fetch(`${url}/chat`, { method: 'POST', headers: { 'x-team': 'zero' } })).status).toBe(200);
+      // 50 of 30 spent: denied, though the estimate is still 0.
+      const denied = await fetch(`${url}/chat`, { method: 'POST', headers: { 'x-team': 'zero' } });
+      expect(denied.status).toBe(429);
+      expect(denied.headers.get('ratelimit')).toMatch(/^limit=30, remaining=0, /);
     } finally {
       await close();
     }

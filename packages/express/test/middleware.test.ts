@@ -188,6 +188,72 @@ describe('inbound limits', () => {
   });
 });
 
+describe('RateLimit headers of a rule whose burst is above its limit', () => {
+  it('name limit per window as the quota and never show more remaining than it, in every draft', async () => {
+    const clock = new ManualClock(1_000_000);
+    const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });
+    const burst = [{ id: 'user-rpm', scope: ['user' as const], metric: 'requests' as const, limit: 2, window: '1m' as const, burst: 10 }];
+    const draft7 = await request(app({ engine, limits: burst })).get('/ping').set('x-user', 'b1').expect(200);
+    // The bucket holds 9 more, but the policy promises 2 a minute: limit=2, remaining=9 would contradict it.
+    expect(draft7.headers['ratelimit-policy']).toBe('2;w=60');
+    expect(draft7.headers.ratelimit).toMatch(/^limit=2, remaining=2, reset=\d+$/);
+    expect(draft7.body.limits[0]).toMatchObject({ limit: 2, remaining: 2 });
+    const draft6 = await request(app({ engine, limits: burst, standardHeaders: 'draft-6', legacyHeaders: true })).get('/ping').set('x-user', 'b2').expect(200);
+    expect([draft6.headers['ratelimit-limit'], draft6.headers['ratelimit-remaining']]).toEqual(['2', '2']);
+    expect([draft6.headers['x-ratelimit-limit'], draft6.headers['x-ratelimit-remaining']]).toEqual(['2', '2']);
+    const draft8 = await request(app({ engine, limits: burst, standardHeaders: 'draft-8' })).get('/ping').set('x-user', 'b3').expect(200);
+    expect(draft8.headers.ratelimit).toMatch(/^"user-rpm";r=2;t=\d+$/);
+    expect(draft8.headers['ratelimit-policy']).toMatch(/^"user-rpm";q=2;w=60;/);
+  });
+
+  it('still lets the burst through, and counts remaining down once the bucket is below the limit', async () => {
+    const clock = new ManualClock(1_000_000);
+    const engine = testEngine({}, { clock, store: new MemoryLimiterStore({ clock }) });
+    const a = app({ engine, limits: [{ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 2, window: '1m', burst: 4 }] });
+    const remaining: string[] = [];
+    for (let i = 0; i < 4; i++) remaining.push(/remaining=(\d+)/.exec((await request(a).get('/ping').set('x-user', 'b4').expect(200)).headers.ratelimit!)![1]!);
+    expect(remaining).toEqual(['2', '2', '1', '0']);
+    await request(a).get('/ping').set('x-user', 'b4').expect(429);
+  });
+});
+
+describe('the default identity (req.ip)', () => {
+  const ipRpm = [{ id: 'ip-rpm', scope: ['user' as const], metric: 'requests' as const, limit: 1, window: '1m' as const }];
+  function behindProxy() {
+    const a = express();
+    a.set('trust proxy', 1);
+    a.use(resilience({ engine: testEngine(), validations: false, limits: ipRpm }));
+    a.get('/ping', (_req, res) => void res.send('ok'));
+    return a;
+  }
+
+  it('keys an IPv6 client by its /64, so rotating addresses inside it does not escape a per-IP limit', async () => {
+    const a = behindProxy();
+    await request(a).get('/ping').set('x-forwarded-for', '2001:db8:1:2::1').expect(200);
+    await request(a).get('/ping').set('x-forwarded-for', '2001:db8:1:2:ffff:ffff:ffff:ffff').expect(429);
+    // Another /64 is another client.
+    await request(a).get('/ping').set('x-forwarded-for', '2001:db8:1:3::1').expect(200);
+  });
+
+  it('keys IPv4 and IPv4-mapped IPv6 clients by their own address', async () => {
+    const a = behindProxy();
+    await request(a).get('/ping').set('x-forwarded-for', '203.0.113.7').expect(200);
+    await request(a).get('/ping').set('x-forwarded-for', '203.0.113.8').expect(200);
+    await request(a).get('/ping').set('x-forwarded-for', '::ffff:203.0.113.9').expect(200);
+    await request(a).get('/ping').set('x-forwarded-for', '::ffff:203.0.113.10').expect(200);
+    await request(a).get('/ping').set('x-forwarded-for', '203.0.113.7').expect(429);
+  });
+
+  it('can be replaced by an identity function that keys every address on its own', async () => {
+    const a = express();
+    a.set('trust proxy', 1);
+    a.use(resilience({ engine: testEngine(), validations: false, identity: (req) => ({ user: req.ip }), limits: ipRpm }));
+    a.get('/ping', (_req, res) => void res.send('ok'));
+    await request(a).get('/ping').set('x-forwarded-for', '2001:db8:1:2::1').expect(200);
+    await request(a).get('/ping').set('x-forwarded-for', '2001:db8:1:2::2').expect(200);
+  });
+});
+
 describe('identity results', () => {
   it('fails a request whose identity(req) returns a non-string field, instead of counting every caller in one bucket', async () => {
     const engine = testEngine();

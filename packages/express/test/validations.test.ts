@@ -52,6 +52,9 @@ describe('resilience() start-up errors', () => {
       [{ limitMessages: { customer: 5 } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'limitMessages.customer must be a string'],
       [{ logger: 'console' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'logger must be an object with a warn(message, fields) function, got a string.'],
       [{ logger: { warn: 'x' } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'logger.warn must be a function'],
+      // Without warn every validation warning would be dropped silently: resilience() has no fallback for it.
+      [{ logger: {} }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'resilience(): logger must be an object with a warn(message, fields) function, got an object without warn.'],
+      [{ logger: { error: () => undefined } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'logger must be an object with a warn(message, fields) function'],
       [{ validations: 'yes' }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "validations must be true, false or an object of checks"],
       [{ validations: { identity: 'no' } }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', "validations.identity must be true or false, got 'no'."],
       [{ route: 42 }, 'ERR_LLMR_EXPRESS_INVALID_OPTION', 'route must be the name of a route of the policy, got a number.'],
@@ -89,7 +92,7 @@ describe('resilience() start-up errors', () => {
         requestId: fn,
       }),
     ).not.toThrow();
-    expect(() => resilience({ engine, audience: 'customer', limits: [], logger: {} })).not.toThrow();
+    expect(() => resilience({ engine, audience: 'customer', limits: [] })).not.toThrow();
   });
 });
 
@@ -141,6 +144,21 @@ describe('resilience() checks on live requests (warned once)', () => {
     app.use(resilience({ engine, identity, limits, logger: log.logger }));
     app.use(resilience({ engine, identity, limits: [{ id: 'again', scope: ['user'], metric: 'requests', limit: 100, window: '1m' }], logger: log.logger }));
     app.get('/', (_req, res) => void res.send('ok'));
+    await request(app).get('/').expect(200);
+    expect(log.codes()).toEqual(['ERR_LLMR_EXPRESS_DOUBLE_COUNT']);
+  });
+
+  it('still warns when a middleware without limits sits between two with limits, and not for one with limits and one without', async () => {
+    const log = warningLog();
+    const identity = () => ({ user: 'same' });
+    const app = express();
+    app.use(resilience({ engine, identity, limits, logger: log.logger }));
+    app.use(resilience({ engine, identity, logger: log.logger }));
+    app.get('/single', (_req, res) => void res.send('ok'));
+    app.use(resilience({ engine, identity, limits: [{ id: 'again', scope: ['user'], metric: 'requests', limit: 100, window: '1m' }], logger: log.logger }));
+    app.get('/', (_req, res) => void res.send('ok'));
+    await request(app).get('/single').expect(200);
+    expect(log.codes()).toEqual([]);
     await request(app).get('/').expect(200);
     expect(log.codes()).toEqual(['ERR_LLMR_EXPRESS_DOUBLE_COUNT']);
   });

@@ -132,6 +132,6 @@ export function checkGatewayOptions(options: OpenAIGatewayOptions): void {
   if (idle !== undefined && !(typeof idle === 'number' && idle >= 0 && idle <= MAX_TIMER_MS)) {
     throw invalidOption(WHAT, 'streamIdleTimeoutMs', `a number of milliseconds from 0 (off) to ${MAX_TIMER_MS}`, shown(idle));
   }
-  checkLogger(WHAT, options.logger, 'error');
-  checkLogger(WHAT, options.logger, 'warn');
+  checkLogger(WHAT, options.logger, 'error', false);
+  checkLogger(WHAT, options.logger, 'warn', false);
 }
