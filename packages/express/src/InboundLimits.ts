@@ -12,7 +12,7 @@ import {
   type UsageAmounts,
 } from '@llm-resilience/core';
 import { ExpressConfigError } from './ExpressConfigError';
-import { ruleView, type RuleView } from './rateLimitHeaders';
+import { asQuota, ruleView, type RuleView } from './rateLimitHeaders';
 import type { InboundLimitRule, InboundLimitStatus } from './types';
 
 /** Inbound buckets live beside the policy's: the prefix keeps a rule id used in both apart. */
@@ -177,9 +177,8 @@ export class InboundLimits {
         limit: view.limit,
         windowMs: view.windowMs,
         // A bucket with a burst above its limit holds more than the quota the headers name (`limit`
-        // per window): show at most that quota (see `setReservationHeaders`).
-        remaining: Math.min(state.remaining, view.limit),
-        resetMs: state.resetMs,
+        // per window): shown as that quota (see `asQuota`).
+        ...asQuota(view, state),
         key: limits[i]!.key,
       });
     }

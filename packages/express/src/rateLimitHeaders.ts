@@ -124,13 +124,36 @@ export interface RuleView {
   readonly policy: string;
   /** The constant start of its draft-7 `RateLimit` value: `limit=<n>, remaining=`. */
   readonly rateLimitPrefix: string;
+  /**
+   * Ms a bucket with `burst` above `limit` takes to refill what lies beyond the quota (`burst - limit`
+   * units); 0 otherwise. The headers name `limit` per window as the quota, so their `reset` is when
+   * `limit` units are back, this much before the whole burst is.
+   */
+  readonly beyondQuotaMs: number;
+}
+
+/**
+ * A bucket's state as the headers show it, with `limit` per window as the quota: `remaining` at most
+ * `limit`, `resetMs` until `limit` units are back (not the whole `burst`).
+ *
+ * @example
+ * ```ts
+ * const { remaining, resetMs } = asQuota(view, state); // limit 2, burst 10: never remaining=9
+ * ```
+ */
+export function asQuota(view: RuleView, state: { remaining: number; resetMs: number }): { remaining: number; resetMs: number } {
+  return { remaining: Math.min(state.remaining, view.limit), resetMs: Math.max(0, state.resetMs - view.beyondQuotaMs) };
 }
 
 /** @internal Builds the {@link RuleView} of an inbound rule whose public id is `id`. */
 export function ruleView(rule: LimitRule, id: string): RuleView {
   const view = { id, metric: rule.metric, limit: rule.limit, windowMs: rule.windowMs };
+  const burst = rule.burst ?? rule.limit;
+  // A rate bucket refills `limit` units per window: the units beyond the quota take (burst - limit) of them.
+  const beyondQuotaMs = burst > rule.limit && rule.windowMs > 0 ? ((burst - rule.limit) * rule.windowMs) / rule.limit : 0;
   return {
     ...view,
+    beyondQuotaMs,
     shown: rule.metric !== 'cost',
     policy: policyItem({ ...view, remaining: 0, resetMs: 0, key: '' }),
     rateLimitPrefix: `limit=${rule.limit}, remaining=`,
@@ -172,14 +195,14 @@ export function setReservationHeaders(
     policy = policy === '' ? view.policy : `${policy}, ${view.policy}`;
     // At most the quota: a `burst` above `limit` is headroom the policy (`limit` per window) does not
     // promise, so the headers never read `limit=2, remaining=9` (as `InboundLimits.statusOf`).
-    const remaining = Math.min(state.remaining, view.limit);
+    const { remaining, resetMs } = asQuota(view, state);
     // The same choice as `tightest`: smallest share left, then the longest reset.
     const share = remaining / view.limit;
-    if (share < topShare || (share === topShare && top !== undefined && state.resetMs > topReset)) {
+    if (share < topShare || (share === topShare && top !== undefined && resetMs > topReset)) {
       top = view;
       topShare = share;
       topRemaining = remaining;
-      topReset = state.resetMs;
+      topReset = resetMs;
     }
   }
   if (top === undefined) return;
