@@ -371,19 +371,20 @@ export class Resilience {
       // when it is garbage-collected (see abandonedStreams, droppedStream and streamingResult).
       const end = { ended: false };
       const checked = (usage: Usage): Usage => this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
-      const complete = (usage?: Usage): RequestRecord => {
+      const complete = (usage?: Usage | null): RequestRecord => {
         if (end.ended) return s.record;
         end.ended = true;
         this.abandonedStreams.unregister(end);
-        const used = usage === undefined ? success.usage : checked(usage);
+        // `null` (an OpenAI chunk's `usage: null`) or anything that is not an object is no usage.
+        const used = !isUsageObject(usage) ? success.usage : checked(usage);
         this.settlePacing(success.target, success.streamPacing, used);
         return this.completeStream(s, success.target, success.targetReservation, used);
       };
-      const fail = (error: unknown, usage?: Usage): RequestRecord => {
+      const fail = (error: unknown, usage?: Usage | null): RequestRecord => {
         if (end.ended) return s.record;
         end.ended = true;
         this.abandonedStreams.unregister(end);
-        if (usage !== undefined) {
+        if (isUsageObject(usage)) {
           // Part of the reply was delivered and billed: charge what the adapter knows was used.
           const used = checked(usage);
           this.recordUsage(s, success.target, used);
@@ -1950,6 +1951,11 @@ function closeAdmission(a: RequestAdmission, actual: UsageAmounts | undefined): 
   const b = actual === undefined ? a.budget?.fail() : a.budget?.settle(actual);
   if (!isPromiseLike(r)) return b;
   return isPromiseLike(b) ? Promise.all([r, b]).then(() => undefined) : r;
+}
+
+/** A usage a stream's `complete`/`fail` was given: an object (`null`, a number or a string is none). */
+function isUsageObject(usage: unknown): usage is Usage {
+  return typeof usage === 'object' && usage !== null;
 }
 
 /** `a + b` field by field; one of them when the other is undefined (undefined: nothing used). */
