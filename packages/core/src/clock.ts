@@ -18,8 +18,16 @@ function abortReason(signal: AbortSignal): unknown {
   return signal.reason ?? Object.assign(new Error('The operation was aborted'), { name: 'AbortError' });
 }
 
-/** The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days): Node fires a longer one after 1 ms. */
-const MAX_TIMEOUT_MS = 2_147_483_647;
+/**
+ * The longest delay `setTimeout` honours (2^31 - 1 ms, about 24.8 days): Node fires a longer one after
+ * 1 ms. Options that become timers are checked against it.
+ *
+ * @example
+ * ```ts
+ * if (!(ms <= MAX_TIMER_MS)) throw new RangeError(`timeoutMs: expected at most ${MAX_TIMER_MS}, got ${ms}`);
+ * ```
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
  * The real clock: `Date.now()` and `setTimeout`. A sleep longer than `setTimeout` takes (about 24.8
@@ -43,7 +51,7 @@ export const systemClock: Clock = {
         reject(abortReason(signal!));
       };
       const arm = () => {
-        const step = Math.min(left, MAX_TIMEOUT_MS);
+        const step = Math.min(left, MAX_TIMER_MS);
         left -= step;
         timer = setTimeout(() => {
           if (left > 0) return arm();

@@ -58,7 +58,7 @@ export type {
 export { costUsd } from './pricing/cost';
 
 // Clock
-export { ManualClock, systemClock, type Clock } from './clock';
+export { ManualClock, MAX_TIMER_MS, systemClock, type Clock } from './clock';
 
 // Errors
 export { ERROR_KINDS, type ClassifiedError, type ErrorKind, type RateLimitSnapshot } from './errors/ErrorKind';

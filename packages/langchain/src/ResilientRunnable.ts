@@ -251,8 +251,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
 
   /**
    * Runnables that retry below the engine (`maxRetries > 0`, an SDK client's `maxRetries > 0`,
-   * `withRetry()`): with `innerRetries:
-   * 'error'` their problems are returned; with `'warn'` one process warning per runnable is emitted.
+   * `withRetry()`): with `innerRetries: 'error'` their problems are returned; with `'warn'` one
+   * process warning per runnable and source of retries is emitted.
    */
   private innerRetryProblems(runnables: ReadonlyArray<Runnable>): string[] {
     const check = this.resilience.innerRetries ?? 'warn';

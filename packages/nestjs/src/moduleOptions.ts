@@ -1,12 +1,10 @@
+import { MAX_TIMER_MS } from '@llm-resilience/core';
 import { isPlainObject, shown, typeOf } from './describeValue';
 import { engineProblem } from './engineCheck';
 import { toInboundLimitRules } from './http/inboundRules';
 import { unknownKey } from './knownKeys';
 import { NestConfigError } from './NestConfigError';
 import type { ResilienceModuleAsyncOptions, ResilienceModuleOptions } from './types';
-
-/** The longest delay `setTimeout` honours (2^31 - 1 ms); a longer one fires after 1 ms. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** Options that configure an engine the module builds, so they mean nothing next to `engine`. */
 const ENGINE_BUILD_OPTIONS = ['store', 'clock', 'logger', 'metrics', 'engineOptions'] as const;

@@ -1,16 +1,16 @@
-import type { Clock } from '@llm-resilience/core';
+import { MAX_TIMER_MS, type Clock } from '@llm-resilience/core';
 import { RedisStoreConfigError } from './RedisStoreConfigError';
 
 /**
- * Longest delay `setTimeout` honours (2^31 − 1 ms, about 24.8 days): Node fires a longer timer after
- * 1 ms, which would time out every Redis call, so timeouts above it are rejected.
+ * Longest delay `setTimeout` honours (core's `MAX_TIMER_MS`, about 24.8 days): Node fires a longer
+ * timer after 1 ms, which would time out every Redis call, so timeouts above it are rejected.
  *
  * @example
  * ```ts
  * timeoutOption('timeoutMs', 3_000_000_000, 100); // throws RedisStoreConfigError
  * ```
  */
-export const MAX_TIMEOUT_MS = 2_147_483_647;
+export const MAX_TIMEOUT_MS = MAX_TIMER_MS;
 
 /**
  * How a wrong option value is shown in an error: numbers and booleans as they are, everything else by

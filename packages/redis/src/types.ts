@@ -172,7 +172,8 @@ export interface RedisSyncOptions {
    */
   clock?: Clock;
   /**
-   * Random source (draws in [0, 1)) for the jitter of the retries of a failed subscribe or load: each
+   * Random source (draws in [0, 1)) for the jitter of the retries of a failed subscribe or load, and
+   * of the resends of a breaker change Redis refused: each
    * waits between half and all of its backoff step (100 ms doubling up to 5 s), so replicas that lost
    * Redis together do not retry in lockstep. A draw outside [0, 1) or a throw counts as `Math.random()`.
    * Pass the `random` you give `createResilience` (tests: a fixed one). Default `Math.random`.

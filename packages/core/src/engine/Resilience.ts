@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../clock';
+import { MAX_TIMER_MS, systemClock, type Clock } from '../clock';
 import { BreakerRegistry, NO_PROBE } from '../breaker/BreakerRegistry';
 import { ChainExhaustedError, RequestFailedError } from '../errors/ChainExhaustedError';
 import { classifyError, classifyWithHintSource } from '../errors/classifyError';
@@ -80,8 +80,6 @@ const MAX_REQUEUE_MS = 60_000;
 const SHUT_DOWN = Object.freeze({ name: 'ShutDown' });
 /** Reason given to the signal that cancels a held reservation's time limit once its call ended. */
 const HOLD_ENDED = Object.freeze({ name: 'HoldEnded' });
-/** Longest delay `setTimeout` takes (about 24.8 days); longer ones would fire at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 const HEURISTIC_TOKENIZER: Tokenizer = { count: (text) => heuristicTokenCount(text) };
 
 /** What a call takes from a provider's quotas: one request and its tokens (estimated, or used). */

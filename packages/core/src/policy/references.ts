@@ -51,7 +51,14 @@ export function unknownRoute(budget: number, route: string, names: PolicyNames):
   return { path: `budgets[${budget}].downgradeTo`, message: `expected the name of a route (one of ${quoted(names.routes)}), got '${route}'` };
 }
 
-/** Where a `match` is: a limit rule or a budget, and its index. */
+/**
+ * Where a `match` is: a limit rule or a budget, and its index.
+ *
+ * @example
+ * ```ts
+ * const owner: MatchOwner = { kind: 'limits', index: 0, scope: ['user'] };
+ * ```
+ */
 export interface MatchOwner {
   kind: 'limits' | 'budgets';
   index: number;
@@ -59,7 +66,14 @@ export interface MatchOwner {
   scope: readonly string[];
 }
 
-/** The provider and model names of a policy's targets, inline chain targets included. */
+/**
+ * The provider and model names of a policy's targets, inline chain targets included.
+ *
+ * @example
+ * ```ts
+ * const names: TargetNames = { providers: ['openai'], models: ['gpt-4o-mini'] };
+ * ```
+ */
 export interface TargetNames {
   providers: readonly string[];
   models: readonly string[];

@@ -88,12 +88,12 @@ function keepLive(tq: TenantQueue): boolean {
   return false;
 }
 
-/** `retain` predicate that empties the expiry heap (when nothing is queued, all of it is settled). */
 /** For a heap rebuilt with all its entries (after one's expiry moved). */
 function keepAll(): boolean {
   return true;
 }
 
+/** `retain` predicate that empties the expiry heap (when nothing is queued, all of it is settled). */
 function dropFromHeap(e: Entry): boolean {
   e.inHeap = false;
   return false;

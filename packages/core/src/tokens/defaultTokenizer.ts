@@ -82,6 +82,11 @@ export function tokenEncodingFor(model?: string): TokenEncoding {
 /**
  * What exact BPE one request has left: set on its first count, shared by all its strings (see
  * {@link tokenizerForRequest}). Without one, each string gets a fresh budget.
+ *
+ * @example
+ * ```ts
+ * const budget: TokenizeBudget = { chars: MAX_EXACT_TOKENIZE_CHARS };
+ * ```
  */
 export interface TokenizeBudget {
   /** When the first string was counted (the counter's clock); undefined before. */
@@ -288,7 +293,8 @@ export const defaultTokenizer: Tokenizer = {
  * calls share one {@link TokenizeBudget} ({@link TOKENIZE_BUDGET_MS} of BPE time, from the first
  * count, and {@link MAX_EXACT_TOKENIZE_CHARS} characters): a request of 1,000 messages is bounded like
  * one long string, not 1,000 times over; once the budget is spent the remaining strings are estimated
- * with {@link heuristicTokenCount}. Any other tokenizer (a custom one, the engine's heuristic) is
+ * with {@link heuristicTokenCount}, or at the ratio measured on the request when that is denser (after
+ * 2,000 characters measured, at most 0.7 tokens per character). Any other tokenizer (a custom one, the engine's heuristic) is
  * returned as it is: it keeps the plain `count(text, model)` interface.
  *
  * @example

@@ -126,11 +126,10 @@ describe('estimateInputTokens', () => {
     };
     estimateInputTokens({ prompt: 'warm up' }, 'gpt-4o');
     const messages = Array.from({ length: 1000 }, () => ({ role: 'user', content: cjk(1000) }));
-    const t0 = performance.now();
+    // Per string, each message had its own 20 ms budget (~13 s here); shared, ~20 ms plus the rest
+    // estimated (the budget itself is checked on a fake clock in defaultTokenizer.test.ts).
     const n = estimateInputTokens({ messages }, 'gpt-4o');
-    // Per string, each message had its own 20 ms budget: ~13 s here. Shared: ~20 ms plus the heuristic.
-    expect(performance.now() - t0).toBeLessThan(1000);
-    // Messages past the budget are estimated with the heuristic (one token per ideograph): never low.
+    // Messages past the budget are estimated with the heuristic or the measured ratio: never low.
     expect(n).toBeGreaterThanOrEqual(messages.slice(10).reduce((a, m) => a + heuristicTokenCount(m.content), 0));
     expect(n).toBeLessThan(2 * 1000 * 1000);
   });

@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '@llm-resilience/core';
 import { ExpressConfigError } from '../ExpressConfigError';
 import { checkAudience, checkBooleans, checkFunctions, checkLogger, invalidOption, shown, typeOf } from '../optionChecks';
 import type { OpenAIGatewayOptions } from '../types';
@@ -7,8 +8,6 @@ import { isObject } from './chatTypes';
 const WHAT = 'openAIGateway()';
 const KINDS: readonly unknown[] = ['openai', 'anthropic'];
 const IDENTITY_FIELDS = ['user', 'team', 'tenant', 'environment'] as const;
-/** The longest timer Node keeps (a longer one fires at once). */
-const MAX_TIMER_MS = 2_147_483_647;
 /** A path prefix: `/`-separated segments of plain URL characters (no Express route syntax). */
 const PREFIX = /^(\/[A-Za-z0-9._~%-]*)*$/;
 

@@ -148,7 +148,7 @@ function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
  *   than `upstreamBodyLimit`) fails the attempt (retried or sent to a fallback), never reaching the
  *   client as a success; a longer body is not read past the bound, its connection closed;
  * - every option is checked at creation (`ExpressConfigError` naming the option and what it must be);
- * - malformed messages, a body nested more than `MAX_JSON_DEPTH` (128) levels deep, and on routes
+ * - malformed messages, a body nested more than 128 levels deep, and on routes
  *   that reach an Anthropic upstream anything the translation cannot carry whole (audio parts,
  *   `n` > 1, `logprobs`, ...), get 400 with `param` before any model call (no upstream or breaker
  *   is charged); body-parser errors keep their status (400, 413, 415) with an OpenAI-style body;
