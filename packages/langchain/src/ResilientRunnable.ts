@@ -106,6 +106,8 @@ interface OpenedStream<T> {
   parsing: ParseErrorWatcher;
   /** Output tokens the engine reserved for the attempt (`ctx.maxOutputTokens`). */
   outputEstimate: number;
+  /** Aborts the model's stream (its provider request) once the request was settled: no cancellation. */
+  abort: () => void;
 }
 
 type Mode = 'invoke' | 'batch' | 'stream';
@@ -127,6 +129,12 @@ const logStops = new WeakMap<object, AbortSignal>();
  * copies the config's keys into the one it passes there); removed before the stream starts.
  */
 const LOG_STOP_KEY = '__llmr_log_stop';
+
+/**
+ * The config key under which `stream()` hands its reader's stop signal (aborted as soon as the caller
+ * leaves the stream) to `streamAttempts`; removed there before the config reaches the wrapped runnable.
+ */
+const READER_STOP_KEY = '__llmr_reader_stop';
 
 /**
  * A chunk worth committing to a target for: text, tool-call pieces, or any other value with something of
@@ -498,11 +506,18 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
 
   // ------------------------------------------------------------------ stream
 
+  /**
+   * The resilient call's stream. Leaving it early (`break`, `return()`, `cancel()`) settles the request
+   * at once as a success with what was used (see `streamAttempts`) and aborts the model's stream:
+   * LangChain's stream reads one chunk ahead, so without the stop the caller's `break` would wait for
+   * the provider's next chunk, the request holding its reservations and the connection open meanwhile.
+   */
   override async stream(input: RunInput, options?: ResilientCallOptions<CallOptions>): Promise<IterableReadableStream<RunOutput>> {
-    const config = ensureConfig(this.timeoutAsDeadline(options));
+    const stop = new AbortController();
+    const config = { ...ensureConfig(this.timeoutAsDeadline(options)), [READER_STOP_KEY]: stop.signal };
     const generator = new AsyncGeneratorWithSetup({ generator: this._streamIterator(input, config), config });
     await generator.setup;
-    return IterableReadableStream.fromAsyncGenerator(generator);
+    return stopOnCancel(IterableReadableStream.fromAsyncGenerator(generator), stop);
   }
 
   override async *_streamIterator(input: RunInput, options?: ResilientCallOptions<CallOptions>): AsyncGenerator<Awaited<RunOutput>, void, any> {
@@ -572,7 +587,9 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       input = got ? this._concatOutputChunks(input as RunInput, i as RunInput) : (i as RunInput);
       got = true;
     }
-    const { resilience: call, ...given } = config;
+    const { resilience: call, [READER_STOP_KEY]: readerStopGiven, ...given } = config as AnyConfig & { [READER_STOP_KEY]?: unknown };
+    // stream() hands its reader's stop: aborted as soon as the caller leaves the stream.
+    const readerStop = readerStopGiven instanceof AbortSignal ? readerStopGiven : undefined;
     // Under streamLog() / streamEvents v1 of this runnable, leaving the log early stops the stream too.
     const logStop = runManager?.handlers.map((h) => logStops.get(h)).find((s) => s !== undefined);
     const rest: RunnableConfig = logStop ? { ...given, signal: linkSignals(given.signal, logStop)! } : given;
@@ -620,6 +637,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       if (settled) return false;
       settled = true;
       signal?.removeEventListener('abort', onAbort);
+      readerStop?.removeEventListener('abort', onReaderStop);
       return true;
     };
     /**
@@ -639,8 +657,23 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       cancelling = Promise.all([opened.run.fail(cancelledError(this.engine.exposedCause(cause))), closeUpstream()]).then(() => undefined);
       return cancelling;
     };
+    /**
+     * The caller left the stream (stream()'s reader stop): settle what was used at once, as a success,
+     * end the attempt's run and abort the model's stream. The generator may be waiting on the model's
+     * next chunk (LangChain's stream reads one ahead): the abort ends that wait, and the error it ends
+     * with is dropped (the request is settled already; nobody reads what comes after a break).
+     */
+    let leaving: Promise<void> | undefined;
+    function onReaderStop(): void {
+      if (!settle()) return;
+      streamResult.complete(stoppedUsage());
+      opened.abort();
+      leaving = Promise.all([opened.run.end(aggregate), closeUpstream()]).then(() => undefined);
+    }
     if (signal?.aborted === true) await cancel(signal.reason);
     else signal?.addEventListener('abort', onAbort, { once: true });
+    if (readerStop?.aborted === true) onReaderStop();
+    else readerStop?.addEventListener('abort', onReaderStop, { once: true });
     let state: 'streaming' | 'done' | 'failed' = 'streaming';
     try {
       for (const chunk of opened.buffered) {
@@ -657,6 +690,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       state = 'done';
     } catch (e) {
       state = 'failed';
+      // The caller left: the request is settled, the error is the model's stream ending on its abort.
+      if (leaving !== undefined) return;
       if (signal?.aborted === true) {
         // The caller cancelled: record a cancellation (not a provider failure) and rethrow the abort.
         await cancel(e);
@@ -692,7 +727,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       await opened.run.fail(error);
       throw error;
     } finally {
-      if (state === 'streaming') {
+      if (leaving !== undefined) await leaving;
+      else if (state === 'streaming') {
         // The caller stopped reading (or aborted between chunks): close the model's stream, then
         // settle what was used so far, or record the cancellation.
         if (signal?.aborted === true) await cancel(signal.reason);
@@ -751,7 +787,9 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const parsing = new ParseErrorWatcher({ runnable });
     const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage, parsing]);
     // After the first chunk the engine's attempt is over: keep the caller's signal linked for the rest.
-    const signal = linkSignals(ctx.signal, config.signal);
+    // The stop of a stream whose caller left (`OpenedStream.abort`): closes the provider's request.
+    const stop = new AbortController();
+    const signal = linkSignals(ctx.signal, config.signal, stop.signal);
     let iterator: AsyncIterator<RunOutput> | undefined;
     let failure: ParseFailure | undefined;
     let cause: unknown;
@@ -773,7 +811,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       // content not yet passed on: a parser run that already ended may have let through a reply its
       // invoke() rejects (a later step held its partial values back until the end).
       failure = done ? parsing.skippedReply() : parsing.skippedPartialReply();
-      if (failure === undefined) return { iterator, done, buffered, run, usage, parsing, outputEstimate: ctx.maxOutputTokens };
+      if (failure === undefined) return { iterator, done, buffered, run, usage, parsing, outputEstimate: ctx.maxOutputTokens, abort: () => stop.abort() };
     } catch (e) {
       cause = e;
       failure = parseFailureOf(e, (err) => parsing.raised(err));
