@@ -10,7 +10,7 @@ export const MODELS = ['support-a', 'support-b', 'support-c'] as const;
  * The policy of the e2e apps: a three-model support chain, a per-user request limit, no waiting
  * (retries are off or 1 ms so tests run at real speed) and breakers that never open during a test.
  */
-export function testPolicy(opts: { userRpm?: number; audience?: 'internal' | 'customer' } = {}): Policy {
+export function testPolicy(opts: { userRpm?: number; audience?: 'internal' | 'customer'; supportMessages?: { customer?: string; internal?: string } } = {}): Policy {
   return definePolicy({
     targets: {
       a: { provider: 'openai', model: 'support-a' },
@@ -22,6 +22,7 @@ export function testPolicy(opts: { userRpm?: number; audience?: 'internal' | 'cu
         chain: ['a', 'b', 'c'],
         priority: 'live',
         audience: opts.audience ?? 'customer',
+        ...(opts.supportMessages ? { messages: opts.supportMessages } : {}),
         retry: { perKind: { overloaded: 0, rate_limited: 0, timeout: 0, network: 0, unknown: 0 }, backoff: { strategy: 'constant', delay: 1 } },
       },
       single: {

@@ -12,19 +12,14 @@ const PUBLISH = new RedisScript(PUBLISH_STATE_LUA);
 const LOAD = new RedisScript(LOAD_STATES_LUA);
 
 /**
- * First backoff step before a failed subscribe or load is tried again on connections that stayed up
- * (the wait is drawn between half and all of the step: jitter, see {@link BackoffTimer}).
+ * First backoff step before work that failed on connections that stayed up is tried again: a subscribe
+ * or load, or kept breaker changes (an error reply such as `OOM`, `BUSY`, `MISCONF`, `NOREPLICAS`, or a
+ * timeout, brings no `ready` event). The wait is drawn between half and all of the step (jitter, see
+ * {@link BackoffTimer}).
  */
-const SYNC_RETRY_INITIAL_MS = 100;
+const RETRY_INITIAL_MS = 100;
 /** The step doubles after each failed retry, up to this. */
-const SYNC_RETRY_MAX_MS = 5000;
-/**
- * First backoff step before kept breaker changes are sent again on a connection that stayed up (an
- * error reply such as `OOM`, `BUSY`, `MISCONF`, `NOREPLICAS`, or a timeout, brings no `ready` event).
- */
-const RESEND_RETRY_INITIAL_MS = 100;
-/** The resend step doubles after each failed resend, up to this. */
-const RESEND_RETRY_MAX_MS = 5000;
+const RETRY_MAX_MS = 5000;
 
 /**
  * How one kind of shared state travels: times become relative on the wire, so processes whose clocks
@@ -201,15 +196,15 @@ export class SharedStateChannel<T> {
     this.channel = options.keyspace.key(options.kind, 'changes');
     this.syncRetry = new BackoffTimer({
       clock: options.clock,
-      initialMs: SYNC_RETRY_INITIAL_MS,
-      maxMs: SYNC_RETRY_MAX_MS,
+      initialMs: RETRY_INITIAL_MS,
+      maxMs: RETRY_MAX_MS,
       run: () => this.retrySync(),
       ...(options.random !== undefined ? { random: options.random } : {}),
     });
     this.resendRetry = new BackoffTimer({
       clock: options.clock,
-      initialMs: RESEND_RETRY_INITIAL_MS,
-      maxMs: RESEND_RETRY_MAX_MS,
+      initialMs: RETRY_INITIAL_MS,
+      maxMs: RETRY_MAX_MS,
       run: () => this.retryResend(),
       ...(options.random !== undefined ? { random: options.random } : {}),
     });

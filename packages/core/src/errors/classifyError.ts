@@ -177,9 +177,10 @@ function pushMessage(list: string[], value: unknown): void {
 }
 
 /** A provider's error code written as a bare string (`rate_limit_exceeded`, `overloaded_error`), not a sentence. */
-const CODE_LIKE = /^[a-z][a-z0-9_]*$/;
+const CODE = '[a-z][a-z0-9_]*';
+const CODE_LIKE = new RegExp(`^${CODE}$`);
 /** A whole body that is one code, bare or as a JSON string (`"overloaded_error"`), blanks around it allowed. */
-const BARE_CODE = /^\s*(?:([a-z][a-z0-9_]*)|"([a-z][a-z0-9_]*)")\s*$/;
+const BARE_CODE = new RegExp(`^\\s*(?:(${CODE})|"(${CODE})")\\s*$`);
 
 /** Reads a provider error body: OpenAI/Azure `{ error: {...} }`, Anthropic `{ type, error: {...} }`, Google `{ error: { code, status, details } }`. */
 function readPayload(facts: Facts, payload: unknown, depth: number): void {

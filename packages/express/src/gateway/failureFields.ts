@@ -33,7 +33,8 @@ export function failureFields(err: unknown): { error: string; errorCode?: string
  * const logger = options.logger ?? defaultGatewayLogger;
  * ```
  */
-export const defaultGatewayLogger: Pick<Logger, 'error' | 'warn'> = {
-  error: (message, fields) => process.emitWarning(message, { type: 'LlmResilienceWarning', code: String(fields?.code ?? '') }),
-  warn: (message, fields) => process.emitWarning(message, { type: 'LlmResilienceWarning', code: String(fields?.code ?? '') }),
-};
+export const defaultGatewayLogger: Pick<Logger, 'error' | 'warn'> = { error: emitWarning, warn: emitWarning };
+
+function emitWarning(message: string, fields?: Record<string, unknown>): void {
+  process.emitWarning(message, { type: 'LlmResilienceWarning', code: String(fields?.code ?? '') });
+}

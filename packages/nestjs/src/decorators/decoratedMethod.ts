@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { classifyError, type AttemptContext, type ErrorKind, type ResilienceRequest, type ResolvedTarget } from '@llm-resilience/core';
-import { catchError, defer, from, isObservable, of, tap, throwError, type Observable } from 'rxjs';
+import { catchError, defer, from, isObservable, of, throwError, type Observable } from 'rxjs';
 import { markDecorated, resolveService } from '../engineRegistry';
 import { checkIdentity, checkKey } from '../identityCheck';
 import { nonStringResult } from '../describeValue';
 import { NestConfigError, nestConfigErrorIn } from '../NestConfigError';
 import { currentResilienceContext, type ResilienceRequestContext } from '../requestContext';
+import { catchBeforeFirstValue } from '../rxjs/catchBeforeFirstValue';
 import { isObservableType, valuesOf } from '../rxjs/collect';
 import { fromResilience } from '../rxjs/fromResilience';
 import type { ResilienceService } from '../ResilienceService';
@@ -397,11 +398,9 @@ function invokeDecorated(self: unknown, wrapper: Function, info: DecoratedMethod
       if (!fallback) return source;
       // Once a value went out, the fallback's answer would be spliced after it (a stream's first chunks):
       // the error goes on, as with `withFallback`.
-      let emitted = false;
       return source.pipe(
-        tap(() => (emitted = true)),
-        catchError((err: unknown) =>
-          !emitted && !app.isApplications(err) && fallbackApplies(err, fallback) ? asObservable(callFallback(self, fallback, args, info, err)) : throwError(() => err),
+        catchBeforeFirstValue((err: unknown) =>
+          !app.isApplications(err) && fallbackApplies(err, fallback) ? asObservable(callFallback(self, fallback, args, info, err)) : undefined,
         ),
       );
     });

@@ -3,7 +3,8 @@ import { isApplicationException } from '../decorators/appExceptions';
 import { isPlainObject, shown, typeOf } from '../describeValue';
 import { unknownKey } from '../knownKeys';
 import { NestConfigError } from '../NestConfigError';
-import { catchError, defer, from, tap, throwError, type ObservableInput, type Observable, type OperatorFunction } from 'rxjs';
+import type { ObservableInput, Observable, OperatorFunction } from 'rxjs';
+import { catchBeforeFirstValue } from './catchBeforeFirstValue';
 
 /** Kinds that switch to the next alternative by default: the core's default `fallbackOn`. */
 const DEFAULT_ON: readonly ErrorKind[] = DEFAULT_FALLBACK_ON;
@@ -124,20 +125,16 @@ export function withFallback<T>(...args: Array<FallbackAlternative<T> | WithFall
   return (source: Observable<T>) =>
     alternatives.reduce<Observable<T>>(
       (current, alternative, index) =>
-        defer(() => {
+        current.pipe(
           // Once a value went out, an alternative's answer would be spliced after it: the error goes on.
-          let emitted = false;
-          return current.pipe(
-            tap(() => (emitted = true)),
-            catchError((error: unknown) => {
-              if (emitted || isApplicationException(error)) return throwError(() => error);
-              const kind = classifyError(error).kind;
-              if (!on.has(kind)) return throwError(() => error);
-              options.onFallback?.({ index, kind, error });
-              return from(typeof alternative === 'function' ? alternative(error, kind) : alternative);
-            }),
-          );
-        }),
+          catchBeforeFirstValue((error: unknown) => {
+            if (isApplicationException(error)) return undefined;
+            const kind = classifyError(error).kind;
+            if (!on.has(kind)) return undefined;
+            options.onFallback?.({ index, kind, error });
+            return typeof alternative === 'function' ? alternative(error, kind) : alternative;
+          }),
+        ),
       source,
     );
 }
