@@ -391,3 +391,74 @@ describe('pacing: quotas nobody refreshes', () => {
     expect(engine.pacingOf('a')).toEqual({ limitRequests: 100, remainingRequests: 99, requestsResetAt: clock.now() + 600, observedAt: clock.now() });
   });
 });
+
+describe('pacing: a report from another process that arrives late', () => {
+  /**
+   * An engine sharing pacing state with another replica, whose target a has seen `exhaustedHeaders`
+   * two minutes ago (both quotas full now). `late(observedAt, remainingTokens)` delivers the replica's
+   * report of that time only now: 60 000 tokens a minute, full again 60 s after it was observed.
+   */
+  async function withLateReplica() {
+    const hub = new MemoryPacingSyncHub();
+    const env = setup({}, { chat: { chain: ['a'], retry: { maxAttempts: 1 } } }, { pacingSync: hub.connect() });
+    const replica = hub.connect();
+    await drive(
+      env.clock,
+      env.engine.execute({ route: 'chat', inputTokens: 10 }, async (_t, ctx: AttemptContext) => {
+        ctx.reportHeaders(exhaustedHeaders);
+        return ok();
+      }),
+    );
+    await env.clock.advance(120_000);
+    const late = (observedAt: number, remainingTokens: number) =>
+      replica.publish('a', { limitTokens: 60_000, remainingTokens, tokensResetAt: observedAt + (60_000 - remainingTokens), observedAt });
+    return { ...env, late };
+  }
+  const used = { prompt_tokens: 900, completion_tokens: 100 };
+
+  it('counts against it the calls this process sent after it was observed: what ended calls used, the estimate of a running one', async () => {
+    const { engine, clock, late } = await withLateReplica();
+    const observedAt = clock.now();
+    // After the replica observed its report, this process sends three calls of 5 000 estimated tokens:
+    // two answer having used 1 000 each, a stream is still running when the report arrives.
+    await clock.advance(100);
+    await drive(clock, engine.execute(bigRequest(), async () => ok('hi', used)));
+    await clock.advance(100);
+    await drive(clock, engine.execute(bigRequest(), async () => ok('hi', used)));
+    await clock.advance(100);
+    const streamed = await drive(clock, engine.execute({ ...bigRequest(), stream: true }, async () => ({ chunks: [] })));
+    await clock.advance(200);
+    // The replica's report (20 000 left then: others used the key) arrives 500 ms after it was observed.
+    late(observedAt, 20_000);
+    // 20 000, 500 refilled since, less 1 000 + 1 000 + 5 000: the provider counts these three calls, the
+    // report could not. Without them pacing would let 7 000 tokens too many through.
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 20_000 + 500 - 7_000, observedAt: observedAt + 500 });
+    // The stream, counted against the new quota, is corrected there by what it used.
+    streamed.complete({ inputTokens: 900, outputTokens: 100 });
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 20_000 + 500 - 3_000 });
+  });
+
+  it('does not count again the calls sent before it was observed: the provider\'s numbers include them', async () => {
+    const { engine, clock, late } = await withLateReplica();
+    await drive(clock, engine.execute(bigRequest(), async () => ok('hi', used)));
+    await clock.advance(100);
+    const observedAt = clock.now();
+    await clock.advance(400);
+    late(observedAt, 20_000);
+    // As reported (pacing adds the refill since when it checks a call).
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 20_000, observedAt });
+  });
+
+  it('counts a call sent after it was observed once, also when later reports replace it', async () => {
+    const { engine, clock, late } = await withLateReplica();
+    const first = clock.now();
+    await clock.advance(100);
+    await drive(clock, engine.execute(bigRequest(), async () => ok('hi', used)));
+    await clock.advance(100);
+    late(first, 20_000); // counts the call: 20 000 + 200 - 1 000
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 19_200 });
+    await clock.advance(100);
+    late(clock.now() - 50, 30_000); // observed after the call: the provider's numbers include it
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 30_000 });
+  });
+});

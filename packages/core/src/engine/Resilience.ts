@@ -24,6 +24,7 @@ import { unitRandom } from '../retry/unitRandom';
 import { RetryBudget } from '../retry/RetryBudget';
 import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../pacing/PacingStateSync';
 import { PACING_MARGIN, ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
+import { SentCallLog } from '../pacing/SentCallLog';
 import { quotaShareRetryAfterMs } from '../pacing/shareRetryAfterMs';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
@@ -102,6 +103,10 @@ function pacingNeed(usage: Usage): QuotaNeed {
 interface PacingSpend {
   quota: ProviderQuota;
   readonly need: QuotaNeed;
+  /** When its call went out (the engine's clock); unset until then. */
+  sentAt?: number;
+  /** Once its attempt has ended: what it still takes (its need less what was given back). */
+  kept?: QuotaNeed;
 }
 
 /**
@@ -254,6 +259,12 @@ export class Resilience {
    * process') cannot count them, so each is counted again against the quota that replaces theirs.
    */
   private readonly pendingRetryShares = new Map<string, Set<PacingSpend>>();
+  /**
+   * Per target, the calls pacing counted that went out lately: a report observed before some of them
+   * that replaces the quota only later (another process' snapshot, late) cannot count them, so they
+   * are counted against it again (see replacePacing).
+   */
+  private readonly sentPacing = new Map<string, SentCallLog<PacingSpend & { sentAt: number }>>();
   private readonly pacingSync: PacingStateSync | undefined;
   private readonly pacingPublishedAt = new Map<string, number>();
   private readonly pacingSubscription: Disposable | undefined;
@@ -1370,7 +1381,7 @@ export class Resilience {
         }
 
         // Going out: a retry's share is no longer pending, a newer report counts this call as the provider does.
-        if (paced !== undefined) this.unpendRetryShare(target, paced);
+        if (paced !== undefined) this.sentPaced(target, paced, started);
         attempts++;
         targetAttempt++;
         if (tried++ > 0 && targetAttempt === 1) s.record.fallback_used = true;
@@ -1688,6 +1699,18 @@ export class Resilience {
     return share;
   }
 
+  /**
+   * An attempt's call counted by pacing goes out at `sentAt`: a retry's share is no longer pending, and
+   * the call is logged, so that a report observed before `sentAt` that replaces the quota later counts it.
+   */
+  private sentPaced(target: ResolvedTarget, paced: PacingSpend, sentAt: number): void {
+    this.unpendRetryShare(target, paced);
+    paced.sentAt = sentAt;
+    let log = this.sentPacing.get(target.id);
+    if (log === undefined) this.sentPacing.set(target.id, (log = new SentCallLog()));
+    log.add(paced as PacingSpend & { sentAt: number }, sentAt);
+  }
+
   /** A retry's share whose call goes out or is settled: no longer carried to newer quotas. */
   private unpendRetryShare(target: ResolvedTarget, share: PacingSpend): void {
     const pending = this.pendingRetryShares.get(target.id);
@@ -1729,11 +1752,23 @@ export class Resilience {
   }
 
   /**
-   * Makes `quota` (a newer report) the target's, with the shares of the retries still waiting to go
-   * out counted against it: the report cannot count calls not sent yet, and the callers refused after
-   * them must keep waiting behind them. Each such share moves to the new quota, where it is settled.
+   * Makes `quota` (a newer report) the target's, with what it cannot count counted against it:
+   * - the calls that went out after it was observed (another process' report that arrived late), each
+   *   for what it used when it has ended, for its estimate while it runs (it then moves to the new
+   *   quota, where it is corrected);
+   * - the shares of the retries still waiting to go out: the callers refused after them must keep
+   *   waiting behind them. Each such share moves to the new quota, where it is settled.
    */
   private replacePacing(targetId: string, quota: ProviderQuota, now: number): void {
+    // Calls that went out after the report was observed (it arrived late): counted as the provider
+    // will, what they used once ended, their estimate while they run (then corrected on this quota).
+    const sent = this.sentPacing.get(targetId)?.sentAfter(quota.reportedAt);
+    if (sent !== undefined) {
+      for (const call of sent) {
+        quota.spend(call.kept ?? call.need, now);
+        if (call.kept === undefined) call.quota = quota;
+      }
+    }
     const pending = this.pendingRetryShares.get(targetId);
     if (pending !== undefined) {
       for (const share of pending) {
@@ -1767,9 +1802,11 @@ export class Resilience {
   /**
    * Corrects what pacing counted for an attempt's call once the attempt has ended, on the quota it was
    * counted against (the one current when it went out: a call whose quota was replaced while it waited
-   * is counted again against the new one, see runChain). When a newer report (headers, a 429's, another
-   * process') has replaced that quota since the call went out, nothing: that report came from the
-   * provider after the call reached it and counts it as the provider does (and the next one will).
+   * is counted again against the new one, see runChain, and so is one that went out after the newer
+   * report was observed, see replacePacing). When a newer report (headers, a 429's, another process')
+   * observed after the call went out has replaced that quota, nothing: it counts the call as the
+   * provider does (and the next one will). What the call still takes is kept with it, for a report
+   * observed before it went out that arrives later.
    * - `unsent` (a limit denied it after pacing counted it, the caller aborted or the deadline passed
    *   while it waited): its request and estimate are given back.
    * - `refused` (an error response, or a failure without a reply, and no usage reported): its tokens
@@ -1781,9 +1818,8 @@ export class Resilience {
    * provider, which may bill it in full.
    */
   private settlePacing(target: ResolvedTarget, spent: PacingSpend | undefined, outcome: PacingOutcome): void {
-    if (spent === undefined) return;
+    if (spent === undefined || spent.kept !== undefined) return;
     this.unpendRetryShare(target, spent);
-    if (this.pacing.get(target.id) !== spent.quota) return;
     const { need } = spent;
     let back: QuotaNeed;
     if (outcome === 'unsent') back = need;
@@ -1792,6 +1828,14 @@ export class Resilience {
       const used = pacingNeed(outcome);
       back = { requests: 0, tokens: need.tokens - used.tokens, inputTokens: need.inputTokens - used.inputTokens, outputTokens: need.outputTokens - used.outputTokens };
     }
+    // What a report that replaces the quota later, observed before the call went out, counts it for.
+    spent.kept = {
+      requests: need.requests - back.requests,
+      tokens: need.tokens - back.tokens,
+      inputTokens: need.inputTokens - back.inputTokens,
+      outputTokens: need.outputTokens - back.outputTokens,
+    };
+    if (this.pacing.get(target.id) !== spent.quota) return;
     spent.quota.giveBack(back, this.clock.now());
   }
 
