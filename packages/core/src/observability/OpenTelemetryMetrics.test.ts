@@ -92,6 +92,16 @@ describe('OpenTelemetryMetrics', () => {
     });
   });
 
+  it('records no token usage for a request that failed without an answer (its input_tokens are the estimate)', async () => {
+    const { reader, sink } = setup();
+    const { final_model: _m, final_target: _t, ...rest } = fallbackRecord();
+    const refused = attemptRecord({ outcome: 'error', errorKind: 'overloaded', status: 503 });
+    sink.request({ ...rest, outcome: 'failure', error_kind: 'overloaded', output_tokens: 0, actual_cost: 0, attempts: [refused] });
+    sink.request({ ...rest, outcome: 'failure', error_kind: 'rate_limited', output_tokens: 0, actual_cost: 0, attempts: [] });
+    const data = await collect(reader);
+    expect(data.has(N.tokenUsage) ? points(data, N.tokenUsage) : []).toEqual([]);
+  });
+
   it("records a cut-off call's late usage as token usage and its cost as kind late", async () => {
     const { reader, sink } = setup();
     playScenario(sink);

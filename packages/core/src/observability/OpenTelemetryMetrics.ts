@@ -105,7 +105,8 @@ export interface OpenTelemetryMetricsOptions {
  * Per attempt: `gen_ai.client.operation.duration` (seconds) with `gen_ai.operation.name`,
  * `gen_ai.provider.name`, `gen_ai.request.model`, `gen_ai.response.model` (on success) and `error.type`
  * (the error kind), plus `llm_resilience.attempts` and `llm_resilience.validation_failures`.
- * Per request: `gen_ai.client.token.usage` (`gen_ai.token.type` = input | output), `llm_resilience.requests`
+ * Per request: `gen_ai.client.token.usage` (`gen_ai.token.type` = input | output; the tokens of the answer
+ * the request used, none for a request that failed without one), `llm_resilience.requests`
  * (route, priority, outcome, fallback_used), `.request.duration`, `.retries`, `.fallbacks`, `.skipped_targets`
  * (by reason), `.rate_limits_absorbed` (provider 429s on the way to a success), `.cost_usd` (estimated | actual).
  * A call cut off by its timeout that answered later all the same (it ignored `ctx.signal`) adds one
@@ -245,12 +246,14 @@ export class OpenTelemetryMetrics implements Metrics {
       if (record.estimated_cost > 0) this.cost.add(record.estimated_cost, { ...modelAttrs, [A.costKind]: 'estimated' });
       if (record.actual_cost > 0) this.cost.add(record.actual_cost, { ...modelAttrs, [A.costKind]: 'actual' });
 
-      if (record.input_tokens > 0 || record.output_tokens > 0) {
+      // Only an answer's usage: a failure keeps the pre-call estimate as input_tokens (see usedTokens).
+      const used = facts.tokens;
+      if (used) {
         const tokens: Attributes = { [A.operationName]: this.operationName, [A.requestModel]: facts.model, ...route };
         if (facts.finalProvider) Object.assign(tokens, this.provider(facts.finalProvider));
         if (record.final_model) tokens[A.responseModel] = record.final_model;
-        this.tokenUsage.record(record.input_tokens, { ...tokens, [A.tokenType]: 'input' });
-        this.tokenUsage.record(record.output_tokens, { ...tokens, [A.tokenType]: 'output' });
+        this.tokenUsage.record(used.input, { ...tokens, [A.tokenType]: 'input' });
+        this.tokenUsage.record(used.output, { ...tokens, [A.tokenType]: 'output' });
       }
     });
   }

@@ -1,5 +1,6 @@
 import * as promClient from 'prom-client';
 import { Counter, Registry } from 'prom-client';
+import { drive, http, scripted, setup } from '../engine/engineTestKit';
 import { ResilienceError } from '../errors/ResilienceError';
 import { PrometheusMetrics } from './PrometheusMetrics';
 import { attemptRecord, fallbackRecord } from './testRecords';
@@ -82,6 +83,44 @@ describe('PrometheusMetrics', () => {
     ]);
     // No request or attempt is counted for it: those ended with their own records.
     expect(lines(text, 'llm_resilience_requests_total')).toHaveLength(1);
+  });
+
+  it('does not count tokens for a request that failed without any answer (every call a 503)', async () => {
+    // No provider answered, nothing was billed: the record's input_tokens (the pre-call estimate, 1000)
+    // are no tokens used.
+    const registry = new Registry();
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'] } }, { metrics: new PrometheusMetrics({ registry }) });
+    const { fn } = scripted({ a: [http(503)], b: [http(503)] });
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 1000 }, fn)).catch(() => undefined);
+    expect(lines(await registry.metrics(), 'llm_resilience_tokens_total')).toEqual([]);
+  });
+
+  it('does not count tokens for a request rejected at admission (no call made)', async () => {
+    const registry = new Registry();
+    const { engine, clock, records } = setup(
+      { limits: [{ scope: ['user'], metric: 'requests', limit: 1, window: '1m' }] },
+      { chat: { chain: ['a', 'b'] } },
+      { metrics: new PrometheusMetrics({ registry }) },
+    );
+    const { fn } = scripted({});
+    await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u' }, inputTokens: 10 }, fn));
+    const before = lines(await registry.metrics(), 'llm_resilience_tokens_total');
+    await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u' }, inputTokens: 10 }, fn)).catch(() => undefined);
+    expect(records[1]).toMatchObject({ outcome: 'failure', attempts: [] });
+    expect(lines(await registry.metrics(), 'llm_resilience_tokens_total')).toEqual(before);
+  });
+
+  it("counts a broken-off stream's tokens only when its adapter gave their usage", async () => {
+    const registry = new Registry();
+    const { engine, clock } = setup({}, { chat: { chain: ['a'] } }, { metrics: new PrometheusMetrics({ registry }) });
+    const open = () => drive(clock, engine.execute({ route: 'chat', inputTokens: 10, maxOutputTokens: 400, stream: true }, async () => ({ stream: true })));
+    (await open()).fail(new Error('broken')); // no usage: its estimate was given back
+    expect(lines(await registry.metrics(), 'llm_resilience_tokens_total')).toEqual([]);
+    (await open()).fail(new Error('reader stopped'), { inputTokens: 10, outputTokens: 150 });
+    expect(lines(await registry.metrics(), 'llm_resilience_tokens_total')).toEqual([
+      'llm_resilience_tokens_total{route="chat",model="model-a",type="input"} 10',
+      'llm_resilience_tokens_total{route="chat",model="model-a",type="output"} 150',
+    ]);
   });
 
   it('never exposes user, team or tenant ids', async () => {

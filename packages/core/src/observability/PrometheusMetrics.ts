@@ -55,7 +55,9 @@ export interface PrometheusMetricsOptions {
  * | `llm_resilience_queue_rejections_total` | counter | traffic_class, reason |
  * | `llm_resilience_queue_depth` | gauge | traffic_class |
  *
- * Tokens and `actual` cost are those of the answers requests used; a call cut off by its timeout that
+ * Tokens and `actual` cost are those of the answers requests used: a request that failed without one
+ * (every call refused, rejected at admission or in the queue, replies rejected by validation) adds no
+ * tokens, only a stream that broke off with its usage given (`fail(error, usage)`) does; a call cut off by its timeout that
  * answered later all the same (it ignored `ctx.signal`) adds its tokens to `tokens_total` and its
  * cost as `kind="late"`, so `actual` plus `late` is what providers billed; one that reported no usage
  * adds only its estimated cost, as `kind="late_estimated"` (an upper bound).
@@ -206,8 +208,10 @@ export class PrometheusMetrics implements Metrics {
         this.rateLimitsAbsorbed.inc({ route, target: r.target, provider: r.provider });
       }
       const model = facts.model;
-      if (record.input_tokens > 0) this.tokens.inc({ route, model, type: 'input' }, record.input_tokens);
-      if (record.output_tokens > 0) this.tokens.inc({ route, model, type: 'output' }, record.output_tokens);
+      // Only an answer's usage: a failure keeps the pre-call estimate as input_tokens (see usedTokens).
+      const used = facts.tokens;
+      if (used && used.input > 0) this.tokens.inc({ route, model, type: 'input' }, used.input);
+      if (used && used.output > 0) this.tokens.inc({ route, model, type: 'output' }, used.output);
       if (record.estimated_cost > 0) this.cost.inc({ route, model, kind: 'estimated' }, record.estimated_cost);
       if (record.actual_cost > 0) this.cost.inc({ route, model, kind: 'actual' }, record.actual_cost);
     });

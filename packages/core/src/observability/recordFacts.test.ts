@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { drive, http, ok, scripted, setup } from '../engine/engineTestKit';
 import { PrometheusMetrics } from './PrometheusMetrics';
-import { attemptErrorKind, breakerStateValue, reasonLabel, recordFacts } from './recordFacts';
+import { attemptErrorKind, breakerStateValue, reasonLabel, recordFacts, usedTokens } from './recordFacts';
 import { attemptRecord, fallbackRecord } from './testRecords';
 
 describe('recordFacts', () => {
@@ -50,6 +50,27 @@ describe('recordFacts', () => {
       attempts: [attemptRecord({ outcome: 'error', errorKind: 'timeout' }), attemptRecord({ attempt: 2, targetAttempt: 2 })],
     });
     expect(recordFacts(r).fallbacksTo).toEqual([]);
+  });
+});
+
+describe('usedTokens', () => {
+  const { final_model: _m, final_target: _t, ...failed } = fallbackRecord({ outcome: 'failure', output_tokens: 0 });
+
+  it("counts a success's tokens", () => {
+    expect(usedTokens(fallbackRecord())).toEqual({ input: 1800, output: 420 });
+    expect(recordFacts(fallbackRecord()).tokens).toEqual({ input: 1800, output: 420 });
+  });
+
+  it('counts none for a failure without an answer (input_tokens is the pre-call estimate)', () => {
+    expect(usedTokens({ ...failed, attempts: [] })).toBeUndefined();
+    expect(usedTokens({ ...failed, attempts: [attemptRecord({ outcome: 'error', errorKind: 'overloaded' })] })).toBeUndefined();
+    expect(usedTokens({ ...failed, actual_cost: 0.01, attempts: [attemptRecord({ outcome: 'invalid_output' })] })).toBeUndefined();
+    expect(recordFacts({ ...failed, attempts: [] }).tokens).toBeUndefined();
+  });
+
+  it('counts a broken-off stream only with the usage its adapter gave (output tokens on the record)', () => {
+    expect(usedTokens(failed)).toBeUndefined(); // last attempt succeeded, no usage given
+    expect(usedTokens({ ...failed, output_tokens: 50 })).toEqual({ input: 1800, output: 50 });
   });
 });
 

@@ -13,6 +13,11 @@ export interface RecordFacts {
   finalProvider?: string;
   /** The model that answered, else the primary model. */
   model: string;
+  /**
+   * Tokens of the answer the request used, for the token metrics; undefined when no answer's usage is
+   * on the record (see {@link usedTokens}).
+   */
+  tokens?: { input: number; output: number };
 }
 
 /**
@@ -49,7 +54,34 @@ export function recordFacts(record: RequestRecord): RecordFacts {
 
   const facts: RecordFacts = { fallbacksTo, rateLimitsAbsorbed, model: record.final_model ?? record.primary_model };
   if (final) facts.finalProvider = final.provider;
+  const tokens = usedTokens(record);
+  if (tokens) facts.tokens = tokens;
   return facts;
+}
+
+/**
+ * The tokens of the answer a request used, as the token metrics count them, or undefined when the
+ * record holds none. A record starts with the pre-call estimate as `input_tokens`, and a failed
+ * request keeps it: no provider answered (every call refused, a rejection at admission or in the
+ * queue), or the replies were rejected by validation (billed: their cost is in `actual_cost`, their
+ * tokens are no answer the request used). So only these count:
+ * - a success: the usage of its answer;
+ * - a stream that broke off after its answer was handed out (its last attempt succeeded) and whose
+ *   adapter gave `fail(error, usage)`: the record then carries that usage. Only such usage sets a
+ *   failure's `output_tokens`, so a failure counts only with output tokens (without usage, the
+ *   stream's estimate was given back, as the engine does).
+ *
+ * @example
+ * ```ts
+ * usedTokens({ ...record, outcome: 'failure', attempts: [] }); // undefined: no provider answered
+ * ```
+ */
+export function usedTokens(record: RequestRecord): { input: number; output: number } | undefined {
+  const answered =
+    record.outcome === 'success' ||
+    (record.output_tokens > 0 && record.attempts[record.attempts.length - 1]?.outcome === 'success');
+  if (!answered || (record.input_tokens <= 0 && record.output_tokens <= 0)) return undefined;
+  return { input: Math.max(0, record.input_tokens), output: Math.max(0, record.output_tokens) };
 }
 
 /**
