@@ -27,6 +27,7 @@ import { PACING_MARGIN, ProviderQuota, type QuotaNeed } from '../pacing/Provider
 import { SentCallLog } from '../pacing/SentCallLog';
 import { quotaShareRetryAfterMs } from '../pacing/shareRetryAfterMs';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
+import { QueueRejectedError } from '../scheduler/QueueRejectedError';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
 import { heuristicTokenCount } from '../tokens/heuristicTokenCount';
 import { estimateInputTokens } from '../tokens/estimateInputTokens';
@@ -926,6 +927,8 @@ export class Resilience {
       return r.value;
     };
     const rejected = (err: unknown): never => {
+      // Time it spent queued before the scheduler refused it (its deadline passed, the queue was full, shutdown).
+      if (isInstance(err, QueueRejectedError)) s.record.queue_wait_ms = err.waitedMs;
       const denial = lastDenial;
       if (denial) {
         this.events.emit('limited', {
@@ -1194,7 +1197,6 @@ export class Resilience {
     const retry = route.retry;
     let attempts = 0;
     let last: ClassifiedError | undefined;
-    let tried = 0;
     // What earlier runs learned (this run's own failures apply to the next run only: a chain may list
     // a target twice, and a plain route must call it twice as before).
     const failedEarlier = s.failedTargets && new Map(s.failedTargets);
@@ -1384,7 +1386,9 @@ export class Resilience {
         if (paced !== undefined) this.sentPaced(target, paced, started);
         attempts++;
         targetAttempt++;
-        if (tried++ > 0 && targetAttempt === 1) s.record.fallback_used = true;
+        // Called past the chain's first target (it failed, or was skipped): a fallback, also when the
+        // request fails in the end (a success's record says whether the answer came from one).
+        if (i > 0 && targetAttempt === 1) s.record.fallback_used = true;
         const ownTimeoutMs = target.timeoutMs ?? route.timeoutMs ?? this.policy.defaultTimeoutMs;
         const timeoutMs = Math.min(ownTimeoutMs, s.deadline !== undefined ? Math.max(0, s.deadline - started) : Infinity);
         const attemptRecord: AttemptRecord = {
@@ -1456,8 +1460,13 @@ export class Resilience {
               const spent = this.amounts(target, usage);
               s.rejectedCostUsd += spent.costUsd;
               if (reservation) await this.releaseTarget(reservation, target, reservation.settle(spent));
+              // A repair needs an attempt left: without one the chain moves on, as a failed call does.
               const action =
-                route.onInvalidOutput === 'retry-stricter' && !repairUsed ? 'retry-stricter' : route.onInvalidOutput === 'fail' ? 'fail' : 'fallback';
+                route.onInvalidOutput === 'retry-stricter' && !repairUsed && attempts < retry.maxAttempts
+                  ? 'retry-stricter'
+                  : route.onInvalidOutput === 'fail'
+                    ? 'fail'
+                    : 'fallback';
               this.events.emit('validation', { requestId: s.requestId, route: route.name, target: target.id, reason, action });
               last = { kind: 'validation_failed', message: reason, cause: undefined };
               if (action === 'retry-stricter') {
