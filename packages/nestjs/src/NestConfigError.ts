@@ -74,9 +74,10 @@ export function helpLink(code: string): string {
 export class NestConfigError extends ResilienceError {
   /** Where the code is explained. */
   readonly help: string;
-  constructor(code: NestConfigErrorCode, message: string) {
+  /** `options.cause`: the error behind it (e.g. the core's own error for an option of the engine the module builds). */
+  constructor(code: NestConfigErrorCode, message: string, options: { cause?: unknown } = {}) {
     const help = helpLink(code);
-    super(`${message} See ${help}.`, { kind: 'invalid_request', code });
+    super(`${message} See ${help}.`, { kind: 'invalid_request', code, ...(options.cause !== undefined ? { cause: options.cause } : {}) });
     this.help = help;
   }
 }

@@ -172,6 +172,79 @@ describe('ResilienceModule options are checked when the application starts', () 
       message: expect.stringMatching(/^ResilienceModule.forRootAsync: expected an options object \(\{ engine \} or \{ policy \}\), got undefined/),
     });
   });
+
+  it('forRoot: a store, clock, logger or metrics that createResilience refuses stops the boot with a NestConfigError naming the option, the core error as cause', async () => {
+    for (const name of ['store', 'clock', 'logger', 'metrics'] as const) {
+      const boot = compile(ResilienceModule.forRoot({ policy: policy(), [name]: 'redis' as never }));
+      await expect(boot).rejects.toBeInstanceOf(NestConfigError);
+      await expect(boot).rejects.toMatchObject({
+        code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+        help: 'docs/nestjs.md#err_llmr_nest_invalid_options',
+        message: expect.stringMatching(new RegExp(`^ResilienceModule\\.forRoot ${name}: expected .*, got string\\. See docs/nestjs\\.md#err_llmr_nest_invalid_options\\.$`)),
+        cause: expect.objectContaining({ code: 'ERR_LLMR_INVALID_OPTIONS', message: expect.stringContaining(`options.${name}:`) }),
+      });
+    }
+  });
+
+  it('forRoot: a bad engineOptions member is named under engineOptions; several bad options are listed together', async () => {
+    await expect(compile(ResilienceModule.forRoot({ policy: policy(), engineOptions: { retryBudget: 3 } as never }))).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message: expect.stringMatching(/^ResilienceModule\.forRoot engineOptions\.retryBudget: expected false, or \{ maxTokens, tokenRatio \}.*, got 3\. See /),
+    });
+    const several = compile(
+      ResilienceModule.forRoot({ policy: policy(), clock: 5 as never, engineOptions: { redact: { secrets: ['short'] }, tokenizr: {} } as never }),
+    );
+    await expect(several).rejects.toBeInstanceOf(NestConfigError);
+    await expect(several).rejects.toThrow(/^ResilienceModule\.forRoot engineOptions\.redact, engineOptions\.tokenizr, clock: invalid createResilience options:\n/);
+    await expect(several).rejects.toThrow(/\n {2}- engineOptions\.redact\.secrets\[0\]: expected a string of at least 8 characters/);
+    await expect(several).rejects.toThrow(/\n {2}- engineOptions\.tokenizr: unknown option \(known: /);
+    await expect(several).rejects.toThrow(/\n {2}- clock: expected an object with now\(\) and sleep\(\), got 5\. See /);
+  });
+
+  it('forRoot: a raw policy config the core refuses stops the boot with a NestConfigError naming policy and every bad path', async () => {
+    const boot = compile(ResilienceModule.forRoot({ policy: { routes: { chat: { chain: [] } } } }));
+    await expect(boot).rejects.toBeInstanceOf(NestConfigError);
+    await expect(boot).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message: expect.stringMatching(/^ResilienceModule\.forRoot policy: Invalid llm-resilience policy \(\d+ problems?\):\n {2}- routes\.chat\.chain: /),
+      cause: expect.objectContaining({ code: 'ERR_LLMR_INVALID_POLICY' }),
+    });
+  });
+
+  it('forRootAsync: options a factory makes that createResilience refuses stop the boot with a NestConfigError worded for forRootAsync', async () => {
+    const boot = compile(ResilienceModule.forRootAsync({ useFactory: () => ({ policy: policy(), engineOptions: { stor: {} } as never }) }));
+    await expect(boot).rejects.toBeInstanceOf(NestConfigError);
+    await expect(boot).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message: expect.stringMatching(/^ResilienceModule\.forRootAsync engineOptions\.stor: unknown option \(known: .*\)\. See /),
+      cause: expect.objectContaining({ code: 'ERR_LLMR_INVALID_OPTIONS' }),
+    });
+    @Injectable()
+    class BadStore implements ResilienceOptionsFactory {
+      createResilienceOptions(): ResilienceModuleOptions {
+        return { policy: policy(), store: {} as never };
+      }
+    }
+    await expect(compile(ResilienceModule.forRootAsync({ useClass: BadStore }))).rejects.toThrow(
+      /^ResilienceModule\.forRootAsync store: expected an object with reserve\(\) and adjust\(\), got object\./,
+    );
+    await expect(compile(ResilienceModule.forRootAsync({ useFactory: () => ({ policy: { routes: { chat: { chain: [] } } } }) }))).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message: expect.stringMatching(/^ResilienceModule\.forRootAsync policy: Invalid llm-resilience policy/),
+    });
+  });
+
+  it('forRoot: drainTimeoutMs next to an engine passed in without shutdownEngine: true is refused, since the module would not drain it', async () => {
+    const engine = createResilience(policy());
+    const boot = compile(ResilienceModule.forRoot({ engine, drainTimeoutMs: 5_000 }));
+    await expect(boot).rejects.toBeInstanceOf(NestConfigError);
+    await expect(boot).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+      message: expect.stringMatching(/^ResilienceModule\.forRoot drainTimeoutMs: .*would be ignored\. Add `shutdownEngine: true`/),
+    });
+    const owned = await compile(ResilienceModule.forRoot({ engine, drainTimeoutMs: 5_000, shutdownEngine: true }));
+    await owned.close();
+  });
 });
 
 describe('ResilienceModule.forRootAsync', () => {

@@ -1,7 +1,7 @@
 import { createResilience, type Resilience } from '@llm-resilience/core';
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { checkAsyncOptions, checkEngineSource, checkModuleOptions, optionsFromFactory } from './moduleOptions';
+import { checkAsyncOptions, checkEngineSource, checkModuleOptions, engineBuildError, optionsFromFactory } from './moduleOptions';
 import { ResilienceService } from './ResilienceService';
 import {
   RESILIENCE_ENGINE,
@@ -13,30 +13,41 @@ import {
 
 /**
  * The engine of the module options: the one passed in, or one built from the policy. Throws
- * `ERR_LLMR_NEST_INVALID_OPTIONS` unless exactly one of `engine` and `policy` is given.
+ * `ERR_LLMR_NEST_INVALID_OPTIONS`, naming the option after `where`, unless exactly one of `engine`
+ * and `policy` is given, or when `createResilience` refuses the policy or an option of the engine
+ * (`store`, `clock`, `logger`, `metrics`, `engineOptions`; the core's error is the `cause`).
  *
  * @example
  * ```ts
- * const engine = engineFromOptions({ policy, store });
+ * const engine = engineFromOptions({ policy, store }, 'ResilienceModule.forRoot');
  * ```
  */
-export function engineFromOptions(options: ResilienceModuleOptions): Resilience {
-  checkEngineSource(options, 'ResilienceModule');
+export function engineFromOptions(options: ResilienceModuleOptions, where = 'ResilienceModule'): Resilience {
+  checkEngineSource(options, where);
   if (options.engine !== undefined) return options.engine;
-  return createResilience(options.policy!, {
-    ...options.engineOptions,
-    ...(options.store !== undefined ? { store: options.store } : {}),
-    ...(options.clock !== undefined ? { clock: options.clock } : {}),
-    ...(options.logger !== undefined ? { logger: options.logger } : {}),
-    ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
-  });
+  try {
+    return createResilience(options.policy!, {
+      ...options.engineOptions,
+      ...(options.store !== undefined ? { store: options.store } : {}),
+      ...(options.clock !== undefined ? { clock: options.clock } : {}),
+      ...(options.logger !== undefined ? { logger: options.logger } : {}),
+      ...(options.metrics !== undefined ? { metrics: options.metrics } : {}),
+    });
+  } catch (e) {
+    throw engineBuildError(e, options, where);
+  }
 }
 
-const engineProvider: Provider = {
-  provide: RESILIENCE_ENGINE,
-  useFactory: (options: ResilienceModuleOptions) => engineFromOptions(options),
-  inject: [RESILIENCE_MODULE_OPTIONS],
-};
+/** The engine provider of `forRoot` / `forRootAsync`; errors name the option after `where`. */
+function engineProvider(where: string): Provider {
+  return {
+    provide: RESILIENCE_ENGINE,
+    useFactory: (options: ResilienceModuleOptions) => engineFromOptions(options, where),
+    inject: [RESILIENCE_MODULE_OPTIONS],
+  };
+}
+
+const FOR_ROOT_WHERE = 'ResilienceModule.forRoot';
 
 const EXPORTS = [RESILIENCE_MODULE_OPTIONS, RESILIENCE_ENGINE, ResilienceService];
 
@@ -70,8 +81,8 @@ export class ResilienceModule {
       global: true,
       imports: [DiscoveryModule],
       providers: [
-        { provide: RESILIENCE_MODULE_OPTIONS, useFactory: () => checkModuleOptions(options, 'ResilienceModule.forRoot') },
-        engineProvider,
+        { provide: RESILIENCE_MODULE_OPTIONS, useFactory: () => checkModuleOptions(options, FOR_ROOT_WHERE) },
+        engineProvider(FOR_ROOT_WHERE),
         ResilienceService,
       ],
       exports: EXPORTS,
@@ -99,7 +110,7 @@ export class ResilienceModule {
       module: ResilienceModule,
       global: true,
       imports: [DiscoveryModule, ...(options.imports ?? [])],
-      providers: [...asyncOptionsProviders(options), engineProvider, ResilienceService, ...(options.extraProviders ?? [])],
+      providers: [...asyncOptionsProviders(options), engineProvider(ASYNC_WHERE), ResilienceService, ...(options.extraProviders ?? [])],
       exports: EXPORTS,
     };
   }

@@ -49,6 +49,22 @@ describe('checkModuleOptions', () => {
     expect(e.message).toMatch(message);
   });
 
+  it.each<[string, object, RegExp]>([
+    ['beside an engine passed in', { engine, drainTimeoutMs: 5_000 }, /^ResilienceModule.forRoot drainTimeoutMs: bounds the drain of an engine the module shuts down; an engine passed in as `engine` is not shut down by the module unless `shutdownEngine: true`, so it would be ignored\. Add `shutdownEngine: true`/],
+    ['beside an engine passed in with shutdownEngine: false', { engine, drainTimeoutMs: 0, shutdownEngine: false }, /^ResilienceModule.forRoot drainTimeoutMs: .*unless `shutdownEngine: true`/],
+    ['with a module-built engine and shutdownEngine: false', { policy, drainTimeoutMs: 5_000, shutdownEngine: false }, /^ResilienceModule.forRoot drainTimeoutMs: .*with `shutdownEngine: false` it would be ignored\./],
+  ])('refuses drainTimeoutMs for an engine the module does not shut down (%s)', (_name, options, message) => {
+    const e = errorOf(() => checkModuleOptions(options, WHERE));
+    expect(e.code).toBe('ERR_LLMR_NEST_INVALID_OPTIONS');
+    expect(e.message).toMatch(message);
+  });
+
+  it('accepts drainTimeoutMs for an engine the module shuts down', () => {
+    expect(() => checkModuleOptions({ policy, drainTimeoutMs: 5_000 }, WHERE)).not.toThrow();
+    expect(() => checkModuleOptions({ policy, drainTimeoutMs: 5_000, shutdownEngine: true }, WHERE)).not.toThrow();
+    expect(() => checkModuleOptions({ engine, drainTimeoutMs: 5_000, shutdownEngine: true }, WHERE)).not.toThrow();
+  });
+
   it('rejects engineOptions that are not an object', () => {
     expect(() => checkModuleOptions({ policy, engineOptions: 'fast' as never }, WHERE)).toThrow(
       /^ResilienceModule.forRoot engineOptions: expected a plain object of createResilience options, got 'fast'\./,

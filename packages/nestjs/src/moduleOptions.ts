@@ -29,8 +29,8 @@ const MODULE_OPTIONS: readonly (keyof ResilienceModuleOptions)[] = [
 const ASYNC_OPTIONS: readonly (keyof ResilienceModuleAsyncOptions)[] = ['imports', 'useFactory', 'inject', 'useClass', 'useExisting', 'extraProviders'];
 const ASYNC_SOURCES = ['useFactory', 'useClass', 'useExisting'] as const;
 
-function invalid(message: string): NestConfigError {
-  return new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', message);
+function invalid(message: string, cause?: unknown): NestConfigError {
+  return new NestConfigError('ERR_LLMR_NEST_INVALID_OPTIONS', message, { cause });
 }
 
 /**
@@ -74,7 +74,8 @@ export function checkEngineSource(options: unknown, where: string): asserts opti
  * `engineOptions`) beside an `engine` passed in, which would ignore them; `engineOptions` a plain
  * object; `identity` a function; `audience` `internal` or `customer`; `limits` valid inbound rules
  * (the same `ERR_LLMR_NEST_INVALID_LIMIT` as `@RateLimited({ limits })`); `shutdownEngine` a boolean;
- * `drainTimeoutMs` a number of ms from 0 to 2^31 - 1. Errors name the option after `where` and show a value
+ * `drainTimeoutMs` a number of ms from 0 to 2^31 - 1, and only for an engine the module shuts down (a
+ * module-built one, or `engine` with `shutdownEngine: true`), which alone it drains. Errors name the option after `where` and show a value
  * only when it is a number, a boolean or a short string (else its type: `got a bigint`)
  * (`ResilienceModule.forRoot limits[0].limit: expected a positive number, got -1`). Returns the
  * options unchanged.
@@ -117,7 +118,61 @@ export function checkModuleOptions(options: unknown, where: string): ResilienceM
     // Node fires a longer timer after 1 ms: the engine would stop at once instead of draining.
     throw invalid(`${where} drainTimeoutMs: expected a number of ms from 0 to ${MAX_TIMER_MS} (about 24.8 days, the longest timer Node keeps), got ${shown(drain)}.`);
   }
+  if (drain !== undefined && !(options.shutdownEngine ?? options.engine === undefined)) {
+    // Only an engine the module shuts down is drained by it (ResilienceService): the option would do nothing.
+    throw invalid(
+      options.engine !== undefined
+        ? `${where} drainTimeoutMs: bounds the drain of an engine the module shuts down; an engine passed in as \`engine\` is not shut down by the module ` +
+            `unless \`shutdownEngine: true\`, so it would be ignored. Add \`shutdownEngine: true\`, or drop it and call ` +
+            `engine.shutdown({ drain: true, timeoutMs }) yourself after app.close().`
+        : `${where} drainTimeoutMs: bounds the drain of an engine the module shuts down; with \`shutdownEngine: false\` it would be ignored. ` +
+            `Drop \`shutdownEngine: false\`, or drop it and call engine.shutdown({ drain: true, timeoutMs }) yourself after app.close().`,
+    );
+  }
   return options;
+}
+
+/** Options of `ResilienceModule` that the module passes to `createResilience` under the same name. */
+const TOP_LEVEL_ENGINE_OPTIONS = new Set<string>(['store', 'clock', 'logger', 'metrics']);
+
+/** `- options.<key><rest of the path>: <problem>`, a line of the core's `ERR_LLMR_INVALID_OPTIONS`. */
+const CORE_OPTION_PROBLEM = /^\s*-\s+options\.([A-Za-z_$][\w$]*)([^\s:]*): (.+)$/;
+
+/**
+ * The error to throw for `err`, thrown by `createResilience` while the module builds its engine from
+ * `options`: the core's own setup errors become a {@link NestConfigError} `ERR_LLMR_NEST_INVALID_OPTIONS`
+ * naming the module option after `where` (with the core's error as `cause`), so a bad option stops the
+ * boot like every other one. An invalid createResilience option (`ERR_LLMR_INVALID_OPTIONS`) is named
+ * as the module option it came from (`store`, `clock`, `logger`, `metrics`, or `engineOptions.<key>`);
+ * an invalid raw policy config (`PolicyConfigError`, `ERR_LLMR_INVALID_POLICY`) as `policy`, with every
+ * bad path of the core's message. Matched by code, so errors of another copy of the core are
+ * recognised too. Any other error is returned unchanged.
+ *
+ * @example
+ * ```ts
+ * try { createResilience(policy, { store: 'redis' }); } catch (e) { throw engineBuildError(e, { policy, store: 'redis' }, 'ResilienceModule.forRoot'); }
+ * // NestConfigError: "ResilienceModule.forRoot store: expected an object with reserve() and adjust(), got string. See docs/nestjs.md#err_llmr_nest_invalid_options."
+ * ```
+ */
+export function engineBuildError(err: unknown, options: ResilienceModuleOptions, where: string): unknown {
+  if (!(err instanceof Error)) return err;
+  const code = (err as { code?: unknown }).code;
+  if (code === 'ERR_LLMR_INVALID_POLICY') return invalid(sentence(`${where} policy: ${err.message}`), err);
+  if (code !== 'ERR_LLMR_INVALID_OPTIONS') return err;
+  const given = options as Record<string, unknown>;
+  const problems: string[] = [];
+  const names: string[] = [];
+  for (const line of err.message.split('\n')) {
+    const m = CORE_OPTION_PROBLEM.exec(line);
+    if (!m) continue;
+    const [, key, path, problem] = m as unknown as [string, string, string, string];
+    const name = TOP_LEVEL_ENGINE_OPTIONS.has(key) && given[key] !== undefined ? key : `engineOptions.${key}`;
+    if (!names.includes(name)) names.push(name);
+    problems.push(`${name}${path}: ${problem}`);
+  }
+  if (problems.length === 0) return invalid(sentence(`${where}: ${err.message}`), err);
+  if (problems.length === 1) return invalid(`${where} ${problems[0]}.`, err);
+  return invalid(`${where} ${names.join(', ')}: invalid createResilience options:\n${problems.map((p) => `  - ${p}`).join('\n')}.`, err);
 }
 
 /**
@@ -172,4 +227,9 @@ export function optionsFromFactory(factory: unknown, option: 'useClass' | 'useEx
     throw invalid(`${where} ${option}: ${name} has no createResilienceOptions() method; implement ResilienceOptionsFactory.`);
   }
   return (create as () => unknown).call(factory);
+}
+
+/** `text` ending with a full stop (the core's messages end without one), before the help link. */
+function sentence(text: string): string {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }

@@ -132,7 +132,9 @@ export interface ResilienceModuleOptions {
    * How long requests in flight and queued work may run during `app.close()` before the engine stops,
    * in ms, counted from `ResilienceService.beforeApplicationShutdown`; also the longest drain of the
    * engine once the HTTP server has closed. At most 2^31 - 1 (about 24.8 days, the longest timer Node
-   * keeps; checked at start-up). Default: no limit.
+   * keeps; checked at start-up). Only for an engine the module shuts down: next to `engine` it needs
+   * `shutdownEngine: true` (else the boot stops with a `NestConfigError`, as it would be ignored).
+   * Default: no limit.
    */
   drainTimeoutMs?: number;
   /**
