@@ -649,6 +649,59 @@ describe('ResilientRunnable.batch', () => {
     await expect(safe.batch([1, 2, 3])).rejects.toBeInstanceOf(ResilienceError);
   });
 
+  describe('request ids: one options object names the first item only, as LangChain does with runId', () => {
+    it("a call-level resilience.requestId is the first item's id; later items get <id>#<index>", async () => {
+      const { engine, records } = manualEngine();
+      const work = RunnableLambda.from(async (n: number) => n);
+      const safe = withResilience(work, { engine, route: 'chat', fallbacks: [work] });
+      expect(await safe.batch([1, 2, 3], { resilience: { requestId: 'job-42' } })).toEqual([1, 2, 3]);
+      expect(records.map((r) => r.request_id).sort()).toEqual(['job-42', 'job-42#1', 'job-42#2']);
+    });
+
+    it('a requestId bound with withConfig is treated the same way (the other bound resilience options are kept)', async () => {
+      const { engine, records } = manualEngine();
+      const work = RunnableLambda.from(async (n: number) => n);
+      const bound = withResilience(work, { engine, route: 'solo' }).withConfig({ resilience: { requestId: 'job-7', priority: 'live' } } as never);
+      await bound.batch([1, 2]);
+      expect(records.map((r) => r.request_id).sort()).toEqual(['job-7', 'job-7#1']);
+      expect(records.map((r) => r.priority)).toEqual(['live', 'live']);
+    });
+
+    it('a list of options keeps each item its own requestId', async () => {
+      const { engine, records } = manualEngine();
+      const work = RunnableLambda.from(async (n: number) => n);
+      const safe = withResilience(work, { engine, route: 'solo' });
+      await safe.batch([1, 2, 3], [{ resilience: { requestId: 'a' } }, { resilience: { requestId: 'b' } }, {}]);
+      const ids = records.map((r) => r.request_id);
+      expect(ids).toEqual(expect.arrayContaining(['a', 'b']));
+      expect(new Set(ids).size).toBe(3);
+    });
+
+    it("each item's run gets the engine's events of its own request only", async () => {
+      const { engine, clock, records } = manualEngine();
+      const failed = new Set<number>();
+      // Every input fails once on the primary (a retry), then answers.
+      const work = RunnableLambda.from(async (n: number) => {
+        if (!failed.has(n)) {
+          failed.add(n);
+          throw httpError(503, {}, 'overloaded');
+        }
+        return n;
+      });
+      const byRun = new Map<string, string[]>();
+      const handler = BaseCallbackHandler.fromMethods({
+        handleCustomEvent(name: string, _data: unknown, runId: string) {
+          byRun.set(runId, [...(byRun.get(runId) ?? []), name]);
+        },
+      });
+      handler.awaitHandlers = true;
+      const safe = withResilience(work, { engine, route: 'solo' });
+      expect(await drive(clock, safe.batch([1, 2, 3], { callbacks: [handler], resilience: { requestId: 'job-9' } }))).toEqual([1, 2, 3]);
+      expect(records.map((r) => r.request_id).sort()).toEqual(['job-9', 'job-9#1', 'job-9#2']);
+      expect([...byRun.values()]).toEqual([['llmr_retry'], ['llmr_retry'], ['llmr_retry']]);
+    });
+  });
+
   it('queues batch work behind a concurrency limit instead of bursting (no fallback, never over the limit)', async () => {
     const { engine, clock, records } = manualEngine({ limits: [{ scope: ['model'], metric: 'concurrency', limit: 1, match: { model: 'primary-model' } }] });
     const { runnable: primary, peak } = concurrencyProbe((n) => `primary ${n}`);

@@ -172,6 +172,19 @@ function mergedResilience(configs: ReadonlyArray<unknown>): ResilienceCallOption
   return parts.length > 1 ? Object.assign({}, ...parts) : undefined;
 }
 
+/**
+ * The request id of item `index` (> 0) of a `batch()` whose one options object names `requestId`: the
+ * first item keeps `requestId`, later ones get `<requestId>#<index>` (joinable by prefix).
+ *
+ * @example
+ * ```ts
+ * batchItemRequestId('job-42', 2); // 'job-42#2'
+ * ```
+ */
+function batchItemRequestId(requestId: string, index: number): string {
+  return index === 0 ? requestId : `${requestId}#${index}`;
+}
+
 function newRequestId(): string {
   return `lc_${globalThis.crypto.randomUUID()}`;
 }
@@ -382,7 +395,9 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
    * for capacity instead of bursting into provider limits. At most `maxConcurrency` (call config,
    * bound config included, then batch options, the `withResilience` option, else 16) are in flight.
    * A `timeout` in the call options is every item's deadline from the start of the batch (LangChain's
-   * abort signal for it starts there too); one in bound config, from the start of each item.
+   * abort signal for it starts there too); one in bound config, from the start of each item. A
+   * `resilience.requestId` in one options object for all inputs (or bound) is the first item's id;
+   * later items get `<requestId>#<index>`. With a list of options, each item keeps its own.
    */
   override async batch(
     inputs: RunInput[],
@@ -394,6 +409,19 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const configs = this._getOptionsList((timed ?? {}) as Partial<CallOptions>, inputs.length) as ResilientCallOptions<CallOptions>[];
     // Config bound with withConfig()/bind() counts, as in any RunnableBinding's batch (merged as each call merges it).
     const first = await this._mergeConfig(ensureConfig(configs[0] as Partial<CallOptions> | undefined), this.kwargs);
+    // One options object (or none) is every item's: its `resilience.requestId` (given in the call or bound)
+    // names the first item's request only, as LangChain keeps a `runId` for the first item only; later
+    // items get `<id>#<index>`, so records and the engine's events of distinct requests never share an id.
+    // A list of options gives each item its own options, its id included.
+    if (!Array.isArray(options)) {
+      const id = (first as AnyConfig).resilience?.requestId;
+      if (typeof id === 'string' && id.length > 0) {
+        for (let i = 1; i < configs.length; i++) {
+          const c = configs[i]!;
+          configs[i] = { ...c, resilience: { ...c.resilience, requestId: batchItemRequestId(id, i) } };
+        }
+      }
+    }
     const max = first.maxConcurrency ?? batchOptions?.maxConcurrency ?? this.resilience.maxConcurrency ?? DEFAULT_BATCH_CONCURRENCY;
     return runPool<RunOutput | Error>(inputs.length, max, async (i) => {
       try {

@@ -120,7 +120,10 @@ export interface ResilienceCallOptions {
   identity?: Identity;
   priority?: string;
   dataClass?: string;
-  /** Correlates the engine's record; default: the LangChain run id of this call. */
+  /**
+   * Correlates the engine's record; default: the LangChain run id of this call. In `batch()` with one
+   * options object for all inputs, the first input's id; input `i` (from 1) gets `<requestId>#<i>`.
+   */
   requestId?: string;
   /**
    * Absolute deadline (epoch ms by the engine's clock), queue wait included. A RunnableConfig
