@@ -29,9 +29,27 @@ function percent(ch: string): string {
  * ```
  */
 export function escapeStoreKey(key: string): string {
-  let out = NEEDS_ESCAPE.test(key) ? key.replace(ESCAPE_CHARS, percent) : key;
+  return escapeWith(key, NEEDS_ESCAPE, ESCAPE_CHARS);
+}
+
+/** Also `:` (see {@link escapeUntaggedPrefix}). */
+const PREFIX_NEEDS_ESCAPE = /[%{}#:]/;
+const PREFIX_ESCAPE_CHARS = /[%{}#:]/g;
+
+function escapeWith(key: string, needs: RegExp, chars: RegExp): string {
+  let out = needs.test(key) ? key.replace(chars, percent) : key;
   if (out.length > MAX_STORE_KEY_LENGTH) out = `#${createHash('sha256').update(out, 'utf8').digest('base64url')}`;
   return out;
+}
+
+/**
+ * The namespace of a keyspace without hash tag: as {@link escapeStoreKey}, and `:` percent-encoded too
+ * (`%3A`). The first `:` of every key then ends the namespace, so one prefix's namespace is never the
+ * start of another's (prefix `P` with key `r:x` and prefix `P:r` with key `x` would both be `P:r:r:x`),
+ * and `pattern()` matches the keys of its own prefix only. With the hash tag the closing `}` does that.
+ */
+function escapeUntaggedPrefix(prefix: string): string {
+  return escapeWith(prefix, PREFIX_NEEDS_ESCAPE, PREFIX_ESCAPE_CHARS);
 }
 
 /**
@@ -45,7 +63,10 @@ export function escapeStoreKey(key: string): string {
 export interface RedisKeyspaceOptions {
   /** Namespace of every key. Default `'llmr'`. */
   prefix?: string;
-  /** Wrap the namespace in a Redis Cluster hash tag (`{llmr}:...`). Default `true`. */
+  /**
+   * Wrap the namespace in a Redis Cluster hash tag (`{llmr}:...`). Default `true`. Without it the
+   * namespace is the prefix with `:` percent-encoded too (`app:eu` gives `app%3Aeu:...`).
+   */
   hashTag?: boolean;
 }
 
@@ -66,6 +87,9 @@ export type RedisKeyKind = 'r' | 'c' | 'w' | 'a' | 's' | 'b' | 'p' | 'h';
  * Builds the Redis keys of the store: `{<prefix>}:<kind>:<escaped key>`, where kind is a
  * {@link RedisKeyKind}. With the default hash tag every key of the
  * namespace lives in one Cluster slot, which is what makes a multi-key reservation atomic on Cluster.
+ * Without it (`hashTag: false`) keys are `<prefix>:<kind>:<escaped key>`, `:` in the prefix
+ * percent-encoded. Distinct (prefix, hash tag, kind, key) always give distinct Redis keys, and
+ * `pattern()` matches the keys of its own namespace only.
  *
  * @example
  * ```ts
@@ -77,8 +101,11 @@ export class RedisKeyspace {
   readonly base: string;
 
   constructor(options: RedisKeyspaceOptions = {}) {
-    const prefix = escapeStoreKey(options.prefix ?? 'llmr');
-    this.base = options.hashTag === false ? `${prefix}:` : `{${prefix}}:`;
+    const prefix = options.prefix ?? 'llmr';
+    // Each namespace ends where no prefix can go on: at the `}` of its hash tag (no escaped prefix holds
+    // one), or, without it, at the first `:` (escaped in the prefix). The kind and `:` follow, then the
+    // escaped key, whatever it holds: a Redis key names one (prefix, kind, key) only.
+    this.base = options.hashTag === false ? `${escapeUntaggedPrefix(prefix)}:` : `{${escapeStoreKey(prefix)}}:`;
   }
 
   /**

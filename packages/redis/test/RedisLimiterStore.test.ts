@@ -926,3 +926,41 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect((await store.peek([rate('r1', 1)]))[0]?.remaining).toBe(9); // 4 reserved, 3 refunded
   });
 });
+
+describe('RedisLimiterStore without hash tag (real Redis): each prefix is a namespace of its own', () => {
+  let redis: Redis;
+  const base = uniquePrefix('untagged');
+  beforeAll(() => {
+    redis = connect();
+  });
+  afterAll(async () => {
+    await deleteKeys(redis, `${base}*`);
+    await redis.quit();
+  });
+
+  // Each pair was one Redis key while `:` was left alone in an untagged prefix (prefix `P`, key `r:x` and
+  // prefix `P:r`, key `x` were both `P:r:r:x`), and one prefix's pattern() matched the other's keys.
+  it.each([
+    ['', 'r:x', ':r', 'x'],
+    ['', 'a:r:x', ':r:a', 'x'],
+    [':r', 'r:x', ':r:r', 'x'],
+  ])("a store with prefix 'P%s' and key '%s' does not charge the bucket of one with prefix 'P%s' and key '%s'", async (pa, ka, pb, kb) => {
+    const events: RedisStoreEvent[] = [];
+    const ns = `${base}-${pa.length}${pb.length}`;
+    const a = new RedisLimiterStore({ redis, prefix: `${ns}${pa}`, hashTag: false, timeoutMs: 2000, onEvent: (e) => events.push(e) });
+    const b = new RedisLimiterStore({ redis, prefix: `${ns}${pb}`, hashTag: false, timeoutMs: 2000, onEvent: (e) => events.push(e) });
+    const rate = (key: string): LimitCharge => ({ key, kind: 'rate', limit: 1, windowMs: HOUR, amount: 1 });
+    try {
+      expect((await a.reserve([rate(ka)])).ok).toBe(true);
+      // b was never charged: its bucket is full.
+      expect(await b.peek([rate(kb)])).toEqual([{ remaining: 1, resetMs: 0 }]);
+      expect((await b.reserve([rate(kb)])).ok).toBe(true);
+      expect(await redis.keys(a.keyspace.pattern())).toEqual([a.keyspace.key('r', ka)]);
+      expect(await redis.keys(b.keyspace.pattern())).toEqual([b.keyspace.key('r', kb)]);
+      expect(events).toEqual([]);
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+});
