@@ -384,8 +384,9 @@ export interface OpenAIGatewayOptions {
    */
   upstreamBodyLimit?: string | number;
   /**
-   * Longest silence between two chunks of a stream after its first token (measured on the engine's
-   * clock); a stalled stream then ends with an error event. `0` disables it; at most
+   * Longest silence of an upstream stream after its first token (measured on the engine's clock): any
+   * event or SSE comment restarts it (an Anthropic `ping`, a `: keep-alive`), not only a chunk of
+   * output; a stalled stream then ends with an error event. `0` disables it; at most
    * `2_147_483_647` (Node's longest timer). Default `60_000`.
    */
   streamIdleTimeoutMs?: number;

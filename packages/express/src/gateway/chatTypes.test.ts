@@ -17,6 +17,14 @@ describe('carriesOutput', () => {
     expect(carriesOutput(chunk({}, 'stop'))).toBe(true);
     expect(carriesOutput({ ...chunk({}), choices: [], usage: { prompt_tokens: 1, completion_tokens: 0, total_tokens: 1 } })).toBe(true);
   });
+
+  it('counts audio with data or a transcript as output, not an audio delta that carries only its id', () => {
+    expect(carriesOutput(chunk({ audio: { id: 'audio_1', data: 'AAAA' } }))).toBe(true);
+    expect(carriesOutput(chunk({ audio: { transcript: 'Hel' } }))).toBe(true);
+    expect(carriesOutput(chunk({ audio: { id: 'audio_1' } }))).toBe(false);
+    expect(carriesOutput(chunk({ audio: { data: '', transcript: '' } }))).toBe(false);
+    expect(carriesOutput(chunk({ audio: null }))).toBe(false);
+  });
 });
 
 describe('isObject', () => {

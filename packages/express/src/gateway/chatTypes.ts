@@ -106,8 +106,8 @@ export function isObject(v: unknown): v is JsonObject {
 }
 
 /**
- * True when a chunk carries output (text, a tool call, a refusal) or ends the reply: the point
- * after which the gateway no longer falls back.
+ * True when a chunk carries output (text, a tool call, a refusal, audio: `delta.audio` with `data`
+ * or a `transcript`) or ends the reply: the point after which the gateway no longer falls back.
  *
  * @example
  * ```ts
@@ -123,6 +123,7 @@ export function carriesOutput(chunk: ChatChunk): boolean {
     if (typeof d.refusal === 'string' && d.refusal !== '') return true;
     if (Array.isArray(d.tool_calls) && d.tool_calls.length > 0) return true;
     if (d.function_call !== undefined && d.function_call !== null) return true;
+    if (isObject(d.audio) && ((typeof d.audio.data === 'string' && d.audio.data !== '') || (typeof d.audio.transcript === 'string' && d.audio.transcript !== ''))) return true;
   }
   return choices.length === 0 && isObject(chunk.usage);
 }

@@ -138,10 +138,11 @@ function setResultHeaders(res: Response, r: ExecuteResult<unknown>): void {
  *   reported to the engine) all apply; clients authenticate with their own keys mapped to
  *   identities (401 otherwise); upstream keys stay on the server;
  * - streams fall back only before the first token: the attempt resolves once the upstream said 200
- *   and its first output chunk arrived; a stream that breaks later ends with an SSE error event
+ *   and its first output chunk (audio included) arrived, or 64 chunks without output did; a stream that breaks later ends with an SSE error event
  *   (`data: {"error": {...}}`), never with a clean `[DONE]`; usage is settled from the upstream's
  *   final usage chunk; a stream that breaks off (or whose client leaves) charges the prompt and at
- *   least the reserved output, which the provider may have billed;
+ *   least the reserved output (`max_tokens` times `n`), which the provider may have billed; the
+ *   stream idle timeout restarts on every upstream event or comment (pings), not only on output;
  * - replies carry `x-llm-resilience-target`, `-attempts` and `-request-id`; errors are OpenAI-style
  *   bodies with the audience message, `Retry-After` when known, never provider names or keys;
  * - a 2xx upstream body that is not a reply (no `choices`, an `{ error }` body, not JSON, longer
@@ -300,14 +301,33 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
   };
 
   const idleMs = options.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_MS;
-  /** The next chunk, or a timeout error when the upstream stays silent for `idleMs`. */
-  const nextChunk = (s: OpenedStream): Promise<IteratorResult<ChatChunk>> => {
-    if (!(idleMs > 0)) return s.rest.next();
-    const stop = new AbortController();
-    const idle = engine.clock.sleep(idleMs, stop.signal).then(() => {
-      throw new StreamIdleError(idleMs);
-    });
-    return Promise.race([s.rest.next(), idle]).finally(() => stop.abort());
+  /**
+   * Reads the rest of a stream: each call gives the next chunk, or fails with a
+   * {@link StreamIdleError} once the upstream sent nothing for `idleMs`. Any event or SSE comment is a
+   * sign of life (an Anthropic `ping`, a `: keep-alive`), not only one that yields a chunk: the parser
+   * reports each through `state.onEvent`, which only notes the time; one timer per chunk waited for,
+   * put off by what arrived meanwhile.
+   */
+  const chunkReader = (s: OpenedStream): (() => Promise<IteratorResult<ChatChunk>>) => {
+    if (!(idleMs > 0)) return () => s.rest.next();
+    const clock = engine.clock;
+    let lastEvent = clock.now();
+    s.state.onEvent = () => {
+      lastEvent = clock.now();
+    };
+    const silence = async (signal: AbortSignal): Promise<never> => {
+      for (let wait = idleMs; ; ) {
+        await clock.sleep(wait, signal);
+        const quiet = clock.now() - lastEvent;
+        if (quiet >= idleMs) throw new StreamIdleError(idleMs);
+        wait = Math.min(idleMs, idleMs - quiet);
+      }
+    };
+    return () => {
+      lastEvent = clock.now();
+      const stop = new AbortController();
+      return Promise.race([s.rest.next(), silence(stop.signal)]).finally(() => stop.abort());
+    };
   };
 
   const pipeStream = async (res: Response, r: StreamingResult<OpenedStream>, includeUsage: boolean, clientSignal: AbortSignal, route: string): Promise<void> => {
@@ -319,12 +339,13 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     setResultHeaders(res, r);
     res.flushHeaders();
     try {
+      const nextChunk = chunkReader(s);
       for (const c of s.head) {
         const text = chunkText(c, includeUsage);
         if (text !== undefined) await write(res, text, clientSignal);
       }
       for (;;) {
-        const n = await nextChunk(s);
+        const n = await nextChunk();
         if (n.done) break;
         const text = chunkText(n.value, includeUsage);
         if (text !== undefined) await write(res, text, clientSignal);
@@ -382,8 +403,9 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     } catch (err) {
       return rejected(res, err);
     }
-    // Both token caps are checked (an upstream gets whichever the client sent); the newer one wins.
-    for (const param of ['max_tokens', 'max_completion_tokens'] as const) {
+    // Both token caps are checked (an upstream gets whichever the client sent; the newer one wins), and
+    // `n`, which multiplies what is reserved.
+    for (const param of ['max_tokens', 'max_completion_tokens', 'n'] as const) {
       const v = body[param];
       if (v !== undefined && v !== null && !(typeof v === 'number' && Number.isInteger(v) && v >= 1)) {
         res.status(400).json(openAIErrorBody(`Invalid '${param}': expected an integer >= 1, got ${JSON.stringify(v)}.`, 'invalid_request_error', null, param));
@@ -413,10 +435,13 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
         return rejected(res, err);
       }
     }
+    // `n` choices may each generate `max` tokens and are billed together: the engine reserves (and a
+    // cut stream is charged) all of them. Anthropic routes refuse `n` above 1 (checked above).
+    const choices = typeof body.n === 'number' && body.n > 1 ? body.n : 1;
     const clientSignal = disconnectSignal(req, res);
     // Only for token estimation: the engine reads role and content.
     const request: ResilienceRequest = { route, identity, input: { messages: chat.messages as ChatMessage[] }, signal: clientSignal };
-    if (typeof max === 'number') request.maxOutputTokens = max;
+    if (typeof max === 'number') request.maxOutputTokens = max * choices;
     const priority = nameFrom(options.priority?.(req, identity), 'priority', 'a traffic class of the policy');
     if (priority !== undefined) request.priority = priority;
     const dataClass = nameFrom(options.dataClass?.(req, identity), 'dataClass', 'the name of a data class');
@@ -424,7 +449,7 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     if (options.audience !== undefined) request.audience = options.audience;
     const callFor = (target: ResolvedTarget, ctx: UpstreamCall['ctx']): UpstreamCall => {
       const name = upstreamNameOf(target);
-      return { name, upstream: upstreams[name]!, target, ctx, body: chat, clientSignal, fetch: doFetch, maxBodyBytes };
+      return { name, upstream: upstreams[name]!, target, ctx, body: chat, clientSignal, fetch: doFetch, maxBodyBytes, choices };
     };
 
     const run = async () => {

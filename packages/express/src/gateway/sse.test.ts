@@ -60,6 +60,19 @@ describe('parseSse', () => {
   });
 });
 
+describe('parseSse onEvent (signs of life for the idle timeout)', () => {
+  it('reports every comment and every ended event, with or without data, before the event is yielded', async () => {
+    const enc = new TextEncoder();
+    async function* body() {
+      for (const p of [': keep-alive\n\n', 'event: ping\ndata: {}\n', '\n', 'id: 7\n\n', '\n\n', 'data: x\n\n', 'data: cut']) yield enc.encode(p);
+    }
+    const seen: string[] = [];
+    for await (const m of parseSse(body(), Infinity, () => seen.push('event'))) seen.push(`message ${m.data}`);
+    // The comment, the ping, the id-only event, the data event; bare blank lines and the unfinished event are not.
+    expect(seen).toEqual(['event', 'event', 'message {}', 'event', 'event', 'message x']);
+  });
+});
+
 describe('parseSse with maxEventLength', () => {
   const drain = async (body: ReadableStream<Uint8Array>, max: number) => {
     const out: SseMessage[] = [];

@@ -61,12 +61,21 @@ export class SseEventTooLargeError extends Error {
  * ({@link LineSplitter}), so a long line costs time linear in its length, however many chunks it
  * arrives in.
  *
+ * `onEvent`, when given, is called for every comment line (`: keep-alive`) and every event that ends
+ * (a blank line after some field), with or without data and before it is yielded: the signs of life
+ * of the stream, which an idle timeout listens to (an Anthropic `event: ping` or an SSE comment
+ * carries no output, yet says the upstream is alive).
+ *
  * @example
  * ```ts
  * for await (const m of parseSse(response.body!, 64 * 1024 * 1024)) if (m.data !== '[DONE]') handle(JSON.parse(m.data));
  * ```
  */
-export async function* parseSse(body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>, maxEventLength = Infinity): AsyncGenerator<SseMessage> {
+export async function* parseSse(
+  body: AsyncIterable<Uint8Array> | ReadableStream<Uint8Array>,
+  maxEventLength = Infinity,
+  onEvent?: () => void,
+): AsyncGenerator<SseMessage> {
   const decoder = new TextDecoder();
   const lines = new LineSplitter();
   let event: string | undefined;
@@ -75,8 +84,14 @@ export async function* parseSse(body: AsyncIterable<Uint8Array> | ReadableStream
   let held = 0;
   /** The cost of the event's `event:` line (part of `held`), replaced by the next one. */
   let eventCost = 0;
+  /** Whether a line of an event (a field, kept or not) was read since the last blank line. */
+  let open = false;
   const take = function* (line: string): Generator<SseMessage> {
     if (line === '') {
+      if (open) {
+        open = false;
+        onEvent?.();
+      }
       if (data.length > 0) {
         const m: SseMessage = { data: data.join('\n') };
         if (event !== undefined) m.event = event;
@@ -91,7 +106,11 @@ export async function* parseSse(body: AsyncIterable<Uint8Array> | ReadableStream
     // The line is held with the event while it is read, whether it is kept or not.
     const cost = line.length + 1 + LINE_OVERHEAD;
     if (held + cost > maxEventLength) throw new SseEventTooLargeError(maxEventLength);
-    if (line.startsWith(':')) return;
+    if (line.startsWith(':')) {
+      onEvent?.();
+      return;
+    }
+    open = true;
     const colon = line.indexOf(':');
     const field = colon === -1 ? line : line.slice(0, colon);
     let value = colon === -1 ? '' : line.slice(colon + 1);

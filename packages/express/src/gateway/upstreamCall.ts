@@ -34,7 +34,21 @@ export interface UpstreamCall {
    * read up to it too, and at most 1 MiB.
    */
   maxBodyBytes: number;
+  /**
+   * The number of choices the client asked for (`n`, OpenAI-compatible upstreams only), 1 when absent.
+   * With more than one and a client `max_tokens`, the engine's `ctx.maxOutputTokens` covers all of
+   * them (the gateway asked for `n` times the cap); each choice gets the client's cap (see perChoiceCap).
+   */
+  choices?: number;
 }
+
+/**
+ * The most chunks a stream may buffer before its first output (`carriesOutput`): past it the stream
+ * is committed (the attempt resolves and the chunks go to the client) rather than held in memory
+ * while the time-to-first-token timeout runs over a reply that is clearly under way (a long run of
+ * chunks the gateway does not know as output, such as reasoning deltas).
+ */
+export const HEAD_CHUNK_LIMIT = 64;
 
 /**
  * Where a streamed reply stands once its first output arrived: the chunks read so far, the rest
@@ -52,7 +66,10 @@ export interface OpenedStream {
   head: ChatChunk[];
   rest: AsyncIterator<ChatChunk>;
   state: StreamState;
-  /** The output tokens the attempt reserved (its `max_tokens`), charged at least if the stream breaks off. */
+  /**
+   * The output tokens the attempt may have been billed for (its `max_tokens` times the choices `n`),
+   * charged at least if the stream breaks off.
+   */
   reservedOutput: number;
   /** Stops reading from the upstream. */
   abort(reason?: unknown): void;
@@ -70,6 +87,11 @@ export interface OpenedStream {
 export interface StreamState {
   finished: boolean;
   usage: ChatUsage | undefined;
+  /**
+   * Called for every event and SSE comment the upstream sends (pings and keep-alives included, which
+   * yield no chunk): set by whoever watches the stream for silence.
+   */
+  onEvent?: (() => void) | undefined;
 }
 
 function joinURL(base: string, path: string): string {
@@ -100,8 +122,9 @@ function requestFor(call: UpstreamCall, stream: boolean): { url: string; init: R
     url = joinURL(upstream.baseURL, '/chat/completions');
     if (upstream.apiKey !== undefined) headers.authorization = `Bearer ${upstream.apiKey}`;
     payload = { ...body, model: target.model };
-    if (typeof body.max_completion_tokens === 'number') payload.max_completion_tokens = ctx.maxOutputTokens;
-    else if (typeof body.max_tokens === 'number') payload.max_tokens = ctx.maxOutputTokens;
+    const cap = perChoiceCap(call);
+    if (typeof body.max_completion_tokens === 'number') payload.max_completion_tokens = cap;
+    else if (typeof body.max_tokens === 'number') payload.max_tokens = cap;
     if (stream) payload.stream_options = { ...(isObject(body.stream_options) ? body.stream_options : {}), include_usage: true };
     else delete payload.stream_options;
     payload.stream = stream;
@@ -118,6 +141,33 @@ function requestFor(call: UpstreamCall, stream: boolean): { url: string; init: R
     throw new ChatRequestError('', 'invalid_value', 'Invalid request body: it cannot be forwarded as JSON (nested too deeply or too large).');
   }
   return { url, init: { method: 'POST', headers: { ...headers, ...upstream.headers }, body: text } };
+}
+
+/** The choices of a call (`n`), at least 1. */
+function choicesOf(call: UpstreamCall): number {
+  return call.choices !== undefined && call.choices > 1 ? call.choices : 1;
+}
+
+/**
+ * The `max_tokens` each choice gets: with one choice, what the engine reserved; with `n`, the client's
+ * cap within the target's `maxOutputTokens` (the longest reply the model produces: a cap per reply,
+ * not shared by the choices). The engine reserved `n` times the client's cap, at most the target's
+ * `maxOutputTokens` in all: its reservation is then short of what `n` replies may use.
+ */
+function perChoiceCap(call: UpstreamCall): number {
+  if (choicesOf(call) === 1) return call.ctx.maxOutputTokens;
+  const { body, target } = call;
+  const asked = typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : (body.max_tokens as number);
+  return target.maxOutputTokens !== undefined ? Math.min(asked, target.maxOutputTokens) : asked;
+}
+
+/**
+ * The output a streaming attempt may be billed for: with a client cap, what the engine reserved (all
+ * choices); without one the engine's default output is per choice, so `n` times it.
+ */
+function reservedOutputOf(call: UpstreamCall): number {
+  const capped = typeof call.body.max_completion_tokens === 'number' || typeof call.body.max_tokens === 'number';
+  return capped ? call.ctx.maxOutputTokens : call.ctx.maxOutputTokens * choicesOf(call);
 }
 
 async function send(call: UpstreamCall, stream: boolean, signal: AbortSignal): Promise<Response> {
@@ -217,7 +267,7 @@ function replyOf(call: UpstreamCall, json: unknown): ChatCompletion {
  */
 async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal, secrets: readonly string[], maxEventLength: number): AsyncGenerator<ChatChunk> {
   try {
-    for await (const m of parseSse(body, maxEventLength)) {
+    for await (const m of parseSse(body, maxEventLength, () => state.onEvent?.())) {
       if (m.data === '[DONE]') {
         state.finished = true;
         return;
@@ -247,7 +297,7 @@ async function* openAIChunks(name: string, body: ReadableStream<Uint8Array>, sta
 async function* anthropicChunks(name: string, body: ReadableStream<Uint8Array>, state: StreamState, signal: AbortSignal, secrets: readonly string[], maxEventLength: number): AsyncGenerator<ChatChunk> {
   const t = new AnthropicStreamTranslator(Math.floor(Date.now() / 1000));
   try {
-    for await (const m of parseSse(body, maxEventLength)) {
+    for await (const m of parseSse(body, maxEventLength, () => state.onEvent?.())) {
       let obj: unknown;
       try {
         obj = JSON.parse(m.data);
@@ -284,7 +334,8 @@ function wrapReadError(name: string, err: unknown, signal: AbortSignal): unknown
 
 /**
  * One streaming attempt. Resolves only once the upstream answered 2xx and its first output chunk
- * arrived (so the engine may still retry or fall back before that); rejects on a non-2xx status, an
+ * arrived (so the engine may still retry or fall back before that), or {@link HEAD_CHUNK_LIMIT} chunks
+ * without output did; rejects on a non-2xx status, an
  * error event or a stream that breaks before its first token. The returned stream keeps reading
  * after the attempt, until it ends or the client goes away. A single event (or line) that grows past
  * `call.maxBodyBytes` characters without ending breaks the stream like a cut: its body is cancelled.
@@ -312,11 +363,13 @@ export async function openUpstreamStream(call: UpstreamCall): Promise<OpenedStre
         throw new UpstreamStreamError(call.name, 'the stream ended before its first token');
       }
       head.push(n.value);
-      if (carriesOutput(n.value)) break;
+      // Past the bound the reply is under way although nothing the gateway knows as output came yet:
+      // committed, not buffered without end under the time-to-first-token timeout.
+      if (carriesOutput(n.value) || head.length >= HEAD_CHUNK_LIMIT) break;
     }
   } catch (err) {
     ac.abort(err);
     throw err;
   }
-  return { head, rest: source, state, reservedOutput: call.ctx.maxOutputTokens, abort: (reason?: unknown) => ac.abort(reason) };
+  return { head, rest: source, state, reservedOutput: reservedOutputOf(call), abort: (reason?: unknown) => ac.abort(reason) };
 }
