@@ -24,20 +24,45 @@ export class CallTracker {
   private whenEnded: Promise<void> | undefined;
   /** Records of failed streams that were charged what they used (`fail(error, usage)`). */
   private charged: Set<RequestRecord> | undefined;
+  /** Calls numbered so far, on every `req.resilience` of the request (request ids `id`, `id.2`, ...). */
+  private numbered = 0;
+  /** Set once a middleware settled its limits: what charges the calls that end afterwards. */
+  private lateCharges: Array<(usage: UsageAmounts) => void> | undefined;
+
+  /** The number of the next call of the request (1 for the first), counted across stacked middlewares. */
+  nextCallNumber(): number {
+    return ++this.numbered;
+  }
 
   /** A call began. */
   started(): void {
     this.running++;
   }
 
-  /** A call ended (resolved or rejected; a stream: completed or failed). `charged`: a stream failed with its usage. */
+  /**
+   * A call ended (resolved or rejected; a stream: completed or failed), with its record when it has
+   * one. `charged`: a stream failed with its usage. A call ending after a settlement (started after
+   * it: settlement waits until none runs) is charged on its own through each `onLateCall` given.
+   */
   ended(record?: RequestRecord, charged = false): void {
     if (charged && record !== undefined) (this.charged ??= new Set()).add(record);
+    if (this.lateCharges !== undefined && record !== undefined) {
+      const u = this.usageOf(record);
+      if (u.inputTokens > 0 || u.outputTokens > 0 || u.costUsd > 0) for (const charge of this.lateCharges) charge(u);
+    }
     if (--this.running > 0) return;
     const resolve = this.resolveEnded;
     this.resolveEnded = undefined;
     this.whenEnded = undefined;
     resolve?.();
+  }
+
+  /**
+   * @internal Called by a middleware when it settles its limits (no call running): each call that
+   * ends from now on is charged through `charge` with what it used.
+   */
+  onLateCall(charge: (usage: UsageAmounts) => void): void {
+    (this.lateCharges ??= []).push(charge);
   }
 
   /** Undefined when every call has ended, else a promise that resolves once they have. */
@@ -53,12 +78,20 @@ export class CallTracker {
    */
   usage(): UsageAmounts {
     const u: UsageAmounts = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
-    for (const r of this.records) {
-      u.costUsd += r.actual_cost;
-      if (r.outcome !== 'success' && this.charged?.has(r) !== true) continue;
-      u.inputTokens += r.input_tokens;
-      u.outputTokens += r.output_tokens;
-    }
+    for (const r of this.records) this.addUsage(u, r);
+    return u;
+  }
+
+  /** What one call used, as {@link usage} counts it. */
+  private usageOf(record: RequestRecord): UsageAmounts {
+    return this.addUsage({ inputTokens: 0, outputTokens: 0, costUsd: 0 }, record);
+  }
+
+  private addUsage(u: UsageAmounts, r: RequestRecord): UsageAmounts {
+    u.costUsd += r.actual_cost;
+    if (r.outcome !== 'success' && this.charged?.has(r) !== true) return u;
+    u.inputTokens += r.input_tokens;
+    u.outputTokens += r.output_tokens;
     return u;
   }
 }

@@ -33,6 +33,13 @@ const METRICS: ReadonlySet<string> = new Set(['requests', 'inputTokens', 'output
  */
 export const DEFAULT_INBOUND_ESTIMATE: Readonly<UsageAmounts> = Object.freeze({ inputTokens: 1, outputTokens: 1, costUsd: 0.000001 });
 
+function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
+/** An estimate of 0 on every metric: token and cost rules reserve nothing and are charged at settle. */
+const NOTHING: Readonly<UsageAmounts> = Object.freeze({ inputTokens: 0, outputTokens: 0, costUsd: 0 });
+
 function invalid(path: string, message: string): ExpressConfigError {
   return new ExpressConfigError('ERR_LLMR_EXPRESS_INVALID_LIMIT', `limits${path}: ${message}`);
 }
@@ -118,18 +125,43 @@ export class InboundLimits {
   /** Every dimension some rule is scoped by. */
   readonly dimensions: readonly ScopeDimension[];
   private readonly limiter: Limiter;
+  /**
+   * The token and cost rules alone, on the same buckets (same ids, same store): what charges the calls
+   * that end after the request was settled. Reserving an estimate of 0 checks nothing, and settling
+   * that reservation charges the actual usage, never denied (debt later requests wait for).
+   */
+  private readonly usageLimiter: Limiter | undefined;
   private readonly views = new Map<LimitRule, RuleView>();
 
   constructor(rules: readonly InboundLimitRule[], store: LimiterStore, clock?: Clock) {
     this.rules = toLimitRules(rules);
     this.limiter = new Limiter(this.rules, store, clock ? { clock } : {});
     this.needsSettle = this.rules.some((r) => r.metric !== 'requests');
+    const usageRules = this.rules.filter((r) => r.metric !== 'requests' && r.metric !== 'concurrency');
+    this.usageLimiter = usageRules.length > 0 ? new Limiter(usageRules, store, clock ? { clock } : {}) : undefined;
     this.dimensions = [...new Set(this.rules.flatMap((r) => r.scope))];
   }
 
   /** Reserves `estimate` on every matching rule (all or nothing); synchronous with the memory store. */
   reserve(ctx: LimitContext, estimate: UsageAmounts): LimitDecision | Promise<LimitDecision> {
     return this.limiter.reserve(ctx, estimate, 'request');
+  }
+
+  /**
+   * Charges `usage` to every token and cost rule matching `ctx`, past any reservation: never denied
+   * (above the capacity it is debt that later requests wait for). For the calls a request makes after
+   * it was settled (a handler that answered first and works afterwards).
+   *
+   * @example
+   * ```ts
+   * await limits.charge({ team: 't1' }, { inputTokens: 300, outputTokens: 300, costUsd: 0 });
+   * ```
+   */
+  charge(ctx: LimitContext, usage: UsageAmounts): void | Promise<void> {
+    if (this.usageLimiter === undefined) return;
+    const settle = (d: LimitDecision): void | Promise<void> => (d.ok ? d.settle(usage) : undefined);
+    const d = this.usageLimiter.reserve(ctx, NOTHING, 'request');
+    return isPromiseLike(d) ? Promise.resolve(d).then(settle) : settle(d);
   }
 
   /** Rule `id` as the user wrote it. */

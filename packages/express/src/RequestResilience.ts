@@ -78,7 +78,6 @@ export class RequestResilience {
   /** @internal Set when an inbound limit counted this request (double-count check). */
   counted = false;
   private disconnect: AbortSignal | undefined;
-  private calls = 0;
   private callList = new CallTracker();
   /**
    * @internal The calls made through {@link execute} (what the middleware settles inbound limits
@@ -214,23 +213,26 @@ export class RequestResilience {
       const audience = this.chosenAudience();
       if (audience !== undefined) request.audience = audience;
     }
-    this.calls++;
-    if (overrides.requestId === undefined && this.requestId !== undefined) {
-      request.requestId = this.calls === 1 ? this.requestId : `${this.requestId}.${this.calls}`;
-    }
     const tracker = this.tracker;
+    // Numbered on the shared tracker: a router's resilience() continuing the app's goes on counting,
+    // so no two calls of one request get the same id.
+    const n = tracker.nextCallNumber();
+    if (overrides.requestId === undefined && this.requestId !== undefined) {
+      request.requestId = n === 1 ? this.requestId : `${this.requestId}.${n}`;
+    }
     tracker.started();
     return this.engine.execute<T>(request, call).then(
       (result) => {
         tracker.records.push(result.record);
         if (request.stream === true && isStreaming(result)) return watchStream(this.engine, tracker, result);
-        tracker.ended();
+        tracker.ended(result.record);
         return result;
       },
       (err: unknown) => {
         const record = typeof err === 'object' && err !== null ? (err as { record?: unknown }).record : undefined;
-        if (typeof record === 'object' && record !== null && 'request_id' in record) tracker.records.push(record as RequestRecord);
-        tracker.ended();
+        const known = typeof record === 'object' && record !== null && 'request_id' in record ? (record as RequestRecord) : undefined;
+        if (known !== undefined) tracker.records.push(known);
+        tracker.ended(known);
         throw err;
       },
     );

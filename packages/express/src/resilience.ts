@@ -138,7 +138,7 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
     onLimited(req, res, next, info);
   };
 
-  const admitted = (req: Request, res: Response, next: NextFunction, ctx: RequestResilience, d: LimitDecision): void => {
+  const admitted = (req: Request, res: Response, next: NextFunction, ctx: RequestResilience, lctx: LimitContext, d: LimitDecision): void => {
     if (!d.ok) return limited(req, res, next, ctx, d);
     if (res.closed || res.destroyed) {
       // The client left while an asynchronous store (Redis) was deciding: its `close` has fired, so no
@@ -149,7 +149,7 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
     }
     ctx.holdLimits(inbound!, d);
     if (draft !== false || legacy) setReservationHeaders(res, draft, legacy, d, inbound!);
-    if (inbound!.needsSettle) settleOnClose(res, ctx, d);
+    if (inbound!.needsSettle) settleOnClose(res, ctx, d, inbound!, lctx);
     next();
   };
 
@@ -207,9 +207,9 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
       return next(err);
     }
     if (isPromise(decision)) {
-      decision.then((d) => admitted(req, res, next, ctx, d)).catch(next);
+      decision.then((d) => admitted(req, res, next, ctx, lctx, d)).catch(next);
     } else {
-      admitted(req, res, next, ctx, decision);
+      admitted(req, res, next, ctx, lctx, decision);
     }
   };
 }
@@ -217,25 +217,30 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
 /**
  * Token, cost and concurrency rules: charge real usage (and free the slot) when the response has
  * ended and so have the calls made through `req.resilience.execute` (a stream whose client left is
- * failed with what it used after the response closed).
+ * failed with what it used after the response closed). A call started after that (a handler that
+ * answered 202 and works afterwards) is charged to the token and cost rules on its own when it ends.
  */
-function settleOnClose(res: Response, ctx: RequestResilience, reservation: Reservation): void {
+function settleOnClose(res: Response, ctx: RequestResilience, reservation: Reservation, inbound: InboundLimits, lctx: LimitContext): void {
   // The tracker, not ctx: what waits for the calls must not keep the request (its signal's listeners
   // may hold a stream's result, which must stay collectable; see RequestResilience.execute).
   const calls = ctx.tracker;
-  const settle = (): void => {
+  const guarded = (fn: () => void | Promise<void>): void => {
     try {
-      const done = reservation.settle(calls.usage());
+      const done = fn();
       if (isPromise(done)) done.catch(() => undefined);
     } catch {
       // A store failure must not crash the server after the response; the bucket refills by itself.
     }
   };
-  res.once('close', () => {
+  const settle = (): void => {
+    // A call may have started between the last one ending and now: wait for it too, so that every
+    // call ending after the settlement started after it (and is charged on its own).
     const ended = calls.allEnded();
-    if (ended === undefined) settle();
-    else void ended.then(settle);
-  });
+    if (ended !== undefined) return void ended.then(settle);
+    guarded(() => reservation.settle(calls.usage()));
+    calls.onLateCall((usage) => guarded(() => inbound.charge(lctx, usage)));
+  };
+  res.once('close', settle);
 }
 
 /**

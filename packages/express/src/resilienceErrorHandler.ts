@@ -13,7 +13,8 @@ import type { ErrorHandlerOptions } from './types';
  * 504 timeout, 502 upstream failure, 400 invalid or too long, 422 policy rejection, 499 cancelled)
  * and `Retry-After` when a wait is known. The message is the one the engine chose for the
  * request's audience; internal messages (provider names, limits, keys) never reach the client.
- * A cancelled request whose socket is gone gets no answer; errors it does not know go to `next`,
+ * A cancelled request whose socket is gone gets no answer and is not passed on, also when its
+ * response had started (a stream the client left); errors it does not know go to `next`,
  * and so does the package's own {@link ExpressConfigError} (a misconfiguration met on a request, such
  * as an `identity(req)` result with a non-string field): a fault of the server, which the app's next
  * error handler (or Express's) answers with 500, never the client's 400.
@@ -33,11 +34,16 @@ export function resilienceErrorHandler(options: ErrorHandlerOptions = {}): Error
     const http = httpErrorOf(err);
     if (http === undefined) return next(err);
     options.onError?.(err, req);
+    if (http.kind === 'cancelled' && (res.destroyed || req.socket?.destroyed === true)) {
+      // The client left (also in the middle of a stream already started): a routine event, not a
+      // server error, so nothing is passed on. Nobody reads the response: tear it down.
+      if (!res.destroyed) res.destroy();
+      return;
+    }
     if (res.headersSent) {
       // Too late for a status: let Express end the response (it closes the connection).
       return next(err);
     }
-    if (http.kind === 'cancelled' && (res.destroyed || req.socket?.destroyed === true)) return;
     const ctx = (req as Partial<Request>).resilience;
     const audience = options.audience ?? ctx?.audience ?? 'customer';
     const message = http.userMessage ?? messageFor(http.kind, audience, options.engine ?? ctx?.engine);

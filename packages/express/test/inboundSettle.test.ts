@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import express, { type Request } from 'express';
-import { unfinishedUsage, type StreamingResult } from '@llm-resilience/core';
+import { unfinishedUsage, type RequestRecord, type StreamingResult } from '@llm-resilience/core';
 import { resilience, resilienceErrorHandler, type ResilienceMiddlewareOptions } from '../src';
 import { deferred, listen, nextRecord, testEngine, warningLog } from './support';
 
@@ -185,6 +185,42 @@ describe('inbound limits settled with what the calls of the request used', () =>
       }
       expect(status).toBe(200);
       expect(errors.some((m) => m.includes('dropped without complete() or fail()'))).toBe(true);
+    } finally {
+      await close();
+    }
+  });
+
+  it('charges the token budget for a call started after the response closed (answer 202, work later)', async () => {
+    const { a } = appWith({ limits: [TEAM_TOKENS] });
+    // A "model call" that reports 600 tokens (OpenAI shape), against the team's 100.
+    const bigCall = async () => ({ choices: [{ message: { content: 'summary' } }], usage: { prompt_tokens: 300, completion_tokens: 300, total_tokens: 600 } });
+    const lateRecord = deferred<RequestRecord>();
+    a.post('/jobs', async (req, res) => {
+      const closed = new Promise((r) => res.once('close', r));
+      res.status(202).json({ accepted: true });
+      // The request is settled on close, with no call made yet.
+      await closed;
+      const { record } = await req.resilience.execute('solo', bigCall, { input: { prompt: 'summarise the document' }, maxOutputTokens: 50 });
+      lateRecord.resolve(record);
+    });
+    // Control: the same call made before answering.
+    a.post('/sync', async (req, res) => {
+      await req.resilience.execute('solo', bigCall, { input: { prompt: 'summarise the document' }, maxOutputTokens: 50 });
+      res.json({ ok: true });
+    });
+    const { url, close } = await listen(a);
+    try {
+      expect((await fetch(`${url}/sync`, { method: 'POST', headers: { 'x-team': 't-sync' } })).status).toBe(200);
+      await new Promise((r) => setImmediate(r));
+      expect((await fetch(`${url}/ping`, { headers: { 'x-team': 't-sync' } })).status).toBe(429);
+
+      expect((await fetch(`${url}/jobs`, { method: 'POST', headers: { 'x-team': 't-late' } })).status).toBe(202);
+      const record = await lateRecord.promise;
+      expect(record.outcome).toBe('success');
+      expect(record.input_tokens + record.output_tokens).toBeGreaterThan(100);
+      await new Promise((r) => setImmediate(r));
+      // Charged when it ended, past the settled reservation (debt, never denied): over budget, as for /sync.
+      expect((await fetch(`${url}/ping`, { headers: { 'x-team': 't-late' } })).status).toBe(429);
     } finally {
       await close();
     }

@@ -438,9 +438,73 @@ describe('req.resilience.execute', () => {
       await close();
     }
   });
+
+  it('never gives two calls of one request the same request id, with resilience() on the app and on a router', async () => {
+    const engine = testEngine();
+    const idOf = (req: Request) => req.get('x-request-id');
+    const a = express();
+    a.use(resilience({ engine, identity: byHeader, validations: false, requestId: idOf }));
+    // An app-level step (a moderation pre-check) through the app's req.resilience.
+    a.use(async (req, _res, next) => {
+      await req.resilience.execute('solo', async () => ({ choices: [{ message: { content: 'ok' } }] }));
+      next();
+    });
+    const router = express.Router();
+    router.use(resilience({ engine, identity: byHeader, validations: false, route: 'ops', requestId: idOf }));
+    router.get('/answer', async (req, res) => {
+      await req.resilience.execute('ops', async () => ({ choices: [{ message: { content: 'ok' } }] }));
+      res.json({ ids: req.resilience.records.map((r) => r.request_id) });
+    });
+    a.use('/api', router);
+    const { url, close } = await listen(a);
+    try {
+      const res = await fetch(`${url}/api/answer`, { headers: { 'x-user': 'u1', 'x-request-id': 'req-42' } });
+      expect(await res.json()).toEqual({ ids: ['req-42', 'req-42.2'] });
+    } finally {
+      await close();
+    }
+  });
 });
 
 describe('resilienceErrorHandler', () => {
+  it('does not pass a cancellation on to the next error handler when the client left a stream it had started', async () => {
+    const engine = testEngine();
+    const callStarted = deferred();
+    const handled = deferred<unknown>();
+    const passedOn: unknown[] = [];
+    const a = express();
+    a.use(resilience({ engine, identity: byHeader, validations: false }));
+    a.get('/sse', async (req, res) => {
+      res.status(200).setHeader('content-type', 'text/event-stream');
+      res.write('data: {"step":1}\n\n');
+      // The next step of the reply: a model call that honours its signal.
+      await req.resilience.execute('solo', (_t, ctx) => {
+        callStarted.resolve();
+        return new Promise((_resolve, reject) => ctx.signal.addEventListener('abort', () => reject(ctx.signal.reason)));
+      });
+      res.end('data: [DONE]\n\n');
+    });
+    a.use(resilienceErrorHandler({ onError: (err) => handled.resolve(err) }));
+    a.use((err: unknown, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+      passedOn.push(err);
+      res.end();
+    });
+    const { url, close } = await listen(a);
+    try {
+      const ac = new AbortController();
+      const res = await fetch(`${url}/sse`, { headers: { 'x-user': 'sse-leaver' }, signal: ac.signal });
+      await res.body!.getReader().read();
+      await callStarted.promise;
+      ac.abort();
+      expect(await handled.promise).toMatchObject({ kind: 'cancelled' });
+      await new Promise((r) => setImmediate(r));
+      // A client leaving a stream is routine ("nothing when the client's socket is gone"), not a server error.
+      expect(passedOn).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
   it('answers an exhausted chain with 503 and the customer message, never provider details', async () => {
     const engine = testEngine();
     provider.fake.setFaults([{ kind: 'overloaded_503' }]);
