@@ -355,6 +355,72 @@ describe('ResilientRunnable: usage of model runs in an attempt that fails after 
   });
 });
 
+describe('ResilientRunnable: a ResilientRunnable nested inside another on one engine', () => {
+  /**
+   * 85 tokens a minute on the primary model. Every request reserves 10 (input) + 30 (output) = 40
+   * tokens; the scripted call uses 3 + 25 = 28. Charged once, a nested call leaves room for a next call
+   * (28 + 40 <= 85); charged by both layers, it does not (56 + 40 > 85) and that call falls back.
+   */
+  const setup = () => {
+    const { engine, clock, records } = manualEngine({
+      limits: [{ id: 'primary-tpm', scope: ['model'], metric: 'totalTokens', limit: 85, window: '1m', match: { model: 'primary-model' } }],
+    });
+    const opts = { engine, route: 'chat', maxOutputTokens: 30, estimateInput: () => 10 } as const;
+    const model = () => new ScriptedChatModel([{ text: 'a summary', usage: { input: 3, output: 25 } }]);
+    const fallback = new ScriptedChatModel([{ text: 'from long', usage: { input: 3, output: 25 } }]);
+    const wrap = (r: Runnable) => withResilience(r, { ...opts, fallbacks: [fallback] });
+    return { clock, records, model, fallback, wrap };
+  };
+
+  it("charges the one model call of the inner one once: the outer request reports no usage for it (its record shows 0 tokens)", async () => {
+    const { clock, records, model, fallback, wrap } = setup();
+    const m = model();
+    const outer = wrap(wrap(m));
+    expect((await drive(clock, outer.invoke('hello there'))).content).toBe('a summary');
+    expect(m.calls).toBe(1);
+    // The inner request settles first, with the call's usage; the outer one settles zero tokens, no cost.
+    expect(records.map((r) => [r.final_target, r.input_tokens + r.output_tokens])).toEqual([
+      ['primary', 28],
+      ['primary', 0],
+    ]);
+    expect(records[0]!.actual_cost).toBeGreaterThan(0);
+    expect(records[1]!.actual_cost ?? 0).toBe(0);
+    // The limit holds 28 tokens, not 56: a next call (reserving 40) still fits on the primary model.
+    await drive(clock, wrap(model()).invoke('hello again'));
+    expect(records.map((r) => r.final_target)).toEqual(['primary', 'primary', 'primary']);
+    expect(fallback.calls).toBe(0);
+  });
+
+  it('charges it once in stream() too (the chunks of the inner stream carry its usage: not read again)', async () => {
+    const { clock, records, model, fallback, wrap } = setup();
+    const outer = wrap(wrap(model()));
+    const chunks: string[] = [];
+    await drive(
+      clock,
+      (async () => {
+        for await (const c of await outer.stream('hello there')) chunks.push(String(c.content));
+      })(),
+    );
+    expect(chunks.join('')).toBe('a summary');
+    await flush();
+    expect(records.map((r) => [r.final_target, r.input_tokens + r.output_tokens])).toEqual([
+      ['primary', 28],
+      ['primary', 0],
+    ]);
+    await drive(clock, wrap(model()).invoke('hello again'));
+    expect(records.map((r) => r.final_target)).toEqual(['primary', 'primary', 'primary']);
+    expect(fallback.calls).toBe(0);
+  });
+
+  it("still charges the outer attempt's own model runs (a model after the nested one), only those", async () => {
+    const { clock, records, model, wrap } = setup();
+    const own = new ScriptedChatModel([{ text: 'checked', usage: { input: 5, output: 2 } }]);
+    const outer = wrap(wrap(model()).pipe(RunnableLambda.from((m: AIMessage) => String(m.content))).pipe(own));
+    expect((await drive(clock, outer.invoke('hello there'))).content).toBe('checked');
+    expect(records.map((r) => r.input_tokens + r.output_tokens)).toEqual([28, 7]);
+  });
+});
+
 describe("ResilientRunnable: the caller's RunnableConfig `timeout` is the request's deadline too", () => {
   /** A 429 asking to wait 2 s (on the engine's clock), then an answer; the fallback answers at once. */
   const models = () => ({
@@ -1324,6 +1390,22 @@ describe('ResilientRunnable: Runnable contract', () => {
     await safe.withListeners({ onEnd: (run) => void ends.push(run.name) }).invoke('hi');
     expect(ends).toEqual(['ResilientRunnable']);
     expect(records).toHaveLength(2);
+  });
+
+  it('calls a targets factory once, also across withConfig() copies (per-request tags, metadata)', async () => {
+    const { engine, clock, records } = manualEngine({ retry: { perKind: { auth: 0 } } });
+    const primary = new ScriptedChatModel([{ error: httpError(401) }]);
+    let built = 0;
+    const safe = withResilience(primary, {
+      engine,
+      route: 'chat',
+      targets: { long: () => (built++, new ScriptedChatModel([{ text: 'from long' }])) },
+    });
+    await drive(clock, safe.withConfig({ metadata: { user: 'u1' } }).invoke('one'));
+    await drive(clock, safe.withConfig({ metadata: { user: 'u2' } }).withConfig({ tags: ['t'] }).invoke('two'));
+    await drive(clock, safe.invoke('three'));
+    expect(records.map((r) => r.final_target)).toEqual(['long', 'long', 'long']);
+    expect(built).toBe(1);
   });
 
   it('fails at construction on options that cannot work, listing every problem', () => {

@@ -243,7 +243,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   readonly route: string;
   /** The options this runnable was built with. */
   readonly resilience: Readonly<WithResilienceOptions<RunInput, RunOutput>>;
-  private readonly runnables: TargetRunnables<RunInput, RunOutput>;
+  /** Shared with every `withConfig()` copy: a `targets` factory builds its runnable once for all of them. */
+  private runnables: TargetRunnables<RunInput, RunOutput>;
 
   constructor(fields: ResilientRunnableFields<RunInput, RunOutput, CallOptions>) {
     const { bound, config, kwargs, ...options } = fields;
@@ -310,18 +311,23 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   /**
    * A copy with more bound config; the resilience options are kept, and bound `resilience` call
    * options are merged field by field (`withConfig({ resilience: { priority } })` then
-   * `withConfig({ resilience: { identity } })` keeps both).
+   * `withConfig({ resilience: { identity } })` keeps both). The copy shares this runnable's map of
+   * target runnables: a `targets` factory is called once, on first use by any copy (a per-request
+   * `withConfig({ metadata })` builds no new model).
    */
   override withConfig(config: Partial<CallOptions>): ResilientRunnable<RunInput, RunOutput, CallOptions> {
     const merged = { ...this.config, ...config };
     const resilience = mergedResilience([this.config, config]);
     if (resilience !== undefined) (merged as AnyConfig).resilience = resilience;
-    return new ResilientRunnable<RunInput, RunOutput, CallOptions>({
+    const copy = new ResilientRunnable<RunInput, RunOutput, CallOptions>({
       ...this.resilience,
       bound: this.bound,
       config: merged,
       ...(this.kwargs !== undefined ? { kwargs: this.kwargs } : {}),
     });
+    // Same options, same wrapped runnable: the same targets, and the runnables factories built already.
+    copy.runnables = this.runnables;
+    return copy;
   }
 
   /**
@@ -483,14 +489,15 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
       if (failure === undefined) {
         // Model calls that ended before the failure (a map step, a model before a failing step) were
         // billed: the engine charges usage reported before the attempt throws, instead of refunding it.
-        const used = usage.usage();
+        const used = usage.attemptUsage();
         if (used) ctx.reportUsage(used);
         throw e;
       }
-      return this.unparsedReply(target, ctx, usage.usage(), failure, e);
+      return this.unparsedReply(target, ctx, usage.attemptUsage(), failure, e);
     }
     try {
-      const used = usage.usage() ?? usageOfOutput(value);
+      // A nested ResilientRunnable's output carries the usage its own request charged: not read again.
+      const used = usage.attemptUsage() ?? (usage.nested ? undefined : usageOfOutput(value));
       if (used) ctx.reportUsage(used);
       const content = replyText(value);
       let output: unknown;
@@ -637,6 +644,12 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     /** Whether `aggregate` adds up every chunk (chunks that do not concatenate leave only the last). */
     let whole = true;
     let settled = false;
+    /**
+     * The usage the attempt's model runs reported (zero when they were all a nested ResilientRunnable's,
+     * whose request charged them), else the chunks' (not when a nested one streamed them: its request
+     * charged that usage), else undefined.
+     */
+    const knownUsage = (): Usage | undefined => opened.usage.attemptUsage() ?? (opened.usage.nested ? undefined : chunkUsage);
     const seen = (chunk: RunOutput): void => {
       chunks++;
       chunkUsage = addUsage(chunkUsage, usageOfOutput(chunk));
@@ -673,7 +686,9 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
      * the provider billed what it generated until the stream closed (core's {@link unfinishedUsage}).
      */
     const stoppedUsage = (): Usage =>
-      unfinishedUsage(opened.usage.usage() ?? chunkUsage, { inputTokens: streamResult.record.input_tokens, outputTokens: opened.outputEstimate });
+      opened.usage.onlyNested
+        ? knownUsage()!
+        : unfinishedUsage(knownUsage(), { inputTokens: streamResult.record.input_tokens, outputTokens: opened.outputEstimate });
     /** The cancellation's end (its run failed, the model's stream closed), awaited wherever the abort is seen. */
     let cancelling: Promise<void> | undefined;
     const cancel = (cause: unknown): Promise<void> => {
@@ -783,12 +798,12 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     if (unparsed !== undefined && settle()) {
       const error = new InvalidStreamOutputError({ target: result.target.id, chunksReceived: chunks, record: result.record, reason: unparsed.reason });
       // The reply was generated to its end and billed: the usage the provider reported, else as a broken stream.
-      result.fail(error, opened.usage.usage() ?? chunkUsage ?? stoppedUsage());
+      result.fail(error, knownUsage() ?? stoppedUsage());
       await opened.run.fail(error);
       throw error;
     }
     if (settle()) {
-      result.complete(opened.usage.usage() ?? chunkUsage);
+      result.complete(knownUsage());
       await opened.run.end(aggregate);
     }
   }
@@ -847,7 +862,7 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     const rejected = failure && new OutputValidationError(target.id, failure.reason, cause);
     // The provider answered (and billed) the reply that was rejected, and any model run of the attempt
     // that ended before another step failed: the engine charges what is reported before the throw.
-    const used = usage.usage();
+    const used = usage.attemptUsage();
     if (used) ctx.reportUsage(used);
     await run.fail(cause ?? rejected);
     try {

@@ -86,4 +86,32 @@ describe('UsageCollector', () => {
     expect(usage.usage()).toEqual({ inputTokens: 5, outputTokens: 3 });
     expect(usage.awaitHandlers).toBe(true);
   });
+
+  describe("skips model runs of a nested ResilientRunnable's attempts (below a run tagged llmr:attempt): that request charges them", () => {
+    it('counts only its own model runs; reports zero when every model run was nested, nothing when it knows nothing', async () => {
+      const nestedModel = new ScriptedChatModel([{ text: 'inner', usage: { input: 3, output: 25 } }]);
+      const own = new ScriptedChatModel([{ text: 'outer', usage: { input: 5, output: 2 } }]);
+      // What a nested ResilientRunnable's attempt looks like to callbacks: a run tagged `llmr:attempt`, its model below.
+      const nested = RunnableLambda.from(async (input: string, config) => nestedModel.invoke(input, config)).withConfig({ tags: ['llmr:attempt'] });
+
+      const onlyNested = new UsageCollector();
+      await nested.invoke('hi', { callbacks: [onlyNested] });
+      expect(onlyNested.usage()).toBeUndefined();
+      expect(onlyNested.llmRuns).toBe(0);
+      expect(onlyNested.nested).toBe(true);
+      expect(onlyNested.onlyNested).toBe(true);
+      expect(onlyNested.attemptUsage()).toEqual({ inputTokens: 0, outputTokens: 0 });
+
+      const both = new UsageCollector();
+      await nested.pipe(RunnableLambda.from((m: AIMessage) => String(m.content))).pipe(own).invoke('hi', { callbacks: [both] });
+      expect(both.usage()).toEqual({ inputTokens: 5, outputTokens: 2 });
+      expect(both.llmRuns).toBe(1);
+      expect(both.onlyNested).toBe(false);
+      expect(both.attemptUsage()).toEqual({ inputTokens: 5, outputTokens: 2 });
+
+      const none = new UsageCollector();
+      await RunnableLambda.from((s: string) => s).invoke('hi', { callbacks: [none] });
+      expect([none.nested, none.onlyNested, none.attemptUsage()]).toEqual([false, false, undefined]);
+    });
+  });
 });

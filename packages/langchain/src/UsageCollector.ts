@@ -1,4 +1,5 @@
 import { BaseCallbackHandler, type BaseCallbackHandlerInput } from '@langchain/core/callbacks/base';
+import type { Serialized } from '@langchain/core/load/serializable';
 import type { LLMResult } from '@langchain/core/outputs';
 import type { Usage } from '@llm-resilience/core';
 import { addUsage, usageFromMetadata } from './usage';
@@ -7,7 +8,23 @@ import { addUsage, usageFromMetadata } from './usage';
 interface Tally {
   usage: Usage | undefined;
   llmRuns: number;
+  /** Model runs of its own (not a nested attempt's) that started. */
+  ownStarts: number;
+  /** Nested attempts (runs tagged {@link ATTEMPT_TAG}) that started below the handler. */
+  nestedAttempts: number;
+  /** Runs inside a nested attempt (the attempt run and every run below it), until they end. */
+  nested: Set<string>;
 }
+
+/**
+ * The tag of an attempt's run (`startAttemptRun`; not inherited by the runs below it). Seen by a
+ * collector, it is a nested `ResilientRunnable`'s attempt: the collector's own attempt run starts
+ * before the collector is attached, so it never sees its own.
+ */
+const ATTEMPT_TAG = 'llmr:attempt';
+
+/** What an attempt reports when every model run below it was a nested attempt's (that request charged them). */
+const NOTHING: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0 });
 
 function fromTokenUsage(tu: unknown): Usage | undefined {
   if (typeof tu !== 'object' || tu === null) return undefined;
@@ -51,7 +68,9 @@ function usageOfRun(output: LLMResult): Usage | undefined {
  * map-reduce steps included). Each run counts once, however many choices it generated (`n: 2`): the
  * largest `usage_metadata` among the run's generated messages, else `llmOutput.tokenUsage`, else
  * `llmOutput.estimatedTokenUsage`. The adapter attaches one per attempt, so usage is reconciled even when
- * the chain's output is a plain string.
+ * the chain's output is a plain string. Model runs of a nested `ResilientRunnable`'s attempts (below a run
+ * tagged `llmr:attempt` other than the collector's own attempt, which starts before it is attached) are
+ * not counted: that nested request charges them to the engine (see {@link UsageCollector.attemptUsage}).
  *
  * @example
  * ```ts
@@ -68,7 +87,7 @@ export class UsageCollector extends BaseCallbackHandler {
     super(input);
     // Usage must be counted before the attempt settles: never run in the background queue.
     this.awaitHandlers = true;
-    this.tally = input?.tally ?? { usage: undefined, llmRuns: 0 };
+    this.tally = input?.tally ?? { usage: undefined, llmRuns: 0, ownStarts: 0, nestedAttempts: 0, nested: new Set() };
   }
 
   /** LangChain may copy handlers: the copy shares this tally. */
@@ -76,7 +95,74 @@ export class UsageCollector extends BaseCallbackHandler {
     return new UsageCollector({ tally: this.tally });
   }
 
-  override handleLLMEnd(output: LLMResult): void {
+  /**
+   * Whether a run starting below `parentRunId` with `tags` is a nested attempt's: the attempt run of a
+   * `ResilientRunnable` inside the collected runnable, or a run below one. Such runs are remembered
+   * until they end.
+   */
+  private enter(runId: string, parentRunId: unknown, tags: unknown): boolean {
+    if (typeof parentRunId === 'string' && this.tally.nested.has(parentRunId)) {
+      this.tally.nested.add(runId);
+      return true;
+    }
+    if (!Array.isArray(tags) || !tags.includes(ATTEMPT_TAG)) return false;
+    this.tally.nested.add(runId);
+    this.tally.nestedAttempts++;
+    return true;
+  }
+
+  /** `parentRunId` and `tags` follow `runId` at run time in every @langchain/core 1.x. */
+  override handleChainStart(_chain: Serialized, _inputs: unknown, runId: string, ...rest: unknown[]): void {
+    this.enter(runId, rest[0], rest[1]);
+  }
+
+  override handleChainEnd(_outputs: unknown, runId: string): void {
+    this.tally.nested.delete(runId);
+  }
+
+  override handleChainError(_err: unknown, runId: string): void {
+    this.tally.nested.delete(runId);
+  }
+
+  override handleToolStart(_tool: Serialized, _input: string, runId: string, parentRunId?: string, tags?: string[]): void {
+    this.enter(runId, parentRunId, tags);
+  }
+
+  override handleToolEnd(_output: unknown, runId: string): void {
+    this.tally.nested.delete(runId);
+  }
+
+  override handleToolError(_err: unknown, runId: string): void {
+    this.tally.nested.delete(runId);
+  }
+
+  override handleRetrieverStart(_retriever: Serialized, _query: string, runId: string, parentRunId?: string, tags?: string[]): void {
+    this.enter(runId, parentRunId, tags);
+  }
+
+  override handleRetrieverEnd(_documents: unknown, runId: string): void {
+    this.tally.nested.delete(runId);
+  }
+
+  override handleRetrieverError(_err: unknown, runId: string): void {
+    this.tally.nested.delete(runId);
+  }
+
+  override handleLLMStart(_llm: Serialized, _prompts: string[], runId: string, parentRunId?: string, _extra?: Record<string, unknown>, tags?: string[]): void {
+    if (!this.enter(runId, parentRunId, tags)) this.tally.ownStarts++;
+  }
+
+  override handleChatModelStart(_llm: Serialized, _messages: unknown[][], runId: string, parentRunId?: string, _extra?: Record<string, unknown>, tags?: string[]): void {
+    if (!this.enter(runId, parentRunId, tags)) this.tally.ownStarts++;
+  }
+
+  override handleLLMError(_err: unknown, runId: string): void {
+    this.tally.nested.delete(runId);
+  }
+
+  /** A model run of a nested attempt is that attempt's request's to charge: not counted here. */
+  override handleLLMEnd(output: LLMResult, runId?: string): void {
+    if (runId !== undefined && this.tally.nested.delete(runId)) return;
     this.tally.llmRuns++;
     this.tally.usage = addUsage(this.tally.usage, usageOfRun(output));
   }
@@ -86,8 +172,30 @@ export class UsageCollector extends BaseCallbackHandler {
     return this.tally.usage;
   }
 
-  /** LLM runs that ended below this handler. */
+  /** LLM runs that ended below this handler (not counting those of nested attempts). */
   get llmRuns(): number {
     return this.tally.llmRuns;
+  }
+
+  /** Whether a nested attempt (of a `ResilientRunnable` inside the collected runnable) started below this handler. */
+  get nested(): boolean {
+    return this.tally.nestedAttempts > 0;
+  }
+
+  /**
+   * Whether every model call below this handler was a nested attempt's: a nested attempt started, and
+   * no model run of the handler's own did.
+   */
+  get onlyNested(): boolean {
+    return this.tally.nestedAttempts > 0 && this.tally.ownStarts === 0;
+  }
+
+  /**
+   * What an attempt reports to its engine: {@link UsageCollector.usage}, else zero tokens when every
+   * model call was a nested attempt's (see {@link UsageCollector.onlyNested}: that attempt's request
+   * charged it), else undefined (nothing known: the engine keeps its estimate).
+   */
+  attemptUsage(): Usage | undefined {
+    return this.tally.usage ?? (this.onlyNested ? { ...NOTHING } : undefined);
   }
 }
