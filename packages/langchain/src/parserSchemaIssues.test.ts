@@ -85,18 +85,15 @@ describe('shownPathOf: recursive schemas and numeric keys', () => {
         z.object({ type: z.literal('c'), children: z.array(Tree) }),
       ]),
     );
-    const t0 = Date.now();
+    // An exponential walk (3^30 alternatives) would not end before the test's timeout.
     const issues = await parserSchemaIssues(parser(Tree as never), deepTree(30));
-    expect(Date.now() - t0).toBeLessThan(1000);
     expect(issues?.map((i) => i.shownPath)).toEqual([treePath(30)]);
   });
 
   it('a recursive schema that makes new alternatives at each level (nothing to deduplicate): the walk stops within its budget and shows the rest of the path as <key> and indexes', () => {
     const kind = (): z.ZodType => z.object({ type: z.string(), children: z.array(z.lazy(node)) });
     const node = (): z.ZodType => z.union([kind(), kind(), kind()]);
-    const t0 = Date.now();
     const shown = shownPathOf(treePath(30), node(), deepTree(30));
-    expect(Date.now() - t0).toBeLessThan(1000);
     expect(shown).toHaveLength(61);
     expect(shown.slice(0, 4)).toEqual(['children', 0, 'children', 0]);
     expect(shown.slice(-3)).toEqual(['<key>', 0, '<key>']);
