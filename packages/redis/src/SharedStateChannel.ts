@@ -5,11 +5,12 @@ import { duplicateForSubscribe, notReadyReason, type RedisClient, type ScriptCli
 import type { RedisKeyspace } from './RedisKeyspace';
 import { RedisScript } from './RedisScript';
 import { RedisSyncError, type RedisSyncOperation } from './RedisSyncError';
-import { LOAD_STATES_LUA, PUBLISH_STATE_LUA } from './sharedStateScripts';
+import { LOAD_STATES_LUA, PUBLISH_STATE_LUA, REDIS_TIME_LUA } from './sharedStateScripts';
 import { withTimeout } from './withTimeout';
 
 const PUBLISH = new RedisScript(PUBLISH_STATE_LUA);
 const LOAD = new RedisScript(LOAD_STATES_LUA);
+const CLOCK = new RedisScript(REDIS_TIME_LUA);
 
 /**
  * First backoff step before work that failed on connections that stayed up is tried again: a subscribe
@@ -126,7 +127,9 @@ function publicationId(message: Message, raw: string): string {
  * (a failover's `CLIENT PAUSE`) brings no `ready` event. A ranked change (breakers) that could not be
  * published (down, slower than `timeoutMs`, or refused with an error reply) is sent again when `redis`
  * is ready, after a later successful publish, and after a backoff (100 ms doubling up to 5 s) while
- * `redis` stays up (the latest per field, if still in force). Nothing here throws into the caller:
+ * `redis` stays up (the latest per field, if still in force). Every write carries a deadline in Redis
+ * time (Redis' clock is learned from the scripts' `TIME`): a copy that runs past it (re-sent by ioredis
+ * after a reconnect, held by `CLIENT PAUSE`) writes and announces nothing. Nothing here throws into the caller:
  * Redis failures go to `onError`.
  *
  * The shared engine of `RedisBreakerSync` and `RedisPacingSync`.
@@ -167,6 +170,8 @@ export class SharedStateChannel<T> {
    */
   private readonly liveDuringLoads = new Set<Map<string, { value: T; id: string }>>();
   private connectionErrorReported = false;
+  /** The subscriber connection has been `ready` since it last closed. */
+  private subReady = false;
   /** A failed sync (subscribe or load) waits for `redis` to be ready again (listener on `redis`'s `ready`). */
   private syncRetryArmed = false;
   /** A failed sync is also retried after a backoff: connections that stayed up send no `ready`. */
@@ -189,6 +194,13 @@ export class SharedStateChannel<T> {
    */
   private readonly resendRetry: BackoffTimer;
   private closed = false;
+  /**
+   * Redis' clock minus this process' monotonic clock (`performance.now()`, not the injected clock,
+   * which tests move by hand), learned from the scripts' replies; `undefined` until the first one.
+   */
+  private redisOffset: number | undefined;
+  /** The running {@link learnRedisClock}, shared by the publishes that wait for it. */
+  private clockLearning: Promise<unknown> | undefined;
 
   constructor(private readonly options: SharedStateChannelOptions<T>) {
     this.client = options.redis as unknown as ScriptClient;
@@ -233,9 +245,19 @@ export class SharedStateChannel<T> {
 
   /**
    * Encodes and writes one change (see {@link publish}); `resend`: a kept change, written only while
-   * still worth storing (the codec's `ttlMs > 0`).
+   * still worth storing (the codec's `ttlMs > 0`). Before the first write, Redis' clock is learned (one
+   * round trip, see {@link learnRedisClock}): every write carries a deadline in Redis time.
    */
   private send(field: string, value: T, seq: number, resend: boolean): Promise<void> {
+    if (this.redisOffset !== undefined || notReadyReason(this.client, 'refuse') !== undefined) return this.write(field, value, seq, resend, undefined);
+    return this.learnRedisClock().then((failure) => this.write(field, value, seq, resend, failure));
+  }
+
+  /**
+   * Writes one change, encoded now (see {@link send}); `failure`: Redis' clock could not be learned
+   * (the change is reported and kept like one Redis did not take).
+   */
+  private write(field: string, value: T, seq: number, resend: boolean, failure: unknown): Promise<void> {
     const { codec, clock, timeoutMs, marginMs } = this.options;
     let encoded: ReturnType<SharedStateCodec<T>['encode']>;
     try {
@@ -249,16 +271,29 @@ export class SharedStateChannel<T> {
     // Only on a ready connection, also before the first one: in ioredis' offline queue (reconnecting,
     // connecting, handshake) relative times would be stale when it finally runs. A kept change goes
     // out once `redis` is ready.
-    const notReady = notReadyReason(this.client, 'refuse');
-    if (notReady !== undefined) {
-      this.report('publish', notReady);
+    const notReady = failure ?? notReadyReason(this.client, 'refuse');
+    if (notReady !== undefined || this.redisOffset === undefined) {
+      this.report('publish', notReady ?? new Error("Redis' clock is not known yet"));
       this.keepUnsent(field, value, seq, ttlMs, rank);
       return Promise.resolve();
     }
     const message = JSON.stringify({ o: this.origin, k: field, v: encoded.wire, i: ++this.publications } satisfies Message);
-    const args = [this.channel, field, rank, Math.ceil(ttlMs), message, Math.ceil(marginMs)];
+    // A copy of this command that runs after this call stopped waiting for it (ioredis re-sends the
+    // commands a dropped connection left unanswered; Redis may hold it, `CLIENT PAUSE`) would carry
+    // stale relative times: the script refuses to run past this deadline, in Redis time.
+    const deadline = Math.ceil(performance.now() + this.redisOffset + timeoutMs);
+    const args = [this.channel, field, rank, Math.ceil(ttlMs), message, Math.ceil(marginMs), deadline];
     return withTimeout(PUBLISH.run(this.client, [this.hashKey], args), timeoutMs).then(
-      () => {
+      (reply) => {
+        const status = Array.isArray(reply) ? Number(reply[0]) : Number(reply);
+        if (Array.isArray(reply)) this.learnRedisTime(reply[1]);
+        if (status < 0) {
+          // Redis ran it past its deadline (it answered within `timeoutMs` locally: the clocks moved
+          // apart); nothing was written, and the clock was learned again from its reply.
+          this.report('publish', new Error(`Redis ran the ${this.options.source} publish after its deadline: nothing was written`));
+          this.keepUnsent(field, value, seq, ttlMs, rank);
+          return;
+        }
         // Redis answers again: a subscription whose load failed earlier catches up now, and changes
         // that could not be sent earlier go out.
         if (!this.subscribed && !this.syncing && this.handlers.size > 0 && this.sub?.status === 'ready') this.requestSync();
@@ -270,6 +305,37 @@ export class SharedStateChannel<T> {
         this.keepUnsent(field, value, seq, ttlMs, rank);
       },
     );
+  }
+
+  /**
+   * Learns Redis' clock (one script run on the hash's node, bounded by `timeoutMs`), once at a time.
+   * Resolves the failure, or `undefined` when learned.
+   */
+  private learnRedisClock(): Promise<unknown> {
+    if (this.clockLearning !== undefined) return this.clockLearning;
+    const learning = withTimeout(CLOCK.run(this.client, [this.hashKey], []), this.options.timeoutMs).then(
+      (reply) => {
+        this.learnRedisTime(reply);
+        return this.redisOffset === undefined ? new Error(`Redis answered no time: ${String(reply)}`) : undefined;
+      },
+      (error: unknown) => error,
+    );
+    this.clockLearning = learning;
+    void learning.finally(() => {
+      if (this.clockLearning === learning) this.clockLearning = undefined;
+    });
+    return learning;
+  }
+
+  /**
+   * Redis' clock from a script's reply (`now`, Redis ms) that arrived just now: the offset from this
+   * process' monotonic time. Read when the reply arrives, it trails Redis by the reply's way back, so a
+   * deadline errs early, never late (an early refusal is kept and sent again, with the clock learned
+   * again from its reply).
+   */
+  private learnRedisTime(redisNow: unknown): void {
+    const n = Number(redisNow);
+    if (Number.isFinite(n) && n > 0) this.redisOffset = n - performance.now();
   }
 
   /**
@@ -400,6 +466,7 @@ export class SharedStateChannel<T> {
     const sub = (given ?? duplicateForSubscribe(this.options.redis)) as unknown as SubscriberClient;
     this.sub = sub;
     this.subscribed = false;
+    this.subReady = sub.status === 'ready';
     sub.on('message', this.onMessage);
     sub.on('ready', this.onReady);
     sub.on('close', this.onClose);
@@ -447,6 +514,7 @@ export class SharedStateChannel<T> {
   };
 
   private readonly onReady = (): void => {
+    this.subReady = true;
     this.connectionErrorReported = false;
     if (this.handlers.size > 0) this.requestSync();
   };
@@ -460,10 +528,17 @@ export class SharedStateChannel<T> {
   private readonly onClose = (): void => {
     this.subscribed = false;
     this.connection++;
+    const wasReady = this.subReady;
+    this.subReady = false;
+    // A connection the server closed (`CLIENT KILL`, a pub/sub client over its output buffer limit)
+    // sends no `error` event: its outage is reported here (once, like the errors; reset on `ready`).
+    // Only for a connection created here; `teardown` removes this listener before closing it.
+    if (wasReady && this.options.subscriber === undefined) this.onConnectionError(new Error('The Redis subscriber connection closed'));
   };
 
   private readonly onConnectionError = (error: unknown): void => {
-    // ioredis emits one per reconnect attempt: report the first of each outage.
+    // ioredis emits one per reconnect attempt, and a connection that was ready also closes (above):
+    // report the first of each outage.
     if (this.connectionErrorReported) return;
     this.connectionErrorReported = true;
     this.report('subscribe', error);
@@ -592,6 +667,7 @@ export class SharedStateChannel<T> {
     const notReady = notReadyReason(this.client);
     if (notReady !== undefined) throw notReady;
     const reply = (await withTimeout(LOAD.run(this.client, [this.hashKey], []), this.options.timeoutMs)) as (string | number)[];
+    this.learnRedisTime(reply[0]);
     const redisNow = Number(reply[0]);
     const localNow = this.options.clock.now();
     const out: Array<[string, T, string]> = [];

@@ -51,6 +51,7 @@ export function createRedisResilienceState(options: RedisResilienceStateOptions)
   const { redis, prefix, hashTag, clock } = options;
   let subscriber = givenSubscriber;
   let owned: RedisClient | undefined;
+  let closed = false;
   if (subscriber === undefined) {
     const duplicate = (redis as unknown as { duplicate?: () => RedisClient }).duplicate;
     if (typeof duplicate !== 'function') {
@@ -58,17 +59,29 @@ export function createRedisResilienceState(options: RedisResilienceStateOptions)
     }
     subscriber = owned = duplicateForSubscribe(redis);
     if (onSyncError) {
-      // One report per outage (ioredis emits an error per reconnect attempt).
+      // One report per outage (ioredis emits an error per reconnect attempt), reset on `ready`.
       let reported = false;
-      owned.on('ready', () => (reported = false));
-      owned.on('error', (error: unknown) => {
-        if (reported) return;
+      let wasReady = false;
+      const report = (error: unknown): void => {
+        if (reported || closed) return;
         reported = true;
         try {
           onSyncError(new RedisSyncError('subscriber', 'subscribe', error));
         } catch {
           // A throwing reporter must not break anything.
         }
+      };
+      owned.on('ready', () => {
+        reported = false;
+        wasReady = true;
+      });
+      owned.on('error', report);
+      // A connection the server closed (`CLIENT KILL`, a pub/sub client over its output buffer limit)
+      // sends no `error` event: a ready connection that closes is an outage too (not after `close()`).
+      owned.on('close', () => {
+        if (!wasReady) return;
+        wasReady = false;
+        report(new Error('The Redis subscriber connection closed'));
       });
     }
   }
@@ -85,7 +98,6 @@ export function createRedisResilienceState(options: RedisResilienceStateOptions)
   };
   const breakerSync = new RedisBreakerSync(sync);
   const pacingSync = new RedisPacingSync(sync);
-  let closed = false;
   const state = { store, breakerSync, pacingSync } as RedisResilienceState;
   // `ready` and `close` are not enumerable, so `createResilience(policy, { ...shared })` passes only
   // the three parts the engine takes (it refuses options it does not know).

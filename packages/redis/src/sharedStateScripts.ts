@@ -11,6 +11,11 @@
  *
  * `rank` decides which of two unexpired states wins (breakers: open 2 > paused 1; the longer one wins
  * within a rank); rank 0 (pacing) means the latest write always wins.
+ *
+ * Every script returns Redis' `TIME` (whole ms) with its result, from which the writer learns Redis'
+ * clock: a publish carries an absolute deadline in Redis time, and a copy that runs past it (ioredis
+ * re-sent it after a reconnect, or Redis held it, e.g. under `CLIENT PAUSE`) writes nothing, since its
+ * relative times were computed when it was sent. The stored and published formats are unchanged.
  */
 
 /** Redis time in whole ms, as the limiter scripts read it. */
@@ -22,10 +27,11 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 /**
  * Store-and-publish, one round trip per state change. `KEYS[1]` the hash; `ARGV`: channel, field,
- * rank, ttl ms (the value's useful life; 0 or less deletes the field), message, expiry margin ms.
- * Keeps the stored value when it outranks the new one, drops expired fields, sets the hash to expire
- * with its longest-lived field (+ margin), then PUBLISHes the message. Returns 1 when stored, 0 when
- * the stored value was kept.
+ * rank, ttl ms (the value's useful life; 0 or less deletes the field), message, expiry margin ms,
+ * deadline (Redis ms; absent or 0: none). Run past its deadline, it does nothing (no write, no
+ * PUBLISH). Otherwise keeps the stored value when it outranks the new one, drops expired fields, sets
+ * the hash to expire with its longest-lived field (+ margin), then PUBLISHes the message. Returns
+ * `{status, now}`: status 1 when stored, 0 when the stored value was kept, -1 when run too late.
  *
  * @example
  * ```ts
@@ -38,6 +44,8 @@ local field = ARGV[2]
 local rank = tonumber(ARGV[3])
 local ttl = tonumber(ARGV[4])
 local margin = tonumber(ARGV[6])
+local deadline = tonumber(ARGV[7])
+if deadline and deadline > 0 and now > deadline then return { -1, now } end
 local expires = now + ttl
 local keep = false
 if rank > 0 then
@@ -68,8 +76,21 @@ for i = 1, #all, 2 do
 end
 if latest > 0 then redis.call('PEXPIRE', hash, latest - now + margin) end
 redis.call('PUBLISH', ARGV[1], ARGV[5])
-if keep then return 0 end
-return 1
+if keep then return { 0, now } end
+return { 1, now }
+`;
+
+/**
+ * Redis' clock, read on the node that holds `KEYS[1]` (the hash): returns `now` (whole ms). A writer
+ * that has not learned Redis' clock yet runs it before its first publish.
+ *
+ * @example
+ * ```ts
+ * const clock = new RedisScript(REDIS_TIME_LUA);
+ * ```
+ */
+export const REDIS_TIME_LUA = `${NOW}
+return now
 `;
 
 /**

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import Redis from 'ioredis';
 import { createResilience, definePolicy, ManualClock, type BreakerState, type LimitCharge, type ReserveResult } from '@llm-resilience/core';
-import { RedisBreakerSync, RedisLimiterStore, RedisUnavailableError, type RedisStoreEvent, type RedisSyncError } from '../src/index';
+import { createRedisResilienceState, RedisBreakerSync, RedisLimiterStore, RedisUnavailableError, type RedisStoreEvent, type RedisSyncError } from '../src/index';
 import { Inbox, pollUntil, RedisServerProcess, sparePort, uniquePrefix } from './redisTestUtils';
 
 /** Generous enough that a loaded CI machine does not time out while Redis is healthy. */
@@ -457,6 +457,179 @@ describe('fault: Redis stops mid-run and comes back', () => {
       subscriber.disconnect();
     }
   }, 10_000);
+
+  /** This server's connections named `name` (ioredis' `connectionName`, which a duplicate keeps). */
+  async function connectionsNamed(name: string): Promise<Array<{ id: string; sub: number; cmd: string }>> {
+    const list = (await admin.client('LIST')) as string;
+    return list
+      .split('\n')
+      .filter((line) => line.includes(` name=${name} `))
+      .map((line) => {
+        const f = Object.fromEntries(line.split(' ').map((kv) => kv.split('='))) as Record<string, string>;
+        return { id: f.id!, sub: Number(f.sub), cmd: f.cmd! };
+      });
+  }
+
+  /** A client of the application on this server, named for `CLIENT LIST`. */
+  function appClient(name: string, retryMs: number): Redis {
+    const c = new Redis(server.port, '127.0.0.1', { connectionName: name, retryStrategy: () => retryMs, maxRetriesPerRequest: 3 });
+    c.on('error', () => {});
+    return c;
+  }
+
+  it('a breaker publish Redis holds (CLIENT PAUSE) past timeoutMs writes and announces nothing when it finally runs; the kept state goes out later', async () => {
+    const prefix = uniquePrefix('held-publish');
+    const clockA = new ManualClock(Date.now());
+    const clockB = new ManualClock(clockA.now());
+    const t0 = clockA.now();
+    const errors: RedisSyncError[] = [];
+    const a = new RedisBreakerSync({ redis, prefix, clock: clockA, timeoutMs: TIMEOUT_MS, random: () => 0.5, onError: (e) => errors.push(e) });
+    const b = new RedisBreakerSync({ redis: admin, prefix, clock: clockB });
+    const raw = new Redis(server.port, '127.0.0.1', { retryStrategy: () => 50 });
+    raw.on('error', () => {});
+    const heard: string[] = [];
+    const inbox = new Inbox<BreakerState>();
+    try {
+      b.subscribe(inbox.onRemote);
+      await Promise.all([b.ready(), a.load(), once(raw, 'ready')]); // A has read Redis' clock
+      raw.on('message', (_channel: string, message: string) => heard.push(message));
+      await raw.subscribe(b.channelName);
+
+      // A failover's CLIENT PAUSE holds A's write past A's timeout: reported, kept for a resend.
+      await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+      try {
+        await a.publish('target:t', { state: 'open', until: t0 + 30_000, reason: 'error_rate' });
+        expect(errors.map((e) => e.operation)).toEqual(['publish']);
+      } finally {
+        await admin.call('CLIENT', 'UNPAUSE');
+      }
+      // The held command has run now (Redis runs what it held before this later PUBLISH): past its
+      // deadline, so it neither stored nor announced its relative times, which were computed at t0.
+      await admin.publish(b.channelName, 'marker');
+      await pollUntil('the marker', () => heard.includes('marker'), 5000, 5);
+      expect(heard).toEqual(['marker']);
+      expect(await b.load()).toEqual([]);
+
+      // A's backoff (first step 100 ms, drawn at 3/4) sends the kept state, its times converted then.
+      await clockB.advance(75);
+      await clockA.advance(75);
+      await inbox.count(1);
+      expect(inbox.received).toEqual([['target:t', { state: 'open', until: t0 + 30_000, reason: 'error_rate' }]]);
+      expect(errors).toHaveLength(1);
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+      await Promise.all([a.close(), b.close()]);
+      raw.disconnect();
+    }
+  }, 10_000);
+
+  it('an open state whose publish was in flight when the connection dropped is not announced, long after it ended, when ioredis re-sends it', async () => {
+    const prefix = uniquePrefix('resent-publish');
+    const policy = definePolicy(
+      { targets: { primary: { provider: 'alpha', model: 'alpha-1' }, backup: { provider: 'beta', model: 'beta-1' } }, routes: { chat: { chain: ['primary', 'backup'] } } },
+      { onWarning: () => undefined },
+    );
+    const t0 = Date.now();
+    const replica = (name: string, clock: ManualClock, retryMs: number) => {
+      const client = appClient(name, retryMs);
+      const syncErrors: RedisSyncError[] = [];
+      const shared = createRedisResilienceState({ redis: client, prefix, clock, syncTimeoutMs: TIMEOUT_MS, onSyncError: (e) => syncErrors.push(e) });
+      const engine = createResilience(policy, { ...shared, clock });
+      return { client, shared, engine, syncErrors };
+    };
+    const clockA = new ManualClock(t0);
+    const clockB = new ManualClock(t0);
+    const nameA = `resent-a-${prefix}`;
+    // A reconnects slowly: its re-sent command runs well after A stopped waiting for it (TIMEOUT_MS).
+    const a = replica(nameA, clockA, 800);
+    const b = replica(`resent-b-${prefix}`, clockB, 50);
+    try {
+      await Promise.all([a.shared.ready(), b.shared.ready()]);
+      await pollUntil('A ready', () => a.client.status === 'ready');
+
+      // Redis holds writes (a failover's CLIENT PAUSE); A's breaker opens for 30 s meanwhile: its publish is in flight.
+      await admin.call('CLIENT', 'PAUSE', '10000', 'WRITE');
+      let inFlight: { id: string } | undefined;
+      try {
+        a.engine.breakers.target('primary').forceOpen(clockA.now() + 30_000, 'consecutive_failures', clockA.now());
+        await pollUntil('A publish in flight', async () => {
+          inFlight = (await connectionsNamed(nameA)).find((c) => !(c.sub > 0) && c.cmd === 'evalsha');
+          return inFlight !== undefined;
+        });
+        // A's connection drops with the command unanswered (never run); ioredis keeps it to re-send.
+        await admin.client('KILL', 'ID', inFlight!.id);
+      } finally {
+        await admin.call('CLIENT', 'UNPAUSE');
+      }
+      await pollUntil('A reconnecting', () => a.client.status !== 'ready');
+      // 45 s pass on both processes' clocks: A's 30 s open state is over (A's breaker is half-open).
+      await clockA.advance(45_000);
+      await clockB.advance(45_000);
+      a.engine.breakers.target('primary').advance(clockA.now());
+      expect(a.engine.breakers.stateOf('primary')).toBe('half-open');
+
+      // A is back; the command ioredis re-sent has run once this PING is answered.
+      await pollUntil('A ready again', () => a.client.status === 'ready');
+      await a.client.ping();
+      // B's PING is answered after anything that command announced has reached B's subscriber.
+      await b.client.ping();
+      await b.shared.ready();
+      expect(b.engine.breakers.stateOf('primary')).not.toBe('open');
+      // Nor is it stored for replicas that start later.
+      expect(await b.shared.breakerSync.load()).toEqual([]);
+      expect(a.syncErrors.some((e) => e.source === 'breaker' && e.operation === 'publish')).toBe(true);
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+      for (const r of [a, b]) {
+        await r.engine.shutdown();
+        await r.shared.close();
+        r.client.disconnect();
+      }
+    }
+  }, 15_000);
+
+  it.each([
+    ['a sync', false],
+    ['createRedisResilienceState', true],
+  ])('%s reports one subscribe error when Redis closes the subscriber connection it created (CLIENT KILL), and reloads', async (_label, viaState) => {
+    const prefix = uniquePrefix('sub-killed');
+    const name = `sub-killed-${prefix}`;
+    const client = appClient(name, 50);
+    const errors: RedisSyncError[] = [];
+    const clock = new ManualClock(Date.now());
+    const onError = (e: RedisSyncError): void => void errors.push(e);
+    const writer = new RedisBreakerSync({ redis: admin, prefix, clock });
+    let close: () => Promise<void>;
+    let sync: RedisBreakerSync;
+    if (viaState) {
+      const shared = createRedisResilienceState({ redis: client, prefix, clock, onSyncError: onError });
+      sync = shared.breakerSync;
+      close = () => shared.close();
+    } else {
+      sync = new RedisBreakerSync({ redis: client, prefix, clock, onError });
+      close = () => sync.close();
+    }
+    const inbox = new Inbox<BreakerState>();
+    try {
+      sync.subscribe(inbox.onRemote);
+      await sync.ready();
+      const sub = (await connectionsNamed(name)).find((c) => c.sub > 0)!;
+      await admin.client('KILL', 'ID', sub.id);
+      // Published while the subscriber is away: only the reload delivers it.
+      await writer.publish('target:t', { state: 'open', until: clock.now() + 30_000, reason: 'error_rate' });
+      await pollUntil('the resubscribe', async () => (await connectionsNamed(name)).some((c) => c.sub > 0 && c.id !== sub.id));
+      await inbox.count(1);
+      await sync.ready();
+      expect(inbox.keys()).toEqual(['target:t']);
+      expect(errors.map((e) => e.operation)).toEqual(['subscribe']);
+      expect(errors[0]!.source).toBe(viaState ? 'subscriber' : 'breaker');
+    } finally {
+      await close();
+      await writer.close();
+      client.disconnect();
+    }
+    expect(errors).toHaveLength(1); // nothing reported for the close itself
+  });
 });
 
 describe('fault: Redis answers PING but refuses writes (a master demoted to a replica)', () => {
