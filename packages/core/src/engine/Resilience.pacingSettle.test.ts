@@ -1,6 +1,9 @@
+import { ManualClock, type Clock } from '../clock';
 import { MemoryPacingSyncHub } from '../pacing/PacingStateSync';
+import { definePolicy } from '../policy/definePolicy';
+import { createResilience } from './createResilience';
 import type { StandardSchemaLike } from '../policy/schema';
-import { drive, http, ok, setup } from './engineTestKit';
+import { drive, http, ok, setup, targets } from './engineTestKit';
 import type { AttemptContext } from './types';
 
 /*
@@ -449,6 +452,19 @@ describe('pacing: a report from another process that arrives late', () => {
     expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 20_000, observedAt });
   });
 
+  it('counts the calls sent while the target had no quota yet: the first calls of a replica that never saw a header', async () => {
+    const hub = new MemoryPacingSyncHub();
+    const { engine, clock } = setup({}, { chat: { chain: ['a'], retry: { maxAttempts: 1 } } }, { pacingSync: hub.connect() });
+    const replica = hub.connect();
+    const observedAt = clock.now();
+    await clock.advance(100);
+    await drive(clock, engine.execute(bigRequest(), async () => ok('hi', used)));
+    await clock.advance(100);
+    // 60 000 tokens a minute, 20 000 left, full in 40 s: one token back per ms.
+    replica.publish('a', { limitTokens: 60_000, remainingTokens: 20_000, tokensResetAt: observedAt + 40_000, observedAt });
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 20_000 + 200 - 1_000 });
+  });
+
   it('counts a call sent after it was observed once, also when later reports replace it', async () => {
     const { engine, clock, late } = await withLateReplica();
     const first = clock.now();
@@ -459,6 +475,38 @@ describe('pacing: a report from another process that arrives late', () => {
     expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 19_200 });
     await clock.advance(100);
     late(clock.now() - 50, 30_000); // observed after the call: the provider's numbers include it
+    expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 30_000 });
+  });
+});
+
+describe("pacing: a call's own reply headers", () => {
+  it('count the call as the provider does, also when the clock went back while it ran', async () => {
+    const manual = new ManualClock(1_000_000);
+    let offset = 0;
+    const clock: Clock = { now: () => manual.now() + offset, sleep: (ms, signal) => manual.sleep(ms, signal) };
+    const hub = new MemoryPacingSyncHub();
+    const policy = definePolicy({ targets, routes: { chat: { chain: ['a'], retry: { maxAttempts: 1 } } } }, { onWarning: () => {} });
+    const engine = createResilience(policy, { clock, random: () => 0.5, pacingSync: hub.connect() });
+    const headers = (remaining: number) => ({
+      'x-ratelimit-limit-tokens': '60000',
+      'x-ratelimit-remaining-tokens': String(remaining),
+      'x-ratelimit-reset-tokens': `${60_000 - remaining}ms`,
+    });
+    // A first reply gives the target a quota.
+    await drive(manual, engine.execute({ route: 'chat', inputTokens: 10 }, async (_t, ctx: AttemptContext) => {
+      ctx.reportHeaders(headers(40_000));
+      return ok();
+    }));
+    await manual.advance(1_000);
+    await drive(
+      manual,
+      engine.execute(bigRequest(), async (_t, ctx: AttemptContext) => {
+        offset = -500; // the system clock steps back (NTP) while the call runs
+        ctx.reportHeaders(headers(30_000));
+        return ok('hi', { prompt_tokens: 900, completion_tokens: 100 });
+      }),
+    );
+    // As the headers say: the call is in the provider's numbers, not counted again.
     expect(engine.pacingOf('a')).toMatchObject({ remainingTokens: 30_000 });
   });
 });

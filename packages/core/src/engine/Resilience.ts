@@ -102,7 +102,11 @@ function pacingNeed(usage: Usage): QuotaNeed {
  * out (see replacePacing), so `quota` changes then.
  */
 interface PacingSpend {
-  quota: ProviderQuota;
+  /**
+   * The quota it was counted against; unset for a call sent while the target had none, logged all the
+   * same for a report from another process observed before it (see sentPaced).
+   */
+  quota: ProviderQuota | undefined;
   readonly need: QuotaNeed;
   /** When its call went out (the engine's clock); unset until then. */
   sentAt?: number;
@@ -1384,6 +1388,10 @@ export class Resilience {
 
         // Going out: a retry's share is no longer pending, a newer report counts this call as the provider does.
         if (paced !== undefined) this.sentPaced(target, paced, started);
+        else if (this.pacingSubscription !== undefined) {
+          // No quota known yet: another process' report, observed before this call, may still come.
+          paced = this.sentPaced(target, { quota: undefined, need: pacingNeed(estimate) }, started);
+        }
         attempts++;
         targetAttempt++;
         // Called past the chain's first target (it failed, or was skipped): a fallback, also when the
@@ -1712,12 +1720,13 @@ export class Resilience {
    * An attempt's call counted by pacing goes out at `sentAt`: a retry's share is no longer pending, and
    * the call is logged, so that a report observed before `sentAt` that replaces the quota later counts it.
    */
-  private sentPaced(target: ResolvedTarget, paced: PacingSpend, sentAt: number): void {
+  private sentPaced(target: ResolvedTarget, paced: PacingSpend, sentAt: number): PacingSpend {
     this.unpendRetryShare(target, paced);
     paced.sentAt = sentAt;
     let log = this.sentPacing.get(target.id);
     if (log === undefined) this.sentPacing.set(target.id, (log = new SentCallLog()));
     log.add(paced as PacingSpend & { sentAt: number }, sentAt);
+    return paced;
   }
 
   /** A retry's share whose call goes out or is settled: no longer carried to newer quotas. */
@@ -1738,7 +1747,11 @@ export class Resilience {
   private setPacing(targetId: string, snap: RateLimitSnapshot): void {
     const now = this.clock.now();
     const observed: RateLimitSnapshot = { ...snap, observedAt: snap.observedAt ?? now };
-    this.replacePacing(targetId, ProviderQuota.from(observed, now), now);
+    const quota = ProviderQuota.from(observed, now);
+    // Observed by this process, so after every call it has sent (also when the clock went back since):
+    // they are in the provider's numbers.
+    this.sentPacing.get(targetId)?.forget(Math.max(quota.reportedAt, now));
+    this.replacePacing(targetId, quota, now);
     const sync = this.pacingSync;
     if (!sync) return;
     const last = this.pacingPublishedAt.get(targetId) ?? -Infinity;
@@ -1751,25 +1764,18 @@ export class Resilience {
     }
   }
 
-  /** A snapshot from another process replaces the target's, unless the provider reported ours later. */
+  /**
+   * A snapshot from another process replaces the target's, unless the provider reported ours later,
+   * with the calls this process sent after it was observed counted against it (it arrived late):
+   * each for what it used when it has ended, for its estimate while it runs (it then moves to the new
+   * quota, where it is corrected). Calls sent while the target had no quota count too.
+   */
   private receivePacing(targetId: string, snap: RateLimitSnapshot): void {
     const now = this.clock.now();
     const quota = ProviderQuota.from(snap, now);
     const current = this.pacing.get(targetId);
     if (current && quota.reportedAt < current.reportedAt) return;
-    this.replacePacing(targetId, quota, now);
-  }
-
-  /**
-   * Makes `quota` (a newer report) the target's, with what it cannot count counted against it:
-   * - the calls that went out after it was observed (another process' report that arrived late), each
-   *   for what it used when it has ended, for its estimate while it runs (it then moves to the new
-   *   quota, where it is corrected);
-   * - the shares of the retries still waiting to go out: the callers refused after them must keep
-   *   waiting behind them. Each such share moves to the new quota, where it is settled.
-   */
-  private replacePacing(targetId: string, quota: ProviderQuota, now: number): void {
-    // Calls that went out after the report was observed (it arrived late): counted as the provider
+    // Calls this process sent after the report was observed (it arrived late): counted as the provider
     // will, what they used once ended, their estimate while they run (then corrected on this quota).
     const sent = this.sentPacing.get(targetId)?.sentAfter(quota.reportedAt);
     if (sent !== undefined) {
@@ -1778,6 +1784,16 @@ export class Resilience {
         if (call.kept === undefined) call.quota = quota;
       }
     }
+    this.replacePacing(targetId, quota, now);
+  }
+
+  /**
+   * Makes `quota` (a newer report) the target's, with the shares of the retries still waiting to go
+   * out counted against it: the report cannot count calls not sent yet, and the callers refused after
+   * them must keep waiting behind them. Each such share moves to the new quota, where it is settled.
+   * (Calls sent after a report from another process was observed are counted by receivePacing.)
+   */
+  private replacePacing(targetId: string, quota: ProviderQuota, now: number): void {
     const pending = this.pendingRetryShares.get(targetId);
     if (pending !== undefined) {
       for (const share of pending) {
@@ -1844,7 +1860,7 @@ export class Resilience {
       inputTokens: need.inputTokens - back.inputTokens,
       outputTokens: need.outputTokens - back.outputTokens,
     };
-    if (this.pacing.get(target.id) !== spent.quota) return;
+    if (spent.quota === undefined || this.pacing.get(target.id) !== spent.quota) return;
     spent.quota.giveBack(back, this.clock.now());
   }
 

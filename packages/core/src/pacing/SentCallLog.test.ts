@@ -32,4 +32,12 @@ describe('SentCallLog', () => {
     log.add({ sentAt: 700 }, 700);
     expect(log.sentAfter(450).map((c) => c.sentAt)).toEqual([500, 700]);
   });
+
+  it('forgets the calls a report counts without returning the others', () => {
+    const log = new SentCallLog<{ sentAt: number }>(60_000);
+    for (const sentAt of [100, 200, 300]) log.add({ sentAt }, sentAt);
+    log.forget(200);
+    expect(log.size).toBe(1);
+    expect(log.sentAfter(0).map((c) => c.sentAt)).toEqual([300]);
+  });
 });

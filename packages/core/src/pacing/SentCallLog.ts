@@ -66,11 +66,24 @@ export class SentCallLog<T extends { readonly sentAt: number }> {
    * ```
    */
   sentAfter(observedAt: number): readonly T[] {
+    this.forget(observedAt);
+    // Out of order only when the clock went back: such a call is treated like the earlier ones.
+    return this.entries.filter((e) => e.sentAt > observedAt);
+  }
+
+  /**
+   * Drops the calls sent at or before `observedAt`, the time of a report that counts them (a reply's
+   * own headers), without returning the others.
+   *
+   * @example
+   * ```ts
+   * log.forget(clock.now()); // a reply's headers, observed now, count every call sent so far
+   * ```
+   */
+  forget(observedAt: number): void {
     const entries = this.entries;
     let drop = 0;
     while (drop < entries.length && !(entries[drop]!.sentAt > observedAt)) drop++;
     if (drop > 0) entries.splice(0, drop);
-    // Out of order only when the clock went back: such a call is treated like the earlier ones.
-    return entries.filter((e) => e.sentAt > observedAt);
   }
 }
