@@ -149,6 +149,19 @@ describe('classifyError on every fault, through the openai SDK', () => {
       await t.fake.stop();
     }
   });
+
+  it('a request that alone exceeds the TPM ("Request too large") is rate_limited with retryAfterMs Infinity: never retried as it is', async () => {
+    const t = await startFake({ models: { one: { contextWindow: 16_000, limits: { tpm: 100 } } } });
+    try {
+      const err = await t.openai.chat.completions.create({ model: 'one', messages: userMessage('lorem ipsum '.repeat(100)), max_tokens: 10 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect(classifyError(err)).toMatchObject({ kind: 'rate_limited', status: 429, code: 'rate_limit_exceeded', retryAfterMs: Infinity });
+      // A small one still fits: the limit itself is healthy.
+      await expect(t.openai.chat.completions.create({ model: 'one', messages: userMessage('hi'), max_tokens: 10 })).resolves.toBeDefined();
+    } finally {
+      await t.fake.stop();
+    }
+  });
 });
 
 describe('classifyError on every fault, through the @anthropic-ai/sdk', () => {

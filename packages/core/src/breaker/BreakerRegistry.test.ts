@@ -67,6 +67,13 @@ describe('BreakerRegistry', () => {
     expect(path()).toEqual(['provider:acme:closed->open:consecutive_failures']);
   });
 
+  it('pauses neither the target nor its provider on 429s that can never pass (retryAfterMs Infinity)', () => {
+    const { registry, path } = setup();
+    for (let i = 0; i < 5; i++) call(registry, 'fast-a', 'openai', 'rate_limited', Infinity);
+    expect(path()).toEqual([]);
+    expect(registry.admit('fast-a', 'openai').allowed).toBe(true);
+  });
+
   it("a target's own breaker refuses first, without asking the provider", () => {
     const { registry, clock } = setup({ targetOverrides: { flaky: { consecutiveFailures: 2 } } });
     call(registry, 'flaky', 'acme', 'timeout');

@@ -12,6 +12,7 @@ import {
   type BreakerTransition,
   type CircuitBreakerOptions,
   type ProbeRef,
+  isNeverFits,
 } from './CircuitBreaker';
 import { InvalidBreakerStateError } from './InvalidBreakerStateError';
 
@@ -346,7 +347,8 @@ export class BreakerRegistry {
       const details = { latencyMs: outcome.latencyMs, retryAfterMs: outcome.retryAfterMs };
       target.onFailure(outcome.kind, now, { ...details, ...t });
       // Only health failures (and 429s) say anything about the provider; a bad request does not.
-      const counts = outcome.kind === 'rate_limited' || this.policy.failOn.has(outcome.kind);
+      // A 429 that can never pass (see isNeverFits) says nothing about either.
+      const counts = !isNeverFits(outcome.kind, outcome.retryAfterMs) && (outcome.kind === 'rate_limited' || this.policy.failOn.has(outcome.kind));
       if (counts && this.providerWide(targetId, provider, now)) prov.onFailure(outcome.kind, now, { ...details, ...p });
       else prov.release(p.probe, p.period);
     }

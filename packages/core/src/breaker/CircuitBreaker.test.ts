@@ -193,6 +193,24 @@ describe('CircuitBreaker', () => {
       expect(path()).toEqual(['closed->paused:rate_limited', 'paused->closed:pause_elapsed']);
     });
 
+    it('takes a 429 that can never pass (retryAfterMs Infinity: the request alone exceeds the limit) as no verdict', () => {
+      // Not even when failOn lists rate_limited.
+      const counting = setup({ failOn: new Set<ErrorKind>(['rate_limited', 'overloaded']), consecutiveFailures: 2 });
+      for (let i = 0; i < 5; i++) call(counting.breaker, counting.clock.now(), 'rate_limited', Infinity);
+      expect(counting.breaker.state.state).toBe('closed');
+      expect(counting.breaker.snapshot().window.calls).toBe(0);
+      const { breaker, clock, path } = setup();
+      for (let i = 0; i < 5; i++) call(breaker, clock.now(), 'rate_limited', Infinity);
+      expect(breaker.state.state).toBe('closed');
+      // Nor does it break a streak of real 429s.
+      call(breaker, clock.now(), 'rate_limited');
+      call(breaker, clock.now(), 'rate_limited');
+      call(breaker, clock.now(), 'rate_limited', Infinity);
+      call(breaker, clock.now(), 'rate_limited');
+      expect(breaker.state.state).toBe('paused');
+      expect(path()).toEqual(['closed->paused:rate_limited']);
+    });
+
     it('pauses for openForMs when no hint was given', () => {
       const { breaker, clock } = setup();
       for (let i = 0; i < 3; i++) call(breaker, clock.now(), 'rate_limited');

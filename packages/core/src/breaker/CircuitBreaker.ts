@@ -170,6 +170,15 @@ const CLOSED: BreakerState = Object.freeze({ state: 'closed' });
 const HALF_OPEN: BreakerState = Object.freeze({ state: 'half-open', probesInFlight: 0, probeSuccesses: 0 });
 const ADMIT: BreakerAdmission = Object.freeze({ allowed: true, probe: false });
 
+/**
+ * A `rate_limited` outcome whose retry hint is `Infinity`: the request alone exceeds the limit (OpenAI's
+ * 429 "Request too large … must be reduced", a request larger than a bucket of our own limiter). It says
+ * nothing about the target's health: no verdict, and no part in the 429 streak.
+ */
+export function isNeverFits(kind: ErrorKind | undefined, retryAfterMs: number | undefined): boolean {
+  return kind === 'rate_limited' && retryAfterMs === Infinity;
+}
+
 function checkPolicy(key: string, p: BreakerPolicy): void {
   const fail = (field: string, expected: string, got: unknown) => {
     throw new RangeError(`CircuitBreaker "${key}": breaker.${field} must be ${expected}, got ${String(got)}`);
@@ -401,8 +410,11 @@ export class CircuitBreaker {
    */
   onFailure(kind: ErrorKind, now: number, details: FailureDetails = {}): void {
     this.touch(now);
-    const counts = this.policy.failOn.has(kind);
-    const rateLimited = kind === 'rate_limited';
+    // A 429 that can never pass (`retryAfterMs: Infinity`: the request alone exceeds the limit) is the
+    // request's fault, like context_length: no verdict, and no part in the 429 streak.
+    const neverFits = isNeverFits(kind, details.retryAfterMs);
+    const counts = !neverFits && this.policy.failOn.has(kind);
+    const rateLimited = !neverFits && kind === 'rate_limited';
     if (!counts && !rateLimited) {
       // The request's fault: no verdict on the target's health.
       this.release(details.probe, details.period);

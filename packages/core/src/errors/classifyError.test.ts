@@ -220,6 +220,40 @@ describe('classifyError: openai SDK errors', () => {
   });
 });
 
+describe('classifyError: a 429 for one request over the rate limit on its own ("Request too large")', () => {
+  const TOO_LARGE =
+    'Request too large for gpt-4o in organization org-abc on tokens per min (TPM): Limit 30000, Requested 50000. ' +
+    'The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.';
+
+  it('is rate_limited with retryAfterMs Infinity: no wait makes it fit, another target may', () => {
+    const err = openAIError(429, { message: TOO_LARGE, type: 'tokens', code: 'rate_limit_exceeded', param: null });
+    expect(classifyWithHintSource(err, { now: NOW })).toEqual({
+      classified: { kind: 'rate_limited', status: 429, code: 'rate_limit_exceeded', message: expect.stringContaining('Request too large for gpt-4o'), retryAfterMs: Infinity, cause: err },
+      hintSource: 'provider',
+    });
+  });
+
+  it('beats a retry hint or a quota reset the same 429 carries, and is read from bodies without a code', () => {
+    const headers = { 'retry-after': '2', 'x-ratelimit-limit-tokens': '30000', 'x-ratelimit-remaining-tokens': '0', 'x-ratelimit-reset-tokens': '6m0s' };
+    expect(classify(openAIError(429, { message: TOO_LARGE, code: 'rate_limit_exceeded' }, headers)).retryAfterMs).toBe(Infinity);
+    expect(classify({ status: 429, body: { error: { message: 'Request too large for model x on tokens per day (TPD).' } } })).toMatchObject({ kind: 'rate_limited', retryAfterMs: Infinity });
+  });
+
+  it('leaves ordinary 429s, Azure\'s long hint, and a 413 request_too_large as they were', () => {
+    const used = 'Rate limit reached for gpt-4o on tokens per min (TPM): Limit 30000, Used 29000, Requested 2000. Please try again in 2s.';
+    expect(classify(openAIError(429, { message: used, code: 'rate_limit_exceeded' }))).toMatchObject({ kind: 'rate_limited', retryAfterMs: 2000 });
+    const azure = 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-08-01-preview have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 86400 seconds.';
+    expect(classify(openAIError(429, { code: '429', message: azure }))).toMatchObject({ kind: 'rate_limited', retryAfterMs: 86_400_000 });
+    expect(classify(anthropicError(413, 'request_too_large', 'Request exceeds the maximum size'))).toMatchObject({ kind: 'invalid_request', status: 413 });
+    expect(classify(openAIError(400, { message: 'Request too large: reduce the input.', code: null }))).toMatchObject({ kind: 'invalid_request' });
+  });
+
+  it("keeps Infinity on our own errors (a RateLimitExceededError that can never pass)", () => {
+    const own = new ResilienceError('can never pass', { kind: 'rate_limited', code: 'ERR_LLMR_LIMIT_EXCEEDED', retryAfterMs: Infinity });
+    expect(classify(own)).toMatchObject({ kind: 'rate_limited', retryAfterMs: Infinity });
+  });
+});
+
 describe('classifyError: a 429 with rate-limit headers and no retry-after', () => {
   it('waits for the reset of the exhausted quota (OpenAI x-ratelimit-reset-*)', () => {
     const err = openAIError(429, { code: 'rate_limit_exceeded', message: 'Rate limit reached' }, { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '20s', 'x-ratelimit-remaining-tokens': '9000', 'x-ratelimit-reset-tokens': '6m0s' });

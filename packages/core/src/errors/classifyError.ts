@@ -258,7 +258,8 @@ function readNode(facts: Facts, node: object, now: number): void {
   if (isErrorKind(kind) && typeof code === 'string' && code.startsWith('ERR_LLMR_')) {
     const retry = prop(node, 'retryAfterMs');
     facts.own = { kind };
-    if (typeof retry === 'number' && Number.isFinite(retry) && retry >= 0) facts.own.retryAfterMs = retry;
+    // Infinity is kept: "can never pass" (a request larger than a limit's bucket), see NEVER_FITS_TEXT.
+    if (typeof retry === 'number' && retry >= 0) facts.own.retryAfterMs = retry;
     facts.tokens.push(code);
   }
 
@@ -512,6 +513,14 @@ const CONTEXT_TEXT =
   /maximum context length|context[ _-]length|context window|context limit|prompt is too long|prompt_too_long|too many (?:input )?tokens|input token count|exceeds? the maximum (?:number of )?tokens|reduce the length of the (?:messages|prompt|input)|input is too long|input tokens exceed/i;
 const POLICY_TEXT =
   /content management policy|content[ _-]policy|content[ _-]filter|flagged as potentially violating|usage polic(?:y|ies)|responsible ?ai|safety (?:system|filter|settings)|blocked (?:due to|for) safety|prohibited content/i;
+/**
+ * A 429 about one request that alone exceeds a rate limit, which no wait fixes: OpenAI's "Request too
+ * large for gpt-4o in organization org-… on tokens per min (TPM): Limit 30000, Requested 50000. The
+ * input or output tokens must be reduced in order to run successfully." (code `rate_limit_exceeded`,
+ * no retry hint). Such a `rate_limited` error gets `retryAfterMs: Infinity`, "never", as a
+ * `RateLimitExceededError` of our own limiter has for a request larger than the bucket.
+ */
+const NEVER_FITS_TEXT = /\brequest (?:is )?too large\b|\bmust be reduced in order to run\b/i;
 const TIMEOUT_TEXT = /timed? ?out|timeout/i;
 const NETWORK_TEXT =
   /socket hang up|^terminated$|premature close|other side closed|econnreset|econnrefused|epipe|network (?:error|request failed)|connection (?:reset|refused|closed|lost)|getaddrinfo/i;
@@ -669,6 +678,11 @@ function collectFacts(root: unknown, now: number): Facts[] {
   return out;
 }
 
+/** True when a provider message of the chain says the request alone exceeds the limit (see NEVER_FITS_TEXT). */
+function neverFits(chain: readonly Facts[]): boolean {
+  return chain.some((f) => !f.own && [...f.providerMessages, f.message ?? ''].some((t) => NEVER_FITS_TEXT.test(t.slice(0, MAX_TEXT))));
+}
+
 function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefined): T | undefined {
   for (const f of items) {
     const v = pick(f);
@@ -802,6 +816,11 @@ export function classifyWithHintSource(
     const retryAfterMs = firstDefined(ordered, (f) => f.retryAfterMs);
     if (retryAfterMs !== undefined) {
       result.retryAfterMs = retryAfterMs;
+      hintSource = 'provider';
+    }
+    // One request over the rate limit on its own: no wait makes it fit (whatever a header says).
+    if (kind === 'rate_limited' && !decider?.own && neverFits(ordered)) {
+      result.retryAfterMs = Infinity;
       hintSource = 'provider';
     }
     const rateLimit = firstDefined(ordered, (f) => f.rateLimit);

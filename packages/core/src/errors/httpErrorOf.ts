@@ -26,6 +26,7 @@ export interface HttpErrorInfo {
  * | kind | status | why |
  * |---|---|---|
  * | rate_limited | 429 | a limit of ours denied the request (`Retry-After` says when to come back) |
+ * | rate_limited with `retryAfterMs: Infinity` | 413 | the request alone exceeds a rate limit (ours, or the provider's 429 "Request too large" on every target tried): no wait helps, no `Retry-After` |
  * | overloaded, quota_exhausted | 503 | no capacity upstream |
  * | timeout | 504 | the model did not answer in time |
  * | policy_rejected | 422 | the provider's safety policy refused it |
@@ -86,8 +87,11 @@ export function httpErrorOf(err: unknown): HttpErrorInfo | undefined {
     const reason = field(err, 'reason');
     if (reason === 'queue-full' || reason === 'shutdown') status = 503;
   }
-  const out: HttpErrorInfo = { status, kind: k, code };
   const retry = field(err, 'retryAfterMs');
+  // A rate limit the request can never pass (`retryAfterMs: Infinity`: it alone exceeds the limit, e.g.
+  // OpenAI's 429 "Request too large"): 413, no Retry-After, so a client does not retry it as it is.
+  if (k === 'rate_limited' && retry === Infinity) status = 413;
+  const out: HttpErrorInfo = { status, kind: k, code };
   if (typeof retry === 'number' && Number.isFinite(retry) && retry >= 0) out.retryAfterMs = retry;
   const message = field(err, 'userMessage');
   if (typeof message === 'string' && message !== '') out.userMessage = message;
