@@ -1,3 +1,4 @@
+import { userMessageFor } from '../observability/userMessage';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
 import { drive, http, ok, scripted, setup } from './engineTestKit';
 
@@ -69,6 +70,38 @@ describe('Resilience: a requeued chain remembers its earlier runs', () => {
     expect(calls.filter((c) => c === 'a')).toHaveLength(1);
     expect(alerts).toEqual(['quota_exhausted']);
     expect(res.record.skipped).toContainEqual({ target: 'a', reason: 'failed_earlier', detail: 'quota_exhausted on an earlier run of the chain' });
+  });
+
+  it("does not call again a target whose 429 said the request can never pass ('Request too large'): skipped as failed_earlier", async () => {
+    const tooLarge = http(429, {
+      error: {
+        message: 'Request too large for gpt-4o on tokens per min (TPM): Limit 1000, Requested 2000. The input or output tokens must be reduced in order to run successfully.',
+        type: 'tokens',
+        code: 'rate_limit_exceeded',
+      },
+    });
+    const { engine, clock } = setup({}, { bulk: { chain: ['a', 'b'], priority: 'batch', onExhausted: 'queue' } });
+    const { fn, calls } = scripted({ a: [tooLarge], b: [failsFirst(2)] });
+    const res = await drive(clock, engine.execute({ route: 'bulk', inputTokens: 10 }, fn));
+    expect(res.record.final_target).toBe('b');
+    expect(calls.filter((c) => c === 'a')).toHaveLength(1);
+    expect(res.record.skipped).toContainEqual({ target: 'a', reason: 'failed_earlier', detail: 'rate_limited on an earlier run of the chain' });
+  });
+
+  it('does not run the chain again when every target failed in a way no wait fixes', async () => {
+    const tooLarge = http(429, { error: { message: 'Request too large for gpt-4o. The input or output tokens must be reduced in order to run successfully.', code: 'rate_limit_exceeded' } });
+    const { engine, clock } = setup({}, { bulk: { chain: ['a', 'b'], priority: 'batch', onExhausted: 'queue' } });
+    const { fn, calls } = scripted({ a: [tooLarge], b: [tooLarge] });
+    const t0 = clock.now();
+    const err = await drive(clock, engine.execute({ route: 'bulk', inputTokens: 10 }, fn)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'ChainExhaustedError', kind: 'rate_limited', retryAfterMs: Infinity });
+    expect(calls).toEqual(['a', 'b']);
+    // Thrown at once, not after requeue waits until the batch class's maxWait.
+    expect(clock.now() - t0).toBe(0);
+    expect((err as { record: { queue_wait_ms: number } }).record.queue_wait_ms).toBe(0);
+    // Not "retrying in a few seconds": no wait helps.
+    expect((err as { userMessage: string }).userMessage).toBe('This request is too long for us to process. Please shorten it and try again.');
+    expect(userMessageFor('too_large', 'internal', engine.policy.messages)).toMatch(/no wait lets it through/);
   });
 
   it('does not send the prompt again to a window that refused it (context_length)', async () => {

@@ -1164,6 +1164,8 @@ export class Resilience {
         return await this.runChain(s, call);
       } catch (err) {
         if (!isInstance(err, ChainExhaustedError) || s.route.onExhausted !== 'queue' || !isCapacityKind(err.kind)) throw err;
+        // Every target failed in a way no wait fixes (see failedTargets): running the chain again cannot help.
+        if (s.route.chain.every((t) => s.failedTargets?.has(t.id) === true)) throw err;
         const until = s.deadline ?? s.startedAt + s.trafficClass.maxWaitMs;
         // A hint of 0 (`Retry-After: 0`, a date already past) is no hint.
         const hint = err.retryAfterMs !== undefined && err.retryAfterMs > 0 ? err.retryAfterMs : undefined;
@@ -1621,11 +1623,13 @@ export class Resilience {
                 `This kind does not fall back on this route (fallbackOn).`,
               this.exposed(c),
               s.record,
-              this.messageFor(c.kind, s),
+              this.messageFor(c.kind, s, c.retryAfterMs),
             );
           }
           if (c.kind === 'context_length') s.minContext = Math.max(s.minContext, (target.contextWindow ?? s.inputTokens) + 1);
-          if (c.kind === 'quota_exhausted' || c.kind === 'auth') (s.failedTargets ??= new Map()).set(target.id, c.kind);
+          // No wait fixes these on this target: a requeued run skips it (a 429 the request can never
+          // pass, `retryAfterMs: Infinity`, included: it alone exceeds the target's limit).
+          if (c.kind === 'quota_exhausted' || c.kind === 'auth' || c.retryAfterMs === Infinity) (s.failedTargets ??= new Map()).set(target.id, c.kind);
           if (c.retryAfterMs !== undefined && c.retryAfterMs > 0) (s.notBefore ??= new Map()).set(target.id, this.clock.now() + c.retryAfterMs);
           this.events.emit('fallback', { requestId: s.requestId, route: route.name, from: target.id, kind: c.kind });
           continue chain;
@@ -1633,7 +1637,7 @@ export class Resilience {
       }
     }
     last ??= s.skipFailure;
-    throw new ChainExhaustedError(route.name, s.record, last && this.exposed(last), this.messageFor(last?.kind ?? 'unknown', s));
+    throw new ChainExhaustedError(route.name, s.record, last && this.exposed(last), this.messageFor(last?.kind ?? 'unknown', s, last?.retryAfterMs));
   }
 
   private canWait(s: RequestState, ms: number, max: number): boolean {
@@ -1866,8 +1870,9 @@ export class Resilience {
 
   // ---------------------------------------------------------------- finish
 
-  private messageFor(kind: ErrorKind | 'queued', s: RequestState): string {
-    return userMessageFor(kind, s.audience, s.route.messages);
+  /** The user message of a failure of `kind`; a rate limit with `retryAfterMs: Infinity` can never pass (`too_large`). */
+  private messageFor(kind: ErrorKind | 'queued', s: RequestState, retryAfterMs?: number): string {
+    return userMessageFor(kind === 'rate_limited' && retryAfterMs === Infinity ? 'too_large' : kind, s.audience, s.route.messages);
   }
 
   private snapshotBreakers(s: RequestState): void {
@@ -1913,14 +1918,14 @@ export class Resilience {
     if (isInstance(err, ResilienceError)) {
       error = err;
       if (err.userMessage === undefined) {
-        err.userMessage = this.messageFor(err.kind, s);
+        err.userMessage = this.messageFor(err.kind, s, (err as { retryAfterMs?: number }).retryAfterMs);
       }
     } else if (s.request.signal?.aborted) {
       // Aborted while waiting (backoff, limits, pacing, queue): the same error as an abort during a call.
       error = this.cancelled(s, err);
     } else {
       const c = this.exposed(this.classify(err));
-      error = new RequestFailedError('ERR_LLMR_FAILED', c.message, c, r, this.messageFor(c.kind, s));
+      error = new RequestFailedError('ERR_LLMR_FAILED', c.message, c, r, this.messageFor(c.kind, s, c.retryAfterMs));
     }
     const kind = (error as ResilienceError).kind;
     r.error_kind = kind;

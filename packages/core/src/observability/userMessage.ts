@@ -20,10 +20,22 @@ export type MessageAudience = 'internal' | 'customer';
  * const overrides: MessageOverrides = { quota_exhausted: { internal: 'OpenAI credit is out; #ops was paged.' } };
  * ```
  */
-export type MessageOverrides = Partial<Record<ErrorKind | 'queued', Partial<Record<MessageAudience, string>>>>;
+export type MessageOverrides = Partial<Record<MessageKind, Partial<Record<MessageAudience, string>>>>;
+
+/**
+ * What a message is about: an error kind, `'queued'` (work waiting in a queue), or `'too_large'`: a
+ * rate limit the request can never pass, whatever the wait (`rate_limited` with `retryAfterMs:
+ * Infinity`: it alone exceeds the limit, e.g. OpenAI's 429 "Request too large").
+ *
+ * @example
+ * ```ts
+ * const kind: MessageKind = err.kind === 'rate_limited' && err.retryAfterMs === Infinity ? 'too_large' : err.kind;
+ * ```
+ */
+export type MessageKind = ErrorKind | 'queued' | 'too_large';
 
 /** Direct wording for the team, per kind. Rate limits use `messages.internal` (the seed's wording). */
-const INTERNAL: Record<Exclude<ErrorKind, 'rate_limited'>, string> = {
+const INTERNAL: Record<Exclude<ErrorKind, 'rate_limited'> | 'too_large', string> = {
   overloaded: 'The model provider is overloaded or having an outage. Trying a fallback model; if none can serve, retry in a minute.',
   network: 'We could not reach the model provider (network error). Trying a fallback model.',
   timeout: 'The model took too long to answer (timeout). Retrying once, then trying a fallback model.',
@@ -38,14 +50,17 @@ const INTERNAL: Record<Exclude<ErrorKind, 'rate_limited'>, string> = {
   validation_failed: "The model's reply did not match the expected output format on any model tried.",
   cancelled: 'The request was cancelled before it finished.',
   unknown: 'The model call failed with an unexpected error. Try again in a moment.',
+  too_large:
+    "The request alone exceeds the model's rate limit (tokens per minute), so no wait lets it through. Shorten it, lower max_tokens, or route it to a model with a higher limit.",
 };
 
 /**
  * Calm wording for customers on errors where trying another model does not help. Capacity and
  * reliability kinds use `messages.customer` (the seed's wording).
  */
-const CUSTOMER: Partial<Record<ErrorKind, string>> = {
+const CUSTOMER: Partial<Record<MessageKind, string>> = {
   context_length: 'This request is too long for us to process. Please shorten it and try again.',
+  too_large: 'This request is too long for us to process. Please shorten it and try again.',
   policy_rejected: "We can't help with this request. Please rephrase it and try again.",
   auth: 'Something went wrong on our side. Please try again later.',
   invalid_request: 'Something went wrong on our side. Please try again later.',
@@ -61,16 +76,19 @@ const CUSTOMER: Partial<Record<ErrorKind, string>> = {
  * - customer: `messages.customer` for capacity and reliability problems (rate limit, overload,
  *   timeout, network, quota, invalid output, unknown); a calm "shorten / rephrase / try later" for the
  *   rest. Customer messages never name providers, quota numbers or fallback chains.
+ * - `'too_large'` (a rate limit no wait lets the request through): "shorten it" for customers, the
+ *   limit and what to change for the team.
  *
  * @example
  * ```ts
  * userMessageFor('rate_limited', 'internal', policy.messages); // "We hit the current model's rate limit. Retrying in a few seconds."
  * userMessageFor('overloaded', 'customer', policy.messages);   // "This request is taking longer than usual. We're trying another model now."
  * userMessageFor('queued', 'customer', policy.messages);       // "Your request is queued and will run when capacity is available."
+ * userMessageFor('too_large', 'customer', policy.messages);    // "This request is too long for us to process. Please shorten it and try again."
  * ```
  */
 export function userMessageFor(
-  kind: ErrorKind | 'queued',
+  kind: MessageKind,
   audience: MessageAudience,
   messages: AudienceMessages,
   overrides?: MessageOverrides,
