@@ -330,8 +330,9 @@ export class SharedStateChannel<T> {
   /**
    * Redis' clock from a script's reply (`now`, Redis ms) that arrived just now: the offset from this
    * process' monotonic time. Read when the reply arrives, it trails Redis by the reply's way back, so a
-   * deadline errs early, never late (an early refusal is kept and sent again, with the clock learned
-   * again from its reply).
+   * deadline errs early, never late: a breaker state refused early is kept and sent again, with the
+   * clock learned again from the refusal's reply; a pacing snapshot refused so is dropped, as any
+   * pacing publish that fails (the next report replaces it).
    */
   private learnRedisTime(redisNow: unknown): void {
     const n = Number(redisNow);
