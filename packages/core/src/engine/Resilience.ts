@@ -26,6 +26,7 @@ import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../paci
 import { PACING_MARGIN, ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
 import { SentCallLog } from '../pacing/SentCallLog';
 import { quotaShareRetryAfterMs } from '../pacing/shareRetryAfterMs';
+import { isNeverFits } from '../breaker/CircuitBreaker';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
 import { QueueRejectedError } from '../scheduler/QueueRejectedError';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
@@ -402,6 +403,9 @@ export class Resilience {
           // Part of the reply was delivered and billed: charge what the adapter knows was used.
           const used = checked(usage);
           this.recordUsage(s, success.target, used);
+          // The model that produced what was billed, as on a success (the token metrics count its usage).
+          s.record.final_model = success.target.model;
+          s.record.final_target = success.target.id;
           this.settlePacing(success.target, success.streamPacing, used);
           Promise.resolve(this.settleAnswered(s, success.target, success.targetReservation, used)).catch((e: unknown) =>
             this.logger?.error?.('settling a failed stream failed', { requestId: s.requestId, error: String(e) }),
@@ -1164,8 +1168,9 @@ export class Resilience {
         return await this.runChain(s, call);
       } catch (err) {
         if (!isInstance(err, ChainExhaustedError) || s.route.onExhausted !== 'queue' || !isCapacityKind(err.kind)) throw err;
-        // Every target failed in a way no wait fixes (see failedTargets): running the chain again cannot help.
-        if (s.route.chain.every((t) => s.failedTargets?.has(t.id) === true)) throw err;
+        // Every target failed in a way no wait fixes (see failedTargets), or can never take this request
+        // (data class, context window, cost ceiling): running the chain again cannot help.
+        if (s.route.chain.every((t) => s.failedTargets?.has(t.id) === true || this.ineligible(s, t, s.minContext) !== undefined)) throw err;
         const until = s.deadline ?? s.startedAt + s.trafficClass.maxWaitMs;
         // A hint of 0 (`Retry-After: 0`, a date already past) is no hint.
         const hint = err.retryAfterMs !== undefined && err.retryAfterMs > 0 ? err.retryAfterMs : undefined;
@@ -1203,6 +1208,8 @@ export class Resilience {
     const retry = route.retry;
     let attempts = 0;
     let last: ClassifiedError | undefined;
+    /** The latest failure a wait may fix (not a 429 the request can never pass): see the end of the chain. */
+    let fixable: ClassifiedError | undefined;
     // What earlier runs learned (this run's own failures apply to the next run only: a chain may list
     // a target twice, and a plain route must call it twice as before).
     const failedEarlier = s.failedTargets && new Map(s.failedTargets);
@@ -1332,6 +1339,7 @@ export class Resilience {
                 if (last === undefined || !s.holding?.has(target.id)) {
                   const denied = RateLimitExceededError.fromDenial(d);
                   last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
+                  if (d.retryAfterMs !== Infinity) fixable = last;
                 }
                 continue chain;
               }
@@ -1478,7 +1486,7 @@ export class Resilience {
                     ? 'fail'
                     : 'fallback';
               this.events.emit('validation', { requestId: s.requestId, route: route.name, target: target.id, reason, action });
-              last = { kind: 'validation_failed', message: reason, cause: undefined };
+              last = fixable = { kind: 'validation_failed', message: reason, cause: undefined };
               if (action === 'retry-stricter') {
                 repairUsed = true;
                 repair = { reason };
@@ -1517,9 +1525,12 @@ export class Resilience {
           attemptRecord.outcome = 'error';
           attemptRecord.errorKind = c.kind;
           if (c.status !== undefined) attemptRecord.status = c.status;
-          if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
+          // Infinity ("can never pass") is no JSON number: the record says so with `neverFits`.
+          if (c.retryAfterMs === Infinity) attemptRecord.neverFits = true;
+          else if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
           this.pushAttempt(s, attemptRecord);
           last = c;
+          if (c.retryAfterMs !== Infinity) fixable = c;
           // The breaker's verdict first: giving back the attempt's reservation below may wait (a call
           // that ignores its signal) or fail (the store), and a half-open probe must not stay taken.
           if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
@@ -1577,7 +1588,8 @@ export class Resilience {
               this.messageFor('timeout', s),
             );
           }
-          const budget = isCapacityKind(c.kind) ? this.retryBudget(target.provider) : undefined;
+          // A 429 the request can never pass is its own fault: it takes nothing from the provider's retry budget.
+          const budget = isCapacityKind(c.kind) && !isNeverFits(c.kind, c.retryAfterMs) ? this.retryBudget(target.provider) : undefined;
           budget?.onFailure();
           // Retry the same target?
           const used = perKind[c.kind] ?? 0;
@@ -1637,6 +1649,9 @@ export class Resilience {
       }
     }
     last ??= s.skipFailure;
+    // "Can never pass" speaks for the chain only when every target tried said so: an earlier target's
+    // 503 is what a later try may fix (a 503, not a 413 "shorten it").
+    if (last?.retryAfterMs === Infinity && fixable !== undefined) last = fixable;
     throw new ChainExhaustedError(route.name, s.record, last && this.exposed(last), this.messageFor(last?.kind ?? 'unknown', s, last?.retryAfterMs));
   }
 

@@ -164,7 +164,13 @@ export interface AttemptRecord {
   outcome: 'success' | 'error' | 'invalid_output';
   errorKind?: ErrorKind;
   status?: number;
+  /** The failure's retry hint (ms), when it gave one that a wait can meet. */
   retryAfterMs?: number;
+  /**
+   * Set when the failure said the request can never pass on this target (a 429 "Request too large": its
+   * hint is `Infinity`, which JSON cannot carry, so `retryAfterMs` is left out).
+   */
+  neverFits?: true;
   /** Wait before this attempt (backoff, provider hint or limiter wait). */
   waitedMs: number;
   breaker?: string;

@@ -68,9 +68,11 @@ describe('usedTokens', () => {
     expect(recordFacts({ ...failed, attempts: [] }).tokens).toBeUndefined();
   });
 
-  it('counts a broken-off stream only with the usage its adapter gave (output tokens on the record)', () => {
+  it('counts a broken-off stream only with the usage its adapter gave (the record then names the model that produced it)', () => {
     expect(usedTokens(failed)).toBeUndefined(); // last attempt succeeded, no usage given
-    expect(usedTokens({ ...failed, output_tokens: 50 })).toEqual({ input: 1800, output: 50 });
+    expect(usedTokens({ ...failed, final_model: 'model_a', output_tokens: 50 })).toEqual({ input: 1800, output: 50 });
+    // Input billed before any output came (Anthropic's message_start reports it).
+    expect(usedTokens({ ...failed, final_model: 'model_a', output_tokens: 0 })).toEqual({ input: 1800, output: 0 });
   });
 });
 

@@ -64,12 +64,8 @@ export function recordFacts(record: RequestRecord): RecordFacts {
  * record holds none. A record starts with the pre-call estimate as `input_tokens`, and a failed
  * request keeps it: no provider answered (every call refused, a rejection at admission or in the
  * queue), or the replies were rejected by validation (billed: their cost is in `actual_cost`, their
- * tokens are no answer the request used). So only these count:
- * - a success: the usage of its answer;
- * - a stream that broke off after its answer was handed out (its last attempt succeeded) and whose
- *   adapter gave `fail(error, usage)`: the record then carries that usage. Only such usage sets a
- *   failure's `output_tokens`, so a failure counts only with output tokens (without usage, the
- *   stream's estimate was given back, as the engine does).
+ * tokens are no answer the request used). So only records with a `final_model` count: a success, and
+ * a stream that broke off after it started whose adapter gave its usage (`fail(error, usage)`).
  *
  * @example
  * ```ts
@@ -77,9 +73,7 @@ export function recordFacts(record: RequestRecord): RecordFacts {
  * ```
  */
 export function usedTokens(record: RequestRecord): { input: number; output: number } | undefined {
-  const answered =
-    record.outcome === 'success' ||
-    (record.output_tokens > 0 && record.attempts[record.attempts.length - 1]?.outcome === 'success');
+  const answered = record.outcome === 'success' || record.final_model !== undefined;
   if (!answered || (record.input_tokens <= 0 && record.output_tokens <= 0)) return undefined;
   return { input: Math.max(0, record.input_tokens), output: Math.max(0, record.output_tokens) };
 }
