@@ -112,7 +112,11 @@ describe('ResilientRunnable.invoke', () => {
       llmr_fallback: true,
       llmr_route: 'chat',
       llmr_request_id: tracer.runs[0]!.id,
+      llmr_engine: expect.stringMatching(/^engine_/),
     });
+    // One id per engine instance, on every attempt run (not inherited by the runs below it).
+    expect(new Set(root.children.map((c) => c.metadata?.llmr_engine)).size).toBe(1);
+    expect(root.children[0]!.children[0]!.metadata?.llmr_engine).toBeUndefined();
     expect(root.children.map((c) => c.children.map((m) => m.name))).toEqual([['ScriptedChatModel'], ['ScriptedChatModel'], ['ScriptedChatModel']]);
     expect(custom.events.map((e) => e.name)).toEqual(['llmr_retry', 'llmr_fallback']);
     expect(custom.events[1]!.data).toMatchObject({ from: 'primary', kind: 'overloaded' });
@@ -418,6 +422,62 @@ describe('ResilientRunnable: a ResilientRunnable nested inside another on one en
     const outer = wrap(wrap(model()).pipe(RunnableLambda.from((m: AIMessage) => String(m.content))).pipe(own));
     expect((await drive(clock, outer.invoke('hello there'))).content).toBe('checked');
     expect(records.map((r) => r.input_tokens + r.output_tokens)).toEqual([28, 7]);
+  });
+});
+
+describe('ResilientRunnable: a ResilientRunnable nested inside another on a different engine', () => {
+  /** Each engine: 85 tokens a minute on the primary model; a request reserves 10 + 30, the call uses 3 + 25. */
+  const side = () =>
+    manualEngine({
+      limits: [{ id: 'primary-tpm', scope: ['model'], metric: 'totalTokens', limit: 85, window: '1m', match: { model: 'primary-model' } }],
+    });
+  const opts = { route: 'chat', maxOutputTokens: 30, estimateInput: () => 10 } as const;
+  const spare = () => new ScriptedChatModel([{ text: 'from long', usage: { input: 3, output: 25 } }]);
+  const model = () => new ScriptedChatModel([{ text: 'a summary', usage: { input: 3, output: 25 } }]);
+
+  it("charges the model call to both engines, once each: the outer engine's record and limits see its tokens", async () => {
+    const outerSide = side();
+    const innerSide = side();
+    const m = model();
+    const inner = withResilience(m, { ...opts, engine: innerSide.engine, fallbacks: [spare()] });
+    const outer = withResilience(inner, { ...opts, engine: outerSide.engine, fallbacks: [spare()] });
+    expect((await drive(outerSide.clock, outer.invoke('hello there'))).content).toBe('a summary');
+    expect(m.calls).toBe(1);
+    expect(innerSide.records.map((r) => r.input_tokens + r.output_tokens)).toEqual([28]);
+    expect(outerSide.records.map((r) => r.input_tokens + r.output_tokens)).toEqual([28]);
+    expect(outerSide.records[0]!.actual_cost).toBeGreaterThan(0);
+  });
+
+  it('charges both engines in stream() too', async () => {
+    const outerSide = side();
+    const innerSide = side();
+    const inner = withResilience(model(), { ...opts, engine: innerSide.engine, fallbacks: [spare()] });
+    const outer = withResilience(inner, { ...opts, engine: outerSide.engine, fallbacks: [spare()] });
+    const chunks: string[] = [];
+    await drive(
+      outerSide.clock,
+      (async () => {
+        for await (const c of await outer.stream('hello there')) chunks.push(String(c.content));
+      })(),
+    );
+    expect(chunks.join('')).toBe('a summary');
+    await flush();
+    expect(innerSide.records.map((r) => r.input_tokens + r.output_tokens)).toEqual([28]);
+    expect(outerSide.records.map((r) => r.input_tokens + r.output_tokens)).toEqual([28]);
+  });
+
+  it('an engine is charged once when its wrappers sit around one on another engine (A around B around A)', async () => {
+    const a = side();
+    const b = side();
+    const m = model();
+    const innerA = withResilience(m, { ...opts, engine: a.engine, fallbacks: [spare()] });
+    const middleB = withResilience(innerA, { ...opts, engine: b.engine, fallbacks: [spare()] });
+    const outerA = withResilience(middleB, { ...opts, engine: a.engine, fallbacks: [spare()] });
+    expect((await drive(a.clock, outerA.invoke('hello there'))).content).toBe('a summary');
+    expect(m.calls).toBe(1);
+    // Engine A: the inner request charges the call, the outer one reports zero. Engine B: charged once.
+    expect(a.records.map((r) => r.input_tokens + r.output_tokens)).toEqual([28, 0]);
+    expect(b.records.map((r) => r.input_tokens + r.output_tokens)).toEqual([28]);
   });
 });
 
@@ -741,6 +801,18 @@ describe('ResilientRunnable.batch', () => {
       const ids = records.map((r) => r.request_id);
       expect(ids).toEqual(expect.arrayContaining(['a', 'b']));
       expect(new Set(ids).size).toBe(3);
+    });
+
+    it('a requestId bound with withConfig is renamed per item with a list of options too; ids the list gives are kept', async () => {
+      const { engine, records } = manualEngine();
+      const work = RunnableLambda.from(async (n: number) => n);
+      const bound = withResilience(work, { engine, route: 'solo' }).withConfig({ resilience: { requestId: 'job-7', priority: 'live' } } as never);
+      expect(await bound.batch([1, 2, 3], [{}, {}, {}])).toEqual([1, 2, 3]);
+      expect(records.map((r) => r.request_id).sort()).toEqual(['job-7', 'job-7#1', 'job-7#2']);
+      expect(records.map((r) => r.priority)).toEqual(['live', 'live', 'live']);
+      records.length = 0;
+      await bound.batch([1, 2, 3, 4], [{}, { resilience: { requestId: 'own' } }, { resilience: { priority: 'batch' } }, {}]);
+      expect(records.map((r) => r.request_id).sort()).toEqual(['job-7', 'job-7#2', 'job-7#3', 'own']);
     });
 
     it("each item's run gets the engine's events of its own request only", async () => {

@@ -23,7 +23,7 @@ import {
   type Usage,
   unfinishedUsage,
 } from '@llm-resilience/core';
-import { startAttemptRun, type AttemptRun } from './attemptRun';
+import { engineIdOf, startAttemptRun, type AttemptRun } from './attemptRun';
 import { callOptionProblems, INNER_RETRIES_CHECKS, optionProblems, policyOf } from './checkOptions';
 import { engineInputOf } from './engineInput';
 import { eventStreamBytes } from './eventStreamBytes';
@@ -403,7 +403,8 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
    * A `timeout` in the call options is every item's deadline from the start of the batch (LangChain's
    * abort signal for it starts there too); one in bound config, from the start of each item. A
    * `resilience.requestId` in one options object for all inputs (or bound) is the first item's id;
-   * later items get `<requestId>#<index>`. With a list of options, each item keeps its own.
+   * later items get `<requestId>#<index>`. With a list of options, an item whose own options name a
+   * `requestId` keeps it; a later item whose id is the bound one gets `<requestId>#<index>` too.
    */
   override async batch(
     inputs: RunInput[],
@@ -418,13 +419,24 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     // One options object (or none) is every item's: its `resilience.requestId` (given in the call or bound)
     // names the first item's request only, as LangChain keeps a `runId` for the first item only; later
     // items get `<id>#<index>`, so records and the engine's events of distinct requests never share an id.
-    // A list of options gives each item its own options, its id included.
+    // With a list of options, an item whose own options name a requestId keeps it; one whose id comes
+    // from the bound config (the same for every item) is renamed like the items of one options object.
     if (!Array.isArray(options)) {
       const id = (first as AnyConfig).resilience?.requestId;
       if (typeof id === 'string' && id.length > 0) {
         for (let i = 1; i < configs.length; i++) {
           const c = configs[i]!;
           configs[i] = { ...c, resilience: { ...c.resilience, requestId: batchItemRequestId(id, i) } };
+        }
+      }
+    } else {
+      for (let i = 1; i < configs.length; i++) {
+        const c = configs[i]!;
+        const own = isRecord(c) && isRecord(c.resilience) ? c.resilience.requestId : undefined;
+        if (own !== undefined) continue;
+        const id = ((await this._mergeConfig(ensureConfig(c as Partial<CallOptions> | undefined), this.kwargs)) as AnyConfig).resilience?.requestId;
+        if (typeof id === 'string' && id.length > 0) {
+          configs[i] = { ...c, resilience: { ...(isRecord(c?.resilience) ? c.resilience : {}), requestId: batchItemRequestId(id, i) } };
         }
       }
     }
@@ -477,9 +489,9 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     runManager: CallbackManagerForChainRun | undefined,
   ): Promise<AttemptEnvelope<RunOutput>> {
     const runnable = this.runnables.get(target);
-    const usage = new UsageCollector();
+    const usage = new UsageCollector({ engineId: engineIdOf(this.engine) });
     const parsing = new ParseErrorWatcher();
-    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage, parsing]);
+    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId, engine: this.engine }, [usage, parsing]);
     let value: RunOutput;
     try {
       value = await runnable.invoke(input, this.childConfig(config, run, ctx.signal, ctx.repair));
@@ -825,10 +837,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     runManager: CallbackManagerForChainRun | undefined,
   ): Promise<OpenedStream<RunOutput>> {
     const runnable = this.runnables.get(target);
-    const usage = new UsageCollector();
+    const usage = new UsageCollector({ engineId: engineIdOf(this.engine) });
     // Streaming, a tool-call parser never checks its schema: the watcher checks the arguments its run ends with.
     const parsing = new ParseErrorWatcher({ runnable });
-    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId }, [usage, parsing]);
+    const run = await startAttemptRun(runManager, { target, ctx, fallback: target.id !== this.runnables.primaryId, engine: this.engine }, [usage, parsing]);
     // After the first chunk the engine's attempt is over: keep the caller's signal linked for the rest.
     // The stop of a stream whose caller left (`OpenedStream.abort`): closes the provider's request.
     const stop = new AbortController();

@@ -3,6 +3,9 @@ import { AIMessage } from '@langchain/core/messages';
 import type { ChatGeneration } from '@langchain/core/outputs';
 import { RunnableLambda } from '@langchain/core/runnables';
 import { ScriptedChatModel } from '../test/support';
+import { CallbackManager } from '@langchain/core/callbacks/manager';
+import type { Resilience, ResolvedTarget } from '@llm-resilience/core';
+import { engineIdOf, startAttemptRun } from './attemptRun';
 import { UsageCollector } from './UsageCollector';
 
 describe('UsageCollector', () => {
@@ -112,6 +115,47 @@ describe('UsageCollector', () => {
       const none = new UsageCollector();
       await RunnableLambda.from((s: string) => s).invoke('hi', { callbacks: [none] });
       expect([none.nested, none.onlyNested, none.attemptUsage()]).toEqual([false, false, undefined]);
+    });
+
+    it("with an engineId, skips only nested attempts of that engine (llmr_engine metadata): another engine's are counted too", async () => {
+      const attemptOf = (engineId: string, model: ScriptedChatModel) =>
+        RunnableLambda.from(async (input: string, config) => model.invoke(input, config)).withConfig({
+          tags: ['llmr:attempt'],
+          metadata: { llmr_engine: engineId },
+        });
+
+      const other = new UsageCollector({ engineId: 'engine-a' });
+      await attemptOf('engine-b', new ScriptedChatModel([{ text: 'inner', usage: { input: 3, output: 25 } }])).invoke('hi', { callbacks: [other] });
+      expect([other.usage(), other.llmRuns, other.nested, other.onlyNested]).toEqual([{ inputTokens: 3, outputTokens: 25 }, 1, false, false]);
+      expect(other.attemptUsage()).toEqual({ inputTokens: 3, outputTokens: 25 });
+
+      const same = new UsageCollector({ engineId: 'engine-a' });
+      await attemptOf('engine-a', new ScriptedChatModel([{ text: 'inner', usage: { input: 3, output: 25 } }])).invoke('hi', { callbacks: [same] });
+      expect([same.usage(), same.llmRuns, same.nested, same.onlyNested]).toEqual([undefined, 0, true, true]);
+      expect(same.attemptUsage()).toEqual({ inputTokens: 0, outputTokens: 0 });
+      expect(same.copy().attemptUsage()).toEqual({ inputTokens: 0, outputTokens: 0 });
+
+      // Engine A around B around A, with attempt runs as the adapter starts them (their engine metadata
+      // is not inherited): the innermost attempt (A's) is skipped, the model run of B's attempt counted.
+      const engineA = {} as Resilience;
+      const engineB = {} as Resilience;
+      const deep = new UsageCollector({ engineId: engineIdOf(engineA) });
+      const info = (engine: Resilience) => ({
+        target: { id: 'primary', provider: 'p', model: 'm' } as ResolvedTarget,
+        ctx: { attempt: 1, targetAttempt: 1, requestId: 'r', route: 'chat' },
+        fallback: false,
+        engine,
+      });
+      const outerRun = await CallbackManager.configure([deep])!.handleChainStart({ lc: 1, type: 'not_implemented', id: ['outer'] }, {});
+      const bAttempt = await startAttemptRun(outerRun, info(engineB), []);
+      await new ScriptedChatModel([{ text: 'b', usage: { input: 1, output: 1 } }]).invoke('hi', { callbacks: bAttempt.callbacks });
+      const innerRun = await bAttempt.callbacks.handleChainStart({ lc: 1, type: 'not_implemented', id: ['inner'] }, {});
+      const aAttempt = await startAttemptRun(innerRun, info(engineA), []);
+      await new ScriptedChatModel([{ text: 'inner', usage: { input: 3, output: 25 } }]).invoke('hi', { callbacks: aAttempt.callbacks });
+      await aAttempt.end('inner');
+      await innerRun.handleChainEnd({});
+      await bAttempt.end('inner');
+      expect([deep.usage(), deep.llmRuns, deep.nested]).toEqual([{ inputTokens: 1, outputTokens: 1 }, 1, true]);
     });
   });
 });

@@ -10,7 +10,7 @@ interface Tally {
   llmRuns: number;
   /** Model runs of its own (not a nested attempt's) that started. */
   ownStarts: number;
-  /** Nested attempts (runs tagged {@link ATTEMPT_TAG}) that started below the handler. */
+  /** Nested attempts of the collector's engine (runs tagged {@link ATTEMPT_TAG}) that started below the handler. */
   nestedAttempts: number;
   /** Runs inside a nested attempt (the attempt run and every run below it), until they end. */
   nested: Set<string>;
@@ -22,6 +22,20 @@ interface Tally {
  * before the collector is attached, so it never sees its own.
  */
 const ATTEMPT_TAG = 'llmr:attempt';
+
+/** The attempt run's metadata naming its engine (`ENGINE_METADATA_KEY` of attemptRun.ts). */
+const ENGINE_KEY = 'llmr_engine';
+
+/** Fields of a {@link UsageCollector}. */
+export interface UsageCollectorInput extends BaseCallbackHandlerInput {
+  /**
+   * The id of the engine the collecting attempt charges (`engineIdOf(engine)`, the `llmr_engine`
+   * metadata of its attempt runs): only nested attempts of that engine are skipped, a nested attempt
+   * on another engine is counted (each engine is charged the call once). Without it, every nested
+   * attempt is skipped.
+   */
+  engineId?: string;
+}
 
 /** What an attempt reports when every model run below it was a nested attempt's (that request charged them). */
 const NOTHING: Usage = Object.freeze({ inputTokens: 0, outputTokens: 0 });
@@ -70,7 +84,10 @@ function usageOfRun(output: LLMResult): Usage | undefined {
  * `llmOutput.estimatedTokenUsage`. The adapter attaches one per attempt, so usage is reconciled even when
  * the chain's output is a plain string. Model runs of a nested `ResilientRunnable`'s attempts (below a run
  * tagged `llmr:attempt` other than the collector's own attempt, which starts before it is attached) are
- * not counted: that nested request charges them to the engine (see {@link UsageCollector.attemptUsage}).
+ * not counted when that attempt is on the collector's engine (`engineId`; any engine without one): that
+ * nested request charges them to the engine (see {@link UsageCollector.attemptUsage}). A nested attempt
+ * on another engine charges that engine, and its model runs are counted here too: each engine is charged
+ * the call once.
  *
  * @example
  * ```ts
@@ -82,9 +99,11 @@ function usageOfRun(output: LLMResult): Usage | undefined {
 export class UsageCollector extends BaseCallbackHandler {
   name = 'llm_resilience_usage';
   private readonly tally: Tally;
+  private readonly engineId: string | undefined;
 
-  constructor(input?: BaseCallbackHandlerInput & { tally?: Tally }) {
+  constructor(input?: UsageCollectorInput & { tally?: Tally }) {
     super(input);
+    this.engineId = input?.engineId;
     // Usage must be counted before the attempt settles: never run in the background queue.
     this.awaitHandlers = true;
     this.tally = input?.tally ?? { usage: undefined, llmRuns: 0, ownStarts: 0, nestedAttempts: 0, nested: new Set() };
@@ -92,28 +111,33 @@ export class UsageCollector extends BaseCallbackHandler {
 
   /** LangChain may copy handlers: the copy shares this tally. */
   override copy(): UsageCollector {
-    return new UsageCollector({ tally: this.tally });
+    return new UsageCollector({ tally: this.tally, ...(this.engineId !== undefined ? { engineId: this.engineId } : {}) });
   }
 
   /**
-   * Whether a run starting below `parentRunId` with `tags` is a nested attempt's: the attempt run of a
-   * `ResilientRunnable` inside the collected runnable, or a run below one. Such runs are remembered
-   * until they end.
+   * Whether a run starting below `parentRunId` with `tags` and `metadata` is a nested attempt's: the
+   * attempt run of a `ResilientRunnable` on the collector's engine inside the collected runnable, or a
+   * run below one. Such runs are remembered until they end. An attempt run on another engine (its
+   * `llmr_engine` metadata names another) is not: its model runs are counted here too.
    */
-  private enter(runId: string, parentRunId: unknown, tags: unknown): boolean {
+  private enter(runId: string, parentRunId: unknown, tags: unknown, metadata?: unknown): boolean {
     if (typeof parentRunId === 'string' && this.tally.nested.has(parentRunId)) {
       this.tally.nested.add(runId);
       return true;
     }
     if (!Array.isArray(tags) || !tags.includes(ATTEMPT_TAG)) return false;
+    if (this.engineId !== undefined) {
+      const engine = typeof metadata === 'object' && metadata !== null ? (metadata as Record<string, unknown>)[ENGINE_KEY] : undefined;
+      if (typeof engine === 'string' && engine !== this.engineId) return false;
+    }
     this.tally.nested.add(runId);
     this.tally.nestedAttempts++;
     return true;
   }
 
-  /** `parentRunId` and `tags` follow `runId` at run time in every @langchain/core 1.x. */
+  /** `parentRunId`, `tags` and `metadata` follow `runId` at run time in every @langchain/core 1.x. */
   override handleChainStart(_chain: Serialized, _inputs: unknown, runId: string, ...rest: unknown[]): void {
-    this.enter(runId, rest[0], rest[1]);
+    this.enter(runId, rest[0], rest[1], rest[2]);
   }
 
   override handleChainEnd(_outputs: unknown, runId: string): void {
@@ -124,8 +148,8 @@ export class UsageCollector extends BaseCallbackHandler {
     this.tally.nested.delete(runId);
   }
 
-  override handleToolStart(_tool: Serialized, _input: string, runId: string, parentRunId?: string, tags?: string[]): void {
-    this.enter(runId, parentRunId, tags);
+  override handleToolStart(_tool: Serialized, _input: string, runId: string, parentRunId?: string, tags?: string[], metadata?: Record<string, unknown>): void {
+    this.enter(runId, parentRunId, tags, metadata);
   }
 
   override handleToolEnd(_output: unknown, runId: string): void {
@@ -136,8 +160,8 @@ export class UsageCollector extends BaseCallbackHandler {
     this.tally.nested.delete(runId);
   }
 
-  override handleRetrieverStart(_retriever: Serialized, _query: string, runId: string, parentRunId?: string, tags?: string[]): void {
-    this.enter(runId, parentRunId, tags);
+  override handleRetrieverStart(_retriever: Serialized, _query: string, runId: string, parentRunId?: string, tags?: string[], metadata?: Record<string, unknown>): void {
+    this.enter(runId, parentRunId, tags, metadata);
   }
 
   override handleRetrieverEnd(_documents: unknown, runId: string): void {
@@ -148,12 +172,28 @@ export class UsageCollector extends BaseCallbackHandler {
     this.tally.nested.delete(runId);
   }
 
-  override handleLLMStart(_llm: Serialized, _prompts: string[], runId: string, parentRunId?: string, _extra?: Record<string, unknown>, tags?: string[]): void {
-    if (!this.enter(runId, parentRunId, tags)) this.tally.ownStarts++;
+  override handleLLMStart(
+    _llm: Serialized,
+    _prompts: string[],
+    runId: string,
+    parentRunId?: string,
+    _extra?: Record<string, unknown>,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+  ): void {
+    if (!this.enter(runId, parentRunId, tags, metadata)) this.tally.ownStarts++;
   }
 
-  override handleChatModelStart(_llm: Serialized, _messages: unknown[][], runId: string, parentRunId?: string, _extra?: Record<string, unknown>, tags?: string[]): void {
-    if (!this.enter(runId, parentRunId, tags)) this.tally.ownStarts++;
+  override handleChatModelStart(
+    _llm: Serialized,
+    _messages: unknown[][],
+    runId: string,
+    parentRunId?: string,
+    _extra?: Record<string, unknown>,
+    tags?: string[],
+    metadata?: Record<string, unknown>,
+  ): void {
+    if (!this.enter(runId, parentRunId, tags, metadata)) this.tally.ownStarts++;
   }
 
   override handleLLMError(_err: unknown, runId: string): void {
@@ -177,13 +217,16 @@ export class UsageCollector extends BaseCallbackHandler {
     return this.tally.llmRuns;
   }
 
-  /** Whether a nested attempt (of a `ResilientRunnable` inside the collected runnable) started below this handler. */
+  /**
+   * Whether a nested attempt on the collector's engine (of a `ResilientRunnable` inside the collected
+   * runnable) started below this handler: its request charged the usage on its output.
+   */
   get nested(): boolean {
     return this.tally.nestedAttempts > 0;
   }
 
   /**
-   * Whether every model call below this handler was a nested attempt's: a nested attempt started, and
+   * Whether every model call below this handler was a nested attempt's (on the collector's engine): one started, and
    * no model run of the handler's own did.
    */
   get onlyNested(): boolean {

@@ -1,7 +1,7 @@
 import type { BaseCallbackHandler } from '@langchain/core/callbacks/base';
 import { CallbackManager, type CallbackManagerForChainRun } from '@langchain/core/callbacks/manager';
 import type { Serialized } from '@langchain/core/load/serializable';
-import type { AttemptContext, ResolvedTarget } from '@llm-resilience/core';
+import type { AttemptContext, Resilience, ResolvedTarget } from '@llm-resilience/core';
 
 /** How an attempt run is described to tracers (it is not a serializable Runnable). */
 const SERIALIZED: Serialized = { lc: 1, type: 'not_implemented', id: ['llm_resilience', 'attempt'] };
@@ -39,6 +39,31 @@ export interface AttemptInfo {
   ctx: Pick<AttemptContext, 'attempt' | 'targetAttempt' | 'requestId' | 'route'>;
   /** The target is not the route's first. */
   fallback: boolean;
+  /** The engine whose request the attempt is (named on the run as `llmr_engine`, see {@link engineIdOf}). */
+  engine?: Resilience;
+}
+
+/** Key of the attempt run's metadata naming its engine (see {@link engineIdOf}). */
+export const ENGINE_METADATA_KEY = 'llmr_engine';
+
+const engineIds = new WeakMap<object, string>();
+
+/**
+ * A stable id of one engine instance, for this process: the `llmr_engine` metadata of its attempt
+ * runs. Random, so that two copies of this module (ESM and CJS) never give two engines one id.
+ *
+ * @example
+ * ```ts
+ * engineIdOf(engine) === engineIdOf(engine); // true
+ * ```
+ */
+export function engineIdOf(engine: Resilience): string {
+  let id = engineIds.get(engine);
+  if (id === undefined) {
+    id = `engine_${globalThis.crypto.randomUUID()}`;
+    engineIds.set(engine, id);
+  }
+  return id;
 }
 
 function asOutputs(value: unknown): Record<string, unknown> {
@@ -50,7 +75,8 @@ function asOutputs(value: unknown): Record<string, unknown> {
 /**
  * Starts the child run of one attempt, named `attempt:<targetId>#<attempt>`, tagged
  * `llmr:attempt` (+ `llmr:fallback` on a fallback target, `llmr:retry` on a repeated target), with
- * the target, provider, model and attempt numbers as metadata. Without a parent run (no callbacks
+ * the target, provider, model and attempt numbers as metadata (and, given `info.engine`, the engine's
+ * id as `llmr_engine`: a collector tells its own engine's nested attempts from another's). Without a parent run (no callbacks
  * configured) only `handlers` are attached. The prompt is not copied into the attempt run: the
  * parent run and the model run already carry it.
  *
@@ -86,6 +112,7 @@ export async function startAttemptRun(
       llmr_attempt: info.ctx.attempt,
       llmr_target_attempt: info.ctx.targetAttempt,
       llmr_fallback: info.fallback,
+      ...(info.engine !== undefined ? { [ENGINE_METADATA_KEY]: engineIdOf(info.engine) } : {}),
     },
     false,
   );

@@ -20,7 +20,7 @@ export { InvalidStreamOutputError } from './InvalidStreamOutputError';
 export { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
 export { UnmappedTargetError } from './UnmappedTargetError';
 export { OutputValidationError } from './OutputValidationError';
-export { UsageCollector } from './UsageCollector';
+export { UsageCollector, type UsageCollectorInput } from './UsageCollector';
 export { engineInputOf, toChatMessage } from './engineInput';
 export { findInnerRetries, type InnerRetries } from './findInnerRetries';
 export { REPAIR_CONFIG_KEY, repairOf } from './repair';
