@@ -26,7 +26,14 @@ const ATTEMPT_TAG = 'llmr:attempt';
 /** The attempt run's metadata naming its engine (`ENGINE_METADATA_KEY` of attemptRun.ts). */
 const ENGINE_KEY = 'llmr_engine';
 
-/** Fields of a {@link UsageCollector}. */
+/**
+ * Fields of a {@link UsageCollector}.
+ *
+ * @example
+ * ```ts
+ * const usage = new UsageCollector({ engineId: 'a1b2c3' }); // skips nested attempts of that engine only
+ * ```
+ */
 export interface UsageCollectorInput extends BaseCallbackHandlerInput {
   /**
    * The id of the engine the collecting attempt charges (`engineIdOf(engine)`, the `llmr_engine`
