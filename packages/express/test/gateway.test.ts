@@ -115,8 +115,9 @@ describe('openAIGateway with the official openai SDK', () => {
     expect(provider.fake.counters.requestsByModel['fast-b']).toBeUndefined(); // no fallback after the first token
     const record = await recorded;
     expect(record).toMatchObject({ outcome: 'failure', error_kind: 'network' });
-    expect(record.final_target).toBeUndefined();
-    // The provider billed the prompt and what it generated: the reserved output is charged, not refunded.
+    // The model that produced what was billed: the prompt and what it generated (the reserved output
+    // is charged, not refunded).
+    expect(record).toMatchObject({ final_target: 'fast-a', final_model: 'fast-a' });
     expect(record.output_tokens).toBe(50);
     expect(record.input_tokens).toBeGreaterThan(0);
   });
