@@ -138,6 +138,51 @@ describe('ModelLimiter, bucket (Anthropic-like)', () => {
   });
 });
 
+describe('ModelLimiter, several limits refusing at once', () => {
+  it('reports the limit the request alone exceeds (too large, no retry hint), even after one that is only used up', () => {
+    const l = new ModelLimiter({ rpm: 1, tpm: 100 }, 'openai', 0);
+    expect(l.admit(charge(1, 10), 0).ok).toBe(true);
+    const r = l.admit(charge(1, 500), 1_000);
+    expect(r).toMatchObject({ ok: false, dimension: 'tpm', limit: 100, requested: 501, tooLarge: true });
+    expect(r.ok === false && 'retryAfterMs' in r).toBe(false);
+  });
+
+  it('reports the too-large limit on a bucket model too (OTPM below max_tokens, RPM empty)', () => {
+    const l = new ModelLimiter({ rpm: 1, otpm: 100 }, 'anthropic', 0);
+    expect(l.admit(charge(1, 10), 0).ok).toBe(true);
+    const r = l.admit(charge(1, 500), 0);
+    expect(r).toMatchObject({ ok: false, dimension: 'otpm', limit: 100, requested: 500, tooLarge: true });
+    expect(r.ok === false && r.retryAfterMs).toBeUndefined();
+  });
+
+  it('reports the too-large limit when the concurrency limit refuses too', () => {
+    const l = new ModelLimiter({ tpm: 100, concurrency: 1 }, 'openai', 0);
+    expect(l.admit(charge(1, 10), 0).ok).toBe(true);
+    const r = l.admit(charge(1, 500), 0);
+    expect(r).toMatchObject({ ok: false, dimension: 'tpm', tooLarge: true });
+    expect(r.ok === false && r.retryAfterMs).toBeUndefined();
+  });
+
+  it('otherwise reports the limit with the longest wait, whichever comes first', () => {
+    // tpm used up until the minute ends (59 s); rpd until the day ends: rpd is reported.
+    const l = new ModelLimiter({ rpd: 1, tpm: 100 }, 'openai', 0);
+    expect(l.admit(charge(90), 0).ok).toBe(true);
+    expect(l.admit(charge(90), 1_000)).toMatchObject({ ok: false, dimension: 'rpd', retryAfterMs: 86_400_000 - 1_000, tooLarge: false });
+    // Buckets, both empty: rpm holds one request again in 1 s, tpm 300 tokens only in 30 s.
+    const b = new ModelLimiter({ rpm: 60, tpm: 600 }, 'anthropic', 0);
+    for (let i = 0; i < 60; i++) expect(b.admit(charge(10), 0).ok).toBe(true);
+    expect(b.admit(charge(300), 0)).toMatchObject({ ok: false, dimension: 'tpm', requested: 300, retryAfterMs: 30_000, tooLarge: false });
+    // Equal waits (one minute window for both): the first refusing limit stays.
+    const w = new ModelLimiter({ rpm: 1, tpm: 100 }, 'openai', 0);
+    expect(w.admit(charge(90), 0).ok).toBe(true);
+    expect(w.admit(charge(90), 0)).toMatchObject({ ok: false, dimension: 'rpm', retryAfterMs: 60_000 });
+    // Concurrency (a 1 s hint) gives way to a longer wait on a metered limit.
+    const c = new ModelLimiter({ rpm: 1, concurrency: 1 }, 'openai', 0);
+    expect(c.admit(charge(1), 0).ok).toBe(true);
+    expect(c.admit(charge(1), 0)).toMatchObject({ ok: false, dimension: 'rpm', retryAfterMs: 60_000 });
+  });
+});
+
 describe('ModelLimiter, concurrency', () => {
   it('refuses above the limit until a request settles', () => {
     const l = new ModelLimiter({ concurrency: 1 }, 'openai', 0);

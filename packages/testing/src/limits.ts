@@ -62,7 +62,11 @@ export type LimitSnapshot = Partial<Record<LimitDimension, DimensionState>>;
  */
 export interface LimitRejection {
   ok: false;
-  /** The first dimension that refused (`concurrency` when too many requests are in flight). */
+  /**
+   * The limit reported when several refuse: one the request alone is larger than (`tooLarge`, it can
+   * never pass), else the one with the longest wait (the earliest of them on a tie: `concurrency`, then
+   * `rpd`, `rpm`, `tpm`, `itpm`, `otpm`). `concurrency` when too many requests are in flight.
+   */
   dimension: LimitDimension | 'concurrency';
   limit: number;
   used: number;
@@ -71,6 +75,17 @@ export interface LimitRejection {
   retryAfterMs?: number;
   /** The request alone is larger than the limit. */
   tooLarge: boolean;
+}
+
+/**
+ * Whether `candidate` is the refusal to report rather than `current`: a request that can never pass
+ * (too large for a limit) beats one that only has to wait; between waits, the longer one wins (the
+ * request passes no sooner), and on a tie the refusal found first stays.
+ */
+function prevails(candidate: LimitRejection, current: LimitRejection): boolean {
+  if (current.tooLarge) return false;
+  if (candidate.tooLarge) return true;
+  return (candidate.retryAfterMs ?? 0) > (current.retryAfterMs ?? 0);
 }
 
 /**
@@ -173,11 +188,8 @@ export class ModelLimiter {
       const tooLarge = cost > m.limit;
       const wait = tooLarge ? undefined : this.waitFor(m, Math.max(cost, 1), now);
       const used = m.algorithm === 'bucket' ? Math.max(0, Math.ceil(m.limit - m.value)) : m.value;
-      if (!rejection) rejection = { ok: false, dimension: d, limit: m.limit, used, requested: cost, tooLarge, ...(wait === undefined ? {} : { retryAfterMs: wait }) };
-      else if (rejection.retryAfterMs !== undefined) {
-        if (wait === undefined) delete rejection.retryAfterMs;
-        else rejection.retryAfterMs = Math.max(rejection.retryAfterMs, wait);
-      }
+      const refusal: LimitRejection = { ok: false, dimension: d, limit: m.limit, used, requested: cost, tooLarge, ...(wait === undefined ? {} : { retryAfterMs: wait }) };
+      if (!rejection || prevails(refusal, rejection)) rejection = refusal;
     }
     if (rejection) {
       // OpenAI: unsuccessful requests count toward the request limits. Anthropic-like (bucket) models

@@ -25,9 +25,30 @@ describe('buildReply', () => {
     expect(a.text.startsWith(`${replyTag('fast-a', 'hello')}: `)).toBe(true);
     expect(a).toEqual(buildReply(input()));
     expect(a.outputTokens).toBe(estimateTokens(a.text));
-    expect(a.outputTokens).toBeGreaterThanOrEqual(16);
+    expect(a.outputTokens).toBe(16);
     expect(a.finish).toBe('stop');
     expect(buildReply(input({ promptText: 'other' })).text).not.toBe(a.text);
+  });
+
+  it('makes a text reply exactly replyTokens tokens long, whatever the model, prompt and seed', () => {
+    for (const model of ['m', 'fast-a', 'a-much-longer-model-name']) {
+      for (let replyTokens = 12; replyTokens <= 80; replyTokens++) {
+        for (let seed = 1; seed <= 8; seed++) {
+          const r = buildReply(input({ model, promptText: `prompt ${replyTokens}/${seed}`, replyTokens, seed }));
+          expect([model, replyTokens, seed, r.outputTokens]).toEqual([model, replyTokens, seed, replyTokens]);
+          expect(r.outputTokens).toBe(estimateTokens(r.text));
+          expect(r.text).toMatch(new RegExp(`^\\[${model}\\] reply to [0-9a-f]{8}:( [a-z]+)*\\.$`));
+        }
+      }
+    }
+  });
+
+  it('keeps the whole tag when replyTokens is too small to hold it: the reply is the tag alone', () => {
+    const r = buildReply(input({ replyTokens: 2 }));
+    expect(r.text).toBe(`${replyTag('fast-a', 'hello')}:.`);
+    expect(r.outputTokens).toBe(estimateTokens(r.text));
+    // Just enough room for the tag: still exactly replyTokens.
+    for (let replyTokens = 7; replyTokens <= 12; replyTokens++) expect(buildReply(input({ replyTokens })).outputTokens).toBe(replyTokens);
   });
 
   it('cuts at max_tokens and finishes with length', () => {

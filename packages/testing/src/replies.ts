@@ -64,6 +64,9 @@ export interface Reply {
 }
 
 const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima', 'mike', 'november', 'oscar', 'papa'];
+/** Every length from MIN_WORD to MAX_WORD has a word in WORDS: {@link prose} relies on it. */
+const MIN_WORD = 4;
+const MAX_WORD = 8;
 
 /**
  * The reply prefix that tells a test who answered which prompt: `[model] reply to <8-hex hash>`.
@@ -77,11 +80,32 @@ export function replyTag(model: string, promptText: string): string {
   return `[${model}] reply to ${hashText(promptText)}`;
 }
 
+/**
+ * `[model] reply to <hash>: words...` of exactly `replyTokens × 4` characters, so exactly `replyTokens`
+ * tokens by {@link estimateTokens}; when the tag alone is longer, just the tag and a period.
+ */
 function prose(input: ReplyInput): string {
   const tag = replyTag(input.model, input.promptText);
   const rnd = createRandom((parseInt(hashText(input.promptText), 16) ^ input.seed) >>> 0);
+  const pick = (words: readonly string[]): string => words[Math.floor(rnd() * words.length)]!;
   let text = `${tag}:`;
-  while (text.length < input.replyTokens * 4) text += ` ${WORDS[Math.floor(rnd() * WORDS.length)]}`;
+  // Room left before the final '.'; each word takes 1 + 4..8 characters.
+  let room = input.replyTokens * 4 - 1 - text.length;
+  // Random words while at least one whole word would still fit after them ...
+  for (;;) {
+    const word = pick(WORDS);
+    if (room - (1 + word.length) < MIN_WORD + 1) break;
+    text += ` ${word}`;
+    room -= 1 + word.length;
+  }
+  // ... then one or two words that fill the rest exactly (room is 5..13 here when the tag fits).
+  while (room >= MIN_WORD + 1) {
+    const length = room <= MAX_WORD + 1 ? room - 1 : Math.min(MAX_WORD, room - 1 - (MIN_WORD + 1));
+    text += ` ${pick(WORDS.filter((w) => w.length === length))}`;
+    room -= 1 + length;
+  }
+  // Fewer than 4 characters short is still the same token count; exactly 4 short would be one less.
+  if (room === 4) text += ' ok';
   return text + '.';
 }
 

@@ -126,7 +126,7 @@ export interface FakeModelConfig {
   contextWindow: number;
   /** `max_tokens` above this is rejected as an invalid request. */
   maxOutputTokens?: number;
-  /** Length of a text reply in tokens (before `max_tokens` truncation). Default 16. */
+  /** Length of a text reply in tokens, exactly (before `max_tokens` truncation), unless the reply tag alone is longer. Default 16. */
   replyTokens?: number;
   limits?: FakeModelLimits;
   latency?: FakeLatency;

@@ -162,6 +162,19 @@ describe('classifyError on every fault, through the openai SDK', () => {
       await t.fake.stop();
     }
   });
+
+  it('a request over the TPM while the RPM is used up too is still "Request too large": retryAfterMs Infinity, not a retryable RPM 429', async () => {
+    const t = await startFake({ models: { one: { contextWindow: 16_000, limits: { rpm: 1, tpm: 100 } } } });
+    try {
+      await t.openai.chat.completions.create({ model: 'one', messages: userMessage('hi'), max_tokens: 10 });
+      const err = await t.openai.chat.completions.create({ model: 'one', messages: userMessage('hi'), max_tokens: 500 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(OpenAI.RateLimitError);
+      expect((err as Error).message).toMatch(/must be reduced in order to run/);
+      expect(classifyError(err)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: Infinity });
+    } finally {
+      await t.fake.stop();
+    }
+  });
 });
 
 describe('classifyError on every fault, through the @anthropic-ai/sdk', () => {

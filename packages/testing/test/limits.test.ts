@@ -27,6 +27,7 @@ describe('OpenAI-style limits (fixed windows)', () => {
           'rpd-1': { contextWindow: 10_000, limits: { rpd: 1 } },
           'fails': { contextWindow: 10_000, limits: { tpm: 100 } },
           otpm: { contextWindow: 10_000, replyTokens: 16, limits: { otpm: 30 } },
+          'rpm-1-tpm-100': { contextWindow: 10_000, limits: { rpm: 1, tpm: 100 } },
         },
         faults: [{ model: 'fails', kind: 'server_error_500' }],
       },
@@ -95,6 +96,20 @@ describe('OpenAI-style limits (fixed windows)', () => {
     expect(r.text).toMatch(/Request too large for tpm/);
   });
 
+  it('says "Request too large" (no retry hint) for a request over TPM even while RPM is used up too', async () => {
+    const url = `${s.baseURL}/chat/completions`;
+    expect((await post(url, body('rpm-1-tpm-100', 'hi', { max_tokens: 10 }))).status).toBe(200);
+    const r = await post(url, body('rpm-1-tpm-100', 'hi', { max_tokens: 500 }));
+    expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after')).toBeNull();
+    expect((r.json() as { error: unknown }).error).toEqual({
+      message: 'Request too large for rpm-1-tpm-100 in organization org-fake on tokens per min (TPM): Limit 100, Requested 501. The input or output tokens must be reduced in order to run successfully.',
+      type: 'tokens',
+      param: null,
+      code: 'rate_limit_exceeded',
+    });
+  });
+
   it('counts failed requests', async () => {
     const url = `${s.baseURL}/chat/completions`;
     const failed = await post(url, body('fails', 'x'.repeat(200), { max_tokens: 30 }));
@@ -144,6 +159,7 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
           'claude-hang': { provider: 'anthropic', contextWindow: 10_000, limits: { otpm: 1_000, concurrency: 1 } },
           'claude-otpm': { provider: 'anthropic', contextWindow: 10_000, replyTokens: 16, limits: { otpm: 30 } },
           'claude-rpd': { provider: 'anthropic', contextWindow: 10_000, replyTokens: 4, limits: { otpm: 100, rpd: 3 } },
+          'claude-rpm-1': { provider: 'anthropic', contextWindow: 10_000, limits: { rpm: 1, otpm: 100 } },
         },
         faults: [
           { model: 'claude-500', kind: 'server_error_500', count: 1 },
@@ -160,6 +176,18 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
   });
 
   const ask = (maxTokens = 10, content = 'hi') => post(`${s.url}/v1/messages`, { model: 'claude', max_tokens: maxTokens, messages: userMessage(content) });
+
+  it('says the request alone is larger than OTPM (no retry hint) even while RPM is used up too', async () => {
+    const askRpm1 = (maxTokens: number) => post(`${s.url}/v1/messages`, { model: 'claude-rpm-1', max_tokens: maxTokens, messages: userMessage('hi') });
+    expect((await askRpm1(10)).status).toBe(200);
+    const r = await askRpm1(500);
+    expect(r.status).toBe(429);
+    expect(r.headers.get('retry-after')).toBeNull();
+    expect(r.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'rate_limit_error', message: 'This request would exceed the rate limit for your organization of 100 output tokens per minute for claude-rpm-1. This request alone is larger than the limit; reduce the prompt or max_tokens.' },
+    });
+  });
 
   it('refills one request per second at 60 RPM and says so in RFC 3339 headers', async () => {
     for (let i = 0; i < 60; i++) expect((await ask(1)).status).toBe(200);
@@ -230,7 +258,8 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
 
   it('does not charge requests refused on OTPM to the daily quota (RPD)', async () => {
     const askRpd = async () => (await post(`${s.url}/v1/messages`, { model: 'claude-rpd', max_tokens: 100, messages: userMessage('hi') })).status;
-    // The first reserves 100 OTPM and gets back what its 4-token reply did not use: 96 left, so at the
+    // The first reserves 100 OTPM and gets back what its short reply did not use (its tag alone is longer
+    // than replyTokens 4: 8 tokens): 92 left, so at the
     // same instant the next two (100 each) are refused on OTPM.
     expect(await askRpd()).toBe(200);
     expect(await askRpd()).toBe(429);

@@ -32,6 +32,12 @@ describe('OpenAI chat completions with the official openai SDK', () => {
     expect(s.fake.counters).toMatchObject({ requests: 1, requestsByModel: { 'fast-a': 1 }, responsesByStatus: { '200': 1 }, tokensIn: data.usage!.prompt_tokens, tokensOut: data.usage!.completion_tokens });
   });
 
+  it('makes a text reply without max_tokens exactly replyTokens (default 16) tokens long', async () => {
+    const r = await s.openai.chat.completions.create({ model: 'fast-b', messages: userMessage('hello') });
+    expect(r.usage?.completion_tokens).toBe(16);
+    expect(estimateTokens(r.choices[0]!.message.content!)).toBe(16);
+  });
+
   it('tells models apart and is deterministic per prompt', async () => {
     const ask = (model: string) => s.openai.chat.completions.create({ model, messages: userMessage('same prompt') });
     const [a1, a2, b] = await Promise.all([ask('fast-a'), ask('fast-a'), ask('fast-b')]);
