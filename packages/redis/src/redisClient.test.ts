@@ -36,6 +36,9 @@ describe('isOutageError', () => {
     expect(isOutageError(reply("READONLY You can't write against a read only replica."))).toBe(true);
     expect(isOutageError(reply('MISCONF Redis is configured to save RDB snapshots'))).toBe(true);
     expect(isOutageError(reply('NOREPLICAS Not enough good replicas to write.'))).toBe(true);
+    // maxmemory reached under noeviction: no write passes (the store waits for its probe, with backoff,
+    // instead of refusing every reservation with a 1 ms retry hint).
+    expect(isOutageError(reply("OOM command not allowed when used memory > 'maxmemory'."))).toBe(true);
     expect(isOutageError(reply('WRONGTYPE Operation against a key holding the wrong kind of value'))).toBe(false);
     expect(isOutageError(new Error('Connection is closed.'))).toBe(true);
     // Redis's answer to one reservation of a batch (a key holding what the store does not write).

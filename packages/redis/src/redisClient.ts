@@ -95,5 +95,7 @@ export function isOutageError(error: unknown): boolean {
   if (error instanceof RedisKeyError) return false; // Redis's answer for one reservation of a batch
   if (!(error instanceof Error)) return true;
   if (error.name !== 'ReplyError') return true;
-  return /^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|NOREPLICAS|MISCONF)\b/.test(error.message);
+  // OOM: `maxmemory` reached under `noeviction` (the usual policy for limiter keys): no write passes
+  // until memory frees, like a read-only replica.
+  return /^(LOADING|BUSY|CLUSTERDOWN|TRYAGAIN|MASTERDOWN|READONLY|NOREPLICAS|MISCONF|OOM)\b/.test(error.message);
 }
