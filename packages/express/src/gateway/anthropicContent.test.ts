@@ -1,4 +1,4 @@
-import { assistantBlocks, textContent, userBlocks } from './anthropicContent';
+import { anthropicToolId, assistantBlocks, LegacyCallIds, textContent, userBlocks } from './anthropicContent';
 import type { ChatRequestError } from './ChatRequestError';
 import { refusalOf } from './refusalOf';
 
@@ -30,6 +30,11 @@ describe('userBlocks', () => {
     expect(userBlocks('', at)).toEqual([]);
   });
 
+  it('leaves out whitespace-only texts, which Anthropic refuses', () => {
+    expect(userBlocks([{ type: 'text', text: ' \n\t' }, { type: 'text', text: ' x ' }], at)).toEqual([{ type: 'text', text: ' x ' }]);
+    expect(userBlocks('\n', at)).toEqual([]);
+  });
+
   it('refuses parts with no faithful Anthropic form, naming their path', () => {
     const audio = refusal(() => userBlocks([{ type: 'text', text: 'hi' }, { type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }], at));
     expect(audio).toMatchObject({ param: 'messages[0].content[1]', openAICode: 'unsupported_value' });
@@ -54,6 +59,30 @@ describe('textContent', () => {
   });
 });
 
+describe('anthropicToolId', () => {
+  it('keeps ids Anthropic accepts and maps others deterministically, without collisions', () => {
+    expect(anthropicToolId('call_AbC-9')).toBe('call_AbC-9');
+    const a = anthropicToolId('functions.get_weather:0');
+    expect(a).toMatch(/^functions_get_weather_0_[0-9a-f]{8}$/);
+    expect(anthropicToolId('functions.get_weather:0')).toBe(a);
+    expect(anthropicToolId('functions:get_weather.0')).not.toBe(a);
+    expect(anthropicToolId('functions_get_weather_0')).toBe('functions_get_weather_0');
+  });
+});
+
+describe('LegacyCallIds', () => {
+  it('gives each call of a function a unique id and answers the latest unanswered call of its name', () => {
+    const ids = new LegacyCallIds();
+    expect(ids.call('lookup')).toBe('lookup_1');
+    expect(ids.call('lookup')).toBe('lookup_2');
+    expect(ids.call('other')).toBe('other_1');
+    expect(ids.result('lookup')).toBe('lookup_2');
+    expect(ids.result('lookup')).toBe('lookup_1');
+    expect(ids.result('lookup')).toBe('lookup');
+    expect(ids.result('other')).toBe('other_1');
+  });
+});
+
 describe('assistantBlocks', () => {
   it('keeps text, refusals, tool calls and legacy function calls', () => {
     expect(
@@ -69,8 +98,19 @@ describe('assistantBlocks', () => {
     ).toEqual([
       { type: 'text', text: 'Let me check. Not that, though.' },
       { type: 'tool_use', id: 'call_1', name: 'weather', input: { city: 'Paris' } },
-      { type: 'tool_use', id: 'legacy', name: 'legacy', input: {} },
+      { type: 'tool_use', id: 'legacy_1', name: 'legacy', input: {} },
     ]);
+  });
+
+  it('leaves out whitespace-only text and maps tool call ids Anthropic would refuse', () => {
+    const blocks = assistantBlocks({ role: 'assistant', content: '\n', tool_calls: [{ id: 'functions.f:0', type: 'function', function: { name: 'f', arguments: '{}' } }] }, at);
+    expect(blocks).toEqual([{ type: 'tool_use', id: anthropicToolId('functions.f:0'), name: 'f', input: {} }]);
+  });
+
+  it('numbers the legacy function calls of one conversation through the LegacyCallIds it is given', () => {
+    const legacy = new LegacyCallIds();
+    const call = () => assistantBlocks({ role: 'assistant', content: null, function_call: { name: 'lookup', arguments: '{}' } }, at, legacy)[0]!.id;
+    expect([call(), call()]).toEqual(['lookup_1', 'lookup_2']);
   });
 
   it('refuses audio replies, custom tool calls and arguments that are not a JSON object', () => {

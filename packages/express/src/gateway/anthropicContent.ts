@@ -3,6 +3,7 @@
  * or refused: a part, role or tool call with no faithful Anthropic form throws a
  * {@link ChatRequestError} naming its path, so nothing is dropped silently.
  */
+import { createHash } from 'node:crypto';
 import { isObject, type JsonObject } from './chatTypes';
 import { ChatRequestError, invalidType } from './ChatRequestError';
 
@@ -20,6 +21,61 @@ export type Block = JsonObject;
 const IMAGE_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'];
 const DATA_URL = /^data:([^;,]*)((?:;[^;,]*)*),(.*)$/s;
 const BASE64 = /^[A-Za-z0-9+/=\s]*$/;
+const TOOL_ID = /^[a-zA-Z0-9_-]+$/;
+
+/** True for a text Anthropic refuses as a text block: empty or whitespace only. */
+const blank = (text: string) => text.trim() === '';
+
+/**
+ * The id of a tool call as Anthropic accepts it (`^[a-zA-Z0-9_-]+$`): a valid id as is; any other
+ * (`functions.get_weather:0`, as some OpenAI-compatible upstreams make them) with each other
+ * character replaced by `_` and a short hash of the original appended, so two ids that differ only
+ * in those characters stay distinct. The same id always maps to the same one, in `tool_use.id` and
+ * `tool_result.tool_use_id` alike.
+ *
+ * @example
+ * ```ts
+ * anthropicToolId('call_1'); // 'call_1'
+ * anthropicToolId('functions.get_weather:0'); // 'functions_get_weather_0_<8 hex digits>'
+ * ```
+ */
+export function anthropicToolId(id: string): string {
+  if (TOOL_ID.test(id)) return id;
+  return `${id.replace(/[^a-zA-Z0-9_-]/g, '_')}_${createHash('sha256').update(id).digest('hex').slice(0, 8)}`;
+}
+
+/**
+ * Ids of the legacy `function_call` turns of one conversation, which have none of their own: the
+ * n-th call of a function is `<name>_<n>`, and each `function` message answers the latest
+ * unanswered call of its name (a message answering no call gets the name itself, as before).
+ *
+ * @example
+ * ```ts
+ * const ids = new LegacyCallIds();
+ * ids.call('lookup'); // 'lookup_1'
+ * ids.result('lookup'); // 'lookup_1'
+ * ```
+ */
+export class LegacyCallIds {
+  private readonly calls = new Map<string, number>();
+  private readonly unanswered = new Map<string, string[]>();
+
+  /** A fresh id for a call of `name`. */
+  call(name: string): string {
+    const n = (this.calls.get(name) ?? 0) + 1;
+    this.calls.set(name, n);
+    const id = anthropicToolId(`${name}_${n}`);
+    const open = this.unanswered.get(name) ?? [];
+    open.push(id);
+    this.unanswered.set(name, open);
+    return id;
+  }
+
+  /** The id a `function` message of `name` answers. */
+  result(name: string): string {
+    return this.unanswered.get(name)?.pop() ?? anthropicToolId(name);
+  }
+}
 
 /**
  * Where a part sits and which model the client asked for (its own name, never an upstream's), for
@@ -93,7 +149,8 @@ function documentBlock(p: JsonObject, at: PartPath): Block {
 /**
  * Blocks of a user message: text, images (base64 data URLs of JPEG, PNG, GIF or WebP, or http(s)
  * URLs) and PDF files (`file` parts with a base64 PDF as `file_data`) become text, image and
- * document blocks; empty texts are left out (Anthropic refuses them, and they say nothing); any
+ * document blocks; empty and whitespace-only texts are left out (Anthropic refuses them, and they
+ * say nothing); any
  * other part (`input_audio`, `file_id` files, ...) is refused.
  *
  * @example
@@ -103,7 +160,7 @@ function documentBlock(p: JsonObject, at: PartPath): Block {
  * ```
  */
 export function userBlocks(content: unknown, at: PartPath): Block[] {
-  if (typeof content === 'string') return content === '' ? [] : [{ type: 'text', text: content }];
+  if (typeof content === 'string') return blank(content) ? [] : [{ type: 'text', text: content }];
   if (content === undefined || content === null) return [];
   if (!Array.isArray(content)) throw invalidType(`${at.path}.content`, 'a string or an array of objects', content);
   const out: Block[] = [];
@@ -113,7 +170,7 @@ export function userBlocks(content: unknown, at: PartPath): Block[] {
     switch (p.type) {
       case 'text': {
         const text = textOfPart(p, part.path);
-        if (text !== '') out.push({ type: 'text', text });
+        if (!blank(text)) out.push({ type: 'text', text });
         return;
       }
       case 'image_url':
@@ -169,17 +226,23 @@ function toolInput(args: unknown, path: string): JsonObject {
   return v;
 }
 
-/** A `tool_use` block of an OpenAI function call `{ name, arguments }` found at `path`. */
-function toolUse(id: string | undefined, fn: unknown, path: string): Block {
+/**
+ * A `tool_use` block of an OpenAI function call `{ name, arguments }` found at `path`, with the
+ * Anthropic form of `id`, or a fresh legacy id when it has none.
+ */
+function toolUse(id: string | undefined, fn: unknown, path: string, legacy: LegacyCallIds): Block {
   if (!isObject(fn)) throw invalidType(path, 'an object', fn);
   if (typeof fn.name !== 'string' || fn.name === '') throw invalidType(`${path}.name`, 'a string', fn.name);
-  return { type: 'tool_use', id: id ?? fn.name, name: fn.name, input: toolInput(fn.arguments, `${path}.arguments`) };
+  const input = toolInput(fn.arguments, `${path}.arguments`);
+  return { type: 'tool_use', id: id !== undefined ? anthropicToolId(id) : legacy.call(fn.name), name: fn.name, input };
 }
 
 /**
- * Blocks of an assistant message: its text (and refusal) as one text block, its function tool
- * calls (and a legacy `function_call`, with its name as id) as `tool_use` blocks. Audio replies
- * (`audio`), custom tool calls and arguments that are not a JSON object are refused.
+ * Blocks of an assistant message: its text (and refusal) as one text block (left out when empty or
+ * whitespace only), its function tool calls as `tool_use` blocks with their ids in the form
+ * Anthropic accepts ({@link anthropicToolId}), and a legacy `function_call` as a `tool_use` block
+ * with an id from `legacy` (`<name>_<n>`, unique in the conversation). Audio replies (`audio`),
+ * custom tool calls and arguments that are not a JSON object are refused.
  *
  * @example
  * ```ts
@@ -187,12 +250,12 @@ function toolUse(id: string | undefined, fn: unknown, path: string): Block {
  * // [{ type: 'tool_use', id: 'call_1', name: 'f', input: { a: 1 } }]
  * ```
  */
-export function assistantBlocks(m: JsonObject, at: PartPath): Block[] {
+export function assistantBlocks(m: JsonObject, at: PartPath, legacy: LegacyCallIds = new LegacyCallIds()): Block[] {
   if (m.audio !== undefined && m.audio !== null) throw unsupported(`${at.path}.audio`, at.model, 'an audio reply');
   const out: Block[] = [];
   let text = textContent(m.content, at, true);
   if (typeof m.refusal === 'string') text += m.refusal;
-  if (text !== '') out.push({ type: 'text', text });
+  if (!blank(text)) out.push({ type: 'text', text });
   if (m.tool_calls !== undefined && m.tool_calls !== null) {
     if (!Array.isArray(m.tool_calls)) throw invalidType(`${at.path}.tool_calls`, 'an array', m.tool_calls);
     m.tool_calls.forEach((c: unknown, k) => {
@@ -200,9 +263,9 @@ export function assistantBlocks(m: JsonObject, at: PartPath): Block[] {
       if (!isObject(c)) throw invalidType(path, 'an object', c);
       if (c.type !== undefined && c.type !== 'function') throw unsupported(path, at.model, `a tool call of type ${JSON.stringify(c.type)}`);
       if (typeof c.id !== 'string' || c.id === '') throw invalidType(`${path}.id`, 'a string', c.id);
-      out.push(toolUse(c.id, c.function, `${path}.function`));
+      out.push(toolUse(c.id, c.function, `${path}.function`, legacy));
     });
   }
-  if (m.function_call !== undefined && m.function_call !== null) out.push(toolUse(undefined, m.function_call, `${at.path}.function_call`));
+  if (m.function_call !== undefined && m.function_call !== null) out.push(toolUse(undefined, m.function_call, `${at.path}.function_call`, legacy));
   return out;
 }

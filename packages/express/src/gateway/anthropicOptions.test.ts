@@ -1,4 +1,4 @@
-import { anthropicOutputConfig, anthropicStopSequences, anthropicToolChoice, anthropicTools, assertAnthropicOptions, ANTHROPIC_IGNORED_OPTIONS } from './anthropicOptions';
+import { anthropicOutputConfig, anthropicSampling, anthropicStopSequences, anthropicToolChoice, anthropicTools, assertAnthropicOptions, ANTHROPIC_IGNORED_OPTIONS } from './anthropicOptions';
 import type { ChatRequestBody } from './chatTypes';
 import type { ChatRequestError } from './ChatRequestError';
 import { refusalOf } from './refusalOf';
@@ -59,9 +59,37 @@ describe('anthropicToolChoice', () => {
     expect(anthropicToolChoice({ type: 'function', function: { name: 'f' } }, true, true, 'm')).toEqual({ type: 'tool', name: 'f' });
   });
 
+  it('refuses a parallel_tool_calls that is not a boolean, with or without tools', () => {
+    expect(refusal(() => anthropicToolChoice(undefined, 'false', true, 'm'))).toMatchObject({ param: 'parallel_tool_calls', openAICode: 'invalid_type' });
+    expect(refusal(() => anthropicToolChoice('auto', 0, false, 'm'))).toMatchObject({ param: 'parallel_tool_calls', openAICode: 'invalid_type' });
+    expect(anthropicToolChoice('auto', null, true, 'm')).toEqual({ type: 'auto' });
+  });
+
   it('refuses allowed-tools and custom choices', () => {
     expect(refusal(() => anthropicToolChoice({ type: 'allowed_tools', allowed_tools: { mode: 'auto', tools: [] } }, undefined, true, 'm'))).toMatchObject({ param: 'tool_choice' });
     expect(refusal(() => anthropicToolChoice({ type: 'custom', custom: { name: 'x' } }, undefined, true, 'm'))).toMatchObject({ param: 'tool_choice' });
+  });
+});
+
+describe('anthropicSampling', () => {
+  it('maps temperature (capped at 1), top_p and top_k, null as absent', () => {
+    expect(anthropicSampling({ ...base, temperature: 1.5, top_p: 0.9, top_k: 5 })).toEqual({ temperature: 1, top_p: 0.9, top_k: 5 });
+    expect(anthropicSampling({ ...base, temperature: 0, top_p: 0, top_k: 0 })).toEqual({ temperature: 0, top_p: 0, top_k: 0 });
+    expect(anthropicSampling({ ...base, temperature: null, top_p: null, top_k: null })).toEqual({});
+  });
+
+  it('refuses values of the wrong type or out of range, naming the option', () => {
+    const temperature = refusal(() => anthropicSampling({ ...base, temperature: '0' }));
+    expect(temperature).toMatchObject({ param: 'temperature', openAICode: 'invalid_type' });
+    expect(temperature.message).toBe("Invalid type for 'temperature': expected a number, but got a string instead.");
+    const negative = refusal(() => anthropicSampling({ ...base, temperature: -0.5 }));
+    expect(negative).toMatchObject({ param: 'temperature', openAICode: 'invalid_value' });
+    expect(negative.message).toBe("Invalid value for 'temperature': expected a number from 0 to 2, but got -0.5 instead.");
+    expect(refusal(() => anthropicSampling({ ...base, temperature: 3 }))).toMatchObject({ param: 'temperature', openAICode: 'invalid_value' });
+    expect(refusal(() => anthropicSampling({ ...base, top_p: true }))).toMatchObject({ param: 'top_p', openAICode: 'invalid_type' });
+    expect(refusal(() => anthropicSampling({ ...base, top_p: -0.1 }))).toMatchObject({ param: 'top_p', openAICode: 'invalid_value' });
+    expect(refusal(() => anthropicSampling({ ...base, top_k: 2.5 }))).toMatchObject({ param: 'top_k', openAICode: 'invalid_type' });
+    expect(refusal(() => anthropicSampling({ ...base, top_k: -1 }))).toMatchObject({ param: 'top_k', openAICode: 'invalid_value' });
   });
 });
 
@@ -71,6 +99,21 @@ describe('anthropicTools and anthropicStopSequences', () => {
       { name: 'f', description: 'd', input_schema: { type: 'object', properties: {} } },
     ]);
     expect(refusal(() => anthropicTools([{ type: 'function', function: { name: 'f' } }, { type: 'custom', custom: { name: 'g' } }], 'm'))).toMatchObject({ param: 'tools[1]' });
+  });
+
+  it('gives an input_schema without a type the type "object" Anthropic requires, and refuses parameters that are not an object', () => {
+    expect(anthropicTools([{ type: 'function', function: { name: 'now', parameters: {} } }], 'm')).toEqual([{ name: 'now', input_schema: { type: 'object' } }]);
+    const props = { city: { type: 'string' } };
+    expect(anthropicTools([{ type: 'function', function: { name: 'w', parameters: { properties: props, required: ['city'] } } }], 'm')).toEqual([
+      { name: 'w', input_schema: { type: 'object', properties: props, required: ['city'] } },
+    ]);
+    expect(anthropicTools([{ type: 'function', function: { name: 'w', parameters: { type: 'object', properties: props } } }], 'm')).toEqual([
+      { name: 'w', input_schema: { type: 'object', properties: props } },
+    ]);
+    expect(refusal(() => anthropicTools([{ type: 'function', function: { name: 'w', parameters: 'x' } }], 'm'))).toMatchObject({
+      param: 'tools[0].function.parameters',
+      openAICode: 'invalid_type',
+    });
   });
 
   it('maps stop and refuses non-string sequences', () => {

@@ -126,7 +126,8 @@ export function anthropicOutputConfig(rf: unknown, model: string): JsonObject | 
 /**
  * Anthropic `tool_choice` of OpenAI's `tool_choice` and `parallel_tool_calls`: `auto`, `required`
  * (`any`), `none` and a named function map; `parallel_tool_calls: false` becomes
- * `disable_parallel_tool_use`. Other choices (allowed tools, custom tools) are refused.
+ * `disable_parallel_tool_use`. Other choices (allowed tools, custom tools) and a
+ * `parallel_tool_calls` that is not a boolean (or `null`) are refused.
  *
  * @example
  * ```ts
@@ -134,6 +135,7 @@ export function anthropicOutputConfig(rf: unknown, model: string): JsonObject | 
  * ```
  */
 export function anthropicToolChoice(choice: unknown, parallel: unknown, hasTools: boolean, model: string): JsonObject | undefined {
+  if (!absent(parallel) && typeof parallel !== 'boolean') throw invalidType('parallel_tool_calls', 'a boolean', parallel);
   let out: JsonObject | undefined;
   if (absent(choice)) out = undefined;
   else if (choice === 'auto') out = { type: 'auto' };
@@ -149,13 +151,20 @@ export function anthropicToolChoice(choice: unknown, parallel: unknown, hasTools
   return out;
 }
 
+function inputSchema(parameters: unknown, path: string): JsonObject {
+  if (absent(parameters)) return { type: 'object', properties: {} };
+  if (!isObject(parameters)) throw invalidType(path, 'an object', parameters);
+  return parameters.type === undefined ? { type: 'object', ...parameters } : parameters;
+}
+
 /**
  * Anthropic tools of OpenAI's function tools (`name`, `description`, `parameters` as
- * `input_schema`; `strict` is not sent). Custom tools are refused.
+ * `input_schema`, given `type: 'object'` when it has no `type`, as Anthropic requires; `strict` is
+ * not sent). Custom tools and `parameters` that are not an object are refused.
  *
  * @example
  * ```ts
- * anthropicTools([{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }], 'support');
+ * anthropicTools([{ type: 'function', function: { name: 'f', parameters: {} } }], 'support');
  * // [{ name: 'f', input_schema: { type: 'object' } }]
  * ```
  */
@@ -171,7 +180,7 @@ export function anthropicTools(tools: unknown, model: string): JsonObject[] | un
     const f = t.function;
     if (!isObject(f)) throw invalidType(`${path}.function`, 'an object', f);
     if (typeof f.name !== 'string' || f.name === '') throw invalidType(`${path}.function.name`, 'a string', f.name);
-    return { name: f.name, ...(f.description !== undefined ? { description: f.description } : {}), input_schema: f.parameters ?? { type: 'object', properties: {} } };
+    return { name: f.name, ...(f.description !== undefined ? { description: f.description } : {}), input_schema: inputSchema(f.parameters, `${path}.function.parameters`) };
   });
 }
 
@@ -191,4 +200,47 @@ export function anthropicStopSequences(stop: unknown): string[] | undefined {
     if (typeof s !== 'string') throw invalidType(`stop[${i}]`, 'a string', s);
     return s;
   });
+}
+
+function outOfRange(param: string, expected: string, got: number): ChatRequestError {
+  return new ChatRequestError(param, 'invalid_value', `Invalid value for '${param}': expected ${expected}, but got ${got} instead.`);
+}
+
+/**
+ * Anthropic sampling options of OpenAI's `temperature` (0 to 2, as OpenAI takes it; above 1 sent as
+ * 1, Anthropic's maximum), `top_p` (0 to 1) and `top_k` (an integer >= 0). `null` counts as absent;
+ * a value of another type or out of range is refused (`invalid_type` / `invalid_value`, naming the
+ * option), never left out or moved into range silently.
+ *
+ * @example
+ * ```ts
+ * anthropicSampling({ model: 'support', messages, temperature: 1.5, top_p: 0.9 }); // { temperature: 1, top_p: 0.9 }
+ * anthropicSampling({ model: 'support', messages, temperature: '0' }); // throws: Invalid type for 'temperature' ...
+ * ```
+ */
+export function anthropicSampling(body: ChatRequestBody): JsonObject {
+  const out: JsonObject = {};
+  const number = (param: 'temperature' | 'top_p' | 'top_k', expected: string): number | undefined => {
+    const v: unknown = body[param];
+    if (absent(v)) return undefined;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw invalidType(param, expected, v);
+    return v;
+  };
+  const temperature = number('temperature', 'a number');
+  if (temperature !== undefined) {
+    if (temperature < 0 || temperature > 2) throw outOfRange('temperature', 'a number from 0 to 2', temperature);
+    out.temperature = Math.min(1, temperature);
+  }
+  const topP = number('top_p', 'a number');
+  if (topP !== undefined) {
+    if (topP < 0 || topP > 1) throw outOfRange('top_p', 'a number from 0 to 1', topP);
+    out.top_p = topP;
+  }
+  const topK = number('top_k', 'an integer');
+  if (topK !== undefined) {
+    if (!Number.isInteger(topK)) throw invalidType('top_k', 'an integer', topK);
+    if (topK < 0) throw outOfRange('top_k', 'an integer >= 0', topK);
+    out.top_k = topK;
+  }
+  return out;
 }

@@ -127,6 +127,125 @@ describe('toAnthropicRequest: nothing is dropped silently', () => {
   });
 });
 
+describe('toAnthropicRequest: tool definitions and tool call ids', () => {
+  const translate = (body: Partial<ChatRequestBody>) => toAnthropicRequest({ model: 'alias', messages: [{ role: 'user', content: 'hi' }], ...body }, 'claude-x', 100, false);
+  type Msg = { role: string; content: Array<{ type: string; id?: string; tool_use_id?: string }> };
+
+  it('gives input_schema a type "object" when the OpenAI parameters schema has none', () => {
+    const out = translate({ tools: [{ type: 'function', function: { name: 'now', parameters: {} } }] });
+    expect(out.tools).toEqual([{ name: 'now', input_schema: { type: 'object' } }]);
+  });
+
+  it('maps tool call ids outside the alphabet Anthropic accepts, the same in tool_use and tool_result', () => {
+    const out = translate({
+      messages: [
+        { role: 'user', content: 'weather?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: 'functions.get_weather:0', type: 'function', function: { name: 'get_weather', arguments: '{}' } },
+            { id: 'functions.get_weather/0', type: 'function', function: { name: 'get_weather', arguments: '{}' } },
+            { id: 'call_ok-1', type: 'function', function: { name: 'get_weather', arguments: '{}' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'functions.get_weather:0', content: 'sunny' },
+        { role: 'tool', tool_call_id: 'functions.get_weather/0', content: 'rainy' },
+        { role: 'tool', tool_call_id: 'call_ok-1', content: 'windy' },
+      ],
+    });
+    const msgs = out.messages as Msg[];
+    const useIds = msgs[1]!.content.map((b) => b.id!);
+    const resultIds = msgs[2]!.content.map((b) => b.tool_use_id!);
+    for (const id of useIds) expect(id).toMatch(/^[a-zA-Z0-9_-]+$/);
+    expect(useIds[0]).toMatch(/^functions_get_weather_0_/);
+    expect(new Set(useIds).size).toBe(3);
+    expect(useIds[2]).toBe('call_ok-1');
+    expect(resultIds).toEqual(useIds);
+  });
+
+  it('gives legacy function_call turns unique ids and pairs each function message with the latest unanswered call of its name', () => {
+    const out = translate({
+      messages: [
+        { role: 'user', content: 'a?' },
+        { role: 'assistant', content: null, function_call: { name: 'lookup', arguments: '{"q":"a"}' } },
+        { role: 'function', name: 'lookup', content: 'A' },
+        { role: 'user', content: 'b?' },
+        { role: 'assistant', content: null, function_call: { name: 'lookup', arguments: '{"q":"b"}' } },
+        { role: 'function', name: 'lookup', content: 'B' },
+      ],
+    });
+    const blocks = (out.messages as Msg[]).flatMap((m) => m.content);
+    expect(blocks.filter((b) => b.type === 'tool_use').map((b) => b.id)).toEqual(['lookup_1', 'lookup_2']);
+    expect(blocks.filter((b) => b.type === 'tool_result').map((b) => b.tool_use_id)).toEqual(['lookup_1', 'lookup_2']);
+  });
+});
+
+describe('toAnthropicRequest: whitespace Anthropic refuses', () => {
+  const translate = (messages: ChatRequestBody['messages']) => toAnthropicRequest({ model: 'alias', messages }, 'claude-x', 100, false);
+  type Msg = { role: string; content: Array<{ type: string; text?: string }> };
+
+  it('leaves out whitespace-only user and assistant texts', () => {
+    const out = translate([
+      { role: 'user', content: 'hi' },
+      { role: 'user', content: [{ type: 'text', text: ' ' }] },
+      { role: 'assistant', content: '\n' },
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'f', arguments: '{}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: 'done' },
+      { role: 'user', content: 'again' },
+    ]);
+    expect(out.messages).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'hi' }] },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'call_1', name: 'f', input: {} }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'call_1', content: 'done' }, { type: 'text', text: 'again' }] },
+    ]);
+  });
+
+  it('trims trailing whitespace of a final assistant turn (a prefill), and only of that one', () => {
+    const out = translate([
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'Hello. ' },
+      { role: 'user', content: 'more' },
+      { role: 'assistant', content: ' Sure, \n' },
+    ]);
+    const msgs = out.messages as Msg[];
+    expect(msgs[1]!.content).toEqual([{ type: 'text', text: 'Hello. ' }]);
+    expect(msgs.at(-1)).toEqual({ role: 'assistant', content: [{ type: 'text', text: ' Sure,' }] });
+  });
+});
+
+describe('toAnthropicRequest: sampling options of the wrong type or range are refused', () => {
+  const translate = (extra: Record<string, unknown>) => () =>
+    toAnthropicRequest({ model: 'alias', messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'function', function: { name: 'f' } }], ...extra }, 'claude-x', 100, false);
+
+  it.each([
+    ['temperature', '0'],
+    ['top_p', '0.1'],
+    ['top_k', '5'],
+    ['parallel_tool_calls', 'false'],
+  ])('refuses %s given as a string', (param, value) => {
+    expect(refusalOf(translate({ [param]: value }))).toMatchObject({ param, openAICode: 'invalid_type' });
+  });
+
+  it.each([
+    ['temperature', -1],
+    ['temperature', 2.5],
+    ['top_p', 1.5],
+    ['top_k', -1],
+  ])('refuses %s out of range (%p) rather than moving it into range', (param, value) => {
+    expect(refusalOf(translate({ [param]: value }))).toMatchObject({ param, openAICode: 'invalid_value' });
+  });
+
+  it('caps a temperature from 1 to 2 at 1 and takes null as absent', () => {
+    expect(translate({ temperature: 2 })().temperature).toBe(1);
+    expect(translate({ temperature: 0 })().temperature).toBe(0);
+    const out = translate({ temperature: null, top_p: null, top_k: null, parallel_tool_calls: null })();
+    expect(out).not.toHaveProperty('temperature');
+    expect(out).not.toHaveProperty('top_p');
+    expect(out.tool_choice).toBeUndefined();
+  });
+});
+
 describe('fromAnthropicMessage', () => {
   it('builds a chat.completion with usage (cache tokens are prompt tokens) and tool calls', () => {
     expect(
@@ -153,8 +272,16 @@ describe('fromAnthropicMessage', () => {
           logprobs: null,
         },
       ],
-      usage: { prompt_tokens: 15, completion_tokens: 7, total_tokens: 22 },
+      usage: { prompt_tokens: 15, completion_tokens: 7, total_tokens: 22, prompt_tokens_details: { cached_tokens: 5 } },
     });
+  });
+
+  it('reports cache reads as prompt_tokens_details.cached_tokens, all cache tokens still counted as prompt tokens', () => {
+    const c = fromAnthropicMessage(
+      { id: 'msg_1', model: 'claude-x', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', usage: { input_tokens: 10, cache_creation_input_tokens: 100, cache_read_input_tokens: 800, output_tokens: 5 } },
+      0,
+    );
+    expect(c.usage).toEqual({ prompt_tokens: 910, completion_tokens: 5, total_tokens: 915, prompt_tokens_details: { cached_tokens: 800 } });
   });
 
   it('maps stop reasons', () => {
@@ -185,9 +312,18 @@ describe('AnthropicStreamTranslator', () => {
       [{ content: 'Hel' }, null, null],
       [{ content: 'lo' }, null, null],
       [{}, 'stop', null],
-      [undefined, null, { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14 }],
+      [undefined, null, { prompt_tokens: 12, completion_tokens: 2, total_tokens: 14, prompt_tokens_details: { cached_tokens: 0 } }],
     ]);
     expect(out.every((c) => c.id === 'msg_1' && c.model === 'claude-x' && c.created === 7 && c.object === 'chat.completion.chunk')).toBe(true);
+  });
+
+  it('reports cache reads of the stream as prompt_tokens_details.cached_tokens in the final usage chunk', () => {
+    const t = new AnthropicStreamTranslator(0);
+    t.push(undefined, { type: 'message_start', message: { id: 'm', model: 'c', usage: { input_tokens: 10, cache_creation_input_tokens: 100, cache_read_input_tokens: 800, output_tokens: 1 } } });
+    t.push(undefined, { type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 5 } });
+    const last = t.push(undefined, { type: 'message_stop' }).at(-1)!;
+    expect(last.usage).toEqual({ prompt_tokens: 910, completion_tokens: 5, total_tokens: 915, prompt_tokens_details: { cached_tokens: 800 } });
+    expect(t.usage).toEqual(last.usage);
   });
 
   it('streams tool use as tool_calls deltas indexed per tool', () => {

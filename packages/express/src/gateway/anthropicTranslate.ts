@@ -1,5 +1,5 @@
-import { assistantBlocks, textContent, userBlocks, type Block } from './anthropicContent';
-import { anthropicOutputConfig, anthropicStopSequences, anthropicToolChoice, anthropicTools, assertAnthropicOptions } from './anthropicOptions';
+import { anthropicToolId, assistantBlocks, LegacyCallIds, textContent, userBlocks, type Block } from './anthropicContent';
+import { anthropicOutputConfig, anthropicSampling, anthropicStopSequences, anthropicToolChoice, anthropicTools, assertAnthropicOptions } from './anthropicOptions';
 import { isObject, type ChatChunk, type ChatCompletion, type ChatRequestBody, type ChatUsage, type JsonObject } from './chatTypes';
 import { ChatRequestError, invalidType } from './ChatRequestError';
 import { assertChatMessages } from './checkChatMessages';
@@ -34,14 +34,17 @@ export function finishReason(stopReason: unknown): string {
 /**
  * Translates an OpenAI chat request into an Anthropic messages request: system and developer
  * messages become `system`, tool results become `tool_result` blocks of a user turn, assistant tool
- * calls become `tool_use` blocks, consecutive turns of one role are merged, images become image
- * blocks and base64 PDF files document blocks, `stop` becomes `stop_sequences`, tools,
- * `tool_choice` and `parallel_tool_calls` are mapped, `temperature` is capped at 1, `user` becomes
- * `metadata.user_id` and a JSON-schema `response_format` becomes `output_config.format`.
+ * calls become `tool_use` blocks (ids outside `[a-zA-Z0-9_-]` mapped alike in both, legacy
+ * `function_call` turns given unique `<name>_<n>` ids), consecutive turns of one role are merged,
+ * empty and whitespace-only texts are left out and trailing whitespace of a final assistant turn
+ * (a prefill) is trimmed, images become image blocks and base64 PDF files document blocks, `stop`
+ * becomes `stop_sequences`, tools, `tool_choice` and `parallel_tool_calls` are mapped,
+ * `temperature` is capped at 1, `user` becomes `metadata.user_id` and a JSON-schema
+ * `response_format` becomes `output_config.format`.
  *
  * Nothing is dropped silently: content, roles and options with no faithful Anthropic form (audio
  * parts, `n` above 1, `logprobs`, JSON mode without a schema, unknown options, a request with no
- * user or assistant message, ...) throw a {@link ChatRequestError} naming their path
+ * user or assistant message, a `temperature` that is not a number from 0 to 2, ...) throw a {@link ChatRequestError} naming their path
  * (`messages[0].content[1]`); the options in `ANTHROPIC_IGNORED_OPTIONS` (sampling and caching
  * hints such as `seed` and `presence_penalty`) are left out. Error messages name the model the
  * client asked for (`body.model`), never `model`.
@@ -59,6 +62,7 @@ export function toAnthropicRequest(body: ChatRequestBody, model: string, maxToke
   assertAnthropicOptions(body);
   const system: string[] = [];
   const messages: AnthropicMessage[] = [];
+  const legacy = new LegacyCallIds();
   const push = (role: 'user' | 'assistant', blocks: Block[]) => {
     if (blocks.length === 0) return;
     const last = messages[messages.length - 1];
@@ -78,13 +82,14 @@ export function toAnthropicRequest(body: ChatRequestBody, model: string, maxToke
         push('user', userBlocks(m.content, at));
         break;
       case 'assistant':
-        push('assistant', assistantBlocks(m, at));
+        push('assistant', assistantBlocks(m, at, legacy));
         break;
       case 'tool':
       case 'function': {
         const [idField, id] = m.role === 'tool' ? ['tool_call_id', m.tool_call_id] : ['name', m.name];
         if (typeof id !== 'string' || id === '') throw invalidType(`${at.path}.${idField}`, 'a string', id);
-        push('user', [{ type: 'tool_result', tool_use_id: id, content: textContent(m.content, at) }]);
+        const toolUseId = m.role === 'tool' ? anthropicToolId(id) : legacy.result(id);
+        push('user', [{ type: 'tool_result', tool_use_id: toolUseId, content: textContent(m.content, at) }]);
         break;
       }
       default:
@@ -95,15 +100,14 @@ export function toAnthropicRequest(body: ChatRequestBody, model: string, maxToke
         );
     }
   });
+  trimFinalAssistantTurn(messages);
   if (messages.length === 0) {
     throw new ChatRequestError('messages', 'invalid_value', `Invalid value for 'messages': model \`${alias}\` needs at least one user or assistant message with content besides system messages.`);
   }
   const out: JsonObject = { model, max_tokens: maxTokens, messages };
   if (system.length > 0) out.system = system.join('\n\n');
   if (stream) out.stream = true;
-  if (typeof body.temperature === 'number') out.temperature = Math.min(1, Math.max(0, body.temperature));
-  if (typeof body.top_p === 'number') out.top_p = body.top_p;
-  if (typeof body.top_k === 'number') out.top_k = body.top_k;
+  Object.assign(out, anthropicSampling(body));
   const stop = anthropicStopSequences(body.stop);
   if (stop) out.stop_sequences = stop;
   const tools = anthropicTools(body.tools, alias);
@@ -117,17 +121,40 @@ export function toAnthropicRequest(body: ChatRequestBody, model: string, maxToke
   return out;
 }
 
+/**
+ * Trims the trailing whitespace of the last text block of a final assistant turn, which Anthropic
+ * takes as a prefill and refuses when it ends with whitespace; a block left empty is dropped, and
+ * a turn left empty too.
+ */
+function trimFinalAssistantTurn(messages: AnthropicMessage[]): void {
+  const last = messages[messages.length - 1];
+  if (!last || last.role !== 'assistant') return;
+  let i = last.content.length - 1;
+  while (i >= 0 && !(last.content[i]!.type === 'text' && typeof last.content[i]!.text === 'string')) i--;
+  if (i < 0) return;
+  const text = (last.content[i]!.text as string).trimEnd();
+  if (text !== '') last.content[i] = { ...last.content[i]!, text };
+  else last.content.splice(i, 1);
+  if (last.content.length === 0) messages.pop();
+}
+
+/**
+ * OpenAI usage of an Anthropic one: cache writes and reads count as prompt tokens, reads also as
+ * `prompt_tokens_details.cached_tokens` (as OpenAI reports its cache hits).
+ */
 function usageOf(u: unknown, outputTokens?: number): ChatUsage {
   const o = isObject(u) ? u : {};
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-  const input = n(o.input_tokens) + n(o.cache_creation_input_tokens) + n(o.cache_read_input_tokens);
+  const cached = n(o.cache_read_input_tokens);
+  const input = n(o.input_tokens) + n(o.cache_creation_input_tokens) + cached;
   const output = outputTokens ?? n(o.output_tokens);
-  return { prompt_tokens: input, completion_tokens: output, total_tokens: input + output };
+  return { prompt_tokens: input, completion_tokens: output, total_tokens: input + output, prompt_tokens_details: { cached_tokens: cached } };
 }
 
 /**
  * Translates an Anthropic message into an OpenAI `chat.completion` (text joined, `tool_use` blocks
- * as `tool_calls`, `stop_reason` as `finish_reason`, cache tokens counted as prompt tokens).
+ * as `tool_calls`, `stop_reason` as `finish_reason`, cache tokens counted as prompt tokens, cache reads also as
+ * `usage.prompt_tokens_details.cached_tokens`).
  *
  * @example
  * ```ts
