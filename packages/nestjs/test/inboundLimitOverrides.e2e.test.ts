@@ -1,13 +1,15 @@
 import 'reflect-metadata';
-import { createResilience, type LimitRule } from '@llm-resilience/core';
-import { Controller, Get, Injectable, type ExecutionContext, type INestApplication, type Type } from '@nestjs/common';
+import { createResilience, definePolicy, type LimitRule, type RequestRecord, type ResolvedTarget } from '@llm-resilience/core';
+import { Controller, Get, Inject, Injectable, Post, UseGuards, UseInterceptors, type ExecutionContext, type INestApplication, type Type } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import {
   RateLimited,
   ResilienceGuard,
+  ResilienceInterceptor,
   ResilienceModule,
+  Target,
   inboundRuleId,
   type InboundLimitedDetails,
   type InboundLimitRule,
@@ -279,5 +281,92 @@ describe('two handlers overriding one module rule, each with its own definition'
     } finally {
       await app.close();
     }
+  });
+});
+
+// A controller whose class names the route (for the guard and its defaults), with a handler whose own
+// @RateLimited only adds an inbound rule: the handler is not a model call, so it runs as the class's
+// undecorated handlers do (a class route wraps no method), and only the service method it calls runs
+// through the engine. Each HTTP request is then one engine request, counted once by the policy's limits.
+let chatModelCalls = 0;
+let chatHandlerRuns = 0;
+
+@Injectable()
+class GuardOnlyChatService {
+  @RateLimited({ route: 'chat', key: () => 'u1' })
+  async ask(@Target() target?: ResolvedTarget): Promise<string> {
+    chatModelCalls++;
+    return `answer from ${target?.model}`;
+  }
+}
+
+@UseGuards(ResilienceGuard)
+@UseInterceptors(ResilienceInterceptor)
+@RateLimited({ route: 'chat', limits: [{ scope: ['user'], limit: 100, window: '1m' }] })
+@Controller('guard-only')
+class GuardOnlyChatController {
+  constructor(@Inject(GuardOnlyChatService) private readonly chat: GuardOnlyChatService) {}
+
+  @RateLimited({ limits: [{ scope: ['user'], limit: 50, window: '1m' }] })
+  @Post()
+  async ask(): Promise<{ answer: string }> {
+    chatHandlerRuns++;
+    return { answer: await this.chat.ask() };
+  }
+
+  @RateLimited({ limits: [{ scope: ['user'], limit: 1, window: '1m' }], audience: 'internal' })
+  @Post('tight')
+  async tight(): Promise<{ answer: string }> {
+    chatHandlerRuns++;
+    return { answer: await this.chat.ask() };
+  }
+}
+
+describe("a handler whose own @RateLimited adds only guard options, under a class route", () => {
+  let app: INestApplication;
+  let records: RequestRecord[];
+  beforeEach(async () => {
+    chatModelCalls = 0;
+    chatHandlerRuns = 0;
+    records = [];
+    // 2 model requests a minute per user on route 'chat'.
+    const engine = createResilience(
+      definePolicy({
+        targets: { a: { provider: 'openai', model: 'support-a' } },
+        routes: { chat: { chain: ['a'], priority: 'live', audience: 'customer' } },
+        limits: [{ id: 'user-rpm', scope: ['user'], metric: 'requests', limit: 2, window: '1m' }],
+      }),
+    );
+    engine.events.on('record', (r) => records.push(r));
+    const moduleRef = await Test.createTestingModule({
+      imports: [ResilienceModule.forRoot({ engine, identity: () => ({ user: 'u1' }) })],
+      controllers: [GuardOnlyChatController],
+      providers: [GuardOnlyChatService],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterEach(async () => {
+    await app.close();
+  });
+
+  it('counts one HTTP request once against the policy limits (the handler is not run through the engine)', async () => {
+    await request(app.getHttpServer()).post('/guard-only').send({}).expect(201);
+    const second = await request(app.getHttpServer()).post('/guard-only').send({});
+    expect(second.status).toBe(201);
+    expect(chatModelCalls).toBe(2);
+    expect(chatHandlerRuns).toBe(2);
+    // One engine request per HTTP request: the service call's, not the handler's around it.
+    expect(records).toHaveLength(2);
+  });
+
+  it("still applies the handler's inbound rule (and audience) in the guard", async () => {
+    await request(app.getHttpServer()).post('/guard-only/tight').send({}).expect(201);
+    const denied = await request(app.getHttpServer()).post('/guard-only/tight').send({});
+    expect(denied.status).toBe(429);
+    expect(denied.body).toMatchObject({ code: 'ERR_LLMR_NEST_INBOUND_LIMITED' });
+    expect(denied.body.message).toMatch(/^Inbound limit 'GuardOnlyChatController.tight:user:requests:1m' is exhausted/);
+    expect(chatHandlerRuns).toBe(1);
+    expect(records).toHaveLength(1);
   });
 });

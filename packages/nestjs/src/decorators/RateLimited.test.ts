@@ -10,6 +10,7 @@ import { runWithResilienceContext } from '../requestContext';
 import { RESILIENCE_ENGINE } from '../types';
 import { Fallback } from './Fallback';
 import { RATE_LIMITED_METADATA } from './metadata';
+import { effectiveOptions } from './decoratedMethod';
 import { RateLimited } from './RateLimited';
 import { Target } from './Target';
 
@@ -328,5 +329,48 @@ describe('@RateLimited', () => {
     }
     expect(Reflect.getMetadata('mark', Marked.prototype.m)).toBe('kept');
     expect(Marked.prototype.m.name).toBe('m');
+  });
+});
+
+describe('@RateLimited with guard options only on a method of a class with a route', () => {
+  @Injectable()
+  @RateLimited({ route: 'chat' })
+  class Mixed {
+    @RateLimited({ limits: [{ scope: ['user'], limit: 5, window: '1m' }] })
+    async limitsOnly(@Target() target?: ResolvedTarget): Promise<string> {
+      return `direct:${target?.id}`;
+    }
+
+    @RateLimited({ audience: 'internal' })
+    async audienceOnServiceMethod(@Target() target?: ResolvedTarget): Promise<string> {
+      return `engine:${target?.id}`;
+    }
+
+    @RateLimited({ limits: [{ scope: ['user'], limit: 5, window: '1m' }] })
+    @Fallback({ method: 'canned' })
+    async limitsWithFallback(@Target() target?: ResolvedTarget): Promise<string> {
+      return `engine:${target?.id}`;
+    }
+
+    canned(): string {
+      return 'canned';
+    }
+  }
+
+  it('runs a method whose own options are only inbound limits as an undecorated one (no class route)', async () => {
+    const { instance, records, moduleRef } = await boot(Mixed);
+    expect(effectiveOptions(instance, instance.limitsOnly)?.route).toBeUndefined();
+    await expect(instance.limitsOnly()).resolves.toBe('direct:undefined');
+    expect(records).toHaveLength(0);
+    await moduleRef.close();
+  });
+
+  it("keeps the class route for a service method's audience and for a method with a fallback", async () => {
+    const { instance, records, moduleRef } = await boot(Mixed);
+    expect(effectiveOptions(instance, instance.audienceOnServiceMethod)?.route).toBe('chat');
+    await expect(runWithResilienceContext({ identity: { user: 'a1' } }, () => instance.audienceOnServiceMethod())).resolves.toBe('engine:a');
+    await expect(runWithResilienceContext({ identity: { user: 'a2' } }, () => instance.limitsWithFallback())).resolves.toBe('engine:a');
+    expect(records.map((r) => r.route)).toEqual(['chat', 'chat']);
+    await moduleRef.close();
   });
 });

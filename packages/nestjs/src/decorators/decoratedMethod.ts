@@ -196,7 +196,8 @@ function classOf(self: unknown): Function | undefined {
 
 /**
  * The effective options of a decorated method called on `self`: its class's `@RateLimited` merged
- * with the method's.
+ * with the method's; without the class's `route` when the method's own options are guard options only
+ * (see {@link hasGuardOptionsOnly}).
  *
  * @example
  * ```ts
@@ -206,7 +207,39 @@ function classOf(self: unknown): Function | undefined {
 export function effectiveOptions(self: unknown, wrapper: Function): RateLimitedOptions | undefined {
   const cls = classOf(self);
   const onClass = cls ? (Reflect.getMetadata(RATE_LIMITED_METADATA, cls) as RateLimitedOptions | undefined) : undefined;
-  return mergeRateLimited(onClass, Reflect.getOwnMetadata(RATE_LIMITED_METADATA, wrapper) as RateLimitedOptions | undefined);
+  const own = Reflect.getOwnMetadata(RATE_LIMITED_METADATA, wrapper) as RateLimitedOptions | undefined;
+  const merged = mergeRateLimited(onClass, own);
+  if (merged?.route === undefined || !hasGuardOptionsOnly(wrapper, own)) return merged;
+  // Guard options only: the method runs as an undecorated one of its class (a class route wraps no method).
+  const { route: _route, ...rest } = merged;
+  return rest;
+}
+
+/** Nest's `@Get()`/`@Post()`/... metadata key on a route handler (`PATH_METADATA` of `@nestjs/common`). */
+const ROUTE_PATH_METADATA = 'path';
+
+/**
+ * True when a method's own `@RateLimited` only configures `ResilienceGuard` / `ResilienceInterceptor`:
+ * it sets `limits` (inbound rules), or, on a route handler, `limits` and/or `audience` (the
+ * controller's message audience), and nothing else, and the method has no `@Fallback`. Such a method
+ * does not inherit its class's `route`: it is not run through the engine, as a handler without a
+ * method decorator is not (only the model calls it makes are), so one HTTP request is counted once by
+ * the policy's limits. A service method's `audience` is an engine option, so `{ audience }` alone on a
+ * method that is not a route handler keeps the class route.
+ *
+ * @example
+ * ```ts
+ * // @RateLimited({ route: 'chat', limits: [...] }) class ChatController { @RateLimited({ limits: [...] }) @Post() ask() {} }
+ * hasGuardOptionsOnly(ChatController.prototype.ask, Reflect.getOwnMetadata(RATE_LIMITED_METADATA, ChatController.prototype.ask)); // true
+ * ```
+ */
+export function hasGuardOptionsOnly(wrapper: Function, own: RateLimitedOptions | undefined): boolean {
+  if (!own || fallbacksOf(wrapper).length > 0) return false;
+  const keys = (Object.keys(own) as (keyof RateLimitedOptions)[]).filter((k) => own[k] !== undefined);
+  if (keys.length === 0) return false;
+  const guardKeys: readonly (keyof RateLimitedOptions)[] =
+    Reflect.getMetadata(ROUTE_PATH_METADATA, wrapper) !== undefined ? ['limits', 'audience'] : ['limits'];
+  return keys.every((k) => guardKeys.includes(k));
 }
 
 /** `args` with `undefined` appended up to `length` (never shortened). */
@@ -358,7 +391,8 @@ export function noRoute(info: DecoratedMethodInfo): NestConfigError {
 /**
  * What a decorated method does when called:
  *
- * - with a route (method or class `@RateLimited`): `engine.execute(request, (target, ctx) => method(...args with target/ctx injected))`,
+ * - with a route (method or class `@RateLimited`; not the class's for a method whose own `@RateLimited`
+ *   has guard options only, see {@link hasGuardOptionsOnly}): `engine.execute(request, (target, ctx) => method(...args with target/ctx injected))`,
  *   so the engine admits, retries and walks the route's chain, calling the method once per attempt;
  * - then, if the request finally fails with a kind in `@Fallback({ method, on })`, `this[method](...fallbackArgs(args, info, error))`;
  * - without a route and without a fallback method: the method itself, untouched.

@@ -1,11 +1,12 @@
 import 'reflect-metadata';
-import { createResilience, userMessageFor, type Policy, type Resilience } from '@llm-resilience/core';
+import { createResilience, definePolicy, userMessageFor, type Policy, type Resilience, type ResolvedTarget } from '@llm-resilience/core';
 import type { FakeProvider } from '@llm-resilience/testing';
-import { Body, Controller, Inject, Post, type INestApplication } from '@nestjs/common';
+import { Body, Controller, Inject, Injectable, Post, type INestApplication } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
 import { UseInterceptors } from '@nestjs/common';
 import type OpenAI from 'openai';
 import request from 'supertest';
-import { RateLimited, ResilienceInterceptor } from '../index';
+import { RateLimited, ResilienceInterceptor, ResilienceModule, Target } from '../index';
 import { createApp, headerIdentity, type Platform } from '../../test/createApp';
 import { startFake, testPolicy } from '../../test/fixtures';
 import { SupportService } from '../../test/SupportService';
@@ -72,5 +73,77 @@ describe("controller audience keeps the route's own messages", () => {
     expect(res.status).toBe(503);
     expect(userMessageFor('overloaded', 'customer', ctx.engine.policy.routes.support_reply!.messages)).toBe(ROUTE_CUSTOMER);
     expect(res.body.message).toBe(ROUTE_CUSTOMER);
+  });
+});
+
+// A request that can never pass a policy limit (500 output tokens reserved against 100 a minute): the
+// engine rejects it as rate_limited with retryAfterMs Infinity, answered 413 without Retry-After.
+// Reworded for the controller's audience, it keeps the too-large wording: "wait a moment" would send
+// the client into retrying a request no wait can let through.
+function tooLargePolicy() {
+  return definePolicy({
+    targets: { a: { provider: 'openai', model: 'support-a' } },
+    routes: { chat: { chain: ['a'], priority: 'live', audience: 'customer' } },
+    limits: [{ id: 'user-out', scope: ['user'], metric: 'outputTokens', limit: 100, window: '1m' }],
+  });
+}
+
+@Injectable()
+class BigService {
+  @RateLimited({ route: 'chat', key: () => 'u1', maxOutputTokens: 500 })
+  async ask(@Target() target?: ResolvedTarget): Promise<string> {
+    return `never called (${target?.model})`;
+  }
+}
+
+@UseInterceptors(ResilienceInterceptor)
+@RateLimited({ audience: 'customer' })
+@Controller('big-customer')
+class BigCustomerController {
+  constructor(@Inject(BigService) private readonly svc: BigService) {}
+  @Post()
+  async ask(): Promise<{ answer: string }> {
+    return { answer: await this.svc.ask() };
+  }
+}
+
+@UseInterceptors(ResilienceInterceptor)
+@RateLimited({ audience: 'internal' })
+@Controller('big-internal')
+class BigInternalController {
+  constructor(@Inject(BigService) private readonly svc: BigService) {}
+  @Post()
+  async ask(): Promise<{ answer: string }> {
+    return { answer: await this.svc.ask() };
+  }
+}
+
+describe('controller audience: a request that can never pass a limit (413)', () => {
+  let app: INestApplication;
+  let engine: Resilience;
+  beforeEach(async () => {
+    engine = createResilience(tooLargePolicy());
+    const moduleRef = await Test.createTestingModule({
+      imports: [ResilienceModule.forRoot({ engine })],
+      controllers: [BigCustomerController, BigInternalController],
+      providers: [BigService],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: false });
+    await app.listen(0, '127.0.0.1');
+  });
+  afterEach(async () => {
+    await app.close();
+  });
+
+  it.each([
+    ['customer', '/big-customer'],
+    ['internal', '/big-internal'],
+  ] as const)('words the 413 for a %s controller as too large, not "wait a moment"', async (audience, path) => {
+    const res = await request(app.getHttpServer()).post(path).send({});
+    expect(res.status).toBe(413);
+    expect(res.headers['retry-after']).toBeUndefined();
+    const tooLarge = userMessageFor('too_large', audience, engine.policy.messages);
+    expect(tooLarge).not.toBe(userMessageFor('rate_limited', audience, engine.policy.messages));
+    expect(res.body).toMatchObject({ statusCode: 413, error: 'rate_limited', message: tooLarge });
   });
 });

@@ -1,5 +1,5 @@
 import { createResilience, definePolicy } from '@llm-resilience/core';
-import { audienceOf, inboundLimitMessage, INBOUND_LIMIT_CUSTOMER_MESSAGE, messageFor, setResponseHeader } from './messages';
+import { audienceOf, inboundLimitMessage, INBOUND_LIMIT_CUSTOMER_MESSAGE, messageFor, messageKindOf, setResponseHeader } from './messages';
 
 const engine = createResilience(
   definePolicy({
@@ -9,6 +9,17 @@ const engine = createResilience(
 );
 
 describe('messages', () => {
+  it("words a rate limit no wait lets through as too large ('too_large'), with or without an engine", () => {
+    expect(messageKindOf('rate_limited', Infinity)).toBe('too_large');
+    expect(messageKindOf('rate_limited', 3000)).toBe('rate_limited');
+    expect(messageKindOf('rate_limited', undefined)).toBe('rate_limited');
+    expect(messageKindOf('overloaded', Infinity)).toBe('overloaded');
+    expect(messageFor('too_large', 'customer', engine, 'chat')).toBe('This request is too long for us to process. Please shorten it and try again.');
+    expect(messageFor('too_large', 'internal', engine)).toMatch(/no wait lets it through/);
+    expect(messageFor('too_large', 'customer', undefined)).toMatch(/shorten it/);
+    expect(messageFor('rate_limited', 'customer', undefined)).toMatch(/wait a moment/);
+  });
+
   it('words inbound 429s per audience, never with scope values', () => {
     expect(inboundLimitMessage('customer', 'user:requests:1m', 3000)).toBe(INBOUND_LIMIT_CUSTOMER_MESSAGE);
     expect(inboundLimitMessage('internal', 'user:requests:1m', 2001)).toBe("Inbound limit 'user:requests:1m' is exhausted; retry in 3 s (Retry-After).");

@@ -1,4 +1,4 @@
-import { userMessageFor, type ErrorKind, type Resilience } from '@llm-resilience/core';
+import { userMessageFor, type ErrorKind, type MessageKind, type Resilience } from '@llm-resilience/core';
 import type { Audience, ResilienceModuleOptions } from '../types';
 
 /**
@@ -49,11 +49,28 @@ export function audienceOf(
 
 const GENERIC = {
   rate_limited: 'Too many requests right now. Please wait a moment and try again.',
+  too_large: 'This request is too long for us to process. Please shorten it and try again.',
   other: 'Something went wrong on our side. Please try again later.',
 };
 
 /**
- * The audience message of a kind when the error carries none (or carries one for another audience):
+ * The message kind of an error: `'too_large'` for a rate limit the request can never pass
+ * (`rate_limited` with `retryAfterMs: Infinity`: it alone exceeds the limit, so no wait helps), else
+ * its kind, as the engine words its errors.
+ *
+ * @example
+ * ```ts
+ * messageKindOf('rate_limited', Infinity); // 'too_large'
+ * messageKindOf('rate_limited', 3000);     // 'rate_limited'
+ * ```
+ */
+export function messageKindOf(kind: ErrorKind, retryAfterMs: number | undefined): Exclude<MessageKind, 'queued'> {
+  return kind === 'rate_limited' && retryAfterMs === Infinity ? 'too_large' : kind;
+}
+
+/**
+ * The audience message of a kind when the error carries none (or carries one for another audience);
+ * `'too_large'` (see {@link messageKindOf}) for a rate limit the request can never pass:
  * the wording of `route` when the policy has it (its own `messages` merged over the policy's, as the
  * engine words its errors), else the policy's, when an engine is known; else a generic calm one.
  *
@@ -61,14 +78,15 @@ const GENERIC = {
  * ```ts
  * messageFor('overloaded', 'customer', engine); // "This request is taking longer than usual. We're trying another model now."
  * messageFor('overloaded', 'customer', engine, 'support_reply'); // the route's customer wording, if it has one
+ * messageFor('too_large', 'customer', engine); // "This request is too long for us to process. Please shorten it and try again."
  * ```
  */
-export function messageFor(kind: ErrorKind, audience: Audience, engine: Resilience | undefined, route?: string): string {
+export function messageFor(kind: Exclude<MessageKind, 'queued'>, audience: Audience, engine: Resilience | undefined, route?: string): string {
   if (engine) {
     const routePolicy = route === undefined ? undefined : engine.policy.routes[route];
     return userMessageFor(kind, audience, routePolicy?.messages ?? engine.policy.messages);
   }
-  return kind === 'rate_limited' ? GENERIC.rate_limited : GENERIC.other;
+  return kind === 'rate_limited' ? GENERIC.rate_limited : kind === 'too_large' ? GENERIC.too_large : GENERIC.other;
 }
 
 /**

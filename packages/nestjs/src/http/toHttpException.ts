@@ -2,7 +2,7 @@ import type { Resilience } from '@llm-resilience/core';
 import { HttpException } from '@nestjs/common';
 import type { Audience } from '../types';
 import { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from '@llm-resilience/core';
-import { messageFor, type ResilienceErrorBody } from './messages';
+import { messageFor, messageKindOf, type ResilienceErrorBody } from './messages';
 import { nestConfigErrorIn } from '../NestConfigError';
 
 /**
@@ -23,6 +23,12 @@ export interface ResilienceHttpResponse {
   retryAfter?: string;
 }
 
+/** The error's own `retryAfterMs` (`info.retryAfterMs` keeps finite ones only; `Infinity` means "never"). */
+function retryAfterMsOf(err: unknown): number | undefined {
+  const ms = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  return typeof ms === 'number' ? ms : undefined;
+}
+
 /** The policy route an engine error's record names, if any. */
 function routeOf(err: unknown): string | undefined {
   const route = (err as { record?: { route?: unknown } } | null)?.record?.route;
@@ -37,7 +43,8 @@ function routeOf(err: unknown): string | undefined {
  * engine attached for the route's audience, else the policy's wording for `audience`; with
  * `explicitAudience` (a controller's `@RateLimited({ audience })`, which may differ from the route's),
  * always the wording for `audience` of the route the error's record names (its own `messages`
- * included), else the policy's. Never the internal error message.
+ * included), else the policy's; a rate limit the request can never pass (`retryAfterMs: Infinity`, 413)
+ * is worded as too large ("shorten it"), as the engine words it. Never the internal error message.
  *
  * @example
  * ```ts
@@ -53,7 +60,7 @@ export function resilienceHttpResponse(err: unknown, audience: Audience, engine:
     statusCode: info.status,
     error: info.kind,
     code: info.code,
-    message: (explicitAudience ? undefined : info.userMessage) ?? messageFor(info.kind, audience, engine, routeOf(err)),
+    message: (explicitAudience ? undefined : info.userMessage) ?? messageFor(messageKindOf(info.kind, retryAfterMsOf(err)), audience, engine, routeOf(err)),
     ...(info.requestId !== undefined ? { requestId: info.requestId } : {}),
   };
   const retryAfter = retryAfterSeconds(info.retryAfterMs);
