@@ -82,7 +82,7 @@ export function replyTag(model: string, promptText: string): string {
 
 /**
  * `[model] reply to <hash>: words...` of exactly `replyTokens × 4` characters, so exactly `replyTokens`
- * tokens by {@link estimateTokens}; when the tag alone is longer, just the tag and a period.
+ * tokens by {@link estimateTokens}; when the tag alone is longer, just the tag, a colon and a period.
  */
 function prose(input: ReplyInput): string {
   const tag = replyTag(input.model, input.promptText);
