@@ -9,7 +9,7 @@ describe('Resilience: a request downgraded by a budget', () => {
           a: { provider: 'openai', model: 'model-a', price: { input: 1, output: 2 } },
           free: { provider: 'openai', model: 'model-free', price: { input: 0, output: 0 } },
         },
-        budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.5, downgradeTo: 'cheap' }],
+        budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.95, downgradeTo: 'cheap' }],
       },
       { chat: { chain: ['a'] }, cheap: { chain: ['free'] } },
     );
@@ -17,7 +17,7 @@ describe('Resilience: a request downgraded by a budget', () => {
       engine.execute({ route: 'chat', identity: { tenant: 't' }, inputTokens: 1000, maxOutputTokens: 1000 }, async () =>
         ok('x', { prompt_tokens: 1000, completion_tokens: 1000 }),
       );
-    // Six together: all read the spend before any reserved; the last three are moved by the cap's denial.
+    // Six together: the fourth reads $0.009, under the 95% mark; the last three are moved by the cap's denial.
     const results = await drive(clock, Promise.all([0, 1, 2, 3, 4, 5].map(ask)));
     const cheap = results.filter((r) => r.record.route === 'cheap');
     expect(cheap).toHaveLength(3);
@@ -52,7 +52,7 @@ describe('Resilience: a request downgraded by a budget', () => {
           a: { provider: 'openai', model: 'model-a', price: { input: 1, output: 2 } },
           free: { provider: 'openai', model: 'model-free', price: { input: 0, output: 0 } },
         },
-        budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.5, downgradeTo: 'cheap' }],
+        budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.95, downgradeTo: 'cheap' }],
         // 3 per 5 s: a denied request could pass in ~1.7 s, within the 'live' class's 2 s maxWait.
         limits: [{ id: 'rp5s', scope: ['tenant'], metric: 'requests', limit: 3, window: '5s' }],
       },

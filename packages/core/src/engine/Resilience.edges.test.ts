@@ -119,14 +119,29 @@ describe('Resilience.execute at its edges', () => {
         a: { provider: 'openai', model: 'model-a', price: { input: 1, output: 2 } },
         free: { provider: 'openai', model: 'model-free', price: { input: 0, output: 0 } },
       },
-      budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.5, downgradeTo: 'cheap' }],
+      budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.95, downgradeTo: 'cheap' }],
     }, { chat: { chain: ['a'] }, cheap: { chain: ['free'] } });
-    // Each request's worst case is $0.003: all six read the spend before any has reserved.
+    // Each request's worst case is $0.003: the fourth reads $0.009 reserved, under the 95% mark, and the
+    // cap denies its $0.003; it and those after it are moved to 'cheap', not rejected.
     const ask = () => engine.execute({ route: 'chat', identity: { tenant: 't' }, inputTokens: 1000, maxOutputTokens: 1000 }, async () => ok('x', { prompt_tokens: 1000, completion_tokens: 1000 }));
     const results = await drive(clock, Promise.all([0, 1, 2, 3, 4, 5].map(ask)));
     expect(results.map((r) => r.record.route)).toEqual(['chat', 'chat', 'chat', 'cheap', 'cheap', 'cheap']);
     // The cap held: three requests of $0.003 on the expensive route.
     expect(results.reduce((sum, r) => sum + r.record.actual_cost, 0)).toBeCloseTo(0.009, 9);
+  });
+
+  it('downgrades requests that arrive together as soon as the spend reserved before them reaches downgradeAt (in-memory store)', async () => {
+    const { engine, clock } = setup({
+      targets: {
+        a: { provider: 'openai', model: 'model-a', price: { input: 1, output: 2 } },
+        free: { provider: 'openai', model: 'model-free', price: { input: 0, output: 0 } },
+      },
+      budgets: [{ id: 'daily', scope: ['tenant'], limitUsd: 0.01, window: '1d', downgradeAt: 0.5, downgradeTo: 'cheap' }],
+    }, { chat: { chain: ['a'] }, cheap: { chain: ['free'] } });
+    // The spend is read and reserved before execute() returns: the third reads $0.006, past the $0.005 mark.
+    const ask = () => engine.execute({ route: 'chat', identity: { tenant: 't' }, inputTokens: 1000, maxOutputTokens: 1000 }, async () => ok('x', { prompt_tokens: 1000, completion_tokens: 1000 }));
+    const results = await drive(clock, Promise.all([0, 1, 2, 3, 4, 5].map(ask)));
+    expect(results.map((r) => r.record.route)).toEqual(['chat', 'chat', 'cheap', 'cheap', 'cheap', 'cheap']);
   });
 
   it('a stream that broke off is charged the usage its adapter gives, or released without one', async () => {

@@ -634,8 +634,17 @@ export class Resilience {
    */
   private admit(s: RequestState): MaybePromise<RequestAdmission> {
     if (this.policy.budgets.length === 0) return this.admitLimits(s);
-    s.clockAt = undefined; // budgets are looked up first, which may take time
-    return this.applyDowngrade(s).then(() => this.admitLimits(s));
+    const looked = this.applyDowngrade(s);
+    // A synchronous store answered at once: the request reaches the scheduler before execute() returns,
+    // so a shutdown({ drain: true }) right after it drains it like any queued work.
+    if (!isPromiseLike(looked)) return this.admitLimits(s);
+    s.clockAt = undefined; // the budgets' spend was looked up in the store, which took time
+    const admission = Promise.resolve(looked).then(() => this.admitLimits(s));
+    // shutdown() waits for its outcome: admitted, or rejected with a reason ('shutdown' when the
+    // scheduler closed while the store answered).
+    const answered: Promise<void> = admission.then(ignore, ignore).finally(() => this.admitting.delete(answered));
+    this.admitting.add(answered);
+    return admission;
   }
 
   private admitLimits(s: RequestState): MaybePromise<RequestAdmission> {
@@ -880,6 +889,8 @@ export class Resilience {
   /** Request-scoped admission through the priority scheduler: budgets, then limits; waits, queues or rejects. */
   private admitScheduled(s: RequestState, estimate: UsageAmounts): MaybePromise<RequestAdmission> {
     let lastDenial: LimitDenied | undefined;
+    let budgetRefused = false;
+    const queuedFrom = s.clockAt ?? this.clock.now();
     type Admitted = RequestAdmission;
     /** The scheduler's item, whose deadline a downgrade below may move earlier (it reads it after each try). */
     const item: ScheduleItem<Admitted> = {
@@ -905,13 +916,17 @@ export class Resilience {
       }
       lastDenial = d;
       const denied: Admission<Admitted> = { ok: false, retryAfterMs: d.retryAfterMs, reason: `limit ${d.rule.id}` };
+      // A taken slot frees when a call ends (notify() reports it): its wait is when to look again, not
+      // the earliest admission, so the work is not rejected early on it.
+      if (holdsInFlightSlot(d.rule)) denied.pollHint = true;
       const released = budget?.fail('release');
       return isPromiseLike(released) ? released.then(() => denied) : denied;
     };
     const withBudget = (budget: LimitDecision): MaybePromise<Admission<Admitted>> => {
       if (!budget.ok) {
-        // Requests that arrive together all read the spend before any of them has reserved, so the
-        // downgrade check can miss them; when the cap itself denies, the cheaper route still may not.
+        // The downgrade check can miss a request (requests arriving together read the spend before any
+        // reserved, with an async store; or the cap is reached under the downgrade mark): when the cap
+        // itself denies, the cheaper route still may not.
         const downgrade = this.policy.budgets.find((b) => b.id === budget.rule.id && this.mayDowngrade(s, b));
         if (downgrade !== undefined) {
           this.switchRoute(s, downgrade);
@@ -921,6 +936,7 @@ export class Resilience {
           return tryAdmit();
         }
         this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: budget.rule.id, event: 'exceeded' });
+        budgetRefused = true;
         throw RateLimitExceededError.fromDenial(budget);
       }
       return withLimits(budget);
@@ -935,10 +951,12 @@ export class Resilience {
       return r.value;
     };
     const rejected = (err: unknown): never => {
-      // Time it spent queued before the scheduler refused it (its deadline passed, the queue was full, shutdown).
-      if (isInstance(err, QueueRejectedError)) s.record.queue_wait_ms = err.waitedMs;
+      // Time it spent queued before it was refused: by the scheduler (its deadline passed, the queue
+      // was full, shutdown), or by its budget when it was tried again.
+      s.record.queue_wait_ms = isInstance(err, QueueRejectedError) ? err.waitedMs : Math.max(0, this.clock.now() - queuedFrom);
       const denial = lastDenial;
-      if (denial) {
+      // A limit's denial queued it; when its budget refused it in the end, the budget event said so.
+      if (denial && !budgetRefused) {
         this.events.emit('limited', {
           requestId: s.requestId,
           route: s.route.name,
@@ -970,14 +988,26 @@ export class Resilience {
     return { inputTokens: s.inputTokens, outputTokens: worstOutput, costUsd: worstCost };
   }
 
-  private async applyDowngrade(s: RequestState): Promise<void> {
-    for (const b of this.policy.budgets) {
+  /**
+   * Moves the request to the downgrade route of the first budget (from `from` on) whose spend has
+   * reached its `downgradeAt`. Synchronous with a synchronous store.
+   */
+  private applyDowngrade(s: RequestState, from = 0): MaybePromise<void> {
+    const budgets = this.policy.budgets;
+    for (let i = from; i < budgets.length; i++) {
+      const b = budgets[i]!;
       if (b.downgradeAt === undefined || !this.mayDowngrade(s, b)) continue;
-      const used = await this.budgetLimiter.usage(b.id, s.ctx);
-      if (used === undefined || used < b.downgradeAt * b.limitUsd) continue;
-      this.switchRoute(s, b);
-      return;
+      const used = this.budgetLimiter.usage(b.id, s.ctx);
+      if (isPromiseLike(used)) return Promise.resolve(used).then((u) => (this.downgradesOn(s, b, u) ? undefined : this.applyDowngrade(s, i + 1)));
+      if (this.downgradesOn(s, b, used)) return;
     }
+  }
+
+  /** Switches to budget `b`'s downgrade route when `used` (its spend) has reached its `downgradeAt`. */
+  private downgradesOn(s: RequestState, b: BudgetRule, used: number | undefined): boolean {
+    if (used === undefined || used < b.downgradeAt! * b.limitUsd) return false;
+    this.switchRoute(s, b);
+    return true;
   }
 
   /**

@@ -421,7 +421,7 @@ export class PriorityScheduler {
   private afterFastDenial<T>(
     cls: ClassState,
     item: ScheduleItem<T>,
-    r: { retryAfterMs: number; reason: string },
+    r: { retryAfterMs: number; reason: string; pollHint?: boolean },
     arrivedAt: number,
     now: number,
   ): Promise<Scheduled<T>> {
@@ -441,7 +441,7 @@ export class PriorityScheduler {
     item: ScheduleItem<T>,
     arrivedAt: number,
     now: number,
-    denial: { retryAfterMs: number; reason: string } | undefined,
+    denial: { retryAfterMs: number; reason: string; pollHint?: boolean } | undefined,
   ): Promise<Scheduled<T>> {
     const def = cls.def;
     const oneShot = def.whenLimited === 'reject';
@@ -461,7 +461,7 @@ export class PriorityScheduler {
     let retryAt: number | undefined;
     if (denial !== undefined) {
       retryAt = now + waitFor(denial.retryAfterMs);
-      if (this.rejectEarly && retryAt >= expireAt) {
+      if (this.rejectEarly && denial.pollHint !== true && retryAt >= expireAt) {
         return this.rejectNow(cls, item, expireReason, arrivedAt, now, {
           retryAfterMs: denial.retryAfterMs,
           limitReason: denial.reason,
@@ -690,7 +690,7 @@ export class PriorityScheduler {
       else if (e.oneShot) this.rejectEntry(e, 'limited', now);
       // Its expiry came during the call (the timer skipped it while it was in flight).
       else if (now >= expireAt) this.rejectEntry(e, expireReason, now);
-      else if (this.rejectEarly && retryAt >= expireAt) this.rejectEntry(e, expireReason, now, { early: true });
+      else if (this.rejectEarly && r.pollHint !== true && retryAt >= expireAt) this.rejectEntry(e, expireReason, now, { early: true });
       else if (due && retryAt < deniedUntil) deniedUntil = retryAt;
     }
     for (const tq of stopped) this.rotate(cls, tq);

@@ -5,7 +5,10 @@ import type { QueueRejectedError, QueueRejectReason } from './QueueRejectedError
 
 /**
  * The answer of one admission attempt: admitted with a value (e.g. the limiter's reservation), or
- * denied with when it could pass (`Infinity`: never under the current limits) and why.
+ * denied with when it could pass (`Infinity`: never under the current limits) and why. `pollHint`:
+ * `retryAfterMs` is only when to look again (a concurrency slot frees when a call ends, which
+ * `notify()` reports), not the earliest admission: the work is not rejected early on it (see
+ * {@link PrioritySchedulerOptions.rejectEarly}).
  *
  * @example
  * ```ts
@@ -15,7 +18,7 @@ import type { QueueRejectedError, QueueRejectReason } from './QueueRejectedError
  * };
  * ```
  */
-export type Admission<T> = { ok: true; value: T } | { ok: false; retryAfterMs: number; reason: string };
+export type Admission<T> = { ok: true; value: T } | { ok: false; retryAfterMs: number; reason: string; pollHint?: boolean };
 
 /**
  * One piece of work waiting for admission.
@@ -122,8 +125,8 @@ export interface PrioritySchedulerOptions {
   /**
    * Reject at once (reason `deadline` / `max-wait`) when a denial's `retryAfterMs` says admission
    * cannot come before the work's deadline or max wait, instead of waiting for it to pass. Turn off
-   * when `retryAfterMs` is only a polling hint (e.g. concurrency limits released by `notify()`).
-   * Default: true.
+   * when `retryAfterMs` is only a polling hint (e.g. concurrency limits released by `notify()`), or
+   * mark such denials with `pollHint`. Default: true.
    */
   rejectEarly?: boolean;
 }
