@@ -221,7 +221,8 @@ const ROUTE_PATH_METADATA = 'path';
 /**
  * True when a method's own `@RateLimited` only configures `ResilienceGuard` / `ResilienceInterceptor`:
  * it sets `limits` (inbound rules), or, on a route handler, `limits` and/or `audience` (the
- * controller's message audience), and nothing else, and the method has no `@Fallback`. Such a method
+ * controller's message audience), and nothing else, and the method has no `@Fallback` and no
+ * `@Target()` / `@AttemptCtx()` parameter (which only a call through the engine fills). Such a method
  * does not inherit its class's `route`: it is not run through the engine, as a handler without a
  * method decorator is not (only the model calls it makes are), so one HTTP request is counted once by
  * the policy's limits. A service method's `audience` is an engine option, so `{ audience }` alone on a
@@ -235,6 +236,9 @@ const ROUTE_PATH_METADATA = 'path';
  */
 export function hasGuardOptionsOnly(wrapper: Function, own: RateLimitedOptions | undefined): boolean {
   if (!own || fallbacksOf(wrapper).length > 0) return false;
+  // A method that asks for the attempt's target or context runs in the engine: it keeps the class route.
+  const info = decoratedMethodInfo(wrapper);
+  if (info !== undefined && (info.targetIndex !== undefined || info.ctxIndex !== undefined)) return false;
   const keys = (Object.keys(own) as (keyof RateLimitedOptions)[]).filter((k) => own[k] !== undefined);
   if (keys.length === 0) return false;
   const guardKeys: readonly (keyof RateLimitedOptions)[] =
