@@ -46,8 +46,9 @@ export function anthropicToolId(id: string): string {
 
 /**
  * Ids of the legacy `function_call` turns of one conversation, which have none of their own: the
- * n-th call of a function is `<name>_<n>`, and each `function` message answers the latest
- * unanswered call of its name (a message answering no call gets the name itself, as before).
+ * n-th call of a function is `<name>_<n>` (the next free number, past the ids of the conversation's
+ * `tool_calls`, `taken`), and each `function` message answers the latest unanswered call of its name
+ * (a message answering no call gets the name itself, as before).
  *
  * @example
  * ```ts
@@ -60,11 +61,16 @@ export class LegacyCallIds {
   private readonly calls = new Map<string, number>();
   private readonly unanswered = new Map<string, string[]>();
 
+  /** `taken`: the (translated) ids of the conversation's `tool_calls`, which a legacy id must not repeat. */
+  constructor(private readonly taken: ReadonlySet<string> = new Set()) {}
+
   /** A fresh id for a call of `name`. */
   call(name: string): string {
-    const n = (this.calls.get(name) ?? 0) + 1;
+    let n = this.calls.get(name) ?? 0;
+    let id: string;
+    do id = anthropicToolId(`${name}_${++n}`);
+    while (this.taken.has(id));
     this.calls.set(name, n);
-    const id = anthropicToolId(`${name}_${n}`);
     const open = this.unanswered.get(name) ?? [];
     open.push(id);
     this.unanswered.set(name, open);

@@ -62,7 +62,17 @@ export function toAnthropicRequest(body: ChatRequestBody, model: string, maxToke
   assertAnthropicOptions(body);
   const system: string[] = [];
   const messages: AnthropicMessage[] = [];
-  const legacy = new LegacyCallIds();
+  // Legacy function_call turns get ids of their own, none of which repeats a tool call's id.
+  const toolCallIds = new Set<string>();
+  for (const m of body.messages) {
+    const calls = (m as { tool_calls?: unknown }).tool_calls;
+    if (!Array.isArray(calls)) continue;
+    for (const c of calls) {
+      const id = (c as { id?: unknown } | null)?.id;
+      if (typeof id === 'string') toolCallIds.add(anthropicToolId(id));
+    }
+  }
+  const legacy = new LegacyCallIds(toolCallIds);
   const push = (role: 'user' | 'assistant', blocks: Block[]) => {
     if (blocks.length === 0) return;
     const last = messages[messages.length - 1];
