@@ -41,6 +41,7 @@ import { closeUnread } from './closeUnread';
 import { guardLogger } from './guardLogger';
 import { extractText, extractUsage } from './extract';
 import { isInstance } from './isInstance';
+import { unfinishedUsage } from './unfinishedUsage';
 import { plausibleUsage } from './plausibleUsage';
 import { AttemptContextImpl, AttemptTimeoutError, runAttempt } from './runAttempt';
 import { holdsSlot, TargetWaiters } from './TargetWaiters';
@@ -195,6 +196,8 @@ interface Success<T> {
   endedAt?: number;
   /** A stream's pacing spend, settled with what it used when it completes (see settlePacing). */
   streamPacing?: PacingSpend | undefined;
+  /** The output tokens the successful attempt was admitted with (its `ctx.maxOutputTokens`). */
+  estimatedOutput?: number;
 }
 
 /**
@@ -385,7 +388,11 @@ export class Resilience {
       // Its reservations are held until complete() or fail(); one dropped without either is finished
       // when it is garbage-collected (see abandonedStreams, droppedStream and streamingResult).
       const end = { ended: false };
-      const checked = (usage: Usage): Usage => this.checkedUsage(s, success.target, usage, success.usage.inputTokens, success.usage.outputTokens);
+      // What the call was admitted with: usage reported when the stream opened may be partial (Anthropic's
+      // first event says output_tokens: 1), so neither a bad field at the end nor a dropped stream falls
+      // back to it.
+      const estimate: Usage = { inputTokens: s.inputTokens, outputTokens: success.estimatedOutput ?? success.usage.outputTokens };
+      const checked = (usage: Usage): Usage => this.checkedUsage(s, success.target, usage, estimate.inputTokens, estimate.outputTokens);
       const complete = (usage?: Usage | null): RequestRecord => {
         if (end.ended) return s.record;
         end.ended = true;
@@ -437,7 +444,7 @@ export class Resilience {
         return s.record;
       };
       const result = streamingResult({ value: success.value, target: success.target, record: s.record }, complete, fail);
-      this.abandonedStreams.register(result.finisher, this.droppedStream(s, success.target, success.targetReservation, success.usage, end), end);
+      this.abandonedStreams.register(result.finisher, this.droppedStream(s, success.target, success.targetReservation, unfinishedUsage(success.usage, estimate), end), end);
       return result.value;
     }
     const settled = this.settleAnswered(s, success.target, success.targetReservation, success.usage);
@@ -1540,7 +1547,7 @@ export class Resilience {
             return { value, output: v.value, target, usage, targetReservation: reservation };
           }
           this.pushAttempt(s, attemptRecord);
-          return { value, target, usage, targetReservation: reservation, endedAt, streamPacing: s.request.stream ? paced : undefined };
+          return { value, target, usage, targetReservation: reservation, endedAt, streamPacing: s.request.stream ? paced : undefined, estimatedOutput: out };
         } catch (err) {
           // The engine's own stop (validation 'fail') passes through; a RequestFailedError thrown by the
           // call (a nested engine.execute) is a failure of this attempt like any other.
