@@ -359,7 +359,10 @@ export interface OpenAIGatewayOptions {
   audience?: Audience;
   /** Largest JSON body: bytes (> 0) or a size such as `'100kb'`. Default `'4mb'`. */
   bodyLimit?: string | number;
-  /** `fetch` used for upstream calls. Default `globalThis.fetch`. */
+  /**
+   * `fetch` used for upstream calls. Default `globalThis.fetch`. Called with `redirect: 'manual'`: a
+   * 3xx answer fails the attempt (`ERR_LLMR_EXPRESS_UPSTREAM_REDIRECT`), never followed.
+   */
   fetch?: typeof fetch;
   /**
    * Largest upstream reply the gateway reads: bytes (a whole number >= 1) or a size such as `'16mb'`

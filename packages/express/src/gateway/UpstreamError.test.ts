@@ -113,3 +113,27 @@ describe('UpstreamHttpError.from reads a bounded part of the body', () => {
     expect(classifyError(cut).kind).toBe('rate_limited');
   });
 });
+
+describe('UpstreamHttpError.from: answers that are the server side\'s misconfiguration', () => {
+  it.each([404, 405])('a %i without a provider error body (an HTML page, a wrong baseURL) falls back as unknown, not invalid_request', async (status) => {
+    const e = await UpstreamHttpError.from('proxy', new Response('<html><body>Cannot POST /v1/chat/completions</body></html>', { status, headers: { 'content-type': 'text/html' } }));
+    expect(e.message).toBe(`Upstream 'proxy' answered HTTP ${status}: no such endpoint (check the baseURL).`);
+    expect(classifyError(e)).toMatchObject({ kind: 'unknown', code: 'ERR_LLMR_EXPRESS_UPSTREAM_NOT_FOUND' });
+  });
+
+  it('keeps a 404 about a missing model auth, and a 404 with a provider error object as the provider says', async () => {
+    const ollama = await UpstreamHttpError.from('ollama', new Response(JSON.stringify({ error: 'model "llama9" not found, try pulling it first' }), { status: 404 }));
+    expect(classifyError(ollama).kind).toBe('auth');
+    const openai = await UpstreamHttpError.from('openai', new Response(JSON.stringify({ error: { message: 'The model `gpt-9` does not exist', type: 'invalid_request_error', code: 'model_not_found' } }), { status: 404 }));
+    expect(classifyError(openai).kind).toBe('auth');
+    const other = await UpstreamHttpError.from('openai', new Response(JSON.stringify({ error: { message: 'No such file', type: 'invalid_request_error', code: null } }), { status: 404 }));
+    expect(classifyError(other).kind).toBe('invalid_request');
+  });
+
+  it('makes a redirect a failed attempt of kind unknown, without its Location', async () => {
+    const e = await UpstreamHttpError.from('proxy', new Response(null, { status: 307, headers: { location: 'https://elsewhere.test/v1?token=abc' } }));
+    expect(e.message).toBe("Upstream 'proxy' answered HTTP 307: a redirect, not followed (check the baseURL).");
+    expect(e.message).not.toContain('elsewhere');
+    expect(classifyError(e)).toMatchObject({ kind: 'unknown', code: 'ERR_LLMR_EXPRESS_UPSTREAM_REDIRECT' });
+  });
+});

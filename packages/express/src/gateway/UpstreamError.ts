@@ -1,6 +1,9 @@
-import { redactSecrets, type ErrorKind } from '@llm-resilience/core';
+import { classifyError, redactSecrets, type ErrorKind } from '@llm-resilience/core';
 import { readBounded } from './readBounded';
 import { withoutSecrets } from './withoutSecrets';
+
+const UPSTREAM_REDIRECT = 'ERR_LLMR_EXPRESS_UPSTREAM_REDIRECT';
+const UPSTREAM_NOT_FOUND = 'ERR_LLMR_EXPRESS_UPSTREAM_NOT_FOUND';
 
 /** Longer error bodies are not parsed (no provider's error is near this): kept, scrubbed, as text. */
 const MAX_PARSED_CHARS = 1_000_000;
@@ -57,13 +60,25 @@ export class UpstreamHttpError extends Error {
   readonly headers: Headers;
   /** The provider's error object (`body.error`, or the body itself), credentials cut out. */
   readonly error: unknown;
+  /**
+   * Set when the gateway, not the provider's payload, decides the kind: `unknown` for a redirect
+   * (`ERR_LLMR_EXPRESS_UPSTREAM_REDIRECT`) and for a 404/405 without a provider error body
+   * (`ERR_LLMR_EXPRESS_UPSTREAM_NOT_FOUND`): both fall back and answer 5xx, never the client's 400.
+   */
+  readonly kind?: ErrorKind;
+  /** `ERR_LLMR_EXPRESS_UPSTREAM_REDIRECT` or `ERR_LLMR_EXPRESS_UPSTREAM_NOT_FOUND` when the kind is ours. */
+  readonly code?: string;
 
-  constructor(upstream: string, status: number, headers: Headers, error: unknown, detail: string) {
+  constructor(upstream: string, status: number, headers: Headers, error: unknown, detail: string, own?: { kind: ErrorKind; code: string }) {
     super(`Upstream '${upstream}' answered HTTP ${status}${detail ? `: ${detail}` : ''}.`);
     this.name = 'UpstreamHttpError';
     this.status = status;
     this.headers = headers;
     this.error = error;
+    if (own !== undefined) {
+      this.kind = own.kind;
+      this.code = own.code;
+    }
   }
 
   /**
@@ -76,6 +91,11 @@ export class UpstreamHttpError extends Error {
    * ```
    */
   static async from(upstream: string, response: Response, secrets: readonly string[] = [], maxBytes: number = MAX_READ_BYTES): Promise<UpstreamHttpError> {
+    if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+      // Not followed (its `Location` is not shown: it may carry a token); nothing in its body matters.
+      void response.body?.cancel().catch(() => undefined);
+      return new UpstreamHttpError(upstream, response.status, response.headers, undefined, 'a redirect, not followed (check the baseURL)', { kind: 'unknown', code: UPSTREAM_REDIRECT });
+    }
     let text = '';
     let whole = true;
     try {
@@ -101,7 +121,15 @@ export class UpstreamHttpError extends Error {
         ? withoutSecrets(inner, secrets)
         : redactSecrets(decodeJsonEscapes(redactSecrets(text, secrets)), secrets).slice(0, MAX_TEXT_CHARS);
     const message = typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string' ? (error as { message: string }).message : '';
-    return new UpstreamHttpError(upstream, response.status, response.headers, error, message.slice(0, 300));
+    const made = new UpstreamHttpError(upstream, response.status, response.headers, error, message.slice(0, 300));
+    // A 404/405 without a provider error body (an HTML "Cannot POST" page: a wrong baseURL, a proxy
+    // route gone) is the server side's misconfiguration, not the client's request. Unless its text
+    // says more (a model that does not exist: `auth`, as core reads it), it falls back and answers 5xx.
+    const providerError = typeof parsed === 'object' && parsed !== null && 'error' in parsed && typeof (parsed as { error: unknown }).error === 'object' && (parsed as { error: unknown }).error !== null;
+    if ((response.status === 404 || response.status === 405) && !providerError && classifyError(made).kind === 'invalid_request') {
+      return new UpstreamHttpError(upstream, response.status, response.headers, error, 'no such endpoint (check the baseURL)', { kind: 'unknown', code: UPSTREAM_NOT_FOUND });
+    }
+    return made;
   }
 }
 

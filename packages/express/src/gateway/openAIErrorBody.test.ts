@@ -1,4 +1,4 @@
-import { openAIErrorBody, openAITypeOf } from './openAIErrorBody';
+import { openAIErrorBody, openAITypeForStatus, openAITypeOf } from './openAIErrorBody';
 
 describe('openAIErrorBody', () => {
   it('has the OpenAI shape', () => {
@@ -11,5 +11,15 @@ describe('openAIErrorBody', () => {
     expect(openAITypeOf('context_length')).toBe('invalid_request_error');
     expect(openAITypeOf('rate_limited')).toBe('rate_limit_error');
     expect(openAITypeOf('overloaded')).toBe('server_error');
+  });
+
+  it('makes the type agree with the status actually sent', () => {
+    expect(openAITypeForStatus('rate_limited', 429)).toBe('rate_limit_error');
+    expect(openAITypeForStatus('rate_limited', 503)).toBe('server_error');
+    expect(openAITypeForStatus('rate_limited', 413)).toBe('invalid_request_error');
+    expect(openAITypeForStatus('overloaded', 503)).toBe('server_error');
+    expect(openAITypeForStatus('invalid_request', 400)).toBe('invalid_request_error');
+    expect(openAITypeForStatus('policy_rejected', 422)).toBe('invalid_request_error');
+    expect(openAITypeForStatus('cancelled', 499)).toBe('request_cancelled');
   });
 });

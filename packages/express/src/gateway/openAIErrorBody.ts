@@ -47,3 +47,23 @@ export function openAITypeOf(kind: ErrorKind): string {
       return 'server_error';
   }
 }
+
+/**
+ * OpenAI error `type` of an error answered with `status`: the kind's type ({@link openAITypeOf}),
+ * made to agree with the status actually sent, which is what OpenAI SDKs raise by. A 429 is
+ * `rate_limit_error`; a 5xx is `server_error` (a chain exhausted on 429s answers 503, not a rate
+ * limit the client may wait out); a 4xx other than 429 is never `rate_limit_error` (a request that
+ * can never pass a limit answers 413: `invalid_request_error`).
+ *
+ * @example
+ * ```ts
+ * openAITypeForStatus('rate_limited', 503); // 'server_error'
+ * openAITypeForStatus('rate_limited', 429); // 'rate_limit_error'
+ * ```
+ */
+export function openAITypeForStatus(kind: ErrorKind, status: number): string {
+  if (status === 429) return 'rate_limit_error';
+  if (status >= 500) return 'server_error';
+  const type = openAITypeOf(kind);
+  return type === 'rate_limit_error' || type === 'server_error' ? 'invalid_request_error' : type;
+}

@@ -30,7 +30,7 @@ import { assertChatMessages } from './checkChatMessages';
 import { checkGatewayOptions, fail } from './checkGatewayOptions';
 import { defaultGatewayLogger, failureFields } from './failureFields';
 import { checkedAuthResult, clientKeyOf, identityLookup } from './gatewayAuth';
-import { openAIErrorBody, openAITypeOf } from './openAIErrorBody';
+import { openAIErrorBody, openAITypeForStatus } from './openAIErrorBody';
 import { assertJsonDepth } from './jsonDepth';
 import { formatSse } from './sse';
 import { StreamIdleError, UpstreamStreamError } from './UpstreamError';
@@ -297,7 +297,7 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     if (http.requestId !== undefined) res.setHeader(REQUEST_ID_HEADER, http.requestId);
     const record = isObject(err) && isObject((err as { record?: unknown }).record) ? (err as { record: { attempts?: unknown[] } }).record : undefined;
     if (Array.isArray(record?.attempts)) res.setHeader(ATTEMPTS_HEADER, String(record.attempts.length));
-    res.status(http.status).json(openAIErrorBody(http.userMessage ?? messageFor(http.kind, audience, engine), openAITypeOf(http.kind), http.code));
+    res.status(http.status).json(openAIErrorBody(http.userMessage ?? messageFor(http.kind, audience, engine), openAITypeForStatus(http.kind, http.status), http.code));
   };
 
   const idleMs = options.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_MS;

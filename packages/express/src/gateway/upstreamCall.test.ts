@@ -1,7 +1,12 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { inspect } from 'node:util';
+import express from 'express';
 import { classifyError } from '@llm-resilience/core';
+import { openAIGateway, type OpenAIGatewayOptions } from '../index';
 import type { UpstreamConfig } from '../types';
-import { completeUpstream, openUpstreamStream, type UpstreamCall } from './upstreamCall';
+import { listen, testEngine } from '../../test/support';
+import { completeUpstream, credentialsOf, openUpstreamStream, type UpstreamCall } from './upstreamCall';
 import { ChatRequestError } from './ChatRequestError';
 import { UpstreamReplyError, UpstreamStreamError } from './UpstreamError';
 
@@ -193,5 +198,167 @@ describe('upstream calls never charge an upstream with a body they cannot serial
     expect(classifyError(err).kind).toBe('invalid_request');
     expect((err as Error).message).toBe('Invalid request body: it cannot be forwarded as JSON (nested too deeply or too large).');
     expect(fetched).toBe(0);
+  });
+});
+
+/** A real HTTP upstream on a free port; records what the gateway sent it. */
+async function upstreamServer(handler: (body: string, res: http.ServerResponse) => void) {
+  const seen: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      seen.push({ headers: req.headers, body });
+      handler(body, res);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    baseURL: `http://127.0.0.1:${port}/v1`,
+    seen,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+const reply = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(JSON.stringify(body));
+};
+const completionOf = (model: string) => ({ id: 'x', object: 'chat.completion', created: 1, model, choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 1, total_tokens: 6 } });
+
+async function startGateway(upstreams: OpenAIGatewayOptions['upstreams']) {
+  const engine = testEngine();
+  const app = express();
+  app.use(openAIGateway({ engine, upstreams, auth: { 'sk-client-alice': { user: 'alice' } } }));
+  const { close, url } = await listen(app);
+  const post = (body: unknown) =>
+    fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'Bearer sk-client-alice', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { engine, close, post };
+}
+
+describe('the gateway keeps upstream credentials to the upstream (real sockets)', () => {
+  it('cuts the token of an `Authorization: Bearer <token>` header out of an error that echoes the bare token', async () => {
+    const token = 'upstream-secret-key';
+    const up = await upstreamServer((_b, res) =>
+      reply(res, 401, { error: { message: `Incorrect API key provided: ${token}. See x.`, type: 'invalid_request_error', code: 'invalid_api_key' } }),
+    );
+    const gw = await startGateway({ primary: { kind: 'openai', baseURL: up.baseURL, headers: { Authorization: `Bearer ${token}` } } });
+    try {
+      const alerts: string[] = [];
+      gw.engine.events.on('alert', (a) => alerts.push(a.message));
+      const body = await (await gw.post({ model: 'solo', messages: [{ role: 'user', content: 'x' }] })).text();
+      expect(up.seen[0]!.headers.authorization).toBe(`Bearer ${token}`);
+      expect(alerts.length).toBeGreaterThan(0);
+      expect(alerts.join('\n')).toContain('[redacted]');
+      for (const text of [body, ...alerts]) expect(text).not.toContain(token);
+    } finally {
+      await gw.close();
+      await up.close();
+    }
+  });
+
+  it('does not follow a redirect to another origin: neither the key nor the prompt goes there, and the attempt fails', async () => {
+    const KEY = 'upstream-secret-key-1234567';
+    const elsewhere = await upstreamServer((_b, res) =>
+      reply(res, 200, { id: 'm', type: 'message', role: 'assistant', model: 'claude-x', content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn', usage: { input_tokens: 1, output_tokens: 1 } }),
+    );
+    const up = await upstreamServer((_b, res) => {
+      res.writeHead(307, { location: `${elsewhere.baseURL}/messages` });
+      res.end();
+    });
+    const gw = await startGateway({ anthropic: { kind: 'anthropic', baseURL: up.baseURL, apiKey: KEY } });
+    try {
+      const res = await gw.post({ model: 'claude', messages: [{ role: 'user', content: 'secret prompt' }] });
+      const body = (await res.json()) as { error: { type: string } };
+      expect(up.seen).toHaveLength(1);
+      expect(elsewhere.seen).toEqual([]);
+      expect(res.status).toBe(503);
+      expect(body.error.type).toBe('server_error');
+    } finally {
+      await gw.close();
+      await up.close();
+      await elsewhere.close();
+    }
+  });
+});
+
+describe('the gateway maps upstream statuses to what the client gets (real sockets)', () => {
+  it('falls back when the primary upstream answers 404 with an HTML page (a wrong baseURL), never a 400 to the client', async () => {
+    const broken = await upstreamServer((_b, res) => {
+      res.writeHead(404, { 'content-type': 'text/html' });
+      res.end('<!DOCTYPE html><html><body><pre>Cannot POST /v1/chat/completions</pre></body></html>');
+    });
+    const good = await upstreamServer((_b, res) => reply(res, 200, completionOf('fast-b')));
+    const gw = await startGateway({
+      primary: { kind: 'openai', baseURL: broken.baseURL, apiKey: 'upstream-secret-key' },
+      backup: { kind: 'openai', baseURL: good.baseURL, apiKey: 'upstream-secret-key' },
+    });
+    try {
+      const res = await gw.post({ model: 'support_reply', messages: [{ role: 'user', content: 'x' }] });
+      await res.json();
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-llm-resilience-target')).toBe('fast-b');
+      expect(broken.seen).toHaveLength(1);
+    } finally {
+      await gw.close();
+      await broken.close();
+      await good.close();
+    }
+  });
+
+  it('answers a chain exhausted on upstream 429s with 503 and an error type that agrees with it', async () => {
+    const limited = (_b: string, res: http.ServerResponse) => reply(res, 429, { error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded' } });
+    const a = await upstreamServer(limited);
+    const b = await upstreamServer(limited);
+    const gw = await startGateway({
+      primary: { kind: 'openai', baseURL: a.baseURL, apiKey: 'upstream-secret-key' },
+      backup: { kind: 'openai', baseURL: b.baseURL, apiKey: 'upstream-secret-key' },
+    });
+    try {
+      const res = await gw.post({ model: 'support_reply', messages: [{ role: 'user', content: 'x' }] });
+      const body = (await res.json()) as { error: { type: string } };
+      expect(res.status).toBe(503);
+      expect(body.error.type).toBe('server_error');
+    } finally {
+      await gw.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('sends only the capped max_completion_tokens when the client sent max_tokens too', async () => {
+    const up = await upstreamServer((_b, res) => reply(res, 200, completionOf('fast-a')));
+    const gw = await startGateway({ primary: { kind: 'openai', baseURL: up.baseURL, apiKey: 'upstream-secret-key' } });
+    try {
+      const res = await gw.post({ model: 'solo', max_tokens: 5000, max_completion_tokens: 10, messages: [{ role: 'user', content: 'x' }] });
+      expect(res.status).toBe(200);
+      const sent = JSON.parse(up.seen[0]!.body) as Record<string, unknown>;
+      expect(sent.max_completion_tokens).toBe(10);
+      expect('max_tokens' in sent).toBe(false);
+    } finally {
+      await gw.close();
+      await up.close();
+    }
+  });
+});
+
+describe('credentialsOf', () => {
+  const base = { kind: 'openai', baseURL: 'http://upstream.test/v1' } as const;
+
+  it('cuts a header value with an auth scheme whole and as the bare credential', () => {
+    for (const scheme of ['Bearer', 'bearer', 'Token']) {
+      expect(credentialsOf({ ...base, headers: { 'api-key': `${scheme}  tok-0123456789` } })).toEqual([`${scheme}  tok-0123456789`, 'tok-0123456789']);
+    }
+    expect(credentialsOf({ ...base, headers: { 'x-api-key': 'plain-key-0123456789', 'x-request-tag': 'Bearer not-a-secret' } })).toEqual(['plain-key-0123456789']);
+  });
+
+  it('cuts a Basic credential as its base64, its decoded user:password and its password', () => {
+    const encoded = Buffer.from('svc-user:p4ssw0rd-secret').toString('base64');
+    expect(credentialsOf({ ...base, headers: { Authorization: `Basic ${encoded}` } })).toEqual([`Basic ${encoded}`, encoded, 'svc-user:p4ssw0rd-secret', 'p4ssw0rd-secret']);
   });
 });

@@ -123,8 +123,12 @@ function requestFor(call: UpstreamCall, stream: boolean): { url: string; init: R
     if (upstream.apiKey !== undefined) headers.authorization = `Bearer ${upstream.apiKey}`;
     payload = { ...body, model: target.model };
     const cap = perChoiceCap(call);
-    if (typeof body.max_completion_tokens === 'number') payload.max_completion_tokens = cap;
-    else if (typeof body.max_tokens === 'number') payload.max_tokens = cap;
+    // The newer field wins and goes alone: OpenAI refuses both at once, and an upstream that honours
+    // `max_tokens` must not get the client's uncapped value beside the capped one.
+    if (typeof body.max_completion_tokens === 'number') {
+      payload.max_completion_tokens = cap;
+      delete payload.max_tokens;
+    } else if (typeof body.max_tokens === 'number') payload.max_tokens = cap;
     if (stream) payload.stream_options = { ...(isObject(body.stream_options) ? body.stream_options : {}), include_usage: true };
     else delete payload.stream_options;
     payload.stream = stream;
@@ -140,7 +144,10 @@ function requestFor(call: UpstreamCall, stream: boolean): { url: string; init: R
     // this is the guard behind it. Not the error as cause: it says nothing the client may read.
     throw new ChatRequestError('', 'invalid_value', 'Invalid request body: it cannot be forwarded as JSON (nested too deeply or too large).');
   }
-  return { url, init: { method: 'POST', headers: { ...headers, ...upstream.headers }, body: text } };
+  // Redirects are not followed: fetch would re-send the prompt, and every key header but
+  // `Authorization` (`x-api-key`, Azure's `api-key`), to wherever `Location` points. A 3xx fails the
+  // attempt (see UpstreamHttpError.from).
+  return { url, init: { method: 'POST', headers: { ...headers, ...upstream.headers }, body: text, redirect: 'manual' } };
 }
 
 /** The choices of a call (`n`), at least 1. */
@@ -174,17 +181,36 @@ async function send(call: UpstreamCall, stream: boolean, signal: AbortSignal): P
   const { url, init } = requestFor(call, stream);
   const response = await call.fetch(url, { ...init, signal });
   call.ctx.reportHeaders(response.headers);
+  // A 3xx (or a browser-style opaque redirect, status 0) is no reply: UpstreamHttpError.from makes it a failed attempt.
   if (response.status < 200 || response.status >= 300) throw await UpstreamHttpError.from(call.name, response, credentialsOf(call.upstream), call.maxBodyBytes);
   return response;
 }
 
+const AUTH_SCHEME = /^(Bearer|Basic|Token)\s+/i;
+
 /**
  * What an upstream's error (a non-2xx body, a 2xx error body, an in-stream error event) must not echo
  * on: its key and the values of its credential-like headers. Cut out before anything reads the error.
+ * A header value with an auth scheme (`Bearer <token>`, `Token <token>`, `Basic <base64>`) is cut
+ * whole and as its credential alone (what a provider echoes: `Incorrect API key provided: <token>`);
+ * a `Basic` one also as its decoded `user:password` and its password.
  */
-function credentialsOf(upstream: UpstreamCall['upstream']): string[] {
+export function credentialsOf(upstream: UpstreamCall['upstream']): string[] {
   const out = upstream.apiKey !== undefined ? [upstream.apiKey] : [];
-  for (const [name, value] of Object.entries(upstream.headers ?? {})) if (/key|auth|token|secret|password|cookie/i.test(name)) out.push(value);
+  for (const [name, value] of Object.entries(upstream.headers ?? {})) {
+    if (!/key|auth|token|secret|password|cookie/i.test(name)) continue;
+    out.push(value);
+    const scheme = AUTH_SCHEME.exec(value);
+    if (scheme === null) continue;
+    const credential = value.slice(scheme[0].length).trim();
+    if (credential === '') continue;
+    out.push(credential);
+    if (scheme[1]!.toLowerCase() === 'basic' && /^[A-Za-z0-9+/]+={0,2}$/.test(credential)) {
+      const decoded = Buffer.from(credential, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      if (colon >= 0) out.push(decoded, decoded.slice(colon + 1));
+    }
+  }
   return out;
 }
 
