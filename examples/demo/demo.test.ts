@@ -61,6 +61,10 @@ describe('the demo on fake providers (DEMO_DURATION_SCALE=0.2)', () => {
     // citadel serves only the restricted route, so everything it saw was restricted.
     expect(counters.citadel!.requests).toBeLessThanOrEqual(restrictedAttemptsByProvider.citadel!);
     expect(records.filter((r) => r.data_class === 'restricted').every((r) => r.attempts.every((a) => a.target === 'vault'))).toBe(true);
+    // The report checks them per target, against the targets approved for 'restricted'.
+    expect(Object.keys(result.restrictedAttemptsByTarget)).toEqual(['vault']);
+    const html = readFileSync(result.reportPath, 'utf8');
+    expect(html).toContain(`✔ all ${result.restrictedAttemptsByTarget.vault} attempts of 'restricted' requests went to targets approved for 'restricted' (vault (citadel))`);
   });
 
   it('queues the batch flood, downgrades premium spend, skips the dear fallback over the cost ceiling, and catches invalid JSON', () => {
@@ -106,5 +110,8 @@ describe('the demo against an OpenAI-compatible endpoint (OPENAI_BASE_URL)', () 
     expect(Object.keys(endpoint.counters.requestsByModel).sort()).toEqual(['cheap-1', 'premium-1']);
     expect(endpoint.counters.requests).toBe(result.totals.requests);
     expect(existsSync(join(dir, 'live.html'))).toBe(true);
+    // Every target is on provider 'openai' here: the data-class check goes by target, not provider.
+    expect(Object.keys(result.restrictedAttemptsByTarget).every((t) => t === 'vault')).toBe(true);
+    expect(readFileSync(join(dir, 'live.html'), 'utf8')).toContain("went to targets approved for 'restricted' (vault (openai))");
   }, 30_000);
 });

@@ -35,9 +35,13 @@ async function main(): Promise<void> {
   out.write(`\n${bold('Per route')} (${s.mode === 'fake' ? `latency in scenario time, ${s.speed}x compressed` : 'real time'}):\n`);
   out.write(formatTable(result.rows, result.totals) + '\n\n');
   out.write(breakerSummary(result.transitions) + '\n');
-  const restricted = Object.entries(result.restrictedAttemptsByProvider);
+  const targets = new Map(result.report.targets.map((t) => [t.id, t]));
+  const restricted = Object.entries(result.restrictedAttemptsByTarget).map(([id, n]) => {
+    const t = targets.get(id);
+    return `${n} attempts on ${id}${t ? ` (${t.provider})` : ''}${t?.dataClasses.includes('restricted') ? '' : ', NOT approved for it'}`;
+  });
   out.write(
-    `Restricted data: ${restricted.map(([p, n]) => `${n} attempts on ${p}`).join(', ') || 'no attempts'}` +
+    `Restricted data: ${restricted.join('; ') || 'no attempts'}` +
       (Object.keys(result.counters).length
         ? ` (requests each fake provider received: ${Object.entries(result.counters).map(([p, c]) => `${p} ${c.requests}`).join(', ')})`
         : '') +

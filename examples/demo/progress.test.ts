@@ -19,6 +19,12 @@ describe('progress display', () => {
     expect(plainLine({ ...snapshot, breakers: { vault: 'closed' } })).toMatch(/breakers all closed$/);
   });
 
+  it('never shows 100.0% ok while a request failed', () => {
+    expect(plainLine({ ...snapshot, done: 2000, succeeded: 1999 })).toContain(' 2000 done, 99.9% ok,');
+    expect(plainLine({ ...snapshot, done: 2000, succeeded: 2000 })).toContain(' 2000 done, 100.0% ok,');
+    expect(plainLine({ ...snapshot, done: 0, succeeded: 0 })).toContain(' 0 done, 100.0% ok,');
+  });
+
   it('redraws a three-line block in place on a terminal, cut to its width', () => {
     let written = '';
     const p = new Progress({ out: { write: (c: string) => (written += c) }, tty: true, color: false, columns: 60, snapshot: () => snapshot, intervalMs: 60_000 });

@@ -1,3 +1,5 @@
+import { formatSuccessRate } from './table';
+
 /**
  * What the progress display shows at one moment.
  *
@@ -108,7 +110,7 @@ export class Progress {
     ].join(c('2', ' · '));
     return [
       ` ${c('1', '▶')} t=${pad(s.scenarioS.toFixed(0), 3)}s/${s.totalS}s ${bar} ${c('1', s.phase.padEnd(10))} ${c('2', `(real ${s.realS.toFixed(1)}s)`)}`,
-      `   ${s.done} done · ${c(ok >= 95 ? '32' : ok >= 85 ? '33' : '31', `${ok.toFixed(1)}% ok`)} · ${s.inFlight} in flight · batch queue ${s.queued} · spend $${s.spendUsd.toFixed(4)}`,
+      `   ${s.done} done · ${c(ok >= 95 ? '32' : ok >= 85 ? '33' : '31', `${okText(s)} ok`)} · ${s.inFlight} in flight · batch queue ${s.queued} · spend $${s.spendUsd.toFixed(4)}`,
       `   breakers: ${breakers}`,
     ];
   }
@@ -123,12 +125,16 @@ export class Progress {
  * ```
  */
 export function plainLine(s: ProgressSnapshot): string {
-  const ok = s.done > 0 ? (s.succeeded / s.done) * 100 : 100;
   const notClosed = Object.entries(s.breakers).filter(([, st]) => st !== 'closed');
   return (
-    `[t=${pad(s.scenarioS.toFixed(0), 3)}s/${s.totalS}s ${s.phase}] ${s.done} done, ${ok.toFixed(1)}% ok, ${s.inFlight} in flight, ` +
+    `[t=${pad(s.scenarioS.toFixed(0), 3)}s/${s.totalS}s ${s.phase}] ${s.done} done, ${okText(s)} ok, ${s.inFlight} in flight, ` +
     `queue ${s.queued}, spend $${s.spendUsd.toFixed(4)}, breakers ${notClosed.length ? notClosed.map(([id, st]) => `${id}=${st}`).join(' ') : 'all closed'}`
   );
+}
+
+/** The success rate so far (`100.0%` before anything finished, never while a request failed). */
+function okText(s: ProgressSnapshot): string {
+  return formatSuccessRate(s.succeeded, s.done, '100.0%');
 }
 
 /** Cuts a line to `columns` visible characters (dropping its colours when it must be cut). */

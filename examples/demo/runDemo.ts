@@ -59,6 +59,8 @@ export interface DemoResult {
   /** Engine attempts by provider: all, and those of `restricted` requests. */
   attemptsByProvider: Record<string, number>;
   restrictedAttemptsByProvider: Record<string, number>;
+  /** Engine attempts of `restricted` requests by target id. */
+  restrictedAttemptsByTarget: Record<string, number>;
   /** Every request record the engine emitted. */
   records: RequestRecord[];
 }
@@ -189,7 +191,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       counters,
       attemptsByProvider: stats.attemptsByProvider(),
       restrictedAttemptsByProvider: stats.attemptsByProvider('restricted'),
-      restrictedProvider: scenario.restrictedProvider,
+      restrictedAttemptsByTarget: stats.attemptsByTarget('restricted'),
       policy: policySummary(policy),
     };
     mkdirSync(dirname(reportPath), { recursive: true });
@@ -205,6 +207,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
       counters,
       attemptsByProvider: report.attemptsByProvider,
       restrictedAttemptsByProvider: report.restrictedAttemptsByProvider,
+      restrictedAttemptsByTarget: report.restrictedAttemptsByTarget,
       records: stats.records,
     };
   } finally {

@@ -148,8 +148,6 @@ export interface Scenario {
   /** Fake providers by name (empty in live mode). */
   providers: Record<string, FakeProviderConfig>;
   targets: TargetInfo[];
-  /** The provider allowed to see `restricted` data. */
-  restrictedProvider: string;
   policy: PolicyInput;
   /** Lines printed before the run (compressed time, what to expect). */
   notes: string[];
@@ -306,7 +304,6 @@ function fakeScenario(scale: number): Scenario {
     })),
     providers,
     targets,
-    restrictedProvider: 'citadel',
     policy: policyFor(
       targets,
       prices('fake'),
@@ -346,7 +343,6 @@ function liveScenario(scale: number, models: readonly string[]): Scenario {
     traffic,
     providers: {},
     targets,
-    restrictedProvider: 'openai',
     // A tiny premium budget so the downgrade shows after a couple of premium calls.
     policy: policyFor(targets, prices('live'), { docsTokensPerMinute: 200_000, premiumBudgetUsd: 0.002 }, '30s'),
     notes: [

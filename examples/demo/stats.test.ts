@@ -83,4 +83,23 @@ describe('DemoStats', () => {
     expect(series.attemptErrors['429 rate limited']).toEqual([1, 0, 0, 0]);
     expect(series.queueDepth).toEqual([0, 0, 0, 7]);
   });
+
+  it('has no p95 latency (null, not 0 ms) for an interval in which no request of the class ended', () => {
+    const s = stats([
+      record({ request_id: 'b1', priority: 'batch', started_at: 0, latency_ms: 3_000 }),
+      record({ request_id: 'b2', priority: 'batch', started_at: 14_000, latency_ms: 2_000 }),
+      record({ request_id: 'c1', started_at: 6_000, latency_ms: 200 }),
+    ]);
+    expect(s.series().p95LatencyMs).toEqual({ batch: [3_000, null, null, 2_000], live: [null, 200, null, null] });
+  });
+
+  it("counts attempts by target as well as by provider, optionally for one data class", () => {
+    const s = stats([
+      record({ request_id: 'r1', data_class: 'restricted', attempts: [{ ...attempt(), target: 'vault' }, { ...attempt(), target: 'mini' }] }),
+      record({ request_id: 'c1', data_class: 'public', attempts: [attempt()] }),
+    ]);
+    expect(s.attemptsByTarget('restricted')).toEqual({ vault: 1, mini: 1 });
+    expect(s.attemptsByTarget()).toEqual({ vault: 1, mini: 2 });
+    expect(s.attemptsByProvider('restricted')).toEqual({ acme: 2 });
+  });
 });

@@ -70,8 +70,11 @@ export interface TimeSeries {
   spendByRoute: Record<string, number[]>;
   /** Largest batch queue depth seen in the bucket. */
   queueDepth: number[];
-  /** p95 latency (ms) of requests ending in the bucket, by traffic class (`live`, `batch`). */
-  p95LatencyMs: Record<string, number[]>;
+  /**
+   * p95 latency (ms) of requests ending in the bucket, by traffic class (`live`, `batch`); `null` for a
+   * bucket in which no request of the class ended (a gap in the chart, not 0 ms).
+   */
+  p95LatencyMs: Record<string, (number | null)[]>;
 }
 
 /** A request that waited at least this long (scenario ms) for admission counts as queued. */
@@ -179,12 +182,21 @@ export class DemoStats {
     return summarize('all routes', this.records, (r) => this.requestedRoute(r));
   }
 
-  /** Attempts per provider, and those of records with data class `dataClass`. */
+  /** Attempts per provider, or only those of records with data class `dataClass`. */
   attemptsByProvider(dataClass?: string): Record<string, number> {
+    return this.countAttempts('provider', dataClass);
+  }
+
+  /** Attempts per target id, or only those of records with data class `dataClass`. */
+  attemptsByTarget(dataClass?: string): Record<string, number> {
+    return this.countAttempts('target', dataClass);
+  }
+
+  private countAttempts(key: 'provider' | 'target', dataClass: string | undefined): Record<string, number> {
     const out: Record<string, number> = {};
     for (const r of this.records) {
       if (dataClass !== undefined && r.data_class !== dataClass) continue;
-      for (const a of r.attempts) out[a.provider] = (out[a.provider] ?? 0) + 1;
+      for (const a of r.attempts) out[a[key]] = (out[a[key]] ?? 0) + 1;
     }
     return out;
   }
@@ -219,7 +231,7 @@ export class DemoStats {
       fallbacks,
       spendByRoute,
       queueDepth: [...this.queueDepth],
-      p95LatencyMs: Object.fromEntries(Object.entries(latencies).map(([cls, l]) => [cls, l.map((v) => percentile(v, 0.95))])),
+      p95LatencyMs: Object.fromEntries(Object.entries(latencies).map(([cls, l]) => [cls, l.map((v) => (v.length ? percentile(v, 0.95) : null))])),
     };
   }
 

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { runSummaryExample, SMALL_QUOTA } from './main';
 
 describe('examples/langchain-summary against the fake provider', () => {
@@ -27,4 +29,14 @@ describe('examples/langchain-summary against the fake provider', () => {
     expect(batch.withoutEngine?.http429).toBeGreaterThan(0);
     expect(batch.withoutEngine?.failed).toBeGreaterThan(0);
   });
+
+  it("README's sample output shows the per-document lines the example prints (target, characters, tokens in / out)", async () => {
+    const readme = readFileSync(join(__dirname, 'README.md'), 'utf8');
+    const documented = readme.match(/^.+ \(\d+ chars\) -> .+, \d+ in \/ \d+ out$/gm);
+    const report = await runSummaryExample({ env: {} });
+    // The same format as main.ts prints; the fake provider is seeded, so these lines do not vary.
+    const printed = report.single.map((s) => `${s.document} (${s.chars} chars) -> ${s.target}${s.fallbackUsed ? ' (fallback)' : ''}, ${s.inputTokens} in / ${s.outputTokens} out`);
+    expect(printed).toHaveLength(3);
+    expect(documented).toEqual(printed);
+  }, 30_000);
 });

@@ -2,7 +2,7 @@ import type { FakeProviderCounters } from '@llm-resilience/testing';
 import type { Phase } from '../scenario';
 import type { BreakerTransition, RouteRow, TimeSeries } from '../stats';
 import { ATTEMPT_ERROR_LABELS } from '../stats';
-import { formatMs } from '../table';
+import { formatMs, formatSuccessRate } from '../table';
 import type { PolicySummary } from './policySummary';
 import { esc, laneChart, timeChart, type Band, type Lane, type Series } from './svg';
 
@@ -38,7 +38,8 @@ export interface ReportData {
   counters: Readonly<Record<string, FakeProviderCounters>>;
   attemptsByProvider: Readonly<Record<string, number>>;
   restrictedAttemptsByProvider: Readonly<Record<string, number>>;
-  restrictedProvider: string;
+  /** Attempts of `restricted` requests by target id, checked against the targets' `dataClasses`. */
+  restrictedAttemptsByTarget: Readonly<Record<string, number>>;
   policy: PolicySummary;
 }
 
@@ -130,7 +131,6 @@ export function renderReport(d: ReportData): string {
 
   const t = d.totals;
   const opened = d.transitions.filter((x) => x.to === 'open').length;
-  const successPct = t.requests ? (t.success / t.requests) * 100 : 0;
   const timeNote =
     d.scenario.mode === 'fake'
       ? `Scenario time runs ${d.scenario.speed}x faster than real time: ${d.scenario.durationS}s of traffic played in about ${(d.scenario.durationS / d.scenario.speed).toFixed(0)}s, so per-minute provider limits reset every ${(60 / d.scenario.speed).toFixed(1)} real seconds. Times, latencies and limits below are scenario time.`
@@ -152,7 +152,7 @@ export function renderReport(d: ReportData): string {
 </header>
 <section class="cards">
   ${card('requests', String(t.requests))}
-  ${card('success', `${successPct.toFixed(1)}%`)}
+  ${card('success', formatSuccessRate(t.success, t.requests))}
   ${card('retries', String(t.retries))}
   ${card('fallbacks', String(t.fallbacks))}
   ${card('429s absorbed', String(t.absorbed429))}
@@ -231,23 +231,33 @@ function routeTable(d: ReportData): string {
       ...Object.entries(r.failures).map(([k, v]) => `${v} failed (${k})`),
     ].filter(Boolean);
     return `<tr class="${total ? 'total' : ''}"><td><b>${esc(r.route)}</b>${t ? `<div class="muted">${esc(t.description)} · ${esc(t.dataClass)}</div>` : ''}</td>
-<td class="num">${r.requests}</td><td class="num">${r.requests ? ((r.success / r.requests) * 100).toFixed(1) : '-'}%</td><td class="num">${r.retries}</td><td class="num">${r.fallbacks}</td>
-<td class="num">${r.absorbed429}</td><td class="num">${formatMs(r.p50Ms)}</td><td class="num">${formatMs(r.p95Ms)}</td><td class="num">$${r.costUsd.toFixed(4)}</td><td class="muted">${esc(extra.join(' · '))}</td></tr>`;
+<td class="num">${r.requests}</td><td class="num">${formatSuccessRate(r.success, r.requests)}</td><td class="num">${r.retries}</td><td class="num">${r.fallbacks}</td>
+<td class="num">${r.absorbed429}</td><td class="num">${r.requests ? formatMs(r.p50Ms) : '-'}</td><td class="num">${r.requests ? formatMs(r.p95Ms) : '-'}</td><td class="num">$${r.costUsd.toFixed(4)}</td><td class="muted">${esc(extra.join(' · '))}</td></tr>`;
   };
   return `<table><thead><tr><th>route</th><th>requests</th><th>success</th><th>retries</th><th>fallbacks</th><th>429s absorbed</th><th>p50</th><th>p95</th><th>cost</th><th>notes</th></tr></thead>
 <tbody>${d.rows.map((r) => row(r)).join('')}${row(d.totals, true)}</tbody></table>`;
 }
 
 function dataClassSection(d: ReportData): string {
-  const restricted = Object.entries(d.restrictedAttemptsByProvider);
+  // Checked per target, against the targets the policy approves for 'restricted': in live mode every
+  // target is on the same provider, so a check by provider would pass whatever target was used.
+  const approved = d.targets.filter((t) => t.dataClasses.includes('restricted'));
+  const approvedIds = new Set(approved.map((t) => t.id));
+  const providerOf = new Map(d.targets.map((t) => [t.id, t.provider]));
+  const named = (id: string) => `${id}${providerOf.has(id) ? ` (${providerOf.get(id)})` : ''}`;
+  const restricted = Object.entries(d.restrictedAttemptsByTarget);
   const total = restricted.reduce((s, [, n]) => s + n, 0);
-  const leaked = restricted.filter(([p]) => p !== d.restrictedProvider);
-  const verdict = leaked.length === 0 ? `<span class="ok">✔ all ${total} attempts of 'restricted' requests went to ${esc(d.restrictedProvider)}</span>` : `<span class="bad">✘ restricted data reached ${esc(leaked.map(([p]) => p).join(', '))}</span>`;
+  const leaked = restricted.filter(([id]) => !approvedIds.has(id));
+  const approvedText = approved.length ? approved.map((t) => named(t.id)).join(', ') : 'none';
+  const verdict =
+    leaked.length === 0
+      ? `<span class="ok">✔ all ${total} attempts of 'restricted' requests went to targets approved for 'restricted' (${esc(approvedText)})</span>`
+      : `<span class="bad">✘ 'restricted' requests reached targets not approved for 'restricted': ${esc(leaked.map(([id, n]) => `${named(id)}, ${n} attempt${n === 1 ? '' : 's'}`).join('; '))} (approved: ${esc(approvedText)})</span>`;
   const providers = Object.keys(d.counters);
   const rows = providers
     .map((p) => `<tr><td>${esc(p)}</td><td class="num">${d.restrictedAttemptsByProvider[p] ?? 0}</td><td class="num">${d.attemptsByProvider[p] ?? 0}</td><td class="num">${d.counters[p]!.requests}</td></tr>`)
     .join('');
-  return `<p>${verdict}. Fallback chains never cross a data-class boundary: the <code>records</code> route lists a cheaper target too, but it is not approved for 'restricted' and is skipped every time.</p>
+  return `<p>${verdict}. A fallback chain must not cross a data-class boundary: the <code>records</code> route lists a cheaper target too, which is not approved for 'restricted', so the engine has to skip it. Checked per target against each target's approved data classes (in live mode all targets share one provider).</p>
 ${providers.length ? `<table class="compact"><thead><tr><th>provider</th><th>restricted attempts (engine)</th><th>all attempts (engine)</th><th>requests received (fake provider's own counter)</th></tr></thead><tbody>${rows}</tbody></table>` : ''}`;
 }
 

@@ -25,6 +25,21 @@ describe('svg charts', () => {
     expect(lines.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
   });
 
+  it('breaks a line at missing (null) values into separate segments instead of drawing them as 0', () => {
+    const values = [4, 4, null, null, 4, null, 4, 4];
+    const svg = timeChart({ kind: 'line', title: 'p95', yLabel: 'ms', bucketS: 5, xMax: 40, series: [{ name: 'batch p95', color: '#f00', values }] });
+    const d = /<path class="line" d="([^"]*)"/.exec(svg)![1]!;
+    // Three runs: buckets 0-1, bucket 4 alone (a short dash), buckets 6-7.
+    expect(d.match(/M/g)).toHaveLength(3);
+    expect(d.match(/L/g)).toHaveLength(3);
+    const ys = new Set([...d.matchAll(/[ML][\d.]+,([\d.]+)/g)].map((m) => m[1]));
+    expect(ys.size).toBe(1); // every point at 4: nothing drawn down to 0
+    // A series with no value at all draws no line (its legend entry stays).
+    const none = timeChart({ kind: 'line', title: 'p95', yLabel: 'ms', bucketS: 5, xMax: 10, series: [{ name: 'idle', color: '#f00', values: [null, null] }] });
+    expect(none).not.toContain('class="line"');
+    expect(none).toContain('>idle<');
+  });
+
   it('draws one lane per item with a rect per state segment', () => {
     const svg = laneChart({
       title: 'Breakers',

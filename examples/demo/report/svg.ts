@@ -29,7 +29,11 @@ export interface Band {
 export interface Series {
   name: string;
   color: string;
-  values: readonly number[];
+  /**
+   * `null` is no value: a line breaks there (a gap, drawn as separate segments); stacked areas and
+   * bars count it as 0.
+   */
+  values: readonly (number | null)[];
   /** Lines only: draw thicker (e.g. a total). */
   emphasis?: boolean;
 }
@@ -94,8 +98,8 @@ export function timeChart(o: TimeChartOptions): string {
   const stacked = o.kind !== 'line';
   const tops = stacked ? stackTops(o.series, n) : [];
   const maxY = Math.max(
-    stacked ? Math.max(0, ...(tops.at(-1) ?? [0])) : Math.max(0, ...o.series.flatMap((s) => s.values)),
-    Math.max(0, ...(o.overlay ?? []).flatMap((s) => s.values)),
+    stacked ? Math.max(0, ...(tops.at(-1) ?? [0])) : Math.max(0, ...o.series.flatMap(present)),
+    Math.max(0, ...(o.overlay ?? []).flatMap(present)),
   );
   const ticks = niceTicks(maxY > 0 ? maxY : 1);
   const yMax = ticks.at(-1)!;
@@ -135,8 +139,8 @@ export function timeChart(o: TimeChartOptions): string {
     });
   }
   for (const s of o.kind === 'line' ? [...o.series, ...(o.overlay ?? [])] : (o.overlay ?? [])) {
-    if (s.values.length === 0) continue;
-    const d = s.values.map((v, i) => `${i === 0 ? 'M' : 'L'}${r(mid(i))},${r(y(v))}`).join(' ');
+    const d = linePath(s.values, mid, y, Math.max(1, ((o.bucketS / o.xMax) * plotW) / 4));
+    if (d === '') continue;
     parts.push(`<path class="line" d="${d}" fill="none" stroke="${s.color}" stroke-width="${s.emphasis ? 3 : 1.8}" stroke-linejoin="round"><title>${esc(s.name)}</title></path>`);
   }
   for (const m of o.markers ?? []) {
@@ -265,6 +269,31 @@ function legend(series: readonly Series[], width: number, top: number, left = M.
       return `<rect x="${p.x}" y="${yy}" width="14" height="10" fill="${s.color}" class="swatch"/><text x="${p.x + 19}" y="${yy + 9}" class="legend">${esc(s.name)}</text>`;
     })
     .join('');
+}
+
+/** A series' values that are present (not `null`). */
+function present(s: Series): number[] {
+  return s.values.filter((v): v is number => v !== null);
+}
+
+/**
+ * The `d` of a line: one `M ... L ...` run per stretch of consecutive values, broken where a value is
+ * `null`. A value alone between gaps is drawn as a short dash `halfWidth` either side of its point.
+ */
+function linePath(values: readonly (number | null)[], px: (i: number) => number, py: (v: number) => number, halfWidth: number): string {
+  const runs: string[] = [];
+  let run: { x: number; y: number }[] = [];
+  const flush = () => {
+    if (run.length === 1) runs.push(`M${r(run[0]!.x - halfWidth)},${r(run[0]!.y)} L${r(run[0]!.x + halfWidth)},${r(run[0]!.y)}`);
+    else if (run.length > 1) runs.push(run.map((p, k) => `${k === 0 ? 'M' : 'L'}${r(p.x)},${r(p.y)}`).join(' '));
+    run = [];
+  };
+  values.forEach((v, i) => {
+    if (v === null) flush();
+    else run.push({ x: px(i), y: py(v) });
+  });
+  flush();
+  return runs.join(' ');
 }
 
 function stackTops(series: readonly Series[], n: number): number[][] {
