@@ -121,13 +121,20 @@ describe('UpstreamHttpError.from: answers that are the server side\'s misconfigu
     expect(classifyError(e)).toMatchObject({ kind: 'unknown', code: 'ERR_LLMR_EXPRESS_UPSTREAM_NOT_FOUND' });
   });
 
-  it('keeps a 404 about a missing model auth, and a 404 with a provider error object as the provider says', async () => {
+  it("keeps a 404 about a missing model auth; a provider's own 404 for an unknown path falls back too", async () => {
     const ollama = await UpstreamHttpError.from('ollama', new Response(JSON.stringify({ error: 'model "llama9" not found, try pulling it first' }), { status: 404 }));
     expect(classifyError(ollama).kind).toBe('auth');
     const openai = await UpstreamHttpError.from('openai', new Response(JSON.stringify({ error: { message: 'The model `gpt-9` does not exist', type: 'invalid_request_error', code: 'model_not_found' } }), { status: 404 }));
     expect(classifyError(openai).kind).toBe('auth');
-    const other = await UpstreamHttpError.from('openai', new Response(JSON.stringify({ error: { message: 'No such file', type: 'invalid_request_error', code: null } }), { status: 404 }));
-    expect(classifyError(other).kind).toBe('invalid_request');
+    // A missing /v1 in the baseURL: OpenAI's, Anthropic's and Azure's JSON for an unknown path.
+    for (const body of [
+      { error: { message: 'Invalid URL (POST /chat/completions)', type: 'invalid_request_error', code: null } },
+      { type: 'error', error: { type: 'not_found_error', message: 'Not Found' } },
+      { error: { code: '404', message: 'Resource not found' } },
+    ]) {
+      const e = await UpstreamHttpError.from('primary', new Response(JSON.stringify(body), { status: 404 }));
+      expect(classifyError(e)).toMatchObject({ kind: 'unknown', code: 'ERR_LLMR_EXPRESS_UPSTREAM_NOT_FOUND' });
+    }
   });
 
   it('makes a redirect a failed attempt of kind unknown, without its Location', async () => {

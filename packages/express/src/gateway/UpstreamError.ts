@@ -122,11 +122,11 @@ export class UpstreamHttpError extends Error {
         : redactSecrets(decodeJsonEscapes(redactSecrets(text, secrets)), secrets).slice(0, MAX_TEXT_CHARS);
     const message = typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string' ? (error as { message: string }).message : '';
     const made = new UpstreamHttpError(upstream, response.status, response.headers, error, message.slice(0, 300));
-    // A 404/405 without a provider error body (an HTML "Cannot POST" page: a wrong baseURL, a proxy
-    // route gone) is the server side's misconfiguration, not the client's request. Unless its text
+    // A 404/405 is the server side's misconfiguration, not the client's request: a wrong baseURL or a
+    // proxy route gone (an HTML "Cannot POST" page, and the providers' own JSON for an unknown path:
+    // OpenAI's "Invalid URL", Anthropic's not_found_error, Azure's "Resource not found"). Unless it
     // says more (a model that does not exist: `auth`, as core reads it), it falls back and answers 5xx.
-    const providerError = typeof parsed === 'object' && parsed !== null && 'error' in parsed && typeof (parsed as { error: unknown }).error === 'object' && (parsed as { error: unknown }).error !== null;
-    if ((response.status === 404 || response.status === 405) && !providerError && classifyError(made).kind === 'invalid_request') {
+    if ((response.status === 404 || response.status === 405) && classifyError(made).kind === 'invalid_request') {
       return new UpstreamHttpError(upstream, response.status, response.headers, error, 'no such endpoint (check the baseURL)', { kind: 'unknown', code: UPSTREAM_NOT_FOUND });
     }
     return made;

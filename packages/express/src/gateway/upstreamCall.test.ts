@@ -357,8 +357,8 @@ describe('credentialsOf', () => {
     expect(credentialsOf({ ...base, headers: { 'x-api-key': 'plain-key-0123456789', 'x-request-tag': 'Bearer not-a-secret' } })).toEqual(['plain-key-0123456789']);
   });
 
-  it('cuts a Basic credential as its base64, its decoded user:password and its password', () => {
+  it('cuts a Basic credential as its base64, its decoded user:password, its user and its password', () => {
     const encoded = Buffer.from('svc-user:p4ssw0rd-secret').toString('base64');
-    expect(credentialsOf({ ...base, headers: { Authorization: `Basic ${encoded}` } })).toEqual([`Basic ${encoded}`, encoded, 'svc-user:p4ssw0rd-secret', 'p4ssw0rd-secret']);
+    expect(credentialsOf({ ...base, headers: { Authorization: `Basic ${encoded}` } })).toEqual([`Basic ${encoded}`, encoded, 'svc-user:p4ssw0rd-secret', 'svc-user', 'p4ssw0rd-secret']);
   });
 });

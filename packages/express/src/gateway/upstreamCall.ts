@@ -193,7 +193,8 @@ const AUTH_SCHEME = /^(Bearer|Basic|Token)\s+/i;
  * on: its key and the values of its credential-like headers. Cut out before anything reads the error.
  * A header value with an auth scheme (`Bearer <token>`, `Token <token>`, `Basic <base64>`) is cut
  * whole and as its credential alone (what a provider echoes: `Incorrect API key provided: <token>`);
- * a `Basic` one also as its decoded `user:password` and its password.
+ * a `Basic` one also decoded, whole, and as its user and its password (an API key sent as the user
+ * with an empty password, Stripe-style, is echoed alone).
  */
 export function credentialsOf(upstream: UpstreamCall['upstream']): string[] {
   const out = upstream.apiKey !== undefined ? [upstream.apiKey] : [];
@@ -208,7 +209,8 @@ export function credentialsOf(upstream: UpstreamCall['upstream']): string[] {
     if (scheme[1]!.toLowerCase() === 'basic' && /^[A-Za-z0-9+/]+={0,2}$/.test(credential)) {
       const decoded = Buffer.from(credential, 'base64').toString('utf8');
       const colon = decoded.indexOf(':');
-      if (colon >= 0) out.push(decoded, decoded.slice(colon + 1));
+      out.push(decoded);
+      if (colon >= 0) out.push(decoded.slice(0, colon), decoded.slice(colon + 1));
     }
   }
   return out;
