@@ -481,6 +481,20 @@ export class Resilience {
     this.breakers.dispose();
   }
 
+  /**
+   * Gives back what the scheduler admitted for work it then refused (cancelled, or shut down while the
+   * store answered). shutdown() waits for an asynchronous store's give-back (it is in `admitting`), so
+   * a process that exits after it loses none; a failure is logged.
+   */
+  private releaseAdmission(v: { reservation?: Reservation; budget?: Reservation }): void {
+    const given = [v.reservation?.fail('release'), v.budget?.fail('release')].filter(isPromiseLike);
+    if (given.length === 0) return;
+    const done: Promise<void> = Promise.all(given)
+      .then(ignore, (e: unknown) => this.logger?.error?.('giving back a refused admission failed', { error: String(e) }))
+      .finally(() => this.admitting.delete(done));
+    this.admitting.add(done);
+  }
+
   /** Releases every held reservation of a cut-off call, then waits for the request-scoped ones deferred behind them. */
   private async releaseHeld(): Promise<void> {
     await Promise.all([...this.held].map((close) => close(false)));
@@ -646,7 +660,13 @@ export class Resilience {
     // so a shutdown({ drain: true }) right after it drains it like any queued work.
     if (!isPromiseLike(looked)) return this.admitLimits(s);
     s.clockAt = undefined; // the budgets' spend was looked up in the store, which took time
-    const admission = Promise.resolve(looked).then(() => this.admitLimits(s));
+    // A lookup the store failed (an outage in fail-closed mode) ends the request as any admission failure does.
+    const admission = Promise.resolve(looked).then(
+      () => this.admitLimits(s),
+      (err: unknown) => {
+        throw this.finishFailure(s, err);
+      },
+    );
     // shutdown() waits for its outcome: admitted, or rejected with a reason ('shutdown' when the
     // scheduler closed while the store answered).
     const answered: Promise<void> = admission.then(ignore, ignore).finally(() => this.admitting.delete(answered));
@@ -907,7 +927,7 @@ export class Resilience {
       deadline: s.deadline,
       signal: s.request.signal,
       tryAdmit: () => tryAdmit(),
-      release: releaseAdmission,
+      release: (v) => this.releaseAdmission(v),
     };
     // Synchronous end to end when the store is (the in-memory default): no promise per admission.
     const withLimits = (budget: Reservation | undefined): MaybePromise<Admission<Admitted>> => {
@@ -2017,10 +2037,6 @@ function targetsPerProvider(policy: Policy): Record<string, number> {
 }
 
 /** Gives back an admission the scheduler could not hand to its caller (aborted while being admitted). */
-function releaseAdmission(v: { reservation?: Reservation; budget?: Reservation }): void {
-  void v.reservation?.fail('release');
-  void v.budget?.fail('release');
-}
 
 /**
  * What {@link streamingResult} hands out for one stream: its result's `complete` and `fail` call the
