@@ -127,4 +127,20 @@ describe('Resilience: a streamed request whose result is dropped unfinished', ()
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ outcome: 'success', output_tokens: 3 });
   });
+
+  // docs/concepts/limits.md: "A result dropped without either is completed with its estimate", also when
+  // its call reported partial usage when the stream opened (Anthropic's first event: output_tokens 1).
+  it('completes a dropped stream with its admitted estimate, not the partial usage reported at stream start', async () => {
+    const { engine, clock, records } = setup({}, { chat: { chain: ['a'] } }, { logger: { error: () => {}, warn: () => {} } });
+    const opens = async (_t: unknown, ctx: { reportUsage(u: { inputTokens: number; outputTokens: number }): void }) => {
+      ctx.reportUsage({ inputTokens: 10, outputTokens: 1 });
+      return { chunks: [] };
+    };
+    await (async () => {
+      await drive(clock, engine.execute({ route: 'chat', inputTokens: 10, maxOutputTokens: 400, stream: true }, opens));
+    })();
+    await collectUntil(() => records.length > 0);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ outcome: 'success', output_tokens: 400 });
+  });
 });

@@ -203,18 +203,19 @@ describe('upstream calls never charge an upstream with a body they cannot serial
 
 /** A real HTTP upstream on a free port; records what the gateway sent it. */
 async function upstreamServer(handler: (body: string, res: http.ServerResponse) => void) {
-  const seen: Array<{ headers: http.IncomingHttpHeaders; body: string }> = [];
+  const seen: Array<{ url: string; headers: http.IncomingHttpHeaders; body: string }> = [];
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
     req.on('end', () => {
-      seen.push({ headers: req.headers, body });
+      seen.push({ url: req.url ?? '', headers: req.headers, body });
       handler(body, res);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const { port } = server.address() as AddressInfo;
   return {
+    origin: `http://127.0.0.1:${port}`,
     baseURL: `http://127.0.0.1:${port}/v1`,
     seen,
     close: () =>
@@ -360,5 +361,52 @@ describe('credentialsOf', () => {
   it('cuts a Basic credential as its base64, its decoded user:password, its user and its password', () => {
     const encoded = Buffer.from('svc-user:p4ssw0rd-secret').toString('base64');
     expect(credentialsOf({ ...base, headers: { Authorization: `Basic ${encoded}` } })).toEqual([`Basic ${encoded}`, encoded, 'svc-user:p4ssw0rd-secret', 'svc-user', 'p4ssw0rd-secret']);
+  });
+});
+
+describe('a wrong baseURL on a real provider (its own JSON 404 for an unknown path) falls back and never answers 400', () => {
+  // The primary's 404 for a path that does not exist (a baseURL missing '/v1') fails the attempt and
+  // fast-b answers 200, whatever JSON the provider answers an unknown path with.
+  it.each([
+    ['OpenAI (baseURL without /v1)', { error: { message: 'Invalid URL (POST /chat/completions)', type: 'invalid_request_error', param: null, code: null } }],
+    ['Anthropic', { type: 'error', error: { type: 'not_found_error', message: 'Not Found' } }],
+    ['Azure OpenAI (wrong path / api-version)', { error: { code: '404', message: 'Resource not found' } }],
+  ])('%s', async (_name, notFoundBody) => {
+    const broken = await upstreamServer((_b, res) => reply(res, 404, notFoundBody));
+    const good = await upstreamServer((_b, res) => reply(res, 200, completionOf('fast-b')));
+    const gw = await startGateway({
+      primary: { kind: 'openai', baseURL: broken.origin, apiKey: 'upstream-secret-key' },
+      backup: { kind: 'openai', baseURL: good.baseURL, apiKey: 'upstream-secret-key' },
+    });
+    try {
+      const res = await gw.post({ model: 'support_reply', messages: [{ role: 'user', content: 'x' }] });
+      await res.text();
+      expect(broken.seen.map((r) => r.url)).toEqual(['/chat/completions']);
+      expect({ status: res.status, target: res.headers.get('x-llm-resilience-target'), backupCalls: good.seen.length }).toEqual({ status: 200, target: 'fast-b', backupCalls: 1 });
+    } finally {
+      await gw.close();
+      await broken.close();
+      await good.close();
+    }
+  });
+});
+
+describe('a Basic credential whose secret is the user name (`Basic base64(<key>:)`) is cut when the upstream echoes it', () => {
+  // `Basic base64(<key>:)` (Stripe-style): an upstream echoing the bare key must not bring it into alerts.
+  it('the bare key from the user part is redacted in alerts', async () => {
+    const key = 'tenant7Zq81LmX0pR4vKdW';
+    const up = await upstreamServer((_b, res) => reply(res, 401, { error: { message: `Incorrect API key provided: ${key}.`, type: 'invalid_request_error', code: 'invalid_api_key' } }));
+    const gw = await startGateway({ primary: { kind: 'openai', baseURL: up.baseURL, headers: { Authorization: `Basic ${Buffer.from(`${key}:`).toString('base64')}` } } });
+    try {
+      const alerts: string[] = [];
+      gw.engine.events.on('alert', (a) => alerts.push(a.message));
+      const res = await gw.post({ model: 'solo', messages: [{ role: 'user', content: 'x' }] });
+      await res.text();
+      expect(alerts.length).toBeGreaterThan(0);
+      expect(alerts.join('\n')).not.toContain(key);
+    } finally {
+      await gw.close();
+      await up.close();
+    }
   });
 });
