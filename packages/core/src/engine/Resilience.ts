@@ -1247,7 +1247,8 @@ export class Resilience {
         } catch (e) {
           if (!this.stopping.signal.aborted || s.request.signal?.aborted === true) throw e;
           // Shut down during the wait: rejected as queued work is (reason `shutdown`), with the chain's error.
-          const rejected: ResilienceEvents['queue'] = { trafficClass: cls, event: 'rejected', reason: 'shutdown', depth };
+          const waitedMs = Math.max(0, this.clock.now() - waitFrom);
+          const rejected: ResilienceEvents['queue'] = { trafficClass: cls, event: 'rejected', waitedMs, reason: 'shutdown', depth };
           this.events.emit('queue', rejected);
           this.metrics.queue(rejected);
           throw err;

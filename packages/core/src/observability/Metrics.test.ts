@@ -1,5 +1,5 @@
-import { combineMetrics, guardMetrics, noopMetrics, type LateUsageMetricEvent, type Metrics } from './Metrics';
-import { drive, scripted, setup } from '../engine/engineTestKit';
+import { combineMetrics, guardMetrics, noopMetrics, type LateUsageMetricEvent, type Metrics, type QueueMetricEvent } from './Metrics';
+import { drive, http, scripted, setup } from '../engine/engineTestKit';
 import { attemptRecord, fallbackRecord } from './testRecords';
 
 function recordingSink(log: string[], name: string): Metrics {
@@ -76,14 +76,14 @@ describe('combineMetrics', () => {
     ]);
   });
 
-  it('keeps going when a sink throws, and never throws itself', () => {
+  it('calls every sink when one throws, then throws its error on for the caller\'s guard', () => {
     const log: string[] = [];
     const m = combineMetrics(throwing, recordingSink(log, 'after'));
-    expect(() => m.request(fallbackRecord())).not.toThrow();
-    expect(() => m.attempt(attemptRecord(), { route: 'r', priority: 'live' })).not.toThrow();
-    expect(() => m.breaker({ key: 'k', scope: 'provider', from: 'open', to: 'half_open', reason: 'timer', at: 2 })).not.toThrow();
-    expect(() => m.queue({ trafficClass: 'live', event: 'rejected', reason: 'deadline', depth: 0 })).not.toThrow();
-    expect(() => m.lateUsage!(LATE)).not.toThrow();
+    expect(() => m.request(fallbackRecord())).toThrow('boom');
+    expect(() => m.attempt(attemptRecord(), { route: 'r', priority: 'live' })).toThrow('boom');
+    expect(() => m.breaker({ key: 'k', scope: 'provider', from: 'open', to: 'half_open', reason: 'timer', at: 2 })).toThrow('boom');
+    expect(() => m.queue({ trafficClass: 'live', event: 'rejected', reason: 'deadline', depth: 0 })).toThrow('boom');
+    expect(() => m.lateUsage!(LATE)).toThrow('boom');
     expect(log).toEqual([
       'after:request:req_123',
       'after:attempt:primary:r',
@@ -91,6 +91,57 @@ describe('combineMetrics', () => {
       'after:queue:live:rejected',
       'after:lateUsage:primary:300',
     ]);
+  });
+
+  it('throws an AggregateError when several sinks throw, after calling all of them', () => {
+    const log: string[] = [];
+    const m = combineMetrics(throwing, recordingSink(log, 'middle'), throwing);
+    let error: unknown;
+    try {
+      m.request(fallbackRecord());
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AggregateError);
+    expect((error as AggregateError).errors.map((e: Error) => e.message)).toEqual(['boom', 'boom']);
+    expect(log).toEqual(['middle:request:req_123']);
+  });
+
+  it('reports the rejection of an async sink through the promise it returns, leaving none unhandled', async () => {
+    const log: string[] = [];
+    const m = combineMetrics({ request: async () => Promise.reject(new Error('async boom')) }, recordingSink(log, 'after'));
+    const result = m.request(fallbackRecord()) as unknown as Promise<void>;
+    await expect(result).rejects.toThrow('async boom');
+    expect(log).toEqual(['after:request:req_123']);
+    const reported: unknown[] = [];
+    guardMetrics(m, (e) => reported.push(e)).request(fallbackRecord());
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(reported.map((e) => (e as Error).message)).toEqual(['async boom']);
+  });
+
+  it('sends the error of a sink inside it to the engine logger', async () => {
+    const errors: unknown[] = [];
+    const logger = { error: (...args: unknown[]) => errors.push(args), warn: () => {}, info: () => {}, debug: () => {} };
+    const log: string[] = [];
+    const broken = { request: () => { throw new Error('sink broke'); } };
+    const { engine, clock } = setup({}, undefined, { metrics: combineMetrics(broken, recordingSink(log, 'after')), logger });
+    const { fn } = scripted({});
+    await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+    expect(errors).toEqual([['a metrics sink threw; the engine ignored it', { method: 'request', error: 'Error: sink broke' }]]);
+    expect(log.filter((l) => l.startsWith('after:request'))).toHaveLength(1);
+  });
+
+  it('sends the error of a sink inside it to console.error when the engine has no logger', async () => {
+    const spy = jest.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const broken = { attempt: () => { throw new Error('sink broke'); } };
+      const { engine, clock } = setup({}, undefined, { metrics: combineMetrics(broken) });
+      const { fn } = scripted({});
+      await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, fn));
+      expect(spy).toHaveBeenCalledWith(expect.stringContaining("metrics sink's attempt() threw"), expect.objectContaining({ message: 'sink broke' }));
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   it('accepts partial sinks', () => {
@@ -172,5 +223,26 @@ describe('guardMetrics: an asynchronous sink that rejects', () => {
     } finally {
       process.off('unhandledRejection', onUnhandled);
     }
+  });
+});
+
+describe('queue events of a requeued chain (onExhausted: queue)', () => {
+  it('the shutdown rejection of a requeue wait carries waitedMs, as much as the record\'s queue wait', async () => {
+    const { engine, clock, records } = setup({}, { summary: { chain: ['long'], priority: 'batch', onExhausted: 'queue' } });
+    const events: QueueMetricEvent[] = [];
+    engine.events.on('queue', (e) => events.push(e));
+    const { fn } = scripted({ long: [http(503), http(503), http(503)] });
+    const outcome = engine.execute({ route: 'summary', inputTokens: 10 }, fn).catch((e: unknown) => e);
+    await clock.advance(1_000); // the chain is exhausted: the requeue wait starts
+    await clock.advance(500);
+    await engine.shutdown();
+    await outcome;
+    expect(events.map((e) => [e.event, e.reason])).toEqual([
+      ['enqueued', 'exhausted'],
+      ['rejected', 'shutdown'],
+    ]);
+    const rejected = events[1]!;
+    expect(records[0]!.queue_wait_ms).toBeGreaterThan(0);
+    expect(rejected.waitedMs).toBe(records[0]!.queue_wait_ms);
   });
 });

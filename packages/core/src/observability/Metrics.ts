@@ -46,7 +46,10 @@ export interface QueueMetricEvent {
   event: 'enqueued' | 'admitted' | 'rejected';
   /** How long the request waited in the queue (on `admitted` and `rejected`). */
   waitedMs?: number;
-  /** Why it was rejected: a short code (`deadline`, `queue_full`, `shutdown`). */
+  /**
+   * A short code: why it was rejected (`deadline`, `queue_full`, `shutdown`), or `exhausted` on the
+   * `enqueued` event of a chain requeued after every target failed (`onExhausted: 'queue'`).
+   */
   reason?: string;
   depth: number;
 }
@@ -196,8 +199,13 @@ export function guardMetrics(
 }
 
 /**
- * Sends every call to each sink in turn; one sink throwing does not stop the others nor reach the
- * engine. `undefined` entries are skipped, so optional sinks can be listed inline.
+ * Sends every call to each sink in turn; one sink throwing does not stop the others. Once every sink
+ * has been called, the error is thrown on (an `AggregateError` when several threw), so the caller's
+ * guard reports it: the engine sends it to `logger.error`, else `console.error`. A sink method that
+ * returns a promise (an `async` sink) makes the call return one too, rejected with the sinks' errors
+ * (thrown or rejected) once all have settled. Outside the engine, wrap the result in
+ * {@link guardMetrics} to handle the errors yourself. `undefined` entries are skipped, so optional
+ * sinks can be listed inline.
  *
  * @example
  * ```ts
@@ -205,12 +213,39 @@ export function guardMetrics(
  * ```
  */
 export function combineMetrics(...sinks: ReadonlyArray<Partial<Metrics> | undefined>): Metrics {
-  const guarded = sinks.filter((s): s is Partial<Metrics> => s != null).map((s) => guardMetrics(s));
+  const list = sinks.filter((s): s is Partial<Metrics> => s != null);
   const fanOut = {} as Metrics;
   for (const method of METHODS) {
-    (fanOut as unknown as Record<string, (...args: unknown[]) => void>)[method] = (...args: unknown[]) => {
-      for (const s of guarded) (s[method] as (...a: unknown[]) => void)(...args);
+    (fanOut as unknown as Record<string, (...args: unknown[]) => unknown>)[method] = (...args: unknown[]) => {
+      let errors: unknown[] | undefined;
+      let pending: Array<PromiseLike<unknown>> | undefined;
+      for (const s of list) {
+        const fn = s[method] as ((...a: unknown[]) => unknown) | undefined;
+        if (typeof fn !== 'function') continue;
+        try {
+          const result = fn.apply(s, args);
+          if (result !== undefined && typeof (result as { then?: unknown }).then === 'function') {
+            (pending ??= []).push(result as PromiseLike<unknown>);
+          }
+        } catch (error) {
+          (errors ??= []).push(error);
+        }
+      }
+      if (pending) {
+        // Every rejection is handled here (none left unhandled), and reported with the thrown errors.
+        const thrown = errors ?? [];
+        return Promise.allSettled(pending).then((results) => {
+          const all = [...thrown, ...results.flatMap((r) => (r.status === 'rejected' ? [r.reason] : []))];
+          if (all.length > 0) throw combinedError(all, method);
+        });
+      }
+      if (errors) throw combinedError(errors, method);
+      return undefined;
     };
   }
   return fanOut;
+}
+
+function combinedError(errors: unknown[], method: keyof Metrics): unknown {
+  return errors.length === 1 ? errors[0] : new AggregateError(errors, `${errors.length} metrics sinks failed in ${method}()`);
 }

@@ -7,6 +7,7 @@ import {
   type Histogram,
   type MetricData,
 } from '@opentelemetry/sdk-metrics';
+import { http, scripted, setup as engineSetup } from '../engine/engineTestKit';
 import { OpenTelemetryMetrics, OTEL_METRIC_NAMES as N } from './OpenTelemetryMetrics';
 import { attemptRecord, fallbackRecord } from './testRecords';
 
@@ -227,6 +228,40 @@ describe('OpenTelemetryMetrics', () => {
       ['rejected', 'deadline', 1],
     ]);
     expect(points(data, N.queueDepth).map((p) => p.value)).toEqual([0]);
+  });
+
+  it('keeps the reason of any queue event that has one: exhausted on a requeue\'s enqueued', async () => {
+    const { reader, sink } = setup();
+    sink.queue({ trafficClass: 'batch', event: 'enqueued', reason: 'exhausted', depth: 0 });
+    const events = points(await collect(reader), N.queueEvents).map((p) => [p.attributes['llm_resilience.queue.event'], p.attributes['llm_resilience.reason']]);
+    expect(events).toEqual([['enqueued', 'exhausted']]);
+  });
+
+  it('counts the enqueued (reason exhausted) and shutdown rejection of a chain the engine requeued', async () => {
+    const { reader, sink } = setup();
+    const { engine, clock } = engineSetup({}, { summary: { chain: ['long'], priority: 'batch', onExhausted: 'queue' } }, { metrics: sink });
+    const { fn } = scripted({ long: [http(503), http(503), http(503)] });
+    const outcome = engine.execute({ route: 'summary', inputTokens: 10 }, fn).catch((e: unknown) => e);
+    await clock.advance(1_000); // the chain is exhausted: the requeue wait starts
+    await clock.advance(500);
+    await engine.shutdown();
+    await outcome;
+    const data = await collect(reader);
+    const events = points(data, N.queueEvents).map((p) => [p.attributes['llm_resilience.queue.event'], p.attributes['llm_resilience.reason'], p.value]);
+    expect(events.sort()).toEqual([
+      ['enqueued', 'exhausted', 1],
+      ['rejected', 'shutdown', 1],
+    ]);
+    // The shutdown rejection carries its wait, so queue.wait sees it.
+    const wait = points(data, N.queueWait) as Array<DataPoint<Histogram>>;
+    expect(wait.map((p) => [p.attributes['llm_resilience.queue.event'], p.value.count])).toEqual([['rejected', 1]]);
+    expect(wait[0]!.value.sum).toBeGreaterThan(0);
+  });
+
+  it('gives cost_usd the unit {USD}: UCUM has no currency units, so the currency is an annotation', async () => {
+    const { reader, sink } = setup();
+    sink.request(fallbackRecord());
+    expect((await collect(reader)).get(N.cost)!.descriptor.unit).toBe('{USD}');
   });
 
   it('never puts user, team or tenant ids in attributes', async () => {

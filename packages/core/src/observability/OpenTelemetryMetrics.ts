@@ -189,6 +189,8 @@ export class OpenTelemetryMetrics implements Metrics {
     });
     this.cost = meter.createCounter(N.cost, {
       description: 'Spend in USD: estimated before the call, actual, or late (calls cut off that answered later).',
+      // UCUM has no currency units: a curly-brace annotation (like `{token}`) is how OTel writes one,
+      // and the GenAI conventions define no cost metric to follow.
       unit: '{USD}',
     });
     this.validationFailures = meter.createCounter(N.validationFailures, {
@@ -324,7 +326,8 @@ export class OpenTelemetryMetrics implements Metrics {
       const A = OTEL_ATTRIBUTES;
       const cls = { [A.trafficClass]: e.trafficClass };
       const event: Attributes = { ...cls, [A.queueEvent]: e.event };
-      if (e.event === 'rejected') event[A.reason] = reasonLabel(e.reason);
+      // Every event with a reason: a rejection's, and `exhausted` on the `enqueued` event of a requeued chain.
+      if (e.event === 'rejected' || e.reason !== undefined) event[A.reason] = reasonLabel(e.reason);
       this.queueEvents.add(1, event);
       if (e.waitedMs !== undefined && e.event !== 'enqueued') {
         this.queueWait.record(toSeconds(e.waitedMs), { ...cls, [A.queueEvent]: e.event });

@@ -222,6 +222,72 @@ describe('PrometheusMetrics', () => {
     expect(text).not.toContain('le="0.01",route="r"');
   });
 
+  it('keeps one queue_depth and breaker_state series per engine sharing a registry, told apart by `labels`', async () => {
+    const registry = new Registry();
+    const engineA = new PrometheusMetrics({ registry, labels: { engine: 'a' } });
+    const engineB = new PrometheusMetrics({ registry, labels: { engine: 'b' } });
+    engineA.queue({ trafficClass: 'batch', event: 'enqueued', depth: 3 });
+    engineB.queue({ trafficClass: 'batch', event: 'enqueued', depth: 1 });
+    engineB.queue({ trafficClass: 'batch', event: 'admitted', waitedMs: 10, depth: 0 });
+    engineB.breaker({ key: 'target:a', scope: 'target', from: 'closed', to: 'open', reason: 'error_rate', at: 1 });
+    engineA.breaker({ key: 'target:a', scope: 'target', from: 'closed', to: 'open', reason: 'error_rate', at: 2 });
+    engineB.breaker({ key: 'target:a', scope: 'target', from: 'half-open', to: 'closed', reason: 'probes_succeeded', at: 3 });
+    const text = await registry.metrics();
+    expect(lines(text, 'llm_resilience_queue_depth')).toEqual([
+      'llm_resilience_queue_depth{traffic_class="batch",engine="a"} 3',
+      'llm_resilience_queue_depth{traffic_class="batch",engine="b"} 0',
+    ]);
+    expect(lines(text, 'llm_resilience_breaker_state')).toEqual([
+      'llm_resilience_breaker_state{key="target:a",scope="target",engine="b"} 0',
+      'llm_resilience_breaker_state{key="target:a",scope="target",engine="a"} 2',
+    ]);
+  });
+
+  it('adds `labels` to every metric, counters and histograms included', async () => {
+    const registry = new Registry();
+    const sink = new PrometheusMetrics({ registry, labels: { engine: 'api' } });
+    playScenario(sink);
+    sink.queue({ trafficClass: 'batch', event: 'rejected', waitedMs: 5, reason: 'deadline', depth: 0 });
+    sink.breaker({ key: 'k', scope: 'target', from: 'closed', to: 'open', reason: 'error_rate', at: 0 });
+    sink.lateUsage({ route: 'r', priority: 'live', target: 't', provider: 'p', model: 'm', inputTokens: 1, outputTokens: 1, costUsd: 0.1, estimated: false });
+    const samples = (await registry.metrics()).split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    expect(samples.length).toBeGreaterThan(20);
+    expect(samples.filter((l) => !l.includes('engine="api"'))).toEqual([]);
+    expect(registry.getMetricsAsArray()).toHaveLength(16);
+  });
+
+  it('refuses `labels` that clash with the metrics\' own labels, the scrape\'s, or are not label names', () => {
+    const bad: Array<Record<string, string>> = [{ route: 'x' }, { instance: 'x' }, { le: 'x' }, { 'bad-name': 'x' }, { __x: 'x' }, { engine: 1 as unknown as string }];
+    for (const labels of bad) {
+      expect(() => new PrometheusMetrics({ registry: new Registry(), labels })).toThrow(expect.objectContaining({ code: 'ERR_LLMR_INVALID_OPTIONS' }));
+    }
+    expect(() => new PrometheusMetrics({ registry: new Registry(), labels: {} })).not.toThrow();
+  });
+
+  it('refuses a second instance on the registry with other `labels` names', () => {
+    const registry = new Registry();
+    new PrometheusMetrics({ registry, labels: { engine: 'a' } });
+    expect(() => new PrometheusMetrics({ registry, labels: { engine: 'b' } })).not.toThrow();
+    expect(() => new PrometheusMetrics({ registry })).toThrow(expect.objectContaining({ code: 'ERR_LLMR_METRIC_CONFLICT' }));
+    expect(() => new PrometheusMetrics({ registry, labels: { service: 'a' } })).toThrow(expect.objectContaining({ code: 'ERR_LLMR_METRIC_CONFLICT' }));
+  });
+
+  it('refuses a second instance on the registry asking for other histogram buckets', () => {
+    const registry = new Registry();
+    new PrometheusMetrics({ registry });
+    expect(() => new PrometheusMetrics({ registry, buckets: { duration: [1, 600] } })).toThrow(
+      expect.objectContaining({ code: 'ERR_LLMR_METRIC_CONFLICT', message: expect.stringContaining('buckets') }),
+    );
+    expect(() => new PrometheusMetrics({ registry, buckets: { queueWait: [1, 60] } })).toThrow(
+      expect.objectContaining({ code: 'ERR_LLMR_METRIC_CONFLICT' }),
+    );
+    // The same buckets (the defaults, or the same custom ones) share the histograms.
+    expect(() => new PrometheusMetrics({ registry })).not.toThrow();
+    const custom = new Registry();
+    new PrometheusMetrics({ registry: custom, buckets: { duration: [1, 600] } });
+    expect(() => new PrometheusMetrics({ registry: custom, buckets: { duration: [1, 600] } })).not.toThrow();
+  });
+
   it('defaults to the global registry', async () => {
     try {
       new PrometheusMetrics().request(fallbackRecord());

@@ -1,6 +1,6 @@
 // Types only: `prom-client` (an optional peer) is loaded lazily in the constructor unless passed in,
 // so importing core never requires it.
-import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { AttemptRecord, RequestRecord } from '../engine/types';
 import { ResilienceError } from '../errors/ResilienceError';
 import { loadOptionalPeer } from './loadOptionalPeer';
@@ -8,6 +8,17 @@ import type { AttemptMetricContext, BreakerMetricEvent, LateUsageMetricEvent, Me
 import { attemptErrorKind, breakerStateValue, reasonLabel, recordFacts, toSeconds } from './recordFacts';
 
 type PromClient = typeof import('prom-client');
+type Labels = Record<string, string>;
+/** What the sink uses of a prom-client metric (the metric itself, or one adding the constant labels). */
+interface CounterLike {
+  inc(labels: Labels, value?: number): void;
+}
+interface GaugeLike {
+  set(labels: Labels, value: number): void;
+}
+interface HistogramLike {
+  observe(labels: Labels, value: number): void;
+}
 
 /** Request and attempt durations, seconds (the GenAI semantic conventions' buckets). */
 const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
@@ -31,7 +42,23 @@ export interface PrometheusMetricsOptions {
   client?: PromClient;
   /** Histogram buckets in seconds. Defaults: GenAI-convention buckets (10 ms to 82 s) and 10 ms to 1 h for queue waits. */
   buckets?: { duration?: number[]; queueWait?: number[] };
+  /**
+   * Constant labels added to every metric of this instance, e.g. `{ engine: 'api' }`. Give each engine
+   * sharing a registry its own value: the gauges (`breaker_state`, `queue_depth`) then keep one series
+   * per engine instead of the last writer's value, and counters can be summed across engines. Every
+   * instance on one registry must use the same label names (else `ERR_LLMR_METRIC_CONFLICT`). Names must
+   * be valid Prometheus label names, not one of the metrics' own labels, nor `instance`/`job` (which the
+   * scrape sets) nor `le`/`quantile`. Default: none.
+   */
+  labels?: Readonly<Record<string, string>>;
 }
+
+/** Labels the metrics set themselves, or the scrape or histograms do: not allowed as constant labels. */
+const RESERVED_LABELS = new Set([
+  'route', 'priority', 'outcome', 'fallback_used', 'error_kind', 'target', 'provider', 'model', 'type', 'kind',
+  'reason', 'key', 'scope', 'from', 'to', 'traffic_class', 'event', 'le', 'quantile', 'instance', 'job',
+]);
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
 /**
  * A {@link Metrics} sink on `prom-client` (an optional peer dependency). Metric names, with the default prefix:
@@ -63,7 +90,9 @@ export interface PrometheusMetricsOptions {
  * adds only its estimated cost, as `kind="late_estimated"` (an upper bound).
  *
  * Labels never carry user ids or prompt text. Several instances on one registry share its metrics
- * (no "already registered" error). No method throws.
+ * (no "already registered" error): counters and histograms add up, but the gauges keep the last
+ * writer's value, so give each engine its own `labels` (e.g. `{ engine: 'api' }`), `prefix` or
+ * `registry`. Instances sharing a metric must agree on its labels and buckets. No method throws.
  *
  * @example
  * ```ts
@@ -76,27 +105,28 @@ export interface PrometheusMetricsOptions {
 export class PrometheusMetrics implements Metrics {
   /** The registry the metrics live on. */
   readonly registry: Registry;
-  private readonly requests: Counter;
-  private readonly requestDuration: Histogram;
-  private readonly attempts: Counter;
-  private readonly attemptDuration: Histogram;
-  private readonly tokens: Counter;
-  private readonly cost: Counter;
-  private readonly retries: Counter;
-  private readonly fallbacks: Counter;
-  private readonly skippedTargets: Counter;
-  private readonly rateLimitsAbsorbed: Counter;
-  private readonly validationFailures: Counter;
-  private readonly breakerState: Gauge;
-  private readonly breakerTransitions: Counter;
-  private readonly queueWait: Histogram;
-  private readonly queueRejections: Counter;
-  private readonly queueDepth: Gauge;
+  private readonly requests: CounterLike;
+  private readonly requestDuration: HistogramLike;
+  private readonly attempts: CounterLike;
+  private readonly attemptDuration: HistogramLike;
+  private readonly tokens: CounterLike;
+  private readonly cost: CounterLike;
+  private readonly retries: CounterLike;
+  private readonly fallbacks: CounterLike;
+  private readonly skippedTargets: CounterLike;
+  private readonly rateLimitsAbsorbed: CounterLike;
+  private readonly validationFailures: CounterLike;
+  private readonly breakerState: GaugeLike;
+  private readonly breakerTransitions: CounterLike;
+  private readonly queueWait: HistogramLike;
+  private readonly queueRejections: CounterLike;
+  private readonly queueDepth: GaugeLike;
 
   /**
    * @throws MissingPeerDependencyError when `prom-client` is not installed and no `client` is given.
    * @throws ResilienceError (`ERR_LLMR_METRIC_CONFLICT`) when the registry already holds a metric of the
-   * same name with another type or other labels.
+   * same name with another type, other labels or (a histogram) other buckets.
+   * @throws ResilienceError (`ERR_LLMR_INVALID_OPTIONS`) when a name in `labels` is not allowed or a value is not a string.
    */
   constructor(options: PrometheusMetricsOptions = {}) {
     const client = options.client ?? loadOptionalPeer<PromClient>('prom-client', 'PrometheusMetrics');
@@ -104,7 +134,7 @@ export class PrometheusMetrics implements Metrics {
     const p = options.prefix ?? 'llm_resilience_';
     const duration = options.buckets?.duration ?? DURATION_BUCKETS;
     const queueWait = options.buckets?.queueWait ?? QUEUE_WAIT_BUCKETS;
-    const m = new MetricFactory(client, this.registry);
+    const m = new MetricFactory(client, this.registry, checkConstLabels(options.labels));
 
     this.requests = m.counter(`${p}requests_total`, 'Requests that ended, by outcome.', [
       'route',
@@ -272,32 +302,74 @@ export class PrometheusMetrics implements Metrics {
   }
 }
 
-/** Creates metrics on a registry, or reuses the ones already there (same name, type and labels). */
+/**
+ * Checks the `labels` option: valid Prometheus names, none the metrics set themselves, string values.
+ * Returns undefined for none.
+ */
+function checkConstLabels(labels: Readonly<Record<string, string>> | undefined): Readonly<Record<string, string>> | undefined {
+  if (labels === undefined) return undefined;
+  const problems: string[] = [];
+  if (labels === null || typeof labels !== 'object' || Array.isArray(labels)) {
+    problems.push('`labels` must be an object of label names to string values');
+  } else {
+    for (const [name, value] of Object.entries(labels)) {
+      if (!LABEL_NAME.test(name) || name.startsWith('__')) problems.push(`'${name}' is not a valid Prometheus label name`);
+      else if (RESERVED_LABELS.has(name)) problems.push(`'${name}' is a label the metrics, histograms or the scrape already set`);
+      if (typeof value !== 'string') problems.push(`the value of '${name}' must be a string`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ResilienceError(`PrometheusMetrics: bad \`labels\`: ${problems.join('; ')}.`, {
+      kind: 'invalid_request',
+      code: 'ERR_LLMR_INVALID_OPTIONS',
+    });
+  }
+  const names = Object.keys(labels);
+  return names.length === 0 ? undefined : Object.freeze({ ...labels });
+}
+
+/**
+ * Creates metrics on a registry, or reuses the ones already there (same name, type, labels and, for a
+ * histogram, buckets). With constant labels, each metric is wrapped to add them to every call.
+ */
 class MetricFactory {
+  private readonly constLabels: Labels | undefined;
+  private readonly constNames: string[];
+
   constructor(
     private readonly client: PromClient,
     private readonly registry: Registry,
-  ) {}
-
-  counter(name: string, help: string, labelNames: string[]): Counter {
-    return (
-      this.reuse<Counter>(name, this.client.Counter, 'Counter', labelNames) ??
-      new this.client.Counter({ name, help, labelNames, registers: [this.registry] })
-    );
+    constLabels: Readonly<Labels> | undefined,
+  ) {
+    this.constLabels = constLabels && { ...constLabels };
+    this.constNames = constLabels ? Object.keys(constLabels) : [];
   }
 
-  gauge(name: string, help: string, labelNames: string[]): Gauge {
-    return (
-      this.reuse<Gauge>(name, this.client.Gauge, 'Gauge', labelNames) ??
-      new this.client.Gauge({ name, help, labelNames, registers: [this.registry] })
-    );
+  counter(name: string, help: string, labelNames: string[]): CounterLike {
+    const names = [...labelNames, ...this.constNames];
+    const metric =
+      this.reuse<CounterLike>(name, this.client.Counter, 'Counter', names) ??
+      new this.client.Counter({ name, help, labelNames: names, registers: [this.registry] });
+    const c = this.constLabels;
+    return c ? { inc: (labels, value) => metric.inc({ ...labels, ...c }, value) } : metric;
   }
 
-  histogram(name: string, help: string, labelNames: string[], buckets: number[]): Histogram {
-    return (
-      this.reuse<Histogram>(name, this.client.Histogram, 'Histogram', labelNames) ??
-      new this.client.Histogram({ name, help, labelNames, buckets, registers: [this.registry] })
-    );
+  gauge(name: string, help: string, labelNames: string[]): GaugeLike {
+    const names = [...labelNames, ...this.constNames];
+    const metric =
+      this.reuse<GaugeLike>(name, this.client.Gauge, 'Gauge', names) ??
+      new this.client.Gauge({ name, help, labelNames: names, registers: [this.registry] });
+    const c = this.constLabels;
+    return c ? { set: (labels, value) => metric.set({ ...labels, ...c }, value) } : metric;
+  }
+
+  histogram(name: string, help: string, labelNames: string[], buckets: number[]): HistogramLike {
+    const names = [...labelNames, ...this.constNames];
+    const metric =
+      this.reuse<HistogramLike>(name, this.client.Histogram, 'Histogram', names, buckets) ??
+      new this.client.Histogram({ name, help, labelNames: names, buckets, registers: [this.registry] });
+    const c = this.constLabels;
+    return c ? { observe: (labels, value) => metric.observe({ ...labels, ...c }, value) } : metric;
   }
 
   private reuse<T>(
@@ -305,9 +377,10 @@ class MetricFactory {
     ctor: abstract new (...args: never[]) => unknown,
     type: string,
     labelNames: string[],
+    buckets?: readonly number[],
   ): T | undefined {
     const existing = this.registry.getSingleMetric(name) as
-      | { constructor: { name: string }; labelNames?: readonly string[] }
+      | { constructor: { name: string }; labelNames?: readonly string[]; upperBounds?: readonly number[] }
       | undefined;
     if (!existing) return undefined;
     const existingLabels = [...(existing.labelNames ?? [])].sort().join(',');
@@ -319,6 +392,18 @@ class MetricFactory {
           `PrometheusMetrics needs a ${type} with labels [${labelNames.join(',')}]. Pass another \`prefix\` or \`registry\`.`,
         { kind: 'invalid_request', code: 'ERR_LLMR_METRIC_CONFLICT' },
       );
+    }
+    // A histogram's buckets (prom-client's `upperBounds`), compared as sorted sets of bounds.
+    if (buckets !== undefined) {
+      const sorted = (b: readonly number[]): string => [...b].sort((x, y) => x - y).join(',');
+      const existingBuckets = sorted(existing.upperBounds ?? []);
+      if (existingBuckets !== sorted(buckets)) {
+        throw new ResilienceError(
+          `The registry already has a histogram '${name}' with buckets [${existingBuckets}]; this PrometheusMetrics ` +
+            `asks for [${buckets.join(',')}]. Use the same \`buckets\` on every instance sharing the registry, or pass another \`prefix\` or \`registry\`.`,
+          { kind: 'invalid_request', code: 'ERR_LLMR_METRIC_CONFLICT' },
+        );
+      }
     }
     return existing as T;
   }
