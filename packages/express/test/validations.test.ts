@@ -252,6 +252,10 @@ describe('openAIGateway() start-up errors', () => {
       [up({ headers: { 'x-team': 5 } }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', "upstreams.primary.headers['x-team'] must be a string, got a number."],
       [up({ apiKey: 123 }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', 'upstreams.primary.apiKey must be a string, got a number.'],
       [up({ anthropicVersion: 2023 }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', 'upstreams.primary.anthropicVersion must be a string'],
+      // A misspelt field would be ignored (no key sent upstream, every call a 401): refused by name, value never quoted.
+      [up({ apikey: 'sk-upstream-secret-123' }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', "openAIGateway(): upstreams.primary.apikey is not an upstream option (did you mean 'apiKey'?); known: kind, baseURL, apiKey, headers, anthropicVersion."],
+      [up({ api_key: 'sk-upstream-secret-123' }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', "upstreams.primary.api_key is not an upstream option (did you mean 'apiKey'?)"],
+      [up({ header: { 'x-a': 'b' } }), 'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', "upstreams.primary.header is not an upstream option (did you mean 'headers'?)"],
       [{ auth: { k: 'alice' } }, 'ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', "openAIGateway(): the identity of client key 1 of 1 in options.auth must be an object such as { user: 'alice', team: 'support' }, got a string."],
       [{ auth: { k: { user: 'a' }, j: { user: 42 } } }, 'ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', 'the identity of client key 2 of 2 in options.auth: user must be a string, got a number.'],
       [{ auth: { k: { name: 'alice' } } }, 'ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH', 'has no user, team, tenant or environment'],
@@ -261,6 +265,7 @@ describe('openAIGateway() start-up errors', () => {
       const e = configError(() => openAIGateway({ ...base(), ...options } as unknown as OpenAIGatewayOptions));
       expect([e.code, e.message]).toEqual([code, expect.stringContaining(message)]);
       expect(e.help).toBe(`docs/express.md#${code.toLowerCase()}`);
+      expect(e.message).not.toContain('sk-upstream-secret-123');
     }
   });
 

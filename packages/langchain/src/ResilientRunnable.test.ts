@@ -1504,6 +1504,14 @@ describe('ResilientRunnable: Runnable contract', () => {
     expect(() => withResilience(m, { engine, route: 'toString' })).toThrow(/route 'toString' is not in the policy/);
   });
 
+  it('fails at construction when the required route is left out, naming the routes of the policy', () => {
+    const { engine } = manualEngine();
+    const m = fakeList(['x']);
+    // A JS caller, or a config spread without `route`: refused here, not at the first invoke().
+    expect(() => withResilience(m, { engine } as never)).toThrow(ResilientRunnableConfigError);
+    expect(() => withResilience(m, { engine } as never)).toThrow("route: required (one of 'chat', 'solo')");
+  });
+
   it('refuses invalid option values and unknown keys at creation, naming each option and what it expects', () => {
     const { engine } = manualEngine();
     const m = fakeList(['x']);

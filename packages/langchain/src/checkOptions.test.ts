@@ -29,7 +29,14 @@ describe('optionProblems', () => {
     expect(Object.keys(valid).sort()).toEqual([...OPTION_NAMES].sort());
     expect(optionProblems(valid)).toEqual([]);
     expect(problemsOf({ identity: () => ({ user: 'u' }), maxOutputTokens: 0, maxConcurrency: Infinity, innerRetries: 'ignore' })).toEqual([]);
-    expect(optionProblems({ ...Object.fromEntries(OPTION_NAMES.map((k) => [k, undefined])), engine })).toEqual([]);
+    expect(optionProblems({ ...Object.fromEntries(OPTION_NAMES.map((k) => [k, undefined])), engine, route: 'chat' })).toEqual([]);
+  });
+
+  it('reports a missing route as required, naming the routes of the policy when the engine is one', () => {
+    expect(optionProblems({ engine })).toEqual(["route: required (one of 'chat', 'solo')"]);
+    expect(optionProblems({ engine, route: undefined })).toEqual(["route: required (one of 'chat', 'solo')"]);
+    expect(optionProblems({ engine: 'engine' })[1]).toBe('route: required (the name of a route of the policy)');
+    expect(problemsOf({ route: '' })).toEqual(["route: expected the name of a route of the policy (one of 'chat', 'solo'), got ''"]);
   });
 
   it('names unknown keys, with the closest known option or where a per-call option goes', () => {
@@ -50,11 +57,11 @@ describe('optionProblems', () => {
   it('reports an engine that is not one, and checks what it can without its policy', () => {
     const engineProblem = (got: string) => `engine: expected a Resilience engine (the result of createResilience(policy)), got ${got}`;
     expect(optionProblems({ route: 'chat', priority: 'vip' })).toEqual([engineProblem('undefined')]);
-    expect(optionProblems({ engine: { execute: () => undefined }, priority: 3 })).toEqual([
+    expect(optionProblems({ engine: { execute: () => undefined }, route: 'chat', priority: 3 })).toEqual([
       engineProblem('an object without execute() and policy'),
       'priority: expected the name of a traffic class, got 3',
     ]);
-    expect(optionProblems({ engine: 'engine' })).toEqual([engineProblem("'engine'")]);
+    expect(optionProblems({ engine: 'engine', route: 'chat' })).toEqual([engineProblem("'engine'")]);
     expect(policyOf(engine)).toBe(engine.policy);
   });
 

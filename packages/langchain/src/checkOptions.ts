@@ -158,7 +158,8 @@ function fallbacksProblems(fallbacks: unknown): string[] {
 /**
  * What is wrong with the options of `withResilience`, one sentence each, as `<option path>: expected
  * <what>, got <value>`: an `engine` that is not one, unknown keys (with the closest known name),
- * values of the wrong type or out of range, and, checked against the engine's policy, a `priority` or
+ * values of the wrong type or out of range, a missing `route` (required), and, checked against the
+ * engine's policy, a `priority` or
  * `batchPriority` that is not a traffic class and a `dataClass` no target is approved for. Identity
  * values are described by type only. The route name and the runnable mapping are checked by
  * `TargetRunnables`.
@@ -174,10 +175,10 @@ export function optionProblems(o: Readonly<Record<string, unknown>>): string[] {
   const policy = policyOf(o.engine);
   const problems = policy ? [] : [engineProblem(o.engine)];
   for (const key of Object.keys(o)) if (!(OPTION_NAMES as readonly string[]).includes(key)) problems.push(unknownKeyProblem(key));
-  if (o.route !== undefined && !isNonEmptyString(o.route)) {
-    const routes = policy ? ` (one of ${quoted(Object.keys(policy.routes))})` : '';
-    problems.push(`route: expected the name of a route of the policy${routes}, got ${shown(o.route)}`);
-  }
+  const routes = policy ? ` (one of ${quoted(Object.keys(policy.routes))})` : '';
+  // Required: left out (a JS caller, a config spread without it), the first invoke() would be the first to fail.
+  if (o.route === undefined) problems.push(`route: required${routes || ' (the name of a route of the policy)'}`);
+  else if (!isNonEmptyString(o.route)) problems.push(`route: expected the name of a route of the policy${routes}, got ${shown(o.route)}`);
   problems.push(...targetsProblems(o.targets), ...fallbacksProblems(o.fallbacks), ...identityProblems(o.identity));
   for (const path of ['priority', 'batchPriority'] as const) {
     const p = priorityProblem(path, o[path], policy);

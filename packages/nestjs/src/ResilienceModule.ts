@@ -1,7 +1,7 @@
 import { createResilience, type Resilience } from '@llm-resilience/core';
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { checkAsyncOptions, checkEngineSource, checkModuleOptions, engineBuildError, optionsFromFactory } from './moduleOptions';
+import { checkAsyncOptions, checkEngineOptions, checkEngineSource, checkModuleOptions, engineBuildError, optionsFromFactory } from './moduleOptions';
 import { ResilienceService } from './ResilienceService';
 import {
   RESILIENCE_ENGINE,
@@ -25,6 +25,8 @@ import {
 export function engineFromOptions(options: ResilienceModuleOptions, where = 'ResilienceModule'): Resilience {
   checkEngineSource(options, where);
   if (options.engine !== undefined) return options.engine;
+  // Called without checkModuleOptions too: never let a top-level option drop one of engineOptions silently.
+  checkEngineOptions(options, where);
   try {
     return createResilience(options.policy!, {
       ...options.engineOptions,

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { createResilience, definePolicy, MemoryLimiterStore, type Resilience } from '@llm-resilience/core';
 import { RateLimited } from './decorators/RateLimited';
 import { checkAsyncOptions, checkEngineSource, checkModuleOptions } from './moduleOptions';
+import { engineFromOptions } from './ResilienceModule';
 import { NestConfigError } from './NestConfigError';
 import type { InboundLimitRule, ResilienceModuleOptions } from './types';
 
@@ -69,6 +70,25 @@ describe('checkModuleOptions', () => {
     expect(() => checkModuleOptions({ policy, engineOptions: 'fast' as never }, WHERE)).toThrow(
       /^ResilienceModule.forRoot engineOptions: expected a plain object of createResilience options, got 'fast'\./,
     );
+  });
+
+  it.each(['store', 'clock', 'logger', 'metrics'] as const)('refuses engineOptions.%s, a top-level option of the module, naming it and the option to use', (name) => {
+    const values = { store: new MemoryLimiterStore(), clock: { now: () => 0 }, logger: { warn: () => undefined }, metrics: {} };
+    const alone = errorOf(() => checkModuleOptions({ policy, engineOptions: { [name]: values[name] } as never }, WHERE));
+    expect(alone.code).toBe('ERR_LLMR_NEST_INVALID_OPTIONS');
+    expect(alone.message).toMatch(
+      new RegExp(`^ResilienceModule.forRoot engineOptions\\.${name}: not an option of engineOptions\\. Use the top-level \`${name}\` option of the module`),
+    );
+    // Next to the top-level one, which used to win silently and drop this one.
+    const both = errorOf(() => checkModuleOptions({ policy, [name]: values[name], engineOptions: { [name]: values[name] } } as never, WHERE));
+    expect(both.message).toContain(`engineOptions.${name}: not an option of engineOptions; next to the top-level \`${name}\` one of them would be dropped without a word.`);
+  });
+
+  it('refuses engineOptions.store in engineFromOptions too, when called without checkModuleOptions', () => {
+    const options = { policy, store: new MemoryLimiterStore(), engineOptions: { store: new MemoryLimiterStore() } } as never;
+    const e = errorOf(() => engineFromOptions(options, WHERE));
+    expect(e.code).toBe('ERR_LLMR_NEST_INVALID_OPTIONS');
+    expect(e.message).toMatch(/^ResilienceModule.forRoot engineOptions\.store: .*Use the top-level `store` option/);
   });
 
   it.each<[InboundLimitRule, string]>([

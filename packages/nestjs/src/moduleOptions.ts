@@ -66,13 +66,43 @@ export function checkEngineSource(options: unknown, where: string): asserts opti
   }
 }
 
+/** createResilience options that are module options of their own: inside `engineOptions` they are refused. */
+const ENGINE_OPTIONS_AT_TOP_LEVEL = ['store', 'clock', 'logger', 'metrics'] as const;
+
+/**
+ * Checks `engineOptions`: a plain object, without `store`, `clock`, `logger` or `metrics` (options of
+ * the module itself, which the module would put over those of `engineOptions`: given in both places,
+ * one would be dropped without a word). Throws `ERR_LLMR_NEST_INVALID_OPTIONS` naming
+ * `engineOptions.<key>` after `where`.
+ *
+ * @example
+ * ```ts
+ * checkEngineOptions({ policy, engineOptions: { store } }, 'ResilienceModule.forRoot');
+ * // throws: ResilienceModule.forRoot engineOptions.store: not an option of engineOptions; give it as the top-level `store` option ...
+ * ```
+ */
+export function checkEngineOptions(options: ResilienceModuleOptions, where: string): void {
+  const engineOptions: unknown = options.engineOptions;
+  if (engineOptions === undefined) return;
+  if (!isPlainObject(engineOptions)) {
+    throw invalid(`${where} engineOptions: expected a plain object of createResilience options, got ${shown(engineOptions)}.`);
+  }
+  for (const name of ENGINE_OPTIONS_AT_TOP_LEVEL) {
+    if (engineOptions[name] === undefined) continue;
+    const both = options[name] !== undefined ? `; next to the top-level \`${name}\` one of them would be dropped without a word` : '';
+    throw invalid(
+      `${where} engineOptions.${name}: not an option of engineOptions${both}. Use the top-level \`${name}\` option of the module: { policy, ${name} }.`,
+    );
+  }
+}
+
 /**
  * Checks every option of `ResilienceModule` when the application starts (the providers of
  * `forRoot` / `forRootAsync` call it), so a mistake stops the boot instead of failing each request:
  * no unknown option (a misspelt `limts` would be ignored); one engine source
  * ({@link checkEngineSource}); no engine-building options (`store`, `clock`, `logger`, `metrics`,
  * `engineOptions`) beside an `engine` passed in, which would ignore them; `engineOptions` a plain
- * object; `identity` a function; `audience` `internal` or `customer`; `limits` valid inbound rules
+ * object without `store`, `clock`, `logger` or `metrics` ({@link checkEngineOptions}); `identity` a function; `audience` `internal` or `customer`; `limits` valid inbound rules
  * (the same `ERR_LLMR_NEST_INVALID_LIMIT` as `@RateLimited({ limits })`); `shutdownEngine` a boolean;
  * `drainTimeoutMs` a number of ms from 0 to 2^31 - 1, and only for an engine the module shuts down (a
  * module-built one, or `engine` with `shutdownEngine: true`), which alone it drains. Errors name the option after `where` and show a value
@@ -100,9 +130,7 @@ export function checkModuleOptions(options: unknown, where: string): ResilienceM
       }
     }
   }
-  if (options.engineOptions !== undefined && !isPlainObject(options.engineOptions)) {
-    throw invalid(`${where} engineOptions: expected a plain object of createResilience options, got ${shown(options.engineOptions)}.`);
-  }
+  checkEngineOptions(options, where);
   if (options.identity !== undefined && typeof options.identity !== 'function') {
     throw invalid(`${where} identity: expected a function (context) => Identity | undefined, got ${shown(options.identity)}.`);
   }

@@ -1,4 +1,6 @@
+import { MAX_TIMER_MS } from '@llm-resilience/core';
 import { FakeProviderConfigError, modelSettings, validateConfig, validateFaults } from './config';
+import { MAX_SLEEP_MS } from './sse';
 
 function issuesOf(input: unknown): string[] {
   try {
@@ -60,6 +62,33 @@ describe('validateConfig', () => {
     expect(issuesOf({ models: {}, faults: [{ kind: 'stream_error', errorType: 'overload' }] })).toEqual([
       'config.faults[0].errorType: expected one of overloaded, rate_limit, server_error, got "overload"',
     ]);
+  });
+
+  it('refuses a delay above the longest timer Node keeps (it would fire after 1 ms), for every ms option that feeds one timer', () => {
+    expect(MAX_SLEEP_MS).toBe(MAX_TIMER_MS);
+    const over = MAX_TIMER_MS + 1;
+    const bound = `expected a number of ms <= ${MAX_TIMER_MS} (the longest timer Node keeps; a longer one fires after 1 ms), got`;
+    // A timeout fault meant to hang would answer at once: the scenario would silently test nothing.
+    expect(issuesOf({ models: { m: { contextWindow: 1000 } }, faults: [{ kind: 'timeout', delayMs: 3_000_000_000 }] })).toEqual([
+      `config.faults[0].delayMs: ${bound} 3000000000`,
+    ]);
+    expect(issuesOf({ models: {}, faults: [{ kind: 'slow_tokens', perTokenMs: over }] })).toEqual([`config.faults[0].perTokenMs: ${bound} ${over}`]);
+    expect(issuesOf({ models: { m: { contextWindow: 10, latency: { firstTokenMs: over, perTokenMs: over, jitterMs: over } } } })).toEqual([
+      `config.models["m"].latency.firstTokenMs: ${bound} ${over}`,
+      `config.models["m"].latency.perTokenMs: ${bound} ${over}`,
+      `config.models["m"].latency.jitterMs: ${bound} ${over}`,
+    ]);
+    expect(issuesOf({ models: { m: { contextWindow: 10, latency: { distribution: { p50: over, p95: over } } } } })).toEqual([
+      `config.models["m"].latency.distribution.p50: ${bound} ${over}`,
+      `config.models["m"].latency.distribution.p95: ${bound} ${over}`,
+    ]);
+    // firstTokenMs + jitterMs are waited in one timer.
+    expect(issuesOf({ models: { m: { contextWindow: 10, latency: { firstTokenMs: MAX_TIMER_MS, jitterMs: 1 } } } })).toEqual([
+      `config.models["m"].latency.jitterMs: expected firstTokenMs + jitterMs <= ${MAX_TIMER_MS} (one timer; a longer one fires after 1 ms), got ${MAX_TIMER_MS} + 1`,
+    ]);
+    expect(() => validateFaults([{ kind: 'slow_first_token', delayMs: over }], validateConfig({ models: {} }))).toThrow(/faults\[0\]\.delayMs: expected a number of ms <= 2147483647/);
+    // The bound itself is accepted.
+    expect(issuesOf({ models: { m: { contextWindow: 10, latency: { firstTokenMs: MAX_TIMER_MS, perTokenMs: MAX_TIMER_MS } } }, faults: [{ kind: 'timeout', delayMs: MAX_TIMER_MS }] })).toEqual([]);
   });
 
   it('allows faults on any model name when defaultModel is set', () => {

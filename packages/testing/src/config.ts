@@ -1,4 +1,5 @@
 import { FAULT_KINDS, STREAM_ERROR_TYPES } from './faults';
+import { MAX_SLEEP_MS } from './sse';
 import type { FakeModelConfig, FakeProviderConfig, FaultRule } from './types';
 
 /**
@@ -71,6 +72,16 @@ class Checker {
     if (opts.max !== undefined && v > opts.max) return this.fail(p, `expected a number <= ${opts.max}, got ${v}`);
   }
 
+  /** A delay of one `setTimeout`: a number of ms from 0 to 2^31 - 1 (Node fires a longer timer after 1 ms). */
+  timerMs(o: Obj, key: string, path: string, opts: { required?: boolean; positive?: boolean } = {}): void {
+    const before = this.issues.length;
+    this.number(o, key, path, opts.positive ? opts : { ...opts, min: 0 });
+    const v = o[key];
+    if (this.issues.length === before && typeof v === 'number' && v > MAX_SLEEP_MS) {
+      this.fail(`${path}.${key}`, `expected a number of ms <= ${MAX_SLEEP_MS} (the longest timer Node keeps; a longer one fires after 1 ms), got ${v}`);
+    }
+  }
+
   oneOf(o: Obj, key: string, path: string, values: readonly string[], required = false): void {
     const v = o[key];
     if (v === undefined) {
@@ -116,13 +127,19 @@ function checkModel(c: Checker, v: unknown, path: string): void {
     const lp = `${path}.latency`;
     const l = c.object(m.latency, lp, LATENCY_KEYS);
     if (l) {
-      for (const k of ['firstTokenMs', 'perTokenMs', 'jitterMs']) c.number(l, k, lp, { min: 0 });
+      for (const k of ['firstTokenMs', 'perTokenMs', 'jitterMs']) c.timerMs(l, k, lp);
+      // Time to first token is firstTokenMs plus up to jitterMs, waited in one timer.
+      const first = l.firstTokenMs;
+      const jitter = l.jitterMs;
+      if (typeof first === 'number' && typeof jitter === 'number' && first <= MAX_SLEEP_MS && jitter <= MAX_SLEEP_MS && first + jitter > MAX_SLEEP_MS) {
+        c.fail(`${lp}.jitterMs`, `expected firstTokenMs + jitterMs <= ${MAX_SLEEP_MS} (one timer; a longer one fires after 1 ms), got ${first} + ${jitter}`);
+      }
       if (l.distribution !== undefined) {
         const dp = `${lp}.distribution`;
         const d = c.object(l.distribution, dp, ['p50', 'p95']);
         if (d) {
-          c.number(d, 'p50', dp, { required: true, positive: true });
-          c.number(d, 'p95', dp, { required: true, positive: true });
+          c.timerMs(d, 'p50', dp, { required: true, positive: true });
+          c.timerMs(d, 'p95', dp, { required: true, positive: true });
           if (typeof d.p50 === 'number' && typeof d.p95 === 'number' && d.p95 < d.p50) c.fail(`${dp}.p95`, `expected p95 >= p50 (${d.p50}), got ${d.p95}`);
         }
         if (l.firstTokenMs !== undefined) c.fail(`${lp}.firstTokenMs`, 'use either firstTokenMs (+ jitterMs) or distribution, not both');
@@ -148,8 +165,8 @@ function checkFault(c: Checker, v: unknown, path: string, models: Set<string> | 
   c.number(f, 'every', path, { int: true, positive: true });
   c.number(f, 'count', path, { int: true, positive: true });
   c.number(f, 'retryAfterSeconds', path, { min: 0 });
-  c.number(f, 'delayMs', path, { min: 0 });
-  c.number(f, 'perTokenMs', path, { min: 0 });
+  c.timerMs(f, 'delayMs', path);
+  c.timerMs(f, 'perTokenMs', path);
   c.number(f, 'afterChunks', path, { int: true, min: 0 });
   c.oneOf(f, 'variant', path, ['openai', 'azure']);
   c.oneOf(f, 'errorType', path, STREAM_ERROR_TYPES);

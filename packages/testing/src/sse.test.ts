@@ -1,7 +1,7 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { SseEvent } from './protocol';
-import { formatSse, writeSse, type SseOutcome, type SsePacing } from './sse';
+import { formatSse, MAX_SLEEP_MS, sleep, writeSse, type SseOutcome, type SsePacing } from './sse';
 
 const EVENTS: SseEvent[] = [
   { event: 'start', data: '{"n":0}', tokens: 0 },
@@ -38,6 +38,21 @@ async function serve(pacing: SsePacing): Promise<{ body: string; error?: string;
     await new Promise((resolve) => server.close(resolve));
   }
 }
+
+describe('sleep', () => {
+  it('waits at most the longest timer Node keeps: a longer sum of delays is not fired after 1 ms', async () => {
+    const spy = jest.spyOn(globalThis, 'setTimeout');
+    const controller = new AbortController();
+    try {
+      const slept = sleep(MAX_SLEEP_MS + 1_000, controller.signal);
+      expect(spy).toHaveBeenLastCalledWith(expect.any(Function), MAX_SLEEP_MS);
+      controller.abort(new Error('done'));
+      await expect(slept).rejects.toThrow('done');
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
 
 describe('formatSse', () => {
   it('frames an event with and without a name', () => {

@@ -2,7 +2,20 @@ import type { ServerResponse } from 'node:http';
 import type { SseEvent } from './protocol';
 
 /**
+ * The longest delay one `setTimeout` keeps, 2^31 - 1 ms (about 24.8 days): Node fires a longer one
+ * after 1 ms. The same value as `MAX_TIMER_MS` of `@llm-resilience/core` (a dev dependency only here).
+ *
+ * @example
+ * ```ts
+ * MAX_SLEEP_MS; // 2147483647
+ * ```
+ */
+export const MAX_SLEEP_MS = 2_147_483_647;
+
+/**
  * Resolves after `ms` of real time; rejects when `signal` aborts (client gone or server stopping).
+ * A delay above {@link MAX_SLEEP_MS} (a sum of options each in range: time to first token plus a
+ * fault's delay, or per-token time × tokens) waits that long instead of Node's 1 ms.
  *
  * @example
  * ```ts
@@ -12,6 +25,7 @@ import type { SseEvent } from './protocol';
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason);
   if (ms <= 0) return Promise.resolve();
+  ms = Math.min(ms, MAX_SLEEP_MS);
   return new Promise((resolve, reject) => {
     const onAbort = () => {
       clearTimeout(timer);

@@ -1,13 +1,15 @@
-import { MAX_TIMER_MS } from '@llm-resilience/core';
+import { closestName, MAX_TIMER_MS } from '@llm-resilience/core';
 import { ExpressConfigError } from '../ExpressConfigError';
 import { checkAudience, checkBooleans, checkFunctions, checkLogger, invalidOption, shown, typeOf } from '../optionChecks';
-import type { OpenAIGatewayOptions } from '../types';
+import type { OpenAIGatewayOptions, UpstreamConfig } from '../types';
 import { BYTE_SIZE, parseByteSize } from './byteSize';
 import { isObject } from './chatTypes';
 
 const WHAT = 'openAIGateway()';
 const KINDS: readonly unknown[] = ['openai', 'anthropic'];
 const IDENTITY_FIELDS = ['user', 'team', 'tenant', 'environment'] as const;
+/** The fields of an upstream entry ({@link UpstreamConfig}): any other key is a typo that would go unread. */
+const UPSTREAM_FIELDS: readonly (keyof UpstreamConfig)[] = ['kind', 'baseURL', 'apiKey', 'headers', 'anthropicVersion'];
 /** A path prefix: `/`-separated segments of plain URL characters (no Express route syntax). */
 const PREFIX = /^(\/[A-Za-z0-9._~%-]*)*$/;
 
@@ -32,6 +34,16 @@ function checkUpstreams(upstreams: unknown): void {
       // Never the value itself: a misplaced API key (`upstreams: { openai: process.env.OPENAI_API_KEY }`) would be quoted.
       const got = isObject(u) ? (typeof u.kind === 'string' ? JSON.stringify(u.kind.slice(0, 20)) : typeof u.kind) : u === null ? 'null' : `a ${typeof u}, not an object`;
       fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.kind must be 'openai' or 'anthropic', got ${got}.`);
+    }
+    // A misspelt field (`apikey`, `api_key`, `header`) would be ignored: no key sent, every call a 401.
+    // Only the key's name is quoted, never its value.
+    for (const key of Object.keys(u)) {
+      if ((UPSTREAM_FIELDS as readonly string[]).includes(key)) continue;
+      const guess = closestName(key, UPSTREAM_FIELDS);
+      fail(
+        'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM',
+        `upstreams.${name}.${key} is not an upstream option${guess === undefined ? '' : ` (did you mean '${guess}'?)`}; known: ${UPSTREAM_FIELDS.join(', ')}.`,
+      );
     }
     let ok = false;
     try {
