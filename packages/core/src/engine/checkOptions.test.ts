@@ -43,7 +43,7 @@ describe('createResilience options', () => {
     expect(e.code).toBe('ERR_LLMR_INVALID_OPTIONS');
     expect(e.message.split('\n')).toEqual([
       'Invalid createResilience options:',
-      '  - options.retryBudget: expected false, or { maxTokens, tokenRatio } with finite numbers > 0, got object',
+      '  - options.retryBudget.maxTokens: expected a finite number > 0, got NaN',
       '  - options.tokenizer: expected an object with count(), got object',
       '  - options.random: expected a function, got 0.5',
       expect.stringMatching(/^ {2}- options\.loger: unknown option \(known: clock, store, tokenizer, logger, /),
@@ -51,6 +51,47 @@ describe('createResilience options', () => {
       '  - options.store: expected an object with reserve() and adjust(), got string',
     ]);
     expect(e.message).not.toContain('s3cret');
+  });
+
+  it('refuses an unknown retryBudget key (a misspelt maxToken), naming options.retryBudget.<key>', () => {
+    expect(errorOf({ retryBudget: { maxToken: 1 } }).message.split('\n')).toEqual([
+      'Invalid createResilience options:',
+      '  - options.retryBudget.maxToken: unknown option (known: maxTokens, tokenRatio)',
+    ]);
+  });
+
+  it('reports one problem per bad retryBudget field', () => {
+    expect(errorOf({ retryBudget: { tokenRatio: -1, maxTokens: Infinity } }).message.split('\n')).toEqual([
+      'Invalid createResilience options:',
+      '  - options.retryBudget.tokenRatio: expected a finite number > 0, got -1',
+      '  - options.retryBudget.maxTokens: expected a finite number > 0, got Infinity',
+    ]);
+    expect(errorOf({ retryBudget: true }).message).toContain('options.retryBudget: expected false, or { maxTokens, tokenRatio } with finite numbers > 0, got boolean');
+  });
+
+  it('refuses a metrics sink with no Metrics method (a misspelt requests)', () => {
+    expect(errorOf({ metrics: { requests() {} } }).message).toContain(
+      'options.metrics: expected an object with at least one of request(), attempt(), breaker(), queue(), lateUsage(), got object',
+    );
+    expect(errorOf({ metrics: {} }).message).toContain('options.metrics: expected an object with at least one of');
+  });
+
+  it('refuses a known metrics method that is not a function', () => {
+    expect(errorOf({ metrics: { request() {}, attempt: true } }).message.split('\n')).toEqual([
+      'Invalid createResilience options:',
+      '  - options.metrics.attempt: expected a function, got boolean',
+    ]);
+  });
+
+  it('accepts a partial metrics sink with other members, like a class instance with its own fields', () => {
+    class CountingSink {
+      readonly registry = new Map<string, number>();
+      request(): void {
+        this.registry.set('requests', (this.registry.get('requests') ?? 0) + 1);
+      }
+    }
+    expect(createResilience(policy, { metrics: new CountingSink() as never })).toBeDefined();
+    expect(createResilience(policy, { metrics: { lateUsage: () => undefined, label: 'x' } as never })).toBeDefined();
   });
 
   it('checks a logger level by level', () => {

@@ -1,5 +1,6 @@
 import { redactOptionProblems } from '../errors/Redactor';
 import { ResilienceError } from '../errors/ResilienceError';
+import type { Metrics } from '../observability/Metrics';
 import type { ResilienceOptions } from './types';
 
 /**
@@ -18,6 +19,11 @@ const withMethods =
     if (v === null || typeof v !== 'object') return expected;
     return methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function') ? undefined : expected;
   };
+/** The methods of `Metrics` (every one optional to the guard, which treats a missing one as a no-op). */
+const METRICS_METHODS = ['request', 'attempt', 'breaker', 'queue', 'lateUsage'] as const satisfies readonly (keyof Metrics)[];
+/** Fails to compile when `Metrics` gains a method this list does not name. */
+const everyMetricsMethod: Exclude<keyof Metrics, (typeof METRICS_METHODS)[number]> extends never ? true : never = true;
+void everyMetricsMethod;
 const positive: Check = (v) => (typeof v === 'number' && v > 0 && v < Infinity ? undefined : 'a finite number > 0');
 
 const CHECKS: Record<keyof ResilienceOptions, Check> = {
@@ -36,15 +42,34 @@ const CHECKS: Record<keyof ResilienceOptions, Check> = {
   usage: fn,
   text: fn,
   retryBudget: (v) => {
-    const expected = 'false, or { maxTokens, tokenRatio } with finite numbers > 0';
     if (v === false) return undefined;
-    if (v === null || typeof v !== 'object') return expected;
-    const { maxTokens, tokenRatio } = v as { maxTokens?: unknown; tokenRatio?: unknown };
-    if (maxTokens !== undefined && positive(maxTokens) !== undefined) return expected;
-    if (tokenRatio !== undefined && positive(tokenRatio) !== undefined) return expected;
-    return undefined;
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) return 'false, or { maxTokens, tokenRatio } with finite numbers > 0';
+    const problems: string[] = [];
+    for (const [key, value] of Object.entries(v)) {
+      if (value === undefined) continue;
+      if (key !== 'maxTokens' && key !== 'tokenRatio') {
+        problems.push(`options.retryBudget.${key}: unknown option (known: maxTokens, tokenRatio)`);
+        continue;
+      }
+      const expected = positive(value);
+      if (expected !== undefined) problems.push(`options.retryBudget.${key}: expected ${expected}, got ${typeOf(value)}`);
+    }
+    return problems.length > 0 ? { problems } : undefined;
   },
-  metrics: object,
+  metrics: (v) => {
+    const expected = `an object with at least one of ${METRICS_METHODS.map((m) => `${m}()`).join(', ')}`;
+    if (v === null || typeof v !== 'object') return expected;
+    const sink = v as Record<string, unknown>;
+    const problems: string[] = [];
+    for (const m of METRICS_METHODS) {
+      const method = sink[m];
+      if (method !== undefined && typeof method !== 'function') problems.push(`options.metrics.${m}: expected a function, got ${typeOf(method)}`);
+    }
+    if (problems.length > 0) return { problems };
+    // Other members are allowed, as on clock, store and logger: a sink is often a class instance with
+    // its own fields. But a sink with none of the methods (a misspelt `requests`) would drop everything.
+    return METRICS_METHODS.some((m) => typeof sink[m] === 'function') ? undefined : expected;
+  },
   defaultMaxOutputTokens: positive,
   breakerSync: withMethods('publish'),
   pacingSync: withMethods('publish'),
@@ -68,12 +93,15 @@ export const RESILIENCE_OPTION_NAMES: readonly string[] = Object.keys(CHECKS);
  * Checks the options of `createResilience` when the engine is created, so a wrong one fails at
  * start-up instead of on the first request (or, for a retry budget, after the first success).
  * Throws a {@link ResilienceError} (`ERR_LLMR_INVALID_OPTIONS`) listing every bad option with what
- * was expected; unknown options are reported too (a misspelt `loger` would otherwise do nothing).
+ * was expected; unknown options are reported too (a misspelt `loger` would otherwise do nothing), and
+ * so are unknown keys of the plain-data options `retryBudget` and `redact`. An object option with
+ * methods (`clock`, `store`, `logger`, `metrics`, ...) may carry other members, but a `metrics` sink
+ * must have at least one `Metrics` method.
  *
  * @example
  * ```ts
  * checkResilienceOptions({ retryBudget: { maxTokens: Number.NaN } });
- * // throws: options.retryBudget: expected false, or { maxTokens, tokenRatio } with finite numbers > 0, got object
+ * // throws: options.retryBudget.maxTokens: expected a finite number > 0, got NaN
  * ```
  */
 export function checkResilienceOptions(options: ResilienceOptions): void {

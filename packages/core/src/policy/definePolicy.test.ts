@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TIMER_MS } from '../clock';
 import { PolicyConfigError } from '../errors/ResilienceError';
 import { createResilience } from '../index';
 import { definePolicy } from './definePolicy';
@@ -439,5 +440,43 @@ describe('definePolicy: generated budget ids are unambiguous', () => {
       ],
     });
     expect(policy.budgets[0]!.id).not.toBe(policy.budgets[1]!.id);
+  });
+});
+
+describe('definePolicy: per-attempt timeouts fit in one timer', () => {
+  // An attempt timeout is one setTimeout; Node fires a delay above MAX_TIMER_MS after 1 ms, so every
+  // attempt would time out at once.
+  const route = (extra: object = {}) => ({ chat: { chain: ['fast-a'], ...extra } });
+
+  it.each([
+    ['timeout', { targets, routes: route(), timeout: '30d' }],
+    ['routes.chat.timeout', { targets, routes: route({ timeout: '30d' }) }],
+    ['targets.fast-a.timeout', { targets: { ...targets, 'fast-a': { ...targets['fast-a'], timeout: MAX_TIMER_MS + 1 } }, routes: route() }],
+  ])('refuses %s above MAX_TIMER_MS, naming the path and the bound', (path, input) => {
+    const lines = problems(input);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^${path.replace(/\./g, '\\.')}: expected a timeout .*between 1 ms and 2147483647 ms.*about 24\\.8 d`));
+  });
+
+  it('accepts a timeout of exactly MAX_TIMER_MS', () => {
+    const policy = definePolicy({ targets, routes: route({ timeout: MAX_TIMER_MS }), timeout: MAX_TIMER_MS });
+    expect(policy.routes.chat!.timeoutMs).toBe(MAX_TIMER_MS);
+  });
+});
+
+describe('definePolicy: backoff base above max', () => {
+  it.each(['exponential', 'decorrelated'] as const)('refuses a %s base above max (policy and route), naming retry.backoff.base', (strategy) => {
+    const backoff = { strategy, base: '1m', max: '1s' };
+    expect(problems({ targets, routes: { chat: { chain: ['fast-a'], retry: { backoff } } }, retry: { backoff } })).toEqual([
+      'routes.chat.retry.backoff.base: expected a base delay at most max (1000 ms), got 60000 ms (base defaults to 500 ms, max to 30000 ms)',
+      'retry.backoff.base: expected a base delay at most max (1000 ms), got 60000 ms (base defaults to 500 ms, max to 30000 ms)',
+    ]);
+  });
+
+  it('refuses a max below the default base, and accepts base equal to max', () => {
+    expect(problems({ targets, routes: { chat: { chain: ['fast-a'] } }, retry: { backoff: { strategy: 'exponential', max: '100ms' } } })).toEqual([
+      expect.stringMatching(/^retry\.backoff\.base: expected a base delay at most max \(100 ms\), got 500 ms/),
+    ]);
+    expect(definePolicy({ targets, routes: { chat: { chain: ['fast-a'] } }, retry: { backoff: { strategy: 'exponential', base: '1s', max: '1s' } } })).toBeDefined();
   });
 });

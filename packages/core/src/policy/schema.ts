@@ -1,13 +1,21 @@
 import { z } from 'zod';
 import { ERROR_KINDS, type ErrorKind } from '../errors/ErrorKind';
+import { MAX_TIMER_MS } from '../clock';
 import { parseDuration } from './duration';
 
 const DAY_MS = 86_400_000;
 
-const duration = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER) => {
+/**
+ * A per-attempt timeout becomes one `setTimeout` (shared per length, see AttemptTimers), and Node
+ * fires a delay above {@link MAX_TIMER_MS} after 1 ms: every attempt would time out at once.
+ */
+const timeout = (what: string) =>
+  duration(what, 1, MAX_TIMER_MS, ` (${MAX_TIMER_MS} ms, about 24.8 d, is the longest delay a timer honours)`);
+
+const duration = (what: string, min = 0, max = Number.MAX_SAFE_INTEGER, why = '') => {
   const expected = `expected ${what} (a number of ms or a duration string like '500ms', '1s', '1m', '1h', '1d'${
     min > 0 || max < Number.MAX_SAFE_INTEGER ? ` between ${min} ms and ${max} ms` : ''
-  })`;
+  })${why}`;
   return (
     z
       // A value of neither type gets this message too (not the first branch's "expected number").
@@ -116,9 +124,11 @@ export const targetSchema = z
         'Data classes this target is approved for. A request with a `dataClass` only goes to targets listing it. Omitted: approved only for requests without a data class.',
       ),
     /** Per-attempt timeout. */
-    timeout: duration('a timeout', 1)
+    timeout: timeout('a timeout')
       .optional()
-      .describe('Per-attempt timeout for this target (ms or `"30s"`); wins over the route and policy timeouts.'),
+      .describe(
+        'Per-attempt timeout for this target (ms or `"30s"`), 1 ms to 2147483647 ms (about 24.8 d, the longest timer delay); wins over the route and policy timeouts.',
+      ),
     /** Which tokenizer estimates prompts for this target. */
     tokenizer: z
       .enum(['openai', 'heuristic'])
@@ -139,14 +149,14 @@ const backoffSchema = z
     z
       .strictObject({
         strategy: z.literal('exponential').describe('Exponential backoff with full jitter: `random(0, min(max, base × 2^retry))`.'),
-        base: duration('a base delay').default(500).describe('Base delay.'),
+        base: duration('a base delay').default(500).describe('Base delay; at most `max`.'),
         max: duration('a maximum delay').default(30_000).describe('Largest delay.'),
       })
       .describe('Exponential backoff with full jitter.'),
     z
       .strictObject({
         strategy: z.literal('decorrelated').describe('Decorrelated jitter: `min(max, random(base, previous × 3))`.'),
-        base: duration('a base delay').default(500).describe('Base (and smallest) delay.'),
+        base: duration('a base delay').default(500).describe('Base (and smallest) delay; at most `max`.'),
         max: duration('a maximum delay').default(30_000).describe('Largest delay.'),
       })
       .describe('Decorrelated jitter.'),
@@ -157,6 +167,16 @@ const backoffSchema = z
       })
       .describe('Constant delay.'),
   ])
+  .superRefine((b, ctx) => {
+    // Both strategies compute min(max, ...): a base above max would be silently clamped to max.
+    if (b.strategy !== 'constant' && b.base > b.max) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['base'],
+        message: `expected a base delay at most max (${b.max} ms), got ${b.base} ms (base defaults to 500 ms, max to 30000 ms)`,
+      });
+    }
+  })
   .describe('Backoff between retries on the same target when the provider gave no hint.');
 
 export const retrySchema = z
@@ -272,7 +292,9 @@ export const routeSchema = z
       .optional()
       .describe('Error kinds that move to the next target once retries on the current one are used up; other kinds stop the request.'),
     /** Per-attempt timeout for this route (target timeouts win). */
-    timeout: duration('a timeout', 1).optional().describe('Per-attempt timeout for this route (a target timeout wins).'),
+    timeout: timeout('a timeout')
+      .optional()
+      .describe('Per-attempt timeout for this route, 1 ms to 2147483647 ms (about 24.8 d, the longest timer delay); a target timeout wins.'),
     /** Overall deadline for a request on this route, queue wait included. */
     deadline: duration('a deadline', 1)
       .optional()
@@ -439,7 +461,9 @@ export const policySchema = z
       .optional()
       .describe('Traffic classes by name. `live`, `batch` and `experiment` always exist; entries here override them or add new ones.'),
     /** Default per-attempt timeout. */
-    timeout: duration('a timeout', 1).optional().describe('Default per-attempt timeout (route and target timeouts win).'),
+    timeout: timeout('a timeout')
+      .optional()
+      .describe('Default per-attempt timeout, 1 ms to 2147483647 ms (about 24.8 d, the longest timer delay); route and target timeouts win.'),
     messages: messagesSchema.optional(),
     /** Prompts, keys and completions are never recorded unless this is true. */
     recordContent: z
