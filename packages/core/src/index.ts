@@ -175,6 +175,6 @@ export {
   type OpenTelemetryMetricsOptions,
 } from './observability/OpenTelemetryMetrics';
 export { PrometheusMetrics, type PrometheusMetricsOptions } from './observability/PrometheusMetrics';
-export { userMessageFor, type MessageAudience, type MessageKind, type MessageOverrides } from './observability/userMessage';
+export { messageKindOf, userMessageFor, type MessageAudience, type MessageKind, type MessageOverrides } from './observability/userMessage';
 export { toLogRecord, SEED_LOG_FIELDS, type LogRecord, type ToLogRecordOptions } from './observability/recordToLog';
 export { MissingPeerDependencyError } from './observability/loadOptionalPeer';

@@ -11,6 +11,7 @@ import {
   type ScopeDimension,
   type UsageAmounts,
 } from '@llm-resilience/core';
+import { isPromise } from './isPromise';
 import { ExpressConfigError } from './ExpressConfigError';
 import { asQuota, ruleView, type RuleView } from './rateLimitHeaders';
 import type { InboundLimitRule, InboundLimitStatus } from './types';
@@ -32,10 +33,6 @@ const METRICS: ReadonlySet<string> = new Set(['requests', 'inputTokens', 'output
  * ```
  */
 export const DEFAULT_INBOUND_ESTIMATE: Readonly<UsageAmounts> = Object.freeze({ inputTokens: 1, outputTokens: 1, costUsd: 0.000001 });
-
-function isPromiseLike<T>(v: T | PromiseLike<T>): v is PromiseLike<T> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
 
 /** An estimate of 0 on every metric: token and cost rules reserve nothing and are charged at settle. */
 const NOTHING: Readonly<UsageAmounts> = Object.freeze({ inputTokens: 0, outputTokens: 0, costUsd: 0 });
@@ -161,7 +158,7 @@ export class InboundLimits {
     if (this.usageLimiter === undefined) return;
     const settle = (d: LimitDecision): void | Promise<void> => (d.ok ? d.settle(usage) : undefined);
     const d = this.usageLimiter.reserve(ctx, NOTHING, 'request');
-    return isPromiseLike(d) ? Promise.resolve(d).then(settle) : settle(d);
+    return isPromise(d) ? Promise.resolve(d).then(settle) : settle(d);
   }
 
   /** Rule `id` as the user wrote it. */

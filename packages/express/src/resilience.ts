@@ -1,4 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { isPromise } from './isPromise';
 import { nonStringIdentityField, RateLimitExceededError, type Identity, type LimitContext, type LimitDecision, type LimitDenied, type Reservation, type UsageAmounts } from '@llm-resilience/core';
 import { checkResilienceOptions } from './checkResilienceOptions';
 import { ExpressConfigError } from './ExpressConfigError';
@@ -62,9 +63,6 @@ export function sendLimited(_req: Request, res: Response, _next: NextFunction, i
   });
 }
 
-function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
 
 /**
  * Express middleware (Express 5 and 4) that binds the shared engine to each request:

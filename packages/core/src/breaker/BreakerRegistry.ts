@@ -12,8 +12,8 @@ import {
   type BreakerTransition,
   type CircuitBreakerOptions,
   type ProbeRef,
-  isNeverFits,
 } from './CircuitBreaker';
+import { isNeverFits } from '../errors/isNeverFits';
 import { InvalidBreakerStateError } from './InvalidBreakerStateError';
 
 /**

@@ -1,4 +1,5 @@
 import type { ErrorKind } from '../errors/ErrorKind';
+import { isNeverFits } from '../errors/isNeverFits';
 import { TypedEmitter, type TypedEmitterOptions } from '../events/TypedEmitter';
 import type { BreakerPolicy } from '../policy/Policy';
 import { isBreakerState, type BreakerReason, type BreakerState, type BreakerStateName } from './BreakerState';
@@ -169,15 +170,6 @@ export interface BreakerSnapshot {
 const CLOSED: BreakerState = Object.freeze({ state: 'closed' });
 const HALF_OPEN: BreakerState = Object.freeze({ state: 'half-open', probesInFlight: 0, probeSuccesses: 0 });
 const ADMIT: BreakerAdmission = Object.freeze({ allowed: true, probe: false });
-
-/**
- * A `rate_limited` outcome whose retry hint is `Infinity`: the request alone exceeds the limit (OpenAI's
- * 429 "Request too large … must be reduced", a request larger than a bucket of our own limiter). It says
- * nothing about the target's health: no verdict, and no part in the 429 streak.
- */
-export function isNeverFits(kind: ErrorKind | undefined, retryAfterMs: number | undefined): boolean {
-  return kind === 'rate_limited' && retryAfterMs === Infinity;
-}
 
 function checkPolicy(key: string, p: BreakerPolicy): void {
   const fail = (field: string, expected: string, got: unknown) => {

@@ -17,7 +17,7 @@ import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
 import type { LimiterStore } from '../limits/LimiterStore';
 import { guardMetrics, noopMetrics, type Metrics } from '../observability/Metrics';
-import { userMessageFor } from '../observability/userMessage';
+import { messageKindOf, userMessageFor } from '../observability/userMessage';
 import type { BudgetRule, Policy, ResolvedTarget, RoutePolicy, TrafficClass } from '../policy/Policy';
 import { costUsd } from '../pricing/cost';
 import { unitRandom } from '../retry/unitRandom';
@@ -26,7 +26,7 @@ import { isLow, PACING_PUBLISH_INTERVAL_MS, type PacingStateSync } from '../paci
 import { PACING_MARGIN, ProviderQuota, type QuotaNeed } from '../pacing/ProviderQuota';
 import { SentCallLog } from '../pacing/SentCallLog';
 import { quotaShareRetryAfterMs } from '../pacing/shareRetryAfterMs';
-import { isNeverFits } from '../breaker/CircuitBreaker';
+import { isNeverFits } from '../errors/isNeverFits';
 import { PriorityScheduler } from '../scheduler/PriorityScheduler';
 import { QueueRejectedError } from '../scheduler/QueueRejectedError';
 import { defaultTokenizer } from '../tokens/defaultTokenizer';
@@ -921,7 +921,7 @@ export class Resilience {
     type Admitted = RequestAdmission;
     /** The scheduler's item, whose deadline a downgrade below may move earlier (it reads it after each try). */
     const item: ScheduleItem<Admitted> = {
-      now: s.clockAt,
+      now: queuedFrom,
       trafficClass: s.trafficClass.name,
       tenant: s.ctx.tenant,
       deadline: s.deadline,
@@ -1397,7 +1397,7 @@ export class Resilience {
                 if (last === undefined || !s.holding?.has(target.id)) {
                   const denied = RateLimitExceededError.fromDenial(d);
                   last = { kind: 'rate_limited', code: denied.code, message: denied.message, retryAfterMs: d.retryAfterMs, cause: denied };
-                  if (d.retryAfterMs !== Infinity) fixable = last;
+                  if (!isNeverFits(last.kind, d.retryAfterMs)) fixable = last;
                 }
                 continue chain;
               }
@@ -1588,7 +1588,7 @@ export class Resilience {
           else if (c.retryAfterMs !== undefined) attemptRecord.retryAfterMs = c.retryAfterMs;
           this.pushAttempt(s, attemptRecord);
           last = c;
-          if (c.retryAfterMs !== Infinity) fixable = c;
+          if (!isNeverFits(c.kind, c.retryAfterMs)) fixable = c;
           // The breaker's verdict first: giving back the attempt's reservation below may wait (a call
           // that ignores its signal) or fail (the store), and a half-open probe must not stay taken.
           if (timeoutMs < ownTimeoutMs && isInstance(err, AttemptTimeoutError)) {
@@ -1699,7 +1699,7 @@ export class Resilience {
           if (c.kind === 'context_length') s.minContext = Math.max(s.minContext, (target.contextWindow ?? s.inputTokens) + 1);
           // No wait fixes these on this target: a requeued run skips it (a 429 the request can never
           // pass, `retryAfterMs: Infinity`, included: it alone exceeds the target's limit).
-          if (c.kind === 'quota_exhausted' || c.kind === 'auth' || c.retryAfterMs === Infinity) (s.failedTargets ??= new Map()).set(target.id, c.kind);
+          if (c.kind === 'quota_exhausted' || c.kind === 'auth' || isNeverFits(c.kind, c.retryAfterMs)) (s.failedTargets ??= new Map()).set(target.id, c.kind);
           if (c.retryAfterMs !== undefined && c.retryAfterMs > 0) (s.notBefore ??= new Map()).set(target.id, this.clock.now() + c.retryAfterMs);
           this.events.emit('fallback', { requestId: s.requestId, route: route.name, from: target.id, kind: c.kind });
           continue chain;
@@ -1709,7 +1709,7 @@ export class Resilience {
     last ??= s.skipFailure;
     // "Can never pass" speaks for the chain only when every target tried said so: an earlier target's
     // 503 is what a later try may fix (a 503, not a 413 "shorten it").
-    if (last?.retryAfterMs === Infinity && fixable !== undefined) last = fixable;
+    if (isNeverFits(last?.kind, last?.retryAfterMs) && fixable !== undefined) last = fixable;
     throw new ChainExhaustedError(route.name, s.record, last && this.exposed(last), this.messageFor(last?.kind ?? 'unknown', s, last?.retryAfterMs));
   }
 
@@ -1945,7 +1945,7 @@ export class Resilience {
 
   /** The user message of a failure of `kind`; a rate limit with `retryAfterMs: Infinity` can never pass (`too_large`). */
   private messageFor(kind: ErrorKind | 'queued', s: RequestState, retryAfterMs?: number): string {
-    return userMessageFor(kind === 'rate_limited' && retryAfterMs === Infinity ? 'too_large' : kind, s.audience, s.route.messages);
+    return userMessageFor(kind === 'queued' ? kind : messageKindOf(kind, retryAfterMs), s.audience, s.route.messages);
   }
 
   private snapshotBreakers(s: RequestState): void {

@@ -1,4 +1,5 @@
 import { ERROR_KINDS, type ErrorKind } from './ErrorKind';
+import { isNeverFits } from './isNeverFits';
 
 /**
  * What a failure of the core means over HTTP: status, kind, stable code, retry hint, and the
@@ -90,7 +91,7 @@ export function httpErrorOf(err: unknown): HttpErrorInfo | undefined {
   const retry = field(err, 'retryAfterMs');
   // A rate limit the request can never pass (`retryAfterMs: Infinity`: it alone exceeds the limit, e.g.
   // OpenAI's 429 "Request too large"): 413, no Retry-After, so a client does not retry it as it is.
-  if (k === 'rate_limited' && retry === Infinity) status = 413;
+  if (typeof retry === 'number' && isNeverFits(k, retry)) status = 413;
   const out: HttpErrorInfo = { status, kind: k, code };
   if (typeof retry === 'number' && Number.isFinite(retry) && retry >= 0) out.retryAfterMs = retry;
   const message = field(err, 'userMessage');

@@ -1,4 +1,5 @@
 import type { ErrorKind } from '../errors/ErrorKind';
+import { isNeverFits } from '../errors/isNeverFits';
 import type { AudienceMessages } from '../policy/Policy';
 
 /**
@@ -98,4 +99,18 @@ export function userMessageFor(
   if (kind === 'queued') return messages.queued;
   if (audience === 'internal') return kind === 'rate_limited' ? messages.internal : (INTERNAL[kind] ?? messages.internal);
   return CUSTOMER[kind] ?? messages.customer;
+}
+
+/**
+ * The message kind of a failure: `'too_large'` for a rate limit the request can never pass (see
+ * {@link isNeverFits}), else its kind.
+ *
+ * @example
+ * ```ts
+ * messageKindOf('rate_limited', Infinity); // 'too_large'
+ * messageKindOf('rate_limited', 3000);     // 'rate_limited'
+ * ```
+ */
+export function messageKindOf(kind: ErrorKind, retryAfterMs: number | undefined): Exclude<MessageKind, 'queued'> {
+  return isNeverFits(kind, retryAfterMs) ? 'too_large' : kind;
 }

@@ -53,20 +53,8 @@ const GENERIC = {
   other: 'Something went wrong on our side. Please try again later.',
 };
 
-/**
- * The message kind of an error: `'too_large'` for a rate limit the request can never pass
- * (`rate_limited` with `retryAfterMs: Infinity`: it alone exceeds the limit, so no wait helps), else
- * its kind, as the engine words its errors.
- *
- * @example
- * ```ts
- * messageKindOf('rate_limited', Infinity); // 'too_large'
- * messageKindOf('rate_limited', 3000);     // 'rate_limited'
- * ```
- */
-export function messageKindOf(kind: ErrorKind, retryAfterMs: number | undefined): Exclude<MessageKind, 'queued'> {
-  return kind === 'rate_limited' && retryAfterMs === Infinity ? 'too_large' : kind;
-}
+/** The engine's own: `'too_large'` for a rate limit the request can never pass, else the kind. */
+export { messageKindOf } from '@llm-resilience/core';
 
 /**
  * The audience message of a kind when the error carries none (or carries one for another audience);
