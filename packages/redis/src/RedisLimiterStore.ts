@@ -125,7 +125,11 @@ export class RedisLimiterStore implements LimiterStore {
     this.local = new LocalFallbackLimiter(o.localFraction, o.clock);
     this.onEvent = o.onEvent;
     this.clock = o.clock;
-    this.releases = new ReleaseQueue(o.leaseMs, MAX_QUEUED_RELEASES);
+    // A kept release whose lease expired before Redis took it never reached Redis: the slot stayed held
+    // for the lease's whole lifetime. Reported like the other releases that will not be sent.
+    this.releases = new ReleaseQueue(o.leaseMs, MAX_QUEUED_RELEASES, (count) =>
+      this.emit({ type: 'adjustDropped', count, error: this.healthState.cause }),
+    );
     this.healthState = new RedisHealth({
       clock: o.clock,
       initialBackoffMs: o.initialBackoffMs,
@@ -350,7 +354,8 @@ export class RedisLimiterStore implements LimiterStore {
    * A reserve run that failed here (timed out, connection lost) may have run on Redis all
    * the same, and its reply, with the members of the leases it added, may never arrive: a reply lost
    * with the connection, or a run that ioredis sent again after reconnecting (then the first run's
-   * reply is lost). Its callers were answered without Redis (local fallback, or refused), so every
+   * reply is lost). A run whose reply could not be read did run: its reservations that got the
+   * failure are cleared the same way. Its callers were answered without Redis (local fallback, or refused), so every
    * lease tagged with the run's id is removed from each of its concurrency keys: kept with the slot
    * releases (`releasesQueued`) and sent with them, as replays, once Redis answers. Without this, such
    * a lease would hold its slot until it expires (`leaseMs`, 10 minutes by default).

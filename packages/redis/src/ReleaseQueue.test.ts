@@ -29,6 +29,24 @@ describe('ReleaseQueue', () => {
     expect(q.take(1000, 10)).toEqual([]);
   });
 
+  it('reports how many releases it drops because their lease has expired (onExpired)', () => {
+    const expired: number[] = [];
+    const q = new ReleaseQueue(1000, 10, (count) => expired.push(count));
+    q.add([release(1), release(2)], 0);
+    q.add([release(3)], 500);
+    expect(keys(q.take(999, 10))).toEqual(['k1', 'k2', 'k3']);
+    expect(expired).toEqual([]); // nothing expired: nothing reported
+
+    q.add([release(4), release(5)], 1000);
+    q.add([release(6)], 1500);
+    expect(keys(q.take(2000, 10))).toEqual(['k6']); // k4 and k5 are as old as a lease
+    expect(expired).toEqual([2]);
+    q.add([release(7)], 2000);
+    expect(q.take(3000, 10)).toEqual([]); // only an expired one was left
+    expect(expired).toEqual([2, 1]);
+    expect(q.size).toBe(0);
+  });
+
   it('puts a failed chunk back ahead of newer releases, and counts what does not fit', () => {
     const q = new ReleaseQueue(60_000, 3);
     q.add([release(1), release(2)], 0);

@@ -25,12 +25,13 @@ export function isLeaseRelease(a: LimitAdjustment): boolean {
  * Releases of concurrency slots held on Redis that could not be written there (Redis down or slower
  * than `timeoutMs`), kept so the store can send them again once Redis answers. Only lease releases
  * ({@link isLeaseRelease}) are kept. A release is kept for at most the lease lifetime: by then its
- * lease has expired on Redis and the slot is free anyway. At most `max` are kept; beyond that the
- * oldest go (counted by {@link add}).
+ * lease has expired on Redis and the slot is free anyway; {@link take} drops such releases and
+ * reports how many to `onExpired`. At most `max` are kept; beyond that the oldest go (counted by
+ * {@link add}).
  *
  * @example
  * ```ts
- * const queue = new ReleaseQueue(600_000, 100_000);
+ * const queue = new ReleaseQueue(600_000, 100_000, (count) => onEvent({ type: 'adjustDropped', count, error }));
  * const overflow = queue.add(releases, clock.now());
  * const batch = queue.take(clock.now(), 1000); // send; on failure: queue.putBack(batch)
  * ```
@@ -41,6 +42,8 @@ export class ReleaseQueue {
   constructor(
     private readonly leaseMs: number,
     private readonly max: number,
+    /** Told how many releases {@link take} dropped because their lease expired (never with 0). */
+    private readonly onExpired?: (count: number) => void,
   ) {}
 
   /** Releases waiting (some may be past their lease until the next {@link take}). */
@@ -57,13 +60,17 @@ export class ReleaseQueue {
     return over;
   }
 
-  /** Removes and returns up to `limit` releases whose lease may still be held, oldest first; drops the expired ones. */
+  /**
+   * Removes and returns up to `limit` releases whose lease may still be held, oldest first; drops the
+   * expired ones and reports how many to `onExpired`.
+   */
   take(now: number, limit: number): QueuedRelease[] {
     // Oldest first: the expired ones are at the front.
     let first = 0;
     while (first < this.entries.length && now - this.entries[first]!.at >= this.leaseMs) first++;
     const batch = this.entries.slice(first, first + limit);
     this.entries = this.entries.slice(first + limit);
+    if (first > 0) this.onExpired?.(first); // after the queue is updated: the listener may add to it
     return batch;
   }
 

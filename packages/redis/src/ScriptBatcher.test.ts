@@ -162,6 +162,44 @@ describe('ScriptBatcher', () => {
     await expect(throwing).rejects.toThrow('closed');
   });
 
+  it("when settle throws, fails only the calls it had not answered (an answered call's recover does not run) and hands them to unanswered", async () => {
+    const recovered: string[] = [];
+    const unanswered: Array<{ runId: string; contexts: unknown[]; error: unknown }> = [];
+    let runs = 0;
+    let throwing = true;
+    const { batcher, replies } = setup(16, true, {
+      settle: (reply, batch) => {
+        batch[0]!.resolve(`ok ${String(reply)}`);
+        if (throwing) throw new TypeError('unreadable reply');
+        batch.slice(1).forEach((e) => e.resolve(`ok ${String(reply)}`));
+      },
+      runId: () => `run${runs++}`,
+      unanswered: (runId, contexts, error) => unanswered.push({ runId, contexts, error }),
+    });
+    const recover = (name: string) => (e: unknown) => (recovered.push(name), `local ${name}: ${(e as Error).message}`);
+    const a = batcher.add(['a'], [1], 1, recover('a'), 'ctx-a');
+    const b = batcher.add(['b'], [1], 1, recover('b'), 'ctx-b');
+    const c = batcher.add(['c'], [1], 1, undefined, 'ctx-c');
+    await new Promise((r) => process.nextTick(r));
+    replies[0]!.resolve('x');
+    await expect(a).resolves.toBe('ok x');
+    await expect(b).resolves.toBe('local b: unreadable reply');
+    await expect(c).rejects.toThrow('unreadable reply');
+    expect(recovered).toEqual(['b']);
+    // Redis ran the whole batch: what it did for the calls that got the failure is the caller's to undo.
+    expect(unanswered).toEqual([{ runId: 'run0', contexts: ['ctx-b', 'ctx-c'], error: expect.any(TypeError) }]);
+
+    // The next batch is sent and answered as usual.
+    throwing = false;
+    const d = batcher.add(['d'], [1], 1, recover('d'), 'ctx-d');
+    const e = batcher.add(['e'], [1], 1, recover('e'), 'ctx-e');
+    await new Promise((r) => process.nextTick(r));
+    replies[1]!.resolve('y');
+    await expect(Promise.all([d, e])).resolves.toEqual(['ok y', 'ok y']);
+    expect(recovered).toEqual(['b']);
+    expect(unanswered).toHaveLength(1);
+  });
+
   describe('with run ids', () => {
     function withRunIds(extra: Partial<ScriptBatcherOptions<string>> = {}) {
       const stream = { current: {} as unknown };

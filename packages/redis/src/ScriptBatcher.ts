@@ -18,6 +18,11 @@ export interface BatchEntry<R> {
   context: unknown;
 }
 
+/** A queued call, with whether it was answered (by `settle`, or failed by it with {@link failEntry}). */
+interface QueuedEntry<R> extends BatchEntry<R> {
+  answered: boolean;
+}
+
 /**
  * Options of {@link ScriptBatcher}.
  *
@@ -64,7 +69,8 @@ export interface ScriptBatcherOptions<R> {
    * A run that failed (timeout, connection lost, error reply) may still have been applied by Redis,
    * its reply lost: called with the run's id, each call's `context` and the failure, after the calls
    * got it, so that the caller can undo what such a run did without its reply (the leases tagged with
-   * the id).
+   * the id). A run whose reply `settle` could not read (it threw) was applied by Redis: the calls
+   * `settle` had not answered get the error it threw, and come here with it too.
    */
   unanswered?: (runId: string, contexts: unknown[], error: unknown) => void;
 }
@@ -87,7 +93,7 @@ export interface ScriptBatcherOptions<R> {
  * ```
  */
 export class ScriptBatcher<R> {
-  private pending: BatchEntry<R>[] = [];
+  private pending: QueuedEntry<R>[] = [];
   private scheduled = false;
   private readonly flushBound = () => this.flush();
 
@@ -99,7 +105,23 @@ export class ScriptBatcher<R> {
    */
   add(keys: string[], units: (string | number)[], n: number, recover?: (error: unknown) => R, context?: unknown): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      this.pending.push({ keys, units, n, resolve, reject, recover, context });
+      const entry: QueuedEntry<R> = {
+        keys,
+        units,
+        n,
+        resolve: (result) => {
+          entry.answered = true;
+          resolve(result);
+        },
+        reject: (error) => {
+          entry.answered = true;
+          reject(error);
+        },
+        recover,
+        context,
+        answered: false,
+      };
+      this.pending.push(entry);
       if (this.pending.length >= this.options.maxBatch) {
         this.flush();
       } else if (!this.scheduled) {
@@ -164,7 +186,12 @@ export class ScriptBatcher<R> {
       try {
         settle(reply, batch);
       } catch (error) {
-        for (const e of batch) failEntry(e, error);
+        // Redis ran the batch but its reply cannot be read. The calls settle answered keep their answer
+        // (their `recover` must not run: it would apply the failure mode to an answered call); the
+        // others fail, and what Redis did for them goes to `unanswered`, as for a run whose reply was lost.
+        const failed = batch.filter((e) => !e.answered);
+        for (const e of failed) failEntry(e, error);
+        if (runId !== undefined && failed.length > 0) this.options.unanswered?.(runId, failed.map((e) => e.context), error);
       }
     }, fail);
   }

@@ -41,12 +41,13 @@ export type RedisFailureMode = 'fail-open' | 'fail-closed';
  * - `adjustDropped`: adjustments of charges made on Redis that could not be written there and will
  *   not be (Redis down; in `fail-open` mode extra charges are counted by the local fallback, refunds
  *   are not: it never held them): refunds, extra charges, budget changes; releases only when the store is closed with
- *   releases still waiting (call `flush()` first), when more than 100 000 wait, or when Redis refuses
- *   one three times with an error that is not an outage.
+ *   releases still waiting (call `flush()` first), when more than 100 000 wait, when one waited
+ *   `leaseMs` without Redis taking it (its lease expired there first: the slot was held that long), or
+ *   when Redis refuses one three times with an error that is not an outage.
  * - `releasesQueued`: releases of concurrency slots held on Redis that could not be written there.
  *   The store keeps them (at most the lease lifetime) and sends them once Redis answers again; until
  *   then those slots stay held on Redis. A reservation whose run timed out or lost its connection
- *   queues one too per concurrency key it charged: the removal of the leases that run may have added
+ *   (or whose reply could not be read) queues one too per concurrency key it charged: the removal of the leases that run may have added
  *   on Redis, its reply lost (see {@link RedisReplyLostError}).
  * - `releasesReplayed`: kept releases written to Redis. Each removes only its own lease, so a release
  *   whose first attempt did reach Redis (a timeout) frees nobody else's slot.
