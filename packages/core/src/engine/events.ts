@@ -23,7 +23,8 @@ export interface ResilienceEvents extends Record<string, unknown> {
   validation: { requestId: string; route: string; target: string; reason: string; action: 'retry-stricter' | 'fallback' | 'fail' };
   budget: { requestId: string; route: string; budget: string; event: 'downgrade' | 'exceeded'; to?: string };
   breaker: { key: string; scope: 'target' | 'provider'; from: string; to: string; reason: string; at: number };
-  queue: { trafficClass: string; event: 'enqueued' | 'admitted' | 'rejected'; waitedMs?: number; reason?: string; depth: number };
+  /** `failed`: queued work whose admission threw (e.g. the limiter's store is down); the request fails with that error. */
+  queue: { trafficClass: string; event: 'enqueued' | 'admitted' | 'rejected' | 'failed'; waitedMs?: number; reason?: string; depth: number };
   /**
    * A call cut off by its timeout, the deadline or the caller's abort kept running (it ignored
    * `ctx.signal`) and answered later. The provider billed it, so its usage was charged to the target's

@@ -34,7 +34,9 @@ export interface BreakerMetricEvent {
 }
 
 /**
- * Something happened in a traffic class's queue. `depth` is the queue length after the event.
+ * Something happened in a traffic class's queue. `depth` is the queue length after the event. Queued
+ * work leaves the queue with one `admitted`, `rejected` or `failed` event (`failed`: its admission
+ * threw, e.g. the limiter's store is down), so a depth gauge set from these events follows the queue.
  *
  * @example
  * ```ts
@@ -43,8 +45,8 @@ export interface BreakerMetricEvent {
  */
 export interface QueueMetricEvent {
   trafficClass: string;
-  event: 'enqueued' | 'admitted' | 'rejected';
-  /** How long the request waited in the queue (on `admitted` and `rejected`). */
+  event: 'enqueued' | 'admitted' | 'rejected' | 'failed';
+  /** How long the request waited in the queue (on `admitted`, `rejected` and `failed`). */
   waitedMs?: number;
   /**
    * A short code: why it was rejected (`deadline`, `queue_full`, `shutdown`), or `exhausted` on the

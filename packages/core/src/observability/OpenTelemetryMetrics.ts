@@ -108,7 +108,8 @@ export interface OpenTelemetryMetricsOptions {
  * Per request: `gen_ai.client.token.usage` (`gen_ai.token.type` = input | output; the tokens of the answer
  * the request used, none for a request that failed without one), `llm_resilience.requests`
  * (route, priority, outcome, fallback_used), `.request.duration`, `.retries`, `.fallbacks`, `.skipped_targets`
- * (by reason), `.rate_limits_absorbed` (provider 429s on the way to a success), `.cost_usd` (estimated | actual).
+ * (by reason), `.rate_limits_absorbed` (provider 429s on the way to a success; not a 429 the request can
+ * never pass, "Request too large"), `.cost_usd` (estimated | actual).
  * A call cut off by its timeout that answered later all the same (it ignored `ctx.signal`) adds one
  * `gen_ai.client.token.usage` point per token type and its cost as `.cost_usd` with cost kind `late`:
  * `actual` plus `late` is what providers billed (one that reported no usage: only its estimated cost,
@@ -184,7 +185,7 @@ export class OpenTelemetryMetrics implements Metrics {
       unit: '{target}',
     });
     this.rateLimitsAbsorbed = meter.createCounter(N.rateLimitsAbsorbed, {
-      description: 'Provider rate-limit errors (429) on requests that still succeeded.',
+      description: 'Provider rate-limit errors (429) on requests that still succeeded (a 429 the request can never pass excluded).',
       unit: '{error}',
     });
     this.cost = meter.createCounter(N.cost, {
@@ -198,12 +199,12 @@ export class OpenTelemetryMetrics implements Metrics {
       unit: '{reply}',
     });
     this.queueWait = meter.createHistogram(N.queueWait, {
-      description: 'Time spent queued before admission or rejection.',
+      description: 'Time spent queued before admission, rejection or failure.',
       unit: 's',
       advice: { explicitBucketBoundaries: QUEUE_WAIT_BUCKETS },
     });
     this.queueEvents = meter.createCounter(N.queueEvents, {
-      description: 'Queue events (enqueued, admitted, rejected).',
+      description: 'Queue events (enqueued, admitted, rejected, failed).',
       unit: '{event}',
     });
     this.queueDepth = meter.createGauge(N.queueDepth, {

@@ -183,6 +183,18 @@ describe('PrometheusMetrics', () => {
     expect(lines(text, 'llm_resilience_queue_depth')).toEqual(['llm_resilience_queue_depth{traffic_class="batch"} 0']);
   });
 
+  it('records queued work whose admission failed: its wait under event failed and the depth, not as a rejection', async () => {
+    const registry = new Registry();
+    const sink = new PrometheusMetrics({ registry });
+    sink.queue({ trafficClass: 'batch', event: 'enqueued', depth: 1 });
+    sink.queue({ trafficClass: 'batch', event: 'failed', waitedMs: 1500, depth: 0 });
+    const text = await registry.metrics();
+    expect(text).toContain('llm_resilience_queue_wait_seconds_sum{traffic_class="batch",event="failed"} 1.5');
+    expect(text).toContain('llm_resilience_queue_wait_seconds_count{traffic_class="batch",event="failed"} 1');
+    expect(lines(text, 'llm_resilience_queue_rejections_total')).toEqual([]);
+    expect(lines(text, 'llm_resilience_queue_depth')).toEqual(['llm_resilience_queue_depth{traffic_class="batch"} 0']);
+  });
+
   it('shares metrics between two instances on one registry instead of throwing "already registered"', async () => {
     const registry = new Registry();
     const a = new PrometheusMetrics({ registry });

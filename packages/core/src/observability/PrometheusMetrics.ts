@@ -82,6 +82,9 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
  * | `llm_resilience_queue_rejections_total` | counter | traffic_class, reason |
  * | `llm_resilience_queue_depth` | gauge | traffic_class |
  *
+ * `rate_limits_absorbed_total` counts provider 429s on requests that still succeeded, except a 429 the
+ * request can never pass (`neverFits`, OpenAI's "Request too large"): that is its size, not load.
+ *
  * Tokens and `actual` cost are those of the answers requests used: a request that failed without one
  * (every call refused, rejected at admission or in the queue, replies rejected by validation) adds no
  * tokens, only a stream that broke off with its usage given (`fail(error, usage)`) does; a call cut off by its timeout that
@@ -181,7 +184,7 @@ export class PrometheusMetrics implements Metrics {
     ]);
     this.rateLimitsAbsorbed = m.counter(
       `${p}rate_limits_absorbed_total`,
-      'Provider rate-limit errors (429) on requests that still succeeded.',
+      'Provider rate-limit errors (429) on requests that still succeeded (a 429 the request can never pass excluded).',
       ['route', 'target', 'provider'],
     );
     this.validationFailures = m.counter(
@@ -203,7 +206,7 @@ export class PrometheusMetrics implements Metrics {
     ]);
     this.queueWait = m.histogram(
       `${p}queue_wait_seconds`,
-      'Time spent queued before admission or rejection, in seconds.',
+      'Time spent queued before admission, rejection or failure, in seconds.',
       ['traffic_class', 'event'],
       queueWait,
     );

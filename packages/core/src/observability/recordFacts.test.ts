@@ -24,6 +24,19 @@ describe('recordFacts', () => {
     expect(facts.finalProvider).toBe('anthropic'); // the last target tried
   });
 
+  it('does not count a never-fits 429 ("Request too large") followed by a successful fallback as a rate limit absorbed', () => {
+    const record = fallbackRecord({
+      attempts: [
+        attemptRecord({ attempt: 1, targetAttempt: 1, outcome: 'error', errorKind: 'rate_limited', status: 429, neverFits: true }),
+        attemptRecord({ target: 'backup', provider: 'anthropic', model: 'model_b', attempt: 2, targetAttempt: 1 }),
+      ],
+      retry_count: 0,
+    });
+    const facts = recordFacts(record);
+    expect(facts.rateLimitsAbsorbed).toEqual([]);
+    expect(facts.fallbacksTo).toEqual(['backup']); // still a fallback
+  });
+
   it('counts a skipped primary as a fallback to the first target tried', () => {
     const r = fallbackRecord({
       attempts: [attemptRecord({ target: 'backup', provider: 'anthropic', model: 'model_b' })],
@@ -168,3 +181,40 @@ describe('recordFacts: a requeued run starting on a non-primary target', () => {
     expect(recordFacts(requeued).fallbacksTo).toEqual(['backup', 'third', 'backup']);
   });
 });
+
+/** The engine end to end: a 429 "Request too large" is the request's size, not load the library absorbed. */
+describe('rate limits absorbed and a 429 the request can never pass', () => {
+  const TOO_LARGE = http(429, {
+    error: {
+      message:
+        'Request too large for gpt-4o in organization org-abc on tokens per min (TPM): Limit 1000, Requested 2000. The input or output tokens must be reduced in order to run successfully.',
+      type: 'tokens',
+      code: 'rate_limit_exceeded',
+    },
+  });
+
+  it('counts an ordinary 429 served by the fallback but not a never-fits 429 served by the fallback', async () => {
+    const registry = new Registry();
+    const metrics = new PrometheusMetrics({ registry });
+    const { engine, clock } = setup({}, { chat: { chain: ['a', 'b'] } }, { metrics });
+
+    const tooLarge = scripted({ a: [TOO_LARGE], b: [ok()] });
+    const served = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, tooLarge.fn));
+    expect(served.record.outcome).toBe('success');
+    expect(served.record.final_target).toBe('b');
+    expect(served.record.attempts[0]).toMatchObject({ target: 'a', errorKind: 'rate_limited', neverFits: true });
+    expect(lines(await registry.metrics(), 'llm_resilience_rate_limits_absorbed_total')).toEqual([]);
+
+    // An ordinary 429 (load) on the way to a success is absorbed, and counted.
+    const loaded = scripted({ a: [http(429, {}, { 'retry-after': '3600' })], b: [ok()] });
+    const res = await drive(clock, engine.execute({ route: 'chat', inputTokens: 10 }, loaded.fn));
+    expect(res.record.outcome).toBe('success');
+    expect(lines(await registry.metrics(), 'llm_resilience_rate_limits_absorbed_total')).toEqual([
+      'llm_resilience_rate_limits_absorbed_total{route="chat",target="a",provider="openai"} 1',
+    ]);
+  });
+});
+
+function lines(text: string, name: string): string[] {
+  return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
+}

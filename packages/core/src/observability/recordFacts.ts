@@ -7,7 +7,11 @@ import type { AttemptRecord, RequestRecord } from '../engine/types';
 export interface RecordFacts {
   /** One entry per move to a later target: the target moved to. */
   fallbacksTo: string[];
-  /** Provider 429s on the way to a successful answer. */
+  /**
+   * Provider 429s on the way to a successful answer: rate pressure the engine absorbed. A 429 the
+   * request can never pass (`neverFits`, OpenAI's "Request too large") is not one: it is the request's
+   * size, not load, as for the breakers (see `isNeverFits`).
+   */
   rateLimitsAbsorbed: Array<{ target: string; provider: string }>;
   /** Provider of the target that answered (or was tried last). */
   finalProvider?: string;
@@ -45,7 +49,7 @@ export function recordFacts(record: RequestRecord): RecordFacts {
 
   const rateLimitsAbsorbed =
     record.outcome === 'success'
-      ? attempts.filter((a) => a.errorKind === 'rate_limited').map((a) => ({ target: a.target, provider: a.provider }))
+      ? attempts.filter(absorbedRateLimit).map((a) => ({ target: a.target, provider: a.provider }))
       : [];
 
   let final = record.final_target ? [...attempts].reverse().find((a) => a.target === record.final_target) : undefined;
@@ -57,6 +61,23 @@ export function recordFacts(record: RequestRecord): RecordFacts {
   const tokens = usedTokens(record);
   if (tokens) facts.tokens = tokens;
   return facts;
+}
+
+/**
+ * True for an attempt that `rate_limits_absorbed` counts (when the request succeeded): a provider 429
+ * of rate pressure, which a wait, retry or fallback got past. A 429 the request can never pass
+ * (`neverFits`: it alone exceeds the limit, OpenAI's "Request too large") is not rate pressure and
+ * not counted, as it is no breaker verdict (see `isNeverFits`).
+ *
+ * @example
+ * ```ts
+ * absorbedRateLimit({ errorKind: 'rate_limited' });                  // true
+ * absorbedRateLimit({ errorKind: 'rate_limited', neverFits: true }); // false: "Request too large"
+ * absorbedRateLimit({ errorKind: 'overloaded' });                    // false
+ * ```
+ */
+export function absorbedRateLimit(a: Pick<AttemptRecord, 'errorKind' | 'neverFits'>): boolean {
+  return a.errorKind === 'rate_limited' && a.neverFits !== true;
 }
 
 /**

@@ -130,6 +130,40 @@ describe('PriorityScheduler', () => {
       expect(scheduler.stats().classes.live!.failed).toBe(2);
     });
 
+    it('reports queued work whose tryAdmit throws with a failed event, so queue depth and outcomes stay consistent', async () => {
+      const clock = new ManualClock(0);
+      const seen: Array<{ event: QueueEvent; depth: number }> = [];
+      const scheduler: PriorityScheduler = new PriorityScheduler({
+        clock,
+        classes: CLASSES,
+        onEvent: (e) => seen.push({ event: e, depth: scheduler.queuedOf(e.trafficClass) }),
+      });
+      const boom = new Error('store down');
+      let tries = 0;
+      const t = track(
+        scheduler.schedule({
+          trafficClass: 'batch',
+          tenant: 'acme',
+          tryAdmit: (): Admission<string> => {
+            if (++tries === 1) return { ok: false, retryAfterMs: 1_000, reason: 'rule:test' };
+            throw boom;
+          },
+        }),
+      );
+      await clock.advance(0);
+      expect(seen.map((s) => [s.event.type, s.depth])).toEqual([['enqueued', 1]]);
+      await clock.advance(1_000);
+      expect(t.status).toBe('rejected');
+      expect(t.error).toBe(boom);
+      expect(tries).toBe(2);
+      expect(seen.map((s) => [s.event.type, s.depth])).toEqual([
+        ['enqueued', 1],
+        ['failed', 0],
+      ]);
+      expect(seen[1]!.event).toEqual({ type: 'failed', trafficClass: 'batch', tenant: 'acme', waitedMs: 1_000, error: boom });
+      expect(scheduler.stats().classes.batch).toMatchObject({ queued: 0, failed: 1 });
+    });
+
     it('rejects an unknown traffic class with a coded error', async () => {
       const { scheduler, pool } = setup({ free: 1 });
       const err = await scheduler.schedule({ trafficClass: 'nope', tryAdmit: pool.admit('a') }).catch((e: unknown) => e);

@@ -124,8 +124,10 @@ function waitFor(retryAfterMs: number): number {
  * - **Expiry**: deadlines and max waits are enforced by the timer, also while a pump is waiting on a
  *   slow `tryAdmit` (work whose own `tryAdmit` is in flight is settled when that call returns).
  * - **Never lost**: work is admitted, or rejected with a {@link QueueRejectedError} whose reason is
- *   `limited`, `deadline`, `max-wait`, `queue-full`, `aborted` or `shutdown`. An admitted value is
- *   always delivered (or handed to the item's `release`).
+ *   `limited`, `deadline`, `max-wait`, `queue-full`, `aborted` or `shutdown`, or with what its
+ *   `tryAdmit` threw. An admitted value is always delivered (or handed to the item's `release`).
+ * - **Events**: queued work leaves the queue with exactly one `admitted`, `rejected` or `failed`
+ *   event (see {@link QueueEvent}), so a depth gauge or outcome counter fed from them never drifts.
  *
  * @example
  * ```ts
@@ -925,9 +927,15 @@ export class PriorityScheduler {
     e.reject(this.rejection(e.cls, e.item, reason, e.arrivedAt, now, extra ? Object.assign(details, extra) : details));
   }
 
+  /** Queued work whose `tryAdmit` threw: leaves the queue (reported as `failed`) with that error. */
   private failEntry(e: Entry, err: unknown): void {
     this.finish(e);
-    e.cls.failed++;
+    const cls = e.cls;
+    cls.failed++;
+    if (this.onEvent !== undefined) {
+      const waitedMs = this.clock.now() - e.arrivedAt;
+      this.emit({ type: 'failed', trafficClass: cls.name, tenant: e.item.tenant, waitedMs, error: err });
+    }
     e.reject(err);
   }
 

@@ -77,13 +77,17 @@ export interface Scheduled<T> {
 
 /**
  * Queue activity, for the engine's event emitter and metrics. `admitted` is reported only for work
- * that waited in the queue (fast-path admissions are counted in `stats()` but emit nothing).
+ * that waited in the queue (fast-path admissions are counted in `stats()` but emit nothing); likewise
+ * `failed` (its `tryAdmit` threw or rejected, e.g. the limiter's store is down) only for queued work,
+ * a fast-path failure being counted in `stats().classes[c].failed` alone. Every item that was
+ * `enqueued` leaves the queue with exactly one `admitted`, `rejected` or `failed` event.
  * Tenant ids are included; prompt text and keys never are.
  *
  * @example
  * ```ts
  * new PriorityScheduler({ clock, classes, onEvent: (e) => {
  *   if (e.type === 'rejected') metrics.count('queue_rejected', { class: e.trafficClass, reason: e.reason });
+ *   if (e.type === 'failed') logger.warn('admission failed', { class: e.trafficClass, error: e.error });
  * } });
  * ```
  */
@@ -98,6 +102,14 @@ export type QueueEvent =
       retryAfterMs: number | undefined;
     }
   | { type: 'admitted'; trafficClass: string; tenant: string | undefined; waitedMs: number }
+  | {
+      /** Queued work whose `tryAdmit` threw or rejected: `schedule` rejected with that `error`. */
+      type: 'failed';
+      trafficClass: string;
+      tenant: string | undefined;
+      waitedMs: number;
+      error: unknown;
+    }
   | {
       type: 'rejected';
       trafficClass: string;
