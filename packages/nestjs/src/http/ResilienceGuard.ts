@@ -1,4 +1,4 @@
-import { Limiter, limitKey, retryAfterSeconds, type Identity, type LimitContext, type LimitRule, type ScopeDimension } from '@llm-resilience/core';
+import { Limiter, limitKey, messageKindOf, retryAfterSeconds, type Identity, type LimitContext, type LimitRule, type ScopeDimension } from '@llm-resilience/core';
 import { HttpException, Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
@@ -17,7 +17,7 @@ import {
   type InboundRuleSet,
 } from './requestState';
 import { SubsetCache } from './SubsetCache';
-import { audienceOf, inboundLimitMessage, setResponseHeader, type ResilienceErrorBody } from './messages';
+import { audienceOf, inboundLimitMessage, messageFor, setResponseHeader, type ResilienceErrorBody } from './messages';
 import { defaultIdentity, identitySource } from './requestIdentity';
 import { checkIdentity } from '../identityCheck';
 import { helpLink } from '../NestConfigError';
@@ -27,7 +27,7 @@ import { identityScopedRuleIds, isEmptyIdentity, shouldWarnUndefinedIdentity, wa
 const ONE_REQUEST = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
 
 /**
- * What {@link ResilienceGuard.throwLimited} gets to build its 429.
+ * What {@link ResilienceGuard.throwLimited} gets to build its 429 (413 when `retryAfterMs` is `Infinity`).
  *
  * @example
  * ```ts
@@ -72,7 +72,8 @@ interface Compiled extends InboundRuleSet {
  * Guards controllers with inbound request limits: the module's `limits` plus those of `@RateLimited`
  * on the controller class and handler, keyed by the request's identity and route, counted in the
  * engine's store (so Redis shares them across processes). A denied request gets a 429 with
- * `Retry-After` and the audience message; the handler does not run. The identity is the request's as
+ * `Retry-After` and the audience message (a 413 without `Retry-After` when the rule can never let it
+ * through); the handler does not run. The identity is the request's as
  * it is when the guard runs: an auth guard that sets `req.user` must run before it (a global guard
  * registered earlier, for a global `ResilienceGuard`), or the default identity falls back to the client
  * IP. `ResilienceInterceptor`, which runs after every guard, finds the identity again for the
@@ -258,17 +259,28 @@ export class ResilienceGuard implements CanActivate {
     return handlerInboundRules(this.moduleRules, options?.limits, handler).map((r) => r.rule);
   }
 
-  /** Responds 429 with `Retry-After` and the audience message (never provider names or quotas for customers). */
+  /**
+   * Responds 429 with `Retry-After` and the audience message (never provider names or quotas for
+   * customers). A request the rule can never let through (`retryAfterMs: Infinity`: a bucket smaller
+   * than one request, from rules an overridden {@link getLimits} made up) gets a 413 without
+   * `Retry-After`, worded as too large for customers ("shorten it", never "wait a moment"), as the
+   * rest of the library answers a rate limit no wait lets a request pass.
+   */
   protected throwLimited(context: ExecutionContext, details: InboundLimitedDetails): never {
-    const seconds = retryAfterSeconds(details.retryAfterMs);
+    const tooLarge = messageKindOf('rate_limited', details.retryAfterMs) === 'too_large';
+    const status = tooLarge ? 413 : 429;
+    const seconds = tooLarge ? undefined : retryAfterSeconds(details.retryAfterMs);
     if (seconds !== undefined) setResponseHeader(context.switchToHttp().getResponse(), 'Retry-After', seconds);
     const body: ResilienceErrorBody = {
-      statusCode: 429,
+      statusCode: status,
       error: 'rate_limited',
       code: 'ERR_LLMR_NEST_INBOUND_LIMITED',
-      message: inboundLimitMessage(details.audience, details.ruleId, details.retryAfterMs),
+      message:
+        tooLarge && details.audience === 'customer'
+          ? messageFor('too_large', 'customer', this.resilience.engine, details.route)
+          : inboundLimitMessage(details.audience, details.ruleId, details.retryAfterMs),
     };
-    throw new HttpException(body, 429);
+    throw new HttpException(body, status);
   }
 
   private reportUndefinedIdentity(context: ExecutionContext, ruleIds: readonly string[]): void {
