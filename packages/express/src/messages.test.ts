@@ -1,4 +1,7 @@
-import { inboundLimitMessage, INBOUND_LIMIT_CUSTOMER_MESSAGE, messageFor, streamInterruptedMessage } from './messages';
+import { RateLimitExceededError } from '@llm-resilience/core';
+import { errorMessageKind, inboundDenialMessage, inboundLimitMessage, INBOUND_LIMIT_CUSTOMER_MESSAGE, messageFor, streamInterruptedMessage } from './messages';
+
+const TOO_LARGE = 'This request is too long for us to process. Please shorten it and try again.';
 
 describe('inboundLimitMessage', () => {
   it('is calm for customers and specific for the team, never with scope values', () => {
@@ -25,6 +28,29 @@ describe('messageFor', () => {
   it('has generic wording without an engine', () => {
     expect(messageFor('rate_limited', 'customer', undefined)).toContain('wait');
     expect(messageFor('overloaded', 'internal', undefined)).toBe('Something went wrong on our side. Please try again later.');
+    expect(messageFor('too_large', 'customer', undefined)).toBe(TOO_LARGE);
+  });
+});
+
+describe('inboundDenialMessage', () => {
+  it('words a denial no wait ends as too large for customers, without the 429 overrides', () => {
+    const overrides = { customer: 'Slow down.', internal: 'Slow down, team.' };
+    expect(inboundDenialMessage('customer', 'tpm', Infinity, overrides, undefined)).toBe(TOO_LARGE);
+    expect(inboundDenialMessage('everyone' as never, 'tpm', Infinity, overrides, undefined)).toBe(TOO_LARGE);
+    expect(inboundDenialMessage('internal', 'tpm', Infinity, overrides, undefined)).toBe(inboundLimitMessage('internal', 'tpm', Infinity));
+    expect(inboundDenialMessage('customer', 'tpm', 3000, overrides, undefined)).toBe('Slow down.');
+    expect(inboundDenialMessage('customer', 'tpm', 3000, undefined, undefined)).toBe(INBOUND_LIMIT_CUSTOMER_MESSAGE);
+  });
+});
+
+describe('errorMessageKind', () => {
+  it('is too_large only for a rate limit no wait ends', () => {
+    const denial = (retryAfterMs: number) => new RateLimitExceededError({ ruleId: 'tpm', metric: 'totalTokens', scope: {}, retryAfterMs, amount: 5, capacity: 1 });
+    expect(errorMessageKind(denial(Infinity), 'rate_limited')).toBe('too_large');
+    expect(errorMessageKind(denial(3000), 'rate_limited')).toBe('rate_limited');
+    expect(errorMessageKind({ retryAfterMs: Infinity }, 'overloaded')).toBe('overloaded');
+    const throwing = new Proxy({}, { get: () => { throw new Error('no'); } });
+    expect(errorMessageKind(throwing, 'rate_limited')).toBe('rate_limited');
   });
 });
 

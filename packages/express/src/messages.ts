@@ -1,4 +1,4 @@
-import { userMessageFor, type ErrorKind, type Resilience } from '@llm-resilience/core';
+import { messageKindOf, userMessageFor, type ErrorKind, type MessageKind, type Resilience } from '@llm-resilience/core';
 import type { Audience } from './types';
 
 /**
@@ -13,7 +13,8 @@ export const INBOUND_LIMIT_CUSTOMER_MESSAGE = 'You are sending requests too quic
 
 /**
  * The message of a 429 from an inbound limit: calm for customers; for the team it names the rule
- * and the wait (never the scope values, which may be user ids).
+ * and the wait (never the scope values, which may be user ids). The middleware words a denial no wait
+ * ends with {@link inboundDenialMessage}.
  *
  * @example
  * ```ts
@@ -37,22 +38,73 @@ export function inboundLimitMessage(
 }
 
 /** Generic wording when neither the error nor an engine gives one. */
-const GENERIC: Record<'rate_limited' | 'other', string> = {
+const GENERIC: Record<'rate_limited' | 'too_large' | 'other', string> = {
   rate_limited: 'Too many requests right now. Please wait a moment and try again.',
+  too_large: 'This request is too long for us to process. Please shorten it and try again.',
   other: 'Something went wrong on our side. Please try again later.',
 };
 
 /**
- * The audience message of a kind, from the engine's policy messages when an engine is known.
+ * The audience message of a kind, or of `'too_large'` (a rate limit no wait lets the request pass,
+ * see core's `messageKindOf`): from the messages of `route` in the policy when given and known, else
+ * the policy's, when an engine is known; else a generic calm one.
  *
  * @example
  * ```ts
  * messageFor('overloaded', 'customer', engine); // "This request is taking longer than usual. We're trying another model now."
+ * messageFor('too_large', 'customer', engine);  // "This request is too long for us to process. Please shorten it and try again."
  * ```
  */
-export function messageFor(kind: ErrorKind, audience: Audience, engine: Resilience | undefined): string {
-  if (engine) return userMessageFor(kind, audience, engine.policy.messages);
-  return kind === 'rate_limited' ? GENERIC.rate_limited : GENERIC.other;
+export function messageFor(kind: Exclude<MessageKind, 'queued'>, audience: Audience, engine: Resilience | undefined, route?: string): string {
+  if (engine) {
+    const routePolicy = route !== undefined && Object.hasOwn(engine.policy.routes, route) ? engine.policy.routes[route] : undefined;
+    return userMessageFor(kind, audience, routePolicy?.messages ?? engine.policy.messages);
+  }
+  return kind === 'rate_limited' || kind === 'too_large' ? GENERIC[kind] : GENERIC.other;
+}
+
+/**
+ * The message kind of an error the core made (see `httpErrorOf`): `'too_large'` when it is a rate
+ * limit the request can never pass (`retryAfterMs: Infinity`), else its kind. For the wording of an
+ * error that carries no `userMessage` of its own.
+ *
+ * @example
+ * ```ts
+ * errorMessageKind(RateLimitExceededError.fromDenial(neverFits), 'rate_limited'); // 'too_large'
+ * ```
+ */
+export function errorMessageKind(err: unknown, kind: ErrorKind): Exclude<MessageKind, 'queued'> {
+  let retryAfterMs: unknown;
+  try {
+    retryAfterMs = typeof err === 'object' && err !== null ? (err as { retryAfterMs?: unknown }).retryAfterMs : undefined;
+  } catch {
+    retryAfterMs = undefined;
+  }
+  return messageKindOf(kind, typeof retryAfterMs === 'number' ? retryAfterMs : undefined);
+}
+
+/**
+ * The message of the answer to an inbound denial: {@link inboundLimitMessage} (with the
+ * `limitMessages` overrides) for a denial a wait ends; for one no wait ends (`retryAfterMs: Infinity`:
+ * the request alone exceeds the rule's capacity, answered 413) the engine's `too_large` wording for
+ * customers ("shorten it", never "wait a moment"; of `route` when the policy has it), and for the team
+ * the rule and what to change. The overrides are 429 wording, so they do not apply to it.
+ *
+ * @example
+ * ```ts
+ * inboundDenialMessage('customer', 'team-tokens', Infinity, undefined, engine); // "This request is too long for us to process. ..."
+ * ```
+ */
+export function inboundDenialMessage(
+  audience: Audience,
+  ruleId: string,
+  retryAfterMs: number,
+  overrides: Partial<Record<Audience, string>> | undefined,
+  engine: Resilience | undefined,
+  route?: string,
+): string {
+  if (messageKindOf('rate_limited', retryAfterMs) !== 'too_large') return inboundLimitMessage(audience, ruleId, retryAfterMs, overrides);
+  return audience === 'internal' ? inboundLimitMessage('internal', ruleId, retryAfterMs) : messageFor('too_large', 'customer', engine, route);
 }
 
 /**

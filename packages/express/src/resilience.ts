@@ -1,12 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { isPromise } from './isPromise';
-import { nonStringIdentityField, RateLimitExceededError, type Identity, type LimitContext, type LimitDecision, type LimitDenied, type Reservation, type UsageAmounts } from '@llm-resilience/core';
+import { messageKindOf, nonStringIdentityField, RateLimitExceededError, type Identity, type LimitContext, type LimitDecision, type LimitDenied, type Reservation, type UsageAmounts } from '@llm-resilience/core';
 import { checkResilienceOptions } from './checkResilienceOptions';
 import { ExpressConfigError } from './ExpressConfigError';
 import { INVALID_OPTION, typeOf } from './optionChecks';
 import { DEFAULT_INBOUND_ESTIMATE, InboundLimits } from './InboundLimits';
 import { ipKey } from './ipKey';
-import { inboundLimitMessage } from './messages';
+import { inboundDenialMessage } from './messages';
 import { setRateLimitHeaders, setReservationHeaders, setRetryAfter } from './rateLimitHeaders';
 import { bindRequestResilience } from './requestProperty';
 import { RequestResilience, type AudienceSource } from './RequestResilience';
@@ -44,7 +44,11 @@ function readsIp(fn: (req: Request) => unknown): boolean {
 
 /**
  * The default answer when an inbound limit denies: status 429 and
- * `{ error: { type: 'rate_limited', code, message, retry_after_ms } }`.
+ * `{ error: { type: 'rate_limited', code, message, retry_after_ms } }`. A denial no wait ends
+ * (`info.retryAfterMs` is `Infinity`: the request alone exceeds the rule's capacity, such as a token
+ * rule smaller than its estimate) gets 413 and `{ error: { type: 'rate_limited', code, message } }`
+ * without `Retry-After`, as `resilienceErrorHandler` answers such a denial (core's `httpErrorOf`), so
+ * clients do not retry it forever.
  *
  * @example
  * ```ts
@@ -53,16 +57,21 @@ function readsIp(fn: (req: Request) => unknown): boolean {
  */
 export function sendLimited(_req: Request, res: Response, _next: NextFunction, info: LimitedInfo): void {
   if (res.headersSent) return;
+  if (messageKindOf('rate_limited', info.retryAfterMs) === 'too_large') {
+    // The middleware sets it only for a finite wait; an onLimited may have set one before calling this.
+    res.removeHeader('Retry-After');
+    res.status(413).json({ error: { type: 'rate_limited', code: info.error.code, message: info.message } });
+    return;
+  }
   res.status(429).json({
     error: {
       type: 'rate_limited',
       code: info.error.code,
       message: info.message,
-      retry_after_ms: Number.isFinite(info.retryAfterMs) ? Math.ceil(info.retryAfterMs) : null,
+      retry_after_ms: Math.ceil(info.retryAfterMs),
     },
   });
 }
-
 
 /**
  * Express middleware (Express 5 and 4) that binds the shared engine to each request:
@@ -71,7 +80,8 @@ export function sendLimited(_req: Request, res: Response, _next: NextFunction, i
  *   and aborts them when the client disconnects;
  * - optional inbound limits (requests, concurrency, tokens, cost per user/team/tenant/route) are
  *   reserved on the engine's store before the handler runs, with `RateLimit` headers in the chosen
- *   IETF draft, `Retry-After` and a 429 JSON body carrying the audience-appropriate message;
+ *   IETF draft, `Retry-After` and a 429 JSON body carrying the audience-appropriate message (413
+ *   without `Retry-After`, worded as too large, when the request can never pass a rule);
  * - misconfiguration is reported at start-up (thrown) or on the first request that shows it
  *   (warned once, code `ERR_LLMR_EXPRESS_*`, link to docs/express.md).
  *
@@ -127,7 +137,7 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
       windowMs: status.windowMs,
       retryAfterMs: denied.retryAfterMs,
       scope: denied.scope,
-      message: inboundLimitMessage(ctx.audience, status.id, denied.retryAfterMs, limitMessages),
+      message: inboundDenialMessage(ctx.audience, status.id, denied.retryAfterMs, limitMessages, engine, ctx.route),
       error,
       status,
     };

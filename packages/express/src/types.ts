@@ -238,7 +238,8 @@ export interface ResilienceMiddlewareOptions {
   /**
    * Message of the 429 sent when an inbound limit denies, per audience. Default: customer
    * `'You are sending requests too quickly. Please wait a moment and try again.'`; internal names
-   * the rule and the wait.
+   * the rule and the wait. Not used for the 413 of a request a rule can never let through (worded
+   * as too large).
    */
   limitMessages?: Partial<Record<Audience, string>>;
   /** Reservation for token and cost rules per request. Default `{ inputTokens: 1, outputTokens: 1, costUsd: 0.000001 }`. */
@@ -251,8 +252,9 @@ export interface ResilienceMiddlewareOptions {
   validations?: boolean | ValidationsConfig;
   /**
    * Replaces the 429 response when an inbound limit denies. Headers (`RateLimit`, `Retry-After`)
-   * are already set. Default: status 429 and
-   * `{ error: { type: 'rate_limited', code, message, retry_after_ms } }`.
+   * are already set. Default (`sendLimited`): status 429 and
+   * `{ error: { type: 'rate_limited', code, message, retry_after_ms } }`; 413 without `Retry-After`
+   * or `retry_after_ms` when the request can never pass (`info.retryAfterMs` is `Infinity`).
    */
   onLimited?: (req: Request, res: Response, next: NextFunction, info: LimitedInfo) => void;
   /**
