@@ -132,8 +132,10 @@ function keyOf(c: LimitCharge): string {
 
 /** Tolerance of the memory store's "more than the burst" test, as a fraction of the burst. */
 const UNIT_TOLERANCE = 1e-6;
+/** Tolerance of the memory store's counters (slots, per-window totals), as a fraction of the limit. */
+const COUNT_TOLERANCE = 1e-9;
 
-/** The real capacity of a charge's key: its burst (rate, with the memory store's tolerance) or its limit (counters). */
+/** The real capacity of a charge's key: its burst or its limit, with the memory store's tolerance. */
 function capacityOf(c: LimitCharge): number {
-  return c.kind === 'rate' ? (c.burst ?? c.limit) * (1 + UNIT_TOLERANCE) : c.limit;
+  return c.kind === 'rate' ? (c.burst ?? c.limit) * (1 + UNIT_TOLERANCE) : c.limit * (1 + COUNT_TOLERANCE);
 }

@@ -393,9 +393,12 @@ for r = 1, R do
         cum[i] = a
       end
       local nc = v + a
-      if nc > limit then
+      -- counters allow a billionth of the limit (as core's memory store): sums of dollars and cents
+      -- are not exact in doubles (0.1 + 0.1 + 0.1 > 0.3)
+      local cap = limit * (1 + 1e-9)
+      if nc > cap then
         local wait
-        if cum[i] > limit then
+        if cum[i] > cap then
           wait = -1
         elseif A[o + 1] == 'w' then
           -- a per-window total frees up when its window ends (windows aligned to the epoch)

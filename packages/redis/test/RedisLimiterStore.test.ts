@@ -675,6 +675,15 @@ describe('RedisLimiterStore (real Redis)', () => {
     expect(await store.peek([spend('late|w=3', 0)])).toEqual([{ remaining: 0.6, resetMs: 0 }]);
   });
 
+  it('admits spend that fills a per-window total exactly in cents (a float tolerance of a billionth of the limit)', async () => {
+    const key = 'budget:tenant|tenant=cents|w=20000';
+    // 0.1 + 0.1 + 0.1 is 0.30000000000000004 in doubles: $0.30 still fits a $0.30 cap, as in the memory store.
+    for (let i = 0; i < 3; i++) expect(await store.reserve([spend(key, 0.1, 0.3)])).toMatchObject({ ok: true });
+    expect(await store.reserve([spend(key, 0.01, 0.3)])).toMatchObject({ ok: false, index: 0 });
+    expect(await store.reserve([spend('cents|w=2', 0.3 + 1e-6, 0.3)])).toMatchObject({ ok: false, index: 0, retryAfterMs: Infinity });
+    expect(await store.reserve([spend('cents|w=2', 0.3, 0.3)])).toMatchObject({ ok: true });
+  });
+
   it('keeps a window total at least windowMs after each write, and a new window index starts from zero', async () => {
     const windowMs = DAY;
     const today = Math.floor((await redisNow(redis)) / windowMs);

@@ -39,6 +39,14 @@ export interface MemoryLimiterStoreOptions {
  * 1e-11 ms. One millionth of a unit is far below anything observable.
  */
 const UNIT_TOLERANCE = 1e-6;
+/**
+ * Float tolerance of counters (in-flight slots, per-window totals), as a fraction of the limit: a
+ * spend budget adds up dollars and cents, which doubles do not hold exactly (0.1 + 0.1 + 0.1 is
+ * 0.30000000000000004), so three $0.10 requests would not fit a $0.30 cap without it. A billionth of
+ * the limit is far below a cent for any budget and below one token for any token total; whole-unit
+ * counters (slots) are unaffected.
+ */
+const COUNT_TOLERANCE = 1e-9;
 /** Tolerance (ms) when rounding durations up, so 1000.0000000001 ms reports as 1000, not 1001. */
 const MS_TOLERANCE = 1e-6;
 /**
@@ -106,7 +114,7 @@ function liveCell(slot: KeySlot, owner: number): Cell | undefined {
  *   runtime), and this keeps settling free of them. Without a mark
  *   (adjustments of plain callers): `tat = max(tat + d·T, now)`, and `r` grows by `−d·T`. Refunds
  *   never exceed full capacity.
- * - concurrency: admitted iff `count + a ≤ limit`; adjust: `count = max(0, count + d)`.
+ * - concurrency: admitted iff `count + a ≤ limit × (1 + 1e-9)` (a float tolerance: sums of dollars and cents are not exact in doubles); adjust: `count = max(0, count + d)`.
  * - a reservation is all or nothing; several charges on the same key accumulate.
  * - a denial reports the charge that binds longest (largest `retryAfterMs`), so waiting that long is
  *   enough for every charge of the call, unless someone else consumes in between. A full per-window
@@ -286,9 +294,10 @@ export class MemoryLimiterStore implements LimiterStore {
       } else {
         const nc = base + amount;
         next[i] = nc;
-        if (nc > s.limit) {
+        const capacity = s.limit * (1 + COUNT_TOLERANCE);
+        if (nc > capacity) {
           // A per-window total frees up when its window ends; an in-flight slot at some unknown time.
-          const wait = total > s.limit ? Infinity : s.windowMs > 0 ? this.windowEndsIn(s.windowMs, now) : CONCURRENCY_RETRY_MS;
+          const wait = total > capacity ? Infinity : s.windowMs > 0 ? this.windowEndsIn(s.windowMs, now) : CONCURRENCY_RETRY_MS;
           if (wait > deniedWait) {
             deniedWait = wait;
             denied = i;
