@@ -177,4 +177,5 @@ export {
 export { PrometheusMetrics, type PrometheusMetricsOptions } from './observability/PrometheusMetrics';
 export { messageKindOf, userMessageFor, type MessageAudience, type MessageKind, type MessageOverrides } from './observability/userMessage';
 export { toLogRecord, SEED_LOG_FIELDS, type LogRecord, type ToLogRecordOptions } from './observability/recordToLog';
+export { usedTokens } from './observability/recordFacts';
 export { MissingPeerDependencyError } from './observability/loadOptionalPeer';

@@ -1,4 +1,4 @@
-import type { RequestRecord, UsageAmounts } from '@llm-resilience/core';
+import { usedTokens, type RequestRecord, type UsageAmounts } from '@llm-resilience/core';
 
 /**
  * The calls one HTTP request made through `req.resilience.execute`: their records, how many have not
@@ -22,8 +22,6 @@ export class CallTracker {
   private running = 0;
   private resolveEnded: (() => void) | undefined;
   private whenEnded: Promise<void> | undefined;
-  /** Records of failed streams that were charged what they used (`fail(error, usage)`). */
-  private charged: Set<RequestRecord> | undefined;
   /** Calls numbered so far, on every `req.resilience` of the request (request ids `id`, `id.2`, ...). */
   private numbered = 0;
   /** Set once a middleware settled its limits: what charges the calls that end afterwards. */
@@ -41,11 +39,10 @@ export class CallTracker {
 
   /**
    * A call ended (resolved or rejected; a stream: completed or failed), with its record when it has
-   * one. `charged`: a stream failed with its usage. A call ending after a settlement (started after
-   * it: settlement waits until none runs) is charged on its own through each `onLateCall` given.
+   * one. A call ending after a settlement (started after it: settlement waits until none runs) is
+   * charged on its own through each `onLateCall` given.
    */
-  ended(record?: RequestRecord, charged = false): void {
-    if (charged && record !== undefined) (this.charged ??= new Set()).add(record);
+  ended(record?: RequestRecord): void {
     if (this.lateCharges !== undefined && record !== undefined) {
       const u = this.usageOf(record);
       if (u.inputTokens > 0 || u.outputTokens > 0 || u.costUsd > 0) for (const charge of this.lateCharges) charge(u);
@@ -74,7 +71,7 @@ export class CallTracker {
   /**
    * What the calls used, as the engine charged its own limits: successful calls' usage and that of
    * streams failed with their usage, plus the cost of every record (replies rejected on the way are
-   * in a failed request's `actual_cost`).
+   * in a failed request's `actual_cost`). Which records' tokens count is core's `usedTokens`.
    */
   usage(): UsageAmounts {
     const u: UsageAmounts = { inputTokens: 0, outputTokens: 0, costUsd: 0 };
@@ -89,9 +86,13 @@ export class CallTracker {
 
   private addUsage(u: UsageAmounts, r: RequestRecord): UsageAmounts {
     u.costUsd += r.actual_cost;
-    if (r.outcome !== 'success' && this.charged?.has(r) !== true) return u;
-    u.inputTokens += r.input_tokens;
-    u.outputTokens += r.output_tokens;
+    // The tokens the engine charged, read from its record (core's rule, as its token metrics count
+    // them), not from what `complete` or `fail` was given: a failure without usage (`fail(error)`,
+    // `fail(error, null)`, a rejected call) keeps only the pre-call estimate, which is no usage.
+    const tokens = usedTokens(r);
+    if (tokens === undefined) return u;
+    u.inputTokens += tokens.input;
+    u.outputTokens += tokens.output;
     return u;
   }
 }

@@ -239,47 +239,35 @@ export class RequestResilience {
   }
 }
 
-/** A stream of {@link RequestResilience.execute} not ended yet. */
-interface StreamState {
-  readonly tracker: CallTracker;
-  /** Set by `fail(error, usage)`: the engine charged what the stream used. */
-  charged: boolean;
-}
-
 /**
- * Per engine, the streams of `execute` not ended yet, by record. The engine emits a stream's record
- * when it ends, however it ends: `complete`, `fail`, or its own safety net for a result dropped
- * unfinished (completed with the estimate when garbage-collected). One `record` listener per engine
- * ends them here. Nothing in this map reaches a stream's result, so a dropped one stays collectable.
+ * Per engine, the streams of `execute` not ended yet, by record, with the tracker of their request.
+ * The engine emits a stream's record when it ends, however it ends: `complete`, `fail`, or its own
+ * safety net for a result dropped unfinished (completed with the estimate when garbage-collected).
+ * One `record` listener per engine ends them here; whether the engine charged the stream's usage is
+ * read from that record (see `CallTracker`), not from what `complete` or `fail` was given. Nothing in
+ * this map reaches a stream's result, so a dropped one stays collectable.
  */
-const openStreams = new WeakMap<Resilience, Map<RequestRecord, StreamState>>();
+const openStreams = new WeakMap<Resilience, Map<RequestRecord, CallTracker>>();
 
-function streamsOf(engine: Resilience): Map<RequestRecord, StreamState> {
+function streamsOf(engine: Resilience): Map<RequestRecord, CallTracker> {
   let streams = openStreams.get(engine);
   if (streams === undefined) {
-    const map = (streams = new Map<RequestRecord, StreamState>());
+    const map = (streams = new Map<RequestRecord, CallTracker>());
     openStreams.set(engine, map);
     engine.events.on('record', (record) => {
-      const state = map.get(record);
-      if (state === undefined) return;
+      const tracker = map.get(record);
+      if (tracker === undefined) return;
       map.delete(record);
-      state.tracker.ended(record, state.charged);
+      tracker.ended(record);
     });
   }
   return streams;
 }
 
-/** `result` with a `fail` that notes whether the stream was charged (its usage given) before the engine ends it. */
+/** `result`, its end (its record emitted by the engine) ending the call on `tracker`. */
 function watchStream<T>(engine: Resilience, tracker: CallTracker, result: StreamingResult<T>): StreamingResult<T> {
-  const state: StreamState = { tracker, charged: false };
-  streamsOf(engine).set(result.record, state);
-  return {
-    ...result,
-    fail: (error, usage) => {
-      if (usage !== undefined) state.charged = true;
-      return result.fail(error, usage);
-    },
-  };
+  streamsOf(engine).set(result.record, tracker);
+  return result;
 }
 
 function isStreaming<T>(result: ExecuteResult<T> | StreamingResult<T>): result is StreamingResult<T> {
