@@ -1,4 +1,5 @@
 import type { AIMessageChunk } from '@langchain/core/messages';
+import { HumanMessage } from '@langchain/core/messages';
 import { manualEngine, ScriptedChatModel } from '../test/support';
 import { withResilience } from './withResilience';
 
@@ -50,5 +51,44 @@ describe('ResilientRunnable: call options never drop resilience options bound wi
     await flush();
     expect(records[0]).toMatchObject({ priority: 'batch', user_id: 'u1' });
     expect(records[1]).toMatchObject({ priority: 'live', user_id: 'u1' });
+  });
+
+  /*
+   * `{ resilience: { identity, dataClass: ctx.dataClass } }` with no class for this call passes
+   * `dataClass: undefined`: that means "not given" (as `call?.dataClass ?? o.dataClass` does for the
+   * withResilience option), never "drop the bound class", which could send internal data to a target
+   * approved for public data only.
+   */
+  it('keeps a bound dataClass when the call passes dataClass: undefined, so the request stays on approved targets', async () => {
+    const { engine, records } = manualEngine({ routes: { pubfirst: { chain: ['long', 'primary'] } } });
+    const long = new ScriptedChatModel([{ text: 'from long', usage: { input: 5, output: 5 } }]);
+    const primary = new ScriptedChatModel([{ text: 'from primary', usage: { input: 5, output: 5 } }]);
+    const safe = withResilience(long, { engine, route: 'pubfirst', targets: { long, primary } }).withConfig({
+      resilience: { dataClass: 'internal' },
+    } as never);
+
+    const out = await safe.invoke([new HumanMessage('internal ticket text')], { resilience: { dataClass: undefined, priority: 'live' } } as never);
+
+    expect(out.content).toBe('from primary');
+    // 'long' is approved for 'public' only: an 'internal' request must never reach it.
+    expect(records[0]).toMatchObject({ data_class: 'internal', priority: 'live' });
+    expect(records[0]!.attempts.map((a) => a.target)).toEqual(['primary']);
+  });
+
+  it('keeps a bound identity and priority when the call (or a later withConfig) passes them as undefined', async () => {
+    const { engine, records } = manualEngine();
+    const model = new ScriptedChatModel([{ text: 'one' }, { text: 'two' }, { text: 'three' }]);
+    const safe = withResilience(model, { engine, route: 'solo' }).withConfig({
+      resilience: { identity: { user: 'u1', team: 't1' }, priority: 'batch' },
+    } as never);
+    await safe.invoke('hi', { resilience: { identity: undefined, priority: undefined } } as never);
+    await safe.withConfig({ resilience: { identity: undefined, priority: undefined, dataClass: undefined } } as never).invoke('hi');
+    // A defined identity replaces the bound one whole (as it replaces withResilience's), not field by field.
+    await safe.invoke('hi', { resilience: { identity: { user: 'u2' }, priority: undefined } } as never);
+    await flush();
+    expect(records[0]).toMatchObject({ priority: 'batch', user_id: 'u1', team_id: 't1' });
+    expect(records[1]).toMatchObject({ priority: 'batch', user_id: 'u1', team_id: 't1' });
+    expect(records[2]).toMatchObject({ priority: 'batch', user_id: 'u2' });
+    expect(records[2]!.team_id).toBeUndefined();
   });
 });

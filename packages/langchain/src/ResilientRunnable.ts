@@ -160,16 +160,30 @@ function cancelledError(cause: unknown): ResilienceError {
  * The `resilience` call options of `configs`, merged field by field in order (later ones win), when
  * more than one has them; undefined otherwise (LangChain's own merge is then right). A value that is
  * not an object is left to the call option check.
+ *
+ * Each field merges as `later ?? earlier`, the rule `request()` applies between call options and the
+ * `withResilience` options: a field that is `undefined` (or `null`) means "not given" and keeps an
+ * earlier value, so `{ dataClass: ctx.dataClass }` with no class for this call keeps a bound
+ * `dataClass` (a nullish value with nothing before it stays, for the call option check). Fields are
+ * replaced whole: a later `identity` object replaces an earlier one, as it replaces `withResilience`'s.
  */
 function mergedResilience(configs: ReadonlyArray<unknown>): ResilienceCallOptions | undefined {
-  const parts: ResilienceCallOptions[] = [];
+  const parts: Record<string, unknown>[] = [];
   for (const c of configs) {
     const r = isRecord(c) ? c.resilience : undefined;
     if (r === undefined) continue;
     if (!isRecord(r) || Array.isArray(r)) return undefined;
-    parts.push(r as ResilienceCallOptions);
+    parts.push(r);
   }
-  return parts.length > 1 ? Object.assign({}, ...parts) : undefined;
+  if (parts.length < 2) return undefined;
+  const merged: Record<string, unknown> = {};
+  for (const part of parts) {
+    for (const [key, value] of Object.entries(part)) {
+      if (value === undefined || (value === null && merged[key] !== undefined && merged[key] !== null)) continue;
+      merged[key] = value;
+    }
+  }
+  return merged as ResilienceCallOptions;
 }
 
 /**
