@@ -734,6 +734,106 @@ describe('PriorityScheduler', () => {
       await scheduler.shutdown();
     });
 
+    it('lets go of work aborted or expired behind a waiting head of its own tenant (settled entries do not pile up in the tenant queue)', async () => {
+      // No event listener: a kept rejection's stack would hold the work itself.
+      const clock = new ManualClock(0);
+      const scheduler = new PriorityScheduler({ clock, classes: CLASSES });
+      const denied = (): Admission<string> => ({ ok: false, retryAfterMs: 60_000, reason: 'rule:tenant' });
+      // The tenant's head waits for its own limit (a minute); the tenant's later requests queue behind it.
+      const head = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'acme', tryAdmit: denied }));
+      await clock.advance(0);
+      const refs: WeakRef<object>[] = [];
+      const scheduleBehind = (i: number, extra: { signal?: AbortSignal; deadline?: number }): Tracked<string> => {
+        const prompt = { text: `prompt ${i}` }; // what the engine's closure holds (its RequestState)
+        refs.push(new WeakRef(prompt));
+        return track(
+          scheduler.schedule({
+            trafficClass: 'batch',
+            tenant: 'acme',
+            ...extra,
+            tryAdmit: () => (prompt.text.length > 0 ? denied() : { ok: true, value: 'never' }),
+          }),
+        );
+      };
+      for (let i = 0; i < 500; i++) {
+        const ac = new AbortController();
+        const t = scheduleBehind(i, { signal: ac.signal });
+        await clock.advance(0);
+        ac.abort(); // the client went away while waiting
+        await clock.advance(0);
+        expect(rejection(t).reason).toBe('aborted');
+      }
+      expect(scheduler.stats()).toMatchObject({ queued: 1, classes: { batch: { queued: 1, tenants: 1 } } });
+      expect(head.status).toBe('pending');
+      await new Promise<void>((r) => setImmediate(r));
+      collectGarbage();
+      // Bounded (the expiry heap drops settled entries in batches of up to 64), not one kept per aborted request.
+      expect(refs.filter((r) => r.deref() !== undefined).length).toBeLessThanOrEqual(64);
+
+      // Same for work whose deadline passes behind the head (settled by the expiry timer, not by a pump).
+      refs.length = 0;
+      const expired: Tracked<string>[] = [];
+      for (let i = 0; i < 300; i++) expired.push(scheduleBehind(i, { deadline: clock.now() + 10 }));
+      await clock.advance(10);
+      for (const t of expired) expect(rejection(t).reason).toBe('deadline');
+      expect(scheduler.stats()).toMatchObject({ queued: 1, classes: { batch: { queued: 1, tenants: 1 } } });
+      expect(head.status).toBe('pending');
+      expired.length = 0;
+      await new Promise<void>((r) => setImmediate(r));
+      collectGarbage();
+      expect(refs.filter((r) => r.deref() !== undefined).length).toBeLessThanOrEqual(64);
+      await scheduler.shutdown();
+      expect(rejection(head).reason).toBe('shutdown');
+    });
+
+    it('keeps FIFO order among a tenant\'s remaining work when settled entries behind its head are compacted away', async () => {
+      const { scheduler, pool, clock, flush } = setup();
+      const head = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'acme', tryAdmit: pool.admit('head') }));
+      await flush(); // denied: the tenant waits a second
+      const controllers = new Map<string, AbortController>();
+      const tracked = new Map<string, Tracked<string>>();
+      const add = (id: string, deadline?: number): void => {
+        const ac = new AbortController();
+        controllers.set(id, ac);
+        const item = { trafficClass: 'batch', tenant: 'acme', signal: ac.signal, tryAdmit: pool.admit(id) };
+        tracked.set(id, track(scheduler.schedule(deadline === undefined ? item : { ...item, deadline })));
+      };
+      // Another tenant's work in the same class, to check the round-robin is unaffected.
+      const other = track(scheduler.schedule({ trafficClass: 'batch', tenant: 'other', tryAdmit: pool.admit('other') }));
+      for (let i = 0; i < 12; i++) add(`a${i}`, i % 4 === 3 ? clock.now() + 50 : undefined);
+      await flush();
+      // Settle most of the tenant's queued work out of order: the queue is compacted when its settled
+      // entries outnumber its live ones (here at the 7th abort, then at the 4th d-abort).
+      for (const i of [1, 2, 4, 5, 7, 8, 10, 11]) controllers.get(`a${i}`)!.abort();
+      await flush();
+      add('b0');
+      add('b1');
+      controllers.get('b0')!.abort();
+      await clock.advance(50); // a3 (and a7, a11, already aborted) expire behind the head
+      for (const id of ['d0', 'd1', 'd2', 'd3']) add(id);
+      for (const id of ['d0', 'd1', 'd2', 'd3']) controllers.get(id)!.abort();
+      await flush();
+      expect(rejection(tracked.get('a3')!).reason).toBe('deadline');
+      for (const id of ['a1', 'a2', 'a4', 'a5', 'a7', 'a8', 'a10', 'a11', 'b0', 'd0', 'd1', 'd2', 'd3']) {
+        expect(rejection(tracked.get(id)!).reason).toBe('aborted');
+      }
+      const left = ['a0', 'a6', 'a9', 'b1'];
+      expect(scheduler.stats()).toMatchObject({ queued: 6, classes: { batch: { queued: 6, tenants: 2, oldestWaitMs: 50 } } });
+      add('c0'); // queued after the compactions: still last
+
+      pool.calls.length = 0;
+      pool.free = 100;
+      scheduler.notify();
+      await flush();
+      expect(head).toMatchObject({ status: 'resolved', value: { value: 'head' } });
+      expect(other).toMatchObject({ status: 'resolved', value: { value: 'other' } });
+      for (const id of [...left, 'c0']) expect(tracked.get(id)).toMatchObject({ status: 'resolved', value: { value: id } });
+      expect(pool.calls.filter((id) => id !== 'other')).toEqual(['head', ...left, 'c0']);
+      expect(pool.calls.indexOf('other')).toBe(1); // round-robin: the other tenant's turn right after acme's head
+      expect(scheduler.stats().queued).toBe(0);
+      expect(clock.pending).toBe(0);
+    });
+
     it('rejects an already aborted signal without trying', async () => {
       const { scheduler, pool } = setup({ free: 1 });
       const ac = new AbortController();

@@ -47,7 +47,9 @@ interface Entry {
 
 /**
  * The FIFO of one tenant inside one class. Never revived once dead (a new one is made); a dead queue
- * lets go of its entries at once and leaves its class's rotation by the next compaction.
+ * lets go of its entries at once and leaves its class's rotation by the next compaction. Entries
+ * settled while others of the tenant wait (aborted, expired behind the head) stay in `items` only until
+ * they outnumber the live ones: then `items` is compacted (live entries keep their FIFO order).
  */
 interface TenantQueue {
   readonly key: string;
@@ -55,6 +57,8 @@ interface TenantQueue {
   items: Fifo<Entry>;
   /** Unsettled entries in `items`. */
   live: number;
+  /** Settled entries still in `items` (dropped at the head by `headOf`, elsewhere by compaction). */
+  settled: number;
   /** When the head may be tried again (without `notify()`). */
   wakeAt: number;
   dead: boolean;
@@ -85,6 +89,18 @@ const noop = (): void => {};
 function keepLive(tq: TenantQueue): boolean {
   if (!tq.dead) return true;
   tq.inRotation = false;
+  return false;
+}
+
+/** `retain` predicate of a tenant queue's compaction: keeps the entries still waiting. */
+function isUnsettled(e: Entry): boolean {
+  return !e.settled;
+}
+
+/** `retain` predicate of the expiry heap's compaction: drops (and marks as out) the settled entries. */
+function keepUnsettledInHeap(e: Entry): boolean {
+  if (!e.settled) return true;
+  e.inHeap = false;
   return false;
 }
 
@@ -475,7 +491,7 @@ export class PriorityScheduler {
     const key = item.tenant ?? '';
     let tq = cls.tenants.get(key);
     if (tq === undefined) {
-      tq = { key, tenant: item.tenant, items: new Fifo(), live: 0, wakeAt: retryAt ?? now, dead: false, inRotation: false };
+      tq = { key, tenant: item.tenant, items: new Fifo(), live: 0, settled: 0, wakeAt: retryAt ?? now, dead: false, inRotation: false };
       cls.tenants.set(key, tq);
       this.rotate(cls, tq);
     }
@@ -724,6 +740,7 @@ export class PriorityScheduler {
       const e = tq.items.peek();
       if (e === undefined || !e.settled) return e;
       tq.items.shift();
+      tq.settled--;
     }
   }
 
@@ -876,8 +893,9 @@ export class PriorityScheduler {
     if (e.onAbort !== undefined) e.item.signal?.removeEventListener('abort', e.onAbort);
     if (e.inHeap) {
       this.staleExpiries++;
+      // At most max(64, live entries in the heap) settled ones wait for the next compaction.
       if (this.staleExpiries > 64 && this.staleExpiries * 2 > this.expiries.size) {
-        this.expiries.retain((x) => !x.settled);
+        this.expiries.retain(keepUnsettledInHeap);
         this.staleExpiries = 0;
       }
     }
@@ -893,6 +911,12 @@ export class PriorityScheduler {
         cls.rotation.retain(keepLive);
         cls.deadInRotation = 0;
       }
+    } else if (++tq.settled > tq.live) {
+      // Settled entries behind live ones (aborted behind a waiting head) would otherwise stay until the
+      // head leaves — up to maxWaitMs — holding their items' closures, uncounted by maxQueue. Compacting
+      // when they outnumber the live ones keeps the queue O(live) at amortised O(1) per settled entry.
+      tq.items.retain(isUnsettled);
+      tq.settled = 0;
     }
     cls.count--;
     if (--this.total === 0) {
