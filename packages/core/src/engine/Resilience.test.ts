@@ -393,9 +393,10 @@ describe('Resilience.execute', () => {
     const t0 = clock.now();
     const res = await drive(clock, engine.execute({ route: 'summary', inputTokens: 10 }, fn));
     expect(calls).toEqual(['long', 'long', 'long']);
-    expect(queued).toEqual(['enqueued:exhausted']);
-    // The metrics sink gets it too, with the scheduler's depth (the requeued request is not in its queue).
-    expect(sunk).toEqual(['enqueued:exhausted:0']);
+    // The wait ends with its exit event: the chain runs again, so `admitted`.
+    expect(queued).toEqual(['enqueued:exhausted', 'admitted:']);
+    // The metrics sink gets them too, with the scheduler's depth (the requeued request is not in its queue).
+    expect(sunk).toEqual(['enqueued:exhausted:0', 'admitted::0']);
     expect(res.record.outcome).toBe('success');
     // 500 ms backoff inside the first round, then the breaker's open period (30 s default) before the second.
     expect(res.record.queue_wait_ms).toBe(30_000);

@@ -553,7 +553,8 @@ export class Resilience {
         code: 'ERR_LLMR_SHUT_DOWN',
       });
     }
-    const route = this.policy.routes[request.route];
+    // Own properties only: a name such as `toString` or `__proto__` is not a route (nor a class below).
+    const route = ownEntry(this.policy.routes, request.route);
     if (!route) {
       throw new ResilienceError(
         `Unknown route '${request.route}'. Known routes: ${Object.keys(this.policy.routes).join(', ')}.`,
@@ -562,7 +563,7 @@ export class Resilience {
     }
     checkRequest(request);
     const className = request.priority ?? route.priority;
-    const trafficClass = this.policy.trafficClasses[className];
+    const trafficClass = ownEntry(this.policy.trafficClasses, className);
     if (!trafficClass) {
       throw new ResilienceError(
         `Unknown traffic class '${className}'. Known: ${Object.keys(this.policy.trafficClasses).join(', ')}.`,
@@ -1233,32 +1234,52 @@ export class Resilience {
         const hint = err.retryAfterMs !== undefined && err.retryAfterMs > 0 ? err.retryAfterMs : undefined;
         const wait = Math.min(Math.max(hint ?? this.policy.breaker.openForMs, MIN_REQUEUE_MS), MAX_REQUEUE_MS);
         if (this.clock.now() + wait >= until) throw err;
-        // Not a place in the scheduler's queue: `depth` stays what the scheduler holds for the class, so a
-        // depth gauge fed from these events is not overwritten by requeue waits.
+        // Not a place in the scheduler's queue: `depth` is what the scheduler holds for the class (read
+        // when each event is emitted), so a depth gauge fed from these events is not overwritten by
+        // requeue waits. Every wait ends with exactly one exit event, as queued work does.
         const cls = s.trafficClass.name;
-        const depth = this.scheduler.queuedOf(cls);
-        const queued: ResilienceEvents['queue'] = { trafficClass: cls, event: 'enqueued', reason: 'exhausted', depth };
-        this.events.emit('queue', queued);
-        this.metrics.queue(queued);
+        this.emitRequeueEvent({ trafficClass: cls, event: 'enqueued', reason: 'exhausted', depth: this.scheduler.queuedOf(cls) });
         const signal = s.request.signal ? AbortSignal.any([s.request.signal, this.stopping.signal]) : this.stopping.signal;
         const waitFrom = this.clock.now();
+        const left = (reason: 'aborted' | 'shutdown' | 'deadline' | 'max-wait' | undefined): void => {
+          const waitedMs = Math.max(0, this.clock.now() - waitFrom);
+          // What it waited, which a shutdown or the caller's abort may have cut short.
+          s.record.queue_wait_ms += waitedMs;
+          const depth = this.scheduler.queuedOf(cls);
+          this.emitRequeueEvent(
+            reason === undefined
+              ? { trafficClass: cls, event: 'admitted', waitedMs, depth }
+              : { trafficClass: cls, event: 'rejected', waitedMs, reason, depth },
+          );
+        };
         try {
           await this.clock.sleep(wait, signal);
         } catch (e) {
-          if (!this.stopping.signal.aborted || s.request.signal?.aborted === true) throw e;
+          if (!this.stopping.signal.aborted || s.request.signal?.aborted === true) {
+            left('aborted');
+            throw e;
+          }
           // Shut down during the wait: rejected as queued work is (reason `shutdown`), with the chain's error.
-          const waitedMs = Math.max(0, this.clock.now() - waitFrom);
-          const rejected: ResilienceEvents['queue'] = { trafficClass: cls, event: 'rejected', waitedMs, reason: 'shutdown', depth };
-          this.events.emit('queue', rejected);
-          this.metrics.queue(rejected);
+          left('shutdown');
           throw err;
-        } finally {
-          // What it waited, which a shutdown or the caller's abort may have cut short.
-          s.record.queue_wait_ms += Math.max(0, this.clock.now() - waitFrom);
         }
+        // A timer that fired late (a suspended process) may end the wait past the point it had to end
+        // before: the chain's error, as when the next wait would reach that point.
+        const now = this.clock.now();
+        if (now >= until) {
+          left(s.deadline !== undefined ? 'deadline' : 'max-wait');
+          throw err;
+        }
+        left(undefined);
         s.requeuedRun = true;
       }
     }
+  }
+
+  /** A queue event of a requeue wait (see runChainOrRequeue), to the listeners and the metrics sink. */
+  private emitRequeueEvent(event: ResilienceEvents['queue']): void {
+    this.events.emit('queue', event);
+    this.metrics.queue(event);
   }
 
   private async runChain<T>(s: RequestState, call: ModelCall<T>): Promise<Success<T>> {
@@ -2020,6 +2041,11 @@ export class Resilience {
 
 function isCapacityKind(kind: ErrorKind): boolean {
   return kind === 'rate_limited' || kind === 'overloaded' || kind === 'timeout' || kind === 'network' || kind === 'unknown';
+}
+
+/** `map[name]` when `name` is an own property of `map` (never one of Object.prototype's, such as `toString`). */
+function ownEntry<V>(map: Readonly<Record<string, V>>, name: string): V | undefined {
+  return Object.hasOwn(map, name) ? map[name] : undefined;
 }
 
 /** How many distinct targets each provider has across the policy (named and inline chain targets). */

@@ -480,3 +480,16 @@ describe('definePolicy: backoff base above max', () => {
     expect(definePolicy({ targets, routes: { chat: { chain: ['fast-a'] } }, retry: { backoff: { strategy: 'exponential', base: '1s', max: '1s' } } })).toBeDefined();
   });
 });
+
+describe('definePolicy: names are looked up as own properties, never through Object.prototype', () => {
+  it.each(['toString', 'constructor', 'hasOwnProperty'])("reports chain entry '%s' as an unknown target instead of putting Object.prototype's function in the chain", (name) => {
+    expect(problems({ targets, routes: { chat: { chain: ['fast-a', name] } } })).toEqual([
+      `routes.chat.chain[1]: expected the name of a target (one of 'fast-a', 'fast-b'), got '${name}'`,
+    ]);
+  });
+
+  it.each(['toString', 'constructor', 'hasOwnProperty'])("gives a traffic class named '%s' the batch defaults it falls back to (not undefined, a NaN maxWait)", (name) => {
+    const policy = definePolicy({ targets, routes: { chat: { chain: ['fast-a'], priority: name } }, trafficClasses: { [name]: { priority: 5 } } }, { onWarning: () => {} });
+    expect(policy.trafficClasses[name]).toEqual({ name, priority: 5, reserve: 0.2, whenLimited: 'queue', maxWaitMs: 600_000, maxQueue: 10_000 });
+  });
+});

@@ -172,7 +172,8 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
   const trafficClasses: Record<string, TrafficClass> = {};
   for (const [name, c] of Object.entries(DEFAULT_TRAFFIC_CLASSES)) trafficClasses[name] = { name, ...c };
   for (const [name, c] of Object.entries(p.trafficClasses ?? {})) {
-    const base = trafficClasses[name] ?? { name, ...DEFAULT_TRAFFIC_CLASSES.batch! };
+    // Own properties only: a class named `toString` starts from `batch`, not from Object.prototype's function.
+    const base = (Object.hasOwn(trafficClasses, name) ? trafficClasses[name] : undefined) ?? { name, ...DEFAULT_TRAFFIC_CLASSES.batch! };
     trafficClasses[name] = {
       name,
       priority: c.priority,
@@ -189,7 +190,8 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
     const chain: ResolvedTarget[] = [];
     r.chain.forEach((entry, i) => {
       if (typeof entry === 'string') {
-        const t = targets[entry];
+        // Own properties only: `toString` is not a target (it would put Object.prototype's function in the chain).
+        const t = Object.hasOwn(targets, entry) ? targets[entry] : undefined;
         if (!t) issues.push(unknownTarget(name, i, entry, names)!);
         else chain.push(t);
       } else {
