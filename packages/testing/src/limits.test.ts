@@ -131,6 +131,55 @@ describe('ModelLimiter, bucket (Anthropic-like)', () => {
     expect(l.admit(charge(1), 11_000).ok).toBe(true);
   });
 
+  it('admits a request sent at the retry time the previous refusal gave, however many refusals rolled the bucket', () => {
+    const l = new ModelLimiter({ rpm: 3 }, 'anthropic', 0);
+    for (let i = 0; i < 3; i++) expect(l.admit(charge(1), 0).ok).toBe(true);
+    let refusal = l.admit(charge(1), 217);
+    for (const t of [4_408, 7_490]) refusal = l.admit(charge(1), t);
+    // 3 RPM refill one request every 20 s: back at t = 20 000, not one float rounding later
+    expect(refusal).toMatchObject({ ok: false, dimension: 'rpm', used: 3, retryAfterMs: 12_510 });
+    expect(l.snapshot(19_999).rpm).toMatchObject({ remaining: 0, resetMs: 40_001 });
+    expect(l.snapshot(20_000).rpm).toEqual({ limit: 3, remaining: 1, resetMs: 40_000 });
+    expect(l.admit(charge(1), 7_490 + 12_510).ok).toBe(true);
+  });
+
+  it('admits at every advertised retry time, whatever the rate and the moments of the refusals', () => {
+    const cases = [
+      { limits: { rpm: 3 }, req: charge(1) },
+      { limits: { rpm: 7 }, req: charge(1) },
+      { limits: { rpm: 60 }, req: charge(1) },
+      { limits: { itpm: 1_000 }, req: charge(137) },
+      { limits: { itpm: 2_000_000 }, req: charge(285_713) },
+      { limits: { otpm: 30 }, req: charge(1, 7) },
+      { limits: { tpm: 100_000 }, req: charge(333, 4_321) },
+    ];
+    for (const { limits, req } of cases) {
+      const l = new ModelLimiter(limits, 'anthropic', 0);
+      let t = 0;
+      for (let round = 0; round < 50; round++) {
+        let r = l.admit(req, t);
+        while (r.ok) {
+          l.settle(r, 7, t);
+          r = l.admit(req, t);
+        }
+        // a few more refusals at odd moments before the refill, each rolling the bucket again
+        for (let k = 0; k < round % 9 && !r.ok; k++) {
+          t += (round * 7_919 + k * 104_729) % r.retryAfterMs!;
+          r = l.admit(req, t);
+        }
+        if (r.ok) {
+          l.settle(r, 7, t);
+          continue;
+        }
+        expect(r.retryAfterMs).toBeGreaterThan(0);
+        t += r.retryAfterMs!;
+        const retried = l.admit(req, t);
+        expect({ limits, round, t, ok: retried.ok }).toEqual({ limits, round, t, ok: true });
+        if (retried.ok) l.settle(retried, 7, t);
+      }
+    }
+  });
+
   it('can be chosen for an OpenAI model with algorithm: bucket', () => {
     const l = new ModelLimiter({ rpm: 60, algorithm: 'bucket' }, 'openai', 0);
     for (let i = 0; i < 60; i++) l.admit(charge(1), 0);

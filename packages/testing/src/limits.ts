@@ -13,6 +13,23 @@ export type LimitDimension = 'rpd' | 'rpm' | 'tpm' | 'itpm' | 'otpm';
 const DIMENSIONS: readonly LimitDimension[] = ['rpd', 'rpm', 'tpm', 'itpm', 'otpm'];
 const MINUTE = 60_000;
 const DAY = 86_400_000;
+/**
+ * Float tolerance of a bucket's level, as a fraction of one unit (as the core's memory store does). A
+ * refill computed from a rate (`elapsed × limit / period`) rounds, so a bucket due to hold exactly one
+ * request may hold 0.9999999999999999: within this tolerance a level counts as the whole number. One
+ * millionth of a unit is far below anything observable.
+ */
+const UNIT_TOLERANCE = 1e-6;
+
+/**
+ * The time a bucket takes to refill `units`, in whole ms rounded up. Float dust (12510.000000000002)
+ * is forgiven up to the time half of UNIT_TOLERANCE takes to refill, so the bucket is short by less
+ * than UNIT_TOLERANCE at the end of the wait and admit() lets the request through then, whatever the rate.
+ */
+function refillMs(m: Meter, units: number): number {
+  const exact = (units * m.periodMs) / m.limit;
+  return Math.max(0, Math.ceil(exact - ((UNIT_TOLERANCE / 2) * m.periodMs) / m.limit));
+}
 
 /**
  * What one request asks for: its input estimate and its `max_tokens` (if any).
@@ -118,10 +135,15 @@ interface Meter {
   limit: number;
   periodMs: number;
   algorithm: 'window' | 'bucket';
-  /** window: used in the current window; bucket: tokens left (may go below 0 after an adjustment). */
+  /** window: used in the current window; bucket: tokens left at the last roll (may go below 0 after an adjustment). */
   value: number;
-  /** window: index of the current window; bucket: time of the last refill. */
+  /** window: index of the current window; bucket: time of {@link base}. */
   mark: number;
+  /**
+   * bucket: tokens left at `mark`, the last time the level was set (a charge, a refund, the cap). The
+   * level is always computed from this fixed reference, never by adding refills up call after call.
+   */
+  base: number;
 }
 
 /**
@@ -158,7 +180,7 @@ export class ModelLimiter {
       const limit = limits?.[d];
       if (limit === undefined) continue;
       const alg = d === 'rpd' ? 'window' : algorithm;
-      this.meters.set(d, { limit, periodMs: d === 'rpd' ? DAY : MINUTE, algorithm: alg, value: alg === 'bucket' ? limit : 0, mark: alg === 'bucket' ? epochMs : 0 });
+      this.meters.set(d, { limit, periodMs: d === 'rpd' ? DAY : MINUTE, algorithm: alg, value: alg === 'bucket' ? limit : 0, mark: alg === 'bucket' ? epochMs : 0, base: limit });
     }
     this.concurrency = limits?.concurrency;
   }
@@ -184,10 +206,12 @@ export class ModelLimiter {
       const available = m.algorithm === 'bucket' ? m.value : m.limit - m.value;
       // A request that reserves nothing here (no `max_tokens` for OTPM) still needs the meter not to
       // be exhausted: its real output is charged at the end and would push it further below zero.
-      if (cost === 0 ? available > 0 : cost <= available) continue;
+      // Within UNIT_TOLERANCE a bucket's level counts as the whole number it rounds to: a request sent
+      // at the retry time a 429 gave (waitFor) is admitted despite the refill's rounding.
+      if (cost === 0 ? available > UNIT_TOLERANCE : cost <= available + UNIT_TOLERANCE) continue;
       const tooLarge = cost > m.limit;
       const wait = tooLarge ? undefined : this.waitFor(m, Math.max(cost, 1), now);
-      const used = m.algorithm === 'bucket' ? Math.max(0, Math.ceil(m.limit - m.value)) : m.value;
+      const used = m.algorithm === 'bucket' ? Math.max(0, Math.ceil(m.limit - m.value - UNIT_TOLERANCE)) : m.value;
       const refusal: LimitRejection = { ok: false, dimension: d, limit: m.limit, used, requested: cost, tooLarge, ...(wait === undefined ? {} : { retryAfterMs: wait }) };
       if (!rejection || prevails(refusal, rejection)) rejection = refusal;
     }
@@ -202,7 +226,10 @@ export class ModelLimiter {
       }
       return rejection;
     }
-    for (const [d, m] of this.meters) m.value += m.algorithm === 'bucket' ? -costs[d] : costs[d];
+    for (const [d, m] of this.meters) {
+      if (m.algorithm === 'bucket') this.setLevel(m, m.value - costs[d], now);
+      else m.value += costs[d];
+    }
     this.inFlight++;
     return { ok: true, reservedOutput: charge.maxOutputTokens ?? 0, maxOutputGiven: charge.maxOutputTokens !== undefined };
   }
@@ -220,7 +247,7 @@ export class ModelLimiter {
       this.roll(m, now);
       const refund = ticket.maxOutputGiven && m.algorithm === 'bucket' && outcome === 'completed';
       const delta = ticket.maxOutputGiven ? (refund ? actualOutput - ticket.reservedOutput : 0) : actualOutput;
-      if (m.algorithm === 'bucket') m.value = Math.min(m.limit, m.value - delta);
+      if (m.algorithm === 'bucket') this.setLevel(m, Math.min(m.limit, m.value - delta), now);
       else m.value += delta;
     }
   }
@@ -232,7 +259,7 @@ export class ModelLimiter {
       this.roll(m, now);
       if (m.algorithm === 'bucket') {
         const missing = m.limit - m.value;
-        out[d] = { limit: m.limit, remaining: Math.max(0, Math.floor(m.value)), resetMs: missing > 0 ? Math.ceil((missing * m.periodMs) / m.limit) : 0 };
+        out[d] = { limit: m.limit, remaining: Math.max(0, Math.floor(m.value + UNIT_TOLERANCE)), resetMs: missing > UNIT_TOLERANCE ? refillMs(m, missing) : 0 };
       } else {
         out[d] = { limit: m.limit, remaining: Math.max(0, m.limit - m.value), resetMs: m.value > 0 ? this.windowEnd(m) - now : 0 };
       }
@@ -247,9 +274,11 @@ export class ModelLimiter {
 
   private roll(m: Meter, now: number): void {
     if (m.algorithm === 'bucket') {
+      // From the fixed reference (base at mark), so rounding does not pile up over many calls.
       const elapsed = Math.max(0, now - m.mark);
-      m.value = Math.min(m.limit, m.value + (elapsed * m.limit) / m.periodMs);
-      m.mark = Math.max(m.mark, now);
+      m.value = Math.min(m.limit, m.base + (elapsed * m.limit) / m.periodMs);
+      // Once full it stays full: move the reference so the refill is not computed from a stale base.
+      if (m.value === m.limit) this.setLevel(m, m.limit, now);
     } else {
       const index = Math.floor((now - this.epochMs) / m.periodMs);
       if (index !== m.mark) {
@@ -259,12 +288,20 @@ export class ModelLimiter {
     }
   }
 
+  /** Sets a bucket's level at `now` (after {@link roll}): the new reference of its refill. */
+  private setLevel(m: Meter, value: number, now: number): void {
+    m.value = value;
+    m.base = value;
+    m.mark = Math.max(m.mark, now);
+  }
+
   private windowEnd(m: Meter): number {
     return this.epochMs + (m.mark + 1) * m.periodMs;
   }
 
   private waitFor(m: Meter, cost: number, now: number): number {
     if (m.algorithm === 'window') return this.windowEnd(m) - now;
-    return Math.ceil(((cost - m.value) * m.periodMs) / m.limit);
+    // Consistent with admit: at now + this wait the level is cost (within UNIT_TOLERANCE), so it passes.
+    return refillMs(m, cost - m.value);
   }
 }

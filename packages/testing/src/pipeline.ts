@@ -135,17 +135,19 @@ export async function handleChat(ctx: PipelineContext, req: IncomingMessage, res
   countRequest(counters, model);
   const settings = modelSettings(ctx.config, model);
   if (!settings) return sendError(ctx, res, protocol, { type: 'model_not_found', model }, base);
+  // Every response of a model with limits carries its limit headers, the 400s below included; those
+  // 400s are answered before admission, so they consume no limit (a snapshot charges nothing).
+  const limiter = ctx.limiter(model, settings);
+  const limitHeaders = (): Headers => (limiter.hasLimits ? protocol.rateLimitHeaders(limiter.snapshot(clock.now()), clock.now()) : {});
   if (settings.maxOutputTokens !== undefined && parsed.maxTokens !== undefined && parsed.maxTokens > settings.maxOutputTokens) {
     const message = `max_tokens: ${parsed.maxTokens} > ${settings.maxOutputTokens}, which is the maximum allowed number of output tokens for ${model}`;
-    return sendError(ctx, res, protocol, { type: 'invalid_request', message, param: 'max_tokens' }, base);
+    return sendError(ctx, res, protocol, { type: 'invalid_request', message, param: 'max_tokens' }, { ...base, ...limitHeaders() });
   }
   if (parsed.inputTokens + (parsed.maxTokens ?? 0) > settings.contextWindow) {
     const err: ProviderError = { type: 'context_length', model, inputTokens: parsed.inputTokens, maxTokens: parsed.maxTokens ?? 0, contextWindow: settings.contextWindow, injected: false };
-    return sendError(ctx, res, protocol, err, base);
+    return sendError(ctx, res, protocol, err, { ...base, ...limitHeaders() });
   }
 
-  const limiter = ctx.limiter(model, settings);
-  const limitHeaders = (): Headers => (limiter.hasLimits ? protocol.rateLimitHeaders(limiter.snapshot(clock.now()), clock.now()) : {});
   const ticket = limiter.admit({ inputTokens: parsed.inputTokens, maxOutputTokens: parsed.maxTokens }, clock.now());
   if (!ticket.ok) {
     const hint = ticket.retryAfterMs === undefined ? {} : retryAfterHeaders(ticket.retryAfterMs);

@@ -28,6 +28,7 @@ describe('OpenAI-style limits (fixed windows)', () => {
           'fails': { contextWindow: 10_000, limits: { tpm: 100 } },
           otpm: { contextWindow: 10_000, replyTokens: 16, limits: { otpm: 30 } },
           'rpm-1-tpm-100': { contextWindow: 10_000, limits: { rpm: 1, tpm: 100 } },
+          small: { contextWindow: 100, maxOutputTokens: 50, limits: { rpm: 10, tpm: 1_000 } },
         },
         faults: [{ model: 'fails', kind: 'server_error_500' }],
       },
@@ -134,6 +135,29 @@ describe('OpenAI-style limits (fixed windows)', () => {
     expect((await post(url, body('otpm', 'three'))).status).toBe(200);
   });
 
+  it('sends x-ratelimit-* on the 400s for the context window and for max_tokens above maxOutputTokens, charging nothing', async () => {
+    const tooLong = (await rejection(s.openai.chat.completions.create(body('small', 'x'.repeat(800)) as never))) as { status: number; code: string; headers: Headers };
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.code).toBe('context_length_exceeded');
+    const overMax = (await rejection(s.openai.chat.completions.create(body('small', 'hi', { max_tokens: 60 }) as never))) as { status: number; param: string; headers: Headers };
+    expect(overMax.status).toBe(400);
+    expect(overMax.param).toBe('max_tokens');
+    for (const { headers } of [tooLong, overMax]) {
+      expect(headers.get('x-ratelimit-limit-requests')).toBe('10');
+      expect(headers.get('x-ratelimit-remaining-requests')).toBe('10');
+      expect(headers.get('x-ratelimit-limit-tokens')).toBe('1000');
+      expect(headers.get('x-ratelimit-remaining-tokens')).toBe('1000');
+    }
+    // The same on the Anthropic endpoint, in its header style.
+    const anthropic400 = await post(`${s.url}/v1/messages`, { model: 'small', max_tokens: 60, messages: userMessage('hi') });
+    expect(anthropic400.status).toBe(400);
+    expect(anthropic400.headers.get('anthropic-ratelimit-requests-limit')).toBe('10');
+    expect(anthropic400.headers.get('anthropic-ratelimit-requests-remaining')).toBe('10');
+    const ok = await post(`${s.baseURL}/chat/completions`, body('small', 'hi', { max_tokens: 10 }));
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('x-ratelimit-remaining-requests')).toBe('9');
+  });
+
   it('enforces RPD over a day window', async () => {
     const url = `${s.baseURL}/chat/completions`;
     expect((await post(url, body('rpd-1'))).status).toBe(200);
@@ -160,6 +184,7 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
           'claude-otpm': { provider: 'anthropic', contextWindow: 10_000, replyTokens: 16, limits: { otpm: 30 } },
           'claude-rpd': { provider: 'anthropic', contextWindow: 10_000, replyTokens: 4, limits: { otpm: 100, rpd: 3 } },
           'claude-rpm-1': { provider: 'anthropic', contextWindow: 10_000, limits: { rpm: 1, otpm: 100 } },
+          'claude-rpm-3': { provider: 'anthropic', contextWindow: 10_000, limits: { rpm: 3 } },
         },
         faults: [
           { model: 'claude-500', kind: 'server_error_500', count: 1 },
@@ -204,6 +229,22 @@ describe('Anthropic-style limits (continuous replenishment)', () => {
     expect(ok.headers.get('anthropic-ratelimit-requests-remaining')).toBe('0');
     clock.t = 31_000;
     expect((await ask(1)).headers.get('anthropic-ratelimit-requests-remaining')).toBe('29');
+  });
+
+  it('admits the request sent at the retry-after-ms of the last 429, after several refusals rolled the bucket', async () => {
+    const askRpm3 = () => s.openai.chat.completions.create({ model: 'claude-rpm-3', messages: userMessage('hi') });
+    for (let i = 0; i < 3; i++) await askRpm3();
+    let hint = 0;
+    for (const t of [217, 4_408, 7_490]) {
+      clock.t = t;
+      const err = (await rejection(askRpm3())) as { constructor: { name: string }; headers: Headers };
+      expect(err.constructor.name).toBe('RateLimitError');
+      hint = Number(err.headers.get('retry-after-ms'));
+    }
+    expect(hint).toBe(12_510); // 3 RPM refill one request every 20 s: back at t = 20 000
+    clock.t = 7_490 + hint;
+    const r = await askRpm3();
+    expect(r.choices[0]!.message.content).toMatch(/^\[claude-rpm-3\] reply to /);
   });
 
   it('reserves max_tokens against OTPM and refunds what the reply did not use', async () => {
