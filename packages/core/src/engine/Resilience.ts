@@ -12,7 +12,7 @@ import { TypedEmitter, type Disposable } from '../events/TypedEmitter';
 import { holdsInFlightSlot, Limiter, type LimitDecision, type LimitDenied, type Reservation, type ReserveOptions } from '../limits/Limiter';
 import { isPromiseLike, type MaybePromise } from '../limits/LimiterStore';
 import type { Admission, Scheduled, ScheduleItem } from '../scheduler/types';
-import type { LimitContext, UsageAmounts } from '../limits/LimitRule';
+import type { LimitContext, LimitRule, UsageAmounts } from '../limits/LimitRule';
 import { MemoryLimiterStore } from '../limits/MemoryLimiterStore';
 import { RateLimitExceededError } from '../limits/RateLimitExceededError';
 import type { LimiterStore } from '../limits/LimiterStore';
@@ -180,8 +180,8 @@ interface RequestState {
 
 /** What request-scoped admission holds for the request (nothing when no request-scoped rule applies). */
 interface RequestAdmission {
+  /** The request-scoped limits and the budgets, reserved together (one store call: all or nothing). */
   reservation?: Reservation;
-  budget?: Reservation;
 }
 
 const NOTHING_ADMITTED: RequestAdmission = Object.freeze({});
@@ -223,7 +223,17 @@ export class Resilience {
   /** Attempts waiting for a target-scoped concurrency slot, woken when a call gives one back. */
   private readonly targetWaiters: TargetWaiters;
   private readonly limiter: Limiter;
+  /** The budgets alone: their spend, for the downgrade marks. */
   private readonly budgetLimiter: Limiter;
+  /**
+   * The limits and the budgets together, for request admission when there are budgets: one
+   * reservation, all or nothing in one store call. Reserved in two, a request denied by a limit held
+   * its budget for a moment, and on a shared store another request reading that spend was refused by
+   * its budget for good (budgets never queue). `this.limiter` when there are no budgets.
+   */
+  private readonly admissionLimiter: Limiter;
+  /** The rules of {@link budgetLimiter}: a denial of {@link admissionLimiter} on one of them is the budget's. */
+  private readonly budgetRules: ReadonlySet<LimitRule>;
   private readonly tokenizer: Tokenizer;
   private readonly customTokenizer: boolean;
   private readonly random: () => number;
@@ -292,20 +302,19 @@ export class Resilience {
     this.clock = options.clock ?? systemClock;
     this.store = options.store ?? new MemoryLimiterStore({ clock: this.clock });
     this.limiter = new Limiter(policy.limits, this.store, { clock: this.clock });
-    this.budgetLimiter = new Limiter(
-      policy.budgets.map((b) => ({
-        id: b.id,
-        scope: [...b.scope],
-        metric: 'cost' as const,
-        limit: b.limitUsd,
-        windowMs: b.windowMs,
-        fixedWindow: true,
-        onFailure: 'release' as const,
-        ...(b.match ? { match: b.match } : {}),
-      })),
-      this.store,
-      { clock: this.clock },
-    );
+    const budgetRules: LimitRule[] = policy.budgets.map((b) => ({
+      id: b.id,
+      scope: [...b.scope],
+      metric: 'cost' as const,
+      limit: b.limitUsd,
+      windowMs: b.windowMs,
+      fixedWindow: true,
+      onFailure: 'release' as const,
+      ...(b.match ? { match: b.match } : {}),
+    }));
+    this.budgetLimiter = new Limiter(budgetRules, this.store, { clock: this.clock });
+    this.budgetRules = new Set(budgetRules);
+    this.admissionLimiter = budgetRules.length === 0 ? this.limiter : new Limiter([...policy.limits, ...budgetRules], this.store, { clock: this.clock });
     this.tokenizer = options.tokenizer ?? defaultTokenizer;
     this.customTokenizer = options.tokenizer !== undefined;
     this.random = options.random === undefined ? Math.random : unitRandom(options.random);
@@ -486,10 +495,10 @@ export class Resilience {
    * store answered). shutdown() waits for an asynchronous store's give-back (it is in `admitting`), so
    * a process that exits after it loses none; a failure is logged.
    */
-  private releaseAdmission(v: { reservation?: Reservation; budget?: Reservation }): void {
-    const given = [v.reservation?.fail('release'), v.budget?.fail('release')].filter(isPromiseLike);
-    if (given.length === 0) return;
-    const done: Promise<void> = Promise.all(given)
+  private releaseAdmission(v: RequestAdmission): void {
+    const given = v.reservation?.fail('release');
+    if (!isPromiseLike(given)) return;
+    const done: Promise<void> = Promise.resolve(given)
       .then(ignore, (e: unknown) => this.logger?.error?.('giving back a refused admission failed', { error: String(e) }))
       .finally(() => this.admitting.delete(done));
     this.admitting.add(done);
@@ -872,7 +881,7 @@ export class Resilience {
    */
   private closeRequest(s: RequestState, actual: UsageAmounts | undefined): MaybePromise<void> {
     const a = s.admitted;
-    if (a.reservation === undefined && a.budget === undefined) return;
+    if (a.reservation === undefined) return;
     const ends = s.heldEnds;
     if (ends === undefined) return closeAdmission(a, addUsage(actual, s.lateUsage));
     const deferred = Promise.all(ends)
@@ -914,7 +923,7 @@ export class Resilience {
     return o;
   }
 
-  /** Request-scoped admission through the priority scheduler: budgets, then limits; waits, queues or rejects. */
+  /** Request-scoped admission through the priority scheduler: limits and budgets in one reservation; waits, queues or rejects. */
   private admitScheduled(s: RequestState, estimate: UsageAmounts): MaybePromise<RequestAdmission> {
     let lastDenial: LimitDenied | undefined;
     let budgetRefused = false;
@@ -931,48 +940,39 @@ export class Resilience {
       release: (v) => this.releaseAdmission(v),
     };
     // Synchronous end to end when the store is (the in-memory default): no promise per admission.
-    const withLimits = (budget: Reservation | undefined): MaybePromise<Admission<Admitted>> => {
-      if (!this.limiter.hasRequestRules) return { ok: true, value: budget ? { budget } : {} };
-      const d = this.limiter.reserve(s.ctx, estimate, 'request', this.reserveOptions(s.trafficClass));
-      return isPromiseLike(d) ? d.then((x) => decide(budget, x)) : decide(budget, d);
-    };
-    const decide = (budget: Reservation | undefined, d: LimitDecision): MaybePromise<Admission<Admitted>> => {
-      if (d.ok) return { ok: true, value: budget ? { reservation: d, budget } : { reservation: d } };
-      if (!Number.isFinite(d.retryAfterMs)) {
-        void budget?.fail('release');
-        throw RateLimitExceededError.fromDenial(d);
-      }
+    // Limits and budgets are reserved in one call (see admissionLimiter): a denial names the rule that
+    // binds longest, a budget's (never queued: a cheaper route or a refusal) or a limit's (queued).
+    const decide = (d: LimitDecision): MaybePromise<Admission<Admitted>> => {
+      if (d.ok) return { ok: true, value: { reservation: d } };
+      if (this.budgetRules.has(d.rule)) return budgetDenied(d);
+      if (!Number.isFinite(d.retryAfterMs)) throw RateLimitExceededError.fromDenial(d);
       lastDenial = d;
       const denied: Admission<Admitted> = { ok: false, retryAfterMs: d.retryAfterMs, reason: `limit ${d.rule.id}` };
       // A taken slot frees when a call ends (notify() reports it): its wait is when to look again, not
       // the earliest admission, so the work is not rejected early on it.
       if (holdsInFlightSlot(d.rule)) denied.pollHint = true;
-      const released = budget?.fail('release');
-      return isPromiseLike(released) ? released.then(() => denied) : denied;
+      return denied;
     };
-    const withBudget = (budget: LimitDecision): MaybePromise<Admission<Admitted>> => {
-      if (!budget.ok) {
-        // The downgrade check can miss a request (requests arriving together read the spend before any
-        // reserved, with an async store; or the cap is reached under the downgrade mark): when the cap
-        // itself denies, the cheaper route still may not.
-        const downgrade = this.policy.budgets.find((b) => b.id === budget.rule.id && this.mayDowngrade(s, b));
-        if (downgrade !== undefined) {
-          this.switchRoute(s, downgrade);
-          estimate = this.requestEstimate(s);
-          s.record.estimated_cost = estimate.costUsd;
-          item.deadline = s.deadline; // the cheaper route's deadline bounds the wait in the queue too
-          return tryAdmit();
-        }
-        this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: budget.rule.id, event: 'exceeded' });
-        budgetRefused = true;
-        throw RateLimitExceededError.fromDenial(budget);
+    const budgetDenied = (budget: LimitDenied): MaybePromise<Admission<Admitted>> => {
+      // The downgrade check can miss a request (requests arriving together read the spend before any
+      // reserved, with an async store; or the cap is reached under the downgrade mark): when the cap
+      // itself denies, the cheaper route still may not.
+      const downgrade = this.policy.budgets.find((b) => b.id === budget.rule.id && this.mayDowngrade(s, b));
+      if (downgrade !== undefined) {
+        this.switchRoute(s, downgrade);
+        estimate = this.requestEstimate(s);
+        s.record.estimated_cost = estimate.costUsd;
+        item.deadline = s.deadline; // the cheaper route's deadline bounds the wait in the queue too
+        return tryAdmit();
       }
-      return withLimits(budget);
+      this.events.emit('budget', { requestId: s.requestId, route: s.route.name, budget: budget.rule.id, event: 'exceeded' });
+      budgetRefused = true;
+      throw RateLimitExceededError.fromDenial(budget);
     };
     const tryAdmit = (): MaybePromise<Admission<Admitted>> => {
-      if (!this.budgetLimiter.hasRequestRules) return withLimits(undefined);
-      const b = this.budgetLimiter.reserve(s.ctx, estimate, 'request');
-      return isPromiseLike(b) ? b.then(withBudget) : withBudget(b);
+      if (!this.admissionLimiter.hasRequestRules) return { ok: true, value: {} };
+      const d = this.admissionLimiter.reserve(s.ctx, estimate, 'request', this.reserveOptions(s.trafficClass));
+      return isPromiseLike(d) ? d.then(decide) : decide(d);
     };
     const admitted = (r: Scheduled<Admitted>): Admitted => {
       s.record.queue_wait_ms = r.waitedMs;
@@ -1628,7 +1628,7 @@ export class Resilience {
           // (Module-level handlers: a closure made here would keep this chain's scope, and with it the
           // caller's `call` and what it reaches, for as long as the call runs.)
           if (ctx.unfinished !== undefined) ctx.unfinished.then(closeUnread, ignore);
-          if (ctx.unfinished !== undefined && (reservation !== undefined || s.admitted.reservation !== undefined || s.admitted.budget !== undefined)) {
+          if (ctx.unfinished !== undefined && (reservation !== undefined || s.admitted.reservation !== undefined)) {
             // Cut off while the call still runs: if it ignores its signal, its slots and charges stay until it ends.
             await this.holdUntilFinished(s, target, reservation, ctx, ownTimeoutMs);
           } else if (ctx.unfinished !== undefined) {
@@ -2112,12 +2112,12 @@ function billedLate(ctx: AttemptContextImpl, value: unknown): boolean {
 /** A rejection handler that ignores the rejection. */
 function ignore(): void {}
 
-/** Settles (with `actual`) or fails (`undefined`) a request-scoped admission: both its reservations at once. */
+/**
+ * Settles (with `actual`) or fails (`undefined`) a request-scoped admission: its limits and budgets at
+ * once (each rule's `onFailure` applies: budgets give back what a failed request did not spend).
+ */
 function closeAdmission(a: RequestAdmission, actual: UsageAmounts | undefined): MaybePromise<void> {
-  const r = actual === undefined ? a.reservation?.fail() : a.reservation?.settle(actual);
-  const b = actual === undefined ? a.budget?.fail() : a.budget?.settle(actual);
-  if (!isPromiseLike(r)) return b;
-  return isPromiseLike(b) ? Promise.all([r, b]).then(() => undefined) : r;
+  return actual === undefined ? a.reservation?.fail() : a.reservation?.settle(actual);
 }
 
 /** A usage a stream's `complete`/`fail` was given: an object (`null`, a number or a string is none). */

@@ -315,6 +315,11 @@ function resolve(p: ParsedPolicy, issues: PolicyIssue[], warnings: PolicyWarning
       issues.push({ path: `budgets[${i}].id`, message: `expected a unique id, got '${b.id}' (also budgets[${prev}])${how}` });
     }
     budgetIds.set(b.id, i);
+    // Limits and budgets are reserved together (one reservation), told apart by rule id.
+    const limit = seen.get(b.id);
+    if (limit !== undefined) {
+      issues.push({ path: `budgets[${i}].id`, message: `expected an id no limit rule has, got '${b.id}' (also limits[${limit}]): limits and budgets are reserved together` });
+    }
   });
 
   const br = p.breaker ?? {};
