@@ -327,7 +327,9 @@ export class Resilience {
     this.logger = options.logger && guardLogger(options.logger, (text) => this.redactor.redact(text));
     // Like a listener of `events`, a sink that throws is reported and never fails the request it reports.
     this.metrics = options.metrics ? guardMetrics(options.metrics, (error, method) => this.sinkFailed(error, method)) : noopMetrics;
-    this.retryBudgetOptions = options.retryBudget ?? DEFAULT_RETRY_BUDGET;
+    // Field by field: `{ maxTokens: 40 }` keeps the engine's default ratio (RetryBudget's own are lower).
+    const rb = options.retryBudget;
+    this.retryBudgetOptions = rb === false ? false : { ...DEFAULT_RETRY_BUDGET, ...definedFields(rb ?? {}) };
     this.defaultOutputTokens = options.defaultMaxOutputTokens ?? DEFAULT_OUTPUT_TOKENS;
     this.breakers = new BreakerRegistry({
       policy: policy.breaker,
@@ -2041,6 +2043,11 @@ export class Resilience {
 
 function isCapacityKind(kind: ErrorKind): boolean {
   return kind === 'rate_limited' || kind === 'overloaded' || kind === 'timeout' || kind === 'network' || kind === 'unknown';
+}
+
+/** The fields of `o` whose value is not `undefined` (an explicit `undefined` keeps the default). */
+function definedFields<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** `map[name]` when `name` is an own property of `map` (never one of Object.prototype's, such as `toString`). */

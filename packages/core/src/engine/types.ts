@@ -325,7 +325,7 @@ export interface ResilienceOptions {
   random?: () => number;
   usage?: UsageExtractor;
   text?: TextExtractor;
-  /** gRPC-style retry budget per provider (default `{ maxTokens: 20, tokenRatio: 0.2 }`); `false` disables it. */
+  /** gRPC-style retry budget per provider (default `{ maxTokens: 20, tokenRatio: 0.2 }`, field by field: `{ maxTokens: 40 }` keeps the ratio 0.2); `false` disables it. */
   retryBudget?: { maxTokens?: number; tokenRatio?: number } | false;
   /**
    * Metrics sink (see `OpenTelemetryMetrics`, `PrometheusMetrics`). The engine guards it: a method that
