@@ -4,6 +4,7 @@ import { ExpressConfigError } from './ExpressConfigError';
 import { errorMessageKind, messageFor } from './messages';
 import { checkAudience, checkFunctions, invalidOption, typeOf } from './optionChecks';
 import { setRetryAfter } from './rateLimitHeaders';
+import { setShouldRetry } from './shouldRetry';
 import type { ErrorHandlerOptions } from './types';
 
 /**
@@ -48,6 +49,7 @@ export function resilienceErrorHandler(options: ErrorHandlerOptions = {}): Error
     const audience = options.audience ?? ctx?.audience ?? 'customer';
     const message = http.userMessage ?? messageFor(errorMessageKind(err, http.kind), audience, options.engine ?? ctx?.engine);
     setRetryAfter(res, http.retryAfterMs);
+    setShouldRetry(res, http.kind);
     res.status(http.status).json({
       error: {
         type: http.kind,
