@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { ManualClock, type BreakerState } from '@llm-resilience/core';
+import { BreakerRegistry, ManualClock, type BreakerPolicy, type BreakerState, type ErrorKind } from '@llm-resilience/core';
 import IORedis from 'ioredis';
 import type Redis from 'ioredis';
 import { RedisBreakerSync, RedisStoreConfigError, RedisSyncError } from '../src/index';
@@ -183,6 +183,59 @@ describe('RedisBreakerSync (real Redis)', () => {
     expect(stored.get('target:t')).toMatchObject({ state: 'open', reason: 'probe_failed' });
     expect(stored.get('provider:p')).toMatchObject({ state: 'open', reason: 'error_rate' });
     expect(await redis.pttl(a.hashKey)).toBeGreaterThan(85_000);
+  });
+
+  it('a kill switch on a breaker already open in two processes reaches the other one, which keeps the target out until its end', async () => {
+    const policy: BreakerPolicy = {
+      windowMs: 120_000,
+      errorRate: 0.2,
+      minimumCalls: 10,
+      consecutiveFailures: 5,
+      slowCallMs: 30_000,
+      slowCallRate: 0.5,
+      openForMs: 30_000,
+      halfOpenProbes: 3,
+      rampUpMs: 30_000,
+      rateLimitPauseAfter: 3,
+      failOn: new Set<ErrorKind>(['overloaded', 'timeout', 'network', 'unknown']),
+    };
+    const clockA = new ManualClock(await redisNow(redis));
+    const clockB = new ManualClock(clockA.now() + HOUR); // clocks may disagree: times travel relative
+    const registryErrors: unknown[] = [];
+    const onError = (e: unknown): void => void registryErrors.push(e);
+    const a = new BreakerRegistry({ policy, clock: clockA, sync: processSync(clockA), onError });
+    const syncB = processSync(clockB);
+    const b = new BreakerRegistry({ policy, clock: clockB, sync: syncB, onError });
+    const bEvents: string[] = [];
+    b.events.on('breaker', (e) => bEvents.push(`${e.key} ${e.from}->${e.to} ${e.reason} ${e.origin}`));
+    const untilAtB = (): number => (b.get('target:fast-a')?.state as { until?: number } | undefined)?.until ?? 0;
+    try {
+      await syncB.ready();
+      // Process A finds the target failing: open for 30 s, heard by B.
+      for (let i = 0; i < 5; i++) {
+        const admission = a.admit('fast-a', 'openai');
+        a.record('fast-a', 'openai', { kind: 'overloaded', latencyMs: 10, admission });
+      }
+      await pollUntil('B to hear the opening', () => untilAtB() > 0);
+      expect(untilAtB()).toBeLessThanOrEqual(clockB.now() + 30_000);
+
+      // The operator takes the target out for 10 minutes on A.
+      a.target('fast-a').forceOpen(clockA.now() + 600_000, 'maintenance', clockA.now());
+      await pollUntil('B to hear the kill switch', () => untilAtB() > clockB.now() + 30_000);
+      expect(b.target('fast-a').state).toMatchObject({ state: 'open', reason: 'maintenance' });
+      expect(untilAtB()).toBeGreaterThan(clockB.now() + 590_000);
+
+      // 31 s later B still keeps the target out (no probes), and so does a replica starting now.
+      clockB.set(clockB.now() + 31_000);
+      expect(b.admit('fast-a', 'openai')).toMatchObject({ allowed: false, scope: 'target', reason: 'open' });
+      expect(bEvents).toContain('target:fast-a open->open maintenance remote');
+      const late = processSync(clockB);
+      expect(new Map(await late.load()).get('target:fast-a')).toMatchObject({ state: 'open', reason: 'maintenance' });
+      expect(registryErrors).toEqual([]);
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
   });
 
   it('delivers the stored states to every new subscription, and reports malformed messages', async () => {

@@ -323,13 +323,48 @@ describe('BreakerRegistry', () => {
       expect(a.errors).toEqual([]);
     });
 
-    it('a later remote opening extends a local one without a new event', () => {
+    it('a later remote opening extends a local one: one remote open->open event, not published back', () => {
       const { hub, clock, a } = pair();
       for (let i = 0; i < 5; i++) call(a.registry, 'fast-a', 'openai', 'overloaded');
       const eventsBefore = a.events.length;
-      hub.connect().publish('target:fast-a', { state: 'open', until: clock.now() + 90_000, reason: 'error_rate' });
+      const remote = hub.connect();
+      remote.publish('target:fast-a', { state: 'open', until: clock.now() + 90_000, reason: 'error_rate' });
+      remote.publish('target:fast-a', { state: 'open', until: clock.now() + 60_000, reason: 'probe_failed' }); // shorter: ignored
       expect(a.registry.target('fast-a').state).toEqual({ state: 'open', until: clock.now() + 90_000, reason: 'error_rate' });
-      expect(a.events).toHaveLength(eventsBefore);
+      expect(a.events.slice(eventsBefore)).toEqual(['A target:fast-a open->open error_rate remote']);
+      expect(a.published).toEqual(['target:fast-a=open', 'provider:openai=open']);
+    });
+
+    it('a kill switch on a target that is already open reaches the other processes, which keep it out until its end', () => {
+      const { hub, clock, a, b } = pair();
+      // A finds the target failing: open for 30 s, shared with B.
+      for (let i = 0; i < 5; i++) call(a.registry, 'fast-a', 'openai', 'overloaded');
+      expect(b.registry.target('fast-a').state).toMatchObject({ state: 'open', until: 1_030_000 });
+      const published = hub.published;
+      const withFull: BreakerChangeEvent[] = [];
+      a.registry.events.on('breaker', (e) => withFull.push(e));
+
+      // The operator takes the target out for 10 minutes (the documented kill switch).
+      a.registry.target('fast-a').forceOpen(clock.now() + 600_000, 'maintenance', clock.now());
+      expect(a.registry.target('fast-a').state).toEqual({ state: 'open', until: 1_600_000, reason: 'maintenance' });
+      expect(hub.published).toBe(published + 1);
+      expect(a.published.at(-1)).toBe('target:fast-a=open');
+      expect(withFull).toEqual([
+        expect.objectContaining({ key: 'target:fast-a', from: 'open', to: 'open', reason: 'maintenance', at: 1_000_000, origin: 'local', state: { state: 'open', until: 1_600_000, reason: 'maintenance' } }),
+      ]);
+
+      // B must not start probing the target after 30 s.
+      clock.set(1_031_000);
+      expect(b.registry.admit('fast-a', 'openai')).toMatchObject({ allowed: false, reason: 'open', retryAfterMs: 569_000 });
+      expect(b.registry.target('fast-a').state).toEqual({ state: 'open', until: 1_600_000, reason: 'maintenance' });
+      expect(a.events.slice(2)).toEqual(['A target:fast-a open->open maintenance local']);
+      expect(b.events.slice(2)).toEqual(['B target:fast-a open->open maintenance remote']);
+      expect(b.published).toEqual([]);
+      // A kill switch that ends sooner than the current opening changes nothing, anywhere.
+      a.registry.target('fast-a').forceOpen(clock.now() + 60_000, 'short-maintenance', clock.now());
+      expect(a.registry.target('fast-a').state).toMatchObject({ until: 1_600_000, reason: 'maintenance' });
+      expect(hub.published).toBe(published + 1);
+      expect(a.events).toHaveLength(3);
     });
 
     it('reports malformed remote states and keys, and changes nothing', () => {

@@ -18,7 +18,8 @@ import { InvalidBreakerStateError } from './InvalidBreakerStateError';
 
 /**
  * Shares breaker state across processes. The registry calls `publish` on every state change of one
- * of its breakers (only on changes: at most a few messages per outage), and applies the `open` and
+ * of its breakers (only on changes: at most a few messages per outage; a local `forceOpen` that moves
+ * an open breaker's `until` later is one), and applies the `open` and
  * `paused` states it receives through `subscribe`: a target found failing by one process is avoided by
  * all. Other remote states are ignored: each process probes and recovers on its own outcomes.
  *
@@ -45,7 +46,9 @@ export interface BreakerStateSync {
 
 /**
  * A breaker changed state. `origin: 'remote'` when the change was applied from another process (such
- * changes are not published again).
+ * changes are not published again). `from` equals `to` when a forced change kept the state but moved
+ * its terms, e.g. `open -> open` with the operator's reason when a kill switch (`forceOpen`) moved an
+ * open breaker's `until` later, or when a longer remote opening was applied (see `BreakerTransition`).
  *
  * @example
  * ```ts

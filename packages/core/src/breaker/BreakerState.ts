@@ -35,7 +35,7 @@ export type BreakerStateName = BreakerState['state'];
 
 /**
  * Why a breaker changed state. Open states carry the opening reasons in `reason`; a state applied with
- * `forceOpen` may carry any string.
+ * `forceOpen` may carry any string (also on open -> open, when it moved an open breaker's `until` later).
  *
  * | reason                 | transition                                              |
  * |------------------------|---------------------------------------------------------|
@@ -49,7 +49,7 @@ export type BreakerStateName = BreakerState['state'];
  * | `pause_elapsed`        | paused -> closed / half-open                            |
  * | `probes_succeeded`     | half-open -> ramping / closed                           |
  * | `ramp_complete`        | ramping -> closed                                       |
- * | `forced`               | `forceState` (e.g. a state shared by another process)   |
+ * | `forced`               | `forceState` (e.g. a state shared by another process); also paused -> paused when a forced pause ends later |
  *
  * @example
  * ```ts

@@ -509,18 +509,58 @@ describe('CircuitBreaker', () => {
   });
 
   describe('forced states', () => {
-    it('forceOpen opens from any state and only extends an open breaker', () => {
+    it('forceOpen opens from any state, and only a later until changes an open breaker (one open->open transition)', () => {
       const { breaker, clock, transitions } = setup();
       const now = clock.now();
       breaker.forceOpen(now + 50_000, 'maintenance', now);
       expect(breaker.state).toEqual({ state: 'open', until: now + 50_000, reason: 'maintenance' });
       breaker.forceOpen(now + 10_000, 'other', now);
+      breaker.forceOpen(now + 50_000, 'same-end', now);
       expect(breaker.state).toEqual({ state: 'open', until: now + 50_000, reason: 'maintenance' });
-      breaker.forceOpen(now + 70_000, 'later', now);
+      breaker.forceOpen(now + 70_000, 'later', now + 1_000);
       expect(breaker.state).toEqual({ state: 'open', until: now + 70_000, reason: 'later' });
       expect(transitions).toEqual([
         { key: 'target:a', from: 'closed', to: 'open', reason: 'maintenance', at: now, state: { state: 'open', until: now + 50_000, reason: 'maintenance' }, forced: true },
+        { key: 'target:a', from: 'open', to: 'open', reason: 'later', at: now + 1_000, state: { state: 'open', until: now + 70_000, reason: 'later' }, forced: true },
       ]);
+    });
+
+    it('a kill switch on a breaker that is already open is announced but is not a new opening (the open period does not double)', () => {
+      const { breaker, clock, path } = setup();
+      const opened = trip(breaker, clock);
+      breaker.forceOpen(opened + 600_000, 'maintenance', opened);
+      expect(breaker.admit(opened + 31_000)).toEqual({ allowed: false, reason: 'open', retryAfterMs: 569_000 });
+      // After the maintenance, the first failed recovery doubles the natural period once, as without the kill switch.
+      clock.set(opened + 600_000);
+      call(breaker, clock.now(), 'overloaded');
+      expect(breaker.state).toEqual({ state: 'open', until: clock.now() + 60_000, reason: 'probe_failed' });
+      expect(path()).toEqual([
+        'closed->open:consecutive_failures',
+        'open->open:maintenance',
+        'open->half-open:open_elapsed',
+        'half-open->open:probe_failed',
+      ]);
+    });
+
+    it('a forced pause that ends later is one paused->paused transition; one that does not changes nothing', () => {
+      const { breaker, clock, transitions, path } = setup();
+      const now = clock.now();
+      breaker.forceState({ state: 'paused', until: now + 5_000 }, now);
+      breaker.forceState({ state: 'paused', until: now + 4_000 }, now);
+      breaker.forceState({ state: 'paused', until: now + 20_000 }, now);
+      expect(breaker.state).toEqual({ state: 'paused', until: now + 20_000 });
+      expect(path()).toEqual(['closed->paused:forced', 'paused->paused:forced']);
+      expect(transitions[1]).toMatchObject({ forced: true, state: { state: 'paused', until: now + 20_000 } });
+    });
+
+    it('a forced state that leaves the breaker as it was emits nothing', () => {
+      const { breaker, clock, path } = setup();
+      const now = clock.now();
+      breaker.forceState({ state: 'closed' }, now);
+      breaker.forceState({ state: 'ramping', since: now }, now);
+      breaker.forceState({ state: 'ramping', since: now }, now);
+      breaker.forceState({ state: 'ramping', since: now - 1_000 }, now);
+      expect(path()).toEqual(['closed->ramping:forced', 'ramping->ramping:forced']);
     });
 
     it('forceState applies a serialized state and rejects a malformed one', () => {

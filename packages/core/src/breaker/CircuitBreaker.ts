@@ -78,6 +78,14 @@ export interface ProbeRef {
  * One state change of a breaker. `forced` is true for changes applied with `forceOpen` / `forceState`
  * (a state shared by another process, an operator's kill switch) rather than decided from outcomes.
  *
+ * `from` equals `to` only for a forced change that keeps the state but changes its terms: above all
+ * a later `until` of an `open` breaker (with the new reason: an operator's kill switch on a breaker
+ * that was already open, or a longer opening shared by another process) or of a `paused` one; also a
+ * forced half-open's probe successes or a ramp's start. It is a change (a registry emits it and
+ * publishes it to other processes; the metrics count it under `from: 'open', to: 'open'`), but not a
+ * new opening: the window, the streaks and the doubling of the open period after failed recoveries
+ * are left as they were.
+ *
  * @example
  * ```ts
  * breaker.events.on('stateChange', (t) => log.warn(`${t.key}: ${t.from} -> ${t.to} (${t.reason})`));
@@ -477,8 +485,12 @@ export class CircuitBreaker {
 
   /**
    * Opens the breaker until `until` (epoch ms), whatever its state: for a state decided elsewhere
-   * (another process, an operator). An already open breaker only moves its `until` later. Emits a
-   * transition with `forced: true`.
+   * (another process, an operator). Emits a transition with `forced: true`.
+   *
+   * On a breaker that is already open, a later `until` replaces the current one, with `reason`, and
+   * emits an `open -> open` transition (so a registry publishes the kill switch to other processes);
+   * it is not a new opening (see {@link BreakerTransition}). An `until` that is not later changes
+   * nothing and emits nothing, whatever the reason: the longer opening stands.
    *
    * @example
    * ```ts
@@ -488,19 +500,19 @@ export class CircuitBreaker {
   forceOpen(until: number, reason: string, now: number): void {
     this.touch(now);
     const s = this.current;
-    if (s.state === 'open') {
-      if (until > s.until) this.current = { state: 'open', until, reason };
-      return;
-    }
+    if (s.state === 'open' && !(until > s.until)) return;
     this.transition({ state: 'open', until, reason }, reason, now, true);
   }
 
   /**
    * Applies a state received from elsewhere (as produced by {@link CircuitBreaker.snapshot}). `open`
-   * behaves like {@link CircuitBreaker.forceOpen}; a `paused` breaker only moves its `until` later; a
+   * behaves like {@link CircuitBreaker.forceOpen}; a `paused` breaker only moves its `until` later (a
+   * `paused -> paused` transition, reason `forced`; an `until` that is not later changes nothing); a
    * forced `half-open` state keeps this process's probes in flight and their period when the breaker is
    * already half-open (in-flight probes belong to the process that admitted them; the remote count is
-   * ignored), and otherwise starts a new half-open period. Throws {@link InvalidBreakerStateError} on a malformed state.
+   * ignored), and otherwise starts a new half-open period. A forced state that leaves the breaker as it
+   * was emits nothing; any other emits one transition with `forced: true`. Throws
+   * {@link InvalidBreakerStateError} on a malformed state.
    *
    * @example
    * ```ts
@@ -515,10 +527,7 @@ export class CircuitBreaker {
       case 'open':
         return this.forceOpen(state.until, state.reason, now);
       case 'paused':
-        if (s.state === 'paused') {
-          if (state.until > s.until) this.current = { state: 'paused', until: state.until };
-          return;
-        }
+        if (s.state === 'paused' && !(state.until > s.until)) return;
         return this.transition({ state: 'paused', until: state.until }, 'forced', now, true);
       case 'half-open':
         return this.transition(
@@ -628,9 +637,20 @@ export class CircuitBreaker {
   }
 
   private transition(state: BreakerState, reason: string, now: number, forced = false): void {
-    const from = this.current.state;
+    const previous = this.current;
+    const from = previous.state;
+    if (from === state.state) {
+      // The same state with new terms: not a new opening, period or recovery, so none of the
+      // bookkeeping below. A forced one (a later `until` by a kill switch or another process, a forced
+      // half-open's successes, a ramp's start) is announced; one decided here (a late failure of a call
+      // admitted before the breaker opened) updates the state quietly, as before. Nothing at all when
+      // nothing changed.
+      if (sameState(previous, state)) return;
+      this.current = state;
+      if (forced) this.emit(from, state, reason, now, forced);
+      return;
+    }
     this.current = state;
-    if (from === state.state) return;
     switch (state.state) {
       case 'open':
         this.window.reset();
@@ -653,8 +673,28 @@ export class CircuitBreaker {
       case 'ramping':
         break;
     }
+    this.emit(from, state, reason, now, forced);
+  }
+
+  private emit(from: BreakerStateName, state: BreakerState, reason: string, now: number, forced: boolean): void {
     if (this.events.hasListeners('stateChange')) {
       this.events.emit('stateChange', { key: this.key, from, to: state.state, reason, at: now, state, forced });
     }
+  }
+}
+
+/** True when `a` and `b` are the same state with the same fields (in-flight probes aside: they are local). */
+function sameState(a: BreakerState, b: BreakerState): boolean {
+  switch (a.state) {
+    case 'closed':
+      return b.state === 'closed';
+    case 'open':
+      return b.state === 'open' && a.until === b.until && a.reason === b.reason;
+    case 'paused':
+      return b.state === 'paused' && a.until === b.until;
+    case 'half-open':
+      return b.state === 'half-open' && a.probeSuccesses === b.probeSuccesses;
+    case 'ramping':
+      return b.state === 'ramping' && a.since === b.since;
   }
 }
