@@ -9,7 +9,7 @@ import { Target } from './decorators/Target';
 import { NestConfigError } from './NestConfigError';
 import { engineFromOptions, ResilienceModule } from './ResilienceModule';
 import { ResilienceService } from './ResilienceService';
-import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleOptions, type ResilienceOptionsFactory } from './types';
+import { RESILIENCE_ENGINE, RESILIENCE_MODULE_OPTIONS, type ResilienceModuleAsyncOptions, type ResilienceModuleOptions, type ResilienceOptionsFactory } from './types';
 
 const policy = (rpm = 100) =>
   definePolicy({
@@ -296,6 +296,34 @@ describe('ResilienceModule.forRootAsync', () => {
       expect(() => ResilienceModule.forRootAsync(options as never)).toThrow(expect.objectContaining({ code: 'ERR_LLMR_NEST_INVALID_OPTIONS' }));
     }
     expect(() => ResilienceModule.forRootAsync(undefined as never)).toThrow(/^ResilienceModule.forRootAsync: expected \{ useFactory, inject\? \}, \{ useClass \} or \{ useExisting \}, got undefined\./);
+  });
+
+  it('refuses inject next to useClass or useExisting, where it would be ignored without a word', () => {
+    @Injectable()
+    class ResilienceConfig implements ResilienceOptionsFactory {
+      createResilienceOptions() {
+        return { policy: policy() };
+      }
+    }
+    const attempts: [string, ResilienceModuleAsyncOptions][] = [
+      ['useClass', { useClass: ResilienceConfig, inject: ['CONFIG'] }],
+      ['useExisting', { useExisting: ResilienceConfig, inject: ['CONFIG'] }],
+    ];
+    for (const [source, options] of attempts) {
+      let caught: unknown;
+      try {
+        ResilienceModule.forRootAsync(options);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(NestConfigError);
+      expect(caught).toMatchObject({
+        code: 'ERR_LLMR_NEST_INVALID_OPTIONS',
+        message: expect.stringMatching(new RegExp(`^ResilienceModule\\.forRootAsync inject: lists the arguments of useFactory; next to ${source} it would be ignored\\.`)),
+      });
+    }
+    // With useFactory, inject stays what it is for (an empty list too).
+    expect(() => ResilienceModule.forRootAsync({ useFactory: () => ({ policy: policy() }), inject: [] })).not.toThrow();
   });
 
   it('stops the boot when a useClass has no createResilienceOptions method', async () => {

@@ -2,7 +2,7 @@ import type { ExecuteResult, ModelCall, Resilience, ResilienceRequest } from '@l
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import type { Observable } from 'rxjs';
-import { checkReturnType, decoratedMethodInfo, describeMethod, effectiveOptions, isReturnAmbiguous, noRoute } from './decorators/decoratedMethod';
+import { checkReturnType, decoratedMethodInfo, describeMethod, effectiveOptions, isReturnAmbiguous, noRoute, noRouteForParam } from './decorators/decoratedMethod';
 import { fallbacksOf } from './decorators/metadata';
 import { activateService, bindInstance, deactivateService, hasDecoratedMethods } from './engineRegistry';
 import { inboundRuleIdsOf, recordDeclaredInboundRules } from './http/inboundRuleIds';
@@ -188,6 +188,7 @@ export class ResilienceService implements OnModuleInit, BeforeApplicationShutdow
         }
         const fallbacks = fallbacksOf(fn as Function);
         if (route === undefined && fallbacks.some((f) => 'chain' in f)) throw noRoute(info);
+        if (route === undefined && (info.targetIndex !== undefined || info.ctxIndex !== undefined)) throw noRouteForParam(info);
         const runsWrapped = route !== undefined || fallbacks.some((f) => 'method' in f);
         checkReturnType(info, options, runsWrapped);
         if (runsWrapped && isReturnAmbiguous(info, options) && !this.warned.has(info)) {

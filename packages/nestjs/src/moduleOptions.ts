@@ -206,7 +206,8 @@ export function engineBuildError(err: unknown, options: ResilienceModuleOptions,
 /**
  * Checks the options of `ResilienceModule.forRootAsync` when it is called: an object; no unknown
  * option; exactly one of `useFactory` (a function), `useClass` (a class) and `useExisting` (a class
- * or token); `imports`, `inject` and `extraProviders` arrays. Throws `ERR_LLMR_NEST_INVALID_OPTIONS`
+ * or token); `imports`, `inject` and `extraProviders` arrays; `inject` only with `useFactory` (the
+ * arguments it is called with: next to `useClass` / `useExisting` it would be ignored). Throws `ERR_LLMR_NEST_INVALID_OPTIONS`
  * naming the option (`ResilienceModule.forRootAsync useFactory: expected a function ...`).
  *
  * @example
@@ -235,6 +236,14 @@ export function checkAsyncOptions(options: unknown, where = 'ResilienceModule.fo
   }
   for (const name of ['imports', 'inject', 'extraProviders'] as const) {
     if (o[name] !== undefined && !Array.isArray(o[name])) throw invalid(`${where} ${name}: expected an array, got ${shown(o[name])}.`);
+  }
+  if (o.inject !== undefined && o.useFactory === undefined) {
+    // Nest injects the dependencies of a useClass / useExisting factory by its constructor: `inject` would be ignored.
+    const source = o.useClass !== undefined ? 'useClass' : 'useExisting';
+    throw invalid(
+      `${where} inject: lists the arguments of useFactory; next to ${source} it would be ignored. ` +
+        `Inject what the options class needs through its constructor (and its module in \`imports\`), or use { useFactory, inject }.`,
+    );
   }
 }
 

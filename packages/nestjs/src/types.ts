@@ -202,8 +202,9 @@ export interface ResilienceModuleAsyncOptions extends Pick<ModuleMetadata, 'impo
 }
 
 /**
- * Options of `@RateLimited`. On a class they are defaults for every decorated method of the class;
- * a method's own options override them field by field. `identity` and `key` count as one field
+ * Options of `@RateLimited`. On a class they are defaults for every decorated method of the class
+ * (a subclass's merged over its base classes', field by field); a method's own options override them
+ * field by field. `identity` and `key` count as one field
  * (who the call is for): a method that sets either replaces both of the class's.
  *
  * Functions receive the method's arguments as the caller passed them.

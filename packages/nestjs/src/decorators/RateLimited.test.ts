@@ -6,6 +6,7 @@ import OpenAI from 'openai';
 import { lastValueFrom, NEVER, Observable, of, throwError, toArray } from 'rxjs';
 import { NestConfigError } from '../NestConfigError';
 import { ResilienceModule } from '../ResilienceModule';
+import { ResilienceService } from '../ResilienceService';
 import { runWithResilienceContext } from '../requestContext';
 import { RESILIENCE_ENGINE } from '../types';
 import { Fallback } from './Fallback';
@@ -372,5 +373,78 @@ describe('@RateLimited with guard options only on a method of a class with a rou
     await expect(runWithResilienceContext({ identity: { user: 'a2' } }, () => instance.limitsWithFallback())).resolves.toBe('engine:a');
     expect(records.map((r) => r.route)).toEqual(['chat', 'chat']);
     await moduleRef.close();
+  });
+});
+
+describe('@RateLimited class options of a subclass', () => {
+  /** A base service: its class @RateLimited gives the route of its decorated methods. */
+  @RateLimited({ route: 'chat' })
+  class BaseChat {
+    @RateLimited({ maxOutputTokens: 10 })
+    async ask(@Target() target?: ResolvedTarget): Promise<string> {
+      return target ? `answered by ${target.id}` : 'ran outside the engine';
+    }
+  }
+
+  it("keep the base class's route: an inherited decorated method still runs through the engine", async () => {
+    /** A subclass that only adds a class default of its own (another priority). */
+    @Injectable()
+    @RateLimited({ priority: 'batch' })
+    class BatchChat extends BaseChat {}
+    const { records, instance, moduleRef } = await boot(BatchChat);
+    try {
+      // Merged over the base class's options field by field, not a replacement dropping the route.
+      await expect(instance.ask()).resolves.toBe('answered by a');
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ route: 'chat', priority: 'batch' });
+      expect(effectiveOptions(instance, BatchChat.prototype.ask)).toEqual({ route: 'chat', priority: 'batch', maxOutputTokens: 10 });
+    } finally {
+      await moduleRef.close();
+    }
+  });
+
+  it("override the base class's field by field, down a chain of subclasses, the method's options winning over all", async () => {
+    @RateLimited({ route: 'batch' })
+    class BatchRoute extends BaseChat {}
+    @Injectable()
+    class Undecorated extends BatchRoute {}
+    const { records, instance, moduleRef } = await boot(Undecorated);
+    try {
+      await expect(instance.ask()).resolves.toBe('answered by b'); // route 'batch' of the nearer class, chain ['b']
+      expect(records[0]).toMatchObject({ route: 'batch' });
+      expect(effectiveOptions(new BaseChat(), BaseChat.prototype.ask)).toEqual({ route: 'chat', maxOutputTokens: 10 }); // the base is untouched
+    } finally {
+      await moduleRef.close();
+    }
+  });
+});
+
+describe('@RateLimited without a route on a method with a @Target() or @AttemptCtx() parameter', () => {
+  it('stops the boot (and bind) with ERR_LLMR_NEST_NO_ROUTE instead of running the method outside the engine', async () => {
+    @Injectable()
+    @RateLimited({ priority: 'batch' })
+    class NoRouteChat {
+      @RateLimited({ maxOutputTokens: 10 })
+      async ask(@Target() target?: ResolvedTarget): Promise<string> {
+        return target ? `answered by ${target.id}` : 'ran outside the engine';
+      }
+    }
+    await expect(boot(NoRouteChat)).rejects.toMatchObject({
+      code: 'ERR_LLMR_NEST_NO_ROUTE',
+      message: expect.stringMatching(/^NoRouteChat\.ask has a @Target\(\) parameter, which only a call through the engine fills, but neither the method nor its class/),
+    });
+    @Injectable()
+    class Routed {
+      @RateLimited({ route: 'chat' })
+      async ok(): Promise<string> {
+        return 'ok';
+      }
+    }
+    const { moduleRef } = await boot(Routed);
+    try {
+      expect(() => moduleRef.get(ResilienceService).bind(new NoRouteChat())).toThrow(expect.objectContaining({ code: 'ERR_LLMR_NEST_NO_ROUTE' }));
+    } finally {
+      await moduleRef.close();
+    }
   });
 });

@@ -14,6 +14,7 @@ import type { FallbackMethodOptions, RateLimitedOptions } from '../types';
 import { identityScopedRuleIds, isEmptyIdentity, shouldWarnUndefinedIdentity, warnUndefinedIdentity } from '../undefinedIdentity';
 import {
   ATTEMPT_CTX_PARAM_METADATA,
+  classRateLimited,
   fallbacksOf,
   mergeRateLimited,
   RATE_LIMITED_METADATA,
@@ -195,8 +196,8 @@ function classOf(self: unknown): Function | undefined {
 }
 
 /**
- * The effective options of a decorated method called on `self`: its class's `@RateLimited` merged
- * with the method's; without the class's `route` when the method's own options are guard options only
+ * The effective options of a decorated method called on `self`: its class's `@RateLimited` (merged
+ * along the prototype chain, see {@link classRateLimited}) merged with the method's; without the class's `route` when the method's own options are guard options only
  * (see {@link hasGuardOptionsOnly}).
  *
  * @example
@@ -206,7 +207,7 @@ function classOf(self: unknown): Function | undefined {
  */
 export function effectiveOptions(self: unknown, wrapper: Function): RateLimitedOptions | undefined {
   const cls = classOf(self);
-  const onClass = cls ? (Reflect.getMetadata(RATE_LIMITED_METADATA, cls) as RateLimitedOptions | undefined) : undefined;
+  const onClass = classRateLimited(cls);
   const own = Reflect.getOwnMetadata(RATE_LIMITED_METADATA, wrapper) as RateLimitedOptions | undefined;
   const merged = mergeRateLimited(onClass, own);
   if (merged?.route === undefined || !hasGuardOptionsOnly(wrapper, own)) return merged;
@@ -389,6 +390,25 @@ export function noRoute(info: DecoratedMethodInfo): NestConfigError {
     'ERR_LLMR_NEST_NO_ROUTE',
     `${describeMethod(info.owner, info.name)} uses @Fallback({ chain: true }) but neither the method nor its class has @RateLimited({ route }). ` +
       `Name the policy route whose chain the method walks.`,
+  );
+}
+
+/**
+ * The error of a method with a `@Target()` / `@AttemptCtx()` parameter (which only a call through
+ * the engine fills) whose options give no route: it would run outside the engine, the parameter
+ * `undefined`. Thrown at start-up.
+ *
+ * @example
+ * ```ts
+ * if (route === undefined && info.targetIndex !== undefined) throw noRouteForParam(info);
+ * ```
+ */
+export function noRouteForParam(info: DecoratedMethodInfo): NestConfigError {
+  const param = info.targetIndex !== undefined ? '@Target()' : '@AttemptCtx()';
+  return new NestConfigError(
+    'ERR_LLMR_NEST_NO_ROUTE',
+    `${describeMethod(info.owner, info.name)} has a ${param} parameter, which only a call through the engine fills, but neither the method nor its class ` +
+      `(nor a base class) has @RateLimited({ route }): it would run outside the engine with ${param} undefined. Name the policy route it runs on.`,
   );
 }
 

@@ -1,6 +1,10 @@
 import 'reflect-metadata';
+import { Reflector } from '@nestjs/core';
+import type { ExecutionContext } from '@nestjs/common';
+import { ResilienceGuard } from '../http/ResilienceGuard';
+import { ResilienceInterceptor } from '../http/ResilienceInterceptor';
 import type { InboundLimitRule, RateLimitedOptions } from '../types';
-import { inboundRuleDeclarationsOf, mergeRateLimited, RATE_LIMITED_METADATA } from './metadata';
+import { classRateLimited, inboundRuleDeclarationsOf, mergeRateLimited, RATE_LIMITED_METADATA } from './metadata';
 import { RateLimited } from './RateLimited';
 
 describe('mergeRateLimited', () => {
@@ -86,5 +90,48 @@ describe('inboundRuleDeclarationsOf', () => {
   it('knows nothing of limits built elsewhere', () => {
     expect(inboundRuleDeclarationsOf(shared)).toBeUndefined();
     expect(inboundRuleDeclarationsOf(mergeRateLimited({ limits: shared }, onMethod)!.limits!)).toBeUndefined();
+  });
+});
+
+describe('classRateLimited', () => {
+  @RateLimited({ route: 'chat', priority: 'live', limits: [{ id: 'per-user', scope: ['user'], limit: 10, window: '1m' }] })
+  class Base {
+    @RateLimited({ maxOutputTokens: 5 })
+    async ask(): Promise<string> {
+      return 'x';
+    }
+  }
+  @RateLimited({ priority: 'batch', limits: [{ id: 'per-team', scope: ['team'], limit: 100, window: '1m' }] })
+  class Sub extends Base {}
+  class Leaf extends Sub {}
+
+  it('merges the class options along the prototype chain, base first, a subclass winning field by field', () => {
+    expect(classRateLimited(Base)).toBe(Reflect.getOwnMetadata(RATE_LIMITED_METADATA, Base));
+    const sub = classRateLimited(Sub);
+    expect(sub).toMatchObject({ route: 'chat', priority: 'batch' });
+    expect(sub?.limits?.map((r) => r.id)).toEqual(['per-user', 'per-team']);
+    // Each rule keeps the class that declared it (its buckets).
+    expect(inboundRuleDeclarationsOf(sub!.limits!)?.map((d) => d.owner)).toEqual(['Base', 'Sub']);
+    expect(classRateLimited(Leaf)).toEqual(sub);
+    expect(classRateLimited(class Plain {})).toBeUndefined();
+    expect(classRateLimited(undefined)).toBeUndefined();
+  });
+
+  it('is what ResilienceGuard and ResilienceInterceptor read for a handler of a subclass', () => {
+    class ExposedGuard extends ResilienceGuard {
+      options$(context: ExecutionContext) {
+        return this.getOptions(context);
+      }
+    }
+    class ExposedInterceptor extends ResilienceInterceptor {
+      options$(context: ExecutionContext) {
+        return this.getOptions(context);
+      }
+    }
+    const context = { getClass: () => Leaf, getHandler: () => Leaf.prototype.ask } as unknown as ExecutionContext;
+    const expected = mergeRateLimited(classRateLimited(Leaf), { maxOutputTokens: 5 });
+    expect(new ExposedGuard({} as never, new Reflector(), {}).options$(context)).toEqual(expected);
+    expect(new ExposedInterceptor({} as never, new Reflector(), {}).options$(context)).toEqual(expected);
+    expect(expected).toMatchObject({ route: 'chat', priority: 'batch', maxOutputTokens: 5 });
   });
 });

@@ -5,9 +5,8 @@ import type { FallbackOptions, InboundLimitRule, RateLimitedOptions } from '../t
  *
  * @example
  * ```ts
- * // class first, then method: the guard merges them field by field (the method's win)
- * const [onClass, onHandler] = reflector.getAll<[RateLimitedOptions | undefined, RateLimitedOptions | undefined]>(RATE_LIMITED_METADATA, [context.getClass(), context.getHandler()]);
- * const options = mergeRateLimited(onClass, onHandler);
+ * // class (its prototype chain, base first), then method: merged field by field (the method's win)
+ * const options = mergeRateLimited(classRateLimited(context.getClass()), reflector.get(RATE_LIMITED_METADATA, context.getHandler()));
  * ```
  */
 export const RATE_LIMITED_METADATA = 'llm-resilience:rate-limited';
@@ -142,6 +141,32 @@ export function mergeRateLimited(
   }
   if (onClass.limits && onMethod.limits) merged.limits = mergeLimits(onClass.limits, onMethod.limits);
   else if (onClass.limits) merged.limits = onClass.limits;
+  return merged;
+}
+
+/**
+ * The `@RateLimited` options of a class as its decorated methods, `ResilienceGuard` and
+ * `ResilienceInterceptor` read them: those of every class of its prototype chain merged with
+ * {@link mergeRateLimited}, the base class's first, each subclass's overriding them field by field
+ * (so a subclass adding `@RateLimited({ priority: 'batch' })` keeps its base's `route`; `limits` of
+ * both apply, a subclass rule replacing the base rule of its `id`). `undefined` when no class of the
+ * chain has any. `Reflect.getMetadata` alone would return the nearest class's options only.
+ *
+ * @example
+ * ```ts
+ * // @RateLimited({ route: 'chat' }) class Base {}  @RateLimited({ priority: 'batch' }) class Batch extends Base {}
+ * classRateLimited(Batch); // { route: 'chat', priority: 'batch' }
+ * ```
+ */
+export function classRateLimited(cls: unknown): RateLimitedOptions | undefined {
+  if (typeof cls !== 'function') return undefined;
+  const chain: RateLimitedOptions[] = [];
+  for (let c: unknown = cls; typeof c === 'function' && c !== Function.prototype; c = Object.getPrototypeOf(c)) {
+    const own: unknown = Reflect.getOwnMetadata(RATE_LIMITED_METADATA, c as Function);
+    if (typeof own === 'object' && own !== null) chain.push(own as RateLimitedOptions);
+  }
+  let merged: RateLimitedOptions | undefined;
+  for (let i = chain.length - 1; i >= 0; i--) merged = mergeRateLimited(merged, chain[i]);
   return merged;
 }
 

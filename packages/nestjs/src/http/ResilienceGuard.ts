@@ -1,7 +1,7 @@
 import { Limiter, limitKey, messageKindOf, retryAfterSeconds, type Identity, type LimitContext, type LimitRule, type ScopeDimension } from '@llm-resilience/core';
 import { HttpException, Inject, Injectable, Logger, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
+import { classRateLimited, RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
 import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
 import { handlerInboundRules, inboundRuleIdsOf } from './inboundRuleIds';
@@ -196,11 +196,8 @@ export class ResilienceGuard implements CanActivate {
 
   /** The `@RateLimited` options of the class, overridden field by field by the handler's. */
   protected getOptions(context: ExecutionContext): RateLimitedOptions | undefined {
-    const [onClass, onHandler] = this.reflector.getAll<[RateLimitedOptions | undefined, RateLimitedOptions | undefined]>(RATE_LIMITED_METADATA, [
-      context.getClass(),
-      context.getHandler(),
-    ]);
-    return mergeRateLimited(onClass, onHandler);
+    // The class's options merged along its prototype chain (base first), as decorated methods read them.
+    return mergeRateLimited(classRateLimited(context.getClass()), this.reflector.get<RateLimitedOptions | undefined>(RATE_LIMITED_METADATA, context.getHandler()));
   }
 
   /**

@@ -2,7 +2,7 @@ import type { Identity } from '@llm-resilience/core';
 import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { catchError, Observable, throwError } from 'rxjs';
-import { RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
+import { classRateLimited, RATE_LIMITED_METADATA, SKIP_RESILIENCE_METADATA, mergeRateLimited } from '../decorators/metadata';
 import { runWithResilienceContext, type ResilienceRequestContext } from '../requestContext';
 import { ResilienceService } from '../ResilienceService';
 import { RESILIENCE_MODULE_OPTIONS, type Audience, type RateLimitedOptions, type ResilienceModuleOptions } from '../types';
@@ -105,11 +105,8 @@ export class ResilienceInterceptor implements NestInterceptor {
 
   /** The `@RateLimited` options of the class, overridden by the handler's. */
   protected getOptions(context: ExecutionContext): RateLimitedOptions | undefined {
-    const [onClass, onHandler] = this.reflector.getAll<[RateLimitedOptions | undefined, RateLimitedOptions | undefined]>(RATE_LIMITED_METADATA, [
-      context.getClass(),
-      context.getHandler(),
-    ]);
-    return mergeRateLimited(onClass, onHandler);
+    // The class's options merged along its prototype chain (base first), as decorated methods read them.
+    return mergeRateLimited(classRateLimited(context.getClass()), this.reflector.get<RateLimitedOptions | undefined>(RATE_LIMITED_METADATA, context.getHandler()));
   }
 
   /**

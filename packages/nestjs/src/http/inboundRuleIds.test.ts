@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import type { LimitRule } from '@llm-resilience/core';
 import { Controller, Get, type ControllerOptions, type Type } from '@nestjs/common';
-import { mergeRateLimited, RATE_LIMITED_METADATA } from '../decorators/metadata';
+import { classRateLimited, mergeRateLimited, RATE_LIMITED_METADATA } from '../decorators/metadata';
 import { RateLimited } from '../decorators/RateLimited';
 import { NestConfigError } from '../NestConfigError';
 import type { InboundLimitRule, RateLimitedOptions } from '../types';
@@ -146,6 +146,15 @@ describe('recordDeclaredInboundRules', () => {
     );
   });
 
+  it("counts a subclass's own class rules together with the ones it inherits, each in the buckets of its declaring class", () => {
+    @RateLimited({ limits: [{ id: 'bulk', scope: ['user'], limit: 5, window: '1m' }] })
+    class BulkController extends BaseController {}
+    const ids = new InboundRuleIds();
+    recordDeclaredInboundRules(ids, undefined, [BulkController]);
+    expect(conflict(() => ids.add({ ...rule, limit: 3 }, 'X')).message).toContain('but BaseController: @RateLimited limits[0] declares it with limit 2');
+    expect(conflict(() => ids.add({ ...rule, id: 'nest-inbound:bulk' }, 'X')).message).toContain('but BulkController: @RateLimited limits[0] declares it with limit 5');
+  });
+
   it('throws at a peer declaring an id with another definition', () => {
     @RateLimited({ limits: [{ id: 'search', scope: ['user'], limit: 20, window: '1m' }] })
     class OtherController {
@@ -270,7 +279,7 @@ describe('recordDeclaredInboundRules: classes of one name', () => {
     class ExportController extends lib {}
     expect(() => recordDeclaredInboundRules(new InboundRuleIds(), undefined, [ExportController])).not.toThrow();
     const options = mergeRateLimited(
-      Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController) as RateLimitedOptions,
+      classRateLimited(ExportController),
       Reflect.getMetadata(RATE_LIMITED_METADATA, ExportController.prototype.list) as RateLimitedOptions,
     );
     expect(handlerInboundRules([], options?.limits, 'ExportController.list').map((r) => [r.rule.id, r.rule.limit])).toEqual([

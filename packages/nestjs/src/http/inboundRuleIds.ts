@@ -1,5 +1,5 @@
 import type { LimitRule } from '@llm-resilience/core';
-import { inboundRuleDeclarationsOf, mergeRateLimited, RATE_LIMITED_METADATA, type InboundRuleDeclaration } from '../decorators/metadata';
+import { classRateLimited, inboundRuleDeclarationsOf, mergeRateLimited, RATE_LIMITED_METADATA, type InboundRuleDeclaration } from '../decorators/metadata';
 import { NestConfigError } from '../NestConfigError';
 import type { InboundLimitRule, RateLimitedOptions } from '../types';
 import { inboundRuleId, overridingDeclarationOf, overridingRuleId, toInboundLimitRules } from './inboundRules';
@@ -275,8 +275,8 @@ export function recordDeclaredInboundRules(ids: InboundRuleIds, moduleLimits: re
   for (const cls of controllers) {
     if (typeof cls !== 'function' || seen.has(cls)) continue;
     seen.add(cls);
-    // As the guard reads them: Reflector.get is Reflect.getMetadata (a class inherits its parent's @RateLimited).
-    const onClass = own(Reflect.getMetadata(RATE_LIMITED_METADATA, cls));
+    // As the guard reads them: the class's @RateLimited merged along its prototype chain (base first).
+    const onClass = classRateLimited(cls);
     for (const [name, fn] of routeHandlers(cls)) {
       const options = mergeRateLimited(onClass, own(Reflect.getMetadata(RATE_LIMITED_METADATA, fn)));
       for (const resolved of handlerInboundRules(moduleRules, options?.limits, `${cls.name}.${fn.name || name}`)) ids.add(resolved.rule, resolved);
