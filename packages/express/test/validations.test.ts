@@ -213,6 +213,11 @@ describe('openAIGateway() start-up errors', () => {
     expect(misplaced.message).toBe("openAIGateway(): upstreams.primary.kind must be 'openai' or 'anthropic', got a string, not an object. See docs/express.md#err_llmr_express_gateway_bad_upstream.");
     const inUrl = configError(() => openAIGateway({ ...base(), upstreams: { primary: { kind: 'openai', baseURL: `api.example.com/v1?key=${key}` } } }));
     expect(inUrl.message).toBe('openAIGateway(): upstreams.primary.baseURL must be an http(s) URL, got a string that is not one. See docs/express.md#err_llmr_express_gateway_bad_upstream.');
+    // Credentials in the URL: fetch would refuse it on every call with an error quoting it, password included.
+    const withUserinfo = configError(() => openAIGateway({ ...base(), upstreams: { ...base().upstreams, primary: { kind: 'openai', baseURL: 'https://user:Sup3rSecretPassw0rd@api.example.com/v1' } } }));
+    expect(withUserinfo.code).toBe('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM');
+    expect(withUserinfo.message).toContain('upstreams.primary.baseURL must not carry credentials');
+    expect(withUserinfo.message).not.toContain('Sup3rSecretPassw0rd');
     expect(configError(() => openAIGateway({ ...base(), auth: undefined as never })).code).toBe('ERR_LLMR_EXPRESS_GATEWAY_NO_AUTH');
     expect(configError(() => openAIGateway({ ...base(), engine: undefined as never })).code).toBe('ERR_LLMR_EXPRESS_NO_ENGINE');
   });

@@ -46,13 +46,23 @@ function checkUpstreams(upstreams: unknown): void {
       );
     }
     let ok = false;
+    let userinfo = false;
     try {
-      ok = typeof u.baseURL === 'string' && /^https?:$/.test(new URL(u.baseURL).protocol);
+      const url = typeof u.baseURL === 'string' ? new URL(u.baseURL) : undefined;
+      ok = url !== undefined && /^https?:$/.test(url.protocol);
+      userinfo = url !== undefined && (url.username !== '' || url.password !== '');
     } catch {
       ok = false;
     }
     // The URL is not quoted: it may carry a key (`?key=...`).
     if (!ok) fail('ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM', `upstreams.${name}.baseURL must be an http(s) URL, got ${typeof u.baseURL === 'string' ? 'a string that is not one' : typeof u.baseURL}.`);
+    // fetch refuses such a URL on every call, with an error that quotes it, password included.
+    if (userinfo) {
+      fail(
+        'ERR_LLMR_EXPRESS_GATEWAY_BAD_UPSTREAM',
+        `upstreams.${name}.baseURL must not carry credentials (user:password@): fetch refuses such a URL. Give the key as apiKey, or an Authorization header in headers.`,
+      );
+    }
     // Keys and header values are secrets: only their types are named.
     if (u.apiKey !== undefined && typeof u.apiKey !== 'string') throw bad(`upstreams.${name}.apiKey`, 'a string', typeOf(u.apiKey));
     if (u.anthropicVersion !== undefined && typeof u.anthropicVersion !== 'string') throw bad(`upstreams.${name}.anthropicVersion`, "a string such as '2023-06-01'", typeOf(u.anthropicVersion));
