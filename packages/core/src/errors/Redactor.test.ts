@@ -36,6 +36,16 @@ describe('Redactor', () => {
     );
   });
 
+  it("cuts the password of a URL's userinfo, keeping the user, host and path", () => {
+    const r = new Redactor();
+    expect(r.redact('Request cannot be constructed from a URL that includes credentials: http://user:Sup3rSecretPassw0rd@127.0.0.1:9/v1/chat')).toBe(
+      'Request cannot be constructed from a URL that includes credentials: http://user:[redacted]@127.0.0.1:9/v1/chat',
+    );
+    expect(r.redact('connect failed: redis://:hunter2hunter2@cache.internal:6379/0')).toBe('connect failed: redis://:[redacted]@cache.internal:6379/0');
+    // No userinfo, or a user without a password: nothing to cut.
+    expect(r.redact('see https://api.example.com:443/v1 and mailto:a@b.c and https://user@host/x')).toBe('see https://api.example.com:443/v1 and mailto:a@b.c and https://user@host/x');
+  });
+
   it('cuts the app secrets, then the key formats, then the app patterns', () => {
     const r = new Redactor({ secrets: [AZURE_KEY], patterns: [/\bgw_[A-Za-z0-9]{12,}/] });
     expect(r.redact(`Access denied due to invalid subscription key ${AZURE_KEY}; gateway token gw_abcdefghijklmnop; sk-abcdefghijkl`)).toBe(

@@ -61,6 +61,8 @@ const KEY_FORMATS: ReadonlyArray<[RegExp, string]> = [
   [/\b((?:x-)?(?:goog-)?api-key|authorization)(\s*[:=]\s*)(?!Bearer\b|Basic\b)[^\s",;]{6,}/gi, '$1$2[redacted]'],
   [/\b((?:[a-z]+_)?(?:api[_-]?key|key|token|secret|password))=([^&\s"]{6,})/gi, '$1=[redacted]'],
   [/("(?:[a-z]+_)?(?:api[_-]?key|key|token|secret|password)"\s*:\s*")[^"]{6,}"/gi, '$1[redacted]"'],
+  // The password of a URL's userinfo (`redis://:pw@host`, `https://user:pw@host`): fetch and clients quote such URLs.
+  [/\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]*:)[^\s/?#@]+@/gi, '$1[redacted]@'],
 ];
 
 /**
