@@ -490,6 +490,58 @@ describe('classifyError: Gemini / Vertex bodies', () => {
     expect(classify(new Error('Invalid value for tools: {"type":"function","status":503}'))).toMatchObject({ kind: 'unknown' });
   });
 
+  describe('an ErrorInfo reason about the key or credentials is auth, whatever the status', () => {
+    /** The real body of the Gemini API (generativelanguage.googleapis.com) for a bad or expired key: a 400. */
+    const errorInfo = (reason: string) => ({
+      '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+      reason,
+      domain: 'googleapis.com',
+      metadata: { service: 'generativelanguage.googleapis.com' },
+    });
+    const apiKeyInvalid = googleBody(400, 'INVALID_ARGUMENT', 'API key not valid. Please pass a valid API key.', [
+      errorInfo('API_KEY_INVALID'),
+      { '@type': 'type.googleapis.com/google.rpc.LocalizedMessage', locale: 'en-US', message: 'API key not valid. Please pass a valid API key.' },
+    ]);
+
+    it('a Gemini 400 INVALID_ARGUMENT with API_KEY_INVALID (REST body) is auth, not invalid_request (which stops the route)', () => {
+      expect(classify(apiKeyInvalid)).toMatchObject({ kind: 'auth', status: 400, code: 'API_KEY_INVALID', message: 'API key not valid. Please pass a valid API key.' });
+      expect(classify({ status: 400, headers: {}, body: JSON.stringify(apiKeyInvalid) })).toMatchObject({ kind: 'auth', status: 400 });
+    });
+
+    it('the same body thrown by @google/genai (JSON in the message, status 400) is auth', () => {
+      const err = Object.assign(new Error(JSON.stringify(apiKeyInvalid)), { name: 'ApiError', status: 400 });
+      expect(classify(err)).toMatchObject({ kind: 'auth', status: 400, code: 'API_KEY_INVALID' });
+    });
+
+    it('@google/generative-ai (errorDetails) and google-gax (reason + domain on the error) are auth', () => {
+      const fetchError = Object.assign(new Error('[GoogleGenerativeAI Error]: Error fetching from https://x: [400 Bad Request] API key expired. Please renew the API key.'), {
+        name: 'GoogleGenerativeAIFetchError',
+        status: 400,
+        statusText: 'Bad Request',
+        errorDetails: [errorInfo('API_KEY_INVALID')],
+      });
+      expect(classify(fetchError)).toMatchObject({ kind: 'auth', status: 400, code: 'API_KEY_INVALID' });
+      const gax = Object.assign(new Error('3 INVALID_ARGUMENT: API key expired. Please renew the API key.'), {
+        code: 3,
+        reason: 'API_KEY_EXPIRED',
+        domain: 'googleapis.com',
+        errorInfoMetadata: {},
+      });
+      expect(classify(gax)).toMatchObject({ kind: 'auth', code: 'API_KEY_EXPIRED' });
+    });
+
+    it('other key, token and project-access reasons are auth; other reasons leave the status to decide', () => {
+      for (const reason of ['API_KEY_EXPIRED', 'API_KEY_SERVICE_BLOCKED', 'ACCESS_TOKEN_EXPIRED', 'ACCESS_TOKEN_SCOPE_INSUFFICIENT', 'CREDENTIALS_MISSING', 'SERVICE_DISABLED', 'CONSUMER_SUSPENDED']) {
+        expect(classify(googleBody(400, 'INVALID_ARGUMENT', 'x', [errorInfo(reason)]))).toMatchObject({ kind: 'auth', code: reason });
+      }
+      // A reason that is not about credentials does not make a 400 auth, nor a 429 anything but rate_limited.
+      expect(classify(googleBody(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received.', [errorInfo('FIELD_INVALID')]))).toMatchObject({ kind: 'invalid_request' });
+      expect(classify(googleBody(429, 'RESOURCE_EXHAUSTED', 'Quota exceeded.', [errorInfo('RATE_LIMIT_EXCEEDED'), RETRY_INFO]))).toMatchObject({ kind: 'rate_limited', retryAfterMs: 19_420 });
+      // Only an ErrorInfo's reason counts: the same word in another detail does not.
+      expect(classify(googleBody(400, 'INVALID_ARGUMENT', 'x', [{ '@type': 'type.googleapis.com/google.rpc.BadRequest', reason: 'API_KEY_INVALID' }]))).toMatchObject({ kind: 'invalid_request' });
+    });
+  });
+
   it('@google/generative-ai-style fetch error (errorDetails)', () => {
     const err = Object.assign(new Error('[GoogleGenerativeAI Error]: Error fetching from https://x: [429 Too Many Requests] Resource exhausted'), {
       name: 'GoogleGenerativeAIFetchError',
@@ -498,6 +550,37 @@ describe('classifyError: Gemini / Vertex bodies', () => {
       errorDetails: [RETRY_INFO],
     });
     expect(classify(err)).toMatchObject({ kind: 'rate_limited', status: 429, retryAfterMs: 19_420 });
+  });
+});
+
+describe('classifyError: ollama-js ResponseError (HTTP status in status_code)', () => {
+  /** ollama-js (also what @langchain/ollama calls): `class ResponseError extends Error { constructor(public error: string, public status_code: number) }`. */
+  class ResponseError extends Error {
+    constructor(
+      public error: string,
+      public status_code: number,
+    ) {
+      super(error);
+      this.name = 'ResponseError';
+    }
+  }
+
+  it("a 404 `model 'x' not found, try pulling it first` is auth", () => {
+    expect(classify(new ResponseError("model 'llama3.3' not found, try pulling it first", 404))).toMatchObject({ kind: 'auth', status: 404 });
+  });
+
+  it('a 429 is rate_limited, a 503 overloaded, a 500 unknown with its status', () => {
+    expect(classify(new ResponseError('too many requests', 429))).toMatchObject({ kind: 'rate_limited', status: 429 });
+    expect(classify(new ResponseError('server busy, please try again.  maximum pending requests exceeded', 503))).toMatchObject({ kind: 'overloaded', status: 503 });
+    expect(classify(new ResponseError('llama runner process has terminated', 500))).toMatchObject({ kind: 'unknown', status: 500 });
+  });
+
+  it('reads status_code only as a number in the HTTP range', () => {
+    for (const statusCode of ['429', 42, 99, 600, 429.5, NaN]) {
+      expect(classify(Object.assign(new Error('x'), { status_code: statusCode })).status).toBeUndefined();
+    }
+    // `status` and `statusCode` come first.
+    expect(classify(Object.assign(new Error('x'), { status: 503, status_code: 429 }))).toMatchObject({ kind: 'overloaded', status: 503 });
   });
 });
 

@@ -151,6 +151,8 @@ interface Facts {
   /** The error's own `.message`. */
   message?: string;
   details: unknown[];
+  /** A Google `google.rpc.ErrorInfo` reason (`API_KEY_INVALID`), from `details` or a google-gax error's `reason`. */
+  reason?: string;
   retryAfterMs?: number;
   rateLimit?: RateLimitSnapshot;
   own?: { kind: ErrorKind; retryAfterMs?: number };
@@ -269,6 +271,9 @@ function readNode(facts: Facts, node: object, now: number): void {
 
   pushStatus(facts, prop(node, 'status'));
   pushStatus(facts, prop(node, 'statusCode'));
+  // ollama-js `ResponseError` (also behind @langchain/ollama): `status_code`, a number.
+  const statusCode = prop(node, 'status_code');
+  if (typeof statusCode === 'number') pushStatus(facts, statusCode);
   if (!facts.own) {
     if (typeof code === 'string') {
       if (SYS_CODE.test(code)) facts.sysCode = code;
@@ -321,6 +326,9 @@ function readNode(facts: Facts, node: object, now: number): void {
     facts.rateLimit = readRateLimitHeaders(headers, now);
   }
   facts.retryAfterMs ??= retryInfoDelayMs(facts.details);
+  facts.reason = errorInfoReason(facts.details);
+  // google-gax's GoogleError copies the ErrorInfo onto the error: `reason`, `domain`, `errorInfoMetadata`.
+  if (facts.reason === undefined && str(prop(node, 'domain')) !== undefined) facts.reason = str(prop(node, 'reason'));
   facts.retryAfterMs ??= retryHintFromText([...facts.providerMessages, facts.message]);
   if (facts.own?.retryAfterMs !== undefined) facts.retryAfterMs = facts.own.retryAfterMs;
 
@@ -331,6 +339,21 @@ function readNode(facts: Facts, node: object, now: number): void {
   if (isArray(errors)) facts.children.push(...firstItems(errors, 5));
   const original = prop(node, 'originalError');
   if (isObjectLike(original)) facts.children.push(original);
+}
+
+/**
+ * The `reason` of the first Google `google.rpc.ErrorInfo` entry in an error's `details` (Gemini API,
+ * Vertex AI; the JSON body's `details` or `@google/generative-ai`'s `errorDetails`), e.g. `API_KEY_INVALID`.
+ */
+function errorInfoReason(details: readonly unknown[]): string | undefined {
+  for (let i = 0; i < details.length && i < 20; i++) {
+    const entry = details[i];
+    const type = prop(entry, '@type');
+    if (typeof type !== 'string' || !type.endsWith('google.rpc.ErrorInfo')) continue;
+    const reason = str(prop(entry, 'reason'));
+    if (reason !== undefined && reason.length <= 100) return reason;
+  }
+  return undefined;
 }
 
 const RETRY_TEXT_DURATION = /(?:try again|retry)\s+(?:in|after)\s+((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)(?![a-z])/i;
@@ -388,6 +411,31 @@ const POLICY_TOKENS = set('content_filter', 'content_policy_violation', 'respons
 const RATE_TOKENS = set('rate_limit_exceeded', 'rate_limit_error', 'ramp_limit_exceeded', 'too_many_requests', 'rate_limited');
 const OVERLOADED_TOKENS = set('overloaded_error', 'engine_overloaded', 'server_overloaded', 'server_is_overloaded', 'overloaded');
 const TIMEOUT_TOKENS = set('timeout_error', 'request-timeout', 'body-timeout', 'request_timeout');
+/**
+ * Google `ErrorInfo` reasons (domain `googleapis.com`, google.api.ErrorReason) about the key, the
+ * credentials or the project's access to the API: the target's configuration, which another target
+ * (another key, another provider) does not share, so `auth` whatever the status. Gemini answers a bad
+ * or expired key with a **400** `INVALID_ARGUMENT` and `API_KEY_INVALID`, which would otherwise be
+ * `invalid_request` and stop the route. Quota, rate and billing reasons (`RATE_LIMIT_EXCEEDED`,
+ * `RESOURCE_QUOTA_EXCEEDED`, `BILLING_DISABLED`) are left to the status and message rules.
+ */
+const AUTH_REASONS = set(
+  'api_key_invalid',
+  'api_key_expired',
+  'api_key_service_blocked',
+  'api_key_http_referrer_blocked',
+  'api_key_ip_address_blocked',
+  'api_key_android_app_blocked',
+  'api_key_ios_app_blocked',
+  'access_token_expired',
+  'access_token_scope_insufficient',
+  'access_token_type_unsupported',
+  'credentials_missing',
+  'service_disabled',
+  'consumer_invalid',
+  'consumer_suspended',
+  'user_project_denied',
+);
 const AUTH_TOKENS = set('authentication_error', 'permission_error', 'invalid_api_key', 'invalid_organization', 'account_deactivated');
 /**
  * Broad "not found" codes: with {@link MODEL_MISSING_TEXT} they say the model is missing. LangChain's
@@ -563,6 +611,7 @@ function decide(facts: Facts): Verdict | undefined {
     const code = firstIn(tokens, tokenSet);
     if (code !== undefined) return hit(kind, RANK.specific, code);
   }
+  if (facts.reason !== undefined && AUTH_REASONS.has(facts.reason.toLowerCase())) return hit('auth', RANK.specific, facts.reason);
   const missingModel = modelMissingCode(tokens);
   if (missingModel !== undefined) return hit('auth', RANK.specific, missingModel);
   const namedKind = firstIn(names, CONTEXT_NAMES)
@@ -704,7 +753,8 @@ function firstDefined<T>(items: readonly Facts[], pick: (f: Facts) => T | undefi
  *
  * Precedence, in short: our own errors (`code: 'ERR_LLMR_*'`) keep their kind; an abort is
  * `cancelled` unless its reason is a timeout; specific provider codes (`insufficient_quota`,
- * `context_length_exceeded`, `content_filter`, `overloaded_error`, ...) beat the HTTP status; then
+ * `context_length_exceeded`, `content_filter`, `overloaded_error`, ...) and Google `ErrorInfo` reasons
+ * about the key (`API_KEY_INVALID`, `API_KEY_EXPIRED`, ...: `auth`) beat the HTTP status; then
  * the provider's message (context length, content policy, billing), transport codes, the HTTP status
  * (429 rate_limited, 503/529 overloaded, 408/504 timeout, 401/403 auth, other 4xx invalid_request,
  * 500/502 unknown), broad codes (`RESOURCE_EXHAUSTED`, `UNAVAILABLE`, ...), and last the message text.

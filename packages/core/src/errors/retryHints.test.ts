@@ -171,6 +171,17 @@ describe('readRateLimitHeaders', () => {
     });
   });
 
+  it('reads a 13-digit reset as epoch milliseconds, not as epoch seconds x1000 (millennia away)', () => {
+    const headers = { 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': String(NOW + 20_000) };
+    const snap = readRateLimitHeaders(headers, NOW);
+    expect(snap).toEqual({ remainingRequests: 0, requestsResetAt: NOW + 20_000 });
+    expect(retryAfterFromRateLimit(snap!, NOW)).toBe(20_000);
+    // Fractional epoch milliseconds round; the boundary: 1e12 is still epoch seconds, above it milliseconds.
+    expect(readRateLimitHeaders({ 'anthropic-ratelimit-tokens-reset': `${NOW + 1500}.6` }, NOW)).toEqual({ tokensResetAt: NOW + 1501 });
+    expect(readRateLimitHeaders({ 'x-ratelimit-reset-tokens': '1000000000000' }, NOW)).toEqual({ tokensResetAt: 1e15 });
+    expect(readRateLimitHeaders({ 'x-ratelimit-reset-tokens': '1000000000001' }, NOW)).toEqual({ tokensResetAt: 1_000_000_000_001 });
+  });
+
   it('prefers the OpenAI header when both vendors send the same field', () => {
     expect(readRateLimitHeaders({ 'x-ratelimit-remaining-tokens': '5', 'anthropic-ratelimit-tokens-remaining': '7' }, NOW)).toEqual({
       remainingTokens: 5,

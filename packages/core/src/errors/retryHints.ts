@@ -220,16 +220,23 @@ function parseCount(raw: string | undefined): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/** Above this a bare-number reset is an epoch in milliseconds: as epoch seconds it would be ~31,700 years away. */
+const EPOCH_MS_ABOVE = 1e12;
+/** Above this (and up to {@link EPOCH_MS_ABOVE}) a bare-number reset is epoch seconds (2001 on), not a delay. */
+const EPOCH_SECONDS_ABOVE = 1e9;
+
 /**
  * A reset header into an absolute time: a Go duration (`"6m0s"`, OpenAI), an RFC 3339 / HTTP date
- * (Anthropic), or a bare number (seconds from now; above 1e9 it is read as epoch seconds).
+ * (Anthropic), or a bare number: seconds from now; above 1e9 epoch seconds; above 1e12 (13 digits)
+ * epoch milliseconds (OpenRouter-style gateways), which as epoch seconds would lie millennia ahead.
  */
 function parseResetAt(raw: string | undefined, now: number): number | undefined {
   if (raw === undefined) return undefined;
   if (PLAIN_NUMBER.test(raw)) {
     const n = Number(raw);
     if (!Number.isFinite(n)) return undefined;
-    return n > 1e9 ? Math.round(n * 1000) : now + Math.round(n * 1000);
+    if (n > EPOCH_MS_ABOVE) return Math.round(n);
+    return n > EPOCH_SECONDS_ABOVE ? Math.round(n * 1000) : now + Math.round(n * 1000);
   }
   const ms = parseDuration(raw);
   if (ms !== undefined) return now + ms;

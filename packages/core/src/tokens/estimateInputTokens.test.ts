@@ -116,6 +116,52 @@ describe('estimateInputTokens', () => {
     );
   });
 
+  it('never throws for a part whose getter throws: such a part is unreadable and counts 0, the rest as usual', () => {
+    const counting: Tokenizer = { count: (text) => text.length };
+    const throwing = Object.defineProperty({ type: 'text' }, 'text', {
+      enumerable: true,
+      get(): never {
+        throw new Error('getter threw');
+      },
+    });
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    const trap = new Proxy({ type: 'text', text: 'abc' }, {
+      get(): never {
+        throw new Error('trap threw');
+      },
+    });
+    const content = [throwing, { type: 'text', text: 'abc' }, revoked.proxy, trap];
+    const messages = [{ role: 'user', content }];
+    expect(estimateInputTokens({ messages }, undefined, counting)).toBe(3 + 4 + 3 + 3);
+    for (const model of [undefined, 'gpt-4o', 'claude-sonnet-4-5']) expect(() => estimateInputTokens({ messages }, model)).not.toThrow();
+    // A content array whose index trap throws, and message fields whose getters throw.
+    const hostileList = new Proxy([{ type: 'text', text: 'abc' }], {
+      get(target, key): unknown {
+        if (key === '0') throw new Error('index trap threw');
+        return Reflect.get(target, key);
+      },
+    });
+    expect(estimateInputTokens({ messages: [{ role: 'user', content: hostileList }] }, undefined, counting)).toBe(3 + 4 + 3);
+    const hostileMessage = Object.defineProperty({ role: 'user', content: 'abc' }, 'tool_calls', {
+      get(): never {
+        throw new Error('getter threw');
+      },
+    });
+    expect(estimateInputTokens({ messages: [hostileMessage] }, undefined, counting)).toBe(3 + 4 + 3 + 3);
+  });
+
+  it('still passes on an error the tokenizer throws (the engine then counts with the heuristic)', () => {
+    const failure = new Error('tokenizer broke');
+    const broken: Tokenizer = {
+      count: () => {
+        throw failure;
+      },
+    };
+    expect(() => estimateInputTokens({ messages: [{ role: 'user', content: [{ type: 'text', text: 'abc' }] }] }, undefined, broken)).toThrow(failure);
+    expect(() => estimateInputTokens({ messages: [{ role: 'user', content: [{ type: 'tool_use', input: { q: 1 } }] }] }, undefined, broken)).toThrow(failure);
+  });
+
   it('bounds the BPE time of a whole request, however many messages it is split into', () => {
     let seed = 1;
     const rnd = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;

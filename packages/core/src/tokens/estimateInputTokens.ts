@@ -67,9 +67,26 @@ export interface TokenEstimateInput {
 /** What one estimate counts with: the model, the request's tokenizer, and the parts already read. */
 interface Counting {
   model: string | undefined;
-  tokenizer: Tokenizer;
+  /** Tokens of `text` by the request's tokenizer; sets `tokenizerFailed` when it throws. */
+  count(text: string): number;
+  /** Set when the tokenizer threw: that error is the tokenizer's, passed on, never taken for unreadable content. */
+  tokenizerFailed: boolean;
   /** Parts being read, the current one and its ancestors: a part that contains itself is read once. */
   reading: WeakSet<object>;
+}
+
+/**
+ * `read()`, or `unreadable` when reading the content throws (a getter that throws, a revoked Proxy,
+ * a Proxy trap): such content counts as nothing rather than failing the estimate. An error of the
+ * tokenizer itself is passed on (the engine then counts with the heuristic and says so).
+ */
+function guarded<T>(c: Counting, read: () => T, unreadable: T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (c.tokenizerFailed) throw err;
+    return unreadable;
+  }
 }
 
 function isImagePart(type: unknown): boolean {
@@ -90,32 +107,41 @@ function imageTokens(p: Record<string, unknown>, model: string | undefined): num
 }
 
 function contentTokens(content: unknown, c: Counting, depth: number): number {
-  if (typeof content === 'string') return c.tokenizer.count(content, c.model);
+  if (typeof content === 'string') return c.count(content);
   if (content === null || typeof content !== 'object') return 0;
   if (depth > MAX_CONTENT_DEPTH || c.reading.has(content)) return 0;
-  if (Array.isArray(content)) {
-    c.reading.add(content);
+  if (guarded(c, () => Array.isArray(content), false)) {
+    const list = content as unknown[];
+    c.reading.add(list);
     let n = 0;
-    for (const part of content) n += partTokens(part, c, depth + 1);
-    c.reading.delete(content);
+    try {
+      const length = guarded(c, () => list.length, 0);
+      // Each part on its own: one unreadable part (or a throwing index trap) counts 0, not the rest.
+      for (let i = 0; i < length; i++) n += partTokens(guarded(c, () => list[i], undefined), c, depth + 1);
+    } finally {
+      c.reading.delete(list);
+    }
     return n;
   }
   return partTokens(content, c, depth + 1);
 }
 
 function partTokens(part: unknown, c: Counting, depth: number): number {
-  if (typeof part === 'string') return c.tokenizer.count(part, c.model);
+  if (typeof part === 'string') return c.count(part);
   if (part === null || typeof part !== 'object') return 0;
   if (depth > MAX_CONTENT_DEPTH || c.reading.has(part)) return 0;
   c.reading.add(part);
-  const n = objectPartTokens(part, c, depth);
-  c.reading.delete(part);
-  return n;
+  try {
+    // A part whose fields cannot be read (a throwing getter, a Proxy) is unreadable: it counts 0.
+    return guarded(c, () => objectPartTokens(part, c, depth), 0);
+  } finally {
+    c.reading.delete(part);
+  }
 }
 
 function objectPartTokens(part: object, c: Counting, depth: number): number {
   const p = part as { type?: unknown; text?: unknown; content?: unknown } & Record<string, unknown>;
-  if (typeof p.text === 'string') return c.tokenizer.count(p.text, c.model);
+  if (typeof p.text === 'string') return c.count(p.text);
   if (isImagePart(p.type)) return imageTokens(p, c.model);
   // Files and audio are base64: their text would count some ten times what providers bill.
   const binary = binaryPartTokens(p);
@@ -135,7 +161,7 @@ function jsonTokens(value: unknown, c: Counting): number {
   } catch {
     json = undefined;
   }
-  return json === undefined ? 0 : c.tokenizer.count(json, c.model);
+  return json === undefined ? 0 : c.count(json);
 }
 
 /**
@@ -146,7 +172,7 @@ function jsonTokens(value: unknown, c: Counting): number {
 function functionCallTokens(call: unknown, c: Counting): number {
   const f = record(call);
   if (f === undefined) return 0;
-  let n = typeof f.name === 'string' ? c.tokenizer.count(f.name, c.model) : 0;
+  let n = typeof f.name === 'string' ? c.count(f.name) : 0;
   if (f.arguments !== undefined) n += jsonTokens(f.arguments, c);
   return n;
 }
@@ -179,8 +205,9 @@ function toolCallTokens(m: { tool_calls?: unknown; function_call?: unknown }, c:
  * (Anthropic, others); files (PDFs) and audio sent as base64 are charged by their decoded size, not
  * their base64 text (see {@link binaryPartTokens}: a PDF one token per 32 bytes and at least 1,500,
  * about a page; audio one token per 125 bytes); other parts (Anthropic `tool_use`) count as their
- * JSON. A part that contains itself is counted once, and nesting deeper than 32 levels is not read:
- * estimating never throws for the content's sake.
+ * JSON. A part that contains itself is counted once, nesting deeper than 32 levels is not read, and
+ * a part (or message field) that cannot be read, its getter or Proxy trap throwing, counts 0:
+ * estimating never throws for the content's sake. An error the tokenizer throws is passed on.
  *
  * The same overhead is applied for every provider: Anthropic and Gemini wrap turns in similar markers,
  * and a few tokens per message is noise next to the content. With {@link defaultTokenizer}, the time
@@ -197,29 +224,49 @@ export function estimateInputTokens(
   model?: string,
   tokenizer: Tokenizer = defaultTokenizer,
 ): number {
-  const c: Counting = { model, tokenizer: tokenizerForRequest(tokenizer), reading: new WeakSet() };
-  const count = (text: string): number => c.tokenizer.count(text, model);
+  const counter = tokenizerForRequest(tokenizer);
+  const c: Counting = {
+    model,
+    count(text) {
+      try {
+        return counter.count(text, model);
+      } catch (err) {
+        c.tokenizerFailed = true;
+        throw err;
+      }
+    },
+    tokenizerFailed: false,
+    reading: new WeakSet(),
+  };
+  // Every read of the request goes through `read`: a field whose getter throws (a Proxy, a lazy
+  // SDK object) reads as absent, and counts nothing.
+  const read = (target: object, key: string): unknown => guarded(c, () => (target as Record<string, unknown>)[key], undefined);
   let total = 0;
   let messages = 0;
-  if (typeof input.system === 'string') {
-    total += TOKENS_PER_MESSAGE + count('system') + count(input.system);
+  const system = read(input, 'system');
+  if (typeof system === 'string') {
+    total += TOKENS_PER_MESSAGE + c.count('system') + c.count(system);
     messages++;
   }
-  const list = input.messages;
-  if (list !== undefined) {
-    for (let i = 0; i < list.length; i++) {
-      const m = list[i];
+  const list = read(input, 'messages');
+  if (list !== null && typeof list === 'object') {
+    const length = Number(read(list, 'length'));
+    for (let i = 0; i < length; i++) {
+      const m = read(list, String(i));
       if (m === null || typeof m !== 'object') continue;
       total += TOKENS_PER_MESSAGE;
-      if (typeof m.role === 'string') total += count(m.role);
-      total += contentTokens(m.content, c, 0);
-      if (typeof m.name === 'string') total += count(m.name) + 1;
-      total += toolCallTokens(m, c);
+      const role = read(m, 'role');
+      if (typeof role === 'string') total += c.count(role);
+      total += contentTokens(read(m, 'content'), c, 0);
+      const name = read(m, 'name');
+      if (typeof name === 'string') total += c.count(name) + 1;
+      total += guarded(c, () => toolCallTokens(m, c), 0);
       messages++;
     }
   }
-  if (typeof input.prompt === 'string') {
-    total += TOKENS_PER_MESSAGE + count('user') + count(input.prompt);
+  const prompt = read(input, 'prompt');
+  if (typeof prompt === 'string') {
+    total += TOKENS_PER_MESSAGE + c.count('user') + c.count(prompt);
     messages++;
   }
   if (messages > 0) total += REPLY_PRIMING_TOKENS;
