@@ -56,7 +56,8 @@ describe('DemoStats', () => {
 
   it('counts per route by the route that was asked for, including downgraded requests', () => {
     const s = stats([
-      record({ request_id: 'c1', attempts: [attempt('rate_limited'), attempt()], retry_count: 1, latency_ms: 200 }),
+      // A "Request too large" 429 (neverFits) is not a 429 absorbed: only c1's ordinary 429 counts.
+      record({ request_id: 'c1', attempts: [attempt('rate_limited'), { ...attempt('rate_limited'), neverFits: true }, attempt()], retry_count: 1, latency_ms: 200 }),
       record({ request_id: 'c2', fallback_used: true, outcome: 'success', skipped: [{ target: 'mini', reason: 'breaker_open' }, { target: 'mini', reason: 'breaker_open' }] }),
       record({ request_id: 'c3', outcome: 'failure', error_kind: 'overloaded', attempts: [attempt('overloaded')], actual_cost: 0 }),
       record({ request_id: 'a1', route: 'analyst_economy', queue_wait_ms: 800 }),

@@ -272,7 +272,8 @@ function summarize(route: string, records: readonly RequestRecord[], requestedRo
     if (r.outcome === 'success') {
       row.success++;
       if (r.fallback_used) row.fallbacks++;
-      row.absorbed429 += r.attempts.filter((a) => a.errorKind === 'rate_limited').length;
+      // As the library's rate_limits_absorbed: a "Request too large" 429 (neverFits) is the request's size, not pressure.
+      row.absorbed429 += r.attempts.filter((a) => a.errorKind === 'rate_limited' && a.neverFits !== true).length;
     } else {
       const kind = r.error_kind ?? 'unknown';
       row.failures[kind] = (row.failures[kind] ?? 0) + 1;

@@ -301,7 +301,7 @@ export interface ErrorHandlerOptions {
  */
 export interface UpstreamConfig {
   kind: 'openai' | 'anthropic';
-  /** Base URL including the version segment (`…/v1`). */
+  /** Base URL including the version segment (`…/v1`); http(s), without credentials (`user:password@` is refused at start-up). */
   baseURL: string;
   /** Sent as `Authorization: Bearer` (openai) or `x-api-key` (anthropic). Default none. */
   apiKey?: string;

@@ -194,6 +194,7 @@ export interface ResilienceOptionsFactory {
  */
 export interface ResilienceModuleAsyncOptions extends Pick<ModuleMetadata, 'imports'> {
   useFactory?: (...args: any[]) => ResilienceModuleOptions | Promise<ResilienceModuleOptions>;
+  /** The arguments of `useFactory`; only with it (next to `useClass` / `useExisting` it is refused: it would be ignored). */
   inject?: Array<InjectionToken | OptionalFactoryDependency>;
   useClass?: Type<ResilienceOptionsFactory>;
   useExisting?: Type<ResilienceOptionsFactory>;

@@ -44,7 +44,8 @@
  * most ~2 µs of bucket time per refund.
  *
  * Windowed counters (`w`, a `concurrency` unit with `windowMs > 0`, e.g. a daily spend budget whose
- * key carries the window index): a plain float count, admitted iff `count + amount <= limit`, adjusted
+ * key carries the window index): a plain float count, admitted iff `count + amount <= limit × (1 + 1e-9)`
+ * (the memory store's float tolerance, as for concurrency leases), adjusted
  * by `max(0, count + delta)` (extra charges allowed), deleted at 0. A denied one waits for the end of its
  * window (`windowMs - now % windowMs`, windows aligned to the epoch as the core's window keys are), so
  * the charge that binds longest is reported, as by the memory store. Written with `%.17g` (exact double

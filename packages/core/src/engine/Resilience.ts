@@ -152,7 +152,7 @@ interface RequestState {
   holding?: Map<string, number>;
   /** One promise per held call of this request, resolved once its reservation was given back. */
   heldEnds?: Promise<void>[];
-  /** What the request-scoped admission holds (its limits' reservation, its budgets'), once admitted. */
+  /** What the request-scoped admission holds (one reservation of its limits and budgets), once admitted. */
   admitted: RequestAdmission;
   /**
    * What calls of this request that were cut off and answered all the same used (the provider billed
@@ -873,7 +873,7 @@ export class Resilience {
   }
 
   /**
-   * Settles the request's request-scoped admission (its limits' reservation and its budgets) with
+   * Settles the request's request-scoped admission (its limits and budgets, one reservation) with
    * `actual`, or fails it (`actual` undefined). Cut-off calls of the request that answered all the same
    * were billed: their usage (`s.lateUsage`) is charged on top, and turns a failure into a settle. When
    * calls of the request were cut off and still run (see holdUntilFinished), this waits until each has

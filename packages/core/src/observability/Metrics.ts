@@ -49,7 +49,8 @@ export interface QueueMetricEvent {
   /** How long the request waited in the queue (on `admitted`, `rejected` and `failed`). */
   waitedMs?: number;
   /**
-   * A short code: why it was rejected (`deadline`, `queue_full`, `shutdown`), or `exhausted` on the
+   * A short code: why it was rejected (a `QueueRejectReason`: `limited`, `deadline`, `max-wait`,
+   * `queue-full`, `aborted`, `shutdown`; the end of a requeue wait included), or `exhausted` on the
    * `enqueued` event of a chain requeued after every target failed (`onExhausted: 'queue'`).
    */
   reason?: string;

@@ -334,7 +334,7 @@ export const routeSchema = z
 
 export const limitRuleSchema = z
   .strictObject({
-    id: z.string().min(1).optional().describe('Stable id, used in store keys, denial messages and events. Must be unique.'),
+    id: z.string().min(1).optional().describe('Stable id, used in store keys, denial messages and events. Must be unique, also among the budgets\' ids.'),
     scope: z
       .array(scopeDimension)
       .describe(
@@ -379,7 +379,7 @@ export const budgetSchema = z
       .min(1)
       .optional()
       .describe(
-        'Stable id, used in store keys and `budget` events. Must be unique. A budget with a `match` gets its pairs appended to the generated id, in scope-dimension order, joined by `,` (e.g. `budget:global:86400000:route=chat`), so budgets that differ only in `match` get distinct ids.',
+        'Stable id, used in store keys and `budget` events. Must be unique, also among the limit rules\' ids (limits and budgets are reserved together). A budget with a `match` gets its pairs appended to the generated id, in scope-dimension order, joined by `,` (e.g. `budget:global:86400000:route=chat`), so budgets that differ only in `match` get distinct ids.',
       ),
     scope: z
       .array(scopeDimension)

@@ -194,7 +194,7 @@ export class ResilienceGuard implements CanActivate {
     return this.reflector.getAllAndOverride<boolean | undefined>(SKIP_RESILIENCE_METADATA, [context.getHandler(), context.getClass()]) === true;
   }
 
-  /** The `@RateLimited` options of the class, overridden field by field by the handler's. */
+  /** The `@RateLimited` options of the class (and its base classes, see `classRateLimited`), overridden field by field by the handler's. */
   protected getOptions(context: ExecutionContext): RateLimitedOptions | undefined {
     // The class's options merged along its prototype chain (base first), as decorated methods read them.
     return mergeRateLimited(classRateLimited(context.getClass()), this.reflector.get<RateLimitedOptions | undefined>(RATE_LIMITED_METADATA, context.getHandler()));
