@@ -49,7 +49,7 @@ export function resilienceErrorHandler(options: ErrorHandlerOptions = {}): Error
     const audience = options.audience ?? ctx?.audience ?? 'customer';
     const message = http.userMessage ?? messageFor(errorMessageKind(err, http.kind), audience, options.engine ?? ctx?.engine);
     setRetryAfter(res, http.retryAfterMs);
-    setShouldRetry(res, http.kind);
+    setShouldRetry(res, http);
     res.status(http.status).json({
       error: {
         type: http.kind,

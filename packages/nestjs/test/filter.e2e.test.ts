@@ -94,6 +94,14 @@ describe.each([
     const res = await post({}).expect(503);
     expect(res.body).toMatchObject({ error: 'overloaded', code: 'ERR_LLMR_CHAIN_EXHAUSTED' });
     expect(res.headers['retry-after']).toBeUndefined();
+    expect(res.headers['x-should-retry']).toBeUndefined();
+  });
+
+  it('503 with x-should-retry: false when the quota is exhausted, so the official SDKs do not retry it', async () => {
+    fake.setFaults([{ kind: 'insufficient_quota' }]);
+    const res = await post({}).expect(503);
+    expect(res.body).toMatchObject({ error: 'quota_exhausted', code: 'ERR_LLMR_CHAIN_EXHAUSTED' });
+    expect(res.headers['x-should-retry']).toBe('false');
   });
 
   it('504 when the model does not answer in time', async () => {

@@ -111,6 +111,14 @@ describe.each<Platform>(['express', 'fastify'])('on %s', (platform) => {
       expect(res.body.message).toBe(engine.policy.messages.customer);
       expect(res.body.requestId).toMatch(/^req_/);
       expect(JSON.stringify(res.body)).not.toMatch(/support-[abc]|openai/);
+      expect(res.headers['x-should-retry']).toBeUndefined();
+    });
+
+    it('tells the official SDKs not to retry a chain exhausted on quota (x-should-retry: false)', async () => {
+      fake.setFaults([{ kind: 'insufficient_quota' }]);
+      const res = await request(app.getHttpServer()).post('/support/strict').set('x-user', 'u-quota').send({ question: 'Hi' }).expect(503);
+      expect(res.body).toMatchObject({ statusCode: 503, error: 'quota_exhausted', code: 'ERR_LLMR_CHAIN_EXHAUSTED' });
+      expect(res.headers['x-should-retry']).toBe('false');
     });
 
     it('maps a policy limit of the engine to 429 with Retry-After, using the identity of the request', async () => {

@@ -13,6 +13,15 @@ describe('httpErrorOf', () => {
     expect(httpErrorOf(timeout)?.status).toBe(504);
   });
 
+  it('marks the kinds no client retry can fix (quota, credentials) with noRetry, and only those', () => {
+    const exhausted = (kind: 'quota_exhausted' | 'auth' | 'overloaded' | 'rate_limited') =>
+      httpErrorOf(new ChainExhaustedError('chat', record, { kind, message: 'x', cause: undefined }, 'm'));
+    expect(exhausted('quota_exhausted')).toMatchObject({ status: 503, noRetry: true });
+    expect(exhausted('auth')).toMatchObject({ status: 503, noRetry: true });
+    expect(exhausted('overloaded')?.noRetry).toBeUndefined();
+    expect(exhausted('rate_limited')?.noRetry).toBeUndefined();
+  });
+
   it('maps single failures by kind', () => {
     const failed = (kind: ConstructorParameters<typeof RequestFailedError>[2]['kind']) =>
       httpErrorOf(new RequestFailedError('ERR_LLMR_X', 'internal detail', { kind, message: 'm', cause: undefined }, record, 'user message'))?.status;

@@ -19,7 +19,16 @@ export interface HttpErrorInfo {
   userMessage?: string;
   /** The engine's request id, when the error carries its record. */
   requestId?: string;
+  /**
+   * True when no retry by the client can fix it: the provider account's quota or billing, or its
+   * credentials (`quota_exhausted`, `auth`; the seed: "stop retries and alert"). Answered 5xx, which the
+   * official OpenAI and Anthropic SDKs retry by default: send `x-should-retry: false` with it.
+   */
+  noRetry?: true;
 }
+
+/** Kinds no client retry can fix (see {@link HttpErrorInfo.noRetry}). */
+const NO_RETRY: ReadonlySet<ErrorKind> = new Set<ErrorKind>(['quota_exhausted', 'auth']);
 
 /**
  * HTTP status per error kind:
@@ -93,6 +102,7 @@ export function httpErrorOf(err: unknown): HttpErrorInfo | undefined {
   // OpenAI's 429 "Request too large"): 413, no Retry-After, so a client does not retry it as it is.
   if (typeof retry === 'number' && isNeverFits(k, retry)) status = 413;
   const out: HttpErrorInfo = { status, kind: k, code };
+  if (NO_RETRY.has(k)) out.noRetry = true;
   if (typeof retry === 'number' && Number.isFinite(retry) && retry >= 0) out.retryAfterMs = retry;
   const message = field(err, 'userMessage');
   if (typeof message === 'string' && message !== '') out.userMessage = message;

@@ -295,7 +295,7 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     if (http.kind === 'cancelled' && (clientSignal.aborted || res.destroyed)) return;
     const audience = route !== undefined ? audienceOf(route) : (options.audience ?? 'customer');
     setRetryAfter(res, http.retryAfterMs);
-    setShouldRetry(res, http.kind);
+    setShouldRetry(res, http);
     if (http.requestId !== undefined) res.setHeader(REQUEST_ID_HEADER, http.requestId);
     const record = isObject(err) && isObject((err as { record?: unknown }).record) ? (err as { record: { attempts?: unknown[] } }).record : undefined;
     if (Array.isArray(record?.attempts)) res.setHeader(ATTEMPTS_HEADER, String(record.attempts.length));

@@ -51,7 +51,11 @@ export class ResilienceExceptionFilter extends BaseExceptionFilter {
     }
     const adapter = this.applicationRef ?? this.httpAdapterHost?.httpAdapter;
     const res: unknown = host.switchToHttp().getResponse();
-    if (mapped.retryAfter !== undefined && adapter && !adapter.isHeadersSent(res)) adapter.setHeader(res, 'Retry-After', mapped.retryAfter);
+    if (adapter && !adapter.isHeadersSent(res)) {
+      if (mapped.retryAfter !== undefined) adapter.setHeader(res, 'Retry-After', mapped.retryAfter);
+      // No client retry fixes it (quota, credentials): the official SDKs would retry the 5xx otherwise.
+      if (mapped.info.noRetry === true) adapter.setHeader(res, 'x-should-retry', 'false');
+    }
     super.catch(mapped.exception, host);
   }
 }

@@ -103,7 +103,7 @@ export class ResilienceInterceptor implements NestInterceptor {
     return defaultIdentity(context.switchToHttp().getRequest());
   }
 
-  /** The `@RateLimited` options of the class, overridden by the handler's. */
+  /** The `@RateLimited` options of the class (and its base classes, see `classRateLimited`), overridden by the handler's. */
   protected getOptions(context: ExecutionContext): RateLimitedOptions | undefined {
     // The class's options merged along its prototype chain (base first), as decorated methods read them.
     return mergeRateLimited(classRateLimited(context.getClass()), this.reflector.get<RateLimitedOptions | undefined>(RATE_LIMITED_METADATA, context.getHandler()));
@@ -117,6 +117,8 @@ export class ResilienceInterceptor implements NestInterceptor {
     const mapped = resilienceHttpResponse(err, audience, this.resilience.engine, explicitAudience);
     if (!mapped) return err;
     if (mapped.retryAfter !== undefined) setResponseHeader(context.switchToHttp().getResponse(), 'Retry-After', mapped.retryAfter);
+    // No client retry fixes it (quota, credentials): the official SDKs would retry the 5xx otherwise.
+    if (mapped.info.noRetry === true) setResponseHeader(context.switchToHttp().getResponse(), 'x-should-retry', 'false');
     return mapped.exception;
   }
 
