@@ -16,7 +16,12 @@ describe('RequestEventRouter', () => {
     e.events.emit('fallback', { requestId: 'r1', route: 'chat', from: 'a', kind: 'overloaded' });
     e.events.emit('retry', { requestId: 'r2', route: 'chat', target: 'a', attempt: 1, kind: 'rate_limited', delayMs: 50, source: 'hint' });
     e.events.emit('skip', { requestId: 'r3', route: 'chat', target: 'a', reason: 'breaker_open' });
-    expect(seen1).toEqual(['fallback']);
+    e.events.emit('attempt', {
+      requestId: 'r1',
+      route: 'chat',
+      attempt: { target: 'a', provider: 'openai', model: 'm', attempt: 1, targetAttempt: 1, startedAt: 0, latencyMs: 1, outcome: 'success', waitedMs: 0 },
+    });
+    expect(seen1).toEqual(['fallback', 'attempt']);
     expect(seen2).toEqual(['retry']);
     expect(router.size).toBe(2);
     stop1();
@@ -24,6 +29,6 @@ describe('RequestEventRouter', () => {
     stop2();
     expect(router.size).toBe(0);
     e.events.emit('fallback', { requestId: 'r1', route: 'chat', from: 'a', kind: 'overloaded' });
-    expect(seen1).toEqual(['fallback']);
+    expect(seen1).toEqual(['fallback', 'attempt']);
   });
 });

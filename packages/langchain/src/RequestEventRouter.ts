@@ -23,12 +23,26 @@ export const TRACED_EVENTS = ['retry', 'fallback', 'skip', 'limited', 'validatio
  */
 export type TracedEvent = (typeof TRACED_EVENTS)[number];
 
-type Handler = (name: TracedEvent, payload: ResilienceEvents[TracedEvent]) => void;
+/**
+ * Engine events routed to a request's watcher: the {@link TRACED_EVENTS}, plus `attempt` (the record of
+ * each attempt as the engine judged it), which the adapter reads to end each attempt's run with the
+ * engine's verdict (see `AttemptVerdicts`) and does not dispatch as a custom event.
+ *
+ * @example
+ * ```ts
+ * router.watch(requestId, (name, e) => { if (name === 'attempt') verdicts.onEvent(name, e); });
+ * ```
+ */
+export type RoutedEvent = TracedEvent | 'attempt';
+
+const ROUTED_EVENTS: readonly RoutedEvent[] = [...TRACED_EVENTS, 'attempt'];
+
+type Handler = (name: RoutedEvent, payload: ResilienceEvents[RoutedEvent]) => void;
 
 const routers = new WeakMap<Resilience, RequestEventRouter>();
 
 /**
- * Routes the engine's per-request events (retry, fallback, skip, limited, validation) to whoever
+ * Routes the engine's per-request events (retry, fallback, skip, limited, validation, attempt) to whoever
  * watches that request id, with one engine subscription per event however many requests are in
  * flight. Subscribes while at least one request is watched, unsubscribes when none is.
  *
@@ -54,7 +68,7 @@ export class RequestEventRouter {
     return r;
   }
 
-  /** Calls `handler` for every traced event of `requestId` until the returned function is called. */
+  /** Calls `handler` for every routed event ({@link RoutedEvent}) of `requestId` until the returned function is called. */
   watch(requestId: string, handler: Handler): () => void {
     this.handlers.set(requestId, handler);
     if (this.subscriptions.length === 0) this.subscribe();
@@ -71,8 +85,8 @@ export class RequestEventRouter {
   }
 
   private subscribe(): void {
-    this.subscriptions = TRACED_EVENTS.map((name) =>
-      this.engine.events.on(name, (payload: ResilienceEvents[TracedEvent]) => {
+    this.subscriptions = ROUTED_EVENTS.map((name) =>
+      this.engine.events.on(name, (payload: ResilienceEvents[RoutedEvent]) => {
         this.handlers.get((payload as { requestId: string }).requestId)?.(name, payload);
       }),
     );

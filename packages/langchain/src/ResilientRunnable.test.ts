@@ -674,6 +674,67 @@ describe('ResilientRunnable: structured output', () => {
   });
 });
 
+describe("ResilientRunnable: an attempt run ends with the engine's verdict on its reply (the route's output schema)", () => {
+  const Intent = z.object({ intent: z.enum(['refund', 'question']) });
+  const attemptRuns = async (tracer: FakeTracer) => {
+    await awaitAllCallbacks();
+    return runTree(tracer.runs[0]!).children;
+  };
+
+  it("retry-stricter: the rejected attempt's run fails with the validation event's reason, the stricter retry's run succeeds", async () => {
+    const { engine } = manualEngine({ routes: { solo: { chain: ['primary'], output: Intent, onInvalidOutput: 'retry-stricter' } } });
+    const model = new ScriptedChatModel([{ text: 'The intent is refund.' }, { text: '{"intent":"refund"}' }]);
+    const tracer = new FakeTracer();
+    const custom = new CustomEvents();
+    const r = await withResilience(model, { engine, route: 'solo' }).invokeWithResult('I want my money back', { callbacks: [tracer, custom] });
+    expect(r.output).toEqual({ intent: 'refund' });
+    const runs = await attemptRuns(tracer);
+    expect(runs.map((a) => a.name)).toEqual(['attempt:primary#1', 'attempt:primary#2']);
+    const validation = custom.events.find((e) => e.name === 'llmr_validation')!.data as { reason: string; action: string };
+    expect(validation.action).toBe('retry-stricter');
+    expect(runs[0]!.error).toContain(`OutputValidationError: The reply of 'primary' failed the output schema: ${validation.reason}.`);
+    expect(runs[1]!.error).toBeUndefined();
+  });
+
+  it("onInvalidOutput 'fail': the attempt's run fails as the request does", async () => {
+    const { engine } = manualEngine({ routes: { solo: { chain: ['primary'], output: Intent, onInvalidOutput: 'fail' } } });
+    const tracer = new FakeTracer();
+    const err = await rejection(withResilience(fakeList(['not json']), { engine, route: 'solo' }).invoke('x', { callbacks: [tracer] }));
+    expect(err).toMatchObject({ code: 'ERR_LLMR_INVALID_OUTPUT' });
+    const runs = await attemptRuns(tracer);
+    expect(runs).toHaveLength(1);
+    expect(runs[0]!.error).toContain('OutputValidationError');
+  });
+
+  it("batch items: each item's rejected attempt fails, its fallback succeeds", async () => {
+    const { engine } = manualEngine({ routes: { chat: { chain: ['primary', 'long'], output: Intent } } });
+    const safe = withResilience(fakeList(['nope']), { engine, route: 'chat', fallbacks: [fakeList(['{"intent":"question"}'])] });
+    const tracer = new FakeTracer();
+    await safe.batch(['a', 'b'], { callbacks: [tracer] });
+    await awaitAllCallbacks();
+    expect(tracer.runs).toHaveLength(2);
+    for (const root of tracer.runs) {
+      const runs = runTree(root).children;
+      expect(runs.map((a) => [a.name, a.error !== undefined])).toEqual([
+        ['attempt:primary#1', true],
+        ['attempt:long#2', false],
+      ]);
+    }
+  });
+
+  it('a stream is not validated by the route (its attempt run ends with the stream, a success)', async () => {
+    const { engine, records } = manualEngine({ routes: { solo: { chain: ['primary'], output: Intent } } });
+    const tracer = new FakeTracer();
+    const stream = await withResilience(new ScriptedChatModel([{ text: 'plain text, not JSON' }]), { engine, route: 'solo' }).stream('x', { callbacks: [tracer] });
+    let text = '';
+    for await (const chunk of stream) text += String(chunk.content);
+    expect(text).toBe('plain text, not JSON');
+    expect(records[0]).toMatchObject({ outcome: 'success', validation_failures: 0 });
+    const runs = await attemptRuns(tracer);
+    expect(runs.map((a) => [a.name, a.error])).toEqual([['attempt:primary#1', undefined]]);
+  });
+});
+
 describe('ResilientRunnable: retry-stricter tells the wrapped runnable why the reply was rejected', () => {
   const Intent = z.object({ intent: z.enum(['refund', 'question']) });
 

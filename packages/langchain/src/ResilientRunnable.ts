@@ -17,6 +17,7 @@ import {
   ResilienceError,
   validateOutput,
   type AttemptContext,
+  type ExecuteResult,
   type Resilience,
   type ResilienceRequest,
   type ResolvedTarget,
@@ -24,6 +25,7 @@ import {
   unfinishedUsage,
 } from '@llm-resilience/core';
 import { engineIdOf, startAttemptRun, type AttemptRun } from './attemptRun';
+import { AttemptVerdicts } from './AttemptVerdicts';
 import { callOptionProblems, INNER_RETRIES_CHECKS, optionProblems, policyOf } from './checkOptions';
 import { engineInputOf } from './engineInput';
 import { eventStreamBytes } from './eventStreamBytes';
@@ -38,7 +40,7 @@ import { ParseErrorWatcher } from './ParseErrorWatcher';
 import { parseFailureOf, parseFailureOfStreamedToolCalls, type ParseFailure } from './parseFailureOf';
 import { providerStreamErrorOf } from './providerStreamError';
 import { replyText } from './replyText';
-import { RequestEventRouter } from './RequestEventRouter';
+import { RequestEventRouter, TRACED_EVENTS, type TracedEvent } from './RequestEventRouter';
 import { REPAIR_CONFIG_KEY } from './repair';
 import { ResilientRunnableConfigError } from './ResilientRunnableConfigError';
 import { runPool } from './runPool';
@@ -483,16 +485,20 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
   private async execute(input: RunInput, config: AnyConfig, runManager: CallbackManagerForChainRun | undefined, mode: Mode): Promise<ResilientResult<RunOutput>> {
     const { resilience: call, ...rest } = config;
     const request = this.request(input, rest, call, mode, runManager);
-    const stopTracing = this.traceEvents(request.requestId!, runManager);
+    // Each attempt run whose call returned a reply ends with the engine's verdict on it (see AttemptVerdicts).
+    const verdicts = new AttemptVerdicts();
+    const stopTracing = this.traceEvents(request.requestId!, runManager, verdicts);
+    let r: ExecuteResult<AttemptEnvelope<RunOutput>> | undefined;
     try {
-      const r = await this.engine.execute(request, (target, ctx) => this.attempt(target, ctx, input, rest, runManager));
-      // An engine with a custom `text` extractor may not read `content`: a reply that was never parsed is no output.
-      if (r.value.rejected) throw r.value.rejected;
-      const output = r.output ?? r.value.output;
-      return { value: r.value.value, ...(output !== undefined ? { output } : {}), target: r.target, record: r.record };
+      r = await this.engine.execute(request, (target, ctx) => this.attempt(target, ctx, input, rest, runManager, verdicts));
     } finally {
       stopTracing();
+      await verdicts.settle(r !== undefined ? 'accepted' : 'rejected');
     }
+    // An engine with a custom `text` extractor may not read `content`: a reply that was never parsed is no output.
+    if (r.value.rejected) throw r.value.rejected;
+    const output = r.output ?? r.value.output;
+    return { value: r.value.value, ...(output !== undefined ? { output } : {}), target: r.target, record: r.record };
   }
 
   private async attempt(
@@ -501,7 +507,10 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     input: RunInput,
     config: RunnableConfig,
     runManager: CallbackManagerForChainRun | undefined,
+    verdicts: AttemptVerdicts,
   ): Promise<AttemptEnvelope<RunOutput>> {
+    // The engine calls again: the reply of a previous attempt whose verdict never came was not used.
+    await verdicts.settle('rejected');
     const runnable = this.runnables.get(target);
     const usage = new UsageCollector({ engineId: engineIdOf(this.engine) });
     const parsing = new ParseErrorWatcher();
@@ -532,7 +541,9 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
         if (!v.ok) throw new OutputValidationError(target.id, v.reason);
         output = v.value;
       }
-      await run.end(value);
+      // Not ended yet: the engine may still reject the reply (the route's `output` schema). The run ends
+      // with the engine's verdict: the reply on success, an OutputValidationError when it was rejected.
+      verdicts.hold(ctx.attempt, target.id, run, value);
       return { value, ...(content !== undefined ? { content } : {}), ...(output !== undefined ? { output } : {}) };
     } catch (e) {
       await run.fail(e);
@@ -1028,11 +1039,18 @@ export class ResilientRunnable<RunInput = any, RunOutput = any, CallOptions exte
     return patched;
   }
 
-  /** Forwards the engine's retry/fallback/skip/limited/validation events of this request to the call's run. */
-  private traceEvents(requestId: string, runManager: CallbackManagerForChainRun | undefined): () => void {
+  /**
+   * Forwards the engine's retry/fallback/skip/limited/validation events of this request to the call's
+   * run, and hands its `attempt` and `validation` events to `verdicts` (the attempt runs' verdicts).
+   */
+  private traceEvents(requestId: string, runManager: CallbackManagerForChainRun | undefined, verdicts?: AttemptVerdicts): () => void {
+    // Without a run, attempt runs report to nobody: held ones are settled when the request ends.
     if (!runManager) return () => undefined;
     return RequestEventRouter.of(this.engine).watch(requestId, (name, payload) => {
-      runManager.handleCustomEvent(`llmr_${name}`, payload).catch(() => undefined);
+      verdicts?.onEvent(name, payload);
+      if ((TRACED_EVENTS as readonly string[]).includes(name)) {
+        runManager.handleCustomEvent(`llmr_${name as TracedEvent}`, payload).catch(() => undefined);
+      }
     });
   }
 }

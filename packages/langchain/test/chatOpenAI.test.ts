@@ -2,12 +2,14 @@
  * ChatOpenAI (from @langchain/openai) wrapped with withResilience, talking to the fake provider over
  * real HTTP: the provider's limits, Retry-After headers and faults are real; nothing of ours is mocked.
  */
+import { awaitAllCallbacks } from '@langchain/core/callbacks/promises';
 import { ChatPromptTemplate } from '@langchain/core/prompts';
 import type { Runnable } from '@langchain/core/runnables';
+import { FakeTracer } from '@langchain/core/utils/testing';
 import { ChainExhaustedError, RequestFailedError } from '@llm-resilience/core';
 import { estimateTokens, replyTag, type FaultRule } from '@llm-resilience/testing';
 import { withResilience } from '../src';
-import { rejection } from './support';
+import { rejection, runTree } from './support';
 import { realEngine, recordsReach, startProvider, type Provider } from './fakeProvider';
 import { z } from 'zod';
 
@@ -148,6 +150,30 @@ describe('withResilience(ChatOpenAI) against the fake provider', () => {
     expect(r.target.id).toBe('sum-a');
     expect(Summary.parse(r.value)).toEqual(r.value);
     expect(r.output).toEqual(r.value);
+  });
+
+  describe("an attempt whose reply the route's output schema rejects ends its run with the engine's verdict", () => {
+    it('invoke: the rejected attempt run ends with an OutputValidationError (the reason the validation event gives), the fallback answers with a successful run', async () => {
+      withFaults([{ model: 'summary-a', kind: 'invalid_json_reply' }]);
+      const Reply = z.object({ reply: z.string() });
+      const { engine } = realEngine({ routes: { summary: { chain: ['sum-a', 'sum-long'], output: Reply } } });
+      const reasons: string[] = [];
+      engine.events.on('validation', (e) => reasons.push(e.reason));
+      const json = (model: string) => p.chat(model).withConfig({ response_format: { type: 'json_object' } });
+      const safe = withResilience(json('summary-a'), { engine, route: 'summary', fallbacks: [json('summary-long')] });
+      const tracer = new FakeTracer();
+      const r = await safe.invokeWithResult('Classify: I want a refund. Answer in JSON.', { callbacks: [tracer] });
+      expect(r.target.id).toBe('sum-long');
+      expect(r.record.attempts[0]).toMatchObject({ target: 'sum-a', outcome: 'invalid_output', errorKind: 'validation_failed' });
+      await awaitAllCallbacks();
+      const attempts = runTree(tracer.runs[0]!).children;
+      expect(attempts.map((a) => a.name)).toEqual(['attempt:sum-a#1', 'attempt:sum-long#2']);
+      // The engine rejected attempt 1 after the call returned and fell back: its run failed, as a parse failure's does.
+      expect(reasons).toHaveLength(1);
+      expect(attempts[0]!.error).toContain('OutputValidationError');
+      expect(attempts[0]!.error).toContain(`failed the output schema: ${reasons[0]}`);
+      expect(attempts[1]!.error).toBeUndefined();
+    });
   });
 
   describe('withStructuredOutput and a reply that is not valid JSON (the parse fails inside the wrapped runnable)', () => {
