@@ -146,6 +146,14 @@ interface RequestState {
   rejectedCostUsd: number;
   /** The first skipped target, as a failure (see `skip`). */
   skipFailure?: ClassifiedError;
+  /**
+   * Of the current run of the chain: the shortest wait a `paced` skip refused, while every skip so far
+   * was `paced` (undefined after any other skip). When the run ends on skips alone, it is when a target
+   * could take the request again: the chain's `retryAfterMs` (`Retry-After`, the requeue's wait).
+   */
+  pacedWaitMs?: number;
+  /** Some skip of the current run was not `paced` (its wait is unknown): no `retryAfterMs` from skips. */
+  unpacedSkip?: boolean;
   /** Routes a budget downgrade moved this request away from (it is never moved back to one). */
   leftRoutes?: string[];
   /** Per target, calls of this request that were cut off and still hold its capacity (see holdUntilFinished). */
@@ -1189,7 +1197,9 @@ export class Resilience {
    * fails for real, so a chain exhausted only by skips ends with a meaningful kind (a prompt that fits
    * no window fails as context_length, open breakers as overloaded, limits and pacing as rate_limited).
    */
-  private skip(s: RequestState, target: ResolvedTarget, reason: SkippedTarget['reason'], detail?: string, kind: ErrorKind = SKIP_KINDS[reason]): void {
+  private skip(s: RequestState, target: ResolvedTarget, reason: SkippedTarget['reason'], detail?: string, kind: ErrorKind = SKIP_KINDS[reason], waitMs?: number): void {
+    if (reason === 'paced' && waitMs !== undefined && waitMs > 0 && Number.isFinite(waitMs)) s.pacedWaitMs = Math.min(s.pacedWaitMs ?? Infinity, waitMs);
+    else s.unpacedSkip = true;
     // Capacity skips (breakers, limits, pacing) say more than policy skips: a chain that had a capacity
     // problem anywhere ends as one, so it gets 503 and may be requeued.
     const prev = s.skipFailure;
@@ -1295,6 +1305,8 @@ export class Resilience {
     // a target twice, and a plain route must call it twice as before).
     const failedEarlier = s.failedTargets && new Map(s.failedTargets);
     const hintsEarlier = s.notBefore && new Map(s.notBefore);
+    s.pacedWaitMs = undefined;
+    s.unpacedSkip = undefined;
     chain: for (let i = 0; i < route.chain.length; i++) {
       const target = route.chain[i]!;
       const reason = this.ineligible(s, target, s.minContext);
@@ -1310,7 +1322,8 @@ export class Resilience {
       }
       const notBefore = hintsEarlier?.get(target.id);
       if (notBefore !== undefined && notBefore > this.clock.now()) {
-        this.skip(s, target, 'paced', `the provider asked to wait ${Math.ceil(notBefore - this.clock.now())} ms more`);
+        const more = Math.ceil(notBefore - this.clock.now());
+        this.skip(s, target, 'paced', `the provider asked to wait ${more} ms more`, undefined, more);
         continue;
       }
       const perKind: Partial<Record<ErrorKind, number>> = {};
@@ -1394,7 +1407,7 @@ export class Resilience {
           }
           if (tooLongMs !== undefined) {
             this.breakers.release(target.id, target.provider, admission);
-            this.skip(s, target, 'paced', `provider quota low for ${tooLongMs} ms`);
+            this.skip(s, target, 'paced', `provider quota low for ${tooLongMs} ms`, undefined, tooLongMs);
             continue chain;
           }
           if (this.limiter.hasTargetRules) {
@@ -1729,7 +1742,11 @@ export class Resilience {
         }
       }
     }
-    last ??= s.skipFailure;
+    if (last === undefined && s.skipFailure !== undefined) {
+      last = s.skipFailure;
+      // Every target of this run was skipped as paced: the earliest one can take the request again is known.
+      if (s.pacedWaitMs !== undefined && s.unpacedSkip !== true) last = { ...last, retryAfterMs: s.pacedWaitMs };
+    }
     // "Can never pass" speaks for the chain only when every target tried said so: an earlier target's
     // 503 is what a later try may fix (a 503, not a 413 "shorten it").
     if (isNeverFits(last?.kind, last?.retryAfterMs) && fixable !== undefined) last = fixable;
