@@ -1,7 +1,9 @@
 import { ManualClock, MemoryLimiterStore } from '@llm-resilience/core';
 import { ExpressConfigError } from './ExpressConfigError';
 import { DEFAULT_INBOUND_ESTIMATE, InboundLimits, toLimitRules } from './InboundLimits';
+import { resilience } from './index';
 import type { InboundLimitRule } from './types';
+import { testEngine } from '../test/support';
 
 function configError(rules: unknown): ExpressConfigError {
   try {
@@ -36,6 +38,33 @@ describe('toLimitRules', () => {
       { id: 'a', scope: ['team'], metric: 'requests', limit: 1, window: '1m' },
     ]);
     expect(dup.message).toContain('limits[1].id');
+  });
+
+  it('refuses an unknown key, as the policy does, naming its path and the closest known key', () => {
+    const brust = configError([{ id: 'rpm', scope: ['user'], metric: 'requests', limit: 2, window: '1m', brust: 10 }]);
+    expect(brust).toBeInstanceOf(ExpressConfigError);
+    expect(brust.code).toBe('ERR_LLMR_EXPRESS_INVALID_LIMIT');
+    expect(brust.message).toContain("limits[0].brust: unexpected key (did you mean 'burst'?)");
+    // A misspelt match would otherwise apply the rule to every caller.
+    const mtach = configError([
+      { scope: ['user'], metric: 'requests', limit: 5, window: '1m' },
+      { scope: ['user'], metric: 'requests', limit: 1, window: '1m', mtach: { user: 'vip' } },
+    ]);
+    expect(mtach.message).toContain("limits[1].mtach: unexpected key (did you mean 'match'?)");
+    expect(configError([{ scope: ['user'], metric: 'requests', limit: 1, window: '1m', colour: 'red' }]).message).toMatch(
+      /limits\[0\]\.colour: unexpected key; known: id, scope, metric, limit, window, burst, match/,
+    );
+  });
+
+  it('makes resilience() refuse a rule with an unknown key at start-up', () => {
+    const create = () =>
+      resilience({
+        engine: testEngine(),
+        validations: false,
+        limits: [{ id: 'vip-only', scope: ['user'], metric: 'requests', limit: 1, window: '1m', mtach: { user: 'vip' } } as never],
+      });
+    expect(create).toThrow(ExpressConfigError);
+    expect(create).toThrow(/limits\[0\]\.mtach/);
   });
 });
 

@@ -1,4 +1,5 @@
 import {
+  closestName,
   Limiter,
   parseDuration,
   type Clock,
@@ -21,6 +22,8 @@ const PREFIX = 'inbound:';
 const MIN_WINDOW_MS = 1000;
 const MAX_WINDOW_MS = 86_400_000;
 const INBOUND_DIMENSIONS: ReadonlySet<string> = new Set(['user', 'team', 'tenant', 'environment', 'route']);
+/** The fields of an inbound rule ({@link InboundLimitRule}): any other key is a typo that would go unread. */
+const RULE_FIELDS: readonly (keyof InboundLimitRule)[] = ['id', 'scope', 'metric', 'limit', 'window', 'burst', 'match'];
 const METRICS: ReadonlySet<string> = new Set(['requests', 'inputTokens', 'outputTokens', 'totalTokens', 'cost', 'concurrency']);
 
 /**
@@ -67,6 +70,13 @@ export function toLimitRules(rules: readonly InboundLimitRule[]): LimitRule[] {
   return rules.map((r, i) => {
     const at = `[${i}]`;
     if (typeof r !== 'object' || r === null) throw invalid(at, 'expected a rule object');
+    // As the policy refuses them: a misspelt `brust` would be ignored, a misspelt `mtach` would apply
+    // the rule to every caller.
+    for (const key of Object.keys(r)) {
+      if ((RULE_FIELDS as readonly string[]).includes(key)) continue;
+      const guess = closestName(key, RULE_FIELDS);
+      throw invalid(`${at}.${key}`, `unexpected key${guess === undefined ? '' : ` (did you mean '${guess}'?)`}; known: ${RULE_FIELDS.join(', ')}`);
+    }
     if (!Array.isArray(r.scope)) throw invalid(`${at}.scope`, 'expected an array of dimensions (user, team, tenant, environment, route)');
     for (const d of r.scope as string[]) {
       if (!INBOUND_DIMENSIONS.has(d)) {

@@ -180,6 +180,10 @@ export function resilience(options: ResilienceMiddlewareOptions): RequestHandler
       // `{ user: req.user }` would count every caller in one bucket ("[object Object]"): a server fault.
       return next(new ExpressConfigError(INVALID_OPTION, `resilience(): identity(req) returned ${wrong}; expected undefined or { user?, team?, tenant?, environment? } of strings.`));
     }
+    // A traffic class or request id that is not a string would reach the engine, which rejects the call
+    // as the client's invalid_request (400): it is the server's fault (as the gateway treats priority).
+    const wrongName = nameProblem(priority, 'priority', 'a traffic class of the policy') ?? nameProblem(requestId, 'requestId', 'a request id');
+    if (wrongName !== undefined) return next(new ExpressConfigError(INVALID_OPTION, `resilience(): ${wrongName}`));
     if (validations.on('identity')) validations.identity(identity);
     const ctx = new RequestResilience(engine, req, res, identity, route, priority, audienceSource, requestId);
     const previous = bindRequestResilience<RequestResilience>(req, res, ctx);
@@ -278,4 +282,10 @@ function identityFieldProblem(identity: Identity | undefined): string | undefine
   if (typeof identity !== 'object') return typeOf(identity);
   const field = nonStringIdentityField(identity);
   return field === undefined ? undefined : `an identity whose ${field} is ${typeOf(identity[field])}`;
+}
+
+/** What is wrong with a `priority(req)` or `requestId(req)` result, by type only; undefined when it is a string or undefined. */
+function nameProblem(value: unknown, option: 'priority' | 'requestId', expected: string): string | undefined {
+  if (value === undefined || typeof value === 'string') return undefined;
+  return `${option}(req) returned ${typeOf(value)}; expected ${expected} (a string) or undefined.`;
 }

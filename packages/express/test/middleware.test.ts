@@ -254,7 +254,7 @@ describe('the default identity (req.ip)', () => {
   });
 });
 
-describe('identity results', () => {
+describe('identity, priority and requestId results', () => {
   it('fails a request whose identity(req) returns a non-string field, instead of counting every caller in one bucket', async () => {
     const engine = testEngine();
     const a = express();
@@ -273,6 +273,40 @@ describe('identity results', () => {
       expect((errors[0] as { code: string }).code).toBe('ERR_LLMR_EXPRESS_INVALID_OPTION');
       expect((errors[0] as Error).message).toContain('identity(req) returned an identity whose user is an object');
       expect((errors[0] as Error).message).not.toContain('alice');
+    } finally {
+      await close();
+    }
+  });
+
+  it.each([
+    ['priority', { priority: () => 42 }, 'priority(req) returned a number'],
+    ['requestId', { requestId: () => 42 }, 'requestId(req) returned a number'],
+  ] as const)('fails a request whose %s(req) returns a non-string with a 500 (server fault), not the engine\'s 400', async (_name, options, message) => {
+    const a = express();
+    a.use(resilience({ engine: testEngine(), validations: false, ...(options as unknown as Partial<ResilienceMiddlewareOptions>) }));
+    let executed = 0;
+    a.get('/x', async (req, res, next) => {
+      try {
+        executed++;
+        const r = await req.resilience.execute('solo', async () => ({ v: 1 }));
+        res.json(r.value);
+      } catch (err) {
+        next(err);
+      }
+    });
+    a.use(resilienceErrorHandler());
+    const errors: unknown[] = [];
+    a.use((err: unknown, _req: Request, res: express.Response, _next: express.NextFunction) => {
+      errors.push(err);
+      res.status(500).send('server error');
+    });
+    const { url, close } = await listen(a);
+    try {
+      expect((await fetch(`${url}/x`)).status).toBe(500);
+      expect(executed).toBe(0);
+      expect(errors[0]).toBeInstanceOf(ExpressConfigError);
+      expect((errors[0] as ExpressConfigError).code).toBe('ERR_LLMR_EXPRESS_INVALID_OPTION');
+      expect((errors[0] as Error).message).toContain(`resilience(): ${message}`);
     } finally {
       await close();
     }
