@@ -66,9 +66,9 @@ describe('limits and budgets are reserved together at admission', () => {
     const { fn } = scripted({ premium: [answer] });
     await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u1', team: 't' }, ...opts }, fn));
     expect(reserveCalls).toHaveLength(1);
-    expect(reserveCalls[0]!.map((c) => c.key.split('|')[0])).toEqual(['user-rps', 'team-daily']);
+    expect(reserveCalls[0]!.map((c) => c.key.split('|')[0])).toEqual(['team-daily', 'user-rps']);
     // The budget holds what the request cost, not its worst case.
-    const [spent] = await store.usage!([{ ...reserveCalls[0]![1]!, amount: 0 }]);
+    const [spent] = await store.usage!([{ ...reserveCalls[0]![0]!, amount: 0 }]);
     expect(spent).toBeCloseTo(0.003, 12);
   });
 
@@ -86,6 +86,24 @@ describe('limits and budgets are reserved together at admission', () => {
     expect(budgetEvents).toEqual(['team-daily:exceeded']);
     expect(calls).toEqual([]);
     expect(records[0]!.queue_wait_ms).toBe(0);
+  });
+
+  it('names the budget when the request can never fit it nor a limit: the budget event says exceeded', async () => {
+    const { engine, clock } = setup(
+      {
+        budgets: [{ id: 'team-daily', scope: ['team'], limitUsd: 0.05, window: '1d' }],
+        limits: [{ id: 'user-tpm', scope: ['user'], metric: 'totalTokens', limit: 100, window: '1m' }],
+      },
+      { chat: { chain: ['premium'] } },
+    );
+    const { fn } = scripted({});
+    const budgetEvents: string[] = [];
+    engine.events.on('budget', (e) => budgetEvents.push(`${e.budget}:${e.event}`));
+    // $0.061 never fits $0.05, and 160 tokens never fit 100 a minute: both deny with no end.
+    const err = await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u1', team: 't' }, ...opts }, fn).catch((e: unknown) => e));
+    expect((err as { ruleId?: string; retryAfterMs?: number }).ruleId).toBe('team-daily');
+    expect((err as { retryAfterMs?: number }).retryAfterMs).toBe(Infinity);
+    expect(budgetEvents).toEqual(['team-daily:exceeded']);
   });
 
   it('refuses a policy whose budget has the id of a limit rule, naming both', () => {

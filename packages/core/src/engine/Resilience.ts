@@ -322,7 +322,9 @@ export class Resilience {
     }));
     this.budgetLimiter = new Limiter(budgetRules, this.store, { clock: this.clock });
     this.budgetRules = new Set(budgetRules);
-    this.admissionLimiter = budgetRules.length === 0 ? this.limiter : new Limiter([...policy.limits, ...budgetRules], this.store, { clock: this.clock });
+    // Budgets first: when a request can never fit a budget nor a limit (both deny with no end), the
+    // first is named, and a budget's denial may still move it to a cheaper route (or says `exceeded`).
+    this.admissionLimiter = budgetRules.length === 0 ? this.limiter : new Limiter([...budgetRules, ...policy.limits], this.store, { clock: this.clock });
     this.tokenizer = options.tokenizer ?? defaultTokenizer;
     this.customTokenizer = options.tokenizer !== undefined;
     this.random = options.random === undefined ? Math.random : unitRandom(options.random);
