@@ -38,24 +38,26 @@ describe('limits and budgets are reserved together at admission', () => {
     const { store } = asyncStore(time);
     const { engine, clock } = setup(policy, { chat: { chain: ['premium'] } }, { store });
     time.now = () => clock.now();
-    const { fn } = scripted({ premium: [answer, answer, answer] });
+    const { fn } = scripted({ premium: [answer] });
     // u1 uses its one request this second; it spends $0.003 of the team's $0.10.
     // (Awaited without moving the clock: the scripted model answers at once.)
     await engine.execute({ route: 'chat', identity: { user: 'u1', team: 't' }, ...opts }, fn);
-    const start = clock.now();
-    // u1 again (denied by user-rps: queued) and u2 at once. Reserved in two store calls, u1's budget
-    // was held until its limit's answer came back, and u2's budget ($0.061 on top of u1's $0.064)
-    // was refused for good.
+    const budgetEvents: string[] = [];
+    engine.events.on('budget', (e) => budgetEvents.push(`${e.budget}:${e.event}`));
+    // u1 again (denied by user-rps) and u2 at once. Reserved in two store calls, u1's budget was held
+    // until its limit's answer came back, and u2's budget ($0.061 on top of u1's $0.064) was refused.
     const u1 = engine.execute({ route: 'chat', identity: { user: 'u1', team: 't' }, ...opts }, fn).catch((e: unknown) => e);
-    const u2 = engine.execute({ route: 'chat', identity: { user: 'u2', team: 't' }, ...opts }, fn).catch((e: unknown) => e);
+    let answerU2!: (v: unknown) => void;
+    const u2 = engine.execute({ route: 'chat', identity: { user: 'u2', team: 't' }, ...opts }, () => new Promise((r) => (answerU2 = r))).catch((e: unknown) => e);
+    // u1's denial is checked against the budget's spend, u2's worst case in flight included: $0.003 +
+    // $0.061 + $0.061 does not fit $0.10, so u1 is refused by the budget (which never queues), at once.
+    const r1 = await u1;
+    expect((r1 as { ruleId?: string }).ruleId).toBe('team-daily');
+    expect(budgetEvents).toEqual(['team-daily:exceeded']);
+    answerU2(answer);
     const r2 = await u2;
-    expect(clock.now()).toBe(start);
-    expect(r2).not.toBeInstanceOf(Error);
     expect((r2 as { record: { outcome: string } }).record.outcome).toBe('success');
-    // u1 waited for its limit, then ran (u2's spend left room: each settled to $0.003).
-    const r1 = await drive(clock, u1);
-    expect((r1 as { record: { outcome: string; queue_wait_ms: number } }).record.outcome).toBe('success');
-    expect((r1 as { record: { queue_wait_ms: number } }).record.queue_wait_ms).toBeGreaterThan(0);
+    expect(clock.now()).toBe(1_000_000);
   });
 
   it('reserves both in one store call, and one settle gives back what the request did not spend of either', async () => {
@@ -104,6 +106,50 @@ describe('limits and budgets are reserved together at admission', () => {
     expect((err as { ruleId?: string; retryAfterMs?: number }).ruleId).toBe('team-daily');
     expect((err as { retryAfterMs?: number }).retryAfterMs).toBe(Infinity);
     expect(budgetEvents).toEqual(['team-daily:exceeded']);
+  });
+
+  it('a spent budget refuses at once although a limit that frees up later is the one the denial names', async () => {
+    const { engine, clock } = setup(
+      {
+        budgets: [{ id: 'team-daily', scope: ['team'], limitUsd: 0.1, window: '1d' }],
+        // One request per user a day (a rate): its wait (about a day) outlasts the budget's (to midnight).
+        limits: [{ id: 'user-daily', scope: ['user'], metric: 'requests', limit: 1, window: '1d' }],
+      },
+      { chat: { chain: ['premium'] } },
+    );
+    const full = { choices: [{ message: { content: 'x' } }], usage: { prompt_tokens: 10, completion_tokens: 150 } };
+    const { fn, calls } = scripted({ premium: [full, full] });
+    const budgetEvents: string[] = [];
+    engine.events.on('budget', (e) => budgetEvents.push(`${e.budget}:${e.event}`));
+    await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u1', team: 't' }, ...opts }, fn));
+    // $0.061 spent: a second $0.061 does not fit $0.10 today. The budget refuses, nothing is queued.
+    const err = await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u1', team: 't' }, ...opts }, fn).catch((e: unknown) => e));
+    expect((err as { ruleId?: string }).ruleId).toBe('team-daily');
+    expect(budgetEvents).toEqual(['team-daily:exceeded']);
+    expect(engine.scheduler.queuedOf('live')).toBe(0);
+    expect(calls).toEqual(['premium']);
+  });
+
+  it('a spent budget behind a limit that never fits still moves the request to its cheaper route', async () => {
+    const { engine, clock } = setup(
+      {
+        budgets: [{ id: 'team-daily', scope: ['team'], limitUsd: 0.1, window: '1d', downgradeTo: 'cheap' }],
+        // 160 tokens never fit 100 a minute on the premium route; the cheap route has no such limit.
+        limits: [{ id: 'chat-tpm', scope: ['user'], match: { route: 'chat' }, metric: 'totalTokens', limit: 100, window: '1m' }],
+      },
+      { chat: { chain: ['premium'] }, cheap: { chain: ['a'] }, spend: { chain: ['premium'] } },
+    );
+    const answer = { choices: [{ message: { content: 'x' } }], usage: { prompt_tokens: 10, completion_tokens: 5 } };
+    const { fn, calls } = scripted({ premium: [], a: [answer] });
+    const budgetEvents: string[] = [];
+    engine.events.on('budget', (e) => budgetEvents.push(`${e.budget}:${e.event}`));
+    // The team spent $0.08 earlier today (200 output tokens at $400 / 1M, on a route without that limit).
+    const spend = { choices: [{ message: { content: 'x' } }], usage: { prompt_tokens: 0, completion_tokens: 200 } };
+    await drive(clock, engine.execute({ route: 'spend', identity: { user: 'u0', team: 't' }, inputTokens: 0, maxOutputTokens: 200 }, scripted({ premium: [spend] }).fn));
+    const r = await drive(clock, engine.execute({ route: 'chat', identity: { user: 'u1', team: 't' }, ...opts }, fn));
+    expect(r.record.route).toBe('cheap');
+    expect(budgetEvents).toEqual(['team-daily:downgrade']);
+    expect(calls).toEqual(['a']);
   });
 
   it('refuses a policy whose budget has the id of a limit rule, naming both', () => {

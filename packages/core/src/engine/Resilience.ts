@@ -957,6 +957,14 @@ export class Resilience {
     const decide = (d: LimitDecision): MaybePromise<Admission<Admitted>> => {
       if (d.ok) return { ok: true, value: { reservation: d } };
       if (this.budgetRules.has(d.rule)) return budgetDenied(d);
+      // A denial names the rule that binds longest: a limit may hide a spent budget (its window ends
+      // sooner), which refuses at once all the same (budgets never queue). Read from the spend, so
+      // nothing is held meanwhile.
+      const spent = this.spentBudget(s.ctx, estimate.costUsd);
+      if (isPromiseLike(spent)) return spent.then((b) => (b !== undefined ? budgetDenied(b) : limitDenied(d)));
+      return spent !== undefined ? budgetDenied(spent) : limitDenied(d);
+    };
+    const limitDenied = (d: LimitDenied): Admission<Admitted> => {
       if (!Number.isFinite(d.retryAfterMs)) throw RateLimitExceededError.fromDenial(d);
       lastDenial = d;
       const denied: Admission<Admitted> = { ok: false, retryAfterMs: d.retryAfterMs, reason: `limit ${d.rule.id}` };
@@ -1060,6 +1068,17 @@ export class Resilience {
     if (b.match && !Object.entries(b.match).every(([dim, v]) => s.ctx[dim as keyof LimitContext] === v)) return false;
     const to = this.policy.routes[b.downgradeTo]!;
     return to.chain.some((t) => this.ineligible(s, t, 0, to) === undefined);
+  }
+
+  /** The denial of the first budget that `costUsd` more would exceed for `ctx` (read-only), or undefined. */
+  private spentBudget(ctx: LimitContext, costUsd: number, from = 0): MaybePromise<LimitDenied | undefined> {
+    const budgets = this.policy.budgets;
+    for (let i = from; i < budgets.length; i++) {
+      const d = this.budgetLimiter.spentDenial(budgets[i]!.id, ctx, costUsd);
+      if (isPromiseLike(d)) return Promise.resolve(d).then((x) => x ?? this.spentBudget(ctx, costUsd, i + 1));
+      if (d !== undefined) return d;
+    }
+    return undefined;
   }
 
   /** Moves the request to budget `b`'s downgrade route. */

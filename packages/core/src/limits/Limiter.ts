@@ -5,7 +5,7 @@ import { KeySlot } from './KeySlot';
 import { limitKey } from './limitKey';
 import { isPromiseLike, type LimiterStore, type LimitState, type MaybePromise, type ReserveResult } from './LimiterStore';
 import type { LimitContext, LimitRule, UsageAmounts } from './LimitRule';
-import { MemoryLimiterStore } from './MemoryLimiterStore';
+import { COUNT_TOLERANCE, MemoryLimiterStore } from './MemoryLimiterStore';
 import { chargesOf, Reservation, type BatchContext, type DeferredCharge, type ReservedLimit } from './Reservation';
 import { ScopeKeyCache, type ScopeKeys } from './ScopeKeyCache';
 
@@ -297,6 +297,33 @@ export class Limiter {
   ): LimitDenied {
     const states = batch.store.peekBatch(n, specs, slots);
     return denial(rules[index]!, slots[index]!.key, this.amounts[index]!, batch.store.deniedWait, ctx, states, this.clock);
+  }
+
+  /**
+   * The denial `amount` more would get on the per-window total (`fixedWindow` rule, e.g. a budget)
+   * `ruleId` for `ctx` right now, read from its usage without charging anything; undefined when it
+   * fits, the rule does not apply to `ctx` (scope, `match`), is not a per-window total, or the store
+   * cannot tell. For a caller that must know whether such a cap is spent although a reservation was
+   * denied by another rule (a denial names only the rule that binds longest).
+   *
+   * @example
+   * ```ts
+   * const spent = await budgets.spentDenial('team-daily', { team: 't1' }, 0.06);
+   * if (spent) throw RateLimitExceededError.fromDenial(spent);
+   * ```
+   */
+  spentDenial(ruleId: string, ctx: LimitContext, amount: number): MaybePromise<LimitDenied | undefined> {
+    const cr = this.byId.get(ruleId);
+    if (cr === undefined || !cr.fixed || (cr.match !== undefined && !matches(cr.match, ctx))) return undefined;
+    const decide = (used: number | undefined): LimitDenied | undefined => {
+      const capacity = cr.spec.limit * (1 + COUNT_TOLERANCE);
+      if (used === undefined || used + amount <= capacity) return undefined;
+      const key = windowKey(cr, limitKey(cr.rule, ctx)!, this.clock.now());
+      // A finite wait becomes the time to the next window (see `denial`); more than the whole cap, never.
+      return denial(cr, key, amount, amount > capacity ? Infinity : 1, ctx, undefined, this.clock);
+    };
+    const used = this.usage(ruleId, ctx);
+    return isPromiseLike(used) ? used.then(decide) : decide(used);
   }
 
   /**

@@ -40,13 +40,13 @@ export interface MemoryLimiterStoreOptions {
  */
 const UNIT_TOLERANCE = 1e-6;
 /**
- * Float tolerance of counters (in-flight slots, per-window totals), as a fraction of the limit: a
+ * @internal Float tolerance of counters (in-flight slots, per-window totals), as a fraction of the limit: a
  * spend budget adds up dollars and cents, which doubles do not hold exactly (0.1 + 0.1 + 0.1 is
  * 0.30000000000000004), so three $0.10 requests would not fit a $0.30 cap without it. A billionth of
  * the limit is far below a cent for any budget and below one token for any token total; whole-unit
  * counters (slots) are unaffected.
  */
-const COUNT_TOLERANCE = 1e-9;
+export const COUNT_TOLERANCE = 1e-9;
 /** Tolerance (ms) when rounding durations up, so 1000.0000000001 ms reports as 1000, not 1001. */
 const MS_TOLERANCE = 1e-6;
 /**
