@@ -68,7 +68,7 @@ export { classifyError, classifyWithHintSource, type ClassifyErrorOptions, type 
 export { Redactor, redactSecrets, type RedactOptions, type TextRedactor } from './errors/Redactor';
 export { originalCauseOf, redactedCause } from './errors/redactedCause';
 export { isErrorKind } from './errors/isErrorKind';
-export { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from './errors/httpErrorOf';
+export { httpErrorOf, httpMessageKind, retryAfterSeconds, type HttpErrorInfo } from './errors/httpErrorOf';
 export {
   headerGetter,
   parseRetryAfterMs,

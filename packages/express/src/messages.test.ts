@@ -1,5 +1,4 @@
-import { RateLimitExceededError } from '@llm-resilience/core';
-import { errorMessageKind, inboundDenialMessage, inboundLimitMessage, INBOUND_LIMIT_CUSTOMER_MESSAGE, messageFor, streamInterruptedMessage } from './messages';
+import { inboundDenialMessage, inboundLimitMessage, INBOUND_LIMIT_CUSTOMER_MESSAGE, messageFor, streamInterruptedMessage } from './messages';
 
 const TOO_LARGE = 'This request is too long for us to process. Please shorten it and try again.';
 
@@ -43,16 +42,6 @@ describe('inboundDenialMessage', () => {
   });
 });
 
-describe('errorMessageKind', () => {
-  it('is too_large only for a rate limit no wait ends', () => {
-    const denial = (retryAfterMs: number) => new RateLimitExceededError({ ruleId: 'tpm', metric: 'totalTokens', scope: {}, retryAfterMs, amount: 5, capacity: 1 });
-    expect(errorMessageKind(denial(Infinity), 'rate_limited')).toBe('too_large');
-    expect(errorMessageKind(denial(3000), 'rate_limited')).toBe('rate_limited');
-    expect(errorMessageKind({ retryAfterMs: Infinity }, 'overloaded')).toBe('overloaded');
-    const throwing = new Proxy({}, { get: () => { throw new Error('no'); } });
-    expect(errorMessageKind(throwing, 'rate_limited')).toBe('rate_limited');
-  });
-});
 
 describe('streamInterruptedMessage', () => {
   it('does not promise a fallback that can no longer happen', () => {

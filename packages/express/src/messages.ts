@@ -64,26 +64,6 @@ export function messageFor(kind: Exclude<MessageKind, 'queued'>, audience: Audie
 }
 
 /**
- * The message kind of an error the core made (see `httpErrorOf`): `'too_large'` when it is a rate
- * limit the request can never pass (`retryAfterMs: Infinity`), else its kind. For the wording of an
- * error that carries no `userMessage` of its own.
- *
- * @example
- * ```ts
- * errorMessageKind(RateLimitExceededError.fromDenial(neverFits), 'rate_limited'); // 'too_large'
- * ```
- */
-export function errorMessageKind(err: unknown, kind: ErrorKind): Exclude<MessageKind, 'queued'> {
-  let retryAfterMs: unknown;
-  try {
-    retryAfterMs = typeof err === 'object' && err !== null ? (err as { retryAfterMs?: unknown }).retryAfterMs : undefined;
-  } catch {
-    retryAfterMs = undefined;
-  }
-  return messageKindOf(kind, typeof retryAfterMs === 'number' ? retryAfterMs : undefined);
-}
-
-/**
  * The message of the answer to an inbound denial: {@link inboundLimitMessage} (with the
  * `limitMessages` overrides) for a denial a wait ends; for one no wait ends (`retryAfterMs: Infinity`:
  * the request alone exceeds the rule's capacity, answered 413) the engine's `too_large` wording for

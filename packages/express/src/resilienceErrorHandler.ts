@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
-import { httpErrorOf } from '@llm-resilience/core';
+import { httpErrorOf, httpMessageKind } from '@llm-resilience/core';
 import { ExpressConfigError } from './ExpressConfigError';
-import { errorMessageKind, messageFor } from './messages';
+import { messageFor } from './messages';
 import { checkAudience, checkFunctions, invalidOption, typeOf } from './optionChecks';
 import { setRetryAfter } from './rateLimitHeaders';
 import { setShouldRetry } from './shouldRetry';
@@ -47,7 +47,7 @@ export function resilienceErrorHandler(options: ErrorHandlerOptions = {}): Error
     }
     const ctx = (req as Partial<Request>).resilience;
     const audience = options.audience ?? ctx?.audience ?? 'customer';
-    const message = http.userMessage ?? messageFor(errorMessageKind(err, http.kind), audience, options.engine ?? ctx?.engine);
+    const message = http.userMessage ?? messageFor(httpMessageKind(http), audience, options.engine ?? ctx?.engine);
     setRetryAfter(res, http.retryAfterMs);
     setShouldRetry(res, http);
     res.status(http.status).json({

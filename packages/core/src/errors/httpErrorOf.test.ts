@@ -1,5 +1,5 @@
 import { ChainExhaustedError, RateLimitExceededError, RequestFailedError, ResilienceError, type RequestRecord } from '../index';
-import { httpErrorOf } from './httpErrorOf';
+import { httpErrorOf, httpMessageKind } from './httpErrorOf';
 
 const record = { request_id: 'req_1', attempts: [], skipped: [] } as unknown as RequestRecord;
 
@@ -20,6 +20,14 @@ describe('httpErrorOf', () => {
     expect(exhausted('auth')).toMatchObject({ status: 503, noRetry: true });
     expect(exhausted('overloaded')?.noRetry).toBeUndefined();
     expect(exhausted('rate_limited')?.noRetry).toBeUndefined();
+  });
+
+  it('gives the message kind: too_large only for a rate limit no wait ends', () => {
+    const denial = (retryAfterMs: number) => new RateLimitExceededError({ ruleId: 'tpm', metric: 'totalTokens', scope: {}, retryAfterMs, amount: 5, capacity: 1 });
+    expect(httpMessageKind(httpErrorOf(denial(Infinity))!)).toBe('too_large');
+    expect(httpMessageKind(httpErrorOf(denial(3000))!)).toBe('rate_limited');
+    const overloaded = new ChainExhaustedError('chat', record, { kind: 'overloaded', message: 'x', retryAfterMs: Infinity, cause: undefined }, 'm');
+    expect(httpMessageKind(httpErrorOf(overloaded)!)).toBe('overloaded');
   });
 
   it('maps single failures by kind', () => {

@@ -113,6 +113,22 @@ export function httpErrorOf(err: unknown): HttpErrorInfo | undefined {
 }
 
 /**
+ * The message kind of an error {@link httpErrorOf} mapped, for wording an error that carries no
+ * `userMessage` of its own: `'too_large'` for a rate limit no wait lets the request pass (the 413),
+ * else its kind (see `messageKindOf`, `userMessageFor`).
+ *
+ * @example
+ * ```ts
+ * const http = httpErrorOf(err)!;
+ * const message = http.userMessage ?? userMessageFor(httpMessageKind(http), 'customer', policy.messages);
+ * ```
+ */
+export function httpMessageKind(info: Pick<HttpErrorInfo, 'status' | 'kind'>): ErrorKind | 'too_large' {
+  // httpErrorOf answers 413 exactly for a rate limit the request can never pass (isNeverFits).
+  return info.status === 413 && info.kind === 'rate_limited' ? 'too_large' : info.kind;
+}
+
+/**
  * `Retry-After` in whole seconds (at least 1), or undefined when there is no finite wait.
  *
  * @example

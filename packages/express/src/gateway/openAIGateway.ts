@@ -14,8 +14,8 @@ import {
 } from '@llm-resilience/core';
 import { disconnectSignal } from '../disconnectSignal';
 import { ExpressConfigError } from '../ExpressConfigError';
-import { httpErrorOf } from '@llm-resilience/core';
-import { errorMessageKind, messageFor, streamInterruptedMessage } from '../messages';
+import { httpErrorOf, httpMessageKind } from '@llm-resilience/core';
+import { messageFor, streamInterruptedMessage } from '../messages';
 import { setRetryAfter } from '../rateLimitHeaders';
 import { setShouldRetry } from '../shouldRetry';
 import { helpLink } from '../helpLink';
@@ -299,7 +299,7 @@ export function openAIGateway(options: OpenAIGatewayOptions): Router {
     if (http.requestId !== undefined) res.setHeader(REQUEST_ID_HEADER, http.requestId);
     const record = isObject(err) && isObject((err as { record?: unknown }).record) ? (err as { record: { attempts?: unknown[] } }).record : undefined;
     if (Array.isArray(record?.attempts)) res.setHeader(ATTEMPTS_HEADER, String(record.attempts.length));
-    res.status(http.status).json(openAIErrorBody(http.userMessage ?? messageFor(errorMessageKind(err, http.kind), audience, engine), openAITypeForStatus(http.kind, http.status), http.code));
+    res.status(http.status).json(openAIErrorBody(http.userMessage ?? messageFor(httpMessageKind(http), audience, engine), openAITypeForStatus(http.kind, http.status), http.code));
   };
 
   const idleMs = options.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_MS;

@@ -1,8 +1,8 @@
 import type { Resilience } from '@llm-resilience/core';
 import { HttpException } from '@nestjs/common';
 import type { Audience } from '../types';
-import { httpErrorOf, retryAfterSeconds, type HttpErrorInfo } from '@llm-resilience/core';
-import { messageFor, messageKindOf, type ResilienceErrorBody } from './messages';
+import { httpErrorOf, httpMessageKind, retryAfterSeconds, type HttpErrorInfo } from '@llm-resilience/core';
+import { messageFor, type ResilienceErrorBody } from './messages';
 import { nestConfigErrorIn } from '../NestConfigError';
 
 /**
@@ -21,12 +21,6 @@ export interface ResilienceHttpResponse {
   body: ResilienceErrorBody;
   /** Seconds for `Retry-After`, if known. */
   retryAfter?: string;
-}
-
-/** The error's own `retryAfterMs` (`info.retryAfterMs` keeps finite ones only; `Infinity` means "never"). */
-function retryAfterMsOf(err: unknown): number | undefined {
-  const ms = (err as { retryAfterMs?: unknown } | null)?.retryAfterMs;
-  return typeof ms === 'number' ? ms : undefined;
 }
 
 /** The policy route an engine error's record names, if any. */
@@ -60,7 +54,7 @@ export function resilienceHttpResponse(err: unknown, audience: Audience, engine:
     statusCode: info.status,
     error: info.kind,
     code: info.code,
-    message: (explicitAudience ? undefined : info.userMessage) ?? messageFor(messageKindOf(info.kind, retryAfterMsOf(err)), audience, engine, routeOf(err)),
+    message: (explicitAudience ? undefined : info.userMessage) ?? messageFor(httpMessageKind(info), audience, engine, routeOf(err)),
     ...(info.requestId !== undefined ? { requestId: info.requestId } : {}),
   };
   const retryAfter = retryAfterSeconds(info.retryAfterMs);
